@@ -1,0 +1,1 @@
+"""The cloud hub: FastAPI + SQLAlchemy, ingest of edge events, the business."""

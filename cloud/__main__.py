@@ -1,0 +1,3 @@
+from cloud.cli import app
+
+app(prog_name="guanjia cloud")

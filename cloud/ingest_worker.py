@@ -1,0 +1,201 @@
+"""The MQTT side of ingest: receive batches, apply them, publish acks and downlink.
+
+Database work runs in a worker thread (``asyncio.to_thread``) so the MQTT
+loop keeps its keepalives while a transaction commits. An ack is published
+only after the transaction that it reports has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiomqtt
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud import ingest
+from cloud.db import transaction
+from cloud.models import Node
+from cloud.settings import Settings
+from protocol import codec, topics
+from protocol.errors import RemoteProtocolError
+from protocol.messages import HubState, NodeState, Pull
+
+log = logging.getLogger("guanjia.cloud.ingest")
+
+
+@dataclass
+class IngestStats:
+    batches: int = 0
+    events: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    parked: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    connected: bool = False
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.stats = IngestStats()
+        self._client: aiomqtt.Client | None = None
+        self._pushes: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+
+    def push_downlink(self, after: dict[str, int]) -> None:
+        """Send nodes their downlink after the given seqs now (called after the API's commit).
+
+        A node that misses the push gets the same changes at its next pull.
+        """
+        for node, seq in after.items():
+            self._pushes.put_nowait((node, seq))
+
+    async def run(self) -> None:
+        delay = 0.2
+        first_failure = True
+        while True:
+            try:
+                async with self._connect() as client:
+                    self._client = client
+                    self.stats.connected = True
+                    if not first_failure:
+                        log.info(
+                            "broker %s:%s reachable again",
+                            self.settings.mqtt_host,
+                            self.settings.mqtt_port,
+                        )
+                    first_failure, delay = True, 0.2
+                    await self._session(client)
+            except aiomqtt.MqttError as err:
+                if first_failure:
+                    log.warning(
+                        "broker %s:%s: %s", self.settings.mqtt_host, self.settings.mqtt_port, err
+                    )
+                first_failure = False
+            finally:
+                self._client = None
+                self.stats.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _connect(self) -> aiomqtt.Client:
+        will = aiomqtt.Will(
+            topics.HUB_STATE, codec.encode(HubState(online=False)), qos=1, retain=True
+        )
+        return aiomqtt.Client(
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+            identifier=self.settings.mqtt_client_id,
+            username=self.settings.mqtt_username,
+            password=self.settings.mqtt_password,
+            will=will,
+            clean_session=True,
+        )
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        group = self.settings.ingest_share_group
+        await client.subscribe(topics.subscription(topics.Channel.EVENTS, group), qos=1)
+        await client.subscribe(topics.subscription(topics.Channel.PULL, group), qos=1)
+        await client.subscribe(topics.subscription(topics.Channel.STATE), qos=1)
+        await client.publish(
+            topics.HUB_STATE, codec.encode(HubState(online=True)), qos=1, retain=True
+        )
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._sender(client))
+            async for msg in client.messages:
+                payload = msg.payload if isinstance(msg.payload, bytes) else b""
+                await self.handle(client, str(msg.topic), payload)
+
+    async def _sender(self, client: aiomqtt.Client) -> None:
+        while True:
+            node, after = await self._pushes.get()
+            await self._answer_pull(client, node, after, with_ack=False)
+
+    async def handle(self, client: aiomqtt.Client, name: str, payload: bytes) -> None:
+        try:
+            parsed = topics.parse(name)
+        except RemoteProtocolError as err:
+            await self._reject(name, None, str(err), len(payload))
+            return
+        node = parsed.node
+        try:
+            if parsed.channel is topics.Channel.EVENTS:
+                await self._on_batch(client, node, codec.decode_batch(payload, node))
+            elif parsed.channel is topics.Channel.PULL:
+                pull = codec.decode(Pull, payload)
+                if pull.node != node:
+                    raise RemoteProtocolError(
+                        f"pull claims node {pull.node!r} on the topic of {node!r}"
+                    )
+                await self._answer_pull(client, node, pull.after)
+            elif parsed.channel is topics.Channel.STATE and payload:
+                # (an empty retained message only clears the topic: nothing to record)
+                await asyncio.to_thread(self._presence, codec.decode(NodeState, payload))
+        except RemoteProtocolError as err:
+            await self._reject(name, node, str(err), len(payload))
+
+    async def _on_batch(self, client: aiomqtt.Client, node: str, batch: codec.Batch) -> None:
+        now = datetime.now(UTC)
+
+        def work() -> ingest.ApplyResult:
+            with transaction(self.sessions) as s:
+                return ingest.apply_batch(s, batch, now, self.settings.clock_skew_flag_s)
+
+        result = await asyncio.to_thread(work)
+        st = self.stats
+        st.batches += 1
+        st.events += result.applied
+        st.duplicates += result.duplicates
+        st.parked += len(result.parked)
+        if result.resend_from is not None:
+            st.gaps += 1
+            log.info(
+                "node %s: gap before seq %d, asking to resend from %d",
+                node,
+                batch.first_seq,
+                result.resend_from,
+            )
+        if result.parked:
+            log.error("node %s: parked malformed events %s for review", node, result.parked)
+        await client.publish(
+            topics.topic(node, topics.Channel.ACK), codec.encode(result.ack()), qos=1
+        )
+
+    async def _answer_pull(
+        self, client: aiomqtt.Client, node: str, after: int, with_ack: bool = True
+    ) -> None:
+        now = datetime.now(UTC)
+
+        def work() -> tuple[bytes, bytes | None]:
+            with transaction(self.sessions) as s:
+                ack, down = ingest.hello(s, node, after, now)
+                return codec.encode(ack), codec.encode(down) if down.changes else None
+
+        ack_bytes, down_bytes = await asyncio.to_thread(work)
+        if with_ack:
+            await client.publish(topics.topic(node, topics.Channel.ACK), ack_bytes, qos=1)
+        if down_bytes:
+            await client.publish(topics.topic(node, topics.Channel.DOWN), down_bytes, qos=1)
+
+    def _presence(self, state: NodeState) -> None:
+        with transaction(self.sessions) as s:
+            node = s.get(Node, state.node)
+            if node is not None:
+                node.online = state.online
+                node.last_seen = datetime.now(UTC)
+                if state.software:
+                    node.software = state.software
+
+    async def _reject(self, name: str, node: str | None, reason: str, size: int) -> None:
+        self.stats.rejected[reason.split(":")[0]] += 1
+        log.warning("rejected message on %s from node %s: %s", name, node or "?", reason)
+
+        def work() -> None:
+            with transaction(self.sessions) as s:
+                ingest.record_rejection(s, name, node, reason, size)
+
+        await asyncio.to_thread(work)

@@ -1,0 +1,26 @@
+"""Cloud settings from the environment (``GUANJIA_*``), built in ``main()``, never at import."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUANJIA_", extra="forbid")
+
+    #: SQLite file by default; PostgreSQL with postgresql+psycopg://user@host/db
+    database_url: str = "sqlite:///./guanjia-cloud.db"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    #: Empty host disables MQTT ingest (API only).
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_client_id: str = "guanjia-cloud"
+    #: Share ingest over several workers with $share/{group}/... subscriptions.
+    ingest_share_group: str | None = None
+    #: Apply Alembic migrations at start (off when a deploy step runs them).
+    migrate_on_start: bool = True
+    #: An event whose HLC wall time differs from the hub's clock by more is flagged.
+    clock_skew_flag_s: float = 300.0

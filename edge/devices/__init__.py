@@ -1,0 +1,1 @@
+"""Device drivers: thin adapters, one owner per device (see base.py)."""

@@ -1,0 +1,1 @@
+"""Stations: pure state machines, ``handle(event) -> list[command]``, no I/O."""

@@ -1,0 +1,327 @@
+"""The edge's offline-first store: SQLite in WAL mode, one transaction primitive.
+
+Rules (docs/sync.md, "Durable first"):
+
+* Every state change and the outbox event that reports it commit in one
+  transaction, opened with :meth:`Store.atomic`.
+* ``synchronous=FULL``: in WAL mode a commit returns only after the WAL is
+  fsynced, so anything an operator is shown after ``atomic()`` returns
+  survives a power cut (SQLite docs, "PRAGMA synchronous"; NORMAL would only
+  keep the database consistent, and may lose the last commits).
+* The outbox sequence is gapless: it is allocated in the same transaction as
+  the event, so a rolled-back transaction takes its number with it.
+* Schema changes are named migrations, applied once each, in order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import uuid6
+
+from protocol import codec
+from protocol.hlc import HLC
+from protocol.messages import (
+    CatalogueUpserted,
+    DownBatch,
+    NodeStarted,
+    NodeStartedPayload,
+    ScanPayload,
+    ScanRecorded,
+    StationKind,
+)
+
+MIGRATIONS: Final[list[tuple[str, str]]] = [
+    (
+        "0001_meta_outbox",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+        INSERT INTO meta VALUES ('epoch', 0), ('last_seq', 0), ('acked_through', 0),
+                                ('hlc', 0), ('down_applied', 0);
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            body BLOB NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
+        "0002_catalogue",
+        """
+        CREATE TABLE sku (
+            sku_code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            weight_g INTEGER
+        ) STRICT;
+        CREATE TABLE barcode (
+            barcode TEXT PRIMARY KEY,
+            sku_code TEXT NOT NULL REFERENCES sku(sku_code) ON DELETE CASCADE
+        ) STRICT;
+        CREATE INDEX barcode_sku ON barcode(sku_code);
+        """,
+    ),
+    (
+        "0003_scan",
+        """
+        CREATE TABLE scan (
+            seq INTEGER PRIMARY KEY REFERENCES outbox(seq),
+            station TEXT NOT NULL,
+            barcode TEXT NOT NULL,
+            sku_code TEXT,
+            verdict TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Sku:
+    sku_code: str
+    name: str
+    weight_g: int | None
+
+
+class StoreError(Exception):
+    pass
+
+
+class Store:
+    """One node's SQLite database. Single-writer: use from one thread (the daemon's loop)."""
+
+    def __init__(
+        self,
+        path: Path,
+        node_id: str,
+        *,
+        wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self.path = path
+        self.node_id = node_id
+        self._wall_ms = wall_ms
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves in atomic().
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.execute("PRAGMA busy_timeout=5000")
+        self._depth = 0
+        self._hlc = HLC()
+        self.migrate()
+        # Resume the clock where it stopped: a node that boots at 1970 still moves forward.
+        self._hlc.last = self._meta("hlc")
+
+    # --- transactions -----------------------------------------------------------------
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite3.Connection]:
+        """A transaction; nested calls become savepoints. Commits (fsynced) on exit."""
+        if self._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.execute(f"SAVEPOINT sp{self._depth}")
+        self._depth += 1
+        hlc_before = self._hlc.last
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self.conn.execute("ROLLBACK")
+                self._hlc.last = hlc_before
+            else:
+                self.conn.execute(f"ROLLBACK TO sp{self._depth}")
+                self.conn.execute(f"RELEASE sp{self._depth}")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this database has not seen; return their names."""
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_ms INTEGER)"
+        )
+        done = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            with self.atomic() as c:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, self._wall_ms()))
+            applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- meta ---------------------------------------------------------------------------
+
+    def _meta(self, key: str) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise StoreError(f"meta key {key!r} missing")
+        return int(row[0])
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self.conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+
+    @property
+    def epoch(self) -> int:
+        return self._meta("epoch")
+
+    @property
+    def last_seq(self) -> int:
+        return self._meta("last_seq")
+
+    @property
+    def acked_through(self) -> int:
+        return self._meta("acked_through")
+
+    @property
+    def down_applied(self) -> int:
+        return self._meta("down_applied")
+
+    def backlog(self) -> int:
+        return self.last_seq - self.acked_through
+
+    # --- events -------------------------------------------------------------------------
+
+    def start_epoch(self, software: str, station_kind: StationKind) -> int:
+        """Begin a new epoch at start/restore, reported by a ``node.started`` event."""
+        with self.atomic():
+            epoch = self.epoch + 1
+            self._set_meta("epoch", epoch)
+            self._append(
+                lambda seq, hlc, eid: NodeStarted(
+                    node=self.node_id,
+                    epoch=epoch,
+                    seq=seq,
+                    id=eid,
+                    hlc=hlc,
+                    payload=NodeStartedPayload(software=software, station_kind=station_kind),
+                )
+            )
+        return epoch
+
+    def _append(
+        self, build: Callable[..., ScanRecorded | NodeStarted]
+    ) -> ScanRecorded | NodeStarted:
+        if self._depth == 0:
+            raise StoreError("events are appended inside atomic() only")
+        seq = self._meta("last_seq") + 1
+        hlc = self._hlc.now(self._wall_ms())
+        event = build(seq, hlc, uuid6.uuid7())
+        self.conn.execute(
+            "INSERT INTO outbox (seq, event_id, type, body) VALUES (?, ?, ?, ?)",
+            (seq, str(event.id), event.type, codec.encode_event(event)),
+        )
+        self._set_meta("last_seq", seq)
+        self._set_meta("hlc", hlc)
+        return event
+
+    def record_scan(self, payload: ScanPayload) -> ScanRecorded:
+        """Store a scan and its outbox event in one transaction (nestable)."""
+        with self.atomic():
+            epoch = self._meta("epoch")
+            event = self._append(
+                lambda seq, hlc, eid: ScanRecorded(
+                    node=self.node_id, epoch=epoch, seq=seq, id=eid, hlc=hlc, payload=payload
+                )
+            )
+            self.conn.execute(
+                "INSERT INTO scan VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    event.seq,
+                    payload.station,
+                    payload.barcode,
+                    payload.sku_code,
+                    payload.verdict,
+                    self._wall_ms(),
+                ),
+            )
+        assert isinstance(event, ScanRecorded)
+        return event
+
+    def pending(self, after: int, max_events: int, max_bytes: int) -> list[tuple[int, bytes]]:
+        """Outbox rows after ``after``, in order, at most ``max_events`` / about ``max_bytes``."""
+        rows: list[tuple[int, bytes]] = []
+        size = 0
+        for seq, body in self.conn.execute(
+            "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, max_events)
+        ):
+            if rows and size + len(body) > max_bytes:
+                break
+            rows.append((seq, body))
+            size += len(body) + 1
+        return rows
+
+    def mark_acked(self, through: int) -> bool:
+        """Record the cloud's cumulative ack. Never moves backwards; returns True if it moved."""
+        if through > self.last_seq:
+            # The cloud claims events we never wrote: a restored or swapped database.
+            raise StoreError(
+                f"cloud acked through {through} but this node's last seq is {self.last_seq}"
+            )
+        with self.atomic():
+            if through <= self._meta("acked_through"):
+                return False
+            self._set_meta("acked_through", through)
+        return True
+
+    # --- catalogue (downlink) -----------------------------------------------------------
+
+    def apply_down(self, batch: DownBatch) -> int:
+        """Apply a downlink batch atomically with its cursor; skip what was applied."""
+        applied = 0
+        with self.atomic():
+            cursor = self._meta("down_applied")
+            for change in batch.changes:
+                if change.seq <= cursor:
+                    continue
+                if change.seq != cursor + 1:
+                    break  # a gap: the caller asks for the missing range
+                if isinstance(change, CatalogueUpserted):
+                    self._upsert_sku(change)
+                cursor = change.seq
+                applied += 1
+            self._set_meta("down_applied", cursor)
+        return applied
+
+    def _upsert_sku(self, change: CatalogueUpserted) -> None:
+        p = change.payload
+        self.conn.execute(
+            "INSERT INTO sku VALUES (?, ?, ?) ON CONFLICT(sku_code) DO UPDATE SET "
+            "name = excluded.name, weight_g = excluded.weight_g",
+            (p.sku_code, p.name, p.weight_g),
+        )
+        self.conn.execute("DELETE FROM barcode WHERE sku_code = ?", (p.sku_code,))
+        self.conn.executemany(
+            "INSERT INTO barcode VALUES (?, ?) ON CONFLICT(barcode) DO UPDATE SET sku_code = excluded.sku_code",
+            [(b, p.sku_code) for b in p.barcodes],
+        )
+
+    def lookup_barcode(self, barcode: str) -> Sku | None:
+        row = self.conn.execute(
+            "SELECT s.sku_code, s.name, s.weight_g FROM barcode b JOIN sku s USING (sku_code) "
+            "WHERE b.barcode = ?",
+            (barcode,),
+        ).fetchone()
+        return None if row is None else Sku(row[0], row[1], row[2])
+
+    def integrity_ok(self) -> bool:
+        return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

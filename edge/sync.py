@@ -1,0 +1,232 @@
+"""The edge's sync agent: drain the outbox upstream, apply the downlink.
+
+Upstream (docs/sync.md): batches leave in seq order, bounded in events and
+bytes, with up to ``window`` batches awaiting the cloud's cumulative ack. Only
+that ack (``acked_through``) marks events delivered; a broker PUBACK means
+only that the broker took the message. On every (re)connect the agent sends a
+``pull`` hello and waits for the cloud's ack before sending, so it resumes from
+the cloud's ``acked_through``, not from its own memory. If no ack progress
+comes within ``retry_interval_s`` it goes back to ``acked_through + 1``
+(go-back-N); the cloud's idempotence on (node, seq) makes resends harmless.
+
+Downstream: changes arrive with the node's own downlink sequence and are
+applied atomically with the ``down_applied`` cursor; a gap or a reconnect
+sends a ``pull`` for what is missing.
+
+Triggers: a local write (:meth:`SyncAgent.kick`), a reconnect, and the retry
+timer; nothing can switch a direction off for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+from edge.config import MqttSection, SyncSection
+from edge.devices.base import Backoff
+from edge.store import Store, StoreError
+from protocol import codec, topics
+from protocol.errors import RemoteProtocolError
+from protocol.messages import Ack, DownBatch, HubState, NodeState, Pull
+
+log = logging.getLogger("guanjia.edge.sync")
+
+
+@dataclass
+class SyncStatus:
+    connected: bool = False
+    hub_online: bool = False
+    acked_through: int = 0
+    sent_batches: int = 0
+    resends: int = 0
+    rejected_downlink: int = 0
+    last_progress: float = field(default_factory=time.monotonic)
+
+
+class SyncAgent:
+    def __init__(
+        self,
+        store: Store,
+        mqtt: MqttSection,
+        sync: SyncSection,
+        *,
+        software: str,
+    ) -> None:
+        self.store = store
+        self.node = store.node_id
+        self.mqtt = mqtt
+        self.cfg = sync
+        self.software = software
+        self.status = SyncStatus(acked_through=store.acked_through)
+        self._wake = asyncio.Event()
+        self._next: int | None = None  # next seq to send; None until the cloud's ack this session
+        self._inflight: list[int] = []  # last seq of each batch awaiting the cloud's ack
+        self._topic = {ch: topics.topic(self.node, ch) for ch in topics.Channel}
+
+    def kick(self) -> None:
+        """A local write happened: drain soon."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        backoff = Backoff(base=0.2, cap=10.0)
+        failing = False
+        while True:
+            try:
+                async with self._client() as client:
+                    if failing:
+                        log.info("uplink to %s:%s restored", self.mqtt.host, self.mqtt.port)
+                    failing = False
+                    backoff.reset()
+                    await self._session(client)
+            except aiomqtt.MqttError as err:
+                if not failing:  # log the first failure, not every retry
+                    log.warning("uplink to %s:%s lost: %s", self.mqtt.host, self.mqtt.port, err)
+                failing = True
+            finally:
+                self.status.connected = False
+                self.status.hub_online = False
+                self._next = None
+                self._inflight.clear()
+            await asyncio.sleep(backoff.next_delay())
+
+    def _client(self) -> aiomqtt.Client:
+        will = aiomqtt.Will(
+            self._topic[topics.Channel.STATE],
+            codec.encode(NodeState(node=self.node, online=False)),
+            qos=1,
+            retain=True,
+        )
+        return aiomqtt.Client(
+            self.mqtt.host,
+            self.mqtt.port,
+            identifier=f"edge-{self.node}",
+            username=self.mqtt.username,
+            password=self.mqtt.password,
+            keepalive=self.mqtt.keepalive_s,
+            will=will,
+            clean_session=True,  # we never rely on the broker's queue (bounded and volatile)
+        )
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self.status.connected = True
+        birth = NodeState(
+            node=self.node, online=True, epoch=self.store.epoch, software=self.software
+        )
+        await client.publish(
+            self._topic[topics.Channel.STATE], codec.encode(birth), qos=1, retain=True
+        )
+        await client.subscribe(self._topic[topics.Channel.ACK], qos=1)
+        await client.subscribe(self._topic[topics.Channel.DOWN], qos=1)
+        await client.subscribe(topics.HUB_STATE, qos=1)
+        await self._hello(client)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._receive(client))
+            tg.create_task(self._drain(client))
+
+    async def _hello(self, client: aiomqtt.Client) -> None:
+        """Ask for the cloud's ack and for downlink after our cursor."""
+        pull = Pull(node=self.node, after=self.store.down_applied)
+        await client.publish(self._topic[topics.Channel.PULL], codec.encode(pull), qos=1)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for msg in client.messages:
+            payload = msg.payload if isinstance(msg.payload, bytes) else b""
+            name = str(msg.topic)
+            try:
+                if name == topics.HUB_STATE:
+                    hub = codec.decode(HubState, payload)
+                    was = self.status.hub_online
+                    self.status.hub_online = hub.online
+                    if hub.online and not was:
+                        await self._hello(client)
+                    continue
+                channel = topics.parse(name).channel
+                if channel is topics.Channel.ACK:
+                    self._on_ack(codec.decode(Ack, payload))
+                elif channel is topics.Channel.DOWN and not await self._on_down(
+                    codec.decode(DownBatch, payload)
+                ):
+                    await self._hello(client)
+            except RemoteProtocolError as err:
+                self.status.rejected_downlink += 1
+                log.warning("rejected message on %s: %s", name, err)
+
+    def _on_ack(self, ack: Ack) -> None:
+        self.status.hub_online = True  # an ack is proof enough
+        try:
+            moved = self.store.mark_acked(ack.acked_through)
+        except StoreError as err:
+            # The cloud knows more of this node than the node does (a restored
+            # database). Never send over history we no longer hold; say so loudly.
+            log.error("refusing ack: %s", err)
+            return
+        if moved or self._next is None:
+            self.status.last_progress = time.monotonic()
+            log.info(
+                "acked through %d", ack.acked_through, extra={"acked_through": ack.acked_through}
+            )
+        self.status.acked_through = self.store.acked_through
+        if ack.parked:
+            log.error("cloud parked events %s for review", ack.parked, extra={"parked": ack.parked})
+        if self._next is None or ack.resend_from is not None:
+            # Resume exactly where the cloud is, whatever we sent before.
+            self._next = ack.resend_from or ack.acked_through + 1
+            if ack.resend_from is not None:
+                self.status.resends += 1
+            self._inflight.clear()
+        else:
+            self._next = max(self._next, ack.acked_through + 1)
+            self._inflight = [s for s in self._inflight if s > ack.acked_through]
+        self._wake.set()
+
+    async def _on_down(self, batch: DownBatch) -> bool:
+        """Apply a downlink batch; return False when something is missing."""
+        before = self.store.down_applied
+        applied = self.store.apply_down(batch)
+        after = self.store.down_applied
+        if applied:
+            log.info("downlink applied through %d", after, extra={"down_applied": after})
+        if batch.changes and batch.changes[0].seq > before + 1:
+            return False
+        return after >= batch.head
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        topic = self._topic[topics.Channel.EVENTS]
+        retry = self.cfg.retry_interval_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=retry)
+            self._wake.clear()
+            if self._next is None:
+                await self._hello(client)  # the cloud has not answered yet: ask again
+                continue
+            stalled = time.monotonic() - self.status.last_progress > retry
+            if self._inflight and stalled:
+                log.info(
+                    "no ack progress for %.1f s, resending from %d",
+                    retry,
+                    self.store.acked_through + 1,
+                )
+                self._next = self.store.acked_through + 1
+                self._inflight.clear()
+                self.status.resends += 1
+                self.status.last_progress = time.monotonic()
+            while len(self._inflight) < self.cfg.window:
+                rows = self.store.pending(
+                    self._next - 1, self.cfg.batch_events, self.cfg.batch_bytes
+                )
+                if not rows:
+                    break
+                await client.publish(
+                    topic, codec.encode_batch(self.node, [b for _, b in rows]), qos=1
+                )
+                if not self._inflight:
+                    self.status.last_progress = time.monotonic()
+                self._inflight.append(rows[-1][0])
+                self._next = rows[-1][0] + 1
+                self.status.sent_batches += 1

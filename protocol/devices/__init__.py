@@ -1,0 +1,1 @@
+"""Device wire codecs (LLRP, MT-SICS, Toledo continuous, ZPL), sans-I/O."""

@@ -1,0 +1,1 @@
+"""Wire-true device simulators, a private broker, and the demo warehouse."""

@@ -1,0 +1,86 @@
+"""The ``guanjia`` command.
+
+It composes the parts by entry point (group ``guanjia.commands``), never by
+import, so this package keeps its promise not to import ``edge`` or ``cloud``;
+the demo runs them as separate processes, as they run in production.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simulators import llrp, printer, scanner
+
+app = typer.Typer(
+    help="Guanjia (管家): warehouse software for online sellers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+sim = typer.Typer(help="Device simulators speaking the real wire protocols.", no_args_is_help=True)
+bench = typer.Typer(
+    help="Benchmarks that print figures beside the limit measured in the same run.",
+    no_args_is_help=True,
+)
+app.add_typer(sim, name="sim")
+app.add_typer(bench, name="bench")
+sim.command("scanner")(scanner.command)
+sim.command("printer")(printer.command)
+sim.command("llrp")(llrp.command)
+
+
+def _load_parts() -> None:
+    for ep in entry_points(group="guanjia.bench"):
+        try:
+            bench.command(ep.name)(ep.load())
+        except ImportError:
+            continue  # that part's extra is not installed: its bench is not offered
+    for ep in entry_points(group="guanjia.commands"):
+        try:
+            app.add_typer(ep.load(), name=ep.name)
+        except ImportError as err:
+            missing = err.name or str(err)
+
+            def unavailable(name: str = ep.name, missing: str = missing) -> None:
+                typer.echo(
+                    f"guanjia {name} needs the '{name}' extra (missing {missing}): pip install 'guanjia[{name}]'",
+                    err=True,
+                )
+                raise typer.Exit(2)
+
+            app.command(ep.name, help=f"(unavailable: install guanjia[{ep.name}])")(unavailable)
+
+
+@app.command()
+def demo(
+    once: Annotated[
+        bool, typer.Option("--once", help="Run the scenario, print a summary, exit.")
+    ] = False,
+    workdir: Annotated[
+        Path | None, typer.Option("--dir", help="Where logs, databases and labels go.")
+    ] = None,
+) -> None:
+    """Start a broker, the cloud hub, an edge node and simulators; run the warehouse scenario."""
+    from simulators import demo as demo_mod
+
+    raise typer.Exit(demo_mod.run(once, workdir))
+
+
+@bench.command("codec")
+def bench_codec(events: Annotated[int, typer.Option(help="Events per batch.")] = 500) -> None:
+    """orjson vs msgpack for event batches: why the codec is what it is."""
+    from simulators.bench_codec import run
+
+    run(events)
+
+
+def main() -> None:
+    _load_parts()
+    app(prog_name="guanjia")
+
+
+if __name__ == "__main__":
+    main()

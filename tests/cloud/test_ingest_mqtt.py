@@ -1,0 +1,117 @@
+"""Ingest through a real Mosquitto: bad messages are rejected, counted, and ingest goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+
+import aiomqtt
+import orjson
+from sqlalchemy import Engine, select
+
+from cloud.db import session_factory
+from cloud.ingest_worker import IngestWorker
+from cloud.models import Event, IngestRejection, ParkedEvent
+from cloud.settings import Settings
+from protocol import codec, topics
+from protocol.hlc import pack
+from protocol.messages import Ack, ScanPayload, ScanRecorded
+from simulators.broker import PrivateBroker
+
+NODE = "wh1-pack-1"
+
+
+def ev(seq: int, node: str = NODE) -> bytes:
+    return codec.encode_event(
+        ScanRecorded(
+            node=node,
+            epoch=1,
+            seq=seq,
+            id=uuid.uuid4(),
+            hlc=pack(int(datetime.now(UTC).timestamp() * 1000), 0),
+            payload=ScanPayload(station="pack-1", barcode=f"B{seq}", verdict="unknown"),
+        )
+    )
+
+
+async def _run(
+    broker: PrivateBroker, engine: Engine, sends: list[tuple[str, bytes]], acks_wanted: int
+) -> list[Ack]:
+    settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"cloud-{uuid.uuid4().hex[:6]}")
+    worker = IngestWorker(settings, session_factory(engine))
+    task = asyncio.create_task(worker.run())
+    acks: list[Ack] = []
+    try:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, identifier=f"t-{uuid.uuid4().hex[:6]}"
+        ) as c:
+            await c.subscribe(topics.topic(NODE, topics.Channel.ACK), qos=1)
+            for _ in range(100):
+                if worker.stats.connected:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)  # let the worker's subscriptions settle
+            for topic, payload in sends:
+                await c.publish(topic, payload, qos=1)
+            async with asyncio.timeout(10):
+                async for msg in c.messages:
+                    assert isinstance(msg.payload, bytes)
+                    acks.append(codec.decode(Ack, msg.payload))
+                    if len(acks) >= acks_wanted:
+                        break
+            await asyncio.sleep(0.3)  # rejections are recorded after their log line
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return acks
+
+
+def test_bad_messages_between_good_ones(broker: PrivateBroker, engine: Engine) -> None:
+    events_topic = topics.topic(NODE, topics.Channel.EVENTS)
+    bad_event = orjson.dumps({**orjson.loads(ev(3)), "type": "pallet.teleported"})
+    sends = [
+        (events_topic, codec.encode_batch(NODE, [ev(1), ev(2)])),
+        (events_topic, b"\x00\x01 not json at all"),
+        (events_topic, b'{"v":9,"node":"wh1-pack-1","events":[]}'),
+        (
+            events_topic,
+            codec.encode_batch("wh2-pack-1", [ev(3, "wh2-pack-1")]),
+        ),  # claims another node
+        (events_topic, b'{"v":1,"node":"wh1-pack-1","events":[{"seq":18446744073709551616}]}'),
+        (topics.topic(NODE, topics.Channel.PULL), b'{"v":1,"node":"wh1-pack-1","after":-5}'),
+        (events_topic, codec.encode_batch(NODE, [bad_event, ev(4)])),
+        (events_topic, codec.encode_batch(NODE, [ev(5)])),
+    ]
+    acks = asyncio.run(_run(broker, engine, sends, acks_wanted=3))
+    assert [a.acked_through for a in acks] == [2, 4, 5]
+    assert acks[1].parked == [3]
+    with session_factory(engine)() as s:
+        assert list(s.execute(select(Event.seq).order_by(Event.seq)).scalars()) == [1, 2, 4, 5]
+        assert list(s.execute(select(ParkedEvent.seq)).scalars()) == [3]
+        reasons = list(
+            s.execute(select(IngestRejection.reason).order_by(IngestRejection.id)).scalars()
+        )
+    assert len(reasons) == 5
+    joined = " | ".join(reasons)
+    for why in (
+        "not JSON",
+        "schema version 9",
+        "claims node 'wh2-pack-1'",
+        "no valid seq",
+        "bad Pull: after",
+    ):
+        assert why in joined
+
+
+def test_gap_asks_for_resend(broker: PrivateBroker, engine: Engine) -> None:
+    t = topics.topic(NODE, topics.Channel.EVENTS)
+    sends = [
+        (t, codec.encode_batch(NODE, [ev(1)])),
+        (t, codec.encode_batch(NODE, [ev(3)])),
+        (t, codec.encode_batch(NODE, [ev(2), ev(3)])),
+    ]
+    acks = asyncio.run(_run(broker, engine, sends, acks_wanted=3))
+    assert [(a.acked_through, a.resend_from) for a in acks] == [(1, None), (1, 2), (3, None)]

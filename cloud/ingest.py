@@ -25,7 +25,7 @@ from cloud.models import Event, IngestRejection, ParkedEvent
 from cloud.nodes import lock_node
 from protocol.codec import Batch
 from protocol.codec import ParkedEvent as BadEvent
-from protocol.hlc import skew_ms
+from protocol.hlc import skew_ms, unpack
 from protocol.messages import Ack, DownBatch, NodeStarted
 
 
@@ -99,6 +99,9 @@ def apply_batch(
             node.epoch = max(node.epoch, ev.epoch)
     if rows:
         session.execute(insert(Event), rows)
+        newest = rows[-1]
+        if not newest["clock_suspect"]:
+            node.sync_lag_ms = max(0, now_ms - unpack(int(newest["hlc"]))[0])
     if parked:
         session.execute(insert(ParkedEvent), parked)
     result.applied = len(rows)

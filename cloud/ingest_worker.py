@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,30 +58,37 @@ class IngestWorker:
 
     async def run(self) -> None:
         delay = 0.2
-        first_failure = True
+        down_since: float | None = None
+        host, port = self.settings.mqtt_host, self.settings.mqtt_port
         while True:
             try:
                 async with self._connect() as client:
                     self._client = client
                     self.stats.connected = True
-                    if not first_failure:
+                    if down_since is not None:
                         log.info(
-                            "broker %s:%s reachable again",
-                            self.settings.mqtt_host,
-                            self.settings.mqtt_port,
+                            "broker %s:%s reachable again after %.1f s",
+                            host,
+                            port,
+                            time.monotonic() - down_since,
                         )
-                    first_failure, delay = True, 0.2
+                        down_since = None
+                    delay = 0.2
                     await self._session(client)
-            except aiomqtt.MqttError as err:
-                if first_failure:
-                    log.warning(
-                        "broker %s:%s: %s", self.settings.mqtt_host, self.settings.mqtt_port, err
-                    )
-                first_failure = False
+            # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
+            except* aiomqtt.MqttError as group:
+                if down_since is None:  # the first failure is logged, not every retry
+                    log.warning("broker %s:%s: %s", host, port, group.exceptions[0])
+                    down_since = time.monotonic()
+            except* Exception:
+                # A bug handling one message must not stop ingest for good: log it, reconnect.
+                log.exception("ingest session failed; reconnecting")
+                down_since = down_since or time.monotonic()
             finally:
                 self._client = None
                 self.stats.connected = False
-            await asyncio.sleep(delay)
+            # Capped exponential backoff with full jitter, so hub workers do not reconnect in step.
+            await asyncio.sleep(delay * random.random())
             delay = min(delay * 2, 10.0)
 
     def _connect(self) -> aiomqtt.Client:
@@ -184,11 +193,21 @@ class IngestWorker:
     def _presence(self, state: NodeState) -> None:
         with transaction(self.sessions) as s:
             node = s.get(Node, state.node)
-            if node is not None:
-                node.online = state.online
-                node.last_seen = datetime.now(UTC)
-                if state.software:
-                    node.software = state.software
+            if node is None:
+                return  # unknown until its first pull; its status will come again
+            now = datetime.now(UTC)
+            node.online = state.online
+            node.last_seen = now
+            if state.software:
+                node.software = state.software
+            if state.online and state.backlog is not None:
+                node.last_seq = state.last_seq
+                node.backlog = state.backlog
+                node.oldest_unacked_age_s = state.oldest_unacked_age_s
+                node.alarm = state.alarm
+                node.status_at = now
+                if state.alarm:
+                    log.error("node %s alarm: %s", state.node, state.alarm)
 
     async def _reject(self, name: str, node: str | None, reason: str, size: int) -> None:
         self.stats.rejected[reason.split(":")[0]] += 1

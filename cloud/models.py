@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -29,6 +29,14 @@ class Node(Base):
     software: Mapped[str | None] = mapped_column(String(200))
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+    # As the node last reported them in its retained status (NodeState).
+    last_seq: Mapped[int | None]
+    backlog: Mapped[int | None]
+    oldest_unacked_age_s: Mapped[float | None] = mapped_column(Float)
+    alarm: Mapped[str | None] = mapped_column(String(300))
+    status_at: Mapped[datetime | None]
+    #: Creation (HLC) to cloud commit of the newest event applied, when the node's clock is sane.
+    sync_lag_ms: Mapped[int | None]
 
 
 class Event(Base):

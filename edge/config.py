@@ -63,6 +63,10 @@ class SyncSection(_Section):
     batch_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 512 * 1024
     window: Annotated[int, Field(ge=1, le=64)] = 4
     retry_interval_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    #: How often the node republishes its retained status (backlog, oldest unacked age).
+    status_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    #: Delivered outbox rows deleted per transaction (0 keeps them all).
+    prune_batch: Annotated[int, Field(ge=0, le=100_000)] = 5000
 
 
 class EdgeConfig(_Section):

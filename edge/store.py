@@ -26,7 +26,7 @@ from typing import Final
 import uuid6
 
 from protocol import codec
-from protocol.hlc import HLC
+from protocol.hlc import HLC, unpack
 from protocol.messages import (
     CatalogueUpserted,
     DownBatch,
@@ -78,6 +78,26 @@ MIGRATIONS: Final[list[tuple[str, str]]] = [
             verdict TEXT NOT NULL,
             at_ms INTEGER NOT NULL
         ) STRICT;
+        """,
+    ),
+    (
+        # Delivered outbox rows are pruned, so domain rows keep the event's seq
+        # without a foreign key to it; the outbox remembers each event's HLC so
+        # the node can tell the age of its oldest unacked event.
+        "0004_prunable_outbox",
+        """
+        CREATE TABLE scan_new (
+            seq INTEGER PRIMARY KEY,
+            station TEXT NOT NULL,
+            barcode TEXT NOT NULL,
+            sku_code TEXT,
+            verdict TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO scan_new SELECT * FROM scan;
+        DROP TABLE scan;
+        ALTER TABLE scan_new RENAME TO scan;
+        ALTER TABLE outbox ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;
         """,
     ),
 ]
@@ -227,8 +247,8 @@ class Store:
         hlc = self._hlc.now(self._wall_ms())
         event = build(seq, hlc, uuid6.uuid7())
         self.conn.execute(
-            "INSERT INTO outbox (seq, event_id, type, body) VALUES (?, ?, ?, ?)",
-            (seq, str(event.id), event.type, codec.encode_event(event)),
+            "INSERT INTO outbox (seq, event_id, type, body, hlc) VALUES (?, ?, ?, ?, ?)",
+            (seq, str(event.id), event.type, codec.encode_event(event), hlc),
         )
         self._set_meta("last_seq", seq)
         self._set_meta("hlc", hlc)
@@ -282,6 +302,29 @@ class Store:
                 return False
             self._set_meta("acked_through", through)
         return True
+
+    def prune_delivered(self, limit: int = 5000) -> int:
+        """Delete up to ``limit`` outbox rows the cloud has acked; return how many.
+
+        Small batches keep each transaction (and the pause it causes a scan) short.
+        """
+        with self.atomic():
+            cur = self.conn.execute(
+                "DELETE FROM outbox WHERE seq IN "
+                "(SELECT seq FROM outbox WHERE seq <= ? ORDER BY seq LIMIT ?)",
+                (self._meta("acked_through"), limit),
+            )
+        return cur.rowcount
+
+    def oldest_unacked_age_s(self) -> float | None:
+        """Age of the oldest event the cloud has not acked, by this node's clock (None: none)."""
+        row = self.conn.execute(
+            "SELECT hlc FROM outbox WHERE seq > ? ORDER BY seq LIMIT 1",
+            (self._meta("acked_through"),),
+        ).fetchone()
+        if row is None:
+            return None
+        return max(0.0, (self._wall_ms() - unpack(row[0])[0]) / 1000)
 
     # --- catalogue (downlink) -----------------------------------------------------------
 

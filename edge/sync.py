@@ -14,7 +14,11 @@ applied atomically with the ``down_applied`` cursor; a gap or a reconnect
 sends a ``pull`` for what is missing.
 
 Triggers: a local write (:meth:`SyncAgent.kick`), a reconnect, and the retry
-timer; nothing can switch a direction off for good.
+timer; nothing can switch a direction off for good. A watchdog raises an alarm
+(logged once, published in the node's retained status) when events wait, the
+link is up, and no ack progress came for twice the retry interval.
+
+Delivered outbox rows are pruned in small batches after acks move.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class SyncStatus:
     sent_batches: int = 0
     resends: int = 0
     rejected_downlink: int = 0
+    pruned: int = 0
+    alarm: str | None = None
     last_progress: float = field(default_factory=time.monotonic)
 
 
@@ -66,6 +72,7 @@ class SyncAgent:
         self._wake = asyncio.Event()
         self._next: int | None = None  # next seq to send; None until the cloud's ack this session
         self._inflight: list[int] = []  # last seq of each batch awaiting the cloud's ack
+        self._sent_at = 0.0  # when the oldest batch in flight left (for go-back-N)
         self._topic = {ch: topics.topic(self.node, ch) for ch in topics.Channel}
 
     def kick(self) -> None:
@@ -74,19 +81,34 @@ class SyncAgent:
 
     async def run(self) -> None:
         backoff = Backoff(base=0.2, cap=10.0)
-        failing = False
+        down_since: float | None = None
         while True:
             try:
                 async with self._client() as client:
-                    if failing:
-                        log.info("uplink to %s:%s restored", self.mqtt.host, self.mqtt.port)
-                    failing = False
+                    if down_since is not None:
+                        log.info(
+                            "uplink to %s:%s restored after %.1f s",
+                            self.mqtt.host,
+                            self.mqtt.port,
+                            time.monotonic() - down_since,
+                        )
+                        down_since = None
                     backoff.reset()
                     await self._session(client)
-            except aiomqtt.MqttError as err:
-                if not failing:  # log the first failure, not every retry
-                    log.warning("uplink to %s:%s lost: %s", self.mqtt.host, self.mqtt.port, err)
-                failing = True
+            # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
+            except* aiomqtt.MqttError as group:
+                if down_since is None:  # log the first failure, not every retry
+                    log.warning(
+                        "uplink to %s:%s lost: %s",
+                        self.mqtt.host,
+                        self.mqtt.port,
+                        group.exceptions[0],
+                    )
+                    down_since = time.monotonic()
+            except* Exception:
+                # A bug in a session must not silence sync for good: log it, reconnect.
+                log.exception("sync session failed; reconnecting")
+                down_since = down_since or time.monotonic()
             finally:
                 self.status.connected = False
                 self.status.hub_online = False
@@ -112,14 +134,29 @@ class SyncAgent:
             clean_session=True,  # we never rely on the broker's queue (bounded and volatile)
         )
 
+    def node_state(self) -> NodeState:
+        store = self.store
+        return NodeState(
+            node=self.node,
+            online=True,
+            epoch=store.epoch,
+            software=self.software,
+            last_seq=store.last_seq,
+            acked_through=store.acked_through,
+            backlog=store.backlog(),
+            oldest_unacked_age_s=store.oldest_unacked_age_s(),
+            alarm=self.status.alarm,
+        )
+
+    async def _publish_state(self, client: aiomqtt.Client) -> None:
+        await client.publish(
+            self._topic[topics.Channel.STATE], codec.encode(self.node_state()), qos=1, retain=True
+        )
+
     async def _session(self, client: aiomqtt.Client) -> None:
         self.status.connected = True
-        birth = NodeState(
-            node=self.node, online=True, epoch=self.store.epoch, software=self.software
-        )
-        await client.publish(
-            self._topic[topics.Channel.STATE], codec.encode(birth), qos=1, retain=True
-        )
+        self.status.last_progress = time.monotonic()  # the watchdog counts from the connect
+        await self._publish_state(client)
         await client.subscribe(self._topic[topics.Channel.ACK], qos=1)
         await client.subscribe(self._topic[topics.Channel.DOWN], qos=1)
         await client.subscribe(topics.HUB_STATE, qos=1)
@@ -127,6 +164,31 @@ class SyncAgent:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._receive(client))
             tg.create_task(self._drain(client))
+            tg.create_task(self._status(client))
+
+    async def _status(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.status_interval_s)
+            await self._publish_state(client)
+
+    def _watchdog(self) -> bool:
+        """Raise or clear the no-progress alarm; return True when it changed."""
+        now = time.monotonic()
+        if self.store.backlog() == 0:
+            self.status.last_progress = now  # nothing waits: nothing can be stuck
+        idle = now - self.status.last_progress
+        stuck = idle > 2 * self.cfg.retry_interval_s
+        if stuck and self.status.alarm is None:
+            self.status.alarm = (
+                f"no sync progress for {idle:.0f} s with {self.store.backlog()} events waiting"
+            )
+            log.error("ALARM %s", self.status.alarm, extra={"alarm": self.status.alarm})
+            return True
+        if not stuck and self.status.alarm is not None:
+            log.info("sync progressing again; alarm cleared")
+            self.status.alarm = None
+            return True
+        return False
 
     async def _hello(self, client: aiomqtt.Client) -> None:
         """Ask for the cloud's ack and for downlink after our cursor."""
@@ -167,6 +229,8 @@ class SyncAgent:
             return
         if moved or self._next is None:
             self.status.last_progress = time.monotonic()
+            if moved and self.cfg.prune_batch:
+                self.status.pruned += self.store.prune_delivered(self.cfg.prune_batch)
             log.info(
                 "acked through %d", ack.acked_through, extra={"acked_through": ack.acked_through}
             )
@@ -202,10 +266,12 @@ class SyncAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=retry)
             self._wake.clear()
+            if self._watchdog():
+                await self._publish_state(client)
             if self._next is None:
                 await self._hello(client)  # the cloud has not answered yet: ask again
                 continue
-            stalled = time.monotonic() - self.status.last_progress > retry
+            stalled = time.monotonic() - max(self._sent_at, self.status.last_progress) > retry
             if self._inflight and stalled:
                 log.info(
                     "no ack progress for %.1f s, resending from %d",
@@ -215,7 +281,6 @@ class SyncAgent:
                 self._next = self.store.acked_through + 1
                 self._inflight.clear()
                 self.status.resends += 1
-                self.status.last_progress = time.monotonic()
             while len(self._inflight) < self.cfg.window:
                 rows = self.store.pending(
                     self._next - 1, self.cfg.batch_events, self.cfg.batch_bytes
@@ -226,7 +291,7 @@ class SyncAgent:
                     topic, codec.encode_batch(self.node, [b for _, b in rows]), qos=1
                 )
                 if not self._inflight:
-                    self.status.last_progress = time.monotonic()
+                    self._sent_at = time.monotonic()
                 self._inflight.append(rows[-1][0])
                 self._next = rows[-1][0] + 1
                 self.status.sent_batches += 1

@@ -144,13 +144,23 @@ class Pull(Message):
 
 
 class NodeState(Message):
-    """Retained presence: the birth message, and the last will with ``online: false``."""
+    """Retained presence: the birth message, periodic status, and the last will (``online: false``).
+
+    The sync figures let the hub show, per node, how far behind it is without
+    waiting for the events themselves: ``backlog`` events not yet acked, the
+    age of the oldest of them, and an ``alarm`` when the node sees no progress.
+    """
 
     v: Literal[1] = SCHEMA_VERSION
     node: NodeId
     online: bool
     epoch: Epoch | None = None
     software: Name | None = None
+    last_seq: Cursor | None = None
+    acked_through: Cursor | None = None
+    backlog: Cursor | None = None
+    oldest_unacked_age_s: Annotated[float, Field(ge=0)] | None = None
+    alarm: Annotated[str, StringConstraints(max_length=300)] | None = None
 
 
 class HubState(Message):

@@ -24,6 +24,12 @@ class NodeOut(BaseModel):
     software: str | None
     first_seen: datetime
     last_seen: datetime
+    last_seq: int | None
+    backlog: int | None
+    oldest_unacked_age_s: float | None
+    alarm: str | None
+    status_at: datetime | None
+    sync_lag_ms: int | None
 
 
 class EventOut(BaseModel):

@@ -1,0 +1,295 @@
+"""Enrollment: hashes Mosquitto accepts, refusals, revocation, the files and the CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cloud.enroll import (
+    DEFAULT_CLOUD_USER,
+    HASH_ITERATIONS,
+    BrokerLayout,
+    CredentialStore,
+    EnrollError,
+    broker_files,
+    hash_password,
+    node_mqtt_snippet,
+    render_edge_acl,
+    verify_password,
+    write_broker_config,
+)
+from cloud.enroll_cli import broker_app, node_app
+from edge.config import MqttSection
+from tests.sync.test_isolation import Mosquitto, Peer, needs_mosquitto
+
+HASH_RE = re.compile(r"^\$7\$(\d+)\$([A-Za-z0-9+/=]{16})\$([A-Za-z0-9+/=]{88})$")
+runner = CliRunner()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CredentialStore:
+    return CredentialStore(tmp_path / "store")
+
+
+# --- hashes ---------------------------------------------------------------------------
+
+
+def test_hash_has_mosquitto_7_format_and_fresh_salt() -> None:
+    a, b = hash_password("pw"), hash_password("pw")
+    m = HASH_RE.match(a)
+    assert m and int(m.group(1)) == HASH_ITERATIONS
+    assert len(base64.b64decode(m.group(2))) == 12 and len(base64.b64decode(m.group(3))) == 64
+    assert a != b  # new salt each time
+    assert verify_password("pw", a) and verify_password("pw", b)
+    assert not verify_password("pW", a)
+    assert not verify_password("pw", "$6$garbage")
+    assert not verify_password("pw", "not a hash")
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="no mosquitto_passwd binary")
+def test_hash_equals_mosquitto_passwd_for_the_same_salt(tmp_path: Path) -> None:
+    pwfile = tmp_path / "pw"
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(pwfile), "u", "s3cret é"], check=True, timeout=10
+    )
+    theirs = pwfile.read_text().strip().split(":", 1)[1]
+    _, _, iterations, salt, _ = theirs.split("$")
+    ours = hash_password("s3cret é", salt=base64.b64decode(salt), iterations=int(iterations))
+    assert ours == theirs
+    assert verify_password("s3cret é", theirs)
+
+
+# --- the store ------------------------------------------------------------------------
+
+
+def test_enroll_stores_only_a_hash(store: CredentialStore) -> None:
+    issued = store.enroll("wh1-pack-1", now="2026-01-01T00:00:00+00:00")
+    assert issued.username == "wh1-pack-1" and not issued.rotated
+    assert len(issued.password) >= 43  # 256 bits, URL-safe base64
+    text = store.path.read_text()
+    assert issued.password not in text
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    (acct,) = store.nodes()
+    assert verify_password(issued.password, acct.password_hash)
+    assert acct.enrolled_at == "2026-01-01T00:00:00+00:00" and acct.active
+    assert json.loads(text)["format"] == 1
+
+
+def test_re_enroll_refuses_without_rotate(store: CredentialStore) -> None:
+    first = store.enroll("n1")
+    with pytest.raises(EnrollError, match=r"already enrolled.*--rotate"):
+        store.enroll("n1")
+    # The refusal changed nothing: the first password still verifies.
+    assert verify_password(first.password, store.nodes()[0].password_hash)
+    second = store.enroll("n1", rotate=True, now="2026-02-02T00:00:00+00:00")
+    assert second.rotated and second.password != first.password
+    (acct,) = store.nodes()
+    assert verify_password(second.password, acct.password_hash)
+    assert not verify_password(first.password, acct.password_hash)
+    assert acct.rotated_at == "2026-02-02T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("node", "why"),
+    [
+        ("", "invalid node id"),
+        ("a/b", "invalid node id"),
+        ("+", "invalid node id"),
+        ("wh1/#", "invalid node id"),
+        ("$SYS", "invalid node id"),
+        ("-lead", "invalid node id"),
+        ("a b", "invalid node id"),
+        ("a:b", "invalid node id"),  # ':' would split the password file line
+        ("x" * 65, "invalid node id"),
+        ("guanjia-cloud", "reserved"),
+        ("guanjia-cloud-7", "reserved"),
+        ("GUANJIA-CLOUD", "reserved"),
+    ],
+)
+def test_invalid_node_ids_are_refused(store: CredentialStore, node: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        store.enroll(node)
+    assert store.nodes() == []
+
+
+def test_revoke(store: CredentialStore) -> None:
+    store.enroll("n1")
+    store.enroll("n2")
+    with pytest.raises(EnrollError, match="not enrolled"):
+        store.revoke("n3")
+    revoked = store.revoke("n1", now="2026-03-03T00:00:00+00:00")
+    assert revoked.revoked_at == "2026-03-03T00:00:00+00:00" and revoked.password_hash == ""
+    with pytest.raises(EnrollError, match="already revoked"):
+        store.revoke("n1")
+    assert [(a.name, a.active) for a in store.nodes()] == [("n1", False), ("n2", True)]
+    # A revoked node may be enrolled afresh (new password), without --rotate.
+    again = store.enroll("n1")
+    assert not again.rotated and store.nodes()[0].active
+
+
+def test_corrupt_store_is_an_error_not_an_empty_store(store: CredentialStore) -> None:
+    store.directory.mkdir(parents=True)
+    store.path.write_text("{not json")
+    with pytest.raises(EnrollError, match="not valid JSON"):
+        store.nodes()
+    with pytest.raises(EnrollError, match="not valid JSON"):
+        store.enroll("n1")
+    store.path.write_text('{"format": 9}')
+    with pytest.raises(EnrollError, match="format 9 not supported"):
+        store.nodes()
+
+
+def test_cloud_user_and_node_names_do_not_collide(store: CredentialStore) -> None:
+    store.enroll_cloud("hub")
+    with pytest.raises(EnrollError, match="cloud username"):
+        store.enroll("hub")
+    store.enroll("n1")
+    with pytest.raises(EnrollError, match="enrolled node"):
+        store.enroll_cloud("n1")
+    with pytest.raises(EnrollError, match="already exists"):
+        store.enroll_cloud("hub")
+    assert store.enroll_cloud("hub", rotate=True).rotated
+
+
+# --- rendered files -------------------------------------------------------------------
+
+
+def test_snippet_is_a_valid_edge_mqtt_section(store: CredentialStore) -> None:
+    issued = store.enroll("wh1-pack-1")
+    raw = tomllib.loads(node_mqtt_snippet(issued, host="broker.lan", port=1883))
+    section = MqttSection.model_validate(raw["mqtt"])
+    assert (section.username, section.password) == ("wh1-pack-1", issued.password)
+    assert (section.host, section.port) == ("broker.lan", 1883)
+
+
+def test_edge_acl_lines(store: CredentialStore) -> None:
+    store.enroll("n1")
+    store.enroll("n2")
+    store.revoke("n2")
+    rules = [ln for ln in render_edge_acl(store.nodes()).splitlines() if ln and ln[0] != "#"]
+    assert rules == [
+        "pattern write guanjia/v1/node/%u/events",
+        "pattern write guanjia/v1/node/%u/pull",
+        "pattern write guanjia/v1/node/%u/state",
+        "pattern read guanjia/v1/node/%u/ack",
+        "pattern read guanjia/v1/node/%u/down",
+        "user n1",
+        "topic read guanjia/v1/hub/state",
+    ]
+
+
+def test_broker_config_files(store: CredentialStore, tmp_path: Path) -> None:
+    store.enroll("n1")
+    store.enroll("n2")
+    store.revoke("n2")
+    with pytest.raises(EnrollError, match="no cloud user"):
+        write_broker_config(store, tmp_path / "etc" / "mosquitto.conf", BrokerLayout())
+    store.enroll_cloud()
+    files = write_broker_config(store, tmp_path / "etc" / "mosquitto.conf", BrokerLayout())
+    assert files == broker_files(tmp_path / "etc" / "mosquitto.conf")
+    conf = files.conf.read_text()
+    directives = [ln for ln in conf.splitlines() if ln and ln[0] != "#"]
+    assert directives == [
+        "per_listener_settings true",
+        "listener 1883 0.0.0.0",
+        "allow_anonymous false",
+        "use_username_as_clientid true",
+        f"password_file {files.edge_passwd}",
+        f"acl_file {files.edge_acl}",
+        "listener 1884 127.0.0.1",
+        "allow_anonymous false",
+        f"password_file {files.cloud_passwd}",
+        f"acl_file {files.cloud_acl}",
+    ]
+    edge_users = [ln.split(":")[0] for ln in files.edge_passwd.read_text().splitlines()]
+    assert edge_users == ["n1"]  # the revoked node is gone
+    cloud_lines = files.cloud_passwd.read_text().splitlines()
+    assert [ln.split(":")[0] for ln in cloud_lines] == [DEFAULT_CLOUD_USER]
+    assert "topic readwrite guanjia/v1/#" in files.cloud_acl.read_text()
+    for p in (files.edge_passwd, files.cloud_passwd, files.edge_acl, files.cloud_acl):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o640
+
+
+# --- against the real broker ----------------------------------------------------------
+
+
+def _connects(port: int, user: str, password: str) -> bool:
+    peer = Peer(port, "edge-x", user, password)
+    try:
+        return not peer.connect().is_failure
+    finally:
+        peer.close()
+
+
+@needs_mosquitto
+def test_broker_accepts_enrolled_rotated_and_refuses_revoked(
+    store: CredentialStore, tmp_path: Path
+) -> None:
+    store.enroll_cloud()
+    with Mosquitto(store, tmp_path) as broker:  # starts fine with no node enrolled
+        port = broker.layout.edge_port
+        first = store.enroll("n1")
+        assert not _connects(port, "n1", first.password)  # not until the reload
+        broker.reload()
+        assert _connects(port, "n1", first.password)
+        assert not _connects(port, "n1", first.password + "x")
+
+        second = store.enroll("n1", rotate=True)
+        broker.reload()
+        assert not _connects(port, "n1", first.password)
+        assert _connects(port, "n1", second.password)
+
+        store.revoke("n1")
+        broker.reload()
+        assert not _connects(port, "n1", second.password)
+
+
+# --- the CLI --------------------------------------------------------------------------
+
+
+def test_cli_enroll_list_revoke_and_config(tmp_path: Path) -> None:
+    d = str(tmp_path / "store")
+    res = runner.invoke(node_app, ["enroll", "wh1-pack-1", "--dir", d, "--port", "1883"])
+    assert res.exit_code == 0, res.output
+    snippet = tmp_path / "store" / "issued" / "wh1-pack-1.toml"
+    assert f"wrote {snippet}" in res.output
+    assert stat.S_IMODE(snippet.stat().st_mode) == 0o600
+    password = tomllib.loads(snippet.read_text())["mqtt"]["password"]
+    assert password not in res.output  # the secret goes to the file, not the terminal log
+
+    res = runner.invoke(node_app, ["enroll", "wh1-pack-1", "--dir", d])
+    assert res.exit_code == 1 and "already enrolled" in res.output
+    res = runner.invoke(node_app, ["enroll", "bad/id", "--dir", d])
+    assert res.exit_code == 1 and "invalid node id 'bad/id'" in res.output
+    res = runner.invoke(node_app, ["enroll", "wh1-pack-1", "--dir", d, "--rotate"])
+    assert res.exit_code == 0 and "rotated" in res.output
+
+    out = tmp_path / "etc" / "mosquitto.conf"
+    res = runner.invoke(broker_app, ["config", "--dir", d, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "created cloud user guanjia-cloud" in res.output and out.exists()
+    env = (tmp_path / "store" / "issued" / "cloud.env").read_text()
+    assert "GUANJIA_MQTT_USERNAME=guanjia-cloud" in env and "GUANJIA_MQTT_PORT=1884" in env
+
+    res = runner.invoke(node_app, ["list", "--dir", d])
+    assert res.exit_code == 0 and re.search(r"^wh1-pack-1\tactive\t", res.output, re.M)
+    res = runner.invoke(node_app, ["revoke", "wh1-pack-1", "--dir", d])
+    assert res.exit_code == 0 and "revoked node wh1-pack-1" in res.output
+    res = runner.invoke(node_app, ["revoke", "wh1-pack-1", "--dir", d])
+    assert res.exit_code == 1 and "already revoked" in res.output
+    res = runner.invoke(node_app, ["list", "--dir", d])
+    assert "wh1-pack-1\trevoked " in res.output
+
+    res = runner.invoke(broker_app, ["cloud-user", "--dir", d])
+    assert res.exit_code == 1 and "already exists" in res.output
+    res = runner.invoke(broker_app, ["cloud-user", "--dir", d, "--rotate"])
+    assert res.exit_code == 0 and "rotated" in res.output

@@ -65,7 +65,16 @@ class EdgeDaemon:
         self.starts += 1
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "edge", "run", "--config", str(self.config), "--log-format", "json"],
+                [
+                    sys.executable,
+                    "-m",
+                    "edge",
+                    "run",
+                    "--config",
+                    str(self.config),
+                    "--log-format",
+                    "json",
+                ],
                 stdout=logf,
                 stderr=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -148,9 +157,13 @@ class Feeder:
 
 
 @contextlib.contextmanager
-def ingest_in_thread(engine: Engine, mqtt_port: int, share_group: str | None = None, client_id: str = "cloud") -> Iterator[IngestWorker]:
+def ingest_in_thread(
+    engine: Engine, mqtt_port: int, share_group: str | None = None, client_id: str = "cloud"
+) -> Iterator[IngestWorker]:
     """The cloud's ingest worker on its own event loop in a thread."""
-    settings = Settings(mqtt_port=mqtt_port, mqtt_client_id=client_id, ingest_share_group=share_group)
+    settings = Settings(
+        mqtt_port=mqtt_port, mqtt_client_id=client_id, ingest_share_group=share_group
+    )
     worker = IngestWorker(settings, session_factory(engine))
     loop = asyncio.new_event_loop()
     task: asyncio.Task[None] | None = None
@@ -182,11 +195,15 @@ def cloud_acked(engine: Engine) -> int:
 def cloud_events(engine: Engine) -> tuple[int, int, dict[int, str]]:
     """(count, max seq, seq -> barcode of scans) as the cloud stored them."""
     with session_factory(engine)() as s:
-        count, top = s.execute(select(func.count(), func.max(Event.seq)).where(Event.node_id == NODE)).one()
+        count, top = s.execute(
+            select(func.count(), func.max(Event.seq)).where(Event.node_id == NODE)
+        ).one()
         scans = {
             seq: payload["barcode"]
             for seq, payload in s.execute(
-                select(Event.seq, Event.payload).where(Event.node_id == NODE, Event.type == "scan.recorded")
+                select(Event.seq, Event.payload).where(
+                    Event.node_id == NODE, Event.type == "scan.recorded"
+                )
             )
         }
     return int(count), int(top or 0), scans

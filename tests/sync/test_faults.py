@@ -46,10 +46,14 @@ def assert_converged(edge: EdgeDaemon, engine: Engine, timeout: float = 60) -> i
     assert len(set(cloud_scans.values())) == len(cloud_scans), "no scan doubled"
     assert edge.integrity() == "ok"
     shown = [r for r in edge.records() if r.get("signal") in ("ok", "error")]
-    committed = {int(r["seq"]): r["barcode"] for r in edge.records() if "seq" in r and "barcode" in r}
+    committed = {
+        int(r["seq"]): r["barcode"] for r in edge.records() if "seq" in r and "barcode" in r
+    }
     assert len(shown) <= len(committed)
     for seq, barcode in committed.items():
-        assert cloud_scans.get(seq) == barcode, f"committed seq {seq} ({barcode}) missing in the cloud"
+        assert cloud_scans.get(seq) == barcode, (
+            f"committed seq {seq} ({barcode}) missing in the cloud"
+        )
     return last
 
 
@@ -64,8 +68,13 @@ def kill_storm(edge: EdgeDaemon, kills: int, rng: random.Random) -> None:
     time.sleep(0.2)
 
 
-@pytest.mark.parametrize("kills", [pytest.param(50, id="50-kills"), pytest.param(1000, id="1000-kills", marks=pytest.mark.slow)])
-def test_kill9_edge_during_a_burst(broker: PrivateBroker, engine: Engine, tmp_path: Path, kills: int) -> None:
+@pytest.mark.parametrize(
+    "kills",
+    [pytest.param(50, id="50-kills"), pytest.param(1000, id="1000-kills", marks=pytest.mark.slow)],
+)
+def test_kill9_edge_during_a_burst(
+    broker: PrivateBroker, engine: Engine, tmp_path: Path, kills: int
+) -> None:
     edge = EdgeDaemon(tmp_path, broker.port)
     with ingest_in_thread(engine, broker.port):
         try:
@@ -95,7 +104,9 @@ def test_broker_killed_and_restarted_mid_sync(engine: Engine, tmp_path: Path) ->
         broker.stop()
 
 
-def test_cloud_killed_mid_batch(broker: PrivateBroker, db_url: str, engine: Engine, tmp_path: Path) -> None:
+def test_cloud_killed_mid_batch(
+    broker: PrivateBroker, db_url: str, engine: Engine, tmp_path: Path
+) -> None:
     """The hub process dies by SIGKILL mid-stream, repeatedly; nothing is lost or doubled."""
     edge = EdgeDaemon(tmp_path, broker.port)
     rng = random.Random(7)
@@ -103,7 +114,18 @@ def test_cloud_killed_mid_batch(broker: PrivateBroker, db_url: str, engine: Engi
     def cloud() -> subprocess.Popen[bytes]:
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cloud", "serve", "--port", str(port), "--database-url", db_url, "--mqtt-port", str(broker.port)],
+            [
+                sys.executable,
+                "-m",
+                "cloud",
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                db_url,
+                "--mqtt-port",
+                str(broker.port),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cloud.models import Barcode, Downlink, Node, Sku
-from protocol.messages import CatalogueUpsert, CatalogueUpserted, DownBatch, DownChange
+from protocol.messages import CHANGE_ADAPTER, CatalogueUpsert, Change, DownBatch
 
 
 class ConflictError(Exception):
@@ -87,8 +87,8 @@ def downlink_after(session: Session, node: Node, after: int, limit: int = 500) -
         .order_by(Downlink.seq)
         .limit(limit)
     ).scalars()
-    changes: list[DownChange] = [
-        CatalogueUpserted(seq=r.seq, payload=CatalogueUpsert.model_validate(r.payload))
+    changes: list[Change] = [
+        CHANGE_ADAPTER.validate_python({"seq": r.seq, "type": r.type, "payload": r.payload})
         for r in rows
     ]
     return DownBatch(node=node.node_id, changes=changes, head=node.down_head)

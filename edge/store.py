@@ -28,8 +28,11 @@ import uuid6
 from protocol import codec
 from protocol.hlc import HLC, unpack
 from protocol.messages import (
+    PAYLOAD_EVENTS,
     CatalogueUpserted,
     DownBatch,
+    Event,
+    Message,
     NodeStarted,
     NodeStartedPayload,
     ScanPayload,
@@ -238,9 +241,7 @@ class Store:
             )
         return epoch
 
-    def _append(
-        self, build: Callable[..., ScanRecorded | NodeStarted]
-    ) -> ScanRecorded | NodeStarted:
+    def _append(self, build: Callable[..., Event]) -> Event:
         if self._depth == 0:
             raise StoreError("events are appended inside atomic() only")
         seq = self._meta("last_seq") + 1
@@ -253,6 +254,16 @@ class Store:
         self._set_meta("last_seq", seq)
         self._set_meta("hlc", hlc)
         return event
+
+    def append(self, payload: Message) -> Event:
+        """Append the event that carries ``payload`` to the outbox (inside ``atomic()``)."""
+        cls = PAYLOAD_EVENTS[type(payload)]
+        epoch = self._meta("epoch")
+        return self._append(
+            lambda seq, hlc, eid: cls(
+                node=self.node_id, epoch=epoch, seq=seq, id=eid, hlc=hlc, payload=payload
+            )
+        )
 
     def record_scan(self, payload: ScanPayload) -> ScanRecorded:
         """Store a scan and its outbox event in one transaction (nestable)."""

@@ -24,13 +24,11 @@ from protocol.messages import (
     MAX_BATCH_EVENTS,
     MAX_SEQ,
     SCHEMA_VERSION,
+    Event,
     Message,
-    NodeStarted,
-    ScanRecorded,
 )
 
 M = TypeVar("M", bound=Message)
-Event = ScanRecorded | NodeStarted
 
 
 def _explain(err: ValidationError) -> str:

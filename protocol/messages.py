@@ -44,6 +44,22 @@ class Message(BaseModel):
 
 
 # --- event payloads (edge -> cloud) -------------------------------------------------
+#
+# Edge events report facts (docs/sync.md, "Conflicts"): what was scanned, picked,
+# packed, weighed, labelled, counted, each referencing the order version the node
+# had. The cloud decides what a fact means for the order; a fact that conflicts
+# with the cloud's state is accepted and becomes a task for a human.
+
+OrderId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Code = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Qty = Annotated[int, Field(ge=0, le=1_000_000)]
+Grams = Annotated[int, Field(ge=0, le=10_000_000)]
+Version = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+StationKind = Literal["pack", "pick", "stocktake", "inbound", "demo"]
 
 
 class ScanPayload(Message):
@@ -55,14 +71,90 @@ class ScanPayload(Message):
     verdict: Literal["ok", "unknown"]
 
 
-StationKind = Literal["pack", "pick", "stocktake", "inbound", "demo"]
-
-
 class NodeStartedPayload(Message):
     """A node (re)started: its new epoch begins with this event."""
 
     software: Name
     station_kind: StationKind
+
+
+class PickedLine(Message):
+    line_id: Code
+    sku_code: SkuCode
+    qty: Qty
+    bin: Code | None = None
+    #: Picked fewer than asked (``qty`` is what was picked); flagged for a lead.
+    short: bool = False
+    #: Another SKU was picked in its place (``sku_code`` is what was picked).
+    substitute_for: SkuCode | None = None
+
+
+class OrderPickedPayload(Message):
+    order_id: OrderId
+    version: Version
+    station: NodeId
+    operator: Code | None = None
+    lines: list[PickedLine] = Field(min_length=1, max_length=500)
+
+
+class PackedItem(Message):
+    line_id: Code
+    sku_code: SkuCode
+    qty: Qty
+    serials: list[Barcode] = Field(default_factory=list, max_length=500)
+
+
+class OrderPackedPayload(Message):
+    """Every line of the order was scan-verified into the parcel."""
+
+    order_id: OrderId
+    version: Version
+    station: NodeId
+    operator: Code | None = None
+    items: list[PackedItem] = Field(min_length=1, max_length=500)
+
+
+class OrderWeighedPayload(Message):
+    order_id: OrderId
+    version: Version
+    station: NodeId
+    grams: Grams
+    expected_grams: Grams
+    within_tolerance: bool
+    #: The lead who accepted a weight outside tolerance (by PIN), if any.
+    override_by: Code | None = None
+
+
+class OrderLabelledPayload(Message):
+    order_id: OrderId
+    version: Version
+    station: NodeId
+    carrier: Code
+    tracking_number: Code
+    printer: Code
+    #: A lead's reprint (logged); the first print has ``reprint: false``.
+    reprint: bool = False
+    reprint_by: Code | None = None
+
+
+class CountedLine(Message):
+    bin: Code
+    sku_code: SkuCode
+    expected: Qty
+    counted: Qty
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000)
+
+
+class StocktakeCountedPayload(Message):
+    """A finished count: variances against the stock expected when the count started."""
+
+    count_id: Code
+    warehouse: Code
+    method: Literal["scanner", "rfid"]
+    scope: Literal["full", "partial"]
+    station: NodeId
+    lines: list[CountedLine] = Field(max_length=10_000)
+    missed_bins: list[Code] = Field(default_factory=list, max_length=10_000)
 
 
 class _EventBase(Message):
@@ -84,9 +176,51 @@ class NodeStarted(_EventBase):
     payload: NodeStartedPayload
 
 
-EventEnvelope = Annotated[ScanRecorded | NodeStarted, Field(discriminator="type")]
-EVENT_ADAPTER: Final[TypeAdapter[ScanRecorded | NodeStarted]] = TypeAdapter(EventEnvelope)
-EVENT_TYPES: Final = {"scan.recorded": ScanRecorded, "node.started": NodeStarted}
+class OrderPicked(_EventBase):
+    type: Literal["order.picked"] = "order.picked"
+    payload: OrderPickedPayload
+
+
+class OrderPacked(_EventBase):
+    type: Literal["order.packed"] = "order.packed"
+    payload: OrderPackedPayload
+
+
+class OrderWeighed(_EventBase):
+    type: Literal["order.weighed"] = "order.weighed"
+    payload: OrderWeighedPayload
+
+
+class OrderLabelled(_EventBase):
+    type: Literal["order.labelled"] = "order.labelled"
+    payload: OrderLabelledPayload
+
+
+class StocktakeCounted(_EventBase):
+    type: Literal["stocktake.counted"] = "stocktake.counted"
+    payload: StocktakeCountedPayload
+
+
+Event = (
+    ScanRecorded
+    | NodeStarted
+    | OrderPicked
+    | OrderPacked
+    | OrderWeighed
+    | OrderLabelled
+    | StocktakeCounted
+)
+EventEnvelope = Annotated[Event, Field(discriminator="type")]
+EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(EventEnvelope)
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    "scan.recorded": ScanRecorded,
+    "node.started": NodeStarted,
+    "order.picked": OrderPicked,
+    "order.packed": OrderPacked,
+    "order.weighed": OrderWeighed,
+    "order.labelled": OrderLabelled,
+    "stocktake.counted": StocktakeCounted,
+}
 
 
 # --- cloud -> edge ----------------------------------------------------------------------
@@ -107,11 +241,89 @@ class Ack(Message):
     parked: list[Seq] = Field(default_factory=list, max_length=MAX_BATCH_EVENTS)
 
 
+class BundleComponent(Message):
+    sku_code: SkuCode
+    qty: Annotated[int, Field(ge=1, le=1000)]
+
+
 class CatalogueUpsert(Message):
+    """A SKU as stations need it. Optional fields default to "not a bundle, no serials"."""
+
     sku_code: SkuCode
     name: Name
     barcodes: list[Barcode] = Field(min_length=1, max_length=32)
     weight_g: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    #: GTIN-14 for RFID (SGTIN-96 EPC -> SKU) and GS1 barcodes.
+    gtin: Annotated[str, StringConstraints(pattern=r"^[0-9]{14}$")] | None = None
+    serial_tracked: bool = False
+    #: Selling the bundle consumes each component; packing accepts either form.
+    components: list[BundleComponent] = Field(default_factory=list, max_length=50)
+
+
+class Recipient(Message):
+    name: Name
+    phone: Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^[0-9+\- ]+$")]
+    province: Name
+    city: Name
+    district: Name | None = None
+    address: Name
+
+
+class OrderLine(Message):
+    line_id: Code
+    sku_code: SkuCode
+    qty: Annotated[int, Field(ge=1, le=100_000)]
+    gift: bool = False
+
+
+class OrderRelease(Message):
+    """An audited order released to this node's warehouse, at ``version``.
+
+    A later version replaces an earlier one; ``status`` ``cancelled`` or
+    ``on_hold`` means "do not ship" (the pack station shows red, long tone).
+    """
+
+    order_id: OrderId
+    version: Version
+    status: Literal["released", "on_hold", "cancelled"] = "released"
+    status_reason: Name | None = None
+    carrier: Code
+    waybill: Code | None = None
+    box_type: Code | None = None
+    recipient: Recipient
+    lines: list[OrderLine] = Field(min_length=1, max_length=500)
+    #: Pick wave this order belongs to, if the hub batched it.
+    wave: Code | None = None
+
+
+class BinInfo(Message):
+    code: Code
+    zone: Literal[
+        "pick", "reserve", "shipping", "qc", "fast_mover", "small_item", "hold", "damaged"
+    ]
+    x: float
+    y: float
+    walk_order: Annotated[int, Field(ge=0, le=10_000_000)]
+    barcode: Barcode | None = None
+
+
+class BinsUpsert(Message):
+    warehouse: Code
+    bins: list[BinInfo] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+class StockLevel(Message):
+    bin: Code
+    sku_code: SkuCode
+    qty: Qty
+
+
+class StockExpected(Message):
+    """Expected stock per bin (for stocktake); replaces what the node had for these bins."""
+
+    warehouse: Code
+    bins: list[Code] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+    levels: list[StockLevel] = Field(max_length=10_000)
 
 
 class _ChangeBase(Message):
@@ -123,7 +335,30 @@ class CatalogueUpserted(_ChangeBase):
     payload: CatalogueUpsert
 
 
-DownChange = Annotated[CatalogueUpserted, Field(discriminator="type")]
+class OrderReleased(_ChangeBase):
+    type: Literal["order.release"] = "order.release"
+    payload: OrderRelease
+
+
+class BinsUpserted(_ChangeBase):
+    type: Literal["bins.upsert"] = "bins.upsert"
+    payload: BinsUpsert
+
+
+class StockExpectedSet(_ChangeBase):
+    type: Literal["stock.expected"] = "stock.expected"
+    payload: StockExpected
+
+
+Change = CatalogueUpserted | OrderReleased | BinsUpserted | StockExpectedSet
+DownChange = Annotated[Change, Field(discriminator="type")]
+CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
+CHANGE_TYPES: Final[dict[str, type[Change]]] = {
+    "catalogue.upsert": CatalogueUpserted,
+    "order.release": OrderReleased,
+    "bins.upsert": BinsUpserted,
+    "stock.expected": StockExpectedSet,
+}
 
 
 class DownBatch(Message):
@@ -168,6 +403,13 @@ class HubState(Message):
 
     v: Literal[1] = SCHEMA_VERSION
     online: bool
+
+
+#: The event class that carries each payload class (to build an event from its payload).
+PAYLOAD_EVENTS: Final[dict[type[Message], type[Event]]] = {
+    cls.model_fields["payload"].annotation: cls  # type: ignore[misc]
+    for cls in EVENT_TYPES.values()
+}
 
 
 def dump(msg: Message) -> dict[str, Any]:

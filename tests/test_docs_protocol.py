@@ -12,6 +12,7 @@ from protocol import codec, messages, topics
 DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 TEXT = DOC.read_text(encoding="utf-8")
 EXAMPLES = re.findall(r"<!-- model: (\w+) -->\s*```json\n(.*?)```", TEXT, re.S)
+CHANGES = re.findall(r"<!-- change: (\w+) -->\s*```json\n(.*?)```", TEXT, re.S)
 
 
 def test_there_are_examples() -> None:
@@ -49,6 +50,9 @@ def test_every_message_type_and_topic_is_documented() -> None:
     for event_type, cls in messages.EVENT_TYPES.items():
         assert f"`{event_type}`" in TEXT
         assert cls.__name__ in documented
+    for change_type, change_cls in messages.CHANGE_TYPES.items():
+        assert f"`{change_type}`" in TEXT
+        assert change_cls.__name__ in {m for m, _ in CHANGES}
     for channel in topics.Channel:
         assert f"guanjia/v1/node/{{node}}/{channel.value}" in TEXT
     assert topics.HUB_STATE in TEXT

@@ -24,9 +24,11 @@ from protocol.messages import (
     NodeStarted,
     NodeStartedPayload,
     NodeState,
+    OrderPicked,
     Pull,
     ScanPayload,
     ScanRecorded,
+    StocktakeCounted,
 )
 
 NODE = "wh1-pack-1"
@@ -75,6 +77,19 @@ MESSAGES: list[Message] = [
         head=1,
     ),
     Pull(node=NODE, after=0),
+    *[
+        cls.model_validate_json(body)
+        for cls, body in [
+            (
+                OrderPicked,
+                '{"node":"wh1-pack-1","epoch":1,"seq":3,"id":"019a8f5e-3c24-7d40-9b2a-5f0c1e2d3a4e","hlc":1,"payload":{"order_id":"JY1","version":1,"station":"pick-1","lines":[{"line_id":"1","sku_code":"A","qty":0,"short":true}]}}',
+            ),
+            (
+                StocktakeCounted,
+                '{"node":"wh1-pack-1","epoch":1,"seq":4,"id":"019a8f5e-3c24-7d40-9b2a-5f0c1e2d3a4f","hlc":2,"payload":{"count_id":"C1","warehouse":"WH1","method":"rfid","scope":"full","station":"st-1","lines":[],"missed_bins":["A-1"]}}',
+            ),
+        ]
+    ],
     NodeState(node=NODE, online=True, epoch=3, software="guanjia 0.1.0"),
     NodeState(node=NODE, online=False),
     HubState(online=True),

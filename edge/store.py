@@ -19,17 +19,16 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import uuid6
 
+from edge import replica
+from edge.migrations import MIGRATIONS
 from protocol import codec
 from protocol.hlc import HLC, unpack
 from protocol.messages import (
     PAYLOAD_EVENTS,
-    CatalogueUpserted,
     DownBatch,
     Event,
     Message,
@@ -39,78 +38,6 @@ from protocol.messages import (
     ScanRecorded,
     StationKind,
 )
-
-MIGRATIONS: Final[list[tuple[str, str]]] = [
-    (
-        "0001_meta_outbox",
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
-        INSERT INTO meta VALUES ('epoch', 0), ('last_seq', 0), ('acked_through', 0),
-                                ('hlc', 0), ('down_applied', 0);
-        CREATE TABLE outbox (
-            seq INTEGER PRIMARY KEY,
-            event_id TEXT NOT NULL UNIQUE,
-            type TEXT NOT NULL,
-            body BLOB NOT NULL
-        ) STRICT;
-        """,
-    ),
-    (
-        "0002_catalogue",
-        """
-        CREATE TABLE sku (
-            sku_code TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            weight_g INTEGER
-        ) STRICT;
-        CREATE TABLE barcode (
-            barcode TEXT PRIMARY KEY,
-            sku_code TEXT NOT NULL REFERENCES sku(sku_code) ON DELETE CASCADE
-        ) STRICT;
-        CREATE INDEX barcode_sku ON barcode(sku_code);
-        """,
-    ),
-    (
-        "0003_scan",
-        """
-        CREATE TABLE scan (
-            seq INTEGER PRIMARY KEY REFERENCES outbox(seq),
-            station TEXT NOT NULL,
-            barcode TEXT NOT NULL,
-            sku_code TEXT,
-            verdict TEXT NOT NULL,
-            at_ms INTEGER NOT NULL
-        ) STRICT;
-        """,
-    ),
-    (
-        # Delivered outbox rows are pruned, so domain rows keep the event's seq
-        # without a foreign key to it; the outbox remembers each event's HLC so
-        # the node can tell the age of its oldest unacked event.
-        "0004_prunable_outbox",
-        """
-        CREATE TABLE scan_new (
-            seq INTEGER PRIMARY KEY,
-            station TEXT NOT NULL,
-            barcode TEXT NOT NULL,
-            sku_code TEXT,
-            verdict TEXT NOT NULL,
-            at_ms INTEGER NOT NULL
-        ) STRICT;
-        INSERT INTO scan_new SELECT * FROM scan;
-        DROP TABLE scan;
-        ALTER TABLE scan_new RENAME TO scan;
-        ALTER TABLE outbox ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;
-        """,
-    ),
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Sku:
-    sku_code: str
-    name: str
-    weight_g: int | None
 
 
 class StoreError(Exception):
@@ -349,33 +276,14 @@ class Store:
                     continue
                 if change.seq != cursor + 1:
                     break  # a gap: the caller asks for the missing range
-                if isinstance(change, CatalogueUpserted):
-                    self._upsert_sku(change)
+                replica.apply_change(self.conn, change)
                 cursor = change.seq
                 applied += 1
             self._set_meta("down_applied", cursor)
         return applied
 
-    def _upsert_sku(self, change: CatalogueUpserted) -> None:
-        p = change.payload
-        self.conn.execute(
-            "INSERT INTO sku VALUES (?, ?, ?) ON CONFLICT(sku_code) DO UPDATE SET "
-            "name = excluded.name, weight_g = excluded.weight_g",
-            (p.sku_code, p.name, p.weight_g),
-        )
-        self.conn.execute("DELETE FROM barcode WHERE sku_code = ?", (p.sku_code,))
-        self.conn.executemany(
-            "INSERT INTO barcode VALUES (?, ?) ON CONFLICT(barcode) DO UPDATE SET sku_code = excluded.sku_code",
-            [(b, p.sku_code) for b in p.barcodes],
-        )
-
-    def lookup_barcode(self, barcode: str) -> Sku | None:
-        row = self.conn.execute(
-            "SELECT s.sku_code, s.name, s.weight_g FROM barcode b JOIN sku s USING (sku_code) "
-            "WHERE b.barcode = ?",
-            (barcode,),
-        ).fetchone()
-        return None if row is None else Sku(row[0], row[1], row[2])
+    def lookup_barcode(self, barcode: str) -> replica.Sku | None:
+        return replica.sku_by_barcode(self.conn, barcode)
 
     def integrity_ok(self) -> bool:
         return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

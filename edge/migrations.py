@@ -1,0 +1,109 @@
+"""The edge store's schema, as named migrations applied once each, in order.
+
+Never edit a migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+MIGRATIONS: Final[list[tuple[str, str]]] = [
+    (
+        "0001_meta_outbox",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+        INSERT INTO meta VALUES ('epoch', 0), ('last_seq', 0), ('acked_through', 0),
+                                ('hlc', 0), ('down_applied', 0);
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            body BLOB NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
+        "0002_catalogue",
+        """
+        CREATE TABLE sku (
+            sku_code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            weight_g INTEGER
+        ) STRICT;
+        CREATE TABLE barcode (
+            barcode TEXT PRIMARY KEY,
+            sku_code TEXT NOT NULL REFERENCES sku(sku_code) ON DELETE CASCADE
+        ) STRICT;
+        CREATE INDEX barcode_sku ON barcode(sku_code);
+        """,
+    ),
+    (
+        "0003_scan",
+        """
+        CREATE TABLE scan (
+            seq INTEGER PRIMARY KEY REFERENCES outbox(seq),
+            station TEXT NOT NULL,
+            barcode TEXT NOT NULL,
+            sku_code TEXT,
+            verdict TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
+        # Delivered outbox rows are pruned, so domain rows keep the event's seq
+        # without a foreign key to it; the outbox remembers each event's HLC so
+        # the node can tell the age of its oldest unacked event.
+        "0004_prunable_outbox",
+        """
+        CREATE TABLE scan_new (
+            seq INTEGER PRIMARY KEY,
+            station TEXT NOT NULL,
+            barcode TEXT NOT NULL,
+            sku_code TEXT,
+            verdict TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO scan_new SELECT * FROM scan;
+        DROP TABLE scan;
+        ALTER TABLE scan_new RENAME TO scan;
+        ALTER TABLE outbox ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
+    (
+        # What the cloud tells the node (edge/replica.py): richer SKUs, released orders,
+        # bins for pick routes, expected stock for counts.
+        "0005_replica",
+        """
+        ALTER TABLE sku ADD COLUMN gtin TEXT;
+        ALTER TABLE sku ADD COLUMN serial_tracked INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sku ADD COLUMN components TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX sku_gtin ON sku(gtin);
+        CREATE TABLE order_release (
+            order_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            waybill TEXT,
+            wave TEXT,
+            body TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX order_release_waybill ON order_release(waybill);
+        CREATE INDEX order_release_wave ON order_release(wave);
+        CREATE TABLE bin (
+            code TEXT PRIMARY KEY,
+            warehouse TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            x REAL NOT NULL,
+            y REAL NOT NULL,
+            walk_order INTEGER NOT NULL,
+            barcode TEXT UNIQUE
+        ) STRICT;
+        CREATE TABLE stock_expected (
+            bin TEXT NOT NULL,
+            sku_code TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            PRIMARY KEY (bin, sku_code)
+        ) STRICT;
+        """,
+    ),
+]

@@ -1,0 +1,166 @@
+"""What the cloud tells the node, as the node keeps it: catalogue, orders, bins, stock.
+
+Each downlink change is applied by :func:`apply_change` inside the store's
+transaction that also moves the ``down_applied`` cursor, so a change is
+either fully applied and counted, or not at all. Orders are kept at the
+highest version seen: a replayed or late older version never rolls back a
+cancel.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import orjson
+
+from protocol.messages import (
+    BinInfo,
+    BinsUpserted,
+    BundleComponent,
+    CatalogueUpserted,
+    Change,
+    OrderRelease,
+    OrderReleased,
+    StockExpectedSet,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sku:
+    sku_code: str
+    name: str
+    weight_g: int | None
+    gtin: str | None = None
+    serial_tracked: bool = False
+    components: tuple[BundleComponent, ...] = ()
+
+
+def apply_change(conn: sqlite3.Connection, change: Change) -> None:
+    if isinstance(change, CatalogueUpserted):
+        _upsert_sku(conn, change)
+    elif isinstance(change, OrderReleased):
+        _release_order(conn, change.payload)
+    elif isinstance(change, BinsUpserted):
+        _upsert_bins(conn, change.payload.warehouse, change.payload.bins)
+    elif isinstance(change, StockExpectedSet):
+        p = change.payload
+        conn.executemany("DELETE FROM stock_expected WHERE bin = ?", [(b,) for b in p.bins])
+        conn.executemany(
+            "INSERT INTO stock_expected VALUES (?, ?, ?) ON CONFLICT(bin, sku_code) DO UPDATE SET qty = excluded.qty",
+            [(lv.bin, lv.sku_code, lv.qty) for lv in p.levels],
+        )
+
+
+def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:
+    p = change.payload
+    components = orjson.dumps([c.model_dump() for c in p.components]).decode()
+    conn.execute(
+        "INSERT INTO sku (sku_code, name, weight_g, gtin, serial_tracked, components) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(sku_code) DO UPDATE SET name = excluded.name, weight_g = excluded.weight_g, "
+        "gtin = excluded.gtin, serial_tracked = excluded.serial_tracked, components = excluded.components",
+        (p.sku_code, p.name, p.weight_g, p.gtin, int(p.serial_tracked), components),
+    )
+    conn.execute("DELETE FROM barcode WHERE sku_code = ?", (p.sku_code,))
+    conn.executemany(
+        "INSERT INTO barcode VALUES (?, ?) ON CONFLICT(barcode) DO UPDATE SET sku_code = excluded.sku_code",
+        [(b, p.sku_code) for b in p.barcodes],
+    )
+
+
+def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
+    conn.execute(
+        "INSERT INTO order_release VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET "
+        "version = excluded.version, status = excluded.status, waybill = excluded.waybill, "
+        "wave = excluded.wave, body = excluded.body WHERE excluded.version > order_release.version",
+        (
+            order.order_id,
+            order.version,
+            order.status,
+            order.waybill,
+            order.wave,
+            order.model_dump_json(),
+        ),
+    )
+
+
+def _upsert_bins(conn: sqlite3.Connection, warehouse: str, bins: list[BinInfo]) -> None:
+    conn.executemany(
+        "INSERT INTO bin VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET "
+        "warehouse = excluded.warehouse, zone = excluded.zone, x = excluded.x, y = excluded.y, "
+        "walk_order = excluded.walk_order, barcode = excluded.barcode",
+        [(b.code, warehouse, b.zone, b.x, b.y, b.walk_order, b.barcode) for b in bins],
+    )
+
+
+# --- lookups ------------------------------------------------------------------------------
+
+_SKU_COLS = "s.sku_code, s.name, s.weight_g, s.gtin, s.serial_tracked, s.components"
+
+
+def _sku(row: tuple[object, ...] | None) -> Sku | None:
+    if row is None:
+        return None
+    comps = tuple(BundleComponent.model_validate(c) for c in orjson.loads(str(row[5])))
+    return Sku(str(row[0]), str(row[1]), row[2], row[3], bool(row[4]), comps)  # type: ignore[arg-type]
+
+
+def sku_by_barcode(conn: sqlite3.Connection, barcode: str) -> Sku | None:
+    return _sku(
+        conn.execute(
+            f"SELECT {_SKU_COLS} FROM barcode b JOIN sku s USING (sku_code) WHERE b.barcode = ?",
+            (barcode,),
+        ).fetchone()
+    )
+
+
+def sku(conn: sqlite3.Connection, sku_code: str) -> Sku | None:
+    return _sku(
+        conn.execute(f"SELECT {_SKU_COLS} FROM sku s WHERE s.sku_code = ?", (sku_code,)).fetchone()
+    )
+
+
+def sku_by_gtin(conn: sqlite3.Connection, gtin: str) -> Sku | None:
+    return _sku(conn.execute(f"SELECT {_SKU_COLS} FROM sku s WHERE s.gtin = ?", (gtin,)).fetchone())
+
+
+def order(conn: sqlite3.Connection, code: str) -> OrderRelease | None:
+    """An order by its id or its waybill (what the packer scans)."""
+    row = conn.execute(
+        "SELECT body FROM order_release WHERE order_id = ? OR waybill = ? ORDER BY order_id = ? DESC LIMIT 1",
+        (code, code, code),
+    ).fetchone()
+    return None if row is None else OrderRelease.model_validate_json(row[0])
+
+
+def wave(conn: sqlite3.Connection, wave_id: str) -> list[OrderRelease]:
+    rows = conn.execute(
+        "SELECT body FROM order_release WHERE wave = ? AND status = 'released' ORDER BY order_id",
+        (wave_id,),
+    )
+    return [OrderRelease.model_validate_json(r[0]) for r in rows]
+
+
+def bins(conn: sqlite3.Connection, warehouse: str | None = None) -> list[BinInfo]:
+    q = "SELECT code, zone, x, y, walk_order, barcode FROM bin"
+    rows = conn.execute(q + " WHERE warehouse = ?", (warehouse,)) if warehouse else conn.execute(q)
+    return [
+        BinInfo(code=r[0], zone=r[1], x=r[2], y=r[3], walk_order=r[4], barcode=r[5]) for r in rows
+    ]
+
+
+def bin_by_barcode(conn: sqlite3.Connection, barcode: str) -> str | None:
+    row = conn.execute(
+        "SELECT code FROM bin WHERE barcode = ? OR code = ?", (barcode, barcode)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def expected_stock(conn: sqlite3.Connection, bin_codes: list[str]) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for code in bin_codes:
+        for sku_code, qty in conn.execute(
+            "SELECT sku_code, qty FROM stock_expected WHERE bin = ?", (code,)
+        ):
+            out[(code, str(sku_code))] = int(qty)
+    return out

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
@@ -63,7 +65,7 @@ def apply_batch(
     now_ms = int(now.timestamp() * 1000)
     rows = []
     parked = []
-    for ev in batch.events:
+    for ev, raw in zip(batch.events, batch.raw or [None] * len(batch.events), strict=True):
         if ev.seq <= through:
             result.duplicates += 1
             continue
@@ -90,7 +92,10 @@ def apply_batch(
                 "epoch": ev.epoch,
                 "hlc": ev.hlc,
                 "type": ev.type,
-                "payload": ev.payload.model_dump(mode="json"),
+                # The validated JSON as received: no need to serialise the model again.
+                "payload": raw["payload"]
+                if raw is not None
+                else ev.payload.model_dump(mode="json"),
                 "received_at": now,
                 "clock_suspect": suspect,
             }
@@ -98,17 +103,54 @@ def apply_batch(
         if isinstance(ev, NodeStarted) or ev.epoch > node.epoch:
             node.epoch = max(node.epoch, ev.epoch)
     if rows:
-        session.execute(insert(Event), rows)
+        _insert_events(session, rows)
         newest = rows[-1]
         if not newest["clock_suspect"]:
             node.sync_lag_ms = max(0, now_ms - unpack(int(newest["hlc"]))[0])
     if parked:
-        session.execute(insert(ParkedEvent), parked)
+        session.connection().execute(insert(ParkedEvent.__table__), parked)
     result.applied = len(rows)
     if batch.last_seq > through:
         node.acked_through = batch.last_seq
     result.acked_through = node.acked_through
     return result
+
+
+_COLUMNS = (
+    "node_id",
+    "seq",
+    "event_id",
+    "epoch",
+    "hlc",
+    "type",
+    "payload",
+    "received_at",
+    "clock_suspect",
+)
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        # COPY is PostgreSQL's bulk path: several times faster than multi-row INSERTs for a
+        # batch of events. It runs on the session's own connection, inside its transaction.
+        raw = conn.connection.driver_connection
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY event ({', '.join(_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for r in rows:
+                copy.write_row(
+                    (
+                        *(r[c] for c in _COLUMNS[:6]),
+                        orjson.dumps(r["payload"]).decode(),
+                        r["received_at"],
+                        r["clock_suspect"],
+                    )
+                )
+        return
+    # Core insert on the table: the ORM's bulk path costs more than the insert itself.
+    conn.execute(insert(Event.__table__), rows)
 
 
 def record_rejection(

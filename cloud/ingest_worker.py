@@ -24,9 +24,16 @@ from cloud.models import Node
 from cloud.settings import Settings
 from protocol import codec, topics
 from protocol.errors import RemoteProtocolError
-from protocol.messages import HubState, NodeState, Pull
+from protocol.messages import Ack, HubState, NodeState, Pull
 
 log = logging.getLogger("guanjia.cloud.ingest")
+
+#: Messages taken from the queue at once (their batches share transactions per node).
+GROUP_MAX = 64
+
+
+def _bytes(payload: object) -> bytes:
+    return payload if isinstance(payload, bytes) else b""
 
 
 @dataclass
@@ -115,9 +122,34 @@ class IngestWorker:
         )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(client))
-            async for msg in client.messages:
-                payload = msg.payload if isinstance(msg.payload, bytes) else b""
-                await self.handle(client, str(msg.topic), payload)
+            messages = client.messages
+            async for first in messages:
+                # Take what has already arrived, so batches of one node that queued up
+                # while we committed the last ones share one transaction (group commit).
+                group = [first]
+                while len(messages) and len(group) < GROUP_MAX:
+                    group.append(await anext(messages))
+                await self.handle_many(client, [(str(m.topic), _bytes(m.payload)) for m in group])
+
+    async def handle_many(self, client: aiomqtt.Client, messages: list[tuple[str, bytes]]) -> None:
+        """Handle messages in arrival order; event batches of one node are applied together."""
+        batches: dict[str, list[codec.Batch]] = {}
+        for name, payload in messages:
+            try:
+                parsed = topics.parse(name)
+            except RemoteProtocolError:
+                parsed = None
+            if parsed is not None and parsed.channel is topics.Channel.EVENTS:
+                try:
+                    batches.setdefault(parsed.node, []).append(
+                        codec.decode_batch(payload, parsed.node)
+                    )
+                except RemoteProtocolError as err:
+                    await self._reject(name, parsed.node, str(err), len(payload))
+            else:
+                await self.handle(client, name, payload)
+        for node, node_batches in batches.items():
+            await self._on_batches(client, node, node_batches)
 
     async def _sender(self, client: aiomqtt.Client) -> None:
         while True:
@@ -133,7 +165,7 @@ class IngestWorker:
         node = parsed.node
         try:
             if parsed.channel is topics.Channel.EVENTS:
-                await self._on_batch(client, node, codec.decode_batch(payload, node))
+                await self._on_batches(client, node, [codec.decode_batch(payload, node)])
             elif parsed.channel is topics.Channel.PULL:
                 pull = codec.decode(Pull, payload)
                 if pull.node != node:
@@ -147,32 +179,47 @@ class IngestWorker:
         except RemoteProtocolError as err:
             await self._reject(name, node, str(err), len(payload))
 
-    async def _on_batch(self, client: aiomqtt.Client, node: str, batch: codec.Batch) -> None:
+    async def _on_batches(
+        self, client: aiomqtt.Client, node: str, batches: list[codec.Batch]
+    ) -> None:
+        """Apply one node's batches in one transaction; publish one cumulative ack after it commits."""
         now = datetime.now(UTC)
 
-        def work() -> ingest.ApplyResult:
+        def work() -> list[ingest.ApplyResult]:
             with transaction(self.sessions) as s:
-                return ingest.apply_batch(s, batch, now, self.settings.clock_skew_flag_s)
+                return [
+                    ingest.apply_batch(s, b, now, self.settings.clock_skew_flag_s) for b in batches
+                ]
 
-        result = await asyncio.to_thread(work)
+        results = await asyncio.to_thread(work)
         st = self.stats
-        st.batches += 1
-        st.events += result.applied
-        st.duplicates += result.duplicates
-        st.parked += len(result.parked)
-        if result.resend_from is not None:
+        st.batches += len(batches)
+        final = results[-1]
+        parked = sorted({seq for r in results for seq in r.parked})
+        for r in results:
+            st.events += r.applied
+            st.duplicates += r.duplicates
+        st.parked += len(parked)
+        # A batch that arrived ahead of its predecessor was not applied: ask for the rest at once.
+        resend_from = (
+            final.acked_through + 1
+            if any(b.last_seq > final.acked_through for b in batches)
+            else None
+        )
+        if resend_from is not None:
             st.gaps += 1
             log.info(
-                "node %s: gap before seq %d, asking to resend from %d",
+                "node %s: gap after seq %d, asking to resend from %d",
                 node,
-                batch.first_seq,
-                result.resend_from,
+                final.acked_through,
+                resend_from,
             )
-        if result.parked:
-            log.error("node %s: parked malformed events %s for review", node, result.parked)
-        await client.publish(
-            topics.topic(node, topics.Channel.ACK), codec.encode(result.ack()), qos=1
+        if parked:
+            log.error("node %s: parked malformed events %s for review", node, parked)
+        ack = Ack(
+            node=node, acked_through=final.acked_through, resend_from=resend_from, parked=parked
         )
+        await client.publish(topics.topic(node, topics.Channel.ACK), codec.encode(ack), qos=1)
 
     async def _answer_pull(
         self, client: aiomqtt.Client, node: str, after: int, with_ack: bool = True

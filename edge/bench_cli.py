@@ -10,6 +10,33 @@ from rich.console import Console
 from rich.table import Table
 
 
+def _table(title: str, figures: dict[str, float]) -> None:
+    table = Table(title=f"{title} ({platform.machine()}, Python {platform.python_version()})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:,.2f}")
+    Console().print(table)
+
+
+def scale(trials: Annotated[int, typer.Option(help="Weight changes to time.")] = 50) -> None:
+    """Scale: from the weight settling to the driver reporting it stable (MT-SICS and Toledo)."""
+    from edge.bench_scale import bench_scale
+
+    _table("scale settle -> stable weight, ms (target p99 <= 300)", bench_scale(trials))
+
+
+def station(
+    lines: Annotated[int, typer.Option(help="Pick lines in the wave.")] = 200,
+    bins: Annotated[int, typer.Option(help="Bins in the warehouse.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random layout seed.")] = 1,
+) -> None:
+    """Pick route: a wave routed through the bins, beside the naive walk-order route."""
+    from edge.bench_station import bench_pick_route
+
+    _table(f"pick route, {lines} lines over {bins} bins (target <= 200 ms)", bench_pick_route(lines, bins, seed))
+
+
 def rfid(
     reports: Annotated[int, typer.Option(help="Tag reports to push through.")] = 200_000,
 ) -> None:

@@ -42,3 +42,23 @@ def check_config(config: Annotated[Path, typer.Option("--config", "-c")]) -> Non
         typer.echo(f"guanjia edge: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"{config}: ok")
+
+
+@app.command("bench-node", hidden=True)
+def bench_node(
+    config: Annotated[Path, typer.Option("--config", "-c")],
+    events: Annotated[int, typer.Option(help="Events to queue offline before draining.")] = 100_000,
+    scan_rate: Annotated[
+        float, typer.Option(help="Scans per second during the drain (0: none).")
+    ] = 20.0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up draining after this many seconds.")
+    ] = 300.0,
+) -> None:
+    """Node side of `guanjia bench sync` (run by the orchestrator, prints JSON)."""
+    import logging
+
+    from edge import bench_node as bench
+
+    logging.basicConfig(level=logging.WARNING)
+    bench.run(load_config(config), events, scan_rate, timeout)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from simulators import llrp, printer, scanner
+from simulators import hid_scanner, llrp, printer, scale, scanner
 
 app = typer.Typer(
     help="Guanjia (管家): warehouse software for online sellers.",
@@ -30,6 +30,8 @@ app.add_typer(bench, name="bench")
 sim.command("scanner")(scanner.command)
 sim.command("printer")(printer.command)
 sim.command("llrp")(llrp.command)
+sim.command("scale")(scale.command)
+sim.command("hid-scanner")(hid_scanner.command)
 
 
 def _load_parts() -> None:
@@ -75,6 +77,24 @@ def bench_codec(events: Annotated[int, typer.Option(help="Events per batch.")] =
     from simulators.bench_codec import run
 
     run(events)
+
+
+@bench.command("sync")
+def bench_sync(
+    events: Annotated[int, typer.Option(help="Events queued offline, then drained.")] = 100_000,
+    batch: Annotated[int, typer.Option(help="Events per batch.")] = 500,
+    scan_rate: Annotated[float, typer.Option(help="Scans per second during the drain.")] = 20.0,
+    database: Annotated[
+        list[str] | None, typer.Option(help="sqlite and/or postgresql (repeatable).")
+    ] = None,
+    pg_url: Annotated[
+        str, typer.Option(help="PostgreSQL for --database postgresql.")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+) -> None:
+    """Backlog drain through Mosquitto into the cloud DB, beside raw paho on the same broker."""
+    from simulators.bench_sync import run
+
+    run(events, batch, scan_rate, database or ["sqlite"], pg_url)
 
 
 def main() -> None:

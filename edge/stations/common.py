@@ -1,0 +1,166 @@
+"""What the pack, pick and stocktake stations share: signals, journal records, commands.
+
+Every station is a pure state machine (``handle(event) -> list[Command]``) like
+:mod:`edge.stations.scan_check`. The runtime executes a command list in order
+and the stations always put the durable commands first: every :class:`Record`
+comes before the first :class:`Show` (docs/sync.md, "Durable first"), so a light
+the operator saw is never taken back by a power cut. :func:`durable_first`
+states the rule so tests and the runtime can check it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from edge.stations.scan_check import Signal as BasicSignal
+from edge.stations.scan_check import barcode_problem
+from protocol.messages import (
+    Message,
+    OrderLabelledPayload,
+    OrderPackedPayload,
+    OrderPickedPayload,
+    OrderWeighedPayload,
+    StocktakeCountedPayload,
+)
+
+__all__ = [
+    "BASIC_SIGNALS",
+    "BasicSignal",
+    "FactPayload",
+    "Log",
+    "LogLevel",
+    "Record",
+    "Show",
+    "Signal",
+    "StockMovement",
+    "Verdict",
+    "barcode_problem",
+    "durable_first",
+    "printable",
+]
+
+
+class Signal(enum.Enum):
+    """What the light and buzzer say; each red verdict has its own sound (docs/stations.md)."""
+
+    OK = "ok"  # green, one short chirp: right item
+    COMPLETE = "complete"  # green, "ta-ta-taaa": order/stop/count finished
+    PROMPT = "prompt"  # amber, one low beep: next step (weigh, scan serial, scan bin)
+    NOTICE = "notice"  # amber, no sound: ignored input, information
+    WRONG_ITEM = "wrong_item"  # red, three beeps: wrong variant / wrong item here
+    NOT_IN_ORDER = "not_in_order"  # red, two long beeps
+    OVER_QTY = "over_qty"  # red, two short beeps
+    UNKNOWN = "unknown"  # red, four fast beeps: unknown or unreadable barcode
+    ALREADY_DONE = "already_done"  # red/green alternating, two beeps: finished order rescanned
+    DO_NOT_SHIP = "do_not_ship"  # red held, one long 2 s tone: cancelled / on hold
+    HOLD = "hold"  # red slow blink, one long beep: weight out of tolerance, needs a lead
+    FAULT = "fault"  # red blink until cleared: a device is down
+    CLEAR = "clear"  # everything off: a fault cleared
+
+
+#: How each signal degrades onto the four patterns of :mod:`edge.feedback` / lights.
+BASIC_SIGNALS: Final[dict[Signal, BasicSignal]] = {
+    Signal.OK: BasicSignal.OK,
+    Signal.COMPLETE: BasicSignal.OK,
+    Signal.PROMPT: BasicSignal.OK,
+    Signal.NOTICE: BasicSignal.CLEAR,
+    Signal.WRONG_ITEM: BasicSignal.ERROR,
+    Signal.NOT_IN_ORDER: BasicSignal.ERROR,
+    Signal.OVER_QTY: BasicSignal.ERROR,
+    Signal.UNKNOWN: BasicSignal.ERROR,
+    Signal.ALREADY_DONE: BasicSignal.ERROR,
+    Signal.DO_NOT_SHIP: BasicSignal.ERROR,
+    Signal.HOLD: BasicSignal.ERROR,
+    Signal.FAULT: BasicSignal.FAULT,
+    Signal.CLEAR: BasicSignal.CLEAR,
+}
+
+LogLevel = Literal["info", "warning", "error"]
+
+FactPayload = (
+    OrderPickedPayload
+    | OrderPackedPayload
+    | OrderWeighedPayload
+    | OrderLabelledPayload
+    | StocktakeCountedPayload
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A station-journal record: what the operator was shown and why.
+
+    Local state only (not an outbox event); the runtime commits it before the
+    light shows it. ``kind`` is a dotted verdict name such as ``item.ok`` or
+    ``weight.hold``; ``barcode`` holds ``repr()`` of an unreadable scan.
+    """
+
+    station: str
+    kind: str
+    text: str
+    order_id: str | None = None
+    barcode: str | None = None
+    sku_code: str | None = None
+    line_id: str | None = None
+    serial: str | None = None
+    lead: str | None = None
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StockMovement:
+    """A signed stock-ledger delta (docs/sync.md, "Conflicts": stock is a ledger).
+
+    ``key`` is deterministic (station, wave, stop, kind) so a replayed command
+    list commits the movement once; the runtime gives the ledger row its id.
+    """
+
+    key: str
+    bin: str
+    sku_code: str
+    delta: int
+    reason: Literal["pick"]
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Commit ``payload`` with the store in one transaction before anything later runs.
+
+    A :class:`protocol.messages.Message` fact payload becomes an outbox event
+    (``PAYLOAD_EVENTS``); a :class:`Verdict`, :class:`StockMovement` or a
+    station's own record is local state.
+    """
+
+    payload: Message | Verdict | StockMovement | object
+
+
+@dataclass(frozen=True, slots=True)
+class Show:
+    signal: Signal
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: LogLevel
+    text: str
+
+
+def durable_first(commands: Sequence[object]) -> bool:
+    """True if no :class:`Record` follows a :class:`Show` (the durable-first rule)."""
+    shown = False
+    for command in commands:
+        if isinstance(command, Show):
+            shown = True
+        elif isinstance(command, Record) and shown:
+            return False
+    return True
+
+
+def printable(text: str) -> str:
+    """``text`` if it is a usable barcode, else its ``repr()`` for journals and logs."""
+    return text if barcode_problem(text) is None else repr(text)

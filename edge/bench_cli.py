@@ -34,7 +34,10 @@ def station(
     """Pick route: a wave routed through the bins, beside the naive walk-order route."""
     from edge.bench_station import bench_pick_route
 
-    _table(f"pick route, {lines} lines over {bins} bins (target <= 200 ms)", bench_pick_route(lines, bins, seed))
+    _table(
+        f"pick route, {lines} lines over {bins} bins (target <= 200 ms)",
+        bench_pick_route(lines, bins, seed),
+    )
 
 
 def rfid(

@@ -28,6 +28,7 @@ from edge.migrations import MIGRATIONS
 from protocol import codec
 from protocol.hlc import HLC, unpack
 from protocol.messages import (
+    EVENT_ADAPTER,
     PAYLOAD_EVENTS,
     DownBatch,
     Event,
@@ -241,6 +242,89 @@ class Store:
             self._set_meta("acked_through", through)
         return True
 
+    # --- backup and restore -----------------------------------------------------------
+
+    def backup_to(self, target: Path) -> None:
+        """An online, consistent copy of this database (SQLite's backup API)."""
+        dest = sqlite3.connect(target)
+        try:
+            self.conn.backup(dest)
+        finally:
+            dest.close()
+
+    @classmethod
+    def restore_from(cls, backup: Path, path: Path, node_id: str) -> Store:
+        """Put a backup in place of the node's database and mark the restore.
+
+        The restored node starts a new epoch and remembers it as the restore
+        epoch: at its first contact with the cloud it re-bases (see
+        :meth:`rebase`), because the cloud may hold events the backup lacks.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".restoring")
+        src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        dest = sqlite3.connect(tmp)
+        try:
+            src.backup(dest)
+        finally:
+            src.close()
+            dest.close()
+        for suffix in ("-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        tmp.replace(path)  # atomic on POSIX: the old database or the backup, never half of each
+        store = cls(path, node_id)
+        with store.atomic():
+            epoch = store.epoch + 1
+            store._set_meta("epoch", epoch)
+            store.conn.execute("INSERT OR REPLACE INTO meta VALUES ('restore_epoch', ?)", (epoch,))
+        return store
+
+    @property
+    def restore_epoch(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'restore_epoch'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def rebase(self, cloud_acked: int) -> int:
+        """After a restore, continue the node's stream after what the cloud already holds.
+
+        The cloud has applied ``1..cloud_acked``. Rows from the backup (epochs
+        before the restore) at or below that were delivered before the disk was
+        lost. Rows written since the restore (epoch >= restore epoch) and rows
+        above ``cloud_acked`` are renumbered, in their order, from
+        ``cloud_acked + 1``, so no seq means two things. Returns how many rows
+        moved. One transaction: a crash leaves the node as before the call.
+        """
+        r_epoch = self.restore_epoch
+        if r_epoch == 0:
+            return 0
+        with self.atomic():
+            rows = self.conn.execute(
+                "SELECT seq, body FROM outbox WHERE seq > ? AND (seq > ? OR CAST(json_extract(body, '$.epoch') AS INTEGER) >= ?) "
+                "ORDER BY seq",
+                (self._meta("acked_through"), cloud_acked, r_epoch),
+            ).fetchall()
+            moved = 0
+            renames: list[tuple[int, int]] = []
+            self.conn.executemany("DELETE FROM outbox WHERE seq = ?", [(seq,) for seq, _ in rows])
+            for i, (seq, body) in enumerate(rows):
+                new_seq = cloud_acked + 1 + i
+                event = EVENT_ADAPTER.validate_json(body).model_copy(update={"seq": new_seq})
+                self.conn.execute(
+                    "INSERT INTO outbox (seq, event_id, type, body, hlc) VALUES (?, ?, ?, ?, ?)",
+                    (new_seq, str(event.id), event.type, codec.encode_event(event), event.hlc),
+                )
+                renames.append((seq, new_seq))
+                moved += seq != new_seq
+            # Local rows keyed by event seq follow their event (negative first: no PK clash).
+            self.conn.executemany(
+                "UPDATE scan SET seq = ? WHERE seq = ?", [(-new, old) for old, new in renames]
+            )
+            self.conn.execute("UPDATE scan SET seq = -seq WHERE seq < 0")
+            self._set_meta("last_seq", cloud_acked + len(rows))
+            self._set_meta("acked_through", cloud_acked)
+            self.conn.execute("DELETE FROM meta WHERE key = 'restore_epoch'")
+        return moved
+
     def prune_delivered(self, limit: int = 5000) -> int:
         """Delete up to ``limit`` outbox rows the cloud has acked; return how many.
 
@@ -267,14 +351,22 @@ class Store:
     # --- catalogue (downlink) -----------------------------------------------------------
 
     def apply_down(self, batch: DownBatch) -> int:
-        """Apply a downlink batch atomically with its cursor; skip what was applied."""
+        """Apply a downlink batch atomically with its cursor; skip what was applied.
+
+        A batch that continues from beyond our cursor (``after`` > cursor, or a
+        first seq past cursor + 1 without ``after``) applies nothing: the
+        caller pulls the missing range.
+        """
         applied = 0
         with self.atomic():
             cursor = self._meta("down_applied")
+            compacted = batch.after is not None and batch.after <= cursor
+            if batch.after is not None and batch.after > cursor:
+                return 0
             for change in batch.changes:
                 if change.seq <= cursor:
                     continue
-                if change.seq != cursor + 1:
+                if change.seq != cursor + 1 and not compacted:
                     break  # a gap: the caller asks for the missing range
                 replica.apply_change(self.conn, change)
                 cursor = change.seq

@@ -220,6 +220,15 @@ class SyncAgent:
 
     def _on_ack(self, ack: Ack) -> None:
         self.status.hub_online = True  # an ack is proof enough
+        if self._next is None and self.store.restore_epoch:
+            # First contact after a restore from backup: continue after what the cloud holds.
+            moved_rows = self.store.rebase(ack.acked_through)
+            log.warning(
+                "restored database re-based on the cloud's ack %d (%d events renumbered)",
+                ack.acked_through,
+                moved_rows,
+                extra={"rebased_on": ack.acked_through},
+            )
         try:
             moved = self.store.mark_acked(ack.acked_through)
         except StoreError as err:
@@ -255,7 +264,10 @@ class SyncAgent:
         after = self.store.down_applied
         if applied:
             log.info("downlink applied through %d", after, extra={"down_applied": after})
-        if batch.changes and batch.changes[0].seq > before + 1:
+        if batch.after is not None:
+            if batch.after > before:
+                return False
+        elif batch.changes and batch.changes[0].seq > before + 1:
             return False
         return after >= batch.head
 

@@ -11,7 +11,7 @@ reason, to be parked for review while the stream behind it flows on.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -100,7 +100,7 @@ class Batch:
     events: tuple[Event | ParkedEvent, ...]
     #: The events as decoded JSON, in the same order (already validated where not parked):
     #: stores can keep these without serialising the models again.
-    raw: tuple[dict[str, Any], ...] = ()
+    raw: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def first_seq(self) -> int:

@@ -362,12 +362,20 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
 
 
 class DownBatch(Message):
-    """Changes for one node, in its downlink sequence; ``head`` is the newest seq the cloud has."""
+    """Changes for one node, in its downlink sequence; ``head`` is the newest seq the cloud has.
+
+    ``after``: the changes continue the log right after this seq. The cloud
+    compacts a node's log by dropping changes superseded by a later change of
+    the same key (a SKU, an order, a set of bins), so seqs inside a batch may
+    skip; ``after`` says the skipped ones were superseded, not lost. Without
+    ``after`` the changes must be contiguous.
+    """
 
     v: Literal[1] = SCHEMA_VERSION
     node: NodeId
     changes: list[DownChange] = Field(max_length=MAX_BATCH_EVENTS)
     head: Cursor
+    after: Cursor | None = None
 
 
 class Pull(Message):

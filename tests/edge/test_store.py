@@ -133,3 +133,21 @@ def test_downlink_applies_once_in_order_and_stops_at_a_gap(store: Store) -> None
 def test_integrity(store: Store) -> None:
     assert store.integrity_ok()
     assert isinstance(store.conn, sqlite3.Connection)
+
+
+def test_compacted_downlink_skips_superseded_seqs(store: Store) -> None:
+    def change(seq: int, code: str) -> CatalogueUpserted:
+        return CatalogueUpserted(
+            seq=seq, payload=CatalogueUpsert(sku_code=code, name=code, barcodes=[code])
+        )
+
+    # Seqs 1-3 were superseded by 4 and 6 (same keys) and dropped by the cloud's compaction.
+    compacted = DownBatch(node=NODE, changes=[change(4, "A"), change(6, "B")], head=6, after=0)
+    assert store.apply_down(compacted) == 2
+    assert store.down_applied == 6
+    ahead = DownBatch(
+        node=NODE, changes=[change(9, "C")], head=9, after=8
+    )  # continues past what we have
+    assert store.apply_down(ahead) == 0
+    assert store.down_applied == 6
+    assert store.lookup_barcode("C") is None

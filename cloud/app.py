@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
+from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
 from cloud.api.routes import router
-from cloud.catalogue import ConflictError
+from cloud.catalogue import ImportRejected
 from cloud.db import make_engine, migrate, session_factory
+from cloud.errors import ConflictError, InvalidError, NotFoundError
 from cloud.ingest_worker import IngestWorker
 from cloud.settings import Settings
 
@@ -47,10 +52,54 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.jwt_secret = settings.jwt_secret or secrets.token_urlsafe(32)
+    if settings.jwt_secret is None:
+        logging.getLogger("guanjia.cloud").warning(
+            "GUANJIA_JWT_SECRET unset: tokens are signed with a per-process secret"
+        )
     app.include_router(router)
+    for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):
+        app.include_router(module.router)
 
     @app.exception_handler(ConflictError)
     async def _conflict(_request: Request, exc: ConflictError) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race lost to a concurrent writer (two creates of one key): a conflict, not a 500.
+        return JSONResponse(
+            status_code=409, content={"detail": "conflicts with a concurrent change; retry"}
+        )
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(InvalidError)
+    async def _invalid(_request: Request, exc: InvalidError) -> JSONResponse:
+        loc = ["body", exc.field] if exc.field else ["body"]
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
+        )
+
+    @app.exception_handler(ImportRejected)
+    async def _rejected(_request: Request, exc: ImportRejected) -> JSONResponse:
+        rows = [e.model_dump() for e in exc.errors]
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [
+                    {
+                        "loc": ["body", f"row {e['row']}", e["field"] or ""],
+                        "msg": e["message"],
+                        "type": "import_row",
+                    }
+                    for e in rows
+                ],
+                "errors": rows,
+            },
+        )
 
     return app

@@ -1,115 +1,501 @@
-"""The catalogue as far as edges need it: SKUs and barcodes, pushed down per node.
+"""The catalogue: SKUs by the seller's code rule, barcodes, bundles and components.
 
-(Issue 4 grows this into the full catalogue: code rules, bundles, components.)
+The source's rules (GLOSSARY "货号 / 商家编码", manual §1-2):
+
+* SKU codes follow brand + model + (series + category) + colour, e.g.
+  ``MKING IPAD AIR2 金甲系列皮套-金色``; the parts are stored beside the code.
+* Search (F10) takes space-separated keywords in any order; every keyword must match.
+* One SKU may have several barcodes; one barcode means one SKU within an account.
+* A bundle (捆绑商品) has no stock of its own: selling it consumes each component.
+* Own-brand goods (自主品牌) list their semi-finished parts (半成品, codes ``BCP …``);
+  their channel stock counts what the parts can still make (cloud/stock.py).
+
+Every change is queued in the downlink of the account's nodes as ``catalogue.upsert``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cloud.models import Barcode, Downlink, Node, Sku
-from protocol.messages import CHANGE_ADAPTER, CatalogueUpsert, Change, DownBatch
+from cloud import downlink
+from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.models import Barcode, Node, Sku, SkuComponent
+from protocol.messages import (
+    Barcode as BarcodeText,
+)
+from protocol.messages import (
+    BundleComponent,
+    CatalogueUpsert,
+    DownBatch,
+    Name,
+    SkuCode,
+)
+
+__all__ = ["ConflictError", "SkuIn", "upsert_sku"]
+
+Part = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Mm = Annotated[int, Field(ge=0, le=100_000)]
+Cents = Annotated[int, Field(ge=0, le=10**12)]
 
 
-class ConflictError(Exception):
-    """A request conflicts with the hub's state (HTTP 409)."""
+class SkuIn(BaseModel):
+    """A SKU as the seller maintains it (the API body and one import row)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku_code: SkuCode
+    name: Name
+    barcodes: list[BarcodeText] = Field(min_length=1, max_length=32)
+    brand: Part | None = None
+    model: Part | None = None
+    series: Part | None = None
+    category: Part | None = None
+    colour: Part | None = None
+    kind: Literal["item", "bundle", "component"] = "item"
+    own_brand: bool = False
+    weight_g: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    length_mm: Mm | None = None
+    width_mm: Mm | None = None
+    height_mm: Mm | None = None
+    price_cents: Cents | None = None
+    min_price_cents: Cents | None = None
+    gtin: Annotated[str, StringConstraints(pattern=r"^[0-9]{14}$")] | None = None
+    serial_tracked: bool = False
+    components: list[BundleComponent] = Field(default_factory=list, max_length=50)
 
 
-def sku_change(sku: Sku, barcodes: list[str]) -> CatalogueUpsert:
+def edge_view(item: SkuIn) -> CatalogueUpsert:
     return CatalogueUpsert(
-        sku_code=sku.sku_code, name=sku.name, barcodes=barcodes, weight_g=sku.weight_g
+        sku_code=item.sku_code,
+        name=item.name,
+        barcodes=item.barcodes,
+        weight_g=item.weight_g,
+        gtin=item.gtin,
+        serial_tracked=item.serial_tracked,
+        # Stations accept a bundle's components in its place; an own-brand bill of parts
+        # is a purchasing matter the pack station does not need.
+        components=item.components if item.kind == "bundle" else [],
     )
 
 
-def upsert_sku(session: Session, item: CatalogueUpsert, now: datetime) -> dict[str, int]:
-    """Create or update a SKU and its barcodes; queue the change for every node.
+def _search_text(item: SkuIn) -> str:
+    parts = [item.sku_code, item.name, item.brand, item.model, item.series, item.category]
+    return " ".join(p for p in [*parts, item.colour, *item.barcodes] if p).lower()
 
-    Returns, per node, the downlink seq just before the new change (to push from). A barcode already bound to
-    another SKU is a conflict: one scan must mean one SKU.
-    """
+
+def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuIn]) -> None:
+    """Refuse what would break the catalogue's invariants (409) or is plainly wrong (422)."""
+    if item.kind == "bundle" and not item.components:
+        raise InvalidError("a bundle needs at least one component", "components")
+    if item.kind == "component" and item.components:
+        raise InvalidError("a component cannot itself have components", "components")
+    lo, hi = item.min_price_cents, item.price_cents
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidError("min_price_cents is above price_cents", "min_price_cents")
+    if len(set(item.barcodes)) != len(item.barcodes):
+        raise InvalidError("a barcode is listed twice", "barcodes")
     taken = session.execute(
         select(Barcode.barcode, Barcode.sku_code).where(
-            Barcode.barcode.in_(item.barcodes), Barcode.sku_code != item.sku_code
+            Barcode.account_id == account_id,
+            Barcode.barcode.in_(item.barcodes),
+            Barcode.sku_code != item.sku_code,
         )
-    ).all()
+    ).first()
     if taken:
-        bc, owner = taken[0]
-        raise ConflictError(f"barcode {bc} already belongs to SKU {owner}")
-    sku = session.get(Sku, item.sku_code)
+        raise ConflictError(f"barcode {taken[0]} already belongs to SKU {taken[1]}")
+    codes = [c.sku_code for c in item.components]
+    if item.sku_code in codes:
+        raise InvalidError("a SKU cannot be its own component", "components")
+    if len(set(codes)) != len(codes):
+        raise InvalidError("a component is listed twice", "components")
+    known = {
+        code: kind
+        for code, kind in session.execute(
+            select(Sku.sku_code, Sku.kind).where(
+                Sku.account_id == account_id, Sku.sku_code.in_(codes)
+            )
+        )
+    }
+    known.update({c: b.kind for c, b in batch.items() if c in codes})
+    for code in codes:
+        if code not in known:
+            raise InvalidError(f"component {code} is not in the catalogue", "components")
+        if known[code] == "bundle":
+            raise InvalidError(f"component {code} is a bundle; bundles do not nest", "components")
+
+
+def upsert_sku(
+    session: Session,
+    item: CatalogueUpsert | SkuIn,
+    now: datetime,
+    account_id: int = downlink.DEFAULT_ACCOUNT,
+    actor: str = "system",
+    *,
+    _batch: dict[str, SkuIn] | None = None,
+) -> dict[str, int]:
+    """Create or replace a SKU, its barcodes and components; queue it for the account's nodes.
+
+    Returns, per node, the downlink seq just before the new change (to push from).
+    """
+    if isinstance(item, CatalogueUpsert):
+        item = SkuIn.model_validate(
+            {**item.model_dump(), "kind": "bundle" if item.components else "item"}
+        )
+    _check(session, account_id, item, _batch or {})
+    fields: dict[str, Any] = item.model_dump(exclude={"barcodes", "components"})
+    sku = session.get(Sku, (account_id, item.sku_code))
     if sku is None:
-        sku = Sku(sku_code=item.sku_code, name=item.name, weight_g=item.weight_g, updated_at=now)
-        session.add(sku)
+        session.add(
+            Sku(
+                account_id=account_id,
+                **fields,
+                search_text=_search_text(item),
+                updated_at=now,
+                changed_by=actor,
+            )
+        )
     else:
-        sku.name, sku.weight_g, sku.updated_at = item.name, item.weight_g, now
+        for k, v in fields.items():
+            setattr(sku, k, v)
+        sku.search_text, sku.updated_at, sku.changed_by = _search_text(item), now, actor
     session.flush()
-    session.execute(delete(Barcode).where(Barcode.sku_code == item.sku_code))
-    session.add_all(Barcode(barcode=b, sku_code=item.sku_code) for b in item.barcodes)
-    nodes = session.execute(select(Node).with_for_update()).scalars().all()
-    before = {n.node_id: n.down_head for n in nodes}
-    for node in nodes:
-        _append(session, node, item, now)
-    return before
-
-
-def _append(session: Session, node: Node, item: CatalogueUpsert, now: datetime) -> None:
-    node.down_head += 1
-    session.add(
-        Downlink(
-            node_id=node.node_id,
-            seq=node.down_head,
-            type="catalogue.upsert",
-            payload=item.model_dump(mode="json"),
-            created_at=now,
+    session.execute(
+        delete(Barcode).where(Barcode.account_id == account_id, Barcode.sku_code == item.sku_code)
+    )
+    session.execute(
+        delete(SkuComponent).where(
+            SkuComponent.account_id == account_id, SkuComponent.sku_code == item.sku_code
         )
     )
+    session.add_all(
+        Barcode(account_id=account_id, barcode=b, sku_code=item.sku_code) for b in item.barcodes
+    )
+    session.add_all(
+        SkuComponent(
+            account_id=account_id, sku_code=item.sku_code, component_code=c.sku_code, qty=c.qty
+        )
+        for c in item.components
+    )
+    session.flush()
+    nodes = downlink.nodes_of_account(session, account_id)
+    return downlink.push(session, nodes, "catalogue.upsert", [edge_view(item)], now)
 
 
-def seed_new_node(session: Session, node: Node, now: datetime) -> None:
-    """A node seen for the first time gets the whole catalogue in its downlink."""
-    skus = session.execute(select(Sku).order_by(Sku.sku_code)).scalars().all()
-    codes: dict[str, list[str]] = {}
+def get_sku(session: Session, account_id: int, sku_code: str) -> SkuIn:
+    sku = session.get(Sku, (account_id, sku_code))
+    if sku is None:
+        raise NotFoundError(f"no SKU {sku_code!r}")
+    return _to_in(session, account_id, [sku])[0]
+
+
+def _to_in(session: Session, account_id: int, skus: Sequence[Sku]) -> list[SkuIn]:
+    codes = [s.sku_code for s in skus]
+    bcs: dict[str, list[str]] = {}
     for bc, code in session.execute(
-        select(Barcode.barcode, Barcode.sku_code).order_by(Barcode.barcode)
+        select(Barcode.barcode, Barcode.sku_code)
+        .where(Barcode.account_id == account_id, Barcode.sku_code.in_(codes))
+        .order_by(Barcode.barcode)
     ):
-        codes.setdefault(code, []).append(bc)
-    for sku in skus:
-        if codes.get(sku.sku_code):
-            _append(session, node, sku_change(sku, codes[sku.sku_code]), now)
-
-
-def downlink_after(session: Session, node: Node, after: int, limit: int = 500) -> DownBatch:
-    rows = session.execute(
-        select(Downlink)
-        .where(Downlink.node_id == node.node_id, Downlink.seq > after)
-        .order_by(Downlink.seq)
-        .limit(limit)
-    ).scalars()
-    changes: list[Change] = [
-        CHANGE_ADAPTER.validate_python({"seq": r.seq, "type": r.type, "payload": r.payload})
-        for r in rows
+        bcs.setdefault(code, []).append(bc)
+    comps: dict[str, list[BundleComponent]] = {}
+    for c in session.execute(
+        select(SkuComponent)
+        .where(SkuComponent.account_id == account_id, SkuComponent.sku_code.in_(codes))
+        .order_by(SkuComponent.component_code)
+    ).scalars():
+        comps.setdefault(c.sku_code, []).append(
+            BundleComponent(sku_code=c.component_code, qty=c.qty)
+        )
+    names = set(SkuIn.model_fields) - {"barcodes", "components"}
+    return [
+        SkuIn.model_construct(
+            **{n: getattr(s, n) for n in names},
+            barcodes=bcs.get(s.sku_code, []),
+            components=comps.get(s.sku_code, []),
+        )
+        for s in skus
     ]
-    return DownBatch(node=node.node_id, changes=changes, head=node.down_head)
 
 
-def list_skus(session: Session, limit: int, offset: int) -> list[tuple[Sku, list[str]]]:
+def _keywords(query: str) -> list[str]:
+    return [k for k in query.lower().split() if k]
+
+
+def _like(kw: str) -> str:
+    return "%" + kw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_filter(account_id: int, query: str | None) -> Any:
+    """The WHERE clause of the F10 search: every space-separated keyword, in any order."""
+    conds = [Sku.account_id == account_id]
+    for kw in _keywords(query or ""):
+        conds.append(Sku.search_text.like(_like(kw), escape="\\"))
+    return conds
+
+
+def list_skus(
+    session: Session,
+    limit: int,
+    offset: int,
+    account_id: int = downlink.DEFAULT_ACCOUNT,
+    query: str | None = None,
+) -> list[SkuIn]:
     skus = (
-        session.execute(select(Sku).order_by(Sku.sku_code).limit(limit).offset(offset))
+        session.execute(
+            select(Sku)
+            .where(*search_filter(account_id, query))
+            .order_by(Sku.sku_code)
+            .limit(limit)
+            .offset(offset)
+        )
         .scalars()
         .all()
     )
-    out = []
-    for sku in skus:
-        bcs = session.execute(
-            select(Barcode.barcode)
-            .where(Barcode.sku_code == sku.sku_code)
-            .order_by(Barcode.barcode)
-        ).scalars()
-        out.append((sku, list(bcs)))
+    return _to_in(session, account_id, skus)
+
+
+def count_skus(session: Session, account_id: int = downlink.DEFAULT_ACCOUNT) -> int:
+    return int(
+        session.execute(
+            select(func.count()).select_from(Sku).where(Sku.account_id == account_id)
+        ).scalar_one()
+    )
+
+
+def components_of(
+    session: Session, account_id: int, codes: Iterable[str]
+) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    for c in session.execute(
+        select(SkuComponent).where(
+            SkuComponent.account_id == account_id, SkuComponent.sku_code.in_(list(codes))
+        )
+    ).scalars():
+        out.setdefault(c.sku_code, []).append((c.component_code, c.qty))
     return out
 
 
-def count_skus(session: Session) -> int:
-    return int(session.execute(select(func.count()).select_from(Sku)).scalar_one())
+# --- nodes ---------------------------------------------------------------------------
+
+
+def seed_catalogue(session: Session, node: Node, account_id: int, now: datetime) -> None:
+    """Queue the account's whole catalogue for a node (new, or newly assigned)."""
+    skus = (
+        session.execute(select(Sku).where(Sku.account_id == account_id).order_by(Sku.sku_code))
+        .scalars()
+        .all()
+    )
+    for item in _to_in(session, account_id, skus):
+        if item.barcodes:
+            downlink.append(session, node, "catalogue.upsert", edge_view(item), now)
+
+
+def seed_new_node(session: Session, node: Node, now: datetime) -> None:
+    """A node seen for the first time gets its account's catalogue (unassigned: the default)."""
+    from cloud.models import NodeAssignment
+
+    a = session.get(NodeAssignment, node.node_id)
+    seed_catalogue(session, node, a.account_id if a else downlink.DEFAULT_ACCOUNT, now)
+
+
+def downlink_after(session: Session, node: Node, after: int, limit: int = 500) -> DownBatch:
+    return downlink.downlink_after(session, node, after, limit)
+
+
+# --- import and export ---------------------------------------------------------------
+
+COLUMNS = [
+    "sku_code",
+    "name",
+    "barcodes",
+    "brand",
+    "model",
+    "series",
+    "category",
+    "colour",
+    "kind",
+    "own_brand",
+    "weight_g",
+    "length_mm",
+    "width_mm",
+    "height_mm",
+    "price_cents",
+    "min_price_cents",
+    "gtin",
+    "serial_tracked",
+    "components",
+]
+
+
+class RowError(BaseModel):
+    row: int
+    field: str | None
+    message: str
+
+
+class ImportRejected(Exception):
+    """Some rows are bad: nothing was imported; ``errors`` says which and why."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} bad row(s); nothing imported")
+        self.errors = errors
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _row_to_dict(raw: dict[str, Any]) -> dict[str, Any]:
+    """Spreadsheet cells to SkuIn fields: lists are ``|``-separated, components ``CODE*qty``."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        text = _cell(value)
+        if key is None or text == "":
+            continue
+        if key == "barcodes":
+            out[key] = [b.strip() for b in text.split("|") if b.strip()]
+        elif key == "components":
+            comps = []
+            for part in text.split("|"):
+                code, _, qty = part.strip().rpartition("*")
+                comps.append(
+                    {"sku_code": code.strip(), "qty": qty.strip()}
+                    if code
+                    else {"sku_code": part.strip(), "qty": 1}
+                )
+            out[key] = comps
+        elif key in {"own_brand", "serial_tracked"}:
+            out[key] = text.lower() in {"1", "true", "yes", "y", "是"}
+        else:
+            out[key] = text
+    return out
+
+
+def parse_csv(data: bytes) -> list[dict[str, Any]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InvalidError(f"the file is not UTF-8 text: {err}", "file") from err
+    return [dict(r) for r in csv.DictReader(io.StringIO(text))]
+
+
+def parse_xlsx(data: bytes) -> list[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as err:  # openpyxl raises many types for a damaged file
+        raise InvalidError(f"not a readable .xlsx workbook: {err}", "file") from err
+    rows = list(wb.worksheets[0].iter_rows(values_only=True))
+    if not rows:
+        return []
+    header = [_cell(h) for h in rows[0]]
+    return [dict(zip(header, r, strict=False)) for r in rows[1:] if any(c is not None for c in r)]
+
+
+def import_rows(
+    session: Session, account_id: int, rows: list[dict[str, Any]], actor: str, now: datetime
+) -> tuple[int, dict[str, int]]:
+    """Validate every row first; import all of them or none (errors list each bad row)."""
+    errors: list[RowError] = []
+    items: dict[str, SkuIn] = {}
+    owner: dict[str, str] = {}
+    for n, raw in enumerate(rows, start=2):  # row 1 is the header
+        unknown = set(raw) - set(COLUMNS)
+        if unknown:
+            errors.append(
+                RowError(
+                    row=n,
+                    field=None,
+                    message=f"unknown column(s): {', '.join(sorted(str(u) for u in unknown))}",
+                )
+            )
+            continue
+        try:
+            item = SkuIn.model_validate(_row_to_dict(raw))
+        except ValidationError as err:
+            for e in err.errors():
+                field = ".".join(str(x) for x in e["loc"]) or None
+                errors.append(RowError(row=n, field=field, message=e["msg"]))
+            continue
+        if item.sku_code in items:
+            errors.append(
+                RowError(
+                    row=n, field="sku_code", message=f"{item.sku_code} appears twice in the file"
+                )
+            )
+            continue
+        for bc in item.barcodes:
+            if bc in owner and owner[bc] != item.sku_code:
+                errors.append(
+                    RowError(
+                        row=n,
+                        field="barcodes",
+                        message=f"barcode {bc} is also on {owner[bc]} in this file",
+                    )
+                )
+            owner[bc] = item.sku_code
+        items[item.sku_code] = item
+    if not errors:
+        # Components first, so a bundle row may precede the rows of its parts.
+        order = sorted(
+            items.values(), key=lambda i: {"component": 0, "item": 1, "bundle": 2}[i.kind]
+        )
+        pushes: dict[str, int] = {}
+        row_of = {code: n for n, code in enumerate(items, start=2)}
+        for item in order:
+            try:
+                with session.begin_nested():
+                    for node, seq in upsert_sku(
+                        session, item, now, account_id, actor, _batch=items
+                    ).items():
+                        pushes.setdefault(node, seq)
+            except (ConflictError, InvalidError) as err:
+                field = err.field if isinstance(err, InvalidError) else "barcodes"
+                errors.append(RowError(row=row_of[item.sku_code], field=field, message=str(err)))
+        if not errors:
+            return len(items), pushes
+    raise ImportRejected(sorted(errors, key=lambda e: e.row))
+
+
+def export_rows(session: Session, account_id: int) -> list[dict[str, Any]]:
+    out = []
+    for item in list_skus(session, 10**9, 0, account_id):
+        d = item.model_dump()
+        d["barcodes"] = "|".join(item.barcodes)
+        d["components"] = "|".join(f"{c.sku_code}*{c.qty}" for c in item.components)
+        out.append({k: ("" if d[k] is None else d[k]) for k in COLUMNS})
+    return out
+
+
+def export_csv(session: Session, account_id: int) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    w.writerows(export_rows(session, account_id))
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def export_xlsx(session: Session, account_id: int) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "skus"
+    ws.append(COLUMNS)
+    for r in export_rows(session, account_id):
+        ws.append([r[c] for c in COLUMNS])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -58,3 +58,49 @@ def migrate(
     settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
     run_migrations(make_engine(settings.database_url))
     typer.echo("migrations applied")
+
+
+@app.command("seed-demo")
+def seed_demo(
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")
+    ] = None,
+    password: Annotated[
+        str, typer.Option(help="Password of the demo's admin user.")
+    ] = "guanjia-demo",
+    node: Annotated[
+        list[str] | None, typer.Option(help="Edge node(s) that serve WH1 (repeatable).")
+    ] = None,
+) -> None:
+    """Create the demo seller: admin user, catalogue, WH1 with bins, stock, rules, orders."""
+    import json
+    from datetime import UTC, datetime
+
+    from cloud.db import make_engine, session_factory, transaction
+    from cloud.db import migrate as run_migrations
+    from cloud.seed import seed_demo as run_seed
+    from cloud.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    run_migrations(engine)
+    with transaction(session_factory(engine)) as s:
+        summary = run_seed(s, datetime.now(UTC), password=password, node_ids=node or [])
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def compact(
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")
+    ] = None,
+) -> None:
+    """Drop downlink changes superseded by newer ones (run from cron; safe at any time)."""
+    from cloud import downlink
+    from cloud.db import make_engine, session_factory, transaction
+    from cloud.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    with transaction(session_factory(make_engine(settings.database_url))) as s:
+        n = downlink.compact(s)
+    typer.echo(f"compacted: {n} superseded downlink changes dropped")

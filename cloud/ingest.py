@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from cloud import catalogue
+from cloud import catalogue, facts
 from cloud.models import Event, IngestRejection, ParkedEvent
 from cloud.nodes import lock_node
 from protocol.codec import Batch
@@ -64,6 +64,7 @@ def apply_batch(
         return result
     now_ms = int(now.timestamp() * 1000)
     rows = []
+    applied = []
     parked = []
     for ev, raw in zip(batch.events, batch.raw or [None] * len(batch.events), strict=True):
         if ev.seq <= through:
@@ -100,6 +101,7 @@ def apply_batch(
                 "clock_suspect": suspect,
             }
         )
+        applied.append(ev)
         if isinstance(ev, NodeStarted) or ev.epoch > node.epoch:
             node.epoch = max(node.epoch, ev.epoch)
     if rows:
@@ -109,6 +111,9 @@ def apply_batch(
             node.sync_lag_ms = max(0, now_ms - unpack(int(newest["hlc"]))[0])
     if parked:
         session.connection().execute(insert(ParkedEvent.__table__), parked)
+    if applied:
+        # Same transaction: the facts' effects commit with the events, or neither does.
+        facts.apply_facts(session, batch.node, applied, now)
     result.applied = len(rows)
     if batch.last_seq > through:
         node.acked_through = batch.last_seq

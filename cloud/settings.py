@@ -24,3 +24,8 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     #: An event whose HLC wall time differs from the hub's clock by more is flagged.
     clock_skew_flag_s: float = 300.0
+    #: Signs API access tokens (JWT, HS256). Unset: a random secret per process, so tokens
+    #: die with it and several workers would not accept each other's; set it in production.
+    jwt_secret: str | None = None
+    #: Lifetime of an access token.
+    token_ttl_s: int = 8 * 3600

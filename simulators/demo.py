@@ -39,6 +39,7 @@ SKU = {
     "weight_g": 180,
 }
 UNKNOWN_BARCODE = "6900000000017"
+DEMO_PASSWORD = "guanjia-demo"
 
 
 class DemoFailed(Exception):
@@ -100,6 +101,9 @@ class Demo:
         self.api = ""
         self.scanner_port = 0
         self.edge: EdgeProcess | None = None
+        self.seed: dict[str, Any] = {}
+        self.auth: dict[str, str] = {}
+        self.orders: list[tuple[dict[str, Any], dict[str, Any], str]] = []
         self.t0 = time.monotonic()
 
     @contextlib.contextmanager
@@ -138,6 +142,29 @@ class Demo:
             port = free_port()
             self.api = f"http://127.0.0.1:{port}"
             db = self.dir / "cloud.db"
+            # The demo seller: catalogue, WH1 with bins, stock, courier rules, orders audited
+            # by the rules; the node is assigned to WH1 (its downlink carries all of it).
+            seeded = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cloud",
+                    "seed-demo",
+                    "--database-url",
+                    f"sqlite:///{db}",
+                    "--node",
+                    NODE,
+                    "--password",
+                    DEMO_PASSWORD,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if seeded.returncode != 0:
+                raise DemoFailed(f"seeding the demo seller failed: {seeded.stderr[-1500:]}")
+            self.seed = orjson.loads(seeded.stdout)
+            os.environ.setdefault("GUANJIA_JWT_SECRET", os.urandom(24).hex())
             self._spawn(
                 [
                     "cloud",
@@ -152,10 +179,44 @@ class Demo:
                 "cloud.log",
             )
             self._wait_health()
-            d.append(f"API {self.api}/docs, database {db}")
+            token = httpx.post(
+                f"{self.api}/api/v1/auth/token",
+                data={"username": self.seed["username"], "password": DEMO_PASSWORD},
+                timeout=10,
+            )
+            token.raise_for_status()
+            self.auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            d.append(f"API {self.api}/docs, database {db}, seller '{self.seed['account']}' seeded")
+
+        with self.step("audit (审单) by the rules") as d:
+            for o in self.seed["orders"]:
+                full = httpx.get(
+                    f"{self.api}/api/v1/orders/{o['order_no']}", headers=self.auth, timeout=10
+                ).json()
+                why = next(
+                    (
+                        x["reason"]
+                        for x in full.get("decisions", [])
+                        if x.get("rule_key") and x["check"] == "courier"
+                    ),
+                    o["rule"],
+                )
+                self.orders.append((o, full, why))
+            held = [o for o, _, _ in self.orders if o["on_hold"]]
+            sf = [o for o, _, _ in self.orders if o["rule"] and o["rule"].startswith("double11")]
+            if not held or not sf:
+                raise DemoFailed(
+                    "expected one order held for a buyer remark and one sent SF by the Double-11 rule"
+                )
+            d.append(
+                f"{len(self.orders)} orders audited; {held[0]['order_no']} held: {held[0]['hold_reason']}"
+            )
+            d.append(f"{sf[0]['order_no']} ships SF by rule {sf[0]['rule']}")
 
         with self.step("catalogue") as d:
-            r = httpx.put(f"{self.api}/api/v1/skus/{SKU['sku_code']}", json=SKU, timeout=10)
+            r = httpx.put(
+                f"{self.api}/api/v1/skus/{SKU['sku_code']}", json=SKU, headers=self.auth, timeout=10
+            )
             r.raise_for_status()
             d.append(f"SKU {SKU['sku_code']} with barcode {SKU['barcodes'][0]}")
 
@@ -226,9 +287,11 @@ class Demo:
             rows = httpx.get(
                 f"{self.api}/api/v1/events",
                 params={"node": NODE, "type": "scan.recorded"},
+                headers=self.auth,
                 timeout=5,
-            ).json()
-            for row in rows:
+            )
+            rows.raise_for_status()
+            for row in rows.json():
                 if row["payload"]["barcode"] == barcode:
                     return dict(row)
             time.sleep(0.1)
@@ -246,7 +309,9 @@ class Demo:
             )
         self.console.print(table)
         with contextlib.suppress(httpx.HTTPError):
-            rows = httpx.get(f"{self.api}/api/v1/events", params={"node": NODE}, timeout=5).json()
+            rows = httpx.get(
+                f"{self.api}/api/v1/events", params={"node": NODE}, headers=self.auth, timeout=5
+            ).json()
             t = Table(title=f"events of {NODE} as the cloud stored them ({self.api}/api/v1/events)")
             for col in ("seq", "epoch", "type", "payload"):
                 t.add_column(col)
@@ -254,6 +319,16 @@ class Demo:
                 t.add_row(
                     str(r["seq"]), str(r["epoch"]), r["type"], orjson.dumps(r["payload"]).decode()
                 )
+            self.console.print(t)
+        if self.orders:
+            t = Table(
+                title="orders audited by the rules (GET /api/v1/orders/{no} shows every decision)"
+            )
+            for col in ("order", "status", "carrier", "why"):
+                t.add_column(col)
+            for o, _full, why in self.orders:
+                status = f"{o['status']} (held)" if o["on_hold"] else o["status"]
+                t.add_row(o["order_no"], status, o["carrier"] or "", o["hold_reason"] or why)
             self.console.print(t)
         self.console.print(f"API: {self.api}/docs   logs and data: {self.dir}")
 

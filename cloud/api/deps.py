@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
+from cloud.auth import SCOPES, InvalidToken, Principal, decode_token
 from cloud.ingest_worker import IngestWorker
 from cloud.settings import Settings
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", scopes=SCOPES)
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -28,6 +32,52 @@ def _ingest(request: Request) -> IngestWorker | None:
     return worker
 
 
+def _principal(
+    security: SecurityScopes, request: Request, token: Annotated[str, Depends(oauth2)]
+) -> Principal:
+    challenge = f'Bearer scope="{security.scope_str}"' if security.scopes else "Bearer"
+    try:
+        who = decode_token(token, request.app.state.jwt_secret)
+    except InvalidToken as err:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid or expired token",
+            headers={"WWW-Authenticate": challenge},
+        ) from err
+    missing = [s for s in security.scopes if s not in who.scopes]
+    if missing:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"role {who.role} lacks scope(s): {', '.join(missing)}",
+            headers={"WWW-Authenticate": challenge},
+        )
+    return who
+
+
 SessionDep = Annotated[Session, Depends(_session)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestDep = Annotated[IngestWorker | None, Depends(_ingest)]
+
+# One alias per scope a route declares (FastAPI reads the scopes into the OpenAPI spec).
+CatalogueRead = Annotated[Principal, Security(_principal, scopes=["catalogue:read"])]
+CatalogueWrite = Annotated[Principal, Security(_principal, scopes=["catalogue:write"])]
+StockRead = Annotated[Principal, Security(_principal, scopes=["stock:read"])]
+StockWrite = Annotated[Principal, Security(_principal, scopes=["stock:write"])]
+WarehousesWrite = Annotated[Principal, Security(_principal, scopes=["warehouses:write"])]
+OrdersRead = Annotated[Principal, Security(_principal, scopes=["orders:read"])]
+OrdersWrite = Annotated[Principal, Security(_principal, scopes=["orders:write"])]
+OrdersAudit = Annotated[Principal, Security(_principal, scopes=["orders:audit"])]
+OrdersShip = Annotated[Principal, Security(_principal, scopes=["orders:ship"])]
+RulesWrite = Annotated[Principal, Security(_principal, scopes=["rules:write"])]
+TasksRead = Annotated[Principal, Security(_principal, scopes=["tasks:read"])]
+TasksWrite = Annotated[Principal, Security(_principal, scopes=["tasks:write"])]
+UsersAdmin = Annotated[Principal, Security(_principal, scopes=["users:admin"])]
+NodesRead = Annotated[Principal, Security(_principal, scopes=["nodes:read"])]
+NodesWrite = Annotated[Principal, Security(_principal, scopes=["nodes:write"])]
+AnyUser = Annotated[Principal, Security(_principal, scopes=[])]
+
+
+def push(ingest: IngestWorker | None, pushes: dict[str, int]) -> None:
+    """Tell nodes about new downlink changes (after the commit; a missed push is pulled later)."""
+    if ingest is not None and pushes:
+        ingest.push_downlink(pushes)

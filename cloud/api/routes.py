@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select, text
 
-from cloud import catalogue
-from cloud.api.deps import IngestDep, SessionDep
+from cloud import downlink
+from cloud.api.deps import IngestDep, NodesRead, SessionDep
 from cloud.api.schemas import (
     EventOut,
     Health,
@@ -18,10 +17,18 @@ from cloud.api.schemas import (
     NodeOut,
     ParkedOut,
     RejectionOut,
-    SkuOut,
 )
-from cloud.models import Event, IngestRejection, Node, ParkedEvent
-from protocol.messages import MAX_SEQ, CatalogueUpsert
+from cloud.models import Event, IngestRejection, Node, NodeAssignment, ParkedEvent
+from protocol.messages import MAX_SEQ
+
+
+def _own_nodes(account_id: int):  # type: ignore[no-untyped-def]
+    """The node ids an account may see: its assigned nodes (default account: also unassigned)."""
+    assigned = select(NodeAssignment.node_id).where(NodeAssignment.account_id == account_id)
+    if account_id == downlink.DEFAULT_ACCOUNT:
+        return Node.node_id.in_(assigned) | Node.node_id.not_in(select(NodeAssignment.node_id))
+    return Node.node_id.in_(assigned)
+
 
 router = APIRouter(prefix="/api/v1")
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -46,14 +53,18 @@ def health(session: SessionDep, ingest: IngestDep) -> Health:
 
 
 @router.get("/nodes", tags=["sync"])
-def list_nodes(session: SessionDep) -> list[NodeOut]:
-    nodes = session.execute(select(Node).order_by(Node.node_id)).scalars()
+def list_nodes(session: SessionDep, who: NodesRead) -> list[NodeOut]:
+    nodes = session.execute(
+        select(Node).where(_own_nodes(who.account_id)).order_by(Node.node_id)
+    ).scalars()
     return [NodeOut.model_validate(n, from_attributes=True) for n in nodes]
 
 
 @router.get("/nodes/{node_id}", tags=["sync"])
-def get_node(node_id: str, session: SessionDep) -> NodeOut:
-    node = session.get(Node, node_id)
+def get_node(node_id: str, session: SessionDep, who: NodesRead) -> NodeOut:
+    node = session.execute(
+        select(Node).where(Node.node_id == node_id, _own_nodes(who.account_id))
+    ).scalar_one_or_none()
     if node is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id!r}")
     return NodeOut.model_validate(node, from_attributes=True)
@@ -62,13 +73,15 @@ def get_node(node_id: str, session: SessionDep) -> NodeOut:
 @router.get("/events", tags=["sync"])
 def list_events(
     session: SessionDep,
+    who: NodesRead,
     node: str | None = None,
     type: str | None = None,
     after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Limit = 100,
 ) -> list[EventOut]:
     """Events as stored, per node in seq order (``after`` pages through one node's stream)."""
-    q = select(Event).where(Event.seq > after)
+    mine = select(Node.node_id).where(_own_nodes(who.account_id))
+    q = select(Event).where(Event.seq > after, Event.node_id.in_(mine))
     if node is not None:
         q = q.where(Event.node_id == node)
     if type is not None:
@@ -77,34 +90,10 @@ def list_events(
     return [EventOut.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.put("/skus/{sku_code}", tags=["catalogue"])
-def put_sku(sku_code: str, body: CatalogueUpsert, session: SessionDep, ingest: IngestDep) -> SkuOut:
-    """Create or replace a SKU with its barcodes; edges receive it through their downlink."""
-    if body.sku_code != sku_code:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "sku_code in the path and the body differ"
-        )
-    pushes = catalogue.upsert_sku(session, body, datetime.now(UTC))
-    session.commit()  # commit before telling anyone: the push must never outrun the data
-    if ingest is not None:
-        ingest.push_downlink(pushes)
-    return SkuOut(
-        sku_code=body.sku_code, name=body.name, weight_g=body.weight_g, barcodes=body.barcodes
-    )
-
-
-@router.get("/skus", tags=["catalogue"])
-def get_skus(
-    session: SessionDep, limit: Limit = 100, offset: Annotated[int, Query(ge=0)] = 0
-) -> list[SkuOut]:
-    return [
-        SkuOut(sku_code=s.sku_code, name=s.name, weight_g=s.weight_g, barcodes=b)
-        for s, b in catalogue.list_skus(session, limit, offset)
-    ]
-
-
 @router.get("/ingest", tags=["sync"])
-def ingest_report(session: SessionDep, ingest: IngestDep, limit: Limit = 20) -> IngestReport:
+def ingest_report(
+    session: SessionDep, ingest: IngestDep, who: NodesRead, limit: Limit = 20
+) -> IngestReport:
     """What ingest did, and every message it could not use (rejected) or parked."""
     by_reason = dict(
         session.execute(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from cloud.orders import OrderIn
+from protocol.messages import BinInfo, Code, OrderId, SkuCode
 
 
 class Health(BaseModel):
@@ -44,13 +47,6 @@ class EventOut(BaseModel):
     clock_suspect: bool
 
 
-class SkuOut(BaseModel):
-    sku_code: str
-    name: str
-    weight_g: int | None
-    barcodes: list[str]
-
-
 class RejectionOut(BaseModel):
     topic: str
     node_id: str | None
@@ -78,3 +74,292 @@ class IngestReport(BaseModel):
     rejected_by_reason: dict[str, int]
     recent_rejections: list[RejectionOut]
     parked_events: list[ParkedOut]
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    scope: str
+    expires_in: int
+
+
+class MeOut(BaseModel):
+    username: str
+    account_id: int
+    role: str
+    scopes: list[str]
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Annotated[
+        str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
+    ]
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
+    role: Literal["admin", "auditor", "warehouse_lead", "picker", "finance", "readonly"]
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["admin", "auditor", "warehouse_lead", "picker", "finance", "readonly"] | None = (
+        None
+    )
+    active: bool | None = None
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)] | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    active: bool
+    changed_by: str
+    changed_at: datetime
+
+
+class ImportReport(BaseModel):
+    imported: int
+
+
+class WarehouseOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    changed_by: str
+    changed_at: datetime
+
+
+class BinsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bins: list[BinInfo] = Field(min_length=1, max_length=2000)
+
+
+class BinOut(BinInfo):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class AssignmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse: Code
+
+
+class AssignmentOut(BaseModel):
+    node_id: str
+    warehouse: str
+    changed_by: str
+    changed_at: datetime
+
+
+Qty = Annotated[int, Field(ge=1, le=1_000_000)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse: Code
+    sku_code: SkuCode
+    qty: Qty
+    bin: Code | None = None
+    po_number: Code | None = None
+    reason: Reason = "receipt"
+
+
+class InboundLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku_code: SkuCode
+    qty: Qty
+
+
+class PurchaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse: Code
+    po_number: Code
+    eta: date | None = None
+    supplier: Annotated[str, StringConstraints(max_length=120)] | None = None
+    lines: list[InboundLine] = Field(min_length=1, max_length=500)
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_warehouse: Code
+    to_warehouse: Code
+    sku_code: SkuCode
+    qty: Qty
+    from_bin: Code | None = None
+    to_bin: Code | None = None
+    reason: Reason = "transfer"
+
+
+class AdjustIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse: Code
+    sku_code: SkuCode
+    delta: Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
+    reason: Reason
+    bin: Code | None = None
+    bucket: Literal["sellable", "damaged", "qc", "hold"] = "sellable"
+    #: Let stock go negative (needs the stock:override scope; logged on the movement).
+    override: bool = False
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+    override: bool = False
+
+
+class MovementOut(BaseModel):
+    id: str
+    warehouse_id: int
+    sku_code: str
+    kind: str
+    bucket: str
+    qty_delta: int
+    reserved_delta: int
+    bin_code: str | None
+    bin_delta: int
+    reason: str
+    document: str
+    actor: str
+    created_at: datetime
+    reverses_id: str | None
+    event_key: str | None
+    override: bool
+
+
+class MovementRef(BaseModel):
+    ids: list[str]
+
+
+class OrderLineOut(BaseModel):
+    line_id: str
+    sku_code: str
+    qty: int
+    price_cents: int
+    gift: bool
+
+
+class DecisionOut(BaseModel):
+    check: str
+    outcome: str
+    rule_key: str | None
+    rule_version: int | None
+    reason: str
+    actor: str
+    created_at: datetime
+
+
+class LogOut(BaseModel):
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class OrderOut(BaseModel):
+    order_no: str
+    channel: str
+    status: str
+    on_hold: bool
+    hold_reason: str | None
+    warehouse: str
+    carrier: str | None
+    carrier_source: str | None
+    buyer_nick: str
+    recipient: dict[str, Any]
+    buyer_remark: str | None
+    seller_note: str | None
+    buyer_carrier: str | None
+    seller_carrier: str | None
+    total_cents: int
+    reserved: bool
+    version: int
+    tracking_number: str | None
+    weighed_g: int | None
+    merged_into: str | None
+    split_from: str | None
+    created_at: datetime
+    changed_at: datetime
+    changed_by: str
+    lines: list[OrderLineOut] = Field(default_factory=list)
+
+
+class OrderDetail(OrderOut):
+    decisions: list[DecisionOut]
+    history: list[LogOut]
+
+
+class OrdersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    orders: list[OrderIn] = Field(min_length=1, max_length=1000)
+    auto_audit: bool = True
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class SplitLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line_id: Code
+    qty: Qty
+
+
+class SplitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[SplitLine] = Field(min_length=1, max_length=500)
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_nos: list[OrderId] = Field(min_length=2, max_length=50)
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Annotated[str, StringConstraints(max_length=300)] | None = None
+
+
+class RuleOut(BaseModel):
+    rule_key: str
+    version: int
+    kind: str
+    name: str
+    priority: int
+    conditions: list[dict[str, Any]]
+    action: dict[str, Any]
+    active: bool
+    superseded_at: datetime | None
+    created_by: str
+    created_at: datetime
+
+
+class CarrierOut(BaseModel):
+    code: str
+    name: str
+    cost_cents: int
+    unreachable: list[str]
+    changed_by: str
+    changed_at: datetime
+
+
+class TaskOut(BaseModel):
+    id: int
+    kind: str
+    order_no: str | None
+    node_id: str | None
+    event_id: str | None
+    detail: str
+    status: str
+    created_at: datetime
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolution: str | None
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resolution: Annotated[str, StringConstraints(min_length=1, max_length=2000)]

@@ -133,3 +133,25 @@ def test_two_workers_racing_apply_each_seq_once(engine: Engine) -> None:
         assert node.acked_through == 200
         assert s.execute(select(func.count()).select_from(Event)).scalar_one() == 200
     assert seqs == list(range(1, 201))
+
+
+def test_downlink_compaction_keeps_the_newest_change_per_key(engine: Engine) -> None:
+    from cloud import downlink
+
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        hello(s, NODE, 0, NOW)  # the node exists and is seeded (empty catalogue)
+    for name in ("v1", "v2", "v3"):
+        with transaction(sessions) as s:
+            catalogue.upsert_sku(s, CatalogueUpsert(sku_code="A", name=name, barcodes=["111"]), NOW)
+    with transaction(sessions) as s:
+        catalogue.upsert_sku(s, CatalogueUpsert(sku_code="B", name="b", barcodes=["222"]), NOW)
+    with transaction(sessions) as s:
+        assert downlink.compact(s) == 2  # A v1 and v2 are superseded by v3
+    with transaction(sessions) as s:
+        _, down = hello(s, NODE, 0, NOW)  # a node far behind gets the compacted log
+    assert [(c.seq, c.payload.name) for c in down.changes] == [(3, "v3"), (4, "b")]
+    assert down.after == 0
+    with transaction(sessions) as s:
+        _, down = hello(s, NODE, 3, NOW)
+    assert [c.seq for c in down.changes] == [4]

@@ -1,0 +1,99 @@
+"""/skus: the catalogue (search, put, import and export)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+
+from cloud import catalogue
+from cloud.api.deps import CatalogueRead, CatalogueWrite, IngestDep, SessionDep, push
+from cloud.api.schemas import ImportReport
+from cloud.catalogue import SkuIn
+
+router = APIRouter(prefix="/api/v1/skus", tags=["catalogue"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+@router.get("")
+def get_skus(
+    session: SessionDep,
+    who: CatalogueRead,
+    q: Annotated[
+        str | None, Query(max_length=200, description="space-separated keywords, any order (F10)")
+    ] = None,
+    limit: Limit = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> list[SkuIn]:
+    return catalogue.list_skus(session, limit, offset, who.account_id, q)
+
+
+@router.get("/export")
+def export(
+    session: SessionDep, who: CatalogueRead, format: Literal["csv", "xlsx"] = "csv"
+) -> Response:
+    if format == "csv":
+        return Response(
+            catalogue.export_csv(session, who.account_id), media_type="text/csv; charset=utf-8"
+        )
+    return Response(
+        catalogue.export_xlsx(session, who.account_id),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@router.post(
+    "/import",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            }
+        }
+    },
+)
+async def import_skus(
+    request: Request, session: SessionDep, who: CatalogueWrite, ingest: IngestDep
+) -> ImportReport:
+    """Import a CSV (UTF-8) or .xlsx sheet: all rows or none; 422 lists every bad row."""
+    data = await request.body()
+    if len(data) > MAX_IMPORT_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file larger than 20 MB")
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind == "text/csv":
+        rows = catalogue.parse_csv(data)
+    elif kind.endswith("spreadsheetml.sheet"):
+        rows = catalogue.parse_xlsx(data)
+    else:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or an .xlsx workbook"
+        )
+    n, pushes = catalogue.import_rows(session, who.account_id, rows, who.actor, datetime.now(UTC))
+    session.commit()
+    push(ingest, pushes)
+    return ImportReport(imported=n)
+
+
+@router.get("/{sku_code}")
+def get_sku(sku_code: str, session: SessionDep, who: CatalogueRead) -> SkuIn:
+    return catalogue.get_sku(session, who.account_id, sku_code)
+
+
+@router.put("/{sku_code}")
+def put_sku(
+    sku_code: str, body: SkuIn, session: SessionDep, who: CatalogueWrite, ingest: IngestDep
+) -> SkuIn:
+    """Create or replace a SKU with its barcodes; edges receive it through their downlink."""
+    if body.sku_code != sku_code:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "sku_code in the path and the body differ"
+        )
+    pushes = catalogue.upsert_sku(session, body, datetime.now(UTC), who.account_id, who.actor)
+    session.commit()  # commit before telling anyone: the push must never outrun the data
+    push(ingest, pushes)
+    return body

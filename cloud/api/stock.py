@@ -1,0 +1,206 @@
+"""/stock: the F9/F10 views, the ledger, receipts, purchases in transit, transfers, reversals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from cloud import reversals, stock
+from cloud.api.deps import SessionDep, StockRead, StockWrite
+from cloud.api.schemas import (
+    AdjustIn,
+    MovementOut,
+    MovementRef,
+    PurchaseIn,
+    ReasonIn,
+    ReceiptIn,
+    TransferIn,
+)
+from cloud.auth import Principal
+
+router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
+Keywords = Annotated[
+    str | None, Query(max_length=200, description="space-separated keywords, any order")
+]
+DEFAULT_COLUMNS = "name,on_hand,reserved,available,inbound,damaged,channel_stock"
+
+
+def _override(who: Principal, wanted: bool) -> bool:
+    if wanted and "stock:override" not in who.scopes:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"role {who.role} lacks scope stock:override"
+        )
+    return wanted
+
+
+def _cols(columns: str) -> list[str]:
+    return [c.strip() for c in columns.split(",") if c.strip()]
+
+
+@router.get("/overview")
+def overview(
+    session: SessionDep,
+    who: StockRead,
+    q: Keywords = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    columns: Annotated[str, Query(max_length=500)] = DEFAULT_COLUMNS + ",sales_7d,purchases",
+) -> list[dict[str, Any]]:
+    """F9 总仓库: every warehouse at once (main, damaged, components), with the breakdown."""
+    return stock.stock_view(
+        session,
+        who.account_id,
+        datetime.now(UTC),
+        warehouse=None,
+        query=q,
+        columns=_cols(columns),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/warehouses/{code}")
+def warehouse_view(
+    code: str,
+    session: SessionDep,
+    who: StockRead,
+    q: Keywords = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+    columns: Annotated[
+        str, Query(max_length=500, description=f"comma-separated, from: {', '.join(stock.COLUMNS)}")
+    ] = DEFAULT_COLUMNS,
+) -> list[dict[str, Any]]:
+    """F10 分仓库存: one warehouse, the columns the caller chooses."""
+    return stock.stock_view(
+        session,
+        who.account_id,
+        datetime.now(UTC),
+        warehouse=code,
+        query=q,
+        columns=_cols(columns),
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/movements")
+def movements(
+    session: SessionDep,
+    who: StockRead,
+    sku_code: Annotated[str | None, Query(max_length=120)] = None,
+    document: Annotated[str | None, Query(max_length=120)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[MovementOut]:
+    rows = stock.movements(
+        session, who.account_id, sku_code=sku_code, document=document, limit=limit, offset=offset
+    )
+    return [MovementOut.model_validate(m, from_attributes=True) for m in rows]
+
+
+@router.post("/receipts", status_code=status.HTTP_201_CREATED)
+def receive(body: ReceiptIn, session: SessionDep, who: StockWrite) -> MovementRef:
+    mid = stock.receive(
+        session,
+        who.account_id,
+        body.warehouse,
+        body.sku_code,
+        body.qty,
+        who.actor,
+        datetime.now(UTC),
+        bin_code=body.bin,
+        po_number=body.po_number,
+        reason=body.reason,
+    )
+    return MovementRef(ids=[mid])
+
+
+@router.post("/purchases", status_code=status.HTTP_201_CREATED)
+def purchase(body: PurchaseIn, session: SessionDep, who: StockWrite) -> dict[str, int]:
+    """A purchase in transit (采购在途) with PO number and ETA."""
+    rows = stock.add_inbound(
+        session,
+        who.account_id,
+        body.warehouse,
+        body.po_number,
+        [(ln.sku_code, ln.qty) for ln in body.lines],
+        body.eta,
+        body.supplier,
+        who.actor,
+        datetime.now(UTC),
+    )
+    return {"lines": len(rows)}
+
+
+@router.post("/transfers", status_code=status.HTTP_201_CREATED)
+def transfer(body: TransferIn, session: SessionDep, who: StockWrite) -> MovementRef:
+    """调拨: outbound at the source and inbound at the receiver, reversed one by one."""
+    out, inn = stock.transfer(
+        session,
+        who.account_id,
+        body.from_warehouse,
+        body.to_warehouse,
+        body.sku_code,
+        body.qty,
+        who.actor,
+        datetime.now(UTC),
+        from_bin=body.from_bin,
+        to_bin=body.to_bin,
+        reason=body.reason,
+    )
+    return MovementRef(ids=[out, inn])
+
+
+@router.post("/adjustments", status_code=status.HTTP_201_CREATED)
+def adjust(body: AdjustIn, session: SessionDep, who: StockWrite) -> MovementRef:
+    mid = stock.adjust(
+        session,
+        who.account_id,
+        body.warehouse,
+        body.sku_code,
+        body.delta,
+        body.reason,
+        who.actor,
+        datetime.now(UTC),
+        bin_code=body.bin,
+        override=_override(who, body.override),
+        bucket=body.bucket,
+    )
+    return MovementRef(ids=[mid])
+
+
+@router.post("/movements/{movement_id}/reverse", status_code=status.HTTP_201_CREATED)
+def reverse(movement_id: str, body: ReasonIn, session: SessionDep, who: StockWrite) -> MovementRef:
+    """冲销: a compensating movement (a transfer's outbound, an adjustment); once only."""
+    mid = stock.reverse_movement(
+        session,
+        who.account_id,
+        movement_id,
+        body.reason,
+        who.actor,
+        datetime.now(UTC),
+        override=_override(who, body.override),
+    )
+    return MovementRef(ids=[mid])
+
+
+@router.post("/movements/{movement_id}/cancel-receipt", status_code=status.HTTP_201_CREATED)
+def cancel_receipt(
+    movement_id: str, body: ReasonIn, session: SessionDep, who: StockWrite
+) -> MovementRef:
+    """取消入库: undo a receipt (or a transfer's inbound); its PO's in-transit reopens."""
+    mid = reversals.cancel_receipt(
+        session,
+        who.account_id,
+        movement_id,
+        body.reason,
+        who.actor,
+        datetime.now(UTC),
+        override=_override(who, body.override),
+    )
+    return MovementRef(ids=[mid])

@@ -1,0 +1,41 @@
+"""/tasks: what needs a human (conflicting edge facts, short picks, variances)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+
+from cloud import tasks
+from cloud.api.deps import SessionDep, TasksRead, TasksWrite
+from cloud.api.schemas import ResolveIn, TaskOut
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+
+@router.get("")
+def list_tasks(
+    session: SessionDep,
+    who: TasksRead,
+    status: Literal["open", "done"] | None = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> list[TaskOut]:
+    return [
+        TaskOut.model_validate(t, from_attributes=True)
+        for t in tasks.list_tasks(session, who.account_id, status, limit, offset)
+    ]
+
+
+@router.post("/{task_id}/resolve")
+def resolve(
+    task_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: ResolveIn,
+    session: SessionDep,
+    who: TasksWrite,
+) -> TaskOut:
+    t = tasks.resolve(
+        session, who.account_id, task_id, body.resolution, who.actor, datetime.now(UTC)
+    )
+    return TaskOut.model_validate(t, from_attributes=True)

@@ -1,0 +1,260 @@
+"""Edge facts → order states, ledger movements and tasks for humans.
+
+Called by cloud/ingest.py in the transaction that stores the events, for the events newly
+applied (a (node, seq) is applied once, so each fact is acted on once; movements also carry
+``event_key`` = ``node:seq:n``, unique in the ledger). Rules (docs/sync.md "Conflicts"):
+
+* Order state belongs to the cloud and only moves forward: a fact for a later step moves
+  the order there; a fact for an earlier step is recorded and changes nothing.
+* A fact that conflicts with the cloud's state (packed after cancel, picked while on hold,
+  an order the cloud does not know) is accepted, changes nothing, and opens a task.
+* Stock facts are physical truth: a pick or count that would drive a bin or the stock
+  negative is booked with a logged override and a task, never refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud import downlink, orders, tasks
+from cloud.models import NodeAssignment, OrderLog, SalesOrder, Warehouse
+from cloud.stock import Ledger, Move
+from protocol.messages import (
+    Event,
+    OrderLabelled,
+    OrderPacked,
+    OrderPicked,
+    OrderWeighed,
+    StocktakeCounted,
+)
+
+log = logging.getLogger("guanjia.cloud.facts")
+TARGET = {
+    "order.picked": "picked",
+    "order.packed": "packed",
+    "order.weighed": "weighed",
+    "order.labelled": "labelled",
+}
+
+
+def _book(
+    session: Session,
+    account_id: int,
+    moves: list[Move],
+    now: datetime,
+    node: str,
+    what: str,
+    order_no: str | None = None,
+) -> None:
+    ledger = Ledger(session, account_id, now)
+    ledger.lock(moves)
+    why = ledger.check(moves)
+    ledger.stage(moves, override=why is not None)
+    ledger.flush()
+    if why is not None:
+        tasks.open_task(
+            session,
+            account_id,
+            "stock_variance",
+            f"{what} booked with override: {why}",
+            now,
+            order_no=order_no,
+            node_id=node,
+        )
+
+
+def apply_facts(session: Session, node: str, events: Sequence[Event], now: datetime) -> None:
+    assignment = session.get(NodeAssignment, node)
+    account_id = assignment.account_id if assignment else downlink.DEFAULT_ACCOUNT
+    for ev in events:
+        if isinstance(ev, OrderPicked | OrderPacked | OrderWeighed | OrderLabelled):
+            _order_fact(session, account_id, node, ev, now)
+        elif isinstance(ev, StocktakeCounted):
+            _count(session, account_id, node, ev, now)
+
+
+def _order_fact(
+    session: Session,
+    account_id: int,
+    node: str,
+    ev: OrderPicked | OrderPacked | OrderWeighed | OrderLabelled,
+    now: datetime,
+) -> None:
+    p = ev.payload
+    actor = f"node:{node}"
+    o = session.execute(
+        select(SalesOrder)
+        .where(SalesOrder.account_id == account_id, SalesOrder.order_no == p.order_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if o is None:
+        tasks.open_task(
+            session,
+            account_id,
+            "unknown_order",
+            f"{ev.type} from {node} for order {p.order_id}, which the hub does not know",
+            now,
+            order_no=p.order_id,
+            node_id=node,
+            event_id=str(ev.id),
+        )
+        return
+    if o.status not in orders.AT_EDGE or o.on_hold:
+        state = "on hold" if o.on_hold and o.status in orders.AT_EDGE else o.status
+        tasks.open_task(
+            session,
+            account_id,
+            "fact_conflict",
+            f"{ev.type} (version {p.version}) from {node} but order {o.order_no} is {state} (version {o.version}); check the parcel by hand",
+            now,
+            order_no=o.order_no,
+            node_id=node,
+            event_id=str(ev.id),
+        )
+        return
+    key = f"{node}:{ev.seq}"
+    if isinstance(ev, OrderPicked):
+        moves = [
+            Move(
+                o.warehouse_id,
+                ln.sku_code,
+                "pick",
+                f"picked by {ev.payload.operator or node}",
+                orders.doc(o.order_no),
+                actor,
+                bin_code=ln.bin,
+                bin_delta=-ln.qty,
+                event_key=f"{key}:{i}",
+            )
+            for i, ln in enumerate(ev.payload.lines)
+            if ln.bin and ln.qty
+        ]
+        if moves:
+            _book(session, account_id, moves, now, node, f"pick of {o.order_no}", o.order_no)
+        odd = [ln for ln in ev.payload.lines if ln.short or ln.substitute_for]
+        for ln in odd:
+            what = (
+                f"short pick: {ln.qty} of {ln.sku_code}"
+                if ln.short
+                else f"{ln.sku_code} picked for {ln.substitute_for}"
+            )
+            tasks.open_task(
+                session,
+                account_id,
+                "pick_exception",
+                f"order {o.order_no} line {ln.line_id}: {what}",
+                now,
+                order_no=o.order_no,
+                node_id=node,
+                event_id=str(ev.id),
+            )
+    elif isinstance(ev, OrderWeighed):
+        o.weighed_g = ev.payload.grams
+        if not ev.payload.within_tolerance and ev.payload.override_by is None:
+            tasks.open_task(
+                session,
+                account_id,
+                "weight",
+                f"order {o.order_no} weighed {ev.payload.grams} g, expected {ev.payload.expected_grams} g",
+                now,
+                order_no=o.order_no,
+                node_id=node,
+                event_id=str(ev.id),
+            )
+    elif isinstance(ev, OrderLabelled):
+        o.tracking_number = ev.payload.tracking_number
+        if ev.payload.carrier != o.carrier:
+            tasks.open_task(
+                session,
+                account_id,
+                "carrier_mismatch",
+                f"order {o.order_no} labelled for {ev.payload.carrier}, audited for {o.carrier}",
+                now,
+                order_no=o.order_no,
+                node_id=node,
+                event_id=str(ev.id),
+            )
+    target = TARGET[ev.type]
+    if orders.RANK[target] > orders.RANK[o.status]:
+        orders.log(session, o, ev.type, target, actor, now, f"event {ev.id} (version {p.version})")
+    else:
+        session.add(
+            OrderLog(
+                order_id=o.id,
+                action=ev.type,
+                from_status=o.status,
+                to_status=o.status,
+                reason=f"event {ev.id}: earlier step, recorded only",
+                actor=actor,
+                at=now,
+            )
+        )
+
+
+def _count(
+    session: Session, account_id: int, node: str, ev: StocktakeCounted, now: datetime
+) -> None:
+    p = ev.payload
+    wh = session.execute(
+        select(Warehouse).where(Warehouse.account_id == account_id, Warehouse.code == p.warehouse)
+    ).scalar_one_or_none()
+    if wh is None:
+        tasks.open_task(
+            session,
+            account_id,
+            "stocktake",
+            f"count {p.count_id} from {node} names unknown warehouse {p.warehouse}",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )
+        return
+    moves = [
+        Move(
+            wh.id,
+            ln.sku_code,
+            "adjust",
+            f"stocktake {p.count_id} ({p.method}, {p.scope}): counted {ln.counted}, expected {ln.expected}",
+            f"count:{p.count_id}",
+            f"node:{node}",
+            qty_delta=ln.counted - ln.expected,
+            bin_code=ln.bin,
+            bin_delta=ln.counted - ln.expected,
+            event_key=f"{node}:{ev.seq}:{i}",
+        )
+        for i, ln in enumerate(p.lines)
+        if ln.counted != ln.expected
+    ]
+    from cloud.stock import require_skus
+
+    try:
+        require_skus(session, account_id, {m.sku_code for m in moves})
+    except Exception as err:  # an unknown SKU in a count is for a human, not a crash of ingest
+        tasks.open_task(
+            session,
+            account_id,
+            "stocktake",
+            f"count {p.count_id}: {err}; nothing booked",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )
+        return
+    if moves:
+        _book(session, account_id, moves, now, node, f"stocktake {p.count_id}")
+    if p.missed_bins:
+        tasks.open_task(
+            session,
+            account_id,
+            "stocktake",
+            f"count {p.count_id} missed bins: {', '.join(p.missed_bins[:200])}",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )
+    log.info("stocktake %s from %s: %d variance line(s)", p.count_id, node, len(moves))

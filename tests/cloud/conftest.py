@@ -1,0 +1,59 @@
+"""Cloud API fixtures: an app per database, and logged-in clients of two seller accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud.app import create_app
+from cloud.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def make_account(
+    client: TestClient, name: str, role: str = "admin", account_id: int | None = None
+) -> dict[str, str]:
+    """An account with one user of ``role`` (created through the domain, as the CLI does)."""
+    from cloud import accounts
+
+    sessions = client.app.state.sessions  # type: ignore[attr-defined]
+    with sessions() as s, s.begin():
+        now = datetime.now(UTC)
+        acct = account_id or accounts.create_account(s, name, now).id
+        accounts.create_user(s, acct, f"{name}-{role}", PASSWORD, role, "test", now)
+    return login(client, f"{name}-{role}")
+
+
+@pytest.fixture
+def app_client(db_url: str) -> Iterator[TestClient]:
+    app = create_app(
+        Settings(
+            database_url=db_url, mqtt_host="", jwt_secret="test-secret-of-at-least-32-bytes-long"
+        ),
+        ingest=False,
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def client(app_client: TestClient) -> TestClient:
+    """Logged in as an admin of the default account (id 1), whose nodes need no assignment."""
+    app_client.headers.update(make_account(app_client, "default", account_id=1))
+    return app_client
+
+
+@pytest.fixture
+def engine_of(app_client: TestClient):  # type: ignore[no-untyped-def]
+    """The engine of the running app (for ingest and concurrency tests against the same data)."""
+    return app_client.app.state.engine  # type: ignore[attr-defined]

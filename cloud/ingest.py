@@ -23,8 +23,8 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from cloud import catalogue, facts
-from cloud.models import Event, IngestRejection, ParkedEvent
-from cloud.nodes import lock_node
+from cloud.models import Event, IngestRejection, Node, ParkedEvent
+from cloud.nodes import lock_node, lock_nodes
 from protocol.codec import Batch
 from protocol.codec import ParkedEvent as BadEvent
 from protocol.hlc import skew_ms, unpack
@@ -53,19 +53,67 @@ class ApplyResult:
 def apply_batch(
     session: Session, batch: Batch, now: datetime, skew_flag_s: float = 300.0
 ) -> ApplyResult:
-    node, created = lock_node(session, batch.node, now)
-    if created:
-        catalogue.seed_new_node(session, node, now)
-    node.last_seen = now
+    """Apply one batch (see :func:`apply_batches`)."""
+    return apply_batches(session, {batch.node: [batch]}, now, skew_flag_s)[batch.node][0]
+
+
+#: Event types that are facts for the business (orders, stock); scans and starts are not.
+_FACT_TYPES = frozenset(
+    {"order.picked", "order.packed", "order.weighed", "order.labelled", "stocktake.counted"}
+)
+
+
+def apply_batches(
+    session: Session, groups: dict[str, list[Batch]], now: datetime, skew_flag_s: float = 300.0
+) -> dict[str, list[ApplyResult]]:
+    """Apply the batches of several nodes in the caller's transaction.
+
+    Set-based, so a group costs a handful of statements whatever its size: lock
+    (or create) every node at once, one insert for all events, one for parked
+    events, and the node rows flushed together. Per node, its batches apply in
+    order, each exactly as :func:`apply_batch` would alone.
+    """
+    nodes = lock_nodes(session, list(groups), now)
+    now_ms = int(now.timestamp() * 1000)
+    rows: list[dict[str, Any]] = []
+    parked: list[dict[str, Any]] = []
+    facts_of: dict[str, list[Any]] = {}
+    out: dict[str, list[ApplyResult]] = {}
+    for node_id in sorted(groups):
+        node, created = nodes[node_id]
+        if created:
+            catalogue.seed_new_node(session, node, now)
+        node.last_seen = now
+        out[node_id] = [
+            _apply_one(node, b, now, now_ms, skew_flag_s, rows, parked, facts_of)
+            for b in groups[node_id]
+        ]
+    if rows:
+        _insert_events(session, rows)
+    if parked:
+        session.connection().execute(insert(ParkedEvent.__table__), parked)
+    for node_id, events in facts_of.items():
+        # Same transaction: the facts' effects commit with the events, or neither does.
+        facts.apply_facts(session, node_id, events, now)
+    return out
+
+
+def _apply_one(
+    node: Node,
+    batch: Batch,
+    now: datetime,
+    now_ms: int,
+    skew_flag_s: float,
+    rows: list[dict[str, Any]],
+    parked: list[dict[str, Any]],
+    facts_of: dict[str, list[Any]],
+) -> ApplyResult:
     through = node.acked_through
     result = ApplyResult(batch.node, through)
     if batch.first_seq > through + 1:
         result.resend_from = through + 1
         return result
-    now_ms = int(now.timestamp() * 1000)
-    rows = []
-    applied = []
-    parked = []
+    newest: dict[str, Any] | None = None
     for ev, raw in zip(batch.events, batch.raw or [None] * len(batch.events), strict=True):
         if ev.seq <= through:
             result.duplicates += 1
@@ -85,36 +133,26 @@ def apply_batch(
             continue
         suspect = abs(skew_ms(ev.hlc, now_ms)) > skew_flag_s * 1000
         result.suspect_clock += suspect
-        rows.append(
-            {
-                "node_id": ev.node,
-                "seq": ev.seq,
-                "event_id": str(ev.id),
-                "epoch": ev.epoch,
-                "hlc": ev.hlc,
-                "type": ev.type,
-                # The validated JSON as received: no need to serialise the model again.
-                "payload": raw["payload"]
-                if raw is not None
-                else ev.payload.model_dump(mode="json"),
-                "received_at": now,
-                "clock_suspect": suspect,
-            }
-        )
-        applied.append(ev)
+        newest = {
+            "node_id": ev.node,
+            "seq": ev.seq,
+            "event_id": str(ev.id),
+            "epoch": ev.epoch,
+            "hlc": ev.hlc,
+            "type": ev.type,
+            # The validated JSON as received: no need to serialise the model again.
+            "payload": raw["payload"] if raw is not None else ev.payload.model_dump(mode="json"),
+            "received_at": now,
+            "clock_suspect": suspect,
+        }
+        rows.append(newest)
+        result.applied += 1
+        if ev.type in _FACT_TYPES:
+            facts_of.setdefault(node.node_id, []).append(ev)
         if isinstance(ev, NodeStarted) or ev.epoch > node.epoch:
             node.epoch = max(node.epoch, ev.epoch)
-    if rows:
-        _insert_events(session, rows)
-        newest = rows[-1]
-        if not newest["clock_suspect"]:
-            node.sync_lag_ms = max(0, now_ms - unpack(int(newest["hlc"]))[0])
-    if parked:
-        session.connection().execute(insert(ParkedEvent.__table__), parked)
-    if applied:
-        # Same transaction: the facts' effects commit with the events, or neither does.
-        facts.apply_facts(session, batch.node, applied, now)
-    result.applied = len(rows)
+    if newest is not None and not newest["clock_suspect"]:
+        node.sync_lag_ms = max(0, now_ms - unpack(int(newest["hlc"]))[0])
     if batch.last_seq > through:
         node.acked_through = batch.last_seq
     result.acked_through = node.acked_through

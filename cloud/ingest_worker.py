@@ -43,6 +43,7 @@ class IngestStats:
     duplicates: int = 0
     gaps: int = 0
     parked: int = 0
+    failed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     connected: bool = False
 
@@ -148,8 +149,8 @@ class IngestWorker:
                     await self._reject(name, parsed.node, str(err), len(payload))
             else:
                 await self.handle(client, name, payload)
-        for node, node_batches in batches.items():
-            await self._on_batches(client, node, node_batches)
+        if batches:
+            await self._on_batches(client, batches)
 
     async def _sender(self, client: aiomqtt.Client) -> None:
         while True:
@@ -165,7 +166,7 @@ class IngestWorker:
         node = parsed.node
         try:
             if parsed.channel is topics.Channel.EVENTS:
-                await self._on_batches(client, node, [codec.decode_batch(payload, node)])
+                await self._on_batches(client, {node: [codec.decode_batch(payload, node)]})
             elif parsed.channel is topics.Channel.PULL:
                 pull = codec.decode(Pull, payload)
                 if pull.node != node:
@@ -180,18 +181,54 @@ class IngestWorker:
             await self._reject(name, node, str(err), len(payload))
 
     async def _on_batches(
-        self, client: aiomqtt.Client, node: str, batches: list[codec.Batch]
+        self, client: aiomqtt.Client, batches: dict[str, list[codec.Batch]]
     ) -> None:
-        """Apply one node's batches in one transaction; publish one cumulative ack after it commits."""
+        """Apply the batches of every node in one transaction (group commit: one fsync for
+        all), then publish one cumulative ack per node. Nodes are independent: per node the
+        batches apply in arrival order, exactly as if each came alone."""
         now = datetime.now(UTC)
+        skew = self.settings.clock_skew_flag_s
 
-        def work() -> list[ingest.ApplyResult]:
+        def apply(items: dict[str, list[codec.Batch]]) -> dict[str, list[ingest.ApplyResult]]:
             with transaction(self.sessions) as s:
-                return [
-                    ingest.apply_batch(s, b, now, self.settings.clock_skew_flag_s) for b in batches
-                ]
+                return ingest.apply_batches(s, items, now, skew)
 
-        results = await asyncio.to_thread(work)
+        def work() -> dict[str, list[ingest.ApplyResult]]:
+            try:
+                return apply(batches)
+            except Exception:
+                if len(batches) == 1:
+                    raise
+            # One node's batch failed the shared transaction: isolate it, so the others go on.
+            out: dict[str, list[ingest.ApplyResult]] = {}
+            for node, node_batches in batches.items():
+                try:
+                    out.update(apply({node: node_batches}))
+                except Exception:
+                    self.stats.failed += 1
+                    log.exception(
+                        "node %s: applying its batch failed; not acked, it will be resent", node
+                    )
+            return out
+
+        outcome = await asyncio.to_thread(work)
+        # Acks of a group go out together: awaiting each PUBACK in turn would cap a hub with
+        # many small nodes at one broker round trip per node.
+        await asyncio.gather(
+            *(
+                client.publish(
+                    topics.topic(node, topics.Channel.ACK),
+                    codec.encode(self._account(node, batches[node], results)),
+                    qos=1,
+                )
+                for node, results in outcome.items()
+            )
+        )
+
+    def _account(
+        self, node: str, batches: list[codec.Batch], results: list[ingest.ApplyResult]
+    ) -> Ack:
+        """Count what one node's batches did and build its cumulative ack."""
         st = self.stats
         st.batches += len(batches)
         final = results[-1]
@@ -216,10 +253,9 @@ class IngestWorker:
             )
         if parked:
             log.error("node %s: parked malformed events %s for review", node, parked)
-        ack = Ack(
+        return Ack(
             node=node, acked_through=final.acked_through, resend_from=resend_from, parked=parked
         )
-        await client.publish(topics.topic(node, topics.Channel.ACK), codec.encode(ack), qos=1)
 
     async def _answer_pull(
         self, client: aiomqtt.Client, node: str, after: int, with_ack: bool = True

@@ -64,6 +64,26 @@ def bench_node(
     bench.run(load_config(config), events, scan_rate, timeout)
 
 
+@app.command("bench-fleet", hidden=True)
+def bench_fleet(
+    prefix: Annotated[str, typer.Option(help="Node id prefix.")] = "fleet",
+    nodes: Annotated[int, typer.Option(help="Simulated nodes in this process.")] = 100,
+    rate: Annotated[float, typer.Option(help="Events per second per node.")] = 5.0,
+    duration: Annotated[float, typer.Option(help="Seconds of writing.")] = 60.0,
+    mqtt_port: Annotated[int, typer.Option(help="Broker port on 127.0.0.1.")] = 1883,
+    data_dir: Annotated[Path, typer.Option(help="Where the node databases go.")] = Path(
+        "fleet-data"
+    ),
+) -> None:
+    """Node side of `guanjia bench fanin` (run by the orchestrator, prints JSON)."""
+    import logging
+
+    from edge import bench_fleet as bench
+
+    logging.basicConfig(level=logging.WARNING)
+    bench.run(prefix, nodes, rate, duration, mqtt_port, data_dir)
+
+
 @app.command()
 def backup(
     config: Annotated[Path, typer.Option("--config", "-c")],

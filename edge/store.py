@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import uuid6
 
@@ -54,6 +55,7 @@ class Store:
         node_id: str,
         *,
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
     ) -> None:
         self.path = path
         self.node_id = node_id
@@ -62,10 +64,13 @@ class Store:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves in atomic().
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
+        # FULL always in production (see the module docstring); NORMAL only for benchmarks
+        # that simulate hundreds of nodes on one disk, where fsyncs would measure the disk.
+        self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=5000")
         self._depth = 0
+        self.pruned = 0  # delivered outbox rows deleted since open
         self._hlc = HLC()
         self.migrate()
         # Resume the clock where it stopped: a node that boots at 1970 still moves forward.
@@ -229,8 +234,12 @@ class Store:
             size += len(body) + 1
         return rows
 
-    def mark_acked(self, through: int) -> bool:
-        """Record the cloud's cumulative ack. Never moves backwards; returns True if it moved."""
+    def mark_acked(self, through: int, prune: int = 0) -> bool:
+        """Record the cloud's cumulative ack. Never moves backwards; returns True if it moved.
+
+        ``prune`` > 0 also deletes up to that many delivered outbox rows in the
+        same transaction (one fsync for both).
+        """
         if through > self.last_seq:
             # The cloud claims events we never wrote: a restored or swapped database.
             raise StoreError(
@@ -240,6 +249,8 @@ class Store:
             if through <= self._meta("acked_through"):
                 return False
             self._set_meta("acked_through", through)
+            if prune:
+                self.pruned += self.prune_delivered(prune)
         return True
 
     # --- backup and restore -----------------------------------------------------------

@@ -49,7 +49,6 @@ class SyncStatus:
     sent_batches: int = 0
     resends: int = 0
     rejected_downlink: int = 0
-    pruned: int = 0
     alarm: str | None = None
     last_progress: float = field(default_factory=time.monotonic)
 
@@ -230,7 +229,7 @@ class SyncAgent:
                 extra={"rebased_on": ack.acked_through},
             )
         try:
-            moved = self.store.mark_acked(ack.acked_through)
+            moved = self.store.mark_acked(ack.acked_through, prune=self.cfg.prune_batch)
         except StoreError as err:
             # The cloud knows more of this node than the node does (a restored
             # database). Never send over history we no longer hold; say so loudly.
@@ -238,8 +237,6 @@ class SyncAgent:
             return
         if moved or self._next is None:
             self.status.last_progress = time.monotonic()
-            if moved and self.cfg.prune_batch:
-                self.status.pruned += self.store.prune_delivered(self.cfg.prune_batch)
             log.info(
                 "acked through %d", ack.acked_through, extra={"acked_through": ack.acked_through}
             )

@@ -97,6 +97,23 @@ def bench_sync(
     run(events, batch, scan_rate, database or ["sqlite"], pg_url)
 
 
+@bench.command("fanin")
+def bench_fanin(
+    nodes: Annotated[int, typer.Option(help="Simulated edge nodes.")] = 500,
+    rate: Annotated[float, typer.Option(help="Events per second per node.")] = 5.0,
+    duration: Annotated[float, typer.Option(help="Seconds of writing.")] = 300.0,
+    processes: Annotated[int, typer.Option(help="Processes the nodes are spread over.")] = 2,
+    database: Annotated[str, typer.Option(help="sqlite or postgresql.")] = "postgresql",
+    pg_url: Annotated[
+        str, typer.Option(help="PostgreSQL URL.")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+) -> None:
+    """Many nodes into one hub: sync lag from event creation to the cloud's commit."""
+    from simulators.bench_sync import run_fanin
+
+    run_fanin(nodes, rate, duration, processes, database, pg_url)
+
+
 def main() -> None:
     _load_parts()
     app(prog_name="guanjia")

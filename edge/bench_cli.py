@@ -30,13 +30,25 @@ def station(
     lines: Annotated[int, typer.Option(help="Pick lines in the wave.")] = 200,
     bins: Annotated[int, typer.Option(help="Bins in the warehouse.")] = 5000,
     seed: Annotated[int, typer.Option(help="Random layout seed.")] = 1,
+    orders: Annotated[
+        int, typer.Option(help="Released orders in the pack node's store.")
+    ] = 100_000,
+    events: Annotated[
+        int, typer.Option(help="Outbox events in the pack node's store.")
+    ] = 1_000_000,
+    scans: Annotated[int, typer.Option(help="Scans timed at the pack station.")] = 2000,
 ) -> None:
-    """Pick route: a wave routed through the bins, beside the naive walk-order route."""
+    """Pick route beside the naive walk-order route; pack scan -> light with a durable commit."""
     from edge.bench_station import bench_pick_route
+    from edge.bench_station_latency import bench_scan_latency
 
     _table(
         f"pick route, {lines} lines over {bins} bins (target <= 200 ms)",
         bench_pick_route(lines, bins, seed),
+    )
+    _table(
+        f"pack scan -> light, {orders:,} orders / {events:,} events in the store, ms (target p99 <= 10)",
+        bench_scan_latency(orders, events, scans),
     )
 
 

@@ -84,6 +84,16 @@ def bench_fleet(
     bench.run(prefix, nodes, rate, duration, mqtt_port, data_dir)
 
 
+def _register_pick_commands() -> None:
+    from edge.api.cli import hash_pin, pick_api
+
+    app.command("pick-api")(pick_api)
+    app.command("hash-pin")(hash_pin)
+
+
+_register_pick_commands()
+
+
 @app.command()
 def backup(
     config: Annotated[Path, typer.Option("--config", "-c")],

@@ -10,7 +10,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from protocol.topics import NODE_ID_PATTERN
 
@@ -36,9 +43,19 @@ class MqttSection(_Section):
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
 
 
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+#: A lead's PIN is kept as the hex SHA-256 of the PIN, never the PIN itself.
+PinHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+#: Station kinds that have a runtime today (edge/runtime.py picks it by kind).
+RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake")
+
+
 class StationSection(_Section):
     kind: Literal["pack", "pick", "stocktake", "inbound", "demo"] = "demo"
     name: NodeId = "station-1"
+    #: Scans starting with this are operator keys (retry, abandon, lead PIN, count start),
+    #: not barcodes; printed as a key card at the station (docs/deploy/README.md).
+    command_prefix: Annotated[str, StringConstraints(min_length=1, max_length=8)] = "#GJ:"
 
 
 class ScannerSection(_Section):
@@ -50,7 +67,9 @@ class ScannerSection(_Section):
 
 
 class FeedbackSection(_Section):
-    kind: Literal["console", "gpio"] = "console"
+    """``console`` and ``gpio``: edge/feedback.py; ``patterns``: edge/devices/lights.py."""
+
+    kind: Literal["console", "gpio", "patterns"] = "console"
     green_pin: Pin = 17
     red_pin: Pin = 27
     buzzer_pin: Pin = 22
@@ -69,6 +88,80 @@ class SyncSection(_Section):
     prune_batch: Annotated[int, Field(ge=0, le=100_000)] = 5000
 
 
+class ScaleSection(_Section):
+    """The parcel scale on a serial line (edge/devices/scale.py)."""
+
+    port: Annotated[str, StringConstraints(min_length=1)]
+    protocol: Literal["mt-sics", "toledo"] = "mt-sics"
+    baudrate: Annotated[int, Field(ge=300, le=921_600)] = 9600
+    #: No answer / no frame for this long marks the scale down (the station shows FAULT).
+    silence_timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+
+class PrinterSection(_Section):
+    """One courier's label printer (ZPL, raw TCP): one printer per courier (并行打单)."""
+
+    name: Code
+    courier: Code
+    host: str
+    port: Port = 9100
+    status_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+
+
+class RfidSection(_Section):
+    """An LLRP reader for RFID stocktakes (edge/devices/rfid.py)."""
+
+    host: str
+    port: Port = 5084
+    antennas: Annotated[list[Annotated[int, Field(ge=1, le=64)]], Field(min_length=1)] = [1]
+
+
+class PackSection(_Section):
+    """Weight tolerance and timeouts of the pack station (edge/stations/pack.py)."""
+
+    tolerance_abs_g: Annotated[int, Field(ge=0, le=100_000)] = 30
+    tolerance_pct: Annotated[float, Field(ge=0, le=100)] = 5.0
+    #: box type -> packaging grams.
+    packaging_g: dict[Code, Annotated[int, Field(ge=0, le=100_000)]] = {}
+    default_packaging_g: Annotated[int, Field(ge=0, le=100_000)] = 0
+    #: Stable readings below this are an empty platform, not a parcel.
+    min_weight_g: Annotated[int, Field(ge=0, le=100_000)] = 5
+    duplicate_window_ms: Annotated[int, Field(ge=0, le=5000)] = 30
+    weigh_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    printer_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    print_timeout_s: Annotated[float, Field(gt=0, le=600)] = 20.0
+    #: How often a printer with a problem is asked again (the label prints once it is ready).
+    printer_poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    operator: Code | None = None
+    #: lead id -> hex SHA-256 of the lead's PIN (weight overrides, reprints).
+    leads: dict[Code, PinHash] = {}
+
+
+class PickSection(_Section):
+    """The pick station: a JSON API for PDAs on the LAN, served by the node daemon (docs/pick-api.md)."""
+
+    #: Operators file (ids, PIN hashes, roles), relative to the config file.
+    operators: Path
+    host: str = "0.0.0.0"
+    port: Port = 8710
+    warehouse: Code | None = None
+
+
+class MetricsSection(_Section):
+    """Prometheus metrics (edge/metrics.py); port 0 turns the endpoint off."""
+
+    host: str = "127.0.0.1"
+    port: Port = 0
+
+
+class StocktakeSection(_Section):
+    warehouse: Code
+    method: Literal["scanner", "rfid"] = "scanner"
+    duplicate_window_ms: Annotated[int, Field(ge=0, le=5000)] = 30
+    #: RFID: tags seen are handed to the station in batches this often.
+    sweep_flush_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+
+
 class EdgeConfig(_Section):
     node: NodeSection
     mqtt: MqttSection = MqttSection()
@@ -76,6 +169,40 @@ class EdgeConfig(_Section):
     scanner: ScannerSection = ScannerSection()
     feedback: FeedbackSection = FeedbackSection()
     sync: SyncSection = SyncSection()
+    scale: ScaleSection | None = None
+    printers: list[PrinterSection] = []
+    rfid: RfidSection | None = None
+    pack: PackSection = PackSection()
+    stocktake: StocktakeSection | None = None
+    pick: PickSection | None = None
+    metrics: MetricsSection = MetricsSection()
+
+    @model_validator(mode="after")
+    def _station_has_its_devices(self) -> EdgeConfig:
+        kind = self.station.kind
+        if kind not in RUNNABLE_KINDS:
+            raise ValueError(
+                f"station.kind {kind!r} has no runtime yet (runnable: {', '.join(RUNNABLE_KINDS)})"
+            )
+        names = [p.name for p in self.printers]
+        if len(set(names)) != len(names):
+            raise ValueError("printers: two printers have the same name")
+        couriers = [p.courier for p in self.printers]
+        if len(set(couriers)) != len(couriers):
+            raise ValueError("printers: one printer per courier (a courier is listed twice)")
+        if kind == "pack":
+            if self.scale is None:
+                raise ValueError("a pack station needs a [scale] section")
+            if not self.printers:
+                raise ValueError("a pack station needs at least one [[printers]] entry")
+        if kind == "pick" and self.pick is None:
+            raise ValueError("a pick station needs a [pick] section (operators file)")
+        if kind == "stocktake":
+            if self.stocktake is None:
+                raise ValueError("a stocktake station needs a [stocktake] section (warehouse)")
+            if self.stocktake.method == "rfid" and self.rfid is None:
+                raise ValueError("an RFID stocktake needs an [rfid] section")
+        return self
 
 
 class ConfigError(Exception):
@@ -94,8 +221,9 @@ def load_config(path: Path) -> EdgeConfig:
     except ValidationError as err:
         lines = []
         for e in err.errors(include_url=False):
-            key = ".".join(str(p) for p in e["loc"])
+            key = ".".join(str(p) for p in e["loc"]) or "(config)"
             msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            msg = msg.removeprefix("Value error, ")
             lines.append(f"  {key}: {msg}")
         raise ConfigError(f"{path}: invalid config\n" + "\n".join(lines)) from None
     if not config.node.data_dir.is_absolute():
@@ -103,5 +231,10 @@ def load_config(path: Path) -> EdgeConfig:
         data_dir = (path.parent / config.node.data_dir).resolve()
         config = config.model_copy(
             update={"node": config.node.model_copy(update={"data_dir": data_dir})}
+        )
+    if config.pick is not None and not config.pick.operators.is_absolute():
+        operators = (path.parent / config.pick.operators).resolve()
+        config = config.model_copy(
+            update={"pick": config.pick.model_copy(update={"operators": operators})}
         )
     return config

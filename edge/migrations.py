@@ -106,4 +106,107 @@ MIGRATIONS: Final[list[tuple[str, str]]] = [
         ) STRICT;
         """,
     ),
+    (
+        # The station journal (edge/journal.py): every verdict the operator was shown,
+        # committed before the light; the lead's overrides and reprints; the label state
+        # of each order (written *before* the job goes to the printer, so a restart never
+        # prints a second label on its own); local stock movements and stocktake reports;
+        # and the digest of each fact already in the outbox, so a re-pack after a crash
+        # does not report the same fact twice.
+        "0006_station_journal",
+        """
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY,
+            station TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            order_id TEXT,
+            barcode TEXT,
+            sku_code TEXT,
+            line_id TEXT,
+            serial TEXT,
+            lead TEXT,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX journal_order ON journal(order_id);
+        CREATE TABLE lead_action (
+            journal_id INTEGER PRIMARY KEY REFERENCES journal(id),
+            lead TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            order_id TEXT,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE pack_label (
+            order_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('sent', 'printed', 'unsent')),
+            printer TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            tracking_number TEXT NOT NULL,
+            jobs INTEGER NOT NULL DEFAULT 0,
+            updated_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE stock_movement (
+            id TEXT PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            bin TEXT NOT NULL,
+            sku_code TEXT NOT NULL,
+            delta INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE stocktake_report (
+            count_id TEXT PRIMARY KEY,
+            station TEXT NOT NULL,
+            body TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE fact_digest (
+            digest TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
+        # The pick API's sessions and idempotency records (edge/pick_service.py creates the
+        # same tables idempotently for stores that predate this migration).
+        "0007_pick_api",
+        """
+CREATE TABLE IF NOT EXISTS pick_session (
+    id INTEGER PRIMARY KEY,
+    wave TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    station TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_wave
+    ON pick_session(wave) WHERE state != 'done';
+CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_operator
+    ON pick_session(operator) WHERE state != 'done';
+CREATE TABLE IF NOT EXISTS pick_input (
+    session INTEGER NOT NULL REFERENCES pick_session(id),
+    n INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (session, n)
+) STRICT;
+CREATE TABLE IF NOT EXISTS pick_blob (
+    sha256 TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS pick_request (
+    operator TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (operator, key)
+) STRICT
+""",
+    ),
 ]

@@ -3,17 +3,23 @@
 The order inside :meth:`EdgeNode.on_scan` is the safety rule of the whole
 node: the station decides, the store commits (fsynced), and only then does
 the operator see the light. The sync agent is kicked after the commit.
+
+``station.kind`` picks the runtime: ``demo`` is the scan-check station below;
+``pack`` and ``stocktake`` run :mod:`edge.run_pack` / :mod:`edge.run_stocktake`
+(same rule, one transaction per station step, see :mod:`edge.run_common`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from edge.config import EdgeConfig
 from edge.devices.scanner import LineScanner, ScanInput
 from edge.feedback import Feedback, make_feedback
+from edge.run_common import StationLights, StationRuntime, make_station_lights
 from edge.stations.scan_check import RecordScan, ScanCheckStation, Scanned, Show, Signal
 from edge.store import Store
 from edge.sync import SyncAgent
@@ -28,24 +34,72 @@ def software_version() -> str:
         return "guanjia (unpackaged)"
 
 
+def make_runtime(
+    config: EdgeConfig, store: Store, lights: StationLights, kick: Callable[[], None]
+) -> StationRuntime:
+    """The runtime of ``config.station.kind`` (pack, stocktake)."""
+    if config.station.kind == "pack":
+        from edge.run_pack import PackRuntime
+
+        return PackRuntime(store, lights, config, kick=kick)
+    if config.station.kind == "stocktake":
+        from edge.run_stocktake import StocktakeRuntime
+
+        return StocktakeRuntime(store, lights, config, kick=kick)
+    raise ValueError(f"station kind {config.station.kind!r} has no runtime")
+
+
 class EdgeNode:
-    def __init__(self, config: EdgeConfig, feedback: Feedback | None = None) -> None:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        feedback: Feedback | None = None,
+        *,
+        lights: StationLights | None = None,
+        runtime: Callable[[Store, StationLights, Callable[[], None]], StationRuntime] | None = None,
+    ) -> None:
+        """``feedback``: the demo station's lights; ``lights``: a pack/stocktake station's;
+        ``runtime``: build the station runtime yourself (tests inject devices this way)."""
         self.config = config
         self.store = Store(config.node.data_dir / "edge.db", config.node.id)
-        self.feedback = feedback or make_feedback(
-            config.feedback.kind,
-            config.feedback.green_pin,
-            config.feedback.red_pin,
-            config.feedback.buzzer_pin,
-            config.feedback.mock_pins,
-        )
-        self.station = ScanCheckStation(config.station.name)
         self.sync = SyncAgent(self.store, config.mqtt, config.sync, software=software_version())
-        self.scanner = LineScanner(config.scanner.host, config.scanner.port, self.on_scan_input)
+        self.runtime: StationRuntime | None = None
+        if config.station.kind in ("demo", "pick"):  # a pick node scans through its PDA API
+            self.feedback: Feedback | None = feedback or make_feedback(
+                config.feedback.kind,
+                config.feedback.green_pin,
+                config.feedback.red_pin,
+                config.feedback.buzzer_pin,
+                config.feedback.mock_pins,
+            )
+            self.station = ScanCheckStation(config.station.name)
+            on_scan: Callable[[ScanInput], Awaitable[None]] = self.on_scan_input
+        else:
+            self.feedback = None
+            station_lights = lights or make_station_lights(config.feedback)
+            build = runtime or (lambda st, li, kick: make_runtime(config, st, li, kick))
+            self.runtime = build(self.store, station_lights, self.sync.kick)
+            on_scan = self.runtime.on_scan
+            # Downlink hook: a cancel arriving mid-scan reaches the pack station at once
+            # (edge/sync.py calls it after applying a batch; until then the runtime
+            # still checks the open order's version before every step and every tick).
+            hook = getattr(self.runtime, "on_down_applied", None)
+            if hook is not None and hasattr(self.sync, "on_down_applied"):
+                self.sync.on_down_applied = hook  # type: ignore[attr-defined]
+        self.scanner = LineScanner(config.scanner.host, config.scanner.port, on_scan)
         self.epoch = 0
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         self.epoch = self.store.start_epoch(software_version(), self.config.station.kind)
+        if self.runtime is not None:
+            await self.runtime.start()
+        extra: list[asyncio.Task[None]] = []
+        if self.config.metrics.port:
+            from edge.metrics import serve_metrics
+
+            serve_metrics(self.config.metrics.port, self.config.metrics.host)
+        if self.config.station.kind == "pick":
+            extra.append(asyncio.create_task(self._serve_pick_api(), name="pick-api"))
         port = await self.scanner.start()
         log.info(
             "edge node %s up: epoch %d, scanner on %s:%d, backlog %d",
@@ -61,11 +115,41 @@ class EdgeNode:
         try:
             await self.sync.run()
         finally:
+            for task in extra:
+                task.cancel()
             await self.scanner.stop()
-            self.feedback.close()
+            if self.runtime is not None:
+                await self.runtime.stop()
+                self.runtime.lights.close()
+            if self.feedback is not None:
+                self.feedback.close()
             self.store.close()
 
+    async def _serve_pick_api(self) -> None:
+        """The pick station's PDA API, in the daemon's own loop: its commits share this
+        process's store clock, and the sync agent sees them at its next poll."""
+        import uvicorn
+
+        from edge.api.app import create_pick_app
+
+        pick = self.config.pick
+        assert pick is not None
+        app = create_pick_app(
+            self.config.node.data_dir / "edge.db",
+            self.config.node.id,
+            pick.operators,
+            station=self.config.station.name,
+            warehouse=pick.warehouse,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=pick.host, port=pick.port, log_config=None, access_log=False)
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the daemon owns signals
+        log.info("pick API on %s:%d", pick.host, pick.port)
+        await server.serve()
+
     async def on_scan_input(self, scan: ScanInput) -> None:
+        assert self.feedback is not None
         if scan.text is None:
             self.feedback.show(Signal.ERROR, f"unreadable scan: {scan.error}")
             return

@@ -178,6 +178,9 @@ class Store:
         if self._depth == 0:
             raise StoreError("events are appended inside atomic() only")
         seq = self._meta("last_seq") + 1
+        # Another process may write this store too (the PDA API): continue from the newest
+        # clock on disk, read inside this write transaction, so timestamps never go back.
+        self._hlc.last = max(self._hlc.last, self._meta("hlc"))
         hlc = self._hlc.now(self._wall_ms())
         event = build(seq, hlc, uuid6.uuid7())
         self.conn.execute(

@@ -27,10 +27,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiomqtt
 
+from edge import metrics
 from edge.config import MqttSection, SyncSection
 from edge.devices.base import Backoff
 from edge.store import Store, StoreError
@@ -39,6 +41,8 @@ from protocol.errors import RemoteProtocolError
 from protocol.messages import Ack, DownBatch, HubState, NodeState, Pull
 
 log = logging.getLogger("guanjia.edge.sync")
+
+POLL_S = 0.5
 
 
 @dataclass
@@ -73,6 +77,8 @@ class SyncAgent:
         self._inflight: list[int] = []  # last seq of each batch awaiting the cloud's ack
         self._sent_at = 0.0  # when the oldest batch in flight left (for go-back-N)
         self._topic = {ch: topics.topic(self.node, ch) for ch in topics.Channel}
+        #: Called after a downlink batch was applied (a cancel must reach a scanning station).
+        self.on_down_applied: Callable[[DownBatch], None] | None = None
 
     def kick(self) -> None:
         """A local write happened: drain soon."""
@@ -148,8 +154,15 @@ class SyncAgent:
         )
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
+        state = self.node_state()
+        metrics.set_backlog(
+            state.backlog or 0,
+            acked_through=state.acked_through or 0,
+            last_seq=state.last_seq or 0,
+            oldest_unacked_age_s=state.oldest_unacked_age_s,
+        )
         await client.publish(
-            self._topic[topics.Channel.STATE], codec.encode(self.node_state()), qos=1, retain=True
+            self._topic[topics.Channel.STATE], codec.encode(state), qos=1, retain=True
         )
 
     async def _session(self, client: aiomqtt.Client) -> None:
@@ -259,6 +272,8 @@ class SyncAgent:
         before = self.store.down_applied
         applied = self.store.apply_down(batch)
         after = self.store.down_applied
+        if applied and self.on_down_applied is not None:
+            self.on_down_applied(batch)
         if applied:
             log.info("downlink applied through %d", after, extra={"down_applied": after})
         if batch.after is not None:
@@ -272,8 +287,10 @@ class SyncAgent:
         topic = self._topic[topics.Channel.EVENTS]
         retry = self.cfg.retry_interval_s
         while True:
+            # Woken by a local write; else a short poll, because another writer of this
+            # store (the PDA API, a CLI) may have appended without kicking us.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=retry)
+                await asyncio.wait_for(self._wake.wait(), timeout=min(retry, POLL_S))
             self._wake.clear()
             if self._watchdog():
                 await self._publish_state(client)

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from edge import journal, metrics
 from edge.config import FeedbackSection
+from edge.devices.base import DeviceHealth
 from edge.devices.scanner import ScanInput
 from edge.feedback import Feedback, make_feedback
 from edge.stations.common import (
@@ -192,6 +193,17 @@ class StationRuntime:
             log.exception("%s failed", name)
 
     # --- input --------------------------------------------------------------------------
+
+    def device_health(self) -> list[DeviceHealth]:
+        """Health of every device this station owns (reported in the node's status)."""
+        found: list[DeviceHealth] = []
+        for attr in ("scale", "rfid"):
+            dev = getattr(self, attr, None)
+            if dev is not None and hasattr(dev, "health"):
+                found.append(dev.health)
+        printers = getattr(self, "printers", None) or {}
+        found.extend(p.health for p in printers.values() if hasattr(p, "health"))
+        return found
 
     async def on_scan(self, scan: ScanInput) -> None:
         """The scanner's callback: one line in, one station step out."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
@@ -23,6 +24,7 @@ from edge.run_common import StationLights, StationRuntime, make_station_lights
 from edge.stations.scan_check import RecordScan, ScanCheckStation, Scanned, Show, Signal
 from edge.store import Store
 from edge.sync import SyncAgent
+from protocol.messages import DeviceStatus
 
 log = logging.getLogger("guanjia.edge")
 
@@ -47,6 +49,26 @@ def make_runtime(
 
         return StocktakeRuntime(store, lights, config, kick=kick)
     raise ValueError(f"station kind {config.station.kind!r} has no runtime")
+
+
+def device_statuses(runtime: StationRuntime | None) -> list[DeviceStatus]:
+    if runtime is None:
+        return []
+    now = time.time()
+    out = []
+    for h in runtime.device_health():
+        age = None if h.last_reading_at is None else max(0.0, now - h.last_reading_at)
+        out.append(
+            DeviceStatus(
+                name=h.name,
+                kind=h.kind,
+                connected=h.connected,
+                errors=h.errors,
+                last_error=(h.last_error or "")[:300] or None,
+                last_reading_age_s=age,
+            )
+        )
+    return out
 
 
 class EdgeNode:
@@ -84,8 +106,9 @@ class EdgeNode:
             # (edge/sync.py calls it after applying a batch; until then the runtime
             # still checks the open order's version before every step and every tick).
             hook = getattr(self.runtime, "on_down_applied", None)
-            if hook is not None and hasattr(self.sync, "on_down_applied"):
-                self.sync.on_down_applied = hook  # type: ignore[attr-defined]
+            if hook is not None:
+                self.sync.on_down_applied = hook
+            self.sync.devices = lambda: device_statuses(self.runtime)
         self.scanner = LineScanner(config.scanner.host, config.scanner.port, on_scan)
         self.epoch = 0
 

@@ -38,7 +38,7 @@ from edge.devices.base import Backoff
 from edge.store import Store, StoreError
 from protocol import codec, topics
 from protocol.errors import RemoteProtocolError
-from protocol.messages import Ack, DownBatch, HubState, NodeState, Pull
+from protocol.messages import Ack, DeviceStatus, DownBatch, HubState, NodeState, Pull
 
 log = logging.getLogger("guanjia.edge.sync")
 
@@ -79,6 +79,8 @@ class SyncAgent:
         self._topic = {ch: topics.topic(self.node, ch) for ch in topics.Channel}
         #: Called after a downlink batch was applied (a cancel must reach a scanning station).
         self.on_down_applied: Callable[[DownBatch], None] | None = None
+        #: The station's device health, published with the node's status.
+        self.devices: Callable[[], list[DeviceStatus]] = list
 
     def kick(self) -> None:
         """A local write happened: drain soon."""
@@ -151,10 +153,13 @@ class SyncAgent:
             backlog=store.backlog(),
             oldest_unacked_age_s=store.oldest_unacked_age_s(),
             alarm=self.status.alarm,
+            devices=self.devices(),
         )
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         state = self.node_state()
+        for dev in state.devices:
+            metrics.set_device(dev.name, dev.kind, dev.connected)
         metrics.set_backlog(
             state.backlog or 0,
             acked_through=state.acked_through or 0,

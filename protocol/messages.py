@@ -386,6 +386,17 @@ class Pull(Message):
     after: Cursor
 
 
+class DeviceStatus(Message):
+    """One device of a node as its driver sees it (edge/devices/base.py DeviceHealth)."""
+
+    name: Code
+    kind: Code
+    connected: bool
+    errors: Annotated[int, Field(ge=0)] = 0
+    last_error: Annotated[str, StringConstraints(max_length=300)] | None = None
+    last_reading_age_s: Annotated[float, Field(ge=0)] | None = None
+
+
 class NodeState(Message):
     """Retained presence: the birth message, periodic status, and the last will (``online: false``).
 
@@ -404,6 +415,7 @@ class NodeState(Message):
     backlog: Cursor | None = None
     oldest_unacked_age_s: Annotated[float, Field(ge=0)] | None = None
     alarm: Annotated[str, StringConstraints(max_length=300)] | None = None
+    devices: list[DeviceStatus] = Field(default_factory=list, max_length=64)
 
 
 class HubState(Message):

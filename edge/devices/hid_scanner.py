@@ -32,6 +32,7 @@ import importlib
 import logging
 import os
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal, Protocol
 
@@ -122,7 +123,7 @@ class _ScannerDriver:
     async def _deliver(self, decoder: _Decoder, data: bytes) -> None:
         if not data:
             return
-        self.health.last_reading_at = asyncio.get_running_loop().time()
+        self.health.last_reading_at = time.time()  # wall time, like every driver's
         decoder.feed(data)
         while True:
             try:

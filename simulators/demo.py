@@ -5,6 +5,11 @@ production: a private broker, the cloud hub (SQLite), one edge node, and the
 scanner simulator typing into the node's scanner port. The demo drives the
 scenario through public interfaces (the API, the scanner port, the node's
 JSON log) and checks each step, so ``--once`` is also an end-to-end test.
+
+After the scan-check skeleton, simulators/demo_warehouse.py runs the warehouse: orders
+released by the cloud are picked (pick node, PDA API), packed (pack node: scanner, scale
+and printer simulators; one wrong item shows red; label PNGs in ``<dir>/labels``),
+shipped through the API, and a zone is counted by RFID (stocktake node, LLRP simulator).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -31,8 +36,11 @@ from simulators import scanner
 from simulators.broker import PrivateBroker
 from simulators.net import free_port
 
-NODE = "wh1-pack-1"
-SKU = {
+if TYPE_CHECKING:
+    from simulators.demo_warehouse import Warehouse
+
+NODE = "wh1-check-1"
+SKU: dict[str, Any] = {
     "sku_code": "MKING IPAD AIR2 金甲系列皮套-金色",
     "name": "MKING iPad Air 2 金甲系列皮套 金色",
     "barcodes": ["6901234567892"],
@@ -40,6 +48,8 @@ SKU = {
 }
 UNKNOWN_BARCODE = "6900000000017"
 DEMO_PASSWORD = "guanjia-demo"
+#: The simulated warehouse's nodes (simulators/demo_warehouse.py): pick, pack, RFID count.
+WAREHOUSE_NODES = ("wh1-pick-1", "wh1-pack-1", "wh1-count-1")
 
 
 class DemoFailed(Exception):
@@ -59,13 +69,23 @@ class EdgeProcess:
     proc: subprocess.Popen[bytes]
     records: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     seen: list[dict[str, Any]] = field(default_factory=list)
+    #: Where the node's JSON log lines are kept as well (the demo reads them from the pipe).
+    tee: Path | None = None
 
     def start_reader(self) -> None:
         def pump() -> None:
             assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    self.records.put(orjson.loads(line))
+            out = open(self.tee, "ab") if self.tee is not None else None  # noqa: SIM115
+            try:
+                for line in self.proc.stdout:
+                    if out is not None:
+                        out.write(line)
+                        out.flush()
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        self.records.put(orjson.loads(line))
+            finally:
+                if out is not None:
+                    out.close()
 
         threading.Thread(target=pump, daemon=True).start()
 
@@ -104,6 +124,7 @@ class Demo:
         self.seed: dict[str, Any] = {}
         self.auth: dict[str, str] = {}
         self.orders: list[tuple[dict[str, Any], dict[str, Any], str]] = []
+        self.warehouse: Warehouse | None = None
         self.t0 = time.monotonic()
 
     @contextlib.contextmanager
@@ -154,6 +175,7 @@ class Demo:
                     f"sqlite:///{db}",
                     "--node",
                     NODE,
+                    *[a for n in WAREHOUSE_NODES for a in ("--node", n)],
                     "--password",
                     DEMO_PASSWORD,
                 ],
@@ -220,6 +242,12 @@ class Demo:
             r.raise_for_status()
             d.append(f"SKU {SKU['sku_code']} with barcode {SKU['barcodes'][0]}")
 
+        from simulators.demo_warehouse import Warehouse
+
+        self.warehouse = Warehouse(self)
+        # The warehouse's nodes boot while the scan-check node does its steps.
+        self.warehouse.start_nodes()
+
         with self.step("edge node") as d:
             self.scanner_port = free_port()
             cfg = self.dir / "edge.toml"
@@ -234,7 +262,7 @@ class Demo:
             proc = self._spawn(
                 ["edge", "run", "--config", str(cfg), "--log-format", "json"], "edge.log", True
             )
-            self.edge = EdgeProcess(proc)
+            self.edge = EdgeProcess(proc, tee=self.dir / "edge.jsonl")
             self.edge.start_reader()
             up = self.edge.wait_for(lambda r: "scanner_port" in r, 20, "start-up")
             d.append(f"node {NODE}, epoch {up['epoch']}, scanner port {self.scanner_port}")
@@ -242,6 +270,9 @@ class Demo:
                 lambda r: r.get("down_applied", 0) >= 1, 20, "the catalogue arriving"
             )
             d.append("catalogue received over the downlink")
+
+        with self.step("warehouse nodes") as d:
+            self.warehouse.nodes_up(d)
 
     def _wait_health(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -255,7 +286,7 @@ class Demo:
 
     def scenario(self) -> None:
         assert self.edge is not None
-        good = str(SKU["barcodes"][0])  # type: ignore[index]
+        good = str(SKU["barcodes"][0])
         with self.step("scan a known barcode") as d:
             scanner.send("127.0.0.1", self.scanner_port, [good])
             rec = self.edge.wait_for(
@@ -330,9 +361,17 @@ class Demo:
                 status = f"{o['status']} (held)" if o["on_hold"] else o["status"]
                 t.add_row(o["order_no"], status, o["carrier"] or "", o["hold_reason"] or why)
             self.console.print(t)
+        if self.warehouse is not None:
+            for t in self.warehouse.summary_tables():
+                self.console.print(t)
+            self.console.print(f"label PNGs: {self.warehouse.labels}")
+            for note in self.warehouse.gaps.notes:
+                self.console.print(f"[yellow]hub stand-in[/]: {note}")
         self.console.print(f"API: {self.api}/docs   logs and data: {self.dir}")
 
     def stop(self) -> None:
+        if self.warehouse is not None:
+            self.warehouse.stop()
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 proc.terminate()
@@ -354,6 +393,8 @@ def run(once: bool, workdir: Path | None, console: Console | None = None) -> int
     try:
         demo.start()
         demo.scenario()
+        assert demo.warehouse is not None
+        demo.warehouse.run()
         demo.summary()
         console.print(f"[bold green]demo ok[/] in {time.monotonic() - demo.t0:.1f} s")
         if not once:
@@ -367,7 +408,9 @@ def run(once: bool, workdir: Path | None, console: Console | None = None) -> int
                     rec = demo.edge.records.get(timeout=1)
                     console.print(f"[dim]edge[/] {rec.get('msg')}")
         return 0
-    except DemoFailed as err:
+    except Exception as err:  # a bug in a leg must still end in a summary and a clean stop
+        if not isinstance(err, DemoFailed):
+            err = DemoFailed(f"{type(err).__name__}: {err}")
         demo.summary()
         console.print(f"[bold red]demo failed:[/] {err}\nlogs: {wd}")
         return 1

@@ -1,0 +1,647 @@
+"""The demo's simulated warehouse: release → pick → pack (scale, printers) → ship, and an RFID count.
+
+Three more edge nodes run as their own processes, each a real station kind:
+
+* ``wh1-pick-1`` (kind ``pick``): its PDA API is driven over HTTP (login, start the wave,
+  scan bin then item per stop), as a PDA would (docs/pick-api.md);
+* ``wh1-pack-1`` (kind ``pack``): scanner lines, the scale simulator on a pty (MT-SICS) and
+  one ZPL printer simulator per courier writing label PNGs (docs/stations.md);
+* ``wh1-count-1`` (kind ``stocktake``, method ``rfid``): an LLRP reader simulator whose
+  tags are SGTIN-96 EPCs of a seeded SKU's GTIN.
+
+The device simulators run in-process on an asyncio loop in a thread; everything else goes
+over sockets, HTTP and the nodes' JSON logs (this package may not import edge or cloud).
+
+Hub stand-ins (``HubGaps``): the hub does not yet assign waybill numbers (电子面单), batch
+released orders into pick waves, or send expected bin stock (``stock.expected``) down to
+nodes. The demo plays those parts by writing the missing values where the real parts read
+them (the hub's SQLite order row, the nodes' replica tables) and says so in its output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import os
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+from rich.table import Table
+
+from protocol.devices.epc import encode_sgtin96
+from simulators import scanner
+from simulators.demo import DemoFailed, EdgeProcess
+from simulators.llrp import LLRPReaderSimulator
+from simulators.llrp_scenario import Scenario, ScenarioTag
+from simulators.net import free_port
+from simulators.printer import LabelPrinterSimulator
+from simulators.scale import ScaleSimulator
+
+if TYPE_CHECKING:
+    from simulators.demo import Demo
+
+T = TypeVar("T")
+
+PICK_NODE = "wh1-pick-1"
+PACK_NODE = "wh1-pack-1"
+COUNT_NODE = "wh1-count-1"
+NODES = (PICK_NODE, PACK_NODE, COUNT_NODE)
+#: Two audited orders of the seed: ZTO (default rule) and SF (Hunan rule, with a gift line).
+ORDERS = ("JY1300001", "JY1300002")
+#: Demo waybill numbers per carrier (the hub has no e-waybill step yet; see HubGaps).
+WAYBILL_PREFIX = {"SF": "SF10", "ZTO": "7531", "HTKY": "5500"}
+WAVE = "W-DEMO-1"
+PICKER, PICKER_PIN = "demo.picker", "2468"
+PACKAGING_G = 40
+#: The wrong item scanned first at the pack station: in the catalogue, not in the order.
+WRONG_SKU = "MKING IPAD AIR2 金甲系列皮套-金色"
+#: The RFID count: tagged goods received into an empty bin, then its zone swept.
+COUNT_SKU = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"
+COUNT_BIN, COUNT_ZONE = "A-03", "fast_mover"
+RECEIVED, TAGS_PRESENT = 12, 11
+#: Lights that are red (edge/stations/common.py Signal).
+RED = {"wrong_item", "not_in_order", "over_qty", "unknown", "do_not_ship", "hold", "fault"}
+
+
+def gtin14_of(ean13: str) -> str:
+    return "0" + ean13
+
+
+def sgtin_uri(gtin14: str, serial: int, prefix_digits: int = 7) -> str:
+    """Pure identity URI (GS1 TDS §6.3.1): company prefix, indicator + item reference, serial."""
+    body = gtin14[:-1]  # the check digit is not encoded
+    prefix = body[1 : 1 + prefix_digits]
+    item_ref = body[0] + body[1 + prefix_digits :]
+    return f"urn:epc:id:sgtin:{prefix}.{item_ref}.{serial}"
+
+
+def scrypt_pin_hash(pin: str) -> str:
+    """The operators file's scrypt form (docs/pick-api.md): scrypt$N$r$p$salt$hash, base64url."""
+    salt = os.urandom(16)
+    n, r, p = 2**14, 8, 1
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=2**26)
+
+    def b64(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).decode().rstrip("=")
+
+    return f"scrypt${n}${r}${p}${b64(salt)}${b64(digest)}"
+
+
+class DeviceSims:
+    """Scale, printers and LLRP reader simulators on an asyncio loop in a thread."""
+
+    def __init__(self, labels: Path, couriers: list[str], scenario: Scenario) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.scale = ScaleSimulator("mt-sics", weight=0, settle_time=0.3)
+        self.printers = {c: LabelPrinterSimulator(out_dir=labels) for c in couriers}
+        self.reader = LLRPReaderSimulator(scenario, port=0)
+        self.scale_port = ""
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> None:
+        self.thread.start()
+        self.scale_port = self.run(self.scale.start())
+        for p in self.printers.values():
+            self.run(p.start())
+        self.run(self.reader.start())
+
+    def set_weight(self, grams: int) -> None:
+        self.loop.call_soon_threadsafe(self.scale.set_weight, grams)
+
+    def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
+
+        async def down() -> None:
+            for stop in (
+                self.reader.stop,
+                *(p.stop for p in self.printers.values()),
+                self.scale.stop,
+            ):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(stop(), 3)
+
+        with contextlib.suppress(Exception):
+            self.run(down(), 15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@dataclass
+class Shipped:
+    order_no: str
+    carrier: str
+    waybill: str
+    expected_g: int
+    status: str = ""
+    tracking: str = ""
+    weighed_g: int | None = None
+    label: str = ""
+
+
+@dataclass
+class HubGaps:
+    """What the demo had to stand in for, one line each (shown in the summary)."""
+
+    notes: list[str] = field(default_factory=list)
+
+
+def expect(
+    edge: EdgeProcess, since: int, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str
+) -> tuple[dict[str, Any], int]:
+    """The first record after position ``since`` matching ``pred``, and the position after it."""
+    for i in range(since, len(edge.seen)):
+        if pred(edge.seen[i]):
+            return edge.seen[i], i + 1
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DemoFailed(f"no sign of {what} within {timeout:.0f} s")
+        if edge.proc.poll() is not None:
+            raise DemoFailed(f"node exited with code {edge.proc.returncode} before {what}")
+        try:
+            rec = edge.records.get(timeout=min(left, 0.2))
+        except queue.Empty:
+            continue
+        edge.seen.append(rec)
+        if pred(rec):
+            return rec, len(edge.seen)
+
+
+def drain(edge: EdgeProcess) -> int:
+    """Move what the node logged so far into ``seen``; the position after it."""
+    with contextlib.suppress(queue.Empty):
+        while True:
+            edge.seen.append(edge.records.get_nowait())
+    return len(edge.seen)
+
+
+def _has_png(printer: LabelPrinterSimulator) -> bool:
+    return bool(printer.printed) and printer.printed[-1].png is not None
+
+
+def light(rec: dict[str, Any]) -> bool:
+    """The station's own light record (the console feedback logs a degraded copy after it)."""
+    return rec.get("logger") == "guanjia.edge.station" and "signal" in rec and "journal" in rec
+
+
+class Warehouse:
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+        self.labels = demo.dir / "labels"
+        self.labels.mkdir(parents=True, exist_ok=True)
+        self.gaps = HubGaps()
+        self.nodes: dict[str, EdgeProcess] = {}
+        self.scanner_ports: dict[str, int] = {}
+        self.pick_api = ""
+        self.sims: DeviceSims | None = None
+        self.skus: dict[str, dict[str, Any]] = {}
+        self.shipped: list[Shipped] = []
+        self.picked: list[str] = []
+        self.count: dict[str, Any] = {}
+        self.epcs = [
+            encode_sgtin96(sgtin_uri(gtin14_of("6901234567908"), n))
+            for n in range(1, TAGS_PRESENT + 1)
+        ]
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def http(self, method: str, path: str, **kw: Any) -> Any:
+        r = httpx.request(
+            method, f"{self.demo.api}/api/v1{path}", headers=self.demo.auth, timeout=15, **kw
+        )
+        if r.status_code >= 400:
+            raise DemoFailed(f"{method} {path}: {r.status_code} {r.text[:300]}")
+        return r.json() if r.content else None
+
+    def db(self, node: str) -> sqlite3.Connection:
+        return sqlite3.connect(self.demo.dir / f"{node}-data" / "edge.db", timeout=10)
+
+    @contextlib.contextmanager
+    def replica(self, node: str) -> Iterator[sqlite3.Connection]:
+        conn = self.db(node)
+        try:
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def wait_cloud(self, pred: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.2)
+        raise DemoFailed(f"the cloud did not show {what} within {timeout:.0f} s")
+
+    def order(self, no: str) -> dict[str, Any]:
+        return dict(self.http("GET", f"/orders/{no}"))
+
+    def barcode(self, sku_code: str) -> str:
+        return str(self.skus[sku_code]["barcodes"][0])
+
+    # --- start: devices and nodes ------------------------------------------------------------
+
+    def start_nodes(self) -> None:
+        d = self.demo
+        assert d.broker is not None
+        scenario = Scenario(
+            tags=[ScenarioTag(epc=e, antennas=(1,), read_rate_hz=20.0) for e in self.epcs],
+            antennas=1,
+            round_ms=50.0,
+        )
+        self.sims = DeviceSims(self.labels, ["SF", "ZTO"], scenario)
+        self.sims.start()
+        common = f"[mqtt]\nport = {d.broker.port}\n\n[sync]\nretry_interval_s = 2.0\n\n"
+        self.pick_api = f"http://127.0.0.1:{free_port()}"
+        (d.dir / "operators.toml").write_text(
+            f'[[operator]]\nid = "{PICKER}"\nname = "演示拣货员"\n'
+            f'pin_hash = "{scrypt_pin_hash(PICKER_PIN)}"\nroles = ["pick"]\n',
+            encoding="utf-8",
+        )
+        printers = "".join(
+            f'[[printers]]\nname = "{c.lower()}-1"\ncourier = "{c}"\nhost = "127.0.0.1"\n'
+            f"port = {p.port}\n\n"
+            for c, p in self.sims.printers.items()
+        )
+        station = {
+            PICK_NODE: '[station]\nkind = "pick"\nname = "pick-1"\n\n'
+            f'[pick]\noperators = "operators.toml"\nhost = "127.0.0.1"\n'
+            f'port = {self.pick_api.rsplit(":", 1)[1]}\nwarehouse = "WH1"\n\n',
+            PACK_NODE: '[station]\nkind = "pack"\nname = "pack-1"\n\n'
+            f'[scale]\nport = "{self.sims.scale_port}"\nprotocol = "mt-sics"\n\n{printers}'
+            f"[pack]\ntolerance_abs_g = 30\ndefault_packaging_g = {PACKAGING_G}\n"
+            "weigh_timeout_s = 20\n\n",
+            COUNT_NODE: '[station]\nkind = "stocktake"\nname = "count-1"\n\n'
+            f'[rfid]\nhost = "127.0.0.1"\nport = {self.sims.reader.port}\nantennas = [1]\n\n'
+            '[stocktake]\nwarehouse = "WH1"\nmethod = "rfid"\nsweep_flush_s = 0.3\n\n',
+        }
+        for node, text in station.items():
+            port = free_port()
+            self.scanner_ports[node] = port
+            cfg = d.dir / f"{node}.toml"
+            cfg.write_text(
+                f'[node]\nid = "{node}"\ndata_dir = "{node}-data"\n\n{common}{text}'
+                f"[scanner]\nport = {port}\n",
+                encoding="utf-8",
+            )
+            proc = d._spawn(
+                ["edge", "run", "--config", str(cfg), "--log-format", "json"], f"{node}.log", True
+            )
+            self.nodes[node] = EdgeProcess(proc, tee=d.dir / f"{node}.jsonl")
+            self.nodes[node].start_reader()
+
+    def nodes_up(self, detail: list[str]) -> None:
+        for node, edge in self.nodes.items():
+            up = edge.wait_for(lambda r: "scanner_port" in r, 30, f"{node} start-up")
+            edge.wait_for(lambda r: r.get("down_applied", 0) >= 1, 30, f"{node}'s downlink")
+            detail.append(f"{node} up (epoch {up['epoch']})")
+        assert self.sims is not None
+        detail.append(
+            f"scale sim on {self.sims.scale_port}, printers "
+            + ", ".join(f"{c}:{p.port}" for c, p in self.sims.printers.items())
+            + f", LLRP reader :{self.sims.reader.port}"
+        )
+
+    # --- the scenario ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        d = self.demo
+        with d.step("release orders to WH1") as det:
+            self._release(det)
+        with d.step("pick (PDA API)") as det:
+            self._pick(det)
+        with d.step("pack: scan, weigh, label") as det:
+            self._pack(det)
+        with d.step("ship") as det:
+            self._ship(det)
+        with d.step("RFID count of a zone") as det:
+            self._count(det)
+
+    def _release(self, det: list[str]) -> None:
+        codes = {ln["sku_code"] for no in ORDERS for ln in self.order(no)["lines"]}
+        for code in sorted(codes | {WRONG_SKU, COUNT_SKU}):
+            self.skus[code] = self.http("GET", f"/skus/{code}")
+        # GTIN for the RFID leg: GTIN-14 of the SKU's EAN-13 (GS1 General Specifications §3.3.2).
+        sku = self.skus[COUNT_SKU]
+        if not sku.get("gtin"):
+            body = {
+                k: v
+                for k, v in sku.items()
+                if k not in ("id", "account_id", "changed_by", "changed_at", "version")
+            }
+            body["gtin"] = gtin14_of(str(sku["barcodes"][0]))
+            self.skus[COUNT_SKU] = self.http("PUT", f"/skus/{COUNT_SKU}", json=body)
+        det.append(f"GTIN {self.skus[COUNT_SKU]['gtin']} set on {COUNT_SKU}")
+        self.http(
+            "POST",
+            "/stock/receipts",
+            json={"warehouse": "WH1", "sku_code": COUNT_SKU, "qty": RECEIVED, "bin": COUNT_BIN},
+        )
+        det.append(f"{RECEIVED} tagged units received into {COUNT_BIN}")
+        # Hub gap 1: no waybill numbers (电子面单) yet; the pack station refuses to open an
+        # order without one. The demo plays the courier's waybill service on the hub's row.
+        for i, no in enumerate(ORDERS):
+            o = self.order(no)
+            if o["status"] != "audited" or o["on_hold"]:
+                raise DemoFailed(f"order {no} is {o['status']} (on hold {o['on_hold']})")
+            waybill = o.get("tracking_number") or (
+                f"{WAYBILL_PREFIX.get(o['carrier'], 'WB')}{int(time.time()) % 10**8:08d}{i}"
+            )
+            with contextlib.closing(sqlite3.connect(d_db(self.demo), timeout=10)) as conn, conn:
+                conn.execute(
+                    "UPDATE sales_order SET tracking_number = ? WHERE order_no = ?",
+                    (waybill, no),
+                )
+            self.http("POST", f"/orders/{no}/release")
+            grams = PACKAGING_G + sum(
+                int(self.skus[ln["sku_code"]].get("weight_g") or 0) * int(ln["qty"])
+                for ln in o["lines"]
+            )
+            self.shipped.append(Shipped(no, o["carrier"], waybill, grams))
+            det.append(f"{no} ({o['carrier']}, waybill {waybill}) released")
+        self.gaps.notes.append(
+            "waybills: the hub assigns none before release (no 电子面单 step); "
+            "the demo wrote them into sales_order.tracking_number"
+        )
+
+    def _replica_has(self, node: str, orders: tuple[str, ...], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(sqlite3.Error), self.replica(node) as conn:
+                marks = ",".join("?" * len(orders))
+                n = conn.execute(
+                    f"SELECT COUNT(*) FROM order_release WHERE status = 'released' "
+                    f"AND order_id IN ({marks})",
+                    orders,
+                ).fetchone()[0]
+                if n == len(orders):
+                    return
+            time.sleep(0.2)
+        raise DemoFailed(f"{node} did not receive the released orders within {timeout:.0f} s")
+
+    def _expected_stock(self, node: str) -> int:
+        """Hub gap 3: no ``stock.expected`` downlink; copy the hub's bin levels to the replica."""
+        rows = self.http("GET", "/stock/warehouses/WH1", params={"columns": "bins", "limit": 500})
+        levels = [(b["bin"], r["sku_code"], int(b["qty"])) for r in rows for b in r["bins"]]
+        with self.replica(node) as conn:
+            conn.execute("DELETE FROM stock_expected")
+            conn.executemany("INSERT INTO stock_expected VALUES (?, ?, ?)", levels)
+        return len(levels)
+
+    def _pick(self, det: list[str]) -> None:
+        self._replica_has(PICK_NODE, ORDERS)
+        # Hub gap 2: released orders carry no wave; the pick API lists waves only.
+        with self.replica(PICK_NODE) as conn:
+            conn.executemany(
+                "UPDATE order_release SET wave = ?, body = json_set(body, '$.wave', ?) "
+                "WHERE order_id = ?",
+                [(WAVE, WAVE, no) for no in ORDERS],
+            )
+        n = self._expected_stock(PICK_NODE)
+        self.gaps.notes.append(
+            f"waves: released orders carry none; the demo put {', '.join(ORDERS)} into {WAVE} "
+            f"on {PICK_NODE}"
+        )
+        self.gaps.notes.append(
+            f"expected stock: the hub sends no stock.expected; the demo copied {n} bin levels "
+            "from GET /stock/warehouses/WH1 into the pick and count nodes' replicas"
+        )
+        api = f"{self.pick_api}/api/v1"
+        login = httpx.post(f"{api}/login", json={"operator": PICKER, "pin": PICKER_PIN}, timeout=10)
+        if login.status_code != 200:
+            raise DemoFailed(f"pick login: {login.status_code} {login.text[:200]}")
+        h = {"Authorization": f"Bearer {login.json()['token']}"}
+        waves = httpx.get(f"{api}/waves", headers=h, timeout=10).json()
+        if not any(w["wave"] == WAVE for w in waves):
+            raise DemoFailed(f"pick API lists no wave {WAVE}: {waves}")
+        n_key = 0
+
+        def post(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+            nonlocal n_key
+            n_key += 1
+            r = httpx.post(
+                f"{api}{path}",
+                json=body,
+                headers={**h, "Idempotency-Key": f"demo-{n_key}"},
+                timeout=10,
+            )
+            if r.status_code != 200:
+                raise DemoFailed(f"pick API {path}: {r.status_code} {r.text[:300]}")
+            return dict(r.json())
+
+        res = post(f"/waves/{WAVE}/start")
+        route = httpx.get(f"{api}/picks/{WAVE}", headers=h, timeout=10).json()
+        det.append(
+            f"{PICKER} logged in; wave {WAVE}: {len(route['stops'])} stops, "
+            f"route {route['route_m']:.1f} m"
+        )
+        for _ in range(100):
+            if res["verdict"] == "complete" or res["expect"] is None:
+                break
+            stop = res["next"]
+            if stop is None:
+                raise DemoFailed(f"pick: no next stop but expecting {res['expect']}")
+            if res["expect"] == "bin":
+                res = post("/scan", {"barcode": stop.get("bin_barcode") or stop["bin"]})
+                if res["verdict"] != "ok":
+                    raise DemoFailed(f"pick: bin {stop['bin']} refused: {res['text']}")
+            else:
+                res = post("/scan", {"barcode": self.barcode(stop["sku_code"])})
+                if res["verdict"] not in ("ok", "complete"):
+                    raise DemoFailed(f"pick: item {stop['sku_code']} refused: {res['text']}")
+                if res["kind"] == "stop.done" or res["verdict"] == "complete":
+                    self.picked.append(f"{stop['bin']}: {stop['qty']} × {stop['sku_code']}")
+        if res["verdict"] != "complete":
+            raise DemoFailed(f"pick: wave not complete: {res['text']}")
+        p = res["progress"]
+        det.append(f"{p['units_picked']}/{p['units_total']} units from {p['stops_total']} stops")
+        det.append(f"PDA light {res['signal']}: {res['text']}")
+        self.wait_cloud(
+            lambda: all(self.order(no)["status"] == "picked" for no in ORDERS),
+            20,
+            "the orders picked",
+        )
+        det.append("cloud: " + ", ".join(f"{no} picked" for no in ORDERS))
+
+    def _pack(self, det: list[str]) -> None:
+        assert self.sims is not None
+        edge = self.nodes[PACK_NODE]
+        port = self.scanner_ports[PACK_NODE]
+        self._replica_has(PACK_NODE, ORDERS)
+        pos = drain(edge)  # only lights after our first scan count
+        for k, s in enumerate(self.shipped):
+            o = self.order(s.order_no)
+            scanner.send("127.0.0.1", port, [s.waybill])
+            rec, pos = expect(edge, pos, light, 10, f"the light for waybill {s.waybill}")
+            if rec["signal"] in RED:
+                raise DemoFailed(f"pack: waybill {s.waybill} refused: {rec['msg']}")
+            if k == 0:
+                wrong = self.barcode(WRONG_SKU)
+                scanner.send("127.0.0.1", port, [wrong])
+                rec, pos = expect(edge, pos, light, 10, "the light for the wrong item")
+                if rec["signal"] not in RED:
+                    raise DemoFailed(f"pack: wrong item {wrong} was not refused: {rec['msg']}")
+                det.append(f"{s.order_no}: wrong item {wrong} → light RED ({rec['msg'][6:]})")
+            for ln in o["lines"]:
+                for _ in range(int(ln["qty"])):
+                    code = self.barcode(ln["sku_code"])
+                    # A hand is slower than the double-read window (pack.duplicate_window_ms).
+                    time.sleep(0.1)
+                    scanner.send("127.0.0.1", port, [code])
+                    rec, pos = expect(edge, pos, light, 10, f"the light for {code}")
+                    if rec["signal"] not in ("ok", "complete"):
+                        raise DemoFailed(f"pack: item {code} refused: {rec['msg']}")
+            self.sims.set_weight(s.expected_g)
+            rec, pos = expect(
+                edge,
+                pos,
+                lambda r: light(r) and r["signal"] in ("complete", *RED),
+                30,
+                f"the label of {s.order_no}",
+            )
+            if rec["signal"] != "complete":
+                raise DemoFailed(f"pack: {s.order_no} not labelled: {rec['msg']}")
+            self.sims.set_weight(0)  # the parcel leaves the scale
+            printer = self.sims.printers[s.carrier]
+            self._wait(partial(_has_png, printer), 5)
+            png = printer.printed[-1].png
+            s.label = png.name if png is not None else "(no PNG)"
+            det.append(
+                f"{s.order_no}: {len(o['lines'])} line(s) GREEN, {s.expected_g} g on the scale, "
+                f"{s.carrier} label {s.waybill} → {s.label}"
+            )
+            # Let the scale read empty before the next order opens (no stale parcel weight).
+            time.sleep(0.4)
+        self.wait_cloud(
+            lambda: all(self.order(s.order_no)["status"] == "labelled" for s in self.shipped),
+            20,
+            "the orders labelled",
+        )
+        det.append(f"label PNGs in {self.labels}")
+
+    @staticmethod
+    def _wait(pred: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not pred() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _ship(self, det: list[str]) -> None:
+        for s in self.shipped:
+            o = self.http("POST", f"/orders/{s.order_no}/ship")
+            s.status, s.tracking, s.weighed_g = o["status"], o.get("tracking_number") or "", None
+            full = self.order(s.order_no)
+            s.weighed_g = full.get("weighed_g") or full.get("weight_g")
+            det.append(f"{s.order_no} {s.status}, {s.carrier} {s.tracking}, {s.weighed_g} g")
+        if any(s.status != "shipped" for s in self.shipped):
+            raise DemoFailed("not every order shipped")
+
+    def _count(self, det: list[str]) -> None:
+        edge = self.nodes[COUNT_NODE]
+        port = self.scanner_ports[COUNT_NODE]
+        self._expected_stock(COUNT_NODE)
+        pos = drain(edge)
+        scanner.send("127.0.0.1", port, [f"#GJ:START:partial:rfid:{COUNT_BIN}"])
+        rec, pos = expect(edge, pos, light, 10, "the count starting")
+        if rec["signal"] in RED:
+            raise DemoFailed(f"count: start refused: {rec['msg']}")
+        scanner.send("127.0.0.1", port, [f"#GJ:ZONE:{COUNT_ZONE}"])
+        seen = 0
+        while seen < TAGS_PRESENT:
+            rec, pos = expect(
+                edge, pos, lambda r: light(r) and "new tag" in r["msg"], 15, "the tags counted"
+            )
+            hit = re.search(r"(\d+) new tag", rec["msg"])
+            seen += int(hit.group(1)) if hit else 0
+        det.append(f"zone {COUNT_ZONE} ({COUNT_BIN}) swept: {seen} SGTIN-96 tags")
+        scanner.send("127.0.0.1", port, ["#GJ:FINISH"])
+        rec, pos = expect(edge, pos, lambda r: light(r) and r["signal"] == "complete", 10, "finish")
+        det.append(rec["msg"])
+        # The hub books counted − expected as an ``adjust`` movement per bin (docs/cloud.md,
+        # "Edge facts"); the count's variance shows in the stock ledger and the bin's level.
+        moves: list[dict[str, Any]] = []
+
+        def booked() -> bool:
+            nonlocal moves
+            moves = [
+                m
+                for m in self.http("GET", "/stock/movements", params={"sku_code": COUNT_SKU})
+                if m["kind"] == "adjust" and str(m["document"]).startswith("count:")
+            ]
+            return bool(moves)
+
+        self.wait_cloud(booked, 20, "the count's variance")
+        rows = self.http(
+            "GET", "/stock/warehouses/WH1", params={"columns": "on_hand,bins", "q": "鸟语花香"}
+        )
+        in_bin = next((b["qty"] for r in rows for b in r["bins"] if b["bin"] == COUNT_BIN), None)
+        tasks = [t for t in self.http("GET", "/tasks") if t.get("node_id") == COUNT_NODE]
+        m = moves[0]
+        self.count = {
+            "expected": RECEIVED,
+            "counted": seen,
+            "variance": seen - RECEIVED,
+            "bin_now": in_bin,
+            "movement": f"adjust {m['qty_delta']:+d} in {m['bin_code']} ({m['document']})",
+            "tasks": [f"{t['kind']}: {t['detail']}" for t in tasks],
+        }
+        det.append(f"cloud booked {self.count['movement']}")
+        det.append(f"variance {seen - RECEIVED:+d}; cloud bin {COUNT_BIN} now {in_bin}")
+        det.extend(f"task {t}" for t in self.count["tasks"])
+
+    # --- summary ------------------------------------------------------------------------------
+
+    def summary_tables(self) -> list[Table]:
+        out: list[Table] = []
+        if self.shipped:
+            t = Table(title="orders through the warehouse (GET /api/v1/orders/{no})")
+            for col in ("order", "carrier", "status", "tracking", "weighed g", "label PNG"):
+                t.add_column(col)
+            for s in self.shipped:
+                t.add_row(
+                    s.order_no,
+                    s.carrier,
+                    s.status or "(not shipped)",
+                    s.tracking or s.waybill,
+                    "" if s.weighed_g is None else str(s.weighed_g),
+                    s.label,
+                )
+            out.append(t)
+        if self.count:
+            t = Table(title=f"RFID count of zone {COUNT_ZONE} by {COUNT_NODE}")
+            for col in ("bin", "SKU", "expected", "counted", "variance", "cloud bin now", "ledger"):
+                t.add_column(col)
+            t.add_row(
+                COUNT_BIN,
+                COUNT_SKU,
+                str(self.count["expected"]),
+                str(self.count["counted"]),
+                f"{self.count['variance']:+d}",
+                str(self.count["bin_now"]),
+                self.count["movement"],
+            )
+            out.append(t)
+        return out
+
+    def stop(self) -> None:
+        if self.sims is not None:
+            self.sims.stop()
+
+
+def d_db(demo: Demo) -> Path:
+    return demo.dir / "cloud.db"

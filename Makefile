@@ -7,7 +7,7 @@ PG_TEST_URL := postgresql+psycopg://postgres@127.0.0.1:5432/test
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test check fmt bench clean
+.PHONY: demo test check fmt bench clean cjk-font
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -16,8 +16,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[edge,cloud,rfid,dev]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) cjk-font
 	$(BIN)/guanjia demo $(ARGS)
+
+# Label previews print Chinese addresses: best effort for a CJK font (Debian's
+# fonts-wqy-microhei) where we may install packages; the demo runs without one too.
+cjk-font:
+	@ls /usr/share/fonts/truetype/wqy >/dev/null 2>&1 || fc-list :lang=zh 2>/dev/null | grep -q . || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null)) ; } || \
+	  echo "note: no Chinese font found; label previews show boxes for Chinese text (apt-get install fonts-wqy-microhei)"
 
 check: $(STAMP)
 	$(BIN)/ruff check .

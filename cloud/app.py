@@ -31,6 +31,15 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             await asyncio.to_thread(migrate, engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        # Reads (GET) on SQLite begin deferred, beside the writers (cloud/db.py make_engine).
+        # (An in-memory SQLite database exists per connection pool: it keeps one engine.)
+        memory = engine.url.database in (None, "", ":memory:") or "mode=memory" in str(engine.url)
+        read_engine = (
+            make_engine(settings.database_url, read_only=True)
+            if engine.dialect.name == "sqlite" and not memory
+            else engine
+        )
+        app.state.read_sessions = session_factory(read_engine)
         app.state.ingest = None
         task = None
         if ingest and settings.mqtt_host:
@@ -44,6 +53,8 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             engine.dispose()
+            if read_engine is not engine:
+                read_engine.dispose()
 
     app = FastAPI(
         title="Guanjia cloud hub",

@@ -150,7 +150,12 @@ class RuleIn(BaseModel):
 
     @model_validator(mode="after")
     def _action(self) -> RuleIn:
-        model = {"courier": CourierAction, "gift": GiftAction, "hold": HoldAction}[self.kind]
+        models: dict[str, type[BaseModel]] = {
+            "courier": CourierAction,
+            "gift": GiftAction,
+            "hold": HoldAction,
+        }
+        model = models[self.kind]
         self.action = model.model_validate(self.action).model_dump(exclude_none=True)
         return self
 
@@ -265,8 +270,13 @@ _SUFFIXES: Final = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def region(name: str | None) -> str:
-    """A region name without its administrative suffix (湖南省 → 湖南), for comparing."""
+    """A region name without its administrative suffix (湖南省 → 湖南), for comparing.
+
+    Cached: the audit asks this for every order and condition, and China has a few
+    thousand region names.
+    """
     name = (name or "").strip()
     for s in _SUFFIXES:
         if name.endswith(s) and len(name) > len(s) + 1:
@@ -321,7 +331,7 @@ def check_address(r: dict[str, Any]) -> tuple[bool, str, Parsed]:
     )
 
 
-def reaches(carrier: Carrier, r: dict[str, Any]) -> str | None:
+def reaches(carrier: Carrier | CarrierView, r: dict[str, Any]) -> str | None:
     """Why ``carrier`` does not deliver to the address, or None."""
     regions = {region(r.get(f)) for f in REGION_FIELDS if r.get(f)}
     for u in carrier.unreachable:
@@ -422,17 +432,42 @@ class Verdict:
         return [d for d in self.decisions if d.outcome == "hold"]
 
 
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    """A rule's fields as plain values: the engine reads them for every order it audits."""
+
+    id: int
+    kind: str
+    name: str
+    rule_key: str
+    version: int
+    action: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierView:
+    code: str
+    cost_cents: int
+    unreachable: tuple[str, ...]
+
+
 class Engine:
     """The account's current rules and carriers, loaded once and applied to many orders."""
 
     def __init__(self, session: Session, account_id: int) -> None:
         self.rules = current_rules(session, account_id)
-        self.carriers = {c.code: c for c in list_carriers(session, account_id)}
+        self.carriers = {
+            c.code: CarrierView(c.code, c.cost_cents, tuple(c.unreachable))
+            for c in list_carriers(session, account_id)
+        }
         self.conditions = {
             r.id: [Condition.model_validate(raw) for raw in r.conditions] for r in self.rules
         }
+        self.views = [
+            RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action) for r in self.rules
+        ]
 
-    def _match(self, rule: Rule, facts: Facts) -> tuple[bool, str]:
+    def _match(self, rule: RuleView, facts: Facts) -> tuple[bool, str]:
         why = []
         for cond in self.conditions[rule.id]:
             ok, text = holds(cond, facts)
@@ -455,7 +490,7 @@ class Engine:
             verdict.decisions.append(
                 Decision("courier", "skip", f"seller chose {facts.seller_carrier}, but {why}")
             )
-        for rule in self.rules:
+        for rule in self.views:
             if rule.kind != "courier":
                 continue
             ok, why = self._match(rule, facts)
@@ -541,7 +576,7 @@ class Engine:
                 "; ".join(bad) if bad else "prices at or above minimum",
             )
         )
-        for rule in self.rules:
+        for rule in self.views:
             if rule.kind == "courier":
                 continue
             matched, why = self._match(rule, facts)

@@ -386,7 +386,10 @@ def parse_csv(data: bytes) -> list[dict[str, Any]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise InvalidError(f"the file is not UTF-8 text: {err}", "file") from err
-    return [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    try:
+        return [dict(r) for r in csv.DictReader(io.StringIO(text, newline=""))]
+    except csv.Error as err:  # e.g. a bare CR inside an unquoted field
+        raise InvalidError(f"not a readable CSV file: {err}", "file") from err
 
 
 def parse_xlsx(data: bytes) -> list[dict[str, Any]]:

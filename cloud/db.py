@@ -20,7 +20,14 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``. ``read_only`` (SQLite): transactions begin deferred.
+
+    SQLite writers take the database lock at BEGIN (below) so they queue instead of failing;
+    a reader that did so would queue behind every writer and every other reader for no
+    reason (WAL lets readers run beside the writer), and SQLite's busy handler sleeps in steps
+    of up to 100 ms: under load the API's GETs serialised and their latency collapsed.
+    """
     # orjson for JSON columns: several times faster than the stdlib for event payloads.
     kwargs.setdefault("json_serializer", _json)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -40,7 +47,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

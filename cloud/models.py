@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -18,16 +18,40 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back aware, in UTC.
+
+    PostgreSQL's ``timestamptz`` keeps the zone; SQLite's text storage drops it, and a naive
+    value read back is not an RFC 3339 ``date-time`` (the API's OpenAPI format), nor comparable
+    with the aware ``now`` the domain uses. Values are stored as UTC on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {  # noqa: RUF012 - SQLAlchemy's documented form
         int: BigInteger,
         dict[str, Any]: JSON,
-        datetime: DateTime(timezone=True),
+        datetime: UtcDateTime(),
     }
 
 
@@ -320,7 +344,10 @@ class SalesOrder(Base):
     __tablename__ = "sales_order"
     __table_args__ = (
         UniqueConstraint("account_id", "order_no"),
-        Index("ix_order_status", "account_id", "status"),
+        # The order list (newest first, optionally by status) reads these in order and stops
+        # at the page: without them every page sorted all of the account's orders.
+        Index("ix_order_status", "account_id", "status", "created_at"),
+        Index("ix_order_recent", "account_id", "created_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
@@ -17,8 +17,17 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", scopes=SCOPES)
 
 
 def _session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
-    with request.app.state.sessions() as session, session.begin():
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    A GET reads only: on SQLite its transaction begins deferred so readers do not queue for
+    the write lock (cloud/db.py make_engine).
+    """
+    factory = (
+        request.app.state.read_sessions
+        if request.method in ("GET", "HEAD")
+        else request.app.state.sessions
+    )
+    with factory() as session, session.begin():
         yield session
 
 
@@ -55,6 +64,9 @@ def _principal(
 
 
 SessionDep = Annotated[Session, Depends(_session)]
+#: A serial primary key in a path: ``Integer`` columns are 32-bit on PostgreSQL, so a larger
+#: number is refused as a 422 here instead of failing in the driver as a 500.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestDep = Annotated[IngestWorker | None, Depends(_ingest)]
 

@@ -11,6 +11,7 @@ from cloud import catalogue
 from cloud.api.deps import CatalogueRead, CatalogueWrite, IngestDep, SessionDep, push
 from cloud.api.schemas import ImportReport
 from cloud.catalogue import SkuIn
+from cloud.errors import InvalidError
 
 router = APIRouter(prefix="/api/v1/skus", tags=["catalogue"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -90,9 +91,8 @@ def put_sku(
 ) -> SkuIn:
     """Create or replace a SKU with its barcodes; edges receive it through their downlink."""
     if body.sku_code != sku_code:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "sku_code in the path and the body differ"
-        )
+        # InvalidError answers the 422 shape the OpenAPI document declares (a list of errors).
+        raise InvalidError("sku_code in the path and the body differ", "sku_code")
     pushes = catalogue.upsert_sku(session, body, datetime.now(UTC), who.account_id, who.actor)
     session.commit()  # commit before telling anyone: the push must never outrun the data
     push(ingest, pushes)

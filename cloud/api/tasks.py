@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from cloud import tasks
-from cloud.api.deps import SessionDep, TasksRead, TasksWrite
+from cloud.api.deps import RowId, SessionDep, TasksRead, TasksWrite
 from cloud.api.schemas import ResolveIn, TaskOut
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
@@ -30,7 +30,7 @@ def list_tasks(
 
 @router.post("/{task_id}/resolve")
 def resolve(
-    task_id: Annotated[int, Path(ge=1, le=2**62)],
+    task_id: RowId,
     body: ResolveIn,
     session: SessionDep,
     who: TasksWrite,

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
+from cloud import downlink
 from cloud.auth import SCOPES, InvalidToken, Principal, decode_token
 from cloud.ingest_worker import IngestWorker
 from cloud.settings import Settings
@@ -17,9 +18,15 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", scopes=SCOPES)
 
 
 def _session(request: Request) -> Iterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error."""
-    with request.app.state.sessions() as session, session.begin():
-        yield session
+    """One transaction per request: committed when the handler returns, rolled back on error.
+
+    Downlink changes the request queued are pushed to their nodes after the commit (a node
+    that misses the push pulls them at its next hello).
+    """
+    with request.app.state.sessions() as session:
+        with session.begin():
+            yield session
+        push(request.app.state.ingest, downlink.pushes_of(session))
 
 
 def _settings(request: Request) -> Settings:

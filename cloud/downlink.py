@@ -23,9 +23,53 @@ from protocol.messages import (
     Message,
     OrderRelease,
     StockExpected,
+    StockLevel,
 )
 
 DEFAULT_ACCOUNT: Final = 1
+#: ``session.info`` key: node -> downlink seq to push from once the transaction commits.
+PUSHES: Final = "guanjia.downlink_pushes"
+
+
+def pushes_of(session: Session) -> dict[str, int]:
+    """Take what this session queued for nodes (call after its commit)."""
+    return dict(session.info.pop(PUSHES, {}))
+
+
+def push_bin_stock(
+    session: Session, account_id: int, bins: set[tuple[int, str]], now: datetime
+) -> None:
+    """Send the nodes of each warehouse the current stock of these bins (``stock.expected``).
+
+    Pick nodes allocate from it, counts compare against it. Called whenever movements
+    touch bins; a superseded figure for the same bins is dropped by compaction.
+    """
+    from cloud.models import BinLevel, Warehouse  # models imports nothing of ours: no cycle
+
+    by_wh: dict[int, set[str]] = {}
+    for wh_id, code in bins:
+        by_wh.setdefault(wh_id, set()).add(code)
+    for wh_id, codes in sorted(by_wh.items()):
+        nodes = nodes_of_warehouse(session, wh_id)
+        if not nodes:
+            continue
+        wh = session.get(Warehouse, wh_id)
+        if wh is None or wh.account_id != account_id:
+            continue
+        ordered = sorted(codes)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            rows = session.execute(
+                select(BinLevel.bin_code, BinLevel.sku_code, BinLevel.qty).where(
+                    BinLevel.warehouse_id == wh_id, BinLevel.bin_code.in_(chunk), BinLevel.qty > 0
+                )
+            ).all()
+            item = StockExpected(
+                warehouse=wh.code,
+                bins=chunk,
+                levels=[StockLevel(bin=b, sku_code=s, qty=q) for b, s, q in rows],
+            )
+            push(session, nodes, "stock.expected", [item], now)
 
 
 def change_key(type_: str, item: Message) -> str:
@@ -42,6 +86,9 @@ def change_key(type_: str, item: Message) -> str:
 
 
 def append(session: Session, node: Node, type_: str, item: Message, now: datetime) -> None:
+    # Remember, per node, the seq before the first change of this transaction: whoever
+    # commits it pushes from there (cloud/api/deps.py, cloud/ingest_worker.py).
+    session.info.setdefault(PUSHES, {}).setdefault(node.node_id, node.down_head)
     node.down_head += 1
     session.add(
         Downlink(

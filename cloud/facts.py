@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud import downlink, orders, tasks
-from cloud.models import NodeAssignment, OrderLog, SalesOrder, Warehouse
+from cloud.errors import ConflictError
+from cloud.models import NodeAssignment, OrderLog, SalesOrder, Task, Warehouse
 from cloud.stock import Ledger, Move
 from protocol.messages import (
+    EVENT_ADAPTER,
     Event,
     OrderLabelled,
     OrderPacked,
@@ -56,6 +58,9 @@ def _book(
     why = ledger.check(moves)
     ledger.stage(moves, override=why is not None)
     ledger.flush()
+    touched = {(m.warehouse_id, m.bin_code) for m in moves if m.bin_code}
+    if touched:
+        downlink.push_bin_stock(session, account_id, touched, now)
     if why is not None:
         tasks.open_task(
             session,
@@ -196,6 +201,62 @@ def _order_fact(
         )
 
 
+COUNT_VARIANCE = "count_variance"
+
+
+def count_moves(session: Session, account_id: int, node: str, ev: StocktakeCounted) -> list[Move]:
+    """The adjustments a count's variances stand for (expected -> counted per bin and SKU)."""
+    p = ev.payload
+    wh = session.execute(
+        select(Warehouse).where(Warehouse.account_id == account_id, Warehouse.code == p.warehouse)
+    ).scalar_one()
+    return [
+        Move(
+            wh.id,
+            ln.sku_code,
+            "adjust",
+            f"stocktake {p.count_id} ({p.method}, {p.scope}): counted {ln.counted}, expected {ln.expected}",
+            f"count:{p.count_id}",
+            f"node:{node}",
+            qty_delta=ln.counted - ln.expected,
+            bin_code=ln.bin,
+            bin_delta=ln.counted - ln.expected,
+            event_key=f"{node}:{ev.seq}:{i}",
+        )
+        for i, ln in enumerate(p.lines)
+        if ln.counted != ln.expected
+    ]
+
+
+def approve_count(session: Session, task: Task, actor: str, now: datetime) -> int:
+    """Book an approved count's adjustments (the task carries the count's event id)."""
+    from cloud.models import Event as EventRow
+
+    row = session.execute(
+        select(EventRow).where(EventRow.event_id == task.event_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise ConflictError(f"task {task.id}: the count it approves is not stored")
+    ev = EVENT_ADAPTER.validate_python(
+        {
+            "v": 1,
+            "node": row.node_id,
+            "epoch": row.epoch,
+            "seq": row.seq,
+            "id": row.event_id,
+            "hlc": row.hlc,
+            "type": row.type,
+            "payload": row.payload,
+        }
+    )
+    assert isinstance(ev, StocktakeCounted)
+    moves = count_moves(session, task.account_id, row.node_id, ev)
+    for m in moves:
+        m.actor = actor
+    _book(session, task.account_id, moves, now, row.node_id, f"stocktake {ev.payload.count_id}")
+    return len(moves)
+
+
 def _count(
     session: Session, account_id: int, node: str, ev: StocktakeCounted, now: datetime
 ) -> None:
@@ -214,22 +275,7 @@ def _count(
             event_id=str(ev.id),
         )
         return
-    moves = [
-        Move(
-            wh.id,
-            ln.sku_code,
-            "adjust",
-            f"stocktake {p.count_id} ({p.method}, {p.scope}): counted {ln.counted}, expected {ln.expected}",
-            f"count:{p.count_id}",
-            f"node:{node}",
-            qty_delta=ln.counted - ln.expected,
-            bin_code=ln.bin,
-            bin_delta=ln.counted - ln.expected,
-            event_key=f"{node}:{ev.seq}:{i}",
-        )
-        for i, ln in enumerate(p.lines)
-        if ln.counted != ln.expected
-    ]
+    moves = count_moves(session, account_id, node, ev)
     from cloud.stock import require_skus
 
     try:
@@ -246,7 +292,21 @@ def _count(
         )
         return
     if moves:
-        _book(session, account_id, moves, now, node, f"stocktake {p.count_id}")
+        # A count never overwrites the book by itself: a lead approves the variance
+        # (POST /api/v1/tasks/{id}/resolve with approve), which books the adjustments.
+        lines = "; ".join(f"{m.bin_code} {m.sku_code} {m.qty_delta:+d}" for m in moves[:50]) + (
+            f"; … {len(moves) - 50} more" if len(moves) > 50 else ""
+        )
+        tasks.open_task(
+            session,
+            account_id,
+            COUNT_VARIANCE,
+            f"count {p.count_id} ({p.method}, {p.scope}) by {node}: {len(moves)} variance(s) "
+            f"to approve: {lines}",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )
     if p.missed_bins:
         tasks.open_task(
             session,

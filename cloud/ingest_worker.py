@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud import ingest
+from cloud import downlink, ingest
 from cloud.db import transaction
 from cloud.models import Node
 from cloud.settings import Settings
@@ -191,7 +191,10 @@ class IngestWorker:
 
         def apply(items: dict[str, list[codec.Batch]]) -> dict[str, list[ingest.ApplyResult]]:
             with transaction(self.sessions) as s:
-                return ingest.apply_batches(s, items, now, skew)
+                out = ingest.apply_batches(s, items, now, skew)
+            # Facts may have moved stock: nodes get the new bin figures after the commit.
+            queued.update(downlink.pushes_of(s))
+            return out
 
         def work() -> dict[str, list[ingest.ApplyResult]]:
             try:
@@ -211,7 +214,9 @@ class IngestWorker:
                     )
             return out
 
+        queued: dict[str, int] = {}
         outcome = await asyncio.to_thread(work)
+        self.push_downlink(queued)  # on the loop: the push queue is not thread-safe
         # Acks of a group go out together: awaiting each PUBACK in turn would cap a hub with
         # many small nodes at one broker round trip per node.
         await asyncio.gather(

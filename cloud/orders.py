@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloud import downlink
+from cloud import downlink, waybills
 from cloud.audit_rules import Engine, Facts, audit_day
 from cloud.bulk import insert_rows
 from cloud.catalogue import components_of
@@ -761,25 +761,42 @@ def release_message(
     )
 
 
-def send_release(session: Session, o: SalesOrder, now: datetime) -> dict[str, int]:
+def send_release(
+    session: Session, o: SalesOrder, now: datetime, *, wave: str | None = None
+) -> dict[str, int]:
     """Queue a new version of the order for the nodes of its warehouse."""
     o.version += 1
     msg = release_message(session, o)
+    if wave is not None:
+        msg = msg.model_copy(update={"wave": wave})
     return downlink.push(
         session, downlink.nodes_of_warehouse(session, o.warehouse_id), "order.release", [msg], now
     )
 
 
 def release(
-    session: Session, account_id: int, order_no: str, actor: str, now: datetime
+    session: Session,
+    account_id: int,
+    order_no: str,
+    actor: str,
+    now: datetime,
+    *,
+    wave: str | None = None,
 ) -> tuple[SalesOrder, dict[str, int]]:
+    """Release an audited order to its warehouse's node(s), in pick wave ``wave`` if given.
+
+    An order without a waybill number gets one here (the 电子面单 step): the pack station
+    prints it on the courier label, so a released order always has one.
+    """
     o = get(session, account_id, order_no)
     if o.status != "audited":
         raise ConflictError(f"order {order_no} is {o.status}; only an audited order is released")
     if o.on_hold:
         raise ConflictError(f"order {order_no} is on hold ({o.hold_reason})")
-    log(session, o, "release", "released", actor, now)
-    return o, send_release(session, o, now)
+    if not o.tracking_number:
+        o.tracking_number = waybills.allocate(session, account_id, o.carrier or "NONE")
+    log(session, o, "release", "released", actor, now, reason=f"wave {wave}" if wave else None)
+    return o, send_release(session, o, now, wave=wave)
 
 
 def open_releases(session: Session, warehouse_id: int) -> list[OrderRelease]:

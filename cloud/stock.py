@@ -25,6 +25,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from cloud import downlink
 from cloud.bulk import insert_rows
 from cloud.errors import ConflictError, InvalidError, NotFoundError
 from cloud.models import (
@@ -250,6 +251,9 @@ def post(
         )
     ledger.stage(moves, override=why is not None)
     ledger.flush()
+    touched = {(m.warehouse_id, m.bin_code) for m in moves if m.bin_code}
+    if touched:
+        downlink.push_bin_stock(session, account_id, touched, now)
     return [m.id for m in moves]
 
 

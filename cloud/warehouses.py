@@ -155,6 +155,8 @@ def assign_node(
         )
     for release in orders.open_releases(session, wh.id):
         downlink.append(session, node, "order.release", release, now)
+    # What is in the bins now: pick nodes allocate from it, counts compare against it.
+    downlink.push_bin_stock(session, account_id, {(wh.id, b.code) for b in infos}, now)
     return before
 
 

@@ -365,8 +365,6 @@ class Demo:
             for t in self.warehouse.summary_tables():
                 self.console.print(t)
             self.console.print(f"label PNGs: {self.warehouse.labels}")
-            for note in self.warehouse.gaps.notes:
-                self.console.print(f"[yellow]hub stand-in[/]: {note}")
         self.console.print(f"API: {self.api}/docs   logs and data: {self.dir}")
 
     def stop(self) -> None:

@@ -12,10 +12,9 @@ Three more edge nodes run as their own processes, each a real station kind:
 The device simulators run in-process on an asyncio loop in a thread; everything else goes
 over sockets, HTTP and the nodes' JSON logs (this package may not import edge or cloud).
 
-Hub stand-ins (``HubGaps``): the hub does not yet assign waybill numbers (电子面单), batch
-released orders into pick waves, or send expected bin stock (``stock.expected``) down to
-nodes. The demo plays those parts by writing the missing values where the real parts read
-them (the hub's SQLite order row, the nodes' replica tables) and says so in its output.
+The hub draws waybill numbers and sets the pick wave at release, and sends each bin's
+stock to the nodes; the count's variance waits for a lead, whom the demo plays through
+the tasks API. The demo only reads a node's store (read-only) to wait for a downlink.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -59,8 +58,6 @@ COUNT_NODE = "wh1-count-1"
 NODES = (PICK_NODE, PACK_NODE, COUNT_NODE)
 #: Two audited orders of the seed: ZTO (default rule) and SF (Hunan rule, with a gift line).
 ORDERS = ("JY1300001", "JY1300002")
-#: Demo waybill numbers per carrier (the hub has no e-waybill step yet; see HubGaps).
-WAYBILL_PREFIX = {"SF": "SF10", "ZTO": "7531", "HTKY": "5500"}
 WAVE = "W-DEMO-1"
 PICKER, PICKER_PIN = "demo.picker", "2468"
 PACKAGING_G = 40
@@ -153,13 +150,6 @@ class Shipped:
     label: str = ""
 
 
-@dataclass
-class HubGaps:
-    """What the demo had to stand in for, one line each (shown in the summary)."""
-
-    notes: list[str] = field(default_factory=list)
-
-
 def expect(
     edge: EdgeProcess, since: int, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str
 ) -> tuple[dict[str, Any], int]:
@@ -205,7 +195,6 @@ class Warehouse:
         self.demo = demo
         self.labels = demo.dir / "labels"
         self.labels.mkdir(parents=True, exist_ok=True)
-        self.gaps = HubGaps()
         self.nodes: dict[str, EdgeProcess] = {}
         self.scanner_ports: dict[str, int] = {}
         self.pick_api = ""
@@ -229,15 +218,13 @@ class Warehouse:
             raise DemoFailed(f"{method} {path}: {r.status_code} {r.text[:300]}")
         return r.json() if r.content else None
 
-    def db(self, node: str) -> sqlite3.Connection:
-        return sqlite3.connect(self.demo.dir / f"{node}-data" / "edge.db", timeout=10)
-
     @contextlib.contextmanager
     def replica(self, node: str) -> Iterator[sqlite3.Connection]:
-        conn = self.db(node)
+        """The node's store, read-only: the demo looks, it never writes a node's data."""
+        path = self.demo.dir / f"{node}-data" / "edge.db"
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
-            with conn:
-                yield conn
+            yield conn
         finally:
             conn.close()
 
@@ -354,31 +341,22 @@ class Warehouse:
             json={"warehouse": "WH1", "sku_code": COUNT_SKU, "qty": RECEIVED, "bin": COUNT_BIN},
         )
         det.append(f"{RECEIVED} tagged units received into {COUNT_BIN}")
-        # Hub gap 1: no waybill numbers (电子面单) yet; the pack station refuses to open an
-        # order without one. The demo plays the courier's waybill service on the hub's row.
-        for i, no in enumerate(ORDERS):
+        # The hub draws each order's waybill (面单号) at release and puts the orders in
+        # one pick wave; bins and their stock reach the nodes through the downlink.
+        for no in ORDERS:
             o = self.order(no)
             if o["status"] != "audited" or o["on_hold"]:
                 raise DemoFailed(f"order {no} is {o['status']} (on hold {o['on_hold']})")
-            waybill = o.get("tracking_number") or (
-                f"{WAYBILL_PREFIX.get(o['carrier'], 'WB')}{int(time.time()) % 10**8:08d}{i}"
-            )
-            with contextlib.closing(sqlite3.connect(d_db(self.demo), timeout=10)) as conn, conn:
-                conn.execute(
-                    "UPDATE sales_order SET tracking_number = ? WHERE order_no = ?",
-                    (waybill, no),
-                )
-            self.http("POST", f"/orders/{no}/release")
+            released = self.http("POST", f"/orders/{no}/release", json={"wave": WAVE})
+            waybill = released.get("tracking_number") or ""
+            if not waybill:
+                raise DemoFailed(f"order {no} was released without a waybill number")
             grams = PACKAGING_G + sum(
                 int(self.skus[ln["sku_code"]].get("weight_g") or 0) * int(ln["qty"])
                 for ln in o["lines"]
             )
             self.shipped.append(Shipped(no, o["carrier"], waybill, grams))
-            det.append(f"{no} ({o['carrier']}, waybill {waybill}) released")
-        self.gaps.notes.append(
-            "waybills: the hub assigns none before release (no 电子面单 step); "
-            "the demo wrote them into sales_order.tracking_number"
-        )
+            det.append(f"{no} ({o['carrier']}, waybill {waybill}) released in wave {WAVE}")
 
     def _replica_has(self, node: str, orders: tuple[str, ...], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
@@ -395,33 +373,8 @@ class Warehouse:
             time.sleep(0.2)
         raise DemoFailed(f"{node} did not receive the released orders within {timeout:.0f} s")
 
-    def _expected_stock(self, node: str) -> int:
-        """Hub gap 3: no ``stock.expected`` downlink; copy the hub's bin levels to the replica."""
-        rows = self.http("GET", "/stock/warehouses/WH1", params={"columns": "bins", "limit": 500})
-        levels = [(b["bin"], r["sku_code"], int(b["qty"])) for r in rows for b in r["bins"]]
-        with self.replica(node) as conn:
-            conn.execute("DELETE FROM stock_expected")
-            conn.executemany("INSERT INTO stock_expected VALUES (?, ?, ?)", levels)
-        return len(levels)
-
     def _pick(self, det: list[str]) -> None:
         self._replica_has(PICK_NODE, ORDERS)
-        # Hub gap 2: released orders carry no wave; the pick API lists waves only.
-        with self.replica(PICK_NODE) as conn:
-            conn.executemany(
-                "UPDATE order_release SET wave = ?, body = json_set(body, '$.wave', ?) "
-                "WHERE order_id = ?",
-                [(WAVE, WAVE, no) for no in ORDERS],
-            )
-        n = self._expected_stock(PICK_NODE)
-        self.gaps.notes.append(
-            f"waves: released orders carry none; the demo put {', '.join(ORDERS)} into {WAVE} "
-            f"on {PICK_NODE}"
-        )
-        self.gaps.notes.append(
-            f"expected stock: the hub sends no stock.expected; the demo copied {n} bin levels "
-            "from GET /stock/warehouses/WH1 into the pick and count nodes' replicas"
-        )
         api = f"{self.pick_api}/api/v1"
         login = httpx.post(f"{api}/login", json={"operator": PICKER, "pin": PICKER_PIN}, timeout=10)
         if login.status_code != 200:
@@ -554,7 +507,6 @@ class Warehouse:
     def _count(self, det: list[str]) -> None:
         edge = self.nodes[COUNT_NODE]
         port = self.scanner_ports[COUNT_NODE]
-        self._expected_stock(COUNT_NODE)
         pos = drain(edge)
         scanner.send("127.0.0.1", port, [f"#GJ:START:partial:rfid:{COUNT_BIN}"])
         rec, pos = expect(edge, pos, light, 10, "the count starting")
@@ -572,25 +524,39 @@ class Warehouse:
         scanner.send("127.0.0.1", port, ["#GJ:FINISH"])
         rec, pos = expect(edge, pos, lambda r: light(r) and r["signal"] == "complete", 10, "finish")
         det.append(rec["msg"])
-        # The hub books counted − expected as an ``adjust`` movement per bin (docs/cloud.md,
-        # "Edge facts"); the count's variance shows in the stock ledger and the bin's level.
-        moves: list[dict[str, Any]] = []
+        # The hub books nothing by itself: the variance waits as a task until a lead
+        # approves it; the approval books an ``adjust`` movement per bin (never an edit).
+        task: dict[str, Any] = {}
 
-        def booked() -> bool:
-            nonlocal moves
-            moves = [
-                m
-                for m in self.http("GET", "/stock/movements", params={"sku_code": COUNT_SKU})
-                if m["kind"] == "adjust" and str(m["document"]).startswith("count:")
+        def waiting() -> bool:
+            nonlocal task
+            open_ = [
+                t
+                for t in self.http("GET", "/tasks", params={"status": "open"})
+                if t["kind"] == "count_variance" and t.get("node_id") == COUNT_NODE
             ]
-            return bool(moves)
+            task = open_[0] if open_ else {}
+            return bool(task)
 
-        self.wait_cloud(booked, 20, "the count's variance")
+        self.wait_cloud(waiting, 20, "the count's variance task")
+        det.append(f"task #{task['id']}: {task['detail']}")
+        done = self.http(
+            "POST",
+            f"/tasks/{task['id']}/resolve",
+            json={"resolution": "recounted by the lead: confirmed", "approve": True},
+        )
+        det.append(f"lead approved: {done['resolution']}")
+        moves = [
+            m
+            for m in self.http("GET", "/stock/movements", params={"sku_code": COUNT_SKU})
+            if m["kind"] == "adjust" and str(m["document"]).startswith("count:")
+        ]
+        if not moves:
+            raise DemoFailed("the approved count booked no adjustment")
         rows = self.http(
             "GET", "/stock/warehouses/WH1", params={"columns": "on_hand,bins", "q": "鸟语花香"}
         )
         in_bin = next((b["qty"] for r in rows for b in r["bins"] if b["bin"] == COUNT_BIN), None)
-        tasks = [t for t in self.http("GET", "/tasks") if t.get("node_id") == COUNT_NODE]
         m = moves[0]
         self.count = {
             "expected": RECEIVED,
@@ -598,11 +564,9 @@ class Warehouse:
             "variance": seen - RECEIVED,
             "bin_now": in_bin,
             "movement": f"adjust {m['qty_delta']:+d} in {m['bin_code']} ({m['document']})",
-            "tasks": [f"{t['kind']}: {t['detail']}" for t in tasks],
         }
         det.append(f"cloud booked {self.count['movement']}")
         det.append(f"variance {seen - RECEIVED:+d}; cloud bin {COUNT_BIN} now {in_bin}")
-        det.extend(f"task {t}" for t in self.count["tasks"])
 
     # --- summary ------------------------------------------------------------------------------
 
@@ -641,7 +605,3 @@ class Warehouse:
     def stop(self) -> None:
         if self.sims is not None:
             self.sims.stop()
-
-
-def d_db(demo: Demo) -> Path:
-    return demo.dir / "cloud.db"

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
+from cloud import downlink
 from cloud.auth import SCOPES, InvalidToken, Principal, decode_token
 from cloud.ingest_worker import IngestWorker
 from cloud.settings import Settings
@@ -20,15 +21,18 @@ def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back on error.
 
     A GET reads only: on SQLite its transaction begins deferred so readers do not queue for
-    the write lock (cloud/db.py make_engine).
+    the write lock (cloud/db.py make_engine). Downlink changes the request queued are pushed
+    to their nodes after the commit (a node that misses the push pulls them at its next hello).
     """
     factory = (
         request.app.state.read_sessions
         if request.method in ("GET", "HEAD")
         else request.app.state.sessions
     )
-    with factory() as session, session.begin():
-        yield session
+    with factory() as session:
+        with session.begin():
+            yield session
+        push(request.app.state.ingest, downlink.pushes_of(session))
 
 
 def _settings(request: Request) -> Settings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from cloud.api.schemas import (
     OrderOut,
     OrdersIn,
     ReasonIn,
+    ReleaseIn,
     SplitIn,
 )
 from cloud.models import SalesOrder, Warehouse
@@ -159,9 +160,23 @@ def complete_audit(order_no: str, session: SessionDep, who: OrdersAudit) -> Orde
 
 
 @router.post("/{order_no}/release")
-def release(order_no: str, session: SessionDep, who: OrdersAudit, ingest: IngestDep) -> OrderDetail:
-    """Send the audited order to its warehouse's edge nodes (order.release)."""
-    _, pushes = orders.release(session, who.account_id, order_no, who.actor, datetime.now(UTC))
+def release(
+    order_no: str,
+    session: SessionDep,
+    who: OrdersAudit,
+    ingest: IngestDep,
+    body: Annotated[ReleaseIn | None, Body()] = None,
+) -> OrderDetail:
+    """Send the audited order to its warehouse's edge nodes (order.release), optionally in a
+    pick wave; a waybill number is drawn if the order has none."""
+    _, pushes = orders.release(
+        session,
+        who.account_id,
+        order_no,
+        who.actor,
+        datetime.now(UTC),
+        wave=body.wave if body is not None else None,
+    )
     out = _detail(session, who.account_id, order_no)
     session.commit()
     push(ingest, pushes)

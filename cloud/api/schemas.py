@@ -363,3 +363,16 @@ class TaskOut(BaseModel):
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     resolution: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    #: For a count variance: true books the adjustments, false books nothing.
+    approve: bool | None = None
+
+
+class ReleaseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: Pick wave (batch) the order joins on the node.
+    wave: (
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+        ]
+        | None
+    ) = None

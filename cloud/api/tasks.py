@@ -36,6 +36,12 @@ def resolve(
     who: TasksWrite,
 ) -> TaskOut:
     t = tasks.resolve(
-        session, who.account_id, task_id, body.resolution, who.actor, datetime.now(UTC)
+        session,
+        who.account_id,
+        task_id,
+        body.resolution,
+        who.actor,
+        datetime.now(UTC),
+        approve=body.approve,
     )
     return TaskOut.model_validate(t, from_attributes=True)

@@ -294,6 +294,7 @@ class IngestWorker:
                 node.oldest_unacked_age_s = state.oldest_unacked_age_s
                 node.alarm = state.alarm
                 node.status_at = now
+                node.devices = [d.model_dump(mode="json") for d in state.devices]
                 if state.alarm:
                     log.error("node %s alarm: %s", state.node, state.alarm)
 

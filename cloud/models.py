@@ -75,6 +75,8 @@ class Node(Base):
     status_at: Mapped[datetime | None]
     #: Creation (HLC) to cloud commit of the newest event applied, when the node's clock is sane.
     sync_lag_ms: Mapped[int | None]
+    #: Each device's health as the node last reported it (NodeState.devices).
+    devices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Event(Base):

@@ -33,6 +33,7 @@ class NodeOut(BaseModel):
     alarm: str | None
     status_at: datetime | None
     sync_lag_ms: int | None
+    devices: list[dict[str, Any]] | None = None
 
 
 class EventOut(BaseModel):

@@ -155,3 +155,41 @@ def test_downlink_compaction_keeps_the_newest_change_per_key(engine: Engine) -> 
     with transaction(sessions) as s:
         _, down = hello(s, NODE, 3, NOW)
     assert [c.seq for c in down.changes] == [4]
+
+
+def test_node_status_with_device_health_is_kept(engine: Engine) -> None:
+    from cloud.ingest_worker import IngestWorker
+    from cloud.settings import Settings
+    from protocol.messages import DeviceStatus, NodeState
+
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        hello(s, NODE, 0, NOW)
+    worker = IngestWorker(Settings(), sessions)
+    worker._presence(
+        NodeState(
+            node=NODE,
+            online=True,
+            epoch=1,
+            last_seq=9,
+            acked_through=4,
+            backlog=5,
+            oldest_unacked_age_s=1.5,
+            devices=[
+                DeviceStatus(
+                    name="zebra-sf",
+                    kind="printer",
+                    connected=False,
+                    errors=2,
+                    last_error="paper out",
+                )
+            ],
+        )
+    )
+    with sessions() as s:
+        node = s.get(Node, NODE)
+        assert node is not None
+        assert (node.online, node.backlog, node.last_seq) == (True, 5, 9)
+        assert node.devices is not None
+        assert node.devices[0]["last_error"] == "paper out"
+        assert node.devices[0]["connected"] is False

@@ -7,6 +7,42 @@ from __future__ import annotations
 
 from typing import Final
 
+PICK_API_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS pick_session (
+    id INTEGER PRIMARY KEY,
+    wave TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    station TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_wave
+    ON pick_session(wave) WHERE state != 'done';
+CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_operator
+    ON pick_session(operator) WHERE state != 'done';
+CREATE TABLE IF NOT EXISTS pick_input (
+    session INTEGER NOT NULL REFERENCES pick_session(id),
+    n INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (session, n)
+) STRICT;
+CREATE TABLE IF NOT EXISTS pick_blob (
+    sha256 TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS pick_request (
+    operator TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (operator, key)
+) STRICT
+"""
+
 MIGRATIONS: Final[list[tuple[str, str]]] = [
     (
         "0001_meta_outbox",
@@ -170,43 +206,8 @@ MIGRATIONS: Final[list[tuple[str, str]]] = [
         """,
     ),
     (
-        # The pick API's sessions and idempotency records (edge/pick_service.py creates the
-        # same tables idempotently for stores that predate this migration).
+        # The pick API's sessions and idempotency records (edge/pick_service.py).
         "0007_pick_api",
-        """
-CREATE TABLE IF NOT EXISTS pick_session (
-    id INTEGER PRIMARY KEY,
-    wave TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    station TEXT NOT NULL,
-    state TEXT NOT NULL,
-    started_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
-) STRICT;
-CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_wave
-    ON pick_session(wave) WHERE state != 'done';
-CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_operator
-    ON pick_session(operator) WHERE state != 'done';
-CREATE TABLE IF NOT EXISTS pick_input (
-    session INTEGER NOT NULL REFERENCES pick_session(id),
-    n INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    body BLOB NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (session, n)
-) STRICT;
-CREATE TABLE IF NOT EXISTS pick_blob (
-    sha256 TEXT PRIMARY KEY,
-    body BLOB NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS pick_request (
-    operator TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    response BLOB NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (operator, key)
-) STRICT
-""",
+        PICK_API_SCHEMA,
     ),
 ]

@@ -52,6 +52,7 @@ import orjson
 from pydantic import BaseModel
 
 from edge import journal, metrics, replica
+from edge.migrations import PICK_API_SCHEMA
 from edge.stations.common import Log, Record, Show, Signal, StockMovement, Verdict
 from edge.stations.pick import (
     BinScanned,
@@ -73,41 +74,7 @@ from protocol.messages import BinInfo, CatalogueUpsert, Message, OrderRelease, S
 
 log = logging.getLogger("guanjia.edge.pick")
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS pick_session (
-    id INTEGER PRIMARY KEY,
-    wave TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    station TEXT NOT NULL,
-    state TEXT NOT NULL,
-    started_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
-) STRICT;
-CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_wave
-    ON pick_session(wave) WHERE state != 'done';
-CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_operator
-    ON pick_session(operator) WHERE state != 'done';
-CREATE TABLE IF NOT EXISTS pick_input (
-    session INTEGER NOT NULL REFERENCES pick_session(id),
-    n INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    body BLOB NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (session, n)
-) STRICT;
-CREATE TABLE IF NOT EXISTS pick_blob (
-    sha256 TEXT PRIMARY KEY,
-    body BLOB NOT NULL
-) STRICT;
-CREATE TABLE IF NOT EXISTS pick_request (
-    operator TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    response BLOB NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (operator, key)
-) STRICT
-"""
+SCHEMA: Final = PICK_API_SCHEMA  # also migration 0007; created here for older stores
 
 ApiVerdict = Literal[
     "ok",

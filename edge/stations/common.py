@@ -11,9 +11,9 @@ states the rule so tests and the runtime can check it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from edge.stations.scan_check import Signal as BasicSignal
 from edge.stations.scan_check import barcode_problem
@@ -164,3 +164,19 @@ def durable_first(commands: Sequence[object]) -> bool:
 def printable(text: str) -> str:
     """``text`` if it is a usable barcode, else its ``repr()`` for journals and logs."""
     return text if barcode_problem(text) is None else repr(text)
+
+
+_H = TypeVar("_H")
+
+
+def table_row(event_types: Iterable[type], handlers: Mapping[str, _H]) -> dict[type, _H]:
+    """One state's row of a transition table, keyed by event class name.
+
+    Every event type must be listed (a missing pair is a bug, not a silent "ignore"):
+    the assertion names the ones left out.
+    """
+    kinds = list(event_types)
+    by_name = {t.__name__: t for t in kinds}
+    row = {by_name[name]: h for name, h in handlers.items()}
+    assert set(row) == set(kinds), sorted(t.__name__ for t in set(kinds) - set(row))
+    return row

@@ -54,6 +54,7 @@ from edge.stations.common import (
     Verdict,
     barcode_problem,
     printable,
+    table_row,
 )
 from protocol.devices.zpl import WAYBILL_RE, ShippingLabel
 from protocol.messages import (
@@ -1178,10 +1179,7 @@ _VERIFIED = (
 
 
 def _row(**handlers: _Handler) -> dict[type, _Handler]:
-    by_name = {t.__name__: t for t in EVENT_TYPES}
-    row = {by_name[name]: h for name, h in handlers.items()}
-    assert set(row) == set(EVENT_TYPES), sorted(t.__name__ for t in set(EVENT_TYPES) - set(row))
-    return row
+    return table_row(EVENT_TYPES, handlers)
 
 
 #: state -> event -> handler (returns the next state and the commands). Every pair is listed.

@@ -40,6 +40,7 @@ from edge.stations.common import (
     Verdict,
     barcode_problem,
     printable,
+    table_row,
 )
 from edge.stations.route import Metric, Route, plan_route
 from protocol.messages import (
@@ -578,10 +579,7 @@ P = PickStation
 
 
 def _row(**handlers: _Handler) -> dict[type, _Handler]:
-    by_name = {t.__name__: t for t in EVENT_TYPES}
-    row = {by_name[name]: h for name, h in handlers.items()}
-    assert set(row) == set(EVENT_TYPES)
-    return row
+    return table_row(EVENT_TYPES, handlers)
 
 
 #: state -> event -> handler. Every pair is listed.

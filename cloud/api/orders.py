@@ -11,13 +11,11 @@ from sqlalchemy.orm import Session
 
 from cloud import orders, reversals
 from cloud.api.deps import (
-    IngestDep,
     OrdersAudit,
     OrdersRead,
     OrdersShip,
     OrdersWrite,
     SessionDep,
-    push,
 )
 from cloud.api.schemas import (
     DecisionOut,
@@ -164,12 +162,11 @@ def release(
     order_no: str,
     session: SessionDep,
     who: OrdersAudit,
-    ingest: IngestDep,
     body: Annotated[ReleaseIn | None, Body()] = None,
 ) -> OrderDetail:
     """Send the audited order to its warehouse's edge nodes (order.release), optionally in a
     pick wave; a waybill number is drawn if the order has none."""
-    _, pushes = orders.release(
+    orders.release(
         session,
         who.account_id,
         order_no,
@@ -179,46 +176,34 @@ def release(
     )
     out = _detail(session, who.account_id, order_no)
     session.commit()
-    push(ingest, pushes)
     return out
 
 
 @router.post("/{order_no}/hold")
-def hold(
-    order_no: str, body: HoldIn, session: SessionDep, who: OrdersWrite, ingest: IngestDep
-) -> OrderDetail:
-    _, pushes = orders.set_hold(
+def hold(order_no: str, body: HoldIn, session: SessionDep, who: OrdersWrite) -> OrderDetail:
+    orders.set_hold(
         session, who.account_id, order_no, True, body.reason, who.actor, datetime.now(UTC)
     )
     out = _detail(session, who.account_id, order_no)
     session.commit()
-    push(ingest, pushes)
     return out
 
 
 @router.post("/{order_no}/unhold")
-def unhold(
-    order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit, ingest: IngestDep
-) -> OrderDetail:
-    _, pushes = orders.set_hold(
+def unhold(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -> OrderDetail:
+    orders.set_hold(
         session, who.account_id, order_no, False, body.note, who.actor, datetime.now(UTC)
     )
     out = _detail(session, who.account_id, order_no)
     session.commit()
-    push(ingest, pushes)
     return out
 
 
 @router.post("/{order_no}/cancel")
-def cancel(
-    order_no: str, body: ReasonIn, session: SessionDep, who: OrdersWrite, ingest: IngestDep
-) -> OrderDetail:
-    _, pushes = orders.cancel(
-        session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC)
-    )
+def cancel(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersWrite) -> OrderDetail:
+    orders.cancel(session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC))
     out = _detail(session, who.account_id, order_no)
     session.commit()
-    push(ingest, pushes)
     return out
 
 
@@ -237,15 +222,14 @@ def reject(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersAudit)
 
 @router.post("/{order_no}/cancel-outbound")
 def cancel_outbound(
-    order_no: str, body: ReasonIn, session: SessionDep, who: OrdersAudit, ingest: IngestDep
+    order_no: str, body: ReasonIn, session: SessionDep, who: OrdersAudit
 ) -> OrderDetail:
     """撤销出库: withdraw a released, unshipped order from the warehouse."""
-    _, pushes = reversals.cancel_outbound(
+    reversals.cancel_outbound(
         session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC)
     )
     out = _detail(session, who.account_id, order_no)
     session.commit()
-    push(ingest, pushes)
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from cloud import catalogue
-from cloud.api.deps import CatalogueRead, CatalogueWrite, IngestDep, SessionDep, push
+from cloud.api.deps import CatalogueRead, CatalogueWrite, SessionDep
 from cloud.api.schemas import ImportReport
 from cloud.catalogue import SkuIn
 from cloud.errors import InvalidError
@@ -58,9 +58,7 @@ def export(
         }
     },
 )
-async def import_skus(
-    request: Request, session: SessionDep, who: CatalogueWrite, ingest: IngestDep
-) -> ImportReport:
+async def import_skus(request: Request, session: SessionDep, who: CatalogueWrite) -> ImportReport:
     """Import a CSV (UTF-8) or .xlsx sheet: all rows or none; 422 lists every bad row."""
     data = await request.body()
     if len(data) > MAX_IMPORT_BYTES:
@@ -74,9 +72,8 @@ async def import_skus(
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or an .xlsx workbook"
         )
-    n, pushes = catalogue.import_rows(session, who.account_id, rows, who.actor, datetime.now(UTC))
+    n, _ = catalogue.import_rows(session, who.account_id, rows, who.actor, datetime.now(UTC))
     session.commit()
-    push(ingest, pushes)
     return ImportReport(imported=n)
 
 
@@ -86,14 +83,11 @@ def get_sku(sku_code: str, session: SessionDep, who: CatalogueRead) -> SkuIn:
 
 
 @router.put("/{sku_code}")
-def put_sku(
-    sku_code: str, body: SkuIn, session: SessionDep, who: CatalogueWrite, ingest: IngestDep
-) -> SkuIn:
+def put_sku(sku_code: str, body: SkuIn, session: SessionDep, who: CatalogueWrite) -> SkuIn:
     """Create or replace a SKU with its barcodes; edges receive it through their downlink."""
     if body.sku_code != sku_code:
         # InvalidError answers the 422 shape the OpenAPI document declares (a list of errors).
         raise InvalidError("sku_code in the path and the body differ", "sku_code")
-    pushes = catalogue.upsert_sku(session, body, datetime.now(UTC), who.account_id, who.actor)
-    session.commit()  # commit before telling anyone: the push must never outrun the data
-    push(ingest, pushes)
+    catalogue.upsert_sku(session, body, datetime.now(UTC), who.account_id, who.actor)
+    session.commit()  # the session dependency pushes the downlink after this commit
     return body

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from cloud import warehouses
-from cloud.api.deps import IngestDep, NodesWrite, SessionDep, StockRead, WarehousesWrite, push
+from cloud.api.deps import NodesWrite, SessionDep, StockRead, WarehousesWrite
 from cloud.api.schemas import AssignmentIn, AssignmentOut, BinOut, BinsIn, WarehouseOut
 from cloud.warehouses import WarehouseIn
 from protocol.topics import NODE_ID_PATTERN
@@ -41,19 +41,14 @@ def list_bins(code: str, session: SessionDep, who: StockRead) -> list[BinOut]:
 
 
 @router.put("/warehouses/{code}/bins")
-def put_bins(
-    code: str, body: BinsIn, session: SessionDep, who: WarehousesWrite, ingest: IngestDep
-) -> list[BinOut]:
+def put_bins(code: str, body: BinsIn, session: SessionDep, who: WarehousesWrite) -> list[BinOut]:
     """Create or update bins (zone, coordinates, walk order); the warehouse's nodes get them."""
-    pushes = warehouses.upsert_bins(
-        session, who.account_id, code, body.bins, who.actor, datetime.now(UTC)
-    )
+    warehouses.upsert_bins(session, who.account_id, code, body.bins, who.actor, datetime.now(UTC))
     wh = warehouses.get_warehouse(session, who.account_id, code)
     out = [
         BinOut.model_validate(b, from_attributes=True) for b in warehouses.list_bins(session, wh.id)
     ]
     session.commit()
-    push(ingest, pushes)
     return out
 
 
@@ -63,15 +58,11 @@ def assign_node(
     body: AssignmentIn,
     session: SessionDep,
     who: NodesWrite,
-    ingest: IngestDep,
 ) -> AssignmentOut:
     """Let an edge node serve one of the account's warehouses (it gets catalogue, bins, orders)."""
     now = datetime.now(UTC)
-    pushes = warehouses.assign_node(
-        session, who.account_id, node_id, body.warehouse, who.actor, now
-    )
+    warehouses.assign_node(session, who.account_id, node_id, body.warehouse, who.actor, now)
     session.commit()
-    push(ingest, pushes)
     return AssignmentOut(
         node_id=node_id, warehouse=body.warehouse, changed_by=who.actor, changed_at=now
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -40,6 +42,10 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             else engine
         )
         app.state.read_sessions = session_factory(read_engine)
+        # Commits and rollbacks of API requests (cloud/api/deps.py _session says why).
+        app.state.commit_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="commit")
+        # SQLite has one writer at a time: this process's API writers queue for it here.
+        app.state.writer_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         app.state.ingest = None
         task = None
         if ingest and settings.mqtt_host:
@@ -52,6 +58,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            app.state.commit_pool.shutdown(wait=True)
             engine.dispose()
             if read_engine is not engine:
                 read_engine.dispose()
@@ -114,3 +121,17 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         )
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """One worker of ``guanjia cloud serve --workers N`` (uvicorn calls this in each process).
+
+    Settings come from the environment ``serve`` prepared (cloud/cli.py); each worker's MQTT
+    client id gets its process id, since the broker lets one connection hold a client id.
+    """
+    settings = Settings()
+    if settings.http_workers > 1:
+        settings = settings.model_copy(
+            update={"mqtt_client_id": f"{settings.mqtt_client_id}-{os.getpid()}"}
+        )
+    return create_app(settings)

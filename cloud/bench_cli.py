@@ -139,6 +139,9 @@ def cloud(
     api_duration: Annotated[float, typer.Option(help="Seconds of API load.")] = 30.0,
     api_skus: Annotated[int, typer.Option(help="SKUs seeded for the API bench.")] = 5000,
     api_orders: Annotated[int, typer.Option(help="Orders seeded for the API bench.")] = 20000,
+    api_workers: Annotated[
+        int | None, typer.Option(help="Server worker processes (default: one per core).")
+    ] = None,
 ) -> None:
     """Auto-audit throughput beside a raw insert; then API p50/p99 under a realistic mix.
 
@@ -157,6 +160,7 @@ def cloud(
         orders=api_orders,
         rate=api_rate,
         duration_s=api_duration,
+        workers=api_workers,
     )
     for k, v in result.items():
         typer.echo(f"api_{k:24} {v}")

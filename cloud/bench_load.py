@@ -50,6 +50,9 @@ class Spec:
     held: list[str]
     keywords: list[str]
     seed: int = 1
+    #: "mix" (the realistic mix) or "floor": every request ``GET /api/v1/auth/me``, which
+    #: checks the token and touches no database: what the server stack alone costs.
+    mode: str = "mix"
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Spec:
@@ -59,6 +62,8 @@ class Spec:
             raise ValueError(f"the load generator only targets loopback, not {host!r}")
         if not 0 < spec.rate <= 5000 or not 0 < spec.duration_s <= 600:
             raise ValueError("rate must be in (0, 5000] and duration_s in (0, 600]")
+        if spec.mode not in ("mix", "floor"):
+            raise ValueError(f"mode must be mix or floor, not {spec.mode!r}")
         return spec
 
 
@@ -70,6 +75,8 @@ def plan(spec: Spec) -> list[tuple[str, str, str, dict[str, Any] | None]]:
     audited = list(spec.audited)
     rnd.shuffle(audited)
     out: list[tuple[str, str, str, dict[str, Any] | None]] = []
+    if spec.mode == "floor":
+        return [("floor", "GET", "/api/v1/auth/me", None)] * int(spec.rate * spec.duration_s)
     for _ in range(int(spec.rate * spec.duration_s)):
         kind = rnd.choices(kinds, weights)[0]
         if kind == "audit_hold" and not audited:
@@ -236,7 +243,7 @@ async def run(spec: Spec) -> dict[str, Any]:
     svc = sorted(r[2] for r in results if r[3] != -1)
     errors = [r for r in results if not 200 <= r[3] < 300]
     by_kind: dict[str, Any] = {}
-    for kind, _ in MIX:
+    for kind, _ in (*MIX, ("floor", 0)):
         ks = sorted(r[1] for r in results if r[0] == kind)
         if ks:
             by_kind[kind] = {"n": len(ks), "p50_ms": _pct(ks, 50), "p99_ms": _pct(ks, 99)}

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from cloud import downlink
+from cloud.db import Statements, one_of
 from cloud.errors import ConflictError, InvalidError, NotFoundError
 from cloud.models import Barcode, Node, Sku, SkuComponent
 from protocol.messages import (
@@ -262,6 +264,73 @@ def list_skus(
         .all()
     )
     return _to_in(session, account_id, skus)
+
+
+#: The SKU columns the API shows (``SkuIn`` without its barcodes and components).
+SKU_FIELDS = tuple(n for n in SkuIn.model_fields if n not in ("barcodes", "components"))
+
+
+def _build_page(_dialect: str, variant: Hashable) -> Executable:
+    fields, keywords = variant  # type: ignore[misc]
+    t = Sku.__table__.c
+    return (
+        select(*(t[n] for n in fields))
+        .where(
+            t.account_id == bindparam("account"),
+            *(t.search_text.like(bindparam(f"kw{i}"), escape="\\") for i in range(keywords)),
+        )
+        .order_by(t.sku_code)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+_PAGES = Statements(_build_page)
+
+
+def sku_page(
+    session: Session,
+    account_id: int,
+    query: str | None,
+    limit: int,
+    offset: int,
+    fields: tuple[str, ...] = SKU_FIELDS,
+) -> Sequence[Any]:
+    """One page of the F10 search (every keyword, in any order), as rows of ``fields``."""
+    kws = _keywords(query or "")
+    params: dict[str, Any] = {"account": account_id, "limit": limit, "offset": offset}
+    params.update({f"kw{i}": _like(kw) for i, kw in enumerate(kws)})
+    return session.execute(_PAGES.get(session, (fields, len(kws))), params).all()
+
+
+def sku_rows(
+    session: Session, account_id: int, query: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """The F10 search as the API shows it (``SkuIn``'s fields), read as plain rows: the
+    busiest catalogue read, so no ORM objects or models are built (see cloud/order_views.py)."""
+    names = SKU_FIELDS
+    out: dict[str, dict[str, Any]] = {}
+    for r in sku_page(session, account_id, query, limit, offset):
+        d = dict(zip(names, r, strict=True))
+        d["barcodes"], d["components"] = [], []
+        out[d["sku_code"]] = d
+    if not out:
+        return []
+    b = Barcode.__table__.c
+    for bc, code in session.execute(
+        select(b.barcode, b.sku_code)
+        .where(b.account_id == account_id, one_of(session, b.sku_code, out))
+        .order_by(b.barcode)
+    ):
+        out[code]["barcodes"].append(bc)
+    c = SkuComponent.__table__.c
+    for code, part, qty in session.execute(
+        select(c.sku_code, c.component_code, c.qty)
+        .where(c.account_id == account_id, one_of(session, c.sku_code, out))
+        .order_by(c.component_code)
+    ):
+        out[code]["components"].append({"sku_code": part, "qty": qty})
+    return list(out.values())
 
 
 def count_skus(session: Session, account_id: int = downlink.DEFAULT_ACCOUNT) -> int:

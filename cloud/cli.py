@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+import os
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from cloud.settings import Settings
 
 app = typer.Typer(help="Cloud hub: API, ingest of edge events.", no_args_is_help=True)
 
@@ -18,6 +22,9 @@ def serve(
         str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")
     ] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="Overrides GUANJIA_MQTT_PORT.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Overrides GUANJIA_HTTP_WORKERS.")
+    ] = None,
 ) -> None:
     """Serve the API and run MQTT ingest (settings from GUANJIA_* environment variables)."""
     import uvicorn
@@ -32,6 +39,7 @@ def serve(
             "http_port": port,
             "database_url": database_url,
             "mqtt_port": mqtt_port,
+            "http_workers": workers,
         }.items()
         if v is not None
     }
@@ -39,9 +47,54 @@ def serve(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.http_workers == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+        )
+        return
+    os.environ.update(_worker_environment(settings))
     uvicorn.run(
-        create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning"
+        "cloud.app:app_from_environment",
+        factory=True,
+        workers=settings.http_workers,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
     )
+
+
+def _worker_environment(settings: Settings) -> dict[str, str]:
+    """What every worker process must agree on, decided once here before they start.
+
+    Migrations run here, once, not in each worker at the same time. Tokens one worker signs
+    must verify in the others, so an unset secret is drawn here for all of them (and dies
+    with this server, as a single process's would). Ingest is shared, not repeated: without
+    a share group every worker would receive, apply and ack every batch.
+    """
+    import secrets
+
+    from cloud.db import make_engine, migrate
+
+    if settings.migrate_on_start:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        engine.dispose()
+    if settings.jwt_secret is None:
+        logging.getLogger("guanjia.cloud").warning(
+            "GUANJIA_JWT_SECRET unset: tokens are signed with a secret drawn for this run"
+        )
+    return {
+        "GUANJIA_DATABASE_URL": settings.database_url,
+        "GUANJIA_MQTT_HOST": settings.mqtt_host,
+        "GUANJIA_MQTT_PORT": str(settings.mqtt_port),
+        "GUANJIA_HTTP_WORKERS": str(settings.http_workers),
+        "GUANJIA_MIGRATE_ON_START": "false",
+        "GUANJIA_JWT_SECRET": settings.jwt_secret or secrets.token_urlsafe(32),
+        "GUANJIA_INGEST_SHARE_GROUP": settings.ingest_share_group or "guanjia-hub",
+    }
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -12,6 +13,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./guanjia-cloud.db"
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    #: API worker processes. Handlers are synchronous Python: one process uses one core at
+    #: most, so a hub on N cores serves with about N workers (``guanjia bench cloud``).
+    #: With more than one, every worker also runs MQTT ingest, sharing the stream through
+    #: ``ingest_share_group`` (set to "guanjia-hub" when unset) under its own client id.
+    http_workers: int = Field(default=1, ge=1, le=64)
     #: Empty host disables MQTT ingest (API only).
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

@@ -16,17 +16,19 @@ Rules (docs/cloud.md "Stock ledger"; docs/sync.md "Conflicts"):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Literal
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import bindparam, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
 from cloud import downlink
 from cloud.bulk import insert_rows
+from cloud.db import Statements, dialect_of, in_param, in_value, one_of
 from cloud.errors import ConflictError, InvalidError, NotFoundError
 from cloud.models import (
     BinLevel,
@@ -582,31 +584,42 @@ COLUMNS: Final = (
 )
 
 
-def _sales(
-    session: Session, account_id: int, codes: list[str], wh_ids: list[int] | None, now: datetime
-) -> dict[str, dict[str, int]]:
-    """Net units shipped (ship movements less their reversals) today, in 7 d and in 30 d."""
-    orig = aliased(StockMovement)
-    since = now - timedelta(days=30)
+def _build_sales(dialect: str, by_warehouse: Hashable) -> Executable:
+    m = StockMovement.__table__.c
+    orig = StockMovement.__table__.alias("orig")
     q = (
-        select(StockMovement.sku_code, StockMovement.created_at, StockMovement.qty_delta)
-        .outerjoin(orig, orig.id == StockMovement.reverses_id)
+        select(m.sku_code, m.created_at, m.qty_delta)
+        .select_from(StockMovement.__table__.outerjoin(orig, orig.c.id == m.reverses_id))
         .where(
-            StockMovement.account_id == account_id,
-            StockMovement.sku_code.in_(codes),
-            StockMovement.created_at >= since,
-            (StockMovement.kind == "ship")
-            | ((StockMovement.kind == "reversal") & (orig.kind == "ship")),
+            m.account_id == bindparam("account"),
+            in_param(dialect, m.sku_code, "codes"),
+            m.created_at >= bindparam("since", type_=m.created_at.type),
+            (m.kind == "ship") | ((m.kind == "reversal") & (orig.c.kind == "ship")),
         )
     )
-    if wh_ids is not None:
-        q = q.where(StockMovement.warehouse_id.in_(wh_ids))
+    return q.where(m.warehouse_id == bindparam("wh")) if by_warehouse else q
+
+
+_SALES = Statements(_build_sales)
+
+
+def _sales(
+    session: Session, account_id: int, codes: list[str], wh: int | None, now: datetime
+) -> dict[str, dict[str, int]]:
+    """Net units shipped (ship movements less their reversals) today, in 7 d and in 30 d."""
+    params: dict[str, Any] = {
+        "account": account_id,
+        "codes": in_value(dialect_of(session), codes),
+        "since": now - timedelta(days=30),
+    }
+    if wh is not None:
+        params["wh"] = wh
     out: dict[str, dict[str, int]] = {
         c: {"sales_today": 0, "sales_7d": 0, "sales_30d": 0} for c in codes
     }
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     week = now - timedelta(days=7)
-    for sku, at, qty in session.execute(q):
+    for sku, at, qty in session.execute(_SALES.get(session, wh is not None), params):
         if at.tzinfo is None:
             at = at.replace(tzinfo=now.tzinfo)
         units = -int(qty)
@@ -618,32 +631,54 @@ def _sales(
     return out
 
 
-def _levels(
-    session: Session, account_id: int, codes: list[str], wh_ids: list[int] | None
-) -> dict[str, dict[int, StockLevel]]:
-    q = select(StockLevel).where(
-        StockLevel.account_id == account_id, StockLevel.sku_code.in_(codes)
+def _build_levels(dialect: str, by_warehouse: Hashable) -> Executable:
+    t = StockLevel.__table__.c
+    q = select(t.sku_code, t.warehouse_id, t.on_hand, t.reserved, t.damaged, t.qc, t.hold).where(
+        t.account_id == bindparam("account"), in_param(dialect, t.sku_code, "codes")
     )
-    if wh_ids is not None:
-        q = q.where(StockLevel.warehouse_id.in_(wh_ids))
-    out: dict[str, dict[int, StockLevel]] = {}
-    for r in session.execute(q).scalars():
+    return q.where(t.warehouse_id == bindparam("wh")) if by_warehouse else q
+
+
+_LEVELS = Statements(_build_levels)
+
+
+def _levels(
+    session: Session, account_id: int, codes: list[str], wh: int | None
+) -> dict[str, dict[int, Any]]:
+    """Per SKU and warehouse: rows with the level's buckets (plain rows: the stock views
+    read thousands of them, and ORM objects cost more than the query)."""
+    params: dict[str, Any] = {"account": account_id, "codes": in_value(dialect_of(session), codes)}
+    if wh is not None:
+        params["wh"] = wh
+    out: dict[str, dict[int, Any]] = {}
+    for r in session.execute(_LEVELS.get(session, wh is not None), params):
         out.setdefault(r.sku_code, {})[r.warehouse_id] = r
     return out
 
 
-def _inbound(
-    session: Session, account_id: int, codes: list[str], wh_ids: list[int] | None
-) -> dict[str, list[dict[str, Any]]]:
-    q = select(PurchaseInbound).where(
-        PurchaseInbound.account_id == account_id,
-        PurchaseInbound.sku_code.in_(codes),
-        PurchaseInbound.qty > PurchaseInbound.received,
+def _build_inbound(dialect: str, by_warehouse: Hashable) -> Executable:
+    t = PurchaseInbound.__table__.c
+    q = select(t.sku_code, t.po_number, t.qty, t.received, t.eta, t.supplier, t.warehouse_id).where(
+        t.account_id == bindparam("account"),
+        in_param(dialect, t.sku_code, "codes"),
+        t.qty > t.received,
     )
-    if wh_ids is not None:
-        q = q.where(PurchaseInbound.warehouse_id.in_(wh_ids))
+    if by_warehouse:
+        q = q.where(t.warehouse_id == bindparam("wh"))
+    return q.order_by(t.eta, t.id)
+
+
+_INBOUND = Statements(_build_inbound)
+
+
+def _inbound(
+    session: Session, account_id: int, codes: list[str], wh: int | None
+) -> dict[str, list[dict[str, Any]]]:
+    params: dict[str, Any] = {"account": account_id, "codes": in_value(dialect_of(session), codes)}
+    if wh is not None:
+        params["wh"] = wh
     out: dict[str, list[dict[str, Any]]] = {}
-    for p in session.execute(q.order_by(PurchaseInbound.eta, PurchaseInbound.id)).scalars():
+    for p in session.execute(_INBOUND.get(session, wh is not None), params):
         out.setdefault(p.sku_code, []).append(
             {
                 "po_number": p.po_number,
@@ -656,23 +691,36 @@ def _inbound(
     return out
 
 
+_COMPONENTS = Statements(
+    lambda dialect, _: select(
+        SkuComponent.__table__.c.sku_code,
+        SkuComponent.__table__.c.component_code,
+        SkuComponent.__table__.c.qty,
+    ).where(
+        SkuComponent.__table__.c.account_id == bindparam("account"),
+        in_param(dialect, SkuComponent.__table__.c.sku_code, "codes"),
+    )
+)
+
+
 def _channel(
     session: Session,
     account_id: int,
-    skus: list[Sku],
+    skus: Sequence[Any],
     avail: dict[str, int],
     inbound: dict[str, int],
 ) -> dict[str, int]:
     """同步库存: available + in transit; bundles are limited by their scarcest component;
     own-brand goods add what their semi-finished parts (stock + in transit) can still make."""
     comps: dict[str, list[tuple[str, int]]] = {}
-    for c in session.execute(
-        select(SkuComponent).where(
-            SkuComponent.account_id == account_id,
-            SkuComponent.sku_code.in_([s.sku_code for s in skus]),
-        )
-    ).scalars():
-        comps.setdefault(c.sku_code, []).append((c.component_code, c.qty))
+    for code, part, qty in session.execute(
+        _COMPONENTS.get(session),
+        {
+            "account": account_id,
+            "codes": in_value(dialect_of(session), [s.sku_code for s in skus]),
+        },
+    ):
+        comps.setdefault(code, []).append((part, qty))
     need = sorted({c for parts in comps.values() for c, _ in parts} - set(avail))
     if need:
         # Parts count across every warehouse (the manual's 半成品仓库 is a warehouse of its own).
@@ -694,6 +742,13 @@ def _channel(
     return out
 
 
+_WAREHOUSES = Statements(
+    lambda _d, _v: select(Warehouse.id, Warehouse.code, Warehouse.kind).where(
+        Warehouse.account_id == bindparam("account")
+    )
+)
+
+
 def stock_view(
     session: Session,
     account_id: int,
@@ -707,37 +762,27 @@ def stock_view(
 ) -> list[dict[str, Any]]:
     """F9 (``warehouse`` None: every warehouse, with a per-warehouse breakdown) or F10
     (one warehouse; the caller picks the columns, as the manual's right-click menu does)."""
-    from cloud.catalogue import search_filter
+    from cloud.catalogue import sku_page
 
     bad = [c for c in columns if c not in COLUMNS]
     if bad:
         raise InvalidError(
             f"unknown column(s) {', '.join(bad)}; choose from {', '.join(COLUMNS)}", "columns"
         )
-    whs = {
-        w.id: w
-        for w in session.execute(
-            select(Warehouse).where(Warehouse.account_id == account_id)
-        ).scalars()
-    }
-    wh_ids = None
+    whs = {w.id: w for w in session.execute(_WAREHOUSES.get(session), {"account": account_id})}
+    wh = None
     if warehouse is not None:
-        wh = warehouse_of(session, account_id, warehouse)
-        wh_ids = [wh.id]
-    skus = list(
-        session.execute(
-            select(Sku)
-            .where(*search_filter(account_id, query))
-            .order_by(Sku.sku_code)
-            .limit(limit)
-            .offset(offset)
-        ).scalars()
+        wh = next((w.id for w in whs.values() if w.code == warehouse), None)
+        if wh is None:
+            raise NotFoundError(f"no warehouse {warehouse!r}")
+    skus = sku_page(
+        session, account_id, query, limit, offset, ("sku_code", "name", "kind", "own_brand")
     )
     codes = [s.sku_code for s in skus]
-    levels = _levels(session, account_id, codes, wh_ids)
-    pos = _inbound(session, account_id, codes, wh_ids)
+    levels = _levels(session, account_id, codes, wh)
+    pos = _inbound(session, account_id, codes, wh)
     sales = (
-        _sales(session, account_id, codes, wh_ids, now)
+        _sales(session, account_id, codes, wh, now)
         if any(c.startswith("sales") for c in columns)
         else {}
     )
@@ -762,11 +807,13 @@ def stock_view(
         else {}
     )
     bins: dict[str, list[dict[str, Any]]] = {}
-    if "bins" in columns and wh_ids:
+    if "bins" in columns and wh is not None:
         for b in session.execute(
             select(BinLevel)
             .where(
-                BinLevel.warehouse_id == wh_ids[0], BinLevel.sku_code.in_(codes), BinLevel.qty != 0
+                BinLevel.warehouse_id == wh,
+                one_of(session, BinLevel.sku_code, codes),
+                BinLevel.qty != 0,
             )
             .order_by(BinLevel.bin_code)
         ).scalars():

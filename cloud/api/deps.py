@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, Security, status
@@ -17,37 +18,76 @@ from cloud.settings import Settings
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", scopes=SCOPES)
 
 
-def _session(request: Request) -> Iterator[Session]:
+async def _session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back on error.
 
     A GET reads only: on SQLite its transaction begins deferred so readers do not queue for
     the write lock (cloud/db.py make_engine). Downlink changes the request queued are pushed
     to their nodes after the commit (a node that misses the push pulls them at its next hello).
+
+    Why async: a sync dependency costs a hop to the thread pool and back on entry and on exit,
+    and under load those hops queue for the GIL behind the handlers. Opening the session does
+    no I/O (the connection is taken at the first statement, in the handler's thread).
+
+    The commit runs on a small pool of its own, never on the handlers' pool: a transaction
+    that holds locks (SQLite's write lock, PostgreSQL's row locks) must be able to finish
+    while every handler thread waits for those locks, or they all wait until they time out
+    (under load on SQLite the server answered almost nothing). On SQLite, writers of this
+    process also queue here, on the event loop, for the one write lock, instead of each
+    holding a handler thread while SQLite's busy handler sleeps.
     """
-    factory = (
-        request.app.state.read_sessions
-        if request.method in ("GET", "HEAD")
-        else request.app.state.sessions
-    )
-    with factory() as session:
-        with session.begin():
+    state = request.app.state
+    reading = request.method in ("GET", "HEAD")
+    factory = state.read_sessions if reading else state.sessions
+    lock: asyncio.Lock | None = None if reading else state.writer_lock
+    loop = asyncio.get_running_loop()
+    if lock is not None:
+        await lock.acquire()
+    try:
+        session = factory()
+        try:
+            session.begin()
             yield session
-        push(request.app.state.ingest, downlink.pushes_of(session))
+        except BaseException:
+            await loop.run_in_executor(state.commit_pool, _rollback_and_close, session)
+            raise
+        await loop.run_in_executor(state.commit_pool, _commit_and_close, session)
+    finally:
+        if lock is not None:
+            lock.release()
+    push(state.ingest, downlink.pushes_of(session))
 
 
-def _settings(request: Request) -> Settings:
+def _commit_and_close(session: Session) -> None:
+    try:
+        if session.in_transaction():
+            session.commit()
+    finally:
+        session.close()
+
+
+def _rollback_and_close(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _ingest(request: Request) -> IngestWorker | None:
+async def _ingest(request: Request) -> IngestWorker | None:
     worker: IngestWorker | None = request.app.state.ingest
     return worker
 
 
-def _principal(
+async def _principal(
     security: SecurityScopes, request: Request, token: Annotated[str, Depends(oauth2)]
 ) -> Principal:
+    # Async on purpose: verifying an HS256 token is microseconds of CPU, less than a hop to
+    # the thread pool and back.
     challenge = f'Bearer scope="{security.scope_str}"' if security.scopes else "Bearer"
     try:
         who = decode_token(token, request.app.state.jwt_secret)

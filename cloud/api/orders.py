@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, status
-from sqlalchemy import select
+from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy.orm import Session
 
-from cloud import orders, reversals
+from cloud import order_views, orders, reversals
 from cloud.api.deps import (
     OrdersAudit,
     OrdersRead,
@@ -17,67 +16,29 @@ from cloud.api.deps import (
     OrdersWrite,
     SessionDep,
 )
+from cloud.api.responses import JsonRows
 from cloud.api.schemas import (
-    DecisionOut,
     HoldIn,
-    LogOut,
     MergeIn,
     NoteIn,
     OrderDetail,
-    OrderLineOut,
     OrderOut,
     OrdersIn,
     ReasonIn,
     ReleaseIn,
     SplitIn,
 )
-from cloud.models import SalesOrder, Warehouse
 from cloud.orders import OrderPatch, Status
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
 
-def _outs(session: Session, rows: list[SalesOrder]) -> list[OrderOut]:
-    if not rows:
-        return []
-    whs = dict(
-        session.execute(
-            select(Warehouse.id, Warehouse.code).where(
-                Warehouse.id.in_({o.warehouse_id for o in rows})
-            )
-        ).all()
-    )
-    lines = orders.lines_of(session, [o.id for o in rows])
-    return [
-        OrderOut.model_validate(
-            {
-                **{c.key: getattr(o, c.key) for c in SalesOrder.__table__.columns},
-                "warehouse": whs[o.warehouse_id],
-                "lines": [
-                    OrderLineOut.model_validate(ln, from_attributes=True) for ln in lines[o.id]
-                ],
-            }
-        )
-        for o in rows
-    ]
+def _detail(session: Session, account_id: int, order_no: str) -> Response:
+    return JsonRows(order_views.detail(session, account_id, order_no))
 
 
-def _detail(session: Session, account_id: int, order_no: str) -> OrderDetail:
-    o = orders.get(session, account_id, order_no, lock=False)
-    return OrderDetail(
-        **_outs(session, [o])[0].model_dump(),
-        decisions=[
-            DecisionOut.model_validate(d, from_attributes=True)
-            for d in orders.decisions(session, o)
-        ],
-        history=[
-            LogOut.model_validate(h, from_attributes=True) for h in orders.history(session, o)
-        ],
-    )
-
-
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: OrdersIn, session: SessionDep, who: OrdersWrite) -> list[OrderOut]:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=list[OrderOut])
+def create(body: OrdersIn, session: SessionDep, who: OrdersWrite) -> Response:
     """Orders by API (manual, offline bank transfer): stock reserved at once, then auto-audit."""
     rows = orders.create_orders(
         session,
@@ -87,15 +48,12 @@ def create(body: OrdersIn, session: SessionDep, who: OrdersWrite) -> list[OrderO
         datetime.now(UTC),
         auto_audit=body.auto_audit,
     )
-    session.flush()
-    fresh = list(
-        session.execute(select(SalesOrder).where(SalesOrder.id.in_([o.id for o in rows]))).scalars()
+    return JsonRows(
+        order_views.by_ids(session, [o.id for o in rows]), status_code=status.HTTP_201_CREATED
     )
-    order = {o.id: i for i, o in enumerate(rows)}
-    return _outs(session, sorted(fresh, key=lambda o: order[o.id]))
 
 
-@router.get("")
+@router.get("", response_model=list[OrderOut])
 def list_orders(
     session: SessionDep,
     who: OrdersRead,
@@ -106,10 +64,9 @@ def list_orders(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-) -> list[OrderOut]:
-    return _outs(
-        session,
-        orders.search(
+) -> Response:
+    return JsonRows(
+        order_views.page(
             session,
             who.account_id,
             status=status_,
@@ -117,53 +74,53 @@ def list_orders(
             q=q,
             limit=limit,
             offset=offset,
-        ),
+        )
     )
 
 
-@router.post("/merge")
-def merge(body: MergeIn, session: SessionDep, who: OrdersWrite) -> OrderDetail:
+@router.post("/merge", response_model=OrderDetail)
+def merge(body: MergeIn, session: SessionDep, who: OrdersWrite) -> Response:
     head = orders.merge(session, who.account_id, body.order_nos, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, head.order_no)
 
 
-@router.get("/{order_no}")
-def get_order(order_no: str, session: SessionDep, who: OrdersRead) -> OrderDetail:
+@router.get("/{order_no}", response_model=OrderDetail)
+def get_order(order_no: str, session: SessionDep, who: OrdersRead) -> Response:
     """The order with every audit decision (which rule fired, and why) and its history."""
     return _detail(session, who.account_id, order_no)
 
 
-@router.patch("/{order_no}")
-def patch(order_no: str, body: OrderPatch, session: SessionDep, who: OrdersWrite) -> OrderDetail:
+@router.patch("/{order_no}", response_model=OrderDetail)
+def patch(order_no: str, body: OrderPatch, session: SessionDep, who: OrdersWrite) -> Response:
     orders.patch(session, who.account_id, order_no, body, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
-@router.post("/{order_no}/save")
-def save(order_no: str, session: SessionDep, who: OrdersAudit) -> OrderDetail:
+@router.post("/{order_no}/save", response_model=OrderDetail)
+def save(order_no: str, session: SessionDep, who: OrdersAudit) -> Response:
     orders.save(session, who.account_id, order_no, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
-@router.post("/{order_no}/confirm")
-def confirm(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -> OrderDetail:
+@router.post("/{order_no}/confirm", response_model=OrderDetail)
+def confirm(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -> Response:
     orders.confirm(session, who.account_id, order_no, who.actor, datetime.now(UTC), body.note)
     return _detail(session, who.account_id, order_no)
 
 
-@router.post("/{order_no}/audit")
-def complete_audit(order_no: str, session: SessionDep, who: OrdersAudit) -> OrderDetail:
+@router.post("/{order_no}/audit", response_model=OrderDetail)
+def complete_audit(order_no: str, session: SessionDep, who: OrdersAudit) -> Response:
     orders.complete_audit(session, who.account_id, order_no, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
-@router.post("/{order_no}/release")
+@router.post("/{order_no}/release", response_model=OrderDetail)
 def release(
     order_no: str,
     session: SessionDep,
     who: OrdersAudit,
     body: Annotated[ReleaseIn | None, Body()] = None,
-) -> OrderDetail:
+) -> Response:
     """Send the audited order to its warehouse's edge nodes (order.release), optionally in a
     pick wave; a waybill number is drawn if the order has none."""
     orders.release(
@@ -179,8 +136,8 @@ def release(
     return out
 
 
-@router.post("/{order_no}/hold")
-def hold(order_no: str, body: HoldIn, session: SessionDep, who: OrdersWrite) -> OrderDetail:
+@router.post("/{order_no}/hold", response_model=OrderDetail)
+def hold(order_no: str, body: HoldIn, session: SessionDep, who: OrdersWrite) -> Response:
     orders.set_hold(
         session, who.account_id, order_no, True, body.reason, who.actor, datetime.now(UTC)
     )
@@ -189,8 +146,8 @@ def hold(order_no: str, body: HoldIn, session: SessionDep, who: OrdersWrite) -> 
     return out
 
 
-@router.post("/{order_no}/unhold")
-def unhold(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -> OrderDetail:
+@router.post("/{order_no}/unhold", response_model=OrderDetail)
+def unhold(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -> Response:
     orders.set_hold(
         session, who.account_id, order_no, False, body.note, who.actor, datetime.now(UTC)
     )
@@ -199,31 +156,31 @@ def unhold(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -
     return out
 
 
-@router.post("/{order_no}/cancel")
-def cancel(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersWrite) -> OrderDetail:
+@router.post("/{order_no}/cancel", response_model=OrderDetail)
+def cancel(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersWrite) -> Response:
     orders.cancel(session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC))
     out = _detail(session, who.account_id, order_no)
     session.commit()
     return out
 
 
-@router.post("/{order_no}/ship")
-def ship(order_no: str, session: SessionDep, who: OrdersShip) -> OrderDetail:
+@router.post("/{order_no}/ship", response_model=OrderDetail)
+def ship(order_no: str, session: SessionDep, who: OrdersShip) -> Response:
     orders.ship(session, who.account_id, order_no, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
-@router.post("/{order_no}/reject")
-def reject(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersAudit) -> OrderDetail:
+@router.post("/{order_no}/reject", response_model=OrderDetail)
+def reject(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersAudit) -> Response:
     """驳回: back to the audit with a reason (e.g. 仓库有误, wrong warehouse)."""
     reversals.reject(session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
-@router.post("/{order_no}/cancel-outbound")
+@router.post("/{order_no}/cancel-outbound", response_model=OrderDetail)
 def cancel_outbound(
     order_no: str, body: ReasonIn, session: SessionDep, who: OrdersAudit
-) -> OrderDetail:
+) -> Response:
     """撤销出库: withdraw a released, unshipped order from the warehouse."""
     reversals.cancel_outbound(
         session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC)
@@ -233,10 +190,10 @@ def cancel_outbound(
     return out
 
 
-@router.post("/{order_no}/reverse-outbound")
+@router.post("/{order_no}/reverse-outbound", response_model=OrderDetail)
 def reverse_outbound(
     order_no: str, body: ReasonIn, session: SessionDep, who: OrdersShip
-) -> OrderDetail:
+) -> Response:
     """冲销出库: reverse a shipped order's posted outbound; stock comes back."""
     reversals.reverse_outbound(
         session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC)
@@ -244,8 +201,8 @@ def reverse_outbound(
     return _detail(session, who.account_id, order_no)
 
 
-@router.post("/{order_no}/split")
-def split(order_no: str, body: SplitIn, session: SessionDep, who: OrdersWrite) -> OrderDetail:
+@router.post("/{order_no}/split", response_model=OrderDetail)
+def split(order_no: str, body: SplitIn, session: SessionDep, who: OrdersWrite) -> Response:
     """拆单: the given line quantities move to a new order ``{order_no}-S{n}``."""
     take: dict[str, int] = {}
     for ln in body.lines:

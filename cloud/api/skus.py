@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from cloud import catalogue
 from cloud.api.deps import CatalogueRead, CatalogueWrite, SessionDep
+from cloud.api.responses import JsonRows
 from cloud.api.schemas import ImportReport
 from cloud.catalogue import SkuIn
 from cloud.errors import InvalidError
@@ -18,7 +19,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
-@router.get("")
+@router.get("", response_model=list[SkuIn])
 def get_skus(
     session: SessionDep,
     who: CatalogueRead,
@@ -27,8 +28,8 @@ def get_skus(
     ] = None,
     limit: Limit = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-) -> list[SkuIn]:
-    return catalogue.list_skus(session, limit, offset, who.account_id, q)
+) -> Response:
+    return JsonRows(catalogue.sku_rows(session, who.account_id, q, limit, offset))
 
 
 @router.get("/export")

@@ -12,8 +12,12 @@ from cloud.bench_load import _pct
 def test_bench_api_runs_the_mix_against_a_real_server(db_url: str) -> None:
     if not db_url.startswith("sqlite"):
         pytest.skip("the PostgreSQL variant makes its own schema; one database is enough here")
-    out = bench_api(None, skus=40, orders=120, rate=40.0, duration_s=1.5)
+    out = bench_api(None, skus=40, orders=120, rate=40.0, duration_s=1.5, workers=2)
     assert out["database"] == "sqlite"
+    assert out["workers"] == 2
+    # The floor ran too, on the same server: the token check alone, answered every time.
+    assert out["floor_errors"] == 0
+    assert 0 < out["floor_p50_ms"] <= out["floor_p99_ms"]
     assert out["requests"] == 60  # rate x duration, every one answered or counted
     assert out["errors"] == 0, out["error_statuses"]
     assert out["unfinished"] == 0

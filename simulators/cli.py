@@ -107,11 +107,23 @@ def bench_fanin(
     pg_url: Annotated[
         str, typer.Option(help="PostgreSQL URL.")
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    full_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--full-nodes",
+            help="Simulate each node as a full edge node (own SQLite store, sync agent); "
+            "by default nodes are light: the real sync protocol, state in memory.",
+        ),
+    ] = False,
+    status_interval: Annotated[
+        float,
+        typer.Option(help="Seconds between a light node's retained status (a real node: 10)."),
+    ] = 10.0,
 ) -> None:
     """Many nodes into one hub: sync lag from event creation to the cloud's commit."""
     from simulators.bench_sync import run_fanin
 
-    run_fanin(nodes, rate, duration, processes, database, pg_url)
+    run_fanin(nodes, rate, duration, processes, database, pg_url, full_nodes, status_interval)
 
 
 def main() -> None:

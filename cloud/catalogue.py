@@ -19,7 +19,7 @@ import csv
 import io
 from collections.abc import Hashable, Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import bindparam, delete, func, select
@@ -271,7 +271,7 @@ SKU_FIELDS = tuple(n for n in SkuIn.model_fields if n not in ("barcodes", "compo
 
 
 def _build_page(_dialect: str, variant: Hashable) -> Executable:
-    fields, keywords = variant  # type: ignore[misc]
+    fields, keywords = cast(tuple[tuple[str, ...], int], variant)
     t = Sku.__table__.c
     return (
         select(*(t[n] for n in fields))

@@ -11,9 +11,9 @@ schema tests check the answers against them).
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
@@ -65,14 +65,14 @@ def _select() -> Select[Any]:
 
 
 def _build_page(_dialect: str, variant: Hashable) -> Executable:
-    by_status, by_hold, by_text = variant  # type: ignore[misc]
+    by_status, by_hold, by_text = cast(tuple[bool, bool, bool], variant)
     stmt = _select().where(_O.account_id == bindparam("account"))
     if by_status:
         stmt = stmt.where(_O.status == bindparam("status"))
     if by_hold:
         stmt = stmt.where(_O.on_hold == bindparam("on_hold"))
     if by_text:
-        like = bindparam("like")
+        like: BindParameter[str] = bindparam("like")
         stmt = stmt.where(
             _O.order_no.like(like, escape="\\")
             | _O.buyer_nick.like(like, escape="\\")

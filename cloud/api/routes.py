@@ -6,6 +6,7 @@ from importlib.metadata import version
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from cloud import downlink
@@ -13,7 +14,6 @@ from cloud.api.deps import IngestDep, NodesRead, SessionDep
 from cloud.api.schemas import (
     EventOut,
     Health,
-    IngestReport,
     NodeOut,
     ParkedOut,
     RejectionOut,
@@ -28,6 +28,18 @@ def _own_nodes(account_id: int):  # type: ignore[no-untyped-def]
     if account_id == downlink.DEFAULT_ACCOUNT:
         return Node.node_id.in_(assigned) | Node.node_id.not_in(select(NodeAssignment.node_id))
     return Node.node_id.in_(assigned)
+
+
+class AccountIngestReport(BaseModel):
+    """``GET /ingest``: one account's nodes only (see :func:`ingest_report`)."""
+
+    connected: bool
+    #: Unresolved parked events of the account's nodes.
+    parked_total: int
+    rejected_total: int
+    rejected_by_reason: dict[str, int]
+    recent_rejections: list[RejectionOut]
+    parked_events: list[ParkedOut]
 
 
 router = APIRouter(prefix="/api/v1")
@@ -93,30 +105,42 @@ def list_events(
 @router.get("/ingest", tags=["sync"])
 def ingest_report(
     session: SessionDep, ingest: IngestDep, who: NodesRead, limit: Limit = 20
-) -> IngestReport:
-    """What ingest did, and every message it could not use (rejected) or parked."""
+) -> AccountIngestReport:
+    """What ingest could not use from the caller's account's nodes: rejected or parked.
+
+    Per account only, as ``/nodes`` and ``/events``: the parked events (raw payloads) and
+    the rejections of the nodes the account may see. A rejection that names no node, or a
+    node that is not the account's (unknown, unparseable topic), is shown to no one here:
+    any account's user could otherwise read what another's node sent. The worker's
+    process-wide counters (batches, events, duplicates, gaps) mix every account's nodes and
+    there is no hub-wide admin role to show them to, so they are not in this answer; the
+    operator has the worker's log and the ``ingest_rejection`` table. ``connected`` is the
+    hub's broker connection, the same for everyone (as ``/health`` shows it).
+    """
+    mine = select(Node.node_id).where(_own_nodes(who.account_id))
     by_reason = dict(
         session.execute(
-            select(IngestRejection.reason, func.count()).group_by(IngestRejection.reason)
+            select(IngestRejection.reason, func.count())
+            .where(IngestRejection.node_id.in_(mine))
+            .group_by(IngestRejection.reason)
         ).all()
     )
     recent = session.execute(
-        select(IngestRejection).order_by(IngestRejection.id.desc()).limit(limit)
-    ).scalars()
-    parked = session.execute(
-        select(ParkedEvent)
-        .where(ParkedEvent.resolved.is_(False))
-        .order_by(ParkedEvent.received_at)
+        select(IngestRejection)
+        .where(IngestRejection.node_id.in_(mine))
+        .order_by(IngestRejection.id.desc())
         .limit(limit)
     ).scalars()
-    st = ingest.stats if ingest is not None else None
-    return IngestReport(
-        connected=bool(st and st.connected),
-        batches=st.batches if st else 0,
-        events=st.events if st else 0,
-        duplicates=st.duplicates if st else 0,
-        gaps=st.gaps if st else 0,
-        parked=st.parked if st else 0,
+    open_parked = (ParkedEvent.resolved.is_(False), ParkedEvent.node_id.in_(mine))
+    parked_total = session.execute(
+        select(func.count()).select_from(ParkedEvent).where(*open_parked)
+    ).scalar_one()
+    parked = session.execute(
+        select(ParkedEvent).where(*open_parked).order_by(ParkedEvent.received_at).limit(limit)
+    ).scalars()
+    return AccountIngestReport(
+        connected=bool(ingest is not None and ingest.stats.connected),
+        parked_total=parked_total,
         rejected_total=sum(by_reason.values()),
         rejected_by_reason=by_reason,
         recent_rejections=[RejectionOut.model_validate(r, from_attributes=True) for r in recent],

@@ -6,7 +6,6 @@ from importlib.metadata import version
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import BaseModel
 from sqlalchemy import func, select, text
 
 from cloud import downlink
@@ -14,6 +13,7 @@ from cloud.api.deps import IngestDep, NodesRead, SessionDep
 from cloud.api.schemas import (
     EventOut,
     Health,
+    IngestReport,
     NodeOut,
     ParkedOut,
     RejectionOut,
@@ -28,18 +28,6 @@ def _own_nodes(account_id: int):  # type: ignore[no-untyped-def]
     if account_id == downlink.DEFAULT_ACCOUNT:
         return Node.node_id.in_(assigned) | Node.node_id.not_in(select(NodeAssignment.node_id))
     return Node.node_id.in_(assigned)
-
-
-class AccountIngestReport(BaseModel):
-    """``GET /ingest``: one account's nodes only (see :func:`ingest_report`)."""
-
-    connected: bool
-    #: Unresolved parked events of the account's nodes.
-    parked_total: int
-    rejected_total: int
-    rejected_by_reason: dict[str, int]
-    recent_rejections: list[RejectionOut]
-    parked_events: list[ParkedOut]
 
 
 router = APIRouter(prefix="/api/v1")
@@ -105,7 +93,7 @@ def list_events(
 @router.get("/ingest", tags=["sync"])
 def ingest_report(
     session: SessionDep, ingest: IngestDep, who: NodesRead, limit: Limit = 20
-) -> AccountIngestReport:
+) -> IngestReport:
     """What ingest could not use from the caller's account's nodes: rejected or parked.
 
     Per account only, as ``/nodes`` and ``/events``: the parked events (raw payloads) and
@@ -138,7 +126,7 @@ def ingest_report(
     parked = session.execute(
         select(ParkedEvent).where(*open_parked).order_by(ParkedEvent.received_at).limit(limit)
     ).scalars()
-    return AccountIngestReport(
+    return IngestReport(
         connected=bool(ingest is not None and ingest.stats.connected),
         parked_total=parked_total,
         rejected_total=sum(by_reason.values()),

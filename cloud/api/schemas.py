@@ -65,12 +65,11 @@ class ParkedOut(BaseModel):
 
 
 class IngestReport(BaseModel):
+    """``GET /ingest``: one account's nodes only (cloud/api/routes.py ``ingest_report``)."""
+
     connected: bool
-    batches: int
-    events: int
-    duplicates: int
-    gaps: int
-    parked: int
+    #: Unresolved parked events of the account's nodes.
+    parked_total: int
     rejected_total: int
     rejected_by_reason: dict[str, int]
     recent_rejections: list[RejectionOut]

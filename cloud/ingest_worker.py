@@ -55,6 +55,7 @@ class IngestWorker:
         self.stats = IngestStats()
         self._client: aiomqtt.Client | None = None
         self._pushes: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self._acks: set[asyncio.Task[None]] = set()
 
     def push_downlink(self, after: dict[str, int]) -> None:
         """Send nodes their downlink after the given seqs now (called after the API's commit).
@@ -95,6 +96,8 @@ class IngestWorker:
             finally:
                 self._client = None
                 self.stats.connected = False
+                for ack in list(self._acks):  # on a dead connection: the node will ask again
+                    ack.cancel()
             # Capped exponential backoff with full jitter, so hub workers do not reconnect in step.
             await asyncio.sleep(delay * random.random())
             delay = min(delay * 2, 10.0)
@@ -217,18 +220,28 @@ class IngestWorker:
         queued: dict[str, int] = {}
         outcome = await asyncio.to_thread(work)
         self.push_downlink(queued)  # on the loop: the push queue is not thread-safe
-        # Acks of a group go out together: awaiting each PUBACK in turn would cap a hub with
-        # many small nodes at one broker round trip per node.
-        await asyncio.gather(
-            *(
-                client.publish(
-                    topics.topic(node, topics.Channel.ACK),
-                    codec.encode(self._account(node, batches[node], results)),
-                    qos=1,
-                )
-                for node, results in outcome.items()
-            )
-        )
+        for node, results in outcome.items():
+            ack = codec.encode(self._account(node, batches[node], results))
+            self._send_ack(client, topics.topic(node, topics.Channel.ACK), ack)
+        # Let the acks' tasks start, in order: each hands its message to the client now.
+        await asyncio.sleep(0)
+
+    def _send_ack(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        """Publish an ack without waiting for the broker's PUBACK.
+
+        The next group is applied meanwhile instead of after a broker round trip (longer
+        where the broker runs on another machine). An ack the broker never confirms is not
+        lost for good: acks are cumulative, and a node that sees no progress resends, and
+        asks for the ack again when it reconnects.
+        """
+        task = asyncio.create_task(client.publish(topic, payload, qos=1))
+        self._acks.add(task)  # a reference until it is done, or the task may vanish
+        task.add_done_callback(self._ack_done)
+
+    def _ack_done(self, task: asyncio.Task[None]) -> None:
+        self._acks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("ack not confirmed by the broker: %s", task.exception())
 
     def _account(
         self, node: str, batches: list[codec.Batch], results: list[ingest.ApplyResult]

@@ -5,17 +5,20 @@ Batches are decoded in two steps so one bad event cannot sink its neighbours:
 the batch frame must be sound (JSON, schema version, node, contiguous
 sequence numbers); each event inside is then validated on its own, and an
 event that fails becomes a :class:`ParkedEvent` that carries its seq and the
-reason, to be parked for review while the stream behind it flows on.
+reason, to be parked for review while the stream behind it flows on. A sound
+batch, the common case, is checked in one strict pass that builds no models
+(:class:`Batch` keeps the JSON; a store needs nothing else).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, core_schema
 
 from protocol.errors import RemoteProtocolError
 from protocol.messages import (
@@ -30,7 +33,6 @@ from protocol.messages import (
 )
 
 M = TypeVar("M", bound=Message)
-_EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[EventEnvelope])
 
 
 def _explain(err: ValidationError) -> str:
@@ -94,21 +96,169 @@ class ParkedEvent:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
 class Batch:
-    node: str
-    events: tuple[Event | ParkedEvent, ...]
-    #: The events as decoded JSON, in the same order (already validated where not parked):
-    #: stores can keep these without serialising the models again.
-    raw: tuple[dict[str, Any], ...] = field(default=(), compare=False, repr=False)
+    """One node's event batch, every event placed in its stream: valid, or to be parked.
+
+    ``raw`` holds each event as decoded JSON, in order; ``reasons`` maps the index of
+    each malformed event to why it cannot be used. Every other event is valid, and its
+    envelope fields (``node``, ``seq``, ``epoch``, ``id``, ``hlc``, ``type``) hold exactly
+    what its model holds (``id`` as canonical text), so a store can keep the JSON as it
+    came without building models. ``events`` are the typed models, built on first use;
+    :meth:`event` builds one.
+    """
+
+    __slots__ = ("_events", "node", "raw", "reasons")
+
+    def __init__(
+        self,
+        node: str,
+        events: Sequence[Event | ParkedEvent] | None = None,
+        *,
+        raw: Sequence[dict[str, Any]] | None = None,
+        reasons: Mapping[int, str] | None = None,
+    ) -> None:
+        self.node = node
+        self._events = None if events is None else tuple(events)
+        if raw is None:
+            if self._events is None:
+                raise ValueError("a batch needs its events or their raw JSON")
+            # Built from models (a test, a tool): their JSON is what a node would send.
+            raw = [
+                e.raw if isinstance(e, ParkedEvent) else e.model_dump(mode="json")
+                for e in self._events
+            ]
+            reasons = {
+                i: e.reason for i, e in enumerate(self._events) if isinstance(e, ParkedEvent)
+            }
+        if not raw:
+            raise ValueError("a batch holds at least one event")
+        self.raw: tuple[dict[str, Any], ...] = tuple(raw)
+        self.reasons: Mapping[int, str] = reasons or {}
+
+    @property
+    def events(self) -> tuple[Event | ParkedEvent, ...]:
+        if self._events is None:
+            self._events = tuple(
+                ParkedEvent(self.node, r["seq"], r, self.reasons[i])
+                if i in self.reasons
+                else EVENT_ADAPTER.validate_python(r)
+                for i, r in enumerate(self.raw)
+            )
+        return self._events
+
+    def event(self, i: int) -> Event:
+        """The model of valid event ``i`` (only that one is built)."""
+        if i in self.reasons:
+            raise ValueError(f"event {i} of the batch is malformed: {self.reasons[i]}")
+        if self._events is not None:
+            ev = self._events[i]
+            assert not isinstance(ev, ParkedEvent)
+            return ev
+        return EVENT_ADAPTER.validate_python(self.raw[i])
 
     @property
     def first_seq(self) -> int:
-        return self.events[0].seq
+        seq: int = self.raw[0]["seq"]
+        return seq
 
     @property
     def last_seq(self) -> int:
-        return self.events[-1].seq
+        seq: int = self.raw[-1]["seq"]
+        return seq
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Batch):
+            return NotImplemented
+        return self.node == other.node and self.events == other.events
+
+    __hash__ = None  # type: ignore[assignment]  # equal by content, built lazily
+
+    def __repr__(self) -> str:
+        return f"Batch(node={self.node!r}, seqs={self.first_seq}..{self.last_seq}, parked={sorted(self.reasons)})"
+
+
+#: The canonical text of a UUID, as ``str(uuid.UUID(...))`` writes it.
+_CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+#: Core-schema types the event models are made of; :func:`_as_typed_dicts` refuses others,
+#: so a model that grows a validator or a new kind of field cannot pass the fast check
+#: unchecked (the model path would be right, the fast path silently different).
+_PLAIN_TYPES = frozenset(
+    {
+        "bool",
+        "default",
+        "definition-ref",
+        "definitions",
+        "int",
+        "list",
+        "literal",
+        "nullable",
+        "str",
+        "tagged-union",
+        "union",
+    }
+)
+
+#: Model settings and field keys that change nothing in what validation accepts or returns
+#: (a setting such as ``str_strip_whitespace`` or a validation alias would).
+_MODEL_CONFIG = frozenset({"title", "extra_fields_behavior"})
+_FIELD_KEYS = frozenset({"type", "schema", "metadata", "frozen", "serialization_exclude"})
+#: Keys of those schemas that hold schemas: one, a list, tag -> schema, (schema, label).
+_SCHEMA_KEYS = frozenset({"schema", "items_schema", "choices", "definitions"})
+
+
+def _as_typed_dicts(schema: Mapping[str, Any]) -> core_schema.CoreSchema:
+    """The events' core schema with every model as a typed dict and ``id`` as canonical text.
+
+    The same fields, constraints and defaults, but validation builds no objects. With
+    ``strict=True`` (no coercion) whatever it accepts the models accept with the very same
+    values, so a batch that passes needs no models at all; one that fails takes the model
+    path, which says why.
+    """
+    kind = schema["type"]
+    if kind == "model":
+        fields = schema["schema"]
+        if (
+            fields["type"] != "model-fields"
+            or fields.get("computed_fields")
+            or fields.get("model_validators")
+            or schema.get("custom_init")
+            or schema.get("root_model")
+            or schema.get("post_init")
+            or not set(schema.get("config", {})) <= _MODEL_CONFIG
+            or any(not set(f) <= _FIELD_KEYS for f in fields["fields"].values())
+        ):
+            raise TypeError(f"{schema['cls'].__name__}: no typed-dict twin for this model")
+        return core_schema.typed_dict_schema(
+            {
+                name: core_schema.typed_dict_field(
+                    _as_typed_dicts(f["schema"]),
+                    required=f["schema"]["type"] != "default",
+                )
+                for name, f in fields["fields"].items()
+            },
+            extra_behavior=schema.get("config", {}).get("extra_fields_behavior"),
+            ref=schema.get("ref"),
+        )
+    if kind == "uuid":
+        return core_schema.str_schema(pattern=_CANONICAL_UUID)
+    if kind not in _PLAIN_TYPES:
+        raise TypeError(f"no typed-dict twin for core schema {kind!r}: see _as_typed_dicts")
+    same = {k: _inner(v) if k in _SCHEMA_KEYS else v for k, v in schema.items()}
+    return cast(core_schema.CoreSchema, same)
+
+
+def _inner(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_inner(v) for v in value]
+    if isinstance(value, tuple):  # a union choice with its label
+        return (_inner(value[0]), *value[1:])
+    if "type" in value:
+        return _as_typed_dicts(value)
+    return {tag: _as_typed_dicts(s) for tag, s in value.items()}
+
+
+_EVENTS_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[EventEnvelope])
+_EVENTS_PLAIN = SchemaValidator(core_schema.list_schema(_as_typed_dicts(EVENT_ADAPTER.core_schema)))
 
 
 def decode_batch(data: bytes, topic_node: str) -> Batch:
@@ -135,6 +285,31 @@ def decode_batch(data: bytes, topic_node: str) -> Batch:
     if set(obj) != {"v", "node", "events"}:
         extra = sorted(set(obj) - {"v", "node", "events"})
         raise RemoteProtocolError(f"batch has unknown fields {extra}")
+    batch = _decode_sound(raw_events, topic_node)
+    return batch if batch is not None else _decode_checked(raw_events, topic_node)
+
+
+def _decode_sound(raw_events: list[Any], topic_node: str) -> Batch | None:
+    """The common case, a sound batch, in one strict call into pydantic-core and no models.
+
+    None if anything is off, even what the models would accept after coercion: then
+    :func:`_decode_checked` decides, and says why.
+    """
+    try:
+        _EVENTS_PLAIN.validate_python(raw_events, strict=True)
+    except ValidationError:
+        return None
+    # Every event is an object with an int seq in 1..MAX_SEQ and a valid node id: what
+    # is left of the frame checks is one node and contiguous seqs.
+    first = raw_events[0]["seq"]
+    if [r["seq"] for r in raw_events] != list(range(first, first + len(raw_events))):
+        return None
+    if any(r["node"] != topic_node for r in raw_events):
+        return None
+    return Batch(topic_node, raw=raw_events)
+
+
+def _decode_checked(raw_events: list[Any], topic_node: str) -> Batch:
     expected: int | None = None
     for i, raw in enumerate(raw_events):
         if not isinstance(raw, dict):
@@ -149,7 +324,6 @@ def decode_batch(data: bytes, topic_node: str) -> Batch:
             raise RemoteProtocolError(f"event seq {seq} claims node {raw.get('node')!r}")
         expected = seq + 1
     try:
-        # The common case, all good, in one call into pydantic-core.
         events: list[Event | ParkedEvent] = list(_EVENTS_ADAPTER.validate_python(raw_events))
     except ValidationError:
         events = []
@@ -158,4 +332,13 @@ def decode_batch(data: bytes, topic_node: str) -> Batch:
                 events.append(EVENT_ADAPTER.validate_python(raw))
             except ValidationError as err:
                 events.append(ParkedEvent(topic_node, raw["seq"], raw, _explain(err)))
-    return Batch(topic_node, tuple(events), tuple(raw_events))
+    # A valid event's envelope as its model holds it (a coerced value, the canonical id);
+    # its payload as it came.
+    raw = [
+        e.raw
+        if isinstance(e, ParkedEvent)
+        else {**r, **e.model_dump(mode="json", exclude={"payload"})}
+        for e, r in zip(events, raw_events, strict=True)
+    ]
+    reasons = {i: e.reason for i, e in enumerate(events) if isinstance(e, ParkedEvent)}
+    return Batch(topic_node, events, raw=raw, reasons=reasons)

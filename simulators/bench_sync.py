@@ -155,7 +155,7 @@ def ours(
         cfg.write_text(
             f'[node]\nid = "{NODE}-{kind}"\ndata_dir = "edge-data"\n[mqtt]\nport = {broker.port}\n'
             f"[scanner]\nport = {free_port()}\n"
-            f"[sync]\nbatch_events = {per_batch}\nwindow = 8\nretry_interval_s = 10.0\n",
+            f"[sync]\nbatch_events = {per_batch}\nretry_interval_s = 10.0\n",
             encoding="utf-8",
         )
         out = subprocess.run(

@@ -69,7 +69,7 @@ class FleetConfig:
     host: str = "127.0.0.1"
     rate: float = 5.0  # events per second per node
     duration: float = 30.0  # seconds of writing
-    window: int = 4
+    window: int = 8  # as a real node (edge/config.py SyncSection.window)
     batch_events: int = 500
     batch_bytes: int = 512 * 1024
     retry_s: float = 10.0

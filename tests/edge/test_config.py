@@ -33,7 +33,7 @@ def test_good_config_and_relative_data_dir(tmp_path: Path) -> None:
     assert cfg.node.id == "wh1-pack-1"
     assert cfg.node.data_dir == (tmp_path / "data").resolve()
     assert cfg.mqtt.port == 1883
-    assert cfg.sync.window == 4  # default
+    assert cfg.sync.window == 8  # default
 
 
 @pytest.mark.parametrize(

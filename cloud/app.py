@@ -10,6 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +45,10 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         app.state.read_sessions = session_factory(read_engine)
         # Commits and rollbacks of API requests (cloud/api/deps.py _session says why).
         app.state.commit_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="commit")
+        # Handlers are synchronous Python holding the GIL most of the time: more threads than
+        # a few only queue for the GIL (and for pooled connections), switching all the while;
+        # requests wait more cheaply on the event loop (``http_threads``).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         # SQLite has one writer at a time: this process's API writers queue for it here.
         app.state.writer_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         app.state.ingest = None

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     #: With more than one, every worker also runs MQTT ingest, sharing the stream through
     #: ``ingest_share_group`` (set to "guanjia-hub" when unset) under its own client id.
     http_workers: int = Field(default=1, ge=1, le=64)
+    #: Threads per worker that run the (synchronous) handlers; see cloud/app.py.
+    http_threads: int = Field(default=4, ge=1, le=200)
     #: Empty host disables MQTT ingest (API only).
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

@@ -145,6 +145,7 @@ class IngestWorker:
         """Handle messages in arrival order; event batches of one node are applied together."""
         batches: dict[str, list[codec.Batch]] = {}
         states: dict[str, NodeState] = {}
+        pulls: dict[str, int] = {}
         for name, payload in messages:
             try:
                 parsed = topics.parse(name)
@@ -164,8 +165,18 @@ class IngestWorker:
                     states[parsed.node] = codec.decode(NodeState, payload)
                 except RemoteProtocolError as err:
                     await self._reject(name, parsed.node, str(err), len(payload))
+            elif parsed is not None and parsed.channel is topics.Channel.PULL:
+                # Hellos of the group are answered from one transaction (hundreds of nodes
+                # say hello at once when the hub comes back; one at a time, they held up
+                # every event behind them for seconds).
+                try:
+                    pulls[parsed.node] = self._pull_of(parsed.node, payload)
+                except RemoteProtocolError as err:
+                    await self._reject(name, parsed.node, str(err), len(payload))
             else:
                 await self.handle(client, name, payload)
+        if pulls:
+            await self._answer_pulls(client, pulls)
         if batches:
             await self._on_batches(client, batches)
         if states:
@@ -187,12 +198,7 @@ class IngestWorker:
             if parsed.channel is topics.Channel.EVENTS:
                 await self._on_batches(client, {node: [codec.decode_batch(payload, node)]})
             elif parsed.channel is topics.Channel.PULL:
-                pull = codec.decode(Pull, payload)
-                if pull.node != node:
-                    raise RemoteProtocolError(
-                        f"pull claims node {pull.node!r} on the topic of {node!r}"
-                    )
-                await self._answer_pull(client, node, pull.after)
+                await self._answer_pulls(client, {node: self._pull_of(node, payload)})
             elif parsed.channel is topics.Channel.STATE and payload:
                 # (an empty retained message only clears the topic: nothing to record)
                 await asyncio.to_thread(self._presence, codec.decode(NodeState, payload))
@@ -291,21 +297,41 @@ class IngestWorker:
             node=node, acked_through=final.acked_through, resend_from=resend_from, parked=parked
         )
 
+    @staticmethod
+    def _pull_of(node: str, payload: bytes) -> int:
+        """The cursor a node's pull asks from; raises RemoteProtocolError for a bad one."""
+        pull = codec.decode(Pull, payload)
+        if pull.node != node:
+            raise RemoteProtocolError(f"pull claims node {pull.node!r} on the topic of {node!r}")
+        return pull.after
+
     async def _answer_pull(
         self, client: aiomqtt.Client, node: str, after: int, with_ack: bool = True
     ) -> None:
+        await self._answer_pulls(client, {node: after}, with_ack)
+
+    async def _answer_pulls(
+        self, client: aiomqtt.Client, pulls: dict[str, int], with_ack: bool = True
+    ) -> None:
+        """Each node's current ack and the downlink it has not applied, for several nodes
+        from one transaction (nodes locked in id order, as the batches lock them)."""
         now = datetime.now(UTC)
 
-        def work() -> tuple[bytes, bytes | None]:
+        def work() -> list[tuple[str, bytes, bytes | None]]:
+            out = []
             with transaction(self.sessions) as s:
-                ack, down = ingest.hello(s, node, after, now)
-                return codec.encode(ack), codec.encode(down) if down.changes else None
+                for node in sorted(pulls):
+                    ack, down = ingest.hello(s, node, pulls[node], now)
+                    out.append(
+                        (node, codec.encode(ack), codec.encode(down) if down.changes else None)
+                    )
+            return out
 
-        ack_bytes, down_bytes = await asyncio.to_thread(work)
-        if with_ack:
-            await client.publish(topics.topic(node, topics.Channel.ACK), ack_bytes, qos=1)
-        if down_bytes:
-            await client.publish(topics.topic(node, topics.Channel.DOWN), down_bytes, qos=1)
+        for node, ack_bytes, down_bytes in await asyncio.to_thread(work):
+            if with_ack:
+                await client.publish(topics.topic(node, topics.Channel.ACK), ack_bytes, qos=1)
+            if down_bytes:
+                await client.publish(topics.topic(node, topics.Channel.DOWN), down_bytes, qos=1)
 
     def _presence(self, *states: NodeState) -> None:
         with transaction(self.sessions) as s:

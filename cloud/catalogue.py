@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from cloud import downlink
-from cloud.db import Statements, one_of
+from cloud.db import Statements, like_pattern, one_of
 from cloud.errors import ConflictError, InvalidError, NotFoundError
 from cloud.models import Barcode, Node, Sku, SkuComponent
 from protocol.messages import (
@@ -233,15 +233,11 @@ def _keywords(query: str) -> list[str]:
     return [k for k in query.lower().split() if k]
 
 
-def _like(kw: str) -> str:
-    return "%" + kw.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def search_filter(account_id: int, query: str | None) -> Any:
     """The WHERE clause of the F10 search: every space-separated keyword, in any order."""
     conds = [Sku.account_id == account_id]
     for kw in _keywords(query or ""):
-        conds.append(Sku.search_text.like(_like(kw), escape="\\"))
+        conds.append(Sku.search_text.like(like_pattern(kw), escape="\\"))
     return conds
 
 
@@ -299,7 +295,7 @@ def sku_page(
     """One page of the F10 search (every keyword, in any order), as rows of ``fields``."""
     kws = _keywords(query or "")
     params: dict[str, Any] = {"account": account_id, "limit": limit, "offset": offset}
-    params.update({f"kw{i}": _like(kw) for i, kw in enumerate(kws)})
+    params.update({f"kw{i}": like_pattern(kw) for i, kw in enumerate(kws)})
     return session.execute(_PAGES.get(session, (fields, len(kws))), params).all()
 
 

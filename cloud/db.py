@@ -91,17 +91,18 @@ def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def in_param(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+def in_param(dialect: str, column: Any, name: str | None, value: Any = None) -> ColumnElement[bool]:
     """``column IN :name`` with the values as ONE bound parameter (see ``in_value``).
 
     ``column.in_(values)`` renders one parameter per value, so every page of a list is a new
     SQL text: SQLAlchemy compiles it again and PostgreSQL plans it again (a third of a stock
     view's time in the profile). An array on PostgreSQL (``= ANY``) and a JSON array on
-    SQLite (``json_each``) keep the statement the same whatever the values.
+    SQLite (``json_each``) keep the statement the same whatever the values. ``name`` None
+    with ``value`` bound: an anonymous parameter, for a statement built where it is run.
     """
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(column.type)))
-    each = func.json_each(bindparam(name, type_=String)).table_valued("value")
+        return column == any_(bindparam(name, value, type_=ARRAY(column.type)))
+    each = func.json_each(bindparam(name, value, type_=String)).table_valued("value")
     return column.in_(select(each.c.value))
 
 
@@ -113,11 +114,13 @@ def in_value(dialect: str, values: Iterable[Any]) -> Any:
 
 def one_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     """``in_param`` with its value bound, for a statement built where it is run."""
-    items = list(values)
-    if dialect_of(session) == "postgresql":
-        return column == any_(bindparam(None, items, type_=ARRAY(column.type)))
-    each = func.json_each(bindparam(None, _json(items), type_=String)).table_valued("value")
-    return column.in_(select(each.c.value))
+    dialect = dialect_of(session)
+    return in_param(dialect, column, None, in_value(dialect, values))
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for ``LIKE … ESCAPE '\\'``, the text's own ``% _ \\`` taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class Statements:

@@ -185,7 +185,7 @@ class IngestWorker:
     async def _sender(self, client: aiomqtt.Client) -> None:
         while True:
             node, after = await self._pushes.get()
-            await self._answer_pull(client, node, after, with_ack=False)
+            await self._answer_pulls(client, {node: after}, with_ack=False)
 
     async def handle(self, client: aiomqtt.Client, name: str, payload: bytes) -> None:
         try:
@@ -304,11 +304,6 @@ class IngestWorker:
         if pull.node != node:
             raise RemoteProtocolError(f"pull claims node {pull.node!r} on the topic of {node!r}")
         return pull.after
-
-    async def _answer_pull(
-        self, client: aiomqtt.Client, node: str, after: int, with_ack: bool = True
-    ) -> None:
-        await self._answer_pulls(client, {node: after}, with_ack)
 
     async def _answer_pulls(
         self, client: aiomqtt.Client, pulls: dict[str, int], with_ack: bool = True

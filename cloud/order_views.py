@@ -17,7 +17,7 @@ from sqlalchemy import BindParameter, Select, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
-from cloud.db import Statements, dialect_of, in_param, in_value
+from cloud.db import Statements, dialect_of, in_param, in_value, like_pattern
 from cloud.errors import NotFoundError
 from cloud.models import OrderDecision, OrderLog, SalesOrder, SalesOrderLine, Warehouse
 
@@ -145,7 +145,7 @@ def page(
     if on_hold is not None:
         params["on_hold"] = on_hold
     if q:
-        params["like"] = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params["like"] = like_pattern(q)
     variant = (status is not None, on_hold is not None, bool(q))
     rows = session.execute(_PAGE.get(session, variant), params).all()
     return _with_lines(session, rows)
@@ -154,10 +154,9 @@ def page(
 def by_ids(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
     """The orders with these ids, in the order given."""
     session.flush()
-    found = _with_lines(session, session.execute(_select().where(_O.id.in_(list(ids)))).all())
-    by_no = {o["order_no"]: o for o in found}
-    nos = dict(session.execute(select(_O.id, _O.order_no).where(_O.id.in_(list(ids)))).all())
-    return [by_no[nos[i]] for i in ids]
+    rows = session.execute(_select().where(_O.id.in_(list(ids)))).all()
+    found = dict(zip([r.id for r in rows], _with_lines(session, rows), strict=True))
+    return [found[i] for i in ids]
 
 
 def detail(session: Session, account_id: int, order_no: str) -> dict[str, Any]:

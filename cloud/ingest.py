@@ -26,7 +26,7 @@ from cloud import catalogue, facts
 from cloud.models import Event as EventRow
 from cloud.models import IngestRejection, Node
 from cloud.models import ParkedEvent as ParkedEventRow
-from cloud.nodes import lock_node, lock_nodes
+from cloud.nodes import lock_nodes
 from protocol.codec import Batch
 from protocol.hlc import skew_ms, unpack
 from protocol.messages import Ack, DownBatch, Event
@@ -213,10 +213,27 @@ def record_rejection(
 
 def hello(session: Session, node_id: str, after: int, now: datetime) -> tuple[Ack, DownBatch]:
     """A node's pull/hello: its current ack and the downlink it has not applied."""
-    node, created = lock_node(session, node_id, now)
-    if created:
-        catalogue.seed_new_node(session, node, now)
-    node.last_seen = now
-    return Ack(node=node_id, acked_through=node.acked_through), catalogue.downlink_after(
-        session, node, after
-    )
+    return hellos(session, {node_id: after}, now)[node_id]
+
+
+def hellos(
+    session: Session, pulls: dict[str, int], now: datetime
+) -> dict[str, tuple[Ack, DownBatch]]:
+    """:func:`hello` for many nodes in the caller's transaction, set-based: the nodes are
+    locked (or created) in one statement, new ones seeded together, and the downlink is
+    read only for a node whose log has something beyond its cursor (after a hub restart
+    hundreds of nodes say hello with nothing to fetch)."""
+    nodes = lock_nodes(session, list(pulls), now)
+    catalogue.seed_new_nodes(session, [n for n, created in nodes.values() if created], now)
+    out: dict[str, tuple[Ack, DownBatch]] = {}
+    for node_id in sorted(pulls):
+        node, _ = nodes[node_id]
+        node.last_seen = now
+        after = pulls[node_id]
+        down = (
+            catalogue.downlink_after(session, node, after)
+            if node.down_head > after
+            else DownBatch(node=node_id, changes=[], head=node.down_head, after=after)
+        )
+        out[node_id] = (Ack(node=node_id, acked_through=node.acked_through), down)
+    return out

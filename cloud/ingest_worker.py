@@ -34,6 +34,8 @@ log = logging.getLogger("guanjia.cloud.ingest")
 #: (``guanjia bench fanin``). Bounded in bytes too: a batch may be up to 1 MiB.
 GROUP_MAX = 1000
 GROUP_MAX_BYTES = 16 * 1024 * 1024
+#: QoS 1 publishes (acks, downlink) the hub has awaiting the broker's PUBACK at once.
+INFLIGHT_MAX = 1000
 
 
 def _bytes(payload: object) -> bytes:
@@ -59,7 +61,7 @@ class IngestWorker:
         self.stats = IngestStats()
         self._client: aiomqtt.Client | None = None
         self._pushes: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
-        self._acks: set[asyncio.Task[None]] = set()
+        self._sends: set[asyncio.Task[None]] = set()
 
     def push_downlink(self, after: dict[str, int]) -> None:
         """Send nodes their downlink after the given seqs now (called after the API's commit).
@@ -100,8 +102,8 @@ class IngestWorker:
             finally:
                 self._client = None
                 self.stats.connected = False
-                for ack in list(self._acks):  # on a dead connection: the node will ask again
-                    ack.cancel()
+                for task in list(self._sends):  # on a dead connection: the node will ask again
+                    task.cancel()
             # Capped exponential backoff with full jitter, so hub workers do not reconnect in step.
             await asyncio.sleep(delay * random.random())
             delay = min(delay * 2, 10.0)
@@ -118,6 +120,9 @@ class IngestWorker:
             password=self.settings.mqtt_password,
             will=will,
             clean_session=True,
+            # paho keeps 20 QoS 1 publishes in flight by default and queues the rest behind
+            # broker round trips: a group's acks go to hundreds of nodes at once.
+            max_inflight_messages=INFLIGHT_MAX,
         )
 
     async def _session(self, client: aiomqtt.Client) -> None:
@@ -244,26 +249,28 @@ class IngestWorker:
         self.push_downlink(queued)  # on the loop: the push queue is not thread-safe
         for node, results in outcome.items():
             ack = codec.encode(self._account(node, batches[node], results))
-            self._send_ack(client, topics.topic(node, topics.Channel.ACK), ack)
+            self._send(client, topics.topic(node, topics.Channel.ACK), ack)
         # Let the acks' tasks start, in order: each hands its message to the client now.
         await asyncio.sleep(0)
 
-    def _send_ack(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
-        """Publish an ack without waiting for the broker's PUBACK.
+    def _send(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        """Publish an ack or a downlink batch without waiting for the broker's PUBACK.
 
         The next group is applied meanwhile instead of after a broker round trip (longer
-        where the broker runs on another machine). An ack the broker never confirms is not
-        lost for good: acks are cumulative, and a node that sees no progress resends, and
-        asks for the ack again when it reconnects.
+        where the broker runs on another machine). Tasks start in creation order, and each
+        hands its message to the client before its first await, so a node's messages keep
+        their order. One the broker never confirms is not lost for good: acks are
+        cumulative, a node that sees no progress resends and asks again when it
+        reconnects, and a node that misses a downlink batch pulls it at its next gap.
         """
         task = asyncio.create_task(client.publish(topic, payload, qos=1))
-        self._acks.add(task)  # a reference until it is done, or the task may vanish
-        task.add_done_callback(self._ack_done)
+        self._sends.add(task)  # a reference until it is done, or the task may vanish
+        task.add_done_callback(self._sent)
 
-    def _ack_done(self, task: asyncio.Task[None]) -> None:
-        self._acks.discard(task)
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sends.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.warning("ack not confirmed by the broker: %s", task.exception())
+            log.warning("publish not confirmed by the broker: %s", task.exception())
 
     def _account(
         self, node: str, batches: list[codec.Batch], results: list[ingest.ApplyResult]
@@ -313,20 +320,21 @@ class IngestWorker:
         now = datetime.now(UTC)
 
         def work() -> list[tuple[str, bytes, bytes | None]]:
-            out = []
             with transaction(self.sessions) as s:
-                for node in sorted(pulls):
-                    ack, down = ingest.hello(s, node, pulls[node], now)
-                    out.append(
-                        (node, codec.encode(ack), codec.encode(down) if down.changes else None)
-                    )
-            return out
+                answers = ingest.hellos(s, pulls, now)
+            return [
+                (node, codec.encode(ack), codec.encode(down) if down.changes else None)
+                for node, (ack, down) in answers.items()
+            ]
 
+        # Not awaited one by one (a broker round trip each, for hundreds of nodes at a
+        # site's start): handed to the client in order, so a node's ack precedes its downlink.
         for node, ack_bytes, down_bytes in await asyncio.to_thread(work):
             if with_ack:
-                await client.publish(topics.topic(node, topics.Channel.ACK), ack_bytes, qos=1)
+                self._send(client, topics.topic(node, topics.Channel.ACK), ack_bytes)
             if down_bytes:
-                await client.publish(topics.topic(node, topics.Channel.DOWN), down_bytes, qos=1)
+                self._send(client, topics.topic(node, topics.Channel.DOWN), down_bytes)
+        await asyncio.sleep(0)
 
     def _presence(self, *states: NodeState) -> None:
         with transaction(self.sessions) as s:

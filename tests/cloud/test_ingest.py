@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from cloud import catalogue
 from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch, hello
+from cloud.ingest import apply_batch, hello, hellos
 from cloud.models import Event, Node, ParkedEvent
 from protocol import codec
 from protocol.hlc import pack
@@ -104,6 +104,36 @@ def test_new_node_gets_the_catalogue_in_its_downlink(engine: Engine) -> None:
         _, down = hello(s, NODE, 1, NOW)
     assert [(c.seq, c.payload.sku_code) for c in down.changes] == [(2, "B")]
     assert down.head == 2
+
+
+def test_hellos_of_many_nodes_answer_as_each_alone(engine: Engine) -> None:
+    """A site coming up: new and known nodes say hello in one group (one transaction)."""
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        catalogue.upsert_sku(s, CatalogueUpsert(sku_code="A", name="a", barcodes=["111"]), NOW)
+        hello(s, "known-behind", 0, NOW)
+        hello(s, "known-current", 0, NOW)
+    with transaction(sessions) as s:
+        catalogue.upsert_sku(s, CatalogueUpsert(sku_code="B", name="b", barcodes=["222"]), NOW)
+    apply(engine, batch(1, 2))  # NODE is known and has events acked
+    pulls = {"new-1": 0, "new-2": 0, "known-behind": 1, "known-current": 2, NODE: 2}
+    with transaction(sessions) as s:
+        answers = hellos(s, pulls, NOW)
+    assert sorted(answers) == sorted(pulls)
+    got = {
+        n: (ack.acked_through, [(c.seq, c.payload.sku_code) for c in d.changes], d.head, d.after)
+        for n, (ack, d) in answers.items()
+    }
+    assert got == {
+        "new-1": (0, [(1, "A"), (2, "B")], 2, 0),  # seeded with the whole catalogue
+        "new-2": (0, [(1, "A"), (2, "B")], 2, 0),
+        "known-behind": (0, [(2, "B")], 2, 1),
+        "known-current": (0, [], 2, 2),  # nothing beyond its cursor: nothing read
+        NODE: (2, [], 2, 2),
+    }
+    with sessions() as s:
+        assert s.get(Node, "new-2") is not None
+        assert s.get(Node, "new-2").down_head == 2  # type: ignore[union-attr]
 
 
 def test_two_workers_racing_apply_each_seq_once(engine: Engine) -> None:

@@ -415,6 +415,8 @@ class Warehouse:
                 if res["verdict"] != "ok":
                     raise DemoFailed(f"pick: bin {stop['bin']} refused: {res['text']}")
             else:
+                # A hand is slower than the double-read window (pick.duplicate_window_ms).
+                time.sleep(0.1)
                 res = post("/scan", {"barcode": self.barcode(stop["sku_code"])})
                 if res["verdict"] not in ("ok", "complete"):
                     raise DemoFailed(f"pick: item {stop['sku_code']} refused: {res['text']}")

@@ -394,9 +394,7 @@ def seed_new_nodes(session: Session, nodes: list[Node], now: datetime) -> None:
         by_account.setdefault(accounts.get(n.node_id, downlink.DEFAULT_ACCOUNT), []).append(n)
     for account_id, members in sorted(by_account.items()):
         skus = (
-            session.execute(
-                select(Sku).where(Sku.account_id == account_id).order_by(Sku.sku_code)
-            )
+            session.execute(select(Sku).where(Sku.account_id == account_id).order_by(Sku.sku_code))
             .scalars()
             .all()
         )

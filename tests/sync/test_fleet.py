@@ -45,6 +45,9 @@ def test_light_fleet_stores_every_event_exactly_once(broker: PrivateBroker, engi
         assert sorted(seqs[sim.node]) == list(range(1, sim.last_seq + 1)), sim.node
     assert len(rows) == result["written_total"] == sum(s.last_seq for s in fleet.nodes)
     assert scans == result["events"]
+    # Every scan's way to the hub and back is counted once (the node.started is not a scan).
+    assert sum(result["ack_lag_ms"].values()) == scans
+    assert all(int(ms) >= 0 for ms in result["ack_lag_ms"])
 
 
 def _sent_batches(link: Link, node: str) -> list[tuple[int, int]]:

@@ -96,7 +96,7 @@ def apply_batches(
     if rows:
         _insert_events(session, rows, now)
     if parked:
-        session.connection().execute(insert(ParkedEventRow.__table__), parked)
+        session.connection().execute(insert(ParkedEventRow), parked)
     for node_id, events in facts_of.items():
         # Same transaction: the facts' effects commit with the events, or neither does.
         facts.apply_facts(session, node_id, events, now)
@@ -186,6 +186,7 @@ def _insert_events(session: Session, rows: list[_Row], now: datetime) -> None:
         ).replace("\\", "\\\\")
         # On the session's own connection, inside its transaction.
         raw = conn.connection.driver_connection
+        assert raw is not None  # a live connection inside the session's transaction
         with raw.cursor() as cur, cur.copy(f"COPY event ({_COLUMNS}) FROM STDIN") as copy:
             copy.write(text.encode())
         return

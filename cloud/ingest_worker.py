@@ -139,12 +139,12 @@ class IngestWorker:
             async for first in messages:
                 # Take what has already arrived, so batches of one node that queued up
                 # while we committed the last ones share one transaction (group commit).
-                group = [first]
+                taken = [first]
                 size = len(_bytes(first.payload))
-                while len(messages) and len(group) < GROUP_MAX and size < GROUP_MAX_BYTES:
-                    group.append(await anext(messages))
-                    size += len(_bytes(group[-1].payload))
-                await self.handle_many(client, [(str(m.topic), _bytes(m.payload)) for m in group])
+                while len(messages) and len(taken) < GROUP_MAX and size < GROUP_MAX_BYTES:
+                    taken.append(await anext(messages))
+                    size += len(_bytes(taken[-1].payload))
+                await self.handle_many(client, [(str(m.topic), _bytes(m.payload)) for m in taken])
 
     async def handle_many(self, client: aiomqtt.Client, messages: list[tuple[str, bytes]]) -> None:
         """Handle messages in arrival order; event batches of one node are applied together."""

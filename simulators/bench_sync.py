@@ -427,10 +427,16 @@ def run_fanin(
     pg_url: str,
     full_nodes: bool = False,
     status_interval: float = 10.0,
+    kill_hub_at: float | None = None,
 ) -> dict[str, float]:
     """Many nodes into one hub. Light mode (the default) simulates each node in memory on
     the real sync protocol (simulators/fleet.py), so the cores go to the hub; ``full_nodes``
-    runs real edge stores and sync agents (``python -m edge bench-fleet``)."""
+    runs real edge stores and sync agents (``python -m edge bench-fleet``).
+
+    ``kill_hub_at``: that many seconds after the fleets start, the hub is killed (SIGKILL,
+    mid-group) and started again on the same database: every node sees the hub's last
+    will, keeps writing, and says hello when it is back. Every event must still be stored
+    exactly once; the lag then includes the outage."""
     console = Console()
     mode = "full edge nodes" if full_nodes else "light nodes"
     share = [nodes // processes + (1 if i < nodes % processes else 0) for i in range(processes)]
@@ -441,22 +447,27 @@ def run_fanin(
         app_name = f"guanjia-fanin-{uuid.uuid4().hex[:8]}"
         hub_url = f"{url}&application_name={app_name}" if schema else url
         port = free_port()
-        cloud = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cloud",
-                "serve",
-                "--port",
-                str(port),
-                "--database-url",
-                hub_url,
-                "--mqtt-port",
-                str(broker.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(work / "cloud.log", "wb"),  # noqa: SIM115 - closed with the process
-        )
+
+        def start_hub() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "cloud",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--database-url",
+                    hub_url,
+                    "--mqtt-port",
+                    str(broker.port),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=open(work / "cloud.log", "ab"),  # the child holds it; ours goes with GC
+            )
+
+        cloud = start_hub()
+        hub_down_s = 0.0
         try:
             _wait_hub(port)
             assert broker.proc is not None
@@ -477,6 +488,15 @@ def run_fanin(
                 fleets.append(
                     subprocess.Popen([sys.executable, *cmd], stdout=subprocess.PIPE, text=True)
                 )
+            if kill_hub_at is not None:
+                time.sleep(kill_hub_at)
+                cloud.kill()
+                cloud.wait(10)
+                down = time.monotonic()
+                cloud = start_hub()
+                meter.pids["hub"] = cloud.pid  # the killed hub counts up to its last sample
+                _wait_hub(port)
+                hub_down_s = time.monotonic() - down
             outs = [
                 orjson.loads(f.communicate(timeout=duration + 600)[0].strip().splitlines()[-1])
                 for f in fleets
@@ -509,6 +529,7 @@ def run_fanin(
         "written_total": written,
         **held,
         "resends": sum(o.get("resends", 0.0) for o in outs),
+        **({"hub_killed_at_s": kill_hub_at, "hub_back_after_s": hub_down_s} if kill_hub_at else {}),
         "reconnects": sum(o.get("reconnects", 0.0) for o in outs),
         "connected_s": max(o["connected_s"] for o in outs),
         "drained_after_stop_s": max(o["drained_after_stop_s"] for o in outs),

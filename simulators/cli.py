@@ -119,11 +119,20 @@ def bench_fanin(
         float,
         typer.Option(help="Seconds between a light node's retained status (a real node: 10)."),
     ] = 10.0,
+    kill_hub_at: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds after the nodes start: kill -9 the hub and start it again "
+            "(every event must still be stored exactly once)."
+        ),
+    ] = None,
 ) -> None:
-    """Many nodes into one hub: sync lag from event creation to the cloud's commit."""
+    """Many nodes into one hub: sync lag from event creation to the hub and back."""
     from simulators.bench_sync import run_fanin
 
-    run_fanin(nodes, rate, duration, processes, database, pg_url, full_nodes, status_interval)
+    run_fanin(
+        nodes, rate, duration, processes, database, pg_url, full_nodes, status_interval, kill_hub_at
+    )
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -29,8 +30,17 @@ def run(
         typer.echo(f"guanjia edge: {err}", err=True)
         raise typer.Exit(2) from None
     logs.setup(log_format)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(EdgeNode(cfg).run())
+
+    async def main() -> None:
+        # systemd stops a service with SIGTERM: end as on Ctrl-C, through the node's cleanup
+        # (devices closed, store closed, STOPPING=1), not by the default instant death.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await EdgeNode(cfg).run()
+
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
+        asyncio.run(main())
 
 
 @app.command("check-config")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
+from edge import systemd
 from edge.config import EdgeConfig
 from edge.devices.scanner import LineScanner, ScanInput
 from edge.feedback import Feedback, make_feedback
@@ -135,9 +136,18 @@ class EdgeNode:
         )
         if ready is not None:
             ready.set()
+        systemd.notify("READY=1")
+        interval = systemd.watchdog_interval_s()
+        if interval is not None:
+            extra.append(
+                asyncio.create_task(
+                    systemd.keep_alive(self.store.readable, interval), name="watchdog"
+                )
+            )
         try:
             await self.sync.run()
         finally:
+            systemd.notify("STOPPING=1")
             for task in extra:
                 task.cancel()
             await self.scanner.stop()

@@ -391,5 +391,10 @@ class Store:
     def lookup_barcode(self, barcode: str) -> replica.Sku | None:
         return replica.sku_by_barcode(self.conn, barcode)
 
+    def readable(self) -> bool:
+        """The store answers a read now (the daemon's watchdog asks before each keep-alive)."""
+        self._meta("acked_through")  # raises StoreError or sqlite3.Error when it cannot
+        return True
+
     def integrity_ok(self) -> bool:
         return bool(self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

@@ -294,6 +294,9 @@ class OrderRelease(Message):
     lines: list[OrderLine] = Field(min_length=1, max_length=500)
     #: Pick wave this order belongs to, if the hub batched it.
     wave: Code | None = None
+    #: The one pick node that may pick this order (its pick lease); every other node of the
+    #: warehouse packs it but never offers it for picking. ``None``: leased to no node yet.
+    pick_node: NodeId | None = None
 
 
 class BinInfo(Message):

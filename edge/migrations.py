@@ -210,4 +210,13 @@ MIGRATIONS: Final[list[tuple[str, str]]] = [
         "0007_pick_api",
         PICK_API_SCHEMA,
     ),
+    (
+        # Each released order's pick lease (OrderRelease.pick_node): the node offers for
+        # picking only the orders leased to it (edge/pick_service.py, docs/sync.md).
+        "0008_pick_lease",
+        """
+        ALTER TABLE order_release ADD COLUMN pick_node TEXT;
+        UPDATE order_release SET pick_node = json_extract(body, '$.pick_node');
+        """,
+    ),
 ]

@@ -29,6 +29,14 @@ Before each action the service compares the session's orders with the store and
 feeds the station an ``OrderUpdated`` for each order the cloud changed (a cancel or
 hold mid-wave): its "put it back" verdict comes back in ``alerts``.
 
+Pick leases (docs/sync.md): the hub leases each order's pick to one pick node
+(``OrderRelease.pick_node``). This service offers, previews and starts only the orders
+leased to its own node; a wave with none of them is refused naming the node that holds
+it. When the hub moves the lease of an order in a session's wave to another node, the
+station gets it as a withdrawn order (``OrderUpdated`` with status ``cancelled``): its
+"put it back" verdict tells the picker, and what was already picked is reported in
+``order.picked`` as always, for the hub to turn into a task.
+
 One SQLite writer: every call takes :attr:`PickService.lock`, so requests served from
 a thread pool are serialised and each request commits once.
 
@@ -340,14 +348,16 @@ class PickService:
     # --- queries ----------------------------------------------------------------------------
 
     def waves(self) -> list[WaveSummary]:
-        """Waves with released orders, and waves this node has picked or is picking."""
+        """Waves with released orders leased to this node, and waves it has picked or is picking."""
         with self.lock:
             conn = self.store.conn
             rows = conn.execute(
                 "SELECT o.wave, COUNT(DISTINCT o.order_id), "
                 "COALESCE(SUM(json_extract(l.value, '$.qty')), 0) "
                 "FROM order_release o, json_each(o.body, '$.lines') l "
-                "WHERE o.wave IS NOT NULL AND o.status = 'released' GROUP BY o.wave"
+                "WHERE o.wave IS NOT NULL AND o.status = 'released' AND o.pick_node = ? "
+                "GROUP BY o.wave",
+                (self.store.node_id,),
             ).fetchall()
             out = {
                 str(w): WaveSummary(
@@ -574,9 +584,9 @@ class PickService:
         self, wave: str
     ) -> tuple[tuple[OrderRelease, ...], dict[str, BinInfo], tuple[StockLevel, ...]]:
         conn = self.store.conn
-        orders = tuple(replica.wave(conn, wave))
+        orders = tuple(replica.wave(conn, wave, self.store.node_id))
         if not orders:
-            raise NotFound("no_such_wave", f"wave {wave} has no released orders on this node")
+            raise self._not_leased_here(wave)
         bins = {b.code: b for b in replica.bins(conn, self.warehouse)}
         skus = sorted({line.sku_code for o in orders for line in o.lines})
         stock = tuple(
@@ -589,6 +599,24 @@ class PickService:
             if self.warehouse is None or b in bins
         )
         return orders, bins, stock
+
+    def _not_leased_here(self, wave: str) -> PickError:
+        """Why ``wave`` has nothing for this node to pick: unknown, or leased elsewhere."""
+        holders = replica.wave_holders(self.store.conn, wave)
+        if not holders:
+            return NotFound("no_such_wave", f"wave {wave} has no released orders on this node")
+        others = sorted(n for n in holders if n is not None)
+        if others:
+            return Conflict(
+                "leased_elsewhere",
+                f"wave {wave} is leased to pick node {', '.join(others)}, not to this node "
+                f"({self.store.node_id}): it is picked there; a lead moves the lease on the hub",
+            )
+        return Conflict(
+            "not_leased",
+            f"wave {wave} is leased to no pick node yet: a lead leases its orders on the hub "
+            "(POST /api/v1/orders/{order_no}/pick-node)",
+        )
 
     def _preview(self, wave: str) -> PickStation:
         orders, bins, stock = self._gather(wave)
@@ -693,6 +721,14 @@ class PickService:
         ):
             release = OrderRelease.model_validate_json(body)
             if release.version > known[release.order_id].version:
+                if release.status == "released" and release.pick_node != self.store.node_id:
+                    # Leased away: for this picker the order is withdrawn, like a cancel.
+                    release = release.model_copy(
+                        update={
+                            "status": "cancelled",
+                            "status_reason": f"pick leased to {release.pick_node}",
+                        }
+                    )
                 out.append(OrderUpdated(release, at))
         return out
 

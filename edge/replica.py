@@ -70,9 +70,11 @@ def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:
 
 def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
     conn.execute(
-        "INSERT INTO order_release VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET "
+        "INSERT INTO order_release (order_id, version, status, waybill, wave, body, pick_node) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET "
         "version = excluded.version, status = excluded.status, waybill = excluded.waybill, "
-        "wave = excluded.wave, body = excluded.body WHERE excluded.version > order_release.version",
+        "wave = excluded.wave, body = excluded.body, pick_node = excluded.pick_node "
+        "WHERE excluded.version > order_release.version",
         (
             order.order_id,
             order.version,
@@ -80,6 +82,7 @@ def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
             order.waybill,
             order.wave,
             order.model_dump_json(),
+            order.pick_node,
         ),
     )
 
@@ -133,12 +136,24 @@ def order(conn: sqlite3.Connection, code: str) -> OrderRelease | None:
     return None if row is None else OrderRelease.model_validate_json(row[0])
 
 
-def wave(conn: sqlite3.Connection, wave_id: str) -> list[OrderRelease]:
+def wave(conn: sqlite3.Connection, wave_id: str, pick_node: str) -> list[OrderRelease]:
+    """The wave's released orders whose pick is leased to ``pick_node`` (docs/sync.md)."""
     rows = conn.execute(
-        "SELECT body FROM order_release WHERE wave = ? AND status = 'released' ORDER BY order_id",
-        (wave_id,),
+        "SELECT body FROM order_release WHERE wave = ? AND status = 'released' "
+        "AND pick_node = ? ORDER BY order_id",
+        (wave_id, pick_node),
     )
     return [OrderRelease.model_validate_json(r[0]) for r in rows]
+
+
+def wave_holders(conn: sqlite3.Connection, wave_id: str) -> dict[str | None, int]:
+    """How many of the wave's released orders each node holds the pick lease of (``None``: none)."""
+    rows = conn.execute(
+        "SELECT pick_node, COUNT(*) FROM order_release WHERE wave = ? AND status = 'released' "
+        "GROUP BY pick_node",
+        (wave_id,),
+    )
+    return {r[0]: int(r[1]) for r in rows}
 
 
 def bins(conn: sqlite3.Connection, warehouse: str | None = None) -> list[BinInfo]:

@@ -69,7 +69,7 @@ def logout(token: TokenDep, operator: OperatorDep, gate: GateDep) -> Response:
 
 @router.get("/waves", responses=_AUTH, tags=["pick"])
 def waves(operator: PickerDep, service: ServiceDep) -> list[WaveSummary]:
-    """Waves with released orders on this node, and the ones picked or being picked."""
+    """Waves with released orders leased to this node, and the ones picked or being picked."""
     return service.waves()
 
 
@@ -81,7 +81,10 @@ def start_wave(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ActionResult:
-    """Load the wave, allocate it to bins and route it; resumes the operator's own wave."""
+    """Load the wave, allocate it to bins and route it; resumes the operator's own wave.
+
+    Only orders leased to this node are picked here; 409 ``leased_elsewhere`` names the
+    node that holds the wave."""
     return _replayed(response, service.start(operator.id, wave, idempotency_key))
 
 
@@ -125,7 +128,8 @@ def substitute(
     return _replayed(response, service.substitute(operator.id, idempotency_key))
 
 
-@router.get("/picks/{wave}", responses=_FOUND, tags=["pick"])
+@router.get("/picks/{wave}", responses={**_FOUND, 409: {"model": ErrorBody}}, tags=["pick"])
 def pick_list(wave: WavePath, operator: PickerDep, service: ServiceDep) -> PickList:
-    """The wave's stops in route order with their state (a preview before it is started)."""
+    """The wave's stops in route order with their state (a preview before it is started);
+    409 for a wave leased to another pick node."""
     return service.pick_list(wave)

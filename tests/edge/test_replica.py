@@ -32,7 +32,7 @@ WHO = Recipient(
 )
 
 
-def order(version: int, status: str = "released") -> OrderRelease:
+def order(version: int, status: str = "released", pick_node: str | None = NODE) -> OrderRelease:
     return OrderRelease(
         order_id="JY1",
         version=version,
@@ -42,6 +42,7 @@ def order(version: int, status: str = "released") -> OrderRelease:
         recipient=WHO,
         lines=[OrderLine(line_id="1", sku_code="A", qty=2)],
         wave="W1",
+        pick_node=pick_node,
     )
 
 
@@ -74,8 +75,31 @@ def test_order_keeps_its_highest_version(store: Store) -> None:
         3,
         "cancelled",
     )  # the late v2 did not undo the cancel
-    assert replica.wave(store.conn, "W1") == []  # cancelled orders leave the wave
+    assert replica.wave(store.conn, "W1", NODE) == []  # cancelled orders leave the wave
     assert replica.order(store.conn, "nope") is None
+
+
+def test_a_wave_holds_only_the_orders_leased_to_the_node(store: Store) -> None:
+    feed(store, OrderReleased(seq=1, payload=order(1, pick_node="wh1-pick-2")))
+    assert replica.wave(store.conn, "W1", NODE) == []
+    assert [o.order_id for o in replica.wave(store.conn, "W1", "wh1-pick-2")] == ["JY1"]
+    assert replica.wave_holders(store.conn, "W1") == {"wh1-pick-2": 1}
+    feed(store, OrderReleased(seq=1, payload=order(2)))  # the lease moved here
+    assert [o.order_id for o in replica.wave(store.conn, "W1", NODE)] == ["JY1"]
+    assert replica.wave(store.conn, "W1", "wh1-pick-2") == []
+    feed(store, OrderReleased(seq=1, payload=order(3, pick_node=None)))
+    assert replica.wave_holders(store.conn, "W1") == {None: 1}
+
+
+def test_the_lease_migration_reads_it_from_releases_stored_before(tmp_path: Path) -> None:
+    store = Store(tmp_path / "edge.db", NODE)
+    feed(store, OrderReleased(seq=1, payload=order(1)))
+    with store.atomic() as conn:  # the store as it was before migration 0008_pick_lease
+        conn.execute("ALTER TABLE order_release DROP COLUMN pick_node")
+        conn.execute("DELETE FROM schema_migrations WHERE name = '0008_pick_lease'")
+    store.close()
+    again = Store(tmp_path / "edge.db", NODE)
+    assert [o.order_id for o in replica.wave(again.conn, "W1", NODE)] == ["JY1"]
 
 
 def test_sku_with_bundle_components_and_gtin(store: Store) -> None:

@@ -54,7 +54,12 @@ PINS = {"li.lei": "246810", "han.mei": "135790", "viewer": "111111"}
 
 
 def order(
-    oid: str, wave: str, *lines: tuple[str, int], status: str = "released", version: int = 1
+    oid: str,
+    wave: str,
+    *lines: tuple[str, int],
+    status: str = "released",
+    version: int = 1,
+    pick_node: str | None = NODE,
 ) -> OrderRelease:
     return OrderRelease(
         order_id=oid,
@@ -66,6 +71,7 @@ def order(
             OrderLine(line_id=f"{oid}-{i}", sku_code=s, qty=q) for i, (s, q) in enumerate(lines)
         ],
         wave=wave,
+        pick_node=pick_node,
     )
 
 

@@ -394,6 +394,24 @@ class SalesOrderLine(Base):
     gift: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class PickLease(Base):
+    """A released order's pick: its wave and the one node that may pick it (cloud/pick_lease.py).
+
+    Every later version of the release carries both. Written at release, moved by a lead.
+    """
+
+    __tablename__ = "pick_lease"
+    __table_args__ = (Index("ix_pick_lease_wave", "wave"),)
+    order_id: Mapped[str] = mapped_column(
+        ForeignKey("sales_order.id", ondelete="CASCADE"), primary_key=True
+    )
+    wave: Mapped[str | None] = mapped_column(String(64))
+    #: ``None``: the hub knew no pick node of the warehouse; no node picks it until a lead says.
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[datetime]
+
+
 class OrderDecision(Base):
     """Why the audit did what it did: one row per check or rule that fired."""
 

@@ -31,6 +31,7 @@ from cloud.errors import ConflictError, InvalidError, NotFoundError
 from cloud.models import (
     OrderDecision,
     OrderLog,
+    PickLease,
     SalesOrder,
     SalesOrderLine,
     Sku,
@@ -740,6 +741,7 @@ def release_message(
     session: Session, o: SalesOrder, lines: list[SalesOrderLine] | None = None
 ) -> OrderRelease:
     lines = lines if lines is not None else lines_of(session, [o.id])[o.id]
+    lease = session.get(PickLease, o.id)  # every version carries the wave and the pick lease
     status: Literal["released", "on_hold", "cancelled"] = "released"
     reason = None
     if o.status == "cancelled" or o.status in ("audited", "confirmed", "saved", "new"):
@@ -758,6 +760,8 @@ def release_message(
             OrderLine(line_id=ln.line_id, sku_code=ln.sku_code, qty=ln.qty, gift=ln.gift)
             for ln in lines
         ],
+        wave=lease.wave if lease else None,
+        pick_node=lease.node_id if lease else None,
     )
 
 
@@ -782,20 +786,28 @@ def release(
     now: datetime,
     *,
     wave: str | None = None,
+    pick_node: str | None = None,
 ) -> tuple[SalesOrder, dict[str, int]]:
     """Release an audited order to its warehouse's node(s), in pick wave ``wave`` if given.
 
     An order without a waybill number gets one here (the 电子面单 step): the pack station
-    prints it on the courier label, so a released order always has one.
+    prints it on the courier label, so a released order always has one. Its pick is leased
+    to ``pick_node``, or to the pick node the hub chooses (cloud/pick_lease.py).
     """
+    from cloud import pick_lease  # pick_lease builds on this module
+
     o = get(session, account_id, order_no)
     if o.status != "audited":
         raise ConflictError(f"order {order_no} is {o.status}; only an audited order is released")
     if o.on_hold:
         raise ConflictError(f"order {order_no} is on hold ({o.hold_reason})")
+    node = pick_lease.choose(session, o, wave, pick_node)
+    pick_lease.lease(session, o, wave, node, actor, now)
     if not o.tracking_number:
         o.tracking_number = waybills.allocate(session, account_id, o.carrier or "NONE")
-    log(session, o, "release", "released", actor, now, reason=f"wave {wave}" if wave else None)
+    why = [f"wave {wave}"] if wave else []
+    why.append(f"pick node {node}" if node else "no pick node known")
+    log(session, o, "release", "released", actor, now, reason=", ".join(why))
     return o, send_release(session, o, now, wave=wave)
 
 

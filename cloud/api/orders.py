@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy.orm import Session
 
-from cloud import order_views, orders, reversals
+from cloud import order_views, orders, pick_lease, reversals
 from cloud.api.deps import (
+    NodesWrite,
     OrdersAudit,
     OrdersRead,
     OrdersShip,
@@ -29,6 +30,7 @@ from cloud.api.schemas import (
     SplitIn,
 )
 from cloud.orders import OrderPatch, Status
+from cloud.pick_lease import PickNodeIn
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -130,7 +132,19 @@ def release(
         who.actor,
         datetime.now(UTC),
         wave=body.wave if body is not None else None,
+        pick_node=body.pick_node if body is not None else None,
     )
+    out = _detail(session, who.account_id, order_no)
+    session.commit()
+    return out
+
+
+@router.post("/{order_no}/pick-node", response_model=OrderDetail)
+def move_pick_node(
+    order_no: str, body: PickNodeIn, session: SessionDep, who: NodesWrite
+) -> Response:
+    """Lease the order's pick to another pick node of its warehouse (its holder died)."""
+    pick_lease.move(session, who.account_id, order_no, body, who.actor, datetime.now(UTC))
     out = _detail(session, who.account_id, order_no)
     session.commit()
     return out

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cloud.orders import OrderIn
-from protocol.messages import BinInfo, Code, OrderId, SkuCode
+from protocol.messages import BinInfo, Code, NodeId, OrderId, SkuCode
 
 
 class Health(BaseModel):
@@ -376,3 +376,5 @@ class ReleaseIn(BaseModel):
         ]
         | None
     ) = None
+    #: The pick node that picks it (its pick lease); default: the hub chooses (docs/sync.md).
+    pick_node: NodeId | None = None

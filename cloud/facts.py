@@ -8,6 +8,8 @@ applied (a (node, seq) is applied once, so each fact is acted on once; movements
   the order there; a fact for an earlier step is recorded and changes nothing.
 * A fact that conflicts with the cloud's state (packed after cancel, picked while on hold,
   an order the cloud does not know) is accepted, changes nothing, and opens a task.
+* A pick by a node that does not hold the order's pick lease (cloud/pick_lease.py) is
+  accepted, books nothing (the holder's pick is the one counted) and opens a task.
 * Stock facts are physical truth: a pick or count that would drive a bin or the stock
   negative is booked with a logged override and a task, never refused.
 """
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cloud import downlink, orders, tasks
 from cloud.errors import ConflictError
-from cloud.models import NodeAssignment, OrderLog, SalesOrder, Task, Warehouse
+from cloud.models import NodeAssignment, OrderLog, PickLease, SalesOrder, Task, Warehouse
 from cloud.stock import Ledger, Move
 from protocol.messages import (
     EVENT_ADAPTER,
@@ -36,6 +38,7 @@ from protocol.messages import (
 )
 
 log = logging.getLogger("guanjia.cloud.facts")
+PICK_LEASE_CONFLICT = "pick_lease_conflict"
 TARGET = {
     "order.picked": "picked",
     "order.packed": "packed",
@@ -122,6 +125,10 @@ def _order_fact(
             event_id=str(ev.id),
         )
         return
+    holder = session.get(PickLease, o.id) if isinstance(ev, OrderPicked) else None
+    if isinstance(ev, OrderPicked) and holder is not None and holder.node_id not in (None, node):
+        _foreign_pick(session, account_id, node, o, str(holder.node_id), ev, now)
+        return
     key = f"{node}:{ev.seq}"
     if isinstance(ev, OrderPicked):
         moves = [
@@ -199,6 +206,53 @@ def _order_fact(
                 at=now,
             )
         )
+
+
+def _foreign_pick(
+    session: Session,
+    account_id: int,
+    node: str,
+    o: SalesOrder,
+    holder: str,
+    ev: OrderPicked,
+    now: datetime,
+) -> None:
+    """A pick by a node that does not hold the order's pick lease: kept, not booked, a task.
+
+    It picked offline before it learnt the lease had moved (or someone picked by hand from
+    its list): the holder picks, or picked, the same goods. Booking both would take the
+    goods off the book twice, so this one is booked never; a person puts the second set back
+    on the shelves (or, if the holder never picks it, decides what the book must say).
+    """
+    picked = [ln for ln in ev.payload.lines if ln.qty]
+    what = "; ".join(f"{ln.qty} × {ln.sku_code} from {ln.bin or 'no bin'}" for ln in picked[:50])
+    detail = (
+        f"order.picked (version {ev.payload.version}) from {node}, but the pick of order "
+        f"{o.order_no} is leased to {holder}: nothing booked for it. "
+        + (f"{node} took {what}: put it back unless it is the parcel's only set." if picked else "")
+    )
+    tasks.open_task(
+        session,
+        account_id,
+        PICK_LEASE_CONFLICT,
+        detail,
+        now,
+        order_no=o.order_no,
+        node_id=node,
+        event_id=str(ev.id),
+    )
+    session.add(
+        OrderLog(
+            order_id=o.id,
+            action=ev.type,
+            from_status=o.status,
+            to_status=o.status,
+            reason=f"event {ev.id} from {node}, not the pick lease holder {holder}: "
+            "recorded only, task opened",
+            actor=f"node:{node}",
+            at=now,
+        )
+    )
 
 
 COUNT_VARIANCE = "count_variance"

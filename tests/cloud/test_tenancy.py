@@ -147,6 +147,14 @@ FOREIGN: list[Case] = [
     Case("POST", ORDER + "/confirm", 404, {"note": "probe"}, params={"order_no": "JY1300103"}),
     Case("POST", ORDER + "/audit", 404, params={"order_no": "JY1300104"}),
     Case("POST", ORDER + "/release", 404, params={"order_no": "JY1300001"}),
+    # before the ship control ships JY1300111: A's node takes its pick lease
+    Case(
+        "POST",
+        ORDER + "/pick-node",
+        404,
+        {"node": NODE, "reason": "probe"},
+        params={"order_no": "JY1300111"},
+    ),
     Case("POST", ORDER + "/hold", 404, REASON, params={"order_no": "JY1300005"}),
     Case("POST", ORDER + "/unhold", 404, {"note": "probe"}, params={"order_no": "JY1300004"}),
     Case("POST", ORDER + "/cancel", 404, REASON, params={"order_no": "JY1300002"}),

@@ -186,6 +186,17 @@ def test_a_lead_moves_the_lease(hub: Hub) -> None:
         assert (latest["version"], latest["wave"], latest["pick_node"]) == (2, "W-1", PICK2)
 
 
+def test_an_old_holder_moved_to_another_warehouse_still_hears_of_the_move(hub: Hub) -> None:
+    hub.release("JY1300001", {"wave": "W-1", "pick_node": PICK1})
+    r = hub.client.put(
+        f"/api/v1/nodes/{PICK1}/assignment", headers=hub.admin, json={"warehouse": "BCP"}
+    )
+    assert r.status_code == 200, r.text
+    r = hub.post(ORDER.format("JY1300001") + "/pick-node", hub.lead, {"node": PICK2, "reason": "r"})
+    assert r.status_code == 200, r.text
+    assert hub.sent(PICK1, "JY1300001")[-1]["pick_node"] == PICK2
+
+
 def test_an_order_released_before_leases_keeps_its_wave_when_leased(hub: Hub) -> None:
     hub.release("JY1300001", {"wave": "W-1"})
     with transaction(session_factory(hub.engine)) as s:

@@ -347,7 +347,11 @@ class Warehouse:
             o = self.order(no)
             if o["status"] != "audited" or o["on_hold"]:
                 raise DemoFailed(f"order {no} is {o['status']} (on hold {o['on_hold']})")
-            released = self.http("POST", f"/orders/{no}/release", json={"wave": WAVE})
+            # Leased to the pick node by name: the hub would choose it too, once it has
+            # heard the node's start; naming it does not depend on that having arrived.
+            released = self.http(
+                "POST", f"/orders/{no}/release", json={"wave": WAVE, "pick_node": PICK_NODE}
+            )
             waybill = released.get("tracking_number") or ""
             if not waybill:
                 raise DemoFailed(f"order {no} was released without a waybill number")
@@ -356,7 +360,8 @@ class Warehouse:
                 for ln in o["lines"]
             )
             self.shipped.append(Shipped(no, o["carrier"], waybill, grams))
-            det.append(f"{no} ({o['carrier']}, waybill {waybill}) released in wave {WAVE}")
+            lease = released["history"][-1]["reason"]  # "wave …, pick node …"
+            det.append(f"{no} ({o['carrier']}, waybill {waybill}) released: {lease}")
 
     def _replica_has(self, node: str, orders: tuple[str, ...], timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

@@ -195,17 +195,24 @@ def _order_fact(
     if orders.RANK[target] > orders.RANK[o.status]:
         orders.log(session, o, ev.type, target, actor, now, f"event {ev.id} (version {p.version})")
     else:
-        session.add(
-            OrderLog(
-                order_id=o.id,
-                action=ev.type,
-                from_status=o.status,
-                to_status=o.status,
-                reason=f"event {ev.id}: earlier step, recorded only",
-                actor=actor,
-                at=now,
-            )
+        _note(session, o, ev.type, f"event {ev.id}: earlier step, recorded only", actor, now)
+
+
+def _note(
+    session: Session, o: SalesOrder, action: str, reason: str, actor: str, now: datetime
+) -> None:
+    """A line in the order's history that changes nothing of the order."""
+    session.add(
+        OrderLog(
+            order_id=o.id,
+            action=action,
+            from_status=o.status,
+            to_status=o.status,
+            reason=reason,
+            actor=actor,
+            at=now,
         )
+    )
 
 
 def _foreign_pick(
@@ -241,17 +248,13 @@ def _foreign_pick(
         node_id=node,
         event_id=str(ev.id),
     )
-    session.add(
-        OrderLog(
-            order_id=o.id,
-            action=ev.type,
-            from_status=o.status,
-            to_status=o.status,
-            reason=f"event {ev.id} from {node}, not the pick lease holder {holder}: "
-            "recorded only, task opened",
-            actor=f"node:{node}",
-            at=now,
-        )
+    _note(
+        session,
+        o,
+        ev.type,
+        f"event {ev.id} from {node}, not the pick lease holder {holder}: recorded only, task opened",
+        f"node:{node}",
+        now,
     )
 
 

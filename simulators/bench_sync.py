@@ -122,18 +122,7 @@ def ours(
     url, schema = _database(kind, workdir, pg_url)
     port = free_port()
     cloud = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cloud",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            url,
-            "--mqtt-port",
-            str(broker.port),
-        ],
+        _hub_command(port, url, broker.port),
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "cloud.log", "wb"),  # noqa: SIM115 - closed with the process
         env={**os.environ, "GUANJIA_MQTT_CLIENT_ID": f"cloud-{kind}"},
@@ -393,6 +382,22 @@ def _stored(url: str, pg_url: str, schema: str | None) -> tuple[list[float], dic
     }
 
 
+def _hub_command(port: int, database_url: str, mqtt_port: int) -> list[str]:
+    """The hub as it runs in production: its own process (``python -m cloud serve``)."""
+    return [
+        sys.executable,
+        "-m",
+        "cloud",
+        "serve",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+        "--mqtt-port",
+        str(mqtt_port),
+    ]
+
+
 def _wait_hub(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -450,18 +455,7 @@ def run_fanin(
 
         def start_hub() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "cloud",
-                    "serve",
-                    "--port",
-                    str(port),
-                    "--database-url",
-                    hub_url,
-                    "--mqtt-port",
-                    str(broker.port),
-                ],
+                _hub_command(port, hub_url, broker.port),
                 stdout=subprocess.DEVNULL,
                 stderr=open(work / "cloud.log", "ab"),  # the child holds it; ours goes with GC
             )

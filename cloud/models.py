@@ -303,6 +303,8 @@ class StockLevel(Base):
     """
 
     __tablename__ = "stock_level"
+    # The stock views read a page of SKUs' levels across warehouses (and their parts').
+    __table_args__ = (Index("ix_stock_level_sku", "account_id", "sku_code"),)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), primary_key=True)
     sku_code: Mapped[str] = mapped_column(String(120), primary_key=True)
@@ -311,6 +313,20 @@ class StockLevel(Base):
     damaged: Mapped[int] = mapped_column(default=0)
     qc: Mapped[int] = mapped_column(default=0)
     hold: Mapped[int] = mapped_column(default=0)
+
+
+class StockSalesDay(Base):
+    """Net units shipped per SKU, warehouse and UTC day: the ledger's ship movements less
+    their reversals, summed in the same transaction (``stock.rebuild_sales`` recomputes it
+    from the ledger alone). The stock views read their sales columns from here instead of
+    scanning a month of movements on every request."""
+
+    __tablename__ = "stock_sales_day"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    units: Mapped[int] = mapped_column(default=0)
 
 
 class BinLevel(Base):

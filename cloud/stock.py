@@ -16,19 +16,19 @@ Rules (docs/cloud.md "Stock ledger"; docs/sync.md "Conflicts"):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any, Final, Literal
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final, Literal, cast
 
-from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy import BindParameter, Date, and_, bindparam, case, func, or_, select, true, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from cloud import downlink
 from cloud.bulk import insert_rows
-from cloud.db import Statements, dialect_of, in_param, in_value, one_of
+from cloud.db import Statements, dialect_of, one_of
 from cloud.errors import ConflictError, InvalidError, NotFoundError
 from cloud.models import (
     BinLevel,
@@ -37,6 +37,7 @@ from cloud.models import (
     SkuComponent,
     StockLevel,
     StockMovement,
+    StockSalesDay,
     Warehouse,
 )
 
@@ -63,8 +64,15 @@ class Move:
     bin_code: str | None = None
     bin_delta: int = 0
     reverses_id: str | None = None
+    #: The kind of the movement this one reverses (a reversed ship takes back a sale).
+    reverses_kind: str | None = None
     event_key: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def sold(self) -> int:
+        """Net units this movement ships to buyers (``stock_sales_day``)."""
+        return -self.qty_delta if "ship" in (self.kind, self.reverses_kind) else 0
 
 
 class Ledger:
@@ -90,6 +98,8 @@ class Ledger:
         self.bin_values: dict[tuple[int, str, str], int] = {}
         self.dirty: set[tuple[int, str]] = set()
         self.dirty_bins: set[tuple[int, str, str]] = set()
+        #: Units sold today per (warehouse, SKU), added to ``stock_sales_day`` at ``flush``.
+        self.sold: dict[tuple[int, str], int] = {}
 
     def lock(self, moves: Iterable[Move]) -> None:
         moves = list(moves)
@@ -191,6 +201,9 @@ class Ledger:
         self.bin_values.update(bn)
         self.dirty_bins.update(bn)
         for m in moves:
+            if m.sold:
+                key = (m.warehouse_id, m.sku_code)
+                self.sold[key] = self.sold.get(key, 0) + m.sold
             self.rows.append(
                 {
                     "id": m.id,
@@ -230,7 +243,39 @@ class Ledger:
         if self.rows:
             insert_rows(self.session, StockMovement, self.rows)
             self.rows = []
+        if self.sold:
+            self._add_sales()
         self.session.flush()
+
+    def _add_sales(self) -> None:
+        """Add the staged sales to today's ``stock_sales_day`` rows (in key order: two
+        transactions selling the same SKUs lock the rows in the same order)."""
+        day = utc_day(self.now)
+        ins = (postgresql.insert if dialect_of(self.session) == "postgresql" else sqlite.insert)(
+            StockSalesDay
+        )
+        self.session.execute(
+            ins.on_conflict_do_update(
+                index_elements=["account_id", "sku_code", "warehouse_id", "day"],
+                set_={"units": StockSalesDay.units + ins.excluded.units},
+            ),
+            [
+                {
+                    "account_id": self.account_id,
+                    "sku_code": s,
+                    "warehouse_id": w,
+                    "day": day,
+                    "units": n,
+                }
+                for (w, s), n in sorted(self.sold.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+            ],
+        )
+        self.sold.clear()
+
+
+def utc_day(at: datetime) -> date:
+    """The UTC day of a timestamp (a naive one is taken as UTC, as the database stores it)."""
+    return (at.astimezone(UTC) if at.tzinfo is not None else at).date()
 
 
 def post(
@@ -515,6 +560,7 @@ def reverse_movement(
         bin_code=m.bin_code,
         bin_delta=-m.bin_delta,
         reverses_id=m.id,
+        reverses_kind=m.kind,
     )
     return post(session, account_id, [back], now, override=override)[0]
 
@@ -584,169 +630,233 @@ COLUMNS: Final = (
 )
 
 
-def _build_sales(dialect: str, by_warehouse: Hashable) -> Executable:
+def rebuild_sales(session: Session, account_id: int) -> dict[tuple[int, str, date], int]:
+    """``stock_sales_day`` computed from the ledger alone (to check the running sums against)."""
     m = StockMovement.__table__.c
     orig = StockMovement.__table__.alias("orig")
-    q = (
-        select(m.sku_code, m.created_at, m.qty_delta)
+    out: dict[tuple[int, str, date], int] = {}
+    for wh, sku, at, qty in session.execute(
+        select(m.warehouse_id, m.sku_code, m.created_at, m.qty_delta)
         .select_from(StockMovement.__table__.outerjoin(orig, orig.c.id == m.reverses_id))
         .where(
-            m.account_id == bindparam("account"),
-            in_param(dialect, m.sku_code, "codes"),
-            m.created_at >= bindparam("since", type_=m.created_at.type),
+            m.account_id == account_id,
             (m.kind == "ship") | ((m.kind == "reversal") & (orig.c.kind == "ship")),
         )
-    )
-    return q.where(m.warehouse_id == bindparam("wh")) if by_warehouse else q
-
-
-_SALES = Statements(_build_sales)
-
-
-def _sales(
-    session: Session, account_id: int, codes: list[str], wh: int | None, now: datetime
-) -> dict[str, dict[str, int]]:
-    """Net units shipped (ship movements less their reversals) today, in 7 d and in 30 d."""
-    params: dict[str, Any] = {
-        "account": account_id,
-        "codes": in_value(dialect_of(session), codes),
-        "since": now - timedelta(days=30),
-    }
-    if wh is not None:
-        params["wh"] = wh
-    out: dict[str, dict[str, int]] = {
-        c: {"sales_today": 0, "sales_7d": 0, "sales_30d": 0} for c in codes
-    }
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    week = now - timedelta(days=7)
-    for sku, at, qty in session.execute(_SALES.get(session, wh is not None), params):
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=now.tzinfo)
-        units = -int(qty)
-        out[sku]["sales_30d"] += units
-        if at >= week:
-            out[sku]["sales_7d"] += units
-        if at >= day:
-            out[sku]["sales_today"] += units
+    ):
+        key = (wh, sku, utc_day(at))
+        out[key] = out.get(key, 0) - int(qty)
     return out
 
 
-def _build_levels(dialect: str, by_warehouse: Hashable) -> Executable:
-    t = StockLevel.__table__.c
-    q = select(t.sku_code, t.warehouse_id, t.on_hand, t.reserved, t.damaged, t.qc, t.hold).where(
-        t.account_id == bindparam("account"), in_param(dialect, t.sku_code, "codes")
+def _build_view(dialect: str, variant: Hashable) -> Executable:
+    """The stock view in one statement: a row per SKU of the page and warehouse it has a
+    level in, with the SKU's inbound, sales and what its parts can make alongside.
+
+    Parameters: those of ``catalogue.page_select``; ``code`` (F10's warehouse); for the
+    sales, ``today``, ``d7``/``d30`` (the UTC days the 7 d / 30 d windows start in) and
+    ``since7``/``end7``, ``since30``/``end30`` (the part of those days in the window).
+    Sales of whole days come from ``stock_sales_day``; only the first, partial day of a
+    window is read from the ledger, so the windows stay exact to the microsecond.
+    """
+    from cloud.catalogue import page_select
+
+    keywords, by_warehouse, with_sales, with_channel = cast(tuple[int, bool, bool, bool], variant)
+    acct: BindParameter[int] = bindparam("account")
+    page = page_select(dialect, ("sku_code", "name", "kind", "own_brand"), keywords).cte("page")
+    codes = select(page.c.sku_code)
+    w = Warehouse.__table__.alias("w")
+    ws = Warehouse.__table__.alias("ws")
+    # F10's warehouse as a scalar subquery: the database looks it up once and then reads
+    # each table by (warehouse, SKU) through its index.
+    scope = (
+        select(ws.c.id)
+        .where(ws.c.account_id == acct, ws.c.code == bindparam("code"))
+        .scalar_subquery()
+        if by_warehouse
+        else None
     )
-    return q.where(t.warehouse_id == bindparam("wh")) if by_warehouse else q
+
+    def in_scope(col: Any) -> Any:
+        return col == scope if scope is not None else true()
+
+    lv = StockLevel.__table__.alias("lv")
+    levels = lv.join(w, w.c.id == lv.c.warehouse_id)
+    po = PurchaseInbound.__table__.alias("po")
+    inbound = (
+        select(po.c.sku_code, func.sum(po.c.qty - po.c.received).label("inbound"))
+        .where(
+            po.c.account_id == acct,
+            po.c.sku_code.in_(codes),
+            po.c.qty > po.c.received,
+            in_scope(po.c.warehouse_id),
+        )
+        .group_by(po.c.sku_code)
+        .subquery("inbound")
+    )
+    cols: list[Any] = [
+        page.c.sku_code,
+        page.c.name,
+        page.c.kind,
+        page.c.own_brand,
+        lv.c.warehouse_id,
+        w.c.code.label("warehouse"),
+        w.c.kind.label("warehouse_kind"),
+        lv.c.on_hand,
+        lv.c.reserved,
+        lv.c.damaged,
+        lv.c.qc,
+        lv.c.hold,
+        inbound.c.inbound,
+    ]
+    body: Any = page.outerjoin(
+        levels,
+        and_(
+            lv.c.account_id == acct, lv.c.sku_code == page.c.sku_code, in_scope(lv.c.warehouse_id)
+        ),
+    ).outerjoin(inbound, inbound.c.sku_code == page.c.sku_code)
+    if with_sales:
+        d = StockSalesDay.__table__.c
+        days = (
+            select(
+                d.sku_code,
+                func.sum(case((d.day >= bindparam("today", type_=Date), d.units), else_=0)).label(
+                    "today"
+                ),
+                func.sum(case((d.day > bindparam("d7", type_=Date), d.units), else_=0)).label("d7"),
+                func.sum(d.units).label("d30"),
+            )
+            .where(
+                d.account_id == acct,
+                d.sku_code.in_(codes),
+                d.day > bindparam("d30", type_=Date),
+                in_scope(d.warehouse_id),
+            )
+            .group_by(d.sku_code)
+            .subquery("days")
+        )
+        m = StockMovement.__table__.alias("m")
+        orig = StockMovement.__table__.alias("orig")
+        at = m.c.created_at
+
+        def within(lo: str, hi: str) -> Any:
+            return and_(at >= bindparam(lo, type_=at.type), at < bindparam(hi, type_=at.type))
+
+        first = (
+            select(
+                m.c.sku_code,
+                func.sum(case((within("since7", "end7"), -m.c.qty_delta), else_=0)).label("d7"),
+                func.sum(case((within("since30", "end30"), -m.c.qty_delta), else_=0)).label("d30"),
+            )
+            .select_from(m.outerjoin(orig, orig.c.id == m.c.reverses_id))
+            .where(
+                m.c.account_id == acct,
+                (m.c.kind == "ship") | (m.c.kind == "reversal"),
+                or_(within("since7", "end7"), within("since30", "end30")),
+                (m.c.kind == "ship") | (orig.c.kind == "ship"),
+                m.c.sku_code.in_(codes),
+                in_scope(m.c.warehouse_id),
+            )
+            .group_by(m.c.sku_code)
+            .subquery("first_day")
+        )
+        cols += [
+            func.coalesce(days.c.today, 0).label("sales_today"),
+            (func.coalesce(days.c.d7, 0) + func.coalesce(first.c.d7, 0)).label("sales_7d"),
+            (func.coalesce(days.c.d30, 0) + func.coalesce(first.c.d30, 0)).label("sales_30d"),
+        ]
+        body = body.outerjoin(days, days.c.sku_code == page.c.sku_code).outerjoin(
+            first, first.c.sku_code == page.c.sku_code
+        )
+    if with_channel:
+        # Parts count across every warehouse (the manual's 半成品仓库 is a warehouse of its
+        # own): their stock on hand less reserved, and their open purchase lines.
+        comp = SkuComponent.__table__.alias("comp")
+        parts = select(comp.c.component_code).where(
+            comp.c.account_id == acct, comp.c.sku_code.in_(codes)
+        )
+        pl = StockLevel.__table__.alias("pl")
+        part_stock = (
+            select(pl.c.sku_code, func.sum(pl.c.on_hand - pl.c.reserved).label("n"))
+            .where(pl.c.account_id == acct, pl.c.sku_code.in_(parts))
+            .group_by(pl.c.sku_code)
+            .subquery("part_stock")
+        )
+        pp = PurchaseInbound.__table__.alias("pp")
+        part_inbound = (
+            select(pp.c.sku_code, func.sum(pp.c.qty - pp.c.received).label("n"))
+            .where(pp.c.account_id == acct, pp.c.sku_code.in_(parts), pp.c.qty > pp.c.received)
+            .group_by(pp.c.sku_code)
+            .subquery("part_inbound")
+        )
+        # Integer division truncates in SQL and floors in Python; they differ only below
+        # zero, where the caller's max(0, …) makes both nothing.
+        makeable = (
+            select(
+                comp.c.sku_code,
+                func.min(
+                    (func.coalesce(part_stock.c.n, 0) + func.coalesce(part_inbound.c.n, 0))
+                    // comp.c.qty
+                ).label("makeable"),
+            )
+            .select_from(
+                comp.outerjoin(
+                    part_stock, part_stock.c.sku_code == comp.c.component_code
+                ).outerjoin(part_inbound, part_inbound.c.sku_code == comp.c.component_code)
+            )
+            .where(comp.c.account_id == acct, comp.c.sku_code.in_(codes))
+            .group_by(comp.c.sku_code)
+            .subquery("makeable")
+        )
+        cols.append(makeable.c.makeable)
+        body = body.outerjoin(makeable, makeable.c.sku_code == page.c.sku_code)
+    if scope is not None:
+        # From the warehouse's one row: an unknown code (no id) is told apart from an empty page.
+        one = select(scope.label("scope")).subquery("one")
+        cols.append(one.c.scope)
+        body = one.outerjoin(body, true())
+    return select(*cols).select_from(body).order_by(page.c.sku_code, lv.c.warehouse_id)
 
 
-_LEVELS = Statements(_build_levels)
+_VIEW = Statements(_build_view)
 
 
-def _levels(
-    session: Session, account_id: int, codes: list[str], wh: int | None
-) -> dict[str, dict[int, Any]]:
-    """Per SKU and warehouse: rows with the level's buckets (plain rows: the stock views
-    read thousands of them, and ORM objects cost more than the query)."""
-    params: dict[str, Any] = {"account": account_id, "codes": in_value(dialect_of(session), codes)}
-    if wh is not None:
-        params["wh"] = wh
-    out: dict[str, dict[int, Any]] = {}
-    for r in session.execute(_LEVELS.get(session, wh is not None), params):
-        out.setdefault(r.sku_code, {})[r.warehouse_id] = r
+def _sales_params(now: datetime) -> dict[str, Any]:
+    """``today`` and, per window, the day it starts in and the part of that day inside it."""
+    now = now.astimezone(UTC)
+    out: dict[str, Any] = {"today": now.date()}
+    for days in (7, 30):
+        since = now - timedelta(days=days)
+        out[f"d{days}"] = since.date()
+        out[f"since{days}"] = since
+        out[f"end{days}"] = datetime.combine(since.date() + timedelta(days=1), time(), UTC)
     return out
-
-
-def _build_inbound(dialect: str, by_warehouse: Hashable) -> Executable:
-    t = PurchaseInbound.__table__.c
-    q = select(t.sku_code, t.po_number, t.qty, t.received, t.eta, t.supplier, t.warehouse_id).where(
-        t.account_id == bindparam("account"),
-        in_param(dialect, t.sku_code, "codes"),
-        t.qty > t.received,
-    )
-    if by_warehouse:
-        q = q.where(t.warehouse_id == bindparam("wh"))
-    return q.order_by(t.eta, t.id)
-
-
-_INBOUND = Statements(_build_inbound)
 
 
 def _inbound(
     session: Session, account_id: int, codes: list[str], wh: int | None
 ) -> dict[str, list[dict[str, Any]]]:
-    params: dict[str, Any] = {"account": account_id, "codes": in_value(dialect_of(session), codes)}
+    t = PurchaseInbound.__table__.c
+    w = Warehouse.__table__.c
+    q = (
+        select(t.sku_code, t.po_number, t.qty, t.received, t.eta, t.supplier, w.code)
+        .join_from(PurchaseInbound.__table__, Warehouse.__table__, w.id == t.warehouse_id)
+        .where(t.account_id == account_id, one_of(session, t.sku_code, codes), t.qty > t.received)
+        .order_by(t.eta, t.id)
+    )
     if wh is not None:
-        params["wh"] = wh
+        q = q.where(t.warehouse_id == wh)
     out: dict[str, list[dict[str, Any]]] = {}
-    for p in session.execute(_INBOUND.get(session, wh is not None), params):
+    for p in session.execute(q):
         out.setdefault(p.sku_code, []).append(
             {
                 "po_number": p.po_number,
                 "open": p.qty - p.received,
                 "eta": p.eta,
                 "supplier": p.supplier,
-                "warehouse_id": p.warehouse_id,
+                "warehouse": p.code,
             }
         )
     return out
-
-
-_COMPONENTS = Statements(
-    lambda dialect, _: select(
-        SkuComponent.__table__.c.sku_code,
-        SkuComponent.__table__.c.component_code,
-        SkuComponent.__table__.c.qty,
-    ).where(
-        SkuComponent.__table__.c.account_id == bindparam("account"),
-        in_param(dialect, SkuComponent.__table__.c.sku_code, "codes"),
-    )
-)
-
-
-def _channel(
-    session: Session,
-    account_id: int,
-    skus: Sequence[Any],
-    avail: dict[str, int],
-    inbound: dict[str, int],
-) -> dict[str, int]:
-    """同步库存: available + in transit; bundles are limited by their scarcest component;
-    own-brand goods add what their semi-finished parts (stock + in transit) can still make."""
-    comps: dict[str, list[tuple[str, int]]] = {}
-    for code, part, qty in session.execute(
-        _COMPONENTS.get(session),
-        {
-            "account": account_id,
-            "codes": in_value(dialect_of(session), [s.sku_code for s in skus]),
-        },
-    ):
-        comps.setdefault(code, []).append((part, qty))
-    need = sorted({c for parts in comps.values() for c, _ in parts} - set(avail))
-    if need:
-        # Parts count across every warehouse (the manual's 半成品仓库 is a warehouse of its own).
-        for code, lv in _levels(session, account_id, need, None).items():
-            avail[code] = sum(r.on_hand - r.reserved for r in lv.values())
-        for code, pos in _inbound(session, account_id, need, None).items():
-            inbound[code] = sum(p["open"] for p in pos)
-    out = {}
-    for s in skus:
-        own = avail.get(s.sku_code, 0) + inbound.get(s.sku_code, 0)
-        parts = comps.get(s.sku_code, [])
-        makeable = min((avail.get(c, 0) + inbound.get(c, 0)) // q for c, q in parts) if parts else 0
-        if s.kind == "bundle":
-            out[s.sku_code] = max(0, makeable)
-        elif s.own_brand:
-            out[s.sku_code] = own + max(0, makeable)
-        else:
-            out[s.sku_code] = own
-    return out
-
-
-_WAREHOUSES = Statements(
-    lambda _d, _v: select(Warehouse.id, Warehouse.code, Warehouse.kind).where(
-        Warehouse.account_id == bindparam("account")
-    )
-)
 
 
 def stock_view(
@@ -762,52 +872,36 @@ def stock_view(
 ) -> list[dict[str, Any]]:
     """F9 (``warehouse`` None: every warehouse, with a per-warehouse breakdown) or F10
     (one warehouse; the caller picks the columns, as the manual's right-click menu does)."""
-    from cloud.catalogue import sku_page
+    from cloud.catalogue import page_params
 
     bad = [c for c in columns if c not in COLUMNS]
     if bad:
         raise InvalidError(
             f"unknown column(s) {', '.join(bad)}; choose from {', '.join(COLUMNS)}", "columns"
         )
-    whs = {w.id: w for w in session.execute(_WAREHOUSES.get(session), {"account": account_id})}
+    params, keywords = page_params(account_id, query, limit, offset)
+    with_sales = any(c.startswith("sales") for c in columns)
+    with_channel = "channel_stock" in columns
+    if warehouse is not None:
+        params["code"] = warehouse
+    if with_sales:
+        params.update(_sales_params(now))
+    rows = session.execute(
+        _VIEW.get(session, (keywords, warehouse is not None, with_sales, with_channel)), params
+    ).all()
     wh = None
     if warehouse is not None:
-        wh = next((w.id for w in whs.values() if w.code == warehouse), None)
+        wh = rows[0].scope
         if wh is None:
             raise NotFoundError(f"no warehouse {warehouse!r}")
-    skus = sku_page(
-        session, account_id, query, limit, offset, ("sku_code", "name", "kind", "own_brand")
-    )
-    codes = [s.sku_code for s in skus]
-    levels = _levels(session, account_id, codes, wh)
-    pos = _inbound(session, account_id, codes, wh)
-    sales = (
-        _sales(session, account_id, codes, wh, now)
-        if any(c.startswith("sales") for c in columns)
-        else {}
-    )
-    avail: dict[str, int] = {}
-    inbound: dict[str, int] = {}
-    totals: dict[str, dict[str, int]] = {}
-    for code in codes:
-        t = {"on_hand": 0, "reserved": 0, "damaged": 0, "qc": 0, "hold": 0}
-        for wid, r in levels.get(code, {}).items():
-            damaged_wh = whs[wid].kind == "damaged"
-            t["on_hand"] += 0 if damaged_wh else r.on_hand
-            t["reserved"] += r.reserved
-            t["damaged"] += r.damaged + (r.on_hand if damaged_wh else 0)
-            t["qc"] += r.qc
-            t["hold"] += r.hold
-        totals[code] = t
-        avail[code] = t["on_hand"] - t["reserved"]
-        inbound[code] = sum(p["open"] for p in pos.get(code, []))
-    channel = (
-        _channel(session, account_id, skus, dict(avail), dict(inbound))
-        if "channel_stock" in columns
-        else {}
-    )
+    skus: dict[str, list[Any]] = {}
+    for r in rows:
+        if r.sku_code is not None:
+            skus.setdefault(r.sku_code, []).append(r)
+    codes = list(skus)
+    pos = _inbound(session, account_id, codes, wh) if "purchases" in columns and codes else {}
     bins: dict[str, list[dict[str, Any]]] = {}
-    if "bins" in columns and wh is not None:
+    if "bins" in columns and wh is not None and codes:
         for b in session.execute(
             select(BinLevel)
             .where(
@@ -819,24 +913,45 @@ def stock_view(
         ).scalars():
             bins.setdefault(b.sku_code, []).append({"bin": b.bin_code, "qty": b.qty})
     out = []
-    for s in skus:
-        t = totals[s.sku_code]
+    for code, levels in skus.items():
+        s = levels[0]
+        t = {"on_hand": 0, "reserved": 0, "damaged": 0, "qc": 0, "hold": 0}
+        here = [r for r in levels if r.warehouse_id is not None]
+        for r in here:
+            damaged_wh = r.warehouse_kind == "damaged"
+            t["on_hand"] += 0 if damaged_wh else r.on_hand
+            t["reserved"] += r.reserved
+            t["damaged"] += r.damaged + (r.on_hand if damaged_wh else 0)
+            t["qc"] += r.qc
+            t["hold"] += r.hold
+        available = t["on_hand"] - t["reserved"]
+        inbound = int(s.inbound or 0)
         values: dict[str, Any] = {
             "name": s.name,
             **t,
-            "available": avail[s.sku_code],
-            "inbound": inbound[s.sku_code],
-            **sales.get(s.sku_code, {}),
-            "channel_stock": channel.get(s.sku_code),
-            "purchases": [
-                {**p, "warehouse": whs[p.pop("warehouse_id")].code} for p in pos.get(s.sku_code, [])
-            ],
-            "bins": bins.get(s.sku_code, []),
+            "available": available,
+            "inbound": inbound,
+            "purchases": pos.get(code, []),
+            "bins": bins.get(code, []),
         }
-        row: dict[str, Any] = {"sku_code": s.sku_code, **{c: values[c] for c in columns}}
+        if with_sales:
+            values.update(
+                sales_today=int(s.sales_today),
+                sales_7d=int(s.sales_7d),
+                sales_30d=int(s.sales_30d),
+            )
+        if with_channel:
+            # 同步库存: available + in transit; a bundle is limited by its scarcest component;
+            # own-brand goods add what their semi-finished parts can still make.
+            makeable = max(0, int(s.makeable or 0))
+            own = available + inbound
+            values["channel_stock"] = (
+                makeable if s.kind == "bundle" else own + makeable if s.own_brand else own
+            )
+        row: dict[str, Any] = {"sku_code": code, **{c: values[c] for c in columns}}
         if warehouse is None:
             row["warehouses"] = {
-                whs[wid].code: {
+                r.warehouse: {
                     "on_hand": r.on_hand,
                     "reserved": r.reserved,
                     "available": r.on_hand - r.reserved,
@@ -844,7 +959,7 @@ def stock_view(
                     "qc": r.qc,
                     "hold": r.hold,
                 }
-                for wid, r in sorted(levels.get(s.sku_code, {}).items())
+                for r in here
             }
         out.append(row)
     return out

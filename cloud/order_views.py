@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Select, bindparam, select
+from sqlalchemy import BindParameter, Select, any_, bindparam, func, or_, select, union
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
@@ -64,20 +64,33 @@ def _select() -> Select[Any]:
     )
 
 
+#: The searched columns, each with a trigram index on PostgreSQL (migration 0007).
+_SEARCHED = (_O.order_no, _O.buyer_nick, _O.tracking_number)
+
+
 def _build_page(_dialect: str, variant: Hashable) -> Executable:
-    by_status, by_hold, by_text = cast(tuple[bool, bool, bool], variant)
-    stmt = _select().where(_O.account_id == bindparam("account"))
+    by_status, by_hold, by_text = cast(tuple[bool, bool, str | None], variant)
+    account: BindParameter[int] = bindparam("account")
+    stmt = _select().where(_O.account_id == account)
     if by_status:
         stmt = stmt.where(_O.status == bindparam("status"))
     if by_hold:
         stmt = stmt.where(_O.on_hold == bindparam("on_hold"))
-    if by_text:
-        like: BindParameter[str] = bindparam("like")
-        stmt = stmt.where(
-            _O.order_no.like(like, escape="\\")
-            | _O.buyer_nick.like(like, escape="\\")
-            | _O.tracking_number.like(like, escape="\\")
+    like: BindParameter[str] = bindparam("like")
+    if by_text == "trigram":
+        # The matches first, one column at a time through its trigram index, then those
+        # orders by id. With the three LIKEs OR-ed on the order list's own path, the planner
+        # walked the newest-first index through every order until it had a page: matches of
+        # one download share a timestamp, and it cannot know they are not spread evenly.
+        hits = union(
+            *(
+                select(_O.id).where(_O.account_id == account, col.like(like, escape="\\"))
+                for col in _SEARCHED
+            )
         )
+        stmt = stmt.where(_O.id == any_(func.array(hits.scalar_subquery())))
+    elif by_text == "scan":
+        stmt = stmt.where(or_(*(col.like(like, escape="\\") for col in _SEARCHED)))
     return (
         stmt.order_by(_O.created_at.desc(), _O.order_no)
         .limit(bindparam("limit"))
@@ -146,7 +159,12 @@ def page(
         params["on_hold"] = on_hold
     if q:
         params["like"] = like_pattern(q)
-    variant = (status is not None, on_hold is not None, bool(q))
+    # A pattern of three characters or more has trigrams to look up (PostgreSQL); a shorter
+    # one would read the whole index, and SQLite has none: those scan.
+    text = None
+    if q:
+        text = "trigram" if len(q) >= 3 and dialect_of(session) == "postgresql" else "scan"
+    variant = (status is not None, on_hold is not None, text)
     rows = session.execute(_PAGE.get(session, variant), params).all()
     return _with_lines(session, rows)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 
 from cloud.db import make_engine, migrate, session_factory, transaction
 
@@ -70,9 +70,10 @@ def private_database(database_url: str | None, workdir: Path) -> Iterator[str]:
     admin = make_engine(database_url)
     with admin.begin() as c:
         c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in database_url else "?"
+    # The schema replaces any search path the URL names (e.g. the auto-audit run's schema).
+    url = make_url(database_url).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
-        yield f"{database_url}{sep}options=-csearch_path%3D{schema}"
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as c:
             c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

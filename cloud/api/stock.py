@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from cloud import reversals, stock
 from cloud.api.deps import SessionDep, StockRead, StockWrite
+from cloud.api.responses import JsonRows
 from cloud.api.schemas import (
     AdjustIn,
     MovementOut,
@@ -41,7 +42,7 @@ def _cols(columns: str) -> list[str]:
     return [c.strip() for c in columns.split(",") if c.strip()]
 
 
-@router.get("/overview")
+@router.get("/overview", response_model=list[dict[str, Any]])
 def overview(
     session: SessionDep,
     who: StockRead,
@@ -49,21 +50,23 @@ def overview(
     limit: Limit = 100,
     offset: Offset = 0,
     columns: Annotated[str, Query(max_length=500)] = DEFAULT_COLUMNS + ",sales_7d,purchases",
-) -> list[dict[str, Any]]:
+) -> Response:
     """F9 总仓库: every warehouse at once (main, damaged, components), with the breakdown."""
-    return stock.stock_view(
-        session,
-        who.account_id,
-        datetime.now(UTC),
-        warehouse=None,
-        query=q,
-        columns=_cols(columns),
-        limit=limit,
-        offset=offset,
+    return JsonRows(
+        stock.stock_view(
+            session,
+            who.account_id,
+            datetime.now(UTC),
+            warehouse=None,
+            query=q,
+            columns=_cols(columns),
+            limit=limit,
+            offset=offset,
+        )
     )
 
 
-@router.get("/warehouses/{code}")
+@router.get("/warehouses/{code}", response_model=list[dict[str, Any]])
 def warehouse_view(
     code: str,
     session: SessionDep,
@@ -74,17 +77,26 @@ def warehouse_view(
     columns: Annotated[
         str, Query(max_length=500, description=f"comma-separated, from: {', '.join(stock.COLUMNS)}")
     ] = DEFAULT_COLUMNS,
-) -> list[dict[str, Any]]:
-    """F10 分仓库存: one warehouse, the columns the caller chooses."""
-    return stock.stock_view(
-        session,
-        who.account_id,
-        datetime.now(UTC),
-        warehouse=code,
-        query=q,
-        columns=_cols(columns),
-        limit=limit,
-        offset=offset,
+) -> Response:
+    """F10 分仓库存: one warehouse, the columns the caller chooses.
+
+    Both views answer with ``JsonRows``: a route that returns plain data has FastAPI check
+    and encode it on a handler thread of its own, after the handler, while the request's
+    transaction stays open. Under load every thread waited for a pooled connection that
+    such requests held while they waited for a thread: the worker stalled until the pool's
+    timeout (500s, then the same again).
+    """
+    return JsonRows(
+        stock.stock_view(
+            session,
+            who.account_id,
+            datetime.now(UTC),
+            warehouse=code,
+            query=q,
+            columns=_cols(columns),
+            limit=limit,
+            offset=offset,
+        )
     )
 
 

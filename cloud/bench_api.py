@@ -14,6 +14,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -239,6 +240,10 @@ def serve(database_url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Its own process group: the workers are stopped with it. A worker left behind
+        # (its supervisor killed) kept transactions open and the schema's DROP waited on
+        # them for good.
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -259,12 +264,12 @@ def serve(database_url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # workers still shutting down, too
+        proc.wait()
         log.close()
 
 

@@ -45,13 +45,19 @@ async def _session(request: Request) -> AsyncIterator[Session]:
         await lock.acquire()
     try:
         session = factory()
+        # Shielded: a request cancelled meanwhile (client gone, shutdown) still ends its
+        # transaction and gives the connection back. Unshielded, cancelling a job the busy
+        # pool had not started dropped it: the transaction stayed open for good, holding
+        # its locks and a pooled connection.
         try:
             session.begin()
             yield session
         except BaseException:
-            await loop.run_in_executor(state.commit_pool, _rollback_and_close, session)
+            await asyncio.shield(
+                loop.run_in_executor(state.commit_pool, _rollback_and_close, session)
+            )
             raise
-        await loop.run_in_executor(state.commit_pool, _commit_and_close, session)
+        await asyncio.shield(loop.run_in_executor(state.commit_pool, _commit_and_close, session))
     finally:
         if lock is not None:
             lock.release()

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud import downlink, waybills
-from cloud.audit_rules import Engine, Facts, audit_day
+from cloud.audit_rules import Decision, Engine, Facts, audit_day
 from cloud.bulk import insert_rows
 from cloud.catalogue import components_of
 from cloud.errors import ConflictError, InvalidError, NotFoundError
@@ -116,6 +116,20 @@ class OrderPatch(BaseModel):
     seller_carrier: Code | None = None
     seller_note: Text | None = None
     recipient: Recipient | None = None
+
+
+def _decision_row(order_id: str, d: Decision, actor: str, now: datetime) -> dict[str, object]:
+    """An audit decision as an ``order_decision`` row (written in bulk, not as objects)."""
+    return {
+        "order_id": order_id,
+        "check": d.check,
+        "outcome": d.outcome,
+        "rule_key": d.rule_key,
+        "rule_version": d.rule_version,
+        "reason": d.reason[:2000],
+        "actor": actor,
+        "created_at": now,
+    }
 
 
 def doc(order_no: str) -> str:
@@ -461,19 +475,7 @@ def create_orders(
                         d.outcome, d.reason = "skip", d.reason + " (gift out of stock)"
                 verdict.decisions.append(d)
             o.carrier, o.carrier_source = verdict.carrier, verdict.carrier_source
-            decisions.extend(
-                {
-                    "order_id": o.id,
-                    "check": d.check,
-                    "outcome": d.outcome,
-                    "rule_key": d.rule_key,
-                    "rule_version": d.rule_version,
-                    "reason": d.reason[:2000],
-                    "actor": "auto-audit",
-                    "created_at": now,
-                }
-                for d in verdict.decisions
-            )
+            decisions.extend(_decision_row(o.id, d, "auto-audit", now) for d in verdict.decisions)
             held = verdict.held
             logs.append(
                 {
@@ -588,19 +590,7 @@ def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime
     insert_rows(
         session,
         OrderDecision,
-        [
-            {
-                "order_id": o.id,
-                "check": d.check,
-                "outcome": d.outcome,
-                "rule_key": d.rule_key,
-                "rule_version": d.rule_version,
-                "reason": d.reason[:2000],
-                "actor": actor,
-                "created_at": now,
-            }
-            for d in v.decisions
-        ],
+        [_decision_row(o.id, d, actor, now) for d in v.decisions],
     )
     return [d.reason for d in v.held]
 

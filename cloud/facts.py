@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cloud import downlink, orders, tasks
 from cloud.errors import ConflictError
-from cloud.models import NodeAssignment, OrderLog, PickLease, SalesOrder, Task, Warehouse
+from cloud.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
 from cloud.stock import Ledger, Move
 from protocol.messages import (
     EVENT_ADAPTER,
@@ -195,24 +195,7 @@ def _order_fact(
     if orders.RANK[target] > orders.RANK[o.status]:
         orders.log(session, o, ev.type, target, actor, now, f"event {ev.id} (version {p.version})")
     else:
-        _note(session, o, ev.type, f"event {ev.id}: earlier step, recorded only", actor, now)
-
-
-def _note(
-    session: Session, o: SalesOrder, action: str, reason: str, actor: str, now: datetime
-) -> None:
-    """A line in the order's history that changes nothing of the order."""
-    session.add(
-        OrderLog(
-            order_id=o.id,
-            action=action,
-            from_status=o.status,
-            to_status=o.status,
-            reason=reason,
-            actor=actor,
-            at=now,
-        )
-    )
+        orders.note(session, o, ev.type, actor, now, f"event {ev.id}: earlier step, recorded only")
 
 
 def _foreign_pick(
@@ -248,13 +231,13 @@ def _foreign_pick(
         node_id=node,
         event_id=str(ev.id),
     )
-    _note(
+    orders.note(
         session,
         o,
         ev.type,
-        f"event {ev.id} from {node}, not the pick lease holder {holder}: recorded only, task opened",
         f"node:{node}",
         now,
+        f"event {ev.id} from {node}, not the pick lease holder {holder}: recorded only, task opened",
     )
 
 

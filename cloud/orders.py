@@ -168,18 +168,32 @@ def log(
     now: datetime,
     reason: str | None = None,
 ) -> None:
+    note(session, o, action, actor, now, reason, to=to)
+    o.status, o.changed_at, o.changed_by = to, now, actor
+
+
+def note(
+    session: Session,
+    o: SalesOrder,
+    action: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    *,
+    to: str | None = None,
+) -> None:
+    """A line in the order's history; without ``to`` it records what changed nothing."""
     session.add(
         OrderLog(
             order_id=o.id,
             action=action,
             from_status=o.status,
-            to_status=to,
+            to_status=to or o.status,
             reason=reason,
             actor=actor,
             at=now,
         )
     )
-    o.status, o.changed_at, o.changed_by = to, now, actor
 
 
 def _needs(

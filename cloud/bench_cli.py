@@ -140,7 +140,7 @@ def cloud(
     api_skus: Annotated[int, typer.Option(help="SKUs seeded for the API bench.")] = 5000,
     api_orders: Annotated[int, typer.Option(help="Orders seeded for the API bench.")] = 20000,
     api_workers: Annotated[
-        int | None, typer.Option(help="Server worker processes (default: one per core).")
+        int | None, typer.Option(help="Server worker processes (default: one per core, plus one).")
     ] = None,
 ) -> None:
     """Auto-audit throughput beside a raw insert; then API p50/p99 under a realistic mix.

@@ -55,15 +55,11 @@ def serve(
             log_level="warning",
         )
         return
+    from cloud.workers import supervise
+
+    # Each worker listens on a socket of its own (cloud/workers.py says why).
     os.environ.update(_worker_environment(settings))
-    uvicorn.run(
-        "cloud.app:app_from_environment",
-        factory=True,
-        workers=settings.http_workers,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level="warning",
-    )
+    raise typer.Exit(supervise(settings.http_workers, settings.http_host, settings.http_port))
 
 
 def _worker_environment(settings: Settings) -> dict[str, str]:

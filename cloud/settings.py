@@ -14,12 +14,18 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     #: API worker processes. Handlers are synchronous Python: one process uses one core at
-    #: most, so a hub on N cores serves with about N workers (``guanjia bench cloud``).
+    #: most, and waits on the database part of the time, so a hub on N cores serves best
+    #: with about N + 1 workers (``guanjia bench cloud``, docs/benchmarks.md).
     #: With more than one, every worker also runs MQTT ingest, sharing the stream through
     #: ``ingest_share_group`` (set to "guanjia-hub" when unset) under its own client id.
     http_workers: int = Field(default=1, ge=1, le=64)
     #: Threads per worker that run the (synchronous) handlers; see cloud/app.py.
     http_threads: int = Field(default=4, ge=1, le=200)
+    #: Warm each worker (address parser, pooled connections, busiest reads) before it takes
+    #: requests (cloud/warmup.py), opening its ``db_pool_size`` connections.
+    warm_on_start: bool = True
+    #: Database connections each worker keeps (and as many again at a peak, closed after).
+    db_pool_size: int = Field(default=8, ge=1, le=64)
     #: Empty host disables MQTT ingest (API only).
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

@@ -693,11 +693,7 @@ def _build_view(dialect: str, variant: Hashable) -> Executable:
         .group_by(po.c.sku_code)
         .subquery("inbound")
     )
-    cols: list[Any] = [
-        page.c.sku_code,
-        page.c.name,
-        page.c.kind,
-        page.c.own_brand,
+    level: list[Any] = [
         lv.c.warehouse_id,
         w.c.code.label("warehouse"),
         w.c.kind.label("warehouse_kind"),
@@ -706,14 +702,30 @@ def _build_view(dialect: str, variant: Hashable) -> Executable:
         lv.c.damaged,
         lv.c.qc,
         lv.c.hold,
+    ]
+    on = and_(
+        lv.c.account_id == acct, lv.c.sku_code == page.c.sku_code, in_scope(lv.c.warehouse_id)
+    )
+    body: Any
+    if dialect == "postgresql":
+        # LATERAL: each SKU of the page looks up its levels by index. As a join, PostgreSQL
+        # (random_page_cost 4, its default) hashed every level of the warehouse to keep 50:
+        # 2.6 ms instead of 0.5 for a page of 50 out of 5,000 SKUs.
+        # (OFFSET 0 keeps the planner from flattening the LATERAL back into that join.)
+        levels_of = select(*level).select_from(levels).where(on).offset(0).lateral("lvl")
+        body = page.outerjoin(levels_of, true())
+        level = list(levels_of.c)
+    else:  # SQLite has no LATERAL; its planner probes the index for this join already
+        body = page.outerjoin(levels, on)
+    cols: list[Any] = [
+        page.c.sku_code,
+        page.c.name,
+        page.c.kind,
+        page.c.own_brand,
+        *level,
         inbound.c.inbound,
     ]
-    body: Any = page.outerjoin(
-        levels,
-        and_(
-            lv.c.account_id == acct, lv.c.sku_code == page.c.sku_code, in_scope(lv.c.warehouse_id)
-        ),
-    ).outerjoin(inbound, inbound.c.sku_code == page.c.sku_code)
+    body = body.outerjoin(inbound, inbound.c.sku_code == page.c.sku_code)
     if with_sales:
         d = StockSalesDay.__table__.c
         days = (
@@ -814,7 +826,7 @@ def _build_view(dialect: str, variant: Hashable) -> Executable:
         one = select(scope.label("scope")).subquery("one")
         cols.append(one.c.scope)
         body = one.outerjoin(body, true())
-    return select(*cols).select_from(body).order_by(page.c.sku_code, lv.c.warehouse_id)
+    return select(*cols).select_from(body).order_by(page.c.sku_code, level[0])
 
 
 _VIEW = Statements(_build_view)

@@ -328,7 +328,13 @@ def bench_api(
                     "keywords": data["keywords"],
                 }
                 floor = _load({**spec, "mode": "floor"}, duration_s)
+                speed_before = python_loop_ms()
+                cpu0 = _cpu_s()
+                t0 = time.monotonic()
                 report = _load(spec, duration_s)
+                cpu1, wall = _cpu_s(), time.monotonic() - t0
+                busy, steal = ((b - a) / wall for a, b in zip(cpu0, cpu1, strict=True))
+                speed_after = python_loop_ms()
     return {
         "database": "postgresql" if url.startswith("postgresql") else "sqlite",
         "workers": workers,
@@ -340,4 +346,35 @@ def bench_api(
         "floor_p50_ms": floor["p50_ms"],
         "floor_p99_ms": floor["p99_ms"],
         "floor_errors": floor["errors"],
+        # The machine beside the figures: how busy its cores were during the mix, and how
+        # long a fixed loop of Python took just before and after it (a virtualised core's
+        # speed varies: the same code's p50 doubled in slow spells of the same hour).
+        "machine_busy_cores": round(busy, 2),
+        "machine_steal_cores": round(steal, 2),
+        "machine_loop_ms": [speed_before, speed_after],
     }
+
+
+def python_loop_ms(n: int = 2_000_000) -> float:
+    """Milliseconds a fixed loop of Python arithmetic takes here, now (best of three)."""
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        total = 0
+        for i in range(n):
+            total += i
+        best = min(best, time.perf_counter() - t)
+    return round(best * 1000, 1)
+
+
+def _cpu_s() -> tuple[float, float]:
+    """CPU seconds of the whole machine so far: busy (ours and everyone's), and stolen by the
+    hypervisor for other guests (Linux /proc/stat; zeros elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    fields += [0] * (8 - len(fields))
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = sum(fields[:7]) - fields[3] - fields[4]  # user … softirq, less idle and iowait
+    return busy / hz, fields[7] / hz

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
 from cloud import warmup
@@ -26,14 +27,18 @@ from cloud.ingest_worker import IngestWorker
 from cloud.settings import Settings
 
 
+def _in_memory(url: URL) -> bool:
+    """An in-memory SQLite database (it exists per connection pool)."""
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or "mode=memory" in str(url)
+    )
+
+
 def _pool(settings: Settings) -> dict[str, int]:
     """Pooled connections per engine: enough for the handler threads and the commits in
     flight, so that connections are kept, not opened and closed under load (each new
     PostgreSQL connection is a new backend whose caches start cold)."""
-    url = settings.database_url
-    if url.startswith("sqlite") and (
-        ":memory:" in url or "mode=memory" in url or url == "sqlite://"
-    ):
+    if _in_memory(make_url(settings.database_url)):
         return {}  # one connection per thread (SQLAlchemy's pool for in-memory SQLite)
     return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size}
 
@@ -65,10 +70,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         app.state.sessions = session_factory(engine)
         # Reads (GET) on SQLite begin deferred, beside the writers (cloud/db.py make_engine).
         # (An in-memory SQLite database exists per connection pool: it keeps one engine.)
-        memory = engine.url.database in (None, "", ":memory:") or "mode=memory" in str(engine.url)
         read_engine = (
             make_engine(settings.database_url, read_only=True, **_pool(settings))
-            if engine.dialect.name == "sqlite" and not memory
+            if engine.dialect.name == "sqlite" and not _in_memory(engine.url)
             else engine
         )
         app.state.read_sessions = session_factory(read_engine)

@@ -36,15 +36,17 @@ STARTUP_S: Final = 15.0
 STOP_S: Final = 20.0
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` with ``SO_REUSEPORT``, listening."""
+def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    """A socket bound to ``host:port`` with ``SO_REUSEPORT``; listening unless ``listen`` is
+    False (bound only, it takes no connections)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
-        sock.listen(2048)
+        if listen:
+            sock.listen(2048)
     except OSError:
         sock.close()
         raise
@@ -69,7 +71,10 @@ def supervise(workers: int, host: str, port: int) -> int:
     """Run ``workers`` worker processes until SIGTERM/SIGINT; returns the exit status."""
     # Fail at once, here, if the port is held by a socket we cannot share: bound (not
     # listening) this socket takes no connections, and it is closed before any worker binds.
-    listening_socket_probe(host, port)
+    try:
+        listening_socket(host, port, listen=False).close()
+    except OSError as err:
+        sys.exit(f"cannot listen on {host}:{port}: {err.strerror}")
     ctx = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -113,15 +118,3 @@ def supervise(workers: int, host: str, port: int) -> int:
                 p.kill()
                 p.join()
     return status
-
-
-def listening_socket_probe(host: str, port: int) -> None:
-    """Bind (without listening) and close: a clear error now if the port cannot be had."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            sys.exit(f"cannot listen on {host}:{port}: {err.strerror}")

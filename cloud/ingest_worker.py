@@ -157,12 +157,15 @@ class IngestWorker:
             except RemoteProtocolError:
                 parsed = None
             if parsed is not None and parsed.channel is topics.Channel.EVENTS:
+                # Decoded before the node gets an entry: a bad first message of a node in
+                # the group left it an empty list, and its ack (of no results) failed the
+                # whole ingest session (IndexError), which then reconnected.
                 try:
-                    batches.setdefault(parsed.node, []).append(
-                        codec.decode_batch(payload, parsed.node)
-                    )
+                    batch = codec.decode_batch(payload, parsed.node)
                 except RemoteProtocolError as err:
                     await self._reject(name, parsed.node, str(err), len(payload))
+                else:
+                    batches.setdefault(parsed.node, []).append(batch)
             elif parsed is not None and parsed.channel is topics.Channel.STATE and payload:
                 # Statuses of the group are recorded together, the newest of each node: one
                 # transaction instead of one per message (hundreds of nodes report).

@@ -123,3 +123,34 @@ def test_gap_asks_for_resend(broker: PrivateBroker, engine: Engine) -> None:
     assert {a.resend_from for a in acks} <= {None, 2}
     with session_factory(engine)() as s:
         assert list(s.execute(select(Event.seq).order_by(Event.seq)).scalars()) == [1, 2, 3]
+
+
+def test_a_group_whose_only_events_message_of_a_node_is_bad(engine: Engine) -> None:
+    """Regression: the bad message of a node, first of its node in a group, left the node an
+    empty list of batches; its ack then failed the ingest session (IndexError), which
+    reconnected. It must be rejected alone, and the good node of the group applied."""
+    sent: list[tuple[str, bytes]] = []
+
+    class Client:  # records what would be published; no broker needed for one group
+        async def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
+            sent.append((topic, payload))
+
+    async def go() -> None:
+        worker = IngestWorker(Settings(), session_factory(engine))
+        bad = topics.topic(NODE, topics.Channel.EVENTS)
+        good = topics.topic("wh1-pack-2", topics.Channel.EVENTS)
+        await worker.handle_many(
+            Client(),  # type: ignore[arg-type]
+            [
+                (bad, b"not a batch"),
+                (good, codec.encode_batch("wh1-pack-2", [ev(1, "wh1-pack-2")])),
+            ],
+        )
+        await asyncio.sleep(0.05)  # the acks' publish tasks
+
+    asyncio.run(go())
+    with session_factory(engine)() as s:
+        assert s.execute(select(IngestRejection.node_id)).scalars().all() == [NODE]
+        assert s.execute(select(Event.node_id, Event.seq)).all() == [("wh1-pack-2", 1)]
+    acks = [codec.decode(Ack, p) for t, p in sent if t.endswith("/ack")]
+    assert [(a.node, a.acked_through) for a in acks] == [("wh1-pack-2", 1)]

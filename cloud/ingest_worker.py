@@ -23,6 +23,7 @@ from cloud.db import transaction
 from cloud.models import Node
 from cloud.settings import Settings
 from protocol import codec, topics
+from protocol.backoff import Backoff
 from protocol.errors import RemoteProtocolError
 from protocol.messages import Ack, HubState, NodeState, Pull
 
@@ -72,7 +73,8 @@ class IngestWorker:
             self._pushes.put_nowait((node, seq))
 
     async def run(self) -> None:
-        delay = 0.2
+        # The edge's sync agent reconnects on the same schedule (protocol/backoff.py).
+        backoff = Backoff(random.random, base=0.2, cap=10.0)
         down_since: float | None = None
         host, port = self.settings.mqtt_host, self.settings.mqtt_port
         while True:
@@ -88,7 +90,7 @@ class IngestWorker:
                             time.monotonic() - down_since,
                         )
                         down_since = None
-                    delay = 0.2
+                    backoff.reset()
                     await self._session(client)
             # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
             except* aiomqtt.MqttError as group:
@@ -104,9 +106,8 @@ class IngestWorker:
                 self.stats.connected = False
                 for task in list(self._sends):  # on a dead connection: the node will ask again
                     task.cancel()
-            # Capped exponential backoff with full jitter, so hub workers do not reconnect in step.
-            await asyncio.sleep(delay * random.random())
-            delay = min(delay * 2, 10.0)
+            # Full jitter, so hub workers do not reconnect in step.
+            await asyncio.sleep(backoff.next_delay())
 
     def _connect(self) -> aiomqtt.Client:
         will = aiomqtt.Will(

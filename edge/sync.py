@@ -34,7 +34,7 @@ import aiomqtt
 
 from edge import metrics
 from edge.config import MqttSection, SyncSection
-from edge.devices.base import Backoff
+from edge.devices.base import reconnect_backoff
 from edge.store import Store, StoreError
 from protocol import codec, topics
 from protocol.errors import RemoteProtocolError
@@ -87,7 +87,7 @@ class SyncAgent:
         self._wake.set()
 
     async def run(self) -> None:
-        backoff = Backoff(base=0.2, cap=10.0)
+        backoff = reconnect_backoff(base=0.2, cap=10.0)
         down_since: float | None = None
         while True:
             try:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from protocol.backoff import Backoff
 
 
 class DeviceError(Exception):
@@ -25,35 +26,9 @@ class DeviceError(Exception):
         self.reason = reason
 
 
-class Backoff:
-    """Capped exponential backoff with full jitter (AWS architecture blog, 2015).
-
-    ``next_delay()`` returns a delay drawn uniformly from
-    ``[0, min(cap, base * 2**attempt)]``; ``reset()`` after a success.
-    Full jitter keeps a fleet of nodes from reconnecting in lockstep after a
-    broker restart.
-    """
-
-    def __init__(
-        self,
-        base: float = 0.1,
-        cap: float = 30.0,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        if base <= 0 or cap < base:
-            raise ValueError("backoff needs 0 < base <= cap")
-        self.base = base
-        self.cap = cap
-        self._rand = rand
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * (1 << min(self.attempt, 62)))
-        self.attempt += 1
-        return ceiling * self._rand()
-
-    def reset(self) -> None:
-        self.attempt = 0
+def reconnect_backoff(base: float = 0.1, cap: float = 30.0) -> Backoff:
+    """A driver's reconnect schedule: the shared one, drawing its jitter from ``random``."""
+    return Backoff(random.random, base=base, cap=cap)
 
 
 @dataclass

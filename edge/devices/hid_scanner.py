@@ -36,8 +36,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal, Protocol
 
-from edge.devices.base import AvailabilityLog, Backoff, DeviceError, DeviceHealth
+from edge.devices.base import AvailabilityLog, DeviceError, DeviceHealth, reconnect_backoff
 from edge.devices.scanner import ScanInput
+from protocol.backoff import Backoff
 from protocol.devices import hid
 from protocol.errors import NeedData, RemoteProtocolError
 
@@ -69,7 +70,7 @@ class _ScannerDriver:
         self.health = DeviceHealth(name=name, kind="scanner")
         self._log = logger or log
         self._availability = AvailabilityLog(self.health, self._log)
-        self._backoff = backoff or Backoff(base=0.2, cap=5.0)
+        self._backoff = backoff or reconnect_backoff(base=0.2, cap=5.0)
         self._task: asyncio.Task[None] | None = None
         self.aim_prefix = False
 

@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from edge.devices.base import AvailabilityLog, Backoff, DeviceError, DeviceHealth
+from edge.devices.base import AvailabilityLog, DeviceError, DeviceHealth, reconnect_backoff
+from protocol.backoff import Backoff
 from protocol.devices import escpos as escpos_codec
 from protocol.devices import zpl
 from protocol.errors import NeedData, RemoteProtocolError
@@ -58,7 +59,7 @@ class LabelPrinter:
         self.stock = stock
         self.connect_timeout = connect_timeout
         self.status_timeout = status_timeout
-        self.backoff = backoff or Backoff(base=0.2, cap=30.0)
+        self.backoff = backoff or reconnect_backoff(base=0.2, cap=30.0)
         self.health = DeviceHealth(name=name, kind=self.kind)
         self._avail = AvailabilityLog(self.health, logger or log)
         self.last_status: zpl.HostStatus | None = None

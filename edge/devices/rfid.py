@@ -25,7 +25,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
-from edge.devices.base import AvailabilityLog, Backoff, DeviceError, DeviceHealth
+from edge.devices.base import AvailabilityLog, DeviceError, DeviceHealth, reconnect_backoff
+from protocol.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class RfidReader:
         self.health = DeviceHealth(name=name, kind="rfid")
         self.health.extra.update(unknown_antenna_reads=0, tags_present=0, reports=0)
         self._avail = AvailabilityLog(self.health, log)
-        self.backoff = backoff or Backoff(base=0.2, cap=10.0)
+        self.backoff = backoff or reconnect_backoff(base=0.2, cap=10.0)
         self.aggregator = TagAggregator(depart_after_s, rssi_alpha, self.antennas)
         self.events: asyncio.Queue[TagEvent] = asyncio.Queue()
         self._clock = clock

@@ -37,7 +37,8 @@ from typing import Final, Literal
 
 import serial
 
-from edge.devices.base import AvailabilityLog, Backoff, DeviceError, DeviceHealth
+from edge.devices.base import AvailabilityLog, DeviceError, DeviceHealth, reconnect_backoff
+from protocol.backoff import Backoff
 from protocol.devices import mtsics, toledo
 from protocol.errors import NeedData, RemoteProtocolError
 
@@ -153,7 +154,7 @@ class Scale:
         )
         self._log = logger or logging.getLogger(__name__)
         self._avail = AvailabilityLog(self.health, self._log)
-        self._backoff = backoff or Backoff(base=0.1, cap=5.0)
+        self._backoff = backoff or reconnect_backoff(base=0.1, cap=5.0)
         #: The most recent reading, stable or not.
         self.latest: Reading | None = None
         self._ser: serial.Serial | None = None

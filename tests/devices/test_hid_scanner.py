@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.devices.base import Backoff
+from edge.devices.base import reconnect_backoff
 from edge.devices.hid_scanner import EvdevScanner, HidKind, HidScanner
 from edge.devices.scanner import ScanInput
+from protocol.backoff import Backoff
 from protocol.devices import hid
 from simulators.hid_scanner import PRODUCT_ID, VENDOR_ID, UhidScanner, uhid_unusable
 
@@ -26,7 +27,7 @@ GS = "\x1d"
 
 
 def _fast() -> Backoff:
-    return Backoff(base=0.01, cap=0.05)
+    return reconnect_backoff(base=0.01, cap=0.05)
 
 
 async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.devices.base import Backoff, DeviceError
+from edge.devices.base import DeviceError, reconnect_backoff
 from edge.devices.printer import LabelPrinter, ReceiptPrinter
 from simulators.printer import LabelPrinterSimulator, ReceiptPrinterSimulator
 from tests.devices.test_printer_sim import LABEL, assert_barcode_scans
@@ -20,7 +20,7 @@ def _driver(sim: LabelPrinterSimulator, **kw: float) -> LabelPrinter:
         "127.0.0.1",
         sim.port,
         status_timeout=kw.get("status_timeout", 2.0),
-        backoff=Backoff(base=0.01, cap=0.05),
+        backoff=reconnect_backoff(base=0.01, cap=0.05),
     )
 
 
@@ -126,7 +126,7 @@ def test_run_loop_survives_printer_going_away() -> None:
         drv = LabelPrinter(
             "127.0.0.1",
             port,
-            backoff=Backoff(base=0.01, cap=0.05),
+            backoff=reconnect_backoff(base=0.01, cap=0.05),
             connect_timeout=0.5,
             status_timeout=0.5,
         )

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from edge.devices.base import Backoff
 from edge.devices.rfid import RfidReader, TagAggregator
+from protocol.backoff import Backoff
 from protocol.devices import llrp
 from simulators.llrp import LLRPReaderSimulator
 from simulators.llrp_scenario import Scenario, ScenarioTag
@@ -84,7 +84,7 @@ def _reader(port: int) -> RfidReader:
         depart_after_s=0.3,
         connect_timeout_s=2.0,
         sweep_interval_s=0.05,
-        backoff=Backoff(base=0.05, cap=0.2, rand=lambda: 1.0),
+        backoff=Backoff(lambda: 1.0, base=0.05, cap=0.2),
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from edge.devices.base import Backoff, DeviceError
+from edge.devices.base import DeviceError, reconnect_backoff
 from edge.devices.scale import OutOfRange, Scale, ScaleProtocol, Weight
 from simulators.scale import ScaleSimulator, WireProtocol, command, parse_script
 
@@ -32,7 +32,7 @@ def make_scale(port: str, protocol: ScaleProtocol, **kw: object) -> Scale:
         "protocol": protocol,
         "silence_timeout": 0.4,
         "reply_timeout": 0.15,
-        "backoff": Backoff(base=0.02, cap=0.1),
+        "backoff": reconnect_backoff(base=0.02, cap=0.1),
     }
     options.update(kw)
     return Scale(port, **options)  # type: ignore[arg-type]

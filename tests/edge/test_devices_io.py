@@ -7,10 +7,10 @@ import time
 
 from gpiozero.pins.mock import MockFactory
 
-from edge.devices.base import Backoff
 from edge.devices.scanner import MAX_LINE, LineScanner, ScanInput
 from edge.feedback import GpioFeedback
 from edge.stations.scan_check import Signal
+from protocol.backoff import Backoff
 
 
 def test_line_scanner_handles_bad_input_and_keeps_running() -> None:
@@ -65,9 +65,9 @@ def test_gpio_patterns_on_mock_pins() -> None:
 
 
 def test_backoff_is_capped_and_jittered() -> None:
-    b = Backoff(base=0.1, cap=2.0, rand=lambda: 1.0)
+    b = Backoff(lambda: 1.0, base=0.1, cap=2.0)
     delays = [b.next_delay() for _ in range(10)]
     assert delays[:5] == [0.1, 0.2, 0.4, 0.8, 1.6]
     assert max(delays) == 2.0
     b.reset()
-    assert Backoff(base=0.1, cap=2.0, rand=lambda: 0.5).next_delay() == 0.05
+    assert Backoff(lambda: 0.5, base=0.1, cap=2.0).next_delay() == 0.05

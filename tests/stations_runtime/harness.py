@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import EdgeConfig
-from edge.devices.base import Backoff
+from edge.devices.base import reconnect_backoff
 from edge.devices.printer import LabelPrinter
 from edge.devices.scale import Scale
 from edge.run_common import StationLights, StationRuntime
@@ -234,7 +234,7 @@ async def pack_rig(
                 scale_sim.port,
                 silence_timeout=0.4,
                 reply_timeout=0.15,
-                backoff=Backoff(base=0.02, cap=0.1),
+                backoff=reconnect_backoff(base=0.02, cap=0.1),
             )
             printers = {"sf-1": LabelPrinter("127.0.0.1", printer_sim.port, name="sf-1")}
             rt = PackRuntime(store, li, cfg, scale=scale, printers=printers, kick=kick)

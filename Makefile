@@ -7,7 +7,7 @@ PG_TEST_URL := postgresql+psycopg://postgres@127.0.0.1:5432/test
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test check fmt bench clean cjk-font
+.PHONY: demo test test-fast check fmt bench clean cjk-font
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -39,6 +39,12 @@ test: check
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no
+# browser, SQLite only. `make test` stays the whole suite, and is what CI runs.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	GUANJIA_TEST_DATABASE_URL= $(BIN)/pytest -q -m "not e2e and not browser" $(PYTEST_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

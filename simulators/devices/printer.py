@@ -32,7 +32,7 @@ from protocol.devices import escpos, zpl
 from protocol.errors import NeedData, RemoteProtocolError
 
 try:  # the preview is a convenience; a missing Pillow must not stop the printer
-    from simulators.zpl_render import write_png
+    from simulators.devices.zpl_render import write_png
 except ImportError:  # pragma: no cover - depends on the install
     write_png = None  # type: ignore[assignment]
 

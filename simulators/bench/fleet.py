@@ -20,7 +20,7 @@ event, most of a core for 500 nodes at 5 events/s, taken from the hub being
 measured; this client 130-190 µs (50 µs when the hub falls behind and batches
 grow).
 
-Run as ``python -m simulators.fleet``; prints one JSON object when drained.
+Run as ``python -m simulators.bench.fleet``; prints one JSON object when drained.
 """
 
 from __future__ import annotations
@@ -672,7 +672,7 @@ class Fleet:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m simulators.fleet", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m simulators.bench.fleet", description=__doc__)
     p.add_argument("--prefix", required=True, help="node ids are PREFIX-0000, PREFIX-0001, ...")
     p.add_argument("--nodes", type=int, required=True)
     p.add_argument("--rate", type=float, default=5.0, help="events per second per node")

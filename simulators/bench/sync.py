@@ -435,7 +435,7 @@ def run_fanin(
     kill_hub_at: float | None = None,
 ) -> dict[str, float]:
     """Many nodes into one hub. Light mode (the default) simulates each node in memory on
-    the real sync protocol (simulators/fleet.py), so the cores go to the hub; ``full_nodes``
+    the real sync protocol (simulators/bench/fleet.py), so the cores go to the hub; ``full_nodes``
     runs real edge stores and sync agents (``python -m edge bench-fleet``).
 
     ``kill_hub_at``: that many seconds after the fleets start, the hub is killed (SIGKILL,
@@ -476,7 +476,12 @@ def run_fanin(
                 if full_nodes:
                     cmd = ["-m", "edge", "bench-fleet", "--data-dir", str(work / f"fleet{i}")]
                 else:
-                    cmd = ["-m", "simulators.fleet", "--status-interval", str(status_interval)]
+                    cmd = [
+                        "-m",
+                        "simulators.bench.fleet",
+                        "--status-interval",
+                        str(status_interval),
+                    ]
                 cmd += ["--prefix", f"f{i}", "--nodes", str(n), "--rate", str(rate)]
                 cmd += ["--duration", str(duration), "--mqtt-port", str(broker.port)]
                 fleets.append(

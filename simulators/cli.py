@@ -128,7 +128,7 @@ def bench_fanin(
     ] = None,
 ) -> None:
     """Many nodes into one hub: sync lag from event creation to the hub and back."""
-    from simulators.bench.sync import run_fanin
+    from simulators.bench.fanin import run as run_fanin
 
     run_fanin(
         nodes, rate, duration, processes, database, pg_url, full_nodes, status_interval, kill_hub_at

@@ -16,7 +16,8 @@ from cloud.db import session_factory
 from cloud.models import Event
 from protocol import codec, topics
 from protocol.messages import Ack
-from simulators.bench.fleet import PUBLISH, Fleet, FleetConfig, Link, SimNode, split_packets
+from simulators.bench.fleet import Fleet, FleetConfig, SimNode
+from simulators.bench.mqtt_lite import PUBLISH, Link, split_packets
 from simulators.broker import PrivateBroker
 from tests.sync.harness import ingest_in_thread
 

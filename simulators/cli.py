@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from simulators import hid_scanner, llrp, printer, scale, scanner
+from simulators.devices import hid_scanner, llrp, printer, scale, scanner
 
 app = typer.Typer(
     help="Guanjia (管家): warehouse software for online sellers.",
@@ -66,15 +66,15 @@ def demo(
     ] = None,
 ) -> None:
     """Start a broker, the cloud hub, an edge node and simulators; run the warehouse scenario."""
-    from simulators import demo as demo_mod
+    from simulators.demo.run import run  # imported on use: the other commands start faster
 
-    raise typer.Exit(demo_mod.run(once, workdir))
+    raise typer.Exit(run(once, workdir))
 
 
 @bench.command("codec")
 def bench_codec(events: Annotated[int, typer.Option(help="Events per batch.")] = 500) -> None:
     """orjson vs msgpack for event batches: why the codec is what it is."""
-    from simulators.bench_codec import run
+    from simulators.bench.codec import run
 
     run(events)
 
@@ -92,7 +92,7 @@ def bench_sync(
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/test",
 ) -> None:
     """Backlog drain through Mosquitto into the cloud DB, beside raw paho on the same broker."""
-    from simulators.bench_sync import run
+    from simulators.bench.sync import run
 
     run(events, batch, scan_rate, database or ["sqlite"], pg_url)
 
@@ -128,7 +128,7 @@ def bench_fanin(
     ] = None,
 ) -> None:
     """Many nodes into one hub: sync lag from event creation to the hub and back."""
-    from simulators.bench_sync import run_fanin
+    from simulators.bench.fanin import run as run_fanin
 
     run_fanin(
         nodes, rate, duration, processes, database, pg_url, full_nodes, status_interval, kill_hub_at

@@ -20,7 +20,7 @@ from edge.devices.hid_scanner import EvdevScanner, HidKind, HidScanner
 from edge.devices.scanner import ScanInput
 from protocol.backoff import Backoff
 from protocol.devices import hid
-from simulators.hid_scanner import PRODUCT_ID, VENDOR_ID, UhidScanner, uhid_unusable
+from simulators.devices.hid_scanner import PRODUCT_ID, VENDOR_ID, UhidScanner, uhid_unusable
 
 pytestmark = pytest.mark.timeout(60)
 GS = "\x1d"

@@ -10,8 +10,8 @@ from typing import Any
 
 from protocol.devices import llrp
 from protocol.errors import NeedData
-from simulators.llrp import LLRPReaderSimulator
-from simulators.llrp_scenario import Scenario, ScenarioTag
+from simulators.devices.llrp import LLRPReaderSimulator
+from simulators.devices.llrp_scenario import Scenario, ScenarioTag
 
 A = "urn:epc:id:sgtin:0614141.812345.12345"
 B = "3034257BF7194E4000003040"

@@ -11,7 +11,7 @@ import pytest
 
 from edge.devices.base import DeviceError, reconnect_backoff
 from edge.devices.printer import LabelPrinter, ReceiptPrinter
-from simulators.printer import LabelPrinterSimulator, ReceiptPrinterSimulator
+from simulators.devices.printer import LabelPrinterSimulator, ReceiptPrinterSimulator
 from tests.devices.test_printer_sim import LABEL, assert_barcode_scans
 
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from protocol.devices import escpos, zpl
-from simulators.printer import LabelPrinterSimulator, ReceiptPrinterSimulator
+from simulators.devices.printer import LabelPrinterSimulator, ReceiptPrinterSimulator
 
 LABEL = zpl.ShippingLabel(
     waybill="YT7654321098765",

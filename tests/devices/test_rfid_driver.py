@@ -13,8 +13,8 @@ import pytest
 from edge.devices.rfid import RfidReader, TagAggregator
 from protocol.backoff import Backoff
 from protocol.devices import llrp
-from simulators.llrp import LLRPReaderSimulator
-from simulators.llrp_scenario import Scenario, ScenarioTag
+from simulators.devices.llrp import LLRPReaderSimulator
+from simulators.devices.llrp_scenario import Scenario, ScenarioTag
 
 A_HEX = "3034257bf7194e4000003039"
 B_HEX = "3034257bf7194e4000003040"

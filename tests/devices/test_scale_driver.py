@@ -14,7 +14,7 @@ import serial
 
 from edge.devices.base import DeviceError, reconnect_backoff
 from edge.devices.scale import OutOfRange, Scale, ScaleProtocol, Weight
-from simulators.scale import ScaleSimulator, WireProtocol, command, parse_script
+from simulators.devices.scale import ScaleSimulator, WireProtocol, command, parse_script
 
 PROTOCOLS: list[ScaleProtocol] = ["mt-sics", "toledo"]
 

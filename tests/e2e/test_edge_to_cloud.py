@@ -19,8 +19,8 @@ from edge.config import EdgeConfig
 from edge.runtime import EdgeNode
 from edge.stations.scan_check import Signal
 from protocol.messages import CatalogueUpsert
-from simulators import scanner
 from simulators.broker import PrivateBroker
+from simulators.devices import scanner
 
 pytestmark = pytest.mark.e2e
 

@@ -37,8 +37,8 @@ from protocol.messages import (
     StockExpectedSet,
     StockLevel,
 )
-from simulators.printer import LabelPrinterSimulator
-from simulators.scale import ScaleSimulator
+from simulators.devices.printer import LabelPrinterSimulator
+from simulators.devices.scale import ScaleSimulator
 
 NODE = "wh1-pack-1"
 LEAD_PIN = "4711"

@@ -31,8 +31,8 @@ import orjson
 import pytest
 
 from edge.store import Store
-from simulators.printer import LabelPrinterSimulator
-from simulators.scale import ScaleSimulator
+from simulators.devices.printer import LabelPrinterSimulator
+from simulators.devices.scale import ScaleSimulator
 
 from .harness import BOOK, NODE, ORDER_WEIGHT, RED, free_port, release, seed
 

@@ -75,8 +75,8 @@ def _font(size: int) -> AnyFont:
 def _barcode(field: BarcodeField) -> Image.Image:
     # Imported here so a missing python-barcode degrades to a placeholder
     # box rather than a dead simulator.
-    import barcode  # type: ignore[import-untyped]
-    from barcode.writer import ImageWriter  # type: ignore[import-untyped]
+    import barcode
+    from barcode.writer import ImageWriter
 
     # python-barcode sizes in mm at a dpi; 25.4 dpi makes 1 mm = 1 px = 1 dot,
     # so module widths land on whole pixels exactly as the printer burns them.

@@ -9,48 +9,39 @@ Three more edge nodes run as their own processes, each a real station kind:
 * ``wh1-count-1`` (kind ``stocktake``, method ``rfid``): an LLRP reader simulator whose
   tags are SGTIN-96 EPCs of a seeded SKU's GTIN.
 
-The device simulators run in-process on an asyncio loop in a thread; everything else goes
-over sockets, HTTP and the nodes' JSON logs (this package may not import edge or cloud).
+The device simulators run in-process on an asyncio loop in a thread (device_sims.py);
+everything else goes over sockets, HTTP and the nodes' JSON logs (this package may not
+import edge or cloud, nor read their databases).
 
 The hub draws waybill numbers and sets the pick wave at release, and sends each bin's
 stock to the nodes; the count's variance waits for a lead, whom the demo plays through
-the tasks API. The demo only reads a node's store (read-only) to wait for a downlink.
+the tasks API. To know a node has the released orders, the demo asks the hub how far the
+node's downlink goes (``GET /api/v1/nodes/{id}``: ``down_head``) and waits for the node
+to log that it applied it (``down_applied``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import os
-import queue
 import re
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import httpx
 from rich.table import Table
 
 from protocol.devices.epc import encode_sgtin96
-from simulators import scanner
-from simulators.demo import DemoFailed, EdgeProcess
-from simulators.llrp import LLRPReaderSimulator
-from simulators.llrp_scenario import Scenario, ScenarioTag
+from simulators.demo.device_sims import DeviceSims
+from simulators.demo.session import DemoFailed, EdgeProcess, Session, drain, expect, light
+from simulators.devices import scanner
+from simulators.devices.llrp_scenario import Scenario, ScenarioTag
+from simulators.devices.printer import LabelPrinterSimulator
 from simulators.net import free_port
-from simulators.printer import LabelPrinterSimulator
-from simulators.scale import ScaleSimulator
-
-if TYPE_CHECKING:
-    from simulators.demo import Demo
-
-T = TypeVar("T")
 
 PICK_NODE = "wh1-pick-1"
 PACK_NODE = "wh1-pack-1"
@@ -95,49 +86,6 @@ def scrypt_pin_hash(pin: str) -> str:
     return f"scrypt${n}${r}${p}${b64(salt)}${b64(digest)}"
 
 
-class DeviceSims:
-    """Scale, printers and LLRP reader simulators on an asyncio loop in a thread."""
-
-    def __init__(self, labels: Path, couriers: list[str], scenario: Scenario) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.scale = ScaleSimulator("mt-sics", weight=0, settle_time=0.3)
-        self.printers = {c: LabelPrinterSimulator(out_dir=labels) for c in couriers}
-        self.reader = LLRPReaderSimulator(scenario, port=0)
-        self.scale_port = ""
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def start(self) -> None:
-        self.thread.start()
-        self.scale_port = self.run(self.scale.start())
-        for p in self.printers.values():
-            self.run(p.start())
-        self.run(self.reader.start())
-
-    def set_weight(self, grams: int) -> None:
-        self.loop.call_soon_threadsafe(self.scale.set_weight, grams)
-
-    def stop(self) -> None:
-        if not self.thread.is_alive():
-            return
-
-        async def down() -> None:
-            for stop in (
-                self.reader.stop,
-                *(p.stop for p in self.printers.values()),
-                self.scale.stop,
-            ):
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(stop(), 3)
-
-        with contextlib.suppress(Exception):
-            self.run(down(), 15)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 @dataclass
 class Shipped:
     order_no: str
@@ -150,50 +98,14 @@ class Shipped:
     label: str = ""
 
 
-def expect(
-    edge: EdgeProcess, since: int, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str
-) -> tuple[dict[str, Any], int]:
-    """The first record after position ``since`` matching ``pred``, and the position after it."""
-    for i in range(since, len(edge.seen)):
-        if pred(edge.seen[i]):
-            return edge.seen[i], i + 1
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise DemoFailed(f"no sign of {what} within {timeout:.0f} s")
-        if edge.proc.poll() is not None:
-            raise DemoFailed(f"node exited with code {edge.proc.returncode} before {what}")
-        try:
-            rec = edge.records.get(timeout=min(left, 0.2))
-        except queue.Empty:
-            continue
-        edge.seen.append(rec)
-        if pred(rec):
-            return rec, len(edge.seen)
-
-
-def drain(edge: EdgeProcess) -> int:
-    """Move what the node logged so far into ``seen``; the position after it."""
-    with contextlib.suppress(queue.Empty):
-        while True:
-            edge.seen.append(edge.records.get_nowait())
-    return len(edge.seen)
-
-
 def _has_png(printer: LabelPrinterSimulator) -> bool:
     return bool(printer.printed) and printer.printed[-1].png is not None
 
 
-def light(rec: dict[str, Any]) -> bool:
-    """The station's own light record (the console feedback logs a degraded copy after it)."""
-    return rec.get("logger") == "guanjia.edge.station" and "signal" in rec and "journal" in rec
-
-
 class Warehouse:
-    def __init__(self, demo: Demo) -> None:
-        self.demo = demo
-        self.labels = demo.dir / "labels"
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.labels = session.dir / "labels"
         self.labels.mkdir(parents=True, exist_ok=True)
         self.nodes: dict[str, EdgeProcess] = {}
         self.scanner_ports: dict[str, int] = {}
@@ -211,22 +123,7 @@ class Warehouse:
     # --- plumbing ----------------------------------------------------------------------------
 
     def http(self, method: str, path: str, **kw: Any) -> Any:
-        r = httpx.request(
-            method, f"{self.demo.api}/api/v1{path}", headers=self.demo.auth, timeout=15, **kw
-        )
-        if r.status_code >= 400:
-            raise DemoFailed(f"{method} {path}: {r.status_code} {r.text[:300]}")
-        return r.json() if r.content else None
-
-    @contextlib.contextmanager
-    def replica(self, node: str) -> Iterator[sqlite3.Connection]:
-        """The node's store, read-only: the demo looks, it never writes a node's data."""
-        path = self.demo.dir / f"{node}-data" / "edge.db"
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        try:
-            yield conn
-        finally:
-            conn.close()
+        return self.s.http(method, path, **kw)
 
     def wait_cloud(self, pred: Callable[[], bool], timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
@@ -245,7 +142,7 @@ class Warehouse:
     # --- start: devices and nodes ------------------------------------------------------------
 
     def start_nodes(self) -> None:
-        d = self.demo
+        d = self.s
         assert d.broker is not None
         scenario = Scenario(
             tags=[ScenarioTag(epc=e, antennas=(1,), read_rate_hz=20.0) for e in self.epcs],
@@ -287,13 +184,13 @@ class Warehouse:
                 f"[scanner]\nport = {port}\n",
                 encoding="utf-8",
             )
-            proc = d._spawn(
-                ["edge", "run", "--config", str(cfg), "--log-format", "json"], f"{node}.log", True
-            )
-            self.nodes[node] = EdgeProcess(proc, tee=d.dir / f"{node}.jsonl")
-            self.nodes[node].start_reader()
+            self.nodes[node] = d.start_edge(cfg, node)
 
-    def nodes_up(self, detail: list[str]) -> None:
+    def nodes_up(self) -> None:
+        with self.s.step("warehouse nodes") as detail:
+            self._nodes_up(detail)
+
+    def _nodes_up(self, detail: list[str]) -> None:
         for node, edge in self.nodes.items():
             up = edge.wait_for(lambda r: "scanner_port" in r, 30, f"{node} start-up")
             edge.wait_for(lambda r: r.get("down_applied", 0) >= 1, 30, f"{node}'s downlink")
@@ -308,7 +205,7 @@ class Warehouse:
     # --- the scenario ---------------------------------------------------------------------
 
     def run(self) -> None:
-        d = self.demo
+        d = self.s
         with d.step("release orders to WH1") as det:
             self._release(det)
         with d.step("pick (PDA API)") as det:
@@ -363,23 +260,18 @@ class Warehouse:
             lease = released["history"][-1]["reason"]  # "wave …, pick node …"
             det.append(f"{no} ({o['carrier']}, waybill {waybill}) released: {lease}")
 
-    def _replica_has(self, node: str, orders: tuple[str, ...], timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(sqlite3.Error), self.replica(node) as conn:
-                marks = ",".join("?" * len(orders))
-                n = conn.execute(
-                    f"SELECT COUNT(*) FROM order_release WHERE status = 'released' "
-                    f"AND order_id IN ({marks})",
-                    orders,
-                ).fetchone()[0]
-                if n == len(orders):
-                    return
-            time.sleep(0.2)
-        raise DemoFailed(f"{node} did not receive the released orders within {timeout:.0f} s")
+    def _has_released(self, node: str, timeout: float = 20) -> None:
+        """Wait until ``node`` has the orders released so far: it has applied its downlink up
+        to the head the hub reports now (the release appended to it in its transaction)."""
+        head = int(self.http("GET", f"/nodes/{node}")["down_head"])
+        self.nodes[node].wait_for(
+            lambda r: r.get("down_applied", 0) >= head,
+            timeout,
+            f"{node} applying its downlink through {head} (the released orders)",
+        )
 
     def _pick(self, det: list[str]) -> None:
-        self._replica_has(PICK_NODE, ORDERS)
+        self._has_released(PICK_NODE)
         api = f"{self.pick_api}/api/v1"
         login = httpx.post(f"{api}/login", json={"operator": PICKER, "pin": PICKER_PIN}, timeout=10)
         if login.status_code != 200:
@@ -443,7 +335,7 @@ class Warehouse:
         assert self.sims is not None
         edge = self.nodes[PACK_NODE]
         port = self.scanner_ports[PACK_NODE]
-        self._replica_has(PACK_NODE, ORDERS)
+        self._has_released(PACK_NODE)
         pos = drain(edge)  # only lights after our first scan count
         for k, s in enumerate(self.shipped):
             o = self.order(s.order_no)

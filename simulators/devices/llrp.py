@@ -52,7 +52,7 @@ from protocol.devices.llrp import (
     TagReport,
 )
 from protocol.errors import NeedData, RemoteProtocolError
-from simulators.llrp_scenario import Scenario, ScenarioTag
+from simulators.devices.llrp_scenario import Scenario, ScenarioTag
 
 log = logging.getLogger(__name__)
 

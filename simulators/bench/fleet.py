@@ -12,7 +12,7 @@ protocol codec, with a per-node HLC fed by an injected wall clock.
 What it leaves out is what makes a real node heavy when one machine simulates
 hundreds: no SQLite store and no fsync (the unacked outbox is a list in
 memory), no asyncio and no MQTT library. One thread drives every node's socket
-from one ``selectors`` loop, with a minimal MQTT 3.1.1 client below (QoS 0 and
+from one ``selectors`` loop, with a minimal MQTT 3.1.1 client (mqtt_lite.py: QoS 0 and
 1, the packets a node uses), waking once per ``tick_s`` while writing. Measured
 on the 2-core bench machine with one event per batch: paho-mqtt driven the same
 way (``loop_read``/``loop_write``/``loop_misc``) cost 320-420 µs of CPU per
@@ -20,7 +20,7 @@ event, most of a core for 500 nodes at 5 events/s, taken from the hub being
 measured; this client 130-190 µs (50 µs when the hub falls behind and batches
 grow).
 
-Run as ``python -m simulators.fleet``; prints one JSON object when drained.
+Run as ``python -m simulators.bench.fleet``; prints one JSON object when drained.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import random
 import resource
 import selectors
 import socket
-import struct
 import time
 import uuid
 from collections import Counter
@@ -57,6 +56,17 @@ from protocol.messages import (
     Pull,
     ScanPayload,
     ScanRecorded,
+)
+from simulators.bench.mqtt_lite import (
+    CONNACK,
+    DISCONNECT_PACKET,
+    PINGREQ_PACKET,
+    PUBACK,
+    PUBLISH,
+    SUBACK,
+    Link,
+    connect_packet,
+    subscribe_packet,
 )
 
 SOFTWARE = "bench"
@@ -95,132 +105,6 @@ def uuid7(ms: int, rng: random.Random) -> uuid.UUID:
         | rng.getrandbits(62)
     )
     return uuid.UUID(int=value)
-
-
-# --- MQTT 3.1.1 packets (OASIS MQTT 3.1.1, section 3) ---------------------------------------
-
-CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = (
-    0x10,
-    0x20,
-    0x30,
-    0x40,
-    0x80,
-    0x90,
-    0xC0,
-    0xD0,
-    0xE0,
-)
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | 0x80 if n else digit)
-        if not n:
-            return bytes(out)
-
-
-def _utf8(s: str | bytes) -> bytes:
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("!H", len(b)) + b
-
-
-def packet(first: int, body: bytes) -> bytes:
-    return bytes((first,)) + _remaining_length(len(body)) + body
-
-
-def connect_packet(client_id: str, keepalive: int, will_topic: str, will: bytes) -> bytes:
-    # Clean session (we never rely on the broker's queue), will at QoS 1, retained.
-    flags = 0x02 | 0x04 | 0x08 | 0x20
-    body = _utf8("MQTT") + bytes((4, flags)) + struct.pack("!H", keepalive)
-    return packet(CONNECT, body + _utf8(client_id) + _utf8(will_topic) + _utf8(will))
-
-
-PINGREQ_PACKET = bytes((PINGREQ, 0))
-DISCONNECT_PACKET = bytes((DISCONNECT, 0))
-
-
-def publish_packet(topic: str, payload: bytes, mid: int, retain: bool = False) -> bytes:
-    """A QoS 1 PUBLISH."""
-    return packet(PUBLISH | 0x02 | retain, _utf8(topic) + struct.pack("!H", mid) + payload)
-
-
-def subscribe_packet(mid: int, filters: list[tuple[str, int]]) -> bytes:
-    body = struct.pack("!H", mid) + b"".join(_utf8(t) + bytes((q,)) for t, q in filters)
-    return packet(SUBSCRIBE | 0x02, body)
-
-
-def split_packets(buf: bytearray) -> tuple[list[tuple[int, bytes]], int]:
-    """The complete packets at the start of ``buf`` as (first byte, body), and bytes used."""
-    out: list[tuple[int, bytes]] = []
-    pos, size = 0, len(buf)
-    while size - pos >= 2:
-        length, mult, i = 0, 1, pos + 1
-        while True:
-            if i >= size:
-                return out, pos
-            digit = buf[i]
-            length += (digit & 0x7F) * mult
-            mult *= 128
-            i += 1
-            if not digit & 0x80:
-                break
-            if i - pos > 4:
-                raise RemoteProtocolError("malformed MQTT remaining length")
-        if i + length > size:
-            break
-        out.append((buf[pos], bytes(buf[i : i + length])))
-        pos = i + length
-    return out, pos
-
-
-class Link:
-    """One node's MQTT connection: non-blocking, written by the fleet's loop only.
-
-    Outgoing QoS 1 publishes are not kept for resending: a lost connection loses
-    them, and the sync protocol above (hello, ack, go-back-N) sends them again,
-    exactly as the real agent with a clean session does.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.rbuf = bytearray()
-        self.wbuf = bytearray()
-        #: PUBACKs owed to the broker, sent with the node's next packet or within a second:
-        #: a send of their own for each of the hub's acks was a third of this fleet's CPU.
-        self.pubacks = bytearray()
-        self.mid = 0
-        self.last_tx = time.monotonic()
-        self.want_write = False
-
-    def next_mid(self) -> int:
-        self.mid = self.mid % 0xFFFF + 1
-        return self.mid
-
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        self.wbuf += publish_packet(topic, payload, self.next_mid(), retain)
-
-    def send(self) -> bool:
-        """Write what is queued; True when some remains (the socket is full)."""
-        if self.wbuf:
-            if self.pubacks:
-                self.wbuf += self.pubacks
-                self.pubacks.clear()
-            n = self.sock.send(self.wbuf)
-            del self.wbuf[:n]
-            self.last_tx = time.monotonic()
-        return bool(self.wbuf)
-
-    def receive(self) -> list[tuple[int, bytes]] | None:
-        """Packets that arrived, or None when the broker closed the connection."""
-        data = self.sock.recv(262_144)
-        if not data:
-            return None
-        self.rbuf += data
-        packets, used = split_packets(self.rbuf)
-        del self.rbuf[:used]
-        return packets
 
 
 class SimNode:
@@ -672,7 +556,7 @@ class Fleet:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m simulators.fleet", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m simulators.bench.fleet", description=__doc__)
     p.add_argument("--prefix", required=True, help="node ids are PREFIX-0000, PREFIX-0001, ...")
     p.add_argument("--nodes", type=int, required=True)
     p.add_argument("--rate", type=float, default=5.0, help="events per second per node")

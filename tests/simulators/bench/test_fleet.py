@@ -1,4 +1,4 @@
-"""The light fleet of ``guanjia bench fanin`` (simulators/fleet.py): in-memory nodes on the
+"""The light fleet of ``guanjia bench fanin`` (simulators/bench/fleet.py): in-memory nodes on the
 real sync protocol. Through a real Mosquitto into the real ingest worker every event is
 stored exactly once; and a node follows the agent's rules on resend_from and go-back-N."""
 
@@ -16,8 +16,9 @@ from cloud.db import session_factory
 from cloud.models import Event
 from protocol import codec, topics
 from protocol.messages import Ack
+from simulators.bench.fleet import Fleet, FleetConfig, SimNode
+from simulators.bench.mqtt_lite import PUBLISH, Link, split_packets
 from simulators.broker import PrivateBroker
-from simulators.fleet import PUBLISH, Fleet, FleetConfig, Link, SimNode, split_packets
 from tests.sync.harness import ingest_in_thread
 
 

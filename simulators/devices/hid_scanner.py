@@ -205,11 +205,12 @@ def command(
     ] = 1.0,
 ) -> None:
     """Plug in a virtual USB barcode scanner (Linux UHID) and scan barcodes with it."""
-    if mode not in ("keyboard", "pos"):
+    modes: dict[str, Mode] = {"keyboard": "keyboard", "pos": "pos"}  # str -> the Literal
+    if mode not in modes:
         raise typer.BadParameter("mode is keyboard or pos")
     problem = uhid_unusable(uhid_path)
     if problem is not None:
         typer.echo(f"UHID unavailable: {problem} (modprobe uhid; run as root)", err=True)
         raise typer.Exit(1)
-    count = asyncio.run(_run(mode, barcodes, uhid_path, interval, wait_open, hold))  # type: ignore[arg-type]
+    count = asyncio.run(_run(modes[mode], barcodes, uhid_path, interval, wait_open, hold))
     typer.echo(f"scanned {count} barcode(s) as a virtual {mode} scanner")

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -31,10 +32,18 @@ import typer
 from protocol.devices import escpos, zpl
 from protocol.errors import NeedData, RemoteProtocolError
 
-try:  # the preview is a convenience; a missing Pillow must not stop the printer
-    from simulators.zpl_render import write_png
-except ImportError:  # pragma: no cover - depends on the install
-    write_png = None  # type: ignore[assignment]
+
+def _png_writer() -> Callable[[zpl.LabelLayout, Path], Path] | None:
+    """The label preview writer, or None: the preview is a convenience; a missing Pillow
+    must not stop the printer (imported here, not at the top, for that reason only)."""
+    try:
+        from simulators.devices.zpl_render import write_png
+    except ImportError:  # pragma: no cover - depends on the install
+        return None
+    return write_png
+
+
+write_png = _png_writer()
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ def run(
     log_format: Annotated[str, typer.Option(help="text or json (one object per line).")] = "text",
 ) -> None:
     """Run the node daemon until stopped (SIGTERM/Ctrl-C)."""
-    from edge import logs
-    from edge.runtime import EdgeNode
+    from edge.node import EdgeNode
+    from edge.ops import logs
 
     try:
         cfg = load_config(config)
@@ -68,7 +68,7 @@ def bench_node(
     """Node side of `guanjia bench sync` (run by the orchestrator, prints JSON)."""
     import logging
 
-    from edge import bench_node as bench
+    from edge.bench import node as bench
 
     logging.basicConfig(level=logging.WARNING)
     bench.run(load_config(config), events, scan_rate, timeout)
@@ -88,7 +88,7 @@ def bench_fleet(
     """Node side of `guanjia bench fanin` (run by the orchestrator, prints JSON)."""
     import logging
 
-    from edge import bench_fleet as bench
+    from edge.bench import fleet as bench
 
     logging.basicConfig(level=logging.WARNING)
     bench.run(prefix, nodes, rate, duration, mqtt_port, data_dir)
@@ -110,7 +110,7 @@ def backup(
     to: Annotated[Path, typer.Option("--to", help="Backup file to write.")],
 ) -> None:
     """Write an online, consistent backup of the node's database."""
-    from edge.store import Store
+    from edge.store.store import Store
 
     cfg = _config_or_exit(config)
     store = Store(cfg.node.data_dir / "edge.db", cfg.node.id)
@@ -128,7 +128,7 @@ def restore(
     The node re-bases on the cloud at its next connect: events the cloud already
     holds are not sent again, events written since are renumbered after them.
     """
-    from edge.store import Store
+    from edge.store.store import Store
 
     cfg = _config_or_exit(config)
     if not from_.exists():

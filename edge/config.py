@@ -46,7 +46,7 @@ class MqttSection(_Section):
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 #: A lead's PIN is kept as the hex SHA-256 of the PIN, never the PIN itself.
 PinHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-#: Station kinds that have a runtime today (edge/runtime.py picks it by kind).
+#: Station kinds that have a runtime today (edge/node.py picks it by kind).
 RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake")
 
 
@@ -150,7 +150,7 @@ class PickSection(_Section):
 
 
 class MetricsSection(_Section):
-    """Prometheus metrics (edge/metrics.py); port 0 turns the endpoint off."""
+    """Prometheus metrics (edge/ops/metrics.py); port 0 turns the endpoint off."""
 
     host: str = "127.0.0.1"
     port: Port = 0

@@ -1,7 +1,7 @@
 """``create_pick_app``: the pick API over one node's store (docs/pick-api.md).
 
 Run it with ONE worker process: the pick sessions live in that process and SQLite has
-one writer (edge/pick_service.py).
+one writer (edge/runtimes/pick.py).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from starlette.routing import Route
 from edge.api.deps import ApiError
 from edge.api.operators import Gate, GateSettings, Operator, load_operators, verify_pin
 from edge.api.routes import router
-from edge.metrics import make_metrics_app
-from edge.pick_service import PickError, PickService
+from edge.ops.metrics import make_metrics_app
+from edge.runtimes.pick import PickError, PickService
 from edge.stations.route import Metric
-from edge.store import Store
+from edge.store.store import Store
 
 
 def create_pick_app(

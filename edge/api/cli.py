@@ -27,9 +27,9 @@ def pick_api(
     """Serve the pick API for PDAs on the LAN (one process: it owns the pick sessions)."""
     import uvicorn
 
-    from edge import logs
     from edge.api.app import create_pick_app
     from edge.api.operators import OperatorError
+    from edge.ops import logs
 
     try:
         cfg = load_config(config)

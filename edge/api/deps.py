@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from edge.api.operators import Gate, Operator
 from edge.api.schemas import PRINTABLE
-from edge.pick_service import PickService
+from edge.runtimes.pick import PickService
 
 
 class ApiError(Exception):

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from edge import metrics
 from edge.api.deps import (
     ApiError,
     GateDep,
@@ -23,7 +22,8 @@ from edge.api.deps import (
 )
 from edge.api.operators import LoginRefused
 from edge.api.schemas import PRINTABLE, ErrorBody, LoginRequest, LoginResponse, ScanRequest
-from edge.pick_service import ActionResult, CurrentView, PickList, WaveSummary
+from edge.ops import metrics
+from edge.runtimes.pick import ActionResult, CurrentView, PickList, WaveSummary
 
 WavePath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
 

@@ -1,4 +1,4 @@
-"""Request and login bodies of the pick API (the action views live in edge.pick_service)."""
+"""Request and login bodies of the pick API (the action views live in edge.runtimes.pick)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from cloud.ingest_worker import IngestWorker
 from cloud.models import Event
 from cloud.settings import Settings
 from edge.config import EdgeConfig
-from edge.runtime import EdgeNode
+from edge.node import EdgeNode
 from edge.stations.scan_check import Signal
 from protocol.messages import CatalogueUpsert
 from simulators import scanner

@@ -1,0 +1,206 @@
+"""Wires a station to its devices, the store and the sync agent.
+
+The order inside :meth:`EdgeNode.on_scan` is the safety rule of the whole
+node: the station decides, the store commits (fsynced), and only then does
+the operator see the light. The sync agent is kicked after the commit.
+
+``station.kind`` picks the runtime: ``demo`` is the scan-check station below;
+``pack`` and ``stocktake`` run :mod:`edge.runtimes.pack` / :mod:`edge.runtimes.stocktake`
+(same rule, one transaction per station step, see :mod:`edge.runtimes.common`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
+
+from edge.config import EdgeConfig
+from edge.devices.scanner import LineScanner, ScanInput
+from edge.feedback import Feedback, make_feedback
+from edge.ops import systemd
+from edge.runtimes.common import StationLights, StationRuntime, make_station_lights
+from edge.stations.scan_check import RecordScan, ScanCheckStation, Scanned, Show, Signal
+from edge.store.store import Store
+from edge.sync import SyncAgent
+from protocol.messages import DeviceStatus
+
+log = logging.getLogger("guanjia.edge")
+
+
+def software_version() -> str:
+    try:
+        return f"guanjia {version('guanjia')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "guanjia (unpackaged)"
+
+
+def make_runtime(
+    config: EdgeConfig, store: Store, lights: StationLights, kick: Callable[[], None]
+) -> StationRuntime:
+    """The runtime of ``config.station.kind`` (pack, stocktake)."""
+    if config.station.kind == "pack":
+        from edge.runtimes.pack import PackRuntime
+
+        return PackRuntime(store, lights, config, kick=kick)
+    if config.station.kind == "stocktake":
+        from edge.runtimes.stocktake import StocktakeRuntime
+
+        return StocktakeRuntime(store, lights, config, kick=kick)
+    raise ValueError(f"station kind {config.station.kind!r} has no runtime")
+
+
+def device_statuses(runtime: StationRuntime | None) -> list[DeviceStatus]:
+    if runtime is None:
+        return []
+    now = time.time()
+    out = []
+    for h in runtime.device_health():
+        age = None if h.last_reading_at is None else max(0.0, now - h.last_reading_at)
+        out.append(
+            DeviceStatus(
+                name=h.name,
+                kind=h.kind,
+                connected=h.connected,
+                errors=h.errors,
+                last_error=(h.last_error or "")[:300] or None,
+                last_reading_age_s=age,
+            )
+        )
+    return out
+
+
+class EdgeNode:
+    def __init__(
+        self,
+        config: EdgeConfig,
+        feedback: Feedback | None = None,
+        *,
+        lights: StationLights | None = None,
+        runtime: Callable[[Store, StationLights, Callable[[], None]], StationRuntime] | None = None,
+    ) -> None:
+        """``feedback``: the demo station's lights; ``lights``: a pack/stocktake station's;
+        ``runtime``: build the station runtime yourself (tests inject devices this way)."""
+        self.config = config
+        self.store = Store(config.node.data_dir / "edge.db", config.node.id)
+        self.sync = SyncAgent(self.store, config.mqtt, config.sync, software=software_version())
+        self.runtime: StationRuntime | None = None
+        if config.station.kind in ("demo", "pick"):  # a pick node scans through its PDA API
+            self.feedback: Feedback | None = feedback or make_feedback(
+                config.feedback.kind,
+                config.feedback.green_pin,
+                config.feedback.red_pin,
+                config.feedback.buzzer_pin,
+                config.feedback.mock_pins,
+            )
+            self.station = ScanCheckStation(config.station.name)
+            on_scan: Callable[[ScanInput], Awaitable[None]] = self.on_scan_input
+        else:
+            self.feedback = None
+            station_lights = lights or make_station_lights(config.feedback)
+            build = runtime or (lambda st, li, kick: make_runtime(config, st, li, kick))
+            self.runtime = build(self.store, station_lights, self.sync.kick)
+            on_scan = self.runtime.on_scan
+            # Downlink hook: a cancel arriving mid-scan reaches the pack station at once
+            # (edge/sync.py calls it after applying a batch; until then the runtime
+            # still checks the open order's version before every step and every tick).
+            hook = getattr(self.runtime, "on_down_applied", None)
+            if hook is not None:
+                self.sync.on_down_applied = hook
+            self.sync.devices = lambda: device_statuses(self.runtime)
+        self.scanner = LineScanner(config.scanner.host, config.scanner.port, on_scan)
+        self.epoch = 0
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        self.epoch = self.store.start_epoch(software_version(), self.config.station.kind)
+        if self.runtime is not None:
+            await self.runtime.start()
+        extra: list[asyncio.Task[None]] = []
+        if self.config.metrics.port:
+            from edge.ops.metrics import serve_metrics
+
+            serve_metrics(self.config.metrics.port, self.config.metrics.host)
+        if self.config.station.kind == "pick":
+            extra.append(asyncio.create_task(self._serve_pick_api(), name="pick-api"))
+        port = await self.scanner.start()
+        log.info(
+            "edge node %s up: epoch %d, scanner on %s:%d, backlog %d",
+            self.store.node_id,
+            self.epoch,
+            self.config.scanner.host,
+            port,
+            self.store.backlog(),
+            extra={"epoch": self.epoch, "scanner_port": port, "node": self.store.node_id},
+        )
+        if ready is not None:
+            ready.set()
+        systemd.notify("READY=1")
+        interval = systemd.watchdog_interval_s()
+        if interval is not None:
+            extra.append(
+                asyncio.create_task(
+                    systemd.keep_alive(self.store.readable, interval), name="watchdog"
+                )
+            )
+        try:
+            await self.sync.run()
+        finally:
+            systemd.notify("STOPPING=1")
+            for task in extra:
+                task.cancel()
+            await self.scanner.stop()
+            if self.runtime is not None:
+                await self.runtime.stop()
+                self.runtime.lights.close()
+            if self.feedback is not None:
+                self.feedback.close()
+            self.store.close()
+
+    async def _serve_pick_api(self) -> None:
+        """The pick station's PDA API, in the daemon's own loop: its commits share this
+        process's store clock, and the sync agent sees them at its next poll."""
+        import uvicorn
+
+        from edge.api.app import create_pick_app
+
+        pick = self.config.pick
+        assert pick is not None
+        app = create_pick_app(
+            self.config.node.data_dir / "edge.db",
+            self.config.node.id,
+            pick.operators,
+            station=self.config.station.name,
+            warehouse=pick.warehouse,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=pick.host, port=pick.port, log_config=None, access_log=False)
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the daemon owns signals
+        log.info("pick API on %s:%d", pick.host, pick.port)
+        await server.serve()
+
+    async def on_scan_input(self, scan: ScanInput) -> None:
+        assert self.feedback is not None
+        if scan.text is None:
+            self.feedback.show(Signal.ERROR, f"unreadable scan: {scan.error}")
+            return
+        sku = self.store.lookup_barcode(scan.text)
+        for command in self.station.handle(Scanned(scan.text, sku.sku_code if sku else None)):
+            if isinstance(command, RecordScan):
+                event = self.store.record_scan(command.payload)  # durable before anything is shown
+                log.info(
+                    "scan committed: seq %d %s -> %s",
+                    event.seq,
+                    command.payload.barcode,
+                    command.payload.verdict,
+                    extra={
+                        "seq": event.seq,
+                        "barcode": command.payload.barcode,
+                        "verdict": command.payload.verdict,
+                    },
+                )
+                self.sync.kick()
+            elif isinstance(command, Show):
+                self.feedback.show(command.signal, command.text)

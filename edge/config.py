@@ -67,7 +67,8 @@ class ScannerSection(_Section):
 
 
 class FeedbackSection(_Section):
-    """``console`` and ``gpio``: edge/feedback.py; ``patterns``: edge/devices/lights.py."""
+    """Light and sound (edge/devices/lights.py): ``console`` prints; ``gpio`` and ``patterns``
+    (an older name, still accepted) play the patterns on two LEDs and a buzzer."""
 
     kind: Literal["console", "gpio", "patterns"] = "console"
     green_pin: Pin = 17

@@ -1,10 +1,11 @@
 """Wires a station to its devices, the store and the sync agent.
 
-The order inside :meth:`EdgeNode.on_scan` is the safety rule of the whole
-node: the station decides, the store commits (fsynced), and only then does
-the operator see the light. The sync agent is kicked after the commit.
+Every runtime keeps the safety rule of the whole node: the station decides,
+the store commits (fsynced), and only then does the operator see the light.
+The sync agent is kicked after the commit.
 
-``station.kind`` picks the runtime: ``demo`` is the scan-check station below;
+``station.kind`` picks the runtime: ``demo`` (and a pick node's line scanner) is
+the scan-check station of :mod:`edge.runtimes.scan_check`;
 ``pack`` and ``stocktake`` run :mod:`edge.runtimes.pack` / :mod:`edge.runtimes.stocktake`
 (same rule, one transaction per station step, see :mod:`edge.runtimes.common`).
 """
@@ -18,11 +19,11 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from edge.config import EdgeConfig
+from edge.devices.lights import Lights, make_lights
 from edge.devices.scanner import LineScanner, ScanInput
-from edge.feedback import Feedback, make_feedback
 from edge.ops import systemd
-from edge.runtimes.common import StationLights, StationRuntime, make_station_lights
-from edge.stations.scan_check import RecordScan, ScanCheckStation, Scanned, Show, Signal
+from edge.runtimes.common import StationRuntime
+from edge.runtimes.scan_check import ScanCheckRuntime
 from edge.store.store import Store
 from edge.sync import SyncAgent
 from protocol.messages import DeviceStatus
@@ -38,7 +39,7 @@ def software_version() -> str:
 
 
 def make_runtime(
-    config: EdgeConfig, store: Store, lights: StationLights, kick: Callable[[], None]
+    config: EdgeConfig, store: Store, lights: Lights, kick: Callable[[], None]
 ) -> StationRuntime:
     """The runtime of ``config.station.kind`` (pack, stocktake)."""
     if config.station.kind == "pack":
@@ -76,32 +77,30 @@ class EdgeNode:
     def __init__(
         self,
         config: EdgeConfig,
-        feedback: Feedback | None = None,
         *,
-        lights: StationLights | None = None,
-        runtime: Callable[[Store, StationLights, Callable[[], None]], StationRuntime] | None = None,
+        lights: Lights | None = None,
+        runtime: Callable[[Store, Lights, Callable[[], None]], StationRuntime] | None = None,
     ) -> None:
-        """``feedback``: the demo station's lights; ``lights``: a pack/stocktake station's;
+        """``lights``: where the station's signals go (default: the ``[feedback]`` section's);
         ``runtime``: build the station runtime yourself (tests inject devices this way)."""
         self.config = config
         self.store = Store(config.node.data_dir / "edge.db", config.node.id)
         self.sync = SyncAgent(self.store, config.mqtt, config.sync, software=software_version())
+        fb = config.feedback
+        self.lights: Lights = lights or make_lights(
+            fb.kind, fb.green_pin, fb.red_pin, fb.buzzer_pin, fb.mock_pins
+        )
         self.runtime: StationRuntime | None = None
+        self.scan_check: ScanCheckRuntime | None = None
+        on_scan: Callable[[ScanInput], Awaitable[None]]
         if config.station.kind in ("demo", "pick"):  # a pick node scans through its PDA API
-            self.feedback: Feedback | None = feedback or make_feedback(
-                config.feedback.kind,
-                config.feedback.green_pin,
-                config.feedback.red_pin,
-                config.feedback.buzzer_pin,
-                config.feedback.mock_pins,
+            self.scan_check = ScanCheckRuntime(
+                self.store, self.lights, config.station.name, kick=self.sync.kick
             )
-            self.station = ScanCheckStation(config.station.name)
-            on_scan: Callable[[ScanInput], Awaitable[None]] = self.on_scan_input
+            on_scan = self.scan_check.on_scan
         else:
-            self.feedback = None
-            station_lights = lights or make_station_lights(config.feedback)
             build = runtime or (lambda st, li, kick: make_runtime(config, st, li, kick))
-            self.runtime = build(self.store, station_lights, self.sync.kick)
+            self.runtime = build(self.store, self.lights, self.sync.kick)
             on_scan = self.runtime.on_scan
             # Downlink hook: a cancel arriving mid-scan reaches the pack station at once
             # (edge/sync.py calls it after applying a batch; until then the runtime
@@ -153,9 +152,7 @@ class EdgeNode:
             await self.scanner.stop()
             if self.runtime is not None:
                 await self.runtime.stop()
-                self.runtime.lights.close()
-            if self.feedback is not None:
-                self.feedback.close()
+            self.lights.close()
             self.store.close()
 
     async def _serve_pick_api(self) -> None:
@@ -180,27 +177,3 @@ class EdgeNode:
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the daemon owns signals
         log.info("pick API on %s:%d", pick.host, pick.port)
         await server.serve()
-
-    async def on_scan_input(self, scan: ScanInput) -> None:
-        assert self.feedback is not None
-        if scan.text is None:
-            self.feedback.show(Signal.ERROR, f"unreadable scan: {scan.error}")
-            return
-        sku = self.store.lookup_barcode(scan.text)
-        for command in self.station.handle(Scanned(scan.text, sku.sku_code if sku else None)):
-            if isinstance(command, RecordScan):
-                event = self.store.record_scan(command.payload)  # durable before anything is shown
-                log.info(
-                    "scan committed: seq %d %s -> %s",
-                    event.seq,
-                    command.payload.barcode,
-                    command.payload.verdict,
-                    extra={
-                        "seq": event.seq,
-                        "barcode": command.payload.barcode,
-                        "verdict": command.payload.verdict,
-                    },
-                )
-                self.sync.kick()
-            elif isinstance(command, Show):
-                self.feedback.show(command.signal, command.text)

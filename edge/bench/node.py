@@ -21,11 +21,11 @@ import orjson
 
 from edge.config import EdgeConfig
 from edge.node import EdgeNode
-from edge.stations.scan_check import Signal
+from edge.stations.common import Signal
 from protocol.messages import CatalogueUpsert, CatalogueUpserted, DownBatch, ScanPayload
 
 
-class TimingFeedback:
+class TimingLights:
     """Records when each verdict was shown (the moment the light command is issued)."""
 
     def __init__(self) -> None:
@@ -86,8 +86,8 @@ def _percentile(values: list[float], q: float) -> float:
 async def drain_bench(
     config: EdgeConfig, events: int, scan_rate: float, timeout: float
 ) -> dict[str, float]:
-    feedback = TimingFeedback()
-    node = EdgeNode(config, feedback=feedback)
+    lights = TimingLights()
+    node = EdgeNode(config, lights=lights)
     # A known SKU so scans during the drain are judged against the catalogue, as in production.
     node.store.apply_down(
         DownBatch(
@@ -131,7 +131,7 @@ async def drain_bench(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    latencies = [(feedback.shown[c] - t) * 1000 for c, t in sent.items() if c in feedback.shown]
+    latencies = [(lights.shown[c] - t) * 1000 for c, t in sent.items() if c in lights.shown]
     return {
         "events": float(events),
         "prefill_s": fill_s,

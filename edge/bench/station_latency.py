@@ -23,10 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.config import EdgeConfig
+from edge.devices.lights import Lights
 from edge.devices.printer import LabelPrinter
 from edge.devices.scale import Scale
 from edge.node import EdgeNode
-from edge.runtimes.common import StationLights, StationRuntime
+from edge.runtimes.common import StationRuntime
 from edge.runtimes.pack import PackRuntime
 from edge.stations.common import Signal
 from edge.store import replica
@@ -183,7 +184,7 @@ async def _drive(
     lights = _Signalled()
     built: list[PackRuntime] = []
 
-    def build(store: Store, li: StationLights, kick: Callable[[], None]) -> StationRuntime:
+    def build(store: Store, li: Lights, kick: Callable[[], None]) -> StationRuntime:
         printers = {"sf-1": LabelPrinter("127.0.0.1", cfg.printers[0].port, name="sf-1")}
         scale = Scale(scale_port)
         built.append(PackRuntime(store, li, cfg, scale=scale, printers=printers, kick=kick))

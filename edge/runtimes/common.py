@@ -27,15 +27,13 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from edge.config import FeedbackSection
 from edge.devices.base import DeviceHealth
+from edge.devices.lights import Lights
 from edge.devices.scanner import ScanInput
-from edge.feedback import Feedback, make_feedback
 from edge.ops import metrics
 from edge.stations.common import (
-    BASIC_SIGNALS,
     Log,
     LogLevel,
     Record,
@@ -59,71 +57,6 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-# --- lights ---------------------------------------------------------------------------------
-
-
-class StationLights(Protocol):
-    """Where a station's :class:`Signal` goes: a light, a buzzer, a test recorder."""
-
-    def show(self, signal: Signal, text: str) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class BasicLights:
-    """A station signal degraded onto the four patterns of edge/feedback.py."""
-
-    def __init__(self, feedback: Feedback) -> None:
-        self.feedback = feedback
-
-    def show(self, signal: Signal, text: str) -> None:
-        self.feedback.show(BASIC_SIGNALS[signal], text)
-
-    def close(self) -> None:
-        self.feedback.close()
-
-
-class PatternStationLights:
-    """A station signal on edge/devices/lights.py patterns (GPIO)."""
-
-    def __init__(self, lights: Any) -> None:
-        from edge.devices.lights import Pattern
-
-        self.lights = lights
-        self._patterns: dict[Signal, Pattern | None] = {
-            Signal.COMPLETE: Pattern.ORDER_COMPLETE,
-            Signal.FAULT: Pattern.FAULT,
-            Signal.CLEAR: Pattern.CLEAR,
-            # NOTICE must not end a fault blink (BASIC_SIGNALS maps it to CLEAR).
-            Signal.NOTICE: None,
-        }
-        for signal, basic in BASIC_SIGNALS.items():
-            if signal not in self._patterns:
-                self._patterns[signal] = Pattern.OK if basic.value == "ok" else Pattern.WRONG_ITEM
-
-    def show(self, signal: Signal, text: str) -> None:
-        pattern = self._patterns[signal]
-        if pattern is not None:
-            self.lights.play(pattern, text)
-
-    def close(self) -> None:
-        self.lights.close()
-
-
-def make_station_lights(section: FeedbackSection) -> StationLights:
-    if section.kind == "patterns":
-        from edge.devices.lights import make_lights
-
-        return PatternStationLights(
-            make_lights(section.green_pin, section.red_pin, section.buzzer_pin, section.mock_pins)
-        )
-    return BasicLights(
-        make_feedback(
-            section.kind, section.green_pin, section.red_pin, section.buzzer_pin, section.mock_pins
-        )
-    )
-
-
 # --- the runtime ---------------------------------------------------------------------------
 
 
@@ -136,7 +69,7 @@ class StationRuntime:
     def __init__(
         self,
         store: Store,
-        lights: StationLights,
+        lights: Lights,
         station_name: str,
         *,
         command_prefix: str = "#GJ:",

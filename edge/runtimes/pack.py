@@ -35,9 +35,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from edge.config import EdgeConfig
 from edge.devices.base import DeviceError
+from edge.devices.lights import Lights
 from edge.devices.printer import LabelPrinter
 from edge.devices.scale import Scale
-from edge.runtimes.common import ExtraTx, StationLights, StationRuntime, wall_ms
+from edge.runtimes.common import ExtraTx, StationRuntime, wall_ms
 from edge.stations.common import barcode_problem
 from edge.stations.pack import (
     Abandon,
@@ -159,7 +160,7 @@ class PackRuntime(StationRuntime):
     def __init__(
         self,
         store: Store,
-        lights: StationLights,
+        lights: Lights,
         config: EdgeConfig,
         *,
         scale: Scale | None = None,

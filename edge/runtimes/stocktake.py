@@ -26,8 +26,9 @@ import sqlite3
 from collections.abc import Callable
 
 from edge.config import EdgeConfig
+from edge.devices.lights import Lights
 from edge.devices.rfid import RfidReader
-from edge.runtimes.common import StationLights, StationRuntime, wall_ms
+from edge.runtimes.common import StationRuntime, wall_ms
 from edge.runtimes.pack import sku_for_scan
 from edge.stations.common import Signal, barcode_problem, printable
 from edge.stations.stocktake import (
@@ -69,7 +70,7 @@ class StocktakeRuntime(StationRuntime):
     def __init__(
         self,
         store: Store,
-        lights: StationLights,
+        lights: Lights,
         config: EdgeConfig,
         *,
         rfid: RfidReader | None = None,

@@ -1,15 +1,10 @@
-"""The line-port scanner and the GPIO feedback, with real sockets and gpiozero's mock pins."""
+"""The line-port scanner with real sockets, and the drivers' reconnect backoff."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-
-from gpiozero.pins.mock import MockFactory
 
 from edge.devices.scanner import MAX_LINE, LineScanner, ScanInput
-from edge.feedback import GpioFeedback
-from edge.stations.scan_check import Signal
 from protocol.backoff import Backoff
 
 
@@ -41,27 +36,6 @@ def test_line_scanner_handles_bad_input_and_keeps_running() -> None:
     assert got[2].error == f"no line terminator within {MAX_LINE} bytes"
     assert got[3] == ScanInput("after")  # the port still works
     assert len(got) == 4
-
-
-def test_gpio_patterns_on_mock_pins() -> None:
-    factory = MockFactory()
-    fb = GpioFeedback(17, 27, 22, pin_factory=factory)
-    green, red, buzzer = (factory.pin(n) for n in (17, 27, 22))
-    fb.show(Signal.OK, "ok")
-    time.sleep(0.05)
-    assert green.state and not red.state
-    green.assert_states([False, True])
-    time.sleep(0.7)
-    assert not green.state  # one pulse, then off
-    fb.show(Signal.ERROR, "wrong item")
-    time.sleep(0.05)
-    assert red.state and not green.state
-    time.sleep(0.6)
-    # three beeps: on/off transitions recorded by the mock pin
-    assert [s.state for s in buzzer.states].count(True) >= 3
-    fb.show(Signal.CLEAR, "clear")
-    assert not red.state
-    fb.close()
 
 
 def test_backoff_is_capped_and_jittered() -> None:

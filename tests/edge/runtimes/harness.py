@@ -13,10 +13,11 @@ from typing import Any
 
 from edge.config import EdgeConfig
 from edge.devices.base import reconnect_backoff
+from edge.devices.lights import Lights
 from edge.devices.printer import LabelPrinter
 from edge.devices.scale import Scale
 from edge.node import EdgeNode
-from edge.runtimes.common import StationLights, StationRuntime
+from edge.runtimes.common import StationRuntime
 from edge.runtimes.pack import PackRuntime, pin_hash
 from edge.stations.common import Signal
 from edge.store.store import Store
@@ -138,7 +139,7 @@ def pack_config(data_dir: Path, scale_port: str, printer_port: int, **pack: Any)
     )
 
 
-class Recorder(StationLights):
+class Recorder(Lights):
     """Records each light and proves, at that moment, its verdict is committed.
 
     A second SQLite connection sees only committed rows: a light whose text is
@@ -214,7 +215,7 @@ async def pack_rig(
         lights = Recorder(cfg.node.data_dir / "edge.db")
         built: list[PackRuntime] = []
 
-        def build(store: Store, li: StationLights, kick: Callable[[], None]) -> StationRuntime:
+        def build(store: Store, li: Lights, kick: Callable[[], None]) -> StationRuntime:
             seed(store, orders)
             scale = Scale(
                 scale_sim.port,

@@ -11,8 +11,9 @@ from pathlib import Path
 import orjson
 
 from edge.config import EdgeConfig
+from edge.devices.lights import Lights
 from edge.node import EdgeNode
-from edge.runtimes.common import StationLights, StationRuntime
+from edge.runtimes.common import StationRuntime
 from edge.runtimes.stocktake import StocktakeRuntime, resolve_epc
 from edge.stations.common import Signal
 from edge.store.store import Store
@@ -34,7 +35,7 @@ def test_partial_scanner_count_records_fact_report_and_missed_bins(tmp_path: Pat
     lights = Recorder(cfg.node.data_dir / "edge.db")
     built: list[StocktakeRuntime] = []
 
-    def build(store: Store, li: StationLights, kick: Callable[[], None]) -> StationRuntime:
+    def build(store: Store, li: Lights, kick: Callable[[], None]) -> StationRuntime:
         seed(store, extra=bins_and_stock())
         built.append(StocktakeRuntime(store, li, cfg, kick=kick))
         return built[0]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from edge.stations.common import Show, Signal
 from edge.stations.scan_check import (
     DeviceFault,
     DeviceRecovered,
     RecordScan,
     ScanCheckStation,
     Scanned,
-    Show,
-    Signal,
     State,
 )
 
@@ -29,7 +28,7 @@ def test_unknown_barcode_records_then_shows_red() -> None:
     cmds = ScanCheckStation("pack-1").handle(Scanned("123", None))
     assert [type(c) for c in cmds] == [RecordScan, Show]
     assert cmds[0].payload.verdict == "unknown"  # type: ignore[union-attr]
-    assert cmds[1].signal is Signal.ERROR  # type: ignore[union-attr]
+    assert cmds[1].signal is Signal.UNKNOWN  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -45,7 +44,7 @@ def test_unreadable_scans_show_red_and_record_nothing(barcode: str, why: str) ->
     cmds = ScanCheckStation("pack-1").handle(Scanned(barcode, None))
     assert len(cmds) == 1
     assert isinstance(cmds[0], Show)
-    assert cmds[0].signal is Signal.ERROR
+    assert cmds[0].signal is Signal.UNKNOWN
     assert why in cmds[0].text
 
 

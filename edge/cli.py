@@ -94,14 +94,32 @@ def bench_fleet(
     bench.run(prefix, nodes, rate, duration, mqtt_port, data_dir)
 
 
-def _register_pick_commands() -> None:
-    from edge.api.cli import hash_pin, pick_api
+def _register_pick_api() -> None:
+    from edge.api.cli import pick_api
 
     app.command("pick-api")(pick_api)
-    app.command("hash-pin")(hash_pin)
 
 
-_register_pick_commands()
+_register_pick_api()
+
+
+@app.command("hash-pin")
+def hash_pin(
+    pin: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="4 to 12 digits."
+        ),
+    ],
+) -> None:
+    """Print a PIN's hash: an operators file's pin_hash, a [pack.leads] value."""
+    from edge.pins import hash_pin as make_hash  # pwdlib loads only for this command
+
+    try:
+        typer.echo(make_hash(pin))
+    except ValueError as err:
+        typer.echo(f"guanjia edge: {err}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

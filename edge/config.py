@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge.pins import pin_hash_problem
 from protocol.topics import NODE_ID_PATTERN
 
 NodeId = Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
@@ -44,8 +46,20 @@ class MqttSection(_Section):
 
 
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-#: A lead's PIN is kept as the hex SHA-256 of the PIN, never the PIN itself.
-PinHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _usable_pin_hash(value: str) -> str:
+    problem = pin_hash_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: A lead's PIN is kept as its salted hash (edge/pins.py: `guanjia edge hash-pin`), never
+#: the PIN itself; an old unsalted SHA-256 is refused with what to do instead.
+PinHash = Annotated[
+    str, StringConstraints(min_length=10, max_length=500), AfterValidator(_usable_pin_hash)
+]
 #: Station kinds that have a runtime today (edge/node.py picks it by kind).
 RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake")
 
@@ -136,7 +150,7 @@ class PackSection(_Section):
     #: How often a printer with a problem is asked again (the label prints once it is ready).
     printer_poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     operator: Code | None = None
-    #: lead id -> hex SHA-256 of the lead's PIN (weight overrides, reprints).
+    #: lead id -> the hash of the lead's PIN (weight overrides, reprints): `guanjia edge hash-pin`.
     leads: dict[Code, PinHash] = {}
 
 

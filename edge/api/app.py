@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
 from edge.api.deps import ApiError
-from edge.api.operators import Gate, GateSettings, Operator, load_operators, verify_pin
+from edge.api.operators import Gate, GateSettings, Operator, load_operators
 from edge.api.routes import router
 from edge.ops.metrics import make_metrics_app
+from edge.pins import verify_pin
 from edge.runtimes.pick import PickError, PickService
 from edge.stations.route import Metric
 from edge.store.store import Store

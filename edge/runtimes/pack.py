@@ -4,7 +4,8 @@ What a scanned line becomes (docs/deploy/README.md has the operator's key card):
 
 * the station's operator prefix (``#GJ:`` by default) + ``RETRY`` / ``ABANDON`` /
   ``OVERRIDE:<lead>:<pin>`` / ``REPRINT:<lead>:<pin>``: operator keys; a PIN is
-  checked against the SHA-256 in ``[pack.leads]`` and never logged;
+  checked against its hash in ``[pack.leads]`` (:mod:`edge.pins`, as the pick API's
+  operators) and never logged;
 * an order id or waybill in the node's replica: :class:`WaybillScanned`;
 * a SKU barcode (or a GS1 code whose GTIN is a SKU's, serial from AI 21):
   :class:`ItemScanned`;
@@ -26,8 +27,6 @@ Safety beyond the station's own gate (``PackStation._may_print``):
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -38,6 +37,7 @@ from edge.devices.base import DeviceError
 from edge.devices.lights import Lights
 from edge.devices.printer import LabelPrinter
 from edge.devices.scale import Scale
+from edge.pins import verify_pin
 from edge.runtimes.common import ExtraTx, StationRuntime, wall_ms
 from edge.stations.common import barcode_problem
 from edge.stations.pack import (
@@ -88,11 +88,6 @@ _OPEN = (
     State.PRINTER_PROBLEM,
     State.PRINT_UNCERTAIN,
 )
-
-
-def pin_hash(pin: str) -> str:
-    """What ``[pack.leads]`` holds for a PIN (``guanjia`` never stores the PIN itself)."""
-    return hashlib.sha256(pin.encode()).hexdigest()
 
 
 def catalogue_entry(conn: sqlite3.Connection, sku: replica.Sku) -> CatalogueUpsert:
@@ -294,7 +289,8 @@ class PackRuntime(StationRuntime):
 
     def _pin_ok(self, lead: str, pin: str) -> bool:
         expected = self.pack.leads.get(lead)
-        return bool(pin) and expected is not None and hmac.compare_digest(expected, pin_hash(pin))
+        # argon2id costs ~50 ms on the loop: a lead's override is rare, a scan never waits on it.
+        return bool(pin) and expected is not None and verify_pin(pin, expected)
 
     # --- cloud updates ------------------------------------------------------------------------
 

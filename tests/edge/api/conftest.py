@@ -12,7 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge.api import create_pick_app
-from edge.api.operators import GateSettings, Operator, hash_pin
+from edge.api.operators import GateSettings, Operator
+from edge.pins import hash_pin
 from edge.store.store import Store
 from protocol.messages import (
     BinInfo,

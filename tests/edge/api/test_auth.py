@@ -18,10 +18,9 @@ from edge.api.operators import (
     LoginRefused,
     Operator,
     OperatorError,
-    hash_pin,
     load_operators,
-    verify_pin,
 )
+from edge.pins import hash_pin, verify_pin
 from tests.edge.api.conftest import NODE, PINS, Api, make_api
 
 LOGIN = "/api/v1/login"

@@ -1,18 +1,13 @@
-"""The Typer commands the lead registers: pick-api (config errors) and hash-pin."""
+"""The commands a lead runs: ``guanjia edge pick-api`` (config errors) and ``hash-pin``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import typer
 from typer.testing import CliRunner
 
-from edge.api.cli import hash_pin, pick_api
-from edge.api.operators import verify_pin
-
-app = typer.Typer()
-app.command("pick-api")(pick_api)
-app.command("hash-pin")(hash_pin)
+from edge.cli import app
+from edge.pins import verify_pin
 
 
 def test_hash_pin_prints_a_hash_that_verifies() -> None:

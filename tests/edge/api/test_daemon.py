@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 
-from edge.api.operators import hash_pin
 from edge.config import load_config
 from edge.node import EdgeNode
+from edge.pins import hash_pin
 from simulators.broker import PrivateBroker
 from simulators.net import free_port
 

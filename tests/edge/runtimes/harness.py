@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
+from edge.cli import app as edge_cli
 from edge.config import EdgeConfig
 from edge.devices.base import reconnect_backoff
 from edge.devices.lights import Lights
@@ -18,7 +21,7 @@ from edge.devices.printer import LabelPrinter
 from edge.devices.scale import Scale
 from edge.node import EdgeNode
 from edge.runtimes.common import StationRuntime
-from edge.runtimes.pack import PackRuntime, pin_hash
+from edge.runtimes.pack import PackRuntime
 from edge.stations.common import Signal
 from edge.store.store import Store
 from protocol.messages import (
@@ -43,6 +46,16 @@ from tests.support import free_port, until
 
 NODE = "wh1-pack-1"
 LEAD_PIN = "4711"
+
+
+def _hash_pin_command(pin: str) -> str:
+    """The hash a lead puts in ``[pack.leads]``: what ``guanjia edge hash-pin`` prints."""
+    result = CliRunner().invoke(edge_cli, ["hash-pin", "--pin", pin])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+LEAD_PIN_HASH = _hash_pin_command(LEAD_PIN)
 RED, BLUE, BOOK = "6900000000011", "6900000000028", "6900000000035"
 SKUS = [
     CatalogueUpsert(sku_code="TEE-A-RED", name="tee red", barcodes=[RED], weight_g=200),
@@ -130,7 +143,7 @@ def pack_config(data_dir: Path, scale_port: str, printer_port: int, **pack: Any)
             ],
             "pack": {
                 "packaging_g": {"S": 100},
-                "leads": {"lead7": pin_hash(LEAD_PIN)},
+                "leads": {"lead7": LEAD_PIN_HASH},
                 "weigh_timeout_s": 20,
                 "printer_poll_s": 0.1,
                 **pack,

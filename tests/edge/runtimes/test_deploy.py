@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 
 from edge.cli import app
 from edge.config import ConfigError, load_config
+from edge.pins import verify_pin
 
 DEPLOY = Path(__file__).resolve().parents[3] / "docs" / "deploy"
 EXAMPLES = sorted(DEPLOY.glob("*.toml"))
@@ -34,6 +37,15 @@ def test_unit_file_restarts_always_and_checks_its_config() -> None:
 
 
 PACK = (DEPLOY / "pack-station.toml").read_text(encoding="utf-8")
+_LEAD = re.search(r'^lead-wang = "([^"]+)"$', PACK, flags=re.MULTILINE)
+assert _LEAD is not None
+LEAD_WANG = _LEAD[0]
+
+
+def test_the_example_lead_pin_is_a_salted_hash_of_1234() -> None:
+    # Made by `guanjia edge hash-pin`, checked as the pick API checks an operator's PIN.
+    assert _LEAD is not None and _LEAD[1].startswith("$argon2id$")
+    assert verify_pin("1234", _LEAD[1]) and not verify_pin("1235", _LEAD[1])
 
 
 @pytest.mark.parametrize(
@@ -51,11 +63,14 @@ PACK = (DEPLOY / "pack-station.toml").read_text(encoding="utf-8")
         (('kind = "pack"', 'kind = "pick"'), "a pick station needs a .pick. section"),
         (('kind = "pack"', 'kind = "inbound"'), "station.kind 'inbound' has no runtime yet"),
         (
-            (
-                'lead-wang = "03ac674216f3e15c761ee1a5e255f067953623c8b388b4459e13f978d7c846f4"',
-                'lead-wang = "1234"',
-            ),
+            (LEAD_WANG, 'lead-wang = "1234"'),
             "pack.leads.lead-wang",
+        ),
+        (
+            # What [pack.leads] held before PINs were salted: refused, naming the key.
+            (LEAD_WANG, f'lead-wang = "{hashlib.sha256(b"1234").hexdigest()}"'),
+            r"pack.leads.lead-wang: this is an old unsalted SHA-256 PIN hash; "
+            r"make a new one with `guanjia edge hash-pin`",
         ),
     ],
 )

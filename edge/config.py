@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge.errors import EdgeError
 from edge.pins import pin_hash_problem
 from protocol.topics import NODE_ID_PATTERN
 
@@ -222,8 +223,10 @@ class EdgeConfig(_Section):
         return self
 
 
-class ConfigError(Exception):
+class ConfigError(EdgeError):
     """The config file cannot be used; the message names the file and the key."""
+
+    code = "config"
 
 
 def load_config(path: Path) -> EdgeConfig:

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from edge.config import EdgeConfig
 from edge.devices.lights import Lights, make_lights
@@ -27,6 +28,9 @@ from edge.runtimes.scan_check import ScanCheckRuntime
 from edge.store.store import Store
 from edge.sync import SyncAgent
 from protocol.messages import DeviceStatus
+
+if TYPE_CHECKING:  # fastapi loads only on a pick node
+    from fastapi import FastAPI
 
 log = logging.getLogger("guanjia.edge")
 
@@ -111,6 +115,8 @@ class EdgeNode:
             self.sync.devices = lambda: device_statuses(self.runtime)
         self.scanner = LineScanner(config.scanner.host, config.scanner.port, on_scan)
         self.epoch = 0
+        #: The pick API app while a pick node serves it.
+        self.pick_app: FastAPI | None = None
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         self.epoch = self.store.start_epoch(software_version(), self.config.station.kind)
@@ -156,21 +162,22 @@ class EdgeNode:
             self.store.close()
 
     async def _serve_pick_api(self) -> None:
-        """The pick station's PDA API, in the daemon's own loop: its commits share this
-        process's store clock, and the sync agent sees them at its next poll."""
-        import uvicorn
+        """The pick station's PDA API, in the daemon's own loop over the daemon's own store:
+        one connection, one writer (the loop), one store clock; the sync agent sees the
+        API's commits at its next poll."""
+        import uvicorn  # imported here: only a pick node serves HTTP
 
-        from edge.api.app import create_pick_app
+        from edge.api.app import pick_app
 
         pick = self.config.pick
         assert pick is not None
-        app = create_pick_app(
-            self.config.node.data_dir / "edge.db",
-            self.config.node.id,
+        app = pick_app(
+            self.store,
             pick.operators,
             station=self.config.station.name,
             warehouse=pick.warehouse,
         )
+        self.pick_app = app
         server = uvicorn.Server(
             uvicorn.Config(app, host=pick.host, port=pick.port, log_config=None, access_log=False)
         )

@@ -32,14 +32,17 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from edge.errors import EdgeError
 from edge.pins import decoy_hash, pin_hash_problem, verify_pin
 
 OPERATOR_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Role = Literal["pick", "lead"]
 
 
-class OperatorError(Exception):
+class OperatorError(EdgeError):
     """The operators file cannot be used; the message names the file and the entry."""
+
+    code = "operators"
 
 
 def _default_roles() -> list[Role]:
@@ -114,14 +117,12 @@ class Session:
     expires_at: float
 
 
-class LoginRefused(Exception):
-    """``status`` 401 (wrong operator id or PIN) or 403 (locked out)."""
+class LoginRefused(EdgeError):
+    """``status`` 401 (wrong operator id or PIN) or 403 (locked out, ``Retry-After``)."""
 
     def __init__(self, status: int, code: str, message: str, retry_after_s: float = 0) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        headers = {"Retry-After": str(int(retry_after_s) + 1)} if status == 403 else None
+        super().__init__(message, code=code, status=status, headers=headers)
         self.retry_after_s = retry_after_s
 
 

@@ -59,6 +59,7 @@ from typing import Final, Literal
 import orjson
 from pydantic import BaseModel
 
+from edge.errors import EdgeError
 from edge.ops import metrics
 from edge.stations.common import Log, Record, Show, Signal, StockMovement, Verdict
 from edge.stations.pick import (
@@ -137,15 +138,13 @@ def api_verdict(kind: str, signal: Signal | None) -> ApiVerdict:
     return VERDICTS.get(kind, "notice")
 
 
-class PickError(Exception):
+class PickError(EdgeError):
     """A request the service refuses; ``status`` is the HTTP status the API answers with."""
 
-    status: int = 409
+    status = 409
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 class Conflict(PickError):

@@ -24,6 +24,7 @@ from typing import Literal
 
 import uuid6
 
+from edge.errors import EdgeError
 from edge.store import replica
 from edge.store.migrations import MIGRATIONS
 from protocol import codec
@@ -42,8 +43,10 @@ from protocol.messages import (
 )
 
 
-class StoreError(Exception):
-    pass
+class StoreError(EdgeError):
+    """The store cannot do what was asked (a missing meta key, a backup that does not fit)."""
+
+    code = "store"
 
 
 class Store:

@@ -13,9 +13,10 @@ the scan-check station of :mod:`edge.runtimes.scan_check`;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
@@ -178,9 +179,16 @@ class EdgeNode:
             warehouse=pick.warehouse,
         )
         self.pick_app = app
-        server = uvicorn.Server(
+
+        class DaemonServer(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                # The daemon owns SIGTERM/SIGINT (edge/cli.py cancels its main task): uvicorn
+                # must not install its own handlers and re-raise the signal after serving.
+                yield
+
+        server = DaemonServer(
             uvicorn.Config(app, host=pick.host, port=pick.port, log_config=None, access_log=False)
         )
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the daemon owns signals
         log.info("pick API on %s:%d", pick.host, pick.port)
         await server.serve()

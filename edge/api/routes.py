@@ -25,7 +25,7 @@ from edge.api.deps import (
 from edge.api.operators import LoginRefused
 from edge.api.schemas import PRINTABLE, ErrorBody, LoginRequest, LoginResponse, ScanRequest
 from edge.ops import metrics
-from edge.runtimes.pick import ActionResult, CurrentView, PickList, WaveSummary
+from edge.runtimes.pick_views import ActionResult, CurrentView, PickList, WaveSummary
 
 WavePath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
 

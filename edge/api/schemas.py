@@ -1,4 +1,4 @@
-"""Request and login bodies of the pick API (the action views live in edge.runtimes.pick)."""
+"""Request and login bodies of the pick API (the action views live in edge.runtimes.pick_views)."""
 
 from __future__ import annotations
 

@@ -261,7 +261,7 @@ class StationRuntime:
         level: LogLevel = (
             "info" if signal in (Signal.OK, Signal.PROMPT, Signal.COMPLETE) else "warning"
         )
-        verdict = Verdict(self.station_name, kind, text, at_ms=self.clock_ms(), **fields)  # type: ignore[arg-type]
+        verdict = Verdict(self.station_name, kind, text, at_ms=self.clock_ms(), **fields)
         self.execute([Record(verdict), Log(level, text), Show(signal, text)])
 
     def run_all(self, commands: Sequence[object]) -> None:

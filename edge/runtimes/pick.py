@@ -57,10 +57,23 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import orjson
-from pydantic import BaseModel
 
-from edge.errors import EdgeError
 from edge.ops import metrics
+from edge.runtimes.pick_views import (
+    EXPECT,
+    ActionResult,
+    Alert,
+    Conflict,
+    CurrentView,
+    NotFound,
+    PickError,
+    PickList,
+    Progress,
+    StopView,
+    UnallocatedLine,
+    WaveSummary,
+    api_verdict,
+)
 from edge.stations.common import Log, Record, Show, Signal, StockMovement, Verdict
 from edge.stations.pick import (
     BinScanned,
@@ -85,165 +98,6 @@ from protocol.messages import BinInfo, CatalogueUpsert, Message, OrderRelease, S
 log = logging.getLogger("guanjia.edge.pick")
 
 SCHEMA: Final = PICK_API_SCHEMA  # also migration 0007; created here for older stores
-
-ApiVerdict = Literal[
-    "ok",
-    "complete",
-    "wrong_bin",
-    "wrong_item",
-    "unknown",
-    "unreadable",
-    "duplicate",
-    "bin_first",
-    "short",
-    "substitute",
-    "do_not_ship",
-    "notice",
-]
-
-#: Station verdict kind -> the coarse verdict the PDA branches on (docs/pick-api.md).
-VERDICTS: Final[dict[str, ApiVerdict]] = {
-    "wave.loaded": "ok",
-    "wave.resumed": "ok",
-    "bin.ok": "ok",
-    "item.ok": "ok",
-    "stop.done": "ok",
-    "wave.done": "complete",
-    "bin.wrong": "wrong_bin",
-    "item.wrong": "wrong_item",
-    "item.unknown": "unknown",
-    "scan.unreadable": "unreadable",
-    "scan.duplicate": "duplicate",
-    "item.before_bin": "bin_first",
-    "stop.short": "short",
-    "item.substitute_mode": "substitute",
-    "order.do_not_ship": "do_not_ship",
-    "bin.again": "notice",
-    "input.ignored": "notice",
-    "wave.busy": "notice",
-}
-
-Expect = Literal["bin", "item", "substitute"]
-_EXPECT: Final[dict[State, Expect]] = {
-    State.AT_BIN: "bin",
-    State.PICKING: "item",
-    State.SUBSTITUTE: "substitute",
-}
-
-
-def api_verdict(kind: str, signal: Signal | None) -> ApiVerdict:
-    # An unknown bin is a bin.wrong verdict with the UNKNOWN signal (pick.py, _bin).
-    if kind == "bin.wrong" and signal is Signal.UNKNOWN:
-        return "unknown"
-    return VERDICTS.get(kind, "notice")
-
-
-class PickError(EdgeError):
-    """A request the service refuses; ``status`` is the HTTP status the API answers with."""
-
-    status = 409
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message, code=code)
-
-
-class Conflict(PickError):
-    """The request does not fit the current state (no wave started, wave taken, ...)."""
-
-    status = 409
-
-
-class NotFound(PickError):
-    status = 404
-
-
-# --- views (what the API returns) ------------------------------------------------------------
-
-
-class StopView(BaseModel):
-    index: int
-    bin: str
-    bin_barcode: str | None
-    zone: str | None
-    x: float | None
-    y: float | None
-    sku_code: str
-    sku_name: str | None
-    qty: int
-    picked: int
-    substitutes: dict[str, int]
-    remaining: int
-    short: bool
-    done: bool
-    current: bool
-    orders: list[str]
-
-
-class Progress(BaseModel):
-    stops_done: int
-    stops_total: int
-    units_picked: int
-    units_total: int
-
-
-class Alert(BaseModel):
-    kind: str
-    signal: str
-    text: str
-
-
-class ActionResult(BaseModel):
-    """The answer to a pick action: what to show and play, and where to go next."""
-
-    verdict: ApiVerdict
-    kind: str
-    signal: str
-    text: str
-    alerts: list[Alert]
-    wave: str
-    state: str
-    expect: Expect | None
-    next: StopView | None
-    progress: Progress
-    #: Outbox sequences of the ``order.picked`` facts this request committed.
-    facts: list[int]
-    replayed: bool = False
-
-
-class CurrentView(BaseModel):
-    wave: str | None
-    state: str
-    expect: Expect | None
-    stop: StopView | None
-    progress: Progress | None
-
-
-class UnallocatedLine(BaseModel):
-    order_id: str
-    line_id: str
-    sku_code: str
-    qty: int
-
-
-class PickList(BaseModel):
-    wave: str
-    state: str
-    operator: str | None
-    route_m: float
-    naive_route_m: float
-    unlocated: list[str]
-    stops: list[StopView]
-    unallocated: list[UnallocatedLine]
-    progress: Progress
-
-
-class WaveSummary(BaseModel):
-    wave: str
-    orders: int
-    units: int
-    status: Literal["available", "in_progress", "done"]
-    operator: str | None
-
 
 # --- sessions -------------------------------------------------------------------------------
 
@@ -388,7 +242,7 @@ class PickService:
             return CurrentView(
                 wave=session.wave,
                 state=st.state.value,
-                expect=_EXPECT.get(st.state),
+                expect=EXPECT.get(st.state),
                 stop=self._stop_view(st, st.index) if st.stop is not None else None,
                 progress=_progress(st),
             )
@@ -811,7 +665,7 @@ class PickService:
             ],
             wave=session.wave,
             state=st.state.value,
-            expect=_EXPECT.get(st.state),
+            expect=EXPECT.get(st.state),
             next=self._stop_view(st, st.index) if st.stop is not None else None,
             progress=_progress(st),
             facts=[seq for a in [*alerts, outcome] for seq in a.facts],
@@ -839,7 +693,7 @@ class PickService:
             alerts=[],
             wave=session.wave,
             state=st.state.value,
-            expect=_EXPECT.get(st.state),
+            expect=EXPECT.get(st.state),
             next=self._stop_view(st, st.index) if stop is not None else None,
             progress=_progress(st),
             facts=[],
@@ -887,7 +741,7 @@ class PickService:
         stop: Stop = station.stops[index]
         info = station.bins.get(stop.bin)
         sku = replica.sku(self.store.conn, stop.sku_code)
-        is_open = station.state in _EXPECT
+        is_open = station.state in EXPECT
         return StopView(
             index=index,
             bin=stop.bin,

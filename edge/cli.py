@@ -21,8 +21,8 @@ def run(
     log_format: Annotated[str, typer.Option(help="text or json (one object per line).")] = "text",
 ) -> None:
     """Run the node daemon until stopped (SIGTERM/Ctrl-C)."""
-    from edge import logs
-    from edge.runtime import EdgeNode
+    from edge.node import EdgeNode
+    from edge.ops import logs
 
     try:
         cfg = load_config(config)
@@ -68,7 +68,7 @@ def bench_node(
     """Node side of `guanjia bench sync` (run by the orchestrator, prints JSON)."""
     import logging
 
-    from edge import bench_node as bench
+    from edge.bench import node as bench
 
     logging.basicConfig(level=logging.WARNING)
     bench.run(load_config(config), events, scan_rate, timeout)
@@ -88,20 +88,38 @@ def bench_fleet(
     """Node side of `guanjia bench fanin` (run by the orchestrator, prints JSON)."""
     import logging
 
-    from edge import bench_fleet as bench
+    from edge.bench import fleet as bench
 
     logging.basicConfig(level=logging.WARNING)
     bench.run(prefix, nodes, rate, duration, mqtt_port, data_dir)
 
 
-def _register_pick_commands() -> None:
-    from edge.api.cli import hash_pin, pick_api
+def _register_pick_api() -> None:
+    from edge.api.cli import pick_api
 
     app.command("pick-api")(pick_api)
-    app.command("hash-pin")(hash_pin)
 
 
-_register_pick_commands()
+_register_pick_api()
+
+
+@app.command("hash-pin")
+def hash_pin(
+    pin: Annotated[
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="4 to 12 digits."
+        ),
+    ],
+) -> None:
+    """Print a PIN's hash: an operators file's pin_hash, a [pack.leads] value."""
+    from edge.pins import hash_pin as make_hash  # pwdlib loads only for this command
+
+    try:
+        typer.echo(make_hash(pin))
+    except ValueError as err:
+        typer.echo(f"guanjia edge: {err}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -110,7 +128,7 @@ def backup(
     to: Annotated[Path, typer.Option("--to", help="Backup file to write.")],
 ) -> None:
     """Write an online, consistent backup of the node's database."""
-    from edge.store import Store
+    from edge.store.store import Store
 
     cfg = _config_or_exit(config)
     store = Store(cfg.node.data_dir / "edge.db", cfg.node.id)
@@ -128,7 +146,7 @@ def restore(
     The node re-bases on the cloud at its next connect: events the cloud already
     holds are not sent again, events written since are renumbered after them.
     """
-    from edge.store import Store
+    from edge.store.store import Store
 
     cfg = _config_or_exit(config)
     if not from_.exists():

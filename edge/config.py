@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from edge.errors import EdgeError
+from edge.pins import pin_hash_problem
 from protocol.topics import NODE_ID_PATTERN
 
 NodeId = Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
@@ -44,9 +47,21 @@ class MqttSection(_Section):
 
 
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-#: A lead's PIN is kept as the hex SHA-256 of the PIN, never the PIN itself.
-PinHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-#: Station kinds that have a runtime today (edge/runtime.py picks it by kind).
+
+
+def _usable_pin_hash(value: str) -> str:
+    problem = pin_hash_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: A lead's PIN is kept as its salted hash (edge/pins.py: `guanjia edge hash-pin`), never
+#: the PIN itself; an old unsalted SHA-256 is refused with what to do instead.
+PinHash = Annotated[
+    str, StringConstraints(min_length=10, max_length=500), AfterValidator(_usable_pin_hash)
+]
+#: Station kinds that have a runtime today (edge/node.py picks it by kind).
 RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake")
 
 
@@ -67,7 +82,8 @@ class ScannerSection(_Section):
 
 
 class FeedbackSection(_Section):
-    """``console`` and ``gpio``: edge/feedback.py; ``patterns``: edge/devices/lights.py."""
+    """Light and sound (edge/devices/lights.py): ``console`` prints; ``gpio`` and ``patterns``
+    (an older name, still accepted) play the patterns on two LEDs and a buzzer."""
 
     kind: Literal["console", "gpio", "patterns"] = "console"
     green_pin: Pin = 17
@@ -135,7 +151,7 @@ class PackSection(_Section):
     #: How often a printer with a problem is asked again (the label prints once it is ready).
     printer_poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     operator: Code | None = None
-    #: lead id -> hex SHA-256 of the lead's PIN (weight overrides, reprints).
+    #: lead id -> the hash of the lead's PIN (weight overrides, reprints): `guanjia edge hash-pin`.
     leads: dict[Code, PinHash] = {}
 
 
@@ -150,7 +166,7 @@ class PickSection(_Section):
 
 
 class MetricsSection(_Section):
-    """Prometheus metrics (edge/metrics.py); port 0 turns the endpoint off."""
+    """Prometheus metrics (edge/ops/metrics.py); port 0 turns the endpoint off."""
 
     host: str = "127.0.0.1"
     port: Port = 0
@@ -207,8 +223,10 @@ class EdgeConfig(_Section):
         return self
 
 
-class ConfigError(Exception):
+class ConfigError(EdgeError):
     """The config file cannot be used; the message names the file and the key."""
+
+    code = "config"
 
 
 def load_config(path: Path) -> EdgeConfig:

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import aiomqtt
 
-from edge import metrics
 from edge.config import MqttSection, SyncSection
 from edge.devices.base import reconnect_backoff
-from edge.store import Store, StoreError
+from edge.ops import metrics
+from edge.store.store import Store, StoreError
 from protocol import codec, topics
 from protocol.errors import RemoteProtocolError
 from protocol.messages import Ack, DeviceStatus, DownBatch, HubState, NodeState, Pull

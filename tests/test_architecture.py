@@ -32,13 +32,13 @@ def test_import_cloud_from_edge_breaks_the_suite(tmp_path: Path) -> None:
     for part in ("protocol", "edge", "cloud", "simulators"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    victim = tmp_path / "edge" / "feedback.py"
+    victim = tmp_path / "edge" / "devices" / "lights.py"
     victim.write_text(
         "import cloud  # noqa\n" + victim.read_text(encoding="utf-8"), encoding="utf-8"
     )
     result = lint(tmp_path)
     assert result.returncode != 0
-    assert "edge.feedback -> cloud" in result.stdout
+    assert "edge.devices.lights -> cloud" in result.stdout
 
 
 def test_protocol_has_no_io_clock_or_randomness() -> None:

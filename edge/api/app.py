@@ -1,7 +1,10 @@
-"""``create_pick_app``: the pick API over one node's store (docs/pick-api.md).
+"""The pick API app over one node's store (docs/pick-api.md).
 
-Run it with ONE worker process: the pick sessions live in that process and SQLite has
-one writer (edge/pick_service.py).
+:func:`pick_app` serves a store the caller owns: the node daemon passes its own, so the
+node has one Store, one SQLite connection and one writer — the daemon's event loop,
+where the store-touching routes run (edge/api/routes.py). :func:`create_pick_app` is the
+API on its own (``guanjia edge pick-api``): it owns the store it opens. Run either with
+ONE worker process: the pick sessions live in that process.
 """
 
 from __future__ import annotations
@@ -10,23 +13,58 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
-from edge.api.deps import ApiError
-from edge.api.operators import Gate, GateSettings, Operator, load_operators, verify_pin
+from edge.api.operators import Gate, GateSettings, Operator, load_operators
 from edge.api.routes import router
-from edge.metrics import make_metrics_app
-from edge.pick_service import PickError, PickService
+from edge.errors import EdgeError
+from edge.ops.metrics import make_metrics_app
+from edge.pins import verify_pin
+from edge.runtimes.pick import PickService
 from edge.stations.route import Metric
-from edge.store import Store
+from edge.store.store import Store
 
 
 def create_pick_app(
     store_path: Path,
     node_id: str,
+    operators: Path | Iterable[Operator],
+    **options: Any,
+) -> FastAPI:
+    """The pick API on its own (``guanjia edge pick-api``, tests): it opens the node's
+    store, is its one writer while it runs, and closes it when the app shuts down.
+
+    A store that has never been started gets its first epoch here (facts need one); on a
+    node the daemon has run, the daemon owns the epochs. ``options``: :func:`pick_app`'s.
+    """
+    store = Store(store_path, node_id)
+    try:
+        if store.epoch == 0:
+            store.start_epoch("guanjia-pick-api", "pick")
+        app = pick_app(store, operators, **options)
+    except BaseException:
+        store.close()
+        raise
+    service: PickService = app.state.pick_service
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            yield state
+        with service.lock:
+            store.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def pick_app(
+    store: Store,
     operators: Path | Iterable[Operator],
     *,
     station: str | None = None,
@@ -38,41 +76,27 @@ def create_pick_app(
     verify: Callable[[str, str], bool] = verify_pin,
     wall_ms: Callable[[], int] | None = None,
 ) -> FastAPI:
-    """The pick API app. ``operators``: an operators TOML file or the operators themselves.
+    """The pick API over ``store``, which the caller owns (the node daemon passes its own:
+    one Store, one connection, one writer). ``operators``: an operators TOML file or the
+    operators themselves.
 
-    ``station`` names the station in facts (default ``node_id``); ``warehouse`` limits the
-    bin table to one warehouse's bins; ``monotonic``/``verify``/``wall_ms`` are for tests.
-    A store that has never been started gets its first epoch here (facts need one); on a
-    node the daemon has run, the daemon owns the epochs.
+    ``station`` names the station in facts (default the store's node id); ``warehouse``
+    limits the bin table to one warehouse's bins; ``monotonic``/``verify``/``wall_ms`` are
+    for tests.
     """
     ops = load_operators(operators) if isinstance(operators, Path) else list(operators)
     gate = Gate(ops, gate_settings or GateSettings(), monotonic=monotonic, verify=verify)
-    store = Store(store_path, node_id)
-    try:
-        if store.epoch == 0:
-            store.start_epoch("guanjia-pick-api", "pick")
-        service = PickService(
-            store,
-            station=station or node_id,
-            warehouse=warehouse,
-            start=start,
-            metric=metric,
-            wall_ms=wall_ms,
-        )
-    except BaseException:
-        store.close()
-        raise
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        with service.lock:
-            store.close()
-
+    service = PickService(
+        store,
+        station=station or store.node_id,
+        warehouse=warehouse,
+        start=start,
+        metric=metric,
+        wall_ms=wall_ms,
+    )
     app = FastAPI(
         title="Guanjia edge pick API",
         version="1",
-        lifespan=lifespan,
         description="Pick lists, scans and verdicts for PDAs on the warehouse LAN.",
     )
     app.state.pick_service = service
@@ -82,14 +106,8 @@ def create_pick_app(
     # A Route, not a Mount: a Mount answers /metrics with a redirect to /metrics/.
     app.router.routes.append(Route("/metrics", make_metrics_app(service.refresh_metrics)))
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, err: ApiError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": err.message, "code": err.code}, status_code=err.status, headers=err.headers
-        )
-
-    @app.exception_handler(PickError)
-    async def pick_error(request: Request, err: PickError) -> JSONResponse:
-        return JSONResponse({"detail": err.message, "code": err.code}, status_code=err.status)
+    @app.exception_handler(EdgeError)
+    async def edge_error(request: Request, err: EdgeError) -> JSONResponse:
+        return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
     return app

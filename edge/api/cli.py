@@ -1,4 +1,4 @@
-"""Typer commands the lead registers: ``guanjia edge pick-api`` and ``guanjia edge hash-pin``."""
+"""``guanjia edge pick-api``: the pick API on its own, outside the node daemon."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def pick_api(
     """Serve the pick API for PDAs on the LAN (one process: it owns the pick sessions)."""
     import uvicorn
 
-    from edge import logs
     from edge.api.app import create_pick_app
     from edge.api.operators import OperatorError
+    from edge.ops import logs
 
     try:
         cfg = load_config(config)
@@ -45,21 +45,3 @@ def pick_api(
         raise typer.Exit(2) from None
     logs.setup(log_format)
     uvicorn.run(app, host=host, port=port, workers=1, log_config=None, access_log=False)
-
-
-def hash_pin(
-    pin: Annotated[
-        str,
-        typer.Option(
-            prompt=True, hide_input=True, confirmation_prompt=True, help="4 to 12 digits."
-        ),
-    ],
-) -> None:
-    """Print the pin_hash for an operators file entry."""
-    from edge.api.operators import hash_pin as make_hash
-
-    try:
-        typer.echo(make_hash(pin))
-    except ValueError as err:
-        typer.echo(f"guanjia edge: {err}", err=True)
-        raise typer.Exit(2) from None

@@ -9,20 +9,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from edge.api.operators import Gate, Operator
 from edge.api.schemas import PRINTABLE
-from edge.pick_service import PickService
+from edge.errors import EdgeError
+from edge.runtimes.pick import PickService
 
 
-class ApiError(Exception):
-    """Answered as ``{"detail": message, "code": code}`` with ``status`` (see app.py)."""
+class ApiError(EdgeError):
+    """A refusal of the API layer itself (authentication, roles), answered like every
+    :class:`EdgeError`: ``{"detail": message, "code": code}`` with ``status``."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
+        super().__init__(message, code=code, status=status, headers=headers)
 
 
 def get_service(request: Request) -> PickService:

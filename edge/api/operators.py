@@ -3,12 +3,10 @@
 No web framework in here: the routers call :class:`Gate`.
 
 PINs are short (4-12 digits), so a stolen hash falls to brute force whatever the hash
-costs; what protects a PIN is that it is never stored in clear, that login answers in
-the same time whether the operator exists or not, and that a few wrong PINs lock the
-operator id out (OWASP Authentication Cheat Sheet, "Login Throttling"). Hashes are
-argon2id via pwdlib (OWASP Password Storage Cheat Sheet minimum: m=19 MiB, t=2, p=1,
-about 50 ms on a desktop core) and fall back to ``hashlib.scrypt`` (n=2**14, r=8, p=1)
-when pwdlib is not installed.
+costs; what protects a PIN is that it is never stored in clear (:mod:`edge.pins`, the
+same hashes as the pack station's leads), that login answers in the same time whether
+the operator exists or not, and that a few wrong PINs lock the operator id out (OWASP
+Authentication Cheat Sheet, "Login Throttling").
 
 The operators file (TOML)::
 
@@ -21,15 +19,12 @@ The operators file (TOML)::
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import re
 import secrets
 import threading
 import time
 import tomllib
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,32 +32,17 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-try:  # pragma: no cover - which branch runs depends on the install
-    from pwdlib import PasswordHash
-    from pwdlib.hashers.argon2 import Argon2Hasher
-
-    HAVE_ARGON2 = True
-except ImportError:  # pragma: no cover
-    HAVE_ARGON2 = False
+from edge.errors import EdgeError
+from edge.pins import decoy_hash, pin_hash_problem, verify_pin
 
 OPERATOR_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-PIN_PATTERN: Final = r"^[0-9]{4,12}$"
 Role = Literal["pick", "lead"]
 
-# OWASP Password Storage Cheat Sheet, "Argon2id": m=19456 KiB, t=2, p=1.
-ARGON2_MEMORY_KIB: Final = 19456
-ARGON2_TIME_COST: Final = 2
-ARGON2_PARALLELISM: Final = 1
-# Same sheet, "scrypt": N=2^17 is its first choice; 2^14 keeps a Pi login under ~100 ms.
-SCRYPT_N: Final = 2**14
-SCRYPT_R: Final = 8
-SCRYPT_P: Final = 1
 
-_ARGON2_PARAMS = re.compile(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$")
-
-
-class OperatorError(Exception):
+class OperatorError(EdgeError):
     """The operators file cannot be used; the message names the file and the entry."""
+
+    code = "operators"
 
 
 def _default_roles() -> list[Role]:
@@ -110,99 +90,9 @@ def check_operators(operators: Iterable[Operator], where: str = "operators") -> 
         if op.id in seen:
             raise OperatorError(f"{where}: operator {op.id!r} is listed twice")
         seen.add(op.id)
-        if not _known_scheme(op.pin_hash):
-            raise OperatorError(
-                f"{where}: operator {op.id!r}: pin_hash is neither argon2id nor scrypt "
-                "(make one with `guanjia edge hash-pin`)"
-            )
-        if op.pin_hash.startswith("$argon2") and not HAVE_ARGON2:  # pragma: no cover
-            raise OperatorError(
-                f"{where}: operator {op.id!r} has an argon2 hash but pwdlib is not installed"
-            )
-
-
-# --- hashing ------------------------------------------------------------------------------
-
-
-def _known_scheme(pin_hash: str) -> bool:
-    return pin_hash.startswith("$argon2id$") or pin_hash.startswith("scrypt$")
-
-
-def _argon2(memory_kib: int, time_cost: int, parallelism: int) -> PasswordHash:
-    return PasswordHash(
-        (Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism),)
-    )
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _scrypt(pin: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=2**26)
-
-
-def hash_pin(pin: str, *, scheme: Literal["argon2id", "scrypt"] | None = None) -> str:
-    """A storable hash of ``pin`` (argon2id when pwdlib is installed, else scrypt)."""
-    if re.fullmatch(PIN_PATTERN, pin) is None:
-        raise ValueError("a PIN is 4 to 12 digits")
-    chosen = scheme or ("argon2id" if HAVE_ARGON2 else "scrypt")
-    if chosen == "argon2id":
-        return _argon2(ARGON2_MEMORY_KIB, ARGON2_TIME_COST, ARGON2_PARALLELISM).hash(pin)
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(pin, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-
-
-def verify_pin(pin: str, pin_hash: str) -> bool:
-    """Constant-time check of ``pin`` against ``pin_hash``; a malformed hash is a mismatch."""
-    if pin_hash.startswith("$argon2id$"):
-        m = _ARGON2_PARAMS.match(pin_hash)
-        if m is None or not HAVE_ARGON2:
-            return False
-        hasher = _argon2(int(m[1]), int(m[2]), int(m[3]))
-        try:
-            return bool(hasher.verify(pin, pin_hash))
-        except Exception:  # pwdlib raises on hashes it cannot parse
-            return False
-    parts = pin_hash.split("$")
-    if len(parts) != 6 or parts[0] != "scrypt":
-        return False
-    try:
-        n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
-        salt, want = _unb64(parts[4]), _unb64(parts[5])
-        got = _scrypt(pin, salt, n, r, p)
-    except (ValueError, MemoryError):
-        return False
-    return hmac.compare_digest(got, want)
-
-
-def decoy_hash(operators: Iterable[Operator]) -> str:
-    """A hash of a random PIN with the operators' most common parameters.
-
-    An unknown operator id is checked against it, so the answer takes as long as a wrong
-    PIN for a real operator and does not tell which ids exist.
-    """
-    params: Counter[tuple[str, ...]] = Counter()
-    for op in operators:
-        m = _ARGON2_PARAMS.match(op.pin_hash)
-        if m is not None:
-            params[("argon2id", m[1], m[2], m[3])] += 1
-        elif op.pin_hash.startswith("scrypt$"):
-            params[("scrypt", *op.pin_hash.split("$")[1:4])] += 1
-    pin = f"{secrets.randbelow(10**8):08d}"
-    if not params:
-        return hash_pin(pin)
-    best = params.most_common(1)[0][0]
-    if best[0] == "argon2id":
-        return _argon2(int(best[1]), int(best[2]), int(best[3])).hash(pin)
-    n, r, p = (int(v) for v in best[1:4])
-    salt = secrets.token_bytes(16)
-    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(_scrypt(pin, salt, n, r, p))}"
+        problem = pin_hash_problem(op.pin_hash)
+        if problem is not None:
+            raise OperatorError(f"{where}: operator {op.id!r}: pin_hash: {problem}")
 
 
 # --- login, lockout, tokens ---------------------------------------------------------------
@@ -227,14 +117,12 @@ class Session:
     expires_at: float
 
 
-class LoginRefused(Exception):
-    """``status`` 401 (wrong operator id or PIN) or 403 (locked out)."""
+class LoginRefused(EdgeError):
+    """``status`` 401 (wrong operator id or PIN) or 403 (locked out, ``Retry-After``)."""
 
     def __init__(self, status: int, code: str, message: str, retry_after_s: float = 0) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        headers = {"Retry-After": str(int(retry_after_s) + 1)} if status == 403 else None
+        super().__init__(message, code=code, status=status, headers=headers)
         self.retry_after_s = retry_after_s
 
 
@@ -266,7 +154,7 @@ class Gate:
         self.settings = settings
         self._now = monotonic
         self._verify = verify
-        self._decoy = decoy_hash(ops)
+        self._decoy = decoy_hash(op.pin_hash for op in ops)
         self._failures: OrderedDict[str, _Failures] = OrderedDict()
         self._tokens: dict[str, Session] = {}
         self._lock = threading.Lock()

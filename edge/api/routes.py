@@ -1,8 +1,11 @@
 """The pick API's routes (/api/v1): thin — validate, authenticate, call PickService, answer.
 
-Handlers are plain ``def``: FastAPI runs them in its thread pool, and PickService's lock
-serialises the store's single writer, so the event loop never waits on an fsync or on
-the PIN hash.
+The store has one writer, the thread of the event loop the app runs on (in the node
+daemon, the daemon's loop; edge/api/app.py), so every route that reaches PickService is
+``async def`` and runs there: a pick request's commit is a station step like a pack
+scan's, a few milliseconds with its fsync. Login and logout touch no store and stay
+plain ``def``: FastAPI runs them in its thread pool, so the loop never waits on the PIN
+hash.
 """
 
 from __future__ import annotations
@@ -11,9 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from edge import metrics
 from edge.api.deps import (
-    ApiError,
     GateDep,
     IdempotencyKey,
     OperatorDep,
@@ -23,7 +24,8 @@ from edge.api.deps import (
 )
 from edge.api.operators import LoginRefused
 from edge.api.schemas import PRINTABLE, ErrorBody, LoginRequest, LoginResponse, ScanRequest
-from edge.pick_service import ActionResult, CurrentView, PickList, WaveSummary
+from edge.ops import metrics
+from edge.runtimes.pick_views import ActionResult, CurrentView, PickList, WaveSummary
 
 WavePath = Annotated[str, Path(min_length=1, max_length=64, pattern=PRINTABLE)]
 
@@ -48,8 +50,7 @@ def login(body: LoginRequest, gate: GateDep) -> LoginResponse:
         session = gate.login(body.operator, body.pin)
     except LoginRefused as err:
         metrics.count_login("locked" if err.status == 403 else "bad_pin")
-        headers = {"Retry-After": str(int(err.retry_after_s) + 1)} if err.status == 403 else None
-        raise ApiError(err.status, err.code, err.message, headers) from None
+        raise
     metrics.count_login("ok")
     op = session.operator
     return LoginResponse(
@@ -68,13 +69,13 @@ def logout(token: TokenDep, operator: OperatorDep, gate: GateDep) -> Response:
 
 
 @router.get("/waves", responses=_AUTH, tags=["pick"])
-def waves(operator: PickerDep, service: ServiceDep) -> list[WaveSummary]:
+async def waves(operator: PickerDep, service: ServiceDep) -> list[WaveSummary]:
     """Waves with released orders leased to this node, and the ones picked or being picked."""
     return service.waves()
 
 
 @router.post("/waves/{wave}/start", responses={**_ACTION, **_FOUND}, tags=["pick"])
-def start_wave(
+async def start_wave(
     wave: WavePath,
     operator: PickerDep,
     service: ServiceDep,
@@ -89,13 +90,13 @@ def start_wave(
 
 
 @router.get("/picks/current", responses=_AUTH, tags=["pick"])
-def current(operator: PickerDep, service: ServiceDep) -> CurrentView:
+async def current(operator: PickerDep, service: ServiceDep) -> CurrentView:
     """The operator's next stop (bin, SKU, quantity) and progress; ``wave`` null if none."""
     return service.current(operator.id)
 
 
 @router.post("/scan", responses=_ACTION, tags=["pick"])
-def scan(
+async def scan(
     body: ScanRequest,
     operator: PickerDep,
     service: ServiceDep,
@@ -107,7 +108,7 @@ def scan(
 
 
 @router.post("/short", responses=_ACTION, tags=["pick"])
-def short(
+async def short(
     operator: PickerDep,
     service: ServiceDep,
     response: Response,
@@ -118,7 +119,7 @@ def short(
 
 
 @router.post("/substitute", responses=_ACTION, tags=["pick"])
-def substitute(
+async def substitute(
     operator: PickerDep,
     service: ServiceDep,
     response: Response,
@@ -129,7 +130,7 @@ def substitute(
 
 
 @router.get("/picks/{wave}", responses={**_FOUND, 409: {"model": ErrorBody}}, tags=["pick"])
-def pick_list(wave: WavePath, operator: PickerDep, service: ServiceDep) -> PickList:
+async def pick_list(wave: WavePath, operator: PickerDep, service: ServiceDep) -> PickList:
     """The wave's stops in route order with their state (a preview before it is started);
     409 for a wave leased to another pick node."""
     return service.pick_list(wave)

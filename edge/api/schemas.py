@@ -1,4 +1,4 @@
-"""Request and login bodies of the pick API (the action views live in edge.pick_service)."""
+"""Request and login bodies of the pick API (the action views live in edge.runtimes.pick_views)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from edge.api.operators import OPERATOR_ID_PATTERN, PIN_PATTERN
+from edge.api.operators import OPERATOR_ID_PATTERN
+from edge.pins import PIN_PATTERN
 
 #: Path and header values: printable, bounded. Barcodes are NOT held to this: a scan with
 #: control characters must reach the station and get its "unreadable" verdict.

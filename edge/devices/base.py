@@ -14,11 +14,14 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from edge.errors import EdgeError
 from protocol.backoff import Backoff
 
 
-class DeviceError(Exception):
+class DeviceError(EdgeError):
     """A device failed or answered something we cannot use; says which and why."""
+
+    code = "device"
 
     def __init__(self, device: str, reason: str) -> None:
         super().__init__(f"{device}: {reason}")

@@ -1,8 +1,11 @@
-"""Station lights and buzzer patterns, on GPIO through gpiozero.
+"""Light and sound for the operator: what each station :class:`Signal` really plays.
 
-Extends :mod:`edge.feedback` (left as is) with the patterns a packing or
-scan-check station needs, each distinct by ear alone so an operator who is
-not looking still knows:
+A station says one of the 13 signals of :class:`edge.stations.common.Signal`; the
+hardware is a green LED, a red LED and a buzzer, so several signals share a
+pattern. :data:`SIGNAL_PATTERNS` is the one mapping, :data:`PATTERNS` what each
+pattern plays, and docs/stations.md's table is :func:`signal_table` (a test keeps
+them equal). Each pattern is distinct by ear alone, so an operator who is not
+looking still knows:
 
 ==============  ======================================  ===============================
 pattern         light                                   buzzer
@@ -16,28 +19,59 @@ CLEAR           everything off; ends a FAULT
 ==============  ======================================  ===============================
 
 A pattern is data (:data:`PATTERNS`): per output, a list of (on, seconds)
-steps, optionally repeated. One player thread per output walks its steps
-with :meth:`threading.Event.wait`, so the timing is the pattern's and a new
-pattern cancels the old one at once. A FAULT is a background state: OK,
+steps, optionally repeated. One conductor thread walks the merged timeline of
+a pattern's tracks (:func:`timeline`), waiting for each change's time on an
+injected ``clock`` and ``wait(cancel, seconds)`` (default :func:`time.monotonic`
+and :meth:`threading.Event.wait`), so
+the timing is the pattern's, a new pattern cancels the old one at once, and
+tests run the player on a manual clock. A FAULT is a background state: OK,
 WRONG_ITEM and ORDER_COMPLETE still play in full while a device is down (the
 station keeps judging scans), and the fault blink resumes when they end.
+NOTICE plays nothing (it must not end a fault blink).
 
-Tests use gpiozero's ``MockFactory``, whose pins record every change with
-its time since the previous one (``pin.states``).
+:class:`ConsoleLights` prints the same patterns on a terminal (the demo, a
+bench without GPIO); :func:`make_lights` picks one from the ``[feedback]``
+section.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from edge.stations.scan_check import Signal
+from rich.console import Console
+
+from edge.stations.common import Signal
 
 log = logging.getLogger("guanjia.edge.lights")
+
+
+class Lights(Protocol):
+    """Where a station's :class:`Signal` goes: LEDs and a buzzer, a console, a test recorder."""
+
+    def show(self, signal: Signal, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Output(Protocol):
+    """One LED or buzzer (gpiozero's ``LED`` and ``Buzzer`` are ones)."""
+
+    def on(self) -> None: ...
+
+    def off(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+#: ``wait(cancel, seconds)``: sleep ``seconds`` unless ``cancel`` is set first; True if it was.
+Wait = Callable[[threading.Event, float], bool]
 
 
 class Pattern(enum.Enum):
@@ -89,57 +123,87 @@ PATTERNS: Final[dict[Pattern, dict[str, Track]]] = {
     },
     Pattern.CLEAR: {},
 }
-SIGNAL_PATTERNS: Final = {
+
+#: What each signal plays; None: nothing (a NOTICE must not end a fault blink).
+SIGNAL_PATTERNS: Final[dict[Signal, Pattern | None]] = {
     Signal.OK: Pattern.OK,
-    Signal.ERROR: Pattern.WRONG_ITEM,
+    Signal.COMPLETE: Pattern.ORDER_COMPLETE,
+    Signal.PROMPT: Pattern.OK,
+    Signal.NOTICE: None,
+    Signal.WRONG_ITEM: Pattern.WRONG_ITEM,
+    Signal.NOT_IN_ORDER: Pattern.WRONG_ITEM,
+    Signal.OVER_QTY: Pattern.WRONG_ITEM,
+    Signal.UNKNOWN: Pattern.WRONG_ITEM,
+    Signal.ALREADY_DONE: Pattern.WRONG_ITEM,
+    Signal.DO_NOT_SHIP: Pattern.WRONG_ITEM,
+    Signal.HOLD: Pattern.WRONG_ITEM,
     Signal.FAULT: Pattern.FAULT,
     Signal.CLEAR: Pattern.CLEAR,
 }
 
 
-class PatternLights:
-    """Green and red LEDs and a buzzer on GPIO (BCM numbering) playing :data:`PATTERNS`.
+def timeline(tracks: Mapping[str, Track]) -> Iterator[tuple[float, str, bool]]:
+    """(seconds from the start, output, on) for every step of ``tracks``, in time order.
 
-    Implements the :class:`edge.feedback.Feedback` protocol (``show(signal,
-    text)``, ``close()``) plus :meth:`play` for patterns the station's
-    :class:`Signal` has no name for yet (ORDER_COMPLETE).
+    A one-shot track ends with its output off; a repeating one never ends (the
+    iterator is lazy). Changes at the same moment come in ``tracks`` order.
     """
+
+    def one(name: str, track: Track) -> Iterator[tuple[float, str, bool]]:
+        at = 0.0
+        while True:
+            for on, seconds in track.steps:
+                yield at, name, on
+                at += seconds
+            if not track.repeat:
+                yield at, name, False
+                return
+
+    return heapq.merge(*(one(n, t) for n, t in tracks.items()), key=lambda change: change[0])
+
+
+def _event_wait(cancel: threading.Event, seconds: float) -> bool:
+    return cancel.wait(seconds)
+
+
+class PatternLights:
+    """Green and red LEDs and a buzzer playing :data:`PATTERNS` for each :class:`Signal`."""
 
     def __init__(
         self,
-        green_pin: int,
-        red_pin: int,
-        buzzer_pin: int,
-        pin_factory: Any = None,
+        outputs: Mapping[str, Output],
+        *,
         patterns: dict[Pattern, dict[str, Track]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Wait = _event_wait,
     ) -> None:
-        from gpiozero import LED, Buzzer  # only nodes with GPIO need gpiozero
-
-        self._outputs: dict[str, Any] = {
-            "green": LED(green_pin, pin_factory=pin_factory),
-            "red": LED(red_pin, pin_factory=pin_factory),
-            "buzzer": Buzzer(buzzer_pin, pin_factory=pin_factory),
-        }
+        self._outputs = dict(outputs)
+        self._clock = clock
         self.patterns = patterns or PATTERNS
+        self._wait = wait
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._conductor: threading.Thread | None = None
         self.fault = False
         self.current: Pattern = Pattern.CLEAR
 
-    # --- Feedback protocol ---------------------------------------------------------
-
     def show(self, signal: Signal, text: str) -> None:
-        self.play(SIGNAL_PATTERNS[signal], text)
+        pattern = SIGNAL_PATTERNS[signal]
+        log.info(
+            "light %s: %s",
+            signal.value,
+            text,
+            extra={"signal": signal.value, "pattern": pattern.value if pattern else None},
+        )
+        if pattern is not None:
+            self.play(pattern)
 
     def close(self) -> None:
         self._stop_playing()
         for output in self._outputs.values():
             output.close()
 
-    # --- patterns ----------------------------------------------------------------------
-
-    def play(self, pattern: Pattern, text: str = "") -> None:
+    def play(self, pattern: Pattern) -> None:
         """Start ``pattern`` now, cancelling whatever one-shot pattern was playing."""
         with self._lock:
             self._stop_playing()
@@ -156,7 +220,11 @@ class PatternLights:
                 daemon=True,
             )
             self._conductor.start()
-        log.info("light %s: %s", pattern.value, text, extra={"signal": pattern.value})
+
+    def playing(self) -> bool:
+        """True while a pattern (or the fault blink) still plays."""
+        conductor = self._conductor
+        return conductor is not None and conductor.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for a one-shot pattern to end; True if it did (tests, shutdown)."""
@@ -171,55 +239,119 @@ class PatternLights:
         if self._conductor is not None and self._conductor is not threading.current_thread():
             self._conductor.join()
         self._conductor = None
-        self._all_off()
-
-    def _all_off(self) -> None:
         for output in self._outputs.values():
             output.off()
 
     def _conduct(self, pattern: Pattern, cancel: threading.Event) -> None:
-        self._play_tracks(self.patterns[pattern], cancel)
-        if pattern is not Pattern.FAULT and self.fault and not cancel.is_set():
+        played = self._play_tracks(self.patterns[pattern], cancel)
+        if played and pattern is not Pattern.FAULT and self.fault:
             # A scan judged while a device is down: back to the fault blink.
             self.current = Pattern.FAULT
             self._play_tracks(self.patterns[Pattern.FAULT], cancel)
 
-    def _play_tracks(self, tracks: dict[str, Track], cancel: threading.Event) -> None:
-        players = [
-            threading.Thread(
-                target=self._play_track, args=(self._outputs[name], track, cancel), daemon=True
-            )
-            for name, track in tracks.items()
-        ]
-        for player in players:
-            player.start()
-        for player in players:
-            player.join()
-
-    @staticmethod
-    def _play_track(output: Any, track: Track, cancel: threading.Event) -> None:
+    def _play_tracks(self, tracks: Mapping[str, Track], cancel: threading.Event) -> bool:
+        """Play ``tracks`` to their end (True) or until cancelled (False)."""
+        start = self._clock()
         try:
-            while True:
-                for on, seconds in track.steps:
-                    if on:
-                        output.on()
-                    else:
-                        output.off()
-                    if cancel.wait(seconds):
-                        return
-                if not track.repeat:
-                    return
+            for at, name, on in timeline(tracks):
+                # Waits run to the step's time from the start, so late wake-ups do not add up.
+                late_by = self._clock() - start
+                if at > late_by and self._wait(cancel, at - late_by):
+                    return False
+                output = self._outputs[name]
+                if on:
+                    output.on()
+                else:
+                    output.off()
+            return True
         finally:
-            output.off()
+            for name in tracks:
+                self._outputs[name].off()
+
+
+def gpio_outputs(
+    green_pin: int, red_pin: int, buzzer_pin: int, pin_factory: Any = None
+) -> dict[str, Output]:
+    """The LEDs and the buzzer on GPIO pins (BCM numbering) through gpiozero."""
+    from gpiozero import LED, Buzzer  # imported here: only nodes with GPIO need it
+
+    return {
+        "green": LED(green_pin, pin_factory=pin_factory),
+        "red": LED(red_pin, pin_factory=pin_factory),
+        "buzzer": Buzzer(buzzer_pin, pin_factory=pin_factory),
+    }
+
+
+class ConsoleLights:
+    """The patterns as coloured lines on a terminal (the demo, a bench without GPIO)."""
+
+    _STYLE: Final[dict[Pattern | None, tuple[str, str]]] = {
+        Pattern.OK: ("green", "● GREEN"),
+        Pattern.ORDER_COMPLETE: ("bold green", "● DONE "),
+        Pattern.WRONG_ITEM: ("bold red", "● RED  "),
+        Pattern.FAULT: ("bold red blink", "◌ FAULT"),
+        Pattern.CLEAR: ("dim", "○ clear"),
+        None: ("dim", "· note "),
+    }
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+
+    def show(self, signal: Signal, text: str) -> None:
+        pattern = SIGNAL_PATTERNS[signal]
+        style, label = self._STYLE[pattern]
+        self.console.print(f"[{style}]{label}[/] {text}", highlight=False)
+        log.info(
+            "light %s: %s",
+            signal.value,
+            text,
+            extra={"signal": signal.value, "pattern": pattern.value if pattern else None},
+        )
+
+    def close(self) -> None:
+        pass
 
 
 def make_lights(
-    green_pin: int, red_pin: int, buzzer_pin: int, mock_pins: bool = False
-) -> PatternLights:
-    """Lights on real GPIO, or on gpiozero's mock pins for a dry run."""
+    kind: str, green_pin: int, red_pin: int, buzzer_pin: int, mock_pins: bool = False
+) -> Lights:
+    """``console``, or the GPIO patterns (``gpio``, ``patterns``: the same player)
+    on real pins or, with ``mock_pins``, gpiozero's mock pins for a dry run."""
+    if kind == "console":
+        return ConsoleLights()
     factory = None
     if mock_pins:
         from gpiozero.pins.mock import MockFactory
 
         factory = MockFactory()
-    return PatternLights(green_pin, red_pin, buzzer_pin, pin_factory=factory)
+    return PatternLights(gpio_outputs(green_pin, red_pin, buzzer_pin, pin_factory=factory))
+
+
+# --- what plays, as a table (docs/stations.md) ----------------------------------------------
+
+
+def describe(track: Track | None) -> str:
+    """A track in words: ``on 600 ms``; ``on 150, off 100, on 150 ms``; ``..., repeated``."""
+    if track is None:
+        return "—"
+    ms = ", ".join(f"{'on' if on else 'off'} {round(s * 1000)}" for on, s in track.steps)
+    return f"{ms} ms" + (", repeated until CLEAR" if track.repeat else "")
+
+
+def signal_table() -> str:
+    """The markdown table of docs/stations.md: each signal and what the hardware plays."""
+    rows = [
+        "| signal | pattern | green LED | red LED | buzzer |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for signal, pattern in SIGNAL_PATTERNS.items():
+        if pattern is None:
+            rows.append(f"| {signal.name} | — (nothing; a fault blink goes on) | — | — | — |")
+            continue
+        tracks = PATTERNS[pattern]
+        if not tracks:
+            cells = [f"{pattern.name} (all off; ends a FAULT)", "off", "off", "off"]
+        else:
+            cells = [pattern.name, *(describe(tracks.get(o)) for o in OUTPUTS)]
+        rows.append(f"| {signal.name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"

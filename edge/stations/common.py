@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
-from edge.stations.scan_check import Signal as BasicSignal
-from edge.stations.scan_check import barcode_problem
 from protocol.messages import (
     Message,
     OrderLabelledPayload,
@@ -27,8 +25,7 @@ from protocol.messages import (
 )
 
 __all__ = [
-    "BASIC_SIGNALS",
-    "BasicSignal",
+    "MAX_BARCODE_CHARS",
     "FactPayload",
     "Log",
     "LogLevel",
@@ -44,39 +41,23 @@ __all__ = [
 
 
 class Signal(enum.Enum):
-    """What the light and buzzer say; each red verdict has its own sound (docs/stations.md)."""
+    """What a station tells the operator; edge/devices/lights.py plays it on two LEDs and a
+    buzzer, several signals sharing a pattern (docs/stations.md has the table)."""
 
-    OK = "ok"  # green, one short chirp: right item
-    COMPLETE = "complete"  # green, "ta-ta-taaa": order/stop/count finished
-    PROMPT = "prompt"  # amber, one low beep: next step (weigh, scan serial, scan bin)
-    NOTICE = "notice"  # amber, no sound: ignored input, information
-    WRONG_ITEM = "wrong_item"  # red, three beeps: wrong variant / wrong item here
-    NOT_IN_ORDER = "not_in_order"  # red, two long beeps
-    OVER_QTY = "over_qty"  # red, two short beeps
-    UNKNOWN = "unknown"  # red, four fast beeps: unknown or unreadable barcode
-    ALREADY_DONE = "already_done"  # red/green alternating, two beeps: finished order rescanned
-    DO_NOT_SHIP = "do_not_ship"  # red held, one long 2 s tone: cancelled / on hold
-    HOLD = "hold"  # red slow blink, one long beep: weight out of tolerance, needs a lead
-    FAULT = "fault"  # red blink until cleared: a device is down
-    CLEAR = "clear"  # everything off: a fault cleared
+    OK = "ok"  # right item
+    COMPLETE = "complete"  # order / stop / count finished
+    PROMPT = "prompt"  # next step: weigh, scan serial, scan bin
+    NOTICE = "notice"  # ignored input, information
+    WRONG_ITEM = "wrong_item"  # wrong variant / wrong item here
+    NOT_IN_ORDER = "not_in_order"  # SKU not in the order
+    OVER_QTY = "over_qty"  # more than the order needs
+    UNKNOWN = "unknown"  # unknown or unreadable barcode
+    ALREADY_DONE = "already_done"  # finished order rescanned
+    DO_NOT_SHIP = "do_not_ship"  # cancelled / on hold
+    HOLD = "hold"  # weight out of tolerance, needs a lead
+    FAULT = "fault"  # a device is down
+    CLEAR = "clear"  # a fault cleared
 
-
-#: How each signal degrades onto the four patterns of :mod:`edge.feedback` / lights.
-BASIC_SIGNALS: Final[dict[Signal, BasicSignal]] = {
-    Signal.OK: BasicSignal.OK,
-    Signal.COMPLETE: BasicSignal.OK,
-    Signal.PROMPT: BasicSignal.OK,
-    Signal.NOTICE: BasicSignal.CLEAR,
-    Signal.WRONG_ITEM: BasicSignal.ERROR,
-    Signal.NOT_IN_ORDER: BasicSignal.ERROR,
-    Signal.OVER_QTY: BasicSignal.ERROR,
-    Signal.UNKNOWN: BasicSignal.ERROR,
-    Signal.ALREADY_DONE: BasicSignal.ERROR,
-    Signal.DO_NOT_SHIP: BasicSignal.ERROR,
-    Signal.HOLD: BasicSignal.ERROR,
-    Signal.FAULT: BasicSignal.FAULT,
-    Signal.CLEAR: BasicSignal.CLEAR,
-}
 
 LogLevel = Literal["info", "warning", "error"]
 
@@ -148,6 +129,21 @@ class Show:
 class Log:
     level: LogLevel
     text: str
+
+
+MAX_BARCODE_CHARS: Final = 128
+
+
+def barcode_problem(barcode: str) -> str | None:
+    """Why a scanned string cannot be a barcode, or None if it can."""
+    if not barcode:
+        return "empty"
+    if len(barcode) > MAX_BARCODE_CHARS:
+        return f"{len(barcode)} characters, more than {MAX_BARCODE_CHARS}"
+    bad = sorted({f"0x{ord(ch):02x}" for ch in barcode if ord(ch) < 0x20 or ord(ch) == 0x7F})
+    if bad:
+        return f"control characters {', '.join(bad)}"
+    return None
 
 
 def durable_first(commands: Sequence[object]) -> bool:

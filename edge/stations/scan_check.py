@@ -12,7 +12,8 @@ pattern; scans are still judged and recorded there (the scanner evidently
 works), and the fault clears when the device recovers.
 
 This is the walking skeleton's station; the pack, pick and stocktake stations
-follow the same shape.
+follow the same shape and share its vocabulary (:mod:`edge.stations.common`:
+:class:`Signal`, :class:`Show`).
 """
 
 from __future__ import annotations
@@ -21,21 +22,13 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from edge.stations.common import Show, Signal, barcode_problem
 from protocol.messages import ScanPayload
 
 
 class State(enum.Enum):
     READY = "ready"
     FAULT = "fault"
-
-
-class Signal(enum.Enum):
-    """What the light and buzzer show (patterns in edge/feedback.py)."""
-
-    OK = "ok"
-    ERROR = "error"
-    FAULT = "fault"
-    CLEAR = "clear"
 
 
 # --- events -------------------------------------------------------------------------
@@ -68,28 +61,7 @@ class RecordScan:
     payload: ScanPayload
 
 
-@dataclass(frozen=True, slots=True)
-class Show:
-    signal: Signal
-    text: str
-
-
 Command = RecordScan | Show
-
-
-MAX_BARCODE_CHARS = 128
-
-
-def barcode_problem(barcode: str) -> str | None:
-    """Why a scanned string cannot be a barcode, or None if it can."""
-    if not barcode:
-        return "empty"
-    if len(barcode) > MAX_BARCODE_CHARS:
-        return f"{len(barcode)} characters, more than {MAX_BARCODE_CHARS}"
-    bad = sorted({f"0x{ord(ch):02x}" for ch in barcode if ord(ch) < 0x20 or ord(ch) == 0x7F})
-    if bad:
-        return f"control characters {', '.join(bad)}"
-    return None
 
 
 class ScanCheckStation:
@@ -113,7 +85,7 @@ class ScanCheckStation:
         problem = barcode_problem(event.barcode)
         if problem is not None:
             # Nothing to record: the read itself is broken. The operator rescans.
-            return self.state, [Show(Signal.ERROR, f"unreadable scan: {problem}")]
+            return self.state, [Show(Signal.UNKNOWN, f"unreadable scan: {problem}")]
         known = event.sku_code is not None
         payload = ScanPayload(
             station=self.station,
@@ -124,7 +96,7 @@ class ScanCheckStation:
         show = (
             Show(Signal.OK, f"{event.barcode} = {event.sku_code}")
             if known
-            else Show(Signal.ERROR, f"unknown barcode {event.barcode}")
+            else Show(Signal.UNKNOWN, f"unknown barcode {event.barcode}")
         )
         return self.state, [RecordScan(payload), show]
 

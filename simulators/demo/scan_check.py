@@ -90,7 +90,7 @@ class ScanCheck:
             d.append(f"acked back through seq {seq}")
         with s.step("scan an unknown barcode") as d:
             scanner.send("127.0.0.1", self.scanner_port, [UNKNOWN_BARCODE])
-            self.edge.wait_for(lambda r: r.get("signal") == "error", 10, "the red light")
+            self.edge.wait_for(lambda r: r.get("signal") == "unknown", 10, "the red light")
             d.append(f"{UNKNOWN_BARCODE} is not in the catalogue: light RED")
             stored = self._wait_event(UNKNOWN_BARCODE)
             d.append(f"recorded in the cloud with verdict {stored['payload']['verdict']}")

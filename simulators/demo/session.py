@@ -116,7 +116,7 @@ def drain(edge: EdgeProcess) -> int:
 
 
 def light(rec: dict[str, Any]) -> bool:
-    """The station's own light record (the console feedback logs a degraded copy after it)."""
+    """The station's own light record (the console lights log a copy of the signal after it)."""
     return rec.get("logger") == "guanjia.edge.station" and "signal" in rec and "journal" in rec
 
 

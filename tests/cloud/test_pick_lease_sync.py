@@ -24,8 +24,9 @@ from cloud.ingest import apply_batch
 from cloud.models import BinLevel, Node, SalesOrder, StockMovement, Task
 from cloud.seed import seed_demo
 from edge.api import create_pick_app
-from edge.api.operators import Operator, hash_pin
-from edge.store import Store
+from edge.api.operators import Operator
+from edge.pins import hash_pin
+from edge.store.store import Store
 from protocol import codec
 from protocol.messages import DownBatch
 from tests.cloud.conftest import PASSWORD, login, make_account

@@ -16,8 +16,8 @@ from cloud.ingest_worker import IngestWorker
 from cloud.models import Event
 from cloud.settings import Settings
 from edge.config import EdgeConfig
-from edge.runtime import EdgeNode
-from edge.stations.scan_check import Signal
+from edge.node import EdgeNode
+from edge.stations.common import Signal
 from protocol.messages import CatalogueUpsert
 from simulators.broker import PrivateBroker
 from simulators.devices import scanner
@@ -63,7 +63,7 @@ def test_scan_is_committed_synced_stored_and_acked(
 
     async def main() -> None:
         worker = IngestWorker(Settings(mqtt_port=broker.port, mqtt_client_id="cloud-e2e"), sessions)
-        node = EdgeNode(cfg, feedback=lights)
+        node = EdgeNode(cfg, lights=lights)
         ready = asyncio.Event()
         tasks = [asyncio.create_task(worker.run()), asyncio.create_task(node.run(ready))]
         try:
@@ -81,7 +81,7 @@ def test_scan_is_committed_synced_stored_and_acked(
                     await t
 
     asyncio.run(main())
-    assert [s for s, _ in lights.shown] == [Signal.OK, Signal.ERROR]
+    assert [s for s, _ in lights.shown] == [Signal.OK, Signal.UNKNOWN]
     with sessions() as s:
         rows = s.execute(select(Event).order_by(Event.seq)).scalars().all()
     assert [(r.seq, r.type) for r in rows] == [

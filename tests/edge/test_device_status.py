@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from edge.devices.base import DeviceHealth
-from edge.run_common import StationRuntime
-from edge.runtime import device_statuses
+from edge.node import device_statuses
+from edge.runtimes.common import StationRuntime
 from protocol import codec
 from protocol.messages import NodeState
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from cloud.db import session_factory, transaction
 from cloud.ingest import apply_batch
 from cloud.models import Event
-from edge.store import Store
+from edge.store.store import Store
 from protocol import codec
 from protocol.messages import ScanPayload
 

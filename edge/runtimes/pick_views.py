@@ -1,0 +1,173 @@
+"""What the pick service answers: the PDA's verdict words, the views, and the refusals.
+
+Split from :mod:`edge.runtimes.pick` (the sessions over the store) so the API's
+vocabulary reads in one place; the routes (edge/api/routes.py) return these models.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pydantic import BaseModel
+
+from edge.errors import EdgeError
+from edge.stations.common import Signal
+from edge.stations.pick import State
+
+ApiVerdict = Literal[
+    "ok",
+    "complete",
+    "wrong_bin",
+    "wrong_item",
+    "unknown",
+    "unreadable",
+    "duplicate",
+    "bin_first",
+    "short",
+    "substitute",
+    "do_not_ship",
+    "notice",
+]
+
+#: Station verdict kind -> the coarse verdict the PDA branches on (docs/pick-api.md).
+VERDICTS: Final[dict[str, ApiVerdict]] = {
+    "wave.loaded": "ok",
+    "wave.resumed": "ok",
+    "bin.ok": "ok",
+    "item.ok": "ok",
+    "stop.done": "ok",
+    "wave.done": "complete",
+    "bin.wrong": "wrong_bin",
+    "item.wrong": "wrong_item",
+    "item.unknown": "unknown",
+    "scan.unreadable": "unreadable",
+    "scan.duplicate": "duplicate",
+    "item.before_bin": "bin_first",
+    "stop.short": "short",
+    "item.substitute_mode": "substitute",
+    "order.do_not_ship": "do_not_ship",
+    "bin.again": "notice",
+    "input.ignored": "notice",
+    "wave.busy": "notice",
+}
+
+Expect = Literal["bin", "item", "substitute"]
+EXPECT: Final[dict[State, Expect]] = {
+    State.AT_BIN: "bin",
+    State.PICKING: "item",
+    State.SUBSTITUTE: "substitute",
+}
+
+
+def api_verdict(kind: str, signal: Signal | None) -> ApiVerdict:
+    # An unknown bin is a bin.wrong verdict with the UNKNOWN signal (pick.py, _bin).
+    if kind == "bin.wrong" and signal is Signal.UNKNOWN:
+        return "unknown"
+    return VERDICTS.get(kind, "notice")
+
+
+class PickError(EdgeError):
+    """A request the service refuses; ``status`` is the HTTP status the API answers with."""
+
+    status = 409
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code)
+
+
+class Conflict(PickError):
+    """The request does not fit the current state (no wave started, wave taken, ...)."""
+
+    status = 409
+
+
+class NotFound(PickError):
+    status = 404
+
+
+# --- views (what the API returns) ------------------------------------------------------------
+
+
+class StopView(BaseModel):
+    index: int
+    bin: str
+    bin_barcode: str | None
+    zone: str | None
+    x: float | None
+    y: float | None
+    sku_code: str
+    sku_name: str | None
+    qty: int
+    picked: int
+    substitutes: dict[str, int]
+    remaining: int
+    short: bool
+    done: bool
+    current: bool
+    orders: list[str]
+
+
+class Progress(BaseModel):
+    stops_done: int
+    stops_total: int
+    units_picked: int
+    units_total: int
+
+
+class Alert(BaseModel):
+    kind: str
+    signal: str
+    text: str
+
+
+class ActionResult(BaseModel):
+    """The answer to a pick action: what to show and play, and where to go next."""
+
+    verdict: ApiVerdict
+    kind: str
+    signal: str
+    text: str
+    alerts: list[Alert]
+    wave: str
+    state: str
+    expect: Expect | None
+    next: StopView | None
+    progress: Progress
+    #: Outbox sequences of the ``order.picked`` facts this request committed.
+    facts: list[int]
+    replayed: bool = False
+
+
+class CurrentView(BaseModel):
+    wave: str | None
+    state: str
+    expect: Expect | None
+    stop: StopView | None
+    progress: Progress | None
+
+
+class UnallocatedLine(BaseModel):
+    order_id: str
+    line_id: str
+    sku_code: str
+    qty: int
+
+
+class PickList(BaseModel):
+    wave: str
+    state: str
+    operator: str | None
+    route_m: float
+    naive_route_m: float
+    unlocated: list[str]
+    stops: list[StopView]
+    unallocated: list[UnallocatedLine]
+    progress: Progress
+
+
+class WaveSummary(BaseModel):
+    wave: str
+    orders: int
+    units: int
+    status: Literal["available", "in_progress", "done"]
+    operator: str | None

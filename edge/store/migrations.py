@@ -1,0 +1,222 @@
+"""The edge store's schema, as named migrations applied once each, in order.
+
+Never edit a migration that has shipped: add the next one.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PICK_API_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS pick_session (
+    id INTEGER PRIMARY KEY,
+    wave TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    station TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_wave
+    ON pick_session(wave) WHERE state != 'done';
+CREATE UNIQUE INDEX IF NOT EXISTS pick_session_open_operator
+    ON pick_session(operator) WHERE state != 'done';
+CREATE TABLE IF NOT EXISTS pick_input (
+    session INTEGER NOT NULL REFERENCES pick_session(id),
+    n INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (session, n)
+) STRICT;
+CREATE TABLE IF NOT EXISTS pick_blob (
+    sha256 TEXT PRIMARY KEY,
+    body BLOB NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS pick_request (
+    operator TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (operator, key)
+) STRICT
+"""
+
+MIGRATIONS: Final[list[tuple[str, str]]] = [
+    (
+        "0001_meta_outbox",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+        INSERT INTO meta VALUES ('epoch', 0), ('last_seq', 0), ('acked_through', 0),
+                                ('hlc', 0), ('down_applied', 0);
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            body BLOB NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
+        "0002_catalogue",
+        """
+        CREATE TABLE sku (
+            sku_code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            weight_g INTEGER
+        ) STRICT;
+        CREATE TABLE barcode (
+            barcode TEXT PRIMARY KEY,
+            sku_code TEXT NOT NULL REFERENCES sku(sku_code) ON DELETE CASCADE
+        ) STRICT;
+        CREATE INDEX barcode_sku ON barcode(sku_code);
+        """,
+    ),
+    (
+        "0003_scan",
+        """
+        CREATE TABLE scan (
+            seq INTEGER PRIMARY KEY REFERENCES outbox(seq),
+            station TEXT NOT NULL,
+            barcode TEXT NOT NULL,
+            sku_code TEXT,
+            verdict TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
+        # Delivered outbox rows are pruned, so domain rows keep the event's seq
+        # without a foreign key to it; the outbox remembers each event's HLC so
+        # the node can tell the age of its oldest unacked event.
+        "0004_prunable_outbox",
+        """
+        CREATE TABLE scan_new (
+            seq INTEGER PRIMARY KEY,
+            station TEXT NOT NULL,
+            barcode TEXT NOT NULL,
+            sku_code TEXT,
+            verdict TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO scan_new SELECT * FROM scan;
+        DROP TABLE scan;
+        ALTER TABLE scan_new RENAME TO scan;
+        ALTER TABLE outbox ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;
+        """,
+    ),
+    (
+        # What the cloud tells the node (edge/store/replica.py): richer SKUs, released orders,
+        # bins for pick routes, expected stock for counts.
+        "0005_replica",
+        """
+        ALTER TABLE sku ADD COLUMN gtin TEXT;
+        ALTER TABLE sku ADD COLUMN serial_tracked INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sku ADD COLUMN components TEXT NOT NULL DEFAULT '[]';
+        CREATE INDEX sku_gtin ON sku(gtin);
+        CREATE TABLE order_release (
+            order_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            waybill TEXT,
+            wave TEXT,
+            body TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX order_release_waybill ON order_release(waybill);
+        CREATE INDEX order_release_wave ON order_release(wave);
+        CREATE TABLE bin (
+            code TEXT PRIMARY KEY,
+            warehouse TEXT NOT NULL,
+            zone TEXT NOT NULL,
+            x REAL NOT NULL,
+            y REAL NOT NULL,
+            walk_order INTEGER NOT NULL,
+            barcode TEXT UNIQUE
+        ) STRICT;
+        CREATE TABLE stock_expected (
+            bin TEXT NOT NULL,
+            sku_code TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            PRIMARY KEY (bin, sku_code)
+        ) STRICT;
+        """,
+    ),
+    (
+        # The station journal (edge/store/journal.py): every verdict the operator was shown,
+        # committed before the light; the lead's overrides and reprints; the label state
+        # of each order (written *before* the job goes to the printer, so a restart never
+        # prints a second label on its own); local stock movements and stocktake reports;
+        # and the digest of each fact already in the outbox, so a re-pack after a crash
+        # does not report the same fact twice.
+        "0006_station_journal",
+        """
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY,
+            station TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            order_id TEXT,
+            barcode TEXT,
+            sku_code TEXT,
+            line_id TEXT,
+            serial TEXT,
+            lead TEXT,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX journal_order ON journal(order_id);
+        CREATE TABLE lead_action (
+            journal_id INTEGER PRIMARY KEY REFERENCES journal(id),
+            lead TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            order_id TEXT,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE pack_label (
+            order_id TEXT PRIMARY KEY,
+            status TEXT NOT NULL CHECK (status IN ('sent', 'printed', 'unsent')),
+            printer TEXT NOT NULL,
+            carrier TEXT NOT NULL,
+            tracking_number TEXT NOT NULL,
+            jobs INTEGER NOT NULL DEFAULT 0,
+            updated_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE stock_movement (
+            id TEXT PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            bin TEXT NOT NULL,
+            sku_code TEXT NOT NULL,
+            delta INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE stocktake_report (
+            count_id TEXT PRIMARY KEY,
+            station TEXT NOT NULL,
+            body TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE fact_digest (
+            digest TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at_ms INTEGER NOT NULL
+        ) STRICT;
+        """,
+    ),
+    (
+        # The pick API's sessions and idempotency records (edge/runtimes/pick.py).
+        "0007_pick_api",
+        PICK_API_SCHEMA,
+    ),
+    (
+        # Each released order's pick lease (OrderRelease.pick_node): the node offers for
+        # picking only the orders leased to it (edge/runtimes/pick.py, docs/sync.md).
+        "0008_pick_lease",
+        """
+        ALTER TABLE order_release ADD COLUMN pick_node TEXT;
+        UPDATE order_release SET pick_node = json_extract(body, '$.pick_node');
+        """,
+    ),
+]

@@ -1,0 +1,139 @@
+"""The daemon speaks systemd's notify protocol: ready, watchdog keep-alives, stopping."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from edge.ops import systemd
+from simulators.net import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> socket.socket:
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.2)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    yield sock
+    sock.close()
+
+
+def received(sock: socket.socket, until: float, stop_at: str | None = None) -> list[str]:
+    out: list[str] = []
+    while time.monotonic() < until:
+        try:
+            out.append(sock.recv(4096).decode())
+        except TimeoutError:
+            continue
+        if stop_at is not None and out[-1] == stop_at:
+            break
+    return out
+
+
+def test_outside_systemd_nothing_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+    assert systemd.notify("READY=1") is False
+    assert systemd.watchdog_interval_s() is None
+
+
+@pytest.mark.parametrize(
+    ("usec", "pid", "expected"),
+    [
+        ("30000000", None, 15.0),  # WatchdogSec=30: a keep-alive every 15 s
+        ("30000000", "self", 15.0),
+        ("30000000", "1", None),  # meant for another process of the unit
+        ("0", None, None),
+        ("thirty", None, None),  # a clear warning, no crash
+    ],
+)
+def test_watchdog_interval_is_half_of_watchdog_sec(
+    monkeypatch: pytest.MonkeyPatch, usec: str, pid: str | None, expected: float | None
+) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", usec)
+    if pid is None:
+        monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    else:
+        monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()) if pid == "self" else pid)
+    assert systemd.watchdog_interval_s() == expected
+
+
+def test_keep_alive_stops_while_the_check_fails_and_resumes(
+    notify_socket: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="guanjia.edge.systemd")
+    answers: list[bool | Exception] = [True, False, RuntimeError("database is locked"), True]
+
+    def healthy() -> bool:
+        if not answers:
+            raise asyncio.CancelledError  # four turns are the test
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(systemd.keep_alive(healthy, 0))
+    pings = received(notify_socket, time.monotonic() + 0.3)
+    assert pings == ["WATCHDOG=1", "WATCHDOG=1"]  # only the two healthy turns
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "watchdog check failed" in errors[0]  # logged once, not per turn
+    assert any("passes again" in r.getMessage() for r in caplog.records)
+
+
+def test_daemon_notifies_ready_pings_the_watchdog_and_says_stopping(
+    tmp_path: Path, notify_socket: socket.socket
+) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(
+        f"""
+[node]
+id = "wd-node-1"
+data_dir = "{tmp_path / "data"}"
+
+[mqtt]
+port = {free_port()}
+
+[station]
+kind = "demo"
+name = "demo-1"
+
+[scanner]
+port = {free_port()}
+""",
+        encoding="utf-8",
+    )
+    # No broker answers: an offline node is healthy and keeps pinging.
+    env = {**os.environ, "WATCHDOG_USEC": "200000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        first = received(notify_socket, time.monotonic() + 30, stop_at="READY=1")
+        assert first[-1:] == ["READY=1"], first
+        pings = received(notify_socket, time.monotonic() + 0.6)
+        assert pings.count("WATCHDOG=1") >= 3, pings  # every 0.1 s
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = received(notify_socket, time.monotonic() + 10, stop_at="STOPPING=1")
+        proc.wait(10)
+    assert rest[-1] == "STOPPING=1"
+    assert proc.returncode == 0  # SIGTERM is a clean stop, as systemd's `stop` expects

@@ -1,0 +1,144 @@
+"""Downlink data on the node: orders keep their highest version, bins and expected stock replace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.store import replica
+from edge.store.store import Store
+from protocol.messages import (
+    BinInfo,
+    BinsUpsert,
+    BinsUpserted,
+    BundleComponent,
+    CatalogueUpsert,
+    CatalogueUpserted,
+    Change,
+    DownBatch,
+    OrderLine,
+    OrderRelease,
+    OrderReleased,
+    Recipient,
+    StockExpected,
+    StockExpectedSet,
+    StockLevel,
+)
+
+NODE = "wh1-pack-1"
+WHO = Recipient(
+    name="张三", phone="13800138000", province="湖南省", city="长沙市", address="麓山南路 1 号"
+)
+
+
+def order(version: int, status: str = "released", pick_node: str | None = NODE) -> OrderRelease:
+    return OrderRelease(
+        order_id="JY1",
+        version=version,
+        status=status,  # type: ignore[arg-type]
+        carrier="SF",
+        waybill="SF100",
+        recipient=WHO,
+        lines=[OrderLine(line_id="1", sku_code="A", qty=2)],
+        wave="W1",
+        pick_node=pick_node,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "edge.db", NODE)
+
+
+def feed(store: Store, *changes: Change) -> None:
+    start = store.down_applied
+    numbered = [c.model_copy(update={"seq": start + i + 1}) for i, c in enumerate(changes)]
+    assert store.apply_down(
+        DownBatch(node=NODE, changes=numbered, head=start + len(changes))
+    ) == len(changes)
+
+
+def test_order_keeps_its_highest_version(store: Store) -> None:
+    feed(store, OrderReleased(seq=1, payload=order(1)))
+    found = replica.order(store.conn, "SF100")  # by waybill
+    assert found is not None
+    assert found.version == 1
+    feed(
+        store,
+        OrderReleased(seq=1, payload=order(3, "cancelled")),
+        OrderReleased(seq=1, payload=order(2)),
+    )
+    latest = replica.order(store.conn, "JY1")  # by order id
+    assert latest is not None
+    assert (latest.version, latest.status) == (
+        3,
+        "cancelled",
+    )  # the late v2 did not undo the cancel
+    assert replica.wave(store.conn, "W1", NODE) == []  # cancelled orders leave the wave
+    assert replica.order(store.conn, "nope") is None
+
+
+def test_a_wave_holds_only_the_orders_leased_to_the_node(store: Store) -> None:
+    feed(store, OrderReleased(seq=1, payload=order(1, pick_node="wh1-pick-2")))
+    assert replica.wave(store.conn, "W1", NODE) == []
+    assert [o.order_id for o in replica.wave(store.conn, "W1", "wh1-pick-2")] == ["JY1"]
+    assert replica.wave_holders(store.conn, "W1") == {"wh1-pick-2": 1}
+    feed(store, OrderReleased(seq=1, payload=order(2)))  # the lease moved here
+    assert [o.order_id for o in replica.wave(store.conn, "W1", NODE)] == ["JY1"]
+    assert replica.wave(store.conn, "W1", "wh1-pick-2") == []
+    feed(store, OrderReleased(seq=1, payload=order(3, pick_node=None)))
+    assert replica.wave_holders(store.conn, "W1") == {None: 1}
+
+
+def test_the_lease_migration_reads_it_from_releases_stored_before(tmp_path: Path) -> None:
+    store = Store(tmp_path / "edge.db", NODE)
+    feed(store, OrderReleased(seq=1, payload=order(1)))
+    with store.atomic() as conn:  # the store as it was before migration 0008_pick_lease
+        conn.execute("ALTER TABLE order_release DROP COLUMN pick_node")
+        conn.execute("DELETE FROM schema_migrations WHERE name = '0008_pick_lease'")
+    store.close()
+    again = Store(tmp_path / "edge.db", NODE)
+    assert [o.order_id for o in replica.wave(again.conn, "W1", NODE)] == ["JY1"]
+
+
+def test_sku_with_bundle_components_and_gtin(store: Store) -> None:
+    up = CatalogueUpsert(
+        sku_code="BUNDLE",
+        name="套装",
+        barcodes=["111"],
+        gtin="00614141123452",
+        serial_tracked=True,
+        components=[BundleComponent(sku_code="A", qty=2)],
+    )
+    feed(store, CatalogueUpserted(seq=1, payload=up))
+    sku = replica.sku_by_barcode(store.conn, "111")
+    assert sku is not None
+    assert sku.components == (BundleComponent(sku_code="A", qty=2),)
+    assert sku.serial_tracked
+    assert replica.sku_by_gtin(store.conn, "00614141123452") == sku
+
+
+def test_bins_and_expected_stock_replace(store: Store) -> None:
+    bins = [
+        BinInfo(code=f"A-{i}", zone="pick", x=i, y=0, walk_order=i, barcode=f"BIN-A-{i}")
+        for i in range(3)
+    ]
+    feed(store, BinsUpserted(seq=1, payload=BinsUpsert(warehouse="WH1", bins=bins)))
+    assert [b.code for b in replica.bins(store.conn, "WH1")] == ["A-0", "A-1", "A-2"]
+    assert replica.bin_by_barcode(store.conn, "BIN-A-1") == "A-1"
+    levels = [
+        StockLevel(bin="A-0", sku_code="X", qty=5),
+        StockLevel(bin="A-1", sku_code="Y", qty=1),
+    ]
+    feed(
+        store,
+        StockExpectedSet(
+            seq=1, payload=StockExpected(warehouse="WH1", bins=["A-0", "A-1"], levels=levels)
+        ),
+    )
+    feed(
+        store,
+        StockExpectedSet(seq=1, payload=StockExpected(warehouse="WH1", bins=["A-1"], levels=[])),
+    )
+    assert replica.expected_stock(store.conn, ["A-0", "A-1"]) == {("A-0", "X"): 5}

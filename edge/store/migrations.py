@@ -1,11 +1,22 @@
 """The edge store's schema, as named migrations applied once each, in order.
 
 Never edit a migration that has shipped: add the next one.
+
+A migration's step is SQL text (0001-0008, as shipped) or, from 0009 on, a callable
+taking a :class:`sqlite_utils.Database` over the store's own connection, inside the
+store's transaction (edge/store/schema.py). Tables it creates are STRICT like the rest
+(``create(..., strict=True)``). ``transform`` rebuilds a table without its triggers:
+a migration that transforms ``sku`` calls :func:`sku_search_index` afterwards.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from edge.store.schema import Migration, fts_trigram_available
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 PICK_API_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS pick_session (
@@ -43,7 +54,24 @@ CREATE TABLE IF NOT EXISTS pick_request (
 ) STRICT
 """
 
-MIGRATIONS: Final[list[tuple[str, str]]] = [
+
+def sku_search_index(db: sqlite_utils.Database) -> None:
+    """FTS5 over the replica's SKU codes and names, kept current by triggers on ``sku``.
+
+    The ``trigram`` tokenizer indexes every three characters: substring search that
+    works for Chinese, which the default tokenizer does not split into words. The
+    triggers run in the transaction of each replica write (Store.apply_down), so the
+    index never disagrees with ``sku``. Without trigram support (SQLite < 3.34, or no
+    FTS5) there is no index and :func:`edge.store.replica.search_skus` scans with LIKE.
+    Idempotent: rebuilds the index only if missing or different (``replace=True``).
+    """
+    if fts_trigram_available(db.conn):
+        db.table("sku").enable_fts(
+            ["sku_code", "name"], tokenize="trigram", create_triggers=True, replace=True
+        )
+
+
+MIGRATIONS: Final[list[Migration]] = [
     (
         "0001_meta_outbox",
         """
@@ -218,5 +246,10 @@ MIGRATIONS: Final[list[tuple[str, str]]] = [
         ALTER TABLE order_release ADD COLUMN pick_node TEXT;
         UPDATE order_release SET pick_node = json_extract(body, '$.pick_node');
         """,
+    ),
+    (
+        # The PDA's item lookup by SKU code or name (edge/store/replica.py search_skus).
+        "0009_sku_search",
+        sku_search_index,
     ),
 ]

@@ -127,6 +127,56 @@ def sku_by_gtin(conn: sqlite3.Connection, gtin: str) -> Sku | None:
     return _sku(conn.execute(f"SELECT {_SKU_COLS} FROM sku s WHERE s.gtin = ?", (gtin,)).fetchone())
 
 
+def search_skus(conn: sqlite3.Connection, text: str, limit: int = 20) -> list[Sku]:
+    """SKUs whose code or name contains every word of ``text`` (the PDA's item lookup).
+
+    Case-insensitive substrings, Chinese included: ``"TEE-"``, ``"马克杯"``, ``"cotton tee"``.
+    Codes starting with the first word come first, then by code. Words of three
+    characters or more go through the trigram index of migration 0009 (``sku_fts``),
+    each as a quoted FTS5 phrase, so nothing the operator types is an FTS operator;
+    shorter words (a trigram index cannot look them up) and stores without the index
+    use LIKE, with its wildcards escaped. Any text gives a list, never an error.
+    """
+    # Drop what SQLite cannot take or an operator cannot mean: lone surrogates (from JSON
+    # escapes) cannot be encoded, NUL ends text in the FTS5 query parser.
+    clean = text.encode("utf-8", "ignore").decode("utf-8").replace("\x00", " ")
+    words = clean.split()
+    if not words or limit <= 0:
+        return []
+    indexed = _has_sku_index(conn)
+    where: list[str] = []
+    params: list[object] = []
+    long_words = [w for w in words if len(w) >= 3] if indexed else []
+    if long_words:
+        where.append("s.rowid IN (SELECT rowid FROM sku_fts WHERE sku_fts MATCH ?)")
+        params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in long_words))
+    for w in words:
+        if w not in long_words:
+            pattern = f"%{_like_escape(w)}%"
+            where.append("(s.sku_code LIKE ? ESCAPE '\\' OR s.name LIKE ? ESCAPE '\\')")
+            params += [pattern, pattern]
+    first = words[0]
+    rows = conn.execute(
+        f"SELECT {_SKU_COLS} FROM sku s WHERE {' AND '.join(where)} "
+        "ORDER BY s.sku_code = ? DESC, s.sku_code LIKE ? ESCAPE '\\' DESC, s.sku_code LIMIT ?",
+        (*params, first, f"{_like_escape(first)}%", limit),
+    )
+    return [sku for sku in map(_sku, rows) if sku is not None]
+
+
+def _has_sku_index(conn: sqlite3.Connection) -> bool:
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sku_fts'"
+        ).fetchone()
+        is not None
+    )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def order(conn: sqlite3.Connection, code: str) -> OrderRelease | None:
     """An order by its id or its waybill (what the packer scans)."""
     row = conn.execute(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -27,6 +27,7 @@ import uuid6
 from edge.errors import EdgeError
 from edge.store import replica
 from edge.store.migrations import MIGRATIONS
+from edge.store.schema import Migration, apply_step
 from protocol import codec
 from protocol.hlc import HLC, unpack
 from protocol.messages import (
@@ -107,21 +108,36 @@ class Store:
         else:
             self.conn.execute(f"RELEASE sp{self._depth}")
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations this database has not seen; return their names."""
+    def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+        """Apply the migrations this database has not seen; return their names.
+
+        Each migration and its record commit in one transaction (edge/store/schema.py).
+        """
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_ms INTEGER)"
         )
         done = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
         applied = []
-        for name, sql in MIGRATIONS:
+        for name, step in migrations:
             if name in done:
                 continue
-            with self.atomic() as c:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
-                c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, self._wall_ms()))
+            # Foreign keys off around the transaction: the pragma is a no-op inside one, and
+            # a table rebuilt by a migration is dropped, which would fire ON DELETE CASCADE
+            # in the tables referring to it. apply_step checks the keys before the record.
+            self.conn.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with self.atomic() as c:
+                    # Another process on this store (the pick API) may have applied it since.
+                    if c.execute(
+                        "SELECT 1 FROM schema_migrations WHERE name = ?", (name,)
+                    ).fetchone():
+                        continue
+                    apply_step(c, step)
+                    c.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?)", (name, self._wall_ms())
+                    )
+            finally:
+                self.conn.execute("PRAGMA foreign_keys=ON")
             applied.append(name)
         return applied
 

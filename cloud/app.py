@@ -17,14 +17,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
-from cloud import warmup
 from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
 from cloud.api.routes import router
-from cloud.catalogue import ImportRejected
-from cloud.db import make_engine, migrate, session_factory
+from cloud.catalogue.import_export import ImportRejected
+from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import ConflictError, InvalidError, NotFoundError
-from cloud.ingest_worker import IngestWorker
+from cloud.serve import warmup
 from cloud.settings import Settings
+from cloud.sync.worker import IngestWorker
 
 
 def _in_memory(url: URL) -> bool:
@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             await asyncio.to_thread(migrate, engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        # Reads (GET) on SQLite begin deferred, beside the writers (cloud/db.py make_engine).
+        # Reads (GET) on SQLite begin deferred, beside the writers (cloud/db/engine.py make_engine).
         # (An in-memory SQLite database exists per connection pool: it keeps one engine.)
         read_engine = (
             make_engine(settings.database_url, read_only=True, **_pool(settings))
@@ -85,7 +85,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         # SQLite has one writer at a time: this process's API writers queue for it here.
         app.state.writer_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         if settings.warm_on_start:
-            # Before the first request (cloud/warmup.py says why); the pool keeps what it
+            # Before the first request (cloud/serve/warmup.py says why); the pool keeps what it
             # opened. A SQLite connection has no server-side caches to warm: one will do.
             n = settings.db_pool_size if engine.dialect.name == "postgresql" else 1
             await asyncio.to_thread(warmup.warm, app.state.read_sessions, n)

@@ -17,7 +17,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.models import User
+from cloud.db.models import User
 
 #: Every scope a route can ask for, with what it allows (shown in the OpenAPI login form).
 SCOPES: Final[dict[str, str]] = {

@@ -55,9 +55,9 @@ def serve(
             log_level="warning",
         )
         return
-    from cloud.workers import supervise
+    from cloud.serve.workers import supervise
 
-    # Each worker listens on a socket of its own (cloud/workers.py says why).
+    # Each worker listens on a socket of its own (cloud/serve/workers.py says why).
     os.environ.update(_worker_environment(settings))
     raise typer.Exit(supervise(settings.http_workers, settings.http_host, settings.http_port))
 
@@ -72,7 +72,7 @@ def _worker_environment(settings: Settings) -> dict[str, str]:
     """
     import secrets
 
-    from cloud.db import make_engine, migrate
+    from cloud.db.engine import make_engine, migrate
 
     if settings.migrate_on_start:
         engine = make_engine(settings.database_url)
@@ -100,8 +100,8 @@ def migrate(
     ] = None,
 ) -> None:
     """Apply database migrations up to the newest."""
-    from cloud.db import make_engine
-    from cloud.db import migrate as run_migrations
+    from cloud.db.engine import make_engine
+    from cloud.db.engine import migrate as run_migrations
     from cloud.settings import Settings
 
     settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
@@ -125,8 +125,8 @@ def seed_demo(
     import json
     from datetime import UTC, datetime
 
-    from cloud.db import make_engine, session_factory, transaction
-    from cloud.db import migrate as run_migrations
+    from cloud.db.engine import make_engine, session_factory, transaction
+    from cloud.db.engine import migrate as run_migrations
     from cloud.seed import seed_demo as run_seed
     from cloud.settings import Settings
 
@@ -145,8 +145,8 @@ def compact(
     ] = None,
 ) -> None:
     """Drop downlink changes superseded by newer ones (run from cron; safe at any time)."""
-    from cloud import downlink
-    from cloud.db import make_engine, session_factory, transaction
+    from cloud.db.engine import make_engine, session_factory, transaction
+    from cloud.nodes import downlink
     from cloud.settings import Settings
 
     settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]

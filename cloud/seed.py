@@ -8,11 +8,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud import accounts, audit_rules, catalogue, orders, stock, warehouses
-from cloud.audit_rules import CarrierIn, RuleIn
-from cloud.catalogue import SkuIn
-from cloud.models import Account, SalesOrder
-from cloud.warehouses import WarehouseIn
+from cloud import accounts
+from cloud.catalogue import skus as catalogue
+from cloud.catalogue.skus import SkuIn
+from cloud.db.models import Account, SalesOrder
+from cloud.orders import arrival, audit_rules
+from cloud.orders import core as orders
+from cloud.orders.audit_rules import CarrierIn, RuleIn
+from cloud.stock import ledger as stock
+from cloud.stock import warehouses
+from cloud.stock.warehouses import WarehouseIn
+from cloud.sync import assignment
 from protocol.messages import BinInfo
 
 ACTOR = "seed-demo"
@@ -84,7 +90,7 @@ def seed_demo(
     ]  # type: ignore[arg-type]
     warehouses.upsert_bins(session, a, "WH1", bins, ACTOR, now)
     for node in node_ids:
-        warehouses.assign_node(session, a, node, "WH1", ACTOR, now)
+        assignment.assign_node(session, a, node, "WH1", ACTOR, now)
     items = [
         SkuIn(
             sku_code="BCP IPAD AIR2 金甲系列皮套-金色",
@@ -241,7 +247,7 @@ def seed_demo(
         ),
         order("JY1300005", GUANGDONG, [(items[2].sku_code, 1, 5900)], buyer_carrier="HTKY"),
     ]
-    made = orders.create_orders(session, a, bodies, ACTOR, now)
+    made = arrival.create_orders(session, a, bodies, ACTOR, now)
     session.flush()
     out = []
     for o in made:

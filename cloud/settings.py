@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     #: Threads per worker that run the (synchronous) handlers; see cloud/app.py.
     http_threads: int = Field(default=4, ge=1, le=200)
     #: Warm each worker (address parser, pooled connections, busiest reads) before it takes
-    #: requests (cloud/warmup.py), opening its ``db_pool_size`` connections.
+    #: requests (cloud/serve/warmup.py), opening its ``db_pool_size`` connections.
     warm_on_start: bool = True
     #: Database connections each worker keeps (and as many again at a peak, closed after).
     db_pool_size: int = Field(default=8, ge=1, le=64)

@@ -51,7 +51,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'cloud.db'}"
         return
-    from cloud.db import make_engine
+    from cloud.db.engine import make_engine
 
     base = os.environ["GUANJIA_TEST_DATABASE_URL"]
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -69,7 +69,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    from cloud.db import make_engine, migrate
+    from cloud.db.engine import make_engine, migrate
 
     eng = make_engine(db_url)
     migrate(eng)

@@ -10,10 +10,10 @@ from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
-from cloud import downlink
 from cloud.auth import SCOPES, InvalidToken, Principal, decode_token
-from cloud.ingest_worker import IngestWorker
+from cloud.nodes import downlink
 from cloud.settings import Settings
+from cloud.sync.worker import IngestWorker
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", scopes=SCOPES)
 
@@ -22,7 +22,7 @@ async def _session(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back on error.
 
     A GET reads only: on SQLite its transaction begins deferred so readers do not queue for
-    the write lock (cloud/db.py make_engine). Downlink changes the request queued are pushed
+    the write lock (cloud/db/engine.py make_engine). Downlink changes the request queued are pushed
     to their nodes after the commit (a node that misses the push pulls them at its next hello).
 
     Why async: a sync dependency costs a hop to the thread pool and back on entry and on exit,

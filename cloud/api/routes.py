@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select, text
 
-from cloud import downlink
 from cloud.api.deps import IngestDep, NodesRead, SessionDep
 from cloud.api.schemas import (
     EventOut,
@@ -18,7 +17,8 @@ from cloud.api.schemas import (
     ParkedOut,
     RejectionOut,
 )
-from cloud.models import Event, IngestRejection, Node, NodeAssignment, ParkedEvent
+from cloud.db.models import Event, IngestRejection, Node, NodeAssignment, ParkedEvent
+from cloud.nodes import downlink
 from protocol.messages import MAX_SEQ
 
 

@@ -29,8 +29,8 @@ def test_timestamps_carry_their_offset(client: TestClient) -> None:
 
 def test_timestamps_read_back_aware_and_in_utc(engine: Engine) -> None:
     from cloud import accounts
-    from cloud.db import session_factory, transaction
-    from cloud.models import Account
+    from cloud.db.engine import session_factory, transaction
+    from cloud.db.models import Account
 
     beijing = timezone(timedelta(hours=8))
     at = datetime(2026, 11, 11, 8, 0, tzinfo=beijing)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.bench_api import bench_api
-from cloud.bench_load import _pct
+from cloud.bench.api import bench_api
+from cloud.bench.load import _pct
 
 
 def test_bench_api_runs_the_mix_against_a_real_server(db_url: str) -> None:

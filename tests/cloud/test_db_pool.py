@@ -1,6 +1,6 @@
 """Pooled PostgreSQL connections the server has dropped are replaced, not handed out.
 
-cloud/db.py checks an idle connection's socket at checkout instead of a round trip per
+cloud/db/engine.py checks an idle connection's socket at checkout instead of a round trip per
 request (``pool_pre_ping``). These tests end the pooled backends from another connection,
 as a database restart or an administrator does, and expect the next requests to succeed.
 """
@@ -13,7 +13,7 @@ import time
 import pytest
 from sqlalchemy import Engine, text
 
-from cloud.db import make_engine, session_factory
+from cloud.db.engine import make_engine, session_factory
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("GUANJIA_TEST_DATABASE_URL"), reason="needs PostgreSQL"

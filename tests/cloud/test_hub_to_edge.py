@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, select
 
-from cloud import orders, stock, tasks
-from cloud.db import session_factory, transaction
+from cloud import facts
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import BinLevel, Downlink, StockMovement, Task
 from cloud.errors import InvalidError
-from cloud.ingest import apply_batch
-from cloud.models import BinLevel, Downlink, StockMovement, Task
+from cloud.orders import release as releases
 from cloud.seed import seed_demo
+from cloud.stock import ledger as stock
+from cloud.sync.ingest import apply_batch
 from protocol import codec
 from protocol.messages import CountedLine, StocktakeCounted, StocktakeCountedPayload
 
@@ -44,7 +46,7 @@ def test_release_draws_a_waybill_and_carries_the_wave(
 ) -> None:
     account, order_no = world
     with transaction(session_factory(engine)) as s:
-        o, pushes = orders.release(s, account, order_no, "lead", NOW, wave="W-1")
+        o, pushes = releases.release(s, account, order_no, "lead", NOW, wave="W-1")
         waybill = o.tracking_number
     assert waybill
     assert NODE in pushes
@@ -101,9 +103,9 @@ def test_count_variance_waits_for_a_lead(engine: Engine, world: tuple[int, str])
         task = s.execute(select(Task).where(Task.kind == "count_variance")).scalar_one()
     assert f"{b} {sku} -1" in task.detail
     with pytest.raises(InvalidError, match="approve"), transaction(sessions) as s:
-        tasks.resolve(s, account, task.id, "looked", "lead", NOW)
+        facts.resolve_task(s, account, task.id, "looked", "lead", NOW)
     with transaction(sessions) as s:
-        done = tasks.resolve(
+        done = facts.resolve_task(
             s, account, task.id, "recounted, one missing", "lead", NOW, approve=True
         )
         assert done.resolution is not None
@@ -117,5 +119,5 @@ def test_count_variance_waits_for_a_lead(engine: Engine, world: tuple[int, str])
             == qty - 1
         )
     with pytest.raises(Exception, match="resolved already"), transaction(sessions) as s:
-        tasks.resolve(s, account, task.id, "again", "lead", NOW, approve=True)
+        facts.resolve_task(s, account, task.id, "again", "lead", NOW, approve=True)
     assert adjustments() == 1

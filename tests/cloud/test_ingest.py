@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import orjson
 from sqlalchemy import Engine, func, select
 
-from cloud import catalogue
-from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch, hello, hellos
-from cloud.models import Event, Node, ParkedEvent
+from cloud.catalogue import skus as catalogue
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import Event, Node, ParkedEvent
+from cloud.sync.ingest import apply_batch, hello, hellos
 from protocol import codec
 from protocol.hlc import pack
 from protocol.messages import CatalogueUpsert, ScanPayload, ScanRecorded
@@ -166,7 +166,7 @@ def test_two_workers_racing_apply_each_seq_once(engine: Engine) -> None:
 
 
 def test_downlink_compaction_keeps_the_newest_change_per_key(engine: Engine) -> None:
-    from cloud import downlink
+    from cloud.nodes import downlink
 
     sessions = session_factory(engine)
     with transaction(sessions) as s:
@@ -188,8 +188,8 @@ def test_downlink_compaction_keeps_the_newest_change_per_key(engine: Engine) -> 
 
 
 def test_node_status_with_device_health_is_kept(engine: Engine) -> None:
-    from cloud.ingest_worker import IngestWorker
     from cloud.settings import Settings
+    from cloud.sync.worker import IngestWorker
     from protocol.messages import DeviceStatus, NodeState
 
     sessions = session_factory(engine)

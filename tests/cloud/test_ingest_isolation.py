@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from cloud import ingest
-from cloud.db import session_factory
-from cloud.ingest_worker import IngestWorker
-from cloud.models import Event
+from cloud.db.engine import session_factory
+from cloud.db.models import Event
 from cloud.settings import Settings
+from cloud.sync import ingest
+from cloud.sync.worker import IngestWorker
 from protocol import codec
 from protocol.messages import Ack, ScanPayload, ScanRecorded
 

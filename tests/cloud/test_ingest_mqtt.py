@@ -11,10 +11,10 @@ import aiomqtt
 import orjson
 from sqlalchemy import Engine, select
 
-from cloud.db import session_factory
-from cloud.ingest_worker import IngestWorker
-from cloud.models import Event, IngestRejection, ParkedEvent
+from cloud.db.engine import session_factory
+from cloud.db.models import Event, IngestRejection, ParkedEvent
 from cloud.settings import Settings
+from cloud.sync.worker import IngestWorker
 from protocol import codec, topics
 from protocol.hlc import pack
 from protocol.messages import Ack, ScanPayload, ScanRecorded

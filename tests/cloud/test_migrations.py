@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
-from cloud.db import migrate
-from cloud.models import Base
+from cloud.db.engine import migrate
+from cloud.db.models import Base
 
-INDEXES = importlib.import_module("cloud.migrations.versions.0007_trigram_search").INDEXES
+INDEXES = importlib.import_module("cloud.db.migrations.versions.0007_trigram_search").INDEXES
 
 
 def _not_trigram(obj: object, name: str | None, type_: str, *_: object) -> bool:

@@ -15,9 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, func, select
 
-from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch
-from cloud.models import (
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import (
     BinLevel,
     Downlink,
     Event,
@@ -28,6 +27,7 @@ from cloud.models import (
     Task,
 )
 from cloud.seed import seed_demo
+from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import (

@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from cloud import downlink
-from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch
-from cloud.models import BinLevel, Node, SalesOrder, StockMovement, Task
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import BinLevel, Node, SalesOrder, StockMovement, Task
+from cloud.nodes import downlink
 from cloud.seed import seed_demo
+from cloud.sync.ingest import apply_batch
 from edge.api import create_pick_app
 from edge.api.operators import Operator, hash_pin
 from edge.store import Store

@@ -54,7 +54,7 @@ class Api:
 def _known(sessions: Any) -> dict[str, list[Any]]:
     from sqlalchemy import select
 
-    from cloud.models import SalesOrder, Sku, StockMovement, User
+    from cloud.db.models import SalesOrder, Sku, StockMovement, User
 
     with sessions() as s:
         return {
@@ -73,7 +73,7 @@ def _database(kind: str, tmp: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp / 'schemathesis.db'}"
         return
-    from cloud.db import make_engine
+    from cloud.db.engine import make_engine
 
     base = os.environ["GUANJIA_TEST_DATABASE_URL"]
     schema = f"t_{uuid.uuid4().hex[:12]}"

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloud.db import make_engine, migrate, session_factory, transaction
+from cloud.db.engine import make_engine, migrate, session_factory, transaction
 from cloud.seed import seed_demo
 from simulators.broker import PrivateBroker
 from simulators.net import free_port

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from cloud.api.deps import _session
-from cloud.db import session_factory
+from cloud.db.engine import session_factory
 
 
 @pytest.mark.parametrize("outcome", ["commit", "rollback"])

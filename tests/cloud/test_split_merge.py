@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from cloud.models import SalesOrder
+from cloud.db.models import SalesOrder
 from cloud.seed import BEIJING, HUNAN, seed_demo
 from tests.cloud.conftest import PASSWORD, login, make_account
 

@@ -8,10 +8,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud import orders, reversals, stock
-from cloud.models import Account, StockMovement, StockSalesDay
-from cloud.orders import OrderIn
+from cloud.db.models import Account, StockMovement, StockSalesDay
+from cloud.orders import arrival, reversals, workflow
+from cloud.orders import release as releases
+from cloud.orders.core import OrderIn
 from cloud.seed import seed_demo
+from cloud.stock import ledger as stock
+from cloud.stock import views as stock_views
 from tests.cloud.conftest import PASSWORD
 
 NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
@@ -77,7 +80,7 @@ def test_sales_per_day_equal_the_ledger_and_windows_are_exact(app_client: TestCl
     with sessions() as s, s.begin():
         seed_demo(s, start, password=PASSWORD, node_ids=[])
         acct = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
-        from cloud.warehouses import WarehouseIn, create_warehouse
+        from cloud.stock.warehouses import WarehouseIn, create_warehouse
 
         create_warehouse(s, acct, WarehouseIn(code="WH2", name="门店"), "test", start)
         for wh in ("WH1", "WH2"):
@@ -85,7 +88,7 @@ def test_sales_per_day_equal_the_ledger_and_windows_are_exact(app_client: TestCl
         # Movements that are not sales change nothing in the summary.
         stock.adjust(s, acct, "WH1", CASE, -3, "broken", "test", start)
         stock.transfer(s, acct, "WH1", "WH2", CASE, 5, "test", start)
-        made = orders.create_orders(
+        made = arrival.create_orders(
             s,
             acct,
             [_order(f"S{i}", 1 + i, "WH2" if i % 3 == 0 else "WH1") for i in range(len(SHIPS))],
@@ -95,8 +98,8 @@ def test_sales_per_day_equal_the_ledger_and_windows_are_exact(app_client: TestCl
         assert all(o.status == "audited" for o in made), [o.status for o in made]
     for i, at in enumerate(SHIPS):
         with sessions() as s, s.begin():
-            orders.release(s, acct, f"S{i}", "test", at - timedelta(seconds=1))
-            orders.ship(s, acct, f"S{i}", "test", at)
+            releases.release(s, acct, f"S{i}", "test", at - timedelta(seconds=1))
+            workflow.ship(s, acct, f"S{i}", "test", at)
     with sessions() as s, s.begin():
         # 冲销出库 today of yesterday's shipment: its units come off today's sales.
         reversals.reverse_outbound(s, acct, "S5", "wrong parcel", "test", NOW - timedelta(hours=2))
@@ -108,14 +111,14 @@ def test_sales_per_day_equal_the_ledger_and_windows_are_exact(app_client: TestCl
             .scalars()
             .all()
         }
-        assert kept == stock.rebuild_sales(s, acct)
+        assert kept == stock_views.rebuild_sales(s, acct)
         shipped = sum(1 + i for i in range(len(SHIPS))) - 6  # S5 reversed
         assert sum(n for (_, sku, _), n in kept.items() if sku == CASE) == shipped
         wh1 = stock.warehouse_of(s, acct, "WH1").id
         cols = ["sales_today", "sales_7d", "sales_30d"]
         for now in (NOW, NOW + timedelta(hours=15), NOW + timedelta(days=1, minutes=1)):
             for warehouse, wh in ((None, None), ("WH1", wh1)):
-                (row,) = stock.stock_view(
+                (row,) = stock_views.stock_view(
                     s,
                     acct,
                     now,

@@ -35,11 +35,11 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine, MetaData, select
 from sqlalchemy.orm import Session
 
-from cloud import catalogue, tasks
+from cloud import tasks
 from cloud.app import create_app
-from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch
-from cloud.models import (
+from cloud.catalogue import import_export
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import (
     Barcode,
     Carrier,
     IngestRejection,
@@ -56,6 +56,7 @@ from cloud.models import (
 )
 from cloud.seed import BEIJING, seed_demo
 from cloud.settings import Settings
+from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import OrderPicked, OrderPickedPayload, PickedLine
@@ -549,7 +550,7 @@ def _a_orders(nos: dict[str, str], buyer: str) -> list[dict[str, Any]]:
 
 
 def _ingest_leftovers(s: Session, now: datetime) -> None:
-    """What ingest keeps of a node's bad messages (cloud/ingest_worker.py): A's node's."""
+    """What ingest keeps of a node's bad messages (cloud/sync/worker.py): A's node's."""
     s.add(
         ParkedEvent(
             node_id=NODE,
@@ -777,7 +778,7 @@ def markers(engine: Engine, a_id: int, b_id: int) -> set[str]:
 
 def _text(r: httpx.Response) -> str:
     if r.headers.get("content-type", "").endswith("spreadsheetml.sheet"):
-        return json.dumps(catalogue.parse_xlsx(r.content), ensure_ascii=False, default=str)
+        return json.dumps(import_export.parse_xlsx(r.content), ensure_ascii=False, default=str)
     return r.text
 
 

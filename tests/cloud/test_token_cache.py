@@ -10,7 +10,7 @@ import pytest
 
 from cloud import auth
 from cloud.auth import InvalidToken, decode_token, issue_token
-from cloud.models import User
+from cloud.db.models import User
 
 SECRET = "s" * 32
 

@@ -1,4 +1,4 @@
-"""A worker warms up before its first request (cloud/warmup.py), and it only reads."""
+"""A worker warms up before its first request (cloud/serve/warmup.py), and it only reads."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 
-from cloud.db import session_factory, transaction
-from cloud.models import OrderLog, SalesOrder, StockMovement
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import OrderLog, SalesOrder, StockMovement
 from cloud.seed import seed_demo
-from cloud.warmup import warm
+from cloud.serve.warmup import warm
 
 
 def _counts(engine: Engine) -> tuple[int, int, int]:

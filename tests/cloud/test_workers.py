@@ -1,4 +1,4 @@
-"""``serve --workers N``'s supervisor (cloud/workers.py): a port it cannot have is a clear
+"""``serve --workers N``'s supervisor (cloud/serve/workers.py): a port it cannot have is a clear
 error at once, not workers restarting for ever."""
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from cloud import orders as orders_mod
-from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch
-from cloud.models import StockLevel
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import StockLevel
+from cloud.orders import arrival
+from cloud.orders import core as orders
 from cloud.seed import seed_demo
-from cloud.stock import rebuild_levels
+from cloud.stock.views import rebuild_levels
+from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import (
@@ -134,8 +135,8 @@ def test_release_pack_cancel_gives_a_task_and_downlink(demo: TestClient, engine_
     )
     assert order(demo, no)["status"] == "cancelled"
     with transaction(sessions) as s:
-        from cloud.catalogue import downlink_after
-        from cloud.models import Node
+        from cloud.catalogue.nodes import downlink_after
+        from cloud.db.models import Node
 
         node = s.get(Node, NODE)
         assert node is not None
@@ -312,7 +313,7 @@ def test_concurrent_reservations_of_the_last_unit_have_one_winner(
     sessions = session_factory(engine_of)
 
     def body(n):
-        return orders_mod.OrderIn.model_validate(
+        return orders.OrderIn.model_validate(
             {
                 "order_no": f"RACE-{n}",
                 "buyer_nick": "b",
@@ -335,7 +336,7 @@ def test_concurrent_reservations_of_the_last_unit_have_one_winner(
         try:
             barrier.wait()
             with transaction(sessions) as s:
-                orders_mod.create_orders(s, 2, [body(n)], "test", datetime.now(UTC))
+                arrival.create_orders(s, 2, [body(n)], "test", datetime.now(UTC))
         except BaseException as err:
             errors.append(err)
 

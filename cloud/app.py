@@ -19,9 +19,8 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
 from cloud.api.routes import router
-from cloud.catalogue.import_export import ImportRejected
 from cloud.db.engine import make_engine, migrate, session_factory
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import DomainError
 from cloud.serve import warmup
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
@@ -123,45 +122,16 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):
         app.include_router(module.router)
 
-    @app.exception_handler(ConflictError)
-    async def _conflict(_request: Request, exc: ConflictError) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+    @app.exception_handler(DomainError)
+    async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
+        # Every domain error, one shape (cloud/errors.py).
+        return JSONResponse(status_code=exc.status, content=exc.body())
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
         # A race lost to a concurrent writer (two creates of one key): a conflict, not a 500.
         return JSONResponse(
             status_code=409, content={"detail": "conflicts with a concurrent change; retry"}
-        )
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
-
-    @app.exception_handler(InvalidError)
-    async def _invalid(_request: Request, exc: InvalidError) -> JSONResponse:
-        loc = ["body", exc.field] if exc.field else ["body"]
-        return JSONResponse(
-            status_code=422,
-            content={"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
-        )
-
-    @app.exception_handler(ImportRejected)
-    async def _rejected(_request: Request, exc: ImportRejected) -> JSONResponse:
-        rows = [e.model_dump() for e in exc.errors]
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": [
-                    {
-                        "loc": ["body", f"row {e['row']}", e["field"] or ""],
-                        "msg": e["message"],
-                        "type": "import_row",
-                    }
-                    for e in rows
-                ],
-                "errors": rows,
-            },
         )
 
     return app

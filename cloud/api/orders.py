@@ -136,9 +136,7 @@ def release(
         wave=body.wave if body is not None else None,
         pick_node=body.pick_node if body is not None else None,
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/pick-node", response_model=OrderDetail)
@@ -147,9 +145,7 @@ def move_pick_node(
 ) -> Response:
     """Lease the order's pick to another pick node of its warehouse (its holder died)."""
     releases.move(session, who.account_id, order_no, body, who.actor, datetime.now(UTC))
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/hold", response_model=OrderDetail)
@@ -157,9 +153,7 @@ def hold(order_no: str, body: HoldIn, session: SessionDep, who: OrdersWrite) -> 
     workflow.set_hold(
         session, who.account_id, order_no, True, body.reason, who.actor, datetime.now(UTC)
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/unhold", response_model=OrderDetail)
@@ -167,17 +161,13 @@ def unhold(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -
     workflow.set_hold(
         session, who.account_id, order_no, False, body.note, who.actor, datetime.now(UTC)
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/cancel", response_model=OrderDetail)
 def cancel(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersWrite) -> Response:
     workflow.cancel(session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC))
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/ship", response_model=OrderDetail)
@@ -201,9 +191,7 @@ def cancel_outbound(
     reversals.cancel_outbound(
         session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC)
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/reverse-outbound", response_model=OrderDetail)

@@ -75,7 +75,6 @@ async def import_skus(request: Request, session: SessionDep, who: CatalogueWrite
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or an .xlsx workbook"
         )
     n, _ = import_export.import_rows(session, who.account_id, rows, who.actor, datetime.now(UTC))
-    session.commit()
     return ImportReport(imported=n)
 
 
@@ -91,5 +90,4 @@ def put_sku(sku_code: str, body: SkuIn, session: SessionDep, who: CatalogueWrite
         # InvalidError answers the 422 shape the OpenAPI document declares (a list of errors).
         raise InvalidError("sku_code in the path and the body differ", "sku_code")
     catalogue.upsert_sku(session, body, datetime.now(UTC), who.account_id, who.actor)
-    session.commit()  # the session dependency pushes the downlink after this commit
     return body

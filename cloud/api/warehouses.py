@@ -46,11 +46,9 @@ def put_bins(code: str, body: BinsIn, session: SessionDep, who: WarehousesWrite)
     """Create or update bins (zone, coordinates, walk order); the warehouse's nodes get them."""
     warehouses.upsert_bins(session, who.account_id, code, body.bins, who.actor, datetime.now(UTC))
     wh = warehouses.get_warehouse(session, who.account_id, code)
-    out = [
+    return [
         BinOut.model_validate(b, from_attributes=True) for b in warehouses.list_bins(session, wh.id)
     ]
-    session.commit()
-    return out
 
 
 @router.put("/nodes/{node_id}/assignment")
@@ -63,7 +61,6 @@ def assign_node(
     """Let an edge node serve one of the account's warehouses (it gets catalogue, bins, orders)."""
     now = datetime.now(UTC)
     assignment.assign_node(session, who.account_id, node_id, body.warehouse, who.actor, now)
-    session.commit()
     return AssignmentOut(
         node_id=node_id, warehouse=body.warehouse, changed_by=who.actor, changed_at=now
     )

@@ -45,12 +45,28 @@ class RowError(BaseModel):
     message: str
 
 
-class ImportRejected(Exception):
-    """Some rows are bad: nothing was imported; ``errors`` says which and why."""
+class ImportRejected(InvalidError):
+    """Some rows are bad: nothing was imported; ``errors`` says which and why.
+
+    The 422's ``detail`` lists one entry per bad row; ``errors`` repeats them as rows."""
 
     def __init__(self, errors: list[RowError]) -> None:
         super().__init__(f"{len(errors)} bad row(s); nothing imported")
         self.errors = errors
+
+    def body(self) -> dict[str, Any]:
+        rows = [e.model_dump() for e in self.errors]
+        return {
+            "detail": [
+                {
+                    "loc": ["body", f"row {e['row']}", e["field"] or ""],
+                    "msg": e["message"],
+                    "type": "import_row",
+                }
+                for e in rows
+            ],
+            "errors": rows,
+        }
 
 
 def _cell(value: Any) -> str:

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from cloud.errors import DomainError
 from protocol import topics
 
 STORE_NAME: Final = "nodes.json"
@@ -65,7 +66,7 @@ _EDGE_FILES: Final = ("guanjia-edge.passwd", "guanjia-edge.acl")
 _CLOUD_FILES: Final = ("guanjia-cloud.passwd", "guanjia-cloud.acl")
 
 
-class EnrollError(Exception):
+class EnrollError(DomainError):
     """The request cannot be done; the message says why and what to do instead."""
 
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
+from cloud.db.bulk import insert_rows
 from cloud.db.engine import Statements, like_pattern, one_of
 from cloud.db.models import Barcode, Sku, SkuComponent
 from cloud.errors import ConflictError, InvalidError, NotFoundError
@@ -175,14 +176,26 @@ def upsert_sku(
             SkuComponent.account_id == account_id, SkuComponent.sku_code == item.sku_code
         )
     )
-    session.add_all(
-        Barcode(account_id=account_id, barcode=b, sku_code=item.sku_code) for b in item.barcodes
+    insert_rows(
+        session,
+        Barcode,
+        [
+            {"account_id": account_id, "barcode": b, "sku_code": item.sku_code}
+            for b in item.barcodes
+        ],
     )
-    session.add_all(
-        SkuComponent(
-            account_id=account_id, sku_code=item.sku_code, component_code=c.sku_code, qty=c.qty
-        )
-        for c in item.components
+    insert_rows(
+        session,
+        SkuComponent,
+        [
+            {
+                "account_id": account_id,
+                "sku_code": item.sku_code,
+                "component_code": c.sku_code,
+                "qty": c.qty,
+            }
+            for c in item.components
+        ],
     )
     session.flush()
     nodes = downlink.nodes_of_account(session, account_id)

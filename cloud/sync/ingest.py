@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from cloud import facts
 from cloud.catalogue import nodes as node_catalogue
+from cloud.db.bulk import insert_rows
 from cloud.db.models import Event as EventRow
 from cloud.db.models import IngestRejection, Node
 from cloud.db.models import ParkedEvent as ParkedEventRow
@@ -97,7 +96,7 @@ def apply_batches(
     if rows:
         _insert_events(session, rows, now)
     if parked:
-        session.connection().execute(insert(ParkedEventRow), parked)
+        insert_rows(session, ParkedEventRow, parked)
     for node_id, events in facts_of.items():
         # Same transaction: the facts' effects commit with the events, or neither does.
         facts.apply_facts(session, node_id, events, now)
@@ -161,46 +160,23 @@ def _apply_one(
     return result
 
 
-_COLUMNS = "node_id, seq, event_id, epoch, hlc, type, payload, received_at, clock_suspect"
+#: The columns of an event row, in the order of :data:`_Row`.
+_COLUMNS = (
+    "node_id",
+    "seq",
+    "event_id",
+    "epoch",
+    "hlc",
+    "type",
+    "payload",
+    "clock_suspect",
+)
 
 
 def _insert_events(session: Session, rows: list[_Row], now: datetime) -> None:
-    conn = session.connection()
-    # The received_at of every row, as the column's type binds it on this database.
-    column = EventRow.__table__.c.received_at.type.dialect_impl(conn.dialect)
-    bind_time = column.bind_processor(conn.dialect)
-    received_at = bind_time(now) if bind_time else now
-    dumps = orjson.dumps
-    if conn.dialect.name == "postgresql":
-        # COPY is PostgreSQL's bulk path, several times faster than multi-row INSERTs; the
-        # rows go as one block of COPY text (no per-value Python in the driver). No value
-        # holds a tab, newline or carriage return (orjson escapes every control character in
-        # the JSON; the other columns are validated ids, numbers and the time), so escaping
-        # the text is doubling its backslashes, once for the block.
-        tail = f"\t{received_at.isoformat()}\t"
-        text = "".join(
-            [
-                f"{n}\t{seq}\t{eid}\t{epoch}\t{hlc}\t{kind}\t{dumps(payload).decode()}"
-                f"{tail}{'t' if suspect else 'f'}\n"
-                for n, seq, eid, epoch, hlc, kind, payload, suspect in rows
-            ]
-        ).replace("\\", "\\\\")
-        # On the session's own connection, inside its transaction.
-        raw = conn.connection.driver_connection
-        assert raw is not None  # a live connection inside the session's transaction
-        with raw.cursor() as cur, cur.copy(f"COPY event ({_COLUMNS}) FROM STDIN") as copy:
-            copy.write(text.encode())
-        return
-    # The driver's executemany with the values as the table's types would bind them (JSON
-    # text, the time as text): SQLAlchemy's per-row parameter processing cost more than
-    # SQLite's insert itself.
-    conn.exec_driver_sql(
-        f"INSERT INTO event ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (n, seq, eid, epoch, hlc, kind, dumps(payload).decode(), received_at, suspect)
-            for n, seq, eid, epoch, hlc, kind, payload, suspect in rows
-        ],
-    )
+    # Tuples, not dicts: the cheapest rows to build for the one bulk path (COPY on
+    # PostgreSQL, the driver's executemany on SQLite).
+    insert_rows(session, EventRow, rows, _COLUMNS, same={"received_at": now})
 
 
 def record_rejection(

@@ -1,4 +1,4 @@
-"""Regressions for the bugs schemathesis found (tests/cloud/test_schemathesis.py), one each."""
+"""Regressions for the bugs schemathesis found (tests/cloud/api/test_schemathesis.py), one each."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -17,7 +18,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
+from cloud import metrics
 from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
+from cloud.api.metrics import Timing
+from cloud.api.metrics import router as metrics_router
 from cloud.api.routes import router
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
@@ -33,7 +37,7 @@ def _in_memory(url: URL) -> bool:
     )
 
 
-def _pool(settings: Settings) -> dict[str, int]:
+def _pool(settings: Settings) -> dict[str, Any]:
     """Pooled connections per engine: enough for the handler threads and the commits in
     flight, so that connections are kept, not opened and closed under load (each new
     PostgreSQL connection is a new backend whose caches start cold)."""
@@ -75,6 +79,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             else engine
         )
         app.state.read_sessions = session_factory(read_engine)
+        metrics.watch_pool(engine, "main")
+        if read_engine is not engine:
+            metrics.watch_pool(read_engine, "read")
         # Commits and rollbacks of API requests (cloud/api/deps.py _session says why).
         app.state.commit_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="commit")
         # Handlers are synchronous Python holding the GIL most of the time: more threads than
@@ -119,6 +126,8 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             "GUANJIA_JWT_SECRET unset: tokens are signed with a per-process secret"
         )
     app.include_router(router)
+    app.include_router(metrics_router)
+    app.add_middleware(Timing)
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):
         app.include_router(module.router)
 

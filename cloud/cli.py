@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+# Commands import what they use inside themselves: `guanjia --help` and every other part's
+# commands load without FastAPI, SQLAlchemy or the domain.
 
 if TYPE_CHECKING:
     from cloud.settings import Settings
@@ -59,7 +63,13 @@ def serve(
 
     # Each worker listens on a socket of its own (cloud/serve/workers.py says why).
     os.environ.update(_worker_environment(settings))
-    raise typer.Exit(supervise(settings.http_workers, settings.http_host, settings.http_port))
+    # The workers' metrics are added up from files in one directory, fresh for this serve
+    # (cloud/metrics.py); set before any worker starts, so each imports prometheus_client
+    # in multiprocess mode.
+    with tempfile.TemporaryDirectory(prefix="guanjia-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        status = supervise(settings.http_workers, settings.http_host, settings.http_port)
+    raise typer.Exit(status)
 
 
 def _worker_environment(settings: Settings) -> dict[str, str]:

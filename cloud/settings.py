@@ -41,5 +41,8 @@ class Settings(BaseSettings):
     #: Signs API access tokens (JWT, HS256). Unset: a random secret per process, so tokens
     #: die with it and several workers would not accept each other's; set it in production.
     jwt_secret: str | None = None
+    #: Bearer token a Prometheus scrape of ``GET /metrics`` must send; unset, /metrics is
+    #: off (404). See cloud/api/metrics.py.
+    metrics_token: str | None = None
     #: Lifetime of an access token.
     token_ttl_s: int = 8 * 3600

@@ -22,7 +22,7 @@ from cloud.nodes import downlink
 from protocol.messages import MAX_SEQ
 
 
-def _own_nodes(account_id: int):  # type: ignore[no-untyped-def]
+def _own_nodes(account_id: int):
     """The node ids an account may see: its assigned nodes (default account: also unassigned)."""
     assigned = select(NodeAssignment.node_id).where(NodeAssignment.account_id == account_id)
     if account_id == downlink.DEFAULT_ACCOUNT:
@@ -49,7 +49,7 @@ def health(session: SessionDep, ingest: IngestDep) -> Health:
     ok = db == "ok" and mqtt != "disconnected"
     return Health(
         status="ok" if ok else "degraded", database=db, mqtt=mqtt, version=version("guanjia")
-    )  # type: ignore[arg-type]
+    )
 
 
 @router.get("/nodes", tags=["sync"])

@@ -189,8 +189,8 @@ def seed_volume(database_url: str, *, skus: int, orders: int, seed: int = 7) -> 
     # index; left unmerged after the seed, every order search read ~200 pending pages
     # (9 ms instead of 0.5). So PostgreSQL gets what autovacuum does: VACUUM ANALYZE.
     vacuum = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text(vacuum))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(vacuum))
     with sessions() as s:
         nos = list(
             s.execute(select(SalesOrder.order_no).where(SalesOrder.account_id == account)).scalars()

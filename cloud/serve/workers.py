@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -27,6 +28,8 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Final
+
+from prometheus_client import multiprocess
 
 log = logging.getLogger("guanjia.cloud")
 
@@ -106,6 +109,7 @@ def supervise(workers: int, host: str, port: int) -> int:
                     stopping = True
                     break
                 log.warning("worker %s exited (%s); starting another", p.name, p.exitcode)
+                _forget_metrics(p)
                 procs[i] = start(i)
     finally:
         for p, _ in procs:
@@ -118,3 +122,9 @@ def supervise(workers: int, host: str, port: int) -> int:
                 p.kill()
                 p.join()
     return status
+
+
+def _forget_metrics(p: BaseProcess) -> None:
+    """Drop a dead worker's live gauges (its pool) from the summed metrics (cloud/metrics.py)."""
+    if p.pid is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(p.pid)

@@ -105,7 +105,7 @@ class Ledger:
         moves = list(moves)
         keys = sorted({(m.warehouse_id, m.sku_code) for m in moves} - set(self.levels))
         bkeys = sorted(
-            {(m.warehouse_id, m.bin_code, m.sku_code) for m in moves if m.bin_code} - set(self.bins)  # type: ignore[arg-type]
+            {(m.warehouse_id, m.bin_code, m.sku_code) for m in moves if m.bin_code} - set(self.bins)
         )
         dialect = self.session.get_bind().dialect.name
         ins = postgresql.insert if dialect == "postgresql" else sqlite.insert

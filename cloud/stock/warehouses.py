@@ -109,6 +109,6 @@ def list_bins(session: Session, warehouse_id: int) -> list[Bin]:
 
 def bin_infos(session: Session, warehouse_id: int) -> list[BinInfo]:
     return [
-        BinInfo(code=b.code, zone=b.zone, x=b.x, y=b.y, walk_order=b.walk_order, barcode=b.barcode)  # type: ignore[arg-type]
+        BinInfo(code=b.code, zone=b.zone, x=b.x, y=b.y, walk_order=b.walk_order, barcode=b.barcode)
         for b in list_bins(session, warehouse_id)
     ]

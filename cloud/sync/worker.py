@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud import metrics
 from cloud.db.engine import transaction
 from cloud.db.models import Node
 from cloud.nodes import downlink
@@ -225,8 +226,15 @@ class IngestWorker:
         skew = self.settings.clock_skew_flag_s
 
         def apply(items: dict[str, list[codec.Batch]]) -> dict[str, list[ingest.ApplyResult]]:
+            start = time.perf_counter()
             with transaction(self.sessions) as s:
                 out = ingest.apply_batches(s, items, now, skew)
+            # Counted once committed: what is applied is what the acks will say.
+            metrics.INGEST_APPLY.observe(time.perf_counter() - start)
+            batches = sum(len(b) for b in items.values())
+            metrics.INGEST_GROUP.observe(batches)
+            metrics.INGEST_BATCHES.inc(batches)
+            metrics.INGEST_EVENTS.inc(sum(r.applied for rs in out.values() for r in rs))
             # Facts may have moved stock: nodes get the new bin figures after the commit.
             queued.update(downlink.pushes_of(s))
             return out

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cloud.db.engine import make_engine, migrate, session_factory, transaction
 from cloud.seed import seed_demo
@@ -26,6 +27,19 @@ from tests.sync.harness import EdgeDaemon, Feeder, cloud_acked, cloud_events, wa
 pytestmark = pytest.mark.e2e
 
 CLIENT_ID = "serve-workers-test"
+METRICS_TOKEN = "workers-metrics"
+
+
+def _scrape(base: str) -> dict[str, float]:
+    """One scrape (answered by either worker): every worker's figures added up."""
+    text = httpx.get(
+        base + "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+    ).text
+    return {
+        s.name + str(sorted(s.labels.items())): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
 
 
 def test_two_workers_share_tokens_and_ingest(broker: PrivateBroker, tmp_path: Path) -> None:
@@ -37,6 +51,7 @@ def test_two_workers_share_tokens_and_ingest(broker: PrivateBroker, tmp_path: Pa
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUANJIA_")}
     env["GUANJIA_MQTT_CLIENT_ID"] = CLIENT_ID
+    env["GUANJIA_METRICS_TOKEN"] = METRICS_TOKEN
     hub = subprocess.Popen(
         [
             *(sys.executable, "-m", "cloud", "serve", "--workers", "2"),
@@ -86,6 +101,9 @@ def test_two_workers_share_tokens_and_ingest(broker: PrivateBroker, tmp_path: Pa
             for _ in range(40)
         ]
         assert statuses == [200] * 40
+        me = "guanjia_api_request_seconds_count[('method', 'GET'), ('route', '/api/v1/auth/me')]"
+        # Whichever worker answers, it reports both workers' requests (multiprocess mode).
+        assert [_scrape(base)[me] for _ in range(6)] == [40.0] * 6
 
         edge.start()
         with Feeder(edge.scanner_port, interval=0.005):
@@ -93,6 +111,8 @@ def test_two_workers_share_tokens_and_ingest(broker: PrivateBroker, tmp_path: Pa
         wait(lambda: cloud_acked(engine) == edge.last_seq(), 60, "the hub to ack every event")
         count, top, _ = cloud_events(engine)
         assert count == top == edge.last_seq()  # each (node, seq) once, none missing
+        for _ in range(4):
+            assert _scrape(base)["guanjia_ingest_events_applied_total[]"] == count
     finally:
         edge.stop()
         hub.terminate()

@@ -1,4 +1,6 @@
-"""Pick leases: the one edge node of a warehouse that may pick an order (docs/sync.md).
+"""Release to the warehouse (edge): the release itself, its pick lease and its waybill.
+
+Pick leases: the one edge node of a warehouse that may pick an order (docs/sync.md).
 
 Packing is anyone's: every node of the warehouse receives every release and any pack
 bench packs any parcel. Picking is not: two pick nodes offline at the same time must never
@@ -251,12 +253,11 @@ def release(
 
 
 # --- waybills (电子面单) ----------------------------------------------------------------
-# """Waybill numbers (面单号) for released orders.
+# Waybill numbers (面单号) for released orders.
 # A real seller gets these from each courier's electronic-waybill service (电子面单),
 # which belongs to the channel and courier integrations (a later issue). Until then the
 # hub draws numbers itself, in each courier's usual shape, unique within the account,
 # so the pack station always has a number to print and the label always scans.
-# """
 
 
 #: Prefix and number of digits per courier, as their waybills usually look.

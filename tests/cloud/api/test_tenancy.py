@@ -424,6 +424,8 @@ ALLOWED = {
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # the hub's own figures (no seller's data), behind the scrape token (cloud/api/metrics.py)
+    ("GET", "/metrics"),
 }
 
 

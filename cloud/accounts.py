@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.auth import ROLES, hash_password
+from cloud.db.models import Account, User
 from cloud.errors import ConflictError, InvalidError, NotFoundError
-from cloud.models import Account, User
 
 
 def create_account(session: Session, name: str, now: datetime) -> Account:

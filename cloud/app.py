@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -17,14 +18,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
-from cloud import warmup
+from cloud import metrics
 from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
+from cloud.api.metrics import Timing
+from cloud.api.metrics import router as metrics_router
 from cloud.api.routes import router
-from cloud.catalogue import ImportRejected
-from cloud.db import make_engine, migrate, session_factory
-from cloud.errors import ConflictError, InvalidError, NotFoundError
-from cloud.ingest_worker import IngestWorker
+from cloud.db.engine import make_engine, migrate, session_factory
+from cloud.errors import DomainError
+from cloud.serve import warmup
 from cloud.settings import Settings
+from cloud.sync.worker import IngestWorker
 
 
 def _in_memory(url: URL) -> bool:
@@ -34,7 +37,7 @@ def _in_memory(url: URL) -> bool:
     )
 
 
-def _pool(settings: Settings) -> dict[str, int]:
+def _pool(settings: Settings) -> dict[str, Any]:
     """Pooled connections per engine: enough for the handler threads and the commits in
     flight, so that connections are kept, not opened and closed under load (each new
     PostgreSQL connection is a new backend whose caches start cold)."""
@@ -68,7 +71,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             await asyncio.to_thread(migrate, engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        # Reads (GET) on SQLite begin deferred, beside the writers (cloud/db.py make_engine).
+        # Reads (GET) on SQLite begin deferred, beside the writers (cloud/db/engine.py make_engine).
         # (An in-memory SQLite database exists per connection pool: it keeps one engine.)
         read_engine = (
             make_engine(settings.database_url, read_only=True, **_pool(settings))
@@ -76,6 +79,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             else engine
         )
         app.state.read_sessions = session_factory(read_engine)
+        metrics.watch_pool(engine, "main")
+        if read_engine is not engine:
+            metrics.watch_pool(read_engine, "read")
         # Commits and rollbacks of API requests (cloud/api/deps.py _session says why).
         app.state.commit_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="commit")
         # Handlers are synchronous Python holding the GIL most of the time: more threads than
@@ -85,7 +91,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         # SQLite has one writer at a time: this process's API writers queue for it here.
         app.state.writer_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         if settings.warm_on_start:
-            # Before the first request (cloud/warmup.py says why); the pool keeps what it
+            # Before the first request (cloud/serve/warmup.py says why); the pool keeps what it
             # opened. A SQLite connection has no server-side caches to warm: one will do.
             n = settings.db_pool_size if engine.dialect.name == "postgresql" else 1
             await asyncio.to_thread(warmup.warm, app.state.read_sessions, n)
@@ -120,48 +126,21 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             "GUANJIA_JWT_SECRET unset: tokens are signed with a per-process secret"
         )
     app.include_router(router)
+    app.include_router(metrics_router)
+    app.add_middleware(Timing)
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):
         app.include_router(module.router)
 
-    @app.exception_handler(ConflictError)
-    async def _conflict(_request: Request, exc: ConflictError) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+    @app.exception_handler(DomainError)
+    async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
+        # Every domain error, one shape (cloud/errors.py).
+        return JSONResponse(status_code=exc.status, content=exc.body())
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
         # A race lost to a concurrent writer (two creates of one key): a conflict, not a 500.
         return JSONResponse(
             status_code=409, content={"detail": "conflicts with a concurrent change; retry"}
-        )
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
-
-    @app.exception_handler(InvalidError)
-    async def _invalid(_request: Request, exc: InvalidError) -> JSONResponse:
-        loc = ["body", exc.field] if exc.field else ["body"]
-        return JSONResponse(
-            status_code=422,
-            content={"detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]},
-        )
-
-    @app.exception_handler(ImportRejected)
-    async def _rejected(_request: Request, exc: ImportRejected) -> JSONResponse:
-        rows = [e.model_dump() for e in exc.errors]
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": [
-                    {
-                        "loc": ["body", f"row {e['row']}", e["field"] or ""],
-                        "msg": e["message"],
-                        "type": "import_row",
-                    }
-                    for e in rows
-                ],
-                "errors": rows,
-            },
         )
 
     return app

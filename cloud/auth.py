@@ -17,7 +17,8 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.models import User
+from cloud.db.models import User
+from cloud.errors import Unauthenticated
 
 #: Every scope a route can ask for, with what it allows (shown in the OpenAPI login form).
 SCOPES: Final[dict[str, str]] = {
@@ -113,8 +114,8 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM), granted
 
 
-class InvalidToken(Exception):
-    pass
+class InvalidToken(Unauthenticated):
+    """A token whose signature fails or that has expired."""
 
 
 def decode_token(token: str, secret: str) -> Principal:

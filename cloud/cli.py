@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+# Commands import what they use inside themselves: `guanjia --help` and every other part's
+# commands load without FastAPI, SQLAlchemy or the domain.
 
 if TYPE_CHECKING:
     from cloud.settings import Settings
@@ -55,11 +59,17 @@ def serve(
             log_level="warning",
         )
         return
-    from cloud.workers import supervise
+    from cloud.serve.workers import supervise
 
-    # Each worker listens on a socket of its own (cloud/workers.py says why).
+    # Each worker listens on a socket of its own (cloud/serve/workers.py says why).
     os.environ.update(_worker_environment(settings))
-    raise typer.Exit(supervise(settings.http_workers, settings.http_host, settings.http_port))
+    # The workers' metrics are added up from files in one directory, fresh for this serve
+    # (cloud/metrics.py); set before any worker starts, so each imports prometheus_client
+    # in multiprocess mode.
+    with tempfile.TemporaryDirectory(prefix="guanjia-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        status = supervise(settings.http_workers, settings.http_host, settings.http_port)
+    raise typer.Exit(status)
 
 
 def _worker_environment(settings: Settings) -> dict[str, str]:
@@ -72,7 +82,7 @@ def _worker_environment(settings: Settings) -> dict[str, str]:
     """
     import secrets
 
-    from cloud.db import make_engine, migrate
+    from cloud.db.engine import make_engine, migrate
 
     if settings.migrate_on_start:
         engine = make_engine(settings.database_url)
@@ -100,8 +110,8 @@ def migrate(
     ] = None,
 ) -> None:
     """Apply database migrations up to the newest."""
-    from cloud.db import make_engine
-    from cloud.db import migrate as run_migrations
+    from cloud.db.engine import make_engine
+    from cloud.db.engine import migrate as run_migrations
     from cloud.settings import Settings
 
     settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
@@ -125,8 +135,8 @@ def seed_demo(
     import json
     from datetime import UTC, datetime
 
-    from cloud.db import make_engine, session_factory, transaction
-    from cloud.db import migrate as run_migrations
+    from cloud.db.engine import make_engine, session_factory, transaction
+    from cloud.db.engine import migrate as run_migrations
     from cloud.seed import seed_demo as run_seed
     from cloud.settings import Settings
 
@@ -145,8 +155,8 @@ def compact(
     ] = None,
 ) -> None:
     """Drop downlink changes superseded by newer ones (run from cron; safe at any time)."""
-    from cloud import downlink
-    from cloud.db import make_engine, session_factory, transaction
+    from cloud.db.engine import make_engine, session_factory, transaction
+    from cloud.nodes import downlink
     from cloud.settings import Settings
 
     settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Edge facts → order states, ledger movements and tasks for humans.
 
-Called by cloud/ingest.py in the transaction that stores the events, for the events newly
+Called by cloud/sync/ingest.py in the transaction that stores the events, for the events newly
 applied (a (node, seq) is applied once, so each fact is acted on once; movements also carry
 ``event_key`` = ``node:seq:n``, unique in the ledger). Rules (docs/sync.md "Conflicts"):
 
@@ -8,7 +8,7 @@ applied (a (node, seq) is applied once, so each fact is acted on once; movements
   the order there; a fact for an earlier step is recorded and changes nothing.
 * A fact that conflicts with the cloud's state (packed after cancel, picked while on hold,
   an order the cloud does not know) is accepted, changes nothing, and opens a task.
-* A pick by a node that does not hold the order's pick lease (cloud/pick_lease.py) is
+* A pick by a node that does not hold the order's pick lease (cloud/orders/release.py) is
   accepted, books nothing (the holder's pick is the one counted) and opens a task.
 * Stock facts are physical truth: a pick or count that would drive a bin or the stock
   negative is booked with a logged override and a task, never refused.
@@ -23,10 +23,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud import downlink, orders, tasks
-from cloud.errors import ConflictError
-from cloud.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
-from cloud.stock import Ledger, Move
+from cloud import tasks
+from cloud.db.models import Event as EventRow
+from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
+from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.nodes import downlink
+from cloud.orders import core as orders
+from cloud.stock.ledger import Ledger, Move, require_skus
 from protocol.messages import (
     EVENT_ADAPTER,
     Event,
@@ -270,8 +273,6 @@ def count_moves(session: Session, account_id: int, node: str, ev: StocktakeCount
 
 def approve_count(session: Session, task: Task, actor: str, now: datetime) -> int:
     """Book an approved count's adjustments (the task carries the count's event id)."""
-    from cloud.models import Event as EventRow
-
     row = session.execute(
         select(EventRow).where(EventRow.event_id == task.event_id)
     ).scalar_one_or_none()
@@ -316,8 +317,6 @@ def _count(
         )
         return
     moves = count_moves(session, account_id, node, ev)
-    from cloud.stock import require_skus
-
     try:
         require_skus(session, account_id, {m.sku_code for m in moves})
     except Exception as err:  # an unknown SKU in a count is for a human, not a crash of ingest
@@ -358,3 +357,33 @@ def _count(
             event_id=str(ev.id),
         )
     log.info("stocktake %s from %s: %d variance line(s)", p.count_id, node, len(moves))
+
+
+def resolve_task(
+    session: Session,
+    account_id: int,
+    task_id: int,
+    resolution: str,
+    actor: str,
+    now: datetime,
+    approve: bool | None = None,
+) -> Task:
+    """Close a task. A count variance needs a decision: ``approve`` books its adjustments
+    (a compensating movement each, never an edit), ``approve=False`` books nothing."""
+    t = session.execute(
+        select(Task).where(Task.id == task_id).with_for_update()
+    ).scalar_one_or_none()
+    if t is None or t.account_id != account_id:
+        raise NotFoundError(f"no task {task_id}")
+    if t.status == "done":
+        raise ConflictError(f"task {task_id} was resolved already by {t.resolved_by}")
+    if t.kind == "count_variance":
+        if approve is None:
+            raise InvalidError("a count variance is resolved with approve: true (book it) or false")
+        if approve:
+            n = approve_count(session, t, actor, now)
+            resolution = f"approved, {n} adjustment(s) booked: {resolution}"
+        else:
+            resolution = f"rejected, nothing booked: {resolution}"
+    t.status, t.resolution, t.resolved_by, t.resolved_at = "done", resolution, actor, now
+    return t

@@ -8,11 +8,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud import accounts, audit_rules, catalogue, orders, stock, warehouses
-from cloud.audit_rules import CarrierIn, RuleIn
-from cloud.catalogue import SkuIn
-from cloud.models import Account, SalesOrder
-from cloud.warehouses import WarehouseIn
+from cloud import accounts
+from cloud.catalogue import skus as catalogue
+from cloud.catalogue.skus import SkuIn
+from cloud.db.models import Account, SalesOrder
+from cloud.orders import arrival, audit_rules
+from cloud.orders import core as orders
+from cloud.orders.audit_rules import CarrierIn, RuleIn
+from cloud.stock import ledger as stock
+from cloud.stock import warehouses
+from cloud.stock.warehouses import WarehouseIn
+from cloud.sync import assignment
 from protocol.messages import BinInfo
 
 ACTOR = "seed-demo"
@@ -81,10 +87,10 @@ def seed_demo(
     bins = [
         BinInfo(code=f"A-{i + 1:02d}", zone=z, x=float(i % 3), y=float(i // 3), walk_order=i + 1)
         for i, z in enumerate(zones)
-    ]  # type: ignore[arg-type]
+    ]
     warehouses.upsert_bins(session, a, "WH1", bins, ACTOR, now)
     for node in node_ids:
-        warehouses.assign_node(session, a, node, "WH1", ACTOR, now)
+        assignment.assign_node(session, a, node, "WH1", ACTOR, now)
     items = [
         SkuIn(
             sku_code="BCP IPAD AIR2 金甲系列皮套-金色",
@@ -107,7 +113,7 @@ def seed_demo(
             price_cents=12900,
             min_price_cents=9900,
             components=[{"sku_code": "BCP IPAD AIR2 金甲系列皮套-金色", "qty": 1}],
-        ),  # type: ignore[list-item]
+        ),
         SkuIn(
             sku_code="迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金",
             name="鸟语花香保护壳",
@@ -137,7 +143,7 @@ def seed_demo(
                 {"sku_code": "MKING IPAD AIR2 金甲系列皮套-金色", "qty": 1},
                 {"sku_code": "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金", "qty": 1},
             ],
-        ),  # type: ignore[list-item]
+        ),
     ]
     for item in items:
         catalogue.upsert_sku(session, item, now, a, ACTOR)
@@ -184,21 +190,21 @@ def seed_demo(
                 {"field": "total", "op": "gte", "value": 999},
             ],
             action={"carrier": "SF"},
-        ),  # type: ignore[list-item]
+        ),
         "hunan-sf": RuleIn(
             kind="courier",
             name="湖南省内发顺丰 (Hunan ships SF)",
             priority=20,
             conditions=[{"field": "province", "op": "eq", "value": "湖南"}],
             action={"carrier": "SF"},
-        ),  # type: ignore[list-item]
+        ),
         "buyer-choice": RuleIn(
             kind="courier",
             name="买家指定快递 (buyer's choice)",
             priority=30,
             conditions=[{"field": "buyer_carrier", "op": "present"}],
             action={"use": "buyer_choice"},
-        ),  # type: ignore[list-item]
+        ),
         "default-zto": RuleIn(
             kind="courier", name="默认中通 (default ZTO)", priority=1000, action={"carrier": "ZTO"}
         ),
@@ -208,7 +214,7 @@ def seed_demo(
             priority=50,
             conditions=[{"field": "total", "op": "gte", "value": 100}],
             action={"gift_sku": "GIFT 贴膜", "qty": 1},
-        ),  # type: ignore[list-item]
+        ),
     }
     for key, rule in rules.items():
         audit_rules.put_rule(session, a, key, rule, ACTOR, now)
@@ -241,7 +247,7 @@ def seed_demo(
         ),
         order("JY1300005", GUANGDONG, [(items[2].sku_code, 1, 5900)], buyer_carrier="HTKY"),
     ]
-    made = orders.create_orders(session, a, bodies, ACTOR, now)
+    made = arrival.create_orders(session, a, bodies, ACTOR, now)
     session.flush()
     out = []
     for o in made:

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     #: Threads per worker that run the (synchronous) handlers; see cloud/app.py.
     http_threads: int = Field(default=4, ge=1, le=200)
     #: Warm each worker (address parser, pooled connections, busiest reads) before it takes
-    #: requests (cloud/warmup.py), opening its ``db_pool_size`` connections.
+    #: requests (cloud/serve/warmup.py), opening its ``db_pool_size`` connections.
     warm_on_start: bool = True
     #: Database connections each worker keeps (and as many again at a peak, closed after).
     db_pool_size: int = Field(default=8, ge=1, le=64)
@@ -41,5 +41,8 @@ class Settings(BaseSettings):
     #: Signs API access tokens (JWT, HS256). Unset: a random secret per process, so tokens
     #: die with it and several workers would not accept each other's; set it in production.
     jwt_secret: str | None = None
+    #: Bearer token a Prometheus scrape of ``GET /metrics`` must send; unset, /metrics is
+    #: off (404). See cloud/api/metrics.py.
+    metrics_token: str | None = None
     #: Lifetime of an access token.
     token_ttl_s: int = 8 * 3600

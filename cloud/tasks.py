@@ -1,4 +1,8 @@
-"""Tasks for humans: what the hub will not decide alone (docs/sync.md "Conflicts")."""
+"""Tasks for humans: what the hub will not decide alone (docs/sync.md "Conflicts").
+
+Opening and listing them. Closing one is :func:`cloud.facts.resolve_task`: approving a
+count variance books the count, which is the facts' business (and facts opens tasks).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.errors import ConflictError, InvalidError, NotFoundError
-from cloud.models import Task
+from cloud.db.models import Task
 
 
 def open_task(
@@ -43,35 +46,3 @@ def list_tasks(
     if status is not None:
         q = q.where(Task.status == status)
     return list(session.execute(q.order_by(Task.id).limit(limit).offset(offset)).scalars())
-
-
-def resolve(
-    session: Session,
-    account_id: int,
-    task_id: int,
-    resolution: str,
-    actor: str,
-    now: datetime,
-    approve: bool | None = None,
-) -> Task:
-    """Close a task. A count variance needs a decision: ``approve`` books its adjustments
-    (a compensating movement each, never an edit), ``approve=False`` books nothing."""
-    t = session.execute(
-        select(Task).where(Task.id == task_id).with_for_update()
-    ).scalar_one_or_none()
-    if t is None or t.account_id != account_id:
-        raise NotFoundError(f"no task {task_id}")
-    if t.status == "done":
-        raise ConflictError(f"task {task_id} was resolved already by {t.resolved_by}")
-    if t.kind == "count_variance":
-        if approve is None:
-            raise InvalidError("a count variance is resolved with approve: true (book it) or false")
-        if approve:
-            from cloud import facts  # facts opens tasks: imported here, not at the top
-
-            n = facts.approve_count(session, t, actor, now)
-            resolution = f"approved, {n} adjustment(s) booked: {resolution}"
-        else:
-            resolution = f"rejected, nothing booked: {resolution}"
-    t.status, t.resolution, t.resolved_by, t.resolved_at = "done", resolution, actor, now
-    return t

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from simulators.broker import PrivateBroker
 
@@ -45,33 +47,81 @@ if os.environ.get("GUANJIA_TEST_DATABASE_URL"):
     DATABASES.append("postgresql")
 
 
-@pytest.fixture(params=DATABASES)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL: a SQLite file, or a private schema on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'cloud.db'}"
-        return
-    from cloud.db import make_engine
+def _checkpointed(url: str) -> None:
+    """Migrate the database at ``url`` to head and close it whole (no WAL left beside it)."""
+    from cloud.db.engine import make_engine, migrate
+
+    eng = make_engine(url)
+    migrate(eng)
+    # Closing SQLite's last connection checkpoints the WAL into the file and removes it.
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated once per session; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("cloud-template") / "template.db"
+    _checkpointed(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[tuple[Engine, str]]:
+    """One PostgreSQL database migrated once per session, the template of each test's own.
+
+    Databases are created and dropped from the server's ``test`` database (the URL given),
+    in autocommit: CREATE DATABASE runs outside a transaction. The template has no
+    connection left open (CREATE DATABASE … TEMPLATE requires it).
+    """
+    from cloud.db.engine import make_engine
 
     base = os.environ["GUANJIA_TEST_DATABASE_URL"]
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
+    admin = make_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"tmpl_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+        _checkpointed(make_url(base).set(database=name).render_as_string(hide_password=False))
+        yield admin, name
     finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database, migrated to head: a copy of the session's migrated template.
+
+    SQLite: a copy of the template file. PostgreSQL: a database of its own made from the
+    template database (``CREATE DATABASE … TEMPLATE``), dropped with FORCE afterwards.
+    Migrating once and copying costs a fraction of migrating every test's database.
+    """
+    if request.param == "sqlite":
+        path = tmp_path / "cloud.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    admin, template = request.getfixturevalue("_pg_template")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    try:
+        yield (
+            make_url(os.environ["GUANJIA_TEST_DATABASE_URL"])
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    from cloud.db import make_engine, migrate
+    from cloud.db.engine import make_engine, migrate
 
     eng = make_engine(db_url)
-    migrate(eng)
+    migrate(eng)  # at head already (a copy of the template): checks, changes nothing
     yield eng
     eng.dispose()

@@ -10,19 +10,25 @@ from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
-from cloud import downlink
 from cloud.auth import SCOPES, InvalidToken, Principal, decode_token
-from cloud.ingest_worker import IngestWorker
+from cloud.nodes import downlink
 from cloud.settings import Settings
+from cloud.sync.worker import IngestWorker
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", scopes=SCOPES)
 
 
 async def _session(request: Request) -> AsyncIterator[Session]:
-    """One transaction per request: committed when the handler returns, rolled back on error.
+    """One transaction per request, the API's one write path: committed when the handler
+    returns, rolled back on error. Handlers never commit.
+
+    Function-scoped (``SessionDep``): FastAPI ends it once the handler has returned and its
+    answer is serialised, *before* the answer is sent, so a commit that fails (a lost race,
+    a dropped connection) answers as an error, never as a 200 for a write that did not
+    happen. (A request-scoped dependency ends after the response is sent.)
 
     A GET reads only: on SQLite its transaction begins deferred so readers do not queue for
-    the write lock (cloud/db.py make_engine). Downlink changes the request queued are pushed
+    the write lock (cloud/db/engine.py make_engine). Downlink changes the request queued are pushed
     to their nodes after the commit (a node that misses the push pulls them at its next hello).
 
     Why async: a sync dependency costs a hop to the thread pool and back on entry and on exit,
@@ -113,7 +119,7 @@ async def _principal(
     return who
 
 
-SessionDep = Annotated[Session, Depends(_session)]
+SessionDep = Annotated[Session, Depends(_session, scope="function")]
 #: A serial primary key in a path: ``Integer`` columns are 32-bit on PostgreSQL, so a larger
 #: number is refused as a 422 here instead of failing in the driver as a 500.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy.orm import Session
 
-from cloud import order_views, orders, pick_lease, reversals
 from cloud.api.deps import (
     NodesWrite,
     OrdersAudit,
@@ -29,8 +28,11 @@ from cloud.api.schemas import (
     ReleaseIn,
     SplitIn,
 )
-from cloud.orders import OrderPatch, Status
-from cloud.pick_lease import PickNodeIn
+from cloud.orders import arrival, reversals, split_merge, workflow
+from cloud.orders import release as releases
+from cloud.orders import views as order_views
+from cloud.orders.core import OrderPatch, Status
+from cloud.orders.release import PickNodeIn
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -42,7 +44,7 @@ def _detail(session: Session, account_id: int, order_no: str) -> Response:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=list[OrderOut])
 def create(body: OrdersIn, session: SessionDep, who: OrdersWrite) -> Response:
     """Orders by API (manual, offline bank transfer): stock reserved at once, then auto-audit."""
-    rows = orders.create_orders(
+    rows = arrival.create_orders(
         session,
         who.account_id,
         body.orders,
@@ -82,7 +84,7 @@ def list_orders(
 
 @router.post("/merge", response_model=OrderDetail)
 def merge(body: MergeIn, session: SessionDep, who: OrdersWrite) -> Response:
-    head = orders.merge(session, who.account_id, body.order_nos, who.actor, datetime.now(UTC))
+    head = split_merge.merge(session, who.account_id, body.order_nos, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, head.order_no)
 
 
@@ -94,25 +96,25 @@ def get_order(order_no: str, session: SessionDep, who: OrdersRead) -> Response:
 
 @router.patch("/{order_no}", response_model=OrderDetail)
 def patch(order_no: str, body: OrderPatch, session: SessionDep, who: OrdersWrite) -> Response:
-    orders.patch(session, who.account_id, order_no, body, who.actor, datetime.now(UTC))
+    workflow.patch(session, who.account_id, order_no, body, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/save", response_model=OrderDetail)
 def save(order_no: str, session: SessionDep, who: OrdersAudit) -> Response:
-    orders.save(session, who.account_id, order_no, who.actor, datetime.now(UTC))
+    workflow.save(session, who.account_id, order_no, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/confirm", response_model=OrderDetail)
 def confirm(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -> Response:
-    orders.confirm(session, who.account_id, order_no, who.actor, datetime.now(UTC), body.note)
+    workflow.confirm(session, who.account_id, order_no, who.actor, datetime.now(UTC), body.note)
     return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/audit", response_model=OrderDetail)
 def complete_audit(order_no: str, session: SessionDep, who: OrdersAudit) -> Response:
-    orders.complete_audit(session, who.account_id, order_no, who.actor, datetime.now(UTC))
+    workflow.complete_audit(session, who.account_id, order_no, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
@@ -125,7 +127,7 @@ def release(
 ) -> Response:
     """Send the audited order to its warehouse's edge nodes (order.release), optionally in a
     pick wave; a waybill number is drawn if the order has none."""
-    orders.release(
+    releases.release(
         session,
         who.account_id,
         order_no,
@@ -134,9 +136,7 @@ def release(
         wave=body.wave if body is not None else None,
         pick_node=body.pick_node if body is not None else None,
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/pick-node", response_model=OrderDetail)
@@ -144,43 +144,35 @@ def move_pick_node(
     order_no: str, body: PickNodeIn, session: SessionDep, who: NodesWrite
 ) -> Response:
     """Lease the order's pick to another pick node of its warehouse (its holder died)."""
-    pick_lease.move(session, who.account_id, order_no, body, who.actor, datetime.now(UTC))
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    releases.move(session, who.account_id, order_no, body, who.actor, datetime.now(UTC))
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/hold", response_model=OrderDetail)
 def hold(order_no: str, body: HoldIn, session: SessionDep, who: OrdersWrite) -> Response:
-    orders.set_hold(
+    workflow.set_hold(
         session, who.account_id, order_no, True, body.reason, who.actor, datetime.now(UTC)
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/unhold", response_model=OrderDetail)
 def unhold(order_no: str, body: NoteIn, session: SessionDep, who: OrdersAudit) -> Response:
-    orders.set_hold(
+    workflow.set_hold(
         session, who.account_id, order_no, False, body.note, who.actor, datetime.now(UTC)
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/cancel", response_model=OrderDetail)
 def cancel(order_no: str, body: ReasonIn, session: SessionDep, who: OrdersWrite) -> Response:
-    orders.cancel(session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC))
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    workflow.cancel(session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC))
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/ship", response_model=OrderDetail)
 def ship(order_no: str, session: SessionDep, who: OrdersShip) -> Response:
-    orders.ship(session, who.account_id, order_no, who.actor, datetime.now(UTC))
+    workflow.ship(session, who.account_id, order_no, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, order_no)
 
 
@@ -199,9 +191,7 @@ def cancel_outbound(
     reversals.cancel_outbound(
         session, who.account_id, order_no, body.reason, who.actor, datetime.now(UTC)
     )
-    out = _detail(session, who.account_id, order_no)
-    session.commit()
-    return out
+    return _detail(session, who.account_id, order_no)
 
 
 @router.post("/{order_no}/reverse-outbound", response_model=OrderDetail)
@@ -221,5 +211,5 @@ def split(order_no: str, body: SplitIn, session: SessionDep, who: OrdersWrite) -
     take: dict[str, int] = {}
     for ln in body.lines:
         take[ln.line_id] = take.get(ln.line_id, 0) + ln.qty
-    child = orders.split(session, who.account_id, order_no, take, who.actor, datetime.now(UTC))
+    child = split_merge.split(session, who.account_id, order_no, take, who.actor, datetime.now(UTC))
     return _detail(session, who.account_id, child.order_no)

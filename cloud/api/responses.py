@@ -1,4 +1,4 @@
-"""A JSON response for rows the domain code already shaped (``cloud/order_views.py``).
+"""A JSON response for rows the domain code already shaped (``cloud/orders/views.py``).
 
 Routes that return one declare the shape as their ``response_model``: the OpenAPI document
 is the same, and the schema tests (schemathesis) check every answer against it. What it

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select, text
 
-from cloud import downlink
 from cloud.api.deps import IngestDep, NodesRead, SessionDep
 from cloud.api.schemas import (
     EventOut,
@@ -18,11 +17,12 @@ from cloud.api.schemas import (
     ParkedOut,
     RejectionOut,
 )
-from cloud.models import Event, IngestRejection, Node, NodeAssignment, ParkedEvent
+from cloud.db.models import Event, IngestRejection, Node, NodeAssignment, ParkedEvent
+from cloud.nodes import downlink
 from protocol.messages import MAX_SEQ
 
 
-def _own_nodes(account_id: int):  # type: ignore[no-untyped-def]
+def _own_nodes(account_id: int):
     """The node ids an account may see: its assigned nodes (default account: also unassigned)."""
     assigned = select(NodeAssignment.node_id).where(NodeAssignment.account_id == account_id)
     if account_id == downlink.DEFAULT_ACCOUNT:
@@ -49,7 +49,7 @@ def health(session: SessionDep, ingest: IngestDep) -> Health:
     ok = db == "ok" and mqtt != "disconnected"
     return Health(
         status="ok" if ok else "degraded", database=db, mqtt=mqtt, version=version("guanjia")
-    )  # type: ignore[arg-type]
+    )
 
 
 @router.get("/nodes", tags=["sync"])

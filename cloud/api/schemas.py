@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from cloud.orders import OrderIn
+from cloud.orders.core import OrderIn
 from protocol.messages import BinInfo, Code, NodeId, OrderId, SkuCode
 
 

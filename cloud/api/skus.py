@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from cloud import catalogue
 from cloud.api.deps import CatalogueRead, CatalogueWrite, SessionDep
 from cloud.api.responses import JsonRows
 from cloud.api.schemas import ImportReport
-from cloud.catalogue import SkuIn
+from cloud.catalogue import import_export
+from cloud.catalogue import skus as catalogue
+from cloud.catalogue.skus import SkuIn
 from cloud.errors import InvalidError
 
 router = APIRouter(prefix="/api/v1/skus", tags=["catalogue"])
@@ -38,10 +39,10 @@ def export(
 ) -> Response:
     if format == "csv":
         return Response(
-            catalogue.export_csv(session, who.account_id), media_type="text/csv; charset=utf-8"
+            import_export.export_csv(session, who.account_id), media_type="text/csv; charset=utf-8"
         )
     return Response(
-        catalogue.export_xlsx(session, who.account_id),
+        import_export.export_xlsx(session, who.account_id),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 
@@ -66,15 +67,14 @@ async def import_skus(request: Request, session: SessionDep, who: CatalogueWrite
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file larger than 20 MB")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind == "text/csv":
-        rows = catalogue.parse_csv(data)
+        rows = import_export.parse_csv(data)
     elif kind.endswith("spreadsheetml.sheet"):
-        rows = catalogue.parse_xlsx(data)
+        rows = import_export.parse_xlsx(data)
     else:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or an .xlsx workbook"
         )
-    n, _ = catalogue.import_rows(session, who.account_id, rows, who.actor, datetime.now(UTC))
-    session.commit()
+    n, _ = import_export.import_rows(session, who.account_id, rows, who.actor, datetime.now(UTC))
     return ImportReport(imported=n)
 
 
@@ -90,5 +90,4 @@ def put_sku(sku_code: str, body: SkuIn, session: SessionDep, who: CatalogueWrite
         # InvalidError answers the 422 shape the OpenAPI document declares (a list of errors).
         raise InvalidError("sku_code in the path and the body differ", "sku_code")
     catalogue.upsert_sku(session, body, datetime.now(UTC), who.account_id, who.actor)
-    session.commit()  # the session dependency pushes the downlink after this commit
     return body

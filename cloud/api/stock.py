@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from cloud import reversals, stock
 from cloud.api.deps import SessionDep, StockRead, StockWrite
 from cloud.api.responses import JsonRows
 from cloud.api.schemas import (
@@ -20,6 +19,9 @@ from cloud.api.schemas import (
     TransferIn,
 )
 from cloud.auth import Principal
+from cloud.orders import reversals
+from cloud.stock import ledger as stock
+from cloud.stock import views as stock_views
 
 router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -53,7 +55,7 @@ def overview(
 ) -> Response:
     """F9 总仓库: every warehouse at once (main, damaged, components), with the breakdown."""
     return JsonRows(
-        stock.stock_view(
+        stock_views.stock_view(
             session,
             who.account_id,
             datetime.now(UTC),
@@ -75,7 +77,10 @@ def warehouse_view(
     limit: Limit = 100,
     offset: Offset = 0,
     columns: Annotated[
-        str, Query(max_length=500, description=f"comma-separated, from: {', '.join(stock.COLUMNS)}")
+        str,
+        Query(
+            max_length=500, description=f"comma-separated, from: {', '.join(stock_views.COLUMNS)}"
+        ),
     ] = DEFAULT_COLUMNS,
 ) -> Response:
     """F10 分仓库存: one warehouse, the columns the caller chooses.
@@ -87,7 +92,7 @@ def warehouse_view(
     timeout (500s, then the same again).
     """
     return JsonRows(
-        stock.stock_view(
+        stock_views.stock_view(
             session,
             who.account_id,
             datetime.now(UTC),

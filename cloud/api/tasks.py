@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from cloud import tasks
+from cloud import facts, tasks
 from cloud.api.deps import RowId, SessionDep, TasksRead, TasksWrite
 from cloud.api.schemas import ResolveIn, TaskOut
 
@@ -35,7 +35,7 @@ def resolve(
     session: SessionDep,
     who: TasksWrite,
 ) -> TaskOut:
-    t = tasks.resolve(
+    t = facts.resolve_task(
         session,
         who.account_id,
         task_id,

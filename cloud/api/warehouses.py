@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
-from cloud import warehouses
 from cloud.api.deps import NodesWrite, SessionDep, StockRead, WarehousesWrite
 from cloud.api.schemas import AssignmentIn, AssignmentOut, BinOut, BinsIn, WarehouseOut
-from cloud.warehouses import WarehouseIn
+from cloud.stock import warehouses
+from cloud.stock.warehouses import WarehouseIn
+from cloud.sync import assignment
 from protocol.topics import NODE_ID_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["warehouses"])
@@ -45,11 +46,9 @@ def put_bins(code: str, body: BinsIn, session: SessionDep, who: WarehousesWrite)
     """Create or update bins (zone, coordinates, walk order); the warehouse's nodes get them."""
     warehouses.upsert_bins(session, who.account_id, code, body.bins, who.actor, datetime.now(UTC))
     wh = warehouses.get_warehouse(session, who.account_id, code)
-    out = [
+    return [
         BinOut.model_validate(b, from_attributes=True) for b in warehouses.list_bins(session, wh.id)
     ]
-    session.commit()
-    return out
 
 
 @router.put("/nodes/{node_id}/assignment")
@@ -61,8 +60,7 @@ def assign_node(
 ) -> AssignmentOut:
     """Let an edge node serve one of the account's warehouses (it gets catalogue, bins, orders)."""
     now = datetime.now(UTC)
-    warehouses.assign_node(session, who.account_id, node_id, body.warehouse, who.actor, now)
-    session.commit()
+    assignment.assign_node(session, who.account_id, node_id, body.warehouse, who.actor, now)
     return AssignmentOut(
         node_id=node_id, warehouse=body.warehouse, changed_by=who.actor, changed_at=now
     )

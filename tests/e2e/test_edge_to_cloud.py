@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from cloud import catalogue
-from cloud.db import session_factory, transaction
-from cloud.ingest_worker import IngestWorker
-from cloud.models import Event
+from cloud.catalogue import skus as catalogue
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import Event
 from cloud.settings import Settings
+from cloud.sync.worker import IngestWorker
 from edge.config import EdgeConfig
 from edge.node import EdgeNode
 from edge.stations.common import Signal

@@ -22,10 +22,10 @@ from pathlib import Path
 import orjson
 from sqlalchemy import Engine, func, select
 
-from cloud.db import session_factory
-from cloud.ingest_worker import IngestWorker
-from cloud.models import Event, Node
+from cloud.db.engine import session_factory
+from cloud.db.models import Event, Node
 from cloud.settings import Settings
+from cloud.sync.worker import IngestWorker
 from simulators.net import free_port
 
 NODE = "wh1-pack-1"

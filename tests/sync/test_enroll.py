@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cloud.enroll import (
+from cloud.sync.enroll import (
     DEFAULT_CLOUD_USER,
     HASH_ITERATIONS,
     BrokerLayout,
@@ -27,7 +27,7 @@ from cloud.enroll import (
     verify_password,
     write_broker_config,
 )
-from cloud.enroll_cli import broker_app, node_app
+from cloud.sync.enroll_cli import broker_app, node_app
 from edge.config import MqttSection
 from tests.sync.test_isolation import Mosquitto, Peer, needs_mosquitto
 

@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from cloud.enroll import DEFAULT_CLOUD_USER, BrokerLayout, CredentialStore, write_broker_config
+from cloud.sync.enroll import DEFAULT_CLOUD_USER, BrokerLayout, CredentialStore, write_broker_config
 from protocol import topics
 from simulators.broker import find_mosquitto
 from simulators.net import free_port, wait_for_port

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch
-from cloud.models import Event
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import Event
+from cloud.sync.ingest import apply_batch
 from edge.store.store import Store
 from protocol import codec
 from protocol.messages import ScanPayload

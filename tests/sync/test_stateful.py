@@ -20,9 +20,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import StaticPool
 
-from cloud.db import session_factory, transaction
-from cloud.ingest import apply_batch
-from cloud.models import Base, Event, Node
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import Base, Event, Node
+from cloud.sync.ingest import apply_batch
 from protocol import codec
 from protocol.hlc import pack
 from protocol.messages import ScanPayload, ScanRecorded

@@ -12,8 +12,8 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import Engine, select
 
-from cloud.db import session_factory
-from cloud.models import Event
+from cloud.db.engine import session_factory
+from cloud.db.models import Event
 from protocol import codec, topics
 from protocol.messages import Ack
 from simulators.bench.fleet import Fleet, FleetConfig, SimNode

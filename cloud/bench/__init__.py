@@ -1,0 +1,1 @@
+"""The cloud benchmarks, reached as ``guanjia bench cloud``."""

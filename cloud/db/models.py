@@ -1,0 +1,517 @@
+"""SQLAlchemy 2 tables of the hub. Schema changes go through Alembic (cloud/migrations)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back aware, in UTC.
+
+    PostgreSQL's ``timestamptz`` keeps the zone; SQLite's text storage drops it, and a naive
+    value read back is not an RFC 3339 ``date-time`` (the API's OpenAPI format), nor comparable
+    with the aware ``now`` the domain uses. Values are stored as UTC on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy's documented form
+        int: BigInteger,
+        dict[str, Any]: JSON,
+        datetime: UtcDateTime(),
+    }
+
+
+class Node(Base):
+    """An edge node as the hub knows it: its cursor upstream and its presence."""
+
+    __tablename__ = "node"
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    epoch: Mapped[int] = mapped_column(default=0)
+    acked_through: Mapped[int] = mapped_column(default=0)
+    down_head: Mapped[int] = mapped_column(default=0)
+    online: Mapped[bool] = mapped_column(Boolean, default=False)
+    software: Mapped[str | None] = mapped_column(String(200))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    # As the node last reported them in its retained status (NodeState).
+    last_seq: Mapped[int | None]
+    backlog: Mapped[int | None]
+    oldest_unacked_age_s: Mapped[float | None] = mapped_column(Float)
+    alarm: Mapped[str | None] = mapped_column(String(300))
+    status_at: Mapped[datetime | None]
+    #: Creation (HLC) to cloud commit of the newest event applied, when the node's clock is sane.
+    sync_lag_ms: Mapped[int | None]
+    #: Each device's health as the node last reported it (NodeState.devices).
+    devices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class Event(Base):
+    """Every edge event applied, exactly once per (node, seq)."""
+
+    __tablename__ = "event"
+    node_id: Mapped[str] = mapped_column(ForeignKey("node.node_id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    epoch: Mapped[int]
+    hlc: Mapped[int]
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+    #: The node's clock was far from the hub's when it wrote this event.
+    clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ParkedEvent(Base):
+    """An event whose place in the stream is known but whose content is bad: kept for review."""
+
+    __tablename__ = "parked_event"
+    node_id: Mapped[str] = mapped_column(ForeignKey("node.node_id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    raw: Mapped[dict[str, Any]]
+    reason: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IngestRejection(Base):
+    """A message on an ingest topic that could not be placed at all (counted, never silent)."""
+
+    __tablename__ = "ingest_rejection"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(300))
+    node_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    size: Mapped[int]
+    received_at: Mapped[datetime]
+
+
+class Downlink(Base):
+    """Changes for one node in its own downlink sequence (cloud -> edge)."""
+
+    __tablename__ = "downlink"
+    __table_args__ = (Index("ix_downlink_node_key", "node_id", "key", "seq"),)
+    node_id: Mapped[str] = mapped_column(ForeignKey("node.node_id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    #: What the change is about (a SKU, an order, a set of bins): a later change with the
+    #: same key supersedes it, so compaction may drop it (docs/sync.md, "Compaction").
+    key: Mapped[str] = mapped_column(String(300), default="")
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+# --- tenancy, users -------------------------------------------------------------------
+#
+# Every business row below belongs to exactly one seller account (``account_id``); the
+# domain modules take the caller's account and never read across it.
+
+
+class Account(Base):
+    """A seller account (the tenant)."""
+
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+# --- warehouses ----------------------------------------------------------------------
+
+
+class Warehouse(Base):
+    __tablename__ = "warehouse"
+    __table_args__ = (UniqueConstraint("account_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    #: main, damaged (售后坏品仓) or component (半成品仓).
+    kind: Mapped[str] = mapped_column(String(16), default="main")
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+class Bin(Base):
+    __tablename__ = "bin"
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    zone: Mapped[str] = mapped_column(String(16))
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
+    walk_order: Mapped[int]
+    barcode: Mapped[str | None] = mapped_column(String(128))
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+class NodeAssignment(Base):
+    """Which account and warehouse an edge node serves (its downlink carries theirs)."""
+
+    __tablename__ = "node_assignment"
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), index=True)
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+# --- catalogue -----------------------------------------------------------------------
+
+
+class Sku(Base):
+    __tablename__ = "sku"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # The seller's code rule (货号建立规则): brand + model + (series + category) + colour.
+    brand: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(64))
+    series: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(64))
+    colour: Mapped[str | None] = mapped_column(String(64))
+    #: item, bundle (捆绑商品: selling it consumes its components) or component (半成品, BCP).
+    kind: Mapped[str] = mapped_column(String(16), default="item")
+    #: Own-brand goods (自主品牌): channel stock also counts what the components can make.
+    own_brand: Mapped[bool] = mapped_column(Boolean, default=False)
+    weight_g: Mapped[int | None]
+    length_mm: Mapped[int | None]
+    width_mm: Mapped[int | None]
+    height_mm: Mapped[int | None]
+    price_cents: Mapped[int | None]
+    min_price_cents: Mapped[int | None]
+    gtin: Mapped[str | None] = mapped_column(String(14))
+    serial_tracked: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Lower-cased code, name and barcodes: the F10 keyword search matches against it.
+    search_text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(64))
+
+
+class Barcode(Base):
+    __tablename__ = "barcode"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["account_id", "sku_code"], ["sku.account_id", "sku.sku_code"], ondelete="CASCADE"
+        ),
+        Index("ix_barcode_sku", "account_id", "sku_code"),
+    )
+    account_id: Mapped[int] = mapped_column(primary_key=True)
+    barcode: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120))
+
+
+class SkuComponent(Base):
+    """One line of a bundle or of an own-brand item's bill of semi-finished parts."""
+
+    __tablename__ = "sku_component"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["account_id", "sku_code"], ["sku.account_id", "sku.sku_code"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["account_id", "component_code"], ["sku.account_id", "sku.sku_code"]),
+    )
+    account_id: Mapped[int] = mapped_column(primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    component_code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    qty: Mapped[int]
+
+
+# --- stock ledger --------------------------------------------------------------------
+
+
+class StockMovement(Base):
+    """One append-only ledger entry. Never updated or deleted; mistakes get a reversal."""
+
+    __tablename__ = "stock_movement"
+    __table_args__ = (
+        Index("ix_movement_stock", "account_id", "warehouse_id", "sku_code"),
+        Index("ix_movement_kind_at", "account_id", "kind", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    sku_code: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: sellable, damaged, qc or hold: the bucket ``qty_delta`` applies to.
+    bucket: Mapped[str] = mapped_column(String(16), default="sellable")
+    qty_delta: Mapped[int]
+    reserved_delta: Mapped[int]
+    bin_code: Mapped[str | None] = mapped_column(String(64))
+    bin_delta: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(300))
+    document: Mapped[str] = mapped_column(String(120), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    #: The movement this one compensates (unique: a movement is reversed at most once).
+    reverses_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    #: Idempotency key of the edge fact that caused it ("node:seq:n").
+    event_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    #: Stock went negative by an explicit, logged override.
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StockLevel(Base):
+    """Running totals of the ledger per SKU and warehouse (rebuildable from the movements).
+
+    The row is also the lock that serialises reservations of the same stock.
+    """
+
+    __tablename__ = "stock_level"
+    # The stock views read a page of SKUs' levels across warehouses (and their parts').
+    __table_args__ = (Index("ix_stock_level_sku", "account_id", "sku_code"),)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)
+    damaged: Mapped[int] = mapped_column(default=0)
+    qc: Mapped[int] = mapped_column(default=0)
+    hold: Mapped[int] = mapped_column(default=0)
+
+
+class StockSalesDay(Base):
+    """Net units shipped per SKU, warehouse and UTC day: the ledger's ship movements less
+    their reversals, summed in the same transaction (``stock.rebuild_sales`` recomputes it
+    from the ledger alone). The stock views read their sales columns from here instead of
+    scanning a month of movements on every request."""
+
+    __tablename__ = "stock_sales_day"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    units: Mapped[int] = mapped_column(default=0)
+
+
+class BinLevel(Base):
+    __tablename__ = "bin_level"
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), primary_key=True)
+    bin_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120), primary_key=True)
+    qty: Mapped[int] = mapped_column(default=0)
+
+
+class PurchaseInbound(Base):
+    """Purchase in transit (采购在途): ordered from a supplier, expected on ``eta``."""
+
+    __tablename__ = "purchase_inbound"
+    __table_args__ = (Index("ix_inbound_stock", "account_id", "warehouse_id", "sku_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    po_number: Mapped[str] = mapped_column(String(64))
+    sku_code: Mapped[str] = mapped_column(String(120))
+    qty: Mapped[int]
+    received: Mapped[int] = mapped_column(default=0)
+    eta: Mapped[date | None] = mapped_column(Date)
+    supplier: Mapped[str | None] = mapped_column(String(120))
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+# --- orders --------------------------------------------------------------------------
+
+
+class SalesOrder(Base):
+    __tablename__ = "sales_order"
+    __table_args__ = (
+        UniqueConstraint("account_id", "order_no"),
+        # The order list (newest first, optionally by status) reads these in order and stops
+        # at the page: without them every page sorted all of the account's orders.
+        Index("ix_order_status", "account_id", "status", "created_at"),
+        Index("ix_order_recent", "account_id", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    order_no: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    on_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    #: "rule_key@version" of the courier rule that chose ``carrier`` (or "buyer"/"seller").
+    carrier_source: Mapped[str | None] = mapped_column(String(120))
+    buyer_nick: Mapped[str] = mapped_column(String(120))
+    recipient: Mapped[dict[str, Any]]
+    buyer_remark: Mapped[str | None] = mapped_column(Text)
+    seller_note: Mapped[str | None] = mapped_column(Text)
+    buyer_carrier: Mapped[str | None] = mapped_column(String(64))
+    seller_carrier: Mapped[str | None] = mapped_column(String(64))
+    total_cents: Mapped[int]
+    #: Stock for every line is reserved at ``warehouse_id``.
+    reserved: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Version of the release sent to the edge (bumps on every re-send).
+    version: Mapped[int] = mapped_column(default=0)
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    weighed_g: Mapped[int | None]
+    merged_into: Mapped[str | None] = mapped_column(String(64))
+    split_from: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(80))
+
+
+class SalesOrderLine(Base):
+    __tablename__ = "sales_order_line"
+    order_id: Mapped[str] = mapped_column(
+        ForeignKey("sales_order.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku_code: Mapped[str] = mapped_column(String(120))
+    qty: Mapped[int]
+    price_cents: Mapped[int]
+    gift: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PickLease(Base):
+    """A released order's pick: its wave and the one node that may pick it (cloud/orders/release.py).
+
+    Every later version of the release carries both. Written at release, moved by a lead.
+    """
+
+    __tablename__ = "pick_lease"
+    __table_args__ = (Index("ix_pick_lease_wave", "wave"),)
+    order_id: Mapped[str] = mapped_column(
+        ForeignKey("sales_order.id", ondelete="CASCADE"), primary_key=True
+    )
+    wave: Mapped[str | None] = mapped_column(String(64))
+    #: ``None``: the hub knew no pick node of the warehouse; no node picks it until a lead says.
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[datetime]
+
+
+class OrderDecision(Base):
+    """Why the audit did what it did: one row per check or rule that fired."""
+
+    __tablename__ = "order_decision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True)
+    check: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    rule_key: Mapped[str | None] = mapped_column(String(64))
+    rule_version: Mapped[int | None]
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+
+
+class OrderLog(Base):
+    """Every state change of an order (audit trail of who did what, and why)."""
+
+    __tablename__ = "order_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime]
+
+
+# --- rules ---------------------------------------------------------------------------
+
+
+class Rule(Base):
+    """One version of an audit rule (courier, gift or hold); edits add a version."""
+
+    __tablename__ = "audit_rule"
+    __table_args__ = (UniqueConstraint("account_id", "rule_key", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    rule_key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    priority: Mapped[int]
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    action: Mapped[dict[str, Any]]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Null for the current version; set when a newer version replaced it.
+    superseded_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class Carrier(Base):
+    """A courier (快递) the seller ships with: cost and where it does not deliver."""
+
+    __tablename__ = "carrier"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    cost_cents: Mapped[int]
+    #: Provinces, cities or districts it does not reach, and address keywords (乡/村) it refuses.
+    unreachable: Mapped[list[str]] = mapped_column(JSON)
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+# --- human tasks ---------------------------------------------------------------------
+
+
+class Task(Base):
+    """Something a person must look at: a conflicting edge fact, a short pick, a variance."""
+
+    __tablename__ = "task"
+    __table_args__ = (Index("ix_task_open", "account_id", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    order_no: Mapped[str | None] = mapped_column(String(64))
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    detail: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime]
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)

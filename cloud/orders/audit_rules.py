@@ -1,0 +1,610 @@
+"""The audit (审单) as data: checks, and a small engine over stored, versioned rules.
+
+The manual's audit steps (source, "怎么审单"), each a check here:
+
+1. Address complete, province present, the courier reaches it (乡/镇/村 often not) →
+   ``address`` and ``reach`` checks; Chinese addresses are parsed with ``cpca``.
+2. Buyer remarks (客户备注) → ``remark``: held for a human.
+3. Items, gifts (赠品), prices → ``gift`` rules add gift lines; ``price`` checks minimums.
+4. Courier (快递): "双十一满999发顺丰, 湖南省内一般都发顺丰" → ``courier`` rules.
+
+A rule is ``conditions`` (all must hold) and an ``action``. Conditions are
+``{"field", "op", "value"}`` over: total (yuan), province, city, district, address, date
+(the audit day, Asia/Shanghai), weight_g, channel, buyer_carrier, seller_carrier, sku
+(any line). Ops: eq ne gt gte lt lte in not_in between contains present absent.
+Actions: courier ``{"carrier": code}`` or ``{"use": "buyer_choice"|"lowest_cost"}``;
+gift ``{"gift_sku": code, "qty": n}``; hold ``{"hold": reason}``.
+Lower ``priority`` runs first; the first courier rule whose carrier reaches the address wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db.models import Carrier, Rule
+from cloud.errors import ConflictError, NotFoundError
+
+CHINA: Final = ZoneInfo("Asia/Shanghai")
+FIELDS: Final = (
+    "total",
+    "province",
+    "city",
+    "district",
+    "address",
+    "date",
+    "weight_g",
+    "channel",
+    "buyer_carrier",
+    "seller_carrier",
+    "sku",
+)
+OPS: Final = (
+    "eq",
+    "ne",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "not_in",
+    "between",
+    "contains",
+    "present",
+    "absent",
+)
+REGION_FIELDS: Final = {"province", "city", "district"}
+Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+Scalar = str | int | float
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    field: Literal[
+        "total",
+        "province",
+        "city",
+        "district",
+        "address",
+        "date",
+        "weight_g",
+        "channel",
+        "buyer_carrier",
+        "seller_carrier",
+        "sku",
+    ]
+    op: Literal[
+        "eq",
+        "ne",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "in",
+        "not_in",
+        "between",
+        "contains",
+        "present",
+        "absent",
+    ]
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Condition:
+        if self.op in {"in", "not_in"} and not isinstance(self.value, list):
+            raise ValueError(f"{self.op} needs a list value")
+        if self.op == "between" and not (isinstance(self.value, list) and len(self.value) == 2):
+            raise ValueError("between needs a [low, high] list")
+        if self.op in {"gt", "gte", "lt", "lte", "eq", "ne", "contains"} and (
+            self.value is None or isinstance(self.value, list)
+        ):
+            raise ValueError(f"{self.op} needs one value")
+        if self.field == "date" and self.value is not None:
+            for v in self.value if isinstance(self.value, list) else [self.value]:
+                try:
+                    date.fromisoformat(str(v))
+                except ValueError as err:
+                    raise ValueError(f"date values are YYYY-MM-DD, not {v!r}") from err
+        return self
+
+
+class CourierAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    carrier: Key | None = None
+    use: Literal["buyer_choice", "lowest_cost"] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> CourierAction:
+        if (self.carrier is None) == (self.use is None):
+            raise ValueError("give exactly one of carrier or use")
+        return self
+
+
+class GiftAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gift_sku: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    qty: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class HoldAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hold: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["courier", "gift", "hold"]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    priority: Annotated[int, Field(ge=0, le=1_000_000)] = 100
+    conditions: list[Condition] = Field(default_factory=list, max_length=20)
+    action: dict[str, Any]
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _action(self) -> RuleIn:
+        models: dict[str, type[BaseModel]] = {
+            "courier": CourierAction,
+            "gift": GiftAction,
+            "hold": HoldAction,
+        }
+        model = models[self.kind]
+        self.action = model.model_validate(self.action).model_dump(exclude_none=True)
+        return self
+
+
+class CarrierIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    cost_cents: Annotated[int, Field(ge=0, le=10**9)] = 0
+    unreachable: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=500
+    )
+
+
+# --- rule storage (versioned) -------------------------------------------------------
+
+
+def current_rules(session: Session, account_id: int, *, active_only: bool = True) -> list[Rule]:
+    q = select(Rule).where(Rule.account_id == account_id, Rule.superseded_at.is_(None))
+    if active_only:
+        q = q.where(Rule.active.is_(True))
+    return list(session.execute(q.order_by(Rule.priority, Rule.rule_key)).scalars().all())
+
+
+def rule_history(session: Session, account_id: int, key: str) -> list[Rule]:
+    rows = list(
+        session.execute(
+            select(Rule)
+            .where(Rule.account_id == account_id, Rule.rule_key == key)
+            .order_by(Rule.version)
+        ).scalars()
+    )
+    if not rows:
+        raise NotFoundError(f"no rule {key!r}")
+    return rows
+
+
+def put_rule(
+    session: Session, account_id: int, key: str, body: RuleIn, actor: str, now: datetime
+) -> Rule:
+    """Create a rule or add its next version; the old version stays, marked superseded."""
+    cur = session.execute(
+        select(Rule)
+        .where(Rule.account_id == account_id, Rule.rule_key == key, Rule.superseded_at.is_(None))
+        .with_for_update()
+    ).scalar_one_or_none()
+    version = 1
+    if cur is not None:
+        if cur.kind != body.kind:
+            raise ConflictError(
+                f"rule {key} is a {cur.kind} rule; use a new key for a {body.kind} rule"
+            )
+        cur.superseded_at = now
+        version = cur.version + 1
+    rule = Rule(
+        account_id=account_id,
+        rule_key=key,
+        version=version,
+        kind=body.kind,
+        name=body.name,
+        priority=body.priority,
+        conditions=[c.model_dump(exclude_none=True) for c in body.conditions],
+        action=body.action,
+        active=body.active,
+        superseded_at=None,
+        created_by=actor,
+        created_at=now,
+    )
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def put_carrier(
+    session: Session, account_id: int, code: str, body: CarrierIn, actor: str, now: datetime
+) -> Carrier:
+    c = session.get(Carrier, (account_id, code))
+    if c is None:
+        c = Carrier(
+            account_id=account_id, code=code, **body.model_dump(), changed_by=actor, changed_at=now
+        )
+        session.add(c)
+    else:
+        c.name, c.cost_cents, c.unreachable = body.name, body.cost_cents, list(body.unreachable)
+        c.changed_by, c.changed_at = actor, now
+    session.flush()
+    return c
+
+
+def list_carriers(session: Session, account_id: int) -> list[Carrier]:
+    return list(
+        session.execute(
+            select(Carrier).where(Carrier.account_id == account_id).order_by(Carrier.code)
+        ).scalars()
+    )
+
+
+# --- addresses ----------------------------------------------------------------------
+
+_SUFFIXES: Final = (
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "特别行政区",
+    "自治区",
+    "自治州",
+    "省",
+    "市",
+    "地区",
+    "盟",
+    "区",
+    "县",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def region(name: str | None) -> str:
+    """A region name without its administrative suffix (湖南省 → 湖南), for comparing.
+
+    Cached: the audit asks this for every order and condition, and China has a few
+    thousand region names.
+    """
+    name = (name or "").strip()
+    for s in _SUFFIXES:
+        if name.endswith(s) and len(name) > len(s) + 1:
+            return name[: -len(s)]
+    return name
+
+
+@dataclass(frozen=True)
+class Parsed:
+    province: str | None
+    city: str | None
+    district: str | None
+    adcode: str | None
+
+
+@functools.lru_cache(maxsize=20_000)
+def parse_region(text: str) -> Parsed:
+    """Province, city and district of a Chinese address by ``cpca`` (offline data, bundled)."""
+    import cpca
+
+    rec = cpca.transform([text]).to_dict("records")[0]
+
+    def s(v: Any) -> str | None:
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    return Parsed(s(rec.get("省")), s(rec.get("市")), s(rec.get("区")), s(rec.get("adcode")))
+
+
+def check_address(r: dict[str, Any]) -> tuple[bool, str, Parsed]:
+    """Complete and valid: province, city and district exist and agree; a street address."""
+    parsed = parse_region(f"{r.get('province', '')}{r.get('city', '')}{r.get('district') or ''}")
+    problems = []
+    if parsed.province is None:
+        problems.append(f"province {r.get('province')!r} is not a Chinese province")
+    elif region(parsed.province) != region(r.get("province")):
+        problems.append(f"province {r.get('province')!r} does not match {parsed.province}")
+    if parsed.province and (
+        parsed.city is None
+        or (parsed.city != "市辖区" and region(parsed.city) != region(r.get("city")))
+    ):
+        problems.append(f"city {r.get('city')!r} is not in {parsed.province}")
+    if not r.get("district") or parsed.district is None:
+        problems.append(f"district {r.get('district')!r} missing or not in {r.get('city')}")
+    if len(str(r.get("address", "")).strip()) < 4:
+        problems.append("street address too short")
+    if problems:
+        return False, "; ".join(problems), parsed
+    return (
+        True,
+        f"address parsed as {parsed.province} {parsed.city} {parsed.district} (adcode {parsed.adcode})",
+        parsed,
+    )
+
+
+def reaches(carrier: Carrier | CarrierView, r: dict[str, Any]) -> str | None:
+    """Why ``carrier`` does not deliver to the address, or None."""
+    regions = {region(r.get(f)) for f in REGION_FIELDS if r.get(f)}
+    for u in carrier.unreachable:
+        if region(u) in regions:
+            return f"{carrier.code} does not deliver to {u}"
+        if u in str(r.get("address", "")):
+            return f"{carrier.code} does not deliver to addresses with {u!r}"
+    return None
+
+
+# --- the engine ---------------------------------------------------------------------
+
+
+@dataclass
+class Facts:
+    """What rules look at, built once per order."""
+
+    total: float
+    recipient: dict[str, Any]
+    day: date
+    weight_g: int
+    channel: str
+    buyer_carrier: str | None
+    seller_carrier: str | None
+    skus: list[str]
+
+    def get(self, name: str) -> Any:
+        if name in {"province", "city", "district", "address"}:
+            return self.recipient.get(name)
+        if name == "date":
+            return self.day
+        if name == "sku":
+            return self.skus
+        return getattr(self, name)
+
+
+def _cmp(value: Any, want: Any, fld: str) -> Any:
+    if fld == "date":
+        return date.fromisoformat(str(want))
+    if fld in {"total", "weight_g"}:
+        return float(want)
+    return want
+
+
+def holds(c: Condition, facts: Facts) -> tuple[bool, str]:
+    v = facts.get(c.field)
+    if c.op == "present":
+        return bool(v), f"{c.field} present"
+    if c.op == "absent":
+        return not v, f"{c.field} absent"
+    if v is None:
+        return False, f"{c.field} missing"
+    vals = v if c.field == "sku" else [v]
+    if c.op in {"in", "not_in"}:
+        want_list = [_cmp(v, w, c.field) for w in c.value]  # type: ignore[union-attr]
+        if c.field in REGION_FIELDS:
+            hit = any(region(x) == region(str(w)) for x in vals for w in want_list)
+        else:
+            hit = any(x in want_list for x in vals)
+        ok = hit if c.op == "in" else not hit
+        return ok, f"{c.field} {v} {'in' if hit else 'not in'} {c.value}"
+    if c.op == "between":
+        lo, hi = (_cmp(v, w, c.field) for w in c.value)  # type: ignore[union-attr]
+        ok = any(lo <= x <= hi for x in vals)
+        return ok, f"{c.field} {v} {'in' if ok else 'outside'} [{lo}, {hi}]"
+    want = _cmp(v, c.value, c.field)
+    for x in vals:
+        if c.op in {"eq", "ne"}:
+            same = region(str(x)) == region(str(want)) if c.field in REGION_FIELDS else x == want
+            ok = same if c.op == "eq" else not same
+        elif c.op == "contains":
+            ok = str(want) in str(x)
+        else:
+            ok = {"gt": x > want, "gte": x >= want, "lt": x < want, "lte": x <= want}[c.op]
+        if ok:
+            return True, f"{c.field} {x} {c.op} {want}"
+    return False, f"{c.field} {v} not {c.op} {want}"
+
+
+@dataclass
+class Decision:
+    check: str
+    outcome: Literal["pass", "hold", "assign", "skip", "add"]
+    reason: str
+    rule_key: str | None = None
+    rule_version: int | None = None
+
+
+@dataclass
+class Verdict:
+    decisions: list[Decision] = field(default_factory=list)
+    carrier: str | None = None
+    carrier_source: str | None = None
+    gifts: list[tuple[str, int, Decision]] = field(default_factory=list)
+
+    @property
+    def held(self) -> list[Decision]:
+        return [d for d in self.decisions if d.outcome == "hold"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleView:
+    """A rule's fields as plain values: the engine reads them for every order it audits."""
+
+    id: int
+    kind: str
+    name: str
+    rule_key: str
+    version: int
+    action: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierView:
+    code: str
+    cost_cents: int
+    unreachable: tuple[str, ...]
+
+
+class Engine:
+    """The account's current rules and carriers, loaded once and applied to many orders."""
+
+    def __init__(self, session: Session, account_id: int) -> None:
+        self.rules = current_rules(session, account_id)
+        self.carriers = {
+            c.code: CarrierView(c.code, c.cost_cents, tuple(c.unreachable))
+            for c in list_carriers(session, account_id)
+        }
+        self.conditions = {
+            r.id: [Condition.model_validate(raw) for raw in r.conditions] for r in self.rules
+        }
+        self.views = [
+            RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action) for r in self.rules
+        ]
+
+    def _match(self, rule: RuleView, facts: Facts) -> tuple[bool, str]:
+        why = []
+        for cond in self.conditions[rule.id]:
+            ok, text = holds(cond, facts)
+            if not ok:
+                return False, text
+            why.append(text)
+        return True, "; ".join(why) or "no conditions (default)"
+
+    def courier(self, facts: Facts, verdict: Verdict) -> None:
+        r = facts.recipient
+        if facts.seller_carrier:
+            c = self.carriers.get(facts.seller_carrier)
+            why = reaches(c, r) if c else f"unknown carrier {facts.seller_carrier}"
+            if why is None:
+                verdict.carrier, verdict.carrier_source = facts.seller_carrier, "seller"
+                verdict.decisions.append(
+                    Decision("courier", "assign", f"seller chose {facts.seller_carrier}")
+                )
+                return
+            verdict.decisions.append(
+                Decision("courier", "skip", f"seller chose {facts.seller_carrier}, but {why}")
+            )
+        for rule in self.views:
+            if rule.kind != "courier":
+                continue
+            ok, why = self._match(rule, facts)
+            if not ok:
+                continue
+            candidates: list[str]
+            use = rule.action.get("use")
+            if use == "buyer_choice":
+                candidates = [facts.buyer_carrier] if facts.buyer_carrier else []
+            elif use == "lowest_cost":
+                candidates = [
+                    c.code
+                    for c in sorted(self.carriers.values(), key=lambda c: (c.cost_cents, c.code))
+                ]
+            else:
+                candidates = [rule.action["carrier"]]
+            for code in candidates:
+                c = self.carriers.get(code)
+                blocked = reaches(c, r) if c else f"{code} is not a carrier of this account"
+                if blocked is None:
+                    verdict.carrier, verdict.carrier_source = (
+                        code,
+                        f"{rule.rule_key}@{rule.version}",
+                    )
+                    verdict.decisions.append(
+                        Decision(
+                            "courier",
+                            "assign",
+                            f"{rule.name}: {why} → {code}",
+                            rule.rule_key,
+                            rule.version,
+                        )
+                    )
+                    return
+                if use != "lowest_cost":
+                    verdict.decisions.append(
+                        Decision(
+                            "courier",
+                            "skip",
+                            f"{rule.name} matched ({why}) but {blocked}",
+                            rule.rule_key,
+                            rule.version,
+                        )
+                    )
+        verdict.decisions.append(
+            Decision(
+                "reach",
+                "hold",
+                f"no courier rule gives a carrier that reaches {r.get('province')} {r.get('city')} {r.get('address')}",
+            )
+        )
+
+    def evaluate(
+        self,
+        facts: Facts,
+        *,
+        remark: str | None,
+        prices: list[tuple[str, int, int | None]],
+        stock_ok: bool,
+        stock_why: str,
+    ) -> Verdict:
+        v = Verdict()
+        ok, why, _ = check_address(facts.recipient)
+        v.decisions.append(Decision("address", "pass" if ok else "hold", why))
+        v.decisions.append(Decision("stock", "pass" if stock_ok else "hold", stock_why))
+        if remark and remark.strip():
+            v.decisions.append(
+                Decision("remark", "hold", f"buyer remark needs a human: {remark.strip()[:200]}")
+            )
+        else:
+            v.decisions.append(Decision("remark", "pass", "no buyer remark"))
+        bad = [
+            f"{sku} at {price / 100:.2f} below minimum {low / 100:.2f}"
+            if low is not None and price < low
+            else f"{sku} at {price / 100:.2f}"
+            for sku, price, low in prices
+            if price <= 0 or (low is not None and price < low)
+        ]
+        v.decisions.append(
+            Decision(
+                "price",
+                "hold" if bad else "pass",
+                "; ".join(bad) if bad else "prices at or above minimum",
+            )
+        )
+        for rule in self.views:
+            if rule.kind == "courier":
+                continue
+            matched, why = self._match(rule, facts)
+            if not matched:
+                continue
+            if rule.kind == "hold":
+                v.decisions.append(
+                    Decision(
+                        "hold_rule",
+                        "hold",
+                        f"{rule.name}: {rule.action['hold']} ({why})",
+                        rule.rule_key,
+                        rule.version,
+                    )
+                )
+            else:
+                d = Decision(
+                    "gift",
+                    "add",
+                    f"{rule.name}: {why} → gift {rule.action['gift_sku']} × {rule.action.get('qty', 1)}",
+                    rule.rule_key,
+                    rule.version,
+                )
+                v.gifts.append((rule.action["gift_sku"], int(rule.action.get("qty", 1)), d))
+        if ok:
+            self.courier(facts, v)
+        return v
+
+
+def audit_day(now: datetime) -> date:
+    return now.astimezone(CHINA).date()

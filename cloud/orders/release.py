@@ -1,0 +1,286 @@
+"""Release to the warehouse (edge): the release itself, its pick lease and its waybill.
+
+Pick leases: the one edge node of a warehouse that may pick an order (docs/sync.md).
+
+Packing is anyone's: every node of the warehouse receives every release and any pack
+bench packs any parcel. Picking is not: two pick nodes offline at the same time must never
+both take one order's goods off the shelves, so each release names one pick node
+(``OrderRelease.pick_node``) and every other node refuses to pick the order. The lease is
+chosen at release and kept in ``pick_lease`` with the order's wave (every later version
+of the release carries both); only a person moves it (:func:`move`), in the transaction
+that sends the new version.
+
+A node's station kind is what the node itself last said it runs: the ``station_kind`` of
+its newest ``node.started`` event. The hub chooses among nodes known to run ``pick``; a
+lead may also name a node not heard from yet (a replacement being set up), never one that
+said it runs another kind.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from datetime import datetime
+from typing import Annotated, Final
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from cloud.db.models import (
+    Downlink,
+    Event,
+    NodeAssignment,
+    PickLease,
+    SalesOrder,
+    Warehouse,
+)
+from cloud.errors import ConflictError
+from cloud.nodes import downlink
+from cloud.nodes.registry import lock_nodes
+from cloud.orders import core as orders
+from cloud.orders.core import get, log, send_release
+from protocol.messages import NodeId
+
+
+class PickNodeIn(BaseModel):
+    """Move an order's pick lease: the node that picks it now, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    node: NodeId
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+
+
+def station_kinds(session: Session, node_ids: list[str]) -> dict[str, str]:
+    """Each node's station kind as its newest ``node.started`` said; nodes not heard from are absent."""
+    newest = (
+        select(Event.node_id, func.max(Event.seq).label("seq"))
+        .where(Event.type == "node.started", Event.node_id.in_(node_ids))
+        .group_by(Event.node_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Event.node_id, Event.payload).join(
+            newest, and_(Event.node_id == newest.c.node_id, Event.seq == newest.c.seq)
+        )
+    )
+    return {node: str(payload.get("station_kind")) for node, payload in rows}
+
+
+def pick_nodes(session: Session, warehouse_id: int) -> list[str]:
+    """The warehouse's nodes known to run a pick station, in id order."""
+    assigned = list(
+        session.execute(
+            select(NodeAssignment.node_id)
+            .where(NodeAssignment.warehouse_id == warehouse_id)
+            .order_by(NodeAssignment.node_id)
+        ).scalars()
+    )
+    kinds = station_kinds(session, assigned)
+    return [n for n in assigned if kinds.get(n) == "pick"]
+
+
+def check_pick_node(session: Session, warehouse: Warehouse, node: str) -> None:
+    """Refuse a node that does not serve the warehouse, or that said it runs another station."""
+    assignment = session.get(NodeAssignment, node)
+    if assignment is None or assignment.warehouse_id != warehouse.id:
+        raise ConflictError(
+            f"node {node} does not serve warehouse {warehouse.code}: only a pick node of "
+            f"{warehouse.code} can pick its orders"
+        )
+    kind = station_kinds(session, [node]).get(node)
+    if kind is not None and kind != "pick":
+        raise ConflictError(
+            f"node {node} runs a {kind} station, not a pick station: only a pick node of "
+            f"{warehouse.code} can pick its orders"
+        )
+
+
+def choose(session: Session, o: SalesOrder, wave: str | None, requested: str | None) -> str | None:
+    """The pick node of an order being released: ``requested`` if it may, else the hub's choice.
+
+    A wave stays on one node: the node of the wave's newest released order, if it still
+    is a pick node; otherwise a stable hash of the wave (or of the order, without one) over
+    the warehouse's pick nodes. ``None`` when the hub knows no pick node of the warehouse:
+    the order is packed as usual and picked by no node until a lead leases it.
+    """
+    if requested is not None:
+        wh = session.get(Warehouse, o.warehouse_id)
+        assert wh is not None  # the order's foreign key
+        check_pick_node(session, wh, requested)
+        return requested
+    nodes = pick_nodes(session, o.warehouse_id)
+    if not nodes:
+        return None
+    if wave is not None:
+        held = session.execute(
+            select(PickLease.node_id)
+            .join(SalesOrder, SalesOrder.id == PickLease.order_id)
+            .where(
+                PickLease.wave == wave,
+                PickLease.node_id.in_(nodes),
+                SalesOrder.warehouse_id == o.warehouse_id,
+                SalesOrder.status == "released",
+                SalesOrder.id != o.id,
+            )
+            .order_by(PickLease.changed_at.desc(), PickLease.order_id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if held is not None:
+            return held
+    return nodes[zlib.crc32((wave or o.order_no).encode()) % len(nodes)]
+
+
+def lease(
+    session: Session, o: SalesOrder, wave: str | None, node: str | None, actor: str, now: datetime
+) -> PickLease:
+    """Record the order's wave and pick node (at release: a withdrawn order may come back)."""
+    row = session.get(PickLease, o.id)
+    if row is None:
+        row = PickLease(order_id=o.id)
+        session.add(row)
+    row.wave, row.node_id, row.changed_by, row.changed_at = wave, node, actor, now
+    return row
+
+
+def _released_wave(session: Session, o: SalesOrder) -> str | None:
+    """The wave of an order released before leases were kept: its newest release says."""
+    payload = session.execute(
+        select(Downlink.payload)
+        .where(
+            Downlink.node_id.in_(
+                select(NodeAssignment.node_id).where(NodeAssignment.warehouse_id == o.warehouse_id)
+            ),
+            Downlink.key == f"order:{o.order_no}",
+        )
+        .order_by(Downlink.created_at.desc(), Downlink.seq.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    wave = payload.get("wave") if payload else None
+    return str(wave) if wave else None
+
+
+def move(
+    session: Session, account_id: int, order_no: str, body: PickNodeIn, actor: str, now: datetime
+) -> tuple[SalesOrder, dict[str, int]]:
+    """Lease the order's pick to ``body.node`` (its holder died, or a lead balances the work).
+
+    One transaction: the lease, the order's history, a new version of the release for
+    every node of the warehouse, and for the old holder even if it no longer serves the
+    warehouse (it still has the order and must stop offering it). Refused, changing
+    nothing, once the order is past the pick stage or when the node may not pick it.
+    """
+    o = orders.get(session, account_id, order_no)
+    if o.status != "released":
+        raise ConflictError(
+            f"order {order_no} is {o.status}: its pick lease moves only while it waits to be "
+            "picked (released)"
+        )
+    row = session.get(PickLease, o.id)
+    old = row.node_id if row is not None else None
+    if old == body.node:
+        raise ConflictError(f"order {order_no} is already leased to {body.node}")
+    wh = session.get(Warehouse, o.warehouse_id)
+    assert wh is not None
+    check_pick_node(session, wh, body.node)
+    old_assignment = session.get(NodeAssignment, old) if old is not None else None
+    stale = (
+        old
+        if old_assignment is not None
+        and old_assignment.account_id == account_id
+        and old_assignment.warehouse_id != wh.id
+        else None
+    )
+    # Every node this transaction writes to, locked at once in id order (as ingest does),
+    # so a move never waits for a lock ingest holds while holding one it wants.
+    assigned = select(NodeAssignment.node_id).where(NodeAssignment.warehouse_id == wh.id)
+    locked = lock_nodes(
+        session, [*session.execute(assigned).scalars(), *([stale] if stale else [])], now
+    )
+    lease(session, o, row.wave if row else _released_wave(session, o), body.node, actor, now)
+    orders.log(
+        session,
+        o,
+        "pick_node",
+        o.status,
+        actor,
+        now,
+        f"pick lease {old or 'none'} → {body.node}: {body.reason}",
+    )
+    pushes = orders.send_release(session, o, now)
+    if stale is not None:
+        node = locked[stale][0]
+        pushes.update(
+            downlink.push(
+                session, [node], "order.release", [orders.release_message(session, o)], now
+            )
+        )
+    return o, pushes
+
+
+# --- release to the warehouse (edge) ---------------------------------------------------
+
+
+def release(
+    session: Session,
+    account_id: int,
+    order_no: str,
+    actor: str,
+    now: datetime,
+    *,
+    wave: str | None = None,
+    pick_node: str | None = None,
+) -> tuple[SalesOrder, dict[str, int]]:
+    """Release an audited order to its warehouse's node(s), in pick wave ``wave`` if given.
+
+    An order without a waybill number gets one here (the 电子面单 step): the pack station
+    prints it on the courier label, so a released order always has one. Its pick is leased
+    to ``pick_node``, or to the pick node the hub chooses (above).
+    """
+    o = get(session, account_id, order_no)
+    if o.status != "audited":
+        raise ConflictError(f"order {order_no} is {o.status}; only an audited order is released")
+    if o.on_hold:
+        raise ConflictError(f"order {order_no} is on hold ({o.hold_reason})")
+    node = choose(session, o, wave, pick_node)
+    lease(session, o, wave, node, actor, now)
+    if not o.tracking_number:
+        o.tracking_number = allocate(session, account_id, o.carrier or "NONE")
+    why = [f"wave {wave}"] if wave else []
+    why.append(f"pick node {node}" if node else "no pick node known")
+    log(session, o, "release", "released", actor, now, reason=", ".join(why))
+    return o, send_release(session, o, now, wave=wave)
+
+
+# --- waybills (电子面单) ----------------------------------------------------------------
+# Waybill numbers (面单号) for released orders.
+# A real seller gets these from each courier's electronic-waybill service (电子面单),
+# which belongs to the channel and courier integrations (a later issue). Until then the
+# hub draws numbers itself, in each courier's usual shape, unique within the account,
+# so the pack station always has a number to print and the label always scans.
+
+
+#: Prefix and number of digits per courier, as their waybills usually look.
+SHAPES: Final[dict[str, tuple[str, int]]] = {
+    "SF": ("SF", 13),
+    "ZTO": ("75", 12),
+    "YTO": ("YT", 13),
+    "STO": ("77", 12),
+    "HTKY": ("HT", 13),
+    "YUNDA": ("43", 13),
+    "EMS": ("E", 12),
+}
+
+
+def allocate(session: Session, account_id: int, carrier: str) -> str:
+    prefix, digits = SHAPES.get(carrier.upper(), ("GJ", 12))
+    for _ in range(20):
+        number = prefix + "".join(str(secrets.randbelow(10)) for _ in range(digits))
+        taken = session.execute(
+            select(SalesOrder.id).where(
+                SalesOrder.account_id == account_id, SalesOrder.tracking_number == number
+            )
+        ).first()
+        if taken is None:
+            return number
+    raise RuntimeError(f"could not draw a free waybill number for {carrier}")  # pragma: no cover

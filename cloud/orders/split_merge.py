@@ -1,0 +1,254 @@
+"""Split and merge (拆单 / 并单) of orders still before audit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.db.models import (
+    OrderDecision,
+    OrderLog,
+    SalesOrder,
+    SalesOrderLine,
+)
+from cloud.errors import ConflictError, InvalidError
+from cloud.orders.core import EDITABLE, get, lines_of, log, release_reservation, try_reserve
+
+# --- split and merge (拆单 / 并单) ------------------------------------------------------
+
+
+def _lines_total(lines: Iterable[tuple[int, int]]) -> int:
+    """An order's total from its lines as arrival computes it: price × qty over every line.
+
+    Gift lines count like any other (arrival's rule-added gifts are priced 0).
+    """
+    return sum(price * qty for price, qty in lines)
+
+
+#: What a split's new order takes from its parent. Everything else starts afresh: no
+#: waybill (releases.allocate keeps numbers unique per account), no weight, no release
+#: version, its own total. A list, not a copy of every column, so a column added later is
+#: not inherited by accident.
+_SPLIT_INHERITS: Final = (
+    "account_id",
+    "channel",
+    # A held order's halves stay held: the hold stops the goods, wherever the lines went.
+    "on_hold",
+    "hold_reason",
+    "warehouse_id",
+    "carrier",
+    "carrier_source",
+    "buyer_nick",
+    "buyer_remark",
+    "seller_note",
+    "buyer_carrier",
+    "seller_carrier",
+)
+
+
+def split(
+    session: Session,
+    account_id: int,
+    order_no: str,
+    take: dict[str, int],
+    actor: str,
+    now: datetime,
+) -> SalesOrder:
+    """Move some line quantities into a new order ``{order_no}-S{n}`` (shipped separately).
+
+    Both orders get their totals again from their own lines (the arrival rule), so the
+    rules audit each on what it holds; the parent keeps its waybill, the child has none.
+    """
+    o = get(session, account_id, order_no)
+    if o.status not in EDITABLE:
+        raise ConflictError(f"order {order_no} is {o.status}; split it before the audit completes")
+    lines = {ln.line_id: ln for ln in lines_of(session, [o.id])[o.id]}
+    for lid, q in take.items():
+        if lid not in lines:
+            raise InvalidError(f"order {order_no} has no line {lid!r}", "lines")
+        if not 1 <= q <= lines[lid].qty:
+            raise InvalidError(f"line {lid} has {lines[lid].qty}; cannot take {q}", "lines")
+    if all(take.get(lid, 0) == ln.qty for lid, ln in lines.items()):
+        raise InvalidError("a split must leave something in the original order", "lines")
+    n = (
+        session.execute(
+            select(func.count())
+            .select_from(SalesOrder)
+            .where(SalesOrder.account_id == account_id, SalesOrder.split_from == order_no)
+        ).scalar_one()
+        + 1
+    )
+    release_reservation(session, o, f"split into {order_no}-S{n}", actor, now)
+    child = SalesOrder(
+        **{k: getattr(o, k) for k in _SPLIT_INHERITS},
+        id=str(uuid.uuid4()),
+        order_no=f"{order_no}-S{n}",
+        status="new",
+        recipient=dict(o.recipient),
+        total_cents=_lines_total((lines[lid].price_cents, q) for lid, q in take.items()),
+        reserved=False,
+        version=0,
+        tracking_number=None,
+        weighed_g=None,
+        merged_into=None,
+        split_from=order_no,
+        created_at=now,
+        changed_at=now,
+        changed_by=actor,
+    )
+    o.total_cents = _lines_total(
+        (ln.price_cents, ln.qty - take.get(lid, 0)) for lid, ln in lines.items()
+    )
+    # The weight was of the parcel before the split; the parent is weighed again when packed.
+    o.weighed_g = None
+    session.add(child)
+    session.flush()
+    for lid, q in take.items():
+        ln = lines[lid]
+        session.add(
+            SalesOrderLine(
+                order_id=child.id,
+                line_id=lid,
+                sku_code=ln.sku_code,
+                qty=q,
+                price_cents=ln.price_cents,
+                gift=ln.gift,
+            )
+        )
+        if q == ln.qty:
+            session.delete(ln)
+        else:
+            ln.qty -= q
+    session.flush()
+    session.add(
+        OrderLog(
+            order_id=child.id,
+            action="split",
+            from_status=None,
+            to_status="new",
+            reason=f"split from {order_no}",
+            actor=actor,
+            at=now,
+        )
+    )
+    log(session, o, "split", "new", actor, now, f"lines moved to {child.order_no}")
+    try_reserve(session, o, actor, now)
+    try_reserve(session, child, actor, now)
+    return child
+
+
+def _carry(head: SalesOrder, away: Sequence[SalesOrder], field: str) -> list[str]:
+    """Join the merged-away orders' ``field`` (buyer_remark, seller_note) into the head's.
+
+    Each text is prefixed by its order number, the head's own included once there is more
+    than one, one per line: nothing a buyer or seller wrote disappears with its order.
+    Returns the carried texts the head did not hold already ("M-2: …"), for the remark check.
+    """
+    carried = [(o.order_no, t.strip()) for o in away if (t := getattr(o, field)) and t.strip()]
+    if not carried:
+        return []
+    own = (getattr(head, field) or "").strip()
+    parts = [f"{head.order_no}: {own}"] if own else []
+    parts.extend(f"{no}: {t}" for no, t in carried)
+    setattr(head, field, "\n".join(parts))
+    known, new = {own}, []
+    for no, t in carried:
+        if t not in known:
+            known.add(t)
+            new.append(f"{no}: {t}")
+    return new
+
+
+def merge(
+    session: Session, account_id: int, order_nos: list[str], actor: str, now: datetime
+) -> SalesOrder:
+    """Several orders of one buyer to one address ship as the first one (并单).
+
+    The head takes the others' lines, totals, holds, buyer remarks and seller notes. A buyer
+    remark it did not have is held for a person, as at arrival (the ``remark`` check): a
+    manual save does not hold for remarks, so without this a merged-in remark would ship
+    unread.
+    """
+    if len(set(order_nos)) < 2:
+        raise InvalidError("merge needs at least two different orders", "order_nos")
+    twice = sorted({n for n in order_nos if order_nos.count(n) > 1})
+    if twice:
+        raise InvalidError(
+            f"order {', '.join(twice)} is named more than once; name each order once",
+            "order_nos",
+        )
+    orders = [get(session, account_id, n) for n in order_nos]
+    head, away = orders[0], orders[1:]
+    for o in orders:
+        if o.status not in EDITABLE:
+            raise ConflictError(
+                f"order {o.order_no} is {o.status}; merge before the audit completes"
+            )
+        if (o.buyer_nick, o.recipient) != (head.buyer_nick, head.recipient):
+            raise ConflictError(
+                f"order {o.order_no} has another buyer or address than {head.order_no}"
+            )
+        if o.warehouse_id != head.warehouse_id:
+            raise ConflictError(
+                f"order {o.order_no} ships from another warehouse than {head.order_no}"
+            )
+    for o in orders:
+        release_reservation(session, o, f"merged into {head.order_no}", actor, now)
+    # A hold on a merged-away order stops its goods, which now ship with the head.
+    holds = [f"{o.order_no}: {o.hold_reason or 'on hold'}" for o in away if o.on_hold]
+    new_remarks = _carry(head, away, "buyer_remark")
+    _carry(head, away, "seller_note")
+    if new_remarks:
+        why = f"buyer remark needs a human: {'; '.join(new_remarks)[:200]}"
+        session.add(
+            OrderDecision(
+                order_id=head.id,
+                check="remark",
+                outcome="hold",
+                rule_key=None,
+                rule_version=None,
+                reason=why,
+                actor=actor,
+                created_at=now,
+            )
+        )
+        holds.append(why)
+    for o in away:
+        for ln in lines_of(session, [o.id])[o.id]:
+            session.add(
+                SalesOrderLine(
+                    order_id=head.id,
+                    line_id=f"{o.order_no}:{ln.line_id}"[:64],
+                    sku_code=ln.sku_code,
+                    qty=ln.qty,
+                    price_cents=ln.price_cents,
+                    gift=ln.gift,
+                )
+            )
+        head.total_cents += o.total_cents
+        o.merged_into = head.order_no
+        log(session, o, "merge", "cancelled", actor, now, f"merged into {head.order_no}")
+    session.flush()
+    log(session, head, "merge", "new", actor, now, "merged " + ", ".join(order_nos[1:]))
+    if holds:
+        held = "; ".join(holds)
+        session.add(
+            OrderLog(
+                order_id=head.id,
+                action="hold",
+                from_status=head.status,
+                to_status=head.status,
+                reason=held[:2000],
+                actor=actor,
+                at=now,
+            )
+        )
+        own = [head.hold_reason or "on hold"] if head.on_hold else []
+        head.on_hold, head.hold_reason = True, "; ".join([*own, held])[:300]
+    try_reserve(session, head, actor, now)
+    return head

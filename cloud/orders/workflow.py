@@ -1,0 +1,291 @@
+"""The manual steps of the audit workflow (保存 → 人工确认 → 审核完成), holds, edits, and
+the ends of an order: shipped (the outbound posts) or cancelled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db.bulk import insert_rows
+from cloud.db.models import (
+    OrderDecision,
+    OrderLog,
+    SalesOrder,
+    Sku,
+    StockMovement,
+    Warehouse,
+)
+from cloud.errors import ConflictError, InvalidError
+from cloud.orders.audit_rules import Engine, Facts, audit_day
+from cloud.orders.core import (
+    AT_EDGE,
+    EDITABLE,
+    RANK,
+    OrderPatch,
+    decision_row,
+    doc,
+    get,
+    lines_of,
+    log,
+    release_reservation,
+    reserved_by,
+    send_release,
+    try_reserve,
+)
+from cloud.stock.ledger import Move, post, reverse_movement
+
+# --- the manual steps: save → confirm → audit complete ---------------------------------
+
+
+def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime) -> list[str]:
+    """Run the checks and rules on one order again (manual save); return hold reasons."""
+    ok, why = try_reserve(session, o, actor, now)
+    lines = lines_of(session, [o.id])[o.id]
+    skus = {
+        s.sku_code: s
+        for s in session.execute(
+            select(Sku).where(
+                Sku.account_id == o.account_id, Sku.sku_code.in_([ln.sku_code for ln in lines])
+            )
+        ).scalars()
+    }
+    facts = Facts(
+        total=o.total_cents / 100,
+        recipient=o.recipient,
+        day=audit_day(now),
+        weight_g=sum((skus[ln.sku_code].weight_g or 0) * ln.qty for ln in lines),
+        channel=o.channel,
+        buyer_carrier=o.buyer_carrier,
+        seller_carrier=o.seller_carrier,
+        skus=[ln.sku_code for ln in lines],
+    )
+    v = Engine(session, o.account_id).evaluate(
+        facts,
+        remark=o.buyer_remark,
+        prices=[
+            (ln.sku_code, ln.price_cents, skus[ln.sku_code].min_price_cents)
+            for ln in lines
+            if not ln.gift
+        ],
+        stock_ok=ok,
+        stock_why=why,
+    )
+    # Gift rules already applied at arrival are not re-applied by hand; they are reported.
+    v.decisions.extend(d for _, _, d in v.gifts)
+    o.carrier, o.carrier_source = v.carrier or o.carrier, v.carrier_source or o.carrier_source
+    # Rows by Core, as arrival writes them: nothing reads them back as objects, and the ORM's
+    # flush of half a dozen new objects cost more than the rules that made them.
+    insert_rows(
+        session,
+        OrderDecision,
+        [decision_row(o.id, d, actor, now) for d in v.decisions],
+    )
+    return [d.reason for d in v.held]
+
+
+def save(session: Session, account_id: int, order_no: str, actor: str, now: datetime) -> SalesOrder:
+    """保存: run the checks again after a person's edits; holds come back with reasons.
+
+    A buyer remark stays flagged until the auditor confirms it: they read it and then confirm,
+    so the remark check of a manual save does not hold by itself.
+    """
+    o = get(session, account_id, order_no)
+    if o.status not in ("new", "saved"):
+        raise ConflictError(
+            f"order {order_no} is {o.status}; only new or saved orders are saved (reject it first to re-audit)"
+        )
+    reasons = [
+        r for r in _engine_decisions(session, o, actor, now) if not r.startswith("buyer remark")
+    ]
+    log(session, o, "save", "saved", actor, now, "; ".join(reasons) or None)
+    if reasons:
+        o.on_hold, o.hold_reason = True, "; ".join(reasons)[:300]
+    return o
+
+
+def confirm(
+    session: Session,
+    account_id: int,
+    order_no: str,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+) -> SalesOrder:
+    """人工确认: a person has read the remark and checked the order."""
+    o = get(session, account_id, order_no)
+    if o.status != "saved":
+        raise ConflictError(f"order {order_no} is {o.status}; confirm needs a saved order")
+    if o.on_hold:
+        raise ConflictError(f"order {order_no} is on hold ({o.hold_reason}); lift the hold first")
+    log(session, o, "confirm", "confirmed", actor, now, note)
+    return o
+
+
+def complete_audit(
+    session: Session, account_id: int, order_no: str, actor: str, now: datetime
+) -> SalesOrder:
+    """审核完成."""
+    o = get(session, account_id, order_no)
+    if RANK.get(o.status, 0) >= RANK["audited"] and o.status != "cancelled":
+        raise ConflictError(f"order {order_no} is already audited ({o.status})")
+    if o.status != "confirmed":
+        raise ConflictError(f"order {order_no} is {o.status}; audit completes a confirmed order")
+    if not o.reserved:
+        raise ConflictError(
+            f"order {order_no} has no stock reserved; save it again when stock is in"
+        )
+    if not o.carrier:
+        raise ConflictError(
+            f"order {order_no} has no carrier; set seller_carrier or add a courier rule"
+        )
+    log(session, o, "audit", "audited", actor, now)
+    return o
+
+
+def set_hold(
+    session: Session,
+    account_id: int,
+    order_no: str,
+    on: bool,
+    reason: str | None,
+    actor: str,
+    now: datetime,
+) -> tuple[SalesOrder, dict[str, int]]:
+    o = get(session, account_id, order_no)
+    if o.status in ("shipped", "cancelled"):
+        raise ConflictError(f"order {order_no} is {o.status}; nothing to hold")
+    if o.on_hold == on:
+        raise ConflictError(f"order {order_no} is {'already' if on else 'not'} on hold")
+    o.on_hold, o.hold_reason = on, (reason or "held by hand") if on else None
+    session.add(
+        OrderLog(
+            order_id=o.id,
+            action="hold" if on else "unhold",
+            from_status=o.status,
+            to_status=o.status,
+            reason=reason,
+            actor=actor,
+            at=now,
+        )
+    )
+    o.changed_at, o.changed_by = now, actor
+    pushes = send_release(session, o, now) if o.status in AT_EDGE else {}
+    return o, pushes
+
+
+def patch(
+    session: Session, account_id: int, order_no: str, body: OrderPatch, actor: str, now: datetime
+) -> SalesOrder:
+    """Change warehouse, courier, note or address before the audit completes."""
+    o = get(session, account_id, order_no)
+    if o.status not in EDITABLE:
+        raise ConflictError(f"order {order_no} is {o.status}; reject it (驳回) before changing it")
+    changes = []
+    if body.warehouse is not None:
+        wh = session.execute(
+            select(Warehouse).where(
+                Warehouse.account_id == account_id, Warehouse.code == body.warehouse
+            )
+        ).scalar_one_or_none()
+        if wh is None:
+            raise InvalidError(f"no warehouse {body.warehouse!r}", "warehouse")
+        if wh.id != o.warehouse_id:
+            release_reservation(session, o, f"warehouse changed to {wh.code}", actor, now)
+            o.warehouse_id = wh.id
+            try_reserve(session, o, actor, now)
+            changes.append(f"warehouse → {wh.code}")
+    if body.seller_carrier is not None:
+        o.seller_carrier = body.seller_carrier
+        changes.append(f"seller_carrier → {body.seller_carrier}")
+    if body.seller_note is not None:
+        o.seller_note = body.seller_note
+        changes.append("seller_note")
+    if body.recipient is not None:
+        o.recipient = body.recipient.model_dump()
+        changes.append("recipient")
+    session.add(
+        OrderLog(
+            order_id=o.id,
+            action="edit",
+            from_status=o.status,
+            to_status=o.status,
+            reason=", ".join(changes) or "no change",
+            actor=actor,
+            at=now,
+        )
+    )
+    o.changed_at, o.changed_by = now, actor
+    return o
+
+
+# --- shipped or cancelled ---------------------------------------------------------------
+
+
+def ship(session: Session, account_id: int, order_no: str, actor: str, now: datetime) -> SalesOrder:
+    """The courier collected the parcel: the outbound posts (stock leaves the book)."""
+    o = get(session, account_id, order_no)
+    if o.status == "shipped":
+        raise ConflictError(f"order {order_no} is already shipped")
+    if o.status not in AT_EDGE:
+        raise ConflictError(f"order {order_no} is {o.status}; only a released order ships")
+    if o.on_hold:
+        raise ConflictError(f"order {order_no} is on hold ({o.hold_reason})")
+    held = reserved_by(session, order_no, account_id)
+    moves = [
+        Move(w, s, "ship", "shipped", doc(order_no), actor, qty_delta=-q, reserved_delta=-q)
+        for (w, s), q in sorted(held.items())
+    ]
+    post(session, account_id, moves, now)
+    log(session, o, "ship", "shipped", actor, now)
+    return o
+
+
+def reverse_picks(session: Session, o: SalesOrder, reason: str, actor: str, now: datetime) -> None:
+    """Goods picked for an order that will not ship go back to their bins on the book."""
+    picks = (
+        session.execute(
+            select(StockMovement.id)
+            .where(
+                StockMovement.account_id == o.account_id,
+                StockMovement.document == doc(o.order_no),
+                StockMovement.kind == "pick",
+                StockMovement.id.not_in(
+                    select(StockMovement.reverses_id).where(StockMovement.reverses_id.is_not(None))
+                ),
+            )
+            .order_by(StockMovement.created_at, StockMovement.id)
+        )
+        .scalars()
+        .all()
+    )
+    for mid in picks:
+        reverse_movement(
+            session,
+            o.account_id,
+            mid,
+            reason,
+            actor,
+            now,
+            allow_kinds=frozenset({"pick"}),
+            override=True,
+        )
+
+
+def cancel(
+    session: Session, account_id: int, order_no: str, reason: str, actor: str, now: datetime
+) -> tuple[SalesOrder, dict[str, int]]:
+    o = get(session, account_id, order_no)
+    if o.status == "cancelled":
+        raise ConflictError(f"order {order_no} is already cancelled")
+    if o.status == "shipped":
+        raise ConflictError(
+            f"order {order_no} is shipped; reverse the outbound (冲销出库) or open a return"
+        )
+    at_edge = o.status in AT_EDGE
+    if at_edge:
+        reverse_picks(session, o, f"cancelled: {reason}", actor, now)
+    release_reservation(session, o, f"cancelled: {reason}", actor, now)
+    log(session, o, "cancel", "cancelled", actor, now, reason)
+    return o, send_release(session, o, now) if at_edge else {}

@@ -1,0 +1,1 @@
+"""Stock: the ledger and its derived levels, the F9/F10 views, warehouses and bins."""

@@ -1,0 +1,64 @@
+"""Node assignment: which warehouse a node serves, and what it is sent when assigned
+(the account's catalogue, the warehouse's bins and open orders, the stock in its bins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from cloud.catalogue import nodes as node_catalogue
+from cloud.db.models import NodeAssignment
+from cloud.errors import ConflictError
+from cloud.nodes import downlink
+from cloud.nodes.registry import lock_node
+from cloud.orders.core import open_releases
+from cloud.stock.warehouses import bin_infos, get_warehouse
+from protocol.messages import BinsUpsert
+
+
+def assign_node(
+    session: Session, account_id: int, node_id: str, warehouse_code: str, actor: str, now: datetime
+) -> dict[str, int]:
+    """Let ``node_id`` serve a warehouse; queue it the account's catalogue, bins and open orders.
+
+    A node assigned to another account is a conflict: a node serves one seller.
+    """
+    wh = get_warehouse(session, account_id, warehouse_code)
+    current = session.get(NodeAssignment, node_id)
+    if current is not None and current.account_id != account_id:
+        raise ConflictError(f"node {node_id} serves another account")
+    node, _created = lock_node(session, node_id, now)
+    before = {node.node_id: node.down_head}
+    if current is None:
+        session.add(
+            NodeAssignment(
+                node_id=node_id,
+                account_id=account_id,
+                warehouse_id=wh.id,
+                changed_by=actor,
+                changed_at=now,
+            )
+        )
+    else:
+        current.warehouse_id, current.changed_by, current.changed_at = wh.id, actor, now
+    session.flush()
+    node_catalogue.seed_catalogue(session, node, account_id, now)
+    infos = bin_infos(session, wh.id)
+    for i in range(0, len(infos), 1000):
+        downlink.append(
+            session,
+            node,
+            "bins.upsert",
+            BinsUpsert(warehouse=wh.code, bins=infos[i : i + 1000]),
+            now,
+        )
+    for release in open_releases(session, wh.id):
+        downlink.append(session, node, "order.release", release, now)
+    # What is in the bins now: pick nodes allocate from it, counts compare against it.
+    downlink.push_bin_stock(session, account_id, {(wh.id, b.code) for b in infos}, now)
+    return before
+
+
+def assignment_of(session: Session, node_id: str) -> NodeAssignment | None:
+    return session.get(NodeAssignment, node_id)

@@ -1,0 +1,217 @@
+"""Applying edge event batches: exactly once per (node, seq), in one transaction.
+
+The rules (docs/sync.md, "Upstream"):
+
+* Events at or below the node's ``acked_through`` are duplicates: ignored.
+* A batch that starts beyond ``acked_through + 1`` leaves a gap: nothing is
+  applied, and the answer asks the node to resend from ``acked_through + 1``.
+* Events inside the batch are contiguous (the codec checks), so a batch that
+  overlaps the cursor applies only its new tail.
+* A malformed event whose seq is known is parked for review and counts as
+  applied, so the stream behind it flows.
+* ``acked_through`` moves in the same transaction as the rows it covers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cloud import facts
+from cloud.catalogue import nodes as node_catalogue
+from cloud.db.bulk import insert_rows
+from cloud.db.models import Event as EventRow
+from cloud.db.models import IngestRejection, Node
+from cloud.db.models import ParkedEvent as ParkedEventRow
+from cloud.nodes.registry import lock_nodes
+from protocol.codec import Batch
+from protocol.hlc import skew_ms, unpack
+from protocol.messages import Ack, DownBatch, Event
+
+
+@dataclass
+class ApplyResult:
+    node: str
+    acked_through: int
+    applied: int = 0
+    duplicates: int = 0
+    resend_from: int | None = None
+    parked: list[int] = field(default_factory=list)
+    suspect_clock: int = 0
+
+    def ack(self) -> Ack:
+        return Ack(
+            node=self.node,
+            acked_through=self.acked_through,
+            resend_from=self.resend_from,
+            parked=self.parked,
+        )
+
+
+def apply_batch(
+    session: Session, batch: Batch, now: datetime, skew_flag_s: float = 300.0
+) -> ApplyResult:
+    """Apply one batch (see :func:`apply_batches`)."""
+    return apply_batches(session, {batch.node: [batch]}, now, skew_flag_s)[batch.node][0]
+
+
+#: Event types that are facts for the business (orders, stock); scans and starts are not.
+_FACT_TYPES = frozenset(
+    {"order.picked", "order.packed", "order.weighed", "order.labelled", "stocktake.counted"}
+)
+
+
+#: An event as stored: node, seq, id, epoch, hlc, type, payload (JSON as received), clock suspect.
+_Row = tuple[str, int, str, int, int, str, Any, bool]
+
+
+def apply_batches(
+    session: Session, groups: dict[str, list[Batch]], now: datetime, skew_flag_s: float = 300.0
+) -> dict[str, list[ApplyResult]]:
+    """Apply the batches of several nodes in the caller's transaction.
+
+    Set-based, so a group costs a handful of statements whatever its size: lock
+    (or create) every node at once, one insert for all events, one for parked
+    events, and the node rows flushed together. Per node, its batches apply in
+    order, each exactly as :func:`apply_batch` would alone.
+    """
+    nodes = lock_nodes(session, list(groups), now)
+    now_ms = int(now.timestamp() * 1000)
+    rows: list[_Row] = []
+    parked: list[dict[str, Any]] = []
+    facts_of: dict[str, list[Event]] = {}
+    out: dict[str, list[ApplyResult]] = {}
+    for node_id in sorted(groups):
+        node, created = nodes[node_id]
+        if created:
+            node_catalogue.seed_new_node(session, node, now)
+        node.last_seen = now
+        out[node_id] = [
+            _apply_one(node, b, now, now_ms, skew_flag_s, rows, parked, facts_of)
+            for b in groups[node_id]
+        ]
+    if rows:
+        _insert_events(session, rows, now)
+    if parked:
+        insert_rows(session, ParkedEventRow, parked)
+    for node_id, events in facts_of.items():
+        # Same transaction: the facts' effects commit with the events, or neither does.
+        facts.apply_facts(session, node_id, events, now)
+    return out
+
+
+def _apply_one(
+    node: Node,
+    batch: Batch,
+    now: datetime,
+    now_ms: int,
+    skew_flag_s: float,
+    rows: list[_Row],
+    parked: list[dict[str, Any]],
+    facts_of: dict[str, list[Event]],
+) -> ApplyResult:
+    through = node.acked_through
+    result = ApplyResult(batch.node, through)
+    if batch.first_seq > through + 1:
+        result.resend_from = through + 1
+        return result
+    # The batch's JSON as decoded: for a valid event its envelope is exactly what the model
+    # would hold (protocol.codec.Batch), so no model is built, except for facts.
+    limit_ms = skew_flag_s * 1000
+    reasons = batch.reasons
+    node_id = batch.node
+    newest: _Row | None = None
+    for i, ev in enumerate(batch.raw):
+        seq = ev["seq"]
+        if seq <= through:
+            result.duplicates += 1
+            continue
+        if i in reasons:
+            parked.append(
+                {
+                    "node_id": node_id,
+                    "seq": seq,
+                    "raw": ev,
+                    "reason": reasons[i],
+                    "received_at": now,
+                    "resolved": False,
+                }
+            )
+            result.parked.append(seq)
+            continue
+        kind = ev["type"]
+        suspect = abs(skew_ms(ev["hlc"], now_ms)) > limit_ms
+        result.suspect_clock += suspect
+        newest = (node_id, seq, ev["id"], ev["epoch"], ev["hlc"], kind, ev["payload"], suspect)
+        rows.append(newest)
+        if kind in _FACT_TYPES:
+            facts_of.setdefault(node_id, []).append(batch.event(i))
+        if kind == "node.started" or ev["epoch"] > node.epoch:
+            node.epoch = max(node.epoch, ev["epoch"])
+    result.applied = len(batch.raw) - result.duplicates - len(result.parked)
+    if newest is not None and not newest[7]:
+        node.sync_lag_ms = max(0, now_ms - unpack(newest[4])[0])
+    if batch.last_seq > through:
+        node.acked_through = batch.last_seq
+    result.acked_through = node.acked_through
+    return result
+
+
+#: The columns of an event row, in the order of :data:`_Row`.
+_COLUMNS = (
+    "node_id",
+    "seq",
+    "event_id",
+    "epoch",
+    "hlc",
+    "type",
+    "payload",
+    "clock_suspect",
+)
+
+
+def _insert_events(session: Session, rows: list[_Row], now: datetime) -> None:
+    # Tuples, not dicts: the cheapest rows to build for the one bulk path (COPY on
+    # PostgreSQL, the driver's executemany on SQLite).
+    insert_rows(session, EventRow, rows, _COLUMNS, same={"received_at": now})
+
+
+def record_rejection(
+    session: Session, topic: str, node: str | None, reason: str, size: int
+) -> None:
+    session.add(
+        IngestRejection(
+            topic=topic, node_id=node, reason=reason, size=size, received_at=datetime.now(UTC)
+        )
+    )
+
+
+def hello(session: Session, node_id: str, after: int, now: datetime) -> tuple[Ack, DownBatch]:
+    """A node's pull/hello: its current ack and the downlink it has not applied."""
+    return hellos(session, {node_id: after}, now)[node_id]
+
+
+def hellos(
+    session: Session, pulls: dict[str, int], now: datetime
+) -> dict[str, tuple[Ack, DownBatch]]:
+    """:func:`hello` for many nodes in the caller's transaction, set-based: the nodes are
+    locked (or created) in one statement, new ones seeded together, and the downlink is
+    read only for a node whose log has something beyond its cursor (after a hub restart
+    hundreds of nodes say hello with nothing to fetch)."""
+    nodes = lock_nodes(session, list(pulls), now)
+    node_catalogue.seed_new_nodes(session, [n for n, created in nodes.values() if created], now)
+    out: dict[str, tuple[Ack, DownBatch]] = {}
+    for node_id in sorted(pulls):
+        node, _ = nodes[node_id]
+        node.last_seen = now
+        after = pulls[node_id]
+        down = (
+            node_catalogue.downlink_after(session, node, after)
+            if node.down_head > after
+            else DownBatch(node=node_id, changes=[], head=node.down_head, after=after)
+        )
+        out[node_id] = (Ack(node=node_id, acked_through=node.acked_through), down)
+    return out

@@ -1,0 +1,385 @@
+"""The MQTT side of ingest: receive batches, apply them, publish acks and downlink.
+
+Database work runs in a worker thread (``asyncio.to_thread``) so the MQTT
+loop keeps its keepalives while a transaction commits. An ack is published
+only after the transaction that it reports has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiomqtt
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud import metrics
+from cloud.db.engine import transaction
+from cloud.db.models import Node
+from cloud.nodes import downlink
+from cloud.settings import Settings
+from cloud.sync import ingest
+from protocol import codec, topics
+from protocol.backoff import Backoff
+from protocol.errors import RemoteProtocolError
+from protocol.messages import Ack, HubState, NodeState, Pull
+
+log = logging.getLogger("guanjia.cloud.ingest")
+
+#: Messages taken from the queue at once (their batches share one transaction). When the
+#: hub falls behind, groups grow to this and the per-transaction cost is shared by more:
+#: with hundreds of nodes sending one event at a time, 64 kept the hub behind for good
+#: (``guanjia bench fanin``). Bounded in bytes too: a batch may be up to 1 MiB.
+GROUP_MAX = 1000
+GROUP_MAX_BYTES = 16 * 1024 * 1024
+#: QoS 1 publishes (acks, downlink) the hub has awaiting the broker's PUBACK at once.
+INFLIGHT_MAX = 1000
+
+
+def _bytes(payload: object) -> bytes:
+    return payload if isinstance(payload, bytes) else b""
+
+
+@dataclass
+class IngestStats:
+    batches: int = 0
+    events: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    parked: int = 0
+    failed: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    connected: bool = False
+
+
+class IngestWorker:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.stats = IngestStats()
+        self._client: aiomqtt.Client | None = None
+        self._pushes: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self._sends: set[asyncio.Task[None]] = set()
+
+    def push_downlink(self, after: dict[str, int]) -> None:
+        """Send nodes their downlink after the given seqs now (called after the API's commit).
+
+        A node that misses the push gets the same changes at its next pull.
+        """
+        for node, seq in after.items():
+            self._pushes.put_nowait((node, seq))
+
+    async def run(self) -> None:
+        # The edge's sync agent reconnects on the same schedule (protocol/backoff.py).
+        backoff = Backoff(random.random, base=0.2, cap=10.0)
+        down_since: float | None = None
+        host, port = self.settings.mqtt_host, self.settings.mqtt_port
+        while True:
+            try:
+                async with self._connect() as client:
+                    self._client = client
+                    self.stats.connected = True
+                    if down_since is not None:
+                        log.info(
+                            "broker %s:%s reachable again after %.1f s",
+                            host,
+                            port,
+                            time.monotonic() - down_since,
+                        )
+                        down_since = None
+                    backoff.reset()
+                    await self._session(client)
+            # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
+            except* aiomqtt.MqttError as group:
+                if down_since is None:  # the first failure is logged, not every retry
+                    log.warning("broker %s:%s: %s", host, port, group.exceptions[0])
+                    down_since = time.monotonic()
+            except* Exception:
+                # A bug handling one message must not stop ingest for good: log it, reconnect.
+                log.exception("ingest session failed; reconnecting")
+                down_since = down_since or time.monotonic()
+            finally:
+                self._client = None
+                self.stats.connected = False
+                for task in list(self._sends):  # on a dead connection: the node will ask again
+                    task.cancel()
+            # Full jitter, so hub workers do not reconnect in step.
+            await asyncio.sleep(backoff.next_delay())
+
+    def _connect(self) -> aiomqtt.Client:
+        will = aiomqtt.Will(
+            topics.HUB_STATE, codec.encode(HubState(online=False)), qos=1, retain=True
+        )
+        return aiomqtt.Client(
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+            identifier=self.settings.mqtt_client_id,
+            username=self.settings.mqtt_username,
+            password=self.settings.mqtt_password,
+            will=will,
+            clean_session=True,
+            # paho keeps 20 QoS 1 publishes in flight by default and queues the rest behind
+            # broker round trips: a group's acks go to hundreds of nodes at once.
+            max_inflight_messages=INFLIGHT_MAX,
+        )
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        group = self.settings.ingest_share_group
+        await client.subscribe(topics.subscription(topics.Channel.EVENTS, group), qos=1)
+        await client.subscribe(topics.subscription(topics.Channel.PULL, group), qos=1)
+        await client.subscribe(topics.subscription(topics.Channel.STATE), qos=1)
+        await client.publish(
+            topics.HUB_STATE, codec.encode(HubState(online=True)), qos=1, retain=True
+        )
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._sender(client))
+            messages = client.messages
+            async for first in messages:
+                # Take what has already arrived, so batches of one node that queued up
+                # while we committed the last ones share one transaction (group commit).
+                taken = [first]
+                size = len(_bytes(first.payload))
+                while len(messages) and len(taken) < GROUP_MAX and size < GROUP_MAX_BYTES:
+                    taken.append(await anext(messages))
+                    size += len(_bytes(taken[-1].payload))
+                await self.handle_many(client, [(str(m.topic), _bytes(m.payload)) for m in taken])
+
+    async def handle_many(self, client: aiomqtt.Client, messages: list[tuple[str, bytes]]) -> None:
+        """Handle messages in arrival order; event batches of one node are applied together."""
+        batches: dict[str, list[codec.Batch]] = {}
+        states: dict[str, NodeState] = {}
+        pulls: dict[str, int] = {}
+        for name, payload in messages:
+            try:
+                parsed = topics.parse(name)
+            except RemoteProtocolError:
+                parsed = None
+            if parsed is not None and parsed.channel is topics.Channel.EVENTS:
+                # Decoded before the node gets an entry: a bad first message of a node in
+                # the group left it an empty list, and its ack (of no results) failed the
+                # whole ingest session (IndexError), which then reconnected.
+                try:
+                    batch = codec.decode_batch(payload, parsed.node)
+                except RemoteProtocolError as err:
+                    await self._reject(name, parsed.node, str(err), len(payload))
+                else:
+                    batches.setdefault(parsed.node, []).append(batch)
+            elif parsed is not None and parsed.channel is topics.Channel.STATE and payload:
+                # Statuses of the group are recorded together, the newest of each node: one
+                # transaction instead of one per message (hundreds of nodes report).
+                try:
+                    states[parsed.node] = codec.decode(NodeState, payload)
+                except RemoteProtocolError as err:
+                    await self._reject(name, parsed.node, str(err), len(payload))
+            elif parsed is not None and parsed.channel is topics.Channel.PULL:
+                # Hellos of the group are answered from one transaction (hundreds of nodes
+                # say hello at once when the hub comes back; one at a time, they held up
+                # every event behind them for seconds).
+                try:
+                    pulls[parsed.node] = self._pull_of(parsed.node, payload)
+                except RemoteProtocolError as err:
+                    await self._reject(name, parsed.node, str(err), len(payload))
+            else:
+                await self.handle(client, name, payload)
+        if pulls:
+            await self._answer_pulls(client, pulls)
+        if batches:
+            await self._on_batches(client, batches)
+        if states:
+            await asyncio.to_thread(self._presence, *states.values())
+
+    async def _sender(self, client: aiomqtt.Client) -> None:
+        while True:
+            node, after = await self._pushes.get()
+            await self._answer_pulls(client, {node: after}, with_ack=False)
+
+    async def handle(self, client: aiomqtt.Client, name: str, payload: bytes) -> None:
+        try:
+            parsed = topics.parse(name)
+        except RemoteProtocolError as err:
+            await self._reject(name, None, str(err), len(payload))
+            return
+        node = parsed.node
+        try:
+            if parsed.channel is topics.Channel.EVENTS:
+                await self._on_batches(client, {node: [codec.decode_batch(payload, node)]})
+            elif parsed.channel is topics.Channel.PULL:
+                await self._answer_pulls(client, {node: self._pull_of(node, payload)})
+            elif parsed.channel is topics.Channel.STATE and payload:
+                # (an empty retained message only clears the topic: nothing to record)
+                await asyncio.to_thread(self._presence, codec.decode(NodeState, payload))
+        except RemoteProtocolError as err:
+            await self._reject(name, node, str(err), len(payload))
+
+    async def _on_batches(
+        self, client: aiomqtt.Client, batches: dict[str, list[codec.Batch]]
+    ) -> None:
+        """Apply the batches of every node in one transaction (group commit: one fsync for
+        all), then publish one cumulative ack per node. Nodes are independent: per node the
+        batches apply in arrival order, exactly as if each came alone."""
+        now = datetime.now(UTC)
+        skew = self.settings.clock_skew_flag_s
+
+        def apply(items: dict[str, list[codec.Batch]]) -> dict[str, list[ingest.ApplyResult]]:
+            start = time.perf_counter()
+            with transaction(self.sessions) as s:
+                out = ingest.apply_batches(s, items, now, skew)
+            # Counted once committed: what is applied is what the acks will say.
+            metrics.INGEST_APPLY.observe(time.perf_counter() - start)
+            batches = sum(len(b) for b in items.values())
+            metrics.INGEST_GROUP.observe(batches)
+            metrics.INGEST_BATCHES.inc(batches)
+            metrics.INGEST_EVENTS.inc(sum(r.applied for rs in out.values() for r in rs))
+            # Facts may have moved stock: nodes get the new bin figures after the commit.
+            queued.update(downlink.pushes_of(s))
+            return out
+
+        def work() -> dict[str, list[ingest.ApplyResult]]:
+            try:
+                return apply(batches)
+            except Exception:
+                if len(batches) == 1:
+                    raise
+            # One node's batch failed the shared transaction: isolate it, so the others go on.
+            out: dict[str, list[ingest.ApplyResult]] = {}
+            for node, node_batches in batches.items():
+                try:
+                    out.update(apply({node: node_batches}))
+                except Exception:
+                    self.stats.failed += 1
+                    log.exception(
+                        "node %s: applying its batch failed; not acked, it will be resent", node
+                    )
+            return out
+
+        queued: dict[str, int] = {}
+        outcome = await asyncio.to_thread(work)
+        self.push_downlink(queued)  # on the loop: the push queue is not thread-safe
+        for node, results in outcome.items():
+            ack = codec.encode(self._account(node, batches[node], results))
+            self._send(client, topics.topic(node, topics.Channel.ACK), ack)
+        # Let the acks' tasks start, in order: each hands its message to the client now.
+        await asyncio.sleep(0)
+
+    def _send(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
+        """Publish an ack or a downlink batch without waiting for the broker's PUBACK.
+
+        The next group is applied meanwhile instead of after a broker round trip (longer
+        where the broker runs on another machine). Tasks start in creation order, and each
+        hands its message to the client before its first await, so a node's messages keep
+        their order. One the broker never confirms is not lost for good: acks are
+        cumulative, a node that sees no progress resends and asks again when it
+        reconnects, and a node that misses a downlink batch pulls it at its next gap.
+        """
+        task = asyncio.create_task(client.publish(topic, payload, qos=1))
+        self._sends.add(task)  # a reference until it is done, or the task may vanish
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sends.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("publish not confirmed by the broker: %s", task.exception())
+
+    def _account(
+        self, node: str, batches: list[codec.Batch], results: list[ingest.ApplyResult]
+    ) -> Ack:
+        """Count what one node's batches did and build its cumulative ack."""
+        st = self.stats
+        st.batches += len(batches)
+        final = results[-1]
+        parked = sorted({seq for r in results for seq in r.parked})
+        for r in results:
+            st.events += r.applied
+            st.duplicates += r.duplicates
+        st.parked += len(parked)
+        # A batch that arrived ahead of its predecessor was not applied: ask for the rest at once.
+        resend_from = (
+            final.acked_through + 1
+            if any(b.last_seq > final.acked_through for b in batches)
+            else None
+        )
+        if resend_from is not None:
+            st.gaps += 1
+            log.info(
+                "node %s: gap after seq %d, asking to resend from %d",
+                node,
+                final.acked_through,
+                resend_from,
+            )
+        if parked:
+            log.error("node %s: parked malformed events %s for review", node, parked)
+        return Ack(
+            node=node, acked_through=final.acked_through, resend_from=resend_from, parked=parked
+        )
+
+    @staticmethod
+    def _pull_of(node: str, payload: bytes) -> int:
+        """The cursor a node's pull asks from; raises RemoteProtocolError for a bad one."""
+        pull = codec.decode(Pull, payload)
+        if pull.node != node:
+            raise RemoteProtocolError(f"pull claims node {pull.node!r} on the topic of {node!r}")
+        return pull.after
+
+    async def _answer_pulls(
+        self, client: aiomqtt.Client, pulls: dict[str, int], with_ack: bool = True
+    ) -> None:
+        """Each node's current ack and the downlink it has not applied, for several nodes
+        from one transaction (nodes locked in id order, as the batches lock them)."""
+        now = datetime.now(UTC)
+
+        def work() -> list[tuple[str, bytes, bytes | None]]:
+            with transaction(self.sessions) as s:
+                answers = ingest.hellos(s, pulls, now)
+            return [
+                (node, codec.encode(ack), codec.encode(down) if down.changes else None)
+                for node, (ack, down) in answers.items()
+            ]
+
+        # Not awaited one by one (a broker round trip each, for hundreds of nodes at a
+        # site's start): handed to the client in order, so a node's ack precedes its downlink.
+        for node, ack_bytes, down_bytes in await asyncio.to_thread(work):
+            if with_ack:
+                self._send(client, topics.topic(node, topics.Channel.ACK), ack_bytes)
+            if down_bytes:
+                self._send(client, topics.topic(node, topics.Channel.DOWN), down_bytes)
+        await asyncio.sleep(0)
+
+    def _presence(self, *states: NodeState) -> None:
+        with transaction(self.sessions) as s:
+            for state in states:
+                self._record_state(s, state)
+
+    @staticmethod
+    def _record_state(s: Session, state: NodeState) -> None:
+        node = s.get(Node, state.node)
+        if node is None:
+            return  # unknown until its first pull; its status will come again
+        now = datetime.now(UTC)
+        node.online = state.online
+        node.last_seen = now
+        if state.software:
+            node.software = state.software
+        if state.online and state.backlog is not None:
+            node.last_seq = state.last_seq
+            node.backlog = state.backlog
+            node.oldest_unacked_age_s = state.oldest_unacked_age_s
+            node.alarm = state.alarm
+            node.status_at = now
+            node.devices = [d.model_dump(mode="json") for d in state.devices]
+            if state.alarm:
+                log.error("node %s alarm: %s", state.node, state.alarm)
+
+    async def _reject(self, name: str, node: str | None, reason: str, size: int) -> None:
+        self.stats.rejected[reason.split(":")[0]] += 1
+        log.warning("rejected message on %s from node %s: %s", name, node or "?", reason)
+
+        def work() -> None:
+            with transaction(self.sessions) as s:
+                ingest.record_rejection(s, name, node, reason, size)
+
+        await asyncio.to_thread(work)

@@ -1,0 +1,35 @@
+"""The API bench end to end at a tiny volume: a real server, a real load process, no timing
+assertions (figures are the bench's output, not a test's)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloud.bench.api import bench_api
+from cloud.bench.load import _pct
+
+
+def test_bench_api_runs_the_mix_against_a_real_server(db_url: str) -> None:
+    if not db_url.startswith("sqlite"):
+        pytest.skip("the PostgreSQL variant makes its own schema; one database is enough here")
+    out = bench_api(None, skus=40, orders=120, rate=40.0, duration_s=1.5, workers=2)
+    assert out["database"] == "sqlite"
+    assert out["workers"] == 2
+    # The floor ran too, on the same server: the token check alone, answered every time.
+    assert out["floor_errors"] == 0
+    assert 0 < out["floor_p50_ms"] <= out["floor_p99_ms"]
+    assert out["requests"] == 60  # rate x duration, every one answered or counted
+    assert out["errors"] == 0, out["error_statuses"]
+    assert out["unfinished"] == 0
+    assert 0 < out["p50_ms"] <= out["p99_ms"] <= out["max_ms"]
+    # The mix reached reads and writes alike.
+    assert {"orders_list", "skus_search"} <= set(out["by_kind"])
+    assert sum(k["n"] for k in out["by_kind"].values()) == 60
+
+
+def test_percentile_is_nearest_rank() -> None:
+    xs = [float(i) for i in range(1, 101)]
+    assert _pct(xs, 50) == 50.0
+    assert _pct(xs, 99) == 99.0
+    assert _pct(xs, 100) == 100.0
+    assert _pct([7.0], 99) == 7.0

@@ -163,3 +163,29 @@ def compact(
     with transaction(session_factory(make_engine(settings.database_url))) as s:
         n = downlink.compact(s)
     typer.echo(f"compacted: {n} superseded downlink changes dropped")
+
+
+@app.command("event-stats")
+def event_stats(
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")
+    ] = None,
+    lag_type: Annotated[
+        str | None,
+        typer.Option(help="Per event of this type: received_at minus its HLC time (ms)."),
+    ] = None,
+) -> None:
+    """What the hub holds of the nodes' event streams, as one JSON line (read-only)."""
+    import orjson
+
+    from cloud.db.engine import make_engine, session_factory
+    from cloud.settings import Settings
+    from cloud.sync.stats import event_stats as stats
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as s:
+            typer.echo(orjson.dumps(stats(s, lag_type)).decode())
+    finally:
+        engine.dispose()

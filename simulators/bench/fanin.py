@@ -225,7 +225,7 @@ def run(
             ]
             children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = meter.stop()
-            lags, held = stored(url, pg_url, schema)
+            lags, held = stored(url)
         finally:
             cloud.terminate()
             cloud.wait(10)

@@ -2,13 +2,11 @@
 PostgreSQL), its process (``python -m cloud serve``), and what it stored in the end.
 
 A bench reads the hub's figures through the hub's own CLI, not its tables: the table
-schema is the hub's to change. Until ``python -m cloud event-stats`` exists the old
-table read stays behind ``HUB_EVENT_STATS_CLI`` (see ``stored``).
+schema is the hub's to change (``python -m cloud event-stats``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 import time
@@ -17,10 +15,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-
-#: True once the hub has ``python -m cloud event-stats`` (see ``stored_via_cli``); then
-#: ``_stored_via_tables`` and its SQL on the hub's ``event`` table go.
-HUB_EVENT_STATS_CLI = False
 
 
 def new_database(kind: str, workdir: Path, pg_url: str) -> tuple[str, str | None]:
@@ -71,13 +65,11 @@ def wait_hub(port: int) -> None:
         time.sleep(0.1)
 
 
-def stored(url: str, pg_url: str, schema: str | None) -> tuple[list[float], dict[str, float]]:
+def stored(url: str) -> tuple[list[float], dict[str, float]]:
     """Per scan: its ``received_at`` (when the hub took up its group; the commit follows
     within the group's apply) minus the event's creation (its HLC wall part); and
     what the hub holds: every event, distinct (node, seq), nodes whose seqs are not 1..n."""
-    if HUB_EVENT_STATS_CLI:
-        return stored_via_cli(url)
-    return _stored_via_tables(url, pg_url, schema)
+    return stored_via_cli(url)
 
 
 def stored_via_cli(database_url: str) -> tuple[list[float], dict[str, float]]:
@@ -110,40 +102,4 @@ def parse_event_stats(stdout: str) -> tuple[list[float], dict[str, float]]:
         "stored_total": float(stats["total"]),
         "stored_distinct": float(stats["distinct"]),
         "nodes_with_gaps": float(stats["nodes_with_gaps"]),
-    }
-
-
-def _stored_via_tables(
-    url: str, pg_url: str, schema: str | None
-) -> tuple[list[float], dict[str, float]]:
-    """The old way, to go: SQL on the hub's ``event`` table (see ``HUB_EVENT_STATS_CLI``)."""
-    counts = (
-        "SELECT count(*), count(DISTINCT {pair}), "
-        "(SELECT count(*) FROM (SELECT node_id FROM event GROUP BY node_id "
-        "HAVING count(*) <> max(seq)) AS g) FROM event"
-    )
-    lags = "SELECT received_at, hlc FROM event WHERE type = 'scan.recorded'"
-    if schema is None:
-        import sqlite3
-        from datetime import datetime
-
-        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as c:
-            total, distinct, gaps = c.execute(
-                counts.format(pair="node_id || '/' || seq")
-            ).fetchone()
-            rows = c.execute(lags).fetchall()
-        lag = [datetime.fromisoformat(r).timestamp() * 1000 - (h >> 16) for r, h in rows]
-    else:
-        import psycopg
-
-        with psycopg.connect(pg_url.replace("+psycopg", "")) as c:
-            c.execute(f'SET search_path TO "{schema}"')
-            row = c.execute(counts.format(pair="(node_id, seq)")).fetchone()
-            assert row is not None  # an aggregate always answers one row
-            total, distinct, gaps = row
-            lag = [r.timestamp() * 1000 - (h >> 16) for r, h in c.execute(lags).fetchall()]
-    return lag, {
-        "stored_total": float(total),
-        "stored_distinct": float(distinct),
-        "nodes_with_gaps": float(gaps),
     }

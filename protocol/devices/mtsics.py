@@ -205,6 +205,8 @@ def parse_reply(line: bytes) -> Reply:
             raise RemoteProtocolError(f'I4 reply {_show(line)} is not I4 A "serial number"')
         return SerialNumberReply(match.group(1))
     fields = text.split()
+    if not fields:
+        raise RemoteProtocolError(f"MT-SICS line {_show(line)} holds only blanks")
     ident = fields[0]
     if ident not in _STATUS_ONLY:
         raise RemoteProtocolError(f"unknown MT-SICS reply {_show(line)}")

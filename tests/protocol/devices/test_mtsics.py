@@ -50,6 +50,7 @@ COMMANDS: list[tuple[bytes, Command]] = [
 
 BAD_REPLIES: list[tuple[bytes, str]] = [
     (b"\r\n", "empty MT-SICS line"),
+    (b"   \r\n", "holds only blanks"),  # found by the fuzz test: it raised IndexError
     (b"S S  12\x00.5 g\r\n", "non-printable byte 0x00 at column 7"),
     (b"S S \xff\xfe g\r\n", "non-printable byte 0xff"),
     (b"XYZ 1\r\n", "unknown MT-SICS reply 'XYZ 1'"),

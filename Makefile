@@ -31,7 +31,7 @@ cjk-font:
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --strict protocol edge/stations
+	$(BIN)/mypy --strict protocol edge cloud simulators
 
 # Tests run on SQLite always, and on PostgreSQL too when the local server answers.
 test: check

@@ -87,6 +87,7 @@ def render() -> tuple[bytes, str]:
     """The exposition text of every metric, every worker's when several serve."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        # prometheus-client leaves this constructor unannotated; it registers itself.
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

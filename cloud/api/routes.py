@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select, text
+from sqlalchemy.sql.elements import ColumnElement
 
 from cloud.api.deps import IngestDep, NodesRead, SessionDep
 from cloud.api.schemas import (
@@ -22,7 +23,7 @@ from cloud.nodes import downlink
 from protocol.messages import MAX_SEQ
 
 
-def _own_nodes(account_id: int):
+def _own_nodes(account_id: int) -> ColumnElement[bool]:
     """The node ids an account may see: its assigned nodes (default account: also unassigned)."""
     assigned = select(NodeAssignment.node_id).where(NodeAssignment.account_id == account_id)
     if account_id == downlink.DEFAULT_ACCOUNT:

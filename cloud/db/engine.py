@@ -120,9 +120,11 @@ def in_param(dialect: str, column: Any, name: str | None, value: Any = None) -> 
     with ``value`` bound: an anonymous parameter, for a statement built where it is run.
     """
     if dialect == "postgresql":
-        return column == any_(bindparam(name, value, type_=ARRAY(column.type)))
+        same: ColumnElement[bool] = column == any_(bindparam(name, value, type_=ARRAY(column.type)))
+        return same
     each = func.json_each(bindparam(name, value, type_=String)).table_valued("value")
-    return column.in_(select(each.c.value))
+    found: ColumnElement[bool] = column.in_(select(each.c.value))
+    return found
 
 
 def in_value(dialect: str, values: Iterable[Any]) -> Any:

@@ -127,4 +127,4 @@ def supervise(workers: int, host: str, port: int) -> int:
 def _forget_metrics(p: BaseProcess) -> None:
     """Drop a dead worker's live gauges (its pool) from the summed metrics (cloud/metrics.py)."""
     if p.pid is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(p.pid)
+        multiprocess.mark_process_dead(p.pid)  # type: ignore[no-untyped-call]  # unannotated upstream

@@ -21,6 +21,7 @@ from edge.stations.common import Signal
 from protocol.messages import CatalogueUpsert
 from simulators.broker import PrivateBroker
 from simulators.devices import scanner
+from tests.support import until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,12 +35,6 @@ class Recorder:
 
     def close(self) -> None:
         pass
-
-
-async def until(cond: object, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
 
 
 def test_scan_is_committed_synced_stored_and_acked(

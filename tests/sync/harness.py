@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -27,16 +27,9 @@ from cloud.db.models import Event, Node
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
 from simulators.net import free_port
+from tests.support import wait
 
 NODE = "wh1-pack-1"
-
-
-def wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class EdgeDaemon:

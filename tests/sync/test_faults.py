@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 
 from simulators.broker import PrivateBroker
 from simulators.net import free_port, wait_for_port
-from tests.sync.harness import EdgeDaemon, Feeder, cloud_acked, cloud_events, ingest_in_thread, wait
+from tests.support import wait
+from tests.sync.harness import EdgeDaemon, Feeder, cloud_acked, cloud_events, ingest_in_thread
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from simulators.broker import PrivateBroker
-from tests.sync.harness import EdgeDaemon, Feeder, cloud_acked, cloud_events, ingest_in_thread, wait
+from tests.support import wait
+from tests.sync.harness import EdgeDaemon, Feeder, cloud_acked, cloud_events, ingest_in_thread
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,8 @@ from cloud.db.engine import make_engine, migrate, session_factory, transaction
 from cloud.seed import seed_demo
 from simulators.broker import PrivateBroker
 from simulators.net import free_port
-from tests.sync.harness import EdgeDaemon, Feeder, cloud_acked, cloud_events, wait
+from tests.support import wait
+from tests.sync.harness import EdgeDaemon, Feeder, cloud_acked, cloud_events
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,6 @@ import socket
 import struct
 import threading
 from collections import deque
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from edge.devices.scanner import ScanInput
 from protocol.backoff import Backoff
 from protocol.devices import hid
 from simulators.devices.hid_scanner import PRODUCT_ID, VENDOR_ID, UhidScanner, uhid_unusable
+from tests.support import until
 
 pytestmark = pytest.mark.timeout(60)
 GS = "\x1d"
@@ -28,12 +28,6 @@ GS = "\x1d"
 
 def _fast() -> Backoff:
     return reconnect_backoff(base=0.01, cap=0.05)
-
-
-async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.005)
 
 
 class _Scans:
@@ -44,7 +38,7 @@ class _Scans:
         self.items.append(scan)
 
     async def next(self, count: int) -> list[ScanInput]:
-        await _until(lambda: len(self.items) >= count)
+        await until(lambda: len(self.items) >= count)
         return self.items[:count]
 
 
@@ -69,7 +63,7 @@ def test_evdev_scanner_reads_unplugs_and_recovers(tmp_path: Path) -> None:
         driver = EvdevScanner(str(path), scans, backoff=_fast())
         driver.start()
         try:
-            await _until(lambda: driver.health.connected)
+            await until(lambda: driver.health.connected)
             await _write_all(writer, hid.encode_input_events("5901234123457"))
             gs1 = "]C1010590123412345710AB" + GS + "17250630"
             await _write_all(writer, hid.encode_input_events(gs1, "tab"))
@@ -106,8 +100,8 @@ def test_evdev_scanner_reads_unplugs_and_recovers(tmp_path: Path) -> None:
             os.close(writer)
             path.unlink()
             errors = driver.health.errors
-            await _until(lambda: not driver.health.connected)
-            await _until(lambda: driver.health.errors >= errors + 2)  # EOF, then failed reopens
+            await until(lambda: not driver.health.connected)
+            await until(lambda: driver.health.errors >= errors + 2)  # EOF, then failed reopens
             assert "cannot open" in (driver.health.last_error or "")
             await asyncio.sleep(0.1)  # a few failed reopen attempts
             assert not driver.health.connected
@@ -115,7 +109,7 @@ def test_evdev_scanner_reads_unplugs_and_recovers(tmp_path: Path) -> None:
             # Replug: recovers on its own and reads again.
             os.mkfifo(path)
             writer = os.open(path, os.O_RDWR)
-            await _until(lambda: driver.health.connected)
+            await until(lambda: driver.health.connected)
             await _write_all(writer, hid.encode_input_events("back"))
             assert (await scans.next(8))[7] == ScanInput("back")
         finally:
@@ -144,7 +138,7 @@ def test_evdev_on_scan_failure_does_not_stop_the_driver(tmp_path: Path) -> None:
             await _write_all(
                 writer, hid.encode_input_events("one") + hid.encode_input_events("two")
             )
-            await _until(lambda: len(seen) == 2)
+            await until(lambda: len(seen) == 2)
             assert [s.text for s in seen] == ["one", "two"] and driver.health.connected
         finally:
             await driver.stop()
@@ -157,7 +151,7 @@ def test_evdev_missing_device_is_down_not_an_exception(tmp_path: Path) -> None:
     async def main() -> None:
         driver = EvdevScanner(str(tmp_path / "absent"), _Scans(), backoff=_fast())
         driver.start()
-        await _until(lambda: driver.health.errors >= 2)
+        await until(lambda: driver.health.errors >= 2)
         assert not driver.health.connected
         assert "cannot open" in (driver.health.last_error or "")
         await driver.stop()
@@ -250,7 +244,7 @@ def test_hid_scanner_with_simulator(mode: str) -> None:
         )
         driver.start()
         try:
-            await _until(lambda: driver.health.connected)
+            await until(lambda: driver.health.connected)
             assert driver.health.extra["hid_kind"] == mode
             gs1 = "010590123412345710AB" + GS + "17250630"
             await sim.scan(gs1, symbology="]C1")
@@ -271,10 +265,10 @@ def test_hid_scanner_with_simulator(mode: str) -> None:
 
             # Unplug (UHID_DESTROY) -> down; plug back (UHID_CREATE2) -> up, reads again.
             sim.unplug()
-            await _until(lambda: not driver.health.connected)
+            await until(lambda: not driver.health.connected)
             assert "unplugged?" in (driver.health.last_error or "")
             sim.plug()
-            await _until(lambda: driver.health.connected)
+            await until(lambda: driver.health.connected)
             await sim.scan("again")
             assert (await scans.next(4))[3].text in ("again", "]C0again")
         finally:
@@ -306,7 +300,7 @@ def test_simulator_answers_the_kernel() -> None:
             kernel.send(event(hid.UHID_GET_REPORT, struct.pack("<IBB", 42, 0, 0)))
             reply = await asyncio.to_thread(kernel.recv, 8192)
             assert struct.unpack_from("<IIH", reply) == (hid.UHID_GET_REPORT_REPLY, 42, errno.EIO)
-            await _until(sim.opened.is_set)
+            await until(sim.opened.is_set)
             assert sim.leds == 0x02
         finally:
             await sim.stop()
@@ -344,20 +338,20 @@ def test_real_uhid_device() -> None:
             pos_scans, vendor_id=VENDOR_ID, product_id=PRODUCT_ID, backoff=_fast()
         )
         hid_driver.start()
-        await _until(lambda: _event_node(kbd.name) is not None)
+        await until(lambda: _event_node(kbd.name) is not None)
         evdev_driver = EvdevScanner(str(_event_node(kbd.name)), kbd_scans, backoff=_fast())
         evdev_driver.start()
         try:
-            await _until(lambda: hid_driver.health.connected and evdev_driver.health.connected)
+            await until(lambda: hid_driver.health.connected and evdev_driver.health.connected)
             await asyncio.wait_for(pos.opened.wait(), 5)
             await pos.scan("]C1 not a prefix", symbology="]C1")
             await kbd.scan("5901234123457")
             assert (await pos_scans.next(1))[0] == ScanInput("]C1 not a prefix")
             assert (await kbd_scans.next(1))[0] == ScanInput("5901234123457")
             pos.unplug()
-            await _until(lambda: not hid_driver.health.connected)
+            await until(lambda: not hid_driver.health.connected)
             pos.plug()
-            await _until(lambda: hid_driver.health.connected, timeout=10)
+            await until(lambda: hid_driver.health.connected, timeout=10)
         finally:
             await hid_driver.stop()
             await evdev_driver.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from edge.devices.base import DeviceError, reconnect_backoff
 from edge.devices.printer import LabelPrinter, ReceiptPrinter
 from simulators.devices.printer import LabelPrinterSimulator, ReceiptPrinterSimulator
 from tests.simulators.devices.test_printer_sim import LABEL, assert_barcode_scans
+from tests.support import until
 
 
 def _driver(sim: LabelPrinterSimulator, **kw: float) -> LabelPrinter:
@@ -132,24 +132,17 @@ def test_run_loop_survives_printer_going_away() -> None:
         )
         stop = asyncio.Event()
         loop_task = asyncio.create_task(drv.run(stop, interval=0.02))
-        await _until(lambda: drv.health.connected)
+        await until(lambda: drv.health.connected)
         await sim.stop()
-        await _until(lambda: not drv.health.connected)
+        await until(lambda: not drv.health.connected)
         sim2 = LabelPrinterSimulator(port=port)
         await sim2.start()
-        await _until(lambda: drv.health.connected)
+        await until(lambda: drv.health.connected)
         stop.set()
         await asyncio.wait_for(loop_task, 2)  # returned, never raised
         await sim2.stop()
 
     asyncio.run(main())
-
-
-async def _until(cond: Callable[[], bool], limit: float = 3.0) -> None:
-    # Health is plain state with no change event to wait on, so poll it briefly.
-    async with asyncio.timeout(limit):
-        while not cond():
-            await asyncio.sleep(0.01)
 
 
 # --- ESC/POS receipts through python-escpos -------------------------------------------------

@@ -14,7 +14,7 @@ from protocol.backoff import Backoff
 from protocol.devices import llrp
 from simulators.devices.llrp import LLRPReaderSimulator
 from simulators.devices.llrp_scenario import Scenario, ScenarioTag
-from tests.support import free_port
+from tests.support import free_port, until
 
 A_HEX = "3034257bf7194e4000003039"
 B_HEX = "3034257bf7194e4000003040"
@@ -88,14 +88,6 @@ def _reader(port: int) -> RfidReader:
     )
 
 
-async def _until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if cond():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def _with_reader(
     body: Callable[[LLRPReaderSimulator, RfidReader], Awaitable[None]], speed: float = 4
 ) -> None:
@@ -117,9 +109,9 @@ def _with_reader(
 
 def test_driver_inventories_and_reports_arrivals_and_departures() -> None:
     async def body(sim: LLRPReaderSimulator, reader: RfidReader) -> None:
-        await _until(lambda: reader.health.connected)
-        await _until(lambda: B_HEX in reader.aggregator.tags and sim.sim_time > 1.5)
-        await _until(lambda: not reader.aggregator.tags[B_HEX].present)
+        await until(lambda: reader.health.connected)
+        await until(lambda: B_HEX in reader.aggregator.tags and sim.sim_time > 1.5)
+        await until(lambda: not reader.aggregator.tags[B_HEX].present)
         events = []
         while not reader.events.empty():
             e = reader.events.get_nowait()
@@ -138,13 +130,13 @@ def test_driver_inventories_and_reports_arrivals_and_departures() -> None:
 
 def test_report_for_nonexistent_antenna_is_counted_and_ignored() -> None:
     async def body(sim: LLRPReaderSimulator, reader: RfidReader) -> None:
-        await _until(lambda: reader.health.connected)
+        await until(lambda: reader.health.connected)
         bogus = bytes.fromhex("3034257BF7194E40000030FF")
         await sim.send_report([llrp.TagReport(epc=bogus, antenna_id=9, tag_seen_count=1)])
-        await _until(lambda: reader.health.extra["unknown_antenna_reads"] == 1)
+        await until(lambda: reader.health.extra["unknown_antenna_reads"] == 1)
         assert bogus.hex() not in reader.aggregator.tags
         before = reader.aggregator.reads
-        await _until(lambda: reader.aggregator.reads > before)  # still inventorying
+        await until(lambda: reader.aggregator.reads > before)  # still inventorying
         assert reader.health.connected
         assert reader.sessions == 1
 
@@ -161,13 +153,13 @@ def test_report_for_nonexistent_antenna_is_counted_and_ignored() -> None:
 )
 def test_lying_frame_marks_fault_then_recovers(junk: bytes) -> None:
     async def body(sim: LLRPReaderSimulator, reader: RfidReader) -> None:
-        await _until(lambda: reader.health.connected)
+        await until(lambda: reader.health.connected)
         await sim.inject(junk)
-        await _until(lambda: not reader.health.connected)
+        await until(lambda: not reader.health.connected)
         assert reader.health.last_error
-        await _until(lambda: reader.health.connected and reader.sessions >= 2)
+        await until(lambda: reader.health.connected and reader.sessions >= 2)
         before = reader.aggregator.reads
-        await _until(lambda: reader.aggregator.reads > before)
+        await until(lambda: reader.aggregator.reads > before)
 
     _with_reader(body)
 
@@ -178,16 +170,16 @@ def test_reconnects_when_simulator_restarts_and_when_absent_at_start() -> None:
         reader = _reader(port)
         task = asyncio.create_task(reader.run())
         try:
-            await _until(lambda: reader.health.errors >= 1)  # nothing listening yet
+            await until(lambda: reader.health.errors >= 1)  # nothing listening yet
             assert not reader.health.connected
             assert "failed" in (reader.health.last_error or "")
             for round_ in range(2):
                 sim = LLRPReaderSimulator(_scenario(), port=port, speed=4)
                 await sim.start()
-                await _until(lambda: reader.health.connected)
-                await _until(lambda: A_HEX in reader.aggregator.tags)
+                await until(lambda: reader.health.connected)
+                await until(lambda: A_HEX in reader.aggregator.tags)
                 await sim.stop()  # reader reboot: connection drops
-                await _until(lambda: not reader.health.connected)
+                await until(lambda: not reader.health.connected)
                 assert reader.sessions == round_ + 1
         finally:
             await reader.stop()

@@ -22,7 +22,7 @@ from cloud import metrics
 from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
 from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
-from cloud.api.routes import router
+from cloud.api.nodes import router as nodes_router
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.serve import warmup
@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         logging.getLogger("guanjia.cloud").warning(
             "GUANJIA_JWT_SECRET unset: tokens are signed with a per-process secret"
         )
-    app.include_router(router)
+    app.include_router(nodes_router)
     app.include_router(metrics_router)
     app.add_middleware(Timing)
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):

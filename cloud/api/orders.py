@@ -23,7 +23,9 @@ from cloud.api.schemas import (
     NoteIn,
     OrderDetail,
     OrderOut,
+    OrderPatch,
     OrdersIn,
+    PickNodeIn,
     ReasonIn,
     ReleaseIn,
     SplitIn,
@@ -31,8 +33,7 @@ from cloud.api.schemas import (
 from cloud.orders import arrival, reversals, split_merge, workflow
 from cloud.orders import release as releases
 from cloud.orders import views as order_views
-from cloud.orders.core import OrderPatch, Status
-from cloud.orders.release import PickNodeIn
+from cloud.orders.core import Status
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from cloud.api.deps import OrdersRead, RulesWrite, SessionDep
-from cloud.api.schemas import CarrierOut, RuleOut
+from cloud.api.schemas import CarrierIn, CarrierOut, RuleIn, RuleOut
 from cloud.orders import audit_rules
-from cloud.orders.audit_rules import CarrierIn, RuleIn
 
 router = APIRouter(prefix="/api/v1", tags=["rules"])
 Key = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]

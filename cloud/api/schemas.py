@@ -1,4 +1,11 @@
-"""Response models of the API (request models come from protocol where they are shared)."""
+"""Every request and response body of the API, in one place.
+
+Most are defined here. A few request bodies are the domain's own input models (an order,
+a SKU, a rule, a carrier, a warehouse, an order patch, a pick node): the domain validates
+what it is given whoever calls it (the API, an import, the seed, a bench), so those are
+defined beside the domain function that takes them and named here, so that this module
+still lists every body the API accepts.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from cloud.orders.core import OrderIn
+from cloud.catalogue.skus import SkuIn
+from cloud.orders.audit_rules import CarrierIn, RuleIn
+from cloud.orders.core import OrderIn, OrderPatch
+from cloud.orders.release import PickNodeIn
+from cloud.stock.warehouses import WarehouseIn
 from protocol.messages import BinInfo, Code, NodeId, OrderId, SkuCode
+
+__all__ = [  # the domain's input models, served as request bodies (see the module's note)
+    "CarrierIn",
+    "OrderIn",
+    "OrderPatch",
+    "PickNodeIn",
+    "RuleIn",
+    "SkuIn",
+    "WarehouseIn",
+]
 
 
 class Health(BaseModel):
@@ -65,7 +86,7 @@ class ParkedOut(BaseModel):
 
 
 class IngestReport(BaseModel):
-    """``GET /ingest``: one account's nodes only (cloud/api/routes.py ``ingest_report``)."""
+    """``GET /ingest``: one account's nodes only (cloud/api/nodes.py ``ingest_report``)."""
 
     connected: bool
     #: Unresolved parked events of the account's nodes.

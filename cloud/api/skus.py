@@ -9,10 +9,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from cloud.api.deps import CatalogueRead, CatalogueWrite, SessionDep
 from cloud.api.responses import JsonRows
-from cloud.api.schemas import ImportReport
+from cloud.api.schemas import ImportReport, SkuIn
 from cloud.catalogue import import_export
 from cloud.catalogue import skus as catalogue
-from cloud.catalogue.skus import SkuIn
 from cloud.errors import InvalidError
 
 router = APIRouter(prefix="/api/v1/skus", tags=["catalogue"])

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from cloud.api.deps import NodesWrite, SessionDep, StockRead, WarehousesWrite
-from cloud.api.schemas import AssignmentIn, AssignmentOut, BinOut, BinsIn, WarehouseOut
+from cloud.api.schemas import AssignmentIn, AssignmentOut, BinOut, BinsIn, WarehouseIn, WarehouseOut
 from cloud.stock import warehouses
-from cloud.stock.warehouses import WarehouseIn
 from cloud.sync import assignment
 from protocol.topics import NODE_ID_PATTERN
 

@@ -1,4 +1,6 @@
-"""Routes of /api/v1. Handlers validate, call the domain, and shape the answer."""
+"""Nodes, their events and the ingest report (the sync as a seller sees it); and /health.
+
+Handlers validate, call the domain, and shape the answer."""
 
 from __future__ import annotations
 

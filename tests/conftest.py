@@ -10,10 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from simulators.broker import PrivateBroker
+
+# make test-fast: fewer examples per property for the inner loop (make test keeps the default 100).
+settings.register_profile("fast", max_examples=20)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

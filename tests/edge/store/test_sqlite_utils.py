@@ -263,6 +263,7 @@ def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.e2e  # some twenty CLI processes: the whole suite runs it, test-fast does not
 def test_the_documented_inspection_reads_and_cannot_write(store: Store, tmp_path: Path) -> None:
     db = store.path
     su = Path(sys.executable).parent / "sqlite-utils"

@@ -64,7 +64,7 @@ def list_users(session: Session, account_id: int) -> list[User]:
 def update_user(
     session: Session,
     account_id: int,
-    user_id: int,
+    user_id: str,
     *,
     role: str | None,
     active: bool | None,
@@ -72,8 +72,10 @@ def update_user(
     actor: str,
     now: datetime,
 ) -> User:
-    user = session.get(User, user_id)
-    if user is None or user.account_id != account_id:
+    user = session.execute(
+        select(User).where(User.public_id == user_id, User.account_id == account_id)
+    ).scalar_one_or_none()
+    if user is None:
         raise NotFoundError(f"no user {user_id}")
     if role is not None:
         if role not in ROLES:

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from cloud import tasks
 from cloud.db.models import Event as EventRow
-from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
+from cloud.db.models import PickLease, SalesOrder, Task, Warehouse
 from cloud.errors import ConflictError, InvalidError, NotFoundError
-from cloud.nodes import downlink
+from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
 from cloud.stock.ledger import Ledger, Move, require_skus
 from protocol.messages import (
@@ -80,8 +80,11 @@ def _book(
 
 
 def apply_facts(session: Session, node: str, events: Sequence[Event], now: datetime) -> None:
-    assignment = session.get(NodeAssignment, node)
-    account_id = assignment.account_id if assignment else downlink.DEFAULT_ACCOUNT
+    account_id = ownership.account_of(session, node)
+    if account_id is None:
+        # A node waiting for its claim code is no account's: its events are stored (its
+        # owner reads them once it claims it) but book nothing in anyone's stock or orders.
+        return
     for ev in events:
         if isinstance(ev, OrderPicked | OrderPacked | OrderWeighed | OrderLabelled):
             _order_fact(session, account_id, node, ev, now)
@@ -362,7 +365,7 @@ def _count(
 def resolve_task(
     session: Session,
     account_id: int,
-    task_id: int,
+    task_id: str,
     resolution: str,
     actor: str,
     now: datetime,
@@ -371,7 +374,7 @@ def resolve_task(
     """Close a task. A count variance needs a decision: ``approve`` books its adjustments
     (a compensating movement each, never an edit), ``approve=False`` books nothing."""
     t = session.execute(
-        select(Task).where(Task.id == task_id).with_for_update()
+        select(Task).where(Task.public_id == task_id).with_for_update()
     ).scalar_one_or_none()
     if t is None or t.account_id != account_id:
         raise NotFoundError(f"no task {task_id}")

@@ -12,6 +12,7 @@ from cloud import accounts
 from cloud.catalogue import skus as catalogue
 from cloud.catalogue.skus import SkuIn
 from cloud.db.models import Account, SalesOrder
+from cloud.nodes import ownership
 from cloud.orders import arrival, audit_rules
 from cloud.orders import core as orders
 from cloud.orders.audit_rules import CarrierIn, RuleIn
@@ -90,6 +91,9 @@ def seed_demo(
     ]
     warehouses.upsert_bins(session, a, "WH1", bins, ACTOR, now)
     for node in node_ids:
+        # The demo's operator enrolls its nodes for the demo account, as
+        # `guanjia node enroll NODE --account demo` does (docs/sync.md, "Who owns a node").
+        ownership.enroll(session, node, "demo", ACTOR, now)
         assignment.assign_node(session, a, node, "WH1", ACTOR, now)
     items = [
         SkuIn(

@@ -120,9 +120,16 @@ async def _principal(
 
 
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
-#: A serial primary key in a path: ``Integer`` columns are 32-bit on PostgreSQL, so a larger
-#: number is refused as a 422 here instead of failing in the driver as a 500.
-RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+#: A user's or a task's id in a path: its random public id (cloud/db/models.py
+#: ``new_public_id``), never the serial key, which would tell how many the hub made.
+PublicId = Annotated[
+    str,
+    Path(
+        min_length=36,
+        max_length=36,
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    ),
+]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 IngestDep = Annotated[IngestWorker | None, Depends(_ingest)]
 

@@ -4,15 +4,17 @@ Handlers validate, call the domain, and shape the answer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 from sqlalchemy import func, select, text
-from sqlalchemy.sql.elements import ColumnElement
 
-from cloud.api.deps import IngestDep, NodesRead, SessionDep
+from cloud.api.deps import IngestDep, NodesRead, NodesWrite, SessionDep
 from cloud.api.schemas import (
+    ClaimIn,
+    ClaimOut,
     EventOut,
     Health,
     IngestReport,
@@ -20,18 +22,9 @@ from cloud.api.schemas import (
     ParkedOut,
     RejectionOut,
 )
-from cloud.db.models import Event, IngestRejection, Node, NodeAssignment, ParkedEvent
-from cloud.nodes import downlink
+from cloud.db.models import Event, IngestRejection, Node, ParkedEvent
+from cloud.nodes import ownership
 from protocol.messages import MAX_SEQ
-
-
-def _own_nodes(account_id: int) -> ColumnElement[bool]:
-    """The node ids an account may see: its assigned nodes (default account: also unassigned)."""
-    assigned = select(NodeAssignment.node_id).where(NodeAssignment.account_id == account_id)
-    if account_id == downlink.DEFAULT_ACCOUNT:
-        return Node.node_id.in_(assigned) | Node.node_id.not_in(select(NodeAssignment.node_id))
-    return Node.node_id.in_(assigned)
-
 
 router = APIRouter(prefix="/api/v1")
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -58,7 +51,7 @@ def health(session: SessionDep, ingest: IngestDep) -> Health:
 @router.get("/nodes", tags=["sync"])
 def list_nodes(session: SessionDep, who: NodesRead) -> list[NodeOut]:
     nodes = session.execute(
-        select(Node).where(_own_nodes(who.account_id)).order_by(Node.node_id)
+        select(Node).where(ownership.owned_by(who.account_id)).order_by(Node.node_id)
     ).scalars()
     return [NodeOut.model_validate(n, from_attributes=True) for n in nodes]
 
@@ -66,11 +59,25 @@ def list_nodes(session: SessionDep, who: NodesRead) -> list[NodeOut]:
 @router.get("/nodes/{node_id}", tags=["sync"])
 def get_node(node_id: str, session: SessionDep, who: NodesRead) -> NodeOut:
     node = session.execute(
-        select(Node).where(Node.node_id == node_id, _own_nodes(who.account_id))
+        select(Node).where(Node.node_id == node_id, ownership.owned_by(who.account_id))
     ).scalar_one_or_none()
     if node is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no node {node_id!r}")
+        # Another account's node and no node at all: one answer (cloud/nodes/ownership.py).
+        raise ownership.UnknownNode(node_id)
     return NodeOut.model_validate(node, from_attributes=True)
+
+
+@router.post("/nodes/claim", tags=["sync"], status_code=status.HTTP_201_CREATED)
+def claim_node(body: ClaimIn, session: SessionDep, who: NodesWrite) -> ClaimOut:
+    """Make the node that waits for this one-time claim code the caller's account's.
+
+    The code was printed when the operator enrolled the node without an account
+    (``guanjia node enroll NODE``); it works once and expires (docs/sync.md, "Who owns a
+    node"). An unknown, used or expired code answers 404, all alike.
+    """
+    now = datetime.now(UTC)
+    node_id = ownership.claim(session, who.account_id, body.code, who.actor, now)
+    return ClaimOut(node_id=node_id, claimed_by=who.actor, claimed_at=now)
 
 
 @router.get("/events", tags=["sync"])
@@ -83,7 +90,7 @@ def list_events(
     limit: Limit = 100,
 ) -> list[EventOut]:
     """Events as stored, per node in seq order (``after`` pages through one node's stream)."""
-    mine = select(Node.node_id).where(_own_nodes(who.account_id))
+    mine = select(Node.node_id).where(ownership.owned_by(who.account_id))
     q = select(Event).where(Event.seq > after, Event.node_id.in_(mine))
     if node is not None:
         q = q.where(Event.node_id == node)
@@ -108,7 +115,7 @@ def ingest_report(
     operator has the worker's log and the ``ingest_rejection`` table. ``connected`` is the
     hub's broker connection, the same for everyone (as ``/health`` shows it).
     """
-    mine = select(Node.node_id).where(_own_nodes(who.account_id))
+    mine = select(Node.node_id).where(ownership.owned_by(who.account_id))
     by_reason = dict(
         session.execute(
             select(IngestRejection.reason, func.count())

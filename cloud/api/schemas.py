@@ -130,7 +130,8 @@ class UserPatch(BaseModel):
 
 
 class UserOut(BaseModel):
-    id: int
+    #: The user's public id (random; cloud/db/models.py ``new_public_id``).
+    id: str = Field(validation_alias="public_id")
     username: str
     role: str
     active: bool
@@ -143,6 +144,8 @@ class ImportReport(BaseModel):
 
 
 class WarehouseOut(BaseModel):
+    #: The warehouse's public id (random); the API names a warehouse by its code.
+    id: str = Field(validation_alias="public_id")
     code: str
     name: str
     kind: str
@@ -162,6 +165,20 @@ class BinOut(BinInfo):
 class AssignmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     warehouse: Code
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: As printed by ``guanjia node enroll``: 16 symbols, dashes and spaces ignored.
+    code: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 -]+$")
+    ]
+
+
+class ClaimOut(BaseModel):
+    node_id: str
+    claimed_by: str
+    claimed_at: datetime
 
 
 class AssignmentOut(BaseModel):
@@ -231,7 +248,8 @@ class ReasonIn(BaseModel):
 
 class MovementOut(BaseModel):
     id: str
-    warehouse_id: int
+    #: The warehouse's code, as every request names it (never its serial key).
+    warehouse: str
     sku_code: str
     kind: str
     bucket: str
@@ -368,7 +386,8 @@ class CarrierOut(BaseModel):
 
 
 class TaskOut(BaseModel):
-    id: int
+    #: The task's public id (random; cloud/db/models.py ``new_public_id``).
+    id: str = Field(validation_alias="public_id")
     kind: str
     order_no: str | None
     node_id: str | None

@@ -22,6 +22,7 @@ from cloud.auth import Principal
 from cloud.orders import reversals
 from cloud.stock import ledger as stock
 from cloud.stock import views as stock_views
+from cloud.stock import warehouses
 
 router = APIRouter(prefix="/api/v1/stock", tags=["stock"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -117,7 +118,14 @@ def movements(
     rows = stock.movements(
         session, who.account_id, sku_code=sku_code, document=document, limit=limit, offset=offset
     )
-    return [MovementOut.model_validate(m, from_attributes=True) for m in rows]
+    codes = {w.id: w.code for w in warehouses.list_warehouses(session, who.account_id)}
+    fields = [f for f in MovementOut.model_fields if f != "warehouse"]
+    return [
+        MovementOut.model_validate(
+            {**{f: getattr(m, f) for f in fields}, "warehouse": codes[m.warehouse_id]}
+        )
+        for m in rows
+    ]
 
 
 @router.post("/receipts", status_code=status.HTTP_201_CREATED)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from cloud import facts, tasks
-from cloud.api.deps import RowId, SessionDep, TasksRead, TasksWrite
+from cloud.api.deps import PublicId, SessionDep, TasksRead, TasksWrite
 from cloud.api.schemas import ResolveIn, TaskOut
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
@@ -30,7 +30,7 @@ def list_tasks(
 
 @router.post("/{task_id}/resolve")
 def resolve(
-    task_id: RowId,
+    task_id: PublicId,
     body: ResolveIn,
     session: SessionDep,
     who: TasksWrite,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, status
 
 from cloud import accounts
-from cloud.api.deps import RowId, SessionDep, UsersAdmin
+from cloud.api.deps import PublicId, SessionDep, UsersAdmin
 from cloud.api.schemas import UserIn, UserOut, UserPatch
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -38,7 +38,9 @@ def create_user(body: UserIn, session: SessionDep, who: UsersAdmin) -> UserOut:
 
 
 @router.patch("/{user_id}")
-def update_user(user_id: RowId, body: UserPatch, session: SessionDep, who: UsersAdmin) -> UserOut:
+def update_user(
+    user_id: PublicId, body: UserPatch, session: SessionDep, who: UsersAdmin
+) -> UserOut:
     u = accounts.update_user(
         session,
         who.account_id,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, status
 
 from cloud.api.deps import NodesWrite, SessionDep, StockRead, WarehousesWrite
 from cloud.api.schemas import AssignmentIn, AssignmentOut, BinOut, BinsIn, WarehouseIn, WarehouseOut
+from cloud.nodes import ownership
 from cloud.stock import warehouses
 from cloud.sync import assignment
 from protocol.topics import NODE_ID_PATTERN
@@ -63,3 +64,15 @@ def assign_node(
     return AssignmentOut(
         node_id=node_id, warehouse=body.warehouse, changed_by=who.actor, changed_at=now
     )
+
+
+@router.delete("/nodes/{node_id}/assignment", status_code=status.HTTP_204_NO_CONTENT)
+def release_node(
+    node_id: Annotated[str, Path(pattern=NODE_ID_PATTERN)], session: SessionDep, who: NodesWrite
+) -> None:
+    """The node serves none of the account's warehouses any more; it stays the account's.
+
+    Refused (409) while it holds the pick of released orders: move those first. Another
+    account's node answers 404 as one that does not exist (cloud/nodes/ownership.py).
+    """
+    ownership.release(session, who.account_id, node_id)

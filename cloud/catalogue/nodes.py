@@ -9,9 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.catalogue.skus import edge_view, to_in
-from cloud.db.engine import one_of
-from cloud.db.models import Node, NodeAssignment, Sku
-from cloud.nodes import downlink
+from cloud.db.models import Node, Sku
+from cloud.nodes import downlink, ownership
 from protocol.messages import (
     DownBatch,
 )
@@ -32,7 +31,7 @@ def seed_catalogue(session: Session, node: Node, account_id: int, now: datetime)
 
 
 def seed_new_node(session: Session, node: Node, now: datetime) -> None:
-    """A node seen for the first time gets its account's catalogue (unassigned: the default)."""
+    """A node seen for the first time gets its owner's catalogue (cloud/nodes/ownership.py)."""
     seed_new_nodes(session, [node], now)
 
 
@@ -44,18 +43,14 @@ def seed_new_nodes(session: Session, nodes: list[Node], now: datetime) -> None:
     """
     if not nodes:
         return
-    ids = [n.node_id for n in nodes]
-    accounts: dict[str, int] = {
-        node_id: account_id
-        for node_id, account_id in session.execute(
-            select(NodeAssignment.node_id, NodeAssignment.account_id).where(
-                one_of(session, NodeAssignment.node_id, ids)
-            )
-        )
-    }
+    # Its owner's catalogue; a node that waits for its claim code is no one's and gets none
+    # (cloud/nodes/ownership.py).
+    accounts = ownership.accounts_of(session, [n.node_id for n in nodes])
     by_account: dict[int, list[Node]] = {}
     for n in nodes:
-        by_account.setdefault(accounts.get(n.node_id, downlink.DEFAULT_ACCOUNT), []).append(n)
+        account_id = accounts[n.node_id]
+        if account_id is not None:
+            by_account.setdefault(account_id, []).append(n)
     for account_id, members in sorted(by_account.items()):
         skus = (
             session.execute(select(Sku).where(Sku.account_id == account_id).order_by(Sku.sku_code))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -45,6 +46,17 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def new_public_id() -> str:
+    """A random 122-bit id (UUID version 4) as text: what the API shows instead of a counter.
+
+    Serial keys stay the tables' own (joins, foreign keys); a counter in a URL or a body
+    tells anyone how many users, tasks or warehouses the whole hub made between two of
+    theirs, other sellers' included (OWASP API Security Top 10 2023, API1; OWASP WSTG
+    4.5.4 "Testing for Insecure Direct Object References").
+    """
+    return str(uuid.uuid4())
 
 
 class Base(DeclarativeBase):
@@ -152,6 +164,9 @@ class Account(Base):
 class User(Base):
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(
+        String(36), unique=True, index=True, default=new_public_id
+    )
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
@@ -168,6 +183,9 @@ class Warehouse(Base):
     __tablename__ = "warehouse"
     __table_args__ = (UniqueConstraint("account_id", "code"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(
+        String(36), unique=True, index=True, default=new_public_id
+    )
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
@@ -198,6 +216,24 @@ class NodeAssignment(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), index=True)
     changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+
+
+class NodeOwner(Base):
+    """The seller account an edge node belongs to (cloud/nodes/ownership.py).
+
+    Written by enrollment (``guanjia node enroll NODE --account NAME``), by a claim with the
+    node's one-time code, or by the platform's ``guanjia node transfer``; never by a seller
+    naming a node id. ``account_id`` is null while the node waits for its claim code.
+    """
+
+    __tablename__ = "node_owner"
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"), index=True)
+    #: SHA-256 of the normalised claim code; null once claimed (a code is single-use).
+    claim_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claim_expires_at: Mapped[datetime | None]
+    changed_by: Mapped[str] = mapped_column(String(80))
     changed_at: Mapped[datetime]
 
 
@@ -504,6 +540,9 @@ class Task(Base):
     __tablename__ = "task"
     __table_args__ = (Index("ix_task_open", "account_id", "status"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(
+        String(36), unique=True, index=True, default=new_public_id
+    )
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     kind: Mapped[str] = mapped_column(String(32))
     order_no: Mapped[str | None] = mapped_column(String(64))

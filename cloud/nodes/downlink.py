@@ -1,8 +1,9 @@
 """Per-node downlink (cloud -> edge): which nodes serve an account or warehouse, and appending.
 
-A node serves the account and warehouse of its :class:`NodeAssignment`. A node without an
-assignment belongs to the "default" account (id 1), the single seller of a fresh install
-and of the walking skeleton, so it still receives that account's catalogue.
+A node serves the account and warehouse of its :class:`NodeAssignment`; it receives the
+catalogue of the account that owns it (cloud/nodes/ownership.py) even before it is
+assigned. A node the hub has seen without any enrollment record belongs to the "default"
+account (id 1), the single seller of a fresh install and of the walking skeleton.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import delete, exists, or_, select, tuple_
+from sqlalchemy import delete, exists, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from cloud.db.models import BinLevel, Downlink, Node, NodeAssignment, Warehouse
+
+# DEFAULT_ACCOUNT is re-exported: callers name it as downlink.DEFAULT_ACCOUNT.
+from cloud.nodes.ownership import DEFAULT_ACCOUNT as DEFAULT_ACCOUNT
+from cloud.nodes.ownership import owned_by
 from protocol.messages import (
     CHANGE_ADAPTER,
     BinsUpsert,
@@ -26,7 +31,6 @@ from protocol.messages import (
     StockLevel,
 )
 
-DEFAULT_ACCOUNT: Final = 1
 #: ``session.info`` key: node -> downlink seq to push from once the transaction commits.
 PUSHES: Final = "guanjia.downlink_pushes"
 
@@ -132,12 +136,7 @@ def compact(session: Session, node_id: str | None = None) -> int:
 
 def nodes_of_account(session: Session, account_id: int) -> list[Node]:
     """The account's nodes, locked (their ``down_head`` moves in this transaction)."""
-    assigned = select(NodeAssignment.node_id).where(NodeAssignment.account_id == account_id)
-    q = select(Node).where(Node.node_id.in_(assigned))
-    if account_id == DEFAULT_ACCOUNT:
-        q = select(Node).where(
-            or_(Node.node_id.in_(assigned), Node.node_id.not_in(select(NodeAssignment.node_id)))
-        )
+    q = select(Node).where(owned_by(account_id))
     return list(session.execute(q.order_by(Node.node_id).with_for_update()).scalars().all())
 
 

@@ -9,8 +9,7 @@ from sqlalchemy.orm import Session
 
 from cloud.catalogue import nodes as node_catalogue
 from cloud.db.models import NodeAssignment
-from cloud.errors import ConflictError
-from cloud.nodes import downlink
+from cloud.nodes import downlink, ownership
 from cloud.nodes.registry import lock_node
 from cloud.orders.core import open_releases
 from cloud.stock.warehouses import bin_infos, get_warehouse
@@ -22,12 +21,13 @@ def assign_node(
 ) -> dict[str, int]:
     """Let ``node_id`` serve a warehouse; queue it the account's catalogue, bins and open orders.
 
-    A node assigned to another account is a conflict: a node serves one seller.
+    Only the account that owns the node may (cloud/nodes/ownership.py); to any other the
+    node does not exist (404), whether it is another's or no one's, checked before the
+    warehouse so the answer is the same whatever warehouse is named.
     """
+    ownership.require_own(session, account_id, node_id)
     wh = get_warehouse(session, account_id, warehouse_code)
     current = session.get(NodeAssignment, node_id)
-    if current is not None and current.account_id != account_id:
-        raise ConflictError(f"node {node_id} serves another account")
     node, _created = lock_node(session, node_id, now)
     before = {node.node_id: node.down_head}
     if current is None:

@@ -1,15 +1,20 @@
 """``guanjia node ...`` and ``guanjia broker ...``: node identities and the broker config.
 
-Thin Typer shells over :mod:`cloud.enroll`; every rule lives there.
+Thin Typer shells over :mod:`cloud.sync.enroll` (credentials) and
+:mod:`cloud.nodes.ownership` (which account owns a node, in the hub's database); every
+rule lives there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from cloud.errors import DomainError
 from cloud.sync.enroll import (
     DEFAULT_CLOUD_USER,
     BrokerLayout,
@@ -18,9 +23,17 @@ from cloud.sync.enroll import (
     Issued,
     cloud_env_snippet,
     node_mqtt_snippet,
+    validate_enrollable_node,
     write_broker_config,
     write_secret,
 )
+
+if TYPE_CHECKING:  # loaded by the commands that use them, not by `guanjia --help`
+    from sqlalchemy.orm import Session
+
+    from cloud.nodes.ownership import Enrolled
+
+T = TypeVar("T")
 
 node_app = typer.Typer(help="Node identities on the MQTT broker.", no_args_is_help=True)
 broker_app = typer.Typer(help="Mosquitto config with per-node isolation.", no_args_is_help=True)
@@ -35,6 +48,59 @@ StoreDir = Annotated[
     ),
 ]
 DEFAULT_DIR = Path("./guanjia-broker")
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="The hub's database, where the node's owner is recorded (overrides "
+        "GUANJIA_DATABASE_URL; migrated with `guanjia cloud migrate`)."
+    ),
+]
+Account = Annotated[
+    str | None,
+    typer.Option(
+        "--account",
+        help="The seller account that owns the node. Without it the node waits for a "
+        "one-time claim code, printed here, that an admin of the account enters.",
+    ),
+]
+ClaimHours = Annotated[
+    int, typer.Option(help="Hours a claim code stays valid.", min=1, max=24 * 14)
+]
+ACTOR = "operator"
+
+
+def _in_hub(database_url: str | None, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction of the hub's database."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from cloud.db.engine import make_engine, session_factory, transaction
+    from cloud.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(session_factory(engine)) as s:
+            return work(s)
+    except (OperationalError, ProgrammingError) as err:
+        raise EnrollError(
+            f"the hub's database cannot record node owners ({type(err).__name__}); "
+            "check GUANJIA_DATABASE_URL and run `guanjia cloud migrate`"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _echo_claim(enrolled: Enrolled) -> None:
+    assert enrolled.claim_code is not None
+    assert enrolled.expires_at is not None
+    typer.echo(
+        f"claim code of node {enrolled.node_id}: {enrolled.claim_code} "
+        f"(single use, valid until {enrolled.expires_at.isoformat(timespec='minutes')})"
+    )
+    typer.echo(
+        "an admin of the seller's account enters it (POST /api/v1/nodes/claim) to make "
+        "the node theirs; until then no account sees the node or its events"
+    )
 
 
 def _fail(err: Exception) -> typer.Exit:
@@ -63,23 +129,92 @@ def enroll(
             help="Where to write the node's [mqtt] snippet (default DIR/issued/NODE.toml)."
         ),
     ] = None,
+    account: Account = None,
+    database_url: DatabaseUrl = None,
+    claim_hours: ClaimHours = 24,
 ) -> None:
-    """Create NODE's MQTT credentials and write its [mqtt] config snippet."""
+    """Create NODE's MQTT credentials, write its [mqtt] config snippet, and record in the
+    hub's database which account owns it (--account) or print its one-time claim code."""
+    from cloud.db.models import NodeOwner
+    from cloud.nodes import ownership
+
     store = CredentialStore(directory)
+    now = datetime.now(UTC)
+
+    def record(s: Session) -> Enrolled | None:
+        known = s.get(NodeOwner, node) is not None
+        if rotate and account is None and known:
+            return None  # new credentials only: who owns the node does not change
+        return ownership.enroll(s, node, account, ACTOR, now, ttl=timedelta(hours=claim_hours))
+
     try:
+        validate_enrollable_node(node)
+        old = store.node(node)
+        if old is not None and old.active and not rotate:
+            store.enroll(node)  # refuses, saying why (already enrolled: --rotate)
+        enrolled = _in_hub(database_url, record)
         issued = store.enroll(node, rotate=rotate)
-    except (EnrollError, ValueError) as err:
+    except (DomainError, ValueError) as err:
         raise _fail(err) from None
     path = write_secret(
         out or _issued_path(directory, f"{node}.toml"),
         node_mqtt_snippet(issued, host=host, port=port),
     )
     verb = "rotated the password of" if issued.rotated else "enrolled"
-    typer.echo(f"{verb} node {node}")
+    owner = f" for account {account}" if account else ""
+    typer.echo(f"{verb} node {node}{owner}")
     typer.echo(
         f"wrote {path} (mode 600): merge its [mqtt] section into the node's config, then delete it"
     )
+    if enrolled is not None and enrolled.claim_code is not None:
+        _echo_claim(enrolled)
     typer.echo("next: `guanjia broker config --out ...` and reload mosquitto")
+
+
+@node_app.command("claim-code")
+def claim_code(
+    node: Annotated[str, typer.Argument(help="Node id, enrolled without --account.")],
+    database_url: DatabaseUrl = None,
+    claim_hours: ClaimHours = 24,
+) -> None:
+    """Issue a new claim code for a node that waits to be claimed (the old code dies)."""
+    from cloud.nodes import ownership
+
+    now = datetime.now(UTC)
+    try:
+        enrolled = _in_hub(
+            database_url,
+            lambda s: ownership.issue_claim_code(
+                s, node, ACTOR, now, ttl=timedelta(hours=claim_hours)
+            ),
+        )
+    except DomainError as err:
+        raise _fail(err) from None
+    _echo_claim(enrolled)
+
+
+@node_app.command("transfer")
+def transfer(
+    node: Annotated[str, typer.Argument(help="Node id.")],
+    account: Annotated[str, typer.Option("--account", help="The account that gets the node.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Move a node to another seller account (the platform operator's act, never the API's).
+
+    Its warehouse assignment ends; the node's stored events become the new owner's to read.
+    """
+    from cloud.nodes import ownership
+
+    now = datetime.now(UTC)
+    try:
+        done = _in_hub(database_url, lambda s: ownership.transfer(s, node, account, ACTOR, now))
+    except DomainError as err:
+        raise _fail(err) from None
+    typer.echo(f"node {node}: {done.old_account or 'no account'} -> {done.new_account}")
+    typer.echo(
+        f"its assignment ended; its {done.events} stored event(s) are now readable by "
+        f"{done.new_account} only"
+    )
 
 
 @node_app.command("list")

@@ -438,7 +438,7 @@ class Warehouse:
             return bool(task)
 
         self.wait_cloud(waiting, 20, "the count's variance task")
-        det.append(f"task #{task['id']}: {task['detail']}")
+        det.append(f"task {task['id']}: {task['detail']}")
         done = self.http(
             "POST",
             f"/tasks/{task['id']}/resolve",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cloud.db.engine import make_engine, migrate
 from cloud.sync.enroll import (
     DEFAULT_CLOUD_USER,
     HASH_ITERATIONS,
@@ -258,8 +259,18 @@ def test_broker_accepts_enrolled_rotated_and_refuses_revoked(
 
 def test_cli_enroll_list_revoke_and_config(tmp_path: Path) -> None:
     d = str(tmp_path / "store")
-    res = runner.invoke(node_app, ["enroll", "wh1-pack-1", "--dir", d, "--port", "1883"])
+    # Enrollment records the node's owner in the hub's database (docs/sync.md, "Who owns a
+    # node"): without --account it prints the node's one-time claim code.
+    hub = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    migrate(hub)
+    hub.dispose()
+    res = runner.invoke(
+        node_app,
+        ["enroll", "wh1-pack-1", "--dir", d, "--port", "1883"],
+        env={"GUANJIA_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"},
+    )
     assert res.exit_code == 0, res.output
+    assert "claim code of node wh1-pack-1:" in res.output
     snippet = tmp_path / "store" / "issued" / "wh1-pack-1.toml"
     assert f"wrote {snippet}" in res.output
     assert stat.S_IMODE(snippet.stat().st_mode) == 0o600
@@ -270,7 +281,11 @@ def test_cli_enroll_list_revoke_and_config(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "already enrolled" in res.output
     res = runner.invoke(node_app, ["enroll", "bad/id", "--dir", d])
     assert res.exit_code == 1 and "invalid node id 'bad/id'" in res.output
-    res = runner.invoke(node_app, ["enroll", "wh1-pack-1", "--dir", d, "--rotate"])
+    res = runner.invoke(
+        node_app,
+        ["enroll", "wh1-pack-1", "--dir", d, "--rotate"],
+        env={"GUANJIA_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"},
+    )
     assert res.exit_code == 0 and "rotated" in res.output
 
     out = tmp_path / "etc" / "mosquitto.conf"

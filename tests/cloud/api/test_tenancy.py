@@ -44,6 +44,7 @@ from cloud.db.models import (
     Carrier,
     IngestRejection,
     NodeAssignment,
+    NodeOwner,
     ParkedEvent,
     PurchaseInbound,
     Rule,
@@ -54,6 +55,7 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
+from cloud.nodes import ownership
 from cloud.seed import BEIJING, seed_demo
 from cloud.settings import Settings
 from cloud.sync.ingest import apply_batch
@@ -63,6 +65,9 @@ from protocol.messages import OrderPicked, OrderPickedPayload, PickedLine
 from tests.cloud.conftest import PASSWORD, login, make_account
 
 NODE = "wh1-pack-1"
+#: A's second node, enrolled without an account and claimed by A with CLAIM_CODE.
+SPARE = "wh1-spare-1"
+CLAIM_CODE = "A1B2-C3D4-E5F6-G7H8"
 PHONE_CASE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # A's: 80 in WH1 bin A-02
 LEATHER = "MKING IPAD AIR2 金甲系列皮套-金色"  # A's own-brand cover
 FILM = "GIFT 贴膜"  # A's gift film: 500 in WH1
@@ -226,13 +231,16 @@ FOREIGN: list[Case] = [
         {"bins": [{"code": "Z-99", "zone": "pick", "x": 9, "y": 9, "walk_order": 99}]},
     ),
     Case("GET", "/api/v1/nodes/{node_id}", 404),
+    # A's node is no node to B: 404 as for an id no node has (no "serves another account")
     Case(
         "PUT",
         "/api/v1/nodes/{node_id}/assignment",
-        409,
+        404,
         {"warehouse": "BWH"},
         control_body={"warehouse": "WH1"},
     ),
+    # the claim code A used: spent, whoever enters it again
+    Case("POST", "/api/v1/nodes/claim", 404, {"code": CLAIM_CODE}, control=False),
     Case(
         "PUT",
         "/api/v1/nodes/{node_id}/assignment",
@@ -296,6 +304,8 @@ FOREIGN: list[Case] = [
         REASON,
         params={"movement_id": "{receipt_id}"},
     ),
+    # B releases A's claimed node; A's control releases it (last: nothing after needs it)
+    Case("DELETE", "/api/v1/nodes/{node_id}/assignment", 404, params={"node_id": SPARE}),
     # rules, tasks, users
     Case("GET", "/api/v1/rules/{key}/versions", 404),
     Case("POST", "/api/v1/tasks/{task_id}/resolve", 404, {"resolution": "probe"}),
@@ -619,6 +629,14 @@ def _world(client: TestClient) -> World:
         for n in (1, 2):
             tasks.open_task(s, a_id, "fact_conflict", f"A-TASK-MARKER {n}", now, node_id=NODE)
         _ingest_leftovers(s, now)
+    # A's spare node: enrolled without an account, claimed by A with its code, assigned.
+    with transaction(session_factory(engine)) as s:
+        ownership.enroll(s, SPARE, None, "operator", now)
+        row = s.get(NodeOwner, SPARE)
+        assert row is not None
+        row.claim_hash = ownership.claim_hash(CLAIM_CODE)
+    _ok(c.post("/api/v1/nodes/claim", headers=a, json={"code": CLAIM_CODE}))
+    _ok(c.put(f"/api/v1/nodes/{SPARE}/assignment", headers=a, json={"warehouse": "WH1"}))
     task_ids = [
         t["id"] for t in _ok(c.get("/api/v1/tasks", headers=a)) if "A-TASK-MARKER" in t["detail"]
     ]
@@ -702,7 +720,7 @@ def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:
     """Every row of the account, table by table (sorted reprs, to compare and to diff).
 
     A row is the account's by its ``account_id``; else through its warehouse, its order, or
-    its node (a node is the account's by its assignment). A table none of these reaches
+    its node (a node is the account's by its owner, cloud/nodes/ownership.py). A table none of these reaches
     fails the test: new tables must say whose rows they hold.
     """
     md = MetaData()
@@ -710,9 +728,7 @@ def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:
     t = md.tables
     warehouses = select(t["warehouse"].c.id).where(t["warehouse"].c.account_id == account_id)
     orders = select(t["sales_order"].c.id).where(t["sales_order"].c.account_id == account_id)
-    nodes = select(t["node_assignment"].c.node_id).where(
-        t["node_assignment"].c.account_id == account_id
-    )
+    nodes = select(t["node_owner"].c.node_id).where(t["node_owner"].c.account_id == account_id)
     out: dict[str, list[str]] = {}
     with engine.connect() as conn:
         for name, table in sorted(t.items()):
@@ -746,7 +762,7 @@ def markers(engine: Engine, a_id: int, b_id: int) -> set[str]:
                 out.extend(str(v) for v in rows if v is not None)
             return out
 
-        values = set(A_MARKERS) | {NODE}
+        values = set(A_MARKERS) | {NODE, SPARE}
         values.update(
             col(
                 SalesOrder.order_no,
@@ -770,9 +786,12 @@ def markers(engine: Engine, a_id: int, b_id: int) -> set[str]:
             select(SalesOrder.recipient).where(SalesOrder.account_id == a_id)
         ).scalars():
             values.update((r["name"], r["phone"], r["address"]))
-        assert conn.execute(
-            select(NodeAssignment.node_id).where(NodeAssignment.account_id == a_id)
-        ).scalars().all() == [NODE]
+        assert (
+            NODE
+            in conn.execute(select(NodeAssignment.node_id).where(NodeAssignment.account_id == a_id))
+            .scalars()
+            .all()
+        )
     b_text = "\n".join(line for rows in snapshot(engine, b_id).values() for line in rows)
     # Two-letter codes (SF) occur anywhere; two Chinese characters (顺丰) are a name.
     return {v for v in values if len(v.encode()) >= 3 and v not in b_text}

@@ -103,10 +103,10 @@ def test_count_variance_waits_for_a_lead(engine: Engine, world: tuple[int, str])
         task = s.execute(select(Task).where(Task.kind == "count_variance")).scalar_one()
     assert f"{b} {sku} -1" in task.detail
     with pytest.raises(InvalidError, match="approve"), transaction(sessions) as s:
-        facts.resolve_task(s, account, task.id, "looked", "lead", NOW)
+        facts.resolve_task(s, account, task.public_id, "looked", "lead", NOW)
     with transaction(sessions) as s:
         done = facts.resolve_task(
-            s, account, task.id, "recounted, one missing", "lead", NOW, approve=True
+            s, account, task.public_id, "recounted, one missing", "lead", NOW, approve=True
         )
         assert done.resolution is not None
         assert done.resolution.startswith("approved, 1 adjustment")
@@ -119,5 +119,5 @@ def test_count_variance_waits_for_a_lead(engine: Engine, world: tuple[int, str])
             == qty - 1
         )
     with pytest.raises(Exception, match="resolved already"), transaction(sessions) as s:
-        facts.resolve_task(s, account, task.id, "again", "lead", NOW, approve=True)
+        facts.resolve_task(s, account, task.public_id, "again", "lead", NOW, approve=True)
     assert adjustments() == 1

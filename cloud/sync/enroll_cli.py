@@ -168,7 +168,7 @@ def enroll(
     )
     if enrolled is not None and enrolled.claim_code is not None:
         _echo_claim(enrolled)
-    typer.echo("next: `guanjia broker config --out ...` and reload mosquitto")
+    typer.echo("next: `guanjia broker config --out ...` and restart mosquitto")
 
 
 @node_app.command("claim-code")
@@ -273,6 +273,13 @@ def config(
     edge_port: EdgePort = 1883,
     cloud_host: CloudHost = "127.0.0.1",
     cloud_port: CloudPort = 1884,
+    dynsec_plugin: Annotated[
+        Path | None,
+        typer.Option(
+            help="mosquitto_dynamic_security.so (default: looked up in the usual places); "
+            "it refuses nodes' $share subscriptions."
+        ),
+    ] = None,
 ) -> None:
     """Write mosquitto.conf plus password and ACL files from the credential store."""
     layout = BrokerLayout(edge_host, edge_port, cloud_host, cloud_port)
@@ -282,15 +289,25 @@ def config(
             issued = store.enroll_cloud()
             env = _write_cloud_env(directory, issued, layout)
             typer.echo(f"created cloud user {issued.username}; wrote {env} (mode 600) for the hub")
-        files = write_broker_config(store, out, layout)
+        files = write_broker_config(store, out, layout, dynsec_plugin=dynsec_plugin)
     except EnrollError as err:
         raise _fail(err) from None
     active = sum(a.active for a in store.nodes())
     typer.echo(f"wrote {files.conf}")
-    for p in (files.edge_passwd, files.edge_acl, files.cloud_passwd, files.cloud_acl):
+    for p in (
+        files.edge_passwd,
+        files.edge_acl,
+        files.edge_dynsec,
+        files.cloud_passwd,
+        files.cloud_acl,
+    ):
         typer.echo(f"wrote {p}")
     typer.echo(f"{active} node(s) may connect on {edge_host}:{edge_port}")
-    typer.echo("reload: `systemctl reload mosquitto` (or kill -HUP its pid)")
+    typer.echo(
+        "after revoking: `systemctl reload mosquitto` (or kill -HUP its pid); after "
+        "enrolling a node: `systemctl restart mosquitto` (the plugin that refuses $share "
+        "subscriptions reads its file at start only)"
+    )
 
 
 @broker_app.command("cloud-user")

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
+from edge.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, PinPool
 from edge.api.operators import Gate, GateSettings, Operator, load_operators
 from edge.api.routes import router
 from edge.errors import EdgeError
@@ -75,17 +76,21 @@ def pick_app(
     monotonic: Callable[[], float] = time.monotonic,
     verify: Callable[[str, str], bool] = verify_pin,
     wall_ms: Callable[[], int] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The pick API over ``store``, which the caller owns (the node daemon passes its own:
     one Store, one connection, one writer). ``operators``: an operators TOML file or the
     operators themselves.
 
     ``station`` names the station in facts (default the store's node id); ``warehouse``
-    limits the bin table to one warehouse's bins; ``monotonic``/``verify``/``wall_ms`` are
-    for tests.
+    limits the bin table to one warehouse's bins; ``max_body_bytes`` bounds every request
+    body (413 beyond, edge/api/limits.py); ``monotonic``/``verify``/``wall_ms`` are for
+    tests.
     """
     ops = load_operators(operators) if isinstance(operators, Path) else list(operators)
-    gate = Gate(ops, gate_settings or GateSettings(), monotonic=monotonic, verify=verify)
+    settings = gate_settings or GateSettings()
+    gate = Gate(ops, settings, monotonic=monotonic, verify=verify)
+    pin_pool = PinPool(settings.hash_workers, settings.hash_queue)
     service = PickService(
         store,
         station=station or store.node_id,
@@ -94,15 +99,26 @@ def pick_app(
         metric=metric,
         wall_ms=wall_ms,
     )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        pin_pool.close()
+
     app = FastAPI(
         title="Guanjia edge pick API",
         version="1",
         description="Pick lists, scans and verdicts for PDAs on the warehouse LAN.",
+        lifespan=lifespan,
     )
     app.state.pick_service = service
     app.state.gate = gate
+    app.state.pin_pool = pin_pool
     app.state.store = store
     app.include_router(router)
+    # Outside everything but Starlette's error middleware: a too-large body is refused
+    # before any route, dependency or JSON parser sees a byte of it.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     # A Route, not a Mount: a Mount answers /metrics with a redirect to /metrics/.
     app.router.routes.append(Route("/metrics", make_metrics_app(service.refresh_metrics)))
 

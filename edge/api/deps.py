@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from edge.api.limits import PinPool
 from edge.api.operators import Gate, Operator
 from edge.api.schemas import PRINTABLE
 from edge.errors import EdgeError
@@ -33,8 +34,21 @@ def get_gate(request: Request) -> Gate:
     return gate
 
 
+def get_pin_pool(request: Request) -> PinPool:
+    pool: PinPool = request.app.state.pin_pool
+    return pool
+
+
+def client_address(request: Request) -> str | None:
+    """The peer's address: per-client login limits count by it (one warehouse LAN, no
+    proxy by default; behind a TLS proxy every PDA shares the proxy's address)."""
+    return request.client.host if request.client is not None else None
+
+
 ServiceDep = Annotated[PickService, Depends(get_service)]
 GateDep = Annotated[Gate, Depends(get_gate)]
+PinPoolDep = Annotated[PinPool, Depends(get_pin_pool)]
+ClientDep = Annotated[str | None, Depends(client_address)]
 
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/v1/login.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}

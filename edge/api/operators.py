@@ -108,6 +108,16 @@ class GateSettings:
     token_ttl_s: float = 12 * 3600.0
     #: Operator ids whose failures are remembered (oldest forgotten first: bounded memory).
     max_tracked_ids: int = 10_000
+    #: Login attempts one client address may make in ``client_window_s`` (a token bucket
+    #: refilled evenly; a good login gives its token back) before 429 with Retry-After
+    #: (OWASP API Security Top 10 2023, API4 "Unrestricted Resource Consumption").
+    client_attempts: int = 10
+    client_window_s: float = 60.0
+    #: Client addresses remembered (least recently seen forgotten first: bounded memory).
+    max_tracked_clients: int = 4096
+    #: PIN hashes running at once, and waiting, before 429 (edge/api/limits.py PinPool).
+    hash_workers: int = 2
+    hash_queue: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +128,12 @@ class Session:
 
 
 class LoginRefused(EdgeError):
-    """``status`` 401 (wrong operator id or PIN) or 403 (locked out, ``Retry-After``)."""
+    """``status`` 401 (wrong operator id or PIN), 403 (locked out, ``Retry-After``) or 429
+    (too many attempts from this client, or the PIN hashing pool is full; ``Retry-After``,
+    RFC 6585 §4, RFC 9110 §10.2.3)."""
 
     def __init__(self, status: int, code: str, message: str, retry_after_s: float = 0) -> None:
-        headers = {"Retry-After": str(int(retry_after_s) + 1)} if status == 403 else None
+        headers = {"Retry-After": str(int(retry_after_s) + 1)} if status in (403, 429) else None
         super().__init__(message, code=code, status=status, headers=headers)
         self.retry_after_s = retry_after_s
 
@@ -130,6 +142,21 @@ class LoginRefused(EdgeError):
 class _Failures:
     count: int = 0
     locked_until: float = 0.0
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A login attempt admitted by :meth:`Gate.begin`, already counted; :meth:`Gate.finish`
+    runs the hash."""
+
+    operator_id: str
+    client: str | None
 
 
 def _token_key(token: str) -> str:
@@ -156,41 +183,91 @@ class Gate:
         self._verify = verify
         self._decoy = decoy_hash(op.pin_hash for op in ops)
         self._failures: OrderedDict[str, _Failures] = OrderedDict()
+        self._clients: OrderedDict[str, _Bucket] = OrderedDict()
         self._tokens: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def login(self, operator_id: str, pin: str) -> Session:
+    def login(self, operator_id: str, pin: str, client: str | None = None) -> Session:
         """A new session, or :class:`LoginRefused`. Runs the hash either way (timing)."""
+        return self.finish(self.begin(operator_id, client), pin)
+
+    def begin(self, operator_id: str, client: str | None = None) -> Attempt:
+        """Admit one attempt, or :class:`LoginRefused` (403 locked, 429 client limit).
+
+        Fast (no hash). The attempt is counted as a wrong PIN here, under the lock and
+        BEFORE the hash runs; a good PIN takes it back in :meth:`finish`. Counting after
+        the hash let concurrent attempts all pass the lock check while their hashes ran
+        (60 concurrent wrong PINs: 17 evaluated, not 5); now at most ``max_failures``
+        are ever evaluated before the lock (OWASP Authentication Cheat Sheet, "Login
+        Throttling").
+        """
         now = self._now()
         with self._lock:
-            entry = self._failures.get(operator_id)
-            if entry is not None and entry.locked_until > now:
+            if client is not None:
+                self._take_client_token(client, now)
+            entry = self._failures.pop(operator_id, None) or _Failures()
+            self._failures[operator_id] = entry  # most recently used last
+            while len(self._failures) > self.settings.max_tracked_ids:
+                self._failures.popitem(last=False)
+            if entry.locked_until > now:
                 raise LoginRefused(
                     403,
                     "locked",
                     f"too many wrong PINs: operator {operator_id!r} is locked, try again later",
                     entry.locked_until - now,
                 )
-        op = self.operators.get(operator_id)
+            entry.count += 1
+            if entry.count >= self.settings.max_failures:
+                entry.count = 0
+                entry.locked_until = now + self.settings.lockout_s
+        return Attempt(operator_id, client)
+
+    def finish(self, attempt: Attempt, pin: str) -> Session:
+        """Run the hash of an admitted attempt: a session, or 401."""
+        op = self.operators.get(attempt.operator_id)
         # The hash runs outside the lock (it is the slow part) and for unknown ids too.
         ok = self._verify(pin, op.pin_hash if op is not None else self._decoy) and op is not None
+        now = self._now()
         with self._lock:
             if not ok:
-                entry = self._failures.pop(operator_id, None) or _Failures()
-                entry.count += 1
-                if entry.count >= self.settings.max_failures:
-                    entry.count = 0
-                    entry.locked_until = now + self.settings.lockout_s
-                self._failures[operator_id] = entry
-                while len(self._failures) > self.settings.max_tracked_ids:
-                    self._failures.popitem(last=False)
                 raise LoginRefused(401, "bad_credentials", "unknown operator or wrong PIN")
             assert op is not None
-            self._failures.pop(operator_id, None)
+            # A good PIN clears the count, including a lock this very attempt set.
+            self._failures.pop(attempt.operator_id, None)
+            if attempt.client is not None:
+                self._refund_client_token(attempt.client)
             self._expire(now)
             session = Session(secrets.token_urlsafe(32), op, now + self.settings.token_ttl_s)
             self._tokens[_token_key(session.token)] = session
             return session
+
+    def _take_client_token(self, client: str, now: float) -> None:
+        # Token bucket per client address, in bounded memory (an LRU of
+        # max_tracked_clients): the pick API is one process serving one warehouse LAN
+        # (docs/pick-api.md), so process memory is the whole state; evicting the least
+        # recently seen address can only forget a quiet client, and the bounded PIN
+        # pool caps the cost of whoever is forgotten.
+        s = self.settings
+        rate = s.client_attempts / s.client_window_s
+        bucket = self._clients.pop(client, None) or _Bucket(float(s.client_attempts), now)
+        self._clients[client] = bucket
+        while len(self._clients) > s.max_tracked_clients:
+            self._clients.popitem(last=False)
+        bucket.tokens = min(float(s.client_attempts), bucket.tokens + (now - bucket.updated) * rate)
+        bucket.updated = now
+        if bucket.tokens < 1.0:
+            raise LoginRefused(
+                429,
+                "too_many_attempts",
+                "too many login attempts from this device: wait and try again",
+                (1.0 - bucket.tokens) / rate,
+            )
+        bucket.tokens -= 1.0
+
+    def _refund_client_token(self, client: str) -> None:
+        bucket = self._clients.get(client)
+        if bucket is not None:
+            bucket.tokens = min(float(self.settings.client_attempts), bucket.tokens + 1.0)
 
     def session(self, token: str) -> Session | None:
         now = self._now()

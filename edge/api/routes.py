@@ -3,9 +3,9 @@
 The store has one writer, the thread of the event loop the app runs on (in the node
 daemon, the daemon's loop; edge/api/app.py), so every route that reaches PickService is
 ``async def`` and runs there: a pick request's commit is a station step like a pack
-scan's, a few milliseconds with its fsync. Login and logout touch no store and stay
-plain ``def``: FastAPI runs them in its thread pool, so the loop never waits on the PIN
-hash.
+scan's, a few milliseconds with its fsync. Login touches no store: it is admitted on the
+loop (lockout and per-client limits, no hash) and its PIN hash runs in the small bounded
+pool (edge/api/limits.py), so neither the loop nor a flood of logins waits on the hashes.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 
 from edge.api.deps import (
+    ClientDep,
     GateDep,
     IdempotencyKey,
     OperatorDep,
     PickerDep,
+    PinPoolDep,
     ServiceDep,
     TokenDep,
 )
-from edge.api.operators import LoginRefused
+from edge.api.limits import PinPool
+from edge.api.operators import Gate, LoginRefused, Session
 from edge.api.schemas import PRINTABLE, ErrorBody, LoginRequest, LoginResponse, ScanRequest
 from edge.ops import metrics
 from edge.runtimes.pick_views import ActionResult, CurrentView, PickList, WaveSummary
@@ -33,6 +36,7 @@ _Responses = dict[int | str, dict[str, Any]]
 _AUTH: _Responses = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}}
 _ACTION: _Responses = {**_AUTH, 409: {"model": ErrorBody}}
 _FOUND: _Responses = {**_AUTH, 404: {"model": ErrorBody}}
+_LOGIN: _Responses = {**_AUTH, 413: {"model": ErrorBody}, 429: {"model": ErrorBody}}
 
 router = APIRouter(prefix="/api/v1")
 
@@ -43,13 +47,34 @@ def _replayed(response: Response, result: ActionResult) -> ActionResult:
     return result
 
 
-@router.post("/login", responses=_AUTH, tags=["auth"])
-def login(body: LoginRequest, gate: GateDep) -> LoginResponse:
-    """Operator id + PIN -> bearer token. Wrong PINs in a row lock the id out for a while."""
+_BUSY_RETRY_S = 1.0
+
+
+async def _login(gate: Gate, pool: PinPool, operator: str, pin: str, client: str | None) -> Session:
+    # Slot first, then admission: a refused slot costs the operator no failure count.
+    if not pool.try_acquire():
+        raise LoginRefused(
+            429, "busy", "too many logins at once: try again in a moment", _BUSY_RETRY_S
+        )
     try:
-        session = gate.login(body.operator, body.pin)
+        attempt = gate.begin(operator, client)
+    except BaseException:
+        pool.release()
+        raise
+    return await pool.run_acquired(gate.finish, attempt, pin)
+
+
+@router.post("/login", responses=_LOGIN, tags=["auth"])
+async def login(
+    body: LoginRequest, gate: GateDep, pool: PinPoolDep, client: ClientDep
+) -> LoginResponse:
+    """Operator id + PIN -> bearer token. Wrong PINs in a row lock the id out for a while;
+    too many attempts from one device, or too many logins at once, are 429."""
+    try:
+        session = await _login(gate, pool, body.operator, body.pin, client)
     except LoginRefused as err:
-        metrics.count_login("locked" if err.status == 403 else "bad_pin")
+        outcome = {403: "locked", 429: "limited"}.get(err.status, "bad_pin")
+        metrics.count_login(outcome)
         raise
     metrics.count_login("ok")
     op = session.operator

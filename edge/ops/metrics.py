@@ -91,7 +91,7 @@ SYNC_OLDEST_AGE: Final = Gauge(
 )
 LOGINS: Final = Counter(
     "guanjia_edge_logins",
-    "Operator PIN logins by outcome (ok, bad_pin, locked).",
+    "Operator PIN logins by outcome (ok, bad_pin, locked, limited).",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cloud.db.engine import make_engine, migrate
+from cloud.sync import enroll
 from cloud.sync.enroll import (
     DEFAULT_CLOUD_USER,
     HASH_ITERATIONS,
@@ -195,7 +196,10 @@ def test_broker_config_files(store: CredentialStore, tmp_path: Path) -> None:
     with pytest.raises(EnrollError, match="no cloud user"):
         write_broker_config(store, tmp_path / "etc" / "mosquitto.conf", BrokerLayout())
     store.enroll_cloud()
-    files = write_broker_config(store, tmp_path / "etc" / "mosquitto.conf", BrokerLayout())
+    plugin = tmp_path / "mosquitto_dynamic_security.so"
+    files = write_broker_config(
+        store, tmp_path / "etc" / "mosquitto.conf", BrokerLayout(), dynsec_plugin=plugin
+    )
     assert files == broker_files(tmp_path / "etc" / "mosquitto.conf")
     conf = files.conf.read_text()
     directives = [ln for ln in conf.splitlines() if ln and ln[0] != "#"]
@@ -206,6 +210,8 @@ def test_broker_config_files(store: CredentialStore, tmp_path: Path) -> None:
         "use_username_as_clientid true",
         f"password_file {files.edge_passwd}",
         f"acl_file {files.edge_acl}",
+        f"plugin {plugin}",
+        f"plugin_opt_config_file {files.edge_dynsec}",
         "listener 1884 127.0.0.1",
         "allow_anonymous false",
         f"password_file {files.cloud_passwd}",
@@ -216,8 +222,29 @@ def test_broker_config_files(store: CredentialStore, tmp_path: Path) -> None:
     cloud_lines = files.cloud_passwd.read_text().splitlines()
     assert [ln.split(":")[0] for ln in cloud_lines] == [DEFAULT_CLOUD_USER]
     assert "topic readwrite guanjia/v1/#" in files.cloud_acl.read_text()
-    for p in (files.edge_passwd, files.cloud_passwd, files.edge_acl, files.cloud_acl):
+    dynsec = json.loads(files.edge_dynsec.read_text())
+    # Only active nodes, no passwords (password_file keeps those), one deny rule.
+    assert dynsec["clients"] == [{"username": "n1", "roles": [{"rolename": "node"}]}]
+    assert dynsec["roles"][0]["acls"] == [
+        {"acltype": "subscribePattern", "topic": "$share/#", "allow": False, "priority": 0}
+    ]
+    for p in (
+        files.edge_passwd,
+        files.cloud_passwd,
+        files.edge_acl,
+        files.cloud_acl,
+        files.edge_dynsec,
+    ):
         assert stat.S_IMODE(p.stat().st_mode) == 0o640
+
+
+def test_broker_config_refuses_to_go_without_the_share_guard(
+    store: CredentialStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.enroll_cloud()
+    monkeypatch.setattr(enroll, "DYNSEC_PLUGIN_DIRS", (str(tmp_path / "nowhere"),))
+    with pytest.raises(EnrollError, match="--dynsec-plugin PATH"):
+        write_broker_config(store, tmp_path / "mosquitto.conf", BrokerLayout())
 
 
 # --- against the real broker ----------------------------------------------------------

@@ -492,3 +492,56 @@ def test_cloud_workers_share_one_account_and_split_the_events(w: World) -> None:
         time.sleep(0.01)
     assert sorted(got) == sorted(sent)  # each exactly once over the group
     assert all(c.is_connected and c.disconnects == [] for c in workers)
+
+
+# --- shared subscriptions (issue 13, finding 9) ---------------------------------------
+
+HUB_GROUP = "guanjia-hub"  # the hub's default (cloud/settings.py); not a secret
+
+
+@pytest.mark.parametrize("v5", [False, True], ids=["mqtt311", "mqtt5"])
+def test_node_cannot_subscribe_to_any_shared_subscription(w: World, v5: bool) -> None:
+    a = connected(w.node("A", v5=v5))
+    filters = [
+        topics.subscription(topics.Channel.EVENTS, HUB_GROUP),  # the hub's own group
+        topics.subscription(topics.Channel.PULL, HUB_GROUP),
+        f"$share/anything/{t('A', topics.Channel.ACK)}",  # even over its own topics
+        "$share/g/#",
+    ]
+    for f in filters:
+        (rc,) = a.subscribe(f)
+        # SUBACK failure: 0x80 (MQTT 3.1.1 §3.9.3), 0x87 not authorized (MQTT 5 §3.9.3)
+        assert rc.is_failure and rc.value == (135 if v5 else 128), (f, rc)
+    # Its plain subscriptions still work.
+    (ok,) = a.subscribe(t("A", topics.Channel.DOWN))
+    assert not ok.is_failure
+
+
+def test_a_hostile_node_cannot_take_a_share_of_the_hubs_events(w: World) -> None:
+    # Before: Mosquitto granted the node's $share SUBSCRIBE, counted it in the group's
+    # round robin and then dropped its turns at the read ACL: 400 of 600 reached the hub.
+    group = topics.subscription(topics.Channel.EVENTS, HUB_GROUP)
+    workers = [connected(w.cloud(f"guanjia-cloud-{i}")) for i in (1, 2)]
+    for c in workers:
+        assert c.subscribe(group)[0].value == 1
+    # One connection per node (use_username_as_clientid); its SUBACK is not asserted
+    # here, only what the hub gets.
+    hostile = [connected(w.node("A", v5=True))]
+    for peer in hostile:
+        peer.subscribe(group)
+        peer.subscribe(f"$share/{HUB_GROUP}/guanjia/v1/#")
+    b = connected(w.node("B"))
+    sent = [f"e{i}".encode() for i in range(600)]
+    for p in sent:
+        b.client.publish(t("B", topics.Channel.EVENTS), p, qos=1)
+    b.publish(t("B", topics.Channel.EVENTS), b"last")  # waits for its PUBACK
+    got: list[bytes] = []
+    deadline = time.monotonic() + WAIT_S
+    while len(got) < len(sent) + 1 and time.monotonic() < deadline:
+        for c in workers:
+            while not c.messages.empty():
+                got.append(c.messages.get()[1])
+        time.sleep(0.01)
+    assert len(got) == len(sent) + 1, f"{len(got)} of {len(sent) + 1} reached the hub"
+    assert sorted(got) == sorted([*sent, b"last"])
+    assert all(peer.messages.empty() for peer in hostile)

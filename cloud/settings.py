@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,3 +63,13 @@ class Settings(BaseSettings):
     #: the default: no cross-origin browser access at all (the hub sends no CORS headers).
     #: JSON in the environment: GUANJIA_CORS_ORIGINS='["https://erp.example.com"]'.
     cors_origins: list[str] = []
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        # An origin is scheme://host[:port] exactly as a browser sends it; "*" would open the
+        # API to every page on the web (OWASP API8:2023 security misconfiguration).
+        bad = [o for o in v if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", o)]
+        if bad:
+            raise ValueError(f"not an origin (scheme://host[:port], no '*' or path): {bad}")
+        return v

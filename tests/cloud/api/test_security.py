@@ -380,3 +380,9 @@ def test_cors_is_closed_by_default_and_explicit_when_open(db_url: str) -> None:
         bad = _preflight(c, "https://evil.example")
         assert bad.status_code == 400
         assert "access-control-allow-origin" not in bad.headers
+
+
+@pytest.mark.parametrize("origin", ["*", "https://erp.example.com/", "erp.example.com", "null"])
+def test_cors_origins_must_be_origins(origin: str) -> None:
+    with pytest.raises(ValueError, match="not an origin"):
+        Settings(cors_origins=[origin])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.auth import ROLES, hash_password
+from cloud.auth import ROLES, hash_password, normalise_username
 from cloud.db.models import Account, User
 from cloud.errors import ConflictError, InvalidError, NotFoundError
+
+#: What a username may hold (as cloud/api/schemas.py Username, after lower-casing).
+_USERNAME = re.compile(r"[a-z0-9_.@\-]{2,64}")
 
 
 def create_account(session: Session, name: str, now: datetime) -> Account:
@@ -33,8 +38,18 @@ def create_user(
 ) -> User:
     if role not in ROLES:
         raise InvalidError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", "role")
-    if session.execute(select(User.id).where(User.username == username)).first():
-        raise ConflictError(f"username {username!r} is taken")
+    # Unique within the account only, whatever the case: "taken" says nothing of the users of
+    # other sellers (issue 13, finding 3; OWASP API3:2023 excessive data exposure).
+    username = normalise_username(username)
+    if not _USERNAME.fullmatch(username):
+        raise InvalidError(
+            "a username is 2 to 64 of the letters a-z, digits and _ . @ - (no ':', which "
+            "separates account and user at login)",
+            "username",
+        )
+    taken = select(User.id).where(User.account_id == account_id, User.username == username)
+    if session.execute(taken).first():
+        raise ConflictError(f"username {username!r} is taken in this account")
     user = User(
         account_id=account_id,
         username=username,
@@ -49,7 +64,7 @@ def create_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError as err:  # a concurrent create of the same name
-        raise ConflictError(f"username {username!r} is taken") from err
+        raise ConflictError(f"username {username!r} is taken in this account") from err
     return user
 
 
@@ -77,13 +92,46 @@ def update_user(
     ).scalar_one_or_none()
     if user is None:
         raise NotFoundError(f"no user {user_id}")
+    revoke = False
     if role is not None:
         if role not in ROLES:
             raise InvalidError(f"unknown role {role!r}", "role")
+        revoke |= role != user.role
         user.role = role
     if active is not None:
+        revoke |= user.active and not active
         user.active = active
     if password is not None:
+        revoke = True
         user.password_hash = hash_password(password)
+    if revoke:
+        # Every token issued before stops working (cloud/auth.py TokenVersions): a disabled
+        # user, a demoted one and a stolen password's tokens (issue 13, finding 1).
+        user.token_version += 1
     user.changed_by, user.changed_at = actor, now
     return user
+
+
+def create_seller(
+    session: Session,
+    name: str,
+    admin: str,
+    password: str | None,
+    actor: str,
+    now: datetime,
+) -> tuple[Account, User, str | None]:
+    """A new seller account with its first admin (``guanjia cloud account create`` and the
+    platform API). Without ``password`` one is drawn and returned, to be shown once."""
+    if ":" in name or not 2 <= len(name) <= 120 or not name.isprintable():
+        raise InvalidError(
+            "an account name is 2 to 120 printable characters without ':' (login names it)",
+            "name",
+        )
+    drawn = None
+    if password is None:
+        drawn = password = secrets.token_urlsafe(18)
+    if len(password) < 8:
+        raise InvalidError("the admin's password needs at least 8 characters", "password")
+    account = create_account(session, name, now)
+    user = create_user(session, account.id, admin, password, "admin", actor, now)
+    return account, user, drawn

@@ -14,15 +14,17 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
-from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
+from cloud.api import auth, orders, platform, rules, skus, stock, tasks, users, warehouses
 from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
 from cloud.api.nodes import router as nodes_router
+from cloud.auth import TokenVersions
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.serve import warmup
@@ -79,6 +81,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             else engine
         )
         app.state.read_sessions = session_factory(read_engine)
+        app.state.token_versions = TokenVersions(
+            app.state.read_sessions, settings.token_version_cache_s
+        )
         metrics.watch_pool(engine, "main")
         if read_engine is not engine:
             metrics.watch_pool(read_engine, "read")
@@ -118,6 +123,10 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         version="1",
         summary="Orders, stock and the edge nodes of one seller's warehouses.",
         lifespan=lifespan,
+        # The API's description and its viewers only when a setting asks (Settings.api_docs).
+        openapi_url="/openapi.json" if settings.api_docs else None,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.settings = settings
     app.state.jwt_secret = settings.jwt_secret or secrets.token_urlsafe(32)
@@ -128,7 +137,19 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     app.include_router(nodes_router)
     app.include_router(metrics_router)
     app.add_middleware(Timing)
-    for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):
+    if settings.cors_origins:
+        # Explicit origins only, never "*" (closed by default: no CORSMiddleware, no CORS
+        # headers, so browsers refuse cross-origin reads; OWASP API8:2023). Tokens travel in
+        # the Authorization header, not cookies: no credentials mode.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform):
         app.include_router(module.router)
 
     @app.exception_handler(DomainError)

@@ -6,7 +6,9 @@ No web code here: the API's dependency (cloud/api/deps.py) calls :func:`decode_t
 from __future__ import annotations
 
 import functools
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -17,7 +19,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import User
+from cloud.db.models import Account, User
 from cloud.errors import Unauthenticated
 
 #: Every scope a route can ask for, with what it allows (shown in the OpenAPI login form).
@@ -81,14 +83,30 @@ class Principal:
     account_id: int
     role: str
     scopes: frozenset[str]
+    #: The user's token version when the token was issued (claim ``ver``).
+    token_version: int = 0
 
     @property
     def actor(self) -> str:
         return f"user:{self.username}"
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+def normalise_username(name: str) -> str:
+    """The one form a username is stored and looked up in: "Admin" and "admin" are one user
+    (issue 13, finding 10). ``str.lower`` (not SQL ``lower()``, which SQLite applies to ASCII
+    only); the API allows ASCII names only, where the two agree."""
+    return name.lower()
+
+
+def authenticate(session: Session, account: str, username: str, password: str) -> User | None:
+    """The active user ``username`` of the seller account named ``account``, if the password
+    is theirs. An unknown account, an unknown user, a wrong password and a disabled user
+    cost the same hash and all answer None (OWASP API2:2023, no user probing)."""
+    user = session.execute(
+        select(User)
+        .join(Account, Account.id == User.account_id)
+        .where(Account.name == account, User.username == normalise_username(username))
+    ).scalar_one_or_none()
     if user is None:
         _hasher.verify(password, _DUMMY_HASH)
         return None
@@ -107,6 +125,7 @@ def issue_token(
         "name": user.username,
         "acct": user.account_id,
         "role": user.role,
+        "ver": user.token_version,
         "scope": " ".join(sorted(granted)),
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
@@ -144,5 +163,59 @@ def _verified(token: str, secret: str) -> tuple[Principal, float]:
         account_id=int(claims["acct"]),
         role=str(claims["role"]),
         scopes=frozenset(str(claims["scope"]).split()),
+        token_version=int(claims["ver"]),
     )
     return who, float(claims["exp"])
+
+
+#: How long a worker trusts what it last read of a user's token version. A token revoked
+#: (user disabled, role or password changed) can still be used for at most this long on a
+#: worker that checked it just before the change; every other request sees it at once.
+TOKEN_VERSION_CACHE_S: Final = 2.0
+
+
+class TokenVersions:
+    """Revocation (issue 13, finding 1; OWASP API2:2023 Broken Authentication): is a token's
+    ``ver`` still its user's ``token_version``, and is the user still active?
+
+    The version lives in the database (``app_user.token_version``), so every worker of the
+    hub sees a change; a worker keeps what it read for ``ttl_s`` seconds (default
+    :data:`TOKEN_VERSION_CACHE_S`) so a burst of requests costs one read per user, not one
+    each. ``read`` runs in a worker thread (it is a database round trip).
+    """
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        ttl_s: float = TOKEN_VERSION_CACHE_S,
+        clock: Callable[[], float] = time.monotonic,
+        max_users: int = 10_000,
+    ) -> None:
+        self._sessions = sessions
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._max = max_users
+        self._seen: dict[int, tuple[float, int | None]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, who: Principal) -> bool | None:
+        """Whether the token is current, from the cache; None when the cache cannot say."""
+        hit = self._seen.get(who.user_id)
+        if hit is None or self._clock() - hit[0] >= self.ttl_s:
+            return None
+        return hit[1] == who.token_version
+
+    def read(self, who: Principal) -> bool:
+        """Whether the token is current, read from the database (and remembered)."""
+        with self._sessions() as s:
+            row = s.execute(
+                select(User.token_version, User.active).where(
+                    User.id == who.user_id, User.account_id == who.account_id
+                )
+            ).first()
+        version = row.token_version if row is not None and row.active else None
+        with self._lock:
+            if len(self._seen) >= self._max:  # bounded memory: forget all, reread as needed
+                self._seen.clear()
+            self._seen[who.user_id] = (self._clock(), version)
+        return version == who.token_version

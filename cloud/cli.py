@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from cloud.settings import Settings
 
 app = typer.Typer(help="Cloud hub: API, ingest of edge events.", no_args_is_help=True)
+account_app = typer.Typer(help="Seller accounts (tenants).", no_args_is_help=True)
+app.add_typer(account_app, name="account")
 
 
 @app.command()
@@ -146,6 +148,58 @@ def seed_demo(
     with transaction(session_factory(engine)) as s:
         summary = run_seed(s, datetime.now(UTC), password=password, node_ids=node or [])
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@account_app.command("create")
+def account_create(
+    name: Annotated[str, typer.Argument(help="The seller account's name (named at login).")],
+    admin: Annotated[str, typer.Option(help="Username of the account's first admin.")],
+    password_file: Annotated[
+        typer.FileText | None,
+        typer.Option(
+            help="Read the admin's password from this file ('-': stdin), first line. "
+            "Without it a password is drawn and printed once."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")
+    ] = None,
+) -> None:
+    """Create a seller account with its first admin (the platform operator's command).
+
+    Prints the account as one JSON line; with a drawn password it is in the line, shown
+    this once (the hub keeps only its hash). The password is never an option: a command
+    line is visible to every user of the machine (ps) and kept in shell history.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from cloud import accounts
+    from cloud.db.engine import make_engine, session_factory, transaction
+    from cloud.db.engine import migrate as run_migrations
+    from cloud.errors import DomainError
+    from cloud.settings import Settings
+
+    password = None
+    if password_file is not None:
+        password = password_file.readline().rstrip("\r\n")
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    try:
+        run_migrations(engine)
+        with transaction(session_factory(engine)) as s:
+            acct, user, drawn = accounts.create_seller(
+                s, name, admin, password, "cli:account-create", datetime.now(UTC)
+            )
+            out = {"account_id": acct.id, "account": acct.name, "admin": user.username}
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    finally:
+        engine.dispose()
+    if drawn is not None:
+        out["admin_password"] = drawn
+    typer.echo(json.dumps(out, ensure_ascii=False))
 
 
 @app.command()

@@ -47,6 +47,14 @@ class InvalidError(DomainError):
         return {"detail": [{"loc": loc, "msg": str(self), "type": "value_error"}]}
 
 
+class ForbiddenError(DomainError):
+    """The caller is known but lacks a scope this action needs (HTTP 403); the message names
+    it. For checks only the domain can make (what a task's action books), beside the
+    route scopes the API checks (cloud/api/deps.py)."""
+
+    status = 403
+
+
 class Unauthenticated(DomainError):
     """No valid credentials (HTTP 401): a bad, expired or unknown token or password."""
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from cloud import tasks
 from cloud.db.models import Event as EventRow
 from cloud.db.models import PickLease, SalesOrder, Task, Warehouse
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
 from cloud.stock.ledger import Ledger, Move, require_skus
@@ -362,6 +363,23 @@ def _count(
     log.info("stocktake %s from %s: %d variance line(s)", p.count_id, node, len(moves))
 
 
+#: The scopes closing a task needs beyond ``tasks:write``, by (kind, action), because of what
+#: the action books: approving a count variance books stock adjustments, which
+#: ``POST /stock/adjustments`` guards with ``stock:write`` (issue 13, finding 2; OWASP
+#: API5:2023 broken function level authorization). Every other (kind, action) only closes
+#: the task with a note and books nothing: ``stock_variance``, ``unknown_order``,
+#: ``fact_conflict``, ``pick_exception``, ``weight``, ``carrier_mismatch``, ``stocktake``,
+#: ``pick_lease_conflict``, and a count variance rejected (``approve: false``). A new action
+#: that books must be added here.
+ACTION_SCOPES: Final[dict[tuple[str, str], tuple[frozenset[str], str]]] = {
+    (COUNT_VARIANCE, "approve"): (frozenset({"stock:write"}), "books stock adjustments"),
+}
+
+
+def _action(kind: str, approve: bool | None) -> str:
+    return "approve" if kind == COUNT_VARIANCE and approve else "close"
+
+
 def resolve_task(
     session: Session,
     account_id: int,
@@ -370,14 +388,27 @@ def resolve_task(
     actor: str,
     now: datetime,
     approve: bool | None = None,
+    *,
+    scopes: frozenset[str],
 ) -> Task:
     """Close a task. A count variance needs a decision: ``approve`` books its adjustments
-    (a compensating movement each, never an edit), ``approve=False`` books nothing."""
+    (a compensating movement each, never an edit), ``approve=False`` books nothing.
+
+    ``scopes``: the caller's; an action that books needs the scopes of what it books
+    (:data:`ACTION_SCOPES`), else :class:`ForbiddenError` and nothing changes."""
     t = session.execute(
         select(Task).where(Task.public_id == task_id).with_for_update()
     ).scalar_one_or_none()
     if t is None or t.account_id != account_id:
         raise NotFoundError(f"no task {task_id}")
+    needed = ACTION_SCOPES.get((t.kind, _action(t.kind, approve)))
+    if needed is not None:
+        missing = sorted(needed[0] - scopes)
+        if missing:
+            raise ForbiddenError(
+                f"approving {t.kind.replace('_', ' ')} task {task_id} {needed[1]}, which needs "
+                f"the scope {', '.join(missing)}; this login lacks it (ask a warehouse lead)"
+            )
     if t.status == "done":
         raise ConflictError(f"task {task_id} was resolved already by {t.resolved_by}")
     if t.kind == "count_variance":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,3 +48,28 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     #: Lifetime of an access token.
     token_ttl_s: int = 8 * 3600
+    #: How long a worker trusts what it read of a user's token version: a revoked token
+    #: (user disabled, role or password changed) works at most this much longer there
+    #: (cloud/auth.py TokenVersions). 0 reads the database on every request.
+    token_version_cache_s: float = Field(default=2.0, ge=0, le=60)
+    #: Bearer token of the platform operator, who creates seller accounts through
+    #: ``POST /api/v1/platform/accounts``; unset, that route is off (404). No seller's user
+    #: holds it. The CLI (``guanjia cloud account create``) needs none: it runs on the hub.
+    operator_token: str | None = Field(default=None, min_length=32)
+    #: Serve ``/docs``, ``/redoc`` and ``/openapi.json``. Off by default: the API's map
+    #: helps an attacker more than a seller (OWASP API9:2023 improper inventory management).
+    api_docs: bool = False
+    #: Origins (scheme://host[:port]) whose browser pages may call the API (CORS). Empty,
+    #: the default: no cross-origin browser access at all (the hub sends no CORS headers).
+    #: JSON in the environment: GUANJIA_CORS_ORIGINS='["https://erp.example.com"]'.
+    cors_origins: list[str] = []
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        # An origin is scheme://host[:port] exactly as a browser sends it; "*" would open the
+        # API to every page on the web (OWASP API8:2023 security misconfiguration).
+        bad = [o for o in v if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", o)]
+        if bad:
+            raise ValueError(f"not an origin (scheme://host[:port], no '*' or path): {bad}")
+        return v

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request, Security, status
+import anyio.to_thread
+from fastapi import Depends, Header, HTTPException, Path, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session
 
-from cloud.auth import SCOPES, InvalidToken, Principal, decode_token
+from cloud.auth import SCOPES, InvalidToken, Principal, TokenVersions, decode_token
 from cloud.nodes import downlink
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
@@ -109,6 +111,19 @@ async def _principal(
             "invalid or expired token",
             headers={"WWW-Authenticate": challenge},
         ) from err
+    # Revoked? (disabled, role or password changed since it was issued). From the worker's
+    # cache while fresh (cloud/auth.py TokenVersions: at most its ttl_s, 2 s, of grace);
+    # else one indexed read, in a thread (it is a database round trip).
+    versions: TokenVersions = request.app.state.token_versions
+    current = versions.cached(who)
+    if current is None:
+        current = await anyio.to_thread.run_sync(versions.read, who)
+    if not current:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "token revoked (user disabled, or role or password changed): log in again",
+            headers={"WWW-Authenticate": challenge},
+        )
     missing = [s for s in security.scopes if s not in who.scopes]
     if missing:
         raise HTTPException(
@@ -119,7 +134,28 @@ async def _principal(
     return who
 
 
+async def _operator(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The platform operator (who creates seller accounts), by ``GUANJIA_OPERATOR_TOKEN``.
+
+    Not a role of a seller account: no seller's user, admin included, holds it, so no
+    seller can make accounts (OWASP API5:2023 broken function level authorization). Unset,
+    the operator routes answer 404, as ``/metrics`` does (cloud/api/metrics.py).
+    """
+    token: str | None = request.app.state.settings.operator_token
+    if token is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+    sent = (authorization or "").removeprefix("Bearer ").encode()
+    if not hmac.compare_digest(sent, token.encode()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "platform routes need the operator token (GUANJIA_OPERATOR_TOKEN)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return "platform-operator"
+
+
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
+Operator = Annotated[str, Depends(_operator)]
 #: A user's or a task's id in a path: its random public id (cloud/db/models.py
 #: ``new_public_id``), never the serial key, which would tell how many the hub made.
 PublicId = Annotated[

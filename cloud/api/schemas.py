@@ -111,11 +111,16 @@ class MeOut(BaseModel):
     scopes: list[str]
 
 
+#: A username: ASCII, no ":" (login splits "account:user" at the last one, cloud/api/auth.py);
+#: stored in lower case (cloud/auth.py normalise_username).
+Username = Annotated[
+    str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
+]
+
+
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: Annotated[
-        str, StringConstraints(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
-    ]
+    username: Username
     password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
     role: Literal["admin", "auditor", "warehouse_lead", "picker", "finance", "readonly"]
 
@@ -137,6 +142,27 @@ class UserOut(BaseModel):
     active: bool
     changed_by: str
     changed_at: datetime
+
+
+class AccountIn(BaseModel):
+    """A new seller account and its first admin (the platform operator's route)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: Named at login: no ":" (cloud/api/auth.py) and no control characters.
+    name: Annotated[
+        str, StringConstraints(min_length=2, max_length=120, pattern=r"^[^:\x00-\x1f\x7f]+$")
+    ]
+    admin_username: Username
+    #: Left out: one is drawn and sent back once, in ``admin_password``.
+    admin_password: Annotated[str, StringConstraints(min_length=8, max_length=200)] | None = None
+
+
+class AccountOut(BaseModel):
+    account_id: int
+    name: str
+    admin_username: str
+    #: Only when the hub drew it: shown this once, stored only as a hash.
+    admin_password: str | None = None
 
 
 class ImportReport(BaseModel):

@@ -35,6 +35,8 @@ def resolve(
     session: SessionDep,
     who: TasksWrite,
 ) -> TaskOut:
+    """Close a task. An action that books needs the scope of what it books (approving a
+    count variance: ``stock:write``; cloud/facts.py ACTION_SCOPES), else 403."""
     t = facts.resolve_task(
         session,
         who.account_id,
@@ -43,5 +45,6 @@ def resolve(
         who.actor,
         datetime.now(UTC),
         approve=body.approve,
+        scopes=who.scopes,
     )
     return TaskOut.model_validate(t, from_attributes=True)

@@ -315,7 +315,7 @@ def bench_api(
             with serve(url, workdir, workers) as base:
                 r = httpx.post(
                     base + "/api/v1/auth/token",
-                    data={"username": "admin", "password": PASSWORD},
+                    data={"account": "demo", "username": "admin", "password": PASSWORD},
                     timeout=30,
                 )
                 r.raise_for_status()

@@ -162,16 +162,26 @@ class Account(Base):
 
 
 class User(Base):
+    """A user of one seller account. The name is unique in its account only and stored in
+    lower case (cloud/accounts.py ``normalise_username``): "Admin" and "admin" are one user,
+    and two sellers may each have an "admin". Login names the account (cloud/api/auth.py)."""
+
     __tablename__ = "app_user"
+    __table_args__ = (
+        UniqueConstraint("account_id", "username", name="uq_app_user_account_username"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     public_id: Mapped[str] = mapped_column(
         String(36), unique=True, index=True, default=new_public_id
     )
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: In every token as the claim ``ver``; bumped when the user is disabled, changes role or
+    #: password, which revokes every token issued before (cloud/auth.py ``TokenVersions``).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime]
 

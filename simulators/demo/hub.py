@@ -61,6 +61,8 @@ class Hub:
                 raise DemoFailed(f"seeding the demo seller failed: {seeded.stderr[-1500:]}")
             self.seed = orjson.loads(seeded.stdout)
             os.environ.setdefault("GUANJIA_JWT_SECRET", os.urandom(24).hex())
+            # The demo runs on this machine and points at /docs (off by default: Settings).
+            os.environ.setdefault("GUANJIA_API_DOCS", "true")
             s.spawn(
                 [
                     "cloud",
@@ -77,7 +79,11 @@ class Hub:
             self._wait_health()
             token = httpx.post(
                 f"{s.api}/api/v1/auth/token",
-                data={"username": self.seed["username"], "password": DEMO_PASSWORD},
+                data={
+                    "account": self.seed["account"],
+                    "username": self.seed["username"],
+                    "password": DEMO_PASSWORD,
+                },
                 timeout=10,
             )
             token.raise_for_status()

@@ -14,8 +14,14 @@ from cloud.settings import Settings
 PASSWORD = "correct horse battery"
 
 
-def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
-    r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+def login(
+    client: TestClient, username: str, password: str = PASSWORD, *, account: str
+) -> dict[str, str]:
+    """Log in as ``username`` of the seller account named ``account`` (cloud/api/auth.py)."""
+    r = client.post(
+        "/api/v1/auth/token",
+        data={"account": account, "username": username, "password": password},
+    )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
@@ -25,13 +31,15 @@ def make_account(
 ) -> dict[str, str]:
     """An account with one user of ``role`` (created through the domain, as the CLI does)."""
     from cloud import accounts
+    from cloud.db.models import Account
 
     sessions = client.app.state.sessions  # type: ignore[attr-defined]
     with sessions() as s, s.begin():
         now = datetime.now(UTC)
         acct = account_id or accounts.create_account(s, name, now).id
         accounts.create_user(s, acct, f"{name}-{role}", PASSWORD, role, "test", now)
-    return login(client, f"{name}-{role}")
+        account = s.get_one(Account, acct).name
+    return login(client, f"{name}-{role}", account=account)
 
 
 @pytest.fixture

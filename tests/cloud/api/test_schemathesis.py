@@ -103,7 +103,10 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with TestClient(app) as client:
         with app.state.sessions() as s, s.begin():
             seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=["node-st-1"])
-        r = client.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD})
+        r = client.post(
+            "/api/v1/auth/token",
+            data={"account": "demo", "username": "admin", "password": PASSWORD},
+        )
         assert r.status_code == 200, r.text
         token = {"Authorization": f"Bearer {r.json()['access_token']}"}
         yield Api(client, token, request.param, _known(app.state.sessions))

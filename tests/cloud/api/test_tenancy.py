@@ -310,14 +310,6 @@ FOREIGN: list[Case] = [
     Case("GET", "/api/v1/rules/{key}/versions", 404),
     Case("POST", "/api/v1/tasks/{task_id}/resolve", 404, {"resolution": "probe"}),
     Case("PATCH", "/api/v1/users/{user_id}", 404, {"role": "readonly"}),
-    # usernames are global: A's is taken (a conflict, and nothing of A's changes)
-    Case(
-        "POST",
-        "/api/v1/users",
-        409,
-        {"username": "demo-picker", "password": PASSWORD, "role": "picker"},
-        control=False,
-    ),
 ]
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
@@ -401,6 +393,15 @@ OWN: list[Case] = [
         {"username": "other-clerk", "password": PASSWORD, "role": "picker"},
         own=True,
     ),
+    # usernames are unique per account (issue 13, finding 3): A's user's name, in any case,
+    # is free in B, so "taken" tells B nothing of A; A's user stays as it was
+    Case(
+        "POST",
+        "/api/v1/users",
+        201,
+        {"username": "Demo-Picker", "password": PASSWORD, "role": "picker"},
+        own=True,
+    ),
 ]
 
 #: Every list route (GET, no path parameter): queries aimed at A's data return none of it.
@@ -429,13 +430,16 @@ ALLOWED = {
     ("POST", "/api/v1/auth/token"),
     # liveness of the database and the broker, the same for everyone
     ("GET", "/api/v1/health"),
-    # the API's description and its viewers (no data)
+    # the API's description and its viewers (no data; off unless Settings.api_docs)
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     # the hub's own figures (no seller's data), behind the scrape token (cloud/api/metrics.py)
     ("GET", "/metrics"),
+    # the platform operator's (creates accounts; no seller's token reaches it, off unless
+    # GUANJIA_OPERATOR_TOKEN is set): tests/cloud/api/test_security.py
+    ("POST", "/api/v1/platform/accounts"),
 }
 
 
@@ -448,6 +452,9 @@ def _app(database_url: str) -> FastAPI:
             database_url=database_url,
             mqtt_host="",
             jwt_secret="test-secret-of-at-least-32-bytes-long",
+            # Every route the hub can serve is on, so each must be probed or allowed.
+            api_docs=True,
+            operator_token="operator-token-of-at-least-32-bytes",
         ),
         ingest=False,
     )
@@ -591,7 +598,7 @@ def _world(client: TestClient) -> World:
     now = datetime.now(UTC)
     with app.state.sessions() as s, s.begin():
         a_id = seed_demo(s, now, password=PASSWORD, node_ids=[NODE])["account_id"]
-    a = login(client, "admin")
+    a = login(client, "admin", account="demo")
     make_account(client, "demo", role="picker", account_id=a_id)
 
     c = client
@@ -922,7 +929,7 @@ def test_ingest_report_shows_an_account_its_own_nodes_only(app_client: TestClien
                     received_at=now,
                 )
             )
-    a = login(app_client, "admin")
+    a = login(app_client, "admin", account="demo")
     r = app_client.get("/api/v1/ingest", headers=a)
     assert r.status_code == 200, r.text
     body = r.json()

@@ -16,7 +16,9 @@ SECRET = "s" * 32
 
 
 def _token(ttl: timedelta) -> str:
-    user = User(id=7, username="lead", account_id=3, role="auditor", password_hash="x")
+    user = User(
+        id=7, username="lead", account_id=3, role="auditor", password_hash="x", token_version=0
+    )
     token, _ = issue_token(user, [], SECRET, datetime.now(UTC), ttl)
     return token
 

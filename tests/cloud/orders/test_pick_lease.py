@@ -82,7 +82,7 @@ class Hub:
         with app.state.sessions() as s, s.begin():
             made = seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[PICK1, PICK2, PACK])
         a_id = int(made["account_id"])
-        self.admin = login(client, "admin")
+        self.admin = login(client, "admin", account="demo")
         self.lead = make_account(client, "demo", role="warehouse_lead", account_id=a_id)
         self.picker = make_account(client, "demo", role="picker", account_id=a_id)
         for node, kind in ((PICK1, "pick"), (PICK2, "pick"), (PACK, "pack")):

@@ -97,7 +97,7 @@ def world(app_client: TestClient, tmp_path: Path) -> Iterator[tuple[Any, Engine,
         made = seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[PICK1, PICK2])
     hub = {
         "client": app_client,
-        "admin": login(app_client, "admin"),
+        "admin": login(app_client, "admin", account="demo"),
         "lead": make_account(
             app_client, "demo", role="warehouse_lead", account_id=int(made["account_id"])
         ),

@@ -34,7 +34,7 @@ def shop(app_client: TestClient) -> TestClient:
     """The demo seller (WH1 stocked, courier and gift rules), logged in as its admin."""
     with app_client.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
         seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=["wh1-pack-1"])
-    app_client.headers.update(login(app_client, "admin"))
+    app_client.headers.update(login(app_client, "admin", account="demo"))
     return app_client
 
 

@@ -36,7 +36,7 @@ NODE = "wh1-pack-1"
 def demo(app_client: TestClient) -> TestClient:
     with app_client.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
         seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[NODE])
-    app_client.headers.update(login(app_client, "admin"))
+    app_client.headers.update(login(app_client, "admin", account="demo"))
     return app_client
 
 
@@ -412,13 +412,19 @@ def test_tenancy_b_sees_and_changes_nothing_of_a(demo: TestClient) -> None:
 def test_auth(app_client: TestClient) -> None:
     make_account(app_client, "acme")
     bad = app_client.post(
-        "/api/v1/auth/token", data={"username": "acme-admin", "password": "wrong password"}
+        "/api/v1/auth/token",
+        data={"account": "acme", "username": "acme-admin", "password": "wrong password"},
     )
     unknown = app_client.post(
-        "/api/v1/auth/token", data={"username": "nobody", "password": "wrong password"}
+        "/api/v1/auth/token",
+        data={"account": "acme", "username": "nobody", "password": "wrong password"},
     )
-    assert bad.status_code == unknown.status_code == 401
-    assert bad.json() == unknown.json()
+    elsewhere = app_client.post(
+        "/api/v1/auth/token",
+        data={"account": "nowhere", "username": "acme-admin", "password": "wrong password"},
+    )
+    assert bad.status_code == unknown.status_code == elsewhere.status_code == 401
+    assert bad.json() == unknown.json() == elsewhere.json()
     assert app_client.get("/api/v1/orders").status_code == 401
     assert (
         app_client.get("/api/v1/orders", headers={"Authorization": "Bearer nonsense"}).status_code

@@ -91,7 +91,7 @@ def test_two_workers_share_tokens_and_ingest(broker: PrivateBroker, tmp_path: Pa
         )
         token = httpx.post(
             base + "/api/v1/auth/token",
-            data={"username": "admin", "password": "workers-pass"},
+            data={"account": "demo", "username": "admin", "password": "workers-pass"},
             timeout=30,
         ).json()["access_token"]
         # A new connection each time: the kernel hands them to either worker.

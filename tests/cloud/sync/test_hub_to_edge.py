@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from cloud import facts
+from cloud.auth import ROLES
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import BinLevel, Downlink, StockMovement, Task
 from cloud.errors import InvalidError
@@ -66,6 +67,9 @@ def test_bin_movements_send_expected_stock(engine: Engine, world: tuple[int, str
     assert {"bin": b, "sku_code": sku, "qty": before + 5} in latest["levels"]
 
 
+LEAD = ROLES["warehouse_lead"]
+
+
 def test_count_variance_waits_for_a_lead(engine: Engine, world: tuple[int, str]) -> None:
     account, _ = world
     sessions = session_factory(engine)
@@ -103,10 +107,17 @@ def test_count_variance_waits_for_a_lead(engine: Engine, world: tuple[int, str])
         task = s.execute(select(Task).where(Task.kind == "count_variance")).scalar_one()
     assert f"{b} {sku} -1" in task.detail
     with pytest.raises(InvalidError, match="approve"), transaction(sessions) as s:
-        facts.resolve_task(s, account, task.public_id, "looked", "lead", NOW)
+        facts.resolve_task(s, account, task.public_id, "looked", "lead", NOW, scopes=LEAD)
     with transaction(sessions) as s:
         done = facts.resolve_task(
-            s, account, task.public_id, "recounted, one missing", "lead", NOW, approve=True
+            s,
+            account,
+            task.public_id,
+            "recounted, one missing",
+            "lead",
+            NOW,
+            approve=True,
+            scopes=LEAD,
         )
         assert done.resolution is not None
         assert done.resolution.startswith("approved, 1 adjustment")
@@ -119,5 +130,7 @@ def test_count_variance_waits_for_a_lead(engine: Engine, world: tuple[int, str])
             == qty - 1
         )
     with pytest.raises(Exception, match="resolved already"), transaction(sessions) as s:
-        facts.resolve_task(s, account, task.public_id, "again", "lead", NOW, approve=True)
+        facts.resolve_task(
+            s, account, task.public_id, "again", "lead", NOW, approve=True, scopes=LEAD
+        )
     assert adjustments() == 1

@@ -226,7 +226,7 @@ class _StandInDevice:
 
 
 @pytest.mark.parametrize("mode", ["keyboard", "pos"])
-def test_hid_scanner_with_simulator(mode: str) -> None:
+def test_hid_scanner_with_simulator(mode: str, caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         ours, kernel_side = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         kernel = _KernelStandIn(kernel_side)
@@ -266,7 +266,9 @@ def test_hid_scanner_with_simulator(mode: str) -> None:
             # Unplug (UHID_DESTROY) -> down; plug back (UHID_CREATE2) -> up, reads again.
             sim.unplug()
             await until(lambda: not driver.health.connected)
-            assert "unplugged?" in (driver.health.last_error or "")
+            # The first failure is logged once; by the time we look, a retry may already have
+            # replaced last_error with "cannot open HID device" (seen under load in CI).
+            assert "HID read failed (unplugged?)" in caplog.text
             sim.plug()
             await until(lambda: driver.health.connected)
             await sim.scan("again")

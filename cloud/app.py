@@ -20,11 +20,15 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
 from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
+from cloud.api.deps import ExportSlots
+from cloud.api.limits import BodyLimit
 from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
 from cloud.api.nodes import router as nodes_router
+from cloud.auth import HashPool
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
+from cloud.login import LoginPolicy
 from cloud.serve import warmup
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
@@ -90,6 +94,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         # SQLite has one writer at a time: this process's API writers queue for it here.
         app.state.writer_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # Password checks off the handler threads, bounded (cloud/auth.py HashPool).
+        app.state.hash_pool = HashPool(settings.login_hash_threads, settings.login_hash_queue)
+        app.state.export_slots = ExportSlots(settings.exports_per_user, settings.exports_per_worker)
         if settings.warm_on_start:
             # Before the first request (cloud/serve/warmup.py says why); the pool keeps what it
             # opened. A SQLite connection has no server-side caches to warm: one will do.
@@ -109,6 +116,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             app.state.commit_pool.shutdown(wait=True)
+            app.state.hash_pool.shutdown()
             engine.dispose()
             if read_engine is not engine:
                 read_engine.dispose()
@@ -120,6 +128,13 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.login_policy = LoginPolicy(
+        user_failures=settings.login_user_failures,
+        client_failures=settings.login_client_failures,
+        window_s=settings.login_window_s,
+        lockout_s=settings.login_lockout_s,
+        max_lockout_s=settings.login_max_lockout_s,
+    )
     app.state.jwt_secret = settings.jwt_secret or secrets.token_urlsafe(32)
     if settings.jwt_secret is None:
         logging.getLogger("guanjia.cloud").warning(
@@ -128,13 +143,20 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     app.include_router(nodes_router)
     app.include_router(metrics_router)
     app.add_middleware(Timing)
+    # Outermost (added last): a body too large is refused before routing, authentication
+    # and parsing (cloud/api/limits.py).
+    app.add_middleware(
+        BodyLimit,
+        default=settings.http_max_body_bytes,
+        routes={"/api/v1/skus/import": settings.http_max_import_bytes},
+    )
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):
         app.include_router(module.router)
 
     @app.exception_handler(DomainError)
     async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
         # Every domain error, one shape (cloud/errors.py).
-        return JSONResponse(status_code=exc.status, content=exc.body())
+        return JSONResponse(status_code=exc.status, content=exc.body(), headers=exc.headers())
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:

@@ -2,28 +2,59 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from cloud import auth
-from cloud.api.deps import AnyUser, SessionDep, SettingsDep
+from cloud import auth, login
+from cloud.api.deps import AnyUser, SettingsDep, UnitsDep
 from cloud.api.schemas import MeOut, TokenOut
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cloud.db.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 @router.post("/token")
-def token(
+async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    units: UnitsDep,
     settings: SettingsDep,
     request: Request,
 ) -> TokenOut:
-    """Log in. An unknown user costs the same hash as a wrong password (no user probing)."""
-    user = auth.authenticate(session, form.username, form.password)
+    """Log in. An unknown user costs the same hash as a wrong password (no user probing).
+
+    Ten failures of a username (a hundred from one client) lock it with 429 and
+    ``Retry-After``, the right password included (cloud/login.py). The password is checked on
+    a bounded pool of its own (503 when full), outside any transaction: the attempt is
+    counted in one short write before, and given back in one after a success.
+    """
+    state = request.app.state
+    policy: login.LoginPolicy = state.login_policy
+    pool: auth.HashPool = state.hash_pool
+    keys = login.keys(form.username, request.client.host if request.client else "")
+    now = time.time()
+
+    def look(s: Session) -> tuple[float, User | None]:
+        return login.locked_for(s, keys, now), auth.find_login(s, form.username)
+
+    # A locked key is refused by a read: a flood against it writes nothing.
+    wait, found = await units.read(look)
+    if wait:
+        raise login.TooManyAttempts(wait)
+    async with pool.slot():
+        wait = await units.write(lambda s: login.reserve(s, keys, now, policy))
+        if wait:
+            raise login.TooManyAttempts(wait)
+        user = await pool.verify(found, form.password)
+    if user is not None:
+        await units.write(lambda s: login.succeeded(s, keys))
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -121,10 +121,8 @@ def test_unknown_wrong_and_disabled_cost_one_check_each(
             r = _login(c, name, pw)
             answers.append((r.status_code, r.json()))
             assert len(calls) == 1, name
-        assert answers[0] == answers[1] == answers[2] == (
-            401,
-            {"detail": "wrong username or password"},
-        )
+        expected = (401, {"detail": "wrong username or password"})
+        assert answers == [expected] * 3
 
 
 def test_hash_pool_full_answers_503_at_once(db_url: str) -> None:

@@ -28,7 +28,7 @@ from cloud.api.nodes import router as nodes_router
 from cloud.auth import HashPool
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
-from cloud.login import LoginPolicy
+from cloud.login import KnownLocks, LoginPolicy
 from cloud.serve import warmup
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
@@ -135,6 +135,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         lockout_s=settings.login_lockout_s,
         max_lockout_s=settings.login_max_lockout_s,
     )
+    app.state.known_locks = KnownLocks()
     app.state.jwt_secret = settings.jwt_secret or secrets.token_urlsafe(32)
     if settings.jwt_secret is None:
         logging.getLogger("guanjia.cloud").warning(

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,7 +134,9 @@ class HashPool:
     def __init__(self, threads: int = 0, queue: int = 16) -> None:
         self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
         self.capacity = self.threads + queue
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            self.threads, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         self._taken = 0
 
     @contextlib.asynccontextmanager
@@ -157,6 +160,13 @@ class HashPool:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority() -> None:
+    """A password-check thread yields the CPU to the handlers (Linux: ``nice`` is per
+    thread): under a flood of logins, other users' requests run first."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def issue_token(

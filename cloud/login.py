@@ -81,17 +81,51 @@ def keys(username: str, client: str) -> list[Key]:
     return [("user", digest(username.casefold())), ("client", digest(client))]
 
 
-def locked_for(session: Session, keys_: Sequence[Key], now: float) -> float:
+class KnownLocks:
+    """Locks this process has seen, by key (one per app: one database).
+
+    A lock is never lifted early, so until it ends it can be answered from here without the
+    database: a flood against a locked name costs no query. Bounded: when full, ended locks
+    are dropped, and if none has ended, all (the database still has them).
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._until: dict[Key, float] = {}
+
+    def wait(self, keys_: Sequence[Key], now: float) -> float:
+        """Seconds a lock seen here still holds on any of the keys (0: none)."""
+        if not self._until:
+            return 0.0
+        return max(0.0, *(self._until.get(k, 0.0) - now for k in keys_))
+
+    def remember(self, key: Key, until: float, now: float) -> None:
+        if len(self._until) >= self.size:
+            for k in [k for k, u in self._until.items() if u <= now]:
+                del self._until[k]
+            if len(self._until) >= self.size:
+                self._until.clear()
+        self._until[key] = until
+
+
+def locked_for(session: Session, keys_: Sequence[Key], now: float, known: KnownLocks) -> float:
     """Seconds until every key is unlocked (0: none is locked). Reads only."""
     rows = session.execute(
-        select(LoginAttempts.locked_until).where(
+        select(LoginAttempts.kind, LoginAttempts.key, LoginAttempts.locked_until).where(
             or_(*(and_(LoginAttempts.kind == k, LoginAttempts.key == v) for k, v in keys_))
         )
-    ).scalars()
-    return max([u - now for u in rows if u > now], default=0.0)
+    ).all()
+    wait = 0.0
+    for kind, key, until in rows:
+        if until > now:
+            known.remember((kind, key), until, now)
+            wait = max(wait, until - now)
+    return wait
 
 
-def reserve(session: Session, keys_: Sequence[Key], now: float, policy: LoginPolicy) -> float:
+def reserve(
+    session: Session, keys_: Sequence[Key], now: float, policy: LoginPolicy, known: KnownLocks
+) -> float:
     """Count one attempt as failed, before its password is checked; 0 if it may be checked,
     else the seconds until it may (the attempt is then not counted). Locks a key whose
     failures reached its limit. Run in a write transaction of its own."""
@@ -114,6 +148,7 @@ def reserve(session: Session, keys_: Sequence[Key], now: float, policy: LoginPol
     wait = 0.0
     for row in rows:
         if row.locked_until > now:
+            known.remember((row.kind, row.key), row.locked_until, now)
             wait = max(wait, row.locked_until - now)
             continue
         if now - row.window_start >= policy.window_s:
@@ -123,6 +158,7 @@ def reserve(session: Session, keys_: Sequence[Key], now: float, policy: LoginPol
         if row.failures >= policy.limit(row.kind):
             lockout = min(policy.lockout_s * 2**row.strikes, policy.max_lockout_s)
             row.locked_until = now + lockout
+            known.remember((row.kind, row.key), row.locked_until, now)
             row.strikes += 1
             row.window_start, row.failures = now, 0
             wait = max(wait, lockout)

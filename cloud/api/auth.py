@@ -38,18 +38,23 @@ async def token(
     state = request.app.state
     policy: login.LoginPolicy = state.login_policy
     pool: auth.HashPool = state.hash_pool
+    known: login.KnownLocks = state.known_locks
     keys = login.keys(form.username, request.client.host if request.client else "")
     now = time.time()
 
     def look(s: Session) -> tuple[float, User | None]:
-        return login.locked_for(s, keys, now), auth.find_login(s, form.username)
+        return login.locked_for(s, keys, now, known), auth.find_login(s, form.username)
 
-    # A locked key is refused by a read: a flood against it writes nothing.
+    # A locked key is refused from what this process knows, else by a read: a flood
+    # against a locked name or client writes nothing.
+    wait = known.wait(keys, now)
+    if wait:
+        raise login.TooManyAttempts(wait)
     wait, found = await units.read(look)
     if wait:
         raise login.TooManyAttempts(wait)
     async with pool.slot():
-        wait = await units.write(lambda s: login.reserve(s, keys, now, policy))
+        wait = await units.write(lambda s: login.reserve(s, keys, now, policy, known))
         if wait:
             raise login.TooManyAttempts(wait)
         user = await pool.verify(found, form.password)

@@ -50,10 +50,11 @@ async def token(
     wait = known.wait(keys, now)
     if wait:
         raise login.TooManyAttempts(wait)
-    wait, found = await units.read(look)
-    if wait:
-        raise login.TooManyAttempts(wait)
+    # A full pool refuses before any query (503): a flood costs the others as little as can be.
     async with pool.slot():
+        wait, found = await units.read(look)
+        if wait:
+            raise login.TooManyAttempts(wait)
         wait = await units.write(lambda s: login.reserve(s, keys, now, policy, known))
         if wait:
             raise login.TooManyAttempts(wait)

@@ -21,12 +21,15 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
 from cloud.api import auth, orders, platform, rules, skus, stock, tasks, users, warehouses
+from cloud.api.deps import ExportSlots
+from cloud.api.limits import BodyLimit
 from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
 from cloud.api.nodes import router as nodes_router
-from cloud.auth import TokenVersions
+from cloud.auth import HashPool, TokenVersions
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
+from cloud.login import KnownLocks, LoginPolicy
 from cloud.serve import warmup
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
@@ -95,6 +98,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.http_threads
         # SQLite has one writer at a time: this process's API writers queue for it here.
         app.state.writer_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # Password checks off the handler threads, bounded (cloud/auth.py HashPool).
+        app.state.hash_pool = HashPool(settings.login_hash_threads, settings.login_hash_queue)
+        app.state.export_slots = ExportSlots(settings.exports_per_user, settings.exports_per_worker)
         if settings.warm_on_start:
             # Before the first request (cloud/serve/warmup.py says why); the pool keeps what it
             # opened. A SQLite connection has no server-side caches to warm: one will do.
@@ -114,6 +120,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             app.state.commit_pool.shutdown(wait=True)
+            app.state.hash_pool.shutdown()
             engine.dispose()
             if read_engine is not engine:
                 read_engine.dispose()
@@ -129,6 +136,14 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.settings = settings
+    app.state.login_policy = LoginPolicy(
+        user_failures=settings.login_user_failures,
+        client_failures=settings.login_client_failures,
+        window_s=settings.login_window_s,
+        lockout_s=settings.login_lockout_s,
+        max_lockout_s=settings.login_max_lockout_s,
+    )
+    app.state.known_locks = KnownLocks()
     app.state.jwt_secret = settings.jwt_secret or secrets.token_urlsafe(32)
     if settings.jwt_secret is None:
         logging.getLogger("guanjia.cloud").warning(
@@ -149,13 +164,20 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
+    # Outermost (added last): a body too large is refused before routing, authentication
+    # and parsing (cloud/api/limits.py).
+    app.add_middleware(
+        BodyLimit,
+        default=settings.http_max_body_bytes,
+        routes={"/api/v1/skus/import": settings.http_max_import_bytes},
+    )
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform):
         app.include_router(module.router)
 
     @app.exception_handler(DomainError)
     async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
         # Every domain error, one shape (cloud/errors.py).
-        return JSONResponse(status_code=exc.status, content=exc.body())
+        return JSONResponse(status_code=exc.status, content=exc.body(), headers=exc.headers())
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:

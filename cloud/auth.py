@@ -5,10 +5,14 @@ No web code here: the API's dependency (cloud/api/deps.py) calls :func:`decode_t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -20,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Account, User
-from cloud.errors import Unauthenticated
+from cloud.errors import DomainError, Unauthenticated
 
 #: Every scope a route can ask for, with what it allows (shown in the OpenAPI login form).
 SCOPES: Final[dict[str, str]] = {
@@ -99,19 +103,87 @@ def normalise_username(name: str) -> str:
 
 
 def authenticate(session: Session, account: str, username: str, password: str) -> User | None:
-    """The active user ``username`` of the seller account named ``account``, if the password
-    is theirs. An unknown account, an unknown user, a wrong password and a disabled user
-    cost the same hash and all answer None (OWASP API2:2023, no user probing)."""
-    user = session.execute(
+    """Check a password on the calling thread (the CLI and tests; the API uses ``HashPool``).
+
+    An unknown account, an unknown user, a wrong password and a disabled user cost the same
+    hash and all answer None (OWASP API2:2023, no user probing)."""
+    user = find_login(session, account, username)
+    ok = _hasher.verify(password, user.password_hash if user is not None else _DUMMY_HASH)
+    return user if ok and user is not None and user.active else None
+
+
+def find_login(session: Session, account: str, username: str) -> User | None:
+    """The user a login names (``username`` of the seller account named ``account``), active
+    or not: the caller checks the password against its hash, or against ``_DUMMY_HASH`` when
+    there is none, so that an unknown account or user, a wrong password and a disabled user
+    cost the same (no user probing by timing)."""
+    return session.execute(
         select(User)
         .join(Account, Account.id == User.account_id)
         .where(Account.name == account, User.username == normalise_username(username))
     ).scalar_one_or_none()
-    if user is None:
-        _hasher.verify(password, _DUMMY_HASH)
-        return None
-    ok = _hasher.verify(password, user.password_hash)
-    return user if ok and user.active else None
+
+
+class HashPoolBusy(DomainError):
+    """Every slot for password checks is taken (HTTP 503 with Retry-After, RFC 9110 §15.6.4)."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("too many logins in progress; try again in a second")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class HashPool:
+    """Password checks off the request threads, a bounded number at a time.
+
+    Argon2 (pwdlib's defaults: 64 MiB, 3 passes) costs ~50-100 ms of one core and 64 MiB
+    per check; argon2-cffi releases the GIL while it runs, so the checks run beside the
+    event loop and the handlers. ``threads`` check at once and ``queue`` more wait; a login
+    beyond that is refused at once with 503 (OWASP API4:2023, unrestricted resource
+    consumption) rather than queue without bound: a flood of logins then costs at most
+    ``threads`` cores and ``threads + queue`` slots, and other users' requests keep theirs.
+    Slots are counted on the event loop (one thread), so no lock is needed.
+    """
+
+    def __init__(self, threads: int = 0, queue: int = 16) -> None:
+        self.threads = threads or max(1, (os.cpu_count() or 2) // 2)
+        self.capacity = self.threads + queue
+        self._pool = ThreadPoolExecutor(
+            self.threads, thread_name_prefix="argon2", initializer=_lower_priority
+        )
+        self._taken = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """A place in the pool for one login, or ``HashPoolBusy`` at once."""
+        if self._taken >= self.capacity:
+            raise HashPoolBusy
+        self._taken += 1
+        try:
+            yield
+        finally:
+            self._taken -= 1
+
+    async def verify(self, user: User | None, password: str) -> User | None:
+        """The user if the password is theirs and they are active: one argon2 check whatever
+        the case (unknown, wrong, disabled), on the pool."""
+        hashed = user.password_hash if user is not None else _DUMMY_HASH
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(self._pool, _hasher.verify, password, hashed)
+        return user if ok and user is not None and user.active else None
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_priority() -> None:
+    """A password-check thread yields the CPU to the handlers (Linux: ``nice`` is per
+    thread): under a flood of logins, other users' requests run first."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def issue_token(

@@ -54,11 +54,14 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if settings.http_workers == 1:
+        from cloud.serve.protocol import uvicorn_options
+
         uvicorn.run(
             create_app(settings),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",
+            **uvicorn_options(settings),
         )
         return
     from cloud.serve.workers import supervise

@@ -20,6 +20,10 @@ class DomainError(Exception):
     def body(self) -> dict[str, Any]:
         return {"detail": str(self)}
 
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries (e.g. ``Retry-After`` with a 429 or 503)."""
+        return {}
+
 
 class ConflictError(DomainError):
     """A request conflicts with the hub's state (HTTP 409); the message says why."""

@@ -73,3 +73,35 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not an origin (scheme://host[:port], no '*' or path): {bad}")
         return v
+
+    # --- login protection (cloud/login.py) and password checks (cloud/auth.py HashPool) ---
+    #: Failed logins of one username before it is locked; of one client address.
+    login_user_failures: int = Field(default=10, ge=1)
+    login_client_failures: int = Field(default=100, ge=1)
+    #: Failures older than this are forgotten.
+    login_window_s: float = Field(default=900.0, gt=0)
+    #: The first lockout; each next one of the same key doubles it, up to the maximum.
+    login_lockout_s: float = Field(default=60.0, gt=0)
+    login_max_lockout_s: float = Field(default=3600.0, gt=0)
+    #: Threads checking passwords per worker (0: half the cores, at least one), and how many
+    #: more logins may wait for them before a login is refused with 503.
+    login_hash_threads: int = Field(default=0, ge=0, le=64)
+    login_hash_queue: int = Field(default=16, ge=0, le=1024)
+
+    # --- request limits (cloud/api/limits.py, cloud/serve/protocol.py) ---
+    #: Largest request body; imports have their own (``http_max_import_bytes``).
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    http_max_import_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    #: Largest request line + headers, and most header fields, of one request (431 beyond).
+    http_max_head_bytes: int = Field(default=64 * 1024, ge=1024)
+    http_max_headers: int = Field(default=100, ge=8)
+    #: A connection must send a whole request line and headers within this many seconds of
+    #: opening (or of its previous answer), or it is closed.
+    http_head_timeout_s: float = Field(default=10.0, gt=0)
+    #: An idle keep-alive connection is closed after this many seconds.
+    http_keep_alive_s: int = Field(default=5, ge=1)
+    #: Connections plus requests in progress per worker; beyond it uvicorn answers 503.
+    http_limit_concurrency: int = Field(default=2000, ge=1)
+    #: Exports (heavy reads) in progress at once: per user, and per worker in all.
+    exports_per_user: int = Field(default=1, ge=1)
+    exports_per_worker: int = Field(default=2, ge=1)

@@ -9,24 +9,30 @@ so the last ``:`` splits. A username is unique within its account only (issue 13
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from cloud import auth
-from cloud.api.deps import AnyUser, SessionDep, SettingsDep
+from cloud import auth, login
+from cloud.api.deps import AnyUser, SettingsDep, UnitsDep
 from cloud.api.schemas import MeOut, TokenOut
 from cloud.errors import InvalidError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cloud.db.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 @router.post("/token")
-def token(
+async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    session: SessionDep,
+    units: UnitsDep,
     settings: SettingsDep,
     request: Request,
     account: Annotated[str | None, Form(min_length=1, max_length=120)] = None,
@@ -34,6 +40,10 @@ def token(
     """Log in to a seller account (``account``, or the username as ``account:user``).
 
     An unknown account or user costs the same hash as a wrong password (no user probing).
+    Ten failures of one account's username (a hundred from one client) lock it with 429
+    and ``Retry-After``, the right password included (cloud/login.py). The password is
+    checked on a bounded pool of its own (503 when full), outside any transaction: the
+    attempt is counted in one short write before, and given back in one after a success.
     """
     username = form.username
     if account is None:
@@ -44,7 +54,37 @@ def token(
                 "or the username as account:user",
                 "account",
             )
-    user = auth.authenticate(session, account, username, form.password)
+    state = request.app.state
+    policy: login.LoginPolicy = state.login_policy
+    pool: auth.HashPool = state.hash_pool
+    known: login.KnownLocks = state.known_locks
+    # The lock is per login name as the account knows it: "acme:Boss" and "acme:boss" are one.
+    keys = login.keys(
+        f"{account}:{auth.normalise_username(username)}",
+        request.client.host if request.client else "",
+    )
+    now = time.time()
+    seller = account
+
+    def look(s: Session) -> tuple[float, User | None]:
+        return login.locked_for(s, keys, now, known), auth.find_login(s, seller, username)
+
+    # A locked key is refused from what this process knows, else by a read: a flood
+    # against a locked name or client writes nothing.
+    wait = known.wait(keys, now)
+    if wait:
+        raise login.TooManyAttempts(wait)
+    # A full pool refuses before any query (503): a flood costs the others as little as can be.
+    async with pool.slot():
+        wait, found = await units.read(look)
+        if wait:
+            raise login.TooManyAttempts(wait)
+        wait = await units.write(lambda s: login.reserve(s, keys, now, policy, known))
+        if wait:
+            raise login.TooManyAttempts(wait)
+        user = await pool.verify(found, form.password)
+    if user is not None:
+        await units.write(lambda s: login.succeeded(s, keys))
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

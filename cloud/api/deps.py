@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator
-from typing import Annotated
+import math
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Header, HTTPException, Path, Request, Security, status
@@ -70,6 +71,92 @@ async def _session(request: Request) -> AsyncIterator[Session]:
         if lock is not None:
             lock.release()
     push(state.ingest, downlink.pushes_of(session))
+
+
+T = TypeVar("T")
+
+
+class Units:
+    """Short transactions of their own, for a route that must not hold one across slow work.
+
+    The login (cloud/api/auth.py) checks a password (~100 ms of argon2) between a read and a
+    write; inside ``SessionDep``'s one transaction it held SQLite's write lock all the while
+    (each login ~100 ms, so 64 flooding clients stalled every writer for seconds). Here a
+    write takes the lock only for its own few statements. Commits as ``_session`` does:
+    writers of this process queue on the event loop, the work is shielded from cancellation.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self._state = request.app.state
+
+    async def read(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self._state.read_sessions() as session, session.begin():
+                return work(session)
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def write(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self._state.sessions() as session, session.begin():
+                return work(session)
+
+        lock: asyncio.Lock | None = self._state.writer_lock
+        loop = asyncio.get_running_loop()
+        if lock is None:
+            return await asyncio.shield(loop.run_in_executor(self._state.commit_pool, run))
+        async with lock:
+            return await asyncio.shield(loop.run_in_executor(self._state.commit_pool, run))
+
+
+async def _units(request: Request) -> Units:
+    return Units(request)
+
+
+class TooBusy(HTTPException):
+    """Too many heavy reads at once (429 with Retry-After, RFC 6585 §4, RFC 9110 §10.2.3)."""
+
+    def __init__(self, detail: str, retry_after_s: float = 5.0) -> None:
+        super().__init__(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail,
+            headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))},
+        )
+
+
+class ExportSlots:
+    """At most ``per_user`` exports of one user and ``total`` in all at once, per worker.
+
+    An export reads and encodes a whole catalogue on a handler thread (OWASP API4:2023):
+    four parallel exports by one picker held every handler thread of a worker and pushed
+    health checks to 19 s. Counted on the event loop (one thread): no lock. Per worker, not
+    in the database: what a running export holds is this process's threads and memory, and
+    a slot must be given back even when the process dies (a row would outlive it).
+    """
+
+    def __init__(self, per_user: int, total: int) -> None:
+        self.per_user, self.total = per_user, total
+        self._by_user: dict[int, int] = {}
+        self._all = 0
+
+    def take(self, user_id: int) -> None:
+        if self._all >= self.total:
+            raise TooBusy("the server is busy with other exports; try again shortly")
+        if self._by_user.get(user_id, 0) >= self.per_user:
+            raise TooBusy(
+                f"at most {self.per_user} export(s) of one user at a time;"
+                " wait for the one running to finish"
+            )
+        self._all += 1
+        self._by_user[user_id] = self._by_user.get(user_id, 0) + 1
+
+    def give_back(self, user_id: int) -> None:
+        self._all -= 1
+        left = self._by_user[user_id] - 1
+        if left:
+            self._by_user[user_id] = left
+        else:
+            del self._by_user[user_id]
 
 
 def _commit_and_close(session: Session) -> None:
@@ -167,6 +254,7 @@ PublicId = Annotated[
     ),
 ]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+UnitsDep = Annotated[Units, Depends(_units)]
 IngestDep = Annotated[IngestWorker | None, Depends(_ingest)]
 
 # One alias per scope a route declares (FastAPI reads the scopes into the OpenAPI spec).
@@ -186,6 +274,20 @@ UsersAdmin = Annotated[Principal, Security(_principal, scopes=["users:admin"])]
 NodesRead = Annotated[Principal, Security(_principal, scopes=["nodes:read"])]
 NodesWrite = Annotated[Principal, Security(_principal, scopes=["nodes:write"])]
 AnyUser = Annotated[Principal, Security(_principal, scopes=[])]
+
+
+async def _export_slot(request: Request, who: CatalogueRead) -> AsyncIterator[None]:
+    # Declared with the route's own scope (FastAPI resolves the principal once per request).
+    slots: ExportSlots = request.app.state.export_slots
+    slots.take(who.user_id)
+    try:
+        yield
+    finally:
+        slots.give_back(who.user_id)
+
+
+#: A catalogue export holds one of the caller's export slots until its answer is built.
+CatalogueExportSlot = Annotated[None, Depends(_export_slot, scope="function")]
 
 
 def push(ingest: IngestWorker | None, pushes: dict[str, int]) -> None:

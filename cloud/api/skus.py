@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from cloud.api.deps import CatalogueRead, CatalogueWrite, SessionDep
+from cloud.api.deps import CatalogueExportSlot, CatalogueRead, CatalogueWrite, SessionDep
 from cloud.api.responses import JsonRows
 from cloud.api.schemas import ImportReport, SkuIn
 from cloud.catalogue import import_export
@@ -34,8 +34,12 @@ def get_skus(
 
 @router.get("/export")
 def export(
-    session: SessionDep, who: CatalogueRead, format: Literal["csv", "xlsx"] = "csv"
+    _slot: CatalogueExportSlot,
+    session: SessionDep,
+    who: CatalogueRead,
+    format: Literal["csv", "xlsx"] = "csv",
 ) -> Response:
+    """The whole catalogue as CSV or .xlsx; one export per user at a time (429 beyond)."""
     if format == "csv":
         return Response(
             import_export.export_csv(session, who.account_id), media_type="text/csv; charset=utf-8"

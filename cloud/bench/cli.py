@@ -165,3 +165,33 @@ def cloud(
     )
     for k, v in result.items():
         typer.echo(f"api_{k:24} {v}")
+
+
+def login_flood(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLite (a temporary file is used) or a PostgreSQL server URL."),
+    ] = None,
+    connections: Annotated[int, typer.Option(help="Connections flooding the login.")] = 64,
+    duration: Annotated[float, typer.Option(help="Seconds of each measurement.")] = 15.0,
+    rate: Annotated[float, typer.Option(help="The ordinary user's reads per second.")] = 20.0,
+    workers: Annotated[
+        int | None, typer.Option(help="Server worker processes (default: one per core, plus one).")
+    ] = None,
+) -> None:
+    """An ordinary user's read latency alone and while the login is flooded (issue 13)."""
+    from cloud.bench.login_flood import bench_login_flood
+
+    result = bench_login_flood(
+        database_url, connections=connections, duration_s=duration, rate=rate, workers=workers
+    )
+    typer.echo(f"{'database':18} {result['database']}  workers {result['workers']}")
+    for name in ("alone", "flood_one-name", "flood_new-names"):
+        r = result[name]
+        line = (
+            f"{name:18} p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  "
+            f"max {r['max_ms']:7.1f} ms  reads {r['n']}  errors {r['errors']}"
+        )
+        if "flood" in r:
+            line += f"  flood {r['flood']['logins_per_s']}/s {r['flood']['answers']}"
+        typer.echo(line)

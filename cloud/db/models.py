@@ -564,3 +564,25 @@ class Task(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None]
     resolution: Mapped[str | None] = mapped_column(Text)
+
+
+# --- login protection ------------------------------------------------------------------
+
+
+class LoginAttempts(Base):
+    """Failed logins counted per username and per client address, shared by every worker
+    (cloud/login.py). ``key`` is a SHA-256 of the name or address, so a row's size is fixed
+    whatever a client sends; rows whose window and lockout are over are pruned.
+
+    Times are seconds since the epoch (``time.time()``): compared, never shown.
+    """
+
+    __tablename__ = "login_attempts"
+    #: "user" or "client".
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Float, index=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    #: Lockouts so far (the next lasts twice as long); forgotten with the row.
+    strikes: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[float] = mapped_column(Float)

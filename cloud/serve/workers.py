@@ -60,12 +60,19 @@ def _worker(host: str, port: int) -> None:
     """One worker: its own socket, the app from the environment ``serve`` prepared."""
     import uvicorn
 
+    from cloud.serve.protocol import uvicorn_options
+    from cloud.settings import Settings
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     sock = listening_socket(host, port)
     config = uvicorn.Config(
-        "cloud.app:app_from_environment", factory=True, log_level="warning", lifespan="on"
+        "cloud.app:app_from_environment",
+        factory=True,
+        log_level="warning",
+        lifespan="on",
+        **uvicorn_options(Settings()),
     )
     uvicorn.Server(config).run(sockets=[sock])
 

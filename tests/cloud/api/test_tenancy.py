@@ -720,7 +720,9 @@ def world(app_client: TestClient) -> World:
 # --- A's rows ---------------------------------------------------------------------------
 
 #: Tables that belong to no account.
-GLOBAL_TABLES = {"alembic_version"}
+#: ``login_attempts`` counts failed logins by hashed username and client address, before
+#: anyone is known to belong to an account (cloud/login.py).
+GLOBAL_TABLES = {"alembic_version", "login_attempts"}
 
 
 def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:

@@ -1,0 +1,137 @@
+"""Login protection (issue 13, finding 4): attempt limits per username and per client, shared
+by every worker through the database, 429 with Retry-After (RFC 6585 §4, RFC 9110 §10.2.3),
+and password checks off the request threads, outside any write transaction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from cloud import accounts, auth
+from cloud.app import create_app
+from cloud.db.models import LoginAttempts
+from cloud.settings import Settings
+from tests.cloud.conftest import PASSWORD
+
+TOKEN = "/api/v1/auth/token"
+
+
+@contextmanager
+def hub(db_url: str, **overrides: Any) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=db_url,
+        mqtt_host="",
+        jwt_secret="test-secret-of-at-least-32-bytes-long",
+        warm_on_start=False,
+        **overrides,
+    )
+    with TestClient(create_app(settings, ingest=False)) as c:
+        yield c
+
+
+def _user(c: TestClient, name: str, active: bool = True) -> None:
+    with c.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        now = datetime.now(UTC)
+        acct = accounts.create_account(s, f"acct-{name}", now).id
+        user = accounts.create_user(s, acct, name, PASSWORD, "admin", "test", now)
+        user.active = active
+
+
+def _login(c: TestClient, name: str, password: str) -> Any:
+    return c.post(TOKEN, data={"username": name, "password": password})
+
+
+def test_ten_wrong_passwords_lock_the_user_even_for_the_right_one(db_url: str) -> None:
+    with hub(db_url, login_lockout_s=1.5) as c:
+        _user(c, "alice")
+        for _ in range(10):
+            assert _login(c, "alice", "guess").status_code == 401
+        r = _login(c, "alice", PASSWORD)
+        assert r.status_code == 429, r.text
+        assert 1 <= int(r.headers["Retry-After"]) <= 2
+        assert "too many failed logins" in r.json()["detail"]
+        # Another name is not locked by alice's failures (the client is far from its limit).
+        _user(c, "bob")
+        assert _login(c, "bob", PASSWORD).status_code == 200
+        time.sleep(1.6)  # the lockout is over: the right password works, and clears the count
+        assert _login(c, "alice", PASSWORD).status_code == 200
+        assert _login(c, "alice", "guess").status_code == 401
+
+
+def test_lockouts_double(db_url: str) -> None:
+    with hub(db_url, login_user_failures=2, login_lockout_s=1.0) as c:
+        _user(c, "carol")
+        for _ in range(2):
+            assert _login(c, "carol", "guess").status_code == 401
+        assert _login(c, "carol", "guess").headers["Retry-After"] == "1"
+        time.sleep(1.05)
+        for _ in range(2):
+            assert _login(c, "carol", "guess").status_code == 401
+        assert _login(c, "carol", "guess").headers["Retry-After"] == "2"
+
+
+def test_client_limit_spans_usernames(db_url: str) -> None:
+    with hub(db_url, login_client_failures=5) as c:
+        for i in range(5):
+            assert _login(c, f"nobody{i}", "guess").status_code == 401
+        _user(c, "dave")
+        r = _login(c, "dave", PASSWORD)
+        assert r.status_code == 429 and "Retry-After" in r.headers
+
+
+def test_workers_share_the_counters(db_url: str) -> None:
+    """Two hubs on one database (two workers' engines): failures on each add up."""
+    with hub(db_url) as a, hub(db_url) as b:
+        _user(a, "erin")
+        for i in range(10):
+            assert _login(a if i % 2 else b, "erin", "guess").status_code == 401
+        assert _login(a, "erin", PASSWORD).status_code == 429
+        assert _login(b, "erin", PASSWORD).status_code == 429
+        with a.app.state.sessions() as s:  # type: ignore[attr-defined]
+            n = s.execute(select(func.count()).select_from(LoginAttempts)).scalar_one()
+        assert n == 2  # one row for the name, one for the client: bounded, not per attempt
+
+
+def test_unknown_wrong_and_disabled_cost_one_check_each(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timing equality (no user probing): each case runs exactly one argon2 verify, and
+    answers alike."""
+    calls: list[str] = []
+    real = auth._hasher.verify
+
+    def counting(password: str, hashed: str) -> bool:
+        calls.append(hashed)
+        return real(password, hashed)
+
+    monkeypatch.setattr(auth._hasher, "verify", counting)
+    with hub(db_url) as c:
+        _user(c, "frank")
+        _user(c, "gina", active=False)
+        answers = []
+        for name, pw in (("nobody", "x"), ("frank", "x"), ("gina", PASSWORD)):
+            calls.clear()
+            r = _login(c, name, pw)
+            answers.append((r.status_code, r.json()))
+            assert len(calls) == 1, name
+        expected = (401, {"detail": "wrong username or password"})
+        assert answers == [expected] * 3
+
+
+def test_hash_pool_full_answers_503_at_once(db_url: str) -> None:
+    with hub(db_url, login_hash_threads=1, login_hash_queue=0) as c:
+        pool: auth.HashPool = c.app.state.hash_pool  # type: ignore[attr-defined]
+        pool._taken = pool.capacity  # every slot taken by logins in progress
+        r = _login(c, "anyone", "x")
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        pool._taken = 0
+        with c.app.state.sessions() as s:  # type: ignore[attr-defined]
+            # refused before it was counted
+            assert s.execute(select(func.count()).select_from(LoginAttempts)).scalar_one() == 0

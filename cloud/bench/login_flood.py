@@ -92,7 +92,9 @@ async def _flood(base: str, connections: int, duration_s: float, mode: str) -> d
             while time.monotonic() < deadline:
                 name = "victim" if mode == "one-name" else f"ghost-{n}-{i}-{uuid.uuid4().hex[:6]}"
                 try:
-                    r = await c.post(TOKEN, data={"username": name, "password": "wrong guess"})
+                    r = await c.post(
+                        TOKEN, data={"account": "demo", "username": name, "password": "wrong guess"}
+                    )
                     codes[r.status_code] += 1
                 except httpx.HTTPError:
                     codes[0] += 1
@@ -151,7 +153,9 @@ def bench_login_flood(
             try:
                 with serve(url, workdir, workers) as base:
                     r = httpx.post(
-                        base + TOKEN, data={"username": "admin", "password": PASSWORD}, timeout=30
+                        base + TOKEN,
+                        data={"account": "demo", "username": "admin", "password": PASSWORD},
+                        timeout=30,
                     )
                     r.raise_for_status()
                     token = r.json()["access_token"]

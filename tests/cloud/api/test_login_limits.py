@@ -45,7 +45,7 @@ def _user(c: TestClient, name: str, active: bool = True) -> None:
 
 
 def _login(c: TestClient, name: str, password: str) -> Any:
-    return c.post(TOKEN, data={"username": name, "password": password})
+    return c.post(TOKEN, data={"account": f"acct-{name}", "username": name, "password": password})
 
 
 def test_ten_wrong_passwords_lock_the_user_even_for_the_right_one(db_url: str) -> None:
@@ -121,7 +121,7 @@ def test_unknown_wrong_and_disabled_cost_one_check_each(
             r = _login(c, name, pw)
             answers.append((r.status_code, r.json()))
             assert len(calls) == 1, name
-        expected = (401, {"detail": "wrong username or password"})
+        expected = (401, {"detail": "wrong account, username or password"})
         assert answers == [expected] * 3
 
 

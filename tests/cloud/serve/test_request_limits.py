@@ -190,6 +190,8 @@ def test_ordinary_requests_still_work(server: tuple[str, int]) -> None:
     import httpx
 
     base = f"http://{server[0]}:{server[1]}"
-    r: Any = httpx.post(base + "/api/v1/auth/token", data={"username": "x", "password": "y"})
+    r: Any = httpx.post(
+        base + "/api/v1/auth/token", data={"account": "x", "username": "x", "password": "y"}
+    )
     assert r.status_code == 401
     assert httpx.get(base + "/api/v1/health").status_code == 200

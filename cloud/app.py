@@ -14,12 +14,14 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
 from cloud.api import auth, orders, rules, skus, stock, tasks, users, warehouses
+from cloud.api.hostile import RefuseHostileInput, safe
 from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
 from cloud.api.nodes import router as nodes_router
@@ -127,6 +129,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         )
     app.include_router(nodes_router)
     app.include_router(metrics_router)
+    app.add_middleware(RefuseHostileInput)
     app.add_middleware(Timing)
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks):
         app.include_router(module.router)
@@ -134,7 +137,18 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     @app.exception_handler(DomainError)
     async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
         # Every domain error, one shape (cloud/errors.py).
-        return JSONResponse(status_code=exc.status, content=exc.body())
+        return JSONResponse(status_code=exc.status, content=safe(exc.body()))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 shape, less ``input`` and ``ctx``: echoing the input failed to
+        # encode a lone surrogate or NaN and turned a refusal into a 500 (issue 13, finding 8).
+        # ``loc`` may hold a key the client sent (an unknown field): made encodable.
+        detail = [
+            {"loc": safe(list(e["loc"])), "msg": safe(str(e["msg"])), "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:

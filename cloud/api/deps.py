@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.auth import SCOPES, InvalidToken, Principal, decode_token
 from cloud.nodes import downlink
@@ -85,6 +85,13 @@ def _rollback_and_close(session: Session) -> None:
         session.close()
 
 
+async def _read_sessions(request: Request) -> sessionmaker[Session]:
+    """The read-only session factory, for a response streamed after the handler returns
+    (an export): it opens its own transaction, since ``SessionDep``'s ends with the handler."""
+    factory: sessionmaker[Session] = request.app.state.read_sessions
+    return factory
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -124,6 +131,7 @@ SessionDep = Annotated[Session, Depends(_session, scope="function")]
 #: number is refused as a 422 here instead of failing in the driver as a 500.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+ReadSessionsDep = Annotated[sessionmaker[Session], Depends(_read_sessions)]
 IngestDep = Annotated[IngestWorker | None, Depends(_ingest)]
 
 # One alias per scope a route declares (FastAPI reads the scopes into the OpenAPI spec).

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud import metrics
 from cloud.api import auth, orders, platform, rules, skus, stock, tasks, users, warehouses
 from cloud.api.deps import ExportSlots
+from cloud.api.hostile import RefuseHostileInput, safe
 from cloud.api.limits import BodyLimit
 from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
@@ -151,6 +153,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         )
     app.include_router(nodes_router)
     app.include_router(metrics_router)
+    app.add_middleware(RefuseHostileInput)
     app.add_middleware(Timing)
     if settings.cors_origins:
         # Explicit origins only, never "*" (closed by default: no CORSMiddleware, no CORS
@@ -177,7 +180,18 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     @app.exception_handler(DomainError)
     async def _refused(_request: Request, exc: DomainError) -> JSONResponse:
         # Every domain error, one shape (cloud/errors.py).
-        return JSONResponse(status_code=exc.status, content=exc.body(), headers=exc.headers())
+        return JSONResponse(status_code=exc.status, content=safe(exc.body()), headers=exc.headers())
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 shape, less ``input`` and ``ctx``: echoing the input failed to
+        # encode a lone surrogate or NaN and turned a refusal into a 500 (issue 13, finding 8).
+        # ``loc`` may hold a key the client sent (an unknown field): made encodable.
+        detail = [
+            {"loc": safe(list(e["loc"])), "msg": safe(str(e["msg"])), "type": e["type"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:

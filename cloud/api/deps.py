@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import math
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, TypeVar
 
 import anyio.to_thread
 from fastapi import Depends, Header, HTTPException, Path, Request, Security, status
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.auth import SCOPES, InvalidToken, Principal, TokenVersions, decode_token
 from cloud.nodes import downlink
@@ -138,8 +139,13 @@ class ExportSlots:
         self.per_user, self.total = per_user, total
         self._by_user: dict[int, int] = {}
         self._all = 0
+        self._lock = threading.Lock()
 
     def take(self, user_id: int) -> None:
+        with self._lock:
+            self._take(user_id)
+
+    def _take(self, user_id: int) -> None:
         if self._all >= self.total:
             raise TooBusy("the server is busy with other exports; try again shortly")
         if self._by_user.get(user_id, 0) >= self.per_user:
@@ -151,6 +157,10 @@ class ExportSlots:
         self._by_user[user_id] = self._by_user.get(user_id, 0) + 1
 
     def give_back(self, user_id: int) -> None:
+        with self._lock:
+            self._give_back(user_id)
+
+    def _give_back(self, user_id: int) -> None:
         self._all -= 1
         left = self._by_user[user_id] - 1
         if left:
@@ -172,6 +182,13 @@ def _rollback_and_close(session: Session) -> None:
         session.rollback()
     finally:
         session.close()
+
+
+async def _read_sessions(request: Request) -> sessionmaker[Session]:
+    """The read-only session factory, for a response streamed after the handler returns
+    (an export): it opens its own transaction, since ``SessionDep``'s ends with the handler."""
+    factory: sessionmaker[Session] = request.app.state.read_sessions
+    return factory
 
 
 async def _settings(request: Request) -> Settings:
@@ -255,6 +272,7 @@ PublicId = Annotated[
 ]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 UnitsDep = Annotated[Units, Depends(_units)]
+ReadSessionsDep = Annotated[sessionmaker[Session], Depends(_read_sessions)]
 IngestDep = Annotated[IngestWorker | None, Depends(_ingest)]
 
 # One alias per scope a route declares (FastAPI reads the scopes into the OpenAPI spec).
@@ -274,20 +292,6 @@ UsersAdmin = Annotated[Principal, Security(_principal, scopes=["users:admin"])]
 NodesRead = Annotated[Principal, Security(_principal, scopes=["nodes:read"])]
 NodesWrite = Annotated[Principal, Security(_principal, scopes=["nodes:write"])]
 AnyUser = Annotated[Principal, Security(_principal, scopes=[])]
-
-
-async def _export_slot(request: Request, who: CatalogueRead) -> AsyncIterator[None]:
-    # Declared with the route's own scope (FastAPI resolves the principal once per request).
-    slots: ExportSlots = request.app.state.export_slots
-    slots.take(who.user_id)
-    try:
-        yield
-    finally:
-        slots.give_back(who.user_id)
-
-
-#: A catalogue export holds one of the caller's export slots until its answer is built.
-CatalogueExportSlot = Annotated[None, Depends(_export_slot, scope="function")]
 
 
 def push(ingest: IngestWorker | None, pushes: dict[str, int]) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import IO, Any, Final
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from cloud.catalogue.skus import SkuIn, list_skus, upsert_sku
-from cloud.errors import ConflictError, InvalidError
+from cloud.catalogue.skus import SkuIn, check_many, list_skus, upsert_many
+from cloud.errors import InvalidError
 
 # --- import and export ---------------------------------------------------------------
 
@@ -99,29 +101,84 @@ def _row_to_dict(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Bounds of one import (issue 13, finding 6; OWASP API Security Top 10 2023, API4
+#: "Unrestricted resource consumption"): what the file really holds is read, never what it
+#: claims (an .xlsx's ``<dimension ref="A1:XFD100000">`` froze the worker for 38 s), and
+#: reading stops past the cap with a 422 instead of building a million rows (a 1M-row CSV
+#: took 1.5 GB).
+MAX_ROWS: Final = 20_000
+MAX_COLUMNS: Final = 64
+_BAD_TEXT: Final = re.compile("[\x00\ud800-\udfff]")
+
+
+def _too_many() -> InvalidError:
+    return InvalidError(
+        f"the file has more than {MAX_ROWS} rows; split it into files of at most {MAX_ROWS}",
+        "file",
+    )
+
+
 def parse_csv(data: bytes) -> list[dict[str, Any]]:
+    """The rows of a UTF-8 CSV file, decoded and parsed as a stream: at most ``MAX_ROWS``."""
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    rows: list[dict[str, Any]] = []
     try:
-        text = data.decode("utf-8-sig")
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            return []
+        if len(header) > MAX_COLUMNS:
+            raise InvalidError(f"the file has more than {MAX_COLUMNS} columns", "file")
+        width = len(header)
+        for cells in reader:
+            if len(rows) >= MAX_ROWS:
+                raise _too_many()
+            row: dict[str | None, Any] = dict(zip(header, cells, strict=False))
+            if len(cells) > width:  # DictReader's way: the extra cells under None
+                row[None] = cells[width:]
+            rows.append(row)  # type: ignore[arg-type]
     except UnicodeDecodeError as err:
         raise InvalidError(f"the file is not UTF-8 text: {err}", "file") from err
-    try:
-        return [dict(r) for r in csv.DictReader(io.StringIO(text, newline=""))]
     except csv.Error as err:  # e.g. a bare CR inside an unquoted field
         raise InvalidError(f"not a readable CSV file: {err}", "file") from err
+    return rows
 
 
 def parse_xlsx(data: bytes) -> list[dict[str, Any]]:
+    """The rows of the first sheet, in openpyxl's read-only (streaming) mode.
+
+    The sheet's declared dimension is dropped (``reset_dimensions``): rows and cells are
+    those the file holds, at most ``MAX_COLUMNS`` wide, and parsing stops past the cap.
+    Blank rows are skipped but counted (reading them costs time too), up to twice the cap.
+    """
     from openpyxl import load_workbook
 
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as err:  # openpyxl raises many types for a damaged file
+        ws = wb.worksheets[0]
+        ws.reset_dimensions()
+        limit = 2 * MAX_ROWS + 1
+        it = ws.iter_rows(min_row=1, max_row=limit + 1, max_col=MAX_COLUMNS, values_only=True)
+        header: list[str] | None = None
+        rows: list[dict[str, Any]] = []
+        for n, cells in enumerate(it, start=1):
+            if n > limit:
+                raise _too_many()
+            if header is None:
+                header = [_cell(h) for h in cells]
+                while header and header[-1] == "":
+                    header.pop()
+                continue
+            if not any(c is not None for c in cells):
+                continue
+            if len(rows) >= MAX_ROWS:
+                raise _too_many()
+            rows.append(dict(zip(header, cells, strict=False)))
+    except InvalidError:
+        raise
+    except Exception as err:  # openpyxl raises many types for a damaged file, also lazily
         raise InvalidError(f"not a readable .xlsx workbook: {err}", "file") from err
-    rows = list(wb.worksheets[0].iter_rows(values_only=True))
-    if not rows:
-        return []
-    header = [_cell(h) for h in rows[0]]
-    return [dict(zip(header, r, strict=False)) for r in rows[1:] if any(c is not None for c in r)]
+    return rows
 
 
 def import_rows(
@@ -139,6 +196,16 @@ def import_rows(
                     row=n,
                     field=None,
                     message=f"unknown column(s): {', '.join(sorted(str(u) for u in unknown))}",
+                )
+            )
+            continue
+        bad = next((k for k, v in raw.items() if isinstance(v, str) and _BAD_TEXT.search(v)), None)
+        if bad is not None:
+            errors.append(
+                RowError(
+                    row=n,
+                    field=str(bad),
+                    message="text may not contain NUL or a lone UTF-16 surrogate",
                 )
             )
             continue
@@ -168,55 +235,62 @@ def import_rows(
             owner[bc] = item.sku_code
         items[item.sku_code] = item
     if not errors:
+        row_of = {code: n for n, code in enumerate(items, start=2)}
+        for code, field, message in check_many(session, account_id, items):
+            errors.append(RowError(row=row_of[code], field=field, message=message))
+    if not errors:
         # Components first, so a bundle row may precede the rows of its parts.
         order = sorted(
             items.values(), key=lambda i: {"component": 0, "item": 1, "bundle": 2}[i.kind]
         )
-        pushes: dict[str, int] = {}
-        row_of = {code: n for n, code in enumerate(items, start=2)}
-        for item in order:
-            try:
-                with session.begin_nested():
-                    for node, seq in upsert_sku(
-                        session, item, now, account_id, actor, _batch=items
-                    ).items():
-                        pushes.setdefault(node, seq)
-            except (ConflictError, InvalidError) as err:
-                field = err.field if isinstance(err, InvalidError) else "barcodes"
-                errors.append(RowError(row=row_of[item.sku_code], field=field, message=str(err)))
-        if not errors:
-            return len(items), pushes
+        return len(items), upsert_many(session, account_id, order, now, actor)
     raise ImportRejected(sorted(errors, key=lambda e: e.row))
 
 
-def export_rows(session: Session, account_id: int) -> list[dict[str, Any]]:
-    out = []
-    for item in list_skus(session, 10**9, 0, account_id):
-        d = item.model_dump()
-        d["barcodes"] = "|".join(item.barcodes)
-        d["components"] = "|".join(f"{c.sku_code}*{c.qty}" for c in item.components)
-        out.append({k: ("" if d[k] is None else d[k]) for k in COLUMNS})
-    return out
+EXPORT_PAGE: Final = 500
 
 
-def export_csv(session: Session, account_id: int) -> bytes:
+def export_pages(sessions: Callable[[], Session], account_id: int) -> Iterator[list[list[Any]]]:
+    """The account's SKUs as export rows, a page at a time, in one read transaction: an
+    export is built as it is sent, never whole in memory (issue 13, finding 6)."""
+    with sessions() as session, session.begin():
+        offset = 0
+        while True:
+            items = list_skus(session, EXPORT_PAGE, offset, account_id)
+            if not items:
+                return
+            page = []
+            for item in items:
+                d = item.model_dump()
+                d["barcodes"] = "|".join(item.barcodes)
+                d["components"] = "|".join(f"{c.sku_code}*{c.qty}" for c in item.components)
+                page.append([("" if d[k] is None else d[k]) for k in COLUMNS])
+            yield page
+            offset += len(items)
+
+
+def export_csv(sessions: Callable[[], Session], account_id: int) -> Iterator[bytes]:
+    """The CSV export as a stream of chunks (UTF-8 with a BOM, as spreadsheets want)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
-    w.writeheader()
-    w.writerows(export_rows(session, account_id))
-    return buf.getvalue().encode("utf-8-sig")
+    w = csv.writer(buf)
+    w.writerow(COLUMNS)
+    yield ("\ufeff" + buf.getvalue()).encode("utf-8")
+    for page in export_pages(sessions, account_id):
+        buf.seek(0)
+        buf.truncate()
+        w.writerows(page)
+        yield buf.getvalue().encode("utf-8")
 
 
-def export_xlsx(session: Session, account_id: int) -> bytes:
+def export_xlsx(sessions: Callable[[], Session], account_id: int, out: IO[bytes]) -> None:
+    """The .xlsx export written to ``out`` by openpyxl's write-only (streaming) mode: rows
+    are written as they are read, never held as a sheet in memory."""
     from openpyxl import Workbook
 
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "skus"
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("skus")
     ws.append(COLUMNS)
-    for r in export_rows(session, account_id):
-        ws.append([r[c] for c in COLUMNS])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    for page in export_pages(sessions, account_id):
+        for row in page:
+            ws.append(row)
+    wb.save(out)

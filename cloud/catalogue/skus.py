@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Select, bindparam, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cloud.db.bulk import insert_rows
@@ -92,8 +92,8 @@ def _search_text(item: SkuIn) -> str:
     return " ".join(p for p in [*parts, item.colour, *item.barcodes] if p).lower()
 
 
-def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuIn]) -> None:
-    """Refuse what would break the catalogue's invariants (409) or is plainly wrong (422)."""
+def _check_shape(item: SkuIn) -> None:
+    """What is wrong with ``item`` alone, whatever the catalogue holds (422)."""
     if item.kind == "bundle" and not item.components:
         raise InvalidError("a bundle needs at least one component", "components")
     if item.kind == "component" and item.components:
@@ -103,6 +103,16 @@ def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuI
         raise InvalidError("min_price_cents is above price_cents", "min_price_cents")
     if len(set(item.barcodes)) != len(item.barcodes):
         raise InvalidError("a barcode is listed twice", "barcodes")
+    codes = [c.sku_code for c in item.components]
+    if item.sku_code in codes:
+        raise InvalidError("a SKU cannot be its own component", "components")
+    if len(set(codes)) != len(codes):
+        raise InvalidError("a component is listed twice", "components")
+
+
+def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuIn]) -> None:
+    """Refuse what would break the catalogue's invariants (409) or is plainly wrong (422)."""
+    _check_shape(item)
     taken = session.execute(
         select(Barcode.barcode, Barcode.sku_code).where(
             Barcode.account_id == account_id,
@@ -113,10 +123,6 @@ def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuI
     if taken:
         raise ConflictError(f"barcode {taken[0]} already belongs to SKU {taken[1]}")
     codes = [c.sku_code for c in item.components]
-    if item.sku_code in codes:
-        raise InvalidError("a SKU cannot be its own component", "components")
-    if len(set(codes)) != len(codes):
-        raise InvalidError("a component is listed twice", "components")
     known = {
         code: kind
         for code, kind in session.execute(
@@ -126,11 +132,132 @@ def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuI
         )
     }
     known.update({c: b.kind for c, b in batch.items() if c in codes})
-    for code in codes:
+    _check_components(item, known)
+
+
+def _check_components(item: SkuIn, known: dict[str, str]) -> None:
+    for code in (c.sku_code for c in item.components):
         if code not in known:
             raise InvalidError(f"component {code} is not in the catalogue", "components")
         if known[code] == "bundle":
             raise InvalidError(f"component {code} is a bundle; bundles do not nest", "components")
+
+
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+def check_many(
+    session: Session, account_id: int, items: dict[str, SkuIn]
+) -> list[tuple[str, str | None, str]]:
+    """What :func:`upsert_many` would refuse, as (sku_code, field, message): the checks of
+    :func:`upsert_sku` for a whole file at once, a few queries instead of a few per row.
+
+    A barcode may move between two SKUs of the same file (the batch's owner gives it up)."""
+    errors: list[tuple[str, str | None, str]] = []
+    for item in items.values():
+        try:
+            _check_shape(item)
+        except InvalidError as err:
+            errors.append((item.sku_code, err.field, str(err)))
+    wanted = {b: i.sku_code for i in items.values() for b in i.barcodes}
+    for chunk in _chunks(sorted(wanted)):
+        for bc, owner in session.execute(
+            select(Barcode.barcode, Barcode.sku_code).where(
+                Barcode.account_id == account_id, Barcode.barcode.in_(chunk)
+            )
+        ):
+            mine = wanted[bc]
+            if owner != mine and (owner not in items or bc in items[owner].barcodes):
+                errors.append((mine, "barcodes", f"barcode {bc} already belongs to SKU {owner}"))
+    parts = sorted({c.sku_code for i in items.values() for c in i.components})
+    known: dict[str, str] = {}
+    for chunk in _chunks(parts):
+        known.update(
+            (code, kind)
+            for code, kind in session.execute(
+                select(Sku.sku_code, Sku.kind).where(
+                    Sku.account_id == account_id, Sku.sku_code.in_(chunk)
+                )
+            )
+        )
+    known.update({c: b.kind for c, b in items.items()})
+    for item in items.values():
+        try:
+            _check_components(item, known)
+        except InvalidError as err:
+            errors.append((item.sku_code, err.field, str(err)))
+    return errors
+
+
+def upsert_many(
+    session: Session, account_id: int, items: list[SkuIn], now: datetime, actor: str
+) -> dict[str, int]:
+    """Create or replace many SKUs (checked by :func:`check_many` first) in bulk: the rows
+    of :func:`upsert_sku`, written by a few statements per 500 SKUs instead of ten per SKU
+    (an import of 20,000 rows took minutes). Returns, per node, the seq to push from."""
+    codes = [i.sku_code for i in items]
+    existing: set[str] = set()
+    for chunk in _chunks(codes):
+        existing.update(
+            session.execute(
+                select(Sku.sku_code).where(Sku.account_id == account_id, Sku.sku_code.in_(chunk))
+            ).scalars()
+        )
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for item in items:
+        row = {
+            "account_id": account_id,
+            **item.model_dump(exclude={"barcodes", "components"}),
+            "search_text": _search_text(item),
+            "updated_at": now,
+            "changed_by": actor,
+        }
+        (changed if item.sku_code in existing else new).append(row)
+    session.flush()
+    insert_rows(session, Sku, new)
+    if changed:
+        # ORM bulk UPDATE by primary key (executemany).
+        session.execute(update(Sku), changed)
+    for chunk in _chunks(codes):
+        session.execute(
+            delete(Barcode).where(Barcode.account_id == account_id, Barcode.sku_code.in_(chunk))
+        )
+        session.execute(
+            delete(SkuComponent).where(
+                SkuComponent.account_id == account_id, SkuComponent.sku_code.in_(chunk)
+            )
+        )
+    insert_rows(
+        session,
+        Barcode,
+        [
+            {"account_id": account_id, "barcode": b, "sku_code": i.sku_code}
+            for i in items
+            for b in i.barcodes
+        ],
+    )
+    insert_rows(
+        session,
+        SkuComponent,
+        [
+            {
+                "account_id": account_id,
+                "sku_code": i.sku_code,
+                "component_code": c.sku_code,
+                "qty": c.qty,
+            }
+            for i in items
+            for c in i.components
+        ],
+    )
+    nodes = downlink.nodes_of_account(session, account_id)
+    return downlink.push(session, nodes, "catalogue.upsert", [edge_view(i) for i in items], now)
 
 
 def upsert_sku(

@@ -201,6 +201,8 @@ def create_orders(
                 ],
                 stock_ok=o.reserved,
                 stock_why="stock reserved" if o.reserved else f"stock short: {short.get(o.id)}",
+                order_no=o.order_no,
+                now=now,
             )
             for code, qty, d in verdict.gifts:
                 if code not in gift_skus:

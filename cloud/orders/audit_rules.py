@@ -20,18 +20,29 @@ Lower ``priority`` runs first; the first courier rule whose carrier reaches the 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import Carrier, Rule
+from cloud.db.models import Carrier, Rule, Task
 from cloud.errors import ConflictError, NotFoundError
+from cloud.tasks import open_task
+
+log = logging.getLogger("guanjia.cloud.rules")
 
 CHINA: Final = ZoneInfo("Asia/Shanghai")
 FIELDS: Final = (
@@ -63,7 +74,24 @@ OPS: Final = (
 )
 REGION_FIELDS: Final = {"province", "city", "district"}
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
-Scalar = str | int | float
+#: Bounds of a rule (issue 13, finding 7; OWASP API Security Top 10 2023, API4 "Unrestricted
+#: resource consumption"): a rule is read for every order its account receives, so its size
+#: is the intake's cost. A 134 MB rule made intake 250× slower and ``GET /rules`` 124 MB.
+#: A value list holds at most ``MAX_VALUES`` (a province list has 34, a SKU list a few
+#: hundred); text values at most ``MAX_TEXT`` characters, all values of a rule together at
+#: most ``MAX_RULE_CHARS``; numbers are finite and within ±``MAX_NUMBER`` (a yuan total or a
+#: weight in grams: NaN, Infinity and 1e309 made every order of the account fail).
+MAX_CONDITIONS: Final = 20
+MAX_VALUES: Final = 500
+MAX_TEXT: Final = 200
+MAX_RULE_CHARS: Final = 50_000
+MAX_NUMBER: Final = 10**12
+Scalar = (
+    Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+    | Annotated[int, Field(ge=-MAX_NUMBER, le=MAX_NUMBER)]
+    | Annotated[float, Field(ge=-MAX_NUMBER, le=MAX_NUMBER, allow_inf_nan=False)]
+)
+NUMERIC_FIELDS: Final = {"total", "weight_g"}
 
 
 class Condition(BaseModel):
@@ -95,10 +123,19 @@ class Condition(BaseModel):
         "present",
         "absent",
     ]
-    value: Scalar | list[Scalar] | None = None
+    value: Scalar | Annotated[list[Scalar], Field(max_length=MAX_VALUES)] | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> Condition:
+        if self.field in NUMERIC_FIELDS and self.value is not None:
+            # Compared as numbers (``_cmp``): a value that is not one failed every order.
+            for v in self.value if isinstance(self.value, list) else [self.value]:
+                try:
+                    number = float(v)
+                except ValueError:
+                    raise ValueError(f"{self.field} values are numbers, not {v!r}") from None
+                if not math.isfinite(number) or abs(number) > MAX_NUMBER:
+                    raise ValueError(f"{self.field} values are finite, within ±{MAX_NUMBER}")
         if self.op in {"in", "not_in"} and not isinstance(self.value, list):
             raise ValueError(f"{self.op} needs a list value")
         if self.op == "between" and not (isinstance(self.value, list) and len(self.value) == 2):
@@ -144,12 +181,22 @@ class RuleIn(BaseModel):
     kind: Literal["courier", "gift", "hold"]
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     priority: Annotated[int, Field(ge=0, le=1_000_000)] = 100
-    conditions: list[Condition] = Field(default_factory=list, max_length=20)
+    conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
     action: dict[str, Any]
     active: bool = True
 
     @model_validator(mode="after")
     def _action(self) -> RuleIn:
+        chars = sum(
+            len(str(v))
+            for c in self.conditions
+            for v in (c.value if isinstance(c.value, list) else [c.value])
+        )
+        if chars > MAX_RULE_CHARS:
+            raise ValueError(
+                f"the conditions' values hold {chars} characters; a rule holds at most "
+                f"{MAX_RULE_CHARS}"
+            )
         models: dict[str, type[BaseModel]] = {
             "courier": CourierAction,
             "gift": GiftAction,
@@ -455,14 +502,35 @@ class Engine:
     """The account's current rules and carriers, loaded once and applied to many orders."""
 
     def __init__(self, session: Session, account_id: int) -> None:
-        self.rules = current_rules(session, account_id)
+        self.session, self.account_id = session, account_id
         self.carriers = {
             c.code: CarrierView(c.code, c.cost_cents, tuple(c.unreachable))
             for c in list_carriers(session, account_id)
         }
-        self.conditions = {
-            r.id: [Condition.model_validate(raw) for raw in r.conditions] for r in self.rules
-        }
+        self.conditions: dict[int, list[Condition]] = {}
+        #: Stored rules that cannot be evaluated (saved before the bounds of RuleIn, or
+        #: failing on an order): skipped, each with a task and an alarm (``_broken``).
+        self.broken: dict[int, tuple[RuleView, str]] = {}
+        self._reported: set[int] = set()
+        #: Rules that failed on the order being evaluated (reset for each order).
+        self._failed: dict[int, tuple[RuleView, str]] = {}
+        self.rules: list[Rule] = []
+        for r in current_rules(session, account_id):
+            view = RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action)
+            try:
+                RuleIn.model_validate(
+                    {
+                        "kind": r.kind,
+                        "name": r.name or "-",
+                        "conditions": r.conditions,
+                        "action": r.action,
+                    }
+                )
+                self.conditions[r.id] = [Condition.model_validate(c) for c in r.conditions]
+            except (ValidationError, TypeError, ValueError) as err:
+                self.broken[r.id] = (view, _short(err))
+                continue
+            self.rules.append(r)
         self.views = [
             RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action) for r in self.rules
         ]
@@ -470,11 +538,62 @@ class Engine:
     def _match(self, rule: RuleView, facts: Facts) -> tuple[bool, str]:
         why = []
         for cond in self.conditions[rule.id]:
-            ok, text = holds(cond, facts)
+            try:
+                ok, text = holds(cond, facts)
+            except (TypeError, ValueError, ArithmeticError, KeyError, AttributeError) as err:
+                # A rule that fails on an order is skipped for it, never a 500 for every
+                # order of the account (issue 13, finding 7).
+                self._failed.setdefault(rule.id, (rule, f"{type(err).__name__}: {err}"))
+                return False, f"cannot be evaluated: {err}"
             if not ok:
                 return False, text
             why.append(text)
         return True, "; ".join(why) or "no conditions (default)"
+
+    def _skipped(self, verdict: Verdict, order_no: str | None, now: datetime | None) -> None:
+        """A decision on the order for each broken rule, and once per rule a task for a
+        person and an alarm in the log."""
+        for rule_id, (rule, why) in {**self.broken, **self._failed}.items():
+            verdict.decisions.append(
+                Decision(
+                    "rule",
+                    "skip",
+                    f"rule {rule.rule_key}@{rule.version} skipped: it cannot be evaluated "
+                    f"({why}); save it again",
+                    rule.rule_key,
+                    rule.version,
+                )
+            )
+            if rule_id in self._reported or now is None:
+                continue
+            self._reported.add(rule_id)
+            log.error(
+                "rule %s@%s of account %s cannot be evaluated and is skipped: %s",
+                rule.rule_key,
+                rule.version,
+                self.account_id,
+                why,
+            )
+            head = f"rule {rule.rule_key}@{rule.version} cannot be evaluated"
+            open_already = self.session.execute(
+                select(Task.id).where(
+                    Task.account_id == self.account_id,
+                    Task.kind == "rule_broken",
+                    Task.status == "open",
+                    Task.detail.startswith(head, autoescape=True),
+                )
+            ).first()
+            if open_already is None:
+                open_task(
+                    self.session,
+                    self.account_id,
+                    "rule_broken",
+                    f"{head} and is skipped for every order ({why}); first skipped for order "
+                    f"{order_no}. Save the rule again within the bounds (PUT /api/v1/rules/"
+                    f"{rule.rule_key}) or deactivate it.",
+                    now,
+                    order_no=order_no,
+                )
 
     def courier(self, facts: Facts, verdict: Verdict) -> None:
         r = facts.recipient
@@ -551,8 +670,11 @@ class Engine:
         prices: list[tuple[str, int, int | None]],
         stock_ok: bool,
         stock_why: str,
+        order_no: str | None = None,
+        now: datetime | None = None,
     ) -> Verdict:
         v = Verdict()
+        self._failed = {}
         ok, why, _ = check_address(facts.recipient)
         v.decisions.append(Decision("address", "pass" if ok else "hold", why))
         v.decisions.append(Decision("stock", "pass" if stock_ok else "hold", stock_why))
@@ -603,7 +725,16 @@ class Engine:
                 v.gifts.append((rule.action["gift_sku"], int(rule.action.get("qty", 1)), d))
         if ok:
             self.courier(facts, v)
+        if self.broken or self._failed:
+            self._skipped(v, order_no, now)
         return v
+
+
+def _short(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        e = err.errors()[0]
+        return f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"[:300]
+    return str(err)[:300]
 
 
 def audit_day(now: datetime) -> date:

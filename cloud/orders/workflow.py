@@ -71,6 +71,8 @@ def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime
         ],
         stock_ok=ok,
         stock_why=why,
+        order_no=o.order_no,
+        now=now,
     )
     # Gift rules already applied at arrival are not re-applied by hand; they are reported.
     v.decisions.extend(d for _, _, d in v.gifts)

@@ -5,12 +5,12 @@ until the worker's cap; a finished export gives its slot back."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
 from cloud.api import skus
 from tests.cloud.conftest import make_account
@@ -21,10 +21,11 @@ def test_export_concurrency(client: TestClient, monkeypatch: pytest.MonkeyPatch)
     started = threading.Semaphore(0)
     real = skus.import_export.export_csv
 
-    def slow(session: Session, account_id: int) -> Any:
+    def slow(sessions: Any, account_id: int) -> Iterator[bytes]:
+        # Blocks when the first chunk is asked for: the export is then streaming, its slot held.
         started.release()
         release.wait(10)
-        return real(session, account_id)
+        yield from real(sessions, account_id)
 
     monkeypatch.setattr(skus.import_export, "export_csv", slow)
     other = make_account(client, "other")

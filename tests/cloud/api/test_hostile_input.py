@@ -188,7 +188,10 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with TestClient(app) as client:
         with app.state.sessions() as s, s.begin():
             seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=["node-st-1"])
-        r = client.post("/api/v1/auth/token", data={"username": "admin", "password": PASSWORD})
+        r = client.post(
+            "/api/v1/auth/token",
+            data={"account": "demo", "username": "admin", "password": PASSWORD},
+        )
         assert r.status_code == 200, r.text
         headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
         user = {"username": "victim", "password": PASSWORD, "role": "picker"}
@@ -197,10 +200,11 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             known = {
                 "order_no": s.execute(select(SalesOrder.order_no)).scalars().first(),
                 "movement_id": s.execute(select(StockMovement.id)).scalars().first(),
-                "user_id": s.execute(select(User.id).where(User.username != "admin"))
+                "user_id": s.execute(select(User.public_id).where(User.username != "admin"))
                 .scalars()
                 .first(),
-                "task_id": s.execute(select(Task.id)).scalars().first() or 1,
+                "task_id": s.execute(select(Task.public_id)).scalars().first()
+                or "00000000-0000-4000-8000-000000000000",
                 "sku_code": SKU,
                 "code": "WH1",
                 "key": "hunan-sf",
@@ -291,8 +295,8 @@ def test_no_server_error_from_hostile_input(hub: Hub, method: str, path: str, op
 
 
 def test_login_form_with_nul_is_422_not_500(hub: Hub) -> None:
-    for field in ("username", "password", "scope"):
-        form = {"username": "admin", "password": PASSWORD, field: "a\x00b"}
+    for field in ("account", "username", "password", "scope"):
+        form = {"account": "demo", "username": "admin", "password": PASSWORD, field: "a\x00b"}
         r = hub.client.post("/api/v1/auth/token", data=form)
         assert r.status_code == 422, r.text
         assert r.json()["detail"][0]["loc"] == ["body", field]

@@ -28,7 +28,7 @@ GOOD = {
 def demo(app_client: TestClient) -> TestClient:
     with app_client.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
         seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=["n-1"])
-    app_client.headers.update(login(app_client, "admin"))
+    app_client.headers.update(login(app_client, "admin", account="demo"))
     return app_client
 
 

@@ -44,7 +44,7 @@ test: check
 # browser, SQLite only. `make test` stays the whole suite, and is what CI runs.
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	GUANJIA_TEST_DATABASE_URL= $(BIN)/pytest -q -m "not e2e and not browser" --hypothesis-profile=fast $(PYTEST_ARGS)
+	GUANJIA_TEST_DATABASE_URL= $(BIN)/pytest -q -m "not e2e and not browser" --hypothesis-profile=fast -n auto $(PYTEST_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -58,7 +58,7 @@ FIELDS: Final = (
     "seller_carrier",
     "sku",
 )
-OPS: Final = (
+Op = Literal[
     "eq",
     "ne",
     "gt",
@@ -71,7 +71,7 @@ OPS: Final = (
     "contains",
     "present",
     "absent",
-)
+]
 REGION_FIELDS: Final = {"province", "city", "district"}
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 #: Bounds of a rule (issue 13, finding 7; OWASP API Security Top 10 2023, API4 "Unrestricted
@@ -109,20 +109,7 @@ class Condition(BaseModel):
         "seller_carrier",
         "sku",
     ]
-    op: Literal[
-        "eq",
-        "ne",
-        "gt",
-        "gte",
-        "lt",
-        "lte",
-        "in",
-        "not_in",
-        "between",
-        "contains",
-        "present",
-        "absent",
-    ]
+    op: Op
     value: Scalar | Annotated[list[Scalar], Field(max_length=MAX_VALUES)] | None = None
 
     @model_validator(mode="after")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from cloud.app import create_app
 from cloud.settings import Settings
@@ -65,3 +69,25 @@ def client(app_client: TestClient) -> TestClient:
 def engine_of(app_client: TestClient):  # type: ignore[no-untyped-def]
     """The engine of the running app (for ingest and concurrency tests against the same data)."""
     return app_client.app.state.engine  # type: ignore[attr-defined]
+
+
+def module_database(kind: str, tmp: Path) -> Iterator[str]:
+    """A private database for a module-scoped hub: a SQLite file, or a fresh schema on the
+    PostgreSQL server of GUANJIA_TEST_DATABASE_URL, dropped when the generator is closed."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / 'hub.db'}"
+        return
+    from cloud.db.engine import make_engine
+
+    base = os.environ["GUANJIA_TEST_DATABASE_URL"]
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(base)
+    with admin.begin() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as c:
+            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -17,15 +17,14 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from cloud.app import create_app
 from cloud.settings import Settings
+from tests.cloud.conftest import module_database
 
 PASSWORD = "hostile-admin-password"
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("GUANJIA_TEST_DATABASE_URL") else [])
@@ -152,26 +151,6 @@ class Hub:
         self.client, self.headers, self.known = client, headers, known
 
 
-def _database(kind: str, tmp: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'hostile.db'}"
-        return
-    from cloud.db.engine import make_engine
-
-    base = os.environ["GUANJIA_TEST_DATABASE_URL"]
-    schema = f"h_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module", params=DATABASES)
 def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     from sqlalchemy import select
@@ -179,7 +158,7 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     from cloud.db.models import SalesOrder, StockMovement, Task, User
     from cloud.seed import seed_demo
 
-    gen = _database(request.param, tmp_path_factory.mktemp("hostile"))
+    gen = module_database(request.param, tmp_path_factory.mktemp("hostile"))
     url = next(gen)
     app = create_app(
         Settings(database_url=url, mqtt_host="", jwt_secret="hostile-secret-of-32-bytes-long!!"),

@@ -10,10 +10,8 @@ Each bug this found has a plain regression test in test_api_regressions.py.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
-from sqlalchemy import text
 
 from cloud.app import create_app
 from cloud.settings import Settings
+from tests.cloud.conftest import module_database
 
 PASSWORD = "schemathesis-admin-password"
 #: Bounded so the module runs in well under a minute on 2 cores (53 operations per database).
@@ -62,31 +60,13 @@ def _known(sessions: Any) -> dict[str, list[Any]]:
             "sku_code": list(s.execute(select(Sku.sku_code)).scalars()),
             "movement_id": list(s.execute(select(StockMovement.id)).scalars()),
             # Not the admin the test runs as: disabling it would turn every later answer to 401.
-            "user_id": list(s.execute(select(User.id).where(User.username != "admin")).scalars()),
+            "user_id": list(
+                s.execute(select(User.public_id).where(User.username != "admin")).scalars()
+            ),
             "code": ["WH1", "BCP", "DMG", "SF", "ZTO", "HTKY"],
             "key": ["double11-sf", "hunan-sf", "buyer-choice", "default-zto", "gift-film"],
             "node_id": ["node-st-1"],
         }
-
-
-def _database(kind: str, tmp: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp / 'schemathesis.db'}"
-        return
-    from cloud.db.engine import make_engine
-
-    base = os.environ["GUANJIA_TEST_DATABASE_URL"]
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(base)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -94,7 +74,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     """One seeded hub per database for the whole module (seeding per example would dominate)."""
     from cloud.seed import seed_demo
 
-    gen = _database(request.param, tmp_path_factory.mktemp("schemathesis"))
+    gen = module_database(request.param, tmp_path_factory.mktemp("schemathesis"))
     url = next(gen)
     app = create_app(
         Settings(database_url=url, mqtt_host="", jwt_secret="schemathesis-secret-32-bytes-long!!"),

@@ -240,15 +240,15 @@ def event_stats(
     from cloud.sync.stats import event_stats as stats
 
     settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import DBAPIError
 
     engine = make_engine(settings.database_url)
     try:
         with session_factory(engine)() as s:
             typer.echo(orjson.dumps(stats(s, lag_type)).decode())
-    except SQLAlchemyError as err:
+    except DBAPIError as err:
         # Unreachable, or not a hub database (no migrations applied): say so, no traceback.
-        typer.echo(f"event-stats: cannot read the hub's events: {err.orig or err}", err=True)
+        typer.echo(f"event-stats: cannot read the hub's events: {err.orig}", err=True)
         raise typer.Exit(1) from None
     finally:
         engine.dispose()

@@ -7,7 +7,7 @@ PG_TEST_URL := postgresql+psycopg://postgres@127.0.0.1:5432/test
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast check fmt bench clean cjk-font
+.PHONY: demo test test-fast check fmt bench clean cjk-font chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -28,13 +28,22 @@ cjk-font:
 	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null)) ; } || \
 	  echo "note: no Chinese font found; label previews show boxes for Chinese text (apt-get install fonts-wqy-microhei)"
 
+# The web pages' tests drive Debian's Chromium (tests/support/browser.py); installed here
+# where we may, as the CJK font above. Never `playwright install`: it downloads from outside.
+chromium:
+	@test -x /usr/bin/chromium || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)) ; } || \
+	  { echo "chromium is missing and cannot be installed here: apt-get install chromium"; exit 1; }
+
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict protocol edge cloud simulators
 
 # Tests run on SQLite always, and on PostgreSQL too when the local server answers.
-test: check
+test: check cjk-font chromium
 	@if [ -z "$$GUANJIA_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.auth import ROLES, hash_password, normalise_username
+from cloud.auth import ROLES, Hashed, hashed, normalise_username
 from cloud.db.models import Account, User
 from cloud.errors import ConflictError, InvalidError, NotFoundError
 
@@ -31,7 +31,7 @@ def create_user(
     session: Session,
     account_id: int,
     username: str,
-    password: str,
+    password: str | Hashed,
     role: str,
     actor: str,
     now: datetime,
@@ -53,7 +53,7 @@ def create_user(
     user = User(
         account_id=account_id,
         username=username,
-        password_hash=hash_password(password),
+        password_hash=hashed(password),
         role=role,
         active=True,
         changed_by=actor,
@@ -83,7 +83,7 @@ def update_user(
     *,
     role: str | None,
     active: bool | None,
-    password: str | None,
+    password: str | Hashed | None,
     actor: str,
     now: datetime,
 ) -> User:
@@ -103,7 +103,7 @@ def update_user(
         user.active = active
     if password is not None:
         revoke = True
-        user.password_hash = hash_password(password)
+        user.password_hash = hashed(password)
     if revoke:
         # Every token issued before stops working (cloud/auth.py TokenVersions): a disabled
         # user, a demoted one and a stolen password's tokens (issue 13, finding 1).
@@ -112,16 +112,27 @@ def update_user(
     return user
 
 
+def draw_password() -> str:
+    """A first admin's password when none is given: 144 random bits, shown once."""
+    return secrets.token_urlsafe(18)
+
+
+def check_password(password: str) -> None:
+    if len(password) < 8:
+        raise InvalidError("the admin's password needs at least 8 characters", "password")
+
+
 def create_seller(
     session: Session,
     name: str,
     admin: str,
-    password: str | None,
+    password: str | Hashed | None,
     actor: str,
     now: datetime,
 ) -> tuple[Account, User, str | None]:
     """A new seller account with its first admin (``guanjia cloud account create`` and the
-    platform API). Without ``password`` one is drawn and returned, to be shown once."""
+    platform API). Without ``password`` one is drawn and returned, to be shown once; the
+    API checks the length and hashes before its transaction (``check_password``)."""
     if ":" in name or not 2 <= len(name) <= 120 or not name.isprintable():
         raise InvalidError(
             "an account name is 2 to 120 printable characters without ':' (login names it)",
@@ -129,9 +140,9 @@ def create_seller(
         )
     drawn = None
     if password is None:
-        drawn = password = secrets.token_urlsafe(18)
-    if len(password) < 8:
-        raise InvalidError("the admin's password needs at least 8 characters", "password")
+        drawn = password = draw_password()
+    if not isinstance(password, Hashed):
+        check_password(password)
     account = create_account(session, name, now)
     user = create_user(session, account.id, admin, password, "admin", actor, now)
     return account, user, drawn

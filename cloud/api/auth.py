@@ -17,8 +17,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from cloud import auth, login
-from cloud.api.deps import AnyUser, SettingsDep, UnitsDep
+from cloud.api.deps import AnyUser, SessionDep, SettingsDep, UnitsDep
 from cloud.api.schemas import MeOut, TokenOut
+from cloud.db.models import Account
 from cloud.errors import InvalidError
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ async def token(
 
 
 @router.get("/me")
-def me(who: AnyUser) -> MeOut:
+def me(who: AnyUser, session: SessionDep) -> MeOut:
+    account = session.get_one(Account, who.account_id)
     return MeOut(
-        username=who.username, account_id=who.account_id, role=who.role, scopes=sorted(who.scopes)
+        username=who.username, account=account.name, role=who.role, scopes=sorted(who.scopes)
     )

@@ -14,7 +14,7 @@ from fastapi import Depends, Header, HTTPException, Path, Request, Security, sta
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.auth import SCOPES, InvalidToken, Principal, TokenVersions, decode_token
+from cloud.auth import SCOPES, HashPool, InvalidToken, Principal, TokenVersions, decode_token
 from cloud.nodes import downlink
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
@@ -112,6 +112,11 @@ class Units:
 
 async def _units(request: Request) -> Units:
     return Units(request)
+
+
+async def _hash_pool(request: Request) -> HashPool:
+    pool: HashPool = request.app.state.hash_pool
+    return pool
 
 
 class TooBusy(HTTPException):
@@ -272,6 +277,8 @@ PublicId = Annotated[
 ]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 UnitsDep = Annotated[Units, Depends(_units)]
+#: Where a new password is hashed, before the write that stores it (cloud/auth.py ``Hashed``).
+HashPoolDep = Annotated[HashPool, Depends(_hash_pool)]
 ReadSessionsDep = Annotated[sessionmaker[Session], Depends(_read_sessions)]
 IngestDep = Annotated[IngestWorker | None, Depends(_ingest)]
 

@@ -106,7 +106,9 @@ class TokenOut(BaseModel):
 
 class MeOut(BaseModel):
     username: str
-    account_id: int
+    #: The seller account's name, as login names it (its serial key is never exposed:
+    #: it would tell how many sellers the hub has; issue 13, finding 3).
+    account: str
     role: str
     scopes: list[str]
 
@@ -158,7 +160,6 @@ class AccountIn(BaseModel):
 
 
 class AccountOut(BaseModel):
-    account_id: int
     name: str
     admin_username: str
     #: Only when the hub drew it: shown this once, stored only as a hash.

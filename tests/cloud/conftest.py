@@ -46,6 +46,18 @@ def make_account(
     return login(client, f"{name}-{role}", account=account)
 
 
+def account_id_of(client: TestClient, headers: dict[str, str] | None = None) -> int:
+    """The serial key of the account the caller belongs to (the API shows only its name)."""
+    from sqlalchemy import select
+
+    from cloud.db.models import Account
+
+    name = client.get("/api/v1/auth/me", headers=headers).json()["account"]
+    # A reader (deferred BEGIN on SQLite): callers may hold a write session meanwhile.
+    with client.app.state.read_sessions() as s:  # type: ignore[attr-defined]
+        return int(s.execute(select(Account.id).where(Account.name == name)).scalar_one())
+
+
 @pytest.fixture
 def app_client(db_url: str) -> Iterator[TestClient]:
     app = create_app(

@@ -18,6 +18,7 @@ from openpyxl import Workbook, load_workbook
 
 from cloud.catalogue import import_export
 from cloud.catalogue.import_export import MAX_ROWS
+from tests.cloud.conftest import account_id_of
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -172,7 +173,7 @@ def test_export_streams_page_by_page(client: TestClient, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(import_export, "list_skus", counting)
     sessions = client.app.state.read_sessions  # type: ignore[attr-defined]
-    account = client.get("/api/v1/auth/me").json()["account_id"]
+    account = account_id_of(client)
     stream = import_export.export_csv(sessions, account)
     head = next(stream)
     assert head.startswith("\ufeffsku_code,".encode()) and reads == []

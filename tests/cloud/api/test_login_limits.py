@@ -4,6 +4,7 @@ and password checks off the request threads, outside any write transaction."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,3 +136,45 @@ def test_hash_pool_full_answers_503_at_once(db_url: str) -> None:
         with c.app.state.sessions() as s:  # type: ignore[attr-defined]
             # refused before it was counted
             assert s.execute(select(func.count()).select_from(LoginAttempts)).scalar_one() == 0
+
+
+def test_a_new_password_is_hashed_before_the_write_not_inside_it(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating a user hashes its password (~100 ms of argon2) first and only then writes:
+    a slow hash (fault injected: 1 s) holds up no other writer. Inside the write, it held
+    SQLite's write lock all the while (BEGIN IMMEDIATE), and every write of every user
+    waited for it (issue 13, finding 4)."""
+    with hub(db_url) as c:
+        _user(c, "root")
+        admin = {"Authorization": f"Bearer {_login(c, 'root', PASSWORD).json()['access_token']}"}
+        made = c.post(
+            "/api/v1/users",
+            json={"username": "other", "password": PASSWORD, "role": "picker"},
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        other = made.json()["id"]
+        real = auth._hasher.hash
+        monkeypatch.setattr(auth._hasher, "hash", lambda pw: time.sleep(1.0) or real(pw))
+        slow: list[Any] = []
+        creating = threading.Thread(
+            target=lambda: slow.append(
+                c.post(
+                    "/api/v1/users",
+                    json={"username": "newbie", "password": PASSWORD, "role": "picker"},
+                    headers=admin,
+                )
+            )
+        )
+        creating.start()
+        time.sleep(0.3)  # the new user's password is being hashed now
+        t0 = time.perf_counter()
+        r = c.patch(f"/api/v1/users/{other}", json={"role": "readonly"}, headers=admin)
+        waited = time.perf_counter() - t0
+        creating.join()
+        assert r.status_code == 200, r.text
+        assert slow[0].status_code == 201, slow[0].text
+        assert waited < 0.5, f"a write waited {waited:.2f} s behind another user's password hash"
+        names = {u["username"] for u in c.get("/api/v1/users", headers=admin).json()}
+        assert names == {"root", "other", "newbie"}

@@ -32,7 +32,7 @@ from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import ScanPayload, ScanRecorded
-from tests.cloud.conftest import make_account
+from tests.cloud.conftest import account_id_of, make_account
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 A_NODE = "a-pack-1"
@@ -118,7 +118,7 @@ def test_b_cannot_claim_see_or_read_events_of_as_node(two: Any) -> None:
 
 
 def _account_id(client: TestClient, headers: dict[str, str]) -> int:
-    return int(client.get("/api/v1/auth/me", headers=headers).json()["account_id"])
+    return account_id_of(client, headers)
 
 
 def test_a_node_that_sent_events_unenrolled_is_not_anyones_to_take(two: Any) -> None:

@@ -212,10 +212,8 @@ def test_usernames_are_per_account_and_case_insensitive(hub: TestClient) -> None
     acme = login(hub, "BOSS", account="acme")  # any case logs in
     assert hub.get("/api/v1/auth/me", headers=acme).json()["username"] == "boss"
     zenith = login(hub, "boss", account="zenith")
-    assert (
-        hub.get("/api/v1/auth/me", headers=zenith).json()["account_id"]
-        != hub.get("/api/v1/auth/me", headers=acme).json()["account_id"]
-    )
+    assert hub.get("/api/v1/auth/me", headers=zenith).json()["account"] == "zenith"
+    assert hub.get("/api/v1/auth/me", headers=acme).json()["account"] == "acme"
     r = hub.post(
         "/api/v1/users",
         headers=acme,

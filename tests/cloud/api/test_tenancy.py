@@ -62,7 +62,7 @@ from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import OrderPicked, OrderPickedPayload, PickedLine
-from tests.cloud.conftest import PASSWORD, login, make_account
+from tests.cloud.conftest import PASSWORD, account_id_of, login, make_account
 
 NODE = "wh1-pack-1"
 #: A's second node, enrolled without an account and claimed by A with CLAIM_CODE.
@@ -689,7 +689,7 @@ def _world(client: TestClient) -> World:
             json={"orders": [_order(B_ORDER, B_SKU)], "auto_audit": False},
         )
     )
-    b_id = _ok(c.get("/api/v1/auth/me", headers=b))["account_id"]
+    b_id = account_id_of(c, b)
     assert a_id != b_id
     return World(
         client=client,
@@ -864,7 +864,7 @@ def test_b_reads_and_changes_nothing_of_a(world: World) -> None:
             leaked = leaks(r, path + json.dumps(query, ensure_ascii=False), a_values)
             if r.status_code != 200 or leaked:
                 wrong.append(("GET", path, query, r.status_code, leaked, r.text[:300]))
-    assert client.get("/api/v1/auth/me", headers=w.b).json()["account_id"] == w.b_id
+    assert account_id_of(client, w.b) == w.b_id
     assert [o["order_no"] for o in client.get("/api/v1/orders", headers=w.b).json()] == [B_ORDER]
 
     # Foreign cases first: B has no object yet under any of A's codes.
@@ -900,7 +900,7 @@ def test_ingest_report_shows_b_nothing_of_a(app_client: TestClient) -> None:
         a_id = seed_demo(s, now, password=PASSWORD, node_ids=[NODE])["account_id"]
         _ingest_leftovers(s, now)
     b = make_account(app_client, "other")
-    b_id = app_client.get("/api/v1/auth/me", headers=b).json()["account_id"]
+    b_id = account_id_of(app_client, b)
     a_values = markers(app.state.engine, a_id, b_id)
     r = app_client.get("/api/v1/ingest", headers=b)
     assert r.status_code == 200

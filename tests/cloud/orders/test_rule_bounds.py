@@ -14,7 +14,7 @@ from sqlalchemy import select
 from cloud.db.models import Rule
 from cloud.orders.audit_rules import MAX_RULE_CHARS, MAX_VALUES, RuleIn
 from cloud.seed import seed_demo
-from tests.cloud.conftest import PASSWORD, login
+from tests.cloud.conftest import PASSWORD, account_id_of, login
 
 GOOD = {
     "kind": "hold",
@@ -119,7 +119,7 @@ def test_a_stored_rule_that_cannot_be_evaluated_is_skipped_with_a_task_and_an_al
 ) -> None:
     """A rule stored before the bounds (inserted raw): orders still arrive and audit."""
     sessions = demo.app.state.sessions  # type: ignore[attr-defined]
-    account = demo.get("/api/v1/auth/me").json()["account_id"]
+    account = account_id_of(demo)
     with sessions() as s, s.begin():
         s.add(
             Rule(

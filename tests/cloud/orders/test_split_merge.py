@@ -20,7 +20,7 @@ from sqlalchemy import update
 
 from cloud.db.models import SalesOrder
 from cloud.seed import BEIJING, HUNAN, seed_demo
-from tests.cloud.conftest import PASSWORD, login, make_account
+from tests.cloud.conftest import PASSWORD, account_id_of, login, make_account
 
 SET = "SET 皮套+保护壳"  # bundle: one cover + one phone case
 COVER = "MKING IPAD AIR2 金甲系列皮套-金色"
@@ -244,7 +244,7 @@ def test_a_split_child_does_not_share_the_parents_waybill(shop: TestClient) -> N
 
 def test_split_records_who_changed_the_parent(shop: TestClient) -> None:
     c = shop
-    account = ok(c.get("/api/v1/auth/me"))["account_id"]
+    account = account_id_of(c)
     auditor = make_account(c, "demo", role="auditor", account_id=account)
     create(c, "S-5", [(PHONE_CASE, 2, 5900)])
     before = detail(c, "S-5")

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     #: more logins may wait for them before a login is refused with 503.
     login_hash_threads: int = Field(default=0, ge=0, le=64)
     login_hash_queue: int = Field(default=16, ge=0, le=1024)
+    #: A refused login (401, 429, 503) is answered after this pause, as pam_faildelay(8)
+    #: does: the pause costs the hub no CPU, but a flooding connection's next attempt
+    #: waits for it, so 64 flooding connections send ~64 attempts a second, not ~700.
+    login_refusal_delay_s: float = Field(default=1.0, ge=0, le=10)
 
     # --- request limits (cloud/api/limits.py, cloud/serve/protocol.py) ---
     #: Largest request body; imports have their own (``http_max_import_bytes``).

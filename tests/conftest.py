@@ -16,6 +16,10 @@ from sqlalchemy.pool import NullPool
 
 from simulators.broker import PrivateBroker
 
+# A refused login waits a second before its answer (cloud/settings.py); the tests that
+# count refusals would only wait. tests/cloud/api/test_login_limits.py tests the pause.
+os.environ.setdefault("GUANJIA_LOGIN_REFUSAL_DELAY_S", "0")
+
 # make test-fast: fewer examples per property for the inner loop (make test keeps the default 100).
 settings.register_profile("fast", max_examples=20)
 

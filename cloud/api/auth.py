@@ -9,6 +9,7 @@ so the last ``:`` splits. A username is unique within its account only (issue 13
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from cloud import auth, login
-from cloud.api.deps import AnyUser, SessionDep, SettingsDep, UnitsDep
+from cloud.api.deps import AnyUser, SessionDep, SettingsDep, Units, UnitsDep
 from cloud.api.schemas import MeOut, TokenOut
 from cloud.db.models import Account
 from cloud.errors import InvalidError
@@ -45,7 +46,31 @@ async def token(
     and ``Retry-After``, the right password included (cloud/login.py). The password is
     checked on a bounded pool of its own (503 when full), outside any transaction: the
     attempt is counted in one short write before, and given back in one after a success.
+    A refusal is answered after ``login_refusal_delay_s`` (pam_faildelay's idea): a flood's
+    connections then wait instead of costing the workers CPU for the other users.
     """
+    try:
+        user = await _check(form, units, request, account)
+    except (login.TooManyAttempts, auth.HashPoolBusy, HTTPException) as refused:
+        if getattr(refused, "status_code", 0) != 400:  # a malformed form is answered at once
+            await asyncio.sleep(settings.login_refusal_delay_s)
+        raise
+    bad = [s for s in form.scopes if s not in auth.SCOPES]
+    if bad:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown scope(s): {', '.join(bad)}")
+    ttl = timedelta(seconds=settings.token_ttl_s)
+    jwt_, granted = auth.issue_token(
+        user, form.scopes, request.app.state.jwt_secret, datetime.now(UTC), ttl
+    )
+    return TokenOut(
+        access_token=jwt_, scope=" ".join(sorted(granted)), expires_in=settings.token_ttl_s
+    )
+
+
+async def _check(
+    form: OAuth2PasswordRequestForm, units: Units, request: Request, account: str | None
+) -> User:
+    """The user the form logs in, or the refusal (401, 429, 503) as an exception."""
     username = form.username
     if account is None:
         account, colon, username = form.username.rpartition(":")
@@ -92,16 +117,7 @@ async def token(
             "wrong account, username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    bad = [s for s in form.scopes if s not in auth.SCOPES]
-    if bad:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"unknown scope(s): {', '.join(bad)}")
-    ttl = timedelta(seconds=settings.token_ttl_s)
-    jwt_, granted = auth.issue_token(
-        user, form.scopes, request.app.state.jwt_secret, datetime.now(UTC), ttl
-    )
-    return TokenOut(
-        access_token=jwt_, scope=" ".join(sorted(granted)), expires_in=settings.token_ttl_s
-    )
+    return user
 
 
 @router.get("/me")

@@ -178,3 +178,33 @@ def test_a_new_password_is_hashed_before_the_write_not_inside_it(
         assert waited < 0.5, f"a write waited {waited:.2f} s behind another user's password hash"
         names = {u["username"] for u in c.get("/api/v1/users", headers=admin).json()}
         assert names == {"root", "other", "newbie"}
+
+
+#: Long beside a loaded machine's argon2 check (up to ~1 s seen), so a success is clearly shorter.
+PAUSE = 2.0
+
+
+def test_a_refused_login_is_answered_after_the_pause(db_url: str) -> None:
+    """401, 429 and 503 wait ``login_refusal_delay_s`` (no CPU: a flood's connections wait
+    instead of retrying at once); a malformed form (422) and a success do not."""
+    with hub(db_url, login_refusal_delay_s=PAUSE, login_user_failures=1) as c:
+        _user(c, "dora")
+
+        def timed(**form: str) -> tuple[int, float]:
+            t0 = time.perf_counter()
+            r = c.post(TOKEN, data=form)
+            return r.status_code, time.perf_counter() - t0
+
+        ok, fast = timed(account="acct-dora", username="dora", password=PASSWORD)
+        assert ok == 200 and fast < PAUSE
+        bad, fast = timed(username="no-account-named", password="x")
+        assert bad == 422 and fast < PAUSE
+        wrong, slow = timed(account="acct-dora", username="dora", password="wrong")
+        assert wrong == 401 and slow >= PAUSE
+        locked, slow = timed(account="acct-dora", username="dora", password=PASSWORD)
+        assert locked == 429 and slow >= PAUSE
+        pool: auth.HashPool = c.app.state.hash_pool  # type: ignore[attr-defined]
+        pool._taken = pool.capacity
+        busy, slow = timed(account="acct-dora", username="eve", password="x")
+        pool._taken = 0
+        assert busy == 503 and slow >= PAUSE

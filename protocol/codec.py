@@ -65,7 +65,10 @@ def _check_version(obj: object) -> None:
     if not isinstance(obj, dict):
         raise RemoteProtocolError(f"expected a JSON object, got {type(obj).__name__}")
     v = obj.get("v")
-    if v != SCHEMA_VERSION:
+    # An integer, exactly: in Python ``True == 1`` and ``1.0 == 1``, so ``"v": true`` and
+    # ``"v": 1.0`` passed as version 1 (issue 19, finding 6). JSON has one number type
+    # (RFC 8259 §6) but our encoders write the version as an integer literal.
+    if type(v) is not int or v != SCHEMA_VERSION:
         raise RemoteProtocolError(
             f"schema version {v!r} not supported (this side speaks {SCHEMA_VERSION})"
         )

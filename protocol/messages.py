@@ -16,6 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from protocol.topics import NODE_ID_PATTERN
 
 SCHEMA_VERSION: Final = 1
+
+
+#: The ``v`` of every message: the integer 1, exactly (strict: in Python True == 1 and
+#: 1.0 == 1, and a lax ``Literal[1]`` took ``"v": true`` and ``"v": 1.0`` as version 1;
+#: issue 19, finding 6). Strict ints keep the typed-dict twin of the codec fast path.
+SchemaVersion = Annotated[int, Field(strict=True, ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
 #: Sequences are SQLite/PostgreSQL signed 64-bit integers, starting at 1.
 MAX_SEQ: Final = 2**63 - 1
 #: Upper bounds on one event batch; an edge never builds a larger one.
@@ -158,7 +164,7 @@ class StocktakeCountedPayload(Message):
 
 
 class _EventBase(Message):
-    v: Literal[1] = SCHEMA_VERSION
+    v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
     epoch: Epoch
     seq: Seq
@@ -234,7 +240,7 @@ class Ack(Message):
     as applied so the stream behind them flows).
     """
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
     acked_through: Cursor
     resend_from: Seq | None = None
@@ -374,7 +380,7 @@ class DownBatch(Message):
     ``after`` the changes must be contiguous.
     """
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
     changes: list[DownChange] = Field(max_length=MAX_BATCH_EVENTS)
     head: Cursor
@@ -384,7 +390,7 @@ class DownBatch(Message):
 class Pull(Message):
     """Edge -> cloud: send me downlink changes after ``after`` (my ``last_applied``)."""
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
     after: Cursor
 
@@ -408,7 +414,7 @@ class NodeState(Message):
     age of the oldest of them, and an ``alarm`` when the node sees no progress.
     """
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
     online: bool
     epoch: Epoch | None = None
@@ -424,7 +430,7 @@ class NodeState(Message):
 class HubState(Message):
     """Retained by the cloud on ``guanjia/v1/hub/state``; edges drain only while it is online."""
 
-    v: Literal[1] = SCHEMA_VERSION
+    v: SchemaVersion = SCHEMA_VERSION
     online: bool
 
 

@@ -137,6 +137,9 @@ BAD_BATCHES: list[tuple[str, bytes, str]] = [
     ("json list", b"[1,2]", "expected a JSON object"),
     ("old schema", b'{"v":0,"node":"wh1-pack-1","events":[]}', "schema version 0 not supported"),
     ("future schema", b'{"v":2,"node":"wh1-pack-1","events":[]}', "schema version 2 not supported"),
+    # True == 1 and 1.0 == 1 in Python: both passed as version 1 (issue 19, finding 6).
+    ("bool schema", orjson.dumps({"v": True, "node": NODE, "events": [_raw()]}), "version True"),
+    ("float schema", orjson.dumps({"v": 1.0, "node": NODE, "events": [_raw()]}), "version 1.0"),
     ("other node", orjson.dumps({"v": 1, "node": "wh9", "events": [_raw()]}), "claims node 'wh9'"),
     ("no events", b'{"v":1,"node":"wh1-pack-1","events":[]}', "no events"),
     (
@@ -195,6 +198,20 @@ BAD_BATCHES: list[tuple[str, bytes, str]] = [
 def test_bad_batches_are_rejected_with_the_reason(data: bytes, why: str) -> None:
     with pytest.raises(RemoteProtocolError, match=why):
         codec.decode_batch(data, NODE)
+
+
+@pytest.mark.parametrize("v", [True, 1.0, "1"])
+def test_an_event_whose_version_is_not_the_integer_1_is_parked(v: object) -> None:
+    batch = codec.decode_batch(orjson.dumps({"v": 1, "node": NODE, "events": [_raw(v=v)]}), NODE)
+    assert list(batch.reasons) == [0]
+    assert "v" in batch.reasons[0]
+
+
+@pytest.mark.parametrize("v", ["true", "1.0", '"1"'])
+def test_a_message_whose_version_is_not_the_integer_1_is_refused(v: str) -> None:
+    good = codec.encode(Ack(node=NODE, acked_through=5))
+    with pytest.raises(RemoteProtocolError, match="schema version"):
+        codec.decode(Ack, good.replace(b'"v":1', b'"v":' + v.encode()))
 
 
 def test_bad_event_inside_a_sound_batch_is_parked_not_fatal() -> None:

@@ -2,9 +2,11 @@
 
 This is the input tests and the scanner simulator use, and the shape a
 serial-to-TCP bridge or a scanner in "TCP client" mode produces. Lines end in
-LF or CR LF (scanners are usually set to send a CR suffix; we accept both).
-A line longer than :data:`MAX_LINE` without a terminator is discarded with a
-clear error: a jammed trigger must not eat the node's memory.
+CR, LF or CR LF: scanners ship with a CR suffix as often as CR LF (Honeywell's and
+Zebra's default "suffix" settings differ by model), and a CR-only scanner lost every
+scan when only LF ended a line (issue 19, finding 5). Empty lines are skipped, so the
+LF of a CR LF is nothing. A line longer than :data:`MAX_LINE` without a terminator is
+discarded with a clear error: a jammed trigger must not eat the node's memory.
 """
 
 from __future__ import annotations
@@ -47,39 +49,47 @@ class LineScanner:
             await self._server.wait_closed()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        lines = LineSplitter()
         try:
-            while True:
-                try:
-                    raw = await reader.readuntil(b"\n")
-                except asyncio.IncompleteReadError:
-                    break  # peer closed; a partial last line without terminator is dropped
-                except asyncio.LimitOverrunError:
-                    await self._discard_overlong(reader)
-                    await self._on_scan(
-                        ScanInput(None, f"no line terminator within {MAX_LINE} bytes")
-                    )
-                    continue
-                line = raw.rstrip(b"\r\n")
-                if not line:
-                    continue
-                try:
-                    text = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    await self._on_scan(ScanInput(None, "bytes are not UTF-8"))
-                    continue
-                await self._on_scan(ScanInput(text))
+            while chunk := await reader.read(MAX_LINE):
+                for item in lines.feed(chunk):
+                    await self._on_scan(item)
+            # peer closed; a partial last line without terminator is dropped
         except ConnectionError as err:
             log.warning("scanner connection lost: %s", err)
         finally:
             writer.close()
 
-    @staticmethod
-    async def _discard_overlong(reader: asyncio.StreamReader) -> None:
+
+class LineSplitter:
+    """Bytes in, scans out (sans-I/O): lines end at CR, LF or CR LF; empty ones are skipped."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._discarding = False  # inside an overlong line, until its terminator
+
+    def feed(self, data: bytes) -> list[ScanInput]:
+        out: list[ScanInput] = []
+        self._buf += data
         while True:
-            try:
-                await reader.readuntil(b"\n")
-                return
-            except asyncio.LimitOverrunError as err:
-                await reader.readexactly(err.consumed)
-            except asyncio.IncompleteReadError:
-                return
+            cut = min(
+                (i for i in (self._buf.find(b"\r"), self._buf.find(b"\n")) if i >= 0), default=-1
+            )
+            if cut < 0:
+                if len(self._buf) > MAX_LINE:
+                    if not self._discarding:
+                        out.append(ScanInput(None, f"no line terminator within {MAX_LINE} bytes"))
+                    self._discarding = True
+                    self._buf.clear()
+                return out
+            line, self._buf = bytes(self._buf[:cut]), self._buf[cut + 1 :]
+            if self._discarding:
+                self._discarding = False  # the tail of the overlong line
+                continue
+            if len(line) > MAX_LINE:
+                out.append(ScanInput(None, f"no line terminator within {MAX_LINE} bytes"))
+            elif line:
+                try:
+                    out.append(ScanInput(line.decode("utf-8")))
+                except UnicodeDecodeError:
+                    out.append(ScanInput(None, "bytes are not UTF-8"))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from edge.devices.scanner import MAX_LINE, LineScanner, ScanInput
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge.devices.scanner import MAX_LINE, LineScanner, LineSplitter, ScanInput
 from protocol.backoff import Backoff
 
 
@@ -36,6 +40,67 @@ def test_line_scanner_handles_bad_input_and_keeps_running() -> None:
     assert got[2].error == f"no line terminator within {MAX_LINE} bytes"
     assert got[3] == ScanInput("after")  # the port still works
     assert len(got) == 4
+
+
+def _scans_through_a_socket(data: bytes, expected: int) -> list[ScanInput]:
+    got: list[ScanInput] = []
+
+    async def main() -> None:
+        async def on_scan(s: ScanInput) -> None:
+            got.append(s)
+
+        sc = LineScanner("127.0.0.1", 0, on_scan)
+        port = await sc.start()
+        _r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(data)
+        await w.drain()
+        for _ in range(300):
+            if len(got) >= expected:
+                break
+            await asyncio.sleep(0.01)
+        w.close()
+        await sc.stop()
+
+    asyncio.run(main())
+    return got
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\n", b"\r\n"], ids=["CR", "LF", "CRLF"])
+def test_every_line_ending_a_scanner_may_send_is_a_scan(ending: bytes) -> None:
+    """A scanner set to a CR suffix lost every scan when only LF ended a line (issue 19,
+    finding 5: 600 scans, 0 committed)."""
+    codes = [f"690123456{i:04d}" for i in range(600)]
+    got = _scans_through_a_socket(b"".join(c.encode() + ending for c in codes), len(codes))
+    assert [s.text for s in got] == codes
+
+
+@given(
+    codes=st.lists(st.from_regex(r"[0-9A-Z]{1,20}", fullmatch=True), min_size=1, max_size=20),
+    endings=st.lists(st.sampled_from([b"\r", b"\n", b"\r\n"]), min_size=20, max_size=20),
+    cuts=st.lists(st.integers(0, 500), max_size=10),
+)
+def test_lines_split_the_same_however_the_bytes_arrive(
+    codes: list[str], endings: list[bytes], cuts: list[int]
+) -> None:
+    data = b"".join(c.encode() + e for c, e in zip(codes, endings, strict=False))
+    splitter, got = LineSplitter(), []
+    start = 0
+    for cut in [*sorted(c for c in cuts if c < len(data)), len(data)]:
+        got += splitter.feed(data[start:cut])
+        start = max(start, cut)
+    assert [s.text for s in got] == codes
+
+
+def test_an_overlong_line_is_one_error_then_lines_flow() -> None:
+    splitter = LineSplitter()
+    out = []
+    for _ in range(5):  # 20 KB with no terminator, in pieces
+        out += splitter.feed(b"7" * MAX_LINE)
+    out += splitter.feed(b"777\rnext\r")
+    assert out == [
+        ScanInput(None, f"no line terminator within {MAX_LINE} bytes"),
+        ScanInput("next"),
+    ]
 
 
 def test_backoff_is_capped_and_jittered() -> None:

@@ -175,3 +175,29 @@ def wait_sent(page: Any, timeout: float = 15_000) -> None:
 def settle(seconds: float = 0.12) -> None:
     # The page drops the same code again within 100 ms as a scanner's double read.
     time.sleep(seconds)
+
+
+def big_wave(node: Node, wave: str, units: int) -> list[tuple[str, str, int]]:
+    """A wave of ``units`` units of each of A, B, C (one order), with the stock for it:
+    the stops in route order, as (bin, sku, qty)."""
+    from protocol.messages import OrderReleased, StockExpected, StockExpectedSet, StockLevel
+    from tests.edge.api.conftest import BINS, order
+
+    levels = [
+        StockLevel(bin="P2", sku_code="A", qty=units),
+        StockLevel(bin="P3", sku_code="B", qty=units),
+        StockLevel(bin="P4", sku_code="C", qty=units),
+    ]
+    node.feed(
+        StockExpectedSet(
+            seq=1,
+            payload=StockExpected(warehouse="WH1", bins=[b.code for b in BINS], levels=levels),
+        ),
+        OrderReleased(seq=1, payload=order("O9", wave, ("A", units), ("B", units), ("C", units))),
+    )
+    return [("P4", "C", units), ("P3", "B", units), ("P2", "A", units)]
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]

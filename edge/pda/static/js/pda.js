@@ -43,7 +43,9 @@ async function commandOf(code) {
 const PAGES = {
   async login() {
     $('login').hidden = false;
-    await needLogin();
+    const waitLogin = needLogin();
+    document.body.dataset.ready = '1';
+    await waitLogin;
     location.href = '/pda/waves';
   },
   async waves() {

@@ -179,9 +179,10 @@ export async function initPick() {
         await problem(t('mismatch', { code: item.barcode ? printable(item.barcode) : item.op, detail: body.text }));
       }
     },
-    onRefused: async (item, body) => {
-      await problem(t('rejected', { code: item.barcode ? printable(item.barcode) : item.op, detail: body.detail }));
-      feedback('error', t('rejected', { code: item.barcode ? printable(item.barcode) : item.op, detail: body.detail }));
+    refusalText: (item, detail) => t('rejected', { code: item.barcode ? printable(item.barcode) : item.op, detail }),
+    onRefused: async (item, text) => {
+      feedback('error', text);
+      await renderProblems();
     },
     onAuth: () => { if (!loginOpen()) relogin(); },
     onNetwork: setNetwork,

@@ -15,7 +15,7 @@ const TIMEOUT_MS = 10000;
 
 export class Outbox {
   constructor(hooks) {
-    this.hooks = hooks; // onConfirmed(item, body), onRefused(item, body, status), onAuth(), onNetwork(up), onChange()
+    this.hooks = hooks; // onConfirmed(item, body), refusalText(item, detail), onRefused(item, text), onAuth(), onNetwork(up), onChange()
     this.running = false;
     this.again = false;
     this.failures = 0;
@@ -57,8 +57,9 @@ export class Outbox {
           const detail = body && typeof body.detail === 'string' ? body.detail
             : body && Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join('; ')
             : String(res.status);
-          await idb.refuse(item, { status: res.status, code: (body && body.code) || String(res.status), detail });
-          this.hooks.onRefused(item, { detail, code: body && body.code }, res.status);
+          const text = this.hooks.refusalText(item, detail);
+          await idb.refuse(item, { status: res.status, code: (body && body.code) || String(res.status), detail, text, operator: item.operator });
+          this.hooks.onRefused(item, text);
           this.hooks.onChange();
           continue;
         }

@@ -23,6 +23,7 @@ from edge.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, PinPool
 from edge.api.operators import Gate, GateSettings, Operator, load_operators
 from edge.api.routes import router
 from edge.errors import EdgeError
+from edge.pda import mount_pda
 from edge.ops.metrics import make_metrics_app
 from edge.pins import verify_pin
 from edge.runtimes.pick import PickService
@@ -121,6 +122,7 @@ def pick_app(
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     # A Route, not a Mount: a Mount answers /metrics with a redirect to /metrics/.
     app.router.routes.append(Route("/metrics", make_metrics_app(service.refresh_metrics)))
+    mount_pda(app)  # the PDA pages (docs/pda.md), in the same process as the sessions
 
     @app.exception_handler(EdgeError)
     async def edge_error(request: Request, err: EdgeError) -> JSONResponse:

@@ -10,6 +10,10 @@ The rules (docs/sync.md, "Upstream"):
 * A malformed event whose seq is known is parked for review and counts as
   applied, so the stream behind it flows.
 * ``acked_through`` moves in the same transaction as the rows it covers.
+* A batch the database refuses for its own content (an event id that another node's or
+  seq's event already has: ids are unique across nodes) is applied again with those
+  events parked (:func:`refused`), so one node's poison never stops the others (issue 19,
+  finding 1; the worker isolates it first).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud import facts
@@ -215,3 +221,62 @@ def hellos(
         )
         out[node_id] = (Ack(node=node_id, acked_through=node.acked_through), down)
     return out
+
+
+#: What the database refuses for a batch's own content, the same at every retry (unlike a
+#: lost connection or a lock timeout): a unique key taken, a value out of a column's range.
+REFUSED = (IntegrityError, DataError)
+
+
+def refused(
+    session: Session, batches: list[Batch], error: Exception, *, everything: bool = False
+) -> list[Batch]:
+    """One node's ``batches`` with the events the database refused marked to be parked.
+
+    An event whose id is already stored under another (node, seq), or repeats an id earlier
+    in these batches, is marked with where that id is. With ``everything`` (or when no such
+    event explains ``error``) every event not yet marked is, with the database's own
+    reason: parked events keep their JSON for review, and the stream behind them flows.
+    Reads only; the caller applies the batches again in a transaction of its own.
+    """
+    marks: list[dict[int, str]] = [{} for _ in batches]
+    if not everything:
+        ids = list(
+            dict.fromkeys(
+                ev["id"] for b in batches for i, ev in enumerate(b.raw) if i not in b.reasons
+            )
+        )
+        stored: dict[str, tuple[str, int]] = {}
+        for at in range(0, len(ids), 500):
+            rows = session.execute(
+                select(EventRow.event_id, EventRow.node_id, EventRow.seq).where(
+                    EventRow.event_id.in_(ids[at : at + 500])
+                )
+            )
+            stored.update({eid: (node, seq) for eid, node, seq in rows})
+        seen: dict[str, int] = {}
+        for b, mark in zip(batches, marks, strict=True):
+            for i, ev in enumerate(b.raw):
+                if i in b.reasons:
+                    continue
+                eid, seq = ev["id"], ev["seq"]
+                where = stored.get(eid)
+                if where is not None and where != (b.node, seq):
+                    mark[i] = f"event id {eid} is already stored as {where[0]} seq {where[1]}"
+                elif eid in seen and seen[eid] != seq:
+                    mark[i] = f"event id {eid} repeats that of seq {seen[eid]}"
+                seen.setdefault(eid, seq)
+    if not any(marks):
+        why = str(getattr(error, "orig", error)).strip().splitlines()[0][:300]
+        marks = [
+            {
+                i: f"the database refused the batch: {why}"
+                for i in range(len(b.raw))
+                if i not in b.reasons
+            }
+            for b in batches
+        ]
+    return [
+        Batch(b.node, raw=b.raw, reasons={**b.reasons, **mark}) if mark else b
+        for b, mark in zip(batches, marks, strict=True)
+    ]

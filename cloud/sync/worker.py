@@ -53,6 +53,8 @@ class IngestStats:
     gaps: int = 0
     parked: int = 0
     failed: int = 0
+    #: Batches the database refused for their content, applied again with those events parked.
+    refused: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     connected: bool = False
 
@@ -239,17 +241,40 @@ class IngestWorker:
             queued.update(downlink.pushes_of(s))
             return out
 
+        def alone(node: str, node_batches: list[codec.Batch]) -> list[ingest.ApplyResult]:
+            """One node's batches in a transaction of their own; what the database refuses
+            for their content is parked (first the events it names, then all), so that a
+            poison batch is acked and not resent for ever (issue 19, finding 1)."""
+            try:
+                return apply({node: node_batches})[node]
+            except ingest.REFUSED as err:
+                error: Exception = err
+            for everything in (False, True):
+                with transaction(self.sessions) as s:
+                    marked = ingest.refused(s, node_batches, error, everything=everything)
+                try:
+                    results = apply({node: marked})[node]
+                except ingest.REFUSED as err:
+                    error = err
+                    continue
+                self.stats.refused += 1
+                log.warning("node %s: the database refused events of its batch: parked", node)
+                return results
+            raise error
+
         def work() -> dict[str, list[ingest.ApplyResult]]:
             try:
                 return apply(batches)
+            except ingest.REFUSED:
+                pass  # the content of some node's batch: isolate it, even a node alone
             except Exception:
                 if len(batches) == 1:
-                    raise
+                    raise  # the database itself is failing: the session reconnects
             # One node's batch failed the shared transaction: isolate it, so the others go on.
             out: dict[str, list[ingest.ApplyResult]] = {}
             for node, node_batches in batches.items():
                 try:
-                    out.update(apply({node: node_batches}))
+                    out[node] = alone(node, node_batches)
                 except Exception:
                     self.stats.failed += 1
                     log.exception(

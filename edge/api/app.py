@@ -23,8 +23,8 @@ from edge.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, PinPool
 from edge.api.operators import Gate, GateSettings, Operator, load_operators
 from edge.api.routes import router
 from edge.errors import EdgeError
-from edge.pda import mount_pda
 from edge.ops.metrics import make_metrics_app
+from edge.pda import mount_pda
 from edge.pins import verify_pin
 from edge.runtimes.pick import PickService
 from edge.stations.route import Metric

@@ -81,13 +81,21 @@ class GuardedH11Protocol(H11Protocol):
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)  # may dispatch the request, or answer 400 and close
-        if not self._in_head or self._refused or self.transport.is_closing():
+        if self._refused or self.transport.is_closing():
             return
-        if self.conn.their_state is not h11.IDLE:
-            # h11 produced the request: the head is complete (its body may follow).
-            self._stop_waiting()
-        elif self._head_bytes > self.max_head_bytes:
-            self._refuse()
+        if self._in_head:
+            if self.conn.their_state is not h11.IDLE:
+                # h11 produced the request: the head is complete (its body may follow).
+                self._stop_waiting()
+            elif self._head_bytes > self.max_head_bytes:
+                self._refuse()
+        elif self.conn.their_state is h11.IDLE and (
+            self.cycle is None or self.cycle.response_complete
+        ):
+            # A body that ended after its answer (a route that does not read it): the
+            # connection now waits for a head like any other. uvicorn's keep-alive timer,
+            # armed at the answer, was cancelled when this body arrived.
+            self._await_head()
 
     def send_400_response(self, msg: str) -> None:
         # h11 refuses a head past h11_max_incomplete_event_size (set to max_head_bytes) itself,

@@ -86,7 +86,7 @@ def _start(
         preexec_fn=limit_files,
     )
     try:
-        wait_for_port("127.0.0.1", port, 30)
+        wait_for_port("127.0.0.1", port, 60)
     except BaseException:
         proc.kill()
         proc.wait()
@@ -180,6 +180,20 @@ def test_keep_alive_then_idle_is_closed(quick: tuple[str, int]) -> None:
     with socket.create_connection(quick) as sock:
         sock.sendall(b"GET /api/v1/waves HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _answer(sock).startswith(b"HTTP/1.1 401")  # served: it wants a token
+        start = time.monotonic()
+        assert _closed_within(sock, 5)
+        assert time.monotonic() - start < 3
+
+
+def test_a_body_sent_after_the_answer_does_not_keep_the_connection_open(
+    quick: tuple[str, int],
+) -> None:
+    # /logout reads no body: it answers before the body arrives. uvicorn cancels its
+    # keep-alive timer on any data, so the body's bytes used to leave it open for good.
+    with socket.create_connection(quick) as sock:
+        sock.sendall(b"POST /api/v1/logout HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+        assert _answer(sock).startswith(b"HTTP/1.1 401")
+        sock.sendall(b"abcde")
         start = time.monotonic()
         assert _closed_within(sock, 5)
         assert time.monotonic() - start < 3

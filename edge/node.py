@@ -169,6 +169,8 @@ class EdgeNode:
         import uvicorn  # imported here: only a pick node serves HTTP
 
         from edge.api.app import pick_app
+        from edge.api.limits import HttpLimits
+        from edge.api.server import uvicorn_options
 
         pick = self.config.pick
         assert pick is not None
@@ -188,7 +190,15 @@ class EdgeNode:
                 yield
 
         server = DaemonServer(
-            uvicorn.Config(app, host=pick.host, port=pick.port, log_config=None, access_log=False)
+            uvicorn.Config(
+                app,
+                host=pick.host,
+                port=pick.port,
+                log_config=None,
+                access_log=False,
+                # Idle and slow connections closed, heads bounded (edge/api/server.py).
+                **uvicorn_options(HttpLimits()),
+            )
         )
         log.info("pick API on %s:%d", pick.host, pick.port)
         await server.serve()

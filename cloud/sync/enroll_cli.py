@@ -7,6 +7,7 @@ rule lives there.
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from cloud.errors import DomainError
+from cloud.sync import enroll_dynsec
 from cloud.sync.enroll import (
     DEFAULT_CLOUD_USER,
     BrokerLayout,
@@ -112,6 +114,33 @@ def _issued_path(directory: Path, name: str) -> Path:
     return directory / "issued" / name
 
 
+def _tell_broker(directory: Path, node: str, *, enable: bool) -> bool:
+    """Tell the running broker's dynamic security plugin (cloud/sync/enroll_dynsec.py);
+    False, with a warning saying what to do, when it could not be told."""
+    try:
+        admin = enroll_dynsec.load_broker_admin(directory)
+        if admin is None:
+            typer.echo(
+                "note: no broker config yet (`guanjia broker config`): the broker learns of "
+                f"node {node} when it starts with it",
+                err=True,
+            )
+            return False
+        # One admin session at a time: the edge listener names every session after its
+        # username, so a second operator's would end the first's (use_username_as_clientid).
+        with open(directory / ".broker-admin.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            (enroll_dynsec.enable_node if enable else enroll_dynsec.disable_node)(admin, node)
+    except enroll_dynsec.BrokerNotTold as err:
+        typer.echo(f"warning: the running broker was not told: {err}", err=True)
+        typer.echo(
+            "it learns at its next start: `guanjia broker config --out ...` and restart mosquitto",
+            err=True,
+        )
+        return False
+    return True
+
+
 @node_app.command("enroll")
 def enroll(
     node: Annotated[str, typer.Argument(help="Node id (as in the node's [node] id).")],
@@ -168,7 +197,9 @@ def enroll(
     )
     if enrolled is not None and enrolled.claim_code is not None:
         _echo_claim(enrolled)
-    typer.echo("next: `guanjia broker config --out ...` and restart mosquitto")
+    if _tell_broker(directory, node, enable=True):
+        typer.echo(f"the running broker refuses shared subscriptions ($share) of {node}")
+    typer.echo("next: `guanjia broker config --out ...` and reload mosquitto")
 
 
 @node_app.command("claim-code")
@@ -238,16 +269,15 @@ def revoke(
     node: Annotated[str, typer.Argument(help="Node id.")],
     directory: StoreDir = DEFAULT_DIR,
 ) -> None:
-    """Revoke NODE's credentials (takes effect at the next broker config + reload)."""
+    """Revoke NODE's credentials: the running broker disconnects and refuses it at once."""
     try:
         CredentialStore(directory).revoke(node)
     except EnrollError as err:
         raise _fail(err) from None
     typer.echo(f"revoked node {node}")
-    typer.echo(
-        "next: `guanjia broker config --out ...` and reload mosquitto; a connection that "
-        "is already open survives a reload, so restart mosquitto to cut it now"
-    )
+    if _tell_broker(directory, node, enable=False):
+        typer.echo(f"the running broker disconnected {node} and refuses it from now on")
+    typer.echo("next: `guanjia broker config --out ...` and reload mosquitto")
 
 
 def _write_cloud_env(directory: Path, issued: Issued, layout: BrokerLayout) -> Path:
@@ -304,9 +334,8 @@ def config(
         typer.echo(f"wrote {p}")
     typer.echo(f"{active} node(s) may connect on {edge_host}:{edge_port}")
     typer.echo(
-        "after revoking: `systemctl reload mosquitto` (or kill -HUP its pid); after "
-        "enrolling a node: `systemctl restart mosquitto` (the plugin that refuses $share "
-        "subscriptions reads its file at start only)"
+        "now: `systemctl reload mosquitto` (or kill -HUP its pid); the first time, and "
+        "after changing listeners: `systemctl restart mosquitto`"
     )
 
 

@@ -19,7 +19,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
-from edge.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, PinPool
+from edge.api.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADERS,
+    BodyLimit,
+    HeaderLimit,
+    PinPool,
+)
 from edge.api.operators import Gate, GateSettings, Operator, load_operators
 from edge.api.routes import router
 from edge.errors import EdgeError
@@ -78,6 +84,7 @@ def pick_app(
     verify: Callable[[str, str], bool] = verify_pin,
     wall_ms: Callable[[], int] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_headers: int = DEFAULT_MAX_HEADERS,
 ) -> FastAPI:
     """The pick API over ``store``, which the caller owns (the node daemon passes its own:
     one Store, one connection, one writer). ``operators``: an operators TOML file or the
@@ -85,7 +92,8 @@ def pick_app(
 
     ``station`` names the station in facts (default the store's node id); ``warehouse``
     limits the bin table to one warehouse's bins; ``max_body_bytes`` bounds every request
-    body (413 beyond, edge/api/limits.py); ``monotonic``/``verify``/``wall_ms`` are for
+    body (413 beyond, edge/api/limits.py) and ``max_headers`` the header fields of a request
+    (431 beyond; the connection limits are the server's, edge/api/server.py); ``monotonic``/``verify``/``wall_ms`` are for
     tests.
     """
     ops = load_operators(operators) if isinstance(operators, Path) else list(operators)
@@ -120,6 +128,7 @@ def pick_app(
     # Outside everything but Starlette's error middleware: a too-large body is refused
     # before any route, dependency or JSON parser sees a byte of it.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HeaderLimit, max_headers=max_headers)  # added last: runs first
     # A Route, not a Mount: a Mount answers /metrics with a redirect to /metrics/.
     app.router.routes.append(Route("/metrics", make_metrics_app(service.refresh_metrics)))
     mount_pda(app)  # the PDA pages (docs/pda.md), in the same process as the sessions

@@ -1,13 +1,14 @@
-"""Bounds of the pick API: a small pool for PIN hashes, and a request body size limit.
+"""Bounds of the pick API: a small pool for PIN hashes, request body size and header count.
 
 Both answer for OWASP API Security Top 10 2023, API4 "Unrestricted Resource
 Consumption". A flood of 40 unauthenticated logins used to run 40 argon2 hashes at
 once in FastAPI's thread pool (40 × 19 MiB, edge/pins.py): a picker's scan went from
 5 ms to 921 ms and the node from 95 MB to 1.1 GB, which glibc's arenas kept; a 300 MB
 body to /login was read whole. Now at most ``workers`` hashes run and ``queue`` wait,
-the rest get 429 at once; and no body over ``max_bytes`` is read.
+the rest get 429 at once; and no body over ``max_bytes`` is read. The connection-level
+limits (head size, timeouts, open connections) are edge/api/server.py's.
 
-No web framework here: :class:`PinPool` is asyncio + threads, :class:`BodyLimit` plain ASGI.
+No web framework here: :class:`PinPool` is asyncio + threads, the middlewares plain ASGI.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Final, ParamSpec, TypeVar
 
 import orjson
@@ -26,6 +28,32 @@ T = TypeVar("T")
 
 #: A login body is ~60 bytes, a scan at most 4,096 characters (edge/api/schemas.py).
 DEFAULT_MAX_BODY_BYTES: Final = 64 * 1024
+#: A PDA sends about ten header fields.
+DEFAULT_MAX_HEADERS: Final = 50
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one connection of the pick API may cost (enforced by edge/api/server.py; the
+    header field count is the app's, :class:`HeaderLimit`). The defaults suit a warehouse LAN."""
+
+    #: A request line and headers must arrive whole within this of the connection opening
+    #: (or of its previous answer). A PDA sends its request at once; 10 s forgives Wi-Fi.
+    head_timeout_s: float = 10.0
+    #: An idle keep-alive connection is closed after this (uvicorn's ``timeout_keep_alive``).
+    keep_alive_s: int = 5
+    #: Request line plus headers: a PDA's are a few hundred bytes (a bearer token included).
+    max_head_bytes: int = 16 * 1024
+    #: Open connections. A warehouse's PDAs hold one or two each; 256 stays well under the
+    #: 1,024 open files systemd gives a service by default, leaving room for the store,
+    #: the broker connection and devices.
+    max_connections: int = 256
+
+    def __post_init__(self) -> None:
+        if self.head_timeout_s <= 0 or self.keep_alive_s < 1:
+            raise ValueError("timeouts must be positive (keep-alive at least 1 s)")
+        if self.max_head_bytes < 1024 or self.max_connections < 1:
+            raise ValueError("a head of at least 1 KiB and at least one connection")
 
 
 class PoolBusy(Exception):
@@ -148,21 +176,38 @@ class BodyLimit:
         await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {
-                "detail": f"request body too large: at most {self.max_bytes} bytes",
-                "code": "too_large",
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(send, 413, f"request body too large: at most {self.max_bytes} bytes")
+
+
+class HeaderLimit:
+    """Pure ASGI middleware: 431 for a request with more than ``max_headers`` header fields
+    (RFC 6585 §5), before anything else reads them. The head's size is bounded before it is
+    parsed (edge/api/server.py), so the fields counted here are few kilobytes at most."""
+
+    def __init__(self, app: ASGIApp, max_headers: int = DEFAULT_MAX_HEADERS) -> None:
+        self.app = app
+        self.max_headers = max_headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope["headers"]) > self.max_headers:
+            await _refuse(send, 431, f"too many header fields: at most {self.max_headers}")
+            return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    """The pick API's error shape (edge/errors.py) with ``Connection: close``: what the
+    client sends next on this connection is not read."""
+    body = orjson.dumps({"detail": detail, "code": "too_large"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

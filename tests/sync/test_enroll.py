@@ -8,14 +8,16 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cloud.db.engine import make_engine, migrate
-from cloud.sync import enroll
+from cloud.sync import enroll, enroll_dynsec
 from cloud.sync.enroll import (
     DEFAULT_CLOUD_USER,
     HASH_ITERATIONS,
@@ -30,7 +32,9 @@ from cloud.sync.enroll import (
     write_broker_config,
 )
 from cloud.sync.enroll_cli import broker_app, node_app
+from cloud.sync.enroll_dynsec import load_broker_admin
 from edge.config import MqttSection
+from protocol import topics
 from tests.sync.test_isolation import Mosquitto, Peer, needs_mosquitto
 
 HASH_RE = re.compile(r"^\$7\$(\d+)\$([A-Za-z0-9+/=]{16})\$([A-Za-z0-9+/=]{88})$")
@@ -223,8 +227,17 @@ def test_broker_config_files(store: CredentialStore, tmp_path: Path) -> None:
     assert [ln.split(":")[0] for ln in cloud_lines] == [DEFAULT_CLOUD_USER]
     assert "topic readwrite guanjia/v1/#" in files.cloud_acl.read_text()
     dynsec = json.loads(files.edge_dynsec.read_text())
-    # Only active nodes, no passwords (password_file keeps those), one deny rule.
-    assert dynsec["clients"] == [{"username": "n1", "roles": [{"rolename": "node"}]}]
+    # Nodes without passwords (password_file keeps those), the revoked one disabled, one
+    # deny rule; and the plugin's admin, with the only password, in a role of its own.
+    admin, *nodes = dynsec["clients"]
+    assert nodes == [
+        {"username": "n1", "roles": [{"rolename": "node"}]},
+        {"username": "n2", "roles": [{"rolename": "node"}], "disabled": True},
+    ]
+    assert admin["username"] == enroll_dynsec.ADMIN_USER
+    assert admin["roles"] == [{"rolename": enroll_dynsec.ADMIN_ROLE}]
+    assert len(base64.b64decode(admin["salt"])) == 12
+    assert len(base64.b64decode(admin["password"])) == 64
     assert dynsec["roles"][0]["acls"] == [
         {"acltype": "subscribePattern", "topic": "$share/#", "allow": False, "priority": 0}
     ]
@@ -335,3 +348,121 @@ def test_cli_enroll_list_revoke_and_config(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "already exists" in res.output
     res = runner.invoke(broker_app, ["cloud-user", "--dir", d, "--rotate"])
     assert res.exit_code == 0 and "rotated" in res.output
+
+
+# --- a running broker learns of enrolled and revoked nodes (issue 13, finding 9) --------
+
+SHARE = topics.subscription(topics.Channel.EVENTS, "guanjia-hub")  # the hub's own group
+
+
+def _hub_db(tmp_path: Path) -> dict[str, str]:
+    hub = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    migrate(hub)
+    hub.dispose()
+    return {"GUANJIA_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"}
+
+
+def _cli_enroll(store: CredentialStore, node: str, env: dict[str, str]) -> str:
+    res = runner.invoke(node_app, ["enroll", node, "--dir", str(store.directory)], env=env)
+    assert res.exit_code == 0, res.output
+    assert f"the running broker refuses shared subscriptions ($share) of {node}" in res.output
+    snippet = store.directory / "issued" / f"{node}.toml"
+    return str(tomllib.loads(snippet.read_text())["mqtt"]["password"])
+
+
+def _peer(port: int, node: str, password: str) -> Peer:
+    peer = Peer(port, f"edge-{node}", node, password)
+    rc = peer.connect()
+    assert not rc.is_failure, rc
+    return peer
+
+
+@needs_mosquitto
+def test_a_node_enrolled_on_a_running_broker_is_refused_share_after_a_reload_only(
+    store: CredentialStore, tmp_path: Path
+) -> None:
+    # Before: the plugin knew only the nodes of its file at start; a node enrolled later,
+    # with the reload that lets it connect, was granted $share/guanjia-hub/... (QoS 1).
+    store.enroll_cloud()
+    env = _hub_db(tmp_path)
+    with Mosquitto(store, tmp_path) as broker:
+        password = _cli_enroll(store, "late-1", env)
+        broker.reload()  # the password file; no restart
+        late = _peer(broker.layout.edge_port, "late-1", password)
+        try:
+            (rc,) = late.subscribe(SHARE)
+            assert rc.is_failure and rc.value == 128, rc
+            (ok,) = late.subscribe(topics.topic("late-1", topics.Channel.DOWN))
+            assert not ok.is_failure
+        finally:
+            late.close()
+
+
+@needs_mosquitto
+def test_a_revoked_node_is_cut_off_at_once_and_may_be_enrolled_again(
+    store: CredentialStore, tmp_path: Path
+) -> None:
+    # Before: a revoked node that was online stayed connected until Mosquitto restarted.
+    store.enroll_cloud()
+    first = store.enroll("n1").password
+    env = _hub_db(tmp_path)
+    with Mosquitto(store, tmp_path) as broker:
+        port = broker.layout.edge_port
+        n1 = _peer(port, "n1", first)
+        try:
+            res = runner.invoke(node_app, ["revoke", "n1", "--dir", str(store.directory)])
+            assert res.exit_code == 0, res.output
+            assert "the running broker disconnected n1" in res.output
+            deadline = time.monotonic() + 5
+            while n1.is_connected and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not n1.is_connected  # no reload, no restart
+        finally:
+            n1.close()
+        assert not _connects(port, "n1", first)  # and refused from now on
+        # Enrolled afresh: it may connect again after the reload, still without $share.
+        second = _cli_enroll(store, "n1", env)
+        broker.reload()
+        again = _peer(port, "n1", second)
+        try:
+            (rc,) = again.subscribe(SHARE)
+            assert rc.is_failure and rc.value == 128, rc
+        finally:
+            again.close()
+
+
+@needs_mosquitto
+def test_the_plugin_admin_may_use_the_control_topic_only(
+    store: CredentialStore, tmp_path: Path
+) -> None:
+    store.enroll_cloud()
+    n1_password = store.enroll("n1").password
+    n2_password = store.enroll("n2").password
+    with Mosquitto(store, tmp_path) as broker:
+        admin = load_broker_admin(store.directory)
+        assert admin is not None and admin.port == broker.layout.edge_port
+        assert stat.S_IMODE((store.directory / "broker-admin.json").stat().st_mode) == 0o600
+        # A node's control command does nothing: its role does not grant the topic.
+        n1 = _peer(broker.layout.edge_port, "n1", n1_password)
+        n2 = _peer(broker.layout.edge_port, "n2", n2_password)
+        try:
+            command = {"commands": [{"command": "disableClient", "username": "n1"}]}
+            n2.publish("$CONTROL/dynamic-security/v1", json.dumps(command).encode())
+            time.sleep(0.3)
+            assert n1.is_connected
+        finally:
+            n1.close()
+            n2.close()
+        assert _connects(broker.layout.edge_port, "n1", n1_password)
+        # The admin's own subscriptions are limited to the control topic.
+        peer = _peer(broker.layout.edge_port, admin.username, admin.password)
+        try:
+            assert peer.subscribe("guanjia/v1/#")[0].is_failure
+            assert peer.subscribe(SHARE)[0].is_failure
+        finally:
+            peer.close()
+        wrong = replace(admin, password=admin.password + "x")
+        with pytest.raises(enroll_dynsec.BrokerNotTold, match="refused the admin's CONNECT"):
+            enroll_dynsec.enable_node(wrong, "n1")
+    with pytest.raises(enroll_dynsec.BrokerNotTold, match="cannot reach"):
+        enroll_dynsec.enable_node(admin, "n1")

@@ -16,6 +16,8 @@ import uvicorn
 from cloud.app import create_app
 from cloud.serve.protocol import uvicorn_options
 from cloud.settings import Settings
+from tests.support.sockets import answer as read_answer
+from tests.support.sockets import slow_head_is_closed
 
 
 def _free_port() -> int:
@@ -62,20 +64,6 @@ def _rss() -> int:
     raise AssertionError("no VmRSS")
 
 
-def _answer(sock: socket.socket, timeout: float = 5.0) -> bytes:
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    return data
-
-
 def _send_all(sock: socket.socket, payload: bytes, total: int) -> int:
     """Send ``payload`` until ``total`` bytes or the server stops reading; bytes sent."""
     sent = 0
@@ -96,7 +84,7 @@ def test_declared_100mb_body_without_token_is_413_at_once(server: tuple[str, int
             b"POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100000000\r\n\r\n" + b"[" * 65536
         )
-        answer = _answer(sock)
+        answer = read_answer(sock)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
         assert b"request body larger than 1 MiB" in answer
         assert time.monotonic() - start < 2
@@ -112,7 +100,7 @@ def test_chunked_oversize_body_is_413_and_memory_stays_flat(server: tuple[str, i
         )
         chunk = b"10000\r\n" + b"[" * 0x10000 + b"\r\n"  # 64 KiB chunks, no Content-Length
         sent = _send_all(sock, chunk, 100 * 1024 * 1024)
-        answer = _answer(sock)
+        answer = read_answer(sock)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert sent < 100 * 1024 * 1024  # the server stopped reading long before 100 MB
     assert _rss() - before < 40 * 1024 * 1024
@@ -124,7 +112,7 @@ def test_import_has_its_larger_limit(server: tuple[str, int]) -> None:
             b"POST /api/v1/skus/import HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
             b"Content-Length: 2000000\r\n\r\n" + b"a" * 2_000_000
         )
-        answer = _answer(sock)
+        answer = read_answer(sock)
     # 2 MB is within the import's 20 MiB: it reaches the route, which wants a token.
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     with socket.create_connection(server) as sock:
@@ -132,7 +120,7 @@ def test_import_has_its_larger_limit(server: tuple[str, int]) -> None:
             b"POST /api/v1/skus/import HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
             b"Content-Length: 30000000\r\n\r\n"
         )
-        assert b"larger than 20 MiB" in _answer(sock)
+        assert b"larger than 20 MiB" in read_answer(sock)
 
 
 def test_50mb_header_is_refused(server: tuple[str, int]) -> None:
@@ -140,7 +128,7 @@ def test_50mb_header_is_refused(server: tuple[str, int]) -> None:
     with socket.create_connection(server) as sock:
         sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ")
         sent = _send_all(sock, b"a" * 65536, 50 * 1024 * 1024)
-        answer = _answer(sock)
+        answer = read_answer(sock)
     assert sent < 50 * 1024 * 1024
     assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert _rss() - before < 40 * 1024 * 1024
@@ -150,7 +138,7 @@ def test_too_many_header_fields_are_431(server: tuple[str, int]) -> None:
     with socket.create_connection(server) as sock:
         fields = b"".join(b"X-F%d: 1\r\n" % i for i in range(200))
         sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
-        assert _answer(sock).startswith(b"HTTP/1.1 431")
+        assert read_answer(sock).startswith(b"HTTP/1.1 431")
 
 
 def test_idle_connection_is_closed(server: tuple[str, int]) -> None:
@@ -160,25 +148,13 @@ def test_idle_connection_is_closed(server: tuple[str, int]) -> None:
         assert sock.recv(1) == b""  # closed by the server, having received nothing
         assert time.monotonic() - start < 3
     # A slow head (a byte now and then, never complete) is closed by the same deadline.
-    with socket.create_connection(server) as sock:
-        sock.settimeout(5)
-        start = time.monotonic()
-        sock.sendall(b"GET /api/v1/health HTTP/1.1\r\n")
-        closed = False
-        while time.monotonic() - start < 4:
-            try:
-                sock.sendall(b"X")
-            except (BrokenPipeError, ConnectionResetError):
-                closed = True
-                break
-            time.sleep(0.2)
-        assert closed
+    assert slow_head_is_closed(server, "/api/v1/health")
 
 
 def test_keep_alive_then_idle_is_closed(server: tuple[str, int]) -> None:
     with socket.create_connection(server) as sock:
         sock.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-        first = _answer(sock)
+        first = read_answer(sock)
         assert first.startswith(b"HTTP/1.1 200"), first
         sock.settimeout(10)
         start = time.monotonic()

@@ -29,6 +29,8 @@ from edge.store.store import Store
 from simulators.broker import PrivateBroker
 from simulators.net import free_port, wait_for_port
 from tests.edge.api.conftest import NODE, PINS, fill
+from tests.support.sockets import answer as read_answer
+from tests.support.sockets import closed_within, slow_head_is_closed
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
 
@@ -123,31 +125,6 @@ def stock(tmp_path: Path) -> Iterator[tuple[int, int]]:
         _stop(proc)
 
 
-def _answer(sock: socket.socket, timeout: float = 5.0) -> bytes:
-    """What the server sends until it closes or a whole JSON answer has arrived."""
-    sock.settimeout(timeout)
-    data = b""
-    try:
-        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (ConnectionResetError, BrokenPipeError, TimeoutError):
-        pass
-    return data
-
-
-def _closed_within(sock: socket.socket, seconds: float) -> bool:
-    sock.settimeout(seconds)
-    try:
-        return sock.recv(1) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
 def _login(port: int, timeout: float = 5.0) -> httpx.Response:
     return httpx.post(
         f"http://127.0.0.1:{port}/api/v1/login",
@@ -159,29 +136,18 @@ def _login(port: int, timeout: float = 5.0) -> httpx.Response:
 def test_idle_connection_is_closed(quick: tuple[str, int]) -> None:
     with socket.create_connection(quick) as sock:
         start = time.monotonic()
-        assert _closed_within(sock, 5)  # having received nothing
+        assert closed_within(sock, 5)  # having received nothing
         assert time.monotonic() - start < 3
     # A slow head (a byte now and then, never complete) is closed by the same deadline.
-    with socket.create_connection(quick) as sock:
-        sock.sendall(b"GET /api/v1/waves HTTP/1.1\r\n")
-        start = time.monotonic()
-        closed = False
-        while time.monotonic() - start < 4:
-            try:
-                sock.sendall(b"X")
-            except (BrokenPipeError, ConnectionResetError):
-                closed = True
-                break
-            time.sleep(0.2)
-        assert closed
+    assert slow_head_is_closed(quick, "/api/v1/waves")
 
 
 def test_keep_alive_then_idle_is_closed(quick: tuple[str, int]) -> None:
     with socket.create_connection(quick) as sock:
         sock.sendall(b"GET /api/v1/waves HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert _answer(sock).startswith(b"HTTP/1.1 401")  # served: it wants a token
+        assert read_answer(sock).startswith(b"HTTP/1.1 401")  # served: it wants a token
         start = time.monotonic()
-        assert _closed_within(sock, 5)
+        assert closed_within(sock, 5)
         assert time.monotonic() - start < 3
 
 
@@ -192,10 +158,10 @@ def test_a_body_sent_after_the_answer_does_not_keep_the_connection_open(
     # keep-alive timer on any data, so the body's bytes used to leave it open for good.
     with socket.create_connection(quick) as sock:
         sock.sendall(b"POST /api/v1/logout HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
-        assert _answer(sock).startswith(b"HTTP/1.1 401")
+        assert read_answer(sock).startswith(b"HTTP/1.1 401")
         sock.sendall(b"abcde")
         start = time.monotonic()
-        assert _closed_within(sock, 5)
+        assert closed_within(sock, 5)
         assert time.monotonic() - start < 3
 
 
@@ -210,16 +176,16 @@ def test_oversized_head_is_431_and_the_server_stays_healthy(quick: tuple[str, in
                 sent += 65536
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             pass
-        answer = _answer(sock)
+        answer = read_answer(sock)
     assert sent < 50 * 1024 * 1024  # the server stopped reading long before 50 MB
     assert answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer[:200]
     # One just over the limit, sent whole, gets the 431 and its reason.
     with socket.create_connection(quick) as sock:
         sock.sendall(b"GET /api/v1/waves HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000)
-        answer = _answer(sock)
+        answer = read_answer(sock)
         assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
         assert b"too large" in answer
-        assert _closed_within(sock, 2)
+        assert closed_within(sock, 2)
     assert _login(quick[1]).status_code == 200
     # A head within the limit is served as before.
     r = httpx.get(f"http://127.0.0.1:{quick[1]}/api/v1/waves", headers={"X-Pad": "a" * 8000})
@@ -230,7 +196,7 @@ def test_too_many_header_fields_are_431(quick: tuple[str, int]) -> None:
     with socket.create_connection(quick) as sock:
         fields = b"".join(b"X-F%d: 1\r\n" % i for i in range(200))
         sock.sendall(b"GET /api/v1/waves HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
-        answer = _answer(sock)
+        answer = read_answer(sock)
         assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
         assert b"too many header fields" in answer
     # Forty fields are fine (a PDA sends about ten).
@@ -268,11 +234,11 @@ def test_the_node_daemon_serves_with_the_same_limits(tmp_path: Path, broker: Pri
     try:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(b"GET /api/v1/waves HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000)
-            assert _answer(sock).startswith(b"HTTP/1.1 431")
+            assert read_answer(sock).startswith(b"HTTP/1.1 431")
         with socket.create_connection(("127.0.0.1", port)) as sock:
             fields = b"".join(b"X-F%d: 1\r\n" % i for i in range(200))
             sock.sendall(b"GET /api/v1/waves HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
-            assert _answer(sock).startswith(b"HTTP/1.1 431")
+            assert read_answer(sock).startswith(b"HTTP/1.1 431")
         assert _login(port).status_code == 200
     finally:
         _stop(proc)

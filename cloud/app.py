@@ -29,7 +29,7 @@ from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
 from cloud.api.nodes import router as nodes_router
 from cloud.auth import HashPool, TokenVersions
-from cloud.catalogue import jobs
+from cloud.catalogue import job_runner
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.login import KnownLocks, LoginPolicy
@@ -104,8 +104,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         # Password checks off the handler threads, bounded (cloud/auth.py HashPool).
         app.state.hash_pool = HashPool(settings.login_hash_threads, settings.login_hash_queue)
         app.state.export_slots = ExportSlots(settings.exports_per_user, settings.exports_per_worker)
-        # SKU import jobs, from the database, off the event loop (cloud/catalogue/jobs.py).
-        app.state.import_jobs = jobs.Runner(
+        # SKU import jobs, from the database, in worker processes (cloud/catalogue/job_runner.py).
+        app.state.import_jobs = job_runner.Runner(
+            settings.database_url,
             app.state.sessions,
             app.state.read_sessions,
             settings.import_jobs_per_worker,

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -178,10 +176,6 @@ class LostClaim(Exception):
     """Another run holds the job now (it was taken over): this one must write nothing."""
 
 
-class Stopping(Exception):
-    """The process is shutting down: the job goes back to the queue for another runner."""
-
-
 @dataclass(frozen=True)
 class Claimed:
     id: int
@@ -225,7 +219,7 @@ def claim_next(
             if job is None:
                 continue
             if job.attempts >= MAX_ATTEMPTS:
-                s.execute(
+                gave_up = s.execute(
                     update(ImportJob)
                     .where(ImportJob.id == job_id, still)
                     .values(
@@ -239,7 +233,8 @@ def claim_next(
                         ),
                     )
                 )
-                s.execute(delete(ImportJobFile).where(ImportJobFile.job_id == job_id))
+                if gave_up.rowcount == 1:  # type: ignore[attr-defined]
+                    s.execute(delete(ImportJobFile).where(ImportJobFile.job_id == job_id))
                 continue
             won = s.execute(
                 update(ImportJob)
@@ -271,137 +266,74 @@ def claim_next(
     return None
 
 
-class Runner:
-    """Runs import jobs in ``threads`` threads of this process (0: this process only accepts
-    jobs; others run them). Bounded on purpose: an import is seconds of CPU and up to a few
-    hundred MB while its rows are checked, so a process runs one or two at a time, and the
-    rest wait queued in the database for whichever process is free first."""
+def write(sessions: sessionmaker[Session], job_id: int, token: str, values: dict[str, Any]) -> None:
+    """Update the job if this run still holds it, renewing its heartbeat (else LostClaim)."""
+    with sessions() as s, s.begin():
+        r = s.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id, ImportJob.claim == token)
+            .values(heartbeat_at=datetime.now(UTC), **values)
+        )
+        if r.rowcount != 1:  # type: ignore[attr-defined]
+            raise LostClaim
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        read_sessions: sessionmaker[Session],
-        threads: int,
-        after_commit: Callable[[dict[str, int]], None] = lambda _p: None,
-        *,
-        lease_s: float = LEASE_S,
-        heartbeat_s: float = HEARTBEAT_S,
-        poll_s: float = POLL_S,
-    ) -> None:
+
+def release(sessions: sessionmaker[Session], c: Claimed, *, count: bool) -> None:
+    """Back to the queue for any runner, if this run still holds it (not counted as an
+    attempt when the run was stopped on purpose, at a shutdown)."""
+    with sessions() as s, s.begin():
+        s.execute(
+            update(ImportJob)
+            .where(ImportJob.id == c.id, ImportJob.claim == c.token)
+            .values(
+                status="queued",
+                stage=None,
+                claim=None,
+                attempts=ImportJob.attempts if count else ImportJob.attempts - 1,
+            )
+        )
+
+
+def finish(sessions: sessionmaker[Session], c: Claimed, values: dict[str, Any]) -> None:
+    """End the job as ``values`` say, if this run still holds it; its file is deleted."""
+    with sessions() as s, s.begin():
+        r = s.execute(
+            update(ImportJob)
+            .where(ImportJob.id == c.id, ImportJob.claim == c.token)
+            .values(claim=None, stage=None, finished_at=datetime.now(UTC), **values)
+        )
+        if r.rowcount == 1:  # type: ignore[attr-defined]
+            s.execute(delete(ImportJobFile).where(ImportJobFile.job_id == c.id))
+
+
+class Work:
+    """One run of a claimed job, to its end (in the worker process of a runner,
+    cloud/catalogue/job_runner.py, with its own connections)."""
+
+    def __init__(self, sessions: sessionmaker[Session], read_sessions: sessionmaker[Session]):
         self.sessions, self.read_sessions = sessions, read_sessions
-        self.after_commit = after_commit
-        self.lease_s, self.heartbeat_s, self.poll_s = lease_s, heartbeat_s, poll_s
-        self._n = threads
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._held: dict[int, str] = {}  # job id -> claim token of the runs in progress
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        if self._n == 0:
-            return
-        for i in range(self._n):
-            t = threading.Thread(target=self._loop, name=f"import-job-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
-        beat = threading.Thread(target=self._beat, name="import-job-heartbeat", daemon=True)
-        beat.start()
-        self._threads.append(beat)
-
-    def wake(self) -> None:
-        """A job was queued here: look now, not at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking jobs; a job being read or checked goes back to the queue, one being
-        applied finishes (its one transaction is seconds at most)."""
-        self._stop.set()
-        self._wake.set()
-        for t in self._threads:
-            t.join(timeout)
-        self._threads.clear()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                claimed = claim_next(self.sessions, self.read_sessions, self.lease_s)
-            except Exception:
-                log.exception("import jobs: looking for work failed; trying again")
-                claimed = None
-            if claimed is None:
-                self._wake.wait(self.poll_s)
-                self._wake.clear()
-                continue
-            with self._lock:
-                self._held[claimed.id] = claimed.token
-            try:
-                self.run(claimed)
-            finally:
-                with self._lock:
-                    self._held.pop(claimed.id, None)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.heartbeat_s):
-            with self._lock:
-                held = list(self._held.items())
-            for job_id, token in held:
-                try:
-                    self._write(job_id, token, {})
-                except LostClaim:
-                    pass  # its run finds out at its next write
-                except Exception:
-                    log.exception("import job heartbeat failed")
 
     # --- one run ---
 
     def _write(self, job_id: int, token: str, values: dict[str, Any]) -> None:
-        """Update the job if this run still holds it (and renew its heartbeat)."""
-        with self.sessions() as s, s.begin():
-            r = s.execute(
-                update(ImportJob)
-                .where(ImportJob.id == job_id, ImportJob.claim == token)
-                .values(heartbeat_at=datetime.now(UTC), **values)
-            )
-            if r.rowcount != 1:  # type: ignore[attr-defined]
-                raise LostClaim
+        write(self.sessions, job_id, token, values)
 
     def _finish(self, c: Claimed, values: dict[str, Any]) -> None:
-        with self.sessions() as s, s.begin():
-            r = s.execute(
-                update(ImportJob)
-                .where(ImportJob.id == c.id, ImportJob.claim == c.token)
-                .values(claim=None, stage=None, finished_at=datetime.now(UTC), **values)
-            )
-            if r.rowcount == 1:  # type: ignore[attr-defined]
-                s.execute(delete(ImportJobFile).where(ImportJobFile.job_id == c.id))
+        finish(self.sessions, c, values)
 
-    def _release(self, c: Claimed, *, count: bool) -> None:
-        """Back to the queue for any runner (not counted as an attempt when we chose to stop)."""
-        with self.sessions() as s, s.begin():
-            s.execute(
-                update(ImportJob)
-                .where(ImportJob.id == c.id, ImportJob.claim == c.token)
-                .values(
-                    status="queued",
-                    stage=None,
-                    claim=None,
-                    attempts=ImportJob.attempts if count else ImportJob.attempts - 1,
-                )
-            )
+    def run(self, c: Claimed) -> dict[str, int]:
+        """Run the job; the downlink pushes its commit queued (for the hub's MQTT client).
 
-    def run(self, c: Claimed) -> None:
-        """One run of a claimed job, to its end (or until it is lost or the process stops)."""
+        A run whose job was taken over writes nothing and stops; one that fails is queued
+        again (counted as an attempt) or, at the last attempt, marked failed."""
         try:
-            self._run(c)
+            return self._run(c)
         except LostClaim:
             log.warning("import job %s: taken over by another run; this one stops", c.public_id)
-        except Stopping:
-            self._release(c, count=False)
         except Exception as err:
             log.exception("import job %s failed (attempt %d)", c.public_id, c.attempts)
             if c.attempts < MAX_ATTEMPTS:
-                self._release(c, count=True)
+                release(self.sessions, c, count=True)
             else:
                 self._finish(
                     c,
@@ -411,16 +343,15 @@ class Runner:
                         " send the file again",
                     },
                 )
+        return {}
 
-    def _run(self, c: Claimed) -> None:
+    def _run(self, c: Claimed) -> dict[str, int]:
         with self.read_sessions() as s, s.begin():
             data = s.scalar(select(ImportJobFile.data).where(ImportJobFile.job_id == c.id))
         if data is None:  # finished meanwhile by the run it was taken from
             raise LostClaim
 
         def progress(rows: int) -> None:
-            if self._stop.is_set():
-                raise Stopping
             self._write(c.id, c.token, {"rows_read": rows})
 
         parse = import_export.parse_xlsx if c.kind == "xlsx" else import_export.parse_csv
@@ -428,16 +359,14 @@ class Runner:
             rows = parse(data, progress)
         except InvalidError as err:  # the file as a whole: too many rows, not a workbook …
             self._finish(c, {"status": "rejected", "message": str(err)})
-            return
+            return {}
         del data
         self._write(c.id, c.token, {"rows_read": len(rows), "stage": "checking"})
         items, errors = import_export.check_rows(rows)
         del rows
         if errors:
             self._reject(c, errors)
-            return
-        if self._stop.is_set():
-            raise Stopping
+            return {}
         self._write(c.id, c.token, {"stage": "applying"})
         now = datetime.now(UTC)
         try:
@@ -468,9 +397,9 @@ class Runner:
                 pushes = downlink.pushes_of(s)
         except ImportRejected as err:  # rows the catalogue refuses (a barcode taken …)
             self._reject(c, err.errors)
-            return
+            return {}
         log.info("import job %s: %d SKUs imported", c.public_id, n)
-        self.after_commit(pushes)
+        return pushes
 
     def _reject(self, c: Claimed, errors: list[RowError]) -> None:
         self._finish(

@@ -349,3 +349,28 @@ def test_the_waiting_import_answers_202_with_the_job_when_it_takes_too_long(
     # This hub's runner takes it on.
     assert _wait(client, r.json()["id"], _finished)["status"] == "done"
     assert _skus(client, "JOB") == 3
+
+
+def test_a_run_whose_job_was_taken_over_writes_nothing(client: TestClient) -> None:
+    """The stalled run comes back after another claimed its job (not yet finished): its
+    first write finds the claim gone, and it imports nothing; the new run imports once."""
+    client.app.state.import_jobs.stop()  # type: ignore[attr-defined]
+    sessions = client.app.state.sessions  # type: ignore[attr-defined]
+    job_id = _stale_job(client, _csv(40))
+    with sessions() as s:
+        row = s.scalar(select(ImportJob).where(ImportJob.public_id == job_id))
+        assert row is not None
+        stalled = import_jobs.Claimed(
+            row.id, job_id, 1, "user:default-admin", "csv", "dead-process-token", 1
+        )
+    taken = import_jobs.claim_next(sessions, sessions)
+    assert taken is not None and taken.public_id == job_id and taken.attempts == 2
+    work = import_jobs.Work(sessions, sessions)
+    with pytest.raises(import_jobs.LostClaim):
+        work._run(stalled)
+    assert _skus(client, "JOB") == 0
+    assert client.get(f"/api/v1/skus/imports/{job_id}").json()["status"] == "running"
+    assert work.run(taken) == {}  # no nodes: nothing to push
+    job = client.get(f"/api/v1/skus/imports/{job_id}").json()
+    assert job["status"] == "done" and job["rows_applied"] == 40 and job["attempts"] == 2
+    assert _skus(client, "JOB") == 40

@@ -64,7 +64,12 @@ async def export(
     """The catalogue as CSV (streamed as it is read) or .xlsx (written in a worker thread by
     openpyxl's write-only mode, then streamed): never built on the event loop, never whole
     in memory as rows (issue 13, finding 6). One export per user at a time (429 beyond),
-    its slot held until the last byte is sent."""
+    its slot held until the last byte is sent.
+
+    Why .xlsx goes through a spooled temporary file (8 MB in memory, then on disk) instead
+    of being streamed as it is made: openpyxl's write-only mode writes each sheet's XML to
+    a temporary file of its own and zips the workbook only in ``save()``, so no byte of it
+    exists before the last row is written. Memory stays bounded either way."""
     slots: ExportSlots = request.app.state.export_slots
     slots.take(who.user_id)
     try:

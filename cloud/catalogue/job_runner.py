@@ -17,8 +17,10 @@ come from a ``forkserver`` that has the import code loaded: no fork of the threa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -31,6 +33,7 @@ from cloud.catalogue import jobs
 
 log = logging.getLogger("guanjia.cloud.jobs")
 
+WORKER_NICE = 10
 _PRELOAD = ["cloud.catalogue.job_runner", "cloud.catalogue.jobs", "openpyxl"]
 
 
@@ -42,8 +45,16 @@ def _context() -> ForkServerContext:
 
 
 def _worker_main(conn: Connection, database_url: str) -> None:
-    """A worker process: runs the jobs it is sent, one at a time, until told to stop."""
+    """A worker process: runs the jobs it is sent, one at a time, until told to stop.
+
+    At a lower priority (nice 10, as the hub's password checks, cloud/auth.py): on a machine
+    whose cores the hub's workers need, an import takes what they leave. Its transactions
+    hold no lock that a request waits for, except SQLite's write lock while the rows are
+    written (one transaction, seconds at most)."""
     from cloud.db.engine import make_engine, session_factory
+
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(WORKER_NICE)
 
     engine = make_engine(database_url, pool_size=2, max_overflow=2)
     read_engine = (

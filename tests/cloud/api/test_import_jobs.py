@@ -5,6 +5,7 @@ database for every process to show, taken over when their process dies, never ap
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import threading
 import time
@@ -341,13 +342,17 @@ def test_an_account_has_at_most_two_jobs_waiting(client: TestClient) -> None:
 def test_the_waiting_import_answers_202_with_the_job_when_it_takes_too_long(
     client: TestClient, db_url: str
 ) -> None:
+    client.app.state.import_jobs.stop()  # type: ignore[attr-defined]
     with hub(db_url, threads=0, import_wait_s=0.2) as other:
         other.headers.update(client.headers)
         r = other.post("/api/v1/skus/import", content=_csv(3), headers=CSV)
         assert r.status_code == 202, r.text
         assert r.headers["Location"] == f"/api/v1/skus/imports/{r.json()['id']}"
-    # This hub's runner takes it on.
-    assert _wait(client, r.json()["id"], _finished)["status"] == "done"
+        assert r.json()["status"] == "queued"
+    # A hub with a runner takes it on.
+    with hub(db_url) as third:
+        third.headers.update(client.headers)
+        assert _wait(third, r.json()["id"], _finished)["status"] == "done"
     assert _skus(client, "JOB") == 3
 
 
@@ -374,3 +379,21 @@ def test_a_run_whose_job_was_taken_over_writes_nothing(client: TestClient) -> No
     job = client.get(f"/api/v1/skus/imports/{job_id}").json()
     assert job["status"] == "done" and job["rows_applied"] == 40 and job["attempts"] == 2
     assert _skus(client, "JOB") == 40
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_runs_again(client: TestClient) -> None:
+    """The worker process dies (SIGKILL) while it runs a job: its transaction dies with it,
+    the job is queued again as a second attempt and a new worker imports it once."""
+    n = import_export.MAX_ROWS
+    r = client.post("/api/v1/skus/imports", content=_csv(n), headers=CSV)
+    assert r.status_code == 202
+    job_id = r.json()["id"]
+    _wait(client, job_id, lambda j: j["status"] == "running" or _finished(j))
+    workers = [p for p in multiprocessing.active_children() if p.name == "import-worker"]
+    assert len(workers) == 1
+    workers[0].kill()
+    job = _wait(client, job_id, _finished, timeout=120)
+    assert job["status"] == "done" and job["rows_applied"] == n and job["attempts"] == 2, job
+    assert _skus(client, "JOB") == n
+    fresh = [p for p in multiprocessing.active_children() if p.name == "import-worker"]
+    assert fresh and fresh[0].pid != workers[0].pid

@@ -3,8 +3,9 @@
 An import used to answer when done: a large or hostile file held the request (and, parsed on
 the event loop, the whole worker: issue 13, finding 6; OWASP API Security Top 10 2023, API4
 "Unrestricted resource consumption"). Now the file is stored with a job row
-(``import_job``, ``import_job_file``) and a :class:`Runner` in each hub process takes queued
-jobs from the database, one or two at a time, off the event loop.
+(``import_job``, ``import_job_file``) and the runner of each hub process
+(cloud/catalogue/job_runner.py) takes queued jobs from the database, one or two at a time,
+and runs each in a worker process, off the hub's event loop and GIL.
 
 Everything a job is lives in the database, never only in one process's memory: any process
 answers ``GET /skus/imports/{id}``, any process with a runner may run it, and a job whose

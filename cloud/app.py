@@ -22,13 +22,14 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
 from cloud.api import auth, orders, platform, rules, skus, stock, tasks, users, warehouses
-from cloud.api.deps import ExportSlots
+from cloud.api.deps import ExportSlots, push
 from cloud.api.hostile import RefuseHostileInput, safe
 from cloud.api.limits import BodyLimit
 from cloud.api.metrics import Timing
 from cloud.api.metrics import router as metrics_router
 from cloud.api.nodes import router as nodes_router
 from cloud.auth import HashPool, TokenVersions
+from cloud.catalogue import job_runner
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.login import KnownLocks, LoginPolicy
@@ -103,6 +104,14 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         # Password checks off the handler threads, bounded (cloud/auth.py HashPool).
         app.state.hash_pool = HashPool(settings.login_hash_threads, settings.login_hash_queue)
         app.state.export_slots = ExportSlots(settings.exports_per_user, settings.exports_per_worker)
+        # SKU import jobs, from the database, in worker processes (cloud/catalogue/job_runner.py).
+        app.state.import_jobs = job_runner.Runner(
+            settings.database_url,
+            app.state.sessions,
+            app.state.read_sessions,
+            settings.import_jobs_per_worker,
+            lambda pushes: push(app.state.ingest, pushes),
+        )
         if settings.warm_on_start:
             # Before the first request (cloud/serve/warmup.py says why); the pool keeps what it
             # opened. A SQLite connection has no server-side caches to warm: one will do.
@@ -114,9 +123,11 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         if ingest and settings.mqtt_host:
             app.state.ingest = IngestWorker(settings, app.state.sessions)
             task = asyncio.create_task(app.state.ingest.run(), name="mqtt-ingest")
+        app.state.import_jobs.start()
         try:
             yield
         finally:
+            app.state.import_jobs.stop()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -172,7 +183,10 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     app.add_middleware(
         BodyLimit,
         default=settings.http_max_body_bytes,
-        routes={"/api/v1/skus/import": settings.http_max_import_bytes},
+        routes={
+            "/api/v1/skus/import": settings.http_max_import_bytes,
+            "/api/v1/skus/imports": settings.http_max_import_bytes,
+        },
     )
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform):
         app.include_router(module.router)

@@ -109,3 +109,10 @@ class Settings(BaseSettings):
     #: Exports (heavy reads) in progress at once: per user, and per worker in all.
     exports_per_user: int = Field(default=1, ge=1)
     exports_per_worker: int = Field(default=2, ge=1)
+    #: SKU import jobs run at once by each worker (cloud/catalogue/jobs.py); 0: this worker
+    #: only accepts them and others run them.
+    import_jobs_per_worker: int = Field(default=1, ge=0, le=4)
+    #: Import jobs of one account queued or running at once, over all workers (429 beyond).
+    import_jobs_per_account: int = Field(default=2, ge=1, le=100)
+    #: How long ``POST /skus/import`` waits for its job before answering 202 with Location.
+    import_wait_s: float = Field(default=120.0, ge=0, le=600)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import IO, Annotated, Any, Literal
 
 import anyio.to_thread
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.api.deps import (
@@ -19,15 +21,20 @@ from cloud.api.deps import (
     ExportSlots,
     ReadSessionsDep,
     SessionDep,
+    Units,
+    UnitsDep,
 )
 from cloud.api.responses import JsonRows
 from cloud.api.schemas import ImportReport, SkuIn
-from cloud.catalogue import import_export
+from cloud.auth import Principal
+from cloud.catalogue import import_export, jobs
 from cloud.catalogue import skus as catalogue
 from cloud.errors import InvalidError
 
 router = APIRouter(prefix="/api/v1/skus", tags=["catalogue"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
+#: A job's public id is a UUID (cloud/db/models.py new_public_id): anything longer is not one.
+JobId = Annotated[str, Path(max_length=36)]
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
@@ -57,7 +64,12 @@ async def export(
     """The catalogue as CSV (streamed as it is read) or .xlsx (written in a worker thread by
     openpyxl's write-only mode, then streamed): never built on the event loop, never whole
     in memory as rows (issue 13, finding 6). One export per user at a time (429 beyond),
-    its slot held until the last byte is sent."""
+    its slot held until the last byte is sent.
+
+    Why .xlsx goes through a spooled temporary file (8 MB in memory, then on disk) instead
+    of being streamed as it is made: openpyxl's write-only mode writes each sheet's XML to
+    a temporary file of its own and zips the workbook only in ``save()``, so no byte of it
+    exists before the last row is written. Memory stays bounded either way."""
     slots: ExportSlots = request.app.state.export_slots
     slots.take(who.user_id)
     try:
@@ -110,28 +122,24 @@ def _chunks(f: IO[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-@router.post(
-    "/import",
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                XLSX: {"schema": {"type": "string", "format": "binary"}},
-            }
+_FILE_BODY = {
+    "requestBody": {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX: {"schema": {"type": "string", "format": "binary"}},
         }
-    },
-)
-async def import_skus(request: Request, session: SessionDep, who: CatalogueWrite) -> ImportReport:
-    """Import a CSV (UTF-8) or .xlsx sheet: all rows or none; 422 lists every bad row.
+    }
+}
 
-    The body is read here, on the event loop, up to its cap; parsing and importing run in a
-    worker thread, so a large or hostile file never stalls other requests (issue 13,
-    finding 6: an .xlsx parsed here froze the worker for 38 s)."""
+
+async def _read_file(request: Request) -> tuple[Literal["csv", "xlsx"], bytes]:
+    """The uploaded file and its kind, read up to its cap (the body limit middleware has
+    refused a larger ``Content-Length`` already; this bounds a chunked body too)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind == "text/csv":
-        parse = import_export.parse_csv
+        fmt: Literal["csv", "xlsx"] = "csv"
     elif kind.endswith("spreadsheetml.sheet"):
-        parse = import_export.parse_xlsx
+        fmt = "xlsx"
     else:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or an .xlsx workbook"
@@ -144,24 +152,95 @@ async def import_skus(request: Request, session: SessionDep, who: CatalogueWrite
             # RFC 9110 §15.5.14: 413 Content Too Large.
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file larger than 20 MB")
         chunks.append(chunk)
-    data = b"".join(chunks)
-    del chunks
-    n = await anyio.to_thread.run_sync(
-        partial(_import, session, who.account_id, who.actor, parse, data)
+    return fmt, b"".join(chunks)
+
+
+async def _submit(request: Request, units: Units, who: Principal) -> jobs.ImportJobOut:
+    fmt, data = await _read_file(request)
+    per_account: int = request.app.state.settings.import_jobs_per_account
+    job = await units.write(
+        lambda s: jobs.view(
+            jobs.submit(s, who.account_id, who.actor, fmt, data, datetime.now(UTC), per_account)
+        )
     )
-    return ImportReport(imported=n)
+    # Committed: this process's runner looks now (another process may take it first).
+    request.app.state.import_jobs.wake()
+    return job
 
 
-def _import(
-    session: Session,
-    account_id: int,
-    actor: str,
-    parse: Callable[[bytes], list[dict[str, Any]]],
-    data: bytes,
-) -> int:
-    rows = parse(data)
-    n, _ = import_export.import_rows(session, account_id, rows, actor, datetime.now(UTC))
-    return n
+def _location(job: jobs.ImportJobOut) -> str:
+    return f"{router.prefix}/imports/{job.id}"
+
+
+@router.post(
+    "/imports",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=_FILE_BODY,
+    responses={429: {"description": "the account's imports queued or running are at the cap"}},
+)
+async def start_import(
+    request: Request, response: Response, units: UnitsDep, who: CatalogueWrite
+) -> jobs.ImportJobOut:
+    """Start importing a CSV (UTF-8) or .xlsx sheet as a background job: 202 at once, with
+    the job in the body and its address in ``Location`` (RFC 9110 §15.3.3). Poll
+    ``GET /skus/imports/{id}`` for its progress and its report of bad rows.
+
+    The job runs in whichever hub process is free (cloud/catalogue/jobs.py); all rows or
+    none, as ``POST /skus/import``. At most ``import_jobs_per_account`` (2) of an account
+    queued or running at once: 429 with ``Retry-After`` beyond."""
+    job = await _submit(request, units, who)
+    response.headers["Location"] = _location(job)
+    return job
+
+
+@router.get("/imports/{job_id}")
+def get_import(job_id: JobId, session: SessionDep, who: CatalogueWrite) -> jobs.ImportJobOut:
+    """An import job of the caller's account: status, stage, rows read and applied, and the
+    bad rows by row number (404 for an unknown id or another account's)."""
+    return jobs.get_job(session, who.account_id, job_id)
+
+
+@router.post(
+    "/import",
+    openapi_extra=_FILE_BODY,
+    responses={
+        202: {"description": "not finished within the wait: the job, and its Location"},
+        429: {"description": "the account's imports queued or running are at the cap"},
+    },
+)
+async def import_skus(request: Request, units: UnitsDep, who: CatalogueWrite) -> Response:
+    """Import a CSV (UTF-8) or .xlsx sheet and answer when done: all rows or none; 422 lists
+    every bad row (the first 1000).
+
+    For scripts and the CLI: the same job as ``POST /skus/imports``, waited for here up to
+    ``import_wait_s`` (120 s); a job still running then is answered 202 with its
+    ``Location``, as ``POST /skus/imports`` does. The file is never parsed on the event
+    loop (issue 13, finding 6: an .xlsx parsed there froze the worker for 38 s)."""
+    job = await _submit(request, units, who)
+    wait_s: float = request.app.state.settings.import_wait_s
+    deadline = time.monotonic() + wait_s
+    delay = 0.02
+    while job.status in jobs.ACTIVE and time.monotonic() < deadline:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+        job = await units.read(partial(jobs.get_job, account_id=who.account_id, public_id=job.id))
+    if job.status == "done":
+        return JSONResponse(ImportReport(imported=job.rows_applied).model_dump())
+    if job.status == "rejected":
+        if job.errors_total:
+            raise import_export.ImportRejected(job.errors)
+        raise InvalidError(job.message or "the file was refused", "file")
+    if job.status == "failed":
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            job.message or "the import failed; send the file again",
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse(
+        job.model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": _location(job)},
+    )
 
 
 @router.get("/{sku_code}")

@@ -118,8 +118,20 @@ def _too_many() -> InvalidError:
     )
 
 
-def parse_csv(data: bytes) -> list[dict[str, Any]]:
-    """The rows of a UTF-8 CSV file, decoded and parsed as a stream: at most ``MAX_ROWS``."""
+#: How often a parse reports the rows read so far (an import job stores it as progress).
+PROGRESS_ROWS: Final = 1000
+
+Progress = Callable[[int], None]
+
+
+def _quiet(_rows: int) -> None:
+    pass
+
+
+def parse_csv(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]:
+    """The rows of a UTF-8 CSV file, decoded and parsed as a stream: at most ``MAX_ROWS``.
+
+    ``progress`` is told the rows read every ``PROGRESS_ROWS`` rows."""
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     rows: list[dict[str, Any]] = []
     try:
@@ -137,6 +149,8 @@ def parse_csv(data: bytes) -> list[dict[str, Any]]:
             if len(cells) > width:  # DictReader's way: the extra cells under None
                 row[None] = cells[width:]
             rows.append(row)  # type: ignore[arg-type]
+            if len(rows) % PROGRESS_ROWS == 0:
+                progress(len(rows))
     except UnicodeDecodeError as err:
         raise InvalidError(f"the file is not UTF-8 text: {err}", "file") from err
     except csv.Error as err:  # e.g. a bare CR inside an unquoted field
@@ -144,7 +158,7 @@ def parse_csv(data: bytes) -> list[dict[str, Any]]:
     return rows
 
 
-def parse_xlsx(data: bytes) -> list[dict[str, Any]]:
+def parse_xlsx(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]:
     """The rows of the first sheet, in openpyxl's read-only (streaming) mode.
 
     The sheet's declared dimension is dropped (``reset_dimensions``): rows and cells are
@@ -174,6 +188,8 @@ def parse_xlsx(data: bytes) -> list[dict[str, Any]]:
             if len(rows) >= MAX_ROWS:
                 raise _too_many()
             rows.append(dict(zip(header, cells, strict=False)))
+            if len(rows) % PROGRESS_ROWS == 0:
+                progress(len(rows))
     except InvalidError:
         raise
     except Exception as err:  # openpyxl raises many types for a damaged file, also lazily
@@ -185,6 +201,15 @@ def import_rows(
     session: Session, account_id: int, rows: list[dict[str, Any]], actor: str, now: datetime
 ) -> tuple[int, dict[str, int]]:
     """Validate every row first; import all of them or none (errors list each bad row)."""
+    items, errors = check_rows(rows)
+    if errors:
+        raise ImportRejected(errors)
+    return apply_items(session, account_id, items, actor, now)
+
+
+def check_rows(rows: list[dict[str, Any]]) -> tuple[dict[str, SkuIn], list[RowError]]:
+    """The rows as SKUs by code, and what is wrong with each bad row, without the database
+    (so an import job checks them before it takes a write lock)."""
     errors: list[RowError] = []
     items: dict[str, SkuIn] = {}
     owner: dict[str, str] = {}
@@ -234,17 +259,24 @@ def import_rows(
                 )
             owner[bc] = item.sku_code
         items[item.sku_code] = item
-    if not errors:
-        row_of = {code: n for n, code in enumerate(items, start=2)}
-        for code, field, message in check_many(session, account_id, items):
-            errors.append(RowError(row=row_of[code], field=field, message=message))
-    if not errors:
-        # Components first, so a bundle row may precede the rows of its parts.
-        order = sorted(
-            items.values(), key=lambda i: {"component": 0, "item": 1, "bundle": 2}[i.kind]
-        )
-        return len(items), upsert_many(session, account_id, order, now, actor)
-    raise ImportRejected(sorted(errors, key=lambda e: e.row))
+    return items, sorted(errors, key=lambda e: e.row)
+
+
+def apply_items(
+    session: Session, account_id: int, items: dict[str, SkuIn], actor: str, now: datetime
+) -> tuple[int, dict[str, int]]:
+    """Check the rows of :func:`check_rows` against the catalogue and write them all, or
+    raise :class:`ImportRejected` having written none. Upserts by SKU code: applying the
+    same file twice leaves the catalogue as once."""
+    errors: list[RowError] = []
+    row_of = {code: n for n, code in enumerate(items, start=2)}
+    for code, field, message in check_many(session, account_id, items):
+        errors.append(RowError(row=row_of[code], field=field, message=message))
+    if errors:
+        raise ImportRejected(sorted(errors, key=lambda e: e.row))
+    # Components first, so a bundle row may precede the rows of its parts.
+    order = sorted(items.values(), key=lambda i: {"component": 0, "item": 1, "bundle": 2}[i.kind])
+    return len(items), upsert_many(session, account_id, order, now, actor)
 
 
 EXPORT_PAGE: Final = 500

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -586,3 +587,59 @@ class LoginAttempts(Base):
     #: Lockouts so far (the next lasts twice as long); forgotten with the row.
     strikes: Mapped[int] = mapped_column(Integer)
     locked_until: Mapped[float] = mapped_column(Float)
+
+
+# --- background imports ----------------------------------------------------------------
+
+
+class ImportJob(Base):
+    """A SKU import run as a background job (cloud/catalogue/jobs.py): its state and
+    progress live here, so any hub process may run it and any may report it.
+
+    ``claim`` names the one run that may write to the job (a new random token per claim);
+    ``heartbeat_at`` is renewed while it runs, and a job ``running`` whose heartbeat is
+    older than the lease is taken over by another process (its worker died).
+    """
+
+    __tablename__ = "import_job"
+    __table_args__ = (
+        Index("ix_import_job_account_status", "account_id", "status"),
+        Index("ix_import_job_status", "status", "heartbeat_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    public_id: Mapped[str] = mapped_column(
+        String(36), unique=True, index=True, default=new_public_id
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    created_by: Mapped[str] = mapped_column(String(80))
+    #: "csv" or "xlsx".
+    kind: Mapped[str] = mapped_column(String(8))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    #: queued, running, done, rejected (bad rows or file: nothing imported), failed.
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    #: While running: reading, checking, applying.
+    stage: Mapped[str | None] = mapped_column(String(16))
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_applied: Mapped[int] = mapped_column(Integer, default=0)
+    errors_total: Mapped[int] = mapped_column(Integer, default=0)
+    #: The first bad rows, as [{"row", "field", "message"}] (at most jobs.MAX_REPORTED).
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: Why the whole file was refused or the job failed, in a sentence.
+    message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claim: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class ImportJobFile(Base):
+    """The uploaded file of a job not finished yet (deleted when it ends): what a process
+    that takes over a job reads again."""
+
+    __tablename__ = "import_job_file"
+    job_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("import_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -18,9 +18,12 @@ from openpyxl import Workbook, load_workbook
 
 from cloud.catalogue import import_export
 from cloud.catalogue.import_export import MAX_ROWS
+from cloud.errors import InvalidError
 from tests.cloud.conftest import account_id_of
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_BODY = {"content-type": XLSX}
+CSV = {"content-type": "text/csv"}
 
 
 def _csv(rows: int, *, bad_last: bool = False, start: int = 0) -> bytes:
@@ -67,6 +70,9 @@ def _hostile_xlsx(claim: str = "A1:XFD100000") -> bytes:
 def test_xlsx_claiming_a_huge_range_is_read_by_what_it_holds(client: TestClient) -> None:
     data = _hostile_xlsx()
     assert len(data) < 10_000  # a few KB, as the finding's 4.7 KB file
+    # The first import of a hub process waits for its worker process to start (a fork
+    # server that loads the import code: cloud/catalogue/job_runner.py); not timed here.
+    assert client.post("/api/v1/skus/import", content=_csv(1), headers=CSV).status_code == 200
     t = time.perf_counter()
     r = client.post("/api/v1/skus/import", content=data, headers={"content-type": XLSX})
     elapsed = time.perf_counter() - t
@@ -97,18 +103,26 @@ def test_csv_over_the_row_cap_is_422_and_imports_nothing(client: TestClient) -> 
     assert elapsed < 10
 
 
-def test_xlsx_over_the_row_cap_is_422(monkeypatch: pytest.MonkeyPatch, client: TestClient) -> None:
-    monkeypatch.setattr(import_export, "MAX_ROWS", 5)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
+def _workbook(rows: int) -> bytes:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
     ws.append(["sku_code", "name", "barcodes"])
-    for i in range(6):
+    for i in range(rows):
         ws.append([f"X-{i}", "n", f"69000000{i:05d}"])
     buf = io.BytesIO()
     wb.save(buf)
-    r = client.post("/api/v1/skus/import", content=buf.getvalue(), headers={"content-type": XLSX})
-    assert r.status_code == 422 and "more than 5 rows" in r.text
+    return buf.getvalue()
+
+
+def test_xlsx_over_the_row_cap_is_422(monkeypatch: pytest.MonkeyPatch, client: TestClient) -> None:
+    # The parser, at a cap of 5 (the cap is read where the job runs: a worker process).
+    monkeypatch.setattr(import_export, "MAX_ROWS", 5)
+    with pytest.raises(InvalidError, match="more than 5 rows"):
+        import_export.parse_xlsx(_workbook(6))
+    monkeypatch.undo()
+    # Over the API, at the real cap.
+    r = client.post("/api/v1/skus/import", content=_workbook(MAX_ROWS + 1), headers=XLSX_BODY)
+    assert r.status_code == 422 and f"more than {MAX_ROWS} rows" in r.text
     assert client.get("/api/v1/skus/X-0").status_code == 404
 
 
@@ -120,11 +134,27 @@ def test_import_cells_with_nul_are_refused_by_row(client: TestClient) -> None:
     assert client.get("/api/v1/skus/NUL-1").status_code == 404
 
 
+def _p90(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=10)[8]
+
+
 def test_health_answers_fast_during_a_big_import(client: TestClient) -> None:
-    """A file of MAX_ROWS valid rows is parsed, checked and written in a worker thread: the
-    event loop keeps answering."""
+    """A file of MAX_ROWS valid rows, sent to the waiting import, is parsed, checked and
+    written by a job in a worker process (cloud/catalogue/job_runner.py): the event loop
+    keeps answering as it did before the import (bounds against a baseline of this run;
+    tests/cloud/api/test_import_jobs.py measures the same for POST /skus/imports)."""
     data = _csv(MAX_ROWS)
     result: dict[str, Any] = {}
+
+    def health() -> float:
+        t = time.perf_counter()
+        assert client.get("/api/v1/health").status_code == 200
+        return time.perf_counter() - t
+
+    before = []
+    for _ in range(40):
+        before.append(health())
+        time.sleep(0.02)
 
     def run() -> None:
         t = time.perf_counter()
@@ -138,22 +168,23 @@ def test_health_answers_fast_during_a_big_import(client: TestClient) -> None:
     time.sleep(0.02)
     latencies = []
     while worker.is_alive():
-        t = time.perf_counter()
-        assert client.get("/api/v1/health").status_code == 200
+        x = health()
         if worker.is_alive():
-            latencies.append(time.perf_counter() - t)
+            latencies.append(x)
         time.sleep(0.02)
     worker.join()
     assert result["r"].status_code == 200, result["r"].text[:200]
     assert result["r"].json() == {"imported": MAX_ROWS}
-    assert len(latencies) >= 3, (result["s"], latencies)
-    # Under 200 ms; one sample in the run may exceed it on a loaded 2-core machine (the
-    # import thread and the loop share the GIL), none by much.
-    slow = [x for x in latencies if x >= 0.2]
-    assert len(slow) <= 1 and max(latencies) < 0.5, (
-        f"import {result['s']:.1f} s; health median {statistics.median(latencies) * 1000:.0f} ms, "
-        f"max {max(latencies) * 1000:.0f} ms"
+    assert len(latencies) >= 10, (result["s"], latencies)
+    report = (
+        f"import {result['s']:.1f} s; health median {statistics.median(before) * 1000:.0f} ->"
+        f" {statistics.median(latencies) * 1000:.0f} ms, p90 {_p90(before) * 1000:.0f} ->"
+        f" {_p90(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
     )
+    # A margin over the baseline, not a multiple: on a loaded 2-core machine the worker
+    # process and the hub share the cores (no longer the GIL).
+    assert statistics.median(latencies) < statistics.median(before) + 0.05, report
+    assert _p90(latencies) < _p90(before) + 0.2, report
 
 
 def test_export_streams_page_by_page(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from cloud import tasks
 from cloud.app import create_app
 from cloud.catalogue import import_export
+from cloud.catalogue import jobs as import_jobs
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import (
     Barcode,
@@ -222,6 +223,8 @@ FOREIGN: list[Case] = [
         csv=f"sku_code,name,barcodes,kind,components\nB-SET,乙套装,6909999999983,bundle,{LEATHER}*1\n",
         control=False,
     ),
+    # import jobs: A's job, by its id, is no job to B
+    Case("GET", "/api/v1/skus/imports/{job_id}", 404),
     # warehouses, bins, nodes
     Case("GET", "/api/v1/warehouses/{code}/bins", 404),
     Case(
@@ -327,6 +330,14 @@ OWN: list[Case] = [
         "/api/v1/skus/import",
         200,
         csv=f"sku_code,name,barcodes\n{FILM},乙的赠品,6901234567922\n",
+        own=True,
+    ),
+    # a job of B's own, importing under A's code: B's (it is queued or runs; A's stay)
+    Case(
+        "POST",
+        "/api/v1/skus/imports",
+        202,
+        csv=f"sku_code,name,barcodes\n{FILM},乙的赠品二,6901234567939\n",
         own=True,
     ),
     Case(
@@ -666,6 +677,20 @@ def _world(client: TestClient) -> World:
         u["id"] for u in _ok(c.get("/api/v1/users", headers=a)) if u["username"] == "demo-picker"
     )
 
+    # A's import jobs: one done, and one a live process of the hub is running (its
+    # heartbeat fresh for the whole test), so A's uploaded file is there to be probed too.
+    r = c.post(
+        "/api/v1/skus/import",
+        headers={**a, "content-type": "text/csv"},
+        content="sku_code,name,barcodes\nA-JOB-1,甲的导入,6901234567946\n".encode(),
+    )
+    assert r.status_code == 200, r.text
+    with app.state.sessions() as s, s.begin():
+        job = import_jobs.submit(s, a_id, "user:admin", "csv", b"sku_code,name\nJOB-1,n\n", now, 2)
+        job.status, job.stage, job.claim = "running", "reading", "another-live-process"
+        job.heartbeat_at = now + timedelta(hours=1)
+        job_id = job.public_id
+
     b = make_account(client, "other")
     _ok(c.post("/api/v1/warehouses", headers=b, json={"code": "BWH", "name": "乙仓"}))
     _ok(
@@ -708,6 +733,7 @@ def _world(client: TestClient) -> World:
             "receipt_id": receipt,
             "user_id": str(picker),
             "task_id": str(task_ids[0]),
+            "job_id": job_id,
         },
     )
 
@@ -738,6 +764,7 @@ def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:
     warehouses = select(t["warehouse"].c.id).where(t["warehouse"].c.account_id == account_id)
     orders = select(t["sales_order"].c.id).where(t["sales_order"].c.account_id == account_id)
     nodes = select(t["node_owner"].c.node_id).where(t["node_owner"].c.account_id == account_id)
+    jobs = select(t["import_job"].c.id).where(t["import_job"].c.account_id == account_id)
     out: dict[str, list[str]] = {}
     with engine.connect() as conn:
         for name, table in sorted(t.items()):
@@ -752,6 +779,8 @@ def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:
                 where = cols.order_id.in_(orders)
             elif "node_id" in cols:
                 where = cols.node_id.in_(nodes)
+            elif "job_id" in cols:
+                where = cols.job_id.in_(jobs)
             elif name in GLOBAL_TABLES:
                 continue
             else:

@@ -73,7 +73,14 @@ async function act(op, result, barcode, t0) {
   gen += 1;
   render();
   const item = { key: idb.newKey(), operator: view.operator, wave: view.wave, op, barcode, local: result.verdict, at: Date.now() };
-  await idb.enqueue(item, view);
+  // The answer is on screen before the write is on disk (the operator never waits):
+  // `writing` counts the writes not yet complete, for a test that reloads mid-wave.
+  window.__pda.writing = (window.__pda.writing || 0) + 1;
+  try {
+    await idb.enqueue(item, view);
+  } finally {
+    window.__pda.writing -= 1;
+  }
   await showPending();
   outbox.pump();
 }

@@ -19,13 +19,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
+from edge.api.counts import router as counts_router
 from edge.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit, PinPool
 from edge.api.operators import Gate, GateSettings, Operator, load_operators
 from edge.api.routes import router
 from edge.errors import EdgeError
-from edge.pda import mount_pda
 from edge.ops.metrics import make_metrics_app
+from edge.pda import mount_pda
 from edge.pins import verify_pin
+from edge.runtimes.count_service import CountService
 from edge.runtimes.pick import PickService
 from edge.stations.route import Metric
 from edge.store.store import Store
@@ -113,10 +115,19 @@ def pick_app(
         lifespan=lifespan,
     )
     app.state.pick_service = service
+    # Stocktake by scanner (edge/api/counts.py): the same store, the same one writer's lock.
+    app.state.count_service = CountService(
+        store,
+        station=station or store.node_id,
+        warehouse=warehouse,
+        lock=service.lock,
+        wall_ms=wall_ms,
+    )
     app.state.gate = gate
     app.state.pin_pool = pin_pool
     app.state.store = store
     app.include_router(router)
+    app.include_router(counts_router)
     # Outside everything but Starlette's error middleware: a too-large body is refused
     # before any route, dependency or JSON parser sees a byte of it.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
@@ -138,5 +140,12 @@ def pick_app(
     @app.exception_handler(EdgeError)
     async def edge_error(request: Request, err: EdgeError) -> JSONResponse:
         return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's list of what is wrong, plus the stable code every refusal carries
+        # (the PDA shows its own sentence for a code: docs/pda.md "Languages").
+        body = {"detail": jsonable_encoder(err.errors()), "code": "invalid_request"}
+        return JSONResponse(body, status_code=422)
 
     return app

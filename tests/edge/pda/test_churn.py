@@ -21,7 +21,7 @@ import pytest
 
 from edge.pda import render
 from tests.edge.api.conftest import SKUS
-from tests.edge.pda.conftest import Node, big_wave, login, p99, ready, scan
+from tests.edge.pda.conftest import Node, big_wave, login, p99, ready, scan, wait_sent
 from tests.support.browser import screenshot
 
 pytestmark = pytest.mark.browser
@@ -62,7 +62,7 @@ class Churn:
 
 def _written(page: Any) -> None:
     # Every scan's queue write complete (the answer is on screen before it is on disk).
-    page.wait_for_function("!window.__pda.writing", timeout=SLOW_MS)
+    page.wait_for_function("!window.__pda.busy", timeout=SLOW_MS)
 
 
 def run(context: Any, page: Any, node: Node, units: int, seed: int) -> Churn:
@@ -121,9 +121,7 @@ def run(context: Any, page: Any, node: Node, units: int, seed: int) -> Churn:
     collect()
     if not online:
         context.set_offline(False)
-    page.wait_for_function(
-        "document.getElementById('pending').dataset.count === '0'", timeout=180_000
-    )
+    wait_sent(page, timeout=180_000)
     got = node.scans()
     churn.lost = max(len(codes) - len(got), 0)
     churn.doubled = sum(1 for i, c in enumerate(got) if i >= len(codes) or c != codes[i])

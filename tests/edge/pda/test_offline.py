@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -107,8 +108,9 @@ def test_a_refusal_is_a_problem_not_a_retry(context: Any, page: Any, node: Node)
     page.route("**/api/v1/scan", refuse)
     scan(page, "BIN-P4")
     page.locator("#problems").wait_for(state="visible")
+    # The node's stable code, in the catalogue's words (not the node's English sentence).
     assert page.locator("#problem-list li").all_text_contents() == [
-        "节点拒绝了 BIN-P4 的扫描：no wave in progress"
+        "节点拒绝了 BIN-P4 的扫描：节点上没有进行中的波次"
     ]
     time.sleep(2.0)  # past the first retries a loop would make
     assert len(calls) == 1 and pending(page) == 0
@@ -155,7 +157,9 @@ def test_withdrawn_order_mid_wave_is_shown(page: Any, node: Node) -> None:
     settle()
     scan(page, C)
     page.locator("#problems").wait_for(state="visible")
-    assert "节点通知" in str(page.locator("#problem-list").text_content())
+    text = str(page.locator("#problem-list").text_content())
+    assert "节点通知" in text and "本波次有订单被撤回或暂停" in text
+    assert re.search("[A-Za-z]{3,}", text) is None, text  # no English sentence of the node
 
 
 def test_lockout_is_shown(page: Any, node: Node) -> None:

@@ -173,3 +173,29 @@ def test_lockout_is_shown(page: Any, node: Node) -> None:
     login(page, "li.lei")  # the right PIN, but locked now
     page.wait_for_function("document.getElementById('login-msg').textContent !== ''")
     assert "已锁定" in str(page.locator("#login-msg").text_content())
+
+
+def test_lost_answer_is_retried_with_its_key_and_committed_once(page: Any, node: Node) -> None:
+    """The node commits a scan but its answer is lost on the Wi-Fi: the queue sends it again
+    with the same Idempotency-Key and the node answers from its record (docs/pick-api.md,
+    "Durability and retries") — the scan counts once."""
+    start_w1(page)
+    lost: list[str] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if lost:
+            route.continue_()
+            return
+        route.fetch()  # the request reaches the node, which commits it...
+        lost.append(route.request.headers.get("idempotency-key", ""))
+        route.abort()  # ...and its answer never comes back
+
+    page.route("**/api/v1/scan", lose_first_answer)
+    scan(page, "BIN-P4")
+    settle()
+    scan(page, C)
+    wait_sent(page, timeout=30_000)
+    assert lost and lost[0]
+    assert node.scans() == ["BIN-P4", C]  # once each, though BIN-P4 was sent twice
+    assert node.rows("SELECT COUNT(*) FROM pick_request WHERE key = ?", lost[0]) == [(1,)]
+    assert page.locator("#problems").is_hidden()

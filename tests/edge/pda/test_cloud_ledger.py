@@ -1,7 +1,8 @@
 """The PDA page end to end (issue 14): a wave picked on the handheld's page in Chromium,
 with the Wi-Fi lost mid-wave and a reload, reaches the cloud's stock ledger once per pick —
 through the real pick node (a separate `guanjia edge run` process), real Mosquitto and the
-real hub (the demo's harness, simulators/demo)."""
+real hub (the demo's harness, simulators/demo). Here beside the other PDA tests: one
+Chromium per session (the conftest's ``browser``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,6 @@ from rich.console import Console
 from simulators.demo.run import Demo
 from simulators.demo.warehouse import ORDERS, PICK_NODE, PICKER, PICKER_PIN, WAVE
 from tests.edge.pda.conftest import login, pending, ready, scan, settle, wait_sent
-from tests.support.browser import browser
-
-__all__ = ["browser"]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -18,7 +18,12 @@ export function db() {
         if (!has('state')) d.createObjectStore('state', { keyPath: 'operator' });
         if (!has('counts')) d.createObjectStore('counts', { keyPath: 'operator' });
       };
-      req.onsuccess = () => resolve(req.result);
+      req.onsuccess = () => {
+        // A newer page (another tab after an upgrade) wants the database: let it go, and
+        // open it again at the next use, rather than block its upgrade.
+        req.result.onversionchange = () => { req.result.close(); opening = null; };
+        resolve(req.result);
+      };
       req.onerror = () => reject(req.error);
     });
   }

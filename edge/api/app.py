@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
+from edge.api.counts import router as counts_router
 from edge.api.limits import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADERS,
@@ -32,6 +35,7 @@ from edge.errors import EdgeError
 from edge.ops.metrics import make_metrics_app
 from edge.pda import mount_pda
 from edge.pins import verify_pin
+from edge.runtimes.count_service import CountService
 from edge.runtimes.pick import PickService
 from edge.stations.route import Metric
 from edge.store.store import Store
@@ -121,10 +125,19 @@ def pick_app(
         lifespan=lifespan,
     )
     app.state.pick_service = service
+    # Stocktake by scanner (edge/api/counts.py): the same store, the same one writer's lock.
+    app.state.count_service = CountService(
+        store,
+        station=station or store.node_id,
+        warehouse=warehouse,
+        lock=service.lock,
+        wall_ms=wall_ms,
+    )
     app.state.gate = gate
     app.state.pin_pool = pin_pool
     app.state.store = store
     app.include_router(router)
+    app.include_router(counts_router)
     # Outside everything but Starlette's error middleware: a too-large body is refused
     # before any route, dependency or JSON parser sees a byte of it.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
@@ -136,5 +149,12 @@ def pick_app(
     @app.exception_handler(EdgeError)
     async def edge_error(request: Request, err: EdgeError) -> JSONResponse:
         return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's list of what is wrong, plus the stable code every refusal carries
+        # (the PDA shows its own sentence for a code: docs/pda.md "Languages").
+        body = {"detail": jsonable_encoder(err.errors()), "code": "invalid_request"}
+        return JSONResponse(body, status_code=422)
 
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -67,3 +68,25 @@ def rfid(
     for key, value in figures.items():
         table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))
     Console().print(table)
+
+
+def pda(
+    units: Annotated[
+        int, typer.Option(help="Units of each of 3 SKUs in the wave (scans = 3 × (units + 1)).")
+    ] = 333,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the network cuts, reloads and scan modes.")
+    ] = 11,
+    chromium: Annotated[
+        Path, typer.Option(help="Debian's Chromium (never `playwright install`).")
+    ] = Path("/usr/bin/chromium"),
+) -> None:
+    """PDA pick page in Chromium: scan -> feedback p99 (node reachable / unreachable) and
+    lost / doubled scans over random network cuts and reloads (issue 14; dev install)."""
+    from edge.bench.pda import bench_pda
+
+    result = bench_pda(units, seed, chromium)
+    Console().print(result.report())
+    _table("PDA churn (targets: p99 <= 50 ms, 0 lost, 0 doubled)", result.figures())
+    if result.lost or result.doubled:
+        raise typer.Exit(1)

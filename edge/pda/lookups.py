@@ -35,6 +35,18 @@ def wave_codes(service: PickService, wave: str) -> dict[str, Any]:
     return {"wave": wave, "bins": bins, "items": items, "names": names}
 
 
+def count_codes(service: PickService) -> dict[str, Any]:
+    """The bins a count page tells bin scans from item scans by (code and barcode -> code).
+    No stock: counting is blind (issue 14), and item barcodes are resolved by the node."""
+    with service.lock:
+        bins: dict[str, str] = {}
+        for info in replica.bins(service.store.conn, service.warehouse):
+            bins[info.code] = info.code
+            if info.barcode:
+                bins[info.barcode] = info.code
+    return {"bins": bins}
+
+
 @dataclass
 class ItemFound:
     sku_code: str

@@ -105,3 +105,9 @@ async def codes(
     every bin of the table (a wrong bin is told from an unknown code) and the barcodes of
     the wave's SKUs."""
     return JSONResponse(lookups.wave_codes(who.service, wave))
+
+
+@router.get("/api/count-codes")
+async def count_codes(who: SignedInDep) -> Response:
+    """The bin codes and barcodes of the node, for the count page's own judgement."""
+    return JSONResponse(lookups.count_codes(who.service))

@@ -31,7 +31,7 @@ from simulators.demo.hub import Hub
 from simulators.demo.scan_check import ScanCheck
 from simulators.demo.session import DemoFailed, Session
 from simulators.demo.warehouse import NODES as WAREHOUSE_NODES
-from simulators.demo.warehouse import Warehouse
+from simulators.demo.warehouse import PICKER, PICKER_PIN, Warehouse
 
 
 class Demo:
@@ -76,6 +76,10 @@ class Demo:
             for t in self.warehouse.summary_tables():
                 s.console.print(t)
             s.console.print(f"label PNGs: {self.warehouse.labels}")
+            # The handheld's pages on the pick node (docs/pda.md): open in a browser.
+            s.console.print(
+                f"PDA: {self.warehouse.pick_api}/pda   operator {PICKER}, PIN {PICKER_PIN}"
+            )
         s.console.print(f"API: {s.api}/docs   logs and data: {s.dir}")
 
     def stop(self) -> None:

@@ -295,8 +295,23 @@ class Warehouse:
                 raise DemoFailed(f"pick API {path}: {r.status_code} {r.text[:300]}")
             return dict(r.json())
 
+        # The same requests the PDA's pick page makes (edge/pda/static/js/pick.js): its
+        # shell, then the wave's stops, the operator's current stop and the wave's
+        # barcodes (the page judges scans with them), then one POST per scan.
+        page = httpx.get(f"{self.pick_api}/pda/pick", timeout=10)
+        if page.status_code != 200 or 'id="scan"' not in page.text:
+            raise DemoFailed(f"PDA pick page: {page.status_code} {page.text[:200]}")
         res = post(f"/waves/{WAVE}/start")
         route = httpx.get(f"{api}/picks/{WAVE}", headers=h, timeout=10).json()
+        current = httpx.get(f"{api}/picks/current", headers=h, timeout=10).json()
+        if current.get("wave") != WAVE:
+            raise DemoFailed(f"pick API: current wave {current.get('wave')!r}, not {WAVE}")
+        codes = httpx.get(
+            f"{self.pick_api}/pda/api/codes", params={"wave": WAVE}, headers=h, timeout=10
+        ).json()
+        item_barcode: dict[str, str] = {}
+        for code, sku in sorted(codes["items"].items()):
+            item_barcode.setdefault(sku, code)
         det.append(
             f"{PICKER} logged in; wave {WAVE}: {len(route['stops'])} stops, "
             f"route {route['route_m']:.1f} m"
@@ -314,7 +329,7 @@ class Warehouse:
             else:
                 # A hand is slower than the double-read window (pick.duplicate_window_ms).
                 time.sleep(0.1)
-                res = post("/scan", {"barcode": self.barcode(stop["sku_code"])})
+                res = post("/scan", {"barcode": item_barcode[stop["sku_code"]]})
                 if res["verdict"] not in ("ok", "complete"):
                     raise DemoFailed(f"pick: item {stop['sku_code']} refused: {res['text']}")
                 if res["kind"] == "stop.done" or res["verdict"] == "complete":
@@ -324,6 +339,7 @@ class Warehouse:
         p = res["progress"]
         det.append(f"{p['units_picked']}/{p['units_total']} units from {p['stops_total']} stops")
         det.append(f"PDA light {res['signal']}: {res['text']}")
+        det.append(f"as the PDA page at {self.pick_api}/pda")
         self.wait_cloud(
             lambda: all(self.order(no)["status"] == "picked" for no in ORDERS),
             20,

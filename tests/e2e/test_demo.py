@@ -37,6 +37,9 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     assert "JY1300001 (ZTO, waybill" in out and "JY1300002 (SF, waybill" in out
     assert "wave W-DEMO-1 done: 2 orders picked" in out
     assert "cloud: JY1300001 picked, JY1300002 picked" in out
+    # The pick leg made the PDA page's requests; the page's address and a demo login shown.
+    assert "as the PDA page at http://127.0.0.1:" in out
+    assert "/pda operator demo.picker, PIN 2468" in out
     # Packed: one wrong item red, then the right ones, the weight, the label.
     assert "JY1300001: wrong item 6901234567892 → light RED (not_in_order:" in out
     assert "ZTO label" in out and "SF label" in out

@@ -26,7 +26,7 @@ def _commands(runner: CliRunner, *args: str) -> str:
     [
         ((), ["demo", "sim", "bench", "edge", "cloud", "node", "broker"]),
         (("sim",), ["scanner", "printer", "llrp", "scale", "hid-scanner"]),
-        (("bench",), ["codec", "sync", "fanin", "cloud", "rfid", "scale", "station"]),
+        (("bench",), ["codec", "sync", "fanin", "cloud", "rfid", "scale", "station", "pda"]),
         (("demo",), ["--once", "--dir"]),
     ],
 )

@@ -157,6 +157,19 @@ def scan(page: Any, code: str, mode: str = "keys") -> None:
         page.keyboard.insert_text(code)
 
 
+def double_read(page: Any, code: str) -> None:
+    """The scanner reads ``code`` twice within 100 ms: two IME injections in one go (two
+    calls from the test may be further apart than that on a loaded machine)."""
+    page.evaluate(
+        """code => { const el = document.getElementById('scan');
+          for (let i = 0; i < 2; i++) {
+            el.value = code;
+            el.dispatchEvent(new InputEvent('input', {inputType: 'insertText', data: code}));
+          } }""",
+        code,
+    )
+
+
 def feedback(page: Any) -> tuple[str, str]:
     el = page.locator("#feedback")
     return str(el.get_attribute("class")), str(el.text_content())
@@ -167,8 +180,10 @@ def pending(page: Any) -> int:
 
 
 def wait_sent(page: Any, timeout: float = 15_000) -> None:
+    # Every scan handled (its queue write done, scan.js `busy`) and the queue empty.
     page.wait_for_function(
-        "document.getElementById('pending').dataset.count === '0'", timeout=timeout
+        "!window.__pda.busy && document.getElementById('pending').dataset.count === '0'",
+        timeout=timeout,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -107,8 +108,9 @@ def test_a_refusal_is_a_problem_not_a_retry(context: Any, page: Any, node: Node)
     page.route("**/api/v1/scan", refuse)
     scan(page, "BIN-P4")
     page.locator("#problems").wait_for(state="visible")
+    # The node's stable code, in the catalogue's words (not the node's English sentence).
     assert page.locator("#problem-list li").all_text_contents() == [
-        "节点拒绝了 BIN-P4 的扫描：no wave in progress"
+        "节点拒绝了 BIN-P4 的扫描：节点上没有进行中的波次"
     ]
     time.sleep(2.0)  # past the first retries a loop would make
     assert len(calls) == 1 and pending(page) == 0
@@ -155,7 +157,9 @@ def test_withdrawn_order_mid_wave_is_shown(page: Any, node: Node) -> None:
     settle()
     scan(page, C)
     page.locator("#problems").wait_for(state="visible")
-    assert "节点通知" in str(page.locator("#problem-list").text_content())
+    text = str(page.locator("#problem-list").text_content())
+    assert "节点通知" in text and "本波次有订单被撤回或暂停" in text
+    assert re.search("[A-Za-z]{3,}", text) is None, text  # no English sentence of the node
 
 
 def test_lockout_is_shown(page: Any, node: Node) -> None:
@@ -169,3 +173,29 @@ def test_lockout_is_shown(page: Any, node: Node) -> None:
     login(page, "li.lei")  # the right PIN, but locked now
     page.wait_for_function("document.getElementById('login-msg').textContent !== ''")
     assert "已锁定" in str(page.locator("#login-msg").text_content())
+
+
+def test_lost_answer_is_retried_with_its_key_and_committed_once(page: Any, node: Node) -> None:
+    """The node commits a scan but its answer is lost on the Wi-Fi: the queue sends it again
+    with the same Idempotency-Key and the node answers from its record (docs/pick-api.md,
+    "Durability and retries") — the scan counts once."""
+    start_w1(page)
+    lost: list[str] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if lost:
+            route.continue_()
+            return
+        route.fetch()  # the request reaches the node, which commits it...
+        lost.append(route.request.headers.get("idempotency-key", ""))
+        route.abort()  # ...and its answer never comes back
+
+    page.route("**/api/v1/scan", lose_first_answer)
+    scan(page, "BIN-P4")
+    settle()
+    scan(page, C)
+    wait_sent(page, timeout=30_000)
+    assert lost and lost[0]
+    assert node.scans() == ["BIN-P4", C]  # once each, though BIN-P4 was sent twice
+    assert node.rows("SELECT COUNT(*) FROM pick_request WHERE key = ?", lost[0]) == [(1,)]
+    assert page.locator("#problems").is_hidden()

@@ -7,14 +7,23 @@ let opening = null;
 export function db() {
   if (!opening) {
     opening = new Promise((resolve, reject) => {
-      const req = indexedDB.open(NAME, 1);
+      // Version 2 adds `counts` (each operator's view of a stocktake, count.js); an
+      // upgrade from 1 keeps the queue and the problems.
+      const req = indexedDB.open(NAME, 2);
       req.onupgradeneeded = () => {
         const d = req.result;
-        d.createObjectStore('queue', { keyPath: 'id', autoIncrement: true });
-        d.createObjectStore('problems', { keyPath: 'id', autoIncrement: true });
-        d.createObjectStore('state', { keyPath: 'operator' });
+        const has = (n) => d.objectStoreNames.contains(n);
+        if (!has('queue')) d.createObjectStore('queue', { keyPath: 'id', autoIncrement: true });
+        if (!has('problems')) d.createObjectStore('problems', { keyPath: 'id', autoIncrement: true });
+        if (!has('state')) d.createObjectStore('state', { keyPath: 'operator' });
+        if (!has('counts')) d.createObjectStore('counts', { keyPath: 'operator' });
       };
-      req.onsuccess = () => resolve(req.result);
+      req.onsuccess = () => {
+        // A newer page (another tab after an upgrade) wants the database: let it go, and
+        // open it again at the next use, rather than block its upgrade.
+        req.result.onversionchange = () => { req.result.close(); opening = null; };
+        resolve(req.result);
+      };
       req.onerror = () => reject(req.error);
     });
   }
@@ -37,11 +46,11 @@ function result(req) {
 }
 
 // One transaction: the action joins the queue and the view it led to is saved, or neither.
-export async function enqueue(item, view) {
+export async function enqueue(item, view, views = 'state') {
   const d = await db();
-  const tx = d.transaction(['queue', 'state'], 'readwrite', { durability: 'strict' });
+  const tx = d.transaction(['queue', views], 'readwrite', { durability: 'strict' });
   const id = result(tx.objectStore('queue').add(item));
-  if (view) tx.objectStore('state').put(view);
+  if (view) tx.objectStore(views).put(view);
   await done(tx);
   return id;
 }
@@ -89,15 +98,15 @@ export async function closeProblem(id) {
   await done(tx);
 }
 
-export async function loadView(operator) {
+export async function loadView(operator, views = 'state') {
   const d = await db();
-  return result(d.transaction('state').objectStore('state').get(operator));
+  return result(d.transaction(views).objectStore(views).get(operator));
 }
 
-export async function saveView(view) {
+export async function saveView(view, views = 'state') {
   const d = await db();
-  const tx = d.transaction('state', 'readwrite');
-  tx.objectStore('state').put(view);
+  const tx = d.transaction(views, 'readwrite');
+  tx.objectStore(views).put(view);
   await done(tx);
 }
 

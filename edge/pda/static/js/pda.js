@@ -1,7 +1,7 @@
 // Entry of every PDA page: reads the page's config, binds the login panel, and starts the
 // page's own module. htmx navigates between the simple pages (hx-boost); the pick page is
 // always a full load and then stays (its queue and view are in IndexedDB anyway).
-import { pageConfig, t } from './text.js';
+import { pageConfig, refusal, t } from './text.js';
 import { authHeaders, logout, session } from './auth.js';
 import { attachScan } from './scan.js';
 import { $, bindLogin, feedback, loginOpen, needLogin, showPending, showWho } from './ui.js';
@@ -22,7 +22,7 @@ async function startWave(wave) {
   }
   if (res.status === 401) { await needLogin(); return startWave(wave); }
   const body = await res.json().catch(() => ({}));
-  if (!res.ok) { feedback('error', t('start_failed', { wave, detail: body.detail || res.status })); return; }
+  if (!res.ok) { feedback('error', t('start_failed', { wave, detail: refusal(body.code || String(res.status)) })); return; }
   const s = session();
   await idb.dropView(s.operator); // the pick page fetches the node's view of the new wave
   location.href = '/pda/pick';
@@ -90,7 +90,10 @@ const PAGES = {
     const { initPick } = await import('./pick.js');
     await initPick();
   },
-  async count() { pageScan(async (code) => { await commandOf(code); }); },
+  async count() {
+    const { initCount } = await import('./count.js');
+    await initCount();
+  },
   async inbound() { pageScan(async (code) => { await commandOf(code); }); },
   async home() { showWho(); pageScan(async (code) => { await commandOf(code); }); },
   async commands() {},

@@ -7,7 +7,7 @@ import { Outbox } from './queue.js';
 import { attachScan } from './scan.js';
 import { agrees, judgeScan, judgeShort, judgeSubstitute, MAX_SCAN_CHARS, viewFrom } from './judge.js';
 import { $, feedback, loginOpen, needLogin, setNetwork, showPending, showWho } from './ui.js';
-import { printable, t } from './text.js';
+import { nodeVerdict, printable, refusal, t } from './text.js';
 
 const TONE = { ok: 'ok', complete: 'done', substitute: 'notice', short: 'notice', notice: 'notice' };
 let view = null;
@@ -174,12 +174,13 @@ export async function initPick() {
   window.__pdaConfig = window.__pdaConfig || {};
   outbox = new Outbox({
     onConfirmed: async (item, body) => {
-      for (const a of body.alerts || []) await problem(t('node_alert', { detail: a.text }), { kind: a.kind });
+      if (item.op.startsWith('count_')) return; // a stocktake's, judged by the count page
+      for (const a of body.alerts || []) await problem(t('node_alert', { detail: nodeVerdict(a) }), { kind: a.kind, node: a.text });
       if (!agrees(item.local, body.verdict)) {
-        await problem(t('mismatch', { code: item.barcode ? printable(item.barcode) : item.op, detail: body.text }));
+        await problem(t('mismatch', { code: item.barcode ? printable(item.barcode) : item.op, detail: nodeVerdict(body) }), { node: body.text });
       }
     },
-    refusalText: (item, detail) => t('rejected', { code: item.barcode ? printable(item.barcode) : item.op, detail }),
+    refusalText: (item, code) => t('rejected', { code: item.barcode ? printable(item.barcode) : item.op, detail: refusal(code) }),
     onRefused: async (item, text) => {
       feedback('error', text);
       await renderProblems();
@@ -192,7 +193,7 @@ export async function initPick() {
     },
   });
   const input = $('scan');
-  attachScan(input, (code, t0, dbl) => { onScan(code, t0, dbl); }, {
+  attachScan(input, (code, t0, dbl) => onScan(code, t0, dbl), {
     doubleReadMs: window.__pdaConfig.doubleReadMs,
     keepFocus: () => !loginOpen(),
   });

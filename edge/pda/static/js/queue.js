@@ -6,7 +6,17 @@
 import * as idb from './idb.js';
 import { session } from './auth.js';
 
-const PATHS = { scan: '/api/v1/scan', short: '/api/v1/short', substitute: '/api/v1/substitute' };
+const PATHS = {
+  scan: '/api/v1/scan',
+  short: '/api/v1/short',
+  substitute: '/api/v1/substitute',
+  // Stocktake by scanner (count.js; edge/api/counts.py)
+  count_start: '/api/v1/counts/start',
+  count_scan: '/api/v1/counts/scan',
+  count_recount: '/api/v1/counts/recount',
+  count_finish: '/api/v1/counts/finish',
+  count_abort: '/api/v1/counts/abort',
+};
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 // The station takes the same code twice within 30 ms for a double read (edge/stations/
 // pick.py); two real scans of one item replayed back to back are spaced past that.
@@ -15,7 +25,7 @@ const TIMEOUT_MS = 10000;
 
 export class Outbox {
   constructor(hooks) {
-    this.hooks = hooks; // onConfirmed(item, body), refusalText(item, detail), onRefused(item, text), onAuth(), onNetwork(up), onChange()
+    this.hooks = hooks; // onConfirmed(item, body), refusalText(item, code), onRefused(item, text), onAuth(), onNetwork(up), onChange()
     this.running = false;
     this.again = false;
     this.failures = 0;
@@ -57,8 +67,12 @@ export class Outbox {
           const detail = body && typeof body.detail === 'string' ? body.detail
             : body && Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join('; ')
             : String(res.status);
-          const text = this.hooks.refusalText(item, detail);
-          await idb.refuse(item, { status: res.status, code: (body && body.code) || String(res.status), detail, text, operator: item.operator });
+          // The page shows the catalogue's sentence for the node's stable code; the
+          // node's own (English) sentence is kept with the problem for a lead.
+          const code = (body && typeof body.code === 'string' && body.code)
+            || (res.status === 422 ? 'invalid_request' : String(res.status));
+          const text = this.hooks.refusalText(item, code);
+          await idb.refuse(item, { status: res.status, code, detail, text, operator: item.operator });
           this.hooks.onRefused(item, text);
           this.hooks.onChange();
           continue;
@@ -76,7 +90,7 @@ export class Outbox {
   }
 
   async send(item, token) {
-    if (item.op === 'scan' && item.barcode === this.lastSent.barcode) {
+    if (item.barcode != null && item.barcode === this.lastSent.barcode) {
       const gap = performance.now() - this.lastSent.at;
       if (gap < SAME_CODE_GAP_MS) await new Promise((r) => setTimeout(r, SAME_CODE_GAP_MS - gap));
     }
@@ -90,11 +104,12 @@ export class Outbox {
           'idempotency-key': item.key,
           'content-type': 'application/json',
         },
-        body: item.op === 'scan' ? JSON.stringify({ barcode: item.barcode }) : null,
+        body: item.barcode != null ? JSON.stringify({ barcode: item.barcode })
+          : item.body ? JSON.stringify(item.body) : null,
         cache: 'no-store',
         signal: ctl.signal,
       });
-      this.lastSent = { barcode: item.op === 'scan' ? item.barcode : null, at: performance.now() };
+      this.lastSent = { barcode: item.barcode != null ? item.barcode : null, at: performance.now() };
       return res;
     } catch {
       return null;

@@ -6,8 +6,20 @@
 // Scans go to the callback synchronously: never through htmx (a trigger keeps only the
 // last event while a request is in flight).
 
-export function attachScan(input, onScan, { doubleReadMs = 100, keepFocus = () => true } = {}) {
+export function attachScan(input, handler, { doubleReadMs = 100, keepFocus = () => true } = {}) {
   let last = { code: null, at: -1e9 };
+  // The answer is on screen before the handler's queue write is on disk (the operator
+  // never waits): `busy` counts the handlers not yet done, for whoever must wait for the
+  // write — a test that reloads or checks the queue right after a scan.
+  const pda = (window.__pda = window.__pda || { timings: [], shown: [] });
+  pda.busy = pda.busy || 0;
+  function onScan(code, t0, dbl) {
+    const r = handler(code, t0, dbl);
+    if (r && typeof r.then === 'function') {
+      pda.busy += 1;
+      r.catch((e) => console.error('scan', e)).finally(() => { pda.busy -= 1; });
+    }
+  }
 
   function take(raw, t0) {
     const code = raw.replace(/[\r\n]+$/, '');

@@ -17,3 +17,19 @@ export function printable(code) {
   const shown = code.length > 40 ? code.slice(0, 40) + '…' : code;
   return shown.replace(/[\x00-\x1f\x7f]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
+
+export function known(key) { return !!(config && config.text[key]); }
+
+// The node's refusals and verdicts by their stable codes (docs/pda.md "Languages"): the
+// node's own sentence is English; the operator reads the catalogue's. An unknown code
+// still shows, by its code.
+export function refusal(code) {
+  return known('err_' + code) ? t('err_' + code) : t('err_other', { code });
+}
+
+export function nodeVerdict(body) {
+  const kind = 'kind_' + String(body.kind || '').replace(/\./g, '_');
+  if (known(kind)) return t(kind);
+  if (body.verdict && known('verdict_' + body.verdict)) return t('verdict_' + body.verdict);
+  return String(body.kind || body.verdict || '');
+}

@@ -3,7 +3,7 @@
 import * as idb from './idb.js';
 import { login, session } from './auth.js';
 import { play } from './tones.js';
-import { t } from './text.js';
+import { refusal, t } from './text.js';
 
 export const $ = (id) => document.getElementById(id);
 
@@ -107,7 +107,7 @@ export function bindLogin() {
       too_many_attempts: () => t('too_many_attempts', { s: Math.ceil(r.retry) }),
       busy: () => t('busy'),
     };
-    msg.textContent = (texts[r.error] || (() => t('login_failed', { detail: r.detail })))();
+    msg.textContent = (texts[r.error] || (() => t('login_failed', { detail: refusal(r.error) })))();
     msg.className = 'login-msg error';
     play('error');
     pin.focus();

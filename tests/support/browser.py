@@ -5,7 +5,8 @@ machines cannot reach. ``make test`` and ``.ci/run`` install Debian's ``chromium
 (and a CJK font, so screenshots show the Chinese text). Flags as the machine notes say:
 no sandbox as root, and no background networking (its calls out are refused here).
 
-Use from a conftest: ``from tests.support.browser import browser  # noqa: F401`` and
+Use from a conftest: ``from tests.support.browser import browser  # noqa: F401`` (one
+Chromium per test module) and
 ``context = browser.new_context(...)``; ``axe_violations(page)`` runs axe-core (vendored
 in tests/support/vendor) and returns the serious and critical ones; ``screenshot(page,
 name)`` keeps a PNG under test-artifacts/screenshots/.
@@ -34,7 +35,10 @@ ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while a sync Playwright is open its event loop runs in the
+# main thread, and every later test's ``asyncio.run`` fails ("cannot be called from a
+# running event loop"). A module's browser is closed before the next module's tests.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

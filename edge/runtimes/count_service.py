@@ -20,8 +20,8 @@ Blind counting (issue 14): the answers say what the counter counted, never the s
 node expects; the expected stock is frozen into the count when it starts and is only in
 the ``stocktake.counted`` fact the hub reconciles.
 
-The tables are created here with ``CREATE TABLE IF NOT EXISTS`` until the lead folds
-:data:`SCHEMA` into a named migration (as the pick API's own tables were).
+The tables are migration ``0010_count_api`` (edge/store/migrations.py ``COUNT_API_SCHEMA``),
+and created here with ``CREATE TABLE IF NOT EXISTS`` too, as the pick API's are.
 """
 
 from __future__ import annotations
@@ -54,37 +54,11 @@ from edge.stations.stocktake import (
     StocktakeStation,
 )
 from edge.store import journal, replica
+from edge.store.migrations import COUNT_API_SCHEMA
 from edge.store.store import Store
 from protocol.messages import BinInfo, CatalogueUpsert, Message, StockExpected, StockLevel
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS count_session (
-    id INTEGER PRIMARY KEY,
-    count_id TEXT NOT NULL UNIQUE,
-    operator TEXT NOT NULL,
-    state TEXT NOT NULL,
-    started_ms INTEGER NOT NULL,
-    updated_ms INTEGER NOT NULL
-) STRICT;
-CREATE UNIQUE INDEX IF NOT EXISTS count_session_open_operator
-    ON count_session(operator) WHERE state NOT IN ('finished', 'idle');
-CREATE TABLE IF NOT EXISTS count_input (
-    session INTEGER NOT NULL REFERENCES count_session(id),
-    n INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    body BLOB NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (session, n)
-) STRICT;
-CREATE TABLE IF NOT EXISTS count_request (
-    operator TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    response BLOB NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (operator, key)
-) STRICT
-"""
+SCHEMA: Final = COUNT_API_SCHEMA  # also migration 0010; created here for older stores
 
 _CLOSED = (State.FINISHED, State.IDLE)
 

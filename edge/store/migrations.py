@@ -71,6 +71,38 @@ def sku_search_index(db: sqlite_utils.Database) -> None:
         )
 
 
+#: The PDA's stocktake by scanner: sessions, journalled inputs and idempotency records
+#: (edge/runtimes/count_service.py).
+COUNT_API_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS count_session (
+    id INTEGER PRIMARY KEY,
+    count_id TEXT NOT NULL UNIQUE,
+    operator TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS count_session_open_operator
+    ON count_session(operator) WHERE state NOT IN ('finished', 'idle');
+CREATE TABLE IF NOT EXISTS count_input (
+    session INTEGER NOT NULL REFERENCES count_session(id),
+    n INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    body BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (session, n)
+) STRICT;
+CREATE TABLE IF NOT EXISTS count_request (
+    operator TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (operator, key)
+) STRICT
+"""
+
+
 MIGRATIONS: Final[list[Migration]] = [
     (
         "0001_meta_outbox",
@@ -251,5 +283,10 @@ MIGRATIONS: Final[list[Migration]] = [
         # The PDA's item lookup by SKU code or name (edge/store/replica.py search_skus).
         "0009_sku_search",
         sku_search_index,
+    ),
+    (
+        # The PDA's stocktake by scanner (edge/runtimes/count_service.py).
+        "0010_count_api",
+        COUNT_API_SCHEMA,
     ),
 ]

@@ -163,6 +163,9 @@ class PickSection(_Section):
     host: str = "0.0.0.0"
     port: Port = 8710
     warehouse: Code | None = None
+    #: The PDA pages' service worker (docs/pda.md "Offline on the LAN"): on for a node whose
+    #: handhelds see it as a secure context (a managed browser policy, or HTTPS by a local CA).
+    pda_service_worker: bool = False
 
 
 class MetricsSection(_Section):

@@ -179,6 +179,7 @@ class EdgeNode:
             pick.operators,
             station=self.config.station.name,
             warehouse=pick.warehouse,
+            pda_service_worker=pick.pda_service_worker,
         )
         self.pick_app = app
 

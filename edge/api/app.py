@@ -89,6 +89,7 @@ def pick_app(
     wall_ms: Callable[[], int] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_headers: int = DEFAULT_MAX_HEADERS,
+    pda_service_worker: bool = False,
 ) -> FastAPI:
     """The pick API over ``store``, which the caller owns (the node daemon passes its own:
     one Store, one connection, one writer). ``operators``: an operators TOML file or the
@@ -98,7 +99,8 @@ def pick_app(
     limits the bin table to one warehouse's bins; ``max_body_bytes`` bounds every request
     body (413 beyond, edge/api/limits.py) and ``max_headers`` the header fields of a request
     (431 beyond; the connection limits are the server's, edge/api/server.py); ``monotonic``/``verify``/``wall_ms`` are for
-    tests.
+    tests. ``pda_service_worker``: the PDA pages' service worker (docs/pda.md, "Offline on
+    the LAN"; off by default).
     """
     ops = load_operators(operators) if isinstance(operators, Path) else list(operators)
     settings = gate_settings or GateSettings()
@@ -144,7 +146,8 @@ def pick_app(
     app.add_middleware(HeaderLimit, max_headers=max_headers)  # added last: runs first
     # A Route, not a Mount: a Mount answers /metrics with a redirect to /metrics/.
     app.router.routes.append(Route("/metrics", make_metrics_app(service.refresh_metrics)))
-    mount_pda(app)  # the PDA pages (docs/pda.md), in the same process as the sessions
+    # The PDA pages (docs/pda.md), in the same process as the sessions.
+    mount_pda(app, service_worker=pda_service_worker)
 
     @app.exception_handler(EdgeError)
     async def edge_error(request: Request, err: EdgeError) -> JSONResponse:

@@ -55,6 +55,7 @@ def pick_api(
             operators,
             station=cfg.station.name,
             warehouse=warehouse,
+            pda_service_worker=cfg.pick is not None and cfg.pick.pda_service_worker,
         )
     except (ConfigError, OperatorError) as err:
         typer.echo(f"guanjia edge: {err}", err=True)

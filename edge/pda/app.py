@@ -10,6 +10,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from edge.pda import shell
 from edge.pda.routes import router
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -39,8 +40,16 @@ class _Cached:
         await self.app(scope, receive, send_cached)
 
 
-def mount_pda(app: FastAPI) -> None:
-    """Serve the PDA pages under ``/pda`` beside the JSON API of ``app``."""
+def mount_pda(app: FastAPI, *, service_worker: bool = False) -> None:
+    """Serve the PDA pages under ``/pda`` beside the JSON API of ``app``.
+
+    ``service_worker``: the pages register ``/pda/sw.js`` where the browser allows it (a
+    secure context: docs/pda.md "Offline on the LAN"); off, the worker is not served and
+    the pages remove one left from before.
+    """
+    app.state.pda_service_worker = service_worker
+    # Computed once at startup: the files do not change under a running node.
+    app.state.pda_shell_version = shell.version()
     app.include_router(router)
     static = StaticFiles(directory=STATIC_DIR)
     app.mount("/pda/static", _Cached(GZipMiddleware(static, minimum_size=512)), name="pda-static")

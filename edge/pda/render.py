@@ -54,6 +54,16 @@ def _json_script(value: object) -> Markup:
     return Markup(text)  # JSON with "</" escaped, in a script that is never executed
 
 
+def service_worker(request: Request) -> dict[str, str] | None:
+    """Where the page registers the service worker, or None: the node's setting is off
+    (``mount_pda(service_worker=...)``). The version in the URL makes a new worker (and a
+    new cache) when the shell's files change."""
+    state = request.app.state
+    if not getattr(state, "pda_service_worker", False):
+        return None
+    return {"url": f"/pda/sw.js?v={state.pda_shell_version}", "scope": "/pda"}
+
+
 def page_context(request: Request, page: str) -> dict[str, Any]:
     locale = i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE))
     lang_attr, _ = i18n.LANGUAGES[locale]
@@ -63,6 +73,7 @@ def page_context(request: Request, page: str) -> dict[str, Any]:
         "doubleReadMs": DOUBLE_READ_MS,
         "commands": {c.code: c.action for c in COMMANDS},
         "text": js_messages(i18n.translations(locale)),
+        "serviceWorker": service_worker(request),
     }
     return {
         "request": request,

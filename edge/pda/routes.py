@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from edge.pda import i18n, lookups
+from edge.pda import i18n, lookups, shell
 from edge.pda.commands import COMMANDS, svg
 from edge.pda.render import page_context, render
 from edge.pda.sessions import SignedIn, signed_in
@@ -73,6 +73,32 @@ async def inbound_page(request: Request) -> HTMLResponse:
 async def commands_page(request: Request) -> HTMLResponse:
     codes = [(c, svg(c.code)) for c in COMMANDS]
     return _page(request, "commands.html", "commands", codes=codes)
+
+
+@router.get("/sw.js")
+async def service_worker(request: Request) -> Response:
+    """The app shell's service worker (docs/pda.md "Offline on the LAN"), when the node's
+    ``pda_service_worker`` setting is on."""
+    state = request.app.state
+    if not getattr(state, "pda_service_worker", False):
+        return JSONResponse(
+            {
+                "detail": "the PDA service worker is off on this node "
+                "(setting pda_service_worker in the [pick] section)",
+                "code": "service_worker_off",
+            },
+            status_code=404,
+        )
+    return Response(
+        shell.worker_script(state.pda_shell_version),
+        media_type="text/javascript",
+        headers={
+            # Its scope is /pda (the pages /pda and /pda/...), above its own folder.
+            "Service-Worker-Allowed": "/pda",
+            # The browser checks for a new worker on each navigation; never a stale one.
+            "Cache-Control": "no-cache",
+        },
+    )
 
 
 # --- fragments and data (bearer token) ---------------------------------------------------

@@ -122,5 +122,19 @@ document.addEventListener('htmx:responseError', async (e) => {
 document.addEventListener('htmx:afterSettle', (e) => {
   if (e.detail.boosted) init();
 });
+// The app shell's service worker (sw.js, docs/pda.md "Offline on the LAN"): only in a
+// secure context (a LAN address over plain HTTP is none: no service worker at all) and when
+// the node's setting is on; off, a worker left from before is removed with its caches.
+async function serviceWorker(cfg) {
+  if (!window.isSecureContext || !('serviceWorker' in navigator)) return;
+  if (cfg) {
+    await navigator.serviceWorker.register(cfg.url, { scope: cfg.scope });
+    return;
+  }
+  for (const r of await navigator.serviceWorker.getRegistrations()) await r.unregister();
+  for (const name of await caches.keys()) if (name.startsWith('pda-shell-')) await caches.delete(name);
+}
+serviceWorker(pageConfig().serviceWorker).catch(() => {}); // without it the page works all the same
+
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
 else init();

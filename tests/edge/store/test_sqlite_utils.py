@@ -64,7 +64,7 @@ def schema(conn: sqlite3.Connection) -> list[tuple[str, str, str | None]]:
 
 
 def test_the_search_migration_is_a_sqlite_utils_step_with_trigram_fts(store: Store) -> None:
-    name, step = next((n, st) for n, st in MIGRATIONS if n == "0009_sku_search")
+    step = next(st for n, st in MIGRATIONS if n == "0009_sku_search")
     assert callable(step)
     fts = store.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'sku_fts'").fetchone()
     assert "trigram" in fts[0]

@@ -105,3 +105,8 @@ class Settings(BaseSettings):
     #: Exports (heavy reads) in progress at once: per user, and per worker in all.
     exports_per_user: int = Field(default=1, ge=1)
     exports_per_worker: int = Field(default=2, ge=1)
+
+    # --- the dashboard (cloud/web/) ---
+    #: Orders in by this hour (China time) ship the same day; open ones from before the
+    #: latest cut-off count as late on the home page (cloud/orders/figures.py).
+    dashboard_cutoff_hour: int = Field(default=16, ge=0, le=23)

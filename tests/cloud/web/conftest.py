@@ -74,3 +74,43 @@ def browser_client(demo_app: TestClient) -> Callable[..., TestClient]:
         return c
 
     return make
+
+
+def count_variance(client: TestClient) -> str:
+    """A count-variance task of the demo seller (a node counted one less than expected), as
+    ingest opens it (cloud/facts.py); returns its public id."""
+    import uuid
+
+    from sqlalchemy import select
+
+    from cloud.db.engine import transaction
+    from cloud.db.models import BinLevel, Task
+    from cloud.sync.ingest import apply_batch
+    from protocol import codec
+    from protocol.messages import CountedLine, StocktakeCounted, StocktakeCountedPayload
+
+    sessions = client.app.state.sessions  # type: ignore[attr-defined]
+    with sessions() as s:
+        level = s.execute(select(BinLevel).where(BinLevel.qty > 1)).scalars().first()
+        assert level is not None
+        b, sku, qty = level.bin_code, level.sku_code, level.qty
+    count = StocktakeCounted(
+        node=NODE,
+        epoch=1,
+        seq=1,
+        id=uuid.uuid4(),
+        hlc=1,
+        payload=StocktakeCountedPayload(
+            count_id="C-1",
+            warehouse="WH1",
+            method="rfid",
+            scope="partial",
+            station="count-1",
+            lines=[CountedLine(bin=b, sku_code=sku, expected=qty, counted=qty - 1)],
+        ),
+    )
+    batch = codec.decode_batch(codec.encode_batch(NODE, [codec.encode_event(count)]), NODE)
+    with transaction(sessions) as s:
+        apply_batch(s, batch, datetime.now(UTC))
+    with sessions() as s:
+        return s.execute(select(Task.public_id).where(Task.kind == "count_variance")).scalar_one()

@@ -14,6 +14,7 @@ from cloud import accounts
 from cloud.db.models import Account
 from cloud.seed import seed_demo
 from tests.cloud.conftest import PASSWORD
+from tests.support.browser import browser  # noqa: F401  (the session fixture)
 
 NODE = "wh1-pack-1"
 HELD = "JY1300004"  # held for its buyer remark (cloud/seed.py)

@@ -586,3 +586,19 @@ class LoginAttempts(Base):
     #: Lockouts so far (the next lasts twice as long); forgotten with the row.
     strikes: Mapped[int] = mapped_column(Integer)
     locked_until: Mapped[float] = mapped_column(Float)
+
+
+# --- the dashboard ----------------------------------------------------------------------
+
+
+class UserPreference(Base):
+    """What one user chose for a page of the dashboard, e.g. the F10 columns and their order
+    (cloud/stock/columns.py). Small JSON per (user, key); it dies with the user."""
+
+    __tablename__ = "user_preference"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    changed_at: Mapped[datetime]

@@ -43,3 +43,6 @@ TasksAction = Annotated[WebUser, Depends(action("tasks:write"))]
 NodesPage = Annotated[WebUser, Depends(page("nodes:read"))]
 #: An order action: its own scope is checked per action (cloud/web/pages/orders.py ACTIONS).
 OrdersAction = Annotated[WebUser, Depends(action("orders:read"))]
+StockPage = Annotated[WebUser, Depends(page("stock:read"))]
+#: Saving one's own F10 columns changes no stock: reading it is the scope it needs.
+StockAction = Annotated[WebUser, Depends(action("stock:read"))]

@@ -10,8 +10,9 @@ from sqlalchemy import select
 from cloud.db.models import SalesOrder
 from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
 
+SKU = "金甲系列皮套"  # in the demo seller's SKU codes
 #: Every page of the dashboard; a test below fails when a page is added without a probe here.
-PAGES = ("/web/", "/web/audit", "/web/orders", "/web/tasks", "/web/fleet")
+PAGES = ("/web/", "/web/audit", "/web/orders", "/web/stock", "/web/tasks", "/web/fleet")
 
 
 def test_other_seller_sees_nothing_of_the_first(
@@ -23,9 +24,10 @@ def test_other_seller_sees_nothing_of_the_first(
     a = browser_client()
     for page in PAGES:
         mine, theirs = a.get(page).text, b.get(page).text
-        for secret in (HELD, AUDITED, NODE, tid):
+        secrets = (HELD, AUDITED, NODE, tid, SKU)
+        for secret in secrets:
             assert secret not in theirs, (page, secret)
-        assert any(s in mine for s in (HELD, NODE, tid)) or page == "/web/", page
+        assert any(s in mine for s in secrets) or page == "/web/", page
     for path in (f"/web/orders/{HELD}", f"/web/audit?order={HELD}"):
         assert b.get(path).status_code == 404, path
     export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
@@ -53,5 +55,6 @@ def test_every_page_has_a_tenancy_probe(demo_app: TestClient) -> None:
         and "GET" in (getattr(r, "methods", None) or set())
         and "{" not in r.path  # type: ignore[attr-defined]
     }
-    unprobed = routes - set(PAGES) - {"/web", "/web/login"}
+    # /web/stock/movements is probed in test_stock.py (it needs a SKU)
+    unprobed = routes - set(PAGES) - {"/web", "/web/login", "/web/stock/movements"}
     assert not unprobed, f"pages without a tenancy probe in PAGES: {sorted(unprobed)}"

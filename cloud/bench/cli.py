@@ -222,7 +222,7 @@ def dashboard(
     )
     typer.echo(
         f"database {r['database']}  orders {r['orders']}  skus {r['skus']}  nodes {r['nodes']}"
-        f"  workers {r['workers']}  seed {r['seed_s']} s"
+        f"  workers {r['workers']}  seed {r['seed_s']} s + nodes {r['nodes_s']} s"
     )
     load = r["load_event_p95_ms"]
     for page, ms in r["html_p95_ms"].items():

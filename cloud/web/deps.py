@@ -46,3 +46,6 @@ OrdersAction = Annotated[WebUser, Depends(action("orders:read"))]
 StockPage = Annotated[WebUser, Depends(page("stock:read"))]
 #: Saving one's own F10 columns changes no stock: reading it is the scope it needs.
 StockAction = Annotated[WebUser, Depends(action("stock:read"))]
+UsersPage = Annotated[WebUser, Depends(page("users:admin"))]
+UsersAction = Annotated[WebUser, Depends(action("users:admin"))]
+RulesAction = Annotated[WebUser, Depends(action("rules:write"))]

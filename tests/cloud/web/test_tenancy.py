@@ -7,24 +7,35 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cloud.db.models import SalesOrder
+from cloud.db.models import SalesOrder, User
 from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
 
 SKU = "金甲系列皮套"  # in the demo seller's SKU codes
 #: Every page of the dashboard; a test below fails when a page is added without a probe here.
-PAGES = ("/web/", "/web/audit", "/web/orders", "/web/stock", "/web/tasks", "/web/fleet")
+PAGES = (
+    "/web/",
+    "/web/audit",
+    "/web/orders",
+    "/web/rules",
+    "/web/stock",
+    "/web/tasks",
+    "/web/fleet",
+    "/web/users",
+)
 
 
 def test_other_seller_sees_nothing_of_the_first(
     browser_client: Callable[..., TestClient], demo_app: TestClient
 ) -> None:
     tid = count_variance(demo_app)
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        admin_id = s.execute(select(User.public_id).where(User.username == "admin")).scalar_one()
     add_user(demo_app, "other", "boss", "admin")
     b = browser_client("other", "boss")
     a = browser_client()
     for page in PAGES:
         mine, theirs = a.get(page).text, b.get(page).text
-        secrets = (HELD, AUDITED, NODE, tid, SKU)
+        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id)
         for secret in secrets:
             assert secret not in theirs, (page, secret)
         assert any(s in mine for s in secrets) or page == "/web/", page

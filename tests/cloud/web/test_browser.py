@@ -120,3 +120,29 @@ def test_approve_a_count_variance(browser: Any, hub: str) -> None:
     assert NODE in page.inner_text("main")
     _check(page, "fleet")
     page.context.close()
+
+
+def test_f10_columns_kept_after_reload_and_admin_pages(browser: Any, hub: str) -> None:
+    page = _page(browser, hub, "admin")
+    page.goto(f"{hub}/web/stock")
+    _check(page, "stock-f9")
+    page.goto(f"{hub}/web/stock/warehouses/WH1")
+    page.click("summary")
+    page.uncheck("#show-damaged")
+    page.check("#show-bins")
+    page.fill("#pos-bins", "1")
+    page.fill("#pos-name", "2")
+    page.click("button:text('保存列设置')")
+    page.wait_for_url(f"{hub}/web/stock/warehouses/WH1")
+    page.reload()
+    heads = page.locator("thead th").all_inner_texts()
+    assert heads[:2] == ["SKU", "货位"] and "坏品" not in heads, heads
+    _check(page, "stock-f10")
+    for name, path in (
+        ("rules", "/web/rules"),
+        ("rule", "/web/rules/hunan-sf"),
+        ("users", "/web/users"),
+    ):
+        page.goto(hub + path)
+        _check(page, name)
+    page.context.close()

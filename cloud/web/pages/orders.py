@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -33,7 +34,7 @@ from cloud.orders.audit_rules import check_address
 from cloud.orders.core import STATUSES, Status, unchanged_since
 from cloud.stock.warehouses import list_warehouses
 from cloud.web.deps import OrdersAction, OrdersPage
-from cloud.web.render import render
+from cloud.web.render import money, render
 from cloud.web.session import PREFIX, PageError, WebUser, require
 
 router = APIRouter(prefix=PREFIX + "/orders")
@@ -189,7 +190,7 @@ def order_list(
         "late": "1" if late else "",
         "q": q or "",
     }
-    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
         "orders.html",
@@ -272,8 +273,6 @@ EXPORT_COLUMNS = (
 
 
 def _cells(o: dict[str, Any]) -> list[Any]:
-    from cloud.web.render import money
-
     out = []
     for c in EXPORT_COLUMNS:
         v = money(o["total_cents"]) if c == "total" else o.get(c)

@@ -210,3 +210,8 @@ def test_home_figures_link_to_their_lists(browser_client: Callable[..., TestClie
         'id="trend-data"',
     ):
         assert link in html
+
+
+def test_list_links_keep_the_search_encoded(browser_client: Callable[..., TestClient]) -> None:
+    html = browser_client().get("/web/orders?q=a%26b+c").text
+    assert "export.csv?q=a%26b+c" in html  # not q=a&b c, which would drop "b c"

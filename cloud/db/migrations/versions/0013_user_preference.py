@@ -1,4 +1,4 @@
-"""user preferences: what a user chose on a dashboard page (the F10 columns and their order)
+"""the dashboard: user preferences (the F10 columns and their order); indexes for the home figures
 
 Revision ID: 0013
 Revises: 0012
@@ -26,7 +26,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["app_user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id", "key"),
     )
+    op.create_index("ix_order_log_to_status_at", "order_log", ["to_status", "at"])
+    op.create_index("ix_order_hold_status", "sales_order", ["account_id", "on_hold", "status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_order_hold_status", table_name="sales_order")
+    op.drop_index("ix_order_log_to_status_at", table_name="order_log")
     op.drop_table("user_preference")

@@ -41,8 +41,13 @@ def pages(held: str) -> dict[str, str]:
         "orders_search": "/web/orders?q=buyer12",
         "orders_late": "/web/orders?late=1",
         "order": f"/web/orders/{held}",
+        "stock": "/web/stock",
+        "stock_search": "/web/stock?q=迪沃 保护壳",
+        "stock_f10": "/web/stock/warehouses/WH1",
+        "rules": "/web/rules",
         "tasks": "/web/tasks",
         "fleet": "/web/fleet",
+        "users": "/web/users",
     }
 
 

@@ -58,14 +58,64 @@ def test_other_seller_sees_nothing_of_the_first(
     assert '<span class="n">1</span>' not in home
 
 
-def test_every_page_has_a_tenancy_probe(demo_app: TestClient) -> None:
+#: Every dashboard route with where its tenancy is probed (or why it holds no seller's data).
+ROUTES = {
+    ("GET", "/"): "a redirect to /web/",
+    ("GET", "/web"): "a redirect to /web/",
+    ("*", "/web/static"): "the vendored and hand-written files, the same for everyone",
+    ("GET", "/web/login"): "the login form",
+    ("POST", "/web/login"): "logs in to the account the form names (test_session.py)",
+    ("POST", "/web/logout"): "ends the caller's own session",
+    ("GET", "/web/lang/{locale}"): "a language cookie",
+    ("GET", "/web/orders/export.{fmt}"): "here: B's export holds none of A's orders",
+    ("GET", "/web/orders/{order_no}"): "here: 404 for A's order",
+    ("POST", "/web/orders/{order_no}/{name}"): "here: 404 for A's order, nothing changed",
+    ("POST", "/web/tasks/{task_id}"): "here: 404 for A's task, still open",
+    ("GET", "/web/rules/{key}"): "here: 404 for A's rule",
+    ("POST", "/web/rules/{key}"): "here: B's own rule of that key; A's versions unchanged",
+    ("GET", "/web/stock/warehouses/{code}"): "test_stock.py: 404 for A's warehouse",
+    ("GET", "/web/stock/movements"): "test_stock.py: none of A's movements",
+    ("POST", "/web/stock/columns"): "the caller's own preference; 404 for A's warehouse",
+    ("POST", "/web/users"): "creates in the caller's account (test_admin_pages.py)",
+    ("POST", "/web/users/{user_id}"): "test_admin_pages.py: 404 for A's user",
+    **{("GET", p): "here: every page from both accounts" for p in PAGES},
+}
+
+
+def test_every_dashboard_route_has_a_tenancy_probe(demo_app: TestClient) -> None:
+    from tests.cloud.api.test_tenancy import _routes
+
     routes = {
-        r.path  # type: ignore[attr-defined]
-        for r in demo_app.app.routes  # type: ignore[attr-defined]
-        if getattr(r, "path", "").startswith("/web")
-        and "GET" in (getattr(r, "methods", None) or set())
-        and "{" not in r.path  # type: ignore[attr-defined]
+        k
+        for k in _routes(demo_app.app)  # type: ignore[arg-type]
+        if k[1] == "/" or k[1] == "/web" or k[1].startswith("/web/")
     }
-    # /web/stock/movements is probed in test_stock.py (it needs a SKU)
-    unprobed = routes - set(PAGES) - {"/web", "/web/login", "/web/stock/movements"}
-    assert not unprobed, f"pages without a tenancy probe in PAGES: {sorted(unprobed)}"
+    assert routes - set(ROUTES) == set(), "dashboard routes without a probe in ROUTES"
+    assert set(ROUTES) - routes == set(), "ROUTES lists routes that do not exist"
+
+
+def test_rules_of_another_seller(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    from cloud.db.models import Rule
+
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    assert b.get("/web/rules/double11-sf").status_code == 404
+    body = {
+        "kind": "courier",
+        "name": "mine",
+        "priority": 1,
+        "conditions": [],
+        "action": {"carrier": "SF"},
+        "active": True,
+    }
+    import json
+
+    r = b.post("/web/rules/double11-sf", data={"csrf": b.csrf, "rule": json.dumps(body)})  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "v1" in r.text  # B's own first version
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        rows = s.execute(
+            select(Rule.account_id, Rule.version).where(Rule.rule_key == "double11-sf")
+        ).all()
+    assert sorted(v for _, v in rows) == [1, 1] and len({a for a, _ in rows}) == 2

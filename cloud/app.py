@@ -36,6 +36,7 @@ from cloud.login import KnownLocks, LoginPolicy
 from cloud.serve import warmup
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
+from cloud.web import mount as web
 
 
 def _in_memory(url: URL) -> bool:
@@ -214,6 +215,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             status_code=409, content={"detail": "conflicts with a concurrent change; retry"}
         )
 
+    # The dashboard's pages (cloud/web/), after the handlers above: it answers its own
+    # errors as pages and leaves the API's as they are.
+    web.mount(app)
     return app
 
 

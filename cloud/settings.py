@@ -116,3 +116,8 @@ class Settings(BaseSettings):
     import_jobs_per_account: int = Field(default=2, ge=1, le=100)
     #: How long ``POST /skus/import`` waits for its job before answering 202 with Location.
     import_wait_s: float = Field(default=120.0, ge=0, le=600)
+
+    # --- the dashboard (cloud/web/) ---
+    #: Orders in by this hour (China time) ship the same day; open ones from before the
+    #: latest cut-off count as late on the home page (cloud/orders/figures.py).
+    dashboard_cutoff_hour: int = Field(default=16, ge=0, le=23)

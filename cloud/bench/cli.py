@@ -195,3 +195,40 @@ def login_flood(
         if "flood" in r:
             line += f"  flood {r['flood']['logins_per_s']}/s {r['flood']['answers']}"
         typer.echo(line)
+
+
+def dashboard(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLite (a temporary file is used) or a PostgreSQL server URL."),
+    ] = None,
+    orders: Annotated[int, typer.Option(help="Orders seeded (issue 15: 100,000).")] = 100_000,
+    skus: Annotated[int, typer.Option(help="SKUs seeded (issue 15: 10,000).")] = 10_000,
+    nodes: Annotated[int, typer.Option(help="Edge nodes enrolled (issue 15: 50).")] = 50,
+    rounds: Annotated[int, typer.Option(help="Fetches of each page.")] = 40,
+    workers: Annotated[int, typer.Option(help="Server worker processes.")] = 1,
+) -> None:
+    """Each dashboard page's HTML p95 and Chromium load-event p95, and the first load's
+    gzipped size, beside the issue's limits (cloud/bench/dashboard.py)."""
+    from cloud.bench.dashboard import (
+        LIMIT_FIRST_KB,
+        LIMIT_HTML_MS,
+        LIMIT_LOAD_MS,
+        bench_dashboard,
+    )
+
+    r = bench_dashboard(
+        database_url, skus=skus, orders=orders, nodes=nodes, rounds=rounds, workers=workers
+    )
+    typer.echo(
+        f"database {r['database']}  orders {r['orders']}  skus {r['skus']}  nodes {r['nodes']}"
+        f"  workers {r['workers']}  seed {r['seed_s']} s + nodes {r['nodes_s']} s"
+    )
+    load = r["load_event_p95_ms"]
+    for page, ms in r["html_p95_ms"].items():
+        lv = load.get(page)
+        lt = f"{lv:7.1f} ms (limit {LIMIT_LOAD_MS:.0f})" if isinstance(lv, float) else str(lv)
+        typer.echo(f"{page:14} html p95 {ms:7.1f} ms (limit {LIMIT_HTML_MS:.0f})  load p95 {lt}")
+    if "load_event" in load:
+        typer.echo(f"load event: {load['load_event']}")
+    typer.echo(f"first load {r['first_load_kb_gzip']} KB gzipped (limit {LIMIT_FIRST_KB:.0f})")

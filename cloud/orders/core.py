@@ -31,7 +31,7 @@ from cloud.db.models import (
     Sku,
     StockMovement,
 )
-from cloud.errors import NotFoundError
+from cloud.errors import ConflictError, NotFoundError
 from cloud.nodes import downlink
 from cloud.orders.audit_rules import Decision
 from cloud.stock.ledger import Ledger, Move, post
@@ -347,3 +347,19 @@ def open_releases(session: Session, warehouse_id: int) -> list[OrderRelease]:
     )
     lines = lines_of(session, [o.id for o in orders])
     return [release_message(session, o, lines[o.id]) for o in orders]
+
+
+def unchanged_since(session: Session, account_id: int, order_no: str, seen: str) -> None:
+    """Refuse an action decided on an old view of the order (two people on one order).
+
+    ``seen`` is the order's ``changed_at`` as the person's page showed it (the dashboard
+    sends it with every action, as an HTTP If-Match would): if someone changed the order
+    since, the action is refused with who, when and what it is now, and nothing changes."""
+    o = get(session, account_id, order_no)
+    if o.changed_at.isoformat() != seen:
+        held = f", held: {o.hold_reason}" if o.on_hold else ""
+        raise ConflictError(
+            f"order {order_no} was changed by {o.changed_by} at "
+            f"{o.changed_at:%Y-%m-%d %H:%M:%S} UTC after you opened it (now {o.status}{held}); "
+            "reload it and decide again"
+        )

@@ -88,7 +88,9 @@ class Hub:
             )
             token.raise_for_status()
             s.auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            d.append(f"API {s.api}/docs, database {db}, seller '{self.seed['account']}' seeded")
+            d.append(
+                f"API {s.api}/docs, dashboard {s.api}/web/, database {db}, seller '{self.seed['account']}' seeded"
+            )
 
         with s.step("audit (审单) by the rules") as d:
             for o in self.seed["orders"]:

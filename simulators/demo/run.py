@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulators.demo import scan_check
-from simulators.demo.hub import Hub
+from simulators.demo.hub import DEMO_PASSWORD, Hub
 from simulators.demo.scan_check import ScanCheck
 from simulators.demo.session import DemoFailed, Session
 from simulators.demo.warehouse import NODES as WAREHOUSE_NODES
@@ -81,6 +81,11 @@ class Demo:
                 f"PDA: {self.warehouse.pick_api}/pda   operator {PICKER}, PIN {PICKER_PIN}"
             )
         s.console.print(f"API: {s.api}/docs   logs and data: {s.dir}")
+        # The dashboard (docs/dashboard.md): the demo's story, page by page, while it runs.
+        s.console.print(
+            f"Dashboard: {s.api}/web/   log in: account {self.hub.seed['account']}, "
+            f"user {self.hub.seed['username']}, password {DEMO_PASSWORD}"
+        )
 
     def stop(self) -> None:
         if self.warehouse is not None:

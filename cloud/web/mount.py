@@ -1,0 +1,95 @@
+"""Mount the dashboard on the hub: its pages, its static files, and its error pages.
+
+Errors raised under ``/web`` become pages (the message a person reads, the same sentence the
+API sends in JSON); everywhere else the API's handlers answer as before. A domain error
+propagates out of the handler, so the request's transaction is rolled back (cloud/api/deps.py
+``_session``): a refused action changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cloud.errors import DomainError
+from cloud.web.pages import audit, fleet, home, login, orders, rules, stock, tasks, users
+from cloud.web.render import render
+from cloud.web.session import PREFIX, NeedLogin, PageError
+
+STATIC = Path(__file__).with_name("static")
+Handler = Callable[[Request, Any], Awaitable[Response] | Response]
+
+
+def _page_error(request: Request, status: int, message: str, headers: dict[str, str]) -> Response:
+    return render(
+        request,
+        "error.html",
+        {"status": status, "message": message},
+        status=status,
+        headers=headers,
+    )
+
+
+def _message(exc: Exception) -> tuple[int, str, dict[str, str]]:
+    if isinstance(exc, PageError):
+        return exc.status, exc.message, exc.headers
+    if isinstance(exc, DomainError):
+        return exc.status, str(exc), exc.headers()
+    if isinstance(exc, RequestValidationError):
+        parts = [f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
+        return 422, "; ".join(parts), {}
+    if isinstance(exc, IntegrityError):
+        return 409, "conflicts with a concurrent change; reload and retry", {}
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code, str(exc.detail), dict(exc.headers or {})
+    return 500, "error", {}
+
+
+def _for_pages(previous: Handler | None) -> Handler:
+    async def handler(request: Request, exc: Any) -> Response:
+        if request.url.path.startswith(PREFIX):
+            status, message, headers = _message(exc)
+            return _page_error(request, status, message, headers)
+        if previous is None:  # Starlette's default for HTTPException
+            from fastapi.exception_handlers import http_exception_handler
+
+            return await http_exception_handler(request, exc)
+        result = previous(request, exc)
+        return await result if isinstance(result, Awaitable) else result
+
+    return handler
+
+
+async def _need_login(request: Request, exc: NeedLogin) -> Response:
+    """To the login page, back here after it (a GET), saying why the session ended."""
+    target = request.url.path if request.method == "GET" else PREFIX + "/"
+    url = f"{PREFIX}/login?next={quote(target)}"
+    if exc.why:
+        url += f"&why={quote(exc.why)}"
+    if request.headers.get("HX-Request"):
+        return Response(status_code=401, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard to ``app`` (after its own exception handlers are registered)."""
+    for module in (login, home, audit, orders, rules, stock, tasks, fleet, users):
+        app.include_router(module.router)
+    app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="web-static")
+    for kind in (DomainError, RequestValidationError, IntegrityError, StarletteHTTPException):
+        app.add_exception_handler(kind, _for_pages(app.exception_handlers.get(kind)))
+    app.add_exception_handler(PageError, _for_pages(None))
+    app.add_exception_handler(NeedLogin, _need_login)  # type: ignore[arg-type]
+
+    @app.get("/", include_in_schema=False)
+    async def _root() -> Response:
+        return RedirectResponse(PREFIX + "/", status_code=307)

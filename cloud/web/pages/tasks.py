@@ -1,0 +1,69 @@
+"""Tasks: the human queue (count variances to approve, conflicting edge facts, short picks,
+weight holds) with approve / resolve, as the API's /tasks (cloud/api/tasks.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from cloud import facts, tasks
+from cloud.api.deps import PublicId, SessionDep
+from cloud.api.schemas import ResolveIn
+from cloud.web.deps import TasksAction, TasksPage
+from cloud.web.render import render
+from cloud.web.session import PREFIX, PageError
+
+router = APIRouter(prefix=PREFIX + "/tasks")
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+def task_list(
+    request: Request,
+    user: TasksPage,
+    session: SessionDep,
+    status: Literal["open", "done"] = "open",
+    page: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> Response:
+    rows = tasks.list_tasks(session, user.who.account_id, status, 101, page * 100)
+    return render(
+        request,
+        "tasks.html",
+        {"tasks": rows[:100], "more": len(rows) > 100, "status": status, "page": page},
+        user=user,
+    )
+
+
+@router.post("/{task_id}", include_in_schema=False)
+async def resolve(
+    request: Request, task_id: PublicId, user: TasksAction, session: SessionDep
+) -> Response:
+    form = await request.form()
+    decision = str(form.get("approve", ""))
+    try:
+        body = ResolveIn(
+            resolution=str(form.get("resolution", "")).strip(),
+            approve={"yes": True, "no": False}.get(decision),
+        )
+    except ValidationError as err:
+        e = err.errors()[0]
+        raise PageError(422, f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}") from err
+
+    def run() -> None:
+        facts.resolve_task(
+            session,
+            user.who.account_id,
+            task_id,
+            body.resolution,
+            user.who.actor,
+            datetime.now(UTC),
+            approve=body.approve,
+            scopes=user.who.scopes,
+        )
+
+    await asyncio.to_thread(run)
+    return RedirectResponse(f"{PREFIX}/tasks?done=1", status_code=303)

@@ -1,0 +1,87 @@
+"""Rendering: one Jinja2 environment per language, autoescaped (a buyer's remark or a SKU
+name is shown as text, never as markup: OWASP XSS Prevention, rule 1)."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from cloud.web import i18n
+from cloud.web.session import PREFIX, WebUser
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def money(cents: int | None) -> str:
+    """Cents as yuan with two decimals (money is Decimal, never float)."""
+    if cents is None:
+        return ""
+    return f"{(Decimal(cents) / 100).quantize(Decimal('0.01'))}"
+
+
+def when(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value[:19].replace("T", " ")
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@functools.cache
+def environment(locale: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["money"] = money
+    env.filters["when"] = when
+    env.globals["P"] = PREFIX
+    return env
+
+
+def locale_of(request: Request) -> str:
+    return i18n.pick(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    user: WebUser | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    locale = locale_of(request)
+    ctx = {
+        "request": request,
+        "user": user,
+        "csrf": user.csrf if user is not None else "",
+        "locale": locale,
+        "html_lang": i18n.HTML_LANG[locale],
+        "path": request.url.path,
+        **(context or {}),
+    }
+    html = environment(locale).get_template(template).render(ctx)
+    resp = HTMLResponse(html, status_code=status, headers=headers)
+    # Pages show one seller's data: no shared cache may keep them; none may frame them.
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    return resp

@@ -1,0 +1,148 @@
+"""The dashboard in a real Chromium (Debian's, via Playwright) at 1366×768: log in, walk the
+audit queue and release an order, export a list and open the file, approve a count variance;
+axe finds no serious or critical violation on any page; a screenshot of each page is kept
+under test-artifacts/screenshots/. SQLite only (the pages' SQL is tested on both databases
+by the other tests here); one hub for the module, so the whole file runs in ~20 s."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from cloud.app import create_app
+from cloud.seed import seed_demo
+from cloud.settings import Settings
+from tests.cloud.conftest import PASSWORD
+from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
+from tests.support import free_port
+from tests.support.browser import axe_violations, screenshot
+
+pytestmark = pytest.mark.browser
+VIEW = {"width": 1366, "height": 768}
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    db = tmp_path_factory.mktemp("web") / "hub.db"
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        mqtt_host="",
+        warm_on_start=False,
+        jwt_secret="test-secret-of-at-least-32-bytes-long",
+    )
+    app = create_app(settings, ingest=False)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "hub did not start"
+        time.sleep(0.05)
+    with app.state.sessions() as s, s.begin():
+        seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[NODE])
+    client = TestClient(app)
+    client.app.state = app.state  # type: ignore[attr-defined]
+    add_user(client, "demo", "lead", "warehouse_lead")
+    count_variance(client)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _page(browser: Any, hub: str, user: str) -> Any:
+    # bypass_csp: axe-core is injected as an inline script, which the pages' CSP forbids.
+    ctx = browser.new_context(viewport=VIEW, accept_downloads=True, locale="zh-CN", bypass_csp=True)
+    page = ctx.new_page()
+    page.goto(f"{hub}/web/login")
+    page.fill("#account", "demo")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{hub}/web/")
+    return page
+
+
+def _check(page: Any, name: str) -> None:
+    assert axe_violations(page) == [], name
+    screenshot(page, f"dashboard-{name}")
+
+
+def test_log_in_walk_the_audit_queue_and_release(browser: Any, hub: str) -> None:
+    page = _page(browser, hub, "admin")
+    _check(page, "home")
+    page.click("nav >> text=订单审核")
+    assert HELD in page.inner_text("main")
+    _check(page, "audit")
+    page.click(f"a:text-is('{AUDITED}')")
+    page.click("button:text('下发仓库')")
+    page.wait_for_selector("text=已完成")
+    page.goto(f"{hub}/web/orders/{AUDITED}")
+    assert "已下发仓库" in page.inner_text("h2")
+    _check(page, "order")
+    page.click("text=English")
+    assert page.locator("html").get_attribute("lang") == "en"
+    page.context.close()
+
+
+def test_export_a_list_and_open_the_file(browser: Any, hub: str, tmp_path: Path) -> None:
+    page = _page(browser, hub, "admin")
+    page.goto(f"{hub}/web/orders")
+    _check(page, "orders")
+    with page.expect_download() as dl:
+        page.click("text=导出 CSV")
+    path = tmp_path / "orders.csv"
+    dl.value.save_as(path)
+    rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[0][0] == "order_no" and HELD in {r[0] for r in rows[1:]}
+    page.context.close()
+
+
+def test_approve_a_count_variance(browser: Any, hub: str) -> None:
+    page = _page(browser, hub, "lead")
+    page.goto(f"{hub}/web/tasks")
+    _check(page, "tasks")
+    page.fill("input[name=resolution]", "recounted: one missing")
+    page.click("button:text('批准（按盘点入账）')")
+    page.wait_for_selector("text=已完成")
+    page.goto(f"{hub}/web/tasks?status=done")
+    assert "approved, 1 adjustment" in page.inner_text("main")
+    page.goto(f"{hub}/web/fleet")
+    assert NODE in page.inner_text("main")
+    _check(page, "fleet")
+    page.context.close()
+
+
+def test_f10_columns_kept_after_reload_and_admin_pages(browser: Any, hub: str) -> None:
+    page = _page(browser, hub, "admin")
+    page.goto(f"{hub}/web/stock")
+    _check(page, "stock-f9")
+    page.goto(f"{hub}/web/stock/warehouses/WH1")
+    page.click("summary")
+    page.uncheck("#show-damaged")
+    page.check("#show-bins")
+    page.fill("#pos-bins", "1")
+    page.fill("#pos-name", "2")
+    page.click("button:text('保存列设置')")
+    page.wait_for_url(f"{hub}/web/stock/warehouses/WH1")
+    page.reload()
+    heads = page.locator("thead th").all_inner_texts()
+    assert heads[:2] == ["SKU", "货位"] and "坏品" not in heads, heads
+    _check(page, "stock-f10")
+    for name, path in (
+        ("rules", "/web/rules"),
+        ("rule", "/web/rules/hunan-sf"),
+        ("users", "/web/users"),
+    ):
+        page.goto(hub + path)
+        _check(page, name)
+    page.context.close()

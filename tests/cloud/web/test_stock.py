@@ -1,0 +1,78 @@
+"""Stock pages: F9, F10 with the user's columns kept (per user, in their order), the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from tests.cloud.web.conftest import add_user
+
+EN = {"Accept-Language": "en"}
+
+
+def _headers(html: str) -> list[str]:
+    import re
+
+    head = html.split("<thead>")[1].split("</thead>")[0]
+    return re.findall(r'<th scope="col">([^<]*)</th>', head)
+
+
+def test_f10_columns_are_chosen_ordered_and_kept_per_user(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    add_user(demo_app, "demo", "lead", "warehouse_lead")
+    a, b = browser_client(), browser_client("demo", "lead")
+    default = _headers(a.get("/web/stock/warehouses/WH1", headers=EN).text)
+    assert default[:3] == ["SKU", "Name", "On hand"]
+    r = a.post(
+        "/web/stock/columns",
+        data={
+            "csrf": a.csrf,
+            "warehouse": "WH1",
+            "show:available": "1",
+            "pos:available": "2",  # type: ignore[attr-defined]
+            "show:bins": "1",
+            "pos:bins": "1",
+            "show:name": "1",
+            "pos:name": "",
+        },
+        headers=EN,
+    )
+    assert r.status_code == 200, r.text
+    assert _headers(r.text) == ["SKU", "Bins", "Available", "Name"]
+    again = a.get("/web/stock/warehouses/WH1", headers=EN).text  # kept after a reload
+    assert _headers(again) == ["SKU", "Bins", "Available", "Name"]
+    assert "A-0" in again  # the bins drill-down
+    assert _headers(b.get("/web/stock/warehouses/WH1", headers=EN).text) == default  # per user
+    # bad input: nothing ticked, or no CSRF token
+    r = a.post("/web/stock/columns", data={"csrf": a.csrf, "warehouse": "WH1"})  # type: ignore[attr-defined]
+    assert r.status_code == 422
+    r = a.post("/web/stock/columns", data={"warehouse": "WH1", "show:qc": "1"})
+    assert r.status_code == 403
+    assert _headers(a.get("/web/stock/warehouses/WH1", headers=EN).text) == [
+        "SKU",
+        "Bins",
+        "Available",
+        "Name",
+    ]
+
+
+def test_f9_keywords_and_the_ledger(browser_client: Callable[..., TestClient]) -> None:
+    c = browser_client()
+    page = c.get("/web/stock?q=金色 MKING", headers=EN).text  # keywords in any order
+    assert "MKING IPAD AIR2 金甲系列皮套-金色" in page
+    assert "IPHONE6" not in page
+    ledger = c.get("/web/stock/movements?sku=MKING IPAD AIR2 金甲系列皮套-金色", headers=EN)
+    assert ledger.status_code == 200 and "receipt" in ledger.text
+
+
+def test_other_seller_gets_404_for_a_warehouse_not_theirs(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    assert b.get("/web/stock/warehouses/WH1").status_code == 404
+    assert "金甲系列皮套" not in b.get("/web/stock?q=MKING").text
+    moves = b.get("/web/stock/movements?sku=MKING IPAD AIR2 金甲系列皮套-金色", headers=EN).text
+    assert "receipt" not in moves and "None yet." in moves

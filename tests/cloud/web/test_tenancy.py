@@ -1,0 +1,121 @@
+"""Page by page, a second seller sees none of the first one's data (docs/security.md, Tenancy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cloud.db.models import SalesOrder, User
+from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
+
+SKU = "金甲系列皮套"  # in the demo seller's SKU codes
+#: Every page of the dashboard; a test below fails when a page is added without a probe here.
+PAGES = (
+    "/web/",
+    "/web/audit",
+    "/web/orders",
+    "/web/rules",
+    "/web/stock",
+    "/web/tasks",
+    "/web/fleet",
+    "/web/users",
+)
+
+
+def test_other_seller_sees_nothing_of_the_first(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    tid = count_variance(demo_app)
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        admin_id = s.execute(select(User.public_id).where(User.username == "admin")).scalar_one()
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    a = browser_client()
+    for page in PAGES:
+        mine, theirs = a.get(page).text, b.get(page).text
+        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id)
+        for secret in secrets:
+            assert secret not in theirs, (page, secret)
+        assert any(s in mine for s in secrets) or page == "/web/", page
+    for path in (f"/web/orders/{HELD}", f"/web/audit?order={HELD}"):
+        assert b.get(path).status_code == 404, path
+    export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
+    assert HELD not in export and AUDITED not in export
+    # actions on the first seller's order and task: 404, and nothing changes
+    for action, data in (("hold", {"reason": "x"}), ("release", {}), ("reject", {"reason": "x"})):
+        r = b.post(f"/web/orders/{AUDITED}/{action}", data={**data, "csrf": b.csrf})  # type: ignore[attr-defined]
+        assert r.status_code == 404, (action, r.text)
+    r = b.post(f"/web/tasks/{tid}", data={"csrf": b.csrf, "resolution": "x", "approve": "no"})  # type: ignore[attr-defined]
+    assert r.status_code == 404
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        o = s.execute(select(SalesOrder).where(SalesOrder.order_no == AUDITED)).scalar_one()
+        assert (o.status, o.on_hold) == ("audited", False)
+    assert tid in a.get("/web/tasks").text  # still open
+    # the second seller's home counts none of the first's orders
+    home = b.get("/web/", headers={"Accept-Language": "en"}).text
+    assert '<span class="n">1</span>' not in home
+
+
+#: Every dashboard route with where its tenancy is probed (or why it holds no seller's data).
+ROUTES = {
+    ("GET", "/"): "a redirect to /web/",
+    ("GET", "/web"): "a redirect to /web/",
+    ("*", "/web/static"): "the vendored and hand-written files, the same for everyone",
+    ("GET", "/web/login"): "the login form",
+    ("POST", "/web/login"): "logs in to the account the form names (test_session.py)",
+    ("POST", "/web/logout"): "ends the caller's own session",
+    ("GET", "/web/lang/{locale}"): "a language cookie",
+    ("GET", "/web/orders/export.{fmt}"): "here: B's export holds none of A's orders",
+    ("GET", "/web/orders/{order_no}"): "here: 404 for A's order",
+    ("POST", "/web/orders/{order_no}/{name}"): "here: 404 for A's order, nothing changed",
+    ("POST", "/web/tasks/{task_id}"): "here: 404 for A's task, still open",
+    ("GET", "/web/rules/{key}"): "here: 404 for A's rule",
+    ("POST", "/web/rules/{key}"): "here: B's own rule of that key; A's versions unchanged",
+    ("GET", "/web/stock/warehouses/{code}"): "test_stock.py: 404 for A's warehouse",
+    ("GET", "/web/stock/movements"): "test_stock.py: none of A's movements",
+    ("POST", "/web/stock/columns"): "the caller's own preference; 404 for A's warehouse",
+    ("POST", "/web/users"): "creates in the caller's account (test_admin_pages.py)",
+    ("POST", "/web/users/{user_id}"): "test_admin_pages.py: 404 for A's user",
+    **{("GET", p): "here: every page from both accounts" for p in PAGES},
+}
+
+
+def test_every_dashboard_route_has_a_tenancy_probe(demo_app: TestClient) -> None:
+    from tests.cloud.api.test_tenancy import _routes
+
+    routes = {
+        k
+        for k in _routes(demo_app.app)  # type: ignore[arg-type]
+        if k[1] == "/" or k[1] == "/web" or k[1].startswith("/web/")
+    }
+    assert routes - set(ROUTES) == set(), "dashboard routes without a probe in ROUTES"
+    assert set(ROUTES) - routes == set(), "ROUTES lists routes that do not exist"
+
+
+def test_rules_of_another_seller(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    from cloud.db.models import Rule
+
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    assert b.get("/web/rules/double11-sf").status_code == 404
+    body = {
+        "kind": "courier",
+        "name": "mine",
+        "priority": 1,
+        "conditions": [],
+        "action": {"carrier": "SF"},
+        "active": True,
+    }
+    import json
+
+    r = b.post("/web/rules/double11-sf", data={"csrf": b.csrf, "rule": json.dumps(body)})  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "v1" in r.text  # B's own first version
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        rows = s.execute(
+            select(Rule.account_id, Rule.version).where(Rule.rule_key == "double11-sf")
+        ).all()
+    assert sorted(v for _, v in rows) == [1, 1] and len({a for a, _ in rows}) == 2

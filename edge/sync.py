@@ -19,6 +19,12 @@ timer; nothing can switch a direction off for good. A watchdog raises an alarm
 link is up, and no ack progress came for twice the retry interval.
 
 Delivered outbox rows are pruned in small batches after acks move.
+
+A store that cannot record what arrives (a full or read-only disk: an ack, a
+downlink batch) ends the session, and the agent reconnects after a capped,
+jittered delay that grows while the fault lasts (protocol/backoff.py), instead of
+reconnecting at once into the same failure; the first ack recorded resets it. The
+node's status carries the store's fault as its alarm (issue 19, finding 2).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,14 +43,21 @@ import aiomqtt
 from edge.config import MqttSection, SyncSection
 from edge.devices.base import reconnect_backoff
 from edge.ops import metrics
-from edge.store.store import Store, StoreError
+from edge.store.store import Store, StoreError, storage_fault
 from protocol import codec, topics
+from protocol.backoff import Backoff
 from protocol.errors import RemoteProtocolError
 from protocol.messages import Ack, DeviceStatus, DownBatch, HubState, NodeState, Pull
 
 log = logging.getLogger("guanjia.edge.sync")
 
 POLL_S = 0.5
+#: Reconnect delays while the store cannot record an ack: from 0.5 s up to 30 s, jittered.
+STORE_FAULT_BACKOFF = (0.5, 30.0)
+
+
+class StoreFault(Exception):
+    """The store could not record what the cloud sent (the disk, not the message)."""
 
 
 @dataclass
@@ -55,6 +70,8 @@ class SyncStatus:
     rejected_downlink: int = 0
     alarm: str | None = None
     last_progress: float = field(default_factory=time.monotonic)
+    #: Sessions ended because the store could not record what arrived.
+    store_faults: int = 0
 
 
 class SyncAgent:
@@ -81,6 +98,7 @@ class SyncAgent:
         self.on_down_applied: Callable[[DownBatch], None] | None = None
         #: The station's device health, published with the node's status.
         self.devices: Callable[[], list[DeviceStatus]] = list
+        self._store_backoff = Backoff(random.random, *STORE_FAULT_BACKOFF)
 
     def kick(self) -> None:
         """A local write happened: drain soon."""
@@ -102,6 +120,20 @@ class SyncAgent:
                         down_since = None
                     backoff.reset()
                     await self._session(client)
+            except* (StoreFault, sqlite3.Error) as group:
+                # A store error while sending (a read that fails on a failing disk) or while
+                # recording what arrived: back off, growing, rather than reconnect at once.
+                first = group.exceptions[0]
+                if isinstance(first, sqlite3.Error) and storage_fault(first) is None:
+                    log.exception("sync session failed on the store; reconnecting")
+                elif self._store_backoff.attempt == 0:  # the first of a fault, not each retry
+                    log.error(
+                        "sync paused: %s; retrying with backoff (up to %.0f s)",
+                        first,
+                        self._store_backoff.cap,
+                    )
+                self.status.store_faults += 1
+                await asyncio.sleep(self._store_backoff.next_delay())
             # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
             except* aiomqtt.MqttError as group:
                 if down_since is None:  # log the first failure, not every retry
@@ -152,9 +184,14 @@ class SyncAgent:
             acked_through=store.acked_through,
             backlog=store.backlog(),
             oldest_unacked_age_s=store.oldest_unacked_age_s(),
-            alarm=self.status.alarm,
+            alarm=self.alarm(),
             devices=self.devices(),
         )
+
+    def alarm(self) -> str | None:
+        """What the node's status warns of: the store's fault, then the watchdog's alarm."""
+        parts = [a for a in (self.store.fault, self.status.alarm) if a]
+        return "; ".join(parts)[:300] or None
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         state = self.node_state()
@@ -234,6 +271,11 @@ class SyncAgent:
             except RemoteProtocolError as err:
                 self.status.rejected_downlink += 1
                 log.warning("rejected message on %s: %s", name, err)
+            except sqlite3.Error as err:
+                why = storage_fault(err)
+                if why is None:
+                    raise
+                raise StoreFault(f"the store cannot record the {name} message: {why}") from err
 
     def _on_ack(self, ack: Ack) -> None:
         self.status.hub_online = True  # an ack is proof enough
@@ -253,6 +295,7 @@ class SyncAgent:
             # database). Never send over history we no longer hold; say so loudly.
             log.error("refusing ack: %s", err)
             return
+        self._store_backoff.reset()  # the store took the ack: a fault is over
         if moved or self._next is None:
             self.status.last_progress = time.monotonic()
             log.info(

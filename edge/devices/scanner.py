@@ -53,7 +53,12 @@ class LineScanner:
         try:
             while chunk := await reader.read(MAX_LINE):
                 for item in lines.feed(chunk):
-                    await self._on_scan(item)
+                    try:
+                        await self._on_scan(item)
+                    except Exception:
+                        # One scan's failure (a bug, a store fault the runtime missed) must
+                        # not hang up on the scanner and lose the scans behind it.
+                        log.exception("scan handler failed; the connection stays open")
             # peer closed; a partial last line without terminator is dropped
         except ConnectionError as err:
             log.warning("scanner connection lost: %s", err)

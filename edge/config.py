@@ -102,6 +102,9 @@ class SyncSection(_Section):
     retry_interval_s: Annotated[float, Field(gt=0, le=600)] = 5.0
     #: How often the node republishes its retained status (backlog, oldest unacked age).
     status_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    #: The sync watchdog's alarm when the uplink has been down this long (events waiting
+    #: alarm sooner: after twice ``retry_interval_s`` without an ack).
+    link_alarm_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     #: Delivered outbox rows deleted per transaction (0 keeps them all).
     prune_batch: Annotated[int, Field(ge=0, le=100_000)] = 5000
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -23,9 +24,10 @@ from typing import TYPE_CHECKING
 from edge.config import EdgeConfig
 from edge.devices.lights import Lights, make_lights
 from edge.devices.scanner import LineScanner, ScanInput
-from edge.ops import systemd
+from edge.ops import metrics, systemd
 from edge.runtimes.common import StationRuntime
 from edge.runtimes.scan_check import ScanCheckRuntime
+from edge.stations.common import Signal
 from edge.store.store import Store
 from edge.sync import SyncAgent
 from protocol.messages import DeviceStatus
@@ -119,8 +121,36 @@ class EdgeNode:
         #: The pick API app while a pick node serves it.
         self.pick_app: FastAPI | None = None
 
+    def _start_epoch(self) -> None:
+        """Begin this run's epoch, or, on a store that cannot be written, start degraded.
+
+        Exiting would only be restarted by systemd into the same failure for ever (issue 19,
+        finding 2): degraded, the node says why in its log, its status (``alarm``), its
+        metrics (``guanjia_edge_store_writable`` 0) and its light, and refuses scans.
+        """
+        if not self.store.read_only:
+            try:
+                self.epoch = self.store.start_epoch(software_version(), self.config.station.kind)
+                return
+            except sqlite3.Error:
+                if self.store.fault is None:
+                    raise  # not a disk fault: a bug, let it be seen
+        self.epoch = self.store.epoch
+        why = self.store.fault or "store cannot be written"
+        log.error(
+            "edge node %s degraded: %s; no epoch started, scans are refused",
+            self.store.node_id,
+            why,
+            extra={"node": self.store.node_id, "store_fault": why},
+        )
+        if self.scan_check is not None:
+            self.scan_check.fault(why)
+        else:
+            self.lights.show(Signal.FAULT, f"station store failed ({why}): call a lead")
+
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        self.epoch = self.store.start_epoch(software_version(), self.config.station.kind)
+        metrics.watch_store(lambda: self.store.fault is None)
+        self._start_epoch()
         if self.runtime is not None:
             await self.runtime.start()
         extra: list[asyncio.Task[None]] = []

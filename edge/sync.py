@@ -14,11 +14,21 @@ applied atomically with the ``down_applied`` cursor; a gap or a reconnect
 sends a ``pull`` for what is missing.
 
 Triggers: a local write (:meth:`SyncAgent.kick`), a reconnect, and the retry
-timer; nothing can switch a direction off for good. A watchdog raises an alarm
-(logged once, published in the node's retained status) when events wait, the
-link is up, and no ack progress came for twice the retry interval.
+timer; nothing can switch a direction off for good. A watchdog, a task of its own
+that runs whether the link is up or not, raises an alarm (logged once, published in
+the node's retained status as soon as it can be) when events wait and no ack
+progress came for twice the retry interval, or when the link has been down for
+longer than ``link_alarm_s``; it clears when a session is up and progressing again
+(issue 19, finding 3: a 150 s partition raised no alarm while the watchdog ran only
+inside a session). Its clock is injectable (``clock``) so tests move time.
 
 Delivered outbox rows are pruned in small batches after acks move.
+
+A store that cannot record what arrives (a full or read-only disk: an ack, a
+downlink batch) ends the session, and the agent reconnects after a capped,
+jittered delay that grows while the fault lasts (protocol/backoff.py), instead of
+reconnecting at once into the same failure; the first ack recorded resets it. The
+node's status carries the store's fault as its alarm (issue 19, finding 2).
 """
 
 from __future__ import annotations
@@ -26,23 +36,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import aiomqtt
 
 from edge.config import MqttSection, SyncSection
 from edge.devices.base import reconnect_backoff
 from edge.ops import metrics
-from edge.store.store import Store, StoreError
+from edge.store.store import Store, StoreError, storage_fault
 from protocol import codec, topics
+from protocol.backoff import Backoff
 from protocol.errors import RemoteProtocolError
 from protocol.messages import Ack, DeviceStatus, DownBatch, HubState, NodeState, Pull
 
 log = logging.getLogger("guanjia.edge.sync")
 
 POLL_S = 0.5
+#: Reconnect delays while the store cannot record an ack: from 0.5 s up to 30 s, jittered.
+STORE_FAULT_BACKOFF = (0.5, 30.0)
+
+
+class StoreFault(Exception):
+    """The store could not record what the cloud sent (the disk, not the message)."""
 
 
 @dataclass
@@ -54,7 +73,9 @@ class SyncStatus:
     resends: int = 0
     rejected_downlink: int = 0
     alarm: str | None = None
-    last_progress: float = field(default_factory=time.monotonic)
+    last_progress: float = 0.0
+    #: Sessions ended because the store could not record what arrived.
+    store_faults: int = 0
 
 
 class SyncAgent:
@@ -65,13 +86,17 @@ class SyncAgent:
         sync: SyncSection,
         *,
         software: str,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self._clock = clock
         self.node = store.node_id
         self.mqtt = mqtt
         self.cfg = sync
         self.software = software
-        self.status = SyncStatus(acked_through=store.acked_through)
+        self.status = SyncStatus(acked_through=store.acked_through, last_progress=clock())
+        self._down_since = clock()  # the link is down until the first session
+        self._state_dirty = False  # the watchdog changed the alarm: publish the status
         self._wake = asyncio.Event()
         self._next: int | None = None  # next seq to send; None until the cloud's ack this session
         self._inflight: list[int] = []  # last seq of each batch awaiting the cloud's ack
@@ -81,12 +106,34 @@ class SyncAgent:
         self.on_down_applied: Callable[[DownBatch], None] | None = None
         #: The station's device health, published with the node's status.
         self.devices: Callable[[], list[DeviceStatus]] = list
+        self._store_backoff = Backoff(random.random, *STORE_FAULT_BACKOFF)
 
     def kick(self) -> None:
         """A local write happened: drain soon."""
         self._wake.set()
 
     async def run(self) -> None:
+        watch = asyncio.create_task(self._watch(), name="sync watchdog")
+        try:
+            await self._run()
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            try:
+                changed = self._watchdog()
+            except Exception:  # a store that cannot be read says so elsewhere (status, light)
+                log.exception("sync watchdog check failed")
+                continue
+            if changed and self.status.connected:
+                self._state_dirty = True
+                self._wake.set()
+
+    async def _run(self) -> None:
         backoff = reconnect_backoff(base=0.2, cap=10.0)
         down_since: float | None = None
         while True:
@@ -97,11 +144,25 @@ class SyncAgent:
                             "uplink to %s:%s restored after %.1f s",
                             self.mqtt.host,
                             self.mqtt.port,
-                            time.monotonic() - down_since,
+                            self._clock() - down_since,
                         )
                         down_since = None
                     backoff.reset()
                     await self._session(client)
+            except* (StoreFault, sqlite3.Error) as group:
+                # A store error while sending (a read that fails on a failing disk) or while
+                # recording what arrived: back off, growing, rather than reconnect at once.
+                first = group.exceptions[0]
+                if isinstance(first, sqlite3.Error) and storage_fault(first) is None:
+                    log.exception("sync session failed on the store; reconnecting")
+                elif self._store_backoff.attempt == 0:  # the first of a fault, not each retry
+                    log.error(
+                        "sync paused: %s; retrying with backoff (up to %.0f s)",
+                        first,
+                        self._store_backoff.cap,
+                    )
+                self.status.store_faults += 1
+                await asyncio.sleep(self._store_backoff.next_delay())
             # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
             except* aiomqtt.MqttError as group:
                 if down_since is None:  # log the first failure, not every retry
@@ -111,12 +172,14 @@ class SyncAgent:
                         self.mqtt.port,
                         group.exceptions[0],
                     )
-                    down_since = time.monotonic()
+                    down_since = self._clock()
             except* Exception:
                 # A bug in a session must not silence sync for good: log it, reconnect.
                 log.exception("sync session failed; reconnecting")
-                down_since = down_since or time.monotonic()
+                down_since = down_since or self._clock()
             finally:
+                if self.status.connected:
+                    self._down_since = self._clock()
                 self.status.connected = False
                 self.status.hub_online = False
                 self._next = None
@@ -152,9 +215,14 @@ class SyncAgent:
             acked_through=store.acked_through,
             backlog=store.backlog(),
             oldest_unacked_age_s=store.oldest_unacked_age_s(),
-            alarm=self.status.alarm,
+            alarm=self.alarm(),
             devices=self.devices(),
         )
+
+    def alarm(self) -> str | None:
+        """What the node's status warns of: the store's fault, then the watchdog's alarm."""
+        parts = [a for a in (self.store.fault, self.status.alarm) if a]
+        return "; ".join(parts)[:300] or None
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         state = self.node_state()
@@ -172,7 +240,7 @@ class SyncAgent:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self.status.connected = True
-        self.status.last_progress = time.monotonic()  # the watchdog counts from the connect
+        self.status.last_progress = self._clock()  # the watchdog counts from the connect
         await self._publish_state(client)
         await client.subscribe(self._topic[topics.Channel.ACK], qos=1)
         await client.subscribe(self._topic[topics.Channel.DOWN], qos=1)
@@ -190,18 +258,23 @@ class SyncAgent:
 
     def _watchdog(self) -> bool:
         """Raise or clear the no-progress alarm; return True when it changed."""
-        now = time.monotonic()
-        if self.store.backlog() == 0:
+        now = self._clock()
+        backlog = self.store.backlog()
+        if backlog == 0:
             self.status.last_progress = now  # nothing waits: nothing can be stuck
         idle = now - self.status.last_progress
-        stuck = idle > 2 * self.cfg.retry_interval_s
-        if stuck and self.status.alarm is None:
-            self.status.alarm = (
-                f"no sync progress for {idle:.0f} s with {self.store.backlog()} events waiting"
-            )
-            log.error("ALARM %s", self.status.alarm, extra={"alarm": self.status.alarm})
+        down = None if self.status.connected else now - self._down_since
+        link = "" if down is None else f", uplink down for {down:.0f} s"
+        alarm = None
+        if idle > 2 * self.cfg.retry_interval_s:
+            alarm = f"no sync progress for {idle:.0f} s with {backlog} events waiting{link}"
+        elif down is not None and down > self.cfg.link_alarm_s:
+            alarm = f"uplink to {self.mqtt.host}:{self.mqtt.port} down for {down:.0f} s"
+        if alarm is not None and self.status.alarm is None:
+            self.status.alarm = alarm
+            log.error("ALARM %s", alarm, extra={"alarm": alarm})
             return True
-        if not stuck and self.status.alarm is not None:
+        if alarm is None and self.status.alarm is not None:
             log.info("sync progressing again; alarm cleared")
             self.status.alarm = None
             return True
@@ -234,6 +307,11 @@ class SyncAgent:
             except RemoteProtocolError as err:
                 self.status.rejected_downlink += 1
                 log.warning("rejected message on %s: %s", name, err)
+            except sqlite3.Error as err:
+                why = storage_fault(err)
+                if why is None:
+                    raise
+                raise StoreFault(f"the store cannot record the {name} message: {why}") from err
 
     def _on_ack(self, ack: Ack) -> None:
         self.status.hub_online = True  # an ack is proof enough
@@ -253,8 +331,9 @@ class SyncAgent:
             # database). Never send over history we no longer hold; say so loudly.
             log.error("refusing ack: %s", err)
             return
+        self._store_backoff.reset()  # the store took the ack: a fault is over
         if moved or self._next is None:
-            self.status.last_progress = time.monotonic()
+            self.status.last_progress = self._clock()
             log.info(
                 "acked through %d", ack.acked_through, extra={"acked_through": ack.acked_through}
             )
@@ -297,12 +376,13 @@ class SyncAgent:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=min(retry, POLL_S))
             self._wake.clear()
-            if self._watchdog():
+            if self._state_dirty:
+                self._state_dirty = False
                 await self._publish_state(client)
             if self._next is None:
                 await self._hello(client)  # the cloud has not answered yet: ask again
                 continue
-            stalled = time.monotonic() - max(self._sent_at, self.status.last_progress) > retry
+            stalled = self._clock() - max(self._sent_at, self.status.last_progress) > retry
             if self._inflight and stalled:
                 log.info(
                     "no ack progress for %.1f s, resending from %d",
@@ -322,7 +402,7 @@ class SyncAgent:
                     topic, codec.encode_batch(self.node, [b for _, b in rows]), qos=1
                 )
                 if not self._inflight:
-                    self._sent_at = time.monotonic()
+                    self._sent_at = self._clock()
                 self._inflight.append(rows[-1][0])
                 self._next = rows[-1][0] + 1
                 self.status.sent_batches += 1

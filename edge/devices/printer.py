@@ -5,10 +5,17 @@ and :mod:`protocol.devices.escpos`; these classes own one connection, the
 device's health, and reconnect backoff. Every failure reaches callers as
 :class:`~edge.devices.base.DeviceError`; :meth:`LabelPrinter.run` never raises.
 
-A label print is: ``~HS`` (refuse if paper out / head open / paused / ribbon
-out), send the format, ``~HS`` again (the printer answers only after it has
+A label print is: ``~HS`` with ``~HQES`` behind it in the same write (refuse if paper
+out / head open / paused / ribbon out, or a fault only ``~HQES`` reports: a cutter
+fault, an overheated motor, no printhead; its warnings, paper near end, go to the
+device's health), send the format, ``~HS`` again (the printer answers only after it has
 parsed everything before the ``~HS``, so a dropped connection or a fault
 shows up here instead of as a silent lost label).
+
+``~HQES`` (ZPL II Programming Guide, "~HQ Host Query"; protocol/devices/zpl_query.py)
+is asked until a printer once leaves it unanswered: an older model without ``~HQ``
+then gets ``~HS`` alone (the connection is dropped, so a late answer cannot be taken
+for the next one).
 """
 
 from __future__ import annotations
@@ -18,13 +25,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from edge.devices.base import AvailabilityLog, DeviceError, DeviceHealth, reconnect_backoff
 from protocol.backoff import Backoff
 from protocol.devices import escpos as escpos_codec
-from protocol.devices import zpl
+from protocol.devices import zpl, zpl_query
 from protocol.errors import NeedData, RemoteProtocolError
 
 log = logging.getLogger(__name__)
@@ -63,6 +70,8 @@ class LabelPrinter:
         self.health = DeviceHealth(name=name, kind=self.kind)
         self._avail = AvailabilityLog(self.health, logger or log)
         self.last_status: zpl.HostStatus | None = None
+        #: Whether the printer answers ``~HQES``: None until it has or has not once.
+        self.host_query: bool | None = None
         self.labels_sent = 0
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -138,6 +147,7 @@ class LabelPrinter:
         self.last_status = status
         self.health.last_reading_at = time.time()
         self.health.extra["problems"] = status.problems()
+        self.health.extra["warnings"] = status.warnings()
         self.health.extra["formats_in_buffer"] = status.formats_in_buffer
         self._avail.recovered()
         return status
@@ -168,9 +178,38 @@ class LabelPrinter:
 
     async def _query_status(self) -> zpl.HostStatus:
         assert self._writer is not None
-        self._writer.write(HS_REQUEST)
+        ask_hq = self.host_query is not False
+        # One write: ~HS, and ~HQES behind it; the printer answers them in order.
+        self._writer.write(HS_REQUEST + (zpl_query.HQES_REQUEST if ask_hq else b""))
         await self._writer.drain()
-        return await asyncio.wait_for(self._read_status(), self.status_timeout)
+        dec = zpl.HostStatusDecoder()
+        status = await asyncio.wait_for(self._read_status(dec), self.status_timeout)
+        if not ask_hq:
+            return status
+        try:
+            query = await asyncio.wait_for(self._read_query(dec.pending()), self.status_timeout)
+        except TimeoutError:
+            if self.host_query:
+                raise  # it answered before: now it is silent, a fault like any other
+            log.info("printer %s does not answer ~HQES: asking ~HS alone", self.name)
+            self.host_query = False
+            await self.close()  # its late answer must not pass for the next one
+            return status
+        self.host_query = True
+        return replace(status, query=query)
+
+    async def _read_query(self, already: bytes) -> zpl_query.HostQueryStatus:
+        assert self._reader is not None
+        dec = zpl_query.HostQueryDecoder()
+        dec.feed(already)
+        while True:
+            msg = dec.next_message()
+            if not isinstance(msg, NeedData):
+                return msg
+            data = await self._reader.read(1024)
+            if not data:
+                raise ConnectionResetError("printer closed the connection")
+            dec.feed(data)
 
     async def _send_and_confirm(self, job: bytes) -> zpl.HostStatus:
         assert self._writer is not None
@@ -180,9 +219,9 @@ class LabelPrinter:
         await self._writer.drain()
         return await asyncio.wait_for(self._read_status(), self.status_timeout)
 
-    async def _read_status(self) -> zpl.HostStatus:
+    async def _read_status(self, dec: zpl.HostStatusDecoder | None = None) -> zpl.HostStatus:
         assert self._reader is not None
-        dec = zpl.HostStatusDecoder()
+        dec = dec or zpl.HostStatusDecoder()
         while True:
             msg = dec.next_message()
             if not isinstance(msg, NeedData):

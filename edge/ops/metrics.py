@@ -89,6 +89,11 @@ SYNC_OLDEST_AGE: Final = Gauge(
     "Age of the oldest unacknowledged outbox event (0 when none).",
     registry=REGISTRY,
 )
+STORE_WRITABLE: Final = Gauge(
+    "guanjia_edge_store_writable",
+    "1 while the node's store takes commits; 0 on a full, read-only or failing disk.",
+    registry=REGISTRY,
+)
 LOGINS: Final = Counter(
     "guanjia_edge_logins",
     "Operator PIN logins by outcome (ok, bad_pin, locked, limited).",
@@ -132,6 +137,11 @@ def set_backlog(
     if last_seq is not None:
         SYNC_LAST_SEQ.set(last_seq)
     SYNC_OLDEST_AGE.set(oldest_unacked_age_s or 0.0)
+
+
+def watch_store(writable: Callable[[], bool]) -> None:
+    """Read the store's health at each scrape (``Store.fault is None``)."""
+    STORE_WRITABLE.set_function(lambda: 1.0 if writable() else 0.0)
 
 
 def count_login(outcome: str) -> None:

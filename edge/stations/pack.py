@@ -842,7 +842,10 @@ class PackStation:
     def _scale_back(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, ScaleBack)
         self.scale_ok = True
-        if self.state is State.NO_WEIGHT:
+        # WEIGHING too: a Retry pressed while the scale was reconnecting asked a scale that
+        # was not there, and that request ended unanswered; without a fresh one the
+        # operator had to press Retry a second time (issue 19, finding 8b).
+        if self.state in (State.NO_WEIGHT, State.WEIGHING):
             return self._request_weight("scale back: put the parcel on the scale")
         return self.state, self._say("device.scale_back", Signal.CLEAR, "scale back", "info")
 

@@ -11,10 +11,19 @@ Rules (docs/sync.md, "Durable first"):
 * The outbox sequence is gapless: it is allocated in the same transaction as
   the event, so a rolled-back transaction takes its number with it.
 * Schema changes are named migrations, applied once each, in order.
+* A disk that is full, read-only or failing (SQLite's ``SQLITE_FULL``,
+  ``SQLITE_READONLY``, ``SQLITE_IOERR``, ``SQLITE_CANTOPEN``: "Result and Error
+  Codes") is a *fault* of the store, not a bug: the failed transaction is rolled
+  back whole, :attr:`Store.fault` says why (for the light, the status and the
+  metrics), and the next commit that succeeds clears it. A store that cannot be
+  opened for writing at all opens read-only (:attr:`Store.read_only`), so the
+  daemon starts degraded instead of exiting into a restart loop (issue 19, finding 2).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +52,28 @@ from protocol.messages import (
     StationKind,
 )
 
+log = logging.getLogger("guanjia.edge.store")
+
+#: SQLite result codes (primary, and every extended code under them) that say the disk,
+#: not the statement, is at fault (https://www.sqlite.org/rescode.html).
+STORAGE_ERRORS = (
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PERM",
+)
+
+
+def storage_fault(err: BaseException) -> str | None:
+    """A sentence for a disk fault behind ``err`` (full, read-only, I/O error), else None."""
+    if not isinstance(err, sqlite3.Error):
+        return None
+    name = getattr(err, "sqlite_errorname", None) or ""
+    if not name.startswith(STORAGE_ERRORS):
+        return None
+    return f"{err} ({name})"
+
 
 class StoreError(EdgeError):
     """The store cannot do what was asked (a missing meta key, a backup that does not fit)."""
@@ -64,21 +95,80 @@ class Store:
         self.path = path
         self.node_id = node_id
         self._wall_ms = wall_ms
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves in atomic().
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        # FULL always in production (see the module docstring); NORMAL only for benchmarks
-        # that simulate hundreds of nodes on one disk, where fsyncs would measure the disk.
-        self.conn.execute(f"PRAGMA synchronous={synchronous}")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.execute("PRAGMA busy_timeout=5000")
         self._depth = 0
         self.pruned = 0  # delivered outbox rows deleted since open
         self._hlc = HLC()
-        self.migrate()
+        #: Why the store cannot be written now (a full or read-only disk), None while it can.
+        self.fault: str | None = None
+        #: Opened read-only because it could not be opened for writing (degraded mode).
+        self.read_only = False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = self._open(path, synchronous)
+            self.migrate()
+        except sqlite3.Error as err:
+            why = storage_fault(err)
+            if why is None:
+                raise
+            with contextlib.suppress(AttributeError, sqlite3.Error):
+                self.conn.close()
+            self.conn = self._open_read_only(path, why)
         # Resume the clock where it stopped: a node that boots at 1970 still moves forward.
         self._hlc.last = self._meta("hlc")
+
+    @staticmethod
+    def _open(path: Path, synchronous: str) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves in atomic().
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL always in production (see the module docstring); NORMAL only for benchmarks
+            # that simulate hundreds of nodes on one disk, where fsyncs would measure the disk.
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self, path: Path, why: str) -> sqlite3.Connection:
+        """Degraded mode: the store as it is on disk, for reading (status, sync of the backlog).
+
+        ``mode=ro`` reads a WAL database whose -wal and -shm files exist (an unclean stop);
+        after a clean stop they are gone and SQLite cannot create them on a read-only
+        filesystem, so ``immutable=1`` reads the main file, which then holds every commit
+        (SQLite docs, "WAL mode: read-only databases" and "URI filenames: immutable").
+        """
+        if not path.exists():
+            raise StoreError(f"store {path} cannot be created: {why}")
+        last: sqlite3.Error | None = None
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(
+                    f"file:{path}?{query}", uri=True, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+            except sqlite3.Error as err:
+                last = err
+                continue
+            done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+            missing = [name for name, _ in MIGRATIONS if name not in done]
+            if missing:
+                conn.close()
+                raise StoreError(
+                    f"store {path} cannot be written ({why}) and lacks migrations {missing}"
+                )
+            self.read_only = True
+            self.fault = f"store is read-only: {why}"
+            log.error(
+                "%s: running degraded, scans are refused with a FAULT light; "
+                "fix the disk and restart the daemon",
+                self.fault,
+                extra={"store_fault": self.fault},
+            )
+            return conn
+        raise StoreError(f"store {path} cannot be opened even read-only: {last}") from last
 
     # --- transactions -----------------------------------------------------------------
 
@@ -86,27 +176,54 @@ class Store:
     def atomic(self) -> Iterator[sqlite3.Connection]:
         """A transaction; nested calls become savepoints. Commits (fsynced) on exit."""
         if self._depth == 0:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                self._note_fault(err)
+                raise
         else:
             self.conn.execute(f"SAVEPOINT sp{self._depth}")
         self._depth += 1
         hlc_before = self._hlc.last
         try:
             yield self.conn
-        except BaseException:
+        except BaseException as err:
             self._depth -= 1
             if self._depth == 0:
-                self.conn.execute("ROLLBACK")
-                self._hlc.last = hlc_before
-            else:
+                self._rollback(hlc_before, err)
+            elif self.conn.in_transaction:
                 self.conn.execute(f"ROLLBACK TO sp{self._depth}")
                 self.conn.execute(f"RELEASE sp{self._depth}")
             raise
         self._depth -= 1
         if self._depth == 0:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback(hlc_before, err)
+                raise
+            if self.fault is not None and not self.read_only:
+                log.warning("store writable again (was: %s)", self.fault)
+                self.fault = None
         else:
             self.conn.execute(f"RELEASE sp{self._depth}")
+
+    def _rollback(self, hlc_before: int, err: BaseException) -> None:
+        """End a failed outermost transaction; note a disk fault (full, read-only, I/O)."""
+        # SQLite may have rolled back by itself (SQLITE_FULL, SQLITE_IOERR: "Result and Error
+        # Codes"); a ROLLBACK then would fail and hide the error that matters.
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self._hlc.last = hlc_before
+        self._note_fault(err)
+
+    def _note_fault(self, err: BaseException) -> None:
+        why = storage_fault(err)
+        if why is None or self.read_only:  # a read-only store's fault already says why
+            return
+        if self.fault is None:  # logged once per fault, not at every refused scan
+            log.error("store cannot be written: %s", why, extra={"store_fault": why})
+        self.fault = f"store cannot be written: {why}"
 
     def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
         """Apply the migrations this database has not seen; return their names.
@@ -267,6 +384,8 @@ class Store:
             raise StoreError(
                 f"cloud acked through {through} but this node's last seq is {self.last_seq}"
             )
+        if through <= self.acked_through:
+            return False  # nothing to write: a read-only (degraded) store answers it too
         with self.atomic():
             if through <= self._meta("acked_through"):
                 return False

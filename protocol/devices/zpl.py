@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from protocol.devices.zpl_query import HostQueryStatus
 from protocol.errors import NEED_DATA, NeedData, RemoteProtocolError
 
 CARET: Final = 0x5E  # ^ format prefix (^CC changes it; we never do)
@@ -250,6 +251,10 @@ ZplEvent = LabelFormat | ControlCommand
 PARAMETERLESS_CONTROL: Final = frozenset(
     {"HS", "JA", "HI", "HM", "HD", "JR", "PS", "PP", "WC", "HB", "HU", "JC", "JL", "JX"}
 )
+#: Control commands whose parameter has a fixed length: ``~HQ`` takes a two-letter query
+#: type (guide, ~HQ Host Query: ``~HQES``), so a driver's bare ``~HQES`` is complete and
+#: is answered at once, not after the next command (protocol/devices/zpl_query.py).
+FIXED_PARAM_CONTROL: Final = {"HQ": 2}
 
 _CODE_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@")
 _WHITESPACE: Final = b" \t\r\n"
@@ -345,6 +350,10 @@ class ZplStreamDecoder:
         code = _code(buf, at + 1, "~")
         if code in PARAMETERLESS_CONTROL:
             end = at + 3
+        elif code in FIXED_PARAM_CONTROL:
+            end = at + 3 + FIXED_PARAM_CONTROL[code]
+            if len(buf) < end:
+                return NEED_DATA
         else:
             # A parameterised ~ command ends at the next prefix or line end.
             ends = [
@@ -636,6 +645,8 @@ class HostStatus:
     # string 3
     password: int = 0  # xxxx
     static_ram: bool = False  # y: static RAM installed
+    #: The ``~HQES`` answer asked with it, when the printer gives one (zpl_query.py).
+    query: HostQueryStatus | None = None
 
     def problems(self) -> list[str]:
         """Why this printer cannot print now, in words; empty if it can."""
@@ -651,7 +662,13 @@ class HostStatus:
         ):
             if flag:
                 out.append(words)
+        if self.query is not None:  # what ~HS has no flag for (cutter fault, ...)
+            out.extend(w for w in self.query.problems() if w not in out)
         return out
+
+    def warnings(self) -> list[str]:
+        """What does not stop printing yet (paper near end), from ``~HQES``."""
+        return [] if self.query is None else self.query.warning_words()
 
     @property
     def ready(self) -> bool:
@@ -737,6 +754,10 @@ class HostStatusDecoder:
 
     def feed(self, data: bytes) -> None:
         self._buf += data
+
+    def pending(self) -> bytes:
+        """Bytes after the answer (a ``~HQES`` answer read in the same chunk)."""
+        return bytes(self._buf)
 
     def next_message(self) -> HostStatus | NeedData:
         buf = self._buf

@@ -2,7 +2,10 @@
 
 Byte-for-byte what a Zebra-class printer does on its raw port: formats
 (``^XA..^XZ``) are printed in order, ``~HS`` is answered with the three status
-strings in one write, ``~JA`` cancels held formats, ``~PP``/``~PS`` pause and
+strings in one write, ``~HQES`` with the error and warning flags and ``~HI`` with the
+printer's identity (each in one write too: real Zebra drivers ask both, and a
+simulator that answered only ``~HS`` left them waiting for their timeout; issue 19,
+finding 8), ``~JA`` cancels held formats, ``~PP``/``~PS`` pause and
 resume. With paper out, head open or ribbon out the printer still accepts
 bytes but holds the formats and prints nothing until the fault clears.
 Every printed label is kept (raw bytes + parsed layout) and rendered as a
@@ -10,7 +13,8 @@ PNG in ``out_dir``.
 
 Fault scripting for tests: :meth:`LabelPrinterSimulator.close_mid_job` makes
 the next format arriving be cut off by a connection reset; ``hs_silent``
-makes the printer never answer ``~HS``.
+makes the printer never answer ``~HS`` (nor ``~HQES``, ``~HI``); ``hq_supported``
+False makes it a printer older than ``~HQ``.
 
 The receipt printer (:class:`ReceiptPrinterSimulator`) answers ESC/POS
 ``DLE EOT n`` real-time status and keeps each receipt (text up to a cut).
@@ -29,7 +33,7 @@ from typing import Annotated
 
 import typer
 
-from protocol.devices import escpos, zpl
+from protocol.devices import escpos, zpl, zpl_query
 from protocol.errors import NeedData, RemoteProtocolError
 
 
@@ -69,9 +73,15 @@ class LabelPrinterState:
     head_open: bool = False
     paused: bool = False
     ribbon_out: bool = False
+    #: Faults only ~HQES reports (~HS has no flag for them).
+    cutter_fault: bool = False
+    #: A warning: printing goes on.
+    paper_near_end: bool = False
 
     def blocked(self) -> bool:
-        return self.paper_out or self.head_open or self.paused or self.ribbon_out
+        return (
+            self.paper_out or self.head_open or self.paused or self.ribbon_out or self.cutter_fault
+        )
 
 
 class LabelPrinterSimulator:
@@ -89,6 +99,9 @@ class LabelPrinterSimulator:
         self.out_dir = out_dir
         self.state = LabelPrinterState()
         self.hs_silent = False
+        #: What ~HI answers (an older printer without ~HQES: ``hq_supported = False``).
+        self.identity = zpl_query.HostIdentification("GUANJIA-SIM-203dpi", "V0.1.0", 8, 8192)
+        self.hq_supported = True
         self.label_length_dots = label_length_dots
         self.printed: list[PrintedLabel] = []
         self.held: list[tuple[bytes, zpl.LabelFormat]] = []
@@ -142,6 +155,8 @@ class LabelPrinterSimulator:
         head_open: bool | None = None,
         paused: bool | None = None,
         ribbon_out: bool | None = None,
+        cutter_fault: bool | None = None,
+        paper_near_end: bool | None = None,
     ) -> None:
         """Flip the printer's switches; held formats print once nothing blocks."""
         s = self.state
@@ -153,6 +168,10 @@ class LabelPrinterSimulator:
             s.paused = paused
         if ribbon_out is not None:
             s.ribbon_out = ribbon_out
+        if cutter_fault is not None:
+            s.cutter_fault = cutter_fault
+        if paper_near_end is not None:
+            s.paper_near_end = paper_near_end
         self._flush_held()
 
     def close_mid_job(self) -> None:
@@ -170,6 +189,17 @@ class LabelPrinterSimulator:
             formats_in_buffer=len(self.held),
             partial_format=self._partial,
         )
+
+    def host_query_status(self) -> zpl_query.HostQueryStatus:
+        s = self.state
+        errors = (
+            (zpl_query.MEDIA_OUT if s.paper_out else 0)
+            | (zpl_query.RIBBON_OUT if s.ribbon_out else 0)
+            | (zpl_query.HEAD_OPEN if s.head_open else 0)
+            | (zpl_query.CUTTER_FAULT if s.cutter_fault else 0)
+        )
+        warnings = zpl_query.PAPER_NEAR_END if s.paper_near_end else 0
+        return zpl_query.HostQueryStatus(errors, warnings)
 
     # --- wire --------------------------------------------------------------
 
@@ -225,6 +255,16 @@ class LabelPrinterSimulator:
             if not self.hs_silent:
                 # The three strings go out in one write, as the printer does.
                 writer.write(zpl.encode_host_status(self.host_status()))
+        elif cmd.code == "HQ":
+            self.status_requests += 1
+            # Only the ES query type is simulated; a printer ignores a type it does not
+            # know, and so does one without ~HQ at all (hq_supported False). The block
+            # goes out in one write: a client never sees half of it.
+            if cmd.params.upper() == "ES" and self.hq_supported and not self.hs_silent:
+                writer.write(zpl_query.encode_host_query_status(self.host_query_status()))
+        elif cmd.code == "HI":
+            if not self.hs_silent:
+                writer.write(zpl_query.encode_host_identification(self.identity))
         elif cmd.code == "JA":
             self.held.clear()
         elif cmd.code == "PP":

@@ -209,6 +209,10 @@ def test_broker_config_files(store: CredentialStore, tmp_path: Path) -> None:
     directives = [ln for ln in conf.splitlines() if ln and ln[0] != "#"]
     assert directives == [
         "per_listener_settings true",
+        "message_size_limit 1048576",  # protocol MAX_BATCH_BYTES (issue 19, finding 6)
+        "max_packet_size 1114112",  # + 64 KiB of headers
+        "max_queued_messages 10000",
+        "max_queued_bytes 268435456",
         "listener 1883 0.0.0.0",
         "allow_anonymous false",
         "use_username_as_clientid true",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -137,3 +140,111 @@ port = {free_port()}
         proc.wait(10)
     assert rest[-1] == "STOPPING=1"
     assert proc.returncode == 0  # SIGTERM is a clean stop, as systemd's `stop` expects
+
+
+def test_a_scanner_burst_does_not_starve_the_watchdog(
+    tmp_path: Path, notify_socket: socket.socket
+) -> None:
+    """Issue 19, finding 4: 100,000 lines kept the keep-alives 41 s apart (WatchdogSec=30).
+
+    A real daemon under WatchdogSec=2 (a keep-alive every 1 s); a burst of scanner lines
+    sent as fast as the socket takes them, with a second scanner connection scanning
+    now and then. The largest gap between keep-alives during the burst must stay under
+    WatchdogSec (systemd would kill the daemon), and the second scanner's scans must
+    not wait behind the burst. Before the fix (one loaded 2-core run): 22 s and 22 s.
+    """
+    scanner_port = free_port()
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(
+        f"""
+[node]
+id = "wd-burst-1"
+data_dir = "{tmp_path / "data"}"
+
+[mqtt]
+port = {free_port()}
+
+[station]
+kind = "demo"
+name = "demo-1"
+
+[scanner]
+port = {scanner_port}
+""",
+        encoding="utf-8",
+    )
+    watchdog_sec = 2.0
+    env = {**os.environ, "WATCHDOG_USEC": str(int(watchdog_sec * 1_000_000))}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(cfg)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lines = 6000
+    burst = b"".join(b"BURST%06d\r\n" % i for i in range(lines))
+    done = threading.Event()
+
+    def send_burst() -> None:
+        with socket.create_connection(("127.0.0.1", scanner_port), timeout=60) as conn:
+            conn.sendall(burst)
+            conn.shutdown(socket.SHUT_WR)
+            conn.recv(1)  # the daemon closes once it has read everything
+        done.set()
+
+    try:
+        first = received(notify_socket, time.monotonic() + 30, stop_at="READY=1")
+        assert first[-1:] == ["READY=1"], first
+        db = tmp_path / "data" / "edge.db"
+
+        def committed() -> int:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as c:
+                row = c.execute("SELECT count(*) FROM scan WHERE barcode LIKE 'BURST%'").fetchone()
+                return int(row[0])
+
+        sender = threading.Thread(target=send_burst, daemon=True)
+        sender.start()
+        pings: list[float] = []
+        deadline = time.monotonic() + 120
+        while committed() < lines // 10:  # the burst is being worked on
+            assert time.monotonic() < deadline, "the burst never started"
+            time.sleep(0.01)
+        waits: list[float] = []
+
+        def second_scanner() -> None:
+            with socket.create_connection(("127.0.0.1", scanner_port), timeout=60) as conn:
+                n = 0
+                while not done.is_set() and committed() < lines:
+                    code = f"SECOND{n:04d}"
+                    sent = time.monotonic()
+                    conn.sendall(code.encode() + b"\r\n")
+                    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as c:
+                        while not c.execute(
+                            "SELECT 1 FROM scan WHERE barcode = ?", (code,)
+                        ).fetchone():
+                            time.sleep(0.005)
+                    waits.append(time.monotonic() - sent)
+                    n += 1
+                    time.sleep(0.1)
+
+        second = threading.Thread(target=second_scanner, daemon=True)
+        second.start()
+        pings_from = time.monotonic()
+        while committed() < lines and time.monotonic() < deadline:
+            try:
+                if notify_socket.recv(4096) == b"WATCHDOG=1":
+                    pings.append(time.monotonic())
+            except TimeoutError:
+                continue
+        second.join(30)
+        assert committed() == lines  # nothing lost
+        gaps = [b - a for a, b in zip([pings_from, *pings], pings, strict=False)]
+        assert len(pings) >= 3, f"{len(pings)} keep-alives during the burst"
+        assert max(gaps) < watchdog_sec, f"keep-alives {max(gaps):.1f} s apart during a burst"
+        assert waits, "the second scanner got no scan in"
+        assert max(waits) < watchdog_sec, f"a second scanner's scan waited {max(waits):.1f} s"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)

@@ -203,6 +203,25 @@ def test_scale_going_away_mid_weigh_then_coming_back(tmp_path: Path) -> None:
     run(main())
 
 
+def test_one_retry_pressed_while_the_scale_reconnects_is_enough(tmp_path: Path) -> None:
+    """Issue 19, finding 8b: a RETRY during the scale's reconnect needed a second RETRY."""
+
+    async def main() -> None:
+        async with pack_rig(tmp_path, [O1]) as rig:
+            await verify_all(rig)
+            rig.scale_sim.set_silent(True)
+            await until(lambda: rig.runtime.station.state is State.NO_WEIGHT)
+            rig.scale_sim.set_weight(ORDER_WEIGHT)
+            await rig.scan("#GJ:RETRY")  # the scale is still away: weighing again, in vain
+            assert rig.runtime.station.state is State.WEIGHING
+            await asyncio.sleep(1.2)  # longer than one wait for a weight (0.5 s): it gives up
+            rig.scale_sim.set_silent(False)  # it comes back: no second RETRY
+            await labelled(rig)
+            assert rig.facts().count("order.weighed") == 1
+
+    run(main())
+
+
 def test_printer_out_of_paper_prints_once_when_fixed(tmp_path: Path) -> None:
     async def main() -> None:
         async with pack_rig(tmp_path, [O1]) as rig:

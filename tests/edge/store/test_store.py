@@ -8,6 +8,7 @@ import pytest
 
 from edge.store.store import MIGRATIONS, Store, StoreError
 from protocol import codec
+from protocol.hlc import skew_ms
 from protocol.messages import CatalogueUpsert, CatalogueUpserted, DownBatch, ScanPayload
 
 NODE = "wh1-pack-1"
@@ -86,6 +87,25 @@ def test_hlc_survives_a_reboot_at_1970(tmp_path: Path, store: Store) -> None:
     store.close()
     s2 = Store(tmp_path / "edge.db", NODE, wall_ms=lambda: 0)
     assert s2.record_scan(payload()).hlc > before
+
+
+def test_hlc_recovers_from_a_year_ahead_clock_across_a_restart(tmp_path: Path) -> None:
+    """Issue 19, finding 3: one forward jump flagged every later event "clock suspect"."""
+    now = 1_790_000_000_000
+    wall = [now + 365 * 86_400_000]  # the wall clock jumped a year ahead
+    s1 = Store(tmp_path / "edge.db", NODE, wall_ms=lambda: wall[0])
+    s1.start_epoch("test", "demo")
+    ahead = s1.record_scan(payload()).hlc
+    assert skew_ms(ahead, now) > 300_000
+    wall[0] = now  # corrected, then a restart with the year-ahead clock on disk
+    s1.close()
+    s2 = Store(tmp_path / "edge.db", NODE, wall_ms=lambda: wall[0])
+    s2.start_epoch("test", "demo")
+    for _ in range(3):
+        wall[0] += 1000
+        # Within the cloud's clock_suspect bound (GUANJIA_CLOCK_SKEW_FLAG_S, 300 s).
+        assert abs(skew_ms(s2.record_scan(payload()).hlc, wall[0])) <= 300_000
+    assert s2.backlog() == 6  # nothing lost: seq, not the clock, orders the events
 
 
 def test_pending_is_bounded_by_count_and_bytes(store: Store) -> None:

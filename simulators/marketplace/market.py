@@ -80,7 +80,7 @@ class Faults:
             late_index=maybe(0.4),
             late_index_max=r.choice([60.0, 180.0, 300.0]),
             replica_lag=maybe(0.4),
-            replica_lag_max=r.choice([10.0, 30.0, 60.0]),
+            replica_lag_max=r.choice([10.0, 60.0, 300.0]),
             change_between_pages=maybe(0.6),
             tie_burst=maybe(0.3),
             non_default_type=maybe(0.2),
@@ -300,9 +300,11 @@ class Market:
         for versions in self.trades.values():
             if versions[0].trade["seller_nick"] != seller_nick:
                 continue
-            seen = [v for v in versions if v.visible_at <= self.now]
-            if seen:
-                newest = max(seen, key=lambda v: (v.modified, versions.index(v)))
+            newest = None
+            for v in versions:  # in the order made: the last visible one is the newest
+                if v.visible_at <= self.now and (newest is None or v.modified >= newest.modified):
+                    newest = v
+            if newest is not None:
                 out.append({**newest.trade, "_modified": newest.modified})
         return out
 

@@ -44,6 +44,9 @@ class Tuning:
     guard: bool = True
 
 
+DEFAULT_TUNING = Tuning()
+
+
 class LeaseLost(ChannelError):
     """Our lease ran out during the slice and may be another process's now."""
 
@@ -72,7 +75,7 @@ def download(
     *,
     owner: str,
     now: Callable[[], datetime],
-    tuning: Tuning = Tuning(),
+    tuning: Tuning = DEFAULT_TUNING,
 ) -> RunResult:
     started = now()
     with transaction(factory) as s:

@@ -42,8 +42,11 @@ class OrderSource(Protocol):
 
     #: The longest window one query may span (the API's limit).
     max_span: timedelta
-    #: API calls made so far (for the run's record).
-    calls: int
+
+    @property
+    def calls(self) -> int:
+        """API calls made so far (for the run's record)."""
+        ...
 
     def listed(self, start: datetime, end: datetime) -> Listing: ...
 

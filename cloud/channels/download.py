@@ -83,6 +83,7 @@ def download(
         if shop is None:
             raise ValueError(f"no shop {shop_id}")
         run = ChannelRun(
+            account_id=shop.account_id,
             shop_id=shop_id,
             stream=STREAM,
             owner=owner,
@@ -157,7 +158,7 @@ def _slices(
             if not shops.keep_lease(s, shop.id, owner, at, tuning.lease):
                 raise LeaseLost("the lease ran out before the slice was stored; not stored")
             stored = store(s, shop, trades, at, read_at, guard=tuning.guard)
-            result.reached = shops.advance_watermark(s, shop.id, STREAM, hi, at)
+            result.reached = shops.advance_watermark(s, shop, STREAM, hi, at)
             run = s.get(ChannelRun, result.run_id)
             assert run is not None
             run.reached = result.reached

@@ -186,6 +186,7 @@ def store(
         payload = _storable(t.payload)
         if row is None:
             row = ChannelOrder(
+                account_id=shop.account_id,
                 shop_id=shop.id,
                 external_id=ext,
                 modified=t.modified,

@@ -134,12 +134,20 @@ def watermark(session: Session, shop_id: int, stream: str) -> datetime | None:
 
 
 def advance_watermark(
-    session: Session, shop_id: int, stream: str, to: datetime, now: datetime
+    session: Session, shop: ChannelShop, stream: str, to: datetime, now: datetime
 ) -> datetime:
     """Move the watermark to ``to`` if that is later; it never moves back. Returns it."""
-    row = session.get(ChannelWatermark, (shop_id, stream))
+    row = session.get(ChannelWatermark, (shop.id, stream))
     if row is None:
-        session.add(ChannelWatermark(shop_id=shop_id, stream=stream, watermark=to, updated_at=now))
+        session.add(
+            ChannelWatermark(
+                account_id=shop.account_id,
+                shop_id=shop.id,
+                stream=stream,
+                watermark=to,
+                updated_at=now,
+            )
+        )
         return to
     if to > row.watermark:
         row.watermark, row.updated_at = to, now

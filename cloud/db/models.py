@@ -624,6 +624,8 @@ class ChannelWatermark(Base):
     forward (cloud/channels/download.py)."""
 
     __tablename__ = "channel_watermark"
+    #: The shop's account, kept on the row so every query and check can filter by it.
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"), primary_key=True)
     stream: Mapped[str] = mapped_column(String(32), primary_key=True)
     watermark: Mapped[datetime]
@@ -637,6 +639,8 @@ class ChannelOrder(Base):
     __tablename__ = "channel_order"
     __table_args__ = (UniqueConstraint("shop_id", "external_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The shop's account, kept on the row so every query and check can filter by it.
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
     external_id: Mapped[str] = mapped_column(String(64))
     #: The marketplace's ``modified`` of the version stored; never goes back.
@@ -661,6 +665,8 @@ class ChannelRun(Base):
     __tablename__ = "channel_run"
     __table_args__ = (Index("ix_channel_run_shop", "shop_id", "started_at"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The shop's account, kept on the row so every query and check can filter by it.
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
     stream: Mapped[str] = mapped_column(String(32))
     owner: Mapped[str] = mapped_column(String(64))

@@ -39,6 +39,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "channel_watermark",
+        sa.Column("account_id", sa.Integer(), sa.ForeignKey("account.id"), nullable=False),
         sa.Column("shop_id", sa.Integer(), sa.ForeignKey("channel_shop.id"), nullable=False),
         sa.Column("stream", sa.String(32), nullable=False),
         sa.Column("watermark", sa.DateTime(timezone=True), nullable=False),
@@ -48,6 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "channel_order",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("account_id", sa.Integer(), sa.ForeignKey("account.id"), nullable=False),
         sa.Column("shop_id", sa.Integer(), sa.ForeignKey("channel_shop.id"), nullable=False),
         sa.Column("external_id", sa.String(64), nullable=False),
         sa.Column("modified", sa.DateTime(timezone=True), nullable=False),
@@ -67,6 +69,7 @@ def upgrade() -> None:
     op.create_table(
         "channel_run",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("account_id", sa.Integer(), sa.ForeignKey("account.id"), nullable=False),
         sa.Column("shop_id", sa.Integer(), sa.ForeignKey("channel_shop.id"), nullable=False),
         sa.Column("stream", sa.String(32), nullable=False),
         sa.Column("owner", sa.String(64), nullable=False),

@@ -63,6 +63,7 @@ class Faults:
     hostile_text: float = 0.0  # emoji and NUL in the nick and the remarks
     garbage_address: float = 0.0  # an address no courier can read
     unmapped_sku: float = 0.0  # a line whose outer_sku_id the seller never mapped
+    same_second: float = 0.0  # a change is followed by another within the same second
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:
@@ -88,6 +89,7 @@ class Faults:
             hostile_text=maybe(0.1),
             garbage_address=maybe(0.05),
             unmapped_sku=maybe(0.05),
+            same_second=maybe(0.2),
         )
 
 
@@ -105,6 +107,8 @@ class Version:
     modified: int
     visible_at: float
     trade: dict[str, Any]
+    #: When it was made, to the fraction of a second (``modified`` has whole seconds only).
+    made_at: float = 0.0
 
 
 @dataclass
@@ -233,6 +237,14 @@ class Market:
                 "order": [{**ln, "status": fields["status"]} for ln in trade["orders"]["order"]]
             }
         self._record(tid, action, trade)
+        if self.rng.random() < self.faults.same_second and self.now % 1 < 0.9:
+            # The platform touches the trade again at once (e.g. its own flags after a
+            # payment): two versions share one ``modified`` second.
+            self.now += self.rng.uniform(0.0, 0.99 - self.now % 1)
+            again = {**trade, "seller_memo": f"{trade.get('seller_memo', '')}+"}
+            if action == "pay":
+                again["status"] = trade["status"]
+            self._record(tid, "touch", again)
 
     def _record(self, tid: int, action: str, trade: dict[str, Any]) -> None:
         modified = int(self.now)
@@ -240,7 +252,7 @@ class Market:
         late = 0.0
         if self.rng.random() < self.faults.late_index:
             late = self.rng.uniform(0.0, self.faults.late_index_max)
-        self.trades[tid].append(Version(modified, self.now + late, trade))
+        self.trades[tid].append(Version(modified, self.now + late, trade, self.now))
         self.truth.append(
             {
                 "seq": len(self.truth) + 1,
@@ -315,7 +327,9 @@ class Market:
             return None
         if self.rng.random() < self.faults.replica_lag:
             horizon = self.now - self.rng.uniform(0.0, self.faults.replica_lag_max)
-            behind = [v for v in versions if v.modified <= horizon]
+            # A replica has what was made before its horizon, to the fraction of a second: of
+            # two changes in one second it may have the first only.
+            behind = [v for v in versions if v.made_at <= horizon]
             return (behind[-1] if behind else versions[0]).trade
         return versions[-1].trade
 

@@ -42,13 +42,15 @@ class Hub:
     account_id: int
 
 
-def make_hub(engine: Engine, name: str = "seller") -> Hub:
+def make_hub(engine: Engine, name: str = "seller", *, warehouse: bool = True) -> Hub:
     factory = session_factory(engine)
     now = datetime.now(UTC)
     with transaction(factory) as s:
         account = create_account(s, name, now)
         s.flush()
-        create_warehouse(s, account.id, WarehouseIn(code="WH1", name="main", kind="main"), "t", now)
+        if warehouse:
+            main = WarehouseIn(code="WH1", name="main", kind="main")
+            create_warehouse(s, account.id, main, "t", now)
         for code in ("SKU-A", "SKU-B", "SKU-C", "SKU-D"):
             item = SkuIn(sku_code=code, name=f"item {code}", barcodes=[f"BC-{code}"])
             upsert_sku(s, item, now, account.id)

@@ -218,3 +218,41 @@ def test_rate_limits_are_waited_out(engine: Engine) -> None:
     tids = paid(shop, 5)
     assert shop.run().outcome == "ok"
     assert set(tids) <= set(shop.stored())
+
+
+def test_only_unsettled_versions_are_read_again(shop: Shop) -> None:
+    """``modified`` has whole seconds: a version stored with the listed ``modified`` is read
+    again unless it was read more than ``settle`` after that second (two changes in one
+    second share a ``modified``, and a lagging replica may have had only the first)."""
+    from cloud.channels.intake import store, unsettled
+    from cloud.channels.ports import ChannelTrade
+
+    x = shop.now().replace(microsecond=0)
+    settle = timedelta(minutes=10)
+    with transaction(shop.hub.factory) as s:
+        row = s.get(ChannelShop, shop.shop_id)
+        assert row is not None
+        for ext, read_at in (("1", x + timedelta(seconds=5)), ("2", x + timedelta(minutes=11))):
+            store(
+                s,
+                row,
+                [ChannelTrade(ext, x, "WAIT_BUYER_PAY", "fixed", False, False, {})],
+                x,
+                read_at,
+            )
+    listed = {"1": x, "2": x, "3": x, "4": x - timedelta(seconds=1)}
+    with shop.hub.factory() as s:
+        need = unsettled(s, shop.shop_id, listed, settle)
+        assert need == ["1", "3", "4"]  # "2" is settled; "3" and "4" are not stored
+
+
+def test_an_order_the_order_path_refuses_is_held_with_its_sentence(engine: Engine) -> None:
+    # No main warehouse: create_orders refuses the batch; each trade is then tried alone
+    # (one refusal holds only its own order) and held with the domain's own sentence.
+    shop = make_shop(make_hub(engine, warehouse=False), Market(seed=8), "tb1")
+    tids = paid(shop, 2)
+    result = shop.run()
+    assert (result.outcome, result.held) == ("ok", 2)
+    for tid in tids:
+        row = shop.stored()[tid]
+        assert row.state == "held" and "no main warehouse" in (row.hold_reason or "")

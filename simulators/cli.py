@@ -14,13 +14,17 @@ from typing import Annotated
 import typer
 
 from simulators.devices import hid_scanner, llrp, printer, scale, scanner
+from simulators.marketplace import app as marketplace
 
 app = typer.Typer(
     help="Guanjia (管家): warehouse software for online sellers.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-sim = typer.Typer(help="Device simulators speaking the real wire protocols.", no_args_is_help=True)
+sim = typer.Typer(
+    help="Simulators of devices and marketplaces, speaking the real wire protocols and APIs.",
+    no_args_is_help=True,
+)
 bench = typer.Typer(
     help="Benchmarks that print figures beside the limit measured in the same run.",
     no_args_is_help=True,
@@ -32,6 +36,7 @@ sim.command("printer")(printer.command)
 sim.command("llrp")(llrp.command)
 sim.command("scale")(scale.command)
 sim.command("hid-scanner")(hid_scanner.command)
+sim.command("marketplace")(marketplace.command)
 
 
 def _load_parts() -> None:

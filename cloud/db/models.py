@@ -666,3 +666,101 @@ class UserPreference(Base):
 # read every row of the account (2.7 s with 100,000 orders: docs/benchmarks.md, Dashboard).
 Index("ix_order_log_to_status_at", OrderLog.to_status, OrderLog.at)
 Index("ix_order_hold_status", SalesOrder.account_id, SalesOrder.on_hold, SalesOrder.status)
+
+
+# --- channels (cloud/channels, docs/channels.md) ------------------------------------------
+
+
+class ChannelShop(Base):
+    """A shop on a marketplace that orders are downloaded from (订单下载), with its credentials,
+    its state and the lease that lets one hub process at a time run it."""
+
+    __tablename__ = "channel_shop"
+    __table_args__ = (UniqueConstraint("account_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    #: "taobao" (the only adapter so far).
+    platform: Mapped[str] = mapped_column(String(16))
+    api_url: Mapped[str] = mapped_column(String(300))
+    app_key: Mapped[str] = mapped_column(String(64))
+    app_secret: Mapped[str] = mapped_column(String(200))
+    session_key: Mapped[str] = mapped_column(String(300))
+    sign_method: Mapped[str] = mapped_column(String(16), default="hmac-sha256")
+    #: "active", or "needs_reauth" (the marketplace refused the session: a person must act).
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    #: Where the first download starts when the shop has no watermark yet.
+    start_from: Mapped[datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ChannelWatermark(Base):
+    """Per (shop, stream): everything the marketplace changed up to ``watermark`` is stored.
+
+    Written only in the transaction that stores the orders of the window it closes, and only
+    forward (cloud/channels/download.py)."""
+
+    __tablename__ = "channel_watermark"
+    #: The shop's account, kept on the row so every query and check can filter by it.
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)
+    watermark: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChannelOrder(Base):
+    """A marketplace's order as last downloaded, one row per (shop, external id), and the
+    Guanjia order it became (or why it is held)."""
+
+    __tablename__ = "channel_order"
+    __table_args__ = (UniqueConstraint("shop_id", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The shop's account, kept on the row so every query and check can filter by it.
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    #: The marketplace's ``modified`` of the version stored; never goes back.
+    modified: Mapped[datetime]
+    channel_status: Mapped[str] = mapped_column(String(40))
+    trade_type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]]
+    #: "waiting" (not paid), "imported", "held" (see ``hold_reason``), "closed" (never paid).
+    state: Mapped[str] = mapped_column(String(16))
+    hold_reason: Mapped[str | None] = mapped_column(String(300))
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("sales_order.id"))
+    versions: Mapped[int] = mapped_column(Integer, default=1)
+    #: When the version stored was asked for (before the answer): see intake.unsettled.
+    read_at: Mapped[datetime]
+    first_seen_at: Mapped[datetime]
+    changed_at: Mapped[datetime]
+
+
+class ChannelRun(Base):
+    """One download run of a shop: its window, pages, counts and errors."""
+
+    __tablename__ = "channel_run"
+    __table_args__ = (Index("ix_channel_run_shop", "shop_id", "started_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The shop's account, kept on the row so every query and check can filter by it.
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
+    stream: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    #: Where the watermark stood when the run ended.
+    reached: Mapped[datetime | None]
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    orders_new: Mapped[int] = mapped_column(Integer, default=0)
+    orders_changed: Mapped[int] = mapped_column(Integer, default=0)
+    orders_held: Mapped[int] = mapped_column(Integer, default=0)
+    #: "running", "ok", "failed", "needs_reauth", "busy" (another process held the lease).
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)

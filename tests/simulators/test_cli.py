@@ -24,8 +24,9 @@ def _commands(runner: CliRunner, *args: str) -> str:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ((), ["demo", "sim", "bench", "edge", "cloud", "node", "broker"]),
-        (("sim",), ["scanner", "printer", "llrp", "scale", "hid-scanner"]),
+        ((), ["demo", "sim", "bench", "edge", "cloud", "node", "broker", "channels"]),
+        (("sim",), ["scanner", "printer", "llrp", "scale", "hid-scanner", "marketplace"]),
+        (("channels",), ["add-shop", "download", "list"]),
         (("bench",), ["codec", "sync", "fanin", "cloud", "rfid", "scale", "station", "pda"]),
         (("demo",), ["--once", "--dir"]),
     ],

@@ -691,6 +691,7 @@ def _world(client: TestClient) -> World:
     picker = next(
         u["id"] for u in _ok(c.get("/api/v1/users", headers=a)) if u["username"] == "demo-picker"
     )
+    _a_channel_shop(engine, a_id, now)
 
     # A's import jobs: one done, and one a live process of the hub is running (its
     # heartbeat fresh for the whole test), so A's uploaded file is there to be probed too.
@@ -751,6 +752,38 @@ def _world(client: TestClient) -> World:
             "job_id": job_id,
         },
     )
+
+
+def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> None:
+    """A's marketplace shop (cloud/channels): a watermark, a downloaded order, a run."""
+    from cloud.channels import shops
+    from cloud.channels.intake import store
+    from cloud.channels.ports import ChannelTrade
+    from cloud.db.models import ChannelRun
+
+    with transaction(session_factory(engine)) as s:
+        body = shops.ShopIn(
+            code="A-SHOP",
+            api_url="http://127.0.0.1:9/router/rest",
+            app_key="A-KEY",
+            app_secret="A-SECRET",
+            session_key="A-SESSION",
+            start_from=now,
+        )
+        shop = shops.add_shop(s, a_id, body, now)
+        trade = ChannelTrade("A-TID-1", now, "WAIT_BUYER_PAY", "fixed", False, False, {})
+        store(s, shop, [trade], now, now)
+        shops.advance_watermark(s, shop, "orders", now, now)
+        s.add(
+            ChannelRun(
+                account_id=a_id,
+                shop_id=shop.id,
+                stream="orders",
+                owner="A-HUB",
+                started_at=now,
+                outcome="ok",
+            )
+        )
 
 
 @pytest.fixture

@@ -1,0 +1,288 @@
+"""Downloaded trades into the hub: one ``channel_order`` row per (shop, external id), written only
+when the incoming ``modified`` is not older than the stored one, and a paid trade made into a
+Guanjia order through the same domain function the orders API uses
+(``cloud.orders.arrival.create_orders``: reservation and auto-audit included).
+
+A trade that cannot become an order as it stands (a line whose ``outer_sku_id`` is not one of
+our SKU codes, an address no courier can read, a price that is not a price) is kept, held,
+with the reason: never dropped. Text is stored without NUL and other control characters
+(PostgreSQL text cannot hold NUL); emoji stay.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.channels.ports import ChannelTrade
+from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, Sku
+from cloud.errors import DomainError
+from cloud.orders.arrival import create_orders
+from cloud.orders.core import LineIn, OrderIn
+from protocol.messages import Recipient
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+SECOND = timedelta(seconds=1)
+MONEY = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?$")
+
+
+class Unusable(ValueError):
+    """Why a trade cannot become an order as it stands (a sentence for a person)."""
+
+
+def clean(value: Any, limit: int = 2000) -> str:
+    text = "" if value is None else str(value)
+    return CONTROL.sub("", text).strip()[:limit]
+
+
+def money(value: Any, what: str) -> Decimal:
+    """TOP writes money as text ("12.50"); some answers carry thousands separators
+    ("1,299.00"). Anything else is refused, never guessed."""
+    if isinstance(value, bool) or value is None:
+        raise Unusable(f"{what} is missing")
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    if not MONEY.match(text):
+        raise Unusable(f"{what} is not an amount of money: {text[:20]!r}")
+    try:
+        return Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        raise Unusable(f"{what} is not an amount of money: {text[:20]!r}") from None
+
+
+def cents(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def to_order(trade: ChannelTrade, known_skus: set[str]) -> OrderIn:
+    """The Guanjia order a paid Taobao trade becomes; :class:`Unusable` says why not."""
+    p = trade.payload
+    raw = p.get("orders", {})
+    lines_raw = raw.get("order", []) if isinstance(raw, dict) else []
+    if not isinstance(lines_raw, list) or not lines_raw:
+        raise Unusable("the trade has no lines")
+    lines = []
+    for ln in lines_raw:
+        if not isinstance(ln, dict):
+            raise Unusable("a line is not an object")
+        sku = clean(ln.get("outer_sku_id"), 120)
+        if sku not in known_skus:
+            raise Unusable(f"SKU {sku or '(no outer_sku_id)'} is not in the catalogue")
+        num = ln.get("num")
+        if isinstance(num, str) and num.isdigit():
+            num = int(num)
+        if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 100_000:
+            raise Unusable(f"line {ln.get('oid')}: quantity {num!r} is not 1 to 100000")
+        lines.append(
+            LineIn(
+                line_id=clean(ln.get("oid"), 64) or "?",
+                sku_code=sku,
+                qty=num,
+                price_cents=cents(money(ln.get("price"), f"line {ln.get('oid')} price")),
+            )
+        )
+    try:
+        recipient = Recipient(
+            name=clean(p.get("receiver_name"), 200),
+            phone=clean(p.get("receiver_mobile"), 32),
+            province=clean(p.get("receiver_state"), 200),
+            city=clean(p.get("receiver_city"), 200),
+            district=clean(p.get("receiver_district"), 200) or None,
+            address=" ".join(
+                x
+                for x in (clean(p.get("receiver_town"), 60), clean(p.get("receiver_address")))
+                if x
+            )[:200],
+        )
+    except ValidationError as err:
+        fields = ", ".join(sorted({str(e["loc"][0]) for e in err.errors() if e["loc"]}))
+        raise Unusable(f"the address is incomplete or unreadable ({fields})") from None
+    nick = clean(p.get("buyer_nick"), 120) or "(no nick)"
+    return OrderIn(
+        order_no=trade.external_id,
+        channel="taobao",
+        buyer_nick=nick,
+        recipient=recipient,
+        lines=lines,
+        buyer_remark=clean(p.get("buyer_message")) or None,
+        seller_note=clean(p.get("seller_memo")) or None,
+        total_cents=cents(money(p.get("payment"), "the payment")),
+    )
+
+
+@dataclass
+class Stored:
+    new: int = 0
+    changed: int = 0
+    held: int = 0
+
+
+def unsettled(
+    session: Session, shop_id: int, listed: dict[str, datetime], settle: timedelta
+) -> list[str]:
+    """The listed orders worth reading whole: all but those we hold a version of that is
+    newer than the list's, or the same and *settled*.
+
+    TOP's ``modified`` has whole seconds, so two changes in one second share it: a version
+    with the same ``modified`` is the last of its second only if it was read after that
+    second had passed, by more than the replicas may lag (``settle``).
+    """
+    if not listed:
+        return []
+    have = {
+        ext: (modified, read_at)
+        for ext, modified, read_at in session.execute(
+            select(ChannelOrder.external_id, ChannelOrder.modified, ChannelOrder.read_at).where(
+                ChannelOrder.shop_id == shop_id, ChannelOrder.external_id.in_(list(listed))
+            )
+        ).all()
+    }
+    need = []
+    for ext, modified in listed.items():
+        got = have.get(ext)
+        if got is not None and (
+            got[0] > modified or (got[0] == modified and got[1] - got[0] > settle + SECOND)
+        ):
+            continue
+        need.append(ext)
+    return need
+
+
+def store(
+    session: Session,
+    shop: ChannelShop,
+    trades: list[ChannelTrade],
+    now: datetime,
+    read_at: datetime,
+    *,
+    guard: bool = True,
+) -> Stored:
+    """Upsert the trades (the newest version of each wins) and import the paid ones."""
+    newest: dict[str, ChannelTrade] = {}
+    for t in trades:
+        had = newest.get(t.external_id)
+        if had is None or not guard or t.modified >= had.modified:
+            newest[t.external_id] = t
+    stored = Stored()
+    if not newest:
+        return stored
+    existing = {
+        c.external_id: c
+        for c in session.execute(
+            select(ChannelOrder).where(
+                ChannelOrder.shop_id == shop.id, ChannelOrder.external_id.in_(list(newest))
+            )
+        ).scalars()
+    }
+    touched: list[tuple[ChannelOrder, ChannelTrade]] = []
+    for ext, t in newest.items():
+        row = existing.get(ext)
+        payload = _storable(t.payload)
+        if row is None:
+            row = ChannelOrder(
+                account_id=shop.account_id,
+                shop_id=shop.id,
+                external_id=ext,
+                modified=t.modified,
+                channel_status=t.status[:40],
+                trade_type=t.trade_type[:40],
+                payload=payload,
+                state="waiting",
+                versions=1,
+                read_at=read_at,
+                first_seen_at=now,
+                changed_at=now,
+            )
+            session.add(row)
+            stored.new += 1
+        elif guard and t.modified < row.modified:
+            continue  # an older version than the one stored (a lagging replica): ignored
+        else:
+            if t.modified != row.modified or row.payload != payload:
+                stored.changed += 1
+                row.versions += 1
+            row.modified, row.payload, row.read_at = t.modified, payload, read_at
+            row.channel_status, row.trade_type = t.status[:40], t.trade_type[:40]
+            row.changed_at = now
+        touched.append((row, t))
+    session.flush()
+    stored.held = _import(session, shop, touched, now)
+    return stored
+
+
+def _import(
+    session: Session,
+    shop: ChannelShop,
+    touched: list[tuple[ChannelOrder, ChannelTrade]],
+    now: datetime,
+) -> int:
+    """Make Guanjia orders of the paid trades not yet imported; returns how many are held."""
+    todo: list[tuple[ChannelOrder, OrderIn]] = []
+    codes = {
+        clean(ln.get("outer_sku_id"), 120)
+        for _, t in touched
+        for ln in (t.payload.get("orders") or {}).get("order", [])
+        if isinstance(ln, dict)
+    }
+    known = set(
+        session.execute(
+            select(Sku.sku_code).where(Sku.account_id == shop.account_id, Sku.sku_code.in_(codes))
+        ).scalars()
+    )
+    taken = set(
+        session.execute(
+            select(SalesOrder.order_no).where(
+                SalesOrder.account_id == shop.account_id,
+                SalesOrder.order_no.in_([row.external_id for row, _ in touched]),
+            )
+        ).scalars()
+    )
+    for row, t in touched:
+        if row.order_id is not None:
+            continue  # imported already; later changes reach the order in a later slice
+        if not t.paid:
+            row.state, row.hold_reason = ("closed" if t.closed else "waiting"), None
+            continue
+        if row.external_id in taken:
+            row.state, row.hold_reason = "held", "an order with this number exists already"
+            continue
+        try:
+            todo.append((row, to_order(t, known)))
+        except Unusable as why:
+            row.state, row.hold_reason = "held", str(why)[:300]
+    if todo:
+        try:
+            with session.begin_nested():
+                made = create_orders(session, shop.account_id, [b for _, b in todo], "channel", now)
+            pairs = list(zip(todo, made, strict=True))
+        except DomainError:
+            pairs = []
+            for row, body in todo:  # one by one, so one refusal holds only its own order
+                try:
+                    with session.begin_nested():
+                        (one,) = create_orders(session, shop.account_id, [body], "channel", now)
+                    pairs.append(((row, body), one))
+                except DomainError as err:
+                    row.state, row.hold_reason = "held", str(err)[:300]
+        for (row, _), order in pairs:
+            row.state, row.hold_reason, row.order_id = "imported", None, order.id
+    return sum(1 for row, _ in touched if row.state == "held")
+
+
+def _storable(value: Any) -> Any:
+    """The payload as JSON that both databases keep: no NUL or control characters."""
+    if isinstance(value, str):
+        return CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {str(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1 << 53:
+        return str(value)  # beyond what a JSON double keeps exactly (tids, oids)
+    return value

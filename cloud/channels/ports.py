@@ -1,0 +1,74 @@
+"""The ports the channel code is written against, and the errors an adapter raises.
+
+An adapter turns one marketplace's API into these; the download run (download.py) knows no
+marketplace by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ChannelTrade:
+    """One order as the marketplace has it now (or as of the replica that answered)."""
+
+    external_id: str
+    modified: datetime  # aware, UTC
+    status: str
+    trade_type: str
+    #: Paid and waiting to be shipped: the one state in which it becomes a Guanjia order.
+    paid: bool
+    #: Closed (unpaid, or refunded before shipping): it will never ship.
+    closed: bool
+    payload: dict[str, Any]
+
+
+@dataclass
+class Listing:
+    """What a window's list gave: each order's id and ``modified`` as the list showed them
+    (a search index, possibly behind), and what it cost."""
+
+    modified: dict[str, datetime] = field(default_factory=dict)
+    pages: int = 0
+    calls: int = 0
+
+
+class OrderSource(Protocol):
+    """Orders changed in a window of ``modified`` time, both ends included, then each read
+    whole. Two steps, so the run reads only the orders it does not have yet."""
+
+    #: The longest window one query may span (the API's limit).
+    max_span: timedelta
+
+    @property
+    def calls(self) -> int:
+        """API calls made so far (for the run's record)."""
+        ...
+
+    def listed(self, start: datetime, end: datetime) -> Listing: ...
+
+    def fetch(self, external_ids: list[str]) -> list[ChannelTrade]: ...
+
+
+class ChannelError(Exception):
+    """A marketplace call failed; the message is a sentence for the run's record."""
+
+
+class AuthRejected(ChannelError):
+    """The marketplace refused the shop's authorisation: retrying will not help."""
+
+
+class Retryable(ChannelError):
+    """Worth trying again later (call limits, the platform's own errors, a broken answer)."""
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        #: Seconds the marketplace asked us to wait, when it said.
+        self.wait = wait
+
+
+class Refused(ChannelError):
+    """The marketplace refused the request itself (an ``isv.*`` error): ours to fix."""

@@ -1,0 +1,191 @@
+"""Shops, their watermarks and their leases.
+
+A lease is a row's ``lease_owner`` and ``lease_until``, taken with one conditional UPDATE: on
+PostgreSQL the row lock makes a second process's UPDATE wait and then find the lease taken
+(READ COMMITTED re-reads the row), on SQLite writers are serialised (BEGIN IMMEDIATE). So two
+hub processes never run the same shop at once, and a process that died loses its lease when
+``lease_until`` passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from cloud.db.models import ChannelRun, ChannelShop, ChannelWatermark
+from cloud.errors import ConflictError, InvalidError, NotFoundError
+
+PLATFORMS = ("taobao",)
+SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
+
+
+@dataclass(frozen=True)
+class ShopIn:
+    code: str
+    api_url: str
+    app_key: str
+    app_secret: str
+    session_key: str
+    start_from: datetime
+    platform: str = "taobao"
+    sign_method: str = "hmac-sha256"
+
+
+def add_shop(session: Session, account_id: int, body: ShopIn, now: datetime) -> ChannelShop:
+    if body.platform not in PLATFORMS:
+        raise InvalidError(f"no adapter for platform {body.platform!r} yet", "platform")
+    if body.sign_method not in SIGN_METHODS:
+        raise InvalidError("sign_method must be md5, hmac or hmac-sha256", "sign_method")
+    if not body.api_url.startswith(("http://", "https://")):
+        raise InvalidError("api_url must be an http(s) URL", "api_url")
+    if body.start_from.tzinfo is None:
+        raise InvalidError("start_from needs a time zone", "start_from")
+    if session.execute(
+        select(ChannelShop.id).where(
+            ChannelShop.account_id == account_id, ChannelShop.code == body.code
+        )
+    ).first():
+        raise ConflictError(f"shop {body.code} exists already")
+    shop = ChannelShop(
+        account_id=account_id,
+        code=body.code,
+        platform=body.platform,
+        api_url=body.api_url,
+        app_key=body.app_key,
+        app_secret=body.app_secret,
+        session_key=body.session_key,
+        sign_method=body.sign_method,
+        status="active",
+        start_from=body.start_from,
+        created_at=now,
+    )
+    session.add(shop)
+    session.flush()
+    return shop
+
+
+def shop_by_code(session: Session, account_id: int, code: str) -> ChannelShop:
+    shop = session.execute(
+        select(ChannelShop).where(ChannelShop.account_id == account_id, ChannelShop.code == code)
+    ).scalar_one_or_none()
+    if shop is None:
+        raise NotFoundError(f"no shop {code}")
+    return shop
+
+
+def reauthorise(session: Session, shop: ChannelShop, session_key: str) -> None:
+    """The seller authorised the app again: a new session key, and the shop runs again."""
+    shop.session_key, shop.status, shop.status_reason = session_key, "active", None
+
+
+def take_lease(session: Session, shop_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Take or extend the shop's lease; False when another owner's lease still runs."""
+    done = session.execute(
+        update(ChannelShop)
+        .where(
+            ChannelShop.id == shop_id,
+            or_(
+                ChannelShop.lease_owner.is_(None),
+                ChannelShop.lease_owner == owner,
+                ChannelShop.lease_until.is_(None),
+                ChannelShop.lease_until < now,
+            ),
+        )
+        .values(lease_owner=owner, lease_until=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def keep_lease(session: Session, shop_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Extend the lease only if it is still ours and has not run out."""
+    done = session.execute(
+        update(ChannelShop)
+        .where(
+            ChannelShop.id == shop_id,
+            ChannelShop.lease_owner == owner,
+            ChannelShop.lease_until >= now,
+        )
+        .values(lease_until=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def drop_lease(session: Session, shop_id: int, owner: str) -> None:
+    session.execute(
+        update(ChannelShop)
+        .where(ChannelShop.id == shop_id, ChannelShop.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def watermark(session: Session, shop_id: int, stream: str) -> datetime | None:
+    return session.execute(
+        select(ChannelWatermark.watermark).where(
+            ChannelWatermark.shop_id == shop_id, ChannelWatermark.stream == stream
+        )
+    ).scalar_one_or_none()
+
+
+def advance_watermark(
+    session: Session, shop: ChannelShop, stream: str, to: datetime, now: datetime
+) -> datetime:
+    """Move the watermark to ``to`` if that is later; it never moves back. Returns it."""
+    row = session.get(ChannelWatermark, (shop.id, stream))
+    if row is None:
+        session.add(
+            ChannelWatermark(
+                account_id=shop.account_id,
+                shop_id=shop.id,
+                stream=stream,
+                watermark=to,
+                updated_at=now,
+            )
+        )
+        return to
+    if to > row.watermark:
+        row.watermark, row.updated_at = to, now
+    return row.watermark
+
+
+def shops_overview(session: Session, account_id: int) -> list[dict[str, Any]]:
+    """Each shop with its status, watermark and last run (for the CLI and the dashboard)."""
+    out = []
+    for shop in session.execute(
+        select(ChannelShop).where(ChannelShop.account_id == account_id).order_by(ChannelShop.code)
+    ).scalars():
+        last = session.execute(
+            select(ChannelRun)
+            .where(ChannelRun.shop_id == shop.id)
+            .order_by(ChannelRun.started_at.desc(), ChannelRun.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        out.append(
+            {
+                "code": shop.code,
+                "platform": shop.platform,
+                "status": shop.status,
+                "status_reason": shop.status_reason,
+                "watermark": watermark(session, shop.id, "orders"),
+                "last_run": None
+                if last is None
+                else {
+                    "outcome": last.outcome,
+                    "started_at": last.started_at,
+                    "window_start": last.window_start,
+                    "window_end": last.window_end,
+                    "pages": last.pages,
+                    "new": last.orders_new,
+                    "changed": last.orders_changed,
+                    "held": last.orders_held,
+                    "error": last.error,
+                },
+            }
+        )
+    return out

@@ -1,0 +1,159 @@
+"""The simulator as a WSGI application: the TOP gateway and the control plane.
+
+``POST /router/rest`` is the gateway (simulators/marketplace/top.py). The control plane,
+``/_sim/...``, is the simulator's own (JSON in, JSON out):
+
+- ``GET  /_sim/clock`` -> ``{"now": epoch seconds, "text": GMT+8}``
+- ``POST /_sim/advance`` ``{"seconds": s, "rate": buyer actions per second}``
+- ``POST /_sim/place`` ``{"count": n}``: n new trades now
+- ``POST /_sim/faults`` a :class:`Faults` as JSON (fields left out keep their value), or
+  ``{"seed": n}`` for the schedule drawn from n
+- ``POST /_sim/shops`` ``{"app_key", "secret", "session", "seller_nick"}``
+- ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
+- ``GET  /_sim/truth``: every change ever made and each trade's final state
+
+It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
+mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import fields as dc_fields
+from socketserver import ThreadingMixIn
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import orjson
+import typer
+
+from simulators.marketplace import top
+from simulators.marketplace.clock import fmt
+from simulators.marketplace.market import Faults, Market
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+MAX_BODY = 1 << 20
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+REASONS[413] = "Payload Too Large"
+REASONS[502] = "Bad Gateway"
+
+
+class MarketplaceApp:
+    def __init__(self, market: Market) -> None:
+        self.market = market
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        verb = environ.get("REQUEST_METHOD", "GET")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_BODY:
+            return self._send(start_response, 413, "text/plain", b"body too large")
+        raw = environ["wsgi.input"].read(length) if length else b""
+        with self.market.lock:
+            if path == "/router/rest":
+                if verb not in ("POST", "GET"):
+                    return self._send(start_response, 405, "text/plain", b"POST")
+                query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return self._send(start_response, 400, "text/plain", b"body is not UTF-8")
+                form = dict(parse_qsl(text, keep_blank_values=True))
+                status, ctype, body = top.handle(self.market, query, form)
+                return self._send(start_response, status, ctype, body)
+            if path.startswith("/_sim/"):
+                try:
+                    args = orjson.loads(raw) if raw else {}
+                    result = self._control(verb, path.removeprefix("/_sim/"), args)
+                except (ValueError, TypeError, KeyError) as err:
+                    return self._send(start_response, 400, "application/json", {"error": str(err)})
+                if result is None:
+                    return self._send(start_response, 404, "application/json", {"error": path})
+                return self._send(start_response, 200, "application/json", result)
+        return self._send(start_response, 404, "text/plain", b"not found")
+
+    def _control(self, verb: str, name: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        m = self.market
+        if name == "clock":
+            return {"now": m.now, "text": fmt(m.now)}
+        if name == "truth":
+            return m.truth_state()
+        if verb != "POST":
+            return None
+        if name == "advance":
+            acted = m.advance(float(args["seconds"]), float(args.get("rate", 0.0)))
+            return {"now": m.now, "acted": acted}
+        if name == "place":
+            return {"tids": [m.place() for _ in range(int(args.get("count", 1)))]}
+        if name == "faults":
+            if "seed" in args:
+                m.faults = Faults.seeded(int(args["seed"]))
+            else:
+                known = {f.name for f in dc_fields(Faults)}
+                for key, value in args.items():
+                    if key not in known:
+                        raise KeyError(f"no fault {key!r}")
+                    setattr(m.faults, key, float(value))
+            return {"faults": m.truth_state()["faults"]}
+        if name == "shops":
+            shop = m.add_shop(
+                str(args["app_key"]),
+                str(args["secret"]),
+                str(args["session"]),
+                str(args["seller_nick"]),
+            )
+            return {"seller_nick": shop.seller_nick}
+        if name == "revoke":
+            m.shops[str(args["session"])].revoked = True
+            return {"revoked": True}
+        return None
+
+    @staticmethod
+    def _send(start: StartResponse, status: int, ctype: str, body: Any) -> list[bytes]:
+        data = body if isinstance(body, bytes) else orjson.dumps(body)
+        start(
+            f"{status} {REASONS.get(status, 'Error')}",
+            [("Content-Type", ctype), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        logging.getLogger("guanjia.sim.marketplace").debug(format, *args)
+
+
+def serve(app: MarketplaceApp, host: str, port: int) -> WSGIServer:
+    """A threaded WSGI server on (host, port); call ``serve_forever`` or ``shutdown``."""
+    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+
+
+def command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the gateway and control plane.")] = 8765,
+    seed: Annotated[int, typer.Option(help="Seed of the buyers and the fault schedule.")] = 0,
+    faults: Annotated[
+        bool, typer.Option("--faults/--no-faults", help="Draw a fault schedule from the seed.")
+    ] = False,
+    app_key: Annotated[str, typer.Option(help="The app's key.")] = "12345678",
+    secret: Annotated[str, typer.Option(help="The app's secret.")] = "sim-secret",
+    session: Annotated[str, typer.Option(help="A seller's session key.")] = "sim-session",
+    seller_nick: Annotated[str, typer.Option(help="That seller's nick.")] = "guanjia-demo-shop",
+) -> None:
+    """Run a Taobao-TOP-shaped marketplace (POST /router/rest) with its /_sim control plane."""
+    logging.basicConfig(level=logging.INFO)
+    market = Market(seed=seed, faults=Faults.seeded(seed) if faults else Faults())
+    market.add_shop(app_key, secret, session, seller_nick)
+    server = serve(MarketplaceApp(market), host, port)
+    typer.echo(
+        f"marketplace: http://{host}:{server.server_port}/router/rest (now {fmt(market.now)})"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()

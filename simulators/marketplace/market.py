@@ -1,0 +1,345 @@
+"""The marketplace's state: shops, trades with every version, buyers on a virtual clock, the
+seeded fault schedule and the ground-truth log.
+
+Every change to a trade is a new *version* stamped with ``modified`` (whole seconds, as TOP
+stores it). What the list APIs see is a search index that, like the real one, may lag: a
+version becomes visible at ``visible_at`` (late indexing, up to ``late_index_max`` seconds after
+``modified``). ``taobao.trade.fullinfo.get`` reads the trade itself, but sometimes from a replica
+that is up to ``replica_lag_max`` seconds behind. The truth log records every version the moment
+it is made, whatever any API shows.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from simulators.marketplace.clock import fmt
+
+#: Trade types TOP returns when a call names none (a subset of the documented default list).
+DEFAULT_TYPES = (
+    "fixed",
+    "auction",
+    "guarantee_trade",
+    "step",
+    "independent_simple_trade",
+    "independent_shop_trade",
+    "auto_delivery",
+    "ec",
+    "cod",
+    "game_equipment",
+    "shopex_trade",
+    "netcn_trade",
+    "external_trade",
+    "instant_trade",
+    "b2c_cod",
+)
+#: Types a call sees only when it names them in ``type`` (the cause of "invisible" orders).
+NON_DEFAULT_TYPES = ("tmall_i18n", "eticket", "o2o_offlinetrade", "nopaid")
+
+OPEN = ("WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS")
+START = 1_794_326_400.0  # 2026-11-11 00:00:00 GMT+8, Double 11
+
+
+@dataclass
+class Faults:
+    """Probabilities (per call or per event) and bounds of the seeded fault schedule."""
+
+    rate_limit: float = 0.0  # a call is refused with code 7 (and a ban starts)
+    rate_limit_silent: float = 0.5  # ... of which without "ban will last N more seconds"
+    isp_error: float = 0.0  # code 15 with an isp.* sub_code (retryable)
+    html: float = 0.0  # the front answers an HTML error page instead of JSON
+    late_index: float = 0.0  # a version reaches the search index late ...
+    late_index_max: float = 0.0  # ... by up to this many seconds
+    replica_lag: float = 0.0  # fullinfo.get is served by a lagging replica ...
+    replica_lag_max: float = 0.0  # ... up to this many seconds behind
+    change_between_pages: float = 0.0  # a list call makes a buyer change a trade of its window
+    tie_burst: float = 0.0  # a placement is a burst of trades in the same second
+    non_default_type: float = 0.0  # a new trade has a type outside the default list
+    money_commas: float = 0.0  # prices written with thousands separators
+    hostile_text: float = 0.0  # emoji and NUL in the nick and the remarks
+    garbage_address: float = 0.0  # an address no courier can read
+    unmapped_sku: float = 0.0  # a line whose outer_sku_id the seller never mapped
+    same_second: float = 0.0  # a change is followed by another within the same second
+
+    @classmethod
+    def seeded(cls, seed: int) -> Faults:
+        """A fault schedule drawn from ``seed``: each fault on or off, at a drawn rate."""
+        r = random.Random(seed)
+
+        def maybe(hi: float) -> float:
+            return r.uniform(0.0, hi) if r.random() < 0.6 else 0.0
+
+        return cls(
+            rate_limit=maybe(0.15),
+            rate_limit_silent=r.random(),
+            isp_error=maybe(0.1),
+            html=maybe(0.03),
+            late_index=maybe(0.4),
+            late_index_max=r.choice([60.0, 180.0, 300.0]),
+            replica_lag=maybe(0.4),
+            replica_lag_max=r.choice([10.0, 60.0, 300.0]),
+            change_between_pages=maybe(0.6),
+            tie_burst=maybe(0.3),
+            non_default_type=maybe(0.2),
+            money_commas=maybe(0.2),
+            hostile_text=maybe(0.1),
+            garbage_address=maybe(0.05),
+            unmapped_sku=maybe(0.05),
+            same_second=maybe(0.2),
+        )
+
+
+@dataclass
+class Shop:
+    app_key: str
+    secret: str
+    session: str
+    seller_nick: str
+    revoked: bool = False
+
+
+@dataclass
+class Version:
+    modified: int
+    visible_at: float
+    trade: dict[str, Any]
+    #: When it was made, to the fraction of a second (``modified`` has whole seconds only).
+    made_at: float = 0.0
+
+
+@dataclass
+class Market:
+    """The whole marketplace; every method runs under ``lock`` (the server is threaded)."""
+
+    seed: int = 0
+    faults: Faults = field(default_factory=Faults)
+    now: float = START
+    #: Seconds of virtual time each API call takes (pages are fetched at different times).
+    call_cost: float = 0.2
+    skus: tuple[str, ...] = ("SKU-A", "SKU-B", "SKU-C", "SKU-D")
+    shops: dict[str, Shop] = field(default_factory=dict)
+    trades: dict[int, list[Version]] = field(default_factory=dict)
+    truth: list[dict[str, Any]] = field(default_factory=list)
+    ban_until: dict[str, float] = field(default_factory=dict)
+    calls: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.lock = threading.RLock()
+        self._next_tid = 3_900_000_000_000_000_000 + self.seed * 1_000_000
+        self._next_oid = 0
+
+    # --- shops and sessions ------------------------------------------------------------
+
+    def add_shop(self, app_key: str, secret: str, session: str, seller_nick: str) -> Shop:
+        shop = Shop(app_key, secret, session, seller_nick)
+        self.shops[session] = shop
+        return shop
+
+    def secret_of(self, app_key: str) -> str | None:
+        return next((s.secret for s in self.shops.values() if s.app_key == app_key), None)
+
+    # --- buyers --------------------------------------------------------------------------
+
+    def advance(self, seconds: float, rate: float = 0.0) -> int:
+        """Let ``seconds`` of virtual time pass with buyers acting ``rate`` times a second."""
+        end = self.now + max(0.0, seconds)
+        count = int(rate * seconds)
+        if rate * seconds - count > self.rng.random():
+            count += 1
+        moments = sorted(self.rng.uniform(self.now, end) for _ in range(count))
+        for at in moments:
+            self.now = at
+            self.buyer_acts()
+        self.now = end
+        return count
+
+    def buyer_acts(self) -> None:
+        open_tids = [t for t, vs in self.trades.items() if vs[-1].trade["status"] in OPEN]
+        roll = self.rng.random()
+        if not open_tids or roll < 0.4:
+            burst = self.rng.randint(3, 12) if self.rng.random() < self.faults.tie_burst else 1
+            for _ in range(burst):
+                self.place()
+            return
+        tid = self.rng.choice(open_tids)
+        status = self.trades[tid][-1].trade["status"]
+        if roll < 0.7 and status == "WAIT_BUYER_PAY":
+            self.change(tid, "pay", status="WAIT_SELLER_SEND_GOODS", pay_time=fmt(self.now))
+        elif roll < 0.9:
+            self.change(tid, "modify", buyer_message=self._remark(), **self._address())
+        elif status == "WAIT_BUYER_PAY":
+            self.change(tid, "cancel", status="TRADE_CLOSED_BY_TAOBAO")
+        else:
+            self.change(tid, "modify", seller_memo=f"memo {self.rng.randint(1, 999)}")
+
+    def place(self) -> int:
+        shop = self.rng.choice(sorted(self.shops.values(), key=lambda s: s.session))
+        tid = self._next_tid
+        self._next_tid += 1
+        non_default = self.rng.random() < self.faults.non_default_type
+        lines = []
+        for _ in range(self.rng.randint(1, 3)):
+            self._next_oid += 1
+            sku = self.rng.choice(self.skus)
+            if self.rng.random() < self.faults.unmapped_sku:
+                sku = f"UNMAPPED-{self.rng.randint(1, 99)}"
+            price = Decimal(self.rng.randint(100, 250_000)) / 100
+            num = self.rng.randint(1, 4)
+            lines.append(
+                {
+                    "oid": 4_100_000_000_000_000_000 + self.seed * 10_000_000 + self._next_oid,
+                    "num_iid": 600_000_000_000 + self.skus.index(sku)
+                    if sku in self.skus
+                    else 699_999_999_999,
+                    "sku_id": str(5_000_000_000 + sum(sku.encode()) % 1000),
+                    "outer_sku_id": sku,
+                    "title": f"商品 {sku}",
+                    "num": num,
+                    "price": self._money(price),
+                    "payment": self._money(price * num),
+                    "total_fee": self._money(price * num),
+                    "refund_status": "NO_REFUND",
+                    "status": "WAIT_BUYER_PAY",
+                }
+            )
+        payment = sum((Decimal(str(ln["payment"]).replace(",", "")) for ln in lines), Decimal(0))
+        created = fmt(self.now)
+        trade: dict[str, Any] = {
+            "tid": tid,
+            "tid_str": str(tid),
+            "type": self.rng.choice(NON_DEFAULT_TYPES if non_default else DEFAULT_TYPES[:4]),
+            "status": "WAIT_BUYER_PAY",
+            "seller_nick": shop.seller_nick,
+            "buyer_nick": self._nick(),
+            "buyer_message": self._remark(),
+            "seller_memo": "",
+            "created": created,
+            "pay_time": "",
+            "payment": self._money(payment),
+            "post_fee": self._money(Decimal("0.00")),
+            "total_fee": self._money(payment),
+            **self._address(),
+            "orders": {"order": lines},
+        }
+        self.trades[tid] = []
+        self._record(tid, "place", trade)
+        return tid
+
+    def change(self, tid: int, action: str, **fields: Any) -> None:
+        trade = {**self.trades[tid][-1].trade, **fields}
+        if "status" in fields:
+            trade["orders"] = {
+                "order": [{**ln, "status": fields["status"]} for ln in trade["orders"]["order"]]
+            }
+        self._record(tid, action, trade)
+        if self.rng.random() < self.faults.same_second and self.now % 1 < 0.9:
+            # The platform touches the trade again at once (e.g. its own flags after a
+            # payment): two versions share one ``modified`` second.
+            self.now += self.rng.uniform(0.0, 0.99 - self.now % 1)
+            again = {**trade, "seller_memo": f"{trade.get('seller_memo', '')}+"}
+            if action == "pay":
+                again["status"] = trade["status"]
+            self._record(tid, "touch", again)
+
+    def _record(self, tid: int, action: str, trade: dict[str, Any]) -> None:
+        modified = int(self.now)
+        trade["modified"] = fmt(modified)
+        late = 0.0
+        if self.rng.random() < self.faults.late_index:
+            late = self.rng.uniform(0.0, self.faults.late_index_max)
+        self.trades[tid].append(Version(modified, self.now + late, trade, self.now))
+        self.truth.append(
+            {
+                "seq": len(self.truth) + 1,
+                "tid": tid,
+                "action": action,
+                "modified": modified,
+                "status": trade["status"],
+                "type": trade["type"],
+                "seller_nick": trade["seller_nick"],
+                "at": self.now,
+            }
+        )
+
+    def _money(self, value: Decimal) -> str:
+        text = f"{value:.2f}"
+        if value >= 1000 and self.rng.random() < self.faults.money_commas:
+            text = f"{value:,.2f}"
+        return text
+
+    def _nick(self) -> str:
+        nick = f"buyer{self.rng.randint(1, 99_999)}"
+        if self.rng.random() < self.faults.hostile_text:
+            nick = f"🐼{nick}\u0000买家"
+        return nick
+
+    def _remark(self) -> str:
+        if self.rng.random() < self.faults.hostile_text:
+            return "请发顺丰 🚚\u0000\u202e谢谢"
+        return self.rng.choice(["", "", "请尽快发货", "不要放快递柜", "送礼，不要发票"])
+
+    def _address(self) -> dict[str, str]:
+        if self.rng.random() < self.faults.garbage_address:
+            return {
+                "receiver_name": "",
+                "receiver_state": "",
+                "receiver_city": "??",
+                "receiver_district": "",
+                "receiver_town": "",
+                "receiver_address": "\ufffd\ufffd<script>",
+                "receiver_mobile": "call me",
+            }
+        return {
+            "receiver_name": self.rng.choice(["张三", "李四", "王五"]),
+            "receiver_state": self.rng.choice(["浙江省", "湖南省", "广东省"]),
+            "receiver_city": "杭州市",
+            "receiver_district": "西湖区",
+            "receiver_town": "文新街道",
+            "receiver_address": f"文一西路{self.rng.randint(1, 999)}号",
+            "receiver_mobile": f"138{self.rng.randint(10_000_000, 99_999_999)}",
+        }
+
+    # --- what the APIs see -----------------------------------------------------------------
+
+    def indexed(self, seller_nick: str) -> list[dict[str, Any]]:
+        """The search index now: per trade, the newest version already visible."""
+        out = []
+        for versions in self.trades.values():
+            if versions[0].trade["seller_nick"] != seller_nick:
+                continue
+            newest = None
+            for v in versions:  # in the order made: the last visible one is the newest
+                if v.visible_at <= self.now and (newest is None or v.modified >= newest.modified):
+                    newest = v
+            if newest is not None:
+                out.append({**newest.trade, "_modified": newest.modified})
+        return out
+
+    def read_trade(self, tid: int) -> dict[str, Any] | None:
+        """The trade itself, sometimes from a replica behind by up to ``replica_lag_max``."""
+        versions = self.trades.get(tid)
+        if not versions:
+            return None
+        if self.rng.random() < self.faults.replica_lag:
+            horizon = self.now - self.rng.uniform(0.0, self.faults.replica_lag_max)
+            # A replica has what was made before its horizon, to the fraction of a second: of
+            # two changes in one second it may have the first only.
+            behind = [v for v in versions if v.made_at <= horizon]
+            return (behind[-1] if behind else versions[0]).trade
+        return versions[-1].trade
+
+    def truth_state(self) -> dict[str, Any]:
+        final: dict[int, dict[str, Any]] = {}
+        for change in self.truth:
+            final[change["tid"]] = change
+        return {
+            "now": self.now,
+            "changes": list(self.truth),
+            "trades": {str(t): c for t, c in final.items()},
+            "faults": asdict(self.faults),
+        }

@@ -1,0 +1,199 @@
+"""The TOP gateway: ``POST /router/rest`` as Taobao Open Platform answers it.
+
+Shape (open.taobao.com "API调用方法详解", and the API pages of each method):
+- system parameters (``method``, ``app_key``, ``session``, ``timestamp``, ``format``, ``v``,
+  ``sign_method``, ``sign``) in the query string, the API's own in a UTF-8 form body; all of
+  them are signed together;
+- always HTTP 200 with one top-level key: ``<method without "taobao.", dots as
+  underscores>_response`` (other prefixes stay: ``cainiao_waybill_ii_get_response``), or
+  ``error_response`` with ``code``, ``msg``, ``sub_code``, ``sub_msg``;
+- lists wrapped in an object named by the plural: ``"trades": {"trade": [...]}``; an empty
+  list is left out altogether, as TOP leaves it out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from simulators.marketplace.clock import fmt, parse_text, parse_timestamp
+from simulators.marketplace.market import DEFAULT_TYPES, NON_DEFAULT_TYPES, Market, Shop
+from simulators.marketplace.signing import sign_ok
+
+SKEW = 600.0  # "淘宝API服务端允许客户端请求最大时间误差为10分钟"
+MAX_SPAN = 86_400  # increment.get: "修改时间跨度不能大于一天"
+HTML_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    b"</h1></center><hr><center>Tengine</center></body></html>"
+)
+
+Params = dict[str, str]
+Reply = tuple[int, str, Any]  # status, content type, JSON-able body or raw bytes
+
+
+class TopError(Exception):
+    def __init__(self, code: int, msg: str, sub_code: str = "", sub_msg: str = "") -> None:
+        super().__init__(msg)
+        self.body = {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg}
+
+
+def response_key(method: str) -> str:
+    name = method.removeprefix("taobao.")
+    return name.replace(".", "_") + "_response"
+
+
+def invalid(name: str, why: str) -> TopError:
+    return TopError(41, "Invalid Arguments", f"isv.invalid-parameter:{name}", why)
+
+
+def handle(market: Market, query: Params, form: Params) -> Reply:
+    """One gateway call. The caller holds ``market.lock``."""
+    market.calls += 1
+    market.now += market.call_cost
+    if market.rng.random() < market.faults.html:
+        return 502, "text/html; charset=utf-8", HTML_PAGE
+    params = {**query, **form}
+    try:
+        method, shop = _admit(market, params)
+        body = METHODS[method](market, shop, params)
+    except TopError as err:
+        body_err = {**err.body, "request_id": uuid.UUID(int=market.calls).hex[:13]}
+        return 200, "application/json;charset=UTF-8", {"error_response": body_err}
+    return 200, "application/json;charset=UTF-8", {response_key(method): body}
+
+
+def _admit(market: Market, params: Params) -> tuple[str, Shop]:
+    method = params.get("method", "")
+    if not method:
+        raise TopError(21, "Missing Method")
+    if method not in METHODS:
+        raise TopError(22, "Invalid Method", "isv.method-not-exist", f"no method {method}")
+    app_key = params.get("app_key", "")
+    secret = market.secret_of(app_key)
+    if secret is None:
+        raise TopError(29, "Invalid App Key")
+    stamp = parse_timestamp(params.get("timestamp", ""))
+    if stamp is None or abs(stamp - market.now) > SKEW:
+        raise TopError(31, "Invalid Timestamp", "", "timestamp is more than 10 minutes off")
+    if not params.get("sign") or not sign_ok(params, secret):
+        raise TopError(25, "Invalid Signature")
+    if params.get("format", "xml") != "json" or params.get("v") != "2.0":
+        raise invalid("format", "the simulator answers format=json, v=2.0 only")
+    shop = market.shops.get(params.get("session", ""))
+    if shop is None or shop.revoked or shop.app_key != app_key:
+        raise TopError(27, "Invalid session", "invalid-sessionkey", "session key is invalid")
+    ban = market.ban_until.get(app_key, 0.0)
+    if ban > market.now or market.rng.random() < market.faults.rate_limit:
+        if ban <= market.now:
+            ban = market.now + market.rng.randint(1, 5)
+            market.ban_until[app_key] = ban
+        silent = market.rng.random() < market.faults.rate_limit_silent
+        wait = "" if silent else f"This ban will last for {int(ban - market.now) + 1} more seconds"
+        raise TopError(7, "App Call Limited", "accesscontrol.limited-by-app-access-count", wait)
+    if market.rng.random() < market.faults.isp_error:
+        sub = market.rng.choice(["isp.remote-service-error", "isp.top-remote-connection-timeout"])
+        raise TopError(15, "Remote service error", sub, "please retry")
+    return method, shop
+
+
+def _int(params: Params, name: str, default: int, lo: int, hi: int) -> int:
+    text = params.get(name, "")
+    if text == "":
+        return default
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise invalid(name, f"{name} must be a whole number from {lo} to {hi}")
+    return int(text)
+
+
+def _types(params: Params) -> set[str]:
+    given = params.get("type", "")
+    if not given:
+        return set(DEFAULT_TYPES)
+    return {t.strip() for t in given.split(",") if t.strip()}
+
+
+def _project(trade: dict[str, Any], fields: str) -> dict[str, Any]:
+    wanted = {f.strip() for f in fields.split(",") if f.strip()}
+    if not wanted:
+        raise invalid("fields", "fields is required")
+    return {k: v for k, v in trade.items() if k in wanted}
+
+
+def _page(rows: list[dict[str, Any]], params: Params, key: str, fields: str) -> dict[str, Any]:
+    page_no = _int(params, "page_no", 1, 1, 1_000_000)
+    page_size = _int(params, "page_size", 40, 1, 100)
+    rows.sort(key=lambda t: (t[key], t["tid"]), reverse=True)
+    chunk = rows[(page_no - 1) * page_size : page_no * page_size]
+    out: dict[str, Any] = {}
+    if params.get("use_has_next") == "true":
+        # TOP: with use_has_next the total is not counted (and not returned).
+        out["has_next"] = page_no * page_size < len(rows)
+    else:
+        out["total_results"] = len(rows)
+    if chunk:
+        out["trades"] = {"trade": [_project(t, fields) for t in chunk]}
+    return out
+
+
+def increment_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
+    """taobao.trades.sold.increment.get: by ``modified``, newest first, span ≤ one day."""
+    start = parse_text(params.get("start_modified", ""))
+    end = parse_text(params.get("end_modified", ""))
+    if start is None or end is None:
+        raise invalid("start_modified", "start_modified and end_modified are required")
+    if end < start or end - start > MAX_SPAN:
+        raise invalid("end_modified", "the span must be between 0 seconds and one day")
+    types = _types(params)
+    status = params.get("status", "")
+
+    def window() -> list[dict[str, Any]]:
+        return [
+            t
+            for t in market.indexed(shop.seller_nick)
+            if start <= t["_modified"] <= end
+            and t["type"] in types
+            and (not status or t["status"] == status)
+        ]
+
+    rows = window()
+    if rows and market.rng.random() < market.faults.change_between_pages:
+        # A buyer changes one of the window's trades between two page fetches: it leaves
+        # the window (its new ``modified`` is now) and the pages after it shift.
+        victim = market.rng.choice(rows)
+        if victim["status"] in ("WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS"):
+            market.change(victim["tid"], "modify", seller_memo=f"changed at {fmt(market.now)}")
+            rows = window()
+    return _page(rows, params, "_modified", params.get("fields", ""))
+
+
+def sold_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
+    """taobao.trades.sold.get: by ``created``, newest first."""
+    start = parse_text(params["start_created"]) if params.get("start_created") else 0
+    end = parse_text(params["end_created"]) if params.get("end_created") else 1 << 40
+    if start is None or end is None:
+        raise invalid("start_created", "start_created/end_created: yyyy-MM-dd HH:mm:ss")
+    types, status = _types(params), params.get("status", "")
+    rows = []
+    for t in market.indexed(shop.seller_nick):
+        created = parse_text(t["created"]) or 0
+        if start <= created <= end and t["type"] in types and (not status or t["status"] == status):
+            rows.append({**t, "_created": created})
+    return _page(rows, params, "_created", params.get("fields", ""))
+
+
+def fullinfo_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
+    """taobao.trade.fullinfo.get: one trade with its lines, read from the trade store."""
+    tid = params.get("tid", "")
+    trade = market.read_trade(int(tid)) if tid.isdigit() else None
+    if trade is None or trade["seller_nick"] != shop.seller_nick:
+        raise TopError(15, "Remote service error", "isv.trade-not-exist", f"no trade {tid}")
+    return {"trade": _project(trade, params.get("fields", ""))}
+
+
+METHODS: dict[str, Callable[[Market, Shop, Params], dict[str, Any]]] = {
+    "taobao.trades.sold.increment.get": increment_get,
+    "taobao.trades.sold.get": sold_get,
+    "taobao.trade.fullinfo.get": fullinfo_get,
+}
+ALL_TYPES = DEFAULT_TYPES + NON_DEFAULT_TYPES

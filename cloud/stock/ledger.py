@@ -16,7 +16,7 @@ Rules (docs/cloud.md "Stock ledger"; docs/sync.md "Conflicts"):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal
@@ -48,6 +48,17 @@ Bucket = Literal["sellable", "damaged", "qc", "hold"]
 BUCKET_COLUMN: Final = {"sellable": "on_hand", "damaged": "damaged", "qc": "qc", "hold": "hold"}
 #: Kinds a person may reverse directly (orders reverse reservations and ships themselves).
 REVERSIBLE: Final = {"receipt", "adjust", "transfer", "return", "ship"}
+
+
+#: Keys per locking SELECT: PostgreSQL parses a row-value IN list recursively, and 10,000
+#: (warehouse, SKU) pairs in one statement exceeded its max_stack_depth (2 MB by default).
+#: The keys are sorted and the chunks taken in order, so locks are still taken in one order.
+_LOCK_CHUNK = 1000
+
+
+def _chunks(keys: list[Any]) -> Iterator[list[Any]]:
+    for at in range(0, len(keys), _LOCK_CHUNK):
+        yield keys[at : at + _LOCK_CHUNK]
 
 
 @dataclass
@@ -126,12 +137,16 @@ class Ledger:
                     for w, s in keys
                 ],
             )
-            rows = self.session.execute(
-                select(StockLevel)
-                .where(tuple_(StockLevel.warehouse_id, StockLevel.sku_code).in_(keys))
-                .order_by(StockLevel.warehouse_id, StockLevel.sku_code)
-                .with_for_update()
-            ).scalars()
+            rows = (
+                r
+                for chunk in _chunks(keys)
+                for r in self.session.execute(
+                    select(StockLevel)
+                    .where(tuple_(StockLevel.warehouse_id, StockLevel.sku_code).in_(chunk))
+                    .order_by(StockLevel.warehouse_id, StockLevel.sku_code)
+                    .with_for_update()
+                ).scalars()
+            )
             for r in rows:
                 key = (r.warehouse_id, r.sku_code)
                 self.levels[key] = r
@@ -147,14 +162,20 @@ class Ledger:
                 ins(BinLevel).on_conflict_do_nothing(),
                 [{"warehouse_id": w, "bin_code": b, "sku_code": s, "qty": 0} for w, b, s in bkeys],
             )
-            brows = self.session.execute(
-                select(BinLevel)
-                .where(
-                    tuple_(BinLevel.warehouse_id, BinLevel.bin_code, BinLevel.sku_code).in_(bkeys)
-                )
-                .order_by(BinLevel.warehouse_id, BinLevel.bin_code, BinLevel.sku_code)
-                .with_for_update()
-            ).scalars()
+            brows = (
+                b
+                for chunk in _chunks(bkeys)
+                for b in self.session.execute(
+                    select(BinLevel)
+                    .where(
+                        tuple_(BinLevel.warehouse_id, BinLevel.bin_code, BinLevel.sku_code).in_(
+                            chunk
+                        )
+                    )
+                    .order_by(BinLevel.warehouse_id, BinLevel.bin_code, BinLevel.sku_code)
+                    .with_for_update()
+                ).scalars()
+            )
             for b in brows:
                 bkey = (b.warehouse_id, b.bin_code, b.sku_code)
                 self.bins[bkey] = b

@@ -62,22 +62,29 @@ def free_port() -> int:
 
 
 @contextmanager
-def private_database(database_url: str | None, workdir: Path) -> Iterator[str]:
-    """A database only this run uses: a SQLite file, or a fresh schema on PostgreSQL."""
+def private_database(
+    database_url: str | None, workdir: Path, *, keep: str | None = None
+) -> Iterator[str]:
+    """A database only this run uses: a SQLite file, or a fresh schema on PostgreSQL.
+
+    ``keep`` names one that outlives the run instead (a schema ``bench_keep_<keep>``, or
+    ``<keep>.db`` in ``workdir``), created if missing, so a seeded volume can be measured
+    again after a change without seeding it again."""
     if database_url is None or database_url.startswith("sqlite"):
-        yield f"sqlite:///{workdir / 'bench-api.db'}"
+        yield f"sqlite:///{workdir / ((keep or 'bench-api') + '.db')}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    schema = f"bench_keep_{keep}" if keep else f"bench_{uuid.uuid4().hex[:10]}"
     admin = make_engine(database_url)
     with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+        c.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     # The schema replaces any search path the URL names (e.g. the auto-audit run's schema).
     url = make_url(database_url).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if not keep:
+            with admin.begin() as c:
+                c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -207,6 +208,10 @@ def dashboard(
     nodes: Annotated[int, typer.Option(help="Edge nodes enrolled (issue 15: 50).")] = 50,
     rounds: Annotated[int, typer.Option(help="Fetches of each page.")] = 40,
     workers: Annotated[int, typer.Option(help="Server worker processes.")] = 1,
+    keep: Annotated[
+        Path | None,
+        typer.Option(help="Keep the seeded database here and reuse it on the next run."),
+    ] = None,
 ) -> None:
     """Each dashboard page's HTML p95 and Chromium load-event p95, and the first load's
     gzipped size, beside the issue's limits (cloud/bench/dashboard.py)."""
@@ -218,7 +223,13 @@ def dashboard(
     )
 
     r = bench_dashboard(
-        database_url, skus=skus, orders=orders, nodes=nodes, rounds=rounds, workers=workers
+        database_url,
+        skus=skus,
+        orders=orders,
+        nodes=nodes,
+        rounds=rounds,
+        workers=workers,
+        keep=keep,
     )
     typer.echo(
         f"database {r['database']}  orders {r['orders']}  skus {r['skus']}  nodes {r['nodes']}"

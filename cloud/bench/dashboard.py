@@ -14,6 +14,7 @@ each gzip-compressed as a proxy would send it (the hub itself does not compress)
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import tempfile
@@ -26,7 +27,7 @@ from urllib.parse import urljoin
 import httpx
 
 from cloud.bench.api import PASSWORD, private_database, seed_volume, serve
-from cloud.db.engine import make_engine, session_factory, transaction
+from cloud.db.engine import make_engine, migrate, session_factory, transaction
 
 LIMIT_HTML_MS = 300.0
 LIMIT_LOAD_MS = 1000.0
@@ -147,17 +148,40 @@ def _load_events(base: str, paths: dict[str, str], rounds: int, cookies: Any) ->
 
 
 def bench_dashboard(
-    database_url: str | None, *, skus: int, orders: int, nodes: int, rounds: int, workers: int
+    database_url: str | None,
+    *,
+    skus: int,
+    orders: int,
+    nodes: int,
+    rounds: int,
+    workers: int,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
+    """``keep``: a directory where the seeded database (SQLite) or the name of its schema
+    (PostgreSQL) and the seed's ids are kept; a later run with the same directory and volume
+    migrates that database to the current schema and measures it without seeding again."""
     with tempfile.TemporaryDirectory(prefix="guanjia-bench-web-") as tmp:
-        workdir = Path(tmp)
-        with private_database(database_url, workdir) as url:
-            t0 = time.perf_counter()
-            data = seed_volume(url, skus=skus, orders=orders)
-            seed_s = round(time.perf_counter() - t0, 1)
-            t0 = time.perf_counter()
-            _enrol(url, nodes)  # each node is sent the whole catalogue (its downlink)
-            nodes_s = round(time.perf_counter() - t0, 1)
+        workdir = keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        tag = f"web_{orders}_{skus}_{nodes}"
+        stamp = (
+            workdir
+            / f"{tag}-{'pg' if database_url and database_url.startswith('postgresql') else 'sqlite'}.json"
+        )
+        with private_database(database_url, workdir, keep=tag if keep else None) as url:
+            if keep and stamp.exists():
+                data = json.loads(stamp.read_text())
+                migrate(make_engine(url))  # pages added since the seed may need new tables
+                seed_s = nodes_s = 0.0
+            else:
+                t0 = time.perf_counter()
+                data = seed_volume(url, skus=skus, orders=orders)
+                seed_s = round(time.perf_counter() - t0, 1)
+                t0 = time.perf_counter()
+                _enrol(url, nodes)  # each node is sent the whole catalogue (its downlink)
+                nodes_s = round(time.perf_counter() - t0, 1)
+                if keep:
+                    stamp.write_text(json.dumps({k: data[k][:1] for k in ("held", "orders")}))
             paths = pages(data["held"][0] if data["held"] else data["orders"][0])
             with serve(url, workdir, workers) as base:
                 c = _login(base)

@@ -7,15 +7,12 @@ by the other tests here); one hub for the module, so the whole file runs in ~20 
 from __future__ import annotations
 
 import csv
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from cloud.app import create_app
@@ -23,8 +20,8 @@ from cloud.seed import seed_demo
 from cloud.settings import Settings
 from tests.cloud.conftest import PASSWORD
 from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
-from tests.support import free_port
 from tests.support.browser import axe_violations, screenshot
+from tests.support.served import served
 
 pytestmark = pytest.mark.browser
 VIEW = {"width": 1366, "height": 768}
@@ -40,23 +37,14 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         jwt_secret="test-secret-of-at-least-32-bytes-long",
     )
     app = create_app(settings, ingest=False)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "hub did not start"
-        time.sleep(0.05)
-    with app.state.sessions() as s, s.begin():
-        seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[NODE])
-    client = TestClient(app)
-    client.app.state = app.state  # type: ignore[attr-defined]
-    add_user(client, "demo", "lead", "warehouse_lead")
-    count_variance(client)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(app) as base:
+        with app.state.sessions() as s, s.begin():
+            seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[NODE])
+        client = TestClient(app)
+        client.app.state = app.state  # type: ignore[attr-defined]
+        add_user(client, "demo", "lead", "warehouse_lead")
+        count_variance(client)
+        yield base
 
 
 def _page(browser: Any, hub: str, user: str) -> Any:

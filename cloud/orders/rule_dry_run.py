@@ -109,8 +109,11 @@ def _chunks(items: Sequence[T], n: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[i : i + n]
 
 
-def _proposed_engine(session: Session, account_id: int, key: str, body: RuleIn) -> Engine:
-    """The account's engine with ``body`` in place of the current version of ``key``."""
+def _proposed_engine(
+    session: Session, account_id: int, key: str, body: RuleIn, version: int
+) -> Engine:
+    """The account's engine with ``body`` in place of the current version of ``key``, as
+    ``version`` (the one it would become: its decisions cite ``key@version``)."""
     engine = Engine(session, account_id)
     priority = {r.id: (r.priority, r.rule_key) for r in engine.rules}
     engine.rules = [r for r in engine.rules if r.rule_key != key]
@@ -118,7 +121,7 @@ def _proposed_engine(session: Session, account_id: int, key: str, body: RuleIn) 
     # A broken current version is replaced too: the proposal is what would run.
     engine.broken = {i: b for i, b in engine.broken.items() if b[0].rule_key != key}
     if body.active:
-        view = RuleView(PROPOSED_ID, body.kind, body.name, key, 0, body.action)
+        view = RuleView(PROPOSED_ID, body.kind, body.name, key, version, body.action)
         engine.conditions[PROPOSED_ID] = [Condition.model_validate(c) for c in body.conditions]
         priority[PROPOSED_ID] = (body.priority, key)
         engine.views.append(view)
@@ -226,7 +229,10 @@ def dry_run(
             (ln.sku_code for ls in lines.values() for ln in ls),
         )
     }
-    before, after = Engine(session, account_id), _proposed_engine(session, account_id, key, body)
+    before, after = (
+        Engine(session, account_id),
+        _proposed_engine(session, account_id, key, body, run.version),
+    )
     day = audit_day(now)
     for r in orders:
         ls = lines.get(r.id, [])

@@ -106,7 +106,7 @@ def test_a_courier_change_is_reported_per_order(demo: TestClient) -> None:
     assert len(moved) == 4 and run["totals"]["courier_changed"] == 4
     for o in moved:
         assert (o["current"]["carrier"], o["proposed"]["carrier"]) == ("SF", "ZTO")
-        assert o["proposed"]["carrier_source"] == "hunan-sf@0"  # the proposal, not saved
+        assert o["proposed"]["carrier_source"] == f"hunan-sf@{run['version']}"  # the proposal
     # deactivated, the Hunan orders fall through to the default rule (ZTO) as well
     off = demo.post("/api/v1/rules/hunan-sf/dry-run", json={**body, "active": False}).json()
     assert off["totals"]["courier_changed"] == 4

@@ -52,6 +52,7 @@ def test_the_form_is_made_from_the_api_model(browser_client: Callable[..., TestC
     assert '<option value="lowest_cost">' in page and '<option value="between">' in page
     assert 'name="c0.value" value="湖南"' in page
     assert "Advanced: the rule as JSON" in page  # the JSON editor, kept
+    assert page.count('name="csrf" value="') >= 3 and 'name="csrf" value=""' not in page
 
 
 def test_refusals_are_shown_beside_their_field_and_nothing_is_saved(
@@ -139,7 +140,7 @@ def test_dry_run_shows_the_table_and_saves_nothing(
     assert page.status_code == 200 and "<html" in page.text  # without script: the whole page
     rows = page.text.split('class="compact dry-run"')[1]
     assert all(f"DRY{i}" in rows for i in range(3)) and AUDITED not in rows
-    assert "courier: SF (hunan-sf@1)" in rows and "courier: ZTO (hunan-sf@0)" in rows
+    assert "courier: SF (hunan-sf@1)" in rows and "courier: ZTO (hunan-sf@2)" in rows
     # with htmx: only the editor and its table; the audited order too when asked
     part = c.post(
         "/web/rules/hunan-sf/dry-run",
@@ -187,6 +188,7 @@ def test_couriers_are_edited_and_refusals_shown(
     c = browser_client()
     page = c.get("/web/couriers", headers=EN).text
     assert "hunan-sf" in page and 'value="8.00"' in page  # ZTO's cost in yuan
+    assert 'name="csrf" value=""' not in page
     r = _post(
         c,
         "/web/couriers/ZTO",

@@ -1,7 +1,12 @@
 """Rules: the audit rules as data (cloud/orders/audit_rules.py) — the current version of each,
-every version kept with what changed between them, and a new version from the rule as JSON,
-validated as the API's PUT /rules/{key} validates it (rules:write). The dry run on today's
-orders is not built yet (docs/dashboard.md)."""
+every version kept with what changed between them, and an editor: a form per rule kind
+generated from the API's request models (cloud/web/rule_form.py), the rule as JSON kept as
+"advanced", both validated as ``PUT /api/v1/rules/{key}`` validates them (rules:write).
+
+"Dry run" shows what the edited rule would decide for today's orders beside what the current
+rules decide (cloud/orders/rule_dry_run.py, as ``POST /api/v1/rules/{key}/dry-run``; orders:read),
+saving nothing: a table swapped in by htmx, or the whole page without script.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,30 @@ import asyncio
 import difflib
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from cloud.api.deps import SessionDep
 from cloud.db.models import Rule
-from cloud.orders import audit_rules
-from cloud.web.deps import OrdersPage, RulesAction
+from cloud.orders import audit_rules, rule_dry_run
+from cloud.web import rule_form
+from cloud.web.deps import OrdersAction, OrdersPage, RulesAction
 from cloud.web.render import render
-from cloud.web.session import PREFIX, PageError
+from cloud.web.session import PREFIX, WebUser
 
 router = APIRouter(prefix=PREFIX + "/rules")
 Key = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+#: Changed orders the dry-run table lists (the totals count them all).
+SHOWN: Final = 200
 
 
-def as_json(r: Rule) -> str:
-    """The rule as the API's RuleIn takes it (what the edit box holds)."""
-    body = {
+def as_body(r: Rule) -> dict[str, Any]:
+    """The rule as the API's RuleIn takes it."""
+    return {
         "kind": r.kind,
         "name": r.name,
         "priority": r.priority,
@@ -36,6 +45,11 @@ def as_json(r: Rule) -> str:
         "action": r.action,
         "active": r.active,
     }
+
+
+def as_json(r: Rule | dict[str, Any]) -> str:
+    """The rule as the advanced editor's box holds it."""
+    body = as_body(r) if isinstance(r, Rule) else r
     return json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True)
 
 
@@ -46,8 +60,19 @@ def rule_list(request: Request, user: OrdersPage, session: SessionDep) -> Respon
     return render(request, "rules.html", {"rules": rules, "carriers": carriers}, user=user)
 
 
-@router.get("/{key}", response_class=HTMLResponse, include_in_schema=False)
-def versions(request: Request, key: Key, user: OrdersPage, session: SessionDep) -> Response:
+def _page(
+    request: Request,
+    session: Session,
+    user: WebUser,
+    key: str,
+    *,
+    form: rule_form.RuleForm | None = None,
+    json_text: str | None = None,
+    json_error: str | None = None,
+    run: rule_dry_run.DryRun | None = None,
+    include_audited: bool = False,
+    status: int = 200,
+) -> Response:
     history = audit_rules.rule_history(session, user.who.account_id, key)
     shown: list[dict[str, Any]] = []
     before: list[str] = []
@@ -60,28 +85,92 @@ def versions(request: Request, key: Key, user: OrdersPage, session: SessionDep) 
         )
         shown.append({"rule": r, "json": "\n".join(now), "diff": "\n".join(diff[2:])})
         before = now
-    return render(
-        request,
-        "rule.html",
-        {"key": key, "versions": list(reversed(shown)), "current": as_json(history[-1])},
-        user=user,
-    )
+    current = history[-1]
+    ctx = {
+        "key": key,
+        "kind": current.kind,
+        "versions": list(reversed(shown)),
+        "current": json_text if json_text is not None else as_json(current),
+        "json_error": json_error,
+        "form": form or rule_form.build(current.kind, as_body(current)),
+        "run": run,
+        "include_audited": include_audited,
+        "shown": SHOWN,
+    }
+    if request.headers.get("HX-Request"):
+        # htmx swaps the editor (form, errors, dry-run table) in place. It swaps only 2xx
+        # answers by default (htmx 2 ``responseHandling``), so a refused form answers 200
+        # to htmx and 422 without script.
+        return render(request, "_rule_editor.html", ctx, user=user)
+    return render(request, "rule.html", ctx, user=user, status=status)
+
+
+@router.get("/{key}", response_class=HTMLResponse, include_in_schema=False)
+def versions(request: Request, key: Key, user: OrdersPage, session: SessionDep) -> Response:
+    return _page(request, session, user, key)
+
+
+def _proposal(
+    session: Session, user: WebUser, key: str, form: Any
+) -> tuple[audit_rules.RuleIn | None, dict[str, Any]]:
+    """The posted rule (form fields, or ``rule`` as JSON from the advanced editor) validated
+    by the API's model; else what to draw again with the refusals beside their fields."""
+    kind = audit_rules.rule_history(session, user.who.account_id, key)[-1].kind
+    if "rule" in form:
+        text = str(form.get("rule", ""))
+        try:
+            return audit_rules.RuleIn.model_validate_json(text), {"json_text": text}
+        except ValidationError as err:
+            e = err.errors()[0]
+            where = ".".join(str(x) for x in e["loc"]) or "rule"
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            return None, {"json_text": text, "json_error": f"{where}: {msg}"}
+    body = rule_form.read(kind, form)
+    rule, errors, general = rule_form.validate(body)
+    if rule is None:
+        return None, {"form": rule_form.build(kind, body, errors, general)}
+    return rule, {"form": rule_form.build(kind, body)}
+
+
+@router.post("/{key}/dry-run", include_in_schema=False)
+async def dry_run(request: Request, key: Key, user: OrdersAction, session: SessionDep) -> Response:
+    form = await request.form()
+    audited = form.get("include_audited") is not None
+
+    def run() -> Response:
+        rule, shown = _proposal(session, user, key, form)
+        if rule is None:
+            return _page(request, session, user, key, include_audited=audited, status=422, **shown)
+        result = rule_dry_run.dry_run(
+            session, user.who.account_id, key, rule, datetime.now(UTC), include_audited=audited
+        )
+        return _page(request, session, user, key, run=result, include_audited=audited, **shown)
+
+    return await asyncio.to_thread(run)
 
 
 @router.post("/{key}", include_in_schema=False)
 async def put(request: Request, key: Key, user: RulesAction, session: SessionDep) -> Response:
     form = await request.form()
-    try:
-        body = audit_rules.RuleIn.model_validate_json(str(form.get("rule", "")))
-    except ValidationError as err:
-        e = err.errors()[0]
-        where = ".".join(str(x) for x in e["loc"]) or "rule"
-        raise PageError(422, f"{where}: {e['msg']}") from err
 
-    def run() -> None:
+    def run() -> Response:
+        if "rule" in form:
+            try:
+                rule = audit_rules.RuleIn.model_validate_json(str(form.get("rule", "")))
+            except ValidationError:
+                rule = None
+            # A new key is created from JSON (the form edits a rule that exists).
+            if rule is not None:
+                audit_rules.put_rule(
+                    session, user.who.account_id, key, rule, user.who.actor, datetime.now(UTC)
+                )
+                return RedirectResponse(f"{PREFIX}/rules/{key}?done=1", status_code=303)
+        rule, shown = _proposal(session, user, key, form)
+        if rule is None:
+            return _page(request, session, user, key, status=422, **shown)
         audit_rules.put_rule(
-            session, user.who.account_id, key, body, user.who.actor, datetime.now(UTC)
+            session, user.who.account_id, key, rule, user.who.actor, datetime.now(UTC)
         )
+        return RedirectResponse(f"{PREFIX}/rules/{key}?done=1", status_code=303)
 
-    await asyncio.to_thread(run)
-    return RedirectResponse(f"{PREFIX}/rules/{key}?done=1", status_code=303)
+    return await asyncio.to_thread(run)

@@ -347,6 +347,14 @@ OWN: list[Case] = [
         {"kind": "courier", "name": "乙规则", "priority": 5, "action": {"carrier": "SF"}},
         own=True,
     ),
+    # B's dry run of a rule under A's key: B's rules and today's orders only, nothing saved
+    Case(
+        "POST",
+        "/api/v1/rules/{key}/dry-run",
+        200,
+        {"kind": "courier", "name": "乙规则", "priority": 5, "action": {"carrier": "SF"}},
+        own=True,
+    ),
     Case(
         "PUT",
         "/api/v1/carriers/{code}",

@@ -13,7 +13,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud import metrics
 from cloud.db.engine import transaction
 from cloud.db.models import Node
-from cloud.nodes import downlink
+from cloud.nodes import downlink, history
 from cloud.settings import Settings
 from cloud.sync import ingest
 from protocol import codec, topics
@@ -374,17 +374,18 @@ class IngestWorker:
                 self._send(client, topics.topic(node, topics.Channel.DOWN), down_bytes)
         await asyncio.sleep(0)
 
-    def _presence(self, *states: NodeState) -> None:
+    def _presence(self, *states: NodeState, now: datetime | None = None) -> None:
+        retention = timedelta(days=self.settings.node_sample_retention_days)
         with transaction(self.sessions) as s:
             for state in states:
-                self._record_state(s, state)
+                self._record_state(s, state, retention, now or datetime.now(UTC))
 
     @staticmethod
-    def _record_state(s: Session, state: NodeState) -> None:
+    def _record_state(s: Session, state: NodeState, retention: timedelta, now: datetime) -> None:
         node = s.get(Node, state.node)
         if node is None:
             return  # unknown until its first pull; its status will come again
-        now = datetime.now(UTC)
+        was_online = bool(node.online)
         node.online = state.online
         node.last_seen = now
         if state.software:
@@ -398,6 +399,8 @@ class IngestWorker:
             node.devices = [d.model_dump(mode="json") for d in state.devices]
             if state.alarm:
                 log.error("node %s alarm: %s", state.node, state.alarm)
+        if history.due(node, now, was_online):
+            history.record(s, node, now, retention)
 
     async def _reject(self, name: str, node: str | None, reason: str, size: int) -> None:
         self.stats.rejected[reason.split(":")[0]] += 1

@@ -55,6 +55,9 @@ def record(session: Session, node: Node, now: datetime, retention: timedelta) ->
         "oldest_unacked_age_s": node.oldest_unacked_age_s if node.online else None,
         "sync_lag_ms": node.sync_lag_ms if node.online else None,
     }
+    # Set before the statement runs: its autoflush then writes it in the node's one UPDATE.
+    before = node.sampled_at
+    node.sampled_at = now
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(NodeSample).values(**values)
@@ -64,9 +67,8 @@ def record(session: Session, node: Node, now: datetime, retention: timedelta) ->
             set_={k: stmt.excluded[k] for k in values if k not in ("node_id", "at")},
         )
     )
-    before = node.sampled_at
-    node.sampled_at = now
-    if before is None or _hour(before) != _hour(now):
+    # Never sampled before: nothing to prune (sampled_at is set with the first sample).
+    if before is not None and _hour(before) != _hour(now):
         prune(session, now - retention, node.node_id)
 
 

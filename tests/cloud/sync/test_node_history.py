@@ -96,19 +96,23 @@ def test_samples_beyond_the_retention_are_pruned_once_an_hour(engine: Engine) ->
     w = worker(engine)  # retention: 14 days (Settings' default)
     sessions = session_factory(engine)
     old, kept = T0 - timedelta(days=15), T0 - timedelta(days=13)
+    w._presence(state(1), now=T0)  # the node's first sample: it has none older to prune
     with transaction(sessions) as s:
         for at in (old, kept):
             s.add(NodeSample(node_id=NODE, at=at, online=True, backlog=9))
-    w._presence(state(1), now=T0)  # the node's first sample: prunes
-    assert [r[0] for r in rows(engine)] == [kept, T0]
-    with transaction(sessions) as s:
-        s.add(NodeSample(node_id=NODE, at=old, online=True, backlog=9))
     w._presence(state(1), now=T0 + timedelta(minutes=5))  # same hour: no prune
-    assert len(rows(engine)) == 4
-    w._presence(state(1), now=T0 + timedelta(hours=1))  # next hour: prunes
-    assert old not in [r[0] for r in rows(engine)]
+    assert [r[0] for r in rows(engine)] == [old, kept, T0, T0 + timedelta(minutes=5)]
+    w._presence(state(1), now=T0 + timedelta(hours=1))  # the next hour: pruned
+    assert [r[0] for r in rows(engine)] == [
+        kept,
+        T0,
+        T0 + timedelta(minutes=5),
+        T0 + timedelta(hours=1),
+    ]
     with sessions() as s:
         assert s.get_one(Node, NODE).sampled_at == T0 + timedelta(hours=1)
+    with sessions() as s:  # all nodes' samples at once (rolled back: not committed)
+        assert history.prune(s, T0 + timedelta(days=30)) == 4
 
 
 def test_buckets_keep_the_worst_of_each_period() -> None:

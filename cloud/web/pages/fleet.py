@@ -63,6 +63,9 @@ def node_page(
     start = now - span
     rows = history.samples(session, node_id, start)
     chart = {
+        # The chart spans the chosen range even where the node sent nothing.
+        "from": int(start.timestamp()),
+        "to": int(now.timestamp()),
         "t": [int(r.at.timestamp()) for r in rows],
         "backlog": [r.backlog for r in rows],
         "age_s": [r.oldest_unacked_age_s for r in rows],

@@ -11,6 +11,11 @@ document.addEventListener("DOMContentLoaded", function () {
     new uPlot({
       title: box.dataset.title,
       width: Math.min(box.clientWidth || 900, 1300), height: 220,
+      scales: {
+        x: { time: true, range: function () { return [data.from, data.to]; } },
+        // from zero: a backlog of 3 should not look like a wall
+        y: { range: function (u, min, max) { return [0, Math.max(1, max || 0) * 1.1]; } },
+      },
       series: [{}].concat(series),
       // null is a gap: the node was offline (cloud/nodes/history.py writes no figures then)
       spanGaps: false,

@@ -104,6 +104,8 @@ def test_node_page_shows_figures_devices_alarm_and_history(
         == 99
     )  # type: ignore[union-attr]
     assert c.get(f"/web/fleet/{NODE}?range=1y").status_code == 422
+    zh = c.get(f"/web/fleet/{NODE}", headers={"Accept-Language": "zh-CN"}).text
+    assert "看门狗告警" in zh and "拣货" in zh
     assert c.get("/web/fleet/no-such-node").status_code == 404
 
 
@@ -127,6 +129,22 @@ def test_move_a_lease_from_the_page(
     assert r.headers["location"].startswith("/web/pick-leases?warehouse=WH1&done=")
     assert _lease(leased)[0] == PICK2
     assert "Moved:" in c.get(r.headers["location"], headers=EN).text
+    # and back, from the node's page; a "back" off the dashboard is not followed
+    form = _move_form(c.get(f"/web/fleet/{PICK2}", headers=EN).text)
+    assert form["back"] == f"/web/fleet/{PICK2}"
+    r = c.post(
+        f"/web/pick-leases/{AUDITED}",
+        data={
+            **form,
+            "back": "//evil.example/x",
+            "node": PICK1,
+            "reason": "up again",
+            "csrf": c.csrf,
+        },  # type: ignore[attr-defined]
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/web/pick-leases?done=")
+    assert _lease(leased)[0] == PICK1
 
 
 def test_refused_moves_show_the_sentence_and_change_nothing(

@@ -220,3 +220,25 @@ def test_another_sellers_nodes_and_leases_are_not_there(
     )
     assert r.status_code == 404
     assert _lease(leased)[0] == PICK1
+
+
+def test_fourteen_days_of_minutes_chart_as_about_a_thousand_points(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    import json
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    rows = [
+        {"node_id": NODE, "at": now - timedelta(minutes=i), "online": True, "backlog": i % 50}
+        for i in range(14 * 24 * 60)
+    ]
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        s.execute(NodeSample.__table__.insert(), rows)  # type: ignore[attr-defined]
+    c = browser_client()
+    r = c.get(f"/web/fleet/{NODE}?range=14d", headers=EN)
+    data = re.search(r'id="node-history">(.*?)</script>', r.text)
+    assert data is not None
+    chart = json.loads(data.group(1))
+    assert 1000 <= len(chart["t"]) <= 1010 and max(chart["backlog"]) == 49
+    assert len(r.text.encode()) < 200_000  # uncompressed, the whole page
+    assert r.text.count("<tr><td>20") <= 30  # the table: one row per 12 h

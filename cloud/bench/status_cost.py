@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -88,13 +89,65 @@ def run(url: str, nodes: int, batch: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def interleaved(url: str, nodes: int, batch: int, pairs: int) -> tuple[float, float]:
+    """Median µs per status of rounds with sampling off and with every status due (a new
+    minute each round), alternating in one process and database so the machine's load
+    weighs on both alike."""
+    from cloud.nodes import history
+
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = session_factory(engine)
+    ids = [f"bench-node-{i:05d}" for i in range(nodes)]
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    with transaction(sessions) as s:
+        for n in ids:
+            hello(s, n, 0, start)
+    w = IngestWorker(Settings(), sessions)
+    due = history.due
+    took: dict[bool, list[float]] = {False: [], True: []}
+    for p in range(pairs):
+        for sampling in (False, True):
+            now = start + timedelta(minutes=2 * p + sampling, seconds=1)
+            history.due = due if sampling else (lambda *_: False)
+            states = [
+                NodeState(node=n, online=True, epoch=1, last_seq=p, acked_through=0, backlog=p)
+                for n in ids
+            ]
+            t = time.perf_counter()
+            for i in range(0, nodes, batch):
+                w._presence(*states[i : i + batch], now=now)
+            took[sampling].append((time.perf_counter() - t) / nodes * 1e6)
+    history.due = due
+    engine.dispose()
+    return statistics.median(took[False]), statistics.median(took[True])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--database-url")
     ap.add_argument("--nodes", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument(
+        "--interleaved",
+        type=int,
+        metavar="PAIRS",
+        help="instead: PAIRS rounds without sampling and with every status due, alternating",
+    )
     args = ap.parse_args()
+    if args.interleaved:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            private_database(args.database_url, Path(tmp)) as url,
+        ):
+            off, due = interleaved(url, args.nodes, args.batch, args.interleaved)
+        print(
+            f"{args.nodes} nodes, {args.batch} a transaction, median of {args.interleaved} "
+            f"rounds: {off:.0f} µs per status without a sample, {due:.0f} µs with one; a "
+            f"status every 10 s (one in six due): {off + (due - off) / 6:.0f} µs"
+        )
+        return
     for batch, nodes in ((args.batch, args.nodes), (1, min(args.nodes, 300))):
         with (
             tempfile.TemporaryDirectory() as tmp,

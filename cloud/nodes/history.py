@@ -12,6 +12,7 @@ page's per-node charts. No web code here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -43,33 +44,63 @@ def due(node: Node, now: datetime, was_online: bool) -> bool:
 
 
 def record(session: Session, node: Node, now: datetime, retention: timedelta) -> None:
-    """Write ``node``'s current figures as the sample of this minute (upsert on the key, so
-    two workers handling statuses of one node in one minute still leave one row), and once
-    an hour prune its samples older than ``retention``."""
+    """:func:`record_many` for one node."""
+    record_many(session, [node], now, retention)
+
+
+#: Rows of one INSERT: 6 values each stays far below SQLite's 32,766 bound parameters.
+CHUNK = 500
+
+
+def record_many(
+    session: Session, nodes: Iterable[Node], now: datetime, retention: timedelta
+) -> None:
+    """Write each node's current figures as its sample of this minute, and once an hour
+    prune its samples older than ``retention``.
+
+    One multi-row upsert on the key for the statuses of one transaction (so two workers
+    handling one node in one minute still leave one row), not a statement per node: the
+    nodes' own UPDATEs then stay one batch for the unit of work too. ``sampled_at`` is set
+    before the statement runs, so its autoflush writes it in each node's one UPDATE."""
+    rows: dict[str, dict[str, object]] = {}
+    stale: list[str] = []
     at = minute_of(now)
-    values = {
-        "node_id": node.node_id,
-        "at": at,
-        "online": bool(node.online),
-        "backlog": node.backlog if node.online else None,
-        "oldest_unacked_age_s": node.oldest_unacked_age_s if node.online else None,
-        "sync_lag_ms": node.sync_lag_ms if node.online else None,
-    }
-    # Set before the statement runs: its autoflush then writes it in the node's one UPDATE.
-    before = node.sampled_at
-    node.sampled_at = now
+    for node in nodes:
+        before = node.sampled_at
+        node.sampled_at = now
+        rows[node.node_id] = {
+            "node_id": node.node_id,
+            "at": at,
+            "online": bool(node.online),
+            "backlog": node.backlog if node.online else None,
+            "oldest_unacked_age_s": node.oldest_unacked_age_s if node.online else None,
+            "sync_lag_ms": node.sync_lag_ms if node.online else None,
+        }
+        # Never sampled before: nothing to prune (sampled_at is set with the first sample).
+        if before is not None and _hour(before) != _hour(now):
+            stale.append(node.node_id)
+    if not rows:
+        return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(NodeSample).values(**values)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["node_id", "at"],
-            set_={k: stmt.excluded[k] for k in values if k not in ("node_id", "at")},
+    values = list(rows.values())
+    for i in range(0, len(values), CHUNK):
+        stmt = insert(NodeSample).values(values[i : i + CHUNK])
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["node_id", "at"],
+                set_={k: stmt.excluded[k] for k in _FIGURES},
+            )
         )
-    )
-    # Never sampled before: nothing to prune (sampled_at is set with the first sample).
-    if before is not None and _hour(before) != _hour(now):
-        prune(session, now - retention, node.node_id)
+    for i in range(0, len(stale), CHUNK):
+        session.execute(
+            delete(NodeSample).where(
+                NodeSample.node_id.in_(stale[i : i + CHUNK]), NodeSample.at < now - retention
+            )
+        )
+
+
+_FIGURES = ("online", "backlog", "oldest_unacked_age_s", "sync_lag_ms")
 
 
 def prune(session: Session, before: datetime, node_id: str | None = None) -> int:

@@ -375,16 +375,19 @@ class IngestWorker:
         await asyncio.sleep(0)
 
     def _presence(self, *states: NodeState, now: datetime | None = None) -> None:
+        at = now or datetime.now(UTC)
         retention = timedelta(days=self.settings.node_sample_retention_days)
         with transaction(self.sessions) as s:
-            for state in states:
-                self._record_state(s, state, retention, now or datetime.now(UTC))
+            due = [n for state in states if (n := self._record_state(s, state, at)) is not None]
+            # The nodes' history (cloud/nodes/history.py): one sample a minute at most.
+            history.record_many(s, due, at, retention)
 
     @staticmethod
-    def _record_state(s: Session, state: NodeState, retention: timedelta, now: datetime) -> None:
+    def _record_state(s: Session, state: NodeState, now: datetime) -> Node | None:
+        """Record the status; returns the node if its history is due a sample."""
         node = s.get(Node, state.node)
         if node is None:
-            return  # unknown until its first pull; its status will come again
+            return None  # unknown until its first pull; its status will come again
         was_online = bool(node.online)
         node.online = state.online
         node.last_seen = now
@@ -399,8 +402,7 @@ class IngestWorker:
             node.devices = [d.model_dump(mode="json") for d in state.devices]
             if state.alarm:
                 log.error("node %s alarm: %s", state.node, state.alarm)
-        if history.due(node, now, was_online):
-            history.record(s, node, now, retention)
+        return node if history.due(node, now, was_online) else None
 
     async def _reject(self, name: str, node: str | None, reason: str, size: int) -> None:
         self.stats.rejected[reason.split(":")[0]] += 1

@@ -163,3 +163,24 @@ def test_history_route_per_account(client: TestClient) -> None:
     assert other.json() == none.json()
     assert client.get(url, params={"since": "yesterday"}, headers=mine).status_code == 422
     assert client.get(url, headers=picker).status_code == 403
+
+
+def test_statuses_of_several_nodes_in_one_batch_are_one_upsert(engine: Engine) -> None:
+    other = "wh1-pick-9"
+    w = worker(engine)
+    with transaction(session_factory(engine)) as s:
+        hello(s, other, 0, T0)
+    seen: list[str] = []
+
+    def spy(conn, cursor, statement, params, context, many) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", spy)
+    try:
+        w._presence(state(2), state(3).model_copy(update={"node": other}), now=T0)
+    finally:
+        event.remove(engine, "before_cursor_execute", spy)
+    assert len([q for q in seen if "node_sample" in q]) == 1
+    with session_factory(engine)() as s:
+        got = s.execute(select(NodeSample.node_id, NodeSample.backlog).order_by(NodeSample.node_id))
+        assert got.all() == [(NODE, 2), (other, 3)]

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     #: An event whose HLC wall time differs from the hub's clock by more is flagged.
     clock_skew_flag_s: float = 300.0
+    #: Days of per-node history (backlog, oldest unacked age, lag; one sample a minute) the
+    #: hub keeps for the fleet page's charts; older samples are pruned (cloud/nodes/history.py).
+    node_sample_retention_days: int = Field(default=14, ge=1, le=366)
     #: Signs API access tokens (JWT, HS256). Unset: a random secret per process, so tokens
     #: die with it and several workers would not accept each other's; set it in production.
     jwt_secret: str | None = None

@@ -4,7 +4,7 @@ Handlers validate, call the domain, and shape the answer."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from typing import Annotated
 
@@ -19,11 +19,12 @@ from cloud.api.schemas import (
     Health,
     IngestReport,
     NodeOut,
+    NodeSampleOut,
     ParkedOut,
     RejectionOut,
 )
 from cloud.db.models import Event, IngestRejection, Node, ParkedEvent
-from cloud.nodes import ownership
+from cloud.nodes import history, ownership
 from protocol.messages import MAX_SEQ
 
 router = APIRouter(prefix="/api/v1")
@@ -65,6 +66,28 @@ def get_node(node_id: str, session: SessionDep, who: NodesRead) -> NodeOut:
         # Another account's node and no node at all: one answer (cloud/nodes/ownership.py).
         raise ownership.UnknownNode(node_id)
     return NodeOut.model_validate(node, from_attributes=True)
+
+
+@router.get("/nodes/{node_id}/history", tags=["sync"])
+def node_history(
+    node_id: str,
+    session: SessionDep,
+    who: NodesRead,
+    since: Annotated[
+        datetime | None,
+        Query(description="From this instant on (RFC 3339; UTC if no offset); 24 h ago if absent"),
+    ] = None,
+) -> list[NodeSampleOut]:
+    """The node's samples of backlog, oldest unacked age and lag, oldest first: one a minute
+    at most, kept ``GUANJIA_NODE_SAMPLE_RETENTION_DAYS`` (14 by default; docs/sync.md)."""
+    get_node(node_id, session, who)  # 404 for no node and for another account's, alike
+    start = datetime.now(UTC) - timedelta(hours=24) if since is None else since
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    return [
+        NodeSampleOut.model_validate(r, from_attributes=True)
+        for r in history.samples(session, node_id, start)
+    ]
 
 
 @router.post("/nodes/claim", tags=["sync"], status_code=status.HTTP_201_CREATED)

@@ -57,6 +57,16 @@ class NodeOut(BaseModel):
     devices: list[dict[str, Any]] | None = None
 
 
+class NodeSampleOut(BaseModel):
+    """A node's figures at one minute (cloud/nodes/history.py); ``None`` while offline."""
+
+    at: datetime
+    online: bool
+    backlog: int | None
+    oldest_unacked_age_s: float | None
+    sync_lag_ms: int | None
+
+
 class EventOut(BaseModel):
     node_id: str
     seq: int

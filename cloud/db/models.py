@@ -90,6 +90,27 @@ class Node(Base):
     sync_lag_ms: Mapped[int | None]
     #: Each device's health as the node last reported it (NodeState.devices).
     devices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: When the newest :class:`NodeSample` was taken (cloud/nodes/history.py): read from the
+    #: row the status update loads anyway, so a status costs no extra query to know whether
+    #: a minute has passed.
+    sampled_at: Mapped[datetime | None]
+
+
+class NodeSample(Base):
+    """A node's backlog, oldest unacked age and lag at one minute (cloud/nodes/history.py).
+
+    At most one per node per minute (the key), pruned beyond a retention."""
+
+    __tablename__ = "node_sample"
+    node_id: Mapped[str] = mapped_column(
+        ForeignKey("node.node_id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The minute (UTC, seconds zero) the sample stands for.
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+    online: Mapped[bool] = mapped_column(Boolean)
+    backlog: Mapped[int | None]
+    oldest_unacked_age_s: Mapped[float | None] = mapped_column(Float)
+    sync_lag_ms: Mapped[int | None]
 
 
 class Event(Base):

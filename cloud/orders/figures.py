@@ -126,12 +126,16 @@ def trend(session: Session, account_id: int, now: datetime, days: int) -> list[t
     return sorted(counts.items())
 
 
-def fleet(session: Session, account_id: int, now: datetime) -> list[dict[str, Any]]:
-    """The account's nodes with presence, backlog and lag, and whether each is lagging."""
+def fleet(
+    session: Session, account_id: int, now: datetime, node_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The account's nodes (or the one ``node_id``, if the account's) with presence, backlog
+    and lag, and whether each is lagging."""
     out = []
-    for n in session.execute(
-        select(Node).where(ownership.owned_by(account_id)).order_by(Node.node_id)
-    ).scalars():
+    q = select(Node).where(ownership.owned_by(account_id)).order_by(Node.node_id)
+    if node_id is not None:
+        q = q.where(Node.node_id == node_id)
+    for n in session.execute(q).scalars():
         lag_s = (n.sync_lag_ms or 0) / 1000
         lagging = bool(n.online) and (
             (n.oldest_unacked_age_s or 0) > LAG_S or lag_s > LAG_S or bool(n.alarm)

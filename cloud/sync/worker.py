@@ -13,7 +13,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud import metrics
 from cloud.db.engine import transaction
 from cloud.db.models import Node
-from cloud.nodes import downlink
+from cloud.nodes import downlink, history
 from cloud.settings import Settings
 from cloud.sync import ingest
 from protocol import codec, topics
@@ -374,17 +374,21 @@ class IngestWorker:
                 self._send(client, topics.topic(node, topics.Channel.DOWN), down_bytes)
         await asyncio.sleep(0)
 
-    def _presence(self, *states: NodeState) -> None:
+    def _presence(self, *states: NodeState, now: datetime | None = None) -> None:
+        at = now or datetime.now(UTC)
+        retention = timedelta(days=self.settings.node_sample_retention_days)
         with transaction(self.sessions) as s:
-            for state in states:
-                self._record_state(s, state)
+            due = [n for state in states if (n := self._record_state(s, state, at)) is not None]
+            # The nodes' history (cloud/nodes/history.py): one sample a minute at most.
+            history.record_many(s, due, at, retention)
 
     @staticmethod
-    def _record_state(s: Session, state: NodeState) -> None:
+    def _record_state(s: Session, state: NodeState, now: datetime) -> Node | None:
+        """Record the status; returns the node if its history is due a sample."""
         node = s.get(Node, state.node)
         if node is None:
-            return  # unknown until its first pull; its status will come again
-        now = datetime.now(UTC)
+            return None  # unknown until its first pull; its status will come again
+        was_online = bool(node.online)
         node.online = state.online
         node.last_seen = now
         if state.software:
@@ -398,6 +402,7 @@ class IngestWorker:
             node.devices = [d.model_dump(mode="json") for d in state.devices]
             if state.alarm:
                 log.error("node %s alarm: %s", state.node, state.alarm)
+        return node if history.due(node, now, was_online) else None
 
     async def _reject(self, name: str, node: str | None, reason: str, size: int) -> None:
         self.stats.rejected[reason.split(":")[0]] += 1

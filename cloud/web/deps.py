@@ -41,6 +41,7 @@ OrdersPage = Annotated[WebUser, Depends(page("orders:read"))]
 TasksPage = Annotated[WebUser, Depends(page("tasks:read"))]
 TasksAction = Annotated[WebUser, Depends(action("tasks:write"))]
 NodesPage = Annotated[WebUser, Depends(page("nodes:read"))]
+NodesAction = Annotated[WebUser, Depends(action("nodes:write"))]
 #: An order action: its own scope is checked per action (cloud/web/pages/orders.py ACTIONS).
 OrdersAction = Annotated[WebUser, Depends(action("orders:read"))]
 StockPage = Annotated[WebUser, Depends(page("stock:read"))]

@@ -26,6 +26,7 @@ from cloud.web.pages import (
     couriers,
     fleet,
     home,
+    leases,
     login,
     orders,
     rules,
@@ -93,7 +94,8 @@ async def _need_login(request: Request, exc: NeedLogin) -> Response:
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard to ``app`` (after its own exception handlers are registered)."""
-    for module in (login, home, audit, orders, rules, couriers, stock, tasks, fleet, users):
+    modules = (login, home, audit, orders, rules, couriers, stock, tasks, fleet, leases, users)
+    for module in modules:
         app.include_router(module.router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="web-static")
     for kind in (DomainError, RequestValidationError, IntegrityError, StarletteHTTPException):

@@ -44,6 +44,7 @@ from cloud.db.models import (
     Barcode,
     Carrier,
     IngestRejection,
+    Node,
     NodeAssignment,
     NodeOwner,
     ParkedEvent,
@@ -56,7 +57,7 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
-from cloud.nodes import ownership
+from cloud.nodes import history, ownership
 from cloud.seed import BEIJING, seed_demo
 from cloud.settings import Settings
 from cloud.sync.ingest import apply_batch
@@ -234,6 +235,7 @@ FOREIGN: list[Case] = [
         {"bins": [{"code": "Z-99", "zone": "pick", "x": 9, "y": 9, "walk_order": 99}]},
     ),
     Case("GET", "/api/v1/nodes/{node_id}", 404),
+    Case("GET", "/api/v1/nodes/{node_id}/history", 404),
     # A's node is no node to B: 404 as for an id no node has (no "serves another account")
     Case(
         "PUT",
@@ -667,6 +669,7 @@ def _world(client: TestClient) -> World:
     engine: Engine = app.state.engine
     with transaction(session_factory(engine)) as s:
         apply_batch(s, Batch(node=NODE, events=(picked,)), now)
+        history.record(s, s.get_one(Node, NODE), now, timedelta(days=14))  # a history sample
         for n in (1, 2):
             tasks.open_task(s, a_id, "fact_conflict", f"A-TASK-MARKER {n}", now, node_id=NODE)
         _ingest_leftovers(s, now)

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import uvicorn
 
 from cloud import accounts
 from cloud.app import create_app
-from cloud.db.models import Account
+from cloud.db.models import Account, NodeSample
 from cloud.settings import Settings
 from simulators.broker import PrivateBroker
 from tests.cloud.conftest import PASSWORD
@@ -32,7 +32,7 @@ NODE = "fleet-node-1"
 
 
 @pytest.fixture
-def hub(broker: PrivateBroker, tmp_path: Path) -> Iterator[tuple[str, str]]:
+def hub(broker: PrivateBroker, tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'hub.db'}",
         mqtt_port=broker.port,
@@ -53,7 +53,7 @@ def hub(broker: PrivateBroker, tmp_path: Path) -> Iterator[tuple[str, str]]:
         now = datetime.now(UTC)
         accounts.create_user(s, 1, "lead", PASSWORD, "warehouse_lead", "test", now)
         name = s.get_one(Account, 1).name
-    yield f"http://127.0.0.1:{port}", name
+    yield f"http://127.0.0.1:{port}", name, app
     srv.should_exit = True
     thread.join(10)
 
@@ -79,21 +79,22 @@ def node(broker: PrivateBroker, tmp_path: Path) -> Iterator[subprocess.Popen[byt
     proc.wait()
 
 
-def _row_until(page: Any, url: str, want: str, timeout: float = 30.0) -> str:
+def _row_until(page: Any, want: str, timeout: float = 30.0) -> str:
+    """The node's row once its presence cell says ``want``: read again as htmx swaps the rows
+    in (docs/dashboard.md: the table polls ``?part=rows``), never by reloading the page."""
     deadline = time.monotonic() + timeout
     while True:
-        page.goto(url)
-        rows = [r for r in page.locator("tbody tr").all_inner_texts() if NODE in r]
+        rows = [r for r in page.locator("#fleet-rows tr").all_inner_texts() if NODE in r]
         if rows and want in rows[0].split("\t")[1]:
-            return rows[0]
+            return str(rows[0])
         assert time.monotonic() < deadline, f"{NODE} not {want!r}: {rows}"
-        time.sleep(0.5)
+        time.sleep(0.25)
 
 
 def test_a_killed_node_goes_offline_on_the_fleet_page(
-    browser: Any, hub: tuple[str, str], node: subprocess.Popen[bytes]
+    browser: Any, hub: tuple[str, str, Any], node: subprocess.Popen[bytes]
 ) -> None:
-    base, account = hub
+    base, account, hub_app = hub
     ctx = browser.new_context(
         viewport={"width": 1366, "height": 768}, bypass_csp=True, locale="en-US"
     )
@@ -104,11 +105,41 @@ def test_a_killed_node_goes_offline_on_the_fleet_page(
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/web/")
-    _row_until(page, f"{base}/web/fleet", "online")
+    page.goto(f"{base}/web/fleet")
+    # A mark on this document: gone if anything reloaded the page or navigated away.
+    page.evaluate("window.__notReloaded = true")
+    _row_until(page, "online")
     os.kill(node.pid, signal.SIGKILL)
     node.wait()
-    row = _row_until(page, f"{base}/web/fleet", "offline")
+    row = _row_until(page, "offline")
     assert "offline" in row
+    assert page.evaluate("window.__notReloaded === true"), "the page was reloaded"
+    assert page.url == f"{base}/web/fleet"
     assert axe_violations(page) == []
     screenshot(page, "dashboard-fleet-offline")
+    # the node's own page: its figures, history chart (uPlot drew it) and table, over two
+    # hours of samples as the hub keeps them (one a minute)
+    with hub_app.state.sessions() as s, s.begin():
+        start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+        for i in range(118):
+            s.add(
+                NodeSample(
+                    node_id=NODE,
+                    at=start + timedelta(minutes=i),
+                    online=True,
+                    backlog=(i * 7) % 40,
+                    oldest_unacked_age_s=(i * 3) % 25 / 2,
+                    sync_lag_ms=200 + (i * 37) % 900,
+                )
+            )
+    page.click(f"#fleet-rows a:text-is('{NODE}')")
+    page.wait_for_url(f"{base}/web/fleet/{NODE}")
+    page.wait_for_selector("#backlog-chart .uplot", timeout=5000)
+    assert page.locator("h1").inner_text() == f"Node {NODE}"
+    assert axe_violations(page) == []
+    screenshot(page, "dashboard-fleet-node")
+    page.goto(f"{base}/web/pick-leases")
+    assert page.locator("h1").inner_text() == "Pick leases"
+    assert axe_violations(page) == []
+    screenshot(page, "dashboard-pick-leases")
     ctx.close()

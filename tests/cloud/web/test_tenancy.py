@@ -21,6 +21,7 @@ PAGES = (
     "/web/stock",
     "/web/tasks",
     "/web/fleet",
+    "/web/pick-leases",
     "/web/users",
 )
 
@@ -40,7 +41,7 @@ def test_other_seller_sees_nothing_of_the_first(
         for secret in secrets:
             assert secret not in theirs, (page, secret)
         assert any(s in mine for s in secrets) or page == "/web/", page
-    for path in (f"/web/orders/{HELD}", f"/web/audit?order={HELD}"):
+    for path in (f"/web/orders/{HELD}", f"/web/audit?order={HELD}", f"/web/fleet/{NODE}"):
         assert b.get(path).status_code == 404, path
     export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
     assert HELD not in export and AUDITED not in export
@@ -80,6 +81,8 @@ ROUTES = {
     ("GET", "/web/stock/warehouses/{code}"): "test_stock.py: 404 for A's warehouse",
     ("GET", "/web/stock/movements"): "test_stock.py: none of A's movements",
     ("POST", "/web/stock/columns"): "the caller's own preference; 404 for A's warehouse",
+    ("GET", "/web/fleet/{node_id}"): "here: 404 for A's node (and test_fleet_pages.py)",
+    ("POST", "/web/pick-leases/{order_no}"): "test_fleet_pages.py: 404 for A's order, unmoved",
     ("POST", "/web/users"): "creates in the caller's account (test_admin_pages.py)",
     ("POST", "/web/users/{user_id}"): "test_admin_pages.py: 404 for A's user",
     **{("GET", p): "here: every page from both accounts" for p in PAGES},

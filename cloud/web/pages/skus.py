@@ -108,18 +108,54 @@ DOMAIN = [
 ]  # fmt: skip
 
 
+#: The import report's sentences (pydantic's ``msg`` of a row, cloud/catalogue/import_export.py
+#: check_rows, and the catalogue's refusals above), by their English text.
+REPORT = [
+    (re.compile(r"Field required"), N_("is required")),
+    (re.compile(r"String should have at least 1 character"), N_("may not be empty")),
+    (re.compile(r"String should have at most (?P<max_length>\d+) characters?"),
+     N_("is too long (at most %(max_length)s characters)")),
+    (re.compile(r"String should match pattern .*"),
+     N_("has characters that are not allowed, or the wrong format")),
+    (re.compile(r"Input should be a valid integer.*"), N_("must be a whole number")),
+    (re.compile(r"Input should be greater than or equal to (?P<ge>\S+)"),
+     N_("must be at least %(ge)s")),
+    (re.compile(r"Input should be less than or equal to (?P<le>\S+)"),
+     N_("must be at most %(le)s")),
+    (re.compile(r"Input should be '.*"), N_("is not one of the choices")),
+    (re.compile(r"List should have at least (?P<min_length>\d+) items? after validation.*"),
+     N_("needs at least %(min_length)s")),
+    (re.compile(r"(?P<sku>.+) appears twice in the file"),
+     N_("%(sku)s appears twice in the file")),
+    (re.compile(r"barcode (?P<barcode>.+) is also on (?P<sku>.+) in this file"),
+     N_("barcode %(barcode)s is also on %(sku)s in this file")),
+    (re.compile(r"unknown column\(s\): (?P<columns>.+)"), N_("unknown column(s): %(columns)s")),
+    *DOMAIN,
+]  # fmt: skip
+
+
 def _say(request: Request, message: str, values: dict[str, Any] | None = None) -> str:
     text = i18n.translations(locale_of(request)).gettext(message)
     return text % values if values else text
 
 
-def _domain_sentence(request: Request, err: DomainError) -> str:
-    """The catalogue's refusal in the page's language (its English sentence when unknown)."""
-    for pattern, message in DOMAIN:
-        m = pattern.fullmatch(str(err))
+def _translated(request: Request, sentence: str, known: list[tuple[re.Pattern[str], str]]) -> str:
+    """An English sentence of the catalogue in the page's language (as is when unknown)."""
+    for pattern, message in known:
+        m = pattern.fullmatch(sentence)
         if m:
             return _say(request, message, m.groupdict())
-    return str(err)
+    return sentence
+
+
+def _domain_sentence(request: Request, err: DomainError) -> str:
+    return _translated(request, str(err), DOMAIN)
+
+
+def _job(request: Request, job: jobs.ImportJobOut) -> dict[str, Any]:
+    """A job as its fragment shows it: the bad rows' sentences in the page's language."""
+    rows = [(e.row, e.field or "", _translated(request, e.message, REPORT)) for e in job.errors]
+    return {"job": job, "rows": rows}
 
 
 # --- the list ----------------------------------------------------------------------------
@@ -188,7 +224,7 @@ def import_job(
     request: Request, job_id: JobId, user: CatalogueWritePage, session: SessionDep
 ) -> Response:
     job = jobs.get_job(session, user.who.account_id, job_id)
-    return render(request, "sku_import_job.html", {"job": job}, user=user)
+    return render(request, "sku_import_job.html", _job(request, job), user=user)
 
 
 @router.get("/imports/{job_id}/status", response_class=HTMLResponse, include_in_schema=False)
@@ -197,7 +233,7 @@ def import_job_status(
 ) -> Response:
     """The job's progress as a fragment, polled by htmx until the job has ended."""
     job = jobs.get_job(session, user.who.account_id, job_id)
-    return render(request, "_import_job.html", {"job": job}, user=user)
+    return render(request, "_import_job.html", _job(request, job), user=user)
 
 
 # --- one SKU -----------------------------------------------------------------------------

@@ -220,7 +220,9 @@ def test_import_reports_each_bad_row_and_imports_nothing(
     frag = _wait_job(c, url)
     assert "2 bad rows; nothing was imported" in frag, frag
     rows = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", frag)
-    assert [(r, f) for r, f, _ in rows] == [("3", "name"), ("4", "kind")], rows
+    assert rows == [("3", "name", "is required"), ("4", "kind", "is not one of the choices")]
+    zh = c.get(url + "/status", headers=ZH).text
+    assert "必须填写" in zh and "不是可选的值" in zh  # the report in the page's language
     with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
         assert s.scalar(select(func.count()).select_from(Sku)) == n
     # the job is the account's: another seller gets 404

@@ -186,7 +186,12 @@ def import_form(request: Request, user: CatalogueWritePage) -> Response:
     return render(
         request,
         "sku_import.html",
-        {"columns": import_export.COLUMNS, "max_mb": MAX_IMPORT_BYTES // (1024 * 1024)},
+        {
+            "columns": import_export.COLUMNS,
+            "max_mb": MAX_IMPORT_BYTES // (1024 * 1024),
+            "max_bytes": MAX_IMPORT_BYTES,
+            "too_large": _too_large(request),
+        },
         user=user,
     )
 

@@ -273,6 +273,9 @@ def test_a_50_mb_file_is_refused_with_a_size_error_and_nothing_imported(
         headers={**headers, **EN, "Content-Length": str(size + 300)},
     )
     assert r.status_code == 413 and "larger than 20 MB: nothing was imported" in r.text
+    # another form of the dashboard: its (1 MiB) limit, a page as well
+    r = c2.post("/web/stock/columns", content=b"x" * (1024 * 1024 + 1), headers=EN)
+    assert r.status_code == 413 and "The form sent more than 1024 KB" in r.text
     with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
         assert s.scalar(select(func.count()).select_from(ImportJob)) == 0
         assert (

@@ -52,13 +52,13 @@ def too_large(scope: Scope, limit: int) -> tuple[str, bytes] | None:
     if not str(scope.get("path", "")).startswith(PREFIX):
         return None
     request = Request(scope)
-    say = i18n.translations(locale_of(request)).gettext
+    gettext = i18n.translations(locale_of(request)).gettext
     if scope.get("path") == IMPORT_PATH:
-        text = say(
+        text = gettext(
             "The file is larger than %(mb)s MB: nothing was imported. Split it into smaller files."
         ) % {"mb": (limit - FORM_SLACK) // (1024 * 1024)}
     else:
-        text = say("The form sent more than %(kb)s KB: nothing was changed.") % {
+        text = gettext("The form sent more than %(kb)s KB: nothing was changed.") % {
             "kb": limit // 1024
         }
     page = _page_error(request, 413, text, {})

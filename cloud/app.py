@@ -187,7 +187,10 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         routes={
             "/api/v1/skus/import": settings.http_max_import_bytes,
             "/api/v1/skus/imports": settings.http_max_import_bytes,
+            # The dashboard's upload form: the file and a few fields around it.
+            web.IMPORT_PATH: settings.http_max_import_bytes + web.FORM_SLACK,
         },
+        refusal=web.too_large,
     )
     for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform):
         app.include_router(module.router)

@@ -11,10 +11,14 @@ whole first). The answer closes the connection, so uvicorn reads no more of the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: An answer of one's own for a refused body (media type, body), or None for the JSON one:
+#: the dashboard's pages answer with a page a person reads (cloud/web/mount.py).
+Refusal = Callable[[Scope, int], tuple[str, bytes] | None]
 
 
 def _mib(n: int) -> str:
@@ -24,10 +28,17 @@ def _mib(n: int) -> str:
 class BodyLimit:
     """At most ``default`` bytes of body per request, or ``routes[path]`` for a path listed."""
 
-    def __init__(self, app: ASGIApp, default: int, routes: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        default: int,
+        routes: Mapping[str, int],
+        refusal: Refusal | None = None,
+    ) -> None:
         self.app = app
         self.default = default
         self.routes = dict(routes)
+        self.refusal = refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,7 +47,7 @@ class BodyLimit:
         limit = self.routes.get(scope["path"], self.default)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, limit)
+            await _refuse(scope, send, limit, self.refusal)
             return
         received = 0
         refused = False
@@ -52,7 +63,7 @@ class BodyLimit:
                     # nothing), then tell it the client is gone so it stops.
                     refused = True
                     if not started:
-                        await _refuse(send, limit)
+                        await _refuse(scope, send, limit, self.refusal)
                     return {"type": "http.disconnect"}
             return message
 
@@ -82,14 +93,18 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = orjson.dumps({"detail": f"request body larger than {_mib(limit)}; send less"})
+async def _refuse(scope: Scope, send: Send, limit: int, refusal: Refusal | None) -> None:
+    own = refusal(scope, limit) if refusal is not None else None
+    media, body = own or (
+        "application/json",
+        orjson.dumps({"detail": f"request body larger than {_mib(limit)}; send less"}),
+    )
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", media.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],

@@ -132,31 +132,47 @@ _FILE_BODY = {
 }
 
 
+def import_kind(media_type: str, filename: str = "") -> Literal["csv", "xlsx"]:
+    """The kind of an uploaded file by its media type (or, from a browser's form, which
+    may say ``application/vnd.ms-excel`` for a CSV, by its name's extension): 415 else."""
+    kind = media_type.split(";")[0].strip().lower()
+    name = filename.lower()
+    if kind == "text/csv" or (not kind.endswith("spreadsheetml.sheet") and name.endswith(".csv")):
+        return "csv"
+    if kind.endswith("spreadsheetml.sheet") or name.endswith(".xlsx"):
+        return "xlsx"
+    raise HTTPException(
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or an .xlsx workbook"
+    )
+
+
+def too_large() -> HTTPException:
+    # RFC 9110 §15.5.14: 413 Content Too Large.
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"file larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB",
+    )
+
+
 async def _read_file(request: Request) -> tuple[Literal["csv", "xlsx"], bytes]:
     """The uploaded file and its kind, read up to its cap (the body limit middleware has
     refused a larger ``Content-Length`` already; this bounds a chunked body too)."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip()
-    if kind == "text/csv":
-        fmt: Literal["csv", "xlsx"] = "csv"
-    elif kind.endswith("spreadsheetml.sheet"):
-        fmt = "xlsx"
-    else:
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or an .xlsx workbook"
-        )
+    fmt = import_kind(request.headers.get("content-type", ""))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_IMPORT_BYTES:
-            # RFC 9110 §15.5.14: 413 Content Too Large.
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "file larger than 20 MB")
+            raise too_large()
         chunks.append(chunk)
     return fmt, b"".join(chunks)
 
 
-async def _submit(request: Request, units: Units, who: Principal) -> jobs.ImportJobOut:
-    fmt, data = await _read_file(request)
+async def submit_import(
+    request: Request, units: Units, who: Principal, fmt: Literal["csv", "xlsx"], data: bytes
+) -> jobs.ImportJobOut:
+    """Queue ``data`` as an import job of the caller's account and wake this process's
+    runner (the API's routes and the dashboard's import page both submit through here)."""
     per_account: int = request.app.state.settings.import_jobs_per_account
     job = await units.write(
         lambda s: jobs.view(
@@ -166,6 +182,11 @@ async def _submit(request: Request, units: Units, who: Principal) -> jobs.Import
     # Committed: this process's runner looks now (another process may take it first).
     request.app.state.import_jobs.wake()
     return job
+
+
+async def _submit(request: Request, units: Units, who: Principal) -> jobs.ImportJobOut:
+    fmt, data = await _read_file(request)
+    return await submit_import(request, units, who, fmt, data)
 
 
 def _location(job: jobs.ImportJobOut) -> str:

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.catalogue import import_export
 from cloud.catalogue.import_export import ImportRejected, RowError
+from cloud.catalogue.skus import count_existing
 from cloud.db.models import Account, ImportJob, ImportJobFile
 from cloud.errors import DomainError, InvalidError, NotFoundError
 from cloud.nodes import downlink
@@ -78,6 +79,8 @@ class ImportJobOut(BaseModel):
     rows_read: int
     #: 0 until the job is done: the rows are applied in one transaction, all or none.
     rows_applied: int
+    #: Of ``rows_applied``, the SKUs that were new (the rest were replaced); set when done.
+    rows_created: int | None = None
     errors_total: int
     #: The first bad rows (at most 1000), by row number of the file (1 is the header).
     errors: list[RowError]
@@ -382,6 +385,7 @@ class Work:
                     )
                     if held.rowcount != 1:  # type: ignore[attr-defined]
                         raise LostClaim
+                    created = len(items) - count_existing(s, c.account_id, list(items))
                     n, _ = import_export.apply_items(s, c.account_id, items, c.actor, now)
                     s.execute(
                         update(ImportJob)
@@ -391,6 +395,7 @@ class Work:
                             stage=None,
                             claim=None,
                             rows_applied=n,
+                            rows_created=created,
                             finished_at=datetime.now(UTC),
                         )
                     )

@@ -336,6 +336,15 @@ def get_sku(session: Session, account_id: int, sku_code: str) -> SkuIn:
     return to_in(session, account_id, [sku])[0]
 
 
+def last_change(session: Session, account_id: int, sku_code: str) -> tuple[datetime, str]:
+    """When the SKU was last written and by whom (a form shows it and sends it back: a
+    second person saving over a change they did not see is refused)."""
+    sku = session.get(Sku, (account_id, sku_code))
+    if sku is None:
+        raise NotFoundError(f"no SKU {sku_code!r}")
+    return sku.updated_at, sku.changed_by
+
+
 def to_in(session: Session, account_id: int, skus: Sequence[Sku]) -> list[SkuIn]:
     codes = [s.sku_code for s in skus]
     bcs: dict[str, list[str]] = {}
@@ -481,6 +490,20 @@ def sku_rows(
     ):
         out[code]["components"].append({"sku_code": part, "qty": qty})
     return list(out.values())
+
+
+def count_existing(session: Session, account_id: int, codes: Sequence[str]) -> int:
+    """How many of ``codes`` are SKUs of the account already."""
+    n = 0
+    for chunk in _chunks(codes):
+        n += int(
+            session.execute(
+                select(func.count())
+                .select_from(Sku)
+                .where(Sku.account_id == account_id, Sku.sku_code.in_(chunk))
+            ).scalar_one()
+        )
+    return n
 
 
 def count_skus(session: Session, account_id: int = downlink.DEFAULT_ACCOUNT) -> int:

@@ -642,6 +642,8 @@ class ImportJob(Base):
     stage: Mapped[str | None] = mapped_column(String(16))
     rows_read: Mapped[int] = mapped_column(Integer, default=0)
     rows_applied: Mapped[int] = mapped_column(Integer, default=0)
+    #: Of the rows applied, the new SKUs (the rest replaced existing ones); None before 0016.
+    rows_created: Mapped[int | None] = mapped_column(Integer)
     errors_total: Mapped[int] = mapped_column(Integer, default=0)
     #: The first bad rows, as [{"row", "field", "message"}] (at most jobs.MAX_REPORTED).
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -50,3 +50,7 @@ StockAction = Annotated[WebUser, Depends(action("stock:read"))]
 UsersPage = Annotated[WebUser, Depends(page("users:admin"))]
 UsersAction = Annotated[WebUser, Depends(action("users:admin"))]
 RulesAction = Annotated[WebUser, Depends(action("rules:write"))]
+CataloguePage = Annotated[WebUser, Depends(page("catalogue:read"))]
+#: The import page and its jobs: the API's ``/skus/imports`` routes need catalogue:write.
+CatalogueWritePage = Annotated[WebUser, Depends(page("catalogue:write"))]
+CatalogueAction = Annotated[WebUser, Depends(action("catalogue:write"))]

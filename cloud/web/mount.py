@@ -19,8 +19,10 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from cloud.errors import DomainError
+from cloud.web import i18n
 from cloud.web.pages import (
     audit,
     couriers,
@@ -30,12 +32,18 @@ from cloud.web.pages import (
     login,
     orders,
     rules,
+    skus,
     stock,
     tasks,
     users,
 )
-from cloud.web.render import render
+from cloud.web.render import locale_of, render
 from cloud.web.session import PREFIX, NeedLogin, PageError
+
+#: The catalogue's upload form (cloud/web/pages/skus.py), with its body limit in app.py.
+IMPORT_PATH = skus.IMPORT_PATH
+#: What a multipart form adds to the file: boundaries, part headers, the CSRF field.
+FORM_SLACK = 64 * 1024
 
 STATIC = Path(__file__).with_name("static")
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
@@ -49,6 +57,25 @@ def _page_error(request: Request, status: int, message: str, headers: dict[str, 
         status=status,
         headers=headers,
     )
+
+
+def too_large(scope: Scope, limit: int) -> tuple[str, bytes] | None:
+    """A body refused by the body limit (cloud/api/limits.py) under ``/web``: a page in the
+    reader's language saying that nothing was imported, instead of the API's JSON."""
+    if not str(scope.get("path", "")).startswith(PREFIX):
+        return None
+    request = Request(scope)
+    gettext = i18n.translations(locale_of(request)).gettext
+    if scope.get("path") == IMPORT_PATH:
+        text = gettext(
+            "The file is larger than %(mb)s MB: nothing was imported. Split it into smaller files."
+        ) % {"mb": (limit - FORM_SLACK) // (1024 * 1024)}
+    else:
+        text = gettext("The form sent more than %(kb)s KB: nothing was changed.") % {
+            "kb": limit // 1024
+        }
+    page = _page_error(request, 413, text, {})
+    return "text/html; charset=utf-8", bytes(page.body)
 
 
 def _message(exc: Exception) -> tuple[int, str, dict[str, str]]:
@@ -94,7 +121,7 @@ async def _need_login(request: Request, exc: NeedLogin) -> Response:
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard to ``app`` (after its own exception handlers are registered)."""
-    modules = (login, home, audit, orders, rules, couriers, stock, tasks, fleet, leases, users)
+    modules = (login, home, audit, orders, rules, couriers, stock, skus, tasks, fleet, leases, users)
     for module in modules:
         app.include_router(module.router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="web-static")

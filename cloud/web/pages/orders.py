@@ -11,8 +11,6 @@ on the order meanwhile, the second is refused with who changed it and what it is
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import ExportSlots, SessionDep, SettingsDep
+from cloud.api.deps import SessionDep, SettingsDep
 from cloud.api.schemas import HoldIn, MergeIn, NoteIn, OrderPatch, ReasonIn, SplitIn
 from cloud.auth import Principal
 from cloud.orders import figures, reversals, split_merge, workflow
@@ -33,14 +31,13 @@ from cloud.orders import views as order_views
 from cloud.orders.audit_rules import check_address
 from cloud.orders.core import STATUSES, Status, unchanged_since
 from cloud.stock.warehouses import list_warehouses
+from cloud.web import export as exports
 from cloud.web.deps import OrdersAction, OrdersPage
 from cloud.web.render import money, render
 from cloud.web.session import PREFIX, PageError, WebUser, require
 
 router = APIRouter(prefix=PREFIX + "/orders")
 PAGE = 50
-#: Rows in one export (the list's filters narrow it); more is refused with a sentence.
-EXPORT_MAX = 100_000
 
 Act = Callable[[Session, Principal, str, Any, datetime], str]
 
@@ -217,44 +214,15 @@ async def export(
     late: bool = False,
     q: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """The filtered list as a file, at most one export of a user at a time (the API's
-    ExportSlots: an export is a heavy read, OWASP API4:2023)."""
-    slots: ExportSlots = request.app.state.export_slots
-    slots.take(user.who.user_id)
-    try:
-        cut = (
-            figures.last_cutoff(datetime.now(UTC), settings.dashboard_cutoff_hour) if late else None
-        )
+    """The filtered list as a file (cloud/web/export.py: one export of a user at a time,
+    at most EXPORT_MAX rows, CSV injection guarded)."""
+    cut = figures.last_cutoff(datetime.now(UTC), settings.dashboard_cutoff_hour) if late else None
 
-        def build() -> bytes:
-            with request.app.state.read_sessions() as s, s.begin():
-                rows: list[dict[str, Any]] = []
-                while len(rows) < EXPORT_MAX:
-                    chunk = _list(
-                        s, user.who.account_id, status, held, q or None, cut, 1000, len(rows)
-                    )
-                    rows.extend(chunk)
-                    if len(chunk) < 1000:
-                        break
-            return _csv(rows) if fmt == "csv" else _xlsx(rows)
+    def pages(s: Session, limit: int, offset: int) -> list[list[Any]]:
+        rows = _list(s, user.who.account_id, status, held, q or None, cut, limit, offset)
+        return [_cells(o) for o in rows]
 
-        data = await asyncio.to_thread(build)
-    finally:
-        slots.give_back(user.who.user_id)
-    media = (
-        "text/csv; charset=utf-8"
-        if fmt == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return Response(
-        data,
-        media_type=media,
-        headers={
-            "Content-Disposition": f'attachment; filename="orders-{stamp}.{fmt}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return await exports.send(request, user.who.user_id, "orders", fmt, EXPORT_COLUMNS, pages)
 
 
 EXPORT_COLUMNS = (
@@ -273,38 +241,7 @@ EXPORT_COLUMNS = (
 
 
 def _cells(o: dict[str, Any]) -> list[Any]:
-    out = []
-    for c in EXPORT_COLUMNS:
-        v = money(o["total_cents"]) if c == "total" else o.get(c)
-        if isinstance(v, datetime):
-            v = v.isoformat()
-        # A cell a spreadsheet would run as a formula is written as text (OWASP CSV injection).
-        if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            v = "'" + v
-        out.append(v)
-    return out
-
-
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(EXPORT_COLUMNS)
-    for o in rows:
-        w.writerow(_cells(o))
-    return ("\ufeff" + buf.getvalue()).encode()  # BOM: Excel opens UTF-8 Chinese as such
-
-
-def _xlsx(rows: list[dict[str, Any]]) -> bytes:
-    from openpyxl import Workbook
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("orders")
-    ws.append(list(EXPORT_COLUMNS))
-    for o in rows:
-        ws.append(_cells(o))
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return [money(o["total_cents"]) if c == "total" else o.get(c) for c in EXPORT_COLUMNS]
 
 
 @router.get("/{order_no}", response_class=HTMLResponse, include_in_schema=False)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
@@ -28,6 +29,8 @@ from cloud.db.engine import transaction
 from cloud.db.models import ChannelRun, ChannelShop
 
 STREAM = "orders"
+#: What a run whose process stopped is marked with, once another process holds the shop.
+ABANDONED = "the hub process running it stopped before it finished (its lease ran out)"
 
 
 @dataclass(frozen=True)
@@ -76,21 +79,29 @@ def download(
     owner: str,
     now: Callable[[], datetime],
     tuning: Tuning = DEFAULT_TUNING,
+    run_id: int | None = None,
 ) -> RunResult:
+    """One run of the shop. ``run_id``: a queued "download now" run (cloud/channels/schedule.py)
+    that this run carries out, instead of a new run record."""
     started = now()
     with transaction(factory) as s:
         shop = s.get(ChannelShop, shop_id)
         if shop is None:
             raise ValueError(f"no shop {shop_id}")
-        run = ChannelRun(
-            account_id=shop.account_id,
-            shop_id=shop_id,
-            stream=STREAM,
-            owner=owner,
-            started_at=started,
-            outcome="running",
-        )
-        s.add(run)
+        queued = s.get(ChannelRun, run_id) if run_id is not None else None
+        if queued is not None and queued.shop_id == shop_id and queued.outcome == "queued":
+            run = queued
+            run.owner, run.started_at, run.outcome = owner, started, "running"
+        else:
+            run = ChannelRun(
+                account_id=shop.account_id,
+                shop_id=shop_id,
+                stream=STREAM,
+                owner=owner,
+                started_at=started,
+                outcome="running",
+            )
+            s.add(run)
         if shop.status == "needs_reauth":
             run.outcome, run.finished_at = "needs_reauth", started
             run.error = shop.status_reason
@@ -98,6 +109,18 @@ def download(
             run.outcome, run.finished_at = "busy", started
             run.error = "another hub process is downloading this shop"
         s.flush()
+        if run.outcome == "running":
+            # We hold the lease: a run still "running" is one whose process stopped.
+            s.execute(
+                update(ChannelRun)
+                .where(
+                    ChannelRun.shop_id == shop_id,
+                    ChannelRun.outcome == "running",
+                    ChannelRun.id != run.id,
+                )
+                .values(outcome="failed", error=ABANDONED, finished_at=started)
+                .execution_options(synchronize_session=False)
+            )
         if run.outcome != "running":
             return RunResult(run.id, run.outcome, None, error=run.error)
         mark = shops.watermark(s, shop_id, STREAM) or shop.start_from

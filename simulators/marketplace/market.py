@@ -64,6 +64,7 @@ class Faults:
     garbage_address: float = 0.0  # an address no courier can read
     unmapped_sku: float = 0.0  # a line whose outer_sku_id the seller never mapped
     same_second: float = 0.0  # a change is followed by another within the same second
+    ship_timeout: float = 0.0  # logistics.offline.send commits, then its answer is lost (504)
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:
@@ -90,6 +91,8 @@ class Faults:
             garbage_address=maybe(0.05),
             unmapped_sku=maybe(0.05),
             same_second=maybe(0.2),
+            # Drawn last: the faults above stay what they were for every seed.
+            ship_timeout=maybe(0.4),
         )
 
 
@@ -126,6 +129,10 @@ class Market:
     truth: list[dict[str, Any]] = field(default_factory=list)
     ban_until: dict[str, float] = field(default_factory=dict)
     calls: int = 0
+    #: Per shipped trade, the parcel number and courier it was shipped with.
+    shipments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Truth: every shipment the marketplace accepted (logistics.offline.send), in order.
+    confirmations: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -304,6 +311,20 @@ class Market:
             "receiver_mobile": f"138{self.rng.randint(10_000_000, 99_999_999)}",
         }
 
+    # --- the seller ships ----------------------------------------------------------------
+
+    def ship(self, tid: int, out_sid: str, company_code: str) -> bool:
+        """The seller says the trade has shipped; False when it is not waiting to ship
+        (shipped already, or closed)."""
+        if self.trades[tid][-1].trade["status"] != "WAIT_SELLER_SEND_GOODS":
+            return False
+        self.change(tid, "ship", status="WAIT_BUYER_CONFIRM_GOODS", consign_time=fmt(self.now))
+        self.shipments[tid] = {"out_sid": out_sid, "company_code": company_code}
+        self.confirmations.append(
+            {"tid": tid, "out_sid": out_sid, "company_code": company_code, "at": self.now}
+        )
+        return True
+
     # --- what the APIs see -----------------------------------------------------------------
 
     def indexed(self, seller_nick: str) -> list[dict[str, Any]]:
@@ -342,4 +363,5 @@ class Market:
             "changes": list(self.truth),
             "trades": {str(t): c for t, c in final.items()},
             "faults": asdict(self.faults),
+            "shipments": list(self.confirmations),
         }

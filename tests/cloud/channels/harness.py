@@ -20,8 +20,10 @@ from cloud.accounts import create_account
 from cloud.catalogue.skus import SkuIn, upsert_sku
 from cloud.channels import shops
 from cloud.channels.download import STREAM, Tuning, download
+from cloud.channels.scheduler import Scheduler
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
+from cloud.channels.taobao.shipments import TaobaoShipments
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import ChannelOrder, SalesOrder
 from cloud.stock.warehouses import WarehouseIn, create_warehouse
@@ -89,6 +91,20 @@ class Shop:
             **args,
         )
         return TaobaoOrders(top, page_size=page_size, back_paging=back_paging)
+
+    def confirmer(self, attempts: int = 3) -> TaobaoShipments:
+        top = TopClient(
+            self.http,
+            "http://sim/router/rest",
+            KEY,
+            SECRET,
+            f"s-{self.code}",
+            sign_method="hmac-sha256",
+            now=self.now,
+            sleep=lambda s: self.market.advance(s, self.rate),
+            attempts=attempts,
+        )
+        return TaobaoShipments(top)
 
     def run(self, tuning: Tuning = DEFAULT, owner: str = "hub-1", **source: Any) -> Any:
         return download(
@@ -202,3 +218,17 @@ def simulate(
         ):
             wrong.append(f"{tid}: paid but {row.state}")
     return wrong
+
+
+def scheduler(hub: Hub, shops_: list[Shop], owner: str, **kw: Any) -> Scheduler:
+    """A hub process's scheduler whose shops are these simulated ones (virtual time)."""
+    by_id = {s.shop_id: s for s in shops_}
+    clock = shops_[0]
+    return Scheduler(
+        hub.factory,
+        owner=owner,
+        sources=lambda row: by_id[row.id].source(),
+        confirmers=lambda row: by_id[row.id].confirmer(),
+        now=clock.now,
+        **kw,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +37,9 @@ def account_id_of(session: Session, name: str) -> int:
     return int(found)
 
 
-def source_for(shop: ChannelShop, http: httpx.Client) -> TaobaoOrders:
+def source_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> TaobaoOrders:
     def now() -> datetime:
         return datetime.now(UTC)
 
@@ -48,7 +51,7 @@ def source_for(shop: ChannelShop, http: httpx.Client) -> TaobaoOrders:
         shop.session_key,
         sign_method=shop.sign_method,
         now=now,
-        sleep=time.sleep,
+        sleep=sleep,
     )
     return TaobaoOrders(client)
 
@@ -75,7 +78,9 @@ def overview(factory: sessionmaker[Session], account: str) -> list[dict[str, Any
         return shops.shops_overview(s, account_id_of(s, account))
 
 
-def confirmer_for(shop: ChannelShop, http: httpx.Client) -> TaobaoShipments:
+def confirmer_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> TaobaoShipments:
     def now() -> datetime:
         return datetime.now(UTC)
 
@@ -88,7 +93,7 @@ def confirmer_for(shop: ChannelShop, http: httpx.Client) -> TaobaoShipments:
         shop.session_key,
         sign_method=shop.sign_method,
         now=now,
-        sleep=time.sleep,
+        sleep=sleep,
         attempts=3,
     )
     return TaobaoShipments(client)
@@ -97,12 +102,15 @@ def confirmer_for(shop: ChannelShop, http: httpx.Client) -> TaobaoShipments:
 def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
     """The scheduler of a hub process, on wall-clock time and real HTTP."""
     http = httpx.Client()
-    return Scheduler(
+    # Waits (call limits, backoff) end early when the hub stops: the run then fails fast
+    # and is recorded, instead of holding the shutdown for minutes.
+    sch: Scheduler = Scheduler(
         factory,
         owner=owner_id(),
-        sources=lambda shop: source_for(shop, http),
-        confirmers=lambda shop: confirmer_for(shop, http),
+        sources=lambda shop: source_for(shop, http, sch.pause),
+        confirmers=lambda shop: confirmer_for(shop, http, sch.pause),
         now=lambda: datetime.now(UTC),
         poll_s=poll_s,
         close=http.close,
     )
+    return sch

@@ -86,6 +86,10 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="channels", daemon=True)
         self._thread.start()
 
+    def pause(self, seconds: float) -> bool:
+        """A wait of a marketplace call that ends at once when the hub stops."""
+        return self._stop.wait(seconds)
+
     def wake(self) -> None:
         """Something was queued here (a "download now"): look now, not at the next poll."""
         self._wake.set()

@@ -41,6 +41,8 @@ DEFAULT_TYPES = (
 NON_DEFAULT_TYPES = ("tmall_i18n", "eticket", "o2o_offlinetrade", "nopaid")
 
 OPEN = ("WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS")
+#: A city and district of each province the buyers live in (addresses a courier can read).
+PLACES = {"浙江省": ("杭州市", "西湖区"), "湖南省": ("长沙市", "岳麓区"), "广东省": ("广州市", "天河区")}
 START = 1_794_326_400.0  # 2026-11-11 00:00:00 GMT+8, Double 11
 
 
@@ -133,6 +135,8 @@ class Market:
     shipments: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: Truth: every shipment the marketplace accepted (logistics.offline.send), in order.
     confirmations: list[dict[str, Any]] = field(default_factory=list)
+    #: logistics.offline.send calls that reached the method, per tid (accepted or refused).
+    ship_calls: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -301,11 +305,13 @@ class Market:
                 "receiver_address": "\ufffd\ufffd<script>",
                 "receiver_mobile": "call me",
             }
+        state = self.rng.choice(["浙江省", "湖南省", "广东省"])
+        city, district = PLACES[state]
         return {
             "receiver_name": self.rng.choice(["张三", "李四", "王五"]),
-            "receiver_state": self.rng.choice(["浙江省", "湖南省", "广东省"]),
-            "receiver_city": "杭州市",
-            "receiver_district": "西湖区",
+            "receiver_state": state,
+            "receiver_city": city,
+            "receiver_district": district,
             "receiver_town": "文新街道",
             "receiver_address": f"文一西路{self.rng.randint(1, 999)}号",
             "receiver_mobile": f"138{self.rng.randint(10_000_000, 99_999_999)}",

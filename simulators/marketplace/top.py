@@ -226,6 +226,7 @@ def offline_send(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     if company not in COMPANY_CODES:
         raise invalid("company_code", f"unknown logistics company code {company!r}")
     key = _own_trade(market, shop, tid)
+    market.ship_calls[key] = market.ship_calls.get(key, 0) + 1
     if not market.ship(key, out_sid, company):
         raise TopError(
             15,

@@ -56,7 +56,7 @@ class TopClient:
         *,
         sign_method: str = "hmac-sha256",
         now: Callable[[], datetime],
-        sleep: Callable[[float], None],
+        sleep: Callable[[float], object],
         attempts: int = 8,
     ) -> None:
         self.http, self.url = http, url

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 
 from cloud.channels import schedule
 from cloud.channels.download import ABANDONED
+from cloud.channels.scheduler import Scheduler
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelRun, ChannelShop
 from cloud.errors import ConflictError, InvalidError
@@ -36,19 +37,19 @@ def test_two_schedulers_run_each_due_download_once(engine: Engine) -> None:
             schedule.set_schedule(s, hub.account_id, sh.code, interval_s=60, enabled=True)
     a, b = scheduler(hub, shops, "hub-a"), scheduler(hub, shops, "hub-b")
     periods = 5
+    errors: list[BaseException] = []
+
+    def tick(sch: Scheduler, start: threading.Barrier) -> None:
+        try:
+            start.wait(10)
+            sch.tick()
+        except BaseException as err:
+            errors.append(err)
+
     for _ in range(periods):
         market.advance(61, 0.2)  # buyers keep placing and paying meanwhile
         start = threading.Barrier(2)
-        errors: list[BaseException] = []
-
-        def tick(sch: object) -> None:
-            try:
-                start.wait(10)
-                sch.tick()  # type: ignore[attr-defined]
-            except BaseException as err:  # noqa: BLE001 (reported below)
-                errors.append(err)
-
-        threads = [threading.Thread(target=tick, args=(x,)) for x in (a, b)]
+        threads = [threading.Thread(target=tick, args=(x, start)) for x in (a, b)]
         for t in threads:
             t.start()
         for t in threads:
@@ -134,8 +135,10 @@ def test_download_now_refused_while_the_shop_needs_reauth(engine: Engine) -> Non
     with transaction(hub.factory) as s:
         row = s.get_one(ChannelShop, shop.shop_id)
         row.status, row.status_reason = "needs_reauth", "TOP error 27 Invalid session"
-    with pytest.raises(ConflictError, match="authorise the app again"):
-        with transaction(hub.factory) as s:
-            schedule.request_download(s, hub.account_id, "tb1", shop.now())
+    with (
+        pytest.raises(ConflictError, match="authorise the app again"),
+        transaction(hub.factory) as s,
+    ):
+        schedule.request_download(s, hub.account_id, "tb1", shop.now())
     assert _runs(shop) == []
     assert scheduler(hub, [shop], "hub-a").tick().runs == []  # parked: not scheduled either

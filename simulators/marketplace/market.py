@@ -42,7 +42,11 @@ NON_DEFAULT_TYPES = ("tmall_i18n", "eticket", "o2o_offlinetrade", "nopaid")
 
 OPEN = ("WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS")
 #: A city and district of each province the buyers live in (addresses a courier can read).
-PLACES = {"浙江省": ("杭州市", "西湖区"), "湖南省": ("长沙市", "岳麓区"), "广东省": ("广州市", "天河区")}
+PLACES = {
+    "浙江省": ("杭州市", "西湖区"),
+    "湖南省": ("长沙市", "岳麓区"),
+    "广东省": ("广州市", "天河区"),
+}
 START = 1_794_326_400.0  # 2026-11-11 00:00:00 GMT+8, Double 11
 
 

@@ -21,6 +21,8 @@ ShopCode = Annotated[str, Path(min_length=1, max_length=64)]
 class RunOut(BaseModel):
     id: int
     shop: str
+    #: "download" (from the watermark), "rescan" (the last day again).
+    kind: str
     #: "queued", "running", "ok", "failed", "needs_reauth", "busy".
     outcome: str
     started_at: datetime
@@ -40,6 +42,7 @@ def _run(code: str, r: ChannelRun) -> RunOut:
     return RunOut(
         id=r.id,
         shop=code,
+        kind=r.kind or "download",
         outcome=r.outcome,
         started_at=r.started_at,
         finished_at=r.finished_at,

@@ -108,13 +108,18 @@ class Claimed:
 
 
 def claim_due(
-    session: Session, owner: str, now: datetime, lease: timedelta, limit: int = 20
+    session: Session,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 20,
+    rescan_every: timedelta = timedelta(hours=1),
 ) -> list[Claimed]:
     """Take the lease of due shops (all accounts: the scheduler is the hub's)."""
     queued = exists().where(ChannelRun.shop_id == ChannelShop.id, ChannelRun.outcome == "queued")
     due_now = or_(ChannelShop.next_run_at.is_(None), ChannelShop.next_run_at <= now)
     candidates = session.execute(
-        select(ChannelShop.id, ChannelShop.interval_s)
+        select(ChannelShop.id, ChannelShop.interval_s, ChannelShop.next_rescan_at)
         .where(
             ChannelShop.status == "active",
             or_(ChannelShop.schedule_enabled.is_(True), queued),
@@ -125,15 +130,18 @@ def claim_due(
         .limit(limit)
     ).all()
     out = []
-    for shop_id, interval_s in candidates:
+    for shop_id, interval_s, rescan_at in candidates:
+        values = {
+            "lease_owner": owner,
+            "lease_until": now + lease,
+            "next_run_at": now + timedelta(seconds=interval_s),
+        }
+        if rescan_at is None:  # the first re-scan one period after the first run
+            values["next_rescan_at"] = now + rescan_every
         done = session.execute(
             update(ChannelShop)
             .where(ChannelShop.id == shop_id, due_now, _lease_free(now))  # type: ignore[arg-type]
-            .values(
-                lease_owner=owner,
-                lease_until=now + lease,
-                next_run_at=now + timedelta(seconds=interval_s),
-            )
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
@@ -145,6 +153,36 @@ def claim_due(
             .limit(1)
         ).scalar_one_or_none()
         out.append(Claimed(shop_id, run_id))
+    return out
+
+
+def claim_rescans(
+    session: Session, owner: str, now: datetime, lease: timedelta, every: timedelta, limit: int = 20
+) -> list[int]:
+    """Take the lease of shops whose re-scan of the last day is due (schedule on), moving
+    ``next_rescan_at`` one period on in the same conditional UPDATE (as :func:`claim_due`)."""
+    due_now = (ChannelShop.next_rescan_at.is_not(None), ChannelShop.next_rescan_at <= now)
+    ids = session.execute(
+        select(ChannelShop.id)
+        .where(
+            ChannelShop.status == "active",
+            ChannelShop.schedule_enabled.is_(True),
+            *due_now,
+            _lease_free(now),  # type: ignore[arg-type]
+        )
+        .order_by(ChannelShop.next_rescan_at, ChannelShop.id)
+        .limit(limit)
+    ).scalars()
+    out = []
+    for shop_id in list(ids):
+        done = session.execute(
+            update(ChannelShop)
+            .where(ChannelShop.id == shop_id, *due_now, _lease_free(now))  # type: ignore[arg-type]
+            .values(lease_owner=owner, lease_until=now + lease, next_rescan_at=now + every)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            out.append(shop_id)
     return out
 
 

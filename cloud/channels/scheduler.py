@@ -1,5 +1,6 @@
 """The hub's channel worker: every ``poll_s`` it claims the due shops (cloud/channels/schedule.py)
-and downloads them, then drains the shipment outbox (cloud/channels/shipments.py).
+and downloads them, runs the due re-scans of the last day, then drains the shipment outbox
+(cloud/channels/shipments.py).
 
 Everything it acts on is in the database: the schedules, the queued "download now" runs, the
 leases and the outbox. So any number of hub processes may run one each; a process that stops
@@ -52,33 +53,46 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def tick(self) -> Tick:
-        """Claim and run the due shops, then send the due confirmations."""
+        """Claim and run the due shops, then the due re-scans, then send the due
+        confirmations."""
         out = Tick()
         with transaction(self.factory) as s:
-            claimed = schedule.claim_due(s, self.owner, self.now(), self.tuning.lease)
-        for c in claimed:
-            with self.factory() as s:
-                shop = s.get(ChannelShop, c.shop_id)
-                assert shop is not None
-                s.expunge(shop)
-            try:
-                source = self.sources(shop)
-            except Exception:  # its lease runs out and its next due time comes round
-                log.exception("channels: no adapter for shop %s", shop.code)
-                continue
-            out.runs.append(
-                download(
-                    self.factory,
-                    c.shop_id,
-                    source,
-                    owner=self.owner,
-                    now=self.now,
-                    tuning=self.tuning,
-                    run_id=c.run_id,
-                )
+            claimed = schedule.claim_due(
+                s, self.owner, self.now(), self.tuning.lease, rescan_every=self.tuning.rescan_every
             )
+        for c in claimed:
+            self._run(out, c.shop_id, c.run_id, rescan=False)
+        with transaction(self.factory) as s:
+            rescans = schedule.claim_rescans(
+                s, self.owner, self.now(), self.tuning.lease, self.tuning.rescan_every
+            )
+        for shop_id in rescans:
+            self._run(out, shop_id, None, rescan=True)
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
         return out
+
+    def _run(self, out: Tick, shop_id: int, run_id: int | None, *, rescan: bool) -> None:
+        with self.factory() as s:
+            shop = s.get(ChannelShop, shop_id)
+            assert shop is not None
+            s.expunge(shop)
+        try:
+            source = self.sources(shop)
+        except Exception:  # its lease runs out and its next due time comes round
+            log.exception("channels: no adapter for shop %s", shop.code)
+            return
+        out.runs.append(
+            download(
+                self.factory,
+                shop_id,
+                source,
+                owner=self.owner,
+                now=self.now,
+                tuning=self.tuning,
+                run_id=run_id,
+                rescan=rescan,
+            )
+        )
 
     # --- the thread of a hub process -----------------------------------------------------
 

@@ -700,6 +700,8 @@ class ChannelShop(Base):
     schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     interval_s: Mapped[int] = mapped_column(Integer, default=300)
     next_run_at: Mapped[datetime | None]
+    #: When the next re-scan of the last day is due (hourly while the schedule is on).
+    next_rescan_at: Mapped[datetime | None]
 
 
 class ChannelWatermark(Base):
@@ -758,6 +760,9 @@ class ChannelRun(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
     stream: Mapped[str] = mapped_column(String(32))
+    #: "download" (from the watermark on), or "rescan" (the last day again; the watermark
+    #: does not move).
+    kind: Mapped[str] = mapped_column(String(16), default="download")
     owner: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]

@@ -112,7 +112,9 @@ class Shop:
         )
         return TaobaoShipments(top)
 
-    def run(self, tuning: Tuning = DEFAULT, owner: str = "hub-1", **source: Any) -> Any:
+    def run(
+        self, tuning: Tuning = DEFAULT, owner: str = "hub-1", rescan: bool = False, **source: Any
+    ) -> Any:
         return download(
             self.hub.factory,
             self.shop_id,
@@ -120,6 +122,7 @@ class Shop:
             owner=owner,
             now=self.now,
             tuning=tuning,
+            rescan=rescan,
         )
 
     def stored(self) -> dict[str, ChannelOrder]:
@@ -163,6 +166,8 @@ def simulate(
     interval: tuple[float, float] = (30.0, 300.0),
     shipping: bool = False,
     same_tracking_is_done: bool = True,
+    rescan: bool = False,
+    settle: int = 4,
 ) -> list[str]:
     """Buyers and faults from ``seed``, download runs in between; the invariants' violations.
 
@@ -176,8 +181,13 @@ def simulate(
     marks: list[datetime] = []
     seen: dict[str, datetime] = {}
 
+    rescanned = [market.now]
+
     def one_run() -> None:
         shop.run(tuning, back_paging=back_paging)
+        if rescan and market.now - rescanned[0] >= tuning.rescan_every.total_seconds():
+            rescanned[0] = market.now
+            shop.run(tuning, back_paging=back_paging, rescan=True)
         mark = shop.watermark()
         if mark is not None:
             if marks and mark < marks[-1]:
@@ -218,7 +228,7 @@ def simulate(
                 break
             market.advance(3600, 0.0)
             ship_some(0.0)
-    for _ in range(4):
+    for _ in range(settle):
         market.advance(150, 0.0)
         one_run()
     if shipping:

@@ -131,3 +131,20 @@ def test_ablation_already_shipped_not_done_fails_confirmations(engine: Engine) -
             assert full == [], full
             return
     raise AssertionError("no schedule showed the rule is needed")
+
+
+def test_ablation_no_rescan_misses_orders_indexed_after_the_overlap(engine: Engine) -> None:
+    # Versions reach the index up to 50 minutes late, beyond the lag and the 10-minute
+    # overlap: only the hourly re-scan of the last day finds them. The shop settles for two
+    # hours so that every version is visible by the end.
+    faults = Faults(late_index=0.5, late_index_max=3000.0)
+    hub = make_hub(engine)
+    for seed in range(7000, 7010):
+        wrong = simulate(hub, seed, faults=replace(faults), settle=48)
+        if wrong:
+            assert any(w.startswith("missed") or "stored modified" in w for w in wrong), wrong
+            again = make_hub(engine, f"full{seed}")
+            full = simulate(again, seed, faults=replace(faults), settle=48, rescan=True)
+            assert full == [], full
+            return
+    raise AssertionError("no schedule showed the re-scan is needed")

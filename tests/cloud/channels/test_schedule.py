@@ -142,3 +142,40 @@ def test_download_now_refused_while_the_shop_needs_reauth(engine: Engine) -> Non
         schedule.request_download(s, hub.account_id, "tb1", shop.now())
     assert _runs(shop) == []
     assert scheduler(hub, [shop], "hub-a").tick().runs == []  # parked: not scheduled either
+
+
+def test_the_hourly_rescan_reads_the_last_day_and_never_moves_the_watermark(
+    engine: Engine,
+) -> None:
+    hub, market = make_hub(engine), Market(seed=36)
+    shop = make_shop(hub, market, "tb1")
+    with transaction(hub.factory) as s:
+        schedule.set_schedule(s, hub.account_id, "tb1", interval_s=600, enabled=True)
+    sch = scheduler(hub, [shop], "hub-a")
+    kinds: list[str] = []
+    for _ in range(13):  # two hours in ten-minute steps
+        market.advance(600)
+        kinds += [r.kind for r in _runs(shop)[len(kinds) :]]
+        sch.tick()
+    kinds += [r.kind for r in _runs(shop)[len(kinds) :]]
+    # A download at every due time, a re-scan once an hour (the first an hour after the first
+    # run), each a run of its own on the record.
+    assert kinds.count("download") == 13 and kinds.count("rescan") == 2, kinds
+    before = shop.watermark()
+    late = shop.market.place()  # paid, but its version reaches the index only in 40 minutes
+    shop.market.change(late, "pay", status="WAIT_SELLER_SEND_GOODS")
+    for v in shop.market.trades[late]:
+        v.visible_at += 2400
+    market.advance(1800)
+    assert shop.run().outcome == "ok"  # the watermark passes the late trade, unseen
+    assert str(late) not in shop.stored()
+    market.advance(1200)
+    mark = shop.watermark()
+    result = shop.run(rescan=True)
+    assert result.outcome == "ok" and result.new == 1 and str(late) in shop.stored()
+    assert shop.watermark() == mark and mark is not None and before is not None and mark > before
+    with hub.factory() as s:
+        run = s.get_one(ChannelRun, result.run_id)
+        assert run.kind == "rescan" and run.window_end is not None and run.window_start is not None
+        # The last day (or all of it since the shop's start), to now less the lag.
+        assert run.window_start <= mark - timedelta(minutes=60)

@@ -1,4 +1,4 @@
-"""channels: per-shop schedules, courier codes per shop, the shipment confirmation outbox
+"""channels: per-shop schedules and re-scans, courier codes per shop, the shipment outbox
 
 Revision ID: 0016
 Revises: 0015
@@ -23,6 +23,9 @@ def upgrade() -> None:
         )
         t.add_column(sa.Column("interval_s", sa.Integer(), nullable=False, server_default="300"))
         t.add_column(sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True))
+        t.add_column(sa.Column("next_rescan_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("channel_run") as t:
+        t.add_column(sa.Column("kind", sa.String(16), nullable=False, server_default="download"))
     op.create_table(
         "channel_courier",
         sa.Column("account_id", sa.Integer(), sa.ForeignKey("account.id"), nullable=False),
@@ -63,7 +66,10 @@ def downgrade() -> None:
     op.drop_index("ix_channel_shipment_due", table_name="channel_shipment")
     op.drop_table("channel_shipment")
     op.drop_table("channel_courier")
+    with op.batch_alter_table("channel_run") as t:
+        t.drop_column("kind")
     with op.batch_alter_table("channel_shop") as t:
+        t.drop_column("next_rescan_at")
         t.drop_column("next_run_at")
         t.drop_column("interval_s")
         t.drop_column("schedule_enabled")

@@ -21,7 +21,18 @@ from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
-from cloud.api import auth, orders, platform, rules, skus, stock, tasks, users, warehouses
+from cloud.api import (
+    auth,
+    channels,
+    orders,
+    platform,
+    rules,
+    skus,
+    stock,
+    tasks,
+    users,
+    warehouses,
+)
 from cloud.api.deps import ExportSlots, push
 from cloud.api.hostile import RefuseHostileInput, safe
 from cloud.api.limits import BodyLimit
@@ -30,6 +41,7 @@ from cloud.api.metrics import router as metrics_router
 from cloud.api.nodes import router as nodes_router
 from cloud.auth import HashPool, TokenVersions
 from cloud.catalogue import job_runner
+from cloud.channels import runner as channels_runner
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.login import KnownLocks, LoginPolicy
@@ -125,9 +137,20 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             app.state.ingest = IngestWorker(settings, app.state.sessions)
             task = asyncio.create_task(app.state.ingest.run(), name="mqtt-ingest")
         app.state.import_jobs.start()
+        # Scheduled and requested downloads and shipment confirmations, shared with the
+        # other workers through leases in the database (cloud/channels/scheduler.py). Not
+        # on an in-memory database: another thread would see a database of its own.
+        app.state.channels = None
+        if settings.channels_scheduler and not _in_memory(engine.url):
+            app.state.channels = channels_runner.hub_scheduler(
+                app.state.sessions, settings.channels_poll_s
+            )
+            app.state.channels.start()
         try:
             yield
         finally:
+            if app.state.channels is not None:
+                await asyncio.to_thread(app.state.channels.stop)
             app.state.import_jobs.stop()
             if task is not None:
                 task.cancel()
@@ -192,7 +215,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         },
         refusal=web.too_large,
     )
-    for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform):
+    for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform, channels):
         app.include_router(module.router)
 
     @app.exception_handler(DomainError)

@@ -44,13 +44,24 @@ SCOPES: Final[dict[str, str]] = {
     "users:admin": "Manage users of the account",
     "nodes:read": "See edge nodes and their events",
     "nodes:write": "Assign edge nodes to warehouses",
+    "channels:read": "See marketplace shops, their downloads and shipment confirmations",
+    "channels:write": "Download now, change shop schedules and courier codes, resend confirmations",
 }
 
-_READ = {"catalogue:read", "stock:read", "orders:read", "tasks:read", "nodes:read"}
+_READ = {"catalogue:read", "stock:read", "orders:read", "tasks:read", "nodes:read", "channels:read"}
 ROLES: Final[dict[str, frozenset[str]]] = {
     "admin": frozenset(SCOPES),
     "auditor": frozenset(
-        _READ | {"orders:write", "orders:audit", "rules:write", "tasks:write", "catalogue:write"}
+        _READ
+        | {
+            "orders:write",
+            "orders:audit",
+            "rules:write",
+            "tasks:write",
+            "catalogue:write",
+            # Orders come in from the marketplaces: the auditor asks for a download now.
+            "channels:write",
+        }
     ),
     "warehouse_lead": frozenset(
         _READ

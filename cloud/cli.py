@@ -326,22 +326,84 @@ def channels_add_shop(
 def channels_download(
     shop: Annotated[str, typer.Option(help="The shop's code.")],
     account: AccountOpt,
+    queue: Annotated[
+        bool, typer.Option(help="Queue it for the hub's scheduler instead of running it here.")
+    ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Download the shop's changed orders now; prints the run as one JSON line."""
+    from datetime import UTC, datetime
+
     import orjson
 
-    from cloud.channels import runner
+    from cloud.channels import runner, schedule
+    from cloud.db.engine import transaction
     from cloud.errors import DomainError
 
     factory = _channels_factory(database_url)
     try:
+        if queue:
+            with transaction(factory) as s:
+                run = schedule.request_download(
+                    s, runner.account_id_of(s, account), shop, datetime.now(UTC)
+                )
+                typer.echo(orjson.dumps({"run_id": run.id, "outcome": run.outcome}).decode())
+            return
         result = runner.download_now(factory, account, shop)
     except DomainError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     typer.echo(orjson.dumps(result.__dict__, default=str).decode())
     raise typer.Exit(0 if result.outcome == "ok" else 1)
+
+
+@channels_app.command("schedule")
+def channels_schedule(
+    shop: Annotated[str, typer.Option(help="The shop's code.")],
+    account: AccountOpt,
+    every: Annotated[int | None, typer.Option(help="Seconds between downloads (60-86400).")] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--on/--off", help="Scheduled downloads on or off.")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Set the shop's download schedule (the hub's scheduler runs it)."""
+    from cloud.channels import runner, schedule
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    try:
+        with transaction(_channels_factory(database_url)) as s:
+            row = schedule.set_schedule(
+                s, runner.account_id_of(s, account), shop, interval_s=every, enabled=enabled
+            )
+            state = f"every {row.interval_s} s, {'on' if row.schedule_enabled else 'off'}"
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"shop {shop}: {state}")
+
+
+@channels_app.command("courier")
+def channels_courier(
+    shop: Annotated[str, typer.Option(help="The shop's code.")],
+    account: AccountOpt,
+    carrier: Annotated[str, typer.Option(help="Our courier code (as in the courier rules).")],
+    company_code: Annotated[str, typer.Option(help="The marketplace's code for it.")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Map our courier code to the marketplace's, for shipment confirmations."""
+    from cloud.channels import runner, shipments
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    try:
+        with transaction(_channels_factory(database_url)) as s:
+            shipments.map_courier(s, runner.account_id_of(s, account), shop, carrier, company_code)
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"shop {shop}: {carrier} is {company_code}")
 
 
 @channels_app.command("list")

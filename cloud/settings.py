@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     #: How long ``POST /skus/import`` waits for its job before answering 202 with Location.
     import_wait_s: float = Field(default=120.0, ge=0, le=600)
 
+    # --- channels (cloud/channels/, docs/channels.md) ---
+    #: Run the channel scheduler in each worker: scheduled and requested downloads, and
+    #: shipment confirmations. Any number of workers may: they share the work through
+    #: leases in the database.
+    channels_scheduler: bool = True
+    #: How often it looks for due shops and confirmations (a "download now" wakes it).
+    channels_poll_s: float = Field(default=10.0, gt=0, le=600)
+
     # --- the dashboard (cloud/web/) ---
     #: Orders in by this hour (China time) ship the same day; open ones from before the
     #: latest cut-off count as late on the home page (cloud/orders/figures.py).

@@ -298,6 +298,8 @@ TasksWrite = Annotated[Principal, Security(_principal, scopes=["tasks:write"])]
 UsersAdmin = Annotated[Principal, Security(_principal, scopes=["users:admin"])]
 NodesRead = Annotated[Principal, Security(_principal, scopes=["nodes:read"])]
 NodesWrite = Annotated[Principal, Security(_principal, scopes=["nodes:write"])]
+ChannelsRead = Annotated[Principal, Security(_principal, scopes=["channels:read"])]
+ChannelsWrite = Annotated[Principal, Security(_principal, scopes=["channels:write"])]
 AnyUser = Annotated[Principal, Security(_principal, scopes=[])]
 
 

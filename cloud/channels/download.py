@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
@@ -28,6 +29,8 @@ from cloud.db.engine import transaction
 from cloud.db.models import ChannelRun, ChannelShop
 
 STREAM = "orders"
+#: What a run whose process stopped is marked with, once another process holds the shop.
+ABANDONED = "the hub process running it stopped before it finished (its lease ran out)"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class Tuning:
     #: How far behind the marketplace's replicas may be: a version read this long after its
     #: ``modified`` is the last of its second (see intake.unsettled).
     settle: timedelta = timedelta(minutes=10)
+    #: A re-scan reads the last ``rescan_span`` again (to now less the lag), every
+    #: ``rescan_every``: what the index showed later than the overlap reaches back.
+    rescan_span: timedelta = timedelta(days=1)
+    rescan_every: timedelta = timedelta(hours=1)
     #: Switches for the ablation tests only: production never turns these off.
     guard: bool = True
 
@@ -76,21 +83,35 @@ def download(
     owner: str,
     now: Callable[[], datetime],
     tuning: Tuning = DEFAULT_TUNING,
+    run_id: int | None = None,
+    rescan: bool = False,
 ) -> RunResult:
+    """One run of the shop. ``run_id``: a queued "download now" run (cloud/channels/schedule.py)
+    that this run carries out, instead of a new run record.
+
+    ``rescan``: the last ``tuning.rescan_span`` again, to now less the lag, with the same
+    intake; the watermark does not move (the window may start after it: moving it would
+    claim the part before the window was read)."""
     started = now()
     with transaction(factory) as s:
         shop = s.get(ChannelShop, shop_id)
         if shop is None:
             raise ValueError(f"no shop {shop_id}")
-        run = ChannelRun(
-            account_id=shop.account_id,
-            shop_id=shop_id,
-            stream=STREAM,
-            owner=owner,
-            started_at=started,
-            outcome="running",
-        )
-        s.add(run)
+        queued = s.get(ChannelRun, run_id) if run_id is not None else None
+        if queued is not None and queued.shop_id == shop_id and queued.outcome == "queued":
+            run = queued
+            run.owner, run.started_at, run.outcome = owner, started, "running"
+        else:
+            run = ChannelRun(
+                account_id=shop.account_id,
+                shop_id=shop_id,
+                stream=STREAM,
+                owner=owner,
+                started_at=started,
+                outcome="running",
+            )
+            s.add(run)
+        run.kind = "rescan" if rescan else "download"
         if shop.status == "needs_reauth":
             run.outcome, run.finished_at = "needs_reauth", started
             run.error = shop.status_reason
@@ -98,15 +119,29 @@ def download(
             run.outcome, run.finished_at = "busy", started
             run.error = "another hub process is downloading this shop"
         s.flush()
+        if run.outcome == "running":
+            # We hold the lease: a run still "running" is one whose process stopped.
+            s.execute(
+                update(ChannelRun)
+                .where(
+                    ChannelRun.shop_id == shop_id,
+                    ChannelRun.outcome == "running",
+                    ChannelRun.id != run.id,
+                )
+                .values(outcome="failed", error=ABANDONED, finished_at=started)
+                .execution_options(synchronize_session=False)
+            )
         if run.outcome != "running":
             return RunResult(run.id, run.outcome, None, error=run.error)
         mark = shops.watermark(s, shop_id, STREAM) or shop.start_from
         lo, hi = _seconds(mark - tuning.overlap), _seconds(started - tuning.lag)
+        if rescan:
+            lo = max(_seconds(started - tuning.rescan_span), _seconds(shop.start_from))
         run.window_start, run.window_end = lo, hi
         run_id = run.id
     result = RunResult(run_id, "running", mark)
     try:
-        _slices(factory, shop, source, result, lo, hi, owner, now, tuning)
+        _slices(factory, shop, source, result, lo, hi, owner, now, tuning, move=not rescan)
         result.outcome = "ok"
     except AuthRejected as err:
         result.outcome, result.error = "needs_reauth", str(err)
@@ -140,6 +175,8 @@ def _slices(
     owner: str,
     now: Callable[[], datetime],
     tuning: Tuning,
+    *,
+    move: bool = True,
 ) -> None:
     lo = start
     while lo < end:
@@ -158,7 +195,8 @@ def _slices(
             if not shops.keep_lease(s, shop.id, owner, at, tuning.lease):
                 raise LeaseLost("the lease ran out before the slice was stored; not stored")
             stored = store(s, shop, trades, at, read_at, guard=tuning.guard)
-            result.reached = shops.advance_watermark(s, shop, STREAM, hi, at)
+            if move:
+                result.reached = shops.advance_watermark(s, shop, STREAM, hi, at)
             run = s.get(ChannelRun, result.run_id)
             assert run is not None
             run.reached = result.reached

@@ -56,6 +56,9 @@ class OrderSource(Protocol):
 class ChannelError(Exception):
     """A marketplace call failed; the message is a sentence for the run's record."""
 
+    #: The marketplace's own error code, when it gave one (TOP's ``sub_code``).
+    sub_code: str = ""
+
 
 class AuthRejected(ChannelError):
     """The marketplace refused the shop's authorisation: retrying will not help."""
@@ -72,3 +75,14 @@ class Retryable(ChannelError):
 
 class Refused(ChannelError):
     """The marketplace refused the request itself (an ``isv.*`` error): ours to fix."""
+
+
+class ShipmentConfirmer(Protocol):
+    """Tells the marketplace an order has shipped (Taobao: ``taobao.logistics.offline.send``)."""
+
+    def confirm(self, external_id: str, tracking_number: str, company_code: str) -> str:
+        """``"sent"``, or ``"already"`` when the marketplace had this very parcel number for
+        the order already (a retry after a write that committed but whose answer was lost).
+        Raises :class:`Refused` when it has another number or refuses for good,
+        :class:`Retryable` or :class:`AuthRejected` otherwise."""
+        ...

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
+from cloud.channels.scheduler import Scheduler
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
+from cloud.channels.taobao.shipments import TaobaoShipments
 from cloud.db.engine import transaction
 from cloud.db.models import Account, ChannelShop
 from cloud.errors import NotFoundError
@@ -34,7 +37,9 @@ def account_id_of(session: Session, name: str) -> int:
     return int(found)
 
 
-def source_for(shop: ChannelShop, http: httpx.Client) -> TaobaoOrders:
+def source_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> TaobaoOrders:
     def now() -> datetime:
         return datetime.now(UTC)
 
@@ -46,7 +51,7 @@ def source_for(shop: ChannelShop, http: httpx.Client) -> TaobaoOrders:
         shop.session_key,
         sign_method=shop.sign_method,
         now=now,
-        sleep=time.sleep,
+        sleep=sleep,
     )
     return TaobaoOrders(client)
 
@@ -54,7 +59,7 @@ def source_for(shop: ChannelShop, http: httpx.Client) -> TaobaoOrders:
 def download_now(
     factory: sessionmaker[Session], account: str, code: str, tuning: Tuning = DEFAULT_TUNING
 ) -> RunResult:
-    """A "download now" of one shop (the CLI's; the scheduler's later)."""
+    """A "download now" of one shop, in this process (the CLI's)."""
     with transaction(factory) as s:
         shop = shops.shop_by_code(s, account_id_of(s, account), code)
     with httpx.Client() as http:
@@ -71,3 +76,41 @@ def download_now(
 def overview(factory: sessionmaker[Session], account: str) -> list[dict[str, Any]]:
     with factory() as s:
         return shops.shops_overview(s, account_id_of(s, account))
+
+
+def confirmer_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> TaobaoShipments:
+    def now() -> datetime:
+        return datetime.now(UTC)
+
+    # Three tries in the call; the outbox's backoff (cloud/channels/shipments.py) does the rest.
+    client = TopClient(
+        http,
+        shop.api_url,
+        shop.app_key,
+        shop.app_secret,
+        shop.session_key,
+        sign_method=shop.sign_method,
+        now=now,
+        sleep=sleep,
+        attempts=3,
+    )
+    return TaobaoShipments(client)
+
+
+def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
+    """The scheduler of a hub process, on wall-clock time and real HTTP."""
+    http = httpx.Client()
+    # Waits (call limits, backoff) end early when the hub stops: the run then fails fast
+    # and is recorded, instead of holding the shutdown for minutes.
+    sch: Scheduler = Scheduler(
+        factory,
+        owner=owner_id(),
+        sources=lambda shop: source_for(shop, http, sch.pause),
+        confirmers=lambda shop: confirmer_for(shop, http, sch.pause),
+        now=lambda: datetime.now(UTC),
+        poll_s=poll_s,
+        close=http.close,
+    )
+    return sch

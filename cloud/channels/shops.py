@@ -173,9 +173,13 @@ def shops_overview(session: Session, account_id: int) -> list[dict[str, Any]]:
                 "status": shop.status,
                 "status_reason": shop.status_reason,
                 "watermark": watermark(session, shop.id, "orders"),
+                "schedule_enabled": shop.schedule_enabled,
+                "interval_s": shop.interval_s,
+                "next_run_at": shop.next_run_at,
                 "last_run": None
                 if last is None
                 else {
+                    "id": last.id,
                     "outcome": last.outcome,
                     "started_at": last.started_at,
                     "window_start": last.window_start,

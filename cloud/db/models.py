@@ -718,6 +718,13 @@ class ChannelShop(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    #: The schedule (cloud/channels/schedule.py): a download every ``interval_s`` seconds
+    #: while enabled; ``next_run_at`` is when the next one is due (null: at once).
+    schedule_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    interval_s: Mapped[int] = mapped_column(Integer, default=300)
+    next_run_at: Mapped[datetime | None]
+    #: When the next re-scan of the last day is due (hourly while the schedule is on).
+    next_rescan_at: Mapped[datetime | None]
 
 
 class ChannelWatermark(Base):
@@ -740,7 +747,11 @@ class ChannelOrder(Base):
     Guanjia order it became (or why it is held)."""
 
     __tablename__ = "channel_order"
-    __table_args__ = (UniqueConstraint("shop_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "external_id"),
+        # An order shipping looks up its channel order (cloud/orders/channel_outbox.py).
+        Index("ix_channel_order_order", "order_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: The shop's account, kept on the row so every query and check can filter by it.
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
@@ -772,6 +783,9 @@ class ChannelRun(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
     stream: Mapped[str] = mapped_column(String(32))
+    #: "download" (from the watermark on), or "rescan" (the last day again; the watermark
+    #: does not move).
+    kind: Mapped[str] = mapped_column(String(16), default="download")
     owner: Mapped[str] = mapped_column(String(64))
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
@@ -784,6 +798,48 @@ class ChannelRun(Base):
     orders_new: Mapped[int] = mapped_column(Integer, default=0)
     orders_changed: Mapped[int] = mapped_column(Integer, default=0)
     orders_held: Mapped[int] = mapped_column(Integer, default=0)
-    #: "running", "ok", "failed", "needs_reauth", "busy" (another process held the lease).
+    #: "queued" (a "download now" not yet picked up), "running", "ok", "failed",
+    #: "needs_reauth", "busy" (another process held the lease).
     outcome: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ChannelCourier(Base):
+    """Our courier code as one shop's marketplace names it (Taobao's ``company_code``)."""
+
+    __tablename__ = "channel_courier"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"), primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    company_code: Mapped[str] = mapped_column(String(64))
+
+
+class ChannelShipment(Base):
+    """The outbox of shipment confirmations (taobao.logistics.offline.send): written in the
+    transaction that ships the order, drained by the sender (cloud/channels/shipments.py)."""
+
+    __tablename__ = "channel_shipment"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_channel_shipment_due", "state", "next_try_at"),
+        Index("ix_channel_shipment_order", "order_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    #: Our courier code; mapped to the marketplace's when sent (``channel_courier``).
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    #: "<order id>:<tracking number>": one confirmation per order and parcel number.
+    idempotency_key: Mapped[str] = mapped_column(String(140))
+    #: "pending", "done" (the marketplace has it), "failed" (see ``error``; a person acts).
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime]
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

@@ -33,6 +33,7 @@ from cloud.db.models import (
 )
 from cloud.errors import ConflictError, NotFoundError
 from cloud.nodes import downlink
+from cloud.orders import channel_outbox
 from cloud.orders.audit_rules import Decision
 from cloud.stock.ledger import Ledger, Move, post
 from protocol.messages import Code, OrderId, OrderLine, OrderRelease, Recipient, SkuCode
@@ -166,6 +167,8 @@ def log(
 ) -> None:
     note(session, o, action, actor, now, reason, to=to)
     o.status, o.changed_at, o.changed_by = to, now, actor
+    if to == "shipped":
+        channel_outbox.on_shipped(session, o, now)
 
 
 def note(

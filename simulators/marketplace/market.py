@@ -41,6 +41,12 @@ DEFAULT_TYPES = (
 NON_DEFAULT_TYPES = ("tmall_i18n", "eticket", "o2o_offlinetrade", "nopaid")
 
 OPEN = ("WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS")
+#: A city and district of each province the buyers live in (addresses a courier can read).
+PLACES = {
+    "浙江省": ("杭州市", "西湖区"),
+    "湖南省": ("长沙市", "岳麓区"),
+    "广东省": ("广州市", "天河区"),
+}
 START = 1_794_326_400.0  # 2026-11-11 00:00:00 GMT+8, Double 11
 
 
@@ -64,6 +70,7 @@ class Faults:
     garbage_address: float = 0.0  # an address no courier can read
     unmapped_sku: float = 0.0  # a line whose outer_sku_id the seller never mapped
     same_second: float = 0.0  # a change is followed by another within the same second
+    ship_timeout: float = 0.0  # logistics.offline.send commits, then its answer is lost (504)
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:
@@ -90,6 +97,8 @@ class Faults:
             garbage_address=maybe(0.05),
             unmapped_sku=maybe(0.05),
             same_second=maybe(0.2),
+            # Drawn last: the faults above stay what they were for every seed.
+            ship_timeout=maybe(0.4),
         )
 
 
@@ -126,6 +135,12 @@ class Market:
     truth: list[dict[str, Any]] = field(default_factory=list)
     ban_until: dict[str, float] = field(default_factory=dict)
     calls: int = 0
+    #: Per shipped trade, the parcel number and courier it was shipped with.
+    shipments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Truth: every shipment the marketplace accepted (logistics.offline.send), in order.
+    confirmations: list[dict[str, Any]] = field(default_factory=list)
+    #: logistics.offline.send calls that reached the method, per tid (accepted or refused).
+    ship_calls: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -294,15 +309,31 @@ class Market:
                 "receiver_address": "\ufffd\ufffd<script>",
                 "receiver_mobile": "call me",
             }
+        state = self.rng.choice(["浙江省", "湖南省", "广东省"])
+        city, district = PLACES[state]
         return {
             "receiver_name": self.rng.choice(["张三", "李四", "王五"]),
-            "receiver_state": self.rng.choice(["浙江省", "湖南省", "广东省"]),
-            "receiver_city": "杭州市",
-            "receiver_district": "西湖区",
+            "receiver_state": state,
+            "receiver_city": city,
+            "receiver_district": district,
             "receiver_town": "文新街道",
             "receiver_address": f"文一西路{self.rng.randint(1, 999)}号",
             "receiver_mobile": f"138{self.rng.randint(10_000_000, 99_999_999)}",
         }
+
+    # --- the seller ships ----------------------------------------------------------------
+
+    def ship(self, tid: int, out_sid: str, company_code: str) -> bool:
+        """The seller says the trade has shipped; False when it is not waiting to ship
+        (shipped already, or closed)."""
+        if self.trades[tid][-1].trade["status"] != "WAIT_SELLER_SEND_GOODS":
+            return False
+        self.change(tid, "ship", status="WAIT_BUYER_CONFIRM_GOODS", consign_time=fmt(self.now))
+        self.shipments[tid] = {"out_sid": out_sid, "company_code": company_code}
+        self.confirmations.append(
+            {"tid": tid, "out_sid": out_sid, "company_code": company_code, "at": self.now}
+        )
+        return True
 
     # --- what the APIs see -----------------------------------------------------------------
 
@@ -342,4 +373,5 @@ class Market:
             "changes": list(self.truth),
             "trades": {str(t): c for t, c in final.items()},
             "faults": asdict(self.faults),
+            "shipments": list(self.confirmations),
         }

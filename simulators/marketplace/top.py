@@ -28,6 +28,13 @@ HTML_PAGE = (
     b"</h1></center><hr><center>Tengine</center></body></html>"
 )
 
+TIMEOUT_PAGE = (
+    b"<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway"
+    b" Time-out</h1></center><hr><center>Tengine</center></body></html>"
+)
+#: Courier codes logistics.offline.send accepts (a few of TOP's logistics company codes).
+COMPANY_CODES = frozenset({"SF", "ZTO", "YTO", "STO", "YUNDA", "EMS", "HTKY", "JD", "DBKD"})
+
 Params = dict[str, str]
 Reply = tuple[int, str, Any]  # status, content type, JSON-able body or raw bytes
 
@@ -60,6 +67,12 @@ def handle(market: Market, query: Params, form: Params) -> Reply:
     except TopError as err:
         body_err = {**err.body, "request_id": uuid.UUID(int=market.calls).hex[:13]}
         return 200, "application/json;charset=UTF-8", {"error_response": body_err}
+    if (
+        method == "taobao.logistics.offline.send"
+        and market.rng.random() < market.faults.ship_timeout
+    ):
+        # The shipment is stored; the answer is lost at the front (the caller cannot know).
+        return 504, "text/html; charset=utf-8", TIMEOUT_PAGE
     return 200, "application/json;charset=UTF-8", {response_key(method): body}
 
 
@@ -191,9 +204,59 @@ def fullinfo_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     return {"trade": _project(trade, params.get("fields", ""))}
 
 
+def _own_trade(market: Market, shop: Shop, tid: str) -> int:
+    versions = market.trades.get(int(tid)) if tid.isdigit() else None
+    if not versions or versions[0].trade["seller_nick"] != shop.seller_nick:
+        raise TopError(
+            15, "Remote service error", "isv.logistics-offline-service-error:B01", "订单不存在"
+        )
+    return int(tid)
+
+
+def offline_send(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
+    """taobao.logistics.offline.send (自己联系物流): ``tid``, ``out_sid``, ``company_code``.
+
+    A trade not waiting to be shipped is refused with code 15 and
+    ``isv.logistics-offline-service-error:B04`` (what TOP answers for a trade shipped or closed
+    already, whatever the parcel number)."""
+    tid, out_sid = params.get("tid", ""), params.get("out_sid", "").strip()
+    company = params.get("company_code", "").strip()
+    if not out_sid:
+        raise invalid("out_sid", "out_sid is required")
+    if company not in COMPANY_CODES:
+        raise invalid("company_code", f"unknown logistics company code {company!r}")
+    key = _own_trade(market, shop, tid)
+    market.ship_calls[key] = market.ship_calls.get(key, 0) + 1
+    if not market.ship(key, out_sid, company):
+        raise TopError(
+            15,
+            "Remote service error",
+            "isv.logistics-offline-service-error:B04",
+            "订单状态不对该物流订单已经发货或者已关闭，不能重复发货",
+        )
+    return {"shipping": {"is_success": True}}
+
+
+def logistics_orders_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
+    """taobao.logistics.orders.get: the shop's shipping records (here by ``tid``)."""
+    tid = params.get("tid", "")
+    rows = [
+        {"tid": t, "out_sid": s["out_sid"], "company_name": s["company_code"], "status": "CREATED"}
+        for t, s in sorted(market.shipments.items())
+        if market.trades[t][0].trade["seller_nick"] == shop.seller_nick
+        and (not tid or str(t) == tid)
+    ]
+    out: dict[str, Any] = {"total_results": len(rows)}
+    if rows:
+        out["shippings"] = {"shipping": rows}
+    return out
+
+
 METHODS: dict[str, Callable[[Market, Shop, Params], dict[str, Any]]] = {
     "taobao.trades.sold.increment.get": increment_get,
     "taobao.trades.sold.get": sold_get,
     "taobao.trade.fullinfo.get": fullinfo_get,
+    "taobao.logistics.offline.send": offline_send,
+    "taobao.logistics.orders.get": logistics_orders_get,
 }
 ALL_TYPES = DEFAULT_TYPES + NON_DEFAULT_TYPES

@@ -56,7 +56,7 @@ class TopClient:
         *,
         sign_method: str = "hmac-sha256",
         now: Callable[[], datetime],
-        sleep: Callable[[float], None],
+        sleep: Callable[[float], object],
         attempts: int = 8,
     ) -> None:
         self.http, self.url = http, url
@@ -117,11 +117,15 @@ def _error(method: str, err: Any) -> ChannelError:
     code, sub_code = err.get("code"), str(err.get("sub_code") or "")
     sub_msg = str(err.get("sub_msg") or "")
     text = f"{method}: TOP error {code} {err.get('msg', '')} {sub_code} {sub_msg}".strip()
+    out: ChannelError
     if code == 7:
         ban = BAN.search(sub_msg)
-        return Retryable(text, float(ban.group(1)) if ban else None)
-    if code in AUTH_CODES:
-        return AuthRejected(text)
-    if sub_code.startswith("isp.") or code in (10, 11):  # 10/11: service unavailable
-        return Retryable(text)
-    return Refused(text)
+        out = Retryable(text, float(ban.group(1)) if ban else None)
+    elif code in AUTH_CODES:
+        out = AuthRejected(text)
+    elif sub_code.startswith("isp.") or code in (10, 11):  # 10/11: service unavailable
+        out = Retryable(text)
+    else:
+        out = Refused(text)
+    out.sub_code = sub_code
+    return out

@@ -85,7 +85,15 @@ B_RECIPIENT = {
 }
 #: Values that exist only in A's rows and that no request of B names: any of them in an
 #: answer to B is a leak (collected with A's identifiers from the database at run time).
-A_MARKERS = ("甲方买家", "A-TASK-MARKER", "A-PARKED-MARKER", "A-REJECTED-MARKER", "东莞皮具厂")
+A_MARKERS = (
+    "甲方买家",
+    "A-TASK-MARKER",
+    "A-PARKED-MARKER",
+    "A-REJECTED-MARKER",
+    "东莞皮具厂",
+    "A-SHIPMENT-MARKER",
+    "A-TID-1",
+)
 
 #: A's orders beyond the demo's five, each in the state in which A's own request of the
 #: route it is named for succeeds (the control): state checks never answer before the
@@ -315,6 +323,29 @@ FOREIGN: list[Case] = [
     Case("GET", "/api/v1/rules/{key}/versions", 404),
     Case("POST", "/api/v1/tasks/{task_id}/resolve", 404, {"resolution": "probe"}),
     Case("PATCH", "/api/v1/users/{user_id}", 404, {"role": "readonly"}),
+    # channels: A's shop, its courier codes, A's order's shipment confirmation
+    Case("POST", "/api/v1/channels/shops/{code}/download", 404, params={"code": "A-SHOP"}),
+    Case(
+        "PUT",
+        "/api/v1/channels/shops/{code}/schedule",
+        404,
+        {"interval_s": 600},
+        params={"code": "A-SHOP"},
+    ),
+    Case(
+        "PUT",
+        "/api/v1/channels/shops/{code}/couriers/{carrier}",
+        404,
+        {"company_code": "ZTO"},
+        params={"code": "A-SHOP", "carrier": "ZTO"},
+    ),
+    Case(
+        "GET",
+        "/api/v1/channels/orders/{order_no}/shipments",
+        404,
+        params={"order_no": "JY1300113"},
+    ),
+    Case("POST", "/api/v1/channels/shipments/{shipment_id}/retry", 404),
 ]
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
@@ -441,6 +472,8 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/rules": [{}],
     "/api/v1/carriers": [{}],
     "/api/v1/tasks": [{}, {"status": "done"}],
+    "/api/v1/channels/shops": [{}],
+    "/api/v1/channels/runs": [{}, {"shop": "A-SHOP"}],
 }
 #: List routes that leak today; each has a strict xfail test below that names the bug.
 KNOWN_LEAKS: set[str] = set()
@@ -702,7 +735,7 @@ def _world(client: TestClient) -> World:
     picker = next(
         u["id"] for u in _ok(c.get("/api/v1/users", headers=a)) if u["username"] == "demo-picker"
     )
-    _a_channel_shop(engine, a_id, now)
+    shipment_id = _a_channel_shop(engine, a_id, now)
 
     # A's import jobs: one done, and one a live process of the hub is running (its
     # heartbeat fresh for the whole test), so A's uploaded file is there to be probed too.
@@ -761,16 +794,18 @@ def _world(client: TestClient) -> World:
             "user_id": str(picker),
             "task_id": str(task_ids[0]),
             "job_id": job_id,
+            "shipment_id": str(shipment_id),
         },
     )
 
 
-def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> None:
-    """A's marketplace shop (cloud/channels): a watermark, a downloaded order, a run."""
+def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
+    """A's marketplace shop (cloud/channels): a watermark, a downloaded order, a run, a
+    courier code and a failed shipment confirmation of its shipped order; the latter's id."""
     from cloud.channels import shops
     from cloud.channels.intake import store
     from cloud.channels.ports import ChannelTrade
-    from cloud.db.models import ChannelRun
+    from cloud.db.models import ChannelCourier, ChannelRun, ChannelShipment
 
     with transaction(session_factory(engine)) as s:
         body = shops.ShopIn(
@@ -795,6 +830,29 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> None:
                 outcome="ok",
             )
         )
+        s.add(ChannelCourier(account_id=a_id, shop_id=shop.id, carrier="ZTO", company_code="ZTO"))
+        shipped = s.execute(
+            select(SalesOrder).where(
+                SalesOrder.account_id == a_id, SalesOrder.order_no == "JY1300113"
+            )
+        ).scalar_one()
+        row = ChannelShipment(
+            account_id=a_id,
+            shop_id=shop.id,
+            order_id=shipped.id,
+            external_id="A-TID-1",
+            tracking_number=shipped.tracking_number,
+            carrier=shipped.carrier,
+            idempotency_key=f"{shipped.id}:{shipped.tracking_number}",
+            state="failed",
+            attempts=1,
+            next_try_at=now,
+            error="A-SHIPMENT-MARKER",
+            created_at=now,
+        )
+        s.add(row)
+        s.flush()
+        return row.id
 
 
 @pytest.fixture

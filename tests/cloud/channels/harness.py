@@ -8,6 +8,8 @@ waits let that time pass, with buyers acting meanwhile.
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +20,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.accounts import create_account
 from cloud.catalogue.skus import SkuIn, upsert_sku
-from cloud.channels import shops
+from cloud.channels import shipments, shops
 from cloud.channels.download import STREAM, Tuning, download
+from cloud.channels.scheduler import Scheduler
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
+from cloud.channels.taobao.shipments import TaobaoShipments
 from cloud.db.engine import session_factory, transaction
-from cloud.db.models import ChannelOrder, SalesOrder
+from cloud.db.models import ChannelOrder, ChannelShipment, SalesOrder
+from cloud.orders import audit_rules, workflow
+from cloud.orders.audit_rules import CarrierIn, RuleIn
+from cloud.orders.release import release
+from cloud.stock.ledger import receive
 from cloud.stock.warehouses import WarehouseIn, create_warehouse
 from simulators.marketplace.app import MarketplaceApp
 from simulators.marketplace.market import Faults, Market
@@ -90,7 +98,23 @@ class Shop:
         )
         return TaobaoOrders(top, page_size=page_size, back_paging=back_paging)
 
-    def run(self, tuning: Tuning = DEFAULT, owner: str = "hub-1", **source: Any) -> Any:
+    def confirmer(self, attempts: int = 3) -> TaobaoShipments:
+        top = TopClient(
+            self.http,
+            "http://sim/router/rest",
+            KEY,
+            SECRET,
+            f"s-{self.code}",
+            sign_method="hmac-sha256",
+            now=self.now,
+            sleep=lambda s: self.market.advance(s, self.rate),
+            attempts=attempts,
+        )
+        return TaobaoShipments(top)
+
+    def run(
+        self, tuning: Tuning = DEFAULT, owner: str = "hub-1", rescan: bool = False, **source: Any
+    ) -> Any:
         return download(
             self.hub.factory,
             self.shop_id,
@@ -98,6 +122,7 @@ class Shop:
             owner=owner,
             now=self.now,
             tuning=tuning,
+            rescan=rescan,
         )
 
     def stored(self) -> dict[str, ChannelOrder]:
@@ -139,8 +164,16 @@ def simulate(
     back_paging: bool = True,
     rounds: int = 8,
     interval: tuple[float, float] = (30.0, 300.0),
+    shipping: bool = False,
+    same_tracking_is_done: bool = True,
+    rescan: bool = False,
+    settle: int = 4,
 ) -> list[str]:
-    """Buyers and faults from ``seed``, download runs in between; the invariants' violations."""
+    """Buyers and faults from ``seed``, download runs in between; the invariants' violations.
+
+    ``shipping``: after each run some imported orders ship in Guanjia and the outbox is
+    drained (one call per try: retries go through the outbox's backoff); each shipment must
+    reach the marketplace exactly once, with its parcel number (see :func:`_shipping`)."""
     market = Market(seed=seed, faults=faults or Faults.seeded(seed))
     shop = make_shop(hub, market, f"shop{seed}")
     shop.rate = 0.03 + market.rng.random() * 0.1
@@ -148,8 +181,13 @@ def simulate(
     marks: list[datetime] = []
     seen: dict[str, datetime] = {}
 
+    rescanned = [market.now]
+
     def one_run() -> None:
         shop.run(tuning, back_paging=back_paging)
+        if rescan and market.now - rescanned[0] >= tuning.rescan_every.total_seconds():
+            rescanned[0] = market.now
+            shop.run(tuning, back_paging=back_paging, rescan=True)
         mark = shop.watermark()
         if mark is not None:
             if marks and mark < marks[-1]:
@@ -160,15 +198,41 @@ def simulate(
                 wrong.append(f"{ext}: stored modified went back {seen[ext]} -> {row.modified}")
             seen[ext] = row.modified
 
+    picker = random.Random(seed)
+    shipped: dict[str, str | None] = {}
+
+    def ship_some(share: float) -> None:
+        for no in _shippable(shop):
+            if picker.random() < share and (tracking := ship(hub, no, shop.now())):
+                shipped[no] = tracking
+        shipments.drain(
+            hub.factory,
+            lambda _row: shop.confirmer(attempts=1),
+            owner="hub-1",
+            now=shop.now,
+            same_tracking_is_done=same_tracking_is_done,
+        )
+
     for _ in range(rounds):
         market.advance(market.rng.uniform(*interval), shop.rate)
         one_run()
+        if shipping:
+            ship_some(0.5)
     # Buyers stop (those that change trades between page fetches too); the shop is then
     # downloaded until everything has settled.
     shop.rate, market.faults.change_between_pages = 0.0, 0.0
-    for _ in range(4):
+    if shipping:
+        ship_some(1.0)
+        for _ in range(30):  # the outbox's backoff reaches an hour
+            if not _pending(shop):
+                break
+            market.advance(3600, 0.0)
+            ship_some(0.0)
+    for _ in range(settle):
         market.advance(150, 0.0)
         one_run()
+    if shipping:
+        wrong.extend(_shipping(shop, shipped))
 
     truth = market.truth_state()["trades"]
     stored = shop.stored()
@@ -201,4 +265,105 @@ def simulate(
             "held",
         ):
             wrong.append(f"{tid}: paid but {row.state}")
+    return wrong
+
+
+def scheduler(hub: Hub, shops_: list[Shop], owner: str, **kw: Any) -> Scheduler:
+    """A hub process's scheduler whose shops are these simulated ones (virtual time)."""
+    by_id = {s.shop_id: s for s in shops_}
+    clock = shops_[0]
+    return Scheduler(
+        hub.factory,
+        owner=owner,
+        sources=lambda row: by_id[row.id].source(),
+        confirmers=lambda row: by_id[row.id].confirmer(),
+        now=clock.now,
+        **kw,
+    )
+
+
+def stock_up(hub: Hub, qty: int = 100_000) -> None:
+    """Enough of every SKU in WH1, and a courier for everyone (ZTO), so that imported orders
+    reserve and pass the audit."""
+    now = datetime.now(UTC)
+    with transaction(hub.factory) as s:
+        for code in ("SKU-A", "SKU-B", "SKU-C", "SKU-D"):
+            receive(s, hub.account_id, "WH1", code, qty, "t", now)
+        audit_rules.put_carrier(s, hub.account_id, "ZTO", CarrierIn(name="中通"), "t", now)
+        rule = RuleIn(kind="courier", name="default ZTO", priority=1000, action={"carrier": "ZTO"})
+        audit_rules.put_rule(s, hub.account_id, "default-zto", rule, "t", now)
+
+
+def ship(hub: Hub, order_no: str, now: datetime) -> str | None:
+    """Release an audited order and ship it, as the warehouse would; its parcel number."""
+    with transaction(hub.factory) as s:
+        o = s.execute(
+            select(SalesOrder).where(
+                SalesOrder.account_id == hub.account_id, SalesOrder.order_no == order_no
+            )
+        ).scalar_one()
+        if o.on_hold and o.status != "saved":
+            return None
+        if o.status == "saved":  # a buyer's remark: a person reads it, confirms and audits
+            if o.on_hold:
+                workflow.set_hold(s, hub.account_id, order_no, False, None, "t", now)
+            workflow.save(s, hub.account_id, order_no, "t", now)
+            if o.on_hold:
+                return None  # held for more than the remark: not shipped here
+            workflow.confirm(s, hub.account_id, order_no, "t", now)
+            workflow.complete_audit(s, hub.account_id, order_no, "t", now)
+        if o.status == "audited":
+            release(s, hub.account_id, order_no, "t", now)
+        workflow.ship(s, hub.account_id, order_no, "t", now)
+        return o.tracking_number
+
+
+def _shippable(shop: Shop) -> list[str]:
+    with shop.hub.factory() as s:
+        return list(
+            s.execute(
+                select(SalesOrder.order_no)
+                .join(ChannelOrder, ChannelOrder.order_id == SalesOrder.id)
+                .where(
+                    ChannelOrder.shop_id == shop.shop_id,
+                    SalesOrder.status.in_(("saved", "audited")),
+                )
+                .order_by(SalesOrder.order_no)
+            ).scalars()
+        )
+
+
+def _pending(shop: Shop) -> int:
+    with shop.hub.factory() as s:
+        return int(
+            s.execute(
+                select(func.count()).where(
+                    ChannelShipment.shop_id == shop.shop_id, ChannelShipment.state == "pending"
+                )
+            ).scalar_one()
+        )
+
+
+def _shipping(shop: Shop, shipped: dict[str, str | None]) -> list[str]:
+    """Each order shipped in Guanjia is confirmed on the marketplace exactly once, with its
+    parcel number (the truth log counts the shipments the marketplace accepted), its outbox
+    row is done, and nothing else was confirmed."""
+    wrong = []
+    confirmed = Counter(str(c["tid"]) for c in shop.market.confirmations)
+    numbers = {str(c["tid"]): c["out_sid"] for c in shop.market.confirmations}
+    for no, tracking in shipped.items():
+        if confirmed[no] != 1:
+            wrong.append(f"{no}: confirmed {confirmed[no]} times")
+        elif numbers[no] != tracking:
+            wrong.append(f"{no}: confirmed with {numbers[no]}, shipped with {tracking}")
+    extra = set(confirmed) - set(shipped)
+    if extra:
+        wrong.append(f"confirmed but never shipped: {sorted(extra)[:3]}")
+    with shop.hub.factory() as s:
+        rows = s.execute(
+            select(ChannelShipment).where(ChannelShipment.shop_id == shop.shop_id)
+        ).scalars()
+        for row in rows:
+            if row.state != "done":
+                wrong.append(f"{row.external_id}: confirmation {row.state}: {row.error}")
     return wrong

@@ -81,3 +81,19 @@ def test_add_download_list(
     assert row["code"] == "tb" and row["last_run"]["outcome"] == "ok"
     missing = runner.invoke(channels_app, ["download", "--shop", "nope", *common])
     assert missing.exit_code == 1 and "no shop nope" in missing.output
+    # Scheduling, queueing for the hub and courier codes.
+    sched = runner.invoke(
+        channels_app, ["schedule", "--shop", "tb", "--every", "120", "--off", *common]
+    )
+    assert sched.exit_code == 0 and "every 120 s, off" in sched.output, sched.output
+    bad = runner.invoke(channels_app, ["schedule", "--shop", "tb", "--every", "5", *common])
+    assert bad.exit_code == 1 and "60 to 86400" in bad.output
+    queued = runner.invoke(channels_app, ["download", "--shop", "tb", "--queue", *common])
+    assert orjson.loads(queued.output)["outcome"] == "queued"
+    twice = runner.invoke(channels_app, ["download", "--shop", "tb", "--queue", *common])
+    assert twice.exit_code == 1 and "queued already" in twice.output
+    mapped = runner.invoke(
+        channels_app,
+        ["courier", "--shop", "tb", "--carrier", "ZTO", "--company-code", "ZTO", *common],
+    )
+    assert mapped.exit_code == 0 and "ZTO is ZTO" in mapped.output

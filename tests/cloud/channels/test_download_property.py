@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from cloud.channels.download import Tuning
 from simulators.marketplace.market import Faults
-from tests.cloud.channels.harness import make_hub, simulate
+from tests.cloud.channels.harness import make_hub, simulate, stock_up
 
 CHUNKS = 4  # spread over the workers of make test-fast
 SEEDS_PER_CHUNK = 50  # make test: 200 schedules on SQLite; --long: 1,000 on each database
@@ -85,3 +85,66 @@ def test_ablation_no_modified_guard_lets_an_older_version_win(engine: Engine) ->
     faults = Faults(replica_lag=0.9, replica_lag_max=300.0)
     wrong = _first_failure(engine, faults, Tuning(guard=False), back_paging=True, interval=(20, 60))
     assert any("went back" in w or "stored modified" in w for w in wrong), wrong
+
+
+#: Shipping adds a release and a ship per order and the outbox's calls: ~2x a schedule's time,
+#: so fewer schedules in make test (10 on SQLite, 4 on PostgreSQL; 200 each with --long).
+SHIP_CHUNKS = 2
+SHIP_PER_CHUNK, SHIP_PG_PER_CHUNK, SHIP_LONG_PER_CHUNK, SHIP_FAST_PER_CHUNK = 5, 2, 100, 1
+
+
+@pytest.mark.parametrize("chunk", range(SHIP_CHUNKS))
+def test_each_shipment_confirmed_once_under_seeded_faults(
+    engine: Engine, request: pytest.FixtureRequest, chunk: int
+) -> None:
+    """Per seed, as above, and after each run some imported orders ship in Guanjia and the
+    outbox is drained (one call per try) under the same fault schedule, which includes
+    ``ship_timeout`` (the shipment commits, the answer is lost). At the end every order
+    shipped is confirmed on the marketplace exactly once, with its parcel number (the truth
+    log's count), every outbox row is done, and the download invariants hold as before."""
+    hub = make_hub(engine)
+    stock_up(hub)
+    per = SHIP_PG_PER_CHUNK if engine.dialect.name == "postgresql" else SHIP_PER_CHUNK
+    if request.config.getoption("--long"):
+        per = SHIP_LONG_PER_CHUNK
+    elif request.config.getoption("--hypothesis-profile", None) == "fast":
+        per = SHIP_FAST_PER_CHUNK
+    seeds = range(5000 + chunk * per, 5000 + (chunk + 1) * per)
+    failures = {seed: wrong for seed in seeds if (wrong := simulate(hub, seed, shipping=True))}
+    assert failures == {}
+
+
+def test_ablation_already_shipped_not_done_fails_confirmations(engine: Engine) -> None:
+    # Lost answers: without "shipped already, with our number = done" the retry of a
+    # shipment that did commit is marked failed (a person would be asked to act on nothing).
+    hub = make_hub(engine)
+    stock_up(hub)
+    for seed in range(6000, 6005):
+        wrong = simulate(
+            hub, seed, faults=Faults(ship_timeout=0.5), shipping=True, same_tracking_is_done=False
+        )
+        if wrong:
+            assert any("confirmation failed" in w for w in wrong), wrong
+            again = make_hub(engine, f"full{seed}")
+            stock_up(again)
+            full = simulate(again, seed, faults=Faults(ship_timeout=0.5), shipping=True)
+            assert full == [], full
+            return
+    raise AssertionError("no schedule showed the rule is needed")
+
+
+def test_ablation_no_rescan_misses_orders_indexed_after_the_overlap(engine: Engine) -> None:
+    # Versions reach the index up to 50 minutes late, beyond the lag and the 10-minute
+    # overlap: only the hourly re-scan of the last day finds them. The shop settles for two
+    # hours so that every version is visible by the end.
+    faults = Faults(late_index=0.5, late_index_max=3000.0)
+    hub = make_hub(engine)
+    for seed in range(7000, 7010):
+        wrong = simulate(hub, seed, faults=replace(faults), settle=48)
+        if wrong:
+            assert any(w.startswith("missed") or "stored modified" in w for w in wrong), wrong
+            again = make_hub(engine, f"full{seed}")
+            full = simulate(again, seed, faults=replace(faults), settle=48, rescan=True)
+            assert full == [], full
+            return
+    raise AssertionError("no schedule showed the re-scan is needed")

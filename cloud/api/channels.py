@@ -1,0 +1,173 @@
+"""/channels: marketplace shops, their download runs and schedules, "download now", courier codes
+and the shipment confirmations of an order (docs/channels.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, UnitsDep
+from cloud.channels import schedule, shipments, shops
+from cloud.db.models import ChannelRun, ChannelShipment
+
+router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
+
+ShopCode = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class RunOut(BaseModel):
+    id: int
+    shop: str
+    #: "download" (from the watermark), "rescan" (the last day again).
+    kind: str
+    #: "queued", "running", "ok", "failed", "needs_reauth", "busy".
+    outcome: str
+    started_at: datetime
+    finished_at: datetime | None
+    window_start: datetime | None
+    window_end: datetime | None
+    reached: datetime | None
+    pages: int
+    calls: int
+    orders_new: int
+    orders_changed: int
+    orders_held: int
+    error: str | None
+
+
+def _run(code: str, r: ChannelRun) -> RunOut:
+    return RunOut(
+        id=r.id,
+        shop=code,
+        kind=r.kind or "download",
+        outcome=r.outcome,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        window_start=r.window_start,
+        window_end=r.window_end,
+        reached=r.reached,
+        pages=r.pages or 0,
+        calls=r.calls or 0,
+        orders_new=r.orders_new or 0,
+        orders_changed=r.orders_changed or 0,
+        orders_held=r.orders_held or 0,
+        error=r.error,
+    )
+
+
+class ShopOut(BaseModel):
+    code: str
+    platform: str
+    #: "active", or "needs_reauth" (the seller must authorise the app again).
+    status: str
+    status_reason: str | None
+    watermark: datetime | None
+    schedule_enabled: bool
+    interval_s: int
+    next_run_at: datetime | None
+    last_run: dict[str, Any] | None
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interval_s: int | None = Field(default=None, ge=60, le=86_400)
+    enabled: bool | None = None
+
+
+class CourierIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: The courier's code on the marketplace (Taobao's ``company_code``).
+    company_code: str = Field(min_length=1, max_length=64)
+
+
+class ShipmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    external_id: str
+    tracking_number: str | None
+    carrier: str | None
+    #: "pending", "done", "failed" (``error`` says why).
+    state: str
+    attempts: int
+    next_try_at: datetime
+    error: str | None
+    created_at: datetime
+    done_at: datetime | None
+
+
+@router.get("/shops")
+def list_shops(session: SessionDep, who: ChannelsRead) -> list[ShopOut]:
+    return [ShopOut(**row) for row in shops.shops_overview(session, who.account_id)]
+
+
+@router.put("/shops/{code}/schedule")
+def set_schedule(
+    code: ShopCode, body: ScheduleIn, session: SessionDep, who: ChannelsWrite
+) -> ShopOut:
+    schedule.set_schedule(
+        session, who.account_id, code, interval_s=body.interval_s, enabled=body.enabled
+    )
+    session.flush()
+    (row,) = [r for r in shops.shops_overview(session, who.account_id) if r["code"] == code]
+    return ShopOut(**row)
+
+
+@router.post("/shops/{code}/download", status_code=status.HTTP_202_ACCEPTED)
+async def download_now(
+    code: ShopCode, request: Request, units: UnitsDep, who: ChannelsWrite
+) -> RunOut:
+    """Queue a download of the shop now: 202 with the queued run, which any hub process's
+    scheduler carries out (follow it in ``GET /runs``). 409 while one is queued or running."""
+    run = await units.write(
+        lambda s: _run(code, schedule.request_download(s, who.account_id, code, datetime.now(UTC)))
+    )
+    worker = getattr(request.app.state, "channels", None)
+    if worker is not None:  # committed: this process's scheduler looks now
+        worker.wake()
+    return run
+
+
+@router.get("/runs")
+def list_runs(
+    session: SessionDep,
+    who: ChannelsRead,
+    shop: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[RunOut]:
+    return [_run(c, r) for c, r in schedule.runs(session, who.account_id, shop, limit)]
+
+
+@router.put("/shops/{code}/couriers/{carrier}")
+def map_courier(
+    code: ShopCode,
+    carrier: Annotated[str, Path(min_length=1, max_length=64)],
+    body: CourierIn,
+    session: SessionDep,
+    who: ChannelsWrite,
+) -> dict[str, str]:
+    row = shipments.map_courier(session, who.account_id, code, carrier, body.company_code)
+    return {"shop": code, "carrier": row.carrier, "company_code": row.company_code}
+
+
+@router.get("/orders/{order_no}/shipments")
+def order_shipments(
+    order_no: Annotated[str, Path(min_length=1, max_length=64)],
+    session: SessionDep,
+    who: ChannelsRead,
+) -> list[ShipmentOut]:
+    """The order's shipment confirmations to its marketplace, and why one failed."""
+    return [_shipment(r) for r in shipments.of_order(session, who.account_id, order_no)]
+
+
+@router.post("/shipments/{shipment_id}/retry")
+def retry_shipment(
+    shipment_id: Annotated[int, Path(ge=1, le=2**62)], session: SessionDep, who: ChannelsWrite
+) -> ShipmentOut:
+    return _shipment(shipments.retry(session, who.account_id, shipment_id, datetime.now(UTC)))
+
+
+def _shipment(r: ChannelShipment) -> ShipmentOut:
+    return ShipmentOut.model_validate(r)

@@ -1,0 +1,129 @@
+"""The hub's channel worker: every ``poll_s`` it claims the due shops (cloud/channels/schedule.py)
+and downloads them, runs the due re-scans of the last day, then drains the shipment outbox
+(cloud/channels/shipments.py).
+
+Everything it acts on is in the database: the schedules, the queued "download now" runs, the
+leases and the outbox. So any number of hub processes may run one each; a process that stops
+loses nothing (its leases run out and another process carries on).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.channels import schedule, shipments
+from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
+from cloud.channels.ports import OrderSource, ShipmentConfirmer
+from cloud.db.engine import transaction
+from cloud.db.models import ChannelShop
+
+log = logging.getLogger("guanjia.cloud.channels")
+
+
+@dataclass
+class Tick:
+    runs: list[RunResult] = field(default_factory=list)
+    sent: shipments.Sent = field(default_factory=shipments.Sent)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        owner: str,
+        sources: Callable[[ChannelShop], OrderSource],
+        confirmers: Callable[[ChannelShop], ShipmentConfirmer],
+        now: Callable[[], datetime],
+        tuning: Tuning = DEFAULT_TUNING,
+        poll_s: float = 10.0,
+        close: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.factory, self.owner = factory, owner
+        self.sources, self.confirmers, self.now = sources, confirmers, now
+        self.tuning, self.poll_s, self._close = tuning, poll_s, close
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> Tick:
+        """Claim and run the due shops, then the due re-scans, then send the due
+        confirmations."""
+        out = Tick()
+        with transaction(self.factory) as s:
+            claimed = schedule.claim_due(
+                s, self.owner, self.now(), self.tuning.lease, rescan_every=self.tuning.rescan_every
+            )
+        for c in claimed:
+            self._run(out, c.shop_id, c.run_id, rescan=False)
+        with transaction(self.factory) as s:
+            rescans = schedule.claim_rescans(
+                s, self.owner, self.now(), self.tuning.lease, self.tuning.rescan_every
+            )
+        for shop_id in rescans:
+            self._run(out, shop_id, None, rescan=True)
+        out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
+        return out
+
+    def _run(self, out: Tick, shop_id: int, run_id: int | None, *, rescan: bool) -> None:
+        with self.factory() as s:
+            shop = s.get(ChannelShop, shop_id)
+            assert shop is not None
+            s.expunge(shop)
+        try:
+            source = self.sources(shop)
+        except Exception:  # its lease runs out and its next due time comes round
+            log.exception("channels: no adapter for shop %s", shop.code)
+            return
+        out.runs.append(
+            download(
+                self.factory,
+                shop_id,
+                source,
+                owner=self.owner,
+                now=self.now,
+                tuning=self.tuning,
+                run_id=run_id,
+                rescan=rescan,
+            )
+        )
+
+    # --- the thread of a hub process -----------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="channels", daemon=True)
+        self._thread.start()
+
+    def pause(self, seconds: float) -> bool:
+        """A wait of a marketplace call that ends at once when the hub stops."""
+        return self._stop.wait(seconds)
+
+    def wake(self) -> None:
+        """Something was queued here (a "download now"): look now, not at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._close()
+
+    def _loop(self) -> None:
+        # The first look after one poll: a hub that starts and stops at once (tests, a
+        # migration run) never reaches out to a marketplace.
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.tick()
+            except Exception:
+                log.exception("channels: a scheduler tick failed; trying again")

@@ -1,0 +1,196 @@
+"""The shipment confirmation sender: drains the outbox (``channel_shipment``, written when an
+order ships: cloud/orders/channel_outbox.py) to the marketplace.
+
+- Each row is leased (``lease_owner``, ``lease_until``, one conditional UPDATE, as the shops'
+  leases) before it is sent, so two hub processes never send the same row at once; a process
+  that died leaves its rows to others once the lease runs out.
+- A row is sent again until the marketplace has it: a failed call backs off (doubling from
+  30 s to an hour), and after ``MAX_ATTEMPTS`` it is marked failed with the last error.
+- "Already shipped with the same parcel number" is done: that is our own write whose answer
+  was lost (research notes, shared/research/channels.md: "already shipped same tracking =
+  success"). Another number, or a refusal the marketplace means, is failed with the reason,
+  shown per order (``GET /api/v1/channels/orders/{order_no}/shipments``).
+- The courier code is mapped per shop (``channel_courier``); without a mapping our code is sent
+  as it is (Taobao's codes are the couriers' usual abbreviations: SF, ZTO, YTO, STO, YUNDA).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.channels.ports import AuthRejected, ChannelError, Retryable, ShipmentConfirmer
+from cloud.channels.shops import shop_by_code
+from cloud.db.engine import transaction
+from cloud.db.models import ChannelCourier, ChannelShipment, ChannelShop, SalesOrder
+from cloud.errors import ConflictError, InvalidError, NotFoundError
+
+MAX_ATTEMPTS = 20
+LEASE = timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+@dataclass
+class Sent:
+    done: int = 0
+    retry: int = 0
+    failed: int = 0
+
+
+def claim(
+    session: Session, owner: str, now: datetime, lease: timedelta = LEASE, limit: int = 50
+) -> list[int]:
+    free = or_(
+        ChannelShipment.lease_owner.is_(None),
+        ChannelShipment.lease_until.is_(None),
+        ChannelShipment.lease_until < now,
+    )
+    due = (
+        ChannelShipment.state == "pending",
+        ChannelShipment.next_try_at <= now,
+    )
+    ids = session.execute(
+        select(ChannelShipment.id)
+        .where(*due, free)
+        .order_by(ChannelShipment.next_try_at, ChannelShipment.id)
+        .limit(limit)
+    ).scalars()
+    out = []
+    for row_id in list(ids):
+        done = session.execute(
+            update(ChannelShipment)
+            .where(ChannelShipment.id == row_id, *due, free)
+            .values(lease_owner=owner, lease_until=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            out.append(row_id)
+    return out
+
+
+def drain(
+    factory: sessionmaker[Session],
+    confirmer_for: Callable[[ChannelShop], ShipmentConfirmer],
+    *,
+    owner: str,
+    now: Callable[[], datetime],
+    lease: timedelta = LEASE,
+    same_tracking_is_done: bool = True,
+) -> Sent:
+    """Send what is due. ``same_tracking_is_done`` exists for the ablation test only."""
+    with transaction(factory) as s:
+        ids = claim(s, owner, now(), lease)
+    sent = Sent()
+    for row_id in ids:
+        with factory() as s:
+            row = s.get(ChannelShipment, row_id)
+            assert row is not None
+            shop = s.get(ChannelShop, row.shop_id)
+            assert shop is not None
+            s.expunge(shop)
+            code = s.execute(
+                select(ChannelCourier.company_code).where(
+                    ChannelCourier.shop_id == row.shop_id, ChannelCourier.carrier == row.carrier
+                )
+            ).scalar_one_or_none() or (row.carrier or "")
+            ext, tracking, attempts = row.external_id, row.tracking_number or "", row.attempts
+        state, error = "done", None
+        if shop.status == "needs_reauth":
+            state, error = "pending", f"the shop needs re-authorisation: {shop.status_reason}"
+        else:
+            try:
+                answer = confirmer_for(shop).confirm(ext, tracking, code)
+                if answer == "already" and not same_tracking_is_done:
+                    state, error = "failed", "the marketplace says the order is shipped already"
+            except (Retryable, AuthRejected) as err:
+                state, error = "pending", str(err)
+            except ChannelError as err:
+                state, error = "failed", str(err)
+        at = now()
+        with transaction(factory) as s:
+            values: dict[str, object] = {
+                "attempts": attempts + 1,
+                "error": error,
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            if state == "pending" and attempts + 1 >= MAX_ATTEMPTS:
+                state, error = "failed", f"gave up after {attempts + 1} attempts: {error}"
+                values["error"] = error
+            values["state"] = state
+            if state == "pending":
+                values["next_try_at"] = at + backoff(attempts + 1)
+            else:
+                values["done_at"] = at
+            # Only while the row is still ours: a process that stalled past its lease does
+            # not overwrite what the row's new holder wrote.
+            s.execute(
+                update(ChannelShipment)
+                .where(ChannelShipment.id == row_id, ChannelShipment.lease_owner == owner)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        if state == "done":
+            sent.done += 1
+        elif state == "failed":
+            sent.failed += 1
+        else:
+            sent.retry += 1
+    return sent
+
+
+def map_courier(
+    session: Session, account_id: int, code: str, carrier: str, company_code: str
+) -> ChannelCourier:
+    """Our courier ``carrier`` is ``company_code`` on the shop's marketplace."""
+    shop = shop_by_code(session, account_id, code)
+    carrier, company_code = carrier.strip(), company_code.strip()
+    if not carrier or not company_code:
+        raise InvalidError("the courier and the marketplace's code are both needed", "carrier")
+    row = session.get(ChannelCourier, (shop.id, carrier))
+    if row is None:
+        row = ChannelCourier(
+            account_id=account_id, shop_id=shop.id, carrier=carrier, company_code=company_code
+        )
+        session.add(row)
+    else:
+        row.company_code = company_code
+    return row
+
+
+def of_order(session: Session, account_id: int, order_no: str) -> list[ChannelShipment]:
+    """An order's confirmations to its marketplace, oldest first."""
+    order_id = session.execute(
+        select(SalesOrder.id).where(
+            SalesOrder.account_id == account_id, SalesOrder.order_no == order_no
+        )
+    ).scalar_one_or_none()
+    if order_id is None:
+        raise NotFoundError(f"no order {order_no}")
+    return list(
+        session.execute(
+            select(ChannelShipment)
+            .where(ChannelShipment.account_id == account_id, ChannelShipment.order_id == order_id)
+            .order_by(ChannelShipment.id)
+        ).scalars()
+    )
+
+
+def retry(session: Session, account_id: int, shipment_id: int, now: datetime) -> ChannelShipment:
+    """A person fixed the cause (a courier mapping, a re-authorisation): send a failed row again."""
+    row = session.get(ChannelShipment, shipment_id)
+    if row is None or row.account_id != account_id:
+        raise NotFoundError(f"no shipment confirmation {shipment_id}")
+    if row.state != "failed":
+        raise ConflictError(
+            f"confirmation {shipment_id} is {row.state}; only a failed one is sent again"
+        )
+    row.state, row.attempts, row.next_try_at, row.done_at = "pending", 0, now, None
+    return row

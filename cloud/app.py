@@ -21,7 +21,18 @@ from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
-from cloud.api import auth, orders, platform, rules, skus, stock, tasks, users, warehouses
+from cloud.api import (
+    auth,
+    orders,
+    platform,
+    purchases,
+    rules,
+    skus,
+    stock,
+    tasks,
+    users,
+    warehouses,
+)
 from cloud.api.deps import ExportSlots, push
 from cloud.api.hostile import RefuseHostileInput, safe
 from cloud.api.limits import BodyLimit
@@ -189,7 +200,18 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             "/api/v1/skus/imports": settings.http_max_import_bytes,
         },
     )
-    for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform):
+    for module in (
+        auth,
+        users,
+        skus,
+        warehouses,
+        stock,
+        purchases,
+        orders,
+        rules,
+        tasks,
+        platform,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(DomainError)

@@ -399,7 +399,7 @@ class PoRelease(Message):
     eta: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None = None
     #: Over/under-receipt tolerance in percent, as decimal text ("5", "2.5").
     tolerance_pct: Annotated[
-        str, StringConstraints(pattern=r"^(100|[0-9]{1,2})(\.[0-9]{1,2})?$")
+        str, StringConstraints(pattern=r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$")
     ] = "0"
     lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
 

@@ -28,19 +28,20 @@ def message(
     session: Session, po: PurchaseOrder, lines: list[PurchaseOrderLine], wh: Warehouse
 ) -> PoRelease:
     codes = [ln.sku_code for ln in lines]
-    names = dict(
-        session.execute(
+    names: dict[str, str] = {
+        sku: name
+        for sku, name in session.execute(
             select(Sku.sku_code, Sku.name).where(
                 Sku.account_id == po.account_id, Sku.sku_code.in_(codes)
             )
-        ).tuples()
-    )
+        ).all()
+    }
     barcodes: dict[str, list[str]] = {}
     for sku, code in session.execute(
         select(Barcode.sku_code, Barcode.barcode)
         .where(Barcode.account_id == po.account_id, Barcode.sku_code.in_(codes))
         .order_by(Barcode.barcode)
-    ).tuples():
+    ).all():
         barcodes.setdefault(sku, []).append(code)
     sup = session.get(Supplier, po.supplier_id) if po.supplier_id is not None else None
     return PoRelease(

@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import Downlink
-from tests.cloud.inbound.conftest import CASE, LEATHER, NODE, f10, receipt, state
+from tests.cloud.inbound.conftest import CASE, LEATHER, NODE, Po, f10, receipt, state
 
 
-def _releases(engine: object, number: str) -> list[dict]:  # type: ignore[type-arg]
-    with transaction(session_factory(engine)) as s:  # type: ignore[arg-type]
+def _releases(demo: TestClient, number: str) -> list[dict]:  # type: ignore[type-arg]
+    engine = demo.app.state.engine  # type: ignore[attr-defined]
+    with transaction(session_factory(engine)) as s:
         rows = s.execute(
             select(Downlink.payload)
             .where(Downlink.node_id == NODE, Downlink.type == "po.release")
@@ -24,7 +25,7 @@ def _releases(engine: object, number: str) -> list[dict]:  # type: ignore[type-a
 
 
 def test_a_po_goes_from_draft_to_received_and_the_in_transit_column_follows(
-    demo: TestClient, engine_of: object
+    demo: TestClient,
 ) -> None:
     assert (
         demo.post(
@@ -53,7 +54,7 @@ def test_a_po_goes_from_draft_to_received_and_the_in_transit_column_follows(
     assert Decimal(po["lines"][0]["unit_price"]) == Decimal("12.3456")
     # A draft is not ordered yet: nothing in transit, nothing sent to the nodes.
     assert f10(demo, CASE)["inbound"] == before
-    assert _releases(engine_of, "PO-2026-100") == []
+    assert _releases(demo, "PO-2026-100") == []
 
     assert demo.post("/api/v1/purchase-orders/PO-2026-100/confirm").json()["status"] == "confirmed"
     row = f10(demo, CASE)
@@ -61,7 +62,7 @@ def test_a_po_goes_from_draft_to_received_and_the_in_transit_column_follows(
     assert {"po_number": "PO-2026-100", "open": 20, "supplier": "深圳壳厂"}.items() <= next(
         p for p in row["purchases"] if p["po_number"] == "PO-2026-100"
     ).items()
-    sent = _releases(engine_of, "PO-2026-100")
+    sent = _releases(demo, "PO-2026-100")
     assert sent[-1]["status"] == "open" and sent[-1]["tolerance_pct"] == "10"
     line = next(ln for ln in sent[-1]["lines"] if ln["sku_code"] == CASE)
     assert line["expected"] == 20 and line["allowed"] == 22 and line["barcodes"]
@@ -73,13 +74,15 @@ def test_a_po_goes_from_draft_to_received_and_the_in_transit_column_follows(
     assert [
         p["number"] for p in demo.get("/api/v1/purchase-orders", params={"sku_code": CASE}).json()
     ] == ["PO-2026-100"]
-    assert demo.get("/api/v1/purchase-orders", params={"status": "draft"}).json() == []
+    assert "PO-2026-100" not in [
+        p["number"] for p in demo.get("/api/v1/purchase-orders", params={"status": "draft"}).json()
+    ]
 
     stock0 = f10(demo, CASE)
     r = demo.post(
         "/api/v1/purchase-orders/PO-2026-100/receipts",
         json=receipt(
-            "RC-1",
+            "T1-RC-1",
             {"sku_code": CASE, "qty": 15, "verdict": "pass"},
             {"sku_code": CASE, "qty": 2, "verdict": "fail", "reason": "cracked"},
         ),
@@ -100,11 +103,11 @@ def test_a_po_goes_from_draft_to_received_and_the_in_transit_column_follows(
         ("damaged", 2),
         ("sellable", 15),
     ]
-    assert _releases(engine_of, "PO-2026-100")[-1]["lines"][0]["allowed"] == 5
+    assert _releases(demo, "PO-2026-100")[-1]["lines"][0]["allowed"] == 5
 
     # 9 of 10 covers is within the 10 % tolerance: that line is complete; 3 more cases
     # complete the PO.
-    for rid, sku, qty in (("RC-2", LEATHER, 9), ("RC-3", CASE, 3)):
+    for rid, sku, qty in (("T1-RC-2", LEATHER, 9), ("T1-RC-3", CASE, 3)):
         r = demo.post(
             "/api/v1/purchase-orders/PO-2026-100/receipts",
             json=receipt(rid, {"sku_code": sku, "qty": qty}),
@@ -114,73 +117,74 @@ def test_a_po_goes_from_draft_to_received_and_the_in_transit_column_follows(
     assert po["status"] == "received"
     assert all(not ln["in_transit"] and ln["open"] == 0 for ln in po["lines"])
     assert f10(demo, CASE)["inbound"] == before
-    assert _releases(engine_of, "PO-2026-100")[-1]["status"] == "received"
+    assert _releases(demo, "PO-2026-100")[-1]["status"] == "received"
     assert [
         x["receipt_id"] for x in demo.get("/api/v1/purchase-orders/PO-2026-100/receipts").json()
-    ] == ["RC-1", "RC-2", "RC-3"]
+    ] == ["T1-RC-1", "T1-RC-2", "T1-RC-3"]
 
 
-def test_the_same_receipt_twice_books_once(demo: TestClient) -> None:
-    body = receipt("DOCK-7", {"sku_code": LEATHER, "qty": 30, "bin": "A-01"})
-    first = demo.post("/api/v1/purchase-orders/PO-2026-001/receipts", json=body)
+def test_the_same_receipt_twice_books_once(demo: TestClient, po: Po) -> None:
+    url = f"/api/v1/purchase-orders/{po.number}/receipts"
+    body = receipt(f"{po.number}-DOCK-7", {"sku_code": po.sku, "qty": 30, "bin": "A-01"})
+    first = demo.post(url, json=body)
     assert first.status_code == 201, first.text
-    after_first = state(demo)
-    again = demo.post("/api/v1/purchase-orders/PO-2026-001/receipts", json=body)
+    after_first = state(demo, po.number, po.sku)
+    again = demo.post(url, json=body)
     assert again.status_code == 200 and again.json()["new"] is False
     assert again.json()["movement_ids"] == first.json()["movement_ids"]
-    assert state(demo) == after_first
+    assert state(demo, po.number, po.sku) == after_first
     # The same id with other lines is refused, not booked as a second receipt.
-    other = receipt("DOCK-7", {"sku_code": LEATHER, "qty": 31})
-    r = demo.post("/api/v1/purchase-orders/PO-2026-001/receipts", json=other)
+    other = receipt(f"{po.number}-DOCK-7", {"sku_code": po.sku, "qty": 31})
+    r = demo.post(url, json=other)
     assert r.status_code == 409 and "already booked" in r.json()["detail"]
-    assert state(demo) == after_first
-    assert after_first["f10"]["inbound"] == 70
+    assert state(demo, po.number, po.sku) == after_first
+    assert after_first["f10"]["inbound"] == 70 and after_first["f10"]["on_hand"] == 30
 
 
 def test_close_ends_what_is_in_transit_and_cancel_needs_nothing_received(
-    demo: TestClient,
+    demo: TestClient, po: Po
 ) -> None:
+    base = f"/api/v1/purchase-orders/{po.number}"
     assert (
         demo.post(
-            "/api/v1/purchase-orders/PO-2026-001/receipts",
-            json=receipt("R1", {"sku_code": LEATHER, "qty": 40}),
+            f"{base}/receipts", json=receipt(f"{po.number}-R1", {"sku_code": po.sku, "qty": 40})
         ).status_code
         == 201
     )
-    r = demo.post("/api/v1/purchase-orders/PO-2026-001/cancel", json={"reason": "too late"})
+    r = demo.post(f"{base}/cancel", json={"reason": "too late"})
     assert r.status_code == 409 and "close it instead" in r.json()["detail"]
-    assert f10(demo, LEATHER)["inbound"] == 60
-    r = demo.post("/api/v1/purchase-orders/PO-2026-001/close", json={"reason": "supplier out"})
+    assert f10(demo, po.sku)["inbound"] == 60
+    r = demo.post(f"{base}/close", json={"reason": "supplier out"})
     assert r.status_code == 200 and r.json()["status"] == "closed"
     assert r.json()["status_reason"] == "supplier out"
-    assert f10(demo, LEATHER)["inbound"] == 0
-    # What arrived stays booked; cancelling the receipt corrects the count but does not reopen.
-    po = demo.get("/api/v1/purchase-orders/PO-2026-001").json()
-    assert po["lines"][0]["received"] == 40
+    assert f10(demo, po.sku)["inbound"] == 0
+    # What arrived stays booked.
+    assert demo.get(base).json()["lines"][0]["received"] == 40
     new = demo.post(
         "/api/v1/purchase-orders",
         json={
-            "number": "PO-2026-101",
+            "number": f"{po.number}-B",
             "warehouse": "WH1",
-            "lines": [{"sku_code": CASE, "qty": 5, "unit_price": "3.10"}],
+            "lines": [{"sku_code": po.sku, "qty": 5, "unit_price": "3.10"}],
             "confirm": True,
         },
     ).json()
-    assert new["status"] == "confirmed"
-    r = demo.post("/api/v1/purchase-orders/PO-2026-101/cancel", json={"reason": "ordered twice"})
+    assert new["status"] == "confirmed" and f10(demo, po.sku)["inbound"] == 5
+    r = demo.post(f"{base}-B/cancel", json={"reason": "ordered twice"})
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
-    assert all(p["po_number"] != "PO-2026-101" for p in f10(demo, CASE)["purchases"])
+    assert f10(demo, po.sku)["inbound"] == 0 and f10(demo, po.sku)["purchases"] == []
 
 
-def test_cancelling_a_po_receipt_reopens_the_line(demo: TestClient) -> None:
+def test_cancelling_a_po_receipt_reopens_the_line(demo: TestClient, po: Po) -> None:
+    base = f"/api/v1/purchase-orders/{po.number}"
     r = demo.post(
-        "/api/v1/purchase-orders/PO-2026-001/receipts",
-        json=receipt("R1", {"sku_code": LEATHER, "qty": 100}),
+        f"{base}/receipts", json=receipt(f"{po.number}-R1", {"sku_code": po.sku, "qty": 100})
     )
-    assert demo.get("/api/v1/purchase-orders/PO-2026-001").json()["status"] == "received"
+    assert demo.get(base).json()["status"] == "received"
+    assert f10(demo, po.sku)["inbound"] == 0
     mid = r.json()["movement_ids"][0]
     r = demo.post(f"/api/v1/stock/movements/{mid}/cancel-receipt", json={"reason": "wrong PO"})
     assert r.status_code == 201, r.text
-    po = demo.get("/api/v1/purchase-orders/PO-2026-001").json()
-    assert po["status"] == "confirmed" and po["lines"][0]["received"] == 0
-    assert f10(demo, LEATHER)["inbound"] == 100
+    got = demo.get(base).json()
+    assert got["status"] == "confirmed" and got["lines"][0]["received"] == 0
+    assert f10(demo, po.sku)["inbound"] == 100 and f10(demo, po.sku)["on_hand"] == 0

@@ -76,3 +76,27 @@ def push_po(
     nodes = downlink.nodes_of_warehouse(session, wh.id)
     if nodes:
         downlink.push(session, nodes, "po.release", [message(session, po, lines, wh)], now)
+
+
+def open_po_releases(session: Session, wh: Warehouse) -> list[PoRelease]:
+    """The releases of the warehouse's confirmed and partially received POs, for a node
+    newly assigned to it (cloud/sync/assignment.py), as it gets the open orders."""
+    pos = session.execute(
+        select(PurchaseOrder)
+        .where(
+            PurchaseOrder.warehouse_id == wh.id,
+            PurchaseOrder.status.in_(("confirmed", "partially_received")),
+        )
+        .order_by(PurchaseOrder.id)
+    ).scalars()
+    out = []
+    for po in pos:
+        lines = list(
+            session.execute(
+                select(PurchaseOrderLine)
+                .where(PurchaseOrderLine.po_id == po.id)
+                .order_by(PurchaseOrderLine.line_no)
+            ).scalars()
+        )
+        out.append(message(session, po, lines, wh))
+    return out

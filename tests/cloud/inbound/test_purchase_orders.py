@@ -10,15 +10,15 @@ from sqlalchemy import select
 
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import Downlink
-from tests.cloud.inbound.conftest import CASE, LEATHER, NODE, Po, f10, receipt, state
+from tests.cloud.inbound.conftest import CASE, LEATHER, NODE, Po, f10, receipt, state, station
 
 
-def _releases(demo: TestClient, number: str) -> list[dict]:  # type: ignore[type-arg]
+def _releases(demo: TestClient, number: str, node: str = NODE) -> list[dict]:  # type: ignore[type-arg]
     engine = demo.app.state.engine  # type: ignore[attr-defined]
     with transaction(session_factory(engine)) as s:
         rows = s.execute(
             select(Downlink.payload)
-            .where(Downlink.node_id == NODE, Downlink.type == "po.release")
+            .where(Downlink.node_id == node, Downlink.type == "po.release")
             .order_by(Downlink.seq)
         ).scalars()
         return [p for p in rows if p["po_number"] == number]
@@ -188,3 +188,27 @@ def test_cancelling_a_po_receipt_reopens_the_line(demo: TestClient, po: Po) -> N
     got = demo.get(base).json()
     assert got["status"] == "confirmed" and got["lines"][0]["received"] == 0
     assert f10(demo, po.sku)["inbound"] == 100 and f10(demo, po.sku)["on_hand"] == 0
+
+
+def test_a_node_assigned_later_gets_the_open_pos_of_its_warehouse(demo: TestClient, po: Po) -> None:
+    demo.post(
+        f"/api/v1/purchase-orders/{po.number}/receipts",
+        json=receipt(f"{po.number}-R1", {"sku_code": po.sku, "qty": 10}),
+    )
+    node = station(demo)
+    [sent] = _releases(demo, po.number, node)
+    assert sent["status"] == "open" and sent["warehouse"] == "WH1"
+    assert sent["lines"] == [
+        {
+            "sku_code": po.sku,
+            "name": f"测试 {po.sku[2:]}",
+            "barcodes": [f"69{po.sku[2:]}"],
+            "ordered": 100,
+            "received": 10,
+            "expected": 90,
+            "allowed": 95,
+        }
+    ]
+    demo.post(f"/api/v1/purchase-orders/{po.number}/close", json={"reason": "done"})
+    assert _releases(demo, po.number, node)[-1]["status"] == "closed"
+    assert station(demo) and not _releases(demo, po.number, station(demo))

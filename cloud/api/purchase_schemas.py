@@ -115,7 +115,7 @@ class PoReasonIn(BaseModel):
     reason: Text
 
 
-class ReceiptLineIn(BaseModel):
+class PoReceiptLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku_code: SkuCode
     qty: StrictQty
@@ -124,15 +124,15 @@ class ReceiptLineIn(BaseModel):
     bin: Code | None = None
 
 
-class ReceiptIn(BaseModel):
+class PoReceiptIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: The caller's id of this receipt: sent again, it books nothing more.
     receipt_id: Code
     warehouse: Code
-    lines: list[ReceiptLineIn] = Field(min_length=1, max_length=500)
+    lines: list[PoReceiptLineIn] = Field(min_length=1, max_length=500)
 
 
-class ReceiptOut(BaseModel):
+class PoReceiptOut(BaseModel):
     receipt_id: str
     po_number: str
     source: str

@@ -17,8 +17,8 @@ from cloud.api.purchase_schemas import (
     PoLineOut,
     PoOut,
     PoReasonIn,
-    ReceiptIn,
-    ReceiptOut,
+    PoReceiptIn,
+    PoReceiptOut,
     SupplierIn,
     SupplierOut,
     SupplierPatch,
@@ -68,8 +68,8 @@ def po_out(session: Session, po: PurchaseOrder) -> PoOut:
     )
 
 
-def _receipt(r: PurchaseReceipt, number: str, new: bool) -> ReceiptOut:
-    return ReceiptOut(
+def _receipt(r: PurchaseReceipt, number: str, new: bool) -> PoReceiptOut:
+    return PoReceiptOut(
         receipt_id=r.receipt_id,
         po_number=number,
         source=r.source,
@@ -196,7 +196,7 @@ def cancel_purchase_order(
 
 
 @router.get("/purchase-orders/{number}/receipts")
-def list_receipts(number: str, session: SessionDep, who: StockRead) -> list[ReceiptOut]:
+def list_receipts(number: str, session: SessionDep, who: StockRead) -> list[PoReceiptOut]:
     po = orders.get(session, who.account_id, number)
     return [_receipt(r, po.number, False) for r in receipts.receipts_of(session, po)]
 
@@ -207,8 +207,8 @@ def list_receipts(number: str, session: SessionDep, who: StockRead) -> list[Rece
     responses={200: {"description": "this receipt id was booked before; nothing was done"}},
 )
 def book_receipt(
-    number: str, body: ReceiptIn, session: SessionDep, who: StockWrite, response: Response
-) -> ReceiptOut:
+    number: str, body: PoReceiptIn, session: SessionDep, who: StockWrite, response: Response
+) -> PoReceiptOut:
     """Goods in against the PO, each line with its QC verdict (pass: sellable or the bin's
     bucket; fail: damaged, with a reason). Booked once per ``receipt_id``: the same receipt
     again answers 200 with what was booked; beyond the tolerance is refused (409)."""

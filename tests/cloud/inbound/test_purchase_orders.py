@@ -3,6 +3,7 @@ release to the warehouse's nodes (docs/inbound.md)."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
@@ -212,3 +213,26 @@ def test_a_node_assigned_later_gets_the_open_pos_of_its_warehouse(demo: TestClie
     demo.post(f"/api/v1/purchase-orders/{po.number}/close", json={"reason": "done"})
     assert _releases(demo, po.number, node)[-1]["status"] == "closed"
     assert station(demo) and not _releases(demo, po.number, station(demo))
+
+
+def test_the_same_receipt_sent_at_once_from_four_threads_books_once(
+    demo: TestClient, po: Po
+) -> None:
+    url = f"/api/v1/purchase-orders/{po.number}/receipts"
+    body = receipt(f"{po.number}-RACE", {"sku_code": po.sku, "qty": 7})
+    start = threading.Barrier(4)
+    codes: list[int] = []
+
+    def send() -> None:
+        start.wait()
+        codes.append(demo.post(url, json=body).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # The PO row is locked first, so the later ones find the receipt booked.
+    assert sorted(codes) == [200, 200, 200, 201]
+    assert f10(demo, po.sku)["on_hand"] == 7
+    assert demo.get(f"/api/v1/purchase-orders/{po.number}").json()["lines"][0]["received"] == 7

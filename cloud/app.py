@@ -26,6 +26,7 @@ from cloud.api import (
     channels,
     orders,
     platform,
+    purchases,
     rules,
     skus,
     stock,
@@ -215,7 +216,19 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         },
         refusal=web.too_large,
     )
-    for module in (auth, users, skus, warehouses, stock, orders, rules, tasks, platform, channels):
+    for module in (
+        auth,
+        users,
+        skus,
+        warehouses,
+        stock,
+        purchases,
+        orders,
+        rules,
+        tasks,
+        platform,
+        channels,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(DomainError)

@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from cloud import tasks
 from cloud.db.models import Event as EventRow
-from cloud.db.models import PickLease, SalesOrder, Task, Warehouse
-from cloud.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
+from cloud.errors import ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError
+from cloud.inbound import receipts
 from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
 from cloud.stock.ledger import Ledger, Move, require_skus
@@ -38,6 +39,7 @@ from protocol.messages import (
     OrderPacked,
     OrderPicked,
     OrderWeighed,
+    PoReceived,
     StocktakeCounted,
 )
 
@@ -91,6 +93,57 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _order_fact(session, account_id, node, ev, now)
         elif isinstance(ev, StocktakeCounted):
             _count(session, account_id, node, ev, now)
+        elif isinstance(ev, PoReceived):
+            _po_received(session, account_id, node, ev, now)
+
+
+RECEIPT_CONFLICT: Final = "receipt_conflict"
+
+
+def _po_received(
+    session: Session, account_id: int, node: str, ev: PoReceived, now: datetime
+) -> None:
+    """A receipt made at a receiving station: booked once under its receipt id
+    (cloud/inbound/receipts.py). Goods a station took in that the hub cannot book (the PO
+    closed meanwhile, beyond tolerance, a warehouse the node is not at) are physically
+    there: the fact is kept, nothing is booked, and a task asks a person to decide."""
+    p = ev.payload
+    assigned = session.execute(
+        select(Warehouse.code)
+        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
+        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
+    ).scalar_one_or_none()
+    try:
+        if assigned != p.warehouse:
+            raise ConflictError(
+                f"node {node} is at warehouse {assigned or 'none'}, not {p.warehouse}"
+            )
+        with session.begin_nested():
+            receipts.book(
+                session,
+                account_id,
+                p.po_number,
+                p.receipt_id,
+                p.warehouse,
+                [
+                    receipts.ReceiptLine(ln.sku_code, ln.qty, ln.verdict, ln.reason, ln.bin)
+                    for ln in p.lines
+                ],
+                f"node:{node}",
+                now,
+                source=node,
+            )
+    except DomainError as e:
+        tasks.open_task(
+            session,
+            account_id,
+            RECEIPT_CONFLICT,
+            f"receipt {p.receipt_id} from {node} for purchase order {p.po_number} was not"
+            f" booked: {e}. The goods are at the dock; book them by hand or return them.",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )
 
 
 def _order_fact(

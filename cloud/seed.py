@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from cloud import accounts
 from cloud.catalogue import skus as catalogue
 from cloud.catalogue.skus import SkuIn
 from cloud.db.models import Account, SalesOrder
+from cloud.inbound import orders as purchase_orders
+from cloud.inbound import suppliers
 from cloud.nodes import ownership
 from cloud.orders import arrival, audit_rules
 from cloud.orders import core as orders
@@ -155,16 +158,19 @@ def seed_demo(
     stock.receive(session, a, "WH1", items[2].sku_code, 80, ACTOR, now, bin_code="A-02")
     stock.receive(session, a, "WH1", items[3].sku_code, 500, ACTOR, now, bin_code="A-04")
     stock.receive(session, a, "BCP", items[0].sku_code, 30, ACTOR, now)
-    stock.add_inbound(
+    suppliers.create(session, a, "DG-LEATHER", "东莞皮具厂", "陈经理 0769-2288 0000", ACTOR, now)
+    purchase_orders.create(
         session,
         a,
-        "WH1",
         "PO-2026-001",
-        [(items[1].sku_code, 100)],
-        now.date(),
-        "东莞皮具厂",
+        "WH1",
+        [purchase_orders.LineIn(items[1].sku_code, 100, Decimal("38.50"))],
         ACTOR,
         now,
+        supplier="DG-LEATHER",
+        eta=now.date(),
+        tolerance_pct=Decimal(5),
+        confirm=True,
     )
     for code, name, cost, unreachable in [
         ("SF", "顺丰", 2200, []),

@@ -163,6 +163,36 @@ class StocktakeCountedPayload(Message):
     missed_bins: list[Code] = Field(default_factory=list, max_length=10_000)
 
 
+ReceiptQty = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+
+
+class ReceivedLine(Message):
+    """Units of one SKU counted at the receiving station, with their QC verdict
+    (pass: sellable; fail: the damaged bucket, with the reason)."""
+
+    sku_code: SkuCode
+    qty: ReceiptQty
+    verdict: Literal["pass", "fail"]
+    reason: Name | None = None
+    #: The bin the units were put away in, if the station knows it yet.
+    bin: Code | None = None
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000)
+
+
+class PoReceivedPayload(Message):
+    """A receipt against a purchase order, made at a receiving station (入库质检).
+
+    ``receipt_id`` is the station's natural key: the hub books a receipt id once, however
+    often it arrives (docs/inbound.md "Receipts")."""
+
+    receipt_id: Code
+    po_number: Code
+    warehouse: Code
+    station: NodeId
+    operator: Code | None = None
+    lines: list[ReceivedLine] = Field(min_length=1, max_length=500)
+
+
 class _EventBase(Message):
     v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
@@ -207,6 +237,11 @@ class StocktakeCounted(_EventBase):
     payload: StocktakeCountedPayload
 
 
+class PoReceived(_EventBase):
+    type: Literal["po.received"] = "po.received"
+    payload: PoReceivedPayload
+
+
 Event = (
     ScanRecorded
     | NodeStarted
@@ -215,6 +250,7 @@ Event = (
     | OrderWeighed
     | OrderLabelled
     | StocktakeCounted
+    | PoReceived
 )
 EventEnvelope = Annotated[Event, Field(discriminator="type")]
 EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(EventEnvelope)
@@ -226,6 +262,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "order.weighed": OrderWeighed,
     "order.labelled": OrderLabelled,
     "stocktake.counted": StocktakeCounted,
+    "po.received": PoReceived,
 }
 
 
@@ -335,6 +372,38 @@ class StockExpected(Message):
     levels: list[StockLevel] = Field(max_length=10_000)
 
 
+class PoReleaseLine(Message):
+    """A line the station counts against: ``expected`` is what is still to come, ``allowed``
+    the most it may still take (the PO's over-receipt tolerance included)."""
+
+    sku_code: SkuCode
+    name: Name | None = None
+    barcodes: list[Barcode] = Field(default_factory=list, max_length=32)
+    ordered: Qty
+    received: Qty
+    expected: Qty
+    allowed: Qty
+
+
+class PoRelease(Message):
+    """A purchase order released to the nodes of its receiving warehouse (docs/inbound.md).
+
+    A later release of the same PO replaces the earlier one; ``status`` other than
+    ``open`` means "receive nothing more against it" (closed, cancelled or fully received)."""
+
+    po_number: Code
+    warehouse: Code
+    status: Literal["open", "closed", "cancelled", "received"]
+    supplier: Name | None = None
+    #: ISO date (YYYY-MM-DD); protocol/ takes no clock or date type.
+    eta: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None = None
+    #: Over/under-receipt tolerance in percent, as decimal text ("5", "2.5").
+    tolerance_pct: Annotated[
+        str, StringConstraints(pattern=r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$")
+    ] = "0"
+    lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -359,7 +428,12 @@ class StockExpectedSet(_ChangeBase):
     payload: StockExpected
 
 
-Change = CatalogueUpserted | OrderReleased | BinsUpserted | StockExpectedSet
+class PoReleased(_ChangeBase):
+    type: Literal["po.release"] = "po.release"
+    payload: PoRelease
+
+
+Change = CatalogueUpserted | OrderReleased | BinsUpserted | StockExpectedSet | PoReleased
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
 CHANGE_TYPES: Final[dict[str, type[Change]]] = {
@@ -367,6 +441,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "order.release": OrderReleased,
     "bins.upsert": BinsUpserted,
     "stock.expected": StockExpectedSet,
+    "po.release": PoReleased,
 }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -11,6 +13,7 @@ from cloud.api.deps import SessionDep, StockRead, StockWrite
 from cloud.api.responses import JsonRows
 from cloud.api.schemas import (
     AdjustIn,
+    InboundLine,
     MovementOut,
     MovementRef,
     PurchaseIn,
@@ -19,6 +22,8 @@ from cloud.api.schemas import (
     TransferIn,
 )
 from cloud.auth import Principal
+from cloud.inbound import orders as inbound_orders
+from cloud.inbound import receipts, suppliers
 from cloud.orders import reversals
 from cloud.stock import ledger as stock
 from cloud.stock import views as stock_views
@@ -130,6 +135,22 @@ def movements(
 
 @router.post("/receipts", status_code=status.HTTP_201_CREATED)
 def receive(body: ReceiptIn, session: SessionDep, who: StockWrite) -> MovementRef:
+    """Goods in. With ``po_number`` this is a one-line receipt against that purchase order
+    (kept for existing callers; POST /purchase-orders/{number}/receipts takes several lines,
+    QC verdicts and a receipt id that makes a resend harmless)."""
+    now = datetime.now(UTC)
+    if body.po_number is not None:
+        r, _ = receipts.book(
+            session,
+            who.account_id,
+            body.po_number,
+            f"stock-{uuid.uuid4().hex[:16]}",
+            body.warehouse,
+            [receipts.ReceiptLine(body.sku_code, body.qty, bin=body.bin)],
+            who.actor,
+            now,
+        )
+        return MovementRef(ids=r.movement_ids)
     mid = stock.receive(
         session,
         who.account_id,
@@ -137,29 +158,45 @@ def receive(body: ReceiptIn, session: SessionDep, who: StockWrite) -> MovementRe
         body.sku_code,
         body.qty,
         who.actor,
-        datetime.now(UTC),
+        now,
         bin_code=body.bin,
-        po_number=body.po_number,
         reason=body.reason,
     )
     return MovementRef(ids=[mid])
 
 
-@router.post("/purchases", status_code=status.HTTP_201_CREATED)
+@router.post("/purchases", status_code=status.HTTP_201_CREATED, deprecated=True)
 def purchase(body: PurchaseIn, session: SessionDep, who: StockWrite) -> dict[str, int]:
-    """A purchase in transit (采购在途) with PO number and ETA."""
-    rows = stock.add_inbound(
+    """A purchase in transit (采购在途): now a confirmed purchase order without prices (kept
+    for existing callers; use POST /purchase-orders). ``supplier`` is a supplier's code or
+    name; an unknown one is added as a supplier."""
+    now = datetime.now(UTC)
+    sup = (
+        suppliers.by_code_or_name(session, who.account_id, body.supplier, who.actor, now)
+        if body.supplier
+        else None
+    )
+    po = inbound_orders.create(
         session,
         who.account_id,
-        body.warehouse,
         body.po_number,
-        [(ln.sku_code, ln.qty) for ln in body.lines],
-        body.eta,
-        body.supplier,
+        body.warehouse,
+        _merged(body.lines),
         who.actor,
-        datetime.now(UTC),
+        now,
+        supplier=sup.code if sup else None,
+        eta=body.eta,
+        confirm=True,
     )
-    return {"lines": len(rows)}
+    return {"lines": len(inbound_orders.lines_of(session, po))}
+
+
+def _merged(lines: list[InboundLine]) -> list[inbound_orders.LineIn]:
+    """The old form allowed a SKU on several lines; a PO line holds each SKU once."""
+    qty: dict[str, int] = {}
+    for ln in lines:
+        qty[ln.sku_code] = qty.get(ln.sku_code, 0) + ln.qty
+    return [inbound_orders.LineIn(s, q, Decimal(0)) for s, q in qty.items()]
 
 
 @router.post("/transfers", status_code=status.HTTP_201_CREATED)

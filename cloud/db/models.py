@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -405,22 +407,85 @@ class BinLevel(Base):
     qty: Mapped[int] = mapped_column(default=0)
 
 
-class PurchaseInbound(Base):
-    """Purchase in transit (采购在途): ordered from a supplier, expected on ``eta``."""
+class Supplier(Base):
+    """A supplier purchase orders are placed with (供应商); cloud/inbound/orders.py."""
 
-    __tablename__ = "purchase_inbound"
-    __table_args__ = (Index("ix_inbound_stock", "account_id", "warehouse_id", "sku_code"),)
+    __tablename__ = "supplier"
+    __table_args__ = (UniqueConstraint("account_id", "code"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[datetime]
+
+
+class PurchaseOrder(Base):
+    """A purchase order (采购单): draft → confirmed → partially_received → received, or
+    closed / cancelled. Its open lines are the stock views' in-transit column (采购在途)."""
+
+    __tablename__ = "purchase_order"
+    __table_args__ = (
+        UniqueConstraint("account_id", "number"),
+        Index("ix_po_list", "account_id", "status", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    number: Mapped[str] = mapped_column(String(64))
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id"))
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
-    po_number: Mapped[str] = mapped_column(String(64))
+    eta: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(24))
+    #: Over/under-receipt tolerance in percent of each line's quantity.
+    tolerance_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0))
+    status_reason: Mapped[str | None] = mapped_column(String(300))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[datetime]
+
+
+class PurchaseOrderLine(Base):
+    """One SKU of a purchase order. ``in_transit`` is true while the rest (``qty`` less
+    ``received``) is still expected: the PO is confirmed or partially received. Warehouse
+    and account are repeated here so the stock views read in-transit by index."""
+
+    __tablename__ = "purchase_order_line"
+    __table_args__ = (
+        UniqueConstraint("po_id", "sku_code"),
+        Index("ix_po_line_stock", "account_id", "warehouse_id", "sku_code"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    po_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
     sku_code: Mapped[str] = mapped_column(String(120))
     qty: Mapped[int]
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    #: Units received (QC passed and failed); ``rejected``: of those, failed QC.
     received: Mapped[int] = mapped_column(default=0)
-    eta: Mapped[date | None] = mapped_column(Date)
-    supplier: Mapped[str | None] = mapped_column(String(120))
-    changed_by: Mapped[str] = mapped_column(String(64))
-    changed_at: Mapped[datetime]
+    rejected: Mapped[int] = mapped_column(default=0)
+    in_transit: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PurchaseReceipt(Base):
+    """A receipt booked against a PO, keyed by the id its source gave it (the API caller's,
+    or the edge fact's): the same receipt sent twice books once."""
+
+    __tablename__ = "purchase_receipt"
+    __table_args__ = (UniqueConstraint("account_id", "receipt_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    receipt_id: Mapped[str] = mapped_column(String(64))
+    po_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"))
+    #: "api" or the node the fact came from.
+    source: Mapped[str] = mapped_column(String(80))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    movement_ids: Mapped[list[str]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
 
 
 # --- orders --------------------------------------------------------------------------

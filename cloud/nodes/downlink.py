@@ -27,6 +27,7 @@ from protocol.messages import (
     DownBatch,
     Message,
     OrderRelease,
+    PoRelease,
     StockExpected,
     StockLevel,
 )
@@ -82,6 +83,8 @@ def change_key(type_: str, item: Message) -> str:
         return f"order:{item.order_id}"
     if isinstance(item, BinsUpsert):
         return f"bins:{item.warehouse}:" + ",".join(sorted(b.code for b in item.bins))
+    if isinstance(item, PoRelease):
+        return f"po:{item.warehouse}:{item.po_number}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

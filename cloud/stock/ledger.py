@@ -30,7 +30,8 @@ from cloud.db.engine import dialect_of
 from cloud.db.models import (
     Bin,
     BinLevel,
-    PurchaseInbound,
+    PurchaseOrder,
+    PurchaseOrderLine,
     Sku,
     StockLevel,
     StockMovement,
@@ -348,40 +349,7 @@ def require_skus(session: Session, account_id: int, codes: Iterable[str]) -> dic
     return found
 
 
-# --- receipts, purchases in transit, transfers, adjustments -----------------------------
-
-
-def add_inbound(
-    session: Session,
-    account_id: int,
-    warehouse: str,
-    po_number: str,
-    lines: list[tuple[str, int]],
-    eta: date | None,
-    supplier: str | None,
-    actor: str,
-    now: datetime,
-) -> list[PurchaseInbound]:
-    wh = warehouse_of(session, account_id, warehouse)
-    require_skus(session, account_id, (s for s, _ in lines))
-    rows = [
-        PurchaseInbound(
-            account_id=account_id,
-            warehouse_id=wh.id,
-            po_number=po_number,
-            sku_code=s,
-            qty=q,
-            received=0,
-            eta=eta,
-            supplier=supplier,
-            changed_by=actor,
-            changed_at=now,
-        )
-        for s, q in lines
-    ]
-    session.add_all(rows)
-    session.flush()
-    return rows
+# --- receipts, transfers, adjustments -----------------------------
 
 
 def receive(
@@ -394,21 +362,14 @@ def receive(
     now: datetime,
     *,
     bin_code: str | None = None,
-    po_number: str | None = None,
     reason: str = "receipt",
 ) -> str:
-    """Goods in (入库). Into a QC/hold/damaged bin they land in that bucket, not sellable."""
+    """Goods in (入库) without a purchase order (receipts against one: cloud/inbound/).
+    Into a QC/hold/damaged bin they land in that bucket, not sellable."""
     wh = warehouse_of(session, account_id, warehouse)
     require_skus(session, account_id, [sku_code])
-    bucket: Bucket = "damaged" if wh.kind == "damaged" else "sellable"
-    if bin_code is not None:
-        b = session.get(Bin, (wh.id, bin_code))
-        if b is None:
-            raise InvalidError(f"no bin {bin_code!r} in {warehouse}", "bin")
-        bucket = ZONE_BUCKET.get(b.zone, bucket)  # type: ignore[assignment]
-    document = f"po:{po_number}" if po_number else f"receipt:{uuid.uuid4().hex[:12]}"
-    if po_number:
-        _po_receive(session, account_id, wh.id, po_number, sku_code, qty)
+    bucket = receipt_bucket(session, wh, bin_code)
+    document = f"receipt:{uuid.uuid4().hex[:12]}"
     move = Move(
         wh.id,
         sku_code,
@@ -424,36 +385,52 @@ def receive(
     return post(session, account_id, [move], now)[0]
 
 
-def _po_receive(session: Session, account_id: int, wh_id: int, po: str, sku: str, qty: int) -> None:
-    """Book ``qty`` (negative to undo) against the PO's open lines for this SKU."""
-    lines = (
-        session.execute(
-            select(PurchaseInbound)
-            .where(
-                PurchaseInbound.account_id == account_id,
-                PurchaseInbound.warehouse_id == wh_id,
-                PurchaseInbound.po_number == po,
-                PurchaseInbound.sku_code == sku,
-            )
-            .order_by(PurchaseInbound.id)
-            .with_for_update()
+def receipt_bucket(
+    session: Session, wh: Warehouse, bin_code: str | None, *, failed: bool = False
+) -> Bucket:
+    """Where received goods land: a QC fail in the damaged bucket; else the bin's zone
+    decides (a QC, hold or damaged bin), else sellable (damaged in a damaged warehouse)."""
+    if failed:
+        return "damaged"
+    bucket: Bucket = "damaged" if wh.kind == "damaged" else "sellable"
+    if bin_code is not None:
+        b = session.get(Bin, (wh.id, bin_code))
+        if b is None:
+            raise InvalidError(f"no bin {bin_code!r} in {wh.code}", "bin")
+        bucket = ZONE_BUCKET.get(b.zone, bucket)  # type: ignore[assignment]
+    return bucket
+
+
+def _po_unreceive(session: Session, account_id: int, m: StockMovement) -> None:
+    """A PO receipt (document ``po:NUMBER``) is cancelled: its line expects the units again.
+
+    The one place stock touches purchase-order rows (stock sits below cloud/inbound and
+    cannot call it); the states are those of cloud/inbound/orders.py: a received or
+    partially received PO reopens, a closed or cancelled one only has its count corrected."""
+    row = session.execute(
+        select(PurchaseOrderLine, PurchaseOrder)
+        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.po_id)
+        .where(
+            PurchaseOrder.account_id == account_id,
+            PurchaseOrder.number == m.document[3:],
+            PurchaseOrderLine.sku_code == m.sku_code,
         )
-        .scalars()
-        .all()
-    )
-    if not lines:
-        raise InvalidError(
-            f"purchase order {po} has no line for {sku} in this warehouse", "po_number"
-        )
-    rest = qty
-    for line in lines if qty > 0 else reversed(lines):
-        take = min(rest, line.qty - line.received) if qty > 0 else max(rest, -line.received)
-        line.received += take
-        rest -= take
-        if rest == 0:
-            break
-    if rest > 0:  # more arrived than ordered: the surplus counts against the last line
-        lines[-1].received += rest
+        .with_for_update()
+    ).first()
+    if row is None:
+        return
+    line, po = row
+    line.received -= m.qty_delta
+    if m.reason.startswith("QC fail"):
+        line.rejected = max(0, line.rejected - m.qty_delta)
+    if po.status in ("received", "partially_received"):
+        lines = session.execute(
+            select(PurchaseOrderLine).where(PurchaseOrderLine.po_id == po.id)
+        ).scalars()
+        ls = list(lines)
+        po.status = "partially_received" if any(x.received for x in ls) else "confirmed"
+        for x in ls:
+            x.in_transit = x.qty > x.received
 
 
 def transfer(
@@ -564,7 +541,7 @@ def reverse_movement(
     if done is not None:
         raise ConflictError(f"movement {m.id} was already reversed by {done}")
     if m.kind == "receipt" and m.document.startswith("po:"):
-        _po_receive(session, account_id, m.warehouse_id, m.document[3:], m.sku_code, -m.qty_delta)
+        _po_unreceive(session, account_id, m)
     back = Move(
         m.warehouse_id,
         m.sku_code,

@@ -15,11 +15,13 @@ from cloud.catalogue.skus import page_params, page_select
 from cloud.db.engine import Statements, one_of
 from cloud.db.models import (
     BinLevel,
-    PurchaseInbound,
+    PurchaseOrder,
+    PurchaseOrderLine,
     SkuComponent,
     StockLevel,
     StockMovement,
     StockSalesDay,
+    Supplier,
     Warehouse,
 )
 from cloud.errors import InvalidError, NotFoundError
@@ -118,12 +120,15 @@ def _build_view(dialect: str, variant: Hashable) -> Executable:
 
     lv = StockLevel.__table__.alias("lv")
     levels = lv.join(w, w.c.id == lv.c.warehouse_id)
-    po = PurchaseInbound.__table__.alias("po")
+    # In transit (采购在途): the open lines of confirmed and partially received purchase
+    # orders (cloud/inbound/; docs/inbound.md).
+    po = PurchaseOrderLine.__table__.alias("po")
     inbound = (
         select(po.c.sku_code, func.sum(po.c.qty - po.c.received).label("inbound"))
         .where(
             po.c.account_id == acct,
             po.c.sku_code.in_(codes),
+            po.c.in_transit,
             po.c.qty > po.c.received,
             in_scope(po.c.warehouse_id),
         )
@@ -234,10 +239,15 @@ def _build_view(dialect: str, variant: Hashable) -> Executable:
             .group_by(pl.c.sku_code)
             .subquery("part_stock")
         )
-        pp = PurchaseInbound.__table__.alias("pp")
+        pp = PurchaseOrderLine.__table__.alias("pp")
         part_inbound = (
             select(pp.c.sku_code, func.sum(pp.c.qty - pp.c.received).label("n"))
-            .where(pp.c.account_id == acct, pp.c.sku_code.in_(parts), pp.c.qty > pp.c.received)
+            .where(
+                pp.c.account_id == acct,
+                pp.c.sku_code.in_(parts),
+                pp.c.in_transit,
+                pp.c.qty > pp.c.received,
+            )
             .group_by(pp.c.sku_code)
             .subquery("part_inbound")
         )
@@ -288,25 +298,36 @@ def _sales_params(now: datetime) -> dict[str, Any]:
 def _inbound(
     session: Session, account_id: int, codes: list[str], wh: int | None
 ) -> dict[str, list[dict[str, Any]]]:
-    t = PurchaseInbound.__table__.c
+    t = PurchaseOrderLine.__table__.c
+    p = PurchaseOrder.__table__.c
     w = Warehouse.__table__.c
+    s = Supplier.__table__.c
     q = (
-        select(t.sku_code, t.po_number, t.qty, t.received, t.eta, t.supplier, w.code)
-        .join_from(PurchaseInbound.__table__, Warehouse.__table__, w.id == t.warehouse_id)
-        .where(t.account_id == account_id, one_of(session, t.sku_code, codes), t.qty > t.received)
-        .order_by(t.eta, t.id)
+        select(t.sku_code, p.number, t.qty, t.received, p.eta, s.name, w.code)
+        .select_from(
+            PurchaseOrderLine.__table__.join(PurchaseOrder.__table__, p.id == t.po_id)
+            .join(Warehouse.__table__, w.id == t.warehouse_id)
+            .outerjoin(Supplier.__table__, s.id == p.supplier_id)
+        )
+        .where(
+            t.account_id == account_id,
+            one_of(session, t.sku_code, codes),
+            t.in_transit,
+            t.qty > t.received,
+        )
+        .order_by(p.eta, t.id)
     )
     if wh is not None:
         q = q.where(t.warehouse_id == wh)
     out: dict[str, list[dict[str, Any]]] = {}
-    for p in session.execute(q):
-        out.setdefault(p.sku_code, []).append(
+    for r in session.execute(q):
+        out.setdefault(r.sku_code, []).append(
             {
-                "po_number": p.po_number,
-                "open": p.qty - p.received,
-                "eta": p.eta,
-                "supplier": p.supplier,
-                "warehouse": p.code,
+                "po_number": r.number,
+                "open": r.qty - r.received,
+                "eta": r.eta,
+                "supplier": r.name,
+                "warehouse": r.code,
             }
         )
     return out

@@ -1,5 +1,6 @@
 """Node assignment: which warehouse a node serves, and what it is sent when assigned
-(the account's catalogue, the warehouse's bins and open orders, the stock in its bins)."""
+(the account's catalogue, the warehouse's bins, open orders and open purchase orders, the
+stock in its bins)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from cloud.catalogue import nodes as node_catalogue
 from cloud.db.models import NodeAssignment
+from cloud.inbound.release import open_po_releases
 from cloud.nodes import downlink, ownership
 from cloud.nodes.registry import lock_node
 from cloud.orders.core import open_releases
@@ -55,6 +57,8 @@ def assign_node(
         )
     for release in open_releases(session, wh.id):
         downlink.append(session, node, "order.release", release, now)
+    for po in open_po_releases(session, wh):
+        downlink.append(session, node, "po.release", po, now)
     # What is in the bins now: pick nodes allocate from it, counts compare against it.
     downlink.push_bin_stock(session, account_id, {(wh.id, b.code) for b in infos}, now)
     return before

@@ -66,7 +66,14 @@ def apply_batch(
 
 #: Event types that are facts for the business (orders, stock); scans and starts are not.
 _FACT_TYPES = frozenset(
-    {"order.picked", "order.packed", "order.weighed", "order.labelled", "stocktake.counted"}
+    {
+        "order.picked",
+        "order.packed",
+        "order.weighed",
+        "order.labelled",
+        "stocktake.counted",
+        "po.received",
+    }
 )
 
 

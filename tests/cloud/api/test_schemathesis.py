@@ -63,7 +63,8 @@ def _known(sessions: Any) -> dict[str, list[Any]]:
             "user_id": list(
                 s.execute(select(User.public_id).where(User.username != "admin")).scalars()
             ),
-            "code": ["WH1", "BCP", "DMG", "SF", "ZTO", "HTKY"],
+            "code": ["WH1", "BCP", "DMG", "SF", "ZTO", "HTKY", "DG-LEATHER"],
+            "number": ["PO-2026-001"],
             "key": ["double11-sf", "hunan-sf", "buyer-choice", "default-zto", "gift-film"],
             "node_id": ["node-st-1"],
         }

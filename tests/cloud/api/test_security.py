@@ -185,6 +185,7 @@ def test_auditor_cannot_approve_a_count_variance(hub: TestClient) -> None:
         "carrier_mismatch",
         "stocktake",
         facts.PICK_LEASE_CONFLICT,
+        facts.RECEIPT_CONFLICT,
     ],
 )
 def test_task_kinds_that_book_nothing_need_only_tasks_write(hub: TestClient, kind: str) -> None:

@@ -48,11 +48,12 @@ from cloud.db.models import (
     NodeAssignment,
     NodeOwner,
     ParkedEvent,
-    PurchaseInbound,
+    PurchaseOrder,
     Rule,
     SalesOrder,
     Sku,
     StockMovement,
+    Supplier,
     Task,
     User,
     Warehouse,
@@ -319,6 +320,42 @@ FOREIGN: list[Case] = [
     ),
     # B releases A's claimed node; A's control releases it (last: nothing after needs it)
     Case("DELETE", "/api/v1/nodes/{node_id}/assignment", 404, params={"node_id": SPARE}),
+    # suppliers and purchase orders (cloud/inbound/)
+    Case("GET", "/api/v1/suppliers/{code}", 404, params={"code": "DG-LEATHER"}),
+    Case(
+        "PUT",
+        "/api/v1/suppliers/{code}",
+        404,
+        {"name": "乙改的名", "contact": None},
+        params={"code": "DG-LEATHER"},
+    ),
+    Case("GET", "/api/v1/purchase-orders/{number}", 404),
+    Case("GET", "/api/v1/purchase-orders/{number}/receipts", 404),
+    Case(
+        "POST",
+        "/api/v1/purchase-orders/{number}/receipts",
+        404,
+        {
+            "receipt_id": "B-PROBE-1",
+            "warehouse": "WH1",
+            "lines": [{"sku_code": LEATHER, "qty": 1}],
+        },
+    ),
+    Case("POST", "/api/v1/purchase-orders/{number}/confirm", 404, params={"number": "PO-A-DRAFT"}),
+    Case(
+        "POST",
+        "/api/v1/purchase-orders/{number}/close",
+        404,
+        REASON,
+        params={"number": "PO-A-CLOSE"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/purchase-orders/{number}/cancel",
+        404,
+        REASON,
+        params={"number": "PO-A-CANCEL"},
+    ),
     # rules, tasks, users
     Case("GET", "/api/v1/rules/{key}/versions", 404),
     Case("POST", "/api/v1/tasks/{task_id}/resolve", 404, {"resolution": "probe"}),
@@ -350,6 +387,20 @@ FOREIGN: list[Case] = [
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
 OWN: list[Case] = [
+    # B's own supplier and purchase order under A's codes: B's
+    Case("POST", "/api/v1/suppliers", 201, {"code": "DG-LEATHER", "name": "乙的供应商"}, own=True),
+    Case(
+        "POST",
+        "/api/v1/purchase-orders",
+        201,
+        {
+            "number": "PO-A-DRAFT",
+            "warehouse": "BWH",
+            "supplier": "DG-LEATHER",
+            "lines": [{"sku_code": B_SKU, "qty": 4, "unit_price": "2"}],
+        },
+        own=True,
+    ),
     Case("POST", "/api/v1/warehouses", 201, {"code": "WH1", "name": "乙一号仓"}, own=True),
     Case(
         "PUT",
@@ -474,6 +525,8 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/tasks": [{}, {"status": "done"}],
     "/api/v1/channels/shops": [{}],
     "/api/v1/channels/runs": [{}, {"shop": "A-SHOP"}],
+    "/api/v1/suppliers": [{}],
+    "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
 }
 #: List routes that leak today; each has a strict xfail test below that names the bug.
 KNOWN_LEAKS: set[str] = set()
@@ -725,6 +778,33 @@ def _world(client: TestClient) -> World:
             json={"warehouse": "WH1", "sku_code": FILM, "qty": 3},
         )
     )["ids"][0]
+    # A's purchase orders: a draft to confirm, two confirmed to close and to cancel, and a
+    # receipt against the seeded PO-2026-001 (cloud/inbound/).
+    for number, confirm in (("PO-A-DRAFT", False), ("PO-A-CLOSE", True), ("PO-A-CANCEL", True)):
+        _ok(
+            c.post(
+                "/api/v1/purchase-orders",
+                headers=a,
+                json={
+                    "number": number,
+                    "warehouse": "WH1",
+                    "supplier": "DG-LEATHER",
+                    "lines": [{"sku_code": FILM, "qty": 10, "unit_price": "1.25"}],
+                    "confirm": confirm,
+                },
+            )
+        )
+    _ok(
+        c.post(
+            "/api/v1/purchase-orders/PO-2026-001/receipts",
+            headers=a,
+            json={
+                "receipt_id": "A-RC-1",
+                "warehouse": "WH1",
+                "lines": [{"sku_code": LEATHER, "qty": 2, "verdict": "fail", "reason": "torn"}],
+            },
+        )
+    )
     adjusted = _ok(
         c.post(
             "/api/v1/stock/adjustments",
@@ -795,6 +875,7 @@ def _world(client: TestClient) -> World:
             "task_id": str(task_ids[0]),
             "job_id": job_id,
             "shipment_id": str(shipment_id),
+            "number": "PO-2026-001",
         },
     )
 
@@ -935,8 +1016,8 @@ def markers(engine: Engine, a_id: int, b_id: int) -> set[str]:
                 Rule.name,
                 Carrier.name,
                 User.username,
-                PurchaseInbound.po_number,
-                PurchaseInbound.supplier,
+                PurchaseOrder.number,
+                Supplier.name,
                 Task.detail,
             )
         )

@@ -1,0 +1,1 @@
+"""Inbound: suppliers, purchase orders as documents, receipts against them (docs/inbound.md)."""

@@ -1,0 +1,153 @@
+"""Receipts against purchase orders (入库), booked once per receipt id.
+
+A receipt comes from the API (its caller names the receipt id) or from a receiving station's
+``po.received`` fact (cloud/facts.py; the station names it). In one transaction it locks the
+PO, checks every line against the PO and its tolerance, posts the receipt movements through
+the stock ledger (QC pass: sellable, or the bin's bucket; QC fail: damaged), raises the lines'
+received counts, stores the receipt under its id and sends the nodes the PO's new state.
+The same receipt id again books nothing and answers with what was booked the first time;
+the same id with other lines is refused (docs/inbound.md "Receipts").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db.models import PurchaseOrder, PurchaseReceipt, Warehouse
+from cloud.errors import ConflictError, InvalidError
+from cloud.inbound import orders
+from cloud.inbound.tolerance import most_allowed
+from cloud.stock import ledger
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    sku_code: str
+    qty: int
+    verdict: Literal["pass", "fail"] = "pass"
+    reason: str | None = None
+    bin: str | None = None
+
+
+def _normal(lines: list[ReceiptLine]) -> list[dict[str, Any]]:
+    return [asdict(ln) for ln in lines]
+
+
+def book(
+    session: Session,
+    account_id: int,
+    po_number: str,
+    receipt_id: str,
+    warehouse: str,
+    lines: list[ReceiptLine],
+    actor: str,
+    now: datetime,
+    *,
+    source: str = "api",
+) -> tuple[PurchaseReceipt, bool]:
+    """Book a receipt; return it and whether it is new (False: booked before, nothing done)."""
+    po = orders.get(session, account_id, po_number, lock=True)
+    before = session.execute(
+        select(PurchaseReceipt).where(
+            PurchaseReceipt.account_id == account_id, PurchaseReceipt.receipt_id == receipt_id
+        )
+    ).scalar_one_or_none()
+    if before is not None:
+        if before.po_id == po.id and before.lines == _normal(lines):
+            return before, False
+        raise ConflictError(
+            f"receipt {receipt_id} was already booked with other lines or another PO;"
+            " a new receipt needs a new id"
+        )
+    if not lines:
+        raise InvalidError("a receipt needs at least one line", "lines")
+    wh = ledger.warehouse_of(session, account_id, warehouse)
+    if wh.id != po.warehouse_id:
+        home = session.get_one(Warehouse, po.warehouse_id).code
+        raise ConflictError(
+            f"purchase order {po.number} is to be received at warehouse {home},"
+            f" not {wh.code}; receive it there or transfer the goods afterwards"
+        )
+    _check_state(po)
+    for ln in lines:
+        if ln.qty < 1:
+            raise InvalidError(f"quantity of {ln.sku_code} must be at least 1", "lines")
+        if ln.verdict == "fail" and not ln.reason:
+            raise InvalidError(f"QC fail of {ln.sku_code} needs a reason", "lines")
+    po_lines = {pl.sku_code: pl for pl in orders.lines_of(session, po)}
+    incoming: dict[str, int] = {}
+    for ln in lines:
+        if ln.sku_code not in po_lines:
+            raise ConflictError(f"{ln.sku_code} is not on purchase order {po.number}")
+        incoming[ln.sku_code] = incoming.get(ln.sku_code, 0) + ln.qty
+    for sku, qty in incoming.items():
+        pl = po_lines[sku]
+        room = most_allowed(pl.qty, po.tolerance_pct) - pl.received
+        if qty > room:
+            raise ConflictError(
+                f"{sku} on purchase order {po.number}: ordered {pl.qty}, received {pl.received};"
+                f" the tolerance of {format(po.tolerance_pct.normalize(), 'f')}% allows at most"
+                f" {max(room, 0)} more, this receipt brings {qty}"
+            )
+    moves = [
+        ledger.Move(
+            wh.id,
+            ln.sku_code,
+            "receipt",
+            f"QC fail: {ln.reason}" if ln.verdict == "fail" else f"PO receipt {receipt_id}",
+            f"po:{po.number}",
+            actor,
+            qty_delta=ln.qty,
+            bucket=ledger.receipt_bucket(session, wh, ln.bin, failed=ln.verdict == "fail"),
+            bin_code=ln.bin,
+            bin_delta=ln.qty if ln.bin else 0,
+            event_key=f"rc:{account_id}:{receipt_id}:{n}",
+        )
+        for n, ln in enumerate(lines)
+    ]
+    ids = ledger.post(session, account_id, moves, now)
+    for ln in lines:
+        pl = po_lines[ln.sku_code]
+        pl.received += ln.qty
+        if ln.verdict == "fail":
+            pl.rejected += ln.qty
+    po.changed_by, po.changed_at = actor, now
+    receipt = PurchaseReceipt(
+        account_id=account_id,
+        receipt_id=receipt_id,
+        po_id=po.id,
+        source=source,
+        lines=_normal(lines),
+        movement_ids=ids,
+        actor=actor,
+        created_at=now,
+    )
+    session.add(receipt)
+    orders.settle(session, po, now)
+    return receipt, True
+
+
+def _check_state(po: PurchaseOrder) -> None:
+    if po.status == "draft":
+        raise ConflictError(
+            f"purchase order {po.number} is a draft; confirm it before receiving against it"
+        )
+    if po.status not in orders.OPEN:
+        raise ConflictError(
+            f"purchase order {po.number} is {po.status}; nothing more is received against it"
+        )
+
+
+def receipts_of(session: Session, po: PurchaseOrder) -> list[PurchaseReceipt]:
+    return list(
+        session.execute(
+            select(PurchaseReceipt)
+            .where(PurchaseReceipt.po_id == po.id)
+            .order_by(PurchaseReceipt.created_at, PurchaseReceipt.id)
+        ).scalars()
+    )

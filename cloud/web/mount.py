@@ -121,7 +121,20 @@ async def _need_login(request: Request, exc: NeedLogin) -> Response:
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard to ``app`` (after its own exception handlers are registered)."""
-    modules = (login, home, audit, orders, rules, couriers, stock, skus, tasks, fleet, leases, users)
+    modules = (
+        login,
+        home,
+        audit,
+        orders,
+        rules,
+        couriers,
+        stock,
+        skus,
+        tasks,
+        fleet,
+        leases,
+        users,
+    )
     for module in modules:
         app.include_router(module.router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="web-static")

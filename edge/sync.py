@@ -39,8 +39,9 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 
@@ -76,6 +77,37 @@ class SyncStatus:
     last_progress: float = 0.0
     #: Sessions ended because the store could not record what arrived.
     store_faults: int = 0
+
+
+#: How long a cancelled session may take to say goodbye (aiomqtt waits up to its 10 s
+#: timeout for the broker to close the connection after our DISCONNECT).
+SESSION_EXIT_S = 12.0
+
+
+async def run_apart(session: Coroutine[Any, Any, None]) -> None:
+    """Run one connection's session in a task of its own and wait for it; a cancel of the
+    caller is always raised in the caller, whatever the session makes of it.
+
+    A reconnect loop whose session runs inline cannot tell a cancel from a lost link: the
+    cancel can come out of the session dressed as an MqttError — aiomqtt's
+    ``Client.__aexit__`` raises ``MqttError("Operation timed out")`` when the broker does not
+    close the connection after our DISCONNECT, replacing the CancelledError, and a
+    TaskGroup cancelled as a child fails raises the child's error, not the cancel (asyncio
+    docs, "Task Groups") — and the loop reconnected for ever: a daemon asked to stop never
+    did (the watchdog test's teardown hang, issue 19). ``Task.cancelling()`` cannot tell
+    either on Python 3.11, where a TaskGroup whose child failed leaves its own cancel
+    request on the parent counted for good.
+    """
+    task = asyncio.create_task(session)
+    try:
+        await asyncio.wait({task})
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task}, timeout=SESSION_EXIT_S)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a lost link on the way out is no news
+        raise
+    task.result()
 
 
 class SyncAgent:
@@ -136,19 +168,24 @@ class SyncAgent:
     async def _run(self) -> None:
         backoff = reconnect_backoff(base=0.2, cap=10.0)
         down_since: float | None = None
+
+        async def connected() -> None:
+            nonlocal down_since
+            async with self._client() as client:
+                if down_since is not None:
+                    log.info(
+                        "uplink to %s:%s restored after %.1f s",
+                        self.mqtt.host,
+                        self.mqtt.port,
+                        self._clock() - down_since,
+                    )
+                    down_since = None
+                backoff.reset()
+                await self._session(client)
+
         while True:
             try:
-                async with self._client() as client:
-                    if down_since is not None:
-                        log.info(
-                            "uplink to %s:%s restored after %.1f s",
-                            self.mqtt.host,
-                            self.mqtt.port,
-                            self._clock() - down_since,
-                        )
-                        down_since = None
-                    backoff.reset()
-                    await self._session(client)
+                await run_apart(connected())
             except* (StoreFault, sqlite3.Error) as group:
                 # A store error while sending (a read that fails on a failing disk) or while
                 # recording what arrived: back off, growing, rather than reconnect at once.
@@ -373,8 +410,12 @@ class SyncAgent:
         while True:
             # Woken by a local write; else a short poll, because another writer of this
             # store (the PDA API, a CLI) may have appended without kicking us.
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the inner result
+            # when a cancel arrives as the event is set, and the cancel is lost (CPython
+            # gh-86296, fixed in 3.12).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(retry, POLL_S))
+                async with asyncio.timeout(min(retry, POLL_S)):
+                    await self._wake.wait()
             self._wake.clear()
             if self._state_dirty:
                 self._state_dirty = False

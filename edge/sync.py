@@ -84,6 +84,23 @@ class SyncStatus:
 SESSION_EXIT_S = 12.0
 
 
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if the running task was asked to stop and the request got lost.
+
+    Called after each aiomqtt publish and subscribe. aiomqtt awaits the broker's PUBACK or
+    SUBACK with ``asyncio.wait_for``, which on Python 3.11 returns the result, swallowing
+    the cancel, when the cancel arrives as the acknowledgement does (CPython gh-86296, fixed
+    in 3.12). The drain loop then went on for ever and the session's TaskGroup, the agent
+    and a daemon's shutdown waited for it: the watchdog test's teardown hang (issue 19).
+    ``Task.cancelling()`` still counts the lost request. Only for tasks that never own a
+    TaskGroup whose child failed (3.11 leaves the group's own request counted on its
+    parent): the session's child tasks, and the session before its TaskGroup.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def run_apart(session: Coroutine[Any, Any, None]) -> None:
     """Run one connection's session in a task of its own and wait for it; a cancel of the
     caller is always raised in the caller, whatever the session makes of it.
@@ -274,6 +291,7 @@ class SyncAgent:
         await client.publish(
             self._topic[topics.Channel.STATE], codec.encode(state), qos=1, retain=True
         )
+        stop_if_cancelled()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self.status.connected = True
@@ -282,6 +300,7 @@ class SyncAgent:
         await client.subscribe(self._topic[topics.Channel.ACK], qos=1)
         await client.subscribe(self._topic[topics.Channel.DOWN], qos=1)
         await client.subscribe(topics.HUB_STATE, qos=1)
+        stop_if_cancelled()
         await self._hello(client)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._receive(client))
@@ -321,6 +340,7 @@ class SyncAgent:
         """Ask for the cloud's ack and for downlink after our cursor."""
         pull = Pull(node=self.node, after=self.store.down_applied)
         await client.publish(self._topic[topics.Channel.PULL], codec.encode(pull), qos=1)
+        stop_if_cancelled()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
@@ -442,6 +462,7 @@ class SyncAgent:
                 await client.publish(
                     topic, codec.encode_batch(self.node, [b for _, b in rows]), qos=1
                 )
+                stop_if_cancelled()
                 if not self._inflight:
                     self._sent_at = self._clock()
                 self._inflight.append(rows[-1][0])

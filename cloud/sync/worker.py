@@ -175,6 +175,12 @@ class IngestWorker:
         await client.publish(
             topics.HUB_STATE, codec.encode(HubState(online=True)), qos=1, retain=True
         )
+        # aiomqtt awaits SUBACK and PUBACK with asyncio.wait_for, which on Python 3.11 loses
+        # a cancel that arrives with the acknowledgement (CPython gh-86296): the session would
+        # go on into its message loop, cancel spent. Task.cancelling() still counts it.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(client))
             messages = client.messages

@@ -29,8 +29,13 @@ from tests.support import run_bounded
 class StuckOnExit:
     """An MQTT client whose session idles and whose exit fails as a timed-out disconnect."""
 
-    def __init__(self, lost_links: int = 0) -> None:
+    def __init__(self, lost_links: int = 0, swallow_after: int | None = None) -> None:
         self.sessions = 0
+        self.publishes = 0
+        #: From this publish on, publish waits for its PUBACK and, cancelled, returns as if
+        #: the PUBACK came with the cancel: what asyncio.wait_for does inside aiomqtt on
+        #: Python 3.11 (CPython gh-86296).
+        self.swallow_after = swallow_after
         #: Sessions whose message stream fails at once, as when the link drops.
         self.lost_links = lost_links
 
@@ -42,7 +47,12 @@ class StuckOnExit:
         raise aiomqtt.MqttError("Operation timed out")
 
     async def publish(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        self.publishes += 1
+        if self.swallow_after is not None and self.publishes > self.swallow_after:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                return
 
     async def subscribe(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -80,9 +90,15 @@ async def _cancel_ends_it(run: Any, client: StuckOnExit) -> None:
         await asyncio.sleep(0.01)
     assert client.sessions == want
     await asyncio.sleep(0.1)  # in the session, its tasks started
+    if client.swallow_after is not None:
+        for _ in range(300):  # until a publish waits for its PUBACK
+            if client.publishes > client.swallow_after:
+                break
+            await asyncio.sleep(0.01)
+        assert client.publishes > client.swallow_after
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=3)
-    assert done, f"the cancelled task went on reconnecting: {client.sessions} sessions"
+    assert done, f"the cancelled task did not end ({client.sessions} sessions)"
     assert task.cancelled()
     assert client.sessions == want  # no reconnect after the cancel
 
@@ -107,3 +123,14 @@ def test_a_cancelled_ingest_worker_ends_when_its_client_fails_on_exit(lost_links
     client = StuckOnExit(lost_links)
     worker._connect = lambda: client  # type: ignore[assignment,method-assign,return-value]
     run_bounded(_cancel_ends_it(worker.run, client))
+
+
+def test_a_cancel_lost_in_a_publish_still_stops_the_sync_agent(tmp_path: Path) -> None:
+    """The drain's hello (every 0.5 s until the hub answers) is waiting for its PUBACK when
+    the cancel comes, and the publish swallows it: the drain must not go on for ever."""
+    store = Store(tmp_path / "edge.db", "n1")
+    store.start_epoch("test", "demo")
+    agent = SyncAgent(store, MqttSection(port=1), SyncSection(), software="test")
+    client = StuckOnExit(swallow_after=2)  # the session's status and hello pass
+    agent._client = lambda: client  # type: ignore[assignment,method-assign,return-value]
+    run_bounded(_cancel_ends_it(agent.run, client))

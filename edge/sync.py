@@ -39,8 +39,9 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 
@@ -76,6 +77,54 @@ class SyncStatus:
     last_progress: float = 0.0
     #: Sessions ended because the store could not record what arrived.
     store_faults: int = 0
+
+
+#: How long a cancelled session may take to say goodbye (aiomqtt waits up to its 10 s
+#: timeout for the broker to close the connection after our DISCONNECT).
+SESSION_EXIT_S = 12.0
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if the running task was asked to stop and the request got lost.
+
+    Called after each aiomqtt publish and subscribe. aiomqtt awaits the broker's PUBACK or
+    SUBACK with ``asyncio.wait_for``, which on Python 3.11 returns the result, swallowing
+    the cancel, when the cancel arrives as the acknowledgement does (CPython gh-86296, fixed
+    in 3.12). The drain loop then went on for ever and the session's TaskGroup, the agent
+    and a daemon's shutdown waited for it: the watchdog test's teardown hang (issue 19).
+    ``Task.cancelling()`` still counts the lost request. Only for tasks that never own a
+    TaskGroup whose child failed (3.11 leaves the group's own request counted on its
+    parent): the session's child tasks, and the session before its TaskGroup.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def run_apart(session: Coroutine[Any, Any, None]) -> None:
+    """Run one connection's session in a task of its own and wait for it; a cancel of the
+    caller is always raised in the caller, whatever the session makes of it.
+
+    A reconnect loop whose session runs inline cannot tell a cancel from a lost link: the
+    cancel can come out of the session dressed as an MqttError — aiomqtt's
+    ``Client.__aexit__`` raises ``MqttError("Operation timed out")`` when the broker does not
+    close the connection after our DISCONNECT, replacing the CancelledError, and a
+    TaskGroup cancelled as a child fails raises the child's error, not the cancel (asyncio
+    docs, "Task Groups") — and the loop reconnected for ever: a daemon asked to stop never
+    did (the watchdog test's teardown hang, issue 19). ``Task.cancelling()`` cannot tell
+    either on Python 3.11, where a TaskGroup whose child failed leaves its own cancel
+    request on the parent counted for good.
+    """
+    task = asyncio.create_task(session)
+    try:
+        await asyncio.wait({task})
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task}, timeout=SESSION_EXIT_S)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a lost link on the way out is no news
+        raise
+    task.result()
 
 
 class SyncAgent:
@@ -136,19 +185,24 @@ class SyncAgent:
     async def _run(self) -> None:
         backoff = reconnect_backoff(base=0.2, cap=10.0)
         down_since: float | None = None
+
+        async def connected() -> None:
+            nonlocal down_since
+            async with self._client() as client:
+                if down_since is not None:
+                    log.info(
+                        "uplink to %s:%s restored after %.1f s",
+                        self.mqtt.host,
+                        self.mqtt.port,
+                        self._clock() - down_since,
+                    )
+                    down_since = None
+                backoff.reset()
+                await self._session(client)
+
         while True:
             try:
-                async with self._client() as client:
-                    if down_since is not None:
-                        log.info(
-                            "uplink to %s:%s restored after %.1f s",
-                            self.mqtt.host,
-                            self.mqtt.port,
-                            self._clock() - down_since,
-                        )
-                        down_since = None
-                    backoff.reset()
-                    await self._session(client)
+                await run_apart(connected())
             except* (StoreFault, sqlite3.Error) as group:
                 # A store error while sending (a read that fails on a failing disk) or while
                 # recording what arrived: back off, growing, rather than reconnect at once.
@@ -237,6 +291,7 @@ class SyncAgent:
         await client.publish(
             self._topic[topics.Channel.STATE], codec.encode(state), qos=1, retain=True
         )
+        stop_if_cancelled()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         self.status.connected = True
@@ -245,6 +300,7 @@ class SyncAgent:
         await client.subscribe(self._topic[topics.Channel.ACK], qos=1)
         await client.subscribe(self._topic[topics.Channel.DOWN], qos=1)
         await client.subscribe(topics.HUB_STATE, qos=1)
+        stop_if_cancelled()
         await self._hello(client)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._receive(client))
@@ -284,6 +340,7 @@ class SyncAgent:
         """Ask for the cloud's ack and for downlink after our cursor."""
         pull = Pull(node=self.node, after=self.store.down_applied)
         await client.publish(self._topic[topics.Channel.PULL], codec.encode(pull), qos=1)
+        stop_if_cancelled()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for msg in client.messages:
@@ -373,8 +430,12 @@ class SyncAgent:
         while True:
             # Woken by a local write; else a short poll, because another writer of this
             # store (the PDA API, a CLI) may have appended without kicking us.
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the inner result
+            # when a cancel arrives as the event is set, and the cancel is lost (CPython
+            # gh-86296, fixed in 3.12).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(retry, POLL_S))
+                async with asyncio.timeout(min(retry, POLL_S)):
+                    await self._wake.wait()
             self._wake.clear()
             if self._state_dirty:
                 self._state_dirty = False
@@ -401,6 +462,7 @@ class SyncAgent:
                 await client.publish(
                     topic, codec.encode_batch(self.node, [b for _, b in rows]), qos=1
                 )
+                stop_if_cancelled()
                 if not self._inflight:
                     self._sent_at = self._clock()
                 self._inflight.append(rows[-1][0])

@@ -12,8 +12,10 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiomqtt
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,6 +61,34 @@ class IngestStats:
     connected: bool = False
 
 
+#: How long a cancelled session may take to say goodbye (aiomqtt waits up to its 10 s
+#: timeout for the broker to close the connection after our DISCONNECT).
+SESSION_EXIT_S = 12.0
+
+
+async def run_apart(session: Coroutine[Any, Any, None]) -> None:
+    """Run one connection's session in a task of its own and wait for it; a cancel of the
+    caller is always raised in the caller, whatever the session makes of it.
+
+    Inline, a cancel could come out of the session as an MqttError — aiomqtt's
+    ``Client.__aexit__`` raises ``MqttError("Operation timed out")`` when the broker does not
+    close after our DISCONNECT, and a TaskGroup cancelled as a child fails raises the
+    child's error (asyncio docs, "Task Groups") — which the reconnect loop took for a lost
+    link, reconnecting for ever (issue 19). The edge's sync agent has the same helper:
+    edge and cloud share only protocol, which does no I/O.
+    """
+    task = asyncio.create_task(session)
+    try:
+        await asyncio.wait({task})
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task}, timeout=SESSION_EXIT_S)
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a lost link on the way out is no news
+        raise
+    task.result()
+
+
 class IngestWorker:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
@@ -81,21 +111,28 @@ class IngestWorker:
         backoff = Backoff(random.random, base=0.2, cap=10.0)
         down_since: float | None = None
         host, port = self.settings.mqtt_host, self.settings.mqtt_port
+
+        async def connected() -> None:
+            nonlocal down_since
+            async with self._connect() as client:
+                self._client = client
+                self.stats.connected = True
+                if down_since is not None:
+                    log.info(
+                        "broker %s:%s reachable again after %.1f s",
+                        host,
+                        port,
+                        time.monotonic() - down_since,
+                    )
+                    down_since = None
+                backoff.reset()
+                await self._session(client)
+
         while True:
             try:
-                async with self._connect() as client:
-                    self._client = client
-                    self.stats.connected = True
-                    if down_since is not None:
-                        log.info(
-                            "broker %s:%s reachable again after %.1f s",
-                            host,
-                            port,
-                            time.monotonic() - down_since,
-                        )
-                        down_since = None
-                    backoff.reset()
-                    await self._session(client)
+                # In a task of its own, so that a cancel stops the worker even when it comes
+                # out of the session as an MqttError (issue 19; see run_apart).
+                await run_apart(connected())
             # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
             except* aiomqtt.MqttError as group:
                 if down_since is None:  # the first failure is logged, not every retry
@@ -138,6 +175,12 @@ class IngestWorker:
         await client.publish(
             topics.HUB_STATE, codec.encode(HubState(online=True)), qos=1, retain=True
         )
+        # aiomqtt awaits SUBACK and PUBACK with asyncio.wait_for, which on Python 3.11 loses
+        # a cancel that arrives with the acknowledgement (CPython gh-86296): the session would
+        # go on into its message loop, cancel spent. Task.cancelling() still counts it.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(client))
             messages = client.messages

@@ -29,7 +29,8 @@ cancelled or held (a cancel arriving mid-scan stops the order at once, and a
 label already in the printer is recorded and shown as "void it"). A finished
 order rescanned says so and prints again only on a lead's reprint (logged). A
 print whose outcome is unknown (sent, then no answer) is never retried
-automatically: only a lead's reprint prints again.
+automatically: only a lead's reprint prints again, even when the printer later reports the
+job as not sent, and so is a job left unconfirmed when its order was put aside or stopped.
 
 Every command list puts :class:`Record` first and :class:`Show` last, and every
 Show has a Record (a :class:`~edge.stations.common.Verdict` at least) before it.
@@ -1002,8 +1003,12 @@ class PackStation:
         assert isinstance(event, PrintFailed)
         if self.print_outstanding is None:
             return self.state, [Log("warning", f"unexpected print failure from {event.printer}")]
-        if not event.sent:
-            self.print_outstanding = None
+        # The job stays outstanding even when the report says it was not sent: the station
+        # had stopped waiting for it (timed out and told the operator "if none came out, a
+        # lead reprints", or was put aside), or the printer had already reported it sent.
+        # Clearing it let a rescan of the order print a second label with no lead's reprint
+        # (found by test_random_sequences_never_print_unsafely). The module's rule: an
+        # outcome once unknown prints again only on a lead's reprint.
         text = f"printer {event.printer}: {event.problem} (order no longer printing)"
         return self.state, [self._verdict("print.failed_late", text), Log("warning", text)]
 

@@ -11,9 +11,10 @@ Programming Guide:
   guide's error table puts media out, ribbon out, head open and cutter fault in nibble 1
   (bits 1, 2, 4, 8), printhead over temperature, motor over temperature, bad printhead
   element and printhead detection error in nibble 2, invalid firmware configuration and
-  printhead thermistor open in nibble 3; its warning table puts paper near end, ribbon
-  near end, replace printhead and clean printhead in nibble 1 and "need to calibrate
-  media" in nibble 2. Unnamed bits are kept and reported by value.
+  printhead thermistor open in nibble 3; its warning table puts need to calibrate media,
+  clean printhead, replace printhead and paper near end in nibble 1 (bits 1, 2, 4, 8;
+  nibbles 2-3 are the KR403's sensors). There is no "ribbon near end" warning. Unnamed
+  bits are kept and reported by value.
 * ``~HI`` ("Host Identification"): ``model,version,dots/mm,memoryKB,options``, here
   framed STX ... ETX CR LF like every other answer of the printer.
 
@@ -39,7 +40,7 @@ HI_REQUEST: Final = b"~HI"
 #: An answer longer than this without its ETX is not one.
 _MAX_ANSWER: Final = 512
 
-# Error flags, group 1 (guide, ~HQ error flags table).
+# Error flags, group 1: the same guide, ~WQ, Table 10 "Error Flags (~WQES)" (checked).
 MEDIA_OUT: Final = 0x1
 RIBBON_OUT: Final = 0x2
 HEAD_OPEN: Final = 0x4
@@ -50,12 +51,16 @@ BAD_PRINTHEAD_ELEMENT: Final = 0x40
 PRINTHEAD_DETECTION_ERROR: Final = 0x80
 INVALID_FIRMWARE_CONFIG: Final = 0x100
 PRINTHEAD_THERMISTOR_OPEN: Final = 0x200
-# Warning flags, group 1 (guide, ~HQ warning flags table).
-PAPER_NEAR_END: Final = 0x1
-RIBBON_NEAR_END: Final = 0x2
+# Warning flags, group 1: ZPL Programming Guide, ~WQ, Table 11 "Warning Flags (~WQES)"
+# (the ~HQES flags; https://docs.zebra.com/us/en/printers/software/zpl-pg/zpl-pg/
+# c-zpl-zpl-commands/r-zpl-wq.html), nibble 1: 8 paper-near-end sensor, 4 replace
+# printhead, 2 clean printhead, 1 need to calibrate media. These were 0x1 paper near end,
+# 0x2 "ribbon near end" (no such flag), 0x4, 0x8 clean printhead, 0x10 calibrate: a real
+# printer's paper-near-end warning (8) read as "clean printhead" (issue 19).
+NEED_TO_CALIBRATE_MEDIA: Final = 0x1
+CLEAN_PRINTHEAD: Final = 0x2
 REPLACE_PRINTHEAD: Final = 0x4
-CLEAN_PRINTHEAD: Final = 0x8
-NEED_TO_CALIBRATE_MEDIA: Final = 0x10
+PAPER_NEAR_END: Final = 0x8
 
 _ERROR_WORDS: Final = (
     (MEDIA_OUT, "paper out"),
@@ -70,11 +75,10 @@ _ERROR_WORDS: Final = (
     (PRINTHEAD_THERMISTOR_OPEN, "printhead thermistor open"),
 )
 _WARNING_WORDS: Final = (
-    (PAPER_NEAR_END, "paper near end"),
-    (RIBBON_NEAR_END, "ribbon near end"),
-    (REPLACE_PRINTHEAD, "replace printhead"),
-    (CLEAN_PRINTHEAD, "clean printhead"),
     (NEED_TO_CALIBRATE_MEDIA, "media needs calibration"),
+    (CLEAN_PRINTHEAD, "clean printhead"),
+    (REPLACE_PRINTHEAD, "replace printhead"),
+    (PAPER_NEAR_END, "paper near end"),
 )
 _GROUP_MASK: Final = 0xFFFF_FFFF
 

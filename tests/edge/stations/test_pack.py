@@ -523,6 +523,60 @@ def test_uncertain_print_only_reprints_by_a_lead() -> None:
     assert isinstance(lab, OrderLabelledPayload) and lab.reprint and lab.reprint_by == "lead-2"
 
 
+def _rescan_asks_for_a_lead(s: PackStation, at: int) -> None:
+    """The order rescanned (the store has no order.labelled: the job was never confirmed)
+    opens as done, scanning it all again prints nothing, and only a lead's reprint prints."""
+    cmds = run(s, Abandon(at), WaybillScanned("ZT100", view(BASIC), at + 1000))
+    assert shows(cmds)[-1].signal is Signal.ALREADY_DONE and s.state is State.FINISHED
+    cmds = run(
+        s,
+        scan(B, serial="S9", at=at + 2000),
+        scan(A, at=at + 3000),
+        WeightStable(GOOD_G, at + 4000),
+        PrinterStatus("zebra-zto", True, None, at + 5000),
+    )
+    assert not any(isinstance(c, Print | QueryPrinter) for c in cmds)
+    run(s, ReprintRequested("lead", True, at + 6000), WeightStable(GOOD_G, at + 7000))
+    cmds = run(s, PrinterStatus("zebra-zto", True, None, at + 8000))
+    assert [c.reprint for c in cmds if isinstance(c, Print)] == [True]
+
+
+# Found by test_random_sequences_never_print_unsafely (issue 19): a late "not sent" failure
+# of a job the station had stopped waiting for cleared it, and a rescan printed a second
+# label with no lead's reprint.
+def test_a_late_not_sent_failure_after_a_sent_one_needs_a_lead_to_print_again() -> None:
+    s = drive(State.PRINT_UNCERTAIN)  # the printer said: sent, then the connection was lost
+    run(s, PrintFailed("zebra-zto", "refused", False, 10**7))
+    _rescan_asks_for_a_lead(s, 10**7 + 1000)
+
+
+def test_a_late_not_sent_failure_after_the_print_timed_out_needs_a_lead() -> None:
+    s = drive(State.PRINTING)
+    run(s, Tick(10**9))  # no answer: the operator is told "if none came out, a lead reprints"
+    assert s.state is State.PRINT_UNCERTAIN
+    run(s, PrintFailed("zebra-zto", "timed out", False, 10**9 + 1))
+    _rescan_asks_for_a_lead(s, 10**9 + 1000)
+
+
+def test_a_late_not_sent_failure_of_an_order_put_aside_mid_print_needs_a_lead() -> None:
+    s = drive(State.PRINTING)
+    run(s, Abandon(10**7), PrintFailed("zebra-zto", "refused", False, 10**7 + 1))
+    _rescan_asks_for_a_lead(s, 10**7 + 1000)
+
+
+def test_a_lead_reprint_that_was_not_sent_prints_on_retry() -> None:
+    """Nothing came out, so the lead's reprint still stands (the property test's model
+    first counted it as used up)."""
+    s = drive(State.FINISHED)
+    run(s, ReprintRequested("lead", True, 10**7))
+    cmds = run(s, PrinterStatus("zebra-zto", True, None, 10**7 + 1))
+    assert [c.reprint for c in cmds if isinstance(c, Print)] == [True]
+    run(s, PrintFailed("zebra-zto", "refused", False, 10**7 + 2))
+    assert s.state is State.PRINTER_PROBLEM
+    cmds = run(s, Retry(10**7 + 3), PrinterStatus("zebra-zto", True, None, 10**7 + 4))
+    assert [c.reprint for c in cmds if isinstance(c, Print)] == [True]
+
+
 def test_finished_order_rescanned_says_so_and_never_prints() -> None:
     s = PackStation(CONFIG)
     done = view(BASIC, labelled=pack.LabelInfo("ZT100", "zebra-zto", "ZTO"))
@@ -621,6 +675,7 @@ def test_random_sequences_never_print_unsafely(steps: list[tuple[str, int, bool]
     weight_ok = False
     maybe_printed = False  # a label job that may have come out
     lead_reprint = False
+    reprint_spent = False  # the last label sent was the lead's reprint
     serial_n = 0
     for token, dt, coin in steps:
         now += dt
@@ -698,6 +753,7 @@ def test_random_sequences_never_print_unsafely(steps: list[tuple[str, int, bool]
                 if maybe_printed or labelled:
                     assert lead_reprint and c.reprint, "second label without a lead's reprint"
                 maybe_printed = True
+                reprint_spent = lead_reprint
                 lead_reprint = False
         if (
             isinstance(event, ReprintRequested)
@@ -708,6 +764,8 @@ def test_random_sequences_never_print_unsafely(steps: list[tuple[str, int, bool]
             lead_reprint = True
         if isinstance(event, PrintFailed) and not event.sent and state_before is State.PRINTING:
             maybe_printed = False
+            # Nothing came out: the lead's reprint was not used up (a Retry prints it).
+            lead_reprint = lead_reprint or reprint_spent
         if s.state in (State.IDLE, State.SCANNING) and state_before not in (
             State.IDLE,
             State.SCANNING,

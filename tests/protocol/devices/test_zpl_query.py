@@ -33,6 +33,28 @@ def test_problem_and_warning_words() -> None:
 
 
 @pytest.mark.parametrize(
+    ("group1", "words"),
+    [
+        # ZPL Programming Guide, ~WQ, Table 11 "Warning Flags (~WQES)", nibble 1.
+        ("00000008", ["paper near end"]),
+        ("00000004", ["replace printhead"]),
+        ("00000002", ["clean printhead"]),
+        ("00000001", ["media needs calibration"]),
+        ("0000000A", ["clean printhead", "paper near end"]),
+    ],
+)
+def test_warning_bits_read_as_the_zpl_guide_says(group1: str, words: list[str]) -> None:
+    dec = zpl_query.HostQueryDecoder()
+    dec.feed(
+        b"\x02\r\n  PRINTER STATUS\r\n    ERRORS:         0 00000000 00000000\r\n"
+        b"    WARNINGS:       1 00000000 " + group1.encode() + b"\r\n\x03\r\n"
+    )
+    status = dec.next_message()
+    assert isinstance(status, zpl_query.HostQueryStatus)
+    assert status.warning_words() == words
+
+
+@pytest.mark.parametrize(
     ("data", "words"),
     [
         (b"PRINTER STATUS", "must start with STX"),

@@ -49,8 +49,12 @@ def pages(held: str) -> dict[str, str]:
         "skus_search": "/web/skus?q=迪沃 保护壳",
         "sku": "/web/skus/迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金",
         "rules": "/web/rules",
+        "rule": "/web/rules/hunan-sf",
+        "couriers": "/web/couriers",
         "tasks": "/web/tasks",
         "fleet": "/web/fleet",
+        "node": "/web/fleet/wh1-node-00",
+        "pick_leases": "/web/pick-leases",
         "users": "/web/users",
     }
 

@@ -22,7 +22,15 @@ from cloud.db.models import (
 )
 from cloud.errors import ConflictError, InvalidError
 from cloud.orders.audit_rules import Engine, Facts, audit_day
-from cloud.orders.core import OrderIn, decision_row, doc, needs, order_row, transient
+from cloud.orders.core import (
+    OrderIn,
+    decision_row,
+    doc,
+    needs,
+    order_row,
+    phone_columns,
+    transient,
+)
 from cloud.stock.ledger import Ledger, Move
 
 # --- arrival and auto-audit ---------------------------------------------------------
@@ -112,6 +120,8 @@ def create_orders(
             carrier_source=None,
             buyer_nick=b.buyer_nick,
             recipient=b.recipient.model_dump(),
+            **phone_columns(b.recipient.model_dump()),
+            shipped_at=None,
             buyer_remark=b.buyer_remark,
             seller_note=b.seller_note,
             buyer_carrier=b.buyer_carrier,

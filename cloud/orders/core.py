@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import func, select
@@ -81,12 +81,17 @@ class LineIn(BaseModel):
     gift: bool = False
 
 
+#: Where an order came from (the list filters by it: cloud/orders/views.py).
+Channel = Literal["manual", "bank_transfer", "taobao", "jd", "pdd", "shop"]
+CHANNELS: Final = get_args(Channel)
+
+
 class OrderIn(BaseModel):
     """An order by API: manual, offline bank transfer (线下汇款), or from a channel."""
 
     model_config = ConfigDict(extra="forbid")
     order_no: OrderId
-    channel: Literal["manual", "bank_transfer", "taobao", "jd", "pdd", "shop"] = "manual"
+    channel: Channel = "manual"
     buyer_nick: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     recipient: Recipient
     lines: list[LineIn] = Field(min_length=1, max_length=500)
@@ -165,7 +170,22 @@ def log(
     reason: str | None = None,
 ) -> None:
     note(session, o, action, actor, now, reason, to=to)
+    if to == "shipped":
+        o.shipped_at = now
+    elif o.status == "shipped":
+        o.shipped_at = None  # reversed (冲销出库): no longer shipped on that day
     o.status, o.changed_at, o.changed_by = to, now, actor
+
+
+def phone_columns(recipient: dict[str, Any]) -> dict[str, str | None]:
+    """``phone`` and ``phone_tail`` of an order from its recipient: digits only, a mainland
+    mobile's country code (+86) dropped, so "+86 138-0000-0001" is found as 13800000001."""
+    digits = "".join(ch for ch in str(recipient.get("phone") or "") if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if not digits:
+        return {"phone": None, "phone_tail": None}
+    return {"phone": digits[:32], "phone_tail": digits[-4:]}
 
 
 def note(

@@ -17,7 +17,15 @@ from cloud.db.models import (
     SalesOrderLine,
 )
 from cloud.errors import ConflictError, InvalidError
-from cloud.orders.core import EDITABLE, get, lines_of, log, release_reservation, try_reserve
+from cloud.orders.core import (
+    EDITABLE,
+    get,
+    lines_of,
+    log,
+    phone_columns,
+    release_reservation,
+    try_reserve,
+)
 
 # --- split and merge (拆单 / 并单) ------------------------------------------------------
 
@@ -90,6 +98,8 @@ def split(
         order_no=f"{order_no}-S{n}",
         status="new",
         recipient=dict(o.recipient),
+        **phone_columns(o.recipient),
+        shipped_at=None,
         total_cents=_lines_total((lines[lid].price_cents, q) for lid, q in take.items()),
         reserved=False,
         version=0,

@@ -29,6 +29,7 @@ from cloud.orders.core import (
     get,
     lines_of,
     log,
+    phone_columns,
     release_reservation,
     reserved_by,
     send_release,
@@ -206,6 +207,8 @@ def patch(
         changes.append("seller_note")
     if body.recipient is not None:
         o.recipient = body.recipient.model_dump()
+        cols = phone_columns(o.recipient)
+        o.phone, o.phone_tail = cols["phone"], cols["phone_tail"]
         changes.append("recipient")
     session.add(
         OrderLog(

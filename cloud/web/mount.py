@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import DomainError
-from cloud.web.pages import audit, fleet, home, login, orders, rules, stock, tasks, users
+from cloud.web.pages import audit, fleet, home, labels, login, orders, rules, stock, tasks, users
 from cloud.web.render import render
 from cloud.web.session import PREFIX, NeedLogin, PageError
 
@@ -82,7 +82,7 @@ async def _need_login(request: Request, exc: NeedLogin) -> Response:
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard to ``app`` (after its own exception handlers are registered)."""
-    for module in (login, home, audit, orders, rules, stock, tasks, fleet, users):
+    for module in (login, home, audit, labels, orders, rules, stock, tasks, fleet, users):
         app.include_router(module.router)
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC), name="web-static")
     for kind in (DomainError, RequestValidationError, IntegrityError, StarletteHTTPException):

@@ -31,7 +31,7 @@ from cloud.db.models import (
     Sku,
     StockMovement,
 )
-from cloud.errors import ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes import downlink
 from cloud.orders.audit_rules import Decision
 from cloud.stock.ledger import Ledger, Move, post
@@ -145,7 +145,7 @@ def get(session: Session, account_id: int, order_no: str, *, lock: bool = True) 
         q = q.with_for_update()
     o = session.execute(q).scalar_one_or_none()
     if o is None:
-        raise NotFoundError(f"no order {order_no!r}")
+        raise NotFoundError(N_("no order %(order)r"), order=order_no)
     return o
 
 
@@ -377,9 +377,25 @@ def unchanged_since(session: Session, account_id: int, order_no: str, seen: str)
     since, the action is refused with who, when and what it is now, and nothing changes."""
     o = get(session, account_id, order_no)
     if o.changed_at.isoformat() != seen:
-        held = f", held: {o.hold_reason}" if o.on_hold else ""
+        params = {
+            "order": order_no,
+            "by": o.changed_by,
+            "at": f"{o.changed_at:%Y-%m-%d %H:%M:%S}",
+            "status": o.status,
+        }
+        if o.on_hold:
+            raise ConflictError(
+                N_(
+                    "order %(order)s was changed by %(by)s at %(at)s UTC after you opened it "
+                    "(now %(status)s, held: %(hold_reason)s); reload it and decide again"
+                ),
+                **params,
+                hold_reason=o.hold_reason,
+            )
         raise ConflictError(
-            f"order {order_no} was changed by {o.changed_by} at "
-            f"{o.changed_at:%Y-%m-%d %H:%M:%S} UTC after you opened it (now {o.status}{held}); "
-            "reload it and decide again"
+            N_(
+                "order %(order)s was changed by %(by)s at %(at)s UTC after you opened it "
+                "(now %(status)s); reload it and decide again"
+            ),
+            **params,
         )

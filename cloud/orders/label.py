@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import ImageFont
 
+from cloud.errors import N_
 from protocol.devices import zpl_image
 from protocol.devices.zpl import DEFAULT_STOCK, WAYBILL_RE, ShippingLabel, build_label
 from protocol.devices.zpl_image import AnyFont
@@ -46,11 +47,11 @@ def _font(size: int) -> AnyFont:
 
 
 def why_no_label(order: dict[str, Any]) -> str | None:
-    """Why the order has no label to show yet, or None when it has one."""
+    """Why the order has no label to show yet (a message id), or None when it has one."""
     if not order.get("tracking_number"):
-        return "no waybill yet: the label is drawn once the order is released"
+        return N_("no waybill yet: the label is drawn once the order is released")
     if not WAYBILL_RE.fullmatch(order["tracking_number"]):
-        return "the waybill number is not one a label can carry"
+        return N_("the waybill number is not one a label can carry")
     return None
 
 

@@ -29,7 +29,7 @@ from cloud.db.models import (
     SalesOrderLine,
     Warehouse,
 )
-from cloud.errors import NotFoundError
+from cloud.errors import N_, NotFoundError
 from cloud.orders.audit_rules import CHINA
 
 _O = SalesOrder.__table__.c
@@ -279,7 +279,7 @@ def detail(session: Session, account_id: int, order_no: str) -> dict[str, Any]:
         _ONE.get(session), {"account": account_id, "order_no": order_no}
     ).one_or_none()
     if row is None:
-        raise NotFoundError(f"no order {order_no!r}")
+        raise NotFoundError(N_("no order %(order)r"), order=order_no)
     order_id = row.id
     out = _with_lines(session, [row])[0]
     out["decisions"] = [

@@ -21,8 +21,9 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud.errors import DomainError
+from cloud.web import i18n
 from cloud.web.pages import audit, fleet, home, labels, login, orders, rules, stock, tasks, users
-from cloud.web.render import render
+from cloud.web.render import locale_of, render
 from cloud.web.session import PREFIX, NeedLogin, PageError
 
 STATIC = Path(__file__).with_name("static")
@@ -39,11 +40,13 @@ def _page_error(request: Request, status: int, message: str, headers: dict[str, 
     )
 
 
-def _message(exc: Exception) -> tuple[int, str, dict[str, str]]:
+def _message(request: Request, exc: Exception) -> tuple[int, str, dict[str, str]]:
     if isinstance(exc, PageError):
         return exc.status, exc.message, exc.headers
     if isinstance(exc, DomainError):
-        return exc.status, str(exc), exc.headers()
+        # The domain's sentence in the page's language (cloud/errors.py); the API's stays English.
+        gettext = i18n.translations(locale_of(request)).gettext
+        return exc.status, exc.translated(gettext), exc.headers()
     if isinstance(exc, RequestValidationError):
         parts = [f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
         return 422, "; ".join(parts), {}
@@ -57,7 +60,7 @@ def _message(exc: Exception) -> tuple[int, str, dict[str, str]]:
 def _for_pages(previous: Handler | None) -> Handler:
     async def handler(request: Request, exc: Any) -> Response:
         if request.url.path.startswith(PREFIX):
-            status, message, headers = _message(exc)
+            status, message, headers = _message(request, exc)
             return _page_error(request, status, message, headers)
         if previous is None:  # Starlette's default for HTTPException
             from fastapi.exception_handlers import http_exception_handler

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Account, User
-from cloud.errors import DomainError, Unauthenticated
+from cloud.errors import N_, DomainError, Unauthenticated
 
 #: Every scope a route can ask for, with what it allows (shown in the OpenAPI login form).
 SCOPES: Final[dict[str, str]] = {
@@ -156,7 +156,7 @@ class HashPoolBusy(DomainError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__("too many logins in progress; try again in a second")
+        super().__init__(N_("too many logins in progress; try again in a second"))
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}

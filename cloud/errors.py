@@ -5,17 +5,44 @@ is the HTTP status the API answers with, and :meth:`DomainError.body` the JSON i
 FastAPI's own shape, so a client reads every error alike — ``{"detail": "why"}``, or for
 input refused (422) ``{"detail": [{"loc": [...], "msg": "why", "type": "..."}]}``, the
 list FastAPI sends when a request fails validation.
+
+A sentence is a gettext message id with named parameters: ``ConflictError(N_("order
+%(order)s is %(status)s"), order=no, status=st)``. The API answers it in English, formatted
+(``str(err)``, as it always has); the dashboard translates ``msgid`` with the page's
+catalogue and formats the same parameters (cloud/web/mount.py). ``N_`` only marks the
+sentence for ``pybabel extract`` (one of Babel's default keywords); a sentence raised
+without it reaches the pages in English.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
+
+
+def N_(msgid: str) -> str:
+    """Mark a domain sentence for translation (extracted by pybabel); returns it unchanged."""
+    return msgid
 
 
 class DomainError(Exception):
     """Something the domain refuses; the message says why."""
 
     status: ClassVar[int] = 409
+
+    def __init__(self, message: str = "", /, **params: Any) -> None:
+        #: The sentence before formatting (a gettext message id) and what goes into it.
+        self.msgid = message
+        self.params = params
+        super().__init__(message % params if params else message)
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        """The sentence in the language of ``gettext`` (English when it has no translation)."""
+        text = gettext(self.msgid) if self.msgid else str(self)
+        try:
+            return text % self.params if self.params else text
+        except (KeyError, ValueError, TypeError):  # a broken translation: the English one
+            return str(self)
 
     def body(self) -> dict[str, Any]:
         return {"detail": str(self)}
@@ -42,8 +69,8 @@ class InvalidError(DomainError):
 
     status = 422
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, field: str | None = None, /, **params: Any) -> None:
+        super().__init__(message, **params)
         self.field = field
 
     def body(self) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.engine import dialect_of
 from cloud.db.models import LoginAttempts
-from cloud.errors import DomainError
+from cloud.errors import N_, DomainError
 
 Key = tuple[str, str]
 
@@ -63,8 +63,11 @@ class TooManyAttempts(DomainError):
     def __init__(self, retry_after_s: float) -> None:
         self.retry_after = max(1, math.ceil(retry_after_s))
         super().__init__(
-            f"too many failed logins; try again in {self.retry_after} s"
-            " (the right password is refused too until then)"
+            N_(
+                "too many failed logins; try again in %(seconds)s s"
+                " (the right password is refused too until then)"
+            ),
+            seconds=self.retry_after,
         )
 
     def headers(self) -> dict[str, str]:

@@ -21,7 +21,7 @@ from cloud import auth, login
 from cloud.api.deps import AnyUser, SessionDep, SettingsDep, Units, UnitsDep
 from cloud.api.schemas import MeOut, TokenOut
 from cloud.db.models import Account
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -76,8 +76,10 @@ async def _check(
         account, colon, username = form.username.rpartition(":")
         if not colon or not account:
             raise InvalidError(
-                "login names the seller account: send the form field account, "
-                "or the username as account:user",
+                N_(
+                    "login names the seller account: send the form field account, "
+                    "or the username as account:user"
+                ),
                 "account",
             )
     state = request.app.state
@@ -114,7 +116,7 @@ async def _check(
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "wrong account, username or password",
+            N_("wrong account, username or password"),
             headers={"WWW-Authenticate": "Bearer"},
         )
     return user

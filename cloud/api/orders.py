@@ -16,6 +16,7 @@ from cloud.api.deps import (
     OrdersWrite,
     SessionDep,
 )
+from cloud.api.order_filter import OrderFilterDep
 from cloud.api.responses import JsonRows
 from cloud.api.schemas import (
     HoldIn,
@@ -33,7 +34,6 @@ from cloud.api.schemas import (
 from cloud.orders import arrival, reversals, split_merge, workflow
 from cloud.orders import release as releases
 from cloud.orders import views as order_views
-from cloud.orders.core import Status
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
 
@@ -62,25 +62,13 @@ def create(body: OrdersIn, session: SessionDep, who: OrdersWrite) -> Response:
 def list_orders(
     session: SessionDep,
     who: OrdersRead,
-    status_: Annotated[Status | None, Query(alias="status")] = None,
-    on_hold: bool | None = None,
-    q: Annotated[
-        str | None, Query(max_length=64, description="order number, buyer nick or tracking number")
-    ] = None,
+    f: OrderFilterDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
-    return JsonRows(
-        order_views.page(
-            session,
-            who.account_id,
-            status=status_,
-            on_hold=on_hold,
-            q=q,
-            limit=limit,
-            offset=offset,
-        )
-    )
+    """Newest first. Filters: status, on_hold, channel, shop, carrier, warehouse, the day
+    range it arrived or shipped in (China time); ``q`` searches (see its description)."""
+    return JsonRows(order_views.page(session, who.account_id, f, limit=limit, offset=offset))
 
 
 @router.post("/merge", response_model=OrderDetail)

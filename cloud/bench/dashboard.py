@@ -40,6 +40,8 @@ def pages(held: str) -> dict[str, str]:
         "audit": "/web/audit",
         "orders": "/web/orders",
         "orders_search": "/web/orders?q=buyer12",
+        "orders_phone": "/web/orders?q=0001",
+        "orders_filtered": "/web/orders?carrier=SF&warehouse=WH1&arrived_from=2026-01-01",
         "orders_late": "/web/orders?late=1",
         "order": f"/web/orders/{held}",
         "stock": "/web/stock",

@@ -20,9 +20,17 @@ from cloud.db.models import (
     Sku,
     Warehouse,
 )
-from cloud.errors import ConflictError, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError
 from cloud.orders.audit_rules import Engine, Facts, audit_day
-from cloud.orders.core import OrderIn, decision_row, doc, needs, order_row, transient
+from cloud.orders.core import (
+    OrderIn,
+    decision_row,
+    doc,
+    needs,
+    order_row,
+    phone_columns,
+    transient,
+)
 from cloud.stock.ledger import Ledger, Move
 
 # --- arrival and auto-audit ---------------------------------------------------------
@@ -40,14 +48,14 @@ def create_orders(
     """Orders arrive: stored, stock reserved at once, then audited by the rules (in bulk)."""
     nos = [b.order_no for b in bodies]
     if len(set(nos)) != len(nos):
-        raise InvalidError("an order_no appears twice in the request", "order_no")
+        raise InvalidError(N_("an order_no appears twice in the request"), "order_no")
     dup = session.execute(
         select(SalesOrder.order_no).where(
             SalesOrder.account_id == account_id, SalesOrder.order_no.in_(nos)
         )
     ).first()
     if dup:
-        raise ConflictError(f"order {dup[0]} exists already")
+        raise ConflictError(N_("order %(order)s exists already"), order=dup[0])
     codes = {ln.sku_code for b in bodies for ln in b.lines}
     skus = {
         s.sku_code: s
@@ -57,7 +65,7 @@ def create_orders(
     }
     missing = sorted(codes - set(skus))
     if missing:
-        raise InvalidError(f"unknown SKU(s): {', '.join(missing)}", "lines")
+        raise InvalidError(N_("unknown SKU(s): %(skus)s"), "lines", skus=", ".join(missing))
     whs = {
         w.code: w
         for w in session.execute(
@@ -93,9 +101,11 @@ def create_orders(
         if b.warehouse is not None:
             wh = whs.get(b.warehouse)
             if wh is None:
-                raise InvalidError(f"no warehouse {b.warehouse!r}", "warehouse")
+                raise InvalidError(
+                    N_("no warehouse %(warehouse)r"), "warehouse", warehouse=b.warehouse
+                )
         elif main is None:
-            raise ConflictError("the account has no main warehouse yet; create one first")
+            raise ConflictError(N_("the account has no main warehouse yet; create one first"))
         else:
             wh = main
         o = transient(
@@ -112,6 +122,8 @@ def create_orders(
             carrier_source=None,
             buyer_nick=b.buyer_nick,
             recipient=b.recipient.model_dump(),
+            **phone_columns(b.recipient.model_dump()),
+            shipped_at=None,
             buyer_remark=b.buyer_remark,
             seller_note=b.seller_note,
             buyer_carrier=b.buyer_carrier,

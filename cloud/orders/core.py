@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import func, select
@@ -31,7 +31,7 @@ from cloud.db.models import (
     Sku,
     StockMovement,
 )
-from cloud.errors import ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes import downlink
 from cloud.orders import channel_outbox
 from cloud.orders.audit_rules import Decision
@@ -82,12 +82,17 @@ class LineIn(BaseModel):
     gift: bool = False
 
 
+#: Where an order came from (the list filters by it: cloud/orders/views.py).
+Channel = Literal["manual", "bank_transfer", "taobao", "jd", "pdd", "shop"]
+CHANNELS: Final = get_args(Channel)
+
+
 class OrderIn(BaseModel):
     """An order by API: manual, offline bank transfer (线下汇款), or from a channel."""
 
     model_config = ConfigDict(extra="forbid")
     order_no: OrderId
-    channel: Literal["manual", "bank_transfer", "taobao", "jd", "pdd", "shop"] = "manual"
+    channel: Channel = "manual"
     buyer_nick: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     recipient: Recipient
     lines: list[LineIn] = Field(min_length=1, max_length=500)
@@ -141,7 +146,7 @@ def get(session: Session, account_id: int, order_no: str, *, lock: bool = True) 
         q = q.with_for_update()
     o = session.execute(q).scalar_one_or_none()
     if o is None:
-        raise NotFoundError(f"no order {order_no!r}")
+        raise NotFoundError(N_("no order %(order)r"), order=order_no)
     return o
 
 
@@ -166,9 +171,24 @@ def log(
     reason: str | None = None,
 ) -> None:
     note(session, o, action, actor, now, reason, to=to)
+    if to == "shipped":
+        o.shipped_at = now
+    elif o.status == "shipped":
+        o.shipped_at = None  # reversed (冲销出库): no longer shipped on that day
     o.status, o.changed_at, o.changed_by = to, now, actor
     if to == "shipped":
         channel_outbox.on_shipped(session, o, now)
+
+
+def phone_columns(recipient: dict[str, Any]) -> dict[str, str | None]:
+    """``phone`` and ``phone_tail`` of an order from its recipient: digits only, a mainland
+    mobile's country code (+86) dropped, so "+86 138-0000-0001" is found as 13800000001."""
+    digits = "".join(ch for ch in str(recipient.get("phone") or "") if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if not digits:
+        return {"phone": None, "phone_tail": None}
+    return {"phone": digits[:32], "phone_tail": digits[-4:]}
 
 
 def note(
@@ -360,9 +380,25 @@ def unchanged_since(session: Session, account_id: int, order_no: str, seen: str)
     since, the action is refused with who, when and what it is now, and nothing changes."""
     o = get(session, account_id, order_no)
     if o.changed_at.isoformat() != seen:
-        held = f", held: {o.hold_reason}" if o.on_hold else ""
+        params = {
+            "order": order_no,
+            "by": o.changed_by,
+            "at": f"{o.changed_at:%Y-%m-%d %H:%M:%S}",
+            "status": o.status,
+        }
+        if o.on_hold:
+            raise ConflictError(
+                N_(
+                    "order %(order)s was changed by %(by)s at %(at)s UTC after you opened it "
+                    "(now %(status)s, held: %(hold_reason)s); reload it and decide again"
+                ),
+                **params,
+                hold_reason=o.hold_reason,
+            )
         raise ConflictError(
-            f"order {order_no} was changed by {o.changed_by} at "
-            f"{o.changed_at:%Y-%m-%d %H:%M:%S} UTC after you opened it (now {o.status}{held}); "
-            "reload it and decide again"
+            N_(
+                "order %(order)s was changed by %(by)s at %(at)s UTC after you opened it "
+                "(now %(status)s); reload it and decide again"
+            ),
+            **params,
         )

@@ -19,11 +19,11 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import Event, Node, OrderLog, SalesOrder, Task
+from cloud.db.models import ChannelShop, Event, Node, OrderLog, SalesOrder, Task
 from cloud.nodes import ownership
 from cloud.orders import views
-from cloud.orders.audit_rules import CHINA
-from cloud.orders.core import AT_EDGE, EDITABLE
+from cloud.orders.audit_rules import CHINA, list_carriers
+from cloud.orders.core import AT_EDGE, CHANNELS, EDITABLE
 
 OPEN = (*EDITABLE, "audited", *AT_EDGE)
 #: A node is lagging when its oldest unacked event is older than this, or its sync lag is.
@@ -183,3 +183,18 @@ def late_orders(
         .offset(offset)
     ).scalars()
     return views.by_ids(session, list(ids))
+
+
+def order_choices(session: Session, account_id: int) -> dict[str, list[str]]:
+    """What the order list's filters offer: the account's couriers and shops (their own
+    tables, not a DISTINCT over every order) and the channels an order can come from."""
+    shops = session.execute(
+        select(ChannelShop.code)
+        .where(ChannelShop.account_id == account_id)
+        .order_by(ChannelShop.code)
+    ).scalars()
+    return {
+        "carriers": [c.code for c in list_carriers(session, account_id)],
+        "shops": list(shops),
+        "channels": list(CHANNELS),
+    }

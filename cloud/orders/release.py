@@ -35,7 +35,7 @@ from cloud.db.models import (
     SalesOrder,
     Warehouse,
 )
-from cloud.errors import ConflictError
+from cloud.errors import N_, ConflictError
 from cloud.nodes import downlink
 from cloud.nodes.registry import lock_nodes
 from cloud.orders import core as orders
@@ -85,14 +85,21 @@ def check_pick_node(session: Session, warehouse: Warehouse, node: str) -> None:
     assignment = session.get(NodeAssignment, node)
     if assignment is None or assignment.warehouse_id != warehouse.id:
         raise ConflictError(
-            f"node {node} does not serve warehouse {warehouse.code}: only a pick node of "
-            f"{warehouse.code} can pick its orders"
+            N_(
+                "node %(node)s does not serve warehouse %(warehouse)s: only a pick node of %(warehouse)s can pick its orders"
+            ),
+            node=node,
+            warehouse=warehouse.code,
         )
     kind = station_kinds(session, [node]).get(node)
     if kind is not None and kind != "pick":
         raise ConflictError(
-            f"node {node} runs a {kind} station, not a pick station: only a pick node of "
-            f"{warehouse.code} can pick its orders"
+            N_(
+                "node %(node)s runs a %(kind)s station, not a pick station: only a pick node of %(warehouse)s can pick its orders"
+            ),
+            node=node,
+            kind=kind,
+            warehouse=warehouse.code,
         )
 
 
@@ -173,13 +180,18 @@ def move(
     o = orders.get(session, account_id, order_no)
     if o.status != "released":
         raise ConflictError(
-            f"order {order_no} is {o.status}: its pick lease moves only while it waits to be "
-            "picked (released)"
+            N_(
+                "order %(order)s is %(status)s: its pick lease moves only while it waits to be picked (released)"
+            ),
+            order=order_no,
+            status=o.status,
         )
     row = session.get(PickLease, o.id)
     old = row.node_id if row is not None else None
     if old == body.node:
-        raise ConflictError(f"order {order_no} is already leased to {body.node}")
+        raise ConflictError(
+            N_("order %(order)s is already leased to %(node)s"), order=order_no, node=body.node
+        )
     wh = session.get(Warehouse, o.warehouse_id)
     assert wh is not None
     check_pick_node(session, wh, body.node)
@@ -239,9 +251,17 @@ def release(
     """
     o = get(session, account_id, order_no)
     if o.status != "audited":
-        raise ConflictError(f"order {order_no} is {o.status}; only an audited order is released")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; only an audited order is released"),
+            order=order_no,
+            status=o.status,
+        )
     if o.on_hold:
-        raise ConflictError(f"order {order_no} is on hold ({o.hold_reason})")
+        raise ConflictError(
+            N_("order %(order)s is on hold (%(hold_reason)s)"),
+            order=order_no,
+            hold_reason=o.hold_reason,
+        )
     node = choose(session, o, wave, pick_node)
     lease(session, o, wave, node, actor, now)
     if not o.tracking_number:

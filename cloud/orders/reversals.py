@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import SalesOrder, StockMovement
-from cloud.errors import ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.orders import core as orders
 from cloud.orders import workflow
 from cloud.stock.ledger import reverse_movement
@@ -36,12 +36,22 @@ def reject(
     o = orders.get(session, account_id, order_no)
     if o.status in orders.AT_EDGE:
         raise ConflictError(
-            f"order {order_no} is at the warehouse ({o.status}); cancel the outbound (撤销出库) first"
+            N_(
+                "order %(order)s is at the warehouse (%(status)s); cancel the outbound (撤销出库) first"
+            ),
+            order=order_no,
+            status=o.status,
         )
     if o.status == "shipped":
-        raise ConflictError(f"order {order_no} is shipped; reverse the outbound (冲销出库) first")
+        raise ConflictError(
+            N_("order %(order)s is shipped; reverse the outbound (冲销出库) first"), order=order_no
+        )
     if o.status in ("new", "cancelled"):
-        raise ConflictError(f"order {order_no} is {o.status}; there is nothing to reject")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; there is nothing to reject"),
+            order=order_no,
+            status=o.status,
+        )
     orders.log(session, o, "reject", "new", actor, now, reason)
     o.on_hold, o.hold_reason = False, None
     return o
@@ -52,10 +62,17 @@ def cancel_outbound(
 ) -> tuple[SalesOrder, dict[str, int]]:
     o = orders.get(session, account_id, order_no)
     if o.status == "shipped":
-        raise ConflictError(f"order {order_no} is shipped; reverse the outbound (冲销出库) instead")
+        raise ConflictError(
+            N_("order %(order)s is shipped; reverse the outbound (冲销出库) instead"),
+            order=order_no,
+        )
     if o.status not in orders.AT_EDGE:
         raise ConflictError(
-            f"order {order_no} is {o.status}; only a released, unshipped order has an outbound to cancel"
+            N_(
+                "order %(order)s is %(status)s; only a released, unshipped order has an outbound to cancel"
+            ),
+            order=order_no,
+            status=o.status,
         )
     workflow.reverse_picks(session, o, f"outbound cancelled: {reason}", actor, now)
     orders.log(session, o, "cancel_outbound", "audited", actor, now, reason)
@@ -87,9 +104,13 @@ def reverse_outbound(
     ]
     if o.status != "shipped" or not open_ships:
         if ships and not open_ships:
-            raise ConflictError(f"the outbound of order {order_no} is already reversed")
+            raise ConflictError(
+                N_("the outbound of order %(order)s is already reversed"), order=order_no
+            )
         raise ConflictError(
-            f"order {order_no} is {o.status}; only a shipped order's outbound is reversed"
+            N_("order %(order)s is %(status)s; only a shipped order's outbound is reversed"),
+            order=order_no,
+            status=o.status,
         )
     for mid in open_ships:
         reverse_movement(
@@ -118,11 +139,15 @@ def cancel_receipt(
 ) -> str:
     m = session.get(StockMovement, movement_id)
     if m is None or m.account_id != account_id:
-        raise NotFoundError(f"no movement {movement_id}")
+        raise NotFoundError(N_("no movement %(movement)s"), movement=movement_id)
     if m.kind not in ("receipt", "transfer") or (
         m.kind == "transfer" and m.qty_delta <= 0 and m.bin_delta <= 0
     ):
-        raise ConflictError(f"movement {movement_id} is a {m.kind}, not a receipt")
+        raise ConflictError(
+            N_("movement %(movement)s is a %(kind)s, not a receipt"),
+            movement=movement_id,
+            kind=m.kind,
+        )
     return reverse_movement(
         session,
         account_id,

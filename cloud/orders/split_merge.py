@@ -16,8 +16,16 @@ from cloud.db.models import (
     SalesOrder,
     SalesOrderLine,
 )
-from cloud.errors import ConflictError, InvalidError
-from cloud.orders.core import EDITABLE, get, lines_of, log, release_reservation, try_reserve
+from cloud.errors import N_, ConflictError, InvalidError
+from cloud.orders.core import (
+    EDITABLE,
+    get,
+    lines_of,
+    log,
+    phone_columns,
+    release_reservation,
+    try_reserve,
+)
 
 # --- split and merge (拆单 / 并单) ------------------------------------------------------
 
@@ -66,15 +74,27 @@ def split(
     """
     o = get(session, account_id, order_no)
     if o.status not in EDITABLE:
-        raise ConflictError(f"order {order_no} is {o.status}; split it before the audit completes")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; split it before the audit completes"),
+            order=order_no,
+            status=o.status,
+        )
     lines = {ln.line_id: ln for ln in lines_of(session, [o.id])[o.id]}
     for lid, q in take.items():
         if lid not in lines:
-            raise InvalidError(f"order {order_no} has no line {lid!r}", "lines")
+            raise InvalidError(
+                N_("order %(order)s has no line %(lid)r"), "lines", order=order_no, lid=lid
+            )
         if not 1 <= q <= lines[lid].qty:
-            raise InvalidError(f"line {lid} has {lines[lid].qty}; cannot take {q}", "lines")
+            raise InvalidError(
+                N_("line %(lid)s has %(has)s; cannot take %(q)s"),
+                "lines",
+                lid=lid,
+                has=lines[lid].qty,
+                q=q,
+            )
     if all(take.get(lid, 0) == ln.qty for lid, ln in lines.items()):
-        raise InvalidError("a split must leave something in the original order", "lines")
+        raise InvalidError(N_("a split must leave something in the original order"), "lines")
     n = (
         session.execute(
             select(func.count())
@@ -90,6 +110,8 @@ def split(
         order_no=f"{order_no}-S{n}",
         status="new",
         recipient=dict(o.recipient),
+        **phone_columns(o.recipient),
+        shipped_at=None,
         total_cents=_lines_total((lines[lid].price_cents, q) for lid, q in take.items()),
         reserved=False,
         version=0,
@@ -175,27 +197,34 @@ def merge(
     unread.
     """
     if len(set(order_nos)) < 2:
-        raise InvalidError("merge needs at least two different orders", "order_nos")
+        raise InvalidError(N_("merge needs at least two different orders"), "order_nos")
     twice = sorted({n for n in order_nos if order_nos.count(n) > 1})
     if twice:
         raise InvalidError(
-            f"order {', '.join(twice)} is named more than once; name each order once",
+            N_("order %(orders)s is named more than once; name each order once"),
             "order_nos",
+            orders=", ".join(twice),
         )
     orders = [get(session, account_id, n) for n in order_nos]
     head, away = orders[0], orders[1:]
     for o in orders:
         if o.status not in EDITABLE:
             raise ConflictError(
-                f"order {o.order_no} is {o.status}; merge before the audit completes"
+                N_("order %(order)s is %(status)s; merge before the audit completes"),
+                order=o.order_no,
+                status=o.status,
             )
         if (o.buyer_nick, o.recipient) != (head.buyer_nick, head.recipient):
             raise ConflictError(
-                f"order {o.order_no} has another buyer or address than {head.order_no}"
+                N_("order %(order)s has another buyer or address than %(head)s"),
+                order=o.order_no,
+                head=head.order_no,
             )
         if o.warehouse_id != head.warehouse_id:
             raise ConflictError(
-                f"order {o.order_no} ships from another warehouse than {head.order_no}"
+                N_("order %(order)s ships from another warehouse than %(head)s"),
+                order=o.order_no,
+                head=head.order_no,
             )
     for o in orders:
         release_reservation(session, o, f"merged into {head.order_no}", actor, now)

@@ -11,6 +11,8 @@ schema tests check the answers against them).
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
 from sqlalchemy import BindParameter, Select, any_, bindparam, func, or_, select, union
@@ -18,8 +20,17 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from cloud.db.engine import Statements, dialect_of, in_param, in_value, like_pattern
-from cloud.db.models import OrderDecision, OrderLog, SalesOrder, SalesOrderLine, Warehouse
-from cloud.errors import NotFoundError
+from cloud.db.models import (
+    ChannelOrder,
+    ChannelShop,
+    OrderDecision,
+    OrderLog,
+    SalesOrder,
+    SalesOrderLine,
+    Warehouse,
+)
+from cloud.errors import N_, NotFoundError
+from cloud.orders.audit_rules import CHINA
 
 _O = SalesOrder.__table__.c
 _L = SalesOrderLine.__table__.c
@@ -66,31 +77,110 @@ def _select() -> Select[Any]:
 
 #: The searched columns, each with a trigram index on PostgreSQL (migration 0007).
 _SEARCHED = (_O.order_no, _O.buyer_nick, _O.tracking_number)
+#: At most this many keywords of a search are used (each one narrows the list).
+MAX_KEYWORDS = 5
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """What the order list is narrowed to; the API (GET /api/v1/orders), the dashboard's
+    list and its CSV/XLSX export all take this one object, so they filter alike.
+
+    ``q`` is keywords separated by spaces, each matching part of the order number, buyer nick
+    or tracking number, or the recipient's phone (the whole number, or its last 4 digits, as
+    sellers search: 订单查询 by 手机号 / 手机尾号); every keyword must match. Dates are the
+    seller's days (China time, audit_rules.CHINA), both ends included.
+    """
+
+    status: str | None = None
+    on_hold: bool | None = None
+    q: str | None = None
+    channel: str | None = None
+    shop: str | None = None
+    carrier: str | None = None
+    warehouse: str | None = None
+    arrived_from: date | None = None
+    arrived_to: date | None = None
+    shipped_from: date | None = None
+    shipped_to: date | None = None
+
+    def keywords(self) -> list[str]:
+        return (self.q or "").split()[:MAX_KEYWORDS]
+
+
+_EQUAL = ("status", "on_hold", "channel", "carrier")
+_RANGES = ("arrived_from", "arrived_to", "shipped_from", "shipped_to")
+
+
+def _day(d: date, end: bool) -> datetime:
+    """The start of the seller's day ``d`` (China time), or of the day after for an end."""
+    return datetime.combine(d + timedelta(days=1) if end else d, time(0), CHINA)
+
+
+def _phone_digits(word: str) -> str | None:
+    """The digits of a keyword that looks like a phone number or its end, else None."""
+    digits = "".join(ch for ch in word if ch.isdigit())
+    if len(digits) < 4 or any(ch not in "0123456789+- " for ch in word):
+        return None
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    return digits
 
 
 def _build_page(_dialect: str, variant: Hashable) -> Executable:
-    by_status, by_hold, by_text = cast(tuple[bool, bool, str | None], variant)
+    present, words = cast(tuple[frozenset[str], tuple[tuple[str, bool], ...]], variant)
     account: BindParameter[int] = bindparam("account")
     stmt = _select().where(_O.account_id == account)
-    if by_status:
-        stmt = stmt.where(_O.status == bindparam("status"))
-    if by_hold:
-        stmt = stmt.where(_O.on_hold == bindparam("on_hold"))
-    like: BindParameter[str] = bindparam("like")
-    if by_text == "trigram":
-        # The matches first, one column at a time through its trigram index, then those
-        # orders by id. With the three LIKEs OR-ed on the order list's own path, the planner
-        # walked the newest-first index through every order until it had a page: matches of
-        # one download share a timestamp, and it cannot know they are not spread evenly.
-        hits = union(
-            *(
-                select(_O.id).where(_O.account_id == account, col.like(like, escape="\\"))
-                for col in _SEARCHED
+    for name in _EQUAL:
+        if name in present:
+            stmt = stmt.where(_O[name] == bindparam(name))
+    if "warehouse" in present:
+        stmt = stmt.where(
+            _O.warehouse_id
+            == select(Warehouse.id)
+            .where(Warehouse.account_id == account, Warehouse.code == bindparam("warehouse"))
+            .scalar_subquery()
+        )
+    if "shop" in present:
+        shops = select(ChannelShop.id).where(
+            ChannelShop.account_id == account, ChannelShop.code == bindparam("shop")
+        )
+        stmt = stmt.where(
+            _O.id.in_(
+                select(ChannelOrder.order_id).where(
+                    ChannelOrder.shop_id.in_(shops), ChannelOrder.order_id.is_not(None)
+                )
             )
         )
-        stmt = stmt.where(_O.id == any_(func.array(hits.scalar_subquery())))
-    elif by_text == "scan":
-        stmt = stmt.where(or_(*(col.like(like, escape="\\") for col in _SEARCHED)))
+    if "arrived_from" in present:
+        stmt = stmt.where(_O.created_at >= bindparam("arrived_from"))
+    if "arrived_to" in present:
+        stmt = stmt.where(_O.created_at < bindparam("arrived_to"))
+    if "shipped_from" in present:
+        stmt = stmt.where(_O.shipped_at >= bindparam("shipped_from"))
+    if "shipped_to" in present:
+        stmt = stmt.where(_O.shipped_at < bindparam("shipped_to"))
+    for i, (kind, phone) in enumerate(words):
+        like: BindParameter[str] = bindparam(f"like{i}")
+        by_phone = []
+        if phone:
+            # The whole number or its last 4 digits, each through its own index (0016).
+            by_phone = [_O.phone == bindparam(f"phone{i}"), _O.phone_tail == bindparam(f"tail{i}")]
+        if kind == "trigram":
+            # The matches first, one column at a time through its trigram index, then those
+            # orders by id. With the LIKEs OR-ed on the order list's own path, the planner
+            # walked the newest-first index through every order until it had a page: matches
+            # of one download share a timestamp, and it cannot know they are not spread evenly.
+            hits = union(
+                *(
+                    select(_O.id).where(_O.account_id == account, col.like(like, escape="\\"))
+                    for col in _SEARCHED
+                ),
+                *(select(_O.id).where(_O.account_id == account, c) for c in by_phone),
+            )
+            stmt = stmt.where(_O.id == any_(func.array(hits.scalar_subquery())))
+        else:
+            stmt = stmt.where(or_(*(col.like(like, escape="\\") for col in _SEARCHED), *by_phone))
     return (
         stmt.order_by(_O.created_at.desc(), _O.order_no)
         .limit(bindparam("limit"))
@@ -142,29 +232,33 @@ def _with_lines(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def page(
-    session: Session,
-    account_id: int,
-    *,
-    status: str | None,
-    on_hold: bool | None,
-    q: str | None,
-    limit: int,
-    offset: int,
+    session: Session, account_id: int, f: OrderFilter, *, limit: int, offset: int
 ) -> list[dict[str, Any]]:
-    """Newest first; ``q`` matches part of the order number, buyer nick or tracking number."""
+    """Newest first, narrowed by ``f`` (see :class:`OrderFilter`)."""
     params: dict[str, Any] = {"account": account_id, "limit": limit, "offset": offset}
-    if status is not None:
-        params["status"] = status
-    if on_hold is not None:
-        params["on_hold"] = on_hold
-    if q:
-        params["like"] = like_pattern(q)
-    # A pattern of three characters or more has trigrams to look up (PostgreSQL); a shorter
-    # one would read the whole index, and SQLite has none: those scan.
-    text = None
-    if q:
-        text = "trigram" if len(q) >= 3 and dialect_of(session) == "postgresql" else "scan"
-    variant = (status is not None, on_hold is not None, text)
+    present = set()
+    for name in (*_EQUAL, "warehouse", "shop"):
+        value = getattr(f, name)
+        if value is not None and value != "":
+            params[name] = value
+            present.add(name)
+    for name in _RANGES:
+        value = getattr(f, name)
+        if value is not None:
+            params[name] = _day(value, end=name.endswith("_to"))
+            present.add(name)
+    postgres = dialect_of(session) == "postgresql"
+    words = []
+    for i, word in enumerate(f.keywords()):
+        params[f"like{i}"] = like_pattern(word)
+        digits = _phone_digits(word)
+        if digits is not None:
+            params[f"phone{i}"] = digits
+            params[f"tail{i}"] = digits if len(digits) == 4 else None
+        # A keyword of three characters or more has trigrams to look up (PostgreSQL); a
+        # shorter one would read the whole index, and SQLite has none: those scan.
+        words.append(("trigram" if len(word) >= 3 and postgres else "scan", digits is not None))
+    variant = (frozenset(present), tuple(words))
     rows = session.execute(_PAGE.get(session, variant), params).all()
     return _with_lines(session, rows)
 
@@ -185,7 +279,7 @@ def detail(session: Session, account_id: int, order_no: str) -> dict[str, Any]:
         _ONE.get(session), {"account": account_id, "order_no": order_no}
     ).one_or_none()
     if row is None:
-        raise NotFoundError(f"no order {order_no!r}")
+        raise NotFoundError(N_("no order %(order)r"), order=order_no)
     order_id = row.id
     out = _with_lines(session, [row])[0]
     out["decisions"] = [

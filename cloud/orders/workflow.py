@@ -17,7 +17,7 @@ from cloud.db.models import (
     StockMovement,
     Warehouse,
 )
-from cloud.errors import ConflictError, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError
 from cloud.orders.audit_rules import Engine, Facts, audit_day
 from cloud.orders.core import (
     AT_EDGE,
@@ -29,6 +29,7 @@ from cloud.orders.core import (
     get,
     lines_of,
     log,
+    phone_columns,
     release_reservation,
     reserved_by,
     send_release,
@@ -96,7 +97,11 @@ def save(session: Session, account_id: int, order_no: str, actor: str, now: date
     o = get(session, account_id, order_no)
     if o.status not in ("new", "saved"):
         raise ConflictError(
-            f"order {order_no} is {o.status}; only new or saved orders are saved (reject it first to re-audit)"
+            N_(
+                "order %(order)s is %(status)s; only new or saved orders are saved (reject it first to re-audit)"
+            ),
+            order=order_no,
+            status=o.status,
         )
     reasons = [
         r for r in _engine_decisions(session, o, actor, now) if not r.startswith("buyer remark")
@@ -118,9 +123,17 @@ def confirm(
     """人工确认: a person has read the remark and checked the order."""
     o = get(session, account_id, order_no)
     if o.status != "saved":
-        raise ConflictError(f"order {order_no} is {o.status}; confirm needs a saved order")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; confirm needs a saved order"),
+            order=order_no,
+            status=o.status,
+        )
     if o.on_hold:
-        raise ConflictError(f"order {order_no} is on hold ({o.hold_reason}); lift the hold first")
+        raise ConflictError(
+            N_("order %(order)s is on hold (%(hold_reason)s); lift the hold first"),
+            order=order_no,
+            hold_reason=o.hold_reason,
+        )
     log(session, o, "confirm", "confirmed", actor, now, note)
     return o
 
@@ -131,16 +144,24 @@ def complete_audit(
     """审核完成."""
     o = get(session, account_id, order_no)
     if RANK.get(o.status, 0) >= RANK["audited"] and o.status != "cancelled":
-        raise ConflictError(f"order {order_no} is already audited ({o.status})")
+        raise ConflictError(
+            N_("order %(order)s is already audited (%(status)s)"), order=order_no, status=o.status
+        )
     if o.status != "confirmed":
-        raise ConflictError(f"order {order_no} is {o.status}; audit completes a confirmed order")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; audit completes a confirmed order"),
+            order=order_no,
+            status=o.status,
+        )
     if not o.reserved:
         raise ConflictError(
-            f"order {order_no} has no stock reserved; save it again when stock is in"
+            N_("order %(order)s has no stock reserved; save it again when stock is in"),
+            order=order_no,
         )
     if not o.carrier:
         raise ConflictError(
-            f"order {order_no} has no carrier; set seller_carrier or add a courier rule"
+            N_("order %(order)s has no carrier; set seller_carrier or add a courier rule"),
+            order=order_no,
         )
     log(session, o, "audit", "audited", actor, now)
     return o
@@ -157,9 +178,13 @@ def set_hold(
 ) -> tuple[SalesOrder, dict[str, int]]:
     o = get(session, account_id, order_no)
     if o.status in ("shipped", "cancelled"):
-        raise ConflictError(f"order {order_no} is {o.status}; nothing to hold")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; nothing to hold"), order=order_no, status=o.status
+        )
     if o.on_hold == on:
-        raise ConflictError(f"order {order_no} is {'already' if on else 'not'} on hold")
+        if on:
+            raise ConflictError(N_("order %(order)s is already on hold"), order=order_no)
+        raise ConflictError(N_("order %(order)s is not on hold"), order=order_no)
     o.on_hold, o.hold_reason = on, (reason or "held by hand") if on else None
     session.add(
         OrderLog(
@@ -183,7 +208,11 @@ def patch(
     """Change warehouse, courier, note or address before the audit completes."""
     o = get(session, account_id, order_no)
     if o.status not in EDITABLE:
-        raise ConflictError(f"order {order_no} is {o.status}; reject it (驳回) before changing it")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; reject it (驳回) before changing it"),
+            order=order_no,
+            status=o.status,
+        )
     changes = []
     if body.warehouse is not None:
         wh = session.execute(
@@ -192,7 +221,9 @@ def patch(
             )
         ).scalar_one_or_none()
         if wh is None:
-            raise InvalidError(f"no warehouse {body.warehouse!r}", "warehouse")
+            raise InvalidError(
+                N_("no warehouse %(warehouse)r"), "warehouse", warehouse=body.warehouse
+            )
         if wh.id != o.warehouse_id:
             release_reservation(session, o, f"warehouse changed to {wh.code}", actor, now)
             o.warehouse_id = wh.id
@@ -206,6 +237,8 @@ def patch(
         changes.append("seller_note")
     if body.recipient is not None:
         o.recipient = body.recipient.model_dump()
+        cols = phone_columns(o.recipient)
+        o.phone, o.phone_tail = cols["phone"], cols["phone_tail"]
         changes.append("recipient")
     session.add(
         OrderLog(
@@ -229,11 +262,19 @@ def ship(session: Session, account_id: int, order_no: str, actor: str, now: date
     """The courier collected the parcel: the outbound posts (stock leaves the book)."""
     o = get(session, account_id, order_no)
     if o.status == "shipped":
-        raise ConflictError(f"order {order_no} is already shipped")
+        raise ConflictError(N_("order %(order)s is already shipped"), order=order_no)
     if o.status not in AT_EDGE:
-        raise ConflictError(f"order {order_no} is {o.status}; only a released order ships")
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; only a released order ships"),
+            order=order_no,
+            status=o.status,
+        )
     if o.on_hold:
-        raise ConflictError(f"order {order_no} is on hold ({o.hold_reason})")
+        raise ConflictError(
+            N_("order %(order)s is on hold (%(hold_reason)s)"),
+            order=order_no,
+            hold_reason=o.hold_reason,
+        )
     held = reserved_by(session, order_no, account_id)
     moves = [
         Move(w, s, "ship", "shipped", doc(order_no), actor, qty_delta=-q, reserved_delta=-q)
@@ -280,10 +321,11 @@ def cancel(
 ) -> tuple[SalesOrder, dict[str, int]]:
     o = get(session, account_id, order_no)
     if o.status == "cancelled":
-        raise ConflictError(f"order {order_no} is already cancelled")
+        raise ConflictError(N_("order %(order)s is already cancelled"), order=order_no)
     if o.status == "shipped":
         raise ConflictError(
-            f"order {order_no} is shipped; reverse the outbound (冲销出库) or open a return"
+            N_("order %(order)s is shipped; reverse the outbound (冲销出库) or open a return"),
+            order=order_no,
         )
     at_edge = o.status in AT_EDGE
     if at_edge:

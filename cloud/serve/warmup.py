@@ -29,6 +29,7 @@ from cloud.db.models import SalesOrder, Warehouse
 from cloud.errors import NotFoundError
 from cloud.orders import audit_rules
 from cloud.orders import views as order_views
+from cloud.orders.views import OrderFilter
 from cloud.stock import views as stock_views
 
 log = logging.getLogger("guanjia.cloud")
@@ -42,11 +43,9 @@ def _reads(session: Session, account_id: int, order_no: str | None, warehouse: s
     """The API's busiest reads once each, with the variants that are separate statements."""
     now = datetime.now(UTC)
     for status in (None, "audited"):
-        order_views.page(
-            session, account_id, status=status, on_hold=None, q=None, limit=5, offset=0
-        )
+        order_views.page(session, account_id, OrderFilter(status=status), limit=5, offset=0)
     for q in ("TB2", "x"):  # a trigram lookup (PostgreSQL) and a short pattern's scan
-        order_views.page(session, account_id, status=None, on_hold=None, q=q, limit=5, offset=0)
+        order_views.page(session, account_id, OrderFilter(q=q), limit=5, offset=0)
     if order_no is not None:
         order_views.detail(session, account_id, order_no)
     for kw in _KEYWORDS:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import UserPreference
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 from cloud.stock.views import COLUMNS
 
 KEY: Final = "stock.f10.columns"
@@ -33,10 +33,13 @@ def choose(session: Session, user_id: int, columns: list[str], now: datetime) ->
     bad = [c for c in columns if c not in COLUMNS]
     if bad:
         raise InvalidError(
-            f"unknown column(s) {', '.join(bad)}; choose from {', '.join(COLUMNS)}", "columns"
+            N_("unknown column(s) %(bad)s; choose from %(columns)s"),
+            "columns",
+            bad=", ".join(bad),
+            columns=", ".join(COLUMNS),
         )
     if not columns:
-        raise InvalidError("choose at least one column", "columns")
+        raise InvalidError(N_("choose at least one column"), "columns")
     cols = list(dict.fromkeys(columns))  # once each, first place kept
     pref = session.execute(
         select(UserPreference).where(UserPreference.user_id == user_id, UserPreference.key == KEY)

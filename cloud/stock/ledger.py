@@ -38,7 +38,7 @@ from cloud.db.models import (
     StockSalesDay,
     Warehouse,
 )
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.nodes import downlink
 from cloud.stock.warehouses import ZONE_BUCKET
 
@@ -316,7 +316,8 @@ def post(
     why = ledger.check(moves)
     if why is not None and not override:
         raise ConflictError(
-            f"stock would go negative: {why} (an override needs stock:override and a reason)"
+            N_("stock would go negative: %(why)s (an override needs stock:override and a reason)"),
+            why=why,
         )
     ledger.stage(moves, override=why is not None)
     ledger.flush()
@@ -331,7 +332,7 @@ def warehouse_of(session: Session, account_id: int, code: str) -> Warehouse:
         select(Warehouse).where(Warehouse.account_id == account_id, Warehouse.code == code)
     ).scalar_one_or_none()
     if wh is None:
-        raise NotFoundError(f"no warehouse {code!r}")
+        raise NotFoundError(N_("no warehouse %(code)r"), code=code)
     return wh
 
 
@@ -345,7 +346,7 @@ def require_skus(session: Session, account_id: int, codes: Iterable[str]) -> dic
     }
     missing = sorted(want - set(found))
     if missing:
-        raise InvalidError(f"unknown SKU(s): {', '.join(missing)}", "sku_code")
+        raise InvalidError(N_("unknown SKU(s): %(skus)s"), "sku_code", skus=", ".join(missing))
     return found
 
 
@@ -396,7 +397,9 @@ def receipt_bucket(
     if bin_code is not None:
         b = session.get(Bin, (wh.id, bin_code))
         if b is None:
-            raise InvalidError(f"no bin {bin_code!r} in {wh.code}", "bin")
+            raise InvalidError(
+                N_("no bin %(bin)r in %(warehouse)s"), "bin", bin=bin_code, warehouse=wh.code
+            )
         bucket = ZONE_BUCKET.get(b.zone, bucket)  # type: ignore[assignment]
     return bucket
 
@@ -455,7 +458,7 @@ def transfer(
     a = warehouse_of(session, account_id, from_wh)
     b = warehouse_of(session, account_id, to_wh)
     if a.id == b.id and from_bin == to_bin:
-        raise InvalidError("source and destination are the same", "to_warehouse")
+        raise InvalidError(N_("source and destination are the same"), "to_warehouse")
     require_skus(session, account_id, [sku_code])
     doc = f"transfer:{uuid.uuid4().hex[:12]}"
     same = a.id == b.id
@@ -532,14 +535,16 @@ def reverse_movement(
         select(StockMovement).where(StockMovement.id == movement_id).with_for_update()
     ).scalar_one_or_none()
     if m is None or m.account_id != account_id:
-        raise NotFoundError(f"no movement {movement_id}")
+        raise NotFoundError(N_("no movement %(movement)s"), movement=movement_id)
     if m.kind not in allow_kinds:
-        raise ConflictError(f"a {m.kind} movement cannot be reversed here")
+        raise ConflictError(N_("a %(kind)s movement cannot be reversed here"), kind=m.kind)
     done = session.execute(
         select(StockMovement.id).where(StockMovement.reverses_id == m.id)
     ).scalar_one_or_none()
     if done is not None:
-        raise ConflictError(f"movement {m.id} was already reversed by {done}")
+        raise ConflictError(
+            N_("movement %(movement)s was already reversed by %(done)s"), movement=m.id, done=done
+        )
     if m.kind == "receipt" and m.document.startswith("po:"):
         _po_unreceive(session, account_id, m)
     back = Move(

@@ -24,7 +24,7 @@ from cloud.db.models import (
     Supplier,
     Warehouse,
 )
-from cloud.errors import InvalidError, NotFoundError
+from cloud.errors import N_, InvalidError, NotFoundError
 from cloud.stock.ledger import BUCKET_COLUMN, utc_day
 
 # --- derived views -------------------------------------------------------------------
@@ -349,7 +349,10 @@ def stock_view(
     bad = [c for c in columns if c not in COLUMNS]
     if bad:
         raise InvalidError(
-            f"unknown column(s) {', '.join(bad)}; choose from {', '.join(COLUMNS)}", "columns"
+            N_("unknown column(s) %(bad)s; choose from %(columns)s"),
+            "columns",
+            bad=", ".join(bad),
+            columns=", ".join(COLUMNS),
         )
     params, keywords = page_params(account_id, query, limit, offset)
     with_sales = any(c.startswith("sales") for c in columns)
@@ -365,7 +368,7 @@ def stock_view(
     if warehouse is not None:
         wh = rows[0].scope
         if wh is None:
-            raise NotFoundError(f"no warehouse {warehouse!r}")
+            raise NotFoundError(N_("no warehouse %(warehouse)r"), warehouse=warehouse)
     skus: dict[str, list[Any]] = {}
     for r in rows:
         if r.sku_code is not None:

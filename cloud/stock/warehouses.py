@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Bin, Warehouse
-from cloud.errors import ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes import downlink
 from protocol.messages import BinInfo, BinsUpsert, Code, Name
 
@@ -39,7 +39,7 @@ def create_warehouse(
         select(Warehouse.id).where(Warehouse.account_id == account_id, Warehouse.code == body.code)
     ).first()
     if exists:
-        raise ConflictError(f"warehouse {body.code} exists already")
+        raise ConflictError(N_("warehouse %(code)s exists already"), code=body.code)
     wh = Warehouse(account_id=account_id, **body.model_dump(), changed_by=actor, changed_at=now)
     session.add(wh)
     session.flush()
@@ -61,7 +61,7 @@ def get_warehouse(session: Session, account_id: int, code: str) -> Warehouse:
         select(Warehouse).where(Warehouse.account_id == account_id, Warehouse.code == code)
     ).scalar_one_or_none()
     if wh is None:
-        raise NotFoundError(f"no warehouse {code!r}")
+        raise NotFoundError(N_("no warehouse %(code)r"), code=code)
     return wh
 
 
@@ -73,7 +73,7 @@ def default_warehouse(session: Session, account_id: int) -> Warehouse:
         .limit(1)
     ).scalar_one_or_none()
     if wh is None:
-        raise ConflictError("the account has no main warehouse yet; create one first")
+        raise ConflictError(N_("the account has no main warehouse yet; create one first"))
     return wh
 
 

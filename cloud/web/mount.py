@@ -28,6 +28,7 @@ from cloud.web.pages import (
     couriers,
     fleet,
     home,
+    labels,
     leases,
     login,
     orders,
@@ -78,11 +79,13 @@ def too_large(scope: Scope, limit: int) -> tuple[str, bytes] | None:
     return "text/html; charset=utf-8", bytes(page.body)
 
 
-def _message(exc: Exception) -> tuple[int, str, dict[str, str]]:
+def _message(request: Request, exc: Exception) -> tuple[int, str, dict[str, str]]:
     if isinstance(exc, PageError):
         return exc.status, exc.message, exc.headers
     if isinstance(exc, DomainError):
-        return exc.status, str(exc), exc.headers()
+        # The domain's sentence in the page's language (cloud/errors.py); the API's stays English.
+        gettext = i18n.translations(locale_of(request)).gettext
+        return exc.status, exc.translated(gettext), exc.headers()
     if isinstance(exc, RequestValidationError):
         parts = [f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
         return 422, "; ".join(parts), {}
@@ -96,7 +99,7 @@ def _message(exc: Exception) -> tuple[int, str, dict[str, str]]:
 def _for_pages(previous: Handler | None) -> Handler:
     async def handler(request: Request, exc: Any) -> Response:
         if request.url.path.startswith(PREFIX):
-            status, message, headers = _message(exc)
+            status, message, headers = _message(request, exc)
             return _page_error(request, status, message, headers)
         if previous is None:  # Starlette's default for HTTPException
             from fastapi.exception_handlers import http_exception_handler
@@ -125,6 +128,7 @@ def mount(app: FastAPI) -> None:
         login,
         home,
         audit,
+        labels,
         orders,
         rules,
         couriers,

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from cloud.api.deps import SessionDep
 from cloud.orders import views as order_views
+from cloud.orders.views import OrderFilter
 from cloud.web.deps import OrdersPage
 from cloud.web.pages.orders import order_context
 from cloud.web.render import render
@@ -28,14 +29,12 @@ def queue(
     done: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     account = user.who.account_id
-    held = order_views.page(
-        session, account, status=None, on_hold=True, q=None, limit=PAGE, offset=0
-    )
+    held = order_views.page(session, account, OrderFilter(on_hold=True), limit=PAGE, offset=0)
     waiting = [
         o
         for status in ("new", "saved", "confirmed", "audited")
         for o in order_views.page(
-            session, account, status=status, on_hold=False, q=None, limit=PAGE, offset=0
+            session, account, OrderFilter(status=status, on_hold=False), limit=PAGE, offset=0
         )
     ]
     chosen = order or (

@@ -20,7 +20,7 @@ from cloud.api.deps import Units
 from cloud.errors import DomainError
 from cloud.web import i18n
 from cloud.web.deps import AnyAction
-from cloud.web.render import render
+from cloud.web.render import locale_of, render
 from cloud.web.session import (
     LOGIN_CSRF_COOKIE,
     PREFIX,
@@ -100,16 +100,18 @@ async def login(
             form, Units(request), request.app.state.settings, request, account=account
         )
     except HTTPException as err:  # 401 wrong account, username or password; 400
+        gettext = i18n.translations(locale_of(request)).gettext
         return _login_page(
             request,
-            error=str(err.detail),
+            error=gettext(str(err.detail)),
             status=err.status_code,
             account=account,
             username=username,
         )
     except DomainError as err:  # 429 locked, 503 pool full, 422 no account
+        said = err.translated(i18n.translations(locale_of(request)).gettext)
         page = _login_page(
-            request, error=str(err), status=err.status, account=account, username=username
+            request, error=said, status=err.status, account=account, username=username
         )
         page.headers.update(err.headers())
         return page

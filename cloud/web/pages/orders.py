@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -23,13 +23,15 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import SessionDep, SettingsDep
+from cloud.api.order_filter import Blank, OrderFilterDep
 from cloud.api.schemas import HoldIn, MergeIn, NoteIn, OrderPatch, ReasonIn, SplitIn
 from cloud.auth import Principal
 from cloud.orders import figures, reversals, split_merge, workflow
 from cloud.orders import release as releases
 from cloud.orders import views as order_views
 from cloud.orders.audit_rules import check_address
-from cloud.orders.core import STATUSES, Status, unchanged_since
+from cloud.orders.core import STATUSES, unchanged_since
+from cloud.orders.views import OrderFilter
 from cloud.stock.warehouses import list_warehouses
 from cloud.web import export as exports
 from cloud.web.deps import OrdersAction, OrdersPage
@@ -147,24 +149,37 @@ def _body(action: Action, form: Any, order_no: str) -> Any:
         raise PageError(422, f"{where}: {e['msg']}") from err
 
 
-Filter = Literal["held", "late", "pending"]
-
-
 def _list(
     session: Session,
     account_id: int,
-    status: str | None,
-    held: bool | None,
-    q: str | None,
+    f: OrderFilter,
     late: datetime | None,
     limit: int,
     offset: int,
 ) -> list[dict[str, Any]]:
     if late is not None:
         return figures.late_orders(session, account_id, late, limit, offset)
-    return order_views.page(
-        session, account_id, status=status, on_hold=held, q=q, limit=limit, offset=offset
-    )
+    return order_views.page(session, account_id, f, limit=limit, offset=offset)
+
+
+#: The filters the list's form and links carry, in the API's names (cloud/api/order_filter.py).
+FILTER_FIELDS = (
+    "q",
+    "status",
+    "channel",
+    "shop",
+    "carrier",
+    "warehouse",
+    "arrived_from",
+    "arrived_to",
+    "shipped_from",
+    "shipped_to",
+)
+
+
+def _narrowed(f: OrderFilter, held: bool | None) -> OrderFilter:
+    """The page's ``held`` (the home page's links) is the API's ``on_hold``."""
+    return replace(f, on_hold=held) if held is not None else f
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -173,21 +188,19 @@ def order_list(
     user: OrdersPage,
     session: SessionDep,
     settings: SettingsDep,
-    status: Annotated[Status | None, Query()] = None,
-    held: bool | None = None,
+    f: OrderFilterDep,
+    held: Annotated[bool | None, Blank, Query()] = None,
     late: bool = False,
-    q: Annotated[str | None, Query(max_length=64)] = None,
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
+    f = _narrowed(f, held if held is not None else f.on_hold)
     cut = figures.last_cutoff(datetime.now(UTC), settings.dashboard_cutoff_hour) if late else None
-    rows = _list(session, user.who.account_id, status, held, q or None, cut, PAGE + 1, page * PAGE)
-    filters = {
-        "status": status or "",
-        "held": "" if held is None else str(held).lower(),
-        "late": "1" if late else "",
-        "q": q or "",
-    }
+    rows = _list(session, user.who.account_id, f, cut, PAGE + 1, page * PAGE)
+    filters = {k: "" if getattr(f, k) is None else str(getattr(f, k)) for k in FILTER_FIELDS}
+    filters["held"] = "" if f.on_hold is None else str(f.on_hold).lower()
+    filters["late"] = "1" if late else ""
     query = urlencode({k: v for k, v in filters.items() if v})
+    account = user.who.account_id
     return render(
         request,
         "orders.html",
@@ -198,6 +211,8 @@ def order_list(
             "filters": filters,
             "query": query,
             "statuses": STATUSES,
+            "warehouses": [w.code for w in list_warehouses(session, account)],
+            "choices": figures.order_choices(session, account),
         },
         user=user,
     )
@@ -209,18 +224,17 @@ async def export(
     fmt: Literal["csv", "xlsx"],
     user: OrdersPage,
     settings: SettingsDep,
-    status: Annotated[Status | None, Query()] = None,
-    held: bool | None = None,
+    f: OrderFilterDep,
+    held: Annotated[bool | None, Blank, Query()] = None,
     late: bool = False,
-    q: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """The filtered list as a file (cloud/web/export.py: one export of a user at a time,
     at most EXPORT_MAX rows, CSV injection guarded)."""
+    f = _narrowed(f, held)
     cut = figures.last_cutoff(datetime.now(UTC), settings.dashboard_cutoff_hour) if late else None
 
     def pages(s: Session, limit: int, offset: int) -> list[list[Any]]:
-        rows = _list(s, user.who.account_id, status, held, q or None, cut, limit, offset)
-        return [_cells(o) for o in rows]
+        return [_cells(o) for o in _list(s, user.who.account_id, f, cut, limit, offset)]
 
     return await exports.send(request, user.who.user_id, "orders", fmt, EXPORT_COLUMNS, pages)
 

@@ -95,6 +95,27 @@ def test_export_a_list_and_open_the_file(browser: Any, hub: str, tmp_path: Path)
     page.context.close()
 
 
+def test_search_by_phone_and_see_the_label(browser: Any, hub: str) -> None:
+    page = _page(browser, hub, "admin")
+    page.goto(f"{hub}/web/orders")
+    page.fill("#q", "13800000001")  # the Hunan buyer's phone: only AUDITED (cloud/seed.py)
+    page.select_option("#channel", "manual")
+    page.click("form.filters button[type=submit]")
+    rows = page.locator("tbody tr")
+    assert rows.count() == 1 and AUDITED in rows.inner_text()
+    _check(page, "orders-search")
+    page.goto(f"{hub}/web/orders/{AUDITED}")
+    if page.locator("button:text('下发仓库')").count():  # not released by an earlier test
+        page.click("button:text('下发仓库')")
+        page.wait_for_selector("text=已完成")
+    label = page.locator("section.label img")
+    label.scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelector('section.label img').complete")
+    assert label.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [800, 1200]
+    _check(page, "order-label")
+    page.context.close()
+
+
 def test_approve_a_count_variance(browser: Any, hub: str) -> None:
     page = _page(browser, hub, "lead")
     page.goto(f"{hub}/web/tasks")

@@ -53,7 +53,7 @@ def test_wrong_password_and_the_login_limit(demo_app: TestClient) -> None:
     page = demo_app.get("/web/login")
     data = {"account": "demo", "username": "admin", "password": "wrong", "csrf": csrf_of(page.text)}
     r = demo_app.post("/web/login", data=data)
-    assert r.status_code == 401 and "wrong account, username or password" in r.text
+    assert r.status_code == 401 and "账户、用户名或密码错误" in r.text  # Chinese by default
     assert "guanjia_session" not in r.headers.get("set-cookie", "")
     for _ in range(9):
         # each answer is a fresh login form with a fresh token
@@ -62,7 +62,7 @@ def test_wrong_password_and_the_login_limit(demo_app: TestClient) -> None:
     good = {**data, "password": "correct horse battery", "csrf": csrf_of(r.text)}
     r = demo_app.post("/web/login", data=good)
     assert r.status_code == 429 and "Retry-After" in r.headers, r.text
-    assert "too many failed logins" in r.text
+    assert "登录失败次数过多" in r.text
 
 
 def test_login_form_needs_its_csrf_token(demo_app: TestClient) -> None:

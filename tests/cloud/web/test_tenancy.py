@@ -42,7 +42,12 @@ def test_other_seller_sees_nothing_of_the_first(
         for secret in secrets:
             assert secret not in theirs, (page, secret)
         assert any(s in mine for s in secrets) or page == "/web/", page
-    for path in (f"/web/orders/{HELD}", f"/web/audit?order={HELD}", f"/web/fleet/{NODE}"):
+    for path in (
+        f"/web/orders/{HELD}",
+        f"/web/audit?order={HELD}",
+        f"/web/fleet/{NODE}",
+        f"/web/orders/{AUDITED}/label.png",
+    ):
         assert b.get(path).status_code == 404, path
     export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
     assert HELD not in export and AUDITED not in export
@@ -72,6 +77,7 @@ ROUTES = {
     ("GET", "/web/lang/{locale}"): "a language cookie",
     ("GET", "/web/orders/export.{fmt}"): "here: B's export holds none of A's orders",
     ("GET", "/web/orders/{order_no}"): "here: 404 for A's order",
+    ("GET", "/web/orders/{order_no}/label.png"): "here: 404 for A's order's label",
     ("POST", "/web/orders/{order_no}/{name}"): "here: 404 for A's order, nothing changed",
     ("POST", "/web/tasks/{task_id}"): "here: 404 for A's task, still open",
     ("GET", "/web/rules/{key}"): "here: 404 for A's rule",

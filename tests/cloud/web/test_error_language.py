@@ -1,0 +1,82 @@
+"""Domain refusals in the page's language (issue 15): a Chinese page shows the domain's
+sentence in Chinese (cloud/errors.py message id + parameters, translated by the web layer),
+while the API answers the same refusal with its English sentence, unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cloud.db.models import SalesOrder
+from cloud.errors import N_, ConflictError, InvalidError
+from tests.cloud.conftest import login
+from tests.cloud.web.conftest import HELD, csrf_of
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+
+
+def test_a_409_on_the_orders_page_in_chinese_and_in_english_from_the_api(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    c = browser_client()
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        reason = s.execute(
+            select(SalesOrder.hold_reason).where(SalesOrder.order_no == HELD)
+        ).scalar_one()
+    api = demo_app.post(
+        f"/api/v1/orders/{HELD}/confirm", json={}, headers=login(demo_app, "admin", account="demo")
+    )
+    assert api.status_code == 409
+    assert api.json() == {"detail": f"order {HELD} is on hold ({reason}); lift the hold first"}
+    page = c.post(f"/web/orders/{HELD}/confirm", data={"csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert page.status_code == 409
+    assert f"订单 {HELD} 已挂起（" in page.text and "请先解除挂起" in page.text
+    assert "lift the hold first" not in page.text
+    en = c.post(  # type: ignore[attr-defined]
+        f"/web/orders/{HELD}/confirm", data={"csrf": c.csrf}, headers={"Accept-Language": "en"}
+    )
+    assert en.status_code == 409 and "lift the hold first" in en.text
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        assert (
+            s.execute(select(SalesOrder.status).where(SalesOrder.order_no == HELD)).scalar_one()
+            == "saved"
+        )  # refused: nothing changed
+
+
+def test_a_404_and_a_login_refusal_in_chinese(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    c = browser_client()
+    r = c.get("/web/orders/NOPE", headers=ZH)
+    assert r.status_code == 404 and "没有订单 &#39;NOPE&#39;" in r.text
+    anon = TestClient(demo_app.app, base_url="http://testserver")
+    form = anon.get("/web/login", headers=ZH)
+    r = anon.post(
+        "/web/login",
+        data={
+            "account": "demo",
+            "username": "admin",
+            "password": "wrong",
+            "csrf": csrf_of(form.text),
+        },
+        headers=ZH,
+    )
+    assert r.status_code == 401 and "账户、用户名或密码错误" in r.text
+
+
+def test_message_id_and_parameters_keep_the_english_sentence() -> None:
+    err = ConflictError(N_("order %(order)s is %(status)s"), order="A1", status="saved")
+    assert str(err) == "order A1 is saved" and err.body() == {"detail": "order A1 is saved"}
+    assert err.translated(lambda m: "订单 %(order)s 是 %(status)s") == "订单 A1 是 saved"
+    # a broken translation falls back to the English sentence, never an exception
+    assert err.translated(lambda m: "订单 %(nope)s") == "order A1 is saved"
+    bad = InvalidError(N_("no bin %(bin)r in %(warehouse)s"), "bin", bin="B1", warehouse="WH1")
+    assert bad.body()["detail"][0] == {
+        "loc": ["body", "bin"],
+        "msg": "no bin 'B1' in WH1",
+        "type": "value_error",
+    }
+    # a plain sentence with a literal % is left as written
+    assert str(ConflictError("100% sure")) == "100% sure"

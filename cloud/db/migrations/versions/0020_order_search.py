@@ -87,9 +87,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sales_order", schema=None) as batch_op:
-        for name, _cols in _INDEXES:
-            batch_op.drop_index(name)
-        batch_op.drop_column("shipped_at")
-        batch_op.drop_column("phone_tail")
-        batch_op.drop_column("phone")
+    # Plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35), not batch mode: batch mode copies
+    # sales_order into a new table and drops the old one, which the rows of other tables that
+    # reference it refuse while foreign keys are enforced (our engines enforce them).
+    for name, _cols in _INDEXES:
+        op.drop_index(name, table_name="sales_order")
+    for column in ("shipped_at", "phone_tail", "phone"):
+        op.drop_column("sales_order", column)

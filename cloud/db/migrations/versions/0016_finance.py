@@ -45,27 +45,32 @@ PG = [
     BEGIN
         IF TG_TABLE_NAME = 'fin_leg' THEN
             eid := NEW.entry_id;
-            -- A leg added in a later transaction to an entry of a closed period would
-            -- change that period (the same transaction's legs are the entry's own: same xmin).
+            -- Legs inserted in the transaction that inserted their entry are checked once,
+            -- by the entry's own trigger (same xmin: the ledger never uses savepoints; one
+            -- that did would only be checked twice). A leg added by a later transaction is
+            -- checked here, and refused outright if the entry's period is closed.
+            IF EXISTS (SELECT 1 FROM fin_entry e WHERE e.id = eid AND e.xmin::text
+                       = (pg_current_xact_id()::text::bigint & 4294967295)::text) THEN
+                RETURN NULL;
+            END IF;
             IF EXISTS (SELECT 1 FROM fin_entry e JOIN fin_period p
                          ON p.account_id = e.account_id
                         AND p.period = to_char(e.entry_date, 'YYYY-MM')
-                       JOIN fin_leg l ON l.id = NEW.id
-                       WHERE e.id = eid AND e.xmin::text <> l.xmin::text) THEN
+                       WHERE e.id = eid) THEN
                 RAISE EXCEPTION 'journal entry % is in a closed period: it takes no more legs', eid
                     USING ERRCODE = '23514';
             END IF;
         ELSE
             eid := NEW.id;
         END IF;
-        SELECT count(*) INTO n FROM fin_leg WHERE entry_id = eid;
+        SELECT coalesce(sum(x.n), 0), string_agg(CASE WHEN x.s <> 0 THEN x.s::text || ' ' || x.currency END, ', ')
+          INTO n, bad
+          FROM (SELECT currency, sum(amount) AS s, count(*) AS n FROM fin_leg
+                 WHERE entry_id = eid GROUP BY currency) AS x;
         IF n < 2 THEN
             RAISE EXCEPTION 'journal entry % has % legs: an entry needs at least two', eid, n
                 USING ERRCODE = '23514';
         END IF;
-        SELECT string_agg(s::text || ' ' || currency, ', ') INTO bad FROM (
-            SELECT currency, sum(amount) AS s FROM fin_leg WHERE entry_id = eid
-            GROUP BY currency HAVING sum(amount) <> 0) AS x;
         IF bad IS NOT NULL THEN
             RAISE EXCEPTION 'journal entry % does not balance: its legs sum to % (they must sum to zero in each currency)', eid, bad
                 USING ERRCODE = '23514';
@@ -78,7 +83,7 @@ PG = [
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fin_check_balanced()
     """,
     """
-    CREATE CONSTRAINT TRIGGER fin_leg_balanced AFTER INSERT OR UPDATE ON fin_leg
+    CREATE CONSTRAINT TRIGGER fin_leg_balanced AFTER INSERT ON fin_leg
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fin_check_balanced()
     """,
     """

@@ -215,3 +215,27 @@ def test_a_leg_in_another_currency_than_its_account_is_refused(
             {"e": eid, "f": _account(conn, "1002")},
         )
     assert _entries(engine) == 0
+
+
+def test_a_posted_entry_takes_no_more_legs(books: sessionmaker[Session], engine: Engine) -> None:
+    with transaction(books) as s:
+        draft = Draft(
+            "D1",
+            "capital",
+            date(2026, 12, 1),
+            (Leg("1002", Decimal("3.00")), Leg("4001", Decimal("-3.00"))),
+        )
+        ledger.post(s, SELLER, draft, NOW)
+    # Balanced, in an open period, but a later transaction: refused all the same.
+    with pytest.raises(DBAPIError, match="takes no more legs"), engine.begin() as conn:
+        eid = conn.execute(text("SELECT id FROM fin_entry")).scalar_one()
+        for code, amount in (("1002", "8.00"), ("4001", "-8.00")):
+            conn.execute(
+                text(
+                    "INSERT INTO fin_leg (entry_id, account_id, fin_account_id, amount, currency)"
+                    " VALUES (:e, 1, :f, :m, 'CNY')"
+                ),
+                {"e": eid, "f": _account(conn, code), "m": amount},
+            )
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM fin_leg")).scalar_one() == 2

@@ -11,9 +11,12 @@ writes — our code, a script, a person at psql:
 * UPDATE or DELETE of a posted entry or of its legs (corrections are reversing entries);
 * an entry dated into a closed period; reopening a closed period.
 
-PostgreSQL checks the balance with DEFERRABLE INITIALLY DEFERRED constraint triggers, as
+PostgreSQL checks the balance with a DEFERRABLE INITIALLY DEFERRED constraint trigger, as
 django-hordak does (its migrations 0002/0052): the legs of an entry are inserted one
 statement after another, so the check can only run when they are all there, at COMMIT.
+django-hordak fires it per leg; here it fires once per entry, and a statement-level trigger
+on the legs refuses any leg whose entry was inserted by an earlier transaction (so no
+entry's legs can change after its own check).
 
 SQLite has no deferred triggers. There an entry is born a draft (``posted = 0``), its legs
 are inserted, and the UPDATE that sets ``posted = 1`` is checked: the legs must balance and
@@ -43,26 +46,7 @@ PG = [
         n integer;
         bad text;
     BEGIN
-        IF TG_TABLE_NAME = 'fin_leg' THEN
-            eid := NEW.entry_id;
-            -- Legs inserted in the transaction that inserted their entry are checked once,
-            -- by the entry's own trigger (same xmin: the ledger never uses savepoints; one
-            -- that did would only be checked twice). A leg added by a later transaction is
-            -- checked here, and refused outright if the entry's period is closed.
-            IF EXISTS (SELECT 1 FROM fin_entry e WHERE e.id = eid AND e.xmin::text
-                       = (pg_current_xact_id()::text::bigint & 4294967295)::text) THEN
-                RETURN NULL;
-            END IF;
-            IF EXISTS (SELECT 1 FROM fin_entry e JOIN fin_period p
-                         ON p.account_id = e.account_id
-                        AND p.period = to_char(e.entry_date, 'YYYY-MM')
-                       WHERE e.id = eid) THEN
-                RAISE EXCEPTION 'journal entry % is in a closed period: it takes no more legs', eid
-                    USING ERRCODE = '23514';
-            END IF;
-        ELSE
-            eid := NEW.id;
-        END IF;
+        eid := NEW.id;
         SELECT coalesce(sum(x.n), 0), string_agg(CASE WHEN x.s <> 0 THEN x.s::text || ' ' || x.currency END, ', ')
           INTO n, bad
           FROM (SELECT currency, sum(amount) AS s, count(*) AS n FROM fin_leg
@@ -83,8 +67,29 @@ PG = [
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fin_check_balanced()
     """,
     """
-    CREATE CONSTRAINT TRIGGER fin_leg_balanced AFTER INSERT ON fin_leg
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fin_check_balanced()
+    CREATE FUNCTION fin_legs_with_their_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        eid integer;
+    BEGIN
+        -- Legs are inserted in the transaction that inserted their entry (same xmin), whose
+        -- deferred trigger checks them all at COMMIT; a leg for an entry of an earlier
+        -- transaction is refused, as on SQLite. One query per statement, not per row. (An
+        -- entry inserted inside a savepoint has the subtransaction's xmin: its legs are
+        -- refused, on the safe side; the ledger uses no savepoints.)
+        SELECT n.entry_id INTO eid FROM new_legs n JOIN fin_entry e ON e.id = n.entry_id
+         WHERE e.xmin::text <> (pg_current_xact_id()::text::bigint & 4294967295)::text
+         LIMIT 1;
+        IF eid IS NOT NULL THEN
+            RAISE EXCEPTION 'journal entry % is posted: it takes no more legs (post a new entry)', eid
+                USING ERRCODE = '23514';
+        END IF;
+        RETURN NULL;
+    END $$
+    """,
+    """
+    CREATE TRIGGER fin_leg_with_entry AFTER INSERT ON fin_leg
+    REFERENCING NEW TABLE AS new_legs
+    FOR EACH STATEMENT EXECUTE FUNCTION fin_legs_with_their_entry()
     """,
     """
     CREATE FUNCTION fin_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -303,5 +308,10 @@ def downgrade() -> None:
         op.drop_table(table)
     op.drop_table("fin_account")
     if op.get_bind().dialect.name == "postgresql":
-        for fn in ("fin_check_balanced", "fin_refuse_change", "fin_entry_admit"):
+        for fn in (
+            "fin_check_balanced",
+            "fin_legs_with_their_entry",
+            "fin_refuse_change",
+            "fin_entry_admit",
+        ):
             op.execute(f"DROP FUNCTION IF EXISTS {fn}()")

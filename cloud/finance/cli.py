@@ -1,0 +1,97 @@
+"""``guanjia finance ...``: the trial balance and the ledger export (docs/finance.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+finance_app = typer.Typer(
+    help="The books (issue 18): trial balance, ledger export.", no_args_is_help=True
+)
+
+DatabaseOpt = Annotated[str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")]
+AccountOpt = Annotated[str, typer.Option(help="The seller account whose books to read.")]
+
+
+def _factory(database_url: str | None) -> Any:
+    from cloud.db.engine import make_engine, migrate, session_factory
+    from cloud.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return session_factory(engine)
+
+
+def _seller(session: Any, name: str) -> int:
+    from sqlalchemy import select
+
+    from cloud.db.models import Account
+    from cloud.errors import NotFoundError
+
+    found = session.execute(select(Account.id).where(Account.name == name)).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"no seller account {name}")
+    return int(found)
+
+
+@finance_app.command("trial-balance")
+def trial_balance(
+    account: AccountOpt,
+    period: Annotated[
+        str | None,
+        typer.Option(help="Balances at the end of this month (YYYY-MM); all if left out."),
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Each account's balance (debit positive), and the totals of debits and credits."""
+    from decimal import Decimal
+
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.finance import ledger
+
+    try:
+        with transaction(_factory(database_url)) as s:
+            rows = ledger.trial_balance(s, _seller(s, account), period)
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    debit = sum((r.balance for r in rows if r.balance > 0), Decimal("0.00"))
+    credit = sum((-r.balance for r in rows if r.balance < 0), Decimal("0.00"))
+    typer.echo(f"{'code':20} {'type':10} {'debit':>16} {'credit':>16}  name")
+    for r in rows:
+        dr = f"{r.balance:16}" if r.balance > 0 else " " * 16
+        cr = f"{-r.balance:16}" if r.balance < 0 else " " * 16
+        typer.echo(f"{r.code:20} {r.type:10} {dr} {cr}  {r.name}")
+    typer.echo(f"{'total':31} {debit:16} {credit:16}")
+    if debit != credit:  # pragma: no cover - the database refuses what would make this so
+        typer.echo("error: debits and credits differ", err=True)
+        raise typer.Exit(1)
+
+
+@finance_app.command("export-ledger")
+def export_ledger(
+    account: AccountOpt,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """The books as a plain-text ledger (beancount syntax) that fava can open."""
+    from datetime import date
+
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.finance.export import export_ledger as lines
+
+    try:
+        with transaction(_factory(database_url)) as s:
+            text = "\n".join(lines(s, _seller(s, account), date(2000, 1, 1))) + "\n"
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")

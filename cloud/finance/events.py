@@ -1,0 +1,162 @@
+"""Record a business event in the books: once, however often it is delivered.
+
+The entry and the moving-average cost it moves are written in the caller's transaction:
+either both or neither. An event whose natural key is already in the books changes nothing
+(the cost included), so a redelivery after a crash between commit and acknowledgement, or
+the same event from two workers at once, leaves the books as one delivery would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db.finance import FinAccount, FinEntry, FinItemCost, FinLeg
+from cloud.errors import InvalidError
+from cloud.finance import ledger, postings
+from cloud.finance.chart import open_party_accounts
+from cloud.finance.ledger import Draft, Posted
+from cloud.finance.money import half_up
+from cloud.finance.postings import (
+    Event,
+    Line,
+    OrderPaid,
+    OrderShipped,
+    RefundAfterShipping,
+    RefundBeforeShipping,
+    SupplierPayment,
+    SupplierReceipt,
+)
+
+ZERO = Decimal("0.00")
+
+
+@dataclass
+class _CostChange:
+    sku: str
+    quantity: Decimal
+    value: Decimal
+
+
+def record(session: Session, account_id: int, event: Event, now: datetime) -> Posted:
+    """Post ``event``'s entry (or find the one it posted before) in the caller's transaction."""
+    doc, kind = postings.key_of(event)
+    existing = session.execute(
+        select(FinEntry.id).where(
+            FinEntry.account_id == account_id,
+            FinEntry.source_doc == doc,
+            FinEntry.event_kind == kind,
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return Posted(int(existing), created=False)
+    draft, changes = _draft(session, account_id, event)
+    open_party_accounts(session, account_id, {leg.code for leg in draft.legs})
+    posted = ledger.post(session, account_id, draft, now)
+    if posted.created:  # a concurrent delivery that lost the race moves no cost
+        for c in changes:
+            _apply(session, account_id, c)
+    return posted
+
+
+def _draft(session: Session, account_id: int, event: Event) -> tuple[Draft, list[_CostChange]]:
+    if isinstance(event, OrderPaid):
+        return postings.order_paid(event), []
+    if isinstance(event, RefundBeforeShipping):
+        return postings.refund_before_shipping(event), []
+    if isinstance(event, SupplierPayment):
+        return postings.supplier_payment(event), []
+    if isinstance(event, SupplierReceipt):
+        value = postings.receipt_value(event)
+        _cost_row(session, account_id, event.sku)  # lock it before the entry is written
+        return postings.supplier_receipt(event), [_CostChange(event.sku, event.quantity, value)]
+    if isinstance(event, OrderShipped):
+        changes = [_issue(session, account_id, line) for line in event.lines]
+        cost = sum((-c.value for c in changes), ZERO)
+        return postings.order_shipped(event, cost), changes
+    if isinstance(event, RefundAfterShipping):
+        back, changes = _returned(session, account_id, event) if event.returned else (ZERO, [])
+        return postings.refund_after_shipping(event, back), changes
+    raise TypeError(f"not a business event: {event!r}")  # pragma: no cover - typed
+
+
+def _cost_row(session: Session, account_id: int, sku: str) -> FinItemCost | None:
+    # FOR UPDATE: two shipments of one SKU at once read and move the average one after the
+    # other (PostgreSQL; SQLite writers are serialised by BEGIN IMMEDIATE).
+    return session.execute(
+        select(FinItemCost)
+        .where(FinItemCost.account_id == account_id, FinItemCost.sku == sku)
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
+def _issue(session: Session, account_id: int, line: Line) -> _CostChange:
+    """The cost of shipping ``line`` at the moving average: the whole remaining value when
+    the last units leave, so no rounding residue is left on an empty SKU (the 0.01 residuals
+    ERPNext and Odoo fight)."""
+    if line.quantity <= 0:
+        raise InvalidError(f"{line.sku}: quantity must be more than 0", "quantity")
+    row = _cost_row(session, account_id, line.sku)
+    if row is None or row.quantity < line.quantity:
+        have = ZERO if row is None else row.quantity
+        raise InvalidError(
+            f"{line.sku}: {line.quantity} shipped but only {have} received at a known cost;"
+            " book the supplier receipt first",
+            "lines",
+        )
+    if row.quantity == line.quantity:
+        value = row.value
+    else:
+        value = half_up(row.value * line.quantity / row.quantity)
+    return _CostChange(line.sku, -line.quantity, -value)
+
+
+def _returned(
+    session: Session, account_id: int, event: RefundAfterShipping
+) -> tuple[Decimal, list[_CostChange]]:
+    """Goods back at the cost their shipment booked (its 1405 legs), per SKU in proportion
+    to quantity; the last SKU takes the remainder so the parts add up to the whole."""
+    shipped = session.execute(
+        select(FinEntry.id).where(
+            FinEntry.account_id == account_id,
+            FinEntry.source_doc == event.order_no,
+            FinEntry.event_kind == OrderShipped.kind,
+        )
+    ).scalar_one_or_none()
+    if shipped is None:
+        raise InvalidError(f"{event.order_no} was not shipped: refund it before shipping", "order")
+    booked = -sum(
+        session.execute(
+            select(FinLeg.amount)
+            .join(FinAccount, FinAccount.id == FinLeg.fin_account_id)
+            .where(FinLeg.entry_id == shipped, FinAccount.code == "1405")
+        ).scalars(),
+        ZERO,
+    )
+    if not event.lines:
+        raise InvalidError(f"{event.order_no}: say which goods came back", "lines")
+    total = sum((line.quantity for line in event.lines), Decimal(0))
+    changes: list[_CostChange] = []
+    left = booked
+    for i, line in enumerate(event.lines):
+        _cost_row(session, account_id, line.sku)
+        part = left if i == len(event.lines) - 1 else half_up(booked * line.quantity / total)
+        left -= part
+        changes.append(_CostChange(line.sku, line.quantity, part))
+    return booked, changes
+
+
+def _apply(session: Session, account_id: int, c: _CostChange) -> None:
+    row = session.get(FinItemCost, (account_id, c.sku))
+    if row is None:
+        session.add(
+            FinItemCost(account_id=account_id, sku=c.sku, quantity=c.quantity, value=c.value)
+        )
+    else:
+        row.quantity += c.quantity
+        row.value += c.value
+    session.flush()

@@ -199,3 +199,18 @@ def runs(
         q = q.where(ChannelShop.code == code)
     rows = session.execute(q.order_by(ChannelRun.id.desc()).limit(limit)).all()
     return [(c, r) for c, r in rows]
+
+
+def going(session: Session, account_id: int) -> dict[str, ChannelRun]:
+    """Each shop's queued or running run, by shop code (for the dashboard's list: a shop
+    with one cannot be asked for another download now; ``request_download`` refuses it)."""
+    rows = session.execute(
+        select(ChannelShop.code, ChannelRun)
+        .join(ChannelShop, ChannelShop.id == ChannelRun.shop_id)
+        .where(
+            ChannelRun.account_id == account_id,
+            ChannelRun.outcome.in_(("queued", "running")),
+        )
+        .order_by(ChannelRun.id)
+    ).all()
+    return {c: r for c, r in rows}

@@ -194,3 +194,23 @@ def retry(session: Session, account_id: int, shipment_id: int, now: datetime) ->
         )
     row.state, row.attempts, row.next_try_at, row.done_at = "pending", 0, now, None
     return row
+
+
+def failed_of_shop(
+    session: Session, account_id: int, code: str, limit: int = 100
+) -> list[tuple[str, ChannelShipment]]:
+    """A shop's failed confirmations with their order numbers, newest first: what a person
+    must fix (courier mapping, re-authorisation) and then send again with ``retry``."""
+    shop = shop_by_code(session, account_id, code)
+    rows = session.execute(
+        select(SalesOrder.order_no, ChannelShipment)
+        .join(SalesOrder, SalesOrder.id == ChannelShipment.order_id)
+        .where(
+            ChannelShipment.account_id == account_id,
+            ChannelShipment.shop_id == shop.id,
+            ChannelShipment.state == "failed",
+        )
+        .order_by(ChannelShipment.id.desc())
+        .limit(limit)
+    ).all()
+    return [(no, r) for no, r in rows]

@@ -193,3 +193,7 @@ def shops_overview(session: Session, account_id: int) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def shop_code_of(session: Session, shop_id: int) -> str:
+    return session.execute(select(ChannelShop.code).where(ChannelShop.id == shop_id)).scalar_one()

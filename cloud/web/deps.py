@@ -54,3 +54,6 @@ CataloguePage = Annotated[WebUser, Depends(page("catalogue:read"))]
 #: The import page and its jobs: the API's ``/skus/imports`` routes need catalogue:write.
 CatalogueWritePage = Annotated[WebUser, Depends(page("catalogue:write"))]
 CatalogueAction = Annotated[WebUser, Depends(action("catalogue:write"))]
+ChannelsPage = Annotated[WebUser, Depends(page("channels:read"))]
+#: "Download now" and a confirmation's retry: the API's routes need channels:write.
+ChannelsAction = Annotated[WebUser, Depends(action("channels:write"))]

@@ -25,6 +25,7 @@ from cloud.errors import DomainError
 from cloud.web import i18n
 from cloud.web.pages import (
     audit,
+    channels,
     couriers,
     fleet,
     home,
@@ -135,6 +136,7 @@ def mount(app: FastAPI) -> None:
         stock,
         skus,
         tasks,
+        channels,
         fleet,
         leases,
         users,

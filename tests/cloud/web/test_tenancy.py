@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from cloud.db.models import SalesOrder, User
 from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
+from tests.cloud.web.test_channel_pages import seed_shop
 
 SKU = "金甲系列皮套"  # in the demo seller's SKU codes
 #: Every page of the dashboard; a test below fails when a page is added without a probe here.
@@ -24,13 +25,17 @@ PAGES = (
     "/web/fleet",
     "/web/pick-leases",
     "/web/users",
+    "/web/channels",
 )
+#: A shop of the first seller (its code on the Channels page).
+SHOP = "tb-acme-shop"
 
 
 def test_other_seller_sees_nothing_of_the_first(
     browser_client: Callable[..., TestClient], demo_app: TestClient
 ) -> None:
     tid = count_variance(demo_app)
+    seed_shop(demo_app, SHOP)
     with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
         admin_id = s.execute(select(User.public_id).where(User.username == "admin")).scalar_one()
     add_user(demo_app, "other", "boss", "admin")
@@ -38,7 +43,7 @@ def test_other_seller_sees_nothing_of_the_first(
     a = browser_client()
     for page in PAGES:
         mine, theirs = a.get(page).text, b.get(page).text
-        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id)
+        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id, SHOP)
         for secret in secrets:
             assert secret not in theirs, (page, secret)
         assert any(s in mine for s in secrets) or page == "/web/", page
@@ -47,6 +52,8 @@ def test_other_seller_sees_nothing_of_the_first(
         f"/web/audit?order={HELD}",
         f"/web/fleet/{NODE}",
         f"/web/orders/{AUDITED}/label.png",
+        f"/web/channels/{SHOP}",
+        f"/web/channels/{SHOP}/runs",
     ):
         assert b.get(path).status_code == 404, path
     export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
@@ -100,6 +107,13 @@ ROUTES = {
     ("POST", "/web/skus/{code}"): "test_catalogue.py: 404 for A's SKU, unchanged",
     ("POST", "/web/users"): "creates in the caller's account (test_admin_pages.py)",
     ("POST", "/web/users/{user_id}"): "test_admin_pages.py: 404 for A's user",
+    ("GET", "/web/channels/{code}"): "here: 404 for A's shop (and test_channel_pages.py)",
+    ("GET", "/web/channels/{code}/runs"): "here: 404 for A's shop's runs",
+    ("POST", "/web/channels/{code}/download"): "test_channel_pages.py: 404, nothing queued",
+    (
+        "POST",
+        "/web/channels/shipments/{shipment_id}/retry",
+    ): "test_channel_pages.py: 404, still failed",
     **{("GET", p): "here: every page from both accounts" for p in PAGES},
 }
 

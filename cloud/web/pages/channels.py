@@ -1,0 +1,134 @@
+"""Channels: the marketplace shops, their download runs, "download now" and the failed
+shipment confirmations, as the API's /channels (cloud/api/channels.py, docs/channels.md).
+
+The list and a shop's page call the domain functions the API calls (``shops.shops_overview``,
+``schedule.runs``, ``schedule.request_download``, ``shipments.retry``), with its scopes:
+reading needs channels:read, "download now" and a retry channels:write. While a run is queued
+or running, the shop's page asks for its runs again every 2 s (htmx) until none is.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from cloud.api.deps import SessionDep, UnitsDep
+from cloud.channels import schedule, shipments, shops
+from cloud.web.deps import ChannelsAction, ChannelsPage
+from cloud.web.render import render
+from cloud.web.session import PREFIX, WebUser
+
+router = APIRouter(prefix=PREFIX + "/channels")
+
+ShopCode = Annotated[str, Path(min_length=1, max_length=64)]
+#: A scheduled shop whose watermark is older than this many intervals (plus the download's
+#: 2 min safety lag and 10 min overlap, docs/channels.md rule 1) has missed runs: alarmed.
+LATE_INTERVALS = 2
+LAG_SLACK_S = 12 * 60
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    # SQLite gives naive datetimes back; every time stored is UTC (cloud/db/models.py).
+    return None if t is None or t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _overview(
+    session: Session, account_id: int, now: datetime, code: str | None = None
+) -> list[dict[str, Any]]:
+    going = schedule.going(session, account_id)
+    out = []
+    for row in shops.shops_overview(session, account_id):
+        if code is not None and row["code"] != code:
+            continue
+        mark = row["watermark"]
+        lag = None if mark is None else int((now - (_aware(mark) or mark)).total_seconds())
+        late = (
+            row["schedule_enabled"]
+            and lag is not None
+            and lag > LATE_INTERVALS * row["interval_s"] + LAG_SLACK_S
+        )
+        last = row["last_run"]
+        out.append(
+            {
+                **row,
+                "lag_s": lag,
+                "late": late,
+                "going": going.get(row["code"]),
+                "alarm": row["status"] == "needs_reauth"
+                or late
+                or (last is not None and last["outcome"] in ("failed", "needs_reauth")),
+            }
+        )
+    return out
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+def shop_list(request: Request, user: ChannelsPage, session: SessionDep) -> Response:
+    rows = _overview(session, user.who.account_id, datetime.now(UTC))
+    return render(request, "channels.html", {"shops": rows}, user=user)
+
+
+def _runs_context(session: Session, user: WebUser, code: str) -> dict[str, Any]:
+    runs = [r for _, r in schedule.runs(session, user.who.account_id, code, 20)]
+    return {
+        "code": code,
+        "runs": runs,
+        "active": any(r.outcome in ("queued", "running") for r in runs),
+    }
+
+
+@router.get("/{code}", response_class=HTMLResponse, include_in_schema=False)
+def shop_page(
+    request: Request, code: ShopCode, user: ChannelsPage, session: SessionDep
+) -> Response:
+    shops.shop_by_code(session, user.who.account_id, code)  # 404 for another seller's shop
+    (shop,) = _overview(session, user.who.account_id, datetime.now(UTC), code)
+    failed = shipments.failed_of_shop(session, user.who.account_id, code)
+    return render(
+        request,
+        "channel_shop.html",
+        {"shop": shop, "failed": failed, **_runs_context(session, user, code)},
+        user=user,
+    )
+
+
+@router.get("/{code}/runs", response_class=HTMLResponse, include_in_schema=False)
+def shop_runs(
+    request: Request, code: ShopCode, user: ChannelsPage, session: SessionDep
+) -> Response:
+    """The runs table alone: what htmx swaps in while a run is queued or running."""
+    shops.shop_by_code(session, user.who.account_id, code)
+    return render(request, "_channel_runs.html", _runs_context(session, user, code), user=user)
+
+
+@router.post("/{code}/download", include_in_schema=False)
+async def download_now(
+    request: Request, code: ShopCode, user: ChannelsAction, units: UnitsDep
+) -> Response:
+    """As ``POST /api/v1/channels/shops/{code}/download``: queue a run (409 with the API's
+    sentence while one is queued or running, or the shop needs re-authorisation)."""
+    account_id = user.who.account_id
+    await units.write(
+        lambda s: schedule.request_download(s, account_id, code, datetime.now(UTC)).id
+    )
+    worker = getattr(request.app.state, "channels", None)
+    if worker is not None:  # committed: this process's scheduler looks now
+        worker.wake()
+    return RedirectResponse(f"{PREFIX}/channels/{quote(code, safe='')}?queued=1", status_code=303)
+
+
+@router.post("/shipments/{shipment_id}/retry", include_in_schema=False)
+def retry_shipment(
+    shipment_id: Annotated[int, Path(ge=1, le=2**62)],
+    user: ChannelsAction,
+    session: SessionDep,
+) -> Response:
+    """As ``POST /api/v1/channels/shipments/{id}/retry``: a failed confirmation is sent again."""
+    row = shipments.retry(session, user.who.account_id, shipment_id, datetime.now(UTC))
+    code = shops.shop_code_of(session, row.shop_id)
+    return RedirectResponse(f"{PREFIX}/channels/{quote(code, safe='')}?retried=1", status_code=303)

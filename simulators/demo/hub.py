@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +21,11 @@ from simulators.demo.session import DemoFailed, Session
 from simulators.net import free_port
 
 DEMO_PASSWORD = "guanjia-demo"
+#: The demo's Taobao shop (docs/channels.md): the simulator's default app key, secret and
+#: session, and the SKU its buyers order (A-01's stock; the story's own orders use others).
+SHOP = "tb-demo"
+SHOP_SKU = "MKING IPAD AIR2 金甲系列皮套-金色"
+SIM_APP_KEY, SIM_SECRET, SIM_SESSION = "12345678", "sim-secret", "sim-session"
 
 
 class Hub:
@@ -116,6 +122,96 @@ class Hub:
                 f"{len(self.orders)} orders audited; {held[0]['order_no']} held: {held[0]['hold_reason']}"
             )
             d.append(f"{sf[0]['order_no']} ships SF by rule {sf[0]['rule']}")
+
+    def start_marketplace(self) -> None:
+        """The marketplace simulator on the wall clock, the demo's shop registered in the hub
+        (``guanjia channels add-shop``), a "download now" through the API carried out by
+        the hub's own scheduler, then downloads every 5 minutes while the demo runs."""
+        s = self.s
+        with s.step("marketplace orders (订单下载)") as d:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            s.spawn(
+                [
+                    "simulators.cli",
+                    "sim",
+                    "marketplace",
+                    "--port",
+                    str(port),
+                    "--seed",
+                    "1",
+                    "--wall-clock",
+                    "--rate",
+                    "0.01",
+                    "--sku",
+                    SHOP_SKU,
+                ],
+                "marketplace.log",
+            )
+            self._wait_up(f"{url}/_sim/clock", "marketplace simulator", "marketplace.log")
+            start = datetime.now(UTC) - timedelta(hours=1)
+            added = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "simulators.cli",  # `guanjia channels add-shop`
+                    "channels",
+                    "add-shop",
+                    SHOP,
+                    "--account",
+                    self.seed["account"],
+                    "--api-url",
+                    f"{url}/router/rest",
+                    "--app-key",
+                    SIM_APP_KEY,
+                    "--session-key",
+                    SIM_SESSION,
+                    "--secret-file",
+                    "-",  # the secret on stdin, never on a command line
+                    "--start-from",
+                    start.isoformat(),
+                    "--database-url",
+                    f"sqlite:///{s.dir / 'cloud.db'}",
+                ],
+                input=SIM_SECRET,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if added.returncode != 0:
+                raise DemoFailed(f"adding the demo shop failed: {added.stderr[-1500:]}")
+            # A new shop's schedule is on: the hub's scheduler may have claimed it already,
+            # and then "download now" is refused (409) while that run goes; either will do.
+            queued = httpx.post(
+                f"{s.api}/api/v1/channels/shops/{SHOP}/download", headers=s.auth, timeout=15
+            )
+            if queued.status_code not in (202, 409):
+                raise DemoFailed(f"download now of {SHOP}: {queued.status_code} {queued.text}")
+            deadline = time.monotonic() + 30
+            run: dict[str, Any] = {"outcome": "queued"}
+            while run["outcome"] in ("queued", "running") and time.monotonic() < deadline:
+                time.sleep(0.2)
+                runs = s.http("GET", f"/channels/runs?shop={SHOP}&limit=1")
+                run = runs[0] if runs else run
+            if run["outcome"] != "ok":
+                raise DemoFailed(f"the download of {SHOP} ended {run['outcome']}: {run['error']}")
+            s.http(
+                "PUT", f"/channels/shops/{SHOP}/schedule", json={"interval_s": 300, "enabled": True}
+            )
+            d.append(
+                f"simulator on {url}; shop {SHOP} downloaded: {run['pages']} pages, "
+                f"{run['orders_new']} new orders ({run['orders_held']} held); "
+                f"every 5 min after; {s.api}/web/channels/{SHOP}"
+            )
+
+    def _wait_up(self, url: str, what: str, log: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            time.sleep(0.1)
+        raise DemoFailed(f"{what} not up after {timeout} s; see {self.s.dir / log}")
 
     def _wait_health(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -44,6 +44,7 @@ class Demo:
     def start(self) -> None:
         self.hub.start([scan_check.NODE, *WAREHOUSE_NODES])
         self.check.put_sku()
+        self.hub.start_marketplace()
         self.warehouse = Warehouse(self.session)
         # The warehouse's nodes boot while the scan-check node does its steps.
         self.warehouse.start_nodes()

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import fields as dc_fields
 from socketserver import ThreadingMixIn
@@ -146,14 +148,54 @@ def command(
     secret: Annotated[str, typer.Option(help="The app's secret.")] = "sim-secret",
     session: Annotated[str, typer.Option(help="A seller's session key.")] = "sim-session",
     seller_nick: Annotated[str, typer.Option(help="That seller's nick.")] = "guanjia-demo-shop",
+    wall_clock: Annotated[
+        bool,
+        typer.Option(
+            "--wall-clock/--virtual-clock",
+            help="Follow the wall clock, buyers acting at --rate (an hour of them already "
+            "past), so a hub signing with its own clock is answered (the demo).",
+        ),
+    ] = False,
+    rate: Annotated[
+        float, typer.Option(min=0.0, max=100.0, help="Buyer actions a second (--wall-clock).")
+    ] = 0.02,
+    sku: Annotated[
+        list[str] | None,
+        typer.Option(help="The seller's SKU codes the buyers order (repeatable)."),
+    ] = None,
 ) -> None:
     """Run a Taobao-TOP-shaped marketplace (POST /router/rest) with its /_sim control plane."""
     logging.basicConfig(level=logging.INFO)
     market = Market(seed=seed, faults=Faults.seeded(seed) if faults else Faults())
+    if sku:
+        market.skus = tuple(sku)
     market.add_shop(app_key, secret, session, seller_nick)
+    if wall_clock:
+        follow_wall_clock(market, rate, threading.Event())
     server = serve(MarketplaceApp(market), host, port)
     typer.echo(
         f"marketplace: http://{host}:{server.server_port}/router/rest (now {fmt(market.now)})"
     )
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def follow_wall_clock(
+    market: Market, rate: float, stop: threading.Event, history_s: float = 3600.0
+) -> threading.Thread:
+    """Buyers act through the last ``history_s`` seconds at once, then the virtual clock
+    follows the wall clock each second. The gateway refuses timestamps more than 10 minutes
+    off its clock (top.py, code 31), and a hub signs with its own: so the two must agree."""
+    with market.lock:
+        market.now = time.time() - history_s
+        market.advance(history_s, rate)
+
+    def loop() -> None:
+        while not stop.wait(1.0):
+            with market.lock:
+                # API calls move the virtual clock on too (0.2 s each): never move it back.
+                market.advance(max(0.0, time.time() - market.now), rate)
+
+    thread = threading.Thread(target=loop, name="marketplace-clock", daemon=True)
+    thread.start()
+    return thread

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -53,4 +54,7 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     pngs = sorted((tmp_path / "labels").glob("*.png"))
     assert len(pngs) == 2, pngs
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # Orders also came in from the marketplace simulator through the channel download.
+    m = re.search(r"shop tb-demo downloaded: (\d+) pages, (\d+) new orders", out)
+    assert m and int(m[2]) > 0, out
     assert took < 90

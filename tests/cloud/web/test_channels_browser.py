@@ -1,0 +1,90 @@
+"""The Channels page in a real Chromium at 1366×768 against a hub whose own scheduler runs
+and the marketplace simulator over a real socket: click "Download now", see the run appear
+queued and then end ok by htmx (no reload), the orders it made; axe and screenshots."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cloud.app import create_app
+from cloud.channels import shops
+from cloud.seed import seed_demo
+from cloud.settings import Settings
+from simulators.marketplace.app import MarketplaceApp, serve
+from simulators.marketplace.market import Market
+from tests.cloud.conftest import PASSWORD
+from tests.cloud.web.conftest import NODE
+from tests.cloud.web.test_browser import _check, _page
+from tests.support.served import served
+
+pytestmark = pytest.mark.browser
+
+SKU = "MKING IPAD AIR2 金甲系列皮套-金色"  # in the demo seller's catalogue (cloud/seed.py)
+
+
+@pytest.fixture
+def hub(tmp_path: Any) -> Iterator[str]:
+    # The hub signs with the wall clock, so the simulator's clock is set to it.
+    market = Market(seed=7, now=time.time() - 900, skus=(SKU,))
+    market.add_shop("12345678", "sim-secret", "sim-session", "browser-shop")
+    market.advance(840, rate=0.05)
+    server = serve(MarketplaceApp(market), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+        mqtt_host="",
+        warm_on_start=False,
+        jwt_secret="test-secret-of-at-least-32-bytes-long",
+        channels_poll_s=0.5,
+    )
+    app = create_app(settings, ingest=False)
+    try:
+        with served(app) as base:
+            now = datetime.now(UTC)
+            with app.state.sessions() as s, s.begin():
+                seed = seed_demo(s, now, password=PASSWORD, node_ids=[NODE])
+                shop = shops.add_shop(
+                    s,
+                    seed["account_id"],
+                    shops.ShopIn(
+                        code="tb-browser",
+                        api_url=f"http://127.0.0.1:{server.server_port}/router/rest",
+                        app_key="12345678",
+                        app_secret="sim-secret",
+                        session_key="sim-session",
+                        start_from=now - timedelta(minutes=20),
+                    ),
+                    now,
+                )
+                shop.schedule_enabled = False  # only the button's "download now" runs it
+            yield base
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_download_now_and_see_the_run_end(browser: Any, hub: str) -> None:
+    page = _page(browser, hub, "admin")
+    page.click("nav >> text=渠道")
+    assert "tb-browser" in page.inner_text("main") and "尚未下载" in page.inner_text("main")
+    _check(page, "channels")
+    page.click("a:text-is('tb-browser')")
+    page.click("button:text('立即下载')")
+    page.wait_for_url(f"{hub}/web/channels/tb-browser?queued=1")
+    runs = page.locator("#channel-runs")
+    # queued or already running on the first view; the htmx poll shows it end, no reload
+    runs.locator("td.run-outcome", has_text="正常").wait_for(timeout=30_000)
+    row = runs.locator("tbody tr").first.inner_text()
+    assert "下载" in row and "0 / 0 / 0" not in row, row  # orders came in
+    assert page.url == f"{hub}/web/channels/tb-browser?queued=1"
+    _check(page, "channel-shop")
+    page.goto(f"{hub}/web/channels")
+    assert "正常" in page.inner_text("main") and "尚未下载" not in page.inner_text("main")
+    page.context.close()

@@ -720,6 +720,24 @@ def _world(client: TestClient) -> World:
         admin = s.execute(select(User).where(User.account_id == a_id)).scalars().first()
         assert admin is not None
         columns.choose(s, admin.id, ["available", "name"], now)
+        # A's books (cloud/finance): the chart, a receipt (item cost), a payment, a closed month.
+        from decimal import Decimal
+
+        from cloud.finance import chart
+        from cloud.finance import ledger as books
+        from cloud.finance.events import record
+        from cloud.finance.postings import OrderPaid, SupplierReceipt
+
+        chart.seed_chart(s, a_id)
+        day = now.date()
+        record(
+            s,
+            a_id,
+            SupplierReceipt("GR-A1", "acme", "A-SKU", Decimal(3), Decimal("10.00"), day),
+            now,
+        )
+        record(s, a_id, OrderPaid("A-PAID-1", "tmall", Decimal("9.00"), day), now)
+        books.close_period(s, a_id, "2020-01", "test", now)
     a = login(client, "admin", account="demo")
     make_account(client, "demo", role="picker", account_id=a_id)
 

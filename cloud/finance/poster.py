@@ -36,7 +36,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -65,6 +65,7 @@ from cloud.finance.postings import (
     SupplierReceipt,
 )
 from cloud.finance.upsert import insert_for
+from cloud.orders.audit_rules import CHINA
 from cloud.orders.core import doc
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def _receipt_poster(r: PurchaseReceipt, supplier: str) -> Callable[[Session], No
                 sku=sku,
                 quantity=Decimal(int(line["qty"])),
                 unit_cost=Decimal(prices[sku]),
-                on=r.created_at.date(),
+                on=day_of(r.created_at),
             )
             events.record(s, r.account_id, event, r.created_at)
 
@@ -225,12 +226,18 @@ def _orders(s: Session, account_id: int, after: int, horizon: datetime) -> Itera
         yield entry.id, _order_poster(entry, order)
 
 
+def day_of(at: datetime) -> date:
+    """The day an entry is dated: the seller's (China time), so a fact at 00:30 on the 1st
+    in Beijing is in the new month, not the last day of the old one in UTC."""
+    return at.astimezone(CHINA).date()
+
+
 def _amount(order: SalesOrder) -> Decimal:
     return (Decimal(order.total_cents) / 100).quantize(Decimal("0.01"))
 
 
 def _order_poster(entry: OrderLog, o: SalesOrder) -> Callable[[Session], None]:
-    amount, on = _amount(o), entry.at.date()
+    amount, on = _amount(o), day_of(entry.at)
 
     def post(s: Session) -> None:
         if amount <= 0:

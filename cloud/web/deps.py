@@ -54,3 +54,4 @@ CataloguePage = Annotated[WebUser, Depends(page("catalogue:read"))]
 #: The import page and its jobs: the API's ``/skus/imports`` routes need catalogue:write.
 CatalogueWritePage = Annotated[WebUser, Depends(page("catalogue:write"))]
 CatalogueAction = Annotated[WebUser, Depends(action("catalogue:write"))]
+FinancePage = Annotated[WebUser, Depends(page("finance:read"))]

@@ -26,6 +26,7 @@ from cloud.web import i18n
 from cloud.web.pages import (
     audit,
     couriers,
+    finance,
     fleet,
     home,
     labels,
@@ -138,6 +139,7 @@ def mount(app: FastAPI) -> None:
         fleet,
         leases,
         users,
+        finance,
     )
     for module in modules:
         app.include_router(module.router)

@@ -8,6 +8,7 @@ its commit, or runs twice at once.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -41,7 +42,7 @@ def demo(app_client: TestClient) -> TestClient:
 
 
 def _factory(c: TestClient) -> sessionmaker[Session]:
-    return c.app.state.sessions  # type: ignore[attr-defined,no-any-return]
+    return c.app.state.sessions  # type: ignore[attr-defined]
 
 
 def _seller(c: TestClient) -> int:
@@ -90,21 +91,27 @@ def _later() -> datetime:
     return datetime.now(UTC) + timedelta(minutes=1)
 
 
-def _books(c: TestClient, seller: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class Books:
+    entries: list[tuple[str, str]]
+    hash: str
+    cost: tuple[Decimal, Decimal] | None
+    balances: dict[str, Decimal]
+
+
+def _books(c: TestClient, seller: int) -> Books:
     with transaction(_factory(c)) as s:
-        kinds = sorted(
+        kinds: list[tuple[str, str]] = sorted(
             (e.source_doc, e.event_kind)
             for e in s.execute(select(FinEntry).where(FinEntry.account_id == seller)).scalars()
         )
         cost = s.get(FinItemCost, (seller, CASE))
-        return {
-            "entries": kinds,
-            "hash": ledger.ledger_hash(s, seller),
-            "cost": None if cost is None else (cost.quantity, cost.value),
-            "balances": {
-                r.code: r.balance for r in ledger.trial_balance(s, seller) if r.balance != 0
-            },
-        }
+        return Books(
+            kinds,
+            ledger.ledger_hash(s, seller),
+            None if cost is None else (cost.quantity, cost.value),
+            {r.code: r.balance for r in ledger.trial_balance(s, seller) if r.balance != 0},
+        )
 
 
 def _total_cents(c: TestClient, seller: int) -> int:
@@ -128,14 +135,13 @@ def test_an_orders_life_ends_in_the_books_once(demo: TestClient) -> None:
     assert poster.tick(_factory(demo), _later()).posted == 0
     assert _books(demo, seller) == books  # the second run changes nothing
 
-    mine = [e for e in books["entries"] if str(e[0]).startswith(ORDER)]  # type: ignore[attr-defined]
+    mine = [e for e in books.entries if str(e[0]).startswith(ORDER)]
     assert mine == [(ORDER, "order_paid"), (ORDER, "order_shipped"), (ORDER, "refund_unshipped")]
-    assert sum(1 for e in books["entries"] if e[1] == "reversal") == 1  # type: ignore[attr-defined]
-    assert ("receipt:1:0", "supplier_receipt") in books["entries"]  # type: ignore[operator]
+    assert sum(1 for e in books.entries if e[1] == "reversal") == 1
+    assert ("receipt:1:0", "supplier_receipt") in books.entries
     # The goods are back at the cost they left with; the order's money is back with the buyer.
-    assert books["cost"] == (D("10"), D("200.00"))
-    balances = books["balances"]
-    assert isinstance(balances, dict)
+    assert books.cost == (D("10"), D("200.00"))
+    balances = books.balances
     assert balances["1405"] == D("200.00") and balances["2202.01.SUP1"] == D("-200.00")
     assert "6001" not in balances and "6401" not in balances and "22210101" not in balances
     assert sum(balances.values()) == 0
@@ -147,7 +153,7 @@ def test_a_crash_before_the_commit_posts_nothing_then_all_once(demo: TestClient)
     _life(demo)
     factory = _factory(demo)
     poster.tick(factory, _later(), lag=timedelta(days=1))  # opens the cursors, posts nothing
-    assert _books(demo, seller)["entries"] == []
+    assert _books(demo, seller).entries == []
 
     def crash(_: Session) -> None:
         raise Crash
@@ -155,14 +161,14 @@ def test_a_crash_before_the_commit_posts_nothing_then_all_once(demo: TestClient)
     for stream in poster.STREAMS:
         with pytest.raises(Crash):
             poster.post_batch(factory, seller, stream, _later(), before_commit=crash)
-    assert _books(demo, seller)["entries"] == []
+    assert _books(demo, seller).entries == []
     with transaction(factory) as s:
         assert {c.position for c in s.execute(select(FinCursor)).scalars()} == {0}
     poster.tick(factory, _later())
     once = _books(demo, seller)
     poster.tick(factory, _later())
     assert _books(demo, seller) == once
-    paid = [e for e in once["entries"] if e == (ORDER, "order_paid")]  # type: ignore[attr-defined]
+    paid = [e for e in once.entries if e == (ORDER, "order_paid")]
     assert len(paid) == 1
 
 
@@ -170,8 +176,7 @@ def test_a_receipt_posts_inventory_and_payable(demo: TestClient) -> None:
     seller = _seller(demo)
     _receive(demo, qty=3, price="12.345")
     poster.tick(_factory(demo), _later())
-    balances = _books(demo, seller)["balances"]
-    assert isinstance(balances, dict)
+    balances = _books(demo, seller).balances
     # 3 × 12.345 = 37.035 → 37.04 half up; the 2 QC-failed units are not booked.
     assert balances["1405"] == D("37.04") and balances["2202.01.SUP1"] == D("-37.04")
 
@@ -185,9 +190,9 @@ def test_a_shipment_without_cost_stops_its_stream_and_books_nothing_of_it(
     out = poster.tick(_factory(demo), _later())
     why = out.stopped[(seller, "orders")]
     assert "book the supplier receipt first" in why
-    entries = _books(demo, seller)["entries"]
-    assert (ORDER, "order_paid") in entries  # type: ignore[operator]
-    assert (ORDER, "order_shipped") not in entries  # type: ignore[operator]
+    entries = _books(demo, seller).entries
+    assert (ORDER, "order_paid") in entries
+    assert (ORDER, "order_shipped") not in entries
     with transaction(_factory(demo)) as s:
         cur = s.get_one(FinCursor, (seller, "orders"))
         assert cur.error == why
@@ -228,6 +233,21 @@ def test_two_posters_at_once_post_each_fact_once(demo: TestClient) -> None:
     # Every fact posted by exactly one of them: the counts of the two add up to the facts.
     assert sum(r.posted for r in results) == counted
     assert poster.tick(factory, _later()).posted == 0
-    assert _books(demo, seller)["entries"].count((ORDER, "order_paid")) == 1  # type: ignore[attr-defined]
+    assert _books(demo, seller).entries.count((ORDER, "order_paid")) == 1
     assert n >= 4
     assert _total_cents(demo, seller) > 0
+
+
+def test_the_hub_worker_posts_in_the_background_and_stops(demo: TestClient) -> None:
+    seller = _seller(demo)
+    worker = poster.Worker(_factory(demo), poll_s=0.05, lag_s=0)
+    worker.start()
+    try:
+        for _ in range(200):
+            if (ORDER, "order_paid") in _books(demo, seller).entries:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        worker.stop(10)
+    assert (ORDER, "order_paid") in _books(demo, seller).entries
+    assert worker._thread is not None and not worker._thread.is_alive()

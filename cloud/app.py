@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -154,7 +155,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         app.state.finance = None
         if settings.finance_poster and not _in_memory(engine.url):
             app.state.finance = finance_poster.Worker(
-                app.state.sessions, settings.finance_poll_s, settings.finance_lag_s
+                app.state.sessions,
+                timedelta(seconds=settings.finance_poll_s),
+                timedelta(seconds=settings.finance_lag_s),
             )
             app.state.finance.start()
         try:

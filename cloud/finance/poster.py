@@ -297,10 +297,11 @@ def _shipped_lines(s: Session, o: SalesOrder, at: datetime) -> tuple[Line, ...]:
 
 
 class Worker:
-    """A thread of the hub that ticks the poster every ``poll_s`` (cloud/app.py)."""
+    """A thread of the hub that ticks the poster every ``poll`` (cloud/app.py)."""
 
-    def __init__(self, factory: sessionmaker[Session], poll_s: float, lag_s: float) -> None:
-        self.factory, self.poll_s, self.lag = factory, poll_s, timedelta(seconds=lag_s)
+    def __init__(self, factory: sessionmaker[Session], poll: timedelta, lag: timedelta) -> None:
+        # timedelta, not seconds as a float: this package holds no float at all (test_money).
+        self.factory, self.poll, self.lag = factory, poll, lag
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -308,13 +309,13 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="finance-poster", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: timedelta = timedelta(seconds=30)) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(timeout.total_seconds())
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        while not self._stop.wait(self.poll.total_seconds()):
             try:
                 tick(self.factory, datetime.now(UTC), self.lag)
             except Exception:

@@ -240,7 +240,7 @@ def test_two_posters_at_once_post_each_fact_once(demo: TestClient) -> None:
 
 def test_the_hub_worker_posts_in_the_background_and_stops(demo: TestClient) -> None:
     seller = _seller(demo)
-    worker = poster.Worker(_factory(demo), poll_s=0.05, lag_s=0)
+    worker = poster.Worker(_factory(demo), timedelta(milliseconds=50), timedelta(0))
     worker.start()
     try:
         for _ in range(200):
@@ -248,6 +248,32 @@ def test_the_hub_worker_posts_in_the_background_and_stops(demo: TestClient) -> N
                 break
             threading.Event().wait(0.05)
     finally:
-        worker.stop(10)
+        worker.stop(timedelta(seconds=10))
     assert (ORDER, "order_paid") in _books(demo, seller).entries
     assert worker._thread is not None and not worker._thread.is_alive()
+
+
+def test_a_second_poster_skips_the_stream_another_holds(demo: TestClient) -> None:
+    """PostgreSQL: FOR UPDATE SKIP LOCKED on the cursor row. While one poster has posted a
+    batch and not committed yet, another (here a thread; in production another hub process)
+    neither waits nor posts the same facts: it skips the stream."""
+    if demo.app.state.engine.dialect.name != "postgresql":  # type: ignore[attr-defined]
+        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): the second one waits")
+    seller = _seller(demo)
+    factory = _factory(demo)
+    poster.tick(factory, _later(), lag=timedelta(days=1))  # the cursors, nothing posted
+    seen: list[tuple[int, str | None]] = []
+
+    def meanwhile(_: Session) -> None:
+        t = threading.Thread(
+            target=lambda: seen.append(poster.post_batch(factory, seller, "orders", _later()))
+        )
+        t.start()
+        t.join(20)
+        assert not t.is_alive(), "the second poster waited for the first one's lock"
+
+    first, error = poster.post_batch(factory, seller, "orders", _later(), before_commit=meanwhile)
+    assert error is None and first > 0
+    assert seen == [(0, None)]
+    assert poster.post_batch(factory, seller, "orders", _later()) == (0, None)
+    assert _books(demo, seller).entries.count((ORDER, "order_paid")) == 1

@@ -42,7 +42,7 @@ def demo(app_client: TestClient) -> TestClient:
 
 
 def _factory(c: TestClient) -> sessionmaker[Session]:
-    return c.app.state.sessions  # type: ignore[attr-defined]
+    return c.app.state.sessions  # type: ignore[attr-defined,no-any-return]
 
 
 def _seller(c: TestClient) -> int:

@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -24,6 +25,7 @@ from cloud import metrics
 from cloud.api import (
     auth,
     channels,
+    finance,
     orders,
     platform,
     purchases,
@@ -45,6 +47,7 @@ from cloud.catalogue import job_runner
 from cloud.channels import runner as channels_runner
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
+from cloud.finance import poster as finance_poster
 from cloud.login import KnownLocks, LoginPolicy
 from cloud.serve import warmup
 from cloud.settings import Settings
@@ -147,9 +150,21 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 app.state.sessions, settings.channels_poll_s
             )
             app.state.channels.start()
+        # Order history and PO receipts into the books (cloud/finance/poster.py): shared
+        # with the other workers through a lock on each stream's cursor row.
+        app.state.finance = None
+        if settings.finance_poster and not _in_memory(engine.url):
+            app.state.finance = finance_poster.Worker(
+                app.state.sessions,
+                timedelta(seconds=settings.finance_poll_s),
+                timedelta(seconds=settings.finance_lag_s),
+            )
+            app.state.finance.start()
         try:
             yield
         finally:
+            if app.state.finance is not None:
+                await asyncio.to_thread(app.state.finance.stop)
             if app.state.channels is not None:
                 await asyncio.to_thread(app.state.channels.stop)
             app.state.import_jobs.stop()
@@ -228,6 +243,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         tasks,
         platform,
         channels,
+        finance,
     ):
         app.include_router(module.router)
 

@@ -46,6 +46,7 @@ SCOPES: Final[dict[str, str]] = {
     "nodes:write": "Assign edge nodes to warehouses",
     "channels:read": "See marketplace shops, their downloads and shipment confirmations",
     "channels:write": "Download now, change shop schedules and courier codes, resend confirmations",
+    "finance:read": "Read the books: trial balance and ledger lines",
 }
 
 _READ = {"catalogue:read", "stock:read", "orders:read", "tasks:read", "nodes:read", "channels:read"}
@@ -75,7 +76,8 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         }
     ),
     "picker": frozenset({"catalogue:read", "stock:read", "orders:read", "tasks:read"}),
-    "finance": frozenset(_READ),
+    # The books are for the finance role and admins only (issue 18), not every reader.
+    "finance": frozenset(_READ | {"finance:read"}),
     "readonly": frozenset(_READ),
 }
 

@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     #: How often it looks for due shops and confirmations (a "download now" wakes it).
     channels_poll_s: float = Field(default=10.0, gt=0, le=600)
 
+    # --- finance (cloud/finance/poster.py, docs/finance.md) ---
+    #: Run the poster in each worker: order history and PO receipts into the books. Any
+    #: number of workers may: each stream's cursor is locked by one of them at a time.
+    finance_poster: bool = True
+    #: How often it looks for new facts.
+    finance_poll_s: float = Field(default=10.0, gt=0, le=3600)
+    #: Facts younger than this are left for the next tick: on PostgreSQL an id is drawn at
+    #: INSERT but seen at COMMIT, so the cursor must not pass a transaction still open.
+    finance_lag_s: float = Field(default=10.0, ge=0, le=3600)
+
     # --- the dashboard (cloud/web/) ---
     #: Orders in by this hour (China time) ship the same day; open ones from before the
     #: latest cut-off count as late on the home page (cloud/orders/figures.py).

@@ -19,6 +19,9 @@ from simulators.broker import PrivateBroker
 # A refused login waits a second before its answer (cloud/settings.py); the tests that
 # count refusals would only wait. tests/cloud/api/test_login_limits.py tests the pause.
 os.environ.setdefault("GUANJIA_LOGIN_REFUSAL_DELAY_S", "0")
+# Hubs built by other fixtures (module-scoped ones) do not post to the books behind a test's
+# back either; tests/cloud/finance/test_poster.py ticks the poster by hand.
+os.environ.setdefault("GUANJIA_FINANCE_POSTER", "0")
 
 # make test-fast: fewer examples per property for the inner loop (make test keeps the default 100).
 settings.register_profile("fast", max_examples=20)

@@ -300,6 +300,7 @@ NodesRead = Annotated[Principal, Security(_principal, scopes=["nodes:read"])]
 NodesWrite = Annotated[Principal, Security(_principal, scopes=["nodes:write"])]
 ChannelsRead = Annotated[Principal, Security(_principal, scopes=["channels:read"])]
 ChannelsWrite = Annotated[Principal, Security(_principal, scopes=["channels:write"])]
+FinanceRead = Annotated[Principal, Security(_principal, scopes=["finance:read"])]
 AnyUser = Annotated[Principal, Security(_principal, scopes=[])]
 
 

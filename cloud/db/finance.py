@@ -138,3 +138,19 @@ class FinItemCost(Base):
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
     quantity: Mapped[Decimal] = mapped_column(Quantity)
     value: Mapped[Decimal] = mapped_column(Money)
+
+
+class FinCursor(Base):
+    """How far the poster (cloud/finance/poster.py) has read one stream of business facts
+    of one seller: the id of the last fact posted. Moved in the transaction that posts the
+    facts' entries, so a crash leaves both or neither (migration 0022_finance_cursor)."""
+
+    __tablename__ = "fin_cursor"
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id"), primary_key=True)
+    #: "receipts" (purchase_receipt.id) or "orders" (order_log.id).
+    stream: Mapped[str] = mapped_column(String(16), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    posted: Mapped[int] = mapped_column(Integer, default=0)
+    #: Why the stream stopped at the fact after ``position`` (None when it did not).
+    error: Mapped[str | None] = mapped_column(String(300))
+    changed_at: Mapped[datetime]

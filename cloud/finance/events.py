@@ -9,7 +9,7 @@ the same event from two workers at once, leaves the books as one delivery would.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -139,15 +139,58 @@ def _returned(
     )
     if not event.lines:
         raise InvalidError(f"{event.order_no}: say which goods came back", "lines")
-    total = sum((line.quantity for line in event.lines), Decimal(0))
+    return booked, _back(session, account_id, booked, event.lines)
+
+
+def _back(
+    session: Session, account_id: int, booked: Decimal, lines: tuple[Line, ...]
+) -> list[_CostChange]:
+    """``booked`` (a shipment's cost) back on its SKUs in proportion to quantity."""
+    total = sum((line.quantity for line in lines), Decimal(0))
     changes: list[_CostChange] = []
     left = booked
-    for i, line in enumerate(event.lines):
+    for i, line in enumerate(lines):
         _cost_row(session, account_id, line.sku)
-        part = left if i == len(event.lines) - 1 else half_up(booked * line.quantity / total)
+        part = left if i == len(lines) - 1 else half_up(booked * line.quantity / total)
         left -= part
         changes.append(_CostChange(line.sku, line.quantity, part))
-    return booked, changes
+    return changes
+
+
+def unship(
+    session: Session,
+    account_id: int,
+    source_doc: str,
+    lines: tuple[Line, ...],
+    on: date,
+    now: datetime,
+) -> Posted:
+    """A shipment taken back before it was refunded (冲销出库, docs/orders.md): its entry is
+    reversed (ledger.reverse, once by its key) and its goods come back at the cost it
+    booked, so a later shipment of them costs what this one did."""
+    shipped = session.execute(
+        select(FinEntry.id).where(
+            FinEntry.account_id == account_id,
+            FinEntry.source_doc == source_doc,
+            FinEntry.event_kind == OrderShipped.kind,
+        )
+    ).scalar_one_or_none()
+    if shipped is None:
+        raise InvalidError(f"{source_doc} has no shipment in the books to take back", "order")
+    booked = -sum(
+        session.execute(
+            select(FinLeg.amount)
+            .join(FinAccount, FinAccount.id == FinLeg.fin_account_id)
+            .where(FinLeg.entry_id == shipped, FinAccount.code == "1405")
+        ).scalars(),
+        ZERO,
+    )
+    changes = _back(session, account_id, booked, lines) if lines else []
+    posted = ledger.reverse(session, account_id, shipped, on, now, f"冲销出库 {source_doc}")
+    if posted.created:
+        for c in changes:
+            _apply(session, account_id, c)
+    return posted
 
 
 def _apply(session: Session, account_id: int, c: _CostChange) -> None:

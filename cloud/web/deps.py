@@ -57,3 +57,4 @@ CatalogueAction = Annotated[WebUser, Depends(action("catalogue:write"))]
 ChannelsPage = Annotated[WebUser, Depends(page("channels:read"))]
 #: "Download now" and a confirmation's retry: the API's routes need channels:write.
 ChannelsAction = Annotated[WebUser, Depends(action("channels:write"))]
+FinancePage = Annotated[WebUser, Depends(page("finance:read"))]

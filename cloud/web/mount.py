@@ -27,6 +27,7 @@ from cloud.web.pages import (
     audit,
     channels,
     couriers,
+    finance,
     fleet,
     home,
     labels,
@@ -140,6 +141,7 @@ def mount(app: FastAPI) -> None:
         fleet,
         leases,
         users,
+        finance,
     )
     for module in modules:
         app.include_router(module.router)

@@ -68,6 +68,8 @@ def app_client(db_url: str) -> Iterator[TestClient]:
             # Tests tick the channel scheduler themselves (tests/cloud/channels): a tick of
             # its own in the middle of a test would change the rows the test looks at.
             channels_scheduler=False,
+            # Likewise the finance poster (tests/cloud/finance/test_poster.py ticks it).
+            finance_poster=False,
         ),
         ingest=False,
     )

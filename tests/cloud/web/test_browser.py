@@ -151,6 +151,7 @@ def test_f10_columns_kept_after_reload_and_admin_pages(browser: Any, hub: str) -
         ("rules", "/web/rules"),
         ("rule", "/web/rules/hunan-sf"),
         ("users", "/web/users"),
+        ("finance", "/web/finance?account=2203"),
     ):
         page.goto(hub + path)
         _check(page, name)

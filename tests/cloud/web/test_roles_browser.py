@@ -31,6 +31,7 @@ PAGES = {
     "/web/tasks": "tasks:read",
     "/web/fleet": "nodes:read",
     "/web/users": "users:admin",
+    "/web/finance": "finance:read",
 }
 
 

@@ -164,7 +164,7 @@ def order_shipments(
 
 @router.post("/shipments/{shipment_id}/retry")
 def retry_shipment(
-    shipment_id: Annotated[int, Path(ge=1, le=2**62)], session: SessionDep, who: ChannelsWrite
+    shipment_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, who: ChannelsWrite
 ) -> ShipmentOut:
     return _shipment(shipments.retry(session, who.account_id, shipment_id, datetime.now(UTC)))
 

@@ -124,7 +124,7 @@ async def download_now(
 
 @router.post("/shipments/{shipment_id}/retry", include_in_schema=False)
 def retry_shipment(
-    shipment_id: Annotated[int, Path(ge=1, le=2**62)],
+    shipment_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     user: ChannelsAction,
     session: SessionDep,
 ) -> Response:

@@ -115,7 +115,7 @@ SYNTAX_SEARCHES = [
     ("*", {"Q-2"}),
     ("r*l", {"Q-2"}),
     ("NEAR", {"Q-3"}),
-    ("near", {"Q-3"}),  # as LIKE: ASCII letters in either case
+    ("near", {"Q-3"}),  # SQLite's LIKE: ASCII letters in either case
     ("OR", {"Q-3", "Q-5"}),  # and DROP
     ("AND", {"Q-3"}),
     ("NEAR(", set()),
@@ -136,8 +136,12 @@ def test_query_syntax_is_text(shop: TestClient) -> None:
     c = shop
     for no, buyer in SYNTAX.items():
         create(c, no, buyer)
+    expected = dict(SYNTAX_SEARCHES)
+    if engine(c).dialect.name == "postgresql":
+        # LIKE there tells case (as before 0022; SQLite's LIKE folds ASCII letters).
+        expected.update({"near": set(), "OR": {"Q-3"}})
     found = {q: search(c, q) for q, _ in SYNTAX_SEARCHES}
-    assert found == dict(SYNTAX_SEARCHES)
+    assert found == expected
     assert search(c, "Q-") == set(SYNTAX)  # nothing changed, the table is there
     assert_index_in_step(c)
 

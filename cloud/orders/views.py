@@ -15,9 +15,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Select, any_, bindparam, func, or_, select, union
+from sqlalchemy import (
+    BindParameter,
+    FromClause,
+    Select,
+    any_,
+    bindparam,
+    column,
+    func,
+    intersect,
+    or_,
+    select,
+    table,
+    union,
+)
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import ColumnElement, Executable
 
 from cloud.db.engine import Statements, dialect_of, in_param, in_value, like_pattern
 from cloud.db.models import (
@@ -68,10 +81,14 @@ DECISION_FIELDS = ("check", "outcome", "rule_key", "rule_version", "reason", "ac
 LOG_FIELDS = ("action", "from_status", "to_status", "reason", "actor", "at")
 
 
-def _select() -> Select[Any]:
+def _select(driver: FromClause | None = None) -> Select[Any]:
+    """The order columns; with ``driver`` (a set of order ids) the orders are read from it."""
     w = Warehouse.__table__.c
-    return select(_O.id, *(_O[f] for f in ORDER_FIELDS), w.code.label("warehouse")).join_from(
-        SalesOrder.__table__, Warehouse.__table__, w.id == _O.warehouse_id
+    orders: FromClause = SalesOrder.__table__
+    if driver is not None:
+        orders = driver.join(orders, _O.id == driver.c.id)
+    return select(_O.id, *(_O[f] for f in ORDER_FIELDS), w.code.label("warehouse")).select_from(
+        orders.join(Warehouse.__table__, w.id == _O.warehouse_id)
     )
 
 
@@ -79,6 +96,14 @@ def _select() -> Select[Any]:
 _SEARCHED = (_O.order_no, _O.buyer_nick, _O.tracking_number)
 #: At most this many keywords of a search are used (each one narrows the list).
 MAX_KEYWORDS = 5
+#: SQLite's trigram index of the searched columns (migration 0022), kept in step by triggers.
+_FTS = table("order_search", column("order_id"), column("order_search"))
+#: On SQLite a keyword with at most this many index hits drives the query (its orders are
+#: read and sorted); one with more is checked along the newest-first walk, which meets 50
+#: matches soon when they are that common.
+DRIVE_MAX = 5000
+#: A keyword with at most this many hits drives without the others being counted.
+RARE = 200
 
 
 @dataclass(frozen=True)
@@ -127,10 +152,70 @@ def _phone_digits(word: str) -> str | None:
     return digits
 
 
+def _shop_orders() -> Select[Any]:
+    """The ids of the orders that came from the shop ``:shop`` of ``:account``."""
+    shops = select(ChannelShop.id).where(
+        ChannelShop.account_id == bindparam("account"), ChannelShop.code == bindparam("shop")
+    )
+    return select(ChannelOrder.order_id.label("id")).where(
+        ChannelOrder.shop_id.in_(shops), ChannelOrder.order_id.is_not(None)
+    )
+
+
 def _build_page(_dialect: str, variant: Hashable) -> Executable:
-    present, words = cast(tuple[frozenset[str], tuple[tuple[str, bool], ...]], variant)
+    present, words, drive = cast(
+        tuple[frozenset[str], tuple[tuple[str, bool], ...], int | str | None], variant
+    )
     account: BindParameter[int] = bindparam("account")
-    stmt = _select().where(_O.account_id == account)
+    # DISTINCT: an order merged from two of the shop's orders must come once.
+    driver = _shop_orders().distinct().subquery("shop_orders") if drive == "shop" else None
+    for_postgres = []
+    narrow: list[ColumnElement[bool]] = []
+    for i, (kind, phone) in enumerate(words):
+        like: BindParameter[str] = bindparam(f"like{i}")
+        by_phone = []
+        if phone:
+            # The whole number or its last 4 digits, each through its own index (0016).
+            by_phone = [_O.phone == bindparam(f"phone{i}"), _O.phone_tail == bindparam(f"tail{i}")]
+        phone_hits = [select(_O.id).where(_O.account_id == account, c) for c in by_phone]
+        if kind == "trigram":
+            # The matches first, one column at a time through its trigram index, then those
+            # orders by id. With the LIKEs OR-ed on the order list's own path, the planner
+            # walked the newest-first index through every order until it had a page: matches
+            # of one download share a timestamp, and it cannot know they are not spread evenly.
+            for_postgres.append(
+                union(
+                    *(
+                        select(_O.id).where(_O.account_id == account, col.like(like, escape="\\"))
+                        for col in _SEARCHED
+                    ),
+                    *phone_hits,
+                )
+            )
+            continue
+        if kind == "fts" and i == drive:
+            # SQLite (0022): candidates from the trigram index, then the same LIKE as a scan
+            # would apply (the index folds case beyond ASCII, LIKE does not: same results).
+            # The other keywords: that LIKE only, on the driver's few orders, or along the
+            # newest-first walk when every keyword is common (it meets a page of matches
+            # soon; gathering common keywords' hits to probe them cost more: 80 ms).
+            match = _FTS.c.order_search.op("MATCH")(bindparam(f"fts{i}"))
+            hits = union(select(_FTS.c.order_id.label("id")).where(match), *phone_hits)
+            driver = hits.subquery("hits")
+        narrow.append(or_(*(col.like(like, escape="\\") for col in _SEARCHED), *by_phone))
+    if driver is None:
+        stmt = _select().where(_O.account_id == account, *narrow)
+    else:
+        # ``account_id + 0`` disqualifies the (account, created_at) index, which SQLite would
+        # otherwise walk newest first, probing the driver for each order (it flattens or
+        # reorders the join): https://www.sqlite.org/optoverview.html#disqualifying_indexes
+        stmt = _select(driver).where(_O.account_id + 0 == account, *narrow)
+    if for_postgres:
+        # The keywords' hits intersected as sets: an order must match every keyword. One
+        # array per keyword, each tested with ``= ANY``, compared every row of the first
+        # with every element of the others (two keywords of which one is common: 564 ms).
+        both = for_postgres[0] if len(for_postgres) == 1 else intersect(*for_postgres)
+        stmt = stmt.where(_O.id == any_(func.array(both.scalar_subquery())))
     for name in _EQUAL:
         if name in present:
             stmt = stmt.where(_O[name] == bindparam(name))
@@ -141,17 +226,8 @@ def _build_page(_dialect: str, variant: Hashable) -> Executable:
             .where(Warehouse.account_id == account, Warehouse.code == bindparam("warehouse"))
             .scalar_subquery()
         )
-    if "shop" in present:
-        shops = select(ChannelShop.id).where(
-            ChannelShop.account_id == account, ChannelShop.code == bindparam("shop")
-        )
-        stmt = stmt.where(
-            _O.id.in_(
-                select(ChannelOrder.order_id).where(
-                    ChannelOrder.shop_id.in_(shops), ChannelOrder.order_id.is_not(None)
-                )
-            )
-        )
+    if "shop" in present and drive != "shop":
+        stmt = stmt.where(_O.id.in_(_shop_orders()))
     if "arrived_from" in present:
         stmt = stmt.where(_O.created_at >= bindparam("arrived_from"))
     if "arrived_to" in present:
@@ -160,27 +236,6 @@ def _build_page(_dialect: str, variant: Hashable) -> Executable:
         stmt = stmt.where(_O.shipped_at >= bindparam("shipped_from"))
     if "shipped_to" in present:
         stmt = stmt.where(_O.shipped_at < bindparam("shipped_to"))
-    for i, (kind, phone) in enumerate(words):
-        like: BindParameter[str] = bindparam(f"like{i}")
-        by_phone = []
-        if phone:
-            # The whole number or its last 4 digits, each through its own index (0016).
-            by_phone = [_O.phone == bindparam(f"phone{i}"), _O.phone_tail == bindparam(f"tail{i}")]
-        if kind == "trigram":
-            # The matches first, one column at a time through its trigram index, then those
-            # orders by id. With the LIKEs OR-ed on the order list's own path, the planner
-            # walked the newest-first index through every order until it had a page: matches
-            # of one download share a timestamp, and it cannot know they are not spread evenly.
-            hits = union(
-                *(
-                    select(_O.id).where(_O.account_id == account, col.like(like, escape="\\"))
-                    for col in _SEARCHED
-                ),
-                *(select(_O.id).where(_O.account_id == account, c) for c in by_phone),
-            )
-            stmt = stmt.where(_O.id == any_(func.array(hits.scalar_subquery())))
-        else:
-            stmt = stmt.where(or_(*(col.like(like, escape="\\") for col in _SEARCHED), *by_phone))
     return (
         stmt.order_by(_O.created_at.desc(), _O.order_no)
         .limit(bindparam("limit"))
@@ -249,18 +304,74 @@ def page(
             present.add(name)
     postgres = dialect_of(session) == "postgresql"
     words = []
-    for i, word in enumerate(f.keywords()):
+    counts: dict[int | str, int] = {}
+    keywords = f.keywords()
+    for i, word in enumerate(keywords):
         params[f"like{i}"] = like_pattern(word)
         digits = _phone_digits(word)
         if digits is not None:
             params[f"phone{i}"] = digits
             params[f"tail{i}"] = digits if len(digits) == 4 else None
-        # A keyword of three characters or more has trigrams to look up (PostgreSQL); a
-        # shorter one would read the whole index, and SQLite has none: those scan.
-        words.append(("trigram" if len(word) >= 3 and postgres else "scan", digits is not None))
-    variant = (frozenset(present), tuple(words))
+        # A keyword of three characters or more has trigrams to look up; a shorter one
+        # would read the whole index (PostgreSQL) or finds nothing in it (SQLite's FTS5
+        # trigram tokenizer): those scan, as before.
+        if len(word) < 3:
+            words.append(("scan", digits is not None))
+        elif postgres:
+            words.append(("trigram", digits is not None))
+        else:
+            # As one FTS5 string (https://www.sqlite.org/fts5.html#fts5_strings): quotes
+            # doubled, so ", *, NEAR, OR, AND, ^ are text to find, not query syntax.
+            params[f"fts{i}"] = '"' + word.replace('"', '""') + '"'
+            words.append(("fts", digits is not None))
+    # Counting a common keyword's hits reads its trigrams' whole lists (~30 ms at 100,000
+    # orders): the longest keywords first, and none after one that is rare enough.
+    by_length = sorted(
+        (i for i, w in enumerate(words) if w[0] == "fts"), key=lambda i: -len(keywords[i])
+    )
+    for i in by_length:
+        counts[i] = _hits_up_to(session, params[f"fts{i}"], DRIVE_MAX + 1)
+        if counts[i] <= RARE:
+            break
+    if "shop" in present and not postgres:
+        counts["shop"] = _shop_orders_up_to(session, params, DRIVE_MAX + 1)
+    # On SQLite the narrowest of the keywords and the shop drives when its orders are few
+    # enough to read and sort; else the planner walks the orders newest first, and probes
+    # each one (for a shop with no orders or a rare keyword: every order, 300 ms and more).
+    drive = min(counts, key=lambda k: counts[k], default=None)
+    if drive is not None and counts[drive] > DRIVE_MAX:
+        drive = None
+    variant = (frozenset(present), tuple(words), drive)
     rows = session.execute(_PAGE.get(session, variant), params).all()
     return _with_lines(session, rows)
+
+
+_COUNT = Statements(
+    lambda _d, _v: select(func.count()).select_from(
+        select(_FTS.c.order_id)
+        .where(_FTS.c.order_search.op("MATCH")(bindparam("fts")))
+        .limit(bindparam("cap"))
+        .subquery()
+    )
+)
+
+
+_SHOP_COUNT = Statements(
+    lambda _d, _v: select(func.count()).select_from(
+        _shop_orders().limit(bindparam("cap")).subquery()
+    )
+)
+
+
+def _shop_orders_up_to(session: Session, params: dict[str, Any], cap: int) -> int:
+    """How many orders came from the filter's shop, counting to ``cap``."""
+    bound = {"account": params["account"], "shop": params["shop"], "cap": cap}
+    return int(session.execute(_SHOP_COUNT.get(session), bound).scalar_one())
+
+
+def _hits_up_to(session: Session, fts: str, cap: int) -> int:
+    """How many orders (of any account) the index finds for one keyword, counting to ``cap``."""
+    return int(session.execute(_COUNT.get(session), {"fts": fts, "cap": cap}).scalar_one())
 
 
 def by_ids(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -1003,6 +1003,10 @@ def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:
                 where = cols.user_id.in_(users)
             elif name in GLOBAL_TABLES:
                 continue
+            elif name.startswith("order_search_"):
+                # SQLite's FTS5 shadow tables of order_search (migration 0022): the index's
+                # own storage; order_search itself is checked above by its order_id.
+                continue
             else:
                 pytest.fail(f"table {name}: no way to tell whose rows it holds; add it here")
             out[name] = sorted(repr(tuple(r)) for r in conn.execute(select(table).where(where)))

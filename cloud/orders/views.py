@@ -96,7 +96,7 @@ def _select(driver: FromClause | None = None) -> Select[Any]:
 _SEARCHED = (_O.order_no, _O.buyer_nick, _O.tracking_number)
 #: At most this many keywords of a search are used (each one narrows the list).
 MAX_KEYWORDS = 5
-#: SQLite's trigram index of the searched columns (migration 0022), kept in step by triggers.
+#: SQLite's trigram index of the searched columns (migration 0023), kept in step by triggers.
 _FTS = table("order_search", column("order_id"), column("order_search"))
 #: On SQLite a keyword with at most this many index hits drives the query (its orders are
 #: read and sorted); one with more is checked along the newest-first walk, which meets 50
@@ -194,7 +194,7 @@ def _build_page(_dialect: str, variant: Hashable) -> Executable:
             )
             continue
         if kind == "fts" and i == drive:
-            # SQLite (0022): candidates from the trigram index, then the same LIKE as a scan
+            # SQLite (0023): candidates from the trigram index, then the same LIKE as a scan
             # would apply (the index folds case beyond ASCII, LIKE does not: same results).
             # The other keywords: that LIKE only, on the driver's few orders, or along the
             # newest-first walk when every keyword is common (it meets a page of matches

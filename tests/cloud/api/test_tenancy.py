@@ -1004,7 +1004,7 @@ def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:
             elif name in GLOBAL_TABLES:
                 continue
             elif name.startswith("order_search_"):
-                # SQLite's FTS5 shadow tables of order_search (migration 0022): the index's
+                # SQLite's FTS5 shadow tables of order_search (migration 0023): the index's
                 # own storage; order_search itself is checked above by its order_id.
                 continue
             else:

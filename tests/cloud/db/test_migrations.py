@@ -19,7 +19,7 @@ INDEXES = importlib.import_module("cloud.db.migrations.versions.0007_trigram_sea
 def _not_trigram(obj: object, name: str | None, type_: str, *_: object) -> bool:
     # The PostgreSQL-only trigram indexes (migration 0007) are not in the models, which
     # describe what both databases have; the test below checks them. Likewise SQLite's
-    # order search index (migration 0022: an FTS5 table, its shadow tables and a key table).
+    # order search index (migration 0023: an FTS5 table, its shadow tables and a key table).
     if type_ == "table" and name is not None and name.startswith("order_search"):
         return False
     return not (type_ == "index" and name is not None and name.endswith("_trgm"))

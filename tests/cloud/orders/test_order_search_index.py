@@ -1,4 +1,4 @@
-"""Order search through SQLite's trigram index (issue 20, migration 0022) and PostgreSQL's
+"""Order search through SQLite's trigram index (issue 20, migration 0023) and PostgreSQL's
 (0007): the same answers as a scan, for short Chinese keywords, for keywords that are query
 syntax to FTS5, and with the index in step after arrival, patch, split, merge and any other
 write (docs/cloud.md "Order search").

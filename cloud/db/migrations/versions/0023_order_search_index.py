@@ -1,7 +1,7 @@
 """order search index on SQLite: an FTS5 trigram table over the searched columns
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-06 05:30:00
 
 Issue 20: on SQLite every text search of the order list scanned all orders (LIKE '%…%' has
@@ -26,8 +26,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

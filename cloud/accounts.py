@@ -46,7 +46,8 @@ def create_user(
     if not _USERNAME.fullmatch(username):
         raise InvalidError(
             N_(
-                "a username is 2 to 64 of the letters a-z, digits and _ . @ - (no ':', which separates account and user at login)"
+                "a username is 2 to 64 of the letters a-z, digits and _ . @ - (no ':', which "
+                "separates account and user at login)"
             ),
             "username",
         )

@@ -69,7 +69,8 @@ def request_download(session: Session, account_id: int, code: str, now: datetime
     if shop.status == "needs_reauth":
         raise ConflictError(
             N_(
-                "shop %(code)s needs the seller to authorise the app again (%(reason)s); nothing is downloaded until then"
+                "shop %(code)s needs the seller to authorise the app again (%(reason)s); nothing "
+                "is downloaded until then"
             ),
             code=code,
             reason=shop.status_reason or "the marketplace refused its session",
@@ -88,7 +89,8 @@ def request_download(session: Session, account_id: int, code: str, now: datetime
             continue
         raise ConflictError(
             N_(
-                "a download of shop %(code)s is %(outcome)s already (run %(run)s); wait for it to finish"
+                "a download of shop %(code)s is %(outcome)s already (run %(run)s); wait for it to "
+                "finish"
             ),
             code=code,
             outcome=run.outcome,

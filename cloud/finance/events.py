@@ -105,7 +105,8 @@ def _issue(session: Session, account_id: int, line: Line) -> _CostChange:
         have = ZERO if row is None else row.quantity
         raise InvalidError(
             N_(
-                "%(sku)s: %(quantity)s shipped but only %(have)s received at a known cost; book the supplier receipt first"
+                "%(sku)s: %(quantity)s shipped but only %(have)s received at a known cost; book "
+                "the supplier receipt first"
             ),
             "lines",
             sku=line.sku,

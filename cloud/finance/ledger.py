@@ -115,7 +115,8 @@ def check(draft: Draft) -> None:
         said = ", ".join(f"{s} {c}" for c, s in sorted(off.items()))
         raise InvalidError(
             N_(
-                "%(source_doc)s %(event_kind)s: the legs sum to %(said)s; debits and credits must be equal in each currency"
+                "%(source_doc)s %(event_kind)s: the legs sum to %(said)s; debits and credits must "
+                "be equal in each currency"
             ),
             "legs",
             source_doc=draft.source_doc,
@@ -348,7 +349,8 @@ def _refuse_closed(session: Session, account_id: int, periods: set[str]) -> None
     if closed:
         raise ConflictError(
             N_(
-                "period %(periods)s is closed: date the entry in an open period (a correction is a reversing entry dated today)"
+                "period %(periods)s is closed: date the entry in an open period (a correction is a "
+                "reversing entry dated today)"
             ),
             periods=", ".join(closed),
         )

@@ -54,7 +54,8 @@ def money(value: object, field: str = "amount") -> Decimal:
         if not _PLAIN.fullmatch(value):
             raise InvalidError(
                 N_(
-                    "%(field)s: %(value)r is not an amount like 1234.56 (no commas, spaces or more than two decimals)"
+                    "%(field)s: %(value)r is not an amount like 1234.56 (no commas, spaces or more "
+                    "than two decimals)"
                 ),
                 field,
                 field=field,

@@ -174,7 +174,8 @@ def close(
     if po.status not in OPEN:
         raise ConflictError(
             N_(
-                "purchase order %(number)s is %(status)s; only a confirmed or partially received order is closed (cancel a draft instead)"
+                "purchase order %(number)s is %(status)s; only a confirmed or partially received "
+                "order is closed (cancel a draft instead)"
             ),
             number=number,
             status=po.status,
@@ -192,7 +193,8 @@ def cancel(
     if po.status not in ("draft", "confirmed"):
         raise ConflictError(
             N_(
-                "purchase order %(number)s is %(status)s; only a draft or a confirmed order with nothing received can be cancelled (close it instead)"
+                "purchase order %(number)s is %(status)s; only a draft or a confirmed order with "
+                "nothing received can be cancelled (close it instead)"
             ),
             number=number,
             status=po.status,

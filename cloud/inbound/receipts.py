@@ -62,7 +62,8 @@ def book(
             return before, False
         raise ConflictError(
             N_(
-                "receipt %(receipt_id)s was already booked with other lines or another PO; a new receipt needs a new id"
+                "receipt %(receipt_id)s was already booked with other lines or another PO; a new "
+                "receipt needs a new id"
             ),
             receipt_id=receipt_id,
         )
@@ -73,7 +74,8 @@ def book(
         home = session.get_one(Warehouse, po.warehouse_id).code
         raise ConflictError(
             N_(
-                "purchase order %(number)s is to be received at warehouse %(home)s, not %(code)s; receive it there or transfer the goods afterwards"
+                "purchase order %(number)s is to be received at warehouse %(home)s, not %(code)s; "
+                "receive it there or transfer the goods afterwards"
             ),
             number=po.number,
             home=home,
@@ -105,7 +107,9 @@ def book(
         if qty > room:
             raise ConflictError(
                 N_(
-                    "%(sku)s on purchase order %(number)s: ordered %(ordered)s, received %(received)s; the tolerance of %(tolerance)s%% allows at most %(most)s more, this receipt brings %(qty)s"
+                    "%(sku)s on purchase order %(number)s: ordered %(ordered)s, received "
+                    "%(received)s; the tolerance of %(tolerance)s%% allows at most %(most)s more, "
+                    "this receipt brings %(qty)s"
                 ),
                 sku=sku,
                 number=po.number,

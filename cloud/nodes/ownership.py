@@ -188,7 +188,8 @@ def enroll(
             return issue_claim_code(session, node_id, actor, now, ttl=ttl)
         raise ConflictError(
             N_(
-                "node %(node_id)r is enrolled already for another owner; ownership moves only with `guanjia node transfer NODE --account NAME`"
+                "node %(node_id)r is enrolled already for another owner; ownership moves only with "
+                "`guanjia node transfer NODE --account NAME`"
             ),
             node_id=node_id,
         )
@@ -211,7 +212,8 @@ def issue_claim_code(
     if row is None or row.account_id is not None:
         raise ConflictError(
             N_(
-                "node %(node_id)r does not wait for a claim (it is not enrolled, or it has an owner): only a node enrolled without --account gets a claim code"
+                "node %(node_id)r does not wait for a claim (it is not enrolled, or it has an "
+                "owner): only a node enrolled without --account gets a claim code"
             ),
             node_id=node_id,
         )
@@ -258,7 +260,9 @@ def _refuse_if_picking(session: Session, node_id: str, what: str) -> None:
     if busy:
         raise ConflictError(
             N_(
-                "node %(node_id)s holds the pick of released orders (%(orders)s%(more)s): move them to another pick node first (POST /api/v1/orders/{order_no}/pick-node), then %(what)s"
+                "node %(node_id)s holds the pick of released orders (%(orders)s%(more)s): move "
+                "them to another pick node first (POST /api/v1/orders/{order_no}/pick-node), then "
+                "%(what)s"
             ),
             node_id=node_id,
             orders=", ".join(busy),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from cloud.auth import ROLES, Hashed, hashed, normalise_username
 from cloud.db.models import Account, User
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 
 #: What a username may hold (as cloud/api/schemas.py Username, after lower-casing).
 _USERNAME = re.compile(r"[a-z0-9_.@\-]{2,64}")
@@ -20,7 +20,7 @@ _USERNAME = re.compile(r"[a-z0-9_.@\-]{2,64}")
 
 def create_account(session: Session, name: str, now: datetime) -> Account:
     if session.execute(select(Account).where(Account.name == name)).scalar_one_or_none():
-        raise ConflictError(f"account {name!r} exists already")
+        raise ConflictError(N_("account %(name)r exists already"), name=name)
     account = Account(name=name, created_at=now)
     session.add(account)
     session.flush()
@@ -37,19 +37,23 @@ def create_user(
     now: datetime,
 ) -> User:
     if role not in ROLES:
-        raise InvalidError(f"unknown role {role!r}; roles: {', '.join(ROLES)}", "role")
+        raise InvalidError(
+            N_("unknown role %(role)r; roles: %(roles)s"), "role", role=role, roles=", ".join(ROLES)
+        )
     # Unique within the account only, whatever the case: "taken" says nothing of the users of
     # other sellers (issue 13, finding 3; OWASP API3:2023 excessive data exposure).
     username = normalise_username(username)
     if not _USERNAME.fullmatch(username):
         raise InvalidError(
-            "a username is 2 to 64 of the letters a-z, digits and _ . @ - (no ':', which "
-            "separates account and user at login)",
+            N_(
+                "a username is 2 to 64 of the letters a-z, digits and _ . @ - (no ':', which "
+                "separates account and user at login)"
+            ),
             "username",
         )
     taken = select(User.id).where(User.account_id == account_id, User.username == username)
     if session.execute(taken).first():
-        raise ConflictError(f"username {username!r} is taken in this account")
+        raise ConflictError(N_("username %(username)r is taken in this account"), username=username)
     user = User(
         account_id=account_id,
         username=username,
@@ -64,7 +68,9 @@ def create_user(
         with session.begin_nested():
             session.flush()
     except IntegrityError as err:  # a concurrent create of the same name
-        raise ConflictError(f"username {username!r} is taken in this account") from err
+        raise ConflictError(
+            N_("username %(username)r is taken in this account"), username=username
+        ) from err
     return user
 
 
@@ -91,11 +97,11 @@ def update_user(
         select(User).where(User.public_id == user_id, User.account_id == account_id)
     ).scalar_one_or_none()
     if user is None:
-        raise NotFoundError(f"no user {user_id}")
+        raise NotFoundError(N_("no user %(user_id)s"), user_id=user_id)
     revoke = False
     if role is not None:
         if role not in ROLES:
-            raise InvalidError(f"unknown role {role!r}", "role")
+            raise InvalidError(N_("unknown role %(role)r"), "role", role=role)
         revoke |= role != user.role
         user.role = role
     if active is not None:
@@ -119,7 +125,7 @@ def draw_password() -> str:
 
 def check_password(password: str) -> None:
     if len(password) < 8:
-        raise InvalidError("the admin's password needs at least 8 characters", "password")
+        raise InvalidError(N_("the admin's password needs at least 8 characters"), "password")
 
 
 def create_seller(
@@ -135,7 +141,7 @@ def create_seller(
     API checks the length and hashes before its transaction (``check_password``)."""
     if ":" in name or not 2 <= len(name) <= 120 or not name.isprintable():
         raise InvalidError(
-            "an account name is 2 to 120 printable characters without ':' (login names it)",
+            N_("an account name is 2 to 120 printable characters without ':' (login names it)"),
             "name",
         )
     drawn = None

@@ -29,7 +29,7 @@ from cloud.api.schemas import ImportReport, SkuIn
 from cloud.auth import Principal
 from cloud.catalogue import import_export, jobs
 from cloud.catalogue import skus as catalogue
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 
 router = APIRouter(prefix="/api/v1/skus", tags=["catalogue"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -250,7 +250,7 @@ async def import_skus(request: Request, units: UnitsDep, who: CatalogueWrite) ->
     if job.status == "rejected":
         if job.errors_total:
             raise import_export.ImportRejected(job.errors)
-        raise InvalidError(job.message or "the file was refused", "file")
+        raise InvalidError(job.message or N_("the file was refused"), "file")
     if job.status == "failed":
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -274,6 +274,6 @@ def put_sku(sku_code: str, body: SkuIn, session: SessionDep, who: CatalogueWrite
     """Create or replace a SKU with its barcodes; edges receive it through their downlink."""
     if body.sku_code != sku_code:
         # InvalidError answers the 422 shape the OpenAPI document declares (a list of errors).
-        raise InvalidError("sku_code in the path and the body differ", "sku_code")
+        raise InvalidError(N_("sku_code in the path and the body differ"), "sku_code")
     catalogue.upsert_sku(session, body, datetime.now(UTC), who.account_id, who.actor)
     return body

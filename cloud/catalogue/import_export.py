@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from cloud.catalogue.skus import SkuIn, check_many, list_skus, upsert_many
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 
 # --- import and export ---------------------------------------------------------------
 
@@ -53,7 +53,7 @@ class ImportRejected(InvalidError):
     The 422's ``detail`` lists one entry per bad row; ``errors`` repeats them as rows."""
 
     def __init__(self, errors: list[RowError]) -> None:
-        super().__init__(f"{len(errors)} bad row(s); nothing imported")
+        super().__init__(N_("%(count)s bad row(s); nothing imported"), count=len(errors))
         self.errors = errors
 
     def body(self) -> dict[str, Any]:
@@ -113,8 +113,9 @@ _BAD_TEXT: Final = re.compile("[\x00\ud800-\udfff]")
 
 def _too_many() -> InvalidError:
     return InvalidError(
-        f"the file has more than {MAX_ROWS} rows; split it into files of at most {MAX_ROWS}",
+        N_("the file has more than %(max_rows)s rows; split it into files of at most %(max_rows)s"),
         "file",
+        max_rows=MAX_ROWS,
     )
 
 
@@ -140,7 +141,11 @@ def parse_csv(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]:
         if header is None:
             return []
         if len(header) > MAX_COLUMNS:
-            raise InvalidError(f"the file has more than {MAX_COLUMNS} columns", "file")
+            raise InvalidError(
+                N_("the file has more than %(max_columns)s columns"),
+                "file",
+                max_columns=MAX_COLUMNS,
+            )
         width = len(header)
         for cells in reader:
             if len(rows) >= MAX_ROWS:
@@ -152,9 +157,9 @@ def parse_csv(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]:
             if len(rows) % PROGRESS_ROWS == 0:
                 progress(len(rows))
     except UnicodeDecodeError as err:
-        raise InvalidError(f"the file is not UTF-8 text: {err}", "file") from err
+        raise InvalidError(N_("the file is not UTF-8 text: %(err)s"), "file", err=err) from err
     except csv.Error as err:  # e.g. a bare CR inside an unquoted field
-        raise InvalidError(f"not a readable CSV file: {err}", "file") from err
+        raise InvalidError(N_("not a readable CSV file: %(err)s"), "file", err=err) from err
     return rows
 
 
@@ -193,7 +198,7 @@ def parse_xlsx(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]
     except InvalidError:
         raise
     except Exception as err:  # openpyxl raises many types for a damaged file, also lazily
-        raise InvalidError(f"not a readable .xlsx workbook: {err}", "file") from err
+        raise InvalidError(N_("not a readable .xlsx workbook: %(err)s"), "file", err=err) from err
     return rows
 
 

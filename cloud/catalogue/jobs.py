@@ -45,7 +45,7 @@ from cloud.catalogue import import_export
 from cloud.catalogue.import_export import ImportRejected, RowError
 from cloud.catalogue.skus import count_existing
 from cloud.db.models import Account, ImportJob, ImportJobFile
-from cloud.errors import DomainError, InvalidError, NotFoundError
+from cloud.errors import N_, DomainError, InvalidError, NotFoundError
 from cloud.nodes import downlink
 
 log = logging.getLogger("guanjia.cloud.jobs")
@@ -123,8 +123,11 @@ def submit(
     )
     if (active or 0) >= per_account:
         raise TooManyJobs(
-            f"at most {per_account} import(s) of one account queued or running at a time;"
-            " wait for one to finish"
+            N_(
+                "at most %(per_account)s import(s) of one account queued or running at a time;"
+                " wait for one to finish"
+            ),
+            per_account=per_account,
         )
     session.execute(
         delete(ImportJob).where(
@@ -169,7 +172,7 @@ def get_job(session: Session, account_id: int, public_id: str) -> ImportJobOut:
         )
     )
     if job is None:
-        raise NotFoundError(f"no import job {public_id}")
+        raise NotFoundError(N_("no import job %(public_id)s"), public_id=public_id)
     return view(job)
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from cloud.db.bulk import insert_rows
 from cloud.db.engine import Statements, like_pattern, one_of
 from cloud.db.models import Barcode, Sku, SkuComponent
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.nodes import downlink
 from protocol.messages import (
     Barcode as BarcodeText,
@@ -95,19 +95,19 @@ def _search_text(item: SkuIn) -> str:
 def _check_shape(item: SkuIn) -> None:
     """What is wrong with ``item`` alone, whatever the catalogue holds (422)."""
     if item.kind == "bundle" and not item.components:
-        raise InvalidError("a bundle needs at least one component", "components")
+        raise InvalidError(N_("a bundle needs at least one component"), "components")
     if item.kind == "component" and item.components:
-        raise InvalidError("a component cannot itself have components", "components")
+        raise InvalidError(N_("a component cannot itself have components"), "components")
     lo, hi = item.min_price_cents, item.price_cents
     if lo is not None and hi is not None and lo > hi:
-        raise InvalidError("min_price_cents is above price_cents", "min_price_cents")
+        raise InvalidError(N_("min_price_cents is above price_cents"), "min_price_cents")
     if len(set(item.barcodes)) != len(item.barcodes):
-        raise InvalidError("a barcode is listed twice", "barcodes")
+        raise InvalidError(N_("a barcode is listed twice"), "barcodes")
     codes = [c.sku_code for c in item.components]
     if item.sku_code in codes:
-        raise InvalidError("a SKU cannot be its own component", "components")
+        raise InvalidError(N_("a SKU cannot be its own component"), "components")
     if len(set(codes)) != len(codes):
-        raise InvalidError("a component is listed twice", "components")
+        raise InvalidError(N_("a component is listed twice"), "components")
 
 
 def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuIn]) -> None:
@@ -121,7 +121,9 @@ def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuI
         )
     ).first()
     if taken:
-        raise ConflictError(f"barcode {taken[0]} already belongs to SKU {taken[1]}")
+        raise ConflictError(
+            N_("barcode %(barcode)s already belongs to SKU %(sku)s"), barcode=taken[0], sku=taken[1]
+        )
     codes = [c.sku_code for c in item.components]
     known = {
         code: kind
@@ -138,9 +140,13 @@ def _check(session: Session, account_id: int, item: SkuIn, batch: dict[str, SkuI
 def _check_components(item: SkuIn, known: dict[str, str]) -> None:
     for code in (c.sku_code for c in item.components):
         if code not in known:
-            raise InvalidError(f"component {code} is not in the catalogue", "components")
+            raise InvalidError(
+                N_("component %(sku)s is not in the catalogue"), "components", sku=code
+            )
         if known[code] == "bundle":
-            raise InvalidError(f"component {code} is a bundle; bundles do not nest", "components")
+            raise InvalidError(
+                N_("component %(sku)s is a bundle; bundles do not nest"), "components", sku=code
+            )
 
 
 _CHUNK = 500
@@ -332,7 +338,7 @@ def upsert_sku(
 def get_sku(session: Session, account_id: int, sku_code: str) -> SkuIn:
     sku = session.get(Sku, (account_id, sku_code))
     if sku is None:
-        raise NotFoundError(f"no SKU {sku_code!r}")
+        raise NotFoundError(N_("no SKU %(sku_code)r"), sku_code=sku_code)
     return to_in(session, account_id, [sku])[0]
 
 
@@ -341,7 +347,7 @@ def last_change(session: Session, account_id: int, sku_code: str) -> tuple[datet
     second person saving over a change they did not see is refused)."""
     sku = session.get(Sku, (account_id, sku_code))
     if sku is None:
-        raise NotFoundError(f"no SKU {sku_code!r}")
+        raise NotFoundError(N_("no SKU %(sku_code)r"), sku_code=sku_code)
     return sku.updated_at, sku.changed_by
 
 

@@ -22,7 +22,7 @@ from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.shipments import TaobaoShipments
 from cloud.db.engine import transaction
 from cloud.db.models import Account, ChannelShop
-from cloud.errors import NotFoundError
+from cloud.errors import N_, NotFoundError
 
 
 def owner_id() -> str:
@@ -33,7 +33,7 @@ def owner_id() -> str:
 def account_id_of(session: Session, name: str) -> int:
     found = session.execute(select(Account.id).where(Account.name == name)).scalar_one_or_none()
     if found is None:
-        raise NotFoundError(f"no account {name}")
+        raise NotFoundError(N_("no account %(name)s"), name=name)
     return int(found)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from cloud.channels.download import ABANDONED
 from cloud.channels.shops import shop_by_code
 from cloud.db.models import ChannelRun, ChannelShop
-from cloud.errors import ConflictError, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError
 
 MIN_INTERVAL_S, MAX_INTERVAL_S = 60, 86_400
 
@@ -34,7 +34,10 @@ def set_schedule(
     if interval_s is not None:
         if not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:
             raise InvalidError(
-                f"the interval must be {MIN_INTERVAL_S} to {MAX_INTERVAL_S} seconds", "interval_s"
+                N_("the interval must be %(min_s)s to %(max_s)s seconds"),
+                "interval_s",
+                min_s=MIN_INTERVAL_S,
+                max_s=MAX_INTERVAL_S,
             )
         shop.interval_s = interval_s
     if enabled is not None:
@@ -65,9 +68,12 @@ def request_download(session: Session, account_id: int, code: str, now: datetime
     session.refresh(shop)
     if shop.status == "needs_reauth":
         raise ConflictError(
-            f"shop {code} needs the seller to authorise the app again "
-            f"({shop.status_reason or 'the marketplace refused its session'}); "
-            "nothing is downloaded until then"
+            N_(
+                "shop %(code)s needs the seller to authorise the app again (%(reason)s); nothing "
+                "is downloaded until then"
+            ),
+            code=code,
+            reason=shop.status_reason or "the marketplace refused its session",
         )
     going = session.execute(
         select(ChannelRun)
@@ -82,11 +88,18 @@ def request_download(session: Session, account_id: int, code: str, now: datetime
             run.outcome, run.error, run.finished_at = "failed", ABANDONED, now
             continue
         raise ConflictError(
-            f"a download of shop {code} is {run.outcome} already (run {run.id}); "
-            "wait for it to finish"
+            N_(
+                "a download of shop %(code)s is %(outcome)s already (run %(run)s); wait for it to "
+                "finish"
+            ),
+            code=code,
+            outcome=run.outcome,
+            run=run.id,
         )
     if lease_running:
-        raise ConflictError(f"shop {code} is being downloaded by another hub process right now")
+        raise ConflictError(
+            N_("shop %(code)s is being downloaded by another hub process right now"), code=code
+        )
     run = ChannelRun(
         account_id=account_id,
         shop_id=shop.id,

@@ -27,7 +27,7 @@ from cloud.channels.ports import AuthRejected, ChannelError, Retryable, Shipment
 from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelCourier, ChannelShipment, ChannelShop, SalesOrder
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 
 MAX_ATTEMPTS = 20
 LEASE = timedelta(minutes=5)
@@ -153,7 +153,7 @@ def map_courier(
     shop = shop_by_code(session, account_id, code)
     carrier, company_code = carrier.strip(), company_code.strip()
     if not carrier or not company_code:
-        raise InvalidError("the courier and the marketplace's code are both needed", "carrier")
+        raise InvalidError(N_("the courier and the marketplace's code are both needed"), "carrier")
     row = session.get(ChannelCourier, (shop.id, carrier))
     if row is None:
         row = ChannelCourier(
@@ -173,7 +173,7 @@ def of_order(session: Session, account_id: int, order_no: str) -> list[ChannelSh
         )
     ).scalar_one_or_none()
     if order_id is None:
-        raise NotFoundError(f"no order {order_no}")
+        raise NotFoundError(N_("no order %(order)s"), order=order_no)
     return list(
         session.execute(
             select(ChannelShipment)
@@ -187,10 +187,12 @@ def retry(session: Session, account_id: int, shipment_id: int, now: datetime) ->
     """A person fixed the cause (a courier mapping, a re-authorisation): send a failed row again."""
     row = session.get(ChannelShipment, shipment_id)
     if row is None or row.account_id != account_id:
-        raise NotFoundError(f"no shipment confirmation {shipment_id}")
+        raise NotFoundError(N_("no shipment confirmation %(shipment_id)s"), shipment_id=shipment_id)
     if row.state != "failed":
         raise ConflictError(
-            f"confirmation {shipment_id} is {row.state}; only a failed one is sent again"
+            N_("confirmation %(shipment_id)s is %(state)s; only a failed one is sent again"),
+            shipment_id=shipment_id,
+            state=row.state,
         )
     row.state, row.attempts, row.next_try_at, row.done_at = "pending", 0, now, None
     return row

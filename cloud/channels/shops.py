@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from cloud.db.models import ChannelRun, ChannelShop, ChannelWatermark
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 
 PLATFORMS = ("taobao",)
 SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
@@ -37,19 +37,21 @@ class ShopIn:
 
 def add_shop(session: Session, account_id: int, body: ShopIn, now: datetime) -> ChannelShop:
     if body.platform not in PLATFORMS:
-        raise InvalidError(f"no adapter for platform {body.platform!r} yet", "platform")
+        raise InvalidError(
+            N_("no adapter for platform %(platform)r yet"), "platform", platform=body.platform
+        )
     if body.sign_method not in SIGN_METHODS:
-        raise InvalidError("sign_method must be md5, hmac or hmac-sha256", "sign_method")
+        raise InvalidError(N_("sign_method must be md5, hmac or hmac-sha256"), "sign_method")
     if not body.api_url.startswith(("http://", "https://")):
-        raise InvalidError("api_url must be an http(s) URL", "api_url")
+        raise InvalidError(N_("api_url must be an http(s) URL"), "api_url")
     if body.start_from.tzinfo is None:
-        raise InvalidError("start_from needs a time zone", "start_from")
+        raise InvalidError(N_("start_from needs a time zone"), "start_from")
     if session.execute(
         select(ChannelShop.id).where(
             ChannelShop.account_id == account_id, ChannelShop.code == body.code
         )
     ).first():
-        raise ConflictError(f"shop {body.code} exists already")
+        raise ConflictError(N_("shop %(code)s exists already"), code=body.code)
     shop = ChannelShop(
         account_id=account_id,
         code=body.code,
@@ -73,7 +75,7 @@ def shop_by_code(session: Session, account_id: int, code: str) -> ChannelShop:
         select(ChannelShop).where(ChannelShop.account_id == account_id, ChannelShop.code == code)
     ).scalar_one_or_none()
     if shop is None:
-        raise NotFoundError(f"no shop {code}")
+        raise NotFoundError(N_("no shop %(code)s"), code=code)
     return shop
 
 

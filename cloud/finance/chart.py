@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.engine import dialect_of
 from cloud.db.finance import FinAccount
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 from cloud.finance.upsert import insert_for
 
 CURRENCY = "CNY"
@@ -55,8 +55,9 @@ def party_code(parent: str, party: str) -> str:
         raise ValueError(f"{parent} has no accounts per party")
     if not _PARTY.fullmatch(party):
         raise InvalidError(
-            f"{party!r} cannot name an account: use letters, digits, '_' or '-' (at most 40)",
+            N_("%(party)r cannot name an account: use letters, digits, '_' or '-' (at most 40)"),
             "party",
+            party=party,
         )
     return f"{parent}.{party}"
 
@@ -101,7 +102,10 @@ def open_party_accounts(session: Session, account_id: int, codes: Iterable[str])
         parent_code, party = code.rsplit(".", 1)
         parent = parents.get(parent_code)
         if parent is None:
-            raise InvalidError(f"the chart of accounts has no {parent_code}: seed it first")
+            raise InvalidError(
+                N_("the chart of accounts has no %(parent_code)s: seed it first"),
+                parent_code=parent_code,
+            )
         rows.append(
             {
                 "account_id": account_id,

@@ -29,11 +29,11 @@ def _seller(session: Any, name: str) -> int:
     from sqlalchemy import select
 
     from cloud.db.models import Account
-    from cloud.errors import NotFoundError
+    from cloud.errors import N_, NotFoundError
 
     found = session.execute(select(Account.id).where(Account.name == name)).scalar_one_or_none()
     if found is None:
-        raise NotFoundError(f"no seller account {name}")
+        raise NotFoundError(N_("no seller account %(name)s"), name=name)
     return int(found)
 
 

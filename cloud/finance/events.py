@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.finance import FinAccount, FinEntry, FinItemCost, FinLeg
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 from cloud.finance import ledger, postings
 from cloud.finance.chart import open_party_accounts
 from cloud.finance.ledger import Draft, Posted
@@ -99,14 +99,19 @@ def _issue(session: Session, account_id: int, line: Line) -> _CostChange:
     the last units leave, so no rounding residue is left on an empty SKU (the 0.01 residuals
     ERPNext and Odoo fight)."""
     if line.quantity <= 0:
-        raise InvalidError(f"{line.sku}: quantity must be more than 0", "quantity")
+        raise InvalidError(N_("%(sku)s: quantity must be more than 0"), "quantity", sku=line.sku)
     row = _cost_row(session, account_id, line.sku)
     if row is None or row.quantity < line.quantity:
         have = ZERO if row is None else row.quantity
         raise InvalidError(
-            f"{line.sku}: {line.quantity} shipped but only {have} received at a known cost;"
-            " book the supplier receipt first",
+            N_(
+                "%(sku)s: %(quantity)s shipped but only %(have)s received at a known cost; book "
+                "the supplier receipt first"
+            ),
             "lines",
+            sku=line.sku,
+            quantity=line.quantity,
+            have=have,
         )
     if row.quantity == line.quantity:
         value = row.value
@@ -128,7 +133,11 @@ def _returned(
         )
     ).scalar_one_or_none()
     if shipped is None:
-        raise InvalidError(f"{event.order_no} was not shipped: refund it before shipping", "order")
+        raise InvalidError(
+            N_("%(order_no)s was not shipped: refund it before shipping"),
+            "order",
+            order_no=event.order_no,
+        )
     booked = -sum(
         session.execute(
             select(FinLeg.amount)
@@ -138,7 +147,9 @@ def _returned(
         ZERO,
     )
     if not event.lines:
-        raise InvalidError(f"{event.order_no}: say which goods came back", "lines")
+        raise InvalidError(
+            N_("%(order_no)s: say which goods came back"), "lines", order_no=event.order_no
+        )
     return booked, _back(session, account_id, booked, event.lines)
 
 
@@ -176,7 +187,9 @@ def unship(
         )
     ).scalar_one_or_none()
     if shipped is None:
-        raise InvalidError(f"{source_doc} has no shipment in the books to take back", "order")
+        raise InvalidError(
+            N_("%(doc)s has no shipment in the books to take back"), "order", doc=source_doc
+        )
     booked = -sum(
         session.execute(
             select(FinLeg.amount)

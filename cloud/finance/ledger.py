@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.engine import dialect_of
 from cloud.db.finance import FinAccount, FinBalance, FinEntry, FinLeg, FinPeriod
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.finance.money import money
 from cloud.finance.upsert import insert_for
 
@@ -90,24 +90,38 @@ def period_of(day: date) -> str:
 def check(draft: Draft) -> None:
     """Refuse, with a sentence, an entry the books cannot take (before anything is written)."""
     if not draft.source_doc or len(draft.source_doc) > 64:
-        raise InvalidError("an entry needs a source document of 1 to 64 characters", "source")
+        raise InvalidError(N_("an entry needs a source document of 1 to 64 characters"), "source")
     if not draft.event_kind or len(draft.event_kind) > 32:
-        raise InvalidError("an entry needs an event kind of 1 to 32 characters", "kind")
+        raise InvalidError(N_("an entry needs an event kind of 1 to 32 characters"), "kind")
     if len(draft.legs) < 2:
-        raise InvalidError(f"{draft.source_doc}: an entry needs at least two legs", "legs")
+        raise InvalidError(
+            N_("%(source_doc)s: an entry needs at least two legs"),
+            "legs",
+            source_doc=draft.source_doc,
+        )
     sums: dict[str, Decimal] = defaultdict(Decimal)
     for leg in draft.legs:
         amount = money(leg.amount, "legs.amount")
         if amount == 0:
-            raise InvalidError(f"{draft.source_doc}: a leg of 0.00 on {leg.code}", "legs")
+            raise InvalidError(
+                N_("%(source_doc)s: a leg of 0.00 on %(code)s"),
+                "legs",
+                source_doc=draft.source_doc,
+                code=leg.code,
+            )
         sums[leg.currency] += amount
     off = {c: s for c, s in sums.items() if s != 0}
     if off:
         said = ", ".join(f"{s} {c}" for c, s in sorted(off.items()))
         raise InvalidError(
-            f"{draft.source_doc} {draft.event_kind}: the legs sum to {said}; debits and"
-            " credits must be equal in each currency",
+            N_(
+                "%(source_doc)s %(event_kind)s: the legs sum to %(said)s; debits and credits must "
+                "be equal in each currency"
+            ),
             "legs",
+            source_doc=draft.source_doc,
+            event_kind=draft.event_kind,
+            said=said,
         )
 
 
@@ -133,8 +147,12 @@ def post_many(
             cur = accounts[leg.code][1]
             if cur != leg.currency:
                 raise InvalidError(
-                    f"{d.source_doc}: account {leg.code} keeps {cur}, not {leg.currency}",
+                    N_("%(source_doc)s: account %(code)s keeps %(cur)s, not %(currency)s"),
                     "legs",
+                    source_doc=d.source_doc,
+                    code=leg.code,
+                    cur=cur,
+                    currency=leg.currency,
                 )
     _refuse_closed(session, account_id, {period_of(d.entry_date) for d in drafts})
 
@@ -212,9 +230,12 @@ def reverse(
     """Post the reversing entry of ``entry_id`` dated ``on`` (once: its key is the entry's)."""
     entry = session.get(FinEntry, entry_id)
     if entry is None or entry.account_id != account_id or not entry.posted:
-        raise NotFoundError(f"no posted journal entry {entry_id}")
+        raise NotFoundError(N_("no posted journal entry %(entry_id)s"), entry_id=entry_id)
     if entry.reverses_id is not None:
-        raise ConflictError(f"entry {entry_id} is itself a reversal; post the original again")
+        raise ConflictError(
+            N_("entry %(entry_id)s is itself a reversal; post the original again"),
+            entry_id=entry_id,
+        )
     rows = session.execute(
         select(FinAccount.code, FinLeg.amount, FinLeg.currency)
         .join(FinAccount, FinAccount.id == FinLeg.fin_account_id)
@@ -235,9 +256,9 @@ def reverse(
 def close_period(session: Session, account_id: int, period: str, actor: str, now: datetime) -> None:
     """Close a month ('YYYY-MM') for good: nothing is posted into it afterwards."""
     if not _PERIOD.fullmatch(period):
-        raise InvalidError(f"{period!r} is not a month like 2026-12", "period")
+        raise InvalidError(N_("%(period)r is not a month like 2026-12"), "period", period=period)
     if session.get(FinPeriod, (account_id, period)) is not None:
-        raise ConflictError(f"period {period} is closed already")
+        raise ConflictError(N_("period %(period)s is closed already"), period=period)
     session.add(FinPeriod(account_id=account_id, period=period, closed_at=now, closed_by=actor))
     session.flush()
 
@@ -260,7 +281,9 @@ def trial_balance(session: Session, account_id: int, period: str | None = None) 
     )
     if period is not None:
         if not _PERIOD.fullmatch(period):
-            raise InvalidError(f"{period!r} is not a month like 2026-12", "period")
+            raise InvalidError(
+                N_("%(period)r is not a month like 2026-12"), "period", period=period
+            )
         q = q.where(FinBalance.period <= period)
     return [BalanceRow(c, n, t, cur, Decimal(b)) for c, n, t, cur, b in session.execute(q)]
 
@@ -307,7 +330,11 @@ def _accounts(session: Session, account_id: int, codes: set[str]) -> dict[str, t
     }
     unknown = sorted(codes - found.keys())
     if unknown:
-        raise InvalidError(f"no account {', '.join(unknown)} in the chart of accounts", "legs")
+        raise InvalidError(
+            N_("no account %(accounts)s in the chart of accounts"),
+            "legs",
+            accounts=", ".join(unknown),
+        )
     return found
 
 
@@ -321,8 +348,11 @@ def _refuse_closed(session: Session, account_id: int, periods: set[str]) -> None
     )
     if closed:
         raise ConflictError(
-            f"period {', '.join(closed)} is closed: date the entry in an open period"
-            " (a correction is a reversing entry dated today)"
+            N_(
+                "period %(periods)s is closed: date the entry in an open period (a correction is a "
+                "reversing entry dated today)"
+            ),
+            periods=", ".join(closed),
         )
 
 

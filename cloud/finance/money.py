@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 
 CENT = Decimal("0.01")
 #: Amounts fit NUMERIC(18,2): 16 digits before the point.
@@ -32,30 +32,49 @@ def money(value: object, field: str = "amount") -> Decimal:
     NaN and infinities, amounts beyond NUMERIC(18,2).
     """
     if isinstance(value, (bool, float)):
-        raise InvalidError(f"{field}: give money as a decimal string, not a float", field)
+        raise InvalidError(
+            N_("%(field)s: give money as a decimal string, not a float"), field, field=field
+        )
     if isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, Decimal):
         if not value.is_finite():
-            raise InvalidError(f"{field}: {value} is not an amount", field)
+            raise InvalidError(
+                N_("%(field)s: %(value)s is not an amount"), field, field=field, value=value
+            )
         if value != value.quantize(CENT, rounding=ROUND_HALF_UP):
-            raise InvalidError(f"{field}: {value} has more than two decimals", field)
+            raise InvalidError(
+                N_("%(field)s: %(value)s has more than two decimals"),
+                field,
+                field=field,
+                value=value,
+            )
         result = value
     elif isinstance(value, str):
         if not _PLAIN.fullmatch(value):
             raise InvalidError(
-                f"{field}: {value!r} is not an amount like 1234.56 (no commas, spaces or"
-                " more than two decimals)",
+                N_(
+                    "%(field)s: %(value)r is not an amount like 1234.56 (no commas, spaces or more "
+                    "than two decimals)"
+                ),
                 field,
+                field=field,
+                value=value,
             )
         try:
             result = Decimal(value)
         except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-            raise InvalidError(f"{field}: {value!r} is not an amount", field) from None
+            raise InvalidError(
+                N_("%(field)s: %(value)r is not an amount"), field, field=field, value=value
+            ) from None
     else:
-        raise InvalidError(f"{field}: {value!r} is not an amount", field)
+        raise InvalidError(
+            N_("%(field)s: %(value)r is not an amount"), field, field=field, value=value
+        )
     if abs(result) >= LIMIT:
-        raise InvalidError(f"{field}: {value} is too large for the books", field)
+        raise InvalidError(
+            N_("%(field)s: %(value)s is too large for the books"), field, field=field, value=value
+        )
     return result.quantize(CENT)
 
 
@@ -66,7 +85,7 @@ def split_tax_inclusive(total: Decimal, rate: Decimal) -> tuple[Decimal, Decimal
     up, tax = total - amount, so the two always add up to the total (no 0.01 residual).
     """
     if rate < 0:
-        raise InvalidError(f"a tax rate cannot be negative ({rate})", "rate")
+        raise InvalidError(N_("a tax rate cannot be negative (%(rate)s)"), "rate", rate=rate)
     net = half_up(total / (1 + rate))
     return net, total - net
 

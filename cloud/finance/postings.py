@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from cloud.errors import InvalidError
+from cloud.errors import N_, InvalidError
 from cloud.finance.chart import party_code
 from cloud.finance.ledger import Draft, Leg
 from cloud.finance.money import half_up, money, split_tax_inclusive
@@ -127,7 +127,12 @@ def key_of(event: Event) -> tuple[str, str]:
 def _positive(value: Decimal, field: str) -> Decimal:
     amount = money(value, field)
     if amount <= 0:
-        raise InvalidError(f"{field} must be more than 0.00 (got {amount})", field)
+        raise InvalidError(
+            N_("%(field)s must be more than 0.00 (got %(amount)s)"),
+            field,
+            field=field,
+            amount=amount,
+        )
     return amount
 
 
@@ -194,10 +199,14 @@ def refund_after_shipping(e: RefundAfterShipping, returned_cost: Decimal) -> Dra
 def receipt_value(e: SupplierReceipt) -> Decimal:
     """What the received goods are worth: quantity x unit cost, half up to the cent."""
     if e.quantity <= 0:
-        raise InvalidError(f"quantity must be more than 0 (got {e.quantity})", "quantity")
+        raise InvalidError(
+            N_("quantity must be more than 0 (got %(quantity)s)"), "quantity", quantity=e.quantity
+        )
     unit = e.unit_cost
     if isinstance(unit, float) or not isinstance(unit, Decimal) or unit < 0:
-        raise InvalidError(f"unit cost must be a Decimal of 0 or more (got {unit!r})", "unit_cost")
+        raise InvalidError(
+            N_("unit cost must be a Decimal of 0 or more (got %(unit)r)"), "unit_cost", unit=unit
+        )
     return half_up(e.quantity * unit)
 
 
@@ -210,7 +219,9 @@ def supplier_receipt(e: SupplierReceipt) -> Draft:
 def supplier_payment(e: SupplierPayment) -> Draft:
     amount = _positive(e.amount, "amount")
     if e.paid_from not in PAYMENT_ACCOUNTS:
-        raise InvalidError(f"pay from one of {', '.join(PAYMENT_ACCOUNTS)}", "paid_from")
+        raise InvalidError(
+            N_("pay from one of %(accounts)s"), "paid_from", accounts=", ".join(PAYMENT_ACCOUNTS)
+        )
     payable = party_code("2202.01", e.supplier)
     return Draft(
         e.payment_no,

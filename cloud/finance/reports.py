@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.finance import FinAccount, FinBalance, FinEntry, FinLeg
-from cloud.errors import InvalidError, NotFoundError
+from cloud.errors import N_, InvalidError, NotFoundError
 
 ZERO = Decimal("0.00")
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -60,7 +60,7 @@ class LedgerLine:
 def month_bounds(period: str) -> tuple[date, date]:
     """First day of ``period`` and first day of the month after (422 for no month)."""
     if not _PERIOD.fullmatch(period or ""):
-        raise InvalidError(f"{period!r} is not a month like 2026-12", "period")
+        raise InvalidError(N_("%(period)r is not a month like 2026-12"), "period", period=period)
     y, m = int(period[:4]), int(period[5:])
     return date(y, m, 1), date(y + m // 12, m % 12 + 1, 1)
 
@@ -130,7 +130,7 @@ def ledger_lines(
         select(FinAccount.id).where(FinAccount.account_id == account_id, FinAccount.code == code)
     ).scalar_one_or_none()
     if fa is None:
-        raise NotFoundError(f"no account {code} in the chart")
+        raise NotFoundError(N_("no account %(code)s in the chart"), code=code)
     q = (
         select(
             FinEntry.id,

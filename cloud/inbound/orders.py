@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import PurchaseOrder, PurchaseOrderLine, Supplier, Warehouse
-from cloud.errors import ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.inbound import release
 from cloud.inbound import suppliers as supplier_docs
 from cloud.inbound.tolerance import enough
@@ -64,7 +64,7 @@ def get(session: Session, account_id: int, number: str, *, lock: bool = False) -
     )
     po = session.execute(q.with_for_update() if lock else q).scalar_one_or_none()
     if po is None:
-        raise NotFoundError(f"no purchase order {number!r}")
+        raise NotFoundError(N_("no purchase order %(number)r"), number=number)
     return po
 
 
@@ -84,17 +84,18 @@ def create(
 ) -> PurchaseOrder:
     """A new PO, a draft unless ``confirm``; nothing is written if any part is refused."""
     if not lines:
-        raise InvalidError("a purchase order needs at least one line", "lines")
+        raise InvalidError(N_("a purchase order needs at least one line"), "lines")
     dup = sorted(
         {ln.sku_code for ln in lines if [x.sku_code for x in lines].count(ln.sku_code) > 1}
     )
     if dup:
         raise InvalidError(
-            f"SKU(s) {', '.join(dup)} appear on more than one line; put each SKU on one line",
+            N_("SKU(s) %(skus)s appear on more than one line; put each SKU on one line"),
             "lines",
+            skus=", ".join(dup),
         )
     if not Decimal(0) <= tolerance_pct <= Decimal(100):
-        raise InvalidError("tolerance_pct must be between 0 and 100 percent", "tolerance_pct")
+        raise InvalidError(N_("tolerance_pct must be between 0 and 100 percent"), "tolerance_pct")
     wh = warehouse_of(session, account_id, warehouse)
     require_skus(session, account_id, (ln.sku_code for ln in lines))
     sup: Supplier | None = (
@@ -107,7 +108,8 @@ def create(
     ).scalar_one_or_none()
     if exists is not None:
         raise ConflictError(
-            f"purchase order {number} already exists; give the new one another number"
+            N_("purchase order %(number)s already exists; give the new one another number"),
+            number=number,
         )
     po = PurchaseOrder(
         account_id=account_id,
@@ -150,7 +152,11 @@ def confirm(
 ) -> PurchaseOrder:
     po = get(session, account_id, number, lock=True)
     if po.status != "draft":
-        raise ConflictError(f"purchase order {number} is {po.status}; only a draft is confirmed")
+        raise ConflictError(
+            N_("purchase order %(number)s is %(status)s; only a draft is confirmed"),
+            number=number,
+            status=po.status,
+        )
     _confirm(session, po, actor, now)
     return po
 
@@ -167,8 +173,12 @@ def close(
     po = get(session, account_id, number, lock=True)
     if po.status not in OPEN:
         raise ConflictError(
-            f"purchase order {number} is {po.status}; only a confirmed or partially received"
-            " order is closed (cancel a draft instead)"
+            N_(
+                "purchase order %(number)s is %(status)s; only a confirmed or partially received "
+                "order is closed (cancel a draft instead)"
+            ),
+            number=number,
+            status=po.status,
         )
     po.status, po.status_reason, po.changed_by, po.changed_at = "closed", reason, actor, now
     settle(session, po, now)
@@ -182,12 +192,17 @@ def cancel(
     po = get(session, account_id, number, lock=True)
     if po.status not in ("draft", "confirmed"):
         raise ConflictError(
-            f"purchase order {number} is {po.status}; only a draft or a confirmed order"
-            " with nothing received can be cancelled (close it instead)"
+            N_(
+                "purchase order %(number)s is %(status)s; only a draft or a confirmed order with "
+                "nothing received can be cancelled (close it instead)"
+            ),
+            number=number,
+            status=po.status,
         )
     if any(ln.received for ln in lines_of(session, po)):
         raise ConflictError(
-            f"purchase order {number} has receipts booked; close it instead of cancelling"
+            N_("purchase order %(number)s has receipts booked; close it instead of cancelling"),
+            number=number,
         )
     po.status, po.status_reason, po.changed_by, po.changed_at = "cancelled", reason, actor, now
     settle(session, po, now)
@@ -221,7 +236,11 @@ def list_orders(
     q = select(PurchaseOrder).where(PurchaseOrder.account_id == account_id)
     if status is not None:
         if status not in STATES:
-            raise InvalidError(f"unknown status {status!r}; choose from {', '.join(STATES)}")
+            raise InvalidError(
+                N_("unknown status %(status)r; choose from %(states)s"),
+                status=status,
+                states=", ".join(STATES),
+            )
         q = q.where(PurchaseOrder.status == status)
     if supplier is not None:
         q = q.where(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import PurchaseOrder, PurchaseReceipt, Warehouse
-from cloud.errors import ConflictError, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError
 from cloud.inbound import orders
 from cloud.inbound.tolerance import most_allowed
 from cloud.stock import ledger
@@ -61,38 +61,63 @@ def book(
         if before.po_id == po.id and before.lines == _normal(lines):
             return before, False
         raise ConflictError(
-            f"receipt {receipt_id} was already booked with other lines or another PO;"
-            " a new receipt needs a new id"
+            N_(
+                "receipt %(receipt_id)s was already booked with other lines or another PO; a new "
+                "receipt needs a new id"
+            ),
+            receipt_id=receipt_id,
         )
     if not lines:
-        raise InvalidError("a receipt needs at least one line", "lines")
+        raise InvalidError(N_("a receipt needs at least one line"), "lines")
     wh = ledger.warehouse_of(session, account_id, warehouse)
     if wh.id != po.warehouse_id:
         home = session.get_one(Warehouse, po.warehouse_id).code
         raise ConflictError(
-            f"purchase order {po.number} is to be received at warehouse {home},"
-            f" not {wh.code}; receive it there or transfer the goods afterwards"
+            N_(
+                "purchase order %(number)s is to be received at warehouse %(home)s, not %(code)s; "
+                "receive it there or transfer the goods afterwards"
+            ),
+            number=po.number,
+            home=home,
+            code=wh.code,
         )
     _check_state(po)
     for ln in lines:
         if ln.qty < 1:
-            raise InvalidError(f"quantity of {ln.sku_code} must be at least 1", "lines")
+            raise InvalidError(
+                N_("quantity of %(sku_code)s must be at least 1"), "lines", sku_code=ln.sku_code
+            )
         if ln.verdict == "fail" and not ln.reason:
-            raise InvalidError(f"QC fail of {ln.sku_code} needs a reason", "lines")
+            raise InvalidError(
+                N_("QC fail of %(sku_code)s needs a reason"), "lines", sku_code=ln.sku_code
+            )
     po_lines = {pl.sku_code: pl for pl in orders.lines_of(session, po)}
     incoming: dict[str, int] = {}
     for ln in lines:
         if ln.sku_code not in po_lines:
-            raise ConflictError(f"{ln.sku_code} is not on purchase order {po.number}")
+            raise ConflictError(
+                N_("%(sku_code)s is not on purchase order %(number)s"),
+                sku_code=ln.sku_code,
+                number=po.number,
+            )
         incoming[ln.sku_code] = incoming.get(ln.sku_code, 0) + ln.qty
     for sku, qty in incoming.items():
         pl = po_lines[sku]
         room = most_allowed(pl.qty, po.tolerance_pct) - pl.received
         if qty > room:
             raise ConflictError(
-                f"{sku} on purchase order {po.number}: ordered {pl.qty}, received {pl.received};"
-                f" the tolerance of {format(po.tolerance_pct.normalize(), 'f')}% allows at most"
-                f" {max(room, 0)} more, this receipt brings {qty}"
+                N_(
+                    "%(sku)s on purchase order %(number)s: ordered %(ordered)s, received "
+                    "%(received)s; the tolerance of %(tolerance)s%% allows at most %(most)s more, "
+                    "this receipt brings %(qty)s"
+                ),
+                sku=sku,
+                number=po.number,
+                ordered=pl.qty,
+                received=pl.received,
+                tolerance=format(po.tolerance_pct.normalize(), "f"),
+                most=max(room, 0),
+                qty=qty,
             )
     moves = [
         ledger.Move(
@@ -135,11 +160,14 @@ def book(
 def _check_state(po: PurchaseOrder) -> None:
     if po.status == "draft":
         raise ConflictError(
-            f"purchase order {po.number} is a draft; confirm it before receiving against it"
+            N_("purchase order %(number)s is a draft; confirm it before receiving against it"),
+            number=po.number,
         )
     if po.status not in orders.OPEN:
         raise ConflictError(
-            f"purchase order {po.number} is {po.status}; nothing more is received against it"
+            N_("purchase order %(number)s is %(status)s; nothing more is received against it"),
+            number=po.number,
+            status=po.status,
         )
 
 

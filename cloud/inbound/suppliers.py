@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Supplier
-from cloud.errors import ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 
 
 def create(
@@ -21,7 +21,9 @@ def create(
     now: datetime,
 ) -> Supplier:
     if find(session, account_id, code) is not None:
-        raise ConflictError(f"supplier {code} already exists; change it instead of adding it again")
+        raise ConflictError(
+            N_("supplier %(code)s already exists; change it instead of adding it again"), code=code
+        )
     s = Supplier(
         account_id=account_id,
         code=code,
@@ -58,7 +60,7 @@ def find(session: Session, account_id: int, code: str) -> Supplier | None:
 def by_code(session: Session, account_id: int, code: str) -> Supplier:
     s = find(session, account_id, code)
     if s is None:
-        raise NotFoundError(f"no supplier {code!r}")
+        raise NotFoundError(N_("no supplier %(code)r"), code=code)
     return s
 
 

@@ -36,7 +36,7 @@ from cloud.db.models import (
     PickLease,
     SalesOrder,
 )
-from cloud.errors import ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 
 #: The account of a node the hub has seen without any enrollment record (module doc); the
 #: single seller of a fresh install. cloud/nodes/downlink.py names it too.
@@ -55,7 +55,7 @@ CLAIM_TTL: Final = timedelta(hours=24)
 class UnknownNode(NotFoundError):
     """Not a node of the caller's account: one message whether it is another's or none's."""
 
-    MESSAGE: Final = "no node with this id in your account"
+    MESSAGE: Final = N_("no node with this id in your account")
 
     def __init__(self, node_id: str) -> None:
         # The id is left out, so the two bodies are the same bytes whatever was asked;
@@ -69,8 +69,10 @@ class ClaimRefused(NotFoundError):
 
     def __init__(self) -> None:
         super().__init__(
-            "no node waits for this claim code: it is mistyped, used already or expired "
-            "(the operator can issue a new one with `guanjia node claim-code NODE`)"
+            N_(
+                "no node waits for this claim code: it is mistyped, used already or expired "
+                "(the operator can issue a new one with `guanjia node claim-code NODE`)"
+            )
         )
 
 
@@ -159,7 +161,7 @@ class Enrolled:
 def _account(session: Session, name: str) -> Account:
     acct = session.execute(select(Account).where(Account.name == name)).scalar_one_or_none()
     if acct is None:
-        raise NotFoundError(f"no account {name!r}")
+        raise NotFoundError(N_("no account %(name)r"), name=name)
     return acct
 
 
@@ -185,8 +187,11 @@ def enroll(
         if row.account_id is None and acct is None:
             return issue_claim_code(session, node_id, actor, now, ttl=ttl)
         raise ConflictError(
-            f"node {node_id!r} is enrolled already for another owner; ownership moves only "
-            "with `guanjia node transfer NODE --account NAME`"
+            N_(
+                "node %(node_id)r is enrolled already for another owner; ownership moves only with "
+                "`guanjia node transfer NODE --account NAME`"
+            ),
+            node_id=node_id,
         )
     if acct is not None:
         session.add(
@@ -206,8 +211,11 @@ def issue_claim_code(
     row = session.get(NodeOwner, node_id, with_for_update=True)
     if row is None or row.account_id is not None:
         raise ConflictError(
-            f"node {node_id!r} does not wait for a claim (it is not enrolled, or it has an "
-            "owner): only a node enrolled without --account gets a claim code"
+            N_(
+                "node %(node_id)r does not wait for a claim (it is not enrolled, or it has an "
+                "owner): only a node enrolled without --account gets a claim code"
+            ),
+            node_id=node_id,
         )
     code = new_claim_code()
     row.claim_hash, row.claim_expires_at = claim_hash(code), now + ttl
@@ -251,9 +259,15 @@ def _refuse_if_picking(session: Session, node_id: str, what: str) -> None:
     busy = _open_leases(session, node_id)
     if busy:
         raise ConflictError(
-            f"node {node_id} holds the pick of released orders ({', '.join(busy)}"
-            f"{', …' if len(busy) == 5 else ''}): move them to another pick node first "
-            f"(POST /api/v1/orders/{{order_no}}/pick-node), then {what}"
+            N_(
+                "node %(node_id)s holds the pick of released orders (%(orders)s%(more)s): move "
+                "them to another pick node first (POST /api/v1/orders/{order_no}/pick-node), then "
+                "%(what)s"
+            ),
+            node_id=node_id,
+            orders=", ".join(busy),
+            more=", …" if len(busy) == 5 else "",
+            what=what,
         )
 
 
@@ -262,7 +276,9 @@ def release(session: Session, account_id: int, node_id: str) -> None:
     require_own(session, account_id, node_id)
     current = session.get(NodeAssignment, node_id, with_for_update=True)
     if current is None:
-        raise ConflictError(f"node {node_id} serves no warehouse: there is nothing to release")
+        raise ConflictError(
+            N_("node %(node_id)s serves no warehouse: there is nothing to release"), node_id=node_id
+        )
     _refuse_if_picking(session, node_id, "release it")
     session.delete(current)
     session.flush()
@@ -288,10 +304,16 @@ def transfer(
     row = session.get(NodeOwner, node_id, with_for_update=True)
     seen = session.get(Node, node_id) is not None
     if row is None and not seen:
-        raise NotFoundError(f"no node {node_id!r}: enroll it with `guanjia node enroll`")
+        raise NotFoundError(
+            N_("no node %(node_id)r: enroll it with `guanjia node enroll`"), node_id=node_id
+        )
     old_id = row.account_id if row is not None else DEFAULT_ACCOUNT
     if old_id == acct.id:
-        raise ConflictError(f"node {node_id!r} is {account_name!r}'s already")
+        raise ConflictError(
+            N_("node %(node_id)r is %(account_name)r's already"),
+            node_id=node_id,
+            account_name=account_name,
+        )
     old = session.get(Account, old_id) if old_id is not None else None
     _refuse_if_picking(session, node_id, "transfer it")
     session.execute(delete(NodeAssignment).where(NodeAssignment.node_id == node_id))

@@ -39,7 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Carrier, Rule, Task
-from cloud.errors import ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.tasks import open_task
 
 log = logging.getLogger("guanjia.cloud.rules")
@@ -222,7 +222,7 @@ def rule_history(session: Session, account_id: int, key: str) -> list[Rule]:
         ).scalars()
     )
     if not rows:
-        raise NotFoundError(f"no rule {key!r}")
+        raise NotFoundError(N_("no rule %(key)r"), key=key)
     return rows
 
 
@@ -239,7 +239,10 @@ def put_rule(
     if cur is not None:
         if cur.kind != body.kind:
             raise ConflictError(
-                f"rule {key} is a {cur.kind} rule; use a new key for a {body.kind} rule"
+                N_("rule %(key)s is a %(kind)s rule; use a new key for a %(new_kind)s rule"),
+                key=key,
+                kind=cur.kind,
+                new_kind=body.kind,
             )
         cur.superseded_at = now
         version = cur.version + 1

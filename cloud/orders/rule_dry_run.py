@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Rule, SalesOrder, SalesOrderLine, Sku, Warehouse
-from cloud.errors import ConflictError
+from cloud.errors import N_, ConflictError
 from cloud.orders.audit_rules import CHINA, Condition, Engine, Facts, RuleIn, RuleView, audit_day
 from cloud.orders.core import EDITABLE
 
@@ -178,7 +178,10 @@ def dry_run(
     if current is not None and current.kind != body.kind:
         # The refusal put_rule would give on saving it (cloud/orders/audit_rules.py).
         raise ConflictError(
-            f"rule {key} is a {current.kind} rule; use a new key for a {body.kind} rule"
+            N_("rule %(key)s is a %(kind)s rule; use a new key for a %(new_kind)s rule"),
+            key=key,
+            kind=current.kind,
+            new_kind=body.kind,
         )
     statuses = (*EDITABLE, "audited") if include_audited else EDITABLE
     day_start = datetime.combine(audit_day(now), datetime.min.time(), CHINA)

@@ -59,7 +59,8 @@ def test_admin_creates_demotes_and_disables_users(
             "role": "auditor",
         },
     )
-    assert taken.status_code == 409 and "taken" in taken.text
+    # the page's language (zh_CN by default): cloud/accounts.py's sentence translated
+    assert taken.status_code == 409 and "用户名 &#39;packer1&#39; 已被占用" in taken.text
 
 
 def test_other_sellers_user_is_404(

@@ -4,12 +4,13 @@ while the API answers the same refusal with its English sentence, unchanged."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cloud.db.models import SalesOrder
+from cloud.db.models import Rule, SalesOrder
 from cloud.errors import N_, ConflictError, InvalidError
 from tests.cloud.conftest import login
 from tests.cloud.web.conftest import HELD, csrf_of
@@ -80,3 +81,46 @@ def test_message_id_and_parameters_keep_the_english_sentence() -> None:
     }
     # a plain sentence with a literal % is left as written
     assert str(ConflictError("100% sure")) == "100% sure"
+
+
+def test_a_rules_refusal_and_a_nodes_refusal_in_chinese(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """cloud/orders/audit_rules.py and cloud/nodes/ownership.py raise message ids: the
+    Chinese page shows them in Chinese; the API keeps the English sentence."""
+    c = browser_client()
+    gift = {
+        "kind": "gift",
+        "name": "gift",
+        "priority": 1,
+        "conditions": [],
+        "action": {"gift_sku": "X", "qty": 1},
+    }
+    before = _rules(demo_app)
+    r = c.post(  # type: ignore[attr-defined]
+        "/web/rules/hunan-sf", data={"rule": json.dumps(gift), "csrf": c.csrf}, headers=ZH
+    )
+    assert r.status_code == 409, r.text
+    assert "规则 hunan-sf 是 courier 规则；gift 规则请用新的键名" in r.text
+    assert "use a new key" not in r.text
+    assert _rules(demo_app) == before  # refused: nothing saved
+    api = demo_app.put(
+        "/api/v1/rules/hunan-sf", json=gift, headers=login(demo_app, "admin", account="demo")
+    )
+    assert api.status_code == 409
+    assert api.json() == {
+        "detail": "rule hunan-sf is a courier rule; use a new key for a gift rule"
+    }
+    assert _rules(demo_app) == before
+    r = c.get("/web/rules/NOPE", headers=ZH)
+    assert r.status_code == 404 and "没有规则 &#39;NOPE&#39;" in r.text
+    r = c.get("/web/fleet/NOPE", headers=ZH)
+    assert r.status_code == 404 and "您的账户中没有这个编号的节点" in r.text
+    assert "no node with this id" not in r.text
+    en = c.get("/web/fleet/NOPE", headers={"Accept-Language": "en"})
+    assert en.status_code == 404 and "no node with this id in your account" in en.text
+
+
+def _rules(app: TestClient) -> list[tuple[str, int]]:
+    with app.app.state.read_sessions() as s:  # type: ignore[attr-defined]
+        return sorted((k, v) for k, v in s.execute(select(Rule.rule_key, Rule.version)))

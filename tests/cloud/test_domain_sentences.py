@@ -1,0 +1,158 @@
+"""Every domain refusal is a gettext message id (issue 15, "zh_CN complete").
+
+cloud/errors.py: a :class:`DomainError` is raised with ``N_("… %(x)s …")`` and named
+parameters, so the API answers in English and the dashboard in the page's language. A
+sentence built with an f-string, ``%`` or ``.format`` (or a bare literal, which pybabel does
+not extract) reaches a Chinese page in English. This walks the hub's source with ``ast`` and
+names every raise site that does that, and every ``N_`` sentence whose ``%(name)s``
+placeholders and keyword arguments differ (a missing one raises KeyError at the raise)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLOUD = ROOT / "cloud"
+#: Left in English, file by file: the tasks' approvals (cloud/facts.py, not converted yet);
+#: node enrollment, an operator's command and its API (never on a page); a bearer token's
+#: refusal, PyJWT's own English (API only).
+NOT_YET = {"cloud/facts.py", "cloud/sync/enroll.py", "cloud/sync/enroll_cli.py", "cloud/auth.py"}
+BASE = {"DomainError", "ConflictError", "InvalidError", "NotFoundError", "ForbiddenError"}
+BASE |= {"Unauthenticated"}
+PLACEHOLDER = re.compile(r"%\((\w+)\)")
+
+
+def _name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _is_n(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and _name(node.func) == "N_"
+
+
+def error_classes(trees: list[ast.Module]) -> set[str]:
+    """DomainError and every class of ours derived from it (by name, to a fixed point)."""
+    names = set(BASE)
+    classes = [n for t in trees for n in ast.walk(t) if isinstance(n, ast.ClassDef)]
+    while True:
+        more = {c.name for c in classes if any(_name(b) in names for b in c.bases)} - names
+        if not more:
+            return names
+        names |= more
+
+
+def _sentence_problem(arg: ast.expr, keywords: list[ast.keyword]) -> str | None:
+    if isinstance(arg, ast.JoinedStr):
+        return "an f-string"
+    if _is_n(arg):
+        call = arg
+        assert isinstance(call, ast.Call)
+        text = call.args[0] if call.args else None
+        if not (isinstance(text, ast.Constant) and isinstance(text.value, str)):
+            return "N_ of something that is not one literal"
+        if any(k.arg is None for k in keywords):
+            return None  # **params: cannot be checked here
+        wanted = set(PLACEHOLDER.findall(text.value))
+        given = {k.arg for k in keywords if k.arg is not None}
+        if wanted != given:
+            return f"placeholders {sorted(wanted)} but parameters {sorted(given)}"
+        return None
+    # A variable (a stored sentence, a class constant) passes; a literal anywhere in the
+    # expression outside N_ (``x or "…"``, ``"…" % x``, ``"…".format()``) does not.
+    marked = {id(n.args[0]) for n in ast.walk(arg) if _is_n(n) and n.args}
+    for node in ast.walk(arg):
+        if isinstance(node, ast.JoinedStr):
+            return "an f-string"
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in marked
+        ):
+            return "a literal without N_"
+    return None
+
+
+def problems(tree: ast.Module, errors: set[str]) -> list[tuple[int, str]]:
+    """(line, why) of each raise site in ``tree`` whose sentence is not an N_ message id."""
+    found: list[tuple[int, str]] = []
+    for cls in [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]:
+        if not any(_name(b) in errors for b in cls.bases):
+            continue
+        for node in ast.walk(cls):  # super().__init__("…") inside a DomainError subclass
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "__init__"
+                and node.args
+                and (why := _sentence_problem(node.args[0], node.keywords))
+            ):
+                found.append((node.lineno, why))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and _name(node.func) in errors
+            and node.args
+            and (why := _sentence_problem(node.args[0], node.keywords))
+        ):
+            found.append((node.lineno, why))
+    return found
+
+
+def _sources() -> dict[str, ast.Module]:
+    return {
+        str(p.relative_to(ROOT)): ast.parse(p.read_text(encoding="utf-8"))
+        for p in sorted(CLOUD.rglob("*.py"))
+    }
+
+
+def test_every_domain_refusal_of_the_hub_is_a_message_id() -> None:
+    trees = _sources()
+    errors = error_classes(list(trees.values()))
+    assert {"UnknownNode", "ImportRejected", "InvalidToken"} <= errors  # subclasses found
+    bad = [
+        f"{path}:{line}: {why}"
+        for path, tree in trees.items()
+        if path not in NOT_YET
+        for line, why in problems(tree, errors)
+    ]
+    assert not bad, "raise DomainErrors with N_('… %(x)s …') and named parameters:\n" + "\n".join(
+        bad
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        ("raise ConflictError(f'order {no} is held')", "an f-string"),
+        ("raise NotFoundError('no order %s' % no)", "a literal without N_"),
+        ("raise InvalidError('bad', 'field')", "a literal without N_"),
+        ("raise X.NotFoundError(msg or 'none')", "a literal without N_"),
+        ("raise Mine(N_('order %(no)s'), order=no)", "placeholders ['no'] but parameters"),
+        (
+            "class Mine(ConflictError):\n def __init__(self):\n  super().__init__('x')",
+            "a literal without N_",
+        ),
+    ],
+)
+def test_the_walk_names_what_it_refuses(source: str, why: str) -> None:
+    tree = ast.parse("class Mine(ConflictError): pass\n" + source)
+    found = problems(tree, error_classes([tree]))
+    assert found and found[0][1].startswith(why), found
+
+
+def test_the_walk_lets_message_ids_and_variables_pass() -> None:
+    tree = ast.parse(
+        "raise ConflictError(N_('order %(no)s is %(st)r'), no=n, st=s)\n"
+        "raise InvalidError(N_('bad'), 'field')\n"
+        "raise InvalidError(job.message or N_('the file was refused'), 'file')\n"
+        "raise UnknownNode(node_id)\n"
+    )
+    assert problems(tree, error_classes([tree])) == []

@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session
 from cloud import tasks
 from cloud.db.models import Event as EventRow
 from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
-from cloud.errors import ConflictError, DomainError, ForbiddenError, InvalidError, NotFoundError
+from cloud.errors import (
+    N_,
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+)
 from cloud.inbound import receipts
 from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
@@ -116,7 +123,10 @@ def _po_received(
     try:
         if assigned != p.warehouse:
             raise ConflictError(
-                f"node {node} is at warehouse {assigned or 'none'}, not {p.warehouse}"
+                N_("node %(node)s is at warehouse %(at)s, not %(wanted)s"),
+                node=node,
+                at=assigned or "none",
+                wanted=p.warehouse,
             )
         with session.begin_nested():
             receipts.book(
@@ -334,7 +344,7 @@ def approve_count(session: Session, task: Task, actor: str, now: datetime) -> in
         select(EventRow).where(EventRow.event_id == task.event_id)
     ).scalar_one_or_none()
     if row is None:
-        raise ConflictError(f"task {task.id}: the count it approves is not stored")
+        raise ConflictError(N_("task %(task)s: the count it approves is not stored"), task=task.id)
     ev = EVENT_ADAPTER.validate_python(
         {
             "v": 1,
@@ -453,20 +463,30 @@ def resolve_task(
         select(Task).where(Task.public_id == task_id).with_for_update()
     ).scalar_one_or_none()
     if t is None or t.account_id != account_id:
-        raise NotFoundError(f"no task {task_id}")
+        raise NotFoundError(N_("no task %(task)s"), task=task_id)
     needed = ACTION_SCOPES.get((t.kind, _action(t.kind, approve)))
     if needed is not None:
         missing = sorted(needed[0] - scopes)
         if missing:
             raise ForbiddenError(
-                f"approving {t.kind.replace('_', ' ')} task {task_id} {needed[1]}, which needs "
-                f"the scope {', '.join(missing)}; this login lacks it (ask a warehouse lead)"
+                N_(
+                    "approving %(kind)s task %(task)s %(does)s, which needs the scope"
+                    " %(scopes)s; this login lacks it (ask a warehouse lead)"
+                ),
+                kind=t.kind.replace("_", " "),
+                task=task_id,
+                does=needed[1],
+                scopes=", ".join(missing),
             )
     if t.status == "done":
-        raise ConflictError(f"task {task_id} was resolved already by {t.resolved_by}")
+        raise ConflictError(
+            N_("task %(task)s was resolved already by %(who)s"), task=task_id, who=t.resolved_by
+        )
     if t.kind == "count_variance":
         if approve is None:
-            raise InvalidError("a count variance is resolved with approve: true (book it) or false")
+            raise InvalidError(
+                N_("a count variance is resolved with approve: true (book it) or false")
+            )
         if approve:
             n = approve_count(session, t, actor, now)
             resolution = f"approved, {n} adjustment(s) booked: {resolution}"

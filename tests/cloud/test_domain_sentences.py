@@ -17,10 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOUD = ROOT / "cloud"
-#: Left in English, file by file: the tasks' approvals (cloud/facts.py, not converted yet);
-#: node enrollment, an operator's command and its API (never on a page); a bearer token's
+#: Left in English, file by file: node enrollment, an operator's command and its API (never on a page); a bearer token's
 #: refusal, PyJWT's own English (API only).
-NOT_YET = {"cloud/facts.py", "cloud/sync/enroll.py", "cloud/sync/enroll_cli.py", "cloud/auth.py"}
+NOT_YET = {"cloud/sync/enroll.py", "cloud/sync/enroll_cli.py", "cloud/auth.py"}
 BASE = {"DomainError", "ConflictError", "InvalidError", "NotFoundError", "ForbiddenError"}
 BASE |= {"Unauthenticated"}
 PLACEHOLDER = re.compile(r"%\((\w+)\)")

@@ -39,8 +39,11 @@ class DomainError(Exception):
     def translated(self, gettext: Callable[[str], str]) -> str:
         """The sentence in the language of ``gettext`` (English when it has no translation)."""
         text = gettext(self.msgid) if self.msgid else str(self)
+        # A word the catalogue knows (an order's status: "saved", "audited") is translated
+        # too; anything else (order numbers, codes, names) has no entry and stays as it is.
+        params = {k: gettext(v) if isinstance(v, str) and v else v for k, v in self.params.items()}
         try:
-            return text % self.params if self.params else text
+            return text % params if params else text
         except (KeyError, ValueError, TypeError):  # a broken translation: the English one
             return str(self)
 

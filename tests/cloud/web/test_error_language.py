@@ -70,7 +70,9 @@ def test_a_404_and_a_login_refusal_in_chinese(
 def test_message_id_and_parameters_keep_the_english_sentence() -> None:
     err = ConflictError(N_("order %(order)s is %(status)s"), order="A1", status="saved")
     assert str(err) == "order A1 is saved" and err.body() == {"detail": "order A1 is saved"}
-    assert err.translated(lambda m: "订单 %(order)s 是 %(status)s") == "订单 A1 是 saved"
+    zh = {"order %(order)s is %(status)s": "订单 %(order)s 是 %(status)s", "saved": "已保存"}
+    assert err.translated(lambda m: zh.get(m, m)) == "订单 A1 是 已保存"  # the status too
+    assert err.translated(lambda m: zh.get(m, m) if m != "saved" else m) == "订单 A1 是 saved"
     # a broken translation falls back to the English sentence, never an exception
     assert err.translated(lambda m: "订单 %(nope)s") == "order A1 is saved"
     bad = InvalidError(N_("no bin %(bin)r in %(warehouse)s"), "bin", bin="B1", warehouse="WH1")
@@ -101,7 +103,7 @@ def test_a_rules_refusal_and_a_nodes_refusal_in_chinese(
         "/web/rules/hunan-sf", data={"rule": json.dumps(gift), "csrf": c.csrf}, headers=ZH
     )
     assert r.status_code == 409, r.text
-    assert "规则 hunan-sf 是 courier 规则；gift 规则请用新的键名" in r.text
+    assert "规则 hunan-sf 是 快递 规则；赠品 规则请用新的键名" in r.text  # kinds translated too
     assert "use a new key" not in r.text
     assert _rules(demo_app) == before  # refused: nothing saved
     api = demo_app.put(
@@ -124,3 +126,19 @@ def test_a_rules_refusal_and_a_nodes_refusal_in_chinese(
 def _rules(app: TestClient) -> list[tuple[str, int]]:
     with app.app.state.read_sessions() as s:  # type: ignore[attr-defined]
         return sorted((k, v) for k, v in s.execute(select(Rule.rule_key, Rule.version)))
+
+
+def test_a_status_inside_a_chinese_sentence_is_chinese_too(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """A saved (not audited) order cannot be released: the sentence names its status, which
+    the page shows as the status list does (已保存), the API as its name (saved)."""
+    c = browser_client()
+    api = demo_app.post(
+        f"/api/v1/orders/{HELD}/release", json={}, headers=login(demo_app, "admin", account="demo")
+    )
+    assert api.status_code == 409, api.text
+    assert api.json() == {"detail": f"order {HELD} is saved; only an audited order is released"}
+    page = c.post(f"/web/orders/{HELD}/release", data={"csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert page.status_code == 409
+    assert "已保存" in page.text and "saved" not in page.text.split("<main", 1)[1]

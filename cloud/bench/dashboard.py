@@ -58,6 +58,8 @@ def pages(held: str) -> dict[str, str]:
         "node": "/web/fleet/wh1-node-00",
         "pick_leases": "/web/pick-leases",
         "users": "/web/users",
+        "channels": "/web/channels",
+        "finance": "/web/finance",
     }
 
 

@@ -7,7 +7,7 @@ PG_TEST_URL := postgresql+psycopg://postgres@127.0.0.1:5432/test
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast check fmt bench clean cjk-font chromium
+.PHONY: demo test test-fast check fmt bench fuzz clean cjk-font chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
@@ -54,6 +54,11 @@ test: check cjk-font chromium
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	GUANJIA_TEST_DATABASE_URL= $(BIN)/pytest -q -m "not e2e and not browser" --hypothesis-profile=fast -n auto $(PYTEST_ARGS)
+
+# Issue 19: every input kind (tests/fuzz/kinds.py) under atheris, 100,000 cases each by
+# default (ARGS="--runs N --kind NAME"); make test runs a short form through Hypothesis.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.atheris_main $(ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

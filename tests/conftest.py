@@ -8,6 +8,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -29,6 +30,38 @@ settings.register_profile("fast", max_examples=20)
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--long", action="store_true", help="run the long-form fault tests")
+    parser.addoption(
+        "--fuzz-cases",
+        type=int,
+        default=200,
+        help="generated cases per input kind in tests/fuzz (make fuzz: 100,000)",
+    )
+
+
+@pytest.fixture
+def fuzz_cases(request: pytest.FixtureRequest) -> int:
+    return int(request.config.getoption("--fuzz-cases"))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fuzz table (issue 19): cases run per input kind and how each ended."""
+    from tests.fuzz.harness import TALLIES
+
+    if not TALLIES:
+        return
+    w = terminalreporter
+    w.section("fuzz: cases per input kind")
+    w.write_line(
+        f"{'kind':44} {'cases':>9} {'accepted':>9} {'refused':>9} {'unclear':>8} {'crashes':>8} {'s':>7}"
+    )
+    for t in TALLIES:
+        w.write_line(
+            f"{t.kind:44} {t.cases:>9,} {t.accepted:>9,} {t.refused:>9,} {t.unclear:>8,} {t.crashes:>8,} {t.seconds:>7.1f}"
+        )
+    total = sum(t.cases for t in TALLIES)
+    w.write_line(
+        f"{'all kinds':44} {total:>9,}  crashes {sum(t.crashes for t in TALLIES)}, unclear {sum(t.unclear for t in TALLIES)}"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -101,6 +101,18 @@ def test_every_prefix_needs_data(text: str) -> None:
         assert decoder.next_message() is NEED_DATA
 
 
+def test_a_clean_scan_sharing_a_report_with_a_bad_key_is_kept() -> None:
+    # Found by tests/fuzz: a report may hold a bad key, Enter, a clean key and keypad Enter.
+    # The scan the bad key poisoned is dropped with its error; the clean one after it used to
+    # trip an assertion ("a poisoned scan was emitted") and was lost.
+    dec = hid.KeyboardReportDecoder()
+    dec.feed(bytes([0, 0, 0x65, 0x28, 0x04, 0x58, 0, 0]))
+    with pytest.raises(RemoteProtocolError, match="types no character"):
+        dec.next_message()
+    assert dec.next_message() == hid.Scan("a", terminator="enter")
+    assert dec.next_message() is NEED_DATA
+
+
 def test_keyboard_details() -> None:
     # A scanner set to send the modifier in the key slots too; byte 0 rules.
     reports = [

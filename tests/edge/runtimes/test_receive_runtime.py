@@ -23,11 +23,13 @@ from edge.devices.lights import Lights
 from edge.devices.printer import LabelPrinter
 from edge.node import EdgeNode
 from edge.runtimes.common import StationRuntime
-from edge.runtimes.receive import ReceiveRuntime, open_receipt
+from edge.runtimes.receive import ReceiveRuntime, open_receipt, po_view
 from edge.stations.common import Signal
 from edge.store.store import Store
 from protocol.messages import (
+    DownBatch,
     PoReceivedPayload,
+    PoReleased,
 )
 from simulators.devices.printer import LabelPrinterSimulator
 from tests.support import free_port, until
@@ -250,3 +252,44 @@ def test_kill_9_between_scans_loses_nothing_committed(tmp_path: Path) -> None:
     _drain(rt, PHONE)  # a second phone: over the PO's allowed 1
     assert rt.lights.shown[-1][0] is Signal.OVER_QTY
     assert store.integrity_ok()
+
+
+def test_a_finished_receipt_counts_against_the_po_until_a_release_holds_it(
+    tmp_path: Path,
+) -> None:
+    """Offline, the node's own receipts narrow the allowance; a newer ``po.release`` that
+    arrives after the hub acked the fact holds them, and a close reaches the open receipt."""
+    cfg = receive_config(tmp_path / "edge", free_port(), labels="off")
+    store = Store(cfg.node.data_dir / "edge.db", NODE)
+    store.start_epoch("test", "inbound")
+    seed(store)
+    push(store, changes())
+    lights = Recorder(cfg.node.data_dir / "edge.db")
+    rt = ReceiveRuntime(store, lights, cfg)
+    _drain(rt, "PO-7", RED, "#GJ:FINISH", "BIN-F01")
+    assert lights.shown[-1][0] is Signal.COMPLETE
+    view = po_view(store.conn, "PO-7")
+    assert view is not None and view.pending == {"TEE-A-RED": 1}
+    # The same release again before the hub acked the fact: still pending.
+    push(store, changes()[2:])
+    assert po_view(store.conn, "PO-7").pending == {"TEE-A-RED": 1}  # type: ignore[union-attr]
+    # Acked, then the hub's newer release (received 1, allowed 2): held by the release.
+    store.mark_acked(store.last_seq)
+    newer = changes(allowed_red=2)[2]
+    push(store, [newer])
+    assert po_view(store.conn, "PO-7").pending == {}  # type: ignore[union-attr]
+    # A second receipt takes 2 more, not 3; then the PO is closed in the cloud meanwhile.
+    _drain(rt, "PO-7", RED)
+    _drain(rt, RED)
+    _drain(rt, RED)
+    assert [s for s, _ in lights.shown[-3:]] == [Signal.OK, Signal.OK, Signal.OVER_QTY]
+    assert isinstance(newer, PoReleased)
+    closed = newer.model_copy(
+        update={"payload": newer.payload.model_copy(update={"status": "closed"})}
+    )
+    push(store, [closed])
+    rt.on_down_applied(DownBatch(node=NODE, changes=[closed], head=closed.seq))
+    assert lights.shown[-1][0] is Signal.HOLD and "closed in the cloud" in lights.shown[-1][1]
+    _drain(rt, RED)
+    assert lights.shown[-1][0] is Signal.HOLD  # nothing more is counted
+    assert len(rt.station.units) == 2

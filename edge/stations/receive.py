@@ -103,6 +103,9 @@ class ReceiveStation:
         self.po: PoView | None = None
         self.receipt_id: str | None = None
         self.units: list[Unit] = []
+        #: Units per SKU and the serials of this receipt (a scan's checks stay O(1)).
+        self.tally: dict[str, int] = {}
+        self.serials: set[str] = set()
         self.items: dict[str, ItemView] = {}
         self.placed: dict[GroupKey, str] = {}
         self.fail_reason: str | None = None
@@ -138,7 +141,13 @@ class ReceiveStation:
     # --- figures --------------------------------------------------------------------------
 
     def counted(self, sku: str) -> int:
-        return sum(1 for u in self.units if u.sku_code == sku)
+        return self.tally.get(sku, 0)
+
+    def _add(self, unit: Unit) -> None:
+        self.units.append(unit)
+        self.tally[unit.sku_code] = self.tally.get(unit.sku_code, 0) + 1
+        if unit.serial is not None:
+            self.serials.add(unit.serial)
 
     def room(self, sku: str) -> int | None:
         """Units of ``sku`` the PO still takes in this receipt (None: not on the PO)."""
@@ -205,6 +214,8 @@ class ReceiveStation:
         self.po = None
         self.receipt_id = None
         self.units = []
+        self.tally = {}
+        self.serials = set()
         self.items = {}
         self.placed = {}
         self.fail_reason = None
@@ -307,7 +318,7 @@ class ReceiveStation:
         if serial is not None and not item.serial_tracked:
             serial = None
         if serial is not None:
-            if barcode_problem(serial) is not None or any(u.serial == serial for u in self.units):
+            if barcode_problem(serial) is not None or serial in self.serials:
                 text = f"serial {printable(serial)} already counted in this receipt: scan the next unit"
                 return self.state, self._say(
                     "item.serial_twice", Signal.OVER_QTY, text, "warning", **fields
@@ -319,7 +330,7 @@ class ReceiveStation:
         verdict: QcVerdict = "fail" if self.state is State.AWAIT_FAIL else "pass"
         unit = Unit(item.sku_code, verdict, self.fail_reason if verdict == "fail" else None, serial)
         assert self.receipt_id is not None
-        self.units.append(unit)
+        self._add(unit)
         self.items[item.sku_code] = item
         self.fail_reason = None
         counted = Record(UnitCounted(self.receipt_id, len(self.units), unit, serial_no))
@@ -497,7 +508,8 @@ class ReceiveStation:
         self._clear()
         self.po = event.po
         self.receipt_id = event.receipt_id
-        self.units = list(event.units)
+        for unit in event.units:
+            self._add(unit)
         self.items = dict(event.items)
         self.placed = dict(event.placed)
         n = len(self.units)

@@ -293,3 +293,12 @@ def test_a_finished_receipt_counts_against_the_po_until_a_release_holds_it(
     _drain(rt, RED)
     assert lights.shown[-1][0] is Signal.HOLD  # nothing more is counted
     assert len(rt.station.units) == 2
+
+
+def test_the_receiving_bench_times_every_scan_and_each_is_counted() -> None:
+    """`guanjia bench receive` at a small size: every timed scan got its green light."""
+    from edge.bench.receive import bench_receive_latency
+
+    got = bench_receive_latency(po_lines=600, orders=20, scans=40)
+    assert got["scans"] == 40 and got["ok_lights"] == 40
+    assert 0 < got["p50_ms"] <= got["p99_ms"] <= got["max_ms"]

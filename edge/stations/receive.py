@@ -60,6 +60,8 @@ from edge.stations.common import (
 )
 from edge.stations.receive_model import (
     EVENT_TYPES,
+    MAX_GROUP_SERIALS,
+    MAX_GROUPS,
     MAX_REASON_CHARS,
     QC_ZONES,
     Abandon,
@@ -106,6 +108,7 @@ class ReceiveStation:
         #: Units per SKU and the serials of this receipt (a scan's checks stay O(1)).
         self.tally: dict[str, int] = {}
         self.serials: set[str] = set()
+        self.group_sizes: dict[GroupKey, int] = {}
         self.items: dict[str, ItemView] = {}
         self.placed: dict[GroupKey, str] = {}
         self.fail_reason: str | None = None
@@ -146,6 +149,8 @@ class ReceiveStation:
     def _add(self, unit: Unit) -> None:
         self.units.append(unit)
         self.tally[unit.sku_code] = self.tally.get(unit.sku_code, 0) + 1
+        key = (unit.sku_code, unit.verdict, unit.reason or "")
+        self.group_sizes[key] = self.group_sizes.get(key, 0) + 1
         if unit.serial is not None:
             self.serials.add(unit.serial)
 
@@ -216,6 +221,7 @@ class ReceiveStation:
         self.units = []
         self.tally = {}
         self.serials = set()
+        self.group_sizes = {}
         self.items = {}
         self.placed = {}
         self.fail_reason = None
@@ -314,6 +320,21 @@ class ReceiveStation:
             return self.state, self._say(
                 "item.over_receipt", Signal.OVER_QTY, text, "warning", **fields
             )
+        verdict: QcVerdict = "fail" if self.state is State.AWAIT_FAIL else "pass"
+        reason = self.fail_reason if verdict == "fail" else None
+        key: GroupKey = (item.sku_code, verdict, reason or "")
+        size = self.group_sizes.get(key)
+        # The fact's limits (protocol/messages.py PoReceivedPayload, ReceivedLine): refused
+        # at the dock, not found out when the receipt is finished.
+        if (size is None and len(self.group_sizes) >= MAX_GROUPS) or (
+            item.serial_tracked and (size or 0) >= MAX_GROUP_SERIALS
+        ):
+            text = (
+                f"receipt {self.receipt_id} is full: FINISH it and scan PO {po} again for the rest"
+            )
+            return self.state, self._say(
+                "item.receipt_full", Signal.HOLD, text, "warning", **fields
+            )
         serial, serial_no = event.serial, None
         if serial is not None and not item.serial_tracked:
             serial = None
@@ -327,8 +348,7 @@ class ReceiveStation:
             serial_no = self.next_serial
             self.next_serial += 1
             serial = f"{self.config.node_id[:50]}-S{serial_no:07d}"
-        verdict: QcVerdict = "fail" if self.state is State.AWAIT_FAIL else "pass"
-        unit = Unit(item.sku_code, verdict, self.fail_reason if verdict == "fail" else None, serial)
+        unit = Unit(item.sku_code, verdict, reason, serial)
         assert self.receipt_id is not None
         self._add(unit)
         self.items[item.sku_code] = item

@@ -17,6 +17,11 @@ LabelPolicy = Literal["serial", "every_unit", "off"]
 #: Zones failed units may go to; the cloud books a pass into such a bin's bucket too.
 QC_ZONES = ("damaged", "qc", "hold")
 MAX_REASON_CHARS = 200
+#: A receipt's fact holds at most 500 lines (one per SKU, verdict and reason) of which each
+#: holds at most 10,000 serials (PoReceivedPayload, ReceivedLine): a unit that would go
+#: beyond is refused at the dock.
+MAX_GROUPS = 500
+MAX_GROUP_SERIALS = 10_000
 
 
 class State(enum.Enum):

@@ -366,3 +366,16 @@ def test_resume_in_putaway_goes_on_with_the_open_group() -> None:
         ("CASE-GOLD", "R-01"),
         ("PEN-1", "D-01"),
     ]
+
+
+def test_a_receipt_refuses_a_unit_its_fact_could_not_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most MAX_GROUPS lines per fact: the unit that would make one more is refused."""
+    monkeypatch.setattr(receive, "MAX_GROUPS", 2)
+    s, t = ReceiveStation(CONFIG), Clock()
+    s.handle(PoScanned("PO-1", view(), t()))
+    s.handle(ItemScanned("CASE-GOLD", CASE, at_ms=t()))
+    s.handle(ItemScanned("PEN-1", PEN, at_ms=t()))
+    cmds = s.handle(ItemScanned("HOT-1", HOT, at_ms=t()))
+    assert last_signal(cmds) is Signal.HOLD and "is full" in shows(cmds)[-1].text
+    assert not records(cmds, UnitCounted)
+    assert last_signal(s.handle(ItemScanned("PEN-1", PEN, at_ms=t()))) is Signal.OK  # same group

@@ -131,7 +131,7 @@ def test_a_po_released_by_the_hub_is_received_at_a_node_and_booked_once(
 ) -> None:
     node_id = station(demo)
     batch = downlink(demo, node_id)
-    assert any(c.type == "po.release" and c.payload.po_number == po.number for c in batch.changes)  # type: ignore[union-attr]
+    assert any(c.type == "po.release" and c.payload.po_number == po.number for c in batch.changes)
     events = asyncio.run(asyncio.wait_for(receive_at_node(tmp_path, node_id, batch, po), 60))
     (fact,) = [e for e in events if isinstance(e, PoReceived)]
     lines = {(ln.verdict, ln.qty, ln.bin, ln.reason) for ln in fact.payload.lines}

@@ -43,7 +43,7 @@ def seed(store: Store) -> None:
 def push(store: Store, changes: Sequence[Change]) -> None:
     start = store.down_applied
     numbered = [c.model_copy(update={"seq": start + i + 1}) for i, c in enumerate(changes)]
-    batch = DownBatch(node=NODE, changes=numbered, head=start + len(numbered))  # type: ignore[arg-type]
+    batch = DownBatch(node=NODE, changes=numbered, head=start + len(numbered))
     assert store.apply_down(batch) == len(numbered)
 
 

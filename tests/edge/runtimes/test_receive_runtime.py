@@ -245,12 +245,13 @@ def test_kill_9_between_scans_loses_nothing_committed(tmp_path: Path) -> None:
     assert resumed.units[2].serial == f"{NODE}-S0000001"
     # The restarted station goes on with the next numbers, never the ones used.
     cfg = receive_config(data, 9, labels="off")
-    rt = ReceiveRuntime(store, Recorder(data / "edge.db"), cfg)
+    lights = Recorder(data / "edge.db")
+    rt = ReceiveRuntime(store, lights, cfg)
     assert (rt.station.next_receipt, rt.station.next_serial) == (2, 2)
     rt.dispatch(resumed)
     assert rt.station.state.value == "counting" and len(rt.station.units) == 4
     _drain(rt, PHONE)  # a second phone: over the PO's allowed 1
-    assert rt.lights.shown[-1][0] is Signal.OVER_QTY
+    assert lights.shown[-1][0] is Signal.OVER_QTY
     assert store.integrity_ok()
 
 

@@ -15,6 +15,7 @@ from edge.stations.receive_model import (
     Abandon,
     BinScanned,
     Finish,
+    GroupKey,
     GroupPlaced,
     ItemScanned,
     ItemView,
@@ -290,7 +291,7 @@ def test_bad_scans_while_counting_count_nothing(event: object, signal: Signal, k
     s.handle(PoScanned("PO-1", view(), t()))
     s.handle(ItemScanned("SN", PHONE, serial="SUP-1", at_ms=t()))
     before = list(s.units)
-    cmds = s.handle(dataclasses.replace(event, at_ms=t()))  # type: ignore[type-var]
+    cmds = s.handle(dataclasses.replace(event, at_ms=t()))  # type: ignore[arg-type,type-var]
     assert last_signal(cmds) is signal, shows(cmds)
     assert [v.kind for v in records(cmds, Verdict) if isinstance(v, Verdict)] == [kind]
     assert s.units == before and not records(cmds, UnitCounted)
@@ -351,7 +352,7 @@ def test_a_po_closed_mid_count_stops_counting_but_finishes() -> None:
 def test_resume_in_putaway_goes_on_with_the_open_group() -> None:
     s, t = ReceiveStation(CONFIG), Clock()
     units = (Unit("CASE-GOLD", "pass"), Unit("PEN-1", "fail", "wet"))
-    placed = {("CASE-GOLD", "pass", ""): "R-01"}
+    placed: dict[GroupKey, str] = {("CASE-GOLD", "pass", ""): "R-01"}
     cmds = s.handle(
         Resumed(view(), "n-R000003", units, {"CASE-GOLD": CASE, "PEN-1": PEN}, True, placed, t())
     )

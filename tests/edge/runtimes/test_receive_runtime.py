@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
+from edge.config import EdgeConfig
 from edge.devices.lights import Lights
 from edge.devices.printer import LabelPrinter
 from edge.node import EdgeNode
@@ -248,7 +250,13 @@ def test_kill_9_between_scans_loses_nothing_committed(tmp_path: Path) -> None:
     lights = Recorder(data / "edge.db")
     rt = ReceiveRuntime(store, lights, cfg)
     assert (rt.station.next_receipt, rt.station.next_serial) == (2, 2)
-    rt.dispatch(resumed)
+
+    async def restart() -> None:  # what the daemon does at start: the open receipt goes on
+        await rt.start()
+        await rt.stop()
+
+    asyncio.run(restart())
+    assert "resumed: 4 unit(s) counted" in lights.shown[-1][1]
     assert rt.station.state.value == "counting" and len(rt.station.units) == 4
     _drain(rt, PHONE)  # a second phone: over the PO's allowed 1
     assert lights.shown[-1][0] is Signal.OVER_QTY
@@ -303,3 +311,13 @@ def test_the_receiving_bench_times_every_scan_and_each_is_counted() -> None:
     got = bench_receive_latency(po_lines=600, orders=20, scans=40)
     assert got["scans"] == 40 and got["ok_lights"] == 40
     assert 0 < got["p50_ms"] <= got["p99_ms"] <= got["max_ms"]
+
+
+def test_a_receiving_config_names_what_is_missing(tmp_path: Path) -> None:
+    base = {"node": {"id": NODE, "data_dir": str(tmp_path)}, "station": {"kind": "inbound"}}
+    with pytest.raises(ValueError, match=r"needs a \[receive\] section"):
+        EdgeConfig.model_validate(base)
+    with pytest.raises(ValueError, match="labels need printer_host"):
+        EdgeConfig.model_validate({**base, "receive": {"warehouse": "WH1"}})
+    ok = EdgeConfig.model_validate({**base, "receive": {"warehouse": "WH1", "labels": "off"}})
+    assert ok.receive is not None and ok.receive.labels == "off"

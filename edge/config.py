@@ -62,7 +62,7 @@ PinHash = Annotated[
     str, StringConstraints(min_length=10, max_length=500), AfterValidator(_usable_pin_hash)
 ]
 #: Station kinds that have a runtime today (edge/node.py picks it by kind).
-RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake")
+RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake", "inbound")
 
 
 class StationSection(_Section):
@@ -186,6 +186,25 @@ class StocktakeSection(_Section):
     sweep_flush_s: Annotated[float, Field(gt=0, le=60)] = 0.5
 
 
+class ReceiveSection(_Section):
+    """The receiving station (``station.kind = "inbound"``, edge/stations/receive.py)."""
+
+    #: The warehouse this dock receives for: a PO of another warehouse is refused.
+    warehouse: Code
+    #: Item labels: ``serial`` for serial-tracked units only, ``every_unit``, or ``off``.
+    labels: Literal["serial", "every_unit", "off"] = "serial"
+    #: The item label printer (ZPL, raw TCP) at the QC table.
+    printer_host: str | None = None
+    printer_port: Port = 9100
+    printer_status_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    #: Putaway: an item up to this weight goes to the small-item zone (小商品区).
+    small_item_max_g: Annotated[int, Field(ge=0, le=1_000_000)] = 300
+    #: Putaway: released orders on this node waiting for this many units make a fast mover.
+    fast_mover_min_units: Annotated[int, Field(ge=1, le=1_000_000)] = 5
+    duplicate_window_ms: Annotated[int, Field(ge=0, le=5000)] = 30
+    operator: Code | None = None
+
+
 class EdgeConfig(_Section):
     node: NodeSection
     mqtt: MqttSection = MqttSection()
@@ -198,6 +217,7 @@ class EdgeConfig(_Section):
     rfid: RfidSection | None = None
     pack: PackSection = PackSection()
     stocktake: StocktakeSection | None = None
+    receive: ReceiveSection | None = None
     pick: PickSection | None = None
     metrics: MetricsSection = MetricsSection()
 
@@ -226,6 +246,11 @@ class EdgeConfig(_Section):
                 raise ValueError("a stocktake station needs a [stocktake] section (warehouse)")
             if self.stocktake.method == "rfid" and self.rfid is None:
                 raise ValueError("an RFID stocktake needs an [rfid] section")
+        if kind == "inbound":
+            if self.receive is None:
+                raise ValueError("a receiving station needs a [receive] section (warehouse)")
+            if self.receive.labels != "off" and self.receive.printer_host is None:
+                raise ValueError('[receive] labels need printer_host (or labels = "off")')
         return self
 
 

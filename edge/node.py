@@ -6,7 +6,8 @@ The sync agent is kicked after the commit.
 
 ``station.kind`` picks the runtime: ``demo`` (and a pick node's line scanner) is
 the scan-check station of :mod:`edge.runtimes.scan_check`;
-``pack`` and ``stocktake`` run :mod:`edge.runtimes.pack` / :mod:`edge.runtimes.stocktake`
+``pack``, ``stocktake`` and ``inbound`` run :mod:`edge.runtimes.pack` /
+:mod:`edge.runtimes.stocktake` / :mod:`edge.runtimes.receive`
 (same rule, one transaction per station step, see :mod:`edge.runtimes.common`).
 """
 
@@ -57,6 +58,10 @@ def make_runtime(
         from edge.runtimes.stocktake import StocktakeRuntime
 
         return StocktakeRuntime(store, lights, config, kick=kick)
+    if config.station.kind == "inbound":
+        from edge.runtimes.receive import ReceiveRuntime
+
+        return ReceiveRuntime(store, lights, config, kick=kick)
     raise ValueError(f"station kind {config.station.kind!r} has no runtime")
 
 

@@ -53,6 +53,20 @@ def station(
     )
 
 
+def receive(
+    po_lines: Annotated[int, typer.Option(help="Open PO lines on the node.")] = 10_000,
+    orders: Annotated[int, typer.Option(help="Released orders (fast-mover demand).")] = 2_000,
+    scans: Annotated[int, typer.Option(help="Item scans timed.")] = 2_000,
+) -> None:
+    """Receiving station: item scan -> light with a durable commit, many open PO lines."""
+    from edge.bench.receive import bench_receive_latency
+
+    _table(
+        f"receiving scan -> light, {po_lines:,} open PO lines, ms (target p99 <= 10)",
+        bench_receive_latency(po_lines, orders, scans),
+    )
+
+
 def rfid(
     reports: Annotated[int, typer.Option(help="Tag reports to push through.")] = 200_000,
 ) -> None:

@@ -198,7 +198,8 @@ class StationRuntime:
 
     def execute(
         self, commands: list[object], event: object = None, extra_tx: ExtraTx | None = None
-    ) -> None:
+    ) -> bool:
+        """Run a step's commands; False when its commit failed (nothing of it is on disk)."""
         now = self.clock_ms()
         journal_ids: list[int] = []
         appended = 0
@@ -220,7 +221,7 @@ class StationRuntime:
             log.exception("%s station: commit failed, verdict not shown", self.kind)
             text = f"station store failed ({type(err).__name__}): call a lead"
             self.lights.show(Signal.FAULT, text)
-            return
+            return False
         if appended:
             self.kick()
         for command in commands:
@@ -244,6 +245,7 @@ class StationRuntime:
         for command in commands:
             if not isinstance(command, Record | Log | Show):
                 self.device(command, event)
+        return True
 
     def _commit(self, conn: sqlite3.Connection, payload: object, now: int) -> journal.Committed:
         if isinstance(payload, Verdict):

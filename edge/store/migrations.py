@@ -103,6 +103,53 @@ CREATE TABLE IF NOT EXISTS count_request (
 """
 
 
+#: POs released to the node (``po.release``), and the receipts its receiving station makes:
+#: every counted unit, placed group and stage commits with the step that shows it.
+#: ``reflected``: a finished receipt the cloud acked before a newer release of its PO
+#: arrived, so that release's figures hold it (edge/store/replica.py).
+RECEIVING_SCHEMA: Final = """
+CREATE TABLE po_release (
+    po_number TEXT PRIMARY KEY,
+    warehouse TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE TABLE receive_receipt (
+    receipt_id TEXT PRIMARY KEY,
+    po_number TEXT NOT NULL,
+    warehouse TEXT NOT NULL,
+    station TEXT NOT NULL,
+    stage TEXT NOT NULL CHECK (stage IN ('counting', 'putaway', 'finished', 'abandoned')),
+    fact_seq INTEGER,
+    reflected INTEGER NOT NULL DEFAULT 0,
+    opened_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX receive_receipt_po ON receive_receipt(po_number, stage);
+CREATE TABLE receive_unit (
+    receipt_id TEXT NOT NULL REFERENCES receive_receipt(receipt_id),
+    unit_no INTEGER NOT NULL,
+    sku_code TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('pass', 'fail')),
+    reason TEXT NOT NULL DEFAULT '',
+    serial TEXT,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (receipt_id, unit_no)
+) STRICT;
+CREATE INDEX receive_unit_serial ON receive_unit(serial);
+CREATE TABLE receive_placed (
+    receipt_id TEXT NOT NULL REFERENCES receive_receipt(receipt_id),
+    sku_code TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    bin TEXT NOT NULL,
+    PRIMARY KEY (receipt_id, sku_code, verdict, reason)
+) STRICT;
+CREATE TABLE receive_counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+INSERT INTO receive_counter VALUES ('receipt', 0), ('serial', 0)
+"""
+
+
 MIGRATIONS: Final[list[Migration]] = [
     (
         "0001_meta_outbox",
@@ -288,5 +335,10 @@ MIGRATIONS: Final[list[Migration]] = [
         # The PDA's stocktake by scanner (edge/runtimes/count_service.py).
         "0010_count_api",
         COUNT_API_SCHEMA,
+    ),
+    (
+        # The receiving station (edge/stations/receive.py, edge/runtimes/receive.py).
+        "0011_receiving",
+        RECEIVING_SCHEMA,
     ),
 ]

@@ -22,6 +22,8 @@ from protocol.messages import (
     Change,
     OrderRelease,
     OrderReleased,
+    PoRelease,
+    PoReleased,
     StockExpectedSet,
 )
 
@@ -50,6 +52,8 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> None:
             "INSERT INTO stock_expected VALUES (?, ?, ?) ON CONFLICT(bin, sku_code) DO UPDATE SET qty = excluded.qty",
             [(lv.bin, lv.sku_code, lv.qty) for lv in p.levels],
         )
+    elif isinstance(change, PoReleased):
+        _release_po(conn, change.payload)
 
 
 def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:
@@ -84,6 +88,23 @@ def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
             order.model_dump_json(),
             order.pick_node,
         ),
+    )
+
+
+def _release_po(conn: sqlite3.Connection, po: PoRelease) -> None:
+    """Keep the newest release of a PO (the downlink is applied in order; compaction keeps
+    the newest per PO). Receipts of this PO the cloud acked before now are marked as held
+    by the release's figures, so the station stops counting them on top (the residual
+    race, a release older than the booking arriving after the ack, is in docs/inbound.md)."""
+    conn.execute(
+        "INSERT INTO po_release VALUES (?, ?, ?, ?) ON CONFLICT(po_number) DO UPDATE SET "
+        "warehouse = excluded.warehouse, status = excluded.status, body = excluded.body",
+        (po.po_number, po.warehouse, po.status, po.model_dump_json()),
+    )
+    conn.execute(
+        "UPDATE receive_receipt SET reflected = 1 WHERE po_number = ? AND stage = 'finished' "
+        "AND reflected = 0 AND fact_seq <= (SELECT value FROM meta WHERE key = 'acked_through')",
+        (po.po_number,),
     )
 
 

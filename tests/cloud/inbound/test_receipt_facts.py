@@ -3,8 +3,10 @@ and what the hub cannot book becomes a task, never a half-booking (docs/inbound.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -12,8 +14,9 @@ from cloud.db.engine import session_factory, transaction
 from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
-from protocol.messages import PoReceived, PoReceivedPayload, ReceivedLine
+from protocol.messages import Event, PoReceived, PoReceivedPayload, ReceivedLine
 from tests.cloud.inbound.conftest import Po, f10, state, station
+from tests.cloud.inbound.receiving_node import downlink, receive_at_node
 
 
 def _fact(
@@ -36,7 +39,7 @@ def _fact(
     )
 
 
-def _ingest(demo: TestClient, *events: PoReceived) -> None:
+def _ingest(demo: TestClient, *events: Event) -> None:
     engine = demo.app.state.engine  # type: ignore[attr-defined]
     with transaction(session_factory(engine)) as s:
         apply_batch(s, Batch(node=events[0].node, events=events), datetime.now(UTC))
@@ -116,3 +119,37 @@ def test_what_the_hub_cannot_book_becomes_a_task_and_books_nothing(
     )
     assert state(demo, po.number, po.sku) == before
     assert any(f"{node}-3 " in d and "is closed" in d for d in conflicts())
+
+
+def test_a_po_released_by_the_hub_is_received_at_a_node_and_booked_once(
+    # A PO released by the hub, received at a node's receiving station (real scanner port,
+    # label printer simulator, uplink down): the hub books the station's receipt once,
+    # however often the fact arrives (docs/stations.md "Receiving station").
+    demo: TestClient,
+    po: Po,
+    tmp_path: Path,
+) -> None:
+    node_id = station(demo)
+    batch = downlink(demo, node_id)
+    assert any(c.type == "po.release" and c.payload.po_number == po.number for c in batch.changes)
+    events = asyncio.run(asyncio.wait_for(receive_at_node(tmp_path, node_id, batch, po), 60))
+    (fact,) = [e for e in events if isinstance(e, PoReceived)]
+    lines = {(ln.verdict, ln.qty, ln.bin, ln.reason) for ln in fact.payload.lines}
+    assert lines == {("pass", 3, "A-05", None), ("fail", 1, "A-08", "外箱破损")}
+
+    before = state(demo, po.number, po.sku)
+    _ingest(demo, *events)  # the uplink comes back: the node's whole stream
+    after = state(demo, po.number, po.sku)
+    line = after["po"]["lines"][0]
+    assert (line["received"], line["rejected"]) == (4, 1)
+    assert after["po"]["status"] == "partially_received"
+    assert after["f10"]["on_hand"] == before["f10"]["on_hand"] + 3
+    assert after["f10"]["damaged"] == before["f10"]["damaged"] + 1
+    assert after["f10"]["inbound"] == 96
+    assert [r["receipt_id"] for r in after["receipts"]] == [fact.payload.receipt_id]
+    # Sent twice: the same events replayed, and the same fact in a later event (a node that
+    # restarted before the ack): nothing more is booked.
+    _ingest(demo, *events)
+    again = fact.model_copy(update={"seq": events[-1].seq + 1, "id": uuid.uuid4()})
+    _ingest(demo, again)
+    assert state(demo, po.number, po.sku) == after

@@ -61,7 +61,7 @@ def test_the_example_lead_pin_is_a_salted_hash_of_1234() -> None:
         ),
         (('courier = "ZTO"', 'courier = "SF"'), "one printer per courier"),
         (('kind = "pack"', 'kind = "pick"'), "a pick station needs a .pick. section"),
-        (('kind = "pack"', 'kind = "inbound"'), "station.kind 'inbound' has no runtime yet"),
+        (('kind = "pack"', 'kind = "inbound"'), "a receiving station needs a .receive. section"),
         (
             (LEAD_WANG, 'lead-wang = "1234"'),
             "pack.leads.lead-wang",

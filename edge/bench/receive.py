@@ -1,0 +1,145 @@
+"""Receiving station: item scan -> light (durable commit first) with many open PO lines.
+
+Issue 17's target: p99 <= 10 ms with 10,000 open PO lines on the node. The store holds
+``po_lines`` lines over POs of 500 lines (each line its own SKU with a barcode), a bin of
+each putaway zone, and ``orders`` released orders (the fast-mover demand the runtime reads
+once when a PO opens). One PO is opened and ``scans`` item scans of its SKUs are timed
+through the runtime's ``on_scan`` (lookup, station step, commit with fsync, light).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from edge.config import EdgeConfig
+from edge.devices.scanner import ScanInput
+from edge.runtimes.receive import ReceiveRuntime
+from edge.stations.common import Signal
+from edge.store.store import Store
+from protocol.messages import (
+    BinInfo,
+    BinsUpsert,
+    BinsUpserted,
+    CatalogueUpsert,
+    CatalogueUpserted,
+    Change,
+    DownBatch,
+    OrderLine,
+    OrderRelease,
+    OrderReleased,
+    PoRelease,
+    PoReleased,
+    PoReleaseLine,
+    Recipient,
+)
+
+_NODE = "wh1-rcv-bench"
+_PER_PO = 500
+
+
+class _Counted:
+    def __init__(self) -> None:
+        self.signals: dict[Signal, int] = {}
+
+    def show(self, signal: Signal, text: str) -> None:
+        self.signals[signal] = self.signals.get(signal, 0) + 1
+
+    def close(self) -> None:
+        pass
+
+
+def _barcode(i: int) -> str:
+    return f"69{i:011d}"
+
+
+def _changes(po_lines: int, orders: int) -> list[Change]:
+    out: list[Change] = [
+        CatalogueUpserted(
+            seq=1,
+            payload=CatalogueUpsert(
+                sku_code=f"SKU-{i:06d}",
+                name=f"item {i}",
+                barcodes=[_barcode(i)],
+                weight_g=100 + i % 900,
+            ),
+        )
+        for i in range(po_lines)
+    ]
+    zones = ("fast_mover", "small_item", "reserve", "damaged")
+    bins = [BinInfo(code=f"B-{i}", zone=z, x=i, y=0, walk_order=i) for i, z in enumerate(zones)]
+    out.append(BinsUpserted(seq=1, payload=BinsUpsert(warehouse="WH1", bins=bins)))
+    for p in range(0, po_lines, _PER_PO):
+        lines = [
+            PoReleaseLine(
+                sku_code=f"SKU-{i:06d}", ordered=10_000, received=0, expected=10_000, allowed=10_000
+            )
+            for i in range(p, min(po_lines, p + _PER_PO))
+        ]
+        po = PoRelease(po_number=f"PO-{p // _PER_PO}", warehouse="WH1", status="open", lines=lines)
+        out.append(PoReleased(seq=1, payload=po))
+    who = Recipient(name="Li Lei", phone="13800000000", province="ZJ", city="HZ", address="1 Rd")
+    for o in range(orders):
+        lines_ = [OrderLine(line_id="1", sku_code=f"SKU-{(o * 7) % po_lines:06d}", qty=1)]
+        release = OrderRelease(
+            order_id=f"O{o}", version=1, carrier="SF", recipient=who, lines=lines_
+        )
+        out.append(OrderReleased(seq=1, payload=release))
+    return out
+
+
+def bench_receive_latency(
+    po_lines: int = 10_000, orders: int = 2_000, scans: int = 2_000
+) -> dict[str, float]:
+    """p50/p99/max ms of an item scan's light at the receiving station."""
+    with tempfile.TemporaryDirectory(prefix="guanjia-bench-receive-") as tmp:
+        data_dir = Path(tmp) / "edge"
+        cfg = EdgeConfig.model_validate(
+            {
+                "node": {"id": _NODE, "data_dir": str(data_dir)},
+                "station": {"kind": "inbound", "name": _NODE},
+                "receive": {"warehouse": "WH1", "labels": "off"},
+            }
+        )
+        store = Store(data_dir / "edge.db", _NODE)
+        try:
+            store.start_epoch("bench", "inbound")
+            t0 = time.perf_counter()
+            changes = _changes(po_lines, orders)
+            for i in range(0, len(changes), 1000):
+                start = store.down_applied
+                chunk = [
+                    c.model_copy(update={"seq": start + k + 1})
+                    for k, c in enumerate(changes[i : i + 1000])
+                ]
+                store.apply_down(DownBatch(node=_NODE, changes=chunk, head=start + len(chunk)))
+            fill_s = time.perf_counter() - t0
+            lights = _Counted()
+            rt = ReceiveRuntime(store, lights, cfg)
+            clock = iter(range(10**9, 10**15, 1000))  # scans 1 s apart: never a double read
+            rt.clock_ms = lambda: next(clock)
+            last = min(po_lines, _PER_PO)
+
+            async def drive() -> None:
+                await rt.on_scan(ScanInput(text="PO-0"))
+                rt.latencies.clear()
+                for n in range(scans):
+                    await rt.on_scan(ScanInput(text=_barcode(n % last)))
+
+            asyncio.run(drive())
+            ordered = sorted(rt.latencies)
+        finally:
+            store.close()
+    ms = 1000.0
+    return {
+        "po_lines": float(po_lines),
+        "orders": float(orders),
+        "scans": float(len(ordered)),
+        "ok_lights": float(lights.signals.get(Signal.OK, 0)),
+        "fill_s": fill_s,
+        "p50_ms": ordered[len(ordered) // 2] * ms,
+        "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * ms,
+        "max_ms": ordered[-1] * ms,
+    }

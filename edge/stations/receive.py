@@ -1,0 +1,607 @@
+"""Receiving station (收货, 入库质检 QC, 上架 putaway): a pure state machine.
+
+Theory of operation
+-------------------
+The operator scans the purchase order's number on the delivery note; the runtime
+finds the PO in the node's store (kept from the cloud's ``po.release``,
+docs/inbound.md) and hands the station :class:`PoScanned` with a :class:`PoView`:
+the release and the units of this PO that receipts finished on this node hold
+but the release does not include yet (``pending``: the uplink may be down for a
+day). A PO of another warehouse, or one not open, is refused with the reason.
+
+Each item scan arrives as :class:`ItemScanned` with the :class:`ItemView` the
+barcode resolved to (catalogue, the PO line's barcodes, or a GS1 GTIN). It is
+counted against the PO line of its SKU: a SKU not on the PO, an unknown barcode,
+and a unit beyond the line's ``allowed`` (the PO's over-receipt tolerance,
+docs/inbound.md "Tolerance") are refused with a red light and the reason, and
+nothing is counted. A unit passes QC unless the operator first keys
+``FAIL:<reason>``: then the next item scanned counts as failed with that reason
+(QC fail goes to the damaged bucket, docs/inbound.md "Receipts").
+
+Labels: a serial-tracked unit gets a serial made from the node id and a counter
+the store keeps (a counter value is recorded before the label that shows it is
+sent, so a restart never issues it again), unless its scan carried one (GS1 AI
+21). The station prints an item label (ZPL Code 128, protocol/devices/zpl_item.py)
+for every serial, or for every unit with ``labels = "every_unit"``. A failed print
+is shown and kept; ``REPRINT`` sends the kept labels again, with the same serials.
+
+``FINISH`` ends the count: the units, grouped by (SKU, verdict, reason), are put
+away group by group. For each the station suggests a bin (QC fail: a damaged, QC
+or hold bin; a fast mover, one that released orders on this node wait for: the
+畅销区 ``fast_mover`` zone near dispatch; a small item by weight: the 小商品区
+``small_item`` zone; otherwise the 备货区 ``reserve`` zone; within a zone a bin
+already holding the SKU, else the lowest walk order) and the operator confirms
+by scanning a bin. Any bin of the warehouse may be scanned instead (the shelf
+may be full), but failed units only go to a damaged, QC or hold bin. When every
+group is placed, or on a second ``FINISH``, the station records the
+``po.received`` fact under the receipt id made on the node (node id + counter),
+which the cloud books once however often it arrives.
+
+Durability: every count, placement and stage of the receipt is a :class:`Record`
+committed before its light (docs/stations.md "Operator safety"), so a receipt
+killed between two scans resumes where the last light left it
+(:class:`Resumed`). Time arrives as ``at_ms`` in events; there are no timeouts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from edge.stations.common import (
+    Log,
+    LogLevel,
+    Record,
+    Show,
+    Signal,
+    Verdict,
+    barcode_problem,
+    printable,
+    table_row,
+)
+from edge.stations.receive_model import (
+    EVENT_TYPES,
+    MAX_GROUP_SERIALS,
+    MAX_GROUPS,
+    MAX_REASON_CHARS,
+    QC_ZONES,
+    Abandon,
+    BinScanned,
+    Command,
+    Event,
+    Finish,
+    GroupKey,
+    GroupPlaced,
+    ItemScanned,
+    ItemView,
+    LabelPrinted,
+    PoScanned,
+    PoUpdated,
+    PoView,
+    PrintFailed,
+    PrintItem,
+    QcFail,
+    QcVerdict,
+    ReceiptOpened,
+    ReceiptStage,
+    ReceiveConfig,
+    Reprint,
+    Resumed,
+    State,
+    Unit,
+    UnitCounted,
+)
+from protocol.devices.zpl_item import ItemLabel
+from protocol.messages import BinInfo, PoReceivedPayload, ReceivedLine
+
+
+class ReceiveStation:
+    def __init__(self, config: ReceiveConfig, next_receipt: int = 1, next_serial: int = 1) -> None:
+        self.config = config
+        self.state = State.IDLE
+        self.now_ms = 0
+        #: Counters the store keeps; the next value to use.
+        self.next_receipt = next_receipt
+        self.next_serial = next_serial
+        self.po: PoView | None = None
+        self.receipt_id: str | None = None
+        self.units: list[Unit] = []
+        #: Units per SKU and the serials of this receipt (a scan's checks stay O(1)).
+        self.tally: dict[str, int] = {}
+        self.serials: set[str] = set()
+        self.group_sizes: dict[GroupKey, int] = {}
+        self.items: dict[str, ItemView] = {}
+        self.placed: dict[GroupKey, str] = {}
+        self.fail_reason: str | None = None
+        self.jobs: dict[int, ItemLabel] = {}  # sent, not yet confirmed
+        self.failed: dict[int, ItemLabel] = {}  # the printer refused: REPRINT sends them
+        self._job = 0
+        self.last_scan: tuple[str, int] | None = None
+
+    def handle(self, event: Event) -> list[Command]:
+        self.now_ms = max(self.now_ms, event.at_ms)
+        if isinstance(event, PoScanned | ItemScanned | BinScanned):
+            last, self.last_scan = self.last_scan, (event.barcode, event.at_ms)
+            window = self.config.duplicate_window_ms
+            if (
+                last is not None
+                and last[0] == event.barcode
+                and 0 <= event.at_ms - last[1] <= window
+            ):
+                text = f"double read of {printable(event.barcode)} ignored"
+                return self._say("scan.duplicate", Signal.NOTICE, text, "warning")
+            problem = barcode_problem(event.barcode)
+            if problem is not None:
+                text = f"unreadable scan ({problem}): scan again"
+                return self._say(
+                    "scan.unreadable", Signal.UNKNOWN, text, "warning", barcode=repr(event.barcode)
+                )
+        elif isinstance(event, QcFail | Finish | Abandon | Reprint):
+            self.last_scan = None  # an operator key between two reads: not a double read
+        next_state, commands = TRANSITIONS[(self.state, type(event))](self, event)
+        self.state = next_state
+        return commands
+
+    # --- figures --------------------------------------------------------------------------
+
+    def counted(self, sku: str) -> int:
+        return self.tally.get(sku, 0)
+
+    def _add(self, unit: Unit) -> None:
+        self.units.append(unit)
+        self.tally[unit.sku_code] = self.tally.get(unit.sku_code, 0) + 1
+        key = (unit.sku_code, unit.verdict, unit.reason or "")
+        self.group_sizes[key] = self.group_sizes.get(key, 0) + 1
+        if unit.serial is not None:
+            self.serials.add(unit.serial)
+
+    def room(self, sku: str) -> int | None:
+        """Units of ``sku`` the PO still takes in this receipt (None: not on the PO)."""
+        assert self.po is not None
+        line = next((ln for ln in self.po.release.lines if ln.sku_code == sku), None)
+        if line is None:
+            return None
+        return line.allowed - self.po.pending.get(sku, 0) - self.counted(sku)
+
+    def groups(self) -> dict[GroupKey, list[Unit]]:
+        out: dict[GroupKey, list[Unit]] = {}
+        for u in self.units:
+            out.setdefault((u.sku_code, u.verdict, u.reason or ""), []).append(u)
+        return out
+
+    def open_groups(self) -> list[GroupKey]:
+        return [k for k in self.groups() if k not in self.placed]
+
+    def suggest(self, key: GroupKey) -> BinInfo | None:
+        """The putaway bin for a group (docs/stations.md "Receiving station")."""
+        assert self.po is not None
+        sku, verdict, _ = key
+        item = self.items.get(sku)
+        cfg = self.config
+        if verdict == "fail":
+            zones: tuple[str, ...] = QC_ZONES
+        elif item is not None and item.open_demand >= cfg.fast_mover_min_units:
+            zones = ("fast_mover", "pick", "reserve")
+        elif (
+            item is not None and item.weight_g is not None and item.weight_g <= cfg.small_item_max_g
+        ):
+            zones = ("small_item", "pick", "reserve")
+        else:
+            zones = ("reserve", "pick")
+        stocked = set(item.stocked_bins) if item is not None else set()
+        for zone in zones:
+            bins = [b for b in self.po.bins if b.zone == zone]
+            if bins:
+                return min(bins, key=lambda b: (b.code not in stocked, b.walk_order, b.code))
+        return None
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _say(
+        self,
+        kind: str,
+        signal: Signal,
+        text: str,
+        level: LogLevel | None = None,
+        *before: Command,
+        **fields: str | None,
+    ) -> list[Command]:
+        """Records first, then the verdict, a log line and the light (durable first)."""
+        po = self.po.release.po_number if self.po is not None else None
+        fields.setdefault("order_id", po)
+        verdict = Verdict(self.config.station, kind, text, at_ms=self.now_ms, **fields)
+        out: list[Command] = [*before, Record(verdict)]
+        if level is not None:
+            out.append(Log(level, text))
+        out.append(Show(signal, text))
+        return out
+
+    def _clear(self) -> None:
+        self.po = None
+        self.receipt_id = None
+        self.units = []
+        self.tally = {}
+        self.serials = set()
+        self.group_sizes = {}
+        self.items = {}
+        self.placed = {}
+        self.fail_reason = None
+
+    def _label(self, item: ItemView, serial: str | None) -> list[Command]:
+        policy = self.config.labels
+        if policy == "off" or (policy == "serial" and serial is None):
+            return []
+        code = item.label_code or serial
+        if code is None:
+            return [Log("warning", f"{item.sku_code} has no Code 128 barcode: no label printed")]
+        self._job += 1
+        label = ItemLabel(item.sku_code, item.name, code, serial if code != serial else None)
+        self.jobs[self._job] = label
+        return [PrintItem(self._job, label)]
+
+    # --- opening a receipt ----------------------------------------------------------------
+
+    def _open(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, PoScanned)
+        code = event.barcode
+        if event.po is None:
+            text = f"no purchase order {code} on this node: check the delivery note"
+            return self.state, self._say(
+                "po.unknown", Signal.UNKNOWN, text, "warning", barcode=code
+            )
+        rel = event.po.release
+        if rel.warehouse != self.config.warehouse:
+            text = f"PO {rel.po_number} is for warehouse {rel.warehouse}, this dock is {self.config.warehouse}"
+            return self.state, self._say(
+                "po.wrong_warehouse", Signal.WRONG_ITEM, text, "warning", order_id=rel.po_number
+            )
+        if rel.status != "open":
+            signal = Signal.ALREADY_DONE if rel.status == "received" else Signal.HOLD
+            text = f"PO {rel.po_number} is {rel.status}: receive nothing against it, call a lead"
+            return self.state, self._say(
+                "po.not_open", signal, text, "warning", order_id=rel.po_number
+            )
+        self._clear()
+        self.po = event.po
+        number = self.next_receipt
+        self.next_receipt += 1
+        self.receipt_id = f"{self.config.node_id[:50]}-R{number:06d}"
+        opened = Record(ReceiptOpened(self.receipt_id, number, rel.po_number, rel.warehouse))
+        expected = sum(
+            max(0, ln.expected - event.po.pending.get(ln.sku_code, 0)) for ln in rel.lines
+        )
+        supplier = f" from {rel.supplier}" if rel.supplier else ""
+        text = (
+            f"PO {rel.po_number}{supplier}: {len(rel.lines)} line(s), {expected} unit(s) expected; "
+            f"receipt {self.receipt_id}: scan the items"
+        )
+        return State.COUNTING, self._say("po.open", Signal.PROMPT, text, None, opened)
+
+    def _po_busy(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, PoScanned)
+        assert self.po is not None
+        mine = self.po.release.po_number
+        if event.po is not None and event.po.release.po_number == mine:
+            text = f"PO {mine} is already open: receipt {self.receipt_id}"
+            return self.state, self._say("po.reopen", Signal.NOTICE, text)
+        text = f"{event.barcode} scanned during receipt {self.receipt_id} of PO {mine}: finish or abandon it first"
+        return self.state, self._say(
+            "po.mid_receipt", Signal.WRONG_ITEM, text, "warning", barcode=event.barcode
+        )
+
+    # --- counting ---------------------------------------------------------------------------
+
+    def _item(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, ItemScanned)
+        assert self.po is not None
+        item, code = event.item, event.barcode
+        po = self.po.release.po_number
+        if item is None:
+            text = f"unknown barcode {code}: not in the catalogue nor on PO {po}"
+            return self.state, self._say(
+                "item.unknown", Signal.UNKNOWN, text, "warning", barcode=code
+            )
+        fields: dict[str, str | None] = {"barcode": code, "sku_code": item.sku_code}
+        room = self.room(item.sku_code)
+        if room is None:
+            text = f"{item.sku_code} is not on PO {po}: put it aside"
+            return self.state, self._say(
+                "item.not_on_po", Signal.NOT_IN_ORDER, text, "warning", **fields
+            )
+        if self.po.release.status != "open":
+            text = f"PO {po} was {self.po.release.status} in the cloud: count nothing more; FINISH or ABANDON"
+            return self.state, self._say("item.po_not_open", Signal.HOLD, text, "warning", **fields)
+        if room <= 0:
+            line = next(ln for ln in self.po.release.lines if ln.sku_code == item.sku_code)
+            text = (
+                f"too many {item.sku_code}: PO {po} ordered {line.ordered}, its tolerance of "
+                f"{self.po.release.tolerance_pct}% allows {line.allowed} more and "
+                f"{self.counted(item.sku_code) + self.po.pending.get(item.sku_code, 0)} are counted"
+            )
+            return self.state, self._say(
+                "item.over_receipt", Signal.OVER_QTY, text, "warning", **fields
+            )
+        verdict: QcVerdict = "fail" if self.state is State.AWAIT_FAIL else "pass"
+        reason = self.fail_reason if verdict == "fail" else None
+        key: GroupKey = (item.sku_code, verdict, reason or "")
+        size = self.group_sizes.get(key)
+        # The fact's limits (protocol/messages.py PoReceivedPayload, ReceivedLine): refused
+        # at the dock, not found out when the receipt is finished.
+        if (size is None and len(self.group_sizes) >= MAX_GROUPS) or (
+            item.serial_tracked and (size or 0) >= MAX_GROUP_SERIALS
+        ):
+            text = (
+                f"receipt {self.receipt_id} is full: FINISH it and scan PO {po} again for the rest"
+            )
+            return self.state, self._say(
+                "item.receipt_full", Signal.HOLD, text, "warning", **fields
+            )
+        serial, serial_no = event.serial, None
+        if serial is not None and not item.serial_tracked:
+            serial = None
+        if serial is not None:
+            if barcode_problem(serial) is not None or serial in self.serials:
+                text = f"serial {printable(serial)} already counted in this receipt: scan the next unit"
+                return self.state, self._say(
+                    "item.serial_twice", Signal.OVER_QTY, text, "warning", **fields
+                )
+        elif item.serial_tracked:
+            serial_no = self.next_serial
+            self.next_serial += 1
+            serial = f"{self.config.node_id[:50]}-S{serial_no:07d}"
+        unit = Unit(item.sku_code, verdict, reason, serial)
+        assert self.receipt_id is not None
+        self._add(unit)
+        self.items[item.sku_code] = item
+        self.fail_reason = None
+        counted = Record(UnitCounted(self.receipt_id, len(self.units), unit, serial_no))
+        got = self.counted(item.sku_code)
+        sn = f", serial {serial}" if serial else ""
+        if verdict == "fail":
+            text = f"{item.sku_code} counted as QC fail ({unit.reason}){sn}: to a damaged bin"
+        else:
+            text = f"{item.sku_code} ok{sn}: {got} counted"
+        fields["serial"] = serial
+        out = self._say(f"item.{verdict}", Signal.OK, text, None, counted, **fields)
+        return State.COUNTING, out + self._label(item, serial)
+
+    def _qc_fail(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, QcFail)
+        reason = event.reason.strip()
+        problem = barcode_problem(reason) if reason else "empty"
+        if problem is not None or len(reason) > MAX_REASON_CHARS:
+            text = f"a QC fail needs a reason (printable, at most {MAX_REASON_CHARS} characters)"
+            return self.state, self._say("qc.no_reason", Signal.UNKNOWN, text, "warning")
+        self.fail_reason = reason
+        text = f"QC fail ({reason}): scan the failed item"
+        return State.AWAIT_FAIL, self._say("qc.fail_armed", Signal.PROMPT, text)
+
+    def _finish_count(self, event: Event) -> tuple[State, list[Command]]:
+        assert self.receipt_id is not None
+        if not self.units:
+            text = f"nothing counted in receipt {self.receipt_id}: scan items, or ABANDON"
+            return self.state, self._say("receipt.empty", Signal.NOTICE, text)
+        self.fail_reason = None
+        stage = Record(ReceiptStage(self.receipt_id, "putaway"))
+        return self._next_group(stage, prefix=f"{len(self.units)} unit(s) counted. ")
+
+    def _next_group(self, *before: Command, prefix: str = "") -> tuple[State, list[Command]]:
+        key = self.open_groups()[0]
+        n = len(self.groups()[key])
+        where = self.suggest(key)
+        sku, verdict, reason = key
+        what = f"{n} {sku}" + (f" (QC fail: {reason})" if verdict == "fail" else "")
+        to = f"bin {where.code} ({where.zone})" if where else "a bin"
+        text = f"{prefix}put {what} away in {to}: scan the bin"
+        return State.PUTAWAY, self._say("putaway.suggest", Signal.PROMPT, text, None, *before)
+
+    # --- putaway and finishing -------------------------------------------------------------
+
+    def _bin(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, BinScanned)
+        assert self.receipt_id is not None
+        bin_ = event.bin
+        if bin_ is None:
+            text = f"no bin {event.barcode} in warehouse {self.config.warehouse}: scan a bin label"
+            return self.state, self._say("putaway.unknown_bin", Signal.UNKNOWN, text, "warning")
+        key = self.open_groups()[0]
+        if key[1] == "fail" and bin_.zone not in QC_ZONES:
+            text = f"QC-failed {key[0]} goes to a damaged, QC or hold bin, not {bin_.code} ({bin_.zone})"
+            return self.state, self._say("putaway.wrong_zone", Signal.WRONG_ITEM, text, "warning")
+        if key[1] == "pass" and bin_.zone == "damaged":
+            text = f"{key[0]} passed QC: not into the damaged bin {bin_.code}"
+            return self.state, self._say("putaway.wrong_zone", Signal.WRONG_ITEM, text, "warning")
+        suggested = self.suggest(key)
+        self.placed[key] = bin_.code
+        placed = Record(GroupPlaced(self.receipt_id, key, bin_.code))
+        other = (
+            f" (suggested {suggested.code})" if suggested and suggested.code != bin_.code else ""
+        )
+        done = f"{len(self.groups()[key])} {key[0]} in {bin_.code}{other}. "
+        if self.open_groups():
+            return self._next_group(placed, prefix=done)
+        return self._finish(placed, prefix=done)
+
+    def _finish(self, *before: Command, prefix: str = "") -> tuple[State, list[Command]]:
+        assert self.po is not None
+        assert self.receipt_id is not None
+        rel = self.po.release
+        lines = [
+            ReceivedLine(
+                sku_code=sku,
+                qty=len(units),
+                verdict=verdict,
+                reason=reason or None,
+                bin=self.placed.get((sku, verdict, reason)),
+                serials=[u.serial for u in units if u.serial is not None],
+            )
+            for (sku, verdict, reason), units in self.groups().items()
+        ]
+        fact = PoReceivedPayload(
+            receipt_id=self.receipt_id,
+            po_number=rel.po_number,
+            warehouse=rel.warehouse,
+            station=self.config.station,
+            operator=self.config.operator,
+            lines=lines,
+        )
+        unplaced = len(self.open_groups())
+        rest = f"; {unplaced} group(s) without a bin" if unplaced else ""
+        text = f"{prefix}receipt {self.receipt_id} of PO {rel.po_number} done: {len(self.units)} unit(s){rest}"
+        out = self._say(
+            "receipt.done",
+            Signal.COMPLETE,
+            text,
+            "info",
+            *before,
+            Record(fact),
+            Record(ReceiptStage(self.receipt_id, "finished")),
+        )
+        self._clear()
+        return State.IDLE, out
+
+    def _finish_putaway(self, event: Event) -> tuple[State, list[Command]]:
+        return self._finish()
+
+    def _abandon(self, event: Event) -> tuple[State, list[Command]]:
+        assert self.receipt_id is not None
+        rid = self.receipt_id
+        text = f"receipt {rid} abandoned: nothing booked; remove the labels printed for it"
+        out = self._say(
+            "receipt.abandoned",
+            Signal.NOTICE,
+            text,
+            "warning",
+            Record(ReceiptStage(rid, "abandoned")),
+        )
+        self._clear()
+        return State.IDLE, out
+
+    # --- labels, cloud updates, restart ------------------------------------------------------
+
+    def _printed(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, LabelPrinted)
+        label = self.jobs.pop(event.job, None)
+        what = f"{label.sku_code} {label.serial or ''}".strip() if label else f"job {event.job}"
+        return self.state, [Log("info", f"item label printed: {what}")]
+
+    def _print_failed(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, PrintFailed)
+        label = self.jobs.pop(event.job, None)
+        if label is None:
+            return self.state, [
+                Log("warning", f"print job {event.job} failed late: {event.problem}")
+            ]
+        self.failed[event.job] = label
+        text = f"label of {label.sku_code} {label.serial or ''} not printed ({event.problem}): fix the printer, then REPRINT"
+        return self.state, self._say(
+            "label.failed", Signal.FAULT, text, "error", sku_code=label.sku_code
+        )
+
+    def _reprint(self, event: Event) -> tuple[State, list[Command]]:
+        if not self.failed:
+            return self.state, self._say(
+                "label.nothing_to_reprint", Signal.NOTICE, "no label waits for a reprint"
+            )
+        again = sorted(self.failed.items())
+        self.failed = {}
+        cmds: list[Command] = []
+        for _, label in again:
+            self._job += 1
+            self.jobs[self._job] = label
+            cmds.append(PrintItem(self._job, label))
+        text = f"printing {len(again)} label(s) again"
+        return self.state, self._say("label.reprint", Signal.CLEAR, text, "info") + cmds
+
+    def _po_updated(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, PoUpdated)
+        if self.po is None or event.po.release.po_number != self.po.release.po_number:
+            return self.state, [Log("info", "a PO release for another PO: nothing open changes")]
+        self.po = event.po
+        rel = event.po.release
+        if rel.status == "open":
+            return self.state, [Log("info", f"PO {rel.po_number}: newer figures from the cloud")]
+        text = f"PO {rel.po_number} was {rel.status} in the cloud: FINISH sends what is counted for a person to decide, or ABANDON"
+        return self.state, self._say("po.stopped", Signal.HOLD, text, "warning")
+
+    def _resume(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, Resumed)
+        self._clear()
+        self.po = event.po
+        self.receipt_id = event.receipt_id
+        for unit in event.units:
+            self._add(unit)
+        self.items = dict(event.items)
+        self.placed = dict(event.placed)
+        n = len(self.units)
+        if event.putaway and self.open_groups():
+            return self._next_group(
+                prefix=f"receipt {event.receipt_id} resumed, {n} unit(s) counted. "
+            )
+        if event.putaway:
+            return self._finish()
+        text = f"receipt {event.receipt_id} of PO {event.po.release.po_number} resumed: {n} unit(s) counted, scan on"
+        return State.COUNTING, self._say("receipt.resumed", Signal.PROMPT, text, "info")
+
+    # --- inputs that mean nothing now -------------------------------------------------------
+
+    def _scan_idle(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, ItemScanned | BinScanned)
+        text = f"{event.barcode}: scan the purchase order first"
+        return self.state, self._say(
+            "scan.no_receipt", Signal.WRONG_ITEM, text, "warning", barcode=event.barcode
+        )
+
+    def _bin_counting(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, BinScanned)
+        text = f"bin {event.barcode} scanned while counting: FINISH the count first, then put away"
+        return self.state, self._say("scan.bin_too_early", Signal.WRONG_ITEM, text, "warning")
+
+    def _item_putaway(self, event: Event) -> tuple[State, list[Command]]:
+        assert isinstance(event, ItemScanned)
+        text = f"{event.barcode}: counting is finished, scan a bin (or ABANDON and count again)"
+        return self.state, self._say("scan.item_in_putaway", Signal.WRONG_ITEM, text, "warning")
+
+    def _ignored(self, event: Event) -> tuple[State, list[Command]]:
+        text = f"{type(event).__name__} ignored: nothing to do in {self.state.value}"
+        return self.state, self._say("input.ignored", Signal.NOTICE, text, "info")
+
+    def _logged(self, event: Event) -> tuple[State, list[Command]]:
+        return self.state, [Log("info", f"{type(event).__name__} ignored in {self.state.value}")]
+
+
+_Handler = Callable[[ReceiveStation, Event], tuple[State, list[Command]]]
+S, R = State, ReceiveStation
+
+
+def _row(**handlers: _Handler) -> dict[type, _Handler]:
+    return table_row(EVENT_TYPES, handlers)
+
+
+#: state -> event -> handler (returns the next state and the commands). Every pair is listed.
+# fmt: off
+TABLE: dict[State, dict[type, _Handler]] = {
+    S.IDLE: _row(
+        PoScanned=R._open, ItemScanned=R._scan_idle, BinScanned=R._scan_idle, QcFail=R._ignored,
+        Finish=R._ignored, Abandon=R._ignored, Reprint=R._reprint, LabelPrinted=R._printed,
+        PrintFailed=R._print_failed, PoUpdated=R._po_updated, Resumed=R._resume,
+    ),
+    S.COUNTING: _row(
+        PoScanned=R._po_busy, ItemScanned=R._item, BinScanned=R._bin_counting, QcFail=R._qc_fail,
+        Finish=R._finish_count, Abandon=R._abandon, Reprint=R._reprint, LabelPrinted=R._printed,
+        PrintFailed=R._print_failed, PoUpdated=R._po_updated, Resumed=R._logged,
+    ),
+    S.AWAIT_FAIL: _row(
+        PoScanned=R._po_busy, ItemScanned=R._item, BinScanned=R._bin_counting, QcFail=R._qc_fail,
+        Finish=R._finish_count, Abandon=R._abandon, Reprint=R._reprint, LabelPrinted=R._printed,
+        PrintFailed=R._print_failed, PoUpdated=R._po_updated, Resumed=R._logged,
+    ),
+    S.PUTAWAY: _row(
+        PoScanned=R._po_busy, ItemScanned=R._item_putaway, BinScanned=R._bin, QcFail=R._ignored,
+        Finish=R._finish_putaway, Abandon=R._abandon, Reprint=R._reprint, LabelPrinted=R._printed,
+        PrintFailed=R._print_failed, PoUpdated=R._po_updated, Resumed=R._logged,
+    ),
+}
+# fmt: on
+TRANSITIONS: dict[tuple[State, type], _Handler] = {
+    (state, event): handler for state, row in TABLE.items() for event, handler in row.items()
+}

@@ -1,0 +1,229 @@
+"""The receiving station's vocabulary: states, what the runtime looks up, events, records,
+commands (the machine itself is :mod:`edge.stations.receive`)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from edge.stations.common import Log, Record, Show
+from protocol.devices.zpl_item import ItemLabel
+from protocol.messages import BinInfo, PoRelease
+
+QcVerdict = Literal["pass", "fail"]
+LabelPolicy = Literal["serial", "every_unit", "off"]
+#: Zones failed units may go to; the cloud books a pass into such a bin's bucket too.
+QC_ZONES = ("damaged", "qc", "hold")
+MAX_REASON_CHARS = 200
+#: A receipt's fact holds at most 500 lines (one per SKU, verdict and reason) of which each
+#: holds at most 10,000 serials (PoReceivedPayload, ReceivedLine): a unit that would go
+#: beyond is refused at the dock.
+MAX_GROUPS = 500
+MAX_GROUP_SERIALS = 10_000
+
+
+class State(enum.Enum):
+    IDLE = "idle"  # no receipt open: scan a PO
+    COUNTING = "counting"  # receipt open: item scans counted against the PO lines
+    AWAIT_FAIL = "await_fail"  # FAIL keyed: the next item scanned fails QC
+    PUTAWAY = "putaway"  # counting done: scan a bin for each group
+
+
+# --- values the runtime looks up --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoView:
+    release: PoRelease
+    #: sku -> units in receipts finished on this node that the release does not hold yet.
+    pending: Mapping[str, int] = field(default_factory=dict)
+    #: The warehouse's bins (for putaway suggestions).
+    bins: Sequence[BinInfo] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    sku_code: str
+    name: str
+    #: Code 128 data for its label (the SKU code if ASCII, else a barcode), if any.
+    label_code: str | None = None
+    serial_tracked: bool = False
+    weight_g: int | None = None
+    #: Units released orders on this node wait for (fast-mover test).
+    open_demand: int = 0
+    #: Bins the node expects to hold this SKU already.
+    stocked_bins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveConfig:
+    station: str
+    node_id: str
+    warehouse: str
+    operator: str | None = None
+    labels: LabelPolicy = "serial"
+    small_item_max_g: int = 300
+    fast_mover_min_units: int = 5
+    duplicate_window_ms: int = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    sku_code: str
+    verdict: QcVerdict
+    reason: str | None = None
+    serial: str | None = None
+
+
+GroupKey = tuple[str, QcVerdict, str]  # (sku, verdict, reason or "")
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PoScanned:
+    barcode: str
+    po: PoView | None
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScanned:
+    barcode: str
+    item: ItemView | None
+    serial: str | None = None  # GS1 AI (21) of the same scan
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BinScanned:
+    barcode: str
+    bin: BinInfo | None  # None: no bin of this warehouse has the code
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QcFail:
+    reason: str
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Abandon:
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Reprint:
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LabelPrinted:
+    job: int
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PrintFailed:
+    job: int
+    problem: str
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PoUpdated:
+    """A newer release of the open PO arrived (closed or cancelled meanwhile, new figures)."""
+
+    po: PoView
+    at_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The open receipt as the store kept it, handed over after a restart."""
+
+    po: PoView
+    receipt_id: str
+    units: tuple[Unit, ...]
+    items: Mapping[str, ItemView]
+    putaway: bool
+    placed: Mapping[GroupKey, str]
+    at_ms: int = 0
+
+
+Event = (
+    PoScanned
+    | ItemScanned
+    | BinScanned
+    | QcFail
+    | Finish
+    | Abandon
+    | Reprint
+    | LabelPrinted
+    | PrintFailed
+    | PoUpdated
+    | Resumed
+)
+EVENT_TYPES: tuple[type, ...] = (
+    PoScanned,
+    ItemScanned,
+    BinScanned,
+    QcFail,
+    Finish,
+    Abandon,
+    Reprint,
+    LabelPrinted,
+    PrintFailed,
+    PoUpdated,
+    Resumed,
+)
+
+
+# --- records (local state, committed before the light) and commands ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOpened:
+    receipt_id: str
+    number: int  # the receipt counter value it used
+    po_number: str
+    warehouse: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCounted:
+    receipt_id: str
+    unit_no: int
+    unit: Unit
+    serial_no: int | None = None  # the serial counter value it used, if one was issued
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPlaced:
+    receipt_id: str
+    key: GroupKey
+    bin: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptStage:
+    receipt_id: str
+    stage: Literal["putaway", "finished", "abandoned"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrintItem:
+    job: int
+    label: ItemLabel
+
+
+Command = Record | Log | Show | PrintItem

@@ -277,9 +277,10 @@ class KeyboardReportDecoder:
         self._reports.append(bytes(report))
 
     def next_message(self) -> Scan | NeedData:
-        if self._held is not None:
-            scan, self._held = self._held, None
-            return scan
+        held = self._held
+        if held is not None:
+            self._held = None
+            return held
         while self._reports:
             scan = self._report(self._reports.popleft())
             if scan is not None:

@@ -84,9 +84,7 @@ class ShopifyStore:
 
     # --- HTTP ------------------------------------------------------------------------------
 
-    def handle(
-        self, verb: str, path: str, query: str, token: str, raw: bytes, base: str
-    ) -> Reply:
+    def handle(self, verb: str, path: str, query: str, token: str, raw: bytes, base: str) -> Reply:
         """One Admin API call; ``base`` is scheme and host, for the ``Link`` header. The caller
         holds the market's lock."""
         m = self.market
@@ -179,12 +177,12 @@ class ShopifyStore:
         if page and any(o["id"] < page[-1]["id"] for o in rows):
             nxt = _page_info({"f": filters, "after": page[-1]["id"]})
             links.append(f'<{url}?{urlencode({"limit": limit, "page_info": nxt})}>; rel="next"')
-        if page and (after is not None or before is not None):
-            if any(o["id"] > page[0]["id"] for o in rows):
-                prv = _page_info({"f": filters, "before": page[0]["id"]})
-                links.insert(
-                    0, f'<{url}?{urlencode({"limit": limit, "page_info": prv})}>; rel="previous"'
-                )
+        paged = after is not None or before is not None
+        if page and paged and any(o["id"] > page[0]["id"] for o in rows):
+            prv = _page_info({"f": filters, "before": page[0]["id"]})
+            links.insert(
+                0, f'<{url}?{urlencode({"limit": limit, "page_info": prv})}>; rel="previous"'
+            )
         wanted = {f.strip() for f in fields.split(",") if f.strip()}
         body = [{k: v for k, v in o.items() if not wanted or k in wanted} for o in page]
         headers = [("Link", ", ".join(links))] if links else []
@@ -199,9 +197,9 @@ class ShopifyStore:
             if not status_matches(order, filters["status"]):
                 continue
             if not (
-                filters.get("updated_at_min", 0) <= t["_modified"] <= filters.get(
-                    "updated_at_max", 1 << 40
-                )
+                filters.get("updated_at_min", 0)
+                <= t["_modified"]
+                <= filters.get("updated_at_max", 1 << 40)
                 and filters.get("created_at_min", 0)
                 <= created
                 <= filters.get("created_at_max", 1 << 40)
@@ -253,7 +251,8 @@ class ShopifyStore:
             tracking = spec.get("tracking_info") or {}
             fo_ids = [int(g["fulfillment_order_id"]) for g in groups]
         except (ValueError, KeyError, TypeError) as err:
-            raise ApiError(400, {"fulfillment": [f"Required parameter missing or invalid: {err}"]})
+            why = f"Required parameter missing or invalid: {err}"
+            raise ApiError(400, {"fulfillment": [why]}) from None
         if len(fo_ids) != 1:
             raise ApiError(422, ["one fulfillment order per fulfillment in this simulator"])
         order_id = fo_ids[0] - FO_OFFSET
@@ -279,20 +278,26 @@ class ShopifyStore:
         self.fulfillments.setdefault(order_id, []).append(made)
         if self.market.rng.random() < self.market.faults.ship_timeout:
             return 504, [("Content-Type", "text/html")], HTML_504  # stored; the answer is lost
-        return 201, [("Content-Type", "application/json; charset=utf-8")], orjson.dumps(
-            {"fulfillment": made}
+        return (
+            201,
+            [("Content-Type", "application/json; charset=utf-8")],
+            orjson.dumps({"fulfillment": made}),
         )
 
 
 def _ok(body: Any, headers: Headers | None = None) -> Reply:
-    return 200, [("Content-Type", "application/json; charset=utf-8"), *(headers or [])], (
-        orjson.dumps(body)
+    return (
+        200,
+        [("Content-Type", "application/json; charset=utf-8"), *(headers or [])],
+        (orjson.dumps(body)),
     )
 
 
 def _json(status: int, body: Any, headers: Headers | None = None) -> Reply:
-    return status, [("Content-Type", "application/json; charset=utf-8"), *(headers or [])], (
-        orjson.dumps(body)
+    return (
+        status,
+        [("Content-Type", "application/json; charset=utf-8"), *(headers or [])],
+        (orjson.dumps(body)),
     )
 
 

@@ -118,12 +118,13 @@ def receive(
         "state": state,
     }
     dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
-    done = session.execute(
+    made = session.execute(
         dialect.insert(ChannelWebhookEvent)
         .values(**row)
         .on_conflict_do_nothing(index_elements=["shop_id", "event_id"])
-    )
-    if done.rowcount == 0:  # type: ignore[attr-defined]
+        .returning(ChannelWebhookEvent.id)
+    ).first()
+    if made is None:  # the event id was there already
         return "duplicate"
     return "accepted" if state == "pending" else "ignored"
 

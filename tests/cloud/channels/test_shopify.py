@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from cloud.accounts import create_account
 from cloud.app import create_app
 from cloud.channels import shops
 from cloud.channels.ports import Refused
@@ -27,7 +28,6 @@ from simulators.marketplace.market import Market
 from simulators.marketplace.shopify.webhooks import Event, hmac_b64
 from tests.cloud.channels.harness import make_hub, ship, stock_up
 from tests.cloud.channels.shopify_harness import APP_SECRET, ShopifyShop, make_shopify_shop
-from tests.cloud.conftest import account_id_of, make_account
 
 
 @pytest.fixture
@@ -181,11 +181,11 @@ def test_the_webhook_route_on_a_running_hub_pulls_the_order(hub: TestClient) -> 
     server = serve(app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        admin = make_account(hub, "acme")
-        account_id = account_id_of(hub, admin)
         sessions = hub.app.state.sessions  # type: ignore[attr-defined]
         now = datetime.now(UTC)
-        with transaction(sessions) as s:
+        with transaction(sessions) as s:  # no user: the route takes none
+            account_id = create_account(s, "acme", now).id
+            s.flush()
             body = shops.ShopIn(
                 code="sh",
                 api_url=f"http://127.0.0.1:{server.server_port}/admin/api/2024-10",

@@ -38,11 +38,11 @@ async def shopify_webhook(
     try:
         outcome = await units.write(lambda s: webhooks.receive(s, shop_code, headers, body, now))
     except webhooks.WebhookRejected as err:
-        path = request.url.path
-        await units.write(lambda s: webhooks.count(s, err.reason, path, now))
-        log.warning("channels: a Shopify webhook for %r refused: %s", shop_code, err.reason)
+        path, reason = request.url.path, err.reason
+        await units.write(lambda s: webhooks.count(s, reason, path, now))
+        log.warning("channels: a Shopify webhook for %r refused: %s", shop_code, reason)
         return JSONResponse(
-            {"detail": "the webhook could not be verified", "reason": err.reason},
+            {"detail": "the webhook could not be verified", "reason": reason},
             status_code=401,
         )
     if outcome == "accepted":

@@ -133,10 +133,14 @@ class RefuseHostileInput:
         body: bytes | None = None
         # Marketplaces' webhooks are verified over their raw bytes (cloud/api/channel_webhooks.py).
         pushed = str(scope.get("path", "")).startswith("/api/v1/channels/webhooks/")
-        if problem is None and not pushed and (
-            content_type == b"application/json"
-            or content_type.endswith(b"+json")
-            or content_type == b"application/x-www-form-urlencoded"
+        if (
+            problem is None
+            and not pushed
+            and (
+                content_type == b"application/json"
+                or content_type.endswith(b"+json")
+                or content_type == b"application/x-www-form-urlencoded"
+            )
         ):
             body, more = b"", True
             while more:

@@ -183,18 +183,23 @@ def command(
         typer.Option(help="The seller's SKU codes the buyers order (repeatable)."),
     ] = None,
 ) -> None:
-    """Run a Taobao-TOP-shaped marketplace (POST /router/rest) with its /_sim control plane."""
+    """Run a Taobao-TOP-shaped marketplace (POST /router/rest) and a Shopify-shaped store
+    (/admin/api/<version>/…) over one world, with its /_sim control plane."""
     logging.basicConfig(level=logging.INFO)
     market = Market(seed=seed, faults=Faults.seeded(seed) if faults else Faults())
     if sku:
         market.skus = tuple(sku)
     market.add_shop(app_key, secret, session, seller_nick)
+    app = MarketplaceApp(market)
+    # A Shopify shop in the same world: token "shpat-sim", the app's secret signs webhooks.
+    app.shopify.add_shop(f"{seller_nick}.myshopify.com", "shpat-sim", secret)
     if wall_clock:
         follow_wall_clock(market, rate, threading.Event())
-    server = serve(MarketplaceApp(market), host, port)
+    server = serve(app, host, port)
     typer.echo(
         f"marketplace: http://{host}:{server.server_port}/router/rest (now {fmt(market.now)})"
     )
+    typer.echo(f"shopify: http://{host}:{server.server_port}/admin/api/2024-10 (shpat-sim)")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

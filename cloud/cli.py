@@ -279,9 +279,19 @@ def _channels_factory(database_url: str | None) -> Any:
 def channels_add_shop(
     code: Annotated[str, typer.Argument(help="The shop's code in Guanjia.")],
     account: AccountOpt,
-    api_url: Annotated[str, typer.Option(help="The TOP gateway, e.g. .../router/rest.")],
-    app_key: Annotated[str, typer.Option(help="The app's key.")],
-    session_key: Annotated[str, typer.Option(help="The seller's session key.")],
+    api_url: Annotated[
+        str,
+        typer.Option(
+            help="Taobao: the TOP gateway, .../router/rest; "
+            "Shopify: https://<shop>.myshopify.com/admin/api/<version>."
+        ),
+    ],
+    app_key: Annotated[
+        str, typer.Option(help="Taobao: the app's key; Shopify: the shop's myshopify domain.")
+    ],
+    session_key: Annotated[
+        str, typer.Option(help="Taobao: the seller's session key; Shopify: the access token.")
+    ],
     secret_file: Annotated[
         typer.FileText, typer.Option(help="Read the app secret from this file ('-': stdin).")
     ],
@@ -289,9 +299,13 @@ def channels_add_shop(
         str, typer.Option(help="ISO time with zone: where the first download starts.")
     ],
     sign_method: Annotated[str, typer.Option(help="md5, hmac or hmac-sha256.")] = "hmac-sha256",
+    kind: Annotated[
+        str, typer.Option(help="taobao or shopify: which adapter downloads the shop.")
+    ] = "taobao",
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Add a Taobao shop (the secret is never an option: command lines are visible to all)."""
+    """Add a Taobao or Shopify shop (the secret is never an option: command lines are visible
+    to all). Shopify's secret is the app's, which signs its webhooks."""
     from datetime import UTC, datetime
 
     from cloud.channels import runner, shops
@@ -312,6 +326,7 @@ def channels_add_shop(
         session_key=session_key,
         start_from=begin,
         sign_method=sign_method,
+        platform=kind,
     )
     try:
         with transaction(factory) as s:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from cloud.channels.ports import ChannelTrade
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, Sku
 from cloud.errors import DomainError
 from cloud.orders.arrival import create_orders
-from cloud.orders.core import LineIn, OrderIn
+from cloud.orders.core import Channel, LineIn, OrderIn
 from protocol.messages import Recipient
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -106,7 +106,7 @@ def to_order(trade: ChannelTrade, known_skus: set[str]) -> OrderIn:
     nick = clean(p.get("buyer_nick"), 120) or "(no nick)"
     return OrderIn(
         order_no=trade.external_id,
-        channel="taobao",
+        channel=cast(Channel, trade.channel),
         buyer_nick=nick,
         recipient=recipient,
         lines=lines,

@@ -24,6 +24,8 @@ class ChannelTrade:
     #: Closed (unpaid, or refunded before shipping): it will never ship.
     closed: bool
     payload: dict[str, Any]
+    #: The Guanjia order's ``channel`` (cloud.orders.core.Channel) the trade becomes.
+    channel: str = "taobao"
 
 
 @dataclass

@@ -16,7 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
+from cloud.channels.ports import OrderSource, ShipmentConfirmer
 from cloud.channels.scheduler import Scheduler
+from cloud.channels.shopify.client import AdminClient
+from cloud.channels.shopify.orders import ShopifyOrders
+from cloud.channels.shopify.shipments import ShopifyShipments
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.shipments import TaobaoShipments
@@ -39,10 +43,14 @@ def account_id_of(session: Session, name: str) -> int:
 
 def source_for(
     shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
-) -> TaobaoOrders:
+) -> OrderSource:
     def now() -> datetime:
         return datetime.now(UTC)
 
+    if shop.platform == "shopify":  # the shop's kind chooses the adapter
+        return ShopifyOrders(
+            AdminClient(http, shop.api_url, shop.session_key, now=now, sleep=sleep)
+        )
     client = TopClient(
         http,
         shop.api_url,
@@ -80,9 +88,13 @@ def overview(factory: sessionmaker[Session], account: str) -> list[dict[str, Any
 
 def confirmer_for(
     shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
-) -> TaobaoShipments:
+) -> ShipmentConfirmer:
     def now() -> datetime:
         return datetime.now(UTC)
+
+    if shop.platform == "shopify":
+        admin = AdminClient(http, shop.api_url, shop.session_key, now=now, sleep=sleep, attempts=3)
+        return ShopifyShipments(admin)
 
     # Three tries in the call; the outbox's backoff (cloud/channels/shipments.py) does the rest.
     client = TopClient(

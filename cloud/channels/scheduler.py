@@ -30,6 +30,7 @@ log = logging.getLogger("guanjia.cloud.channels")
 class Tick:
     runs: list[RunResult] = field(default_factory=list)
     sent: shipments.Sent = field(default_factory=shipments.Sent)
+    hinted: int = 0
 
 
 class Scheduler:
@@ -69,7 +70,30 @@ class Scheduler:
         for shop_id in rescans:
             self._run(out, shop_id, None, rescan=True)
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
+        out.hinted = self._pull_hinted()
         return out
+
+    def _pull_hinted(self) -> int:
+        """Orders named by webhooks (Shopify's), read whole now (cloud/channels/shopify)."""
+        from cloud.channels.shopify import webhooks
+
+        with self.factory() as s:
+            due = webhooks.due_shops(s)
+        pulled = 0
+        for shop_id in due:
+            with self.factory() as s:
+                shop = s.get(ChannelShop, shop_id)
+                assert shop is not None
+                s.expunge(shop)
+            pulled += webhooks.pull_hinted(
+                self.factory,
+                shop_id,
+                self.sources(shop),
+                owner=self.owner,
+                now=self.now,
+                tuning=self.tuning,
+            )
+        return pulled
 
     def _run(self, out: Tick, shop_id: int, run_id: int | None, *, rescan: bool) -> None:
         with self.factory() as s:

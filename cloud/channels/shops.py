@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from cloud.db.models import ChannelRun, ChannelShop, ChannelWatermark
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 
-PLATFORMS = ("taobao",)
+PLATFORMS = ("taobao", "shopify")
 SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
 
 

@@ -83,7 +83,7 @@ class LineIn(BaseModel):
 
 
 #: Where an order came from (the list filters by it: cloud/orders/views.py).
-Channel = Literal["manual", "bank_transfer", "taobao", "jd", "pdd", "shop"]
+Channel = Literal["manual", "bank_transfer", "taobao", "jd", "pdd", "shop", "shopify"]
 CHANNELS: Final = get_args(Channel)
 
 

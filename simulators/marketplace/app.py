@@ -35,17 +35,23 @@ import typer
 from simulators.marketplace import top
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
+from simulators.marketplace.shopify import control as shopify_control
+from simulators.marketplace.shopify.admin import ShopifyStore
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY = 1 << 20
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 REASONS[413] = "Payload Too Large"
 REASONS[502] = "Bad Gateway"
+REASONS.update({201: "Created", 401: "Unauthorized", 422: "Unprocessable Entity"})
+REASONS.update({429: "Too Many Requests", 503: "Service Unavailable", 504: "Gateway Timeout"})
 
 
 class MarketplaceApp:
     def __init__(self, market: Market) -> None:
         self.market = market
+        #: The Shopify-shaped store over the same world (simulators/marketplace/shopify/).
+        self.shopify = ShopifyStore(market)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -66,10 +72,23 @@ class MarketplaceApp:
                 form = dict(parse_qsl(text, keep_blank_values=True))
                 status, ctype, body = top.handle(self.market, query, form)
                 return self._send(start_response, status, ctype, body)
+            if path.startswith("/admin/api/"):
+                base = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+                token = environ.get("HTTP_X_SHOPIFY_ACCESS_TOKEN", "")
+                query = environ.get("QUERY_STRING", "")
+                status, headers, data = self.shopify.handle(verb, path, query, token, raw, base)
+                start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
+                return [data]
             if path.startswith("/_sim/"):
                 try:
                     args = orjson.loads(raw) if raw else {}
-                    result = self._control(verb, path.removeprefix("/_sim/"), args)
+                    name = path.removeprefix("/_sim/")
+                    if name.startswith("shopify/"):
+                        result = shopify_control.control(
+                            self.shopify, verb, name.removeprefix("shopify/"), args
+                        )
+                    else:
+                        result = self._control(verb, name, args)
                 except (ValueError, TypeError, KeyError) as err:
                     return self._send(start_response, 400, "application/json", {"error": str(err)})
                 if result is None:
@@ -164,18 +183,23 @@ def command(
         typer.Option(help="The seller's SKU codes the buyers order (repeatable)."),
     ] = None,
 ) -> None:
-    """Run a Taobao-TOP-shaped marketplace (POST /router/rest) with its /_sim control plane."""
+    """Run a Taobao-TOP-shaped marketplace (POST /router/rest) and a Shopify-shaped store
+    (/admin/api/<version>/…) over one world, with its /_sim control plane."""
     logging.basicConfig(level=logging.INFO)
     market = Market(seed=seed, faults=Faults.seeded(seed) if faults else Faults())
     if sku:
         market.skus = tuple(sku)
     market.add_shop(app_key, secret, session, seller_nick)
+    app = MarketplaceApp(market)
+    # A Shopify shop in the same world: token "shpat-sim", the app's secret signs webhooks.
+    app.shopify.add_shop(f"{seller_nick}.myshopify.com", "shpat-sim", secret)
     if wall_clock:
         follow_wall_clock(market, rate, threading.Event())
-    server = serve(MarketplaceApp(market), host, port)
+    server = serve(app, host, port)
     typer.echo(
         f"marketplace: http://{host}:{server.server_port}/router/rest (now {fmt(market.now)})"
     )
+    typer.echo(f"shopify: http://{host}:{server.server_port}/admin/api/2024-10 (shpat-sim)")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

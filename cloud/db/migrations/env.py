@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-import cloud.db.finance  # noqa: F401 - the books' tables are in the metadata too
+import cloud.db.finance
+import cloud.db.shopify  # noqa: F401 - the Shopify webhooks' tables too
 from cloud.db.models import Base
 
 engine = context.config.attributes["engine"]

@@ -554,6 +554,10 @@ ALLOWED = {
     # the platform operator's (creates accounts; no seller's token reaches it, off unless
     # GUANJIA_OPERATOR_TOKEN is set): tests/cloud/api/test_security.py
     ("POST", "/api/v1/platform/accounts"),
+    # a marketplace's webhook: no user's token, verified by the shop's own app secret (HMAC
+    # over the body; a shop code of another seller without its secret is 401, nothing
+    # stored): tests/cloud/channels/test_shopify.py
+    ("POST", "/api/v1/channels/webhooks/shopify/{shop_code}"),
 }
 
 
@@ -931,6 +935,20 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
             )
         )
         s.add(ChannelCourier(account_id=a_id, shop_id=shop.id, carrier="ZTO", company_code="ZTO"))
+        from cloud.db.shopify import ChannelWebhookEvent
+
+        s.add(  # a webhook's hint of A's (cloud/channels/shopify/webhooks.py)
+            ChannelWebhookEvent(
+                account_id=a_id,
+                shop_id=shop.id,
+                event_id="A-EVENT-1",
+                topic="orders/updated",
+                external_id="A-TID-1",
+                triggered_at=now,
+                received_at=now,
+                state="pending",
+            )
+        )
         shipped = s.execute(
             select(SalesOrder).where(
                 SalesOrder.account_id == a_id, SalesOrder.order_no == "JY1300113"
@@ -965,7 +983,9 @@ def world(app_client: TestClient) -> World:
 #: Tables that belong to no account.
 #: ``login_attempts`` counts failed logins by hashed username and client address, before
 #: anyone is known to belong to an account (cloud/login.py).
-GLOBAL_TABLES = {"alembic_version", "login_attempts"}
+#: ``channel_webhook_rejection`` counts refused webhooks per reason: a refused one was
+#: verified as no shop's, so it belongs to no account (cloud/channels/shopify/webhooks.py).
+GLOBAL_TABLES = {"alembic_version", "login_attempts", "channel_webhook_rejection"}
 
 
 def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:

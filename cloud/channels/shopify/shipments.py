@@ -1,0 +1,74 @@
+"""Shopify as a shipment confirmer: the order's fulfillment orders, then one fulfillment with
+the tracking number (Admin REST "FulfillmentOrder" and "Fulfillment": ``POST
+fulfillments.json`` with ``line_items_by_fulfillment_order`` and ``tracking_info``).
+
+A fulfillment whose write committed but whose answer was lost is sent again; by then its
+fulfillment order is closed and Shopify answers 422. So when no fulfillment order is open (or
+the POST is refused with 422) we read the order's fulfillments: one with our tracking number
+means our earlier write is there (done); another number, or none, is a failure a person must
+look at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloud.channels.ports import Refused
+from cloud.channels.shopify.client import AdminClient
+
+FULFILLABLE = ("open", "in_progress")
+
+
+class ShopifyShipments:
+    def __init__(self, client: AdminClient, *, notify_customer: bool = True) -> None:
+        self.client, self.notify = client, notify_customer
+
+    def confirm(self, external_id: str, tracking_number: str, company_code: str) -> str:
+        data, _ = self.client.get(f"orders/{external_id}/fulfillment_orders.json")
+        fos = data.get("fulfillment_orders") if isinstance(data, dict) else None
+        if not isinstance(fos, list):
+            raise Refused(f"order {external_id}: fulfillment_orders is not a list")
+        open_ = [fo for fo in fos if isinstance(fo, dict) and fo.get("status") in FULFILLABLE]
+        if not open_:
+            return self._already(external_id, tracking_number, fos)
+        body = {
+            "fulfillment": {
+                "line_items_by_fulfillment_order": [
+                    {"fulfillment_order_id": fo["id"]} for fo in open_
+                ],
+                "tracking_info": {"number": tracking_number, "company": company_code},
+                "notify_customer": self.notify,
+            }
+        }
+        try:
+            made, _ = self.client.post("fulfillments.json", body)
+        except Refused as err:
+            if err.sub_code != "422":
+                raise
+            return self._already(external_id, tracking_number, fos)
+        got = made.get("fulfillment") if isinstance(made, dict) else None
+        if not isinstance(got, dict) or got.get("status") not in ("success", "pending", "open"):
+            raise Refused(f"fulfillments.json for order {external_id}: no fulfillment made")
+        return "sent"
+
+    def _already(self, external_id: str, tracking_number: str, fos: list[Any]) -> str:
+        data, _ = self.client.get(f"orders/{external_id}/fulfillments.json")
+        rows = data.get("fulfillments") if isinstance(data, dict) else None
+        numbers: list[str] = []
+        for row in rows if isinstance(rows, list) else []:
+            if isinstance(row, dict):
+                numbers.extend(str(n) for n in row.get("tracking_numbers") or [])
+                if row.get("tracking_number"):
+                    numbers.append(str(row["tracking_number"]))
+        if tracking_number in numbers:
+            return "already"
+        if numbers:
+            raise Refused(
+                f"order {external_id} is fulfilled on Shopify with tracking number "
+                f"{numbers[0]}, not {tracking_number}"
+            )
+        states = ", ".join(str(fo.get("status")) for fo in fos if isinstance(fo, dict))
+        raise Refused(
+            f"order {external_id} has nothing left to fulfil on Shopify "
+            f"(fulfillment orders: {states or 'none'}) and no fulfillment with our number"
+        )

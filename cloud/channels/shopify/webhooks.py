@@ -1,0 +1,245 @@
+"""Shopify's webhooks into the hub: verified, de-duplicated, and used only as a hint.
+
+Rules (shopify.dev "Verify webhooks", "Webhook best practices"; shared/research/channels.md):
+- the signature is ``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the *raw* body keyed
+  with the app's secret, compared in constant time. The address names the shop's code, which
+  is unique per seller only, so each shop of that code is tried (in constant time, all of
+  them): the secret that verifies the body says which shop sent it. A bad signature is 401,
+  counted (``channel_webhook_rejection``), and nothing else is stored;
+- a replay window: ``X-Shopify-Triggered-At`` older than ``REPLAY_WINDOW`` (Shopify retries
+  for about 4 hours; we allow 48) or more than 5 minutes ahead is refused and counted. Event
+  ids are kept as long as the window, so a replay inside it is caught as a duplicate and one
+  outside it as stale;
+- de-duplicated by ``X-Shopify-Event-Id`` in the database: one row per (shop, event id),
+  inserted with ON CONFLICT DO NOTHING, so two hub processes receiving the same event at
+  once keep one. Shopify sends events twice, out of order or never;
+- the body is a hint: it names the order, which is then read whole from the API
+  (:func:`pull_hinted`) and stored through the intake with its ``modified`` guard. Trusting
+  the body would let a late retry of an old event (its original payload) overwrite a newer
+  version that shares its second; dropped events are caught by the scheduled download.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.channels import shops
+from cloud.channels.download import DEFAULT_TUNING, Tuning
+from cloud.channels.intake import store
+from cloud.channels.ports import ChannelError, ChannelTrade, OrderSource, Refused
+from cloud.db.engine import dialect_of, transaction
+from cloud.db.models import ChannelShop
+from cloud.db.shopify import ChannelWebhookEvent, ChannelWebhookRejection
+
+REPLAY_WINDOW = timedelta(hours=48)
+AHEAD = timedelta(minutes=5)
+#: Topics that name an order; others are acknowledged and ignored.
+ORDER_TOPICS = frozenset(
+    {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled"}
+)
+
+
+class WebhookRejected(Exception):
+    """Refused (HTTP 401): the reason is counted, nothing else is stored."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def signature(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    return headers.get(name) or headers.get(name.lower()) or ""
+
+
+def receive(
+    session: Session, shop_code: str, headers: Mapping[str, str], body: bytes, now: datetime
+) -> str:
+    """``"accepted"``, ``"duplicate"`` or ``"ignored"`` (a topic we do not act on); raises
+    :class:`WebhookRejected`. The caller commits; on a rejection it counts (:func:`count`)."""
+    given = _header(headers, "X-Shopify-Hmac-Sha256").encode()
+    candidates = session.execute(
+        select(ChannelShop).where(ChannelShop.code == shop_code, ChannelShop.platform == "shopify")
+    ).scalars()
+    shop = None
+    for candidate in candidates:
+        # Every candidate is compared (no early exit), each comparison in constant time.
+        if hmac.compare_digest(signature(candidate.app_secret, body).encode(), given):
+            shop = candidate
+    if shop is None:
+        raise WebhookRejected("bad_signature")
+    domain = _header(headers, "X-Shopify-Shop-Domain")
+    if shop.app_key and domain != shop.app_key:
+        raise WebhookRejected("wrong_shop")
+    try:
+        triggered = datetime.fromisoformat(
+            _header(headers, "X-Shopify-Triggered-At").replace("Z", "+00:00")
+        )
+        if triggered.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise WebhookRejected("no_time") from None
+    if not now - REPLAY_WINDOW <= triggered <= now + AHEAD:
+        raise WebhookRejected("stale")
+    event_id = _header(headers, "X-Shopify-Event-Id")[:64]
+    topic = _header(headers, "X-Shopify-Topic")[:64]
+    if not event_id:
+        raise WebhookRejected("no_event_id")
+    external_id = ""
+    state = "ignored"
+    if topic in ORDER_TOPICS:
+        try:
+            found = orjson.loads(body)
+            oid = found.get("id") if isinstance(found, dict) else None
+        except orjson.JSONDecodeError:
+            oid = None
+        if isinstance(oid, int) and not isinstance(oid, bool) and oid > 0:
+            external_id, state = str(oid), "pending"
+    row = {
+        "account_id": shop.account_id,
+        "shop_id": shop.id,
+        "event_id": event_id,
+        "topic": topic,
+        "external_id": external_id,
+        "triggered_at": triggered,
+        "received_at": now,
+        "state": state,
+    }
+    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
+    made = session.execute(
+        dialect.insert(ChannelWebhookEvent)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["shop_id", "event_id"])
+        .returning(ChannelWebhookEvent.id)
+    ).first()
+    if made is None:  # the event id was there already
+        return "duplicate"
+    return "accepted" if state == "pending" else "ignored"
+
+
+def count(session: Session, reason: str, path: str, now: datetime) -> None:
+    """One more refusal for ``reason`` (a row per reason: a flood adds no rows)."""
+    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
+    ins = dialect.insert(ChannelWebhookRejection).values(
+        reason=reason, count=1, last_at=now, last_path=path[:120]
+    )
+    session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["reason"],
+            set_={
+                "count": ChannelWebhookRejection.count + 1,
+                "last_at": now,
+                "last_path": path[:120],
+            },
+        )
+    )
+
+
+def rejections(session: Session) -> dict[str, int]:
+    return {r.reason: r.count for r in session.execute(select(ChannelWebhookRejection)).scalars()}
+
+
+def pull_hinted(
+    factory: sessionmaker[Session],
+    shop_id: int,
+    source: OrderSource,
+    *,
+    owner: str,
+    now: Callable[[], datetime],
+    tuning: Tuning = DEFAULT_TUNING,
+    limit: int = 200,
+) -> int:
+    """Read the orders the shop's pending webhooks name, whole, from the API, and store them
+    through the intake (under the shop's lease, as a download: never two writers of one shop).
+    Returns how many orders were read; 0 when the shop is busy or parked."""
+    with factory() as s:  # nothing named: no lease, no write
+        if not s.execute(
+            select(ChannelWebhookEvent.id)
+            .where(ChannelWebhookEvent.shop_id == shop_id, ChannelWebhookEvent.state == "pending")
+            .limit(1)
+        ).first():
+            return 0
+    at = now()
+    with transaction(factory) as s:
+        shop = s.get(ChannelShop, shop_id)
+        if shop is None or shop.status == "needs_reauth":
+            return 0
+        s.expunge(shop)
+        if not shops.take_lease(s, shop_id, owner, at, tuning.lease):
+            return 0
+        rows = s.execute(
+            select(ChannelWebhookEvent.id, ChannelWebhookEvent.external_id)
+            .where(ChannelWebhookEvent.shop_id == shop_id, ChannelWebhookEvent.state == "pending")
+            .order_by(ChannelWebhookEvent.id)
+            .limit(limit)
+        ).all()
+        # Event ids outlive the replay window by nothing: older ones can no longer arrive.
+        s.execute(
+            delete(ChannelWebhookEvent).where(
+                ChannelWebhookEvent.shop_id == shop_id,
+                ChannelWebhookEvent.state != "pending",
+                ChannelWebhookEvent.received_at < at - REPLAY_WINDOW - AHEAD,
+            )
+        )
+    try:
+        wanted = sorted({ext for _, ext in rows})
+        read_at = now()
+        trades: list[ChannelTrade] = []
+        failed: dict[str, str] = {}
+        for ext in wanted:
+            try:
+                trades.extend(source.fetch([ext]))
+            except Refused as err:  # this order only (e.g. not this shop's): say why
+                failed[ext] = str(err)[:300]
+        done_at = now()
+        with transaction(factory) as s:
+            if not shops.keep_lease(s, shop_id, owner, done_at, tuning.lease):
+                return 0  # another process holds the shop now; the hints stay pending
+            shop_row = s.get(ChannelShop, shop_id)
+            assert shop_row is not None
+            store(s, shop_row, trades, done_at, read_at, guard=tuning.guard)
+            ids = [i for i, ext in rows if ext not in failed]
+            if ids:
+                s.execute(
+                    update(ChannelWebhookEvent)
+                    .where(ChannelWebhookEvent.id.in_(ids))
+                    .values(state="pulled", pulled_at=done_at)
+                    .execution_options(synchronize_session=False)
+                )
+            for i, ext in rows:
+                if ext in failed:
+                    s.execute(
+                        update(ChannelWebhookEvent)
+                        .where(ChannelWebhookEvent.id == i)
+                        .values(state="failed", pulled_at=done_at, error=failed[ext])
+                        .execution_options(synchronize_session=False)
+                    )
+        return len(trades)
+    except ChannelError:
+        return 0  # call limits, the platform's errors, auth: the hints wait for the next tick
+    finally:
+        with transaction(factory) as s:
+            shops.drop_lease(s, shop_id, owner)
+
+
+def due_shops(session: Session) -> list[int]:
+    """Shops with pending hints."""
+    return list(
+        session.execute(
+            select(ChannelWebhookEvent.shop_id)
+            .where(ChannelWebhookEvent.state == "pending")
+            .distinct()
+        ).scalars()
+    )

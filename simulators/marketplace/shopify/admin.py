@@ -1,0 +1,335 @@
+"""``/admin/api/<version>/…``: Shopify's Admin REST API over the marketplace world.
+
+Shape (shopify.dev, Admin REST "Order", "FulfillmentOrder", "Fulfillment", "REST Admin API
+rate limits", "Paginating results with REST"):
+- ``X-Shopify-Access-Token`` authenticates; a bad or revoked token is 401
+  ``{"errors": "[API] Invalid API key or access token …"}``;
+- a leaky bucket per token: 40 calls, leaking 2 a second; every answer carries
+  ``X-Shopify-Shop-Api-Call-Limit: n/40``; a full bucket is 429 with ``Retry-After``
+  (seconds) — which some answers lack, as in life;
+- ``orders.json``: ``status`` (``open`` by default!, ``closed``, ``cancelled``, ``any``),
+  ``updated_at_min/max``, ``limit`` (50 by default, at most 250), ``fields``; pages by cursor:
+  the ``Link`` header carries ``page_info`` for the ``next`` and ``previous`` pages, and a
+  request with ``page_info`` may carry only ``limit`` and ``fields`` beside it (400 otherwise:
+  the cursor holds the filters);
+- ``orders/{id}.json``, ``orders/{id}/fulfillment_orders.json``, ``orders/{id}/fulfillments.json``
+  and ``POST fulfillments.json`` (``line_items_by_fulfillment_order`` with ``tracking_info``).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+
+from simulators.marketplace.clock import parse_text
+from simulators.marketplace.market import Market, Version
+from simulators.marketplace.shopify.shape import order_json, status_matches
+from simulators.marketplace.shopify.webhooks import Webhooks
+
+BUCKET, LEAK = 40.0, 2.0  # "a bucket size of 40 … a leak rate of 2 requests per second"
+MAX_LIMIT = 250
+PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$")
+ORDER = re.compile(r"^orders/(?P<id>\d+)(?P<sub>/fulfillment_orders|/fulfillments)?\.json$")
+BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+THROTTLED = (
+    "Exceeded 2 calls per second for api client. Reduce request rates to resume "
+    "uninterrupted service."
+)
+HTML_502 = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+HTML_504 = b"<html><body><h1>504 Gateway Time-out</h1></body></html>"
+#: Fulfillment order ids: the order's id plus this (one fulfillment order per order here).
+FO_OFFSET = 17
+
+Headers = list[tuple[str, str]]
+Reply = tuple[int, Headers, bytes]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, errors: Any, headers: Headers | None = None) -> None:
+        super().__init__(str(errors))
+        self.status, self.errors, self.headers = status, errors, headers or []
+
+
+@dataclass
+class Bucket:
+    level: float = 0.0
+    at: float = 0.0
+
+
+@dataclass
+class ShopifyStore:
+    """The Shopify shops of one marketplace world (tokens, buckets, fulfillments, webhooks)."""
+
+    market: Market
+    #: access token -> the shop's myshopify domain (the world's seller nick).
+    tokens: dict[str, str] = field(default_factory=dict)
+    buckets: dict[str, Bucket] = field(default_factory=dict)
+    #: order id -> fulfillments created (id, tracking number, company).
+    fulfillments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    webhooks: Webhooks = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.webhooks = Webhooks(self.market)
+
+    def add_shop(self, domain: str, token: str, secret: str) -> None:
+        """A shop with our app installed: its token, and the app's secret (webhook HMACs)."""
+        self.market.add_shop(domain, secret, token, domain)
+        self.tokens[token] = domain
+        self.webhooks.secrets[domain] = secret
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def handle(self, verb: str, path: str, query: str, token: str, raw: bytes, base: str) -> Reply:
+        """One Admin API call; ``base`` is scheme and host, for the ``Link`` header. The caller
+        holds the market's lock."""
+        m = self.market
+        m.calls += 1
+        m.now += m.call_cost
+        self.webhooks.collect(self.tokens.values())
+        found = PATH.match(path)
+        if found is None:
+            return _json(404, {"errors": "Not Found"})
+        domain = self.tokens.get(token)
+        shop = m.shops.get(token)
+        if domain is None or shop is None or shop.revoked:
+            return _json(401, {"errors": BAD_TOKEN})
+        limit_header = self._bucket(token)
+        if limit_header is None:
+            wait = [] if m.rng.random() < m.faults.rate_limit_silent else [("Retry-After", "2.0")]
+            return _json(429, {"errors": THROTTLED}, wait)
+        if m.rng.random() < m.faults.html:
+            return 502, [("Content-Type", "text/html")], HTML_502
+        if m.rng.random() < m.faults.isp_error:
+            return _json(503, {"errors": "Service Unavailable"}, [limit_header])
+        rest = found["rest"]
+        try:
+            if rest == "orders.json" and verb == "GET":
+                q = parse_qsl(query, keep_blank_values=True)
+                reply = self._orders(domain, q, f"{base}/admin/api/{found['version']}/orders.json")
+            elif rest == "fulfillments.json" and verb == "POST":
+                reply = self._fulfil(domain, raw)
+            elif (o := ORDER.match(rest)) and verb == "GET":
+                reply = self._order(domain, int(o["id"]), o["sub"] or "")
+            else:
+                raise ApiError(404, "Not Found")
+        except ApiError as err:
+            return _json(err.status, {"errors": err.errors}, [limit_header, *err.headers])
+        status, headers, body = reply
+        return status, [limit_header, *headers], body
+
+    def _bucket(self, token: str) -> tuple[str, str] | None:
+        m = self.market
+        b = self.buckets.setdefault(token, Bucket(0.0, m.now))
+        b.level, b.at = max(0.0, b.level - (m.now - b.at) * LEAK), m.now
+        if m.rng.random() < m.faults.rate_limit:
+            b.level = BUCKET  # another app of the shop spent the bucket
+        if b.level + 1 > BUCKET:
+            return None
+        b.level += 1
+        return "X-Shopify-Shop-Api-Call-Limit", f"{int(b.level + 0.999)}/{int(BUCKET)}"
+
+    # --- orders ------------------------------------------------------------------------------
+
+    def _versions(self, domain: str, order_id: int) -> list[Version]:
+        versions = self.market.trades.get(order_id)
+        if not versions or versions[0].trade["seller_nick"] != domain:
+            raise ApiError(404, "Not Found")
+        return versions
+
+    def _orders(self, domain: str, q: list[tuple[str, str]], url: str) -> Reply:
+        params = dict(q)
+        limit = _limit(params.get("limit", ""))
+        fields = params.get("fields", "")
+        if "page_info" in params:
+            extra = sorted(set(params) - {"page_info", "limit", "fields"})
+            if extra:
+                raise ApiError(
+                    400, {"page_info": [f"page_info cannot be used with {', '.join(extra)}"]}
+                )
+            cursor = _cursor(params["page_info"])
+            filters, after, before = cursor["f"], cursor.get("after"), cursor.get("before")
+        else:
+            status = params.get("status", "open")
+            if status not in ("open", "closed", "cancelled", "any"):
+                raise ApiError(400, {"status": ["is not open, closed, cancelled or any"]})
+            filters = {"status": status}
+            for name in ("updated_at_min", "updated_at_max", "created_at_min", "created_at_max"):
+                if name in params:
+                    filters[name] = _time(name, params[name])
+            after = before = None
+        rows = self._window(domain, filters)
+        if rows and self.market.rng.random() < self.market.faults.change_between_pages:
+            victim = self.market.rng.choice(rows)
+            if victim["financial_status"] in ("pending", "paid") and not victim["closed_at"]:
+                self.market.change(victim["id"], "modify", seller_memo="changed between pages")
+                rows = self._window(domain, filters)
+        rows.sort(key=lambda o: o["id"], reverse=True)  # newest first (ids grow with time)
+        if before is not None:
+            page = [o for o in rows if o["id"] > before][-limit:]
+        else:
+            page = [o for o in rows if after is None or o["id"] < after][:limit]
+        links = []
+        if page and any(o["id"] < page[-1]["id"] for o in rows):
+            nxt = _page_info({"f": filters, "after": page[-1]["id"]})
+            links.append(f'<{url}?{urlencode({"limit": limit, "page_info": nxt})}>; rel="next"')
+        paged = after is not None or before is not None
+        if page and paged and any(o["id"] > page[0]["id"] for o in rows):
+            prv = _page_info({"f": filters, "before": page[0]["id"]})
+            links.insert(
+                0, f'<{url}?{urlencode({"limit": limit, "page_info": prv})}>; rel="previous"'
+            )
+        wanted = {f.strip() for f in fields.split(",") if f.strip()}
+        body = [{k: v for k, v in o.items() if not wanted or k in wanted} for o in page]
+        headers = [("Link", ", ".join(links))] if links else []
+        return _ok({"orders": body}, headers)
+
+    def _window(self, domain: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the orders index shows now (late indexing applies, as to Taobao's)."""
+        out = []
+        for t in self.market.indexed(domain):
+            created = parse_text(t["created"]) or 0
+            order = order_json(t, t["_modified"], created)
+            if not status_matches(order, filters["status"]):
+                continue
+            if not (
+                filters.get("updated_at_min", 0)
+                <= t["_modified"]
+                <= filters.get("updated_at_max", 1 << 40)
+                and filters.get("created_at_min", 0)
+                <= created
+                <= filters.get("created_at_max", 1 << 40)
+            ):
+                continue
+            out.append(order)
+        return out
+
+    def _order(self, domain: str, order_id: int, sub: str) -> Reply:
+        versions = self._versions(domain, order_id)
+        if sub == "/fulfillment_orders":
+            return _ok({"fulfillment_orders": [self._fulfillment_order(versions[-1].trade)]})
+        if sub == "/fulfillments":
+            return _ok({"fulfillments": self.fulfillments.get(order_id, [])})
+        trade = self.market.read_trade(order_id)  # sometimes a replica behind
+        assert trade is not None
+        modified = parse_text(trade["modified"]) or 0
+        return _ok({"order": order_json(trade, modified, parse_text(trade["created"]) or 0)})
+
+    @staticmethod
+    def _fulfillment_order(trade: dict[str, Any]) -> dict[str, Any]:
+        status = {
+            "WAIT_BUYER_PAY": "on_hold",
+            "WAIT_SELLER_SEND_GOODS": "open",
+            "WAIT_BUYER_CONFIRM_GOODS": "closed",
+        }.get(trade["status"], "cancelled")
+        fo_id = trade["tid"] + FO_OFFSET
+        return {
+            "id": fo_id,
+            "order_id": trade["tid"],
+            "status": status,
+            "line_items": [
+                {
+                    "id": ln["oid"] + FO_OFFSET,
+                    "fulfillment_order_id": fo_id,
+                    "line_item_id": ln["oid"],
+                    "quantity": ln["num"],
+                    "fulfillable_quantity": ln["num"] if status == "open" else 0,
+                }
+                for ln in trade["orders"]["order"]
+            ],
+        }
+
+    def _fulfil(self, domain: str, raw: bytes) -> Reply:
+        try:
+            body = orjson.loads(raw)
+            spec = body["fulfillment"]
+            groups = spec["line_items_by_fulfillment_order"]
+            tracking = spec.get("tracking_info") or {}
+            fo_ids = [int(g["fulfillment_order_id"]) for g in groups]
+        except (ValueError, KeyError, TypeError) as err:
+            why = f"Required parameter missing or invalid: {err}"
+            raise ApiError(400, {"fulfillment": [why]}) from None
+        if len(fo_ids) != 1:
+            raise ApiError(422, ["one fulfillment order per fulfillment in this simulator"])
+        order_id = fo_ids[0] - FO_OFFSET
+        versions = self._versions(domain, order_id)
+        fo = self._fulfillment_order(versions[-1].trade)
+        if fo["status"] != "open":
+            raise ApiError(
+                422, [f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."]
+            )
+        number, company = str(tracking.get("number") or ""), str(tracking.get("company") or "")
+        self.market.ship(order_id, number, company)
+        made = {
+            "id": 7_000_000_000 + sum(len(f) for f in self.fulfillments.values()),
+            "order_id": order_id,
+            "status": "success",
+            "tracking_company": company or None,
+            "tracking_number": number or None,
+            "tracking_numbers": [number] if number else [],
+            "line_items": [
+                {"id": li["line_item_id"], "quantity": li["quantity"]} for li in fo["line_items"]
+            ],
+        }
+        self.fulfillments.setdefault(order_id, []).append(made)
+        if self.market.rng.random() < self.market.faults.ship_timeout:
+            return 504, [("Content-Type", "text/html")], HTML_504  # stored; the answer is lost
+        return (
+            201,
+            [("Content-Type", "application/json; charset=utf-8")],
+            orjson.dumps({"fulfillment": made}),
+        )
+
+
+def _ok(body: Any, headers: Headers | None = None) -> Reply:
+    return (
+        200,
+        [("Content-Type", "application/json; charset=utf-8"), *(headers or [])],
+        (orjson.dumps(body)),
+    )
+
+
+def _json(status: int, body: Any, headers: Headers | None = None) -> Reply:
+    return (
+        status,
+        [("Content-Type", "application/json; charset=utf-8"), *(headers or [])],
+        (orjson.dumps(body)),
+    )
+
+
+def _limit(text: str) -> int:
+    if text == "":
+        return 50
+    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise ApiError(400, {"limit": [f"must be a whole number from 1 to {MAX_LIMIT}"]})
+    return int(text)
+
+
+def _time(name: str, text: str) -> int:
+    from datetime import datetime
+
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, {name: ["is not an ISO 8601 time"]}) from None
+    if at.tzinfo is None:
+        raise ApiError(400, {name: ["needs an offset"]})
+    return int(at.timestamp()) + (1 if at.microsecond and name.endswith("_min") else 0)
+
+
+def _page_info(cursor: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(cursor)).decode().rstrip("=")
+
+
+def _cursor(text: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if not isinstance(value, dict) or not isinstance(value.get("f"), dict):
+            raise ValueError
+        return value
+    except ValueError:
+        raise ApiError(400, {"page_info": ["Invalid value."]}) from None

@@ -1,0 +1,94 @@
+"""A trade of the marketplace world (market.py) as Shopify's Admin REST API shows an order.
+
+The world keeps Taobao's statuses; Shopify says the same with other fields (Admin REST
+"Order" resource): ``financial_status`` (pending, paid, voided), ``fulfillment_status``
+(null, fulfilled), ``cancelled_at`` and ``closed_at`` (a fulfilled order is archived, as
+shops' default "automatically archive" setting does). ``status=open`` — the default of
+``orders.json`` — therefore hides shipped and cancelled orders.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+#: What each world status looks like in Shopify: financial, fulfillment, cancelled, closed.
+STATES: dict[str, tuple[str, str | None, bool, bool]] = {
+    "WAIT_BUYER_PAY": ("pending", None, False, False),
+    "WAIT_SELLER_SEND_GOODS": ("paid", None, False, False),
+    "WAIT_BUYER_CONFIRM_GOODS": ("paid", "fulfilled", False, True),
+    "TRADE_CLOSED_BY_TAOBAO": ("voided", None, True, True),
+}
+
+
+def iso(epoch: float) -> str:
+    """Shopify's times: ISO 8601 with the shop's offset, whole seconds (UTC here)."""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def plain(amount: Any) -> str:
+    return f"{Decimal(str(amount).replace(',', '')):.2f}"
+
+
+def order_json(trade: dict[str, Any], modified: int, created: int) -> dict[str, Any]:
+    """The order as ``orders/{id}.json`` answers it (the fields this simulator keeps)."""
+    financial, fulfillment, cancelled, closed = STATES.get(
+        trade["status"], ("pending", None, False, False)
+    )
+    lines = [
+        {
+            "id": ln["oid"],
+            "variant_id": int(ln["sku_id"]),
+            "product_id": ln["num_iid"],
+            "sku": ln["outer_sku_id"],
+            "title": ln["title"],
+            "quantity": ln["num"],
+            "price": plain(ln["price"]),
+            "fulfillable_quantity": 0 if fulfillment or cancelled else ln["num"],
+            "fulfillment_status": fulfillment,
+        }
+        for ln in trade["orders"]["order"]
+    ]
+    address = {
+        "name": trade["receiver_name"],
+        "address1": " ".join(x for x in (trade["receiver_town"], trade["receiver_address"]) if x),
+        "address2": trade["receiver_district"],
+        "city": trade["receiver_city"],
+        "province": trade["receiver_state"],
+        "country": "China",
+        "country_code": "CN",
+        "phone": trade["receiver_mobile"],
+    }
+    return {
+        "id": trade["tid"],
+        "admin_graphql_api_id": f"gid://shopify/Order/{trade['tid']}",
+        "name": f"#{trade['tid'] % 1_000_000}",
+        "created_at": iso(created),
+        "updated_at": iso(modified),
+        "processed_at": iso(created),
+        "cancelled_at": iso(modified) if cancelled else None,
+        "cancel_reason": "customer" if cancelled else None,
+        "closed_at": iso(modified) if closed else None,
+        "financial_status": financial,
+        "fulfillment_status": fulfillment,
+        "currency": "CNY",
+        "total_price": plain(trade["payment"]),
+        "total_shipping_price": plain(trade["post_fee"]),
+        "note": trade["buyer_message"],
+        "tags": trade["seller_memo"],
+        "customer": {"first_name": trade["buyer_nick"], "last_name": ""},
+        "shipping_address": address,
+        "line_items": lines,
+    }
+
+
+def status_matches(order: dict[str, Any], status: str) -> bool:
+    """``orders.json?status=``: open (the default), closed, cancelled, any."""
+    if status == "any":
+        return True
+    if status == "open":
+        return order["closed_at"] is None and order["cancelled_at"] is None
+    if status == "closed":
+        return order["closed_at"] is not None
+    return order["cancelled_at"] is not None  # cancelled

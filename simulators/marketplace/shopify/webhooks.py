@@ -1,0 +1,165 @@
+"""Shopify's webhooks (orders/create, orders/updated) from the marketplace world.
+
+Shape (shopify.dev "About webhooks", "Verify webhooks", "Webhook best practices"): a POST of
+the order's JSON to the registered address with ``X-Shopify-Topic``, ``X-Shopify-Shop-Domain``,
+``X-Shopify-Event-Id`` (the same on every delivery of one event), ``X-Shopify-Webhook-Id``,
+``X-Shopify-Triggered-At``, ``X-Shopify-API-Version`` and ``X-Shopify-Hmac-Sha256``: the
+base64 HMAC-SHA256 of the raw body keyed with the app's secret. An answer other than 2xx is
+retried with the original payload, 8 times over about 4 hours, then dropped. Shopify says
+webhooks may come twice, out of order or not at all: apps are to reconcile.
+
+Faults (:class:`WebhookFaults`): duplicates, reordering, drops, and deliveries held back (a
+retry hours later carries the payload of an old version).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import random
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from simulators.marketplace.clock import parse_text
+from simulators.marketplace.market import Market
+from simulators.marketplace.shopify.shape import iso, order_json
+
+#: Seconds between Shopify's tries (8 over about 4 hours).
+RETRIES = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
+
+Post = Callable[[str, dict[str, str], bytes], int]
+
+
+@dataclass
+class WebhookFaults:
+    duplicate: float = 0.0  # an event delivered again later (same id, same body)
+    reorder: float = 0.0  # due events sent in a shuffled order
+    drop: float = 0.0  # an event never sent
+    delay: float = 0.0  # an event held back ...
+    delay_max: float = 0.0  # ... by up to this many seconds
+
+    @classmethod
+    def seeded(cls, seed: int) -> WebhookFaults:
+        r = random.Random(seed * 7919 + 1)
+        return cls(
+            duplicate=r.uniform(0.0, 0.4),
+            reorder=r.uniform(0.0, 1.0),
+            drop=r.uniform(0.0, 0.3),
+            delay=r.uniform(0.0, 0.4),
+            delay_max=r.choice([60.0, 900.0, 7200.0]),
+        )
+
+
+@dataclass
+class Event:
+    event_id: str
+    topic: str
+    domain: str
+    order_id: int
+    modified: int
+    body: bytes
+    triggered_at: float
+    next_at: float
+    attempts: int = 0
+
+
+def hmac_b64(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@dataclass
+class Webhooks:
+    market: Market
+    faults: WebhookFaults = field(default_factory=WebhookFaults)
+    secrets: dict[str, str] = field(default_factory=dict)
+    addresses: dict[str, str] = field(default_factory=dict)
+    queue: list[Event] = field(default_factory=list)
+    #: Truth: every delivery attempt (event id, order id, modified, answer status).
+    log: list[dict[str, Any]] = field(default_factory=list)
+    dropped: int = 0
+    _seen: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.market.seed + 1_000_003)
+
+    def collect(self, domains: Iterable[str]) -> None:
+        """An event for every version made since the last look, of shops with an address."""
+        wanted = {d for d in domains if d in self.addresses}
+        if not wanted:
+            return
+        for tid, versions in self.market.trades.items():
+            domain = versions[0].trade["seller_nick"]
+            if domain not in wanted or self._seen.get(tid, 0) == len(versions):
+                continue
+            for n in range(self._seen.get(tid, 0), len(versions)):
+                v = versions[n]
+                created = parse_text(v.trade["created"]) or v.modified
+                body = orjson.dumps(order_json(v.trade, v.modified, created))
+                if self.rng.random() < self.faults.drop:
+                    self.dropped += 1
+                    continue
+                late = 0.0
+                if self.rng.random() < self.faults.delay:
+                    late = self.rng.uniform(0.0, self.faults.delay_max)
+                self.queue.append(
+                    Event(
+                        str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+                        "orders/create" if n == 0 else "orders/updated",
+                        domain,
+                        tid,
+                        v.modified,
+                        body,
+                        v.made_at,
+                        v.made_at + late,
+                    )
+                )
+            self._seen[tid] = len(versions)
+
+    def headers(self, event: Event) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": event.topic,
+            "X-Shopify-Shop-Domain": event.domain,
+            "X-Shopify-Event-Id": event.event_id,
+            "X-Shopify-Webhook-Id": str(uuid.uuid5(uuid.NAMESPACE_URL, event.event_id)),
+            "X-Shopify-Triggered-At": iso(event.triggered_at).replace("+00:00", "Z"),
+            "X-Shopify-API-Version": "2024-10",
+            "X-Shopify-Hmac-Sha256": hmac_b64(self.secrets[event.domain], event.body),
+        }
+
+    def deliver(self, post: Post) -> int:
+        """Send every due event once (retries and duplicates stay queued); how many sent."""
+        self.collect(self.secrets)
+        now = self.market.now
+        due = [e for e in self.queue if e.next_at <= now]
+        if self.rng.random() < self.faults.reorder:
+            self.rng.shuffle(due)
+        else:
+            due.sort(key=lambda e: e.next_at)
+        for event in due:
+            status = post(self.addresses[event.domain], self.headers(event), event.body)
+            self.log.append(
+                {
+                    "event_id": event.event_id,
+                    "order_id": event.order_id,
+                    "modified": event.modified,
+                    "status": status,
+                }
+            )
+            event.attempts += 1
+            if 200 <= status < 300:
+                if self.rng.random() < self.faults.duplicate:
+                    event.next_at = now + self.rng.uniform(1.0, 600.0)  # sent again later
+                    continue
+                self.queue.remove(event)
+            elif event.attempts > len(RETRIES):
+                self.queue.remove(event)
+                self.dropped += 1
+            else:
+                event.next_at = now + RETRIES[event.attempts - 1]
+        return len(due)

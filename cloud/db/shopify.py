@@ -1,5 +1,5 @@
 """Tables of the Shopify shape's webhooks (cloud/channels/shopify/webhooks.py,
-docs/channels.md); migration 0026_shopify.
+docs/channels.md); migration 0024_shopify.
 
 Kept beside ``models.py`` (same ``Base``), as cloud/db/finance.py is.
 ``cloud.db.migrations.env`` imports this module so Alembic sees every table.

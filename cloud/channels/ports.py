@@ -86,3 +86,13 @@ class ShipmentConfirmer(Protocol):
         Raises :class:`Refused` when it has another number or refuses for good,
         :class:`Retryable` or :class:`AuthRejected` otherwise."""
         ...
+
+
+class CreatedLister(Protocol):
+    """Every order *created* in a window, as the marketplace's full list has it (Taobao:
+    ``taobao.trades.sold.get``), for the daily diff of order ids (cloud/channels/diff.py)."""
+
+    @property
+    def calls(self) -> int: ...
+
+    def created(self, start: datetime, end: datetime) -> Listing: ...

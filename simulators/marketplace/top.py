@@ -165,6 +165,7 @@ def increment_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
             t
             for t in market.indexed(shop.seller_nick)
             if start <= t["_modified"] <= end
+            and t["tid"] not in market.hidden
             and t["type"] in types
             and (not status or t["status"] == status)
         ]

@@ -88,15 +88,34 @@ class TaobaoOrders:
     def fetch(self, external_ids: list[str]) -> list[ChannelTrade]:
         return [self.trade(tid) for tid in external_ids]
 
-    def _pages(self, start: datetime, end: datetime, out: Listing) -> Any:
+    def created(self, start: datetime, end: datetime) -> Listing:
+        """Every trade *created* in the window (``taobao.trades.sold.get`` by
+        ``start_created``/``end_created``), whatever the increment list showed: the daily
+        diff's full id list (cloud/channels/diff.py). Back-paged as the increment list is:
+        a trade indexed while we page moves the later pages down, never skips one."""
+        out = Listing()
+        calls0 = self.client.calls
+        for rows in self._pages(start, end, out, created=True):
+            for row in rows:
+                tid, modified = _tid(row), parse_top_time(row.get("modified")).astimezone(UTC)
+                if tid not in out.modified or modified > out.modified[tid]:
+                    out.modified[tid] = modified
+        out.calls = self.client.calls - calls0
+        return out
+
+    def _pages(self, start: datetime, end: datetime, out: Listing, created: bool = False) -> Any:
+        method, field = "taobao.trades.sold.increment.get", "modified"
+        if created:
+            method, field = "taobao.trades.sold.get", "created"
+
         def page(no: int) -> dict[str, Any]:
             out.pages += 1
             return self.client.call(
-                "taobao.trades.sold.increment.get",
+                method,
                 {
                     "fields": "tid,modified,status,type",
-                    "start_modified": top_time(start),
-                    "end_modified": top_time(end),
+                    f"start_{field}": top_time(start),
+                    f"end_{field}": top_time(end),
                     "type": ",".join(self.types),
                     "page_no": str(no),
                     "page_size": str(self.page_size),

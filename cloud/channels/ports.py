@@ -34,6 +34,9 @@ class Listing:
     modified: dict[str, datetime] = field(default_factory=dict)
     pages: int = 0
     calls: int = 0
+    #: Orders the list gave whole (every field the intake needs), by id: read from the list
+    #: instead of one call each (TOP's increment list returns the fields asked for).
+    trades: dict[str, ChannelTrade] = field(default_factory=dict)
 
 
 class OrderSource(Protocol):

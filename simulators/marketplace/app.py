@@ -11,6 +11,7 @@
 - ``POST /_sim/shops`` ``{"app_key", "secret", "session", "seller_nick"}``
 - ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
+- ``/_sim/double11/start|status|paid``: the Double-11 hour of ``guanjia bench channels``
 
 It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
@@ -32,7 +33,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import typer
 
-from simulators.marketplace import top
+from simulators.marketplace import double11, top
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 
@@ -83,6 +84,8 @@ class MarketplaceApp:
             return {"now": m.now, "text": fmt(m.now)}
         if name == "truth":
             return m.truth_state()
+        if name.startswith("double11/"):  # guanjia bench channels (double11.py)
+            return double11.control(m, name.removeprefix("double11/"), args)
         if verb != "POST":
             return None
         if name == "advance":

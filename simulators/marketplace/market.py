@@ -11,6 +11,7 @@ it is made, whatever any API shows.
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 from dataclasses import asdict, dataclass, field
@@ -146,6 +147,11 @@ class Market:
     ship_calls: dict[int, int] = field(default_factory=dict)
     #: Trades the increment list never shows (the ``increment_hidden`` fault).
     hidden: set[int] = field(default_factory=set)
+    #: Per seller, every version as (modified, tid) in time order (double11.window bisects it).
+    log: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    #: A call quota per app and second (0 = none) and its use (double11.quota_check).
+    calls_per_s: float = 0.0
+    quota_used: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -276,6 +282,8 @@ class Market:
         if self.rng.random() < self.faults.late_index:
             late = self.rng.uniform(0.0, self.faults.late_index_max)
         self.trades[tid].append(Version(modified, self.now + late, trade, self.now))
+        # At the end, unless a test set the clock back.
+        bisect.insort(self.log.setdefault(trade["seller_nick"], []), (modified, tid))
         self.truth.append(
             {
                 "seq": len(self.truth) + 1,

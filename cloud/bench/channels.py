@@ -12,6 +12,7 @@ temporary SQLite file.
 
 from __future__ import annotations
 
+import bisect
 import cProfile
 import pstats
 import subprocess
@@ -139,26 +140,14 @@ def bench_channels(
                     s.flush()
                     shop_ids.append(shop.id)
 
-            audited: dict[str, float] = {}
-            pending: dict[int, list[str]] = {}
-
-            @event.listens_for(factory, "before_flush")
-            def _collect(session: Session, *_: Any) -> None:
-                pending.setdefault(id(session), []).extend(
-                    o.external_id
-                    for o in (*session.new, *session.dirty)
-                    if isinstance(o, ChannelOrder) and o.state == "imported"
-                )
-
-            @event.listens_for(factory, "after_rollback")
-            def _drop(session: Session) -> None:
-                pending.pop(id(session), None)
+            # Each worker thread's commits, in order: an order is audited and committed at
+            # the first commit of the thread that stored it after its slice began (the
+            # slice's time is the channel order's first_seen_at).
+            commits: dict[int, list[float]] = {}
 
             @event.listens_for(factory, "after_commit")
             def _stamp(session: Session) -> None:
-                at = time.time()
-                for ext in pending.pop(id(session), []):
-                    audited.setdefault(ext, at)
+                commits.setdefault(threading.get_ident(), []).append(time.time())
 
             tuning = Tuning(lag=timedelta(seconds=lag_s), overlap=timedelta(seconds=overlap_s))
             start = {"orders": orders, "rate": rate, "calls_per_s": calls_per_s}
@@ -170,6 +159,8 @@ def bench_channels(
             profiles: list[cProfile.Profile] = []
 
             def work(mine: list[int]) -> None:
+                for shop_id in mine:
+                    thread_of[shop_id] = threading.get_ident()
                 prof = cProfile.Profile() if profile else None
                 if prof:
                     profiles.append(prof)
@@ -205,6 +196,7 @@ def bench_channels(
                     prof.disable()
 
             ends = [0.0]
+            thread_of: dict[int, int] = {}
             threads = [
                 threading.Thread(target=work, args=(shop_ids[i::workers],), daemon=True)
                 for i in range(workers)
@@ -235,6 +227,11 @@ def bench_channels(
                     .group_by(SalesOrder.order_no)
                 ).all()
             )
+            seen = s.execute(
+                select(
+                    ChannelOrder.external_id, ChannelOrder.shop_id, ChannelOrder.first_seen_at
+                ).where(ChannelOrder.account_id == account, ChannelOrder.state == "imported")
+            ).all()
             per_shop = s.execute(
                 select(func.count(), func.count(func.distinct(ChannelOrder.external_id))).where(
                     ChannelOrder.account_id == account
@@ -243,6 +240,12 @@ def bench_channels(
         paid_at = {tid: at for tid, at, _ in paid["paid"]}
         missed = [t for t in paid_at if t not in made]
         duplicated = sum(n - 1 for n in made.values()) + (per_shop[0] - per_shop[1])
+        audited: dict[str, float] = {}
+        for ext, shop_id, first in seen:
+            mine = commits.get(thread_of[shop_id], [])
+            i = bisect.bisect_left(mine, first.timestamp())
+            if i < len(mine):
+                audited[ext] = mine[i]
         lags = [audited[t] - at for t, at in paid_at.items() if t in audited]
         first_paid = min(paid_at.values())
         last_audited = max(audited.values()) if audited else first_paid

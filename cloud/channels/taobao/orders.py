@@ -90,6 +90,8 @@ class TaobaoOrders:
                     out.modified[tid] = modified
                     if self.list_fields and isinstance(row.get("orders"), dict):
                         out.trades[tid] = _trade(row)
+                    else:  # not whole: read it with fullinfo.get
+                        out.trades.pop(tid, None)
         out.calls = self.client.calls - calls0
         return out
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.channels.ports import ChannelTrade
+from cloud.db.bulk import insert_rows
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, Sku
 from cloud.errors import DomainError
 from cloud.orders.arrival import create_orders
@@ -181,10 +182,13 @@ def store(
         ).scalars()
     }
     touched: list[tuple[ChannelOrder, ChannelTrade]] = []
+    fresh: list[ChannelOrder] = []
     for ext, t in newest.items():
         row = existing.get(ext)
         payload = _storable(t.payload)
         if row is None:
+            # Not added to the session: written below in one bulk insert, with the state
+            # the import gives it (one COPY instead of an INSERT and an UPDATE per order).
             row = ChannelOrder(
                 account_id=shop.account_id,
                 shop_id=shop.id,
@@ -199,7 +203,7 @@ def store(
                 first_seen_at=now,
                 changed_at=now,
             )
-            session.add(row)
+            fresh.append(row)
             stored.new += 1
         elif guard and t.modified < row.modified:
             continue  # an older version than the one stored (a lagging replica): ignored
@@ -213,6 +217,8 @@ def store(
         touched.append((row, t))
     session.flush()
     stored.held = _import(session, shop, touched, now)
+    columns = [c.key for c in ChannelOrder.__table__.columns if c.key != "id"]
+    insert_rows(session, ChannelOrder, [{k: getattr(r, k) for k in columns} for r in fresh])
     return stored
 
 

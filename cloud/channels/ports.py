@@ -36,6 +36,9 @@ class Listing:
     modified: dict[str, datetime] = field(default_factory=dict)
     pages: int = 0
     calls: int = 0
+    #: Orders the list gave whole (every field the intake needs), by id: read from the list
+    #: instead of one call each (TOP's increment list returns the fields asked for).
+    trades: dict[str, ChannelTrade] = field(default_factory=dict)
 
 
 class OrderSource(Protocol):
@@ -88,3 +91,13 @@ class ShipmentConfirmer(Protocol):
         Raises :class:`Refused` when it has another number or refuses for good,
         :class:`Retryable` or :class:`AuthRejected` otherwise."""
         ...
+
+
+class CreatedLister(Protocol):
+    """Every order *created* in a window, as the marketplace's full list has it (Taobao:
+    ``taobao.trades.sold.get``), for the daily diff of order ids (cloud/channels/diff.py)."""
+
+    @property
+    def calls(self) -> int: ...
+
+    def created(self, start: datetime, end: datetime) -> Listing: ...

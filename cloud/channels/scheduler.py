@@ -1,5 +1,6 @@
 """The hub's channel worker: every ``poll_s`` it claims the due shops (cloud/channels/schedule.py)
-and downloads them, runs the due re-scans of the last day, then drains the shipment outbox
+and downloads them, runs the due re-scans of the last day and the daily diffs of order ids
+(cloud/channels/diff.py), then drains the shipment outbox
 (cloud/channels/shipments.py).
 
 Everything it acts on is in the database: the schedules, the queued "download now" runs, the
@@ -14,10 +15,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import schedule, shipments
+from cloud.channels import diff, schedule, shipments
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.ports import OrderSource, ShipmentConfirmer
 from cloud.db.engine import transaction
@@ -45,7 +47,9 @@ class Scheduler:
         tuning: Tuning = DEFAULT_TUNING,
         poll_s: float = 10.0,
         close: Callable[[], None] = lambda: None,
+        diff_tuning: diff.DiffTuning = diff.DEFAULT_DIFF,
     ) -> None:
+        self.diff_tuning = diff_tuning
         self.factory, self.owner = factory, owner
         self.sources, self.confirmers, self.now = sources, confirmers, now
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
@@ -69,6 +73,12 @@ class Scheduler:
             )
         for shop_id in rescans:
             self._run(out, shop_id, None, rescan=True)
+        with transaction(self.factory) as s:
+            diffs = diff.claim_diffs(
+                s, self.owner, self.now(), self.tuning.lease, self.diff_tuning.every
+            )
+        for shop_id in diffs:
+            self._run(out, shop_id, None, rescan=False, daily_diff=True)
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
         out.hinted = self._pull_hinted()
         return out
@@ -95,7 +105,15 @@ class Scheduler:
             )
         return pulled
 
-    def _run(self, out: Tick, shop_id: int, run_id: int | None, *, rescan: bool) -> None:
+    def _run(
+        self,
+        out: Tick,
+        shop_id: int,
+        run_id: int | None,
+        *,
+        rescan: bool,
+        daily_diff: bool = False,
+    ) -> None:
         with self.factory() as s:
             shop = s.get(ChannelShop, shop_id)
             assert shop is not None
@@ -104,6 +122,22 @@ class Scheduler:
             source = self.sources(shop)
         except Exception:  # its lease runs out and its next due time comes round
             log.exception("channels: no adapter for shop %s", shop.code)
+            return
+        if daily_diff:
+            if not hasattr(source, "created"):  # an adapter without a full id list
+                return
+            differ = cast(diff.DiffSource, source)
+            out.runs.append(
+                diff.run_diff(
+                    self.factory,
+                    shop_id,
+                    differ,
+                    owner=self.owner,
+                    now=self.now,
+                    tuning=self.tuning,
+                    diff=self.diff_tuning,
+                )
+            )
             return
         out.runs.append(
             download(

@@ -11,6 +11,7 @@
 - ``POST /_sim/shops`` ``{"app_key", "secret", "session", "seller_nick"}``
 - ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
+- ``/_sim/double11/start|status|paid``: the Double-11 hour of ``guanjia bench channels``
 
 It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
@@ -32,7 +33,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import typer
 
-from simulators.marketplace import top
+from simulators.marketplace import double11, top
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.shopify import control as shopify_control
@@ -102,6 +103,8 @@ class MarketplaceApp:
             return {"now": m.now, "text": fmt(m.now)}
         if name == "truth":
             return m.truth_state()
+        if name.startswith("double11/"):  # guanjia bench channels (double11.py)
+            return double11.control(m, name.removeprefix("double11/"), args)
         if verb != "POST":
             return None
         if name == "advance":
@@ -182,6 +185,13 @@ def command(
         list[str] | None,
         typer.Option(help="The seller's SKU codes the buyers order (repeatable)."),
     ] = None,
+    shopify: Annotated[
+        bool,
+        typer.Option(
+            "--shopify/--no-shopify",
+            help="Open a Shopify shop in the world too (buyers then order from it as well).",
+        ),
+    ] = True,
 ) -> None:
     """Run a Taobao-TOP-shaped marketplace (POST /router/rest) and a Shopify-shaped store
     (/admin/api/<version>/…) over one world, with its /_sim control plane."""
@@ -192,14 +202,16 @@ def command(
     market.add_shop(app_key, secret, session, seller_nick)
     app = MarketplaceApp(market)
     # A Shopify shop in the same world: token "shpat-sim", the app's secret signs webhooks.
-    app.shopify.add_shop(f"{seller_nick}.myshopify.com", "shpat-sim", secret)
+    if shopify:
+        app.shopify.add_shop(f"{seller_nick}.myshopify.com", "shpat-sim", secret)
     if wall_clock:
         follow_wall_clock(market, rate, threading.Event())
     server = serve(app, host, port)
     typer.echo(
         f"marketplace: http://{host}:{server.server_port}/router/rest (now {fmt(market.now)})"
     )
-    typer.echo(f"shopify: http://{host}:{server.server_port}/admin/api/2024-10 (shpat-sim)")
+    if shopify:
+        typer.echo(f"shopify: http://{host}:{server.server_port}/admin/api/2024-10 (shpat-sim)")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

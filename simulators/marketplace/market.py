@@ -11,6 +11,7 @@ it is made, whatever any API shows.
 
 from __future__ import annotations
 
+import bisect
 import random
 import threading
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,9 @@ class Faults:
     unmapped_sku: float = 0.0  # a line whose outer_sku_id the seller never mapped
     same_second: float = 0.0  # a change is followed by another within the same second
     ship_timeout: float = 0.0  # logistics.offline.send commits, then its answer is lost (504)
+    # A new trade the increment list never shows, in no version (sold.get and fullinfo.get
+    # do): only a diff of the full id lists finds it (cloud/channels/diff.py). Not seeded.
+    increment_hidden: float = 0.0
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:
@@ -141,6 +145,13 @@ class Market:
     confirmations: list[dict[str, Any]] = field(default_factory=list)
     #: logistics.offline.send calls that reached the method, per tid (accepted or refused).
     ship_calls: dict[int, int] = field(default_factory=dict)
+    #: Trades the increment list never shows (the ``increment_hidden`` fault).
+    hidden: set[int] = field(default_factory=set)
+    #: Per seller, every version as (modified, tid) in time order (double11.window bisects it).
+    log: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    #: A call quota per app and second (0 = none) and its use (double11.quota_check).
+    calls_per_s: float = 0.0
+    quota_used: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -243,6 +254,9 @@ class Market:
         }
         self.trades[tid] = []
         self._record(tid, "place", trade)
+        # Drawn only when the fault is on: every other seed's schedule stays what it was.
+        if self.faults.increment_hidden and self.rng.random() < self.faults.increment_hidden:
+            self.hidden.add(tid)
         return tid
 
     def change(self, tid: int, action: str, **fields: Any) -> None:
@@ -268,6 +282,8 @@ class Market:
         if self.rng.random() < self.faults.late_index:
             late = self.rng.uniform(0.0, self.faults.late_index_max)
         self.trades[tid].append(Version(modified, self.now + late, trade, self.now))
+        # At the end, unless a test set the clock back.
+        bisect.insort(self.log.setdefault(trade["seller_nick"], []), (modified, tid))
         self.truth.append(
             {
                 "seq": len(self.truth) + 1,

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from simulators.marketplace import double11
 from simulators.marketplace.clock import fmt, parse_text, parse_timestamp
 from simulators.marketplace.market import DEFAULT_TYPES, NON_DEFAULT_TYPES, Market, Shop
 from simulators.marketplace.signing import sign_ok
@@ -96,7 +97,9 @@ def _admit(market: Market, params: Params) -> tuple[str, Shop]:
     shop = market.shops.get(params.get("session", ""))
     if shop is None or shop.revoked or shop.app_key != app_key:
         raise TopError(27, "Invalid session", "invalid-sessionkey", "session key is invalid")
-    ban = market.ban_until.get(app_key, 0.0)
+    ban = max(
+        market.ban_until.get(app_key, 0.0), market.now + double11.quota_check(market, app_key)
+    )
     if ban > market.now or market.rng.random() < market.faults.rate_limit:
         if ban <= market.now:
             ban = market.now + market.rng.randint(1, 5)
@@ -163,8 +166,9 @@ def increment_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     def window() -> list[dict[str, Any]]:
         return [
             t
-            for t in market.indexed(shop.seller_nick)
+            for t in double11.window(market, shop.seller_nick, start, end)
             if start <= t["_modified"] <= end
+            and t["tid"] not in market.hidden
             and t["type"] in types
             and (not status or t["status"] == status)
         ]
@@ -187,11 +191,11 @@ def sold_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     if start is None or end is None:
         raise invalid("start_created", "start_created/end_created: yyyy-MM-dd HH:mm:ss")
     types, status = _types(params), params.get("status", "")
-    rows = []
-    for t in market.indexed(shop.seller_nick):
-        created = parse_text(t["created"]) or 0
-        if start <= created <= end and t["type"] in types and (not status or t["status"] == status):
-            rows.append({**t, "_created": created})
+    rows = [
+        t
+        for t in double11.window(market, shop.seller_nick, start, end, created=True)
+        if t["type"] in types and (not status or t["status"] == status)
+    ]
     return _page(rows, params, "_created", params.get("fields", ""))
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
+import cloud.db.channel_diff
 import cloud.db.finance
-import cloud.db.shopify  # noqa: F401 - the Shopify webhooks' tables too
+import cloud.db.shopify  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.models import Base
 
 engine = context.config.attributes["engine"]

@@ -909,6 +909,7 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
     from cloud.channels import shops
     from cloud.channels.intake import store
     from cloud.channels.ports import ChannelTrade
+    from cloud.db.channel_diff import ChannelDiff
     from cloud.db.models import ChannelCourier, ChannelRun, ChannelShipment
 
     with transaction(session_factory(engine)) as s:
@@ -949,6 +950,7 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
                 state="pending",
             )
         )
+        s.add(ChannelDiff(account_id=a_id, shop_id=shop.id, next_diff_at=now, found_total=0))
         shipped = s.execute(
             select(SalesOrder).where(
                 SalesOrder.account_id == a_id, SalesOrder.order_no == "JY1300113"

@@ -82,7 +82,12 @@ class Shop:
         return at(self.market.now)
 
     def source(
-        self, *, back_paging: bool = True, page_size: int = 5, **client: Any
+        self,
+        *,
+        back_paging: bool = True,
+        page_size: int = 5,
+        list_fields: bool = True,
+        **client: Any,
     ) -> TaobaoOrders:
         args: dict[str, Any] = {"sign_method": "hmac-sha256", "session": f"s-{self.code}"}
         args.update(client)
@@ -96,7 +101,9 @@ class Shop:
             sleep=lambda s: self.market.advance(s, self.rate),
             **args,
         )
-        return TaobaoOrders(top, page_size=page_size, back_paging=back_paging)
+        return TaobaoOrders(
+            top, page_size=page_size, back_paging=back_paging, list_fields=list_fields
+        )
 
     def confirmer(self, attempts: int = 3) -> TaobaoShipments:
         top = TopClient(
@@ -168,6 +175,7 @@ def simulate(
     same_tracking_is_done: bool = True,
     rescan: bool = False,
     settle: int = 4,
+    list_fields: bool = True,
 ) -> list[str]:
     """Buyers and faults from ``seed``, download runs in between; the invariants' violations.
 
@@ -184,10 +192,10 @@ def simulate(
     rescanned = [market.now]
 
     def one_run() -> None:
-        shop.run(tuning, back_paging=back_paging)
+        shop.run(tuning, back_paging=back_paging, list_fields=list_fields)
         if rescan and market.now - rescanned[0] >= tuning.rescan_every.total_seconds():
             rescanned[0] = market.now
-            shop.run(tuning, back_paging=back_paging, rescan=True)
+            shop.run(tuning, back_paging=back_paging, rescan=True, list_fields=list_fields)
         mark = shop.watermark()
         if mark is not None:
             if marks and mark < marks[-1]:

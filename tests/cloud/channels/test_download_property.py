@@ -45,6 +45,7 @@ def _first_failure(
     tuning: Tuning,
     back_paging: bool,
     interval: tuple[float, float] = (30.0, 300.0),
+    list_fields: bool = True,
 ) -> list[str]:
     hub = make_hub(engine)
     for seed in range(1000, 1020):
@@ -55,6 +56,7 @@ def _first_failure(
             tuning=tuning,
             back_paging=back_paging,
             interval=interval,
+            list_fields=list_fields,
         )
         if wrong:
             # The same schedule with every rule on is clean: the rule switched off failed it.
@@ -82,8 +84,12 @@ def test_ablation_no_overlap_misses_late_indexed_orders(engine: Engine) -> None:
 def test_ablation_no_modified_guard_lets_an_older_version_win(engine: Engine) -> None:
     # Runs close together and replicas up to five minutes behind: a trade changed twice within
     # minutes is read again from a replica that has only the older change.
+    # Read one call per trade (fullinfo.get): the list's own rows come from an index that
+    # never goes back, so only a lagging replica can hand over an older version.
     faults = Faults(replica_lag=0.9, replica_lag_max=300.0)
-    wrong = _first_failure(engine, faults, Tuning(guard=False), back_paging=True, interval=(20, 60))
+    wrong = _first_failure(
+        engine, faults, Tuning(guard=False), back_paging=True, interval=(20, 60), list_fields=False
+    )
     assert any("went back" in w or "stored modified" in w for w in wrong), wrong
 
 

@@ -1,0 +1,25 @@
+"""``guanjia bench channels`` runs end to end at a small size (docs/benchmarks.md, Channels):
+the simulator in its own process over a socket, a call quota low enough to be met, nothing
+missed or doubled, every figure there."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from cloud.bench.channels import bench_channels
+
+URLS: list[str | None] = [None]
+if os.environ.get("GUANJIA_TEST_DATABASE_URL"):
+    URLS.append(os.environ["GUANJIA_TEST_DATABASE_URL"])
+
+
+@pytest.mark.parametrize("url", URLS, ids=lambda u: "postgresql" if u else "sqlite")
+def test_bench_channels_small(url: str | None) -> None:
+    r = bench_channels(url, orders=300, shop_count=3, rate=600, calls_per_s=4, lag_s=1.0)
+    assert r["orders_sold"] == 300 and r["shops"] == 3
+    assert r["missed"] == 0 and r["duplicated"] == 0 and r["errors"] == []
+    assert r["end_to_end_orders_per_s"] > 0 and r["raw_insert_orders_per_s"] > 0
+    assert 0 < r["lag_p50_s"] <= r["lag_p99_s"] <= r["lag_max_s"]
+    assert r["api_calls"] >= 3

@@ -35,6 +35,7 @@ from cloud.api import (
     tasks,
     users,
     warehouses,
+    waybills,
 )
 from cloud.api.deps import ExportSlots, push
 from cloud.api.hostile import RefuseHostileInput, safe
@@ -243,6 +244,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         tasks,
         platform,
         channels,
+        waybills,
         finance,
     ):
         app.include_router(module.router)

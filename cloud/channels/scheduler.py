@@ -1,6 +1,6 @@
 """The hub's channel worker: every ``poll_s`` it claims the due shops (cloud/channels/schedule.py)
 and downloads them, runs the due re-scans of the last day, then drains the shipment outbox
-(cloud/channels/shipments.py).
+(cloud/channels/shipments.py) and the e-waybill draws (cloud/channels/waybills.py).
 
 Everything it acts on is in the database: the schedules, the queued "download now" runs, the
 leases and the outbox. So any number of hub processes may run one each; a process that stops
@@ -17,9 +17,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import schedule, shipments
+from cloud.channels import schedule, shipments, waybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import OrderSource, ShipmentConfirmer
+from cloud.channels.ports import OrderSource, ShipmentConfirmer, WaybillProvider
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop
 
@@ -30,6 +30,7 @@ log = logging.getLogger("guanjia.cloud.channels")
 class Tick:
     runs: list[RunResult] = field(default_factory=list)
     sent: shipments.Sent = field(default_factory=shipments.Sent)
+    drawn: waybills.Drawn = field(default_factory=waybills.Drawn)
 
 
 class Scheduler:
@@ -44,10 +45,12 @@ class Scheduler:
         tuning: Tuning = DEFAULT_TUNING,
         poll_s: float = 10.0,
         close: Callable[[], None] = lambda: None,
+        waybill_providers: Callable[[ChannelShop], WaybillProvider] | None = None,
     ) -> None:
         self.factory, self.owner = factory, owner
         self.sources, self.confirmers, self.now = sources, confirmers, now
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
+        self.waybill_providers = waybill_providers
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -69,6 +72,10 @@ class Scheduler:
         for shop_id in rescans:
             self._run(out, shop_id, None, rescan=True)
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
+        if self.waybill_providers is not None:  # e-waybills drawn and given back
+            out.drawn = waybills.drain(
+                self.factory, self.waybill_providers, owner=self.owner, now=self.now
+            )
         return out
 
     def _run(self, out: Tick, shop_id: int, run_id: int | None, *, rescan: bool) -> None:

@@ -11,6 +11,7 @@
 - ``POST /_sim/shops`` ``{"app_key", "secret", "session", "seller_nick"}``
 - ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
+- ``GET  /_sim/waybills``: every e-waybill number issued or cancelled (simulators/marketplace/cainiao.py)
 
 It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
@@ -32,10 +33,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import typer
 
-from simulators.marketplace import top
+from simulators.marketplace import cainiao, top
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 
+top.METHODS.update(cainiao.METHODS)  # cainiao.waybill.ii.get/cancel, same gateway
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY = 1 << 20
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
@@ -83,6 +85,8 @@ class MarketplaceApp:
             return {"now": m.now, "text": fmt(m.now)}
         if name == "truth":
             return m.truth_state()
+        if name == "waybills":
+            return cainiao.book(m).truth()
         if verb != "POST":
             return None
         if name == "advance":

@@ -71,6 +71,7 @@ class Faults:
     unmapped_sku: float = 0.0  # a line whose outer_sku_id the seller never mapped
     same_second: float = 0.0  # a change is followed by another within the same second
     ship_timeout: float = 0.0  # logistics.offline.send commits, then its answer is lost (504)
+    waybill_timeout: float = 0.0  # cainiao.waybill.ii.get/cancel commits, the answer is lost
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 import cloud.db.finance  # noqa: F401 - the books' tables are in the metadata too
+from cloud.db import waybills as _waybills  # noqa: F401 - the e-waybills' tables too
 from cloud.db.models import Base
 
 engine = context.config.attributes["engine"]

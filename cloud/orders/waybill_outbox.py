@@ -92,3 +92,17 @@ def route_of(session: Session, o: SalesOrder) -> str | None:
             Waybill.state == "drawn",
         )
     ).scalar_one_or_none()
+
+
+def route_of_order(session: Session, account_id: int, order_no: str) -> str | None:
+    """The route of the order's current waybill (for the label the order page draws)."""
+    return session.execute(
+        select(Waybill.route)
+        .join(SalesOrder, SalesOrder.id == Waybill.order_id)
+        .where(
+            SalesOrder.account_id == account_id,
+            SalesOrder.order_no == order_no,
+            Waybill.waybill_code == SalesOrder.tracking_number,
+            Waybill.state == "drawn",
+        )
+    ).scalar_one_or_none()

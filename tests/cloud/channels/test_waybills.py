@@ -19,7 +19,8 @@ from cloud.db.engine import transaction
 from cloud.db.models import SalesOrder
 from cloud.db.waybills import Waybill
 from cloud.errors import ConflictError
-from cloud.orders import core, reversals, workflow
+from cloud.orders import core, label, reversals, waybill_outbox, workflow
+from cloud.orders import views as order_views
 from cloud.orders.release import release
 from edge.stations.pack import (
     ItemScanned,
@@ -170,6 +171,11 @@ def release_draws_the_waybill_and_the_pack_station_prints_it(shop: Shop) -> None
     (job,) = [c for c in cmds if isinstance(c, Print)]
     assert job.label.waybill == row.waybill_code and job.label.route == row.route
     zpl = build_label(job.label)
+    # The order page draws the same label, route included (cloud/orders/label.py).
+    with shop.hub.factory() as s:
+        detail = order_views.detail(s, shop.hub.account_id, tid)
+        detail["waybill_route"] = waybill_outbox.route_of_order(s, shop.hub.account_id, tid)
+    assert label.shipping_label(detail).route == row.route
     assert row.waybill_code.encode() in zpl and row.route.split()[0].encode() in zpl
 
 

@@ -6,6 +6,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import random
+import threading
 from collections import Counter
 from datetime import datetime
 
@@ -265,6 +266,31 @@ def orders_of_a_courier_without_a_source_keep_the_stand_in(shop: Shop) -> None:
     assert order(shop, tid).tracking_number and rows(shop) == []
 
 
+def two_drawers_draw_each_parcel_once(shop: Shop) -> None:
+    tids = imported(shop, 5)
+    for tid in tids:
+        do_release(shop, tid)
+    start = threading.Barrier(2)
+    results: list[waybills.Drawn] = []
+
+    def go(owner: str) -> None:
+        start.wait()
+        results.append(
+            waybills.drain(
+                shop.hub.factory, lambda _shop: provider(shop), owner=owner, now=shop.now
+            )
+        )
+
+    threads = [threading.Thread(target=go, args=(o,)) for o in ("hub-a", "hub-b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(r.drawn for r in results) == 5 and book(shop.market).get_calls == 5
+    assert sorted(issued(shop).values()) == [1] * 5
+    assert {order(shop, t).tracking_number for t in tids} == set(issued(shop))
+
+
 # Each scenario in an account of its own, several to a test: a PostgreSQL database per test
 # costs seconds (make test's budget).
 
@@ -273,6 +299,7 @@ def test_drawn_once_and_printed(engine: Engine) -> None:
     release_draws_the_waybill_and_the_pack_station_prints_it(set_up(engine, 51, name="a"))
     a_lost_answer_and_a_retried_release_never_draw_two(set_up(engine, 51, name="b"))
     a_release_that_rolls_back_draws_nothing(set_up(engine, 51, name="c"))
+    two_drawers_draw_each_parcel_once(set_up(engine, 54, name="d"))
 
 
 def test_given_back_held_or_left_alone(engine: Engine) -> None:

@@ -36,6 +36,7 @@ from cloud.api import (
     tasks,
     users,
     warehouses,
+    waybills,
 )
 from cloud.api.deps import ExportSlots, push
 from cloud.api.hostile import RefuseHostileInput, safe
@@ -245,6 +246,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         platform,
         channels,
         channel_webhooks,
+        waybills,
         finance,
     ):
         app.include_router(module.router)

@@ -421,6 +421,52 @@ def channels_courier(
     typer.echo(f"shop {shop}: {carrier} is {company_code}")
 
 
+@channels_app.command("waybill-source")
+def channels_waybill_source(
+    carrier: Annotated[str, typer.Option(help="Our courier code (as in the courier rules).")],
+    shop: Annotated[str, typer.Option(help="The shop whose Cainiao account draws the waybills.")],
+    account: AccountOpt,
+    cp_code: Annotated[str, typer.Option(help="The courier as Cainiao names it (cp_code).")],
+    sender_name: Annotated[str, typer.Option(help="Sender printed on the label.")],
+    sender_phone: Annotated[str, typer.Option(help="Sender's phone.")],
+    sender_province: Annotated[str, typer.Option(help="Sender's province.")],
+    sender_city: Annotated[str, typer.Option(help="Sender's city.")],
+    sender_address: Annotated[str, typer.Option(help="Sender's street address.")],
+    sender_district: Annotated[str | None, typer.Option(help="Sender's district.")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Release orders of a courier with e-waybills (电子面单) drawn from Cainiao."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from cloud.channels import runner, waybills
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    try:
+        body = waybills.WaybillSourceIn(
+            shop=shop,
+            cp_code=cp_code,
+            sender=waybills.SenderIn(
+                name=sender_name,
+                phone=sender_phone,
+                province=sender_province,
+                city=sender_city,
+                district=sender_district,
+                address=sender_address,
+            ),
+        )
+        with transaction(_channels_factory(database_url)) as s:
+            waybills.put_source(
+                s, runner.account_id_of(s, account), carrier, body, datetime.now(UTC)
+            )
+    except (DomainError, ValidationError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{carrier}: waybills from {cp_code} on shop {shop}'s Cainiao account")
+
+
 @channels_app.command("list")
 def channels_list(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
     """Each shop: status, watermark, last run (JSON lines)."""

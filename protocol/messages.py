@@ -332,6 +332,9 @@ class OrderRelease(Message):
     status_reason: Name | None = None
     carrier: Code
     waybill: Code | None = None
+    #: The courier's route code and sorting centre for the waybill (e-waybills: from the
+    #: courier's print data), printed big on the label; ``None`` for the stand-in numbers.
+    waybill_route: Name | None = None
     box_type: Code | None = None
     recipient: Recipient
     lines: list[OrderLine] = Field(min_length=1, max_length=500)

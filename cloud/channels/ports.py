@@ -101,3 +101,48 @@ class CreatedLister(Protocol):
     def calls(self) -> int: ...
 
     def created(self, start: datetime, end: datetime) -> Listing: ...
+
+
+# --- e-waybills (电子面单) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaybillRequest:
+    """One parcel's waybill to draw. ``sender`` and ``recipient`` have our recipient's keys
+    (``name``, ``phone``, ``province``, ``city``, ``district``, ``address``)."""
+
+    cp_code: str
+    #: Echoed by the courier, and (with the trade orders) the key of the draw: the same
+    #: request after a lost answer returns the number already drawn.
+    object_id: str
+    package_id: str
+    trade_orders: tuple[str, ...]
+    #: The platform of the trade orders (Cainiao: "TB", "OTHERS", ...).
+    channel_type: str
+    sender: dict[str, Any]
+    recipient: dict[str, Any]
+    #: (name, count) per line.
+    items: tuple[tuple[str, int], ...]
+    template_url: str = ""
+
+
+@dataclass(frozen=True)
+class DrawnWaybill:
+    waybill_code: str
+    #: The courier's print document as it gave it (Cainiao: cloud-print JSON).
+    print_data: str
+    #: What the label prints big for the courier's sorting (route code, sorting centre).
+    route: str | None
+
+
+class WaybillProvider(Protocol):
+    """A courier's e-waybill service (Cainiao: ``cainiao.waybill.ii.get`` / ``.cancel``)."""
+
+    def draw(self, request: WaybillRequest) -> DrawnWaybill:
+        """Raises :class:`Refused` when the courier will not give a number for this parcel,
+        :class:`Retryable` or :class:`AuthRejected` otherwise."""
+        ...
+
+    def cancel(self, cp_code: str, waybill_code: str) -> None:
+        """Give the number back (it was never used)."""
+        ...

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
+from cloud.channels.cainiao.waybills import CainiaoWaybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.ports import OrderSource, ShipmentConfirmer
 from cloud.channels.scheduler import Scheduler
@@ -111,6 +112,25 @@ def confirmer_for(
     return TaobaoShipments(client)
 
 
+def waybill_provider_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> CainiaoWaybills:
+    """Cainiao through the shop's TOP session; three tries a call, the drawer's backoff
+    (cloud/channels/waybills.py) does the rest."""
+    client = TopClient(
+        http,
+        shop.api_url,
+        shop.app_key,
+        shop.app_secret,
+        shop.session_key,
+        sign_method=shop.sign_method,
+        now=lambda: datetime.now(UTC),
+        sleep=sleep,
+        attempts=3,
+    )
+    return CainiaoWaybills(client)
+
+
 def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
     """The scheduler of a hub process, on wall-clock time and real HTTP."""
     http = httpx.Client()
@@ -121,6 +141,7 @@ def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
         owner=owner_id(),
         sources=lambda shop: source_for(shop, http, sch.pause),
         confirmers=lambda shop: confirmer_for(shop, http, sch.pause),
+        waybill_providers=lambda shop: waybill_provider_for(shop, http, sch.pause),
         now=lambda: datetime.now(UTC),
         poll_s=poll_s,
         close=http.close,

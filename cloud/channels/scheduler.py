@@ -1,7 +1,7 @@
 """The hub's channel worker: every ``poll_s`` it claims the due shops (cloud/channels/schedule.py)
 and downloads them, runs the due re-scans of the last day and the daily diffs of order ids
-(cloud/channels/diff.py), then drains the shipment outbox
-(cloud/channels/shipments.py).
+(cloud/channels/diff.py), then drains the shipment outbox (cloud/channels/shipments.py) and
+the e-waybill draws (cloud/channels/waybills.py).
 
 Everything it acts on is in the database: the schedules, the queued "download now" runs, the
 leases and the outbox. So any number of hub processes may run one each; a process that stops
@@ -19,9 +19,9 @@ from typing import cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import diff, schedule, shipments
+from cloud.channels import diff, schedule, shipments, waybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import OrderSource, ShipmentConfirmer
+from cloud.channels.ports import OrderSource, ShipmentConfirmer, WaybillProvider
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop
 
@@ -33,6 +33,7 @@ class Tick:
     runs: list[RunResult] = field(default_factory=list)
     sent: shipments.Sent = field(default_factory=shipments.Sent)
     hinted: int = 0
+    drawn: waybills.Drawn = field(default_factory=waybills.Drawn)
 
 
 class Scheduler:
@@ -48,11 +49,13 @@ class Scheduler:
         poll_s: float = 10.0,
         close: Callable[[], None] = lambda: None,
         diff_tuning: diff.DiffTuning = diff.DEFAULT_DIFF,
+        waybill_providers: Callable[[ChannelShop], WaybillProvider] | None = None,
     ) -> None:
         self.diff_tuning = diff_tuning
         self.factory, self.owner = factory, owner
         self.sources, self.confirmers, self.now = sources, confirmers, now
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
+        self.waybill_providers = waybill_providers
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,6 +84,10 @@ class Scheduler:
             self._run(out, shop_id, None, rescan=False, daily_diff=True)
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
         out.hinted = self._pull_hinted()
+        if self.waybill_providers is not None:  # e-waybills drawn and given back
+            out.drawn = waybills.drain(
+                self.factory, self.waybill_providers, owner=self.owner, now=self.now
+            )
         return out
 
     def _pull_hinted(self) -> int:

@@ -33,7 +33,7 @@ from cloud.db.models import (
 )
 from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes import downlink
-from cloud.orders import channel_outbox
+from cloud.orders import channel_outbox, waybill_outbox
 from cloud.orders.audit_rules import Decision
 from cloud.stock.ledger import Ledger, Move, post
 from protocol.messages import Code, OrderId, OrderLine, OrderRelease, Recipient, SkuCode
@@ -171,6 +171,8 @@ def log(
     reason: str | None = None,
 ) -> None:
     note(session, o, action, actor, now, reason, to=to)
+    if o.status in AT_EDGE and to not in AT_EDGE and to != "shipped":
+        waybill_outbox.on_withdrawn(session, o, now)
     if to == "shipped":
         o.shipped_at = now
     elif o.status == "shipped":
@@ -336,6 +338,7 @@ def release_message(
         status_reason=reason,
         carrier=o.carrier or "NONE",
         waybill=o.tracking_number,
+        waybill_route=waybill_outbox.route_of(session, o),
         recipient=Recipient.model_validate(o.recipient),
         lines=[
             OrderLine(line_id=ln.line_id, sku_code=ln.sku_code, qty=ln.qty, gift=ln.gift)

@@ -70,6 +70,8 @@ def shipping_label(order: dict[str, Any]) -> ShippingLabel:
         city=r.get("city", ""),
         district=r.get("district") or "",
         address=r.get("address", ""),
+        # The courier's route (e-waybills), when the page looked it up: as the node prints it.
+        route=order.get("waybill_route") or "",
     )
 
 

@@ -39,6 +39,7 @@ from cloud.errors import N_, ConflictError
 from cloud.nodes import downlink
 from cloud.nodes.registry import lock_nodes
 from cloud.orders import core as orders
+from cloud.orders import waybill_outbox
 from cloud.orders.core import get, log, send_release
 from protocol.messages import NodeId
 
@@ -245,8 +246,11 @@ def release(
 ) -> tuple[SalesOrder, dict[str, int]]:
     """Release an audited order to its warehouse's node(s), in pick wave ``wave`` if given.
 
-    An order without a waybill number gets one here (the 电子面单 step): the pack station
-    prints it on the courier label, so a released order always has one. Its pick is leased
+    An order without a waybill number gets one here (the 电子面单 step): drawn from its
+    courier's e-waybill service when the seller set one up for the courier (a ``waybill`` row
+    the drawer in cloud/channels/waybills.py carries out; the number follows in a later
+    version of the release), else the hub's stand-in number below. The pack station prints it
+    on the courier label. Its pick is leased
     to ``pick_node``, or to the pick node the hub chooses (above).
     """
     o = get(session, account_id, order_no)
@@ -264,9 +268,12 @@ def release(
         )
     node = choose(session, o, wave, pick_node)
     lease(session, o, wave, node, actor, now)
-    if not o.tracking_number:
-        o.tracking_number = allocate(session, account_id, o.carrier or "NONE")
     why = [f"wave {wave}"] if wave else []
+    if not o.tracking_number:
+        if waybill_outbox.request(session, o, now):
+            why.append(f"waybill to draw from {o.carrier}'s e-waybill service")
+        else:
+            o.tracking_number = allocate(session, account_id, o.carrier or "NONE")
     why.append(f"pick node {node}" if node else "no pick node known")
     log(session, o, "release", "released", actor, now, reason=", ".join(why))
     return o, send_release(session, o, now, wave=wave)

@@ -912,6 +912,7 @@ class PackStation:
             city=r.city,
             district=r.district or "",
             address=r.address,
+            route=release.waybill_route or "",
         )
         reprint = self.reprint_by is not None
         self.print_outstanding = (release, printer, self.reprint_by)

@@ -64,6 +64,8 @@ class ShippingLabel:
     city: str
     district: str
     address: str
+    #: The courier's route code and sorting centre (e-waybills), printed big; "" for none.
+    route: str = ""
 
     def __post_init__(self) -> None:
         if not WAYBILL_RE.fullmatch(self.waybill):
@@ -189,6 +191,10 @@ def build_label(label: ShippingLabel, stock: LabelStock = DEFAULT_STOCK) -> byte
         f"重量 {label.weight_g} g   {label.carrier} {label.waybill}",
         stock,
     )
+    if label.route:
+        # The courier's sorting route (三段码 and centre, from its e-waybill print data):
+        # big, where the sorters look.
+        out += _text(margin, y_rule3 + 16 * stock.dots_per_mm, big, label.route, stock)
     # ^PQ "Print Quantity": exactly one label per format.
     out += b"^PQ1\n^XZ\n"
     return bytes(out)

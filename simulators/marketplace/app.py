@@ -12,6 +12,7 @@
 - ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
 - ``/_sim/double11/start|status|paid``: the Double-11 hour of ``guanjia bench channels``
+- ``GET  /_sim/waybills``: every e-waybill number issued or cancelled (simulators/marketplace/cainiao.py)
 
 It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
@@ -33,12 +34,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import typer
 
-from simulators.marketplace import double11, top
+from simulators.marketplace import cainiao, double11, top
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.shopify import control as shopify_control
 from simulators.marketplace.shopify.admin import ShopifyStore
 
+top.METHODS.update(cainiao.METHODS)  # cainiao.waybill.ii.get/cancel, same gateway
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY = 1 << 20
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
@@ -105,6 +107,8 @@ class MarketplaceApp:
             return m.truth_state()
         if name.startswith("double11/"):  # guanjia bench channels (double11.py)
             return double11.control(m, name.removeprefix("double11/"), args)
+        if name == "waybills":
+            return cainiao.book(m).truth()
         if verb != "POST":
             return None
         if name == "advance":

@@ -75,6 +75,7 @@ class Faults:
     # A new trade the increment list never shows, in no version (sold.get and fullinfo.get
     # do): only a diff of the full id lists finds it (cloud/channels/diff.py). Not seeded.
     increment_hidden: float = 0.0
+    waybill_timeout: float = 0.0  # cainiao.waybill.ii.get/cancel commits, the answer is lost
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:

@@ -71,6 +71,9 @@ def handle(market: Market, query: Params, form: Params) -> Reply:
     if (
         method == "taobao.logistics.offline.send"
         and market.rng.random() < market.faults.ship_timeout
+    ) or (
+        method.startswith("cainiao.waybill.")
+        and market.rng.random() < market.faults.waybill_timeout
     ):
         # The shipment is stored; the answer is lost at the front (the caller cannot know).
         return 504, "text/html; charset=utf-8", TIMEOUT_PAGE

@@ -6,7 +6,8 @@ from alembic import context
 
 import cloud.db.channel_diff
 import cloud.db.finance
-import cloud.db.shopify  # noqa: F401 - every table of ours is in the metadata
+import cloud.db.shopify
+import cloud.db.waybills  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.models import Base
 
 engine = context.config.attributes["engine"]

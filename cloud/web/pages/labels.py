@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cloud.api.deps import SessionDep
-from cloud.orders import label
+from cloud.orders import label, waybill_outbox
 from cloud.orders import views as order_views
 from cloud.web import i18n
 from cloud.web.deps import OrdersPage
@@ -24,6 +24,7 @@ def label_png(request: Request, order_no: str, user: OrdersPage, session: Sessio
     why = label.why_no_label(order)
     if why is not None:
         raise PageError(404, i18n.translations(locale_of(request)).gettext(why))
+    order["waybill_route"] = waybill_outbox.route_of_order(session, user.who.account_id, order_no)
     return Response(
         label.label_png(order), media_type="image/png", headers={"Cache-Control": "no-store"}
     )

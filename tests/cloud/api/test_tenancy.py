@@ -389,6 +389,30 @@ FOREIGN: list[Case] = [
         params={"order_no": "JY1300113"},
     ),
     Case("POST", "/api/v1/channels/shipments/{shipment_id}/retry", 404),
+    # e-waybills: B may not draw from A's shop, nor read A's order's waybills
+    Case(
+        "PUT",
+        "/api/v1/channels/waybill-sources/{carrier}",
+        404,
+        {
+            "shop": "A-SHOP",
+            "cp_code": "ZTO",
+            "sender": {
+                "name": "乙",
+                "phone": "13900000000",
+                "province": "浙江省",
+                "city": "杭州市",
+                "address": "文一西路 1 号",
+            },
+        },
+        params={"carrier": "ZTO"},
+    ),
+    Case(
+        "GET",
+        "/api/v1/channels/orders/{order_no}/waybills",
+        404,
+        params={"order_no": "JY1300113"},
+    ),
 ]
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
@@ -531,6 +555,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/tasks": [{}, {"status": "done"}],
     "/api/v1/channels/shops": [{}],
     "/api/v1/channels/runs": [{}, {"shop": "A-SHOP"}],
+    "/api/v1/channels/waybill-sources": [{}],
     "/api/v1/suppliers": [{}],
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
     "/api/v1/finance/trial-balance": [{}, {"period": "2020-01"}],
@@ -971,6 +996,38 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
             created_at=now,
         )
         s.add(row)
+        # e-waybills: A's ZTO draws from A-SHOP; A's order has a drawn waybill.
+        from cloud.db.waybills import Waybill, WaybillSource
+
+        sender = {"name": "甲", "phone": "13800000000", "province": "浙江省", "city": "杭州市"}
+        s.add(
+            WaybillSource(
+                account_id=a_id,
+                carrier="ZTO",
+                shop_id=shop.id,
+                cp_code="ZTO",
+                sender={**sender, "address": "A-SENDER-MARKER"},
+                template_url="",
+                changed_at=now,
+            )
+        )
+        s.add(
+            Waybill(
+                account_id=a_id,
+                order_id=shipped.id,
+                shop_id=shop.id,
+                carrier="ZTO",
+                cp_code="ZTO",
+                idempotency_key=f"{shipped.id}:1:1",
+                parcel=1,
+                waybill_code=shipped.tracking_number,
+                state="drawn",
+                attempts=1,
+                next_try_at=now,
+                error="A-WAYBILL-MARKER",
+                created_at=now,
+            )
+        )
         s.flush()
         return row.id
 

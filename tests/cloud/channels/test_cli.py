@@ -17,6 +17,7 @@ from cloud.accounts import create_account
 from cloud.cli import channels_app
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import ChannelOrder
+from cloud.db.waybills import WaybillSource
 from simulators.marketplace.app import MarketplaceApp, serve
 from simulators.marketplace.market import Market
 
@@ -97,3 +98,16 @@ def test_add_download_list(
         ["courier", "--shop", "tb", "--carrier", "ZTO", "--company-code", "ZTO", *common],
     )
     assert mapped.exit_code == 0 and "ZTO is ZTO" in mapped.output
+    # E-waybills: ZTO's drawn from the shop's Cainiao account; a bad phone changes nothing.
+    sender = ["--sender-name", "仓", "--sender-province", "浙江省", "--sender-city", "杭州市"]
+    sender += ["--sender-address", "文一西路 1 号", "--shop", "tb", "--cp-code", "ZTO"]
+    source = ["waybill-source", "--carrier", "ZTO", *sender, *common]
+    refused = runner.invoke(channels_app, [*source, "--sender-phone", "call me"])
+    assert refused.exit_code == 1 and "phone" in refused.output
+    with session_factory(engine)() as s:
+        assert s.execute(select(WaybillSource)).first() is None
+    drawn = runner.invoke(channels_app, [*source, "--sender-phone", "0571-8888"])
+    assert drawn.exit_code == 0 and "ZTO: waybills from ZTO on shop tb" in drawn.output
+    with session_factory(engine)() as s:
+        row = s.execute(select(WaybillSource)).scalar_one()
+        assert (row.carrier, row.cp_code, row.sender["phone"]) == ("ZTO", "ZTO", "0571-8888")

@@ -1,0 +1,89 @@
+"""/channels e-waybills (电子面单): which courier draws its waybills from where, and what an
+order drew (docs/channels.md "E-waybills")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+
+from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep
+from cloud.channels import waybills
+from cloud.db.models import ChannelShop
+from cloud.db.waybills import Waybill, WaybillSource
+
+router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
+
+Carrier = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class SourceOut(BaseModel):
+    carrier: str
+    shop: str
+    cp_code: str
+    sender: dict[str, Any]
+    template_url: str
+    changed_at: datetime
+
+
+class WaybillOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    parcel: int
+    carrier: str
+    cp_code: str
+    waybill_code: str | None
+    route: str | None
+    #: "pending", "drawn", "cancel", "cancelled", "void", "failed" (``error`` says why).
+    state: str
+    attempts: int
+    next_try_at: datetime
+    error: str | None
+    created_at: datetime
+    done_at: datetime | None
+
+
+def _source(row: WaybillSource, shop: str) -> SourceOut:
+    return SourceOut(
+        carrier=row.carrier,
+        shop=shop,
+        cp_code=row.cp_code,
+        sender=row.sender,
+        template_url=row.template_url,
+        changed_at=row.changed_at,
+    )
+
+
+@router.get("/waybill-sources")
+def list_sources(session: SessionDep, who: ChannelsRead) -> list[SourceOut]:
+    rows = session.execute(
+        select(WaybillSource, ChannelShop.code)
+        .join(ChannelShop, ChannelShop.id == WaybillSource.shop_id)
+        .where(WaybillSource.account_id == who.account_id)
+        .order_by(WaybillSource.carrier)
+    ).all()
+    return [_source(r, code) for r, code in rows]
+
+
+@router.put("/waybill-sources/{carrier}")
+def put_source(
+    carrier: Carrier, body: waybills.WaybillSourceIn, session: SessionDep, who: ChannelsWrite
+) -> SourceOut:
+    """Orders of our courier ``carrier`` are released with a waybill drawn from ``cp_code`` on
+    the shop's Cainiao account (404 for a shop that is not the seller's)."""
+    row = waybills.put_source(session, who.account_id, carrier, body, datetime.now(UTC))
+    return _source(row, body.shop)
+
+
+@router.get("/orders/{order_no}/waybills")
+def order_waybills(
+    order_no: Annotated[str, Path(min_length=1, max_length=64)],
+    session: SessionDep,
+    who: ChannelsRead,
+) -> list[WaybillOut]:
+    """The order's waybill draws: the number, and why a draw failed (the order is held)."""
+    rows: list[Waybill] = waybills.of_order(session, who.account_id, order_no)
+    return [WaybillOut.model_validate(r) for r in rows]

@@ -1,0 +1,1 @@
+"""Cainiao (菜鸟) e-waybills through the TOP gateway."""

@@ -1,0 +1,76 @@
+"""Tables of the e-waybills (电子面单, docs/channels.md "E-waybills"); migration 0026_waybills.
+
+Kept beside ``models.py`` (same ``Base``), as cloud/db/finance.py is. ``cloud.db.migrations.env``
+imports this module so Alembic sees every table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db.models import Base
+
+
+class WaybillSource(Base):
+    """Where a seller's courier draws its waybills: the courier's e-waybill subscription on
+    a shop's Cainiao account (the shop's credentials sign the calls). Orders of this courier
+    are released with a waybill drawn from it; couriers without a source keep the hub's own
+    stand-in numbers (cloud/orders/release.py ``allocate``)."""
+
+    __tablename__ = "waybill_source"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    #: Our courier code (the order's ``carrier``).
+    carrier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
+    #: The courier as Cainiao names it (``cp_code``).
+    cp_code: Mapped[str] = mapped_column(String(32))
+    #: The sender printed on the label: name, mobile, province, city, district, detail.
+    sender: Mapped[dict[str, Any]] = mapped_column(JSON)
+    template_url: Mapped[str] = mapped_column(String(300), default="")
+    changed_at: Mapped[datetime]
+
+
+class Waybill(Base):
+    """One parcel's waybill drawn from a courier (the outbox of draws and cancels).
+
+    Written ``pending`` in the transaction that releases the order; the drawer
+    (cloud/channels/waybills.py) draws it and puts the number on the order. States:
+    ``pending`` (to draw), ``drawn`` (the order's number), ``cancel`` (to give back: the
+    order was cancelled or withdrawn before it shipped), ``cancelled``, ``void`` (never
+    drawn: the order left before the first call), ``failed`` (the courier refused; the
+    order is held with ``error`` as the reason).
+    """
+
+    __tablename__ = "waybill"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_waybill_due", "state", "next_try_at"),
+        Index("ix_waybill_order", "order_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("sales_order.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
+    carrier: Mapped[str] = mapped_column(String(64))
+    cp_code: Mapped[str] = mapped_column(String(32))
+    #: "<order id>:<parcel>:<draw>": the order's n-th draw for that parcel (a withdrawn and
+    #: re-released order draws anew). Also the package id sent, so a repeated call after a
+    #: lost answer returns the same number.
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    parcel: Mapped[int] = mapped_column(Integer, default=1)
+    waybill_code: Mapped[str | None] = mapped_column(String(64))
+    #: The courier's route code and sorting centre, printed big on the label.
+    route: Mapped[str | None] = mapped_column(String(200))
+    print_data: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime]
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]

@@ -1,0 +1,95 @@
+"""E-waybills on a running hub: the source set through the API (a bad one refused, nothing
+stored), an order released through the API gets its waybill from the hub's own scheduler
+thread against the simulator over a real socket, and the order's draws are listed. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from cloud.channels import shops
+from cloud.db.engine import transaction
+from simulators.marketplace.cainiao import book
+from simulators.marketplace.market import Market
+from tests.cloud.channels.harness import Hub, stock_up
+from tests.cloud.channels.test_api import _until, hub, sim  # noqa: F401 - fixtures
+from tests.cloud.conftest import account_id_of, make_account
+
+SENDER = {
+    "name": "管家仓",
+    "phone": "0571-88880000",
+    "province": "浙江省",
+    "city": "杭州市",
+    "address": "余杭区仓前街道 1 号",
+}
+
+
+def test_the_hubs_scheduler_draws_the_waybill_of_a_released_order(
+    hub: TestClient,  # noqa: F811
+    sim: tuple[Market, str],  # noqa: F811
+) -> None:
+    market, url = sim
+    admin = make_account(hub, "acme")
+    account_id = account_id_of(hub, admin)
+    sessions = hub.app.state.sessions  # type: ignore[attr-defined]
+    from cloud.catalogue.skus import SkuIn, upsert_sku
+    from cloud.stock.warehouses import WarehouseIn, create_warehouse
+
+    with transaction(sessions) as s:
+        now = datetime.now(UTC)
+        create_warehouse(s, account_id, WarehouseIn(code="WH1", name="main", kind="main"), "t", now)
+        for code in market.skus:
+            upsert_sku(s, SkuIn(sku_code=code, name=code, barcodes=[f"BC-{code}"]), now, account_id)
+        body = shops.ShopIn(
+            code="tb",
+            api_url=url,
+            app_key="12345678",
+            app_secret="api-secret",
+            session_key="api-session",
+            start_from=now - timedelta(hours=1),
+        )
+        shops.add_shop(s, account_id, body, now)
+    stock_up(Hub(sessions, account_id))
+
+    bad = {"shop": "tb", "cp_code": "ZTO", "sender": {**SENDER, "phone": "call me"}}
+    r = hub.put("/api/v1/channels/waybill-sources/ZTO", json=bad, headers=admin)
+    assert r.status_code == 422, r.text
+    assert hub.get("/api/v1/channels/waybill-sources", headers=admin).json() == []
+    good = {"shop": "tb", "cp_code": "ZTO", "sender": SENDER}
+    r = hub.put("/api/v1/channels/waybill-sources/ZTO", json=good, headers=admin)
+    assert r.status_code == 200 and r.json()["shop"] == "tb", r.text
+
+    market.now = time.time()  # the hub signs with the wall clock
+    # An order by API (not from a marketplace: its trade order is its own number, OTHERS).
+    order_no = "JY-WAYBILL-1"
+    recipient = {**SENDER, "name": "张三", "phone": "13800000000", "district": "西湖区"}
+    new = {
+        "order_no": order_no,
+        "buyer_nick": "buyer",
+        "recipient": recipient,
+        "lines": [{"line_id": "1", "sku_code": market.skus[0], "qty": 1, "price_cents": 9900}],
+    }
+    r = hub.post("/api/v1/orders", json={"orders": [new]}, headers=admin)
+    assert r.status_code in (200, 201), r.text
+    got = hub.get(f"/api/v1/orders/{order_no}", headers=admin).json()
+    assert got["status"] == "audited", (got["hold_reason"], got.get("decisions"))
+    r = hub.post(f"/api/v1/orders/{order_no}/release", json={}, headers=admin)
+    assert r.status_code == 200 and r.json()["tracking_number"] is None, r.text
+
+    def drawn() -> Any:
+        rows = hub.get(f"/api/v1/channels/orders/{order_no}/waybills", headers=admin).json()
+        return rows if rows and rows[0]["state"] != "pending" else None
+
+    (row,) = _until(drawn, "the draw")
+    assert row["state"] == "drawn" and row["route"] and row["error"] is None, row["error"]
+    assert (
+        hub.get(f"/api/v1/orders/{order_no}", headers=admin).json()["tracking_number"]
+        == (row["waybill_code"])
+    )
+    assert [e["waybill_code"] for e in book(market).log] == [row["waybill_code"]]
+    (number,) = book(market).numbers.values()
+    assert number["key"] == ("ZTO", (order_no,), number["key"][2])

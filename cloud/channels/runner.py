@@ -19,7 +19,9 @@ from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.scheduler import Scheduler
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
+from cloud.channels.taobao.refunds import TaobaoRefunds
 from cloud.channels.taobao.shipments import TaobaoShipments
+from cloud.channels.taobao.tmc import TaobaoMessages
 from cloud.db.engine import transaction
 from cloud.db.models import Account, ChannelShop
 from cloud.errors import N_, NotFoundError
@@ -109,6 +111,8 @@ def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
         owner=owner_id(),
         sources=lambda shop: source_for(shop, http, sch.pause),
         confirmers=lambda shop: confirmer_for(shop, http, sch.pause),
+        refund_sources=lambda shop: TaobaoRefunds(source_for(shop, http, sch.pause).client),
+        message_sources=lambda shop: TaobaoMessages(source_for(shop, http, sch.pause).client),
         now=lambda: datetime.now(UTC),
         poll_s=poll_s,
         close=http.close,

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import schedule, shipments
+from cloud.channels import messages, refunds, schedule, shipments
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import OrderSource, ShipmentConfirmer
+from cloud.channels.ports import MessageSource, OrderSource, RefundSource, ShipmentConfirmer
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop
 
@@ -30,6 +31,8 @@ log = logging.getLogger("guanjia.cloud.channels")
 class Tick:
     runs: list[RunResult] = field(default_factory=list)
     sent: shipments.Sent = field(default_factory=shipments.Sent)
+    refund_runs: list[refunds.RefundsResult] = field(default_factory=list)
+    consumed: list[messages.Consumed] = field(default_factory=list)
 
 
 class Scheduler:
@@ -44,7 +47,11 @@ class Scheduler:
         tuning: Tuning = DEFAULT_TUNING,
         poll_s: float = 10.0,
         close: Callable[[], None] = lambda: None,
+        refund_sources: Callable[[ChannelShop], RefundSource] | None = None,
+        message_sources: Callable[[ChannelShop], MessageSource] | None = None,
     ) -> None:
+        #: The refunds stream after each orders run; the pushed messages (TMC) every tick.
+        self.refund_sources, self.message_sources = refund_sources, message_sources
         self.factory, self.owner = factory, owner
         self.sources, self.confirmers, self.now = sources, confirmers, now
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
@@ -62,6 +69,8 @@ class Scheduler:
             )
         for c in claimed:
             self._run(out, c.shop_id, c.run_id, rescan=False)
+            self._refunds(out, c.shop_id)
+        self._messages(out)
         with transaction(self.factory) as s:
             rescans = schedule.claim_rescans(
                 s, self.owner, self.now(), self.tuning.lease, self.tuning.rescan_every
@@ -93,6 +102,49 @@ class Scheduler:
                 rescan=rescan,
             )
         )
+
+    def _shop(self, shop_id: int) -> ChannelShop:
+        with self.factory() as s:
+            shop = s.get(ChannelShop, shop_id)
+            assert shop is not None
+            s.expunge(shop)
+        return shop
+
+    def _refunds(self, out: Tick, shop_id: int) -> None:
+        if self.refund_sources is None:
+            return
+        source = self.refund_sources(self._shop(shop_id))
+        out.refund_runs.append(
+            refunds.download_refunds(
+                self.factory, shop_id, source, owner=self.owner, now=self.now, tuning=self.tuning
+            )
+        )
+
+    def _messages(self, out: Tick) -> None:
+        """A batch of each scheduled shop's pushed messages (hints: polling stays)."""
+        if self.message_sources is None:
+            return
+        with self.factory() as s:
+            ids = list(
+                s.execute(
+                    select(ChannelShop.id)
+                    .where(ChannelShop.status == "active", ChannelShop.schedule_enabled)
+                    .order_by(ChannelShop.id)
+                ).scalars()
+            )
+        for shop_id in ids:
+            shop = self._shop(shop_id)
+            out.consumed.append(
+                messages.consume(
+                    self.factory,
+                    shop_id,
+                    self.message_sources(shop),
+                    self.sources(shop),
+                    owner=self.owner,
+                    now=self.now,
+                    tuning=self.tuning,
+                )
+            )
 
     # --- the thread of a hub process -----------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -141,6 +142,14 @@ class Market:
     confirmations: list[dict[str, Any]] = field(default_factory=list)
     #: logistics.offline.send calls that reached the method, per tid (accepted or refused).
     ship_calls: dict[int, int] = field(default_factory=dict)
+    #: Other buyer actions (refunds.py): each may act instead of the usual buyer (True).
+    actors: list[Callable[[Market], bool]] = field(default_factory=list)
+    #: Told of every version recorded (tid, action, trade): tmc.py publishes messages.
+    listeners: list[Callable[[Market, int, str, dict[str, Any]], None]] = field(
+        default_factory=list
+    )
+    #: State of the parts kept in their own modules (refunds.py, tmc.py), by name.
+    parts: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -174,6 +183,8 @@ class Market:
         return count
 
     def buyer_acts(self) -> None:
+        if any(act(self) for act in self.actors):
+            return
         open_tids = [t for t, vs in self.trades.items() if vs[-1].trade["status"] in OPEN]
         roll = self.rng.random()
         if not open_tids or roll < 0.4:
@@ -280,6 +291,8 @@ class Market:
                 "at": self.now,
             }
         )
+        for listen in self.listeners:
+            listen(self, tid, action, trade)
 
     def _money(self, value: Decimal) -> str:
         text = f"{value:.2f}"

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from cloud.channels import intake
 from cloud.channels.ports import ChannelTrade
-from cloud.db.channel_changes import ChannelChange
+from cloud.db.channel_changes import ChannelChange, ChannelRefund
 from cloud.db.engine import dialect_of
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder
 from cloud.orders import workflow
@@ -150,7 +150,7 @@ def on_trade(
         was = intake.clean(old.get(oid, {}).get("refund_status"), 40) or "NO_REFUND"
         if status != was and status != "NO_REFUND":
             rid = intake.clean(ln.get("refund_id"), 64) or f"{ext}-{oid}"
-            refund(session, shop, ext, o, rid, oid, status, now, others=open_lines(t.payload))
+            refund(session, shop, ext, o, rid, oid, status, now, payload=t.payload)
     if before is not None and not t.closed:
         new, had = (
             [intake.clean(t.payload.get(k)) for k in ADDRESS],
@@ -160,13 +160,26 @@ def on_trade(
             address(session, shop, row, o, t, now)
 
 
-def open_lines(payload: dict[str, Any], but: str | None = None) -> int:
-    """The trade's lines (but ``but``) with a refund open or paid."""
-    return sum(
-        1
+def open_lines(session: Session, shop_id: int, ext: str, payload: dict[str, Any], but: str) -> int:
+    """The trade's lines other than ``but`` with a refund open or paid, as the trade's stored
+    version says or the refunds stream (either may be ahead of the other)."""
+    held = OPEN_REFUND | {"SUCCESS"}
+    lines = {
+        oid
         for oid, ln in _lines(payload).items()
-        if oid != but and intake.clean(ln.get("refund_status"), 40) in OPEN_REFUND | {"SUCCESS"}
+        if oid != but and intake.clean(ln.get("refund_status"), 40) in held
+    }
+    lines |= set(
+        session.execute(
+            select(ChannelRefund.oid).where(
+                ChannelRefund.shop_id == shop_id,
+                ChannelRefund.external_id == ext,
+                ChannelRefund.oid != but,
+                ChannelRefund.status.in_(held),
+            )
+        ).scalars()
     )
+    return len(lines)
 
 
 def cancel(
@@ -190,10 +203,10 @@ def refund(
     status: str,
     now: datetime,
     *,
-    others: int | None = None,
+    payload: dict[str, Any],
 ) -> None:
-    """A refund of line ``oid`` reached ``status``; ``others``: the trade's lines with a refund
-    open or paid (None: not known here, from the refunds stream)."""
+    """A refund of line ``oid`` reached ``status``; ``payload``: the trade as last stored (a
+    withdrawn refund lifts our hold only if no other line has one open or paid)."""
     key = f"refund:{refund_id}:{status}"
     why = f"{REFUND_HOLD}: line {oid} {status}"
     kind = "refund" if status in OPEN_REFUND | {"SUCCESS"} else "refund_ended"
@@ -207,7 +220,11 @@ def refund(
             hold(session, o, why, now)
     else:
         # Withdrawn (CLOSED): lift our own hold once no line of the trade has a refund open.
-        lift = others == 0 and o.on_hold and (o.hold_reason or "").startswith(REFUND_HOLD)
+        lift = (
+            o.on_hold
+            and (o.hold_reason or "").startswith(REFUND_HOLD)
+            and open_lines(session, shop.id, ext, payload, oid) == 0
+        )
         outcome = "applied" if lift else "none"
         if _once(session, shop, ext, o, kind, key, outcome, why, now) and lift:
             unhold_ours(session, o, now)

@@ -116,8 +116,6 @@ def store_refunds(
             if got is None:
                 continue  # not an order (yet): the trade's line carries the refund at import
             o, payload = got
-            # The trade's other lines with a refund open or paid, as last downloaded.
-            others = changes.open_lines(payload, but=r.line_id)
             changes.refund(
                 session,
                 shop,
@@ -127,7 +125,7 @@ def store_refunds(
                 r.line_id,
                 r.status,
                 now,
-                others=others,
+                payload=payload,
             )
     return new, changed
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from simulators.marketplace.clock import fmt, parse_text
 from simulators.marketplace.market import Market, Shop
+from simulators.marketplace.top import TopError, _int, _project, invalid
 
 ACTIVE = (
     "WAIT_SELLER_AGREE",
@@ -193,9 +194,6 @@ class Refunds:
 
 def receive_get(market: Market, shop: Shop, params: dict[str, str]) -> dict[str, Any]:
     """taobao.refunds.receive.get: the seller's refunds by ``modified``, newest first."""
-    # Imported here: top.py registers this module's methods (no import cycle at load time).
-    from simulators.marketplace.top import TopError, _int, _project, invalid
-
     start = parse_text(params.get("start_modified", ""))
     end = parse_text(params.get("end_modified", ""))
     if start is None or end is None:
@@ -223,3 +221,6 @@ def receive_get(market: Market, shop: Shop, params: dict[str, str]) -> dict[str,
         fields = params.get("fields", "")
         out["refunds"] = {"refund": [_project(r, fields) for r in chunk]}
     return out
+
+
+METHODS = {"taobao.refunds.receive.get": receive_get}

@@ -22,6 +22,7 @@ from typing import Any
 
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Market, Shop
+from simulators.marketplace.top import _int, invalid
 
 KEEP_S = 86_400.0  # "消息在服务端保存 24 小时"
 TOPICS = {
@@ -123,8 +124,6 @@ class Tmc:
 
 
 def _ids(text: str) -> set[int]:
-    from simulators.marketplace.top import invalid
-
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not all(p.isdigit() for p in parts):
         raise invalid("s_message_ids", "message ids are numbers, comma separated")
@@ -132,8 +131,6 @@ def _ids(text: str) -> set[int]:
 
 
 def consume(market: Market, shop: Shop, params: dict[str, str]) -> dict[str, Any]:
-    from simulators.marketplace.top import _int
-
     quantity = _int(params, "quantity", 100, 1, 200)
     batch = Tmc.of(market).consume(market, shop.seller_nick, quantity)
     if not batch:
@@ -159,3 +156,6 @@ def consume(market: Market, shop: Shop, params: dict[str, str]) -> dict[str, Any
 def confirm(market: Market, shop: Shop, params: dict[str, str]) -> dict[str, Any]:
     Tmc.of(market).confirm(_ids(params.get("s_message_ids", "")))
     return {"is_success": True}
+
+
+METHODS = {"taobao.tmc.messages.consume": consume, "taobao.tmc.messages.confirm": confirm}

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from simulators.marketplace import refunds, tmc
 from simulators.marketplace.clock import fmt, parse_text, parse_timestamp
 from simulators.marketplace.market import DEFAULT_TYPES, NON_DEFAULT_TYPES, Market, Shop
 from simulators.marketplace.signing import sign_ok
@@ -259,8 +258,5 @@ METHODS: dict[str, Callable[[Market, Shop, Params], dict[str, Any]]] = {
     "taobao.trade.fullinfo.get": fullinfo_get,
     "taobao.logistics.offline.send": offline_send,
     "taobao.logistics.orders.get": logistics_orders_get,
-    "taobao.refunds.receive.get": refunds.receive_get,
-    "taobao.tmc.messages.consume": tmc.consume,
-    "taobao.tmc.messages.confirm": tmc.confirm,
 }
 ALL_TYPES = DEFAULT_TYPES + NON_DEFAULT_TYPES

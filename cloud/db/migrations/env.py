@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+import cloud.db.channel_changes
 import cloud.db.finance  # noqa: F401 - the books' tables are in the metadata too
-import cloud.db.channel_changes  # noqa: F401 - later channel changes (issue 16) too
 from cloud.db.models import Base
 
 engine = context.config.attributes["engine"]

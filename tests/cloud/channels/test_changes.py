@@ -5,8 +5,10 @@ Against the marketplace simulator in-process, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,17 +31,30 @@ from cloud.orders.workflow import ship
 from simulators.marketplace.market import Market
 from simulators.marketplace.refunds import Refunds
 from simulators.marketplace.tmc import Tmc
-from tests.cloud.channels.harness import Shop, make_hub, make_shop, stock_up
+from tests.cloud.channels.harness import Shop, make_hub, make_shop, sqlite_engine_at, stock_up
 
 
-@pytest.fixture
-def shop(engine: Engine) -> Shop:
+def _shop(engine: Engine) -> Shop:
     hub = make_hub(engine)
     stock_up(hub)
     market = Market(seed=7)
     Refunds.of(market)
     Tmc.of(market)
     return make_shop(hub, market, "tb1")
+
+
+@pytest.fixture
+def shop(_sqlite_template: Path, tmp_path: Path) -> Iterator[Shop]:
+    """SQLite only: tests whose SQL is the same on both databases."""
+    engine = sqlite_engine_at(_sqlite_template, tmp_path)
+    yield _shop(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def any_shop(engine: Engine) -> Shop:
+    """SQLite and PostgreSQL: tests of the dialects' INSERT … ON CONFLICT and locks."""
+    return _shop(engine)
 
 
 def paid(shop: Shop, remark: str = "") -> str:
@@ -102,7 +117,8 @@ def refunds_source(shop: Shop) -> TaobaoRefunds:
     return TaobaoRefunds(shop.source().client, page_size=5)
 
 
-def test_refund_before_shipping_holds_and_the_closed_trade_cancels_once(shop: Shop) -> None:
+def test_refund_before_shipping_holds_and_the_closed_trade_cancels_once(any_shop: Shop) -> None:
+    shop = any_shop
     tid = paid(shop)
     shop.run()
     assert order(shop, tid).status == "audited"
@@ -219,8 +235,9 @@ def test_an_address_edit_patches_before_the_audit_and_holds_after_it(shop: Shop)
 
 
 def test_refunds_stream_has_its_own_watermark_and_holds_once_with_the_trade(
-    shop: Shop,
+    any_shop: Shop,
 ) -> None:
+    shop = any_shop
     tid = paid(shop)
     shop.run()
     desk = Refunds.of(shop.market)
@@ -297,8 +314,15 @@ class LostConfirms:
         pass
 
 
-@pytest.mark.parametrize("dedup", [True, False])
-def test_tmc_messages_are_hints_used_once_by_id(shop: Shop, dedup: bool) -> None:
+def test_tmc_messages_are_hints_used_once_by_id(any_shop: Shop) -> None:
+    _tmc(any_shop, dedup=True)
+
+
+def test_ablation_without_message_id_dedup_every_delivery_is_pulled(shop: Shop) -> None:
+    _tmc(shop, dedup=False)
+
+
+def _tmc(shop: Shop, *, dedup: bool) -> None:
     tmc = Tmc.of(shop.market)
     tmc.duplicate, tmc.reorder = 1.0, 1.0
     tids = [paid(shop) for _ in range(3)]

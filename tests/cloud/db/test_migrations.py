@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+import cloud.db.channel_changes
 import cloud.db.finance  # noqa: F401 - its tables are part of the metadata
-import cloud.db.channel_changes  # noqa: F401 - so are these
 from cloud.db.engine import migrate
 from cloud.db.models import Base
 

@@ -411,3 +411,31 @@ def _lines(shop: Shop, tid: str) -> list[Any]:
     o = order(shop, tid)
     with shop.hub.factory() as s:
         return lines_of(s, [o.id])[o.id]
+
+
+def test_cli_map_sku(shop: Shop) -> None:
+    from typer.testing import CliRunner
+
+    from cloud.cli import channels_app
+
+    shop.market.faults.unmapped_sku = 1.0
+    tid = paid(shop)
+    shop.run()
+    outer = sorted(
+        {ln["outer_sku_id"] for ln in shop.market.trades[int(tid)][-1].trade["orders"]["order"]}
+    )
+    bind = shop.hub.factory.kw["bind"]
+    url = bind.url.render_as_string(hide_password=False)
+    common = ["--shop", "tb1", "--account", "seller", "--database-url", url]
+    runner = CliRunner()
+    bad = runner.invoke(
+        channels_app, ["map-sku", *common, "--outer-sku-id", outer[0], "--sku", "X"]
+    )
+    assert bad.exit_code == 1 and "no SKU X" in bad.output
+    for code in outer:
+        ok = runner.invoke(
+            channels_app, ["map-sku", *common, "--outer-sku-id", code, "--sku", "SKU-B"]
+        )
+        assert ok.exit_code == 0, ok.output
+    assert "now orders 1" in ok.output
+    assert shop.stored()[tid].state == "imported"

@@ -138,6 +138,8 @@ def on_trade(
 ) -> None:
     """A newer version of an imported trade was stored; ``before``: the version stored before
     it (None: just imported)."""
+    if before is not None and before == row.payload:
+        return  # the same version read again: nothing changed (and no order row locked)
     o = _order(session, row)
     if o is None:
         return

@@ -162,26 +162,28 @@ def on_trade(
             address(session, shop, row, o, t, now)
 
 
-def open_lines(session: Session, shop_id: int, ext: str, payload: dict[str, Any], but: str) -> int:
-    """The trade's lines other than ``but`` with a refund open or paid, as the trade's stored
-    version says or the refunds stream (either may be ahead of the other)."""
+def open_refunds(
+    session: Session, shop_id: int, ext: str, payload: dict[str, Any], but: str
+) -> int:
+    """The trade's refunds other than ``but`` (a refund id) open or paid, as the trade's stored
+    version says (each line's ``refund_id``) or the refunds stream: either may be ahead of the
+    other, and one line may have had a refund withdrawn and another asked."""
     held = OPEN_REFUND | {"SUCCESS"}
-    lines = {
-        oid
+    found = {
+        intake.clean(ln.get("refund_id"), 64) or f"{ext}-{oid}"
         for oid, ln in _lines(payload).items()
-        if oid != but and intake.clean(ln.get("refund_status"), 40) in held
+        if intake.clean(ln.get("refund_status"), 40) in held
     }
-    lines |= set(
+    found |= set(
         session.execute(
-            select(ChannelRefund.oid).where(
+            select(ChannelRefund.refund_id).where(
                 ChannelRefund.shop_id == shop_id,
                 ChannelRefund.external_id == ext,
-                ChannelRefund.oid != but,
                 ChannelRefund.status.in_(held),
             )
         ).scalars()
     )
-    return len(lines)
+    return len(found - {but})
 
 
 def cancel(
@@ -225,7 +227,7 @@ def refund(
         lift = (
             o.on_hold
             and (o.hold_reason or "").startswith(REFUND_HOLD)
-            and open_lines(session, shop.id, ext, payload, oid) == 0
+            and open_refunds(session, shop.id, ext, payload, refund_id) == 0
         )
         outcome = "applied" if lift else "none"
         if _once(session, shop, ext, o, kind, key, outcome, why, now) and lift:

@@ -439,3 +439,22 @@ def test_cli_map_sku(shop: Shop) -> None:
         assert ok.exit_code == 0, ok.output
     assert "now orders 1" in ok.output
     assert shop.stored()[tid].state == "imported"
+
+
+def test_a_refund_withdrawn_and_another_asked_on_the_same_line_keeps_the_hold(
+    shop: Shop,
+) -> None:
+    # Found by the seeded test (seed 5044): the withdrawn one must not lift the other's hold.
+    tid = paid(shop)
+    shop.run()
+    desk, oid = Refunds.of(shop.market), oids(shop, tid)[0]
+    desk.settle(shop.market, desk.request(shop.market, int(tid), oid), "CLOSED")
+    desk.request(shop.market, int(tid), oid)
+    shop.market.advance(600)
+    shop.run()  # the trade's line: the second refund, open
+    download_refunds(
+        shop.hub.factory, shop.shop_id, refunds_source(shop), owner="hub-1", now=shop.now
+    )  # the stream: the first, withdrawn, seen for the first time; the second open
+    o = order(shop, tid)
+    assert o.on_hold and (o.hold_reason or "").startswith(changes.REFUND_HOLD)
+    assert ("refund_ended", "none") in changed(shop, tid)

@@ -25,6 +25,7 @@ from cloud import metrics
 from cloud.api import (
     auth,
     channel_webhooks,
+    channel_changes,
     channels,
     finance,
     orders,
@@ -247,6 +248,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         channels,
         channel_webhooks,
         waybills,
+        channel_changes,
         finance,
     ):
         app.include_router(module.router)

@@ -467,6 +467,34 @@ def channels_waybill_source(
     typer.echo(f"{carrier}: waybills from {cp_code} on shop {shop}'s Cainiao account")
 
 
+@channels_app.command("map-sku")
+def channels_map_sku(
+    shop: Annotated[str, typer.Option(help="The shop's code.")],
+    account: AccountOpt,
+    outer_sku_id: Annotated[str, typer.Option(help="The seller's code on the marketplace.")],
+    sku: Annotated[str, typer.Option(help="Our SKU code.")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Map a marketplace SKU code to ours; the shop's trades held for it are tried again."""
+    from datetime import UTC, datetime
+
+    from cloud.channels import remap, runner, shops
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    try:
+        with transaction(_channels_factory(database_url)) as s:
+            row = shops.shop_by_code(s, runner.account_id_of(s, account), shop)
+            done = remap.map_sku(s, row, outer_sku_id, sku, "cli", datetime.now(UTC))
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"shop {shop}: {done.outer_sku_id} is {done.sku_code}; held trades tried again "
+        f"{done.retried}, now orders {done.imported}, still held {done.held}"
+    )
+
+
 @channels_app.command("list")
 def channels_list(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
     """Each shop: status, watermark, last run (JSON lines)."""

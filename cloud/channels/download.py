@@ -23,7 +23,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
-from cloud.channels.intake import store, unsettled
+from cloud.channels.changes import store
+from cloud.channels.intake import unsettled
 from cloud.channels.ports import AuthRejected, ChannelError, OrderSource
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelRun, ChannelShop

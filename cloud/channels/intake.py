@@ -12,7 +12,7 @@ with the reason: never dropped. Text is stored without NUL and other control cha
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.channels import skumap
 from cloud.channels.ports import ChannelTrade
 from cloud.db.bulk import insert_rows
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, Sku
@@ -31,6 +32,8 @@ from protocol.messages import Recipient
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SECOND = timedelta(seconds=1)
+#: How a hold for a SKU we do not know begins (a mapping added retries these: skumap.py).
+UNMAPPED = "SKU"
 MONEY = re.compile(r"^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?$")
 
 
@@ -61,35 +64,10 @@ def cents(amount: Decimal) -> int:
     return int(amount * 100)
 
 
-def to_order(trade: ChannelTrade, known_skus: set[str]) -> OrderIn:
-    """The Guanjia order a paid Taobao trade becomes; :class:`Unusable` says why not."""
-    p = trade.payload
-    raw = p.get("orders", {})
-    lines_raw = raw.get("order", []) if isinstance(raw, dict) else []
-    if not isinstance(lines_raw, list) or not lines_raw:
-        raise Unusable("the trade has no lines")
-    lines = []
-    for ln in lines_raw:
-        if not isinstance(ln, dict):
-            raise Unusable("a line is not an object")
-        sku = clean(ln.get("outer_sku_id"), 120)
-        if sku not in known_skus:
-            raise Unusable(f"SKU {sku or '(no outer_sku_id)'} is not in the catalogue")
-        num = ln.get("num")
-        if isinstance(num, str) and num.isdigit():
-            num = int(num)
-        if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 100_000:
-            raise Unusable(f"line {ln.get('oid')}: quantity {num!r} is not 1 to 100000")
-        lines.append(
-            LineIn(
-                line_id=clean(ln.get("oid"), 64) or "?",
-                sku_code=sku,
-                qty=num,
-                price_cents=cents(money(ln.get("price"), f"line {ln.get('oid')} price")),
-            )
-        )
+def recipient_of(p: dict[str, Any]) -> Recipient:
+    """The trade's address as our recipient; :class:`Unusable` when a courier cannot read it."""
     try:
-        recipient = Recipient(
+        return Recipient(
             name=clean(p.get("receiver_name"), 200),
             phone=clean(p.get("receiver_mobile"), 32),
             province=clean(p.get("receiver_state"), 200),
@@ -104,6 +82,40 @@ def to_order(trade: ChannelTrade, known_skus: set[str]) -> OrderIn:
     except ValidationError as err:
         fields = ", ".join(sorted({str(e["loc"][0]) for e in err.errors() if e["loc"]}))
         raise Unusable(f"the address is incomplete or unreadable ({fields})") from None
+
+
+def to_order(
+    trade: ChannelTrade, known_skus: set[str], mapped: dict[str, str] | None = None
+) -> OrderIn:
+    """The Guanjia order a paid Taobao trade becomes; :class:`Unusable` says why not."""
+    p = trade.payload
+    raw = p.get("orders", {})
+    lines_raw = raw.get("order", []) if isinstance(raw, dict) else []
+    if not isinstance(lines_raw, list) or not lines_raw:
+        raise Unusable("the trade has no lines")
+    lines = []
+    for ln in lines_raw:
+        if not isinstance(ln, dict):
+            raise Unusable("a line is not an object")
+        outer = clean(ln.get("outer_sku_id"), 120)
+        # The shop's mapping (channel_sku_map) first; else the seller's code is ours.
+        sku = (mapped or {}).get(outer, outer)
+        if sku not in known_skus:
+            raise Unusable(f"{UNMAPPED} {outer or '(no outer_sku_id)'} is not in the catalogue")
+        num = ln.get("num")
+        if isinstance(num, str) and num.isdigit():
+            num = int(num)
+        if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 100_000:
+            raise Unusable(f"line {ln.get('oid')}: quantity {num!r} is not 1 to 100000")
+        lines.append(
+            LineIn(
+                line_id=clean(ln.get("oid"), 64) or "?",
+                sku_code=sku,
+                qty=num,
+                price_cents=cents(money(ln.get("price"), f"line {ln.get('oid')} price")),
+            )
+        )
+    recipient = recipient_of(p)
     nick = clean(p.get("buyer_nick"), 120) or "(no nick)"
     return OrderIn(
         order_no=trade.external_id,
@@ -122,6 +134,10 @@ class Stored:
     new: int = 0
     changed: int = 0
     held: int = 0
+    #: The trades stored that are Guanjia orders, each with the version stored before.
+    ordered: list[tuple[ChannelOrder, dict[str, Any] | None, ChannelTrade]] = field(
+        default_factory=list
+    )
 
 
 def unsettled(
@@ -183,6 +199,8 @@ def store(
     }
     touched: list[tuple[ChannelOrder, ChannelTrade]] = []
     fresh: list[ChannelOrder] = []
+    #: The version stored before this one, of orders imported already: what changed since.
+    before: dict[str, dict[str, Any]] = {}
     for ext, t in newest.items():
         row = existing.get(ext)
         payload = _storable(t.payload)
@@ -208,6 +226,8 @@ def store(
         elif guard and t.modified < row.modified:
             continue  # an older version than the one stored (a lagging replica): ignored
         else:
+            if row.order_id is not None:
+                before[ext] = row.payload
             if t.modified != row.modified or row.payload != payload:
                 stored.changed += 1
                 row.versions += 1
@@ -216,13 +236,18 @@ def store(
             row.changed_at = now
         touched.append((row, t))
     session.flush()
-    stored.held = _import(session, shop, touched, now)
+    stored.held = import_trades(session, shop, touched, now)
     columns = [c.key for c in ChannelOrder.__table__.columns if c.key != "id"]
     insert_rows(session, ChannelOrder, [{k: getattr(r, k) for k in columns} for r in fresh])
+    # For changes.store: later changes (cancel, refund, address) reach the Guanjia order; one
+    # just imported counts what it was imported with as the change from nothing.
+    stored.ordered = [
+        (row, before.get(row.external_id), t) for row, t in touched if row.order_id is not None
+    ]
     return stored
 
 
-def _import(
+def import_trades(
     session: Session,
     shop: ChannelShop,
     touched: list[tuple[ChannelOrder, ChannelTrade]],
@@ -236,9 +261,13 @@ def _import(
         for ln in (t.payload.get("orders") or {}).get("order", [])
         if isinstance(ln, dict)
     }
+    mapped = skumap.mapping(session, shop.id, codes)
     known = set(
         session.execute(
-            select(Sku.sku_code).where(Sku.account_id == shop.account_id, Sku.sku_code.in_(codes))
+            select(Sku.sku_code).where(
+                Sku.account_id == shop.account_id,
+                Sku.sku_code.in_(codes | set(mapped.values())),
+            )
         ).scalars()
     )
     taken = set(
@@ -259,7 +288,7 @@ def _import(
             row.state, row.hold_reason = "held", "an order with this number exists already"
             continue
         try:
-            todo.append((row, to_order(t, known)))
+            todo.append((row, to_order(t, known, mapped)))
         except Unusable as why:
             row.state, row.hold_reason = "held", str(why)[:300]
     if todo:

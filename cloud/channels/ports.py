@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 
@@ -101,6 +102,56 @@ class CreatedLister(Protocol):
     def calls(self) -> int: ...
 
     def created(self, start: datetime, end: datetime) -> Listing: ...
+
+
+# --- refunds and pushed messages (later changes, issue 16) --------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelRefund:
+    """One refund as the marketplace lists it now (or as the replica that answered had it)."""
+
+    refund_id: str
+    external_id: str  # the trade
+    line_id: str  # the trade's line (Taobao ``oid``)
+    modified: datetime  # aware, UTC
+    status: str
+    #: "onsale" (asked before shipping) or "aftersale".
+    phase: str
+    fee: Decimal
+    payload: dict[str, Any]
+
+
+class RefundSource(Protocol):
+    """Refunds changed in a window of ``modified`` time, both ends included (one call list
+    gives them whole: Taobao's ``refunds.receive.get`` answers every field asked)."""
+
+    max_span: timedelta
+
+    @property
+    def calls(self) -> int: ...
+
+    def refunds(self, start: datetime, end: datetime) -> tuple[list[ChannelRefund], int]:
+        """The window's refunds and the pages read."""
+        ...
+
+
+@dataclass(frozen=True)
+class PushedMessage:
+    """A message the marketplace pushed (Taobao TMC): only a hint of which order changed."""
+
+    message_id: str
+    topic: str
+    #: The order it names, when it names one; its body is never trusted beyond that.
+    external_id: str | None
+
+
+class MessageSource(Protocol):
+    """At-least-once messages: what ``poll`` gave comes again until ``confirm``."""
+
+    def poll(self, limit: int) -> list[PushedMessage]: ...
+
+    def confirm(self, message_ids: list[str]) -> None: ...
 
 
 # --- e-waybills (电子面单) -------------------------------------------------------------

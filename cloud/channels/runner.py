@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
@@ -24,10 +24,14 @@ from cloud.channels.shopify.orders import ShopifyOrders
 from cloud.channels.shopify.shipments import ShopifyShipments
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
+from cloud.channels.taobao.refunds import TaobaoRefunds
 from cloud.channels.taobao.shipments import TaobaoShipments
+from cloud.channels.taobao.tmc import TaobaoMessages
 from cloud.db.engine import transaction
 from cloud.db.models import Account, ChannelShop
 from cloud.errors import N_, NotFoundError
+
+T = TypeVar("T")
 
 
 def owner_id() -> str:
@@ -131,6 +135,17 @@ def waybill_provider_for(
     return CainiaoWaybills(client)
 
 
+def _taobao(
+    shop: ChannelShop,
+    http: httpx.Client,
+    sleep: Callable[[float], object],
+    part: Callable[[TopClient], T],
+) -> T | None:
+    """A Taobao-only part (refunds, TMC messages) on the shop's TOP client; None elsewhere."""
+    source = source_for(shop, http, sleep)
+    return part(source.client) if isinstance(source, TaobaoOrders) else None
+
+
 def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
     """The scheduler of a hub process, on wall-clock time and real HTTP."""
     http = httpx.Client()
@@ -142,6 +157,8 @@ def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
         sources=lambda shop: source_for(shop, http, sch.pause),
         confirmers=lambda shop: confirmer_for(shop, http, sch.pause),
         waybill_providers=lambda shop: waybill_provider_for(shop, http, sch.pause),
+        refund_sources=lambda shop: _taobao(shop, http, sch.pause, TaobaoRefunds),
+        message_sources=lambda shop: _taobao(shop, http, sch.pause, TaobaoMessages),
         now=lambda: datetime.now(UTC),
         poll_s=poll_s,
         close=http.close,

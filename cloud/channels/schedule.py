@@ -200,13 +200,17 @@ def claim_rescans(
 
 
 def runs(
-    session: Session, account_id: int, code: str | None = None, limit: int = 50
+    session: Session,
+    account_id: int,
+    code: str | None = None,
+    limit: int = 50,
+    stream: str = "orders",
 ) -> list[tuple[str, ChannelRun]]:
-    """The account's latest runs, newest first, with their shop's code."""
+    """The account's latest runs of ``stream``, newest first, with their shop's code."""
     q = (
         select(ChannelShop.code, ChannelRun)
         .join(ChannelShop, ChannelShop.id == ChannelRun.shop_id)
-        .where(ChannelRun.account_id == account_id)
+        .where(ChannelRun.account_id == account_id, ChannelRun.stream == stream)
     )
     if code is not None:
         q = q.where(ChannelShop.code == code)
@@ -223,6 +227,7 @@ def going(session: Session, account_id: int) -> dict[str, ChannelRun]:
         .where(
             ChannelRun.account_id == account_id,
             ChannelRun.outcome.in_(("queued", "running")),
+            ChannelRun.stream == "orders",
         )
         .order_by(ChannelRun.id)
     ).all()

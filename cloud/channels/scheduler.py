@@ -17,11 +17,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import diff, schedule, shipments, waybills
+from cloud.channels import diff, messages, refunds, schedule, shipments, waybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import OrderSource, ShipmentConfirmer, WaybillProvider
+from cloud.channels.ports import (
+    MessageSource,
+    OrderSource,
+    RefundSource,
+    ShipmentConfirmer,
+    WaybillProvider,
+)
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop
 
@@ -34,6 +41,8 @@ class Tick:
     sent: shipments.Sent = field(default_factory=shipments.Sent)
     hinted: int = 0
     drawn: waybills.Drawn = field(default_factory=waybills.Drawn)
+    refund_runs: list[refunds.RefundsResult] = field(default_factory=list)
+    consumed: list[messages.Consumed] = field(default_factory=list)
 
 
 class Scheduler:
@@ -50,8 +59,12 @@ class Scheduler:
         close: Callable[[], None] = lambda: None,
         diff_tuning: diff.DiffTuning = diff.DEFAULT_DIFF,
         waybill_providers: Callable[[ChannelShop], WaybillProvider] | None = None,
+        refund_sources: Callable[[ChannelShop], RefundSource | None] | None = None,
+        message_sources: Callable[[ChannelShop], MessageSource | None] | None = None,
     ) -> None:
         self.diff_tuning = diff_tuning
+        #: The refunds stream after each orders run; the pushed messages (TMC) every tick.
+        self.refund_sources, self.message_sources = refund_sources, message_sources
         self.factory, self.owner = factory, owner
         self.sources, self.confirmers, self.now = sources, confirmers, now
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
@@ -70,6 +83,8 @@ class Scheduler:
             )
         for c in claimed:
             self._run(out, c.shop_id, c.run_id, rescan=False)
+            self._refunds(out, c.shop_id)
+        self._messages(out)
         with transaction(self.factory) as s:
             rescans = schedule.claim_rescans(
                 s, self.owner, self.now(), self.tuning.lease, self.tuning.rescan_every
@@ -158,6 +173,54 @@ class Scheduler:
                 rescan=rescan,
             )
         )
+
+    def _shop(self, shop_id: int) -> ChannelShop:
+        with self.factory() as s:
+            shop = s.get(ChannelShop, shop_id)
+            assert shop is not None
+            s.expunge(shop)
+        return shop
+
+    def _refunds(self, out: Tick, shop_id: int) -> None:
+        if self.refund_sources is None:
+            return
+        source = self.refund_sources(self._shop(shop_id))
+        if source is None:  # a marketplace whose refunds we do not read yet (Shopify)
+            return
+        out.refund_runs.append(
+            refunds.download_refunds(
+                self.factory, shop_id, source, owner=self.owner, now=self.now, tuning=self.tuning
+            )
+        )
+
+    def _messages(self, out: Tick) -> None:
+        """A batch of each scheduled shop's pushed messages (hints: polling stays)."""
+        if self.message_sources is None:
+            return
+        with self.factory() as s:
+            ids = list(
+                s.execute(
+                    select(ChannelShop.id)
+                    .where(ChannelShop.status == "active", ChannelShop.schedule_enabled)
+                    .order_by(ChannelShop.id)
+                ).scalars()
+            )
+        for shop_id in ids:
+            shop = self._shop(shop_id)
+            pushed = self.message_sources(shop)
+            if pushed is None:  # no pushed messages on this marketplace (Shopify: webhooks)
+                continue
+            out.consumed.append(
+                messages.consume(
+                    self.factory,
+                    shop_id,
+                    pushed,
+                    self.sources(shop),
+                    owner=self.owner,
+                    now=self.now,
+                    tuning=self.tuning,
+                )
+            )
 
     # --- the thread of a hub process -----------------------------------------------------
 

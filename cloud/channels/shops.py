@@ -164,7 +164,7 @@ def shops_overview(session: Session, account_id: int) -> list[dict[str, Any]]:
     ).scalars():
         last = session.execute(
             select(ChannelRun)
-            .where(ChannelRun.shop_id == shop.id)
+            .where(ChannelRun.shop_id == shop.id, ChannelRun.stream == "orders")
             .order_by(ChannelRun.started_at.desc(), ChannelRun.id.desc())
             .limit(1)
         ).scalar_one_or_none()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -153,6 +154,14 @@ class Market:
     #: A call quota per app and second (0 = none) and its use (double11.quota_check).
     calls_per_s: float = 0.0
     quota_used: dict[str, list[int]] = field(default_factory=dict)
+    #: Other buyer actions (refunds.py): each may act instead of the usual buyer (True).
+    actors: list[Callable[[Market], bool]] = field(default_factory=list)
+    #: Told of every version recorded (tid, action, trade): tmc.py publishes messages.
+    listeners: list[Callable[[Market, int, str, dict[str, Any]], None]] = field(
+        default_factory=list
+    )
+    #: State of the parts kept in their own modules (refunds.py, tmc.py), by name.
+    parts: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -186,6 +195,8 @@ class Market:
         return count
 
     def buyer_acts(self) -> None:
+        if any(act(self) for act in self.actors):
+            return
         open_tids = [t for t, vs in self.trades.items() if vs[-1].trade["status"] in OPEN]
         roll = self.rng.random()
         if not open_tids or roll < 0.4:
@@ -297,6 +308,8 @@ class Market:
                 "at": self.now,
             }
         )
+        for listen in self.listeners:
+            listen(self, tid, action, trade)
 
     def _money(self, value: Decimal) -> str:
         text = f"{value:.2f}"

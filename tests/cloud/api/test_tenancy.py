@@ -100,6 +100,8 @@ A_MARKERS = (
     "东莞皮具厂",
     "A-SHIPMENT-MARKER",
     "A-TID-1",
+    "A-CHANGE-MARKER",
+    "A-REFUND-1",
 )
 
 #: A's orders beyond the demo's five, each in the state in which A's own request of the
@@ -413,6 +415,16 @@ FOREIGN: list[Case] = [
         404,
         params={"order_no": "JY1300113"},
     ),
+    # channels, later changes: A's SKU mapping and refunds
+    Case(
+        "PUT",
+        "/api/v1/channels/shops/{code}/skus/{outer_sku_id}",
+        404,
+        {"sku_code": FILM},
+        params={"code": "A-SHOP", "outer_sku_id": "A-OUTER"},
+    ),
+    Case("GET", "/api/v1/channels/shops/{code}/skus", 404, params={"code": "A-SHOP"}),
+    Case("GET", "/api/v1/channels/shops/{code}/refunds", 404, params={"code": "A-SHOP"}),
 ]
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
@@ -556,6 +568,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/channels/shops": [{}],
     "/api/v1/channels/runs": [{}, {"shop": "A-SHOP"}],
     "/api/v1/channels/waybill-sources": [{}],
+    "/api/v1/channels/changes": [{}, {"shop": "A-SHOP"}, {"outcome": "after_sales"}],
     "/api/v1/suppliers": [{}],
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
     "/api/v1/finance/trial-balance": [{}, {"period": "2020-01"}],
@@ -1026,6 +1039,66 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
                 next_try_at=now,
                 error="A-WAYBILL-MARKER",
                 created_at=now,
+            )
+        )
+        from decimal import Decimal
+
+        from cloud.db.channel_changes import (
+            ChannelChange,
+            ChannelMessage,
+            ChannelRefund,
+            ChannelSkuMap,
+        )
+
+        s.add(
+            ChannelSkuMap(
+                account_id=a_id,
+                shop_id=shop.id,
+                outer_sku_id="A-OUTER-SEEN",
+                sku_code=FILM,
+                changed_at=now,
+                changed_by="A",
+            )
+        )
+        s.add(
+            ChannelMessage(
+                account_id=a_id,
+                shop_id=shop.id,
+                message_id="9100000001",
+                topic="taobao_trade_TradeChanged",
+                external_id="A-TID-1",
+                received_at=now,
+            )
+        )
+
+        s.add(
+            ChannelRefund(
+                account_id=a_id,
+                shop_id=shop.id,
+                refund_id="A-REFUND-1",
+                external_id="A-TID-1",
+                oid="1",
+                status="WAIT_SELLER_AGREE",
+                phase="aftersale",
+                refund_fee=Decimal("1.00"),
+                modified=now,
+                payload={},
+                versions=1,
+                first_seen_at=now,
+                changed_at=now,
+            )
+        )
+        s.add(
+            ChannelChange(
+                account_id=a_id,
+                shop_id=shop.id,
+                external_id="A-TID-1",
+                order_id=shipped.id,
+                kind="refund",
+                change_key="refund:A-REFUND-1:WAIT_SELLER_AGREE",
+                outcome="after_sales",
+                detail="A-CHANGE-MARKER",
+                at=now,
             )
         )
         s.flush()

@@ -9,9 +9,11 @@ waits let that time pass, with buyers acting meanwhile.
 from __future__ import annotations
 
 import random
+import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -375,3 +377,13 @@ def _shipping(shop: Shop, shipped: dict[str, str | None]) -> list[str]:
             if row.state != "done":
                 wrong.append(f"{row.external_id}: confirmation {row.state}: {row.error}")
     return wrong
+
+
+def sqlite_engine_at(template: Path, tmp_path: Path) -> Engine:
+    """A SQLite database copied from the migrated template (for tests whose SQL is the same
+    on both databases: CI time is short, and each PostgreSQL database costs seconds)."""
+    from cloud.db.engine import make_engine
+
+    path = tmp_path / "cloud.db"
+    shutil.copyfile(template, path)
+    return make_engine(f"sqlite:///{path}")

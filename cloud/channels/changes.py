@@ -1,0 +1,286 @@
+"""Later changes on the channel reach the Guanjia order (issue 16): a cancel, a refund asked
+before shipping, an address edit — through the order domain's own functions (the ones behind
+``POST /orders/{no}/cancel``, ``/hold`` and ``PATCH /orders/{no}``), so an order released to a
+warehouse gets the new ``order.release`` version (cancelled / on hold) the edge already obeys.
+
+Rules, and why:
+- **Each change once.** Every change is written to ``channel_change`` under a key unique per
+  shop (``cancel:<tid>``, ``refund:<refund_id>:<status>``, ``address:<tid>:<modified>:<hash>``)
+  with INSERT … ON CONFLICT DO NOTHING; only the writer whose row went in acts. A version read
+  twice, or a refund seen both on the trade's line and in the refunds stream, acts once.
+- **Only what changed.** The intake hands the version stored before; an address or a line's
+  ``refund_status`` that is the same as before is no change (a person's own edit in Guanjia is
+  not overwritten by re-reading the channel).
+- **Shipped orders are not cancelled.** A cancel or refund after shipping is recorded with
+  outcome ``after_sales`` (listed per shop in the API) for the returns flow (issue 17).
+- **Refund before shipping holds**, with the reason; the seller decides (agree on the channel,
+  then the trade closes and the order is cancelled, or ship). A refund withdrawn (``CLOSED``)
+  lifts our hold when no other refund of the trade is open, and only our hold.
+- **Address after the audit holds.** Before the audit completes the new address is written
+  (``workflow.patch``); after it, the order is held ("reject it and edit", a person checks the
+  courier and the label); an address a courier cannot read holds too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cloud.channels import intake
+from cloud.channels.ports import ChannelTrade
+from cloud.db.channel_changes import ChannelChange, ChannelRefund
+from cloud.db.engine import dialect_of
+from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder
+from cloud.orders import workflow
+from cloud.orders.core import EDITABLE, OrderPatch
+
+ACTOR = "channel"
+#: Refund states in which the buyer waits for the seller (TOP Refund.status).
+OPEN_REFUND = frozenset(
+    {
+        "WAIT_SELLER_AGREE",
+        "WAIT_BUYER_RETURN_GOODS",
+        "WAIT_SELLER_CONFIRM_GOODS",
+        "SELLER_REFUSE_BUYER",
+    }
+)
+#: How our refund holds begin (a refund withdrawn lifts only these).
+REFUND_HOLD = "refund on the channel"
+ADDRESS = (
+    "receiver_name",
+    "receiver_state",
+    "receiver_city",
+    "receiver_district",
+    "receiver_town",
+    "receiver_address",
+    "receiver_mobile",
+)
+
+
+def store(
+    session: Session,
+    shop: ChannelShop,
+    trades: list[ChannelTrade],
+    now: datetime,
+    read_at: datetime,
+    *,
+    guard: bool = True,
+) -> intake.Stored:
+    """The intake (intake.store), then the changes of the trades that are orders."""
+    stored = intake.store(session, shop, trades, now, read_at, guard=guard)
+    for row, before, t in stored.ordered:
+        on_trade(session, shop, row, before, t, now)
+    return stored
+
+
+def _once(
+    session: Session,
+    shop: ChannelShop,
+    ext: str,
+    o: SalesOrder | None,
+    kind: str,
+    key: str,
+    outcome: str,
+    detail: str,
+    now: datetime,
+) -> bool:
+    """Record the change; False when it was recorded already (and so acted on already)."""
+    stmt = (
+        postgresql.insert(ChannelChange)
+        if dialect_of(session) == "postgresql"
+        else sqlite.insert(ChannelChange)
+    )
+    done = session.execute(
+        stmt.values(
+            account_id=shop.account_id,
+            shop_id=shop.id,
+            external_id=ext,
+            order_id=o.id if o is not None else None,
+            kind=kind,
+            change_key=key[:200],
+            outcome=outcome,
+            detail=detail[:300],
+            at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "change_key"])
+        # RETURNING, not rowcount: an ORM-enabled INSERT does not report psycopg's rowcount.
+        .returning(ChannelChange.id)
+    )
+    return done.scalar_one_or_none() is not None
+
+
+def _lines(payload: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    raw = (payload or {}).get("orders") or {}
+    lines = raw.get("order", []) if isinstance(raw, dict) else []
+    return {intake.clean(ln.get("oid"), 64): ln for ln in lines if isinstance(ln, dict)}
+
+
+def _order(session: Session, row: ChannelOrder) -> SalesOrder | None:
+    if row.order_id is None:
+        return None
+    return session.execute(
+        select(SalesOrder).where(SalesOrder.id == row.order_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def on_trade(
+    session: Session,
+    shop: ChannelShop,
+    row: ChannelOrder,
+    before: dict[str, Any] | None,
+    t: ChannelTrade,
+    now: datetime,
+) -> None:
+    """A newer version of an imported trade was stored; ``before``: the version stored before
+    it (None: just imported)."""
+    if before is not None and before == row.payload:
+        return  # the same version read again: nothing changed (and no order row locked)
+    o = _order(session, row)
+    if o is None:
+        return
+    ext = row.external_id
+    if t.closed:
+        cancel(session, shop, ext, o, f"closed on the channel ({t.status})", now)
+    old = _lines(before)
+    for oid, ln in _lines(t.payload).items():
+        status = intake.clean(ln.get("refund_status"), 40) or "NO_REFUND"
+        was = intake.clean(old.get(oid, {}).get("refund_status"), 40) or "NO_REFUND"
+        if status != was and status != "NO_REFUND":
+            rid = intake.clean(ln.get("refund_id"), 64) or f"{ext}-{oid}"
+            refund(session, shop, ext, o, rid, oid, status, now, payload=t.payload)
+    if before is not None and not t.closed:
+        new, had = (
+            [intake.clean(t.payload.get(k)) for k in ADDRESS],
+            [intake.clean(before.get(k)) for k in ADDRESS],
+        )
+        if new != had:
+            address(session, shop, row, o, t, now)
+
+
+def open_refunds(
+    session: Session, shop_id: int, ext: str, payload: dict[str, Any], but: str
+) -> int:
+    """The trade's refunds other than ``but`` (a refund id) open or paid, as the trade's stored
+    version says (each line's ``refund_id``) or the refunds stream: either may be ahead of the
+    other, and one line may have had a refund withdrawn and another asked."""
+    held = OPEN_REFUND | {"SUCCESS"}
+    found = {
+        intake.clean(ln.get("refund_id"), 64) or f"{ext}-{oid}"
+        for oid, ln in _lines(payload).items()
+        if intake.clean(ln.get("refund_status"), 40) in held
+    }
+    found |= set(
+        session.execute(
+            select(ChannelRefund.refund_id).where(
+                ChannelRefund.shop_id == shop_id,
+                ChannelRefund.external_id == ext,
+                ChannelRefund.status.in_(held),
+            )
+        ).scalars()
+    )
+    return len(found - {but})
+
+
+def cancel(
+    session: Session, shop: ChannelShop, ext: str, o: SalesOrder, why: str, now: datetime
+) -> None:
+    if o.status == "shipped":
+        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "after_sales", why, now)
+    elif o.status == "cancelled":
+        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "none", why, now)
+    elif _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "applied", why, now):
+        workflow.cancel(session, o.account_id, o.order_no, why, ACTOR, now)
+
+
+def refund(
+    session: Session,
+    shop: ChannelShop,
+    ext: str,
+    o: SalesOrder,
+    refund_id: str,
+    oid: str,
+    status: str,
+    now: datetime,
+    *,
+    payload: dict[str, Any],
+) -> None:
+    """A refund of line ``oid`` reached ``status``; ``payload``: the trade as last stored (a
+    withdrawn refund lifts our hold only if no other line has one open or paid)."""
+    key = f"refund:{refund_id}:{status}"
+    why = f"{REFUND_HOLD}: line {oid} {status}"
+    kind = "refund" if status in OPEN_REFUND | {"SUCCESS"} else "refund_ended"
+    if o.status == "shipped":
+        outcome = "after_sales" if kind == "refund" else "none"
+        _once(session, shop, ext, o, kind, key, outcome, why, now)
+    elif o.status == "cancelled":
+        _once(session, shop, ext, o, kind, key, "none", why, now)
+    elif kind == "refund":
+        if _once(session, shop, ext, o, kind, key, "held", why, now):
+            hold(session, o, why, now)
+    else:
+        # Withdrawn (CLOSED): lift our own hold once no line of the trade has a refund open.
+        lift = (
+            o.on_hold
+            and (o.hold_reason or "").startswith(REFUND_HOLD)
+            and open_refunds(session, shop.id, ext, payload, refund_id) == 0
+        )
+        outcome = "applied" if lift else "none"
+        if _once(session, shop, ext, o, kind, key, outcome, why, now) and lift:
+            unhold_ours(session, o, now)
+
+
+def address(
+    session: Session,
+    shop: ChannelShop,
+    row: ChannelOrder,
+    o: SalesOrder,
+    t: ChannelTrade,
+    now: datetime,
+) -> None:
+    ext = row.external_id
+    text = "|".join(intake.clean(t.payload.get(k)) for k in ADDRESS)
+    key = f"address:{ext}:{int(t.modified.timestamp())}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    if o.status in ("shipped", "cancelled"):
+        _once(
+            session, shop, ext, o, "address", key, "none", f"address changed; order {o.status}", now
+        )
+        return
+    try:
+        recipient = intake.recipient_of(t.payload)
+    except intake.Unusable as bad:
+        if _once(session, shop, ext, o, "address", key, "held", str(bad), now):
+            hold(session, o, f"the buyer changed the address on the channel: {bad}", now)
+        return
+    if o.status in EDITABLE:
+        if _once(session, shop, ext, o, "address", key, "applied", "address changed", now):
+            workflow.patch(
+                session, o.account_id, o.order_no, OrderPatch(recipient=recipient), ACTOR, now
+            )
+        return
+    why = "the buyer changed the address on the channel after the audit: reject it (驳回) and edit"
+    if _once(session, shop, ext, o, "address", key, "held", why, now):
+        hold(session, o, why, now)
+
+
+def hold(session: Session, o: SalesOrder, why: str, now: datetime) -> None:
+    """Hold the order (the edge gets the held version if it has the order); an order on hold
+    already for another reason keeps it too: the reasons are joined, ours first."""
+    if o.on_hold:
+        if (o.hold_reason or "").startswith(why.partition(":")[0]):
+            return  # held for this kind of change already (another line's refund)
+        why = f"{why}; {o.hold_reason}"[:300]
+        workflow.set_hold(session, o.account_id, o.order_no, False, None, ACTOR, now)
+    workflow.set_hold(session, o.account_id, o.order_no, True, why, ACTOR, now)
+
+
+def unhold_ours(session: Session, o: SalesOrder, now: datetime) -> None:
+    """Lift our refund hold; another reason joined to it stays."""
+    rest = (o.hold_reason or "").partition("; ")[2]
+    workflow.set_hold(session, o.account_id, o.order_no, False, "refund withdrawn", ACTOR, now)
+    if rest:
+        workflow.set_hold(session, o.account_id, o.order_no, True, rest, ACTOR, now)

@@ -42,12 +42,16 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict protocol edge cloud simulators
 
-# Tests run on SQLite always, and on PostgreSQL too when the local server answers.
+# Tests run on SQLite always, and on PostgreSQL too when the local server answers. The unit
+# and integration tests run in two processes (each with its own broker, schemas and files);
+# the end-to-end runs (kill -9, separate daemons, timings), the browser and the fuzz table
+# after them in one, so their processes and figures do not compete with the rest.
 test: check cjk-font chromium
 	@if [ -z "$$GUANJIA_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest -m "e2e or browser or serial" $(PYTEST_ARGS)
 
 # The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no
 # browser, SQLite only. `make test` stays the whole suite, and is what CI runs.

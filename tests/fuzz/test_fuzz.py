@@ -11,6 +11,9 @@ from protocol.errors import RemoteProtocolError
 from tests.fuzz.harness import TALLIES, bytes_cases, run
 from tests.fuzz.kinds import KINDS, PROTOCOL
 
+# One process: the table of counts is printed by that process's terminal summary.
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_fuzz(kind: str, fuzz_cases: int) -> None:

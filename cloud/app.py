@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from cloud import metrics
 from cloud.api import (
     auth,
+    channel_stock,
     channels,
     finance,
     orders,
@@ -243,6 +244,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         tasks,
         platform,
         channels,
+        channel_stock,
         finance,
     ):
         app.include_router(module.router)

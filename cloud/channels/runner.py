@@ -14,12 +14,13 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import shops
+from cloud.channels import shops, stock_policy, stock_push
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.scheduler import Scheduler
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.shipments import TaobaoShipments
+from cloud.channels.taobao.stock import TaobaoStock
 from cloud.db.engine import transaction
 from cloud.db.models import Account, ChannelShop
 from cloud.errors import N_, NotFoundError
@@ -99,6 +100,44 @@ def confirmer_for(
     return TaobaoShipments(client)
 
 
+def sink_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> TaobaoStock:
+    # Two tries in the call; a row's backoff (cloud/channels/stock_push.py) does the rest.
+    client = TopClient(
+        http,
+        shop.api_url,
+        shop.app_key,
+        shop.app_secret,
+        shop.session_key,
+        sign_method=shop.sign_method,
+        now=lambda: datetime.now(UTC),
+        sleep=sleep,
+        attempts=2,
+    )
+    return TaobaoStock(client)
+
+
+def push_stock_now(factory: sessionmaker[Session], account: str, code: str) -> dict[str, int]:
+    """``guanjia channels push-stock``: every SKU of the shop owes a push; push what is due
+    in this process (rows another process holds are left to it)."""
+    with transaction(factory) as s:
+        marked = stock_policy.push_all(s, account_id_of(s, account), code)
+    totals: dict[str, int] = {"marked": marked}
+    with httpx.Client() as http:
+        while True:
+            done = stock_push.drain(
+                factory,
+                lambda shop: sink_for(shop, http),
+                owner=owner_id(),
+                now=lambda: datetime.now(UTC),
+            )
+            for k, v in vars(done).items():
+                totals[k] = totals.get(k, 0) + v
+            if sum(vars(done).values()) == 0:
+                return totals
+
+
 def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
     """The scheduler of a hub process, on wall-clock time and real HTTP."""
     http = httpx.Client()
@@ -109,6 +148,7 @@ def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
         owner=owner_id(),
         sources=lambda shop: source_for(shop, http, sch.pause),
         confirmers=lambda shop: confirmer_for(shop, http, sch.pause),
+        sinks=lambda shop: sink_for(shop, http, sch.pause),
         now=lambda: datetime.now(UTC),
         poll_s=poll_s,
         close=http.close,

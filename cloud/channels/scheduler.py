@@ -17,9 +17,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import schedule, shipments
+from cloud.channels import schedule, shipments, stock_push
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import OrderSource, ShipmentConfirmer
+from cloud.channels.ports import InventorySink, OrderSource, ShipmentConfirmer
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop
 
@@ -30,6 +30,7 @@ log = logging.getLogger("guanjia.cloud.channels")
 class Tick:
     runs: list[RunResult] = field(default_factory=list)
     sent: shipments.Sent = field(default_factory=shipments.Sent)
+    pushed: stock_push.Pushed = field(default_factory=stock_push.Pushed)
 
 
 class Scheduler:
@@ -44,10 +45,12 @@ class Scheduler:
         tuning: Tuning = DEFAULT_TUNING,
         poll_s: float = 10.0,
         close: Callable[[], None] = lambda: None,
+        sinks: Callable[[ChannelShop], InventorySink] | None = None,
     ) -> None:
         self.factory, self.owner = factory, owner
         self.sources, self.confirmers, self.now = sources, confirmers, now
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
+        self.sinks = sinks
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -69,6 +72,8 @@ class Scheduler:
         for shop_id in rescans:
             self._run(out, shop_id, None, rescan=True)
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
+        if self.sinks is not None:  # the stock push's dirty SKUs (cloud/channels/stock_push.py)
+            out.pushed = stock_push.drain(self.factory, self.sinks, owner=self.owner, now=self.now)
         return out
 
     def _run(self, out: Tick, shop_id: int, run_id: int | None, *, rescan: bool) -> None:

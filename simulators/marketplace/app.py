@@ -11,6 +11,9 @@
 - ``POST /_sim/shops`` ``{"app_key", "secret", "session", "seller_nick"}``
 - ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
+- ``GET  /_sim/stock``: stock on sale per SKU and every change of it; ``POST /_sim/stock``
+  ``{"seed"}`` or ``{"buy_during_push", "push_timeout"}`` and/or ``{"seller_nick", "levels":
+  {sku: quantity}}`` (simulators/marketplace/stock.py)
 
 It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
@@ -35,6 +38,7 @@ import typer
 from simulators.marketplace import top
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
+from simulators.marketplace.stock import stock_control
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_BODY = 1 << 20
@@ -83,6 +87,8 @@ class MarketplaceApp:
             return {"now": m.now, "text": fmt(m.now)}
         if name == "truth":
             return m.truth_state()
+        if name == "stock":
+            return stock_control(m, verb, args)
         if verb != "POST":
             return None
         if name == "advance":

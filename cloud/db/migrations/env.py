@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import cloud.db.channel_stock
 import cloud.db.finance  # noqa: F401 - the books' tables are in the metadata too
 from cloud.db.models import Base
 

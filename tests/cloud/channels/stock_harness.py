@@ -58,10 +58,12 @@ def figure(shop: Shop, code: str) -> int:
         return stock_push.our_figure(s, shop.hub.account_id, code, datetime.now(UTC))
 
 
-def setup(engine: Engine, seed: int, faults: Faults | None = None) -> tuple[Shop, dict[str, int]]:
+def setup(
+    engine: Engine, seed: int, faults: Faults | None = None, stock: StockFaults | None = None
+) -> tuple[Shop, dict[str, int]]:
     hub = make_hub(engine, f"stock{seed}")
     market = Market(seed=seed, faults=faults or Faults())
-    market.stock.faults = StockFaults.seeded(seed)
+    market.stock.faults = stock or StockFaults.seeded(seed)
     shop = make_shop(hub, market, f"st{seed}")
     received = {code: market.rng.randint(2, 12) for code in SKUS}
     now = datetime.now(UTC)

@@ -38,7 +38,10 @@ def test_safety_stock_share_and_unlisted_codes(engine: Engine) -> None:
     now = datetime.now(UTC)
     with transaction(shop.hub.factory) as s:
         upsert_sku(
-            s, SkuIn(sku_code="NOT-ON-SALE", name="x", barcodes=["BC-NOS"]), now, shop.hub.account_id
+            s,
+            SkuIn(sku_code="NOT-ON-SALE", name="x", barcodes=["BC-NOS"]),
+            now,
+            shop.hub.account_id,
         )
         stock_policy.set_policy(
             s, shop.hub.account_id, shop.code, enabled=True, safety_stock=2, share_pct=50, now=now
@@ -90,10 +93,8 @@ def test_a_channel_that_sold_more_than_we_have_goes_to_zero(engine: Engine) -> N
     shop, received = setup(engine, 10, stock=StockFaults())
     drain(shop)
     m, nick = shop.market, f"nick-{shop.code}"
-    sold = 0
     for _ in range(received["SKU-C"] - 1):  # buyers take all but one; nothing downloaded
         m.stock.buy_now(m, nick, "SKU-C")
-        sold += 1
     with transaction(shop.hub.factory) as s:  # and we lose all but one unit
         adjust(
             s,

@@ -59,8 +59,13 @@ def figure(shop: Shop, code: str) -> int:
 
 
 def setup(
-    engine: Engine, seed: int, faults: Faults | None = None, stock: StockFaults | None = None
+    engine: Engine,
+    seed: int,
+    faults: Faults | None = None,
+    stock: StockFaults | None = None,
+    policy: tuple[int, int] = (0, 100),
 ) -> tuple[Shop, dict[str, int]]:
+    """A hub and a shop of seed's own; ``policy``: (safety stock, share %)."""
     hub = make_hub(engine, f"stock{seed}")
     market = Market(seed=seed, faults=faults or Faults())
     market.stock.faults = stock or StockFaults.seeded(seed)
@@ -71,7 +76,13 @@ def setup(
         for code, qty in received.items():
             receive(s, hub.account_id, "WH1", code, qty, "t", now)
         stock_policy.set_policy(
-            s, hub.account_id, shop.code, enabled=True, safety_stock=0, share_pct=100, now=now
+            s,
+            hub.account_id,
+            shop.code,
+            enabled=True,
+            safety_stock=policy[0],
+            share_pct=policy[1],
+            now=now,
         )
     return shop, received
 
@@ -81,14 +92,15 @@ def simulate_stock(engine: Engine, seed: int, *, blind: bool = False, rounds: in
     pushes and lost answers (StockFaults.seeded), goods received now and then; buyers buy
     while the hub downloads and pushes. Then quiet: download and push until settled.
     Violations: units sold on the channel beyond what we received (oversold), and a channel
-    quantity that is not our figure after quiet."""
+    quantity that is not our figure (after safety stock and share) after quiet."""
     r = random.Random(seed)
     faults = Faults(
         rate_limit=r.choice([0.0, 0.05, 0.1]),
         isp_error=r.choice([0.0, 0.05]),
         html=r.choice([0.0, 0.02]),
     )
-    shop, received = setup(engine, seed, faults)
+    policy = (0, 100) if r.random() < 0.5 else (r.randint(0, 2), r.choice([50, 80, 100]))
+    shop, received = setup(engine, seed, faults, policy=policy)
     market = shop.market
     shop.rate = 0.05 + r.random() * 0.2
     drain(shop, blind)  # the first push: the shop shows our stock from now on
@@ -121,7 +133,7 @@ def simulate_stock(engine: Engine, seed: int, *, blind: bool = False, rounds: in
         if sold.get(code, 0) > received[code]:
             wrong.append(f"oversold {code}: sold {sold[code]}, had {received[code]}")
         on_sale = market.stock.levels.get((f"nick-{shop.code}", code), 0)
-        ours = figure(shop, code)
+        ours = max(0, figure(shop, code) - policy[0]) * policy[1] // 100
         if not wrong and on_sale != ours:
             wrong.append(f"{code}: the channel shows {on_sale}, our figure is {ours}")
     if dirty(shop):

@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -113,7 +115,7 @@ def test_policy_stock_routes_and_push_latency(
 
     _until(lambda: all(level(c) == 4 for c in market.skus), "the first push")  # (10 - 2) * 50%
 
-    def pushed() -> list[dict[str, object]]:
+    def pushed() -> list[dict[str, Any]]:
         got = hub.get("/api/v1/channels/shops/tb/stock", headers=readonly).json()
         return got if all(r["state"] == "ok" for r in got) else []
 
@@ -133,7 +135,7 @@ def test_policy_stock_routes_and_push_latency(
         with transaction(sessions) as s:
             receive(s, account_id, "WH1", code, 2, "t", datetime.now(UTC))
         t0 = time.monotonic()
-        t1 = _until(lambda code=code, before=before: level(code) == before + 1, "a push")
+        t1 = _until(partial(lambda c, b: level(c) == b + 1, code, before), "a push")
         lags.append(t1 - t0)
     lags.sort()
     p50 = statistics.median(lags)

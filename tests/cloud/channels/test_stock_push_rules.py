@@ -15,22 +15,22 @@ from cloud.db.engine import transaction
 from cloud.stock.ledger import adjust, receive
 from simulators.marketplace.market import Faults
 from simulators.marketplace.stock import StockFaults
+from tests.cloud.channels.harness import Shop
 from tests.cloud.channels.stock_harness import SKUS, dirty, drain, setup, sink
 
 
-def on_sale(shop: object, code: str) -> int:
-    m = shop.market  # type: ignore[attr-defined]
-    return int(m.stock.levels.get((f"nick-{shop.code}", code), 0))  # type: ignore[attr-defined]
+def on_sale(shop: Shop, code: str) -> int:
+    return shop.market.stock.levels.get((f"nick-{shop.code}", code), 0)
 
 
-def row(shop: object, code: str) -> ChannelStockItem:
-    with shop.hub.factory() as s:  # type: ignore[attr-defined]
-        return s.execute(
+def row(shop: Shop, code: str) -> ChannelStockItem:
+    with shop.hub.factory() as s:
+        found: ChannelStockItem = s.execute(
             select(ChannelStockItem).where(
-                ChannelStockItem.shop_id == shop.shop_id,  # type: ignore[attr-defined]
-                ChannelStockItem.sku_code == code,
+                ChannelStockItem.shop_id == shop.shop_id, ChannelStockItem.sku_code == code
             )
         ).scalar_one()
+        return found
 
 
 def test_safety_stock_share_and_unlisted_codes(engine: Engine) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from cloud.channels import stock_policy, stock_push
+from cloud.channels.ports import ChannelListing
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.stock import TaobaoStock
 from cloud.db.channel_stock import ChannelStockItem
@@ -21,7 +22,14 @@ from tests.cloud.channels.harness import KEY, SECRET, Shop, make_hub, make_shop
 SKUS = ("SKU-A", "SKU-B", "SKU-C", "SKU-D")
 
 
-def sink(shop: Shop, attempts: int = 2) -> TaobaoStock:
+class UnkeyedStock(TaobaoStock):
+    """The ablation: incremental changes without the idempotency key."""
+
+    def add(self, listing: ChannelListing, delta: int, key: str) -> int:
+        return self._update(listing, {"quantity": str(delta), "type": "2"})
+
+
+def sink(shop: Shop, attempts: int = 2, keyed: bool = True) -> TaobaoStock:
     top = TopClient(
         shop.http,
         "http://sim/router/rest",
@@ -33,12 +41,18 @@ def sink(shop: Shop, attempts: int = 2) -> TaobaoStock:
         sleep=lambda s: shop.market.advance(s, shop.rate),
         attempts=attempts,
     )
-    return TaobaoStock(top)
+    return TaobaoStock(top) if keyed else UnkeyedStock(top)
 
 
-def drain(shop: Shop, blind: bool = False, owner: str = "hub-1") -> stock_push.Pushed:
+def drain(
+    shop: Shop, blind: bool = False, owner: str = "hub-1", keyed: bool = True
+) -> stock_push.Pushed:
     return stock_push.drain(
-        shop.hub.factory, lambda _row: sink(shop), owner=owner, now=shop.now, blind=blind
+        shop.hub.factory,
+        lambda _row: sink(shop, keyed=keyed),
+        owner=owner,
+        now=shop.now,
+        blind=blind,
     )
 
 
@@ -87,7 +101,9 @@ def setup(
     return shop, received
 
 
-def simulate_stock(engine: Engine, seed: int, *, blind: bool = False, rounds: int = 8) -> list[str]:
+def simulate_stock(
+    engine: Engine, seed: int, *, blind: bool = False, keyed: bool = True, rounds: int = 8
+) -> list[str]:
     """Per seed: call-limit and platform faults from the seed, concurrent purchases during
     pushes and lost answers (StockFaults.seeded), goods received now and then; buyers buy
     while the hub downloads and pushes. Then quiet: download and push until settled.
@@ -103,7 +119,7 @@ def simulate_stock(engine: Engine, seed: int, *, blind: bool = False, rounds: in
     shop, received = setup(engine, seed, faults, policy=policy)
     market = shop.market
     shop.rate = 0.05 + r.random() * 0.2
-    drain(shop, blind)  # the first push: the shop shows our stock from now on
+    drain(shop, blind, keyed=keyed)  # the first push: the shop shows our stock from now on
     for _ in range(rounds):
         market.advance(r.uniform(10, 120), shop.rate)
         roll = r.random()
@@ -114,13 +130,13 @@ def simulate_stock(engine: Engine, seed: int, *, blind: bool = False, rounds: in
             received[code] += more
         if roll > 0.2:
             shop.run(page_size=100)
-        drain(shop, blind)
+        drain(shop, blind, keyed=keyed)
     shop.rate = 0.0
     for _ in range(2):  # past the download's safety lag: every paid trade is downloaded
         market.advance(300, 0.0)
         shop.run(page_size=100)
         for _ in range(20):
-            drain(shop, blind)
+            drain(shop, blind, keyed=keyed)
             if not dirty(shop):
                 break
             market.advance(600, 0.0)  # past any backoff

@@ -102,7 +102,7 @@ def setup(
 
 
 def simulate_stock(
-    engine: Engine, seed: int, *, blind: bool = False, keyed: bool = True, rounds: int = 8
+    engine: Engine, seed: int, *, blind: bool = False, keyed: bool = True, rounds: int = 6
 ) -> list[str]:
     """Per seed: call-limit and platform faults from the seed, concurrent purchases during
     pushes and lost answers (StockFaults.seeded), goods received now and then; buyers buy

@@ -26,7 +26,7 @@ from simulators.marketplace.app import MarketplaceApp, serve
 from simulators.marketplace.market import Market
 from tests.cloud.conftest import account_id_of, make_account
 
-CHANGES = 12  # stock changes timed per database in make test; 200 with --long
+CHANGES = 10  # stock changes timed per database in make test; 200 with --long
 
 
 @pytest.fixture

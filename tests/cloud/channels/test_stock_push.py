@@ -11,8 +11,8 @@ from sqlalchemy import Engine
 
 from tests.cloud.channels.stock_harness import simulate_stock
 
-SQLITE_SEEDS = 10  # make test (about 1.3 s a schedule on the loaded ci box); --long: 1,000
-PG_SEEDS = 4
+SQLITE_SEEDS = 10  # make test (about 1.2 s a schedule on the loaded 2-core box); --long: 1,000
+PG_SEEDS = 3
 LONG_SEEDS = 1000
 
 

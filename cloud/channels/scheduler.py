@@ -74,7 +74,9 @@ class Scheduler:
         for shop_id in rescans:
             self._run(out, shop_id, None, rescan=True)
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
-        if self.sinks is not None:  # the stock push's dirty SKUs (cloud/channels/stock_push.py)
+        if self.sinks is not None and self._pusher is None:
+            # The stock push's dirty SKUs (cloud/channels/stock_push.py), unless the push
+            # thread of this process does it (one pusher per process: they share the owner).
             out.pushed = stock_push.drain(self.factory, self.sinks, owner=self.owner, now=self.now)
         return out
 

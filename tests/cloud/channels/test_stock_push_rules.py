@@ -15,7 +15,7 @@ from cloud.db.engine import transaction
 from cloud.stock.ledger import adjust, receive
 from simulators.marketplace.market import Faults
 from simulators.marketplace.stock import StockFaults
-from tests.cloud.channels.harness import Shop
+from tests.cloud.channels.harness import Shop, scheduler
 from tests.cloud.channels.stock_harness import SKUS, dirty, drain, setup, sink
 
 
@@ -132,3 +132,11 @@ def test_two_processes_never_push_the_same_row(engine: Engine) -> None:
     result = stock_push.push_row(shop.hub.factory, sink(shop), mine[0], owner="hub-1", now=shop.now)
     assert result == "unchanged"
     assert len([c for c in shop.market.stock.log if c["action"] == "add"]) == pushed
+
+
+def test_the_schedulers_tick_pushes_the_dirty_rows(engine: Engine) -> None:
+    shop, received = setup(engine, 12, stock=StockFaults())
+    sch = scheduler(shop.hub, [shop], "hub-1", sinks=lambda _row: sink(shop))
+    assert sch.tick().pushed.pushed == len(SKUS)
+    assert {c: on_sale(shop, c) for c in SKUS} == received
+    assert sch.tick().pushed == stock_push.Pushed()  # nothing dirty: nothing claimed

@@ -131,7 +131,8 @@ def simulate_stock(
         if roll > 0.2:
             shop.run(page_size=100)
         drain(shop, blind, keyed=keyed)
-    shop.rate = 0.0
+    shop.rate = 0.0  # quiet: no buyers, and none paying during a push either
+    market.stock.faults.buy_during_push = 0.0
     for _ in range(2):  # past the download's safety lag: every paid trade is downloaded
         market.advance(300, 0.0)
         shop.run(page_size=100)

@@ -11,7 +11,7 @@ from tests.cloud.channels.stock_harness import simulate_stock
 
 SQLITE_SEEDS = 10  # make test (about 1.2 s a schedule on the loaded 2-core box)
 PG_SEEDS = 3
-LONG_CHUNKS, LONG_PER_CHUNK = 20, 50  # --long: 1,000 more on each database, in chunks (timeout)
+LONG_CHUNKS, LONG_PER_CHUNK = 50, 20  # --long: 1,000 more on each database, in chunks (timeout)
 
 
 def test_never_oversold_and_converges_under_seeded_schedules(engine: Engine) -> None:

@@ -84,6 +84,9 @@ def setup(
     market = Market(seed=seed, faults=faults or Faults())
     market.stock.faults = stock or StockFaults.seeded(seed)
     shop = make_shop(hub, market, f"st{seed}")
+    # The seller lists the SKUs at 0 until the hub's first push (a first push held up by
+    # call limits must not leave the buyers unlimited meanwhile).
+    market.stock.limited.add(f"nick-{shop.code}")
     received = {code: market.rng.randint(2, 12) for code in SKUS}
     now = datetime.now(UTC)
     with transaction(hub.factory) as s:

@@ -24,8 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from cloud import metrics
 from cloud.api import (
     auth,
-    channel_webhooks,
     channel_changes,
+    channel_stock,
+    channel_webhooks,
     channels,
     finance,
     orders,
@@ -249,6 +250,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         channel_webhooks,
         waybills,
         channel_changes,
+        channel_stock,
         finance,
     ):
         app.include_router(module.router)

@@ -495,6 +495,56 @@ def channels_map_sku(
     )
 
 
+@channels_app.command("push-stock")
+def channels_push_stock(
+    shop: Annotated[str, typer.Option(help="The shop's code.")],
+    account: AccountOpt,
+    on: Annotated[
+        bool | None, typer.Option("--on/--off", help="Turn the shop's stock push on or off.")
+    ] = None,
+    safety_stock: Annotated[
+        int | None, typer.Option(min=0, help="Units kept back from the shop (with --on).")
+    ] = None,
+    share: Annotated[
+        int | None, typer.Option(min=0, max=100, help="Percent the shop is shown (with --on).")
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Push the shop's stock now (同步库存): every SKU is pushed; prints the counts as JSON."""
+    from datetime import UTC, datetime
+
+    import orjson
+
+    from cloud.channels import runner, stock_policy
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    factory = _channels_factory(database_url)
+    try:
+        if on is not None:
+            with transaction(factory) as s:
+                aid = runner.account_id_of(s, account)
+                now = stock_policy.policy_of(s, aid, shop)
+                stock_policy.set_policy(
+                    s,
+                    aid,
+                    shop,
+                    enabled=on,
+                    safety_stock=now["safety_stock"] if safety_stock is None else safety_stock,
+                    share_pct=now["share_pct"] if share is None else share,
+                    now=datetime.now(UTC),
+                )
+            if not on:
+                typer.echo(f"shop {shop}: stock push off")
+                return
+        totals = runner.push_stock_now(factory, account, shop)
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(orjson.dumps(totals).decode())
+    raise typer.Exit(1 if totals.get("failed") or totals.get("retry") else 0)
+
+
 @channels_app.command("list")
 def channels_list(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
     """Each shop: status, watermark, last run (JSON lines)."""

@@ -197,3 +197,30 @@ class WaybillProvider(Protocol):
     def cancel(self, cp_code: str, waybill_code: str) -> None:
         """Give the number back (it was never used)."""
         ...
+
+
+@dataclass(frozen=True)
+class ChannelListing:
+    """Where a SKU of ours is on sale in a shop, and how many the shop has on sale now."""
+
+    item_id: str  # Taobao: num_iid
+    sku_id: str
+    quantity: int
+
+
+class InventorySink(Protocol):
+    """The stock a shop shows (Taobao: ``taobao.skus.custom.get`` to find and read a SKU,
+    ``taobao.item.quantity.update`` to change it)."""
+
+    def listing(self, sku_code: str) -> ChannelListing | None:
+        """The shop's listing of our code (its 商家编码), None when it has none."""
+        ...
+
+    def add(self, listing: ChannelListing, delta: int, key: str) -> int:
+        """Change the quantity by ``delta`` (incremental, atomic with buyers' purchases) under
+        the idempotency key ``key``; the quantity after. Raises as the order ports do."""
+        ...
+
+    def set(self, listing: ChannelListing, quantity: int) -> int:
+        """Overwrite the quantity (full). Only the ablation uses it: see stock_push.py."""
+        ...

@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import shops
+from cloud.channels import shops, stock_policy, stock_push
 from cloud.channels.cainiao.waybills import CainiaoWaybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.ports import OrderSource, ShipmentConfirmer
@@ -26,6 +26,7 @@ from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.refunds import TaobaoRefunds
 from cloud.channels.taobao.shipments import TaobaoShipments
+from cloud.channels.taobao.stock import TaobaoStock
 from cloud.channels.taobao.tmc import TaobaoMessages
 from cloud.db.engine import transaction
 from cloud.db.models import Account, ChannelShop
@@ -146,6 +147,44 @@ def _taobao(
     return part(source.client) if isinstance(source, TaobaoOrders) else None
 
 
+def sink_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> TaobaoStock:
+    # Two tries in the call; a row's backoff (cloud/channels/stock_push.py) does the rest.
+    client = TopClient(
+        http,
+        shop.api_url,
+        shop.app_key,
+        shop.app_secret,
+        shop.session_key,
+        sign_method=shop.sign_method,
+        now=lambda: datetime.now(UTC),
+        sleep=sleep,
+        attempts=2,
+    )
+    return TaobaoStock(client)
+
+
+def push_stock_now(factory: sessionmaker[Session], account: str, code: str) -> dict[str, int]:
+    """``guanjia channels push-stock``: every SKU of the shop owes a push; push what is due
+    in this process (rows another process holds are left to it)."""
+    with transaction(factory) as s:
+        marked = stock_policy.push_all(s, account_id_of(s, account), code)
+    totals: dict[str, int] = {"marked": marked}
+    with httpx.Client() as http:
+        while True:
+            done = stock_push.drain(
+                factory,
+                lambda shop: sink_for(shop, http),
+                owner=owner_id(),
+                now=lambda: datetime.now(UTC),
+            )
+            for k, v in vars(done).items():
+                totals[k] = totals.get(k, 0) + v
+            if sum(vars(done).values()) == 0:
+                return totals
+
+
 def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
     """The scheduler of a hub process, on wall-clock time and real HTTP."""
     http = httpx.Client()
@@ -159,6 +198,7 @@ def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
         waybill_providers=lambda shop: waybill_provider_for(shop, http, sch.pause),
         refund_sources=lambda shop: _taobao(shop, http, sch.pause, TaobaoRefunds),
         message_sources=lambda shop: _taobao(shop, http, sch.pause, TaobaoMessages),
+        sinks=lambda shop: sink_for(shop, http, sch.pause),
         now=lambda: datetime.now(UTC),
         poll_s=poll_s,
         close=http.close,

@@ -20,9 +20,10 @@ from typing import cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import diff, messages, refunds, schedule, shipments, waybills
+from cloud.channels import diff, messages, refunds, schedule, shipments, stock_push, waybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.ports import (
+    InventorySink,
     MessageSource,
     OrderSource,
     RefundSource,
@@ -43,6 +44,7 @@ class Tick:
     drawn: waybills.Drawn = field(default_factory=waybills.Drawn)
     refund_runs: list[refunds.RefundsResult] = field(default_factory=list)
     consumed: list[messages.Consumed] = field(default_factory=list)
+    pushed: stock_push.Pushed = field(default_factory=stock_push.Pushed)
 
 
 class Scheduler:
@@ -61,6 +63,8 @@ class Scheduler:
         waybill_providers: Callable[[ChannelShop], WaybillProvider] | None = None,
         refund_sources: Callable[[ChannelShop], RefundSource | None] | None = None,
         message_sources: Callable[[ChannelShop], MessageSource | None] | None = None,
+        sinks: Callable[[ChannelShop], InventorySink] | None = None,
+        push_poll_s: float = 0.25,
     ) -> None:
         self.diff_tuning = diff_tuning
         #: The refunds stream after each orders run; the pushed messages (TMC) every tick.
@@ -69,6 +73,8 @@ class Scheduler:
         self.sources, self.confirmers, self.now = sources, confirmers, now
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
         self.waybill_providers = waybill_providers
+        self.sinks, self.push_poll_s = sinks, push_poll_s
+        self._pusher: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,6 +109,10 @@ class Scheduler:
             out.drawn = waybills.drain(
                 self.factory, self.waybill_providers, owner=self.owner, now=self.now
             )
+        if self.sinks is not None and self._pusher is None:
+            # The stock push's dirty SKUs (cloud/channels/stock_push.py), unless the push
+            # thread of this process does it (one pusher per process: they share the owner).
+            out.pushed = stock_push.drain(self.factory, self.sinks, owner=self.owner, now=self.now)
         return out
 
     def _pull_hinted(self) -> int:
@@ -227,6 +237,13 @@ class Scheduler:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="channels", daemon=True)
         self._thread.start()
+        if self.sinks is not None:
+            # The stock push has a loop of its own: a download may take minutes, and a stock
+            # change should reach the shops within seconds (issue 16: p99 ≤ 2 s). Looking
+            # costs one indexed query of the dirty rows.
+            self._pusher = threading.Thread(target=self._push_loop, name="channels-stock")
+            self._pusher.daemon = True
+            self._pusher.start()
 
     def pause(self, seconds: float) -> bool:
         """A wait of a marketplace call that ends at once when the hub stops."""
@@ -241,7 +258,17 @@ class Scheduler:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._pusher is not None:
+            self._pusher.join(timeout)
         self._close()
+
+    def _push_loop(self) -> None:
+        assert self.sinks is not None
+        while not self._stop.wait(self.push_poll_s):
+            try:
+                stock_push.drain(self.factory, self.sinks, owner=self.owner, now=self.now)
+            except Exception:
+                log.exception("channels: a stock push failed; trying again")
 
     def _loop(self) -> None:
         # The first look after one poll: a hub that starts and stops at once (tests, a

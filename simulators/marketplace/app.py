@@ -13,6 +13,9 @@
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
 - ``/_sim/double11/start|status|paid``: the Double-11 hour of ``guanjia bench channels``
 - ``GET  /_sim/waybills``: every e-waybill number issued or cancelled (simulators/marketplace/cainiao.py)
+- ``GET  /_sim/stock``: stock on sale per SKU and every change of it; ``POST /_sim/stock``
+  ``{"seed"}`` or ``{"buy_during_push", "push_timeout"}`` and/or ``{"seller_nick", "levels":
+  {sku: quantity}}`` (simulators/marketplace/stock.py)
 
 It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
@@ -39,6 +42,7 @@ from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.shopify import control as shopify_control
 from simulators.marketplace.shopify.admin import ShopifyStore
+from simulators.marketplace.stock import stock_control
 
 top.METHODS.update(cainiao.METHODS)  # cainiao.waybill.ii.get/cancel, same gateway
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -111,6 +115,8 @@ class MarketplaceApp:
             return double11.control(m, name.removeprefix("double11/"), args)
         if name == "waybills":
             return cainiao.book(m).truth()
+        if name == "stock":
+            return stock_control(m, verb, args)
         if verb != "POST":
             return None
         if name == "advance":

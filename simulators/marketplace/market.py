@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from simulators.marketplace.clock import fmt
+from simulators.marketplace.stock import ChannelStock
 
 #: Trade types TOP returns when a call names none (a subset of the documented default list).
 DEFAULT_TYPES = (
@@ -162,6 +163,8 @@ class Market:
     )
     #: State of the parts kept in their own modules (refunds.py, tmc.py), by name.
     parts: dict[str, Any] = field(default_factory=dict)
+    #: Stock on sale per SKU, what buyers' payments take (simulators/marketplace/stock.py).
+    stock: ChannelStock = field(default_factory=ChannelStock)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -207,6 +210,8 @@ class Market:
         tid = self.rng.choice(open_tids)
         status = self.trades[tid][-1].trade["status"]
         if roll < 0.7 and status == "WAIT_BUYER_PAY":
+            if not self.stock.take(self, tid):  # 付款减库存: not enough on sale, not paid
+                return
             self.change(tid, "pay", status="WAIT_SELLER_SEND_GOODS", pay_time=fmt(self.now))
         elif roll < 0.9:
             self.change(tid, "modify", buyer_message=self._remark(), **self._address())
@@ -216,18 +221,22 @@ class Market:
             self.change(tid, "modify", seller_memo=f"memo {self.rng.randint(1, 999)}")
 
     def place(self) -> int:
-        shop = self.rng.choice(sorted(self.shops.values(), key=lambda s: s.session))
+        return self.place_for(None, None)
+
+    def place_for(self, chosen: Shop | None, one_sku: str | None) -> int:
+        """A new trade; with ``chosen`` and ``one_sku``, that shop's and one unit of that SKU."""
+        shop = chosen or self.rng.choice(sorted(self.shops.values(), key=lambda s: s.session))
         tid = self._next_tid
         self._next_tid += 1
         non_default = self.rng.random() < self.faults.non_default_type
         lines = []
-        for _ in range(self.rng.randint(1, 3)):
+        for _ in range(1 if one_sku else self.rng.randint(1, 3)):
             self._next_oid += 1
-            sku = self.rng.choice(self.skus)
-            if self.rng.random() < self.faults.unmapped_sku:
+            sku = one_sku or self.rng.choice(self.skus)
+            if not one_sku and self.rng.random() < self.faults.unmapped_sku:
                 sku = f"UNMAPPED-{self.rng.randint(1, 99)}"
             price = Decimal(self.rng.randint(100, 250_000)) / 100
-            num = self.rng.randint(1, 4)
+            num = 1 if one_sku else self.rng.randint(1, 4)
             lines.append(
                 {
                     "oid": 4_100_000_000_000_000_000 + self.seed * 10_000_000 + self._next_oid,

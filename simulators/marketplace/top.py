@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from simulators.marketplace import double11
+from simulators.marketplace import double11, stock
 from simulators.marketplace.clock import fmt, parse_text, parse_timestamp
 from simulators.marketplace.market import DEFAULT_TYPES, NON_DEFAULT_TYPES, Market, Shop
 from simulators.marketplace.signing import sign_ok
@@ -65,8 +65,9 @@ def handle(market: Market, query: Params, form: Params) -> Reply:
     try:
         method, shop = _admit(market, params)
         body = METHODS[method](market, shop, params)
-    except TopError as err:
-        body_err = {**err.body, "request_id": uuid.UUID(int=market.calls).hex[:13]}
+    except (TopError, stock.StockError) as err:
+        own = err.body if isinstance(err, TopError) else TopError(*err.args4).body
+        body_err = {**own, "request_id": uuid.UUID(int=market.calls).hex[:13]}
         return 200, "application/json;charset=UTF-8", {"error_response": body_err}
     if (
         method == "taobao.logistics.offline.send"
@@ -77,6 +78,8 @@ def handle(market: Market, query: Params, form: Params) -> Reply:
     ):
         # The shipment is stored; the answer is lost at the front (the caller cannot know).
         return 504, "text/html; charset=utf-8", TIMEOUT_PAGE
+    if method in stock.WRITES and market.rng.random() < market.stock.faults.push_timeout:
+        return 504, "text/html; charset=utf-8", TIMEOUT_PAGE  # applied; the answer is lost
     return 200, "application/json;charset=UTF-8", {response_key(method): body}
 
 
@@ -265,5 +268,6 @@ METHODS: dict[str, Callable[[Market, Shop, Params], dict[str, Any]]] = {
     "taobao.trade.fullinfo.get": fullinfo_get,
     "taobao.logistics.offline.send": offline_send,
     "taobao.logistics.orders.get": logistics_orders_get,
+    **stock.METHODS,
 }
 ALL_TYPES = DEFAULT_TYPES + NON_DEFAULT_TYPES

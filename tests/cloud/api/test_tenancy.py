@@ -425,6 +425,16 @@ FOREIGN: list[Case] = [
     ),
     Case("GET", "/api/v1/channels/shops/{code}/skus", 404, params={"code": "A-SHOP"}),
     Case("GET", "/api/v1/channels/shops/{code}/refunds", 404, params={"code": "A-SHOP"}),
+    # channels: A's shop's stock push
+    Case("GET", "/api/v1/channels/shops/{code}/stock", 404, params={"code": "A-SHOP"}),
+    Case("GET", "/api/v1/channels/shops/{code}/stock-policy", 404, params={"code": "A-SHOP"}),
+    Case(
+        "PUT",
+        "/api/v1/channels/shops/{code}/stock-policy",
+        404,
+        {"enabled": True, "safety_stock": 1, "share_pct": 50},
+        params={"code": "A-SHOP"},
+    ),
 ]
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
@@ -989,6 +999,20 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
             )
         )
         s.add(ChannelDiff(account_id=a_id, shop_id=shop.id, next_diff_at=now, found_total=0))
+        # Its stock push: a policy and a row per SKU (left clean: no hub pushes it here).
+        from sqlalchemy import update
+
+        from cloud.channels import stock_policy
+        from cloud.db.channel_stock import ChannelStockItem
+
+        stock_policy.set_policy(
+            s, a_id, "A-SHOP", enabled=True, safety_stock=1, share_pct=80, now=now
+        )
+        s.execute(
+            update(ChannelStockItem)
+            .where(ChannelStockItem.shop_id == shop.id)
+            .values(dirty=False, state="ok", target=7, error="A-STOCK-MARKER")
+        )
         shipped = s.execute(
             select(SalesOrder).where(
                 SalesOrder.account_id == a_id, SalesOrder.order_no == "JY1300113"

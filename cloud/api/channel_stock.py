@@ -1,0 +1,81 @@
+"""/channels/shops/{code}/stock: the stock push of a shop (同步库存, docs/channels.md) — what
+was last pushed per SKU, and the shop's policy (on/off, safety stock, share)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep
+from cloud.channels import stock_policy
+
+router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
+
+ShopCode = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+class StockPolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool
+    #: Units kept back from the shop.
+    safety_stock: int = Field(default=0, ge=0, le=1_000_000)
+    #: The percentage of the rest the shop is shown (rounded down).
+    share_pct: int = Field(default=100, ge=0, le=100)
+
+
+class StockPolicyOut(BaseModel):
+    enabled: bool
+    safety_stock: int
+    share_pct: int
+
+
+class StockItemOut(BaseModel):
+    sku_code: str
+    #: "new", "ok", "retry" (see error; tried again), "failed", "unlisted".
+    state: str
+    #: A change not yet pushed.
+    dirty: bool
+    #: What the shop was last shown of our figure (after safety stock and share).
+    pushed: int | None
+    #: The marketplace's quantity in its last answer (lower by what sold since).
+    channel_quantity: int | None
+    pushed_at: datetime | None
+    error: str | None
+    listing: dict[str, str] | None
+
+
+@router.get("/shops/{code}/stock")
+def shop_stock(
+    code: ShopCode,
+    session: SessionDep,
+    who: ChannelsRead,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[StockItemOut]:
+    rows = stock_policy.items(session, who.account_id, code, limit=limit, offset=offset)
+    return [StockItemOut(**r) for r in rows]
+
+
+@router.get("/shops/{code}/stock-policy")
+def get_stock_policy(code: ShopCode, session: SessionDep, who: ChannelsRead) -> StockPolicyOut:
+    return StockPolicyOut(**stock_policy.policy_of(session, who.account_id, code))
+
+
+@router.put("/shops/{code}/stock-policy")
+def put_stock_policy(
+    code: ShopCode, body: StockPolicyIn, session: SessionDep, who: ChannelsWrite
+) -> StockPolicyOut:
+    """Every SKU then owes the shop a push (the hub's channels scheduler sends it)."""
+    stock_policy.set_policy(
+        session,
+        who.account_id,
+        code,
+        enabled=body.enabled,
+        safety_stock=body.safety_stock,
+        share_pct=body.share_pct,
+        now=datetime.now(UTC),
+    )
+    return StockPolicyOut(**stock_policy.policy_of(session, who.account_id, code))

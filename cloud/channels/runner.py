@@ -47,6 +47,27 @@ def account_id_of(session: Session, name: str) -> int:
     return int(found)
 
 
+def top_client(
+    shop: ChannelShop,
+    http: httpx.Client,
+    sleep: Callable[[float], object] = time.sleep,
+    attempts: int = 8,
+) -> TopClient:
+    """The shop's TOP session on the wall clock: every Taobao-shaped part (orders, shipments,
+    stock, refunds, messages, Cainiao's waybills) calls through one of these."""
+    return TopClient(
+        http,
+        shop.api_url,
+        shop.app_key,
+        shop.app_secret,
+        shop.session_key,
+        sign_method=shop.sign_method,
+        now=lambda: datetime.now(UTC),
+        sleep=sleep,
+        attempts=attempts,
+    )
+
+
 def source_for(
     shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
 ) -> OrderSource:
@@ -57,17 +78,7 @@ def source_for(
         return ShopifyOrders(
             AdminClient(http, shop.api_url, shop.session_key, now=now, sleep=sleep)
         )
-    client = TopClient(
-        http,
-        shop.api_url,
-        shop.app_key,
-        shop.app_secret,
-        shop.session_key,
-        sign_method=shop.sign_method,
-        now=now,
-        sleep=sleep,
-    )
-    return TaobaoOrders(client)
+    return TaobaoOrders(top_client(shop, http, sleep))
 
 
 def download_now(
@@ -103,18 +114,7 @@ def confirmer_for(
         return ShopifyShipments(admin)
 
     # Three tries in the call; the outbox's backoff (cloud/channels/shipments.py) does the rest.
-    client = TopClient(
-        http,
-        shop.api_url,
-        shop.app_key,
-        shop.app_secret,
-        shop.session_key,
-        sign_method=shop.sign_method,
-        now=now,
-        sleep=sleep,
-        attempts=3,
-    )
-    return TaobaoShipments(client)
+    return TaobaoShipments(top_client(shop, http, sleep, attempts=3))
 
 
 def waybill_provider_for(
@@ -122,18 +122,7 @@ def waybill_provider_for(
 ) -> CainiaoWaybills:
     """Cainiao through the shop's TOP session; three tries a call, the drawer's backoff
     (cloud/channels/waybills.py) does the rest."""
-    client = TopClient(
-        http,
-        shop.api_url,
-        shop.app_key,
-        shop.app_secret,
-        shop.session_key,
-        sign_method=shop.sign_method,
-        now=lambda: datetime.now(UTC),
-        sleep=sleep,
-        attempts=3,
-    )
-    return CainiaoWaybills(client)
+    return CainiaoWaybills(top_client(shop, http, sleep, attempts=3))
 
 
 def _taobao(
@@ -143,26 +132,14 @@ def _taobao(
     part: Callable[[TopClient], T],
 ) -> T | None:
     """A Taobao-only part (refunds, TMC messages) on the shop's TOP client; None elsewhere."""
-    source = source_for(shop, http, sleep)
-    return part(source.client) if isinstance(source, TaobaoOrders) else None
+    return part(top_client(shop, http, sleep)) if shop.platform == "taobao" else None
 
 
 def sink_for(
     shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
 ) -> TaobaoStock:
     # Two tries in the call; a row's backoff (cloud/channels/stock_push.py) does the rest.
-    client = TopClient(
-        http,
-        shop.api_url,
-        shop.app_key,
-        shop.app_secret,
-        shop.session_key,
-        sign_method=shop.sign_method,
-        now=lambda: datetime.now(UTC),
-        sleep=sleep,
-        attempts=2,
-    )
-    return TaobaoStock(client)
+    return TaobaoStock(top_client(shop, http, sleep, attempts=2))
 
 
 def push_stock_now(factory: sessionmaker[Session], account: str, code: str) -> dict[str, int]:

@@ -28,6 +28,7 @@ from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelCourier, ChannelShipment, ChannelShop, SalesOrder
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
+from cloud.orders import core as orders
 
 MAX_ATTEMPTS = 20
 LEASE = timedelta(minutes=5)
@@ -167,13 +168,7 @@ def map_courier(
 
 def of_order(session: Session, account_id: int, order_no: str) -> list[ChannelShipment]:
     """An order's confirmations to its marketplace, oldest first."""
-    order_id = session.execute(
-        select(SalesOrder.id).where(
-            SalesOrder.account_id == account_id, SalesOrder.order_no == order_no
-        )
-    ).scalar_one_or_none()
-    if order_id is None:
-        raise NotFoundError(N_("no order %(order)s"), order=order_no)
+    order_id = orders.get(session, account_id, order_no, lock=False).id
     return list(
         session.execute(
             select(ChannelShipment)

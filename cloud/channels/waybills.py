@@ -42,7 +42,7 @@ from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, SalesOrderLine
 from cloud.db.waybills import Waybill, WaybillSource
-from cloud.errors import N_, InvalidError, NotFoundError
+from cloud.errors import N_, InvalidError
 from cloud.orders import core as orders
 from cloud.orders.waybill_outbox import package_id
 
@@ -313,13 +313,7 @@ def put_source(
 
 def of_order(session: Session, account_id: int, order_no: str) -> list[Waybill]:
     """An order's draws, oldest first: number, state, error."""
-    order_id = session.execute(
-        select(SalesOrder.id).where(
-            SalesOrder.account_id == account_id, SalesOrder.order_no == order_no
-        )
-    ).scalar_one_or_none()
-    if order_id is None:
-        raise NotFoundError(N_("no order %(order)s"), order=order_no)
+    order_id = orders.get(session, account_id, order_no, lock=False).id
     return list(
         session.execute(
             select(Waybill)

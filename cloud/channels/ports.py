@@ -40,6 +40,8 @@ class Listing:
     #: Orders the list gave whole (every field the intake needs), by id: read from the list
     #: instead of one call each (TOP's increment list returns the fields asked for).
     trades: dict[str, ChannelTrade] = field(default_factory=dict)
+    #: How many times the window was listed again because it moved under the listing.
+    relisted: int = 0
 
 
 class OrderSource(Protocol):

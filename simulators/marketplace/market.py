@@ -78,6 +78,10 @@ class Faults:
     # do): only a diff of the full id lists finds it (cloud/channels/diff.py). Not seeded.
     increment_hidden: float = 0.0
     waybill_timeout: float = 0.0  # cainiao.waybill.ii.get/cancel commits, the answer is lost
+    # The increment list's ``total_results`` for a window counts fewer rows than its pages
+    # hold (the index counts and lists in two steps): a client that trusts the count stops
+    # one page or more short.
+    lying_total: float = 0.0
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:
@@ -106,6 +110,7 @@ class Faults:
             same_second=maybe(0.2),
             # Drawn last: the faults above stay what they were for every seed.
             ship_timeout=maybe(0.4),
+            lying_total=maybe(0.4),
         )
 
 
@@ -150,6 +155,8 @@ class Market:
     ship_calls: dict[int, int] = field(default_factory=dict)
     #: Trades the increment list never shows (the ``increment_hidden`` fault).
     hidden: set[int] = field(default_factory=set)
+    #: Per (shop, window) how many rows the ``lying_total`` fault keeps out of the count.
+    lies: dict[tuple[str, float, float], int] = field(default_factory=dict)
     #: Per seller, every version as (modified, tid) in time order (double11.window bisects it).
     log: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     #: A call quota per app and second (0 = none) and its use (double11.quota_check).

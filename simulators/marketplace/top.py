@@ -142,7 +142,9 @@ def _project(trade: dict[str, Any], fields: str) -> dict[str, Any]:
     return {k: v for k, v in trade.items() if k in wanted}
 
 
-def _page(rows: list[dict[str, Any]], params: Params, key: str, fields: str) -> dict[str, Any]:
+def _page(
+    rows: list[dict[str, Any]], params: Params, key: str, fields: str, lie: int = 0
+) -> dict[str, Any]:
     page_no = _int(params, "page_no", 1, 1, 1_000_000)
     page_size = _int(params, "page_size", 40, 1, 100)
     rows.sort(key=lambda t: (t[key], t["tid"]), reverse=True)
@@ -152,7 +154,7 @@ def _page(rows: list[dict[str, Any]], params: Params, key: str, fields: str) -> 
         # TOP: with use_has_next the total is not counted (and not returned).
         out["has_next"] = page_no * page_size < len(rows)
     else:
-        out["total_results"] = len(rows)
+        out["total_results"] = max(0, len(rows) - lie)
     if chunk:
         out["trades"] = {"trade": [_project(t, fields) for t in chunk]}
     return out
@@ -187,7 +189,15 @@ def increment_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
         if victim["status"] in ("WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS"):
             market.change(victim["tid"], "modify", seller_memo=f"changed at {fmt(market.now)}")
             rows = window()
-    return _page(rows, params, "_modified", params.get("fields", ""))
+    lie = 0
+    if market.faults.lying_total:
+        # Drawn only under the fault, so the other faults' schedules stay as they were.
+        key = (shop.seller_nick, start, end)
+        if key not in market.lies:
+            hit = market.rng.random() < market.faults.lying_total
+            market.lies[key] = market.rng.randint(1, 150) if hit else 0
+        lie = market.lies[key]
+    return _page(rows, params, "_modified", params.get("fields", ""), lie)
 
 
 def sold_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:

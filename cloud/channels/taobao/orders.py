@@ -16,6 +16,7 @@ Rules, from the TOP API pages of these methods:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,8 @@ class TaobaoOrders:
         back_paging: bool = True,
         types: tuple[str, ...] = TRADE_TYPES,
         list_fields: bool = True,
+        max_listings: int = 3,
+        probe_past_count: bool = True,
     ) -> None:
         self.client, self.page_size = client, page_size
         self.back_paging, self.types = back_paging, types
@@ -72,6 +75,11 @@ class TaobaoOrders:
         #: 100 trades instead of one per trade (docs/benchmarks.md, Channels). Off: the list
         #: gives ids and ``modified`` only and each trade is read with fullinfo.get.
         self.list_fields = list_fields
+        #: How many times a window is listed when it moves under the listing (see
+        #: ``_back_pass``): bounded, so a busy window cannot keep a run listing forever.
+        self.max_listings = max_listings
+        #: Read on past a full last page (off only for the ablation test).
+        self.probe_past_count = probe_past_count
 
     @property
     def calls(self) -> int:
@@ -143,12 +151,66 @@ class TaobaoOrders:
                 first = page(no)
                 yield _rows(first)
             return
+        for attempt in range(1, self.max_listings + 1):
+            if attempt > 1:
+                out.relisted += 1
+                first = page(1)
+            moved = yield from self._back_pass(first, page, jumps=not created)
+            if not moved:
+                return
+        # Still moving after max_listings passes: the union of the passes stands (a trade is
+        # missed only if every pass missed it); the hourly re-scan and the daily diff read
+        # the window again (docs/channels.md, "Back-paging and entries").
+
+    def _back_pass(
+        self, first: dict[str, Any], page: Callable[[int], dict[str, Any]], *, jumps: bool
+    ) -> Generator[list[dict[str, Any]], None, bool]:
+        """One listing of the window, last page first. Returns True when the window moved
+        under it in a way back-paging does not survive, so the caller lists it again.
+
+        Back-paging survives a trade *leaving* the window (the pages after it shift up: a
+        trade is read twice, never skipped). It does not survive a version *entering* it
+        while we page (a new trade indexed late, or a trade whose newer version is indexed
+        and jumps up the order): the trades below the entry shift down one place and the
+        one at a page boundary lands on a page already read. Both kinds show: an entry of a
+        new trade raises ``total_results`` on a later call; a jump lists one trade twice
+        with two ``modified``. Either one, and the window is listed again. (In ``created``
+        order a newer version does not move its trade: ``jumps`` is off there.)"""
         total = first.get("total_results")
-        if not isinstance(total, int) or total < 0:
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
             raise Refused("increment.get gave no total_results")
         last = math.ceil(total / self.page_size)
-        for no in range(last, 0, -1):
-            yield _rows(page(no) if no > 1 or last > 1 else first)
+        if last == 0 and _rows(first):
+            last = 1  # rows under a count of 0: the count is behind its rows
+        seen: dict[str, datetime] = {}
+        moved = False
+
+        def rows_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+            nonlocal moved
+            count = body.get("total_results")
+            if isinstance(count, int) and count > total:
+                moved = True
+            rows = _rows(body)
+            for row in rows:
+                tid, modified = _tid(row), parse_top_time(row.get("modified"))
+                if seen.setdefault(tid, modified) != modified and jumps:
+                    moved = True
+            return rows
+
+        if last == 0:
+            return False
+        tail = rows_of(page(last) if last > 1 else first)
+        # A full last page may not be the last: the count can lag its rows (the index
+        # counts and lists in two steps). Read on until a page is not full.
+        beyond = last
+        while self.probe_past_count and len(tail) == self.page_size:
+            beyond += 1
+            yield tail
+            tail = rows_of(page(beyond))
+        yield tail
+        for no in range(last - 1, 0, -1):
+            yield rows_of(page(no))
+        return moved
 
     def trade(self, tid: str) -> ChannelTrade:
         body = self.client.call(

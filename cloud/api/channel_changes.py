@@ -9,12 +9,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep
-from cloud.channels import remap, shops
-from cloud.db.channel_changes import ChannelChange, ChannelRefund, ChannelSkuMap
-from cloud.db.models import ChannelShop, SalesOrder
+from cloud.channels import remap, shops, views
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
@@ -77,12 +74,10 @@ def map_sku(
 @router.get("/shops/{code}/skus")
 def list_skus(code: ShopCode, session: SessionDep, who: ChannelsRead) -> list[SkuMapOut]:
     shop = shops.shop_by_code(session, who.account_id, code)
-    rows = session.execute(
-        select(ChannelSkuMap)
-        .where(ChannelSkuMap.shop_id == shop.id)
-        .order_by(ChannelSkuMap.outer_sku_id)
-    ).scalars()
-    return [SkuMapOut(outer_sku_id=r.outer_sku_id, sku_code=r.sku_code) for r in rows]
+    return [
+        SkuMapOut(outer_sku_id=r.outer_sku_id, sku_code=r.sku_code)
+        for r in views.sku_maps(session, shop.id)
+    ]
 
 
 @router.get("/shops/{code}/refunds")
@@ -93,13 +88,7 @@ def list_refunds(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[RefundOut]:
     shop = shops.shop_by_code(session, who.account_id, code)
-    rows = session.execute(
-        select(ChannelRefund)
-        .where(ChannelRefund.shop_id == shop.id)
-        .order_by(ChannelRefund.modified.desc(), ChannelRefund.id.desc())
-        .limit(limit)
-    ).scalars()
-    return [RefundOut.model_validate(r) for r in rows]
+    return [RefundOut.model_validate(r) for r in views.refunds(session, shop.id, limit)]
 
 
 @router.get("/changes")
@@ -111,18 +100,7 @@ def list_changes(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ChangeOut]:
     """Newest first; ``outcome=after_sales`` lists what shipped orders wait for (returns)."""
-    q = (
-        select(ChannelChange, ChannelShop.code, SalesOrder.order_no)
-        .join(ChannelShop, ChannelShop.id == ChannelChange.shop_id)
-        .outerjoin(SalesOrder, SalesOrder.id == ChannelChange.order_id)
-        .where(ChannelChange.account_id == who.account_id)
-        .order_by(ChannelChange.at.desc(), ChannelChange.id.desc())
-        .limit(limit)
-    )
-    if shop is not None:
-        q = q.where(ChannelShop.code == shop)
-    if outcome is not None:
-        q = q.where(ChannelChange.outcome == outcome)
+    rows = views.changes(session, who.account_id, shop=shop, outcome=outcome, limit=limit)
     return [
         ChangeOut(
             shop=code,
@@ -133,5 +111,5 @@ def list_changes(
             detail=c.detail,
             at=c.at,
         )
-        for c, code, no in session.execute(q).all()
+        for c, code, no in rows
     ]

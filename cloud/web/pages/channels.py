@@ -18,7 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import SessionDep, UnitsDep
-from cloud.channels import schedule, shipments, shops
+from cloud.channels import remap, schedule, shipments, shops, stock_policy, views
+from cloud.errors import N_, InvalidError
 from cloud.web.deps import ChannelsAction, ChannelsPage
 from cloud.web.render import render
 from cloud.web.session import PREFIX, WebUser
@@ -92,8 +93,95 @@ def shop_page(
     return render(
         request,
         "channel_shop.html",
-        {"shop": shop, "failed": failed, **_runs_context(session, user, code)},
+        {
+            "shop": shop,
+            "failed": failed,
+            **_later_context(session, user.who.account_id, code),
+            **_runs_context(session, user, code),
+        },
         user=user,
+    )
+
+
+#: How many rows of each later-life table the shop's page shows (the API pages further).
+SHOWN = 20
+
+
+def _later_context(session: Session, account_id: int, code: str) -> dict[str, Any]:
+    """The shop's later life, as /api/v1/channels gives it: the stock push (policy and the
+    first SKUs), refunds, the changes that reached our orders, the SKU mapping, the diff."""
+    shop = shops.shop_by_code(session, account_id, code)
+    return {
+        "policy": stock_policy.policy_of(session, account_id, code),
+        "stock": stock_policy.items(session, account_id, code, limit=SHOWN, offset=0),
+        "refunds": views.refunds(session, shop.id, SHOWN),
+        "changes": views.changes(session, account_id, shop=code, limit=SHOWN),
+        "sku_maps": views.sku_maps(session, shop.id),
+        "diff": views.last_diff(session, shop.id),
+    }
+
+
+def _whole(form: Any, name: str, lo: int, hi: int) -> int:
+    text = str(form.get(name, "")).strip()
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise InvalidError(
+            N_("%(field)s takes a whole number from %(lo)s to %(hi)s, not “%(text)s”"),
+            name,
+            field=name,
+            lo=lo,
+            hi=hi,
+            text=text[:20],
+        )
+    return int(text)
+
+
+@router.post("/{code}/stock-policy", include_in_schema=False)
+async def save_stock_policy(
+    request: Request, code: ShopCode, user: ChannelsAction, units: UnitsDep
+) -> Response:
+    """As ``PUT /api/v1/channels/shops/{code}/stock-policy``: on/off, safety stock, share;
+    every SKU then owes the shop a push. A bad figure is a 422 with its sentence, and
+    nothing changes."""
+    form = await request.form()
+    enabled = form.get("enabled") == "on"
+    safety = _whole(form, "safety_stock", 0, 1_000_000)
+    share = _whole(form, "share_pct", 0, 100)
+    account_id = user.who.account_id
+    await units.write(
+        lambda s: (
+            stock_policy.set_policy(
+                s,
+                account_id,
+                code,
+                enabled=enabled,
+                safety_stock=safety,
+                share_pct=share,
+                now=datetime.now(UTC),
+            ).shop_id
+        )
+    )
+    return RedirectResponse(f"{PREFIX}/channels/{quote(code, safe='')}?policy=1", status_code=303)
+
+
+@router.post("/{code}/skus", include_in_schema=False)
+async def map_sku(
+    request: Request, code: ShopCode, user: ChannelsAction, units: UnitsDep
+) -> Response:
+    """As ``PUT /api/v1/channels/shops/{code}/skus/{outer_sku_id}``: the shop's code mapped
+    to our SKU, and the trades held for it tried again at once (the domain refuses an empty
+    or overlong code and a SKU not in the catalogue, 422)."""
+    form = await request.form()
+    outer = str(form.get("outer_sku_id", "")).strip()
+    sku = str(form.get("sku_code", "")).strip()
+    account_id, actor = user.who.account_id, user.who.actor
+
+    def write(s: Session) -> int:
+        shop = shops.shop_by_code(s, account_id, code)
+        return remap.map_sku(s, shop, outer, sku, actor, datetime.now(UTC)).imported
+
+    imported = await units.write(write)
+    return RedirectResponse(
+        f"{PREFIX}/channels/{quote(code, safe='')}?mapped={imported}", status_code=303
     )
 
 

@@ -116,6 +116,8 @@ ROUTES = {
     ("GET", "/web/channels/{code}"): "here: 404 for A's shop (and test_channel_pages.py)",
     ("GET", "/web/channels/{code}/runs"): "here: 404 for A's shop's runs",
     ("POST", "/web/channels/{code}/download"): "test_channel_pages.py: 404, nothing queued",
+    ("POST", "/web/channels/{code}/stock-policy"): "test_channel_later_pages.py: 404, unchanged",
+    ("POST", "/web/channels/{code}/skus"): "test_channel_later_pages.py: 404, nothing mapped",
     (
         "POST",
         "/web/channels/shipments/{shipment_id}/retry",

@@ -81,8 +81,10 @@ def test_download_now_and_see_the_run_end(browser: Any, hub: str) -> None:
     runs = page.locator("#channel-runs")
     # queued or already running on the first view; the htmx poll shows it end, no reload
     runs.locator("td.run-outcome", has_text="正常").wait_for(timeout=30_000)
-    row = runs.locator("tbody tr").first.inner_text()
-    assert "下载" in row and "0 / 0 / 0" not in row, row  # orders came in
+    row = runs.locator("tbody tr").first
+    cells = row.locator("td").all_inner_texts()
+    new = int(cells[6].split("/")[0])  # "new / changed / held"
+    assert cells[1] == "下载" and new > 0, cells  # orders came in
     assert page.url == f"{hub}/web/channels/tb-browser?queued=1"
     _check(page, "channel-shop")
     page.goto(f"{hub}/web/channels")

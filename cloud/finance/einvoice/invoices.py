@@ -405,3 +405,34 @@ def in_flight(s: Session, seller: int) -> int:
             select(func.count()).where(EInvoice.account_id == seller, EInvoice.state.in_(ACTIVE))
         ).scalar_one()
     )
+
+
+def connect_seller(
+    s: Session,
+    seller: int,
+    *,
+    url: str,
+    app_key: str,
+    app_secret: str,
+    access_token: str,
+    seller_tax_id: str,
+    seller_name: str,
+    now: datetime,
+    provider: str = "nuonuo",
+) -> EInvoiceSeller:
+    """Store (or replace) a seller's provider connection; the seller's own tax id is checked
+    like a buyer's (it must be a taxpayer number the provider knows)."""
+    if provider != "nuonuo":
+        raise InvalidError(N_("no adapter for e-invoice provider %(p)s"), "provider", p=provider)
+    if not url.startswith(("http://", "https://")):
+        raise InvalidError(N_("%(url)s is not an http(s) address"), "url", url=url)
+    tax_id = normalise(seller_tax_id)
+    if tax_id is None or not seller_name.strip():
+        raise InvalidError(N_("give the seller's tax id and name"), "seller_tax_id")
+    row = s.get(EInvoiceSeller, seller) or EInvoiceSeller(account_id=seller)
+    row.provider, row.url, row.app_key, row.app_secret = provider, url, app_key, app_secret
+    row.access_token, row.seller_tax_id, row.seller_name = access_token, tax_id, seller_name.strip()
+    row.updated_at = now
+    s.add(row)
+    s.flush()
+    return row

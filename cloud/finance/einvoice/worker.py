@@ -79,6 +79,8 @@ class _Job:
     state: str
     request_no: str
     serial: str | None
+    #: Claimed from ``queued``: never sent before, so nothing to ask about first.
+    fresh: bool = False
 
 
 def tick(factory: sessionmaker[Session], now: datetime, connect_to: Connect = connect) -> Tick:
@@ -106,7 +108,15 @@ def tick(factory: sessionmaker[Session], now: datetime, connect_to: Connect = co
                 inv.state, inv.attempts = "sending", inv.attempts + 1
             inv.next_try_at, inv.updated_at = now + LEASE, now
             jobs.append(
-                _Job(inv.id, inv.account_id, inv.kind, inv.state, inv.request_no, inv.serial_no)
+                _Job(
+                    inv.id,
+                    inv.account_id,
+                    inv.kind,
+                    inv.state,
+                    inv.request_no,
+                    inv.serial_no,
+                    fresh=claimed_state == "queued",
+                )
             )
             out.claimed += 1
             log.debug("claimed %s (%s)", inv.request_no, claimed_state)
@@ -169,7 +179,8 @@ def _work(factory: sessionmaker[Session], p: Provider, job: _Job, now: datetime)
     try:
         if job.kind == "blue":
             if job.state == "sending":
-                status = p.query(job.request_no)  # it may have arrived: ask before sending
+                # Sent before, answer lost: it may have arrived; ask before sending again.
+                status = None if job.fresh else p.query(job.request_no)
                 if status is None:
                     p.issue(_blue_request(factory, job))
                     return _record(factory, job, now, state="issuing", delay=POLL)
@@ -187,7 +198,7 @@ def _work(factory: sessionmaker[Session], p: Provider, job: _Job, now: datetime)
                 return _record(factory, job, now, state="issuing", delay=POLL)
         else:
             if job.state == "sending":
-                form = p.query_red_form(job.request_no)
+                form = None if job.fresh else p.query_red_form(job.request_no)
                 if form is None:
                     form = p.red_form(_red_request(factory, job))
                 return _record(factory, job, now, form=form)

@@ -137,6 +137,9 @@ class Provider:
         self._seq = 0
         #: Every invoice issued, in order: the truth a test compares with the hub's books.
         self.issued: list[str] = []
+        #: Calls per method (without the nuonuo.OpeMplatform. prefix): did the client ask
+        #: before it sent again?
+        self.calls: dict[str, int] = {}
 
     def now(self) -> float:
         return time.time() + self.offset
@@ -149,6 +152,7 @@ class Provider:
 
     def call(self, method: str, body: dict[str, Any]) -> Any:
         name = method.removeprefix("nuonuo.OpeMplatform.")
+        self.calls[name] = self.calls.get(name, 0) + 1
         handler = {
             "requestBillingNew": self.request_billing,
             "queryInvoiceResult": self.query_result,
@@ -418,4 +422,4 @@ class Provider:
                     str(k): [str(a), str(t)] for k, (a, t) in self._remaining(inv).items()
                 }
             out[inv.order_no] = row
-        return {"invoices": out, "issued": len(self.issued)}
+        return {"invoices": out, "issued": len(self.issued), "calls": dict(self.calls)}

@@ -203,6 +203,8 @@ def test_timeout_after_acceptance_queries_and_issues_once(
     _run(hub)
     assert _get(hub, no).state == "issued"
     assert [i.order_no for i in p.invoices.values()] == [no] and p.truth()["issued"] == 1
+    # The hub asked before it sent again, and did not send again: the provider had it.
+    assert p.calls["requestBillingNew"] == 1 and p.calls["queryInvoiceResult"] >= 2
 
 
 def test_seal_failure_is_retried(hub: sessionmaker[Session], sim: tuple[Provider, str]) -> None:
@@ -297,3 +299,47 @@ def test_red_form_void_after_72_hours_frees_the_blue(
     assert inv.state == "voided" and inv.form_state == "07"
     with hub() as s:
         assert invoices.remaining_total(s, SELLER, no) == D("169.50")
+
+
+def test_a_send_that_never_arrived_is_sent_again_once(
+    hub: sessionmaker[Session], sim: tuple[Provider, str]
+) -> None:
+    no = _blue(hub)
+
+    def down(seller: EInvoiceSeller) -> NuonuoProvider:  # nothing listens on port 9
+        return NuonuoProvider("http://127.0.0.1:9", "sim-appkey", "sim-secret", "t", "x", 1)
+
+    worker.tick(hub, NOW, down)
+    inv = _get(hub, no)
+    assert inv.state == "sending" and inv.reason and "Connect" in inv.reason
+    assert sim[0].calls == {}
+    _run(hub)
+    assert _get(hub, no).state == "issued"
+    # Asked first (not there), then sent: once.
+    assert sim[0].calls["requestBillingNew"] == 1 and sim[0].truth()["issued"] == 1
+
+
+def test_two_workers_at_once_send_each_invoice_once(
+    hub: sessionmaker[Session], sim: tuple[Provider, str]
+) -> None:
+    nos = [_blue(hub) for _ in range(12)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            worker.tick(hub, NOW, _connect)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sim[0].calls["requestBillingNew"] == 12  # each claimed by one worker only
+    _run(hub)
+    assert all(_get(hub, no).state == "issued" for no in nos)
+    assert sim[0].truth()["issued"] == 12

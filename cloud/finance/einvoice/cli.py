@@ -236,18 +236,33 @@ def query(
 
 @invoice_app.command("tick")
 def tick(
-    rounds: Annotated[int, typer.Option(help="Ticks to run, a second apart.")] = 1,
+    wait: Annotated[
+        int,
+        typer.Option(
+            help="Seconds to keep ticking (one a second) until no invoice is being sent or "
+            "issued; 0: one tick. Forms waiting for a buyer are not waited for."
+        ),
+    ] = 0,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Run the e-invoice worker now (the hub runs it by itself every few seconds)."""
     import time
     from datetime import UTC, datetime
 
+    from sqlalchemy import func, select
+
+    from cloud.db.einvoice import EInvoice
     from cloud.finance.einvoice import worker
 
+    busy = ("queued", "sending", "issuing", "seal_failed", "waiting")
     factory = _factory(database_url)
-    for n in range(rounds):
-        if n:
-            time.sleep(1)
+    deadline = time.monotonic() + wait
+    while True:
         t = worker.tick(factory, datetime.now(UTC))
         typer.echo(f"claimed {t.claimed}: {dict(sorted(t.changed.items()))}")
+        with factory() as s:
+            left = s.execute(select(func.count()).where(EInvoice.state.in_(busy))).scalar_one()
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    typer.echo(f"{left} invoices still on their way")

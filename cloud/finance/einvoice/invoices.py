@@ -325,6 +325,12 @@ def request_red(
                 amount, tax = a, t
             else:
                 amount, tax = split_tax_inclusive(total, x.rate)
+                # Within what remains, a cent of rounding never makes one part exceed its
+                # remainder: the excess moves to the other part (earlier partial reds).
+                if total <= a + t and tax > t:
+                    amount, tax = total - t, t
+                elif total <= a + t and amount > a:
+                    amount, tax = a, total - a
         if amount + tax <= 0 or amount > a or tax > t:
             raise ConflictError(
                 N_(

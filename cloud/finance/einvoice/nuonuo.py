@@ -93,6 +93,9 @@ class NuonuoProvider:
         self.seller_tax_id = seller_tax_id
         self.client = client or httpx.Client(timeout=timeout_s)
 
+    def close(self) -> None:
+        self.client.close()
+
     def call(self, method: str, content: dict[str, Any]) -> tuple[str, str, Any]:
         """(code, describe, result) of one call; Unreachable when the answer never came."""
         body = orjson.dumps(content)

@@ -132,6 +132,10 @@ def tick(factory: sessionmaker[Session], now: datetime, connect_to: Connect = co
             continue
         new_state = _work(factory, provider, job, now)
         out.changed[new_state] = out.changed.get(new_state, 0) + 1
+    for provider in providers.values():
+        close = getattr(provider, "close", None)
+        if close is not None:
+            close()  # the adapter's HTTP connections
     return out
 
 

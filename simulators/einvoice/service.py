@@ -76,6 +76,9 @@ class Faults:
     seal_failures: int = 0
     #: Queries that answer "in progress" before an invoice is final.
     polls_before_final: int = 1
+    #: The next n blue invoices fail (22): the tax office knows no such buyer tax id (a
+    #: well-formed number that was never registered, which no check digit can catch).
+    unknown_buyers: int = 0
 
 
 @dataclass
@@ -227,6 +230,10 @@ class Provider:
             return
         if inv.kind == "blue" and inv.buyer_tax and not tax_id_ok(inv.buyer_tax):
             inv.status, inv.fail_cause = "22", f"购方纳税人识别号{inv.buyer_tax}校验不通过"
+            return
+        if inv.kind == "blue" and inv.buyer_tax and self.faults.unknown_buyers > 0:
+            self.faults.unknown_buyers -= 1
+            inv.status, inv.fail_cause = "22", f"购方纳税人识别号{inv.buyer_tax}未在税务机关登记"
             return
         if self.faults.seal_failures > 0:
             self.faults.seal_failures -= 1

@@ -343,3 +343,44 @@ def test_two_workers_at_once_send_each_invoice_once(
     _run(hub)
     assert all(_get(hub, no).state == "issued" for no in nos)
     assert sim[0].truth()["issued"] == 12
+
+
+def test_provider_failure_is_kept_with_its_reason_and_the_order_may_ask_again(
+    hub: sessionmaker[Session], sim: tuple[Provider, str]
+) -> None:
+    sim[0].faults.unknown_buyers = 1
+    with transaction(hub) as s:
+        first = invoices.request_blue(
+            s,
+            SELLER,
+            BUYER,
+            [LineIn("皮套", CODE, "0.13", 1, "11.30")],
+            NOW,
+            "test",
+            order_no="JY1",
+        ).request_no
+    with pytest.raises(ConflictError, match="already has an invoice"), transaction(hub) as s:
+        invoices.request_blue(
+            s,
+            SELLER,
+            BUYER,
+            [LineIn("皮套", CODE, "0.13", 1, "11.30")],
+            NOW,
+            "test",
+            order_no="JY1",
+        )
+    _run(hub)
+    inv = _get(hub, first)
+    assert inv.state == "failed" and "未在税务机关登记" in (inv.reason or "")
+    with transaction(hub) as s:  # failed: the order may be invoiced again (a new number)
+        again = invoices.request_blue(
+            s,
+            SELLER,
+            BUYER,
+            [LineIn("皮套", CODE, "0.13", 1, "11.30")],
+            NOW,
+            "test",
+            order_no="JY1",
+        ).request_no
+    _run(hub)
+    assert again != first and _get(hub, again).state == "issued"

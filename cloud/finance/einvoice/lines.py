@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from cloud.errors import N_, InvalidError
-from cloud.finance.money import money, split_tax_inclusive, tax_of
+from cloud.finance.money import LIMIT, money, split_tax_inclusive, tax_of
 
 #: VAT rates an ordinary seller invoices at (13/9/6 %, the 5/3/1 % levy rates, 0).
 RATES = frozenset(Decimal(r) for r in ("0", "0.01", "0.03", "0.05", "0.06", "0.09", "0.13"))
 _CODE = re.compile(r"\d{19}")
 MAX_LINES = 200
+MAX_QUANTITY = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,13 @@ def build(raw: list[LineIn]) -> list[Line]:
                 line=n,
                 code=x.tax_code,
             )
-        if isinstance(x.quantity, bool) or not isinstance(x.quantity, int) or x.quantity < 1:
+        if (
+            isinstance(x.quantity, bool)
+            or not isinstance(x.quantity, int)
+            or not 1 <= x.quantity <= MAX_QUANTITY
+        ):
             raise InvalidError(
-                N_("line %(line)s: quantity %(qty)s must be a whole number of at least 1"),
+                N_("line %(line)s: quantity %(qty)s must be a whole number from 1 to 1000000"),
                 "lines",
                 line=n,
                 qty=x.quantity,
@@ -116,6 +121,8 @@ def build(raw: list[LineIn]) -> list[Line]:
                 rate=rate,
             )
         out.append(Line(n, name, x.tax_code, rate, x.quantity, amount, tax))
+    if sum((x.total for x in out), Decimal(0)) >= LIMIT:
+        raise InvalidError(N_("the invoice's total is too large for the books"), "lines")
     return out
 
 

@@ -73,6 +73,14 @@ def test_bad_lines_are_refused(raw: LineIn) -> None:
         build([raw])
 
 
+def test_quantities_and_totals_beyond_the_columns_are_refused() -> None:
+    with pytest.raises(InvalidError, match="from 1 to 1000000"):
+        build([LineIn("皮套", CODE, "0.13", 10**9, "10.00")])
+    big = LineIn("皮套", CODE, "0.13", 1, "9000000000000000.00")
+    with pytest.raises(InvalidError, match="too large for the books"):
+        build([big, big])
+
+
 @pytest.mark.parametrize(
     ("tax_id", "ok"),
     [

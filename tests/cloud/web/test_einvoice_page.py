@@ -97,7 +97,7 @@ def test_invoice_api_issue_red_and_title_change(
         ),
         ({"buyer_name": "个人", "lines": [{**LINES[0], "price": 113.0}]}, "string"),  # a float
         ({"buyer_name": "个人", "lines": [{**LINES[0], "price": "1,130.00"}]}, "no commas"),
-        ({"buyer_name": "个人", "lines": [{**LINES[0], "quantity": -2}]}, "at least 1"),
+        ({"buyer_name": "个人", "lines": [{**LINES[0], "quantity": -2}]}, "from 1 to 1000000"),
         ({"buyer_name": "个人", "lines": [{**LINES[0], "tax_code": "10901"}]}, "not 19 digits"),
         ({"buyer_name": "个人"}, "give the lines"),
     ]

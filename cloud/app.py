@@ -28,6 +28,7 @@ from cloud.api import (
     channel_stock,
     channel_webhooks,
     channels,
+    einvoices,
     finance,
     orders,
     platform,
@@ -52,6 +53,7 @@ from cloud.channels import runner as channels_runner
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.finance import poster as finance_poster
+from cloud.finance.einvoice import worker as einvoice_worker
 from cloud.login import KnownLocks, LoginPolicy
 from cloud.serve import warmup
 from cloud.settings import Settings
@@ -164,11 +166,18 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 timedelta(seconds=settings.finance_lag_s),
             )
             app.state.finance.start()
+            # E-invoices to the provider and back (cloud/finance/einvoice/worker.py): the
+            # same switch and poll; rows are claimed with SKIP LOCKED and a lease.
+            app.state.einvoices = einvoice_worker.Worker(
+                app.state.sessions, timedelta(seconds=settings.finance_poll_s)
+            )
+            app.state.einvoices.start()
         try:
             yield
         finally:
             if app.state.finance is not None:
                 await asyncio.to_thread(app.state.finance.stop)
+                await asyncio.to_thread(app.state.einvoices.stop)
             if app.state.channels is not None:
                 await asyncio.to_thread(app.state.channels.stop)
             app.state.import_jobs.stop()
@@ -252,6 +261,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         channel_changes,
         channel_stock,
         finance,
+        einvoices,
     ):
         app.include_router(module.router)
 

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from simulators.devices import hid_scanner, llrp, printer, scale, scanner
+from simulators.einvoice import app as einvoice
 from simulators.marketplace import app as marketplace
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ sim.command("llrp")(llrp.command)
 sim.command("scale")(scale.command)
 sim.command("hid-scanner")(hid_scanner.command)
 sim.command("marketplace")(marketplace.command)
+sim.command("einvoice")(einvoice.command)
 
 
 def _load_parts() -> None:

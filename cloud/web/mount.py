@@ -27,6 +27,7 @@ from cloud.web.pages import (
     audit,
     channels,
     couriers,
+    einvoices,
     finance,
     fleet,
     home,
@@ -142,6 +143,7 @@ def mount(app: FastAPI) -> None:
         leases,
         users,
         finance,
+        einvoices,
     )
     for module in modules:
         app.include_router(module.router)

@@ -25,7 +25,10 @@ def _commands(runner: CliRunner, *args: str) -> str:
     ("args", "expected"),
     [
         ((), ["demo", "sim", "bench", "edge", "cloud", "node", "broker", "channels"]),
-        (("sim",), ["scanner", "printer", "llrp", "scale", "hid-scanner", "marketplace"]),
+        (
+            ("sim",),
+            ["scanner", "printer", "llrp", "scale", "hid-scanner", "marketplace", "einvoice"],
+        ),
         (("channels",), ["add-shop", "download", "list"]),
         (("bench",), ["codec", "sync", "fanin", "cloud", "rfid", "scale", "station", "pda"]),
         (("demo",), ["--once", "--dir"]),

@@ -62,6 +62,8 @@ from cloud.db.models import (
 from cloud.finance import ledger as fin_ledger
 from cloud.finance import poster
 from cloud.finance.chart import seed_chart
+from cloud.finance.einvoice import invoices as einvoices
+from cloud.finance.einvoice.lines import LineIn
 from cloud.finance.events import record
 from cloud.finance.postings import SupplierReceipt
 from cloud.nodes import history, ownership
@@ -102,6 +104,7 @@ A_MARKERS = (
     "A-TID-1",
     "A-CHANGE-MARKER",
     "A-REFUND-1",
+    "甲方开票公司",
 )
 
 #: A's orders beyond the demo's five, each in the state in which A's own request of the
@@ -364,6 +367,22 @@ FOREIGN: list[Case] = [
         REASON,
         params={"number": "PO-A-CANCEL"},
     ),
+    # e-invoices: A's issued blues (one to red, one to change the title of)
+    Case("GET", "/api/v1/einvoices/{request_no}", 404, params={"request_no": "GJ-A-INV-1"}),
+    Case(
+        "POST",
+        "/api/v1/einvoices/{request_no}/red",
+        404,
+        {"reason": "01"},
+        params={"request_no": "GJ-A-INV-1"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/einvoices/{request_no}/title",
+        404,
+        {"buyer_name": "乙方抬头"},
+        params={"request_no": "GJ-A-INV-2"},
+    ),
     # rules, tasks, users
     Case("GET", "/api/v1/rules/{key}/versions", 404),
     Case("POST", "/api/v1/tasks/{task_id}/resolve", 404, {"resolution": "probe"}),
@@ -541,6 +560,26 @@ OWN: list[Case] = [
         {"orders": [_order("JY1300001", B_SKU, warehouse="BWH")]},
         own=True,
     ),
+    # B's own invoice for B's order numbered as A's: B's provider, none of A's invoices
+    Case(
+        "POST",
+        "/api/v1/einvoices",
+        201,
+        {
+            "order_no": "JY1300001",
+            "buyer_name": "乙方抬头",
+            "lines": [
+                {
+                    "name": "乙商品",
+                    "tax_code": "1090101990000000000",
+                    "rate": "0.13",
+                    "price": "1.13",
+                }
+            ],
+        },
+        own=True,
+        control=False,
+    ),
     Case(
         "POST",
         "/api/v1/users",
@@ -582,6 +621,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/suppliers": [{}],
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
     "/api/v1/finance/trial-balance": [{}, {"period": "2020-01"}],
+    "/api/v1/einvoices": [{}, {"state": "issued"}],
 }
 #: List routes that leak today; each has a strict xfail test below that names the bug.
 KNOWN_LEAKS: set[str] = set()
@@ -763,6 +803,20 @@ def _ingest_leftovers(s: Session, now: datetime) -> None:
     )
 
 
+def einvoice_connect(s: Session, account_id: int, now: datetime) -> None:
+    einvoices.connect_seller(
+        s,
+        account_id,
+        url="http://127.0.0.1:9",
+        app_key="k",
+        app_secret="s",
+        access_token="t",
+        seller_tax_id="91350100M000100Y43",
+        seller_name="卖家",
+        now=now,
+    )
+
+
 def _world(client: TestClient) -> World:
     """A: the demo seller plus orders in every state, a node with events, tasks, a parked
     event and an ingest rejection of its node. B: an admin with a warehouse, a SKU, stock
@@ -901,6 +955,24 @@ def _world(client: TestClient) -> World:
         record(s, a_id, bought, now)
         fin_ledger.close_period(s, a_id, "2020-01", "test", now)
     poster.tick(app.state.sessions, now + timedelta(minutes=1))
+    # A's e-invoices: a provider connection and two issued blues (never sent: the worker
+    # does not run in tests; marked issued so that A's own red and title change succeed).
+    with app.state.sessions() as s, s.begin():
+        einvoice_connect(s, a_id, now)
+        for n in (1, 2):
+            inv = einvoices.request_blue(
+                s,
+                a_id,
+                einvoices.Buyer("甲方开票公司", "91110000600037341L"),
+                [LineIn("甲的商品", "1090101990000000000", "0.13", 1, "113.00")],
+                now,
+                "test",
+            )
+            inv.request_no, inv.state, inv.number = (
+                f"GJ-A-INV-{n}",
+                "issued",
+                f"2633200000000000000{n}",
+            )
 
     b = make_account(client, "other")
     _ok(c.post("/api/v1/warehouses", headers=b, json={"code": "BWH", "name": "乙仓"}))
@@ -927,6 +999,8 @@ def _world(client: TestClient) -> World:
     )
     b_id = account_id_of(c, b)
     assert a_id != b_id
+    with app.state.sessions() as s, s.begin():
+        einvoice_connect(s, b_id, now)
     return World(
         client=client,
         engine=engine,

@@ -152,6 +152,7 @@ def test_f10_columns_kept_after_reload_and_admin_pages(browser: Any, hub: str) -
         ("rule", "/web/rules/hunan-sf"),
         ("users", "/web/users"),
         ("finance", "/web/finance?account=2203"),
+        ("einvoices", "/web/finance/invoices"),
     ):
         page.goto(hub + path)
         _check(page, name)

@@ -12,6 +12,7 @@ from cloud.db.models import SalesOrder, User
 from cloud.finance import poster
 from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
 from tests.cloud.web.test_channel_pages import seed_shop
+from tests.cloud.web.test_einvoice_page import seed_invoice
 
 SKU = "金甲系列皮套"  # in the demo seller's SKU codes
 #: Every page of the dashboard; a test below fails when a page is added without a probe here.
@@ -30,6 +31,8 @@ PAGES = (
     "/web/channels",
     # The books: the ledger of customer prepayments names the orders paid (after the poster).
     "/web/finance?account=2203",
+    # E-invoices: the demo seller's invoice for its order HELD (test_einvoice_page.seed_invoice).
+    "/web/finance/invoices",
 )
 #: A shop of the first seller (its code on the Channels page).
 SHOP = "tb-acme-shop"
@@ -39,6 +42,7 @@ def test_other_seller_sees_nothing_of_the_first(
     browser_client: Callable[..., TestClient], demo_app: TestClient
 ) -> None:
     tid = count_variance(demo_app)
+    seed_invoice(demo_app, "http://127.0.0.1:9")  # stored only: never sent in this test
     seed_shop(demo_app, SHOP)
     with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
         admin_id = s.execute(select(User.public_id).where(User.username == "admin")).scalar_one()

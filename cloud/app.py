@@ -28,6 +28,7 @@ from cloud.api import (
     channel_stock,
     channel_webhooks,
     channels,
+    courier_bills,
     finance,
     orders,
     platform,
@@ -252,6 +253,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         channel_changes,
         channel_stock,
         finance,
+        courier_bills,
     ):
         app.include_router(module.router)
 

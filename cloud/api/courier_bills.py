@@ -1,5 +1,5 @@
-"""/finance/courier-bills and /finance/rate-cards: a courier's bill reconciled against our
-shipments and the courier's rate card (cloud/finance/courier_bills.py, docs/finance.md).
+"""/finance/couriers/{carrier}/rate-card and /bills, /finance/courier-bills: a courier's bill
+reconciled against our shipments and the courier's rate card (cloud/finance/courier_bills.py, docs/finance.md).
 
 Reading needs ``finance:read``; importing, accepting, resolving and setting a card
 ``finance:write``. Money leaves as strings with two decimals, weights as whole grams.
@@ -140,7 +140,7 @@ def line_out(ln: CourierBillLine) -> LineOut:
     )
 
 
-@router.get("/rate-cards/{carrier}")
+@router.get("/couriers/{carrier}/rate-card")
 def get_rate_card(carrier: CarrierCode, session: SessionDep, who: FinanceRead) -> dict[str, Any]:
     """The courier's rate card (404 without one)."""
     card = rate_cards.get(session, who.account_id, carrier)
@@ -149,7 +149,7 @@ def get_rate_card(carrier: CarrierCode, session: SessionDep, who: FinanceRead) -
     return rate_cards.as_json(card)
 
 
-@router.put("/rate-cards/{carrier}")
+@router.put("/couriers/{carrier}/rate-card")
 def put_rate_card(
     carrier: CarrierCode,
     session: SessionDep,
@@ -165,7 +165,7 @@ def put_rate_card(
 
 
 @router.post(
-    "/courier-bills",
+    "/couriers/{carrier}/bills",
     status_code=status.HTTP_201_CREATED,
     openapi_extra={
         "requestBody": {
@@ -182,7 +182,7 @@ async def import_bill(
     request: Request,
     units: UnitsDep,
     who: FinanceWrite,
-    carrier: Annotated[str, Query(min_length=1, max_length=64)],
+    carrier: CarrierCode,
     file_name: Annotated[str, Query(max_length=200)] = "",
 ) -> BillDetailOut:
     """Import a courier's bill (CSV or .xlsx as the body) and reconcile it: 201 with its

@@ -89,7 +89,11 @@ class BillRefused(InvalidError):
     def body(self) -> dict[str, Any]:
         return {
             "detail": [
-                {"loc": ["body", "file", e.row_no, e.column], "msg": e.message, "type": "value_error"}
+                {
+                    "loc": ["body", "file", e.row_no, e.column],
+                    "msg": e.message,
+                    "type": "value_error",
+                }
                 for e in self.errors
             ]
         }

@@ -41,7 +41,7 @@ from cloud.db.courier_bill import CourierBill, CourierBillLine
 from cloud.db.models import Carrier, SalesOrder
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.finance import ledger, rate_cards
-from cloud.finance.chart import open_party_accounts, party_code
+from cloud.finance.chart import open_party_accounts, party_code, seed_chart
 from cloud.finance.courier_bill_file import Row, read
 from cloud.finance.ledger import Draft, Leg, Posted
 from cloud.finance.money import money
@@ -310,6 +310,7 @@ def accept(
     ]
     posted = None
     if bill.billed_total != 0:
+        seed_chart(session, account_id)  # as the poster does: a seller's first posting opens it
         open_party_accounts(session, account_id, {payable})
         draft = Draft(
             source_doc=f"courier-bill:{bill.id}",
@@ -381,9 +382,7 @@ def resolve(
         memo=f"{bill.carrier} {ln.tracking_number} {','.join(ln.flags)}",
     )
     posted = ledger.post(session, account_id, draft, now)
-    ln.resolution = (
-        "credited" if amount == ln.disputed else "paid" if amount == 0 else "split"
-    )
+    ln.resolution = "credited" if amount == ln.disputed else "paid" if amount == 0 else "split"
     ln.credited, ln.resolved_by, ln.resolved_at = amount, actor, now
     ln.resolution_entry_id = posted.entry_id
     session.flush()

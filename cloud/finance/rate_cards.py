@@ -126,16 +126,14 @@ def parse(carrier: str, body: dict[str, Any]) -> RateCard:
             or not all(isinstance(p, str) and 0 < len(p) <= 40 for p in provinces)
         ):
             raise InvalidError(
-                N_("zones[%(i)s].provinces: give a list of provinces (or \"*\" for any other)"),
+                N_('zones[%(i)s].provinces: give a list of provinces (or "*" for any other)'),
                 "zones",
                 i=i,
             )
         for p in provinces:
             key = region(p)
             if key in seen:
-                raise InvalidError(
-                    N_("%(province)s is in more than one zone"), "zones", province=p
-                )
+                raise InvalidError(N_("%(province)s is in more than one zone"), "zones", province=p)
             seen.add(key)
         first_fee = money(z.get("first_fee"), f"zones[{i}].first_fee")
         per_kg = money(z.get("per_kg"), f"zones[{i}].per_kg")
@@ -172,9 +170,7 @@ def as_json(card: RateCard) -> dict[str, Any]:
     }
 
 
-def put(
-    session: Session, account_id: int, card: RateCard, actor: str, now: datetime
-) -> RateCard:
+def put(session: Session, account_id: int, card: RateCard, actor: str, now: datetime) -> RateCard:
     """Set the courier's card (replacing the one it had); the courier must exist."""
     known = session.get(Carrier, (account_id, card.carrier))
     if known is None:

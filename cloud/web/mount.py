@@ -26,6 +26,7 @@ from cloud.web import i18n
 from cloud.web.pages import (
     audit,
     channels,
+    courier_bills,
     couriers,
     finance,
     fleet,
@@ -142,6 +143,7 @@ def mount(app: FastAPI) -> None:
         leases,
         users,
         finance,
+        courier_bills,
     )
     for module in modules:
         app.include_router(module.router)

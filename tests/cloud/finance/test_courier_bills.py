@@ -4,12 +4,15 @@ the rate card's arithmetic, bad input, accept once, suspense, resolution, trial 
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import Result
 
 from cloud.db.courier_bill import CourierBill, CourierBillLine
 from cloud.db.engine import transaction
@@ -29,15 +32,27 @@ CARD = {
     "precision_g": 10,
     "volumetric_divisor": 6000,
     "zones": [
-        {"name": "江浙沪", "provinces": ["浙江", "江苏省", "上海"], "first_fee": "12.00", "per_kg": "2.00"},
+        {
+            "name": "江浙沪",
+            "provinces": ["浙江", "江苏省", "上海"],
+            "first_fee": "12.00",
+            "per_kg": "2.00",
+        },
         {"name": "其他", "provinces": ["*"], "first_fee": "18.00", "per_kg": "5.00"},
     ],
 }
 HEADER = "运单号,寄件日期,目的地,计费重量,运费,长,宽,高\n"
 
 
-def _order(s: Session, no: str, tracking: str, grams: int | None, province: str = "浙江省",
-           carrier: str = "SF", status: str = "shipped") -> None:
+def _order(
+    s: Session,
+    no: str,
+    tracking: str,
+    grams: int | None,
+    province: str = "浙江省",
+    carrier: str = "SF",
+    status: str = "shipped",
+) -> None:
     wh = s.execute(select(Warehouse.id).where(Warehouse.account_id == SELLER)).scalars().first()
     if wh is None:
         w = Warehouse(account_id=SELLER, code="WH", name="仓", changed_by="t", changed_at=NOW)
@@ -46,11 +61,21 @@ def _order(s: Session, no: str, tracking: str, grams: int | None, province: str 
         wh = w.id
     s.add(
         SalesOrder(
-            id=f"id-{no}", account_id=SELLER, order_no=no, channel="manual", status=status,
-            warehouse_id=wh, carrier=carrier, buyer_nick="b",
+            id=f"id-{no}",
+            account_id=SELLER,
+            order_no=no,
+            channel="manual",
+            status=status,
+            warehouse_id=wh,
+            carrier=carrier,
+            buyer_nick="b",
             recipient={"name": "r", "province": province, "city": "杭州市", "address": "x"},
-            total_cents=1000, tracking_number=tracking, weighed_g=grams,
-            created_at=SHIPPED, changed_at=SHIPPED, changed_by="t",
+            total_cents=1000,
+            tracking_number=tracking,
+            weighed_g=grams,
+            created_at=SHIPPED,
+            changed_at=SHIPPED,
+            changed_by="t",
             shipped_at=SHIPPED if status == "shipped" else None,
         )
     )
@@ -60,8 +85,17 @@ def _order(s: Session, no: str, tracking: str, grams: int | None, province: str 
 def world(books: sessionmaker[Session]) -> sessionmaker[Session]:
     with transaction(books) as s:
         for code in ("SF", "ZTO"):
-            s.add(Carrier(account_id=SELLER, code=code, name=code, cost_cents=800,
-                          unreachable=[], changed_by="t", changed_at=NOW))
+            s.add(
+                Carrier(
+                    account_id=SELLER,
+                    code=code,
+                    name=code,
+                    cost_cents=800,
+                    unreachable=[],
+                    changed_by="t",
+                    changed_at=NOW,
+                )
+            )
         s.flush()
         rate_cards.put(s, SELLER, rate_cards.parse("SF", CARD), "t", NOW)
         _order(s, "OK-1", "SF1001", 1200)  # 1.2 kg → 1.5 kg → 12 + 0.5×2 = 13.00
@@ -114,8 +148,15 @@ def test_flags_exactly_the_overcharged_overweight_duplicate_and_unknown(
             8: ["missing"],
         }
         expected = {k[0]: ln.expected_fee for k, ln in lines.items()}
-        assert expected == {2: D("13.00"), 3: D("12.00"), 4: D("12.00"), 5: D("18.00"),
-                            6: D("18.00"), 7: D("33.00"), 8: None}
+        assert expected == {
+            2: D("13.00"),
+            3: D("12.00"),
+            4: D("12.00"),
+            5: D("18.00"),
+            6: D("18.00"),
+            7: D("33.00"),
+            8: None,
+        }
         assert lines[(7, "SF1005")].charged_g == 4000  # volumetric beats the 0.5 kg weighed
         disputed = {k[0]: ln.disputed for k, ln in lines.items() if ln.disputed}
         # the excess of the overcharged, the second of the duplicates, the unknown whole
@@ -139,18 +180,23 @@ def test_accept_twice_posts_once_suspense_is_the_disputed_total_resolution_empti
     assert again.entry_id == first.entry_id
     with world() as s:
         n = s.execute(
-            select(func.count()).select_from(FinEntry).where(
-                FinEntry.source_doc == f"courier-bill:{bill_id}"
-            )
+            select(func.count())
+            .select_from(FinEntry)
+            .where(FinEntry.source_doc == f"courier-bill:{bill_id}")
         ).scalar_one()
         assert n == 1
         bal = ledger.replayed_balances(s, SELLER)
         assert bal["1901"] == D("35.00") == courier_bills.suspense_open(s, SELLER)
         assert bal["6601.02"] == D("88.00") and bal["2202.02.SF"] == D("-123.00")
-        lines = s.execute(
-            select(CourierBillLine).where(CourierBillLine.disputed > 0)
-            .order_by(CourierBillLine.row_no)
-        ).scalars().all()
+        lines = (
+            s.execute(
+                select(CourierBillLine)
+                .where(CourierBillLine.disputed > 0)
+                .order_by(CourierBillLine.row_no)
+            )
+            .scalars()
+            .all()
+        )
         ids = [(ln.id, ln.disputed) for ln in lines]
     with pytest.raises(ConflictError, match="accepted already"), transaction(world) as s:
         courier_bills.reconcile(s, courier_bills.get_bill(s, SELLER, bill_id))
@@ -196,7 +242,7 @@ def test_a_number_billed_again_on_a_later_bill_is_a_duplicate(
 
 BAD = [
     ("SF1001,2026-12-05,浙江,1.2,13.005,,,", "fee", "more than two decimals"),
-    ("SF1001,2026-12-05,浙江,1.2,\"1,013.00\",,,", "fee", "no commas"),
+    ('SF1001,2026-12-05,浙江,1.2,"1,013.00",,,', "fee", "no commas"),
     ("SF1001,2026-12-05,浙江,1.2,-13.00,,,", "fee", "negative"),
     ("SF1001,2026-12-05,浙江,1.2,1e3,,,", "fee", "not an amount"),
     ("SF1001,2026-12-05,浙江,1.2,NaN,,,", "fee", "not an amount"),
@@ -230,9 +276,8 @@ def test_refused_files_and_couriers(world: sessionmaker[Session]) -> None:
         _import(world, b"tracking,fee\nSF1,1.00\n")
     with pytest.raises(InvalidError, match="no rows"):
         _import(world, HEADER.encode())
-    with pytest.raises(InvalidError, match="is not an XLSX"):
-        with transaction(world) as s:
-            courier_bills.import_bill(s, SELLER, "SF", "x.xlsx", b"PK-garbage", "xlsx", "t", NOW)
+    with pytest.raises(InvalidError, match="is not an XLSX"), transaction(world) as s:
+        courier_bills.import_bill(s, SELLER, "SF", "x.xlsx", b"PK-garbage", "xlsx", "t", NOW)
     with pytest.raises(NotFoundError, match="no courier"):
         _import(world, carrier="EMS")
 
@@ -250,16 +295,17 @@ def test_xlsx_bill_and_a_courier_without_a_card(world: sessionmaker[Session]) ->
     buf = io.BytesIO()
     wb.save(buf)
     with transaction(world) as s:
-        bill = courier_bills.import_bill(s, SELLER, "ZTO", "z.xlsx", buf.getvalue(), "xlsx", "t", NOW)
+        bill = courier_bills.import_bill(
+            s, SELLER, "ZTO", "z.xlsx", buf.getvalue(), "xlsx", "t", NOW
+        )
         (ln,) = courier_bills.lines_of(s, bill)
         assert (ln.fee, ln.billed_g, ln.flags) == (D("13.50"), 1200, ["no_rate"])
         assert bill.disputed_total == D("13.50")
     ws.append(["ZT1002", "2026-12-05", "浙江", 1.2, 13.301])  # three decimals
     buf = io.BytesIO()
     wb.save(buf)
-    with pytest.raises(BillRefused, match="row 3, fee"):
-        with transaction(world) as s:
-            courier_bills.import_bill(s, SELLER, "ZTO", "z.xlsx", buf.getvalue(), "xlsx", "t", NOW)
+    with pytest.raises(BillRefused, match="row 3, fee"), transaction(world) as s:
+        courier_bills.import_bill(s, SELLER, "ZTO", "z.xlsx", buf.getvalue(), "xlsx", "t", NOW)
 
 
 RATE_CASES = [
@@ -288,7 +334,11 @@ def test_rate_card_arithmetic(
 
 
 def test_rate_card_fee_is_half_up() -> None:
-    body = {**CARD, "step_g": 100, "zones": [{"provinces": ["*"], "first_fee": "10.00", "per_kg": "0.25"}]}
+    body = {
+        **CARD,
+        "step_g": 100,
+        "zones": [{"provinces": ["*"], "first_fee": "10.00", "per_kg": "0.25"}],
+    }
     card = rate_cards.parse("SF", body)
     zone = card.zone_for("西藏")
     assert zone is not None
@@ -307,8 +357,12 @@ def test_rate_card_fee_is_half_up() -> None:
         ({"zones": [{"provinces": ["*"], "first_fee": "1,200", "per_kg": "2"}]}, "no commas"),
         ({"zones": [{"provinces": ["*"], "first_fee": "-1", "per_kg": "2"}]}, "negative"),
         (
-            {"zones": [{"provinces": ["浙江"], "first_fee": "1", "per_kg": "2"},
-                       {"provinces": ["浙江省"], "first_fee": "1", "per_kg": "2"}]},
+            {
+                "zones": [
+                    {"provinces": ["浙江"], "first_fee": "1", "per_kg": "2"},
+                    {"provinces": ["浙江省"], "first_fee": "1", "per_kg": "2"},
+                ]
+            },
             "more than one zone",
         ),
     ],
@@ -322,10 +376,58 @@ def test_suspense_and_trial_balance_with_a_later_dated_accept(world: sessionmake
     bill_id = _import(world)
     at = datetime(2026, 12, 31, 17, 0, tzinfo=UTC)  # 01:00 on 1 January in China
     with transaction(world) as s:
-        bill, posted = courier_bills.accept(s, SELLER, bill_id, "t", at)
+        _, posted = courier_bills.accept(s, SELLER, bill_id, "t", at)
         assert posted is not None
         entry = s.get(FinEntry, posted.entry_id)
         assert entry is not None and str(entry.entry_date) == "2027-01-01"
     with world() as s:
         assert ledger.trial_balance(s, SELLER, "2026-12") == []
         assert sum(r.balance for r in ledger.trial_balance(s, SELLER, "2027-01")) == 0
+
+
+def test_cli_import_show_accept_resolve_and_a_bad_file(
+    world: sessionmaker[Session], db_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from cloud.finance.cli import finance_app
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(
+            finance_app,
+            ["courier-bill", *args, "--account", "default", "--database-url", db_url],
+        )
+
+    bill = tmp_path / "sf.csv"
+    bill.write_bytes(BILL)
+    out = run("import", "--carrier", "SF", str(bill))
+    assert out.exit_code == 0, out.output
+    assert "billed 123.00, accepted 88.00, disputed 35.00" in out.output
+    assert re.search(r"SF1002 .* 15\.00 +12\.00 +3\.00  overcharged", out.output)
+    assert "NOT-BILLED SF1006" in out.output
+    again = run("import", "--carrier", "SF", str(bill))
+    assert again.exit_code == 1 and "imported already" in again.output
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(_csv("SF1002,2026-12-05,浙江,0.8,12.005,,,", "SF1003,x,浙江,1,1.00,,,"))
+    refused = run("import", "--carrier", "SF", str(bad))
+    assert refused.exit_code == 1
+    assert "row 2, fee" in refused.output and "row 3, date" in refused.output
+    listed = run("show")
+    assert listed.exit_code == 0 and "sf-2026-12" not in listed.output and "sf.csv" in listed.output
+    bill_id = listed.output.split()[0]
+    first = run("accept", bill_id)
+    second = run("accept", bill_id)
+    assert "posted (entry" in first.output and "accepted before" in second.output, second.output
+    with world() as s:
+        line_id = s.execute(
+            select(CourierBillLine.id).where(CourierBillLine.tracking_number == "SF1002")
+        ).scalar_one()
+    resolved = run("resolve", bill_id, str(line_id), "--credited", "3.00")
+    assert resolved.exit_code == 0 and "credited" in resolved.output, resolved.output
+    card = tmp_path / "card.json"
+    card.write_text(
+        '{"first_g": 1000, "step_g": 1000, "zones": [{"provinces": ["*"], '
+        '"first_fee": 8.00, "per_kg": "3.00"}]}'
+    )
+    shown = run("rate-card", "--carrier", "ZTO", str(card))
+    assert shown.exit_code == 0 and '"first_fee": "8.00"' in shown.output, shown.output

@@ -37,9 +37,7 @@ def upgrade() -> None:
         sa.Column("changed_by", sa.String(80), nullable=False),
         sa.Column("changed_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("account_id", "carrier"),
-        sa.CheckConstraint(
-            "first_g > 0 AND step_g > 0 AND precision_g > 0", name="ck_rate_card_g"
-        ),
+        sa.CheckConstraint("first_g > 0 AND step_g > 0 AND precision_g > 0", name="ck_rate_card_g"),
         sa.CheckConstraint(
             "volumetric_divisor IS NULL OR volumetric_divisor > 0", name="ck_rate_card_divisor"
         ),

@@ -30,9 +30,29 @@ PAGES = (
     "/web/channels",
     # The books: the ledger of customer prepayments names the orders paid (after the poster).
     "/web/finance?account=2203",
+    # A's courier bills: its file's name on the list
+    "/web/finance/courier-bills",
 )
 #: A shop of the first seller (its code on the Channels page).
 SHOP = "tb-acme-shop"
+#: The file name of the first seller's courier bill (on the Courier bills page).
+BILL_FILE = "A-COURIER-BILL.csv"
+
+
+def _a_courier_bill(app: TestClient) -> int:
+    """A courier bill of the demo seller, open (cloud/finance/courier_bills.py)."""
+    from cloud.finance import courier_bills
+
+    with app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        seller = (
+            s.execute(select(User.account_id).where(User.username == "admin")).scalars().first()
+        )
+        assert seller is not None
+        data = b"tracking_number,date,destination,weight_kg,fee\nATRACK0001,2026-12-05,x,1,9.00\n"
+        bill = courier_bills.import_bill(
+            s, seller, "SF", BILL_FILE, data, "csv", "test", datetime.now(UTC)
+        )
+        return bill.id
 
 
 def test_other_seller_sees_nothing_of_the_first(
@@ -45,11 +65,12 @@ def test_other_seller_sees_nothing_of_the_first(
     add_user(demo_app, "other", "boss", "admin")
     # The first seller's orders into the books (the hub's poster is off in tests).
     poster.tick(demo_app.app.state.sessions, datetime.now(UTC) + timedelta(minutes=1))  # type: ignore[attr-defined]
+    bill_id = _a_courier_bill(demo_app)
     b = browser_client("other", "boss")
     a = browser_client()
     for page in PAGES:
         mine, theirs = a.get(page).text, b.get(page).text
-        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id, SHOP)
+        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id, SHOP, BILL_FILE)
         for secret in secrets:
             assert secret not in theirs, (page, secret)
         assert any(s in mine for s in secrets) or page == "/web/", page
@@ -60,8 +81,15 @@ def test_other_seller_sees_nothing_of_the_first(
         f"/web/orders/{AUDITED}/label.png",
         f"/web/channels/{SHOP}",
         f"/web/channels/{SHOP}/runs",
+        f"/web/finance/courier-bills/{bill_id}",
     ):
         assert b.get(path).status_code == 404, path
+    r = b.post(f"/web/finance/courier-bills/{bill_id}/accept", data={"csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 404 and BILL_FILE not in r.text
+    assert (
+        "open"
+        in a.get(f"/web/finance/courier-bills/{bill_id}", headers={"Accept-Language": "en"}).text
+    )
     export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
     assert HELD not in export and AUDITED not in export
     # actions on the first seller's order and task: 404, and nothing changes
@@ -120,6 +148,8 @@ ROUTES = {
         "POST",
         "/web/channels/shipments/{shipment_id}/retry",
     ): "test_channel_pages.py: 404, still failed",
+    ("GET", "/web/finance/courier-bills/{bill_id}"): "here: 404 for A's bill",
+    ("POST", "/web/finance/courier-bills/{bill_id}/accept"): "here: 404 for A's bill, still open",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

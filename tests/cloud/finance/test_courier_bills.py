@@ -105,6 +105,8 @@ def world(books: sessionmaker[Session]) -> sessionmaker[Session]:
         _order(s, "BULKY", "SF1005", 500, province="北京")  # 40×30×20/6000 = 4 kg → 33.00
         _order(s, "NOT-BILLED", "SF1006", 700)
         _order(s, "CANCELLED", "SF1007", 700, status="cancelled")
+        _order(s, "HEAVY", "SF1008", 10000)  # billed 10.2 kg: 0.2 kg but only 2 % more
+        _order(s, "LIGHT", "SF1009", 1000)  # billed 1.09 kg: 9 % but only 90 g more
     return books
 
 
@@ -120,6 +122,8 @@ BILL = _csv(
     "SF1004,2026-12-05,广东,0.9,18.00,,,",
     "SF1005,2026-12-05,北京,0.5,33.00,40,30,20",
     "SF9999,2026-12-05,浙江,1.0,12.00,,,",
+    "SF1008,2026-12-05,浙江,10.2,30.00,,,",
+    "SF1009,2026-12-05,浙江,1.09,12.00,,,",
 )
 
 
@@ -146,6 +150,8 @@ def test_flags_exactly_the_overcharged_overweight_duplicate_and_unknown(
             6: ["duplicate"],
             7: [],
             8: ["missing"],
+            9: [],
+            10: [],
         }
         expected = {k[0]: ln.expected_fee for k, ln in lines.items()}
         assert expected == {
@@ -156,13 +162,15 @@ def test_flags_exactly_the_overcharged_overweight_duplicate_and_unknown(
             6: D("18.00"),
             7: D("33.00"),
             8: None,
+            9: D("30.00"),
+            10: D("12.00"),
         }
         assert lines[(7, "SF1005")].charged_g == 4000  # volumetric beats the 0.5 kg weighed
         disputed = {k[0]: ln.disputed for k, ln in lines.items() if ln.disputed}
         # the excess of the overcharged, the second of the duplicates, the unknown whole
         assert disputed == {3: D("3.00"), 4: D("2.00"), 6: D("18.00"), 8: D("12.00")}
-        assert bill.billed_total == D("123.00")
-        assert (bill.accepted_total, bill.disputed_total) == (D("88.00"), D("35.00"))
+        assert bill.billed_total == D("165.00")
+        assert (bill.accepted_total, bill.disputed_total) == (D("130.00"), D("35.00"))
         unbilled = courier_bills.unbilled(s, bill)
         assert [u.order_no for u in unbilled] == ["NOT-BILLED"]
 
@@ -187,7 +195,7 @@ def test_accept_twice_posts_once_suspense_is_the_disputed_total_resolution_empti
         assert n == 1
         bal = ledger.replayed_balances(s, SELLER)
         assert bal["1901"] == D("35.00") == courier_bills.suspense_open(s, SELLER)
-        assert bal["6601.02"] == D("88.00") and bal["2202.02.SF"] == D("-123.00")
+        assert bal["6601.02"] == D("130.00") and bal["2202.02.SF"] == D("-165.00")
         lines = (
             s.execute(
                 select(CourierBillLine)
@@ -215,7 +223,7 @@ def test_accept_twice_posts_once_suspense_is_the_disputed_total_resolution_empti
         bal = ledger.replayed_balances(s, SELLER)
         assert bal.get("1901", D(0)) == 0 == courier_bills.suspense_open(s, SELLER)
         # credited 3.00 + 1.00 + 18.00 back off the payable; 1.00 + 12.00 paid after all
-        assert bal["2202.02.SF"] == D("-101.00") and bal["6601.02"] == D("101.00")
+        assert bal["2202.02.SF"] == D("-143.00") and bal["6601.02"] == D("143.00")
         rows = ledger.trial_balance(s, SELLER)
         assert sum(r.balance for r in rows) == 0
         assert {r.code: r.balance for r in rows} == bal
@@ -227,7 +235,7 @@ def test_same_file_twice_is_refused_and_nothing_doubles(world: sessionmaker[Sess
         _import(world)
     with world() as s:
         assert s.execute(select(func.count()).select_from(CourierBill)).scalar_one() == 1
-        assert s.execute(select(func.count()).select_from(CourierBillLine)).scalar_one() == 7
+        assert s.execute(select(func.count()).select_from(CourierBillLine)).scalar_one() == 9
 
 
 def test_a_number_billed_again_on_a_later_bill_is_a_duplicate(
@@ -402,7 +410,7 @@ def test_cli_import_show_accept_resolve_and_a_bad_file(
     bill.write_bytes(BILL)
     out = run("import", "--carrier", "SF", str(bill))
     assert out.exit_code == 0, out.output
-    assert "billed 123.00, accepted 88.00, disputed 35.00" in out.output
+    assert "billed 165.00, accepted 130.00, disputed 35.00" in out.output
     assert re.search(r"SF1002 .* 15\.00 +12\.00 +3\.00  overcharged", out.output)
     assert "NOT-BILLED SF1006" in out.output
     again = run("import", "--carrier", "SF", str(bill))

@@ -59,9 +59,8 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
-from cloud.finance import courier_bills, rate_cards
+from cloud.finance import courier_bills, poster, rate_cards
 from cloud.finance import ledger as fin_ledger
-from cloud.finance import poster
 from cloud.finance.chart import seed_chart
 from cloud.finance.events import record
 from cloud.finance.postings import SupplierReceipt

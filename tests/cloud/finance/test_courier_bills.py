@@ -439,3 +439,38 @@ def test_cli_import_show_accept_resolve_and_a_bad_file(
     )
     shown = run("rate-card", "--carrier", "ZTO", str(card))
     assert shown.exit_code == 0 and '"first_fee": "8.00"' in shown.output, shown.output
+
+
+def test_two_accepts_at_once_make_one_entry(world: sessionmaker[Session]) -> None:
+    """Two workers accept one bill at the same moment: the bill row's lock (PostgreSQL
+    FOR UPDATE; SQLite serialises writers) and the entry's natural key make one entry."""
+    import threading
+
+    bill_id = _import(world)
+    gate = threading.Barrier(2)
+    out: list[object] = []
+
+    def accept() -> None:
+        gate.wait()
+        try:
+            with transaction(world) as s:
+                _, posted = courier_bills.accept(s, SELLER, bill_id, "t", NOW)
+                out.append(posted)
+        except Exception as err:
+            out.append(err)
+
+    threads = [threading.Thread(target=accept) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(out) == 2 and not [o for o in out if isinstance(o, Exception)], out
+    created = sorted(getattr(o, "created", None) is True for o in out)
+    assert created == [False, True]
+    with world() as s:
+        n = s.execute(
+            select(func.count())
+            .select_from(FinEntry)
+            .where(FinEntry.source_doc == f"courier-bill:{bill_id}")
+        ).scalar_one()
+        assert n == 1 and ledger.replayed_balances(s, SELLER)["1901"] == D("35.00")

@@ -10,7 +10,7 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from cloud.db.courier_bill import CourierBill
+from cloud.db.courier_bill import CourierBill, CourierBillLine
 from cloud.db.finance import FinEntry
 from cloud.db.models import Account, SalesOrder, Warehouse
 from cloud.finance import ledger
@@ -222,6 +222,38 @@ def test_courier_bill_page_in_chinese_and_accept_by_form(
     )
     assert r.status_code == 303
     assert "账单已入账" in a.get(r.headers["location"], headers=zh).text
+    # the duplicate's second line resolved by the form: credited in full
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        line_id = s.execute(
+            select(CourierBillLine.id).where(
+                CourierBillLine.bill_id == bill_id, CourierBillLine.row_no == 6
+            )
+        ).scalar_one()
+    form = f"/web/finance/courier-bills/{bill_id}/lines/{line_id}/resolve"
+    bad = a.post(form, data={"csrf": a.csrf, "credited": "18,00"}, headers=zh)  # type: ignore[attr-defined]
+    assert bad.status_code == 422 and "18,00" in bad.text
+    r = a.post(form, data={"csrf": a.csrf, "credited": "18.00"}, follow_redirects=False)  # type: ignore[attr-defined]
+    assert r.status_code == 303
+    assert "该明细已转出待处理" in a.get(r.headers["location"], headers=zh).text
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        assert s.get(CourierBillLine, line_id).resolution == "credited"  # type: ignore[union-attr]
+    # a bill uploaded by the form: imported and reconciled, then its page
+    upload = a.post(
+        "/web/finance/courier-bills",
+        data={"csrf": a.csrf, "carrier": "SF"},  # type: ignore[attr-defined]
+        files={"file": ("sf-jan.csv", BILL.replace(b"2026-12-05", b"2027-01-05"), "text/csv")},
+        follow_redirects=False,
+    )
+    assert upload.status_code == 303, upload.text
+    page = a.get(upload.headers["location"], headers=zh).text
+    assert "sf-jan.csv" in page and "重复计费" in page
+    again = a.post(
+        "/web/finance/courier-bills",
+        data={"csrf": a.csrf, "carrier": "SF"},  # type: ignore[attr-defined]
+        files={"file": ("sf-jan.csv", BILL.replace(b"2026-12-05", b"2027-01-05"), "text/csv")},
+        headers=zh,
+    )
+    assert again.status_code == 409 and "该文件已导入过" in again.text
     assert a.post(f"/web/finance/courier-bills/{bill_id}/accept", data={}).status_code == 403
     add_user(demo_app, "demo", "shenhe", "auditor")
     auditor = browser_client("demo", "shenhe")

@@ -39,7 +39,7 @@ SHOP = "tb-acme-shop"
 BILL_FILE = "A-COURIER-BILL.csv"
 
 
-def _a_courier_bill(app: TestClient) -> int:
+def _a_courier_bill(app: TestClient) -> tuple[int, int]:
     """A courier bill of the demo seller, open (cloud/finance/courier_bills.py)."""
     from cloud.finance import courier_bills
 
@@ -52,7 +52,8 @@ def _a_courier_bill(app: TestClient) -> int:
         bill = courier_bills.import_bill(
             s, seller, "SF", BILL_FILE, data, "csv", "test", datetime.now(UTC)
         )
-        return bill.id
+        (line,) = courier_bills.lines_of(s, bill)
+        return bill.id, line.id
 
 
 def test_other_seller_sees_nothing_of_the_first(
@@ -65,7 +66,7 @@ def test_other_seller_sees_nothing_of_the_first(
     add_user(demo_app, "other", "boss", "admin")
     # The first seller's orders into the books (the hub's poster is off in tests).
     poster.tick(demo_app.app.state.sessions, datetime.now(UTC) + timedelta(minutes=1))  # type: ignore[attr-defined]
-    bill_id = _a_courier_bill(demo_app)
+    bill_id, line_id = _a_courier_bill(demo_app)
     b = browser_client("other", "boss")
     a = browser_client()
     for page in PAGES:
@@ -86,6 +87,11 @@ def test_other_seller_sees_nothing_of_the_first(
         assert b.get(path).status_code == 404, path
     r = b.post(f"/web/finance/courier-bills/{bill_id}/accept", data={"csrf": b.csrf})  # type: ignore[attr-defined]
     assert r.status_code == 404 and BILL_FILE not in r.text
+    r = b.post(
+        f"/web/finance/courier-bills/{bill_id}/lines/{line_id}/resolve",
+        data={"csrf": b.csrf, "credited": "0.00"},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
     assert (
         "open"
         in a.get(f"/web/finance/courier-bills/{bill_id}", headers={"Accept-Language": "en"}).text
@@ -150,6 +156,8 @@ ROUTES = {
     ): "test_channel_pages.py: 404, still failed",
     ("GET", "/web/finance/courier-bills/{bill_id}"): "here: 404 for A's bill",
     ("POST", "/web/finance/courier-bills/{bill_id}/accept"): "here: 404 for A's bill, still open",
+    ("POST", "/web/finance/courier-bills/{bill_id}/lines/{line_id}/resolve"): "here: 404",
+    ("POST", "/web/finance/courier-bills"): "imports into the caller's account (as the API's)",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

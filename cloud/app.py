@@ -28,6 +28,7 @@ from cloud.api import (
     channel_stock,
     channel_webhooks,
     channels,
+    courier_bills,
     einvoices,
     finance,
     orders,
@@ -262,6 +263,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         channel_stock,
         finance,
         einvoices,
+        courier_bills,
     ):
         app.include_router(module.router)
 

@@ -47,7 +47,10 @@ SCOPES: Final[dict[str, str]] = {
     "channels:read": "See marketplace shops, their downloads and shipment confirmations",
     "channels:write": "Download now, change shop schedules and courier codes, resend confirmations",
     "finance:read": "Read the books: trial balance and ledger lines",
-    "finance:write": "Request e-invoices: issue, red, change the title",
+    "finance:write": (
+        "Post to the books and request e-invoices: import and accept bills, resolve "
+        "disputes, issue, red, change an invoice's title"
+    ),
 }
 
 _READ = {"catalogue:read", "stock:read", "orders:read", "tasks:read", "nodes:read", "channels:read"}

@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
+from cloud.finance.courier_cli import courier_app
 from cloud.finance.einvoice.cli import invoice_app
 
 finance_app = typer.Typer(
     help="The books (issue 18): trial balance, ledger export.", no_args_is_help=True
 )
 finance_app.add_typer(invoice_app, name="invoice")
+finance_app.add_typer(courier_app, name="courier-bill")
 
 DatabaseOpt = Annotated[str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")]
 AccountOpt = Annotated[str, typer.Option(help="The seller account whose books to read.")]

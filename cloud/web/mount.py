@@ -26,6 +26,7 @@ from cloud.web import i18n
 from cloud.web.pages import (
     audit,
     channels,
+    courier_bills,
     couriers,
     einvoices,
     finance,
@@ -144,6 +145,7 @@ def mount(app: FastAPI) -> None:
         users,
         finance,
         einvoices,
+        courier_bills,
     )
     for module in modules:
         app.include_router(module.router)

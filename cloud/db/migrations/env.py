@@ -7,6 +7,7 @@ from alembic import context
 import cloud.db.channel_changes
 import cloud.db.channel_diff
 import cloud.db.channel_stock
+import cloud.db.courier_bill
 import cloud.db.einvoice
 import cloud.db.finance
 import cloud.db.shopify

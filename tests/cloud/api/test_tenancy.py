@@ -59,8 +59,8 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
+from cloud.finance import courier_bills, poster, rate_cards
 from cloud.finance import ledger as fin_ledger
-from cloud.finance import poster
 from cloud.finance.chart import seed_chart
 from cloud.finance.einvoice import invoices as einvoices
 from cloud.finance.einvoice.lines import LineIn
@@ -162,6 +162,11 @@ def _order(no: str, sku: str, *, warehouse: str | None = None) -> dict[str, Any]
 
 
 ORDER = "/api/v1/orders/{order_no}"
+#: A's courier bill: one parcel of A's courier SF, with its sides.
+A_BILL = (
+    "tracking_number,date,destination,weight_kg,fee,length_cm,width_cm,height_cm\n"
+    "ATRACK0001,2026-12-05,浙江,1.0,12.00,10,10,10\n"
+).encode()
 REASON = {"reason": "probe"}
 
 #: Cases where B names A's objects. Run before OWN, while B has no object under A's codes.
@@ -454,6 +459,16 @@ FOREIGN: list[Case] = [
         {"enabled": True, "safety_stock": 1, "share_pct": 50},
         params={"code": "A-SHOP"},
     ),
+    # finance: A's courier rate card, courier bill and a disputed line of it
+    Case("GET", "/api/v1/finance/couriers/{carrier}/rate-card", 404, params={"carrier": "SF"}),
+    Case("GET", "/api/v1/finance/courier-bills/{bill_id}", 404),
+    Case("POST", "/api/v1/finance/courier-bills/{bill_id}/accept", 404),
+    Case(
+        "POST",
+        "/api/v1/finance/courier-bills/{bill_id}/lines/{line_id}/resolve",
+        404,
+        {"credited": "0.00"},
+    ),
 ]
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
@@ -596,6 +611,23 @@ OWN: list[Case] = [
         {"username": "Demo-Picker", "password": PASSWORD, "role": "picker"},
         own=True,
     ),
+    # B's own rate card and courier bill for B's own SF (made above)
+    Case(
+        "PUT",
+        "/api/v1/finance/couriers/{carrier}/rate-card",
+        200,
+        {"zones": [{"provinces": ["*"], "first_fee": "10.00", "per_kg": "2.00"}]},
+        params={"carrier": "SF"},
+        own=True,
+    ),
+    Case(
+        "POST",
+        "/api/v1/finance/couriers/{carrier}/bills",
+        201,
+        csv="tracking_number,date,destination,weight_kg,fee\nBTRACK0001,2026-12-05,北京,1.0,10.00\n",
+        params={"carrier": "SF"},
+        own=True,
+    ),
 ]
 
 #: Every list route (GET, no path parameter): queries aimed at A's data return none of it.
@@ -622,6 +654,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
     "/api/v1/finance/trial-balance": [{}, {"period": "2020-01"}],
     "/api/v1/einvoices": [{}, {"state": "issued"}],
+    "/api/v1/finance/courier-bills": [{}],
 }
 #: List routes that leak today; each has a strict xfail test below that names the bug.
 KNOWN_LEAKS: set[str] = set()
@@ -973,6 +1006,18 @@ def _world(client: TestClient) -> World:
                 "issued",
                 f"2633200000000000000{n}",
             )
+    # A's courier bill (cloud/finance/courier_bills.py): a rate card, a bill accepted into
+    # the books, its unknown parcel's dispute resolved.
+    with app.state.sessions() as s, s.begin():
+        card = rate_cards.parse(
+            "SF", {"zones": [{"provinces": ["*"], "first_fee": "10.00", "per_kg": "2.00"}]}
+        )
+        rate_cards.put(s, a_id, card, "test", now)
+        bill = courier_bills.import_bill(s, a_id, "SF", "a-sf.csv", A_BILL, "csv", "test", now)
+        courier_bills.accept(s, a_id, bill.id, "test", now)
+        (line,) = courier_bills.lines_of(s, bill)
+        courier_bills.resolve(s, a_id, bill.id, line.id, "0.00", "test", now)
+        bill_id, line_id = bill.id, line.id
 
     b = make_account(client, "other")
     _ok(c.post("/api/v1/warehouses", headers=b, json={"code": "BWH", "name": "乙仓"}))
@@ -1021,6 +1066,8 @@ def _world(client: TestClient) -> World:
             "job_id": job_id,
             "shipment_id": str(shipment_id),
             "number": "PO-2026-001",
+            "bill_id": str(bill_id),
+            "line_id": str(line_id),
         },
     )
 

@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 import cloud.db.channel_changes
+import cloud.db.courier_bill
 import cloud.db.finance  # noqa: F401 - its tables are part of the metadata
 from cloud.db import waybills as _waybills  # noqa: F401 - its tables too
 from cloud.db.engine import migrate

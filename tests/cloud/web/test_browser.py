@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.app import create_app
+from cloud.finance import courier_bills
 from cloud.seed import seed_demo
 from cloud.settings import Settings
 from tests.cloud.conftest import PASSWORD
@@ -39,7 +40,14 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = create_app(settings, ingest=False)
     with served(app) as base:
         with app.state.sessions() as s, s.begin():
-            seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[NODE])
+            seeded = seed_demo(s, datetime.now(UTC), password=PASSWORD, node_ids=[NODE])
+            # A courier bill with a parcel never ours (its page with a flag, for axe).
+            bill = (
+                b"tracking_number,date,destination,weight_kg,fee\nSF00000001,2026-12-05,x,1,9.00\n"
+            )
+            courier_bills.import_bill(
+                s, seeded["account_id"], "SF", "sf.csv", bill, "csv", "t", datetime.now(UTC)
+            )
         client = TestClient(app)
         client.app.state = app.state  # type: ignore[attr-defined]
         add_user(client, "demo", "lead", "warehouse_lead")
@@ -153,6 +161,8 @@ def test_f10_columns_kept_after_reload_and_admin_pages(browser: Any, hub: str) -
         ("users", "/web/users"),
         ("finance", "/web/finance?account=2203"),
         ("einvoices", "/web/finance/invoices"),
+        ("courier-bills", "/web/finance/courier-bills"),
+        ("courier-bill", "/web/finance/courier-bills/1"),
     ):
         page.goto(hub + path)
         _check(page, name)

@@ -33,9 +33,30 @@ PAGES = (
     "/web/finance?account=2203",
     # E-invoices: the demo seller's invoice for its order HELD (test_einvoice_page.seed_invoice).
     "/web/finance/invoices",
+    # A's courier bills: its file's name on the list
+    "/web/finance/courier-bills",
 )
 #: A shop of the first seller (its code on the Channels page).
 SHOP = "tb-acme-shop"
+#: The file name of the first seller's courier bill (on the Courier bills page).
+BILL_FILE = "A-COURIER-BILL.csv"
+
+
+def _a_courier_bill(app: TestClient) -> tuple[int, int]:
+    """A courier bill of the demo seller, open (cloud/finance/courier_bills.py)."""
+    from cloud.finance import courier_bills
+
+    with app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        seller = (
+            s.execute(select(User.account_id).where(User.username == "admin")).scalars().first()
+        )
+        assert seller is not None
+        data = b"tracking_number,date,destination,weight_kg,fee\nATRACK0001,2026-12-05,x,1,9.00\n"
+        bill = courier_bills.import_bill(
+            s, seller, "SF", BILL_FILE, data, "csv", "test", datetime.now(UTC)
+        )
+        (line,) = courier_bills.lines_of(s, bill)
+        return bill.id, line.id
 
 
 def test_other_seller_sees_nothing_of_the_first(
@@ -49,11 +70,12 @@ def test_other_seller_sees_nothing_of_the_first(
     add_user(demo_app, "other", "boss", "admin")
     # The first seller's orders into the books (the hub's poster is off in tests).
     poster.tick(demo_app.app.state.sessions, datetime.now(UTC) + timedelta(minutes=1))  # type: ignore[attr-defined]
+    bill_id, line_id = _a_courier_bill(demo_app)
     b = browser_client("other", "boss")
     a = browser_client()
     for page in PAGES:
         mine, theirs = a.get(page).text, b.get(page).text
-        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id, SHOP)
+        secrets = (HELD, AUDITED, NODE, tid, SKU, "double11-sf", admin_id, SHOP, BILL_FILE)
         for secret in secrets:
             assert secret not in theirs, (page, secret)
         assert any(s in mine for s in secrets) or page == "/web/", page
@@ -64,8 +86,20 @@ def test_other_seller_sees_nothing_of_the_first(
         f"/web/orders/{AUDITED}/label.png",
         f"/web/channels/{SHOP}",
         f"/web/channels/{SHOP}/runs",
+        f"/web/finance/courier-bills/{bill_id}",
     ):
         assert b.get(path).status_code == 404, path
+    r = b.post(f"/web/finance/courier-bills/{bill_id}/accept", data={"csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 404 and BILL_FILE not in r.text
+    r = b.post(
+        f"/web/finance/courier-bills/{bill_id}/lines/{line_id}/resolve",
+        data={"csrf": b.csrf, "credited": "0.00"},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
+    assert (
+        "open"
+        in a.get(f"/web/finance/courier-bills/{bill_id}", headers={"Accept-Language": "en"}).text
+    )
     export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
     assert HELD not in export and AUDITED not in export
     # actions on the first seller's order and task: 404, and nothing changes
@@ -126,6 +160,10 @@ ROUTES = {
         "POST",
         "/web/channels/shipments/{shipment_id}/retry",
     ): "test_channel_pages.py: 404, still failed",
+    ("GET", "/web/finance/courier-bills/{bill_id}"): "here: 404 for A's bill",
+    ("POST", "/web/finance/courier-bills/{bill_id}/accept"): "here: 404 for A's bill, still open",
+    ("POST", "/web/finance/courier-bills/{bill_id}/lines/{line_id}/resolve"): "here: 404",
+    ("POST", "/web/finance/courier-bills"): "imports into the caller's account (as the API's)",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

@@ -30,10 +30,12 @@ from cloud.api import (
     channels,
     finance,
     orders,
+    payables,
     platform,
     purchases,
     rules,
     skus,
+    statements,
     stock,
     tasks,
     users,
@@ -252,6 +254,8 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         channel_changes,
         channel_stock,
         finance,
+        payables,
+        statements,
     ):
         app.include_router(module.router)
 

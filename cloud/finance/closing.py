@@ -64,15 +64,12 @@ def _next(period: str) -> str:
 
 
 def first_period(session: Session, account_id: int) -> str | None:
-    """The month of the first entry or the first closed month, whichever is earlier."""
+    """The month of the seller's first entry (None before any): months close in order
+    from it; a month closed before it (nothing posted then) binds nothing."""
     first = session.execute(
         select(func.min(FinEntry.entry_date)).where(FinEntry.account_id == account_id)
     ).scalar_one()
-    closed = session.execute(
-        select(func.min(FinPeriod.period)).where(FinPeriod.account_id == account_id)
-    ).scalar_one()
-    found = [p for p in (ledger.period_of(first) if first else None, closed) if p]
-    return min(found) if found else None
+    return ledger.period_of(first) if first else None
 
 
 def months(session: Session, account_id: int, now: datetime) -> list[Month]:
@@ -84,17 +81,20 @@ def months(session: Session, account_id: int, now: datetime) -> list[Month]:
         ).scalars()
     }
     this = ledger.period_of(day_of(now))
-    start = first_period(session, account_id) or this
-    out: list[Month] = []
+    start = min(this, first_period(session, account_id) or this)
+    wanted = sorted({p for p in closed if p < start})  # closed before the first posting
     p = start
     while p <= this:
+        wanted.append(p)
+        p = _next(p)
+    out = []
+    for p in wanted:
         row = closed.get(p)
         out.append(
             Month(
                 p, row is not None, row.closed_by if row else None, row.closed_at if row else None
             )
         )
-        p = _next(p)
     return out[::-1]
 
 

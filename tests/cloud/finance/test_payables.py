@@ -299,3 +299,20 @@ def test_close_refuses_a_month_with_facts_the_poster_has_not_posted(
         )
     with transaction(books) as s:
         closing.close(s, SELLER, "2026-11", "t", NOW)
+
+
+def test_cli_close(books: sessionmaker[Session], db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from cloud.finance.cli import finance_app
+
+    _supplier(books)
+    with transaction(books) as s:
+        _receive(s, "R1", "10.00", date(2026, 10, 5))
+    args = ["close", "--account", "default", "--database-url", db_url, "--period"]
+    run = CliRunner().invoke(finance_app, [*args, "2026-11"])
+    assert run.exit_code == 1 and "2026-10 is still open" in run.output
+    run = CliRunner().invoke(finance_app, [*args, "2026-10"])
+    assert run.exit_code == 0 and "closed 2026-10" in run.output
+    run = CliRunner().invoke(finance_app, [*args, "2026-10"])
+    assert run.exit_code == 1 and "closed already" in run.output

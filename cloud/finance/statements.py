@@ -242,8 +242,9 @@ HEADER = ("date", "document", "event", "memo", "change", "balance")
 
 def table(st: Statement) -> list[list[object]]:
     """The statement as rows for CSV/XLSX: the opening line, each document, the closing line
-    (amounts as text with two decimals: a spreadsheet keeps them exact)."""
-    out: list[list[object]] = [[st.start.isoformat(), "", "opening", "", "", str(st.opening)]]
+    (amounts as Decimal: numbers with two decimals in either file, never text a formula
+    guard would prefix)."""
+    out: list[list[object]] = [[st.start.isoformat(), "", "opening", "", "", st.opening]]
     for ln in st.lines:
         out.append(
             [
@@ -251,9 +252,9 @@ def table(st: Statement) -> list[list[object]]:
                 ln.source_doc,
                 ln.event_kind,
                 ln.memo,
-                str(ln.change),
-                str(ln.balance),
+                ln.change,
+                ln.balance,
             ]
         )
-    out.append([st.end.isoformat(), "", "closing", "", "", str(st.closing)])
+    out.append([st.end.isoformat(), "", "closing", "", "", st.closing])
     return out

@@ -34,6 +34,7 @@ from cloud.web.pages import (
     leases,
     login,
     orders,
+    payables,
     rules,
     skus,
     stock,
@@ -142,6 +143,7 @@ def mount(app: FastAPI) -> None:
         leases,
         users,
         finance,
+        payables,
     )
     for module in modules:
         app.include_router(module.router)

@@ -62,7 +62,7 @@ def test_payment_prepayment_refund_apply_and_balances(books: sessionmaker[Sessio
         payables.record(s, SELLER, _doc("RF1", "refund", "50.00"), "t", NOW)
         assert payables.payable_balance(s, SELLER, "SUP1") == D("550.00")  # 1000-300-200+50
         assert payables.prepaid_balance(s, SELLER, "SUP1") == D("300.00")
-        with pytest.raises(ConflictError, match="has 300.00 prepaid: cannot apply 300.01"):
+        with pytest.raises(ConflictError, match=r"has 300\.00 prepaid: cannot apply 300\.01"):
             payables.record(s, SELLER, _doc("A2", "apply", "300.01"), "t", NOW)
         balances = {r.code: r.balance for r in ledger.trial_balance(s, SELLER)}
         assert balances["1002"] == D("-250.00") and balances["1012.01"] == D("-500.00")

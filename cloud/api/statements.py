@@ -16,12 +16,19 @@ from pydantic import BaseModel
 
 from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep
 from cloud.finance import closing, statements
+from cloud.finance.poster import day_of
 from cloud.finance.statements import Statement
 
 router = APIRouter(prefix="/api/v1/finance", tags=["finance"])
 
-Start = Annotated[date, Query(description="the first day (included)")]
-End = Annotated[date, Query(description="the last day (included)")]
+Start = Annotated[date | None, Query(description="the first day (included); the 1st of this month")]
+End = Annotated[date | None, Query(description="the last day (included); today")]
+
+
+def span(start: date | None, end: date | None) -> tuple[date, date]:
+    """The period asked for; this month up to today (China time) for what is left out."""
+    today = day_of(datetime.now(UTC))
+    return start or today.replace(day=1), end or today
 
 
 class StatementLineOut(BaseModel):
@@ -78,11 +85,12 @@ def supplier_statement(
     supplier: str,
     session: SessionDep,
     who: FinanceRead,
-    start: Start,
-    end: End,
+    start: Start = None,
+    end: End = None,
 ) -> StatementOut:
     """Opening balance, each document with the running balance, closing (what is owed)."""
-    st = statements.supplier_statement(session, who.account_id, supplier, start, end)
+    first, last = span(start, end)
+    st = statements.supplier_statement(session, who.account_id, supplier, first, last)
     return statement_out(st)
 
 
@@ -91,12 +99,13 @@ def buyer_statement(
     session: SessionDep,
     who: FinanceRead,
     buyer: Annotated[str, Query(min_length=1, max_length=120)],
-    start: Start,
-    end: End,
+    start: Start = None,
+    end: End = None,
     shop: Annotated[str | None, Query(max_length=32)] = None,
 ) -> StatementOut:
     """The buyer's orders: paid, shipped, refunded, with the prepayment balance."""
-    st = statements.buyer_statement(session, who.account_id, buyer, start, end, shop)
+    first, last = span(start, end)
+    st = statements.buyer_statement(session, who.account_id, buyer, first, last, shop)
     return statement_out(st)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import SessionDep
+from cloud.api.statements import span
 from cloud.db.models import Supplier
 from cloud.errors import N_, InvalidError
 from cloud.finance import closing, payables, statements
@@ -44,11 +45,6 @@ def _suppliers(session: Session, account_id: int) -> list[tuple[str, str]]:
     ]
 
 
-def _span(start: date | None, end: date | None) -> tuple[date, date]:
-    today = day_of(datetime.now(UTC))
-    return start or today.replace(day=1), end or today
-
-
 def _statement(
     session: Session,
     account_id: int,
@@ -74,7 +70,7 @@ def statement_page(
     start: Day = None,
     end: Day = None,
 ) -> Response:
-    first, last = _span(start, end)
+    first, last = span(start, end)
     st = _statement(session, user.who.account_id, kind, party, first, last, shop) if party else None
     return render(
         request,
@@ -104,7 +100,7 @@ def statement_export(
     end: Day = None,
 ) -> Response:
     """The statement as a file: the opening line, each document, the closing line."""
-    first, last = _span(start, end)
+    first, last = span(start, end)
     st = _statement(session, user.who.account_id, kind, party, first, last, shop)
     rows = [[guard(v) for v in row] for row in statements.table(st)]
     data = (

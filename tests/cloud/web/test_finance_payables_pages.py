@@ -110,3 +110,38 @@ def test_period_close_page_and_stopped_streams(
     auditor = browser_client("demo", "shenhe")
     for path in ("/web/finance/statements", "/web/finance/payments", "/web/finance/periods"):
         assert auditor.get(path).status_code == 403, path
+
+
+def test_another_seller_sees_and_changes_nothing_of_the_first(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    _setup(demo_app)
+    a = browser_client()
+    form = {"csrf": a.csrf, "doc_no": "PAY-A", "supplier": "SUP1", "kind": "payment"}  # type: ignore[attr-defined]
+    form |= {"amount": "77.70", "paid_from": "1002"}
+    assert a.post("/web/finance/payments", data=form, follow_redirects=False).status_code == 303
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    assert "PAY-A" not in b.get("/web/finance/payments").text
+    q = {"kind": "supplier", "party": "SUP1"}
+    assert b.get("/web/finance/statements", params=q).status_code == 404
+    assert b.get("/web/finance/statements/export.csv", params=q).status_code == 404
+    buyer = b.get("/web/finance/statements", params={"kind": "buyer", "party": "buyer-001"})
+    assert buyer.status_code == 200 and "JY1300001" not in buyer.text
+    csv = b.get(
+        "/web/finance/statements/export.csv", params={"kind": "buyer", "party": "buyer-001"}
+    )
+    assert "JY1300001" not in csv.text
+    r = b.post("/web/finance/payments", data={**form, "csrf": b.csrf, "doc_no": "PAY-B"})  # type: ignore[attr-defined]
+    assert r.status_code == 422 and "SUP1" in r.text
+    assert _docs(demo_app) == 1
+    r = b.post(
+        "/web/finance/periods",
+        data={"csrf": b.csrf, "period": "2020-01", "confirm": "yes"},  # type: ignore[attr-defined]
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        closed = s.execute(select(Account.name).join(FinPeriod, FinPeriod.account_id == Account.id))
+        assert [n for (n,) in closed] == ["other"]
+    assert "2020-01" not in a.get("/web/finance/periods").text

@@ -30,6 +30,8 @@ PAGES = (
     "/web/channels",
     # The books: the ledger of customer prepayments names the orders paid (after the poster).
     "/web/finance?account=2203",
+    # A buyer's statement (对账单) lists the buyer's orders (after the poster).
+    f"/web/finance/statements?kind=buyer&party=buyer-{HELD[-3:]}",
 )
 #: A shop of the first seller (its code on the Channels page).
 SHOP = "tb-acme-shop"
@@ -120,6 +122,20 @@ ROUTES = {
         "POST",
         "/web/channels/shipments/{shipment_id}/retry",
     ): "test_channel_pages.py: 404, still failed",
+    (
+        "GET",
+        "/web/finance/statements/export.{fmt}",
+    ): "test_finance_payables_pages.py: 404 / none of A's",
+    ("GET", "/web/finance/payments"): "test_finance_payables_pages.py: none of A's documents",
+    (
+        "POST",
+        "/web/finance/payments",
+    ): "test_finance_payables_pages.py: 422 for A's supplier, nothing stored",
+    ("GET", "/web/finance/periods"): "test_finance_payables_pages.py: B's own months only",
+    (
+        "POST",
+        "/web/finance/periods",
+    ): "test_finance_payables_pages.py: closes B's month; A's unchanged",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

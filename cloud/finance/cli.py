@@ -115,7 +115,7 @@ def close(
         with transaction(_factory(database_url)) as s:
             now = datetime.now(UTC)
             seller = _seller(s, account)
-            found = closing.blockers(s, seller, period, now)
+            found = closing.blockers(s, seller, period, now, lock=True)
             if not found:
                 closing.close(s, seller, period, "cli", now)
     except DomainError as err:

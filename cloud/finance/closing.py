@@ -98,8 +98,11 @@ def months(session: Session, account_id: int, now: datetime) -> list[Month]:
     return out[::-1]
 
 
-def blockers(session: Session, account_id: int, period: str, now: datetime) -> list[Blocker]:
-    """Why ``period`` cannot close now (empty: it can)."""
+def blockers(
+    session: Session, account_id: int, period: str, now: datetime, *, lock: bool = False
+) -> list[Blocker]:
+    """Why ``period`` cannot close now (empty: it can). ``lock``: hold the poster's cursor
+    rows until the transaction ends (closing does; a page listing the months does not)."""
     end = _end_utc(period)  # 422 for no month
     out: list[Blocker] = []
     if session.get(FinPeriod, (account_id, period)) is not None:
@@ -133,12 +136,8 @@ def blockers(session: Session, account_id: int, period: str, now: datetime) -> l
                 )
                 break
             p = _next(p)
-    cursors = {
-        c.stream: c
-        for c in session.execute(
-            select(FinCursor).where(FinCursor.account_id == account_id).with_for_update()
-        ).scalars()
-    }
+    q = select(FinCursor).where(FinCursor.account_id == account_id)
+    cursors = {c.stream: c for c in session.execute(q.with_for_update() if lock else q).scalars()}
     for stream in STREAMS:
         c = cursors.get(stream)
         if c is not None and c.error:
@@ -195,7 +194,7 @@ def _unposted(
 
 def close(session: Session, account_id: int, period: str, actor: str, now: datetime) -> None:
     """Close ``period`` (409 with the first reason it cannot, nothing written)."""
-    found = blockers(session, account_id, period, now)
+    found = blockers(session, account_id, period, now, lock=True)
     if found:
         raise found[0].error()
     ledger.close_period(session, account_id, period, actor, now)

@@ -1,6 +1,6 @@
 """Finance pages beside the books (docs/dashboard.md, docs/finance.md): statements (对账单)
-per supplier and per buyer as a printable page and as CSV/XLSX, supplier payments, and the
-period close. Reading needs ``finance:read``; recording a payment and closing a month
+per supplier and per buyer as a printable page and as CSV/XLSX, supplier payments, an
+order's money (订单财务) with payments and refunds confirmed by hand, and the period close. Reading needs ``finance:read``; recording a payment and closing a month
 ``finance:write`` (the API's routes: cloud/api/payables.py, statements.py)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,7 +19,7 @@ from cloud.api.deps import SessionDep
 from cloud.api.statements import span
 from cloud.db.models import Supplier
 from cloud.errors import N_, InvalidError
-from cloud.finance import closing, payables, statements
+from cloud.finance import closing, order_money, payables, statements
 from cloud.finance.poster import day_of
 from cloud.finance.statements import Statement
 from cloud.web import i18n
@@ -186,3 +187,45 @@ async def close_period(request: Request, user: FinanceAction, session: SessionDe
 
     await asyncio.to_thread(run)
     return RedirectResponse(f"{PREFIX}/finance/periods?done=1", status_code=303)
+
+
+@router.get("/orders", response_class=HTMLResponse, include_in_schema=False)
+def order_money_page(
+    request: Request,
+    user: FinancePage,
+    session: SessionDep,
+    order_no: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """订单财务: one order's money state and its entries, with the confirm actions."""
+    m = order_money.money_of(session, user.who.account_id, order_no) if order_no else None
+    return render(request, "finance_order.html", {"m": m, "order_no": order_no or ""}, user=user)
+
+
+@router.post("/orders", include_in_schema=False)
+async def confirm_order_money(
+    request: Request, user: FinanceAction, session: SessionDep
+) -> Response:
+    form = await request.form()
+    order_no = str(form.get("order_no", "")).strip()
+    kind = str(form.get("kind", "")).strip()
+    reason = str(form.get("reason", ""))
+    amount = str(form.get("amount", "")).strip() or None
+
+    def run() -> None:
+        now = datetime.now(UTC)
+        order_money.confirm(
+            session,
+            user.who.account_id,
+            order_no,
+            kind,
+            reason,
+            user.who.actor,
+            day_of(now),
+            now,
+            amount,
+        )
+
+    await asyncio.to_thread(run)
+    return RedirectResponse(
+        f"{PREFIX}/finance/orders?order_no={quote(order_no)}&done=1", status_code=303
+    )

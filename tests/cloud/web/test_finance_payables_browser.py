@@ -69,4 +69,12 @@ def test_pay_a_supplier_and_print_its_statement(browser: Any, hub: str) -> None:
     page.goto(f"{hub}/web/finance/periods")
     assert "尚未结束" in page.inner_text("main")
     _check(page, "finance-periods")
+    page.goto(f"{hub}/web/finance/orders?order_no=JY1300001")
+    assert "59.00" in page.inner_text("#paid")
+    page.select_option("#confirm-kind", "refunded")
+    page.fill("#confirm-reason", "买家线下退款")
+    page.click("button:text('确认')")
+    page.wait_for_url("**/finance/orders?order_no=JY1300001&done=1")
+    assert page.inner_text("#state") == "已退款"
+    _check(page, "finance-order")
     page.context.close()

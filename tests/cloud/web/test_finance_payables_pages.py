@@ -145,3 +145,29 @@ def test_another_seller_sees_and_changes_nothing_of_the_first(
         closed = s.execute(select(Account.name).join(FinPeriod, FinPeriod.account_id == Account.id))
         assert [n for (n,) in closed] == ["other"]
     assert "2020-01" not in a.get("/web/finance/periods").text
+
+
+def test_order_money_page_and_a_refund_confirmed_by_hand(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    _setup(demo_app)
+    a = browser_client()
+    page = a.get("/web/finance/orders", params={"order_no": "JY1300001"}, headers=ZH)
+    assert page.status_code == 200 and "订单财务" in page.text
+    assert (
+        '<td id="state">已收款</td>' in page.text
+        and '<td class="num" id="paid">59.00</td>' in page.text
+    )
+    form = {"csrf": a.csrf, "order_no": "JY1300001", "kind": "refunded", "reason": "买家线下退款"}  # type: ignore[attr-defined]
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    assert b.get("/web/finance/orders", params={"order_no": "JY1300001"}).status_code == 404
+    r = b.post("/web/finance/orders", data={**form, "csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 404
+    r = a.post("/web/finance/orders", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = a.get(r.headers["location"], headers=ZH).text
+    assert '<td id="state">已退款</td>' in page and "买家线下退款" in page
+    again = a.post("/web/finance/orders", data=form, headers=ZH)
+    assert again.status_code == 409 and "已由 user:admin" in again.text
+    assert a.get("/web/finance/orders", params={"order_no": "NOPE"}).status_code == 404

@@ -132,6 +132,11 @@ ROUTES = {
         "/web/finance/payments",
     ): "test_finance_payables_pages.py: 422 for A's supplier, nothing stored",
     ("GET", "/web/finance/periods"): "test_finance_payables_pages.py: B's own months only",
+    ("GET", "/web/finance/orders"): "test_finance_payables_pages.py: 404 for A's order",
+    (
+        "POST",
+        "/web/finance/orders",
+    ): "test_finance_payables_pages.py: 404 for A's order, nothing posted",
     (
         "POST",
         "/web/finance/periods",

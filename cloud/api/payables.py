@@ -32,8 +32,13 @@ class SupplierDocIn(BaseModel):
         min_length=1, max_length=60, description="your document number; a retry sends the same"
     )
     supplier: str = Field(min_length=1, max_length=64, description="the supplier's code")
-    kind: Literal["payment", "prepayment", "refund", "apply"]
-    amount: AmountIn = Field(description='a decimal string like "1234.50"')
+    kind: Literal["payment", "prepayment", "refund", "apply", "invoice"]
+    amount: AmountIn = Field(
+        description='a decimal string like "1234.50" (an invoice: the amount without tax)'
+    )
+    tax_rate: AmountIn | None = Field(
+        default=None, description='an invoice\'s VAT rate: "0.13", "0.09", "0.06", "0.03", "0.01"'
+    )
     paid_from: str | None = Field(
         default=None, max_length=16, description="1002 bank, 1012.01 Alipay, 1012.02 WeChat Pay"
     )
@@ -49,6 +54,8 @@ class SupplierDocOut(BaseModel):
     kind: str
     amount: str
     paid_from: str | None
+    tax_rate: str | None
+    tax: str | None
     doc_date: date
     memo: str
     entry_id: int
@@ -69,6 +76,8 @@ def _doc(d: FinSupplierDoc) -> SupplierDocOut:
         kind=d.kind,
         amount=str(d.amount),
         paid_from=d.paid_from,
+        tax_rate=None if d.tax_rate is None else str(d.tax_rate.normalize()),
+        tax=None if d.tax is None else str(d.tax),
         doc_date=d.doc_date,
         memo=d.memo,
         entry_id=d.entry_id,
@@ -92,6 +101,7 @@ def record_supplier_doc(
         on=body.doc_date or day_of(now),
         paid_from=body.paid_from,
         memo=body.memo,
+        tax_rate=body.tax_rate,
     )
     out = payables.record(session, who.account_id, doc, who.actor, now)
     if not out.created:

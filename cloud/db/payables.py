@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     UniqueConstraint,
 )
@@ -26,19 +27,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cloud.db.finance import Money
 from cloud.db.models import Base
 
-SUPPLIER_DOC_KINDS = ("payment", "prepayment", "refund", "apply")
+SUPPLIER_DOC_KINDS = ("payment", "prepayment", "refund", "apply", "invoice")
 CONFIRMATION_KINDS = ("paid", "refunded")
 
 
 class FinSupplierDoc(Base):
-    """A supplier payment (付款), prepayment (预付), refund received (退款) or prepayment
-    applied to the payable (预付冲应付)."""
+    """A supplier payment (付款), prepayment (预付), refund received (退款), prepayment
+    applied to the payable (预付冲应付) or VAT invoice received (进项发票)."""
 
     __tablename__ = "fin_supplier_doc"
     __table_args__ = (
         UniqueConstraint("account_id", "doc_no", name="uq_fin_supplier_doc_no"),
         CheckConstraint(
-            "kind IN ('payment', 'prepayment', 'refund', 'apply')", name="ck_fin_supplier_doc_kind"
+            "kind IN ('payment', 'prepayment', 'refund', 'apply', 'invoice')",
+            name="ck_fin_supplier_doc_kind",
         ),
         CheckConstraint("amount > 0", name="ck_fin_supplier_doc_amount"),
         Index("ix_fin_supplier_doc_supplier", "account_id", "supplier", "doc_date"),
@@ -49,8 +51,12 @@ class FinSupplierDoc(Base):
     supplier: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal] = mapped_column(Money)
-    #: 1002 bank, 1012.01 Alipay, 1012.02 WeChat Pay; None for a prepayment applied.
+    #: 1002 bank, 1012.01 Alipay, 1012.02 WeChat Pay; None for a prepayment applied or an
+    #: invoice.
     paid_from: Mapped[str | None] = mapped_column(String(16))
+    #: An invoice's VAT rate and its tax (``amount`` is then the amount without tax).
+    tax_rate: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
+    tax: Mapped[Decimal | None] = mapped_column(Money)
     doc_date: Mapped[date] = mapped_column(Date)
     memo: Mapped[str] = mapped_column(String(200), default="")
     entry_id: Mapped[int] = mapped_column(Integer, ForeignKey("fin_entry.id"))

@@ -12,7 +12,14 @@ payment (付款)          2202.01.<supplier> / 1002 (or 1012.01 / 1012.02)
 prepayment (预付)       1123.<supplier> / 1002 (or 1012.01 / 1012.02)
 refund (供应商退款)     1002 (or 1012.01 / 1012.02) / 2202.01.<supplier>
 apply (预付冲应付)      2202.01.<supplier> / 1123.<supplier>, at most the prepaid balance
+invoice (进项发票)      22210102 input VAT / 2202.01.<supplier>: the tax only
 =====================  =========================================================
+
+An invoice's ``amount`` is the amount without tax (不含税金额) and its tax is
+round(amount x rate, 2) half up, as the 数电票 lines have it (money.tax_of). Only the tax
+is posted: the receipts already booked the goods at the purchase order's unit price, which
+is taken to be without tax (the price a purchaser agrees in B2B, 不含税单价); the
+invoice adds the VAT the supplier charges to what is owed and makes it deductible.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.finance import ledger
 from cloud.finance.chart import open_party_accounts, party_code, seed_chart
 from cloud.finance.ledger import Draft, Leg
-from cloud.finance.money import money
+from cloud.finance.money import money, tax_of
 from cloud.finance.postings import PAYMENT_ACCOUNTS
 
 ZERO = Decimal("0.00")
@@ -41,7 +48,12 @@ EVENT_KINDS = {
     "prepayment": "supplier_prepayment",
     "refund": "supplier_refund",
     "apply": "prepayment_applied",
+    "invoice": "supplier_invoice",
 }
+#: VAT rates a supplier's invoice may carry (一般纳税人 13 %, 9 %, 6 %; 小规模 3 %, 1 %).
+VAT_RATES = (Decimal("0.13"), Decimal("0.09"), Decimal("0.06"), Decimal("0.03"), Decimal("0.01"))
+#: Kinds that move no money (no account to pay from).
+NO_MONEY = ("apply", "invoice")
 _DOC_NO_MAX = 60
 
 
@@ -56,6 +68,8 @@ class SupplierDocIn:
     on: date
     paid_from: str | None = None
     memo: str = ""
+    #: An invoice's VAT rate (a decimal string like "0.13").
+    tax_rate: object = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ def draft_of(
         legs = ((prepaid, amount), (str(paid_from), -amount))
     elif kind == "refund":
         legs = ((str(paid_from), amount), (payable, -amount))
+    elif kind == "invoice":
+        legs = (("22210102", amount), (payable, -amount))  # ``amount``: the tax
     else:
         legs = ((payable, amount), (prepaid, -amount))
     text = memo or f"{kind} {supplier}"
@@ -110,10 +126,11 @@ def _check(session: Session, account_id: int, doc: SupplierDocIn) -> Decimal:
         raise InvalidError(
             N_("amount must be more than 0.00 (got %(amount)s)"), "amount", amount=amount
         )
-    if doc.kind == "apply":
+    if doc.kind in NO_MONEY:
         if doc.paid_from is not None:
             raise InvalidError(
-                N_("a prepayment applied moves no money: leave paid_from out"), "paid_from"
+                N_("a prepayment applied or an invoice moves no money: leave paid_from out"),
+                "paid_from",
             )
     elif doc.paid_from not in PAYMENT_ACCOUNTS:
         raise InvalidError(
@@ -141,12 +158,38 @@ def _check(session: Session, account_id: int, doc: SupplierDocIn) -> Decimal:
     return amount
 
 
+def _rate(doc: SupplierDocIn) -> Decimal | None:
+    """An invoice's VAT rate (one of VAT_RATES); None for the other kinds."""
+    if doc.kind != "invoice":
+        if doc.tax_rate not in (None, ""):
+            raise InvalidError(N_("only an invoice has a tax rate"), "tax_rate")
+        return None
+    said = ", ".join(str(r) for r in VAT_RATES)
+    if isinstance(doc.tax_rate, (bool, float)):
+        raise InvalidError(
+            N_("tax_rate: give the rate as a decimal string, one of %(rates)s"),
+            "tax_rate",
+            rates=said,
+        )
+    try:
+        rate = Decimal(str(doc.tax_rate))
+    except ArithmeticError:
+        rate = None
+    if doc.tax_rate is None or rate not in VAT_RATES:
+        raise InvalidError(
+            N_("tax_rate: an invoice's VAT rate is one of %(rates)s"), "tax_rate", rates=said
+        )
+    return next(r for r in VAT_RATES if r == rate)
+
+
 def record(
     session: Session, account_id: int, doc: SupplierDocIn, actor: str, now: datetime
 ) -> Recorded:
     """Store the document and post its entry, once (see the module's docstring)."""
     amount = _check(session, account_id, doc)
-    paid_from = None if doc.kind == "apply" else doc.paid_from
+    rate = _rate(doc)
+    tax = None if rate is None else tax_of(amount, rate)
+    paid_from = None if doc.kind in NO_MONEY else doc.paid_from
     existing = session.execute(
         select(FinSupplierDoc).where(
             FinSupplierDoc.account_id == account_id, FinSupplierDoc.doc_no == doc.doc_no
@@ -159,12 +202,14 @@ def record(
             existing.amount,
             existing.paid_from,
             existing.doc_date,
+            existing.tax_rate,
         ) == (
             doc.supplier,
             doc.kind,
             amount,
             paid_from,
             doc.on,
+            rate,
         )
         if not same:
             raise ConflictError(
@@ -189,7 +234,15 @@ def record(
                 prepaid=prepaid,
                 amount=amount,
             )
-    draft = draft_of(doc.kind, doc.doc_no, doc.supplier, amount, doc.on, paid_from, doc.memo)
+    if tax is not None and tax <= 0:
+        raise InvalidError(
+            N_("the tax of %(amount)s at %(rate)s is 0.00: nothing to post"),
+            "amount",
+            amount=amount,
+            rate=rate,
+        )
+    posted_amount = amount if tax is None else tax
+    draft = draft_of(doc.kind, doc.doc_no, doc.supplier, posted_amount, doc.on, paid_from, doc.memo)
     open_party_accounts(session, account_id, {leg.code for leg in draft.legs})
     posted = ledger.post(session, account_id, draft, now)
     row = FinSupplierDoc(
@@ -199,6 +252,8 @@ def record(
         kind=doc.kind,
         amount=amount,
         paid_from=paid_from,
+        tax_rate=rate,
+        tax=tax,
         doc_date=doc.on,
         memo=doc.memo,
         entry_id=posted.entry_id,

@@ -153,8 +153,9 @@ async def record_payment(request: Request, user: FinanceAction, session: Session
         kind=field["kind"],
         amount=field["amount"],
         on=on,
-        paid_from=None if field["kind"] == "apply" else paid_from,
+        paid_from=None if field["kind"] in payables.NO_MONEY else paid_from,
         memo=str(form.get("memo", "")).strip(),
+        tax_rate=str(form.get("tax_rate", "")).strip() if field["kind"] == "invoice" else None,
     )
 
     def run() -> None:

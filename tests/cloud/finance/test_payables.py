@@ -316,3 +316,40 @@ def test_cli_close(books: sessionmaker[Session], db_url: str) -> None:
     assert run.exit_code == 0 and "closed 2026-10" in run.output
     run = CliRunner().invoke(finance_app, [*args, "2026-10"])
     assert run.exit_code == 1 and "closed already" in run.output
+
+
+def test_a_supplier_invoice_posts_its_input_vat_once(books: sessionmaker[Session]) -> None:
+    _supplier(books)
+    inv = SupplierDocIn("INV-1", "SUP1", "invoice", "1000.05", DAY, None, "", "0.13")
+    with transaction(books) as s:
+        _receive(s, "R1", "1000.05")
+        out = payables.record(s, SELLER, inv, "t", NOW)
+        assert (out.doc.tax, out.doc.amount) == (D("130.01"), D("1000.05"))  # 130.0065 half up
+    with transaction(books) as s:
+        assert not payables.record(s, SELLER, inv, "t", NOW).created
+        balances = {r.code: r.balance for r in ledger.trial_balance(s, SELLER)}
+        assert balances["22210102"] == D("130.01")
+        assert payables.payable_balance(s, SELLER, "SUP1") == D("1130.06")
+        st_ = statements.supplier_statement(s, SELLER, "SUP1", DAY, DAY)
+        assert [(ln.source_doc, ln.change) for ln in st_.lines] == [
+            ("R1", D("1000.05")),
+            ("sp:INV-1", D("130.01")),
+        ]
+    bad = [
+        (SupplierDocIn("INV-2", "SUP1", "invoice", "100.00", DAY, None, "", "0.17"), "one of 0.13"),
+        (
+            SupplierDocIn("INV-2", "SUP1", "invoice", "100.00", DAY, None, "", 0.13),
+            "decimal string",
+        ),
+        (SupplierDocIn("INV-2", "SUP1", "invoice", "100.00", DAY, None, "", None), "one of 0.13"),
+        (SupplierDocIn("INV-2", "SUP1", "invoice", "0.10", DAY, None, "", "0.01"), "is 0.00"),
+        (SupplierDocIn("INV-2", "SUP1", "invoice", "1.00", DAY, "1002", "", "0.13"), "paid_from"),
+        (
+            SupplierDocIn("P-2", "SUP1", "payment", "1.00", DAY, "1002", "", "0.13"),
+            "only an invoice",
+        ),
+    ]
+    for doc, said in bad:
+        with transaction(books) as s, pytest.raises(InvalidError, match=said):
+            payables.record(s, SELLER, doc, "t", NOW)
+    assert _counts(books) == (2, 1)

@@ -96,6 +96,19 @@ def test_bad_input_is_a_clear_422_and_nothing_is_stored(
     assert _counts(demo) == before
 
 
+def test_an_invoice_through_the_api(demo: TestClient) -> None:
+    body = {"doc_no": "INV-9", "supplier": "SUP1", "kind": "invoice", "amount": "200.00"}
+    r = demo.post("/api/v1/finance/supplier-docs", json={**body, "tax_rate": "0.09"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["tax"], r.json()["tax_rate"], r.json()["paid_from"]) == ("18.00", "0.09", None)
+    before = _counts(demo)
+    r = demo.post(
+        "/api/v1/finance/supplier-docs", json={**body, "doc_no": "INV-10", "tax_rate": 0.09}
+    )
+    assert r.status_code == 422 and "decimal string" in r.text
+    assert _counts(demo) == before
+
+
 def test_write_needs_finance_write(demo: TestClient) -> None:
     add_user(demo, "demo", "kuaiji", "finance")
     add_user(demo, "demo", "shenhe", "auditor")

@@ -4,8 +4,8 @@ Revision ID: 0029
 Revises: 0028
 Create Date: 2026-12-06 10:30:00
 
-cloud/db/payables.py: ``fin_supplier_doc`` (supplier payments, prepayments, refunds, and
-prepayments applied to the payable) and ``fin_order_confirmation`` (a payment received or a
+cloud/db/payables.py: ``fin_supplier_doc`` (supplier payments, prepayments, refunds,
+prepayments applied to the payable, and VAT invoices received) and ``fin_order_confirmation`` (a payment received or a
 refund made confirmed by hand, once per order and kind). Each row names the journal entry
 it posted (cloud/finance/payables.py, order_money.py).
 """
@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("amount", MONEY, nullable=False),
         sa.Column("paid_from", sa.String(16), nullable=True),
+        sa.Column("tax_rate", sa.Numeric(5, 4), nullable=True),
+        sa.Column("tax", MONEY, nullable=True),
         sa.Column("doc_date", sa.Date(), nullable=False),
         sa.Column("memo", sa.String(200), nullable=False),
         sa.Column("entry_id", sa.Integer(), sa.ForeignKey("fin_entry.id"), nullable=False),
@@ -40,7 +42,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("account_id", "doc_no", name="uq_fin_supplier_doc_no"),
         sa.CheckConstraint(
-            "kind IN ('payment', 'prepayment', 'refund', 'apply')", name="ck_fin_supplier_doc_kind"
+            "kind IN ('payment', 'prepayment', 'refund', 'apply', 'invoice')",
+            name="ck_fin_supplier_doc_kind",
         ),
         sa.CheckConstraint("amount > 0", name="ck_fin_supplier_doc_amount"),
     )

@@ -52,8 +52,12 @@ def test_record_a_payment_and_read_the_statement(
     )
     assert bad.status_code == 422 and "1,000" in bad.text
     assert _docs(demo_app) == 1
+    invoice = {**form, "doc_no": "INV-9", "kind": "invoice", "amount": "100.00"}
+    invoice |= {"tax_rate": "0.13"}
+    assert a.post("/web/finance/payments", data=invoice, follow_redirects=False).status_code == 303
     listed = a.get("/web/finance/payments", headers=ZH).text
     assert "PAY-9" in listed and "120.50" in listed
+    assert "收到进项发票" in listed and "13.00 (13%)" in listed
     today = datetime.now(UTC).date()
     q = {
         "kind": "supplier",
@@ -63,11 +67,11 @@ def test_record_a_payment_and_read_the_statement(
     }
     st = a.get("/web/finance/statements", params=q, headers=ZH)
     assert st.status_code == 200 and "对账单" in st.text and "期初余额" in st.text
-    assert "sp:PAY-9" in st.text and "-120.50" in st.text
+    assert "sp:PAY-9" in st.text and "-120.50" in st.text and "sp:INV-9" in st.text
     csv = a.get("/web/finance/statements/export.csv", params=q).content.decode("utf-8-sig")
     rows = csv.strip().splitlines()
     assert rows[0] == "date,document,event,memo,change,balance"
-    assert "opening" in rows[1] and rows[-1].endswith(",closing,,,-120.50")
+    assert "opening" in rows[1] and rows[-1].endswith(",closing,,,-107.50")
     xlsx = a.get("/web/finance/statements/export.xlsx", params=q).content
     sheet = load_workbook(io.BytesIO(xlsx)).active
     assert sheet is not None and sheet.max_row == len(rows)

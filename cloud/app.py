@@ -32,10 +32,12 @@ from cloud.api import (
     einvoices,
     finance,
     orders,
+    payables,
     platform,
     purchases,
     rules,
     skus,
+    statements,
     stock,
     tasks,
     users,
@@ -264,6 +266,8 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         finance,
         einvoices,
         courier_bills,
+        payables,
+        statements,
     ):
         app.include_router(module.router)
 

@@ -49,7 +49,8 @@ SCOPES: Final[dict[str, str]] = {
     "finance:read": "Read the books: trial balance and ledger lines",
     "finance:write": (
         "Post to the books and request e-invoices: import and accept bills, resolve "
-        "disputes, issue, red, change an invoice's title"
+        "disputes, record supplier payments, confirm order payments and refunds, close "
+        "periods, issue and red invoices"
     ),
 }
 

@@ -44,8 +44,9 @@ CHART: tuple[tuple[str, str, str], ...] = (
     ("6603.01", "财务费用-支付手续费 Payment fees", "expense"),
 )
 
-#: Parents whose children are one per party (shop, supplier, courier).
-PARTY_PARENTS = ("1122", "2202.01", "2202.02")
+#: Parents whose children are one per party (shop, supplier, courier; 1123: prepayments per
+#: supplier, so one can be applied to that supplier's payable: cloud/finance/payables.py).
+PARTY_PARENTS = ("1122", "1123", "2202.01", "2202.02")
 _PARTY = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 

@@ -100,3 +100,34 @@ def export_ledger(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@finance_app.command("close")
+def close(
+    account: AccountOpt,
+    period: Annotated[str, typer.Option(help="The month to close for good (YYYY-MM).")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Close a month: refused while it has not ended, an earlier month is open, a poster
+    stream stopped or facts before its end are not posted yet (docs/finance.md)."""
+    from datetime import UTC, datetime
+
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.finance import closing
+
+    try:
+        with transaction(_factory(database_url)) as s:
+            now = datetime.now(UTC)
+            seller = _seller(s, account)
+            found = closing.blockers(s, seller, period, now, lock=True)
+            if not found:
+                closing.close(s, seller, period, "cli", now)
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    if found:
+        for b in found:
+            typer.echo(f"error: {b.error()}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"closed {period}")

@@ -36,6 +36,7 @@ from cloud.web.pages import (
     leases,
     login,
     orders,
+    payables,
     rules,
     skus,
     stock,
@@ -146,6 +147,7 @@ def mount(app: FastAPI) -> None:
         finance,
         einvoices,
         courier_bills,
+        payables,
     )
     for module in modules:
         app.include_router(module.router)

@@ -10,6 +10,7 @@ import cloud.db.channel_stock
 import cloud.db.courier_bill
 import cloud.db.einvoice
 import cloud.db.finance
+import cloud.db.payables
 import cloud.db.shopify
 import cloud.db.waybills  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.models import Base

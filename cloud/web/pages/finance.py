@@ -8,9 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 
 from cloud.api.deps import SessionDep
 from cloud.api.finance import current_period
+from cloud.db.finance import FinCursor
 from cloud.finance import reports
 from cloud.web.deps import FinancePage
 from cloud.web.render import render
@@ -33,9 +35,15 @@ def books(
     month = period or current_period()
     tb = reports.trial_balance(session, user.who.account_id, month)
     lines = reports.ledger_lines(session, user.who.account_id, account, month) if account else None
+    # Streams of the poster that stopped at a fact the books refused (cloud/finance/poster.py).
+    stopped = session.execute(
+        select(FinCursor)
+        .where(FinCursor.account_id == user.who.account_id, FinCursor.error.is_not(None))
+        .order_by(FinCursor.stream)
+    ).scalars()
     return render(
         request,
         "finance.html",
-        {"tb": tb, "period": month, "account": account, "lines": lines},
+        {"tb": tb, "period": month, "account": account, "lines": lines, "stopped": list(stopped)},
         user=user,
     )

@@ -59,7 +59,7 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
-from cloud.finance import courier_bills, poster, rate_cards
+from cloud.finance import courier_bills, order_money, payables, poster, rate_cards
 from cloud.finance import ledger as fin_ledger
 from cloud.finance.chart import seed_chart
 from cloud.finance.einvoice import invoices as einvoices
@@ -336,6 +336,40 @@ FOREIGN: list[Case] = [
     ),
     # B releases A's claimed node; A's control releases it (last: nothing after needs it)
     Case("DELETE", "/api/v1/nodes/{node_id}/assignment", 404, params={"node_id": SPARE}),
+    # supplier payables, order money, statements (cloud/api/payables.py, statements.py):
+    # before OWN gives B a supplier DG-LEATHER of its own
+    Case(
+        "GET",
+        "/api/v1/finance/suppliers/{supplier}/balance",
+        404,
+        params={"supplier": "DG-LEATHER"},
+    ),
+    Case(
+        "GET",
+        "/api/v1/finance/statements/suppliers/{supplier}",
+        404,
+        params={"supplier": "DG-LEATHER"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/finance/supplier-docs",
+        422,
+        {
+            "doc_no": "PROBE-PAY-1",
+            "supplier": "DG-LEATHER",
+            "kind": "payment",
+            "amount": "1.00",
+            "paid_from": "1002",
+        },
+    ),
+    Case("GET", "/api/v1/finance/orders/{order_no}", 404, params={"order_no": "JY1300001"}),
+    Case(
+        "POST",
+        "/api/v1/finance/orders/{order_no}/confirm",
+        404,
+        {"kind": "refunded", "reason": "probe"},
+        params={"order_no": "JY1300005"},
+    ),
     # suppliers and purchase orders (cloud/inbound/)
     Case("GET", "/api/v1/suppliers/{code}", 404, params={"code": "DG-LEATHER"}),
     Case(
@@ -488,6 +522,14 @@ OWN: list[Case] = [
         own=True,
     ),
     Case("POST", "/api/v1/warehouses", 201, {"code": "WH1", "name": "乙一号仓"}, own=True),
+    # B closes its own month of A's name: A's closed months stay as they are
+    Case(
+        "POST",
+        "/api/v1/finance/periods/{period}/close",
+        200,
+        params={"period": "2020-01"},
+        own=True,
+    ),
     Case(
         "PUT",
         "/api/v1/skus/{sku_code}",
@@ -655,6 +697,9 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/finance/trial-balance": [{}, {"period": "2020-01"}],
     "/api/v1/einvoices": [{}, {"state": "issued"}],
     "/api/v1/finance/courier-bills": [{}],
+    "/api/v1/finance/supplier-docs": [{}, {"supplier": "DG-LEATHER"}],
+    "/api/v1/finance/statements/buyers": [{"buyer": "甲方买家"}, {"buyer": "buyer-001"}],
+    "/api/v1/finance/periods": [{}],
 }
 #: List routes that leak today; each has a strict xfail test below that names the bug.
 KNOWN_LEAKS: set[str] = set()
@@ -1018,6 +1063,14 @@ def _world(client: TestClient) -> World:
         (line,) = courier_bills.lines_of(s, bill)
         courier_bills.resolve(s, a_id, bill.id, line.id, "0.00", "test", now)
         bill_id, line_id = bill.id, line.id
+    # A's supplier payment and an order's refund confirmed by hand (cloud/finance/payables.py,
+    # order_money.py), after the poster put the order's payment in the books.
+    with app.state.sessions() as s, s.begin():
+        pay = payables.SupplierDocIn("A-PAY-1", "DG-LEATHER", "payment", "5.00", now.date(), "1002")
+        payables.record(s, a_id, pay, "test", now)
+        order_money.confirm(
+            s, a_id, "JY1300004", "refunded", "A-REFUND-REASON", "test", now.date(), now
+        )
 
     b = make_account(client, "other")
     _ok(c.post("/api/v1/warehouses", headers=b, json={"code": "BWH", "name": "乙仓"}))

@@ -35,6 +35,8 @@ PAGES = (
     "/web/finance/invoices",
     # A's courier bills: its file's name on the list
     "/web/finance/courier-bills",
+    # A buyer's statement (对账单) lists the buyer's orders (after the poster).
+    f"/web/finance/statements?kind=buyer&party=buyer-{HELD[-3:]}",
 )
 #: A shop of the first seller (its code on the Channels page).
 SHOP = "tb-acme-shop"
@@ -164,6 +166,25 @@ ROUTES = {
     ("POST", "/web/finance/courier-bills/{bill_id}/accept"): "here: 404 for A's bill, still open",
     ("POST", "/web/finance/courier-bills/{bill_id}/lines/{line_id}/resolve"): "here: 404",
     ("POST", "/web/finance/courier-bills"): "imports into the caller's account (as the API's)",
+    (
+        "GET",
+        "/web/finance/statements/export.{fmt}",
+    ): "test_finance_payables_pages.py: 404 / none of A's",
+    ("GET", "/web/finance/payments"): "test_finance_payables_pages.py: none of A's documents",
+    (
+        "POST",
+        "/web/finance/payments",
+    ): "test_finance_payables_pages.py: 422 for A's supplier, nothing stored",
+    ("GET", "/web/finance/periods"): "test_finance_payables_pages.py: B's own months only",
+    ("GET", "/web/finance/orders"): "test_finance_payables_pages.py: 404 for A's order",
+    (
+        "POST",
+        "/web/finance/orders",
+    ): "test_finance_payables_pages.py: 404 for A's order, nothing posted",
+    (
+        "POST",
+        "/web/finance/periods",
+    ): "test_finance_payables_pages.py: closes B's month; A's unchanged",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

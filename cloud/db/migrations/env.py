@@ -8,6 +8,7 @@ import cloud.db.channel_changes
 import cloud.db.channel_diff
 import cloud.db.channel_stock
 import cloud.db.finance
+import cloud.db.settlement
 import cloud.db.shopify
 import cloud.db.waybills  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.models import Base

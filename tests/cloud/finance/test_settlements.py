@@ -1,0 +1,301 @@
+"""Platform settlement reconciliation (cloud/finance/settlements.py), both databases.
+
+The marketplace simulator's buyers pay; the hub downloads their trades as orders and the
+poster books them paid (1122.taobao / 2203); the simulator's Alipay bill of the day is
+fetched as Alipay serves it (gateway method, then the zip) and imported: every sale
+matches its order once, the commission, fees, deposit and compensation are posted, the
+clearing account of every settled order ends at 0.00, the books balance. Bad bills are
+refused with the line at fault and store nothing; the same file twice is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from cloud.db.engine import transaction
+from cloud.db.finance import FinEntry
+from cloud.db.models import SalesOrder
+from cloud.db.settlement import SettlementBill, SettlementRow
+from cloud.errors import ConflictError, InvalidError
+from cloud.finance import alipay_bill, ledger, poster, reports, settlements
+from simulators.marketplace import bill as sim_bill
+from simulators.marketplace.market import Market
+from tests.cloud.channels.harness import Hub, Shop, make_hub, make_shop
+
+D = Decimal
+DAY = date(2026, 11, 11)
+NOW = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
+HEADER = sim_bill.HEADER
+
+
+@dataclass
+class World:
+    hub: Hub
+    market: Market
+    shop: Shop
+
+
+@pytest.fixture
+def world(engine: Engine) -> World:
+    """A day of buyers on the simulator, downloaded into the hub and booked as paid."""
+    hub = make_hub(engine)
+    market = Market(seed=5)
+    shop = make_shop(hub, market, "tb1")
+    market.advance(86_400 + 120, 0.002)
+    market.advance(900, 0.0)  # quiet: the download's window reaches the last change
+    for _ in range(4):  # a run covers a bounded window: until caught up
+        shop.run()
+    poster.tick(hub.factory, datetime.now(UTC) + timedelta(minutes=1))
+    return World(hub, market, shop)
+
+
+def fetch(w: World, day: date = DAY) -> bytes:
+    """The day's bill through the gateway: the download URL, then the zip."""
+    form = {
+        "method": sim_bill.METHOD,
+        "app_id": "2021000000000000",
+        "app_auth_token": "s-tb1",
+        "biz_content": json.dumps({"bill_type": "signcustomer", "bill_date": day.isoformat()}),
+    }
+    answer = w.shop.http.post("http://sim/gateway.do", data=form).json()[sim_bill.RESPONSE]
+    assert answer["code"] == "10000", answer
+    r = w.shop.http.get(answer["bill_download_url"])
+    assert r.status_code == 200
+    return r.content
+
+
+def orders(w: World) -> dict[str, SalesOrder]:
+    with w.hub.factory() as s:
+        rows = s.execute(select(SalesOrder).where(SalesOrder.account_id == w.hub.account_id))
+        return {o.order_no: o for o in rows.scalars()}
+
+
+def balance(s: Session, account_id: int, code: str) -> Decimal:
+    return ledger.replayed_balances(s, account_id).get(code, D("0.00"))
+
+
+def counts(w: World) -> tuple[int, int, int]:
+    with w.hub.factory() as s:
+        return (
+            s.execute(select(func.count()).select_from(SettlementBill)).scalar_one(),
+            s.execute(select(func.count()).select_from(SettlementRow)).scalar_one(),
+            s.execute(select(func.count()).select_from(FinEntry)).scalar_one(),
+        )
+
+
+def do_import(w: World, data: bytes, name: str = "bill.zip") -> settlements.Imported:
+    with transaction(w.hub.factory) as s:
+        return settlements.import_bill(s, w.hub.account_id, data, name, "test", NOW)
+
+
+def csv(rows: list[list[str]], *, footer: bool = True, header: str = HEADER) -> bytes:
+    """A hand-made 账务明细 like Alipay's (GBK, CRLF, comment lines, totals)."""
+    ins = [_d(r[6]) for r in rows if r[6:7] and r[6]]
+    outs = [_d(r[7]) for r in rows if r[7:8] and r[7]]
+    lines = [
+        "#支付宝账务明细查询",
+        "#账号：[2088000000000001]",
+        "#起始日期：[2026年11月12日 00:00:00]   终止日期：[2026年11月13日 00:00:00]",
+        "#-----------------------------------------账务明细列表---------------------------",
+        header,
+        *(",".join(r) for r in rows),
+    ]
+    if footer:
+        lines += [
+            "#-----------------------------------------账务明细列表结束-----------------------",
+            f"#收入合计：{len(ins)}笔，共{sum(ins, D('0.00')):.2f}元",
+            f"#支出合计：{len(outs)}笔，共{sum(outs, D('0.00')):.2f}元",
+        ]
+    return ("\r\n".join(lines) + "\r\n").encode("gbk")
+
+
+def _d(text: str) -> Decimal:
+    try:
+        return abs(D(text))
+    except ArithmeticError:  # the bad amounts of the tests: the footer says 0
+        return D("0.00")
+
+
+def row(flow: str, order: str, amount_in: str, amount_out: str, bal: str, kind: str) -> list[str]:
+    return [
+        f"{flow}\t",
+        "",
+        f"T200P{order}\t",
+        "商品",
+        "2026-11-12 10:00:00",
+        "buyer***",
+        amount_in,
+        amount_out,
+        bal,
+        "",
+        kind,
+        "",
+    ]
+
+
+def test_a_simulator_bill_settles_every_order_it_names(world: World) -> None:
+    w = world
+    data = fetch(w)
+    assert data[:4] == b"PK\x03\x04"
+    parsed = alipay_bill.parse(data)
+    sales = [
+        r
+        for r in parsed.rows
+        if settlements.classify(r.business_type, r.remark, r.amount_in) == "sale"
+    ]
+    assert len(sales) >= 10, len(sales)
+    mine = orders(w)
+    assert {r.merchant_order_no.removeprefix("T200P") for r in sales} <= set(mine)
+
+    got = do_import(w, data)
+    assert (got.rows, got.unmatched) == (len(parsed.rows), 0)
+    with w.hub.factory() as s:
+        head, rows = settlements.bill(s, w.hub.account_id, got.bill_id)
+        assert {r.state for r in rows} <= {"posted", "suspense"}
+        kinds = {r.kind for r in rows}
+        assert {"sale", "commission", "fee"} <= kinds, kinds
+        matched = [r.order_no for r in rows if r.kind == "sale"]
+        assert len(matched) == len(set(matched)) == len(sales)  # each order once
+        # Each posted row is its own entry, found again by its natural key.
+        assert len({r.entry_id for r in rows}) == len(rows)
+        # The bill's balance change is what the books' Alipay account moved.
+        assert balance(s, w.hub.account_id, "1012.01") == head.closing - head.opening
+        # Every settled order's clearing is 0.00: what is left on 1122.taobao is exactly
+        # the orders booked paid and not (yet) in a bill.
+        settled = set(matched)
+        open_ = sum((D(o.total_cents) / 100 for n, o in mine.items() if n not in settled), D(0))
+        assert balance(s, w.hub.account_id, "1122.taobao") == open_
+        tb = reports.trial_balance(s, w.hub.account_id, "2026-11")
+        assert tb.balanced and tb.debit == tb.credit
+
+
+def test_the_same_file_twice_is_refused_and_nothing_doubles(world: World) -> None:
+    w = world
+    data = fetch(w)
+    do_import(w, data)
+    before = counts(w)
+    with pytest.raises(ConflictError, match="imported already"):
+        do_import(w, data, "again.zip")
+    # The CSV alone (other bytes, same rows): refused by the rows' 账务流水号.
+    detail = alipay_bill.csv_of(data)
+    with pytest.raises(ConflictError, match="账务流水号"):
+        do_import(w, detail, "bill.csv")
+    assert counts(w) == before
+    with w.hub.factory() as s:
+        assert settlements.match_again(s, w.hub.account_id, NOW) == 0
+
+
+def test_an_unknown_order_is_listed_with_a_sentence_and_not_posted(world: World) -> None:
+    w = world
+    known = sorted(orders(w).items())[0]
+    total = f"{D(known[1].total_cents) / 100:.2f}"
+    opening = D("100.00")
+    b1 = opening + D(total)
+    b2 = b1 + D("55.00")
+    data = csv(
+        [
+            row("91001", known[0], total, "", f"{b1:.2f}", "在线支付"),
+            row("91002", "3999999999", "55.00", "", f"{b2:.2f}", "在线支付"),
+            row("91003", "", "", "-5.00", f"{b2 - 5:.2f}", "其他"),
+        ]
+    )
+    got = do_import(w, data, "hand.csv")
+    assert (got.rows, got.posted, got.unmatched) == (3, 1, 2)
+    with w.hub.factory() as s:
+        listed = settlements.unmatched(s, w.hub.account_id)
+        said = {r.flow_no: settlements.reason_text(r.reason) for r in listed}
+        assert said["91002"].startswith("no order 3999999999 in the hub"), said
+        assert "其他" in said["91003"]
+        assert all(r.entry_id is None for r in listed)
+        # The known order's sale is posted: its clearing is back to 0.00 for that order.
+        entry = s.execute(select(FinEntry).where(FinEntry.source_doc == "91001")).scalar_one()
+        assert entry.event_kind == "settle_sale"
+    # The same order's sale in another bill: listed as settled already, not posted twice.
+    again = csv([row("91004", known[0], total, "", f"{D(total) + 1:.2f}", "在线支付")])
+    got = do_import(w, again, "hand2.csv")
+    assert got.unmatched == 1
+    with w.hub.factory() as s:
+        r = s.execute(select(SettlementRow).where(SettlementRow.flow_no == "91004")).scalar_one()
+        assert "settled already" in settlements.reason_text(r.reason)
+
+
+@pytest.mark.parametrize(
+    ("data", "sentence"),
+    [
+        (
+            csv([row("1", "1", '"12,00"', "", "12.00", "在线支付")]),
+            "line 6: 收入金额（+元） '12,00' is not an amount",
+        ),
+        (
+            csv([row("1", "1", "1.001", "", "12.00", "在线支付")]),
+            "is not an amount",
+        ),
+        (
+            csv(
+                [
+                    row("1", "1", "12.00", "", "12.00", "在线支付"),
+                    row("2", "1", "1.00", "", "14.00", "在线支付"),
+                ]
+            ),
+            "line 7: the balance 14.00 is not the one before",
+        ),
+        (
+            csv(
+                [row("1", "1", "12.00", "", "12.00", "在线支付")],
+                header=HEADER.replace("账户余额（元）,", ""),
+            ),
+            "no column 账户余额（元）",
+        ),
+        (
+            csv([row("1", "1", "12.00", "", "12.00", "在线支付")], footer=False),
+            "cut short",
+        ),
+        (
+            csv([row("1", "1", "12.00", "", "12.00", "在线支付")]).replace(
+                "共12.00元".encode("gbk"), "共13.00元".encode("gbk")
+            ),
+            "the footer says 收入 1 rows, 13.00",
+        ),
+        (
+            csv([row("1", "1", "12.00", "", "12.00", "在线支付")]).decode("gbk").encode("utf-16"),
+            "not GBK-encoded",
+        ),
+        (
+            csv([row("1", "1", "12.00", "", "12.00", "在线支付")[:5]]),
+            "line 6: 5 cells where the header has 12",
+        ),
+        (
+            csv([row("1", "1", "12.00", "", "12.00", "在线支付")]).replace(
+                b"2026-11-12 10", b"2026/11/12 10"
+            ),
+            "发生时间",
+        ),
+        (b"PK\x03\x04 not really a zip", "cannot be opened"),
+    ],
+)
+def test_a_bad_bill_is_refused_with_its_line_and_nothing_stored(
+    world: World, data: bytes, sentence: str
+) -> None:
+    before = counts(world)
+    with pytest.raises(InvalidError) as err:
+        do_import(world, data, "bad.csv")
+    assert sentence in str(err.value)
+    assert counts(world) == before
+
+
+def test_a_day_not_over_has_no_bill_yet(world: World) -> None:
+    form = {
+        "method": sim_bill.METHOD,
+        "biz_content": json.dumps({"bill_type": "signcustomer", "bill_date": "2026-11-12"}),
+    }
+    answer = world.shop.http.post("http://sim/gateway.do", data=form).json()[sim_bill.RESPONSE]
+    assert (answer["code"], answer["sub_code"]) == ("40004", "isp.bill_not_exist")
+    # The same day's bill is the same bytes every time, and its closing is the next opening.
+    assert fetch(world) == fetch(world)

@@ -47,6 +47,7 @@ SCOPES: Final[dict[str, str]] = {
     "channels:read": "See marketplace shops, their downloads and shipment confirmations",
     "channels:write": "Download now, change shop schedules and courier codes, resend confirmations",
     "finance:read": "Read the books: trial balance and ledger lines",
+    "finance:write": "Post to the books: import settlement bills",
 }
 
 _READ = {"catalogue:read", "stock:read", "orders:read", "tasks:read", "nodes:read", "channels:read"}
@@ -77,7 +78,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
     ),
     "picker": frozenset({"catalogue:read", "stock:read", "orders:read", "tasks:read"}),
     # The books are for the finance role and admins only (issue 18), not every reader.
-    "finance": frozenset(_READ | {"finance:read"}),
+    "finance": frozenset(_READ | {"finance:read", "finance:write"}),
     "readonly": frozenset(_READ),
 }
 

@@ -301,6 +301,7 @@ NodesWrite = Annotated[Principal, Security(_principal, scopes=["nodes:write"])]
 ChannelsRead = Annotated[Principal, Security(_principal, scopes=["channels:read"])]
 ChannelsWrite = Annotated[Principal, Security(_principal, scopes=["channels:write"])]
 FinanceRead = Annotated[Principal, Security(_principal, scopes=["finance:read"])]
+FinanceWrite = Annotated[Principal, Security(_principal, scopes=["finance:write"])]
 AnyUser = Annotated[Principal, Security(_principal, scopes=[])]
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.finance import Money
-from cloud.db.models import Base
+from cloud.db.models import Base, new_public_id
 
 
 class SettlementBill(Base):
@@ -31,9 +31,12 @@ class SettlementBill(Base):
     __tablename__ = "settlement_bill"
     __table_args__ = (
         UniqueConstraint("account_id", "file_hash", name="uq_settlement_bill_hash"),
+        UniqueConstraint("public_id", name="uq_settlement_bill_public"),
         Index("ix_settlement_bill_recent", "account_id", "imported_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: What URLs and answers show (a counter would tell how many bills the hub holds).
+    public_id: Mapped[str] = mapped_column(String(36), default=new_public_id)
     account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id"))
     #: "alipay" (the one format read so far).
     platform: Mapped[str] = mapped_column(String(16))

@@ -95,3 +95,12 @@ def export_ledger(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def _settlements() -> None:
+    from cloud.finance.settlement_cli import settlement_app
+
+    finance_app.add_typer(settlement_app, name="settlement")
+
+
+_settlements()

@@ -46,7 +46,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cloud.db.models import ChannelOrder, SalesOrder
+from cloud.db.models import ChannelOrder, SalesOrder, new_public_id
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.finance import alipay_bill, ledger
@@ -111,6 +111,7 @@ def reason_text(raw: str | None, gettext: Any = None) -> str:
 @dataclass(frozen=True)
 class Imported:
     bill_id: int
+    public_id: str
     rows: int
     posted: int
     suspense: int
@@ -133,7 +134,7 @@ def import_bill(
                 "this file was imported already (bill %(bill)s, %(name)s): nothing was "
                 "imported or posted again"
             ),
-            bill=known.id,
+            bill=known.public_id,
             name=known.file_name,
         )
     bill = alipay_bill.parse(data)
@@ -141,7 +142,8 @@ def import_bill(
         raise InvalidError(N_("the bill has no rows"), "file")
     flows = [r.flow_no for r in bill.rows]
     again = session.execute(
-        select(SettlementRow.flow_no, SettlementRow.bill_id)
+        select(SettlementRow.flow_no, SettlementBill.public_id)
+        .join(SettlementBill, SettlementBill.id == SettlementRow.bill_id)
         .where(SettlementRow.account_id == account_id, SettlementRow.flow_no.in_(flows))
         .order_by(SettlementRow.flow_no)
         .limit(3)
@@ -159,6 +161,7 @@ def import_bill(
     total_in = sum((r.amount_in for r in bill.rows), ZERO)
     total_out = sum((r.amount_out for r in bill.rows), ZERO)
     head = SettlementBill(
+        public_id=new_public_id(),
         account_id=account_id,
         platform="alipay",
         payment_account=bill.payment_account[:64],
@@ -218,6 +221,7 @@ def import_bill(
     _count(session, head)
     return Imported(
         head.id,
+        head.public_id,
         head.rows,
         sum(1 for r in rows if r.state == "posted"),
         sum(1 for r in rows if r.state == "suspense"),
@@ -429,12 +433,16 @@ def bills(session: Session, account_id: int, limit: int = 100) -> list[Settlemen
 
 
 def bill(
-    session: Session, account_id: int, bill_id: int
+    session: Session, account_id: int, bill_id: int | str
 ) -> tuple[SettlementBill, list[SettlementRow]]:
+    """A bill by its id (int) or public id (str), and its rows in file order."""
+    which = (
+        SettlementBill.id == bill_id
+        if isinstance(bill_id, int)
+        else SettlementBill.public_id == bill_id
+    )
     head = session.execute(
-        select(SettlementBill).where(
-            SettlementBill.account_id == account_id, SettlementBill.id == bill_id
-        )
+        select(SettlementBill).where(SettlementBill.account_id == account_id, which)
     ).scalar_one_or_none()
     if head is None:
         raise NotFoundError(N_("no settlement bill %(bill)s"), bill=bill_id)

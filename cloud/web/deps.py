@@ -58,3 +58,4 @@ ChannelsPage = Annotated[WebUser, Depends(page("channels:read"))]
 #: "Download now" and a confirmation's retry: the API's routes need channels:write.
 ChannelsAction = Annotated[WebUser, Depends(action("channels:write"))]
 FinancePage = Annotated[WebUser, Depends(page("finance:read"))]
+FinanceAction = Annotated[WebUser, Depends(action("finance:write"))]

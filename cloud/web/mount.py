@@ -35,6 +35,7 @@ from cloud.web.pages import (
     login,
     orders,
     rules,
+    settlements,
     skus,
     stock,
     tasks,
@@ -142,6 +143,7 @@ def mount(app: FastAPI) -> None:
         leases,
         users,
         finance,
+        settlements,
     )
     for module in modules:
         app.include_router(module.router)

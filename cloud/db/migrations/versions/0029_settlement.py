@@ -26,6 +26,7 @@ def upgrade() -> None:
     op.create_table(
         "settlement_bill",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("public_id", sa.String(36), nullable=False),
         sa.Column("account_id", sa.Integer(), sa.ForeignKey("account.id"), nullable=False),
         sa.Column("platform", sa.String(16), nullable=False),
         sa.Column("payment_account", sa.String(64), nullable=False),
@@ -43,6 +44,7 @@ def upgrade() -> None:
         sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("imported_by", sa.String(120), nullable=False),
         sa.UniqueConstraint("account_id", "file_hash", name="uq_settlement_bill_hash"),
+        sa.UniqueConstraint("public_id", name="uq_settlement_bill_public"),
     )
     op.create_index("ix_settlement_bill_recent", "settlement_bill", ["account_id", "imported_at"])
     op.create_table(

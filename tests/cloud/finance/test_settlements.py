@@ -11,13 +11,17 @@ refused with the line at fault and store nothing; the same file twice is refused
 from __future__ import annotations
 
 import json
+import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from cloud.db.engine import transaction
 from cloud.db.finance import FinEntry
@@ -25,7 +29,10 @@ from cloud.db.models import SalesOrder
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import ConflictError, InvalidError
 from cloud.finance import alipay_bill, ledger, poster, reports, settlements
+from cloud.finance.cli import finance_app
+from simulators import cli as sim_cli
 from simulators.marketplace import bill as sim_bill
+from simulators.marketplace.app import MarketplaceApp, serve
 from simulators.marketplace.market import Market
 from tests.cloud.channels.harness import Hub, Shop, make_hub, make_shop
 
@@ -299,3 +306,129 @@ def test_a_day_not_over_has_no_bill_yet(world: World) -> None:
     assert (answer["code"], answer["sub_code"]) == ("40004", "isp.bill_not_exist")
     # The same day's bill is the same bytes every time, and its closing is the next opening.
     assert fetch(world) == fetch(world)
+
+
+def test_the_bill_through_the_commands(world: World, db_url: str, tmp_path: Path) -> None:
+    """``guanjia sim marketplace-bill`` fetches it from a running simulator over HTTP;
+    ``guanjia finance settlement import|show|match-again`` import and show it."""
+    server = serve(MarketplaceApp(world.market), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "bill.csv"
+        run = CliRunner().invoke(
+            sim_cli.app,
+            [
+                "sim",
+                "marketplace-bill",
+                "--date",
+                "2026-11-11",
+                "--output",
+                str(out),
+                "--url",
+                f"http://127.0.0.1:{server.server_port}",
+                "--session",
+                "s-tb1",
+                "--csv",
+            ],
+        )
+        assert run.exit_code == 0, run.output
+        early = CliRunner().invoke(
+            sim_cli.app,
+            [
+                "sim",
+                "marketplace-bill",
+                "--date",
+                "2026-11-13",
+                "--output",
+                str(out) + "x",
+                "--url",
+                f"http://127.0.0.1:{server.server_port}",
+                "--session",
+                "s-tb1",
+            ],
+        )
+        assert early.exit_code == 1 and "isp.bill_not_exist" in early.output
+    finally:
+        server.shutdown()
+    assert out.read_bytes().decode("gbk").startswith("#支付宝账务明细查询")
+    db = ["--account", "seller", "--database-url", db_url]
+    run = CliRunner().invoke(finance_app, ["settlement", "import", str(out), *db])
+    assert run.exit_code == 0, run.output
+    assert re.search(r"bill \S+: \d+ rows, \d+ posted, \d+ to suspense, 0 unmatched", run.output)
+    again = CliRunner().invoke(finance_app, ["settlement", "import", str(out), *db])
+    assert again.exit_code == 1 and "imported already" in again.output
+    listing = CliRunner().invoke(finance_app, ["settlement", "show", *db])
+    assert "bill.csv" in listing.output
+    bill_id = listing.output.split()[0]
+    rows = CliRunner().invoke(finance_app, ["settlement", "show", "--bill", bill_id, *db])
+    assert rows.exit_code == 0 and " sale " in rows.output and "posted" in rows.output
+    nothing = CliRunner().invoke(finance_app, ["settlement", "match-again", *db])
+    assert nothing.output.strip() == "0 rows posted"
+
+
+def test_a_bill_before_its_orders_is_listed_then_matched_again(engine: Engine) -> None:
+    """The bill arrives before the shop's orders were downloaded: its sales are listed
+    (no order), commission and fees posted; after the download, match-again posts each
+    sale once, and a second match-again posts nothing."""
+    hub = make_hub(engine)
+    market = Market(seed=5)
+    shop = make_shop(hub, market, "tb1")
+    market.advance(86_400 + 120, 0.002)
+    market.advance(900, 0.0)
+    w = World(hub, market, shop)
+    got = do_import(w, fetch(w))
+    with hub.factory() as s:
+        head, rows = settlements.bill(s, hub.account_id, got.bill_id)
+        sales = [r for r in rows if r.kind == "sale"]
+        assert sales and all(r.state == "unmatched" for r in sales)
+        assert got.unmatched == len(sales)
+        assert "in the hub" in settlements.reason_text(sales[0].reason)
+    for _ in range(4):
+        shop.run()
+    poster.tick(hub.factory, datetime.now(UTC) + timedelta(minutes=1))
+    with transaction(hub.factory) as s:
+        assert settlements.match_again(s, hub.account_id, NOW) == len(sales)
+    with transaction(hub.factory) as s:
+        assert settlements.match_again(s, hub.account_id, NOW) == 0
+    mine = orders(w)
+    with hub.factory() as s:
+        head, rows = settlements.bill(s, hub.account_id, got.bill_id)
+        assert (head.unmatched, head.posted) == (0, len(rows))
+        assert balance(s, hub.account_id, "1012.01") == head.closing - head.opening
+        settled = {r.order_no for r in rows if r.kind == "sale"}
+        open_ = sum((D(o.total_cents) / 100 for n, o in mine.items() if n not in settled), D(0))
+        assert balance(s, hub.account_id, "1122.taobao") == open_
+
+
+def test_refunds_deposits_and_compensation(world: World) -> None:
+    w = world
+    no, o = sorted(orders(w).items())[0]
+    total = D(o.total_cents) / 100
+    half = (total / 2).quantize(D("0.01"))
+    b = [total]
+    for step in (-half, -total, D("-100.00"), D("-9.99"), D("100.00")):
+        b.append(b[-1] + step)
+    data = csv(
+        [
+            row("R1", no, f"{total:.2f}", "", f"{b[0]:.2f}", "在线支付"),
+            row("R2", no, "", f"{-half:.2f}", f"{b[1]:.2f}", "交易退款"),
+            row("R3", no, "", f"{-total:.2f}", f"{b[2]:.2f}", "交易退款"),
+            row("R4", "", "", "-100.00", f"{b[3]:.2f}", "保证金"),
+            row("R5", no, "", "-9.99", f"{b[4]:.2f}", "赔付"),
+            row("R6", "", "100.00", "", f"{b[5]:.2f}", "保证金"),
+        ]
+    )
+    do_import(w, data, "refunds.csv")
+    with w.hub.factory() as s:
+        got = {r.flow_no: (r.kind, r.state) for r in s.execute(select(SettlementRow)).scalars()}
+        assert got == {
+            "R1": ("sale", "posted"),
+            "R2": ("refund", "posted"),
+            "R3": ("refund", "unmatched"),  # more than what is left of the order
+            "R4": ("margin", "suspense"),
+            "R5": ("chargeback", "suspense"),
+            "R6": ("margin", "suspense"),
+        }
+        books = ledger.replayed_balances(s, w.hub.account_id)
+        assert books["1901"] == D("9.99")  # the deposit came back; the compensation waits
+        assert books["1012.01"] == total - half - D("9.99")

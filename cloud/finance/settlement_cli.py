@@ -8,7 +8,32 @@ from typing import Annotated, Any
 
 import typer
 
-from cloud.finance.cli import AccountOpt, DatabaseOpt, _factory, _seller
+# Not imported from cloud/finance/cli.py: that module adds this one to its commands.
+DatabaseOpt = Annotated[str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")]
+AccountOpt = Annotated[str, typer.Option(help="The seller account whose books to use.")]
+
+
+def _factory(database_url: str | None) -> Any:
+    from cloud.db.engine import make_engine, migrate, session_factory
+    from cloud.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return session_factory(engine)
+
+
+def _seller(session: Any, name: str) -> int:
+    from sqlalchemy import select
+
+    from cloud.db.models import Account
+    from cloud.errors import N_, NotFoundError
+
+    found = session.execute(select(Account.id).where(Account.name == name)).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(N_("no seller account %(name)s"), name=name)
+    return int(found)
+
 
 settlement_app = typer.Typer(
     help="Platform settlement bills: import, show, match again.", no_args_is_help=True

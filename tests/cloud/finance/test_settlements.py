@@ -29,6 +29,7 @@ from cloud.db.models import SalesOrder
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import ConflictError, InvalidError
 from cloud.finance import alipay_bill, ledger, poster, reports, settlements
+from cloud.finance.bill_source import AlipayBills
 from cloud.finance.cli import finance_app
 from simulators import cli as sim_cli
 from simulators.marketplace import bill as sim_bill
@@ -364,6 +365,23 @@ def test_the_bill_through_the_commands(world: World, db_url: str, tmp_path: Path
     assert rows.exit_code == 0 and " sale " in rows.output and "posted" in rows.output
     nothing = CliRunner().invoke(finance_app, ["settlement", "match-again", *db])
     assert nothing.output.strip() == "0 rows posted"
+    # The hub fetching the day itself (the Alipay adapter): the zip's rows are those of
+    # the CSV imported above, so it is refused whole and nothing is posted twice.
+    server = serve(MarketplaceApp(world.market), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        gateway = f"http://127.0.0.1:{server.server_port}/gateway.do"
+        args = ["--gateway", gateway, "--auth-token", "s-tb1", *db]
+        run = CliRunner().invoke(
+            finance_app, ["settlement", "fetch", "--date", "2026-11-11", *args]
+        )
+        assert run.exit_code == 1 and "were imported already" in run.output, run.output
+        run = CliRunner().invoke(
+            finance_app, ["settlement", "fetch", "--date", "2026-11-13", *args]
+        )
+        assert run.exit_code == 1 and "isp.bill_not_exist" in run.output, run.output
+    finally:
+        server.shutdown()
 
 
 def test_a_bill_before_its_orders_is_listed_then_matched_again(engine: Engine) -> None:
@@ -432,3 +450,19 @@ def test_refunds_deposits_and_compensation(world: World) -> None:
         books = ledger.replayed_balances(s, w.hub.account_id)
         assert books["1901"] == D("9.99")  # the deposit came back; the compensation waits
         assert books["1012.01"] == total - half - D("9.99")
+
+
+def test_the_alipay_adapter_fetches_a_day_and_a_second_fetch_posts_nothing(world: World) -> None:
+    source = AlipayBills(world.shop.http, "http://sim/gateway.do", "2021000000000000", "s-tb1")
+    data = source.fetch(DAY)
+    assert data == fetch(world)  # what the gateway and the download serve
+    got = do_import(world, data)
+    before = counts(world)
+    with pytest.raises(ConflictError, match="imported already"):
+        do_import(world, source.fetch(DAY))
+    assert counts(world) == before and got.unmatched == 0
+    with pytest.raises(InvalidError, match=r"isp\.bill_not_exist"):
+        source.fetch(date(2026, 11, 13))
+    broken = AlipayBills(world.shop.http, "http://sim/nowhere", "x")
+    with pytest.raises(ConflictError, match="no bill address"):
+        broken.fetch(DAY)

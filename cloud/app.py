@@ -36,6 +36,7 @@ from cloud.api import (
     platform,
     purchases,
     rules,
+    settlements,
     skus,
     statements,
     stock,
@@ -244,6 +245,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             "/api/v1/skus/imports": settings.http_max_import_bytes,
             # The dashboard's upload form: the file and a few fields around it.
             web.IMPORT_PATH: settings.http_max_import_bytes + web.FORM_SLACK,
+            # Settlement bills (cloud/api/settlements.py, cloud/web/pages/settlements.py).
+            "/api/v1/finance/settlements": settings.http_max_import_bytes,
+            "/web/finance/settlements": settings.http_max_import_bytes + web.FORM_SLACK,
         },
         refusal=web.too_large,
     )
@@ -268,6 +272,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         courier_bills,
         payables,
         statements,
+        settlements,
     ):
         app.include_router(module.router)
 

@@ -49,7 +49,7 @@ SCOPES: Final[dict[str, str]] = {
     "finance:read": "Read the books: trial balance and ledger lines",
     "finance:write": (
         "Post to the books and request e-invoices: import and accept bills, resolve "
-        "disputes, record supplier payments, confirm order payments and refunds, close "
+        "disputes, import settlement bills, record supplier payments, confirm order payments and refunds, close "
         "periods, issue and red invoices"
     ),
 }

@@ -16,6 +16,7 @@ import typer
 from simulators.devices import hid_scanner, llrp, printer, scale, scanner
 from simulators.einvoice import app as einvoice
 from simulators.marketplace import app as marketplace
+from simulators.marketplace import bill as marketplace_bill
 
 app = typer.Typer(
     help="Guanjia (管家): warehouse software for online sellers.",
@@ -39,6 +40,7 @@ sim.command("scale")(scale.command)
 sim.command("hid-scanner")(hid_scanner.command)
 sim.command("marketplace")(marketplace.command)
 sim.command("einvoice")(einvoice.command)
+sim.command("marketplace-bill")(marketplace_bill.command)
 
 
 def _load_parts() -> None:

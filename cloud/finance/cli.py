@@ -131,3 +131,12 @@ def close(
             typer.echo(f"error: {b.error()}", err=True)
         raise typer.Exit(1)
     typer.echo(f"closed {period}")
+
+
+def _settlements() -> None:
+    from cloud.finance.settlement_cli import settlement_app
+
+    finance_app.add_typer(settlement_app, name="settlement")
+
+
+_settlements()

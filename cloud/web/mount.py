@@ -38,6 +38,7 @@ from cloud.web.pages import (
     orders,
     payables,
     rules,
+    settlements,
     skus,
     stock,
     tasks,
@@ -148,6 +149,7 @@ def mount(app: FastAPI) -> None:
         einvoices,
         courier_bills,
         payables,
+        settlements,
     )
     for module in modules:
         app.include_router(module.router)

@@ -12,6 +12,8 @@
 - ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
 - ``/_sim/double11/start|status|paid``: the Double-11 hour of ``guanjia bench channels``
+- ``POST /gateway.do`` ``alipay.data.dataservice.bill.downloadurl.query`` and ``GET
+  /downloadBillFile.resource``: the shops' Alipay account-flow bills (bill.py)
 - ``GET  /_sim/waybills``: every e-waybill number issued or cancelled (simulators/marketplace/cainiao.py)
 - ``GET  /_sim/stock``: stock on sale per SKU and every change of it; ``POST /_sim/stock``
   ``{"seed"}`` or ``{"buy_during_push", "push_timeout"}`` and/or ``{"seller_nick", "levels":
@@ -37,7 +39,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import typer
 
-from simulators.marketplace import cainiao, double11, refunds, tmc, top
+from simulators.marketplace import bill, cainiao, double11, refunds, tmc, top
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.shopify import control as shopify_control
@@ -88,6 +90,12 @@ class MarketplaceApp:
                 status, headers, data = self.shopify.handle(verb, path, query, token, raw, base)
                 start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
                 return [data]
+            if path in ("/gateway.do", "/downloadBillFile.resource"):  # Alipay (bill.py)
+                base = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+                query = environ.get("QUERY_STRING", "")
+                answer = bill.handle(self.market, verb, path, query, raw, base)
+                if answer is not None:
+                    return self._send(start_response, *answer)
             if path.startswith("/_sim/"):
                 try:
                     args = orjson.loads(raw) if raw else {}

@@ -11,6 +11,7 @@ import cloud.db.courier_bill
 import cloud.db.einvoice
 import cloud.db.finance
 import cloud.db.payables
+import cloud.db.settlement
 import cloud.db.shopify
 import cloud.db.waybills  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.models import Base

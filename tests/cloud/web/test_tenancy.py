@@ -9,7 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloud.db.models import SalesOrder, User
-from cloud.finance import poster
+from cloud.finance import poster, settlements
+from tests.cloud.finance.test_settlements import csv as bill_csv
+from tests.cloud.finance.test_settlements import row as bill_row
 from tests.cloud.web.conftest import AUDITED, HELD, NODE, add_user, count_variance
 from tests.cloud.web.test_channel_pages import seed_shop
 from tests.cloud.web.test_einvoice_page import seed_invoice
@@ -37,6 +39,8 @@ PAGES = (
     "/web/finance/courier-bills",
     # A buyer's statement (对账单) lists the buyer's orders (after the poster).
     f"/web/finance/statements?kind=buyer&party=buyer-{HELD[-3:]}",
+    # Settlement bills: A's unmatched row names the held order (another amount).
+    "/web/finance/settlements",
 )
 #: A shop of the first seller (its code on the Channels page).
 SHOP = "tb-acme-shop"
@@ -73,6 +77,10 @@ def test_other_seller_sees_nothing_of_the_first(
     # The first seller's orders into the books (the hub's poster is off in tests).
     poster.tick(demo_app.app.state.sessions, datetime.now(UTC) + timedelta(minutes=1))  # type: ignore[attr-defined]
     bill_id, line_id = _a_courier_bill(demo_app)
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        seller = s.execute(select(User.account_id).where(User.username == "admin")).scalar_one()
+        data = bill_csv([bill_row("81001", HELD, "1.23", "", "1.23", "在线支付")])
+        bill = settlements.import_bill(s, seller, data, "a.csv", "t", datetime.now(UTC))
     b = browser_client("other", "boss")
     a = browser_client()
     for page in PAGES:
@@ -102,6 +110,12 @@ def test_other_seller_sees_nothing_of_the_first(
         "open"
         in a.get(f"/web/finance/courier-bills/{bill_id}", headers={"Accept-Language": "en"}).text
     )
+        f"/web/finance/settlements/{bill.public_id}",
+    ):
+        assert b.get(path).status_code == 404, path
+    # B's "match again" matches B's rows only: A's row is still unmatched.
+    r = b.post("/web/finance/settlements/match-again", data={"csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 200 and HELD in a.get(f"/web/finance/settlements/{bill.public_id}").text
     export = b.get("/web/orders/export.csv").content.decode("utf-8-sig")
     assert HELD not in export and AUDITED not in export
     # actions on the first seller's order and task: 404, and nothing changes
@@ -155,6 +169,12 @@ ROUTES = {
     ("POST", "/web/users/{user_id}"): "test_admin_pages.py: 404 for A's user",
     ("GET", "/web/channels/{code}"): "here: 404 for A's shop (and test_channel_pages.py)",
     ("GET", "/web/channels/{code}/runs"): "here: 404 for A's shop's runs",
+    ("GET", "/web/finance/settlements/{bill_id}"): "here: 404 for A's bill",
+    (
+        "POST",
+        "/web/finance/settlements",
+    ): "imports into the caller's account (test_settlement_page.py)",
+    ("POST", "/web/finance/settlements/match-again"): "here: B's rows only; A's still unmatched",
     ("POST", "/web/channels/{code}/download"): "test_channel_pages.py: 404, nothing queued",
     ("POST", "/web/channels/{code}/stock-policy"): "test_channel_later_pages.py: 404, unchanged",
     ("POST", "/web/channels/{code}/skus"): "test_channel_later_pages.py: 404, nothing mapped",

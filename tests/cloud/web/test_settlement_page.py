@@ -1,0 +1,123 @@
+"""/api/v1/finance/settlements and /web/finance/settlements: import a bill, its rows, the
+unmatched list; by scope, per seller, in Chinese."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cloud.db.models import Account, SalesOrder
+from tests.cloud.conftest import login
+from tests.cloud.finance.test_settlements import csv, row
+from tests.cloud.web.conftest import add_user
+
+
+def _bill(app: TestClient) -> tuple[bytes, str]:
+    """A bill with a sale of one of the demo seller's orders and one of no order."""
+    with app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        demo = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
+        o = (
+            s.execute(
+                select(SalesOrder)
+                .where(SalesOrder.account_id == demo)
+                .order_by(SalesOrder.order_no)
+            )
+            .scalars()
+            .first()
+        )
+        assert o is not None
+        no, total = o.order_no, Decimal(o.total_cents) / 100
+    data = csv(
+        [
+            [
+                "77001\t",
+                "",
+                no,
+                "商品",
+                "2026-11-12 10:00:00",
+                "b***",
+                f"{total:.2f}",
+                "",
+                f"{total + 100:.2f}",
+                "",
+                "在线支付",
+                "",
+            ],
+            row("77002", "3999999999", "", "-1.00", f"{total + 99:.2f}", "收费"),
+            row("77003", "3888888888", "8.00", "", f"{total + 107:.2f}", "在线支付"),
+        ]
+    )
+    return data, no
+
+
+def test_import_by_api_for_finance_and_admin_only(demo_app: TestClient) -> None:
+    data, no = _bill(demo_app)
+    add_user(demo_app, "demo", "kuaiji", "finance")
+    add_user(demo_app, "demo", "shenhe", "auditor")
+    auditor = login(demo_app, "shenhe", account="demo")
+    r = demo_app.post("/api/v1/finance/settlements?name=b.csv", content=data, headers=auditor)
+    assert r.status_code == 403
+    assert demo_app.get("/api/v1/finance/settlements", headers=auditor).status_code == 403
+    fin = login(demo_app, "kuaiji", account="demo")
+    r = demo_app.post("/api/v1/finance/settlements?name=b.csv", content=data, headers=fin)
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert (got["rows"], got["posted"], got["unmatched"]) == (3, 2, 1)
+    again = demo_app.post("/api/v1/finance/settlements?name=b.csv", content=data, headers=fin)
+    assert again.status_code == 409 and "imported already" in again.text
+    bad = demo_app.post(
+        "/api/v1/finance/settlements", content=data.replace(b",8.00,", b",8.0.0,"), headers=fin
+    )
+    assert bad.status_code == 422 and "line 8" in bad.text, bad.text
+    bills = demo_app.get("/api/v1/finance/settlements", headers=fin).json()
+    assert [b["id"] for b in bills] == [got["bill"]]
+    one = demo_app.get(f"/api/v1/finance/settlements/{got['bill']}", headers=fin).json()
+    states = {r["flow_no"]: (r["kind"], r["state"], r["order_no"]) for r in one["rows"]}
+    assert states["77001"] == ("sale", "posted", no)
+    assert states["77002"] == ("fee", "posted", "3999999999")
+    assert states["77003"][1] == "unmatched"
+    listed = demo_app.get("/api/v1/finance/settlements/unmatched", headers=fin).json()
+    assert [r["flow_no"] for r in listed] == ["77003"]
+    assert listed[0]["reason"].startswith("no order 3888888888 in the hub")
+    # Another seller sees none of it.
+    add_user(demo_app, "other", "boss", "admin")
+    other = login(demo_app, "boss", account="other")
+    assert demo_app.get("/api/v1/finance/settlements", headers=other).json() == []
+    assert (
+        demo_app.get(f"/api/v1/finance/settlements/{got['bill']}", headers=other).status_code == 404
+    )
+    assert demo_app.get("/api/v1/finance/settlements/unmatched", headers=other).json() == []
+
+
+def test_settlement_pages_upload_and_show_rows_in_chinese(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    data, no = _bill(demo_app)
+    a = browser_client()
+    zh = {"Accept-Language": "zh-CN"}
+    page = a.get("/web/finance/settlements", headers=zh)
+    assert page.status_code == 200 and "平台结算" in page.text
+    r = a.post(
+        "/web/finance/settlements",
+        data={"csrf": a.csrf},  # type: ignore[attr-defined]
+        files={"file": ("bill.csv", data, "text/csv")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    bill = a.get(r.headers["location"], headers=zh).text
+    assert no in bill and "77003" in bill and "未匹配" in bill and "已过账" in bill
+    listing = a.get("/web/finance/settlements", headers=zh).text
+    assert "bill.csv" in listing and "中心没有订单 3888888888" in listing
+    again = a.post(
+        "/web/finance/settlements",
+        data={"csrf": a.csrf},  # type: ignore[attr-defined]
+        files={"file": ("bill.csv", data, "text/csv")},
+        follow_redirects=False,
+    )
+    assert again.status_code == 409 and "已导入" in again.text
+    add_user(demo_app, "demo", "shenhe", "auditor")
+    auditor = browser_client("demo", "shenhe")
+    assert auditor.get("/web/finance/settlements").status_code == 403

@@ -174,10 +174,10 @@ def match_again(session: SessionDep, who: FinanceWrite) -> dict[str, int]:
     return {"posted": settlements.match_again(session, who.account_id, datetime.now(UTC))}
 
 
-@router.get("/{bill_id}")
+@router.get("/{settlement_id}")
 def get_bill(
-    bill_id: Annotated[str, Path(max_length=36)], session: SessionDep, who: FinanceRead
+    settlement_id: Annotated[str, Path(max_length=36)], session: SessionDep, who: FinanceRead
 ) -> BillRowsOut:
     """A bill and its rows, each with its kind, state, order and reason."""
-    head, rows = settlements.bill(session, who.account_id, bill_id)
+    head, rows = settlements.bill(session, who.account_id, settlement_id)
     return BillRowsOut(bill=bill_out(head), rows=[row_out(r) for r in rows])

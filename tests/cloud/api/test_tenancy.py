@@ -184,7 +184,7 @@ A_BILL = bill_csv(
 
 #: Cases where B names A's objects. Run before OWN, while B has no object under A's codes.
 FOREIGN: list[Case] = [
-    Case("GET", "/api/v1/finance/settlements/{bill_id}", 404),
+    Case("GET", "/api/v1/finance/settlements/{settlement_id}", 404),
     # orders: each of A's orders in the state that lets A's own request succeed
     Case("GET", ORDER, 404),
     Case("PATCH", ORDER, 404, {"seller_note": "B was here"}, params={"order_no": "JY1300101"}),
@@ -1142,7 +1142,7 @@ def _world(client: TestClient) -> World:
             "number": "PO-2026-001",
             "bill_id": str(bill_id),
             "line_id": str(line_id),
-            "bill_id": a_bill,
+            "settlement_id": a_bill,
         },
     )
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
 from cloud.api import (
+    aftersales,
     auth,
     channel_changes,
     channel_stock,
@@ -252,6 +253,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         channel_changes,
         channel_stock,
         finance,
+        aftersales,
     ):
         app.include_router(module.router)
 

@@ -65,7 +65,7 @@ def test_a_return_goes_back_to_sellable_and_damaged_and_finance_gets_the_refund(
         (2, "39.98", "pending")
     ]
     refunds = ok(demo.get("/api/v1/aftersales-refunds", params={"limit": 1000}))
-    assert [x for x in refunds if x["request"] == no][0]["amount"] == "39.98"
+    assert next(x for x in refunds if x["request"] == no)["amount"] == "39.98"
     # Missing units: a task for a person.
     tasks = ok(demo.get("/api/v1/tasks", params={"limit": 1000}))
     assert any(no in t["detail"] and "1 missing" in t["detail"] for t in tasks)

@@ -65,7 +65,7 @@ Code = Annotated[
 Qty = Annotated[int, Field(ge=0, le=1_000_000)]
 Grams = Annotated[int, Field(ge=0, le=10_000_000)]
 Version = Annotated[int, Field(ge=1, le=MAX_SEQ)]
-StationKind = Literal["pack", "pick", "stocktake", "inbound", "demo"]
+StationKind = Literal["pack", "pick", "stocktake", "inbound", "returns", "demo"]
 
 
 class ScanPayload(Message):

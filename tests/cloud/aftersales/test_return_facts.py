@@ -4,8 +4,10 @@ fact arrives, and what it cannot book becomes a task, never a half-booking."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -23,6 +25,7 @@ from protocol.messages import (
     ReturnReleased,
 )
 from tests.cloud.aftersales.conftest import Shipped, ok, state
+from tests.cloud.aftersales.returns_node import return_at_node
 from tests.cloud.inbound.conftest import station
 
 AS = "/api/v1/aftersales"
@@ -169,3 +172,36 @@ def test_the_protocol_refuses_a_malformed_return(demo: TestClient) -> None:
         ReturnReceivedPayload(
             receipt_id="R", request="AS", warehouse="WH1", station="n-1", lines=[]
         )
+
+
+def test_a_return_released_by_the_hub_is_received_at_a_node_through_a_restart_and_booked_once(
+    demo: TestClient, shipped: Shipped, tmp_path: Path
+) -> None:
+    # The approved return reaches the node's store over the downlink; the parcel is found
+    # by the order's number, QC'd across a daemon restart with the uplink down, and the
+    # node's whole stream, sent twice and once more under a new seq, books once.
+    node = station(demo)
+    no = _approved(demo, shipped)
+    with demo.app.state.sessions() as s:  # type: ignore[attr-defined]
+        batch = downlink.downlink_after(s, s.get_one(Node, node), 0, limit=100_000)
+    events, _shown = asyncio.run(
+        asyncio.wait_for(
+            return_at_node(tmp_path, node, batch, shipped.order_no, shipped.barcode), 60
+        )
+    )
+    (fact,) = [e for e in events if isinstance(e, ReturnReceived)]
+    assert fact.payload.request == no
+    assert [
+        (ln.line_no, ln.sellable, ln.damaged, ln.missing, ln.reason) for ln in fact.payload.lines
+    ] == [(1, 1, 1, 0, "外壳裂")]
+    before = state(demo, shipped.order_no, shipped.sku)
+    _ingest(demo, *events)
+    after = state(demo, shipped.order_no, shipped.sku)
+    assert after["level"]["on_hand"] == before["level"]["on_hand"] + 1
+    assert after["level"]["damaged"] == before["level"]["damaged"] + 1
+    got = ok(demo.get(f"{AS}/{no}"))
+    assert got["status"] == "received" and got["receipt_id"] == fact.payload.receipt_id
+    assert [(r["qty"], r["amount"]) for r in got["refunds"]] == [(2, "39.98")]
+    _ingest(demo, *events)
+    _ingest(demo, fact.model_copy(update={"seq": events[-1].seq + 1, "id": uuid.uuid4()}))
+    assert state(demo, shipped.order_no, shipped.sku) == after

@@ -24,6 +24,7 @@ from starlette.types import Scope
 from cloud.errors import DomainError
 from cloud.web import i18n
 from cloud.web.pages import (
+    aftersales,
     audit,
     channels,
     couriers,
@@ -142,6 +143,7 @@ def mount(app: FastAPI) -> None:
         leases,
         users,
         finance,
+        aftersales,
     )
     for module in modules:
         app.include_router(module.router)

@@ -120,6 +120,8 @@ ROUTES = {
         "POST",
         "/web/channels/shipments/{shipment_id}/retry",
     ): "test_channel_pages.py: 404, still failed",
+    ("GET", "/web/aftersales"): "test_aftersales_pages.py: B's list holds none of A's requests",
+    ("GET", "/web/aftersales/{number}"): "test_aftersales_pages.py: 404 for A's request",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

@@ -1,0 +1,76 @@
+"""/web/aftersales: customer service's list of after-sales requests and one request with its
+lines, refunds and history, in Chinese; another seller sees none of them (404 for one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from tests.cloud.aftersales.conftest import RECIPIENT
+from tests.cloud.conftest import login
+from tests.cloud.web.conftest import add_user
+
+SKU = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # the demo seller's, stocked in WH1
+
+
+def _ok(r: object) -> object:
+    assert r.status_code < 300, r.text  # type: ignore[attr-defined]
+    return r.json()  # type: ignore[attr-defined]
+
+
+def _request(app: TestClient) -> str:
+    h = login(app, "admin", account="demo")
+    order = {
+        "order_no": "AS-WEB-1",
+        "buyer_nick": "售后买家",
+        "recipient": RECIPIENT,
+        "warehouse": "WH1",
+        "lines": [{"line_id": "1", "sku_code": SKU, "qty": 2, "price_cents": 5900}],
+    }
+    _ok(app.post("/api/v1/orders", headers=h, json={"orders": [order]}))
+    _ok(app.post("/api/v1/orders/AS-WEB-1/release", headers=h))
+    _ok(app.post("/api/v1/orders/AS-WEB-1/ship", headers=h))
+    body = {
+        "order_no": "AS-WEB-1",
+        "kind": "return",
+        "reason": "七天无理由",
+        "lines": [{"order_line_id": "1", "qty": 2}],
+    }
+    number = str(_ok(app.post("/api/v1/aftersales", headers=h, json=body))["number"])  # type: ignore[index]
+    _ok(app.post(f"/api/v1/aftersales/{number}/approve", headers=h, json={}))
+    receipt = {
+        "receipt_id": "WEB-RR-1",
+        "warehouse": "WH1",
+        "lines": [{"line_no": 1, "sku_code": SKU, "sellable": 1, "damaged": 1, "reason": "划痕"}],
+    }
+    _ok(app.post(f"/api/v1/aftersales/{number}/receive", headers=h, json=receipt))
+    return number
+
+
+def test_aftersales_pages_in_chinese_and_nothing_for_another_seller(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    number = _request(demo_app)
+    a = browser_client()
+    zh = {"Accept-Language": "zh-CN"}
+    listing = a.get("/web/aftersales", headers=zh).text
+    assert number in listing and "已收货" in listing and "退货" in listing
+    assert 'href="/web/aftersales"' in listing  # the nav link
+    assert number in a.get("/web/aftersales?status=received", headers=zh).text
+    assert number not in a.get("/web/aftersales?status=closed", headers=zh).text
+    detail = a.get(f"/web/aftersales/{number}", headers=zh).text
+    for shown in (
+        "售后单 " + number,
+        "划痕",
+        "WEB-RR-1",
+        "118.00",
+        "审核通过",
+        "七天无理由",
+    ):
+        assert shown in detail, shown
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    assert number not in b.get("/web/aftersales").text
+    assert b.get(f"/web/aftersales/{number}").status_code == 404
+    assert b.get("/web/aftersales?order_no=AS-WEB-1").text.count(number) == 0

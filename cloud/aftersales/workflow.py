@@ -288,7 +288,10 @@ def receive(
     if req.kind == "return":
         _refunds(session, req, {no: qc[no].sellable + qc[no].damaged for no in sorted(qc)}, now)
     elif req.exchange_order_no is None:
-        _exchange(session, req, actor, now)
+        # What came back is exchanged; units missing wait for the person the task asks.
+        came = {no: qc[no].sellable + qc[no].damaged for no in sorted(qc)}
+        if any(came.values()):
+            _exchange(session, req, actor, now, came)
     if missing:
         tasks.open_task(
             session,
@@ -331,11 +334,22 @@ def _refunds(
     session.flush()
 
 
-def _exchange(session: Session, req: AftersalesRequest, actor: str, now: datetime) -> None:
+def _exchange(
+    session: Session,
+    req: AftersalesRequest,
+    actor: str,
+    now: datetime,
+    units: dict[int, int] | None = None,
+) -> None:
     """The exchange's new order (换货单), free of charge, to the same buyer and address, from
-    the same warehouse, through the orders write path (stock reserved, rules audit it)."""
+    the same warehouse, through the orders write path (stock reserved, rules audit it): at
+    approval every unit asked back, at receipt the units that came back (``units``)."""
     o = session.get_one(SalesOrder, req.order_id)
-    lines: list[AftersalesLine] = lines_of(session, req)
+    want = {
+        ln.line_no: ln.qty if units is None else units.get(ln.line_no, 0)
+        for ln in lines_of(session, req)
+    }
+    lines: list[AftersalesLine] = [ln for ln in lines_of(session, req) if want[ln.line_no] > 0]
     order_no = f"HH-{req.number}"[:64]
     body = OrderIn(
         order_no=order_no,
@@ -346,7 +360,7 @@ def _exchange(session: Session, req: AftersalesRequest, actor: str, now: datetim
             LineIn(
                 line_id=str(ln.line_no),
                 sku_code=ln.exchange_sku_code or ln.sku_code,
-                qty=ln.qty,
+                qty=want[ln.line_no],
                 price_cents=0,
             )
             for ln in lines

@@ -228,3 +228,43 @@ def test_a_rejected_request_keeps_its_reason_and_frees_the_line(
     assert r.status_code == 201, r.text
     listed = ok(demo.get(AS, params={"order_no": shipped.order_no}))
     assert sorted(x["status"] for x in listed) == ["rejected", "requested"]
+
+
+def test_an_exchange_ships_only_what_came_back(demo: TestClient, shipped: Shipped) -> None:
+    no = _return(demo, shipped, qty=3, kind="exchange")
+    ok(demo.post(f"{AS}/{no}/approve", json={}))
+    line = {"line_no": 1, "sku_code": shipped.sku}
+    got = ok(
+        demo.post(
+            f"{AS}/{no}/receive",
+            json={
+                "receipt_id": f"RR-{no}",
+                "warehouse": "WH1",
+                "lines": [{**line, "sellable": 1, "missing": 2}],
+            },
+        )
+    )
+    new = ok(demo.get(f"/api/v1/orders/{got['exchange_order_no']}"))
+    assert [(ln["sku_code"], ln["qty"]) for ln in new["lines"]] == [(shipped.sku, 1)]
+    # nothing came back: no exchange order, a task for the missing units
+    other, _ = new_sku(demo)
+    o2 = order(demo, [{"line_id": "1", "sku_code": other, "qty": 1, "price_cents": 100}])
+    r = ok(
+        demo.post(
+            AS,
+            json={"order_no": o2, "kind": "exchange", "lines": [{"order_line_id": "1", "qty": 1}]},
+        )
+    )
+    ok(demo.post(f"{AS}/{r['number']}/approve", json={}))
+    got = ok(
+        demo.post(
+            f"{AS}/{r['number']}/receive",
+            json={
+                "receipt_id": f"RR-{r['number']}",
+                "warehouse": "WH1",
+                "lines": [{"line_no": 1, "sku_code": other, "missing": 1}],
+            },
+        )
+    )
+    assert got["status"] == "received" and got["exchange_order_no"] is None
+    assert demo.get(f"/api/v1/orders/HH-{r['number']}").status_code == 404

@@ -1,21 +1,25 @@
 """After-sales (售后): the list of requests and one request with its lines, QC, refunds and
 state history — customer service's view, as the API's GET /aftersales (cloud/api/
 aftersales.py), read through the same domain functions (cloud/aftersales/requests.py).
-The audit and the receipt are the API's (and the returns station's); not buttons here yet."""
+Customer service approves, rejects (with a reason) and closes here, with the scopes of the
+API (orders:audit, orders:write); the receipt is the returns station's (or the API's)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cloud.aftersales import requests
+from cloud.aftersales import requests, workflow
 from cloud.api.deps import SessionDep
 from cloud.db.models import Warehouse
-from cloud.web.deps import OrdersPage
+from cloud.web.deps import OrdersAction, OrdersPage
 from cloud.web.render import render
-from cloud.web.session import PREFIX
+from cloud.web.session import PREFIX, PageError, require
 
 router = APIRouter(prefix=PREFIX + "/aftersales")
 
@@ -70,4 +74,34 @@ def request_detail(
             "refunds": requests.refunds_of(session, req),
         },
         user=user,
+    )
+
+
+#: Page actions and the API scope each needs (cloud/api/aftersales.py).
+ACTIONS: Final = {"approve": "orders:audit", "reject": "orders:audit", "close": "orders:write"}
+
+
+@router.post("/{number}/{name}", include_in_schema=False)
+async def act(
+    request: Request, number: str, name: str, user: OrdersAction, session: SessionDep
+) -> Response:
+    scope = ACTIONS.get(name)
+    if scope is None:
+        raise PageError(404, f"no after-sales action {name!r}")
+    require(user, scope)
+    form = await request.form()
+    note = str(form.get("reason", "")).strip()[:300]
+
+    def run() -> None:
+        now, who = datetime.now(UTC), user.who
+        if name == "approve":
+            workflow.approve(session, who.account_id, number, who.actor, now, note or None)
+        elif name == "reject":
+            workflow.reject(session, who.account_id, number, note, who.actor, now)
+        else:
+            workflow.close(session, who.account_id, number, who.actor, now, note or None)
+
+    await asyncio.to_thread(run)
+    return RedirectResponse(
+        f"{PREFIX}/aftersales/{quote(number, safe='')}?done={name}", status_code=303
     )

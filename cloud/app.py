@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cloud import metrics
 from cloud.api import (
+    aftersales,
     auth,
     channel_changes,
     channel_stock,
@@ -273,6 +274,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         payables,
         statements,
         settlements,
+        aftersales,
     ):
         app.include_router(module.router)
 

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud import tasks
+from cloud.aftersales import workflow as aftersales
 from cloud.db.models import Event as EventRow
 from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
 from cloud.errors import (
@@ -47,6 +48,7 @@ from protocol.messages import (
     OrderPicked,
     OrderWeighed,
     PoReceived,
+    ReturnReceived,
     StocktakeCounted,
 )
 
@@ -102,6 +104,8 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _count(session, account_id, node, ev, now)
         elif isinstance(ev, PoReceived):
             _po_received(session, account_id, node, ev, now)
+        elif isinstance(ev, ReturnReceived):
+            _return_received(session, account_id, node, ev, now)
 
 
 RECEIPT_CONFLICT: Final = "receipt_conflict"
@@ -150,6 +154,60 @@ def _po_received(
             RECEIPT_CONFLICT,
             f"receipt {p.receipt_id} from {node} for purchase order {p.po_number} was not"
             f" booked: {e}. The goods are at the dock; book them by hand or return them.",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )
+
+
+RETURN_CONFLICT: Final = "return_conflict"
+
+
+def _return_received(
+    session: Session, account_id: int, node: str, ev: ReturnReceived, now: datetime
+) -> None:
+    """A return received and QC'd at a returns station: booked once under its receipt id
+    (cloud/aftersales/workflow.py). One the hub cannot book (the request rejected meanwhile,
+    received already under another receipt, another warehouse) is kept, books nothing, and
+    a task says why: the parcel is on the returns table and a person decides."""
+    p = ev.payload
+    assigned = session.execute(
+        select(Warehouse.code)
+        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
+        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
+    ).scalar_one_or_none()
+    try:
+        if assigned != p.warehouse:
+            raise ConflictError(
+                N_("node %(node)s is at warehouse %(at)s, not %(wanted)s"),
+                node=node,
+                at=assigned or "none",
+                wanted=p.warehouse,
+            )
+        with session.begin_nested():
+            aftersales.receive(
+                session,
+                account_id,
+                p.request,
+                p.receipt_id,
+                p.warehouse,
+                [
+                    aftersales.ReturnLine(
+                        ln.line_no, ln.sku_code, ln.sellable, ln.damaged, ln.missing, ln.reason
+                    )
+                    for ln in p.lines
+                ],
+                f"node:{node}",
+                now,
+                return_waybill=p.return_waybill,
+            )
+    except DomainError as e:
+        tasks.open_task(
+            session,
+            account_id,
+            RETURN_CONFLICT,
+            f"return {p.receipt_id} from {node} for after-sales request {p.request} was not"
+            f" booked: {e}. The parcel is at the returns table; book it by hand or send it back.",
             now,
             node_id=node,
             event_id=str(ev.id),

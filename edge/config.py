@@ -62,11 +62,11 @@ PinHash = Annotated[
     str, StringConstraints(min_length=10, max_length=500), AfterValidator(_usable_pin_hash)
 ]
 #: Station kinds that have a runtime today (edge/node.py picks it by kind).
-RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake", "inbound")
+RUNNABLE_KINDS = ("demo", "pack", "pick", "stocktake", "inbound", "returns")
 
 
 class StationSection(_Section):
-    kind: Literal["pack", "pick", "stocktake", "inbound", "demo"] = "demo"
+    kind: Literal["pack", "pick", "stocktake", "inbound", "returns", "demo"] = "demo"
     name: NodeId = "station-1"
     #: Scans starting with this are operator keys (retry, abandon, lead PIN, count start),
     #: not barcodes; printed as a key card at the station (docs/deploy/README.md).
@@ -205,6 +205,15 @@ class ReceiveSection(_Section):
     operator: Code | None = None
 
 
+class ReturnsSection(_Section):
+    """The returns station (``station.kind = "returns"``, edge/stations/returns.py)."""
+
+    #: The warehouse this returns table receives for: a return to another is refused.
+    warehouse: Code
+    duplicate_window_ms: Annotated[int, Field(ge=0, le=5000)] = 30
+    operator: Code | None = None
+
+
 class EdgeConfig(_Section):
     node: NodeSection
     mqtt: MqttSection = MqttSection()
@@ -218,6 +227,7 @@ class EdgeConfig(_Section):
     pack: PackSection = PackSection()
     stocktake: StocktakeSection | None = None
     receive: ReceiveSection | None = None
+    returns: ReturnsSection | None = None
     pick: PickSection | None = None
     metrics: MetricsSection = MetricsSection()
 
@@ -251,6 +261,8 @@ class EdgeConfig(_Section):
                 raise ValueError("a receiving station needs a [receive] section (warehouse)")
             if self.receive.labels != "off" and self.receive.printer_host is None:
                 raise ValueError('[receive] labels need printer_host (or labels = "off")')
+        if kind == "returns" and self.returns is None:
+            raise ValueError("a returns station needs a [returns] section (warehouse)")
         return self
 
 

@@ -62,6 +62,10 @@ def make_runtime(
         from edge.runtimes.receive import ReceiveRuntime
 
         return ReceiveRuntime(store, lights, config, kick=kick)
+    if config.station.kind == "returns":
+        from edge.runtimes.returns import ReturnsRuntime
+
+        return ReturnsRuntime(store, lights, config, kick=kick)
     raise ValueError(f"station kind {config.station.kind!r} has no runtime")
 
 

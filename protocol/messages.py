@@ -65,7 +65,7 @@ Code = Annotated[
 Qty = Annotated[int, Field(ge=0, le=1_000_000)]
 Grams = Annotated[int, Field(ge=0, le=10_000_000)]
 Version = Annotated[int, Field(ge=1, le=MAX_SEQ)]
-StationKind = Literal["pack", "pick", "stocktake", "inbound", "demo"]
+StationKind = Literal["pack", "pick", "stocktake", "inbound", "returns", "demo"]
 
 
 class ScanPayload(Message):
@@ -193,6 +193,42 @@ class PoReceivedPayload(Message):
     lines: list[ReceivedLine] = Field(min_length=1, max_length=500)
 
 
+LineNo = Annotated[int, Field(strict=True, ge=1, le=500)]
+
+
+class ReturnedLine(Message):
+    """What came back of one line of an after-sales request, as the returns table's QC
+    found it: sellable (back on the shelf), damaged (售后坏品, with the reason), missing
+    (asked back but not in the parcel). Plain fields only (event payloads have a typed-dict
+    twin in protocol/codec.py, which takes no validators): that the units add up to the
+    request line and that damaged ones have a reason is the hub's check, whose refusal
+    becomes a task (cloud/facts.py); the station never sends otherwise."""
+
+    line_no: LineNo
+    sku_code: SkuCode
+    sellable: Qty = 0
+    damaged: Qty = 0
+    missing: Qty = 0
+    reason: Name | None = None
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000)
+
+
+class ReturnReceivedPayload(Message):
+    """A return received and QC'd at a returns station (售后收货), against the after-sales
+    request the hub released (``return.release``). ``receipt_id`` is the station's natural
+    key: the hub books it once however often it arrives (docs/inbound.md "Returns and
+    exchanges")."""
+
+    receipt_id: Code
+    request: Code
+    warehouse: Code
+    station: NodeId
+    operator: Code | None = None
+    #: The return waybill scanned, if the parcel was found by it.
+    return_waybill: Barcode | None = None
+    lines: list[ReturnedLine] = Field(min_length=1, max_length=500)
+
+
 class _EventBase(Message):
     v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
@@ -242,6 +278,11 @@ class PoReceived(_EventBase):
     payload: PoReceivedPayload
 
 
+class ReturnReceived(_EventBase):
+    type: Literal["return.received"] = "return.received"
+    payload: ReturnReceivedPayload
+
+
 Event = (
     ScanRecorded
     | NodeStarted
@@ -251,6 +292,7 @@ Event = (
     | OrderLabelled
     | StocktakeCounted
     | PoReceived
+    | ReturnReceived
 )
 EventEnvelope = Annotated[Event, Field(discriminator="type")]
 EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(EventEnvelope)
@@ -263,6 +305,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "order.labelled": OrderLabelled,
     "stocktake.counted": StocktakeCounted,
     "po.received": PoReceived,
+    "return.received": ReturnReceived,
 }
 
 
@@ -407,6 +450,34 @@ class PoRelease(Message):
     lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
 
 
+class ReturnReleaseLine(Message):
+    """A line of an approved after-sales request: the units the buyer sends back."""
+
+    line_no: LineNo
+    sku_code: SkuCode
+    name: Name | None = None
+    barcodes: list[Barcode] = Field(default_factory=list, max_length=32)
+    qty: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+
+
+class ReturnRelease(Message):
+    """An approved after-sales request released to the nodes of the warehouse the goods
+    come back to (docs/inbound.md "Returns and exchanges"). A later release of the same
+    request replaces the earlier one; ``status`` other than ``open`` means "receive
+    nothing against it" (received already, closed, or rejected after all)."""
+
+    request: Code
+    order_id: OrderId
+    warehouse: Code
+    kind: Literal["return", "exchange"]
+    status: Literal["open", "received", "closed"]
+    #: The buyer's return waybill if known, and the outbound waybill of the order: the
+    #: returns table finds the request by either, or by the order number.
+    return_waybill: Barcode | None = None
+    tracking_number: Barcode | None = None
+    lines: list[ReturnReleaseLine] = Field(min_length=1, max_length=500)
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -436,7 +507,19 @@ class PoReleased(_ChangeBase):
     payload: PoRelease
 
 
-Change = CatalogueUpserted | OrderReleased | BinsUpserted | StockExpectedSet | PoReleased
+class ReturnReleased(_ChangeBase):
+    type: Literal["return.release"] = "return.release"
+    payload: ReturnRelease
+
+
+Change = (
+    CatalogueUpserted
+    | OrderReleased
+    | BinsUpserted
+    | StockExpectedSet
+    | PoReleased
+    | ReturnReleased
+)
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
 CHANGE_TYPES: Final[dict[str, type[Change]]] = {
@@ -445,6 +528,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "bins.upsert": BinsUpserted,
     "stock.expected": StockExpectedSet,
     "po.release": PoReleased,
+    "return.release": ReturnReleased,
 }
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.aftersales import channel as aftersales
 from cloud.channels import changes, shops
 from cloud.channels.download import DEFAULT_TUNING, LeaseLost, Tuning
 from cloud.channels.intake import _storable
@@ -24,6 +25,7 @@ from cloud.channels.ports import AuthRejected, ChannelError, ChannelRefund, Refu
 from cloud.db.channel_changes import ChannelRefund as RefundRow
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelOrder, ChannelRun, ChannelShop, SalesOrder
+from cloud.errors import DomainError
 
 STREAM = "refunds"
 
@@ -116,6 +118,16 @@ def store_refunds(
             if got is None:
                 continue  # not an order (yet): the trade's line carries the refund at import
             o, payload = got
+            if o.status == "shipped" and r.status in changes.OPEN_REFUND:
+                # Asked after shipping: an after-sales request for customer service to
+                # audit (cloud/aftersales/channel.py), made once per refund.
+                # A request it cannot make (its number taken by hand) leaves the refund
+                # to the after-sales change recorded below, for a person.
+                try:
+                    with session.begin_nested():
+                        aftersales.from_refund(session, _row(session, shop, r.refund_id), now)
+                except DomainError:
+                    pass
             changes.refund(
                 session,
                 shop,
@@ -128,6 +140,12 @@ def store_refunds(
                 payload=payload,
             )
     return new, changed
+
+
+def _row(session: Session, shop: ChannelShop, refund_id: str) -> RefundRow:
+    return session.execute(
+        select(RefundRow).where(RefundRow.shop_id == shop.id, RefundRow.refund_id == refund_id)
+    ).scalar_one()
 
 
 def download_refunds(

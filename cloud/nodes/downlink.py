@@ -28,6 +28,7 @@ from protocol.messages import (
     Message,
     OrderRelease,
     PoRelease,
+    ReturnRelease,
     StockExpected,
     StockLevel,
 )
@@ -85,6 +86,8 @@ def change_key(type_: str, item: Message) -> str:
         return f"bins:{item.warehouse}:" + ",".join(sorted(b.code for b in item.bins))
     if isinstance(item, PoRelease):
         return f"po:{item.warehouse}:{item.po_number}"
+    if isinstance(item, ReturnRelease):
+        return f"return:{item.warehouse}:{item.request}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

@@ -24,6 +24,7 @@ from starlette.types import Scope
 from cloud.errors import DomainError
 from cloud.web import i18n
 from cloud.web.pages import (
+    aftersales,
     audit,
     channels,
     courier_bills,
@@ -150,6 +151,7 @@ def mount(app: FastAPI) -> None:
         courier_bills,
         payables,
         settlements,
+        aftersales,
     )
     for module in modules:
         app.include_router(module.router)

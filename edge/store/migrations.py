@@ -149,6 +149,45 @@ CREATE TABLE receive_counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STR
 INSERT INTO receive_counter VALUES ('receipt', 0), ('serial', 0)
 """
 
+#: Returns released to the node (``return.release``) and the receipts its returns station
+#: makes (edge/stations/returns.py, edge/runtimes/returns.py): every counted unit and stage
+#: commits with the step that shows it.
+RETURNS_SCHEMA: Final = """
+CREATE TABLE return_release (
+    request TEXT PRIMARY KEY,
+    warehouse TEXT NOT NULL,
+    status TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    return_waybill TEXT,
+    tracking_number TEXT,
+    body TEXT NOT NULL
+) STRICT;
+CREATE INDEX return_release_order ON return_release(order_id);
+CREATE INDEX return_release_waybill ON return_release(return_waybill);
+CREATE INDEX return_release_tracking ON return_release(tracking_number);
+CREATE TABLE return_receipt (
+    receipt_id TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    station TEXT NOT NULL,
+    waybill TEXT,
+    stage TEXT NOT NULL CHECK (stage IN ('counting', 'finished', 'abandoned')),
+    opened_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) STRICT;
+CREATE TABLE return_unit (
+    receipt_id TEXT NOT NULL REFERENCES return_receipt(receipt_id),
+    unit_no INTEGER NOT NULL,
+    line_no INTEGER NOT NULL,
+    sku_code TEXT NOT NULL,
+    condition TEXT NOT NULL CHECK (condition IN ('sellable', 'damaged')),
+    reason TEXT NOT NULL DEFAULT '',
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (receipt_id, unit_no)
+) STRICT;
+CREATE TABLE return_counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+INSERT INTO return_counter VALUES ('receipt', 0)
+"""
+
 
 MIGRATIONS: Final[list[Migration]] = [
     (
@@ -340,5 +379,10 @@ MIGRATIONS: Final[list[Migration]] = [
         # The receiving station (edge/stations/receive.py, edge/runtimes/receive.py).
         "0011_receiving",
         RECEIVING_SCHEMA,
+    ),
+    (
+        # The returns station (edge/stations/returns.py, edge/runtimes/returns.py).
+        "0012_returns",
+        RETURNS_SCHEMA,
     ),
 ]

@@ -24,6 +24,7 @@ from protocol.messages import (
     OrderReleased,
     PoRelease,
     PoReleased,
+    ReturnReleased,
     StockExpectedSet,
 )
 
@@ -54,6 +55,24 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> None:
         )
     elif isinstance(change, PoReleased):
         _release_po(conn, change.payload)
+    elif isinstance(change, ReturnReleased):
+        r = change.payload
+        # The newest release of a request (compaction keeps the newest per request).
+        conn.execute(
+            "INSERT INTO return_release VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(request) DO UPDATE "
+            "SET warehouse = excluded.warehouse, status = excluded.status, order_id = "
+            "excluded.order_id, return_waybill = excluded.return_waybill, tracking_number = "
+            "excluded.tracking_number, body = excluded.body",
+            (
+                r.request,
+                r.warehouse,
+                r.status,
+                r.order_id,
+                r.return_waybill,
+                r.tracking_number,
+                r.model_dump_json(),
+            ),
+        )
 
 
 def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import cloud.db.aftersales
 import cloud.db.channel_changes
 import cloud.db.channel_diff
 import cloud.db.channel_stock

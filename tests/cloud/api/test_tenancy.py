@@ -107,6 +107,7 @@ A_MARKERS = (
     "A-CHANGE-MARKER",
     "A-REFUND-1",
     "甲方开票公司",
+    "A-AS-MARKER",
 )
 
 #: A's orders beyond the demo's five, each in the state in which A's own request of the
@@ -171,6 +172,7 @@ A_BILL = (
     "tracking_number,date,destination,weight_kg,fee,length_cm,width_cm,height_cm\n"
     "ATRACK0001,2026-12-05,浙江,1.0,12.00,10,10,10\n"
 ).encode()
+AS = "/api/v1/aftersales/{number}"
 REASON = {"reason": "probe"}
 
 #: A's settlement bill: a sale of A's order for another amount (listed, unmatched) and a fee.
@@ -436,6 +438,28 @@ FOREIGN: list[Case] = [
         {"buyer_name": "乙方抬头"},
         params={"request_no": "GJ-A-INV-2"},
     ),
+    # after-sales requests (cloud/aftersales/): each of A's in the state A's control needs
+    Case("GET", AS, 404, params={"number": "AS-A-GET"}),
+    Case(
+        "POST",
+        "/api/v1/aftersales",
+        404,
+        {"order_no": "JY1300121", "kind": "return", "lines": [{"order_line_id": "1", "qty": 1}]},
+    ),
+    Case("POST", AS + "/approve", 404, {"note": "probe"}, params={"number": "AS-A-APPROVE"}),
+    Case("POST", AS + "/reject", 404, REASON, params={"number": "AS-A-REJECT"}),
+    Case(
+        "POST",
+        AS + "/receive",
+        404,
+        {
+            "receipt_id": "B-AS-PROBE",
+            "warehouse": "WH1",
+            "lines": [{"line_no": 1, "sku_code": PHONE_CASE, "sellable": 1}],
+        },
+        params={"number": "AS-A-RECEIVE"},
+    ),
+    Case("POST", AS + "/close", 404, {"note": "probe"}, params={"number": "AS-A-CLOSE"}),
     # rules, tasks, users
     Case("GET", "/api/v1/rules/{key}/versions", 404),
     Case("POST", "/api/v1/tasks/{task_id}/resolve", 404, {"resolution": "probe"}),
@@ -548,6 +572,8 @@ OWN: list[Case] = [
         params={"period": "2020-01"},
         own=True,
     ),
+    # B's own after-sales settings (A's stay as they are)
+    Case("PUT", "/api/v1/aftersales-settings", 200, {"exchange_at": "approval"}, own=True),
     Case(
         "PUT",
         "/api/v1/skus/{sku_code}",
@@ -720,6 +746,9 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/finance/periods": [{}],
     "/api/v1/finance/settlements": [{}],
     "/api/v1/finance/settlements/unmatched": [{}],
+    "/api/v1/aftersales": [{}, {"order_no": "JY1300120"}, {"status": "requested"}],
+    "/api/v1/aftersales-refunds": [{}],
+    "/api/v1/aftersales-settings": [{}],
 }
 #: List routes that leak today; each has a strict xfail test below that names the bug.
 KNOWN_LEAKS: set[str] = set()
@@ -1027,6 +1056,7 @@ def _world(client: TestClient) -> World:
         u["id"] for u in _ok(c.get("/api/v1/users", headers=a)) if u["username"] == "demo-picker"
     )
     shipment_id = _a_channel_shop(engine, a_id, now)
+    _a_aftersales(c, a)
 
     # A's import jobs: one done, and one a live process of the hub is running (its
     # heartbeat fresh for the whole test), so A's uploaded file is there to be probed too.
@@ -1323,6 +1353,70 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
         )
         s.flush()
         return row.id
+
+
+def _a_aftersales(c: TestClient, a: dict[str, str]) -> None:
+    """A's after-sales requests against a shipped order of its own, one per state a probe
+    needs, a received one with its refund instruction, and A's settings."""
+    _ok(
+        c.post(
+            "/api/v1/orders", headers=a, json={"orders": _a_orders({"JY1300120": ""}, "甲方买家")}
+        )
+    )
+    _ok(c.post("/api/v1/orders/JY1300120/release", headers=a))
+    _ok(c.post("/api/v1/orders/JY1300120/ship", headers=a))
+    # JY1300120 ships 2 units of line 1: two requests of one unit each; the rest on JY1300121
+    _ok(
+        c.post(
+            "/api/v1/orders",
+            headers=a,
+            json={
+                "orders": [
+                    {**o, "lines": [{**o["lines"][0], "qty": 5}]}
+                    for o in _a_orders({"JY1300121": ""}, "甲方买家")
+                ]
+            },
+        )
+    )
+    _ok(c.post("/api/v1/orders/JY1300121/release", headers=a))
+    _ok(c.post("/api/v1/orders/JY1300121/ship", headers=a))
+    plan = {
+        "AS-A-GET": "JY1300120",
+        "AS-A-APPROVE": "JY1300120",
+        "AS-A-REJECT": "JY1300121",
+        "AS-A-RECEIVE": "JY1300121",
+        "AS-A-CLOSE": "JY1300121",
+    }
+    for number, order_no in plan.items():
+        _ok(
+            c.post(
+                "/api/v1/aftersales",
+                headers=a,
+                json={
+                    "order_no": order_no,
+                    "number": number,
+                    "kind": "return",
+                    "reason": "A-AS-MARKER",
+                    "lines": [{"order_line_id": "1", "qty": 1}],
+                },
+            )
+        )
+    for number in ("AS-A-RECEIVE", "AS-A-CLOSE"):
+        _ok(c.post(f"/api/v1/aftersales/{number}/approve", headers=a, json={}))
+    _ok(
+        c.post(
+            "/api/v1/aftersales/AS-A-CLOSE/receive",
+            headers=a,
+            json={
+                "receipt_id": "A-AS-RC-1",
+                "warehouse": "WH1",
+                "lines": [
+                    {"line_no": 1, "sku_code": PHONE_CASE, "damaged": 1, "reason": "A-AS-MARKER"}
+                ],
+            },
+        )
+    )
+    _ok(c.put("/api/v1/aftersales-settings", headers=a, json={"damaged_warehouse": "DMG"}))
 
 
 @pytest.fixture

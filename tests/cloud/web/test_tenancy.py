@@ -203,6 +203,9 @@ ROUTES = {
         "POST",
         "/web/finance/periods",
     ): "test_finance_payables_pages.py: closes B's month; A's unchanged",
+    ("GET", "/web/aftersales"): "test_aftersales_pages.py: B's list holds none of A's requests",
+    ("GET", "/web/aftersales/{number}"): "test_aftersales_pages.py: 404 for A's request",
+    ("POST", "/web/aftersales/{number}/{name}"): "test_aftersales_pages.py: 404, A's unchanged",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

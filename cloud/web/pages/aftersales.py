@@ -1,0 +1,107 @@
+"""After-sales (售后): the list of requests and one request with its lines, QC, refunds and
+state history — customer service's view, as the API's GET /aftersales (cloud/api/
+aftersales.py), read through the same domain functions (cloud/aftersales/requests.py).
+Customer service approves, rejects (with a reason) and closes here, with the scopes of the
+API (orders:audit, orders:write); the receipt is the returns station's (or the API's)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from cloud.aftersales import requests, workflow
+from cloud.api.deps import SessionDep
+from cloud.db.models import Warehouse
+from cloud.web.deps import OrdersAction, OrdersPage
+from cloud.web.render import render
+from cloud.web.session import PREFIX, PageError, require
+
+router = APIRouter(prefix=PREFIX + "/aftersales")
+
+Status = Literal["", "requested", "approved", "rejected", "received", "closed"]
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+def request_list(
+    request: Request,
+    user: OrdersPage,
+    session: SessionDep,
+    status: Status = "",
+    order_no: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> Response:
+    rows = requests.list_requests(
+        session,
+        user.who.account_id,
+        status=status or None,
+        order_no=order_no.strip() or None,
+        limit=101,
+        offset=page * 100,
+    )
+    return render(
+        request,
+        "aftersales.html",
+        {
+            "rows": rows[:100],
+            "more": len(rows) > 100,
+            "status": status,
+            "order_no": order_no,
+            "page": page,
+            "statuses": requests.STATUSES,
+        },
+        user=user,
+    )
+
+
+@router.get("/{number}", response_class=HTMLResponse, include_in_schema=False)
+def request_detail(
+    request: Request, number: str, user: OrdersPage, session: SessionDep
+) -> Response:
+    req = requests.get(session, user.who.account_id, number)
+    return render(
+        request,
+        "aftersales_request.html",
+        {
+            "req": req,
+            "warehouse": session.get_one(Warehouse, req.warehouse_id).code,
+            "lines": requests.lines_of(session, req),
+            "history": requests.history(session, req),
+            "refunds": requests.refunds_of(session, req),
+        },
+        user=user,
+    )
+
+
+#: Page actions and the API scope each needs (cloud/api/aftersales.py).
+ACTIONS: Final = {"approve": "orders:audit", "reject": "orders:audit", "close": "orders:write"}
+
+
+@router.post("/{number}/{name}", include_in_schema=False)
+async def act(
+    request: Request, number: str, name: str, user: OrdersAction, session: SessionDep
+) -> Response:
+    scope = ACTIONS.get(name)
+    if scope is None:
+        raise PageError(404, f"no after-sales action {name!r}")
+    require(user, scope)
+    form = await request.form()
+    note = str(form.get("reason", "")).strip()[:300]
+
+    def run() -> None:
+        now, who = datetime.now(UTC), user.who
+        if name == "approve":
+            workflow.approve(session, who.account_id, number, who.actor, now, note or None)
+        elif name == "reject":
+            workflow.reject(session, who.account_id, number, note, who.actor, now)
+        else:
+            workflow.close(session, who.account_id, number, who.actor, now, note or None)
+
+    await asyncio.to_thread(run)
+    return RedirectResponse(
+        f"{PREFIX}/aftersales/{quote(number, safe='')}?done={name}", status_code=303
+    )

@@ -193,6 +193,20 @@ class PoReceivedPayload(Message):
     lines: list[ReceivedLine] = Field(min_length=1, max_length=500)
 
 
+class TransferReceivedPayload(Message):
+    """Goods of a transfer (调拨单) received at a receiving station of the receiving
+    warehouse, with QC per line. ``receipt_id`` is the station's natural key, as for
+    ``po.received``: the hub books it once however often it arrives (docs/inbound.md
+    "Transfers")."""
+
+    receipt_id: Code
+    transfer_number: Code
+    warehouse: Code
+    station: NodeId
+    operator: Code | None = None
+    lines: list[ReceivedLine] = Field(min_length=1, max_length=500)
+
+
 class _EventBase(Message):
     v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
@@ -242,6 +256,11 @@ class PoReceived(_EventBase):
     payload: PoReceivedPayload
 
 
+class TransferReceived(_EventBase):
+    type: Literal["transfer.received"] = "transfer.received"
+    payload: TransferReceivedPayload
+
+
 Event = (
     ScanRecorded
     | NodeStarted
@@ -251,6 +270,7 @@ Event = (
     | OrderLabelled
     | StocktakeCounted
     | PoReceived
+    | TransferReceived
 )
 EventEnvelope = Annotated[Event, Field(discriminator="type")]
 EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(EventEnvelope)
@@ -263,6 +283,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "order.labelled": OrderLabelled,
     "stocktake.counted": StocktakeCounted,
     "po.received": PoReceived,
+    "transfer.received": TransferReceived,
 }
 
 
@@ -407,6 +428,21 @@ class PoRelease(Message):
     lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
 
 
+class TransferRelease(Message):
+    """A shipped transfer released to the nodes of its receiving warehouse: the station
+    receives it by scanning its number, like a PO. Each line's ``ordered`` is what was
+    shipped, ``expected`` and ``allowed`` what is still in transit (a transfer has no
+    over-receipt tolerance: more than was shipped cannot arrive). A later release replaces
+    the earlier one; ``status`` other than ``open`` means "receive nothing more": all of
+    it ``received``, or ``withdrawn`` (its shipment taken back at the sender, 冲销出库)."""
+
+    transfer_number: Code
+    warehouse: Code
+    from_warehouse: Code
+    status: Literal["open", "received", "withdrawn"]
+    lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -436,7 +472,19 @@ class PoReleased(_ChangeBase):
     payload: PoRelease
 
 
-Change = CatalogueUpserted | OrderReleased | BinsUpserted | StockExpectedSet | PoReleased
+class TransferReleased(_ChangeBase):
+    type: Literal["transfer.release"] = "transfer.release"
+    payload: TransferRelease
+
+
+Change = (
+    CatalogueUpserted
+    | OrderReleased
+    | BinsUpserted
+    | StockExpectedSet
+    | PoReleased
+    | TransferReleased
+)
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
 CHANGE_TYPES: Final[dict[str, type[Change]]] = {
@@ -445,6 +493,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "bins.upsert": BinsUpserted,
     "stock.expected": StockExpectedSet,
     "po.release": PoReleased,
+    "transfer.release": TransferReleased,
 }
 
 

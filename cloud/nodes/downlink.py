@@ -30,6 +30,7 @@ from protocol.messages import (
     PoRelease,
     StockExpected,
     StockLevel,
+    TransferRelease,
 )
 
 #: ``session.info`` key: node -> downlink seq to push from once the transaction commits.
@@ -85,6 +86,8 @@ def change_key(type_: str, item: Message) -> str:
         return f"bins:{item.warehouse}:" + ",".join(sorted(b.code for b in item.bins))
     if isinstance(item, PoRelease):
         return f"po:{item.warehouse}:{item.po_number}"
+    if isinstance(item, TransferRelease):
+        return f"transfer:{item.warehouse}:{item.transfer_number}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

@@ -73,6 +73,7 @@ _FACT_TYPES = frozenset(
         "order.labelled",
         "stocktake.counted",
         "po.received",
+        "transfer.received",
     }
 )
 

@@ -9,6 +9,7 @@ import cloud.db.channel_diff
 import cloud.db.channel_stock
 import cloud.db.finance
 import cloud.db.shopify
+import cloud.db.transfers
 import cloud.db.waybills  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.models import Base
 

@@ -28,7 +28,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import Bin, Warehouse
+from cloud.db.models import Bin, PurchaseOrder, Warehouse
 from cloud.db.transfers import Transfer, TransferLine
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.inbound import transfer_release
@@ -168,6 +168,20 @@ def create(
     if exists is not None:
         raise ConflictError(
             N_("transfer %(number)s already exists; give the new one another number"),
+            number=number,
+        )
+    po = session.execute(
+        select(PurchaseOrder.id).where(
+            PurchaseOrder.account_id == account_id, PurchaseOrder.number == number
+        )
+    ).scalar_one_or_none()
+    if po is not None:
+        # The receiving station takes a scanned number for a PO first (edge/runtimes/receive.py).
+        raise ConflictError(
+            N_(
+                "%(number)s is a purchase order's number; the receiving station scans both, so "
+                "give the transfer another number"
+            ),
             number=number,
         )
     t = Transfer(

@@ -265,14 +265,18 @@ class Stock(RuleBasedStateMachine):
             with transaction(self.factory) as s:
                 rev = transfer_moves.cancel_receipt(s, self.acct, number, rid, "oops", "t", NOW)
                 ids = list(rev.movement_ids)
-                lines = [
+                lines = next(
                     r
                     for r in transfer_moves.receipts_of(s, transfers.get(s, self.acct, number))
                     if r.receipt_id == rid
-                ][0].lines
+                ).lines
         except ConflictError as e:
             # The receiver no longer has the units (shipped on in another transfer).
-            assert "negative" in str(e)
+            refused = str(e)
+        else:
+            refused = ""
+        if refused:
+            assert "negative" in refused
             return
         self.receipts[i] = (number, rid, True)
         for ln in lines:
@@ -301,9 +305,8 @@ class Stock(RuleBasedStateMachine):
     def reverse_a_reversal(self, data: st.DataObject) -> None:
         mid = data.draw(st.sampled_from(self.reversals))
         before = self._levels()
-        with pytest.raises(DomainError):
-            with transaction(self.factory) as s:
-                ledger.reverse_movement(s, self.acct, mid, "undo", "t", NOW)
+        with pytest.raises(DomainError), transaction(self.factory) as s:
+            ledger.reverse_movement(s, self.acct, mid, "undo", "t", NOW)
         assert self._levels() == before
 
     # --- invariants -----------------------------------------------------------------

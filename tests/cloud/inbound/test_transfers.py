@@ -4,8 +4,10 @@ exactly one place, and the release to the receiving warehouse's nodes (docs/inbo
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -17,7 +19,8 @@ from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import ReceivedLine, TransferReceived, TransferReceivedPayload
-from tests.cloud.inbound.conftest import f10, station
+from tests.cloud.inbound.conftest import Po, f10, station
+from tests.cloud.inbound.receiving_node import downlink, receive_at_node
 from tests.cloud.inbound.transfer_helpers import (
     TR,
     new_transfer,
@@ -182,3 +185,62 @@ def test_a_transfer_received_at_a_node_is_booked_once(demo: TestClient) -> None:
     rs = demo.get(f"{TR}/{number}/receipts").json()
     assert [(x["receipt_id"], x["source"]) for x in rs] == [(f"{node}-R1", node)]
     assert demo.get(f"{TR}/{number}").json()["status"] == "done"
+
+
+def test_a_transfer_is_received_at_the_receivers_node_by_scanning_its_number(
+    # The hub ships a transfer WH2 → WH1 and releases it to WH1's node; the node's receiving
+    # station (real scanner port, label printer simulator, uplink down) receives it by its
+    # number like a PO: 3 pass, 1 QC fail. Its ``transfer.received`` fact books once.
+    demo: TestClient,
+    tmp_path: Path,
+) -> None:
+    wh2(demo)
+    tag = uuid.uuid4().hex[:8].upper()
+    number, sku = f"TN{tag}", f"TN-{tag}"
+    r = demo.put(
+        f"/api/v1/skus/{sku}",
+        json={"sku_code": sku, "name": f"调拨 {tag}", "barcodes": [f"69{number}"]},
+    )
+    assert r.status_code < 300, r.text
+    assert (
+        demo.post(
+            "/api/v1/stock/receipts", json={"warehouse": "WH2", "sku_code": sku, "qty": 6}
+        ).status_code
+        == 201
+    )
+    node_id = station(demo, "WH1")
+    new = demo.post(
+        TR,
+        json={
+            "number": number,
+            "from_warehouse": "WH2",
+            "to_warehouse": "WH1",
+            "lines": [{"sku_code": sku, "qty": 5}],
+            "audit": True,
+        },
+    )
+    assert new.status_code == 201, new.text
+    assert demo.post(f"{TR}/{number}/ship").status_code == 200
+    batch = downlink(demo, node_id)
+    assert any(
+        c.type == "transfer.release" and c.payload.transfer_number == number for c in batch.changes
+    )
+    events = asyncio.run(
+        asyncio.wait_for(receive_at_node(tmp_path, node_id, batch, Po(number, sku)), 60)
+    )
+    (fact,) = [e for e in events if isinstance(e, TransferReceived)]
+    assert fact.payload.transfer_number == number and fact.payload.warehouse == "WH1"
+    lines = {(ln.verdict, ln.qty, ln.reason) for ln in fact.payload.lines}
+    assert lines == {("pass", 3, None), ("fail", 1, "外箱破损")}
+
+    sessions = session_factory(demo.app.state.engine)  # type: ignore[attr-defined]
+    for _ in range(2):  # delivered twice: booked once
+        with transaction(sessions) as s:
+            apply_batch(s, Batch(node=node_id, events=events), datetime.now(UTC))
+    t = demo.get(f"{TR}/{number}").json()
+    assert t["status"] == "partially_received"
+    assert (t["lines"][0]["received"], t["lines"][0]["rejected"]) == (4, 1)
+    assert len(demo.get(f"{TR}/{number}/receipts").json()) == 1
+    row = f10(demo, sku, "WH1")
+    assert (row["on_hand"], row["damaged"], row["inbound"]) == (3, 1, 1)
+    assert stock(demo, sku, "WH2")["on_hand"] == 1

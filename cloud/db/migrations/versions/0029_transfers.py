@@ -20,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 
-def _who(prefix: str, nullable: bool = False) -> list[sa.Column]:
+def _who(prefix: str, nullable: bool = False) -> list[sa.Column[object]]:
     return [
         sa.Column(f"{prefix}_by", sa.String(80), nullable=nullable),
         sa.Column(f"{prefix}_at", sa.DateTime(timezone=True), nullable=nullable),

@@ -55,6 +55,8 @@ def test_the_list_and_one_transfer_with_its_steps(
     assert "DB-1" not in c.get("/web/stock/transfers?status=done", headers=EN).text
     one = c.get("/web/stock/transfers/DB-1", headers=ZH).text
     assert "出库审核" in one and LEATHER in one
+    # The page's forms carry this session's CSRF token (the steps below post it).
+    assert f'name="csrf" value="{c.csrf}"' in one  # type: ignore[attr-defined]
     for step, data, status in (
         ("audit", {}, "Audited"),
         ("ship", {}, "Shipped"),

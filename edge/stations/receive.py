@@ -46,6 +46,7 @@ killed between two scans resumes where the last light left it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from edge.stations.common import (
     Log,
@@ -446,25 +447,19 @@ class ReceiveStation:
             )
             for (sku, verdict, reason), units in self.groups().items()
         ]
-        fact: PoReceivedPayload | TransferReceivedPayload
-        if self.po.document == "transfer":
-            fact = TransferReceivedPayload(
-                receipt_id=self.receipt_id,
-                transfer_number=rel.po_number,
-                warehouse=rel.warehouse,
-                station=self.config.station,
-                operator=self.config.operator,
-                lines=lines,
-            )
-        else:
-            fact = PoReceivedPayload(
-                receipt_id=self.receipt_id,
-                po_number=rel.po_number,
-                warehouse=rel.warehouse,
-                station=self.config.station,
-                operator=self.config.operator,
-                lines=lines,
-            )
+        # The same receipt, as the fact of its document (po.received / transfer.received).
+        common: dict[str, Any] = {
+            "receipt_id": self.receipt_id,
+            "warehouse": rel.warehouse,
+            "station": self.config.station,
+            "operator": self.config.operator,
+            "lines": lines,
+        }
+        fact: PoReceivedPayload | TransferReceivedPayload = (
+            TransferReceivedPayload(transfer_number=rel.po_number, **common)
+            if self.po.document == "transfer"
+            else PoReceivedPayload(po_number=rel.po_number, **common)
+        )
         unplaced = len(self.open_groups())
         rest = f"; {unplaced} group(s) without a bin" if unplaced else ""
         text = f"{prefix}receipt {self.receipt_id} of {self.po.label} done: {len(self.units)} unit(s){rest}"

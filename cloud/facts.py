@@ -36,7 +36,7 @@ from cloud.errors import (
     InvalidError,
     NotFoundError,
 )
-from cloud.inbound import receipts
+from cloud.inbound import receipts, transfer_moves
 from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
 from cloud.stock.ledger import Ledger, Move, require_skus
@@ -50,6 +50,7 @@ from protocol.messages import (
     PoReceived,
     ReturnReceived,
     StocktakeCounted,
+    TransferReceived,
 )
 
 log = logging.getLogger("guanjia.cloud.facts")
@@ -106,6 +107,8 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _po_received(session, account_id, node, ev, now)
         elif isinstance(ev, ReturnReceived):
             _return_received(session, account_id, node, ev, now)
+        elif isinstance(ev, TransferReceived):
+            _transfer_received(session, account_id, node, ev, now)
 
 
 RECEIPT_CONFLICT: Final = "receipt_conflict"
@@ -552,3 +555,52 @@ def resolve_task(
             resolution = f"rejected, nothing booked: {resolution}"
     t.status, t.resolution, t.resolved_by, t.resolved_at = "done", resolution, actor, now
     return t
+
+
+def _transfer_received(
+    session: Session, account_id: int, node: str, ev: TransferReceived, now: datetime
+) -> None:
+    """A transfer received at a receiving station: booked once under its receipt id
+    (cloud/inbound/transfer_moves.py), like a PO receipt. What the hub cannot book (the
+    shipment taken back meanwhile, more than was shipped, another warehouse) is kept, books
+    nothing and opens a ``receipt_conflict`` task."""
+    p = ev.payload
+    assigned = session.execute(
+        select(Warehouse.code)
+        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
+        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
+    ).scalar_one_or_none()
+    try:
+        if assigned != p.warehouse:
+            raise ConflictError(
+                N_("node %(node)s is at warehouse %(at)s, not %(wanted)s"),
+                node=node,
+                at=assigned or "none",
+                wanted=p.warehouse,
+            )
+        with session.begin_nested():
+            transfer_moves.receive(
+                session,
+                account_id,
+                p.transfer_number,
+                p.receipt_id,
+                p.warehouse,
+                [
+                    transfer_moves.ReceiptLine(ln.sku_code, ln.qty, ln.verdict, ln.reason, ln.bin)
+                    for ln in p.lines
+                ],
+                f"node:{node}",
+                now,
+                source=node,
+            )
+    except DomainError as e:
+        tasks.open_task(
+            session,
+            account_id,
+            RECEIPT_CONFLICT,
+            f"receipt {p.receipt_id} from {node} for transfer {p.transfer_number} was not"
+            f" booked: {e}. The goods are at the dock; book them by hand or send them back.",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )

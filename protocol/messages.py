@@ -229,6 +229,20 @@ class ReturnReceivedPayload(Message):
     lines: list[ReturnedLine] = Field(min_length=1, max_length=500)
 
 
+class TransferReceivedPayload(Message):
+    """Goods of a transfer (调拨单) received at a receiving station of the receiving
+    warehouse, with QC per line. ``receipt_id`` is the station's natural key, as for
+    ``po.received``: the hub books it once however often it arrives (docs/inbound.md
+    "Transfers")."""
+
+    receipt_id: Code
+    transfer_number: Code
+    warehouse: Code
+    station: NodeId
+    operator: Code | None = None
+    lines: list[ReceivedLine] = Field(min_length=1, max_length=500)
+
+
 class _EventBase(Message):
     v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
@@ -283,6 +297,11 @@ class ReturnReceived(_EventBase):
     payload: ReturnReceivedPayload
 
 
+class TransferReceived(_EventBase):
+    type: Literal["transfer.received"] = "transfer.received"
+    payload: TransferReceivedPayload
+
+
 Event = (
     ScanRecorded
     | NodeStarted
@@ -293,6 +312,7 @@ Event = (
     | StocktakeCounted
     | PoReceived
     | ReturnReceived
+    | TransferReceived
 )
 EventEnvelope = Annotated[Event, Field(discriminator="type")]
 EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(EventEnvelope)
@@ -306,6 +326,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "stocktake.counted": StocktakeCounted,
     "po.received": PoReceived,
     "return.received": ReturnReceived,
+    "transfer.received": TransferReceived,
 }
 
 
@@ -478,6 +499,21 @@ class ReturnRelease(Message):
     lines: list[ReturnReleaseLine] = Field(min_length=1, max_length=500)
 
 
+class TransferRelease(Message):
+    """A shipped transfer released to the nodes of its receiving warehouse: the station
+    receives it by scanning its number, like a PO. Each line's ``ordered`` is what was
+    shipped, ``expected`` and ``allowed`` what is still in transit (a transfer has no
+    over-receipt tolerance: more than was shipped cannot arrive). A later release replaces
+    the earlier one; ``status`` other than ``open`` means "receive nothing more": all of
+    it ``received``, or ``withdrawn`` (its shipment taken back at the sender, 冲销出库)."""
+
+    transfer_number: Code
+    warehouse: Code
+    from_warehouse: Code
+    status: Literal["open", "received", "withdrawn"]
+    lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -512,6 +548,11 @@ class ReturnReleased(_ChangeBase):
     payload: ReturnRelease
 
 
+class TransferReleased(_ChangeBase):
+    type: Literal["transfer.release"] = "transfer.release"
+    payload: TransferRelease
+
+
 Change = (
     CatalogueUpserted
     | OrderReleased
@@ -519,6 +560,7 @@ Change = (
     | StockExpectedSet
     | PoReleased
     | ReturnReleased
+    | TransferReleased
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
@@ -529,6 +571,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "stock.expected": StockExpectedSet,
     "po.release": PoReleased,
     "return.release": ReturnReleased,
+    "transfer.release": TransferReleased,
 }
 
 

@@ -1,6 +1,6 @@
 """Tables of after-sales (售后, issue 17): requests, their lines, their state history, the
 refund instructions finance reads, and each account's after-sales settings; migration
-0029_aftersales. Domain: cloud/aftersales/ (docs/inbound.md "Returns and exchanges").
+0033_aftersales. Domain: cloud/aftersales/ (docs/inbound.md "Returns and exchanges").
 
 Kept beside ``models.py`` (same ``Base``), as cloud/db/finance.py is.
 """

@@ -1,5 +1,5 @@
 """Tables of courier bill reconciliation (docs/finance.md "Courier bills"); migration
-0029_courier_bill.
+0030_courier_bill.
 
 A rate card per courier (first weight + additional weight per zone, volumetric divisor, the
 courier's weight rounding), the bills imported (one row per file, refused a second time by

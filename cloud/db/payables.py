@@ -1,5 +1,5 @@
 """Tables of supplier payables and order money (cloud/finance/payables.py, order_money.py;
-docs/finance.md "Supplier payables", "Order money"); migration 0029_payables.
+docs/finance.md "Supplier payables", "Order money"); migration 0031_payables.
 
 Each row is a document a person (or a client) wrote, with the journal entry it posted:
 the document's number is the caller's idempotency key (sent again with the same content it

@@ -1,5 +1,5 @@
 """Tables of platform settlement bills (cloud/finance/settlements.py, docs/finance.md,
-"Platform settlements"); migration 0029_settlement.
+"Platform settlements"); migration 0032_settlement.
 
 A bill is one imported file (Alipay's 账务明细, the account-flow bill); its rows are kept as
 the file has them, with what the hub made of each: its kind, the order it matched, the

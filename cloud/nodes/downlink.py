@@ -31,6 +31,7 @@ from protocol.messages import (
     ReturnRelease,
     StockExpected,
     StockLevel,
+    TransferRelease,
 )
 
 #: ``session.info`` key: node -> downlink seq to push from once the transaction commits.
@@ -88,6 +89,8 @@ def change_key(type_: str, item: Message) -> str:
         return f"po:{item.warehouse}:{item.po_number}"
     if isinstance(item, ReturnRelease):
         return f"return:{item.warehouse}:{item.request}"
+    if isinstance(item, TransferRelease):
+        return f"transfer:{item.warehouse}:{item.transfer_number}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

@@ -538,6 +538,14 @@ def reverse_movement(
         raise NotFoundError(N_("no movement %(movement)s"), movement=movement_id)
     if m.kind not in allow_kinds:
         raise ConflictError(N_("a %(kind)s movement cannot be reversed here"), kind=m.kind)
+    if m.document.startswith("tr:"):
+        # A transfer document's movements are reversed on the document (冲销出库, 取消入库:
+        # cloud/inbound/transfer_moves.py), which keeps its in-transit count right.
+        raise ConflictError(
+            N_("movement %(movement)s belongs to transfer %(number)s; reverse it on the transfer"),
+            movement=m.id,
+            number=m.document[3:],
+        )
     done = session.execute(
         select(StockMovement.id).where(StockMovement.reverses_id == m.id)
     ).scalar_one_or_none()

@@ -24,6 +24,7 @@ from cloud.db.models import (
     Supplier,
     Warehouse,
 )
+from cloud.db.transfers import TransferLine
 from cloud.errors import N_, InvalidError, NotFoundError
 from cloud.stock.ledger import BUCKET_COLUMN, utc_day
 
@@ -123,8 +124,11 @@ def _build_view(dialect: str, variant: Hashable) -> Executable:
     # In transit (采购在途): the open lines of confirmed and partially received purchase
     # orders (cloud/inbound/; docs/inbound.md).
     po = PurchaseOrderLine.__table__.alias("po")
-    inbound = (
-        select(po.c.sku_code, func.sum(po.c.qty - po.c.received).label("inbound"))
+    # … and the units of shipped transfers not yet received, at the receiving warehouse
+    # (cloud/inbound/transfers.py): in transit, counted here and nowhere else.
+    tl = TransferLine.__table__.alias("tl")
+    arriving = (
+        select(po.c.sku_code, (po.c.qty - po.c.received).label("n"))
         .where(
             po.c.account_id == acct,
             po.c.sku_code.in_(codes),
@@ -132,7 +136,19 @@ def _build_view(dialect: str, variant: Hashable) -> Executable:
             po.c.qty > po.c.received,
             in_scope(po.c.warehouse_id),
         )
-        .group_by(po.c.sku_code)
+        .union_all(
+            select(tl.c.sku_code, (tl.c.shipped - tl.c.received).label("n")).where(
+                tl.c.account_id == acct,
+                tl.c.sku_code.in_(codes),
+                tl.c.shipped > tl.c.received,
+                in_scope(tl.c.warehouse_id),
+            )
+        )
+        .subquery("arriving")
+    )
+    inbound = (
+        select(arriving.c.sku_code, func.sum(arriving.c.n).label("inbound"))
+        .group_by(arriving.c.sku_code)
         .subquery("inbound")
     )
     level: list[Any] = [

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from cloud.aftersales import release as aftersales_release
 from cloud.catalogue import nodes as node_catalogue
 from cloud.db.models import NodeAssignment
+from cloud.inbound import transfer_release
 from cloud.inbound.release import open_po_releases
 from cloud.nodes import downlink, ownership
 from cloud.nodes.registry import lock_node
@@ -62,6 +63,8 @@ def assign_node(
         downlink.append(session, node, "po.release", po, now)
     for ret in aftersales_release.open_releases(session, wh):
         downlink.append(session, node, "return.release", ret, now)
+    for tr in transfer_release.open_releases(session, wh):
+        downlink.append(session, node, "transfer.release", tr, now)
     # What is in the bins now: pick nodes allocate from it, counts compare against it.
     downlink.push_bin_stock(session, account_id, {(wh.id, b.code) for b in infos}, now)
     return before

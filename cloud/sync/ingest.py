@@ -74,6 +74,7 @@ _FACT_TYPES = frozenset(
         "stocktake.counted",
         "po.received",
         "return.received",
+        "transfer.received",
     }
 )
 

@@ -43,6 +43,7 @@ from cloud.web.pages import (
     skus,
     stock,
     tasks,
+    transfers,
     users,
 )
 from cloud.web.render import locale_of, render
@@ -139,6 +140,7 @@ def mount(app: FastAPI) -> None:
         orders,
         rules,
         couriers,
+        transfers,
         stock,
         skus,
         tasks,

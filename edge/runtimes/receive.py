@@ -26,6 +26,7 @@ import datetime
 import logging
 import sqlite3
 from collections.abc import Callable
+from typing import Literal
 
 from edge.config import EdgeConfig, ReceiveSection
 from edge.devices.base import DeviceError
@@ -62,7 +63,16 @@ from edge.stations.receive_model import (
 from edge.store import journal, replica
 from edge.store.store import Store
 from protocol.devices.zpl_item import ItemLabel, build_item_label, code128_safe
-from protocol.messages import BinInfo, DownBatch, PoReceivedPayload, PoRelease, PoReleased
+from protocol.messages import (
+    BinInfo,
+    DownBatch,
+    PoReceivedPayload,
+    PoRelease,
+    PoReleased,
+    TransferReceivedPayload,
+    TransferRelease,
+    TransferReleased,
+)
 
 log = logging.getLogger("guanjia.edge.receive")
 
@@ -77,20 +87,65 @@ def po_release(conn: sqlite3.Connection, po_number: str) -> PoRelease | None:
     return None if row is None else PoRelease.model_validate_json(row[0])
 
 
+def _pending(conn: sqlite3.Connection, number: str, document: str) -> dict[str, int]:
+    """Units per SKU of the document's finished receipts its release does not hold yet."""
+    return {
+        str(sku): int(n)
+        for sku, n in conn.execute(
+            "SELECT u.sku_code, COUNT(*) FROM receive_unit u JOIN receive_receipt r USING (receipt_id) "
+            "WHERE r.po_number = ? AND r.document = ? AND r.stage = 'finished' AND r.reflected = 0 "
+            "GROUP BY u.sku_code",
+            (number, document),
+        )
+    }
+
+
 def po_view(conn: sqlite3.Connection, po_number: str) -> PoView | None:
     """The PO with the units of finished receipts its release does not hold yet."""
     release = po_release(conn, po_number)
     if release is None:
         return None
-    pending = {
-        str(sku): int(n)
-        for sku, n in conn.execute(
-            "SELECT u.sku_code, COUNT(*) FROM receive_unit u JOIN receive_receipt r USING (receipt_id) "
-            "WHERE r.po_number = ? AND r.stage = 'finished' AND r.reflected = 0 GROUP BY u.sku_code",
-            (po_number,),
-        )
-    }
+    pending = _pending(conn, po_number, "po")
     return PoView(release, pending, tuple(replica.bins(conn, release.warehouse)))
+
+
+#: A transfer's status as the station reads a PO's: withdrawn (its shipment taken back at
+#: the sender) means nothing more is received, as a cancelled PO.
+_TRANSFER_STATUS: dict[str, Literal["open", "received", "cancelled"]] = {
+    "open": "open",
+    "received": "received",
+    "withdrawn": "cancelled",
+}
+
+
+def transfer_view(conn: sqlite3.Connection, number: str) -> PoView | None:
+    """A transfer coming to this warehouse, in a PO's shape (no tolerance: what is still in
+    transit is all that may arrive), with its pending units."""
+    row = conn.execute(
+        "SELECT body FROM transfer_release WHERE transfer_number = ?", (number,)
+    ).fetchone()
+    if row is None:
+        return None
+    t = TransferRelease.model_validate_json(row[0])
+    release = PoRelease(
+        po_number=t.transfer_number,
+        warehouse=t.warehouse,
+        status=_TRANSFER_STATUS[t.status],
+        lines=t.lines,
+    )
+    return PoView(
+        release,
+        _pending(conn, number, "transfer"),
+        tuple(replica.bins(conn, t.warehouse)),
+        document="transfer",
+        origin=t.from_warehouse,
+    )
+
+
+def document_view(conn: sqlite3.Connection, number: str) -> PoView | None:
+    """The PO or, failing one, the transfer a scanned number names (a PO first: the hub
+    refuses a transfer number that is already a PO's)."""
+    return po_view(conn, number) or transfer_view(conn, number)
 
 
 def bin_of(conn: sqlite3.Connection, warehouse: str, code: str) -> BinInfo | None:
@@ -201,14 +256,14 @@ def counters(conn: sqlite3.Connection) -> tuple[int, int]:
 def open_receipt(conn: sqlite3.Connection, station: str, at_ms: int) -> Resumed | None:
     """The station's receipt still counting or putting away, as the store holds it."""
     row = conn.execute(
-        "SELECT receipt_id, po_number, stage FROM receive_receipt WHERE station = ? "
+        "SELECT receipt_id, po_number, stage, document FROM receive_receipt WHERE station = ? "
         "AND stage IN ('counting', 'putaway') ORDER BY opened_ms DESC, receipt_id DESC LIMIT 1",
         (station,),
     ).fetchone()
     if row is None:
         return None
     rid, po_number, stage = str(row[0]), str(row[1]), str(row[2])
-    view = po_view(conn, po_number)
+    view = transfer_view(conn, po_number) if row[3] == "transfer" else po_view(conn, po_number)
     if view is None:  # pragma: no cover - a receipt is only opened on a stored PO
         log.error("open receipt %s names PO %s, which the store lacks", rid, po_number)
         return None
@@ -327,7 +382,7 @@ class ReceiveRuntime(StationRuntime):
             if item is not None:
                 self.dispatch(ItemScanned(text, item[0], item[1], at_ms=now))
                 return
-        view = po_view(conn, text)
+        view = document_view(conn, text)
         if view is not None:
             if state is State.IDLE:
                 self._demand = None  # read afresh for the receipt this scan opens
@@ -390,10 +445,19 @@ class ReceiveRuntime(StationRuntime):
         if po is None:
             return
         number = po.release.po_number
-        if any(isinstance(c, PoReleased) and c.payload.po_number == number for c in batch.changes):
-            view = po_view(self.store.conn, number)
-            if view is not None:
-                self.dispatch(PoUpdated(view, at_ms=self.clock_ms()))
+        if po.document == "transfer":
+            changed = any(
+                isinstance(c, TransferReleased) and c.payload.transfer_number == number
+                for c in batch.changes
+            )
+            view = transfer_view(self.store.conn, number) if changed else None
+        else:
+            changed = any(
+                isinstance(c, PoReleased) and c.payload.po_number == number for c in batch.changes
+            )
+            view = po_view(self.store.conn, number) if changed else None
+        if view is not None:
+            self.dispatch(PoUpdated(view, at_ms=self.clock_ms()))
 
     # --- steps: local rows and device commands -----------------------------------------------
 
@@ -406,7 +470,7 @@ class ReceiveRuntime(StationRuntime):
         if isinstance(payload, ReceiptOpened):
             conn.execute(
                 "INSERT INTO receive_receipt (receipt_id, po_number, warehouse, station, stage, "
-                "opened_ms, updated_ms) VALUES (?, ?, ?, ?, 'counting', ?, ?)",
+                "opened_ms, updated_ms, document) VALUES (?, ?, ?, ?, 'counting', ?, ?, ?)",
                 (
                     payload.receipt_id,
                     payload.po_number,
@@ -414,6 +478,7 @@ class ReceiveRuntime(StationRuntime):
                     self.station_name,
                     at_ms,
                     at_ms,
+                    payload.document,
                 ),
             )
             _bump(conn, "receipt", payload.number)
@@ -444,7 +509,7 @@ class ReceiveRuntime(StationRuntime):
                 "UPDATE receive_receipt SET stage = ?, updated_ms = ? WHERE receipt_id = ?",
                 (payload.stage, at_ms, payload.receipt_id),
             )
-        elif isinstance(payload, PoReceivedPayload):
+        elif isinstance(payload, PoReceivedPayload | TransferReceivedPayload):
             row = conn.execute(
                 "SELECT seq FROM fact_digest WHERE digest = ?", (journal.fact_digest(payload),)
             ).fetchone()

@@ -46,6 +46,7 @@ killed between two scans resumes where the last light left it
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from edge.stations.common import (
     Log,
@@ -91,7 +92,7 @@ from edge.stations.receive_model import (
     UnitCounted,
 )
 from protocol.devices.zpl_item import ItemLabel
-from protocol.messages import BinInfo, PoReceivedPayload, ReceivedLine
+from protocol.messages import BinInfo, PoReceivedPayload, ReceivedLine, TransferReceivedPayload
 
 
 class ReceiveStation:
@@ -244,19 +245,20 @@ class ReceiveStation:
         assert isinstance(event, PoScanned)
         code = event.barcode
         if event.po is None:
-            text = f"no purchase order {code} on this node: check the delivery note"
+            text = f"no purchase order or transfer {code} on this node: check the delivery note"
             return self.state, self._say(
                 "po.unknown", Signal.UNKNOWN, text, "warning", barcode=code
             )
         rel = event.po.release
+        doc = event.po.label
         if rel.warehouse != self.config.warehouse:
-            text = f"PO {rel.po_number} is for warehouse {rel.warehouse}, this dock is {self.config.warehouse}"
+            text = f"{doc} is for warehouse {rel.warehouse}, this dock is {self.config.warehouse}"
             return self.state, self._say(
                 "po.wrong_warehouse", Signal.WRONG_ITEM, text, "warning", order_id=rel.po_number
             )
         if rel.status != "open":
             signal = Signal.ALREADY_DONE if rel.status == "received" else Signal.HOLD
-            text = f"PO {rel.po_number} is {rel.status}: receive nothing against it, call a lead"
+            text = f"{doc} is {rel.status}: receive nothing against it, call a lead"
             return self.state, self._say(
                 "po.not_open", signal, text, "warning", order_id=rel.po_number
             )
@@ -265,13 +267,16 @@ class ReceiveStation:
         number = self.next_receipt
         self.next_receipt += 1
         self.receipt_id = f"{self.config.node_id[:50]}-R{number:06d}"
-        opened = Record(ReceiptOpened(self.receipt_id, number, rel.po_number, rel.warehouse))
+        opened = Record(
+            ReceiptOpened(self.receipt_id, number, rel.po_number, rel.warehouse, event.po.document)
+        )
         expected = sum(
             max(0, ln.expected - event.po.pending.get(ln.sku_code, 0)) for ln in rel.lines
         )
-        supplier = f" from {rel.supplier}" if rel.supplier else ""
+        source = event.po.origin if event.po.document == "transfer" else rel.supplier
+        supplier = f" from {source}" if source else ""
         text = (
-            f"PO {rel.po_number}{supplier}: {len(rel.lines)} line(s), {expected} unit(s) expected; "
+            f"{doc}{supplier}: {len(rel.lines)} line(s), {expected} unit(s) expected; "
             f"receipt {self.receipt_id}: scan the items"
         )
         return State.COUNTING, self._say("po.open", Signal.PROMPT, text, None, opened)
@@ -280,10 +285,14 @@ class ReceiveStation:
         assert isinstance(event, PoScanned)
         assert self.po is not None
         mine = self.po.release.po_number
-        if event.po is not None and event.po.release.po_number == mine:
-            text = f"PO {mine} is already open: receipt {self.receipt_id}"
+        if (
+            event.po is not None
+            and event.po.release.po_number == mine
+            and event.po.document == self.po.document
+        ):
+            text = f"{self.po.label} is already open: receipt {self.receipt_id}"
             return self.state, self._say("po.reopen", Signal.NOTICE, text)
-        text = f"{event.barcode} scanned during receipt {self.receipt_id} of PO {mine}: finish or abandon it first"
+        text = f"{event.barcode} scanned during receipt {self.receipt_id} of {self.po.label}: finish or abandon it first"
         return self.state, self._say(
             "po.mid_receipt", Signal.WRONG_ITEM, text, "warning", barcode=event.barcode
         )
@@ -294,28 +303,32 @@ class ReceiveStation:
         assert isinstance(event, ItemScanned)
         assert self.po is not None
         item, code = event.item, event.barcode
-        po = self.po.release.po_number
+        po = self.po.label
         if item is None:
-            text = f"unknown barcode {code}: not in the catalogue nor on PO {po}"
+            text = f"unknown barcode {code}: not in the catalogue nor on {po}"
             return self.state, self._say(
                 "item.unknown", Signal.UNKNOWN, text, "warning", barcode=code
             )
         fields: dict[str, str | None] = {"barcode": code, "sku_code": item.sku_code}
         room = self.room(item.sku_code)
         if room is None:
-            text = f"{item.sku_code} is not on PO {po}: put it aside"
+            text = f"{item.sku_code} is not on {po}: put it aside"
             return self.state, self._say(
                 "item.not_on_po", Signal.NOT_IN_ORDER, text, "warning", **fields
             )
         if self.po.release.status != "open":
-            text = f"PO {po} was {self.po.release.status} in the cloud: count nothing more; FINISH or ABANDON"
+            text = f"{po} was {self.po.release.status} in the cloud: count nothing more; FINISH or ABANDON"
             return self.state, self._say("item.po_not_open", Signal.HOLD, text, "warning", **fields)
         if room <= 0:
             line = next(ln for ln in self.po.release.lines if ln.sku_code == item.sku_code)
+            have = self.counted(item.sku_code) + self.po.pending.get(item.sku_code, 0)
             text = (
-                f"too many {item.sku_code}: PO {po} ordered {line.ordered}, its tolerance of "
+                f"too many {item.sku_code}: {po} shipped {line.ordered}, {line.received} "
+                f"received before; {line.allowed} more can arrive and {have} are counted"
+                if self.po.document == "transfer"
+                else f"too many {item.sku_code}: {po} ordered {line.ordered}, its tolerance of "
                 f"{self.po.release.tolerance_pct}% allows {line.allowed} more and "
-                f"{self.counted(item.sku_code) + self.po.pending.get(item.sku_code, 0)} are counted"
+                f"{have} are counted"
             )
             return self.state, self._say(
                 "item.over_receipt", Signal.OVER_QTY, text, "warning", **fields
@@ -329,9 +342,7 @@ class ReceiveStation:
         if (size is None and len(self.group_sizes) >= MAX_GROUPS) or (
             item.serial_tracked and (size or 0) >= MAX_GROUP_SERIALS
         ):
-            text = (
-                f"receipt {self.receipt_id} is full: FINISH it and scan PO {po} again for the rest"
-            )
+            text = f"receipt {self.receipt_id} is full: FINISH it and scan {po} again for the rest"
             return self.state, self._say(
                 "item.receipt_full", Signal.HOLD, text, "warning", **fields
             )
@@ -436,17 +447,22 @@ class ReceiveStation:
             )
             for (sku, verdict, reason), units in self.groups().items()
         ]
-        fact = PoReceivedPayload(
-            receipt_id=self.receipt_id,
-            po_number=rel.po_number,
-            warehouse=rel.warehouse,
-            station=self.config.station,
-            operator=self.config.operator,
-            lines=lines,
+        # The same receipt, as the fact of its document (po.received / transfer.received).
+        common: dict[str, Any] = {
+            "receipt_id": self.receipt_id,
+            "warehouse": rel.warehouse,
+            "station": self.config.station,
+            "operator": self.config.operator,
+            "lines": lines,
+        }
+        fact: PoReceivedPayload | TransferReceivedPayload = (
+            TransferReceivedPayload(transfer_number=rel.po_number, **common)
+            if self.po.document == "transfer"
+            else PoReceivedPayload(po_number=rel.po_number, **common)
         )
         unplaced = len(self.open_groups())
         rest = f"; {unplaced} group(s) without a bin" if unplaced else ""
-        text = f"{prefix}receipt {self.receipt_id} of PO {rel.po_number} done: {len(self.units)} unit(s){rest}"
+        text = f"{prefix}receipt {self.receipt_id} of {self.po.label} done: {len(self.units)} unit(s){rest}"
         out = self._say(
             "receipt.done",
             Signal.COMPLETE,
@@ -514,13 +530,17 @@ class ReceiveStation:
 
     def _po_updated(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, PoUpdated)
-        if self.po is None or event.po.release.po_number != self.po.release.po_number:
-            return self.state, [Log("info", "a PO release for another PO: nothing open changes")]
+        if (
+            self.po is None
+            or event.po.release.po_number != self.po.release.po_number
+            or event.po.document != self.po.document
+        ):
+            return self.state, [Log("info", "a release of another document: nothing open changes")]
         self.po = event.po
         rel = event.po.release
         if rel.status == "open":
-            return self.state, [Log("info", f"PO {rel.po_number}: newer figures from the cloud")]
-        text = f"PO {rel.po_number} was {rel.status} in the cloud: FINISH sends what is counted for a person to decide, or ABANDON"
+            return self.state, [Log("info", f"{event.po.label}: newer figures from the cloud")]
+        text = f"{event.po.label} was {rel.status} in the cloud: FINISH sends what is counted for a person to decide, or ABANDON"
         return self.state, self._say("po.stopped", Signal.HOLD, text, "warning")
 
     def _resume(self, event: Event) -> tuple[State, list[Command]]:
@@ -539,7 +559,9 @@ class ReceiveStation:
             )
         if event.putaway:
             return self._finish()
-        text = f"receipt {event.receipt_id} of PO {event.po.release.po_number} resumed: {n} unit(s) counted, scan on"
+        text = (
+            f"receipt {event.receipt_id} of {event.po.label} resumed: {n} unit(s) counted, scan on"
+        )
         return State.COUNTING, self._say("receipt.resumed", Signal.PROMPT, text, "info")
 
     # --- inputs that mean nothing now -------------------------------------------------------

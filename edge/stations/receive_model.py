@@ -34,13 +34,29 @@ class State(enum.Enum):
 # --- values the runtime looks up --------------------------------------------------------
 
 
+Document = Literal["po", "transfer"]
+
+
 @dataclass(frozen=True, slots=True)
 class PoView:
+    """The document a receipt counts against: a purchase order, or a transfer (调拨单)
+    shown in a PO's shape (``transfer.release``: ordered = shipped, expected = allowed =
+    still in transit, no tolerance; its status ``withdrawn`` reads as ``cancelled``)."""
+
     release: PoRelease
     #: sku -> units in receipts finished on this node that the release does not hold yet.
     pending: Mapping[str, int] = field(default_factory=dict)
     #: The warehouse's bins (for putaway suggestions).
     bins: Sequence[BinInfo] = ()
+    document: Document = "po"
+    #: A transfer's sending warehouse.
+    origin: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the operator's texts name it: "PO X" or "transfer X"."""
+        word = "transfer" if self.document == "transfer" else "PO"
+        return f"{word} {self.release.po_number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +213,7 @@ class ReceiptOpened:
     number: int  # the receipt counter value it used
     po_number: str
     warehouse: str
+    document: Document = "po"
 
 
 @dataclass(frozen=True, slots=True)

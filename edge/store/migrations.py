@@ -385,4 +385,21 @@ MIGRATIONS: Final[list[Migration]] = [
         "0012_returns",
         RETURNS_SCHEMA,
     ),
+    (
+        # Transfers received like POs (docs/inbound.md "Transfers"): the releases of the
+        # transfers coming to this warehouse, and which document a receipt counts against.
+        "0013_transfer_receiving",
+        """
+        CREATE TABLE transfer_release (
+            transfer_number TEXT PRIMARY KEY,
+            warehouse TEXT NOT NULL,
+            status TEXT NOT NULL,
+            body TEXT NOT NULL
+        ) STRICT;
+        ALTER TABLE receive_receipt ADD COLUMN document TEXT NOT NULL DEFAULT 'po'
+            CHECK (document IN ('po', 'transfer'));
+        DROP INDEX receive_receipt_po;
+        CREATE INDEX receive_receipt_po ON receive_receipt(po_number, document, stage);
+        """,
+    ),
 ]

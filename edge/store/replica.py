@@ -26,6 +26,8 @@ from protocol.messages import (
     PoReleased,
     ReturnReleased,
     StockExpectedSet,
+    TransferRelease,
+    TransferReleased,
 )
 
 
@@ -73,6 +75,8 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> None:
                 r.model_dump_json(),
             ),
         )
+    elif isinstance(change, TransferReleased):
+        _release_transfer(conn, change.payload)
 
 
 def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:
@@ -121,9 +125,25 @@ def _release_po(conn: sqlite3.Connection, po: PoRelease) -> None:
         (po.po_number, po.warehouse, po.status, po.model_dump_json()),
     )
     conn.execute(
-        "UPDATE receive_receipt SET reflected = 1 WHERE po_number = ? AND stage = 'finished' "
-        "AND reflected = 0 AND fact_seq <= (SELECT value FROM meta WHERE key = 'acked_through')",
+        "UPDATE receive_receipt SET reflected = 1 WHERE po_number = ? AND document = 'po' "
+        "AND stage = 'finished' AND reflected = 0 "
+        "AND fact_seq <= (SELECT value FROM meta WHERE key = 'acked_through')",
         (po.po_number,),
+    )
+
+
+def _release_transfer(conn: sqlite3.Connection, t: TransferRelease) -> None:
+    """Keep the newest release of a transfer coming to this warehouse, as for a PO."""
+    conn.execute(
+        "INSERT INTO transfer_release VALUES (?, ?, ?, ?) ON CONFLICT(transfer_number) DO UPDATE "
+        "SET warehouse = excluded.warehouse, status = excluded.status, body = excluded.body",
+        (t.transfer_number, t.warehouse, t.status, t.model_dump_json()),
+    )
+    conn.execute(
+        "UPDATE receive_receipt SET reflected = 1 WHERE po_number = ? AND document = 'transfer' "
+        "AND stage = 'finished' AND reflected = 0 "
+        "AND fact_seq <= (SELECT value FROM meta WHERE key = 'acked_through')",
+        (t.transfer_number,),
     )
 
 

@@ -14,6 +14,7 @@ import cloud.db.finance
 import cloud.db.payables
 import cloud.db.settlement
 import cloud.db.shopify
+import cloud.db.transfers
 import cloud.db.waybills  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.models import Base
 

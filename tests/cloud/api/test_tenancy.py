@@ -460,6 +460,36 @@ FOREIGN: list[Case] = [
         params={"number": "AS-A-RECEIVE"},
     ),
     Case("POST", AS + "/close", 404, {"note": "probe"}, params={"number": "AS-A-CLOSE"}),
+    # transfers (cloud/inbound/transfers.py), each of A's in the state its control needs
+    Case("GET", "/api/v1/transfers/{number}", 404, params={"number": "TR-A-RECV"}),
+    Case("GET", "/api/v1/transfers/{number}/receipts", 404, params={"number": "TR-A-DONE"}),
+    Case("GET", "/api/v1/transfers/{number}/reversals", 404, params={"number": "TR-A-DONE"}),
+    Case("POST", "/api/v1/transfers/{number}/audit", 404, params={"number": "TR-A-DRAFT"}),
+    Case("POST", "/api/v1/transfers/{number}/ship", 404, params={"number": "TR-A-AUDIT"}),
+    Case(
+        "POST", "/api/v1/transfers/{number}/cancel", 404, REASON, params={"number": "TR-A-CANCEL"}
+    ),
+    Case(
+        "POST",
+        "/api/v1/transfers/{number}/cancel-shipment",
+        404,
+        REASON,
+        params={"number": "TR-A-BACK"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/transfers/{number}/receipts",
+        404,
+        {"receipt_id": "B-PROBE-T1", "warehouse": "BCP", "lines": [{"sku_code": FILM, "qty": 1}]},
+        params={"number": "TR-A-RECV"},
+    ),
+    Case(
+        "POST",
+        "/api/v1/transfers/{number}/receipts/{receipt_id}/cancel",
+        404,
+        REASON,
+        params={"number": "TR-A-DONE", "receipt_id": "A-TRC-1"},
+    ),
     # rules, tasks, users
     Case("GET", "/api/v1/rules/{key}/versions", 404),
     Case("POST", "/api/v1/tasks/{task_id}/resolve", 404, {"resolution": "probe"}),
@@ -574,6 +604,19 @@ OWN: list[Case] = [
     ),
     # B's own after-sales settings (A's stay as they are)
     Case("PUT", "/api/v1/aftersales-settings", 200, {"exchange_at": "approval"}, own=True),
+    # B's own transfer under A's number, into B's own WH1
+    Case(
+        "POST",
+        "/api/v1/transfers",
+        201,
+        {
+            "number": "TR-A-DRAFT",
+            "from_warehouse": "BWH",
+            "to_warehouse": "WH1",
+            "lines": [{"sku_code": B_SKU, "qty": 1}],
+        },
+        own=True,
+    ),
     Case(
         "PUT",
         "/api/v1/skus/{sku_code}",
@@ -738,6 +781,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/channels/changes": [{}, {"shop": "A-SHOP"}, {"outcome": "after_sales"}],
     "/api/v1/suppliers": [{}],
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
+    "/api/v1/transfers": [{}, {"status": "done"}, {"sku_code": FILM}],
     "/api/v1/finance/trial-balance": [{}, {"period": "2020-01"}],
     "/api/v1/einvoices": [{}, {"state": "issued"}],
     "/api/v1/finance/courier-bills": [{}],
@@ -1045,6 +1089,44 @@ def _world(client: TestClient) -> World:
             },
         )
     )
+    # A's transfers WH1 → BCP of its film, one per state a control needs (cloud/inbound/).
+    for number, steps in (
+        ("TR-A-DRAFT", ()),
+        ("TR-A-CANCEL", ()),
+        ("TR-A-AUDIT", ("audit",)),
+        ("TR-A-RECV", ("audit", "ship")),
+        ("TR-A-BACK", ("audit", "ship")),
+        ("TR-A-DONE", ("audit", "ship")),
+    ):
+        _ok(
+            c.post(
+                "/api/v1/transfers",
+                headers=a,
+                json={
+                    "number": number,
+                    "from_warehouse": "WH1",
+                    "to_warehouse": "BCP",
+                    "lines": [{"sku_code": FILM, "qty": 2}],
+                },
+            )
+        )
+        for step in steps:
+            _ok(c.post(f"/api/v1/transfers/{number}/{step}", headers=a))
+    _ok(
+        c.post(
+            "/api/v1/transfers/TR-A-DONE/receipts",
+            headers=a,
+            json={
+                "receipt_id": "A-TRC-1",
+                "warehouse": "BCP",
+                "lines": [{"sku_code": FILM, "qty": 2}],
+            },
+        )
+    )
+    _ok(
+        c.post("/api/v1/transfers/TR-A-BACK/cancel-shipment", headers=a, json={"reason": "A's own"})
+    )
+    _ok(c.post("/api/v1/transfers/TR-A-BACK/ship", headers=a))
     adjusted = _ok(
         c.post(
             "/api/v1/stock/adjustments",

@@ -153,6 +153,13 @@ ROUTES = {
     ("GET", "/web/stock/warehouses/{code}"): "test_stock.py: 404 for A's warehouse",
     ("GET", "/web/stock/movements"): "test_stock.py: none of A's movements",
     ("POST", "/web/stock/columns"): "the caller's own preference; 404 for A's warehouse",
+    ("GET", "/web/stock/transfers"): "test_transfer_pages.py: none of A's transfers",
+    ("GET", "/web/stock/transfers/{number}"): "test_transfer_pages.py: 404 for A's transfer",
+    ("POST", "/web/stock/transfers/{number}/{step}"): "test_transfer_pages.py: 404, unchanged",
+    (
+        "POST",
+        "/web/stock/transfers/{number}/receipts/{receipt_id}/cancel",
+    ): "test_transfer_pages.py: 404, unchanged",
     ("GET", "/web/fleet/{node_id}"): "here: 404 for A's node (and test_fleet_pages.py)",
     ("POST", "/web/pick-leases/{order_no}"): "test_fleet_pages.py: 404 for A's order, unmoved",
     ("GET", "/web/stock/export.{fmt}"): "test_catalogue.py: B's export holds none of A's",

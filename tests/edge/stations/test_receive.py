@@ -380,3 +380,48 @@ def test_a_receipt_refuses_a_unit_its_fact_could_not_hold(monkeypatch: pytest.Mo
     assert last_signal(cmds) is Signal.HOLD and "is full" in shows(cmds)[-1].text
     assert not records(cmds, UnitCounted)
     assert last_signal(s.handle(ItemScanned("PEN-1", PEN, at_ms=t()))) is Signal.OK  # same group
+
+
+def test_a_transfer_is_received_like_a_po_and_becomes_a_transfer_fact() -> None:
+    """A transfer (调拨单) in a PO's shape: counted against what is still in transit (no
+    tolerance), refused beyond it with the transfer's figures, and a ``transfer.received``
+    fact at the end; a PO of the same number is another document."""
+    from protocol.messages import TransferReceivedPayload
+
+    tr = PoRelease(
+        po_number="TR-9",
+        warehouse="WH1",
+        status="open",
+        lines=[line("CASE-GOLD", 3, received=1)],
+    )
+    doc = PoView(tr, {}, BINS, document="transfer", origin="WH2")
+    s, t = ReceiveStation(CONFIG), Clock()
+    out = s.handle(PoScanned("TR-9", doc, t()))
+    assert last_signal(out) is Signal.PROMPT
+    assert "transfer TR-9 from WH2" in shows(out)[-1].text
+    opened = records(out, ReceiptOpened)
+    assert [(o.po_number, o.document) for o in opened] == [("TR-9", "transfer")]  # type: ignore[attr-defined]
+    for _ in range(2):
+        assert last_signal(s.handle(ItemScanned("CASE-GOLD", CASE, at_ms=t()))) is Signal.OK
+    over = s.handle(ItemScanned("CASE-GOLD", CASE, at_ms=t()))
+    assert last_signal(over) is Signal.OVER_QTY
+    assert "transfer TR-9 shipped 3, 1 received before; 2 more can arrive" in shows(over)[-1].text
+    # The PO "TR-9" would be another document: not the open one.
+    busy = s.handle(PoScanned("TR-9", view(PO.model_copy(update={"po_number": "TR-9"})), t()))
+    assert last_signal(busy) is Signal.WRONG_ITEM
+    s.handle(Finish(t()))
+    out = s.handle(Finish(t()))  # no bins: the fact without them
+    facts = records(out, TransferReceivedPayload)
+    assert len(facts) == 1 and not records(out, PoReceivedPayload)
+    fact = facts[0]
+    assert fact.transfer_number == "TR-9" and fact.warehouse == "WH1"  # type: ignore[attr-defined]
+    assert [(ln.sku_code, ln.qty) for ln in fact.lines] == [("CASE-GOLD", 2)]  # type: ignore[attr-defined]
+    assert s.state is State.IDLE
+
+
+def test_a_withdrawn_transfer_is_not_received() -> None:
+    tr = PoRelease(po_number="TR-8", warehouse="WH1", status="cancelled", lines=[line("PEN-1", 2)])
+    s, t = ReceiveStation(CONFIG), Clock()
+    out = s.handle(PoScanned("TR-8", PoView(tr, {}, BINS, document="transfer"), t()))
+    assert last_signal(out) is Signal.HOLD and "transfer TR-8 is cancelled" in shows(out)[-1].text
+    assert s.state is State.IDLE and not records(out, ReceiptOpened)

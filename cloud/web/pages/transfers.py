@@ -1,0 +1,123 @@
+"""Transfers (调拨单) on the dashboard: the list (by status, warehouse or SKU) and one
+transfer with its lines, receipts and reversals, and the steps a lead takes on it: 出库审核
+(audit), ship, cancel, 冲销出库 and 取消入库 (docs/inbound.md "Transfers"). Creating one and
+receiving it are the API's and the receiving station's (not built here)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from cloud.api.deps import SessionDep
+from cloud.api.transfers import transfer_out
+from cloud.inbound import transfer_moves, transfers
+from cloud.stock.warehouses import list_warehouses
+from cloud.web.deps import StockPage, action
+from cloud.web.render import render
+from cloud.web.session import PREFIX, PageError, WebUser
+
+router = APIRouter(prefix=PREFIX + "/stock/transfers")
+PAGE = 50
+StockWriteAction = Annotated[WebUser, Depends(action("stock:write"))]
+Filter = Annotated[str | None, Query(max_length=120)]
+#: The steps the page offers, each with whether it takes a reason.
+STEPS: Final = {"audit": False, "ship": False, "cancel": True, "cancel-shipment": True}
+
+
+@router.get("", response_class=HTMLResponse, include_in_schema=False)
+def list_page(
+    request: Request,
+    user: StockPage,
+    session: SessionDep,
+    status: Annotated[str | None, Query(max_length=24)] = None,
+    warehouse: Filter = None,
+    sku: Filter = None,
+    page: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> Response:
+    rows = transfers.list_transfers(
+        session,
+        user.who.account_id,
+        status=status or None,
+        warehouse=warehouse or None,
+        sku_code=sku or None,
+        limit=PAGE + 1,
+        offset=page * PAGE,
+    )
+    return render(
+        request,
+        "transfers.html",
+        {
+            "rows": [transfer_out(session, t) for t in rows[:PAGE]],
+            "more": len(rows) > PAGE,
+            "page": page,
+            "status": status or "",
+            "warehouse": warehouse or "",
+            "sku": sku or "",
+            "states": transfers.STATES,
+            "warehouses": [w.code for w in list_warehouses(session, user.who.account_id)],
+        },
+        user=user,
+    )
+
+
+@router.get("/{number}", response_class=HTMLResponse, include_in_schema=False)
+def one(request: Request, number: str, user: StockPage, session: SessionDep) -> Response:
+    t = transfers.get(session, user.who.account_id, number)
+    return render(
+        request,
+        "transfer.html",
+        {
+            "t": transfer_out(session, t),
+            "receipts": transfer_moves.receipts_of(session, t),
+            "reversals": transfer_moves.reversals_of(session, t),
+        },
+        user=user,
+    )
+
+
+def _reason(value: object) -> str:
+    text = str(value or "").strip()
+    if not text or len(text) > 300:
+        raise PageError(422, "give a reason of 1 to 300 characters")
+    return text
+
+
+@router.post("/{number}/receipts/{receipt_id}/cancel", include_in_schema=False)
+async def cancel_receipt(
+    request: Request, number: str, receipt_id: str, user: StockWriteAction, session: SessionDep
+) -> Response:
+    """取消入库 of one receipt."""
+    form = await request.form()
+    transfer_moves.cancel_receipt(
+        session,
+        user.who.account_id,
+        number,
+        receipt_id,
+        _reason(form.get("reason")),
+        user.who.actor,
+        datetime.now(UTC),
+    )
+    return RedirectResponse(f"{PREFIX}/stock/transfers/{number}?done=1", status_code=303)
+
+
+@router.post("/{number}/{step}", include_in_schema=False)
+async def act(
+    request: Request, number: str, step: str, user: StockWriteAction, session: SessionDep
+) -> Response:
+    if step not in STEPS:
+        raise PageError(404, f"no transfer step {step!r}")
+    form = await request.form()
+    reason = _reason(form.get("reason")) if STEPS[step] else ""
+    acct, actor, now = user.who.account_id, user.who.actor, datetime.now(UTC)
+    if step == "audit":
+        transfers.audit_transfer(session, acct, number, actor, now)
+    elif step == "ship":
+        transfers.ship(session, acct, number, actor, now)
+    elif step == "cancel":
+        transfers.cancel(session, acct, number, reason, actor, now)
+    else:
+        transfer_moves.cancel_shipment(session, acct, number, reason, actor, now)
+    return RedirectResponse(f"{PREFIX}/stock/transfers/{number}?done=1", status_code=303)

@@ -1,0 +1,65 @@
+"""Transfers in the receiving node's store (edge/runtimes/receive.py, edge/store/replica.py):
+a ``transfer.release`` is kept and read in a PO's shape, its finished receipts count against
+it (not against a PO of the same number), a receipt open at a restart resumes against the
+transfer, and a withdrawn transfer reads as not open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.runtimes.receive import document_view, open_receipt, po_view, transfer_view
+from edge.store.store import Store
+from protocol.messages import PoReleaseLine, TransferRelease, TransferReleased
+
+from .receiving import NODE, changes, push, seed
+
+
+def _release(status: str = "open") -> TransferReleased:
+    return TransferReleased(
+        seq=1,
+        payload=TransferRelease(
+            transfer_number="PO-7",  # the PO's number too: the two stay apart
+            warehouse="wh1",
+            from_warehouse="wh2",
+            status=status,  # type: ignore[arg-type]
+            lines=[
+                PoReleaseLine(sku_code="TEE-A-RED", ordered=5, received=1, expected=4, allowed=4)
+            ],
+        ),
+    )
+
+
+def _receipt(store: Store, rid: str, stage: str, units: int) -> None:
+    store.conn.execute(
+        "INSERT INTO receive_receipt (receipt_id, po_number, warehouse, station, stage, "
+        "opened_ms, updated_ms, document) VALUES (?, 'PO-7', 'wh1', 'rcv-1', ?, 1, 1, 'transfer')",
+        (rid, stage),
+    )
+    store.conn.executemany(
+        "INSERT INTO receive_unit VALUES (?, ?, 'TEE-A-RED', 'pass', '', NULL, 1)",
+        [(rid, n) for n in range(units)],
+    )
+
+
+def test_a_transfer_release_is_kept_and_counted_apart_from_a_po(tmp_path: Path) -> None:
+    store = Store(tmp_path / "edge.db", NODE)
+    try:
+        seed(store)
+        push(store, [*changes(), _release()])
+        t = transfer_view(store.conn, "PO-7")
+        assert t is not None and t.document == "transfer" and t.origin == "wh2"
+        assert t.release.status == "open" and t.release.lines[0].allowed == 4
+        # A scanned number names the PO first (the hub refuses such a transfer number).
+        doc = document_view(store.conn, "PO-7")
+        assert doc is not None and doc.document == "po"
+        _receipt(store, "R-1", "finished", 2)
+        _receipt(store, "R-2", "counting", 1)
+        assert transfer_view(store.conn, "PO-7").pending == {"TEE-A-RED": 2}  # type: ignore[union-attr]
+        assert po_view(store.conn, "PO-7").pending == {}  # type: ignore[union-attr]
+        resumed = open_receipt(store.conn, "rcv-1", 5)
+        assert resumed is not None and resumed.receipt_id == "R-2"
+        assert resumed.po.document == "transfer" and len(resumed.units) == 1
+        push(store, [_release("withdrawn")])
+        assert transfer_view(store.conn, "PO-7").release.status == "cancelled"  # type: ignore[union-attr]
+    finally:
+        store.close()

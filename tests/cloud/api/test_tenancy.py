@@ -176,7 +176,7 @@ AS = "/api/v1/aftersales/{number}"
 REASON = {"reason": "probe"}
 
 #: A's settlement bill: a sale of A's order for another amount (listed, unmatched) and a fee.
-A_BILL = bill_csv(
+A_SETTLEMENT = bill_csv(
     [
         bill_row("A-FLOW-1", "JY1300001", "1.23", "", "1.23", "在线支付"),
         bill_row("A-FLOW-2", "JY1300001", "", "-0.50", "0.73", "收费"),
@@ -577,7 +577,7 @@ FOREIGN: list[Case] = [
 OWN: list[Case] = [
     # B imports the very file A imported (same bytes, same 账务流水号): B's own bill, its
     # sale of A's order number matches nothing of B's; A's bill and rows stay as they were.
-    Case("POST", "/api/v1/finance/settlements", 201, data=A_BILL, own=True),
+    Case("POST", "/api/v1/finance/settlements", 201, data=A_SETTLEMENT, own=True),
     Case("POST", "/api/v1/finance/settlements/match-again", 200, own=True),
     # B's own supplier and purchase order under A's codes: B's
     Case("POST", "/api/v1/suppliers", 201, {"code": "DG-LEATHER", "name": "乙的供应商"}, own=True),
@@ -1164,7 +1164,7 @@ def _world(client: TestClient) -> World:
         )
         record(s, a_id, bought, now)
         fin_ledger.close_period(s, a_id, "2020-01", "test", now)
-        a_bill = settlements.import_bill(s, a_id, A_BILL, "a.csv", "test", now).public_id
+        a_bill = settlements.import_bill(s, a_id, A_SETTLEMENT, "a.csv", "test", now).public_id
     poster.tick(app.state.sessions, now + timedelta(minutes=1))
     # A's e-invoices: a provider connection and two issued blues (never sent: the worker
     # does not run in tests; marked issued so that A's own red and title change succeed).

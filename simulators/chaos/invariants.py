@@ -125,33 +125,37 @@ def _verdict_light(record: dict[str, object]) -> bool:
     )
 
 
-def settle(edge: EdgeDaemon, hub: HubReader, timeout: float) -> float:
+def settle(edge: EdgeDaemon, hub: HubReader, idle_s: float, cap_s: float = 3600) -> float:
     """Wait until the node's sequence stands still and the hub acked all of it; the seconds.
 
-    Scans still in the node's socket buffer are committed after the feeder stops, so
-    "settled" is two reads 0.3 s apart with the same last seq, all of it acked.
+    Scans still in the node's socket buffer are committed after the feeder stops (on a
+    loaded machine, thousands, for minutes), so "settled" is two reads 0.3 s apart with
+    the same last seq, all of it acked. Wedged is *no progress*: neither the node's seq
+    nor the hub's ack moved for ``idle_s`` (or ``cap_s`` passed in all).
     """
-    t0 = time.monotonic()
-    seen = -1
+    t0 = moved = time.monotonic()
+    seen = (-1, -1)
     while True:
-        last = edge.last_seq()
-        if last == seen and hub.acked(edge.node_id) == last:
+        now = (edge.last_seq(), hub.acked(edge.node_id))
+        if now == seen and now[0] == now[1]:
             return time.monotonic() - t0
-        seen = last
-        if time.monotonic() - t0 > timeout:
+        if now != seen:
+            moved = time.monotonic()
+        seen = now
+        if time.monotonic() - moved > idle_s or time.monotonic() - t0 > cap_s:
             raise TimeoutError(
-                f"not converged after {timeout} s: node at seq {last}, "
-                f"hub acked {hub.acked(edge.node_id)}"
+                f"wedged: no progress for {time.monotonic() - moved:.0f} s: node at seq "
+                f"{now[0]}, hub acked {now[1]}"
             )
         time.sleep(0.3)
 
 
 def check(
-    fig: Figures, edge: EdgeDaemon, hub: HubReader, timeout: float = 120, alarm_grace: float = 10
+    fig: Figures, edge: EdgeDaemon, hub: HubReader, idle_s: float = 60, alarm_grace: float = 10
 ) -> Figures:
     """Settle and check the invariant; fill ``fig`` (and return it)."""
     try:
-        fig.converge_s = settle(edge, hub, timeout)
+        fig.converge_s = settle(edge, hub, idle_s)
     except TimeoutError as err:
         fig.wedged += 1
         fig.fail(str(err))

@@ -34,8 +34,20 @@ def wait(cond: Callable[[], bool], timeout: float, what: str, step: float = 0.05
         time.sleep(step)
 
 
-def _ro(db: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+class _ReadOnly(contextlib.AbstractContextManager["_ReadOnly"]):
+    """The node's database opened read-only; on a read-only disk, as immutable (a WAL
+    database cannot be opened read-only there without its -shm file; nothing writes it)."""
+
+    def __init__(self, db: Path) -> None:
+        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            self.conn.execute("SELECT 1 FROM meta LIMIT 1")
+        except sqlite3.OperationalError:
+            self.conn.close()
+            self.conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True, timeout=10)
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
 
 
 class EdgeDaemon:
@@ -144,13 +156,13 @@ class EdgeDaemon:
         return state
 
     def last_seq(self) -> int:
-        with contextlib.closing(_ro(self.db)) as c:
-            row = c.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
+        with _ReadOnly(self.db) as ro:
+            row = ro.conn.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()
             return 0 if row is None else int(row[0])
 
     def scans(self) -> dict[int, str]:
-        with contextlib.closing(_ro(self.db)) as c:
-            return {int(s): str(b) for s, b in c.execute("SELECT seq, barcode FROM scan")}
+        with _ReadOnly(self.db) as ro:
+            return {int(s): str(b) for s, b in ro.conn.execute("SELECT seq, barcode FROM scan")}
 
     def integrity(self) -> str:
         with contextlib.closing(sqlite3.connect(self.db, timeout=10)) as c:
@@ -164,9 +176,24 @@ class Feeder:
     """
 
     def __init__(
-        self, port: int, interval: float = 0.002, limit: int | None = None, prefix: str = "B"
+        self,
+        port: int,
+        interval: float = 0.002,
+        limit: int | None = None,
+        prefix: str = "B",
+        committed: Callable[[], int] | None = None,
+        max_ahead: int = 300,
     ) -> None:
         self.port = port
+        # A scanner waits for its light; a feeder that floods far ahead of the node's
+        # commits only fills the socket buffer (thousands of scans, minutes of draining on
+        # a loaded machine). With ``committed`` it stays at most ``max_ahead`` scans ahead.
+        self.committed = committed
+        self.max_ahead = max_ahead
+        self._base = 0
+        if committed is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._base = committed()
         self.interval = interval
         self.limit = limit
         self.prefix = prefix
@@ -191,6 +218,8 @@ class Feeder:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
                     while not self._stop.is_set() and not self.done():
+                        if self.committed is not None and n % 20 == 0:
+                            self._hold(n)
                         code = f"{self.prefix}{n:07d}"
                         conn.sendall(code.encode() + b"\r\n")
                         self.sent.append(code)
@@ -198,6 +227,16 @@ class Feeder:
                         time.sleep(self.interval)
             except OSError:
                 time.sleep(0.01)
+
+    def _hold(self, n: int) -> None:
+        assert self.committed is not None
+        while not self._stop.is_set():
+            try:
+                if n - (self.committed() - self._base) < self.max_ahead:
+                    return
+            except sqlite3.Error:
+                return  # the node's file is busy or not there yet: send on
+            time.sleep(0.05)
 
 
 class Hub:

@@ -63,7 +63,7 @@ def test_long_outage_with_thousands_queued(engine: Engine, db_url: str, tmp_path
                 wait(lambda: edge.last_seq() >= 5000, 60, "5,000 scans committed offline")
             assert cloud_acked(engine) < 5000
             broker.start()
-            held(check(Figures("long outage"), edge, hub, timeout=60))
+            held(check(Figures("long outage"), edge, hub))
     finally:
         edge.stop()
         broker.stop()

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from simulators.chaos.cli import app as chaos_app
 from simulators.devices import hid_scanner, llrp, printer, scale, scanner
 from simulators.einvoice import app as einvoice
 from simulators.marketplace import app as marketplace
@@ -33,6 +34,7 @@ bench = typer.Typer(
 )
 app.add_typer(sim, name="sim")
 app.add_typer(bench, name="bench")
+app.add_typer(chaos_app, name="chaos")
 sim.command("scanner")(scanner.command)
 sim.command("printer")(printer.command)
 sim.command("llrp")(llrp.command)

@@ -35,6 +35,7 @@ class LineScanner:
         self.port = port
         self._on_scan = on_scan
         self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[None]] = set()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(
@@ -44,12 +45,27 @@ class LineScanner:
         return self.port
 
     async def stop(self) -> None:
+        """Stop listening and end every open connection before returning.
+
+        ``Server.wait_closed`` leaves open connections running before Python 3.12.1, so a
+        scan arriving during shutdown met a closed store ("Cannot operate on a closed
+        database", found by ``guanjia chaos broker-restarts``). Cancelling lands at the
+        connection's next read: a scan in hand is committed and shown or not started.
+        """
         if self._server is not None:
             self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.gather(*self._clients, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         lines = LineSplitter()
+        me = asyncio.current_task()
+        if me is not None:
+            self._clients.add(me)
         try:
             while chunk := await reader.read(MAX_LINE):
                 for item in lines.feed(chunk):
@@ -68,6 +84,7 @@ class LineScanner:
         except ConnectionError as err:
             log.warning("scanner connection lost: %s", err)
         finally:
+            self._clients.discard(me)
             writer.close()
 
 

@@ -1,152 +1,27 @@
 """Real processes for fault tests: an edge daemon, a cloud hub, a scan feeder.
 
 Everything here talks over real sockets to a real Mosquitto; faults are real
-signals (SIGKILL), not mocks.
+signals (SIGKILL), not mocks. The edge daemon and the feeder are the chaos suite's
+(simulators/chaos/procs.py, ``guanjia chaos``); the ingest in a thread is the tests' own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import sqlite3
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import orjson
 from sqlalchemy import Engine, func, select
 
 from cloud.db.engine import session_factory
 from cloud.db.models import Event, Node
 from cloud.settings import Settings
 from cloud.sync.worker import IngestWorker
-from simulators.net import free_port
+from simulators.chaos.procs import NODE, EdgeDaemon, Feeder
 from tests.support import wait
 
-NODE = "wh1-pack-1"
-
-
-class EdgeDaemon:
-    """``python -m edge run`` as a child process, with its JSON log in a file."""
-
-    def __init__(self, workdir: Path, mqtt_port: int, retry_s: float = 0.5) -> None:
-        self.dir = workdir
-        self.scanner_port = free_port()
-        self.config = workdir / "edge.toml"
-        self.log = workdir / "edge.jsonl"
-        self.db = workdir / "edge-data" / "edge.db"
-        self.set_broker(mqtt_port, retry_s)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def set_broker(self, mqtt_port: int, retry_s: float = 0.5) -> None:
-        self.config.write_text(
-            f'[node]\nid = "{NODE}"\ndata_dir = "edge-data"\n'
-            f"[mqtt]\nport = {mqtt_port}\n"
-            f"[scanner]\nport = {self.scanner_port}\n"
-            f"[sync]\nretry_interval_s = {retry_s}\nbatch_events = 200\nstatus_interval_s = 1.0\n",
-            encoding="utf-8",
-        )
-
-    def start(self, wait_ready: bool = True) -> None:
-        self.starts += 1
-        with open(self.log, "ab") as logf:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "edge",
-                    "run",
-                    "--config",
-                    str(self.config),
-                    "--log-format",
-                    "json",
-                ],
-                stdout=logf,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        if wait_ready:
-            wait(self.accepting, 30, "the edge daemon's scanner port")
-
-    def accepting(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.scanner_port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def records(self) -> list[dict[str, object]]:
-        out = []
-        for line in self.log.read_bytes().splitlines():
-            with contextlib.suppress(orjson.JSONDecodeError):  # a line cut by SIGKILL
-                out.append(orjson.loads(line))
-        return out
-
-    def last_seq(self) -> int:
-        with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as c:
-            return int(c.execute("SELECT value FROM meta WHERE key = 'last_seq'").fetchone()[0])
-
-    def scans(self) -> dict[int, str]:
-        with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as c:
-            return {int(s): str(b) for s, b in c.execute("SELECT seq, barcode FROM scan")}
-
-    def integrity(self) -> str:
-        with contextlib.closing(sqlite3.connect(self.db)) as c:
-            return str(c.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-class Feeder:
-    """A scanner that keeps scanning unique barcodes, reconnecting while the node is down."""
-
-    def __init__(self, port: int, interval: float = 0.002) -> None:
-        self.port = port
-        self.interval = interval
-        self.sent: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> Feeder:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
-                    while not self._stop.is_set():
-                        code = f"B{n:07d}"
-                        conn.sendall(code.encode() + b"\r\n")
-                        self.sent.append(code)
-                        n += 1
-                        time.sleep(self.interval)
-            except OSError:
-                time.sleep(0.01)
+__all__ = ["NODE", "EdgeDaemon", "Feeder", "cloud_acked", "cloud_events", "ingest_in_thread"]
 
 
 @contextlib.contextmanager

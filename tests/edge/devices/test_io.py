@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from hypothesis import given
@@ -96,3 +97,33 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert max(delays) == 2.0
     b.reset()
     assert Backoff(lambda: 0.5, base=0.1, cap=2.0).next_delay() == 0.05
+
+
+def test_stopping_the_scanner_ends_open_connections_before_it_returns() -> None:
+    """A scan after stop() must not reach the handler (the store is closed next): found by
+    ``guanjia chaos broker-restarts`` as "Cannot operate on a closed database"."""
+    got: list[ScanInput] = []
+
+    async def main() -> None:
+        async def on_scan(s: ScanInput) -> None:
+            got.append(s)
+
+        sc = LineScanner("127.0.0.1", 0, on_scan)
+        port = await sc.start()
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"before\r")
+        await w.drain()
+        for _ in range(300):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(sc.stop(), 5)
+        assert await asyncio.wait_for(r.read(), 5) == b""  # the node hung up
+        with contextlib.suppress(ConnectionError):
+            w.write(b"after\r")
+            await w.drain()
+        await asyncio.sleep(0.2)
+        w.close()
+
+    asyncio.run(main())
+    assert got == [ScanInput("before")]

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulators.demo import scan_check
+from simulators.demo.finance import Finance
 from simulators.demo.hub import DEMO_PASSWORD, Hub
 from simulators.demo.scan_check import ScanCheck
 from simulators.demo.session import DemoFailed, Session
@@ -40,6 +41,7 @@ class Demo:
         self.hub = Hub(self.session)
         self.check = ScanCheck(self.session)
         self.warehouse: Warehouse | None = None
+        self.finance: Finance | None = None
 
     def start(self) -> None:
         self.hub.start([scan_check.NODE, *WAREHOUSE_NODES])
@@ -55,6 +57,9 @@ class Demo:
         self.check.run()
         assert self.warehouse is not None
         self.warehouse.run()
+        # The books of what was shipped: courier bills, a settlement, an e-invoice.
+        self.finance = Finance(self.session, self.hub, self.warehouse.shipped)
+        self.finance.run()
 
     def summary(self) -> None:
         s = self.session
@@ -80,6 +85,11 @@ class Demo:
             # The handheld's pages on the pick node (docs/pda.md): open in a browser.
             s.console.print(
                 f"PDA: {self.warehouse.pick_api}/pda   operator {PICKER}, PIN {PICKER_PIN}"
+            )
+        if self.finance is not None and self.finance.red:
+            s.console.print(
+                f"e-invoices: blue No. {self.finance.blue['number']}, "
+                f"red No. {self.finance.red['number']}   books: {s.api}/web/finance"
             )
         s.console.print(f"API: {s.api}/docs   logs and data: {s.dir}")
         # The dashboard (docs/dashboard.md): the demo's story, page by page, while it runs.

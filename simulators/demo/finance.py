@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -110,8 +109,9 @@ def card_fee(card: dict[str, Any], grams: int, province: str) -> Decimal:
 class Finance:
     s: Session
     hub: Hub
-    shipped: list[Shipped]
+    shipped: list[Shipped] = field(default_factory=list)
     einvoice_url: str = ""
+    connecting: subprocess.Popen[bytes] | None = None
     blue: dict[str, Any] = field(default_factory=dict)
     red: dict[str, Any] = field(default_factory=dict)
     bills: list[dict[str, Any]] = field(default_factory=list)
@@ -130,17 +130,6 @@ class Finance:
             raise DemoFailed(f"POST {path}: {r.status_code} {r.text[:300]}")
         return r.json()
 
-    def _cli(self, args: list[str], what: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "simulators.cli", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if done.returncode != 0:
-            raise DemoFailed(f"{what} failed: {(done.stderr or done.stdout)[-800:]}")
-        return done.stdout.strip()
-
     def _wait_invoice(self, request_no: str, what: str) -> dict[str, Any]:
         deadline = time.monotonic() + INVOICE_WAIT_S
         inv: dict[str, Any] = {}
@@ -158,7 +147,8 @@ class Finance:
 
     # --- the leg ----------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, shipped: list[Shipped]) -> None:
+        self.shipped = shipped
         if not self.shipped:
             raise DemoFailed("the finance leg needs the warehouse's shipped orders")
         s = self.s
@@ -183,8 +173,9 @@ class Finance:
             )
             det.append(f"see {s.api}/web/finance")
 
-    def _provider(self, det: list[str]) -> None:
-        """The provider simulator, the seller connected, and the blue invoice requested."""
+    def start(self) -> None:
+        """Start the provider simulator and connect the seller to it in the background, while
+        the warehouse leg runs (each is a Python process that takes seconds to import)."""
         s = self.s
         port = free_port()
         self.einvoice_url = f"http://127.0.0.1:{port}"
@@ -205,20 +196,11 @@ class Finance:
             ],
             "einvoice.log",
         )
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.einvoice_url}/_sim/truth", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise DemoFailed(
-                    f"the e-invoice simulator is not up after 20 s; see {s.dir / 'einvoice.log'}"
-                )
-            time.sleep(0.1)
-        # ``guanjia finance invoice connect`` (the only way in: there is no API route for it).
-        # The app secret travels on its command line, as that command takes it.
-        self._cli(
+        # ``guanjia finance invoice connect`` (there is no API route for it). The app secret
+        # travels on its command line, as that command takes it.
+        self.connecting = s.spawn(
             [
+                "simulators.cli",
                 "finance",
                 "invoice",
                 "connect",
@@ -239,8 +221,37 @@ class Finance:
                 "--database-url",
                 f"sqlite:///{s.dir / 'cloud.db'}",
             ],
-            "connecting the demo seller to the e-invoice simulator",
+            "einvoice-connect.log",
         )
+
+    def _provider(self, det: list[str]) -> None:
+        """The provider simulator up, the seller connected, and the blue invoice requested."""
+        s = self.s
+        if self.connecting is None:
+            self.start()
+        assert self.connecting is not None
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.einvoice_url}/_sim/truth", timeout=1).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise DemoFailed(
+                    f"the e-invoice simulator is not up after 60 s; see {s.dir / 'einvoice.log'}"
+                )
+            time.sleep(0.1)
+        try:
+            rc = self.connecting.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise DemoFailed(
+                "connecting the demo seller to the e-invoice simulator took over 60 s; "
+                f"see {s.dir / 'einvoice-connect.log'}"
+            ) from None
+        if rc != 0:
+            log = (s.dir / "einvoice-connect.log").read_text(errors="replace")
+            raise DemoFailed(
+                f"connecting the demo seller to the e-invoice simulator failed: {log[-600:]}"
+            )
         order = self.shipped[0].order_no
         self.blue = dict(
             s.http(

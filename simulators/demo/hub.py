@@ -74,6 +74,9 @@ class Hub:
             # The finance workers (ledger poster, e-invoices) tick every second, not every
             # 10 s, so the demo's finance leg sees its invoices within seconds.
             os.environ.setdefault("GUANJIA_FINANCE_POLL_S", "1")
+            # and run whatever the caller's environment says (the test suite turns them off
+            # for its own hubs): the finance leg waits for the e-invoice worker.
+            os.environ["GUANJIA_FINANCE_POSTER"] = "true"
             s.spawn(
                 [
                     "cloud",

@@ -11,6 +11,9 @@ released by the cloud are picked (pick node, PDA API), packed (pack node: scanne
 and printer simulators; one wrong item shows red; label PNGs in ``<dir>/labels``),
 shipped through the API, and a zone is counted by RFID (stocktake node, LLRP simulator).
 
+Then finance.py books it: courier bills reconciled (one parcel overcharged), the shop's
+Alipay bill settled, an e-invoice issued and red-flushed, the trial balance balanced.
+
 This module tells the story in order; hub.py starts the broker and the hub, session.py
 holds what the legs share.
 """
@@ -51,6 +54,9 @@ class Demo:
         # The warehouse's nodes boot while the scan-check node does its steps.
         self.warehouse.start_nodes()
         self.check.start_node()
+        # The e-invoice provider and the seller's connection start while the nodes boot.
+        self.finance = Finance(self.session, self.hub)
+        self.finance.start()
         self.warehouse.nodes_up()
 
     def scenario(self) -> None:
@@ -58,8 +64,8 @@ class Demo:
         assert self.warehouse is not None
         self.warehouse.run()
         # The books of what was shipped: courier bills, a settlement, an e-invoice.
-        self.finance = Finance(self.session, self.hub, self.warehouse.shipped)
-        self.finance.run()
+        assert self.finance is not None
+        self.finance.run(self.warehouse.shipped)
 
     def summary(self) -> None:
         s = self.session

@@ -17,9 +17,9 @@
 Like the other legs it drives the hub only over its API and commands, and the simulators
 over HTTP (this package imports neither cloud nor edge).
 
-The hub's e-invoice worker asks the provider again 5 s after each send (its POLL), so a
-blue then a red take two of those: the blue is requested as soon as the leg starts and
-issues while the courier bills and the settlement run.
+The demo's hub asks the e-invoice provider 1 s after each send (``GUANJIA_EINVOICE_QUERY_S``,
+5 s by default), and the blue is requested as soon as the leg starts, so it issues while
+the courier bills and the settlement run.
 """
 
 from __future__ import annotations

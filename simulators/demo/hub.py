@@ -72,8 +72,10 @@ class Hub:
             # The demo runs on this machine and points at /docs (off by default: Settings).
             os.environ.setdefault("GUANJIA_API_DOCS", "true")
             # The finance workers (ledger poster, e-invoices) tick every second, not every
-            # 10 s, so the demo's finance leg sees its invoices within seconds.
+            # 10 s, and ask the e-invoice provider 1 s after a send, not 5 s, so the demo's
+            # finance leg sees its invoices within seconds.
             os.environ.setdefault("GUANJIA_FINANCE_POLL_S", "1")
+            os.environ.setdefault("GUANJIA_EINVOICE_QUERY_S", "1")
             # and run whatever the caller's environment says (the test suite turns them off
             # for its own hubs): the finance leg waits for the e-invoice worker.
             os.environ["GUANJIA_FINANCE_POSTER"] = "true"

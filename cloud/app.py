@@ -175,7 +175,9 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             # E-invoices to the provider and back (cloud/finance/einvoice/worker.py): the
             # same switch and poll; rows are claimed with SKIP LOCKED and a lease.
             app.state.einvoices = einvoice_worker.Worker(
-                app.state.sessions, timedelta(seconds=settings.finance_poll_s)
+                app.state.sessions,
+                timedelta(seconds=settings.finance_poll_s),
+                timedelta(seconds=settings.einvoice_query_s),
             )
             app.state.einvoices.start()
         try:

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     #: Facts younger than this are left for the next tick: on PostgreSQL an id is drawn at
     #: INSERT but seen at COMMIT, so the cursor must not pass a transaction still open.
     finance_lag_s: float = Field(default=10.0, ge=0, le=3600)
+    #: How long after sending an e-invoice (or its red form) the worker asks the provider
+    #: how it went (cloud/finance/einvoice/worker.py POLL); the demo asks after 1 s.
+    einvoice_query_s: float = Field(default=5.0, gt=0, le=3600)
 
     # --- the dashboard (cloud/web/) ---
     #: Orders in by this hour (China time) ship the same day; open ones from before the

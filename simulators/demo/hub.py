@@ -33,6 +33,8 @@ class Hub:
         self.s = session
         self.seed: dict[str, Any] = {}
         self.orders: list[tuple[dict[str, Any], dict[str, Any], str]] = []
+        #: The marketplace simulator's address (its TOP gateway, Alipay bills, /_sim).
+        self.market_url = ""
 
     def start(self, nodes: list[str]) -> None:
         """Broker, hub and the audit step; ``nodes`` are assigned to WH1 by the seed."""
@@ -69,6 +71,14 @@ class Hub:
             os.environ.setdefault("GUANJIA_JWT_SECRET", os.urandom(24).hex())
             # The demo runs on this machine and points at /docs (off by default: Settings).
             os.environ.setdefault("GUANJIA_API_DOCS", "true")
+            # The finance workers (ledger poster, e-invoices) tick every second, not every
+            # 10 s, and ask the e-invoice provider 1 s after a send, not 5 s, so the demo's
+            # finance leg sees its invoices within seconds.
+            os.environ.setdefault("GUANJIA_FINANCE_POLL_S", "1")
+            os.environ.setdefault("GUANJIA_EINVOICE_QUERY_S", "1")
+            # and run whatever the caller's environment says (the test suite turns them off
+            # for its own hubs): the finance leg waits for the e-invoice worker.
+            os.environ["GUANJIA_FINANCE_POSTER"] = "true"
             s.spawn(
                 [
                     "cloud",
@@ -131,6 +141,7 @@ class Hub:
         with s.step("marketplace orders (订单下载)") as d:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
+            self.market_url = url
             s.spawn(
                 [
                     "simulators.cli",

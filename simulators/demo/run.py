@@ -11,6 +11,9 @@ released by the cloud are picked (pick node, PDA API), packed (pack node: scanne
 and printer simulators; one wrong item shows red; label PNGs in ``<dir>/labels``),
 shipped through the API, and a zone is counted by RFID (stocktake node, LLRP simulator).
 
+Then finance.py books it: courier bills reconciled (one parcel overcharged), the shop's
+Alipay bill settled, an e-invoice issued and red-flushed, the trial balance balanced.
+
 This module tells the story in order; hub.py starts the broker and the hub, session.py
 holds what the legs share.
 """
@@ -27,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulators.demo import scan_check
+from simulators.demo.finance import Finance
 from simulators.demo.hub import DEMO_PASSWORD, Hub
 from simulators.demo.scan_check import ScanCheck
 from simulators.demo.session import DemoFailed, Session
@@ -40,6 +44,7 @@ class Demo:
         self.hub = Hub(self.session)
         self.check = ScanCheck(self.session)
         self.warehouse: Warehouse | None = None
+        self.finance: Finance | None = None
 
     def start(self) -> None:
         self.hub.start([scan_check.NODE, *WAREHOUSE_NODES])
@@ -49,12 +54,18 @@ class Demo:
         # The warehouse's nodes boot while the scan-check node does its steps.
         self.warehouse.start_nodes()
         self.check.start_node()
+        # The e-invoice provider and the seller's connection start while the nodes boot.
+        self.finance = Finance(self.session, self.hub)
+        self.finance.start()
         self.warehouse.nodes_up()
 
     def scenario(self) -> None:
         self.check.run()
         assert self.warehouse is not None
         self.warehouse.run()
+        # The books of what was shipped: courier bills, a settlement, an e-invoice.
+        assert self.finance is not None
+        self.finance.run(self.warehouse.shipped)
 
     def summary(self) -> None:
         s = self.session
@@ -80,6 +91,11 @@ class Demo:
             # The handheld's pages on the pick node (docs/pda.md): open in a browser.
             s.console.print(
                 f"PDA: {self.warehouse.pick_api}/pda   operator {PICKER}, PIN {PICKER_PIN}"
+            )
+        if self.finance is not None and self.finance.red:
+            s.console.print(
+                f"e-invoices: blue No. {self.finance.blue['number']}, "
+                f"red No. {self.finance.red['number']}   books: {s.api}/web/finance"
             )
         s.console.print(f"API: {s.api}/docs   logs and data: {s.dir}")
         # The dashboard (docs/dashboard.md): the demo's story, page by page, while it runs.

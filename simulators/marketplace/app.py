@@ -4,6 +4,7 @@
 ``/_sim/...``, is the simulator's own (JSON in, JSON out):
 
 - ``GET  /_sim/clock`` -> ``{"now": epoch seconds, "text": GMT+8}``
+- ``GET  /_sim/alipay-bill?session=…&date=…``: a shop's Alipay bill of the day so far (bill.py)
 - ``POST /_sim/advance`` ``{"seconds": s, "rate": buyer actions per second}``
 - ``POST /_sim/place`` ``{"count": n}``: n new trades now
 - ``POST /_sim/faults`` a :class:`Faults` as JSON (fields left out keep their value), or
@@ -90,7 +91,8 @@ class MarketplaceApp:
                 status, headers, data = self.shopify.handle(verb, path, query, token, raw, base)
                 start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
                 return [data]
-            if path in ("/gateway.do", "/downloadBillFile.resource"):  # Alipay (bill.py)
+            if path in ("/gateway.do", "/downloadBillFile.resource", "/_sim/alipay-bill"):
+                # Alipay (bill.py), and the day so far from the control plane
                 base = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
                 query = environ.get("QUERY_STRING", "")
                 answer = bill.handle(self.market, verb, path, query, raw, base)

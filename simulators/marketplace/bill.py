@@ -155,9 +155,12 @@ WORDING = {
 }
 
 
-def rows(market: Market, shop: Shop, day: date) -> list[list[str]]:
-    """The day's rows, as the CSV has them (with the running balance)."""
+def rows(market: Market, shop: Shop, day: date, until: float | None = None) -> list[list[str]]:
+    """The day's rows, as the CSV has them (with the running balance); with ``until``, only
+    those before it (the day so far)."""
     start, end = _start_of(day), _start_of(day + timedelta(days=1))
+    if until is not None:
+        end = min(end, until)
     balance = OPENING
     out: list[list[str]] = []
     seq = 0
@@ -195,16 +198,22 @@ def _csv_line(cells: list[str]) -> str:
     return ",".join(cell(c.replace('"', '""')) for c in cells)
 
 
-def csv_bytes(market: Market, shop: Shop, day: date, exported: float) -> bytes:
-    """The day's 账务明细 as Alipay writes it: GBK, CRLF, comment lines around the table."""
-    body = rows(market, shop, day)
+def csv_bytes(
+    market: Market, shop: Shop, day: date, exported: float, until: float | None = None
+) -> bytes:
+    """The day's 账务明细 as Alipay writes it: GBK, CRLF, comment lines around the table;
+    with ``until``, the day so far (its end date is then ``until``)."""
+    body = rows(market, shop, day, until)
     ins = [Decimal(r[6]) for r in body if r[6]]
     outs = [Decimal(r[7]) for r in body if r[7]]
-    nxt = day + timedelta(days=1)
+    end = _start_of(day + timedelta(days=1))
+    if until is not None:
+        end = min(end, until)
     lines = [
         "#支付宝账务明细查询",
         f"#账号：[{account_of(shop)}]",
-        f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]   终止日期：[{nxt:%Y年%m月%d日} 00:00:00]",
+        f"#起始日期：[{day:%Y年%m月%d日} 00:00:00]   "
+        f"终止日期：[{datetime.fromtimestamp(int(end), GMT8):%Y年%m月%d日 %H:%M:%S}]",
         "#-----------------------------------------账务明细列表----------------------------------------",
         HEADER,
         *(_csv_line(r) for r in body),
@@ -216,9 +225,9 @@ def csv_bytes(market: Market, shop: Shop, day: date, exported: float) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("gbk", errors="replace")
 
 
-def summary_bytes(market: Market, shop: Shop, day: date) -> bytes:
+def summary_bytes(market: Market, shop: Shop, day: date, until: float | None = None) -> bytes:
     totals: dict[str, list[Decimal]] = {}
-    for r in rows(market, shop, day):
+    for r in rows(market, shop, day, until):
         t = totals.setdefault(r[10], [Decimal("0.00"), Decimal("0.00"), Decimal(0)])
         t[0] += Decimal(r[6] or "0")
         t[1] += Decimal(r[7] or "0")
@@ -232,16 +241,17 @@ def summary_bytes(market: Market, shop: Shop, day: date) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("gbk")
 
 
-def zip_bytes(market: Market, shop: Shop, day: date) -> bytes:
+def zip_bytes(market: Market, shop: Shop, day: date, until: float | None = None) -> bytes:
     user = account_of(shop)
     buf = io.BytesIO()
     # A fixed member time: the same day's bill is the same bytes whenever it is fetched.
     stamp = (day.year, day.month, day.day, 0, 0, 0)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         detail = zipfile.ZipInfo(f"{user}_{day:%Y%m%d}_账务明细.csv", stamp)
-        z.writestr(detail, csv_bytes(market, shop, day, _start_of(day + timedelta(days=1))))
+        exported = _start_of(day + timedelta(days=1)) if until is None else until
+        z.writestr(detail, csv_bytes(market, shop, day, exported, until))
         total = zipfile.ZipInfo(f"{user}_{day:%Y%m%d}_账务明细(汇总).csv", stamp)
-        z.writestr(total, summary_bytes(market, shop, day))
+        z.writestr(total, summary_bytes(market, shop, day, until))
     return buf.getvalue()
 
 
@@ -285,7 +295,28 @@ def handle(
         if shop is None or _start_of(day + timedelta(days=1)) > market.now:
             return 404, "text/plain", b"no such bill"
         return 200, "application/oct-stream", zip_bytes(market, shop, day)
+    if path == "/_sim/alipay-bill" and verb == "GET":
+        return _so_far(market, query)
     return None
+
+
+def _so_far(market: Market, query: str) -> tuple[int, str, bytes]:
+    """The simulator's own: ``GET /_sim/alipay-bill?session=…&date=yyyy-mm-dd`` answers the
+    day's zip as it stands now (rows before the simulator's clock; the end date in its
+    header is that moment). Alipay serves a day's bill only once the day is over; the demo
+    settles today's trades, so it asks for this. The same day's full bill later holds
+    the same 账务流水号, so a hub that imported this refuses it (409, nothing doubled)."""
+    params = dict(parse_qsl(query))
+    shop = _shop(market, {"app_auth_token": params.get("session", "")})
+    try:
+        day = date.fromisoformat(params.get("date", ""))
+    except ValueError:
+        return 400, "text/plain", b"date is not yyyy-mm-dd"
+    if shop is None:
+        return 404, "text/plain", b"no shop with that session"
+    if _start_of(day) > market.now:
+        return 404, "text/plain", b"that day has not begun"
+    return 200, "application/oct-stream", zip_bytes(market, shop, day, market.now)
 
 
 def _gateway(market: Market, params: dict[str, str], base: str) -> dict[str, Any]:

@@ -83,7 +83,12 @@ class _Job:
     fresh: bool = False
 
 
-def tick(factory: sessionmaker[Session], now: datetime, connect_to: Connect = connect) -> Tick:
+def tick(
+    factory: sessionmaker[Session],
+    now: datetime,
+    connect_to: Connect = connect,
+    query_after: timedelta = POLL,
+) -> Tick:
     out = Tick()
     with transaction(factory) as s:
         rows = list(
@@ -101,7 +106,7 @@ def tick(factory: sessionmaker[Session], now: datetime, connect_to: Connect = co
         jobs = []
         for inv in rows:
             if inv.state == "waiting":
-                _wake(s, inv, now)
+                _wake(s, inv, now, query_after)
                 continue
             claimed_state = inv.state
             if inv.state == "queued":
@@ -130,7 +135,7 @@ def tick(factory: sessionmaker[Session], now: datetime, connect_to: Connect = co
         if provider is None:
             _record(factory, job, now, error="no e-invoice provider is connected")
             continue
-        new_state = _work(factory, provider, job, now)
+        new_state = _work(factory, provider, job, now, query_after)
         out.changed[new_state] = out.changed.get(new_state, 0) + 1
     for provider in providers.values():
         close = getattr(provider, "close", None)
@@ -139,7 +144,7 @@ def tick(factory: sessionmaker[Session], now: datetime, connect_to: Connect = co
     return out
 
 
-def _wake(s: Session, inv: EInvoice, now: datetime) -> None:
+def _wake(s: Session, inv: EInvoice, now: datetime, query_after: timedelta = POLL) -> None:
     """A title change's new blue: sent once its red is issued; failed if the red won't be."""
     red = s.get_one(EInvoice, inv.after_id)
     if red.state == "issued":
@@ -148,7 +153,7 @@ def _wake(s: Session, inv: EInvoice, now: datetime) -> None:
         inv.state = "failed"
         inv.reason = f"the red invoice {red.request_no} was not issued ({red.state}): the title was not changed"
     else:
-        inv.next_try_at = now + POLL
+        inv.next_try_at = now + query_after
     inv.updated_at = now
 
 
@@ -179,7 +184,13 @@ def _lines(s: Session, inv: EInvoice) -> tuple[PortLine, ...]:
     )
 
 
-def _work(factory: sessionmaker[Session], p: Provider, job: _Job, now: datetime) -> str:
+def _work(
+    factory: sessionmaker[Session],
+    p: Provider,
+    job: _Job,
+    now: datetime,
+    query_after: timedelta = POLL,
+) -> str:
     try:
         if job.kind == "blue":
             if job.state == "sending":
@@ -187,41 +198,43 @@ def _work(factory: sessionmaker[Session], p: Provider, job: _Job, now: datetime)
                 status = None if job.fresh else p.query(job.request_no)
                 if status is None:
                     p.issue(_blue_request(factory, job))
-                    return _record(factory, job, now, state="issuing", delay=POLL)
-                return _record(factory, job, now, status=status)
+                    return _record(factory, job, now, state="issuing", delay=query_after)
+                return _record(factory, job, now, status=status, query_after=query_after)
             if job.state == "issuing":
                 status = p.query(job.request_no)
                 if status is None:  # accepted once, unknown now: the provider's trouble
                     raise Unreachable(f"the provider no longer knows {job.request_no}")
-                return _record(factory, job, now, status=status)
+                return _record(factory, job, now, status=status, query_after=query_after)
             if job.state == "seal_failed":
                 try:
                     p.reissue(job.serial or "")
                 except LimitReached as err:
                     return _record(factory, job, now, error=str(err), until=_tomorrow(now))
-                return _record(factory, job, now, state="issuing", delay=POLL)
+                return _record(factory, job, now, state="issuing", delay=query_after)
         else:
             if job.state == "sending":
                 form = None if job.fresh else p.query_red_form(job.request_no)
                 if form is None:
                     form = p.red_form(_red_request(factory, job))
-                return _record(factory, job, now, form=form)
+                return _record(factory, job, now, form=form, query_after=query_after)
             if job.state == "confirming":
                 form = p.query_red_form(job.request_no)
                 if form is None:
                     raise Unreachable(f"the provider no longer knows form {job.request_no}")
-                return _record(factory, job, now, form=form)
+                return _record(factory, job, now, form=form, query_after=query_after)
             if job.state in ("issuing", "seal_failed"):
                 if job.state == "seal_failed":
                     try:
                         p.reissue(job.serial or "")
                     except LimitReached as err:
                         return _record(factory, job, now, error=str(err), until=_tomorrow(now))
-                    return _record(factory, job, now, state="issuing", delay=POLL)
+                    return _record(factory, job, now, state="issuing", delay=query_after)
                 status = p.query(job.request_no)
                 if status is None:
-                    return _record(factory, job, now, error="the red is not issued yet", delay=POLL)
-                return _record(factory, job, now, status=status)
+                    return _record(
+                        factory, job, now, error="the red is not issued yet", delay=query_after
+                    )
+                return _record(factory, job, now, status=status, query_after=query_after)
     except Rejected as err:
         return _record(factory, job, now, state="failed", error=str(err))
     except Unreachable as err:
@@ -246,6 +259,7 @@ def _record(
     delay: timedelta | None = None,
     until: datetime | None = None,
     backoff: bool = False,
+    query_after: timedelta = POLL,
 ) -> str:
     with transaction(factory) as s:
         inv = s.get_one(EInvoice, job.id, with_for_update=True)
@@ -263,11 +277,11 @@ def _record(
                 state, error = "seal_failed", status.reason or "signature seal failed"
                 delay = timedelta(0)
             else:
-                state, delay = "issuing", POLL
+                state, delay = "issuing", query_after
         if form is not None:
             inv.form_id, inv.form_state = form.form_id, form.state
             if form.stands:
-                state, delay = "issuing", POLL
+                state, delay = "issuing", query_after
             elif form.waiting:
                 state, delay = "confirming", CONFIRM_POLL
             else:
@@ -285,7 +299,7 @@ def _record(
             inv.next_try_at = now + BACKOFF[min(max(inv.attempts - 1, 0), len(BACKOFF) - 1)]
             inv.attempts += 1
         else:
-            inv.next_try_at = now + (delay if delay is not None else POLL)
+            inv.next_try_at = now + (delay if delay is not None else query_after)
         inv.updated_at = now
         return inv.state
 
@@ -293,8 +307,10 @@ def _record(
 class Worker:
     """A thread of the hub that ticks every ``poll`` (cloud/app.py)."""
 
-    def __init__(self, factory: sessionmaker[Session], poll: timedelta) -> None:
-        self.factory, self.poll = factory, poll
+    def __init__(
+        self, factory: sessionmaker[Session], poll: timedelta, query_after: timedelta = POLL
+    ) -> None:
+        self.factory, self.poll, self.query_after = factory, poll, query_after
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -305,7 +321,7 @@ class Worker:
     def _run(self) -> None:
         while not self._stop.wait(self.poll.total_seconds()):
             try:
-                tick(self.factory, datetime.now(UTC))
+                tick(self.factory, datetime.now(UTC), query_after=self.query_after)
             except Exception:  # pragma: no cover - logged; the next tick tries again
                 log.exception("e-invoice tick failed")
 

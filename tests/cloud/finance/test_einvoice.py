@@ -198,6 +198,29 @@ def test_blue_is_sent_and_polled_until_issued(
     assert sim[0].truth()["issued"] == 1
 
 
+def test_the_worker_asks_the_provider_after_the_delay_it_is_given(
+    hub: sessionmaker[Session], sim: tuple[Provider, str]
+) -> None:
+    """``einvoice_query_s`` (the demo's 1 s): no query before it is due, one when it is."""
+    p, second = sim[0], timedelta(seconds=1)
+    no = _blue(hub)
+    worker.tick(hub, NOW, _connect, query_after=second)
+    assert _get(hub, no).state == "issuing"
+    worker.tick(hub, NOW + second / 2, _connect, query_after=second)
+    assert p.calls.get("queryInvoiceResult", 0) == 0  # not due yet
+    worker.tick(hub, NOW + second, _connect, query_after=second)  # in progress
+    assert p.calls.get("queryInvoiceResult", 0) == 1 and _get(hub, no).state == "issuing"
+    worker.tick(hub, NOW + 2 * second, _connect, query_after=second)
+    assert p.calls.get("queryInvoiceResult", 0) == 2 and _get(hub, no).state == "issued"
+    # The default waits its 5 s (worker.POLL) before asking.
+    other = _blue(hub)
+    worker.tick(hub, NOW + 3 * second, _connect)
+    worker.tick(hub, NOW + 7 * second, _connect)
+    assert _get(hub, other).state == "issuing" and p.calls.get("queryInvoiceResult", 0) == 2
+    worker.tick(hub, NOW + 8 * second, _connect)
+    assert p.calls.get("queryInvoiceResult", 0) == 3
+
+
 def test_timeout_after_acceptance_queries_and_issues_once(
     hub: sessionmaker[Session], sim: tuple[Provider, str]
 ) -> None:

@@ -44,14 +44,16 @@ check: $(STAMP)
 
 # Tests run on SQLite always, and on PostgreSQL too when the local server answers. The unit
 # and integration tests run in two processes (each with its own broker, schemas and files);
-# the end-to-end runs (kill -9, separate daemons, timings), the browser and the fuzz table
-# after them in one, so their processes and figures do not compete with the rest.
+# then the browser tests in two (each its own hub and Chromium, nothing else beside them);
+# the end-to-end runs (kill -9, separate daemons, timings) and the fuzz table last in one,
+# so their processes and figures do not compete with the rest.
 test: check cjk-font chromium
 	@if [ -z "$$GUANJIA_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
 	$(BIN)/pytest -n 2 -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest -m "e2e or browser or serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "browser and not e2e and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest -m "e2e or serial" $(PYTEST_ARGS)
 
 # The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no
 # browser, SQLite only. `make test` stays the whole suite, and is what CI runs.

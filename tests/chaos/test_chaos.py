@@ -34,7 +34,15 @@ def test_a_partition_queues_alarms_within_its_bound_and_converges(
     assert "bound 2 s" in fig.notes["alarm after"]
 
 
-@pytest.mark.parametrize("jump", list(scenarios.JUMPS))
+# make test runs the two jumps that matter most (no RTC at boot, a year ahead); the ±288 s
+# ones run with --long (each a hub and a daemon of their own, ~15 s on the 2-core CI).
+@pytest.mark.parametrize(
+    "jump",
+    [
+        pytest.param(j, marks=[pytest.mark.slow] if j in ("-288s", "+288s") else [])
+        for j in scenarios.JUMPS
+    ],
+)
 def test_clock_jumps(jump: str, tmp_path: Path) -> None:
     # The hub's database is SQLite here: the fault is the node's clock (the kill, partition
     # and I/O-error tests run on both databases).
@@ -52,7 +60,7 @@ def test_disk(mode: str, tmp_path: Path) -> None:
     assert fig.notes[f"FAULT lights ({'F' if mode == 'full' else 'R'})"] >= 1
 
 
-@pytest.mark.parametrize("mode", ["once", "forever"])
+@pytest.mark.parametrize("mode", ["once", pytest.param("forever", marks=pytest.mark.slow)])
 def test_io_errors(mode: str, db_url: str, tmp_path: Path) -> None:
     fig = held(storage.io_errors(tmp_path, 25, mode, runs=2, step=40, database_url=db_url))
     assert fig.notes["faults fired"] == "2 of 2"

@@ -14,8 +14,8 @@ from simulators.marketplace.market import Faults
 from tests.cloud.channels.harness import make_hub, simulate, stock_up
 
 CHUNKS = 4  # spread over the workers of make test-fast
-SEEDS_PER_CHUNK = 50  # make test: 200 schedules on SQLite; --long: 1,000 on each database
-PG_PER_CHUNK = 15  # make test on PostgreSQL: 60 (1-3 s a schedule there on a 2-core); --long: 1,000
+SEEDS_PER_CHUNK = 30  # make test: 120 schedules on SQLite; --long: 1,000 on each database
+PG_PER_CHUNK = 8  # make test on PostgreSQL: 32 (1-3 s a schedule there on a 2-core); --long: 1,000
 LONG_PER_CHUNK = 250
 FAST_PER_CHUNK = 5  # make test-fast (--hypothesis-profile=fast): the inner loop
 

@@ -122,19 +122,8 @@ def _po_received(
     closed meanwhile, beyond tolerance, a warehouse the node is not at) are physically
     there: the fact is kept, nothing is booked, and a task asks a person to decide."""
     p = ev.payload
-    assigned = session.execute(
-        select(Warehouse.code)
-        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
-        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
-    ).scalar_one_or_none()
     try:
-        if assigned != p.warehouse:
-            raise ConflictError(
-                N_("node %(node)s is at warehouse %(at)s, not %(wanted)s"),
-                node=node,
-                at=assigned or "none",
-                wanted=p.warehouse,
-            )
+        _check_at(session, account_id, node, p.warehouse)
         with session.begin_nested():
             receipts.book(
                 session,
@@ -174,19 +163,8 @@ def _return_received(
     received already under another receipt, another warehouse) is kept, books nothing, and
     a task says why: the parcel is on the returns table and a person decides."""
     p = ev.payload
-    assigned = session.execute(
-        select(Warehouse.code)
-        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
-        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
-    ).scalar_one_or_none()
     try:
-        if assigned != p.warehouse:
-            raise ConflictError(
-                N_("node %(node)s is at warehouse %(at)s, not %(wanted)s"),
-                node=node,
-                at=assigned or "none",
-                wanted=p.warehouse,
-            )
+        _check_at(session, account_id, node, p.warehouse)
         with session.begin_nested():
             aftersales.receive(
                 session,
@@ -565,19 +543,8 @@ def _transfer_received(
     shipment taken back meanwhile, more than was shipped, another warehouse) is kept, books
     nothing and opens a ``receipt_conflict`` task."""
     p = ev.payload
-    assigned = session.execute(
-        select(Warehouse.code)
-        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
-        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
-    ).scalar_one_or_none()
     try:
-        if assigned != p.warehouse:
-            raise ConflictError(
-                N_("node %(node)s is at warehouse %(at)s, not %(wanted)s"),
-                node=node,
-                at=assigned or "none",
-                wanted=p.warehouse,
-            )
+        _check_at(session, account_id, node, p.warehouse)
         with session.begin_nested():
             transfer_moves.receive(
                 session,
@@ -603,4 +570,21 @@ def _transfer_received(
             now,
             node_id=node,
             event_id=str(ev.id),
+        )
+
+
+def _check_at(session: Session, account_id: int, node: str, warehouse: str) -> None:
+    """Refuse a station's fact for a warehouse its node is not assigned to (the receiving,
+    returns and transfer facts each check this before booking)."""
+    assigned = session.execute(
+        select(Warehouse.code)
+        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
+        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
+    ).scalar_one_or_none()
+    if assigned != warehouse:
+        raise ConflictError(
+            N_("node %(node)s is at warehouse %(at)s, not %(wanted)s"),
+            node=node,
+            at=assigned or "none",
+            wanted=warehouse,
         )

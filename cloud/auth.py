@@ -87,7 +87,34 @@ ROLES: Final[dict[str, frozenset[str]]] = {
 }
 
 ALGORITHM: Final = "HS256"
-_hasher = PasswordHash((Argon2Hasher(),))
+
+
+def _argon2_cost(spec: str | None) -> Argon2Hasher:
+    """The argon2id cost: RFC 9106 §4's second recommended option (the "low memory" one,
+    argon2-cffi's default: m=64 MiB, t=3, p=4) unless ``GUANJIA_ARGON2`` gives
+    ``m=<KiB>,t=<passes>,p=<lanes>``.
+
+    A hash carries its own parameters, so changing them never locks anyone out. The test
+    suite sets a cheap cost (tests/conftest.py): at the default every test's login paid two
+    hashes of 64 MiB, over a second of CPU on a 2-core machine, for nothing under test.
+    """
+    if not spec:
+        return Argon2Hasher()
+    try:
+        parts = dict(item.split("=", 1) for item in spec.replace(" ", "").split(","))
+        m, t, p = int(parts["m"]), int(parts["t"]), int(parts["p"])
+    except (KeyError, ValueError) as e:
+        raise ValueError(
+            f"GUANJIA_ARGON2 must read m=<KiB>,t=<passes>,p=<lanes>, not {spec!r}"
+        ) from e
+    if m < 8 * p or t < 1 or p < 1:  # argon2's own floor: 8 KiB of memory per lane
+        raise ValueError(
+            f"GUANJIA_ARGON2 {spec!r} is below argon2's minimum (m >= 8*p KiB, t >= 1, p >= 1)"
+        )
+    return Argon2Hasher(memory_cost=m, time_cost=t, parallelism=p)
+
+
+_hasher = PasswordHash((_argon2_cost(os.environ.get("GUANJIA_ARGON2")),))
 # Verified against when the user is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH: Final = _hasher.hash("guanjia-timing-equaliser")
 

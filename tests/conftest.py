@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -16,10 +17,15 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from simulators.broker import PrivateBroker
+from tests.support.pgpool import PgPool
 
 # A refused login waits a second before its answer (cloud/settings.py); the tests that
 # count refusals would only wait. tests/cloud/api/test_login_limits.py tests the pause.
 os.environ.setdefault("GUANJIA_LOGIN_REFUSAL_DELAY_S", "0")
+# Argon2 at its production cost (64 MiB, 3 passes) took over a second per hash here, and
+# every logged-in test hashed twice; tests use a cheap cost (cloud/auth.py _argon2_cost).
+# tests/cloud/api/test_password_cost.py checks the production default.
+os.environ.setdefault("GUANJIA_ARGON2", "m=64,t=1,p=1")
 # Hubs built by other fixtures (module-scoped ones) do not post to the books behind a test's
 # back either; tests/cloud/finance/test_poster.py ticks the poster by hand.
 os.environ.setdefault("GUANJIA_FINANCE_POSTER", "0")
@@ -62,6 +68,36 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     w.write_line(
         f"{'all kinds':44} {total:>9,}  crashes {sum(t.crashes for t in TALLIES)}, unclear {sum(t.unclear for t in TALLIES)}"
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test files (databases, edge stores, broker configs) on tmpfs where the machine has one.
+
+    Every SQLite commit and PostgreSQL-free edge write fsyncs; on a virtual disk that was
+    most of the suite's kernel time. Nothing here tests durability against a power cut (no
+    test can pull the plug); kill -9 leaves the page cache, tmpfs or not. Off with
+    GUANJIA_TEST_TMPFS=0 or an explicit --basetemp. xdist workers inherit the directory.
+    """
+    if (
+        config.option.basetemp
+        or hasattr(config, "workerinput")
+        or os.environ.get("GUANJIA_TEST_TMPFS") == "0"
+    ):
+        return
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        config.option.basetemp = tempfile.mkdtemp(prefix="guanjia-tests-", dir=shm)
+        config.stash[_TMPFS_BASETEMP] = Path(config.option.basetemp)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A private directory in RAM: removed with the run (screenshots live in test-artifacts/).
+    base = config.stash.get(_TMPFS_BASETEMP, None)
+    if base is not None:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+_TMPFS_BASETEMP = pytest.StashKey[Path]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -133,32 +169,37 @@ def _pg_template() -> Iterator[tuple[Engine, str]]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_pool(_pg_template: tuple[Engine, str]) -> Iterator[PgPool]:
+    """This process's databases made from the template, reset and reused between tests."""
+    admin, template = _pg_template
+    pool = PgPool(admin, template, os.environ["GUANJIA_TEST_DATABASE_URL"])
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture(params=DATABASES)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database, migrated to head: a copy of the session's migrated template.
+    """A database migrated to head, at the state migrations leave it in.
 
-    SQLite: a copy of the template file. PostgreSQL: a database of its own made from the
-    template database (``CREATE DATABASE … TEMPLATE``), dropped with FORCE afterwards.
-    Migrating once and copying costs a fraction of migrating every test's database.
+    SQLite: a copy of the session's migrated template file. PostgreSQL: a database of this
+    process's pool (tests/support/pgpool.py), made once from the migrated template database
+    and emptied back to its state after each test. Migrating once and copying or resetting
+    costs a fraction of migrating every test's database.
     """
     if request.param == "sqlite":
         path = tmp_path / "cloud.db"
         shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    admin, template = request.getfixturevalue("_pg_template")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    pool: PgPool = request.getfixturevalue("pg_pool")
+    name = pool.take()
     try:
-        yield (
-            make_url(os.environ["GUANJIA_TEST_DATABASE_URL"])
-            .set(database=name)
-            .render_as_string(hide_password=False)
-        )
+        yield pool.url_of(name)
     finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        pool.give_back(name)
 
 
 @pytest.fixture

@@ -128,10 +128,10 @@ class Batch:
 
     ``raw`` holds each event as decoded JSON, in order; ``reasons`` maps the index of
     each malformed event to why it cannot be used; ``sent_ms`` is the node's wall clock
-    when it published the batch (``None`` from a node that does not say). Every other event is valid, and its
-    envelope fields (``node``, ``seq``, ``epoch``, ``id``, ``hlc``, ``type``) hold exactly
-    what its model holds (``id`` as canonical text), so a store can keep the JSON as it
-    came without building models. ``events`` are the typed models, built on first use;
+    when it published the batch (``None`` from a node that does not say). Every other
+    event is valid, and its envelope fields (``node``, ``seq``, ``epoch``, ``id``,
+    ``hlc``, ``type``) hold exactly what its model holds (``id`` as canonical text), so a
+    store can keep the JSON as it came without building models. ``events`` are the typed models, built on first use;
     :meth:`event` builds one.
     """
 

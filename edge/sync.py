@@ -459,8 +459,15 @@ class SyncAgent:
                 )
                 if not rows:
                     break
+                # The send time, so the hub judges this node's clock by it and not by the
+                # age of events queued behind a cut link (issue 19). A wall clock outside
+                # what the field holds sends none: the hub then judges each event alone.
+                wall = self.store.wall_ms()
+                sent_ms = wall if 0 <= wall <= codec.MAX_SENT_MS else None
                 await client.publish(
-                    topic, codec.encode_batch(self.node, [b for _, b in rows]), qos=1
+                    topic,
+                    codec.encode_batch(self.node, [b for _, b in rows], sent_ms),
+                    qos=1,
                 )
                 stop_if_cancelled()
                 if not self._inflight:

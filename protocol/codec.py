@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -81,12 +81,36 @@ def encode_event(event: Event) -> bytes:
     return encode(event)
 
 
-def encode_batch(node: str, encoded_events: Sequence[bytes]) -> bytes:
-    """Splice already-encoded events (as the outbox stores them) into one batch."""
+#: The largest ``sent_ms``: the physical part of an HLC timestamp (protocol/hlc.py), 47 bits.
+MAX_SENT_MS: Final = (1 << 47) - 1
+
+
+def encode_batch(node: str, encoded_events: Sequence[bytes], sent_ms: int | None = None) -> bytes:
+    """Splice already-encoded events (as the outbox stores them) into one batch.
+
+    ``sent_ms``: the node's wall clock at publish, in Unix milliseconds, read by the caller
+    (this module takes no clock). The hub judges the node's clock by it, not by how old
+    each event is when it arrives (:func:`decode_batch`); ``None`` leaves it out, as
+    batches of nodes older than the field were.
+    """
     if not 1 <= len(encoded_events) <= MAX_BATCH_EVENTS:
         raise ValueError(f"a batch holds 1..{MAX_BATCH_EVENTS} events, not {len(encoded_events)}")
-    head = b'{"v":%d,"node":%s,"events":[' % (SCHEMA_VERSION, orjson.dumps(node))
+    if sent_ms is None:
+        head = b'{"v":%d,"node":%s,"events":[' % (SCHEMA_VERSION, orjson.dumps(node))
+    else:
+        _check_sent_ms(sent_ms, ValueError)
+        head = b'{"v":%d,"node":%s,"sent_ms":%d,"events":[' % (
+            SCHEMA_VERSION,
+            orjson.dumps(node),
+            sent_ms,
+        )
     return head + b",".join(encoded_events) + b"]}"
+
+
+def _check_sent_ms(sent_ms: object, error: type[Exception]) -> None:
+    # bool is an int in Python; a JSON true is no time. Negative: before 1970, no clock.
+    if type(sent_ms) is not int or not 0 <= sent_ms <= MAX_SENT_MS:
+        raise error(f"batch sent_ms must be an integer 0..{MAX_SENT_MS}, not {sent_ms!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +127,15 @@ class Batch:
     """One node's event batch, every event placed in its stream: valid, or to be parked.
 
     ``raw`` holds each event as decoded JSON, in order; ``reasons`` maps the index of
-    each malformed event to why it cannot be used. Every other event is valid, and its
-    envelope fields (``node``, ``seq``, ``epoch``, ``id``, ``hlc``, ``type``) hold exactly
-    what its model holds (``id`` as canonical text), so a store can keep the JSON as it
-    came without building models. ``events`` are the typed models, built on first use;
+    each malformed event to why it cannot be used; ``sent_ms`` is the node's wall clock
+    when it published the batch (``None`` from a node that does not say). Every other
+    event is valid, and its envelope fields (``node``, ``seq``, ``epoch``, ``id``,
+    ``hlc``, ``type``) hold exactly what its model holds (``id`` as canonical text), so a
+    store can keep the JSON as it came without building models. ``events`` are the typed models, built on first use;
     :meth:`event` builds one.
     """
 
-    __slots__ = ("_events", "node", "raw", "reasons")
+    __slots__ = ("_events", "node", "raw", "reasons", "sent_ms")
 
     def __init__(
         self,
@@ -119,8 +144,10 @@ class Batch:
         *,
         raw: Sequence[dict[str, Any]] | None = None,
         reasons: Mapping[int, str] | None = None,
+        sent_ms: int | None = None,
     ) -> None:
         self.node = node
+        self.sent_ms = sent_ms
         self._events = None if events is None else tuple(events)
         if raw is None:
             if self._events is None:
@@ -172,7 +199,11 @@ class Batch:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Batch):
             return NotImplemented
-        return self.node == other.node and self.events == other.events
+        return (
+            self.node == other.node
+            and self.sent_ms == other.sent_ms
+            and self.events == other.events
+        )
 
     __hash__ = None  # type: ignore[assignment]  # equal by content, built lazily
 
@@ -285,14 +316,23 @@ def decode_batch(data: bytes, topic_node: str) -> Batch:
         raise RemoteProtocolError("batch has no events list")
     if len(raw_events) > MAX_BATCH_EVENTS:
         raise RemoteProtocolError(f"batch of {len(raw_events)} events exceeds {MAX_BATCH_EVENTS}")
-    if set(obj) != {"v", "node", "events"}:
-        extra = sorted(set(obj) - {"v", "node", "events"})
+    if not set(obj) <= _BATCH_FIELDS:
+        extra = sorted(set(obj) - _BATCH_FIELDS)
         raise RemoteProtocolError(f"batch has unknown fields {extra}")
-    batch = _decode_sound(raw_events, topic_node)
-    return batch if batch is not None else _decode_checked(raw_events, topic_node)
+    # Optional: batches of nodes older than the field have none (the hub then judges each
+    # event's clock by its age at arrival, as before).
+    sent_ms: int | None = None
+    if "sent_ms" in obj:
+        _check_sent_ms(obj["sent_ms"], RemoteProtocolError)
+        sent_ms = obj["sent_ms"]
+    batch = _decode_sound(raw_events, topic_node, sent_ms)
+    return batch if batch is not None else _decode_checked(raw_events, topic_node, sent_ms)
 
 
-def _decode_sound(raw_events: list[Any], topic_node: str) -> Batch | None:
+_BATCH_FIELDS = frozenset({"v", "node", "sent_ms", "events"})
+
+
+def _decode_sound(raw_events: list[Any], topic_node: str, sent_ms: int | None) -> Batch | None:
     """The common case, a sound batch, in one strict call into pydantic-core and no models.
 
     None if anything is off, even what the models would accept after coercion: then
@@ -309,10 +349,10 @@ def _decode_sound(raw_events: list[Any], topic_node: str) -> Batch | None:
         return None
     if any(r["node"] != topic_node for r in raw_events):
         return None
-    return Batch(topic_node, raw=raw_events)
+    return Batch(topic_node, raw=raw_events, sent_ms=sent_ms)
 
 
-def _decode_checked(raw_events: list[Any], topic_node: str) -> Batch:
+def _decode_checked(raw_events: list[Any], topic_node: str, sent_ms: int | None) -> Batch:
     expected: int | None = None
     for i, raw in enumerate(raw_events):
         if not isinstance(raw, dict):
@@ -344,4 +384,4 @@ def _decode_checked(raw_events: list[Any], topic_node: str) -> Batch:
         for e, r in zip(events, raw_events, strict=True)
     ]
     reasons = {i: e.reason for i, e in enumerate(events) if isinstance(e, ParkedEvent)}
-    return Batch(topic_node, events, raw=raw, reasons=reasons)
+    return Batch(topic_node, events, raw=raw, reasons=reasons, sent_ms=sent_ms)

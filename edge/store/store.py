@@ -116,6 +116,11 @@ class Store:
         # Resume the clock where it stopped: a node that boots at 1970 still moves forward.
         self._hlc.last = self._meta("hlc")
 
+    def wall_ms(self) -> int:
+        """The node's wall clock (Unix ms), the one its HLC reads: a batch says by it
+        when it was sent (protocol/codec.py ``encode_batch``)."""
+        return self._wall_ms()
+
     @staticmethod
     def _open(path: Path, synchronous: str) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves in atomic().

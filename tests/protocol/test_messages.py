@@ -121,6 +121,22 @@ def test_batch_round_trip() -> None:
     assert (got.first_seq, got.last_seq) == (5, 9)
 
 
+def test_batch_send_time_round_trips_and_is_optional() -> None:
+    events = [codec.encode_event(scan(i)) for i in (1, 2)]
+    sent = codec.decode_batch(codec.encode_batch(NODE, events, 1_790_000_000_450), NODE)
+    assert sent.sent_ms == 1_790_000_000_450
+    assert [e.seq for e in sent.events] == [1, 2]
+    assert codec.decode_batch(codec.encode_batch(NODE, events), NODE).sent_ms is None
+    # Kept through the slow path too (a parked event), and 0 and the top are times.
+    bad = orjson.dumps({"v": 1, "node": NODE, "sent_ms": 0, "events": [_raw(type="x")]})
+    assert codec.decode_batch(bad, NODE).sent_ms == 0
+    top = codec.encode_batch(NODE, events, codec.MAX_SENT_MS)
+    assert codec.decode_batch(top, NODE).sent_ms == codec.MAX_SENT_MS
+    for wrong in (-1, codec.MAX_SENT_MS + 1, True):
+        with pytest.raises(ValueError, match="sent_ms"):
+            codec.encode_batch(NODE, events, wrong)
+
+
 def test_batch_truncations_never_decode() -> None:
     data = _batch(scan(1), scan(2))
     for cut in range(len(data)):
@@ -181,6 +197,14 @@ BAD_BATCHES: list[tuple[str, bytes, str]] = [
         "seq 1 follows 2",
     ),
     ("event not object", orjson.dumps({"v": 1, "node": NODE, "events": [1]}), "not an object"),
+    *(
+        (
+            f"sent_ms {v!r}",
+            orjson.dumps({"v": 1, "node": NODE, "sent_ms": v, "events": [_raw()]}),
+            "sent_ms must be an integer",
+        )
+        for v in (None, True, -1, 1.5e12, "1790000000000", 2**47)
+    ),
     ("oversized", b" " * (1024 * 1024 + 1), "exceeds"),
     (
         "too many events",

@@ -148,6 +148,38 @@ def document_view(conn: sqlite3.Connection, number: str) -> PoView | None:
     return po_view(conn, number) or transfer_view(conn, number)
 
 
+def pos_by_ref(conn: sqlite3.Connection, ref: str, warehouse: str) -> list[str]:
+    """The POs a delivery reference (ASN number, courier waybill: ``delivery_refs`` of
+    ``po.release``) names, by index (``po_ref``). One open PO of this warehouse is the
+    answer; none open here, the one PO it names (the station says why it cannot be
+    received); several open here, all of them (the operator scans the PO number)."""
+    rows = conn.execute(
+        "SELECT r.po_number, p.status = 'open' AND p.warehouse = ? FROM po_ref r "
+        "JOIN po_release p USING (po_number) WHERE r.ref = ? ORDER BY r.po_number LIMIT 50",
+        (warehouse, ref),
+    ).fetchall()
+    fitting = [str(n) for n, ok in rows if ok]
+    if fitting:
+        return fitting
+    return [str(rows[0][0])] if len(rows) == 1 else []
+
+
+def scanned_document(
+    conn: sqlite3.Connection, code: str, warehouse: str, at_ms: int
+) -> PoScanned | None:
+    """A scan that names a document: its number (PO, then transfer), else a delivery
+    reference of a PO. None: it names none (it may still be a bin or an item)."""
+    view = document_view(conn, code)
+    if view is not None:
+        return PoScanned(code, view, at_ms=at_ms)
+    found = pos_by_ref(conn, code, warehouse)
+    if len(found) == 1:
+        return PoScanned(code, po_view(conn, found[0]), at_ms=at_ms)
+    if found:
+        return PoScanned(code, None, at_ms=at_ms, candidates=tuple(found))
+    return None
+
+
 def bin_of(conn: sqlite3.Connection, warehouse: str, code: str) -> BinInfo | None:
     row = conn.execute(
         "SELECT code, zone, x, y, walk_order, barcode FROM bin WHERE warehouse = ? "
@@ -382,11 +414,11 @@ class ReceiveRuntime(StationRuntime):
             if item is not None:
                 self.dispatch(ItemScanned(text, item[0], item[1], at_ms=now))
                 return
-        view = document_view(conn, text)
-        if view is not None:
+        doc = scanned_document(conn, text, wh, now)
+        if doc is not None:
             if state is State.IDLE:
                 self._demand = None  # read afresh for the receipt this scan opens
-            self.dispatch(PoScanned(text, view, at_ms=now))
+            self.dispatch(doc)
             return
         if state is not State.PUTAWAY:
             found_bin = bin_of(conn, wh, text)

@@ -402,4 +402,19 @@ MIGRATIONS: Final[list[Migration]] = [
         CREATE INDEX receive_receipt_po ON receive_receipt(po_number, document, stage);
         """,
     ),
+    (
+        # ASN scan (docs/inbound.md "ASN scan"): each delivery reference of a PO (ASN
+        # number, courier waybill) -> the PO, so a scan of one finds it by index.
+        "0014_po_delivery_refs",
+        """
+        CREATE TABLE po_ref (
+            ref TEXT NOT NULL,
+            po_number TEXT NOT NULL REFERENCES po_release(po_number) ON DELETE CASCADE,
+            PRIMARY KEY (ref, po_number)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX po_ref_po ON po_ref(po_number);
+        INSERT OR IGNORE INTO po_ref
+            SELECT r.value, p.po_number FROM po_release p, json_each(p.body, '$.delivery_refs') r;
+        """,
+    ),
 ]

@@ -124,6 +124,11 @@ def _release_po(conn: sqlite3.Connection, po: PoRelease) -> None:
         "warehouse = excluded.warehouse, status = excluded.status, body = excluded.body",
         (po.po_number, po.warehouse, po.status, po.model_dump_json()),
     )
+    conn.execute("DELETE FROM po_ref WHERE po_number = ?", (po.po_number,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO po_ref VALUES (?, ?)",
+        [(ref, po.po_number) for ref in po.delivery_refs],
+    )
     conn.execute(
         "UPDATE receive_receipt SET reflected = 1 WHERE po_number = ? AND document = 'po' "
         "AND stage = 'finished' AND reflected = 0 "

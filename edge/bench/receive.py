@@ -21,6 +21,7 @@ tail is the scheduler's and the disk's (each step is one fsynced commit), not th
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 import time
@@ -131,6 +132,8 @@ def bench_receive_latency(
     a PO by its waybill, and the p99 of an item scan through the PDA desk. ``directory``:
     where the store goes (default the system's temporary directory; /dev/shm takes the
     disk out of the figure)."""
+    # The stations' warnings (each abandoned receipt says so) are not the bench's output.
+    logging.getLogger("guanjia").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="guanjia-bench-receive-", dir=directory) as tmp:
         data_dir = Path(tmp) / "edge"
         cfg = EdgeConfig.model_validate(

@@ -46,6 +46,8 @@ from edge.stations.returns import ReturnsStation
 from edge.store.store import Store
 
 Kind = Literal["inbound", "returns"]
+#: Lines an answer shows: the counted ones first, then the next ones expected.
+MAX_VIEW_LINES: Final = 30
 KINDS: Final[tuple[Kind, ...]] = ("inbound", "returns")
 
 SCHEMA: Final = """
@@ -100,6 +102,8 @@ class DeskView(BaseModel):
     #: The reason keyed for the next item (QC fail or damaged), if any.
     reason: str | None = None
     lines: list[LineView] = []
+    #: Lines of the document; ``lines`` holds at most MAX_VIEW_LINES of them.
+    lines_total: int = 0
     putaway: PutawayView | None = None
     groups: int = 0
     placed: int = 0
@@ -130,6 +134,14 @@ def _receive_view(st: ReceiveStation) -> DeskView:
     for (sku, verdict, _), n in st.group_sizes.items():
         if verdict == "fail":
             failed[sku] = failed.get(sku, 0) + n
+    # The lines counted in this receipt, then the first ones still to come, at most
+    # MAX_VIEW_LINES: a scan's answer stays small on a 500-line PO (and the PDA's screen).
+    shown = [st.lines[s] for s in st.tally if s in st.lines][:MAX_VIEW_LINES]
+    for ln in po.release.lines:
+        if len(shown) >= MAX_VIEW_LINES:
+            break
+        if ln.sku_code not in st.tally:
+            shown.append(ln)
     view.lines = [
         LineView(
             sku_code=ln.sku_code,
@@ -138,8 +150,9 @@ def _receive_view(st: ReceiveStation) -> DeskView:
             passed=st.counted(ln.sku_code) - failed.get(ln.sku_code, 0),
             failed=failed.get(ln.sku_code, 0),
         )
-        for ln in po.release.lines
+        for ln in shown
     ]
+    view.lines_total = len(po.release.lines)
     view.groups = len(st.group_sizes)
     view.placed = len(st.placed)
     if st.state is ReceiveState.PUTAWAY:
@@ -181,8 +194,9 @@ def _returns_view(st: ReturnsStation) -> DeskView:
             passed=o.counted.get(ln.line_no, 0) - damaged.get(ln.line_no, 0),
             failed=damaged.get(ln.line_no, 0),
         )
-        for ln in rel.lines
+        for ln in rel.lines[:MAX_VIEW_LINES]
     ]
+    view.lines_total = len(rel.lines)
     return view
 
 

@@ -44,6 +44,7 @@ from edge.stations.receive import ReceiveStation
 from edge.stations.receive_model import State as ReceiveState
 from edge.stations.returns import ReturnsStation
 from edge.store.store import Store
+from protocol.messages import DownBatch
 
 Kind = Literal["inbound", "returns"]
 #: Lines an answer shows: the counted ones first, then the next ones expected.
@@ -382,6 +383,13 @@ class HandheldDesks:
             rt.dispatch(resumed)  # its answer is nobody's: the page asks for the view
         self._runtimes[(kind, operator)] = rt
         return rt
+
+    def on_down_applied(self, batch: DownBatch) -> None:
+        """Downlink hook (edge/sync.py, wired by edge/node.py on a pick node): a newer
+        release of a document open on a handheld reaches its station now, as at a dock."""
+        with self.lock:
+            for rt in self._runtimes.values():
+                rt.on_down_applied(batch)
 
     # --- requests --------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from protocol.messages import (
     BinInfo,
     BinsUpsert,
     BinsUpserted,
+    DownBatch,
     PoRelease,
     PoReleased,
     PoReleaseLine,
@@ -21,7 +22,7 @@ from protocol.messages import (
     ReturnReleased,
     ReturnReleaseLine,
 )
-from tests.edge.api.conftest import SKUS, Api, feed, make_api
+from tests.edge.api.conftest import NODE, SKUS, Api, feed, make_api
 
 A, B, C = SKUS["A"], SKUS["B"], SKUS["C"]
 
@@ -177,6 +178,18 @@ def test_receive_by_asn_with_qc_fail_putaway_retries_and_restart(
     assert r["view"]["receipt_id"] is None
     (ret,) = _received(api, "return.received")
     assert ret["request"] == "SH-1"
+    # A PO closed in the cloud while a handheld counts it: the downlink hook tells the
+    # station at once, and nothing more is counted.
+    assert _do(api, h, "inbound", "scan", "PO-10", "c1")["kind"] == "po.open"
+    assert _do(api, h, "inbound", "scan", C, "c2")["kind"] == "item.pass"
+    opened = _po("PO-10", ["SF-SHARED"], ("C", 1))
+    closed = opened.model_copy(
+        update={"payload": opened.payload.model_copy(update={"status": "closed"})}
+    )
+    feed(api.store, closed)
+    api.client.app.state.desks.on_down_applied(DownBatch(node=NODE, changes=[closed], head=1))
+    stopped = _do(api, h, "inbound", "scan", C, "c3")
+    assert (stopped["kind"], stopped["view"]["lines"][0]["passed"]) == ("item.po_not_open", 1)
     bad = api.post("/desks/nowhere/scan", h, {"barcode": A}, key="x")
     assert bad.status_code == 422
     gen.close()

@@ -358,7 +358,9 @@ class HandheldDesks:
         found = self._runtimes.get((kind, operator))
         if found is not None:
             return found
-        name = f"{self.station}-{'receive' if kind == 'inbound' else 'returns'}-{operator}"[:64]
+        name = f"{self.station}-{'receive' if kind == 'inbound' else 'returns'}-{operator}"
+        if len(name) > 64:  # a station name's limit: cut, and told apart by a digest
+            name = name[:55] + "-" + hashlib.sha256(operator.encode()).hexdigest()[:8]
         # A node limited to no warehouse: the one its bins are of (read when first needed).
         wh = self.warehouse or self._any_warehouse()
         section = {"warehouse": wh, "operator": operator}

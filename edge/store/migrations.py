@@ -417,4 +417,22 @@ MIGRATIONS: Final[list[Migration]] = [
             SELECT r.value, p.po_number FROM po_release p, json_each(p.body, '$.delivery_refs') r;
         """,
     ),
+    (
+        # Units per SKU of each released order, by SKU: the receiving station's fast-mover
+        # test reads one SKU's open demand by index at its scan, not every order's lines.
+        "0015_order_sku",
+        """
+        CREATE TABLE order_sku (
+            sku_code TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            PRIMARY KEY (sku_code, order_id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX order_sku_order ON order_sku(order_id);
+        INSERT INTO order_sku
+            SELECT json_extract(l.value, '$.sku_code'), o.order_id,
+                   SUM(json_extract(l.value, '$.qty'))
+            FROM order_release o, json_each(o.body, '$.lines') l GROUP BY 1, 2;
+        """,
+    ),
 ]

@@ -112,6 +112,18 @@ def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
             order.pick_node,
         ),
     )
+    row = conn.execute(
+        "SELECT version FROM order_release WHERE order_id = ?", (order.order_id,)
+    ).fetchone()
+    if row is not None and row[0] == order.version:  # this release is the one kept
+        units: dict[str, int] = {}
+        for line in order.lines:
+            units[line.sku_code] = units.get(line.sku_code, 0) + line.qty
+        conn.execute("DELETE FROM order_sku WHERE order_id = ?", (order.order_id,))
+        conn.executemany(
+            "INSERT INTO order_sku VALUES (?, ?, ?)",
+            [(sku, order.order_id, n) for sku, n in units.items()],
+        )
 
 
 def _release_po(conn: sqlite3.Connection, po: PoRelease) -> None:

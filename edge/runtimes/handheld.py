@@ -43,6 +43,7 @@ from edge.stations.common import Record, Show, Signal, Verdict
 from edge.stations.receive import ReceiveStation
 from edge.stations.receive_model import State as ReceiveState
 from edge.stations.returns import ReturnsStation
+from edge.store.migrations import HANDHELD_SCHEMA
 from edge.store.store import Store
 from protocol.messages import DownBatch
 
@@ -51,16 +52,7 @@ Kind = Literal["inbound", "returns"]
 MAX_VIEW_LINES: Final = 30
 KINDS: Final[tuple[Kind, ...]] = ("inbound", "returns")
 
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS handheld_request (
-    operator TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    response BLOB NOT NULL,
-    at_ms INTEGER NOT NULL,
-    PRIMARY KEY (operator, key)
-) STRICT
-"""
+SCHEMA: Final = HANDHELD_SCHEMA  # also migration 0016; created here for older stores
 
 
 class HandheldError(EdgeError):

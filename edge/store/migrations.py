@@ -103,6 +103,18 @@ CREATE TABLE IF NOT EXISTS count_request (
 """
 
 
+HANDHELD_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS handheld_request (
+    operator TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (operator, key)
+) STRICT
+"""
+
+
 #: POs released to the node (``po.release``), and the receipts its receiving station makes:
 #: every counted unit, placed group and stage commits with the step that shows it.
 #: ``reflected``: a finished receipt the cloud acked before a newer release of its PO
@@ -434,5 +446,12 @@ MIGRATIONS: Final[list[Migration]] = [
                    SUM(json_extract(l.value, '$.qty'))
             FROM order_release o, json_each(o.body, '$.lines') l GROUP BY 1, 2;
         """,
+    ),
+    (
+        # The PDA's receiving and returns (edge/runtimes/handheld.py): each request's answer
+        # under its Idempotency-Key, committed with the step (created there too, as the
+        # count API's tables are).
+        "0016_handheld_request",
+        HANDHELD_SCHEMA,
     ),
 ]

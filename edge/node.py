@@ -221,6 +221,9 @@ class EdgeNode:
             pda_service_worker=pick.pda_service_worker,
         )
         self.pick_app = app
+        # A PO or return closed in the cloud reaches a receipt open on a handheld at once.
+        if self.sync.on_down_applied is None:
+            self.sync.on_down_applied = app.state.desks.on_down_applied
 
         class DaemonServer(uvicorn.Server):
             @contextlib.contextmanager

@@ -469,6 +469,11 @@ class PoRelease(Message):
         str, StringConstraints(pattern=r"^(100(\.0{1,2})?|[0-9]{1,2}(\.[0-9]{1,2})?)$")
     ] = "0"
     lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
+    #: References of the deliveries announced for this PO: the supplier's ASN numbers
+    #: (发货单号) and the couriers' waybills (运单号). The receiving station opens the PO
+    #: when one of them is scanned instead of its number (docs/inbound.md "ASN scan").
+    #: Messages forbid unknown fields: upgrade the edge nodes before the hub (docs/protocol.md).
+    delivery_refs: list[Barcode] = Field(default_factory=list, max_length=32)
 
 
 class ReturnReleaseLine(Message):

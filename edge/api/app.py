@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Route
 
 from edge.api.counts import router as counts_router
+from edge.api.desks import router as desks_router
 from edge.api.limits import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADERS,
@@ -36,6 +37,7 @@ from edge.ops.metrics import make_metrics_app
 from edge.pda import mount_pda
 from edge.pins import verify_pin
 from edge.runtimes.count_service import CountService
+from edge.runtimes.handheld import HandheldDesks
 from edge.runtimes.pick import PickService
 from edge.stations.route import Metric
 from edge.store.store import Store
@@ -135,11 +137,21 @@ def pick_app(
         lock=service.lock,
         wall_ms=wall_ms,
     )
+    # Receiving, QC, putaway and returns on the handheld (edge/api/desks.py): the stations'
+    # own runtimes over the same store, under the same lock.
+    app.state.desks = HandheldDesks(
+        store,
+        station=station or store.node_id,
+        warehouse=warehouse,
+        lock=service.lock,
+        wall_ms=wall_ms,
+    )
     app.state.gate = gate
     app.state.pin_pool = pin_pool
     app.state.store = store
     app.include_router(router)
     app.include_router(counts_router)
+    app.include_router(desks_router)
     # Outside everything but Starlette's error middleware: a too-large body is refused
     # before any route, dependency or JSON parser sees a byte of it.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

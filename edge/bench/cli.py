@@ -57,13 +57,18 @@ def receive(
     po_lines: Annotated[int, typer.Option(help="Open PO lines on the node.")] = 10_000,
     orders: Annotated[int, typer.Option(help="Released orders (fast-mover demand).")] = 2_000,
     scans: Annotated[int, typer.Option(help="Item scans timed.")] = 2_000,
+    opens: Annotated[int, typer.Option(help="Receipts opened by waybill, timed.")] = 200,
+    directory: Annotated[
+        str | None, typer.Option(help="Where the store goes (/dev/shm: the disk out of it).")
+    ] = None,
 ) -> None:
-    """Receiving station: item scan -> light with a durable commit, many open PO lines."""
+    """Receiving station: item scan -> light with a durable commit, many open PO lines;
+    a PO opened by its waybill; an item scan through the PDA desk."""
     from edge.bench.receive import bench_receive_latency
 
     _table(
         f"receiving scan -> light, {po_lines:,} open PO lines, ms (target p99 <= 10)",
-        bench_receive_latency(po_lines, orders, scans),
+        bench_receive_latency(po_lines, orders, scans, opens, directory),
     )
 
 

@@ -69,6 +69,18 @@ async def inbound_page(request: Request) -> HTMLResponse:
     return _page(request, "inbound.html", "inbound")
 
 
+@router.get("/receive")
+async def receive_page(request: Request) -> HTMLResponse:
+    """Receiving, QC and putaway: the receiving station on the handheld (edge/api/desks.py)."""
+    return _page(request, "desk.html", "receive", desk="inbound")
+
+
+@router.get("/returns")
+async def returns_page(request: Request) -> HTMLResponse:
+    """The returns table on the handheld (edge/api/desks.py)."""
+    return _page(request, "desk.html", "returns", desk="returns")
+
+
 @router.get("/commands")
 async def commands_page(request: Request) -> HTMLResponse:
     codes = [(c, svg(c.code)) for c in COMMANDS]

@@ -22,6 +22,8 @@ PAGES = (
     "/pda/lookup",
     "/pda/count",
     "/pda/inbound",
+    "/pda/receive",
+    "/pda/returns",
 )
 #: Files the pages link with a versioned URL (base.html); the modules pda.js imports are
 #: fetched by their plain path (relative imports carry no ``?v=``).

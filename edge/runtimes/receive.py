@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
 from edge.config import EdgeConfig, ReceiveSection
@@ -148,6 +148,38 @@ def document_view(conn: sqlite3.Connection, number: str) -> PoView | None:
     return po_view(conn, number) or transfer_view(conn, number)
 
 
+def pos_by_ref(conn: sqlite3.Connection, ref: str, warehouse: str) -> list[str]:
+    """The POs a delivery reference (ASN number, courier waybill: ``delivery_refs`` of
+    ``po.release``) names, by index (``po_ref``). One open PO of this warehouse is the
+    answer; none open here, the one PO it names (the station says why it cannot be
+    received); several open here, all of them (the operator scans the PO number)."""
+    rows = conn.execute(
+        "SELECT r.po_number, p.status = 'open' AND p.warehouse = ? FROM po_ref r "
+        "JOIN po_release p USING (po_number) WHERE r.ref = ? ORDER BY r.po_number LIMIT 50",
+        (warehouse, ref),
+    ).fetchall()
+    fitting = [str(n) for n, ok in rows if ok]
+    if fitting:
+        return fitting
+    return [str(rows[0][0])] if len(rows) == 1 else []
+
+
+def scanned_document(
+    conn: sqlite3.Connection, code: str, warehouse: str, at_ms: int
+) -> PoScanned | None:
+    """A scan that names a document: its number (PO, then transfer), else a delivery
+    reference of a PO. None: it names none (it may still be a bin or an item)."""
+    view = document_view(conn, code)
+    if view is not None:
+        return PoScanned(code, view, at_ms=at_ms)
+    found = pos_by_ref(conn, code, warehouse)
+    if len(found) == 1:
+        return PoScanned(code, po_view(conn, found[0]), at_ms=at_ms)
+    if found:
+        return PoScanned(code, None, at_ms=at_ms, candidates=tuple(found))
+    return None
+
+
 def bin_of(conn: sqlite3.Connection, warehouse: str, code: str) -> BinInfo | None:
     row = conn.execute(
         "SELECT code, zone, x, y, walk_order, barcode FROM bin WHERE warehouse = ? "
@@ -159,20 +191,40 @@ def bin_of(conn: sqlite3.Connection, warehouse: str, code: str) -> BinInfo | Non
     return BinInfo(code=row[0], zone=row[1], x=row[2], y=row[3], walk_order=row[4], barcode=row[5])
 
 
-def open_demand(conn: sqlite3.Connection) -> dict[str, int]:
-    """Units per SKU on orders released to this node and not cancelled or held: one pass
-    over the orders (~10 ms for 2,000), made when a PO opens, not at every item scan."""
-    rows = conn.execute(
-        "SELECT json_extract(l.value, '$.sku_code'), SUM(json_extract(l.value, '$.qty')) "
-        "FROM order_release o, json_each(o.body, '$.lines') l WHERE o.status = 'released' "
-        "GROUP BY 1"
-    )
-    return {str(sku): int(n) for sku, n in rows}
+class OpenDemand(Mapping[str, int]):
+    """Units per SKU on orders released to this node and not cancelled or held, read for
+    one SKU when asked (the ``order_sku`` index: the orders holding that SKU, not every
+    order's lines) and kept for the receipt's life (a receipt reads it afresh)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._known: dict[str, int] = {}
+
+    def __getitem__(self, sku: str) -> int:
+        found = self._known.get(sku)
+        if found is None:
+            row = self.conn.execute(
+                "SELECT COALESCE(SUM(s.qty), 0) FROM order_sku s JOIN order_release o "
+                "USING (order_id) WHERE s.sku_code = ? AND o.status = 'released'",
+                (sku,),
+            ).fetchone()
+            found = self._known[sku] = int(row[0])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
+def open_demand(conn: sqlite3.Connection) -> OpenDemand:
+    return OpenDemand(conn)
 
 
 def item_view(
     conn: sqlite3.Connection,
-    demand: dict[str, int],
+    demand: Mapping[str, int],
     sku_code: str,
     name: str,
     barcodes: list[str],
@@ -201,7 +253,7 @@ def item_view(
 
 
 def item_for_scan(
-    conn: sqlite3.Connection, demand: dict[str, int], text: str, po: PoRelease | None, year: int
+    conn: sqlite3.Connection, demand: Mapping[str, int], text: str, po: PoRelease | None, year: int
 ) -> tuple[ItemView, str | None] | None:
     """The item a scan names and the serial it carries: catalogue, GS1, then the PO's lines."""
     found = sku_for_scan(conn, text, year)
@@ -225,7 +277,7 @@ def item_for_scan(
 
 
 def item_by_code(
-    conn: sqlite3.Connection, demand: dict[str, int], sku_code: str, po: PoRelease | None
+    conn: sqlite3.Connection, demand: Mapping[str, int], sku_code: str, po: PoRelease | None
 ) -> ItemView:
     sku = replica.sku(conn, sku_code)
     if sku is not None:
@@ -339,8 +391,8 @@ class ReceiveRuntime(StationRuntime):
         self.printer = printer
         self.printers = {printer.name: printer} if printer is not None else {}
         self._year = 1970
-        #: Open order demand per SKU, read when a PO opens (putaway's fast-mover test).
-        self._demand: dict[str, int] | None = None
+        #: Open order demand per SKU (putaway's fast-mover test), read by SKU at its scan.
+        self._demand: Mapping[str, int] | None = None
 
     async def start(self) -> None:
         now = self.clock_ms()
@@ -382,11 +434,11 @@ class ReceiveRuntime(StationRuntime):
             if item is not None:
                 self.dispatch(ItemScanned(text, item[0], item[1], at_ms=now))
                 return
-        view = document_view(conn, text)
-        if view is not None:
+        doc = scanned_document(conn, text, wh, now)
+        if doc is not None:
             if state is State.IDLE:
                 self._demand = None  # read afresh for the receipt this scan opens
-            self.dispatch(PoScanned(text, view, at_ms=now))
+            self.dispatch(doc)
             return
         if state is not State.PUTAWAY:
             found_bin = bin_of(conn, wh, text)

@@ -92,7 +92,13 @@ from edge.stations.receive_model import (
     UnitCounted,
 )
 from protocol.devices.zpl_item import ItemLabel
-from protocol.messages import BinInfo, PoReceivedPayload, ReceivedLine, TransferReceivedPayload
+from protocol.messages import (
+    BinInfo,
+    PoReceivedPayload,
+    PoReleaseLine,
+    ReceivedLine,
+    TransferReceivedPayload,
+)
 
 
 class ReceiveStation:
@@ -104,6 +110,8 @@ class ReceiveStation:
         self.next_receipt = next_receipt
         self.next_serial = next_serial
         self.po: PoView | None = None
+        #: The open document's lines by SKU (a scan's line lookup stays O(1) on a 500-line PO).
+        self.lines: dict[str, PoReleaseLine] = {}
         self.receipt_id: str | None = None
         self.units: list[Unit] = []
         #: Units per SKU and the serials of this receipt (a scan's checks stay O(1)).
@@ -158,7 +166,7 @@ class ReceiveStation:
     def room(self, sku: str) -> int | None:
         """Units of ``sku`` the PO still takes in this receipt (None: not on the PO)."""
         assert self.po is not None
-        line = next((ln for ln in self.po.release.lines if ln.sku_code == sku), None)
+        line = self.lines.get(sku)
         if line is None:
             return None
         return line.allowed - self.po.pending.get(sku, 0) - self.counted(sku)
@@ -218,6 +226,7 @@ class ReceiveStation:
 
     def _clear(self) -> None:
         self.po = None
+        self.lines = {}
         self.receipt_id = None
         self.units = []
         self.tally = {}
@@ -244,6 +253,14 @@ class ReceiveStation:
     def _open(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, PoScanned)
         code = event.barcode
+        if event.po is None and event.candidates:
+            text = (
+                f"{code} is the delivery of {len(event.candidates)} open POs "
+                f"({', '.join(event.candidates[:5])}): scan the PO number instead"
+            )
+            return self.state, self._say(
+                "po.ambiguous_ref", Signal.UNKNOWN, text, "warning", barcode=code
+            )
         if event.po is None:
             text = f"no purchase order or transfer {code} on this node: check the delivery note"
             return self.state, self._say(
@@ -264,6 +281,7 @@ class ReceiveStation:
             )
         self._clear()
         self.po = event.po
+        self.lines = {ln.sku_code: ln for ln in event.po.release.lines}
         number = self.next_receipt
         self.next_receipt += 1
         self.receipt_id = f"{self.config.node_id[:50]}-R{number:06d}"
@@ -275,6 +293,8 @@ class ReceiveStation:
         )
         source = event.po.origin if event.po.document == "transfer" else rel.supplier
         supplier = f" from {source}" if source else ""
+        if code != rel.po_number:  # found by a delivery reference (ASN or waybill)
+            supplier += f" (delivery {code})"
         text = (
             f"{doc}{supplier}: {len(rel.lines)} line(s), {expected} unit(s) expected; "
             f"receipt {self.receipt_id}: scan the items"
@@ -320,7 +340,7 @@ class ReceiveStation:
             text = f"{po} was {self.po.release.status} in the cloud: count nothing more; FINISH or ABANDON"
             return self.state, self._say("item.po_not_open", Signal.HOLD, text, "warning", **fields)
         if room <= 0:
-            line = next(ln for ln in self.po.release.lines if ln.sku_code == item.sku_code)
+            line = self.lines[item.sku_code]
             have = self.counted(item.sku_code) + self.po.pending.get(item.sku_code, 0)
             text = (
                 f"too many {item.sku_code}: {po} shipped {line.ordered}, {line.received} "
@@ -537,6 +557,7 @@ class ReceiveStation:
         ):
             return self.state, [Log("info", "a release of another document: nothing open changes")]
         self.po = event.po
+        self.lines = {ln.sku_code: ln for ln in event.po.release.lines}
         rel = event.po.release
         if rel.status == "open":
             return self.state, [Log("info", f"{event.po.label}: newer figures from the cloud")]
@@ -547,6 +568,7 @@ class ReceiveStation:
         assert isinstance(event, Resumed)
         self._clear()
         self.po = event.po
+        self.lines = {ln.sku_code: ln for ln in event.po.release.lines}
         self.receipt_id = event.receipt_id
         for unit in event.units:
             self._add(unit)

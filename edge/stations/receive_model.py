@@ -104,6 +104,8 @@ class PoScanned:
     barcode: str
     po: PoView | None
     at_ms: int = 0
+    #: ``po`` None and the scan an ASN or waybill that several open POs carry: their numbers.
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,18 @@ CREATE TABLE IF NOT EXISTS count_request (
 """
 
 
+HANDHELD_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS handheld_request (
+    operator TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response BLOB NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (operator, key)
+) STRICT
+"""
+
+
 #: POs released to the node (``po.release``), and the receipts its receiving station makes:
 #: every counted unit, placed group and stage commits with the step that shows it.
 #: ``reflected``: a finished receipt the cloud acked before a newer release of its PO
@@ -401,5 +413,45 @@ MIGRATIONS: Final[list[Migration]] = [
         DROP INDEX receive_receipt_po;
         CREATE INDEX receive_receipt_po ON receive_receipt(po_number, document, stage);
         """,
+    ),
+    (
+        # ASN scan (docs/inbound.md "ASN scan"): each delivery reference of a PO (ASN
+        # number, courier waybill) -> the PO, so a scan of one finds it by index.
+        "0014_po_delivery_refs",
+        """
+        CREATE TABLE po_ref (
+            ref TEXT NOT NULL,
+            po_number TEXT NOT NULL REFERENCES po_release(po_number) ON DELETE CASCADE,
+            PRIMARY KEY (ref, po_number)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX po_ref_po ON po_ref(po_number);
+        INSERT OR IGNORE INTO po_ref
+            SELECT r.value, p.po_number FROM po_release p, json_each(p.body, '$.delivery_refs') r;
+        """,
+    ),
+    (
+        # Units per SKU of each released order, by SKU: the receiving station's fast-mover
+        # test reads one SKU's open demand by index at its scan, not every order's lines.
+        "0015_order_sku",
+        """
+        CREATE TABLE order_sku (
+            sku_code TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            qty INTEGER NOT NULL,
+            PRIMARY KEY (sku_code, order_id)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX order_sku_order ON order_sku(order_id);
+        INSERT INTO order_sku
+            SELECT json_extract(l.value, '$.sku_code'), o.order_id,
+                   SUM(json_extract(l.value, '$.qty'))
+            FROM order_release o, json_each(o.body, '$.lines') l GROUP BY 1, 2;
+        """,
+    ),
+    (
+        # The PDA's receiving and returns (edge/runtimes/handheld.py): each request's answer
+        # under its Idempotency-Key, committed with the step (created there too, as the
+        # count API's tables are).
+        "0016_handheld_request",
+        HANDHELD_SCHEMA,
     ),
 ]

@@ -112,6 +112,18 @@ def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
             order.pick_node,
         ),
     )
+    row = conn.execute(
+        "SELECT version FROM order_release WHERE order_id = ?", (order.order_id,)
+    ).fetchone()
+    if row is not None and row[0] == order.version:  # this release is the one kept
+        units: dict[str, int] = {}
+        for line in order.lines:
+            units[line.sku_code] = units.get(line.sku_code, 0) + line.qty
+        conn.execute("DELETE FROM order_sku WHERE order_id = ?", (order.order_id,))
+        conn.executemany(
+            "INSERT INTO order_sku VALUES (?, ?, ?)",
+            [(sku, order.order_id, n) for sku, n in units.items()],
+        )
 
 
 def _release_po(conn: sqlite3.Connection, po: PoRelease) -> None:
@@ -123,6 +135,11 @@ def _release_po(conn: sqlite3.Connection, po: PoRelease) -> None:
         "INSERT INTO po_release VALUES (?, ?, ?, ?) ON CONFLICT(po_number) DO UPDATE SET "
         "warehouse = excluded.warehouse, status = excluded.status, body = excluded.body",
         (po.po_number, po.warehouse, po.status, po.model_dump_json()),
+    )
+    conn.execute("DELETE FROM po_ref WHERE po_number = ?", (po.po_number,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO po_ref VALUES (?, ?)",
+        [(ref, po.po_number) for ref in po.delivery_refs],
     )
     conn.execute(
         "UPDATE receive_receipt SET reflected = 1 WHERE po_number = ? AND document = 'po' "

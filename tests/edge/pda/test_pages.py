@@ -25,7 +25,7 @@ def test_each_page_screenshot_and_axe(page: Any, node: Node) -> None:
     page.wait_for_url("**/pda/waves")
     ready(page)
     page.locator("button[data-wave=W1]").wait_for()
-    for name in ["waves", "home", "lookup", "count", "inbound", "commands"]:
+    for name in ["waves", "home", "lookup", "count", "inbound", "receive", "returns", "commands"]:
         if name != "waves":
             page.goto(f"/pda/{name}" if name != "home" else "/pda")
             ready(page)

@@ -142,3 +142,46 @@ def test_bins_and_expected_stock_replace(store: Store) -> None:
         StockExpectedSet(seq=1, payload=StockExpected(warehouse="WH1", bins=["A-1"], levels=[])),
     )
     assert replica.expected_stock(store.conn, ["A-0", "A-1"]) == {("A-0", "X"): 5}
+
+
+def test_delivery_refs_and_order_skus_kept_by_release_and_built_by_their_migrations(
+    tmp_path: Path,
+) -> None:
+    """``po_ref`` (store 0014) follows each PO release; ``order_sku`` (0015) follows the
+    release of an order the node keeps (not an older version); both are built from the
+    releases stored before their migrations."""
+    from edge.runtimes.receive import OpenDemand, pos_by_ref
+    from protocol.messages import PoRelease, PoReleased, PoReleaseLine
+
+    def po(refs: list[str], status: str = "open") -> PoReleased:
+        line = PoReleaseLine(sku_code="A", ordered=1, received=0, expected=1, allowed=1)
+        return PoReleased(
+            seq=1,
+            payload=PoRelease(
+                po_number="PO-1", warehouse="WH1", status=status, lines=[line], delivery_refs=refs
+            ),
+        )
+
+    store = Store(tmp_path / "edge.db", NODE)
+    feed(store, po(["ASN-1", "SF1"]), OrderReleased(seq=1, payload=order(2)))
+    assert pos_by_ref(store.conn, "SF1", "WH1") == ["PO-1"]
+    assert pos_by_ref(store.conn, "SF1", "WH2") == ["PO-1"]  # the station says why not
+    feed(store, po(["ASN-2"]))  # the newer release replaces the references
+    assert pos_by_ref(store.conn, "SF1", "WH1") == [] and pos_by_ref(store.conn, "ASN-2", "WH1")
+    assert OpenDemand(store.conn)["A"] == 2
+    feed(store, OrderReleased(seq=1, payload=order(1, status="cancelled")))  # older: ignored
+    assert OpenDemand(store.conn)["A"] == 2
+    feed(store, OrderReleased(seq=1, payload=order(3, status="on_hold")))
+    assert OpenDemand(store.conn)["A"] == 0
+    with store.atomic() as conn:  # the store as it was before migrations 0014 and 0015
+        conn.execute("DROP TABLE po_ref")
+        conn.execute("DROP TABLE order_sku")
+        conn.execute(
+            "DELETE FROM schema_migrations WHERE name IN ('0014_po_delivery_refs', '0015_order_sku')"
+        )
+    store.close()
+    again = Store(tmp_path / "edge.db", NODE)
+    assert pos_by_ref(again.conn, "ASN-2", "WH1") == ["PO-1"]
+    assert again.conn.execute("SELECT sku_code, order_id, qty FROM order_sku").fetchall() == [
+        ("A", "JY1", 2)
+    ]

@@ -7,9 +7,10 @@ let opening = null;
 export function db() {
   if (!opening) {
     opening = new Promise((resolve, reject) => {
-      // Version 2 adds `counts` (each operator's view of a stocktake, count.js); an
-      // upgrade from 1 keeps the queue and the problems.
-      const req = indexedDB.open(NAME, 2);
+      // Version 2 adds `counts` (each operator's view of a stocktake, count.js), version 3
+      // `desks` (each operator's last receipt the node confirmed, desk.js); an upgrade
+      // keeps the queue and the problems.
+      const req = indexedDB.open(NAME, 3);
       req.onupgradeneeded = () => {
         const d = req.result;
         const has = (n) => d.objectStoreNames.contains(n);
@@ -17,6 +18,7 @@ export function db() {
         if (!has('problems')) d.createObjectStore('problems', { keyPath: 'id', autoIncrement: true });
         if (!has('state')) d.createObjectStore('state', { keyPath: 'operator' });
         if (!has('counts')) d.createObjectStore('counts', { keyPath: 'operator' });
+        if (!has('desks')) d.createObjectStore('desks', { keyPath: 'operator' });
       };
       req.onsuccess = () => {
         // A newer page (another tab after an upgrade) wants the database: let it go, and

@@ -94,7 +94,15 @@ const PAGES = {
     const { initCount } = await import('./count.js');
     await initCount();
   },
-  async inbound() { pageScan(async (code) => { await commandOf(code); }); },
+  async inbound() { showWho(); pageScan(async (code) => { await commandOf(code); }); },
+  async receive() {
+    const { initDesk } = await import('./desk.js');
+    await initDesk('inbound');
+  },
+  async returns() {
+    const { initDesk } = await import('./desk.js');
+    await initDesk('returns');
+  },
   async home() { showWho(); pageScan(async (code) => { await commandOf(code); }); },
   async commands() {},
 };

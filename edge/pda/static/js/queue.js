@@ -16,6 +16,11 @@ const PATHS = {
   count_recount: '/api/v1/counts/recount',
   count_finish: '/api/v1/counts/finish',
   count_abort: '/api/v1/counts/abort',
+  // Receiving and returns (desk.js; edge/api/desks.py)
+  receive_scan: '/api/v1/desks/inbound/scan',
+  receive_key: '/api/v1/desks/inbound/key',
+  returns_scan: '/api/v1/desks/returns/scan',
+  returns_key: '/api/v1/desks/returns/key',
 };
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 // The station takes the same code twice within 30 ms for a double read (edge/stations/

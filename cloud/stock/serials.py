@@ -149,9 +149,7 @@ def _sightings(node: str, ev: Event) -> list[_Seen]:
     return []
 
 
-def _conflict(
-    seen: _Seen, before: Sequence[SerialSighting], staged: Sequence[_Seen]
-) -> str | None:
+def _conflict(seen: _Seen, before: Sequence[SerialSighting], staged: Sequence[_Seen]) -> str | None:
     """Why ``seen`` cannot be the same unit's next step, or ``None``."""
     if any(s.serial == seen.serial and s.kind == seen.kind for s in staged):
         return f"serial {seen.serial} appears twice in this {seen.kind} fact"
@@ -163,9 +161,7 @@ def _conflict(
                 f"(purchase order {first.doc}) on {first.at:%Y-%m-%d}: two units carry it"
             )
     if seen.kind == "packed":
-        last = next(
-            (b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None
-        )
+        last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
         if last is not None and last.kind == "packed" and last.doc != seen.doc:
             return (
                 f"serial {seen.serial} is already packed in order {last.doc} and has not "
@@ -174,9 +170,7 @@ def _conflict(
     return None
 
 
-def record(
-    session: Session, account_id: int, node: str, ev: Event, now: datetime
-) -> list[str]:
+def record(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> list[str]:
     """Keep the serials of one applied fact; return the conflicts found (a task each)."""
     seen = _sightings(node, ev)
     if not seen:
@@ -245,16 +239,16 @@ def trace(session: Session, account_id: int, serial: str) -> list[Step]:
         (
             r.at,
             Step(
-            r.kind,
-            r.at,
-            r.sku_code,
-            r.doc,
-            r.node_id,
-            r.warehouse,
-            r.bin,
-            r.receipt,
-            r.detail,
-            r.conflict,
+                r.kind,
+                r.at,
+                r.sku_code,
+                r.doc,
+                r.node_id,
+                r.warehouse,
+                r.bin,
+                r.receipt,
+                r.detail,
+                r.conflict,
             ),
         )
         for r in rows

@@ -25,7 +25,7 @@ from cloud.inbound import orders, receipts, suppliers
 from cloud.stock.warehouses import list_warehouses
 from cloud.web import i18n
 from cloud.web.deps import StockPage, action, page
-from cloud.web.forms import parse_lines, validation_errors
+from cloud.web.pages.forms import parse_lines, validation_errors
 from cloud.web.render import locale_of, render
 from cloud.web.session import PREFIX, WebUser
 
@@ -167,7 +167,9 @@ async def po_create(request: Request, user: StockWriteAction, session: SessionDe
     except DomainError as err:
         session.rollback()  # nothing of a refused PO stays
         field = getattr(err, "field", None)
-        return _form_page(request, user, session, form, [(field, err.translated(gettext))], err.status)
+        return _form_page(
+            request, user, session, form, [(field, err.translated(gettext))], err.status
+        )
     return RedirectResponse(
         f"{PREFIX}/stock/purchase-orders/{quote(number, safe='')}?done=1", status_code=303
     )

@@ -126,7 +126,9 @@ def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestCl
             request="AS-NONE",  # no such request: a return_conflict task, the unit still seen
             warehouse="WH1",
             station=node,
-            lines=[ReturnedLine(line_no=1, sku_code=sku, damaged=1, reason="屏幕碎", serials=[scanned])],
+            lines=[
+                ReturnedLine(line_no=1, sku_code=sku, damaged=1, reason="屏幕碎", serials=[scanned])
+            ],
         ),
     )
     _ingest(demo, back)

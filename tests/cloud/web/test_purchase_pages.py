@@ -40,9 +40,7 @@ def _serial_fact(app: TestClient) -> None:
             warehouse="WH1",
             station=NODE,
             lines=[
-                ReceivedLine(
-                    sku_code=LEATHER, qty=1, verdict="pass", bin="A-02", serials=[SERIAL]
-                )
+                ReceivedLine(sku_code=LEATHER, qty=1, verdict="pass", bin="A-02", serials=[SERIAL])
             ],
         ),
     )
@@ -89,7 +87,9 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert po["supplier"] == "DG-LEATHER" and "admin" in po["created_by"]
 
     trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
-    assert "序列号追踪" in trace and "入库（采购单）" in trace and "上架" in trace and "A-02" in trace
+    assert (
+        "序列号追踪" in trace and "入库（采购单）" in trace and "上架" in trace and "A-02" in trace
+    )
     r = c.get("/web/stock/serials?serial=NOPE-1", headers=ZH)
     assert r.status_code == 404 and "NOPE-1" in r.text and "从未" in r.text
     assert c.get("/web/stock/serials", headers=EN).status_code == 200

@@ -38,9 +38,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.String(300), nullable=True),
         sa.Column("conflict", sa.Text(), nullable=True),
     )
-    op.create_index(
-        "ix_serial_sighting_serial", "serial_sighting", ["account_id", "serial", "at"]
-    )
+    op.create_index("ix_serial_sighting_serial", "serial_sighting", ["account_id", "serial", "at"])
 
 
 def downgrade() -> None:

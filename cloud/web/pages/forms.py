@@ -19,10 +19,11 @@ LINE_ERRORS: Final = {
 
 
 def parse_lines(
-    text: str, *, price: bool
+    text: str, *, price: bool, optional: bool = False
 ) -> tuple[list[tuple[str, int | str, str]], list[tuple[str, dict[str, object]]]]:
-    """Rows ``SKU*qty`` (or ``SKU*qty@price`` with ``price``) into (SKU, qty, price); a qty
-    that is not a number is refused here, everything else by the API's body model."""
+    """Rows ``SKU*qty`` (or ``SKU*qty@price`` with ``price``; ``@`` may be left out with
+    ``optional``) into (SKU, qty, what follows @); a qty that is not a number is refused
+    here, everything else by the API's body model."""
     out: list[tuple[str, int | str, str]] = []
     bad: list[tuple[str, dict[str, object]]] = []
     for n, row in enumerate(text.splitlines(), 1):
@@ -31,8 +32,12 @@ def parse_lines(
             continue
         unit = ""
         if price:
-            line, at, unit = line.rpartition("@")
-            if not at:
+            head, at, unit = line.rpartition("@")
+            if at:
+                line = head
+            elif optional:
+                unit = ""
+            else:
                 bad.append((LINE_ERRORS["price"], {"n": n, "line": row.strip()}))
                 continue
         sku, star, qty = line.rpartition("*")
@@ -56,7 +61,9 @@ def validation_errors(
         field = loc[0] if loc else None
         message = PYDANTIC.get(e["type"])
         text = gettext(message) % (e.get("ctx") or {}) if message else e["msg"]
-        # ("lines", 0, "qty") -> "lines" is the field, "1 qty" where in it (rows from 1).
-        where = " ".join(str(int(p) + 1) if p.isdigit() else p for p in loc[1:])
+        # ("lines", 0, "qty") -> "lines" is the field, "row 1 qty" where in it.
+        where = " ".join(
+            gettext(N_("row %(n)s")) % {"n": int(p) + 1} if p.isdigit() else p for p in loc[1:]
+        )
         out.append((field, f"{where}: {text}" if where else text))
     return out

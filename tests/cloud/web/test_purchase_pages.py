@@ -17,6 +17,7 @@ from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import PoReceived, PoReceivedPayload, ReceivedLine
+from tests.cloud.aftersales.conftest import RECIPIENT
 from tests.cloud.conftest import login
 from tests.cloud.web.conftest import NODE, add_user
 
@@ -24,6 +25,24 @@ LEATHER = "MKING IPAD AIR2 金甲系列皮套-金色"  # on the seeded PO-2026-0
 EN = {"Accept-Language": "en"}
 ZH = {"Accept-Language": "zh-CN"}
 SERIAL = "SN-PAGE-0001"
+CASE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # the demo seller's, stocked in WH1
+
+
+def _shipped_order(app: TestClient, h: dict[str, str], order_no: str) -> None:
+    order = {
+        "order_no": order_no,
+        "buyer_nick": "售后买家",
+        "recipient": RECIPIENT,
+        "warehouse": "WH1",
+        "lines": [{"line_id": "1", "sku_code": CASE, "qty": 2, "price_cents": 5900}],
+    }
+    for path, body in (
+        ("/api/v1/orders", {"orders": [order]}),
+        (f"/api/v1/orders/{order_no}/release", None),
+        (f"/api/v1/orders/{order_no}/ship", None),
+    ):
+        r = app.post(path, headers=h, json=body)
+        assert r.status_code < 300, r.text
 
 
 def _serial_fact(app: TestClient) -> None:
@@ -123,3 +142,67 @@ def test_another_seller_sees_none_of_the_first_ones_purchases_or_serials(
     )
     assert r.status_code in (404, 422) and "东莞皮具厂" not in r.text
     assert demo_app.get("/api/v1/purchase-orders/PO-2026-001", headers=h).json() == before
+    # The transfer and after-sales forms: none of A's warehouses or order lines; B's posts
+    # naming A's warehouses or A's shipped order are refused and create nothing of A's.
+    _shipped_order(demo_app, h, "AS-FORM-A")
+    assert "WH1" not in b.get("/web/stock/transfers/new").text
+    r = b.get("/web/aftersales/new?order_no=AS-FORM-A")
+    assert r.status_code == 404 and CASE not in r.text
+    transfers = demo_app.get("/api/v1/transfers", headers=h).json()
+    r = b.post(
+        "/web/stock/transfers",
+        data={"number": "DB-B-1", "from_warehouse": "WH1", "to_warehouse": "BCP",
+              "lines": f"{CASE}*1", "csrf": b.csrf},  # type: ignore[attr-defined]
+    )  # fmt: skip
+    assert r.status_code in (404, 422) and CASE not in r.text.replace(f"{CASE}*1", "")
+    r = b.post(
+        "/web/aftersales",
+        data={"order_no": "AS-FORM-A", "kind": "return", "lines": "1*1", "csrf": b.csrf},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
+    assert demo_app.get("/api/v1/transfers", headers=h).json() == transfers
+    assert demo_app.get("/api/v1/aftersales?order_no=AS-FORM-A", headers=h).json() == []
+
+
+def test_transfer_and_after_sales_create_forms(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    h = login(demo_app, "admin", account="demo")
+    _shipped_order(demo_app, h, "AS-FORM-1")
+    c = browser_client()
+    csrf = c.csrf  # type: ignore[attr-defined]
+    assert 'href="/web/stock/transfers/new"' in c.get("/web/stock/transfers").text
+    assert "新建调拨单" in c.get("/web/stock/transfers/new", headers=ZH).text
+    transfer = {"number": "DB-FORM-1", "kind": "same_price", "from_warehouse": "WH1"}
+    transfer |= {"to_warehouse": "BCP", "csrf": csrf}
+    before = demo_app.get("/api/v1/transfers", headers=h).json()
+    r = c.post("/web/stock/transfers", data={**transfer, "lines": "NO-SUCH*2"}, headers=ZH)
+    assert r.status_code == 422 and "NO-SUCH" in r.text and "未保存" in r.text
+    r = c.post("/web/stock/transfers", data={**transfer, "lines": f"{CASE}*0"}, headers=EN)
+    assert r.status_code == 422 and "Lines: row 1 qty: must be at least 1" in r.text
+    r = c.post(
+        "/web/stock/transfers",
+        data={**transfer, "to_warehouse": "WH1", "lines": f"{CASE}*1"},
+        headers=EN,
+    )
+    assert r.status_code == 422, r.text  # one warehouse and no bins: the domain's sentence
+    assert demo_app.get("/api/v1/transfers", headers=h).json() == before
+    r = c.post("/web/stock/transfers", data={**transfer, "lines": f"{CASE}*3", "audit": "1"})
+    assert r.status_code == 200 and "DB-FORM-1" in r.text
+    t = demo_app.get("/api/v1/transfers/DB-FORM-1", headers=h).json()
+    assert t["status"] == "audited" and t["lines"][0]["qty"] == 3
+
+    assert 'href="/web/aftersales/new"' in c.get("/web/aftersales").text
+    form = c.get("/web/aftersales/new?order_no=AS-FORM-1", headers=ZH).text
+    assert "新建售后单" in form and CASE in form  # the order's lines, to name them
+    req = {"order_no": "AS-FORM-1", "kind": "return", "reason": "七天无理由", "csrf": csrf}
+    r = c.post("/web/aftersales", data={**req, "lines": "1*5"}, headers=EN)
+    assert r.status_code in (409, 422) and "1*5" in r.text  # more than shipped, as typed
+    assert demo_app.get("/api/v1/aftersales?order_no=AS-FORM-1", headers=h).json() == []
+    r = c.post("/web/aftersales", data={**req, "lines": "1*2"}, headers=ZH)
+    assert r.status_code == 200 and "七天无理由" in r.text
+    (got,) = demo_app.get("/api/v1/aftersales?order_no=AS-FORM-1", headers=h).json()
+    assert got["kind"] == "return" and got["status"] == "requested"
+    r = c.post("/web/aftersales", data={**req, "csrf": "forged", "lines": "1*1"})
+    assert r.status_code == 403
+    assert len(demo_app.get("/api/v1/aftersales?order_no=AS-FORM-1", headers=h).json()) == 1

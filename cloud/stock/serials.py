@@ -196,6 +196,9 @@ def record(session: Session, account_id: int, node: str, ev: Event, now: datetim
             b.kind == s.kind and b.receipt == s.receipt and b.doc == s.doc for b in before
         ):
             continue  # the same receipt again (a station resent it): booked once, seen once
+        last = before[-1] if before else None
+        if last is not None and (last.kind, last.doc, last.receipt) == (s.kind, s.doc, s.receipt):
+            continue  # the unit's last step again (a pack resent under a new seq): one step
         why = _conflict(s, before, staged)
         staged.append(s)
         if why is not None:

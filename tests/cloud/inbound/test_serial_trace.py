@@ -168,6 +168,9 @@ def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestCl
     # returned unit packed again is not.
     _ingest(demo, _packed(node, 8, "JY-X1", sku, other), _packed(node, 9, "JY-X2", sku, other))
     _ingest(demo, _packed(node, 10, "JY-X3", sku, scanned))
+    steps = demo.get(f"/api/v1/serials/{scanned}").json()["steps"]
+    _ingest(demo, _packed(node, 11, "JY-X3", sku, scanned))  # the same pack, resent
+    assert demo.get(f"/api/v1/serials/{scanned}").json()["steps"] == steps
     assert demo.get(f"/api/v1/serials/{other}").json()["conflicts"] == 2
     assert demo.get(f"/api/v1/serials/{scanned}").json()["conflicts"] == 0
     details = _tasks(demo)

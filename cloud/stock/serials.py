@@ -149,24 +149,38 @@ def _sightings(node: str, ev: Event) -> list[_Seen]:
     return []
 
 
+#: Why a sighting cannot be the same unit's next step (stored in English, as the API and the
+#: task give it; the dashboard matches the sentence back to its message id to translate it).
+TWICE_IN_FACT: Final = N_("serial %(serial)s appears twice in this %(kind)s fact")
+RECEIVED_TWICE: Final = N_(
+    "serial %(serial)s was already received in receipt %(receipt)s (purchase order %(po)s)"
+    " on %(day)s: two units carry it"
+)
+PACKED_TWICE: Final = N_(
+    "serial %(serial)s is already packed in order %(order)s and has not come back: two units"
+    " carry it, or the wrong one was scanned"
+)
+CONFLICTS: Final = (TWICE_IN_FACT, RECEIVED_TWICE, PACKED_TWICE)
+
+
 def _conflict(seen: _Seen, before: Sequence[SerialSighting], staged: Sequence[_Seen]) -> str | None:
     """Why ``seen`` cannot be the same unit's next step, or ``None``."""
     if any(s.serial == seen.serial and s.kind == seen.kind for s in staged):
-        return f"serial {seen.serial} appears twice in this {seen.kind} fact"
+        return TWICE_IN_FACT % {"serial": seen.serial, "kind": seen.kind}
     if seen.kind == "received":
         first = next((b for b in before if b.kind == "received"), None)
         if first is not None:
-            return (
-                f"serial {seen.serial} was already received in receipt {first.receipt} "
-                f"(purchase order {first.doc}) on {first.at:%Y-%m-%d}: two units carry it"
-            )
+            day = f"{first.at:%Y-%m-%d}"
+            return RECEIVED_TWICE % {
+                "serial": seen.serial,
+                "receipt": first.receipt,
+                "po": first.doc,
+                "day": day,
+            }
     if seen.kind == "packed":
         last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
         if last is not None and last.kind == "packed" and last.doc != seen.doc:
-            return (
-                f"serial {seen.serial} is already packed in order {last.doc} and has not "
-                "come back: two units carry it, or the wrong one was scanned"
-            )
+            return PACKED_TWICE % {"serial": seen.serial, "order": last.doc}
     return None
 
 

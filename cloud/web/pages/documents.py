@@ -56,7 +56,7 @@ def _validated(
     try:
         item = model.model_validate(body)
     except ValidationError as err:
-        errors += validation_errors(gettext, err)
+        errors += validation_errors(gettext, err, lines_refused=bool(errors))
         return None
     return item if not errors else None
 

@@ -52,12 +52,15 @@ def parse_lines(
 
 
 def validation_errors(
-    gettext: Callable[[str], str], err: ValidationError
+    gettext: Callable[[str], str], err: ValidationError, *, lines_refused: bool = False
 ) -> list[tuple[str | None, str]]:
-    """(field, sentence) for each of pydantic's refusals; the field the form names it by."""
+    """(field, sentence) for each of pydantic's refusals; the field the form names it by.
+    With ``lines_refused`` (the typed rows were refused already) "no lines" is not said too."""
     out: list[tuple[str | None, str]] = []
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
+        if lines_refused and loc == ["lines"] and e["type"] == "too_short":
+            continue
         field = loc[0] if loc else None
         message = PYDANTIC.get(e["type"])
         text = gettext(message) % (e.get("ctx") or {}) if message else e["msg"]

@@ -142,7 +142,7 @@ async def po_create(request: Request, user: StockWriteAction, session: SessionDe
     try:
         item = PoIn.model_validate(body)
     except ValidationError as err:
-        errors += validation_errors(gettext, err)
+        errors += validation_errors(gettext, err, lines_refused=bool(bad))
     if errors:
         return _form_page(request, user, session, form, errors, 422)
 

@@ -45,16 +45,16 @@ def _shipped_order(app: TestClient, h: dict[str, str], order_no: str) -> None:
         assert r.status_code < 300, r.text
 
 
-def _serial_fact(app: TestClient) -> None:
-    """A receipt of two serial units at the demo node (its facts are the demo seller's)."""
+def _serial_fact(app: TestClient, seq: int = 1, receipt: str = "RC-PAGE-1") -> None:
+    """A receipt of a serial unit at the demo node (its facts are the demo seller's)."""
     fact = PoReceived(
         node=NODE,
         epoch=1,
-        seq=1,
+        seq=seq,
         id=uuid.uuid4(),
         hlc=pack(int(datetime.now(UTC).timestamp() * 1000), 0),
         payload=PoReceivedPayload(
-            receipt_id="RC-PAGE-1",
+            receipt_id=receipt,
             po_number="PO-2026-001",
             warehouse="WH1",
             station=NODE,
@@ -109,6 +109,10 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert (
         "序列号追踪" in trace and "入库（采购单）" in trace and "上架" in trace and "A-02" in trace
     )
+    assert "质检合格" in trace and "冲突" not in trace
+    _serial_fact(demo_app, 2, "RC-PAGE-2")  # the same serial received again: flagged
+    trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
+    assert "冲突" in trace and "在收货单 RC-PAGE-1（采购单 PO-2026-001）入库" in trace
     r = c.get("/web/stock/serials?serial=NOPE-1", headers=ZH)
     assert r.status_code == 404 and "NOPE-1" in r.text and "从未" in r.text
     assert c.get("/web/stock/serials", headers=EN).status_code == 200

@@ -39,6 +39,7 @@ from cloud.errors import (
 from cloud.inbound import receipts, transfer_moves
 from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
+from cloud.stock import serials
 from cloud.stock.ledger import Ledger, Move, require_skus
 from protocol.messages import (
     EVENT_ADAPTER,
@@ -109,6 +110,27 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _return_received(session, account_id, node, ev, now)
         elif isinstance(ev, TransferReceived):
             _transfer_received(session, account_id, node, ev, now)
+        _serials(session, account_id, node, ev, now)
+
+
+SERIAL_CONFLICT: Final = "serial_conflict"
+
+
+def _serials(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> None:
+    """The fact's serials into each unit's trace (cloud/stock/serials.py), whether or not the
+    fact booked anything: they say where the unit physically was. A serial seen where one
+    unit cannot be (received twice, packed into a second order) is kept, flagged, and a
+    task asks a person to look at the two units."""
+    for why in serials.record(session, account_id, node, ev, now):
+        tasks.open_task(
+            session,
+            account_id,
+            SERIAL_CONFLICT,
+            f"{ev.type} from {node}: {why}",
+            now,
+            node_id=node,
+            event_id=str(ev.id),
+        )
 
 
 RECEIPT_CONFLICT: Final = "receipt_conflict"

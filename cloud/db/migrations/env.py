@@ -12,6 +12,7 @@ import cloud.db.courier_bill
 import cloud.db.einvoice
 import cloud.db.finance
 import cloud.db.payables
+import cloud.db.serials
 import cloud.db.settlement
 import cloud.db.shopify
 import cloud.db.transfers

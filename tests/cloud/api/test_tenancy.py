@@ -72,7 +72,14 @@ from cloud.settings import Settings
 from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
-from protocol.messages import OrderPicked, OrderPickedPayload, PickedLine
+from protocol.messages import (
+    OrderPicked,
+    OrderPickedPayload,
+    PickedLine,
+    ReturnedLine,
+    ReturnReceived,
+    ReturnReceivedPayload,
+)
 from tests.cloud.conftest import PASSWORD, account_id_of, login, make_account
 from tests.cloud.finance.test_settlements import csv as bill_csv
 from tests.cloud.finance.test_settlements import row as bill_row
@@ -167,6 +174,8 @@ def _order(no: str, sku: str, *, warehouse: str | None = None) -> dict[str, Any]
 
 
 ORDER = "/api/v1/orders/{order_no}"
+#: A serial of A's unit, seen at A's returns table.
+A_SERIAL = "A-SERIAL-0001"
 #: A's courier bill: one parcel of A's courier SF, with its sides.
 A_BILL = (
     "tracking_number,date,destination,weight_kg,fee,length_cm,width_cm,height_cm\n"
@@ -386,6 +395,8 @@ FOREIGN: list[Case] = [
         {"kind": "refunded", "reason": "probe"},
         params={"order_no": "JY1300005"},
     ),
+    # a unit's serial trace (cloud/stock/serials.py)
+    Case("GET", "/api/v1/serials/{serial}", 404),
     # suppliers and purchase orders (cloud/inbound/)
     Case("GET", "/api/v1/suppliers/{code}", 404, params={"code": "DG-LEATHER"}),
     Case(
@@ -1036,9 +1047,25 @@ def _world(client: TestClient) -> World:
             lines=[PickedLine(line_id="1", sku_code=PHONE_CASE, qty=2, bin="A-02")],
         ),
     )
+    # A unit's serial seen at A's returns table (cloud/stock/serials.py): a request the hub
+    # does not know, so it books nothing (a task), but the serial's trace has a step.
+    returned = ReturnReceived(
+        node=NODE,
+        epoch=1,
+        seq=2,
+        id=uuid.uuid4(),
+        hlc=pack(int(now.timestamp() * 1000), 1),
+        payload=ReturnReceivedPayload(
+            receipt_id="A-RT-1",
+            request="A-NO-REQUEST",
+            warehouse="WH1",
+            station=NODE,
+            lines=[ReturnedLine(line_no=1, sku_code=PHONE_CASE, sellable=1, serials=[A_SERIAL])],
+        ),
+    )
     engine: Engine = app.state.engine
     with transaction(session_factory(engine)) as s:
-        apply_batch(s, Batch(node=NODE, events=(picked,)), now)
+        apply_batch(s, Batch(node=NODE, events=(picked, returned)), now)
         history.record(s, s.get_one(Node, NODE), now, timedelta(days=14))  # a history sample
         for n in (1, 2):
             tasks.open_task(s, a_id, "fact_conflict", f"A-TASK-MARKER {n}", now, node_id=NODE)
@@ -1255,6 +1282,7 @@ def _world(client: TestClient) -> World:
             "bill_id": str(bill_id),
             "line_id": str(line_id),
             "settlement_id": a_bill,
+            "serial": A_SERIAL,
         },
     )
 

@@ -1,0 +1,48 @@
+"""Where each serial-tracked unit was seen (全程条码跟踪, docs/inbound.md "Serial trace");
+migration 0035_h17a.
+
+Kept beside ``models.py`` (same ``Base``), as cloud/db/transfers.py is. ``cloud.db.migrations.env``
+imports this module so Alembic sees every table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db.models import Base
+
+
+class SerialSighting(Base):
+    """One unit's serial in one edge fact: issued (its label printed) and received at a
+    receiving station, put away in a bin, packed into an order, counted, received from a
+    transfer, returned. Written once per fact (ingest applies a (node, seq) once;
+    cloud/stock/serials.py). Picks, labels and shipments of the order it was packed in come
+    from the order's log when the trace is read, not from rows here."""
+
+    __tablename__ = "serial_sighting"
+    __table_args__ = (Index("ix_serial_sighting_serial", "account_id", "serial", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    serial: Mapped[str] = mapped_column(String(128))
+    sku_code: Mapped[str] = mapped_column(String(120))
+    #: ``issued``, ``received``, ``put_away``, ``packed``, ``counted``, ``transfer_received``,
+    #: ``returned`` (cloud/stock/serials.py KINDS).
+    kind: Mapped[str] = mapped_column(String(24))
+    #: When the node saw it (the event's hybrid clock), else when the hub learnt of it.
+    at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    warehouse: Mapped[str | None] = mapped_column(String(64))
+    bin: Mapped[str | None] = mapped_column(String(64))
+    #: The document: a PO number, an order number, a transfer, an after-sales request, a count.
+    doc: Mapped[str] = mapped_column(String(64))
+    #: The station's receipt id, where the fact has one (a receipt booked twice is one).
+    receipt: Mapped[str | None] = mapped_column(String(64))
+    #: What the station said of the unit: its QC verdict and reason, a return's outcome.
+    detail: Mapped[str | None] = mapped_column(String(300))
+    #: Why this sighting cannot be (a serial received twice, packed into two orders); a task
+    #: was opened for it. ``None``: no conflict.
+    conflict: Mapped[str | None] = mapped_column(Text)

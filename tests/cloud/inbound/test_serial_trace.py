@@ -1,0 +1,177 @@
+"""Barcode tracking (全程条码跟踪): a serial's whole history from the facts of the receiving,
+pack and returns stations and the order's own log, on the API in time order; a serial seen
+twice is flagged with a task, and a fact sent twice adds nothing (cloud/stock/serials.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from cloud.db.engine import session_factory, transaction
+from cloud.sync.ingest import apply_batch
+from protocol.codec import Batch
+from protocol.hlc import pack
+from protocol.messages import (
+    Event,
+    OrderLabelled,
+    OrderLabelledPayload,
+    OrderPacked,
+    OrderPackedPayload,
+    OrderPicked,
+    OrderPickedPayload,
+    PackedItem,
+    PickedLine,
+    PoReceived,
+    PoReceivedPayload,
+    ReceivedLine,
+    ReturnedLine,
+    ReturnReceived,
+    ReturnReceivedPayload,
+)
+from tests.cloud.inbound.conftest import station
+
+ORDER = "JY1300002"  # audited in the demo (cloud/seed.py): released below
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+
+
+def _base(node: str, seq: int, minutes: int) -> dict[str, Any]:
+    ms = int((T0 + timedelta(minutes=minutes)).timestamp() * 1000)
+    return {"node": node, "epoch": 1, "seq": seq, "id": uuid.uuid4(), "hlc": pack(ms, 0)}
+
+
+def _ingest(demo: TestClient, *events: Event) -> None:
+    engine = demo.app.state.engine  # type: ignore[attr-defined]
+    with transaction(session_factory(engine)) as s:
+        apply_batch(s, Batch(node=events[0].node, events=events), datetime.now(UTC))
+
+
+def _receipt(node: str, seq: int, po: str, rid: str, sku: str, serials: list[str]) -> PoReceived:
+    return PoReceived(
+        **_base(node, seq, seq),
+        payload=PoReceivedPayload(
+            receipt_id=rid,
+            po_number=po,
+            warehouse="WH1",
+            station=node,
+            lines=[
+                ReceivedLine(
+                    sku_code=sku, qty=len(serials), verdict="pass", bin="A-02", serials=serials
+                )
+            ],
+        ),
+    )
+
+
+def _packed(node: str, seq: int, order: str, sku: str, serial: str) -> OrderPacked:
+    item = PackedItem(line_id="1", sku_code=sku, qty=1, serials=[serial])
+    return OrderPacked(
+        **_base(node, seq, seq),
+        payload=OrderPackedPayload(order_id=order, version=1, station=node, items=[item]),
+    )
+
+
+def _tasks(demo: TestClient) -> list[str]:
+    return [t["detail"] for t in demo.get("/api/v1/tasks").json() if t["kind"] == "serial_conflict"]
+
+
+def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestClient) -> None:
+    node = station(demo)
+    order = demo.get(f"/api/v1/orders/{ORDER}").json()
+    sku = order["lines"][0]["sku_code"]
+    po = f"PO-SN-{node[-8:]}"
+    r = demo.post(
+        "/api/v1/purchase-orders",
+        json={
+            "number": po,
+            "warehouse": "WH1",
+            "lines": [{"sku_code": sku, "qty": 10, "unit_price": "12.00"}],
+            "confirm": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    issued, scanned, other = f"{node}-S0000001", f"SN-{node}", f"SN2-{node}"
+    first = _receipt(node, 1, po, f"RC-{node}-1", sku, [issued, scanned, other])
+    _ingest(demo, first)
+    r = demo.post(f"/api/v1/orders/{ORDER}/release", json={"pick_node": node})
+    assert r.status_code == 200, r.text
+    picked = OrderPicked(
+        **_base(node, 2, 10),
+        payload=OrderPickedPayload(
+            order_id=ORDER,
+            version=1,
+            station=node,
+            lines=[PickedLine(line_id="1", sku_code=sku, qty=2, bin="A-02")],
+        ),
+    )
+    labelled = OrderLabelled(
+        **_base(node, 4, 14),
+        payload=OrderLabelledPayload(
+            order_id=ORDER,
+            version=1,
+            station=node,
+            carrier=order["carrier"] or "SF",
+            tracking_number="SF100200300",
+            printer="zebra-1",
+        ),
+    )
+    _ingest(demo, picked, _packed(node, 3, ORDER, sku, scanned), labelled)
+    assert demo.post(f"/api/v1/orders/{ORDER}/ship").status_code == 200
+    back = ReturnReceived(
+        **_base(node, 5, 60 * 24),
+        payload=ReturnReceivedPayload(
+            receipt_id=f"RT-{node}",
+            request="AS-NONE",  # no such request: a return_conflict task, the unit still seen
+            warehouse="WH1",
+            station=node,
+            lines=[
+                ReturnedLine(line_no=1, sku_code=sku, damaged=1, reason="屏幕碎", serials=[scanned])
+            ],
+        ),
+    )
+    _ingest(demo, back)
+
+    got = demo.get(f"/api/v1/serials/{scanned}").json()
+    assert got["sku_code"] == sku and got["conflicts"] == 0
+    kinds = [s["kind"] for s in got["steps"]]
+    assert kinds == ["received", "put_away", "picked", "packed", "labelled", "shipped", "returned"]
+    steps = {s["kind"]: s for s in got["steps"]}
+    assert steps["received"]["doc"] == po and steps["received"]["detail"] == "QC pass"
+    assert steps["put_away"]["bin"] == "A-02" and steps["packed"]["doc"] == ORDER
+    assert steps["picked"]["node_id"] == node and steps["shipped"]["node_id"] is None
+    assert steps["returned"]["detail"] == "damaged 1 (屏幕碎)"
+    # The node's time, not the hub's: the receipt was two days ago on the node's clock.
+    assert steps["received"]["at"].startswith(str(T0.date()))
+    # A serial the station issued begins with its label print.
+    assert [s["kind"] for s in demo.get(f"/api/v1/serials/{issued}").json()["steps"]] == [
+        "issued",
+        "received",
+        "put_away",
+    ]
+    missing = demo.get("/api/v1/serials/NEVER-SEEN-1")
+    assert missing.status_code == 404 and "NEVER-SEEN-1 was never seen" in missing.text
+
+    # The same receipt again (a station resending it): nothing more is seen or flagged.
+    _ingest(demo, _receipt(node, 6, po, f"RC-{node}-1", sku, [issued, scanned, other]))
+    assert len(demo.get(f"/api/v1/serials/{issued}").json()["steps"]) == 3
+    assert _tasks(demo) == []
+    # Received again under another receipt: two units carry one serial. Kept, flagged, a task.
+    _ingest(demo, _receipt(node, 7, po, f"RC-{node}-2", sku, [other]))
+    twice = demo.get(f"/api/v1/serials/{other}").json()
+    assert twice["conflicts"] == 1
+    flagged = [s for s in twice["steps"] if s["conflict"]]
+    assert flagged[0]["receipt"] == f"RC-{node}-2"
+    assert f"already received in receipt RC-{node}-1" in flagged[0]["conflict"]
+    # Packed into one order and then into a second before it came back: flagged too; the
+    # returned unit packed again is not.
+    _ingest(demo, _packed(node, 8, "JY-X1", sku, other), _packed(node, 9, "JY-X2", sku, other))
+    _ingest(demo, _packed(node, 10, "JY-X3", sku, scanned))
+    steps = demo.get(f"/api/v1/serials/{scanned}").json()["steps"]
+    _ingest(demo, _packed(node, 11, "JY-X3", sku, scanned))  # the same pack, resent
+    assert demo.get(f"/api/v1/serials/{scanned}").json()["steps"] == steps
+    assert demo.get(f"/api/v1/serials/{other}").json()["conflicts"] == 2
+    assert demo.get(f"/api/v1/serials/{scanned}").json()["conflicts"] == 0
+    details = _tasks(demo)
+    assert len(details) == 2 and any("already packed in order JY-X1" in d for d in details)

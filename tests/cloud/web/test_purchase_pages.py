@@ -1,0 +1,212 @@
+"""Purchase orders, suppliers and a serial's trace on the dashboard (cloud/web/pages/
+purchases.py, serials.py): the lists and one PO with a partial receipt in Chinese, the create
+form (CSRF, the API's checks shown on the form, nothing stored when refused), the trace's
+timeline, and a second seller seeing none of the first one's (404, nothing changed)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from cloud.db.engine import transaction
+from cloud.sync.ingest import apply_batch
+from protocol.codec import Batch
+from protocol.hlc import pack
+from protocol.messages import PoReceived, PoReceivedPayload, ReceivedLine
+from tests.cloud.aftersales.conftest import RECIPIENT
+from tests.cloud.conftest import login
+from tests.cloud.web.conftest import NODE, add_user
+
+LEATHER = "MKING IPAD AIR2 金甲系列皮套-金色"  # on the seeded PO-2026-001 (cloud/seed.py)
+EN = {"Accept-Language": "en"}
+ZH = {"Accept-Language": "zh-CN"}
+SERIAL = "SN-PAGE-0001"
+CASE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # the demo seller's, stocked in WH1
+
+
+def _shipped_order(app: TestClient, h: dict[str, str], order_no: str) -> None:
+    order = {
+        "order_no": order_no,
+        "buyer_nick": "售后买家",
+        "recipient": RECIPIENT,
+        "warehouse": "WH1",
+        "lines": [{"line_id": "1", "sku_code": CASE, "qty": 2, "price_cents": 5900}],
+    }
+    for path, body in (
+        ("/api/v1/orders", {"orders": [order]}),
+        (f"/api/v1/orders/{order_no}/release", None),
+        (f"/api/v1/orders/{order_no}/ship", None),
+    ):
+        r = app.post(path, headers=h, json=body)
+        assert r.status_code < 300, r.text
+
+
+def _serial_fact(app: TestClient, seq: int = 1, receipt: str = "RC-PAGE-1") -> None:
+    """A receipt of a serial unit at the demo node (its facts are the demo seller's)."""
+    fact = PoReceived(
+        node=NODE,
+        epoch=1,
+        seq=seq,
+        id=uuid.uuid4(),
+        hlc=pack(int(datetime.now(UTC).timestamp() * 1000), 0),
+        payload=PoReceivedPayload(
+            receipt_id=receipt,
+            po_number="PO-2026-001",
+            warehouse="WH1",
+            station=NODE,
+            lines=[
+                ReceivedLine(sku_code=LEATHER, qty=1, verdict="pass", bin="A-02", serials=[SERIAL])
+            ],
+        ),
+    )
+    with transaction(app.app.state.sessions) as s:  # type: ignore[attr-defined]
+        apply_batch(s, Batch(node=NODE, events=(fact,)), datetime.now(UTC))
+
+
+def test_purchase_pages_the_create_form_and_a_serials_trace(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    h = login(demo_app, "admin", account="demo")
+    _serial_fact(demo_app)
+    c = browser_client()
+    page = c.get("/web/stock/purchase-orders", headers=ZH).text
+    assert "采购单" in page and "PO-2026-001" in page and "部分入库" in page
+    assert "PO-2026-001" not in c.get("/web/stock/purchase-orders?status=draft").text
+    one = c.get("/web/stock/purchase-orders/PO-2026-001", headers=ZH).text
+    assert LEATHER in one and "RC-PAGE-1" in one and "东莞皮具厂" not in one  # code, not name
+    assert "入库记录" in one and re.search(r"已收 \d+ / 100 件", one)
+    assert "东莞皮具厂" in c.get("/web/stock/suppliers", headers=ZH).text
+    form = c.get("/web/stock/purchase-orders/new", headers=ZH).text
+    assert "新建采购单" in form and f'name="csrf" value="{c.csrf}"' in form  # type: ignore[attr-defined]
+
+    def post(lines: str, number: str = "PO-WEB-1", **extra: str) -> tuple[int, str]:
+        data = {"number": number, "warehouse": "WH1", "supplier": "DG-LEATHER", "lines": lines}
+        data.update({"eta": "2026-12-24", "tolerance_pct": "5", "csrf": c.csrf, **extra})  # type: ignore[attr-defined]
+        r = c.post("/web/stock/purchase-orders", data=data, headers=ZH)
+        return r.status_code, r.text
+
+    before = demo_app.get("/api/v1/purchase-orders", headers=h).json()
+    status, text = post(f"{LEATHER}*ten@12.50")
+    assert status == 422 and "数量" in text and "ten@12.50" in text  # the form, as typed
+    status, text = post("NO-SUCH-SKU*2@1.00")
+    assert status == 422 and "NO-SUCH-SKU" in text and "未保存" in text
+    status, text = post(f"{LEATHER}*2@1.00", number="PO-2026-001")
+    assert status == 409 and "PO-2026-001" in text
+    assert demo_app.get("/api/v1/purchase-orders", headers=h).json() == before
+    r = c.post("/web/stock/purchase-orders", data={"number": "PO-WEB-1"}, headers=EN)
+    assert r.status_code == 403  # no CSRF token
+    status, text = post(f"{LEATHER}*20@12.50\n", confirm="1")
+    assert status == 200 and "PO-WEB-1" in text and "在途" in text
+    po = demo_app.get("/api/v1/purchase-orders/PO-WEB-1", headers=h).json()
+    assert po["status"] == "confirmed" and po["lines"][0]["unit_price"] == "12.5000"
+    assert po["supplier"] == "DG-LEATHER" and "admin" in po["created_by"]
+
+    trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
+    assert (
+        "序列号追踪" in trace and "入库（采购单）" in trace and "上架" in trace and "A-02" in trace
+    )
+    assert "质检合格" in trace and "冲突" not in trace
+    _serial_fact(demo_app, 2, "RC-PAGE-2")  # the same serial received again: flagged
+    trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
+    assert "冲突" in trace and "在收货单 RC-PAGE-1（采购单 PO-2026-001）入库" in trace
+    r = c.get("/web/stock/serials?serial=NOPE-1", headers=ZH)
+    assert r.status_code == 404 and "NOPE-1" in r.text and "从未" in r.text
+    assert c.get("/web/stock/serials", headers=EN).status_code == 200
+
+
+def test_another_seller_sees_none_of_the_first_ones_purchases_or_serials(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    _serial_fact(demo_app)
+    h = login(demo_app, "admin", account="demo")
+    before = demo_app.get("/api/v1/purchase-orders/PO-2026-001", headers=h).json()
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    assert "PO-2026-001" not in b.get("/web/stock/purchase-orders").text
+    assert "DG-LEATHER" not in b.get("/web/stock/suppliers").text
+    new = b.get("/web/stock/purchase-orders/new").text
+    assert "DG-LEATHER" not in new and "WH1" not in new
+    assert b.get("/web/stock/purchase-orders/PO-2026-001").status_code == 404
+    r = b.get(f"/web/stock/serials?serial={SERIAL}")
+    assert r.status_code == 404 and LEATHER not in r.text
+    # B's form naming A's supplier and warehouse: refused, nothing of A's changed.
+    r = b.post(
+        "/web/stock/purchase-orders",
+        data={
+            "number": "PO-2026-001",
+            "warehouse": "WH1",
+            "supplier": "DG-LEATHER",
+            "lines": f"{LEATHER}*1@1.00",
+            "csrf": b.csrf,  # type: ignore[attr-defined]
+        },
+    )
+    assert r.status_code in (404, 422) and "东莞皮具厂" not in r.text
+    assert demo_app.get("/api/v1/purchase-orders/PO-2026-001", headers=h).json() == before
+    # The transfer and after-sales forms: none of A's warehouses or order lines; B's posts
+    # naming A's warehouses or A's shipped order are refused and create nothing of A's.
+    _shipped_order(demo_app, h, "AS-FORM-A")
+    assert "WH1" not in b.get("/web/stock/transfers/new").text
+    r = b.get("/web/aftersales/new?order_no=AS-FORM-A")
+    assert r.status_code == 404 and CASE not in r.text
+    transfers = demo_app.get("/api/v1/transfers", headers=h).json()
+    r = b.post(
+        "/web/stock/transfers",
+        data={"number": "DB-B-1", "from_warehouse": "WH1", "to_warehouse": "BCP",
+              "lines": f"{CASE}*1", "csrf": b.csrf},  # type: ignore[attr-defined]
+    )  # fmt: skip
+    assert r.status_code in (404, 422) and CASE not in r.text.replace(f"{CASE}*1", "")
+    r = b.post(
+        "/web/aftersales",
+        data={"order_no": "AS-FORM-A", "kind": "return", "lines": "1*1", "csrf": b.csrf},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
+    assert demo_app.get("/api/v1/transfers", headers=h).json() == transfers
+    assert demo_app.get("/api/v1/aftersales?order_no=AS-FORM-A", headers=h).json() == []
+
+
+def test_transfer_and_after_sales_create_forms(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    h = login(demo_app, "admin", account="demo")
+    _shipped_order(demo_app, h, "AS-FORM-1")
+    c = browser_client()
+    csrf = c.csrf  # type: ignore[attr-defined]
+    assert 'href="/web/stock/transfers/new"' in c.get("/web/stock/transfers").text
+    assert "新建调拨单" in c.get("/web/stock/transfers/new", headers=ZH).text
+    transfer = {"number": "DB-FORM-1", "kind": "same_price", "from_warehouse": "WH1"}
+    transfer |= {"to_warehouse": "BCP", "csrf": csrf}
+    before = demo_app.get("/api/v1/transfers", headers=h).json()
+    r = c.post("/web/stock/transfers", data={**transfer, "lines": "NO-SUCH*2"}, headers=ZH)
+    assert r.status_code == 422 and "NO-SUCH" in r.text and "未保存" in r.text
+    r = c.post("/web/stock/transfers", data={**transfer, "lines": f"{CASE}*0"}, headers=EN)
+    assert r.status_code == 422 and "Lines: row 1 qty: must be at least 1" in r.text
+    r = c.post(
+        "/web/stock/transfers",
+        data={**transfer, "to_warehouse": "WH1", "lines": f"{CASE}*1"},
+        headers=EN,
+    )
+    assert r.status_code == 422, r.text  # one warehouse and no bins: the domain's sentence
+    assert demo_app.get("/api/v1/transfers", headers=h).json() == before
+    r = c.post("/web/stock/transfers", data={**transfer, "lines": f"{CASE}*3", "audit": "1"})
+    assert r.status_code == 200 and "DB-FORM-1" in r.text
+    t = demo_app.get("/api/v1/transfers/DB-FORM-1", headers=h).json()
+    assert t["status"] == "audited" and t["lines"][0]["qty"] == 3
+
+    assert 'href="/web/aftersales/new"' in c.get("/web/aftersales").text
+    form = c.get("/web/aftersales/new?order_no=AS-FORM-1", headers=ZH).text
+    assert "新建售后单" in form and CASE in form  # the order's lines, to name them
+    req = {"order_no": "AS-FORM-1", "kind": "return", "reason": "七天无理由", "csrf": csrf}
+    r = c.post("/web/aftersales", data={**req, "lines": "1*5"}, headers=EN)
+    assert r.status_code in (409, 422) and "1*5" in r.text  # more than shipped, as typed
+    assert demo_app.get("/api/v1/aftersales?order_no=AS-FORM-1", headers=h).json() == []
+    r = c.post("/web/aftersales", data={**req, "lines": "1*2"}, headers=ZH)
+    assert r.status_code == 200 and "七天无理由" in r.text
+    (got,) = demo_app.get("/api/v1/aftersales?order_no=AS-FORM-1", headers=h).json()
+    assert got["kind"] == "return" and got["status"] == "requested"
+    r = c.post("/web/aftersales", data={**req, "csrf": "forged", "lines": "1*1"})
+    assert r.status_code == 403
+    assert len(demo_app.get("/api/v1/aftersales?order_no=AS-FORM-1", headers=h).json()) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import logging
 import os
 import secrets
@@ -209,6 +210,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         openapi_url="/openapi.json" if settings.api_docs else None,
         docs_url="/docs" if settings.api_docs else None,
         redoc_url="/redoc" if settings.api_docs else None,
+        **_NO_OTEL,
     )
     app.state.settings = settings
     app.state.login_policy = LoginPolicy(
@@ -311,6 +313,18 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     # errors as pages and leaves the API's as they are.
     web.mount(app)
     return app
+
+
+#: FastAPI's built-in OpenTelemetry (FastAPI ≥ 0.160s: ``FastAPI(telemetry=…)``) asks the
+#: OpenTelemetry API on every request whether a tracer, meter or logger provider is set up,
+#: reading environment variables each time: 2.5% of a worker's CPU under ``guanjia bench
+#: cloud`` (py-spy, issue 20). The hub does not use OpenTelemetry (its figures are
+#: Prometheus's, /metrics): off, for versions that have it.
+_NO_OTEL: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def app_from_environment() -> FastAPI:

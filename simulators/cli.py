@@ -137,12 +137,30 @@ def bench_fanin(
             "(every event must still be stored exactly once)."
         ),
     ] = None,
+    hubs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="Hub processes on the one database and broker, sharing ingest through a "
+            "$share group, as on that many machines (docs/deploy/hub.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Many nodes into one hub: sync lag from event creation to the hub and back."""
     from simulators.bench.fanin import run as run_fanin
 
     run_fanin(
-        nodes, rate, duration, processes, database, pg_url, full_nodes, status_interval, kill_hub_at
+        nodes,
+        rate,
+        duration,
+        processes,
+        database,
+        pg_url,
+        full_nodes,
+        status_interval,
+        kill_hub_at,
+        hubs,
     )
 
 

@@ -27,7 +27,7 @@ Text = Annotated[Short | None, Blank, Query()]
 Day = Annotated[date | None, Blank, Query(description="YYYY-MM-DD, the seller's day (China time)")]
 
 
-def order_filter(
+async def order_filter(
     status: Annotated[Status | None, Blank, Query()] = None,
     on_hold: Annotated[bool | None, Blank, Query()] = None,
     q: Annotated[
@@ -76,4 +76,8 @@ def order_filter(
     )
 
 
+#: ``order_filter`` is async although it awaits nothing: FastAPI runs a plain ``def``
+#: dependency on the thread pool, a hop there and back for every order list and search
+#: (40% of ``guanjia bench cloud``'s mix), queued behind the handlers for a pool thread and
+#: for the GIL (issue 20; cloud/api/deps.py says the same of the session).
 OrderFilterDep = Annotated[OrderFilter, Depends(order_filter)]

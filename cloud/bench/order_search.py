@@ -29,6 +29,7 @@ def cases(phone: str, order_no: str) -> dict[str, OrderFilter]:
         "order no": OrderFilter(q=order_no[2:]),
         "order no part": OrderFilter(q=order_no[-7:]),
         "2 characters": OrderFilter(q="r8"),
+        "2 Chinese characters": OrderFilter(q="张三"),
         "two keywords, one common": OrderFilter(q=f"buyer1 {order_no}"),
         "two common keywords": OrderFilter(q="buyer1 r12"),
         "a shop with no orders": OrderFilter(shop="no-such-shop"),

@@ -102,6 +102,10 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+#: PostgreSQL advisory lock held while migrating (cloud/db/migrations/env.py): "guanjia".
+MIGRATION_LOCK = 0x6775616E6A6961
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 

@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
+    CompoundSelect,
     FromClause,
     Select,
     any_,
@@ -98,6 +99,10 @@ _SEARCHED = (_O.order_no, _O.buyer_nick, _O.tracking_number)
 MAX_KEYWORDS = 5
 #: SQLite's trigram index of the searched columns (migration 0023), kept in step by triggers.
 _FTS = table("order_search", column("order_id"), column("order_search"))
+#: Two-character pieces with a character beyond ASCII (migration 0035), kept by triggers:
+#: what a trigram index cannot answer (张三). ``''`` marks an order with a value too long
+#: for SQLite's triggers to cut up; every lookup reads those too.
+_GRAM = table("order_search_gram", column("order_id"), column("gram"), column("account_id"))
 #: On SQLite a keyword with at most this many index hits drives the query (its orders are
 #: read and sorted); one with more is checked along the newest-first walk, which meets 50
 #: matches soon when they are that common.
@@ -162,6 +167,18 @@ def _shop_orders() -> Select[Any]:
     )
 
 
+def _gram_is(value: ColumnElement[str]) -> ColumnElement[bool]:
+    return or_(_GRAM.c.gram == value, _GRAM.c.gram == "")
+
+
+def gram_of(word: str) -> str | None:
+    """The piece to look up in ``order_search_gram`` for a keyword of two characters with one
+    beyond ASCII, else None. ASCII letters lower-cased on SQLite only, as 0035 stores them."""
+    if len(word) != 2 or word.isascii():
+        return None
+    return word
+
+
 def _build_page(_dialect: str, variant: Hashable) -> Executable:
     present, words, drive = cast(
         tuple[frozenset[str], tuple[tuple[str, bool], ...], int | str | None], variant
@@ -169,7 +186,7 @@ def _build_page(_dialect: str, variant: Hashable) -> Executable:
     account: BindParameter[int] = bindparam("account")
     # DISTINCT: an order merged from two of the shop's orders must come once.
     driver = _shop_orders().distinct().subquery("shop_orders") if drive == "shop" else None
-    for_postgres = []
+    for_postgres: list[Select[Any] | CompoundSelect[Any]] = []
     narrow: list[ColumnElement[bool]] = []
     for i, (kind, phone) in enumerate(words):
         like: BindParameter[str] = bindparam(f"like{i}")
@@ -178,7 +195,20 @@ def _build_page(_dialect: str, variant: Hashable) -> Executable:
             # The whole number or its last 4 digits, each through its own index (0016).
             by_phone = [_O.phone == bindparam(f"phone{i}"), _O.phone_tail == bindparam(f"tail{i}")]
         phone_hits = [select(_O.id).where(_O.account_id == account, c) for c in by_phone]
-        if kind == "trigram":
+        if kind == "gram":
+            # Two characters with Chinese in them (0035): the orders holding that piece, then
+            # the same LIKE as a scan would apply. DISTINCT: an order may be under the piece
+            # and under '' (too long to cut up).
+            gram_hits = (
+                select(_GRAM.c.order_id.label("id"))
+                .where(_GRAM.c.account_id == account, _gram_is(bindparam(f"gram{i}")))
+                .distinct()
+            )
+            if i == drive:
+                driver = gram_hits.subquery("hits")
+            elif _dialect == "postgresql":
+                for_postgres.append(gram_hits)
+        elif kind == "trigram":
             # The matches first, one column at a time through its trigram index, then those
             # orders by id. With the LIKEs OR-ed on the order list's own path, the planner
             # walked the newest-first index through every order until it had a page: matches
@@ -314,8 +344,13 @@ def page(
             params[f"tail{i}"] = digits if len(digits) == 4 else None
         # A keyword of three characters or more has trigrams to look up; a shorter one
         # would read the whole index (PostgreSQL) or finds nothing in it (SQLite's FTS5
-        # trigram tokenizer): those scan, as before.
-        if len(word) < 3:
+        # trigram tokenizer): two characters with Chinese (or any beyond ASCII) in them are
+        # looked up in our own index of such pieces (0035), the rest scan, as before.
+        gram = gram_of(word)
+        if gram is not None:
+            params[f"gram{i}"] = gram if postgres else _ascii_lower(gram)
+            words.append(("gram", digits is not None))
+        elif len(word) < 3:
             words.append(("scan", digits is not None))
         elif postgres:
             words.append(("trigram", digits is not None))
@@ -327,10 +362,15 @@ def page(
     # Counting a common keyword's hits reads its trigrams' whole lists (~30 ms at 100,000
     # orders): the longest keywords first, and none after one that is rare enough.
     by_length = sorted(
-        (i for i, w in enumerate(words) if w[0] == "fts"), key=lambda i: -len(keywords[i])
+        (i for i, w in enumerate(words) if w[0] in ("fts", "gram") and not postgres),
+        key=lambda i: -len(keywords[i]),
     )
     for i in by_length:
-        counts[i] = _hits_up_to(session, params[f"fts{i}"], DRIVE_MAX + 1)
+        if words[i][0] == "gram":
+            bound = {"account": account_id, "gram": params[f"gram{i}"], "cap": DRIVE_MAX + 1}
+            counts[i] = int(session.execute(_GRAM_COUNT.get(session), bound).scalar_one())
+        else:
+            counts[i] = _hits_up_to(session, params[f"fts{i}"], DRIVE_MAX + 1)
         if counts[i] <= RARE:
             break
     if "shop" in present and not postgres:
@@ -354,6 +394,21 @@ _COUNT = Statements(
         .subquery()
     )
 )
+
+
+_GRAM_COUNT = Statements(
+    lambda _d, _v: select(func.count()).select_from(
+        select(_GRAM.c.order_id)
+        .where(_GRAM.c.account_id == bindparam("account"), _gram_is(bindparam("gram")))
+        .limit(bindparam("cap"))
+        .subquery()
+    )
+)
+
+
+def _ascii_lower(word: str) -> str:
+    """As SQLite's ``lower()``: ASCII letters only (its ``LIKE`` folds no others)."""
+    return "".join(ch.lower() if ch.isascii() else ch for ch in word)
 
 
 _SHOP_COUNT = Statements(

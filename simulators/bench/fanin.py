@@ -156,6 +156,7 @@ def run(
     full_nodes: bool = False,
     status_interval: float = 10.0,
     kill_hub_at: float | None = None,
+    hubs: int = 1,
 ) -> dict[str, float]:
     """Many nodes into one hub. Light mode (the default) simulates each node in memory on
     the real sync protocol (simulators/bench/fleet.py), so the cores go to the hub; ``full_nodes``
@@ -164,7 +165,12 @@ def run(
     ``kill_hub_at``: that many seconds after the fleets start, the hub is killed (SIGKILL,
     mid-group) and started again on the same database: every node sees the hub's last
     will, keeps writing, and says hello when it is back. Every event must still be stored
-    exactly once; the lag then includes the outage."""
+    exactly once; the lag then includes the outage (of the first hub only, with ``hubs``).
+
+    ``hubs``: that many hub processes on the one database and broker, as on that many
+    machines (docs/deploy/hub.md): each its own MQTT client id and port, all in one ``$share``
+    group, so each event batch goes to one of them. The second and later start once the
+    first has migrated the new database."""
     console = Console()
     mode = "full edge nodes" if full_nodes else "light nodes"
     share = [nodes // processes + (1 if i < nodes % processes else 0) for i in range(processes)]
@@ -176,20 +182,34 @@ def run(
         hub_url = f"{url}&application_name={app_name}" if schema else url
         port = free_port()
 
-        def start_hub() -> subprocess.Popen[bytes]:
+        ports = [port, *(free_port() for _ in range(hubs - 1))]
+        env = dict(os.environ)
+        if hubs > 1:
+            env["GUANJIA_INGEST_SHARE_GROUP"] = "guanjia-hub"
+
+        def start_hub(i: int = 0) -> subprocess.Popen[bytes]:
             return subprocess.Popen(
-                hub_command(port, hub_url, broker.port),
+                hub_command(ports[i], hub_url, broker.port),
                 stdout=subprocess.DEVNULL,
                 stderr=open(work / "cloud.log", "ab"),  # the child holds it; ours goes with GC
+                env=env | {"GUANJIA_MQTT_CLIENT_ID": f"guanjia-fanin-hub{i}"},
             )
 
         cloud = start_hub()
+        others: list[subprocess.Popen[bytes]] = []
         hub_down_s = 0.0
         try:
             wait_hub(port)
+            others = [start_hub(i) for i in range(1, hubs)]
+            for i in range(1, hubs):
+                wait_hub(ports[i])
             assert broker.proc is not None
             meter = _CpuMeter(
-                {"hub": cloud.pid, "broker": broker.proc.pid},
+                {
+                    "hub": cloud.pid,
+                    **{f"hub{i + 1}": p.pid for i, p in enumerate(others, 1)},
+                    "broker": broker.proc.pid,
+                },
                 (pg_url, app_name) if schema else None,
             )
             meter.start()
@@ -227,8 +247,10 @@ def run(
             cpu = meter.stop()
             lags, held = stored(url)
         finally:
-            cloud.terminate()
-            cloud.wait(10)
+            for hub in (cloud, *others):
+                hub.terminate()
+            for hub in (cloud, *others):
+                hub.wait(10)
             broker.stop()
             if schema:
                 drop_schema(pg_url, schema)
@@ -260,7 +282,14 @@ def run(
         "drained_after_stop_s": max(o["drained_after_stop_s"] for o in outs),
         "window_s": meter.wall_s,
         "cpu_fleet_s": fleet_cpu,
-        "cpu_hub_s": cpu["hub"],
+        "hubs": float(hubs),
+        "cpu_hub_s": sum(v for k, v in cpu.items() if k.startswith("hub")),
+        # Each hub's share when there are several: hub1 is the first ("hub" in the meter).
+        **{
+            f"cpu_{'hub1' if k == 'hub' else k}_s": v
+            for k, v in cpu.items()
+            if k.startswith("hub") and hubs > 1
+        },
         "cpu_broker_s": cpu["broker"],
         **({"cpu_postgres_s": cpu["postgres"]} if "postgres" in cpu else {}),
         "cpu_machine_busy_s": meter.machine_s,
@@ -279,7 +308,7 @@ def run(
             o["cpu_us_per_event"] * o["events"] for o in outs
         ) / max(1.0, events)
     table = Table(
-        title=f"fan-in ({mode}): {nodes} nodes × {rate:g} events/s for {duration:g} s into one hub "
+        title=f"fan-in ({mode}): {nodes} nodes × {rate:g} events/s for {duration:g} s into {hubs} hub(s) "
         f"({database}, {processes} fleet processes, {os.cpu_count()} cores)"
     )
     table.add_column("figure")

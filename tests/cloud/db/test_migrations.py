@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -13,8 +14,9 @@ import cloud.db.channel_changes
 import cloud.db.courier_bill
 import cloud.db.finance  # noqa: F401 - its tables are part of the metadata
 from cloud.db import waybills as _waybills  # noqa: F401 - its tables too
-from cloud.db.engine import migrate
+from cloud.db.engine import MIGRATION_LOCK, migrate
 from cloud.db.models import Base
+from tests.support import wait
 
 INDEXES = importlib.import_module("cloud.db.migrations.versions.0007_trigram_search").INDEXES
 
@@ -61,3 +63,34 @@ def test_substring_searches_have_trigram_indexes_on_postgresql(engine: Engine) -
 def test_migrate_twice_is_a_no_op(engine: Engine) -> None:
     migrate(engine)
     migrate(engine)
+
+
+def test_hubs_starting_at_once_migrate_one_after_the_other(engine: Engine) -> None:
+    """Every hub migrates on start; on PostgreSQL one holds an advisory lock while it does
+    (cloud/db/migrations/env.py) and the others wait for it, then find the schema at head."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite is a file on one machine; serve --workers migrates once")
+    key = MIGRATION_LOCK
+    done = threading.Event()
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        other = threading.Thread(target=lambda: (migrate(engine), done.set()), daemon=True)
+        other.start()
+
+        def waiting() -> bool:
+            return bool(
+                holder.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND NOT granted AND database = (SELECT oid FROM pg_database"
+                        " WHERE datname = current_database())"
+                    )
+                ).scalar_one()
+            )
+
+        wait(waiting, 30, "the second migration to wait for the lock")
+        assert not done.is_set()
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        holder.commit()
+    other.join(30)
+    assert done.is_set()

@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, delete, event, text, update
+from sqlalchemy import Engine, delete, event, inspect, text, update
 
-from cloud.db.engine import session_factory
+from cloud import accounts
+from cloud.db.engine import alembic_config, migrate, session_factory
 from cloud.db.models import SalesOrder
 from cloud.orders import views
 from cloud.orders.views import OrderFilter
@@ -62,9 +64,41 @@ def engine(c: TestClient) -> Engine:
     return c.app.state.engine  # type: ignore[attr-defined,no-any-return]
 
 
+def pieces(e: Engine, account: int, order_id: str, *values: str | None) -> set[tuple[Any, ...]]:
+    """The rows migration 0035 keeps for one order: each two-character piece with a character
+    beyond ASCII (lower-cased on SQLite), or ``''`` for a value too long to cut up."""
+    sqlite = e.dialect.name == "sqlite"
+    out = set()
+    for v in values:
+        if v is None:
+            continue
+        if sqlite and len(v) > 128:
+            out.add((account, "", order_id))
+            continue
+        for i in range(len(v) - 1):
+            gram = v[i : i + 2]
+            if not gram.isascii():
+                gram = (
+                    "".join(ch.lower() if ch.isascii() else ch for ch in gram) if sqlite else gram
+                )
+                out.add((account, gram, order_id))
+    return out
+
+
 def assert_index_in_step(c: TestClient) -> None:
-    """SQLite: the FTS rows are exactly the orders' searched columns, one row per order."""
+    """The two-character index (0035) holds exactly the pieces of the orders' searched
+    columns; SQLite: the FTS rows are exactly those columns, one row per order."""
     e = engine(c)
+    with e.connect() as conn:
+        grams = set(
+            conn.execute(text("SELECT account_id, gram, order_id FROM order_search_gram")).all()
+        )
+        expected: set[tuple[Any, ...]] = set()
+        for r in conn.execute(
+            text("SELECT account_id, id, order_no, buyer_nick, tracking_number FROM sales_order")
+        ):
+            expected |= pieces(e, *r)
+    assert {tuple(g) for g in grams} == expected
     if e.dialect.name != "sqlite":
         return
     with e.connect() as conn:
@@ -94,6 +128,7 @@ def test_two_character_chinese_keywords(shop: TestClient) -> None:
     assert search(c, "张三 ZH-3") == {"ZH-3"}  # short and long keywords combine (AND)
     assert search(c, "张三丰 ZH-3") == set()
     assert search(c, "王五") == set()  # the recipient's name is not searched
+    assert_index_in_step(c)
 
 
 SYNTAX = {
@@ -215,3 +250,98 @@ def test_a_rare_keyword_or_an_empty_shop_is_not_found_by_walking_every_order(
         page_plan = plans[-1]
         assert "ix_order_recent" not in page_plan, page_plan
     assert seen == ["RW-1"]
+
+
+def _explain(e: Engine, account: int, f: OrderFilter) -> tuple[list[str], list[str]]:
+    """The order numbers ``views.page`` finds, and the plan of its page query."""
+    plans: list[str] = []
+    with session_factory(e)() as s:
+        conn = s.connection()
+
+        def explain(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if "OFFSET" not in statement or "EXPLAIN" in statement:
+                return
+            if e.dialect.name == "sqlite":
+                rows = cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, params)
+                plans.append(" | ".join(r[3] for r in rows))
+            else:
+                cursor.execute("EXPLAIN " + statement, params)
+                plans.append("\n".join(r[0] for r in cursor.fetchall()))
+
+        event.listen(conn, "before_cursor_execute", explain)
+        rows = views.page(s, account, f, limit=50, offset=0)
+        event.remove(conn, "before_cursor_execute", explain)
+    return [r["order_no"] for r in rows], plans
+
+
+def test_two_character_chinese_keywords_are_looked_up_in_their_own_index(
+    shop: TestClient,
+) -> None:
+    """0035 on a seeded table (1,500 orders with Chinese nicks): 张三 is read from
+    ``ix_order_search_gram``, not by walking the orders; a phone and an order number are
+    found too; the index survives a downgrade and upgrade (its backfill), and a nick too long
+    for SQLite's triggers to cut up is still found."""
+    c = shop
+    e = engine(c)
+    create(c, "GR-1", "张三丰")
+    create(c, "GR-2", "老张三")
+    create(c, "GR-3", "Ａ张")  # a full-width letter: not ASCII, its own piece
+    account = account_id_of(c)
+    order = SalesOrder.__table__
+    with e.begin() as conn:
+        row = dict(conn.execute(order.select().where(order.c.order_no == "GR-1")).one()._mapping)
+        copies = []
+        for i in range(1500):
+            nick = chr(0x4E00 + (i * 7919) % 20000) + chr(0x4E00 + (i * 104729) % 20000) + "店"
+            copies.append(
+                {**row, "id": f"seed-{i:05d}", "order_no": f"SEED{i:05d}", "buyer_nick": nick}
+            )
+        conn.execute(order.insert(), copies)
+        conn.execute(text("ANALYZE"))
+    assert_index_in_step(c)
+    found, plans = _explain(e, account, OrderFilter(q="张三"))
+    assert sorted(found) == ["GR-1", "GR-2"]
+    assert "ix_order_search_gram" in plans[-1], plans[-1]
+    if e.dialect.name == "sqlite":
+        assert "ix_order_recent" not in plans[-1], plans[-1]
+        assert "SCAN sales_order" not in plans[-1], plans[-1]
+    else:
+        assert "Seq Scan on sales_order" not in plans[-1], plans[-1]
+    assert search(c, "Ａ张") == {"GR-3"}
+    assert search(c, "张三 GR-2") == {"GR-2"}  # with an order number (AND)
+    assert search(c, "SEED01499") == {"SEED01499"}  # an order number alone
+    assert search(c, "13900000009 三丰") == {"GR-1"}  # the phone, whole
+    assert search(c, "0009 三丰") == {"GR-1"}  # its last 4 digits with a Chinese piece
+    # Another account's 张三 is not ours: the index is per account.
+    with session_factory(e).begin() as s:
+        other, _, _ = accounts.create_seller(
+            s, "other", "boss", PASSWORD, "test", datetime.now(UTC)
+        )
+        other_id = other.id
+    with e.begin() as conn:
+        conn.execute(
+            order.insert(),
+            {
+                **row,
+                "id": "other-1",
+                "account_id": other_id,
+                "order_no": "GR-X",
+                "buyer_nick": "张三",
+            },
+        )
+    assert search(c, "张三") == {"GR-1", "GR-2"}
+    # Down to 0034 (the index dropped) and up again: its backfill holds every order's pieces.
+    command.downgrade(alembic_config(e), "0034")
+    assert "order_search_gram" not in inspect(e).get_table_names()
+    migrate(e)
+    assert_index_in_step(c)
+    assert search(c, "张三") == {"GR-1", "GR-2"}
+    if e.dialect.name == "sqlite":
+        # SQLite does not enforce VARCHAR(120): a longer nick is marked, and still found.
+        with e.begin() as conn:
+            conn.execute(
+                text("UPDATE sales_order SET buyer_nick = :n WHERE order_no = 'GR-3'"),
+                {"n": "长" * 130 + "张三"},
+            )
+        assert_index_in_step(c)
+        assert search(c, "张三") == {"GR-1", "GR-2", "GR-3"}

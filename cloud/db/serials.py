@@ -1,5 +1,5 @@
 """Where each serial-tracked unit was seen (全程条码跟踪, docs/inbound.md "Serial trace");
-migration 0035_h17a.
+migration 0035_serials.
 
 Kept beside ``models.py`` (same ``Base``), as cloud/db/transfers.py is. ``cloud.db.migrations.env``
 imports this module so Alembic sees every table.

@@ -99,7 +99,7 @@ _SEARCHED = (_O.order_no, _O.buyer_nick, _O.tracking_number)
 MAX_KEYWORDS = 5
 #: SQLite's trigram index of the searched columns (migration 0023), kept in step by triggers.
 _FTS = table("order_search", column("order_id"), column("order_search"))
-#: Two-character pieces with a character beyond ASCII (migration 0035), kept by triggers:
+#: Two-character pieces with a character beyond ASCII (migration 0036), kept by triggers:
 #: what a trigram index cannot answer (张三). ``''`` marks an order with a value too long
 #: for SQLite's triggers to cut up; every lookup reads those too.
 _GRAM = table("order_search_gram", column("order_id"), column("gram"), column("account_id"))
@@ -173,7 +173,7 @@ def _gram_is(value: ColumnElement[str]) -> ColumnElement[bool]:
 
 def gram_of(word: str) -> str | None:
     """The piece to look up in ``order_search_gram`` for a keyword of two characters with one
-    beyond ASCII, else None. ASCII letters lower-cased on SQLite only, as 0035 stores them."""
+    beyond ASCII, else None. ASCII letters lower-cased on SQLite only, as 0036 stores them."""
     if len(word) != 2 or word.isascii():
         return None
     return word
@@ -196,7 +196,7 @@ def _build_page(_dialect: str, variant: Hashable) -> Executable:
             by_phone = [_O.phone == bindparam(f"phone{i}"), _O.phone_tail == bindparam(f"tail{i}")]
         phone_hits = [select(_O.id).where(_O.account_id == account, c) for c in by_phone]
         if kind == "gram":
-            # Two characters with Chinese in them (0035): the orders holding that piece, then
+            # Two characters with Chinese in them (0036): the orders holding that piece, then
             # the same LIKE as a scan would apply. DISTINCT: an order may be under the piece
             # and under '' (too long to cut up).
             gram_hits = (
@@ -345,7 +345,7 @@ def page(
         # A keyword of three characters or more has trigrams to look up; a shorter one
         # would read the whole index (PostgreSQL) or finds nothing in it (SQLite's FTS5
         # trigram tokenizer): two characters with Chinese (or any beyond ASCII) in them are
-        # looked up in our own index of such pieces (0035), the rest scan, as before.
+        # looked up in our own index of such pieces (0036), the rest scan, as before.
         gram = gram_of(word)
         if gram is not None:
             params[f"gram{i}"] = gram if postgres else _ascii_lower(gram)

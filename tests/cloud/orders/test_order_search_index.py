@@ -65,7 +65,7 @@ def engine(c: TestClient) -> Engine:
 
 
 def pieces(e: Engine, account: int, order_id: str, *values: str | None) -> set[tuple[Any, ...]]:
-    """The rows migration 0035 keeps for one order: each two-character piece with a character
+    """The rows migration 0036 keeps for one order: each two-character piece with a character
     beyond ASCII (lower-cased on SQLite), or ``''`` for a value too long to cut up."""
     sqlite = e.dialect.name == "sqlite"
     out = set()
@@ -86,7 +86,7 @@ def pieces(e: Engine, account: int, order_id: str, *values: str | None) -> set[t
 
 
 def assert_index_in_step(c: TestClient) -> None:
-    """The two-character index (0035) holds exactly the pieces of the orders' searched
+    """The two-character index (0036) holds exactly the pieces of the orders' searched
     columns; SQLite: the FTS rows are exactly those columns, one row per order."""
     e = engine(c)
     with e.connect() as conn:
@@ -277,7 +277,7 @@ def _explain(e: Engine, account: int, f: OrderFilter) -> tuple[list[str], list[s
 def test_two_character_chinese_keywords_are_looked_up_in_their_own_index(
     shop: TestClient,
 ) -> None:
-    """0035 on a seeded table (1,500 orders with Chinese nicks): 张三 is read from
+    """0036 on a seeded table (1,500 orders with Chinese nicks): 张三 is read from
     ``ix_order_search_gram``, not by walking the orders; a phone and an order number are
     found too; the index survives a downgrade and upgrade (its backfill), and a nick too long
     for SQLite's triggers to cut up is still found."""
@@ -331,7 +331,7 @@ def test_two_character_chinese_keywords_are_looked_up_in_their_own_index(
         )
     assert search(c, "张三") == {"GR-1", "GR-2"}
     # Down to 0034 (the index dropped) and up again: its backfill holds every order's pieces.
-    command.downgrade(alembic_config(e), "0034")
+    command.downgrade(alembic_config(e), "0035")
     assert "order_search_gram" not in inspect(e).get_table_names()
     migrate(e)
     assert_index_in_step(c)

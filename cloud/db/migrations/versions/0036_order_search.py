@@ -1,7 +1,7 @@
 """order search: an index of our own for two-character keywords with Chinese in them
 
-Revision ID: 0035
-Revises: 0034
+Revision ID: 0036
+Revises: 0035
 Create Date: 2026-12-06 13:40:00
 
 Issue 20: a trigram index cannot answer a keyword of two characters — SQLite's FTS5
@@ -30,8 +30,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0035"
-down_revision = "0034"
+revision = "0036"
+down_revision = "0035"
 branch_labels = None
 depends_on = None
 

@@ -107,13 +107,13 @@ class Shop:
             top, page_size=page_size, back_paging=back_paging, list_fields=list_fields
         )
 
-    def confirmer(self, attempts: int = 3) -> TaobaoShipments:
+    def confirmer(self, attempts: int = 3, session: str | None = None) -> TaobaoShipments:
         top = TopClient(
             self.http,
             "http://sim/router/rest",
             KEY,
             SECRET,
-            f"s-{self.code}",
+            session or f"s-{self.code}",
             sign_method="hmac-sha256",
             now=self.now,
             sleep=lambda s: self.market.advance(s, self.rate),

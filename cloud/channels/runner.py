@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.channels import shops, stock_policy, stock_push
 from cloud.channels.cainiao.waybills import CainiaoWaybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import OrderSource, ShipmentConfirmer
+from cloud.channels.ports import InventorySink, OrderSource, ShipmentConfirmer
 from cloud.channels.scheduler import Scheduler
 from cloud.channels.shopify.client import AdminClient
 from cloud.channels.shopify.orders import ShopifyOrders
 from cloud.channels.shopify.shipments import ShopifyShipments
+from cloud.channels.shopify.stock import ShopifyStock
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.refunds import TaobaoRefunds
@@ -137,7 +138,12 @@ def _taobao(
 
 def sink_for(
     shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
-) -> TaobaoStock:
+) -> InventorySink:
+    if shop.platform == "shopify":  # the shop's kind chooses the adapter
+        admin = AdminClient(
+            http, shop.api_url, shop.session_key, now=lambda: datetime.now(UTC), sleep=sleep
+        )
+        return ShopifyStock(admin)
     # Two tries in the call; a row's backoff (cloud/channels/stock_push.py) does the rest.
     return TaobaoStock(top_client(shop, http, sleep, attempts=2))
 

@@ -31,7 +31,7 @@ import orjson
 from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market, Version
 from simulators.marketplace.shopify import inventory
-from simulators.marketplace.shopify.shape import order_json, status_matches
+from simulators.marketplace.shopify.shape import order_json, refunds_done, status_matches
 from simulators.marketplace.shopify.webhooks import Webhooks
 
 BUCKET, LEAK = 40.0, 2.0  # "a bucket size of 40 … a leak rate of 2 requests per second"
@@ -207,9 +207,10 @@ class ShopifyStore:
     def _window(self, domain: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
         """What the orders index shows now (late indexing applies, as to Taobao's)."""
         out = []
+        done = refunds_done(self.market)
         for t in self.market.indexed(domain):
             created = parse_text(t["created"]) or 0
-            order = order_json(t, t["_modified"], created)
+            order = order_json(t, t["_modified"], created, done)
             if not status_matches(order, filters["status"]):
                 continue
             if not (
@@ -233,7 +234,9 @@ class ShopifyStore:
         trade = self.market.read_trade(order_id)  # sometimes a replica behind
         assert trade is not None
         modified = parse_text(trade["modified"]) or 0
-        return _ok({"order": order_json(trade, modified, parse_text(trade["created"]) or 0)})
+        created = parse_text(trade["created"]) or 0
+        done = refunds_done(self.market)
+        return _ok({"order": order_json(trade, modified, created, done)})
 
     @staticmethod
     def _fulfillment_order(trade: dict[str, Any]) -> dict[str, Any]:

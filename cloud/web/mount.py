@@ -45,6 +45,7 @@ from cloud.web.pages import (
     tasks,
     transfers,
     users,
+    waybills,
 )
 from cloud.web.render import locale_of, render
 from cloud.web.session import PREFIX, NeedLogin, PageError
@@ -145,6 +146,7 @@ def mount(app: FastAPI) -> None:
         skus,
         tasks,
         channels,
+        waybills,
         fleet,
         leases,
         users,

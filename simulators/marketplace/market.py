@@ -82,6 +82,10 @@ class Faults:
     # hold (the index counts and lists in two steps): a client that trusts the count stops
     # one page or more short.
     lying_total: float = 0.0
+    # A TOP call finds the shop's session key expired from this moment (the seller's
+    # authorisation ran out): code 27 until the seller authorises again. Not seeded (every
+    # harness would need a seller who re-authorises): tests set it.
+    session_expiry: float = 0.0
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:

@@ -103,6 +103,12 @@ def _admit(market: Market, params: Params) -> tuple[str, Shop]:
     shop = market.shops.get(params.get("session", ""))
     if shop is None or shop.app_key != app_key or shop.refused(market.now) == "revoked":
         raise TopError(27, "Invalid session", "invalid-sessionkey", "session key is invalid")
+    if (
+        market.faults.session_expiry  # the random stream is only drawn from while it is on
+        and shop.expires_at is None
+        and market.rng.random() < market.faults.session_expiry
+    ):
+        shop.expires_at = market.now
     if shop.refused(market.now) == "expired":
         # An expired authorisation is the same code 27 (TOP's platform error table: 27
         # "Invalid session", the session key expired or is not valid); the wording is ours.

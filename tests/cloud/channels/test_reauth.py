@@ -11,10 +11,12 @@ from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
 from cloud.channels import schedule, shipments, shops
 from cloud.channels.download import download
 from cloud.channels.shopify.orders import ShopifyOrders
+from cloud.cli import channels_app
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShipment, ChannelShop, SalesOrder
 from cloud.errors import ConflictError, InvalidError
@@ -169,3 +171,19 @@ def test_a_revoked_key_holds_confirmations_without_using_their_tries(engine: Eng
     confirmed = [str(c["tid"]) for c in market.truth_state()["shipments"]]
     assert sorted(confirmed) == sorted(str(t) for t in tids)  # each once, with its parcel number
     assert {c["out_sid"] for c in market.truth_state()["shipments"]} == set(numbers.values())
+
+
+def test_the_cli_saves_a_new_key_from_stdin(engine: Engine, db_url: str) -> None:
+    shop = make_shop(make_hub(engine, "acme"), Market(seed=3), "tb1")
+    with transaction(shop.hub.factory) as s:
+        shops.park(s, shop.shop_id, "TOP error 27: session key has expired")
+    runner = CliRunner()
+    common = ["tb1", "--account", "acme", "--database-url", db_url, "--key-file", "-"]
+    bad = runner.invoke(channels_app, ["reauthorise", *common], input="two words\n")
+    assert bad.exit_code == 1 and "without spaces" in bad.output
+    assert _row(shop).status == "needs_reauth"
+    ok = runner.invoke(channels_app, ["reauthorise", *common], input="s-renewed\n")
+    assert ok.exit_code == 0, ok.output
+    assert "s-renewed" not in ok.output  # the key is not echoed
+    row = _row(shop)
+    assert (row.status, row.session_key) == ("active", "s-renewed")

@@ -39,7 +39,7 @@ def sink(shop: Shop, attempts: int = 2, keyed: bool = True) -> InventorySink:
         "http://sim/router/rest",
         KEY,
         SECRET,
-        f"s-{shop.code}",
+        shop.session_key(),
         sign_method="hmac-sha256",
         now=shop.now,
         sleep=lambda s: shop.market.advance(s, shop.rate),

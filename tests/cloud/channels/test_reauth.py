@@ -7,7 +7,7 @@ shipment confirmed once. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -16,13 +16,17 @@ from typer.testing import CliRunner
 from cloud.channels import schedule, shipments, shops
 from cloud.channels.download import download
 from cloud.channels.shopify.orders import ShopifyOrders
+from cloud.channels.stock_push import Pushed
 from cloud.cli import channels_app
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShipment, ChannelShop, SalesOrder
 from cloud.errors import ConflictError, InvalidError
+from cloud.stock.ledger import receive
 from simulators.marketplace.market import Market
+from simulators.marketplace.stock import StockFaults
 from tests.cloud.channels.harness import Shop, at, make_hub, make_shop, ship, stock_up
 from tests.cloud.channels.shopify_harness import make_shopify_shop
+from tests.cloud.channels.stock_harness import dirty, drain, figure, setup
 from tests.cloud.channels.test_download import paid
 
 
@@ -187,3 +191,26 @@ def test_the_cli_saves_a_new_key_from_stdin(engine: Engine, db_url: str) -> None
     assert "s-renewed" not in ok.output  # the key is not echoed
     row = _row(shop)
     assert (row.status, row.session_key) == ("active", "s-renewed")
+
+
+def on_sale(shop: Shop, code: str) -> int:
+    return shop.market.stock.levels.get((f"nick-{shop.code}", code), 0)
+
+
+def test_a_revoked_key_parks_the_stock_push_until_the_new_key(engine: Engine) -> None:
+    shop, received = setup(engine, 31, stock=StockFaults())
+    drain(shop)  # the first push: every SKU listed at our figure
+    market = shop.market
+    market.shops[shop.session_key()].revoked = True
+    with transaction(shop.hub.factory) as s:
+        receive(s, shop.hub.account_id, "WH1", "SKU-A", 3, "t", datetime.now(UTC))
+    assert drain(shop).retry == 1
+    row = _row(shop)
+    assert row.status == "needs_reauth" and "TOP error 27" in (row.status_reason or "")
+    calls = market.calls
+    market.advance(3600)
+    assert drain(shop) == Pushed() and market.calls == calls  # waits, calls nothing
+    assert on_sale(shop, "SKU-A") == received["SKU-A"]
+    shop.reauthorise()
+    assert drain(shop).pushed == 1 and not dirty(shop)
+    assert on_sale(shop, "SKU-A") == received["SKU-A"] + 3 == figure(shop, "SKU-A")

@@ -19,7 +19,10 @@ the channel and a purchase at any moment changes nothing of it. It is sent as an
 incremental update (Taobao ``type=2``), which the marketplace applies atomically with the
 purchases, under an idempotency key (Tmall's ``outer_biz_key``) stored before the call: a
 change whose answer was lost is sent again with the same key and applied once; P moves
-only by changes the marketplace confirmed.
+only by changes the marketplace confirmed. A sink without such a key (Shopify's
+``inventory_levels/adjust.json``: ``InventorySink.keyed`` is False) cannot tell, so a lost
+increase is counted as applied and a lost decrease sent again: the shop may then show fewer
+than our figure, never more.
 
 ``D`` is the units of the shop's downloaded orders that our figure has already taken (the
 order holds its reservation, or has shipped). It is read *before* our figure: an order

@@ -337,6 +337,37 @@ def channels_add_shop(
     typer.echo(f"shop {code} added")
 
 
+@channels_app.command("reauthorise")
+def channels_reauthorise(
+    code: Annotated[str, typer.Argument(help="The shop's code in Guanjia.")],
+    account: AccountOpt,
+    key_file: Annotated[
+        typer.FileText,
+        typer.Option(
+            help="Read the new session key (Shopify: access token) from this file ('-': stdin)."
+        ),
+    ],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Save a shop's new session key after the seller authorised the app again: a shop that
+    needs re-authorisation runs again from where its downloads stopped."""
+    from datetime import UTC, datetime
+
+    from cloud.channels import runner, shops
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    factory = _channels_factory(database_url)
+    try:
+        with transaction(factory) as s:
+            shop = shops.shop_by_code(s, runner.account_id_of(s, account), code)
+            shops.reauthorise(s, shop, key_file.readline().rstrip("\r\n"), datetime.now(UTC))
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"shop {code} re-authorised; its download is due now")
+
+
 @channels_app.command("download")
 def channels_download(
     shop: Annotated[str, typer.Option(help="The shop's code.")],

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, UnitsDep
 from cloud.channels import schedule, shipments, shops
@@ -77,6 +78,12 @@ class ScheduleIn(BaseModel):
     enabled: bool | None = None
 
 
+class AuthorisationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: The new Taobao session key, or Shopify access token, the seller's authorisation gave.
+    session_key: str = Field(min_length=1, max_length=shops.KEY_MAX)
+
+
 class CourierIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: The courier's code on the marketplace (Taobao's ``company_code``).
@@ -113,6 +120,27 @@ def set_schedule(
     session.flush()
     (row,) = [r for r in shops.shops_overview(session, who.account_id) if r["code"] == code]
     return ShopOut(**row)
+
+
+@router.put("/shops/{code}/authorisation")
+async def reauthorise(
+    code: ShopCode, body: AuthorisationIn, request: Request, units: UnitsDep, who: ChannelsWrite
+) -> ShopOut:
+    """Save the shop's new session key (the seller authorised the app again): a shop that
+    needs re-authorisation runs again, its download due at once from where its watermark
+    stopped. The key is never given back by any route."""
+
+    def write(s: Session) -> ShopOut:
+        shop = shops.shop_by_code(s, who.account_id, code)
+        shops.reauthorise(s, shop, body.session_key, datetime.now(UTC))
+        (row,) = [r for r in shops.shops_overview(s, who.account_id) if r["code"] == code]
+        return ShopOut(**row)
+
+    out = await units.write(write)
+    worker = getattr(request.app.state, "channels", None)
+    if worker is not None:  # committed: this process's scheduler looks now
+        worker.wake()
+    return out
 
 
 @router.post("/shops/{code}/download", status_code=status.HTTP_202_ACCEPTED)

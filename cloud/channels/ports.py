@@ -212,7 +212,12 @@ class ChannelListing:
 
 class InventorySink(Protocol):
     """The stock a shop shows (Taobao: ``taobao.skus.custom.get`` to find and read a SKU,
-    ``taobao.item.quantity.update`` to change it)."""
+    ``taobao.item.quantity.update`` to change it; Shopify: ``inventory_levels/adjust.json``)."""
+
+    #: Whether ``add`` honours its key (the same key is applied once: Tmall's
+    #: ``outer_biz_key``). Without one a change whose answer was lost cannot be sent again
+    #: blindly: stock_push.py then errs to the side that never oversells.
+    keyed: bool
 
     def listing(self, sku_code: str) -> ChannelListing | None:
         """The shop's listing of our code (its 商家编码), None when it has none."""

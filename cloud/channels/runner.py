@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.channels import shops, stock_policy, stock_push
 from cloud.channels.cainiao.waybills import CainiaoWaybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import OrderSource, ShipmentConfirmer
+from cloud.channels.ports import InventorySink, OrderSource, RefundSource, ShipmentConfirmer
 from cloud.channels.scheduler import Scheduler
 from cloud.channels.shopify.client import AdminClient
 from cloud.channels.shopify.orders import ShopifyOrders
+from cloud.channels.shopify.refunds import ShopifyRefunds
 from cloud.channels.shopify.shipments import ShopifyShipments
+from cloud.channels.shopify.stock import ShopifyStock
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.refunds import TaobaoRefunds
@@ -135,9 +137,26 @@ def _taobao(
     return part(top_client(shop, http, sleep)) if shop.platform == "taobao" else None
 
 
+def refund_source_for(
+    shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
+) -> RefundSource | None:
+    """The shop's refunds: Taobao's ``refunds.receive.get``, Shopify's orders' ``refunds``."""
+    if shop.platform == "shopify":
+        admin = AdminClient(
+            http, shop.api_url, shop.session_key, now=lambda: datetime.now(UTC), sleep=sleep
+        )
+        return ShopifyRefunds(admin)
+    return _taobao(shop, http, sleep, TaobaoRefunds)
+
+
 def sink_for(
     shop: ChannelShop, http: httpx.Client, sleep: Callable[[float], object] = time.sleep
-) -> TaobaoStock:
+) -> InventorySink:
+    if shop.platform == "shopify":  # the shop's kind chooses the adapter
+        admin = AdminClient(
+            http, shop.api_url, shop.session_key, now=lambda: datetime.now(UTC), sleep=sleep
+        )
+        return ShopifyStock(admin)
     # Two tries in the call; a row's backoff (cloud/channels/stock_push.py) does the rest.
     return TaobaoStock(top_client(shop, http, sleep, attempts=2))
 
@@ -173,7 +192,7 @@ def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
         sources=lambda shop: source_for(shop, http, sch.pause),
         confirmers=lambda shop: confirmer_for(shop, http, sch.pause),
         waybill_providers=lambda shop: waybill_provider_for(shop, http, sch.pause),
-        refund_sources=lambda shop: _taobao(shop, http, sch.pause, TaobaoRefunds),
+        refund_sources=lambda shop: refund_source_for(shop, http, sch.pause),
         message_sources=lambda shop: _taobao(shop, http, sch.pause, TaobaoMessages),
         sinks=lambda shop: sink_for(shop, http, sch.pause),
         now=lambda: datetime.now(UTC),

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.channels import shops
 from cloud.channels.ports import AuthRejected, ChannelError, Retryable, ShipmentConfirmer
 from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
@@ -56,6 +57,9 @@ def claim(
     due = (
         ChannelShipment.state == "pending",
         ChannelShipment.next_try_at <= now,
+        # A shop waiting for re-authorisation is not called and its rows' attempts are not
+        # used up (shops.park); shops.reauthorise makes them due again.
+        ChannelShipment.shop_id.not_in(shops.parked_shops()),
     )
     ids = session.execute(
         select(ChannelShipment.id)
@@ -102,27 +106,33 @@ def drain(
                 )
             ).scalar_one_or_none() or (row.carrier or "")
             ext, tracking, attempts = row.external_id, row.tracking_number or "", row.attempts
-        state, error = "done", None
+        state, error, parked = "done", None, False
         if shop.status == "needs_reauth":
             state, error = "pending", f"the shop needs re-authorisation: {shop.status_reason}"
+            parked = True
         else:
             try:
                 answer = confirmer_for(shop).confirm(ext, tracking, code)
                 if answer == "already" and not same_tracking_is_done:
                     state, error = "failed", "the marketplace says the order is shipped already"
-            except (Retryable, AuthRejected) as err:
+            except AuthRejected as err:
+                state, error, parked = "pending", str(err), True
+                with transaction(factory) as s:
+                    shops.park(s, shop.id, str(err))
+            except Retryable as err:
                 state, error = "pending", str(err)
             except ChannelError as err:
                 state, error = "failed", str(err)
         at = now()
         with transaction(factory) as s:
             values: dict[str, object] = {
-                "attempts": attempts + 1,
+                # Waiting for a new key is not a try: it would use the row's tries up.
+                "attempts": attempts if parked else attempts + 1,
                 "error": error,
                 "lease_owner": None,
                 "lease_until": None,
             }
-            if state == "pending" and attempts + 1 >= MAX_ATTEMPTS:
+            if state == "pending" and not parked and attempts + 1 >= MAX_ATTEMPTS:
                 state, error = "failed", f"gave up after {attempts + 1} attempts: {error}"
                 values["error"] = error
             values["state"] = state

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from cloud.db.models import ChannelRun, ChannelShop, ChannelWatermark
+from cloud.db.channel_stock import ChannelStockItem
+from cloud.db.models import ChannelRun, ChannelShipment, ChannelShop, ChannelWatermark
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 
 PLATFORMS = ("taobao", "shopify")
@@ -79,9 +80,61 @@ def shop_by_code(session: Session, account_id: int, code: str) -> ChannelShop:
     return shop
 
 
-def reauthorise(session: Session, shop: ChannelShop, session_key: str) -> None:
-    """The seller authorised the app again: a new session key, and the shop runs again."""
-    shop.session_key, shop.status, shop.status_reason = session_key, "active", None
+#: ``channel_shop.session_key``'s width.
+KEY_MAX = 300
+
+
+def park(session: Session, shop_id: int, reason: str) -> None:
+    """The marketplace refused the shop's authorisation (an expired or revoked session key,
+    a revoked access token): the shop needs re-authorisation. Downloads, re-scans, refund
+    and diff runs, stock pushes and shipment confirmations of the shop then wait, without
+    calling the marketplace, until :func:`reauthorise` (docs/channels.md, rule 8)."""
+    session.execute(
+        update(ChannelShop)
+        .where(ChannelShop.id == shop_id)
+        .values(status="needs_reauth", status_reason=reason[:2000])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def parked_shops() -> Any:
+    """A subquery of the shops that wait for re-authorisation (for the outboxes' claims)."""
+    return select(ChannelShop.id).where(ChannelShop.status == "needs_reauth").scalar_subquery()
+
+
+def reauthorise(session: Session, shop: ChannelShop, session_key: str, now: datetime) -> None:
+    """The seller authorised the app again: the new session key (or access token) is saved
+    and everything the shop's parking held resumes: the schedule's download is due at once
+    (it starts where the watermark stopped, so nothing of the parked time is lost), and the
+    pending shipment confirmations and stock pushes of the shop are due now.
+
+    A key that is empty, too long or holds spaces or control characters is refused (422)
+    and nothing changes."""
+    key = session_key.strip()
+    if not key or len(key) > KEY_MAX or any(c.isspace() or ord(c) < 32 for c in key):
+        raise InvalidError(
+            N_(
+                "the new session key must be 1 to %(max)s characters without spaces (as the "
+                "marketplace gave it)"
+            ),
+            "session_key",
+            max=KEY_MAX,
+        )
+    shop.session_key, shop.status, shop.status_reason = key, "active", None
+    shop.next_run_at = now
+    session.execute(
+        update(ChannelShipment)
+        .where(ChannelShipment.shop_id == shop.id, ChannelShipment.state == "pending")
+        .values(next_try_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(ChannelStockItem)
+        .where(ChannelStockItem.shop_id == shop.id, ChannelStockItem.dirty)
+        .values(next_try_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
 
 
 def take_lease(session: Session, shop_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:

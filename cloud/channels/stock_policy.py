@@ -31,14 +31,6 @@ def set_policy(
         raise InvalidError(N_("the share is a percentage from 0 to 100"), "share_pct")
     if safety_stock < 0:
         raise InvalidError(N_("the safety stock cannot be below 0"), "safety_stock")
-    if enabled and shop.platform != "taobao":
-        # The push speaks Taobao's item.quantity.update only (Shopify's inventory_levels are
-        # not built): refused here rather than failing every push against another API.
-        raise ConflictError(
-            N_("stock push is built for Taobao shops only; shop %(code)s is %(platform)s"),
-            code=code,
-            platform=shop.platform,
-        )
     row = session.get(ChannelStockPolicy, shop.id)
     if row is None:
         row = ChannelStockPolicy(shop_id=shop.id, account_id=account_id)

@@ -19,7 +19,10 @@ the channel and a purchase at any moment changes nothing of it. It is sent as an
 incremental update (Taobao ``type=2``), which the marketplace applies atomically with the
 purchases, under an idempotency key (Tmall's ``outer_biz_key``) stored before the call: a
 change whose answer was lost is sent again with the same key and applied once; P moves
-only by changes the marketplace confirmed.
+only by changes the marketplace confirmed. A sink without such a key (Shopify's
+``inventory_levels/adjust.json``: ``InventorySink.keyed`` is False) cannot tell, so a lost
+increase is counted as applied and a lost decrease sent again: the shop may then show fewer
+than our figure, never more.
 
 ``D`` is the units of the shop's downloaded orders that our figure has already taken (the
 order holds its reservation, or has shipped). It is read *before* our figure: an order
@@ -44,6 +47,7 @@ from sqlalchemy import BigInteger, Integer, String, case, func, literal, or_, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.channels import shops
 from cloud.channels.ports import (
     AuthRejected,
     ChannelError,
@@ -162,6 +166,8 @@ def claim(
     due = (
         ChannelStockItem.dirty,
         or_(ChannelStockItem.next_try_at.is_(None), ChannelStockItem.next_try_at <= now),
+        # A shop waiting for re-authorisation is not called (shops.park).
+        ChannelStockItem.shop_id.not_in(shops.parked_shops()),
     )
     ids = list(
         session.execute(
@@ -249,7 +255,15 @@ def push_row(
         listing = ChannelListing(row.num_iid, row.sku_id or "", row.channel_qty or 0)
         if row.pending_delta is not None and row.pending_key is not None:
             # A change whose answer was lost: the same change under the same key first.
-            qty = sink.add(listing, row.pending_delta, row.pending_key)
+            if sink.keyed or row.pending_delta < 0:
+                # Keyless (Shopify), a decrease is sent again: applied twice at worst, the
+                # shop then shows fewer than it could, never more.
+                qty = sink.add(listing, row.pending_delta, row.pending_key)
+            else:
+                # Keyless, an increase is counted as applied and not sent again: if it was
+                # not, the shop shows fewer than it could (sending it again could oversell).
+                found = sink.listing(row.sku_code)  # what it shows now (for the cap below)
+                qty = found.quantity if found is not None else (row.channel_qty or 0)
             row.base += row.pending_delta
             row.channel_qty = qty
             _write(
@@ -312,12 +326,37 @@ def push_row(
             ),
         )
         return "pushed"
-    except (Retryable, AuthRejected) as err:
+    except AuthRejected as err:
+        # The shop's authorisation is gone: park the shop (its rows wait, not tried and not
+        # counted, until a new key is saved: shops.reauthorise makes them due again).
+        with transaction(factory) as s:
+            shops.park(s, row.shop_id, str(err))
+        _write(
+            factory,
+            row_id,
+            owner,
+            # Refused before anything was done: a change in flight is forgotten (none was
+            # applied), and the next push computes it again.
+            {
+                "state": "retry",
+                "error": str(err)[:500],
+                "pending_delta": None,
+                "pending_key": None,
+                "lease_owner": None,
+                "lease_until": None,
+            },
+        )
+        return "retry"
+    except Retryable as err:
+        # A full call bucket (429) refused the call before anything was done: forget a
+        # change in flight. Any other failure may have been applied: it stays pending.
+        unapplied = {"pending_delta": None, "pending_key": None} if err.sub_code == "429" else {}
         _write(
             factory,
             row_id,
             owner,
             {
+                **unapplied,
                 "state": "retry",
                 "error": str(err)[:500],
                 "attempts": attempts + 1,

@@ -48,6 +48,7 @@ from cloud.web.pages import (
     tasks,
     transfers,
     users,
+    waybills,
 )
 from cloud.web.render import locale_of, render
 from cloud.web.session import PREFIX, NeedLogin, PageError
@@ -151,6 +152,7 @@ def mount(app: FastAPI) -> None:
         skus,
         tasks,
         channels,
+        waybills,
         fleet,
         leases,
         users,

@@ -11,6 +11,10 @@
   ``{"seed": n}`` for the schedule drawn from n
 - ``POST /_sim/shops`` ``{"app_key", "secret", "session", "seller_nick"}``
 - ``POST /_sim/revoke`` ``{"session": key}``: that seller withdrew the app's authorisation
+- ``POST /_sim/expire`` ``{"session": key, "after": seconds}``: the key (a TOP session key or
+  a Shopify access token) expires that much virtual time from now (0: at once)
+- ``POST /_sim/reauthorise`` ``{"session", "new_session", "expires_in"?}``: the seller
+  authorised the app again; the old key is refused from now on
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
 - ``/_sim/double11/start|status|paid``: the Double-11 hour of ``guanjia bench channels``
 - ``POST /gateway.do`` ``alipay.data.dataservice.bill.downloadurl.query`` and ``GET
@@ -155,6 +159,17 @@ class MarketplaceApp:
         if name == "revoke":
             m.shops[str(args["session"])].revoked = True
             return {"revoked": True}
+        if name == "expire":
+            m.expire(str(args["session"]), float(args.get("after", 0.0)))
+            return {"expires_at": m.shops[str(args["session"])].expires_at}
+        if name == "reauthorise":
+            expires = args.get("expires_in")
+            shop = m.reauthorise(
+                str(args["session"]),
+                str(args["new_session"]),
+                None if expires is None else float(expires),
+            )
+            return {"seller_nick": shop.seller_nick}
         return None
 
     @staticmethod

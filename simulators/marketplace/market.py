@@ -82,6 +82,10 @@ class Faults:
     # hold (the index counts and lists in two steps): a client that trusts the count stops
     # one page or more short.
     lying_total: float = 0.0
+    # A TOP call finds the shop's session key expired from this moment (the seller's
+    # authorisation ran out): code 27 until the seller authorises again. Not seeded (every
+    # harness would need a seller who re-authorises): tests set it.
+    session_expiry: float = 0.0
 
     @classmethod
     def seeded(cls, seed: int) -> Faults:
@@ -121,6 +125,18 @@ class Shop:
     session: str
     seller_nick: str
     revoked: bool = False
+    #: The virtual moment the session key (a Shopify access token) stops working, or None.
+    #: A TOP session key is granted for a limited time (the authorisation's ``expires_in``);
+    #: past it every call is refused as an invalid session, as after a revocation.
+    expires_at: float | None = None
+
+    def refused(self, now: float) -> str | None:
+        """Why the key no longer works ("revoked", "expired"), or None while it does."""
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return None
 
 
 @dataclass
@@ -184,6 +200,20 @@ class Market:
     def add_shop(self, app_key: str, secret: str, session: str, seller_nick: str) -> Shop:
         shop = Shop(app_key, secret, session, seller_nick)
         self.shops[session] = shop
+        return shop
+
+    def expire(self, session: str, after: float = 0.0) -> None:
+        """The shop's session key expires ``after`` seconds of virtual time from now (each
+        API call takes ``call_cost``, so an expiry a few calls ahead lands mid-run)."""
+        self.shops[session].expires_at = self.now + max(0.0, after)
+
+    def reauthorise(self, session: str, new_session: str, expires_in: float | None = None) -> Shop:
+        """The seller authorised the app again: a new key for the same seller (its trades stay
+        its own); the old key is refused from now on."""
+        shop = self.shops.pop(session)
+        shop.session, shop.revoked = new_session, False
+        shop.expires_at = None if expires_in is None else self.now + expires_in
+        self.shops[new_session] = shop
         return shop
 
     def secret_of(self, app_key: str) -> str | None:

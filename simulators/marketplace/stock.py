@@ -166,6 +166,18 @@ class ChannelStock:
             self._note(market, nick, sku, "add", delta=quantity, key=key)
         return self.levels[(nick, sku)], True
 
+    def write(self, market: Market, nick: str, sku: str, value: int, *, absolute: bool) -> int:
+        """Shopify's writes (shopify/inventory.py): ``set`` overwrites, ``adjust`` adds a
+        signed change with no floor (Shopify lets ``available`` go below 0) and no key."""
+        self.limited.add(nick)
+        if market.rng.random() < self.faults.buy_during_push:
+            self.buy_now(market, nick, sku)
+        now = self.levels.get((nick, sku), 0)
+        self.levels[(nick, sku)] = value if absolute else now + value
+        delta = value - now if absolute else value
+        self._note(market, nick, sku, "set" if absolute else "add", delta=delta, key="")
+        return self.levels[(nick, sku)]
+
     def state(self) -> dict[str, Any]:
         return {
             "faults": asdict(self.faults),

@@ -101,8 +101,18 @@ def _admit(market: Market, params: Params) -> tuple[str, Shop]:
     if params.get("format", "xml") != "json" or params.get("v") != "2.0":
         raise invalid("format", "the simulator answers format=json, v=2.0 only")
     shop = market.shops.get(params.get("session", ""))
-    if shop is None or shop.revoked or shop.app_key != app_key:
+    if shop is None or shop.app_key != app_key or shop.refused(market.now) == "revoked":
         raise TopError(27, "Invalid session", "invalid-sessionkey", "session key is invalid")
+    if (
+        market.faults.session_expiry  # the random stream is only drawn from while it is on
+        and shop.expires_at is None
+        and market.rng.random() < market.faults.session_expiry
+    ):
+        shop.expires_at = market.now
+    if shop.refused(market.now) == "expired":
+        # An expired authorisation is the same code 27 (TOP's platform error table: 27
+        # "Invalid session", the session key expired or is not valid); the wording is ours.
+        raise TopError(27, "Invalid session", "invalid-sessionkey", "session key has expired")
     ban = max(
         market.ban_until.get(app_key, 0.0), market.now + double11.quota_check(market, app_key)
     )

@@ -57,7 +57,13 @@ class AdminClient:
     def get(self, path: str, params: dict[str, str] | None = None) -> tuple[Any, httpx.Headers]:
         return self._retried("GET", path, params, None)
 
-    def post(self, path: str, body: dict[str, Any]) -> tuple[Any, httpx.Headers]:
+    def post(
+        self, path: str, body: dict[str, Any], *, retried: bool = True
+    ) -> tuple[Any, httpx.Headers]:
+        """``retried=False``: one call, for a write that must not be sent twice blindly (an
+        inventory adjustment has no idempotency key); the caller decides what to do."""
+        if not retried:
+            return self._once("POST", path, None, body)
         return self._retried("POST", path, None, body)
 
     def _retried(
@@ -100,7 +106,9 @@ class AdminClient:
                 wait = float(after) if after else DEFAULT_WAIT
             except ValueError:
                 wait = DEFAULT_WAIT
-            raise Retryable(f"{what}: 429, the shop's call bucket is full", max(wait, 0.5))
+            full = Retryable(f"{what}: 429, the shop's call bucket is full", max(wait, 0.5))
+            full.sub_code = "429"  # refused before anything was done: safe to send again
+            raise full
         try:
             data = orjson.loads(r.content) if r.content else {}
         except orjson.JSONDecodeError:

@@ -26,6 +26,9 @@ def _int(value: Any, what: str) -> int:
 
 
 class TaobaoStock:
+    #: ``outer_biz_key`` (Tmall) applies a key once.
+    keyed = True
+
     def __init__(self, client: TopClient) -> None:
         self.client = client
 

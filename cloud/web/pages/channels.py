@@ -210,6 +210,31 @@ async def download_now(
     return RedirectResponse(f"{PREFIX}/channels/{quote(code, safe='')}?queued=1", status_code=303)
 
 
+@router.post("/{code}/authorisation", include_in_schema=False)
+async def reauthorise(
+    request: Request, code: ShopCode, user: ChannelsAction, units: UnitsDep
+) -> Response:
+    """As ``PUT /api/v1/channels/shops/{code}/authorisation``: the new session key (access
+    token) is saved and the parked shop runs again; a bad key is a 422 with its sentence and
+    nothing changes."""
+    form = await request.form()
+    key = str(form.get("session_key", ""))
+    account_id = user.who.account_id
+
+    def write(s: Session) -> int:
+        shop = shops.shop_by_code(s, account_id, code)
+        shops.reauthorise(s, shop, key, datetime.now(UTC))
+        return shop.id
+
+    await units.write(write)
+    worker = getattr(request.app.state, "channels", None)
+    if worker is not None:  # committed: this process's scheduler looks now
+        worker.wake()
+    return RedirectResponse(
+        f"{PREFIX}/channels/{quote(code, safe='')}?reauthorised=1", status_code=303
+    )
+
+
 @router.post("/shipments/{shipment_id}/retry", include_in_schema=False)
 def retry_shipment(
     shipment_id: Annotated[int, Path(ge=1, le=2**31 - 1)],

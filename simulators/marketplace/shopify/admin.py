@@ -13,7 +13,9 @@ rate limits", "Paginating results with REST"):
   request with ``page_info`` may carry only ``limit`` and ``fields`` beside it (400 otherwise:
   the cursor holds the filters);
 - ``orders/{id}.json``, ``orders/{id}/fulfillment_orders.json``, ``orders/{id}/fulfillments.json``
-  and ``POST fulfillments.json`` (``line_items_by_fulfillment_order`` with ``tracking_info``).
+  and ``POST fulfillments.json`` (``line_items_by_fulfillment_order`` with ``tracking_info``);
+- products, locations and inventory levels (``inventory_levels/set.json``, ``adjust.json``):
+  shopify/inventory.py.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import orjson
 
 from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market, Version
-from simulators.marketplace.shopify.shape import order_json, status_matches
+from simulators.marketplace.shopify import inventory
+from simulators.marketplace.shopify.shape import order_json, refunds_done, status_matches
 from simulators.marketplace.shopify.webhooks import Webhooks
 
 BUCKET, LEAK = 40.0, 2.0  # "a bucket size of 40 … a leak rate of 2 requests per second"
@@ -82,6 +85,12 @@ class ShopifyStore:
         self.tokens[token] = domain
         self.webhooks.secrets[domain] = secret
 
+    def reauthorise(self, token: str, new_token: str, expires_in: float | None = None) -> None:
+        """The merchant installed the app again (or the app refreshed an expiring token): a
+        new access token for the same shop; the old one is a 401 from now on."""
+        self.market.reauthorise(token, new_token, expires_in)
+        self.tokens[new_token] = self.tokens.pop(token)
+
     # --- HTTP ------------------------------------------------------------------------------
 
     def handle(self, verb: str, path: str, query: str, token: str, raw: bytes, base: str) -> Reply:
@@ -96,7 +105,7 @@ class ShopifyStore:
             return _json(404, {"errors": "Not Found"})
         domain = self.tokens.get(token)
         shop = m.shops.get(token)
-        if domain is None or shop is None or shop.revoked:
+        if domain is None or shop is None or shop.refused(m.now) is not None:
             return _json(401, {"errors": BAD_TOKEN})
         limit_header = self._bucket(token)
         if limit_header is None:
@@ -115,8 +124,15 @@ class ShopifyStore:
                 reply = self._fulfil(domain, raw)
             elif (o := ORDER.match(rest)) and verb == "GET":
                 reply = self._order(domain, int(o["id"]), o["sub"] or "")
+            elif (stocked := inventory.handle(m, domain, verb, rest, query, raw)) is not None:
+                _, answer, lost = stocked
+                if lost:  # written; the answer is lost (push_timeout)
+                    return 504, [("Content-Type", "text/html")], HTML_504
+                reply = _ok(answer)
             else:
                 raise ApiError(404, "Not Found")
+        except inventory.Refusal as err:
+            return _json(err.status, {"errors": err.errors}, [limit_header])
         except ApiError as err:
             return _json(err.status, {"errors": err.errors}, [limit_header, *err.headers])
         status, headers, body = reply
@@ -191,9 +207,10 @@ class ShopifyStore:
     def _window(self, domain: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
         """What the orders index shows now (late indexing applies, as to Taobao's)."""
         out = []
+        done = refunds_done(self.market)
         for t in self.market.indexed(domain):
             created = parse_text(t["created"]) or 0
-            order = order_json(t, t["_modified"], created)
+            order = order_json(t, t["_modified"], created, done)
             if not status_matches(order, filters["status"]):
                 continue
             if not (
@@ -217,7 +234,9 @@ class ShopifyStore:
         trade = self.market.read_trade(order_id)  # sometimes a replica behind
         assert trade is not None
         modified = parse_text(trade["modified"]) or 0
-        return _ok({"order": order_json(trade, modified, parse_text(trade["created"]) or 0)})
+        created = parse_text(trade["created"]) or 0
+        done = refunds_done(self.market)
+        return _ok({"order": order_json(trade, modified, created, done)})
 
     @staticmethod
     def _fulfillment_order(trade: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 - ``POST /_sim/shopify/shops`` ``{"domain", "token", "secret"}``: a shop with the app
   installed (its access token) and the app's secret (webhook HMACs);
+- ``POST /_sim/shopify/reauthorise`` ``{"token", "new_token", "expires_in"?}``: the app
+  installed again; the old token is a 401 from now on (``/_sim/expire`` expires one);
 - ``POST /_sim/shopify/webhooks`` ``{"domain", "address"}``: where its webhooks go;
 - ``POST /_sim/shopify/webhook_faults`` a :class:`WebhookFaults` as JSON, or ``{"seed": n}``;
 - ``POST /_sim/shopify/deliver``: send the due webhooks now, over HTTP;
@@ -29,6 +31,14 @@ def control(store: ShopifyStore, verb: str, name: str, args: dict[str, Any]) -> 
     if name == "shops":
         store.add_shop(str(args["domain"]), str(args["token"]), str(args["secret"]))
         return {"domain": args["domain"]}
+    if name == "reauthorise":
+        expires = args.get("expires_in")
+        store.reauthorise(
+            str(args["token"]),
+            str(args["new_token"]),
+            None if expires is None else float(expires),
+        )
+        return {"token": args["new_token"]}
     if name == "webhooks":
         hooks.addresses[str(args["domain"])] = str(args["address"])
         return {"address": args["address"]}

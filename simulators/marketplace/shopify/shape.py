@@ -31,8 +31,69 @@ def plain(amount: Any) -> str:
     return f"{Decimal(str(amount).replace(',', '')):.2f}"
 
 
-def order_json(trade: dict[str, Any], modified: int, created: int) -> dict[str, Any]:
-    """The order as ``orders/{id}.json`` answers it (the fields this simulator keeps)."""
+def refunds_done(market: Any) -> dict[int, dict[str, Any]]:
+    """Per refund of the world that ended ``SUCCESS`` (simulators/marketplace/refunds.py): that
+    version, with ``_modified``. Only these exist on Shopify: a refund there is money given
+    back, never a request (a buyer's request to return is another resource)."""
+    desk = market.parts.get("refunds")
+    out: dict[int, dict[str, Any]] = {}
+    for rid, versions in (desk.versions if desk is not None else {}).items():
+        done = next((v for v in versions if v.refund["status"] == "SUCCESS"), None)
+        if done is not None:
+            out[rid] = {**done.refund, "_modified": done.modified}
+    return out
+
+
+def refunds_json(trade: dict[str, Any], done: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The order's ``refunds[]`` at this version (Admin REST "Refund"): one per refunded line
+    here, with its ``refund_line_items`` (``restock_type`` ``cancel`` for a line refunded
+    before it was fulfilled, ``return`` after) and the refund ``transactions``."""
+    out = []
+    for ln in trade["orders"]["order"]:
+        r = done.get(ln.get("refund_id") or -1)
+        if ln.get("refund_status") != "SUCCESS" or r is None:
+            continue
+        at, amount = iso(r["_modified"]), plain(r["refund_fee"])
+        out.append(
+            {
+                "id": r["refund_id"],
+                "order_id": trade["tid"],
+                "created_at": at,
+                "processed_at": at,
+                "note": r.get("reason") or None,
+                "refund_line_items": [
+                    {
+                        "id": r["refund_id"] + 11,
+                        "line_item_id": ln["oid"],
+                        "quantity": ln["num"],
+                        "restock_type": "cancel" if r["refund_phase"] == "onsale" else "return",
+                        "subtotal": amount,
+                        "total_tax": "0.00",
+                    }
+                ],
+                "transactions": [
+                    {
+                        "id": r["refund_id"] + 13,
+                        "order_id": trade["tid"],
+                        "kind": "refund",
+                        "status": "success",
+                        "amount": amount,
+                        "currency": "CNY",
+                    }
+                ],
+            }
+        )
+    return out
+
+
+def order_json(
+    trade: dict[str, Any],
+    modified: int,
+    created: int,
+    done: dict[int, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The order as ``orders/{id}.json`` answers it (the fields this simulator keeps);
+    ``done``: :func:`refunds_done`, for its ``refunds``."""
     financial, fulfillment, cancelled, closed = STATES.get(
         trade["status"], ("pending", None, False, False)
     )
@@ -80,6 +141,7 @@ def order_json(trade: dict[str, Any], modified: int, created: int) -> dict[str, 
         "customer": {"first_name": trade["buyer_nick"], "last_name": ""},
         "shipping_address": address,
         "line_items": lines,
+        "refunds": refunds_json(trade, done or {}),
     }
 
 

@@ -27,7 +27,7 @@ import orjson
 
 from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market
-from simulators.marketplace.shopify.shape import iso, order_json
+from simulators.marketplace.shopify.shape import iso, order_json, refunds_done
 
 #: Seconds between Shopify's tries (8 over about 4 hours).
 RETRIES = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
@@ -92,6 +92,7 @@ class Webhooks:
         wanted = {d for d in domains if d in self.addresses}
         if not wanted:
             return
+        done = refunds_done(self.market)
         for tid, versions in self.market.trades.items():
             domain = versions[0].trade["seller_nick"]
             if domain not in wanted or self._seen.get(tid, 0) == len(versions):
@@ -99,7 +100,7 @@ class Webhooks:
             for n in range(self._seen.get(tid, 0), len(versions)):
                 v = versions[n]
                 created = parse_text(v.trade["created"]) or v.modified
-                body = orjson.dumps(order_json(v.trade, v.modified, created))
+                body = orjson.dumps(order_json(v.trade, v.modified, created, done))
                 if self.rng.random() < self.faults.drop:
                     self.dropped += 1
                     continue

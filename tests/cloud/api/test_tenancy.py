@@ -509,6 +509,13 @@ FOREIGN: list[Case] = [
     Case("POST", "/api/v1/channels/shops/{code}/download", 404, params={"code": "A-SHOP"}),
     Case(
         "PUT",
+        "/api/v1/channels/shops/{code}/authorisation",
+        404,
+        {"session_key": "b-stole-it"},
+        params={"code": "A-SHOP"},
+    ),
+    Case(
+        "PUT",
         "/api/v1/channels/shops/{code}/schedule",
         404,
         {"interval_s": 600},

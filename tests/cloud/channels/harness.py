@@ -29,7 +29,7 @@ from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.shipments import TaobaoShipments
 from cloud.db.engine import session_factory, transaction
-from cloud.db.models import ChannelOrder, ChannelShipment, SalesOrder
+from cloud.db.models import ChannelOrder, ChannelShipment, ChannelShop, SalesOrder
 from cloud.orders import audit_rules, workflow
 from cloud.orders.audit_rules import CarrierIn, RuleIn
 from cloud.orders.release import release
@@ -91,7 +91,7 @@ class Shop:
         list_fields: bool = True,
         **client: Any,
     ) -> TaobaoOrders:
-        args: dict[str, Any] = {"sign_method": "hmac-sha256", "session": f"s-{self.code}"}
+        args: dict[str, Any] = {"sign_method": "hmac-sha256", "session": self.session_key()}
         args.update(client)
         top = TopClient(
             self.http,
@@ -107,13 +107,33 @@ class Shop:
             top, page_size=page_size, back_paging=back_paging, list_fields=list_fields
         )
 
-    def confirmer(self, attempts: int = 3) -> TaobaoShipments:
+    def session_key(self) -> str:
+        """The key the hub holds for the shop now (a re-authorisation changes it)."""
+        with self.hub.factory() as s:
+            key = s.execute(
+                select(ChannelShop.session_key).where(ChannelShop.id == self.shop_id)
+            ).scalar_one()
+        return str(key)
+
+    def reauthorise(self) -> str:
+        """The seller authorises the app again (a new key in the simulator) and a person
+        saves it in the hub (shops.reauthorise); the new key."""
+        old = self.session_key()
+        new = f"s-{self.code}-{self.market.calls}"
+        self.market.reauthorise(old, new)
+        with transaction(self.hub.factory) as s:
+            row = s.get(ChannelShop, self.shop_id)
+            assert row is not None
+            shops.reauthorise(s, row, new, self.now())
+        return new
+
+    def confirmer(self, attempts: int = 3, session: str | None = None) -> TaobaoShipments:
         top = TopClient(
             self.http,
             "http://sim/router/rest",
             KEY,
             SECRET,
-            f"s-{self.code}",
+            session or self.session_key(),
             sign_method="hmac-sha256",
             now=self.now,
             sleep=lambda s: self.market.advance(s, self.rate),
@@ -194,10 +214,16 @@ def simulate(
     rescanned = [market.now]
 
     def one_run() -> None:
-        shop.run(tuning, back_paging=back_paging, list_fields=list_fields)
+        for _ in range(3):
+            done = shop.run(tuning, back_paging=back_paging, list_fields=list_fields)
+            if done.outcome != "needs_reauth":
+                break
+            shop.reauthorise()  # the key expired (Faults.session_expiry): a person renews it
         if rescan and market.now - rescanned[0] >= tuning.rescan_every.total_seconds():
             rescanned[0] = market.now
-            shop.run(tuning, back_paging=back_paging, rescan=True, list_fields=list_fields)
+            again = shop.run(tuning, back_paging=back_paging, rescan=True, list_fields=list_fields)
+            if again.outcome == "needs_reauth":
+                shop.reauthorise()
         mark = shop.watermark()
         if mark is not None:
             if marks and mark < marks[-1]:

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from cloud.channels import stock_policy, stock_push
-from cloud.channels.ports import ChannelListing
+from cloud.channels.ports import ChannelListing, InventorySink
+from cloud.channels.shopify.stock import ShopifyStock
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.stock import TaobaoStock
 from cloud.db.channel_stock import ChannelStockItem
@@ -18,6 +19,7 @@ from cloud.stock.ledger import receive
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.stock import StockFaults
 from tests.cloud.channels.harness import KEY, SECRET, Shop, make_hub, make_shop
+from tests.cloud.channels.shopify_harness import ShopifyShop, make_shopify_shop
 
 SKUS = ("SKU-A", "SKU-B", "SKU-C", "SKU-D")
 
@@ -29,13 +31,15 @@ class UnkeyedStock(TaobaoStock):
         return self._update(listing, {"quantity": str(delta), "type": "2"})
 
 
-def sink(shop: Shop, attempts: int = 2, keyed: bool = True) -> TaobaoStock:
+def sink(shop: Shop, attempts: int = 2, keyed: bool = True) -> InventorySink:
+    if isinstance(shop, ShopifyShop):  # keyless by nature: inventory_levels/adjust.json
+        return ShopifyStock(shop.admin(attempts))
     top = TopClient(
         shop.http,
         "http://sim/router/rest",
         KEY,
         SECRET,
-        f"s-{shop.code}",
+        shop.session_key(),
         sign_method="hmac-sha256",
         now=shop.now,
         sleep=lambda s: shop.market.advance(s, shop.rate),
@@ -72,21 +76,29 @@ def figure(shop: Shop, code: str) -> int:
         return stock_push.our_figure(s, shop.hub.account_id, code, datetime.now(UTC))
 
 
+def nick(shop: Shop) -> str:
+    """The shop's seller in the simulated world (a Shopify shop's is its domain)."""
+    return shop.domain if isinstance(shop, ShopifyShop) else f"nick-{shop.code}"
+
+
 def setup(
     engine: Engine,
     seed: int,
     faults: Faults | None = None,
     stock: StockFaults | None = None,
     policy: tuple[int, int] = (0, 100),
+    *,
+    shopify: bool = False,
 ) -> tuple[Shop, dict[str, int]]:
     """A hub and a shop of seed's own; ``policy``: (safety stock, share %)."""
     hub = make_hub(engine, f"stock{seed}")
     market = Market(seed=seed, faults=faults or Faults())
     market.stock.faults = stock or StockFaults.seeded(seed)
-    shop = make_shop(hub, market, f"st{seed}")
+    make = make_shopify_shop if shopify else make_shop
+    shop = make(hub, market, f"st{seed}")
     # The seller lists the SKUs at 0 until the hub's first push (a first push held up by
     # call limits must not leave the buyers unlimited meanwhile).
-    market.stock.limited.add(f"nick-{shop.code}")
+    market.stock.limited.add(nick(shop))
     received = {code: market.rng.randint(2, 12) for code in SKUS}
     now = datetime.now(UTC)
     with transaction(hub.factory) as s:
@@ -105,7 +117,15 @@ def setup(
 
 
 def simulate_stock(
-    engine: Engine, seed: int, *, blind: bool = False, keyed: bool = True, rounds: int = 6
+    engine: Engine,
+    seed: int,
+    *,
+    blind: bool = False,
+    keyed: bool = True,
+    rounds: int = 6,
+    shopify: bool = False,
+    stock: StockFaults | None = None,
+    faults: Faults | None = None,
 ) -> list[str]:
     """Per seed: call-limit and platform faults from the seed, concurrent purchases during
     pushes and lost answers (StockFaults.seeded), goods received now and then; buyers buy
@@ -113,13 +133,14 @@ def simulate_stock(
     Violations: units sold on the channel beyond what we received (oversold), and a channel
     quantity that is not our figure (after safety stock and share) after quiet."""
     r = random.Random(seed)
-    faults = Faults(
+    drawn = Faults(
         rate_limit=r.choice([0.0, 0.05, 0.1]),
         isp_error=r.choice([0.0, 0.05]),
         html=r.choice([0.0, 0.02]),
     )
+    faults = faults or drawn
     policy = (0, 100) if r.random() < 0.5 else (r.randint(0, 2), r.choice([50, 80, 100]))
-    shop, received = setup(engine, seed, faults, policy=policy)
+    shop, received = setup(engine, seed, faults, stock, policy=policy, shopify=shopify)
     market = shop.market
     shop.rate = 0.05 + r.random() * 0.2
     drain(shop, blind, keyed=keyed)  # the first push: the shop shows our stock from now on
@@ -152,7 +173,7 @@ def simulate_stock(
     for code in SKUS:
         if sold.get(code, 0) > received[code]:
             wrong.append(f"oversold {code}: sold {sold[code]}, had {received[code]}")
-        on_sale = market.stock.levels.get((f"nick-{shop.code}", code), 0)
+        on_sale = market.stock.levels.get((nick(shop), code), 0)
         ours = max(0, figure(shop, code) - policy[0]) * policy[1] // 100
         if not wrong and on_sale != ours:
             wrong.append(f"{code}: the channel shows {on_sale}, our figure is {ours}")

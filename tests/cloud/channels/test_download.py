@@ -181,7 +181,7 @@ def test_an_invalid_session_parks_the_shop_until_reauthorised(shop: Shop) -> Non
         row = s.get(ChannelShop, shop.shop_id)
         assert row is not None and row.status == "needs_reauth"
         shop.market.add_shop("12345678", SECRET, "s-new", f"nick-{shop.code}")
-        shops.reauthorise(s, row, "s-new")
+        shops.reauthorise(s, row, "s-new", shop.now())
     assert shop.run(session="s-new").outcome == "ok"
     assert shop.stored()[tid].state == "imported"
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from cloud.channels.download import Tuning
+from cloud.db.models import ChannelRun
 from simulators.marketplace.market import Faults
 from tests.cloud.channels.harness import make_hub, simulate, stock_up
 
@@ -37,6 +38,23 @@ def test_no_order_missed_or_doubled_under_seeded_faults(
     seeds = range(chunk * per, (chunk + 1) * per)
     failures = {seed: wrong for seed in seeds if (wrong := simulate(hub, seed))}
     assert failures == {}
+
+
+def test_keys_expiring_mid_run_lose_nothing(engine: Engine) -> None:
+    """The same invariants with the shop's session key expiring at random calls
+    (``Faults.session_expiry``): each time the run parks the shop, a person saves the new key
+    the seller gave, and the next run reads on from the watermark."""
+    hub = make_hub(engine)
+    count = 1 if engine.dialect.name == "postgresql" else 2
+    for seed in range(3000, 3000 + count):
+        faults = Faults.seeded(seed)
+        faults.session_expiry = 0.02
+        assert simulate(hub, seed, faults=faults) == [], seed
+    with hub.factory() as s:
+        parked = s.execute(
+            select(func.count()).where(ChannelRun.outcome == "needs_reauth")
+        ).scalar_one()
+    assert parked >= count  # the keys did expire, mid-run
 
 
 def _first_failure(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from cloud.api.deps import SessionDep
 from cloud.db.models import Rule
 from cloud.orders import audit_rules, rule_dry_run
-from cloud.web import rule_form
+from cloud.web import refusals, rule_form
 from cloud.web.deps import OrdersAction, OrdersPage, RulesAction
 from cloud.web.render import render
 from cloud.web.session import PREFIX, WebUser
@@ -111,7 +111,7 @@ def versions(request: Request, key: Key, user: OrdersPage, session: SessionDep) 
 
 
 def _proposal(
-    session: Session, user: WebUser, key: str, form: Any
+    session: Session, user: WebUser, key: str, form: Any, gettext: refusals.Gettext
 ) -> tuple[audit_rules.RuleIn | None, dict[str, Any]]:
     """The posted rule (form fields, or ``rule`` as JSON from the advanced editor) validated
     by the API's model; else what to draw again with the refusals beside their fields."""
@@ -121,12 +121,10 @@ def _proposal(
         try:
             return audit_rules.RuleIn.model_validate_json(text), {"json_text": text}
         except ValidationError as err:
-            e = err.errors()[0]
-            where = ".".join(str(x) for x in e["loc"]) or "rule"
-            msg = str(e["msg"]).removeprefix("Value error, ")
-            return None, {"json_text": text, "json_error": f"{where}: {msg}"}
+            why = refusals.located(gettext, err.errors()[:1])
+            return None, {"json_text": text, "json_error": why}
     body = rule_form.read(kind, form)
-    rule, errors, general = rule_form.validate(body)
+    rule, errors, general = rule_form.validate(body, gettext)
     if rule is None:
         return None, {"form": rule_form.build(kind, body, errors, general)}
     return rule, {"form": rule_form.build(kind, body)}
@@ -138,7 +136,7 @@ async def dry_run(request: Request, key: Key, user: OrdersAction, session: Sessi
     audited = form.get("include_audited") is not None
 
     def run() -> Response:
-        rule, shown = _proposal(session, user, key, form)
+        rule, shown = _proposal(session, user, key, form, refusals.gettext_of(request))
         if rule is None:
             return _page(request, session, user, key, include_audited=audited, status=422, **shown)
         result = rule_dry_run.dry_run(
@@ -165,7 +163,7 @@ async def put(request: Request, key: Key, user: RulesAction, session: SessionDep
                     session, user.who.account_id, key, rule, user.who.actor, datetime.now(UTC)
                 )
                 return RedirectResponse(f"{PREFIX}/rules/{key}?done=1", status_code=303)
-        rule, shown = _proposal(session, user, key, form)
+        rule, shown = _proposal(session, user, key, form, refusals.gettext_of(request))
         if rule is None:
             return _page(request, session, user, key, status=422, **shown)
         audit_rules.put_rule(

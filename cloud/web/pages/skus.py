@@ -29,7 +29,7 @@ from cloud.catalogue import import_export, jobs
 from cloud.catalogue import skus as catalogue
 from cloud.catalogue.skus import SkuIn
 from cloud.errors import ConflictError, DomainError, InvalidError
-from cloud.web import barcodes, i18n
+from cloud.web import barcodes, i18n, refusals
 from cloud.web.deps import CatalogueAction, CataloguePage, CatalogueWritePage
 from cloud.web.render import locale_of, money, render
 from cloud.web.session import PREFIX, PageError, WebUser
@@ -73,21 +73,6 @@ TEXT_FIELDS = ("name", "brand", "model", "series", "category", "colour", "gtin")
 NUMBER_FIELDS = ("weight_g", "length_mm", "width_mm", "height_mm")
 PRICE_FIELDS = ("price_cents", "min_price_cents")
 
-#: pydantic's error types (https://docs.pydantic.dev/latest/errors/validation_errors/) as
-#: sentences a person reads, in the page's language.
-PYDANTIC = {
-    "missing": N_("is required"),
-    "string_too_short": N_("may not be empty"),
-    "string_too_long": N_("is too long (at most %(max_length)s characters)"),
-    "string_pattern_mismatch": N_("has characters that are not allowed, or the wrong format"),
-    "int_parsing": N_("must be a whole number"),
-    "int_from_float": N_("must be a whole number"),
-    "greater_than_equal": N_("must be at least %(ge)s"),
-    "less_than_equal": N_("must be at most %(le)s"),
-    "too_short": N_("needs at least %(min_length)s"),
-    "too_long": N_("may have at most %(max_length)s"),
-    "literal_error": N_("is not one of the choices"),
-}
 #: The catalogue's refusals (cloud/catalogue/skus.py), by their English sentence.
 DOMAIN = [
     (re.compile(r"barcode (?P<barcode>.+) already belongs to SKU (?P<sku>.+)"),
@@ -346,10 +331,10 @@ def _body(form: dict[str, str], code: str) -> tuple[dict[str, Any], list[tuple[s
 
 def _validation(request: Request, err: ValidationError) -> list[tuple[str | None, str]]:
     out: list[tuple[str | None, str]] = []
+    gettext = refusals.gettext_of(request)
     for e in err.errors():
         field = str(e["loc"][0]) if e["loc"] else None
-        message = PYDANTIC.get(e["type"])
-        out.append((field, _say(request, message, e.get("ctx")) if message else e["msg"]))
+        out.append((field, refusals.sentence(gettext, e)))
     return out
 
 

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from cloud import facts, tasks
 from cloud.api.deps import PublicId, SessionDep
 from cloud.api.schemas import ResolveIn
+from cloud.web import refusals
 from cloud.web.deps import TasksAction, TasksPage
 from cloud.web.render import render
-from cloud.web.session import PREFIX, PageError
+from cloud.web.session import PREFIX
 
 router = APIRouter(prefix=PREFIX + "/tasks")
 
@@ -50,8 +51,7 @@ async def resolve(
             approve={"yes": True, "no": False}.get(decision),
         )
     except ValidationError as err:
-        e = err.errors()[0]
-        raise PageError(422, f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}") from err
+        raise refusals.invalid(request, err) from err
 
     def run() -> None:
         facts.resolve_task(

@@ -61,7 +61,7 @@ def test_refused_action_shows_the_apis_409_and_changes_nothing(
     assert _order(demo_app, HELD).status == "saved"
     # the reason the API wants is wanted here too
     r = c.post(f"/web/orders/{AUDITED}/hold", data={"csrf": c.csrf, "reason": ""})  # type: ignore[attr-defined]
-    assert r.status_code == 422 and "reason" in r.text
+    assert r.status_code == 422 and "原因: 必须填写" in r.text  # in the page's language
     assert not _order(demo_app, AUDITED).on_hold
 
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from cloud import facts, tasks
 from cloud.api.deps import PublicId, SessionDep
+from cloud.api.order_filter import Blank
 from cloud.api.schemas import ResolveIn
 from cloud.web import refusals
 from cloud.web.deps import TasksAction, TasksPage
@@ -28,13 +29,24 @@ def task_list(
     user: TasksPage,
     session: SessionDep,
     status: Literal["open", "done"] = "open",
+    kind: Annotated[str | None, Blank, Query(max_length=32)] = None,
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
-    rows = tasks.list_tasks(session, user.who.account_id, status, 101, page * 100)
+    """The queue, one kind at a time if asked (count variances, conflicting facts, short
+    picks, weight holds…), with how many of each kind there are."""
+    account = user.who.account_id
+    rows = tasks.list_tasks(session, account, status, 101, page * 100, kind)
     return render(
         request,
         "tasks.html",
-        {"tasks": rows[:100], "more": len(rows) > 100, "status": status, "page": page},
+        {
+            "tasks": rows[:100],
+            "more": len(rows) > 100,
+            "status": status,
+            "kind": kind or "",
+            "kinds": tasks.count_by_kind(session, account, status),
+            "page": page,
+        },
         user=user,
     )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
@@ -30,6 +30,7 @@ from cloud.catalogue import skus as catalogue
 from cloud.catalogue.skus import SkuIn
 from cloud.errors import ConflictError, DomainError, InvalidError
 from cloud.web import barcodes, i18n, refusals
+from cloud.web import export as exports
 from cloud.web.deps import CatalogueAction, CataloguePage, CatalogueWritePage
 from cloud.web.render import locale_of, money, render
 from cloud.web.session import PREFIX, PageError, WebUser
@@ -161,6 +162,23 @@ def sku_list(
         {"rows": rows[:PAGE], "more": len(rows) > PAGE, "page": page, "q": q or "", "kinds": KINDS},
         user=user,
     )
+
+
+@router.get("/export.{fmt}", include_in_schema=False)
+async def export(
+    request: Request, fmt: Literal["csv", "xlsx"], user: CataloguePage, q: Keywords = None
+) -> Response:
+    """The catalogue (as the list's keywords narrow it) in the import's columns (a file that imports back), as the API's
+    ``GET /api/v1/skus/export`` writes each row (cloud/catalogue/import_export.py
+    ``export_row``), through the dashboard's export helper (cloud/web/export.py: one export
+    of a user at a time, formula-like cells written as text)."""
+    account = user.who.account_id
+
+    def pages(s: Session, limit: int, offset: int) -> list[list[Any]]:
+        skus = catalogue.list_skus(s, limit, offset, account, q)
+        return [import_export.export_row(i) for i in skus]
+
+    return await exports.send(request, user.who.user_id, "skus", fmt, import_export.COLUMNS, pages)
 
 
 # --- import (declared before /{code}: "imports" is a path here, not a SKU) -----------------

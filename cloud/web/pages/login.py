@@ -45,6 +45,15 @@ def _safe_next(target: str | None) -> str:
     return PREFIX + "/"
 
 
+def _why(request: Request) -> str:
+    """Why the session ended (cloud/web/session.py, marked N_) in the page's language;
+    translated here, as text: through the template's _() it would become markup, and it
+    comes from the address bar. Nothing for no reason (gettext("") is the catalogue's
+    header)."""
+    why = request.query_params.get("why", "")[:200].strip()
+    return i18n.translations(locale_of(request)).gettext(why) if why else ""
+
+
 def _login_page(
     request: Request, *, error: str = "", status: int = 200, account: str = "", username: str = ""
 ) -> HTMLResponse:
@@ -55,12 +64,7 @@ def _login_page(
         {
             "login_csrf": token,
             "error": error,
-            # The session check's reason (cloud/web/session.py, marked N_) in the page's
-            # language; translated here, as text: through the template's _() it would
-            # become markup, and it comes from the address bar.
-            "why": i18n.translations(locale_of(request)).gettext(
-                request.query_params.get("why", "")[:200]
-            ),
+            "why": _why(request),
             "next": _safe_next(request.query_params.get("next")),
             "account": account,
             "username": username,

@@ -124,6 +124,9 @@ def test_a_rules_own_check_and_the_session_reason_in_chinese(
     assert "会话已过期：请重新登录" in page.text
     page = TestClient(demo_app.app).get("/web/login", params={"why": "<b>x</b>"}, headers=ZH)
     assert "&lt;b&gt;x&lt;/b&gt;" in page.text and "<b>x</b>" not in page.text
+    for plain in ("/web/login", "/web/login?why=", "/web/login?why=%20"):  # no reason: no notice
+        page = TestClient(demo_app.app).get(plain, headers=ZH)
+        assert "Project-Id-Version" not in page.text and "会话已结束" not in page.text
 
 
 class _Range(BaseModel):

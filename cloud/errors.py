@@ -25,6 +25,37 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+def translate(
+    msgid: str, params: dict[str, Any], english: str, gettext: Callable[[str], str]
+) -> str:
+    """``msgid`` in the language of ``gettext`` with ``params`` put in; ``english`` when the
+    sentence has no id or its translation is broken."""
+    text = gettext(msgid) if msgid else english
+    # A word the catalogue knows (an order's status: "saved", "audited") is translated
+    # too; anything else (order numbers, codes, names) has no entry and stays as it is.
+    values = {k: gettext(v) if isinstance(v, str) and v else v for k, v in params.items()}
+    try:
+        return text % values if values else text
+    except (KeyError, ValueError, TypeError):  # a broken translation: the English one
+        return english
+
+
+class InvalidValue(ValueError):
+    """A request model's own check refused a value (raised in a pydantic validator), as a
+    message id with named parameters like :class:`DomainError`'s. Pydantic reports it as a
+    ``value_error`` whose text is the English sentence, so the API's 422 is unchanged; the
+    dashboard finds it in the error's context and shows it in the page's language
+    (cloud/web/refusals.py)."""
+
+    def __init__(self, message: str, /, **params: Any) -> None:
+        self.msgid = message
+        self.params = params
+        super().__init__(message % params if params else message)
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        return translate(self.msgid, self.params, str(self), gettext)
+
+
 class DomainError(Exception):
     """Something the domain refuses; the message says why."""
 
@@ -38,14 +69,7 @@ class DomainError(Exception):
 
     def translated(self, gettext: Callable[[str], str]) -> str:
         """The sentence in the language of ``gettext`` (English when it has no translation)."""
-        text = gettext(self.msgid) if self.msgid else str(self)
-        # A word the catalogue knows (an order's status: "saved", "audited") is translated
-        # too; anything else (order numbers, codes, names) has no entry and stays as it is.
-        params = {k: gettext(v) if isinstance(v, str) and v else v for k, v in self.params.items()}
-        try:
-            return text % params if params else text
-        except (KeyError, ValueError, TypeError):  # a broken translation: the English one
-            return str(self)
+        return translate(self.msgid, self.params, str(self), gettext)
 
     def body(self) -> dict[str, Any]:
         return {"detail": str(self)}

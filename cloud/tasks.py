@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Task
@@ -40,9 +40,25 @@ def open_task(
 
 
 def list_tasks(
-    session: Session, account_id: int, status: str | None, limit: int, offset: int
+    session: Session,
+    account_id: int,
+    status: str | None,
+    limit: int,
+    offset: int,
+    kind: str | None = None,
 ) -> list[Task]:
     q = select(Task).where(Task.account_id == account_id)
     if status is not None:
         q = q.where(Task.status == status)
+    if kind is not None:
+        q = q.where(Task.kind == kind)
     return list(session.execute(q.order_by(Task.id).limit(limit).offset(offset)).scalars())
+
+
+def count_by_kind(session: Session, account_id: int, status: str | None) -> dict[str, int]:
+    """How many tasks of each kind (the queue's filter shows them), most first."""
+    q = select(Task.kind, func.count()).where(Task.account_id == account_id)
+    if status is not None:
+        q = q.where(Task.status == status)
+    rows = [(str(k), int(n)) for k, n in session.execute(q.group_by(Task.kind))]
+    return dict(sorted(rows, key=lambda r: (-r[1], r[0])))

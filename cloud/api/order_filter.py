@@ -11,6 +11,7 @@ from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator, StringConstraints
 
+from cloud.errors import N_, InvalidValue
 from cloud.orders.core import Channel, Status
 from cloud.orders.views import OrderFilter
 
@@ -52,12 +53,22 @@ async def order_filter(
         start = arrived_from if lo == "arrived_from" else shipped_from
         if start is not None and hi is not None and start > hi:
             end = lo.replace("_from", "_to")
+            why = InvalidValue(
+                N_("%(end)s (%(hi)s) is before %(lo)s (%(start)s)"),
+                end=end,
+                hi=str(hi),
+                lo=lo,
+                start=str(start),
+            )
+            # ``ctx`` as pydantic's own value errors carry it: the pages translate the
+            # sentence (cloud/web/refusals.py); the API's answer leaves ctx out (cloud/app.py).
             raise RequestValidationError(
                 [
                     {
                         "loc": ("query", end),
-                        "msg": f"{end} ({hi}) is before {lo} ({start})",
+                        "msg": str(why),
                         "type": "value_error",
+                        "ctx": {"error": why},
                     }
                 ]
             )

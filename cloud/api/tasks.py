@@ -21,10 +21,11 @@ def list_tasks(
     status: Literal["open", "done"] | None = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    kind: Annotated[str | None, Query(max_length=32, description="e.g. count_variance")] = None,
 ) -> list[TaskOut]:
     return [
         TaskOut.model_validate(t, from_attributes=True)
-        for t in tasks.list_tasks(session, who.account_id, status, limit, offset)
+        for t in tasks.list_tasks(session, who.account_id, status, limit, offset, kind)
     ]
 
 

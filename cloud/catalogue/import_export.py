@@ -296,14 +296,16 @@ def export_pages(sessions: Callable[[], Session], account_id: int) -> Iterator[l
             items = list_skus(session, EXPORT_PAGE, offset, account_id)
             if not items:
                 return
-            page = []
-            for item in items:
-                d = item.model_dump()
-                d["barcodes"] = "|".join(item.barcodes)
-                d["components"] = "|".join(f"{c.sku_code}*{c.qty}" for c in item.components)
-                page.append([("" if d[k] is None else d[k]) for k in COLUMNS])
-            yield page
+            yield [export_row(item) for item in items]
             offset += len(items)
+
+
+def export_row(item: SkuIn) -> list[Any]:
+    """One SKU as the export writes it (and the import reads it back): COLUMNS' cells."""
+    d = item.model_dump()
+    d["barcodes"] = "|".join(item.barcodes)
+    d["components"] = "|".join(f"{c.sku_code}*{c.qty}" for c in item.components)
+    return [("" if d[k] is None else d[k]) for k in COLUMNS]
 
 
 def export_csv(sessions: Callable[[], Session], account_id: int) -> Iterator[bytes]:

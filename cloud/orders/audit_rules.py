@@ -39,7 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Carrier, Rule, Task
-from cloud.errors import N_, ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidValue, NotFoundError
 from cloud.tasks import open_task
 
 log = logging.getLogger("guanjia.cloud.rules")
@@ -120,23 +120,31 @@ class Condition(BaseModel):
                 try:
                     number = float(v)
                 except ValueError:
-                    raise ValueError(f"{self.field} values are numbers, not {v!r}") from None
+                    raise InvalidValue(
+                        N_("%(field)s values are numbers, not %(value)r"), field=self.field, value=v
+                    ) from None
                 if not math.isfinite(number) or abs(number) > MAX_NUMBER:
-                    raise ValueError(f"{self.field} values are finite, within ±{MAX_NUMBER}")
+                    raise InvalidValue(
+                        N_("%(field)s values are finite, within ±%(max)s"),
+                        field=self.field,
+                        max=MAX_NUMBER,
+                    )
         if self.op in {"in", "not_in"} and not isinstance(self.value, list):
-            raise ValueError(f"{self.op} needs a list value")
+            raise InvalidValue(N_("%(op)s needs a list value"), op=self.op)
         if self.op == "between" and not (isinstance(self.value, list) and len(self.value) == 2):
-            raise ValueError("between needs a [low, high] list")
+            raise InvalidValue(N_("between needs a [low, high] list"))
         if self.op in {"gt", "gte", "lt", "lte", "eq", "ne", "contains"} and (
             self.value is None or isinstance(self.value, list)
         ):
-            raise ValueError(f"{self.op} needs one value")
+            raise InvalidValue(N_("%(op)s needs one value"), op=self.op)
         if self.field == "date" and self.value is not None:
             for v in self.value if isinstance(self.value, list) else [self.value]:
                 try:
                     date.fromisoformat(str(v))
                 except ValueError as err:
-                    raise ValueError(f"date values are YYYY-MM-DD, not {v!r}") from err
+                    raise InvalidValue(
+                        N_("date values are YYYY-MM-DD, not %(value)r"), value=v
+                    ) from err
         return self
 
 
@@ -148,7 +156,7 @@ class CourierAction(BaseModel):
     @model_validator(mode="after")
     def _one(self) -> CourierAction:
         if (self.carrier is None) == (self.use is None):
-            raise ValueError("give exactly one of carrier or use")
+            raise InvalidValue(N_("give exactly one of carrier or use"))
         return self
 
 
@@ -180,9 +188,12 @@ class RuleIn(BaseModel):
             for v in (c.value if isinstance(c.value, list) else [c.value])
         )
         if chars > MAX_RULE_CHARS:
-            raise ValueError(
-                f"the conditions' values hold {chars} characters; a rule holds at most "
-                f"{MAX_RULE_CHARS}"
+            raise InvalidValue(
+                N_(
+                    "the conditions' values hold %(chars)s characters; a rule holds at most %(max)s"
+                ),
+                chars=chars,
+                max=MAX_RULE_CHARS,
             )
         models: dict[str, type[BaseModel]] = {
             "courier": CourierAction,

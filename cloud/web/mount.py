@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from cloud.errors import DomainError
-from cloud.web import i18n
+from cloud.errors import N_, DomainError
+from cloud.web import i18n, refusals
 from cloud.web.pages import (
     aftersales,
     audit,
@@ -59,6 +59,8 @@ IMPORT_PATH = skus.IMPORT_PATH
 FORM_SLACK = 64 * 1024
 
 STATIC = Path(__file__).with_name("static")
+#: Two writes of the same row at once: the database refused the second (a unique key).
+CONCURRENT = N_("conflicts with a concurrent change; reload and retry")
 Handler = Callable[[Request, Any], Awaitable[Response] | Response]
 
 
@@ -92,17 +94,17 @@ def too_large(scope: Scope, limit: int) -> tuple[str, bytes] | None:
 
 
 def _message(request: Request, exc: Exception) -> tuple[int, str, dict[str, str]]:
+    # Every sentence in the page's language; the API's answers stay English.
+    gettext = i18n.translations(locale_of(request)).gettext
     if isinstance(exc, PageError):
-        return exc.status, exc.message, exc.headers
+        return exc.status, exc.translated(gettext), exc.headers
     if isinstance(exc, DomainError):
-        # The domain's sentence in the page's language (cloud/errors.py); the API's stays English.
-        gettext = i18n.translations(locale_of(request)).gettext
         return exc.status, exc.translated(gettext), exc.headers()
     if isinstance(exc, RequestValidationError):
-        parts = [f"{'.'.join(str(x) for x in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]
-        return 422, "; ".join(parts), {}
+        # loc[0] is where FastAPI found it ("query", "body", "path"): not for the reader.
+        return 422, refusals.located(gettext, exc.errors(), skip=1), {}
     if isinstance(exc, IntegrityError):
-        return 409, "conflicts with a concurrent change; reload and retry", {}
+        return 409, gettext(CONCURRENT), {}
     if isinstance(exc, StarletteHTTPException):
         return exc.status_code, str(exc.detail), dict(exc.headers or {})
     return 500, "error", {}

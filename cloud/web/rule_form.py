@@ -25,6 +25,7 @@ from cloud.orders.audit_rules import (
     HoldAction,
     RuleIn,
 )
+from cloud.web import refusals
 
 #: The action's model per kind, as RuleIn validates it.
 ACTIONS: Final[dict[str, type[BaseModel]]] = {
@@ -181,13 +182,15 @@ def read(kind: str, form: Any) -> dict[str, Any]:
     return body
 
 
-def _msg(e: Any) -> str:
-    return str(e["msg"]).removeprefix("Value error, ")
-
-
-def validate(body: dict[str, Any]) -> tuple[RuleIn | None, dict[str, str], list[str]]:
+def validate(
+    body: dict[str, Any], gettext: refusals.Gettext = str
+) -> tuple[RuleIn | None, dict[str, str], list[str]]:
     """``body`` validated by the API's models; else the errors by form field, and those of
-    the whole rule."""
+    the whole rule, in the language of ``gettext`` (cloud/web/refusals.py)."""
+
+    def _msg(e: Any) -> str:
+        return refusals.sentence(gettext, e)
+
     errors: dict[str, str] = {}
     general: list[str] = []
     try:

@@ -19,19 +19,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import anyio.to_thread
 from fastapi import Request, Response
 
 from cloud.auth import InvalidToken, Principal, TokenVersions, decode_token
+from cloud.errors import N_, translate
 
 COOKIE: Final = "guanjia_session"
 LOGIN_CSRF_COOKIE: Final = "guanjia_login_csrf"
 CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
 PREFIX: Final = "/web"
+#: A POST whose CSRF token is missing or another session's (here and on the login form).
+CSRF_REFUSED: Final = N_(
+    "This form's security token is missing or belongs to another session (CSRF). "
+    "Nothing was changed: reload the page and try again."
+)
 
 
 class NeedLogin(Exception):
@@ -43,13 +50,29 @@ class NeedLogin(Exception):
 
 
 class PageError(Exception):
-    """An answer that is a page saying why (403, 404, 409, 422, 429): ``status`` and text."""
+    """An answer that is a page saying why (403, 404, 409, 422, 429): ``status`` and text.
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
+    ``message`` is a sentence marked with ``N_`` and ``params`` what goes into it, as for a
+    domain error (cloud/errors.py): the error page shows it in the page's language
+    (cloud/web/mount.py); a sentence already in the reader's language passes unchanged."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        /,
+        **params: Any,
+    ) -> None:
+        super().__init__(message % params if params else message)
         self.status = status
-        self.message = message
+        self.msgid = message
+        self.params = params
+        self.message = str(self)
         self.headers = headers or {}
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        return translate(self.msgid, self.params, self.message, gettext)
 
 
 @dataclass(frozen=True)
@@ -100,13 +123,15 @@ async def current(request: Request) -> WebUser:
     try:
         who = decode_token(token, secret)
     except InvalidToken as err:
-        raise NeedLogin("session expired: log in again") from err
+        raise NeedLogin(N_("session expired: log in again")) from err
     versions: TokenVersions = request.app.state.token_versions
     ok = versions.cached(who)
     if ok is None:
         ok = await anyio.to_thread.run_sync(versions.read, who)
     if not ok:
-        raise NeedLogin("session ended (user disabled, or role or password changed): log in again")
+        raise NeedLogin(
+            N_("session ended (user disabled, or role or password changed): log in again")
+        )
     return WebUser(who, csrf_for(secret, token))
 
 
@@ -118,14 +143,12 @@ async def check_csrf(request: Request, user: WebUser) -> None:
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent.encode(), user.csrf.encode()):
-        raise PageError(
-            403,
-            "This form's security token is missing or belongs to another session (CSRF). "
-            "Nothing was changed: reload the page and try again.",
-        )
+        raise PageError(403, CSRF_REFUSED)
 
 
 def require(user: WebUser, scope: str) -> None:
     """The API's scope rule: a role without ``scope`` gets a 403 page naming it."""
     if scope not in user.who.scopes:
-        raise PageError(403, f"role {user.who.role} lacks scope: {scope}")
+        raise PageError(
+            403, N_("role %(role)s lacks scope: %(scope)s"), None, role=user.who.role, scope=scope
+        )

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cloud.aftersales import requests, workflow
 from cloud.api.deps import SessionDep
 from cloud.db.models import Warehouse
+from cloud.errors import N_
 from cloud.web.deps import OrdersAction, OrdersPage
 from cloud.web.render import render
 from cloud.web.session import PREFIX, PageError, require
@@ -87,7 +88,7 @@ async def act(
 ) -> Response:
     scope = ACTIONS.get(name)
     if scope is None:
-        raise PageError(404, f"no after-sales action {name!r}")
+        raise PageError(404, N_("no after-sales action %(name)r"), None, name=name)
     require(user, scope)
     form = await request.form()
     note = str(form.get("reason", "")).strip()[:300]

@@ -17,7 +17,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import SessionDep
+from cloud.errors import N_
 from cloud.orders import audit_rules
+from cloud.web import refusals
 from cloud.web.deps import OrdersPage, RulesAction
 from cloud.web.render import render
 from cloud.web.session import PREFIX, WebUser
@@ -66,9 +68,9 @@ def _cents(text: str) -> int | str:
     try:
         yuan = Decimal(text.strip() or "0")
     except InvalidOperation:
-        return "a cost in yuan, e.g. 8 or 12.50"
+        return N_("a cost in yuan, e.g. 8 or 12.50")
     if not yuan.is_finite() or yuan != yuan.quantize(Decimal("0.01")):
-        return "a cost in yuan with at most two decimals"
+        return N_("a cost in yuan with at most two decimals")
     return int(yuan * 100)
 
 
@@ -77,11 +79,12 @@ async def _save(request: Request, user: WebUser, session: Session, code: str) ->
     posted = {k: str(form.get(k, "")) for k in ("code", "name", "cost", "unreachable")}
     posted["code"] = code
     errors: dict[str, str] = {}
+    gettext = refusals.gettext_of(request)
     if not CODE.match(code):
-        errors["code"] = "1 to 64 letters, digits, '_', '.' or '-'"
+        errors["code"] = gettext(N_("1 to 64 letters, digits, '_', '.' or '-'"))
     cents = _cents(posted["cost"])
     if isinstance(cents, str):
-        errors["cost"] = cents
+        errors["cost"] = gettext(cents)
     data: dict[str, Any] = {
         "name": posted["name"].strip(),
         "cost_cents": cents if isinstance(cents, int) else 0,
@@ -93,7 +96,7 @@ async def _save(request: Request, user: WebUser, session: Session, code: str) ->
     except ValidationError as err:
         for e in err.errors():
             where = FIELDS.get(str(e["loc"][0]), "name") if e["loc"] else "name"
-            errors.setdefault(where, str(e["msg"]).removeprefix("Value error, "))
+            errors.setdefault(where, refusals.sentence(gettext, e))
 
     def run() -> Response:
         if errors or body is None:

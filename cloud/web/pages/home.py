@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cloud.api.deps import SessionDep, SettingsDep
 from cloud.orders import figures
+from cloud.orders.audit_rules import CHINA
 from cloud.web.deps import AnyPage
 from cloud.web.render import render
 from cloud.web.session import PREFIX
@@ -26,13 +27,15 @@ async def _bare() -> Response:
 def home(request: Request, user: AnyPage, session: SessionDep, settings: SettingsDep) -> Response:
     """Each block shows only what the role may read (the API's scopes)."""
     data = None
+    now = datetime.now(UTC)
     if user.can("orders:read"):
-        data = figures.home(
-            session, user.who.account_id, datetime.now(UTC), settings.dashboard_cutoff_hour
-        )
+        data = figures.home(session, user.who.account_id, now, settings.dashboard_cutoff_hour)
+    # "Shipped today" links to the orders shipped on the seller's day (China time), as the
+    # figure counts them, not to every shipped order.
+    today = now.astimezone(CHINA).date().isoformat()
     trend = (
         {"days": [d.isoformat() for d, _ in data.trend], "shipped": [n for _, n in data.trend]}
         if data is not None
         else None
     )
-    return render(request, "home.html", {"data": data, "trend": trend}, user=user)
+    return render(request, "home.html", {"data": data, "trend": trend, "today": today}, user=user)

@@ -25,9 +25,10 @@ from cloud.orders import leases
 from cloud.orders import release as releases
 from cloud.orders.core import unchanged_since
 from cloud.stock.warehouses import list_warehouses
+from cloud.web import refusals
 from cloud.web.deps import NodesAction, NodesPage
 from cloud.web.render import render
-from cloud.web.session import PREFIX, PageError
+from cloud.web.session import PREFIX
 
 router = APIRouter(prefix=PREFIX + "/pick-leases")
 
@@ -75,8 +76,7 @@ async def move(request: Request, order_no: str, user: NodesAction, session: Sess
             {"node": str(form.get("node", "")).strip(), "reason": str(form.get("reason", ""))}
         )
     except ValidationError as err:
-        e = err.errors()[0]
-        raise PageError(422, f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}") from err
+        raise refusals.invalid(request, err) from err
     seen = str(form.get("seen", ""))
     back = _back(str(form.get("back", "")))
 

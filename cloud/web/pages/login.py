@@ -17,11 +17,12 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from cloud.api import auth as api_auth
 from cloud.api.deps import Units
-from cloud.errors import DomainError
+from cloud.errors import N_, DomainError
 from cloud.web import i18n
 from cloud.web.deps import AnyAction
 from cloud.web.render import locale_of, render
 from cloud.web.session import (
+    CSRF_REFUSED,
     LOGIN_CSRF_COOKIE,
     PREFIX,
     PageError,
@@ -44,6 +45,15 @@ def _safe_next(target: str | None) -> str:
     return PREFIX + "/"
 
 
+def _why(request: Request) -> str:
+    """Why the session ended (cloud/web/session.py, marked N_) in the page's language;
+    translated here, as text: through the template's _() it would become markup, and it
+    comes from the address bar. Nothing for no reason (gettext("") is the catalogue's
+    header)."""
+    why = request.query_params.get("why", "")[:200].strip()
+    return i18n.translations(locale_of(request)).gettext(why) if why else ""
+
+
 def _login_page(
     request: Request, *, error: str = "", status: int = 200, account: str = "", username: str = ""
 ) -> HTMLResponse:
@@ -54,7 +64,7 @@ def _login_page(
         {
             "login_csrf": token,
             "error": error,
-            "why": request.query_params.get("why", "")[:200],
+            "why": _why(request),
             "next": _safe_next(request.query_params.get("next")),
             "account": account,
             "username": username,
@@ -89,11 +99,7 @@ async def login(
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf.encode()):
-        raise PageError(
-            403,
-            "This form's security token is missing or belongs to another session (CSRF). "
-            "Nothing was changed: reload the page and try again.",
-        )
+        raise PageError(403, CSRF_REFUSED)
     form = OAuth2PasswordRequestForm(username=username, password=password, scope="")
     try:
         out = await api_auth.token(
@@ -132,7 +138,7 @@ async def logout(_user: AnyAction) -> Response:
 async def language(locale: str, request: Request) -> Response:
     """Choose the pages' language (a preference cookie only; changes no data)."""
     if locale not in i18n.LOCALES:
-        raise PageError(404, f"no language {locale!r}")
+        raise PageError(404, N_("no language %(locale)r"), None, locale=locale)
     resp = RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
     resp.set_cookie(
         i18n.COOKIE,

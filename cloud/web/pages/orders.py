@@ -26,6 +26,7 @@ from cloud.api.deps import SessionDep, SettingsDep
 from cloud.api.order_filter import Blank, OrderFilterDep
 from cloud.api.schemas import HoldIn, MergeIn, NoteIn, OrderPatch, ReasonIn, SplitIn
 from cloud.auth import Principal
+from cloud.errors import N_
 from cloud.orders import figures, reversals, split_merge, workflow
 from cloud.orders import release as releases
 from cloud.orders import views as order_views
@@ -34,6 +35,7 @@ from cloud.orders.core import STATUSES, unchanged_since
 from cloud.orders.views import OrderFilter
 from cloud.stock.warehouses import list_warehouses
 from cloud.web import export as exports
+from cloud.web import refusals
 from cloud.web.deps import OrdersAction, OrdersPage
 from cloud.web.render import money, render
 from cloud.web.session import PREFIX, PageError, WebUser, require
@@ -122,7 +124,7 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-def _body(action: Action, form: Any, order_no: str) -> Any:
+def _body(request: Request, action: Action, form: Any, order_no: str) -> Any:
     """The form as the API's request model, validated by it (422 page naming the field)."""
     if action.model is None:
         return None
@@ -144,9 +146,7 @@ def _body(action: Action, form: Any, order_no: str) -> Any:
     try:
         return action.model.model_validate(data)
     except ValidationError as err:
-        e = err.errors()[0]
-        where = ".".join(str(x) for x in e["loc"]) or "form"
-        raise PageError(422, f"{where}: {e['msg']}") from err
+        raise refusals.invalid(request, err) from err
 
 
 def _list(
@@ -289,10 +289,10 @@ async def act(
 ) -> Response:
     action = ACTIONS.get(name)
     if action is None:
-        raise PageError(404, f"no order action {name!r}")
+        raise PageError(404, N_("no order action %(name)r"), None, name=name)
     require(user, action.scope)
     form = await request.form()
-    body = _body(action, form, order_no)
+    body = _body(request, action, form, order_no)
     seen = str(form.get("seen", ""))
     back = str(form.get("back", "")) or "order"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
@@ -29,7 +29,8 @@ from cloud.catalogue import import_export, jobs
 from cloud.catalogue import skus as catalogue
 from cloud.catalogue.skus import SkuIn
 from cloud.errors import ConflictError, DomainError, InvalidError
-from cloud.web import barcodes, i18n
+from cloud.web import barcodes, i18n, refusals
+from cloud.web import export as exports
 from cloud.web.deps import CatalogueAction, CataloguePage, CatalogueWritePage
 from cloud.web.render import locale_of, money, render
 from cloud.web.session import PREFIX, PageError, WebUser
@@ -73,21 +74,6 @@ TEXT_FIELDS = ("name", "brand", "model", "series", "category", "colour", "gtin")
 NUMBER_FIELDS = ("weight_g", "length_mm", "width_mm", "height_mm")
 PRICE_FIELDS = ("price_cents", "min_price_cents")
 
-#: pydantic's error types (https://docs.pydantic.dev/latest/errors/validation_errors/) as
-#: sentences a person reads, in the page's language.
-PYDANTIC = {
-    "missing": N_("is required"),
-    "string_too_short": N_("may not be empty"),
-    "string_too_long": N_("is too long (at most %(max_length)s characters)"),
-    "string_pattern_mismatch": N_("has characters that are not allowed, or the wrong format"),
-    "int_parsing": N_("must be a whole number"),
-    "int_from_float": N_("must be a whole number"),
-    "greater_than_equal": N_("must be at least %(ge)s"),
-    "less_than_equal": N_("must be at most %(le)s"),
-    "too_short": N_("needs at least %(min_length)s"),
-    "too_long": N_("may have at most %(max_length)s"),
-    "literal_error": N_("is not one of the choices"),
-}
 #: The catalogue's refusals (cloud/catalogue/skus.py), by their English sentence.
 DOMAIN = [
     (re.compile(r"barcode (?P<barcode>.+) already belongs to SKU (?P<sku>.+)"),
@@ -176,6 +162,23 @@ def sku_list(
         {"rows": rows[:PAGE], "more": len(rows) > PAGE, "page": page, "q": q or "", "kinds": KINDS},
         user=user,
     )
+
+
+@router.get("/export.{fmt}", include_in_schema=False)
+async def export(
+    request: Request, fmt: Literal["csv", "xlsx"], user: CataloguePage, q: Keywords = None
+) -> Response:
+    """The catalogue (as the list's keywords narrow it) in the import's columns (a file that imports back), as the API's
+    ``GET /api/v1/skus/export`` writes each row (cloud/catalogue/import_export.py
+    ``export_row``), through the dashboard's export helper (cloud/web/export.py: one export
+    of a user at a time, formula-like cells written as text)."""
+    account = user.who.account_id
+
+    def pages(s: Session, limit: int, offset: int) -> list[list[Any]]:
+        skus = catalogue.list_skus(s, limit, offset, account, q)
+        return [import_export.export_row(i) for i in skus]
+
+    return await exports.send(request, user.who.user_id, "skus", fmt, import_export.COLUMNS, pages)
 
 
 # --- import (declared before /{code}: "imports" is a path here, not a SKU) -----------------
@@ -346,10 +349,10 @@ def _body(form: dict[str, str], code: str) -> tuple[dict[str, Any], list[tuple[s
 
 def _validation(request: Request, err: ValidationError) -> list[tuple[str | None, str]]:
     out: list[tuple[str | None, str]] = []
+    gettext = refusals.gettext_of(request)
     for e in err.errors():
         field = str(e["loc"][0]) if e["loc"] else None
-        message = PYDANTIC.get(e["type"])
-        out.append((field, _say(request, message, e.get("ctx")) if message else e["msg"]))
+        out.append((field, refusals.sentence(gettext, e)))
     return out
 
 

@@ -27,12 +27,11 @@ router = APIRouter(prefix=PREFIX + "/stock")
 PAGE = 50
 Keywords = Annotated[str | None, Query(max_length=200)]
 Page = Annotated[int, Query(ge=0, le=10_000)]
-F9_COLUMNS = ["name", "on_hand", "reserved", "available", "inbound", "damaged", "sales_7d"]
 
 
 def _columns(session: Session, user: WebUser, code: str | None) -> list[str]:
-    """F9 shows fixed columns; F10 the ones this user chose (cloud/stock/columns.py)."""
-    return F9_COLUMNS if code is None else stock_columns.chosen(session, user.who.user_id)
+    """The columns this user chose for F9 or F10 (cloud/stock/columns.py)."""
+    return stock_columns.chosen(session, user.who.user_id, "f9" if code is None else "f10")
 
 
 def _rows(
@@ -73,7 +72,7 @@ def _page(
             "query": urlencode({"q": q}) if q else "",
             "columns": cols,
             "warehouse": code,
-            "all_columns": stock_views.COLUMNS,
+            "all_columns": stock_columns.offered("f9" if code is None else "f10"),
             "warehouses": [w.code for w in list_warehouses(session, user.who.account_id)],
         },
         user=user,
@@ -154,8 +153,11 @@ async def export_warehouse(
 
 @router.post("/columns", include_in_schema=False)
 async def save_columns(request: Request, user: StockAction, session: SessionDep) -> Response:
-    """The user's F10 columns: the ticked ones, ordered by the numbers given beside them."""
+    """The user's F10 columns (F9's when the form names no warehouse): the ticked ones,
+    ordered by the numbers given beside them."""
     form = await request.form()
+    code = str(form.get("warehouse", ""))
+    view: stock_columns.View = "f10" if code else "f9"
     picked: list[tuple[int, int, str]] = []
     for i, col in enumerate(stock_views.COLUMNS):
         if form.get(f"show:{col}"):
@@ -163,10 +165,11 @@ async def save_columns(request: Request, user: StockAction, session: SessionDep)
             pos = int(raw) if raw.isdigit() and len(raw) < 4 else 999
             picked.append((pos, i, col))
     cols = [c for _, _, c in sorted(picked)]
-    stock_columns.choose(session, user.who.user_id, cols, datetime.now(UTC))
-    code = str(form.get("warehouse", ""))
+    stock_columns.choose(session, user.who.user_id, cols, datetime.now(UTC), view)
+    if not code:
+        return RedirectResponse(f"{PREFIX}/stock", status_code=303)
     get_warehouse(session, user.who.account_id, code)  # 404 for a code not the account's
-    return RedirectResponse(f"{PREFIX}/stock/warehouses/{code}", status_code=303)
+    return RedirectResponse(f"{PREFIX}/stock/warehouses/{quote(code)}", status_code=303)
 
 
 @router.get("/movements", response_class=HTMLResponse, include_in_schema=False)

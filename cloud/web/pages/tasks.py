@@ -13,10 +13,12 @@ from pydantic import ValidationError
 
 from cloud import facts, tasks
 from cloud.api.deps import PublicId, SessionDep
+from cloud.api.order_filter import Blank
 from cloud.api.schemas import ResolveIn
+from cloud.web import refusals
 from cloud.web.deps import TasksAction, TasksPage
 from cloud.web.render import render
-from cloud.web.session import PREFIX, PageError
+from cloud.web.session import PREFIX
 
 router = APIRouter(prefix=PREFIX + "/tasks")
 
@@ -27,13 +29,24 @@ def task_list(
     user: TasksPage,
     session: SessionDep,
     status: Literal["open", "done"] = "open",
+    kind: Annotated[str | None, Blank, Query(max_length=32)] = None,
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
-    rows = tasks.list_tasks(session, user.who.account_id, status, 101, page * 100)
+    """The queue, one kind at a time if asked (count variances, conflicting facts, short
+    picks, weight holds…), with how many of each kind there are."""
+    account = user.who.account_id
+    rows = tasks.list_tasks(session, account, status, 101, page * 100, kind)
     return render(
         request,
         "tasks.html",
-        {"tasks": rows[:100], "more": len(rows) > 100, "status": status, "page": page},
+        {
+            "tasks": rows[:100],
+            "more": len(rows) > 100,
+            "status": status,
+            "kind": kind or "",
+            "kinds": tasks.count_by_kind(session, account, status),
+            "page": page,
+        },
         user=user,
     )
 
@@ -50,8 +63,7 @@ async def resolve(
             approve={"yes": True, "no": False}.get(decision),
         )
     except ValidationError as err:
-        e = err.errors()[0]
-        raise PageError(422, f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}") from err
+        raise refusals.invalid(request, err) from err
 
     def run() -> None:
         facts.resolve_task(

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from cloud.api.deps import SessionDep
 from cloud.api.transfers import transfer_out
+from cloud.errors import N_
 from cloud.inbound import transfer_moves, transfers
 from cloud.stock.warehouses import list_warehouses
 from cloud.web.deps import StockPage, action
@@ -81,7 +82,7 @@ def one(request: Request, number: str, user: StockPage, session: SessionDep) -> 
 def _reason(value: object) -> str:
     text = str(value or "").strip()
     if not text or len(text) > 300:
-        raise PageError(422, "give a reason of 1 to 300 characters")
+        raise PageError(422, N_("give a reason of 1 to 300 characters"))
     return text
 
 
@@ -108,7 +109,7 @@ async def act(
     request: Request, number: str, step: str, user: StockWriteAction, session: SessionDep
 ) -> Response:
     if step not in STEPS:
-        raise PageError(404, f"no transfer step {step!r}")
+        raise PageError(404, N_("no transfer step %(step)r"), None, step=step)
     form = await request.form()
     reason = _reason(form.get("reason")) if STEPS[step] else ""
     acct, actor, now = user.who.account_id, user.who.actor, datetime.now(UTC)

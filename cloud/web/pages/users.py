@@ -17,19 +17,19 @@ from cloud import accounts
 from cloud.api.deps import PublicId, SessionDep
 from cloud.api.schemas import UserIn, UserPatch
 from cloud.auth import ROLES
+from cloud.web import refusals
 from cloud.web.deps import UsersAction, UsersPage
 from cloud.web.render import render
-from cloud.web.session import PREFIX, PageError
+from cloud.web.session import PREFIX
 
 router = APIRouter(prefix=PREFIX + "/users")
 
 
-def _valid(model: type[BaseModel], data: dict[str, Any]) -> Any:
+def _valid(request: Request, model: type[BaseModel], data: dict[str, Any]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        e = err.errors()[0]
-        raise PageError(422, f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}") from err
+        raise refusals.invalid(request, err) from err
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -42,6 +42,7 @@ def user_list(request: Request, user: UsersPage, session: SessionDep) -> Respons
 async def create(request: Request, user: UsersAction, session: SessionDep) -> Response:
     form = await request.form()
     body = _valid(
+        request,
         UserIn,
         {k: str(form.get(k, "")).strip() for k in ("username", "password", "role")},
     )
@@ -73,7 +74,7 @@ async def update(
         data["active"] = form["active"] == "true"
     if form.get("password"):
         data["password"] = str(form["password"])
-    body = _valid(UserPatch, data)
+    body = _valid(request, UserPatch, data)
 
     def run() -> None:
         accounts.update_user(

@@ -330,3 +330,31 @@ def test_another_sellers_sku_is_not_found_and_unchanged(
     assert b.post(_url(CASE), data=form).status_code == 404
     assert CASE not in b.get("/web/skus").text
     assert _sku(demo_app, CASE).name != "stolen"
+
+
+def test_catalogue_export_from_the_page_as_filtered(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """The list's export: the import's columns (a file that imports back), the rows the
+    keywords find, as CSV and XLSX; another seller's export holds none of these SKUs."""
+    from cloud.catalogue.import_export import COLUMNS
+
+    c = browser_client()
+    page = c.get("/web/skus?q=" + quote("金色 mking"), headers=EN).text
+    assert "/web/skus/export.csv?q=" in page
+    r = c.get("/web/skus/export.csv?q=" + quote("金色 mking"))
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0] == COLUMNS
+    codes = [row[0] for row in rows[1:]]
+    assert CASE in codes and SHELL not in codes
+    assert all(html.escape(code, quote=False) in page for code in codes)  # the rows listed
+    assert "6901234567892" in rows[1 + codes.index(CASE)][COLUMNS.index("barcodes")]
+    whole = c.get("/web/skus/export.xlsx")
+    sheet = load_workbook(io.BytesIO(whole.content)).active
+    assert sheet is not None
+    got = list(sheet.iter_rows(values_only=True))
+    assert list(got[0]) == COLUMNS and {CASE, SHELL} <= {row[0] for row in got[1:]}
+    add_user(demo_app, "other", "boss", "admin")
+    theirs = browser_client("other", "boss").get("/web/skus/export.csv").content.decode()
+    assert CASE not in theirs and SHELL not in theirs

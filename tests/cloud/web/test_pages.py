@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from cloud.db.models import SalesOrder, StockMovement, Task
+from cloud.orders.audit_rules import CHINA
 from tests.cloud.conftest import login
 from tests.cloud.web.conftest import AUDITED, HELD, add_user, count_variance
 
@@ -61,7 +63,7 @@ def test_refused_action_shows_the_apis_409_and_changes_nothing(
     assert _order(demo_app, HELD).status == "saved"
     # the reason the API wants is wanted here too
     r = c.post(f"/web/orders/{AUDITED}/hold", data={"csrf": c.csrf, "reason": ""})  # type: ignore[attr-defined]
-    assert r.status_code == 422 and "reason" in r.text
+    assert r.status_code == 422 and "原因: 必须填写" in r.text  # in the page's language
     assert not _order(demo_app, AUDITED).on_hold
 
 
@@ -200,8 +202,14 @@ def test_chinese_first_english_selectable(browser_client: Callable[..., TestClie
     assert r.headers["location"] == "/web/"
 
 
-def test_home_figures_link_to_their_lists(browser_client: Callable[..., TestClient]) -> None:
-    html = browser_client().get("/web/", headers=EN).text
+def test_home_figures_link_to_their_lists(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    c = browser_client()
+    for action in ("release", "ship"):  # one order shipped today, through the pages
+        r = c.post(f"/web/orders/{AUDITED}/{action}", data={"csrf": c.csrf}, headers=EN)  # type: ignore[attr-defined]
+        assert r.status_code == 200, r.text
+    html = c.get("/web/", headers=EN).text
     for link in (
         'href="/web/audit"',
         'href="/web/orders?held=true"',
@@ -211,6 +219,16 @@ def test_home_figures_link_to_their_lists(browser_client: Callable[..., TestClie
         'id="trend-data"',
     ):
         assert link in html
+    # "shipped today" (the figure and the %) lead to the orders shipped on the seller's day
+    today = datetime.now(CHINA).date().isoformat()
+    link = f"/web/orders?shipped_from={today}&amp;shipped_to={today}"
+    assert html.count(f'href="{link}"') == 2
+    assert f'href="{link}"><span class="n">1</span>' in html
+    listed = c.get(link.replace("&amp;", "&"), headers=EN).text
+    assert f">{AUDITED}<" in listed and f">{HELD}<" not in listed
+    yesterday = (datetime.now(CHINA) - timedelta(days=1)).date().isoformat()
+    other_day = c.get(f"/web/orders?shipped_from={yesterday}&shipped_to={yesterday}").text
+    assert f">{AUDITED}<" not in other_day
 
 
 def test_list_links_keep_the_search_encoded(browser_client: Callable[..., TestClient]) -> None:

@@ -76,3 +76,37 @@ def test_other_seller_gets_404_for_a_warehouse_not_theirs(
     assert "金甲系列皮套" not in b.get("/web/stock?q=MKING").text
     moves = b.get("/web/stock/movements?sku=MKING IPAD AIR2 金甲系列皮套-金色", headers=EN).text
     assert "receipt" not in moves and "None yet." in moves
+
+
+def test_f9_columns_are_chosen_too_and_kept_apart_from_f10(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    a = browser_client()
+    f9 = a.get("/web/stock", headers=EN).text
+    assert _headers(f9)[:3] == ["SKU", "Name", "On hand"] and "Per warehouse" in _headers(f9)
+    assert 'id="show-bins"' not in f9  # a bin is in one warehouse: not an F9 column
+    f10 = _headers(a.get("/web/stock/warehouses/WH1", headers=EN).text)
+    r = a.post(
+        "/web/stock/columns",
+        data={
+            "csrf": a.csrf,  # type: ignore[attr-defined]
+            "warehouse": "",
+            "show:sales_30d": "1",
+            "pos:sales_30d": "1",
+            "show:available": "1",
+            "pos:available": "2",
+        },
+        headers=EN,
+    )
+    assert r.status_code == 200 and str(r.url).endswith("/web/stock")
+    kept = ["SKU", "Sales 30 d", "Available", "Per warehouse"]
+    assert _headers(a.get("/web/stock", headers=EN).text) == kept  # kept after a reload
+    assert _headers(a.get("/web/stock/warehouses/WH1", headers=EN).text) == f10  # F10 apart
+    csv = a.get("/web/stock/export.csv").content.decode("utf-8-sig").splitlines()[0]
+    assert csv.split(",")[1:3] == ["sales_30d", "available"]  # the export follows them
+    r = a.post(
+        "/web/stock/columns",
+        data={"csrf": a.csrf, "warehouse": "", "show:bins": "1"},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 422
+    assert _headers(a.get("/web/stock", headers=EN).text) == kept  # refused: unchanged

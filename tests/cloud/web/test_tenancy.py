@@ -164,6 +164,7 @@ ROUTES = {
     ("POST", "/web/pick-leases/{order_no}"): "test_fleet_pages.py: 404 for A's order, unmoved",
     ("GET", "/web/stock/export.{fmt}"): "test_catalogue.py: B's export holds none of A's",
     ("GET", "/web/stock/warehouses/{code}/export.{fmt}"): "test_catalogue.py: 404 for A's",
+    ("GET", "/web/skus/export.{fmt}"): "test_catalogue.py: B's export holds none of A's SKUs",
     ("GET", "/web/skus/imports"): "the upload form, no seller's data",
     ("POST", "/web/skus/imports"): "a job of the caller's account (test_catalogue.py)",
     ("GET", "/web/skus/imports/{job_id}"): "test_catalogue.py: 404 for A's job",

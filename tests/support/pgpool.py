@@ -158,7 +158,7 @@ class PgPool:
                         " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     )
                 )
-            with eng.begin() as c:
+                c.commit()
                 # A leftover lock holder was just terminated; never wait on one forever.
                 c.execute(text("SET LOCAL lock_timeout = '5s'"))
                 if c.execute(text(_FINGERPRINT)).scalar_one() != tmpl.fingerprint:
@@ -169,8 +169,11 @@ class PgPool:
                     for i, t in enumerate(tmpl.tables)
                 )
                 used = {tmpl.tables[i] for i in c.execute(text(probe)).scalars()}
-                for t in sorted(used | set(tmpl.seeds)):
-                    c.execute(text(f"DELETE FROM {t}"))
+                # One round trip: without parameters psycopg sends the statements as one
+                # simple query.
+                c.exec_driver_sql(
+                    "".join(f"DELETE FROM {t};" for t in sorted(used | set(tmpl.seeds)))
+                )
                 for t, rows in tmpl.seeds.items():
                     c.execute(
                         text(
@@ -178,15 +181,18 @@ class PgPool:
                         ),
                         [{"j": r} for r in rows],
                     )
-                for seq, last, start in tmpl.sequences:
-                    c.execute(
-                        text("SELECT setval(CAST(:s AS regclass), :v, :called)"),
-                        {
-                            "s": seq,
-                            "v": start if last is None else last,
-                            "called": last is not None,
-                        },
-                    )
+                c.execute(
+                    text(
+                        "SELECT setval(CAST(s AS regclass), v, called) FROM unnest("
+                        "CAST(:s AS text[]), CAST(:v AS bigint[]), CAST(:c AS boolean[])) AS x(s, v, called)"
+                    ),
+                    {
+                        "s": [seq for seq, _, _ in tmpl.sequences],
+                        "v": [start if last is None else last for _, last, start in tmpl.sequences],
+                        "c": [last is not None for _, last, _ in tmpl.sequences],
+                    },
+                )
+                c.commit()
         finally:
             eng.dispose()
         return True

@@ -9,7 +9,7 @@ from typing import Final
 from pydantic import ValidationError
 
 from cloud.errors import N_
-from cloud.web.pages.skus import PYDANTIC
+from cloud.web.refusals import sentence
 
 #: Why a typed line is not one (message id, values).
 LINE_ERRORS: Final = {
@@ -62,8 +62,7 @@ def validation_errors(
         if lines_refused and loc == ["lines"] and e["type"] == "too_short":
             continue
         field = loc[0] if loc else None
-        message = PYDANTIC.get(e["type"])
-        text = gettext(message) % (e.get("ctx") or {}) if message else e["msg"]
+        text = sentence(gettext, e)
         # ("lines", 0, "qty") -> "lines" is the field, "row 1 qty" where in it.
         where = " ".join(
             gettext(N_("row %(n)s")) % {"n": int(p) + 1} if p.isdigit() else p for p in loc[1:]

@@ -37,6 +37,12 @@ def test_a_parked_shop_says_why_and_takes_a_new_key_on_the_page_and_by_the_api(
     )  # type: ignore[attr-defined]
     assert r.status_code == 403 and _shop(demo_app).status == "needs_reauth"
 
+    # Another seller's admin: the shop is not theirs to find, and its key stays.
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    r = b.post("/web/channels/tb1/authorisation", data={"csrf": b.csrf, "session_key": "stolen"})  # type: ignore[attr-defined]
+    assert r.status_code == 404 and _shop(demo_app).session_key == "k"
+
     a = browser_client()
     zh = a.get("/web/channels/tb1").text
     assert "此店铺需要重新授权" in zh and "保存新的授权码" in zh and 'role="alert"' in zh

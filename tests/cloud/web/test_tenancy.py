@@ -186,6 +186,11 @@ ROUTES = {
     ("POST", "/web/channels/{code}/skus"): "test_channel_later_pages.py: 404, nothing mapped",
     (
         "POST",
+        "/web/channels/{code}/authorisation",
+    ): "test_channel_reauth_page.py: 404, key unchanged",
+    ("GET", "/web/waybills"): "test_waybill_page.py: another seller sees none of A's couriers",
+    (
+        "POST",
         "/web/channels/shipments/{shipment_id}/retry",
     ): "test_channel_pages.py: 404, still failed",
     ("GET", "/web/finance/courier-bills/{bill_id}"): "here: 404 for A's bill",

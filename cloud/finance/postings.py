@@ -8,6 +8,8 @@ order paid (escrow)    1122.<shop> gross / 2203 customer prepayment
 shipped                2203 gross / 6001 net + 22210101 output VAT; 6401 cost / 1405
 refund before shipping 2203 / 1122.<shop>
 refund after shipping  6001 net + 22210101 VAT / 1122.<shop>; goods back: 1405 / 6401
+return received        1405 / 6401 at the cost the shipment booked (after-sales, per request)
+return refund          6001 net + 22210101 VAT / 1122.<shop> (after-sales, per request)
 supplier receipt       1405 / 2202.01.<supplier>
 supplier payment       2202.01.<supplier> / 1002 bank (or 1012.01/.02)
 =====================  ==============================================================
@@ -81,6 +83,33 @@ class RefundAfterShipping:
 
 
 @dataclass(frozen=True)
+class ReturnReceived:
+    """Goods of a shipped order back from the buyer (售后收货, an after-sales request):
+    into inventory at the cost their shipment took out. ``doc``: ``<order>#<request>``."""
+
+    doc: str
+    order_no: str
+    lines: tuple[Line, ...]
+    on: date
+    kind = "return_received"
+
+
+@dataclass(frozen=True)
+class ReturnRefund:
+    """An after-sales refund of a shipped order (a return or a refund only): revenue and
+    output VAT back, owed to the buyer through the shop's clearing account. ``doc``:
+    ``<order>#<request>``; the kind is that of a refund after shipping, so the order's
+    money state counts it (cloud/finance/order_money.py)."""
+
+    doc: str
+    shop: str
+    amount: Decimal
+    on: date
+    vat_rate: Decimal = VAT_RATE
+    kind = "refund_shipped"
+
+
+@dataclass(frozen=True)
 class SupplierReceipt:
     receipt_no: str
     supplier: str
@@ -106,6 +135,8 @@ Event = (
     | OrderShipped
     | RefundBeforeShipping
     | RefundAfterShipping
+    | ReturnReceived
+    | ReturnRefund
     | SupplierReceipt
     | SupplierPayment
 )
@@ -116,6 +147,8 @@ def source_of(event: Event) -> str:
         return event.receipt_no
     if isinstance(event, SupplierPayment):
         return event.payment_no
+    if isinstance(event, ReturnReceived | ReturnRefund):
+        return event.doc
     return event.order_no
 
 
@@ -193,6 +226,25 @@ def refund_after_shipping(e: RefundAfterShipping, returned_cost: Decimal) -> Dra
             ("6401", -back),
         ),
         "refund after shipping",
+    )
+
+
+def return_received(e: ReturnReceived, cost: Decimal) -> Draft:
+    """``cost``: what the goods' shipment booked for them (cloud/finance/returns.py)."""
+    back = money(cost, "cost")
+    return Draft(e.doc, e.kind, e.on, _legs(("1405", back), ("6401", -back)), "return received")
+
+
+def return_refund(e: ReturnRefund) -> Draft:
+    amount = _positive(e.amount, "amount")
+    net, tax = split_tax_inclusive(amount, e.vat_rate)
+    clearing = party_code("1122", e.shop)
+    return Draft(
+        e.doc,
+        e.kind,
+        e.on,
+        _legs(("6001", net), ("22210101", tax), (clearing, -amount)),
+        "after-sales refund",
     )
 
 

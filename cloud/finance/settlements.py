@@ -46,6 +46,7 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cloud.aftersales import refunds
 from cloud.db.models import ChannelOrder, SalesOrder, new_public_id
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
@@ -331,6 +332,11 @@ def _settle(session: Session, account_id: int, rows: Sequence[Row], now: datetim
     posted = ledger.post_many(session, account_id, [d for _, d in drafts], now)
     for (row, _), p in zip(drafts, posted, strict=True):
         row.entry_id = p.entry_id
+    # Refund instructions of after-sales requests (cloud/aftersales/refunds.py) are paid by
+    # the refund rows of their order. A Pending row is not in the table yet: pay directly.
+    for row, _ in drafts:
+        if row.kind == "refund" and row.order_no:
+            refunds.pay(session, account_id, row.order_no, row.amount_out, row.flow_no, now)
 
 
 def _orders(session: Session, account_id: int, numbers: Iterable[str]) -> dict[str, SalesOrder]:

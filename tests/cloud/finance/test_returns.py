@@ -1,0 +1,171 @@
+"""Returns and after-sales refunds into the books (cloud/finance/returns.py), on both
+databases: goods back at the cost their shipment took out, revenue and VAT reversed, the
+refund instructions confirmed then paid by a settlement row — each once, however often the
+receipt is delivered or the poster replays its stream."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.db.aftersales import AftersalesRefund
+from cloud.db.engine import transaction
+from cloud.db.finance import FinAccount, FinCursor, FinEntry, FinItemCost, FinLeg
+from cloud.db.models import Account
+from cloud.finance import events, ledger, poster, settlements
+from cloud.finance.postings import ReturnRefund
+from tests.cloud.aftersales.conftest import demo, hub, new_sku, ok, order  # noqa: F401
+from tests.cloud.finance.test_settlements import csv, row
+
+D = Decimal
+AS = "/api/v1/aftersales"
+
+
+class Crash(Exception):
+    pass
+
+
+def _factory(c: TestClient) -> sessionmaker[Session]:
+    return c.app.state.sessions  # type: ignore[attr-defined,no-any-return]
+
+
+def _later() -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=1)
+
+
+def _legs(s: Session, seller: int, doc: str, kind: str) -> dict[str, Decimal]:
+    rows = s.execute(
+        select(FinAccount.code, FinLeg.amount)
+        .join(FinLeg, FinLeg.fin_account_id == FinAccount.id)
+        .join(FinEntry, FinEntry.id == FinLeg.entry_id)
+        .where(FinEntry.account_id == seller, FinEntry.source_doc == doc)
+        .where(FinEntry.event_kind == kind)
+    ).all()
+    return {code: D(amount) for code, amount in rows}
+
+
+def _costed_sku(c: TestClient) -> str:
+    """A SKU of this test with 10 units received from a supplier at 20.00 (a known cost)."""
+    sku, _ = new_sku(c, stock=0)
+    tag = uuid.uuid4().hex[:6].upper()
+    ok(c.post("/api/v1/suppliers", json={"code": f"S{tag}", "name": "退货测试厂"}))
+    po = f"PO-{tag}"
+    ok(
+        c.post(
+            "/api/v1/purchase-orders",
+            json={
+                "number": po,
+                "warehouse": "WH1",
+                "supplier": f"S{tag}",
+                "lines": [{"sku_code": sku, "qty": 10, "unit_price": "20.00"}],
+                "confirm": True,
+            },
+        )
+    )
+    ok(
+        c.post(
+            f"/api/v1/purchase-orders/{po}/receipts",
+            json={
+                "receipt_id": f"RC-{tag}",
+                "warehouse": "WH1",
+                "lines": [{"sku_code": sku, "qty": 10, "verdict": "pass"}],
+            },
+        )
+    )
+    return sku
+
+
+def test_a_return_and_a_refund_only_post_once_and_their_refunds_are_confirmed_then_paid(
+    demo: TestClient,  # noqa: F811
+) -> None:
+    factory = _factory(demo)
+    with transaction(factory) as s:
+        seller = int(s.execute(select(Account.id).where(Account.name == "demo")).scalar_one())
+    sku = _costed_sku(demo)
+    no = order(demo, [{"line_id": "1", "sku_code": sku, "qty": 3, "price_cents": 3000}])
+    assert poster.tick(factory, _later()).stopped == {}
+
+    # A return of 2 units: one sellable, one damaged, delivered twice (same receipt id).
+    ret = ok(
+        demo.post(
+            AS, json={"order_no": no, "kind": "return", "lines": [{"order_line_id": "1", "qty": 2}]}
+        )
+    )["number"]
+    ok(demo.post(f"{AS}/{ret}/approve", json={}))
+    receipt = {
+        "receipt_id": f"RR-{ret}",
+        "warehouse": "WH1",
+        "lines": [{"line_no": 1, "sku_code": sku, "sellable": 1, "damaged": 1, "reason": "裂"}],
+    }
+    assert ok(demo.post(f"{AS}/{ret}/receive", json=receipt))["new"] is True
+    assert ok(demo.post(f"{AS}/{ret}/receive", json=receipt))["new"] is False
+
+    # A crash between posting and the commit posts nothing; the next tick posts it all.
+    def crash(_: Session) -> None:
+        raise Crash
+
+    with pytest.raises(Crash):
+        poster.post_batch(factory, seller, "aftersales", _later(), before_commit=crash)
+    doc = f"{no}#{ret}"
+    with transaction(factory) as s:
+        assert _legs(s, seller, doc, "return_received") == {}
+    assert poster.tick(factory, _later()).stopped == {}
+
+    with transaction(factory) as s:
+        # 3 shipped at 20.00 each; 2 back at the cost they left with (40.00).
+        assert _legs(s, seller, doc, "return_received") == {"1405": D("40.00"), "6401": D("-40.00")}
+        # 60.00 refunded: 53.10 revenue + 6.90 VAT (13 %, half up) back from the clearing.
+        assert _legs(s, seller, doc, "refund_shipped") == {
+            "6001": D("53.10"),
+            "22210101": D("6.90"),
+            "1122.manual": D("-60.00"),
+        }
+        cost = s.get_one(FinItemCost, (seller, sku))
+        assert (cost.quantity, cost.value) == (D("9"), D("180.00"))
+        refund = s.execute(
+            select(AftersalesRefund).where(AftersalesRefund.order_no == no)
+        ).scalar_one()
+        assert (refund.status, refund.amount) == ("confirmed", D("60.00"))
+        key = ReturnRefund(doc, "manual", D("60.00"), refund.created_at.date())
+        assert refund.entry_id is not None and refund.entry_id == events.find(s, seller, key)
+        hash_once = ledger.ledger_hash(s, seller)
+        # Delivered again (the stream replayed from its start): nothing changes.
+        s.execute(update(FinCursor).where(FinCursor.account_id == seller).values(position=0))
+    assert poster.tick(factory, _later()).stopped == {}
+    with transaction(factory) as s:
+        assert ledger.ledger_hash(s, seller) == hash_once
+        cost = s.get_one(FinItemCost, (seller, sku))
+        assert (cost.quantity, cost.value) == (D("9"), D("180.00"))
+
+    # A refund only of the last unit: 30.00 back, no goods.
+    only = ok(
+        demo.post(
+            AS,
+            json={
+                "order_no": no,
+                "kind": "refund_only",
+                "lines": [{"order_line_id": "1", "qty": 1}],
+            },
+        )
+    )["number"]
+    assert ok(demo.post(f"{AS}/{only}/approve", json={}))["status"] == "closed"
+    assert poster.tick(factory, _later()).stopped == {}
+    money = ok(demo.get(f"/api/v1/finance/orders/{no}"))
+    assert (money["paid"], money["refunded"], money["state"]) == ("90.00", "90.00", "refunded")
+    with transaction(factory) as s:
+        assert _legs(s, seller, f"{no}#{only}", "return_received") == {}
+        assert _legs(s, seller, f"{no}#{only}", "refund_shipped")["1122.manual"] == D("-30.00")
+
+    # The platform pays the first refund back (a settlement row of 60.00): paid, once.
+    bill = csv([row("RF1", no, "", "-60.00", "940.00", "交易退款")])
+    with transaction(factory) as s:
+        settlements.import_bill(s, seller, bill, "refund.csv", "test", _later())
+    listed = ok(demo.get("/api/v1/aftersales-refunds", params={"limit": 1000}))
+    mine = {x["request"]: (x["status"], x["paid_by"]) for x in listed if x["order_no"] == no}
+    assert mine == {ret: ("paid", "RF1"), only: ("confirmed", None)}

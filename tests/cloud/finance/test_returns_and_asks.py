@@ -1,7 +1,11 @@
-"""Returns and after-sales refunds into the books (cloud/finance/returns.py), on both
-databases: goods back at the cost their shipment took out, revenue and VAT reversed, the
-refund instructions confirmed then paid by a settlement row — each once, however often the
-receipt is delivered or the poster replays its stream."""
+"""On both databases, one hub for the module:
+
+* returns and after-sales refunds into the books (cloud/finance/returns.py): goods back at
+  the cost their shipment took out, revenue and VAT reversed, the refund instructions
+  confirmed then paid by a settlement row — each once, however often the receipt is
+  delivered or the poster replays its stream;
+* invoices buyers ask for with channel orders (cloud/finance/einvoice/auto.py), requested
+  once each order ships; a bad taxpayer number is a task, not a request."""
 
 from __future__ import annotations
 
@@ -14,13 +18,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.channels import intake
+from cloud.channels.ports import ChannelTrade
 from cloud.db.aftersales import AftersalesRefund
+from cloud.db.einvoice import EInvoice, EInvoiceLine
 from cloud.db.engine import transaction
 from cloud.db.finance import FinAccount, FinCursor, FinEntry, FinItemCost, FinLeg
-from cloud.db.models import Account
+from cloud.db.models import Account, ChannelShop, Task
 from cloud.finance import events, ledger, poster, settlements
+from cloud.finance.einvoice import auto, invoices
 from cloud.finance.postings import ReturnRefund
-from tests.cloud.aftersales.conftest import demo, hub, new_sku, ok, order  # noqa: F401
+from tests.cloud.aftersales.conftest import RECIPIENT, demo, hub, new_sku, ok, order  # noqa: F401
 from tests.cloud.finance.test_settlements import csv, row
 
 D = Decimal
@@ -169,3 +177,112 @@ def test_a_return_and_a_refund_only_post_once_and_their_refunds_are_confirmed_th
     listed = ok(demo.get("/api/v1/aftersales-refunds", params={"limit": 1000}))
     mine = {x["request"]: (x["status"], x["paid_by"]) for x in listed if x["order_no"] == no}
     assert mine == {ret: ("paid", "RF1"), only: ("confirmed", None)}
+
+
+def _trade(tid: str, sku: str, ask: dict[str, str]) -> ChannelTrade:
+    now = datetime.now(UTC)
+    payload = {
+        "tid": tid,
+        "buyer_nick": "开票买家",
+        "payment": "113.00",
+        "receiver_name": RECIPIENT["name"],
+        "receiver_mobile": RECIPIENT["phone"],
+        "receiver_state": RECIPIENT["province"],
+        "receiver_city": RECIPIENT["city"],
+        "receiver_district": RECIPIENT["district"],
+        "receiver_address": RECIPIENT["address"],
+        "orders": {"order": [{"oid": f"{tid}1", "outer_sku_id": sku, "num": 1, "price": "113.00"}]},
+        **ask,
+    }
+    return ChannelTrade(tid, now, "WAIT_SELLER_SEND_GOODS", "fixed", True, False, payload)
+
+
+def test_invoices_asked_with_channel_orders_are_requested_once_when_they_ship(
+    demo: TestClient,  # noqa: F811
+) -> None:
+    factory = _factory(demo)
+    now = datetime.now(UTC)
+    sku = _costed_sku(demo)  # so the poster of the other test can book its shipments
+    tag = uuid.uuid4().hex[:6].upper()
+    company, person, typo, none = (f"9{tag}{n}" for n in range(4))
+    with transaction(factory) as s:
+        seller = int(s.execute(select(Account.id).where(Account.name == "demo")).scalar_one())
+        invoices.connect_seller(
+            s,
+            seller,
+            url="http://127.0.0.1:9",
+            app_key="k",
+            app_secret="s",
+            access_token="t",
+            seller_tax_id="91350100M000100Y43",
+            seller_name="测试卖家",
+            now=now,
+            auto_tax_code="1090101990000000000",
+            auto_rate="0.13",
+        )
+        shop = ChannelShop(
+            account_id=seller,
+            code=f"tb-{tag}",
+            platform="taobao",
+            api_url="http://127.0.0.1:9",
+            app_key="k",
+            app_secret="s",
+            session_key="x",
+            start_from=now,
+            created_at=now,
+        )
+        s.add(shop)
+        s.flush()
+        trades = [
+            _trade(
+                company,
+                sku,
+                {
+                    "invoice_name": "杭州某某科技有限公司",
+                    "payer_register_no": "91110000600037341L",
+                    "invoice_kind": "1",
+                },
+            ),
+            _trade(person, sku, {"invoice_name": "个人", "invoice_kind": "1"}),
+            _trade(
+                typo, sku, {"invoice_name": "某公司", "payer_register_no": "91110000600037341A"}
+            ),
+            _trade(none, sku, {}),
+        ]
+        stored = intake.store(s, shop, trades, now, now)
+        assert stored.held == 0
+    # Nothing is asked before the goods leave.
+    assert auto.tick(factory, now).requested == []
+    for no in (company, person, typo, none):
+        assert ok(demo.post(f"/api/v1/orders/{no}/release"))["status"] == "released"
+        ok(demo.post(f"/api/v1/orders/{no}/ship"))
+    got = auto.tick(factory, now)
+    assert sorted(got.requested) == sorted([company, person])
+    assert list(got.refused) == [typo] and "check character" in got.refused[typo]
+    assert auto.tick(factory, now).requested == []  # shipped once, asked once
+    with transaction(factory) as s:
+        made = {
+            inv.order_no: (inv.kind, inv.state, inv.buyer_name, inv.buyer_tax_id)
+            for inv in s.execute(select(EInvoice).where(EInvoice.account_id == seller)).scalars()
+            if inv.order_no in (company, person, typo, none)
+        }
+        assert made == {
+            company: ("blue", "queued", "杭州某某科技有限公司", "91110000600037341L"),
+            person: ("blue", "queued", "个人", None),
+        }
+        lines = s.execute(
+            select(EInvoiceLine.amount, EInvoiceLine.tax)
+            .join(EInvoice, EInvoice.id == EInvoiceLine.einvoice_id)
+            .where(EInvoice.order_no == company)
+        ).all()
+        assert [(D(a), D(t)) for a, t in lines] == [(D("100.00"), D("13.00"))]
+        task = s.execute(select(Task).where(Task.order_no == typo)).scalar_one()
+        assert task.kind == auto.TASK and "Ask the buyer" in task.detail
+        # Replayed from the start (the cursor lost): still one invoice per order.
+        s.execute(
+            update(FinCursor)
+            .where(FinCursor.account_id == seller, FinCursor.stream == auto.STREAM)
+            .values(position=0)
+        )
+    again = auto.tick(factory, now)
+    assert again.requested == [] and list(again.refused) == [typo]

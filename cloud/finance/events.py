@@ -26,6 +26,7 @@ from cloud.finance.postings import (
     Line,
     OrderPaid,
     OrderShipped,
+    PrepaymentRefund,
     RefundAfterShipping,
     RefundBeforeShipping,
     ReturnReceived,
@@ -98,6 +99,8 @@ def _draft(session: Session, account_id: int, event: Event) -> tuple[Draft, list
         return postings.refund_after_shipping(event, back), changes
     if isinstance(event, ReturnRefund):
         return postings.return_refund(event), []
+    if isinstance(event, PrepaymentRefund):
+        return postings.prepayment_refund(event), []
     if isinstance(event, ReturnReceived):
         changes = _returned_goods(session, account_id, event)
         cost = sum((c.value for c in changes), ZERO)

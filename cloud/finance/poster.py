@@ -57,7 +57,7 @@ from cloud.db.models import (
     Supplier,
 )
 from cloud.errors import DomainError
-from cloud.finance import events, returns
+from cloud.finance import events, order_money, returns
 from cloud.finance.chart import seed_chart
 from cloud.finance.postings import (
     Line,
@@ -251,13 +251,18 @@ def _order_poster(entry: OrderLog, o: SalesOrder) -> Callable[[Session], None]:
             return  # a free order: no money moved (its goods' cost: docs, not built)
         if entry.action == "create":
             events.record(s, o.account_id, OrderPaid(o.order_no, o.channel, amount, on), entry.at)
-        elif entry.action == "cancel" and entry.from_status != "shipped":
-            refund = RefundBeforeShipping(o.order_no, o.channel, amount, on)
-            events.record(s, o.account_id, refund, entry.at)
+            return
+        # What the buyer's prepayment refunds gave back before shipping is not sold nor
+        # refunded again (order_money.refund_prepayment).
+        rest = amount - order_money.prepayment_refunded(s, o.account_id, o.order_no)
+        if entry.action == "cancel" and entry.from_status != "shipped":
+            if rest > 0:
+                refund = RefundBeforeShipping(o.order_no, o.channel, rest, on)
+                events.record(s, o.account_id, refund, entry.at)
         elif entry.action == "ship":
             source = _shipment_doc(s, o, entry.id)
             lines = _shipped_lines(s, o, entry.at)
-            shipped = OrderShipped(source, o.channel, amount, lines, on)
+            shipped = OrderShipped(source, o.channel, rest, lines, on)
             events.record(s, o.account_id, shipped, entry.at)
         elif entry.action == "reverse_outbound":
             ship_log = s.execute(

@@ -7,6 +7,7 @@ the event → entry table follows research/finance-einvoice.md:
 order paid (escrow)    1122.<shop> gross / 2203 customer prepayment
 shipped                2203 gross / 6001 net + 22210101 output VAT; 6401 cost / 1405
 refund before shipping 2203 / 1122.<shop>
+prepayment refund      2203 / 1122.<shop> (or the bank, for a prepayment paid to it), in parts
 refund after shipping  6001 net + 22210101 VAT / 1122.<shop>; goods back: 1405 / 6401
 return received        1405 / 6401 at the cost the shipment booked (after-sales, per request)
 return refund          6001 net + 22210101 VAT / 1122.<shop> (after-sales, per request)
@@ -65,6 +66,24 @@ class RefundBeforeShipping:
     shop: str
     amount: Decimal
     on: date
+    kind = "refund_unshipped"
+
+
+@dataclass(frozen=True)
+class PrepaymentRefund:
+    """A part of a buyer's prepayment (预收账款 2203) refunded before the order ships, one
+    of several perhaps (a line out of stock, a price adjusted): back through the shop's
+    clearing account (the platform refunds from escrow), or from ``paid_from`` (1002 bank,
+    1012.01/.02) for a prepayment the buyer paid to the seller. ``doc``:
+    ``<order>#<refund no>``; the kind is that of a refund before shipping, so the order's
+    money state counts it."""
+
+    doc: str
+    shop: str
+    amount: Decimal
+    on: date
+    paid_from: str | None = None
+    memo: str = ""
     kind = "refund_unshipped"
 
 
@@ -134,6 +153,7 @@ Event = (
     OrderPaid
     | OrderShipped
     | RefundBeforeShipping
+    | PrepaymentRefund
     | RefundAfterShipping
     | ReturnReceived
     | ReturnRefund
@@ -147,7 +167,7 @@ def source_of(event: Event) -> str:
         return event.receipt_no
     if isinstance(event, SupplierPayment):
         return event.payment_no
-    if isinstance(event, ReturnReceived | ReturnRefund):
+    if isinstance(event, ReturnReceived | ReturnRefund | PrepaymentRefund):
         return event.doc
     return event.order_no
 
@@ -206,6 +226,17 @@ def refund_before_shipping(e: RefundBeforeShipping) -> Draft:
     amount = _positive(e.amount, "amount")
     clearing = party_code("1122", e.shop)
     return Draft(e.order_no, e.kind, e.on, _legs(("2203", amount), (clearing, -amount)), "refund")
+
+
+def prepayment_refund(e: PrepaymentRefund) -> Draft:
+    amount = _positive(e.amount, "amount")
+    if e.paid_from is not None and e.paid_from not in PAYMENT_ACCOUNTS:
+        raise InvalidError(
+            N_("pay from one of %(accounts)s"), "paid_from", accounts=", ".join(PAYMENT_ACCOUNTS)
+        )
+    out = e.paid_from or party_code("1122", e.shop)
+    memo = f"prepayment refund {e.memo}".strip()[:200]
+    return Draft(e.doc, e.kind, e.on, _legs(("2203", amount), (out, -amount)), memo)
 
 
 def refund_after_shipping(e: RefundAfterShipping, returned_cost: Decimal) -> Draft:

@@ -184,14 +184,14 @@ def _trade(tid: str, sku: str, ask: dict[str, str]) -> ChannelTrade:
     payload = {
         "tid": tid,
         "buyer_nick": "开票买家",
-        "payment": "113.00",
+        "payment": "56.50",
         "receiver_name": RECIPIENT["name"],
         "receiver_mobile": RECIPIENT["phone"],
         "receiver_state": RECIPIENT["province"],
         "receiver_city": RECIPIENT["city"],
         "receiver_district": RECIPIENT["district"],
         "receiver_address": RECIPIENT["address"],
-        "orders": {"order": [{"oid": f"{tid}1", "outer_sku_id": sku, "num": 1, "price": "113.00"}]},
+        "orders": {"order": [{"oid": f"{tid}1", "outer_sku_id": sku, "num": 1, "price": "56.50"}]},
         **ask,
     }
     return ChannelTrade(tid, now, "WAIT_SELLER_SEND_GOODS", "fixed", True, False, payload)
@@ -275,7 +275,7 @@ def test_invoices_asked_with_channel_orders_are_requested_once_when_they_ship(
             .join(EInvoice, EInvoice.id == EInvoiceLine.einvoice_id)
             .where(EInvoice.order_no == company)
         ).all()
-        assert [(D(a), D(t)) for a, t in lines] == [(D("100.00"), D("13.00"))]
+        assert [(D(a), D(t)) for a, t in lines] == [(D("50.00"), D("6.50"))]
         task = s.execute(select(Task).where(Task.order_no == typo)).scalar_one()
         assert task.kind == auto.TASK and "Ask the buyer" in task.detail
         # Replayed from the start (the cursor lost): still one invoice per order.
@@ -286,3 +286,49 @@ def test_invoices_asked_with_channel_orders_are_requested_once_when_they_ship(
         )
     again = auto.tick(factory, now)
     assert again.requested == [] and list(again.refused) == [typo]
+
+
+def test_a_buyers_prepayment_refunded_in_parts_before_shipping(
+    demo: TestClient,  # noqa: F811
+) -> None:
+    factory = _factory(demo)
+    with transaction(factory) as s:
+        seller = int(s.execute(select(Account.id).where(Account.name == "demo")).scalar_one())
+    sku = _costed_sku(demo)
+    no = order(demo, [{"line_id": "1", "sku_code": sku, "qty": 2, "price_cents": 4900}], ship=False)
+    assert (
+        poster.tick(factory, _later()).stopped == {}
+    )  # paid: 98.00 (under 100.00: no free gift line)
+    url = f"/api/v1/finance/orders/{no}/prepayment-refunds"
+    first = {"refund_no": "TK1", "amount": "10.00", "reason": "少发赠品，退 10 元"}
+    got = ok(demo.post(url, json=first))
+    assert (got["paid"], got["refunded"], got["state"]) == ("98.00", "10.00", "partly_refunded")
+    assert ok(demo.post(url, json=first))["refunded"] == "10.00"  # a retry: once
+    r = demo.post(url, json={**first, "amount": "11.00"})
+    assert r.status_code == 409 and "was 10.00, not 11.00" in r.text
+    r = demo.post(url, json={**first, "refund_no": "TK2", "amount": "88.01"})
+    assert r.status_code == 409 and "more than the 88.00 paid" in r.text
+    r = demo.post(url, json={**first, "refund_no": "TK2", "amount": "1,000.00"})
+    assert r.status_code == 422
+    bank = {"refund_no": "TK2", "amount": "5.50", "reason": "线下退款", "paid_from": "1002"}
+    assert ok(demo.post(url, json=bank))["refunded"] == "15.50"
+    with transaction(factory) as s:
+        assert _legs(s, seller, f"{no}#TK1", "refund_unshipped") == {
+            "2203": D("10.00"),
+            "1122.manual": D("-10.00"),
+        }
+        assert _legs(s, seller, f"{no}#TK2", "refund_unshipped") == {
+            "2203": D("5.50"),
+            "1002": D("-5.50"),
+        }
+    # It ships: revenue and VAT on what the buyer kept paid (82.50), 2203 of the order 0.
+    assert ok(demo.post(f"/api/v1/orders/{no}/release"))["status"] == "released"
+    ok(demo.post(f"/api/v1/orders/{no}/ship"))
+    assert poster.tick(factory, _later()).stopped == {}
+    with transaction(factory) as s:
+        shipped = _legs(s, seller, no, "order_shipped")
+        assert shipped["2203"] == D("82.50") and shipped["6001"] + shipped["22210101"] == D(
+            "-82.50"
+        )
+    r = demo.post(url, json={**first, "refund_no": "TK3", "amount": "1.00"})
+    assert r.status_code == 409 and "after-sales" in r.text

@@ -175,6 +175,9 @@ class Market:
     call_cost: float = 0.2
     skus: tuple[str, ...] = ("SKU-A", "SKU-B", "SKU-C", "SKU-D")
     shops: dict[str, Shop] = field(default_factory=dict)
+    #: Alipay app id → the app's RSA public key (PEM): requests of a registered app must be
+    #: signed RSA2 (simulators/marketplace/bill.py); others are answered unsigned.
+    alipay_keys: dict[str, bytes] = field(default_factory=dict)
     trades: dict[int, list[Version]] = field(default_factory=dict)
     truth: list[dict[str, Any]] = field(default_factory=list)
     ban_until: dict[str, float] = field(default_factory=dict)

@@ -19,6 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -28,7 +30,15 @@ from cloud.db.finance import FinEntry
 from cloud.db.models import SalesOrder
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import ConflictError, InvalidError
-from cloud.finance import alipay_bill, ledger, order_money, poster, reports, settlements
+from cloud.finance import (
+    alipay_bill,
+    alipay_sign,
+    ledger,
+    order_money,
+    poster,
+    reports,
+    settlements,
+)
 from cloud.finance.bill_source import AlipayBills
 from cloud.finance.cli import finance_app
 from simulators import cli as sim_cli
@@ -489,3 +499,34 @@ def test_the_alipay_adapter_fetches_a_day_and_a_second_fetch_posts_nothing(world
     broken = AlipayBills(world.shop.http, "http://sim/nowhere", "x")
     with pytest.raises(ConflictError, match="no bill address"):
         broken.fetch(DAY)
+
+    # RSA2: an app whose public key the gateway holds must sign; unsigned or signed with
+    # another key is Alipay's isv.invalid-signature; signed with its key, the bill comes.
+    expected = data
+    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
+    pems = [
+        k.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        for k in keys
+    ]
+    world.market.alipay_keys["2021000000000000"] = (
+        keys[0]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    http, gw, app = world.shop.http, "http://sim/gateway.do", "2021000000000000"
+    for signer in (None, alipay_sign.signer(pems[1])):
+        with pytest.raises(InvalidError, match=r"isv\.invalid-signature"):
+            AlipayBills(http, gw, app, "s-tb1", signer=signer).fetch(DAY)
+    sign = alipay_sign.signer(pems[0])
+    assert AlipayBills(http, gw, app, "s-tb1", signer=sign).fetch(DAY) == expected
+    # Deterministic (PKCS#1 v1.5): a retry carries the same signature; it checks out.
+    public = world.market.alipay_keys[app]
+    assert sign("a=1&b=2") == sign("a=1&b=2")
+    assert alipay_sign.verify(public, "a=1&b=2", sign("a=1&b=2"))
+    assert not alipay_sign.verify(public, "a=1&b=3", sign("a=1&b=2"))
+    with pytest.raises(InvalidError, match="no unencrypted PEM private key"):
+        alipay_sign.signer(b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")

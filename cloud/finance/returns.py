@@ -16,7 +16,8 @@ instructions then move to ``confirmed`` through cloud/aftersales/refunds.py, the
 path; a settlement row refunding the order moves them to ``paid`` (cloud/finance/settlements.py).
 
 An **exchange** (换货) posts nothing: its goods come back and its new order (0.00) ships
-without entries, so neither side moves the moving average (docs/finance.md).
+without entries, so neither side moves the moving average (docs/finance.md); likewise the
+goods of any order of 0.00 (an exchange order returned in its turn) come back unbooked.
 
 A refund is never booked beyond what the books hold as paid and not refunded for the order
 (a refund confirmed by hand first, say): the rest is not booked again, and the instruction is
@@ -91,7 +92,10 @@ def _poster(entry: AftersalesLog, req: AftersalesRequest) -> Callable[[Session],
     def post(s: Session) -> None:
         if entry.action == "receive" and req.kind == "return":
             goods = _came_back(s, req)
-            if goods:
+            # An order of 0.00 (an exchange's, a free one) shipped without an entry
+            # (poster.py): its goods come back without one too.
+            free = s.get_one(SalesOrder, req.order_id).total_cents <= 0
+            if goods and not free:
                 event = ReturnReceived(doc_of(req), req.order_no, goods, on)
                 events.record(s, req.account_id, event, entry.at)
             _refund(s, req, on, entry.at)

@@ -122,8 +122,11 @@ class RefundOut(BaseModel):
     qty: int
     amount: Decimal
     currency: str
+    #: pending, confirmed (in the books: ``entry_id``) or paid (by settlement row ``paid_by``).
     status: str
     created_at: datetime
+    entry_id: int | None = None
+    paid_by: str | None = None
 
 
 class RequestOut(BaseModel):
@@ -188,6 +191,8 @@ def _refund(r: AftersalesRefund, number: str) -> RefundOut:
         currency=r.currency,
         status=r.status,
         created_at=r.created_at,
+        entry_id=r.entry_id,
+        paid_by=r.paid_by,
     )
 
 

@@ -231,3 +231,37 @@ def confirm_order_money(
         body.amount,
     )
     return order_money_out(order_money.money_of(session, who.account_id, order_no))
+
+
+class PrepaymentRefundIn(BaseModel):
+    refund_no: str = Field(
+        min_length=1, max_length=40, description="the refund's number; a retry sends the same"
+    )
+    amount: AmountIn = Field(description='a decimal string like "12.50"')
+    reason: str = Field(min_length=1, max_length=300)
+    paid_from: Literal["1002", "1012.01", "1012.02"] | None = Field(
+        default=None,
+        description="the account the money goes back from; none: the shop's clearing "
+        "account (the platform refunds from escrow)",
+    )
+
+
+@router.post("/orders/{order_no}/prepayment-refunds", status_code=status.HTTP_201_CREATED)
+def refund_prepayment(
+    order_no: str, body: PrepaymentRefundIn, session: SessionDep, who: FinanceWrite
+) -> OrderMoneyOut:
+    """Refund a part of the buyer's prepayment before the order ships (once per refund
+    number; never more than is paid and not refunded; 409 once it has shipped)."""
+    now = datetime.now(UTC)
+    order_money.refund_prepayment(
+        session,
+        who.account_id,
+        order_no,
+        body.refund_no,
+        body.amount,
+        body.reason,
+        day_of(now),
+        now,
+        body.paid_from,
+    )
+    return order_money_out(order_money.money_of(session, who.account_id, order_no))

@@ -134,9 +134,15 @@ class AftersalesRefund(Base):
     qty: Mapped[int]
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
-    #: "pending" until finance pays it (paying is finance's, not built here).
+    #: pending → confirmed (its refund entry is in the books, ``entry_id``) → paid (a
+    #: settlement row paid it back to the buyer, ``paid_by``); written only through
+    #: cloud/aftersales/refunds.py.
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime]
+    entry_id: Mapped[int | None] = mapped_column(Integer)
+    #: The settlement row (its 账务流水号) that paid it, or "hand:<actor>".
+    paid_by: Mapped[str | None] = mapped_column(String(120))
+    changed_at: Mapped[datetime | None]
 
 
 class AftersalesSetting(Base):

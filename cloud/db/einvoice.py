@@ -60,6 +60,10 @@ class EInvoiceSeller(Base):
     seller_tax_id: Mapped[str] = mapped_column(String(20))
     seller_name: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Invoices asked for with channel orders are requested at shipping under this 19-digit
+    #: tax classification code and rate (migration 0037); None: by hand only.
+    auto_tax_code: Mapped[str | None] = mapped_column(String(19))
+    auto_rate: Mapped[str | None] = mapped_column(String(8))
 
 
 class EInvoice(Base):

@@ -140,6 +140,18 @@ class FinItemCost(Base):
     value: Mapped[Decimal] = mapped_column(Money)
 
 
+class FinShipmentCost(Base):
+    """What a shipment's entry took out of inventory, per SKU (migration 0037): goods that
+    come back later return at the cost they left with, not at today's average."""
+
+    __tablename__ = "fin_shipment_cost"
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(Integer, ForeignKey("fin_entry.id"), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    value: Mapped[Decimal] = mapped_column(Money)
+
+
 class FinCursor(Base):
     """How far the poster (cloud/finance/poster.py) has read one stream of business facts
     of one seller: the id of the last fact posted. Moved in the transaction that posts the
@@ -147,7 +159,8 @@ class FinCursor(Base):
 
     __tablename__ = "fin_cursor"
     account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id"), primary_key=True)
-    #: "receipts" (purchase_receipt.id) or "orders" (order_log.id).
+    #: "receipts" (purchase_receipt.id), "orders" (order_log.id) or "aftersales"
+    #: (aftersales_log.id).
     stream: Mapped[str] = mapped_column(String(16), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     posted: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,8 +10,8 @@ that URL for the zip. A ``code`` other than 10000 is a sentence with Alipay's ``
 and ``sub_msg``; ``isp.bill_not_exist`` (the day is not over, or there is no bill) says so.
 
 Alipay signs requests with RSA2 (SHA256withRSA over the sorted parameters): the adapter
-takes a ``signer`` for it; without one the request goes unsigned, which only the
-simulator accepts (no RSA library is a dependency of the hub yet: not built).
+takes a ``signer`` for it (cloud/finance/alipay_sign.py makes one from the app's private
+key); without one the request goes unsigned, which only the simulator accepts.
 
 No state is kept: fetching a day again fetches the same file, which the import refuses
 by its hash (cloud/finance/settlements.py), so a retry never posts twice.

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from cloud.db.finance import FinCursor, FinEntry, FinPeriod
 from cloud.db.models import OrderLog, PurchaseReceipt, SalesOrder
 from cloud.errors import N_, ConflictError
-from cloud.finance import ledger, reports
+from cloud.finance import ledger, reports, returns
 from cloud.finance.poster import ORDER_ACTIONS, STREAMS, day_of
 from cloud.orders.audit_rules import CHINA
 
@@ -189,7 +189,8 @@ def _unposted(
             OrderLog.at < end,
         )
     ).scalar_one()
-    return {"receipts": int(receipts), "orders": int(orders)}
+    aftersales = returns.unposted(session, account_id, position("aftersales"), end)
+    return {"receipts": int(receipts), "orders": int(orders), "aftersales": aftersales}
 
 
 def close(session: Session, account_id: int, period: str, actor: str, now: datetime) -> None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.finance import FinAccount, FinEntry, FinItemCost, FinLeg
+from cloud.db.finance import FinAccount, FinEntry, FinItemCost, FinLeg, FinShipmentCost
 from cloud.errors import N_, InvalidError
 from cloud.finance import ledger, postings
 from cloud.finance.chart import open_party_accounts
@@ -26,8 +26,11 @@ from cloud.finance.postings import (
     Line,
     OrderPaid,
     OrderShipped,
+    PrepaymentRefund,
     RefundAfterShipping,
     RefundBeforeShipping,
+    ReturnReceived,
+    ReturnRefund,
     SupplierPayment,
     SupplierReceipt,
 )
@@ -43,7 +46,28 @@ class _CostChange:
 
 
 def record(session: Session, account_id: int, event: Event, now: datetime) -> Posted:
-    """Post ``event``'s entry (or find the one it posted before) in the caller's transaction."""
+    """Post ``event``'s entry (or find the one it posted before) in the caller's transaction.
+
+    An event that moves no money (goods of cost 0.00 back) posts nothing: ``Posted(0,
+    False)``."""
+    existing = find(session, account_id, event)
+    if existing is not None:
+        return Posted(existing, created=False)
+    draft, changes = _draft(session, account_id, event)
+    if not draft.legs:
+        return Posted(0, created=False)
+    open_party_accounts(session, account_id, {leg.code for leg in draft.legs})
+    posted = ledger.post(session, account_id, draft, now)
+    if posted.created:  # a concurrent delivery that lost the race moves no cost
+        for c in changes:
+            _apply(session, account_id, c)
+        if isinstance(event, OrderShipped):
+            _keep_shipment_cost(session, account_id, posted.entry_id, changes)
+    return posted
+
+
+def find(session: Session, account_id: int, event: Event) -> int | None:
+    """The entry ``event`` posted before (its natural key), if any."""
     doc, kind = postings.key_of(event)
     existing = session.execute(
         select(FinEntry.id).where(
@@ -52,15 +76,7 @@ def record(session: Session, account_id: int, event: Event, now: datetime) -> Po
             FinEntry.event_kind == kind,
         )
     ).scalar_one_or_none()
-    if existing is not None:
-        return Posted(int(existing), created=False)
-    draft, changes = _draft(session, account_id, event)
-    open_party_accounts(session, account_id, {leg.code for leg in draft.legs})
-    posted = ledger.post(session, account_id, draft, now)
-    if posted.created:  # a concurrent delivery that lost the race moves no cost
-        for c in changes:
-            _apply(session, account_id, c)
-    return posted
+    return None if existing is None else int(existing)
 
 
 def _draft(session: Session, account_id: int, event: Event) -> tuple[Draft, list[_CostChange]]:
@@ -81,6 +97,14 @@ def _draft(session: Session, account_id: int, event: Event) -> tuple[Draft, list
     if isinstance(event, RefundAfterShipping):
         back, changes = _returned(session, account_id, event) if event.returned else (ZERO, [])
         return postings.refund_after_shipping(event, back), changes
+    if isinstance(event, ReturnRefund):
+        return postings.return_refund(event), []
+    if isinstance(event, PrepaymentRefund):
+        return postings.prepayment_refund(event), []
+    if isinstance(event, ReturnReceived):
+        changes = _returned_goods(session, account_id, event)
+        cost = sum((c.value for c in changes), ZERO)
+        return postings.return_received(event, cost), changes
     raise TypeError(f"not a business event: {event!r}")  # pragma: no cover - typed
 
 
@@ -165,6 +189,88 @@ def _back(
         part = left if i == len(lines) - 1 else half_up(booked * line.quantity / total)
         left -= part
         changes.append(_CostChange(line.sku, line.quantity, part))
+    return changes
+
+
+def _keep_shipment_cost(
+    session: Session, account_id: int, entry_id: int, changes: list[_CostChange]
+) -> None:
+    """What the shipment took out per SKU, for the goods that may come back (returns)."""
+    per: dict[str, tuple[Decimal, Decimal]] = {}
+    for c in changes:
+        q, v = per.get(c.sku, (Decimal(0), ZERO))
+        per[c.sku] = (q - c.quantity, v - c.value)
+    for sku, (q, v) in per.items():
+        session.add(
+            FinShipmentCost(account_id=account_id, entry_id=entry_id, sku=sku, quantity=q, value=v)
+        )
+    session.flush()
+
+
+def live_shipment(session: Session, account_id: int, order_no: str) -> int | None:
+    """The order's shipment entry that stands: its last one not taken back (冲销出库)."""
+    reversed_ids = select(FinEntry.reverses_id).where(
+        FinEntry.account_id == account_id, FinEntry.reverses_id.is_not(None)
+    )
+    found = session.execute(
+        select(FinEntry.id)
+        .where(
+            FinEntry.account_id == account_id,
+            FinEntry.event_kind == OrderShipped.kind,
+            (FinEntry.source_doc == order_no) | FinEntry.source_doc.startswith(order_no + "#"),
+            FinEntry.id.not_in(reversed_ids),
+        )
+        .order_by(FinEntry.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def _returned_goods(session: Session, account_id: int, event: ReturnReceived) -> list[_CostChange]:
+    """Each returned line at the cost its shipment took out for that SKU, pro rata to the
+    units (all of them back: exactly that cost). A shipment booked before its costs were
+    kept per SKU (migration 0037) falls back to the SKU's moving average today."""
+    shipment = live_shipment(session, account_id, event.order_no)
+    if shipment is None:
+        raise InvalidError(
+            N_("%(order_no)s has no shipment in the books for its goods to come back from"),
+            "order",
+            order_no=event.order_no,
+        )
+    kept = {
+        r.sku: r
+        for r in session.execute(
+            select(FinShipmentCost).where(
+                FinShipmentCost.account_id == account_id, FinShipmentCost.entry_id == shipment
+            )
+        ).scalars()
+    }
+    changes: list[_CostChange] = []
+    for line in event.lines:
+        if line.quantity <= 0:
+            raise InvalidError(
+                N_("%(sku)s: quantity must be more than 0"), "quantity", sku=line.sku
+            )
+        row = _cost_row(session, account_id, line.sku)  # locked before the entry is written
+        shipped = kept.get(line.sku)
+        if shipped is not None and line.quantity <= shipped.quantity:
+            if line.quantity == shipped.quantity:
+                value = Decimal(shipped.value)
+            else:
+                value = half_up(shipped.value * line.quantity / shipped.quantity)
+        elif row is not None and row.quantity > 0:
+            value = half_up(row.value * line.quantity / row.quantity)
+        else:
+            raise InvalidError(
+                N_(
+                    "%(sku)s came back for %(order_no)s, but neither its shipment nor the "
+                    "stock holds a cost for it"
+                ),
+                "lines",
+                sku=line.sku,
+                order_no=event.order_no,
+            )
+        changes.append(_CostChange(line.sku, line.quantity, value))
     return changes
 
 

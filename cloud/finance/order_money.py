@@ -21,19 +21,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cloud.db.finance import FinAccount, FinLeg
+from cloud.db.finance import FinAccount, FinEntry, FinLeg
 from cloud.db.models import SalesOrder
 from cloud.db.payables import CONFIRMATION_KINDS, FinOrderConfirmation
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.finance import events, statements
 from cloud.finance.chart import seed_chart
+from cloud.finance.ledger import Posted
 from cloud.finance.money import money
 from cloud.finance.postings import (
     OrderPaid,
     OrderShipped,
+    PrepaymentRefund,
     RefundAfterShipping,
     RefundBeforeShipping,
 )
@@ -93,22 +95,28 @@ def money_of(session: Session, account_id: int, order_no: str) -> OrderMoney:
     o = _order(session, account_id, order_no)
     entries = statements.order_entries(session, account_id, [order_no], date.max)
     clearing: dict[int, Decimal] = {}
+    prepaid: dict[int, Decimal] = {}
     if entries:
-        for eid, amount in session.execute(
-            select(FinLeg.entry_id, FinLeg.amount)
+        for eid, code, amount in session.execute(
+            select(FinLeg.entry_id, FinAccount.code, FinLeg.amount)
             .join(FinAccount, FinAccount.id == FinLeg.fin_account_id)
             .where(
                 FinLeg.account_id == account_id,
                 FinLeg.entry_id.in_(list(entries)),
-                FinAccount.code.like("1122.%"),
+                FinAccount.code.like("1122.%") | (FinAccount.code == "2203"),
             )
         ):
-            clearing[int(eid)] = clearing.get(int(eid), ZERO) + Decimal(amount)
+            into = prepaid if code == "2203" else clearing
+            into[int(eid)] = into.get(int(eid), ZERO) + Decimal(amount)
     paid = refunded = ZERO
     shipped = 0
     for eid, (_day, _doc, kind, _memo) in entries.items():
         if kind in PAID_KINDS:
             paid += clearing.get(eid, ZERO)
+        elif kind == RefundBeforeShipping.kind:
+            # What left the buyer's prepayment: through the clearing or, for a prepayment
+            # refunded from the bank (refund_prepayment), from there.
+            refunded += prepaid.get(eid, ZERO)
         elif kind in REFUND_KINDS:
             refunded -= clearing.get(eid, ZERO)
         elif kind == OrderShipped.kind:
@@ -244,3 +252,97 @@ def confirm(
     session.add(row)
     session.flush()
     return row
+
+
+REFUND_NO_MAX = 40
+
+
+def prepayment_refunded(session: Session, account_id: int, order_no: str) -> Decimal:
+    """What the order's numbered prepayment refunds (``<order>#<refund no>``) gave back of
+    its 2203 before it shipped: the poster ships and cancels only the rest."""
+    got = session.execute(
+        select(func.coalesce(func.sum(FinLeg.amount), 0))
+        .join(FinEntry, FinEntry.id == FinLeg.entry_id)
+        .join(FinAccount, FinAccount.id == FinLeg.fin_account_id)
+        .where(
+            FinEntry.account_id == account_id,
+            FinEntry.event_kind == PrepaymentRefund.kind,
+            FinEntry.source_doc.startswith(order_no + "#", autoescape=True),
+            FinAccount.code == "2203",
+        )
+    ).scalar_one()
+    return Decimal(got).quantize(Decimal("0.01"))
+
+
+def refund_prepayment(
+    session: Session,
+    account_id: int,
+    order_no: str,
+    refund_no: str,
+    amount: object,
+    reason: str,
+    on: date,
+    now: datetime,
+    paid_from: str | None = None,
+) -> Posted:
+    """Refund a part of the buyer's prepayment before the order ships (退预收款), under the
+    refund's own number (the platform's refund id, or yours): the same number again with
+    the same amount answers the entry made before (``created=False``), with another amount
+    409. Never more than what is paid and not refunded; not once the order has shipped (a
+    refund then is an after-sales matter: cloud/finance/returns.py)."""
+    refund_no = (refund_no or "").strip()
+    if not refund_no or len(refund_no) > REFUND_NO_MAX or "#" in refund_no:
+        raise InvalidError(
+            N_("give the refund's number: 1 to %(n)s characters, no #"), "refund_no", n=40
+        )
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 300:
+        raise InvalidError(N_("say why, in 1 to 300 characters"), "reason")
+    value = money(amount, "amount")
+    if value <= 0:
+        raise InvalidError(
+            N_("amount must be more than 0.00 (got %(amount)s)"), "amount", amount=value
+        )
+    o = _order(session, account_id, order_no)
+    session.execute(select(SalesOrder.id).where(SalesOrder.id == o.id).with_for_update())
+    doc = f"{order_no}#{refund_no}"
+    if len(doc) > 64:
+        raise InvalidError(N_("order and refund numbers together are too long"), "refund_no")
+    event = PrepaymentRefund(doc, o.channel, value, on, paid_from, reason)
+    before = events.find(session, account_id, event)
+    if before is not None:
+        had = session.execute(
+            select(FinLeg.amount)
+            .join(FinAccount, FinAccount.id == FinLeg.fin_account_id)
+            .where(FinLeg.entry_id == before, FinAccount.code == "2203")
+        ).scalar_one()
+        if Decimal(had) != value:
+            raise ConflictError(
+                N_("refund %(refund_no)s of %(order_no)s was %(had)s, not %(amount)s"),
+                refund_no=refund_no,
+                order_no=order_no,
+                had=Decimal(had).quantize(Decimal("0.01")),
+                amount=value,
+            )
+        return Posted(before, created=False)
+    state = money_of(session, account_id, order_no)
+    if state.shipped or o.status == "shipped":
+        raise ConflictError(
+            N_("%(order_no)s has shipped: refund it through an after-sales request"),
+            order_no=order_no,
+        )
+    left = state.paid - state.refunded
+    if state.paid == 0:
+        raise ConflictError(
+            N_("%(order_no)s has no payment in the books: confirm the payment first"),
+            order_no=order_no,
+        )
+    if value > left:
+        raise ConflictError(
+            N_("%(order_no)s: %(amount)s is more than the %(left)s paid"),
+            order_no=order_no,
+            amount=value,
+            left=left,
+        )
+    seed_chart(session, account_id)
+    return events.record(session, account_id, event, now)

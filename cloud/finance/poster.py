@@ -8,7 +8,9 @@ Issue 18, docs/finance.md "The poster". Finance sits above orders, inbound and s
 * stream ``orders``: ``order_log`` rows (cloud/orders) → ``create`` (an order arrives paid:
   the channels import only paid trades, cloud/channels/ports.py) OrderPaid; ``ship``
   OrderShipped with the goods its ``ship`` movements took; ``reverse_outbound`` (冲销出库)
-  the shipment reversed and its goods back at their cost; ``cancel`` RefundBeforeShipping.
+  the shipment reversed and its goods back at their cost; ``cancel`` RefundBeforeShipping;
+* stream ``aftersales``: ``aftersales_log`` rows (cloud/aftersales) → returns received and
+  after-sales refunds (cloud/finance/returns.py).
 
 Per seller and stream a ``fin_cursor`` row keeps the id of the last fact posted. A batch is
 one transaction: the cursor row is locked (PostgreSQL ``FOR UPDATE SKIP LOCKED``: a second
@@ -55,7 +57,7 @@ from cloud.db.models import (
     Supplier,
 )
 from cloud.errors import DomainError
-from cloud.finance import events
+from cloud.finance import events, order_money, returns
 from cloud.finance.chart import seed_chart
 from cloud.finance.postings import (
     Line,
@@ -70,8 +72,9 @@ from cloud.orders.core import doc
 
 log = logging.getLogger(__name__)
 
-#: Receipts first: a shipment is costed from the goods received before it.
-STREAMS = ("receipts", "orders")
+#: Receipts first: a shipment is costed from the goods received before it; returns last:
+#: goods come back at the cost their shipment booked.
+STREAMS = ("receipts", "orders", "aftersales")
 ORDER_ACTIONS = ("create", "ship", "reverse_outbound", "cancel")
 #: Facts posted per transaction (a long batch holds the cursor lock longer).
 BATCH = 200
@@ -126,7 +129,7 @@ def post_batch(
         ).scalar_one_or_none()
         if cursor is None:  # another poster holds it (or no cursor yet: next tick opens it)
             return 0, None
-        reader = _receipts if stream == "receipts" else _orders
+        reader = {"receipts": _receipts, "orders": _orders, "aftersales": _aftersales}[stream]
         posted, error = 0, None
         for fact_id, post in reader(s, account_id, cursor.position, now - lag):
             try:
@@ -208,6 +211,10 @@ def _receipt_poster(r: PurchaseReceipt, supplier: str) -> Callable[[Session], No
     return post
 
 
+def _aftersales(s: Session, account_id: int, after: int, horizon: datetime) -> Iterator[Fact]:
+    return returns.facts(s, account_id, after, horizon, BATCH)
+
+
 def _orders(s: Session, account_id: int, after: int, horizon: datetime) -> Iterator[Fact]:
     rows = s.execute(
         select(OrderLog, SalesOrder)
@@ -244,13 +251,18 @@ def _order_poster(entry: OrderLog, o: SalesOrder) -> Callable[[Session], None]:
             return  # a free order: no money moved (its goods' cost: docs, not built)
         if entry.action == "create":
             events.record(s, o.account_id, OrderPaid(o.order_no, o.channel, amount, on), entry.at)
-        elif entry.action == "cancel" and entry.from_status != "shipped":
-            refund = RefundBeforeShipping(o.order_no, o.channel, amount, on)
-            events.record(s, o.account_id, refund, entry.at)
+            return
+        # What the buyer's prepayment refunds gave back before shipping is not sold nor
+        # refunded again (order_money.refund_prepayment).
+        rest = amount - order_money.prepayment_refunded(s, o.account_id, o.order_no)
+        if entry.action == "cancel" and entry.from_status != "shipped":
+            if rest > 0:
+                refund = RefundBeforeShipping(o.order_no, o.channel, rest, on)
+                events.record(s, o.account_id, refund, entry.at)
         elif entry.action == "ship":
             source = _shipment_doc(s, o, entry.id)
             lines = _shipped_lines(s, o, entry.at)
-            shipped = OrderShipped(source, o.channel, amount, lines, on)
+            shipped = OrderShipped(source, o.channel, rest, lines, on)
             events.record(s, o.account_id, shipped, entry.at)
         elif entry.action == "reverse_outbound":
             ship_log = s.execute(

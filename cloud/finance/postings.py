@@ -7,7 +7,10 @@ the event → entry table follows research/finance-einvoice.md:
 order paid (escrow)    1122.<shop> gross / 2203 customer prepayment
 shipped                2203 gross / 6001 net + 22210101 output VAT; 6401 cost / 1405
 refund before shipping 2203 / 1122.<shop>
+prepayment refund      2203 / 1122.<shop> (or the bank, for a prepayment paid to it), in parts
 refund after shipping  6001 net + 22210101 VAT / 1122.<shop>; goods back: 1405 / 6401
+return received        1405 / 6401 at the cost the shipment booked (after-sales, per request)
+return refund          6001 net + 22210101 VAT / 1122.<shop> (after-sales, per request)
 supplier receipt       1405 / 2202.01.<supplier>
 supplier payment       2202.01.<supplier> / 1002 bank (or 1012.01/.02)
 =====================  ==============================================================
@@ -67,6 +70,24 @@ class RefundBeforeShipping:
 
 
 @dataclass(frozen=True)
+class PrepaymentRefund:
+    """A part of a buyer's prepayment (预收账款 2203) refunded before the order ships, one
+    of several perhaps (a line out of stock, a price adjusted): back through the shop's
+    clearing account (the platform refunds from escrow), or from ``paid_from`` (1002 bank,
+    1012.01/.02) for a prepayment the buyer paid to the seller. ``doc``:
+    ``<order>#<refund no>``; the kind is that of a refund before shipping, so the order's
+    money state counts it."""
+
+    doc: str
+    shop: str
+    amount: Decimal
+    on: date
+    paid_from: str | None = None
+    memo: str = ""
+    kind = "refund_unshipped"
+
+
+@dataclass(frozen=True)
 class RefundAfterShipping:
     """A refund of a shipped order; ``returned``: the goods came back (all of them)."""
 
@@ -76,6 +97,33 @@ class RefundAfterShipping:
     returned: bool
     on: date
     lines: tuple[Line, ...] = ()
+    vat_rate: Decimal = VAT_RATE
+    kind = "refund_shipped"
+
+
+@dataclass(frozen=True)
+class ReturnReceived:
+    """Goods of a shipped order back from the buyer (售后收货, an after-sales request):
+    into inventory at the cost their shipment took out. ``doc``: ``<order>#<request>``."""
+
+    doc: str
+    order_no: str
+    lines: tuple[Line, ...]
+    on: date
+    kind = "return_received"
+
+
+@dataclass(frozen=True)
+class ReturnRefund:
+    """An after-sales refund of a shipped order (a return or a refund only): revenue and
+    output VAT back, owed to the buyer through the shop's clearing account. ``doc``:
+    ``<order>#<request>``; the kind is that of a refund after shipping, so the order's
+    money state counts it (cloud/finance/order_money.py)."""
+
+    doc: str
+    shop: str
+    amount: Decimal
+    on: date
     vat_rate: Decimal = VAT_RATE
     kind = "refund_shipped"
 
@@ -105,7 +153,10 @@ Event = (
     OrderPaid
     | OrderShipped
     | RefundBeforeShipping
+    | PrepaymentRefund
     | RefundAfterShipping
+    | ReturnReceived
+    | ReturnRefund
     | SupplierReceipt
     | SupplierPayment
 )
@@ -116,6 +167,8 @@ def source_of(event: Event) -> str:
         return event.receipt_no
     if isinstance(event, SupplierPayment):
         return event.payment_no
+    if isinstance(event, ReturnReceived | ReturnRefund | PrepaymentRefund):
+        return event.doc
     return event.order_no
 
 
@@ -175,6 +228,17 @@ def refund_before_shipping(e: RefundBeforeShipping) -> Draft:
     return Draft(e.order_no, e.kind, e.on, _legs(("2203", amount), (clearing, -amount)), "refund")
 
 
+def prepayment_refund(e: PrepaymentRefund) -> Draft:
+    amount = _positive(e.amount, "amount")
+    if e.paid_from is not None and e.paid_from not in PAYMENT_ACCOUNTS:
+        raise InvalidError(
+            N_("pay from one of %(accounts)s"), "paid_from", accounts=", ".join(PAYMENT_ACCOUNTS)
+        )
+    out = e.paid_from or party_code("1122", e.shop)
+    memo = f"prepayment refund {e.memo}".strip()[:200]
+    return Draft(e.doc, e.kind, e.on, _legs(("2203", amount), (out, -amount)), memo)
+
+
 def refund_after_shipping(e: RefundAfterShipping, returned_cost: Decimal) -> Draft:
     """``returned_cost``: the cost the shipment booked, when the goods came back."""
     amount = _positive(e.amount, "amount")
@@ -193,6 +257,25 @@ def refund_after_shipping(e: RefundAfterShipping, returned_cost: Decimal) -> Dra
             ("6401", -back),
         ),
         "refund after shipping",
+    )
+
+
+def return_received(e: ReturnReceived, cost: Decimal) -> Draft:
+    """``cost``: what the goods' shipment booked for them (cloud/finance/returns.py)."""
+    back = money(cost, "cost")
+    return Draft(e.doc, e.kind, e.on, _legs(("1405", back), ("6401", -back)), "return received")
+
+
+def return_refund(e: ReturnRefund) -> Draft:
+    amount = _positive(e.amount, "amount")
+    net, tax = split_tax_inclusive(amount, e.vat_rate)
+    clearing = party_code("1122", e.shop)
+    return Draft(
+        e.doc,
+        e.kind,
+        e.on,
+        _legs(("6001", net), ("22210101", tax), (clearing, -amount)),
+        "after-sales refund",
     )
 
 

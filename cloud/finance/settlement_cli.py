@@ -145,18 +145,24 @@ def fetch(
     auth_token: Annotated[
         str, typer.Option(help="app_auth_token: the seller's authorisation of the app.")
     ] = "",
+    private_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="The app's RSA private key (PEM): requests are signed RSA2, as Alipay "
+            "requires; without one they go unsigned (the simulator answers those)."
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Fetch the day's account-flow bill from Alipay (download-URL method, then the file)
-    and import it; a day imported before is refused, nothing doubled. Requests go
-    unsigned (RSA2 signing is not built): the simulator answers them, Alipay does not."""
+    and import it; a day imported before is refused, nothing doubled."""
     from datetime import UTC, date, datetime
 
     import httpx
 
     from cloud.db.engine import transaction
     from cloud.errors import DomainError
-    from cloud.finance import settlements
+    from cloud.finance import alipay_sign, settlements
     from cloud.finance.bill_source import AlipayBills
 
     try:
@@ -165,8 +171,9 @@ def fetch(
         typer.echo(f"error: --date {day!r} is not a day like 2026-11-11", err=True)
         raise typer.Exit(2) from None
     try:
+        sign = alipay_sign.signer(private_key.read_bytes()) if private_key else None
         with httpx.Client() as http:
-            data = AlipayBills(http, gateway, app_id, auth_token).fetch(when)
+            data = AlipayBills(http, gateway, app_id, auth_token, signer=sign).fetch(when)
         with transaction(_factory(database_url)) as s:
             got = settlements.import_bill(
                 s, _seller(s, account), data, f"alipay-{when:%Y%m%d}.zip", "cli", datetime.now(UTC)

@@ -12,7 +12,7 @@ compensation (赔付) taken or returned. Importing one:
 3. classifies each row by its 业务类型 and 备注 (:func:`classify`);
 4. matches each sale and refund row to our order by the 商户订单号 (the channel trade id,
    which is our order number for a channel order; Taobao writes it as ``T200P<tid>``),
-   each order's sale exactly once and for the order's amount;
+   each order's sale once — whole, or in parts that never add up to more than the order;
 5. posts (research/finance-einvoice.md, "platform settles"):
 
    ===========  ============================================================
@@ -46,10 +46,11 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cloud.aftersales import refunds
 from cloud.db.models import ChannelOrder, SalesOrder, new_public_id
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
-from cloud.finance import alipay_bill, ledger
+from cloud.finance import alipay_bill, ledger, order_money
 from cloud.finance.chart import open_party_accounts, party_code, seed_chart
 from cloud.finance.ledger import Draft, Leg
 from cloud.orders.audit_rules import CHINA
@@ -309,16 +310,7 @@ def _settle(session: Session, account_id: int, rows: Sequence[Row], now: datetim
     wanted.discard("")
     orders = _orders(session, account_id, wanted)
     held = _held(session, account_id, wanted - set(orders))
-    settled: set[str] = set(
-        key
-        for key in session.execute(
-            select(SettlementRow.match_key).where(
-                SettlementRow.account_id == account_id,
-                SettlementRow.match_key.in_([f"sale:{o}" for o in orders]),
-            )
-        ).scalars()
-        if key is not None
-    )
+    settled = _settled(session, account_id, list(orders))
     refunded: dict[str, Decimal] = {}
     drafts: list[tuple[Row, Draft]] = []
     for row in rows:
@@ -331,18 +323,60 @@ def _settle(session: Session, account_id: int, rows: Sequence[Row], now: datetim
     posted = ledger.post_many(session, account_id, [d for _, d in drafts], now)
     for (row, _), p in zip(drafts, posted, strict=True):
         row.entry_id = p.entry_id
+    # Refund instructions of after-sales requests (cloud/aftersales/refunds.py) are paid by
+    # the refund rows of their order. A Pending row is not in the table yet: pay directly.
+    for row, _ in drafts:
+        if row.kind == "refund" and row.order_no:
+            refunds.pay(session, account_id, row.order_no, row.amount_out, row.flow_no, now)
 
 
 def _orders(session: Session, account_id: int, numbers: Iterable[str]) -> dict[str, SalesOrder]:
-    numbers = list(numbers)
+    numbers = sorted(numbers)
     if not numbers:
         return {}
+    # Locked (in order: no deadlock between two imports): a second import naming the same
+    # orders waits, then reads what the first settled (PostgreSQL; SQLite serialises).
     found = session.execute(
-        select(SalesOrder).where(
-            SalesOrder.account_id == account_id, SalesOrder.order_no.in_(numbers)
-        )
+        select(SalesOrder)
+        .where(SalesOrder.account_id == account_id, SalesOrder.order_no.in_(numbers))
+        .order_by(SalesOrder.order_no)
+        .with_for_update()
     ).scalars()
     return {o.order_no: o for o in found}
+
+
+def _settled(session: Session, account_id: int, numbers: list[str]) -> dict[str, _Sales]:
+    """Per order: the sale rows posted for it so far (their sum and count)."""
+    out: dict[str, _Sales] = {}
+    for i in range(0, len(numbers), 500):
+        for order_no, amount, n in session.execute(
+            select(SettlementRow.order_no, func.sum(SettlementRow.amount_in), func.count())
+            .where(
+                SettlementRow.account_id == account_id,
+                SettlementRow.kind == "sale",
+                SettlementRow.state == "posted",
+                SettlementRow.order_no.in_(numbers[i : i + 500]),
+            )
+            .group_by(SettlementRow.order_no)
+        ):
+            out[str(order_no)] = _Sales(Decimal(amount).quantize(Decimal("0.01")), int(n))
+    return out
+
+
+@dataclass
+class _Sales:
+    amount: Decimal = ZERO
+    parts: int = 0
+
+
+def settled_amount(session: Session, account_id: int, order_no: str) -> Decimal | None:
+    """What the platform's sale rows paid out for ``order_no`` (None: no row names it);
+    the order money's ``settled`` (cloud/finance/order_money.py)."""
+    got = _settled(session, account_id, [order_no]).get(order_no)
+    return None if got is None else got.amount
+
+
+order_money.SETTLEMENT_LOOKUPS.append(settled_amount)
 
 
 def _held(session: Session, account_id: int, numbers: set[str]) -> dict[str, str]:
@@ -361,7 +395,7 @@ def _draft(
     row: Row,
     orders: dict[str, SalesOrder],
     held: dict[str, str],
-    settled: set[str],
+    settled: dict[str, _Sales],
     refunded: dict[str, Decimal],
 ) -> Draft | None:
     """The row's entry (state set to posted/suspense), or None with state unmatched and
@@ -418,22 +452,31 @@ def _draft(
     total = Decimal(order.total_cents) / 100
     clearing = party_code("1122", order.channel)
     if row.kind == "sale":
-        key = f"sale:{order_no}"
-        if key in settled:
+        # A sale is paid out whole, or in parts (each sub-order as the buyer confirms its
+        # receipt, 分次确认收货): the parts never add up to more than the order.
+        had = settled.setdefault(order_no, _Sales())
+        if had.amount >= total:
             row.reason = reason_json(
                 N_("order %(order_no)s was settled already: this sale row is not posted again"),
                 order_no=order_no,
             )
             return None
-        if row.amount_in != total:
+        if had.amount + row.amount_in > total:
             row.reason = reason_json(
-                N_("order %(order_no)s is %(total)s, the bill says %(amount)s: not posted"),
+                N_(
+                    "order %(order_no)s is %(total)s, %(settled)s of it settled before; the "
+                    "bill says %(amount)s more: not posted"
+                ),
                 order_no=order_no,
                 total=total,
+                settled=had.amount,
                 amount=row.amount_in,
             )
             return None
-        settled.add(key)
+        # The key the database keeps unique: the whole order, or its n-th part.
+        whole = had.parts == 0 and row.amount_in == total
+        key = f"sale:{order_no}" if whole else f"sale:{order_no}#{had.parts + 1}"
+        had.amount, had.parts = had.amount + row.amount_in, had.parts + 1
         row.match_key, row.order_no, row.state, row.reason = key, order_no, "posted", None
         legs = (Leg(ALIPAY, row.amount_in), Leg(clearing, -row.amount_in))
         return Draft(row.flow_no, kind, day, legs, memo)

@@ -17,7 +17,10 @@ Served as Alipay serves it (open platform, "查询对账单下载地址"):
   ``alipay_data_dataservice_bill_downloadurl_query_response`` with ``code`` 10000 and a
   ``bill_download_url``; a day not over yet (or not a day) answers 40004 with a
   ``sub_code``; ``app_auth_token`` (the shop's session key here) picks the seller, else the
-  first shop. The RSA2 signature Alipay requires is not checked (not built).
+  first shop. An app whose public key is registered (``Market.alipay_keys``) must sign
+  RSA2 as Alipay requires (SHA256withRSA, PKCS#1 v1.5, base64, over every parameter but
+  ``sign``, sorted, ``k=v`` joined by ``&``); a wrong or missing signature is Alipay's
+  ``40002 isv.invalid-signature``. Apps without a key are answered unsigned.
 - ``GET /downloadBillFile.resource?userId=…&bizDates=yyyyMMdd`` answers the zip:
   ``<userId>_<yyyyMMdd>_账务明细.csv`` and ``…_账务明细(汇总).csv``, GBK, CRLF, between
   ``#`` comment lines (cloud/finance/alipay_bill.py reads them).
@@ -27,6 +30,8 @@ Served as Alipay serves it (open platform, "查询对账单下载地址"):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import json
 import random
@@ -40,6 +45,9 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 import typer
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from simulators.marketplace.clock import GMT8
 from simulators.marketplace.market import Market, Shop
@@ -319,7 +327,24 @@ def _so_far(market: Market, query: str) -> tuple[int, str, bytes]:
     return 200, "application/oct-stream", zip_bytes(market, shop, day, market.now)
 
 
+def signature_ok(public_pem: bytes, params: dict[str, str]) -> bool:
+    """RSA2 over the sorted parameters but ``sign`` (empty ones left out), as received."""
+    content = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "sign" and v)
+    key = serialization.load_pem_public_key(public_pem)
+    if not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        raw = base64.b64decode(params.get("sign", ""), validate=True)
+        key.verify(raw, content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, binascii.Error, ValueError):
+        return False
+    return True
+
+
 def _gateway(market: Market, params: dict[str, str], base: str) -> dict[str, Any]:
+    key = market.alipay_keys.get(params.get("app_id", ""))
+    if key is not None and not signature_ok(key, params):
+        return _error("40002", "Invalid Arguments", "isv.invalid-signature", "验签出错")
     if not params.get("method"):
         return _error("40001", "Missing Required Arguments", "isv.missing-method", "缺少方法名参数")
     if params["method"] != METHOD:

@@ -23,6 +23,38 @@ from simulators.marketplace.clock import fmt
 from simulators.marketplace.stock import ChannelStock
 
 #: Trade types TOP returns when a call names none (a subset of the documented default list).
+#: GB 32100-2015: the unified social credit code's characters and check weights.
+_USCC = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def uscc(first17: str) -> str:
+    """``first17`` and its check character: a unified social credit code that checks."""
+    total = sum(_USCC.index(c) * w for c, w in zip(first17, _WEIGHTS, strict=True))
+    return first17 + _USCC[(31 - total % 31) % 31]
+
+
+def invoice_request(tid: int) -> dict[str, str]:
+    """The buyer's invoice request a trade carries, the way Taobao's trade does: the title
+    (``invoice_name``, 发票抬头), the kind (``invoice_kind``: 1 electronic, 2 paper, 3 special)
+    and a company's taxpayer number (``payer_register_no``, as Alibaba's invoice platform
+    names it). Decided by the trade id, not drawn from the generator, so every seed's
+    schedule stays what it was: one trade in ten asks for a company invoice, one in ten for
+    a personal one (个人, no number); one company in five has a number that fails its check."""
+    if tid % 10 == 3:
+        number = uscc(f"91330100MA2{tid % 1_000_000:06d}")
+        if tid % 50 == 13:
+            number = number[:-1] + ("1" if number[-1] != "1" else "2")  # a typo: check fails
+        return {
+            "invoice_name": f"杭州测试{tid % 1000:03d}科技有限公司",
+            "invoice_kind": "1",
+            "payer_register_no": number,
+        }
+    if tid % 10 == 7:
+        return {"invoice_name": "个人", "invoice_kind": "1", "payer_register_no": ""}
+    return {}
+
+
 DEFAULT_TYPES = (
     "fixed",
     "auction",
@@ -159,6 +191,9 @@ class Market:
     call_cost: float = 0.2
     skus: tuple[str, ...] = ("SKU-A", "SKU-B", "SKU-C", "SKU-D")
     shops: dict[str, Shop] = field(default_factory=dict)
+    #: Alipay app id → the app's RSA public key (PEM): requests of a registered app must be
+    #: signed RSA2 (simulators/marketplace/bill.py); others are answered unsigned.
+    alipay_keys: dict[str, bytes] = field(default_factory=dict)
     trades: dict[int, list[Version]] = field(default_factory=dict)
     truth: list[dict[str, Any]] = field(default_factory=list)
     ban_until: dict[str, float] = field(default_factory=dict)
@@ -308,6 +343,7 @@ class Market:
             "post_fee": self._money(Decimal("0.00")),
             "total_fee": self._money(payment),
             **self._address(),
+            **invoice_request(tid),
             "orders": {"order": lines},
         }
         self.trades[tid] = []

@@ -113,6 +113,12 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
         customer = {}
     nick = " ".join(str(customer.get(k) or "") for k in ("first_name", "last_name")).strip()
     lines = order.get("line_items")
+    notes = order.get("note_attributes")
+    attrs = {
+        str(a.get("name")): str(a.get("value") or "")
+        for a in (notes if isinstance(notes, list) else [])
+        if isinstance(a, dict)
+    }
     return ChannelTrade(
         external_id=order_id(order),
         modified=parse_shopify_time(order.get("updated_at")),
@@ -137,6 +143,9 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
             "receiver_town": "",
             "receiver_address": address.get("address1"),
             "receiver_mobile": address.get("phone"),
+            # The buyer's invoice request (cart attributes), under Taobao's names.
+            "invoice_name": attrs.get("invoice_title", ""),
+            "payer_register_no": attrs.get("tax_id", ""),
             "orders": {
                 "order": [
                     {

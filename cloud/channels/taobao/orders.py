@@ -50,7 +50,9 @@ CLOSED = frozenset({"TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO", "TRADE_NO_CREATE_P
 FULLINFO_FIELDS = (
     "tid,type,status,created,modified,pay_time,buyer_nick,buyer_message,seller_memo,"
     "payment,post_fee,total_fee,receiver_name,receiver_state,receiver_city,receiver_district,"
-    "receiver_town,receiver_address,receiver_mobile,orders"
+    "receiver_town,receiver_address,receiver_mobile,orders,"
+    # The buyer's invoice request (cloud/finance/einvoice/auto.py reads it from the payload).
+    "invoice_name,invoice_kind,payer_register_no"
 )
 
 

@@ -70,6 +70,16 @@ def connect(
     token: Annotated[str, typer.Option(help="The seller's access token.")],
     tax_id: Annotated[str, typer.Option(help="The seller's own tax id.")],
     name: Annotated[str, typer.Option(help="The seller's name on its invoices.")],
+    auto_tax_code: Annotated[
+        str | None,
+        typer.Option(
+            help="Request the invoices buyers ask for with channel orders at shipping, "
+            "under this 19-digit tax classification code."
+        ),
+    ] = None,
+    auto_rate: Annotated[
+        str | None, typer.Option(help="The tax rate of those invoices (e.g. 0.13).")
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Connect (or re-connect) a seller to its e-invoice provider (Nuonuo's API shape)."""
@@ -88,6 +98,8 @@ def connect(
             seller_tax_id=tax_id,
             seller_name=name,
             now=datetime.now(UTC),
+            auto_tax_code=auto_tax_code,
+            auto_rate=auto_rate,
         )
 
     _run(database_url, go)

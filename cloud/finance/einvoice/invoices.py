@@ -425,6 +425,8 @@ def connect_seller(
     seller_name: str,
     now: datetime,
     provider: str = "nuonuo",
+    auto_tax_code: str | None = None,
+    auto_rate: str | None = None,
 ) -> EInvoiceSeller:
     """Store (or replace) a seller's provider connection; the seller's own tax id is checked
     like a buyer's (it must be a taxpayer number the provider knows)."""
@@ -435,7 +437,11 @@ def connect_seller(
     tax_id = normalise(seller_tax_id)
     if tax_id is None or not seller_name.strip():
         raise InvalidError(N_("give the seller's tax id and name"), "seller_tax_id")
+    if auto_tax_code or auto_rate:
+        # Checked as a line of the invoices it will make would be.
+        L.build([L.LineIn("check", auto_tax_code or "", auto_rate or "", 1, "100.00")])
     row = s.get(EInvoiceSeller, seller) or EInvoiceSeller(account_id=seller)
+    row.auto_tax_code, row.auto_rate = auto_tax_code or None, auto_rate or None
     row.provider, row.url, row.app_key, row.app_secret = provider, url, app_key, app_secret
     row.access_token, row.seller_tax_id, row.seller_name = access_token, tax_id, seller_name.strip()
     row.updated_at = now

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.einvoice import ACTIVE, EInvoice, EInvoiceLine, EInvoiceSeller
 from cloud.db.engine import transaction
+from cloud.finance.einvoice import auto
 from cloud.finance.einvoice.nuonuo import NuonuoProvider
 from cloud.finance.einvoice.port import (
     BlueRequest,
@@ -90,6 +91,8 @@ def tick(
     query_after: timedelta = POLL,
 ) -> Tick:
     out = Tick()
+    # The invoices buyers asked for with the orders shipped since the last tick (auto.py).
+    auto.tick(factory, now)
     with transaction(factory) as s:
         rows = list(
             s.execute(

@@ -138,6 +138,13 @@ def order_json(
         "total_shipping_price": plain(trade["post_fee"]),
         "note": trade["buyer_message"],
         "tags": trade["seller_memo"],
+        # Shopify has no invoice fields: a storefront asks with cart attributes, which the
+        # order carries as note_attributes (name/value pairs).
+        "note_attributes": [
+            {"name": name, "value": trade[key]}
+            for name, key in (("invoice_title", "invoice_name"), ("tax_id", "payer_register_no"))
+            if trade.get(key)
+        ],
         "customer": {"first_name": trade["buyer_nick"], "last_name": ""},
         "shipping_address": address,
         "line_items": lines,

@@ -65,7 +65,7 @@ from cloud.finance.chart import seed_chart
 from cloud.finance.einvoice import invoices as einvoices
 from cloud.finance.einvoice.lines import LineIn
 from cloud.finance.events import record
-from cloud.finance.postings import SupplierReceipt
+from cloud.finance.postings import Line, OrderShipped, SupplierReceipt
 from cloud.nodes import history, ownership
 from cloud.seed import BEIJING, seed_demo
 from cloud.settings import Settings
@@ -397,6 +397,13 @@ FOREIGN: list[Case] = [
     ),
     # a unit's serial trace (cloud/stock/serials.py)
     Case("GET", "/api/v1/serials/{serial}", 404),
+    Case(
+        "POST",
+        "/api/v1/finance/orders/{order_no}/prepayment-refunds",
+        404,
+        {"refund_no": "PROBE-1", "amount": "1.00", "reason": "probe"},
+        params={"order_no": "JY1300003"},
+    ),
     # suppliers and purchase orders (cloud/inbound/)
     Case("GET", "/api/v1/suppliers/{code}", 404, params={"code": "DG-LEATHER"}),
     Case(
@@ -1197,6 +1204,11 @@ def _world(client: TestClient) -> World:
             "A-FIN-1", "DG-LEATHER", LEATHER, Decimal(1), Decimal(10), now.date()
         )
         record(s, a_id, bought, now)
+        # A shipment of it: its cost per SKU is kept (fin_shipment_cost) for returns.
+        sold = OrderShipped(
+            "A-SHIP-1", "manual", Decimal("20.00"), (Line(LEATHER, Decimal(1)),), now.date()
+        )
+        record(s, a_id, sold, now)
         fin_ledger.close_period(s, a_id, "2020-01", "test", now)
         a_bill = settlements.import_bill(s, a_id, A_SETTLEMENT, "a.csv", "test", now).public_id
     poster.tick(app.state.sessions, now + timedelta(minutes=1))

@@ -19,6 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -28,7 +30,15 @@ from cloud.db.finance import FinEntry
 from cloud.db.models import SalesOrder
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import ConflictError, InvalidError
-from cloud.finance import alipay_bill, ledger, poster, reports, settlements
+from cloud.finance import (
+    alipay_bill,
+    alipay_sign,
+    ledger,
+    order_money,
+    poster,
+    reports,
+    settlements,
+)
 from cloud.finance.bill_source import AlipayBills
 from cloud.finance.cli import finance_app
 from simulators import cli as sim_cli
@@ -418,13 +428,18 @@ def test_a_bill_before_its_orders_is_listed_then_matched_again(engine: Engine) -
         assert balance(s, hub.account_id, "1122.taobao") == open_
 
 
-def test_refunds_deposits_and_compensation(world: World) -> None:
+def test_refunds_deposits_compensation_and_a_sale_paid_in_parts(world: World) -> None:
     w = world
-    no, o = sorted(orders(w).items())[0]
+    (no, o), (no2, o2) = sorted(orders(w).items())[:2]
     total = D(o.total_cents) / 100
     half = (total / 2).quantize(D("0.01"))
+    # The second order paid out in two parts (sub-orders confirmed one by one), then a
+    # third row that would settle more than the order: listed, not posted.
+    total2 = D(o2.total_cents) / 100
+    part = (total2 / 3).quantize(D("0.01"))
     b = [total]
-    for step in (-half, -total, D("-100.00"), D("-9.99"), D("100.00")):
+    steps = (-half, -total, D("-100.00"), D("-9.99"), D("100.00"), part, total2 - part, D("0.01"))
+    for step in steps:
         b.append(b[-1] + step)
     data = csv(
         [
@@ -434,22 +449,40 @@ def test_refunds_deposits_and_compensation(world: World) -> None:
             row("R4", "", "", "-100.00", f"{b[3]:.2f}", "保证金"),
             row("R5", no, "", "-9.99", f"{b[4]:.2f}", "赔付"),
             row("R6", "", "100.00", "", f"{b[5]:.2f}", "保证金"),
+            row("P1", no2, f"{part:.2f}", "", f"{b[6]:.2f}", "交易收款"),
+            row("P2", no2, f"{total2 - part:.2f}", "", f"{b[7]:.2f}", "交易收款"),
+            row("P3", no2, "0.01", "", f"{b[8]:.2f}", "交易收款"),
         ]
     )
     do_import(w, data, "refunds.csv")
     with w.hub.factory() as s:
-        got = {r.flow_no: (r.kind, r.state) for r in s.execute(select(SettlementRow)).scalars()}
+        got = {
+            r.flow_no: (r.kind, r.state, r.match_key)
+            for r in s.execute(select(SettlementRow)).scalars()
+        }
         assert got == {
-            "R1": ("sale", "posted"),
-            "R2": ("refund", "posted"),
-            "R3": ("refund", "unmatched"),  # more than what is left of the order
-            "R4": ("margin", "suspense"),
-            "R5": ("chargeback", "suspense"),
-            "R6": ("margin", "suspense"),
+            "R1": ("sale", "posted", f"sale:{no}"),
+            "R2": ("refund", "posted", None),
+            "R3": ("refund", "unmatched", None),  # more than what is left of the order
+            "R4": ("margin", "suspense", None),
+            "R5": ("chargeback", "suspense", None),
+            "R6": ("margin", "suspense", None),
+            "P1": ("sale", "posted", f"sale:{no2}#1"),
+            "P2": ("sale", "posted", f"sale:{no2}#2"),
+            "P3": ("sale", "unmatched", None),  # the order is settled whole already
         }
         books = ledger.replayed_balances(s, w.hub.account_id)
         assert books["1901"] == D("9.99")  # the deposit came back; the compensation waits
-        assert books["1012.01"] == total - half - D("9.99")
+        assert books["1012.01"] == total - half - D("9.99") + total2
+        # Both parts settled the order's escrow: its money says so.
+        money2 = order_money.money_of(s, w.hub.account_id, no2)
+        assert money2.settled == total2 == money2.paid
+    # A part in a later bill beyond what is left is listed with the sentence, not posted.
+    late = csv([row("P4", no2, "5.00", "", "1005.00", "交易收款")])
+    do_import(w, late, "late.csv")
+    with w.hub.factory() as s:
+        p4 = s.execute(select(SettlementRow).where(SettlementRow.flow_no == "P4")).scalar_one()
+        assert p4.state == "unmatched" and "settled already" in str(p4.reason)
 
 
 def test_the_alipay_adapter_fetches_a_day_and_a_second_fetch_posts_nothing(world: World) -> None:
@@ -466,3 +499,34 @@ def test_the_alipay_adapter_fetches_a_day_and_a_second_fetch_posts_nothing(world
     broken = AlipayBills(world.shop.http, "http://sim/nowhere", "x")
     with pytest.raises(ConflictError, match="no bill address"):
         broken.fetch(DAY)
+
+    # RSA2: an app whose public key the gateway holds must sign; unsigned or signed with
+    # another key is Alipay's isv.invalid-signature; signed with its key, the bill comes.
+    expected = data
+    keys = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
+    pems = [
+        k.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        for k in keys
+    ]
+    world.market.alipay_keys["2021000000000000"] = (
+        keys[0]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    http, gw, app = world.shop.http, "http://sim/gateway.do", "2021000000000000"
+    for signer in (None, alipay_sign.signer(pems[1])):
+        with pytest.raises(InvalidError, match=r"isv\.invalid-signature"):
+            AlipayBills(http, gw, app, "s-tb1", signer=signer).fetch(DAY)
+    sign = alipay_sign.signer(pems[0])
+    assert AlipayBills(http, gw, app, "s-tb1", signer=sign).fetch(DAY) == expected
+    # Deterministic (PKCS#1 v1.5): a retry carries the same signature; it checks out.
+    public = world.market.alipay_keys[app]
+    assert sign("a=1&b=2") == sign("a=1&b=2")
+    assert alipay_sign.verify(public, "a=1&b=2", sign("a=1&b=2"))
+    assert not alipay_sign.verify(public, "a=1&b=3", sign("a=1&b=2"))
+    with pytest.raises(InvalidError, match="no unencrypted PEM private key"):
+        alipay_sign.signer(b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")

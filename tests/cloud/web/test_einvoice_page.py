@@ -172,3 +172,24 @@ def test_invoice_scopes_and_page_in_chinese(
     assert "已开具" in html and HELD in html and ".pdf" in html
     assert HELD not in a.get("/web/finance/invoices?state=failed").text
     assert browser_client("demo", "shenhe").get("/web/finance/invoices").status_code == 403
+    # The page's buttons (finance:write, CSRF): red-flush what remains of the issued blue.
+    k = browser_client("demo", "kuaiji")
+    html = k.get("/web/finance/invoices", headers={"Accept-Language": "zh-CN"}).text
+    assert "为订单开具发票" in html and "红冲 129.00" in html
+    (blue_no,) = [
+        i["request_no"] for i in demo_app.get("/api/v1/einvoices", headers=finance).json()
+    ]
+    red_url = f"/web/finance/invoices/{blue_no}/red"
+    assert k.post(red_url, data={"reason": "02"}).status_code == 403  # no CSRF token
+    assert _count(demo_app) == 1
+    r = k.post(red_url, data={"reason": "02", "csrf": k.csrf}, follow_redirects=False)  # type: ignore[attr-defined]
+    assert r.status_code == 303 and "done=red" in r.headers["location"]
+    html = k.get(r.headers["location"], headers={"Accept-Language": "zh-CN"}).text
+    assert "红字发票" in html and "红冲 129.00" not in html  # nothing left to red
+    # The order was red-flushed in full: it may be invoiced again, once; a second ask is
+    # refused with the sentence and stores nothing.
+    body = {"order_no": HELD, "buyer_name": "个人", "tax_code": CODE, "rate": "0.13"}
+    r = k.post("/web/finance/invoices/issue", data={**body, "csrf": k.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "已提交，服务商稍后开具" in r.text and _count(demo_app) == 3
+    r = k.post("/web/finance/invoices/issue", data={**body, "csrf": k.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 409 and "已有发票" in r.text and _count(demo_app) == 3

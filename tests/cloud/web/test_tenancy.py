@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from cloud.db.einvoice import EInvoice
 from cloud.db.models import SalesOrder, User
 from cloud.finance import poster, settlements
 from tests.cloud.finance.test_settlements import csv as bill_csv
@@ -79,7 +80,7 @@ def test_other_seller_sees_nothing_of_the_first(
     bill_id, line_id = _a_courier_bill(demo_app)
     with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
         seller = s.execute(select(User.account_id).where(User.username == "admin")).scalar_one()
-        data = bill_csv([bill_row("81001", HELD, "1.23", "", "1.23", "在线支付")])
+        data = bill_csv([bill_row("81001", HELD, "99999.00", "", "99999.00", "在线支付")])
         bill = settlements.import_bill(s, seller, data, "a.csv", "t", datetime.now(UTC))
     b = browser_client("other", "boss")
     a = browser_client()
@@ -111,6 +112,20 @@ def test_other_seller_sees_nothing_of_the_first(
         "open"
         in a.get(f"/web/finance/courier-bills/{bill_id}", headers={"Accept-Language": "en"}).text
     )
+    # B's invoice buttons on A's invoice and order: 404, nothing stored.
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        invoices_before = s.execute(select(func.count()).select_from(EInvoice)).scalar_one()
+        a_invoice = s.execute(select(EInvoice.request_no)).scalars().first()
+    r = b.post(
+        f"/web/finance/invoices/{a_invoice}/red",
+        data={"csrf": b.csrf, "reason": "01"},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
+    issue = {"order_no": HELD, "buyer_name": "个人", "tax_code": "1090101990000000000"}
+    r = b.post("/web/finance/invoices/issue", data={**issue, "rate": "0.13", "csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 404  # the order is not B's (its number is B's own input)
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        assert s.execute(select(func.count()).select_from(EInvoice)).scalar_one() == invoices_before
     # B's "match again" matches B's rows only: A's row is still unmatched.
     r = b.post("/web/finance/settlements/match-again", data={"csrf": b.csrf})  # type: ignore[attr-defined]
     assert r.status_code == 200 and HELD in a.get(f"/web/finance/settlements/{bill.public_id}").text
@@ -226,6 +241,8 @@ ROUTES = {
     ("POST", "/web/stock/transfers"): "test_purchase_pages.py: refused for A's warehouses",
     ("GET", "/web/aftersales/new"): "test_purchase_pages.py: 404 for A's order, no lines",
     ("POST", "/web/aftersales"): "test_purchase_pages.py: 404 for A's order, nothing made",
+    ("POST", "/web/finance/invoices/issue"): "here: 404 for A's order, nothing stored",
+    ("POST", "/web/finance/invoices/{request_no}/red"): "here: 404 for A's invoice, no red",
     ("GET", "/web/aftersales"): "test_aftersales_pages.py: B's list holds none of A's requests",
     ("GET", "/web/aftersales/{number}"): "test_aftersales_pages.py: 404 for A's request",
     ("POST", "/web/aftersales/{number}/{name}"): "test_aftersales_pages.py: 404, A's unchanged",

@@ -27,7 +27,12 @@ from simulators.broker import PrivateBroker
 from simulators.net import free_port, wait_for_port
 from tests.edge.api.conftest import NODE, PINS, fill
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+pytestmark = [
+    pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc"),
+    # A latency bound under a flood: measured in make test's one-process pass, where no
+    # other test competes for the two cores (it failed at 508 ms beside the parallel pass).
+    pytest.mark.serial,
+]
 
 CLIENTS = 40
 FLOOD_S = 6.0

@@ -122,14 +122,14 @@ def _serials(session: Session, account_id: int, node: str, ev: Event, now: datet
     fact booked anything: they say where the unit physically was. A serial seen where one
     unit cannot be (received twice, packed into a second order) is kept, flagged, and a
     task asks a person to look at the two units."""
-    for why in serials.record(session, account_id, node, ev, now):
+    for msgid, said in serials.record(session, account_id, node, ev, now):
         tasks.open_task(
             session,
             account_id,
             SERIAL_CONFLICT,
             N_("%(fact)s from %(node)s: %(why)s"),
             now,
-            params={"fact": ev.type, "node": node, "why": why},
+            params={"fact": ev.type, "node": node, "why": tasks.sentence(msgid, **said)},
             node_id=node,
             event_id=str(ev.id),
         )

@@ -70,9 +70,10 @@ def _book(
     moves: list[Move],
     now: datetime,
     node: str,
-    what: str,
+    what: dict[str, Any],
     order_no: str | None = None,
 ) -> None:
+    """``what``: the booking, a sentence (cloud/tasks.py) for the task an override opens."""
     ledger = Ledger(session, account_id, now)
     ledger.lock(moves)
     why = ledger.check(moves)
@@ -304,7 +305,8 @@ def _order_fact(
             if ln.bin and ln.qty
         ]
         if moves:
-            _book(session, account_id, moves, now, node, f"pick of {o.order_no}", o.order_no)
+            what = tasks.sentence(N_("pick of %(order)s"), order=o.order_no)
+            _book(session, account_id, moves, now, node, what, o.order_no)
         odd = [ln for ln in ev.payload.lines if ln.short or ln.substitute_for]
         for ln in odd:
             what = (
@@ -477,7 +479,8 @@ def approve_count(session: Session, task: Task, actor: str, now: datetime) -> in
     moves = count_moves(session, task.account_id, row.node_id, ev)
     for m in moves:
         m.actor = actor
-    _book(session, task.account_id, moves, now, row.node_id, f"stocktake {ev.payload.count_id}")
+    what = tasks.sentence(N_("stocktake %(count)s"), count=ev.payload.count_id)
+    _book(session, task.account_id, moves, now, row.node_id, what)
     return len(moves)
 
 

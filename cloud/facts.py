@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -70,9 +70,10 @@ def _book(
     moves: list[Move],
     now: datetime,
     node: str,
-    what: str,
+    what: dict[str, Any],
     order_no: str | None = None,
 ) -> None:
+    """``what``: the booking, a sentence (cloud/tasks.py) for the task an override opens."""
     ledger = Ledger(session, account_id, now)
     ledger.lock(moves)
     why = ledger.check(moves)
@@ -86,8 +87,9 @@ def _book(
             session,
             account_id,
             "stock_variance",
-            f"{what} booked with override: {why}",
+            N_("%(what)s booked with override: %(why)s"),
             now,
+            params={"what": what, "why": why},
             order_no=order_no,
             node_id=node,
         )
@@ -121,13 +123,14 @@ def _serials(session: Session, account_id: int, node: str, ev: Event, now: datet
     fact booked anything: they say where the unit physically was. A serial seen where one
     unit cannot be (received twice, packed into a second order) is kept, flagged, and a
     task asks a person to look at the two units."""
-    for why in serials.record(session, account_id, node, ev, now):
+    for msgid, said in serials.record(session, account_id, node, ev, now):
         tasks.open_task(
             session,
             account_id,
             SERIAL_CONFLICT,
-            f"{ev.type} from {node}: {why}",
+            N_("%(fact)s from %(node)s: %(why)s"),
             now,
+            params={"fact": ev.type, "node": node, "why": tasks.sentence(msgid, **said)},
             node_id=node,
             event_id=str(ev.id),
         )
@@ -166,9 +169,12 @@ def _po_received(
             session,
             account_id,
             RECEIPT_CONFLICT,
-            f"receipt {p.receipt_id} from {node} for purchase order {p.po_number} was not"
-            f" booked: {e}. The goods are at the dock; book them by hand or return them.",
+            N_(
+                "receipt %(receipt)s from %(node)s for purchase order %(po)s was not booked:"
+                " %(why)s. The goods are at the dock; book them by hand or return them."
+            ),
             now,
+            params={"receipt": p.receipt_id, "node": node, "po": p.po_number, "why": tasks.said(e)},
             node_id=node,
             event_id=str(ev.id),
         )
@@ -209,9 +215,18 @@ def _return_received(
             session,
             account_id,
             RETURN_CONFLICT,
-            f"return {p.receipt_id} from {node} for after-sales request {p.request} was not"
-            f" booked: {e}. The parcel is at the returns table; book it by hand or send it back.",
+            N_(
+                "return %(receipt)s from %(node)s for after-sales request %(request)s was not"
+                " booked: %(why)s. The parcel is at the returns table; book it by hand or send"
+                " it back."
+            ),
             now,
+            params={
+                "receipt": p.receipt_id,
+                "node": node,
+                "request": p.request,
+                "why": tasks.said(e),
+            },
             node_id=node,
             event_id=str(ev.id),
         )
@@ -236,21 +251,33 @@ def _order_fact(
             session,
             account_id,
             "unknown_order",
-            f"{ev.type} from {node} for order {p.order_id}, which the hub does not know",
+            N_("%(fact)s from %(node)s for order %(order)s, which the hub does not know"),
             now,
+            params={"fact": ev.type, "node": node, "order": p.order_id},
             order_no=p.order_id,
             node_id=node,
             event_id=str(ev.id),
         )
         return
     if o.status not in orders.AT_EDGE or o.on_hold:
-        state = "on hold" if o.on_hold and o.status in orders.AT_EDGE else o.status
+        state = N_("on hold") if o.on_hold and o.status in orders.AT_EDGE else o.status
         tasks.open_task(
             session,
             account_id,
             "fact_conflict",
-            f"{ev.type} (version {p.version}) from {node} but order {o.order_no} is {state} (version {o.version}); check the parcel by hand",
+            N_(
+                "%(fact)s (version %(version)s) from %(node)s but order %(order)s is %(state)s"
+                " (version %(current)s); check the parcel by hand"
+            ),
             now,
+            params={
+                "fact": ev.type,
+                "version": p.version,
+                "node": node,
+                "order": o.order_no,
+                "state": state,
+                "current": o.version,
+            },
             order_no=o.order_no,
             node_id=node,
             event_id=str(ev.id),
@@ -278,20 +305,24 @@ def _order_fact(
             if ln.bin and ln.qty
         ]
         if moves:
-            _book(session, account_id, moves, now, node, f"pick of {o.order_no}", o.order_no)
+            what = tasks.sentence(N_("pick of %(order)s"), order=o.order_no)
+            _book(session, account_id, moves, now, node, what, o.order_no)
         odd = [ln for ln in ev.payload.lines if ln.short or ln.substitute_for]
         for ln in odd:
             what = (
-                f"short pick: {ln.qty} of {ln.sku_code}"
+                tasks.sentence(N_("short pick: %(qty)s of %(sku)s"), qty=ln.qty, sku=ln.sku_code)
                 if ln.short
-                else f"{ln.sku_code} picked for {ln.substitute_for}"
+                else tasks.sentence(
+                    N_("%(sku)s picked for %(wanted)s"), sku=ln.sku_code, wanted=ln.substitute_for
+                )
             )
             tasks.open_task(
                 session,
                 account_id,
                 "pick_exception",
-                f"order {o.order_no} line {ln.line_id}: {what}",
+                N_("order %(order)s line %(line)s: %(what)s"),
                 now,
+                params={"order": o.order_no, "line": ln.line_id, "what": what},
                 order_no=o.order_no,
                 node_id=node,
                 event_id=str(ev.id),
@@ -303,8 +334,13 @@ def _order_fact(
                 session,
                 account_id,
                 "weight",
-                f"order {o.order_no} weighed {ev.payload.grams} g, expected {ev.payload.expected_grams} g",
+                N_("order %(order)s weighed %(grams)s g, expected %(expected)s g"),
                 now,
+                params={
+                    "order": o.order_no,
+                    "grams": ev.payload.grams,
+                    "expected": ev.payload.expected_grams,
+                },
                 order_no=o.order_no,
                 node_id=node,
                 event_id=str(ev.id),
@@ -316,8 +352,9 @@ def _order_fact(
                 session,
                 account_id,
                 "carrier_mismatch",
-                f"order {o.order_no} labelled for {ev.payload.carrier}, audited for {o.carrier}",
+                N_("order %(order)s labelled for %(label)s, audited for %(audited)s"),
                 now,
+                params={"order": o.order_no, "label": ev.payload.carrier, "audited": o.carrier},
                 order_no=o.order_no,
                 node_id=node,
                 event_id=str(ev.id),
@@ -346,18 +383,38 @@ def _foreign_pick(
     on the shelves (or, if the holder never picks it, decides what the book must say).
     """
     picked = [ln for ln in ev.payload.lines if ln.qty]
-    what = "; ".join(f"{ln.qty} × {ln.sku_code} from {ln.bin or 'no bin'}" for ln in picked[:50])
-    detail = (
-        f"order.picked (version {ev.payload.version}) from {node}, but the pick of order "
-        f"{o.order_no} is leased to {holder}: nothing booked for it. "
-        + (f"{node} took {what}: put it back unless it is the parcel's only set." if picked else "")
-    )
+    what = [
+        tasks.sentence(
+            N_("%(qty)s × %(sku)s from %(bin)s"), qty=ln.qty, sku=ln.sku_code, bin=ln.bin
+        )
+        if ln.bin
+        else tasks.sentence(N_("%(qty)s × %(sku)s from no bin"), qty=ln.qty, sku=ln.sku_code)
+        for ln in picked[:50]
+    ]
     tasks.open_task(
         session,
         account_id,
         PICK_LEASE_CONFLICT,
-        detail,
+        (
+            N_(
+                "order.picked (version %(version)s) from %(node)s, but the pick of order %(order)s"
+                " is leased to %(holder)s: nothing booked for it. %(node)s took %(what)s: put it"
+                " back unless it is the parcel's only set."
+            )
+            if picked
+            else N_(
+                "order.picked (version %(version)s) from %(node)s, but the pick of order %(order)s"
+                " is leased to %(holder)s: nothing booked for it."
+            )
+        ),
         now,
+        params={
+            "version": ev.payload.version,
+            "node": node,
+            "order": o.order_no,
+            "holder": holder,
+            "what": what,
+        },
         order_no=o.order_no,
         node_id=node,
         event_id=str(ev.id),
@@ -422,7 +479,8 @@ def approve_count(session: Session, task: Task, actor: str, now: datetime) -> in
     moves = count_moves(session, task.account_id, row.node_id, ev)
     for m in moves:
         m.actor = actor
-    _book(session, task.account_id, moves, now, row.node_id, f"stocktake {ev.payload.count_id}")
+    what = tasks.sentence(N_("stocktake %(count)s"), count=ev.payload.count_id)
+    _book(session, task.account_id, moves, now, row.node_id, what)
     return len(moves)
 
 
@@ -438,8 +496,9 @@ def _count(
             session,
             account_id,
             "stocktake",
-            f"count {p.count_id} from {node} names unknown warehouse {p.warehouse}",
+            N_("count %(count)s from %(node)s names unknown warehouse %(warehouse)s"),
             now,
+            params={"count": p.count_id, "node": node, "warehouse": p.warehouse},
             node_id=node,
             event_id=str(ev.id),
         )
@@ -452,8 +511,9 @@ def _count(
             session,
             account_id,
             "stocktake",
-            f"count {p.count_id}: {err}; nothing booked",
+            N_("count %(count)s: %(why)s; nothing booked"),
             now,
+            params={"count": p.count_id, "why": tasks.said(err)},
             node_id=node,
             event_id=str(ev.id),
         )
@@ -461,16 +521,26 @@ def _count(
     if moves:
         # A count never overwrites the book by itself: a lead approves the variance
         # (POST /api/v1/tasks/{id}/resolve with approve), which books the adjustments.
-        lines = "; ".join(f"{m.bin_code} {m.sku_code} {m.qty_delta:+d}" for m in moves[:50]) + (
-            f"; … {len(moves) - 50} more" if len(moves) > 50 else ""
-        )
+        lines: list[Any] = [f"{m.bin_code} {m.sku_code} {m.qty_delta:+d}" for m in moves[:50]]
+        if len(moves) > 50:
+            lines.append(tasks.sentence(N_("… %(n)s more"), n=len(moves) - 50))
         tasks.open_task(
             session,
             account_id,
             COUNT_VARIANCE,
-            f"count {p.count_id} ({p.method}, {p.scope}) by {node}: {len(moves)} variance(s) "
-            f"to approve: {lines}",
+            N_(
+                "count %(count)s (%(method)s, %(scope)s) by %(node)s: %(n)s variance(s) to"
+                " approve: %(lines)s"
+            ),
             now,
+            params={
+                "count": p.count_id,
+                "method": p.method,
+                "scope": p.scope,
+                "node": node,
+                "n": len(moves),
+                "lines": lines,
+            },
             node_id=node,
             event_id=str(ev.id),
         )
@@ -479,8 +549,9 @@ def _count(
             session,
             account_id,
             "stocktake",
-            f"count {p.count_id} missed bins: {', '.join(p.missed_bins[:200])}",
+            N_("count %(count)s missed bins: %(bins)s"),
             now,
+            params={"count": p.count_id, "bins": ", ".join(p.missed_bins[:200])},
             node_id=node,
             event_id=str(ev.id),
         )
@@ -587,9 +658,17 @@ def _transfer_received(
             session,
             account_id,
             RECEIPT_CONFLICT,
-            f"receipt {p.receipt_id} from {node} for transfer {p.transfer_number} was not"
-            f" booked: {e}. The goods are at the dock; book them by hand or send them back.",
+            N_(
+                "receipt %(receipt)s from %(node)s for transfer %(transfer)s was not booked:"
+                " %(why)s. The goods are at the dock; book them by hand or send them back."
+            ),
             now,
+            params={
+                "receipt": p.receipt_id,
+                "node": node,
+                "transfer": p.transfer_number,
+                "why": tasks.said(e),
+            },
             node_id=node,
             event_id=str(ev.id),
         )

@@ -297,10 +297,19 @@ def receive(
             session,
             account_id,
             MISSING_TASK,
-            f"after-sales request {number} (order {req.order_no}) came back short: "
-            + ", ".join(f"line {no}: {n} missing" for no, n in missing.items())
-            + ". Nothing is refunded or booked for them; ask the buyer or the carrier.",
+            N_(
+                "after-sales request %(request)s (order %(order)s) came back short: %(lines)s."
+                " Nothing is refunded or booked for them; ask the buyer or the carrier."
+            ),
             now,
+            params={
+                "request": number,
+                "order": req.order_no,
+                "lines": [
+                    tasks.sentence(N_("line %(line)s: %(n)s missing"), line=no, n=n)
+                    for no, n in missing.items()
+                ],
+            },
             order_no=req.order_no,
         )
     release.push(session, req, now)

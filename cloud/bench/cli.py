@@ -239,7 +239,7 @@ def dashboard(
     for page, ms in r["html_p95_ms"].items():
         lv = load.get(page)
         lt = f"{lv:7.1f} ms (limit {LIMIT_LOAD_MS:.0f})" if isinstance(lv, float) else str(lv)
-        typer.echo(f"{page:14} html p95 {ms:7.1f} ms (limit {LIMIT_HTML_MS:.0f})  load p95 {lt}")
+        typer.echo(f"{page:16} html p95 {ms:7.1f} ms (limit {LIMIT_HTML_MS:.0f})  load p95 {lt}")
     if "load_event" in load:
         typer.echo(f"load event: {load['load_event']}")
     typer.echo(f"first load {r['first_load_kb_gzip']} KB gzipped (limit {LIMIT_FIRST_KB:.0f})")

@@ -659,7 +659,12 @@ class Task(Base):
     order_no: Mapped[str | None] = mapped_column(String(64))
     node_id: Mapped[str | None] = mapped_column(String(64))
     event_id: Mapped[str | None] = mapped_column(String(36))
+    #: The English sentence, as the API answers it.
     detail: Mapped[str] = mapped_column(Text)
+    #: The sentence's gettext message id and parameters (cloud/tasks.py), so the pages say it
+    #: in their language; NULL for tasks opened before migration 0038.
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime]
     resolved_by: Mapped[str | None] = mapped_column(String(64))

@@ -589,10 +589,18 @@ class Engine:
                     self.session,
                     self.account_id,
                     "rule_broken",
-                    f"{head} and is skipped for every order ({why}); first skipped for order "
-                    f"{order_no}. Save the rule again within the bounds (PUT /api/v1/rules/"
-                    f"{rule.rule_key}) or deactivate it.",
+                    N_(
+                        "rule %(rule)s@%(version)s cannot be evaluated and is skipped for every"
+                        " order (%(why)s); first skipped for order %(order)s. Save the rule again"
+                        " within the bounds (PUT /api/v1/rules/%(rule)s) or deactivate it."
+                    ),
                     now,
+                    params={
+                        "rule": rule.rule_key,
+                        "version": rule.version,
+                        "why": why,
+                        "order": order_no,
+                    },
                     order_no=order_no,
                 )
 

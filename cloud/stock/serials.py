@@ -163,29 +163,38 @@ PACKED_TWICE: Final = N_(
 CONFLICTS: Final = (TWICE_IN_FACT, RECEIVED_TWICE, PACKED_TWICE)
 
 
-def _conflict(seen: _Seen, before: Sequence[SerialSighting], staged: Sequence[_Seen]) -> str | None:
+#: A conflict: its sentence (one of CONFLICTS) and what goes into it.
+Conflict = tuple[str, dict[str, str]]
+
+
+def _conflict(
+    seen: _Seen, before: Sequence[SerialSighting], staged: Sequence[_Seen]
+) -> Conflict | None:
     """Why ``seen`` cannot be the same unit's next step, or ``None``."""
     if any(s.serial == seen.serial and s.kind == seen.kind for s in staged):
-        return TWICE_IN_FACT % {"serial": seen.serial, "kind": seen.kind}
+        return TWICE_IN_FACT, {"serial": seen.serial, "kind": seen.kind}
     if seen.kind == "received":
         first = next((b for b in before if b.kind == "received"), None)
         if first is not None:
             day = f"{first.at:%Y-%m-%d}"
-            return RECEIVED_TWICE % {
+            return RECEIVED_TWICE, {
                 "serial": seen.serial,
-                "receipt": first.receipt,
+                "receipt": str(first.receipt),
                 "po": first.doc,
                 "day": day,
             }
     if seen.kind == "packed":
         last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
         if last is not None and last.kind == "packed" and last.doc != seen.doc:
-            return PACKED_TWICE % {"serial": seen.serial, "order": last.doc}
+            return PACKED_TWICE, {"serial": seen.serial, "order": last.doc}
     return None
 
 
-def record(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> list[str]:
-    """Keep the serials of one applied fact; return the conflicts found (a task each)."""
+def record(
+    session: Session, account_id: int, node: str, ev: Event, now: datetime
+) -> list[Conflict]:
+    """Keep the serials of one applied fact; return the conflicts found (a task each), each
+    as its sentence and parameters (the sighting keeps the English)."""
     seen = _sightings(node, ev)
     if not seen:
         return []
@@ -203,7 +212,7 @@ def record(session: Session, account_id: int, node: str, ev: Event, now: datetim
             rows[row.serial].append(row)
     at = _event_time(ev.hlc, now)
     staged: list[_Seen] = []
-    conflicts: list[str] = []
+    conflicts: list[Conflict] = []
     for s in seen:
         before = rows[s.serial]
         if s.receipt is not None and any(
@@ -213,10 +222,11 @@ def record(session: Session, account_id: int, node: str, ev: Event, now: datetim
         last = before[-1] if before else None
         if last is not None and (last.kind, last.doc, last.receipt) == (s.kind, s.doc, s.receipt):
             continue  # the unit's last step again (a pack resent under a new seq): one step
-        why = _conflict(s, before, staged)
+        found = _conflict(s, before, staged)
         staged.append(s)
-        if why is not None:
-            conflicts.append(why)
+        why = None if found is None else found[0] % found[1]
+        if found is not None:
+            conflicts.append(found)
         session.add(
             SerialSighting(
                 account_id=account_id,

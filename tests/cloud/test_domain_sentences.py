@@ -155,3 +155,65 @@ def test_the_walk_lets_message_ids_and_variables_pass() -> None:
         "raise UnknownNode(node_id)\n"
     )
     assert problems(tree, error_classes([tree])) == []
+
+
+def task_problems(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, why) of each ``open_task`` whose detail is not an N_ sentence (cloud/tasks.py)
+    or whose ``params={…}`` keys differ from the sentence's placeholders."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and _name(node.func) == "open_task"):
+            continue
+        message = node.args[3] if len(node.args) > 3 else None
+        message = next((k.value for k in node.keywords if k.arg == "message"), message)
+        if message is None:
+            continue  # the definition's own recursion, if ever; nothing to check
+        why = _sentence_problem(message, [ast.keyword(arg=None, value=message)])
+        texts = [
+            n.args[0].value
+            for n in ast.walk(message)
+            if _is_n(n) and n.args and isinstance(n.args[0], ast.Constant)
+        ]
+        if why is None and not texts:
+            why = "a variable, not an N_ sentence"
+        params = next((k.value for k in node.keywords if k.arg == "params"), None)
+        wanted = {p for t in texts for p in PLACEHOLDER.findall(str(t))}
+        if why is None and (wanted or params is not None):
+            if not isinstance(params, ast.Dict) or any(
+                not isinstance(k, ast.Constant) for k in params.keys
+            ):
+                why = "params not a {literal: …} dict"
+            else:
+                given = {k.value for k in params.keys if isinstance(k, ast.Constant)}
+                if given != wanted:
+                    why = f"placeholders {sorted(wanted)} but params {sorted(given)}"
+        if why is not None:
+            found.append((node.lineno, why))
+    return found
+
+
+def test_every_task_of_the_hub_is_a_message_id() -> None:
+    trees = _sources()
+    bad = [
+        f"{path}:{line}: {why}" for path, tree in trees.items() for line, why in task_problems(tree)
+    ]
+    assert not bad, "open tasks with N_('… %(x)s …') and params={…}:\n" + "\n".join(bad)
+    sites = sum(
+        1
+        for tree in trees.values()
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and _name(n.func) == "open_task"
+    )
+    assert sites >= 18  # the walk did find the hub's tasks
+    bad_ones = task_problems(
+        ast.parse(
+            "open_task(s, a, 'k', f'order {no}', now)\n"
+            "open_task(s, a, 'k', N_('order %(no)s'), now, params={'order': no})\n"
+            "open_task(s, a, 'k', detail, now)\n"
+        )
+    )
+    assert [w for _, w in bad_ones] == [
+        "an f-string",
+        "placeholders ['no'] but params ['order']",
+        "a variable, not an N_ sentence",
+    ]

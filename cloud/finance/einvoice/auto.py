@@ -34,7 +34,7 @@ from cloud.db.einvoice import EInvoice, EInvoiceSeller
 from cloud.db.engine import dialect_of, transaction
 from cloud.db.finance import FinCursor
 from cloud.db.models import ChannelOrder, OrderLog, SalesOrder
-from cloud.errors import DomainError
+from cloud.errors import N_, DomainError
 from cloud.finance.einvoice import invoices
 from cloud.finance.upsert import insert_for
 
@@ -116,8 +116,11 @@ def _batch(s: Session, seller: int, now: datetime, out: AutoTick) -> int:
         try:
             if kind not in ELECTRONIC:
                 raise DomainError(
-                    f"the buyer asked for a paper or special invoice (invoice_kind {kind}); "
-                    "only electronic ones are issued here"
+                    N_(
+                        "the buyer asked for a paper or special invoice (invoice_kind"
+                        " %(kind)s); only electronic ones are issued here"
+                    ),
+                    kind=kind,
                 )
             with s.begin_nested():
                 invoices.request_for_order(
@@ -139,9 +142,12 @@ def _batch(s: Session, seller: int, now: datetime, out: AutoTick) -> int:
                 s,
                 seller,
                 TASK,
-                f"order {order_no}: the invoice the buyer asked for ({title}) was not "
-                f"requested: {why}. Ask the buyer, then issue it by hand.",
+                N_(
+                    "order %(order)s: the invoice the buyer asked for (%(title)s) was not"
+                    " requested: %(why)s. Ask the buyer, then issue it by hand."
+                ),
                 now,
+                params={"order": order_no, "title": title, "why": tasks.said(e)},
                 order_no=order_no,
             )
     cursor.changed_at = now

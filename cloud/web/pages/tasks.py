@@ -15,9 +15,9 @@ from cloud import facts, tasks
 from cloud.api.deps import PublicId, SessionDep
 from cloud.api.order_filter import Blank
 from cloud.api.schemas import ResolveIn
-from cloud.web import refusals
+from cloud.web import i18n, refusals
 from cloud.web.deps import TasksAction, TasksPage
-from cloud.web.render import render
+from cloud.web.render import locale_of, render
 from cloud.web.session import PREFIX
 
 router = APIRouter(prefix=PREFIX + "/tasks")
@@ -36,11 +36,14 @@ def task_list(
     picks, weight holds…), with how many of each kind there are."""
     account = user.who.account_id
     rows = tasks.list_tasks(session, account, status, 101, page * 100, kind)
+    gettext = i18n.translations(locale_of(request)).gettext
     return render(
         request,
         "tasks.html",
         {
             "tasks": rows[:100],
+            # Each detail in the page's language (an old task's in its English).
+            "details": [tasks.detail_in(t, gettext) for t in rows[:100]],
             "more": len(rows) > 100,
             "status": status,
             "kind": kind or "",

@@ -161,6 +161,11 @@ def test_another_seller_sees_none_of_the_first_ones_purchases_or_serials(
         },
     )
     assert r.status_code in (404, 422) and "东莞皮具厂" not in r.text
+    r = b.post(
+        "/web/stock/purchase-orders/PO-2026-001/delivery-refs",
+        data={"delivery_refs": "SF-B-PROBE-1", "csrf": b.csrf},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
     assert demo_app.get("/api/v1/purchase-orders/PO-2026-001", headers=h).json() == before
     # The transfer and after-sales forms: none of A's warehouses or order lines; B's posts
     # naming A's warehouses or A's shipped order are refused and create nothing of A's.

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0039"
-down_revision = "0037"  # DEV-ONLY
+down_revision = "0038"
 branch_labels = None
 depends_on = None
 

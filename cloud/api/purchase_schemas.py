@@ -41,6 +41,11 @@ Price = Annotated[Decimal, _decimal(4, 18, "unit price")]
 Percent = Annotated[Decimal, _decimal(2, 5, "tolerance"), Field(ge=0, le=100)]
 StrictQty = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+#: A delivery reference as sent; cloud/inbound/orders.py ``clean_refs`` trims and checks it
+#: (and the count) so the API and the dashboard refuse alike. The bounds here only cap
+#: the request's size.
+RawRef = Annotated[str, StringConstraints(max_length=1000)]
+RawRefs = Annotated[list[RawRef], Field(max_length=1000)]
 
 
 class SupplierIn(BaseModel):
@@ -79,8 +84,17 @@ class PoIn(BaseModel):
     eta: date | None = None
     tolerance_pct: Percent = Decimal(0)
     lines: list[PoLineIn] = Field(min_length=1, max_length=500)
+    #: ASN numbers (发货单号) and courier waybills (运单号) of the announced deliveries:
+    #: at most 32, each trimmed, no repeats; the receiving station opens the PO by one.
+    delivery_refs: RawRefs = Field(default_factory=list)
     #: Confirm at once (skip the draft).
     confirm: bool = False
+
+
+class PoRefsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: The PO's delivery references, replacing the ones it had (an empty list clears them).
+    delivery_refs: RawRefs
 
 
 class PoLineOut(BaseModel):
@@ -102,6 +116,7 @@ class PoOut(BaseModel):
     status: str
     status_reason: str | None
     tolerance_pct: Decimal
+    delivery_refs: list[str]
     total: Decimal
     created_by: str
     created_at: datetime

@@ -19,6 +19,7 @@ from cloud.api.purchase_schemas import (
     PoReasonIn,
     PoReceiptIn,
     PoReceiptOut,
+    PoRefsIn,
     SupplierIn,
     SupplierOut,
     SupplierPatch,
@@ -47,6 +48,7 @@ def po_out(session: Session, po: PurchaseOrder) -> PoOut:
         status=po.status,
         status_reason=po.status_reason,
         tolerance_pct=po.tolerance_pct,
+        delivery_refs=list(po.delivery_refs or []),
         total=sum((ln.unit_price * ln.qty for ln in lines), Decimal(0)).quantize(Decimal("0.01")),
         created_by=po.created_by,
         created_at=po.created_at,
@@ -161,6 +163,7 @@ def create_purchase_order(body: PoIn, session: SessionDep, who: StockWrite) -> P
         eta=body.eta,
         tolerance_pct=body.tolerance_pct,
         confirm=body.confirm,
+        delivery_refs=body.delivery_refs,
     )
     return po_out(session, po)
 
@@ -168,6 +171,18 @@ def create_purchase_order(body: PoIn, session: SessionDep, who: StockWrite) -> P
 @router.get("/purchase-orders/{number}")
 def get_purchase_order(number: str, session: SessionDep, who: StockRead) -> PoOut:
     return po_out(session, orders.get(session, who.account_id, number))
+
+
+@router.put("/purchase-orders/{number}/delivery-refs")
+def set_delivery_refs(number: str, body: PoRefsIn, session: SessionDep, who: StockWrite) -> PoOut:
+    """Replace the PO's delivery references (ASN numbers, courier waybills); an open PO
+    goes to its warehouse's nodes again with them (``po.release``). 422 for an empty,
+    repeated or over-long reference or more than 32; 409 once the PO is received, closed
+    or cancelled."""
+    po = orders.set_delivery_refs(
+        session, who.account_id, number, body.delivery_refs, who.actor, datetime.now(UTC)
+    )
+    return po_out(session, po)
 
 
 @router.post("/purchase-orders/{number}/confirm")

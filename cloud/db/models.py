@@ -440,6 +440,10 @@ class PurchaseOrder(Base):
     #: Over/under-receipt tolerance in percent of each line's quantity.
     tolerance_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0))
     status_reason: Mapped[str | None] = mapped_column(String(300))
+    #: References of the deliveries announced for it: the supplier's ASN numbers (发货单号)
+    #: and the couriers' waybills (运单号), at most 32, sent in ``po.release`` so the
+    #: receiving station opens the PO by one (docs/inbound.md "ASN scan").
+    delivery_refs: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]
     changed_by: Mapped[str] = mapped_column(String(80))

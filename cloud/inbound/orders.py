@@ -39,6 +39,12 @@ STATES: Final = (
 )
 #: States a receipt may be booked in (and whose lines count as in transit).
 OPEN: Final = frozenset({"confirmed", "partially_received"})
+#: At most this many delivery references per PO, as ``po.release`` carries
+#: (protocol/messages.py ``PoRelease.delivery_refs``).
+MAX_REFS: Final = 32
+#: A reference is scanned text: 1 to 128 characters, no control characters (the protocol's
+#: ``Barcode``), so a stored one always fits the release.
+MAX_REF_LEN: Final = 128
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,45 @@ class LineIn:
     sku_code: str
     qty: int
     unit_price: Decimal
+
+
+def clean_refs(refs: list[str]) -> list[str]:
+    """The delivery references (ASN numbers, waybills) as stored: each trimmed, in the
+    order given; an empty, over-long or control-character one, a repeat or more than
+    ``MAX_REFS`` is refused whole (docs/inbound.md "ASN scan")."""
+    if len(refs) > MAX_REFS:
+        raise InvalidError(
+            N_("a purchase order takes at most %(max)s delivery references, not %(count)s"),
+            "delivery_refs",
+            max=MAX_REFS,
+            count=len(refs),
+        )
+    out: list[str] = []
+    for raw in refs:
+        ref = raw.strip()
+        if not ref:
+            raise InvalidError(N_("a delivery reference is empty; remove it"), "delivery_refs")
+        if len(ref) > MAX_REF_LEN:
+            raise InvalidError(
+                N_("delivery reference %(ref)s is longer than %(max)s characters"),
+                "delivery_refs",
+                ref=ref[:40] + "…",
+                max=MAX_REF_LEN,
+            )
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in ref):
+            raise InvalidError(
+                N_("delivery reference %(ref)r holds a control character (tab, line break)"),
+                "delivery_refs",
+                ref=ref,
+            )
+        if ref in out:
+            raise InvalidError(
+                N_("delivery reference %(ref)s is given twice; list each once"),
+                "delivery_refs",
+                ref=ref,
+            )
+        out.append(ref)
+    return out
 
 
 def lines_of(session: Session, po: PurchaseOrder) -> list[PurchaseOrderLine]:
@@ -81,8 +126,10 @@ def create(
     eta: date | None = None,
     tolerance_pct: Decimal = Decimal(0),
     confirm: bool = False,
+    delivery_refs: list[str] | None = None,
 ) -> PurchaseOrder:
     """A new PO, a draft unless ``confirm``; nothing is written if any part is refused."""
+    refs = clean_refs(delivery_refs or [])
     if not lines:
         raise InvalidError(N_("a purchase order needs at least one line"), "lines")
     dup = sorted(
@@ -119,6 +166,7 @@ def create(
         eta=eta,
         status="draft",
         tolerance_pct=tolerance_pct,
+        delivery_refs=refs,
         created_by=actor,
         created_at=now,
         changed_by=actor,
@@ -144,6 +192,27 @@ def create(
     session.flush()
     if confirm:
         _confirm(session, po, actor, now)
+    return po
+
+
+def set_delivery_refs(
+    session: Session, account_id: int, number: str, refs: list[str], actor: str, now: datetime
+) -> PurchaseOrder:
+    """Replace the PO's delivery references; an open PO is released again with them.
+    Only while goods may still arrive: a received, closed or cancelled PO is refused."""
+    clean = clean_refs(refs)
+    po = get(session, account_id, number, lock=True)
+    if po.status not in ("draft", *OPEN):
+        raise ConflictError(
+            N_(
+                "purchase order %(number)s is %(status)s; delivery references are changed only "
+                "while goods may still arrive (draft, confirmed or partially received)"
+            ),
+            number=number,
+            status=po.status,
+        )
+    po.delivery_refs, po.changed_by, po.changed_at = clean, actor, now
+    settle(session, po, now)
     return po
 
 

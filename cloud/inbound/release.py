@@ -63,6 +63,7 @@ def message(
             )
             for ln in lines
         ],
+        delivery_refs=list(po.delivery_refs or []),
     )
 
 

@@ -14,6 +14,10 @@ shipped through the API, and a zone is counted by RFID (stocktake node, LLRP sim
 Then finance.py books it: courier bills reconciled (one parcel overcharged), the shop's
 Alipay bill settled, an e-invoice issued and red-flushed, the trial balance balanced.
 
+Last, inbound.py: a purchase order received at the dock by its delivery waybill with a QC
+fail (the pick node's handheld receiving desk), stock transferred to a second warehouse,
+and a return taken back to sellable and damaged at the handheld's returns desk.
+
 This module tells the story in order; hub.py starts the broker and the hub, session.py
 holds what the legs share.
 """
@@ -32,6 +36,7 @@ from rich.table import Table
 from simulators.demo import scan_check
 from simulators.demo.finance import Finance
 from simulators.demo.hub import DEMO_PASSWORD, Hub
+from simulators.demo.inbound import Inbound
 from simulators.demo.scan_check import ScanCheck
 from simulators.demo.session import DemoFailed, Session
 from simulators.demo.warehouse import NODES as WAREHOUSE_NODES
@@ -45,6 +50,7 @@ class Demo:
         self.check = ScanCheck(self.session)
         self.warehouse: Warehouse | None = None
         self.finance: Finance | None = None
+        self.inbound: Inbound | None = None
 
     def start(self) -> None:
         self.hub.start([scan_check.NODE, *WAREHOUSE_NODES])
@@ -66,6 +72,10 @@ class Demo:
         # The books of what was shipped: courier bills, a settlement, an e-invoice.
         assert self.finance is not None
         self.finance.run(self.warehouse.shipped)
+        # Inbound and after-sales last: its receipt and return change stock the legs above
+        # count and book.
+        self.inbound = Inbound(self.session, self.warehouse)
+        self.inbound.run()
 
     def summary(self) -> None:
         s = self.session
@@ -92,6 +102,9 @@ class Demo:
             s.console.print(
                 f"PDA: {self.warehouse.pick_api}/pda   operator {PICKER}, PIN {PICKER_PIN}"
             )
+        if self.inbound is not None:
+            for t in self.inbound.summary_tables():
+                s.console.print(t)
         if self.finance is not None and self.finance.red:
             s.console.print(
                 f"e-invoices: blue No. {self.finance.blue['number']}, "

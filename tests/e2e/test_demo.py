@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -85,5 +87,37 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     assert f"e-invoices: blue No. {blue[2]}, red No. {red[1]}" in out
     assert re.search(r"trial balance \d{4}-\d\d: balanced \(debit ([\d.]+) = credit \1", out)
     assert "/web/finance" in out
-    # About 16 s before the finance leg, 10 s more with it, on an idle machine.
+    # The inbound and after-sales leg (simulators/demo/inbound.py): the PO opened at the
+    # dock by its delivery waybill and counted with a QC fail on the handheld, the transfer
+    # shipped and received, the return counted sellable and damaged at the returns desk.
+    assert "waybill SF1400000088 opened PO-DEMO-IN-1" in out
+    assert "counted 5 passed, 1 QC fail (外箱压坏)" in out
+    assert "1 receipt(s) booked, 6 received, 1 QC failed, status received" in out
+    assert "TF-DEMO-1: 20 received at WH2, 0 in transit" in out
+    assert "parcel SF9000000088, 1 sellable, 1 damaged (屏幕划伤)" in out
+    # What the hub booked, read from its database after the demo: the node's receipt once
+    # (one receipt row, each unit one movement), the transfer out of WH1 and into WH2, the
+    # return split between sellable and damaged.
+    with contextlib.closing(sqlite3.connect(tmp_path / "cloud.db")) as db:
+
+        def booked(document: str) -> list[tuple[str, str, int]]:
+            return sorted(
+                db.execute(
+                    "SELECT w.code, m.bucket, m.qty_delta FROM stock_movement m"
+                    " JOIN warehouse w ON w.id = m.warehouse_id WHERE m.document = ?",
+                    (document,),
+                ).fetchall()
+            )
+
+        receipts = db.execute(
+            "SELECT count(*) FROM purchase_receipt r JOIN purchase_order p ON p.id = r.po_id"
+            " WHERE p.number = 'PO-DEMO-IN-1'"
+        ).fetchone()
+        assert receipts == (1,)
+        assert booked("po:PO-DEMO-IN-1") == [("WH1", "damaged", 1), ("WH1", "sellable", 5)]
+        assert db.execute("SELECT count(*) FROM transfer_receipt").fetchone() == (1,)
+        assert booked("tr:TF-DEMO-1") == [("WH1", "sellable", -20), ("WH2", "sellable", 20)]
+        assert booked("as:AS-DEMO-1") == [("WH1", "damaged", 1), ("WH1", "sellable", 1)]
+    # About 16 s before the finance leg, 10 s more with it, 3 s for inbound and
+    # after-sales, on an idle machine.
     assert took < 100

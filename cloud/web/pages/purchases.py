@@ -92,6 +92,12 @@ def po_list(
     )
 
 
+def _refs(text: str) -> list[str]:
+    """The delivery references typed one per row; blank rows are skipped (the domain trims
+    and checks the rest, cloud/inbound/orders.py ``clean_refs``)."""
+    return [row for row in text.splitlines() if row.strip()]
+
+
 def _form_page(
     request: Request,
     user: WebUser,
@@ -137,6 +143,7 @@ async def po_create(request: Request, user: StockWriteAction, session: SessionDe
         "eta": form.get("eta", "").strip() or None,
         "tolerance_pct": form.get("tolerance_pct", "").strip() or "0",
         "lines": [{"sku_code": s, "qty": q, "unit_price": p} for s, q, p in lines],
+        "delivery_refs": _refs(form.get("delivery_refs", "")),
         "confirm": bool(form.get("confirm")),
     }
     try:
@@ -159,6 +166,7 @@ async def po_create(request: Request, user: StockWriteAction, session: SessionDe
             eta=item.eta,
             tolerance_pct=item.tolerance_pct,
             confirm=item.confirm,
+            delivery_refs=item.delivery_refs,
         )
         return po.number
 
@@ -175,8 +183,16 @@ async def po_create(request: Request, user: StockWriteAction, session: SessionDe
     )
 
 
-@router.get("/purchase-orders/{number}", response_class=HTMLResponse, include_in_schema=False)
-def po_detail(request: Request, number: str, user: StockPage, session: SessionDep) -> Response:
+def _detail(
+    request: Request,
+    user: WebUser,
+    session: Session,
+    number: str,
+    *,
+    refs_text: str | None = None,
+    errors: list[str] | None = None,
+    status: int = 200,
+) -> Response:
     po = orders.get(session, user.who.account_id, number)
     out = po_out(session, po)
     return render(
@@ -188,6 +204,55 @@ def po_detail(request: Request, number: str, user: StockPage, session: SessionDe
             "received": sum(ln.received for ln in out.lines),
             "ordered": sum(ln.qty for ln in out.lines),
             "total": out.total.quantize(Decimal("0.01")),
+            "refs_editable": po.status in ("draft", *orders.OPEN),
+            "refs_text": "\n".join(out.delivery_refs) if refs_text is None else refs_text,
+            "refs_errors": errors or [],
         },
         user=user,
+        status=status,
+    )
+
+
+@router.get("/purchase-orders/{number}", response_class=HTMLResponse, include_in_schema=False)
+def po_detail(request: Request, number: str, user: StockPage, session: SessionDep) -> Response:
+    return _detail(request, user, session, number)
+
+
+@router.post("/purchase-orders/{number}/delivery-refs", include_in_schema=False)
+async def po_refs(
+    request: Request, number: str, user: StockWriteAction, session: SessionDep
+) -> Response:
+    """Replace the PO's delivery references as ``PUT /purchase-orders/{number}/delivery-refs``
+    does; a refusal shows the page again with what was typed and why, storing nothing."""
+    raw = await request.form()
+    text = str(raw.get("delivery_refs") or "")
+    gettext = i18n.translations(locale_of(request)).gettext
+
+    def run() -> None:
+        orders.set_delivery_refs(
+            session,
+            user.who.account_id,
+            number,
+            _refs(text),
+            user.who.actor,
+            datetime.now(UTC),
+        )
+
+    try:
+        await asyncio.to_thread(run)
+    except DomainError as err:
+        session.rollback()  # the references stay as they were
+        if err.status == 404:
+            raise
+        return _detail(
+            request,
+            user,
+            session,
+            number,
+            refs_text=text,
+            errors=[err.translated(gettext)],
+            status=err.status,
+        )
+    return RedirectResponse(
+        f"{PREFIX}/stock/purchase-orders/{quote(number, safe='')}?done=1", status_code=303
     )

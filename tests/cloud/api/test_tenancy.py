@@ -425,6 +425,12 @@ FOREIGN: list[Case] = [
             "lines": [{"sku_code": LEATHER, "qty": 1}],
         },
     ),
+    Case(
+        "PUT",
+        "/api/v1/purchase-orders/{number}/delivery-refs",
+        404,
+        {"delivery_refs": ["SF-B-PROBE-1"]},
+    ),
     Case("POST", "/api/v1/purchase-orders/{number}/confirm", 404, params={"number": "PO-A-DRAFT"}),
     Case(
         "POST",

@@ -99,11 +99,27 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert demo_app.get("/api/v1/purchase-orders", headers=h).json() == before
     r = c.post("/web/stock/purchase-orders", data={"number": "PO-WEB-1"}, headers=EN)
     assert r.status_code == 403  # no CSRF token
-    status, text = post(f"{LEATHER}*20@12.50\n", confirm="1")
+    status, text = post(f"{LEATHER}*2@1.00", delivery_refs="SF1400000021\nSF1400000021 ")
+    assert status == 422 and "SF1400000021 重复出现" in text and "发货单号/运单号" in text
+    assert demo_app.get("/api/v1/purchase-orders", headers=h).json() == before
+    refs = " SF1400000021\n\nASN-WEB-1"  # blank rows skipped, each trimmed
+    status, text = post(f"{LEATHER}*20@12.50\n", confirm="1", delivery_refs=refs)
     assert status == 200 and "PO-WEB-1" in text and "在途" in text
+    assert "<li>SF1400000021</li>" in text and "<li>ASN-WEB-1</li>" in text
     po = demo_app.get("/api/v1/purchase-orders/PO-WEB-1", headers=h).json()
     assert po["status"] == "confirmed" and po["lines"][0]["unit_price"] == "12.5000"
     assert po["supplier"] == "DG-LEATHER" and "admin" in po["created_by"]
+    assert po["delivery_refs"] == ["SF1400000021", "ASN-WEB-1"]
+    # Replaced on the PO's page: too many is refused with what was typed, nothing changed.
+    url = "/web/stock/purchase-orders/PO-WEB-1/delivery-refs"
+    many = "\n".join(f"ASN-{n}" for n in range(33))
+    r = c.post(url, data={"delivery_refs": many, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 422 and "最多填写 32 个" in r.text and "ASN-32" in r.text
+    assert c.post(url, data={"delivery_refs": "X"}).status_code == 403  # no CSRF token
+    r = c.post(url, data={"delivery_refs": "JD0001\nSF1400000021", "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "<li>JD0001</li>" in r.text and "ASN-WEB-1" not in r.text
+    po = demo_app.get("/api/v1/purchase-orders/PO-WEB-1", headers=h).json()
+    assert po["delivery_refs"] == ["JD0001", "SF1400000021"]
 
     trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
     assert (
@@ -145,6 +161,11 @@ def test_another_seller_sees_none_of_the_first_ones_purchases_or_serials(
         },
     )
     assert r.status_code in (404, 422) and "东莞皮具厂" not in r.text
+    r = b.post(
+        "/web/stock/purchase-orders/PO-2026-001/delivery-refs",
+        data={"delivery_refs": "SF-B-PROBE-1", "csrf": b.csrf},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
     assert demo_app.get("/api/v1/purchase-orders/PO-2026-001", headers=h).json() == before
     # The transfer and after-sales forms: none of A's warehouses or order lines; B's posts
     # naming A's warehouses or A's shipped order are refused and create nothing of A's.

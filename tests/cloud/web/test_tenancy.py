@@ -236,6 +236,10 @@ ROUTES = {
     ("GET", "/web/stock/purchase-orders/new"): "test_purchase_pages.py: none of A's suppliers",
     ("GET", "/web/stock/purchase-orders/{number}"): "test_purchase_pages.py: 404 for A's PO",
     ("POST", "/web/stock/purchase-orders"): "test_purchase_pages.py: refused, A's PO unchanged",
+    (
+        "POST",
+        "/web/stock/purchase-orders/{number}/delivery-refs",
+    ): "test_purchase_pages.py: 404 for A's PO, its references unchanged",
     ("GET", "/web/stock/serials"): "test_purchase_pages.py: 404 for A's serial",
     ("GET", "/web/stock/transfers/new"): "test_purchase_pages.py: none of A's warehouses",
     ("POST", "/web/stock/transfers"): "test_purchase_pages.py: refused for A's warehouses",

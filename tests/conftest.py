@@ -26,6 +26,10 @@ os.environ.setdefault("GUANJIA_LOGIN_REFUSAL_DELAY_S", "0")
 # every logged-in test hashed twice; tests use a cheap cost (cloud/auth.py _argon2_cost).
 # tests/cloud/api/test_password_cost.py checks the production default.
 os.environ.setdefault("GUANJIA_ARGON2", "m=64,t=1,p=1")
+# A hub warms each worker before its first request (cloud/serve/warmup.py): a few hundred
+# ms of reads per app, and the suite starts an app per test. Tested on its own in
+# tests/cloud/serve/test_warmup.py.
+os.environ.setdefault("GUANJIA_WARM_ON_START", "0")
 # Hubs built by other fixtures (module-scoped ones) do not post to the books behind a test's
 # back either; tests/cloud/finance/test_poster.py ticks the poster by hand.
 os.environ.setdefault("GUANJIA_FINANCE_POSTER", "0")

@@ -6,6 +6,7 @@ import importlib
 import threading
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
@@ -14,7 +15,13 @@ import cloud.db.channel_changes
 import cloud.db.courier_bill
 import cloud.db.finance  # noqa: F401 - its tables are part of the metadata
 from cloud.db import waybills as _waybills  # noqa: F401 - its tables too
-from cloud.db.engine import MIGRATION_LOCK, migrate
+from cloud.db.engine import (
+    MIGRATION_LOCK,
+    alembic_config,
+    current_revisions,
+    head_revisions,
+    migrate,
+)
 from cloud.db.models import Base
 from tests.support import wait
 
@@ -74,6 +81,13 @@ def test_hubs_starting_at_once_migrate_one_after_the_other(engine: Engine) -> No
     done = threading.Event()
     with engine.connect() as holder:
         holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        # At head already, a start reads the version and takes no lock (cloud/db/engine.py).
+        migrate(engine)
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        # One revision behind (a deploy of a new version): the second start waits.
+        command.downgrade(alembic_config(engine), "-1")
+        assert current_revisions(engine) != head_revisions()
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
         other = threading.Thread(target=lambda: (migrate(engine), done.set()), daemon=True)
         other.start()
 
@@ -94,3 +108,4 @@ def test_hubs_starting_at_once_migrate_one_after_the_other(engine: Engine) -> No
         holder.commit()
     other.join(30)
     assert done.is_set()
+    assert current_revisions(engine) == head_revisions()

@@ -36,3 +36,27 @@ def test_warm_on_an_empty_database(engine: Engine) -> None:
     """A new install has no orders or warehouses: the statements still run, nothing fails."""
     warm(session_factory(engine), 1)
     assert _counts(engine) == (0, 0, 0)
+
+
+def test_the_app_warms_before_its_first_request_when_asked(db_url: str) -> None:
+    """The suite runs with GUANJIA_WARM_ON_START=0 (tests/conftest.py); a hub does not.
+    Started with it on, the app's read pool holds the warmed connections before a request."""
+    from fastapi.testclient import TestClient
+
+    from cloud.app import create_app
+    from cloud.settings import Settings
+
+    assert Settings().warm_on_start is False  # the suite's environment
+    on = Settings(
+        database_url=db_url,
+        mqtt_host="",
+        jwt_secret="test-secret-of-at-least-32-bytes-long",
+        channels_scheduler=False,
+        finance_poster=False,
+        warm_on_start=True,
+    )
+    app = create_app(on, ingest=False)
+    with TestClient(app):
+        pool = app.state.read_sessions.kw["bind"].pool
+        n = on.db_pool_size if db_url.startswith("postgresql") else 1
+        assert pool.checkedin() >= n

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from cloud.db.engine import session_factory, transaction
@@ -38,15 +40,27 @@ def test_warm_on_an_empty_database(engine: Engine) -> None:
     assert _counts(engine) == (0, 0, 0)
 
 
-def test_the_app_warms_before_its_first_request_when_asked(db_url: str) -> None:
+def test_the_app_warms_before_its_first_request_when_asked(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The suite runs with GUANJIA_WARM_ON_START=0 (tests/conftest.py); a hub does not.
-    Started with it on, the app's read pool holds the warmed connections before a request."""
+    Started with it on, the app runs the real warm-up on its read sessions, with as many
+    connections as its pool keeps (one on SQLite), before the first request is served."""
     from fastapi.testclient import TestClient
 
     from cloud.app import create_app
+    from cloud.serve import warmup
     from cloud.settings import Settings
 
     assert Settings().warm_on_start is False  # the suite's environment
+    calls: list[int] = []
+    real = warmup.warm
+
+    def watched(sessions: Any, connections: int) -> float:  # observes, then the real one
+        calls.append(connections)
+        return real(sessions, connections)
+
+    monkeypatch.setattr(warmup, "warm", watched)
     on = Settings(
         database_url=db_url,
         mqtt_host="",
@@ -55,8 +69,8 @@ def test_the_app_warms_before_its_first_request_when_asked(db_url: str) -> None:
         finance_poster=False,
         warm_on_start=True,
     )
-    app = create_app(on, ingest=False)
-    with TestClient(app):
-        pool = app.state.read_sessions.kw["bind"].pool
-        n = on.db_pool_size if db_url.startswith("postgresql") else 1
-        assert pool.checkedin() >= n
+    with TestClient(create_app(on, ingest=False)) as c:
+        assert calls == [on.db_pool_size if db_url.startswith("postgresql") else 1]
+        assert c.get("/api/v1/health").status_code == 200
+    with TestClient(create_app(on.model_copy(update={"warm_on_start": False}), ingest=False)):
+        assert len(calls) == 1

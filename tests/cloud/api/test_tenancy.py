@@ -572,6 +572,14 @@ FOREIGN: list[Case] = [
         404,
         params={"order_no": "JY1300113"},
     ),
+    # the offline e-waybill pool of A's node
+    Case(
+        "PUT",
+        "/api/v1/channels/waybill-pools/{node}/{carrier}",
+        404,
+        {"target": 5},
+        params={"node": NODE, "carrier": "ZTO"},
+    ),
     # channels, later changes: A's SKU mapping and refunds
     Case(
         "PUT",
@@ -809,6 +817,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/channels/shops": [{}],
     "/api/v1/channels/runs": [{}, {"shop": "A-SHOP"}],
     "/api/v1/channels/waybill-sources": [{}],
+    "/api/v1/channels/waybill-pools": [{}],
     "/api/v1/channels/changes": [{}, {"shop": "A-SHOP"}, {"outcome": "after_sales"}],
     "/api/v1/suppliers": [{}],
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
@@ -1426,6 +1435,9 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
                 created_at=now,
             )
         )
+        from cloud.db.waybills import WaybillPool
+
+        s.add(WaybillPool(account_id=a_id, node_id=NODE, carrier="ZTO", target=0, changed_at=now))
         from decimal import Decimal
 
         from cloud.db.channel_changes import (

@@ -19,7 +19,7 @@ stores it, and the drawing side (cloud/channels/waybill_pool.py) sits above both
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -44,9 +44,10 @@ def _refuse(
     node: str,
     ev: WaybillPoolUsed,
     o: SalesOrder | None,
-    why: str,
+    why: dict[str, Any],
     now: datetime,
 ) -> None:
+    """``why``: a sentence (cloud/tasks.py), translated with the task."""
     p = ev.payload
     tasks.open_task(
         session,
@@ -63,7 +64,8 @@ def _refuse(
         event_id=str(ev.id),
     )
     if o is not None and o.status in orders.AT_EDGE and not o.on_hold:
-        reason = f"offline waybill {p.waybill_code} refused: {why}; relabel the parcel"
+        said = str(why["msgid"]) % why["params"]
+        reason = f"offline waybill {p.waybill_code} refused: {said}; relabel the parcel"
         o.on_hold, o.hold_reason = True, reason[:300]
         actor = f"node:{node}"
         orders.note(session, o, "hold", actor, now, o.hold_reason)
@@ -90,17 +92,21 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
         .with_for_update()
     ).scalar_one_or_none()
     if row is None or row.node_id != node:
-        _refuse(session, account_id, node, ev, o, "it is not in that node's pool", now)
+        why = tasks.sentence(N_("it is not in that node's pool"))
+        _refuse(session, account_id, node, ev, o, why, now)
         return
     if row.state == "used":
         if o is not None and row.order_id == o.id:
             return  # reported again: bound already
         other = session.get(SalesOrder, row.order_id) if row.order_id else None
-        why = f"it is already on order {other.order_no if other else '?'}"
+        why = tasks.sentence(
+            N_("it is already on order %(other)s"), other=other.order_no if other else "?"
+        )
         _refuse(session, account_id, node, ev, o, why, now)
         return
     if row.state != "sent":
-        _refuse(session, account_id, node, ev, o, f"the hub never sent it ({row.state})", now)
+        why = tasks.sentence(N_("the hub never sent it (%(state)s)"), state=row.state)
+        _refuse(session, account_id, node, ev, o, why, now)
         return
     row.state, row.used_at = "used", now
     if o is None:

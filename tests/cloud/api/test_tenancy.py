@@ -1435,9 +1435,24 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
                 created_at=now,
             )
         )
-        from cloud.db.waybills import WaybillPool
+        from cloud.db.waybills import PoolWaybill, WaybillPool
 
         s.add(WaybillPool(account_id=a_id, node_id=NODE, carrier="ZTO", target=0, changed_at=now))
+        s.add(
+            PoolWaybill(
+                account_id=a_id,
+                node_id=NODE,
+                carrier="ZTO",
+                shop_id=shop.id,
+                cp_code="ZTO",
+                idempotency_key=f"pool:{a_id}:{NODE}:ZTO:1",
+                waybill_code="75APOOL0001",
+                state="sent",
+                attempts=1,
+                next_try_at=now,
+                created_at=now,
+            )
+        )
         from decimal import Decimal
 
         from cloud.db.channel_changes import (

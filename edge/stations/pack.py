@@ -373,6 +373,8 @@ class PackStation:
         self.last_scan: tuple[str, int] | None = None
         #: The open order prints this number of the offline pool (its use is a fact).
         self.pooled: str | None = None
+        #: Its use was recorded (a label job was sent with it): it stays the order's number.
+        self.pool_recorded = False
 
     # --- public ---------------------------------------------------------------------------
 
@@ -449,6 +451,7 @@ class PackStation:
         self.printer_problem = None
         self.deadline_ms = None
         self.pooled = None
+        self.pool_recorded = False
 
     def _printer(self) -> str | None:
         release = self.release
@@ -952,6 +955,7 @@ class PackStation:
         used: list[Command] = []
         if self.pooled is not None and self.pooled == release.waybill:
             # Committed with the label's intent: the number is this order's from now on.
+            self.pool_recorded = True
             used.append(
                 Record(
                     WaybillPoolUsedPayload(
@@ -1140,12 +1144,13 @@ class PackStation:
 
     def _keep_pooled(self, new: OrderRelease, printed: bool = False) -> OrderRelease:
         """A newer release while the open order prints a pool number: without a waybill of
-        its own, or once the pool number's label job went out, the pool number stays; else
-        the hub's number (it came back before the label) replaces it."""
+        its own, or once a label job went out with the pool number (even one that never left
+        the printer's queue: its use is recorded), the pool number stays; else the hub's
+        number (it came back before any label) replaces it."""
         if self.pooled is None:
             return new
         printable = new.waybill is not None and WAYBILL_RE.fullmatch(new.waybill)
-        if printable and self.print_outstanding is None and not printed:
+        if printable and not self.pool_recorded and not printed:
             self.pooled = None
             return new
         return new.model_copy(update={"waybill": self.pooled, "waybill_route": None})

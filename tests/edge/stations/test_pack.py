@@ -823,3 +823,17 @@ def test_offline_with_an_empty_pool_is_red_and_opens_nothing() -> None:
     assert s.state is State.IDLE and facts(cmds, WaybillPoolUsedPayload) == []
     online = run(s, WaybillScanned("SO1", view(bare), 2000))
     assert "no printable waybill number yet" in shows(online)[0].text
+
+
+def test_a_pool_number_whose_use_is_recorded_stays_when_the_hubs_number_comes() -> None:
+    """The job with the pool number never left (printer problem); the hub's number arrives:
+    the retry prints the pool number again, whose use the hub was told of."""
+    s = PackStation(CONFIG)
+    bare = release((A.sku_code, 1), (B.sku_code, 1), waybill=None)
+    _pooled_to_print(s, bare, "ZTP0002")
+    run(s, PrintFailed("zebra-zto", "status before print: paper out", False, 50_000))
+    assert s.state is State.PRINTER_PROBLEM and s.print_outstanding is None
+    run(s, OrderUpdated(view(release((A.sku_code, 1), (B.sku_code, 1), version=2)), 51_000))
+    cmds = run(s, PrinterStatus("zebra-zto", True, None, 52_000))
+    (job,) = [c for c in cmds if isinstance(c, Print)]
+    assert job.label.waybill == "ZTP0002"

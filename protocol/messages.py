@@ -542,12 +542,14 @@ class TransferRelease(Message):
 class WaybillPoolTopUp(Message):
     """Pre-drawn e-waybill numbers of one courier for this node's offline pool: the pack
     station prints one of them when an order has no waybill and the uplink is down. Each
-    top-up adds numbers (``batch`` is the hub's id of it, so one never supersedes another);
-    a number already in the pool is kept as it is."""
+    top-up adds numbers; a number already in the pool is kept as it is. ``batch`` is the
+    hub's id of it: when numbers of a batch are used the hub sends the batch again with those
+    left (none, once all are used), superseding the first, so a node that resyncs from the
+    compacted downlink never gets a used number back."""
 
     carrier: Code
     batch: Code
-    waybills: list[Code] = Field(min_length=1, max_length=500)
+    waybills: list[Code] = Field(max_length=500)
 
 
 class _ChangeBase(Message):

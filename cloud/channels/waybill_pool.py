@@ -281,11 +281,11 @@ def send(session: Session, now: datetime) -> int:
         for i in range(0, len(rows), 500):
             part = rows[i : i + 500]
             codes = [r.waybill_code for r in part if r.waybill_code]
-            batch = f"{carrier}:{part[0].id}-{part[-1].id}"
-            item = WaybillPoolTopUp(carrier=carrier, batch=batch[:64], waybills=codes)
+            batch = f"{carrier}:{part[0].id}-{part[-1].id}"[:64]
+            item = WaybillPoolTopUp(carrier=carrier, batch=batch, waybills=codes)
             downlink.append(session, node, "waybill.pool", item, now)
             for r in part:
-                r.state = "sent"
+                r.state, r.batch = "sent", batch
             sent += len(part)
     return sent
 

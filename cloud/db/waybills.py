@@ -117,6 +117,10 @@ class PoolWaybill(Base):
     waybill_code: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
     order_id: Mapped[str | None] = mapped_column(ForeignKey("sales_order.id"))
+    #: The ``waybill.pool`` change that sent it (its ``batch``): when one of its numbers is
+    #: used the change is sent again with those left, so a node that resyncs from the
+    #: compacted downlink (a replaced store) never gets a used number back as free.
+    batch: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[datetime]
     error: Mapped[str | None] = mapped_column(Text)

@@ -93,7 +93,8 @@ def change_key(type_: str, item: Message) -> str:
     if isinstance(item, TransferRelease):
         return f"transfer:{item.warehouse}:{item.transfer_number}"
     if isinstance(item, WaybillPoolTopUp):
-        return f"waybill.pool:{item.batch}"  # each top-up adds numbers: never superseded
+        # A top-up is superseded only by itself sent again with the numbers left unused.
+        return f"waybill.pool:{item.batch}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

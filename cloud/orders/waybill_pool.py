@@ -25,11 +25,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cloud import tasks
-from cloud.db.models import SalesOrder
+from cloud.db.models import Node, SalesOrder
 from cloud.db.waybills import PoolWaybill, Waybill
 from cloud.errors import N_
+from cloud.nodes import downlink
 from cloud.orders import core as orders
-from protocol.messages import WaybillPoolUsed
+from protocol.messages import WaybillPoolTopUp, WaybillPoolUsed
 
 POOL_CONFLICT: Final = "waybill_pool_conflict"
 
@@ -74,6 +75,33 @@ def _refuse(
         orders.send_release(session, o, now)
 
 
+def _resend_left(session: Session, row: PoolWaybill, now: datetime) -> None:
+    """The used number's top-up again, with the numbers of it still unused (cloud/db/waybills.py
+    ``PoolWaybill.batch``): the compacted downlink then never hands a used number back to a
+    node that resyncs from it."""
+    if row.batch is None:
+        return
+    left = session.execute(
+        select(PoolWaybill.waybill_code)
+        .where(
+            PoolWaybill.account_id == row.account_id,
+            PoolWaybill.node_id == row.node_id,
+            PoolWaybill.batch == row.batch,
+            PoolWaybill.state == "sent",
+        )
+        .order_by(PoolWaybill.id)
+    ).scalars()
+    node = session.execute(
+        select(Node).where(Node.node_id == row.node_id).with_for_update()
+    ).scalar_one_or_none()
+    if node is None:
+        return
+    item = WaybillPoolTopUp(
+        carrier=row.carrier, batch=row.batch, waybills=[c for c in left if c is not None]
+    )
+    downlink.append(session, node, "waybill.pool", item, now)
+
+
 def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now: datetime) -> None:
     p = ev.payload
     # The order first, then the number: the order's own transactions lock in that order.
@@ -109,6 +137,7 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
         _refuse(session, account_id, node, ev, o, why, now)
         return
     row.state, row.used_at = "used", now
+    _resend_left(session, row, now)
     if o is None:
         # An order the hub does not know (the labelled fact opens its task): the number is
         # used up at the node; nothing to bind it to.

@@ -61,6 +61,7 @@ def test_offline_labels_take_pool_numbers_an_empty_pool_is_red(tmp_path: Path) -
             push(rig.store, [no_waybill("O-7"), no_waybill("O-8"), no_waybill("O-9")])
             push(rig.store, [top_up("SFP0001", "SFP0002")])
             push(rig.store, [top_up("SFP0001", batch="SF:again")])  # a repeat adds nothing
+            push(rig.store, [top_up(batch="SF:1")])  # the batch again, all used: removes nothing
             assert pool(rig) == [("SFP0001", "free", None), ("SFP0002", "free", None)]
 
             await pack(rig, "O-7", 1)

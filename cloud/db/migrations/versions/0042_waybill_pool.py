@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("waybill_code", sa.String(64), nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("order_id", sa.String(36), sa.ForeignKey("sales_order.id"), nullable=True),
+        sa.Column("batch", sa.String(64), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -234,3 +235,63 @@ def test_setting_a_pool_needs_the_sellers_node_and_a_source(engine: Engine) -> N
         with pytest.raises(InvalidError, match="no e-waybill source"):
             waybill_pool.set_target(s, shop.hub.account_id, node, "SF", body, shop.now())
     assert pool_rows(shop) == [] and pool_rows(other) == []
+
+
+def test_hub_to_node_and_back_offline_print_reported_once(engine: Engine, tmp_path: Path) -> None:
+    """The whole way but the broker: the hub's top-up applied by a real pack node (runtime,
+    scanner port, scale, printer simulators) with its uplink down; the label prints a pool
+    number; its outbox, encoded and decoded as the sync agent and the hub's ingest do, binds
+    the number on the hub once, however often the batch is delivered."""
+    import asyncio
+
+    from cloud.channels import waybills
+    from protocol import codec
+    from tests.cloud.channels.test_waybills import SENDER
+    from tests.edge.runtimes import harness
+
+    shop, node = with_node(engine, 74, "1")  # node "wh1-pack-1": the rig's
+    assert node == harness.NODE
+    with transaction(shop.hub.factory) as s:  # the rig's printer is for courier SF
+        body = waybills.WaybillSourceIn(shop="tb1", cp_code="SF", sender=SENDER)
+        waybills.put_source(s, shop.hub.account_id, "SF", body, shop.now())
+        waybill_pool.set_target(
+            s, shop.hub.account_id, node, "SF", waybill_pool.PoolIn(target=2), shop.now()
+        )
+    assert top_up(shop).sent == 2
+    (tid,) = imported(shop, 1)
+    do_release(shop, tid)  # the hub's own draw waits: the node is offline
+    with shop.hub.factory() as s:
+        rows_ = s.execute(
+            select(Downlink)
+            .where(Downlink.node_id == node, Downlink.type == "waybill.pool")
+            .order_by(Downlink.seq)
+        ).scalars()
+        changes = [
+            CHANGE_ADAPTER.validate_python({"seq": r.seq, "type": r.type, "payload": r.payload})
+            for r in rows_
+        ]
+    # The node packs the order (its own view of the lines) without a waybill.
+    at_node = harness.release(tid, "X").model_copy(update={"waybill": None})
+
+    async def main() -> list[bytes]:
+        async with harness.pack_rig(tmp_path, [at_node]) as rig:
+            harness.push(rig.store, changes)
+            await rig.scan(tid, harness.RED, harness.BOOK)
+            await asyncio.sleep(0.04)
+            await rig.scan(harness.RED)
+            rig.scale_sim.set_weight(harness.ORDER_WEIGHT)
+            await harness.until(lambda: len(rig.printer_sim.printed) >= 1)
+            await harness.until(lambda: "order.labelled" in rig.facts())
+            return [body for _, body in rig.store.pending(0, 500, 1 << 20)]
+
+    outbox = asyncio.run(main())
+    pool_numbers = sent_down(shop, node)
+    for _ in range(2):  # delivered twice (a lost ack): bound once
+        batch = codec.decode_batch(codec.encode_batch(node, outbox), node)
+        with transaction(shop.hub.factory) as s:
+            apply_batch(s, batch, shop.now())
+    o = order(shop, tid)
+    assert o.tracking_number in pool_numbers and o.status == "labelled"
+    drawn = [r for r in rows(shop) if r.order_id == o.id and r.state == "drawn"]
+    assert [r.waybill_code for r in drawn] == [o.tracking_number]
+    assert [r.state for r in pool_rows(shop)].count("used") == 1 and conflicts(shop) == []

@@ -39,6 +39,7 @@ from cloud.errors import (
 from cloud.inbound import receipts, transfer_moves
 from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
+from cloud.orders import waybill_pool
 from cloud.stock import serials
 from cloud.stock.ledger import Ledger, Move, require_skus
 from protocol.messages import (
@@ -52,6 +53,7 @@ from protocol.messages import (
     ReturnReceived,
     StocktakeCounted,
     TransferReceived,
+    WaybillPoolUsed,
 )
 
 log = logging.getLogger("guanjia.cloud.facts")
@@ -112,6 +114,8 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _return_received(session, account_id, node, ev, now)
         elif isinstance(ev, TransferReceived):
             _transfer_received(session, account_id, node, ev, now)
+        elif isinstance(ev, WaybillPoolUsed):
+            waybill_pool.bind(session, account_id, node, ev, now)
         _serials(session, account_id, node, ev, now)
 
 

@@ -143,6 +143,19 @@ class OrderLabelledPayload(Message):
     reprint_by: Code | None = None
 
 
+class WaybillPoolUsedPayload(Message):
+    """A number from the node's offline e-waybill pool went on an order's label: the order
+    had no printable waybill and the uplink was down (docs/channels.md "The offline pool").
+    Recorded in the step that sends the label job, with the pool row marked used; the hub
+    binds the number to the order once and refuses a number already on another order."""
+
+    order_id: OrderId
+    version: Version
+    station: NodeId
+    carrier: Code
+    waybill_code: Code
+
+
 class CountedLine(Message):
     bin: Code
     sku_code: SkuCode
@@ -282,6 +295,11 @@ class OrderLabelled(_EventBase):
     payload: OrderLabelledPayload
 
 
+class WaybillPoolUsed(_EventBase):
+    type: Literal["waybill.pool_used"] = "waybill.pool_used"
+    payload: WaybillPoolUsedPayload
+
+
 class StocktakeCounted(_EventBase):
     type: Literal["stocktake.counted"] = "stocktake.counted"
     payload: StocktakeCountedPayload
@@ -309,6 +327,7 @@ Event = (
     | OrderPacked
     | OrderWeighed
     | OrderLabelled
+    | WaybillPoolUsed
     | StocktakeCounted
     | PoReceived
     | ReturnReceived
@@ -323,6 +342,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "order.packed": OrderPacked,
     "order.weighed": OrderWeighed,
     "order.labelled": OrderLabelled,
+    "waybill.pool_used": WaybillPoolUsed,
     "stocktake.counted": StocktakeCounted,
     "po.received": PoReceived,
     "return.received": ReturnReceived,
@@ -519,6 +539,19 @@ class TransferRelease(Message):
     lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
 
 
+class WaybillPoolTopUp(Message):
+    """Pre-drawn e-waybill numbers of one courier for this node's offline pool: the pack
+    station prints one of them when an order has no waybill and the uplink is down. Each
+    top-up adds numbers; a number already in the pool is kept as it is. ``batch`` is the
+    hub's id of it: when numbers of a batch are used the hub sends the batch again with those
+    left (none, once all are used), superseding the first, so a node that resyncs from the
+    compacted downlink never gets a used number back."""
+
+    carrier: Code
+    batch: Code
+    waybills: list[Code] = Field(max_length=500)
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -558,6 +591,11 @@ class TransferReleased(_ChangeBase):
     payload: TransferRelease
 
 
+class WaybillPoolToppedUp(_ChangeBase):
+    type: Literal["waybill.pool"] = "waybill.pool"
+    payload: WaybillPoolTopUp
+
+
 Change = (
     CatalogueUpserted
     | OrderReleased
@@ -566,6 +604,7 @@ Change = (
     | PoReleased
     | ReturnReleased
     | TransferReleased
+    | WaybillPoolToppedUp
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
@@ -577,6 +616,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "po.release": PoReleased,
     "return.release": ReturnReleased,
     "transfer.release": TransferReleased,
+    "waybill.pool": WaybillPoolToppedUp,
 }
 
 

@@ -71,6 +71,7 @@ _FACT_TYPES = frozenset(
         "order.packed",
         "order.weighed",
         "order.labelled",
+        "waybill.pool_used",
         "stocktake.counted",
         "po.received",
         "return.received",

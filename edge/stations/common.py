@@ -22,6 +22,7 @@ from protocol.messages import (
     OrderPickedPayload,
     OrderWeighedPayload,
     StocktakeCountedPayload,
+    WaybillPoolUsedPayload,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ FactPayload = (
     | OrderPackedPayload
     | OrderWeighedPayload
     | OrderLabelledPayload
+    | WaybillPoolUsedPayload
     | StocktakeCountedPayload
 )
 

@@ -454,4 +454,22 @@ MIGRATIONS: Final[list[Migration]] = [
         "0016_handheld_request",
         HANDHELD_SCHEMA,
     ),
+    (
+        # The offline e-waybill pool (docs/channels.md "The offline pool"): numbers the hub
+        # drew ahead (``waybill.pool``), ``free`` until the pack station prints one on an
+        # order's label; ``used`` commits with the label's intent and the
+        # ``waybill.pool_used`` fact (edge/runtimes/pack.py).
+        "0019_waybill_pool",
+        """
+        CREATE TABLE waybill_pool (
+            waybill_code TEXT PRIMARY KEY,
+            carrier TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('free', 'used')),
+            order_id TEXT,
+            used_at_ms INTEGER
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX waybill_pool_free ON waybill_pool(carrier, state);
+        CREATE INDEX waybill_pool_order ON waybill_pool(order_id) WHERE order_id IS NOT NULL;
+        """,
+    ),
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from edge.store import waybill_pool
 from protocol.messages import (
     BinInfo,
     BinsUpserted,
@@ -28,6 +29,7 @@ from protocol.messages import (
     StockExpectedSet,
     TransferRelease,
     TransferReleased,
+    WaybillPoolToppedUp,
 )
 
 
@@ -77,6 +79,8 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> None:
         )
     elif isinstance(change, TransferReleased):
         _release_transfer(conn, change.payload)
+    elif isinstance(change, WaybillPoolToppedUp):
+        waybill_pool.top_up(conn, change.payload)
 
 
 def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:

@@ -572,6 +572,14 @@ FOREIGN: list[Case] = [
         404,
         params={"order_no": "JY1300113"},
     ),
+    # the offline e-waybill pool of A's node
+    Case(
+        "PUT",
+        "/api/v1/channels/waybill-pools/{node}/{carrier}",
+        404,
+        {"target": 5},
+        params={"node": NODE, "carrier": "ZTO"},
+    ),
     # channels, later changes: A's SKU mapping and refunds
     Case(
         "PUT",
@@ -809,6 +817,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/channels/shops": [{}],
     "/api/v1/channels/runs": [{}, {"shop": "A-SHOP"}],
     "/api/v1/channels/waybill-sources": [{}],
+    "/api/v1/channels/waybill-pools": [{}],
     "/api/v1/channels/changes": [{}, {"shop": "A-SHOP"}, {"outcome": "after_sales"}],
     "/api/v1/suppliers": [{}],
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
@@ -1423,6 +1432,24 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
                 attempts=1,
                 next_try_at=now,
                 error="A-WAYBILL-MARKER",
+                created_at=now,
+            )
+        )
+        from cloud.db.waybills import PoolWaybill, WaybillPool
+
+        s.add(WaybillPool(account_id=a_id, node_id=NODE, carrier="ZTO", target=0, changed_at=now))
+        s.add(
+            PoolWaybill(
+                account_id=a_id,
+                node_id=NODE,
+                carrier="ZTO",
+                shop_id=shop.id,
+                cp_code="ZTO",
+                idempotency_key=f"pool:{a_id}:{NODE}:ZTO:1",
+                waybill_code="75APOOL0001",
+                state="sent",
+                attempts=1,
+                next_try_at=now,
                 created_at=now,
             )
         )

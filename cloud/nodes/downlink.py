@@ -31,6 +31,7 @@ from protocol.messages import (
     ReturnRelease,
     StockExpected,
     StockLevel,
+    TransferOutbound,
     TransferRelease,
 )
 
@@ -91,6 +92,8 @@ def change_key(type_: str, item: Message) -> str:
         return f"return:{item.warehouse}:{item.request}"
     if isinstance(item, TransferRelease):
         return f"transfer:{item.warehouse}:{item.transfer_number}"
+    if isinstance(item, TransferOutbound):
+        return f"transfer-out:{item.warehouse}:{item.transfer_number}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

@@ -75,6 +75,7 @@ _FACT_TYPES = frozenset(
         "po.received",
         "return.received",
         "transfer.received",
+        "transfer.shipped",
     }
 )
 

@@ -158,3 +158,13 @@ def test_a_transfer_withdrawn_mid_pick_says_put_it_back(wh1: Api) -> None:
     (fact,) = api.outbox("transfer.shipped")
     assert fact["payload"]["shipment"] == 1
     assert sum(ln["qty"] for ln in fact["payload"]["lines"]) == stop["qty"]
+
+
+def test_the_pda_wave_list_names_a_transfer(wh1: Api) -> None:
+    feed(wh1.store, outbound())
+    h = wh1.login()
+    r = wh1.client.get("/pda/frag/waves", headers={**h, "Accept-Language": "zh-CN"})
+    assert r.status_code == 200, r.text
+    assert 'data-wave="TR-1"' in r.text and "调拨出库，5 件" in r.text
+    r = wh1.client.get("/pda/frag/waves?lang=en", headers={**h, "Accept-Language": "en"})
+    assert "transfer to another warehouse, 5 units" in r.text

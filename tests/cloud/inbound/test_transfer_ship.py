@@ -166,6 +166,7 @@ def test_an_audited_transfer_is_picked_and_shipped_at_the_senders_node_once(
     holder.send(holder.shipped(p))  # and sent again under a new seq
     t = demo.get(f"{TR}/{number}").json()
     assert t["status"] == "shipped" and t["shipped_by"] == f"node:{lease}"
+    assert t["pick_node"] == lease
     assert (t["lines"][0]["shipped"], t["lines"][0]["in_transit"]) == (5, 5)
     assert stock(demo, sku, "WH1")["on_hand"] == 3
     assert stock(demo, sku, "WH2")["inbound"] == 5

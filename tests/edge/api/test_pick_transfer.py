@@ -168,3 +168,23 @@ def test_the_pda_wave_list_names_a_transfer(wh1: Api) -> None:
     assert 'data-wave="TR-1"' in r.text and "调拨出库，5 件" in r.text
     r = wh1.client.get("/pda/frag/waves?lang=en", headers={**h, "Accept-Language": "en"})
     assert "transfer to another warehouse, 5 units" in r.text
+
+
+def test_a_restart_mid_transfer_resumes_and_ships_once(db: Path, operators: list[Operator]) -> None:
+    for api in make_api(db, operators, warehouse="WH1"):
+        feed(api.store, outbound())
+        h = api.login()
+        stop = api.post("/waves/TR-1/start", h).json()["next"]
+        api.scan(h, stop["bin_barcode"])
+        api.scan(h, SKUS[stop["sku_code"]])
+    # A new process over the same store (power cut): the transfer's pick is where it was.
+    for api in make_api(db, operators, warehouse="WH1"):
+        h = api.login()
+        cur = api.client.get("/api/v1/picks/current", headers=h).json()
+        assert cur["wave"] == "TR-1" and cur["stop"]["picked"] == 1
+        r = api.scan(h, SKUS[stop["sku_code"]])
+        r = walk(api, h, {"next": r["next"], "state": r["state"]})
+        assert r["state"] == "done"
+        (fact,) = api.outbox("transfer.shipped")
+        assert sum(ln["qty"] for ln in fact["payload"]["lines"]) == 5
+        assert api.outbox("order.picked") == []

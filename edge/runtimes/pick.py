@@ -622,9 +622,7 @@ class PickService:
             return []
         out: list[Event] = []
         for release in known.values():
-            gone = pick_transfer.withdrawn(
-                self.store.conn, release, self.store.node_id, self.warehouse
-            )
+            gone = pick_transfer.withdrawn(self.store.conn, release, self.store.node_id)
             if gone is not None:
                 out.append(OrderUpdated(gone, at))
         for (body,) in self.store.conn.execute(
@@ -666,7 +664,6 @@ class PickService:
                         p,
                         session.station.orders[p.order_id],
                         self.store.node_id,
-                        session.id,
                     )
                 if isinstance(p, Message):
                     done = journal.append_fact(self.store, p, now)

@@ -34,8 +34,9 @@ from protocol.messages import (
     TransferShippedPayload,
 )
 
-#: The ``carrier`` of the order a transfer is handed to the pick station as.
-CARRIER: Final = "TRANSFER"
+#: The ``carrier`` of the order a transfer is handed to the pick station as (no courier's
+#: code looks like it; the order also has no waybill).
+CARRIER: Final = "#transfer"
 #: ``OrderLine.qty``'s bound: a line beyond it is shipped from the hub.
 _MAX_LINE: Final = 100_000
 
@@ -112,9 +113,7 @@ def as_order(t: TransferOutbound, node: str) -> OrderRelease:
     )
 
 
-def withdrawn(
-    conn: sqlite3.Connection, known: OrderRelease, node: str, warehouse: str | None
-) -> OrderRelease | None:
+def withdrawn(conn: sqlite3.Connection, known: OrderRelease, node: str) -> OrderRelease | None:
     """The transfer as a cancelled order if the hub took it from this pick (shipped from the
     hub, cancelled, leased away), once: the station then says "put it back"."""
     if not is_transfer(known) or known.status != "released":
@@ -136,12 +135,14 @@ def withdrawn(
     )
 
 
-def shipment_id(node: str, session: int) -> str:
-    """The node's natural key of a shipment: one per pick session (<= 64 characters)."""
-    sid = f"{node}-T{session:06d}"
+def shipment_id(node: str, number: str, shipment: int) -> str:
+    """The node's natural key of a shipment: this node ships each shipment of a transfer
+    once (a store restored from an older backup that picks it again reports the same id,
+    which the hub books once). At most 64 characters: a hash beyond."""
+    sid = f"{node}:{number}:s{shipment}"
     if len(sid) <= 64:
         return sid
-    return hashlib.sha256(node.encode()).hexdigest()[:40] + f"-T{session:06d}"
+    return "S-" + hashlib.sha256(sid.encode()).hexdigest()[:48]
 
 
 def shipped(
@@ -149,7 +150,6 @@ def shipped(
     picked: OrderPickedPayload,
     release: OrderRelease,
     node: str,
-    session: int,
 ) -> TransferShippedPayload:
     """The pick of a transfer as the transfer's shipment; this node's ``picked`` moves on
     (inside the caller's transaction, with the fact). A transfer withdrawn mid-pick still
@@ -164,7 +164,7 @@ def shipped(
         (shipment, t.transfer_number),
     )
     return TransferShippedPayload(
-        shipment_id=shipment_id(node, session),
+        shipment_id=shipment_id(node, t.transfer_number, shipment),
         transfer_number=t.transfer_number,
         shipment=shipment,
         warehouse=t.warehouse,

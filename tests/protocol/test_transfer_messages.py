@@ -41,7 +41,7 @@ FACT = TransferShipped(
     id=uuid.UUID(int=17),
     hlc=1,
     payload=TransferShippedPayload(
-        shipment_id=f"{NODE}-T000012",
+        shipment_id=f"{NODE}:TR-2026-007:s1",
         transfer_number="TR-2026-007",
         shipment=1,
         warehouse="WH1",

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from edge.api.operators import Operator
+from edge.runtimes.pick_transfer import shipment_id
 from protocol.messages import TransferOutbound, TransferOutboundLine, TransferOutboundReleased
 from tests.edge.api.conftest import NODE, SKUS, STATION, Api, feed, make_api
 from tests.edge.api.test_pick_lease import state
@@ -82,7 +83,7 @@ def test_a_transfer_is_offered_picked_and_shipped_once(wh1: Api) -> None:
         "WH1",
         STATION,
     )
-    assert p["shipment_id"].startswith(f"{NODE}-T")
+    assert p["shipment_id"] == f"{NODE}:TR-1:s1"
     assert sorted((ln["line_no"], ln["sku_code"], ln["qty"], ln["bin"]) for ln in p["lines"]) == [
         (1, "A", 3, "P2"),
         (2, "C", 2, "P4"),
@@ -188,3 +189,9 @@ def test_a_restart_mid_transfer_resumes_and_ships_once(db: Path, operators: list
         (fact,) = api.outbox("transfer.shipped")
         assert sum(ln["qty"] for ln in fact["payload"]["lines"]) == 5
         assert api.outbox("order.picked") == []
+
+
+def test_a_shipment_id_fits_its_64_characters() -> None:
+    assert shipment_id("wh1-pick-1", "TR-1", 2) == "wh1-pick-1:TR-1:s2"
+    long = shipment_id("n" * 64, "T" * 64, 1)
+    assert len(long) <= 64 and long != shipment_id("n" * 64, "T" * 64, 2)

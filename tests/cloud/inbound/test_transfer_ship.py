@@ -157,6 +157,9 @@ def test_an_audited_transfer_is_picked_and_shipped_at_the_senders_node_once(
     assert release["status"] == "open" and release["shipment"] == 1
     assert release["pick_node"] == lease and release["to_warehouse"] == "WH2"
     assert release["lines"] == [{"line_no": 1, "sku_code": sku, "qty": 5}]
+    # A node assigned to WH1 afterwards gets the audited transfers leaving it.
+    late = station(demo, "WH1")
+    assert [r["status"] for r in _outbound(demo, late, number)] == ["open"]
 
     p = _payload(lease, number, sku, (3, "A-01"), (2, "A-01"), station=lease)
     holder = _picker(demo, number)

@@ -567,8 +567,8 @@ def _count(
 #: API5:2023 broken function level authorization). Every other (kind, action) only closes
 #: the task with a note and books nothing: ``stock_variance``, ``unknown_order``,
 #: ``fact_conflict``, ``pick_exception``, ``weight``, ``carrier_mismatch``, ``stocktake``,
-#: ``pick_lease_conflict``, and a count variance rejected (``approve: false``). A new action
-#: that books must be added here.
+#: ``pick_lease_conflict``, ``shipment_conflict``, and a count variance rejected
+#: (``approve: false``). A new action that books must be added here.
 ACTION_SCOPES: Final[dict[tuple[str, str], tuple[frozenset[str], str]]] = {
     (COUNT_VARIANCE, "approve"): (frozenset({"stock:write"}), "books stock adjustments"),
 }

@@ -256,6 +256,33 @@ class TransferReceivedPayload(Message):
     lines: list[ReceivedLine] = Field(min_length=1, max_length=500)
 
 
+class ShippedLine(Message):
+    """Units of one line of a transfer picked at the sender and shipped: ``qty`` from
+    ``bin`` (a line picked from two bins is two lines); ``short`` when the line's bins held
+    fewer than the transfer asks (``qty`` is what was picked, possibly 0)."""
+
+    line_no: LineNo
+    sku_code: SkuCode
+    qty: Qty
+    bin: Code | None = None
+    short: bool = False
+
+
+class TransferShippedPayload(Message):
+    """A transfer (调拨单) picked and shipped at a pick node of the sending warehouse
+    (``transfer.outbound``): what left the building, per line and bin. ``shipment_id`` is
+    the node's natural key: the hub books it once however often it arrives; ``shipment``
+    the release's shipment number it answers (docs/inbound.md "Transfers")."""
+
+    shipment_id: Code
+    transfer_number: Code
+    shipment: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    warehouse: Code
+    station: NodeId
+    operator: Code | None = None
+    lines: list[ShippedLine] = Field(min_length=1, max_length=500)
+
+
 class _EventBase(Message):
     v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
@@ -320,6 +347,11 @@ class TransferReceived(_EventBase):
     payload: TransferReceivedPayload
 
 
+class TransferShipped(_EventBase):
+    type: Literal["transfer.shipped"] = "transfer.shipped"
+    payload: TransferShippedPayload
+
+
 Event = (
     ScanRecorded
     | NodeStarted
@@ -332,6 +364,7 @@ Event = (
     | PoReceived
     | ReturnReceived
     | TransferReceived
+    | TransferShipped
 )
 EventEnvelope = Annotated[Event, Field(discriminator="type")]
 EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(EventEnvelope)
@@ -347,6 +380,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "po.received": PoReceived,
     "return.received": ReturnReceived,
     "transfer.received": TransferReceived,
+    "transfer.shipped": TransferShipped,
 }
 
 
@@ -552,6 +586,31 @@ class WaybillPoolTopUp(Message):
     waybills: list[Code] = Field(max_length=500)
 
 
+class TransferOutboundLine(Message):
+    line_no: LineNo
+    sku_code: SkuCode
+    qty: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+
+
+class TransferOutbound(Message):
+    """An audited transfer (出库审核 done) released to the nodes of its sending warehouse:
+    ``pick_node`` picks its lines (from ``from_bin`` if the transfer names one) and reports
+    ``transfer.shipped`` for ``shipment``. A later release replaces the earlier one;
+    ``status`` other than ``open`` means "pick and ship nothing of it": ``shipped`` (by the
+    hub or a node) or ``withdrawn`` (cancelled). After a 冲销出库 it is ``open`` again with
+    the next shipment number (docs/inbound.md "Transfers")."""
+
+    transfer_number: Code
+    warehouse: Code
+    to_warehouse: Code
+    status: Literal["open", "shipped", "withdrawn"]
+    shipment: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    from_bin: Code | None = None
+    #: The one pick node that may pick it; ``None``: the hub knows no pick node there.
+    pick_node: NodeId | None = None
+    lines: list[TransferOutboundLine] = Field(min_length=1, max_length=500)
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -596,6 +655,11 @@ class WaybillPoolToppedUp(_ChangeBase):
     payload: WaybillPoolTopUp
 
 
+class TransferOutboundReleased(_ChangeBase):
+    type: Literal["transfer.outbound"] = "transfer.outbound"
+    payload: TransferOutbound
+
+
 Change = (
     CatalogueUpserted
     | OrderReleased
@@ -605,6 +669,7 @@ Change = (
     | ReturnReleased
     | TransferReleased
     | WaybillPoolToppedUp
+    | TransferOutboundReleased
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
@@ -617,6 +682,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "return.release": ReturnReleased,
     "transfer.release": TransferReleased,
     "waybill.pool": WaybillPoolToppedUp,
+    "transfer.outbound": TransferOutboundReleased,
 }
 
 

@@ -31,6 +31,7 @@ from protocol.messages import (
     ReturnRelease,
     StockExpected,
     StockLevel,
+    TransferOutbound,
     TransferRelease,
     WaybillPoolTopUp,
 )
@@ -95,6 +96,8 @@ def change_key(type_: str, item: Message) -> str:
     if isinstance(item, WaybillPoolTopUp):
         # A top-up is superseded only by itself sent again with the numbers left unused.
         return f"waybill.pool:{item.batch}"
+    if isinstance(item, TransferOutbound):
+        return f"transfer-out:{item.warehouse}:{item.transfer_number}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

@@ -76,6 +76,7 @@ _FACT_TYPES = frozenset(
         "po.received",
         "return.received",
         "transfer.received",
+        "transfer.shipped",
     }
 )
 

@@ -455,6 +455,23 @@ MIGRATIONS: Final[list[Migration]] = [
         HANDHELD_SCHEMA,
     ),
     (
+        # Transfers shipped from this node (docs/inbound.md "Transfers"): the releases of the
+        # audited transfers leaving this warehouse (``transfer.outbound``), and the highest
+        # shipment of each this node has picked and reported (edge/runtimes/pick_transfer.py).
+        "0018_transfer_outbound",
+        """
+        CREATE TABLE transfer_outbound (
+            transfer_number TEXT PRIMARY KEY,
+            warehouse TEXT NOT NULL,
+            status TEXT NOT NULL,
+            shipment INTEGER NOT NULL,
+            pick_node TEXT,
+            body TEXT NOT NULL,
+            picked INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        """,
+    ),
+    (
         # The offline e-waybill pool (docs/channels.md "The offline pool"): numbers the hub
         # drew ahead (``waybill.pool``), ``free`` until the pack station prints one on an
         # order's label; ``used`` commits with the label's intent and the

@@ -1,7 +1,7 @@
 """waybills: each pack node's offline pool of pre-drawn e-waybill numbers per courier
 
 Revision ID: 0042
-Revises: 0039
+Revises: 0041
 Create Date: 2026-12-06 16:40:00
 
 Issue 16 (docs/channels.md "The offline pool"): ``waybill_pool`` is how many numbers a node
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0042"
-down_revision = "0039"
+down_revision = "0041"
 branch_labels = None
 depends_on = None
 

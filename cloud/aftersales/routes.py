@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from cloud.aftersales.requests import setting
 from cloud.db.aftersales import AftersalesDamagedRoute
-from cloud.db.models import Warehouse
+from cloud.db.models import StockMovement, Warehouse
 from cloud.errors import N_, InvalidError
 from cloud.stock.warehouses import get_warehouse
 
@@ -128,3 +128,21 @@ def routes(session: Session, account_id: int) -> list[tuple[str, str]]:
         .order_by(Warehouse.code)
     ).all()
     return [(a, b) for a, b in rows]
+
+
+def booked_into(session: Session, account_id: int, movement_ids: list[str] | None) -> list[str]:
+    """The warehouses a received request's damaged units were booked into (its movements)."""
+    if not movement_ids:
+        return []
+    rows = session.execute(
+        select(Warehouse.code)
+        .join(StockMovement, StockMovement.warehouse_id == Warehouse.id)
+        .where(
+            StockMovement.account_id == account_id,
+            StockMovement.id.in_(movement_ids),
+            StockMovement.bucket == "damaged",
+        )
+        .distinct()
+        .order_by(Warehouse.code)
+    ).scalars()
+    return list(rows)

@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from cloud.aftersales import requests, workflow
+from cloud.aftersales import requests, routes, workflow
 from cloud.api.deps import SessionDep
 from cloud.db.models import Warehouse
 from cloud.errors import N_
@@ -54,9 +55,18 @@ def request_list(
             "order_no": order_no,
             "page": page,
             "statuses": requests.STATUSES,
+            "damaged_routes": routes.routes(session, user.who.account_id),
+            "account_damaged": _account_damaged(session, user.who.account_id),
         },
         user=user,
     )
+
+
+def _account_damaged(session: Session, account_id: int) -> str | None:
+    conf = requests.setting(session, account_id)
+    if conf is None or not conf.damaged_warehouse_id:
+        return None
+    return session.get_one(Warehouse, conf.damaged_warehouse_id).code
 
 
 @router.get("/{number}", response_class=HTMLResponse, include_in_schema=False)
@@ -70,6 +80,9 @@ def request_detail(
         {
             "req": req,
             "warehouse": session.get_one(Warehouse, req.warehouse_id).code,
+            # Where its damaged units went (received), or go (售后坏品仓, routes.py).
+            "damaged_booked": routes.booked_into(session, user.who.account_id, req.movement_ids),
+            "damaged_to": routes.destination(session, user.who.account_id, req.warehouse_id),
             "lines": requests.lines_of(session, req),
             "history": requests.history(session, req),
             "refunds": requests.refunds_of(session, req),

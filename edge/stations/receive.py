@@ -92,7 +92,7 @@ from edge.stations.receive_model import (
     Unit,
     UnitCounted,
 )
-from edge.stations.sentences import Common, Receiving, Sentence, Words, english, say, word
+from edge.stations.sentences import Common, Receiving, Sentence, Words, english, key_word, say, word
 from protocol.devices.zpl_item import ItemLabel
 from protocol.messages import (
     BinInfo,
@@ -668,7 +668,8 @@ class ReceiveStation:
         return self.state, self._say("scan.item_in_putaway", Signal.WRONG_ITEM, said, "warning")
 
     def _ignored(self, event: Event) -> tuple[State, list[Command]]:
-        said = say(Common.IGNORED, what=type(event).__name__, state=word(self.state.value))
+        what = key_word(type(event).__name__)
+        said = say(Common.IGNORED, what=what, state=word(self.state.value))
         return self.state, self._say("input.ignored", Signal.NOTICE, said, "info")
 
     def _logged(self, event: Event) -> tuple[State, list[Command]]:

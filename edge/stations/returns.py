@@ -58,7 +58,7 @@ from edge.stations.common import (
     printable,
     table_row,
 )
-from edge.stations.sentences import Common, Returns, Sentence, Words, english, say, word
+from edge.stations.sentences import Common, Returns, Sentence, Words, english, key_word, say, word
 from protocol.messages import ReturnedLine, ReturnReceivedPayload, ReturnRelease
 
 Condition = Literal["sellable", "damaged"]
@@ -473,7 +473,8 @@ class ReturnsStation:
         return State.COUNTING, self._say("return.resumed", Signal.PROMPT, said, "info")
 
     def _ignored(self, event: Event) -> tuple[State, list[Command]]:
-        said = say(Common.IGNORED, what=type(event).__name__, state=word(self.state.value))
+        what = key_word(type(event).__name__)
+        said = say(Common.IGNORED, what=what, state=word(self.state.value))
         return self.state, self._say("input.ignored", Signal.NOTICE, said, "info")
 
     def _logged(self, event: Event) -> tuple[State, list[Command]]:

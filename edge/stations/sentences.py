@@ -210,6 +210,11 @@ class Words:
     }
 
 
+def key_word(event_name: str) -> str:
+    """The operator key an event comes from, as the key card names it (``QcFail``: FAIL)."""
+    return "FAIL" if event_name == "QcFail" else event_name.upper()
+
+
 def word(value: str) -> Sentence:
     """A code the catalogue has a word for (a status, a zone, a state); any other code is
     a sentence of its own text, said as it is."""

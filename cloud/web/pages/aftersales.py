@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 from cloud.aftersales import requests, routes, workflow
 from cloud.api.deps import SessionDep
 from cloud.db.models import Warehouse
-from cloud.errors import N_
+from cloud.errors import N_, DomainError
+from cloud.stock.warehouses import list_warehouses
+from cloud.web import i18n
 from cloud.web.deps import OrdersAction, OrdersPage
-from cloud.web.render import render
-from cloud.web.session import PREFIX, PageError, require
+from cloud.web.render import locale_of, render
+from cloud.web.session import PREFIX, PageError, WebUser, require
 
 router = APIRouter(prefix=PREFIX + "/aftersales")
 
@@ -37,14 +39,30 @@ def request_list(
     order_no: Annotated[str, Query(max_length=64)] = "",
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
+    return _list(request, user, session, status, order_no, page)
+
+
+def _list(
+    request: Request,
+    user: WebUser,
+    session: Session,
+    status: str = "",
+    order_no: str = "",
+    page: int = 0,
+    *,
+    route_errors: list[str] | None = None,
+    code: int = 200,
+) -> Response:
+    account = user.who.account_id
     rows = requests.list_requests(
         session,
-        user.who.account_id,
+        account,
         status=status or None,
         order_no=order_no.strip() or None,
         limit=101,
         offset=page * 100,
     )
+    warehouses = list_warehouses(session, account)
     return render(
         request,
         "aftersales.html",
@@ -55,11 +73,39 @@ def request_list(
             "order_no": order_no,
             "page": page,
             "statuses": requests.STATUSES,
-            "damaged_routes": routes.routes(session, user.who.account_id),
-            "account_damaged": _account_damaged(session, user.who.account_id),
+            "damaged_routes": routes.routes(session, account),
+            "account_damaged": _account_damaged(session, account),
+            "warehouses": [w.code for w in warehouses],
+            "damaged_warehouses": [w.code for w in warehouses if w.kind == "damaged"],
+            "route_errors": route_errors or [],
         },
         user=user,
+        status=code,
     )
+
+
+@router.post("/damaged-routes", include_in_schema=False)
+async def damaged_route(request: Request, user: OrdersAction, session: SessionDep) -> Response:
+    """Where one warehouse's damaged returns go (售后坏品仓), as ``PUT /api/v1/warehouses/
+    {code}/damaged-warehouse`` does (scope orders:audit); a refusal shows the list again
+    with the reason, nothing changed."""
+    require(user, "orders:audit")
+    form = await request.form()
+    warehouse = str(form.get("warehouse", "")).strip()[:64]
+    to = str(form.get("damaged_warehouse", "")).strip()[:64] or None
+
+    def run() -> None:
+        now, who = datetime.now(UTC), user.who
+        routes.set_route(session, who.account_id, warehouse, to, who.actor, now)
+
+    try:
+        await asyncio.to_thread(run)
+    except DomainError as err:
+        session.rollback()  # the routes stay as they were
+        gettext = i18n.translations(locale_of(request)).gettext
+        errors = [err.translated(gettext)]
+        return _list(request, user, session, route_errors=errors, code=err.status)
+    return RedirectResponse(f"{PREFIX}/aftersales?done=route#damaged-title", status_code=303)
 
 
 def _account_damaged(session: Session, account_id: int) -> str | None:

@@ -162,7 +162,7 @@ def test_the_pages_show_where_damaged_returns_go(
     a = browser_client()
     zh = {"Accept-Language": "zh-CN"}
     listing = a.get("/web/aftersales", headers=zh).text
-    assert "售后坏品去向" in listing
+    assert "坏品退货去向" in listing
     assert "<tr><td>WH1</td><td>DMG</td></tr>" in listing
     assert "<tr><td>其他仓库</td><td>本仓坏品库存</td></tr>" in listing
     detail = a.get(f"/web/aftersales/{number}", headers=zh).text
@@ -175,7 +175,38 @@ def test_the_pages_show_where_damaged_returns_go(
     }
     _ok(demo_app.post(f"/api/v1/aftersales/{number}/receive", headers=h, json=receipt))
     assert "已入 DMG" in a.get(f"/web/aftersales/{number}", headers=zh).text
-    # A bad route: a clear refusal naming the field, nothing changed.
+    # Set on the page: a route taken away, then set again; a bad one refused with the
+    # reason in Chinese, the form shown again, nothing changed.
+    url = "/web/aftersales/damaged-routes"
+    r = a.post(url, data={"csrf": a.csrf, "warehouse": "WH1", "damaged_warehouse": ""}, headers=zh)  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "<tr><td>WH1</td><td>DMG</td></tr>" not in r.text
+    assert _ok(demo_app.get(route, headers=h))["via"] == "bucket"  # type: ignore[index]
+    r = a.post(
+        url, data={"csrf": a.csrf, "warehouse": "WH1", "damaged_warehouse": "DMG"}, headers=zh
+    )  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "<tr><td>WH1</td><td>DMG</td></tr>" in r.text
+    r = a.post(
+        url, data={"csrf": a.csrf, "warehouse": "WH1", "damaged_warehouse": "WH1"}, headers=zh
+    )  # type: ignore[attr-defined]
+    assert r.status_code == 422 and "不能做自己的售后坏品仓" in r.text and "未保存" in r.text
+    assert a.post(url, data={"warehouse": "WH1", "damaged_warehouse": ""}).status_code == 403
+    # Another seller: A's warehouse is none of theirs (404), A's damaged one neither (422).
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    r = b.post(url, data={"csrf": b.csrf, "warehouse": "WH1", "damaged_warehouse": ""})  # type: ignore[attr-defined]
+    assert r.status_code == 404
+    assert "<tr><td>WH1</td><td>DMG</td></tr>" not in b.get("/web/aftersales").text
+    _ok(
+        demo_app.post(
+            "/api/v1/warehouses",
+            headers=login(demo_app, "boss", account="other"),
+            json={"code": "B-WH", "name": "乙仓"},
+        )
+    )
+    r = b.post(url, data={"csrf": b.csrf, "warehouse": "B-WH", "damaged_warehouse": "DMG"})  # type: ignore[attr-defined]
+    assert r.status_code == 422 and "DMG" in r.text
+    assert _ok(demo_app.get(route, headers=h))["damaged_warehouse"] == "DMG"  # type: ignore[index]
+    # A bad route on the API: a clear refusal naming the field, nothing changed.
     r = demo_app.put(route, headers=h, json={"damaged_warehouse": "WH1"})
     assert r.status_code == 422 and "cannot be its own damaged-goods warehouse" in r.text
     assert r.json()["detail"][0]["loc"] == ["body", "damaged_warehouse"]

@@ -48,5 +48,7 @@ function sayPart(part) {
 }
 
 export function said(parts) {
-  return (parts || []).map(sayPart).join(' ');
+  // Chinese sentences follow each other without a space (the parts end in 。).
+  const gap = config && String(config.locale || '').startsWith('zh') ? '' : ' ';
+  return (parts || []).map(sayPart).join(gap);
 }

@@ -46,7 +46,6 @@ killed between two scans resumes where the last light left it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from edge.stations.common import (
     Log,
@@ -91,15 +90,14 @@ from edge.stations.receive_model import (
     State,
     Unit,
     UnitCounted,
+    receipt_fact,
+    suggest_bin,
 )
 from edge.stations.sentences import Common, Receiving, Sentence, Words, english, key_word, say, word
 from protocol.devices.zpl_item import ItemLabel
 from protocol.messages import (
     BinInfo,
-    PoReceivedPayload,
     PoReleaseLine,
-    ReceivedLine,
-    TransferReceivedPayload,
 )
 
 
@@ -183,27 +181,9 @@ class ReceiveStation:
         return [k for k in self.groups() if k not in self.placed]
 
     def suggest(self, key: GroupKey) -> BinInfo | None:
-        """The putaway bin for a group (docs/stations.md "Receiving station")."""
+        """The putaway bin for a group (receive_model.suggest_bin)."""
         assert self.po is not None
-        sku, verdict, _ = key
-        item = self.items.get(sku)
-        cfg = self.config
-        if verdict == "fail":
-            zones: tuple[str, ...] = QC_ZONES
-        elif item is not None and item.open_demand >= cfg.fast_mover_min_units:
-            zones = ("fast_mover", "pick", "reserve")
-        elif (
-            item is not None and item.weight_g is not None and item.weight_g <= cfg.small_item_max_g
-        ):
-            zones = ("small_item", "pick", "reserve")
-        else:
-            zones = ("reserve", "pick")
-        stocked = set(item.stocked_bins) if item is not None else set()
-        for zone in zones:
-            bins = [b for b in self.po.bins if b.zone == zone]
-            if bins:
-                return min(bins, key=lambda b: (b.code not in stocked, b.walk_order, b.code))
-        return None
+        return suggest_bin(self.po.bins, self.items.get(key[0]), key[1], self.config)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -510,31 +490,7 @@ class ReceiveStation:
     ) -> tuple[State, list[Command]]:
         assert self.po is not None
         assert self.receipt_id is not None
-        rel = self.po.release
-        lines = [
-            ReceivedLine(
-                sku_code=sku,
-                qty=len(units),
-                verdict=verdict,
-                reason=reason or None,
-                bin=self.placed.get((sku, verdict, reason)),
-                serials=[u.serial for u in units if u.serial is not None],
-            )
-            for (sku, verdict, reason), units in self.groups().items()
-        ]
-        # The same receipt, as the fact of its document (po.received / transfer.received).
-        common: dict[str, Any] = {
-            "receipt_id": self.receipt_id,
-            "warehouse": rel.warehouse,
-            "station": self.config.station,
-            "operator": self.config.operator,
-            "lines": lines,
-        }
-        fact: PoReceivedPayload | TransferReceivedPayload = (
-            TransferReceivedPayload(transfer_number=rel.po_number, **common)
-            if self.po.document == "transfer"
-            else PoReceivedPayload(po_number=rel.po_number, **common)
-        )
+        fact = receipt_fact(self.po, self.receipt_id, self.config, self.groups(), self.placed)
         unplaced = len(self.open_groups())
         said = say(
             Receiving.DONE,

@@ -10,6 +10,10 @@ import gettext
 from typing import Final
 
 from edge.pda.i18n import N_
+from edge.stations import sentences
+
+#: The pages that show the receiving and returns stations' sentences.
+DESK_PAGES: Final = ("receive", "returns")
 
 JS_MESSAGES: Final[dict[str, str]] = {
     "bin_ok": N_("Bin {bin} OK: pick {qty} × {sku}"),
@@ -215,3 +219,9 @@ JS_MESSAGES: Final[dict[str, str]] = {
 
 def js_messages(translations: gettext.NullTranslations) -> dict[str, str]:
     return {key: translations.gettext(text) for key, text in JS_MESSAGES.items()}
+
+
+def station_sentences(translations: gettext.NullTranslations) -> dict[str, str]:
+    """The stations' sentences in the page's language, by message id (the English): the
+    desk pages put a verdict's parameters into them (static/js/text.js ``said``)."""
+    return {msgid: translations.gettext(msgid) for msgid in sentences.ALL}

@@ -2,7 +2,7 @@
 (edge/runtimes/pick.py; docs/inbound.md "Transfers").
 
 The hub releases an audited transfer to its sending warehouse's nodes
-(``transfer.outbound``, kept in ``transfer_outbound``, edge store migration 0018); the one
+(``transfer.outbound``, kept in ``transfer_outbound``, edge store migration 0017); the one
 named ``pick_node`` offers it on the PDA like a wave, under the transfer's number. The pick
 station runs unchanged: the transfer is handed to it as one released order (lines numbered
 as the transfer's, ``version`` = the shipment number the release asks for, marked by

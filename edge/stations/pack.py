@@ -404,7 +404,7 @@ class PackStation:
     def _verdict(self, kind: str, text: str, **fields: str | None) -> Record:
         order_id = self.view.release.order_id if self.view is not None else None
         fields.setdefault("order_id", order_id)
-        return Record(Verdict(self.station, kind, text, at_ms=self.now_ms, **fields))
+        return Record(Verdict(self.station, kind, text, at_ms=self.now_ms, said=(), **fields))
 
     def _say(
         self,

@@ -458,7 +458,7 @@ MIGRATIONS: Final[list[Migration]] = [
         # Transfers shipped from this node (docs/inbound.md "Transfers"): the releases of the
         # audited transfers leaving this warehouse (``transfer.outbound``), and the highest
         # shipment of each this node has picked and reported (edge/runtimes/pick_transfer.py).
-        "0018_transfer_outbound",
+        "0017_transfer_outbound",
         """
         CREATE TABLE transfer_outbound (
             transfer_number TEXT PRIMARY KEY,
@@ -476,7 +476,7 @@ MIGRATIONS: Final[list[Migration]] = [
         # drew ahead (``waybill.pool``), ``free`` until the pack station prints one on an
         # order's label; ``used`` commits with the label's intent and the
         # ``waybill.pool_used`` fact (edge/runtimes/pack.py).
-        "0019_waybill_pool",
+        "0018_waybill_pool",
         """
         CREATE TABLE waybill_pool (
             waybill_code TEXT PRIMARY KEY,

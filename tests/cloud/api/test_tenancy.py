@@ -284,6 +284,18 @@ FOREIGN: list[Case] = [
         404,
         {"bins": [{"code": "Z-99", "zone": "pick", "x": 9, "y": 9, "walk_order": 99}]},
     ),
+    # where A's WH1 sends its damaged returns (售后坏品仓); B's own warehouse pointed at
+    # A's damaged-goods warehouse: no warehouse of B's, 422
+    Case("GET", "/api/v1/warehouses/{code}/damaged-warehouse", 404),
+    Case("PUT", "/api/v1/warehouses/{code}/damaged-warehouse", 404, {"damaged_warehouse": "DMG"}),
+    Case(
+        "PUT",
+        "/api/v1/warehouses/{code}/damaged-warehouse",
+        422,
+        {"damaged_warehouse": "DMG"},
+        params={"code": "BWH"},
+        control=False,
+    ),
     Case("GET", "/api/v1/nodes/{node_id}", 404),
     Case("GET", "/api/v1/nodes/{node_id}/history", 404),
     # A's node is no node to B: 404 as for an id no node has (no "serves another account")
@@ -1579,6 +1591,11 @@ def _a_aftersales(c: TestClient, a: dict[str, str]) -> None:
         )
     )
     _ok(c.put("/api/v1/aftersales-settings", headers=a, json={"damaged_warehouse": "DMG"}))
+    _ok(
+        c.put(
+            "/api/v1/warehouses/WH1/damaged-warehouse", headers=a, json={"damaged_warehouse": "DMG"}
+        )
+    )
 
 
 @pytest.fixture

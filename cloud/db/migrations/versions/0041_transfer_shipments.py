@@ -1,7 +1,7 @@
 """inbound: transfers shipped from the sender's node (pick lease, shipments booked once)
 
 Revision ID: 0041
-Revises: 0039
+Revises: 0040
 Create Date: 2026-12-06 16:45:00
 
 Issue 17 (docs/inbound.md "Transfers"): an audited transfer is released to a pick node of
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0041"
-down_revision = "0039"
+down_revision = "0040"
 branch_labels = None
 depends_on = None
 

@@ -288,6 +288,82 @@ def test_invoices_asked_with_channel_orders_are_requested_once_when_they_ship(
     assert again.requested == [] and list(again.refused) == [typo]
 
 
+def _connect(s: Session, seller: int, auto_on: bool) -> None:
+    invoices.connect_seller(
+        s,
+        seller,
+        url="http://127.0.0.1:9",
+        app_key="k",
+        app_secret="s",
+        access_token="t",
+        seller_tax_id="91350100M000100Y43",
+        seller_name="测试卖家",
+        now=datetime.now(UTC),
+        auto_tax_code="1090101990000000000" if auto_on else None,
+        auto_rate="0.13" if auto_on else None,
+    )
+
+
+def test_turning_automatic_invoices_on_invoices_only_what_ships_from_then_on(
+    demo: TestClient,  # noqa: F811
+) -> None:
+    """The cursor starts where the order history stands when it is turned on (again):
+    orders that asked and shipped before, or while it was off, are not invoiced by it."""
+    factory = _factory(demo)
+    now = datetime.now(UTC)
+    sku = _costed_sku(demo)
+    tag = uuid.uuid4().hex[:6].upper()
+    before, after, while_off, after_again = (f"8{tag}{n}" for n in range(4))
+    ask = {"invoice_name": "个人", "invoice_kind": "1"}
+    with transaction(factory) as s:
+        seller = int(s.execute(select(Account.id).where(Account.name == "demo")).scalar_one())
+        _connect(s, seller, auto_on=False)
+        shop = ChannelShop(
+            account_id=seller,
+            code=f"tb-{tag}",
+            platform="taobao",
+            api_url="http://127.0.0.1:9",
+            app_key="k",
+            app_secret="s",
+            session_key="x",
+            start_from=now,
+            created_at=now,
+        )
+        s.add(shop)
+        s.flush()
+        trades = [_trade(no, sku, ask) for no in (before, after, while_off, after_again)]
+        assert intake.store(s, shop, trades, now, now).held == 0
+
+    def ship(no: str) -> None:
+        assert ok(demo.post(f"/api/v1/orders/{no}/release"))["status"] == "released"
+        ok(demo.post(f"/api/v1/orders/{no}/ship"))
+
+    ship(before)
+    with transaction(factory) as s:
+        _connect(s, seller, auto_on=True)
+    ship(after)
+    assert auto.tick(factory, now).requested == [after]
+    with transaction(factory) as s:  # connected again, still on: the cursor stays
+        _connect(s, seller, auto_on=True)
+        _connect(s, seller, auto_on=False)
+    ship(while_off)
+    assert auto.tick(factory, now).requested == []  # off: nothing asked
+    with transaction(factory) as s:
+        _connect(s, seller, auto_on=True)
+    ship(after_again)
+    assert auto.tick(factory, now).requested == [after_again]
+    with transaction(factory) as s:
+        made = set(
+            s.execute(
+                select(EInvoice.order_no).where(
+                    EInvoice.account_id == seller,
+                    EInvoice.order_no.in_([before, after, while_off, after_again]),
+                )
+            ).scalars()
+        )
+    assert made == {after, after_again}
+
+
 def test_a_buyers_prepayment_refunded_in_parts_before_shipping(
     demo: TestClient,  # noqa: F811
 ) -> None:

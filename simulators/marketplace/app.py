@@ -5,6 +5,7 @@
 
 - ``GET  /_sim/clock`` -> ``{"now": epoch seconds, "text": GMT+8}``
 - ``GET  /_sim/alipay-bill?session=…&date=…``: a shop's Alipay bill of the day so far (bill.py)
+- ``GET  /_sim/alipay-public-key``: the public key that verifies the gateway's answers (bill.py)
 - ``POST /_sim/advance`` ``{"seconds": s, "rate": buyer actions per second}``
 - ``POST /_sim/place`` ``{"count": n}``: n new trades now
 - ``POST /_sim/faults`` a :class:`Faults` as JSON (fields left out keep their value), or
@@ -95,7 +96,12 @@ class MarketplaceApp:
                 status, headers, data = self.shopify.handle(verb, path, query, token, raw, base)
                 start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
                 return [data]
-            if path in ("/gateway.do", "/downloadBillFile.resource", "/_sim/alipay-bill"):
+            if path in (
+                "/gateway.do",
+                "/downloadBillFile.resource",
+                "/_sim/alipay-bill",
+                "/_sim/alipay-public-key",
+            ):
                 # Alipay (bill.py), and the day so far from the control plane
                 base = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
                 query = environ.get("QUERY_STRING", "")

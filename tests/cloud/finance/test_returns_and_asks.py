@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from cloud.channels import intake
 from cloud.channels.ports import ChannelTrade
@@ -25,7 +26,8 @@ from cloud.db.einvoice import EInvoice, EInvoiceLine
 from cloud.db.engine import transaction
 from cloud.db.finance import FinAccount, FinCursor, FinEntry, FinItemCost, FinLeg
 from cloud.db.models import Account, ChannelShop, Task
-from cloud.finance import events, ledger, poster, settlements
+from cloud.finance import cli as finance_cli
+from cloud.finance import events, ledger, order_money, poster, settlements
 from cloud.finance.einvoice import auto, invoices
 from cloud.finance.postings import ReturnRefund
 from tests.cloud.aftersales.conftest import RECIPIENT, demo, hub, new_sku, ok, order  # noqa: F401
@@ -408,3 +410,38 @@ def test_a_buyers_prepayment_refunded_in_parts_before_shipping(
         )
     r = demo.post(url, json={**first, "refund_no": "TK3", "amount": "1.00"})
     assert r.status_code == 409 and "after-sales" in r.text
+
+
+def test_a_prepayment_refund_from_the_cli(
+    demo: TestClient,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``guanjia finance prepayment-refund``: posted once per refund number; refusals are
+    sentences with exit code 1 and nothing booked."""
+    factory = _factory(demo)
+    monkeypatch.setattr(finance_cli, "_factory", lambda _url: factory)
+    sku = _costed_sku(demo)
+    no = order(demo, [{"line_id": "1", "sku_code": sku, "qty": 1, "price_cents": 4900}], ship=False)
+    assert poster.tick(factory, _later()).stopped == {}
+    base = ["prepayment-refund", no, "--account", "demo", "--reason", "缺货退款"]
+    run = CliRunner().invoke(
+        finance_cli.finance_app, [*base, "--refund-no", "C1", "--amount", "9.00"]
+    )
+    assert run.exit_code == 0, run.output
+    assert "posted" in run.output and "paid 49.00, refunded 9.00" in run.output
+    again = CliRunner().invoke(
+        finance_cli.finance_app, [*base, "--refund-no", "C1", "--amount", "9.00"]
+    )
+    assert again.exit_code == 0 and "booked before, nothing changed" in again.output
+    for args, said in (
+        (["--refund-no", "C2", "--amount", "40.01"], "more than the 40.00 paid"),
+        (["--refund-no", "C2", "--amount", "1.5e1"], "is not an amount"),
+        (["--refund-no", "C2", "--amount", "1.00", "--paid-from", "6001"], "not 6001"),
+        (["--refund-no", "C1", "--amount", "8.00"], "was 9.00, not 8.00"),
+    ):
+        bad = CliRunner().invoke(finance_cli.finance_app, [*base, *args])
+        assert bad.exit_code == 1 and said in bad.output, (args, bad.output)
+    with transaction(factory) as s:
+        seller = int(s.execute(select(Account.id).where(Account.name == "demo")).scalar_one())
+        assert order_money.money_of(s, seller, no).refunded == D("9.00")
+        assert _legs(s, seller, f"{no}#C2", "refund_unshipped") == {}

@@ -250,6 +250,10 @@ ROUTES = {
     ("GET", "/web/aftersales"): "test_aftersales_pages.py: B's list holds none of A's requests",
     ("GET", "/web/aftersales/{number}"): "test_aftersales_pages.py: 404 for A's request",
     ("POST", "/web/aftersales/{number}/{name}"): "test_aftersales_pages.py: 404, A's unchanged",
+    (
+        "POST",
+        "/web/finance/orders/prepayment-refunds",
+    ): "test_finance_payables_pages.py: 404 for A's order, nothing refunded",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

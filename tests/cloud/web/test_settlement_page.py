@@ -159,3 +159,5 @@ def test_a_wechat_pay_bill_by_api_and_a_bad_one_refused_in_chinese(
         "wx:4200000000000000000000000001": ("sale", "posted", no),
         "wx:4200000000000000000000000001:fee": ("fee", "posted", no),
     }
+    listing = a.get("/web/finance/settlements", headers={"Accept-Language": "zh-CN"}).text
+    assert "微信支付 1900000109" in listing and "微信支付交易账单" in listing

@@ -47,7 +47,12 @@ def _fail(err: Exception) -> None:
 
 @settlement_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="The bill: Alipay's zip or its 账务明细 CSV.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The bill: Alipay's zip or its 账务明细 CSV, or a WeChat Pay 交易账单 (text or gzip)."
+        ),
+    ],
     account: AccountOpt,
     database_url: DatabaseOpt = None,
 ) -> None:

@@ -10,6 +10,7 @@ refused with the line at fault and store nothing; the same file twice is refused
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -497,6 +498,24 @@ def test_alipays_answers_are_verified_and_a_tampered_one_is_refused(world: World
         AlipayBills(http, gw, app, "s-tb1", signer=alipay_sign.signer(_private_pem(_key())))
     with pytest.raises(InvalidError, match="no PEM public key"):
         AlipayBills(http, gw, app, alipay_public_key=b"nope")
+    # An escaped slash the signature was made without (Alipay's SDKs accept it): accepted,
+    # and nothing else is.
+    key = _key()
+    node = '{"code":"10000","bill_download_url":"http://x/a"}'
+    raw = key.sign(node.encode(), padding.PKCS1v15(), hashes.SHA256())
+    signed = base64.b64encode(raw).decode()
+    escaped = node.replace("/", "\\/")
+    body = f'{{"m_response":{escaped},"sign":"{signed}"}}'
+    got = alipay_sign.verified_answer(
+        alipay_sign.load_public_key(_public_pem(key)), body, "m_response"
+    )
+    assert got["bill_download_url"] == "http://x/a"
+    with pytest.raises(alipay_sign.Unverified):
+        alipay_sign.verified_answer(
+            alipay_sign.load_public_key(_public_pem(key)),
+            body.replace("x\\/a", "y\\/a"),
+            "m_response",
+        )
     # The node is found by reading the JSON, not by searching for its name.
     text = '{"x_response" : {"code":"10000","a":"\\"sign\\":1,}"} ,"sign":"s"}'
     assert alipay_sign.signed_node(text) == (

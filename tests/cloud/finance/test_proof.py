@@ -17,7 +17,6 @@ Each example runs in two fresh seller accounts of the test's database ("delivere
 
 from __future__ import annotations
 
-import itertools
 import threading
 import uuid
 from collections import defaultdict
@@ -269,9 +268,13 @@ class Books(RuleBasedStateMachine):
         shop, total = self.unsettled.pop(order)
         cents = int(total * 100)
         parts = min(parts, cents)
-        cuts = data.draw(st.sets(st.integers(1, cents - 1), min_size=parts - 1, max_size=parts - 1))
-        edges = [0, *sorted(cuts), cents]
-        amounts = [D(b - a) / 100 for a, b in itertools.pairwise(edges)]
+        # Each part at least a cent, the rest shared by drawn weights (no unique draws:
+        # hypothesis rejects those it cannot make distinct, which the replay may not repeat).
+        weights = data.draw(st.lists(st.integers(1, 100), min_size=parts, max_size=parts))
+        rest = cents - parts
+        shares = [rest * w // sum(weights) for w in weights]
+        shares[-1] += rest - sum(shares)
+        amounts = [D(1 + s) / 100 for s in shares]
         fee = min(D(data.draw(st.integers(1, 500))) / 100, total)
         rows = [_row(self._doc("F"), order, amount, "sale") for amount in amounts]
         rows += [

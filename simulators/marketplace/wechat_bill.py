@@ -14,6 +14,8 @@ over, or no shop, answers WeChat's XML failure (``return_code`` FAIL, ``No Bill 
 ``error_code`` 20002). ``mch_id`` picks the shop (:func:`merchant_of`), else the first. The
 request's MD5/HMAC signature is not checked (the simulator's choice: the hub does not fetch
 WeChat bills itself; a person downloads and uploads them).
+
+``guanjia sim marketplace-wechat-bill`` fetches one through that call and writes it to a file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import re
 import zlib
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from simulators.marketplace.bill import _start_of, flows
 from simulators.marketplace.clock import GMT8
@@ -116,3 +122,27 @@ def handle(market: Market, verb: str, path: str, body: bytes) -> tuple[int, str,
     if shop is None or _start_of(day + timedelta(days=1)) > market.now:
         return _fail("No Bill Exist", "20002")
     return 200, "text/plain; charset=utf-8", text(market, shop, day).encode("utf-8")
+
+
+def command(
+    day: Annotated[str, typer.Option("--date", help="The bill's day, like 2026-11-11.")],
+    output: Annotated[Path, typer.Option(help="Where to write the bill.")],
+    url: Annotated[
+        str, typer.Option(help="The running simulator (guanjia sim marketplace).")
+    ] = "http://127.0.0.1:8765",
+    mch_id: Annotated[str, typer.Option(help="The shop's merchant number; none: the first.")] = "",
+) -> None:
+    """Fetch a shop's WeChat Pay trade bill (交易账单) of one day from a running marketplace
+    simulator (POST /pay/downloadbill) and write it to a file, for `guanjia finance
+    settlement import`."""
+    import httpx
+
+    when = day.replace("-", "")
+    xml = f"<xml><mch_id>{mch_id}</mch_id><bill_date>{when}</bill_date><bill_type>ALL</bill_type></xml>"
+    r = httpx.post(f"{url}/pay/downloadbill", content=xml.encode(), timeout=30)
+    if r.headers.get("content-type", "").startswith("text/xml"):
+        typer.echo(
+            f"error: {_field(r.text, 'return_msg')} {_field(r.text, 'error_code')}", err=True
+        )
+        raise typer.Exit(1)
+    output.write_bytes(r.content)

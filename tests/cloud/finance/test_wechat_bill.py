@@ -11,15 +11,21 @@ refused with the line at fault and store nothing.
 from __future__ import annotations
 
 import gzip
+import threading
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import ConflictError, InvalidError
 from cloud.finance import ledger, wechat_bill
+from cloud.finance.cli import finance_app
+from simulators import cli as sim_cli
 from simulators.marketplace import wechat_bill as sim_wechat
+from simulators.marketplace.app import MarketplaceApp, serve
 from tests.cloud.finance.test_settlements import (  # noqa: F401
     DAY,
     World,
@@ -206,3 +212,31 @@ def test_a_bad_wechat_bill_stores_nothing(world: World) -> None:  # noqa: F811
     with pytest.raises(InvalidError, match="is none of SUCCESS, REFUND or REVOKED"):
         do_import(world, bad, "bad.csv")
     assert counts(world) == before
+
+
+def test_the_wechat_bill_through_the_commands(
+    world: World,  # noqa: F811
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    """``guanjia sim marketplace-wechat-bill`` fetches the day from a running simulator;
+    ``guanjia finance settlement import`` imports it once."""
+    server = serve(MarketplaceApp(world.market), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "wx.csv"
+    base = ["sim", "marketplace-wechat-bill", "--url", f"http://127.0.0.1:{server.server_port}"]
+    try:
+        run = CliRunner().invoke(sim_cli.app, [*base, "--date", "2026-11-11", "--output", str(out)])
+        assert run.exit_code == 0, run.output
+        early = CliRunner().invoke(
+            sim_cli.app, [*base, "--date", "2026-11-13", "--output", str(tmp_path / "x")]
+        )
+        assert early.exit_code == 1 and "No Bill Exist 20002" in early.output
+    finally:
+        server.shutdown()
+    assert out.read_bytes() == download(world)
+    db = ["--account", "seller", "--database-url", db_url]
+    run = CliRunner().invoke(finance_app, ["settlement", "import", str(out), *db])
+    assert run.exit_code == 0 and ", 0 unmatched" in run.output, run.output
+    again = CliRunner().invoke(finance_app, ["settlement", "import", str(out), *db])
+    assert again.exit_code == 1 and "imported already" in again.output

@@ -18,6 +18,7 @@ from simulators.devices import hid_scanner, llrp, printer, scale, scanner
 from simulators.einvoice import app as einvoice
 from simulators.marketplace import app as marketplace
 from simulators.marketplace import bill as marketplace_bill
+from simulators.marketplace import wechat_bill as marketplace_wechat_bill
 
 app = typer.Typer(
     help="Guanjia (管家): warehouse software for online sellers.",
@@ -43,6 +44,7 @@ sim.command("hid-scanner")(hid_scanner.command)
 sim.command("marketplace")(marketplace.command)
 sim.command("einvoice")(einvoice.command)
 sim.command("marketplace-bill")(marketplace_bill.command)
+sim.command("marketplace-wechat-bill")(marketplace_wechat_bill.command)
 
 
 def _load_parts() -> None:

@@ -77,6 +77,9 @@ class Row:
     pay_channel: str
     business_type: str
     remark: str
+    #: The row's kind when the bill says it outright (a WeChat Pay bill,
+    #: cloud/finance/wechat_bill.py); None: classified from 业务类型 and 备注.
+    kind: str | None = None
 
     @property
     def net(self) -> Decimal:

@@ -11,7 +11,11 @@ and ``sub_msg``; ``isp.bill_not_exist`` (the day is not over, or there is no bil
 
 Alipay signs requests with RSA2 (SHA256withRSA over the sorted parameters): the adapter
 takes a ``signer`` for it (cloud/finance/alipay_sign.py makes one from the app's private
-key); without one the request goes unsigned, which only the simulator accepts.
+key); without one the request goes unsigned, which only the simulator accepts. Alipay
+signs its answers with its own key: given Alipay's public key (``alipay_public_key``,
+required with a signer) the adapter acts only on an answer whose signature over the
+``…_response`` node checks out (alipay_sign.verified_answer); the download address comes
+from that verified node, so the file is the one Alipay named.
 
 No state is kept: fetching a day again fetches the same file, which the import refuses
 by its hash (cloud/finance/settlements.py), so a retry never posts twice.
@@ -27,6 +31,7 @@ from typing import Protocol
 import httpx
 
 from cloud.errors import N_, ConflictError, InvalidError
+from cloud.finance import alipay_sign
 from cloud.orders.audit_rules import CHINA
 
 METHOD = "alipay.data.dataservice.bill.downloadurl.query"
@@ -53,9 +58,22 @@ class AlipayBills:
         app_auth_token: str = "",
         signer: Callable[[str], str] | None = None,
         now: Callable[[], datetime] | None = None,
+        alipay_public_key: bytes | None = None,
     ) -> None:
+        if signer is not None and alipay_public_key is None:
+            # Signed requests go to the real Alipay, whose answers must be verified.
+            raise InvalidError(
+                N_(
+                    "give Alipay's public key (支付宝公钥) with the app's private key: "
+                    "Alipay's answers are verified with it"
+                ),
+                "public_key",
+            )
         self.http, self.gateway, self.app_id = http, gateway, app_id
         self.app_auth_token, self.signer = app_auth_token, signer
+        self.public_key = (
+            alipay_sign.load_public_key(alipay_public_key) if alipay_public_key else None
+        )
         self.now = now or (lambda: datetime.now(CHINA))
 
     def fetch(self, day: date) -> bytes:
@@ -79,7 +97,10 @@ class AlipayBills:
             params["sign"] = self.signer(content)
         try:
             r = self.http.post(self.gateway, data=params, timeout=30)
-            answer = r.json()[RESPONSE]
+            if self.public_key is not None:
+                answer = alipay_sign.verified_answer(self.public_key, r.text, RESPONSE)
+            else:
+                answer = r.json()[RESPONSE]
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             raise Unavailable(
                 N_("Alipay's gateway answered no bill address; try again later")

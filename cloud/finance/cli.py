@@ -133,6 +133,54 @@ def close(
     typer.echo(f"closed {period}")
 
 
+@finance_app.command("prepayment-refund")
+def prepayment_refund(
+    order_no: Annotated[str, typer.Argument(help="The order whose prepayment goes back.")],
+    account: AccountOpt,
+    refund_no: Annotated[
+        str,
+        typer.Option(
+            help="The refund's number (the platform's, or yours); a retry sends it again."
+        ),
+    ],
+    amount: Annotated[str, typer.Option(help='How much goes back, like "12.50".')],
+    reason: Annotated[str, typer.Option(help="Why (1 to 300 characters).")],
+    paid_from: Annotated[
+        str | None,
+        typer.Option(
+            help="1002, 1012.01 or 1012.02; left out: the shop's clearing account (the "
+            "platform refunds from escrow)."
+        ),
+    ] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """退预收款: refund a part of the buyer's prepayment before the order ships, once per
+    refund number; never more than paid and not refunded; refused once it has shipped."""
+    from datetime import UTC, datetime
+
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.finance import order_money
+    from cloud.finance.poster import day_of
+
+    try:
+        with transaction(_factory(database_url)) as s:
+            now = datetime.now(UTC)
+            seller = _seller(s, account)
+            posted = order_money.refund_prepayment(
+                s, seller, order_no, refund_no, amount, reason, day_of(now), now, paid_from
+            )
+            m = order_money.money_of(s, seller, order_no)
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    said = "posted" if posted.created else "booked before, nothing changed"
+    typer.echo(
+        f"refund {refund_no} of {order_no}: {said} (entry {posted.entry_id}); "
+        f"paid {m.paid}, refunded {m.refunded}"
+    )
+
+
 def _settlements() -> None:
     from cloud.finance.settlement_cli import settlement_app
 

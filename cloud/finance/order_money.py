@@ -255,6 +255,9 @@ def confirm(
 
 
 REFUND_NO_MAX = 40
+#: Where a prepayment refund may be paid from besides the shop's clearing account (the
+#: platform refunding from escrow): the bank, the Alipay or the WeChat Pay balance.
+PAID_FROM = ("1002", "1012.01", "1012.02")
 
 
 def prepayment_refunded(session: Session, account_id: int, order_no: str) -> Decimal:
@@ -302,6 +305,16 @@ def refund_prepayment(
     if value <= 0:
         raise InvalidError(
             N_("amount must be more than 0.00 (got %(amount)s)"), "amount", amount=value
+        )
+    paid_from = paid_from or None
+    if paid_from is not None and paid_from not in PAID_FROM:
+        raise InvalidError(
+            N_(
+                "a prepayment goes back from the shop's clearing account, 1002, 1012.01 or"
+                " 1012.02, not %(paid_from)s"
+            ),
+            "paid_from",
+            paid_from=paid_from,
         )
     o = _order(session, account_id, order_no)
     session.execute(select(SalesOrder.id).where(SalesOrder.id == o.id).with_for_update())

@@ -47,7 +47,12 @@ def _fail(err: Exception) -> None:
 
 @settlement_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="The bill: Alipay's zip or its 账务明细 CSV.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The bill: Alipay's zip or its 账务明细 CSV, or a WeChat Pay 交易账单 (text or gzip)."
+        ),
+    ],
     account: AccountOpt,
     database_url: DatabaseOpt = None,
 ) -> None:
@@ -152,6 +157,14 @@ def fetch(
             "requires; without one they go unsigned (the simulator answers those)."
         ),
     ] = None,
+    alipay_public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Alipay's public key (PEM, 支付宝公钥): answers are acted on only when their "
+            "signature checks out; required with --private-key (the simulator serves its "
+            "own at /_sim/alipay-public-key)."
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Fetch the day's account-flow bill from Alipay (download-URL method, then the file)
@@ -172,8 +185,12 @@ def fetch(
         raise typer.Exit(2) from None
     try:
         sign = alipay_sign.signer(private_key.read_bytes()) if private_key else None
+        public = alipay_public_key.read_bytes() if alipay_public_key else None
         with httpx.Client() as http:
-            data = AlipayBills(http, gateway, app_id, auth_token, signer=sign).fetch(when)
+            source = AlipayBills(
+                http, gateway, app_id, auth_token, signer=sign, alipay_public_key=public
+            )
+            data = source.fetch(when)
         with transaction(_factory(database_url)) as s:
             got = settlements.import_bill(
                 s, _seller(s, account), data, f"alipay-{when:%Y%m%d}.zip", "cli", datetime.now(UTC)

@@ -1,6 +1,7 @@
 """Platform settlement reconciliation: a settlement bill into the books, row by row, once.
 
-A bill (cloud/finance/alipay_bill.py reads Alipay's 账务明细) is the platform payment
+A bill (cloud/finance/alipay_bill.py reads Alipay's 账务明细, cloud/finance/wechat_bill.py
+WeChat Pay's 交易账单, whose money is in 1012.02 where Alipay's is in 1012.01) is the platform payment
 account's own record of what moved: buyers' money arriving for orders (sale), the
 platform's commission and service fees taken, refunds paid back, deposits (保证金) and
 compensation (赔付) taken or returned. Importing one:
@@ -50,13 +51,15 @@ from cloud.aftersales import refunds
 from cloud.db.models import ChannelOrder, SalesOrder, new_public_id
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
-from cloud.finance import alipay_bill, ledger, order_money
+from cloud.finance import alipay_bill, ledger, order_money, wechat_bill
 from cloud.finance.chart import open_party_accounts, party_code, seed_chart
 from cloud.finance.ledger import Draft, Leg
 from cloud.orders.audit_rules import CHINA
 
 ZERO = Decimal("0.00")
 ALIPAY = "1012.01"
+#: Where each platform's money is: the Alipay or the WeChat Pay balance.
+CASH = {"alipay": ALIPAY, "wechat": "1012.02"}
 KINDS = ("sale", "commission", "fee", "refund", "margin", "chargeback", "other")
 #: Taobao's trades appear in the seller's Alipay bill as T200P<tid> (a prefix per trade
 #: kind; T200P is the common one). The hub's order number is the tid.
@@ -138,7 +141,8 @@ def import_bill(
             bill=known.public_id,
             name=known.file_name,
         )
-    bill = alipay_bill.parse(data)
+    platform = "wechat" if wechat_bill.looks_like(data) else "alipay"
+    bill = wechat_bill.parse(data) if platform == "wechat" else alipay_bill.parse(data)
     if not bill.rows:
         raise InvalidError(N_("the bill has no rows"), "file")
     flows = [r.flow_no for r in bill.rows]
@@ -164,7 +168,7 @@ def import_bill(
     head = SettlementBill(
         public_id=new_public_id(),
         account_id=account_id,
-        platform="alipay",
+        platform=platform,
         payment_account=bill.payment_account[:64],
         file_name=file_name[:200] or "bill",
         file_hash=digest,
@@ -205,12 +209,12 @@ def import_bill(
             pay_channel=r.pay_channel,
             business_type=r.business_type,
             remark=r.remark,
-            kind=classify(r.business_type, r.remark, r.amount_in),
+            kind=r.kind or classify(r.business_type, r.remark, r.amount_in),
             state="unmatched",
         )
         for r in bill.rows
     ]
-    _settle(session, account_id, rows, now)
+    _settle(session, account_id, rows, now, {head.id: CASH[platform]})
     try:
         with session.begin_nested():  # a row another bill brought in at the same moment
             # One executemany per chunk, not the unit of work's per-object bookkeeping
@@ -282,7 +286,15 @@ def match_again(session: Session, account_id: int, now: datetime) -> int:
             .with_for_update()
         ).scalars()
     )
-    _settle(session, account_id, rows, now)
+    cash = {
+        bill_id: CASH.get(platform, ALIPAY)
+        for bill_id, platform in session.execute(
+            select(SettlementBill.id, SettlementBill.platform).where(
+                SettlementBill.id.in_({r.bill_id for r in rows})
+            )
+        )
+    }
+    _settle(session, account_id, rows, now, cash)
     session.flush()
     bills = {r.bill_id for r in rows if r.state != "unmatched"}
     for bill_id in bills:
@@ -304,8 +316,11 @@ def _count(session: Session, head: SettlementBill) -> None:
     head.unmatched = int(counts.get("unmatched", 0))
 
 
-def _settle(session: Session, account_id: int, rows: Sequence[Row], now: datetime) -> None:
-    """Match, then post, ``rows`` (all unmatched so far): states, orders, entries set."""
+def _settle(
+    session: Session, account_id: int, rows: Sequence[Row], now: datetime, cash: dict[int, str]
+) -> None:
+    """Match, then post, ``rows`` (all unmatched so far): states, orders, entries set.
+    ``cash``: per bill, the account its platform's money is in."""
     wanted = {order_no_of(r.merchant_order_no) for r in rows if r.kind in ("sale", "refund")}
     wanted.discard("")
     orders = _orders(session, account_id, wanted)
@@ -314,7 +329,7 @@ def _settle(session: Session, account_id: int, rows: Sequence[Row], now: datetim
     refunded: dict[str, Decimal] = {}
     drafts: list[tuple[Row, Draft]] = []
     for row in rows:
-        draft = _draft(row, orders, held, settled, refunded)
+        draft = _draft(row, orders, held, settled, refunded, cash[row.bill_id])
         if draft is not None:
             drafts.append((row, draft))
     if not drafts:
@@ -397,6 +412,7 @@ def _draft(
     held: dict[str, str],
     settled: dict[str, _Sales],
     refunded: dict[str, Decimal],
+    cash: str,
 ) -> Draft | None:
     """The row's entry (state set to posted/suspense), or None with state unmatched and
     the reason."""
@@ -417,7 +433,7 @@ def _draft(
             row.reason = reason_json(
                 N_("%(kind)s: posted to suspense (1901) for a person to clear"), kind=row.kind
             )
-        legs = (Leg(account, net_out), Leg(ALIPAY, -net_out))
+        legs = (Leg(account, net_out), Leg(cash, -net_out))
         return Draft(row.flow_no, kind, day, legs, memo)
     if row.kind == "other":
         row.reason = reason_json(
@@ -478,7 +494,7 @@ def _draft(
         key = f"sale:{order_no}" if whole else f"sale:{order_no}#{had.parts + 1}"
         had.amount, had.parts = had.amount + row.amount_in, had.parts + 1
         row.match_key, row.order_no, row.state, row.reason = key, order_no, "posted", None
-        legs = (Leg(ALIPAY, row.amount_in), Leg(clearing, -row.amount_in))
+        legs = (Leg(cash, row.amount_in), Leg(clearing, -row.amount_in))
         return Draft(row.flow_no, kind, day, legs, memo)
     # a refund paid back out of the account
     before = refunded.get(order_no, ZERO)
@@ -492,7 +508,7 @@ def _draft(
         return None
     refunded[order_no] = before + row.amount_out
     row.order_no, row.state, row.reason = order_no, "posted", None
-    legs = (Leg(clearing, row.amount_out), Leg(ALIPAY, -row.amount_out))
+    legs = (Leg(clearing, row.amount_out), Leg(cash, -row.amount_out))
     return Draft(row.flow_no, kind, day, legs, memo)
 
 

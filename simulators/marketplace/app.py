@@ -5,6 +5,8 @@
 
 - ``GET  /_sim/clock`` -> ``{"now": epoch seconds, "text": GMT+8}``
 - ``GET  /_sim/alipay-bill?session=…&date=…``: a shop's Alipay bill of the day so far (bill.py)
+- ``GET  /_sim/alipay-public-key``: the public key that verifies the gateway's answers (bill.py)
+- ``POST /pay/downloadbill``: a shop's WeChat Pay trade bill of a day (wechat_bill.py)
 - ``POST /_sim/advance`` ``{"seconds": s, "rate": buyer actions per second}``
 - ``POST /_sim/place`` ``{"count": n}``: n new trades now
 - ``POST /_sim/faults`` a :class:`Faults` as JSON (fields left out keep their value), or
@@ -44,7 +46,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import typer
 
-from simulators.marketplace import bill, cainiao, double11, refunds, tmc, top
+from simulators.marketplace import bill, cainiao, double11, refunds, tmc, top, wechat_bill
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.shopify import control as shopify_control
@@ -95,7 +97,16 @@ class MarketplaceApp:
                 status, headers, data = self.shopify.handle(verb, path, query, token, raw, base)
                 start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
                 return [data]
-            if path in ("/gateway.do", "/downloadBillFile.resource", "/_sim/alipay-bill"):
+            if path == "/pay/downloadbill":
+                answer = wechat_bill.handle(self.market, verb, path, raw)
+                if answer is not None:
+                    return self._send(start_response, *answer)
+            if path in (
+                "/gateway.do",
+                "/downloadBillFile.resource",
+                "/_sim/alipay-bill",
+                "/_sim/alipay-public-key",
+            ):
                 # Alipay (bill.py), and the day so far from the control plane
                 base = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
                 query = environ.get("QUERY_STRING", "")

@@ -20,7 +20,10 @@ Served as Alipay serves it (open platform, "查询对账单下载地址"):
   first shop. An app whose public key is registered (``Market.alipay_keys``) must sign
   RSA2 as Alipay requires (SHA256withRSA, PKCS#1 v1.5, base64, over every parameter but
   ``sign``, sorted, ``k=v`` joined by ``&``); a wrong or missing signature is Alipay's
-  ``40002 isv.invalid-signature``. Apps without a key are answered unsigned.
+  ``40002 isv.invalid-signature``. Apps without a key are answered unsigned. Every
+  answer is signed as Alipay signs its answers: ``sign`` is RSA2 with the simulator's own
+  "Alipay" key over the ``…_response`` node's JSON text exactly as written in the body
+  (:func:`platform_key`; its public half at ``GET /_sim/alipay-public-key``).
 - ``GET /downloadBillFile.resource?userId=…&bizDates=yyyyMMdd`` answers the zip:
   ``<userId>_<yyyyMMdd>_账务明细.csv`` and ``…_账务明细(汇总).csv``, GBK, CRLF, between
   ``#`` comment lines (cloud/finance/alipay_bill.py reads them).
@@ -267,8 +270,21 @@ def zip_bytes(market: Market, shop: Shop, day: date, until: float | None = None)
 
 
 def _error(code: str, msg: str, sub_code: str, sub_msg: str) -> dict[str, Any]:
-    body = {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg}
-    return {RESPONSE: body, "sign": "sim-unsigned"}
+    return {"code": code, "msg": msg, "sub_code": sub_code, "sub_msg": sub_msg}
+
+
+def platform_key(market: Market) -> rsa.RSAPrivateKey:
+    """The simulated Alipay's own key (2048-bit RSA, made once per market)."""
+    if market.alipay_platform_key is None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        market.alipay_platform_key = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    loaded = serialization.load_pem_private_key(market.alipay_platform_key, password=None)
+    assert isinstance(loaded, rsa.RSAPrivateKey)
+    return loaded
 
 
 def _shop(market: Market, params: dict[str, str]) -> Shop | None:
@@ -285,12 +301,20 @@ def handle(
     if path == "/gateway.do":
         params = dict(parse_qsl(query, keep_blank_values=True))
         params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        answer = _gateway(market, params, base)
-        return (
-            200,
-            "application/json;charset=utf-8",
-            json.dumps(answer, ensure_ascii=False).encode(),
+        node = json.dumps(_gateway(market, params, base), ensure_ascii=False)
+        sign = base64.b64encode(
+            platform_key(market).sign(node.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+        ).decode("ascii")
+        # The node's text is written once and signed as written (the verifier checks the
+        # bytes it received, not a re-serialisation).
+        text = f'{{"{RESPONSE}":{node},"sign":"{sign}"}}'
+        return 200, "application/json;charset=utf-8", text.encode("utf-8")
+    if path == "/_sim/alipay-public-key" and verb == "GET":
+        public = platform_key(market).public_key()
+        pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        return 200, "application/x-pem-file", pem
     if path == "/downloadBillFile.resource" and verb == "GET":
         params = dict(parse_qsl(query))
         shop = next(
@@ -378,12 +402,11 @@ def _gateway(market: Market, params: dict[str, str], base: str) -> dict[str, Any
             "downloadFileName": f"{account_of(shop)}_{day:%Y%m%d}.csv.zip",
         }
     )
-    ok = {
+    return {
         "code": "10000",
         "msg": "Success",
         "bill_download_url": f"{base}/downloadBillFile.resource?{query}",
     }
-    return {RESPONSE: ok, "sign": "sim-unsigned"}
 
 
 def command(

@@ -194,6 +194,10 @@ class Market:
     #: Alipay app id → the app's RSA public key (PEM): requests of a registered app must be
     #: signed RSA2 (simulators/marketplace/bill.py); others are answered unsigned.
     alipay_keys: dict[str, bytes] = field(default_factory=dict)
+    #: "Alipay's" own private key (PEM) that signs every gateway answer; made on first use
+    #: (simulators/marketplace/bill.py platform_key), its public half served at
+    #: ``GET /_sim/alipay-public-key``.
+    alipay_platform_key: bytes | None = None
     trades: dict[int, list[Version]] = field(default_factory=dict)
     truth: list[dict[str, Any]] = field(default_factory=list)
     ban_until: dict[str, float] = field(default_factory=dict)

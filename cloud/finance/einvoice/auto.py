@@ -11,7 +11,10 @@ and ``auto_rate``, ``guanjia finance invoice connect --auto-tax-code … --auto-
 each such order invoiced when it ships (an invoice is issued for goods sent, not for an
 order that may still be cancelled): the e-invoice worker reads the orders' ``ship`` history
 after a cursor of its own (``fin_cursor`` stream ``einvoice``, moved in the transaction that
-writes the requests) and asks for a blue invoice of the order's lines
+writes the requests). The cursor starts where the history stands when the seller turns
+automatic invoicing on (invoices.connect_seller): orders shipped before that, or while it
+was off, are not invoiced by it (they may have been invoiced by hand or on the platform);
+issue those by hand and asks for a blue invoice of the order's lines
 (invoices.request_for_order, idempotent on the order number: an order that has an invoice
 is not asked for again, and the provider's own order-number key is the second guard).
 
@@ -38,7 +41,7 @@ from cloud.errors import N_, DomainError
 from cloud.finance.einvoice import invoices
 from cloud.finance.upsert import insert_for
 
-STREAM = "einvoice"
+STREAM = invoices.AUTO_STREAM
 BATCH = 200
 TASK = "einvoice_request"
 #: Taobao's invoice_kind: 1 electronic (电子发票), 2 paper, 3 special VAT (专票; not built).

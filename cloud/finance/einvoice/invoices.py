@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.einvoice import ACTIVE, EInvoice, EInvoiceLine, EInvoiceSeller
-from cloud.db.models import SalesOrder, SalesOrderLine
+from cloud.db.finance import FinCursor
+from cloud.db.models import OrderLog, SalesOrder, SalesOrderLine
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.finance.einvoice import lines as L
 from cloud.finance.einvoice.taxid import normalise
@@ -413,6 +414,31 @@ def in_flight(s: Session, seller: int) -> int:
     )
 
 
+#: The cursor stream of the invoices asked for with channel orders (cloud/finance/einvoice/auto.py).
+AUTO_STREAM = "einvoice"
+
+
+def _start_auto(s: Session, seller: int, now: datetime) -> None:
+    """Automatic invoicing turned on (again): its cursor starts at the order history's
+    last fact, so only orders shipped from now on are invoiced by it. Orders shipped
+    before (or while it was off) may have asked years ago, been invoiced by hand or on
+    the platform; the seller issues those by hand if they want them (docs/finance.md)."""
+    last = int(s.execute(select(func.coalesce(func.max(OrderLog.id), 0))).scalar_one())
+    cursor = s.execute(
+        select(FinCursor)
+        .where(FinCursor.account_id == seller, FinCursor.stream == AUTO_STREAM)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if cursor is None:
+        s.add(
+            FinCursor(
+                account_id=seller, stream=AUTO_STREAM, position=last, posted=0, changed_at=now
+            )
+        )
+    else:
+        cursor.position, cursor.changed_at = max(cursor.position, last), now
+
+
 def connect_seller(
     s: Session,
     seller: int,
@@ -441,6 +467,8 @@ def connect_seller(
         # Checked as a line of the invoices it will make would be.
         L.build([L.LineIn("check", auto_tax_code or "", auto_rate or "", 1, "100.00")])
     row = s.get(EInvoiceSeller, seller) or EInvoiceSeller(account_id=seller)
+    if auto_tax_code and not row.auto_tax_code:
+        _start_auto(s, seller, now)
     row.auto_tax_code, row.auto_rate = auto_tax_code or None, auto_rate or None
     row.provider, row.url, row.app_key, row.app_secret = provider, url, app_key, app_secret
     row.access_token, row.seller_tax_id, row.seller_name = access_token, tax_id, seller_name.strip()

@@ -230,3 +230,32 @@ async def confirm_order_money(
     return RedirectResponse(
         f"{PREFIX}/finance/orders?order_no={quote(order_no)}&done=1", status_code=303
     )
+
+
+@router.post("/orders/prepayment-refunds", include_in_schema=False)
+async def refund_prepayment(request: Request, user: FinanceAction, session: SessionDep) -> Response:
+    """退预收款 from the order's money page: the API's prepayment refund (once per refund
+    number; never more than paid; not once shipped), the refusal shown in the page's
+    language."""
+    form = await request.form()
+    field = {k: str(form.get(k, "")).strip() for k in ("order_no", "refund_no", "amount")}
+
+    def run() -> None:
+        now = datetime.now(UTC)
+        order_money.refund_prepayment(
+            session,
+            user.who.account_id,
+            field["order_no"],
+            field["refund_no"],
+            field["amount"],
+            str(form.get("reason", "")),
+            day_of(now),
+            now,
+            str(form.get("paid_from", "")).strip() or None,
+        )
+
+    await asyncio.to_thread(run)
+    return RedirectResponse(
+        f"{PREFIX}/finance/orders?order_no={quote(field['order_no'])}&done=refund",
+        status_code=303,
+    )

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from cloud.channels import intake
 from cloud.channels.ports import ChannelTrade
@@ -25,7 +26,8 @@ from cloud.db.einvoice import EInvoice, EInvoiceLine
 from cloud.db.engine import transaction
 from cloud.db.finance import FinAccount, FinCursor, FinEntry, FinItemCost, FinLeg
 from cloud.db.models import Account, ChannelShop, Task
-from cloud.finance import events, ledger, poster, settlements
+from cloud.finance import cli as finance_cli
+from cloud.finance import events, ledger, order_money, poster, settlements
 from cloud.finance.einvoice import auto, invoices
 from cloud.finance.postings import ReturnRefund
 from tests.cloud.aftersales.conftest import RECIPIENT, demo, hub, new_sku, ok, order  # noqa: F401
@@ -288,6 +290,82 @@ def test_invoices_asked_with_channel_orders_are_requested_once_when_they_ship(
     assert again.requested == [] and list(again.refused) == [typo]
 
 
+def _connect(s: Session, seller: int, auto_on: bool) -> None:
+    invoices.connect_seller(
+        s,
+        seller,
+        url="http://127.0.0.1:9",
+        app_key="k",
+        app_secret="s",
+        access_token="t",
+        seller_tax_id="91350100M000100Y43",
+        seller_name="测试卖家",
+        now=datetime.now(UTC),
+        auto_tax_code="1090101990000000000" if auto_on else None,
+        auto_rate="0.13" if auto_on else None,
+    )
+
+
+def test_turning_automatic_invoices_on_invoices_only_what_ships_from_then_on(
+    demo: TestClient,  # noqa: F811
+) -> None:
+    """The cursor starts where the order history stands when it is turned on (again):
+    orders that asked and shipped before, or while it was off, are not invoiced by it."""
+    factory = _factory(demo)
+    now = datetime.now(UTC)
+    sku = _costed_sku(demo)
+    tag = uuid.uuid4().hex[:6].upper()
+    before, after, while_off, after_again = (f"8{tag}{n}" for n in range(4))
+    ask = {"invoice_name": "个人", "invoice_kind": "1"}
+    with transaction(factory) as s:
+        seller = int(s.execute(select(Account.id).where(Account.name == "demo")).scalar_one())
+        _connect(s, seller, auto_on=False)
+        shop = ChannelShop(
+            account_id=seller,
+            code=f"tb-{tag}",
+            platform="taobao",
+            api_url="http://127.0.0.1:9",
+            app_key="k",
+            app_secret="s",
+            session_key="x",
+            start_from=now,
+            created_at=now,
+        )
+        s.add(shop)
+        s.flush()
+        trades = [_trade(no, sku, ask) for no in (before, after, while_off, after_again)]
+        assert intake.store(s, shop, trades, now, now).held == 0
+
+    def ship(no: str) -> None:
+        assert ok(demo.post(f"/api/v1/orders/{no}/release"))["status"] == "released"
+        ok(demo.post(f"/api/v1/orders/{no}/ship"))
+
+    ship(before)
+    with transaction(factory) as s:
+        _connect(s, seller, auto_on=True)
+    ship(after)
+    assert auto.tick(factory, now).requested == [after]
+    with transaction(factory) as s:  # connected again, still on: the cursor stays
+        _connect(s, seller, auto_on=True)
+        _connect(s, seller, auto_on=False)
+    ship(while_off)
+    assert auto.tick(factory, now).requested == []  # off: nothing asked
+    with transaction(factory) as s:
+        _connect(s, seller, auto_on=True)
+    ship(after_again)
+    assert auto.tick(factory, now).requested == [after_again]
+    with transaction(factory) as s:
+        made = set(
+            s.execute(
+                select(EInvoice.order_no).where(
+                    EInvoice.account_id == seller,
+                    EInvoice.order_no.in_([before, after, while_off, after_again]),
+                )
+            ).scalars()
+        )
+    assert made == {after, after_again}
+
+
 def test_a_buyers_prepayment_refunded_in_parts_before_shipping(
     demo: TestClient,  # noqa: F811
 ) -> None:
@@ -332,3 +410,38 @@ def test_a_buyers_prepayment_refunded_in_parts_before_shipping(
         )
     r = demo.post(url, json={**first, "refund_no": "TK3", "amount": "1.00"})
     assert r.status_code == 409 and "after-sales" in r.text
+
+
+def test_a_prepayment_refund_from_the_cli(
+    demo: TestClient,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``guanjia finance prepayment-refund``: posted once per refund number; refusals are
+    sentences with exit code 1 and nothing booked."""
+    factory = _factory(demo)
+    monkeypatch.setattr(finance_cli, "_factory", lambda _url: factory)
+    sku = _costed_sku(demo)
+    no = order(demo, [{"line_id": "1", "sku_code": sku, "qty": 1, "price_cents": 4900}], ship=False)
+    assert poster.tick(factory, _later()).stopped == {}
+    base = ["prepayment-refund", no, "--account", "demo", "--reason", "缺货退款"]
+    run = CliRunner().invoke(
+        finance_cli.finance_app, [*base, "--refund-no", "C1", "--amount", "9.00"]
+    )
+    assert run.exit_code == 0, run.output
+    assert "posted" in run.output and "paid 49.00, refunded 9.00" in run.output
+    again = CliRunner().invoke(
+        finance_cli.finance_app, [*base, "--refund-no", "C1", "--amount", "9.00"]
+    )
+    assert again.exit_code == 0 and "booked before, nothing changed" in again.output
+    for args, said in (
+        (["--refund-no", "C2", "--amount", "40.01"], "more than the 40.00 paid"),
+        (["--refund-no", "C2", "--amount", "1.5e1"], "is not an amount"),
+        (["--refund-no", "C2", "--amount", "1.00", "--paid-from", "6001"], "not 6001"),
+        (["--refund-no", "C1", "--amount", "8.00"], "was 9.00, not 8.00"),
+    ):
+        bad = CliRunner().invoke(finance_cli.finance_app, [*base, *args])
+        assert bad.exit_code == 1 and said in bad.output, (args, bad.output)
+    with transaction(factory) as s:
+        seller = int(s.execute(select(Account.id).where(Account.name == "demo")).scalar_one())
+        assert order_money.money_of(s, seller, no).refunded == D("9.00")
+        assert _legs(s, seller, f"{no}#C2", "refund_unshipped") == {}

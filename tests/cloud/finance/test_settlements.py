@@ -10,17 +10,20 @@ refused with the line at fault and store nothing; the same file twice is refused
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -390,8 +393,136 @@ def test_the_bill_through_the_commands(world: World, db_url: str, tmp_path: Path
             finance_app, ["settlement", "fetch", "--date", "2026-11-13", *args]
         )
         assert run.exit_code == 1 and "isp.bill_not_exist" in run.output, run.output
+        # Verified with the simulator's public key (as Alipay's is given): the same answers.
+        public = tmp_path / "alipay_public.pem"
+        with httpx.Client() as http:
+            got = http.get(f"http://127.0.0.1:{server.server_port}/_sim/alipay-public-key")
+        public.write_bytes(got.content)
+        run = CliRunner().invoke(
+            finance_app,
+            [
+                "settlement",
+                "fetch",
+                "--date",
+                "2026-11-11",
+                "--alipay-public-key",
+                str(public),
+                *args,
+            ],
+        )
+        assert run.exit_code == 1 and "were imported already" in run.output, run.output
+        other = tmp_path / "other.pem"
+        other.write_bytes(_public_pem(_key()))
+        run = CliRunner().invoke(
+            finance_app,
+            [
+                "settlement",
+                "fetch",
+                "--date",
+                "2026-11-11",
+                "--alipay-public-key",
+                str(other),
+                *args,
+            ],
+        )
+        assert run.exit_code == 1 and "not trusted" in run.output, run.output
+        app_key = tmp_path / "app.pem"
+        app_key.write_bytes(_private_pem(_key()))
+        run = CliRunner().invoke(
+            finance_app,
+            ["settlement", "fetch", "--date", "2026-11-11", "--private-key", str(app_key), *args],
+        )
+        assert run.exit_code == 1 and "give Alipay's public key" in run.output, run.output
     finally:
         server.shutdown()
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _private_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _public_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def test_alipays_answers_are_verified_and_a_tampered_one_is_refused(world: World) -> None:
+    """Alipay signs its answers (RSA2 with its key over the ``…_response`` node's text as
+    written): with Alipay's public key the adapter acts only on an answer that checks out.
+    A changed download address, a removed or foreign signature: refused (409), the file
+    never asked for; a signed refusal is reported as Alipay's sentence."""
+    http, gw, app = world.shop.http, "http://sim/gateway.do", "2021000000000000"
+    alipay = http.get("http://sim/_sim/alipay-public-key").content
+    source = AlipayBills(http, gw, app, "s-tb1", alipay_public_key=alipay)
+    assert source.fetch(DAY) == fetch(world)
+    with pytest.raises(InvalidError, match=r"isp\.bill_not_exist"):
+        source.fetch(date(2026, 11, 13))  # a signed refusal: Alipay's own sentence
+    downloads: list[str] = []
+
+    def tampering(change: Callable[[str], str]) -> httpx.Client:
+        def handle(request: httpx.Request) -> httpx.Response:
+            r = http.request(
+                request.method, str(request.url), content=request.content, headers=request.headers
+            )
+            if request.url.path == "/gateway.do":
+                return httpx.Response(r.status_code, headers=r.headers, text=change(r.text))
+            downloads.append(str(request.url))
+            return httpx.Response(r.status_code, headers=r.headers, content=r.content)
+
+        return httpx.Client(transport=httpx.MockTransport(handle))
+
+    forged = "http://elsewhere/downloadBillFile.resource"
+    for change in (
+        lambda body: body.replace("http://sim/downloadBillFile.resource", forged),
+        lambda body: re.sub(r',"sign":"[^"]*"', "", body),
+        lambda body: re.sub(r'"sign":"[^"]*"', '"sign":"' + "A" * 344 + '"', body),
+    ):
+        with pytest.raises(alipay_sign.Unverified, match="not trusted"):
+            AlipayBills(tampering(change), gw, app, "s-tb1", alipay_public_key=alipay).fetch(DAY)
+    assert downloads == []
+    # Untouched through the same wrapper: fetched.
+    plain = AlipayBills(tampering(lambda b: b), gw, app, "s-tb1", alipay_public_key=alipay)
+    assert plain.fetch(DAY) == fetch(world) and len(downloads) == 1
+    # Another key than Alipay's: nothing checks out.
+    other = AlipayBills(http, gw, app, "s-tb1", alipay_public_key=_public_pem(_key()))
+    with pytest.raises(alipay_sign.Unverified):
+        other.fetch(DAY)
+    with pytest.raises(InvalidError, match="give Alipay's public key"):
+        AlipayBills(http, gw, app, "s-tb1", signer=alipay_sign.signer(_private_pem(_key())))
+    with pytest.raises(InvalidError, match="no PEM public key"):
+        AlipayBills(http, gw, app, alipay_public_key=b"nope")
+    # An escaped slash the signature was made without (Alipay's SDKs accept it): accepted,
+    # and nothing else is.
+    key = _key()
+    node = '{"code":"10000","bill_download_url":"http://x/a"}'
+    raw = key.sign(node.encode(), padding.PKCS1v15(), hashes.SHA256())
+    signed = base64.b64encode(raw).decode()
+    escaped = node.replace("/", "\\/")
+    body = f'{{"m_response":{escaped},"sign":"{signed}"}}'
+    got = alipay_sign.verified_answer(
+        alipay_sign.load_public_key(_public_pem(key)), body, "m_response"
+    )
+    assert got["bill_download_url"] == "http://x/a"
+    with pytest.raises(alipay_sign.Unverified):
+        alipay_sign.verified_answer(
+            alipay_sign.load_public_key(_public_pem(key)),
+            body.replace("x\\/a", "y\\/a"),
+            "m_response",
+        )
+    # The node is found by reading the JSON, not by searching for its name.
+    text = '{"x_response" : {"code":"10000","a":"\\"sign\\":1,}"} ,"sign":"s"}'
+    assert alipay_sign.signed_node(text) == (
+        "x_response",
+        '{"code":"10000","a":"\\"sign\\":1,}"}',
+        "s",
+    )
 
 
 def test_a_bill_before_its_orders_is_listed_then_matched_again(engine: Engine) -> None:
@@ -518,11 +649,13 @@ def test_the_alipay_adapter_fetches_a_day_and_a_second_fetch_posts_nothing(world
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     http, gw, app = world.shop.http, "http://sim/gateway.do", "2021000000000000"
+    alipay = http.get("http://sim/_sim/alipay-public-key").content  # the "Alipay" key
     for signer in (None, alipay_sign.signer(pems[1])):
         with pytest.raises(InvalidError, match=r"isv\.invalid-signature"):
-            AlipayBills(http, gw, app, "s-tb1", signer=signer).fetch(DAY)
+            AlipayBills(http, gw, app, "s-tb1", signer=signer, alipay_public_key=alipay).fetch(DAY)
     sign = alipay_sign.signer(pems[0])
-    assert AlipayBills(http, gw, app, "s-tb1", signer=sign).fetch(DAY) == expected
+    got = AlipayBills(http, gw, app, "s-tb1", signer=sign, alipay_public_key=alipay).fetch(DAY)
+    assert got == expected
     # Deterministic (PKCS#1 v1.5): a retry carries the same signature; it checks out.
     public = world.market.alipay_keys[app]
     assert sign("a=1&b=2") == sign("a=1&b=2")

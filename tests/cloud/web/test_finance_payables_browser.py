@@ -77,4 +77,23 @@ def test_pay_a_supplier_and_print_its_statement(browser: Any, hub: str) -> None:
     page.wait_for_url("**/finance/orders?order_no=JY1300001&done=1")
     assert page.inner_text("#state") == "已退款"
     _check(page, "finance-order")
+    page.goto(f"{hub}/web/finance/orders?order_no=JY1300002")
+    assert "118.00" in page.inner_text("#paid")
+    # 退预收款 before it ships: 10.00 back from the bank, then a refusal in Chinese.
+    page.fill("#refund-no", "TK1")
+    page.fill("#refund-amount", "10.00")
+    page.select_option("#refund-from", "1002")
+    page.fill("#refund-reason", "少发赠品")
+    page.click("button:text('退款')")
+    page.wait_for_url("**/finance/orders?order_no=JY1300002&done=refund")
+    assert "预收款退款已记账" in page.inner_text("main")
+    assert page.inner_text("#refunded") == "10.00"
+    _check(page, "finance-order-prepayment-refund")
+    page.fill("#refund-no", "TK2")
+    page.fill("#refund-amount", "108.01")
+    page.fill("#refund-reason", "多退")
+    page.click("button:text('退款')")
+    assert "超过了已付的 108.00" in page.inner_text("main")
+    page.goto(f"{hub}/web/finance/orders?order_no=JY1300002")
+    assert page.inner_text("#refunded") == "10.00"
     page.context.close()

@@ -175,3 +175,47 @@ def test_order_money_page_and_a_refund_confirmed_by_hand(
     again = a.post("/web/finance/orders", data=form, headers=ZH)
     assert again.status_code == 409 and "已由 user:admin" in again.text
     assert a.get("/web/finance/orders", params={"order_no": "NOPE"}).status_code == 404
+
+
+def test_a_prepayment_refunded_from_the_order_money_page(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    """退预收款 by the page's form: posted once per refund number, refusals in Chinese with
+    nothing booked, another seller's attempt a 404."""
+    _setup(demo_app)
+    a = browser_client()
+    no = "JY1300001"
+    page = a.get("/web/finance/orders", params={"order_no": no}, headers=ZH).text
+    assert "退预收款" in page and 'name="refund_no"' in page
+    form = {"csrf": a.csrf, "order_no": no, "refund_no": "TK1", "amount": "10.00"}  # type: ignore[attr-defined]
+    form |= {"reason": "少发赠品，退 10 元", "paid_from": ""}
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    other = b.post("/web/finance/orders/prepayment-refunds", data={**form, "csrf": b.csrf})  # type: ignore[attr-defined]
+    assert other.status_code == 404
+    r = a.post("/web/finance/orders/prepayment-refunds", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = a.get(r.headers["location"], headers=ZH).text
+    assert "预收款退款已记账。" in page and '<td class="num" id="refunded">10.00</td>' in page
+    again = a.post("/web/finance/orders/prepayment-refunds", data=form, follow_redirects=False)
+    assert again.status_code == 303  # a retry of the same number: once
+    too_much = a.post(
+        "/web/finance/orders/prepayment-refunds",
+        data={**form, "refund_no": "TK2", "amount": "49.01"},
+        headers=ZH,
+    )
+    assert too_much.status_code == 409 and "超过了已付的 49.00" in too_much.text
+    nowhere = a.post(
+        "/web/finance/orders/prepayment-refunds",
+        data={**form, "refund_no": "TK3", "paid_from": "6001"},
+        headers=ZH,
+    )
+    assert nowhere.status_code == 422 and "预收款只能从店铺清算账户" in nowhere.text
+    english = a.post(
+        "/web/finance/orders/prepayment-refunds",
+        data={**form, "refund_no": "TK4", "amount": "1,000.00"},
+        headers={"Accept-Language": "en"},
+    )
+    assert english.status_code == 422 and "is not an amount like 1234.56" in english.text
+    page = a.get("/web/finance/orders", params={"order_no": no}, headers=ZH).text
+    assert '<td class="num" id="refunded">10.00</td>' in page  # nothing else booked

@@ -121,3 +121,43 @@ def test_settlement_pages_upload_and_show_rows_in_chinese(
     add_user(demo_app, "demo", "shenhe", "auditor")
     auditor = browser_client("demo", "shenhe")
     assert auditor.get("/web/finance/settlements").status_code == 403
+
+
+def test_a_wechat_pay_bill_by_api_and_a_bad_one_refused_in_chinese(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    """A WeChat Pay trade bill goes in through the same routes (recognised by its header):
+    the payment of an order of ours settles into 1012.02; a bad one is a 422 with the line
+    at fault (on the page in Chinese) and stores nothing."""
+    from tests.cloud.finance.test_wechat_bill import line, wx
+
+    _, no = _bill(demo_app)
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        cents = s.execute(select(SalesOrder.total_cents).where(SalesOrder.order_no == no))
+        total = Decimal(cents.scalar_one()) / 100
+    data = wx([line("4200000000000000000000000001", no, f"{total:.2f}", "0.01000")])
+    admin = login(demo_app, "admin", account="demo")
+    bad = data.replace(b"`SUCCESS", b"`CLOSED")
+    r = demo_app.post("/api/v1/finance/settlements?name=wx.csv", content=bad, headers=admin)
+    assert r.status_code == 422 and "line 2: 交易状态 'CLOSED' is none of" in r.text, r.text
+    a = browser_client()
+    page = a.post(
+        "/web/finance/settlements",
+        data={"csrf": a.csrf},  # type: ignore[attr-defined]
+        files={"file": ("wx.csv", bad, "text/csv")},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert page.status_code == 422 and "第 2 行：交易状态 &#39;CLOSED&#39; 不是" in page.text
+    assert demo_app.get("/api/v1/finance/settlements", headers=admin).json() == []
+    r = demo_app.post("/api/v1/finance/settlements?name=wx.csv", content=data, headers=admin)
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert (got["rows"], got["posted"], got["unmatched"]) == (2, 2, 0)
+    one = demo_app.get(f"/api/v1/finance/settlements/{got['bill']}", headers=admin).json()
+    kinds = {r["flow_no"]: (r["kind"], r["state"], r["order_no"]) for r in one["rows"]}
+    assert kinds == {
+        "wx:4200000000000000000000000001": ("sale", "posted", no),
+        "wx:4200000000000000000000000001:fee": ("fee", "posted", no),
+    }
+    listing = a.get("/web/finance/settlements", headers={"Accept-Language": "zh-CN"}).text
+    assert "微信支付 1900000109" in listing and "微信支付交易账单" in listing

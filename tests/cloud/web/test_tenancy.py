@@ -254,6 +254,10 @@ ROUTES = {
         "POST",
         "/web/aftersales/damaged-routes",
     ): "test_aftersales_pages.py: 404 for A's warehouse, 422 for A's damaged one; A's unchanged",
+    (
+        "POST",
+        "/web/finance/orders/prepayment-refunds",
+    ): "test_finance_payables_pages.py: 404 for A's order, nothing refunded",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

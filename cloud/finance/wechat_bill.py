@@ -1,0 +1,355 @@
+"""Reading a WeChat Pay trade bill (微信支付 交易账单, bill type ``ALL``).
+
+The file is what WeChat Pay's "下载交易账单" answers (``POST /pay/downloadbill``, or the v3
+``tradebill`` download; plain text, or gzip with ``tar_type=GZIP``) and what a merchant
+downloads from the merchant platform. Its shape (pay.weixin.qq.com, "交易账单详细说明";
+research/finance-einvoice.md):
+
+- a header line of column names, comma-separated (交易时间, 公众账号ID, 商户号, 特约商户号,
+  设备号, 微信订单号, 商户订单号, 用户标识, 交易类型, 交易状态, 付款银行, 货币种类, 应结订单金额,
+  代金券金额, 微信退款单号, 商户退款单号, 退款金额, 充值券退款金额, 退款类型, 退款状态, 商品名称,
+  商户数据包, 手续费, 费率, 订单金额, 申请退款金额, 费率备注);
+- one line per payment (交易状态 ``SUCCESS``) or refund (``REFUND``) of the day, every value
+  prefixed by a backtick ````` so a spreadsheet keeps long numbers as text;
+- a summary header (总交易单数, 应结订单总金额, 退款总金额, 充值券退款总金额, 手续费总金额,
+  订单总金额, 申请退款总金额) and one line of totals, backticked too.
+
+Columns are found by name. The fee (手续费) may be written with five decimals; it is
+money of whole cents or the file is refused. A refund's fee is negative (the fee given
+back).
+
+Each line becomes the settlement rows the import posts (cloud/finance/settlements.py),
+already classified: a payment is a ``sale`` of its 应结订单金额 (flow number ``wx:<微信订单号>``)
+and a ``fee`` of its 手续费 (``wx:<微信订单号>:fee``); a refund a ``refund`` of its 退款金额
+(``wx:<微信退款单号>``) and the fee given back (``…:fee``); a payment revoked (``REVOKED``) is
+listed for a person, unposted. The bill has no balance column: the rows' balance is the
+bill's running net from 0.00 (opening 0.00, closing = income − expense), so the check is
+the summary's — the row count and the totals of the settlement amounts, refunds and fees
+must be the rows' — not a balance chain.
+
+Everything here is pure: bytes in, a :class:`~cloud.finance.alipay_bill.Bill` out, or an
+:class:`InvalidError` naming the line and the column at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import zlib
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from cloud.errors import N_, InvalidError
+from cloud.finance.alipay_bill import MAX_BYTES, Bill, Row
+from cloud.finance.money import CENT, money
+
+ZERO = Decimal("0.00")
+#: Header names -> our field.
+COLUMNS = {
+    "交易时间": "at",
+    "商户号": "mch_id",
+    "微信订单号": "transaction_id",
+    "商户订单号": "out_trade_no",
+    "交易类型": "trade_type",
+    "交易状态": "status",
+    "付款银行": "bank",
+    "货币种类": "currency",
+    "应结订单金额": "settle",
+    "微信退款单号": "refund_id",
+    "商户退款单号": "out_refund_no",
+    "退款金额": "refund",
+    "商品名称": "item",
+    "手续费": "fee",
+}
+REQUIRED = ("交易时间", "微信订单号", "商户订单号", "交易状态", "应结订单金额", "手续费")
+SUMMARY = "总交易单数"
+#: Summary columns checked against the rows (the others are WeChat's own totals of
+#: vouchers and requested amounts, which the rows' settlement amounts do not give).
+CHECKED = {
+    "总交易单数": "count",
+    "应结订单总金额": "settle",
+    "退款总金额": "refund",
+    "手续费总金额": "fee",
+}
+STATUSES = ("SUCCESS", "REFUND", "REVOKED")
+
+
+def looks_like(data: bytes) -> bool:
+    """Whether ``data`` is a WeChat Pay trade bill (its header names 微信订单号)."""
+    head = _unzipped(data)[:4096]
+    return "微信订单号".encode() in head or "微信订单号".encode("gbk") in head
+
+
+def _unzipped(data: bytes) -> bytes:
+    if len(data) > MAX_BYTES:
+        raise InvalidError(N_("the bill is larger than 20 MB"), "file")
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    try:
+        d = zlib.decompressobj(wbits=31)
+        out = d.decompress(data, MAX_BYTES + 1)
+    except (zlib.error, gzip.BadGzipFile):
+        raise InvalidError(N_("the file looks like gzip but cannot be opened"), "file") from None
+    if len(out) > MAX_BYTES:
+        raise InvalidError(N_("the bill is larger than 20 MB"), "file")
+    if not d.eof:  # a stream cut short decompresses to what it had, without an error
+        raise InvalidError(N_("the file looks like gzip but cannot be opened"), "file")
+    return out
+
+
+def _text(raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise InvalidError(N_("the bill is neither UTF-8 nor GBK text as WeChat Pay writes it"), "file")
+
+
+def _cells(line: str) -> list[str]:
+    # Every value carries a leading backtick (not part of it); values have no commas
+    # of their own, but a quoted cell is read as CSV would.
+    return [c.strip().removeprefix("`").strip() for c in next(csv.reader([line]))]
+
+
+def parse(data: bytes) -> Bill:
+    """The bill in ``data`` (text or gzip); InvalidError naming the line at fault."""
+    lines = _text(_unzipped(data)).splitlines()
+    header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_at is None:
+        raise InvalidError(N_("the bill has no table: no header line was found"), "file")
+    header = _cells(lines[header_at])
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise InvalidError(
+            N_("the bill has no column %(columns)s (line %(line)s is its header)"),
+            "file",
+            columns="、".join(missing),
+            line=header_at + 1,
+        )
+    where = {COLUMNS[h]: i for i, h in enumerate(header) if h in COLUMNS}
+    rows: list[Row] = []
+    sums = {"count": Decimal(0), "settle": ZERO, "refund": ZERO, "fee": ZERO}
+    account, summary = "", None
+    days: set[date] = set()
+    i = header_at + 1
+    while i < len(lines):
+        line, line_no = lines[i], i + 1
+        i += 1
+        if not line.strip():
+            continue
+        cells = _cells(line)
+        if cells[0] == SUMMARY:
+            summary = _summary(cells, lines, i, line_no)
+            extra = next((k for k in range(i + 1, len(lines)) if lines[k].strip()), None)
+            if extra is not None:
+                raise InvalidError(
+                    N_("line %(line)s: a line after the summary"), "file", line=extra + 1
+                )
+            break
+        got = _line(cells, where, len(header), line_no)
+        account = account or got.mch_id
+        days.add(got.at.date())
+        sums["count"] += 1
+        sums["settle"] += got.settle if got.status == "SUCCESS" else ZERO
+        sums["refund"] += got.refund if got.status == "REFUND" else ZERO
+        sums["fee"] += got.fee
+        rows.extend(got.rows(ZERO if not rows else rows[-1].balance))
+    if summary is None:
+        raise InvalidError(
+            N_("the bill ends before its summary (总交易单数…): is the file cut short?"), "file"
+        )
+    for name, key in CHECKED.items():
+        said = summary.get(name)
+        if said is not None and said != sums[key]:
+            raise InvalidError(
+                N_("the summary says %(column)s %(said)s; the rows give %(got)s"),
+                "file",
+                column=name,
+                said=said,
+                got=sums[key],
+            )
+    seen: set[str] = set()
+    for row in rows:
+        if row.flow_no in seen:
+            raise InvalidError(
+                N_("line %(line)s: %(flow_no)s occurs twice in the bill"),
+                "file",
+                line=row.line_no,
+                flow_no=row.flow_no.removeprefix("wx:"),
+            )
+        seen.add(row.flow_no)
+    return Bill(account, min(days, default=None), max(days, default=None), tuple(rows))
+
+
+def _summary(cells: list[str], lines: list[str], at: int, line_no: int) -> dict[str, Decimal]:
+    if at >= len(lines) or not lines[at].strip():
+        raise InvalidError(
+            N_("line %(line)s: the summary header has no line of totals after it"),
+            "file",
+            line=line_no,
+        )
+    values = _cells(lines[at])
+    if len(values) != len(cells):
+        raise InvalidError(
+            N_("line %(line)s: %(cells)s cells where the header has %(width)s"),
+            "file",
+            line=at + 1,
+            cells=len(values),
+            width=len(cells),
+        )
+    out: dict[str, Decimal] = {}
+    for name, value in zip(cells, values, strict=True):
+        if name in CHECKED:
+            out[name] = (
+                _count(value, at + 1) if name == SUMMARY else _amount(value, at + 1, name, 5)
+            )
+    return out
+
+
+def _count(text: str, line_no: int) -> Decimal:
+    # Written "12" or, in some exports, "12.0".
+    try:
+        n = Decimal(text)
+    except InvalidOperation:
+        n = Decimal("NaN")
+    if not n.is_finite() or n != n.to_integral_value() or n < 0:
+        raise InvalidError(
+            N_("line %(line)s: 总交易单数 %(value)r is not a count"),
+            "file",
+            line=line_no,
+            value=text,
+        )
+    return n.to_integral_value()
+
+
+def _amount(text: str, line_no: int, column: str, places: int = 2) -> Decimal:
+    """An amount of whole cents; ``places`` decimals may be written (fees: five)."""
+    if not text:
+        return ZERO
+    if places > 2 and "." in text and len(text.split(".")[1]) > 2:
+        head, tail = text.split(".", 1)
+        if tail[2:].strip("0") or not tail.isdigit():
+            raise InvalidError(
+                N_("line %(line)s: %(column)s %(value)r is not whole cents"),
+                "file",
+                line=line_no,
+                column=column,
+                value=text,
+            )
+        text = f"{head}.{tail[:2]}"
+    try:
+        return money(text, column).quantize(CENT)
+    except InvalidError:
+        raise InvalidError(
+            N_("line %(line)s: %(column)s %(value)r is not an amount like 1234.56"),
+            "file",
+            line=line_no,
+            column=column,
+            value=text,
+        ) from None
+
+
+class _Line:
+    """One line of the bill, read."""
+
+    def __init__(self, line_no: int, v: dict[str, str], at: datetime) -> None:
+        self.line_no, self.v, self.at = line_no, v, at
+        self.mch_id = v["mch_id"][:64]
+        self.status = v["status"]
+        self.settle = _amount(v["settle"], line_no, "应结订单金额")
+        self.refund = _amount(v["refund"], line_no, "退款金额")
+        self.fee = _amount(v["fee"], line_no, "手续费", 5)
+
+    def rows(self, balance: Decimal) -> list[Row]:
+        v, out = self.v, []
+        if self.status == "SUCCESS":
+            key, business = v["transaction_id"], "微信支付 交易"
+            main = (self.settle, ZERO, "sale")
+        elif self.status == "REFUND":
+            key, business = v["refund_id"], "微信支付 退款"
+            main = (ZERO, self.refund, "refund")
+        else:
+            key, business = v["transaction_id"], "微信支付 撤销"
+            main = (ZERO, ZERO, "other")
+        parts = [(f"wx:{key}", *main)]
+        if self.fee:
+            fee_in, fee_out = (-self.fee, ZERO) if self.fee < 0 else (ZERO, self.fee)
+            parts.append((f"wx:{key}:fee", fee_in, fee_out, "fee"))
+        for flow_no, amount_in, amount_out, kind in parts:
+            balance += amount_in - amount_out
+            out.append(
+                Row(
+                    line_no=self.line_no,
+                    flow_no=flow_no,
+                    business_no=v["transaction_id"][:64],
+                    merchant_order_no=v["out_trade_no"][:64],
+                    item_name=v["item"][:200],
+                    occurred_at=self.at,
+                    counterparty=v["bank"][:120],
+                    amount_in=amount_in,
+                    amount_out=amount_out,
+                    balance=balance,
+                    pay_channel=v["trade_type"][:64],
+                    business_type=business + (" 手续费" if kind == "fee" else ""),
+                    remark=(v["out_refund_no"] if self.status == "REFUND" else "")[:300],
+                    kind=kind,
+                )
+            )
+        return out
+
+
+def _line(cells: list[str], where: dict[str, int], width: int, line_no: int) -> _Line:
+    # As many cells as the header: a value with a comma of its own (WeChat writes none)
+    # would shift every column after it.
+    if len(cells) != width:
+        raise InvalidError(
+            N_("line %(line)s: %(cells)s cells where the header has %(width)s"),
+            "file",
+            line=line_no,
+            cells=len(cells),
+            width=width,
+        )
+    v = {f: (cells[i] if i < len(cells) else "") for f, i in where.items()}
+    for f in COLUMNS.values():
+        v.setdefault(f, "")
+    try:
+        at = datetime.strptime(v["at"], "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise InvalidError(
+            N_("line %(line)s: 交易时间 %(value)r is not a time like 2026-11-11 10:00:00"),
+            "file",
+            line=line_no,
+            value=v["at"],
+        ) from None
+    if v["status"] not in STATUSES:
+        raise InvalidError(
+            N_("line %(line)s: 交易状态 %(value)r is none of SUCCESS, REFUND or REVOKED"),
+            "file",
+            line=line_no,
+            value=v["status"],
+        )
+    if v["currency"] not in ("", "CNY"):
+        raise InvalidError(
+            N_("line %(line)s: 货币种类 %(value)s: only CNY is booked"),
+            "file",
+            line=line_no,
+            value=v["currency"],
+        )
+    key = v["refund_id"] if v["status"] == "REFUND" else v["transaction_id"]
+    if not key or len(key) > 56:
+        raise InvalidError(
+            N_("line %(line)s: 微信订单号 or 微信退款单号 is empty or longer than 56 characters"),
+            "file",
+            line=line_no,
+        )
+    got = _Line(line_no, v, at)
+    if got.settle < 0 or got.refund < 0:
+        raise InvalidError(
+            N_("line %(line)s: a negative 应结订单金额 or 退款金额"), "file", line=line_no
+        )
+    if got.status == "SUCCESS" and not got.settle:
+        raise InvalidError(N_("line %(line)s: a payment of 0.00"), "file", line=line_no)
+    if got.status == "REFUND" and not got.refund:
+        raise InvalidError(N_("line %(line)s: a refund of 0.00"), "file", line=line_no)
+    return got

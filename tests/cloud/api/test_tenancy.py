@@ -66,6 +66,7 @@ from cloud.finance.einvoice import invoices as einvoices
 from cloud.finance.einvoice.lines import LineIn
 from cloud.finance.events import record
 from cloud.finance.postings import Line, OrderShipped, SupplierReceipt
+from cloud.inbound import transfer_ship
 from cloud.nodes import history, ownership
 from cloud.seed import BEIJING, seed_demo
 from cloud.settings import Settings
@@ -79,6 +80,8 @@ from protocol.messages import (
     ReturnedLine,
     ReturnReceived,
     ReturnReceivedPayload,
+    ShippedLine,
+    TransferShippedPayload,
 )
 from tests.cloud.conftest import PASSWORD, account_id_of, login, make_account
 from tests.cloud.finance.test_settlements import csv as bill_csv
@@ -1195,6 +1198,36 @@ def _world(client: TestClient) -> World:
         c.post("/api/v1/transfers/TR-A-BACK/cancel-shipment", headers=a, json={"reason": "A's own"})
     )
     _ok(c.post("/api/v1/transfers/TR-A-BACK/ship", headers=a))
+    # A node's shipment of an audited transfer (cloud/inbound/transfer_ship.py): every line
+    # short, so it is recorded without moving the stock the probes below compare.
+    _ok(
+        c.post(
+            "/api/v1/transfers",
+            headers=a,
+            json={
+                "number": "TR-A-NODE",
+                "from_warehouse": "WH1",
+                "to_warehouse": "BCP",
+                "lines": [{"sku_code": FILM, "qty": 2}],
+            },
+        )
+    )
+    _ok(c.post("/api/v1/transfers/TR-A-NODE/audit", headers=a))
+    with app.state.sessions() as s, s.begin():
+        transfer_ship.book(
+            s,
+            a_id,
+            NODE,
+            TransferShippedPayload(
+                shipment_id=f"{NODE}:TR-A-NODE:s1",
+                transfer_number="TR-A-NODE",
+                shipment=1,
+                warehouse="WH1",
+                station=NODE,
+                lines=[ShippedLine(line_no=1, sku_code=FILM, qty=0, short=True)],
+            ),
+            now,
+        )
     adjusted = _ok(
         c.post(
             "/api/v1/stock/adjustments",

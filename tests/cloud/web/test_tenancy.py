@@ -186,6 +186,8 @@ ROUTES = {
     ("GET", "/web/skus/imports/{job_id}/status"): "test_catalogue.py: 404 for A's job",
     ("GET", "/web/skus/{code}"): "test_catalogue.py: 404 for A's SKU",
     ("POST", "/web/skus/{code}"): "test_catalogue.py: 404 for A's SKU, unchanged",
+    ("POST", "/web/skus"): "test_catalogue.py: creates in the caller's account",
+    ("POST", "/web/skus/{code}/delete"): "test_catalogue.py: 404 for A's SKU, kept",
     ("POST", "/web/users"): "creates in the caller's account (test_admin_pages.py)",
     ("POST", "/web/users/{user_id}"): "test_admin_pages.py: 404 for A's user",
     ("GET", "/web/channels/{code}"): "here: 404 for A's shop (and test_channel_pages.py)",

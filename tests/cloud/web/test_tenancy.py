@@ -188,6 +188,7 @@ ROUTES = {
     ("POST", "/web/skus/{code}"): "test_catalogue.py: 404 for A's SKU, unchanged",
     ("POST", "/web/skus"): "test_catalogue.py: creates in the caller's account",
     ("POST", "/web/skus/{code}/delete"): "test_catalogue.py: 404 for A's SKU, kept",
+    ("POST", "/web/pick-leases"): "test_fleet_pages.py: 404 for A's orders, none moved",
     ("POST", "/web/users"): "creates in the caller's account (test_admin_pages.py)",
     ("POST", "/web/users/{user_id}"): "test_admin_pages.py: 404 for A's user",
     ("GET", "/web/channels/{code}"): "here: 404 for A's shop (and test_channel_pages.py)",

@@ -171,7 +171,7 @@ def create_orders(
             ledger.stage(ms)
             o.reserved = True
         else:
-            short[o.id] = why
+            short[o.id] = str(why)
     logs = [
         {
             "order_id": o.id,

@@ -54,10 +54,13 @@ def _lease(app: TestClient) -> tuple[str | None, int, str]:
 
 
 def _move_form(html: str) -> dict[str, str]:
+    """The order's move form as the page fills it (its CSRF token too: a form without the
+    session's token is refused in a browser)."""
     form = html[html.index(f'action="/web/pick-leases/{AUDITED}"') :]
     return {
         "seen": re.search(r'name="seen" value="([^"]+)"', form).group(1),  # type: ignore[union-attr]
         "back": re.search(r'name="back" value="([^"]+)"', form).group(1),  # type: ignore[union-attr]
+        "csrf": re.search(r'name="csrf" value="([^"]*)"', form).group(1),  # type: ignore[union-attr]
     }
 
 
@@ -124,7 +127,7 @@ def test_move_a_lease_from_the_page(
     form = _move_form(page)
     r = c.post(
         f"/web/pick-leases/{AUDITED}",
-        data={**form, "node": PICK2, "reason": "pick-1 down", "csrf": c.csrf},  # type: ignore[attr-defined]
+        data={**form, "node": PICK2, "reason": "pick-1 down"},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
@@ -141,8 +144,7 @@ def test_move_a_lease_from_the_page(
             "back": "//evil.example/x",
             "node": PICK1,
             "reason": "up again",
-            "csrf": c.csrf,
-        },  # type: ignore[attr-defined]
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"].startswith("/web/pick-leases?done=")
@@ -290,6 +292,9 @@ def test_bulk_move_all_or_nothing(
     assert 'id="bulk-move"' in page and 'action="/web/pick-leases"' in page
     ticks = _ticks(page)
     assert set(ticks) == {AUDITED, *MORE}
+    bulk = page[page.index('id="bulk-move"') :]
+    token = re.search(r'name="csrf" value="([^"]*)"', bulk)
+    assert token and token.group(1) == c.csrf  # type: ignore[attr-defined]
     back = "/web/pick-leases?warehouse=WH1"
 
     def post(orders: list[str], node: str = PICK2, **data: str) -> Any:

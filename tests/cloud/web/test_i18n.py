@@ -77,6 +77,9 @@ def test_stored_words_shown_in_chinese(browser_client: Any, demo_app: Any) -> No
     cells = set(re.findall(r"<td>([^<]*)</td>", page))
     assert {"快递选择", "已指定", "地址检查", "通过", "确认", "已保存", "已确认"} <= cells, cells
     assert not cells & {"courier", "assign", "address", "pass", "confirm", "saved", "audit"}
+    # the audit's fixed reasons and the order's channel
+    assert {"全部检查通过", "买家无留言", "库存已预留", "手工单"} <= cells, cells
+    assert "<dd>手工单</dd>" in page and "all checks passed" not in page
     leases = c.get("/web/pick-leases", headers=zh).text
     assert f"{NODE}</a> (打包)" in leases and "(pack)" not in leases
     rules = c.get("/web/rules", headers=zh).text

@@ -85,3 +85,7 @@ def test_stored_words_shown_in_chinese(browser_client: Any, demo_app: Any) -> No
     rules = c.get("/web/rules", headers=zh).text
     assert "订单金额（元） 不少于" in rules and "total gte" not in rules
     assert "快递（代码）: ZTO" in rules and '{"carrier"' not in rules
+    users = c.get("/web/users", headers=zh).text
+    assert users.startswith("<!doctype html>")
+    assert "admin (管理员)" in users and '<option value="picker">拣货员</option>' in users
+    assert "<td>warehouse_lead</td>" not in users

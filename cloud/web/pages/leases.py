@@ -97,7 +97,9 @@ async def move_many(request: Request, user: NodesAction, session: SessionDep) ->
     await asyncio.to_thread(run)
     url = urlsplit(back)
     query = [(k, v) for k, v in parse_qsl(url.query) if k != "done"]
-    query.append(("done", f"{', '.join(no for no, _ in picks)} → {body.node}"))
+    nos = [no for no, _ in picks]
+    more = f" … (+{len(nos) - 10})" if len(nos) > 10 else ""  # the notice stays short
+    query.append(("done", f"{', '.join(nos[:10])}{more} → {body.node}"))
     return RedirectResponse(f"{url.path}?{urlencode(query)}", status_code=303)
 
 

@@ -315,6 +315,7 @@ def test_bulk_move_all_or_nothing(
         (post([ticks[AUDITED], ticks[MORE[0]]], node=NODE), 409, "not a pick station"),
         (post([ticks[AUDITED], ticks[AUDITED]]), 422, "an order is listed twice"),
         (post([]), 422, "choose at least one order to move"),
+        (post([f"JY-{i}" for i in range(501)]), 422, "move at most 500 orders at once, not 501"),
         (post([ticks[AUDITED], "JY-NOPE"]), 404, "JY-NOPE"),
         (post([ticks[AUDITED]], reason=" "), 422, "reason"),
         (post([ticks[AUDITED]], csrf="forged"), 403, ""),

@@ -36,9 +36,10 @@ from cloud.errors import (
     InvalidError,
     NotFoundError,
 )
-from cloud.inbound import receipts, transfer_moves
+from cloud.inbound import receipts, transfer_moves, transfer_ship
 from cloud.nodes import downlink, ownership
 from cloud.orders import core as orders
+from cloud.orders import waybill_pool
 from cloud.stock import serials
 from cloud.stock.ledger import Ledger, Move, require_skus
 from protocol.messages import (
@@ -52,6 +53,8 @@ from protocol.messages import (
     ReturnReceived,
     StocktakeCounted,
     TransferReceived,
+    TransferShipped,
+    WaybillPoolUsed,
 )
 
 log = logging.getLogger("guanjia.cloud.facts")
@@ -132,6 +135,10 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _return_received(session, account_id, node, ev, now)
         elif isinstance(ev, TransferReceived):
             _transfer_received(session, account_id, node, ev, now)
+        elif isinstance(ev, WaybillPoolUsed):
+            waybill_pool.bind(session, account_id, node, ev, now)
+        elif isinstance(ev, TransferShipped):
+            _transfer_shipped(session, account_id, node, ev, now)
         _serials(session, account_id, node, ev, now)
 
 
@@ -584,8 +591,8 @@ def _count(
 #: API5:2023 broken function level authorization). Every other (kind, action) only closes
 #: the task with a note and books nothing: ``stock_variance``, ``unknown_order``,
 #: ``fact_conflict``, ``pick_exception``, ``weight``, ``carrier_mismatch``, ``stocktake``,
-#: ``pick_lease_conflict``, and a count variance rejected (``approve: false``). A new action
-#: that books must be added here.
+#: ``pick_lease_conflict``, ``shipment_conflict``, and a count variance rejected
+#: (``approve: false``). A new action that books must be added here.
 ACTION_SCOPES: Final[dict[tuple[str, str], tuple[frozenset[str], str]]] = {
     (COUNT_VARIANCE, "approve"): (frozenset({"stock:write"}), "books stock adjustments"),
 }
@@ -685,6 +692,40 @@ def _transfer_received(
             now,
             params={
                 "receipt": p.receipt_id,
+                "node": node,
+                "transfer": p.transfer_number,
+                "why": tasks.said(e),
+            },
+            node_id=node,
+            event_id=str(ev.id),
+        )
+
+
+SHIPMENT_CONFLICT: Final = "shipment_conflict"
+
+
+def _transfer_shipped(
+    session: Session, account_id: int, node: str, ev: TransferShipped, now: datetime
+) -> None:
+    """A transfer picked and shipped at the sender's node: booked once under its shipment id
+    (cloud/inbound/transfer_ship.py). One the hub cannot book (shipped already, cancelled,
+    another warehouse's node) is kept, books nothing, and a task says why."""
+    p = ev.payload
+    try:
+        with session.begin_nested():
+            transfer_ship.book(session, account_id, node, p, now, event_id=str(ev.id))
+    except DomainError as e:
+        tasks.open_task(
+            session,
+            account_id,
+            SHIPMENT_CONFLICT,
+            N_(
+                "shipment %(shipment)s from %(node)s of transfer %(transfer)s was not booked:"
+                " %(why)s. The goods were picked; put them back on the shelves."
+            ),
+            now,
+            params={
+                "shipment": p.shipment_id,
                 "node": node,
                 "transfer": p.transfer_number,
                 "why": tasks.said(e),

@@ -124,6 +124,9 @@ class EdgeNode:
             hook = getattr(self.runtime, "on_down_applied", None)
             if hook is not None:
                 self.sync.on_down_applied = hook
+            if hasattr(self.runtime, "uplink"):  # the pack station's offline waybill pool
+                status = self.sync.status
+                self.runtime.uplink = lambda: status.connected and status.hub_online
             self.sync.devices = lambda: device_statuses(self.runtime)
         self.scanner = LineScanner(config.scanner.host, config.scanner.port, on_scan)
         self.epoch = 0

@@ -143,6 +143,19 @@ class OrderLabelledPayload(Message):
     reprint_by: Code | None = None
 
 
+class WaybillPoolUsedPayload(Message):
+    """A number from the node's offline e-waybill pool went on an order's label: the order
+    had no printable waybill and the uplink was down (docs/channels.md "The offline pool").
+    Recorded in the step that sends the label job, with the pool row marked used; the hub
+    binds the number to the order once and refuses a number already on another order."""
+
+    order_id: OrderId
+    version: Version
+    station: NodeId
+    carrier: Code
+    waybill_code: Code
+
+
 class CountedLine(Message):
     bin: Code
     sku_code: SkuCode
@@ -243,6 +256,33 @@ class TransferReceivedPayload(Message):
     lines: list[ReceivedLine] = Field(min_length=1, max_length=500)
 
 
+class ShippedLine(Message):
+    """Units of one line of a transfer picked at the sender and shipped: ``qty`` from
+    ``bin`` (a line picked from two bins is two lines); ``short`` when the line's bins held
+    fewer than the transfer asks (``qty`` is what was picked, possibly 0)."""
+
+    line_no: LineNo
+    sku_code: SkuCode
+    qty: Qty
+    bin: Code | None = None
+    short: bool = False
+
+
+class TransferShippedPayload(Message):
+    """A transfer (调拨单) picked and shipped at a pick node of the sending warehouse
+    (``transfer.outbound``): what left the building, per line and bin. ``shipment_id`` is
+    the node's natural key: the hub books it once however often it arrives; ``shipment``
+    the release's shipment number it answers (docs/inbound.md "Transfers")."""
+
+    shipment_id: Code
+    transfer_number: Code
+    shipment: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    warehouse: Code
+    station: NodeId
+    operator: Code | None = None
+    lines: list[ShippedLine] = Field(min_length=1, max_length=500)
+
+
 class _EventBase(Message):
     v: SchemaVersion = SCHEMA_VERSION
     node: NodeId
@@ -282,6 +322,11 @@ class OrderLabelled(_EventBase):
     payload: OrderLabelledPayload
 
 
+class WaybillPoolUsed(_EventBase):
+    type: Literal["waybill.pool_used"] = "waybill.pool_used"
+    payload: WaybillPoolUsedPayload
+
+
 class StocktakeCounted(_EventBase):
     type: Literal["stocktake.counted"] = "stocktake.counted"
     payload: StocktakeCountedPayload
@@ -302,6 +347,11 @@ class TransferReceived(_EventBase):
     payload: TransferReceivedPayload
 
 
+class TransferShipped(_EventBase):
+    type: Literal["transfer.shipped"] = "transfer.shipped"
+    payload: TransferShippedPayload
+
+
 Event = (
     ScanRecorded
     | NodeStarted
@@ -309,10 +359,12 @@ Event = (
     | OrderPacked
     | OrderWeighed
     | OrderLabelled
+    | WaybillPoolUsed
     | StocktakeCounted
     | PoReceived
     | ReturnReceived
     | TransferReceived
+    | TransferShipped
 )
 EventEnvelope = Annotated[Event, Field(discriminator="type")]
 EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(EventEnvelope)
@@ -323,10 +375,12 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "order.packed": OrderPacked,
     "order.weighed": OrderWeighed,
     "order.labelled": OrderLabelled,
+    "waybill.pool_used": WaybillPoolUsed,
     "stocktake.counted": StocktakeCounted,
     "po.received": PoReceived,
     "return.received": ReturnReceived,
     "transfer.received": TransferReceived,
+    "transfer.shipped": TransferShipped,
 }
 
 
@@ -519,6 +573,44 @@ class TransferRelease(Message):
     lines: list[PoReleaseLine] = Field(min_length=1, max_length=500)
 
 
+class WaybillPoolTopUp(Message):
+    """Pre-drawn e-waybill numbers of one courier for this node's offline pool: the pack
+    station prints one of them when an order has no waybill and the uplink is down. Each
+    top-up adds numbers; a number already in the pool is kept as it is. ``batch`` is the
+    hub's id of it: when numbers of a batch are used the hub sends the batch again with those
+    left (none, once all are used), superseding the first, so a node that resyncs from the
+    compacted downlink never gets a used number back."""
+
+    carrier: Code
+    batch: Code
+    waybills: list[Code] = Field(max_length=500)
+
+
+class TransferOutboundLine(Message):
+    line_no: LineNo
+    sku_code: SkuCode
+    qty: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+
+
+class TransferOutbound(Message):
+    """An audited transfer (出库审核 done) released to the nodes of its sending warehouse:
+    ``pick_node`` picks its lines (from ``from_bin`` if the transfer names one) and reports
+    ``transfer.shipped`` for ``shipment``. A later release replaces the earlier one;
+    ``status`` other than ``open`` means "pick and ship nothing of it": ``shipped`` (by the
+    hub or a node) or ``withdrawn`` (cancelled). After a 冲销出库 it is ``open`` again with
+    the next shipment number (docs/inbound.md "Transfers")."""
+
+    transfer_number: Code
+    warehouse: Code
+    to_warehouse: Code
+    status: Literal["open", "shipped", "withdrawn"]
+    shipment: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    from_bin: Code | None = None
+    #: The one pick node that may pick it; ``None``: the hub knows no pick node there.
+    pick_node: NodeId | None = None
+    lines: list[TransferOutboundLine] = Field(min_length=1, max_length=500)
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -558,6 +650,16 @@ class TransferReleased(_ChangeBase):
     payload: TransferRelease
 
 
+class WaybillPoolToppedUp(_ChangeBase):
+    type: Literal["waybill.pool"] = "waybill.pool"
+    payload: WaybillPoolTopUp
+
+
+class TransferOutboundReleased(_ChangeBase):
+    type: Literal["transfer.outbound"] = "transfer.outbound"
+    payload: TransferOutbound
+
+
 Change = (
     CatalogueUpserted
     | OrderReleased
@@ -566,6 +668,8 @@ Change = (
     | PoReleased
     | ReturnReleased
     | TransferReleased
+    | WaybillPoolToppedUp
+    | TransferOutboundReleased
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
@@ -577,6 +681,8 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "po.release": PoReleased,
     "return.release": ReturnReleased,
     "transfer.release": TransferReleased,
+    "waybill.pool": WaybillPoolToppedUp,
+    "transfer.outbound": TransferOutboundReleased,
 }
 
 

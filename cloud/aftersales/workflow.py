@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud import tasks
-from cloud.aftersales import release
+from cloud.aftersales import release, routes
 from cloud.aftersales.requests import amount_of, get, lines_of, log, setting, warehouse_code
 from cloud.db.aftersales import AftersalesLine, AftersalesRefund, AftersalesRequest
 from cloud.db.models import SalesOrder, Warehouse
@@ -228,8 +228,10 @@ def receive(
     for no, line in mine.items():
         if no not in qc:
             qc[no] = ReturnLine(no, line.sku_code, missing=line.qty)
-    conf = setting(session, account_id)
-    bad_wh = conf.damaged_warehouse_id if conf and conf.damaged_warehouse_id else req.warehouse_id
+    # The damaged units' warehouse: the receiving warehouse's route, the account's setting,
+    # or its own damaged bucket (cloud/aftersales/routes.py).
+    bad = routes.destination(session, account_id, req.warehouse_id)
+    received_at = "" if bad.via == "bucket" else f", received at {warehouse_code(session, req)}"
     moves: list[ledger.Move] = []
     for no in sorted(qc):
         ln = qc[no]
@@ -251,10 +253,10 @@ def receive(
         if ln.damaged:
             moves.append(
                 ledger.Move(
-                    bad_wh,
+                    bad.warehouse_id,
                     ln.sku_code,
                     "return",
-                    f"return {number} damaged: {ln.reason}"[:300],
+                    f"return {number} damaged{received_at}: {ln.reason}"[:300],
                     f"as:{number}",
                     actor,
                     qty_delta=ln.damaged,

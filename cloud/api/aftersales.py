@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.aftersales import requests, workflow
+from cloud.aftersales import requests, routes, workflow
 from cloud.api.deps import FinanceRead, OrdersAudit, OrdersRead, OrdersWrite, SessionDep, StockWrite
 from cloud.db.aftersales import AftersalesRefund, AftersalesRequest
 from cloud.db.models import Warehouse
+from cloud.stock.warehouses import get_warehouse
 from protocol.messages import Barcode, Code, OrderId, SkuCode
 
 router = APIRouter(prefix="/api/v1", tags=["aftersales"])
@@ -264,6 +265,41 @@ def put_settings(body: SettingIn, session: SessionDep, who: OrdersAudit) -> Sett
         datetime.now(UTC),
     )
     return SettingOut(damaged_warehouse=body.damaged_warehouse, exchange_at=body.exchange_at)
+
+
+class RouteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: The damaged-goods warehouse (售后坏品仓, kind damaged) of the account that damaged
+    #: returns received at this warehouse go to; null takes the route away.
+    damaged_warehouse: Code | None
+
+
+class RouteOut(BaseModel):
+    warehouse: str
+    #: Where its damaged returns are booked now, and why: its own route (``warehouse``),
+    #: the account's setting (``account``), or its own damaged bucket (``bucket``).
+    damaged_warehouse: str
+    via: routes.Via
+
+
+@router.get("/warehouses/{code}/damaged-warehouse")
+def get_route(code: str, session: SessionDep, who: OrdersRead) -> RouteOut:
+    """Where the damaged returns received at warehouse ``code`` are booked."""
+    wh = get_warehouse(session, who.account_id, code)
+    to = routes.destination(session, who.account_id, wh.id)
+    return RouteOut(warehouse=wh.code, damaged_warehouse=to.code, via=to.via)
+
+
+@router.put("/warehouses/{code}/damaged-warehouse")
+def put_route(code: str, body: RouteIn, session: SessionDep, who: OrdersAudit) -> RouteOut:
+    """Book the damaged returns received at warehouse ``code`` into a damaged-goods
+    warehouse of the account (null: back to the account's setting or its own bucket).
+    422: a warehouse the account does not have, the warehouse itself, or one that is not
+    of kind damaged."""
+    to = routes.set_route(
+        session, who.account_id, code, body.damaged_warehouse, who.actor, datetime.now(UTC)
+    )
+    return RouteOut(warehouse=code, damaged_warehouse=to.code, via=to.via)
 
 
 @router.get("/aftersales-refunds")

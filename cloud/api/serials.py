@@ -18,6 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["stock"])
 
 
 class SerialStepOut(BaseModel):
+    #: ``transfer_shipped`` (from the transfer document: the sending warehouse and bin),
     #: ``issued`` (its label printed at a receiving station), ``received``,
     #: ``transfer_received``, ``put_away``, ``counted``, ``picked``, ``packed``,
     #: ``labelled`` (the parcel's waybill), ``shipped``, ``returned``.

@@ -77,6 +77,9 @@ class TransferOut(BaseModel):
     audited_at: datetime | None
     shipped_by: str | None
     shipped_at: datetime | None
+    #: The sending warehouse's pick node that picks and ships it (docs/inbound.md
+    #: "Transfers"), chosen at the audit; ``None``: none known, it ships from the hub.
+    pick_node: str | None
     created_by: str
     created_at: datetime
     changed_by: str
@@ -148,6 +151,7 @@ def transfer_out(session: Session, t: Transfer) -> TransferOut:
         audited_at=t.audited_at,
         shipped_by=t.shipped_by,
         shipped_at=t.shipped_at,
+        pick_node=t.pick_node,
         created_by=t.created_by,
         created_at=t.created_at,
         changed_by=t.changed_by,

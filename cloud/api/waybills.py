@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep
-from cloud.channels import waybills
+from cloud.channels import waybill_pool, waybills
 from cloud.db.models import ChannelShop
 from cloud.db.waybills import Waybill, WaybillSource
 
@@ -87,3 +87,46 @@ def order_waybills(
     """The order's waybill draws: the number, and why a draw failed (the order is held)."""
     rows: list[Waybill] = waybills.of_order(session, who.account_id, order_no)
     return [WaybillOut.model_validate(r) for r in rows]
+
+
+class PoolOut(BaseModel):
+    node: str
+    carrier: str
+    #: Numbers the node keeps; topped up when it holds half or less.
+    target: int
+    #: Sent to the node and not reported used.
+    on_node: int
+    #: Being drawn or drawn and not yet sent.
+    on_the_way: int
+    #: Printed by the node (offline) and bound to an order.
+    used: int
+    #: Draws the courier refused (``failed``).
+    failed: int
+    low: bool
+
+
+NodeIdPath = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("/waybill-pools")
+def list_pools(session: SessionDep, who: ChannelsRead) -> list[PoolOut]:
+    """Each pack node's offline pool of pre-drawn numbers per courier, and its level."""
+    return [PoolOut.model_validate(r) for r in waybill_pool.levels(session, who.account_id)]
+
+
+@router.put("/waybill-pools/{node}/{carrier}")
+def put_pool(
+    node: NodeIdPath,
+    carrier: Carrier,
+    body: waybill_pool.PoolIn,
+    session: SessionDep,
+    who: ChannelsWrite,
+) -> PoolOut:
+    """The node keeps ``target`` numbers of the courier for printing with the uplink down
+    (404 for a node that is not the seller's, 422 for a courier without a source)."""
+    waybill_pool.set_target(session, who.account_id, node, carrier, body, datetime.now(UTC))
+    session.flush()
+    rows = waybill_pool.levels(session, who.account_id)
+    return PoolOut.model_validate(
+        next(r for r in rows if (r["node"], r["carrier"]) == (node, carrier))
+    )

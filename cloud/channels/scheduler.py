@@ -20,7 +20,16 @@ from typing import cast
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import diff, messages, refunds, schedule, shipments, stock_push, waybills
+from cloud.channels import (
+    diff,
+    messages,
+    refunds,
+    schedule,
+    shipments,
+    stock_push,
+    waybill_pool,
+    waybills,
+)
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.ports import (
     InventorySink,
@@ -42,6 +51,7 @@ class Tick:
     sent: shipments.Sent = field(default_factory=shipments.Sent)
     hinted: int = 0
     drawn: waybills.Drawn = field(default_factory=waybills.Drawn)
+    pooled: waybill_pool.Topped = field(default_factory=waybill_pool.Topped)
     refund_runs: list[refunds.RefundsResult] = field(default_factory=list)
     consumed: list[messages.Consumed] = field(default_factory=list)
     pushed: stock_push.Pushed = field(default_factory=stock_push.Pushed)
@@ -107,6 +117,10 @@ class Scheduler:
         out.hinted = self._pull_hinted()
         if self.waybill_providers is not None:  # e-waybills drawn and given back
             out.drawn = waybills.drain(
+                self.factory, self.waybill_providers, owner=self.owner, now=self.now
+            )
+            # The nodes' offline pools topped up (cloud/channels/waybill_pool.py).
+            out.pooled = waybill_pool.drain(
                 self.factory, self.waybill_providers, owner=self.owner, now=self.now
             )
         if self.sinks is not None and self._pusher is None:

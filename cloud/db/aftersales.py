@@ -160,3 +160,22 @@ class AftersalesSetting(Base):
     exchange_at: Mapped[str] = mapped_column(String(16), default="received")
     changed_by: Mapped[str] = mapped_column(String(80))
     changed_at: Mapped[datetime]
+
+
+class AftersalesDamagedRoute(Base):
+    """Where damaged returns received at one warehouse go: a damaged-goods warehouse
+    (售后坏品仓) of the same account (migration 0040_damaged_routes). It comes before the
+    account's ``AftersalesSetting.damaged_warehouse_id``; without either, damaged returns
+    stay in the damaged bucket of the warehouse they arrive at (cloud/aftersales/routes.py)."""
+
+    __tablename__ = "aftersales_damaged_route"
+    __table_args__ = (
+        CheckConstraint(
+            "damaged_warehouse_id <> warehouse_id", name="ck_aftersales_damaged_route_other"
+        ),
+    )
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), index=True)
+    damaged_warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouse.id"))
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[datetime]

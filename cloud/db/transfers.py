@@ -51,6 +51,9 @@ class Transfer(Base):
     #: How often it was shipped (a 冲销出库 takes a shipment back; shipping again is the
     #: next one): part of the shipment movements' event keys.
     shipments: Mapped[int] = mapped_column(Integer, default=0)
+    #: The pick node of the sending warehouse that picks and ships it (``transfer.outbound``;
+    #: migration 0041), chosen at the audit; ``None``: the hub knew no pick node there.
+    pick_node: Mapped[str | None] = mapped_column(String(64))
     audited_by: Mapped[str | None] = mapped_column(String(80))
     audited_at: Mapped[datetime | None]
     shipped_by: Mapped[str | None] = mapped_column(String(80))
@@ -106,6 +109,27 @@ class TransferReceipt(Base):
     #: The 取消入库 that took it back, if any.
     reversal_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
+
+
+class TransferShipment(Base):
+    """A shipment a sending warehouse's node reported (``transfer.shipped``), under the
+    node's shipment id: the same id again books nothing (migration 0041). ``shipment`` is the
+    transfer's shipment number it became, ``None`` when it shipped nothing."""
+
+    __tablename__ = "transfer_shipment"
+    __table_args__ = (
+        UniqueConstraint("account_id", "shipment_id"),
+        Index("ix_transfer_shipment_doc", "transfer_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    shipment_id: Mapped[str] = mapped_column(String(64))
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfer.id"))
+    shipment: Mapped[int | None] = mapped_column(Integer)
+    node_id: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    movement_ids: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime]
 
 

@@ -74,3 +74,57 @@ class Waybill(Base):
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+
+
+class WaybillPool(Base):
+    """A pack node's offline pool of one courier's e-waybill numbers (docs/channels.md "The
+    offline pool"): the hub keeps ``target`` numbers on the node, drawn ahead from the
+    courier's source and sent down while the node is online, so labels still print with the
+    uplink down. Migration 0042_waybill_pool."""
+
+    __tablename__ = "waybill_pool"
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Our courier code; its numbers come from its ``waybill_source``.
+    carrier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target: Mapped[int] = mapped_column(Integer)
+    #: How many numbers were ever asked for this pool: the next one's key.
+    asked: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[datetime]
+
+
+class PoolWaybill(Base):
+    """One number of a node's pool. States: ``pending`` (to draw), ``ready`` (drawn, to send),
+    ``sent`` (in the node's pool), ``used`` (the node printed it on ``order_id``'s label; the
+    order's own ``waybill`` row then carries it), ``failed`` (the courier refused the draw)."""
+
+    __tablename__ = "pool_waybill"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        UniqueConstraint("cp_code", "waybill_code", name="uq_pool_waybill_code"),
+        Index("ix_pool_waybill_pool", "account_id", "node_id", "carrier", "state"),
+        Index("ix_pool_waybill_due", "state", "next_try_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    node_id: Mapped[str] = mapped_column(String(64))
+    carrier: Mapped[str] = mapped_column(String(64))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
+    cp_code: Mapped[str] = mapped_column(String(32))
+    #: "pool:<account>:<node>:<carrier>:<n>": also the package id and trade order sent, so a
+    #: repeated call after a lost answer returns the same number.
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    waybill_code: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("sales_order.id"))
+    #: The ``waybill.pool`` change that sent it (its ``batch``): when one of its numbers is
+    #: used the change is sent again with those left, so a node that resyncs from the
+    #: compacted downlink (a replaced store) never gets a used number back as free.
+    batch: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[datetime]
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

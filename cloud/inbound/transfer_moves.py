@@ -295,8 +295,11 @@ def cancel_shipment(
         session.execute(
             select(StockMovement).where(
                 StockMovement.account_id == account_id,
-                StockMovement.event_key.in_(
-                    [f"tr:{account_id}:{t.number}:s{t.shipments}:{ln.line_no}" for ln in lines]
+                StockMovement.document == transfers.document(t.number),
+                # Shipped from the hub: ``…:sN:LINE``; from a node: ``…:sN:LINE:I`` (one per
+                # bin picked from, cloud/inbound/transfer_ship.py).
+                StockMovement.event_key.startswith(
+                    f"tr:{account_id}:{t.number}:s{t.shipments}:", autoescape=True
                 ),
             )
         ).scalars()

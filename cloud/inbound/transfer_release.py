@@ -1,19 +1,28 @@
-"""A shipped transfer released to the receiving warehouse's nodes (``transfer.release``), as
-purchase orders are (cloud/inbound/release.py): every change of what is in transit sends the
-whole transfer again, and the node's downlink compaction keeps the newest
-(cloud/nodes/downlink.py ``change_key``)."""
+"""A transfer released to the nodes (cloud/nodes/downlink.py ``change_key`` keeps the newest
+of each):
+
+* to the **receiving** warehouse's nodes once shipped (``transfer.release``), as purchase
+  orders are (cloud/inbound/release.py): every change of what is in transit sends the whole
+  transfer again;
+* to the **sending** warehouse's nodes once audited (``transfer.outbound``): its pick node
+  (the transfer's pick lease, chosen as an order's among the nodes that said they run a
+  pick station) picks it and reports ``transfer.shipped`` (cloud/inbound/transfer_ship.py);
+  shipping, cancelling and 冲销出库 send it again, so a node stops or starts offering it.
+"""
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import Barcode, Sku, Warehouse
+from cloud.db.models import Barcode, NodeAssignment, Sku, Warehouse
 from cloud.db.transfers import Transfer, TransferLine
 from cloud.nodes import downlink
-from protocol.messages import PoReleaseLine, TransferRelease
+from cloud.nodes.registry import station_kinds
+from protocol.messages import PoReleaseLine, TransferOutbound, TransferOutboundLine, TransferRelease
 
 #: Transfer states as the receiving node sees them (only shipped ones are ever sent).
 _NODE_STATUS = {
@@ -91,4 +100,76 @@ def open_releases(session: Session, wh: Warehouse) -> list[TransferRelease]:
             ).scalars()
         )
         out.append(message(session, t, lines))
+    return out
+
+
+# --- the sender's side: transfer.outbound --------------------------------------------------
+
+
+def choose_pick_node(session: Session, t: Transfer) -> str | None:
+    """The sending warehouse's pick node for this transfer: a stable hash of its number over
+    the nodes assigned there that said they run a pick station (as an order's pick lease,
+    cloud/orders/release.py ``choose``); ``None`` when there is none."""
+    assigned = list(
+        session.execute(
+            select(NodeAssignment.node_id)
+            .where(NodeAssignment.warehouse_id == t.from_warehouse_id)
+            .order_by(NodeAssignment.node_id)
+        ).scalars()
+    )
+    kinds = station_kinds(session, assigned)
+    picks = [n for n in assigned if kinds.get(n) == "pick"]
+    return picks[zlib.crc32(t.number.encode()) % len(picks)] if picks else None
+
+
+def outbound(session: Session, t: Transfer, lines: list[TransferLine]) -> TransferOutbound:
+    if t.status == "audited":
+        status, shipment = "open", t.shipments + 1
+    elif t.status in ("shipped", "partially_received", "done"):
+        status, shipment = "shipped", max(1, t.shipments)
+    else:
+        status, shipment = "withdrawn", t.shipments + 1
+    return TransferOutbound(
+        transfer_number=t.number,
+        warehouse=session.get_one(Warehouse, t.from_warehouse_id).code,
+        to_warehouse=session.get_one(Warehouse, t.to_warehouse_id).code,
+        status=status,
+        shipment=shipment,
+        from_bin=t.from_bin,
+        pick_node=t.pick_node,
+        lines=[
+            TransferOutboundLine(line_no=ln.line_no, sku_code=ln.sku_code, qty=ln.qty)
+            for ln in lines
+        ],
+    )
+
+
+def push_outbound(session: Session, t: Transfer, lines: list[TransferLine], now: datetime) -> None:
+    """Send the transfer to the sender's nodes (once audited: a draft is never released).
+    An audited transfer without a pick node gets one chosen now, if the warehouse has one."""
+    if t.audited_at is None:
+        return
+    if t.status == "audited" and t.pick_node is None:
+        t.pick_node = choose_pick_node(session, t)
+    nodes = downlink.nodes_of_warehouse(session, t.from_warehouse_id)
+    if nodes:
+        downlink.push(session, nodes, "transfer.outbound", [outbound(session, t, lines)], now)
+
+
+def open_outbounds(session: Session, wh: Warehouse) -> list[TransferOutbound]:
+    """The audited transfers leaving the warehouse, for a node newly assigned to it."""
+    out = []
+    for t in session.execute(
+        select(Transfer)
+        .where(Transfer.from_warehouse_id == wh.id, Transfer.status == "audited")
+        .order_by(Transfer.id)
+    ).scalars():
+        lines = list(
+            session.execute(
+                select(TransferLine)
+                .where(TransferLine.transfer_id == t.id)
+                .order_by(TransferLine.line_no)
+            ).scalars()
+        )
+        out.append(outbound(session, t, lines))
     return out

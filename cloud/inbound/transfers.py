@@ -237,6 +237,8 @@ def audit_transfer(
     t.status, t.audited_by, t.audited_at = "audited", actor, now
     t.changed_by, t.changed_at = actor, now
     session.flush()
+    # Released to the sender's nodes: its pick node may pick and ship it (transfer_ship.py).
+    transfer_release.push_outbound(session, t, lines_of(session, t), now)
     return t
 
 
@@ -256,6 +258,7 @@ def cancel(
         )
     t.status, t.status_reason, t.changed_by, t.changed_at = "cancelled", reason, actor, now
     session.flush()
+    transfer_release.push_outbound(session, t, lines_of(session, t), now)
     return t
 
 
@@ -293,6 +296,7 @@ def ship(session: Session, account_id: int, number: str, actor: str, now: dateti
     t.changed_by, t.changed_at = actor, now
     session.flush()
     transfer_release.push(session, t, lines, now)
+    transfer_release.push_outbound(session, t, lines, now)
     return t
 
 
@@ -309,6 +313,9 @@ def settle(session: Session, t: Transfer, now: datetime) -> list[TransferLine]:
         t.status = "shipped"
     session.flush()
     transfer_release.push(session, t, lines, now)
+    if t.status == "audited":
+        # Its shipment taken back (冲销出库): the sender's node may ship it anew.
+        transfer_release.push_outbound(session, t, lines, now)
     return lines
 
 

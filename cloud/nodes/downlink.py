@@ -31,7 +31,9 @@ from protocol.messages import (
     ReturnRelease,
     StockExpected,
     StockLevel,
+    TransferOutbound,
     TransferRelease,
+    WaybillPoolTopUp,
 )
 
 #: ``session.info`` key: node -> downlink seq to push from once the transaction commits.
@@ -91,6 +93,11 @@ def change_key(type_: str, item: Message) -> str:
         return f"return:{item.warehouse}:{item.request}"
     if isinstance(item, TransferRelease):
         return f"transfer:{item.warehouse}:{item.transfer_number}"
+    if isinstance(item, WaybillPoolTopUp):
+        # A top-up is superseded only by itself sent again with the numbers left unused.
+        return f"waybill.pool:{item.batch}"
+    if isinstance(item, TransferOutbound):
+        return f"transfer-out:{item.warehouse}:{item.transfer_number}"
     if isinstance(item, StockExpected):
         return f"stock:{item.warehouse}:" + ",".join(sorted(item.bins))
     return f"{type_}:{item.model_dump_json()}"  # unknown kinds are never superseded

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cloud.db.models import Node
+from cloud.db.models import Event, Node
 
 
 def lock_node(session: Session, node_id: str, now: datetime) -> tuple[Node, bool]:
@@ -83,3 +83,19 @@ def lock_nodes(
         )
         found.update({n.node_id: (n, n.node_id in created) for n in locked(missing)})
     return found
+
+
+def station_kinds(session: Session, node_ids: list[str]) -> dict[str, str]:
+    """Each node's station kind as its newest ``node.started`` said; nodes not heard from are absent."""
+    newest = (
+        select(Event.node_id, func.max(Event.seq).label("seq"))
+        .where(Event.type == "node.started", Event.node_id.in_(node_ids))
+        .group_by(Event.node_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Event.node_id, Event.payload).join(
+            newest, and_(Event.node_id == newest.c.node_id, Event.seq == newest.c.seq)
+        )
+    )
+    return {node: str(payload.get("station_kind")) for node, payload in rows}

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Warehouse
-from cloud.orders.release import station_kinds
+from cloud.nodes.registry import station_kinds
 
 #: Rows shown at once; the total says how many more there are.
 LIMIT = 500

@@ -25,12 +25,11 @@ from datetime import datetime
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
-from sqlalchemy import and_, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import (
     Downlink,
-    Event,
     NodeAssignment,
     PickLease,
     SalesOrder,
@@ -38,7 +37,7 @@ from cloud.db.models import (
 )
 from cloud.errors import N_, ConflictError, InvalidError
 from cloud.nodes import downlink
-from cloud.nodes.registry import lock_nodes
+from cloud.nodes.registry import lock_nodes, station_kinds
 from cloud.orders import core as orders
 from cloud.orders import waybill_outbox
 from cloud.orders.core import get, log, send_release
@@ -51,22 +50,6 @@ class PickNodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     node: NodeId
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-
-
-def station_kinds(session: Session, node_ids: list[str]) -> dict[str, str]:
-    """Each node's station kind as its newest ``node.started`` said; nodes not heard from are absent."""
-    newest = (
-        select(Event.node_id, func.max(Event.seq).label("seq"))
-        .where(Event.type == "node.started", Event.node_id.in_(node_ids))
-        .group_by(Event.node_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Event.node_id, Event.payload).join(
-            newest, and_(Event.node_id == newest.c.node_id, Event.seq == newest.c.seq)
-        )
-    )
-    return {node: str(payload.get("station_kind")) for node, payload in rows}
 
 
 def pick_nodes(session: Session, warehouse_id: int) -> list[str]:

@@ -8,6 +8,9 @@ which prints its label), ``order.packed`` (the pack station scans each unit's se
 :class:`SerialSighting` per serial per fact, in the transaction that applies the fact
 (cloud/facts.py). The order's own log (cloud/orders/core.py) supplies its pick, label and
 shipment when the trace is read (:func:`trace`): those facts name the order, not the units.
+Likewise a unit received from a transfer was shipped on it: the transfer document supplies
+that step (the sending warehouse and bin, when it was shipped and by whom), since a transfer
+is shipped at the hub, where no station scans its units' serials.
 
 A serial seen twice where one unit cannot be (received again under another receipt, packed
 into a second order before it came back, twice in one fact) is a physical fact all the
@@ -25,8 +28,9 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import OrderLog, SalesOrder
+from cloud.db.models import OrderLog, SalesOrder, Warehouse
 from cloud.db.serials import SerialSighting
+from cloud.db.transfers import Transfer
 from cloud.errors import N_, NotFoundError
 from protocol.hlc import MIN_WALL_MS, unpack
 from protocol.messages import (
@@ -41,6 +45,7 @@ from protocol.messages import (
 #: Every step a trace shows, in the order one unit goes through them (a tie in time sorts
 #: by this). ``picked``, ``labelled`` and ``shipped`` come from the order's log.
 KINDS: Final = (
+    "transfer_shipped",
     "issued",
     "received",
     "transfer_received",
@@ -304,4 +309,40 @@ def trace(session: Session, account_id: int, serial: str) -> list[Step]:
             # the node's, and a node that synced a day late would put its pick after its pack.
             step = Step(kind, at, sku, order_no, node, detail=None if node else actor)
             steps.append((packed_at, step))
+    steps += _transfer_steps(session, account_id, rows)
     return [s for _, s in sorted(steps, key=lambda p: (p[0], _RANK[p[1].kind]))]
+
+
+def _transfer_steps(
+    session: Session, account_id: int, rows: Sequence[SerialSighting]
+) -> list[tuple[datetime, Step]]:
+    """The shipment of each transfer the unit was received from, from the document: sorted
+    just before that receipt (the hub's clock and the node's are not compared)."""
+    received = {r.doc: (r.sku_code, r.at) for r in rows if r.kind == "transfer_received"}
+    if not received:
+        return []
+    found = session.execute(
+        select(Transfer.number, Warehouse.code, Transfer.from_bin, Transfer.shipped_at)
+        .join(Warehouse, Warehouse.id == Transfer.from_warehouse_id)
+        .add_columns(Transfer.shipped_by)
+        .where(
+            Transfer.account_id == account_id,
+            Transfer.number.in_(list(received)),
+            Transfer.shipped_at.is_not(None),
+        )
+    ).all()
+    out: list[tuple[datetime, Step]] = []
+    for number, from_code, from_bin, shipped_at, shipped_by in found:
+        sku, received_at = received[number]
+        step = Step(
+            "transfer_shipped",
+            shipped_at,
+            sku,
+            number,
+            None,
+            from_code,
+            from_bin,
+            detail=shipped_by,
+        )
+        out.append((received_at, step))
+    return out

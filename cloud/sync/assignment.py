@@ -65,6 +65,8 @@ def assign_node(
         downlink.append(session, node, "return.release", ret, now)
     for tr in transfer_release.open_releases(session, wh):
         downlink.append(session, node, "transfer.release", tr, now)
+    for out in transfer_release.open_outbounds(session, wh):
+        downlink.append(session, node, "transfer.outbound", out, now)
     # What is in the bins now: pick nodes allocate from it, counts compare against it.
     downlink.push_bin_stock(session, account_id, {(wh.id, b.code) for b in infos}, now)
     return before

@@ -71,10 +71,12 @@ _FACT_TYPES = frozenset(
         "order.packed",
         "order.weighed",
         "order.labelled",
+        "waybill.pool_used",
         "stocktake.counted",
         "po.received",
         "return.received",
         "transfer.received",
+        "transfer.shipped",
     }
 )
 

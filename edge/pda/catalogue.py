@@ -12,7 +12,7 @@ from io import BytesIO
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
@@ -27,12 +27,22 @@ def po_path(locale: str) -> Path:
     return LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
+#: What the receiving and returns stations say: the desk pages show it in their language
+#: (edge/stations/sentences.py), so its ids are this catalogue's too.
+STATION_SENTENCES = PACKAGE.parent / "stations" / "sentences.py"
+
+
 def extract() -> Catalog:
     catalog = Catalog(project="guanjia-pda", charset="utf-8")
     for filename, lineno, message, comments, context in extract_from_dir(
         PACKAGE, METHODS, options_map=OPTIONS, strip_comment_tags=True
     ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    where = f"../stations/{STATION_SENTENCES.name}"
+    for lineno, message, comments, context in extract_from_file(
+        "python", str(STATION_SENTENCES), strip_comment_tags=True
+    ):
+        catalog.add(message, None, [(where, lineno)], auto_comments=comments, context=context)
     return catalog
 
 

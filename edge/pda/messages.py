@@ -10,6 +10,10 @@ import gettext
 from typing import Final
 
 from edge.pda.i18n import N_
+from edge.stations import sentences
+
+#: The pages that show the receiving and returns stations' sentences.
+DESK_PAGES: Final = ("receive", "returns")
 
 JS_MESSAGES: Final[dict[str, str]] = {
     "bin_ok": N_("Bin {bin} OK: pick {qty} × {sku}"),
@@ -124,6 +128,12 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "err_no_such_wave": N_("the node has no released orders of this wave"),
     "err_leased_elsewhere": N_("this wave is picked on another pick node"),
     "err_not_leased": N_("this wave is not leased to a pick node yet: ask a lead"),
+    "err_wrong_warehouse": N_("this transfer leaves from another warehouse: it is picked there"),
+    "err_transfer_closed": N_("this transfer was shipped or cancelled on the hub: pick nothing"),
+    "err_transfer_no_substitute": N_(
+        "a transfer ships its own items only: no substitute (short the stop instead)"
+    ),
+    "err_line_too_large": N_("a line of this transfer is too large to pick: ship it from the hub"),
     "err_too_large": N_("the request was too large for the node"),
     "err_invalid_request": N_("the node could not read the request"),
     "err_count_running": N_("a count is already running: finish or abandon it first"),
@@ -209,3 +219,9 @@ JS_MESSAGES: Final[dict[str, str]] = {
 
 def js_messages(translations: gettext.NullTranslations) -> dict[str, str]:
     return {key: translations.gettext(text) for key, text in JS_MESSAGES.items()}
+
+
+def station_sentences(translations: gettext.NullTranslations) -> dict[str, str]:
+    """The stations' sentences in the page's language, by message id (the English): the
+    desk pages put a verdict's parameters into them (static/js/text.js ``said``)."""
+    return {msgid: translations.gettext(msgid) for msgid in sentences.ALL}

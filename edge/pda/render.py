@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from edge.pda import i18n
 from edge.pda.commands import COMMANDS
-from edge.pda.messages import js_messages
+from edge.pda.messages import DESK_PAGES, js_messages, station_sentences
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -73,6 +73,8 @@ def page_context(request: Request, page: str) -> dict[str, Any]:
         "doubleReadMs": DOUBLE_READ_MS,
         "commands": {c.code: c.action for c in COMMANDS},
         "text": js_messages(i18n.translations(locale)),
+        # The stations' sentences (edge/stations/sentences.py), for the pages that show them.
+        "said": station_sentences(i18n.translations(locale)) if page in DESK_PAGES else {},
         "serviceWorker": service_worker(request),
     }
     return {

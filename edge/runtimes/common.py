@@ -43,6 +43,7 @@ from edge.stations.common import (
     Verdict,
     printable,
 )
+from edge.stations.sentences import Common, Sentence, say
 from edge.stations.stocktake import StocktakeReport
 from edge.store import journal
 from edge.store.store import Store
@@ -166,11 +167,13 @@ class StationRuntime:
 
     def unknown_key(self, key: str) -> None:
         word = key.split(":", 1)[0]
+        said = say(Common.UNKNOWN_KEY, key=printable(word))
         self.say(
             "input.unknown_key",
             Signal.UNKNOWN,
-            f"unknown operator key {printable(word)}: see the key card",
+            said.english(),
             barcode=printable(self.command_prefix + word),
+            said=(said,),
         )
 
     # --- one step -----------------------------------------------------------------------
@@ -258,12 +261,19 @@ class StationRuntime:
             return journal.add_report(conn, self.station_name, payload, now)
         raise TypeError(f"no journal table for {type(payload).__name__}")
 
-    def say(self, kind: str, signal: Signal, text: str, **fields: str | None) -> None:
+    def say(
+        self,
+        kind: str,
+        signal: Signal,
+        text: str,
+        said: tuple[Sentence, ...] = (),
+        **fields: str | None,
+    ) -> None:
         """A verdict of the runtime itself (bad operator key, unreadable line): journal, then light."""
         level: LogLevel = (
             "info" if signal in (Signal.OK, Signal.PROMPT, Signal.COMPLETE) else "warning"
         )
-        verdict = Verdict(self.station_name, kind, text, at_ms=self.clock_ms(), **fields)
+        verdict = Verdict(self.station_name, kind, text, at_ms=self.clock_ms(), said=said, **fields)
         self.execute([Record(verdict), Log(level, text), Show(signal, text)])
 
     def run_all(self, commands: Sequence[object]) -> None:

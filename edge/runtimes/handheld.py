@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import orjson
 from pydantic import BaseModel
@@ -108,7 +108,12 @@ class DeskResult(BaseModel):
 
     kind: str
     signal: str
+    #: The sentence in English (the station's light and journal).
     text: str
+    #: The same sentence as message ids and parameters (edge/stations/sentences.py): the
+    #: page says it in its own language. Parts in order, each
+    #: ``{"msgid": ..., "params": {name: value | part | [parts]}}``.
+    said: list[dict[str, Any]] = []
     sku_code: str | None = None
     view: DeskView
     replayed: bool = False
@@ -247,6 +252,7 @@ class _Answering:
             kind=req.verdict.kind if req.verdict is not None else "input.logged",
             signal=(show.signal if show else Signal.NOTICE).value,
             text=show.text if show else "",
+            said=[p.plain() for p in req.verdict.said] if req.verdict is not None else [],
             sku_code=req.verdict.sku_code if req.verdict is not None else None,
             view=self.view(),
         )

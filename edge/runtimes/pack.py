@@ -64,11 +64,17 @@ from edge.stations.pack import (
     WaybillScanned,
     WeightStable,
 )
-from edge.store import journal, replica
+from edge.store import journal, replica, waybill_pool
 from edge.store.store import Store
 from protocol.devices import gs1
-from protocol.devices.zpl import ShippingLabel
-from protocol.messages import CatalogueUpsert, DownBatch, OrderLabelledPayload, OrderReleased
+from protocol.devices.zpl import WAYBILL_RE, ShippingLabel
+from protocol.messages import (
+    CatalogueUpsert,
+    DownBatch,
+    OrderLabelledPayload,
+    OrderReleased,
+    WaybillPoolUsedPayload,
+)
 
 log = logging.getLogger("guanjia.edge.pack")
 
@@ -107,11 +113,23 @@ def catalogue_entry(conn: sqlite3.Connection, sku: replica.Sku) -> CatalogueUpse
     )
 
 
-def order_view(conn: sqlite3.Connection, code: str) -> OrderView | None:
-    """An order by id or waybill, with its SKUs and the label already sent, if any."""
+def order_view(conn: sqlite3.Connection, code: str, offline: bool = False) -> OrderView | None:
+    """An order by id or waybill (its own, or the offline pool's number printed on it), with
+    its SKUs and the label already sent, if any. A pool number printed on the order is its
+    waybill here until the hub's release says so too; without a printable waybill and with
+    the uplink down (``offline``) the view offers the courier's next free pool number."""
     release = replica.order(conn, code)
     if release is None:
+        pooled_order = waybill_pool.order_of(conn, code)
+        release = replica.order(conn, pooled_order) if pooled_order is not None else None
+    if release is None:
         return None
+    pool_waybill = None
+    used = waybill_pool.used_by(conn, release.order_id)
+    if used is not None and used != release.waybill:
+        release = release.model_copy(update={"waybill": used, "waybill_route": None})
+    elif offline and (release.waybill is None or not WAYBILL_RE.fullmatch(release.waybill)):
+        pool_waybill = waybill_pool.next_free(conn, release.carrier)
     skus: dict[str, CatalogueUpsert] = {}
     wanted = [line.sku_code for line in release.lines]
     while wanted:
@@ -127,7 +145,7 @@ def order_view(conn: sqlite3.Connection, code: str) -> OrderView | None:
     labelled = None
     if label is not None and label[0] in ("sent", "printed"):
         labelled = LabelInfo(tracking_number=label[1], printer=label[2], carrier=label[3])
-    return OrderView(release, skus, labelled)
+    return OrderView(release, skus, labelled, pool_waybill, offline)
 
 
 def sku_for_scan(
@@ -212,6 +230,9 @@ class PackRuntime(StationRuntime):
         self._scale_seen = False
         self._started_ms = 0
         self._year = 1970
+        #: Whether the hub is reachable now (edge/node.py wires the sync agent's status):
+        #: an order without a waybill then waits for the hub's, else takes the pool's.
+        self.uplink: Callable[[], bool] = lambda: True
 
     async def start(self) -> None:
         import datetime
@@ -254,7 +275,7 @@ class PackRuntime(StationRuntime):
             sku, serial = found if found is not None else (None, None)
             self.dispatch(ItemScanned(text, sku, serial, at_ms=now))
             return
-        view = order_view(conn, text)
+        view = order_view(conn, text, offline=not self.uplink())
         if view is not None:
             self.dispatch(WaybillScanned(text, view, at_ms=now))
             return
@@ -314,7 +335,7 @@ class PackRuntime(StationRuntime):
         ).fetchone()
         if row is None or int(row[0]) <= release.version:
             return
-        view = order_view(self.store.conn, release.order_id)
+        view = order_view(self.store.conn, release.order_id, offline=not self.uplink())
         if view is not None:
             super().dispatch(OrderUpdated(view, at_ms=self.clock_ms()))
 
@@ -360,6 +381,9 @@ class PackRuntime(StationRuntime):
                 payload.tracking_number,
                 at_ms,
             )
+        elif isinstance(payload, WaybillPoolUsedPayload):
+            # With the label's intent and the fact, or not at all (raises if not free).
+            waybill_pool.use(conn, payload.waybill_code, payload.order_id, at_ms)
 
     def before_commit(
         self, conn: sqlite3.Connection, event: object, commands: list[object]

@@ -59,6 +59,7 @@ from typing import Final, Literal
 import orjson
 
 from edge.ops import metrics
+from edge.runtimes import pick_transfer
 from edge.runtimes.pick_views import (
     EXPECT,
     ActionResult,
@@ -93,7 +94,14 @@ from edge.stations.route import Metric
 from edge.store import journal, replica
 from edge.store.migrations import PICK_API_SCHEMA
 from edge.store.store import Store
-from protocol.messages import BinInfo, CatalogueUpsert, Message, OrderRelease, StockLevel
+from protocol.messages import (
+    BinInfo,
+    CatalogueUpsert,
+    Message,
+    OrderPickedPayload,
+    OrderRelease,
+    StockLevel,
+)
 
 log = logging.getLogger("guanjia.edge.pick")
 
@@ -229,6 +237,27 @@ class PickService:
                     "done" if state == State.DONE.value else "in_progress"
                 )
                 out[wave] = base.model_copy(update={"status": status, "operator": operator})
+            # Transfers leaving this warehouse, leased here and not picked for this shipment
+            # (edge/runtimes/pick_transfer.py): offered like waves, under their numbers.
+            for number, units, state_ in conn.execute(
+                "SELECT t.transfer_number, SUM(json_extract(l.value, '$.qty')), "
+                "(SELECT s.state FROM pick_session s WHERE s.wave = t.transfer_number "
+                "ORDER BY s.id DESC LIMIT 1) "
+                "FROM transfer_outbound t, json_each(t.body, '$.lines') l "
+                "WHERE t.status = 'open' AND t.pick_node = ? AND t.picked < t.shipment "
+                "AND (? IS NULL OR t.warehouse = ?) GROUP BY t.transfer_number",
+                (self.store.node_id, self.warehouse, self.warehouse),
+            ):
+                busy = state_ is not None and state_ != State.DONE.value
+                prior = out.get(str(number))
+                out[str(number)] = WaveSummary(
+                    wave=str(number),
+                    orders=1,
+                    units=int(units),
+                    status="in_progress" if busy else "available",
+                    operator=prior.operator if busy and prior else None,
+                    kind="transfer",
+                )
             return [out[w] for w in sorted(out)]
 
     def current(self, operator: str) -> CurrentView:
@@ -315,7 +344,7 @@ class PickService:
                 raise Conflict("wave_taken", f"wave {wave} is being picked by {taken.operator}")
             if self.store.conn.execute(
                 "SELECT 1 FROM pick_session WHERE wave = ? AND state = 'done'", (wave,)
-            ).fetchone():
+            ).fetchone() and not self._transfer_wave(wave):
                 raise Conflict("wave_done", f"wave {wave} has already been picked on this node")
             orders, bins, stock = self._gather(wave)
             at = self._wall_ms()
@@ -386,6 +415,12 @@ class PickService:
             session = self._require(operator)
             st = session.station
             stop = st.stop
+            if any(pick_transfer.is_transfer(o) for o in st.orders.values()):
+                raise Conflict(
+                    "transfer_no_substitute",
+                    f"transfer {session.wave} ships its own SKUs only: no substitutes "
+                    "(short the stop if the bin holds no more)",
+                )
             if st.state is State.AT_BIN and stop is not None:
                 raise Conflict(
                     "bin_first", f"scan bin {stop.bin} first: a substitute is picked at the bin"
@@ -439,8 +474,18 @@ class PickService:
     ) -> tuple[tuple[OrderRelease, ...], dict[str, BinInfo], tuple[StockLevel, ...]]:
         conn = self.store.conn
         orders = tuple(replica.wave(conn, wave, self.store.node_id))
+        from_bin: str | None = None
         if not orders:
-            raise self._not_leased_here(wave)
+            found = pick_transfer.outbound(conn, wave)
+            if found is None:
+                raise self._not_leased_here(wave)
+            refused = pick_transfer.problem(*found, self.store.node_id, self.warehouse)
+            if refused is not None:
+                raise refused
+            orders, from_bin = (
+                (pick_transfer.as_order(found[0], self.store.node_id),),
+                found[0].from_bin,
+            )
         bins = {b.code: b for b in replica.bins(conn, self.warehouse)}
         skus = sorted({line.sku_code for o in orders for line in o.lines})
         stock = tuple(
@@ -450,9 +495,17 @@ class PickService:
                 "WHERE sku_code IN (SELECT value FROM json_each(?)) ORDER BY bin, sku_code",
                 (orjson.dumps(skus).decode(),),
             )
-            if self.warehouse is None or b in bins
+            if (self.warehouse is None or b in bins) and from_bin in (None, b)
         )
         return orders, bins, stock
+
+    def _transfer_wave(self, wave: str) -> bool:
+        """A transfer's number, not a wave of orders (a re-release after 冲销出库 is picked
+        again under the same number: its own ``picked`` column says whether it was)."""
+        conn = self.store.conn
+        return not replica.wave(conn, wave, self.store.node_id) and (
+            pick_transfer.outbound(conn, wave) is not None
+        )
 
     def _not_leased_here(self, wave: str) -> PickError:
         """Why ``wave`` has nothing for this node to pick: unknown, or leased elsewhere."""
@@ -568,6 +621,10 @@ class PickService:
         if not known:
             return []
         out: list[Event] = []
+        for release in known.values():
+            gone = pick_transfer.withdrawn(self.store.conn, release, self.store.node_id)
+            if gone is not None:
+                out.append(OrderUpdated(gone, at))
         for (body,) in self.store.conn.execute(
             "SELECT body FROM order_release WHERE order_id IN (SELECT value FROM json_each(?)) "
             "ORDER BY order_id",
@@ -598,6 +655,16 @@ class PickService:
             if isinstance(command, Record):
                 p = command.payload
                 now = session.station.now_ms
+                if isinstance(p, OrderPickedPayload) and pick_transfer.is_transfer(
+                    session.station.orders[p.order_id]
+                ):
+                    # A transfer's pick is its shipment (edge/runtimes/pick_transfer.py).
+                    p = pick_transfer.shipped(
+                        self.store.conn,
+                        p,
+                        session.station.orders[p.order_id],
+                        self.store.node_id,
+                    )
                 if isinstance(p, Message):
                     done = journal.append_fact(self.store, p, now)
                     if done.seq is not None:

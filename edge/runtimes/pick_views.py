@@ -171,3 +171,6 @@ class WaveSummary(BaseModel):
     units: int
     status: Literal["available", "in_progress", "done"]
     operator: str | None
+    #: ``transfer``: a transfer (调拨单) leaving this warehouse, picked under its number
+    #: (edge/runtimes/pick_transfer.py); ``wave``: a wave of released orders.
+    kind: Literal["wave", "transfer"] = "wave"

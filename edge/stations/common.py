@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
+from edge.stations.sentences import Common, Sentence, say
 from protocol.messages import (
     Message,
     OrderLabelledPayload,
@@ -22,6 +23,7 @@ from protocol.messages import (
     OrderPickedPayload,
     OrderWeighedPayload,
     StocktakeCountedPayload,
+    WaybillPoolUsedPayload,
 )
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "StockMovement",
     "Verdict",
     "barcode_problem",
+    "barcode_problem_said",
     "durable_first",
     "printable",
 ]
@@ -66,6 +69,7 @@ FactPayload = (
     | OrderPackedPayload
     | OrderWeighedPayload
     | OrderLabelledPayload
+    | WaybillPoolUsedPayload
     | StocktakeCountedPayload
 )
 
@@ -89,6 +93,9 @@ class Verdict:
     serial: str | None = None
     lead: str | None = None
     at_ms: int = 0
+    #: ``text`` as message ids and parameters, for a page in its own language
+    #: (edge/stations/sentences.py); empty: ``text`` is all there is.
+    said: tuple[Sentence, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +141,22 @@ class Log:
 MAX_BARCODE_CHARS: Final = 128
 
 
-def barcode_problem(barcode: str) -> str | None:
-    """Why a scanned string cannot be a barcode, or None if it can."""
+def barcode_problem_said(barcode: str) -> Sentence | None:
+    """Why a scanned string cannot be a barcode (a sentence), or None if it can."""
     if not barcode:
-        return "empty"
+        return say(Common.PROBLEM_EMPTY)
     if len(barcode) > MAX_BARCODE_CHARS:
-        return f"{len(barcode)} characters, more than {MAX_BARCODE_CHARS}"
+        return say(Common.PROBLEM_LONG, n=len(barcode), max=MAX_BARCODE_CHARS)
     bad = sorted({f"0x{ord(ch):02x}" for ch in barcode if ord(ch) < 0x20 or ord(ch) == 0x7F})
     if bad:
-        return f"control characters {', '.join(bad)}"
+        return say(Common.PROBLEM_CONTROL, codes=", ".join(bad))
     return None
+
+
+def barcode_problem(barcode: str) -> str | None:
+    """Why a scanned string cannot be a barcode, or None if it can."""
+    said = barcode_problem_said(barcode)
+    return said.english() if said is not None else None
 
 
 def durable_first(commands: Sequence[object]) -> bool:

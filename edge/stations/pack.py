@@ -65,6 +65,7 @@ from protocol.messages import (
     OrderRelease,
     OrderWeighedPayload,
     PackedItem,
+    WaybillPoolUsedPayload,
 )
 
 
@@ -102,6 +103,11 @@ class OrderView:
     skus: Mapping[str, CatalogueUpsert] = field(default_factory=dict)
     #: Set when the node already recorded ``order.labelled`` for this order.
     labelled: LabelInfo | None = None
+    #: The release has no printable waybill and the uplink is down: the courier's next free
+    #: number of the node's offline pool (docs/channels.md "The offline pool"), None when
+    #: the pool is empty (``offline`` then says why nothing prints).
+    pool_waybill: str | None = None
+    offline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +371,10 @@ class PackStation:
         self.scale_ok = True
         self.deadline_ms: int | None = None
         self.last_scan: tuple[str, int] | None = None
+        #: The open order prints this number of the offline pool (its use is a fact).
+        self.pooled: str | None = None
+        #: Its use was recorded (a label job was sent with it): it stays the order's number.
+        self.pool_recorded = False
 
     # --- public ---------------------------------------------------------------------------
 
@@ -394,7 +404,7 @@ class PackStation:
     def _verdict(self, kind: str, text: str, **fields: str | None) -> Record:
         order_id = self.view.release.order_id if self.view is not None else None
         fields.setdefault("order_id", order_id)
-        return Record(Verdict(self.station, kind, text, at_ms=self.now_ms, **fields))
+        return Record(Verdict(self.station, kind, text, at_ms=self.now_ms, said=(), **fields))
 
     def _say(
         self,
@@ -440,6 +450,8 @@ class PackStation:
         self.reprint_by = None
         self.printer_problem = None
         self.deadline_ms = None
+        self.pooled = None
+        self.pool_recorded = False
 
     def _printer(self) -> str | None:
         release = self.release
@@ -504,13 +516,31 @@ class PackStation:
             )
             self._clear_order()
             return State.IDLE, out
+        pooled = None
         if release.waybill is None or not WAYBILL_RE.fullmatch(release.waybill):
-            text = f"order {release.order_id} has no printable waybill number yet: put it aside"
-            out = self._say(
-                "order.no_waybill", Signal.HOLD, text, "warning", order_id=release.order_id
-            )
-            self._clear_order()
-            return State.IDLE, out
+            if view.pool_waybill is not None and WAYBILL_RE.fullmatch(view.pool_waybill):
+                # Offline: the label carries the pool's number (the hub binds it on report).
+                pooled = view.pool_waybill
+                release = release.model_copy(update={"waybill": pooled, "waybill_route": None})
+                view = OrderView(release, view.skus, view.labelled)
+            elif view.offline:
+                text = (
+                    f"order {release.order_id} has no waybill and the uplink is down: the "
+                    f"offline waybill pool of {release.carrier} is empty; put it aside until "
+                    "the hub is back"
+                )
+                out = self._say(
+                    "order.pool_empty", Signal.HOLD, text, "error", order_id=release.order_id
+                )
+                self._clear_order()
+                return State.IDLE, out
+            else:
+                text = f"order {release.order_id} has no printable waybill number yet: put it aside"
+                out = self._say(
+                    "order.no_waybill", Signal.HOLD, text, "warning", order_id=release.order_id
+                )
+                self._clear_order()
+                return State.IDLE, out
         if release.carrier not in self.config.printers:
             text = f"no printer bound to carrier {release.carrier} at this station"
             out = self._say(
@@ -520,11 +550,14 @@ class PackStation:
             return State.IDLE, out
         self._clear_order()
         self.view = view
+        self.pooled = pooled
         self.lines = _lines_of(view)
         self.seen.update(view.skus)
         _, need = self.progress()
         gifts = sum(1 for line in self.lines if line.gift)
         extra = f" ({gifts} gift line{'s' if gifts > 1 else ''})" if gifts else ""
+        if pooled is not None:
+            extra += f" (offline: waybill {pooled} from the pool)"
         text = f"order {release.order_id}: scan {need} item(s){extra}"
         return State.SCANNING, self._say("order.open", Signal.PROMPT, text)
 
@@ -919,7 +952,23 @@ class PackStation:
         self.printer_problem = None
         self.deadline_ms = self.now_ms + self.config.print_timeout_ms
         text = f"printing {release.carrier} label {release.waybill} on {printer}"
+        used: list[Command] = []
+        if self.pooled is not None and self.pooled == release.waybill:
+            # Committed with the label's intent: the number is this order's from now on.
+            self.pool_recorded = True
+            used.append(
+                Record(
+                    WaybillPoolUsedPayload(
+                        order_id=release.order_id,
+                        version=release.version,
+                        station=self.station,
+                        carrier=release.carrier,
+                        waybill_code=self.pooled,
+                    )
+                )
+            )
         return State.PRINTING, [
+            *used,
             self._verdict("print.sent", text),
             Print(printer, label, reprint),
             Show(Signal.PROMPT, text),
@@ -1076,6 +1125,7 @@ class PackStation:
         same_lines = [(ln.line_id, ln.sku_code, ln.qty) for ln in new.lines] == [
             (ln.line_id, ln.sku_code, ln.qty) for ln in current.lines
         ]
+        new = self._keep_pooled(new)
         self.view = OrderView(new, {**(self.view.skus if self.view else {}), **event.order.skus})
         if same_lines:
             return self.state, [
@@ -1092,6 +1142,19 @@ class PackStation:
         text = f"order {new.order_id} changed by the hub: empty the parcel and scan all {need} items again"
         return State.SCANNING, self._say("order.changed", Signal.WRONG_ITEM, text, "warning")
 
+    def _keep_pooled(self, new: OrderRelease, printed: bool = False) -> OrderRelease:
+        """A newer release while the open order prints a pool number: without a waybill of
+        its own, or once a label job went out with the pool number (even one that never left
+        the printer's queue: its use is recorded), the pool number stays; else the hub's
+        number (it came back before any label) replaces it."""
+        if self.pooled is None:
+            return new
+        printable = new.waybill is not None and WAYBILL_RE.fullmatch(new.waybill)
+        if printable and not self.pool_recorded and not printed:
+            self.pooled = None
+            return new
+        return new.model_copy(update={"waybill": self.pooled, "waybill_route": None})
+
     def _update_finished(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, OrderUpdated)
         current = self.release
@@ -1099,6 +1162,7 @@ class PackStation:
         if current is None or new.order_id != current.order_id or new.version <= current.version:
             return self.state, [Log("info", f"order update {new.order_id} v{new.version} ignored")]
         assert self.view is not None
+        new = self._keep_pooled(new, printed=True)
         self.view = OrderView(new, self.view.skus, self.view.labelled)
         if new.status in _DO_NOT_SHIP:
             text = f"order {new.order_id} was {new.status} after labelling: pull the parcel"

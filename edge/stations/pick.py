@@ -247,7 +247,7 @@ class PickStation:
         **fields: str | None,
     ) -> list[Command]:
         out: list[Command] = [
-            Record(Verdict(self.station, kind, text, at_ms=self.now_ms, **fields))
+            Record(Verdict(self.station, kind, text, at_ms=self.now_ms, said=(), **fields))
         ]
         if level is not None:
             out.append(Log(level, text))

@@ -46,7 +46,6 @@ killed between two scans resumes where the last light left it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from edge.stations.common import (
     Log,
@@ -56,6 +55,7 @@ from edge.stations.common import (
     Signal,
     Verdict,
     barcode_problem,
+    barcode_problem_said,
     printable,
     table_row,
 )
@@ -90,14 +90,14 @@ from edge.stations.receive_model import (
     State,
     Unit,
     UnitCounted,
+    receipt_fact,
+    suggest_bin,
 )
+from edge.stations.sentences import Common, Receiving, Sentence, Words, english, key_word, say, word
 from protocol.devices.zpl_item import ItemLabel
 from protocol.messages import (
     BinInfo,
-    PoReceivedPayload,
     PoReleaseLine,
-    ReceivedLine,
-    TransferReceivedPayload,
 )
 
 
@@ -136,13 +136,13 @@ class ReceiveStation:
                 and last[0] == event.barcode
                 and 0 <= event.at_ms - last[1] <= window
             ):
-                text = f"double read of {printable(event.barcode)} ignored"
-                return self._say("scan.duplicate", Signal.NOTICE, text, "warning")
-            problem = barcode_problem(event.barcode)
+                said = say(Common.DOUBLE_READ, code=printable(event.barcode))
+                return self._say("scan.duplicate", Signal.NOTICE, said, "warning")
+            problem = barcode_problem_said(event.barcode)
             if problem is not None:
-                text = f"unreadable scan ({problem}): scan again"
+                said = say(Common.UNREADABLE, problem=problem)
                 return self._say(
-                    "scan.unreadable", Signal.UNKNOWN, text, "warning", barcode=repr(event.barcode)
+                    "scan.unreadable", Signal.UNKNOWN, said, "warning", barcode=repr(event.barcode)
                 )
         elif isinstance(event, QcFail | Finish | Abandon | Reprint):
             self.last_scan = None  # an operator key between two reads: not a double read
@@ -181,35 +181,24 @@ class ReceiveStation:
         return [k for k in self.groups() if k not in self.placed]
 
     def suggest(self, key: GroupKey) -> BinInfo | None:
-        """The putaway bin for a group (docs/stations.md "Receiving station")."""
+        """The putaway bin for a group (receive_model.suggest_bin)."""
         assert self.po is not None
-        sku, verdict, _ = key
-        item = self.items.get(sku)
-        cfg = self.config
-        if verdict == "fail":
-            zones: tuple[str, ...] = QC_ZONES
-        elif item is not None and item.open_demand >= cfg.fast_mover_min_units:
-            zones = ("fast_mover", "pick", "reserve")
-        elif (
-            item is not None and item.weight_g is not None and item.weight_g <= cfg.small_item_max_g
-        ):
-            zones = ("small_item", "pick", "reserve")
-        else:
-            zones = ("reserve", "pick")
-        stocked = set(item.stocked_bins) if item is not None else set()
-        for zone in zones:
-            bins = [b for b in self.po.bins if b.zone == zone]
-            if bins:
-                return min(bins, key=lambda b: (b.code not in stocked, b.walk_order, b.code))
-        return None
+        return suggest_bin(self.po.bins, self.items.get(key[0]), key[1], self.config)
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _doc(self, po: PoView | None = None) -> Sentence:
+        """The open document as the operator's texts name it: "PO X" or "transfer X"."""
+        po = po or self.po
+        assert po is not None
+        number = po.release.po_number
+        return say(Words.TRANSFER if po.document == "transfer" else Words.PO, number=number)
 
     def _say(
         self,
         kind: str,
         signal: Signal,
-        text: str,
+        said: Sentence | tuple[Sentence, ...],
         level: LogLevel | None = None,
         *before: Command,
         **fields: str | None,
@@ -217,7 +206,9 @@ class ReceiveStation:
         """Records first, then the verdict, a log line and the light (durable first)."""
         po = self.po.release.po_number if self.po is not None else None
         fields.setdefault("order_id", po)
-        verdict = Verdict(self.config.station, kind, text, at_ms=self.now_ms, **fields)
+        said = said if isinstance(said, tuple) else (said,)
+        text = english(said)
+        verdict = Verdict(self.config.station, kind, text, at_ms=self.now_ms, said=said, **fields)
         out: list[Command] = [*before, Record(verdict)]
         if level is not None:
             out.append(Log(level, text))
@@ -254,30 +245,37 @@ class ReceiveStation:
         assert isinstance(event, PoScanned)
         code = event.barcode
         if event.po is None and event.candidates:
-            text = (
-                f"{code} is the delivery of {len(event.candidates)} open POs "
-                f"({', '.join(event.candidates[:5])}): scan the PO number instead"
+            said = say(
+                Receiving.PO_AMBIGUOUS,
+                code=code,
+                n=len(event.candidates),
+                pos=", ".join(event.candidates[:5]),
             )
             return self.state, self._say(
-                "po.ambiguous_ref", Signal.UNKNOWN, text, "warning", barcode=code
+                "po.ambiguous_ref", Signal.UNKNOWN, said, "warning", barcode=code
             )
         if event.po is None:
-            text = f"no purchase order or transfer {code} on this node: check the delivery note"
+            said = say(Receiving.PO_UNKNOWN, code=code)
             return self.state, self._say(
-                "po.unknown", Signal.UNKNOWN, text, "warning", barcode=code
+                "po.unknown", Signal.UNKNOWN, said, "warning", barcode=code
             )
         rel = event.po.release
-        doc = event.po.label
+        doc = self._doc(event.po)
         if rel.warehouse != self.config.warehouse:
-            text = f"{doc} is for warehouse {rel.warehouse}, this dock is {self.config.warehouse}"
+            said = say(
+                Receiving.PO_WRONG_WAREHOUSE,
+                doc=doc,
+                warehouse=rel.warehouse,
+                here=self.config.warehouse,
+            )
             return self.state, self._say(
-                "po.wrong_warehouse", Signal.WRONG_ITEM, text, "warning", order_id=rel.po_number
+                "po.wrong_warehouse", Signal.WRONG_ITEM, said, "warning", order_id=rel.po_number
             )
         if rel.status != "open":
             signal = Signal.ALREADY_DONE if rel.status == "received" else Signal.HOLD
-            text = f"{doc} is {rel.status}: receive nothing against it, call a lead"
+            said = say(Receiving.PO_NOT_OPEN, doc=doc, status=word(rel.status))
             return self.state, self._say(
-                "po.not_open", signal, text, "warning", order_id=rel.po_number
+                "po.not_open", signal, said, "warning", order_id=rel.po_number
             )
         self._clear()
         self.po = event.po
@@ -292,14 +290,17 @@ class ReceiveStation:
             max(0, ln.expected - event.po.pending.get(ln.sku_code, 0)) for ln in rel.lines
         )
         source = event.po.origin if event.po.document == "transfer" else rel.supplier
-        supplier = f" from {source}" if source else ""
-        if code != rel.po_number:  # found by a delivery reference (ASN or waybill)
-            supplier += f" (delivery {code})"
-        text = (
-            f"{doc}{supplier}: {len(rel.lines)} line(s), {expected} unit(s) expected; "
-            f"receipt {self.receipt_id}: scan the items"
+        said = say(
+            Receiving.PO_OPEN,
+            doc=doc,
+            source=say(Receiving.FROM, source=source) if source else "",
+            # found by a delivery reference (ASN or waybill)
+            delivery=say(Receiving.DELIVERY, code=code) if code != rel.po_number else "",
+            lines=len(rel.lines),
+            expected=expected,
+            receipt=self.receipt_id,
         )
-        return State.COUNTING, self._say("po.open", Signal.PROMPT, text, None, opened)
+        return State.COUNTING, self._say("po.open", Signal.PROMPT, said, None, opened)
 
     def _po_busy(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, PoScanned)
@@ -310,11 +311,16 @@ class ReceiveStation:
             and event.po.release.po_number == mine
             and event.po.document == self.po.document
         ):
-            text = f"{self.po.label} is already open: receipt {self.receipt_id}"
-            return self.state, self._say("po.reopen", Signal.NOTICE, text)
-        text = f"{event.barcode} scanned during receipt {self.receipt_id} of {self.po.label}: finish or abandon it first"
+            said = say(Receiving.PO_REOPEN, doc=self._doc(), receipt=str(self.receipt_id))
+            return self.state, self._say("po.reopen", Signal.NOTICE, said)
+        said = say(
+            Receiving.PO_MID_RECEIPT,
+            code=event.barcode,
+            receipt=str(self.receipt_id),
+            doc=self._doc(),
+        )
         return self.state, self._say(
-            "po.mid_receipt", Signal.WRONG_ITEM, text, "warning", barcode=event.barcode
+            "po.mid_receipt", Signal.WRONG_ITEM, said, "warning", barcode=event.barcode
         )
 
     # --- counting ---------------------------------------------------------------------------
@@ -323,35 +329,49 @@ class ReceiveStation:
         assert isinstance(event, ItemScanned)
         assert self.po is not None
         item, code = event.item, event.barcode
-        po = self.po.label
+        po = self._doc()
         if item is None:
-            text = f"unknown barcode {code}: not in the catalogue nor on {po}"
+            said = say(Receiving.ITEM_UNKNOWN, code=code, doc=po)
             return self.state, self._say(
-                "item.unknown", Signal.UNKNOWN, text, "warning", barcode=code
+                "item.unknown", Signal.UNKNOWN, said, "warning", barcode=code
             )
         fields: dict[str, str | None] = {"barcode": code, "sku_code": item.sku_code}
         room = self.room(item.sku_code)
         if room is None:
-            text = f"{item.sku_code} is not on {po}: put it aside"
+            said = say(Receiving.ITEM_NOT_ON_PO, sku=item.sku_code, doc=po)
             return self.state, self._say(
-                "item.not_on_po", Signal.NOT_IN_ORDER, text, "warning", **fields
+                "item.not_on_po", Signal.NOT_IN_ORDER, said, "warning", **fields
             )
         if self.po.release.status != "open":
-            text = f"{po} was {self.po.release.status} in the cloud: count nothing more; FINISH or ABANDON"
-            return self.state, self._say("item.po_not_open", Signal.HOLD, text, "warning", **fields)
+            said = say(Receiving.ITEM_PO_NOT_OPEN, doc=po, status=word(self.po.release.status))
+            return self.state, self._say("item.po_not_open", Signal.HOLD, said, "warning", **fields)
         if room <= 0:
             line = self.lines[item.sku_code]
             have = self.counted(item.sku_code) + self.po.pending.get(item.sku_code, 0)
-            text = (
-                f"too many {item.sku_code}: {po} shipped {line.ordered}, {line.received} "
-                f"received before; {line.allowed} more can arrive and {have} are counted"
+            figures: dict[str, str | int] = {
+                "ordered": line.ordered,
+                "allowed": line.allowed,
+                "have": have,
+            }
+            said = (
+                say(
+                    Receiving.OVER_TRANSFER,
+                    sku=item.sku_code,
+                    doc=po,
+                    received=line.received,
+                    **figures,
+                )
                 if self.po.document == "transfer"
-                else f"too many {item.sku_code}: {po} ordered {line.ordered}, its tolerance of "
-                f"{self.po.release.tolerance_pct}% allows {line.allowed} more and "
-                f"{have} are counted"
+                else say(
+                    Receiving.OVER_PO,
+                    sku=item.sku_code,
+                    doc=po,
+                    pct=str(self.po.release.tolerance_pct),
+                    **figures,
+                )
             )
             return self.state, self._say(
-                "item.over_receipt", Signal.OVER_QTY, text, "warning", **fields
+                "item.over_receipt", Signal.OVER_QTY, said, "warning", **fields
             )
         verdict: QcVerdict = "fail" if self.state is State.AWAIT_FAIL else "pass"
         reason = self.fail_reason if verdict == "fail" else None
@@ -362,18 +382,18 @@ class ReceiveStation:
         if (size is None and len(self.group_sizes) >= MAX_GROUPS) or (
             item.serial_tracked and (size or 0) >= MAX_GROUP_SERIALS
         ):
-            text = f"receipt {self.receipt_id} is full: FINISH it and scan {po} again for the rest"
+            said = say(Receiving.RECEIPT_FULL, receipt=str(self.receipt_id), doc=po)
             return self.state, self._say(
-                "item.receipt_full", Signal.HOLD, text, "warning", **fields
+                "item.receipt_full", Signal.HOLD, said, "warning", **fields
             )
         serial, serial_no = event.serial, None
         if serial is not None and not item.serial_tracked:
             serial = None
         if serial is not None:
             if barcode_problem(serial) is not None or serial in self.serials:
-                text = f"serial {printable(serial)} already counted in this receipt: scan the next unit"
+                said = say(Receiving.SERIAL_TWICE, serial=printable(serial))
                 return self.state, self._say(
-                    "item.serial_twice", Signal.OVER_QTY, text, "warning", **fields
+                    "item.serial_twice", Signal.OVER_QTY, said, "warning", **fields
                 )
         elif item.serial_tracked:
             serial_no = self.next_serial
@@ -386,13 +406,13 @@ class ReceiveStation:
         self.fail_reason = None
         counted = Record(UnitCounted(self.receipt_id, len(self.units), unit, serial_no))
         got = self.counted(item.sku_code)
-        sn = f", serial {serial}" if serial else ""
+        sn = say(Receiving.SERIAL, serial=serial) if serial else ""
         if verdict == "fail":
-            text = f"{item.sku_code} counted as QC fail ({unit.reason}){sn}: to a damaged bin"
+            said = say(Receiving.ITEM_FAIL, sku=item.sku_code, reason=str(unit.reason), serial=sn)
         else:
-            text = f"{item.sku_code} ok{sn}: {got} counted"
+            said = say(Receiving.ITEM_PASS, sku=item.sku_code, serial=sn, n=got)
         fields["serial"] = serial
-        out = self._say(f"item.{verdict}", Signal.OK, text, None, counted, **fields)
+        out = self._say(f"item.{verdict}", Signal.OK, said, None, counted, **fields)
         return State.COUNTING, out + self._label(item, serial)
 
     def _qc_fail(self, event: Event) -> tuple[State, list[Command]]:
@@ -400,30 +420,39 @@ class ReceiveStation:
         reason = event.reason.strip()
         problem = barcode_problem(reason) if reason else "empty"
         if problem is not None or len(reason) > MAX_REASON_CHARS:
-            text = f"a QC fail needs a reason (printable, at most {MAX_REASON_CHARS} characters)"
-            return self.state, self._say("qc.no_reason", Signal.UNKNOWN, text, "warning")
+            said = say(Receiving.QC_NO_REASON, max=MAX_REASON_CHARS)
+            return self.state, self._say("qc.no_reason", Signal.UNKNOWN, said, "warning")
         self.fail_reason = reason
-        text = f"QC fail ({reason}): scan the failed item"
-        return State.AWAIT_FAIL, self._say("qc.fail_armed", Signal.PROMPT, text)
+        said = say(Receiving.QC_ARMED, reason=reason)
+        return State.AWAIT_FAIL, self._say("qc.fail_armed", Signal.PROMPT, said)
 
     def _finish_count(self, event: Event) -> tuple[State, list[Command]]:
         assert self.receipt_id is not None
         if not self.units:
-            text = f"nothing counted in receipt {self.receipt_id}: scan items, or ABANDON"
-            return self.state, self._say("receipt.empty", Signal.NOTICE, text)
+            said = say(Receiving.RECEIPT_EMPTY, receipt=self.receipt_id)
+            return self.state, self._say("receipt.empty", Signal.NOTICE, said)
         self.fail_reason = None
         stage = Record(ReceiptStage(self.receipt_id, "putaway"))
-        return self._next_group(stage, prefix=f"{len(self.units)} unit(s) counted. ")
+        return self._next_group(stage, prefix=say(Receiving.COUNTED, n=len(self.units)))
 
-    def _next_group(self, *before: Command, prefix: str = "") -> tuple[State, list[Command]]:
+    def _next_group(
+        self, *before: Command, prefix: Sentence | None = None
+    ) -> tuple[State, list[Command]]:
         key = self.open_groups()[0]
         n = len(self.groups()[key])
         where = self.suggest(key)
         sku, verdict, reason = key
-        what = f"{n} {sku}" + (f" (QC fail: {reason})" if verdict == "fail" else "")
-        to = f"bin {where.code} ({where.zone})" if where else "a bin"
-        text = f"{prefix}put {what} away in {to}: scan the bin"
-        return State.PUTAWAY, self._say("putaway.suggest", Signal.PROMPT, text, None, *before)
+        said = say(
+            Receiving.PUTAWAY,
+            n=n,
+            sku=sku,
+            fail=say(Receiving.FAILED_WITH, reason=reason) if verdict == "fail" else "",
+            to=say(Receiving.TO_BIN, bin=where.code, zone=word(where.zone))
+            if where
+            else say(Receiving.TO_ANY_BIN),
+        )
+        parts = (prefix, said) if prefix is not None else (said,)
+        return State.PUTAWAY, self._say("putaway.suggest", Signal.PROMPT, parts, None, *before)
 
     # --- putaway and finishing -------------------------------------------------------------
 
@@ -432,61 +461,48 @@ class ReceiveStation:
         assert self.receipt_id is not None
         bin_ = event.bin
         if bin_ is None:
-            text = f"no bin {event.barcode} in warehouse {self.config.warehouse}: scan a bin label"
-            return self.state, self._say("putaway.unknown_bin", Signal.UNKNOWN, text, "warning")
+            said = say(Receiving.UNKNOWN_BIN, code=event.barcode, warehouse=self.config.warehouse)
+            return self.state, self._say("putaway.unknown_bin", Signal.UNKNOWN, said, "warning")
         key = self.open_groups()[0]
         if key[1] == "fail" and bin_.zone not in QC_ZONES:
-            text = f"QC-failed {key[0]} goes to a damaged, QC or hold bin, not {bin_.code} ({bin_.zone})"
-            return self.state, self._say("putaway.wrong_zone", Signal.WRONG_ITEM, text, "warning")
+            said = say(Receiving.WRONG_ZONE_FAIL, sku=key[0], bin=bin_.code, zone=word(bin_.zone))
+            return self.state, self._say("putaway.wrong_zone", Signal.WRONG_ITEM, said, "warning")
         if key[1] == "pass" and bin_.zone == "damaged":
-            text = f"{key[0]} passed QC: not into the damaged bin {bin_.code}"
-            return self.state, self._say("putaway.wrong_zone", Signal.WRONG_ITEM, text, "warning")
+            said = say(Receiving.WRONG_ZONE_PASS, sku=key[0], bin=bin_.code)
+            return self.state, self._say("putaway.wrong_zone", Signal.WRONG_ITEM, said, "warning")
         suggested = self.suggest(key)
         self.placed[key] = bin_.code
         placed = Record(GroupPlaced(self.receipt_id, key, bin_.code))
         other = (
-            f" (suggested {suggested.code})" if suggested and suggested.code != bin_.code else ""
+            say(Receiving.SUGGESTED, bin=suggested.code)
+            if suggested and suggested.code != bin_.code
+            else ""
         )
-        done = f"{len(self.groups()[key])} {key[0]} in {bin_.code}{other}. "
+        done = say(
+            Receiving.PLACED, n=len(self.groups()[key]), sku=key[0], bin=bin_.code, other=other
+        )
         if self.open_groups():
             return self._next_group(placed, prefix=done)
         return self._finish(placed, prefix=done)
 
-    def _finish(self, *before: Command, prefix: str = "") -> tuple[State, list[Command]]:
+    def _finish(
+        self, *before: Command, prefix: Sentence | None = None
+    ) -> tuple[State, list[Command]]:
         assert self.po is not None
         assert self.receipt_id is not None
-        rel = self.po.release
-        lines = [
-            ReceivedLine(
-                sku_code=sku,
-                qty=len(units),
-                verdict=verdict,
-                reason=reason or None,
-                bin=self.placed.get((sku, verdict, reason)),
-                serials=[u.serial for u in units if u.serial is not None],
-            )
-            for (sku, verdict, reason), units in self.groups().items()
-        ]
-        # The same receipt, as the fact of its document (po.received / transfer.received).
-        common: dict[str, Any] = {
-            "receipt_id": self.receipt_id,
-            "warehouse": rel.warehouse,
-            "station": self.config.station,
-            "operator": self.config.operator,
-            "lines": lines,
-        }
-        fact: PoReceivedPayload | TransferReceivedPayload = (
-            TransferReceivedPayload(transfer_number=rel.po_number, **common)
-            if self.po.document == "transfer"
-            else PoReceivedPayload(po_number=rel.po_number, **common)
-        )
+        fact = receipt_fact(self.po, self.receipt_id, self.config, self.groups(), self.placed)
         unplaced = len(self.open_groups())
-        rest = f"; {unplaced} group(s) without a bin" if unplaced else ""
-        text = f"{prefix}receipt {self.receipt_id} of {self.po.label} done: {len(self.units)} unit(s){rest}"
+        said = say(
+            Receiving.DONE,
+            receipt=self.receipt_id,
+            doc=self._doc(),
+            n=len(self.units),
+            rest=say(Receiving.UNPLACED, n=unplaced) if unplaced else "",
+        )
         out = self._say(
             "receipt.done",
             Signal.COMPLETE,
-            text,
+            (prefix, said) if prefix is not None else (said,),
             "info",
             *before,
             Record(fact),
@@ -501,11 +517,10 @@ class ReceiveStation:
     def _abandon(self, event: Event) -> tuple[State, list[Command]]:
         assert self.receipt_id is not None
         rid = self.receipt_id
-        text = f"receipt {rid} abandoned: nothing booked; remove the labels printed for it"
         out = self._say(
             "receipt.abandoned",
             Signal.NOTICE,
-            text,
+            say(Receiving.ABANDONED, receipt=rid),
             "warning",
             Record(ReceiptStage(rid, "abandoned")),
         )
@@ -528,15 +543,20 @@ class ReceiveStation:
                 Log("warning", f"print job {event.job} failed late: {event.problem}")
             ]
         self.failed[event.job] = label
-        text = f"label of {label.sku_code} {label.serial or ''} not printed ({event.problem}): fix the printer, then REPRINT"
+        said = say(
+            Receiving.LABEL_FAILED,
+            sku=label.sku_code,
+            serial=label.serial or "",
+            problem=event.problem,
+        )
         return self.state, self._say(
-            "label.failed", Signal.FAULT, text, "error", sku_code=label.sku_code
+            "label.failed", Signal.FAULT, said, "error", sku_code=label.sku_code
         )
 
     def _reprint(self, event: Event) -> tuple[State, list[Command]]:
         if not self.failed:
             return self.state, self._say(
-                "label.nothing_to_reprint", Signal.NOTICE, "no label waits for a reprint"
+                "label.nothing_to_reprint", Signal.NOTICE, say(Receiving.NOTHING_TO_REPRINT)
             )
         again = sorted(self.failed.items())
         self.failed = {}
@@ -545,8 +565,8 @@ class ReceiveStation:
             self._job += 1
             self.jobs[self._job] = label
             cmds.append(PrintItem(self._job, label))
-        text = f"printing {len(again)} label(s) again"
-        return self.state, self._say("label.reprint", Signal.CLEAR, text, "info") + cmds
+        said = say(Receiving.REPRINTING, n=len(again))
+        return self.state, self._say("label.reprint", Signal.CLEAR, said, "info") + cmds
 
     def _po_updated(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, PoUpdated)
@@ -561,8 +581,8 @@ class ReceiveStation:
         rel = event.po.release
         if rel.status == "open":
             return self.state, [Log("info", f"{event.po.label}: newer figures from the cloud")]
-        text = f"{event.po.label} was {rel.status} in the cloud: FINISH sends what is counted for a person to decide, or ABANDON"
-        return self.state, self._say("po.stopped", Signal.HOLD, text, "warning")
+        said = say(Receiving.PO_STOPPED, doc=self._doc(event.po), status=word(rel.status))
+        return self.state, self._say("po.stopped", Signal.HOLD, said, "warning")
 
     def _resume(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, Resumed)
@@ -577,37 +597,36 @@ class ReceiveStation:
         n = len(self.units)
         if event.putaway and self.open_groups():
             return self._next_group(
-                prefix=f"receipt {event.receipt_id} resumed, {n} unit(s) counted. "
+                prefix=say(Receiving.RESUMED_PUTAWAY, receipt=event.receipt_id, n=n)
             )
         if event.putaway:
             return self._finish()
-        text = (
-            f"receipt {event.receipt_id} of {event.po.label} resumed: {n} unit(s) counted, scan on"
-        )
-        return State.COUNTING, self._say("receipt.resumed", Signal.PROMPT, text, "info")
+        said = say(Receiving.RESUMED, receipt=event.receipt_id, doc=self._doc(event.po), n=n)
+        return State.COUNTING, self._say("receipt.resumed", Signal.PROMPT, said, "info")
 
     # --- inputs that mean nothing now -------------------------------------------------------
 
     def _scan_idle(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, ItemScanned | BinScanned)
-        text = f"{event.barcode}: scan the purchase order first"
+        said = say(Receiving.DOCUMENT_FIRST, code=event.barcode)
         return self.state, self._say(
-            "scan.no_receipt", Signal.WRONG_ITEM, text, "warning", barcode=event.barcode
+            "scan.no_receipt", Signal.WRONG_ITEM, said, "warning", barcode=event.barcode
         )
 
     def _bin_counting(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, BinScanned)
-        text = f"bin {event.barcode} scanned while counting: FINISH the count first, then put away"
-        return self.state, self._say("scan.bin_too_early", Signal.WRONG_ITEM, text, "warning")
+        said = say(Receiving.BIN_TOO_EARLY, code=event.barcode)
+        return self.state, self._say("scan.bin_too_early", Signal.WRONG_ITEM, said, "warning")
 
     def _item_putaway(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, ItemScanned)
-        text = f"{event.barcode}: counting is finished, scan a bin (or ABANDON and count again)"
-        return self.state, self._say("scan.item_in_putaway", Signal.WRONG_ITEM, text, "warning")
+        said = say(Receiving.ITEM_IN_PUTAWAY, code=event.barcode)
+        return self.state, self._say("scan.item_in_putaway", Signal.WRONG_ITEM, said, "warning")
 
     def _ignored(self, event: Event) -> tuple[State, list[Command]]:
-        text = f"{type(event).__name__} ignored: nothing to do in {self.state.value}"
-        return self.state, self._say("input.ignored", Signal.NOTICE, text, "info")
+        what = key_word(type(event).__name__)
+        said = say(Common.IGNORED, what=what, state=word(self.state.value))
+        return self.state, self._say("input.ignored", Signal.NOTICE, said, "info")
 
     def _logged(self, event: Event) -> tuple[State, list[Command]]:
         return self.state, [Log("info", f"{type(event).__name__} ignored in {self.state.value}")]

@@ -6,11 +6,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from edge.stations.common import Log, Record, Show
 from protocol.devices.zpl_item import ItemLabel
-from protocol.messages import BinInfo, PoRelease
+from protocol.messages import (
+    BinInfo,
+    PoReceivedPayload,
+    PoRelease,
+    ReceivedLine,
+    TransferReceivedPayload,
+)
 
 QcVerdict = Literal["pass", "fail"]
 LabelPolicy = Literal["serial", "every_unit", "off"]
@@ -246,3 +252,61 @@ class PrintItem:
 
 
 Command = Record | Log | Show | PrintItem
+
+
+# --- pure figures of a receipt -------------------------------------------------------------
+
+
+def suggest_bin(
+    bins: Sequence[BinInfo], item: ItemView | None, verdict: QcVerdict, cfg: ReceiveConfig
+) -> BinInfo | None:
+    """The putaway bin for a group (docs/stations.md "Receiving station"): QC fail to a
+    damaged, QC or hold bin; a fast mover (released orders wait for it) to the 畅销区; a
+    small item by weight to the 小商品区; else the 备货区. Within a zone a bin already
+    holding the SKU, else the lowest walk order."""
+    if verdict == "fail":
+        zones: tuple[str, ...] = QC_ZONES
+    elif item is not None and item.open_demand >= cfg.fast_mover_min_units:
+        zones = ("fast_mover", "pick", "reserve")
+    elif item is not None and item.weight_g is not None and item.weight_g <= cfg.small_item_max_g:
+        zones = ("small_item", "pick", "reserve")
+    else:
+        zones = ("reserve", "pick")
+    stocked = set(item.stocked_bins) if item is not None else set()
+    for zone in zones:
+        found = [b for b in bins if b.zone == zone]
+        if found:
+            return min(found, key=lambda b: (b.code not in stocked, b.walk_order, b.code))
+    return None
+
+
+def receipt_fact(
+    po: PoView,
+    receipt_id: str,
+    cfg: ReceiveConfig,
+    groups: Mapping[GroupKey, Sequence[Unit]],
+    placed: Mapping[GroupKey, str],
+) -> PoReceivedPayload | TransferReceivedPayload:
+    """The finished receipt as the fact of its document (po.received / transfer.received)."""
+    rel = po.release
+    lines = [
+        ReceivedLine(
+            sku_code=sku,
+            qty=len(units),
+            verdict=verdict,
+            reason=reason or None,
+            bin=placed.get((sku, verdict, reason)),
+            serials=[u.serial for u in units if u.serial is not None],
+        )
+        for (sku, verdict, reason), units in groups.items()
+    ]
+    common: dict[str, Any] = {
+        "receipt_id": receipt_id,
+        "warehouse": rel.warehouse,
+        "station": cfg.station,
+        "operator": cfg.operator,
+        "lines": lines,
+    }
+    if po.document == "transfer":
+        return TransferReceivedPayload(transfer_number=rel.po_number, **common)
+    return PoReceivedPayload(po_number=rel.po_number, **common)

@@ -54,9 +54,11 @@ from edge.stations.common import (
     Signal,
     Verdict,
     barcode_problem,
+    barcode_problem_said,
     printable,
     table_row,
 )
+from edge.stations.sentences import Common, Returns, Sentence, Words, english, key_word, say, word
 from protocol.messages import ReturnedLine, ReturnReceivedPayload, ReturnRelease
 
 Condition = Literal["sellable", "damaged"]
@@ -207,13 +209,13 @@ class ReturnsStation:
                 and last[0] == event.barcode
                 and 0 <= event.at_ms - last[1] <= window
             ):
-                text = f"double read of {printable(event.barcode)} ignored"
-                return self._say("scan.duplicate", Signal.NOTICE, text, "warning")
-            problem = barcode_problem(event.barcode)
+                said = say(Common.DOUBLE_READ, code=printable(event.barcode))
+                return self._say("scan.duplicate", Signal.NOTICE, said, "warning")
+            problem = barcode_problem_said(event.barcode)
             if problem is not None:
-                text = f"unreadable scan ({problem}): scan again"
+                said = say(Common.UNREADABLE, problem=problem)
                 return self._say(
-                    "scan.unreadable", Signal.UNKNOWN, text, "warning", barcode=repr(event.barcode)
+                    "scan.unreadable", Signal.UNKNOWN, said, "warning", barcode=repr(event.barcode)
                 )
         elif isinstance(event, Damaged | Finish | Abandon):
             self.last_scan = None
@@ -231,14 +233,16 @@ class ReturnsStation:
         self,
         kind: str,
         signal: Signal,
-        text: str,
+        said: Sentence | tuple[Sentence, ...],
         level: LogLevel | None = None,
         *before: Command,
         **fields: str | None,
     ) -> list[Command]:
         """Records first, then the verdict, a log line and the light (durable first)."""
         fields.setdefault("order_id", self.request)
-        verdict = Verdict(self.config.station, kind, text, at_ms=self.now_ms, **fields)
+        said = said if isinstance(said, tuple) else (said,)
+        text = english(said)
+        verdict = Verdict(self.config.station, kind, text, at_ms=self.now_ms, said=said, **fields)
         out: list[Command] = [*before, Record(verdict)]
         if level is not None:
             out.append(Log(level, text))
@@ -247,23 +251,23 @@ class ReturnsStation:
 
     def _refuse_parcel(self, view: ReturnView | None, code: str) -> list[Command] | None:
         if view is None:
-            text = (
-                f"no approved return for {code} on this node: keep the parcel apart and call a "
-                "lead (customer service approves the request first)"
-            )
-            return self._say("return.unknown", Signal.UNKNOWN, text, "warning", barcode=code)
+            said = say(Returns.UNKNOWN, code=code)
+            return self._say("return.unknown", Signal.UNKNOWN, said, "warning", barcode=code)
         rel = view.release
         if rel.warehouse != self.config.warehouse:
-            text = f"return {rel.request} comes back to warehouse {rel.warehouse}, this table is {self.config.warehouse}"
+            said = say(
+                Returns.WRONG_WAREHOUSE,
+                request=rel.request,
+                warehouse=rel.warehouse,
+                here=self.config.warehouse,
+            )
             return self._say(
-                "return.wrong_warehouse", Signal.WRONG_ITEM, text, "warning", order_id=rel.request
+                "return.wrong_warehouse", Signal.WRONG_ITEM, said, "warning", order_id=rel.request
             )
         if rel.status != "open":
             signal = Signal.ALREADY_DONE if rel.status == "received" else Signal.DO_NOT_SHIP
-            text = (
-                f"return {rel.request} is {rel.status} in the cloud: take nothing in, call a lead"
-            )
-            return self._say("return.not_open", signal, text, "warning", order_id=rel.request)
+            said = say(Returns.NOT_OPEN, request=rel.request, status=word(rel.status))
+            return self._say("return.not_open", signal, said, "warning", order_id=rel.request)
         return None
 
     def _expected(self) -> str:
@@ -289,30 +293,33 @@ class ReturnsStation:
         self.damage_reason = None
         opened = Record(ReturnOpened(receipt_id, number, rel.request, event.found.waybill))
         asked = sum(ln.qty for ln in rel.lines)
-        kind = "exchange" if rel.kind == "exchange" else "return"
-        text = (
-            f"{kind} {rel.request} of order {rel.order_id}: {asked} unit(s) asked back; "
-            f"receipt {receipt_id}: scan the items"
+        said = say(
+            Returns.OPEN,
+            kind=say(Words.EXCHANGE if rel.kind == "exchange" else Words.RETURN),
+            request=rel.request,
+            order=rel.order_id,
+            n=asked,
+            receipt=receipt_id,
         )
-        return State.COUNTING, self._say("return.open", Signal.PROMPT, text, None, opened)
+        return State.COUNTING, self._say("return.open", Signal.PROMPT, said, None, opened)
 
     def _parcel_busy(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, ParcelScanned)
         assert self.open is not None
         mine = self.open.view.release.request
         if event.found is not None and event.found.release.request == mine:
-            text = f"return {mine} is already open: receipt {self.open.receipt_id}"
-            return self.state, self._say("return.reopen", Signal.NOTICE, text)
-        text = f"{event.barcode} scanned during return {mine}: FINISH or ABANDON it first"
+            said = say(Returns.REOPEN, request=mine, receipt=self.open.receipt_id)
+            return self.state, self._say("return.reopen", Signal.NOTICE, said)
+        said = say(Returns.MID_RECEIPT, code=event.barcode, request=mine)
         return self.state, self._say(
-            "return.mid_receipt", Signal.WRONG_ITEM, text, "warning", barcode=event.barcode
+            "return.mid_receipt", Signal.WRONG_ITEM, said, "warning", barcode=event.barcode
         )
 
     def _item_idle(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, ItemScanned)
-        text = f"{event.barcode}: scan the parcel's return waybill or order number first"
+        said = say(Returns.PARCEL_FIRST, code=event.barcode)
         return self.state, self._say(
-            "scan.no_return", Signal.UNKNOWN, text, "warning", barcode=event.barcode
+            "scan.no_return", Signal.UNKNOWN, said, "warning", barcode=event.barcode
         )
 
     def _item(self, event: Event) -> tuple[State, list[Command]]:
@@ -321,18 +328,20 @@ class ReturnsStation:
         rel = self.open.view.release
         code = event.barcode
         if event.sku_code is None:
-            text = f"unknown barcode {code}: not in the catalogue nor on return {rel.request}; set it apart"
+            said = say(Returns.ITEM_UNKNOWN, code=code, request=rel.request)
             return self.state, self._say(
-                "item.unknown", Signal.UNKNOWN, text, "warning", barcode=code
+                "item.unknown", Signal.UNKNOWN, said, "warning", barcode=code
             )
         sku = event.sku_code
         lines = [ln for ln in rel.lines if ln.sku_code == sku]
         if not lines:
-            text = f"{sku} is not on return {rel.request} (asked back: {self._expected()}); set it apart"
+            said = say(
+                Returns.NOT_ON_RETURN, sku=sku, request=rel.request, expected=self._expected()
+            )
             return self.state, self._say(
                 "item.not_on_return",
                 Signal.NOT_IN_ORDER,
-                text,
+                said,
                 "warning",
                 barcode=code,
                 sku_code=sku,
@@ -340,9 +349,9 @@ class ReturnsStation:
         line = next((ln for ln in lines if self.open.counted.get(ln.line_no, 0) < ln.qty), None)
         if line is None:
             asked = sum(ln.qty for ln in lines)
-            text = f"{sku}: return {rel.request} asks back {asked}, all counted; this one is extra, set it apart"
+            said = say(Returns.OVER, sku=sku, request=rel.request, asked=asked)
             return self.state, self._say(
-                "item.over", Signal.OVER_QTY, text, "warning", barcode=code, sku_code=sku
+                "item.over", Signal.OVER_QTY, said, "warning", barcode=code, sku_code=sku
             )
         condition: Condition = "damaged" if self.damage_reason is not None else "sellable"
         unit = ReturnUnit(line.line_no, sku, condition, self.damage_reason)
@@ -352,21 +361,28 @@ class ReturnsStation:
         counted = Record(
             ReturnUnitCounted(self.open.receipt_id, len(self.open.units), unit, self.now_ms)
         )
-        what = f"damaged ({unit.reason})" if condition == "damaged" else "sellable"
-        text = f"{sku} {self.open.counted[line.line_no]}/{line.qty} {what}"
+        what = (
+            say(Returns.DAMAGED_WITH, reason=str(unit.reason))
+            if condition == "damaged"
+            else say(Returns.SELLABLE)
+        )
+        said = say(
+            Returns.ITEM, sku=sku, n=self.open.counted[line.line_no], qty=line.qty, what=what
+        )
         return State.COUNTING, self._say(
-            "item.ok", Signal.OK, text, None, counted, barcode=code, sku_code=sku
+            "item.ok", Signal.OK, said, None, counted, barcode=code, sku_code=sku
         )
 
     def _damaged(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, Damaged)
         reason = event.reason.strip()[:MAX_REASON_CHARS]
         if not reason or barcode_problem(reason) is not None:
-            text = "DAMAGED needs a reason (DAMAGED:<reason>), e.g. DAMAGED:屏幕碎裂"
-            return self.state, self._say("qc.no_reason", Signal.HOLD, text, "warning")
+            return self.state, self._say(
+                "qc.no_reason", Signal.HOLD, say(Returns.NO_REASON), "warning"
+            )
         self.damage_reason = reason
-        text = f"damaged ({reason}): scan the damaged item"
-        return State.DAMAGED, self._say("qc.damaged", Signal.PROMPT, text)
+        said = say(Returns.DAMAGED_ARMED, reason=reason)
+        return State.DAMAGED, self._say("qc.damaged", Signal.PROMPT, said)
 
     def _finish(self, event: Event) -> tuple[State, list[Command]]:
         assert self.open is not None
@@ -399,14 +415,21 @@ class ReturnsStation:
         )
         missing = sum(ln.missing for ln in lines)
         done = (Record(fact), Record(ReturnStage(o.receipt_id, "finished")))
-        text = (
-            f"return {rel.request} received: "
-            + ", ".join(
-                f"{ln.sku_code} {ln.sellable} sellable, {ln.damaged} damaged" for ln in lines
-            )
-            + (f"; {missing} missing (the cloud opens a task)" if missing else "")
+        said = say(
+            Returns.RECEIVED,
+            request=rel.request,
+            lines=tuple(
+                say(
+                    Returns.RECEIVED_LINE,
+                    sku=ln.sku_code,
+                    sellable=ln.sellable,
+                    damaged=ln.damaged,
+                )
+                for ln in lines
+            ),
+            missing=say(Returns.MISSING, n=missing) if missing else "",
         )
-        out = self._say("return.received", Signal.COMPLETE, text, "info", *done)
+        out = self._say("return.received", Signal.COMPLETE, said, "info", *done)
         self.open, self.damage_reason = None, None
         return State.IDLE, out
 
@@ -417,7 +440,7 @@ class ReturnsStation:
         out = self._say(
             "return.abandoned",
             Signal.NOTICE,
-            f"receipt {rid} of {request} abandoned: nothing sent",
+            say(Returns.ABANDONED, receipt=rid, request=request),
             "info",
             stage,
         )
@@ -433,20 +456,26 @@ class ReturnsStation:
         self.open.view = ReturnView(rel, self.open.view.waybill)
         if rel.status == "open":
             return self.state, [Log("info", f"return {rel.request} updated by the cloud")]
-        text = f"return {rel.request} is {rel.status} in the cloud now: ABANDON, call a lead"
-        return self.state, self._say("return.not_open", Signal.HOLD, text, "warning")
+        said = say(Returns.NOW_NOT_OPEN, request=rel.request, status=word(rel.status))
+        return self.state, self._say("return.not_open", Signal.HOLD, said, "warning")
 
     def _resume(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, Resumed)
         self.open = _Open(event.found, event.receipt_id, list(event.units))
         for u in event.units:
             self.open.counted[u.line_no] = self.open.counted.get(u.line_no, 0) + 1
-        text = f"receipt {event.receipt_id} of {event.found.release.request} resumed: {self._expected()}; scan on"
-        return State.COUNTING, self._say("return.resumed", Signal.PROMPT, text, "info")
+        said = say(
+            Returns.RESUMED,
+            receipt=event.receipt_id,
+            request=event.found.release.request,
+            expected=self._expected(),
+        )
+        return State.COUNTING, self._say("return.resumed", Signal.PROMPT, said, "info")
 
     def _ignored(self, event: Event) -> tuple[State, list[Command]]:
-        text = f"{type(event).__name__} ignored: nothing to do in {self.state.value}"
-        return self.state, self._say("input.ignored", Signal.NOTICE, text, "info")
+        what = key_word(type(event).__name__)
+        said = say(Common.IGNORED, what=what, state=word(self.state.value))
+        return self.state, self._say("input.ignored", Signal.NOTICE, said, "info")
 
     def _logged(self, event: Event) -> tuple[State, list[Command]]:
         return self.state, [Log("info", f"{type(event).__name__} ignored in {self.state.value}")]

@@ -210,7 +210,7 @@ class StocktakeStation:
         **fields: str | None,
     ) -> list[Command]:
         out: list[Command] = [
-            Record(Verdict(self.station, kind, text, at_ms=self.now_ms, **fields))
+            Record(Verdict(self.station, kind, text, at_ms=self.now_ms, said=(), **fields))
         ]
         if level is not None:
             out.append(Log(level, text))

@@ -454,4 +454,39 @@ MIGRATIONS: Final[list[Migration]] = [
         "0016_handheld_request",
         HANDHELD_SCHEMA,
     ),
+    (
+        # Transfers shipped from this node (docs/inbound.md "Transfers"): the releases of the
+        # audited transfers leaving this warehouse (``transfer.outbound``), and the highest
+        # shipment of each this node has picked and reported (edge/runtimes/pick_transfer.py).
+        "0017_transfer_outbound",
+        """
+        CREATE TABLE transfer_outbound (
+            transfer_number TEXT PRIMARY KEY,
+            warehouse TEXT NOT NULL,
+            status TEXT NOT NULL,
+            shipment INTEGER NOT NULL,
+            pick_node TEXT,
+            body TEXT NOT NULL,
+            picked INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        """,
+    ),
+    (
+        # The offline e-waybill pool (docs/channels.md "The offline pool"): numbers the hub
+        # drew ahead (``waybill.pool``), ``free`` until the pack station prints one on an
+        # order's label; ``used`` commits with the label's intent and the
+        # ``waybill.pool_used`` fact (edge/runtimes/pack.py).
+        "0018_waybill_pool",
+        """
+        CREATE TABLE waybill_pool (
+            waybill_code TEXT PRIMARY KEY,
+            carrier TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('free', 'used')),
+            order_id TEXT,
+            used_at_ms INTEGER
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX waybill_pool_free ON waybill_pool(carrier, state);
+        CREATE INDEX waybill_pool_order ON waybill_pool(order_id) WHERE order_id IS NOT NULL;
+        """,
+    ),
 ]

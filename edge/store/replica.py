@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from edge.store import waybill_pool
 from protocol.messages import (
     BinInfo,
     BinsUpserted,
@@ -26,8 +27,11 @@ from protocol.messages import (
     PoReleased,
     ReturnReleased,
     StockExpectedSet,
+    TransferOutbound,
+    TransferOutboundReleased,
     TransferRelease,
     TransferReleased,
+    WaybillPoolToppedUp,
 )
 
 
@@ -77,6 +81,10 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> None:
         )
     elif isinstance(change, TransferReleased):
         _release_transfer(conn, change.payload)
+    elif isinstance(change, WaybillPoolToppedUp):
+        waybill_pool.top_up(conn, change.payload)
+    elif isinstance(change, TransferOutboundReleased):
+        _release_outbound(conn, change.payload)
 
 
 def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:
@@ -161,6 +169,18 @@ def _release_transfer(conn: sqlite3.Connection, t: TransferRelease) -> None:
         "AND stage = 'finished' AND reflected = 0 "
         "AND fact_seq <= (SELECT value FROM meta WHERE key = 'acked_through')",
         (t.transfer_number,),
+    )
+
+
+def _release_outbound(conn: sqlite3.Connection, t: TransferOutbound) -> None:
+    """Keep the newest release of a transfer leaving this warehouse (the downlink is applied
+    in order; compaction keeps the newest per transfer). ``picked`` is this node's own."""
+    conn.execute(
+        "INSERT INTO transfer_outbound (transfer_number, warehouse, status, shipment, pick_node, "
+        "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(transfer_number) DO UPDATE SET "
+        "warehouse = excluded.warehouse, status = excluded.status, shipment = excluded.shipment, "
+        "pick_node = excluded.pick_node, body = excluded.body",
+        (t.transfer_number, t.warehouse, t.status, t.shipment, t.pick_node, t.model_dump_json()),
     )
 
 

@@ -232,7 +232,11 @@ class SimNode:
                     break
                 bodies.append(body)
                 size += len(body)
-            self._publish(topics.Channel.EVENTS, codec.encode_batch(self.node, bodies))
+            # The send time, as edge/sync.py stamps it: the hub judges a node's clock by it,
+            # so a backlog drained after an outage is late, not a suspect clock (issue 19).
+            wall = self.wall_ms()
+            sent_ms = wall if 0 <= wall <= codec.MAX_SENT_MS else None
+            self._publish(topics.Channel.EVENTS, codec.encode_batch(self.node, bodies, sent_ms))
             if not self.inflight:
                 self.sent_at = now
             last = self.next + len(bodies) - 1

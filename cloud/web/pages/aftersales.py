@@ -13,14 +13,17 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from cloud.aftersales import requests, workflow
+from cloud.aftersales import requests, routes, workflow
 from cloud.api.deps import SessionDep
 from cloud.db.models import Warehouse
-from cloud.errors import N_
+from cloud.errors import N_, DomainError
+from cloud.stock.warehouses import list_warehouses
+from cloud.web import i18n
 from cloud.web.deps import OrdersAction, OrdersPage
-from cloud.web.render import render
-from cloud.web.session import PREFIX, PageError, require
+from cloud.web.render import locale_of, render
+from cloud.web.session import PREFIX, PageError, WebUser, require
 
 router = APIRouter(prefix=PREFIX + "/aftersales")
 
@@ -36,14 +39,30 @@ def request_list(
     order_no: Annotated[str, Query(max_length=64)] = "",
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> Response:
+    return _list(request, user, session, status, order_no, page)
+
+
+def _list(
+    request: Request,
+    user: WebUser,
+    session: Session,
+    status: str = "",
+    order_no: str = "",
+    page: int = 0,
+    *,
+    route_errors: list[str] | None = None,
+    code: int = 200,
+) -> Response:
+    account = user.who.account_id
     rows = requests.list_requests(
         session,
-        user.who.account_id,
+        account,
         status=status or None,
         order_no=order_no.strip() or None,
         limit=101,
         offset=page * 100,
     )
+    warehouses = list_warehouses(session, account)
     return render(
         request,
         "aftersales.html",
@@ -54,9 +73,46 @@ def request_list(
             "order_no": order_no,
             "page": page,
             "statuses": requests.STATUSES,
+            "damaged_routes": routes.routes(session, account),
+            "account_damaged": _account_damaged(session, account),
+            "warehouses": [w.code for w in warehouses],
+            "damaged_warehouses": [w.code for w in warehouses if w.kind == "damaged"],
+            "route_errors": route_errors or [],
         },
         user=user,
+        status=code,
     )
+
+
+@router.post("/damaged-routes", include_in_schema=False)
+async def damaged_route(request: Request, user: OrdersAction, session: SessionDep) -> Response:
+    """Where one warehouse's damaged returns go (售后坏品仓), as ``PUT /api/v1/warehouses/
+    {code}/damaged-warehouse`` does (scope orders:audit); a refusal shows the list again
+    with the reason, nothing changed."""
+    require(user, "orders:audit")
+    form = await request.form()
+    warehouse = str(form.get("warehouse", "")).strip()[:64]
+    to = str(form.get("damaged_warehouse", "")).strip()[:64] or None
+
+    def run() -> None:
+        now, who = datetime.now(UTC), user.who
+        routes.set_route(session, who.account_id, warehouse, to, who.actor, now)
+
+    try:
+        await asyncio.to_thread(run)
+    except DomainError as err:
+        session.rollback()  # the routes stay as they were
+        gettext = i18n.translations(locale_of(request)).gettext
+        errors = [err.translated(gettext)]
+        return _list(request, user, session, route_errors=errors, code=err.status)
+    return RedirectResponse(f"{PREFIX}/aftersales?done=route#damaged-title", status_code=303)
+
+
+def _account_damaged(session: Session, account_id: int) -> str | None:
+    conf = requests.setting(session, account_id)
+    if conf is None or not conf.damaged_warehouse_id:
+        return None
+    return session.get_one(Warehouse, conf.damaged_warehouse_id).code
 
 
 @router.get("/{number}", response_class=HTMLResponse, include_in_schema=False)
@@ -70,6 +126,9 @@ def request_detail(
         {
             "req": req,
             "warehouse": session.get_one(Warehouse, req.warehouse_id).code,
+            # Where its damaged units went (received), or go (售后坏品仓, routes.py).
+            "damaged_booked": routes.booked_into(session, user.who.account_id, req.movement_ids),
+            "damaged_to": routes.destination(session, user.who.account_id, req.warehouse_id),
             "lines": requests.lines_of(session, req),
             "history": requests.history(session, req),
             "refunds": requests.refunds_of(session, req),

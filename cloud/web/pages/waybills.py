@@ -1,6 +1,8 @@
 """E-waybills (电子面单): per courier, its source and how many draws are in each state
 (waiting, on an order, to give back, given back, never drawn, refused), and the refused draws
-with their reasons (docs/channels.md, "E-waybills"). Read with channels:read, from the same
+with their reasons, and each pack node's offline pool per courier: its target and how many
+numbers are on the node, on the way and used offline (docs/channels.md, "E-waybills", "The
+offline pool"). Read with channels:read, from the same
 rows the drawer writes (cloud/channels/waybills.py)."""
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cloud.api.deps import SessionDep
-from cloud.channels import views
+from cloud.channels import views, waybill_pool
 from cloud.web.deps import ChannelsPage
 from cloud.web.render import render
 from cloud.web.session import PREFIX
@@ -30,6 +32,7 @@ def waybill_page(request: Request, user: ChannelsPage, session: SessionDep) -> R
             "couriers": views.waybill_summary(session, account_id),
             "failed": views.waybill_failures(session, account_id, SHOWN),
             "shown": SHOWN,
+            "pools": waybill_pool.levels(session, account_id),
         },
         user=user,
     )

@@ -4,10 +4,15 @@ and customer service's view of each request's history (docs/inbound.md)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from fastapi.testclient import TestClient
 
+from cloud.accounts import create_account
+from cloud.db.models import Warehouse
 from tests.cloud.aftersales.conftest import Shipped, level, new_sku, ok, order
 
 AS = "/api/v1/aftersales"
@@ -268,3 +273,93 @@ def test_an_exchange_ships_only_what_came_back(demo: TestClient, shipped: Shippe
     )
     assert got["status"] == "received" and got["exchange_order_no"] is None
     assert demo.get(f"/api/v1/orders/HH-{r['number']}").status_code == 404
+
+
+def test_a_warehouse_routes_its_damaged_returns_to_its_damaged_goods_warehouse(
+    demo: TestClient, shipped: Shipped
+) -> None:
+    """售后坏品仓 per receiving warehouse: WH1's damaged returns go to a damaged-goods
+    warehouse of its own (before the account's setting); the movement is that warehouse's
+    and says where the parcel arrived; a bad route is a 422 and changes nothing."""
+    tag = uuid.uuid4().hex[:6].upper()
+    bad_wh, main_wh = f"DMG-{tag}", f"MAIN-{tag}"
+    ok(
+        demo.post(
+            "/api/v1/warehouses", json={"code": bad_wh, "name": "华东坏品仓", "kind": "damaged"}
+        )
+    )
+    ok(demo.post("/api/v1/warehouses", json={"code": main_wh, "name": "二号仓"}))
+    route = "/api/v1/warehouses/WH1/damaged-warehouse"
+    assert ok(demo.get(route)) == {"warehouse": "WH1", "damaged_warehouse": "WH1", "via": "bucket"}
+    # Another seller's damaged warehouse: its code is no warehouse of this account.
+    app: Any = demo.app
+    with app.state.sessions() as s, s.begin():
+        other = create_account(s, f"另一卖家-{tag}", datetime.now(UTC))
+        s.add(
+            Warehouse(
+                account_id=other.id,
+                code=f"THEIRS-{tag}",
+                name="别人的坏品仓",
+                kind="damaged",
+                changed_by="test",
+                changed_at=datetime.now(UTC),
+            )
+        )
+    refused = {
+        f"THEIRS-{tag}": "no warehouse",
+        "WH1": "cannot be its own damaged-goods warehouse",
+        main_wh: "not a damaged-goods warehouse",
+    }
+    for code, says in refused.items():
+        r = demo.put(route, json={"damaged_warehouse": code})
+        assert r.status_code == 422 and says in r.text, r.text
+        assert ok(demo.get(route))["via"] == "bucket"  # nothing changed
+    assert (
+        demo.put(
+            "/api/v1/warehouses/NO-SUCH/damaged-warehouse", json={"damaged_warehouse": bad_wh}
+        ).status_code
+        == 404
+    )
+
+    ok(demo.put("/api/v1/aftersales-settings", json={"damaged_warehouse": "DMG"}))
+    try:
+        assert ok(demo.get(route))["via"] == "account"
+        assert ok(demo.put(route, json={"damaged_warehouse": bad_wh})) == {
+            "warehouse": "WH1",
+            "damaged_warehouse": bad_wh,
+            "via": "warehouse",
+        }
+        no = _return(demo, shipped, qty=2)
+        ok(demo.post(f"{AS}/{no}/approve", json={}))
+        wh1, dmg, mine = (level(demo, shipped.sku, w) for w in ("WH1", "DMG", bad_wh))
+        receipt = {
+            "receipt_id": f"RR-{no}",
+            "warehouse": "WH1",
+            "lines": [
+                {
+                    "line_no": 1,
+                    "sku_code": shipped.sku,
+                    "sellable": 1,
+                    "damaged": 1,
+                    "reason": "摔坏",
+                }
+            ],
+        }
+        ok(demo.post(f"{AS}/{no}/receive", json=receipt))
+        ok(demo.post(f"{AS}/{no}/receive", json=receipt))  # resent: booked once
+        assert level(demo, shipped.sku)["on_hand"] == wh1["on_hand"] + 1
+        assert level(demo, shipped.sku)["damaged"] == wh1["damaged"]
+        assert level(demo, shipped.sku, "DMG") == dmg  # the route comes before the account's
+        assert level(demo, shipped.sku, bad_wh)["damaged"] == mine["damaged"] + 1
+        moves = ok(demo.get("/api/v1/stock/movements", params={"limit": 1000}))
+        damaged = [m for m in moves if m["document"] == f"as:{no}" and m["bucket"] == "damaged"]
+        assert [(m["warehouse"], m["kind"], m["qty_delta"]) for m in damaged] == [
+            (bad_wh, "return", 1)
+        ]
+        assert "received at WH1" in damaged[0]["reason"]
+        # The route taken away: the account's setting again.
+        assert ok(demo.put(route, json={"damaged_warehouse": None}))["via"] == "account"
+    finally:
+        ok(demo.put("/api/v1/aftersales-settings", json={"damaged_warehouse": None}))
+        ok(demo.put(route, json={"damaged_warehouse": None}))
+    assert ok(demo.get(route))["via"] == "bucket"

@@ -186,6 +186,7 @@ def test_auditor_cannot_approve_a_count_variance(hub: TestClient) -> None:
         "stocktake",
         facts.PICK_LEASE_CONFLICT,
         facts.RECEIPT_CONFLICT,
+        facts.SHIPMENT_CONFLICT,
     ],
 )
 def test_task_kinds_that_book_nothing_need_only_tasks_write(hub: TestClient, kind: str) -> None:

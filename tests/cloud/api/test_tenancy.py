@@ -284,6 +284,18 @@ FOREIGN: list[Case] = [
         404,
         {"bins": [{"code": "Z-99", "zone": "pick", "x": 9, "y": 9, "walk_order": 99}]},
     ),
+    # where A's WH1 sends its damaged returns (售后坏品仓); B's own warehouse pointed at
+    # A's damaged-goods warehouse: no warehouse of B's, 422
+    Case("GET", "/api/v1/warehouses/{code}/damaged-warehouse", 404),
+    Case("PUT", "/api/v1/warehouses/{code}/damaged-warehouse", 404, {"damaged_warehouse": "DMG"}),
+    Case(
+        "PUT",
+        "/api/v1/warehouses/{code}/damaged-warehouse",
+        422,
+        {"damaged_warehouse": "DMG"},
+        params={"code": "BWH"},
+        control=False,
+    ),
     Case("GET", "/api/v1/nodes/{node_id}", 404),
     Case("GET", "/api/v1/nodes/{node_id}/history", 404),
     # A's node is no node to B: 404 as for an id no node has (no "serves another account")
@@ -572,6 +584,14 @@ FOREIGN: list[Case] = [
         404,
         params={"order_no": "JY1300113"},
     ),
+    # the offline e-waybill pool of A's node
+    Case(
+        "PUT",
+        "/api/v1/channels/waybill-pools/{node}/{carrier}",
+        404,
+        {"target": 5},
+        params={"node": NODE, "carrier": "ZTO"},
+    ),
     # channels, later changes: A's SKU mapping and refunds
     Case(
         "PUT",
@@ -809,6 +829,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/channels/shops": [{}],
     "/api/v1/channels/runs": [{}, {"shop": "A-SHOP"}],
     "/api/v1/channels/waybill-sources": [{}],
+    "/api/v1/channels/waybill-pools": [{}],
     "/api/v1/channels/changes": [{}, {"shop": "A-SHOP"}, {"outcome": "after_sales"}],
     "/api/v1/suppliers": [{}],
     "/api/v1/purchase-orders": [{}, {"status": "confirmed"}, {"sku_code": LEATHER}],
@@ -1426,6 +1447,24 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
                 created_at=now,
             )
         )
+        from cloud.db.waybills import PoolWaybill, WaybillPool
+
+        s.add(WaybillPool(account_id=a_id, node_id=NODE, carrier="ZTO", target=0, changed_at=now))
+        s.add(
+            PoolWaybill(
+                account_id=a_id,
+                node_id=NODE,
+                carrier="ZTO",
+                shop_id=shop.id,
+                cp_code="ZTO",
+                idempotency_key=f"pool:{a_id}:{NODE}:ZTO:1",
+                waybill_code="75APOOL0001",
+                state="sent",
+                attempts=1,
+                next_try_at=now,
+                created_at=now,
+            )
+        )
         from decimal import Decimal
 
         from cloud.db.channel_changes import (
@@ -1552,6 +1591,11 @@ def _a_aftersales(c: TestClient, a: dict[str, str]) -> None:
         )
     )
     _ok(c.put("/api/v1/aftersales-settings", headers=a, json={"damaged_warehouse": "DMG"}))
+    _ok(
+        c.put(
+            "/api/v1/warehouses/WH1/damaged-warehouse", headers=a, json={"damaged_warehouse": "DMG"}
+        )
+    )
 
 
 @pytest.fixture

@@ -93,3 +93,45 @@ def test_the_hubs_scheduler_draws_the_waybill_of_a_released_order(
     assert [e["waybill_code"] for e in book(market).log] == [row["waybill_code"]]
     (number,) = book(market).numbers.values()
     assert number["key"] == ("ZTO", (order_no,), number["key"][2])
+    _pool_topped_up_by_the_hubs_scheduler(hub, admin, account_id, market)
+
+
+def _pool_topped_up_by_the_hubs_scheduler(
+    hub: TestClient,  # noqa: F811
+    admin: dict[str, str],
+    account_id: int,
+    market: Market,
+) -> None:
+    """A pack node's offline pool set through the API (bad targets and another's node
+    refused, nothing stored) and filled by the hub's scheduler against the simulator."""
+    from cloud.nodes import ownership
+    from cloud.sync.assignment import assign_node
+
+    sessions = hub.app.state.sessions  # type: ignore[attr-defined]
+    node = "wh1-pack-api"
+    with transaction(sessions) as s:
+        ownership.enroll(s, node, "acme", "t", datetime.now(UTC))
+    with transaction(sessions) as s:
+        assign_node(s, account_id, node, "WH1", "t", datetime.now(UTC))
+    path = f"/api/v1/channels/waybill-pools/{node}/ZTO"
+    for bad in ({"target": -1}, {"target": 501}, {"target": "5"}, {"target": 5, "x": 1}, {}):
+        r = hub.put(path, json=bad, headers=admin)
+        assert r.status_code == 422, (bad, r.text)
+    r = hub.put(
+        "/api/v1/channels/waybill-pools/wh1-no-such-node/ZTO", json={"target": 3}, headers=admin
+    )
+    assert r.status_code == 404, r.text
+    r = hub.put(f"/api/v1/channels/waybill-pools/{node}/SF", json={"target": 3}, headers=admin)
+    assert r.status_code == 422 and "no e-waybill source" in r.text, r.text
+    assert hub.get("/api/v1/channels/waybill-pools", headers=admin).json() == []
+    before = len(book(market).log)
+    r = hub.put(path, json={"target": 3}, headers=admin)
+    assert r.status_code == 200 and r.json()["target"] == 3, r.text
+
+    def full() -> Any:
+        (level,) = hub.get("/api/v1/channels/waybill-pools", headers=admin).json()
+        return level if level["on_node"] == 3 else None
+
+    level = _until(full, "the pool's top-up")
+    assert (level["node"], level["on_the_way"], level["used"], level["low"]) == (node, 0, 0, False)
+    assert len(book(market).log) == before + 3  # three numbers issued, each once

@@ -30,8 +30,11 @@ from protocol.messages import (
     ReturnedLine,
     ReturnReceived,
     ReturnReceivedPayload,
+    TransferReceived,
+    TransferReceivedPayload,
 )
 from tests.cloud.inbound.conftest import station
+from tests.cloud.inbound.transfer_helpers import TR, new_transfer, sku_with_stock, wh2
 
 ORDER = "JY1300002"  # audited in the demo (cloud/seed.py): released below
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
@@ -175,3 +178,47 @@ def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestCl
     assert demo.get(f"/api/v1/serials/{scanned}").json()["conflicts"] == 0
     details = _tasks(demo)
     assert len(details) == 2 and any("already packed in order JY-X1" in d for d in details)
+
+
+def test_a_transferred_units_trace_shows_its_shipment_from_the_sender(demo: TestClient) -> None:
+    """A unit received at WH1, shipped on a transfer (at the hub, where nothing scans its
+    serial) and received at WH2's node: the trace shows the shipment from WH1's bin, from the
+    transfer document, between the two receipts; read twice, the same."""
+    sku = sku_with_stock(demo, 6, bin_code="A-01")
+    node, receiver = station(demo), station(demo, wh2(demo))
+    po = f"PO-TS-{node[-8:]}"
+    r = demo.post(
+        "/api/v1/purchase-orders",
+        json={
+            "number": po,
+            "warehouse": "WH1",
+            "lines": [{"sku_code": sku, "qty": 1, "unit_price": "3.00"}],
+            "confirm": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    serial = f"SN-TR-{node}"
+    _ingest(demo, _receipt(node, 1, po, f"RC-{node}-T", sku, [serial]))
+    number = new_transfer(demo, sku, 2, from_bin="A-01")
+    assert demo.post(f"{TR}/{number}/ship").status_code == 200
+    received = TransferReceived(
+        **_base(receiver, 1, 30),
+        payload=TransferReceivedPayload(
+            receipt_id=f"{receiver}-R1",
+            transfer_number=number,
+            warehouse="WH2",
+            station=receiver,
+            lines=[ReceivedLine(sku_code=sku, qty=2, verdict="pass", serials=[serial])],
+        ),
+    )
+    _ingest(demo, received)
+    got = demo.get(f"/api/v1/serials/{serial}").json()
+    steps = [(s["kind"], s["doc"], s["warehouse"], s["bin"]) for s in got["steps"]]
+    assert steps == [
+        ("received", po, "WH1", None),
+        ("put_away", po, "WH1", "A-02"),
+        ("transfer_shipped", number, "WH1", "A-01"),
+        ("transfer_received", number, "WH2", None),
+    ]
+    assert got["steps"][2]["node_id"] is None and got["steps"][2]["detail"]  # who shipped it
+    assert demo.get(f"/api/v1/serials/{serial}").json() == got

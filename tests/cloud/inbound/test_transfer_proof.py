@@ -1,6 +1,7 @@
 """The proof for transfers (issue 17): a hypothesis-generated mix of stock receipts,
 purchase orders and their receipts, transfers (between warehouses and bin to bin) shipped,
-received with QC, received again, and their reversals (冲销出库, 取消入库, and attempts to
+or picked and shipped at the sender's node (``transfer.shipped``: short lines, nothing
+picked, the fact sent again), received with QC, received again, and their reversals (冲销出库, 取消入库, and attempts to
 reverse a reversal). After every step:
 
 * the levels equal a replay of the ledger (cloud/stock/views.py ``rebuild_levels``);
@@ -38,14 +39,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud import accounts
 from cloud.catalogue.skus import SkuIn, upsert_sku
 from cloud.db.engine import session_factory, transaction
-from cloud.db.models import PurchaseOrderLine, StockLevel, StockMovement, Warehouse
+from cloud.db.models import (
+    BinLevel,
+    NodeAssignment,
+    PurchaseOrderLine,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+)
 from cloud.db.transfers import Transfer, TransferLine
 from cloud.errors import ConflictError, DomainError
-from cloud.inbound import orders, receipts, transfer_moves, transfers
+from cloud.inbound import orders, receipts, transfer_moves, transfer_ship, transfers
 from cloud.stock import ledger
 from cloud.stock.views import rebuild_levels, stock_view
 from cloud.stock.warehouses import WarehouseIn, create_warehouse, upsert_bins
-from protocol.messages import BinInfo
+from protocol.messages import BinInfo, ShippedLine, TransferShippedPayload
 
 SKUS = ("A", "B")
 NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
@@ -91,6 +99,18 @@ class Stock(RuleBasedStateMachine):
                     select(Warehouse).where(Warehouse.account_id == self.acct)
                 ).scalars()
             }
+            # A node at each warehouse, for shipments picked there (transfer_ship.py).
+            self.node = {code: f"tp{self.acct}-{code.lower()}" for code in ("W1", "W2")}
+            for code, node in self.node.items():
+                s.add(
+                    NodeAssignment(
+                        node_id=node,
+                        account_id=self.acct,
+                        warehouse_id=self.wid[code],
+                        changed_by="t",
+                        changed_at=NOW,
+                    )
+                )
         #: The model: per transfer, its route, lines {sku: qty}, shipped and received per sku.
         self.transfers: dict[str, dict[str, object]] = {}
         self.receipts: list[tuple[str, str, bool]] = []  # (transfer, receipt id, cancelled)
@@ -226,6 +246,48 @@ class Stock(RuleBasedStateMachine):
             return
         assert not t["shipped"]
         t["shipped"] = dict(t["lines"])  # type: ignore[call-overload]
+
+    @precondition(lambda self: bool(self._unshipped()))
+    @rule(data=st.data(), again=st.booleans())
+    def ship_from_node(self, data: st.DataObject, again: bool) -> None:
+        """The sender's node picks each line, some short (at most what the book says the
+        sender, or its ``from_bin``, holds: no override) and reports it; maybe twice."""
+        number = data.draw(st.sampled_from(self._unshipped()))
+        t = self.transfers[number]
+        a, _b, fb, _tb = t["route"]  # type: ignore[misc]
+        lines = []
+        with transaction(self.factory) as s:
+            tr = transfers.get(s, self.acct, number)
+            shipment = tr.shipments + 1
+            for ln in transfers.lines_of(s, tr):
+                level = s.get(StockLevel, (self.wid[a], ln.sku_code))
+                have = level.on_hand - level.reserved if level is not None else 0
+                if fb is not None:
+                    bl = s.get(BinLevel, (self.wid[a], fb, ln.sku_code))
+                    have = min(have, bl.qty if bl is not None else 0)
+                qty = min(data.draw(st.integers(0, ln.qty)), max(0, have))
+                lines.append(
+                    ShippedLine(
+                        line_no=ln.line_no,
+                        sku_code=ln.sku_code,
+                        qty=qty,
+                        bin=fb,
+                        short=qty < ln.qty,
+                    )
+                )
+        p = TransferShippedPayload(
+            shipment_id=self._id("SH"),
+            transfer_number=number,
+            shipment=shipment,
+            warehouse=a,
+            station=self.node[a],
+            lines=lines,
+        )
+        for _ in range(2 if again else 1):
+            with transaction(self.factory) as s:
+                transfer_ship.book(s, self.acct, self.node[a], p, NOW)
+        if any(ln.qty for ln in lines):
+            t["shipped"] = {ln.sku_code: ln.qty for ln in lines}
 
     @precondition(lambda self: bool(self._in_transit()))
     @rule(data=st.data(), more=st.integers(-8, 2), fail=st.booleans(), again=st.booleans())

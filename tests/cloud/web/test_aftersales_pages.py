@@ -133,3 +133,81 @@ def test_customer_service_approves_rejects_and_closes_on_the_page(
     r = a.post(f"/web/aftersales/{number}/close", data={"csrf": a.csrf}, headers=zh)  # type: ignore[attr-defined]
     assert r.status_code == 409
     assert a.post(f"/web/aftersales/{number}/nope", data={"csrf": a.csrf}).status_code == 404  # type: ignore[attr-defined]
+
+
+def test_the_pages_show_where_damaged_returns_go(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    """售后坏品仓 on the pages: the list shows each warehouse's damaged-goods warehouse, a
+    request not received yet where its damaged units will go, a received one where they
+    went (its movements), in Chinese."""
+    before = _request(demo_app)  # received into WH1's own damaged bucket: no route yet
+    h = login(demo_app, "admin", account="demo")
+    route = "/api/v1/warehouses/WH1/damaged-warehouse"
+    _ok(demo_app.put(route, headers=h, json={"damaged_warehouse": "DMG"}))
+    order = {
+        "order_no": "AS-WEB-3",
+        "buyer_nick": "售后买家",
+        "recipient": RECIPIENT,
+        "warehouse": "WH1",
+        "lines": [{"line_id": "1", "sku_code": SKU, "qty": 1, "price_cents": 5900}],
+    }
+    _ok(demo_app.post("/api/v1/orders", headers=h, json={"orders": [order]}))
+    _ok(demo_app.post("/api/v1/orders/AS-WEB-3/release", headers=h))
+    _ok(demo_app.post("/api/v1/orders/AS-WEB-3/ship", headers=h))
+    body = {"order_no": "AS-WEB-3", "kind": "return", "lines": [{"order_line_id": "1", "qty": 1}]}
+    number = str(_ok(demo_app.post("/api/v1/aftersales", headers=h, json=body))["number"])  # type: ignore[index]
+    _ok(demo_app.post(f"/api/v1/aftersales/{number}/approve", headers=h, json={}))
+
+    a = browser_client()
+    zh = {"Accept-Language": "zh-CN"}
+    listing = a.get("/web/aftersales", headers=zh).text
+    assert "坏品退货去向" in listing
+    assert "<tr><td>WH1</td><td>DMG</td></tr>" in listing
+    assert "<tr><td>其他仓库</td><td>本仓坏品库存</td></tr>" in listing
+    detail = a.get(f"/web/aftersales/{number}", headers=zh).text
+    assert "入 DMG（WH1 的售后坏品仓）" in detail
+    assert "已入 WH1" in a.get(f"/web/aftersales/{before}", headers=zh).text  # as booked then
+    receipt = {
+        "receipt_id": "WEB-RR-3",
+        "warehouse": "WH1",
+        "lines": [{"line_no": 1, "sku_code": SKU, "damaged": 1, "reason": "碎屏"}],
+    }
+    _ok(demo_app.post(f"/api/v1/aftersales/{number}/receive", headers=h, json=receipt))
+    assert "已入 DMG" in a.get(f"/web/aftersales/{number}", headers=zh).text
+    # Set on the page: a route taken away, then set again; a bad one refused with the
+    # reason in Chinese, the form shown again, nothing changed.
+    url = "/web/aftersales/damaged-routes"
+    r = a.post(url, data={"csrf": a.csrf, "warehouse": "WH1", "damaged_warehouse": ""}, headers=zh)  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "<tr><td>WH1</td><td>DMG</td></tr>" not in r.text
+    assert _ok(demo_app.get(route, headers=h))["via"] == "bucket"  # type: ignore[index]
+    r = a.post(
+        url, data={"csrf": a.csrf, "warehouse": "WH1", "damaged_warehouse": "DMG"}, headers=zh
+    )  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "<tr><td>WH1</td><td>DMG</td></tr>" in r.text
+    r = a.post(
+        url, data={"csrf": a.csrf, "warehouse": "WH1", "damaged_warehouse": "WH1"}, headers=zh
+    )  # type: ignore[attr-defined]
+    assert r.status_code == 422 and "不能做自己的售后坏品仓" in r.text and "未保存" in r.text
+    assert a.post(url, data={"warehouse": "WH1", "damaged_warehouse": ""}).status_code == 403
+    # Another seller: A's warehouse is none of theirs (404), A's damaged one neither (422).
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    r = b.post(url, data={"csrf": b.csrf, "warehouse": "WH1", "damaged_warehouse": ""})  # type: ignore[attr-defined]
+    assert r.status_code == 404
+    assert "<tr><td>WH1</td><td>DMG</td></tr>" not in b.get("/web/aftersales").text
+    _ok(
+        demo_app.post(
+            "/api/v1/warehouses",
+            headers=login(demo_app, "boss", account="other"),
+            json={"code": "B-WH", "name": "乙仓"},
+        )
+    )
+    r = b.post(url, data={"csrf": b.csrf, "warehouse": "B-WH", "damaged_warehouse": "DMG"})  # type: ignore[attr-defined]
+    assert r.status_code == 422 and "DMG" in r.text
+    assert _ok(demo_app.get(route, headers=h))["damaged_warehouse"] == "DMG"  # type: ignore[index]
+    # A bad route on the API: a clear refusal naming the field, nothing changed.
+    r = demo_app.put(route, headers=h, json={"damaged_warehouse": "WH1"})
+    assert r.status_code == 422 and "cannot be its own damaged-goods warehouse" in r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "damaged_warehouse"]
+    assert _ok(demo_app.get(route, headers=h))["damaged_warehouse"] == "DMG"  # type: ignore[index]

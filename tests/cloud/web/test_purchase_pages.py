@@ -16,7 +16,13 @@ from cloud.db.engine import transaction
 from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
-from protocol.messages import PoReceived, PoReceivedPayload, ReceivedLine
+from protocol.messages import (
+    PoReceived,
+    PoReceivedPayload,
+    ReceivedLine,
+    TransferReceived,
+    TransferReceivedPayload,
+)
 from tests.cloud.aftersales.conftest import RECIPIENT
 from tests.cloud.conftest import login
 from tests.cloud.web.conftest import NODE, add_user
@@ -129,6 +135,39 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     _serial_fact(demo_app, 2, "RC-PAGE-2")  # the same serial received again: flagged
     trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
     assert "冲突" in trace and "在收货单 RC-PAGE-1（采购单 PO-2026-001）入库" in trace
+    # Moved on a transfer (WH1's bin A-02 to A-01, shipped at the hub): the shipment shows.
+    body = {
+        "number": "TR-PAGE-1",
+        "from_warehouse": "WH1",
+        "to_warehouse": "WH1",
+        "from_bin": "A-02",
+        "to_bin": "A-01",
+        "lines": [{"sku_code": LEATHER, "qty": 1}],
+        "audit": True,
+    }
+    for path, json in (("/api/v1/transfers", body), ("/api/v1/transfers/TR-PAGE-1/ship", None)):
+        r = demo_app.post(path, headers=h, json=json)
+        assert r.status_code < 300, r.text
+    moved = TransferReceived(
+        node=NODE,
+        epoch=1,
+        seq=3,
+        id=uuid.uuid4(),
+        hlc=pack(int(datetime.now(UTC).timestamp() * 1000) + 1000, 0),
+        payload=TransferReceivedPayload(
+            receipt_id="RC-PAGE-T",
+            transfer_number="TR-PAGE-1",
+            warehouse="WH1",
+            station=NODE,
+            lines=[
+                ReceivedLine(sku_code=LEATHER, qty=1, verdict="pass", bin="A-01", serials=[SERIAL])
+            ],
+        ),
+    )
+    with transaction(demo_app.app.state.sessions) as s:  # type: ignore[attr-defined]
+        apply_batch(s, Batch(node=NODE, events=(moved,)), datetime.now(UTC))
+    trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
+    assert trace.index("调拨出库") < trace.index("入库（调拨单）")
     r = c.get("/web/stock/serials?serial=NOPE-1", headers=ZH)
     assert r.status_code == 404 and "NOPE-1" in r.text and "从未" in r.text
     assert c.get("/web/stock/serials", headers=EN).status_code == 200

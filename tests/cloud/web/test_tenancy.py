@@ -253,6 +253,10 @@ ROUTES = {
     ("GET", "/web/aftersales"): "test_aftersales_pages.py: B's list holds none of A's requests",
     ("GET", "/web/aftersales/{number}"): "test_aftersales_pages.py: 404 for A's request",
     ("POST", "/web/aftersales/{number}/{name}"): "test_aftersales_pages.py: 404, A's unchanged",
+    (
+        "POST",
+        "/web/aftersales/damaged-routes",
+    ): "test_aftersales_pages.py: 404 for A's warehouse, 422 for A's damaged one; A's unchanged",
     **{("GET", p.split("?")[0]): "here: every page from both accounts" for p in PAGES},
 }
 

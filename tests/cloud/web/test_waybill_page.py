@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloud.db.models import Account, ChannelShop, SalesOrder
-from cloud.db.waybills import Waybill, WaybillSource
+from cloud.db.waybills import PoolWaybill, Waybill, WaybillPool, WaybillSource
 from tests.cloud.web.conftest import AUDITED, HELD, add_user
 from tests.cloud.web.test_channel_pages import EN, XSS, seed_shop
 
@@ -93,3 +93,47 @@ def test_waybills_per_courier_and_refusals(
     add_user(demo_app, "other", "boss", "admin")
     theirs = browser_client("other", "boss").get("/web/waybills", headers=EN).text
     assert "ZTO" not in theirs and HELD not in theirs and "No courier has" in theirs
+
+
+def test_offline_pool_levels(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """Per node and courier: target, on the node (alarmed at half or less), on the way, used
+    offline, refused; another seller sees none of it."""
+    _seed(demo_app)
+    now = datetime.now(UTC)
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        acct = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
+        shop = s.execute(select(ChannelShop.id).where(ChannelShop.code == "tb1")).scalar_one()
+        s.add(
+            WaybillPool(
+                account_id=acct, node_id="wh1-pack-9", carrier="ZTO", target=6, changed_at=now
+            )
+        )
+        for n, state in enumerate(["sent", "sent", "pending", "ready", "used", "failed"]):
+            s.add(
+                PoolWaybill(
+                    account_id=acct,
+                    node_id="wh1-pack-9",
+                    carrier="ZTO",
+                    shop_id=shop,
+                    cp_code="ZTO",
+                    idempotency_key=f"pool:{n}",
+                    waybill_code=f"PZ{n}" if state != "pending" else None,
+                    state=state,
+                    attempts=1,
+                    next_try_at=now,
+                    created_at=now,
+                )
+            )
+    admin = browser_client("demo", "admin")
+    html = admin.get("/web/waybills", headers=EN).text
+    row = html.split('<th scope="row">wh1-pack-9</th>', 1)[1].split("</tr>", 1)[0]
+    cells = " ".join(c.split(">", 1)[-1] for c in row.split("</td>") if "<td" in c)
+    # courier, target, on the node (2 of 6: low), on the way, used, refused
+    alarm = '<strong class="alarm">{}</strong>'
+    assert cells == f"ZTO 6 {alarm.format(2)} 2 1 {alarm.format(1)}", cells
+    assert "离线单号池" in admin.get("/web/waybills").text
+    add_user(demo_app, "other", "boss", "admin")
+    theirs = browser_client("other", "boss").get("/web/waybills", headers=EN).text
+    assert "wh1-pack-9" not in theirs and "No node keeps an offline pool" in theirs

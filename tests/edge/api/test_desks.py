@@ -88,11 +88,26 @@ def _seed(api: Api) -> None:
     )
 
 
+def _said(part: Any) -> str:
+    """An answer's ``said`` in English, as the page puts parameters into a message id."""
+    if isinstance(part, list):
+        return ", ".join(_said(p) for p in part)
+    if not isinstance(part, dict):
+        return str(part)
+    params = {k: _said(v) for k, v in part["params"].items()}
+    return str(part["msgid"]).format(**params)
+
+
 def _do(api: Api, h: dict[str, str], kind: str, what: str, text: str, key: str) -> Any:
     body = {"barcode": text} if what == "scan" else {"key": text}
     r = api.post(f"/desks/{kind}/{what}", h, body, key=key)
     assert r.status_code == 200, r.text
-    return r.json()
+    answer = r.json()
+    # Every sentence also comes as message ids and parameters (the page says it in its
+    # language, docs/pda.md "Languages"), and they say exactly what the text says.
+    assert answer["said"], answer
+    assert " ".join(_said(p) for p in answer["said"]) == answer["text"]
+    return answer
 
 
 def _received(api: Api, type_: str) -> list[dict[str, Any]]:
@@ -198,6 +213,9 @@ def test_receive_by_asn_with_qc_fail_putaway_retries_and_restart(
     api.client.app.state.desks.on_down_applied(DownBatch(node=NODE, changes=[closed], head=1))
     stopped = _do(api, h, "inbound", "scan", C, "c3")
     assert (stopped["kind"], stopped["view"]["lines"][0]["passed"]) == ("item.po_not_open", 1)
+    odd = _do(api, h, "inbound", "key", "BOGUS", "c4")
+    assert odd["kind"] == "input.unknown_key"
+    assert odd["said"][0]["msgid"] == "unknown operator key {key}: see the key card"
     bad = api.post("/desks/nowhere/scan", h, {"barcode": A}, key="x")
     assert bad.status_code == 422
     gen.close()

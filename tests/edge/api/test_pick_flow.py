@@ -35,6 +35,7 @@ def test_full_wave_in_route_order(api: Api) -> None:
         "units": 6,
         "status": "available",
         "operator": None,
+        "kind": "wave",
     }
     preview = api.client.get("/api/v1/picks/W1", headers=h).json()
     assert preview["state"] == "not_started"

@@ -27,3 +27,21 @@ def test_a_missing_translation_is_caught(tmp_path, monkeypatch) -> None:  # type
     extracted = {m.id for m in catalogue.extract() if m.id}
     translated = {m.id for m in catalogue.read("zh_CN") if m.id and m.string}
     assert extracted - translated == {"Pick"}
+
+
+def test_station_sentences_keep_their_placeholders_in_chinese() -> None:
+    """The desk pages fill a verdict's parameters into the translated sentence by name
+    (static/js/text.js ``said``): a translation that loses or renames one would show a
+    raw ``{name}`` or drop a figure."""
+    import re
+
+    from edge.pda.i18n import translations
+    from edge.stations.sentences import ALL
+
+    zh = translations("zh_CN")
+    names = re.compile(r"\{(\w+)\}")
+    for msgid in ALL:
+        said = zh.gettext(msgid)
+        words = re.search(r"[a-z]{3}", names.sub("", msgid))
+        assert said != msgid or not words, msgid  # translated, unless it is all parameters
+        assert sorted(names.findall(said)) == sorted(names.findall(msgid)), (msgid, said)

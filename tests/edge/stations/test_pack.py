@@ -43,6 +43,7 @@ from protocol.messages import (
     OrderRelease,
     OrderWeighedPayload,
     Recipient,
+    WaybillPoolUsedPayload,
 )
 
 RECIPIENT = Recipient(
@@ -774,3 +775,65 @@ def test_random_sequences_never_print_unsafely(steps: list[tuple[str, int, bool]
             packed_ok = False  # a new packing starts from scratch
         if isinstance(event, OrderUpdated) and s.state is State.SCANNING:
             packed_ok = False
+
+
+# --- the offline e-waybill pool (docs/channels.md "The offline pool") -----------------------
+
+
+def _pooled_to_print(station: PackStation, rel: OrderRelease, number: str) -> list[pack.Command]:
+    t = Clock()
+    return run(
+        station,
+        WaybillScanned("SO1", view(rel, pool_waybill=number, offline=True), t()),
+        scan(B, at=t()),
+        scan(None, "SN-1", at=t()),
+        scan(A, at=t()),
+        WeightStable(GOOD_G, t()),
+        PrinterStatus("zebra-zto", True, None, t()),
+    )
+
+
+def test_pool_number_printed_with_its_use_recorded_before_the_job() -> None:
+    s = PackStation(CONFIG)
+    bare = release((A.sku_code, 1), (B.sku_code, 1), waybill=None)
+    cmds = _pooled_to_print(s, bare, "ZTP0001")
+    (job,) = [c for c in cmds if isinstance(c, Print)]
+    assert job.label.waybill == "ZTP0001" and job.label.route == ""
+    (used,) = facts(cmds, WaybillPoolUsedPayload)
+    assert used == WaybillPoolUsedPayload(
+        order_id="SO1", version=1, station="pack-1", carrier="ZTO", waybill_code="ZTP0001"
+    )
+    # The use is a Record of the step that sends the job, before it.
+    assert cmds.index(next(c for c in cmds if isinstance(c, Record) and c.payload == used)) < (
+        cmds.index(job)
+    )
+    # The hub's number arriving after the job went out does not replace the printed one.
+    run(s, OrderUpdated(view(release((A.sku_code, 1), (B.sku_code, 1), version=2)), 99_000))
+    assert s.release is not None and s.release.waybill == "ZTP0001"
+    (labelled,) = facts(run(s, LabelPrinted("zebra-zto", 99_500)), OrderLabelledPayload)
+    assert labelled.tracking_number == "ZTP0001"  # type: ignore[attr-defined]
+
+
+def test_offline_with_an_empty_pool_is_red_and_opens_nothing() -> None:
+    s = PackStation(CONFIG)
+    bare = release((A.sku_code, 1), waybill=None)
+    cmds = run(s, WaybillScanned("SO1", view(bare, offline=True), 1000))
+    (show,) = shows(cmds)
+    assert show.signal is Signal.HOLD and "offline waybill pool of ZTO is empty" in show.text
+    assert s.state is State.IDLE and facts(cmds, WaybillPoolUsedPayload) == []
+    online = run(s, WaybillScanned("SO1", view(bare), 2000))
+    assert "no printable waybill number yet" in shows(online)[0].text
+
+
+def test_a_pool_number_whose_use_is_recorded_stays_when_the_hubs_number_comes() -> None:
+    """The job with the pool number never left (printer problem); the hub's number arrives:
+    the retry prints the pool number again, whose use the hub was told of."""
+    s = PackStation(CONFIG)
+    bare = release((A.sku_code, 1), (B.sku_code, 1), waybill=None)
+    _pooled_to_print(s, bare, "ZTP0002")
+    run(s, PrintFailed("zebra-zto", "status before print: paper out", False, 50_000))
+    assert s.state is State.PRINTER_PROBLEM and s.print_outstanding is None
+    run(s, OrderUpdated(view(release((A.sku_code, 1), (B.sku_code, 1), version=2)), 51_000))
+    cmds = run(s, PrinterStatus("zebra-zto", True, None, 52_000))
+    (job,) = [c for c in cmds if isinstance(c, Print)]
+    assert job.label.waybill == "ZTP0002"

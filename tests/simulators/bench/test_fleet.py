@@ -63,6 +63,8 @@ def _sent_batches(link: Link, node: str) -> list[tuple[int, int]]:
             node, topics.Channel.EVENTS
         ):
             batch = codec.decode_batch(body[4 + n :], node)
+            # Stamped with the node's wall clock at send, as edge/sync.py does (issue 19).
+            assert batch.sent_ms == 1_790_000_000_000
             out.append((batch.first_seq, batch.last_seq))
     return out
 

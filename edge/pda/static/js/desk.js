@@ -10,7 +10,7 @@ import { authHeaders, logout, session } from './auth.js';
 import { Outbox } from './queue.js';
 import { attachScan } from './scan.js';
 import { $, feedback, loginOpen, needLogin, setNetwork, showPending, showWho } from './ui.js';
-import { known, printable, refusal, t } from './text.js';
+import { known, printable, refusal, said, t } from './text.js';
 
 const VIEWS = 'desks';
 const MAX_SCAN_CHARS = 4096; // longer is refused by the API (docs/pick-api.md)
@@ -184,8 +184,11 @@ export async function initDesk(deskKind) {
     onConfirmed: async (item, body) => {
       if (!body || !body.view) return;
       const tone = TONE[body.signal] || 'error';
-      // The node's own sentence (figures, bins) stays beside the catalogue's words.
-      feedback(tone, `${verdictText(body)} — ${body.text}`);
+      // The node's own sentence (figures, bins) beside the verdict's words, both in the
+      // page's language: the sentence comes as message ids and parameters (body.said);
+      // only an answer without them (a node older than the ids) shows its English text.
+      const sentence = body.said && body.said.length ? said(body.said) : body.text;
+      feedback(tone, sentence ? `${verdictText(body)} — ${sentence}` : verdictText(body));
       await keep(body.view);
       if (tone === 'error' && item.barcode != null) {
         $('last-refused').textContent = `${printable(item.barcode)}: ${verdictText(body)}`;

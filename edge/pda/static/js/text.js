@@ -33,3 +33,22 @@ export function nodeVerdict(body) {
   if (body.verdict && known('verdict_' + body.verdict)) return t('verdict_' + body.verdict);
   return String(body.kind || body.verdict || '');
 }
+
+// A station's sentence (edge/stations/sentences.py): its parts, each a message id (the
+// English, with {name} placeholders) and its parameters, said in the page's language from
+// the table the server put in the page (config.said). A parameter may be a part itself (a
+// word: a zone, a status) or a list of parts. An id the table lacks (a newer node) is said
+// in English.
+function sayPart(part) {
+  if (part === null || typeof part !== 'object') return part == null ? '' : String(part);
+  if (Array.isArray(part)) return part.map(sayPart).join(', ');
+  const tpl = (config && config.said && config.said[part.msgid]) || String(part.msgid || '');
+  const params = part.params || {};
+  return tpl.replace(/\{(\w+)\}/g, (m, name) => (name in params ? sayPart(params[name]) : m));
+}
+
+export function said(parts) {
+  // Chinese sentences follow each other without a space (the parts end in 。).
+  const gap = config && String(config.locale || '').startsWith('zh') ? '' : ' ';
+  return (parts || []).map(sayPart).join(gap);
+}

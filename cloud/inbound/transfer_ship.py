@@ -1,0 +1,241 @@
+"""A transfer shipped from the sender's node (``transfer.shipped``; docs/inbound.md "Transfers").
+
+The audited transfer is released to the sending warehouse's nodes (``transfer.outbound``,
+cloud/inbound/transfer_release.py); its pick node picks the lines along a route and reports
+what left the building, per line and bin. The hub books that once, under the node's
+shipment id:
+
+* the same shipment id again (a node resending, a restored node replaying) books nothing:
+  the same lines answer what was booked, other lines are refused;
+* the shipment becomes the transfer's next shipment (event keys ``tr:ACCOUNT:NUMBER:sN:LINE:I``,
+  one per line and bin, so 冲销出库 finds and reverses them as a hub shipment's);
+* each line ships what was picked, which may be less than the line (a short pick: a task
+  for a lead; the rest stays at the sender); nothing picked at all ships nothing;
+* the goods physically left: a bin or stock the book thinks too small is booked with a
+  logged override and a ``stock_variance`` task, as a node's picks are (cloud/facts.py).
+
+Refused, booking nothing (cloud/facts.py turns the refusal into a task, the goods are on
+a trolley at the sender's dock): a transfer the hub does not know, not audited (shipped
+already, from the hub or another node; cancelled), a node not at the sending warehouse or
+not the transfer's pick node, a shipment number other than the one the transfer waits for
+(the pick answered an older release), a line or SKU not on the transfer, more than a line.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud import tasks
+from cloud.db.models import NodeAssignment, Warehouse
+from cloud.db.transfers import TransferShipment
+from cloud.errors import N_, ConflictError
+from cloud.inbound import transfer_release, transfers
+from cloud.nodes import downlink
+from cloud.stock.ledger import Ledger, Move
+from protocol.messages import TransferShippedPayload
+
+SHORT: Final = "pick_exception"
+
+
+def _lines(p: TransferShippedPayload) -> list[dict[str, Any]]:
+    return [ln.model_dump(mode="json") for ln in p.lines]
+
+
+def book(
+    session: Session,
+    account_id: int,
+    node: str,
+    p: TransferShippedPayload,
+    now: datetime,
+    *,
+    event_id: str | None = None,
+) -> tuple[TransferShipment, bool]:
+    """Book the node's shipment of a transfer; return it and whether it is new."""
+    t = transfers.get(session, account_id, p.transfer_number, lock=True)
+    before = session.execute(
+        select(TransferShipment).where(
+            TransferShipment.account_id == account_id,
+            TransferShipment.shipment_id == p.shipment_id,
+        )
+    ).scalar_one_or_none()
+    if before is not None:
+        if before.transfer_id == t.id and before.lines == _lines(p):
+            return before, False
+        raise ConflictError(
+            N_(
+                "shipment %(shipment)s was already booked with other lines or for another "
+                "transfer; a new shipment needs a new id"
+            ),
+            shipment=p.shipment_id,
+        )
+    sender = session.get_one(Warehouse, t.from_warehouse_id)
+    at = session.execute(
+        select(Warehouse.code)
+        .join(NodeAssignment, NodeAssignment.warehouse_id == Warehouse.id)
+        .where(NodeAssignment.node_id == node, Warehouse.account_id == account_id)
+    ).scalar_one_or_none()
+    if at != sender.code or p.warehouse != sender.code:
+        raise ConflictError(
+            N_(
+                "transfer %(number)s leaves from warehouse %(home)s; node %(node)s is at "
+                "%(at)s and reported warehouse %(said)s"
+            ),
+            number=t.number,
+            home=sender.code,
+            node=node,
+            at=at or "none",
+            said=p.warehouse,
+        )
+    if t.status != "audited":
+        raise ConflictError(
+            N_("transfer %(number)s is %(status)s; only an audited transfer is shipped"),
+            number=t.number,
+            status=t.status,
+        )
+    if t.pick_node is not None and t.pick_node != node:
+        raise ConflictError(
+            N_("transfer %(number)s is picked by node %(holder)s, not by %(node)s"),
+            number=t.number,
+            holder=t.pick_node,
+            node=node,
+        )
+    if p.shipment != t.shipments + 1:
+        raise ConflictError(
+            N_(
+                "the pick answered shipment %(said)s of transfer %(number)s, which waits for "
+                "shipment %(next)s (an older release)"
+            ),
+            said=p.shipment,
+            number=t.number,
+            next=t.shipments + 1,
+        )
+    t_lines = {ln.line_no: ln for ln in transfers.lines_of(session, t)}
+    picked: dict[int, int] = {}
+    for ln in p.lines:
+        tl = t_lines.get(ln.line_no)
+        if tl is None or tl.sku_code != ln.sku_code:
+            raise ConflictError(
+                N_("%(sku_code)s is not line %(line)s of transfer %(number)s"),
+                sku_code=ln.sku_code,
+                line=ln.line_no,
+                number=t.number,
+            )
+        picked[ln.line_no] = picked.get(ln.line_no, 0) + ln.qty
+    for line_no, qty in picked.items():
+        tl = t_lines[line_no]
+        if qty > tl.qty:
+            raise ConflictError(
+                N_(
+                    "%(sku)s on transfer %(number)s: the line is %(qty)s, the pick reports "
+                    "%(picked)s"
+                ),
+                sku=tl.sku_code,
+                number=t.number,
+                qty=tl.qty,
+                picked=qty,
+            )
+    row = TransferShipment(
+        account_id=account_id,
+        shipment_id=p.shipment_id,
+        transfer_id=t.id,
+        shipment=None,
+        node_id=node,
+        lines=_lines(p),
+        movement_ids=[],
+        created_at=now,
+    )
+    session.add(row)
+    actor = f"node:{node}"
+    if not any(picked.values()):
+        tasks.open_task(
+            session,
+            account_id,
+            SHORT,
+            N_(
+                "transfer %(number)s: %(node)s picked nothing of it (every line short); it "
+                "stays audited: ship it from the hub or cancel it"
+            ),
+            now,
+            params={"number": t.number, "node": node},
+            node_id=node,
+            event_id=event_id,
+        )
+        session.flush()
+        return row, True
+    t.shipments += 1
+    moves = [
+        Move(
+            t.from_warehouse_id,
+            ln.sku_code,
+            "transfer",
+            f"transfer {t.number} shipped by {p.operator or node}",
+            transfers.document(t.number),
+            actor,
+            qty_delta=-ln.qty,
+            bin_code=ln.bin,
+            bin_delta=-ln.qty if ln.bin else 0,
+            event_key=f"tr:{account_id}:{t.number}:s{t.shipments}:{ln.line_no}:{i}",
+        )
+        for i, ln in enumerate(p.lines)
+        if ln.qty
+    ]
+    ledger = Ledger(session, account_id, now)
+    ledger.lock(moves)
+    why = ledger.check(moves)
+    ledger.stage(moves, override=why is not None)
+    ledger.flush()
+    touched = {(m.warehouse_id, m.bin_code) for m in moves if m.bin_code}
+    if touched:
+        downlink.push_bin_stock(session, account_id, touched, now)
+    if why is not None:
+        tasks.open_task(
+            session,
+            account_id,
+            "stock_variance",
+            N_("%(what)s booked with override: %(why)s"),
+            now,
+            params={
+                "what": tasks.sentence(N_("shipment of transfer %(number)s"), number=t.number),
+                "why": why,
+            },
+            node_id=node,
+        )
+    for line_no, qty in picked.items():
+        t_lines[line_no].shipped = qty
+    short = [tl for tl in t_lines.values() if tl.shipped < tl.qty]
+    if short:
+        tasks.open_task(
+            session,
+            account_id,
+            SHORT,
+            N_(
+                "transfer %(number)s shipped short by %(node)s: %(lines)s; the rest stays at "
+                "the sender"
+            ),
+            now,
+            params={
+                "number": t.number,
+                "node": node,
+                "lines": [
+                    tasks.sentence(
+                        N_("%(sku)s %(shipped)s of %(qty)s"),
+                        sku=tl.sku_code,
+                        shipped=tl.shipped,
+                        qty=tl.qty,
+                    )
+                    for tl in short[:50]
+                ],
+            },
+            node_id=node,
+            event_id=event_id,
+        )
+    row.shipment, row.movement_ids = t.shipments, [m.id for m in moves]
+    t.status, t.shipped_by, t.shipped_at = "shipped", actor, now
+    t.changed_by, t.changed_at = actor, now
+    lines = transfers.settle(session, t, now)
+    transfer_release.push_outbound(session, t, lines, now)
+    return row, True

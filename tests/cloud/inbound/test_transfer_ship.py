@@ -1,0 +1,276 @@
+"""A transfer shipped from the sender's node: the audited transfer is released to the sending
+warehouse's pick node (``transfer.outbound``), whose ``transfer.shipped`` fact the hub books
+once; bad shipments are refused with a task and book nothing (docs/inbound.md "Transfers")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import Downlink, Task
+from cloud.db.transfers import Transfer, TransferShipment
+from cloud.sync.ingest import apply_batch
+from protocol.codec import Batch
+from protocol.hlc import pack
+from protocol.messages import (
+    Event,
+    NodeStarted,
+    NodeStartedPayload,
+    ShippedLine,
+    TransferShipped,
+    TransferShippedPayload,
+)
+from tests.cloud.inbound.conftest import station
+from tests.cloud.inbound.transfer_helpers import (
+    TR,
+    new_transfer,
+    sku_with_stock,
+    state,
+    stock,
+    wh2,
+)
+
+
+class Node:
+    """A node of this test, its events numbered as its own stream."""
+
+    def __init__(self, demo: TestClient, warehouse: str, kind: str = "pick") -> None:
+        self.demo = demo
+        self.id = station(demo, warehouse)
+        self.seq = 0
+        nodes(demo)[self.id] = self
+        self.send(
+            NodeStarted(
+                node=self.id,
+                epoch=1,
+                seq=1,
+                id=uuid.uuid4(),
+                hlc=pack(int(datetime.now(UTC).timestamp() * 1000), 0),
+                payload=NodeStartedPayload(software="guanjia test", station_kind=kind),  # type: ignore[arg-type]
+            )
+        )
+
+    def send(self, *events: Event) -> None:
+        sessions = session_factory(self.demo.app.state.engine)  # type: ignore[attr-defined]
+        with transaction(sessions) as s:
+            apply_batch(s, Batch(node=self.id, events=list(events)), datetime.now(UTC))
+        self.seq = max(self.seq, *(e.seq for e in events))
+
+    def shipped(self, p: TransferShippedPayload, seq: int | None = None) -> TransferShipped:
+        return TransferShipped(
+            node=self.id,
+            epoch=1,
+            seq=seq if seq is not None else self.seq + 1,
+            id=uuid.uuid4(),
+            hlc=pack(int(datetime.now(UTC).timestamp() * 1000), 1),
+            payload=p,
+        )
+
+
+def nodes(demo: TestClient) -> dict[str, Node]:
+    """The nodes the tests made on this hub (the module's hub is shared: a pick lease may
+    go to another test's pick node of WH1)."""
+    state = demo.app.state  # type: ignore[attr-defined]
+    if not hasattr(state, "ship_test_nodes"):
+        state.ship_test_nodes = {}
+    found: dict[str, Node] = state.ship_test_nodes
+    return found
+
+
+def _db(demo: TestClient) -> Any:
+    return transaction(session_factory(demo.app.state.engine))  # type: ignore[attr-defined]
+
+
+def _lease(demo: TestClient, number: str) -> str | None:
+    with _db(demo) as s:
+        return s.execute(select(Transfer.pick_node).where(Transfer.number == number)).scalar_one()
+
+
+def _outbound(demo: TestClient, node: str, number: str) -> list[dict[str, Any]]:
+    with _db(demo) as s:
+        rows = s.execute(
+            select(Downlink.payload)
+            .where(Downlink.node_id == node, Downlink.type == "transfer.outbound")
+            .order_by(Downlink.seq)
+        ).scalars()
+        return [p for p in rows if p["transfer_number"] == number]
+
+
+def _tasks(demo: TestClient, kind: str, says: str) -> list[str]:
+    with _db(demo) as s:
+        rows = s.execute(select(Task.detail).where(Task.kind == kind)).scalars()
+        return [d for d in rows if says in d]
+
+
+def _payload(
+    node: str, number: str, sku: str, *lines: tuple[int, str | None], **over: Any
+) -> TransferShippedPayload:
+    body: dict[str, Any] = {
+        "shipment_id": f"{node}-T{uuid.uuid4().hex[:6]}",
+        "transfer_number": number,
+        "shipment": 1,
+        "warehouse": "WH1",
+        "station": node,
+        "operator": "P07",
+        "lines": [
+            ShippedLine(line_no=1, sku_code=sku, qty=q, bin=b, short=False) for q, b in lines
+        ],
+    }
+    body.update(over)
+    return TransferShippedPayload(**body)
+
+
+def _picker(demo: TestClient, number: str) -> Node:
+    """The node the hub leased the transfer's pick to."""
+    lease = _lease(demo, number)
+    assert lease is not None
+    return nodes(demo)[lease]
+
+
+def test_an_audited_transfer_is_picked_and_shipped_at_the_senders_node_once(
+    demo: TestClient,
+) -> None:
+    wh2(demo)
+    picker = Node(demo, "WH1")
+    sku = sku_with_stock(demo, 8, bin_code="A-01")
+    number = f"TR-{uuid.uuid4().hex[:8].upper()}"
+    r = demo.post(
+        TR,
+        json={
+            "number": number,
+            "from_warehouse": "WH1",
+            "to_warehouse": "WH2",
+            "lines": [{"sku_code": sku, "qty": 5}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert _outbound(demo, picker.id, number) == []  # a draft is not released
+    assert demo.post(f"{TR}/{number}/audit").status_code == 200
+    lease = _lease(demo, number)
+    assert lease is not None
+    (release,) = _outbound(demo, picker.id, number)
+    assert release["status"] == "open" and release["shipment"] == 1
+    assert release["pick_node"] == lease and release["to_warehouse"] == "WH2"
+    assert release["lines"] == [{"line_no": 1, "sku_code": sku, "qty": 5}]
+    # A node assigned to WH1 afterwards gets the audited transfers leaving it.
+    late = station(demo, "WH1")
+    assert [r["status"] for r in _outbound(demo, late, number)] == ["open"]
+
+    p = _payload(lease, number, sku, (3, "A-01"), (2, "A-01"), station=lease)
+    holder = _picker(demo, number)
+    first = holder.shipped(p)
+    holder.send(first)
+    holder.send(first)  # delivered twice
+    holder.send(holder.shipped(p))  # and sent again under a new seq
+    t = demo.get(f"{TR}/{number}").json()
+    assert t["status"] == "shipped" and t["shipped_by"] == f"node:{lease}"
+    assert t["pick_node"] == lease
+    assert (t["lines"][0]["shipped"], t["lines"][0]["in_transit"]) == (5, 5)
+    assert stock(demo, sku, "WH1")["on_hand"] == 3
+    assert stock(demo, sku, "WH2")["inbound"] == 5
+    with _db(demo) as s:
+        rows = s.execute(
+            select(TransferShipment.shipment, TransferShipment.node_id)
+            .join(Transfer, Transfer.id == TransferShipment.transfer_id)
+            .where(Transfer.number == number)
+        ).all()
+        assert [tuple(r) for r in rows] == [(1, lease)]
+    assert _outbound(demo, picker.id, number)[-1]["status"] == "shipped"
+
+    # 冲销出库 takes the node's shipment back like a hub shipment, and the node may ship anew.
+    r = demo.post(f"{TR}/{number}/cancel-shipment", json={"reason": "装错车"})
+    assert r.status_code == 201, r.text
+    assert stock(demo, sku, "WH1")["on_hand"] == 8
+    again = _outbound(demo, picker.id, number)[-1]
+    assert (again["status"], again["shipment"]) == ("open", 2)
+    # The old shipment sent once more after the reversal books nothing.
+    holder.send(holder.shipped(p))
+    assert demo.get(f"{TR}/{number}").json()["status"] == "audited"
+    assert stock(demo, sku, "WH1")["on_hand"] == 8
+
+
+def test_a_short_pick_ships_what_was_picked_and_tells_a_lead(demo: TestClient) -> None:
+    Node(demo, "WH1")
+    sku = sku_with_stock(demo, 3, bin_code="A-01")
+    number = new_transfer(demo, sku, 5)
+    picker = _picker(demo, number)
+    p = TransferShippedPayload(
+        shipment_id=f"{picker.id}-T-short",
+        transfer_number=number,
+        shipment=1,
+        warehouse="WH1",
+        station=picker.id,
+        lines=[ShippedLine(line_no=1, sku_code=sku, qty=3, bin="A-01", short=True)],
+    )
+    picker.send(picker.shipped(p))
+    t = demo.get(f"{TR}/{number}").json()
+    assert t["status"] == "shipped"
+    assert (t["lines"][0]["qty"], t["lines"][0]["shipped"]) == (5, 3)
+    assert stock(demo, sku, "WH1")["on_hand"] == 0
+    assert _tasks(demo, "pick_exception", f"transfer {number} shipped short")
+
+
+def test_bad_shipments_are_refused_with_a_task_and_book_nothing(demo: TestClient) -> None:
+    wh2(demo)
+    Node(demo, "WH1")
+    elsewhere = Node(demo, "WH2")
+    sku = sku_with_stock(demo, 20, bin_code="A-01")
+    number = new_transfer(demo, sku, 4)
+    picker = _picker(demo, number)
+
+    def refused(node: Node, p: TransferShippedPayload, says: str, num: str = number) -> None:
+        before = state(demo, num, sku)
+        node.send(node.shipped(p))
+        assert state(demo, num, sku) == before
+        found = _tasks(demo, "shipment_conflict", p.shipment_id)
+        assert found and says in found[-1], (found, says)
+
+    ok = (4, "A-01")
+    # A node of another warehouse, and a pick reported for another warehouse.
+    refused(
+        elsewhere,
+        _payload(elsewhere.id, number, sku, ok, warehouse="WH2"),
+        "leaves from warehouse WH1",
+    )
+    refused(picker, _payload(picker.id, number, sku, ok, warehouse="WH2"), "reported warehouse WH2")
+    # A SKU not on the line; more than the line; a shipment number not waited for.
+    other = sku_with_stock(demo, 1)
+    refused(picker, _payload(picker.id, number, other, ok), "is not line 1")
+    refused(picker, _payload(picker.id, number, sku, (5, "A-01")), "the pick reports 5")
+    refused(picker, _payload(picker.id, number, sku, ok, shipment=2), "waits for shipment 1")
+    # Shipped already from the hub; cancelled before the fact arrived.
+    good = _payload(picker.id, number, sku, ok)
+    assert demo.post(f"{TR}/{number}/ship").status_code == 200
+    refused(picker, good, "is shipped; only an audited transfer is shipped")
+    gone = new_transfer(demo, sku, 2)
+    gone_picker = _picker(demo, gone)
+    r = demo.post(f"{TR}/{gone}/cancel", json={"reason": "不调了"})
+    assert r.status_code == 200, r.text
+    assert _outbound(demo, gone_picker.id, gone)[-1]["status"] == "withdrawn"
+    refused(
+        gone_picker,
+        _payload(gone_picker.id, gone, sku, (2, "A-01")),
+        "is cancelled",
+        num=gone,
+    )
+    # A shipment id booked once, sent again with other lines.
+    third = new_transfer(demo, sku, 2)
+    third_picker = _picker(demo, third)
+    p = _payload(third_picker.id, third, sku, (2, "A-01"))
+    third_picker.send(third_picker.shipped(p))
+    assert demo.get(f"{TR}/{third}").json()["status"] == "shipped"
+    changed = p.model_copy(
+        update={"lines": [ShippedLine(line_no=1, sku_code=sku, qty=1, bin="A-01")]}
+    )
+    refused(third_picker, changed, "already booked with other lines", num=third)
+    # A transfer the hub does not know.
+    before = stock(demo, sku, "WH1")
+    ghost = _payload(picker.id, "TR-NO-SUCH", sku, ok)
+    picker.send(picker.shipped(ghost))
+    assert stock(demo, sku, "WH1") == before
+    assert _tasks(demo, "shipment_conflict", "no transfer 'TR-NO-SUCH'")

@@ -1,0 +1,197 @@
+"""Transfers picked and shipped at the sender's node (edge/runtimes/pick_transfer.py): offered
+like a wave under the transfer's number, picked along the route, reported once as
+``transfer.shipped``; a transfer of another warehouse or node, or one the hub closed, is
+refused with a sentence and nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.api.operators import Operator
+from edge.runtimes.pick_transfer import shipment_id
+from protocol.messages import TransferOutbound, TransferOutboundLine, TransferOutboundReleased
+from tests.edge.api.conftest import NODE, SKUS, STATION, Api, feed, make_api
+from tests.edge.api.test_pick_lease import state
+
+OTHER = "wh1-pick-2"
+
+
+def outbound(number: str = "TR-1", **over: Any) -> TransferOutboundReleased:
+    body: dict[str, Any] = {
+        "transfer_number": number,
+        "warehouse": "WH1",
+        "to_warehouse": "WH2",
+        "status": "open",
+        "shipment": 1,
+        "pick_node": NODE,
+        "lines": [
+            TransferOutboundLine(line_no=1, sku_code="A", qty=3),
+            TransferOutboundLine(line_no=2, sku_code="C", qty=2),
+        ],
+    }
+    body.update(over)
+    return TransferOutboundReleased(seq=1, payload=TransferOutbound(**body))
+
+
+@pytest.fixture
+def wh1(db: Path, operators: list[Operator]) -> Iterator[Api]:
+    """The pick API of a node that picks for WH1."""
+    yield from make_api(db, operators, warehouse="WH1")
+
+
+def walk(api: Api, h: dict[str, str], first: dict[str, Any]) -> dict[str, Any]:
+    """Pick every stop as the answers direct: the bin, then its units."""
+    r = first
+    while r["next"] is not None and r["state"] != "done":
+        stop = r["next"]
+        r = api.scan(h, stop["bin_barcode"])
+        for _ in range(stop["qty"] - stop["picked"]):
+            r = api.scan(h, SKUS[stop["sku_code"]])
+    return r
+
+
+def test_a_transfer_is_offered_picked_and_shipped_once(wh1: Api) -> None:
+    api = wh1
+    feed(api.store, outbound())
+    h = api.login()
+    waves = {w["wave"]: w for w in api.client.get("/api/v1/waves", headers=h).json()}
+    assert waves["TR-1"] == {
+        "wave": "TR-1",
+        "orders": 1,
+        "units": 5,
+        "status": "available",
+        "operator": None,
+        "kind": "transfer",
+    }
+    started = api.post("/waves/TR-1/start", h)
+    assert started.status_code == 200, started.text
+    # A transfer ships its own SKUs: no substitute.
+    r = api.post("/substitute", h)
+    assert r.status_code == 409 and "no substitutes" in r.json()["detail"]
+    done = walk(api, h, started.json())
+    assert done["kind"] == "wave.done" and len(done["facts"]) == 1
+    assert api.outbox("order.picked") == []
+    (fact,) = api.outbox("transfer.shipped")
+    p = fact["payload"]
+    assert (p["transfer_number"], p["shipment"], p["warehouse"], p["station"]) == (
+        "TR-1",
+        1,
+        "WH1",
+        STATION,
+    )
+    assert p["shipment_id"] == f"{NODE}:TR-1:s1"
+    assert sorted((ln["line_no"], ln["sku_code"], ln["qty"], ln["bin"]) for ln in p["lines"]) == [
+        (1, "A", 3, "P2"),
+        (2, "C", 2, "P4"),
+    ]
+    assert not any(ln["short"] for ln in p["lines"])
+    # Picked for this shipment: not offered, not started again.
+    assert "TR-1" not in {
+        w["wave"]
+        for w in api.client.get("/api/v1/waves", headers=h).json()
+        if w["status"] == "available"
+    }
+    before = state(api)
+    again = api.post("/waves/TR-1/start", h)
+    assert again.status_code == 409 and again.json()["code"] == "wave_done"
+    assert "already been picked and shipped" in again.json()["detail"]
+    assert state(api) == before
+    # Its shipment taken back at the hub (冲销出库): released again for shipment 2.
+    feed(api.store, outbound(shipment=2))
+    second = api.post("/waves/TR-1/start", h)
+    assert second.status_code == 200, second.text
+    walk(api, h, second.json())
+    shipped = api.outbox("transfer.shipped")
+    assert [e["payload"]["shipment"] for e in shipped] == [1, 2]
+    assert shipped[0]["payload"]["shipment_id"] != shipped[1]["payload"]["shipment_id"]
+
+
+def test_a_transfer_it_may_not_pick_is_refused_and_nothing_written(wh1: Api) -> None:
+    api = wh1
+    feed(
+        api.store,
+        outbound("TR-WH2", warehouse="WH2"),
+        outbound("TR-OTHER", pick_node=OTHER),
+        outbound("TR-NONE", pick_node=None),
+        outbound("TR-SHIPPED", status="shipped"),
+        outbound("TR-GONE", status="withdrawn"),
+    )
+    h = api.login()
+    offered = {w["wave"] for w in api.client.get("/api/v1/waves", headers=h).json()}
+    assert not offered & {"TR-WH2", "TR-OTHER", "TR-NONE", "TR-SHIPPED", "TR-GONE"}
+    cases = {
+        "TR-WH2": ("wrong_warehouse", "transfer TR-WH2 leaves from warehouse WH2"),
+        "TR-OTHER": ("leased_elsewhere", f"leased to pick node {OTHER}, not to this node"),
+        "TR-NONE": ("not_leased", "leased to no pick node"),
+        "TR-SHIPPED": ("transfer_closed", "transfer TR-SHIPPED is shipped on the hub"),
+        "TR-GONE": ("transfer_closed", "transfer TR-GONE is withdrawn on the hub"),
+    }
+    for number, (code, says) in cases.items():
+        before = state(api)
+        r = api.post(f"/waves/{number}/start", h)
+        assert r.status_code == 409, r.text
+        assert r.json()["code"] == code and says in r.json()["detail"], r.json()
+        assert state(api) == before
+        preview = api.client.get(f"/api/v1/picks/{number}", headers=h)
+        assert preview.status_code == 409 and preview.json()["code"] == code
+
+
+def test_a_transfer_withdrawn_mid_pick_says_put_it_back(wh1: Api) -> None:
+    api = wh1
+    feed(api.store, outbound())
+    h = api.login()
+    r = api.post("/waves/TR-1/start", h).json()
+    stop = r["next"]
+    api.scan(h, stop["bin_barcode"])
+    api.scan(h, SKUS[stop["sku_code"]])  # one unit on the trolley
+    feed(api.store, outbound(status="shipped"))  # shipped from the hub meanwhile
+    r = api.scan(h, SKUS[stop["sku_code"]])
+    # The stop under way keeps its units; the stops not started are dropped from the list.
+    assert [(a["kind"], a["signal"]) for a in r["alerts"]] == [("order.do_not_ship", "do_not_ship")]
+    assert "TR-1 cancelled by the hub" in r["alerts"][0]["text"], r["alerts"]
+    r = walk(api, h, r)
+    assert r["state"] == "done"
+    # What was picked is reported (facts are never dropped): the hub refuses it with a task.
+    (fact,) = api.outbox("transfer.shipped")
+    assert fact["payload"]["shipment"] == 1
+    assert sum(ln["qty"] for ln in fact["payload"]["lines"]) == stop["qty"]
+
+
+def test_the_pda_wave_list_names_a_transfer(wh1: Api) -> None:
+    feed(wh1.store, outbound())
+    h = wh1.login()
+    r = wh1.client.get("/pda/frag/waves", headers={**h, "Accept-Language": "zh-CN"})
+    assert r.status_code == 200, r.text
+    assert 'data-wave="TR-1"' in r.text and "调拨出库，5 件" in r.text
+    r = wh1.client.get("/pda/frag/waves?lang=en", headers={**h, "Accept-Language": "en"})
+    assert "transfer to another warehouse, 5 units" in r.text
+
+
+def test_a_restart_mid_transfer_resumes_and_ships_once(db: Path, operators: list[Operator]) -> None:
+    for api in make_api(db, operators, warehouse="WH1"):
+        feed(api.store, outbound())
+        h = api.login()
+        stop = api.post("/waves/TR-1/start", h).json()["next"]
+        api.scan(h, stop["bin_barcode"])
+        api.scan(h, SKUS[stop["sku_code"]])
+    # A new process over the same store (power cut): the transfer's pick is where it was.
+    for api in make_api(db, operators, warehouse="WH1"):
+        h = api.login()
+        cur = api.client.get("/api/v1/picks/current", headers=h).json()
+        assert cur["wave"] == "TR-1" and cur["stop"]["picked"] == 1
+        r = api.scan(h, SKUS[stop["sku_code"]])
+        r = walk(api, h, {"next": r["next"], "state": r["state"]})
+        assert r["state"] == "done"
+        (fact,) = api.outbox("transfer.shipped")
+        assert sum(ln["qty"] for ln in fact["payload"]["lines"]) == 5
+        assert api.outbox("order.picked") == []
+
+
+def test_a_shipment_id_fits_its_64_characters() -> None:
+    assert shipment_id("wh1-pick-1", "TR-1", 2) == "wh1-pick-1:TR-1:s2"
+    long = shipment_id("n" * 64, "T" * 64, 1)
+    assert len(long) <= 64 and long != shipment_id("n" * 64, "T" * 64, 2)

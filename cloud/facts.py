@@ -74,6 +74,8 @@ TASK_WORDS: Final = (
     N_("po.received"),
     N_("return.received"),
     N_("transfer.received"),
+    N_("transfer.shipped"),
+    N_("waybill.pool_used"),
     N_("scanner"),
     N_("rfid"),
     N_("full"),

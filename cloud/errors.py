@@ -31,13 +31,51 @@ def translate(
     """``msgid`` in the language of ``gettext`` with ``params`` put in; ``english`` when the
     sentence has no id or its translation is broken."""
     text = gettext(msgid) if msgid else english
-    # A word the catalogue knows (an order's status: "saved", "audited") is translated
-    # too; anything else (order numbers, codes, names) has no entry and stays as it is.
-    values = {k: gettext(v) if isinstance(v, str) and v else v for k, v in params.items()}
     try:
+        values = {k: _word(v, gettext) for k, v in params.items()}
         return text % values if values else text
     except (KeyError, ValueError, TypeError):  # a broken translation: the English one
         return english
+
+
+def _word(value: Any, gettext: Callable[[str], str]) -> Any:
+    """A parameter in the language of ``gettext``: a nested :class:`Sentence` translated
+    with its own parameters; a word the catalogue knows (an order's status: "saved",
+    "audited") translated too; anything else (order numbers, codes, names) has no entry
+    and stays as it is."""
+    if isinstance(value, Sentence):
+        return value.translated(gettext)
+    return gettext(value) if isinstance(value, str) and value else value
+
+
+class Sentence:
+    """A sentence inside another: a reason put into a refusal or a task's detail (the
+    ledger's "not enough X" inside "stock would go negative: …"), kept as its message id
+    and parameters so the pages translate it with the sentence around it. ``str()`` is its
+    English text, so the API's answers and logs read as before."""
+
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid: str, /, **params: Any) -> None:
+        self.msgid = msgid
+        self.params = params
+
+    def __str__(self) -> str:
+        return self.msgid % self.params if self.params else self.msgid
+
+    def __repr__(self) -> str:
+        return f"Sentence({self.msgid!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sentence) and (self.msgid, self.params) == (
+            other.msgid,
+            other.params,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable params: not a dict key
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        return translate(self.msgid, self.params, str(self), gettext)
 
 
 class InvalidValue(ValueError):

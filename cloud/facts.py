@@ -59,6 +59,28 @@ from protocol.messages import (
 
 log = logging.getLogger("guanjia.cloud.facts")
 PICK_LEASE_CONFLICT = "pick_lease_conflict"
+#: Words a task's detail puts in as they are (a fact's type, a count's method and scope,
+#: protocol/messages.py), marked for the catalogue: the pages say a known word in their
+#: language (cloud/tasks.py ``say``), the English detail keeps the word itself.
+#: tests/cloud/web/test_task_details.py checks every event type is here.
+TASK_WORDS: Final = (
+    N_("scan.recorded"),
+    N_("node.started"),
+    N_("order.picked"),
+    N_("order.packed"),
+    N_("order.weighed"),
+    N_("order.labelled"),
+    N_("stocktake.counted"),
+    N_("po.received"),
+    N_("return.received"),
+    N_("transfer.received"),
+    N_("transfer.shipped"),
+    N_("waybill.pool_used"),
+    N_("scanner"),
+    N_("rfid"),
+    N_("full"),
+    N_("partial"),
+)
 TARGET = {
     "order.picked": "picked",
     "order.packed": "packed",

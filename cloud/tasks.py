@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Task
-from cloud.errors import DomainError
+from cloud.errors import DomainError, Sentence
 
 Gettext = Callable[[str], str]
 
@@ -34,6 +34,8 @@ def _identity(text: str) -> str:
 def _plain(value: Any) -> Any:
     """A parameter as JSON can keep it: sentences and lists as such, numbers as numbers,
     anything else (a Decimal, a date) as its text."""
+    if isinstance(value, Sentence):  # a reason put into a refusal (cloud/errors.py)
+        return {"msgid": value.msgid, "params": _plain_params(value.params)}
     if isinstance(value, Mapping):
         return {"msgid": str(value["msgid"]), "params": _plain_params(value.get("params"))}
     if isinstance(value, list | tuple):

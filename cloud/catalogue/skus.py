@@ -335,6 +335,21 @@ def upsert_sku(
     return downlink.push(session, nodes, "catalogue.upsert", [edge_view(item)], now)
 
 
+#: The refusal of a new SKU whose code the account has already.
+ALREADY = N_("SKU %(sku)s is in the catalogue already")
+
+
+def create_sku(
+    session: Session, item: SkuIn, now: datetime, account_id: int, actor: str
+) -> dict[str, int]:
+    """A new SKU (the dashboard's "new SKU" form): :func:`upsert_sku`, except that a code
+    the account has already is refused (409) instead of replaced: a person typing a new
+    SKU means a new one, and overwriting another's by a typo would lose it."""
+    if session.get(Sku, (account_id, item.sku_code)) is not None:
+        raise ConflictError(ALREADY, sku=item.sku_code)
+    return upsert_sku(session, item, now, account_id, actor)
+
+
 def get_sku(session: Session, account_id: int, sku_code: str) -> SkuIn:
     sku = session.get(Sku, (account_id, sku_code))
     if sku is None:

@@ -32,6 +32,10 @@ from cloud.finance import ledger, reports, returns
 from cloud.finance.poster import ORDER_ACTIONS, STREAMS, day_of
 from cloud.orders.audit_rules import CHINA
 
+#: The poster's streams (cloud/finance/poster.py STREAMS) as words the catalogue knows: a
+#: refusal naming one says it in the page's language (cloud/errors.py ``translate``).
+STREAM_WORDS = (N_("receipts"), N_("orders"), N_("aftersales"))
+
 
 @dataclass(frozen=True)
 class Blocker:

@@ -171,7 +171,7 @@ def create_orders(
             ledger.stage(ms)
             o.reserved = True
         else:
-            short[o.id] = why
+            short[o.id] = str(why)
     logs = [
         {
             "order_id": o.id,
@@ -212,7 +212,7 @@ def create_orders(
                     if not r["gift"]
                 ],
                 stock_ok=o.reserved,
-                stock_why="stock reserved" if o.reserved else f"stock short: {short.get(o.id)}",
+                stock_why=N_("stock reserved") if o.reserved else f"stock short: {short.get(o.id)}",
                 order_no=o.order_no,
                 now=now,
             )
@@ -278,7 +278,7 @@ def create_orders(
                         "action": "confirm",
                         "from_status": "saved",
                         "to_status": "confirmed",
-                        "reason": "all checks passed",
+                        "reason": N_("all checks passed"),
                         "actor": "auto-audit",
                         "at": now,
                     }

@@ -692,7 +692,7 @@ class Engine:
                 Decision("remark", "hold", f"buyer remark needs a human: {remark.strip()[:200]}")
             )
         else:
-            v.decisions.append(Decision("remark", "pass", "no buyer remark"))
+            v.decisions.append(Decision("remark", "pass", N_("no buyer remark")))
         bad = [
             f"{sku} at {price / 100:.2f} below minimum {low / 100:.2f}"
             if low is not None and price < low
@@ -704,7 +704,7 @@ class Engine:
             Decision(
                 "price",
                 "hold" if bad else "pass",
-                "; ".join(bad) if bad else "prices at or above minimum",
+                "; ".join(bad) if bad else N_("prices at or above minimum"),
             )
         )
         for rule in self.views:

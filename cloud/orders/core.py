@@ -260,7 +260,7 @@ def release_reservation(
 def try_reserve(session: Session, o: SalesOrder, actor: str, now: datetime) -> tuple[bool, str]:
     """Reserve every line at the order's warehouse, all or nothing."""
     if o.reserved:
-        return True, "stock reserved"
+        return True, N_("stock reserved")
     lines = lines_of(session, [o.id])[o.id]
     kinds = dict(
         session.execute(
@@ -291,7 +291,7 @@ def try_reserve(session: Session, o: SalesOrder, actor: str, now: datetime) -> t
     ledger.stage(moves)
     ledger.flush()
     o.reserved = True
-    return True, "stock reserved"
+    return True, N_("stock reserved")
 
 
 _ORDER_COLUMNS: Final = tuple(c.key for c in SalesOrder.__table__.columns)

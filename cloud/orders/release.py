@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Final
 
@@ -34,7 +35,7 @@ from cloud.db.models import (
     SalesOrder,
     Warehouse,
 )
-from cloud.errors import N_, ConflictError
+from cloud.errors import N_, ConflictError, InvalidError
 from cloud.nodes import downlink
 from cloud.nodes.registry import lock_nodes, station_kinds
 from cloud.orders import core as orders
@@ -212,6 +213,54 @@ def move(
             )
         )
     return o, pushes
+
+
+#: At most this many orders in one bulk move (the lease page lists at most 500).
+MOVE_MANY_MAX: Final = 500
+
+
+def move_many(
+    session: Session,
+    account_id: int,
+    picks: Sequence[tuple[str, str | None]],
+    body: PickNodeIn,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Move the pick lease of several orders to ``body.node`` (a lead empties a dead node):
+    each as :func:`move` moves one, all in one transaction, so either every order moves or,
+    when one is refused, none does (the caller rolls back; the refusal names the order).
+
+    ``picks``: (order no, its ``changed_at`` as the person's page showed it, or None): an
+    order someone acted on since is refused as a single move is
+    (:func:`cloud.orders.core.unchanged_since`). Every node the moves write to is locked
+    first, at once and in id order, so the moves never wait for a lock ingest holds while
+    holding one it wants (each :func:`move` then finds its nodes locked already)."""
+    nos = [no for no, _ in picks]
+    if not nos:
+        raise InvalidError(N_("choose at least one order to move"), "order_nos")
+    if len(nos) > MOVE_MANY_MAX:
+        raise InvalidError(
+            N_("move at most %(max)s orders at once, not %(count)s"),
+            "order_nos",
+            max=MOVE_MANY_MAX,
+            count=len(nos),
+        )
+    if len(set(nos)) != len(nos):
+        raise InvalidError(N_("an order is listed twice"), "order_nos")
+    found = session.execute(
+        select(SalesOrder.warehouse_id, PickLease.node_id)
+        .outerjoin(PickLease, PickLease.order_id == SalesOrder.id)
+        .where(SalesOrder.account_id == account_id, SalesOrder.order_no.in_(nos))
+    ).all()
+    warehouses = {wh for wh, _ in found}
+    holders = [node for _, node in found if node is not None]
+    assigned = select(NodeAssignment.node_id).where(NodeAssignment.warehouse_id.in_(warehouses))
+    lock_nodes(session, [*session.execute(assigned).scalars(), *holders], now)
+    for no, seen in picks:
+        if seen:
+            orders.unchanged_since(session, account_id, no, seen)
+        move(session, account_id, no, body, actor, now)
 
 
 # --- release to the warehouse (edge) ---------------------------------------------------

@@ -38,7 +38,7 @@ from cloud.db.models import (
     StockSalesDay,
     Warehouse,
 )
-from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError, Sentence
 from cloud.nodes import downlink
 from cloud.stock.warehouses import ZONE_BUCKET
 
@@ -47,6 +47,14 @@ Kind = Literal[
 ]
 Bucket = Literal["sellable", "damaged", "qc", "hold"]
 BUCKET_COLUMN: Final = {"sellable": "on_hand", "damaged": "damaged", "qc": "qc", "hold": "hold"}
+#: The stock level's columns as a refusal names them.
+BUCKET_WORDS: Final = {
+    "on_hand": N_("stock on hand"),
+    "reserved": N_("reserved stock"),
+    "damaged": N_("damaged stock"),
+    "qc": N_("stock in quality control"),
+    "hold": N_("stock on hold"),
+}
 #: Kinds a person may reverse directly (orders reverse reservations and ships themselves).
 REVERSIBLE: Final = {"receipt", "adjust", "transfer", "return", "ship"}
 
@@ -198,23 +206,48 @@ class Ledger:
                 bn[bkey] = bn.get(bkey, self.bin_values[bkey]) + m.bin_delta
         return lv, bn
 
-    def check(self, moves: list[Move]) -> str | None:
-        """Why these movements would make stock negative, or None."""
+    def check(self, moves: list[Move]) -> Sentence | None:
+        """Why these movements would make stock negative, or None: a sentence of its own
+        (cloud/errors.py), so a refusal or a task that carries it says it in the page's
+        language too (str() is the English)."""
         lv, bn = self._after(moves)
         for (wh, sku), v in lv.items():
             for col in ("on_hand", "reserved", "damaged", "qc", "hold"):
                 if v[col] < 0:
-                    return f"{col} of {sku} in warehouse #{wh} would be {v[col]}"
+                    return Sentence(
+                        N_("%(bucket)s of %(sku)s in warehouse %(warehouse)s would be %(qty)s"),
+                        bucket=Sentence(BUCKET_WORDS[col]),
+                        sku=sku,
+                        warehouse=self._code(wh),
+                        qty=v[col],
+                    )
             if v["on_hand"] - v["reserved"] < 0:
                 r = self.values[(wh, sku)]
-                return (
-                    f"not enough {sku} in warehouse #{wh}: available {r['on_hand'] - r['reserved']},"
-                    f" needed {v['reserved'] - r['reserved'] + r['on_hand'] - v['on_hand']}"
+                return Sentence(
+                    N_(
+                        "not enough %(sku)s in warehouse %(warehouse)s: available"
+                        " %(available)s, needed %(needed)s"
+                    ),
+                    sku=sku,
+                    warehouse=self._code(wh),
+                    available=r["on_hand"] - r["reserved"],
+                    needed=v["reserved"] - r["reserved"] + r["on_hand"] - v["on_hand"],
                 )
         for (wh, b, sku), q in bn.items():
             if q < 0:
-                return f"bin {b} in warehouse #{wh} would hold {q} of {sku}"
+                return Sentence(
+                    N_("bin %(bin)s in warehouse %(warehouse)s would hold %(qty)s of %(sku)s"),
+                    bin=b,
+                    warehouse=self._code(wh),
+                    qty=q,
+                    sku=sku,
+                )
         return None
+
+    def _code(self, warehouse_id: int) -> str:
+        """A warehouse's code, as people name it (read only when a check fails)."""
+        wh = self.session.get(Warehouse, warehouse_id)
+        return wh.code if wh is not None else f"#{warehouse_id}"
 
     def stage(self, moves: list[Move], override: bool = False) -> None:
         lv, bn = self._after(moves)

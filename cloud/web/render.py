@@ -46,6 +46,9 @@ def environment(locale: str) -> Environment:
     env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.filters["money"] = money
     env.filters["when"] = when
+    # A stored text shown as it is unless the catalogue knows it (a fixed reason of the
+    # audit: "stock reserved"): plain gettext, no %-formatting of text that may hold a "%".
+    env.filters["known"] = i18n.translations(locale).gettext
     env.globals["P"] = PREFIX
     return env
 

@@ -217,3 +217,18 @@ def test_every_task_of_the_hub_is_a_message_id() -> None:
         "placeholders ['no'] but params ['order']",
         "a variable, not an N_ sentence",
     ]
+
+
+def test_every_nested_sentence_is_a_message_id() -> None:
+    """A reason put inside a refusal or a task (cloud/errors.py ``Sentence``, cloud/tasks.py
+    ``sentence``) is a message id too, with its placeholders given: an English reason
+    inside a translated sentence stays English on a Chinese page."""
+    names = {"Sentence", "sentence"}
+    bad = [
+        f"{path}:{line}: {why}"
+        for path, tree in _sources().items()
+        for line, why in problems(tree, names)
+    ]
+    assert not bad, "nest sentences as Sentence(N_('… %(x)s …'), x=…):\n" + "\n".join(bad)
+    tree = ast.parse("Sentence(f'{col} of {sku}')\nsentence(N_('%(a)s'), b=1)\n")
+    assert [why[:8] for _, why in problems(tree, names)] == ["an f-str", "placehol"]

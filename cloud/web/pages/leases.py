@@ -68,6 +68,41 @@ def _back(value: str) -> str:
     return PREFIX + "/pick-leases"
 
 
+@router.post("", include_in_schema=False)
+async def move_many(request: Request, user: NodesAction, session: SessionDep) -> Response:
+    """The bulk move: the orders ticked on the page to one pick node, with one reason.
+    The same checks as one move (``PickNodeIn``, cloud/orders/release.py ``move``, each
+    order's version as the page showed it), all in one transaction
+    (``releases.move_many``): every order moves or, when one is refused, none does and the
+    error page names the order and why."""
+    form = await request.form()
+    try:
+        body = releases.PickNodeIn.model_validate(
+            {"node": str(form.get("node", "")).strip(), "reason": str(form.get("reason", ""))}
+        )
+    except ValidationError as err:
+        raise refusals.invalid(request, err) from err
+    picks: list[tuple[str, str | None]] = []
+    for value in form.getlist("order"):
+        # "order no@changed_at": an ISO time has no "@", an order no might.
+        no, at, seen = str(value).rpartition("@")
+        picks.append((no, seen) if at else (seen, None))
+    back = _back(str(form.get("back", "")))
+
+    def run() -> None:
+        releases.move_many(
+            session, user.who.account_id, picks, body, user.who.actor, datetime.now(UTC)
+        )
+
+    await asyncio.to_thread(run)
+    url = urlsplit(back)
+    query = [(k, v) for k, v in parse_qsl(url.query) if k != "done"]
+    nos = [no for no, _ in picks]
+    more = f" … (+{len(nos) - 10})" if len(nos) > 10 else ""  # the notice stays short
+    query.append(("done", f"{', '.join(nos[:10])}{more} → {body.node}"))
+    return RedirectResponse(f"{url.path}?{urlencode(query)}", status_code=303)
+
+
 @router.post("/{order_no}", include_in_schema=False)
 async def move(request: Request, order_no: str, user: NodesAction, session: SessionDep) -> Response:
     form = await request.form()

@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile
 
 from cloud.api.deps import SessionDep, UnitsDep
 from cloud.api.skus import MAX_IMPORT_BYTES, import_kind, submit_import
-from cloud.catalogue import import_export, jobs
+from cloud.catalogue import import_export, jobs, removal
 from cloud.catalogue import skus as catalogue
 from cloud.catalogue.skus import SkuIn
 from cloud.errors import ConflictError, DomainError, InvalidError
@@ -135,7 +135,14 @@ def _translated(request: Request, sentence: str, known: list[tuple[re.Pattern[st
 
 
 def _domain_sentence(request: Request, err: DomainError) -> str:
-    return _translated(request, str(err), DOMAIN)
+    """A refusal of the catalogue in the page's language: by its English sentence when the
+    page words it its own way (DOMAIN), else by its message id."""
+    sentence = str(err)
+    for pattern, message in DOMAIN:
+        m = pattern.fullmatch(sentence)
+        if m:
+            return _say(request, message, m.groupdict())
+    return err.translated(refusals.gettext_of(request))
 
 
 def _job(request: Request, job: jobs.ImportJobOut) -> dict[str, Any]:
@@ -154,14 +161,84 @@ def sku_list(
     session: SessionDep,
     q: Keywords = None,
     page: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    deleted: Annotated[str | None, Query(max_length=120)] = None,
+) -> Response:
+    return _list_page(request, user, session, q, page, deleted=deleted)
+
+
+#: The "new SKU" form as it first shows: an item, nothing typed.
+EMPTY: dict[str, str] = {"kind": "item"}
+
+
+def _list_page(
+    request: Request,
+    user: WebUser,
+    session: Session,
+    q: str | None,
+    page: int,
+    *,
+    form: dict[str, str] | None = None,
+    errors: list[tuple[str | None, str]] | None = None,
+    status: int = 200,
+    deleted: str | None = None,
 ) -> Response:
     rows = catalogue.sku_rows(session, user.who.account_id, q, PAGE + 1, page * PAGE)
     return render(
         request,
         "skus.html",
-        {"rows": rows[:PAGE], "more": len(rows) > PAGE, "page": page, "q": q or "", "kinds": KINDS},
+        {
+            "rows": rows[:PAGE],
+            "more": len(rows) > PAGE,
+            "page": page,
+            "q": q or "",
+            "kinds": KINDS,
+            "labels": LABELS,
+            "form": form or EMPTY,
+            "errors": errors or [],
+            "deleted": deleted,
+        },
         user=user,
+        status=status,
     )
+
+
+@router.post("", include_in_schema=False)
+async def create_sku(request: Request, user: CatalogueAction, session: SessionDep) -> Response:
+    """The "new SKU" form: checked as ``PUT /skus/{code}`` checks a SKU (``SkuIn``, a
+    barcode another SKU has is refused), and a code the catalogue has already refused too
+    (cloud/catalogue/skus.py ``create_sku``). A refusal shows the list with the form open,
+    what was typed and why, in the page's language (422 or 409); nothing is stored."""
+    raw = await request.form()
+    form = {k: str(v) for k, v in raw.items() if isinstance(v, str)}
+    code = form.get("sku_code", "").strip()
+    form["sku_code"] = code
+    data, bad = _body(form, code)
+    errors: list[tuple[str | None, str]] = [(f, _say(request, m)) for f, m in bad]
+    status = 422
+    try:
+        item = SkuIn.model_validate(data)
+    except ValidationError as err:
+        errors += _validation(request, err)
+    else:
+        if not errors:
+            try:
+                catalogue.create_sku(
+                    session, item, datetime.now(UTC), user.who.account_id, user.who.actor
+                )
+            except (InvalidError, ConflictError) as err:
+                session.rollback()  # nothing of a refused SKU stays
+                status = err.status
+                errors.append((_field_of(err), _domain_sentence(request, err)))
+            else:
+                return RedirectResponse(f"{router.prefix}/{quote(code)}?saved=1", status_code=303)
+    return _list_page(request, user, session, None, 0, form=form, errors=errors, status=status)
+
+
+def _field_of(err: DomainError) -> str:
+    """The form's field a refusal of the catalogue is about."""
+    if isinstance(err, InvalidError) and err.field:
+        return err.field
+    return "sku_code" if err.msgid == catalogue.ALREADY else "barcodes"
 
 
 @router.get("/export.{fmt}", include_in_schema=False)
@@ -269,6 +346,7 @@ def _sku_page(
     *,
     status: int = 200,
     saved: bool = False,
+    deleting: bool = False,
 ) -> Response:
     changed_at, changed_by = catalogue.last_change(session, user.who.account_id, sku.sku_code)
     drawn = [(b, barcodes.draw(b)) for b in sku.barcodes]
@@ -288,6 +366,7 @@ def _sku_page(
             "changed_by": changed_by,
             "version": str(changed_at),
             "saved": saved,
+            "deleting": deleting,
         },
         user=user,
         status=status,
@@ -403,3 +482,39 @@ async def save_sku(
             else:
                 return RedirectResponse(f"{router.prefix}/{quote(code)}?saved=1", status_code=303)
     return _sku_page(request, user, session, stored, form, errors, status=status)
+
+
+@router.post("/{code}/delete", include_in_schema=False)
+async def delete_sku(
+    request: Request, code: str, user: CatalogueAction, session: SessionDep
+) -> Response:
+    """Delete a SKU nothing refers to yet (cloud/catalogue/removal.py says why a SKU with
+    history stays). Refused, changing nothing, with the SKU's page saying why in the page's
+    language: not confirmed (422), changed by someone since the page was shown or named by
+    any history (409)."""
+    form = await request.form()
+    stored = catalogue.get_sku(session, user.who.account_id, code)  # 404 if not the account's
+    changed_at, changed_by = catalogue.last_change(session, user.who.account_id, code)
+    why: tuple[int, str] | None = None
+    if not form.get("confirm"):
+        why = 422, _say(request, N_("Tick the box to confirm the deletion."))
+    elif form.get("version") != str(changed_at):
+        why = 409, _say(
+            request,
+            N_("%(who)s changed this SKU at %(when)s, after you opened it: check it"
+               " and delete it again."),
+            {"who": changed_by, "when": str(changed_at)[:19]},
+        )  # fmt: skip
+    else:
+        try:
+            removal.delete_sku(session, user.who.account_id, code)
+        except ConflictError as err:
+            session.rollback()
+            why = err.status, _domain_sentence(request, err)
+        else:
+            return RedirectResponse(f"{router.prefix}?deleted={quote(code)}", status_code=303)
+    status, text = why
+    return _sku_page(
+        request, user, session, stored, _form_of(stored), [(None, text)],
+        status=status, deleting=True,
+    )  # fmt: skip

@@ -75,6 +75,9 @@ def _check(page: Any, name: str) -> None:
 
 def test_log_in_walk_the_audit_queue_and_release(browser: Any, hub: str) -> None:
     page = _page(browser, hub, "admin")
+    page.wait_for_selector("#trend-chart .u-legend")
+    legend = page.inner_text("#trend-chart .u-legend")
+    assert "日期" in legend and "Time" not in legend, legend  # uPlot's own word, replaced
     _check(page, "home")
     page.click("nav >> text=订单审核")
     assert HELD in page.inner_text("main")

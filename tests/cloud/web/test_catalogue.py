@@ -25,6 +25,7 @@ ZH = {"Accept-Language": "zh-CN"}
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 CASE = "MKING IPAD AIR2 金甲系列皮套-金色"  # demo SKU, barcode 6901234567892 (a valid EAN-13)
 SHELL = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # barcodes 6901234567908, …915
+GIFT = "GIFT 贴膜"  # stocked, in no bundle
 
 
 def _url(code: str) -> str:
@@ -358,3 +359,174 @@ def test_catalogue_export_from_the_page_as_filtered(
     add_user(demo_app, "other", "boss", "admin")
     theirs = browser_client("other", "boss").get("/web/skus/export.csv").content.decode()
     assert CASE not in theirs and SHELL not in theirs
+
+
+# --- create and delete ---------------------------------------------------------------------
+
+
+def _new(c: TestClient, code: str, **fields: str) -> dict[str, str]:
+    """The "new SKU" form as a person fills it (the list page offers it)."""
+    page = c.get("/web/skus", headers=EN).text
+    assert 'action="/web/skus" class="edit"' in page and 'name="sku_code"' in page
+    return {"csrf": c.csrf, "sku_code": code, "name": "新品", "kind": "item", **fields}  # type: ignore[attr-defined]
+
+
+def _codes(app: TestClient) -> set[str]:
+    with app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        return set(s.execute(select(Sku.sku_code)).scalars())
+
+
+def test_create_a_sku_from_the_list_and_refusals_change_nothing(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    from cloud.db.models import Barcode, Downlink
+
+    c = browser_client()
+    form = _new(c, "NEW CASE 红色", barcodes="NEWBC001\nNEWBC002", price_cents="9.90")
+    r = c.post("/web/skus", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == _url("NEW CASE 红色") + "?saved=1"
+    sku = _sku(demo_app, "NEW CASE 红色")
+    assert (sku.name, sku.price_cents, sku.changed_by) == ("新品", 990, "user:admin")
+    page = c.get(r.headers["location"], headers=EN).text
+    assert "NEWBC001" in page and "NEWBC002" in page and "Saved." in page
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        pushed = s.execute(select(Downlink.payload).where(Downlink.type == "catalogue.upsert"))
+        assert any("NEW CASE 红色" in str(p) for p in pushed.scalars())  # the edges get it
+    before = _codes(demo_app)
+    # a code the catalogue has: refused, the SKU as it was
+    r = c.post("/web/skus", data=_new(c, CASE, name="overwritten", barcodes="X1"), headers=ZH)
+    assert r.status_code == 409, r.text
+    assert f"商家编码: 商品资料中已有 SKU {CASE}" in r.text and "未创建" in r.text, r.text
+    assert 'value="overwritten"' in r.text  # what was typed is kept
+    assert _sku(demo_app, CASE).name != "overwritten"
+    # another SKU's barcode: refused, in the page's language
+    r = c.post("/web/skus", data=_new(c, "DUP-BC", barcodes="6901234567892"), headers=ZH)
+    assert r.status_code == 409
+    assert f"条码: 条码 6901234567892 已属于 SKU {CASE}" in r.text, r.text
+    # the API's model: a barcode is needed, a code has no control characters
+    r = c.post("/web/skus", data=_new(c, "NO-BC"), headers=ZH)
+    assert r.status_code == 422 and "条码: " in r.text and "Barcodes" not in r.text
+    r = c.post("/web/skus", data=_new(c, "BAD\tCODE", barcodes="B1"), headers=EN)
+    assert r.status_code == 422 and "SKU code: has characters that are not allowed" in r.text
+    r = c.post("/web/skus", data=_new(c, "", barcodes="B2"), headers=EN)
+    assert r.status_code == 422 and "SKU code: may not be empty" in r.text
+    assert _codes(demo_app) == before
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        owner = s.scalar(select(Barcode.sku_code).where(Barcode.barcode == "6901234567892"))
+    assert owner == CASE
+    # scopes and CSRF: a picker is offered no form and refused; a forged token is refused
+    add_user(demo_app, "demo", "pick", "picker")
+    p = browser_client("demo", "pick")
+    assert 'action="/web/skus" class="edit"' not in p.get("/web/skus").text
+    r = p.post("/web/skus", data={**_new(c, "PICKER-SKU", barcodes="P1"), "csrf": p.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 403
+    assert c.post("/web/skus", data=_new(c, "F-SKU", barcodes="F1", csrf="x")).status_code == 403
+    # another seller's code is theirs to use: created in their account, A's untouched
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    r = b.post("/web/skus", data=_new(b, CASE, name="B's", barcodes="6901234567892"))
+    assert r.status_code == 200 and "B&#39;s" in r.text  # B's new SKU's page
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        names = set(s.execute(select(Sku.name).where(Sku.sku_code == CASE)).scalars())
+    assert len(names) == 2 and "B's" in names and _sku_of_demo(demo_app).name != "B's"
+
+
+def _sku_of_demo(app: TestClient) -> Sku:
+    from cloud.db.models import Account
+
+    with app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        return s.execute(
+            select(Sku).join(Account, Account.id == Sku.account_id)
+            .where(Sku.sku_code == CASE, Account.name == "demo")
+        ).scalar_one()  # fmt: skip
+
+
+def _delete(c: TestClient, code: str, **changes: str) -> dict[str, str]:
+    page = c.get(_url(code), headers=EN).text
+    assert f'action="{_url(code)}/delete"' in page
+    return {"csrf": c.csrf, "version": _version(page), "confirm": "1", **changes}  # type: ignore[attr-defined]
+
+
+def test_delete_a_sku_without_history_only(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    from cloud.db.models import Barcode, SkuComponent
+
+    c = browser_client()
+    for code, extra in (("TYPO-1", {}), ("TYPO-SET", {"kind": "bundle", "components": "TYPO-1*2"})):
+        r = c.post("/web/skus", data=_new(c, code, barcodes=code + "-BC", **extra))
+        assert r.status_code == 200 and code in r.text, r.text
+    # a component of a bundle: refused, naming the bundle
+    r = c.post(_url("TYPO-1") + "/delete", data=_delete(c, "TYPO-1"), headers=ZH)
+    assert r.status_code == 409
+    assert "SKU TYPO-1 已有以它为组件的捆绑商品 TYPO-SET，因此保留在商品资料中" in r.text, r.text
+    # the demo's SKUs: a part of the demo's bundle; stock and orders: refused, kept whole
+    r = c.post(_url(CASE) + "/delete", data=_delete(c, CASE), headers=EN)
+    assert r.status_code == 409 and "Not deleted; nothing was changed:" in r.text
+    assert f"SKU {CASE} has bundle SET 皮套+保护壳, which it is a component of" in r.text
+    r = c.post(_url(GIFT) + "/delete", data=_delete(c, GIFT), headers=ZH)
+    assert r.status_code == 409
+    assert f"SKU {GIFT} 已有库存台账流水，因此保留在商品资料中" in r.text, r.text
+    # not confirmed (422), a stale page (409): nothing deleted
+    r = c.post(_url("TYPO-SET") + "/delete", data=_delete(c, "TYPO-SET", confirm=""), headers=EN)
+    assert r.status_code == 422 and "Tick the box to confirm the deletion." in r.text
+    stale = _delete(c, "TYPO-SET")
+    assert (
+        c.post(
+            _url("TYPO-SET"), data=_form(c, "TYPO-SET", name="改"), follow_redirects=False
+        ).status_code
+        == 303
+    )
+    r = c.post(_url("TYPO-SET") + "/delete", data=stale, headers=EN)
+    assert r.status_code == 409 and "after you opened it" in r.text
+    # another seller: 404, kept; a picker: 403, kept
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    r = b.post(_url("TYPO-SET") + "/delete", data={**stale, "csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 404
+    add_user(demo_app, "demo", "pick", "picker")
+    p = browser_client("demo", "pick")
+    assert "/delete" not in p.get(_url("TYPO-SET")).text
+    r = p.post(_url("TYPO-SET") + "/delete", data={**_delete(c, "TYPO-SET"), "csrf": p.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 403
+    assert {"TYPO-1", "TYPO-SET", CASE, GIFT} <= _codes(demo_app)
+    # the bundle, then its component: deleted with their barcodes and components
+    for code in ("TYPO-SET", "TYPO-1"):
+        r = c.post(_url(code) + "/delete", data=_delete(c, code), follow_redirects=False)
+        assert r.status_code == 303, r.text
+        assert "Deleted: " + code in c.get(r.headers["location"], headers=EN).text
+    assert not {"TYPO-1", "TYPO-SET"} & _codes(demo_app)
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        assert not s.scalar(
+            select(func.count()).select_from(Barcode).where(Barcode.sku_code.like("TYPO%"))
+        )
+        assert not s.scalar(
+            select(func.count())
+            .select_from(SkuComponent)
+            .where(SkuComponent.sku_code.like("TYPO%"))
+        )
+    assert c.get(_url("TYPO-1")).status_code == 404
+    # its code and barcode are free again
+    r = c.post("/web/skus", data=_new(c, "TYPO-1", barcodes="TYPO-1-BC"), follow_redirects=False)
+    assert r.status_code == 303
+
+
+def test_every_table_naming_a_sku_counts_as_history() -> None:
+    """A table added later with a SKU column must be checked before a delete, or deleting
+    a SKU it names would leave its rows pointing at nothing."""
+    from cloud.catalogue import removal
+    from cloud.db.models import Base
+
+    checked = set()
+    for where, _words in removal.HISTORY:
+        sql = str(select(where(1, "x")))
+        checked |= {t.name for t in Base.metadata.sorted_tables if f" {t.name}" in sql}
+    naming = {
+        t.name
+        for t in Base.metadata.sorted_tables
+        for col in t.columns
+        if col.name in ("sku_code", "sku", "exchange_sku_code", "component_code")
+    }
+    # the catalogue's own rows go with the SKU (a bundle naming it is checked apart)
+    assert naming - checked == {"sku", "barcode", "sku_component"}

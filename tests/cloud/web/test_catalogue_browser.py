@@ -61,3 +61,31 @@ def test_a_skus_barcodes_are_drawn(browser: Any, hub: str) -> None:  # noqa: F81
     assert imgs.count() == 2
     assert all(imgs.nth(i).evaluate("i => i.naturalWidth > 0") for i in range(2))
     _check(page, "sku")
+
+
+def test_create_a_sku_then_delete_it(browser: Any, hub: str) -> None:  # noqa: F811
+    """As a person: the "new SKU" form on the list, a code taken refused in Chinese with
+    what was typed kept, then the new SKU's page and its deletion (confirm box)."""
+    page = _page(browser, hub, "admin")
+    page.goto(f"{hub}/web/skus")
+    page.click("summary:has-text('新建 SKU')")
+    page.fill("#f-sku_code", "GIFT 贴膜")  # the demo's: refused
+    page.fill("#f-name", "浏览器新品")
+    page.fill("#f-barcodes", "WEBNEW0001")
+    page.click("button:has-text('创建')")
+    alert = page.inner_text("[role=alert]")
+    assert "未创建" in alert and "商品资料中已有 SKU GIFT 贴膜" in alert, alert
+    assert page.input_value("#f-name") == "浏览器新品"
+    _check(page, "sku-new-refused")
+    page.fill("#f-sku_code", "WEB NEW 红色")
+    page.click("button:has-text('创建')")
+    page.wait_for_url(f"{hub}/web/skus/" + quote("WEB NEW 红色") + "?saved=1")
+    assert page.locator("ul.barcodes img").count() == 1
+    page.click("summary:has-text('删除')")
+    _check(page, "sku-delete")
+    page.check("#f-confirm-delete")
+    page.click("form[action$='/delete'] button")
+    page.wait_for_url(f"{hub}/web/skus?deleted=*")
+    assert "已删除：WEB NEW 红色" in page.inner_text("[role=status]")
+    page.goto(f"{hub}/web/skus?q=WEBNEW0001")
+    assert "没有符合条件的记录" in page.inner_text("tbody")

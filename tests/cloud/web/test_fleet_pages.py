@@ -54,10 +54,13 @@ def _lease(app: TestClient) -> tuple[str | None, int, str]:
 
 
 def _move_form(html: str) -> dict[str, str]:
+    """The order's move form as the page fills it (its CSRF token too: a form without the
+    session's token is refused in a browser)."""
     form = html[html.index(f'action="/web/pick-leases/{AUDITED}"') :]
     return {
         "seen": re.search(r'name="seen" value="([^"]+)"', form).group(1),  # type: ignore[union-attr]
         "back": re.search(r'name="back" value="([^"]+)"', form).group(1),  # type: ignore[union-attr]
+        "csrf": re.search(r'name="csrf" value="([^"]*)"', form).group(1),  # type: ignore[union-attr]
     }
 
 
@@ -124,7 +127,7 @@ def test_move_a_lease_from_the_page(
     form = _move_form(page)
     r = c.post(
         f"/web/pick-leases/{AUDITED}",
-        data={**form, "node": PICK2, "reason": "pick-1 down", "csrf": c.csrf},  # type: ignore[attr-defined]
+        data={**form, "node": PICK2, "reason": "pick-1 down"},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
@@ -141,8 +144,7 @@ def test_move_a_lease_from_the_page(
             "back": "//evil.example/x",
             "node": PICK1,
             "reason": "up again",
-            "csrf": c.csrf,
-        },  # type: ignore[attr-defined]
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303 and r.headers["location"].startswith("/web/pick-leases?done=")
@@ -244,3 +246,123 @@ def test_fourteen_days_of_minutes_chart_as_about_a_thousand_points(
     assert 1000 <= len(chart["t"]) <= 1010 and max(chart["backlog"]) == 49
     assert len(r.text.encode()) < 200_000  # uncompressed, the whole page
     assert r.text.count("<tr><td>20") <= 30  # the table: one row per 12 h
+
+
+# --- the bulk move ------------------------------------------------------------------------
+
+MORE = ("JY1300001", "JY1300003")  # audited in the demo, as AUDITED is
+
+
+@pytest.fixture
+def three_leased(leased: TestClient) -> TestClient:
+    """AUDITED and MORE released to PICK1."""
+    app: Any = leased.app
+    with app.state.sessions() as s, s.begin():
+        a = s.execute(select(SalesOrder.account_id).where(SalesOrder.order_no == AUDITED))
+        account_id = a.scalar_one()
+        for no in MORE:
+            releases.release(s, account_id, no, "test", datetime.now(UTC), pick_node=PICK1)
+    return leased
+
+
+def _leases(app: TestClient) -> dict[str, tuple[str | None, int]]:
+    """Each of the three orders' pick node and the number of its history rows."""
+    with app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        out = {}
+        for no in (AUDITED, *MORE):
+            o = s.execute(select(SalesOrder).where(SalesOrder.order_no == no)).scalar_one()
+            logs = s.execute(
+                select(func.count()).select_from(OrderLog).where(OrderLog.order_id == o.id)
+            ).scalar_one()
+            out[no] = (s.get_one(PickLease, o.id).node_id, logs)
+        return out
+
+
+def _ticks(html: str) -> dict[str, str]:
+    """The page's boxes of the bulk move: order no → the value it sends."""
+    boxes = re.findall(r'name="order" form="bulk-move" value="([^"]+)"', html)
+    return {v.rpartition("@")[0]: v for v in boxes}
+
+
+def test_bulk_move_all_or_nothing(
+    three_leased: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    c = browser_client()
+    page = c.get("/web/pick-leases?warehouse=WH1", headers=EN).text
+    assert 'id="bulk-move"' in page and 'action="/web/pick-leases"' in page
+    ticks = _ticks(page)
+    assert set(ticks) == {AUDITED, *MORE}
+    bulk = page[page.index('id="bulk-move"') :]
+    token = re.search(r'name="csrf" value="([^"]*)"', bulk)
+    assert token and token.group(1) == c.csrf  # type: ignore[attr-defined]
+    back = "/web/pick-leases?warehouse=WH1"
+
+    def post(orders: list[str], node: str = PICK2, **data: str) -> Any:
+        return c.post(
+            "/web/pick-leases",
+            data={"order": orders, "node": node, "reason": "pick-1 down", "back": back,
+                  "csrf": c.csrf, **data},  # type: ignore[attr-defined]
+            headers=EN,
+            follow_redirects=False,
+        )  # fmt: skip
+
+    before = _leases(three_leased)
+    assert {n for n, _ in before.values()} == {PICK1}
+    # one refused order, last in the list: the ones before it do not move either
+    stale = f"{MORE[1]}@2020-01-01T00:00:00+00:00"
+    cases = [
+        (post([ticks[AUDITED], ticks[MORE[0]], stale]), 409, f"order {MORE[1]} was changed by"),
+        (post([ticks[AUDITED], ticks[MORE[0]]], node=NODE), 409, "not a pick station"),
+        (post([ticks[AUDITED], ticks[AUDITED]]), 422, "an order is listed twice"),
+        (post([]), 422, "choose at least one order to move"),
+        (post([f"JY-{i}" for i in range(501)]), 422, "move at most 500 orders at once, not 501"),
+        (post([ticks[AUDITED], "JY-NOPE"]), 404, "JY-NOPE"),
+        (post([ticks[AUDITED]], reason=" "), 422, "reason"),
+        (post([ticks[AUDITED]], csrf="forged"), 403, ""),
+    ]
+    for r, status, sentence in cases:
+        assert r.status_code == status and sentence in r.text, (status, sentence, r.text[-600:])
+        assert _leases(three_leased) == before
+    zh = c.post(
+        "/web/pick-leases",
+        data={"order": [ticks[AUDITED], stale], "node": PICK2, "reason": "x", "csrf": c.csrf},  # type: ignore[attr-defined]
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert zh.status_code == 409 and f"订单 {MORE[1]}" in zh.text and "was changed" not in zh.text
+    # an order picked meanwhile (its pick came in): refused, none moved
+    with three_leased.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        o = s.execute(select(SalesOrder).where(SalesOrder.order_no == MORE[1])).scalar_one()
+        o.status = "picked"
+        picked = f"{MORE[1]}@{o.changed_at.isoformat()}"
+    r = post([ticks[AUDITED], ticks[MORE[0]], picked])
+    assert r.status_code == 409 and "moves only while it waits to be picked" in r.text
+    assert {no: n for no, (n, _) in _leases(three_leased).items()} == dict.fromkeys(
+        (AUDITED, *MORE), PICK1
+    )
+    # all of them may move: all move, each with its history row
+    r = post([ticks[AUDITED], ticks[MORE[0]]])
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].startswith(back + "&done=")
+    after = _leases(three_leased)
+    for no in (AUDITED, MORE[0]):
+        assert after[no] == (PICK2, before[no][1] + 1)
+    assert after[MORE[1]][0] == PICK1
+    assert f"{AUDITED}, {MORE[0]} → {PICK2}" in c.get(r.headers["location"], headers=EN).text
+
+
+def test_bulk_move_scopes_and_tenancy(
+    three_leased: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    ticks = _ticks(browser_client().get("/web/pick-leases", headers=EN).text)
+    data = {"order": list(ticks.values()), "node": PICK2, "reason": "x"}
+    add_user(three_leased, "demo", "aud", "auditor")  # nodes:read, not nodes:write
+    a = browser_client("demo", "aud")
+    page = a.get("/web/pick-leases", headers=EN).text
+    assert 'id="bulk-move"' not in page and 'form="bulk-move"' not in page
+    r = a.post("/web/pick-leases", data={**data, "csrf": a.csrf}, headers=EN)  # type: ignore[attr-defined]
+    assert r.status_code == 403 and "nodes:write" in r.text
+    add_user(three_leased, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    r = b.post("/web/pick-leases", data={**data, "csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 404
+    assert {n for n, _ in _leases(three_leased).values()} == {PICK1}

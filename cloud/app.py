@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -312,7 +312,23 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
     # The dashboard's pages (cloud/web/), after the handlers above: it answers its own
     # errors as pages and leaves the API's as they are.
     web.mount(app)
+    _busiest_first(app, (orders.router, stock.router, skus.router))
     return app
+
+
+def _busiest_first(app: FastAPI, routers: tuple[APIRouter, ...]) -> None:
+    """Try the routers of the busiest requests first (order lists and searches, stock views,
+    SKU search: 85 % of ``guanjia bench cloud``'s mix). FastAPI tries included routers in
+    order, each route's pattern in turn: an order list was matched after ~80 routes of
+    routers before it, ~0.1 ms of CPU per request (issue 20). No route shadows another
+    (tests/cloud/api/test_route_order.py), so the order changes which is tried first, never
+    which answers. A FastAPI that flattens included routes leaves nothing to move."""
+    first = sorted(
+        (r for r in app.router.routes if getattr(r, "original_router", None) in routers),
+        key=lambda r: routers.index(r.original_router),  # type: ignore[attr-defined]
+    )
+    rest = [r for r in app.router.routes if r not in first]
+    app.router.routes[:] = first + rest
 
 
 #: FastAPI's built-in OpenTelemetry (FastAPI ≥ 0.160s: ``FastAPI(telemetry=…)``) asks the

@@ -66,6 +66,8 @@ def receive(
     a PO opened by its waybill; an item scan through the PDA desk."""
     from edge.bench.receive import bench_receive_latency
 
+    if directory is not None and not Path(directory).is_dir():
+        raise typer.BadParameter(f"{directory} is not a directory", param_hint="--directory")
     _table(
         f"receiving scan -> light, {po_lines:,} open PO lines, ms (target p99 <= 10)",
         bench_receive_latency(po_lines, orders, scans, opens, directory),

@@ -3,6 +3,8 @@ commands and benches added by entry point."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -40,3 +42,15 @@ def test_every_command_is_reached(
     out = _commands(runner, *args)
     for name in expected:
         assert f" {name} " in out, f"guanjia {' '.join(args)} lacks {name}:\n{out}"
+
+
+def test_a_bench_directory_that_is_not_there_is_a_clear_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    missing = f"{tmp_path}/not-made"
+    result = runner.invoke(
+        cli.app, ["bench", "receive", "--directory", missing], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{missing} is not a directory" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -79,7 +79,7 @@ class Hub:
             # and run whatever the caller's environment says (the test suite turns them off
             # for its own hubs): the finance leg waits for the e-invoice worker.
             os.environ["GUANJIA_FINANCE_POSTER"] = "true"
-            s.spawn(
+            hub = s.spawn(
                 [
                     "cloud",
                     "serve",
@@ -92,7 +92,7 @@ class Hub:
                 ],
                 "cloud.log",
             )
-            self._wait_health()
+            self._wait_health(hub)
             token = httpx.post(
                 f"{s.api}/api/v1/auth/token",
                 data={
@@ -232,9 +232,16 @@ class Hub:
             time.sleep(0.1)
         raise DemoFailed(f"{what} not up after {timeout} s; see {self.s.dir / log}")
 
-    def _wait_health(self, timeout: float = 30) -> None:
+    def _wait_health(self, hub: subprocess.Popen[bytes], timeout: float = 120) -> None:
+        # A fresh hub runs every migration and warms its pool before it answers: ~10 s on a
+        # quiet 2-core machine, several times that on a busy one. Wait while the process lives
+        # (a hub that exits is reported at once with its code), up to a bound that still ends.
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if hub.poll() is not None:
+                raise DemoFailed(
+                    f"cloud hub exited with code {hub.returncode}; see {self.s.dir / 'cloud.log'}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 h = httpx.get(f"{self.s.api}/api/v1/health", timeout=1).json()
                 if h.get("mqtt") == "connected":

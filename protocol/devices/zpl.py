@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from protocol.devices.waybill_privacy import mask_address, mask_name, mask_phone
 from protocol.devices.zpl_query import HostQueryStatus
 from protocol.errors import NEED_DATA, NeedData, RemoteProtocolError
 
@@ -171,7 +172,10 @@ def build_label(label: ShippingLabel, stock: LabelStock = DEFAULT_STOCK) -> byte
     out += f"^FO{bar_x},{y_rule1 + 2 * stock.dots_per_mm}^BCN,{bar_h},Y,N,N,A".encode()
     out += b"^FD" + label.waybill.encode("ascii") + b"^FS\n"
     out += f"^FO{margin},{y_addr - 3 * stock.dots_per_mm}^GB{inner},3,3^FS\n".encode()
-    out += _text(margin, y_addr, big, f"收 {label.recipient_name}  {label.recipient_phone}", stock)
+    # The recipient as the privacy waybill shows them (GB/T 41833-2022; waybill_privacy.py):
+    # the order keeps the whole record, the label only what the standard allows.
+    who = f"收 {mask_name(label.recipient_name)}  {mask_phone(label.recipient_phone)}"
+    out += _text(margin, y_addr, big, who, stock)
     out += _text(
         margin,
         y_addr + 8 * stock.dots_per_mm,
@@ -180,7 +184,12 @@ def build_label(label: ShippingLabel, stock: LabelStock = DEFAULT_STOCK) -> byte
         stock,
     )
     out += _text(
-        margin, y_addr + 14 * stock.dots_per_mm, mid, label.address, stock, block_width=inner
+        margin,
+        y_addr + 14 * stock.dots_per_mm,
+        mid,
+        mask_address(label.address),
+        stock,
+        block_width=inner,
     )
     out += f"^FO{margin},{y_rule3}^GB{inner},3,3^FS\n".encode()
     out += _text(margin, y_rule3 + 3 * stock.dots_per_mm, mid, f"订单 {label.order_id}", stock)

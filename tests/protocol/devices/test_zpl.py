@@ -183,7 +183,9 @@ def test_build_label_layout() -> None:
     (bc,) = [f for f in layout.fields if isinstance(f, zpl.BarcodeField)]
     assert bc.module == 3 and bc.height == 160
     texts = layout.texts()
-    assert "收 张三^~_  13800138000" in texts
+    # The privacy waybill (GB/T 41833-2022): name, phone and room masked on the label.
+    assert "收 张****  *******8000" in texts
+    assert not any("13800138000" in t or "张三" in t for t in texts)
     assert "广东省 深圳市 南山区" in texts
     assert "科技园南路 88 号\n3 栋" in texts
     assert any("1250 g" in t for t in texts)

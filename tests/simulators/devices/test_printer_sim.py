@@ -78,7 +78,7 @@ def test_label_printed_kept_and_rendered(tmp_path: Path) -> None:
             (label,) = sim.printed
             assert label.raw == job.rstrip(b"\n")
             assert label.layout.barcodes() == [LABEL.waybill]
-            assert "收 李四  13912345678" in label.layout.texts()
+            assert "收 李*  *******5678" in label.layout.texts()  # the privacy waybill
             assert label.png is not None and label.png.parent == tmp_path
             assert_barcode_scans(label.png, label.layout, LABEL.waybill)
 

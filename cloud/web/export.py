@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import ExportSlots
+from cloud.orders.audit_rules import CHINA
 
 #: Rows in one export (the list's filters narrow it).
 EXPORT_MAX: Final = 100_000
@@ -34,10 +35,12 @@ Pages = Callable[[Session, int, int], Sequence[Sequence[Any]]]
 
 
 def guard(value: Any) -> Any:
-    """A cell as written: dates as ISO text, and text a spreadsheet would run as a formula
+    """A cell as written: times as ISO text in China time with its offset (as the pages show
+    them; stored UTC, naive from SQLite), and text a spreadsheet would run as a formula
     (``= + - @``, tab, CR first) prefixed with ``'`` (OWASP CSV Injection)."""
     if isinstance(value, datetime):
-        value = value.isoformat()
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        value = aware.astimezone(CHINA).isoformat(timespec="seconds")
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

@@ -4,7 +4,7 @@ name is shown as text, never as markup: OWASP XSS Prevention, rule 1)."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cloud.orders.audit_rules import CHINA
 from cloud.web import i18n
 from cloud.web.session import PREFIX, WebUser
 
@@ -26,12 +27,20 @@ def money(cents: int | None) -> str:
     return f"{(Decimal(cents) / 100).quantize(Decimal('0.01'))}"
 
 
-def when(value: datetime | str | None) -> str:
-    if value is None:
+def when(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored time as the seller reads it: China time, the zone of the audit day and of the
+    home page's cut-off (audit_rules.CHINA). Every time is stored in UTC (cloud/db/models.py);
+    SQLite gives it back naive, and ISO text without an offset is UTC too."""
+    if value is None or value == "":
         return ""
     if isinstance(value, str):
-        return value[:19].replace("T", " ")
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)[:19].replace("T", " ")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(CHINA).strftime(fmt)
 
 
 @functools.cache

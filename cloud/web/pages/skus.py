@@ -32,7 +32,7 @@ from cloud.errors import ConflictError, DomainError, InvalidError
 from cloud.web import barcodes, i18n, refusals
 from cloud.web import export as exports
 from cloud.web.deps import CatalogueAction, CataloguePage, CatalogueWritePage
-from cloud.web.render import locale_of, money, render
+from cloud.web.render import locale_of, money, render, when
 from cloud.web.session import PREFIX, PageError, WebUser
 
 router = APIRouter(prefix=PREFIX + "/skus")
@@ -457,7 +457,7 @@ async def save_sku(
                     request,
                     N_("%(who)s changed this SKU at %(when)s, after you opened it: check it"
                        " and save again."),
-                    {"who": changed_by, "when": str(changed_at)[:19]},
+                    {"who": changed_by, "when": when(changed_at)},
                 ),
             )
         )  # fmt: skip
@@ -503,7 +503,7 @@ async def delete_sku(
             request,
             N_("%(who)s changed this SKU at %(when)s, after you opened it: check it"
                " and delete it again."),
-            {"who": changed_by, "when": str(changed_at)[:19]},
+            {"who": changed_by, "when": when(changed_at)},
         )  # fmt: skip
     else:
         try:

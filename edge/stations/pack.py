@@ -42,341 +42,88 @@ table).
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from edge.stations.common import (
     Log,
-    LogLevel,
     Record,
     Show,
     Signal,
-    Verdict,
     barcode_problem,
     printable,
     table_row,
 )
-from protocol.devices.zpl import WAYBILL_RE, ShippingLabel
+from edge.stations.pack_events import (
+    DO_NOT_SHIP,
+    EVENT_TYPES,
+    Abandon,
+    Command,
+    Event,
+    ItemScanned,
+    LabelInfo,
+    LabelPrinted,
+    LeadOverride,
+    OrderUpdated,
+    OrderView,
+    PackConfig,
+    Print,
+    PrinterStatus,
+    PrintFailed,
+    QueryPrinter,
+    ReprintRequested,
+    RequestWeight,
+    Retry,
+    ScaleBack,
+    ScaleLost,
+    State,
+    Tick,
+    WaybillScanned,
+    WeightStable,
+    lines_of,
+    variant_base,
+)
+from edge.stations.pack_weigh import PackWeighing
+from protocol.devices.zpl import WAYBILL_RE
 from protocol.messages import (
     CatalogueUpsert,
-    OrderLabelledPayload,
     OrderPackedPayload,
     OrderRelease,
-    OrderWeighedPayload,
     PackedItem,
-    WaybillPoolUsedPayload,
 )
 
-
-class State(enum.Enum):
-    IDLE = "idle"  # no order open: scan a waybill
-    SCANNING = "scanning"  # order open, item scans judged
-    AWAIT_SERIAL = "await_serial"  # a serial-tracked item waits for its serial
-    WEIGHING = "weighing"  # all lines verified, waiting for a stable weight
-    NO_WEIGHT = "no_weight"  # scale gone / no stable weight / bad reading: Retry or ScaleBack
-    WEIGHT_HOLD = "weight_hold"  # out of tolerance: lead override or re-weigh
-    PRINTER_CHECK = "printer_check"  # asked the carrier's printer for its status
-    PRINTING = "printing"  # label sent, waiting for the printer's confirmation
-    PRINTER_PROBLEM = "printer_problem"  # printer not ready, nothing printed: fix and Retry
-    PRINT_UNCERTAIN = "print_uncertain"  # label sent, outcome unknown: lead reprint only
-    FINISHED = "finished"  # labelled (or a finished order rescanned): next waybill
-    DO_NOT_SHIP = "do_not_ship"  # the cloud cancelled / held the open order
-
-
-# --- values the runtime looks up --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class LabelInfo:
-    """The label already printed for an order (from the node's store)."""
-
-    tracking_number: str
-    printer: str
-    carrier: str
-
-
-@dataclass(frozen=True, slots=True)
-class OrderView:
-    release: OrderRelease
-    #: Catalogue entries of the order's line SKUs and of bundle components.
-    skus: Mapping[str, CatalogueUpsert] = field(default_factory=dict)
-    #: Set when the node already recorded ``order.labelled`` for this order.
-    labelled: LabelInfo | None = None
-    #: The release has no printable waybill and the uplink is down: the courier's next free
-    #: number of the node's offline pool (docs/channels.md "The offline pool"), None when
-    #: the pool is empty (``offline`` then says why nothing prints).
-    pool_waybill: str | None = None
-    offline: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PackConfig:
-    station: str
-    #: carrier code -> printer name (one printer per courier, 并行打单).
-    printers: Mapping[str, str]
-    tolerance_abs_g: int = 30
-    tolerance_pct: float = 5.0
-    #: box type -> packaging grams; ``default_packaging_g`` when absent or unknown.
-    packaging_g: Mapping[str, int] = field(default_factory=dict)
-    default_packaging_g: int = 0
-    duplicate_window_ms: int = 30
-    weigh_timeout_ms: int = 10_000
-    printer_timeout_ms: int = 5_000
-    print_timeout_ms: int = 20_000
-    operator: str | None = None
-
-
-# --- events -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WaybillScanned:
-    barcode: str
-    order: OrderView | None  # None: no order has this waybill / order id
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ItemScanned:
-    barcode: str
-    sku: CatalogueUpsert | None  # None: not in the catalogue
-    serial: str | None = None  # e.g. GS1 AI (21) from the same scan
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class WeightStable:
-    grams: int
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleLost:
-    reason: str
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ScaleBack:
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PrinterStatus:
-    printer: str
-    ok: bool
-    problem: str | None = None
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LabelPrinted:
-    printer: str
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PrintFailed:
-    printer: str
-    problem: str
-    #: True if the job may have reached the printer (outcome unknown).
-    sent: bool = False
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class LeadOverride:
-    """A lead accepts a weight outside tolerance; ``pin_ok`` checked by the runtime."""
-
-    lead: str
-    pin_ok: bool
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ReprintRequested:
-    lead: str
-    pin_ok: bool
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class OrderUpdated:
-    """A newer release of an order arrived from the cloud (cancel, hold, changed lines)."""
-
-    order: OrderView
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Operator key: re-weigh, or try the printer again after fixing it."""
-
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Abandon:
-    """Operator key: put the open order aside (its items come out of the parcel)."""
-
-    at_ms: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    at_ms: int
-
-
-Event = (
-    WaybillScanned
-    | ItemScanned
-    | WeightStable
-    | ScaleLost
-    | ScaleBack
-    | PrinterStatus
-    | LabelPrinted
-    | PrintFailed
-    | LeadOverride
-    | ReprintRequested
-    | OrderUpdated
-    | Retry
-    | Abandon
-    | Tick
-)
-EVENT_TYPES: tuple[type, ...] = (
-    WaybillScanned,
-    ItemScanned,
-    WeightStable,
-    ScaleLost,
-    ScaleBack,
-    PrinterStatus,
-    LabelPrinted,
-    PrintFailed,
-    LeadOverride,
-    ReprintRequested,
-    OrderUpdated,
-    Retry,
-    Abandon,
-    Tick,
-)
-
-# --- commands -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RequestWeight:
-    """Ask the scale for its next stable weight (answer: WeightStable or ScaleLost)."""
-
-
-@dataclass(frozen=True, slots=True)
-class QueryPrinter:
-    printer: str
-
-
-@dataclass(frozen=True, slots=True)
-class Print:
-    printer: str
-    label: ShippingLabel
-    reprint: bool = False
-
-
-Command = Record | Log | RequestWeight | QueryPrinter | Print | Show
-
-
-# --- order progress -------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Line:
-    line_id: str
-    sku_code: str
-    qty: int
-    gift: bool
-    #: bundle component sku -> qty per bundle; empty for a plain line.
-    components: dict[str, int]
-    #: needed / got, in component units for a bundle line (sku units otherwise).
-    need: dict[str, int]
-    got: dict[str, int]
-    #: what was scanned for this line: scanned sku -> count, and serials.
-    scanned: dict[str, int] = field(default_factory=dict)
-    serials: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return self.got == self.need
-
-    def room_for(self, sku: str) -> bool:
-        if not self.components:
-            return sku == self.sku_code and self.got[sku] < self.need[sku]
-        if sku == self.sku_code:
-            return all(self.got[c] + q <= self.need[c] for c, q in self.components.items())
-        return sku in self.components and self.got[sku] < self.need[sku]
-
-    def add(self, sku: str, serial: str | None) -> None:
-        if self.components and sku == self.sku_code:
-            for c, q in self.components.items():
-                self.got[c] += q
-        else:
-            self.got[sku] += 1
-        self.scanned[sku] = self.scanned.get(sku, 0) + 1
-        if serial is not None:
-            self.serials.setdefault(sku, []).append(serial)
-
-    def references(self, sku: str) -> bool:
-        return sku == self.sku_code or sku in self.components
-
-
-def _lines_of(view: OrderView) -> list[_Line]:
-    lines = []
-    for ol in view.release.lines:
-        entry = view.skus.get(ol.sku_code)
-        components = {c.sku_code: c.qty for c in entry.components} if entry is not None else {}
-        need = (
-            {c: q * ol.qty for c, q in components.items()} if components else {ol.sku_code: ol.qty}
-        )
-        lines.append(
-            _Line(
-                ol.line_id, ol.sku_code, ol.qty, ol.gift, components, need, dict.fromkeys(need, 0)
-            )
-        )
-    return lines
-
-
-def _variant_base(sku_code: str) -> str:
-    """Brand + model + series, without the colour/variant after the last '-' (GLOSSARY 货号)."""
-    return sku_code.rsplit("-", 1)[0].strip()
-
-
-_DO_NOT_SHIP = ("cancelled", "on_hold")
-
-
-class PackStation:
-    def __init__(self, config: PackConfig) -> None:
-        self.config = config
-        self.station = config.station
-        self.state = State.IDLE
-        self.now_ms = 0
-        self.view: OrderView | None = None
-        self.lines: list[_Line] = []
-        self.seen: dict[str, CatalogueUpsert] = {}
-        self.pending_serial: tuple[int, CatalogueUpsert, str] | None = None
-        self.weighed_grams: int | None = None
-        self.weight_accepted = False
-        self.override_by: str | None = None
-        self.reprint_by: str | None = None
-        #: The label job sent and not yet confirmed: (release, printer, reprint_by).
-        self.print_outstanding: tuple[OrderRelease, str, str | None] | None = None
-        self.printer_problem: str | None = None
-        self.scale_ok = True
-        self.deadline_ms: int | None = None
-        self.last_scan: tuple[str, int] | None = None
-        #: The open order prints this number of the offline pool (its use is a fact).
-        self.pooled: str | None = None
-        #: Its use was recorded (a label job was sent with it): it stays the order's number.
-        self.pool_recorded = False
-
-    # --- public ---------------------------------------------------------------------------
+#: The station's vocabulary (pack_events.py) is part of this module's interface.
+__all__ = [
+    "EVENT_TYPES",
+    "TRANSITIONS",
+    "Abandon",
+    "Command",
+    "Event",
+    "ItemScanned",
+    "LabelInfo",
+    "LabelPrinted",
+    "LeadOverride",
+    "OrderUpdated",
+    "OrderView",
+    "PackConfig",
+    "PackStation",
+    "Print",
+    "PrintFailed",
+    "PrinterStatus",
+    "QueryPrinter",
+    "ReprintRequested",
+    "RequestWeight",
+    "Retry",
+    "ScaleBack",
+    "ScaleLost",
+    "State",
+    "Tick",
+    "WaybillScanned",
+    "WeightStable",
+]
+
+
+class PackStation(PackWeighing):
+    """The pack station: its transitions are the table at the end of this module."""
 
     def handle(self, event: Event) -> list[Command]:
         self.now_ms = max(self.now_ms, event.at_ms)
@@ -388,92 +135,6 @@ class PackStation:
         next_state, commands = handler(self, event)
         self.state = next_state
         return commands
-
-    @property
-    def release(self) -> OrderRelease | None:
-        return self.view.release if self.view is not None else None
-
-    def progress(self) -> tuple[int, int]:
-        """(units verified, units needed) of the open order."""
-        got = sum(sum(line.got.values()) for line in self.lines)
-        need = sum(sum(line.need.values()) for line in self.lines)
-        return got, need
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    def _verdict(self, kind: str, text: str, **fields: str | None) -> Record:
-        order_id = self.view.release.order_id if self.view is not None else None
-        fields.setdefault("order_id", order_id)
-        return Record(Verdict(self.station, kind, text, at_ms=self.now_ms, said=(), **fields))
-
-    def _say(
-        self,
-        kind: str,
-        signal: Signal,
-        text: str,
-        level: LogLevel | None = None,
-        **fields: str | None,
-    ) -> list[Command]:
-        """A verdict: journal record, optional log line, then the light."""
-        out: list[Command] = [self._verdict(kind, text, **fields)]
-        if level is not None:
-            out.append(Log(level, text))
-        out.append(Show(signal, text))
-        return out
-
-    def _duplicate(self, barcode: str, at_ms: int) -> list[Command] | None:
-        last = self.last_scan
-        self.last_scan = (barcode, at_ms)
-        if last is None or last[0] != barcode or at_ms - last[1] > self.config.duplicate_window_ms:
-            return None
-        if at_ms < last[1]:
-            return None  # clock went back (restart): judge it
-        text = f"double read of {printable(barcode)} within {at_ms - last[1]} ms ignored"
-        return self._say(
-            "scan.duplicate", Signal.NOTICE, text, "warning", barcode=printable(barcode)
-        )
-
-    def _unreadable(self, barcode: str) -> list[Command] | None:
-        problem = barcode_problem(barcode)
-        if problem is None:
-            return None
-        text = f"unreadable scan ({problem}): scan again"
-        return self._say("scan.unreadable", Signal.UNKNOWN, text, "warning", barcode=repr(barcode))
-
-    def _clear_order(self) -> None:
-        self.view = None
-        self.lines = []
-        self.pending_serial = None
-        self.weighed_grams = None
-        self.weight_accepted = False
-        self.override_by = None
-        self.reprint_by = None
-        self.printer_problem = None
-        self.deadline_ms = None
-        self.pooled = None
-        self.pool_recorded = False
-
-    def _printer(self) -> str | None:
-        release = self.release
-        return self.config.printers.get(release.carrier) if release is not None else None
-
-    def _all_complete(self) -> bool:
-        return bool(self.lines) and all(line.complete for line in self.lines)
-
-    def _may_print(self) -> str | None:
-        """Why a label must not print now, or None (the operator-safety gate)."""
-        release = self.release
-        if release is None:
-            return "no order"
-        if release.status != "released":
-            return f"order {release.status}"
-        if not self._all_complete():
-            return "items missing"
-        if not self.weight_accepted:
-            return "weight not accepted"
-        if release.waybill is None or not WAYBILL_RE.fullmatch(release.waybill):
-            return "no printable waybill number"
-        return None
 
     # --- opening an order ---------------------------------------------------------------------
 
@@ -508,7 +169,7 @@ class PackStation:
             return State.FINISHED, self._say(
                 "order.already_done", Signal.ALREADY_DONE, text, "info"
             )
-        if release.status in _DO_NOT_SHIP:
+        if release.status in DO_NOT_SHIP:
             reason = f": {release.status_reason}" if release.status_reason else ""
             text = f"DO NOT SHIP order {release.order_id}: {release.status}{reason}"
             out = self._say(
@@ -551,7 +212,7 @@ class PackStation:
         self._clear_order()
         self.view = view
         self.pooled = pooled
-        self.lines = _lines_of(view)
+        self.lines = lines_of(view)
         self.seen.update(view.skus)
         _, need = self.progress()
         gifts = sum(1 for line in self.lines if line.gift)
@@ -610,10 +271,10 @@ class PackStation:
         if any(line.references(code) for line in self.lines):
             text = f"too many {code}: the order needs no more"
             return None, self._say("item.over_qty", Signal.OVER_QTY, text, "warning", **fields)
-        base = _variant_base(code)
+        base = variant_base(code)
         for line in self.lines:
             for wanted in (line.sku_code, *line.components):
-                if not line.complete and _variant_base(wanted) == base and wanted != code:
+                if not line.complete and variant_base(wanted) == base and wanted != code:
                     text = f"wrong item: scanned {code}, the order wants {wanted}"
                     return None, self._say(
                         "item.wrong", Signal.WRONG_ITEM, text, "warning", **fields
@@ -760,348 +421,6 @@ class PackStation:
             barcode=printable(event.barcode),
         )
 
-    # --- weighing --------------------------------------------------------------------------------
-
-    def expected_weight(self) -> tuple[int, list[str]]:
-        """Expected parcel grams and the SKUs without a catalogue weight."""
-        total = 0
-        unknown: list[str] = []
-        for line in self.lines:
-            for code, count in line.scanned.items():
-                entry = self.seen.get(code)
-                grams = entry.weight_g if entry is not None else None
-                if grams is None and entry is not None and entry.components:
-                    grams = 0
-                    for c in entry.components:
-                        part = self.seen.get(c.sku_code)
-                        if part is None or part.weight_g is None:
-                            grams = None
-                            break
-                        grams += part.weight_g * c.qty
-                if grams is None:
-                    unknown.append(code)
-                else:
-                    total += grams * count
-        release = self.release
-        box = release.box_type if release is not None else None
-        total += (
-            self.config.packaging_g.get(box, self.config.default_packaging_g)
-            if box
-            else (self.config.default_packaging_g)
-        )
-        return total, sorted(set(unknown))
-
-    def tolerance_g(self, expected: int) -> float:
-        return self.config.tolerance_abs_g + expected * self.config.tolerance_pct / 100.0
-
-    def _weighed(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, WeightStable)
-        release = self.release
-        assert release is not None
-        self.scale_ok = True
-        self.deadline_ms = None
-        if not 0 <= event.grams <= 10_000_000:
-            text = f"scale reported {event.grams} g: not a usable weight; re-zero and Retry"
-            return State.NO_WEIGHT, self._say("weight.bad_reading", Signal.FAULT, text, "error")
-        expected, unknown = self.expected_weight()
-        tol = self.tolerance_g(expected)
-        within = not unknown and abs(event.grams - expected) <= tol
-        self.weighed_grams = event.grams
-        self.weight_accepted = within
-        self.override_by = None
-        fact = Record(
-            OrderWeighedPayload(
-                order_id=release.order_id,
-                version=release.version,
-                station=self.station,
-                grams=event.grams,
-                expected_grams=expected,
-                within_tolerance=within,
-            )
-        )
-        if within:
-            text = f"weight {event.grams} g ok (expected {expected} ± {tol:.0f} g): printing"
-            return self._check_printer([fact, self._verdict("weight.ok", text)], text)
-        if unknown:
-            text = f"weight {event.grams} g cannot be checked: no catalogue weight for {', '.join(unknown)}; a lead must accept it"
-        else:
-            text = f"weight {event.grams} g is outside {expected} ± {tol:.0f} g: check the parcel; re-weigh or a lead overrides"
-        return State.WEIGHT_HOLD, [
-            fact,
-            self._verdict("weight.hold", text),
-            Log("warning", text),
-            Show(Signal.HOLD, text),
-        ]
-
-    def _override(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, LeadOverride)
-        release = self.release
-        assert release is not None
-        assert self.weighed_grams is not None
-        if not event.pin_ok:
-            text = f"override refused: wrong PIN for {event.lead}"
-            return self.state, self._say(
-                "weight.override_refused", Signal.HOLD, text, "warning", lead=event.lead
-            )
-        expected, _ = self.expected_weight()
-        self.weight_accepted = True
-        self.override_by = event.lead
-        fact = Record(
-            OrderWeighedPayload(
-                order_id=release.order_id,
-                version=release.version,
-                station=self.station,
-                grams=self.weighed_grams,
-                expected_grams=expected,
-                within_tolerance=False,
-                override_by=event.lead,
-            )
-        )
-        text = f"weight {self.weighed_grams} g accepted by lead {event.lead}: printing"
-        return self._check_printer(
-            [fact, self._verdict("weight.override", text, lead=event.lead), Log("warning", text)],
-            text,
-        )
-
-    def _scale_lost(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, ScaleLost)
-        self.scale_ok = False
-        text = f"scale unavailable: {event.reason}"
-        nxt = State.NO_WEIGHT if self.state is State.WEIGHING else self.state
-        if nxt is State.NO_WEIGHT:
-            self.deadline_ms = None
-            text += " (reconnect it; weighing resumes)"
-        return nxt, self._say("device.scale_lost", Signal.FAULT, text, "error")
-
-    def _scale_back(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, ScaleBack)
-        self.scale_ok = True
-        # WEIGHING too: a Retry pressed while the scale was reconnecting asked a scale that
-        # was not there, and that request ended unanswered; without a fresh one the
-        # operator had to press Retry a second time (issue 19, finding 8b).
-        if self.state in (State.NO_WEIGHT, State.WEIGHING):
-            return self._request_weight("scale back: put the parcel on the scale")
-        return self.state, self._say("device.scale_back", Signal.CLEAR, "scale back", "info")
-
-    def _request_weight(self, text: str) -> tuple[State, list[Command]]:
-        self.deadline_ms = self.now_ms + self.config.weigh_timeout_ms
-        return State.WEIGHING, [
-            self._verdict("weight.request", text),
-            RequestWeight(),
-            Show(Signal.PROMPT, text),
-        ]
-
-    # --- printing ------------------------------------------------------------------------------
-
-    def _check_printer(self, durable: list[Command], text: str) -> tuple[State, list[Command]]:
-        printer = self._printer()
-        if printer is None:
-            release = self.release
-            carrier = release.carrier if release is not None else "?"
-            problem = f"no printer bound to carrier {carrier}"
-            self.printer_problem = problem
-            return State.PRINTER_PROBLEM, [
-                *durable,
-                self._verdict("printer.problem", problem),
-                Log("error", problem),
-                Show(Signal.FAULT, problem),
-            ]
-        self.deadline_ms = self.now_ms + self.config.printer_timeout_ms
-        return State.PRINTER_CHECK, [*durable, QueryPrinter(printer), Show(Signal.PROMPT, text)]
-
-    def _printer_status(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, PrinterStatus)
-        printer = self._printer()
-        if event.printer != printer:
-            return self.state, [Log("info", f"status of printer {event.printer} ignored")]
-        if not event.ok:
-            problem = f"printer {printer}: {event.problem or 'not ready'}"
-            self.deadline_ms = None
-            if self.state is State.PRINTER_PROBLEM and problem == self.printer_problem:
-                return self.state, []  # the same problem polled again
-            self.printer_problem = problem
-            text = f"{problem}: fix it, the label prints when it is ready"
-            return State.PRINTER_PROBLEM, self._say("printer.problem", Signal.FAULT, text, "error")
-        return self._print(printer)
-
-    def _print(self, printer: str) -> tuple[State, list[Command]]:
-        release = self.release
-        assert release is not None
-        why_not = self._may_print()
-        if why_not is not None:  # pragma: no cover - the table never gets here unsafely
-            text = f"label blocked: {why_not}"
-            return State.WEIGHT_HOLD, self._say("print.blocked", Signal.HOLD, text, "error")
-        assert release.waybill is not None
-        assert self.weighed_grams is not None
-        r = release.recipient
-        label = ShippingLabel(
-            waybill=release.waybill,
-            carrier=release.carrier,
-            order_id=release.order_id,
-            weight_g=self.weighed_grams,
-            recipient_name=r.name,
-            recipient_phone=r.phone,
-            province=r.province,
-            city=r.city,
-            district=r.district or "",
-            address=r.address,
-            route=release.waybill_route or "",
-        )
-        reprint = self.reprint_by is not None
-        self.print_outstanding = (release, printer, self.reprint_by)
-        self.printer_problem = None
-        self.deadline_ms = self.now_ms + self.config.print_timeout_ms
-        text = f"printing {release.carrier} label {release.waybill} on {printer}"
-        used: list[Command] = []
-        if self.pooled is not None and self.pooled == release.waybill:
-            # Committed with the label's intent: the number is this order's from now on.
-            self.pool_recorded = True
-            used.append(
-                Record(
-                    WaybillPoolUsedPayload(
-                        order_id=release.order_id,
-                        version=release.version,
-                        station=self.station,
-                        carrier=release.carrier,
-                        waybill_code=self.pooled,
-                    )
-                )
-            )
-        return State.PRINTING, [
-            *used,
-            self._verdict("print.sent", text),
-            Print(printer, label, reprint),
-            Show(Signal.PROMPT, text),
-        ]
-
-    def _labelled_fact(self, printer: str) -> Record:
-        assert self.print_outstanding is not None
-        release, _, reprint_by = self.print_outstanding
-        assert release.waybill is not None
-        return Record(
-            OrderLabelledPayload(
-                order_id=release.order_id,
-                version=release.version,
-                station=self.station,
-                carrier=release.carrier,
-                tracking_number=release.waybill,
-                printer=printer,
-                reprint=reprint_by is not None,
-                reprint_by=reprint_by,
-            )
-        )
-
-    def _labelled(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, LabelPrinted)
-        outstanding = self.print_outstanding
-        release = self.release
-        if outstanding is None or release is None or outstanding[0].order_id != release.order_id:
-            return self.state, [Log("warning", f"unexpected label from {event.printer}")]
-        fact = self._labelled_fact(event.printer)
-        self.print_outstanding = None
-        self.deadline_ms = None
-        self.reprint_by = None
-        text = f"order {release.order_id} done: label {release.waybill} printed"
-        skus = self.view.skus if self.view is not None else {}
-        info = LabelInfo(release.waybill or "", event.printer, release.carrier)
-        self.view = OrderView(release, skus, info)
-        return State.FINISHED, [
-            fact,
-            self._verdict("order.labelled", text),
-            Show(Signal.COMPLETE, text),
-        ]
-
-    def _late_label(self, event: Event) -> tuple[State, list[Command]]:
-        """A label confirmation outside PRINTING: a fact if we sent that job, else noise."""
-        assert isinstance(event, LabelPrinted)
-        outstanding = self.print_outstanding
-        if outstanding is None:
-            return self.state, [Log("warning", f"unexpected label from {event.printer}")]
-        fact = self._labelled_fact(event.printer)
-        self.print_outstanding = None
-        printed = outstanding[0]
-        release = self.release
-        now = release if release is not None and release.order_id == printed.order_id else printed
-        if now.status in _DO_NOT_SHIP:
-            text = f"DO NOT SHIP: a label printed for {now.order_id} ({now.status}): void it"
-            signal = Signal.DO_NOT_SHIP
-        else:
-            text = f"a label printed for {now.order_id} after it stopped printing: void it"
-            signal = Signal.HOLD
-        return self.state, [
-            fact,
-            self._verdict("print.void", text, order_id=now.order_id),
-            Log("warning", text),
-            Show(signal, text),
-        ]
-
-    def _print_failed(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, PrintFailed)
-        self.deadline_ms = None
-        if event.sent:
-            text = (
-                f"printer {event.printer}: {event.problem}; the label may or may not have "
-                "printed: if none came out, a lead reprints"
-            )
-            return State.PRINT_UNCERTAIN, self._say("print.uncertain", Signal.FAULT, text, "error")
-        self.print_outstanding = None
-        self.printer_problem = f"printer {event.printer}: {event.problem}"
-        text = f"{self.printer_problem}: nothing printed; fix it, the label prints when it is ready"
-        return State.PRINTER_PROBLEM, self._say("printer.problem", Signal.FAULT, text, "error")
-
-    def _late_print_failed(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, PrintFailed)
-        if self.print_outstanding is None:
-            return self.state, [Log("warning", f"unexpected print failure from {event.printer}")]
-        # The job stays outstanding even when the report says it was not sent: the station
-        # had stopped waiting for it (timed out and told the operator "if none came out, a
-        # lead reprints", or was put aside), or the printer had already reported it sent.
-        # Clearing it let a rescan of the order print a second label with no lead's reprint
-        # (found by test_random_sequences_never_print_unsafely). The module's rule: an
-        # outcome once unknown prints again only on a lead's reprint.
-        text = f"printer {event.printer}: {event.problem} (order no longer printing)"
-        return self.state, [self._verdict("print.failed_late", text), Log("warning", text)]
-
-    def _reprint(self, event: Event) -> tuple[State, list[Command]]:
-        assert isinstance(event, ReprintRequested)
-        release = self.release
-        assert release is not None
-        if not event.pin_ok:
-            text = f"reprint refused: wrong PIN for {event.lead}"
-            return self.state, self._say(
-                "print.reprint_refused", Signal.HOLD, text, "warning", lead=event.lead
-            )
-        if release.status in _DO_NOT_SHIP:
-            text = f"DO NOT SHIP order {release.order_id} ({release.status}): no reprint"
-            return self.state, self._say(
-                "print.reprint_refused", Signal.DO_NOT_SHIP, text, "warning", lead=event.lead
-            )
-        if self.weighed_grams is None:
-            # A finished order rescanned from the store: the label shows the weight, so weigh it.
-            self._reload_for_reprint()
-            self.reprint_by = event.lead
-            text = f"reprint by {event.lead}: put the parcel on the scale"
-            st, cmds = self._request_weight(text)
-            return st, [
-                self._verdict("print.reprint", text, lead=event.lead),
-                Log("warning", text),
-                *cmds,
-            ]
-        self.reprint_by = event.lead
-        text = f"reprint of {release.waybill} by lead {event.lead}"
-        return self._check_printer(
-            [self._verdict("print.reprint", text, lead=event.lead), Log("warning", text)], text
-        )
-
-    def _reload_for_reprint(self) -> None:
-        """Treat the rescanned finished order as verified: it was, when it was labelled."""
-        assert self.view is not None
-        self.lines = _lines_of(self.view)
-        self.seen.update(self.view.skus)
-        for line in self.lines:
-            line.got = dict(line.need)
-            line.scanned = {line.sku_code: line.qty}
-
     # --- cloud updates --------------------------------------------------------------------------
 
     def _update(self, event: Event) -> tuple[State, list[Command]]:
@@ -1112,7 +431,7 @@ class PackStation:
             return self.state, [
                 Log("info", f"order update {new.order_id} v{new.version} not for the open order")
             ]
-        if new.status in _DO_NOT_SHIP:
+        if new.status in DO_NOT_SHIP:
             self.view = OrderView(
                 new, {**self.view.skus, **event.order.skus} if self.view else event.order.skus
             )
@@ -1131,7 +450,7 @@ class PackStation:
             return self.state, [
                 Log("info", f"order {new.order_id} now v{new.version}, lines unchanged")
             ]
-        self.lines = _lines_of(self.view)
+        self.lines = lines_of(self.view)
         self.seen.update(event.order.skus)
         self.pending_serial = None
         self.weighed_grams = None
@@ -1164,7 +483,7 @@ class PackStation:
         assert self.view is not None
         new = self._keep_pooled(new, printed=True)
         self.view = OrderView(new, self.view.skus, self.view.labelled)
-        if new.status in _DO_NOT_SHIP:
+        if new.status in DO_NOT_SHIP:
             text = f"order {new.order_id} was {new.status} after labelling: pull the parcel"
             return self.state, self._say("order.do_not_ship", Signal.DO_NOT_SHIP, text, "warning")
         return self.state, [Log("info", f"finished order {new.order_id} now v{new.version}")]
@@ -1177,7 +496,7 @@ class PackStation:
             return self.state, [Log("info", f"order update {new.order_id} v{new.version} ignored")]
         assert self.view is not None
         self.view = OrderView(new, self.view.skus)
-        if new.status in _DO_NOT_SHIP:
+        if new.status in DO_NOT_SHIP:
             return self.state, [Log("info", f"order {new.order_id} still {new.status}")]
         text = f"order {new.order_id} released again: scan its waybill to start it over"
         return self.state, self._say("order.released_again", Signal.NOTICE, text, "info")

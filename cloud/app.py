@@ -161,7 +161,11 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         app.state.channels = None
         if settings.channels_scheduler and not _in_memory(engine.url):
             app.state.channels = channels_runner.hub_scheduler(
-                app.state.sessions, settings.channels_poll_s
+                app.state.sessions,
+                settings.channels_poll_s,
+                # The pools' top-ups and give-backs reach the nodes at once, not at their
+                # next hello (the changes are in the downlink outbox already).
+                lambda pushes: push(app.state.ingest, pushes),
             )
             app.state.channels.start()
         # Order history and PO receipts into the books (cloud/finance/poster.py): shared

@@ -498,6 +498,90 @@ def channels_waybill_source(
     typer.echo(f"{carrier}: waybills from {cp_code} on shop {shop}'s Cainiao account")
 
 
+pool_app = typer.Typer(
+    help='Each pack node\'s offline e-waybill pool (docs/channels.md "The offline pool").',
+    no_args_is_help=True,
+)
+channels_app.add_typer(pool_app, name="waybill-pool")
+
+
+@pool_app.command("set")
+def waybill_pool_set(
+    node: Annotated[str, typer.Argument(help="The pack node.")],
+    carrier: Annotated[str, typer.Argument(help="Our courier code (with an e-waybill source).")],
+    target: Annotated[int, typer.Argument(help="Numbers the node keeps (0 to 500).")],
+    account: AccountOpt,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """How many numbers of the courier the node keeps for printing with its uplink down; a
+    lower target gives the surplus back (the node confirms, then the courier cancels)."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from cloud.channels import runner, waybill_pool
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    try:
+        body = waybill_pool.PoolIn(target=target)
+        with transaction(_channels_factory(database_url)) as s:
+            waybill_pool.set_target(
+                s, runner.account_id_of(s, account), node, carrier, body, datetime.now(UTC)
+            )
+    except ValidationError:
+        typer.echo(
+            f"error: the target is a whole number from 0 to {waybill_pool.MAX_TARGET}", err=True
+        )
+        raise typer.Exit(1) from None
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{node}: keeps {target} {carrier} numbers")
+
+
+@pool_app.command("retire")
+def waybill_pool_retire(
+    node: Annotated[str, typer.Argument(help="The pack node leaving service.")],
+    account: AccountOpt,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Every pool of the node to 0: all its unused numbers are given back."""
+    from datetime import UTC, datetime
+
+    from cloud.channels import runner, waybill_pool
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+
+    try:
+        with transaction(_channels_factory(database_url)) as s:
+            pools = waybill_pool.retire(
+                s, runner.account_id_of(s, account), node, datetime.now(UTC)
+            )
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{node}: {len(pools)} pool(s) set to 0; their unused numbers are given back")
+
+
+@pool_app.command("list")
+def waybill_pool_list(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
+    """The pools' levels as JSON, one line each."""
+    import json
+
+    from cloud.channels import runner, waybill_pool
+    from cloud.errors import DomainError
+
+    try:
+        with _channels_factory(database_url)() as s:
+            rows = waybill_pool.levels(s, runner.account_id_of(s, account))
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    for row in rows:
+        typer.echo(json.dumps(row, sort_keys=True))
+
+
 @channels_app.command("map-sku")
 def channels_map_sku(
     shop: Annotated[str, typer.Option(help="The shop's code.")],

@@ -54,6 +54,7 @@ from protocol.messages import (
     StocktakeCounted,
     TransferReceived,
     TransferShipped,
+    WaybillPoolReleased,
     WaybillPoolUsed,
 )
 
@@ -139,6 +140,8 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _transfer_received(session, account_id, node, ev, now)
         elif isinstance(ev, WaybillPoolUsed):
             waybill_pool.bind(session, account_id, node, ev, now)
+        elif isinstance(ev, WaybillPoolReleased):
+            waybill_pool.released(session, account_id, node, ev, now)
         elif isinstance(ev, TransferShipped):
             _transfer_shipped(session, account_id, node, ev, now)
         _serials(session, account_id, node, ev, now)

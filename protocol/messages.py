@@ -156,6 +156,19 @@ class WaybillPoolUsedPayload(Message):
     waybill_code: Code
 
 
+class WaybillPoolReleasedPayload(Message):
+    """The node's answer to a ``waybill.pool_release`` (docs/channels.md "Giving numbers
+    back"): ``released`` are gone from its pool for good (free ones removed, and ones it never
+    had) in the transaction that applied the request, so it can never print them; ``used`` were
+    already printed (their ``waybill.pool_used`` facts are earlier in the outbox). Only then
+    does the hub cancel ``released`` at the courier."""
+
+    carrier: Code
+    release: Code
+    released: list[Code] = Field(max_length=500)
+    used: list[Code] = Field(default_factory=list, max_length=500)
+
+
 class CountedLine(Message):
     bin: Code
     sku_code: SkuCode
@@ -327,6 +340,11 @@ class WaybillPoolUsed(_EventBase):
     payload: WaybillPoolUsedPayload
 
 
+class WaybillPoolReleased(_EventBase):
+    type: Literal["waybill.pool_released"] = "waybill.pool_released"
+    payload: WaybillPoolReleasedPayload
+
+
 class StocktakeCounted(_EventBase):
     type: Literal["stocktake.counted"] = "stocktake.counted"
     payload: StocktakeCountedPayload
@@ -360,6 +378,7 @@ Event = (
     | OrderWeighed
     | OrderLabelled
     | WaybillPoolUsed
+    | WaybillPoolReleased
     | StocktakeCounted
     | PoReceived
     | ReturnReceived
@@ -376,6 +395,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "order.weighed": OrderWeighed,
     "order.labelled": OrderLabelled,
     "waybill.pool_used": WaybillPoolUsed,
+    "waybill.pool_released": WaybillPoolReleased,
     "stocktake.counted": StocktakeCounted,
     "po.received": PoReceived,
     "return.received": ReturnReceived,
@@ -586,6 +606,18 @@ class WaybillPoolTopUp(Message):
     waybills: list[Code] = Field(max_length=500)
 
 
+class WaybillPoolRelease(Message):
+    """The hub asks for these unused numbers of the node's pool back (the pool's target was
+    lowered, or the node is retired). The node removes the free ones from its pool and answers
+    ``waybill.pool_released`` in the same transaction; the hub cancels them at the courier only
+    after that answer, so a number the hub gives back is never printed. ``release`` is the
+    hub's id of the request (a repeated request is answered again, changing nothing)."""
+
+    carrier: Code
+    release: Code
+    waybills: list[Code] = Field(min_length=1, max_length=500)
+
+
 class TransferOutboundLine(Message):
     line_no: LineNo
     sku_code: SkuCode
@@ -655,6 +687,11 @@ class WaybillPoolToppedUp(_ChangeBase):
     payload: WaybillPoolTopUp
 
 
+class WaybillPoolReleaseAsked(_ChangeBase):
+    type: Literal["waybill.pool_release"] = "waybill.pool_release"
+    payload: WaybillPoolRelease
+
+
 class TransferOutboundReleased(_ChangeBase):
     type: Literal["transfer.outbound"] = "transfer.outbound"
     payload: TransferOutbound
@@ -669,6 +706,7 @@ Change = (
     | ReturnReleased
     | TransferReleased
     | WaybillPoolToppedUp
+    | WaybillPoolReleaseAsked
     | TransferOutboundReleased
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
@@ -682,6 +720,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "return.release": ReturnReleased,
     "transfer.release": TransferReleased,
     "waybill.pool": WaybillPoolToppedUp,
+    "waybill.pool_release": WaybillPoolReleaseAsked,
     "transfer.outbound": TransferOutboundReleased,
 }
 

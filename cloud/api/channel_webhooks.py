@@ -2,7 +2,8 @@
 verified by the marketplace's own signature instead (docs/channels.md, "The Shopify shape").
 
 ``POST /api/v1/channels/webhooks/shopify/{shop_code}``: 200 when accepted (or a duplicate,
-or a topic we ignore: Shopify must stop sending it), 401 when the signature, the shop or the
+or a topic we ignore: Shopify must stop sending it; ``refunded`` for a ``refunds/create``
+fed to the refund path, ``unusable`` for one whose signed body cannot be read, kept failed), 401 when the signature, the shop or the
 time is wrong (counted; nothing else stored). The webhook is a hint: the hub's scheduler
 reads the order it names from the API, woken at once in this process.
 """

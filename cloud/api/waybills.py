@@ -102,6 +102,14 @@ class PoolOut(BaseModel):
     used: int
     #: Draws the courier refused (``failed``).
     failed: int
+    #: Asked back from the node (target lowered, node retired) or to cancel at the courier.
+    giving_back: int
+    #: Cancelled at the courier.
+    given_back: int
+    #: Used numbers whose courier record is still to name the order's recipient, and those
+    #: the courier would not correct (``cainiao.waybill.ii.update``).
+    fixing: int
+    fix_failed: int
     low: bool
 
 
@@ -123,7 +131,8 @@ def put_pool(
     who: ChannelsWrite,
 ) -> PoolOut:
     """The node keeps ``target`` numbers of the courier for printing with the uplink down
-    (404 for a node that is not the seller's, 422 for a courier without a source)."""
+    (422, nothing changed, for a node that is not the seller's and for a courier without a
+    source). A lower target gives the surplus back (docs/channels.md "Giving numbers back")."""
     waybill_pool.set_target(session, who.account_id, node, carrier, body, datetime.now(UTC))
     session.flush()
     rows = waybill_pool.levels(session, who.account_id)

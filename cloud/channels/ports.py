@@ -189,7 +189,8 @@ class DrawnWaybill:
 
 
 class WaybillProvider(Protocol):
-    """A courier's e-waybill service (Cainiao: ``cainiao.waybill.ii.get`` / ``.cancel``)."""
+    """A courier's e-waybill service (Cainiao: ``cainiao.waybill.ii.get`` / ``.cancel`` /
+    ``.update``)."""
 
     def draw(self, request: WaybillRequest) -> DrawnWaybill:
         """Raises :class:`Refused` when the courier will not give a number for this parcel,
@@ -198,6 +199,11 @@ class WaybillProvider(Protocol):
 
     def cancel(self, cp_code: str, waybill_code: str) -> None:
         """Give the number back (it was never used)."""
+        ...
+
+    def update(self, request: WaybillRequest, waybill_code: str) -> DrawnWaybill:
+        """Correct a drawn number's record (recipient, items) to ``request``'s (Cainiao:
+        ``cainiao.waybill.ii.update``); returns the new print data."""
         ...
 
 

@@ -181,8 +181,13 @@ def push_stock_now(factory: sessionmaker[Session], account: str, code: str) -> d
                 return totals
 
 
-def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
-    """The scheduler of a hub process, on wall-clock time and real HTTP."""
+def hub_scheduler(
+    factory: sessionmaker[Session],
+    poll_s: float,
+    publish: Callable[[dict[str, int]], None] | None = None,
+) -> Scheduler:
+    """The scheduler of a hub process, on wall-clock time and real HTTP; ``publish`` pushes
+    the downlink changes a tick committed to the nodes (the hub's MQTT client)."""
     http = httpx.Client()
     # Waits (call limits, backoff) end early when the hub stops: the run then fails fast
     # and is recorded, instead of holding the shutdown for minutes.
@@ -198,5 +203,6 @@ def hub_scheduler(factory: sessionmaker[Session], poll_s: float) -> Scheduler:
         now=lambda: datetime.now(UTC),
         poll_s=poll_s,
         close=http.close,
+        publish=publish,
     )
     return sch

@@ -75,7 +75,13 @@ class Scheduler:
         message_sources: Callable[[ChannelShop], MessageSource | None] | None = None,
         sinks: Callable[[ChannelShop], InventorySink] | None = None,
         push_poll_s: float = 0.25,
+        publish: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
+        #: Downlink changes a tick queued (the pools' top-ups and give-backs, the releases of
+        #: drawn waybills), handed to the hub's MQTT client after their commits so they reach
+        #: the nodes at once; they are in the downlink outbox already, so a hub that stops
+        #: first loses nothing (the node pulls them at its next hello).
+        self.publish = publish
         self.diff_tuning = diff_tuning
         #: The refunds stream after each orders run; the pushed messages (TMC) every tick.
         self.refund_sources, self.message_sources = refund_sources, message_sources
@@ -117,11 +123,19 @@ class Scheduler:
         out.hinted = self._pull_hinted()
         if self.waybill_providers is not None:  # e-waybills drawn and given back
             out.drawn = waybills.drain(
-                self.factory, self.waybill_providers, owner=self.owner, now=self.now
+                self.factory,
+                self.waybill_providers,
+                owner=self.owner,
+                now=self.now,
+                publish=self.publish,
             )
-            # The nodes' offline pools topped up (cloud/channels/waybill_pool.py).
+            # The nodes' offline pools topped up and given back (cloud/channels/waybill_pool.py).
             out.pooled = waybill_pool.drain(
-                self.factory, self.waybill_providers, owner=self.owner, now=self.now
+                self.factory,
+                self.waybill_providers,
+                owner=self.owner,
+                now=self.now,
+                publish=self.publish,
             )
         if self.sinks is not None and self._pusher is None:
             # The stock push's dirty SKUs (cloud/channels/stock_push.py), unless the push

@@ -27,34 +27,26 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels.ports import (
-    AuthRejected,
-    ChannelError,
-    DrawnWaybill,
-    Retryable,
-    WaybillProvider,
-    WaybillRequest,
-)
+from cloud.channels import courier_calls as calls
+from cloud.channels.courier_calls import LEASE as LEASE
+from cloud.channels.courier_calls import MAX_ATTEMPTS as MAX_ATTEMPTS
+from cloud.channels.courier_calls import backoff as backoff
+from cloud.channels.ports import DrawnWaybill, WaybillProvider, WaybillRequest
 from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, SalesOrderLine
 from cloud.db.waybills import Waybill, WaybillSource
 from cloud.errors import N_, InvalidError
+from cloud.nodes import downlink
 from cloud.orders import core as orders
 from cloud.orders.waybill_outbox import package_id
 
-MAX_ATTEMPTS = 12
-LEASE = timedelta(minutes=5)
 #: Cainiao's ``order_channels_type`` of our channels; other orders are "OTHERS".
 CHANNEL_TYPES = {"taobao": "TB", "jd": "JD", "pdd": "PDD"}
 ACTOR = "waybills"
-
-
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
 @dataclass
@@ -69,22 +61,8 @@ class Drawn:
 def claim(
     session: Session, owner: str, now: datetime, lease: timedelta = LEASE, limit: int = 50
 ) -> list[int]:
-    free = or_(Waybill.lease_owner.is_(None), Waybill.lease_until < now)
-    due = (Waybill.state.in_(("pending", "cancel")), Waybill.next_try_at <= now)
-    ids = session.execute(
-        select(Waybill.id).where(*due, free).order_by(Waybill.next_try_at, Waybill.id).limit(limit)
-    ).scalars()
-    out = []
-    for row_id in list(ids):
-        done = session.execute(
-            update(Waybill)
-            .where(Waybill.id == row_id, *due, free)
-            .values(lease_owner=owner, lease_until=now + lease)
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount == 1:  # type: ignore[attr-defined]
-            out.append(row_id)
-    return out
+    due = (Waybill.state.in_(("pending", "cancel")),)
+    return calls.claim(session, Waybill, due, owner, now, lease, limit)
 
 
 def _wants(session: Session, row: Waybill, o: SalesOrder) -> bool:
@@ -131,14 +109,20 @@ def drain(
     now: Callable[[], datetime],
     lease: timedelta = LEASE,
     keyed: bool = True,
+    publish: Callable[[dict[str, int]], None] | None = None,
 ) -> Drawn:
     """Draw and give back what is due, one call per row. ``keyed`` (the same package id on
-    every call for a row) is switched off by the ablation test only."""
+    every call for a row) is switched off by the ablation test only. The releases sent with
+    the numbers are handed to ``publish`` after their commits (to reach the nodes at once)."""
     with transaction(factory) as s:
         ids = claim(s, owner, now(), lease)
     out = Drawn()
+    pushes: dict[str, int] = {}
     for row_id in ids:
-        _one(factory, provider_for, row_id, owner, now, out, keyed)
+        for node, seq in _one(factory, provider_for, row_id, owner, now, out, keyed).items():
+            pushes[node] = min(seq, pushes.get(node, seq))
+    if publish is not None and pushes:
+        publish(pushes)
     return out
 
 
@@ -150,7 +134,8 @@ def _one(
     now: Callable[[], datetime],
     out: Drawn,
     keyed: bool,
-) -> None:
+) -> dict[str, int]:
+    """One row's call; returns the downlink pushes its commit queued."""
     with factory() as s:
         row = s.get(Waybill, row_id)
         o = s.get(SalesOrder, row.order_id) if row is not None else None
@@ -166,45 +151,37 @@ def _one(
         # Never called for: nothing to draw or give back.
         _finish(factory, row_id, owner, now(), {"state": "void", "done_at": now()})
         out.void += 1
-        return
-    drawn: DrawnWaybill | None = None
-    error: str | None = None
-    final = False
-    if shop.status == "needs_reauth":
-        error = f"the shop needs re-authorisation: {shop.status_reason}"
-    else:
-        try:
-            provider = provider_for(shop)
-            if req is not None:
-                drawn = provider.draw(req)
-            else:
-                assert code is not None
-                provider.cancel(cp_code, code)
-        except (Retryable, AuthRejected) as err:
-            error = str(err)
-        except ChannelError as err:
-            error, final = str(err), True
+        return {}
+
+    def call() -> DrawnWaybill | None:
+        provider = provider_for(shop)
+        if req is not None:
+            return provider.draw(req)
+        assert code is not None
+        provider.cancel(cp_code, code)
+        return None
+
+    got = calls.attempt(shop, call)
+    drawn = got.result
     at = now()
-    if error is not None:
-        tries = attempts + 1
-        if not final and tries >= MAX_ATTEMPTS:
-            error, final = f"gave up after {tries} attempts: {error}", True
-        values: dict[str, Any] = {"attempts": tries, "error": error[:2000]}
+    if got.error is not None:
+        values, final = calls.after_error(attempts, got.error, got.final, at)
         if final:
             values.update(state="failed", done_at=at)
-        else:
-            values["next_try_at"] = at + backoff(tries)
         hold = final and state == "pending"
-        _finish(factory, row_id, owner, at, values, hold=error if hold else None)
+        pushes: dict[str, int] = {}
+        _finish(
+            factory, row_id, owner, at, values, hold=values["error"] if hold else None, out=pushes
+        )
         if final:
             out.failed += 1
         else:
             out.retry += 1
-        return
+        return pushes
     if drawn is None:  # a cancel went through
         _finish(factory, row_id, owner, at, {"state": "cancelled", "done_at": at, "error": None})
         out.cancelled += 1
-        return
+        return {}
     values = {
         "attempts": attempts + 1,
         "waybill_code": drawn.waybill_code,
@@ -212,10 +189,12 @@ def _one(
         "route": drawn.route,
         "error": None,
     }
-    if _finish(factory, row_id, owner, at, values, number=drawn):
+    pushes = {}
+    if _finish(factory, row_id, owner, at, values, number=drawn, out=pushes):
         out.drawn += 1
     else:
         out.retry += 1  # the number goes back on the next drain (state ``cancel``)
+    return pushes
 
 
 def _finish(
@@ -227,6 +206,7 @@ def _finish(
     *,
     number: DrawnWaybill | None = None,
     hold: str | None = None,
+    out: dict[str, int] | None = None,
 ) -> bool:
     """Write the outcome while the row is still ours; with a number, put it on the order if
     the order still wants it (True), else mark it to give back. Returns whether the order
@@ -265,7 +245,9 @@ def _finish(
         if given or held:
             s.flush()
             orders.send_release(s, o, at)
-        return given
+    if out is not None:
+        out.update(downlink.pushes_of(s))
+    return given
 
 
 # --- setting a courier up, and what an order drew ------------------------------------------

@@ -96,7 +96,11 @@ class WaybillPool(Base):
 class PoolWaybill(Base):
     """One number of a node's pool. States: ``pending`` (to draw), ``ready`` (drawn, to send),
     ``sent`` (in the node's pool), ``used`` (the node printed it on ``order_id``'s label; the
-    order's own ``waybill`` row then carries it), ``failed`` (the courier refused the draw)."""
+    order's own ``waybill`` row then carries it), ``failed`` (the courier refused the draw).
+    Given back when the pool's target drops below what it holds (migration 0044):
+    ``void`` (never drawn), ``releasing`` (the node was asked to give it back:
+    ``waybill.pool_release``), ``cancel`` (the node confirmed, or never had it: to cancel at the
+    courier), ``cancelled``."""
 
     __tablename__ = "pool_waybill"
     __table_args__ = (
@@ -128,3 +132,6 @@ class PoolWaybill(Base):
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    #: The courier's record of a used number corrected to the order's recipient
+    #: (``cainiao.waybill.ii.update``): None, ``pending``, ``done``, ``failed`` (0044).
+    recipient_state: Mapped[str | None] = mapped_column(String(16))

@@ -30,7 +30,7 @@ from cloud.db.waybills import PoolWaybill, Waybill
 from cloud.errors import N_
 from cloud.nodes import downlink
 from cloud.orders import core as orders
-from protocol.messages import WaybillPoolTopUp, WaybillPoolUsed
+from protocol.messages import WaybillPoolReleased, WaybillPoolTopUp, WaybillPoolUsed
 
 POOL_CONFLICT: Final = "waybill_pool_conflict"
 
@@ -75,7 +75,7 @@ def _refuse(
         orders.send_release(session, o, now)
 
 
-def _resend_left(session: Session, row: PoolWaybill, now: datetime) -> None:
+def resend_left(session: Session, row: PoolWaybill, now: datetime) -> None:
     """The used number's top-up again, with the numbers of it still unused (cloud/db/waybills.py
     ``PoolWaybill.batch``): the compacted downlink then never hands a used number back to a
     node that resyncs from it."""
@@ -132,12 +132,14 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
         )
         _refuse(session, account_id, node, ev, o, why, now)
         return
-    if row.state != "sent":
+    if row.state not in ("sent", "releasing"):
+        # ``releasing``: printed before the hub's request to give it back reached the node
+        # (the node answers it ``used``); the parcel carries it, so it is bound as usual.
         why = tasks.sentence(N_("the hub never sent it (%(state)s)"), state=row.state)
         _refuse(session, account_id, node, ev, o, why, now)
         return
     row.state, row.used_at = "used", now
-    _resend_left(session, row, now)
+    resend_left(session, row, now)
     if o is None:
         # An order the hub does not know (the labelled fact opens its task): the number is
         # used up at the node; nothing to bind it to.
@@ -180,7 +182,39 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
             session, o, "waybill", actor, now, f"offline waybill {p.waybill_code} given back"
         )
         return
+    # The courier's record still names the pool's placeholder parcel: corrected to the
+    # order's recipient by cloud/channels/waybill_pool.py (cainiao.waybill.ii.update).
+    row.recipient_state, row.attempts, row.next_try_at, row.error = "pending", 0, now, None
     o.tracking_number = p.waybill_code
     orders.note(session, o, "waybill", actor, now, f"offline waybill {p.waybill_code} bound")
     session.flush()
     orders.send_release(session, o, now)
+
+
+def released(
+    session: Session, account_id: int, node: str, ev: WaybillPoolReleased, now: datetime
+) -> int:
+    """The node removed these numbers from its pool (docs/channels.md "Giving numbers back"):
+    each of them still ``releasing`` on that node goes back to the courier (``cancel``: the
+    pool drain calls ``cainiao.waybill.ii.cancel``). A number the node printed meanwhile is
+    bound by its own ``waybill.pool_used``; a repeated answer, another node's number, or one
+    not asked back changes nothing. Returns how many are to cancel."""
+    p = ev.payload
+    if not p.released:
+        return 0
+    rows = session.execute(
+        select(PoolWaybill)
+        .where(
+            PoolWaybill.account_id == account_id,
+            PoolWaybill.node_id == node,
+            PoolWaybill.carrier == p.carrier,
+            PoolWaybill.waybill_code.in_(p.released),
+            PoolWaybill.state == "releasing",
+        )
+        .with_for_update()
+    ).scalars()
+    n = 0
+    for row in rows:
+        row.state, row.attempts, row.next_try_at, row.error = "cancel", 0, now, None
+        n += 1
+    return n

@@ -72,6 +72,7 @@ _FACT_TYPES = frozenset(
         "order.weighed",
         "order.labelled",
         "waybill.pool_used",
+        "waybill.pool_released",
         "stocktake.counted",
         "po.received",
         "return.received",

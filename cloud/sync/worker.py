@@ -97,16 +97,34 @@ class IngestWorker:
         self._client: aiomqtt.Client | None = None
         self._pushes: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._sends: set[asyncio.Task[None]] = set()
+        #: The loop ``run`` runs on (pushes from other threads are handed to it).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def push_downlink(self, after: dict[str, int]) -> None:
         """Send nodes their downlink after the given seqs now (called after the API's commit).
 
-        A node that misses the push gets the same changes at its next pull.
+        A node that misses the push gets the same changes at its next pull. Safe from any
+        thread: the channel scheduler's and the import jobs' threads call it too, and an
+        asyncio queue is not thread-safe (a put from another thread may never wake the
+        sender), so from those it is handed to the worker's loop.
         """
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._queue_pushes, dict(after))
+                return
+        self._queue_pushes(after)
+
+    def _queue_pushes(self, after: dict[str, int]) -> None:
         for node, seq in after.items():
             self._pushes.put_nowait((node, seq))
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         # The edge's sync agent reconnects on the same schedule (protocol/backoff.py).
         backoff = Backoff(random.random, base=0.2, cap=10.0)
         down_since: float | None = None

@@ -31,6 +31,8 @@ from protocol.messages import (
     TransferOutboundReleased,
     TransferRelease,
     TransferReleased,
+    WaybillPoolReleaseAsked,
+    WaybillPoolReleasedPayload,
     WaybillPoolToppedUp,
 )
 
@@ -45,7 +47,9 @@ class Sku:
     components: tuple[BundleComponent, ...] = ()
 
 
-def apply_change(conn: sqlite3.Connection, change: Change) -> None:
+def apply_change(conn: sqlite3.Connection, change: Change) -> WaybillPoolReleasedPayload | None:
+    """Apply one change; return the answer the node owes the hub for it, if any (the caller
+    appends it to the outbox in the same transaction)."""
     if isinstance(change, CatalogueUpserted):
         _upsert_sku(conn, change)
     elif isinstance(change, OrderReleased):
@@ -85,6 +89,9 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> None:
         waybill_pool.top_up(conn, change.payload)
     elif isinstance(change, TransferOutboundReleased):
         _release_outbound(conn, change.payload)
+    elif isinstance(change, WaybillPoolReleaseAsked):
+        return waybill_pool.release(conn, change.payload)
+    return None
 
 
 def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:

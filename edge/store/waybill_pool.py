@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from protocol.messages import WaybillPoolTopUp
+from protocol.messages import WaybillPoolRelease, WaybillPoolReleasedPayload, WaybillPoolTopUp
 
 
 def top_up(conn: sqlite3.Connection, top: WaybillPoolTopUp) -> None:
@@ -21,6 +21,30 @@ def top_up(conn: sqlite3.Connection, top: WaybillPoolTopUp) -> None:
         "INSERT INTO waybill_pool (waybill_code, carrier, state) VALUES (?, ?, 'free') "
         "ON CONFLICT(waybill_code) DO NOTHING",
         [(code, top.carrier) for code in top.waybills],
+    )
+
+
+def release(conn: sqlite3.Connection, ask: WaybillPoolRelease) -> WaybillPoolReleasedPayload:
+    """The hub asks for these numbers back (docs/channels.md "Giving numbers back"): the free
+    ones leave the pool here, in the transaction that applies the request and records the
+    answer, so none of them can be printed afterwards (``use`` needs the row free: a label
+    step that chose one before this commits rolls back and prints nothing). A number printed
+    already stays (its ``waybill.pool_used`` is earlier in the outbox); a number never here is
+    released too (nothing here can print it). A top-up never brings a released number back:
+    the hub sends later top-ups of its batch without it."""
+    used: list[str] = []
+    released: list[str] = []
+    for code in ask.waybills:
+        row = conn.execute(
+            "SELECT state FROM waybill_pool WHERE waybill_code = ?", (code,)
+        ).fetchone()
+        if row is not None and row[0] == "used":
+            used.append(code)
+            continue
+        conn.execute("DELETE FROM waybill_pool WHERE waybill_code = ? AND state = 'free'", (code,))
+        released.append(code)
+    return WaybillPoolReleasedPayload(
+        carrier=ask.carrier, release=ask.release, released=released, used=used
     )
 
 

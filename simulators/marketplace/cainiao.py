@@ -1,5 +1,5 @@
-"""Cainiao e-waybills (电子面单) through the TOP gateway: ``cainiao.waybill.ii.get`` and
-``cainiao.waybill.ii.cancel``.
+"""Cainiao e-waybills (电子面单) through the TOP gateway: ``cainiao.waybill.ii.get``,
+``cainiao.waybill.ii.cancel`` and ``cainiao.waybill.ii.update``.
 
 Shape (the TOP API pages of both methods, as the public SDKs model them; research notes
 shared/research/channels.md):
@@ -19,6 +19,15 @@ shared/research/channels.md):
   caller that lost an answer asks again and gets the same number. A cancelled number is freed:
   the same request then draws a new one.
 - ``cainiao.waybill.ii.cancel`` (``cp_code``, ``waybill_code``) → ``cancel_result``.
+- ``cainiao.waybill.ii.update`` (电子面单云打印更新接口; the TOP API page as the public SDKs
+  model it, e.g. bububa/opentaobao model/waybill/WaybillCloudPrintUpdateRequest.go and
+  CainiaoWaybillIiUpdateAPIResponse.go) takes one JSON parameter,
+  ``param_waybill_cloud_print_update_request``: ``cp_code``, ``waybill_code``, ``object_id``,
+  ``recipient``, ``sender``, ``package_info`` {``items``, ``volume``, ``weight``},
+  ``template_url``, ``logistics_services``; it answers ``cainiao_waybill_ii_update_response``
+  with ``waybill_code`` and ``print_data`` (the document with the new details). Here the
+  recipient and items replace the number's; a cancelled number or another seller's is refused
+  (``isv.waybill-not-exist``), as is a recipient without a province, detail, phone or name.
 - ``print_data`` is the cloud-print document, a JSON text: ``data`` (``waybillCode``,
   ``cpCode``, ``recipient``, ``sender``, ``routingInfo`` with the sorting centre and the route
   code a courier prints big on the label), ``signature``, ``templateURL``.
@@ -63,7 +72,8 @@ class WaybillBook:
 
     #: (cp_code, trade orders, package id) → the live number drawn for it.
     live: dict[tuple[str, tuple[str, ...], str], str] = field(default_factory=dict)
-    #: number → {"cp_code", "key", "state": "issued" | "cancelled", "seller_nick"}.
+    #: number → {"cp_code", "key", "state": "issued" | "cancelled", "seller_nick",
+    #: "recipient", "sender", "items"} (the record as last drawn or updated).
     numbers: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Truth: every number issued and every cancel, in order.
     log: list[dict[str, Any]] = field(default_factory=list)
@@ -170,31 +180,80 @@ def waybill_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
                 "key": key,
                 "state": "issued",
                 "seller_nick": shop.seller_nick,
+                "recipient": recipient,
+                "sender": sender,
+                "items": (dto.get("package_info") or {}).get("items") or [],
             }
             b.log.append(
                 {"action": "get", "waybill_code": number, "cp_code": cp_code, "at": market.now}
             )
-        addr = recipient["address"]
-        data = {
-            "waybillCode": number,
-            "cpCode": cp_code,
-            "recipient": recipient,
-            "sender": sender,
-            "routingInfo": _route(cp_code, _text(addr, "province"), _text(addr, "city")),
-        }
-        print_data = {
-            "data": data,
-            "signature": hashlib.md5(orjson.dumps(data)).hexdigest().upper(),
-            "templateURL": _text(dto, "template_url"),
-        }
         modules.append(
             {
                 "object_id": object_id,
                 "waybill_code": number,
-                "print_data": orjson.dumps(print_data).decode(),
+                "print_data": _print_data(
+                    number, cp_code, recipient, sender, _text(dto, "template_url")
+                ),
             }
         )
     return {"modules": {"waybill_cloud_print_response": modules}}
+
+
+def _print_data(
+    number: str, cp_code: str, recipient: dict[str, Any], sender: dict[str, Any], template: str
+) -> str:
+    addr = recipient["address"]
+    data = {
+        "waybillCode": number,
+        "cpCode": cp_code,
+        "recipient": recipient,
+        "sender": sender,
+        "routingInfo": _route(cp_code, _text(addr, "province"), _text(addr, "city")),
+    }
+    doc = {
+        "data": data,
+        "signature": hashlib.md5(orjson.dumps(data)).hexdigest().upper(),
+        "templateURL": template,
+    }
+    return orjson.dumps(doc).decode()
+
+
+def waybill_update(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
+    """cainiao.waybill.ii.update: the number's recipient (and items, sender) replaced."""
+    b = book(market)
+    raw = params.get("param_waybill_cloud_print_update_request", "")
+    try:
+        req = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise invalid(
+            "param_waybill_cloud_print_update_request", "the request is not JSON"
+        ) from None
+    if not isinstance(req, dict):
+        raise invalid("param_waybill_cloud_print_update_request", "the request is an object")
+    cp_code, number = _text(req, "cp_code"), _text(req, "waybill_code")
+    if not cp_code or not number:
+        raise invalid("waybill_code", "cp_code and waybill_code are required")
+    row = b.numbers.get(number)
+    if (
+        row is None
+        or row["cp_code"] != cp_code
+        or row["seller_nick"] != shop.seller_nick
+        or row["state"] != "issued"
+    ):
+        raise TopError(
+            15, "Remote service error", "isv.waybill-not-exist", f"no waybill {number} of {cp_code}"
+        )
+    recipient = _person(req["recipient"], "recipient") if "recipient" in req else row["recipient"]
+    sender = _person(req["sender"], "sender") if "sender" in req else row["sender"]
+    items = (req.get("package_info") or {}).get("items")
+    row["recipient"], row["sender"] = recipient, sender
+    if isinstance(items, list):
+        row["items"] = items
+    b.log.append({"action": "update", "waybill_code": number, "cp_code": cp_code, "at": market.now})
+    return {
+        "waybill_code": number,
+        "print_data": _print_data(number, cp_code, recipient, sender, _text(req, "template_url")),
+    }
 
 
 def waybill_cancel(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
@@ -221,4 +280,5 @@ def waybill_cancel(market: Market, shop: Shop, params: Params) -> dict[str, Any]
 METHODS = {
     "cainiao.waybill.ii.get": waybill_get,
     "cainiao.waybill.ii.cancel": waybill_cancel,
+    "cainiao.waybill.ii.update": waybill_update,
 }

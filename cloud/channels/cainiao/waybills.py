@@ -1,5 +1,5 @@
-"""Cainiao as a waybill provider: ``cainiao.waybill.ii.get`` and ``cainiao.waybill.ii.cancel``
-through the TOP gateway (the shop's session signs them; the answer's key keeps its
+"""Cainiao as a waybill provider: ``cainiao.waybill.ii.get``, ``cainiao.waybill.ii.cancel`` and
+``cainiao.waybill.ii.update`` through the TOP gateway (the shop's session signs them; the answer's key keeps its
 ``cainiao_`` prefix: ``cainiao_waybill_ii_get_response``).
 
 Request and answer as the TOP API pages of the two methods give them (and the research notes,
@@ -8,6 +8,15 @@ with ``cp_code``, ``sender``, ``trade_order_info_dtos`` (each ``object_id``, ``o
 ``package_info``, ``recipient``, ``template_url``) → ``modules.waybill_cloud_print_response[]``
 with ``object_id``, ``waybill_code``, ``print_data``. We send one parcel a call (the API takes
 ten): a refusal then names its parcel.
+
+``cainiao.waybill.ii.update`` (电子面单云打印更新接口, "the seller updates the details of an
+e-waybill number"; its TOP API page, as the public SDKs model it: e.g. the Go SDK
+bububa/opentaobao, model/waybill/WaybillCloudPrintUpdateRequest.go) takes one JSON parameter
+``param_waybill_cloud_print_update_request`` with ``cp_code``, ``waybill_code``, ``object_id``,
+``recipient``, ``sender``, ``package_info`` (``items``, ``volume``, ``weight``),
+``template_url``, ``logistics_services``, and answers ``cainiao_waybill_ii_update_response``
+with ``waybill_code`` and ``print_data``. We send the recipient and items (the sender and
+template stay as drawn).
 
 ``print_data`` is kept as given (the cloud-print document); from its ``routingInfo`` we take
 the route code and sorting centre, which our own label prints (protocol/devices/zpl.py).
@@ -90,6 +99,25 @@ class CainiaoWaybills:
                 data = data if isinstance(data, str) else ""
                 return DrawnWaybill(code.strip(), data, route_of(data))
         raise Refused(f"cainiao.waybill.ii.get gave no waybill for {request.object_id}")
+
+    def update(self, request: WaybillRequest, waybill_code: str) -> DrawnWaybill:
+        param = {
+            "cp_code": request.cp_code,
+            "waybill_code": waybill_code,
+            "object_id": request.object_id,
+            "recipient": _party(request.recipient),
+            "package_info": {"items": [{"name": n, "count": c} for n, c in request.items]},
+        }
+        body = self.client.call(
+            "cainiao.waybill.ii.update",
+            {"param_waybill_cloud_print_update_request": orjson.dumps(param).decode()},
+        )
+        code = body.get("waybill_code")
+        if not isinstance(code, str) or code.strip() != waybill_code:
+            raise Refused(f"cainiao.waybill.ii.update {waybill_code}: answered for {code!r}")
+        data = body.get("print_data")
+        data = data if isinstance(data, str) else ""
+        return DrawnWaybill(waybill_code, data, route_of(data))
 
     def cancel(self, cp_code: str, waybill_code: str) -> None:
         body = self.client.call(

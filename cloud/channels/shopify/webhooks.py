@@ -17,6 +17,15 @@ Rules (shopify.dev "Verify webhooks", "Webhook best practices"; shared/research/
   (:func:`pull_hinted`) and stored through the intake with its ``modified`` guard. Trusting
   the body would let a late retry of an old event (its original payload) overwrite a newer
   version that shares its second; dropped events are caught by the scheduled download.
+- ``refunds/create`` is the exception: its body is the Refund (Admin REST "Refund": ``id``,
+  ``order_id``, ``created_at``, ``refund_line_items[]``, ``transactions[]``), made once and
+  never changed afterwards, so no later version can be overwritten by it. It is read as the
+  refunds stream reads an order's ``refunds[]`` (cloud/channels/shopify/refunds.py) and fed,
+  in the transaction that stores the event, to the same refund path
+  (cloud/channels/refunds.py ``store_refunds``): one row per refund id, so the webhook, its
+  retries and the stream's later read of the same refund reach the order once. A body that
+  cannot be read is kept as the event, ``failed`` with the reason (the stream still reads
+  the refund from the order).
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
 from cloud.channels.download import DEFAULT_TUNING, Tuning
-from cloud.channels.intake import store
-from cloud.channels.ports import ChannelError, ChannelTrade, OrderSource, Refused
+from cloud.channels.intake import Unusable, store
+from cloud.channels.ports import ChannelError, ChannelRefund, ChannelTrade, OrderSource, Refused
+from cloud.channels.shopify.refunds import refunds_of
 from cloud.db.engine import dialect_of, transaction
 from cloud.db.models import ChannelShop
 from cloud.db.shopify import ChannelWebhookEvent, ChannelWebhookRejection
@@ -46,6 +56,8 @@ AHEAD = timedelta(minutes=5)
 ORDER_TOPICS = frozenset(
     {"orders/create", "orders/updated", "orders/paid", "orders/cancelled", "orders/fulfilled"}
 )
+#: A refund made on the shop: fed to the refund path from its body (the module's note).
+REFUND_TOPIC = "refunds/create"
 
 
 class WebhookRejected(Exception):
@@ -107,6 +119,14 @@ def receive(
             oid = None
         if isinstance(oid, int) and not isinstance(oid, bool) and oid > 0:
             external_id, state = str(oid), "pending"
+    refunds: list[ChannelRefund] = []
+    error: str | None = None
+    if topic == REFUND_TOPIC:
+        try:
+            refunds, external_id = _refunds(body)
+            state = "pulled"
+        except Refused as err:
+            state, error = "failed", f"refunds/create: {err}"[:2000]
     row = {
         "account_id": shop.account_id,
         "shop_id": shop.id,
@@ -116,6 +136,8 @@ def receive(
         "triggered_at": triggered,
         "received_at": now,
         "state": state,
+        "pulled_at": now if topic == REFUND_TOPIC else None,
+        "error": error,
     }
     dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
     made = session.execute(
@@ -126,7 +148,37 @@ def receive(
     ).first()
     if made is None:  # the event id was there already
         return "duplicate"
+    if topic == REFUND_TOPIC:
+        if error is not None:
+            return "unusable"
+        # Imported here: the refund path sits above the adapters' modules.
+        from cloud.channels.refunds import store_refunds
+
+        store_refunds(session, shop, refunds, now)
+        return "refunded"
     return "accepted" if state == "pending" else "ignored"
+
+
+def _refunds(body: bytes) -> tuple[list[ChannelRefund], str]:
+    """The Refund of a ``refunds/create`` body as the refunds stream reads it from its order
+    (one :class:`ChannelRefund` per refunded line), and its order's id; :class:`Refused`
+    saying what is wrong with it."""
+    try:
+        refund = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Refused("the body is not JSON") from None
+    if not isinstance(refund, dict):
+        raise Refused("the body is not a refund object")
+    oid = refund.get("order_id")
+    if isinstance(oid, bool) or not isinstance(oid, int) or oid <= 0:
+        raise Refused(f"order_id is not an order's id: {str(oid)[:40]!r}")
+    if not refund.get("refund_line_items"):
+        raise Refused("the refund has no refund_line_items")
+    try:
+        found = refunds_of({"id": oid, "refunds": [refund]})
+    except Unusable as err:
+        raise Refused(str(err)) from None
+    return found, str(oid)
 
 
 def count(session: Session, reason: str, path: str, now: datetime) -> None:

@@ -1,4 +1,8 @@
-"""Shopify's webhooks (orders/create, orders/updated) from the marketplace world.
+"""Shopify's webhooks (orders/create, orders/updated, refunds/create) from the marketplace world.
+
+``refunds/create`` carries the Refund itself (Admin REST "Refund", as in the order's
+``refunds[]``: simulators/marketplace/shopify/shape.py ``refunds_json``), sent once a refund of
+the world is done, with the same headers and faults as the order topics.
 
 Shape (shopify.dev "About webhooks", "Verify webhooks", "Webhook best practices"): a POST of
 the order's JSON to the registered address with ``X-Shopify-Topic``, ``X-Shopify-Shop-Domain``,
@@ -27,7 +31,7 @@ import orjson
 
 from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market
-from simulators.marketplace.shopify.shape import iso, order_json, refunds_done
+from simulators.marketplace.shopify.shape import iso, order_json, refunds_done, refunds_json
 
 #: Seconds between Shopify's tries (8 over about 4 hours).
 RETRIES = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
@@ -83,6 +87,7 @@ class Webhooks:
     log: list[dict[str, Any]] = field(default_factory=list)
     dropped: int = 0
     _seen: dict[int, int] = field(default_factory=dict)
+    _refunds_seen: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.market.seed + 1_000_003)
@@ -120,6 +125,32 @@ class Webhooks:
                     )
                 )
             self._seen[tid] = len(versions)
+        for rid, refund in done.items():
+            tid = int(refund["tid"])
+            history = self.market.trades.get(tid)
+            if rid in self._refunds_seen or not history:
+                continue
+            domain = history[0].trade["seller_nick"]
+            if domain not in wanted:
+                continue
+            self._refunds_seen.add(rid)
+            made = [r for r in refunds_json(history[-1].trade, done) if r["id"] == rid]
+            if not made or self.rng.random() < self.faults.drop:
+                self.dropped += int(bool(made))
+                continue
+            at = float(refund["_modified"])
+            self.queue.append(
+                Event(
+                    str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+                    "refunds/create",
+                    domain,
+                    tid,
+                    int(at),
+                    orjson.dumps(made[0]),
+                    at,
+                    at,
+                )
+            )
 
     def headers(self, event: Event) -> dict[str, str]:
         return {

@@ -587,11 +587,11 @@ FOREIGN: list[Case] = [
         404,
         params={"order_no": "JY1300113"},
     ),
-    # the offline e-waybill pool of A's node
+    # the offline e-waybill pool of A's node: 422, said as of a node that does not exist
     Case(
         "PUT",
         "/api/v1/channels/waybill-pools/{node}/{carrier}",
-        404,
+        422,
         {"target": 5},
         params={"node": NODE, "carrier": "ZTO"},
     ),

@@ -19,7 +19,7 @@ from cloud.channels import waybill_pool
 from cloud.db.engine import transaction
 from cloud.db.models import Downlink, Task
 from cloud.db.waybills import PoolWaybill
-from cloud.errors import InvalidError, NotFoundError
+from cloud.errors import InvalidError
 from cloud.nodes import downlink, ownership
 from cloud.orders import core, workflow
 from cloud.sync.assignment import assign_node
@@ -230,7 +230,7 @@ def test_setting_a_pool_needs_the_sellers_node_and_a_source(engine: Engine) -> N
     other, other_node = with_node(engine, 73, "d")
     body = waybill_pool.PoolIn(target=3)
     with shop.hub.factory() as s:
-        with pytest.raises(NotFoundError):
+        with pytest.raises(InvalidError, match="no node"):
             waybill_pool.set_target(s, shop.hub.account_id, other_node, "ZTO", body, shop.now())
         with pytest.raises(InvalidError, match="no e-waybill source"):
             waybill_pool.set_target(s, shop.hub.account_id, node, "SF", body, shop.now())

@@ -120,7 +120,7 @@ def _pool_topped_up_by_the_hubs_scheduler(
     r = hub.put(
         "/api/v1/channels/waybill-pools/wh1-no-such-node/ZTO", json={"target": 3}, headers=admin
     )
-    assert r.status_code == 404, r.text
+    assert r.status_code == 422, r.text
     r = hub.put(f"/api/v1/channels/waybill-pools/{node}/SF", json={"target": 3}, headers=admin)
     assert r.status_code == 422 and "no e-waybill source" in r.text, r.text
     assert hub.get("/api/v1/channels/waybill-pools", headers=admin).json() == []

@@ -209,6 +209,10 @@ ROUTES = {
     ("GET", "/web/waybills"): "test_waybill_page.py: another seller sees none of A's couriers",
     (
         "POST",
+        "/web/waybills/pools",
+    ): "test_waybill_page.py: 422 for A's node, A's target unchanged",
+    (
+        "POST",
         "/web/channels/shipments/{shipment_id}/retry",
     ): "test_channel_pages.py: 404, still failed",
     ("GET", "/web/finance/courier-bills/{bill_id}"): "here: 404 for A's bill",

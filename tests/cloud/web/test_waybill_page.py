@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cloud.db.models import Account, ChannelShop, SalesOrder
+from cloud.db.models import Account, ChannelShop, Node, SalesOrder
 from cloud.db.waybills import PoolWaybill, Waybill, WaybillPool, WaybillSource
 from tests.cloud.web.conftest import AUDITED, HELD, add_user
 from tests.cloud.web.test_channel_pages import EN, XSS, seed_shop
@@ -130,10 +130,92 @@ def test_offline_pool_levels(
     html = admin.get("/web/waybills", headers=EN).text
     row = html.split('<th scope="row">wh1-pack-9</th>', 1)[1].split("</tr>", 1)[0]
     cells = " ".join(c.split(">", 1)[-1] for c in row.split("</td>") if "<td" in c)
-    # courier, target, on the node (2 of 6: low), on the way, used, refused
+    # courier, target, on the node (2 of 6: low), on the way, used, being given back, given
+    # back, recipient not yet corrected, refused
     alarm = '<strong class="alarm">{}</strong>'
-    assert cells == f"ZTO 6 {alarm.format(2)} 2 1 {alarm.format(1)}", cells
+    assert cells == f"ZTO 6 {alarm.format(2)} 2 1 0 0 0 {alarm.format(1)}", cells
     assert "离线单号池" in admin.get("/web/waybills").text
     add_user(demo_app, "other", "boss", "admin")
     theirs = browser_client("other", "boss").get("/web/waybills", headers=EN).text
     assert "wh1-pack-9" not in theirs and "No node keeps an offline pool" in theirs
+
+
+def _pools(app: TestClient) -> list[tuple[str, str, int]]:
+    with app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        rows = s.execute(select(WaybillPool).order_by(WaybillPool.node_id)).scalars()
+        return [(r.node_id, r.carrier, r.target) for r in rows]
+
+
+def test_pool_target_form_refuses_bad_input_and_sets_the_target(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """The form on the page sets a node's pool target as the API does; a target that is not a
+    whole number from 0 to 500, an unknown node, another seller's node, a courier without a
+    source and a missing CSRF token are each refused with a sentence, nothing stored."""
+    from cloud.nodes import ownership
+
+    _seed(demo_app)
+    add_user(demo_app, "other", "boss", "admin")
+    now = datetime.now(UTC)
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        for node, account in (("wh1-pack-mine", "demo"), ("wh9-pack-theirs", "other")):
+            ownership.enroll(s, node, account, "t", now)
+            s.add(Node(node_id=node, first_seen=now, last_seen=now))
+    admin = browser_client("demo", "admin")
+    ok = {"node": "wh1-pack-mine", "carrier": "ZTO", "target": "8"}
+    bad = [
+        ({"target": "-1"}, "whole number from 0 to 500"),
+        ({"target": "501"}, "whole number from 0 to 500"),
+        ({"target": "99999999999999"}, "whole number from 0 to 500"),
+        ({"target": "8.5"}, "whole number from 0 to 500"),
+        ({"target": "eight"}, "whole number from 0 to 500"),
+        ({"target": ""}, "whole number from 0 to 500"),
+        ({"node": "wh1-no-such-node"}, "no node wh1-no-such-node"),
+        ({"node": "wh9-pack-theirs"}, "no node wh9-pack-theirs"),
+        ({"carrier": "SF"}, "courier SF has no e-waybill source"),
+        ({"carrier": ""}, "the courier&#39;s code is needed"),
+    ]
+    for change, said in bad:
+        r = admin.post(
+            "/web/waybills/pools",
+            data={**ok, **change, "csrf": admin.csrf},  # type: ignore[attr-defined]
+            headers=EN,
+            follow_redirects=False,
+        )
+        assert r.status_code == 422, (change, r.status_code)
+        err = r.text.split('role="alert"', 1)[-1][:400]
+        assert said in r.text and "Nothing was saved" in r.text, (change, err)
+        assert _pools(demo_app) == [], change
+    r = admin.post("/web/waybills/pools", data=ok, follow_redirects=False)  # no CSRF token
+    assert r.status_code == 403 and _pools(demo_app) == []
+    zh = admin.post(
+        "/web/waybills/pools",
+        data={**ok, "target": "-3", "csrf": admin.csrf},  # type: ignore[attr-defined]
+    )
+    assert zh.status_code == 422 and "目标数量须为 0 到 500 之间的整数" in zh.text
+    r = admin.post(
+        "/web/waybills/pools",
+        data={**ok, "csrf": admin.csrf},  # type: ignore[attr-defined]
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert _pools(demo_app) == [("wh1-pack-mine", "ZTO", 8)]
+    page = admin.get(r.headers["location"], headers=EN).text
+    assert "Done." in page and '<th scope="row">wh1-pack-mine</th>' in page
+    # Another seller posting for this node: refused, the target unchanged.
+    boss = browser_client("other", "boss")
+    r = boss.post(
+        "/web/waybills/pools",
+        data={**ok, "target": "0", "csrf": boss.csrf},  # type: ignore[attr-defined]
+        headers=EN,
+    )
+    assert r.status_code == 422 and "no node wh1-pack-mine" in r.text
+    assert _pools(demo_app) == [("wh1-pack-mine", "ZTO", 8)]
+    add_user(demo_app, "demo", "reader2", "readonly")
+    reader = browser_client("demo", "reader2")
+    assert 'action="/web/waybills/pools"' not in reader.get("/web/waybills").text
+    r = reader.post(
+        "/web/waybills/pools",
+        data={**ok, "target": "1", "csrf": reader.csrf},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 403 and _pools(demo_app) == [("wh1-pack-mine", "ZTO", 8)]

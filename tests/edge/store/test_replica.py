@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,64 @@ def test_delivery_refs_and_order_skus_kept_by_release_and_built_by_their_migrati
     assert again.conn.execute("SELECT sku_code, order_id, qty FROM order_sku").fetchall() == [
         ("A", "JY1", 2)
     ]
+
+
+def test_a_pool_release_removes_free_numbers_and_answers_in_the_same_transaction(
+    store: Store,
+) -> None:
+    """``waybill.pool_release``: the free numbers leave the pool, a printed one stays, one never
+    here counts as released; the answer is in the outbox with the cursor. Applied again (a
+    compacted resync) it answers again and changes nothing; a crash before the commit leaves
+    neither the removal nor the answer."""
+    from edge.store import waybill_pool
+    from protocol.messages import (
+        EVENT_ADAPTER,
+        WaybillPoolRelease,
+        WaybillPoolReleaseAsked,
+        WaybillPoolReleased,
+        WaybillPoolToppedUp,
+        WaybillPoolTopUp,
+    )
+
+    store.start_epoch("test", "pack")
+    top = WaybillPoolTopUp(carrier="ZTO", batch="ZTO:1-3", waybills=["751", "752", "753"])
+    feed(store, WaybillPoolToppedUp(seq=1, payload=top))
+    with store.atomic() as conn:
+        waybill_pool.use(conn, "753", "JY1", 1)
+    ask = WaybillPoolRelease(carrier="ZTO", release="ZTO:r2-3", waybills=["752", "753", "759"])
+
+    def answers() -> list[WaybillPoolReleased]:
+        out = []
+        for _, body in store.pending(0, 100, 1 << 20):
+            ev = EVENT_ADAPTER.validate_json(body)
+            if isinstance(ev, WaybillPoolReleased):
+                out.append(ev)
+        return out
+
+    class Boom(Exception):
+        pass
+
+    original = store._set_meta
+
+    def broken(name: str, value: int) -> None:
+        if name == "down_applied":
+            raise Boom
+        original(name, value)
+
+    store._set_meta = broken  # type: ignore[method-assign]
+    with pytest.raises(Boom):
+        feed(store, WaybillPoolReleaseAsked(seq=1, payload=ask))
+    store._set_meta = original  # type: ignore[method-assign]
+    assert waybill_pool.free(store.conn, "ZTO") == 2 and answers() == []
+
+    feed(store, WaybillPoolReleaseAsked(seq=1, payload=ask))
+    (ans,) = answers()
+    assert (ans.payload.released, ans.payload.used) == (["752", "759"], ["753"])
+    assert waybill_pool.next_free(store.conn, "ZTO") == "751"
+    assert waybill_pool.free(store.conn, "ZTO") == 1
+    with pytest.raises(sqlite3.IntegrityError), store.atomic() as conn:
+        waybill_pool.use(conn, "752", "JY2", 2)
+    assert waybill_pool.order_of(store.conn, "753") == "JY1"
+    feed(store, WaybillPoolReleaseAsked(seq=1, payload=ask))  # again: the same answer
+    assert [a.payload for a in answers()] == [ans.payload, ans.payload]
+    assert waybill_pool.free(store.conn, "ZTO") == 1

@@ -28,7 +28,7 @@ from decimal import Decimal
 
 from cloud.errors import N_, InvalidError
 from cloud.finance import bill_checks
-from cloud.finance.bill_checks import MAX_BYTES
+from cloud.finance.bill_checks import MAX_BYTES as MAX_BYTES
 
 ZERO = Decimal("0.00")
 #: Header names as Alipay writes them (full-width brackets) -> our field.

@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from cloud.db.engine import transaction
 from cloud.db.finance import FinEntry as Entry
@@ -32,10 +35,11 @@ from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.db.wechat_bills import FundflowBill, FundflowRow, WechatBillJob
 from cloud.errors import ConflictError, InvalidError
 from cloud.finance import wechat_fundflow, wechat_jobs, wechat_pay
+from cloud.finance.cli import finance_app
 from cloud.orders.audit_rules import CHINA
 from simulators.marketplace import wechat_bill as sim_wechat
 from simulators.marketplace import wechat_v3 as sim_v3
-from simulators.marketplace.app import MarketplaceApp
+from simulators.marketplace.app import MarketplaceApp, serve
 from tests.cloud.finance.conftest import SELLER
 from tests.cloud.finance.test_settlements import (  # noqa: F401
     DAY,
@@ -435,3 +439,40 @@ def test_a_bad_fund_flow_bill_is_refused_with_its_line_and_nothing_stored(
         assert sentence in str(err.value), (sentence, str(err.value))
         assert err.value.field == "file"
     assert stored() == before
+
+
+def test_the_commands_fetch_from_a_running_simulator(w: World, db_url: str, tmp_path: Path) -> None:
+    """``guanjia finance wechat add-job``, ``run`` (over HTTP to a running simulator, today's
+    clock: DAY is fetched, the later days the simulator has no bill of are old enough to be
+    days without trades), ``jobs``, and ``fundflow-import`` of a bad file (exit 1, the line)."""
+    mchid, platform, serial = merchant(w)
+    (tmp_path / "key.pem").write_bytes(PRIVATE)
+    (tmp_path / "wx.pem").write_bytes(platform)
+    server = serve(MarketplaceApp(w.market), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    db = ["--account", "seller", "--database-url", db_url]
+    try:
+        add = CliRunner().invoke(
+            finance_app,
+            ["wechat", "add-job", *db, "--mchid", mchid, "--serial-no", SERIAL,
+             "--private-key", str(tmp_path / "key.pem"), "--platform-key", str(tmp_path / "wx.pem"),
+             "--platform-serial", serial, "--first-day", DAY.isoformat(),
+             "--api-url", f"http://127.0.0.1:{server.server_port}"],
+        )  # fmt: skip
+        assert add.exit_code == 0, add.output
+        run = CliRunner().invoke(finance_app, ["wechat", "run", "--database-url", db_url])
+        assert run.exit_code == 0, run.output
+        assert (
+            "days 2026-11-11, 2026-11-12" in run.output and "1 trade bills imported" in run.output
+        )
+        assert "0 movements unmatched" in run.output and "stopped" not in run.output
+    finally:
+        server.shutdown()
+    listed = CliRunner().invoke(finance_app, ["wechat", "jobs", *db])
+    assert f"{mchid}  in to 2026-11-17" in listed.output, listed.output
+    bad = tmp_path / "ff.csv"
+    bad.write_bytes(ff(_bad(1, 7, "99.41")))
+    before = counts(w)
+    refused = CliRunner().invoke(finance_app, ["wechat", "fundflow-import", str(bad), *db])
+    assert refused.exit_code == 1 and "line 3: the balance 99.41" in refused.output
+    assert counts(w) == before

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import secrets
@@ -71,7 +72,10 @@ class Unverified(ConflictError):
     """An answer or a file that is not WeChat Pay's as it says: not acted on (409)."""
 
 
+@functools.lru_cache(maxsize=64)
 def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    """The merchant's API key (loaded once per key: loading checks its arithmetic, which
+    takes a while)."""
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
@@ -83,6 +87,7 @@ def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
     return key
 
 
+@functools.lru_cache(maxsize=64)
 def load_public_key(pem: bytes) -> rsa.RSAPublicKey:
     """WeChat Pay's public key (微信支付公钥, PEM), or the key of its platform certificate."""
     try:

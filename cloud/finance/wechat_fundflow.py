@@ -214,9 +214,12 @@ def _row(cells: list[str], where: dict[str, int], width: int, line_no: int) -> M
             value=v["at"],
         ) from None
     flow_no = v["flow_no"]
-    if not flow_no or len(flow_no) > 64 or len(v["business_no"]) > 56:
+    if not flow_no or len(flow_no) > 64 or len(v["business_no"]) > 64:
         raise InvalidError(
-            N_("line %(line)s: 资金流水单号 is empty or longer than 64 characters"),
+            N_(
+                "line %(line)s: 资金流水单号 is empty, or it or 微信支付业务单号 is longer than 64 "
+                "characters"
+            ),
             "file",
             line=line_no,
         )

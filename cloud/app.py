@@ -33,6 +33,7 @@ from cloud.api import (
     courier_bills,
     einvoices,
     finance,
+    fundflow,
     orders,
     payables,
     platform,
@@ -265,6 +266,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             web.IMPORT_PATH: settings.http_max_import_bytes + web.FORM_SLACK,
             # Settlement bills (cloud/api/settlements.py, cloud/web/pages/settlements.py).
             "/api/v1/finance/settlements": settings.http_max_import_bytes,
+            "/api/v1/finance/fundflow-bills": settings.http_max_import_bytes,
             "/web/finance/settlements": settings.http_max_import_bytes + web.FORM_SLACK,
         },
         refusal=web.too_large,
@@ -293,6 +295,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         payables,
         statements,
         settlements,
+        fundflow,
         aftersales,
     ):
         app.include_router(module.router)

@@ -661,6 +661,7 @@ OWN: list[Case] = [
     # sale of A's order number matches nothing of B's; A's bill and rows stay as they were.
     Case("POST", "/api/v1/finance/settlements", 201, data=A_SETTLEMENT, own=True),
     Case("POST", "/api/v1/finance/settlements/match-again", 200, own=True),
+    Case("POST", "/api/v1/finance/fundflow-bills", 201, data=A_FUNDFLOW, own=True),
     # B's own supplier and purchase order under A's codes: B's
     Case("POST", "/api/v1/suppliers", 201, {"code": "DG-LEATHER", "name": "乙的供应商"}, own=True),
     Case(
@@ -873,6 +874,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/finance/periods": [{}],
     "/api/v1/finance/settlements": [{}],
     "/api/v1/finance/settlements/unmatched": [{}],
+    "/api/v1/finance/fundflow-bills": [{}],
     "/api/v1/aftersales": [{}, {"order_no": "JY1300120"}, {"status": "requested"}],
     "/api/v1/aftersales-refunds": [{}],
     "/api/v1/aftersales-settings": [{}],

@@ -33,6 +33,7 @@ from cloud.api import (
     courier_bills,
     einvoices,
     finance,
+    fundflow,
     orders,
     payables,
     platform,
@@ -61,6 +62,7 @@ from cloud.channels import runner as channels_runner
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.finance import poster as finance_poster
+from cloud.finance import wechat_jobs
 from cloud.finance.einvoice import worker as einvoice_worker
 from cloud.login import KnownLocks, LoginPolicy
 from cloud.serve import warmup
@@ -186,12 +188,22 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 timedelta(seconds=settings.einvoice_query_s),
             )
             app.state.einvoices.start()
+            # Each merchant's WeChat Pay bills, fetched daily (cloud/finance/wechat_jobs.py):
+            # jobs claimed with a lease, each day's cursor moved in the transaction that
+            # imports it.
+            app.state.wechat_bills = wechat_jobs.Worker(
+                app.state.sessions,
+                timedelta(seconds=settings.finance_poll_s),
+                channels_runner.owner_id(),
+            )
+            app.state.wechat_bills.start()
         try:
             yield
         finally:
             if app.state.finance is not None:
                 await asyncio.to_thread(app.state.finance.stop)
                 await asyncio.to_thread(app.state.einvoices.stop)
+                await asyncio.to_thread(app.state.wechat_bills.stop)
             if app.state.channels is not None:
                 await asyncio.to_thread(app.state.channels.stop)
             app.state.import_jobs.stop()
@@ -258,6 +270,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             web.IMPORT_PATH: settings.http_max_import_bytes + web.FORM_SLACK,
             # Settlement bills (cloud/api/settlements.py, cloud/web/pages/settlements.py).
             "/api/v1/finance/settlements": settings.http_max_import_bytes,
+            "/api/v1/finance/fundflow-bills": settings.http_max_import_bytes,
             "/web/finance/settlements": settings.http_max_import_bytes + web.FORM_SLACK,
         },
         refusal=web.too_large,
@@ -286,6 +299,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         payables,
         statements,
         settlements,
+        fundflow,
         aftersales,
     ):
         app.include_router(module.router)

@@ -27,7 +27,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from cloud.errors import N_, InvalidError
-from cloud.finance.money import money
+from cloud.finance import bill_checks
+from cloud.finance.bill_checks import MAX_BYTES as MAX_BYTES
 
 ZERO = Decimal("0.00")
 #: Header names as Alipay writes them (full-width brackets) -> our field.
@@ -54,7 +55,6 @@ REQUIRED = (
     "账户余额（元）",
     "业务类型",
 )
-MAX_BYTES = 20 << 20
 _ACCOUNT = re.compile(r"账号[:：]\s*\[([^\]]*)\]")
 _DAY = r"\[(\d{4})年(\d{1,2})月(\d{1,2})日"
 _FROM = re.compile(r"起始日期[:：]\s*" + _DAY)
@@ -105,8 +105,7 @@ class Bill:
 
 def csv_of(data: bytes) -> bytes:
     """The account-flow CSV of ``data``: the file itself, or the one in a bill's zip."""
-    if len(data) > MAX_BYTES:
-        raise InvalidError(N_("the bill is larger than 20 MB"), "file")
+    bill_checks.bounded(data)
     if not data.startswith(b"PK\x03\x04"):
         return data
     try:
@@ -180,7 +179,7 @@ def parse(data: bytes) -> Bill:
             raise InvalidError(
                 N_("line %(line)s: a row after the end of the table"), "file", line=line_no
             )
-        rows.append(_row(next(csv.reader([line])), where, len(header), line_no))
+        rows.append(_row(bill_checks.cells(line), where, len(header), line_no))
     if not ended:
         raise InvalidError(
             N_("the bill ends before the line that closes its table: is the file cut short?"),
@@ -196,28 +195,8 @@ def check(bill: Bill, totals: dict[str, tuple[int, Decimal]]) -> None:
     what it moved, so the rows sum to the day's balance change (closing − opening); and the
     footer's counts and totals, when there, are those of the rows (a file cut short or
     edited by hand fails one or the other)."""
-    seen: set[str] = set()
-    for before, row in zip((None, *bill.rows), bill.rows, strict=False):
-        if row.flow_no in seen:
-            raise InvalidError(
-                N_("line %(line)s: 账务流水号 %(flow_no)s occurs twice in the bill"),
-                "file",
-                line=row.line_no,
-                flow_no=row.flow_no,
-            )
-        seen.add(row.flow_no)
-        if before is not None and before.balance + row.net != row.balance:
-            raise InvalidError(
-                N_(
-                    "line %(line)s: the balance %(balance)s is not the one before "
-                    "(%(before)s) plus %(net)s: the rows do not sum to the balance change"
-                ),
-                "file",
-                line=row.line_no,
-                balance=row.balance,
-                before=before.balance,
-                net=row.net,
-            )
+    bill_checks.once(((r.line_no, r.flow_no) for r in bill.rows), "账务流水号")
+    bill_checks.chained(bill.rows)
     total_in = sum((r.amount_in for r in bill.rows), ZERO)
     total_out = sum((r.amount_out for r in bill.rows), ZERO)
     count_in = sum(1 for r in bill.rows if r.amount_in)
@@ -254,22 +233,11 @@ def _value(cells: list[str], where: dict[str, int], field: str) -> str:
     i = where.get(field)
     if i is None or i >= len(cells):
         return ""
-    return cells[i].strip().lstrip("`").strip()
+    return cells[i]
 
 
 def _amount(text: str, line_no: int, column: str) -> Decimal:
-    if not text:
-        return ZERO
-    try:
-        return money(text, column)
-    except InvalidError:
-        raise InvalidError(
-            N_("line %(line)s: %(column)s %(value)r is not an amount like 1234.56"),
-            "file",
-            line=line_no,
-            column=column,
-            value=text,
-        ) from None
+    return bill_checks.amount(text, line_no, column)
 
 
 def _row(cells: list[str], where: dict[str, int], width: int, line_no: int) -> Row:

@@ -185,6 +185,9 @@ def _settlements() -> None:
     from cloud.finance.settlement_cli import settlement_app
 
     finance_app.add_typer(settlement_app, name="settlement")
+    from cloud.finance.wechat_cli import wechat_app
+
+    finance_app.add_typer(wechat_app, name="wechat")
 
 
 _settlements()

@@ -33,15 +33,12 @@ Everything here is pure: bytes in, a :class:`~cloud.finance.alipay_bill.Bill` ou
 
 from __future__ import annotations
 
-import csv
-import gzip
-import zlib
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from cloud.errors import N_, InvalidError
-from cloud.finance.alipay_bill import MAX_BYTES, Bill, Row
-from cloud.finance.money import CENT, money
+from cloud.finance import bill_checks
+from cloud.finance.alipay_bill import Bill, Row
 
 ZERO = Decimal("0.00")
 #: Header names -> our field.
@@ -80,36 +77,9 @@ def looks_like(data: bytes) -> bool:
     return "微信订单号".encode() in head or "微信订单号".encode("gbk") in head
 
 
-def _unzipped(data: bytes) -> bytes:
-    if len(data) > MAX_BYTES:
-        raise InvalidError(N_("the bill is larger than 20 MB"), "file")
-    if not data.startswith(b"\x1f\x8b"):
-        return data
-    try:
-        d = zlib.decompressobj(wbits=31)
-        out = d.decompress(data, MAX_BYTES + 1)
-    except (zlib.error, gzip.BadGzipFile):
-        raise InvalidError(N_("the file looks like gzip but cannot be opened"), "file") from None
-    if len(out) > MAX_BYTES:
-        raise InvalidError(N_("the bill is larger than 20 MB"), "file")
-    if not d.eof:  # a stream cut short decompresses to what it had, without an error
-        raise InvalidError(N_("the file looks like gzip but cannot be opened"), "file")
-    return out
-
-
-def _text(raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "gbk"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InvalidError(N_("the bill is neither UTF-8 nor GBK text as WeChat Pay writes it"), "file")
-
-
-def _cells(line: str) -> list[str]:
-    # Every value carries a leading backtick (not part of it); values have no commas
-    # of their own, but a quoted cell is read as CSV would.
-    return [c.strip().removeprefix("`").strip() for c in next(csv.reader([line]))]
+_unzipped = bill_checks.gunzipped
+_text = bill_checks.wechat_text
+_cells = bill_checks.cells
 
 
 def parse(data: bytes) -> Bill:
@@ -160,25 +130,8 @@ def parse(data: bytes) -> Bill:
             N_("the bill ends before its summary (总交易单数…): is the file cut short?"), "file"
         )
     for name, key in CHECKED.items():
-        said = summary.get(name)
-        if said is not None and said != sums[key]:
-            raise InvalidError(
-                N_("the summary says %(column)s %(said)s; the rows give %(got)s"),
-                "file",
-                column=name,
-                said=said,
-                got=sums[key],
-            )
-    seen: set[str] = set()
-    for row in rows:
-        if row.flow_no in seen:
-            raise InvalidError(
-                N_("line %(line)s: %(flow_no)s occurs twice in the bill"),
-                "file",
-                line=row.line_no,
-                flow_no=row.flow_no.removeprefix("wx:"),
-            )
-        seen.add(row.flow_no)
+        bill_checks.agrees(name, summary.get(name), sums[key])
+    bill_checks.once((r.line_no, r.flow_no.removeprefix("wx:")) for r in rows)
     return Bill(account, min(days, default=None), max(days, default=None), tuple(rows))
 
 
@@ -208,46 +161,12 @@ def _summary(cells: list[str], lines: list[str], at: int, line_no: int) -> dict[
 
 
 def _count(text: str, line_no: int) -> Decimal:
-    # Written "12" or, in some exports, "12.0".
-    try:
-        n = Decimal(text)
-    except InvalidOperation:
-        n = Decimal("NaN")
-    if not n.is_finite() or n != n.to_integral_value() or n < 0:
-        raise InvalidError(
-            N_("line %(line)s: 总交易单数 %(value)r is not a count"),
-            "file",
-            line=line_no,
-            value=text,
-        )
-    return n.to_integral_value()
+    return bill_checks.count(text, line_no, SUMMARY)
 
 
 def _amount(text: str, line_no: int, column: str, places: int = 2) -> Decimal:
     """An amount of whole cents; ``places`` decimals may be written (fees: five)."""
-    if not text:
-        return ZERO
-    if places > 2 and "." in text and len(text.split(".")[1]) > 2:
-        head, tail = text.split(".", 1)
-        if tail[2:].strip("0") or not tail.isdigit():
-            raise InvalidError(
-                N_("line %(line)s: %(column)s %(value)r is not whole cents"),
-                "file",
-                line=line_no,
-                column=column,
-                value=text,
-            )
-        text = f"{head}.{tail[:2]}"
-    try:
-        return money(text, column).quantize(CENT)
-    except InvalidError:
-        raise InvalidError(
-            N_("line %(line)s: %(column)s %(value)r is not an amount like 1234.56"),
-            "file",
-            line=line_no,
-            column=column,
-            value=text,
-        ) from None
+    return bill_checks.amount(text, line_no, column, places)
 
 
 class _Line:

@@ -7,6 +7,10 @@
 - ``GET  /_sim/alipay-bill?session=…&date=…``: a shop's Alipay bill of the day so far (bill.py)
 - ``GET  /_sim/alipay-public-key``: the public key that verifies the gateway's answers (bill.py)
 - ``POST /pay/downloadbill``: a shop's WeChat Pay trade bill of a day (wechat_bill.py)
+- ``GET /v3/bill/tradebill``, ``/v3/bill/fundflowbill``, ``/v3/billdownload/file``: WeChat
+  Pay API v3 bills, signed both ways (wechat_v3.py); ``POST /_sim/wechat-merchants``
+  ``{"mchid", "serial_no", "public_key"}`` registers a merchant's key, ``GET
+  /_sim/wechatpay-public-key`` answers the simulated WeChat Pay's public key and its id
 - ``POST /_sim/advance`` ``{"seconds": s, "rate": buyer actions per second}``
 - ``POST /_sim/place`` ``{"count": n}``: n new trades now
 - ``POST /_sim/faults`` a :class:`Faults` as JSON (fields left out keep their value), or
@@ -46,7 +50,16 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 import typer
 
-from simulators.marketplace import bill, cainiao, double11, refunds, tmc, top, wechat_bill
+from simulators.marketplace import (
+    bill,
+    cainiao,
+    double11,
+    refunds,
+    tmc,
+    top,
+    wechat_bill,
+    wechat_v3,
+)
 from simulators.marketplace.clock import fmt
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.shopify import control as shopify_control
@@ -97,6 +110,30 @@ class MarketplaceApp:
                 status, headers, data = self.shopify.handle(verb, path, query, token, raw, base)
                 start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
                 return [data]
+            if path.startswith("/v3/"):  # WeChat Pay API v3 bills (wechat_v3.py)
+                base = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+                v3 = wechat_v3.handle(
+                    self.market,
+                    verb,
+                    path,
+                    environ.get("QUERY_STRING", ""),
+                    environ.get("HTTP_AUTHORIZATION", ""),
+                    base,
+                )
+                if v3 is not None:
+                    status, headers, data = v3
+                    headers = [*headers, ("Content-Length", str(len(data)))]
+                    start_response(f"{status} {REASONS.get(status, 'Error')}", headers)
+                    return [data]
+            if path == "/_sim/wechatpay-public-key":
+                pem = wechat_v3.public_pem(self.market)
+                serial = wechat_v3.platform_serial(self.market)
+                return self._send(
+                    start_response,
+                    200,
+                    "application/json",
+                    {"public_key": pem.decode(), "serial": serial},
+                )
             if path == "/pay/downloadbill":
                 answer = wechat_bill.handle(self.market, verb, path, raw)
                 if answer is not None:
@@ -167,6 +204,8 @@ class MarketplaceApp:
                 str(args["seller_nick"]),
             )
             return {"seller_nick": shop.seller_nick}
+        if name == "wechat-merchants":  # a merchant's API key (wechat_v3.py)
+            return wechat_v3.register(m, args)
         if name == "revoke":
             m.shops[str(args["session"])].revoked = True
             return {"revoked": True}

@@ -198,6 +198,12 @@ class Market:
     #: (simulators/marketplace/bill.py platform_key), its public half served at
     #: ``GET /_sim/alipay-public-key``.
     alipay_platform_key: bytes | None = None
+    #: WeChat Pay merchant number → (its API certificate's serial number, its public key
+    #: PEM): API v3 requests must be signed with that key (simulators/marketplace/wechat_v3.py).
+    wechat_keys: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    #: "WeChat Pay's" own private key (PEM) that signs every v3 answer; made on first use,
+    #: its public half served at ``GET /_sim/wechatpay-public-key``.
+    wechat_platform_key: bytes | None = None
     trades: dict[int, list[Version]] = field(default_factory=dict)
     truth: list[dict[str, Any]] = field(default_factory=list)
     ban_until: dict[str, float] = field(default_factory=dict)

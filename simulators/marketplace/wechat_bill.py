@@ -12,8 +12,8 @@ answers the bill as text (UTF-8): the header line, the lines with every value pr
 backtick, the summary header and its totals (pay.weixin.qq.com, "交易账单详细说明"). A day not
 over, or no shop, answers WeChat's XML failure (``return_code`` FAIL, ``No Bill Exist``,
 ``error_code`` 20002). ``mch_id`` picks the shop (:func:`merchant_of`), else the first. The
-request's MD5/HMAC signature is not checked (the simulator's choice: the hub does not fetch
-WeChat bills itself; a person downloads and uploads them).
+request's MD5/HMAC signature is not checked (the simulator's choice: this v2 call is for a
+person's download; the hub fetches over API v3, signed both ways: wechat_v3.py).
 
 ``guanjia sim marketplace-wechat-bill`` fetches one through that call and writes it to a file.
 """

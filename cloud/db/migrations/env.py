@@ -17,7 +17,8 @@ import cloud.db.serials
 import cloud.db.settlement
 import cloud.db.shopify
 import cloud.db.transfers
-import cloud.db.waybills  # noqa: F401 - every table of ours is in the metadata
+import cloud.db.waybills
+import cloud.db.wechat_bills  # noqa: F401 - every table of ours is in the metadata
 from cloud.db.engine import MIGRATION_LOCK
 from cloud.db.models import Base
 

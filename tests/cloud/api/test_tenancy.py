@@ -30,6 +30,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
@@ -59,7 +61,16 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
-from cloud.finance import courier_bills, order_money, payables, poster, rate_cards, settlements
+from cloud.finance import (
+    courier_bills,
+    order_money,
+    payables,
+    poster,
+    rate_cards,
+    settlements,
+    wechat_fundflow,
+    wechat_jobs,
+)
 from cloud.finance import ledger as fin_ledger
 from cloud.finance.chart import seed_chart
 from cloud.finance.einvoice import invoices as einvoices
@@ -186,6 +197,23 @@ A_BILL = (
 ).encode()
 AS = "/api/v1/aftersales/{number}"
 REASON = {"reason": "probe"}
+
+#: A's WeChat Pay merchant key (its public half stands in for WeChat Pay's) and a fund-flow
+#: bill of one withdrawal (no trade-bill counterpart: listed, a task).
+_A_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+A_WECHAT_KEY = _A_KEY.private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+)
+A_WECHAT_PUBLIC = _A_KEY.public_key().public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+)
+A_FUNDFLOW = (
+    "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,"
+    "资金变更提交申请人,备注,业务凭证号\r\n"
+    "`2026-11-11 10:00:00,`,`A-FF-1,`提现,`提现,`支出,`5.00,`95.00,`seller,`,`\r\n"
+    "资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\r\n`1,`0,`0.00,`1,`5.00\r\n"
+).encode()
+
 
 #: A's settlement bill: a sale of A's order for another amount (listed, unmatched) and a fee.
 A_SETTLEMENT = bill_csv(
@@ -633,6 +661,7 @@ OWN: list[Case] = [
     # sale of A's order number matches nothing of B's; A's bill and rows stay as they were.
     Case("POST", "/api/v1/finance/settlements", 201, data=A_SETTLEMENT, own=True),
     Case("POST", "/api/v1/finance/settlements/match-again", 200, own=True),
+    Case("POST", "/api/v1/finance/fundflow-bills", 201, data=A_FUNDFLOW, own=True),
     # B's own supplier and purchase order under A's codes: B's
     Case("POST", "/api/v1/suppliers", 201, {"code": "DG-LEATHER", "name": "乙的供应商"}, own=True),
     Case(
@@ -845,6 +874,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/finance/periods": [{}],
     "/api/v1/finance/settlements": [{}],
     "/api/v1/finance/settlements/unmatched": [{}],
+    "/api/v1/finance/fundflow-bills": [{}],
     "/api/v1/aftersales": [{}, {"order_no": "JY1300120"}, {"status": "requested"}],
     "/api/v1/aftersales-refunds": [{}],
     "/api/v1/aftersales-settings": [{}],
@@ -1271,6 +1301,20 @@ def _world(client: TestClient) -> World:
         record(s, a_id, sold, now)
         fin_ledger.close_period(s, a_id, "2020-01", "test", now)
         a_bill = settlements.import_bill(s, a_id, A_SETTLEMENT, "a.csv", "test", now).public_id
+        # A's WeChat Pay bill job and a fund-flow bill reconciled (a withdrawal: listed).
+        wechat_jobs.add_job(
+            s,
+            a_id,
+            mchid="1900000109",
+            serial_no="A-SERIAL",
+            api_url="https://api.mch.weixin.qq.com",
+            private_key=A_WECHAT_KEY,
+            platform_key=A_WECHAT_PUBLIC,
+            platform_serial="PUB_KEY_ID_A",
+            first_day=now.date() - timedelta(days=3),
+            now=now,
+        )
+        wechat_fundflow.reconcile(s, a_id, A_FUNDFLOW, "a-ff.csv", "test", now)
     poster.tick(app.state.sessions, now + timedelta(minutes=1))
     # A's e-invoices: a provider connection and two issued blues (never sent: the worker
     # does not run in tests; marked issued so that A's own red and title change succeed).

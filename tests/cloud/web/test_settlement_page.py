@@ -161,3 +161,40 @@ def test_a_wechat_pay_bill_by_api_and_a_bad_one_refused_in_chinese(
     }
     listing = a.get("/web/finance/settlements", headers={"Accept-Language": "zh-CN"}).text
     assert "微信支付 1900000109" in listing and "微信支付交易账单" in listing
+
+
+def test_a_fund_flow_bill_by_api_posts_nothing_and_a_bad_one_is_a_422(
+    demo_app: TestClient,
+) -> None:
+    """/api/v1/finance/fundflow-bills: withdrawals are in no trade bill (listed, a task,
+    nothing posted); a bill whose balance does not chain is a 422 naming the line, with
+    nothing stored; the same file again a 409; by scope, per seller."""
+    from tests.cloud.finance.test_wechat_v3 import ff, mv
+
+    good = ff(
+        [
+            mv("W1", "提现", "支出", "5.00", "95.00", business=""),
+            mv("W2", "提现", "支出", "5.00", "90.00", business=""),
+        ]
+    )
+    add_user(demo_app, "demo", "kuaiji2", "finance")
+    add_user(demo_app, "demo", "shenhe2", "auditor")
+    fin = login(demo_app, "kuaiji2", account="demo")
+    auditor = login(demo_app, "shenhe2", account="demo")
+    url = "/api/v1/finance/fundflow-bills"
+    assert demo_app.post(url, content=good, headers=auditor).status_code == 403
+    trial = demo_app.get("/api/v1/finance/trial-balance", headers=fin).json()
+    bad = demo_app.post(url, content=good.replace(b"`90.00", b"`91.00"), headers=fin)
+    assert bad.status_code == 422 and "line 3: the balance 91.00" in bad.text, bad.text
+    assert demo_app.get(url, headers=fin).json() == []  # nothing stored
+    r = demo_app.post(f"{url}?name=ff.csv", content=good, headers=fin)
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert (got["rows"], got["matched"], got["unmatched"]) == (2, 0, 2) and got["task"]
+    again = demo_app.post(url, content=good, headers=fin)
+    assert again.status_code == 409 and "imported already" in again.text
+    assert [b["id"] for b in demo_app.get(url, headers=fin).json()] == [got["bill"]]
+    assert demo_app.get("/api/v1/finance/trial-balance", headers=fin).json() == trial
+    add_user(demo_app, "other", "boss2", "admin")
+    other = login(demo_app, "boss2", account="other")
+    assert demo_app.get(url, headers=other).json() == []

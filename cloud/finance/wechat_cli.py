@@ -1,0 +1,139 @@
+"""``guanjia finance wechat add-job|jobs|run|fundflow-import`` (docs/finance.md, "WeChat Pay
+bills fetched by the hub")."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloud.finance.settlement_cli import AccountOpt, DatabaseOpt, _factory, _fail, _seller
+
+wechat_app = typer.Typer(
+    help="WeChat Pay bills: the hub's daily fetch (API v3) and fund-flow bills reconciled.",
+    no_args_is_help=True,
+)
+
+
+@wechat_app.command("add-job")
+def add_job(
+    account: AccountOpt,
+    mchid: Annotated[str, typer.Option(help="商户号, the merchant number.")],
+    serial_no: Annotated[str, typer.Option(help="The merchant API certificate's serial number.")],
+    private_key: Annotated[Path, typer.Option(help="The merchant's API private key (PEM).")],
+    platform_key: Annotated[
+        Path, typer.Option(help="WeChat Pay's public key (微信支付公钥) or platform certificate.")
+    ],
+    first_day: Annotated[str, typer.Option(help="The first day to fetch, like 2026-11-11.")],
+    platform_serial: Annotated[
+        str, typer.Option(help="Its id (Wechatpay-Serial); empty: not checked.")
+    ] = "",
+    api_url: Annotated[
+        str, typer.Option(help="WeChat Pay's API (the simulator's address for tests).")
+    ] = "https://api.mch.weixin.qq.com",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Fetch the merchant's bills every day from FIRST_DAY on (each hub process's finance
+    worker runs the due jobs)."""
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.finance import wechat_jobs
+
+    try:
+        first = date.fromisoformat(first_day)
+    except ValueError:
+        typer.echo(f"error: --first-day {first_day!r} is not a day like 2026-11-11", err=True)
+        raise typer.Exit(2) from None
+    try:
+        with transaction(_factory(database_url)) as s:
+            job = wechat_jobs.add_job(
+                s,
+                _seller(s, account),
+                mchid=mchid,
+                serial_no=serial_no,
+                api_url=api_url,
+                private_key=private_key.read_bytes(),
+                platform_key=platform_key.read_bytes(),
+                platform_serial=platform_serial,
+                first_day=first,
+                now=datetime.now(UTC),
+            )
+            typer.echo(f"job {job.id}: 商户号 {job.mchid} from {job.first_day}")
+    except (DomainError, OSError) as err:
+        _fail(err)
+
+
+@wechat_app.command("jobs")
+def jobs(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
+    """The account's jobs: cursor, next run, last error."""
+    from sqlalchemy import select
+
+    from cloud.db.wechat_bills import WechatBillJob
+
+    with _factory(database_url)() as s:
+        seller = _seller(s, account)
+        for j in s.execute(
+            select(WechatBillJob)
+            .where(WechatBillJob.account_id == seller)
+            .order_by(WechatBillJob.id)
+        ).scalars():
+            typer.echo(
+                f"{j.id}  {j.mchid}  in to {j.last_day or '-'}  next {j.next_run_at or 'now'}  "
+                f"{j.last_error or ''}"
+            )
+
+
+@wechat_app.command("run")
+def run(database_url: DatabaseOpt = None) -> None:
+    """Run the due jobs once, now (what the hub's worker does every poll)."""
+    import os
+    import socket
+
+    import httpx
+
+    from cloud.finance import wechat_jobs
+
+    owner = f"{socket.gethostname()[:40]}:{os.getpid()}"  # as the hub's workers name theirs
+
+    with httpx.Client() as http:
+        ran = wechat_jobs.drain(
+            _factory(database_url),
+            lambda job: wechat_jobs.client_for(job, http),
+            owner,
+            datetime.now(UTC),
+        )
+    for r in ran:
+        days = ", ".join(d.isoformat() for d in r.days) or "none"
+        typer.echo(
+            f"job {r.job_id}: days {days}; {r.imported} trade bills imported, {r.reconciled} "
+            f"fund-flow bills reconciled, {r.unmatched} movements unmatched"
+            + (f"; stopped: {r.error}" if r.error else "")
+        )
+
+
+@wechat_app.command("fundflow-import")
+def fundflow_import(
+    file: Annotated[Path, typer.Argument(help="A WeChat Pay 资金账单 (text or gzip).")],
+    account: AccountOpt,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Reconcile a fund-flow bill against the trade bills posted: posts nothing; the
+    movements that match no posted row are listed and a task is opened."""
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.finance import wechat_fundflow
+
+    try:
+        data = file.read_bytes()
+        with transaction(_factory(database_url)) as s:
+            got = wechat_fundflow.reconcile(
+                s, _seller(s, account), data, file.name, "cli", datetime.now(UTC)
+            )
+    except (DomainError, OSError) as err:
+        _fail(err)
+    typer.echo(
+        f"fund-flow bill {got.public_id}: {got.rows} movements, {got.matched} matched, "
+        f"{got.unmatched} unmatched" + (f" (task {got.task})" if got.task else "")
+    )

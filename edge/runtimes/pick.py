@@ -89,6 +89,7 @@ from edge.stations.pick import (
     Stop,
     Substitute,
     WaveLoaded,
+    is_transfer,
 )
 from edge.stations.route import Metric
 from edge.store import journal, replica
@@ -415,7 +416,7 @@ class PickService:
             session = self._require(operator)
             st = session.station
             stop = st.stop
-            if any(pick_transfer.is_transfer(o) for o in st.orders.values()):
+            if any(is_transfer(o) for o in st.orders.values()):
                 raise Conflict(
                     "transfer_no_substitute",
                     f"transfer {session.wave} ships its own SKUs only: no substitutes "
@@ -655,7 +656,7 @@ class PickService:
             if isinstance(command, Record):
                 p = command.payload
                 now = session.station.now_ms
-                if isinstance(p, OrderPickedPayload) and pick_transfer.is_transfer(
+                if isinstance(p, OrderPickedPayload) and is_transfer(
                     session.station.orders[p.order_id]
                 ):
                     # A transfer's pick is its shipment (edge/runtimes/pick_transfer.py).

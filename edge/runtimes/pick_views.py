@@ -46,6 +46,7 @@ VERDICTS: Final[dict[str, ApiVerdict]] = {
     "stop.short": "short",
     "item.substitute_mode": "substitute",
     "order.do_not_ship": "do_not_ship",
+    "transfer.do_not_ship": "do_not_ship",
     "bin.again": "notice",
     "input.ignored": "notice",
     "wave.busy": "notice",

@@ -22,7 +22,7 @@ station's commands in order:
 Sessions survive a restart: the inputs of a session are journalled, and the station
 is pure, so replaying them rebuilds it exactly (the ``WaveLoaded`` input keeps the
 orders, stock and the bin table it was given, the bin table deduplicated by hash in
-``pick_blob``). A failed commit rebuilds the session from the journal the same way,
+``pick_blob``; the rows' format is :mod:`edge.runtimes.pick_inputs`). A failed commit rebuilds the session from the journal the same way,
 so memory never runs ahead of the database.
 
 Before each action the service compares the session's orders with the store and

@@ -441,3 +441,23 @@ def test_a_transfers_pick_moves_to_another_pick_node(demo: TestClient) -> None:
     assert stock(demo, sku, "WH1")["on_hand"] == 6
     # A shipped transfer's pick does not move.
     _refused(demo, "PUT", url, "its pick moves only while", number, sku, json={"node": old.id})
+
+
+def test_goods_the_book_lacks_are_booked_with_override_and_a_variance_task(
+    demo: TestClient,
+) -> None:
+    """The goods physically left (cloud/stock/ledger.py ``post_as_happened``): a bin the book
+    thinks too small is booked with a logged override, and a lead gets a stock_variance task
+    (cloud/tasks.py ``open_override_task``), as for a node's order picks (cloud/facts.py)."""
+    Node(demo, "WH1")
+    sku = sku_with_stock(demo, 2, bin_code="A-01")
+    number = new_transfer(demo, sku, 5)
+    picker = _picker(demo, number)
+    assert _tasks(demo, "stock_variance", f"shipment of transfer {number}") == []
+    picker.send(picker.shipped(_shipment(picker, number, sku, 5, 1)))
+    t = demo.get(f"{TR}/{number}").json()
+    assert (t["status"], t["lines"][0]["shipped"]) == ("shipped", 5)
+    (task,) = _tasks(demo, "stock_variance", f"shipment of transfer {number}")
+    assert "booked with override" in task and sku in task, task
+    moved = demo.get("/api/v1/stock/movements", params={"document": f"tr:{number}"}).json()
+    assert [(m["qty_delta"], m["override"]) for m in moved] == [(-5, True)]

@@ -37,11 +37,11 @@ from cloud.errors import (
     NotFoundError,
 )
 from cloud.inbound import receipts, transfer_moves, transfer_ship
-from cloud.nodes import downlink, ownership
+from cloud.nodes import ownership
 from cloud.orders import core as orders
 from cloud.orders import waybill_pool
 from cloud.stock import serials
-from cloud.stock.ledger import Ledger, Move, require_skus
+from cloud.stock.ledger import Move, post_as_happened, require_skus
 from protocol.messages import (
     EVENT_ADAPTER,
     Event,
@@ -100,25 +100,8 @@ def _book(
     order_no: str | None = None,
 ) -> None:
     """``what``: the booking, a sentence (cloud/tasks.py) for the task an override opens."""
-    ledger = Ledger(session, account_id, now)
-    ledger.lock(moves)
-    why = ledger.check(moves)
-    ledger.stage(moves, override=why is not None)
-    ledger.flush()
-    touched = {(m.warehouse_id, m.bin_code) for m in moves if m.bin_code}
-    if touched:
-        downlink.push_bin_stock(session, account_id, touched, now)
-    if why is not None:
-        tasks.open_task(
-            session,
-            account_id,
-            "stock_variance",
-            N_("%(what)s booked with override: %(why)s"),
-            now,
-            params={"what": what, "why": why},
-            order_no=order_no,
-            node_id=node,
-        )
+    why = post_as_happened(session, account_id, moves, now)
+    tasks.open_override_task(session, account_id, what, why, now, node_id=node, order_no=order_no)
 
 
 def apply_facts(session: Session, node: str, events: Sequence[Event], now: datetime) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Task
-from cloud.errors import DomainError, Sentence
+from cloud.errors import N_, DomainError, Sentence
 
 Gettext = Callable[[str], str]
 
@@ -121,6 +121,38 @@ def open_task(
     )
     session.add(t)
     return t
+
+
+#: The task a booking made with a logged override opens (cloud/stock/ledger.py
+#: ``post_as_happened``): a person counts the bin and corrects the book.
+STOCK_VARIANCE = "stock_variance"
+
+
+def open_override_task(
+    session: Session,
+    account_id: int,
+    what: Mapping[str, Any] | Sentence,
+    why: Sentence | None,
+    now: datetime,
+    *,
+    node_id: str | None = None,
+    order_no: str | None = None,
+) -> Task | None:
+    """The ``stock_variance`` task of a booking the ledger made with an override (``why``
+    not None); ``what`` is the booking, a sentence (:func:`sentence`). Nothing when ``why``
+    is None."""
+    if why is None:
+        return None
+    return open_task(
+        session,
+        account_id,
+        STOCK_VARIANCE,
+        N_("%(what)s booked with override: %(why)s"),
+        now,
+        params={"what": what, "why": why},
+        order_no=order_no,
+        node_id=node_id,
+    )
 
 
 def list_tasks(

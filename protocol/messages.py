@@ -630,7 +630,9 @@ class TransferOutbound(Message):
     ``transfer.shipped`` for ``shipment``. A later release replaces the earlier one;
     ``status`` other than ``open`` means "pick and ship nothing of it": ``shipped`` (by the
     hub or a node) or ``withdrawn`` (cancelled). After a 冲销出库 it is ``open`` again with
-    the next shipment number (docs/inbound.md "Transfers")."""
+    the next shipment number, and so it is when a lead asks for the rest of a shipment
+    picked short: then each line's ``qty`` is what is left of it to ship, lines shipped
+    whole left out (docs/inbound.md "Transfers")."""
 
     transfer_number: Code
     warehouse: Code

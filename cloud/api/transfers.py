@@ -16,8 +16,8 @@ from cloud.api.deps import SessionDep, StockRead, StockWrite
 from cloud.api.purchase_schemas import PoReceiptLineIn, Price, StrictQty, Text
 from cloud.db.models import Warehouse
 from cloud.db.transfers import Transfer, TransferReceipt, TransferReversal
-from cloud.inbound import transfer_moves, transfers
-from protocol.messages import Code, SkuCode
+from cloud.inbound import transfer_moves, transfer_pick, transfers
+from protocol.messages import Code, NodeId, SkuCode
 
 router = APIRouter(prefix="/api/v1", tags=["transfers"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -80,6 +80,10 @@ class TransferOut(BaseModel):
     #: The sending warehouse's pick node that picks and ships it (docs/inbound.md
     #: "Transfers"), chosen at the audit; ``None``: none known, it ships from the hub.
     pick_node: str | None
+    #: A lead asked the pick node for the rest of a short shipment (``POST …/ship-rest``):
+    #: who and when; the hub waits for that shipment. ``None``: it waits for none.
+    rest_asked_by: str | None
+    rest_asked_at: datetime | None
     created_by: str
     created_at: datetime
     changed_by: str
@@ -90,6 +94,13 @@ class TransferOut(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Text
+
+
+class PickNodeIn(BaseModel):
+    """Move a transfer's pick to another pick node of the sending warehouse."""
+
+    model_config = ConfigDict(extra="forbid")
+    node: NodeId
 
 
 class TransferReceiptIn(BaseModel):
@@ -152,6 +163,8 @@ def transfer_out(session: Session, t: Transfer) -> TransferOut:
         shipped_by=t.shipped_by,
         shipped_at=t.shipped_at,
         pick_node=t.pick_node,
+        rest_asked_by=t.rest_asked_by,
+        rest_asked_at=t.rest_asked_at,
         created_by=t.created_by,
         created_at=t.created_at,
         changed_by=t.changed_by,
@@ -263,6 +276,24 @@ def ship_transfer(number: str, session: SessionDep, who: StockWrite) -> Transfer
     """The sender's outbound: the goods leave its sellable stock and are in transit; the
     receiving warehouse's nodes get the transfer (``transfer.release``)."""
     t = transfers.ship(session, who.account_id, number, who.actor, datetime.now(UTC))
+    return transfer_out(session, t)
+
+
+@router.post("/transfers/{number}/ship-rest")
+def ship_rest(number: str, session: SessionDep, who: StockWrite) -> TransferOut:
+    """补发: ask the pick node to ship what is left of a transfer shipped short, as its next
+    shipment (``transfer.outbound`` with only the rest; docs/inbound.md "Transfers")."""
+    t = transfer_pick.ship_rest(session, who.account_id, number, who.actor, datetime.now(UTC))
+    return transfer_out(session, t)
+
+
+@router.put("/transfers/{number}/pick-node")
+def move_pick(number: str, body: PickNodeIn, session: SessionDep, who: StockWrite) -> TransferOut:
+    """Move the transfer's pick to another pick node of the sending warehouse (while it waits
+    to be picked): the old node stops offering it, the new one offers it."""
+    t = transfer_pick.move_pick(
+        session, who.account_id, number, body.node, who.actor, datetime.now(UTC)
+    )
     return transfer_out(session, t)
 
 

@@ -54,6 +54,11 @@ class Transfer(Base):
     #: The pick node of the sending warehouse that picks and ships it (``transfer.outbound``;
     #: migration 0041), chosen at the audit; ``None``: the hub knew no pick node there.
     pick_node: Mapped[str | None] = mapped_column(String(64))
+    #: A lead asked the pick node to ship the rest of a transfer shipped short, as the next
+    #: shipment (migration 0045; cloud/inbound/transfer_pick.py): who and when. Set, the hub
+    #: waits for that shipment; ``None``, for none.
+    rest_asked_by: Mapped[str | None] = mapped_column(String(80))
+    rest_asked_at: Mapped[datetime | None]
     audited_by: Mapped[str | None] = mapped_column(String(80))
     audited_at: Mapped[datetime | None]
     shipped_by: Mapped[str | None] = mapped_column(String(80))

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from cloud.db.models import StockMovement, Warehouse
 from cloud.db.transfers import Transfer, TransferReceipt, TransferReversal
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
-from cloud.inbound import transfers
+from cloud.inbound import transfer_release, transfers
 from cloud.stock import ledger
 
 
@@ -268,10 +268,39 @@ def cancel_receipt(
     return rev
 
 
+def _last_shipment(
+    session: Session, account_id: int, t: Transfer
+) -> tuple[int, list[StockMovement]]:
+    """The newest shipment of the transfer not taken back, and its movements (``(0, [])``
+    when there is none): a transfer may have several (the rest of a short pick,
+    cloud/inbound/transfer_pick.py), each taken back on its own, newest first."""
+    taken = {v.shipment for v in reversals_of(session, t) if v.kind == "shipment"}
+    for n in range(t.shipments, 0, -1):
+        if n in taken:
+            continue
+        moved = list(
+            session.execute(
+                select(StockMovement).where(
+                    StockMovement.account_id == account_id,
+                    StockMovement.document == transfers.document(t.number),
+                    # Shipped from the hub: ``…:sN:LINE``; from a node: ``…:sN:LINE:I`` (one
+                    # per bin picked from, cloud/inbound/transfer_ship.py).
+                    StockMovement.event_key.startswith(
+                        f"tr:{account_id}:{t.number}:s{n}:", autoescape=True
+                    ),
+                )
+            ).scalars()
+        )
+        if moved:
+            return n, moved
+    return 0, []
+
+
 def cancel_shipment(
     session: Session, account_id: int, number: str, reason: str, actor: str, now: datetime
 ) -> TransferReversal:
-    """冲销出库: the shipment's units go back to the sender; nothing of it may be received."""
+    """冲销出库 of the newest shipment: its units go back to the sender; they must all still
+    be in transit (what arrived is cancelled first, 取消入库)."""
     t = transfers.get(session, account_id, number, lock=True)
     if t.status not in transfers.RECEIVING:
         raise ConflictError(
@@ -283,7 +312,11 @@ def cancel_shipment(
             status=t.status,
         )
     lines = transfers.lines_of(session, t)
-    if any(ln.received for ln in lines):
+    n, shipped = _last_shipment(session, account_id, t)
+    back: dict[str, int] = {}
+    for m in shipped:
+        back[m.sku_code] = back.get(m.sku_code, 0) - m.qty_delta
+    if any(ln.received > ln.shipped - back.get(ln.sku_code, 0) for ln in lines):
         raise ConflictError(
             N_(
                 "transfer %(number)s has receipts at the receiver; cancel them first (取消入库), "
@@ -291,19 +324,6 @@ def cancel_shipment(
             ),
             number=number,
         )
-    shipped = list(
-        session.execute(
-            select(StockMovement).where(
-                StockMovement.account_id == account_id,
-                StockMovement.document == transfers.document(t.number),
-                # Shipped from the hub: ``…:sN:LINE``; from a node: ``…:sN:LINE:I`` (one per
-                # bin picked from, cloud/inbound/transfer_ship.py).
-                StockMovement.event_key.startswith(
-                    f"tr:{account_id}:{t.number}:s{t.shipments}:", autoescape=True
-                ),
-            )
-        ).scalars()
-    )
     ids = ledger.post(
         session,
         account_id,
@@ -311,10 +331,14 @@ def cancel_shipment(
         now,
     )
     for ln in lines:
-        ln.shipped = 0
-    rev = _record(session, t, "shipment", reason, ids, actor, now, shipment=t.shipments)
+        ln.shipped -= back.get(ln.sku_code, 0)
+    rev = _record(session, t, "shipment", reason, ids, actor, now, shipment=n or t.shipments)
+    # What is left to ship changed: a rest asked for before is asked for again if wanted.
+    t.rest_asked_by = t.rest_asked_at = None
     t.changed_by, t.changed_at = actor, now
-    transfers.settle(session, t, now)
+    lines = transfers.settle(session, t, now)
+    if t.status != "audited":  # settle told the sender's nodes already when audited
+        transfer_release.push_outbound(session, t, lines, now)
     return rev
 
 

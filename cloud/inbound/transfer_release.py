@@ -123,7 +123,11 @@ def choose_pick_node(session: Session, t: Transfer) -> str | None:
 
 
 def outbound(session: Session, t: Transfer, lines: list[TransferLine]) -> TransferOutbound:
-    if t.status == "audited":
+    """The transfer as its sending warehouse's nodes see it. Open (the pick node picks it)
+    while audited, or while a lead has asked for the rest of a short shipment
+    (cloud/inbound/transfer_pick.py): then the lines are what is left of each, under the
+    next shipment number, so a node that picked shipment N offers shipment N+1."""
+    if t.status == "audited" or (t.rest_asked_by is not None and t.status != "cancelled"):
         status, shipment = "open", t.shipments + 1
     elif t.status in ("shipped", "partially_received", "done"):
         status, shipment = "shipped", max(1, t.shipments)
@@ -138,8 +142,13 @@ def outbound(session: Session, t: Transfer, lines: list[TransferLine]) -> Transf
         from_bin=t.from_bin,
         pick_node=t.pick_node,
         lines=[
-            TransferOutboundLine(line_no=ln.line_no, sku_code=ln.sku_code, qty=ln.qty)
+            TransferOutboundLine(
+                line_no=ln.line_no,
+                sku_code=ln.sku_code,
+                qty=ln.qty - ln.shipped if status == "open" else ln.qty,
+            )
             for ln in lines
+            if ln.qty > ln.shipped or status != "open"
         ],
     )
 
@@ -157,11 +166,15 @@ def push_outbound(session: Session, t: Transfer, lines: list[TransferLine], now:
 
 
 def open_outbounds(session: Session, wh: Warehouse) -> list[TransferOutbound]:
-    """The audited transfers leaving the warehouse, for a node newly assigned to it."""
+    """The transfers leaving the warehouse that wait for a node's shipment (audited, or
+    their rest asked for), for a node newly assigned to it."""
     out = []
     for t in session.execute(
         select(Transfer)
-        .where(Transfer.from_warehouse_id == wh.id, Transfer.status == "audited")
+        .where(
+            Transfer.from_warehouse_id == wh.id,
+            (Transfer.status == "audited") | Transfer.rest_asked_by.is_not(None),
+        )
         .order_by(Transfer.id)
     ).scalars():
         lines = list(

@@ -10,15 +10,18 @@ shipment id:
 * the shipment becomes the transfer's next shipment (event keys ``tr:ACCOUNT:NUMBER:sN:LINE:I``,
   one per line and bin, so 冲销出库 finds and reverses them as a hub shipment's);
 * each line ships what was picked, which may be less than the line (a short pick: a task
-  for a lead; the rest stays at the sender); nothing picked at all ships nothing;
+  for a lead; the rest stays at the sender until a lead asks the node for it,
+  cloud/inbound/transfer_pick.py, and it ships as the next shipment); nothing picked at
+  all ships nothing;
 * the goods physically left: a bin or stock the book thinks too small is booked with a
   logged override and a ``stock_variance`` task, as a node's picks are (cloud/facts.py).
 
 Refused, booking nothing (cloud/facts.py turns the refusal into a task, the goods are on
 a trolley at the sender's dock): a transfer the hub does not know, not audited (shipped
-already, from the hub or another node; cancelled), a node not at the sending warehouse or
-not the transfer's pick node, a shipment number other than the one the transfer waits for
-(the pick answered an older release), a line or SKU not on the transfer, more than a line.
+already, from the hub or another node, with no rest asked for; cancelled), a node not at
+the sending warehouse or not the transfer's pick node, a shipment number other than the
+one the transfer waits for (the pick answered an older release), a line or SKU not on the
+transfer, more than is left of a line.
 """
 
 from __future__ import annotations
@@ -31,11 +34,10 @@ from sqlalchemy.orm import Session
 
 from cloud import tasks
 from cloud.db.models import NodeAssignment, Warehouse
-from cloud.db.transfers import TransferShipment
+from cloud.db.transfers import Transfer, TransferShipment
 from cloud.errors import N_, ConflictError
-from cloud.inbound import transfer_release, transfers
-from cloud.nodes import downlink
-from cloud.stock.ledger import Ledger, Move
+from cloud.inbound import transfer_pick, transfer_release, transfers
+from cloud.stock.ledger import Move, post_as_happened
 from protocol.messages import TransferShippedPayload
 
 SHORT: Final = "pick_exception"
@@ -90,9 +92,12 @@ def book(
             at=at or "none",
             said=p.warehouse,
         )
-    if t.status != "audited":
+    if not transfer_pick.waits_for_node(t):
         raise ConflictError(
-            N_("transfer %(number)s is %(status)s; only an audited transfer is shipped"),
+            N_(
+                "transfer %(number)s is %(status)s; only an audited transfer, or one whose rest "
+                "a lead asked for, is shipped"
+            ),
             number=t.number,
             status=t.status,
         )
@@ -127,15 +132,16 @@ def book(
         picked[ln.line_no] = picked.get(ln.line_no, 0) + ln.qty
     for line_no, qty in picked.items():
         tl = t_lines[line_no]
-        if qty > tl.qty:
+        if qty > tl.qty - tl.shipped:
             raise ConflictError(
                 N_(
-                    "%(sku)s on transfer %(number)s: the line is %(qty)s, the pick reports "
-                    "%(picked)s"
+                    "%(sku)s on transfer %(number)s: the line is %(qty)s, %(shipped)s shipped "
+                    "before; the pick reports %(picked)s"
                 ),
                 sku=tl.sku_code,
                 number=t.number,
                 qty=tl.qty,
+                shipped=tl.shipped,
                 picked=qty,
             )
     row = TransferShipment(
@@ -151,20 +157,30 @@ def book(
     session.add(row)
     actor = f"node:{node}"
     if not any(picked.values()):
+        if t.rest_asked_by is not None:
+            # The rest is not there either: the hub waits for it no more (a lead asks again).
+            t.rest_asked_by = t.rest_asked_at = None
+            message = N_(
+                "transfer %(number)s: %(node)s picked nothing of the rest (every line short); "
+                "the rest stays at the sender: ask for it again once it is found"
+            )
+        else:
+            message = N_(
+                "transfer %(number)s: %(node)s picked nothing of it (every line short); it "
+                "stays audited: ship it from the hub or cancel it"
+            )
         tasks.open_task(
             session,
             account_id,
             SHORT,
-            N_(
-                "transfer %(number)s: %(node)s picked nothing of it (every line short); it "
-                "stays audited: ship it from the hub or cancel it"
-            ),
+            message,
             now,
             params={"number": t.number, "node": node},
             node_id=node,
             event_id=event_id,
         )
         session.flush()
+        transfer_release.push_outbound(session, t, transfers.lines_of(session, t), now)
         return row, True
     t.shipments += 1
     moves = [
@@ -183,29 +199,17 @@ def book(
         for i, ln in enumerate(p.lines)
         if ln.qty
     ]
-    ledger = Ledger(session, account_id, now)
-    ledger.lock(moves)
-    why = ledger.check(moves)
-    ledger.stage(moves, override=why is not None)
-    ledger.flush()
-    touched = {(m.warehouse_id, m.bin_code) for m in moves if m.bin_code}
-    if touched:
-        downlink.push_bin_stock(session, account_id, touched, now)
-    if why is not None:
-        tasks.open_task(
-            session,
-            account_id,
-            "stock_variance",
-            N_("%(what)s booked with override: %(why)s"),
-            now,
-            params={
-                "what": tasks.sentence(N_("shipment of transfer %(number)s"), number=t.number),
-                "why": why,
-            },
-            node_id=node,
-        )
+    why = post_as_happened(session, account_id, moves, now)
+    tasks.open_override_task(
+        session,
+        account_id,
+        tasks.sentence(N_("shipment of transfer %(number)s"), number=t.number),
+        why,
+        now,
+        node_id=node,
+    )
     for line_no, qty in picked.items():
-        t_lines[line_no].shipped = qty
+        t_lines[line_no].shipped += qty
     short = [tl for tl in t_lines.values() if tl.shipped < tl.qty]
     if short:
         tasks.open_task(
@@ -214,7 +218,7 @@ def book(
             SHORT,
             N_(
                 "transfer %(number)s shipped short by %(node)s: %(lines)s; the rest stays at "
-                "the sender"
+                "the sender (ship the rest from the transfer's page once it is found)"
             ),
             now,
             params={
@@ -234,8 +238,23 @@ def book(
             event_id=event_id,
         )
     row.shipment, row.movement_ids = t.shipments, [m.id for m in moves]
+    # A transfer leased to no node (none was known at the audit) is held by the node that
+    # shipped it: the rest of a short pick is asked of it (cloud/inbound/transfer_pick.py).
+    t.pick_node = t.pick_node or node
     t.status, t.shipped_by, t.shipped_at = "shipped", actor, now
+    t.rest_asked_by = t.rest_asked_at = None
     t.changed_by, t.changed_at = actor, now
     lines = transfers.settle(session, t, now)
     transfer_release.push_outbound(session, t, lines, now)
     return row, True
+
+
+def shipments_of(session: Session, t: Transfer) -> list[TransferShipment]:
+    """The node shipments reported for the transfer, oldest first (the transfer page)."""
+    return list(
+        session.execute(
+            select(TransferShipment)
+            .where(TransferShipment.transfer_id == t.id)
+            .order_by(TransferShipment.created_at, TransferShipment.id)
+        ).scalars()
+    )

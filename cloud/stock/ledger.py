@@ -352,12 +352,41 @@ def post(
             N_("stock would go negative: %(why)s (an override needs stock:override and a reason)"),
             why=why,
         )
+    _commit(session, account_id, ledger, moves, now, why)
+    return [m.id for m in moves]
+
+
+def _commit(
+    session: Session,
+    account_id: int,
+    ledger: Ledger,
+    moves: list[Move],
+    now: datetime,
+    why: Sentence | None,
+) -> None:
     ledger.stage(moves, override=why is not None)
     ledger.flush()
     touched = {(m.warehouse_id, m.bin_code) for m in moves if m.bin_code}
     if touched:
         downlink.push_bin_stock(session, account_id, touched, now)
-    return [m.id for m in moves]
+
+
+def post_as_happened(
+    session: Session, account_id: int, moves: list[Move], now: datetime
+) -> Sentence | None:
+    """Book what physically happened at a node (a pick, a transfer's shipment): the goods
+    left, so stock the book thinks too small never refuses it. Returns why the booking needed
+    the logged override (the movements carry it), or None; the caller opens the
+    ``stock_variance`` task for a person (:func:`cloud.tasks.open_override_task`), since the
+    ledger does not open tasks (cloud.stock and cloud.tasks are one layer, neither imports
+    the other)."""
+    if not moves:
+        return None
+    ledger = Ledger(session, account_id, now)
+    ledger.lock(moves)
+    why = ledger.check(moves)
+    _commit(session, account_id, ledger, moves, now, why)
+    return why
 
 
 def warehouse_of(session: Session, account_id: int, code: str) -> Warehouse:

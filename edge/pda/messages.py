@@ -114,6 +114,9 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "kind_order_do_not_ship": N_(
         "an order of this wave was withdrawn or held: do not ship it, put its items back"
     ),
+    "kind_transfer_do_not_ship": N_(
+        "the transfer was withdrawn from this node's pick: do not load it, put its items back"
+    ),
     # --- the pick API's refusals, by their stable codes (edge/api, edge/runtimes) ---
     "err_not_authenticated": N_("not logged in"),
     "err_invalid_token": N_("session expired: log in again"),

@@ -22,7 +22,7 @@ station's commands in order:
 Sessions survive a restart: the inputs of a session are journalled, and the station
 is pure, so replaying them rebuilds it exactly (the ``WaveLoaded`` input keeps the
 orders, stock and the bin table it was given, the bin table deduplicated by hash in
-``pick_blob``). A failed commit rebuilds the session from the journal the same way,
+``pick_blob``; the rows' format is :mod:`edge.runtimes.pick_inputs`). A failed commit rebuilds the session from the journal the same way,
 so memory never runs ahead of the database.
 
 Before each action the service compares the session's orders with the store and
@@ -51,15 +51,14 @@ import hashlib
 import logging
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import orjson
 
 from edge.ops import metrics
-from edge.runtimes import pick_transfer
+from edge.runtimes import pick_inputs, pick_transfer, pick_views
 from edge.runtimes.pick_views import (
     EXPECT,
     ActionResult,
@@ -69,8 +68,6 @@ from edge.runtimes.pick_views import (
     NotFound,
     PickError,
     PickList,
-    Progress,
-    StopView,
     UnallocatedLine,
     WaveSummary,
     api_verdict,
@@ -86,9 +83,9 @@ from edge.stations.pick import (
     PickStation,
     ShortPick,
     State,
-    Stop,
     Substitute,
     WaveLoaded,
+    is_transfer,
 )
 from edge.stations.route import Metric
 from edge.store import journal, replica
@@ -127,14 +124,6 @@ class _Outcome:
     verdicts: list[Verdict] = field(default_factory=list)
     shows: list[Show] = field(default_factory=list)
     logs: list[Log] = field(default_factory=list)
-
-
-def _bin_codes(bins: Mapping[str, BinInfo]) -> dict[str, str]:
-    out = {code: code for code in bins}
-    for code, info in bins.items():
-        if info.barcode is not None:
-            out.setdefault(info.barcode, code)
-    return out
 
 
 def _as_upsert(sku: replica.Sku, barcode: str) -> CatalogueUpsert:
@@ -272,8 +261,10 @@ class PickService:
                 wave=session.wave,
                 state=st.state.value,
                 expect=EXPECT.get(st.state),
-                stop=self._stop_view(st, st.index) if st.stop is not None else None,
-                progress=_progress(st),
+                stop=pick_views.stop_view(self.store.conn, st, st.index)
+                if st.stop is not None
+                else None,
+                progress=pick_views.progress(st),
             )
 
     def pick_list(self, wave: str) -> PickList:
@@ -300,12 +291,15 @@ class PickService:
                 route_m=round(route.length, 1) if route else 0.0,
                 naive_route_m=round(route.naive_length, 1) if route else 0.0,
                 unlocated=list(route.unlocated) if route else [],
-                stops=[self._stop_view(station, i) for i in range(len(station.stops))],
+                stops=[
+                    pick_views.stop_view(self.store.conn, station, i)
+                    for i in range(len(station.stops))
+                ],
                 unallocated=[
                     UnallocatedLine(order_id=o, line_id=ln, sku_code=s, qty=q)
                     for o, ln, s, q in station.unallocated
                 ],
-                progress=_progress(station),
+                progress=pick_views.progress(station),
             )
 
     def refresh_metrics(self) -> None:
@@ -357,7 +351,9 @@ class PickService:
                     (wave, operator, self.station_name, State.IDLE.value, at, at),
                 )
                 assert cur.lastrowid is not None
-                session = _Session(cur.lastrowid, wave, operator, station, 0, _bin_codes(bins))
+                session = _Session(
+                    cur.lastrowid, wave, operator, station, 0, pick_inputs.bin_codes(bins)
+                )
                 outcome = self._run(session, event)
                 result = self._finish(session, [], outcome, idempotency_key, fp, at)
             if station.state is not State.DONE:
@@ -415,7 +411,7 @@ class PickService:
             session = self._require(operator)
             st = session.station
             stop = st.stop
-            if any(pick_transfer.is_transfer(o) for o in st.orders.values()):
+            if any(is_transfer(o) for o in st.orders.values()):
                 raise Conflict(
                     "transfer_no_substitute",
                     f"transfer {session.wave} ships its own SKUs only: no substitutes "
@@ -533,72 +529,6 @@ class PickService:
 
     # Journal of inputs: enough to rebuild a session by replaying them.
 
-    def _store_input(self, session: _Session, event: Event) -> None:
-        conn = self.store.conn
-        body: dict[str, object]
-        if isinstance(event, WaveLoaded):
-            blob = orjson.dumps(
-                [b.model_dump(mode="json") for b in event.bins.values()],
-                option=orjson.OPT_SORT_KEYS,
-            )
-            sha = hashlib.sha256(blob).hexdigest()
-            conn.execute(
-                "INSERT INTO pick_blob VALUES (?, ?) ON CONFLICT(sha256) DO NOTHING",
-                (sha, zlib.compress(blob, 6)),
-            )
-            kind = "load"
-            body = {
-                "wave": event.wave,
-                "orders": [o.model_dump(mode="json") for o in event.orders],
-                "bins": sha,
-                "stock": [s.model_dump(mode="json") for s in event.stock],
-            }
-        elif isinstance(event, BinScanned):
-            kind, body = "bin", {"barcode": event.barcode}
-        elif isinstance(event, ItemScanned):
-            sku = event.sku.model_dump(mode="json") if event.sku is not None else None
-            kind, body = "item", {"barcode": event.barcode, "sku": sku}
-        elif isinstance(event, ShortPick):
-            kind, body = "short", {}
-        elif isinstance(event, Substitute):
-            kind, body = "substitute", {}
-        else:
-            kind, body = "update", {"release": event.release.model_dump(mode="json")}
-        conn.execute(
-            "INSERT INTO pick_input VALUES (?, ?, ?, ?, ?)",
-            (session.id, session.inputs, kind, orjson.dumps(body), event.at_ms),
-        )
-        session.inputs += 1
-
-    def _load_input(self, kind: str, raw: bytes, at: int) -> Event:
-        body = orjson.loads(raw)
-        if kind == "load":
-            row = self.store.conn.execute(
-                "SELECT body FROM pick_blob WHERE sha256 = ?", (body["bins"],)
-            ).fetchone()
-            bins = [BinInfo.model_validate(b) for b in orjson.loads(zlib.decompress(row[0]))]
-            return WaveLoaded(
-                body["wave"],
-                tuple(OrderRelease.model_validate(o) for o in body["orders"]),
-                {b.code: b for b in bins},
-                tuple(StockLevel.model_validate(s) for s in body["stock"]),
-                at,
-            )
-        if kind == "bin":
-            return BinScanned(body["barcode"], at)
-        if kind == "item":
-            sku = body["sku"]
-            return ItemScanned(
-                body["barcode"], CatalogueUpsert.model_validate(sku) if sku else None, at
-            )
-        if kind == "short":
-            return ShortPick(at)
-        if kind == "substitute":
-            return Substitute(at)
-        if kind == "update":
-            return OrderUpdated(OrderRelease.model_validate(body["release"]), at)
-        raise ValueError(f"pick_input kind {kind!r} unknown")
-
     def _rebuild(self, session_id: int) -> _Session:
         conn = self.store.conn
         wave, operator, station_name = conn.execute(
@@ -609,9 +539,9 @@ class PickService:
         for kind, body, at in conn.execute(
             "SELECT kind, body, at_ms FROM pick_input WHERE session = ? ORDER BY n", (session_id,)
         ).fetchall():
-            event = self._load_input(kind, body, at)
+            event = pick_inputs.load(conn, kind, body, at)
             if isinstance(event, WaveLoaded):
-                session.bin_codes = _bin_codes(event.bins)
+                session.bin_codes = pick_inputs.bin_codes(event.bins)
             station.handle(event)  # already committed: the commands are not run again
             session.inputs += 1
         return session
@@ -646,7 +576,8 @@ class PickService:
     def _run(self, session: _Session, event: Event) -> _Outcome:
         """Handle ``event`` and commit its records (inside the caller's ``atomic()``)."""
         commands: list[Command] = session.station.handle(event)
-        self._store_input(session, event)
+        pick_inputs.store(self.store.conn, session.id, session.inputs, event)
+        session.inputs += 1
         return self._execute(session, commands)
 
     def _execute(self, session: _Session, commands: Sequence[Command]) -> _Outcome:
@@ -655,7 +586,7 @@ class PickService:
             if isinstance(command, Record):
                 p = command.payload
                 now = session.station.now_ms
-                if isinstance(p, OrderPickedPayload) and pick_transfer.is_transfer(
+                if isinstance(p, OrderPickedPayload) and is_transfer(
                     session.station.orders[p.order_id]
                 ):
                     # A transfer's pick is its shipment (edge/runtimes/pick_transfer.py).
@@ -733,8 +664,10 @@ class PickService:
             wave=session.wave,
             state=st.state.value,
             expect=EXPECT.get(st.state),
-            next=self._stop_view(st, st.index) if st.stop is not None else None,
-            progress=_progress(st),
+            next=pick_views.stop_view(self.store.conn, st, st.index)
+            if st.stop is not None
+            else None,
+            progress=pick_views.progress(st),
             facts=[seq for a in [*alerts, outcome] for seq in a.facts],
         )
         if key is not None:
@@ -761,8 +694,8 @@ class PickService:
             wave=session.wave,
             state=st.state.value,
             expect=EXPECT.get(st.state),
-            next=self._stop_view(st, st.index) if stop is not None else None,
-            progress=_progress(st),
+            next=pick_views.stop_view(self.store.conn, st, st.index) if stop is not None else None,
+            progress=pick_views.progress(st),
             facts=[],
         )
 
@@ -804,38 +737,5 @@ class PickService:
             },
         )
 
-    def _stop_view(self, station: PickStation, index: int) -> StopView:
-        stop: Stop = station.stops[index]
-        info = station.bins.get(stop.bin)
-        sku = replica.sku(self.store.conn, stop.sku_code)
-        is_open = station.state in EXPECT
-        return StopView(
-            index=index,
-            bin=stop.bin,
-            bin_barcode=info.barcode if info else None,
-            zone=info.zone if info else None,
-            x=info.x if info else None,
-            y=info.y if info else None,
-            sku_code=stop.sku_code,
-            sku_name=sku.name if sku else None,
-            qty=stop.qty,
-            picked=stop.got,
-            substitutes=dict(stop.substitutes),
-            remaining=max(0, stop.qty - stop.got) if not stop.done else 0,
-            short=stop.short,
-            done=stop.done,
-            current=is_open and index == station.index,
-            orders=[a.order_id for a in stop.allocations if not a.cancelled],
-        )
-
 
 _LEVELS: Final = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def _progress(station: PickStation) -> Progress:
-    return Progress(
-        stops_done=sum(1 for s in station.stops if s.done),
-        stops_total=len(station.stops),
-        units_picked=sum(s.got for s in station.stops),
-        units_total=sum(s.qty for s in station.stops),
-    )

@@ -24,6 +24,7 @@ import sqlite3
 from typing import Final
 
 from edge.runtimes.pick_views import Conflict, PickError
+from edge.stations.pick import TRANSFER_CARRIER, is_transfer
 from protocol.messages import (
     OrderLine,
     OrderPickedPayload,
@@ -36,7 +37,7 @@ from protocol.messages import (
 
 #: The ``carrier`` of the order a transfer is handed to the pick station as (no courier's
 #: code looks like it; the order also has no waybill).
-CARRIER: Final = "#transfer"
+CARRIER: Final = TRANSFER_CARRIER
 #: ``OrderLine.qty``'s bound: a line beyond it is shipped from the hub.
 _MAX_LINE: Final = 100_000
 
@@ -47,10 +48,6 @@ def outbound(conn: sqlite3.Connection, number: str) -> tuple[TransferOutbound, i
         "SELECT body, picked FROM transfer_outbound WHERE transfer_number = ?", (number,)
     ).fetchone()
     return None if row is None else (TransferOutbound.model_validate_json(row[0]), int(row[1]))
-
-
-def is_transfer(release: OrderRelease) -> bool:
-    return release.carrier == CARRIER and release.waybill is None
 
 
 def problem(t: TransferOutbound, picked: int, node: str, warehouse: str | None) -> PickError | None:

@@ -6,13 +6,15 @@ vocabulary reads in one place; the routes (edge/api/routes.py) return these mode
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Final, Literal
 
 from pydantic import BaseModel
 
 from edge.errors import EdgeError
 from edge.stations.common import Signal
-from edge.stations.pick import State
+from edge.stations.pick import PickStation, State, Stop
+from edge.store import replica
 
 ApiVerdict = Literal[
     "ok",
@@ -46,6 +48,7 @@ VERDICTS: Final[dict[str, ApiVerdict]] = {
     "stop.short": "short",
     "item.substitute_mode": "substitute",
     "order.do_not_ship": "do_not_ship",
+    "transfer.do_not_ship": "do_not_ship",
     "bin.again": "notice",
     "input.ignored": "notice",
     "wave.busy": "notice",
@@ -174,3 +177,38 @@ class WaveSummary(BaseModel):
     #: ``transfer``: a transfer (调拨单) leaving this warehouse, picked under its number
     #: (edge/runtimes/pick_transfer.py); ``wave``: a wave of released orders.
     kind: Literal["wave", "transfer"] = "wave"
+
+
+def stop_view(conn: sqlite3.Connection, station: PickStation, index: int) -> StopView:
+    """One stop of the station's route as the PDA shows it (the SKU's name from the store)."""
+    stop: Stop = station.stops[index]
+    info = station.bins.get(stop.bin)
+    sku = replica.sku(conn, stop.sku_code)
+    is_open = station.state in EXPECT
+    return StopView(
+        index=index,
+        bin=stop.bin,
+        bin_barcode=info.barcode if info else None,
+        zone=info.zone if info else None,
+        x=info.x if info else None,
+        y=info.y if info else None,
+        sku_code=stop.sku_code,
+        sku_name=sku.name if sku else None,
+        qty=stop.qty,
+        picked=stop.got,
+        substitutes=dict(stop.substitutes),
+        remaining=max(0, stop.qty - stop.got) if not stop.done else 0,
+        short=stop.short,
+        done=stop.done,
+        current=is_open and index == station.index,
+        orders=[a.order_id for a in stop.allocations if not a.cancelled],
+    )
+
+
+def progress(station: PickStation) -> Progress:
+    return Progress(
+        stops_done=sum(1 for s in station.stops if s.done),
+        stops_total=len(station.stops),
+        units_picked=sum(s.got for s in station.stops),
+        units_total=sum(s.qty for s in station.stops),
+    )

@@ -52,6 +52,19 @@ from protocol.messages import (
     StockLevel,
 )
 
+#: The ``carrier`` of a released order that is a transfer leaving the warehouse, handed to
+#: the pick as one order (edge/runtimes/pick_transfer.py; no courier's code looks like it and
+#: the order has no waybill). The station says "transfer", not "order", for it.
+TRANSFER_CARRIER = "#transfer"
+
+
+def is_transfer(release: OrderRelease) -> bool:
+    return release.carrier == TRANSFER_CARRIER and release.waybill is None
+
+
+def _doc(release: OrderRelease | None) -> str:
+    return "transfer" if release is not None and is_transfer(release) else "order"
+
 
 class State(enum.Enum):
     IDLE = "idle"  # no wave loaded
@@ -213,6 +226,8 @@ class PickStation:
         self.state = State.IDLE
         self.now_ms = 0
         self.wave: str | None = None
+        #: The wave's part of its stock movements' keys (see _load).
+        self.movement_wave: str | None = None
         self.orders: dict[str, OrderRelease] = {}
         self.bins: Mapping[str, BinInfo] = {}
         self.stops: list[Stop] = []
@@ -237,6 +252,14 @@ class PickStation:
         return self.stops[self.index] if self.index < len(self.stops) else None
 
     # --- helpers ---------------------------------------------------------------------------
+
+    def _transfer(self) -> str | None:
+        """The transfer's number when this wave is a transfer's pick (its one order)."""
+        if len(self.orders) == 1:
+            (release,) = self.orders.values()
+            if is_transfer(release):
+                return release.order_id
+        return None
 
     def _say(
         self,
@@ -290,6 +313,12 @@ class PickStation:
         assert isinstance(event, WaveLoaded)
         self.wave = event.wave
         self.orders = {o.order_id: o for o in event.orders}
+        # A transfer is picked again under its number for a later shipment (its rest, or
+        # after 冲销出库): its movements' keys name the shipment (the order's version), so
+        # they are not taken for the first shipment's (journal.add_movement keeps one per key).
+        transfer = self._transfer()
+        version = self.orders[transfer].version if transfer else 1
+        self.movement_wave = f"{event.wave}:s{version}" if version > 1 else event.wave
         self.bins = event.bins
         stops, self.unallocated = allocate(event.orders, event.bins, event.stock)
         self.route = plan_route(
@@ -305,8 +334,14 @@ class PickStation:
             out.append(Log("warning", f"wave {event.wave}: no stock in any bin for {missing}"))
         if not self.stops:
             return self._finish(out)
+        transfer = self._transfer()
+        head = (
+            f"transfer {transfer}: "
+            if transfer
+            else f"wave {event.wave}: {len(self.orders)} orders, "
+        )
         text = (
-            f"wave {event.wave}: {len(self.orders)} orders, {len(self.stops)} stops, "
+            head + f"{len(self.stops)} stops, "
             f"route {self.route.length:.0f} m (walk order {self.route.naive_length:.0f} m); "
             + self._goto()
         )
@@ -405,7 +440,7 @@ class PickStation:
         ]
         for sku, n, _ in picks:
             if n:
-                key = f"{self.station}:{self.wave}:{self.index}:{sku}"
+                key = f"{self.station}:{self.movement_wave}:{self.index}:{sku}"
                 out.append(Record(StockMovement(key, stop.bin, sku, -n, "pick", ref)))
         # Split what was picked over the orders of the stop, in wave order.
         pool = [_Lot(sku, n, sub) for sku, n, sub in picks if n]
@@ -498,9 +533,13 @@ class PickStation:
                 ),
             )
         shorts = sum(1 for lines in per_order.values() for ln in lines if ln.short)
-        text = f"wave {self.wave} done: {len(per_order)} orders picked" + (
-            f", {shorts} short line(s) for a lead" if shorts else ""
+        transfer = self._transfer()
+        done = (
+            f"transfer {transfer} picked: load it on the transfer's truck"
+            if transfer
+            else f"wave {self.wave} done: {len(per_order)} orders picked"
         )
+        text = done + (f", {shorts} short line(s) for a lead" if shorts else "")
         # Records first: the facts were inserted at the front; the journal follows them.
         records = [c for c in out if isinstance(c, Record)]
         logs = [c for c in out if not isinstance(c, Record)]
@@ -515,14 +554,15 @@ class PickStation:
         assert isinstance(event, OrderUpdated)
         new = event.release
         old = self.orders.get(new.order_id)
+        doc = _doc(new)
         if old is None or new.version <= old.version:
             return self.state, [
-                Log("info", f"order update {new.order_id} v{new.version} not in this wave")
+                Log("info", f"{doc} update {new.order_id} v{new.version} not in this wave")
             ]
         self.orders[new.order_id] = new
         if new.status == "released":
             return self.state, [
-                Log("info", f"order {new.order_id} now v{new.version}; pick list unchanged")
+                Log("info", f"{doc} {new.order_id} now v{new.version}; pick list unchanged")
             ]
         dropped = 0
         for i, stop in enumerate(self.stops):
@@ -539,12 +579,19 @@ class PickStation:
             if a.order_id == new.order_id
             for _, n, _ in a.picked
         )
-        text = (
-            f"order {new.order_id} {new.status} by the hub: {dropped} unit(s) dropped from the list"
-            + (f"; put back the {picked} already picked" if picked else "")
+        if doc == "transfer":
+            # A transfer is withdrawn from this pick, not cancelled: the hub shipped it, a
+            # lead moved its pick to another node or cancelled it (status_reason says which).
+            text = f"transfer {new.order_id} withdrawn from this pick by the hub" + (
+                f" ({new.status_reason})" if new.status_reason else ""
+            )
+        else:
+            text = f"order {new.order_id} {new.status} by the hub"
+        text += f": {dropped} unit(s) dropped from the list" + (
+            f"; put back the {picked} already picked" if picked else ""
         )
         out = self._say(
-            "order.do_not_ship", Signal.DO_NOT_SHIP, text, "warning", order_id=new.order_id
+            f"{doc}.do_not_ship", Signal.DO_NOT_SHIP, text, "warning", order_id=new.order_id
         )
         if self.state is State.AT_BIN and self.stop is not None and self.stop.qty == 0:
             # The current stop vanished: move on to the next non-empty one.

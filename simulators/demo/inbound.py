@@ -4,7 +4,8 @@ sellable and to damaged.
 
 It runs on the parts the warehouse leg started (warehouse.py): the pick node's handheld API
 (``/api/v1/desks/{kind}``, docs/pda.md "Receiving and returns") is the receiving station and
-the returns table, as a PDA at the dock uses them; the hub's API makes the documents and
+the returns table, as a PDA at the dock uses them, and picks the transfer leaving WH1 as a
+wave under its number; the hub's API makes the documents and
 reads back what was booked from the node's facts. Nothing here is booked by the demo
 itself except the transfer's receipt at the second warehouse, which has no node in the demo
 and so is received through ``POST /api/v1/transfers/{number}/receipts``, as a warehouse
@@ -33,7 +34,8 @@ QC_REASON = "外箱压坏"
 WH2 = "WH2"
 TRANSFER = "TF-DEMO-1"
 TRANSFER_SKU = "GIFT 贴膜"
-TRANSFER_QTY = 20
+#: Few units: each is one scan on the sending node's handheld (a hand is ~0.1 s a scan).
+TRANSFER_QTY = 8
 #: The returned order (two units of one SKU, warehouse.py's second order) and its parcel.
 RETURN_ORDER = "JY1300002"
 RETURN_NO = "AS-DEMO-1"
@@ -190,9 +192,14 @@ class Inbound:
                 "audit": True,
             },
         )
-        t = self.http("POST", f"/transfers/{TRANSFER}/ship")
+        self._ship_from_node(det)
+        t = self._wait(
+            lambda: self.http("GET", f"/transfers/{TRANSFER}"),
+            lambda t: t["status"] == "shipped",
+            f"{TRANSFER} shipped by {PICK_NODE}",
+        )
         det.append(
-            f"{TRANSFER} WH1 → {WH2} audited (出库审核) and shipped: "
+            f"{TRANSFER} WH1 → {WH2} audited (出库审核), picked and shipped by {t['pick_node']}: "
             f"{t['lines'][0]['in_transit']} × {TRANSFER_SKU} in transit"
         )
         self.http(
@@ -212,6 +219,47 @@ class Inbound:
         )
         det.append(f"{WH2} (no node in the demo) received it by the API: {self.result['transfer']}")
         det.append(self.ledger(f"tr:{TRANSFER}"))
+
+    def _ship_from_node(self, det: list[str]) -> None:
+        """The audited transfer picked on the sending node's handheld, as a wave under its
+        number (docs/inbound.md "Transfers"): the node reports ``transfer.shipped``."""
+        self.w._has_released(PICK_NODE)
+        self._login()
+        api = f"{self.w.pick_api}/api/v1"
+        waves = httpx.get(f"{api}/waves", headers=self.h, timeout=10).json()
+        if not any(w["wave"] == TRANSFER for w in waves):
+            raise DemoFailed(f"{PICK_NODE} offers no transfer {TRANSFER}: {waves}")
+
+        def post(path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+            self.n_key += 1
+            r = httpx.post(
+                f"{api}{path}",
+                json=body,
+                headers={**self.h, "Idempotency-Key": f"demo-transfer-{self.n_key}"},
+                timeout=10,
+            )
+            if r.status_code != 200:
+                raise DemoFailed(f"transfer pick {path}: {r.status_code} {r.text[:300]}")
+            return dict(r.json())
+
+        res = post(f"/waves/{TRANSFER}/start")
+        code = self._barcode(TRANSFER_SKU)
+        for _ in range(4 * TRANSFER_QTY + 10):
+            if res["verdict"] == "complete" or res["expect"] is None:
+                break
+            stop = res["next"]
+            if stop is None:
+                raise DemoFailed(f"transfer pick: no next stop but expecting {res['expect']}")
+            if res["expect"] == "bin":
+                res = post("/scan", {"barcode": stop.get("bin_barcode") or stop["bin"]})
+            else:
+                time.sleep(0.1)  # a hand is slower than the double-read window
+                res = post("/scan", {"barcode": code})
+            if res["verdict"] not in ("ok", "complete"):
+                raise DemoFailed(f"transfer pick: {res['kind']} {res['text']}")
+        if res["verdict"] != "complete":
+            raise DemoFailed(f"transfer pick not complete: {res['text']}")
+        det.append(f"{PICK_NODE} handheld ({PICKER}): {res['text']}")
 
     def _return(self, det: list[str]) -> None:
         order = self.http("GET", f"/orders/{RETURN_ORDER}")

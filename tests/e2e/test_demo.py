@@ -93,7 +93,8 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     assert "waybill SF1400000088 opened PO-DEMO-IN-1" in out
     assert "counted 5 passed, 1 QC fail (外箱压坏)" in out
     assert "1 receipt(s) booked, 6 received, 1 QC failed, status received" in out
-    assert "TF-DEMO-1: 20 received at WH2, 0 in transit" in out
+    assert "picked and shipped by wh1-pick-1: 8 × GIFT 贴膜 in transit" in out
+    assert "TF-DEMO-1: 8 received at WH2, 0 in transit" in out
     assert "parcel SF9000000088, 1 sellable, 1 damaged (屏幕划伤)" in out
     # What the hub booked, read from its database after the demo: the node's receipt once
     # (one receipt row, each unit one movement), the transfer out of WH1 and into WH2, the
@@ -116,7 +117,8 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
         assert receipts == (1,)
         assert booked("po:PO-DEMO-IN-1") == [("WH1", "damaged", 1), ("WH1", "sellable", 5)]
         assert db.execute("SELECT count(*) FROM transfer_receipt").fetchone() == (1,)
-        assert booked("tr:TF-DEMO-1") == [("WH1", "sellable", -20), ("WH2", "sellable", 20)]
+        # Shipped by the pick node (one movement per bin picked from), received by the API.
+        assert booked("tr:TF-DEMO-1") == [("WH1", "sellable", -8), ("WH2", "sellable", 8)]
         assert booked("as:AS-DEMO-1") == [("WH1", "damaged", 1), ("WH1", "sellable", 1)]
     # About 16 s before the finance leg, 10 s more with it, 3 s for inbound and
     # after-sales, on an idle machine.

@@ -1,6 +1,7 @@
 """Transfers (调拨单) on the dashboard: the list (by status, warehouse or SKU) and one
-transfer with its lines, receipts and reversals, and the steps a lead takes on it: 出库审核
-(audit), ship, cancel, 冲销出库 and 取消入库 (docs/inbound.md "Transfers"). Creating one and
+transfer with its lines, node shipments, receipts and reversals, and the steps a lead takes
+on it: 出库审核 (audit), ship, ship the rest of a short pick (补发), move its pick to another
+node, cancel, 冲销出库 and 取消入库 (docs/inbound.md "Transfers"). Creating one and
 receiving it are the API's and the receiving station's (not built here)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cloud.api.deps import SessionDep
 from cloud.api.transfers import transfer_out
 from cloud.errors import N_
-from cloud.inbound import transfer_moves, transfers
+from cloud.inbound import transfer_moves, transfer_pick, transfer_ship, transfers
 from cloud.stock.warehouses import list_warehouses
 from cloud.web.deps import StockPage, action
 from cloud.web.render import render
@@ -25,7 +26,13 @@ PAGE = 50
 StockWriteAction = Annotated[WebUser, Depends(action("stock:write"))]
 Filter = Annotated[str | None, Query(max_length=120)]
 #: The steps the page offers, each with whether it takes a reason.
-STEPS: Final = {"audit": False, "ship": False, "cancel": True, "cancel-shipment": True}
+STEPS: Final = {
+    "audit": False,
+    "ship": False,
+    "ship-rest": False,
+    "cancel": True,
+    "cancel-shipment": True,
+}
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -67,13 +74,25 @@ def list_page(
 @router.get("/{number}", response_class=HTMLResponse, include_in_schema=False)
 def one(request: Request, number: str, user: StockPage, session: SessionDep) -> Response:
     t = transfers.get(session, user.who.account_id, number)
+    reversals = transfer_moves.reversals_of(session, t)
+    taken_back = {v.shipment: v for v in reversals if v.kind == "shipment"}
     return render(
         request,
         "transfer.html",
         {
             "t": transfer_out(session, t),
             "receipts": transfer_moves.receipts_of(session, t),
-            "reversals": transfer_moves.reversals_of(session, t),
+            "reversals": reversals,
+            "rest_left": any(ln.shipped < ln.qty for ln in transfers.lines_of(session, t)),
+            "shipments": [
+                {
+                    "row": row,
+                    "shipped": [ln for ln in row.lines if ln["qty"]],
+                    "short": [ln for ln in row.lines if ln.get("short")],
+                    "reversal": taken_back.get(row.shipment) if row.shipment else None,
+                }
+                for row in transfer_ship.shipments_of(session, t)
+            ],
         },
         user=user,
     )
@@ -104,6 +123,21 @@ async def cancel_receipt(
     return RedirectResponse(f"{PREFIX}/stock/transfers/{number}?done=1", status_code=303)
 
 
+@router.post("/{number}/pick-node", include_in_schema=False)
+async def move_pick(
+    request: Request, number: str, user: StockWriteAction, session: SessionDep
+) -> Response:
+    """Move the transfer's pick to another pick node of the sending warehouse."""
+    form = await request.form()
+    node = str(form.get("node") or "").strip()
+    if not node or len(node) > 64:
+        raise PageError(422, N_("give the node that picks it (1 to 64 characters)"))
+    transfer_pick.move_pick(
+        session, user.who.account_id, number, node, user.who.actor, datetime.now(UTC)
+    )
+    return RedirectResponse(f"{PREFIX}/stock/transfers/{number}?done=1", status_code=303)
+
+
 @router.post("/{number}/{step}", include_in_schema=False)
 async def act(
     request: Request, number: str, step: str, user: StockWriteAction, session: SessionDep
@@ -117,6 +151,8 @@ async def act(
         transfers.audit_transfer(session, acct, number, actor, now)
     elif step == "ship":
         transfers.ship(session, acct, number, actor, now)
+    elif step == "ship-rest":
+        transfer_pick.ship_rest(session, acct, number, actor, now)
     elif step == "cancel":
         transfers.cancel(session, acct, number, reason, actor, now)
     else:

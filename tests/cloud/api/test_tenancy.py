@@ -536,6 +536,15 @@ FOREIGN: list[Case] = [
     Case(
         "POST", "/api/v1/transfers/{number}/cancel", 404, REASON, params={"number": "TR-A-CANCEL"}
     ),
+    Case("POST", "/api/v1/transfers/{number}/ship-rest", 404, params={"number": "TR-A-SHORT"}),
+    Case(
+        "PUT",
+        "/api/v1/transfers/{number}/pick-node",
+        404,
+        {"node": "b-probe-node"},
+        params={"number": "TR-A-MOVE"},
+        control_body={"node": NODE},
+    ),
     Case(
         "POST",
         "/api/v1/transfers/{number}/cancel-shipment",
@@ -1195,6 +1204,7 @@ def _world(client: TestClient) -> World:
         ("TR-A-DRAFT", ()),
         ("TR-A-CANCEL", ()),
         ("TR-A-AUDIT", ("audit",)),
+        ("TR-A-MOVE", ("audit",)),
         ("TR-A-RECV", ("audit", "ship")),
         ("TR-A-BACK", ("audit", "ship")),
         ("TR-A-DONE", ("audit", "ship")),
@@ -1255,6 +1265,35 @@ def _world(client: TestClient) -> World:
                 warehouse="WH1",
                 station=NODE,
                 lines=[ShippedLine(line_no=1, sku_code=FILM, qty=0, short=True)],
+            ),
+            now,
+        )
+    # A node's shipment short by one (a rest left for ship-rest's control).
+    _ok(
+        c.post(
+            "/api/v1/transfers",
+            headers=a,
+            json={
+                "number": "TR-A-SHORT",
+                "from_warehouse": "WH1",
+                "to_warehouse": "BCP",
+                "lines": [{"sku_code": FILM, "qty": 2}],
+                "audit": True,
+            },
+        )
+    )
+    with app.state.sessions() as s, s.begin():
+        transfer_ship.book(
+            s,
+            a_id,
+            NODE,
+            TransferShippedPayload(
+                shipment_id=f"{NODE}:TR-A-SHORT:s1",
+                transfer_number="TR-A-SHORT",
+                shipment=1,
+                warehouse="WH1",
+                station=NODE,
+                lines=[ShippedLine(line_no=1, sku_code=FILM, qty=1, short=True)],
             ),
             now,
         )

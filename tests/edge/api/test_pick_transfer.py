@@ -110,6 +110,31 @@ def test_a_transfer_is_offered_picked_and_shipped_once(wh1: Api) -> None:
     assert shipped[0]["payload"]["shipment_id"] != shipped[1]["payload"]["shipment_id"]
 
 
+def test_the_rest_of_a_short_pick_is_picked_as_the_next_shipment(wh1: Api) -> None:
+    """The hub asks for the rest of shipment 1 (cloud/inbound/transfer_pick.py): the same
+    transfer open again with shipment 2 and only what is left. The node picks it under the
+    transfer's number and its stock movements are its own (not taken for shipment 1's)."""
+    api = wh1
+    # One line: both picks have one stop, the first of the route.
+    feed(api.store, outbound(lines=[TransferOutboundLine(line_no=1, sku_code="A", qty=3)]))
+    h = api.login()
+    walk(api, h, api.post("/waves/TR-1/start", h).json())
+    rest = [TransferOutboundLine(line_no=1, sku_code="A", qty=1)]
+    feed(api.store, outbound(shipment=2, lines=rest))
+    waves = {w["wave"]: w for w in api.client.get("/api/v1/waves", headers=h).json()}
+    assert (waves["TR-1"]["status"], waves["TR-1"]["units"]) == ("available", 1)
+    r = walk(api, h, api.post("/waves/TR-1/start", h).json())
+    assert r["state"] == "done" and "transfer TR-1 picked" in r["text"], r["text"]
+    _first, second = (e["payload"] for e in api.outbox("transfer.shipped"))
+    assert (second["shipment"], second["shipment_id"]) == (2, f"{NODE}:TR-1:s2")
+    assert [(ln["line_no"], ln["sku_code"], ln["qty"]) for ln in second["lines"]] == [(1, "A", 1)]
+    moved = api.store.conn.execute(
+        "SELECT key, delta FROM stock_movement WHERE sku_code = 'A' AND reason = 'pick' "
+        "ORDER BY key"
+    ).fetchall()
+    assert sorted(d for _, d in moved) == [-3, -1], moved
+
+
 def test_a_transfer_it_may_not_pick_is_refused_and_nothing_written(wh1: Api) -> None:
     api = wh1
     feed(
@@ -151,14 +176,28 @@ def test_a_transfer_withdrawn_mid_pick_says_put_it_back(wh1: Api) -> None:
     feed(api.store, outbound(status="shipped"))  # shipped from the hub meanwhile
     r = api.scan(h, SKUS[stop["sku_code"]])
     # The stop under way keeps its units; the stops not started are dropped from the list.
-    assert [(a["kind"], a["signal"]) for a in r["alerts"]] == [("order.do_not_ship", "do_not_ship")]
-    assert "TR-1 cancelled by the hub" in r["alerts"][0]["text"], r["alerts"]
+    # It says "transfer" (the PDA shows the kind's sentence, edge/pda/messages.py), not "order".
+    kinds = [(a["kind"], a["signal"]) for a in r["alerts"]]
+    assert kinds == [("transfer.do_not_ship", "do_not_ship")], r["alerts"]
+    text = r["alerts"][0]["text"]
+    assert "transfer TR-1 withdrawn from this pick by the hub (transfer shipped on the hub)" in text
+    assert "order" not in text, text
     r = walk(api, h, r)
     assert r["state"] == "done"
     # What was picked is reported (facts are never dropped): the hub refuses it with a task.
     (fact,) = api.outbox("transfer.shipped")
     assert fact["payload"]["shipment"] == 1
     assert sum(ln["qty"] for ln in fact["payload"]["lines"]) == stop["qty"]
+
+
+def test_the_pda_says_a_transfer_withdrawal_in_its_language(wh1: Api) -> None:
+    """The pick page shows an alert by its kind (edge/pda/static/js/text.js nodeVerdict):
+    the transfer's kind has its own sentence, in Chinese and English."""
+    zh = wh1.client.get("/pda/pick", headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 200, zh.text
+    assert "该调拨单已从本节点的拣货中撤回" in zh.text
+    en = wh1.client.get("/pda/pick?lang=en", headers={"Accept-Language": "en"})
+    assert "the transfer was withdrawn from this node" in en.text
 
 
 def test_the_pda_wave_list_names_a_transfer(wh1: Api) -> None:

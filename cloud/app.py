@@ -33,6 +33,7 @@ from cloud.api import (
     courier_bills,
     einvoices,
     finance,
+    leases,
     orders,
     payables,
     platform,
@@ -283,6 +284,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         statements,
         settlements,
         aftersales,
+        leases,
     ):
         app.include_router(module.router)
 

@@ -421,6 +421,13 @@ class CatalogueUpsert(Message):
     components: list[BundleComponent] = Field(default_factory=list, max_length=50)
 
 
+class CatalogueRemove(Message):
+    """A SKU the hub deleted from its catalogue (only one nothing referred to: a code typed
+    by mistake): the node drops it and its barcodes, so a scan of them is unknown again."""
+
+    sku_code: SkuCode
+
+
 class Recipient(Message):
     name: Name
     phone: Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^[0-9+\- ]+$")]
@@ -620,6 +627,11 @@ class CatalogueUpserted(_ChangeBase):
     payload: CatalogueUpsert
 
 
+class CatalogueRemoved(_ChangeBase):
+    type: Literal["catalogue.remove"] = "catalogue.remove"
+    payload: CatalogueRemove
+
+
 class OrderReleased(_ChangeBase):
     type: Literal["order.release"] = "order.release"
     payload: OrderRelease
@@ -670,6 +682,7 @@ Change = (
     | TransferReleased
     | WaybillPoolToppedUp
     | TransferOutboundReleased
+    | CatalogueRemoved
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
@@ -683,6 +696,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "transfer.release": TransferReleased,
     "waybill.pool": WaybillPoolToppedUp,
     "transfer.outbound": TransferOutboundReleased,
+    "catalogue.remove": CatalogueRemoved,
 }
 
 

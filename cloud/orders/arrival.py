@@ -21,7 +21,7 @@ from cloud.db.models import (
     Warehouse,
 )
 from cloud.errors import N_, ConflictError, InvalidError, Sentence
-from cloud.orders.audit_rules import Engine, Facts, audit_day, stock_reserved, stock_short
+from cloud.orders.audit_rules import Engine, Facts, audit_day
 from cloud.orders.core import (
     OrderIn,
     decision_row,
@@ -31,6 +31,7 @@ from cloud.orders.core import (
     phone_columns,
     transient,
 )
+from cloud.orders.reasons import stock_reserved, stock_short
 from cloud.stock.ledger import Ledger, Move
 
 # --- arrival and auto-audit ---------------------------------------------------------

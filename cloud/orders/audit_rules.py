@@ -24,7 +24,6 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -41,7 +40,15 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import Carrier, Rule, Task
 from cloud.errors import N_, ConflictError, InvalidValue, NotFoundError
-from cloud.tasks import Gettext, open_task, say, sentence
+from cloud.orders.reasons import (
+    HELD_BY_OP,
+    LIST,
+    Decision,
+    Said,
+    remark_hold,
+    yuan,
+)
+from cloud.tasks import open_task, sentence
 
 log = logging.getLogger("guanjia.cloud.rules")
 
@@ -74,11 +81,8 @@ Op = Literal[
     "absent",
 ]
 REGION_FIELDS: Final = {"province", "city", "district"}
-#: A reason as a sentence: ``{"msgid", "params"}`` (cloud/tasks.py ``sentence``).
-Said = dict[str, Any]
-#: Several reasons, each said in the page's language, joined by "; " (cloud/tasks.py ``say``).
-LIST: Final = N_("%(items)s")
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
 #: Bounds of a rule (issue 13, finding 7; OWASP API Security Top 10 2023, API4 "Unrestricted
 #: resource consumption"): a rule is read for every order its account receives, so its size
 #: is the intake's cost. A 134 MB rule made intake 250× slower and ``GET /rules`` 124 MB.
@@ -460,34 +464,6 @@ def _cmp(value: Any, want: Any, fld: str) -> Any:
     return want
 
 
-#: A condition that held, said with its op (the English keeps the API's codes: "total 1299.0
-#: gte 999"; the pages put the field's label in, :func:`reason_in`).
-_HELD: Final = {
-    "eq": N_("%(field)s %(value)s eq %(want)s"),
-    "ne": N_("%(field)s %(value)s ne %(want)s"),
-    "gt": N_("%(field)s %(value)s gt %(want)s"),
-    "gte": N_("%(field)s %(value)s gte %(want)s"),
-    "lt": N_("%(field)s %(value)s lt %(want)s"),
-    "lte": N_("%(field)s %(value)s lte %(want)s"),
-    "contains": N_("%(field)s %(value)s contains %(want)s"),
-}
-#: The rule editor's labels of the fields (cloud/web/templates/_rule_labels.html): what a
-#: condition's ``field`` parameter is shown as in the pages' language.
-FIELD_LABELS: Final = {
-    "total": N_("order total (yuan)"),
-    "province": N_("province"),
-    "city": N_("city"),
-    "district": N_("district"),
-    "address": N_("street address"),
-    "date": N_("audit day (YYYY-MM-DD)"),
-    "weight_g": N_("weight (g)"),
-    "channel": N_("channel"),
-    "buyer_carrier": N_("buyer's courier"),
-    "seller_carrier": N_("seller's courier"),
-    "sku": N_("a line's SKU"),
-}
-
-
 def holds(c: Condition, facts: Facts) -> tuple[bool, Said]:
     """Whether the condition holds, and why, as a sentence (values as the API shows them)."""
     f = c.field
@@ -531,7 +507,7 @@ def holds(c: Condition, facts: Facts) -> tuple[bool, Said]:
         else:
             ok = {"gt": x > want, "gte": x >= want, "lt": x < want, "lte": x <= want}[c.op]
         if ok:
-            return True, sentence(_HELD[c.op], field=f, value=str(x), want=str(want))
+            return True, sentence(HELD_BY_OP[c.op], field=f, value=str(x), want=str(want))
     return False, sentence(
         N_("%(field)s %(value)s not %(op)s %(want)s"),
         field=f,
@@ -539,42 +515,6 @@ def holds(c: Condition, facts: Facts) -> tuple[bool, Said]:
         op=c.op,
         want=str(want),
     )
-
-
-@dataclass
-class Decision:
-    """One check or rule that fired. Its reason is a sentence: ``message`` (an ``N_`` message
-    id) and ``params`` (plain JSON, nested sentences allowed: cloud/tasks.py), stored so the
-    pages say it in their language; :attr:`reason` is the English the API answers."""
-
-    check: str
-    outcome: Literal["pass", "hold", "assign", "skip", "add"]
-    message: str
-    rule_key: str | None = None
-    rule_version: int | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def said(
-        cls,
-        check: str,
-        outcome: Literal["pass", "hold", "assign", "skip", "add"],
-        why: Said,
-        rule_key: str | None = None,
-        rule_version: int | None = None,
-    ) -> Decision:
-        return cls(check, outcome, why["msgid"], rule_key, rule_version, why["params"])
-
-    @property
-    def reason(self) -> str:
-        return say(self.message, self.params)
-
-    def amend(
-        self, outcome: Literal["pass", "hold", "assign", "skip", "add"], message: str, **params: Any
-    ) -> None:
-        """A later step's word on it ("gift out of stock"): the reason so far nests in."""
-        why = sentence(message, reason=sentence(self.message, **self.params), **params)
-        self.outcome, self.message, self.params = outcome, why["msgid"], why["params"]
 
 
 @dataclass
@@ -881,56 +821,6 @@ class Engine:
         if self.broken or self._failed:
             self._skipped(v, order_no, now)
         return v
-
-
-def yuan(cents: int) -> str:
-    """Cents as yuan with two decimals (Decimal, never float)."""
-    return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
-
-
-def remark_hold(remark: str) -> Said:
-    """The remark check's hold: a person reads the buyer's words (cut at 200 characters)."""
-    return sentence(N_("buyer remark needs a human: %(remark)s"), remark=remark[:200])
-
-
-def stock_short(why: Any) -> Said:
-    """The stock check's hold: the ledger's refusal (a Sentence, nested) or its text."""
-    return sentence(N_("stock short: %(why)s"), why=why)
-
-
-def stock_reserved() -> Said:
-    return sentence(N_("stock reserved"))
-
-
-def _labelled(params: dict[str, Any], gettext: Gettext) -> dict[str, Any]:
-    """A condition's ``field`` (an API code) as its label in the page's language (not in
-    English: the code stays, as the API says it), all the way down the nested sentences."""
-    out: dict[str, Any] = {}
-    for k, v in params.items():
-        if isinstance(v, dict) and "msgid" in v:
-            v = {"msgid": v["msgid"], "params": _labelled(v.get("params") or {}, gettext)}
-        elif isinstance(v, list):
-            v = [
-                {"msgid": x["msgid"], "params": _labelled(x.get("params") or {}, gettext)}
-                if isinstance(x, dict) and "msgid" in x
-                else x
-                for x in v
-            ]
-        elif k == "field" and v in FIELD_LABELS and gettext(FIELD_LABELS[v]) != FIELD_LABELS[v]:
-            v = gettext(FIELD_LABELS[v])  # English keeps the code, as the API says it
-        out[k] = v
-    return out
-
-
-def reason_in(
-    message: str | None, params: dict[str, Any] | None, reason: str, gettext: Gettext
-) -> str:
-    """A decision's reason in the language of ``gettext``. A row from before migration 0046
-    whose English did not parse has no message id: its English text, or the catalogue's
-    word for it when it is a fixed reason."""
-    if not message:
-        return gettext(reason) if reason else reason
-    return say(message, _labelled(params or {}, gettext), gettext)
 
 
 def _short(err: Exception) -> str:

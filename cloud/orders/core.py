@@ -34,7 +34,7 @@ from cloud.db.models import (
 from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes import downlink
 from cloud.orders import channel_outbox, waybill_outbox
-from cloud.orders.audit_rules import Decision, Said, stock_reserved, stock_short
+from cloud.orders.reasons import Decision, Said, stock_reserved, stock_short
 from cloud.stock.ledger import Ledger, Move, post
 from protocol.messages import Code, OrderId, OrderLine, OrderRelease, Recipient, SkuCode
 

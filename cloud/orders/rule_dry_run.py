@@ -37,9 +37,9 @@ from cloud.orders.audit_rules import (
     RuleIn,
     RuleView,
     audit_day,
-    stock_reserved,
 )
 from cloud.orders.core import EDITABLE
+from cloud.orders.reasons import stock_reserved
 from cloud.tasks import sentence
 
 #: Orders a dry run evaluates at most (10,000 took ~2 s on the 2-core machine, docs/dashboard.md).

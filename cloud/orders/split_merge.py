@@ -17,7 +17,6 @@ from cloud.db.models import (
     SalesOrderLine,
 )
 from cloud.errors import N_, ConflictError, InvalidError
-from cloud.orders.audit_rules import remark_hold
 from cloud.orders.core import (
     EDITABLE,
     get,
@@ -27,6 +26,7 @@ from cloud.orders.core import (
     release_reservation,
     try_reserve,
 )
+from cloud.orders.reasons import remark_hold
 from cloud.tasks import say
 
 # --- split and merge (拆单 / 并单) ------------------------------------------------------

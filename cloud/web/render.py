@@ -14,7 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from cloud.orders.audit_rules import reason_in
+from cloud.orders.reasons import reason_in
 from cloud.web import i18n
 from cloud.web.session import PREFIX, WebUser
 

@@ -1327,7 +1327,7 @@ def _world(client: TestClient) -> World:
         c.put(
             f"/api/v1/skus/{A_SPARE}",
             headers=a,
-            json={"sku_code": A_SPARE, "name": "录错的商品", "barcodes": ["6901234567946"]},
+            json={"sku_code": A_SPARE, "name": "录错的商品", "barcodes": ["6901234567953"]},
         )
     )
 

@@ -34,6 +34,7 @@ from cloud.api import (
     einvoices,
     finance,
     fundflow,
+    leases,
     orders,
     payables,
     platform,
@@ -301,6 +302,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         settlements,
         fundflow,
         aftersales,
+        leases,
     ):
         app.include_router(module.router)
 

@@ -441,6 +441,13 @@ class CatalogueUpsert(Message):
     components: list[BundleComponent] = Field(default_factory=list, max_length=50)
 
 
+class CatalogueRemove(Message):
+    """A SKU the hub deleted from its catalogue (only one nothing referred to: a code typed
+    by mistake): the node drops it and its barcodes, so a scan of them is unknown again."""
+
+    sku_code: SkuCode
+
+
 class Recipient(Message):
     name: Name
     phone: Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^[0-9+\- ]+$")]
@@ -654,6 +661,11 @@ class CatalogueUpserted(_ChangeBase):
     payload: CatalogueUpsert
 
 
+class CatalogueRemoved(_ChangeBase):
+    type: Literal["catalogue.remove"] = "catalogue.remove"
+    payload: CatalogueRemove
+
+
 class OrderReleased(_ChangeBase):
     type: Literal["order.release"] = "order.release"
     payload: OrderRelease
@@ -710,6 +722,7 @@ Change = (
     | WaybillPoolToppedUp
     | WaybillPoolReleaseAsked
     | TransferOutboundReleased
+    | CatalogueRemoved
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
 CHANGE_ADAPTER: Final[TypeAdapter[Change]] = TypeAdapter(DownChange)
@@ -724,6 +737,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "waybill.pool": WaybillPoolToppedUp,
     "waybill.pool_release": WaybillPoolReleaseAsked,
     "transfer.outbound": TransferOutboundReleased,
+    "catalogue.remove": CatalogueRemoved,
 }
 
 

@@ -27,7 +27,7 @@ from cloud.api.deps import (
 from cloud.api.responses import JsonRows
 from cloud.api.schemas import ImportReport, SkuIn
 from cloud.auth import Principal
-from cloud.catalogue import import_export, jobs
+from cloud.catalogue import import_export, jobs, removal
 from cloud.catalogue import skus as catalogue
 from cloud.errors import N_, InvalidError
 
@@ -267,6 +267,26 @@ async def import_skus(request: Request, units: UnitsDep, who: CatalogueWrite) ->
 @router.get("/{sku_code}")
 def get_sku(sku_code: str, session: SessionDep, who: CatalogueRead) -> SkuIn:
     return catalogue.get_sku(session, who.account_id, sku_code)
+
+
+@router.delete(
+    "/{sku_code}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"description": "no SKU of that code in the account"},
+        409: {"description": "something refers to the SKU (named); nothing was deleted"},
+    },
+)
+def delete_sku(
+    sku_code: Annotated[str, Path(min_length=1, max_length=120)],
+    session: SessionDep,
+    who: CatalogueWrite,
+) -> Response:
+    """Delete a SKU nothing refers to yet, with its barcodes and components, as the
+    catalogue page does (cloud/catalogue/removal.py: a SKU with history stays, and the 409
+    says what holds it)."""
+    removal.delete_sku(session, who.account_id, sku_code, datetime.now(UTC))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/{sku_code}")

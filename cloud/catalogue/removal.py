@@ -10,15 +10,16 @@ and deleting it frees its code and barcodes for the right entry. Hiding a discon
 that does have history (an "inactive" flag, with rules for what an inactive SKU does when a
 channel order still names it) is not built: it needs a column of its own.
 
-The edges keep their copy of a deleted SKU (the downlink has no removal message; a
-``catalogue.upsert`` needs a barcode). It is harmless there: no order, count or receipt
-of the hub names it, and a barcode given to another SKU later moves on the edge too
-(edge/store/replica.py ``_upsert_sku``).
+The account's nodes are told in the same transaction (``catalogue.remove`` on their
+downlink, docs/protocol.md): each drops the SKU and its barcodes, so a scan of one is an
+unknown code there as it is at the hub. The change has the SKU's downlink key, so
+compaction keeps the removal and drops the SKU's upserts before it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, or_, select
@@ -44,6 +45,8 @@ from cloud.db.models import (
 from cloud.db.serials import SerialSighting
 from cloud.db.transfers import TransferLine
 from cloud.errors import N_, ConflictError, NotFoundError, Sentence
+from cloud.nodes import downlink
+from protocol.messages import CatalogueRemove
 
 Where = Callable[[int, str], ColumnElement[bool]]
 
@@ -113,7 +116,7 @@ def history(session: Session, account_id: int, sku_code: str) -> Sentence | None
     return None
 
 
-def delete_sku(session: Session, account_id: int, sku_code: str) -> None:
+def delete_sku(session: Session, account_id: int, sku_code: str, now: datetime) -> None:
     """Delete a SKU of the account with its barcodes and components: 404 when it is not the
     account's, 409 (changing nothing) when anything names it (:func:`history`)."""
     sku = session.get(Sku, (account_id, sku_code), with_for_update=True)
@@ -138,3 +141,5 @@ def delete_sku(session: Session, account_id: int, sku_code: str) -> None:
     )
     session.delete(sku)
     session.flush()
+    nodes = downlink.nodes_of_account(session, account_id)
+    downlink.push(session, nodes, "catalogue.remove", [CatalogueRemove(sku_code=sku_code)], now)

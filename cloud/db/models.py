@@ -589,7 +589,13 @@ class OrderDecision(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     rule_key: Mapped[str | None] = mapped_column(String(64))
     rule_version: Mapped[int | None]
+    #: The English the API answers.
     reason: Mapped[str] = mapped_column(Text)
+    #: The reason's gettext message id and parameters (cloud/orders/audit_rules.py
+    #: ``Decision``), so the pages say it in their language (migration 0046). Null on a row
+    #: from before whose English did not parse: the page shows ``reason`` as it is.
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]
 

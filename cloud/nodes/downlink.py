@@ -22,6 +22,7 @@ from cloud.nodes.ownership import owned_by
 from protocol.messages import (
     CHANGE_ADAPTER,
     BinsUpsert,
+    CatalogueRemove,
     CatalogueUpsert,
     Change,
     DownBatch,
@@ -81,7 +82,9 @@ def push_bin_stock(
 
 def change_key(type_: str, item: Message) -> str:
     """The key a change is about; a later change with the same key supersedes it."""
-    if isinstance(item, CatalogueUpsert):
+    if isinstance(item, CatalogueUpsert | CatalogueRemove):
+        # One key for both: a removal supersedes the SKU's upserts, and the upsert of a SKU
+        # created again under the code supersedes the removal.
         return f"sku:{item.sku_code}"
     if isinstance(item, OrderRelease):
         return f"order:{item.order_id}"

@@ -20,7 +20,7 @@ from cloud.db.models import (
     Sku,
     Warehouse,
 )
-from cloud.errors import N_, ConflictError, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError, Sentence
 from cloud.orders.audit_rules import Engine, Facts, audit_day
 from cloud.orders.core import (
     OrderIn,
@@ -31,6 +31,7 @@ from cloud.orders.core import (
     phone_columns,
     transient,
 )
+from cloud.orders.reasons import stock_reserved, stock_short
 from cloud.stock.ledger import Ledger, Move
 
 # --- arrival and auto-audit ---------------------------------------------------------
@@ -164,14 +165,14 @@ def create_orders(
 
     ledger = Ledger(session, account_id, now)
     ledger.lock(m for _, ms in wanted for m in ms)
-    short: dict[str, str] = {}
+    short: dict[str, Sentence] = {}
     for o, ms in wanted:
         why = ledger.check(ms)
         if why is None:
             ledger.stage(ms)
             o.reserved = True
         else:
-            short[o.id] = str(why)
+            short[o.id] = why
     logs = [
         {
             "order_id": o.id,
@@ -212,15 +213,16 @@ def create_orders(
                     if not r["gift"]
                 ],
                 stock_ok=o.reserved,
-                stock_why=N_("stock reserved") if o.reserved else f"stock short: {short.get(o.id)}",
+                stock_why=stock_reserved() if o.reserved else stock_short(short.get(o.id)),
                 order_no=o.order_no,
                 now=now,
             )
             for code, qty, d in verdict.gifts:
                 if code not in gift_skus:
-                    d.outcome, d.reason = (
+                    d.amend(
                         "skip",
-                        d.reason + f" (gift SKU {code} is not in the catalogue)",
+                        N_("%(reason)s (gift SKU %(sku)s is not in the catalogue)"),
+                        sku=code,
                     )
                 elif o.reserved:
                     need = needs([(code, qty)], comps, kinds)
@@ -252,7 +254,7 @@ def create_orders(
                             ],
                         )
                     else:
-                        d.outcome, d.reason = "skip", d.reason + " (gift out of stock)"
+                        d.amend("skip", N_("%(reason)s (gift out of stock)"))
                 verdict.decisions.append(d)
             o.carrier, o.carrier_source = verdict.carrier, verdict.carrier_source
             decisions.extend(decision_row(o.id, d, "auto-audit", now) for d in verdict.decisions)

@@ -40,7 +40,15 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import Carrier, Rule, Task
 from cloud.errors import N_, ConflictError, InvalidValue, NotFoundError
-from cloud.tasks import open_task
+from cloud.orders.reasons import (
+    HELD_BY_OP,
+    LIST,
+    Decision,
+    Said,
+    remark_hold,
+    yuan,
+)
+from cloud.tasks import open_task, sentence
 
 log = logging.getLogger("guanjia.cloud.rules")
 
@@ -74,6 +82,7 @@ Op = Literal[
 ]
 REGION_FIELDS: Final = {"province", "city", "district"}
 Key = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
 #: Bounds of a rule (issue 13, finding 7; OWASP API Security Top 10 2023, API4 "Unrestricted
 #: resource consumption"): a rule is read for every order its account receives, so its size
 #: is the intake's cost. A 134 MB rule made intake 250× slower and ``GET /rules`` 124 MB.
@@ -353,40 +362,71 @@ def parse_region(text: str) -> Parsed:
     return Parsed(s(rec.get("省")), s(rec.get("市")), s(rec.get("区")), s(rec.get("adcode")))
 
 
-def check_address(r: dict[str, Any]) -> tuple[bool, str, Parsed]:
+def check_address(r: dict[str, Any]) -> tuple[bool, Said, Parsed]:
     """Complete and valid: province, city and district exist and agree; a street address."""
     parsed = parse_region(f"{r.get('province', '')}{r.get('city', '')}{r.get('district') or ''}")
-    problems = []
+    problems: list[Said] = []
+    province, city, district = (str(r.get(f)) for f in ("province", "city", "district"))
     if parsed.province is None:
-        problems.append(f"province {r.get('province')!r} is not a Chinese province")
+        problems.append(
+            sentence(N_("province '%(province)s' is not a Chinese province"), province=province)
+        )
     elif region(parsed.province) != region(r.get("province")):
-        problems.append(f"province {r.get('province')!r} does not match {parsed.province}")
+        problems.append(
+            sentence(
+                N_("province '%(province)s' does not match %(parsed)s"),
+                province=province,
+                parsed=parsed.province,
+            )
+        )
     if parsed.province and (
         parsed.city is None
         or (parsed.city != "市辖区" and region(parsed.city) != region(r.get("city")))
     ):
-        problems.append(f"city {r.get('city')!r} is not in {parsed.province}")
+        problems.append(
+            sentence(
+                N_("city '%(city)s' is not in %(province)s"), city=city, province=parsed.province
+            )
+        )
     if not r.get("district") or parsed.district is None:
-        problems.append(f"district {r.get('district')!r} missing or not in {r.get('city')}")
+        problems.append(
+            sentence(
+                N_("district '%(district)s' missing or not in %(city)s"),
+                district=district,
+                city=city,
+            )
+        )
     if len(str(r.get("address", "")).strip()) < 4:
-        problems.append("street address too short")
+        problems.append(sentence(N_("street address too short")))
     if problems:
-        return False, "; ".join(problems), parsed
+        return False, sentence(LIST, items=problems), parsed
     return (
         True,
-        f"address parsed as {parsed.province} {parsed.city} {parsed.district} (adcode {parsed.adcode})",
+        sentence(
+            N_("address parsed as %(province)s %(city)s %(district)s (adcode %(adcode)s)"),
+            province=str(parsed.province),
+            city=str(parsed.city),
+            district=str(parsed.district),
+            adcode=str(parsed.adcode),
+        ),
         parsed,
     )
 
 
-def reaches(carrier: Carrier | CarrierView, r: dict[str, Any]) -> str | None:
+def reaches(carrier: Carrier | CarrierView, r: dict[str, Any]) -> Said | None:
     """Why ``carrier`` does not deliver to the address, or None."""
     regions = {region(r.get(f)) for f in REGION_FIELDS if r.get(f)}
     for u in carrier.unreachable:
         if region(u) in regions:
-            return f"{carrier.code} does not deliver to {u}"
+            return sentence(
+                N_("%(carrier)s does not deliver to %(region)s"), carrier=carrier.code, region=u
+            )
         if u in str(r.get("address", "")):
-            return f"{carrier.code} does not deliver to addresses with {u!r}"
+            return sentence(
+                N_("%(carrier)s does not deliver to addresses with '%(word)s'"),
+                carrier=carrier.code,
+                word=u,
+            )
     return None
 
 
@@ -424,48 +464,57 @@ def _cmp(value: Any, want: Any, fld: str) -> Any:
     return want
 
 
-def holds(c: Condition, facts: Facts) -> tuple[bool, str]:
-    v = facts.get(c.field)
+def holds(c: Condition, facts: Facts) -> tuple[bool, Said]:
+    """Whether the condition holds, and why, as a sentence (values as the API shows them)."""
+    f = c.field
+    v = facts.get(f)
     if c.op == "present":
-        return bool(v), f"{c.field} present"
+        return bool(v), sentence(N_("%(field)s present"), field=f)
     if c.op == "absent":
-        return not v, f"{c.field} absent"
+        return not v, sentence(N_("%(field)s absent"), field=f)
     if v is None:
-        return False, f"{c.field} missing"
-    vals = v if c.field == "sku" else [v]
+        return False, sentence(N_("%(field)s missing"), field=f)
+    vals = v if f == "sku" else [v]
     if c.op in {"in", "not_in"}:
-        want_list = [_cmp(v, w, c.field) for w in c.value]  # type: ignore[union-attr]
-        if c.field in REGION_FIELDS:
+        want_list = [_cmp(v, w, f) for w in c.value]  # type: ignore[union-attr]
+        if f in REGION_FIELDS:
             hit = any(region(x) == region(str(w)) for x in vals for w in want_list)
         else:
             hit = any(x in want_list for x in vals)
         ok = hit if c.op == "in" else not hit
-        return ok, f"{c.field} {v} {'in' if hit else 'not in'} {c.value}"
+        said = (
+            N_("%(field)s %(value)s in %(want)s")
+            if hit
+            else N_("%(field)s %(value)s not in %(want)s")
+        )
+        return ok, sentence(said, field=f, value=str(v), want=str(c.value))
     if c.op == "between":
-        lo, hi = (_cmp(v, w, c.field) for w in c.value)  # type: ignore[union-attr]
+        lo, hi = (_cmp(v, w, f) for w in c.value)  # type: ignore[union-attr]
         ok = any(lo <= x <= hi for x in vals)
-        return ok, f"{c.field} {v} {'in' if ok else 'outside'} [{lo}, {hi}]"
-    want = _cmp(v, c.value, c.field)
+        said = (
+            N_("%(field)s %(value)s in [%(low)s, %(high)s]")
+            if ok
+            else N_("%(field)s %(value)s outside [%(low)s, %(high)s]")
+        )
+        return ok, sentence(said, field=f, value=str(v), low=str(lo), high=str(hi))
+    want = _cmp(v, c.value, f)
     for x in vals:
         if c.op in {"eq", "ne"}:
-            same = region(str(x)) == region(str(want)) if c.field in REGION_FIELDS else x == want
+            same = region(str(x)) == region(str(want)) if f in REGION_FIELDS else x == want
             ok = same if c.op == "eq" else not same
         elif c.op == "contains":
             ok = str(want) in str(x)
         else:
             ok = {"gt": x > want, "gte": x >= want, "lt": x < want, "lte": x <= want}[c.op]
         if ok:
-            return True, f"{c.field} {x} {c.op} {want}"
-    return False, f"{c.field} {v} not {c.op} {want}"
-
-
-@dataclass
-class Decision:
-    check: str
-    outcome: Literal["pass", "hold", "assign", "skip", "add"]
-    reason: str
-    rule_key: str | None = None
-    rule_version: int | None = None
+            return True, sentence(HELD_BY_OP[c.op], field=f, value=str(x), want=str(want))
+    return False, sentence(
+        N_("%(field)s %(value)s not %(op)s %(want)s"),
+        field=f,
+        value=str(v),
+        op=c.op,
+        want=str(want),
+    )
 
 
 @dataclass
@@ -536,8 +585,8 @@ class Engine:
             RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action) for r in self.rules
         ]
 
-    def _match(self, rule: RuleView, facts: Facts) -> tuple[bool, str]:
-        why = []
+    def _match(self, rule: RuleView, facts: Facts) -> tuple[bool, Said]:
+        why: list[Said] = []
         for cond in self.conditions[rule.id]:
             try:
                 ok, text = holds(cond, facts)
@@ -545,11 +594,13 @@ class Engine:
                 # A rule that fails on an order is skipped for it, never a 500 for every
                 # order of the account (issue 13, finding 7).
                 self._failed.setdefault(rule.id, (rule, f"{type(err).__name__}: {err}"))
-                return False, f"cannot be evaluated: {err}"
+                return False, sentence(N_("cannot be evaluated: %(error)s"), error=str(err))
             if not ok:
                 return False, text
             why.append(text)
-        return True, "; ".join(why) or "no conditions (default)"
+        if not why:
+            return True, sentence(N_("no conditions (default)"))
+        return True, sentence(LIST, items=why)
 
     def _skipped(self, verdict: Verdict, order_no: str | None, now: datetime | None) -> None:
         """A decision on the order for each broken rule, and once per rule a task for a
@@ -559,10 +610,13 @@ class Engine:
                 Decision(
                     "rule",
                     "skip",
-                    f"rule {rule.rule_key}@{rule.version} skipped: it cannot be evaluated "
-                    f"({why}); save it again",
+                    N_(
+                        "rule %(rule)s@%(version)s skipped: it cannot be evaluated (%(why)s);"
+                        " save it again"
+                    ),
                     rule.rule_key,
                     rule.version,
+                    {"rule": rule.rule_key, "version": rule.version, "why": why},
                 )
             )
             if rule_id in self._reported or now is None:
@@ -608,15 +662,28 @@ class Engine:
         r = facts.recipient
         if facts.seller_carrier:
             c = self.carriers.get(facts.seller_carrier)
-            why = reaches(c, r) if c else f"unknown carrier {facts.seller_carrier}"
+            chosen = facts.seller_carrier
+            why = (
+                reaches(c, r) if c else sentence(N_("unknown carrier %(carrier)s"), carrier=chosen)
+            )
             if why is None:
-                verdict.carrier, verdict.carrier_source = facts.seller_carrier, "seller"
+                verdict.carrier, verdict.carrier_source = chosen, "seller"
                 verdict.decisions.append(
-                    Decision("courier", "assign", f"seller chose {facts.seller_carrier}")
+                    Decision(
+                        "courier",
+                        "assign",
+                        N_("seller chose %(carrier)s"),
+                        params={"carrier": chosen},
+                    )
                 )
                 return
             verdict.decisions.append(
-                Decision("courier", "skip", f"seller chose {facts.seller_carrier}, but {why}")
+                Decision(
+                    "courier",
+                    "skip",
+                    N_("seller chose %(carrier)s, but %(why)s"),
+                    params={"carrier": chosen, "why": why},
+                )
             )
         for rule in self.views:
             if rule.kind != "courier":
@@ -637,7 +704,11 @@ class Engine:
                 candidates = [rule.action["carrier"]]
             for code in candidates:
                 c = self.carriers.get(code)
-                blocked = reaches(c, r) if c else f"{code} is not a carrier of this account"
+                blocked = (
+                    reaches(c, r)
+                    if c
+                    else sentence(N_("%(carrier)s is not a carrier of this account"), carrier=code)
+                )
                 if blocked is None:
                     verdict.carrier, verdict.carrier_source = (
                         code,
@@ -647,9 +718,10 @@ class Engine:
                         Decision(
                             "courier",
                             "assign",
-                            f"{rule.name}: {why} → {code}",
+                            N_("%(rule)s: %(why)s → %(carrier)s"),
                             rule.rule_key,
                             rule.version,
+                            {"rule": rule.name, "why": why, "carrier": code},
                         )
                     )
                     return
@@ -658,16 +730,20 @@ class Engine:
                         Decision(
                             "courier",
                             "skip",
-                            f"{rule.name} matched ({why}) but {blocked}",
+                            N_("%(rule)s matched (%(why)s) but %(blocked)s"),
                             rule.rule_key,
                             rule.version,
+                            {"rule": rule.name, "why": why, "blocked": blocked},
                         )
                     )
         verdict.decisions.append(
             Decision(
                 "reach",
                 "hold",
-                f"no courier rule gives a carrier that reaches {r.get('province')} {r.get('city')} {r.get('address')}",
+                N_(
+                    "no courier rule gives a carrier that reaches %(province)s %(city)s %(address)s"
+                ),
+                params={f: str(r.get(f)) for f in ("province", "city", "address")},
             )
         )
 
@@ -678,34 +754,35 @@ class Engine:
         remark: str | None,
         prices: list[tuple[str, int, int | None]],
         stock_ok: bool,
-        stock_why: str,
+        stock_why: Said,
         order_no: str | None = None,
         now: datetime | None = None,
     ) -> Verdict:
         v = Verdict()
         self._failed = {}
         ok, why, _ = check_address(facts.recipient)
-        v.decisions.append(Decision("address", "pass" if ok else "hold", why))
-        v.decisions.append(Decision("stock", "pass" if stock_ok else "hold", stock_why))
+        v.decisions.append(Decision.said("address", "pass" if ok else "hold", why))
+        v.decisions.append(Decision.said("stock", "pass" if stock_ok else "hold", stock_why))
         if remark and remark.strip():
-            v.decisions.append(
-                Decision("remark", "hold", f"buyer remark needs a human: {remark.strip()[:200]}")
-            )
+            v.decisions.append(Decision.said("remark", "hold", remark_hold(remark.strip())))
         else:
             v.decisions.append(Decision("remark", "pass", N_("no buyer remark")))
         bad = [
-            f"{sku} at {price / 100:.2f} below minimum {low / 100:.2f}"
+            sentence(
+                N_("%(sku)s at %(price)s below minimum %(minimum)s"),
+                sku=sku,
+                price=yuan(price),
+                minimum=yuan(low),
+            )
             if low is not None and price < low
-            else f"{sku} at {price / 100:.2f}"
+            else sentence(N_("%(sku)s at %(price)s"), sku=sku, price=yuan(price))
             for sku, price, low in prices
             if price <= 0 or (low is not None and price < low)
         ]
         v.decisions.append(
-            Decision(
-                "price",
-                "hold" if bad else "pass",
-                "; ".join(bad) if bad else N_("prices at or above minimum"),
-            )
+            Decision("price", "hold", LIST, params={"items": bad})
+            if bad
+            else Decision("price", "pass", N_("prices at or above minimum"))
         )
         for rule in self.views:
             if rule.kind == "courier":
@@ -718,18 +795,25 @@ class Engine:
                     Decision(
                         "hold_rule",
                         "hold",
-                        f"{rule.name}: {rule.action['hold']} ({why})",
+                        N_("%(rule)s: %(hold)s (%(why)s)"),
                         rule.rule_key,
                         rule.version,
+                        {"rule": rule.name, "hold": str(rule.action["hold"]), "why": why},
                     )
                 )
             else:
                 d = Decision(
                     "gift",
                     "add",
-                    f"{rule.name}: {why} → gift {rule.action['gift_sku']} × {rule.action.get('qty', 1)}",
+                    N_("%(rule)s: %(why)s → gift %(sku)s × %(qty)s"),
                     rule.rule_key,
                     rule.version,
+                    {
+                        "rule": rule.name,
+                        "why": why,
+                        "sku": str(rule.action["gift_sku"]),
+                        "qty": str(rule.action.get("qty", 1)),
+                    },
                 )
                 v.gifts.append((rule.action["gift_sku"], int(rule.action.get("qty", 1)), d))
         if ok:

@@ -34,7 +34,7 @@ from cloud.db.models import (
 from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes import downlink
 from cloud.orders import channel_outbox, waybill_outbox
-from cloud.orders.audit_rules import Decision
+from cloud.orders.reasons import Decision, Said, stock_reserved, stock_short
 from cloud.stock.ledger import Ledger, Move, post
 from protocol.messages import Code, OrderId, OrderLine, OrderRelease, Recipient, SkuCode
 
@@ -129,6 +129,8 @@ def decision_row(order_id: str, d: Decision, actor: str, now: datetime) -> dict[
         "rule_key": d.rule_key,
         "rule_version": d.rule_version,
         "reason": d.reason[:2000],
+        "message": d.message,
+        "params": d.params or None,
         "actor": actor,
         "created_at": now,
     }
@@ -257,10 +259,10 @@ def release_reservation(
     o.reserved = False
 
 
-def try_reserve(session: Session, o: SalesOrder, actor: str, now: datetime) -> tuple[bool, str]:
-    """Reserve every line at the order's warehouse, all or nothing."""
+def try_reserve(session: Session, o: SalesOrder, actor: str, now: datetime) -> tuple[bool, Said]:
+    """Reserve every line at the order's warehouse, all or nothing; the stock check's reason."""
     if o.reserved:
-        return True, N_("stock reserved")
+        return True, stock_reserved()
     lines = lines_of(session, [o.id])[o.id]
     kinds = dict(
         session.execute(
@@ -287,11 +289,11 @@ def try_reserve(session: Session, o: SalesOrder, actor: str, now: datetime) -> t
     ledger.lock(moves)
     why = ledger.check(moves)
     if why is not None:
-        return False, f"stock short: {why}"
+        return False, stock_short(why)
     ledger.stage(moves)
     ledger.flush()
     o.reserved = True
-    return True, N_("stock reserved")
+    return True, stock_reserved()
 
 
 _ORDER_COLUMNS: Final = tuple(c.key for c in SalesOrder.__table__.columns)

@@ -29,8 +29,18 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import Rule, SalesOrder, SalesOrderLine, Sku, Warehouse
 from cloud.errors import N_, ConflictError
-from cloud.orders.audit_rules import CHINA, Condition, Engine, Facts, RuleIn, RuleView, audit_day
+from cloud.orders.audit_rules import (
+    CHINA,
+    Condition,
+    Engine,
+    Facts,
+    RuleIn,
+    RuleView,
+    audit_day,
+)
 from cloud.orders.core import EDITABLE
+from cloud.orders.reasons import stock_reserved
+from cloud.tasks import sentence
 
 #: Orders a dry run evaluates at most (10,000 took ~2 s on the 2-core machine, docs/dashboard.md).
 MAX_ORDERS: Final = 10_000
@@ -138,7 +148,7 @@ def _outcome(
         remark=order.buyer_remark,
         prices=prices,
         stock_ok=order.reserved,
-        stock_why="stock reserved" if order.reserved else "stock short",
+        stock_why=stock_reserved() if order.reserved else sentence(N_("stock short")),
         order_no=order.order_no,
         now=None,  # never write (a task for a broken rule): see the module's docstring
     )

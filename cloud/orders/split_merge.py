@@ -26,6 +26,8 @@ from cloud.orders.core import (
     release_reservation,
     try_reserve,
 )
+from cloud.orders.reasons import remark_hold
+from cloud.tasks import say
 
 # --- split and merge (拆单 / 并单) ------------------------------------------------------
 
@@ -233,7 +235,8 @@ def merge(
     new_remarks = _carry(head, away, "buyer_remark")
     _carry(head, away, "seller_note")
     if new_remarks:
-        why = f"buyer remark needs a human: {'; '.join(new_remarks)[:200]}"
+        said = remark_hold("; ".join(new_remarks))
+        why = say(said["msgid"], said["params"])
         session.add(
             OrderDecision(
                 order_id=head.id,
@@ -242,6 +245,8 @@ def merge(
                 rule_key=None,
                 rule_version=None,
                 reason=why,
+                message=said["msgid"],
+                params=said["params"],
                 actor=actor,
                 created_at=now,
             )

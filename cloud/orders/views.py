@@ -79,6 +79,8 @@ ORDER_FIELDS = (
 )
 LINE_FIELDS = ("line_id", "sku_code", "qty", "price_cents", "gift")
 DECISION_FIELDS = ("check", "outcome", "rule_key", "rule_version", "reason", "actor", "created_at")
+#: What the pages read besides: the reason's message id and parameters (migration 0046).
+SAID_FIELDS = (*DECISION_FIELDS, "message", "params")
 LOG_FIELDS = ("action", "from_status", "to_status", "reason", "actor", "at")
 
 
@@ -293,6 +295,13 @@ _DECISIONS = Statements(
         .order_by(_D.id)
     )
 )
+_SAID = Statements(
+    lambda _d, _v: (
+        select(*(_D[f] for f in SAID_FIELDS))
+        .where(_D.order_id == bindparam("order_id"))
+        .order_by(_D.id)
+    )
+)
 _HISTORY = Statements(
     lambda _d, _v: (
         select(*(_H[f] for f in LOG_FIELDS))
@@ -437,8 +446,12 @@ def by_ids(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
     return [found[i] for i in ids]
 
 
-def detail(session: Session, account_id: int, order_no: str) -> dict[str, Any]:
-    """One order with every audit decision (which rule fired, and why) and its history."""
+def detail(
+    session: Session, account_id: int, order_no: str, *, said: bool = False
+) -> dict[str, Any]:
+    """One order with every audit decision (which rule fired, and why) and its history.
+    ``said``: each decision's reason also as its message id and parameters (for the pages;
+    the API answers the English ``reason``)."""
     # Core reads do not autoflush: what this request changed must be visible to them.
     session.flush()
     row = session.execute(
@@ -448,12 +461,52 @@ def detail(session: Session, account_id: int, order_no: str) -> dict[str, Any]:
         raise NotFoundError(N_("no order %(order)r"), order=order_no)
     order_id = row.id
     out = _with_lines(session, [row])[0]
+    fields, stmt = (SAID_FIELDS, _SAID) if said else (DECISION_FIELDS, _DECISIONS)
     out["decisions"] = [
-        dict(zip(DECISION_FIELDS, r, strict=True))
-        for r in session.execute(_DECISIONS.get(session), {"order_id": order_id})
+        dict(zip(fields, r, strict=True))
+        for r in session.execute(stmt.get(session), {"order_id": order_id})
     ]
     out["history"] = [
         dict(zip(LOG_FIELDS, r, strict=True))
         for r in session.execute(_HISTORY.get(session), {"order_id": order_id})
     ]
     return out
+
+
+def hold_said(hold_reason: str | None, decisions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The decisions an order's hold reason was made of: the holds of its latest audit, when
+    their English joined is the hold reason (arrival.py, workflow.save write it so). A hold a
+    person typed, or one a merge composed, matches none: the page shows it as it is."""
+    if not hold_reason:
+        return []
+    holds = [d for d in decisions if d["outcome"] == "hold"]
+    if not holds:
+        return []
+    last = [d for d in holds if d["created_at"] == holds[-1]["created_at"]]
+    # A manual save leaves the remark out of the hold: the auditor is reading it.
+    for said in (last, [d for d in last if d["check"] != "remark"]):
+        if said and "; ".join(d["reason"] for d in said)[:300] == hold_reason:
+            return said
+    return []
+
+
+def holds_said(
+    session: Session, account_id: int, rows: Sequence[dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`hold_said` for the held orders of a list (one query for the page)."""
+    held = {r["order_no"]: r["hold_reason"] for r in rows if r.get("on_hold")}
+    if not held:
+        return {}
+    found: dict[str, list[dict[str, Any]]] = {no: [] for no in held}
+    for no, *values in session.execute(
+        select(_O.order_no, *(_D[f] for f in SAID_FIELDS))
+        .join(SalesOrder.__table__, _O.id == _D.order_id)
+        .where(
+            _O.account_id == account_id,
+            _O.order_no.in_(list(held)),
+            _D.outcome == "hold",
+        )
+        .order_by(_D.id)
+    ):
+        found[no].append(dict(zip(SAID_FIELDS, values, strict=True)))
+    return {no: hold_said(held[no], ds) for no, ds in found.items()}

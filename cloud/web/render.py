@@ -4,6 +4,7 @@ name is shown as text, never as markup: OWASP XSS Prevention, rule 1)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cloud.orders.audit_rules import CHINA
+from cloud.orders.reasons import reason_in
 from cloud.web import i18n
 from cloud.web.session import PREFIX, WebUser
 
@@ -43,6 +45,14 @@ def when(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return value.astimezone(CHINA).strftime(fmt)
 
 
+def _reason(gettext: Callable[[str], str], d: dict[str, Any]) -> str:
+    return reason_in(d.get("message"), d.get("params"), d.get("reason") or "", gettext)
+
+
+def _reasons(gettext: Callable[[str], str], ds: list[dict[str, Any]]) -> str:
+    return "; ".join(_reason(gettext, d) for d in ds)
+
+
 @functools.cache
 def environment(locale: str) -> Environment:
     env = Environment(
@@ -58,6 +68,9 @@ def environment(locale: str) -> Environment:
     # A stored text shown as it is unless the catalogue knows it (a fixed reason of the
     # audit: "stock reserved"): plain gettext, no %-formatting of text that may hold a "%".
     env.filters["known"] = i18n.translations(locale).gettext
+    # An audit decision's reason from its message id and parameters (migration 0046).
+    env.filters["reason"] = functools.partial(_reason, i18n.translations(locale).gettext)
+    env.filters["reasons"] = functools.partial(_reasons, i18n.translations(locale).gettext)
     env.globals["P"] = PREFIX
     return env
 

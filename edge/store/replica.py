@@ -19,6 +19,7 @@ from protocol.messages import (
     BinInfo,
     BinsUpserted,
     BundleComponent,
+    CatalogueRemoved,
     CatalogueUpserted,
     Change,
     OrderRelease,
@@ -52,6 +53,12 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> WaybillPoolRelease
     appends it to the outbox in the same transaction)."""
     if isinstance(change, CatalogueUpserted):
         _upsert_sku(conn, change)
+    elif isinstance(change, CatalogueRemoved):
+        # The hub deletes only a SKU nothing names; its barcodes go with it, so a scan of
+        # one is an unknown code again. Removing a SKU the node lacks changes nothing.
+        code = change.payload.sku_code
+        conn.execute("DELETE FROM barcode WHERE sku_code = ?", (code,))
+        conn.execute("DELETE FROM sku WHERE sku_code = ?", (code,))
     elif isinstance(change, OrderReleased):
         _release_order(conn, change.payload)
     elif isinstance(change, BinsUpserted):

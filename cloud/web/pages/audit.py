@@ -37,6 +37,9 @@ def queue(
             session, account, OrderFilter(status=status, on_hold=False), limit=PAGE, offset=0
         )
     ]
+    said = order_views.holds_said(session, account, held)
+    for o in held:
+        o["hold_said"] = said.get(o["order_no"])
     chosen = order or (
         held[0]["order_no"] if held else (waiting[0]["order_no"] if waiting else None)
     )

@@ -507,7 +507,7 @@ async def delete_sku(
         )  # fmt: skip
     else:
         try:
-            removal.delete_sku(session, user.who.account_id, code)
+            removal.delete_sku(session, user.who.account_id, code, datetime.now(UTC))
         except ConflictError as err:
             session.rollback()
             why = err.status, _domain_sentence(request, err)

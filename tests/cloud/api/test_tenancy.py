@@ -106,6 +106,7 @@ PHONE_CASE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # A's:
 LEATHER = "MKING IPAD AIR2 金甲系列皮套-金色"  # A's own-brand cover
 FILM = "GIFT 贴膜"  # A's gift film: 500 in WH1
 B_SKU = "B-SKU-1"
+A_SPARE = "A-SPARE-1"  # A's SKU nothing refers to (the DELETE probe's control deletes it)
 B_ORDER = "B-ORDER-1"
 B_RECIPIENT = {
     "name": "赵六",
@@ -307,6 +308,16 @@ FOREIGN: list[Case] = [
     ),
     # import jobs: A's job, by its id, is no job to B
     Case("GET", "/api/v1/skus/imports/{job_id}", 404),
+    Case("DELETE", "/api/v1/skus/{sku_code}", 404, params={"sku_code": A_SPARE}),
+    # B moves the lease of A's released order: no order of B's (control=False: A's own
+    # move would take the lease the pick-node control above moves)
+    Case(
+        "POST",
+        "/api/v1/pick-leases/moves",
+        404,
+        {"order_nos": ["JY1300111"], "node": NODE, "reason": "probe"},
+        control=False,
+    ),
     # warehouses, bins, nodes
     Case("GET", "/api/v1/warehouses/{code}/bins", 404),
     Case(
@@ -1393,6 +1404,15 @@ def _world(client: TestClient) -> World:
         order_money.confirm(
             s, a_id, "JY1300004", "refunded", "A-REFUND-REASON", "test", now.date(), now
         )
+
+    # A's SKU entered by mistake: nothing refers to it, so A's control may delete it.
+    _ok(
+        c.put(
+            f"/api/v1/skus/{A_SPARE}",
+            headers=a,
+            json={"sku_code": A_SPARE, "name": "录错的商品", "barcodes": ["6901234567953"]},
+        )
+    )
 
     b = make_account(client, "other")
     _ok(c.post("/api/v1/warehouses", headers=b, json={"code": "BWH", "name": "乙仓"}))

@@ -247,3 +247,36 @@ def test_a_pool_release_removes_free_numbers_and_answers_in_the_same_transaction
     feed(store, WaybillPoolReleaseAsked(seq=1, payload=ask))  # again: the same answer
     assert [a.payload for a in answers()] == [ans.payload, ans.payload]
     assert waybill_pool.free(store.conn, "ZTO") == 1
+
+
+def test_a_removed_sku_leaves_the_node_with_its_barcodes(store: Store) -> None:
+    """``catalogue.remove`` (issue 15): the hub deleted a SKU typed by mistake; the node drops
+    it and its barcodes, keeps the others, and a removal of a SKU it lacks changes nothing."""
+    from protocol.messages import CatalogueRemove, CatalogueRemoved
+
+    for code, barcode in (("TYPO", "6901234567953"), ("KEPT", "6901234567892")):
+        feed(
+            store,
+            CatalogueUpserted(
+                seq=1, payload=CatalogueUpsert(sku_code=code, name=code, barcodes=[barcode])
+            ),
+        )
+    assert replica.sku_by_barcode(store.conn, "6901234567953") is not None
+    feed(store, CatalogueRemoved(seq=1, payload=CatalogueRemove(sku_code="TYPO")))
+    assert replica.sku(store.conn, "TYPO") is None
+    assert replica.sku_by_barcode(store.conn, "6901234567953") is None
+    kept = replica.sku_by_barcode(store.conn, "6901234567892")
+    assert kept is not None and kept.sku_code == "KEPT"
+    # a removal of a SKU the node never had (or a replay): applied, nothing else changes
+    feed(store, CatalogueRemoved(seq=1, payload=CatalogueRemove(sku_code="NEVER")))
+    assert replica.sku(store.conn, "KEPT") == kept
+    # the code typed again later comes back with its new barcode
+    feed(
+        store,
+        CatalogueUpserted(
+            seq=1,
+            payload=CatalogueUpsert(sku_code="TYPO", name="again", barcodes=["6901234567946"]),
+        ),
+    )
+    again = replica.sku_by_barcode(store.conn, "6901234567946")
+    assert again is not None and again.name == "again"

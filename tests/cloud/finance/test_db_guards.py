@@ -257,8 +257,8 @@ def _legs(engine: Engine) -> int:
         return int(conn.execute(text("SELECT count(*) FROM fin_leg")).scalar_one())
 
 
-@pytest.mark.parametrize("whose", ["no-such-entry", "entry-of-another-seller"])
-def test_a_leg_must_name_an_entry_of_its_seller(
+@pytest.mark.parametrize("whose", ["no-such-entry", "entry-of-another-seller", "other-currency"])
+def test_a_leg_must_name_an_entry_and_account_of_its_seller(
     books: sessionmaker[Session], engine: Engine, whose: str
 ) -> None:
     # PostgreSQL: the legs' statement trigger (0048) in place of the foreign key.
@@ -283,11 +283,13 @@ def test_a_leg_must_name_an_entry_of_its_seller(
             conn.execute(
                 text(
                     "INSERT INTO fin_leg (entry_id, account_id, fin_account_id, amount,"
-                    " currency) VALUES (:e, :a, :f, :m, 'CNY')"
+                    " currency) VALUES (:e, :a, :f, :m, :c)"
                 ),
                 {
                     "e": eid + 1000 if whose == "no-such-entry" else eid,
-                    "a": SELLER if whose == "no-such-entry" else other,
+                    "a": other if whose == "entry-of-another-seller" else SELLER,
+                    # Balanced in USD, on accounts that keep CNY.
+                    "c": "USD" if whose == "other-currency" else "CNY",
                     "f": _account(conn, code),
                     "m": amount,
                 },

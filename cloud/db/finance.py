@@ -6,8 +6,11 @@ Kept beside ``models.py`` (same ``Base``) rather than in it: that module is long
 What the database itself guarantees (the triggers are in the migration, per dialect):
 an entry's legs sum to zero per currency and are at least two; posted entries and their legs
 are never updated or deleted; nothing is posted into a closed period; a closed period stays
-closed. Composite foreign keys tie a leg to an entry and an account *of the same seller*
-and in the account's one currency.
+closed. A leg belongs to an entry and an account *of the same seller* and in the account's
+one currency: composite foreign keys on SQLite; on PostgreSQL the legs' statement trigger
+checks the same over all the rows of an INSERT at once, and the accounts keep their id,
+seller and currency and are never deleted (migration 0048_finance_set_guards: per-row
+foreign-key checks were the largest cost of posting, docs/benchmarks.md, Finance).
 """
 
 from __future__ import annotations

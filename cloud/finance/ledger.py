@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
@@ -160,40 +160,13 @@ def post_many(
     unique: dict[tuple[str, str], Draft] = {}
     for d in drafts:
         unique.setdefault(d.key, d)
-    rows = [
-        {
-            "account_id": account_id,
-            "source_doc": d.source_doc,
-            "event_kind": d.event_kind,
-            "entry_date": d.entry_date,
-            "memo": d.memo[:200],
-            # PostgreSQL checks balance at COMMIT; SQLite when the draft is posted (0021).
-            "posted": dialect == "postgresql",
-            "reverses_id": d.reverses_id,
-            "created_at": now,
-        }
-        for d in unique.values()
-    ]
-    stmt = (
-        insert_for(dialect, _ENTRY)
-        .on_conflict_do_nothing(index_elements=["account_id", "source_doc", "event_kind"])
-        .returning(_ENTRY.c.id, _ENTRY.c.source_doc, _ENTRY.c.event_kind)
-    )
-    created: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(rows):
-        result = (
-            session.execute(_PG_ENTRIES, _columns(chunk, _ENTRY_COLUMNS))
-            if dialect == "postgresql"
-            else session.execute(stmt, chunk)
-        )
-        for eid, doc, kind in result:
-            created[(doc, kind)] = eid
+    created = _insert_entries(session, dialect, account_id, list(unique.values()), now)
     ids = dict(created)
     missing = [k for k in unique if k not in created]
     if missing:
         ids.update(_existing(session, account_id, missing))
 
-    legs = []
+    legs: list[tuple[int, int, Decimal, str]] = []  # entry, account, amount, currency
     balances: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     counts: dict[tuple[int, str], int] = defaultdict(int)
     for key, eid in created.items():
@@ -201,21 +174,11 @@ def post_many(
         period = period_of(d.entry_date)
         for leg in d.legs:
             acc_id = accounts[leg.code][0]
-            legs.append(
-                {
-                    "entry_id": eid,
-                    "account_id": account_id,
-                    "fin_account_id": acc_id,
-                    "amount": leg.amount,
-                    "currency": leg.currency,
-                }
-            )
+            legs.append((eid, acc_id, leg.amount, leg.currency))
             balances[(acc_id, period)] += leg.amount
             counts[(acc_id, period)] += 1
-    if legs and dialect == "postgresql":
-        session.execute(_PG_LEGS, _columns(legs, _LEG_COLUMNS))
-    elif legs:
-        session.execute(_LEG.insert(), legs)
+    if legs:
+        _insert_legs(session, dialect, account_id, legs)
     if created and dialect != "postgresql":
         for ids_chunk in _chunks(list(created.values())):
             session.execute(_ENTRY.update().where(_ENTRY.c.id.in_(ids_chunk)).values(posted=True))
@@ -380,20 +343,28 @@ def _add_balances(
     balances: dict[tuple[int, str], Decimal],
     counts: dict[tuple[int, str], int],
 ) -> None:
+    # Sorted: concurrent postings lock the rows in one order, never deadlocking.
+    keys = sorted(balances)
+    if dialect == "postgresql":
+        params = {
+            "account_id": account_id,
+            "fin_account_id": _pg_plain(str(acc) for acc, _ in keys),
+            "period": _pg_texts(period for _, period in keys),
+            "amount": _pg_plain(str(balances[k]) for k in keys),
+            "legs": _pg_plain(str(counts[k]) for k in keys),
+        }
+        session.execute(_PG_BALANCES, params)
+        return
     rows = [
         {
             "account_id": account_id,
             "fin_account_id": acc,
             "period": period,
-            "amount": amount,
+            "amount": balances[(acc, period)],
             "legs": counts[(acc, period)],
         }
-        # Sorted: concurrent postings lock the rows in one order, never deadlocking.
-        for (acc, period), amount in sorted(balances.items())
+        for acc, period in keys
     ]
-    if dialect == "postgresql":
-        session.execute(_PG_BALANCES, _columns(rows, _BALANCE_COLUMNS))
-        return
     ins = insert_for(dialect, _BALANCE)
     stmt = ins.on_conflict_do_update(
         index_elements=["fin_account_id", "period"],
@@ -405,17 +376,89 @@ def _add_balances(
     session.execute(stmt, rows)
 
 
+def _insert_entries(
+    session: Session, dialect: str, account_id: int, drafts: list[Draft], now: datetime
+) -> dict[tuple[str, str], int]:
+    """Insert the entries (natural keys unique among ``drafts``); those whose key is in the
+    books already are skipped (ON CONFLICT DO NOTHING). Answers the ids of the new ones."""
+    created: dict[tuple[str, str], int] = {}
+    if not drafts:
+        return created
+    if dialect == "postgresql":
+        params = {
+            "account_id": account_id,
+            "created_at": now,
+            "source_doc": _pg_texts(d.source_doc for d in drafts),
+            "event_kind": _pg_texts(d.event_kind for d in drafts),
+            "entry_date": _pg_plain(d.entry_date.isoformat() for d in drafts),
+            "memo": _pg_texts(d.memo[:200] for d in drafts),
+            "reverses_id": _pg_plain(
+                "NULL" if d.reverses_id is None else str(int(d.reverses_id)) for d in drafts
+            ),
+        }
+        for eid, doc, kind in session.execute(_PG_ENTRIES, params):
+            created[(doc, kind)] = eid
+        return created
+    stmt = (
+        insert_for(dialect, _ENTRY)
+        .on_conflict_do_nothing(index_elements=["account_id", "source_doc", "event_kind"])
+        .returning(_ENTRY.c.id, _ENTRY.c.source_doc, _ENTRY.c.event_kind)
+    )
+    rows = [
+        {
+            "account_id": account_id,
+            "source_doc": d.source_doc,
+            "event_kind": d.event_kind,
+            "entry_date": d.entry_date,
+            "memo": d.memo[:200],
+            # SQLite checks the balance when the draft is posted, after its legs (0021).
+            "posted": False,
+            "reverses_id": d.reverses_id,
+            "created_at": now,
+        }
+        for d in drafts
+    ]
+    for chunk in _chunks(rows):
+        for eid, doc, kind in session.execute(stmt, chunk):
+            created[(doc, kind)] = eid
+    return created
+
+
+def _insert_legs(
+    session: Session, dialect: str, account_id: int, legs: list[tuple[int, int, Decimal, str]]
+) -> None:
+    if dialect == "postgresql":
+        session.execute(
+            _PG_LEGS,
+            {
+                "account_id": account_id,
+                "entry_id": _pg_plain(str(leg[0]) for leg in legs),
+                "fin_account_id": _pg_plain(str(leg[1]) for leg in legs),
+                "amount": _pg_plain(str(leg[2]) for leg in legs),
+                "currency": _pg_texts(leg[3] for leg in legs),
+            },
+        )
+        return
+    session.execute(
+        _LEG.insert(),
+        [
+            {
+                "entry_id": e,
+                "account_id": account_id,
+                "fin_account_id": a,
+                "amount": m,
+                "currency": c,
+            }
+            for e, a, m, c in legs
+        ],
+    )
+
+
 # PostgreSQL: one statement per table and batch, the rows as arrays (unnest): one round
-# trip and one plan instead of a statement per row (docs/benchmarks.md, Finance).
-_ENTRY_COLUMNS = (
-    "source_doc",
-    "event_kind",
-    "entry_date",
-    "memo",
-    "reverses_id",
-    "account_id",
-    "created_at",
-)
+# trip and one plan instead of a statement per row (docs/benchmarks.md, Finance). The arrays
+# go as PostgreSQL array literals built here ("Array Value Input" in the PostgreSQL manual:
+# elements in double quotes, backslash and quote escaped, unquoted NULL is null): the
+# driver's generic list adapter spent more client time per batch than the server's INSERT.
 _PG_ENTRIES = text(
     "INSERT INTO fin_entry (account_id, source_doc, event_kind, entry_date, memo, posted,"
     " reverses_id, created_at)"
@@ -425,14 +468,12 @@ _PG_ENTRIES = text(
     " ON CONFLICT (account_id, source_doc, event_kind) DO NOTHING"
     " RETURNING id, source_doc, event_kind"
 )
-_LEG_COLUMNS = ("entry_id", "fin_account_id", "amount", "currency", "account_id")
 _PG_LEGS = text(
     "INSERT INTO fin_leg (entry_id, account_id, fin_account_id, amount, currency)"
     " SELECT e, :account_id, a, m, c FROM unnest(CAST(:entry_id AS integer[]),"
     " CAST(:fin_account_id AS integer[]), CAST(:amount AS numeric[]), CAST(:currency AS text[]))"
     " AS x(e, a, m, c)"
 )
-_BALANCE_COLUMNS = ("fin_account_id", "period", "amount", "legs", "account_id")
 _PG_BALANCES = text(
     "INSERT INTO fin_balance (account_id, fin_account_id, period, amount, legs)"
     " SELECT :account_id, a, p, m, n FROM unnest(CAST(:fin_account_id AS integer[]),"
@@ -441,15 +482,17 @@ _PG_BALANCES = text(
     " ON CONFLICT (fin_account_id, period) DO UPDATE"
     " SET amount = fin_balance.amount + excluded.amount, legs = fin_balance.legs + excluded.legs"
 )
-# Scalars: the same for every row of a batch (the last names of each tuple above).
-_SCALARS = {"account_id", "created_at"}
 
 
-def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in names:
-        out[name] = rows[0][name] if name in _SCALARS else [r[name] for r in rows]
-    return out
+def _pg_plain(items: Iterable[str]) -> str:
+    """An array literal of elements that need no quoting (numbers, ISO dates, NULL)."""
+    return "{" + ",".join(items) + "}"
+
+
+def _pg_texts(items: Iterable[str]) -> str:
+    """An array literal of strings, each quoted (so 'NULL', commas and braces stay text)."""
+    quoted = ['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in items]
+    return "{" + ",".join(quoted) + "}"
 
 
 def _chunks(items: list[T]) -> Iterable[list[T]]:

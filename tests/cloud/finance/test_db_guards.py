@@ -239,3 +239,102 @@ def test_a_posted_entry_takes_no_more_legs(books: sessionmaker[Session], engine:
             )
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM fin_leg")).scalar_one() == 2
+
+
+def _post_one(books: sessionmaker[Session]) -> None:
+    with transaction(books) as s:
+        draft = Draft(
+            "D1",
+            "capital",
+            date(2026, 12, 1),
+            (Leg("1002", Decimal("4.00")), Leg("4001", Decimal("-4.00"))),
+        )
+        ledger.post(s, SELLER, draft, NOW)
+
+
+def _legs(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM fin_leg")).scalar_one())
+
+
+@pytest.mark.parametrize("whose", ["no-such-entry", "entry-of-another-seller", "other-currency"])
+def test_a_leg_must_name_an_entry_and_account_of_its_seller(
+    books: sessionmaker[Session], engine: Engine, whose: str
+) -> None:
+    # PostgreSQL: the legs' statement trigger (0048) in place of the foreign key.
+    with engine.begin() as conn:
+        other = conn.execute(
+            text("INSERT INTO account (name, created_at) VALUES ('other', :now) RETURNING id"),
+            {"now": NOW},
+        ).scalar_one()
+    with (
+        pytest.raises(DBAPIError, match=r"does not have|FOREIGN KEY|foreign key"),
+        engine.begin() as conn,
+    ):
+        eid = conn.execute(
+            text(
+                "INSERT INTO fin_entry (account_id, source_doc, event_kind, entry_date,"
+                " memo, posted, created_at) VALUES (1, 'R7', 'raw', '2026-12-01', '',"
+                " :p, :now) RETURNING id"
+            ),
+            {"p": engine.dialect.name == "postgresql", "now": NOW},
+        ).scalar_one()
+        for code, amount in (("1002", "2.00"), ("4001", "-2.00")):
+            conn.execute(
+                text(
+                    "INSERT INTO fin_leg (entry_id, account_id, fin_account_id, amount,"
+                    " currency) VALUES (:e, :a, :f, :m, :c)"
+                ),
+                {
+                    "e": eid + 1000 if whose == "no-such-entry" else eid,
+                    "a": other if whose == "entry-of-another-seller" else SELLER,
+                    # Balanced in USD, on accounts that keep CNY.
+                    "c": "USD" if whose == "other-currency" else "CNY",
+                    "f": _account(conn, code),
+                    "m": amount,
+                },
+            )
+    assert _entries(engine) == 0 and _legs(engine) == 0
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM fin_account WHERE code = '1002'",
+        "UPDATE fin_account SET currency = 'USD' WHERE code = '1002'",
+        "UPDATE fin_account SET id = id + 100000 WHERE code = '1002'",
+    ],
+    ids=["delete", "currency", "id"],
+)
+def test_an_account_with_legs_keeps_its_id_and_currency(
+    books: sessionmaker[Session], engine: Engine, sql: str
+) -> None:
+    _post_one(books)
+    with (
+        pytest.raises(DBAPIError, match=r"refused|never change|FOREIGN KEY|foreign key"),
+        engine.begin() as conn,
+    ):
+        conn.execute(text(sql))
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT id, currency FROM fin_account WHERE code = '1002' AND account_id = 1")
+        ).one()
+        assert row.currency == "CNY"
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM fin_leg WHERE fin_account_id = :f"), {"f": row.id}
+            ).scalar_one()
+            == 1
+        )
+
+
+def test_truncate_of_the_books_is_refused_on_postgresql(
+    books: sessionmaker[Session], engine: Engine
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    _post_one(books)
+    for table in ("fin_leg", "fin_entry CASCADE", "fin_account CASCADE", "fin_period"):
+        with pytest.raises(DBAPIError, match=r"TRUNCATE .* refused"), engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {table}"))
+    assert _entries(engine) == 1 and _legs(engine) == 2

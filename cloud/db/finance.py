@@ -9,7 +9,7 @@ are never updated or deleted; nothing is posted into a closed period; a closed p
 closed. A leg belongs to an entry and an account *of the same seller* and in the account's
 one currency: composite foreign keys on SQLite; on PostgreSQL the legs' statement trigger
 checks the same over all the rows of an INSERT at once, and the accounts keep their id,
-seller and currency and are never deleted (migration 0048_finance_set_guards: per-row
+seller and currency and are never deleted (migration 0047_finance_set_guards: per-row
 foreign-key checks were the largest cost of posting, docs/benchmarks.md, Finance).
 """
 

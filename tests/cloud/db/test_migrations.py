@@ -29,7 +29,7 @@ INDEXES = importlib.import_module("cloud.db.migrations.versions.0007_trigram_sea
 
 
 #: On PostgreSQL a leg's entry and account are checked by the legs' statement trigger, not by
-#: these foreign keys of the models, which SQLite keeps (migration 0048_finance_set_guards).
+#: these foreign keys of the models, which SQLite keeps (migration 0047_finance_set_guards).
 PG_TRIGGER_CHECKED_FKS = {"fk_fin_leg_entry", "fk_fin_leg_account"}
 
 

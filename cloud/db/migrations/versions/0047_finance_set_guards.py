@@ -1,6 +1,6 @@
 """finance: the books' guards on PostgreSQL checked per statement, not per row (issue 18)
 
-Revision ID: 0048
+Revision ID: 0047
 Revises: 0042
 Create Date: 2026-12-06 19:40:00
 
@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0048"
-down_revision = "0042"
+revision = "0047"
+down_revision = "0046"
 branch_labels = None
 depends_on = None
 

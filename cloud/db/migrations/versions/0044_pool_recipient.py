@@ -1,7 +1,7 @@
 """waybills: a used pool number's courier record corrected to the order's recipient
 
 Revision ID: 0044
-Revises: 0042
+Revises: 0043
 Create Date: 2026-12-06 19:30:00
 
 Issue 16 (docs/channels.md "The offline pool"): a pool number is drawn against a placeholder

@@ -1,7 +1,7 @@
 """inbound: the rest of a transfer shipped short, asked of its pick node
 
 Revision ID: 0045
-Revises: 0042
+Revises: 0044
 Create Date: 2026-12-06 19:40:00
 
 Issue 17 (docs/inbound.md "Transfers"): a transfer its node shipped short keeps the rest at

@@ -1,7 +1,7 @@
 """audit decisions: a reason's message id and parameters, so the pages say it in their language
 
 Revision ID: 0046
-Revises: 0042
+Revises: 0045
 Create Date: 2026-12-06 19:45:00
 
 Issue 15 ("zh_CN complete"): ``order_decision.reason`` kept only the English the audit

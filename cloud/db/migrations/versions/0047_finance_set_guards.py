@@ -1,7 +1,7 @@
 """finance: the books' guards on PostgreSQL checked per statement, not per row (issue 18)
 
 Revision ID: 0047
-Revises: 0042
+Revises: 0046
 Create Date: 2026-12-06 19:40:00
 
 ``guanjia bench finance`` posted fewer than 10,000 entries/s on PostgreSQL because of the

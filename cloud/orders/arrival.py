@@ -21,7 +21,7 @@ from cloud.db.models import (
     Warehouse,
 )
 from cloud.errors import N_, ConflictError, InvalidError, Sentence
-from cloud.orders.audit_rules import Engine, Facts, audit_day
+from cloud.orders.audit_rules import Engine, Facts, audit_day, order_total
 from cloud.orders.core import (
     OrderIn,
     decision_row,
@@ -195,7 +195,7 @@ def create_orders(
         for o, _ in wanted:
             lines = by_order[o.id]
             facts = Facts(
-                total=o.total_cents / 100,
+                total=order_total(o.total_cents),
                 recipient=o.recipient,
                 day=day,
                 weight_g=sum((skus[r["sku_code"]].weight_g or 0) * r["qty"] for r in lines),

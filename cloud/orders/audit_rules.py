@@ -24,6 +24,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -437,7 +438,8 @@ def reaches(carrier: Carrier | CarrierView, r: dict[str, Any]) -> Said | None:
 class Facts:
     """What rules look at, built once per order."""
 
-    total: float
+    #: The order's total in yuan: Decimal, as money always is (the rule's value is read as one).
+    total: Decimal
     recipient: dict[str, Any]
     day: date
     weight_g: int
@@ -459,9 +461,18 @@ class Facts:
 def _cmp(value: Any, want: Any, fld: str) -> Any:
     if fld == "date":
         return date.fromisoformat(str(want))
-    if fld in {"total", "weight_g"}:
+    if fld == "total":
+        # Money compares as Decimal: the rule's number read from its text ("999.99", not the
+        # binary float nearest to it), so a total of exactly 999.99 is "gte 999.99".
+        return Decimal(str(want))
+    if fld == "weight_g":
         return float(want)
     return want
+
+
+def order_total(total_cents: int) -> Decimal:
+    """The order's total in yuan, for the rules (cents are what the order stores)."""
+    return (Decimal(total_cents) / 100).quantize(Decimal("0.01"))
 
 
 def holds(c: Condition, facts: Facts) -> tuple[bool, Said]:

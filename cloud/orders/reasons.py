@@ -21,7 +21,7 @@ Said = dict[str, Any]
 #: Several reasons, each said in the page's language, joined by "; " (cloud/tasks.py ``say``).
 LIST: Final = N_("%(items)s")
 
-#: A condition that held, said with its op (the English keeps the API's codes: "total 1299.0
+#: A condition that held, said with its op (the English keeps the API's codes: "total 1299.00
 #: gte 999"; the pages put the field's label in, :func:`reason_in`).
 HELD_BY_OP: Final = {
     "eq": N_("%(field)s %(value)s eq %(want)s"),

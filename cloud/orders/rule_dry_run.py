@@ -37,6 +37,7 @@ from cloud.orders.audit_rules import (
     RuleIn,
     RuleView,
     audit_day,
+    order_total,
 )
 from cloud.orders.core import EDITABLE
 from cloud.orders.reasons import stock_reserved
@@ -250,7 +251,7 @@ def dry_run(
     for r in orders:
         ls = lines.get(r.id, [])
         facts = Facts(
-            total=r.total_cents / 100,
+            total=order_total(r.total_cents),
             recipient=r.recipient,
             day=day,
             weight_g=sum(

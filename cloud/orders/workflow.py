@@ -18,7 +18,7 @@ from cloud.db.models import (
     Warehouse,
 )
 from cloud.errors import N_, ConflictError, InvalidError
-from cloud.orders.audit_rules import Engine, Facts, audit_day
+from cloud.orders.audit_rules import Engine, Facts, audit_day, order_total
 from cloud.orders.core import (
     AT_EDGE,
     EDITABLE,
@@ -53,7 +53,7 @@ def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime
         ).scalars()
     }
     facts = Facts(
-        total=o.total_cents / 100,
+        total=order_total(o.total_cents),
         recipient=o.recipient,
         day=audit_day(now),
         weight_g=sum((skus[ln.sku_code].weight_g or 0) * ln.qty for ln in lines),

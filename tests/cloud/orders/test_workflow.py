@@ -57,7 +57,7 @@ def test_demo_orders_audit_themselves_and_say_why(demo: TestClient) -> None:
         "double11-sf@1",
     )
     why = next(d for d in d11["decisions"] if d["check"] == "courier")
-    assert why["rule_key"] == "double11-sf" and "total 1299.0 gte 999" in why["reason"]
+    assert why["rule_key"] == "double11-sf" and "total 1299.00 gte 999" in why["reason"]
     assert [h["to_status"] for h in d11["history"]] == ["new", "saved", "confirmed", "audited"]
     # the bundle reserved its components, and the gift rule added a gift line
     assert any(ln["gift"] for ln in d11["lines"])

@@ -22,7 +22,9 @@ TRADE = {
     ("payload", "stored"),
     [
         ({"buyer_nick": "a\x00b"}, {"buyer_nick": "ab"}),
-        ({"buyer_message": "x\x08y\x0cz\x7f"}, {"buyer_message": "xyz"}),
+        ({"buyer_message": "x\x08y"}, {"buyer_message": "xy"}),
+        ({"buyer_message": "y\x0cz"}, {"buyer_message": "yz"}),
+        ({"buyer_nick": "a\x7fb"}, {"buyer_nick": "ab"}),
         ({"seller_memo": "tab\tand\nnewline\r"}, {"seller_memo": "tab\tand\nnewline\r"}),
         ({"lines": [{"n": "\x1f"}]}, {"lines": [{"n": ""}]}),
         ({"tid": 2**53}, {"tid": str(2**53)}),

@@ -138,28 +138,35 @@ def on_trade(
 ) -> None:
     """A newer version of an imported trade was stored; ``before``: the version stored before
     it (None: just imported)."""
-    if before is not None and before == row.payload:
+    if row.order_id is None or (before is not None and before == row.payload):
         return  # the same version read again: nothing changed (and no order row locked)
-    o = _order(session, row)
-    if o is None:
-        return
     ext = row.external_id
-    if t.closed:
-        cancel(session, shop, ext, o, f"closed on the channel ({t.status})", now)
     old = _lines(before)
+    refunds = []
     for oid, ln in _lines(t.payload).items():
         status = intake.clean(ln.get("refund_status"), 40) or "NO_REFUND"
         was = intake.clean(old.get(oid, {}).get("refund_status"), 40) or "NO_REFUND"
         if status != was and status != "NO_REFUND":
-            rid = intake.clean(ln.get("refund_id"), 64) or f"{ext}-{oid}"
-            refund(session, shop, ext, o, rid, oid, status, now, payload=t.payload)
-    if before is not None and not t.closed:
-        new, had = (
-            [intake.clean(t.payload.get(k)) for k in ADDRESS],
-            [intake.clean(before.get(k)) for k in ADDRESS],
-        )
-        if new != had:
-            address(session, shop, row, o, t, now)
+            refunds.append((intake.clean(ln.get("refund_id"), 64) or f"{ext}-{oid}", oid, status))
+    moved = (
+        before is not None
+        and not t.closed
+        and [intake.clean(t.payload.get(k)) for k in ADDRESS]
+        != [intake.clean(before.get(k)) for k in ADDRESS]
+    )
+    if not (t.closed or refunds or moved):
+        # Nothing to act on (every trade just imported as it was paid, the Double-11 bulk):
+        # the order row is not read or locked, one round trip per order saved.
+        return
+    o = _order(session, row)
+    if o is None:
+        return
+    if t.closed:
+        cancel(session, shop, ext, o, f"closed on the channel ({t.status})", now)
+    for rid, oid, status in refunds:
+        refund(session, shop, ext, o, rid, oid, status, now, payload=t.payload)
+    if moved:
+        address(session, shop, row, o, t, now)
 
 
 def open_refunds(

@@ -3,7 +3,6 @@ write the rows in bulk."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.catalogue.skus import components_of
+from cloud.db import ids
 from cloud.db.bulk import insert_rows
 from cloud.db.models import (
     OrderDecision,
@@ -111,7 +111,7 @@ def create_orders(
             wh = main
         o = transient(
             SalesOrder,
-            id=str(uuid.uuid4()),
+            id=ids.uuid4(),
             account_id=account_id,
             order_no=b.order_no,
             channel=b.channel,

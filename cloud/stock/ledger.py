@@ -25,6 +25,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cloud.db import ids
 from cloud.db.bulk import insert_rows
 from cloud.db.engine import dialect_of
 from cloud.db.models import (
@@ -87,7 +88,7 @@ class Move:
     #: The kind of the movement this one reverses (a reversed ship takes back a sale).
     reverses_kind: str | None = None
     event_key: str | None = None
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=ids.uuid4)
 
     @property
     def sold(self) -> int:

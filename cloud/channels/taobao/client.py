@@ -13,6 +13,7 @@ top-level key, ``<method less "taobao.", dots as underscores>_response``, or
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -37,6 +38,14 @@ def top_time(at: datetime) -> str:
 def parse_top_time(text: Any) -> datetime:
     if not isinstance(text, str):
         raise Refused(f"a time is not text: {text!r}")
+    return _top_time(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _top_time(text: str) -> datetime:
+    # Cached: a page of 100 trades sold within seconds of each other carries a handful of
+    # distinct times, each parsed three times (list, back-pass check, trade); strptime costs
+    # more than the rest of a row's reading. A refusal is not cached (an exception).
     try:
         return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=GMT8)
     except ValueError:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from cloud.channels import changes, messages, remap, shops
 from cloud.channels.ports import ChannelRefund, PushedMessage
@@ -458,3 +458,34 @@ def test_a_refund_withdrawn_and_another_asked_on_the_same_line_keeps_the_hold(
     o = order(shop, tid)
     assert o.on_hold and (o.hold_reason or "").startswith(changes.REFUND_HOLD)
     assert ("refund_ended", "none") in changed(shop, tid)
+
+
+def test_a_trade_imported_with_nothing_to_act_on_leaves_its_order_row_unread(
+    shop: Shop,
+) -> None:
+    """A paid trade imported as it is (the Double-11 bulk) has no change for on_trade: its
+    order row is not read or locked (one statement per order, half the hub's time at
+    Double-11: docs/channels.md rule 17); a trade whose first version already carries a
+    refund still locks its order and holds it."""
+    plain = [paid(shop) for _ in range(3)]
+    refunded = paid(shop)
+    Refunds.of(shop.market).request(shop.market, int(refunded), oids(shop, refunded)[0])
+    shop.market.advance(600)
+    engine = shop.hub.factory.kw["bind"]
+    reads: list[str] = []
+
+    def _seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        flat = " ".join(statement.split())
+        if "FROM sales_order WHERE sales_order.id =" in flat:
+            reads.append(flat)
+
+    event.listen(engine, "before_cursor_execute", _seen)
+    try:
+        shop.run()
+    finally:
+        event.remove(engine, "before_cursor_execute", _seen)
+    assert [order(shop, t).status for t in plain] == ["audited"] * 3
+    held = order(shop, refunded)
+    assert held.on_hold and (held.hold_reason or "").startswith(changes.REFUND_HOLD)
+    assert changed(shop, refunded) == [("refund", "held")]
+    assert len(reads) == 1  # the refunded trade's order, to hold it; none for the others

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.fuzz.harness import Tally, unclear
+from tests.fuzz.harness import Refused, Tally, unclear
 
 _VALUES: list[object] = [None, True, False, 0, -1, 1, 2**31, 2**63, 2**64, -(2**63) - 1, 1.5, 1e308,
                          "", "\x00", "9" * 300, "1", "true", "2026-13-45", "🙂", [], {}, [1], {"a": 1}]  # fmt: skip
@@ -67,15 +67,20 @@ def _child(kind: str, runs: int, out: Path) -> None:
     tally = Tally(kind)
     started = time.perf_counter()
 
-    def save() -> None:
+    def save(last: bool = False) -> None:
         tally.seconds = time.perf_counter() - started
+        if last and k.finish is not None:
+            broken = k.finish()
+            if broken:  # an invariant the run broke: counted as a crash
+                tally.crashes += 1
+                tally.note("invariant", b"(after the run)", broken)
         out.write_text(json.dumps(tally.__dict__))
 
     def one(data: bytes) -> None:
         tally.cases += 1
         try:
             k.target(data)
-        except k.expected as err:
+        except (*k.expected, Refused) as err:
             if unclear(str(err)):
                 tally.unclear += 1
                 tally.note("unclear", data, f"{type(err).__name__}: {err}")
@@ -87,7 +92,7 @@ def _child(kind: str, runs: int, out: Path) -> None:
         else:
             tally.accepted += 1
         if tally.cases % 1000 == 0 or tally.cases >= runs:
-            save()  # libFuzzer ends the process itself once the runs are done
+            save(last=tally.cases >= runs)  # libFuzzer ends the process itself once the runs are done
 
     def json_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         # Byte edits break JSON syntax nearly every time, so the decoders behind the parser

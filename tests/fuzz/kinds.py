@@ -12,6 +12,7 @@ serial port delivers them. Used by tests/fuzz/test_fuzz.py (Hypothesis, a few hu
 from __future__ import annotations
 
 from collections.abc import Callable
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ from protocol.devices.llrp.decoder import LLRPDecoder
 from protocol.devices.llrp.messages import encode as llrp_encode
 from protocol.errors import NEED_DATA, RemoteProtocolError
 from protocol.messages import Ack, DownBatch, HubState, Message, NodeState, Pull
+from tests.fuzz import kinds_answers as answers
+from tests.fuzz import kinds_http as http
 from tests.protocol.devices import (
     test_gs1,
     test_hid_codec,
@@ -38,9 +41,17 @@ PROTOCOL: tuple[type[BaseException], ...] = (RemoteProtocolError,)
 class Kind:
     name: str
     target: Callable[[bytes], object]
-    corpus: list[bytes]
+    #: The valid samples, or a function making them (kinds that need a hub or a node first).
+    samples: list[bytes] | Callable[[], list[bytes]]
     json: bool = False
     expected: tuple[type[BaseException], ...] = PROTOCOL
+    #: Checked once the cases have run: what must hold whatever was sent (a sentence, or
+    #: None when it holds). Counted as a crash when it does not.
+    finish: Callable[[], str | None] | None = None
+
+    @functools.cached_property
+    def corpus(self) -> list[bytes]:
+        return self.samples() if callable(self.samples) else self.samples
 
 
 # Read sizes a stream decoder sees: one byte at a time, odd sizes, whole buffers.
@@ -164,5 +175,17 @@ KINDS: dict[str, Kind] = {
         Kind("HID POS reports", reports(64, hid.PosReportDecoder), [b"".join(hid.encode_pos(t.encode())) for t in test_hid_codec.SAMPLES]),
         Kind("evdev input events", stream(hid.InputEventDecoder), [hid.encode_input_events(t) for t in _ASCII]),
         Kind("uhid events", hid.decode_uhid_event, [hid.encode_uhid_input2(r) for r in hid.encode_keyboard("AB")] + [hid.encode_uhid_destroy(), hid.encode_uhid_get_report_reply(1, 0)]),
+        # The HTTP APIs and the outside services' answers (tests/fuzz/kinds_http.py and
+        # kinds_answers.py): their targets raise Refused for what the interface promises.
+        Kind("hub HTTP API", http.hub_api, http.hub_samples, json=True, expected=(), finish=http.hub_finish),
+        Kind("PDA HTTP API (edge node)", http.pda_api, http.pda_samples, json=True, expected=(), finish=http.pda_finish),
+        Kind("Shopify webhooks at the hub", http.shopify_webhook, http.webhook_samples, json=True, expected=(), finish=http.webhooks_finish),
+        Kind("Taobao TOP answers (trades, TMC)", answers.taobao_answers, answers.TAOBAO_SAMPLES, json=True, expected=()),
+        Kind("Shopify Admin answers (orders)", answers.shopify_answers, answers.SHOPIFY_SAMPLES, json=True, expected=()),
+        Kind("Cainiao waybill answers", answers.cainiao_answers, answers.CAINIAO_SAMPLES, json=True, expected=()),
+        Kind("e-invoice provider answers", answers.einvoice_answers, answers.EINVOICE_SAMPLES, json=True, expected=()),
+        Kind("Alipay gateway answers (signed)", answers.alipay_answers, answers.alipay_samples, json=True, expected=()),
+        Kind("Alipay bill files", answers.alipay_bill_files, answers.alipay_bill_samples, expected=()),
+        Kind("WeChat Pay bill files", answers.wechat_bill_files, answers.wechat_bill_samples, expected=()),
     ]
 }  # fmt: skip

@@ -11,8 +11,9 @@ serial port delivers them. Used by tests/fuzz/test_fuzz.py (Hypothesis, a few hu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import functools
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,22 @@ from protocol.devices import epc, escpos, gs1, hid, mtsics, toledo, zpl, zpl_que
 from protocol.devices.llrp.decoder import LLRPDecoder
 from protocol.devices.llrp.messages import encode as llrp_encode
 from protocol.errors import NEED_DATA, RemoteProtocolError
-from protocol.messages import Ack, DownBatch, HubState, Message, NodeState, Pull
+from protocol.messages import (
+    Ack,
+    DownBatch,
+    HubState,
+    Message,
+    NodeState,
+    Pull,
+    TransferOutboundReleased,
+    WaybillPoolToppedUp,
+    WaybillPoolTopUp,
+    WaybillPoolUsed,
+    WaybillPoolUsedPayload,
+)
 from tests.fuzz import kinds_answers as answers
 from tests.fuzz import kinds_http as http
+from tests.protocol import test_transfer_messages
 from tests.protocol.devices import (
     test_gs1,
     test_hid_codec,
@@ -149,6 +163,25 @@ _BATCHES += [
     for m in MESSAGES
     if hasattr(m, "seq") and hasattr(m, "payload")
 ]
+# The wings that landed after the first run (transfers, the offline waybill pool): a down
+# batch with a transfer.outbound and a waybill.pool change, and the transfer.shipped and
+# waybill.pool_used facts, so both MQTT kinds mutate them too.
+_POOL_USED = WaybillPoolUsed(
+    node=NODE, epoch=2, seq=18, id=uuid.UUID(int=18), hlc=2,
+    payload=WaybillPoolUsedPayload(order_id="JY1300001", version=2, station="pack-1", carrier="SF", waybill_code="SF1234567890"),
+)  # fmt: skip
+_NEW_FACTS = [test_transfer_messages.FACT.model_copy(update={"node": NODE}), _POOL_USED]
+_NEW_CHANGES = DownBatch(
+    node=NODE,
+    changes=[
+        TransferOutboundReleased(seq=1, payload=test_transfer_messages.RELEASE),
+        WaybillPoolToppedUp(seq=2, payload=WaybillPoolTopUp(carrier="SF", batch="B-1", waybills=["SF1234567890", "SF1234567891"])),
+    ],
+    head=2,
+)  # fmt: skip
+_BATCHES += [codec.encode_batch(NODE, [codec.encode_event(m) for m in _NEW_FACTS])]
+_BATCHES += [codec.encode_batch(NODE, [codec.encode_event(m)]) for m in _NEW_FACTS]
+_MESSAGES = [codec.encode(m) for m in MESSAGES] + [codec.encode(_NEW_CHANGES)]
 _HQES = [(0, 0), (0x1, 0), (0x2 | 0x4, 0x8), (0x8000_0000, 0x1)]
 _HI = zpl_query.HostIdentification("ZD-TEST", "V1.2.3", 12, 4096, "C")
 _ASCII = [t for t in test_hid_codec.SAMPLES if t.isascii()]
@@ -157,7 +190,7 @@ KINDS: dict[str, Kind] = {
     k.name: k
     for k in [
         Kind("mqtt events at the hub", _hub_events, _BATCHES, json=True),
-        Kind("mqtt messages (hub and node)", _messages, [codec.encode(m) for m in MESSAGES], json=True),
+        Kind("mqtt messages (hub and node)", _messages, _MESSAGES, json=True),
         Kind("mqtt topic names", text(topics.parse), [b"guanjia/v1/node/wh1-pack-1/events", b"guanjia/v1/hub/state"]),
         Kind("barcodes (GS1, EAN)", text(lambda t: gs1.parse(t, current_year=2026)), [t.encode() for t, _ in test_gs1.SAMPLES]),
         Kind("RFID EPCs", text(_epc), [test_llrp_codec.EPC.hex().upper().encode(), b"urn:epc:id:sgtin:0614141.812345.12345", b"urn:epc:tag:sgtin-96:1.0614141.812345.12345"], expected=(epc.EPCError,)),

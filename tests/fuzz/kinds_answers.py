@@ -34,17 +34,48 @@ NOW = datetime(2026, 11, 12, 8, 0, tzinfo=UTC)
 SKUS = {"SKU-A", "SKU-B", "SKU-C"}
 
 
-def _answering(data: bytes, status: int = 200, then: bytes | None = None) -> httpx.Client:
-    """A client whose every request is answered with ``data`` (the second and later requests
-    with ``then``, when given: a download after an address)."""
-    calls = [0]
+class _Answering:
+    """A stand-in for the adapters' ``httpx.Client`` whose every request is answered with the
+    case's bytes (requests after the first with ``then``, when given: a download after its
+    address). Only the transport is replaced — the adapters read real ``httpx.Response``
+    objects — and the addresses they ask for are parsed as httpx would; building a whole
+    request per call would cost more than most cases."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls[0] += 1
-        body = data if then is None or calls[0] == 1 else then
-        return httpx.Response(status, content=body, headers={"content-type": "application/json"})
+    def __init__(self) -> None:
+        self.data, self.status, self.then, self.calls = b"", 200, None, 0
+        self.sent = httpx.Request("POST", "http://answers.test/")
 
-    return httpx.Client(transport=httpx.MockTransport(handler))
+    def __call__(self, data: bytes, status: int = 200, then: bytes | None = None) -> Any:
+        self.data, self.status, self.then, self.calls = data, status, then, 0
+        return self
+
+    def request_(self, url: Any) -> httpx.Response:
+        try:
+            httpx.URL(url)
+        except (TypeError, ValueError) as err:
+            raise httpx.InvalidURL(str(err)) from None
+        self.calls += 1
+        body = self.data if self.then is None or self.calls == 1 else self.then
+        headers = {"content-type": "application/json"}
+        return httpx.Response(self.status, content=body, headers=headers, request=self.sent)
+
+    def post(self, url: Any, **_kw: Any) -> httpx.Response:
+        return self.request_(url)
+
+    def get(self, url: Any, **_kw: Any) -> httpx.Response:
+        return self.request_(url)
+
+    def request(self, _method: str, url: Any, **_kw: Any) -> httpx.Response:
+        return self.request_(url)
+
+
+@functools.cache
+def _answerer() -> _Answering:
+    return _Answering()
+
+
+def _answering(data: bytes, status: int = 200, then: bytes | None = None) -> Any:
+    return _answerer()(data, status, then)
 
 
 def _status(data: bytes) -> int:
@@ -261,8 +292,8 @@ def einvoice_answers(data: bytes) -> None:
     from cloud.finance.einvoice.port import (
         BlueRequest,
         PortLine,
-        Rejected,
         RedRequest,
+        Rejected,
         Unreachable,
     )
 
@@ -306,10 +337,10 @@ EINVOICE_SAMPLES = [
 @functools.cache
 def _alipay_world() -> tuple[Any, bytes, Callable[[str], str], bytes]:
     """(Alipay's private key, its public PEM, the app's signer, a small bill zip)."""
-    from cloud.finance import alipay_sign
-
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from cloud.finance import alipay_sign
 
     def pem(key: Any) -> bytes:
         return bytes(

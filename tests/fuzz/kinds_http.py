@@ -286,7 +286,9 @@ class Hub(App):
         self.logins += 1
         name = f"fuzz-admin-{self.logins}"
         with self.app.state.sessions() as s, s.begin():
-            accounts.create_user(s, _account_id(s, self.account), name, PASSWORD, "admin", "fuzz", datetime.now(UTC))
+            accounts.create_user(
+                s, _account_id(s, self.account), name, PASSWORD, "admin", "fuzz", datetime.now(UTC)
+            )
         r = self.client.post(
             "/api/v1/auth/token",
             data={"account": self.account, "username": name, "password": PASSWORD},
@@ -308,7 +310,9 @@ class Hub(App):
         from tests.cloud.api.test_tenancy import snapshot
 
         after = snapshot(self.engine, self.other_id)
-        changed = sorted(t for t in set(after) | set(self.before) if after.get(t) != self.before.get(t))
+        changed = sorted(
+            t for t in set(after) | set(self.before) if after.get(t) != self.before.get(t)
+        )
         return f"the other seller's rows changed: {changed}" if changed else None
 
 
@@ -371,7 +375,9 @@ def _known(hub: Hub) -> dict[str, list[str]]:
         }
 
 
-def _samples(app: App, known: dict[str, list[str]], bodies: dict[tuple[str, str], Any]) -> list[bytes]:
+def _samples(
+    app: App, known: dict[str, list[str]], bodies: dict[tuple[str, str], Any]
+) -> list[bytes]:
     out = []
     for i, (method, template) in enumerate(app.routes):
         names = [m.group(1).split(":")[0] for m in _PARAM.finditer(template)]
@@ -400,7 +406,7 @@ def hub_api(data: bytes) -> None:
 
 
 def hub_samples() -> list[bytes]:
-    from tests.cloud.api.test_tenancy import FOREIGN, OWN, LISTS
+    from tests.cloud.api.test_tenancy import FOREIGN, LISTS, OWN
 
     h = hub()
     bodies: dict[tuple[str, str], Any] = {}
@@ -411,7 +417,9 @@ def hub_samples() -> list[bytes]:
     for path, queries in LISTS.items():
         for q in queries:
             if q:
-                out.append(json.dumps({"m": "GET", "t": path, "q": q, "a": 1}, ensure_ascii=False).encode())
+                out.append(
+                    json.dumps({"m": "GET", "t": path, "q": q, "a": 1}, ensure_ascii=False).encode()
+                )
     login = {"account": "demo", "username": "fuzz-admin-1", "password": PASSWORD}
     out.append(json.dumps({"m": "POST", "t": "/api/v1/auth/token", "f": login, "a": 0}).encode())
     return out
@@ -549,14 +557,18 @@ class Pda(App):
         self.login()
 
     def login(self) -> None:
-        r = self.client.post("/api/v1/login", json={"operator": "han.mei", "pin": self.pins["han.mei"]})
+        r = self.client.post(
+            "/api/v1/login", json={"operator": "han.mei", "pin": self.pins["han.mei"]}
+        )
         assert r.status_code == 200, r.text
         self.token = r.json()["token"]
 
     def send(self, req: Request) -> Any:
         response = super().send(req)
         if "logout" in req.path or (req.auth and response.status_code == 401):
-            probe = self.client.get("/api/v1/waves", headers={"authorization": f"Bearer {self.token}"})
+            probe = self.client.get(
+                "/api/v1/waves", headers={"authorization": f"Bearer {self.token}"}
+            )
             if probe.status_code == 401:
                 self.login()
         return response

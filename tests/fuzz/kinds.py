@@ -62,6 +62,9 @@ class Kind:
     #: Checked once the cases have run: what must hold whatever was sent (a sentence, or
     #: None when it holds). Counted as a crash when it does not.
     finish: Callable[[], str | None] | None = None
+    #: Cases in the short form of ``make test`` when fewer than ``--fuzz-cases``' default
+    #: (an HTTP case costs 10-70 ms, a decoder's well under one).
+    short: int | None = None
 
     @functools.cached_property
     def corpus(self) -> list[bytes]:
@@ -210,9 +213,9 @@ KINDS: dict[str, Kind] = {
         Kind("uhid events", hid.decode_uhid_event, [hid.encode_uhid_input2(r) for r in hid.encode_keyboard("AB")] + [hid.encode_uhid_destroy(), hid.encode_uhid_get_report_reply(1, 0)]),
         # The HTTP APIs and the outside services' answers (tests/fuzz/kinds_http.py and
         # kinds_answers.py): their targets raise Refused for what the interface promises.
-        Kind("hub HTTP API", http.hub_api, http.hub_samples, json=True, expected=(), finish=http.hub_finish),
-        Kind("PDA HTTP API (edge node)", http.pda_api, http.pda_samples, json=True, expected=(), finish=http.pda_finish),
-        Kind("Shopify webhooks at the hub", http.shopify_webhook, http.webhook_samples, json=True, expected=(), finish=http.webhooks_finish),
+        Kind("hub HTTP API", http.hub_api, http.hub_samples, json=True, expected=(), finish=http.hub_finish, short=40),
+        Kind("PDA HTTP API (edge node)", http.pda_api, http.pda_samples, json=True, expected=(), finish=http.pda_finish, short=40),
+        Kind("Shopify webhooks at the hub", http.shopify_webhook, http.webhook_samples, json=True, expected=(), finish=http.webhooks_finish, short=40),
         Kind("Taobao TOP answers (trades, TMC)", answers.taobao_answers, answers.TAOBAO_SAMPLES, json=True, expected=()),
         Kind("Shopify Admin answers (orders)", answers.shopify_answers, answers.SHOPIFY_SAMPLES, json=True, expected=()),
         Kind("Cainiao waybill answers", answers.cainiao_answers, answers.CAINIAO_SAMPLES, json=True, expected=()),

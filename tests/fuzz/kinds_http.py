@@ -58,7 +58,7 @@ class Request:
     method: str
     path: str
     query: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str | bytes] = field(default_factory=dict)
     content: bytes | None = None
     auth: bool = True
 
@@ -67,10 +67,11 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _header_value(value: Any) -> str:
-    # What a client can put on the wire: bytes read as Latin-1, no CR, LF or NUL.
-    raw = _text(value).encode("utf-8", "surrogatepass").decode("latin-1")
-    return re.sub(r"[\r\n\x00]", "", raw)[:512]
+def _header_value(value: Any) -> bytes:
+    # What a client can put on the wire: the UTF-8 bytes (httpx sends bytes as they are; a
+    # str it encodes as ASCII, and fails on anything else), no CR, LF or NUL.
+    raw = _text(value).encode("utf-8", "surrogatepass")
+    return re.sub(rb"[\r\n\x00]", b"", raw)[:512]
 
 
 def _fill(template: str, params: dict[str, Any]) -> str:

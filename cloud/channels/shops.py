@@ -76,7 +76,10 @@ def shop_by_code(session: Session, account_id: int, code: str) -> ChannelShop:
         select(ChannelShop).where(ChannelShop.account_id == account_id, ChannelShop.code == code)
     ).scalar_one_or_none()
     if shop is None:
-        raise NotFoundError(N_("no shop %(code)s"), code=code)
+        # A code of blanks alone would read "no shop ": quoted, so the person sees what was
+        # asked for (seen fuzzing the API, issue 19).
+        shown = code if code.strip() else repr(code)
+        raise NotFoundError(N_("no shop %(code)s"), code=shown)
     return shop
 
 

@@ -22,6 +22,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -118,7 +119,17 @@ def csv_of(data: bytes) -> bytes:
                 # are GBK without the zip's UTF-8 flag and read back garbled.
                 if "账务流水号".encode("gbk") in content:
                     return content
-    except zipfile.BadZipFile:
+    except (
+        zipfile.BadZipFile,
+        ValueError,
+        EOFError,
+        OSError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+    ):
+        # A damaged zip fails in more ways than BadZipFile: a negative seek (a bad offset),
+        # a cut deflate stream, an unknown method, an encrypted member (seen fuzzing, issue 19).
         raise InvalidError(N_("the file looks like a zip but cannot be opened"), "file") from None
     raise InvalidError(N_("the zip holds no account-flow bill (账务明细)"), "file")
 

@@ -114,10 +114,14 @@ class AlipayBills:
                 sub_code=answer.get("sub_code", ""),
                 sub_msg=answer.get("sub_msg", ""),
             )
+        url = answer.get("bill_download_url")
         try:
-            got = self.http.get(str(answer["bill_download_url"]), timeout=120)
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise KeyError("bill_download_url")
+            got = self.http.get(url, timeout=120)
             got.raise_for_status()
-        except (httpx.HTTPError, KeyError):
+        # InvalidURL and ValueError: an address httpx cannot read (seen fuzzing, issue 19).
+        except (httpx.HTTPError, httpx.InvalidURL, KeyError, ValueError):
             raise Unavailable(
                 N_("the bill of %(day)s could not be downloaded; try again later"),
                 day=day.isoformat(),

@@ -169,7 +169,10 @@ def pick_app(
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
         # FastAPI's list of what is wrong, plus the stable code every refusal carries
         # (the PDA shows its own sentence for a code: docs/pda.md "Languages").
-        body = {"detail": jsonable_encoder(err.errors()), "code": "invalid_request"}
+        # Less ``input`` and ``ctx``: echoing a body that is not UTF-8 (sent as text/csv,
+        # say) failed to encode and turned the refusal into a 500 (seen fuzzing, issue 19).
+        errors = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in err.errors()]
+        body = {"detail": jsonable_encoder(errors), "code": "invalid_request"}
         return JSONResponse(body, status_code=422)
 
     return app

@@ -11,6 +11,8 @@ serial port delivers them. Used by tests/fuzz/test_fuzz.py (Hypothesis, a few hu
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +22,22 @@ from protocol.devices import epc, escpos, gs1, hid, mtsics, toledo, zpl, zpl_que
 from protocol.devices.llrp.decoder import LLRPDecoder
 from protocol.devices.llrp.messages import encode as llrp_encode
 from protocol.errors import NEED_DATA, RemoteProtocolError
-from protocol.messages import Ack, DownBatch, HubState, Message, NodeState, Pull
+from protocol.messages import (
+    Ack,
+    DownBatch,
+    HubState,
+    Message,
+    NodeState,
+    Pull,
+    TransferOutboundReleased,
+    WaybillPoolToppedUp,
+    WaybillPoolTopUp,
+    WaybillPoolUsed,
+    WaybillPoolUsedPayload,
+)
+from tests.fuzz import kinds_answers as answers
+from tests.fuzz import kinds_http as http
+from tests.protocol import test_transfer_messages
 from tests.protocol.devices import (
     test_gs1,
     test_hid_codec,
@@ -38,9 +55,20 @@ PROTOCOL: tuple[type[BaseException], ...] = (RemoteProtocolError,)
 class Kind:
     name: str
     target: Callable[[bytes], object]
-    corpus: list[bytes]
+    #: The valid samples, or a function making them (kinds that need a hub or a node first).
+    samples: list[bytes] | Callable[[], list[bytes]]
     json: bool = False
     expected: tuple[type[BaseException], ...] = PROTOCOL
+    #: Checked once the cases have run: what must hold whatever was sent (a sentence, or
+    #: None when it holds). Counted as a crash when it does not.
+    finish: Callable[[], str | None] | None = None
+    #: Cases in the short form of ``make test`` when fewer than ``--fuzz-cases``' default
+    #: (an HTTP case costs 10-70 ms, a decoder's well under one).
+    short: int | None = None
+
+    @functools.cached_property
+    def corpus(self) -> list[bytes]:
+        return self.samples() if callable(self.samples) else self.samples
 
 
 # Read sizes a stream decoder sees: one byte at a time, odd sizes, whole buffers.
@@ -138,6 +166,25 @@ _BATCHES += [
     for m in MESSAGES
     if hasattr(m, "seq") and hasattr(m, "payload")
 ]
+# The wings that landed after the first run (transfers, the offline waybill pool): a down
+# batch with a transfer.outbound and a waybill.pool change, and the transfer.shipped and
+# waybill.pool_used facts, so both MQTT kinds mutate them too.
+_POOL_USED = WaybillPoolUsed(
+    node=NODE, epoch=2, seq=18, id=uuid.UUID(int=18), hlc=2,
+    payload=WaybillPoolUsedPayload(order_id="JY1300001", version=2, station="pack-1", carrier="SF", waybill_code="SF1234567890"),
+)  # fmt: skip
+_NEW_FACTS = [test_transfer_messages.FACT.model_copy(update={"node": NODE}), _POOL_USED]
+_NEW_CHANGES = DownBatch(
+    node=NODE,
+    changes=[
+        TransferOutboundReleased(seq=1, payload=test_transfer_messages.RELEASE),
+        WaybillPoolToppedUp(seq=2, payload=WaybillPoolTopUp(carrier="SF", batch="B-1", waybills=["SF1234567890", "SF1234567891"])),
+    ],
+    head=2,
+)  # fmt: skip
+_BATCHES += [codec.encode_batch(NODE, [codec.encode_event(m) for m in _NEW_FACTS])]
+_BATCHES += [codec.encode_batch(NODE, [codec.encode_event(m)]) for m in _NEW_FACTS]
+_MESSAGES = [codec.encode(m) for m in MESSAGES] + [codec.encode(_NEW_CHANGES)]
 _HQES = [(0, 0), (0x1, 0), (0x2 | 0x4, 0x8), (0x8000_0000, 0x1)]
 _HI = zpl_query.HostIdentification("ZD-TEST", "V1.2.3", 12, 4096, "C")
 _ASCII = [t for t in test_hid_codec.SAMPLES if t.isascii()]
@@ -146,7 +193,7 @@ KINDS: dict[str, Kind] = {
     k.name: k
     for k in [
         Kind("mqtt events at the hub", _hub_events, _BATCHES, json=True),
-        Kind("mqtt messages (hub and node)", _messages, [codec.encode(m) for m in MESSAGES], json=True),
+        Kind("mqtt messages (hub and node)", _messages, _MESSAGES, json=True),
         Kind("mqtt topic names", text(topics.parse), [b"guanjia/v1/node/wh1-pack-1/events", b"guanjia/v1/hub/state"]),
         Kind("barcodes (GS1, EAN)", text(lambda t: gs1.parse(t, current_year=2026)), [t.encode() for t, _ in test_gs1.SAMPLES]),
         Kind("RFID EPCs", text(_epc), [test_llrp_codec.EPC.hex().upper().encode(), b"urn:epc:id:sgtin:0614141.812345.12345", b"urn:epc:tag:sgtin-96:1.0614141.812345.12345"], expected=(epc.EPCError,)),
@@ -164,5 +211,17 @@ KINDS: dict[str, Kind] = {
         Kind("HID POS reports", reports(64, hid.PosReportDecoder), [b"".join(hid.encode_pos(t.encode())) for t in test_hid_codec.SAMPLES]),
         Kind("evdev input events", stream(hid.InputEventDecoder), [hid.encode_input_events(t) for t in _ASCII]),
         Kind("uhid events", hid.decode_uhid_event, [hid.encode_uhid_input2(r) for r in hid.encode_keyboard("AB")] + [hid.encode_uhid_destroy(), hid.encode_uhid_get_report_reply(1, 0)]),
+        # The HTTP APIs and the outside services' answers (tests/fuzz/kinds_http.py and
+        # kinds_answers.py): their targets raise Refused for what the interface promises.
+        Kind("hub HTTP API", http.hub_api, http.hub_samples, json=True, expected=(), finish=http.hub_finish, short=40),
+        Kind("PDA HTTP API (edge node)", http.pda_api, http.pda_samples, json=True, expected=(), finish=http.pda_finish, short=40),
+        Kind("Shopify webhooks at the hub", http.shopify_webhook, http.webhook_samples, json=True, expected=(), finish=http.webhooks_finish, short=40),
+        Kind("Taobao TOP answers (trades, TMC)", answers.taobao_answers, answers.TAOBAO_SAMPLES, json=True, expected=()),
+        Kind("Shopify Admin answers (orders)", answers.shopify_answers, answers.SHOPIFY_SAMPLES, json=True, expected=()),
+        Kind("Cainiao waybill answers", answers.cainiao_answers, answers.CAINIAO_SAMPLES, json=True, expected=()),
+        Kind("e-invoice provider answers", answers.einvoice_answers, answers.EINVOICE_SAMPLES, json=True, expected=()),
+        Kind("Alipay gateway answers (signed)", answers.alipay_answers, answers.alipay_samples, json=True, expected=()),
+        Kind("Alipay bill files", answers.alipay_bill_files, answers.alipay_bill_samples, expected=()),
+        Kind("WeChat Pay bill files", answers.wechat_bill_files, answers.wechat_bill_samples, expected=()),
     ]
 }  # fmt: skip

@@ -51,11 +51,13 @@ def route_of(print_data: str) -> str | None:
         doc = orjson.loads(print_data)
     except orjson.JSONDecodeError:
         return None  # an encrypted document (need_encrypt): nothing of ours to print from it
-    routing = (doc.get("data") or {}).get("routingInfo") if isinstance(doc, dict) else None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    routing = data.get("routingInfo") if isinstance(data, dict) else None
     if not isinstance(routing, dict):
         return None
     code = routing.get("routeCode")
-    centre = (routing.get("sortation") or {}).get("name")
+    sortation = routing.get("sortation")
+    centre = sortation.get("name") if isinstance(sortation, dict) else None
     text = " ".join(str(x).strip() for x in (code, centre) if isinstance(x, str) and x.strip())
     return text[:200] or None
 

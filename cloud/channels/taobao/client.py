@@ -124,6 +124,9 @@ def _error(method: str, err: Any) -> ChannelError:
     if not isinstance(err, dict):
         return Retryable(f"{method}: an error_response that is not an object")
     code, sub_code = err.get("code"), str(err.get("sub_code") or "")
+    # TOP's code is a number (错误码); anything else (an object, a list: seen fuzzing, issue
+    # 19) is no code we act on, and must not fail the lookups below.
+    code = code if isinstance(code, int) and not isinstance(code, bool) else str(code)[:40]
     sub_msg = str(err.get("sub_msg") or "")
     text = f"{method}: TOP error {code} {err.get('msg', '')} {sub_code} {sub_msg}".strip()
     out: ChannelError

@@ -157,7 +157,11 @@ class NuonuoProvider:
         )
         if code != "E0000":
             raise Unreachable(f"queryInvoiceResult: {code} {describe}")
-        for row in result or []:
+        rows = result if isinstance(result, list) else [] if result is None else None
+        if rows is None or not all(isinstance(row, dict) for row in rows):
+            # Not the list of invoices the API documents: unknown, so asked again later.
+            raise Unreachable("queryInvoiceResult: the result is not a list of invoices")
+        for row in rows:
             if str(row.get("orderNumber")) == request_no:
                 state = _STATES.get(str(row.get("status")))
                 if state is None:
@@ -189,7 +193,12 @@ class NuonuoProvider:
             "detail": _detail(req.lines),
         }
         code, describe, result = self.call("saveInvoiceRedConfirm", content)
-        if code in ("E0000", "E9106") and isinstance(result, dict) and result.get("billId"):
+        if (
+            code in ("E0000", "E9106")
+            and isinstance(result, dict)
+            and result.get("billId")
+            and "billStatus" in result  # a form without its status is no answer (issue 19)
+        ):
             return FormStatus(str(result["billId"]), str(result["billStatus"]))
         raise Rejected(code, describe)
 
@@ -199,4 +208,6 @@ class NuonuoProvider:
             return None
         if code != "E0000" or not isinstance(result, dict):
             raise Unreachable(f"queryInvoiceRedConfirm: {code} {describe}")
+        if not result.get("billId") or "billStatus" not in result:
+            raise Unreachable("queryInvoiceRedConfirm: the answer names no form (billId)")
         return FormStatus(str(result["billId"]), str(result["billStatus"]))

@@ -282,7 +282,9 @@ def serve(database_url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # Three workers importing, migrating and warming at once took over 60 s on the shared
+        # 2-core machine at a load average of 20 (issue 20, session S28).
+        deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(
@@ -295,7 +297,7 @@ def serve(database_url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /api/v1/health within 60 s")
+                raise RuntimeError("the server did not answer /api/v1/health within 180 s")
             time.sleep(0.1)
         SERVER_PIDS[base] = proc.pid
         yield base

@@ -393,7 +393,9 @@ def bench_api(
         # The server's processes' own CPU per answered request of the mix (issue 20): on a
         # shared machine the busy cores are everyone's; this is the hub's alone (its
         # database server's, PostgreSQL's backends, not included).
-        "server_cpu_ms_per_request": round(server_cpu * 1000 / max(1, report["requests"]), 2),
+        "server_cpu_ms_per_request": round(
+            server_cpu * 1000 / max(1, report["requests"] - report["unfinished"]), 2
+        ),
         "machine_busy_cores": round(busy, 2),
         "machine_steal_cores": round(steal, 2),
         "machine_loop_ms": [speed_before, speed_after],

@@ -121,6 +121,13 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             else engine
         )
         app.state.read_sessions = session_factory(read_engine)
+        # An API GET's session (cloud/api/deps.py _reading): on PostgreSQL in autocommit, on
+        # the same pool (the isolation level is the connection's client-side setting).
+        app.state.api_read_sessions = (
+            session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+            if engine.dialect.name == "postgresql"
+            else app.state.read_sessions
+        )
         app.state.token_versions = TokenVersions(
             app.state.read_sessions, settings.token_version_cache_s
         )

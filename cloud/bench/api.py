@@ -230,6 +230,29 @@ def seed_volume(database_url: str, *, skus: int, orders: int, seed: int = 7) -> 
     }
 
 
+#: The supervisor process of each running ``serve`` by its base URL (its CPU is measured).
+SERVER_PIDS: dict[str, int] = {}
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) so far of a process and its live descendants (Linux
+    /proc; 0 elsewhere): the server's own share of a loaded machine's busy cores."""
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            # Fields after the command name (which may hold spaces): utime is the 14th.
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / hz
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 @contextmanager
 def serve(database_url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
     """``python -m cloud serve --workers N`` on a free loopback port; yields its base URL."""
@@ -259,7 +282,9 @@ def serve(database_url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # Three workers importing, migrating and warming at once took over 60 s on the shared
+        # 2-core machine at a load average of 20 (issue 20, session S28).
+        deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(
@@ -272,10 +297,12 @@ def serve(database_url: str, workdir: Path, workers: int = 1) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("the server did not answer /api/v1/health within 60 s")
+                raise RuntimeError("the server did not answer /api/v1/health within 180 s")
             time.sleep(0.1)
+        SERVER_PIDS[base] = proc.pid
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         os.killpg(proc.pid, signal.SIGTERM)
         with suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
@@ -342,9 +369,11 @@ def bench_api(
                 floor = _load({**spec, "mode": "floor"}, duration_s)
                 speed_before = python_loop_ms()
                 cpu0 = _cpu_s()
+                server0 = tree_cpu_s(SERVER_PIDS[base])
                 t0 = time.monotonic()
                 report = _load(spec, duration_s)
                 cpu1, wall = _cpu_s(), time.monotonic() - t0
+                server_cpu = tree_cpu_s(SERVER_PIDS[base]) - server0
                 busy, steal = ((b - a) / wall for a, b in zip(cpu0, cpu1, strict=True))
                 speed_after = python_loop_ms()
     return {
@@ -361,6 +390,12 @@ def bench_api(
         # The machine beside the figures: how busy its cores were during the mix, and how
         # long a fixed loop of Python took just before and after it (a virtualised core's
         # speed varies: the same code's p50 doubled in slow spells of the same hour).
+        # The server's processes' own CPU per answered request of the mix (issue 20): on a
+        # shared machine the busy cores are everyone's; this is the hub's alone (its
+        # database server's, PostgreSQL's backends, not included).
+        "server_cpu_ms_per_request": round(
+            server_cpu * 1000 / max(1, report["requests"] - report["unfinished"]), 2
+        ),
         "machine_busy_cores": round(busy, 2),
         "machine_steal_cores": round(steal, 2),
         "machine_loop_ms": [speed_before, speed_after],

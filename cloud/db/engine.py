@@ -60,6 +60,11 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
+            if read_only:
+                # Readers only: a write through this engine fails at once instead of taking
+                # the write lock by surprise (the API's GETs end their transaction on the
+                # event loop, cloud/api/deps.py _reading, which must never wait for it).
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")

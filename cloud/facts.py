@@ -77,6 +77,7 @@ TASK_WORDS: Final = (
     N_("transfer.received"),
     N_("transfer.shipped"),
     N_("waybill.pool_used"),
+    N_("waybill.pool_released"),
     N_("scanner"),
     N_("rfid"),
     N_("full"),

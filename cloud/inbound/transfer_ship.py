@@ -157,23 +157,23 @@ def book(
     session.add(row)
     actor = f"node:{node}"
     if not any(picked.values()):
-        if t.rest_asked_by is not None:
+        rest = t.rest_asked_by is not None
+        if rest:
             # The rest is not there either: the hub waits for it no more (a lead asks again).
             t.rest_asked_by = t.rest_asked_at = None
-            message = N_(
-                "transfer %(number)s: %(node)s picked nothing of the rest (every line short); "
-                "the rest stays at the sender: ask for it again once it is found"
-            )
-        else:
-            message = N_(
-                "transfer %(number)s: %(node)s picked nothing of it (every line short); it "
-                "stays audited: ship it from the hub or cancel it"
-            )
         tasks.open_task(
             session,
             account_id,
             SHORT,
-            message,
+            N_(
+                "transfer %(number)s: %(node)s picked nothing of the rest (every line short); "
+                "the rest stays at the sender: ask for it again once it is found"
+            )
+            if rest
+            else N_(
+                "transfer %(number)s: %(node)s picked nothing of it (every line short); it "
+                "stays audited: ship it from the hub or cancel it"
+            ),
             now,
             params={"number": t.number, "node": node},
             node_id=node,

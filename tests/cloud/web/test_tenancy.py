@@ -171,6 +171,7 @@ ROUTES = {
     ("GET", "/web/stock/transfers"): "test_transfer_pages.py: none of A's transfers",
     ("GET", "/web/stock/transfers/{number}"): "test_transfer_pages.py: 404 for A's transfer",
     ("POST", "/web/stock/transfers/{number}/{step}"): "test_transfer_pages.py: 404, unchanged",
+    ("POST", "/web/stock/transfers/{number}/pick-node"): "test_transfer_pages.py: 404, unchanged",
     (
         "POST",
         "/web/stock/transfers/{number}/receipts/{receipt_id}/cancel",

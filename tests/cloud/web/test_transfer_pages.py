@@ -116,4 +116,11 @@ def test_another_seller_sees_none_of_the_first_ones_transfers(
         data={"reason": "x", "csrf": b.csrf},  # type: ignore[attr-defined]
     )
     assert r.status_code == 404
-    assert demo_app.get("/api/v1/transfers/DB-3", headers=h).json()["status"] == "draft"
+    before = demo_app.get("/api/v1/transfers/DB-3", headers=h).json()
+    r = b.post(
+        "/web/stock/transfers/DB-3/pick-node",
+        data={"node": "wh1-pick-1", "csrf": b.csrf},  # type: ignore[attr-defined]
+    )
+    assert r.status_code == 404
+    after = demo_app.get("/api/v1/transfers/DB-3", headers=h).json()
+    assert after == before and after["status"] == "draft"

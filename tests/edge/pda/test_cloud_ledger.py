@@ -77,8 +77,11 @@ def test_picks_on_the_page_reach_the_cloud_ledger_once(browser: Any, tmp_path: P
         wait_sent(page, timeout=60_000)
         assert page.locator("#problems").is_hidden()
 
+        # 60 s, not 30: on 2026-12-06 the machine ran at about half speed (the bench's fixed
+        # loop 82-143 ms against 52-55) and one CI run timed out here at 30 s; the same code
+        # passed 5 of 5 runs after. Lost facts would still fail it.
         wh.wait_cloud(
-            lambda: all(wh.order(no)["status"] == "picked" for no in ORDERS), 30, "orders picked"
+            lambda: all(wh.order(no)["status"] == "picked" for no in ORDERS), 60, "orders picked"
         )
 
         def picks() -> list[dict[str, Any]]:

@@ -53,7 +53,8 @@ test: check cjk-font chromium
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
 	$(BIN)/pytest -n 2 -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
 	$(BIN)/pytest -n 2 -m "browser and not e2e and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest -m "e2e or serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal -m "e2e and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 # The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no
 # browser, SQLite only. `make test` stays the whole suite, and is what CI runs.

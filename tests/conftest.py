@@ -54,23 +54,33 @@ def fuzz_cases(request: pytest.FixtureRequest) -> int:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The fuzz table (issue 19): cases run per input kind and how each ended."""
-    from tests.fuzz.harness import TALLIES
+    """The fuzz table (issue 19): cases run per input kind and how each ended. The tallies
+    come in the test reports (tests/fuzz/test_fuzz.py), so the table is whole under xdist."""
+    from tests.fuzz.harness import TALLY_PROPERTY, Tally
 
-    if not TALLIES:
+    tallies = [
+        Tally(**value)
+        for reports in terminalreporter.stats.values()
+        for r in reports
+        if getattr(r, "when", None) == "call"
+        for name, value in getattr(r, "user_properties", ())
+        if name == TALLY_PROPERTY
+    ]
+    if not tallies:
         return
+    tallies.sort(key=lambda t: t.kind)
     w = terminalreporter
     w.section("fuzz: cases per input kind")
     w.write_line(
         f"{'kind':44} {'cases':>9} {'accepted':>9} {'refused':>9} {'unclear':>8} {'crashes':>8} {'s':>7}"
     )
-    for t in TALLIES:
+    for t in tallies:
         w.write_line(
             f"{t.kind:44} {t.cases:>9,} {t.accepted:>9,} {t.refused:>9,} {t.unclear:>8,} {t.crashes:>8,} {t.seconds:>7.1f}"
         )
-    total = sum(t.cases for t in TALLIES)
+    total = sum(t.cases for t in tallies)
     w.write_line(
-        f"{'all kinds':44} {total:>9,}  crashes {sum(t.crashes for t in TALLIES)}, unclear {sum(t.unclear for t in TALLIES)}"
+        f"{'all kinds':44} {total:>9,}  crashes {sum(t.crashes for t in tallies)}, unclear {sum(t.unclear for t in tallies)}"
     )
 
 

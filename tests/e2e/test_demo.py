@@ -121,5 +121,7 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
         assert booked("tr:TF-DEMO-1") == [("WH1", "sellable", -8), ("WH2", "sellable", 8)]
         assert booked("as:AS-DEMO-1") == [("WH1", "damaged", 1), ("WH1", "sellable", 1)]
     # About 16 s before the finance leg, 10 s more with it, 3 s for inbound and
-    # after-sales, on an idle machine.
-    assert took < 100
+    # after-sales, on an idle machine; make test runs it beside another end-to-end test
+    # (two processes), where it took 136 s with the machine loaded besides. The bound
+    # catches a demo that stalls, not a slow machine.
+    assert took < 240

@@ -29,8 +29,10 @@ import orjson
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-#: Every tally of the session, printed by tests/conftest.py at the end.
+#: Every tally of this process (make fuzz's table; the self-test removes its own).
 TALLIES: list[Tally] = []
+#: The report property that carries a kind's tally to the process printing the table.
+TALLY_PROPERTY = "fuzz_tally"
 
 _REPR = re.compile(r"object at 0x[0-9a-f]+|Traceback \(most recent call last\)")
 
@@ -55,6 +57,10 @@ class Tally:
     def note(self, what: str, data: object, detail: str) -> None:
         if len(self.examples) < 5:
             self.examples.append(f"{what}: {data!r:.300} -> {detail:.300}")
+
+    def row(self) -> dict[str, Any]:
+        """The counts, as plain values a pytest report carries between processes."""
+        return {k: v for k, v in vars(self).items() if k != "examples"}
 
     def problems(self) -> str:
         return "\n".join(self.examples)

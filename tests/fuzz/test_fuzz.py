@@ -5,24 +5,27 @@ at the end of the session; ``make fuzz`` runs the long form through atheris."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from protocol.errors import RemoteProtocolError
-from tests.fuzz.harness import TALLIES, Refused, bytes_cases, run
+from tests.fuzz.harness import TALLIES, TALLY_PROPERTY, Refused, bytes_cases, run
 from tests.fuzz.kinds import KINDS, PROTOCOL
 
-# One process: the table of counts is printed by that process's terminal summary.
-pytestmark = pytest.mark.serial
 #: ``--fuzz-cases``' default (tests/conftest.py): the short form of ``make test``.
 DEFAULT_CASES = 200
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_fuzz(kind: str, fuzz_cases: int) -> None:
+def test_fuzz(kind: str, fuzz_cases: int, record_property: Any) -> None:
     k = KINDS[kind]
     # The short form (the option's default) keeps the slow HTTP kinds to a few dozen cases.
     count = min(fuzz_cases, k.short) if k.short and fuzz_cases == DEFAULT_CASES else fuzz_cases
     tally = run(kind, k.target, bytes_cases(k.corpus, json=k.json), count, k.expected)
+    # The table is printed by the controlling process (tests/conftest.py), which under
+    # pytest-xdist sees only the reports: the tally travels in one.
+    record_property(TALLY_PROPERTY, tally.row())
     assert tally.cases == count, tally
     assert tally.crashes == 0 and tally.unclear == 0, tally.problems()
     if k.finish is not None:

@@ -85,7 +85,9 @@ def _row_until(page: Any, want: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
         rows = [r for r in page.locator("#fleet-rows tr").all_inner_texts() if NODE in r]
-        if rows and want in rows[0].split("\t")[1]:
+        # A row read while htmx swaps the table in may not have its cells yet: read again.
+        cells = rows[0].split("\t") if rows else []
+        if len(cells) > 1 and want in cells[1]:
             return str(rows[0])
         assert time.monotonic() < deadline, f"{NODE} not {want!r}: {rows}"
         time.sleep(0.25)

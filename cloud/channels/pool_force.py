@@ -24,6 +24,7 @@ long a node that is merely off for the night may take to answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -36,6 +37,7 @@ from cloud.db.models import Node
 from cloud.db.waybills import PoolWaybill
 from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes.ownership import owned_by
+from protocol.topics import NODE_ID_PATTERN
 
 #: How long the hub waits for a node's answer before the task and the forced give-back.
 DEFAULT_WAIT: Final = timedelta(hours=24)
@@ -53,6 +55,19 @@ class Forced:
         return sum(self.carriers.values())
 
 
+def own_node(session: Session, account_id: int, node_id: str) -> None:
+    """404 unless the seller owns the node. An id no node can have (NUL, a lone surrogate,
+    too long: protocol/topics.py ``NODE_ID_PATTERN``) is not looked up at all: PostgreSQL
+    refuses NUL in text, SQLite cannot encode a surrogate."""
+    owned = None
+    if re.fullmatch(NODE_ID_PATTERN, node_id):
+        owned = session.execute(
+            select(Node.node_id).where(Node.node_id == node_id, owned_by(account_id))
+        ).scalar_one_or_none()
+    if owned is None:
+        raise NotFoundError(N_("no node %(node)s"), node=ascii(node_id)[1:-1][:80])
+
+
 def _hours(wait: timedelta) -> str:
     return f"{wait.total_seconds() / 3600:g}"
 
@@ -64,11 +79,7 @@ def force(
     ago. 404 for a node that is not the seller's (nothing changed); 409 when the node owes
     nothing, or when its numbers were asked back too recently (the sentence says when they
     can be forced). Numbers asked back later than the wait stay ``releasing``."""
-    owned = session.execute(
-        select(Node.node_id).where(Node.node_id == node_id, owned_by(account_id))
-    ).scalar_one_or_none()
-    if owned is None:
-        raise NotFoundError(N_("no node %(node)s"), node=node_id)
+    own_node(session, account_id, node_id)
     rows = list(
         session.execute(
             select(PoolWaybill)

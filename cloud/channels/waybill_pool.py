@@ -41,7 +41,7 @@ from cloud.channels.ports import DrawnWaybill, WaybillProvider, WaybillRequest
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop, Node, SalesOrder, SalesOrderLine
 from cloud.db.waybills import PoolWaybill, WaybillPool, WaybillSource
-from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError
 from cloud.nodes import downlink
 from cloud.nodes.ownership import owned_by
 from cloud.orders.waybill_outbox import package_id
@@ -108,11 +108,7 @@ def retire(session: Session, account_id: int, node_id: str, now: datetime) -> li
     (the API, the CLI and the e-waybills page call this). 404 for a node that is not the
     seller's; 409 for a node that keeps no pool or whose pools are at 0 already (nothing
     changed either way)."""
-    node = session.execute(
-        select(Node.node_id).where(Node.node_id == node_id, owned_by(account_id))
-    ).scalar_one_or_none()
-    if node is None:
-        raise NotFoundError(N_("no node %(node)s"), node=node_id)
+    pool_force.own_node(session, account_id, node_id)
     pools = list(
         session.execute(
             select(WaybillPool)

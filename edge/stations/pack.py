@@ -186,9 +186,10 @@ class PackStation(PackWeighing):
                 release = release.model_copy(update={"waybill": pooled, "waybill_route": None})
                 draw_late = view.draw_late
                 view = OrderView(release, view.skus, view.labelled)
-            elif view.offline:
+            elif view.offline or view.draw_late:
+                why = "the uplink is down" if view.offline else "the hub's waybill is late"
                 text = (
-                    f"order {release.order_id} has no waybill and the uplink is down: the "
+                    f"order {release.order_id} has no waybill and {why}: the "
                     f"offline waybill pool of {release.carrier} is empty; put it aside until "
                     "the hub is back"
                 )

@@ -174,5 +174,13 @@ def test_uplink_up_a_late_draw_takes_a_pool_number(tmp_path: Path) -> None:
             await rig.scan("O-8")
             assert rig.verdicts()[-1] == "order.no_waybill"
             assert pool(rig)[1] == ("SFP0002", "free", None)
+            # Late with an empty pool: red, saying why.
+            rig.store.conn.execute("DELETE FROM waybill_pool WHERE state = 'free'")
+            age(rig, "O-8", 3600)
+            await asyncio.sleep(0.04)
+            await rig.scan("O-8")
+            assert rig.verdicts()[-1] == "order.pool_empty"
+            assert "the hub's waybill is late" in rig.last()[1], rig.last()
+            assert len(rig.printer_sim.printed) == 1
 
     run(main())

@@ -176,6 +176,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 # The pools' top-ups and give-backs reach the nodes at once, not at their
                 # next hello (the changes are in the downlink outbox already).
                 lambda pushes: push(app.state.ingest, pushes),
+                pool_wait=timedelta(hours=settings.waybill_pool_force_after_h),
             )
             app.state.channels.start()
         # Order history and PO receipts into the books (cloud/finance/poster.py): shared

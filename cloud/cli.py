@@ -564,6 +564,35 @@ def waybill_pool_retire(
     typer.echo(f"{node}: {len(pools)} pool(s) set to 0; their unused numbers are given back")
 
 
+@pool_app.command("force")
+def waybill_pool_force(
+    node: Annotated[str, typer.Argument(help="The pack node that never answered.")],
+    account: AccountOpt,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Give back, without the node's word, the numbers it was asked back and has not answered
+    for GUANJIA_WAYBILL_POOL_FORCE_AFTER_H hours (a destroyed or lost node): cancelled at the
+    courier; a late print of one of them from the node becomes a task."""
+    from datetime import UTC, datetime, timedelta
+
+    from cloud.channels import pool_force, runner
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.settings import Settings
+
+    wait = timedelta(hours=Settings().waybill_pool_force_after_h)
+    try:
+        with transaction(_channels_factory(database_url)) as s:
+            done = pool_force.force(
+                s, runner.account_id_of(s, account), node, datetime.now(UTC), wait
+            )
+    except DomainError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    each = ", ".join(f"{n} {carrier}" for carrier, n in sorted(done.carriers.items()))
+    typer.echo(f"{node}: given back by force ({each}); the courier cancels them next")
+
+
 @pool_app.command("list")
 def waybill_pool_list(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
     """The pools' levels as JSON, one line each."""

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     channels_scheduler: bool = True
     #: How often it looks for due shops and confirmations (a "download now" wakes it).
     channels_poll_s: float = Field(default=10.0, gt=0, le=600)
+    #: How long a pack node may take to answer a give-back of its offline pool's numbers
+    #: before a task is opened and a lead may give them back by force (hours;
+    #: cloud/channels/pool_force.py, docs/channels.md "A node that never answers").
+    waybill_pool_force_after_h: float = Field(default=24.0, gt=0, le=720)
 
     # --- finance (cloud/finance/poster.py, docs/finance.md) ---
     #: Run the poster in each worker: order history and PO receipts into the books. Any

@@ -153,6 +153,14 @@ class PackSection(_Section):
     print_timeout_s: Annotated[float, Field(gt=0, le=600)] = 20.0
     #: How often a printer with a problem is asked again (the label prints once it is ready).
     printer_poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: With the uplink up, an order whose release has had no printable waybill this long (the
+    #: hub's draw is slow or failing: a courier outage) takes a number of the offline pool,
+    #: as with the uplink down (docs/channels.md "The pool with the uplink up"). The hub draws
+    #: within seconds of the release and retries a failed draw after 30 s and 60 s, so two
+    #: minutes is a failing draw, not a slow tick. ``pool_when_draw_late = false``: such an
+    #: order waits for the hub's number.
+    pool_when_draw_late: bool = True
+    pool_late_draw_s: Annotated[float, Field(ge=0, le=86_400)] = 120.0
     operator: Code | None = None
     #: lead id -> the hash of the lead's PIN (weight overrides, reprints): `guanjia edge hash-pin`.
     leads: dict[Code, PinHash] = {}

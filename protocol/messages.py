@@ -145,9 +145,11 @@ class OrderLabelledPayload(Message):
 
 class WaybillPoolUsedPayload(Message):
     """A number from the node's offline e-waybill pool went on an order's label: the order
-    had no printable waybill and the uplink was down (docs/channels.md "The offline pool").
+    had no printable waybill and the uplink was down, or the hub's draw was late
+    (docs/channels.md "The offline pool", "The pool with the uplink up").
     Recorded in the step that sends the label job, with the pool row marked used; the hub
-    binds the number to the order once and refuses a number already on another order."""
+    binds the number to the order once and refuses a number already on another order or
+    given back by force (docs/channels.md "A node that never answers")."""
 
     order_id: OrderId
     version: Version

@@ -3,15 +3,15 @@ order drew (docs/channels.md "E-waybills")."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep
-from cloud.channels import waybill_pool, waybills
+from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, SettingsDep
+from cloud.channels import pool_force, waybill_pool, waybills
 from cloud.db.models import ChannelShop
 from cloud.db.waybills import Waybill, WaybillSource
 
@@ -111,6 +111,11 @@ class PoolOut(BaseModel):
     fixing: int
     fix_failed: int
     low: bool
+    #: Since when the node owes an answer to a give-back (None: it owes none); after the
+    #: wait a task is opened and a lead may give the numbers back by force.
+    asked_since: datetime | None
+    #: Given back without the node's word (``force-give-back``).
+    forced: int
 
 
 NodeIdPath = Annotated[str, Path(min_length=1, max_length=64)]
@@ -138,4 +143,43 @@ def put_pool(
     rows = waybill_pool.levels(session, who.account_id)
     return PoolOut.model_validate(
         next(r for r in rows if (r["node"], r["carrier"]) == (node, carrier))
+    )
+
+
+def _node_pools(session: SessionDep, account_id: int, node: str) -> list[PoolOut]:
+    rows = waybill_pool.levels(session, account_id)
+    return [PoolOut.model_validate(r) for r in rows if r["node"] == node]
+
+
+@router.post("/waybill-pools/{node}/retire")
+def retire_node(node: NodeIdPath, session: SessionDep, who: ChannelsWrite) -> list[PoolOut]:
+    """The node leaves service: every pool of it to 0, its unused numbers given back once it
+    confirms (404 for a node that is not the seller's; 409, nothing changed, for a node with
+    no pool or retired already)."""
+    waybill_pool.retire(session, who.account_id, node, datetime.now(UTC))
+    session.flush()
+    return _node_pools(session, who.account_id, node)
+
+
+class ForcedOut(BaseModel):
+    node: str
+    #: Numbers given back without the node's word, per courier (cancelled at the courier by
+    #: the next drain; a late print of one of them from the node becomes a task).
+    forced: dict[str, int]
+    pools: list[PoolOut]
+
+
+@router.post("/waybill-pools/{node}/force-give-back")
+def force_give_back(
+    node: NodeIdPath, session: SessionDep, who: ChannelsWrite, settings: SettingsDep
+) -> ForcedOut:
+    """Numbers asked back from a node that has not answered for the configured wait
+    (``GUANJIA_WAYBILL_POOL_FORCE_AFTER_H``) are given back without its word
+    (docs/channels.md "A node that never answers"). 404 for a node that is not the seller's;
+    409, nothing changed, when it owes nothing or was asked too recently."""
+    wait = timedelta(hours=settings.waybill_pool_force_after_h)
+    done = pool_force.force(session, who.account_id, node, datetime.now(UTC), wait)
+    session.flush()
+    return ForcedOut(
+        node=node, forced=done.carriers, pools=_node_pools(session, who.account_id, node)
     )

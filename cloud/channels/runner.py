@@ -7,14 +7,14 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import shops, stock_policy, stock_push
+from cloud.channels import pool_force, shops, stock_policy, stock_push
 from cloud.channels.cainiao.waybills import CainiaoWaybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
 from cloud.channels.ports import InventorySink, OrderSource, RefundSource, ShipmentConfirmer
@@ -185,6 +185,7 @@ def hub_scheduler(
     factory: sessionmaker[Session],
     poll_s: float,
     publish: Callable[[dict[str, int]], None] | None = None,
+    pool_wait: timedelta = pool_force.DEFAULT_WAIT,
 ) -> Scheduler:
     """The scheduler of a hub process, on wall-clock time and real HTTP; ``publish`` pushes
     the downlink changes a tick committed to the nodes (the hub's MQTT client)."""
@@ -204,5 +205,6 @@ def hub_scheduler(
         poll_s=poll_s,
         close=http.close,
         publish=publish,
+        pool_wait=pool_wait,
     )
     return sch

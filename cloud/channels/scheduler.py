@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.channels import (
     diff,
     messages,
+    pool_force,
     refunds,
     schedule,
     shipments,
@@ -76,12 +77,15 @@ class Scheduler:
         sinks: Callable[[ChannelShop], InventorySink] | None = None,
         push_poll_s: float = 0.25,
         publish: Callable[[dict[str, int]], None] | None = None,
+        pool_wait: timedelta = pool_force.DEFAULT_WAIT,
     ) -> None:
         #: Downlink changes a tick queued (the pools' top-ups and give-backs, the releases of
         #: drawn waybills), handed to the hub's MQTT client after their commits so they reach
         #: the nodes at once; they are in the downlink outbox already, so a hub that stops
         #: first loses nothing (the node pulls them at its next hello).
         self.publish = publish
+        #: How long a node may take to answer a give-back before its task opens.
+        self.pool_wait = pool_wait
         self.diff_tuning = diff_tuning
         #: The refunds stream after each orders run; the pushed messages (TMC) every tick.
         self.refund_sources, self.message_sources = refund_sources, message_sources
@@ -136,6 +140,7 @@ class Scheduler:
                 owner=self.owner,
                 now=self.now,
                 publish=self.publish,
+                wait=self.pool_wait,
             )
         if self.sinks is not None and self._pusher is None:
             # The stock push's dirty SKUs (cloud/channels/stock_push.py), unless the push

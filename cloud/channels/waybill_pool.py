@@ -34,12 +34,14 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import courier_calls as calls
+from cloud.channels import pool_force
 from cloud.channels.courier_calls import LEASE
+from cloud.channels.pool_force import DEFAULT_WAIT
 from cloud.channels.ports import DrawnWaybill, WaybillProvider, WaybillRequest
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop, Node, SalesOrder, SalesOrderLine
 from cloud.db.waybills import PoolWaybill, WaybillPool, WaybillSource
-from cloud.errors import N_, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError
 from cloud.nodes import downlink
 from cloud.nodes.ownership import owned_by
 from cloud.orders.waybill_outbox import package_id
@@ -72,6 +74,8 @@ class Topped:
     cancelled: int = 0
     #: Used numbers whose courier record now names the order's recipient.
     corrected: int = 0
+    #: Tasks opened for nodes that have not answered a give-back within the wait.
+    overdue: int = 0
 
 
 def set_target(
@@ -101,12 +105,10 @@ def set_target(
 
 def retire(session: Session, account_id: int, node_id: str, now: datetime) -> list[WaybillPool]:
     """A node leaving service: every pool of it to 0, so all its unused numbers are given back
-    (422 for a node that is not the seller's)."""
-    node = session.execute(
-        select(Node.node_id).where(Node.node_id == node_id, owned_by(account_id))
-    ).scalar_one_or_none()
-    if node is None:
-        raise InvalidError(N_("no node %(node)s"), "node", node=node_id)
+    (the API, the CLI and the e-waybills page call this). 404 for a node that is not the
+    seller's; 409 for a node that keeps no pool or whose pools are at 0 already (nothing
+    changed either way)."""
+    pool_force.own_node(session, account_id, node_id)
     pools = list(
         session.execute(
             select(WaybillPool)
@@ -114,6 +116,14 @@ def retire(session: Session, account_id: int, node_id: str, now: datetime) -> li
             .with_for_update()
         ).scalars()
     )
+    if not pools:
+        raise ConflictError(
+            N_("node %(node)s keeps no offline pool: nothing to retire"), node=node_id
+        )
+    if all(pool.target == 0 for pool in pools):
+        raise ConflictError(
+            N_("node %(node)s is retired already: its pools' targets are 0"), node=node_id
+        )
     for pool in pools:
         pool.target, pool.changed_at = 0, now
     return pools
@@ -135,9 +145,16 @@ def held(session: Session, pool: WaybillPool) -> int:
     )
 
 
-def plan(session: Session, now: datetime, out: Topped | None = None) -> int:
+def plan(
+    session: Session, now: datetime, out: Topped | None = None, wait: timedelta = DEFAULT_WAIT
+) -> int:
     """Rows to draw for every pool at half its target or below (returns how many), and the
-    surplus of every pool above its target given back (counted in ``out.released``)."""
+    surplus of every pool above its target given back (counted in ``out.released``); numbers
+    asked back more than ``wait`` ago and still unanswered open a task
+    (cloud/channels/pool_force.py, counted in ``out.overdue``)."""
+    overdue = pool_force.overdue(session, now, wait)
+    if out is not None:
+        out.overdue += overdue
     asked = 0
     pools = session.execute(select(WaybillPool).with_for_update()).scalars()
     for pool in list(pools):
@@ -205,7 +222,7 @@ def give_back(session: Session, pool: WaybillPool, surplus: int, now: datetime) 
         elif row.state == "ready":
             row.state, row.attempts, row.next_try_at, row.error = "cancel", 0, now, None
         else:
-            row.state = "releasing"
+            row.state, row.asked_at = "releasing", now
             asked_back.append(row)
         done += 1
     if asked_back:
@@ -244,13 +261,15 @@ def drain(
     now: Callable[[], datetime],
     lease: timedelta = LEASE,
     publish: Publish | None = None,
+    wait: timedelta = DEFAULT_WAIT,
 ) -> Topped:
     """Plan top-ups and give-backs, make the due courier calls, send the nodes what was
-    drawn; then hand the nodes' new downlink changes to ``publish`` (after the commits)."""
+    drawn; then hand the nodes' new downlink changes to ``publish`` (after the commits).
+    ``wait``: how long a node may take to answer a give-back before a task is opened."""
     out = Topped()
     pushes: dict[str, int] = {}
     with transaction(factory) as s:
-        out.asked = plan(s, now(), out)
+        out.asked = plan(s, now(), out, wait)
         ids = calls.claim(s, PoolWaybill, DUE, owner, now(), lease, 100)
     _merge(pushes, downlink.pushes_of(s))
     for row_id in ids:
@@ -405,7 +424,9 @@ def levels(session: Session, account_id: int) -> list[dict[str, Any]]:
     """Per node and courier: the target, and how many numbers are on the node, on the way
     (being drawn or to send), used offline, being given back (asked back from the node or to
     cancel at the courier), given back, and refused by the courier; and the used numbers
-    whose courier record is still to correct (``fixing``) or could not be (``fix_failed``)."""
+    whose courier record is still to correct (``fixing``) or could not be (``fix_failed``);
+    since when the node owes an answer to a give-back (``asked_since``, None: it owes none)
+    and how many numbers were given back without its word (``forced``)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for pool in session.execute(
         select(WaybillPool).where(WaybillPool.account_id == account_id)
@@ -434,10 +455,28 @@ def levels(session: Session, account_id: int) -> list[dict[str, Any]]:
     for node_id, carrier, fix, n in fixes:
         row = out.setdefault((node_id, carrier), {"node": node_id, "carrier": carrier, "target": 0})
         row["fixing" if fix == "pending" else "fix_failed"] = n
+    # Since when the node owes an answer (the oldest number asked back), and how many were
+    # given back without its word (cloud/channels/pool_force.py).
+    for node_id, carrier, since, forced in session.execute(
+        select(
+            PoolWaybill.node_id,
+            PoolWaybill.carrier,
+            func.min(PoolWaybill.asked_at).filter(PoolWaybill.state == "releasing"),
+            func.count(PoolWaybill.forced_at),
+        )
+        .where(
+            PoolWaybill.account_id == account_id,
+            or_(PoolWaybill.state == "releasing", PoolWaybill.forced_at.is_not(None)),
+        )
+        .group_by(PoolWaybill.node_id, PoolWaybill.carrier)
+    ).all():
+        row = out.setdefault((node_id, carrier), {"node": node_id, "carrier": carrier, "target": 0})
+        row["asked_since"], row["forced"] = since, forced
     states = ("pending", "ready", "sent", "used", "failed", "releasing", "cancel", "cancelled")
     for row in out.values():
-        for state in (*states, "fixing", "fix_failed"):
+        for state in (*states, "fixing", "fix_failed", "forced"):
             row.setdefault(state, 0)
+        row.setdefault("asked_since", None)
         row["on_node"] = row["sent"]
         row["on_the_way"] = row["pending"] + row["ready"]
         row["giving_back"] = row["releasing"] + row["cancel"]

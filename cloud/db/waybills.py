@@ -99,8 +99,8 @@ class PoolWaybill(Base):
     order's own ``waybill`` row then carries it), ``failed`` (the courier refused the draw).
     Given back when the pool's target drops below what it holds (migration 0044):
     ``void`` (never drawn), ``releasing`` (the node was asked to give it back:
-    ``waybill.pool_release``), ``cancel`` (the node confirmed, or never had it: to cancel at the
-    courier), ``cancelled``."""
+    ``waybill.pool_release``), ``cancel`` (the node confirmed, or never had it, or a lead gave it
+    back by force: ``forced_at``; to cancel at the courier), ``cancelled``."""
 
     __tablename__ = "pool_waybill"
     __table_args__ = (
@@ -135,3 +135,12 @@ class PoolWaybill(Base):
     #: The courier's record of a used number corrected to the order's recipient
     #: (``cainiao.waybill.ii.update``): None, ``pending``, ``done``, ``failed`` (0044).
     recipient_state: Mapped[str | None] = mapped_column(String(16))
+    #: When the node was asked for it back (``releasing``); the overdue task and the forced
+    #: give-back count their wait from it (migration 0051, docs/channels.md "A node that
+    #: never answers").
+    asked_at: Mapped[datetime | None]
+    #: When the scheduler opened the ``waybill_pool_overdue`` task for it (once per number).
+    overdue_at: Mapped[datetime | None]
+    #: Given back without the node's word (a lead's forced give-back): cancelled at the
+    #: courier; a late ``waybill.pool_used`` of it is refused and opens a task.
+    forced_at: Mapped[datetime | None]

@@ -8,7 +8,8 @@ withdrawn. From then on the number is the order's like any drawn one: it goes ba
 courier when the order leaves the warehouse unshipped (``waybill_outbox.on_withdrawn``).
 
 Never two parcels on one number: a number that is already on another order, that is not in
-this node's pool, or that the hub never sent is refused. The order is then held with the
+this node's pool, that the hub never sent, or that a lead gave back by force (the node never
+answered the give-back: cloud/channels/pool_force.py) is refused. The order is then held with the
 reason (the pack station shows "pull the parcel") and a task tells a person to relabel it;
 nothing of the other order changes. A report repeated (the same order and number) is a no-op.
 
@@ -129,6 +130,19 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
         other = session.get(SalesOrder, row.order_id) if row.order_id else None
         why = tasks.sentence(
             N_("it is already on order %(other)s"), other=other.order_no if other else "?"
+        )
+        _refuse(session, account_id, node, ev, o, why, now)
+        return
+    if row.forced_at is not None:
+        # Given back by force (the node never answered the give-back: cloud/channels/
+        # pool_force.py) and cancelled at the courier, or about to be: the parcel carries a
+        # number that is no longer ours. Never bound silently; a person relabels it.
+        why = tasks.sentence(
+            N_(
+                "it was given back by force on %(when)s (UTC), the node not answering, and "
+                "cancelled at the courier"
+            ),
+            when=row.forced_at.strftime("%Y-%m-%d %H:%M"),
         )
         _refuse(session, account_id, node, ev, o, why, now)
         return

@@ -113,11 +113,20 @@ def catalogue_entry(conn: sqlite3.Connection, sku: replica.Sku) -> CatalogueUpse
     )
 
 
-def order_view(conn: sqlite3.Connection, code: str, offline: bool = False) -> OrderView | None:
+def order_view(
+    conn: sqlite3.Connection,
+    code: str,
+    offline: bool = False,
+    *,
+    late_ms: int | None = None,
+    now_ms: int = 0,
+) -> OrderView | None:
     """An order by id or waybill (its own, or the offline pool's number printed on it), with
     its SKUs and the label already sent, if any. A pool number printed on the order is its
-    waybill here until the hub's release says so too; without a printable waybill and with
-    the uplink down (``offline``) the view offers the courier's next free pool number."""
+    waybill here until the hub's release says so too; without a printable waybill the view
+    offers the courier's next free pool number with the uplink down (``offline``), and with
+    it up once the release has waited ``late_ms`` or more for the hub's number by ``now_ms``
+    (the store's wall clock: ``draw_late``; None: never)."""
     release = replica.order(conn, code)
     if release is None:
         pooled_order = waybill_pool.order_of(conn, code)
@@ -125,11 +134,16 @@ def order_view(conn: sqlite3.Connection, code: str, offline: bool = False) -> Or
     if release is None:
         return None
     pool_waybill = None
+    late = False
     used = waybill_pool.used_by(conn, release.order_id)
     if used is not None and used != release.waybill:
         release = release.model_copy(update={"waybill": used, "waybill_route": None})
-    elif offline and (release.waybill is None or not WAYBILL_RE.fullmatch(release.waybill)):
-        pool_waybill = waybill_pool.next_free(conn, release.carrier)
+    elif release.waybill is None or not WAYBILL_RE.fullmatch(release.waybill):
+        if not offline and late_ms is not None:
+            since = replica.waiting_since(conn, release.order_id)
+            late = since is not None and now_ms - since >= late_ms
+        if offline or late:
+            pool_waybill = waybill_pool.next_free(conn, release.carrier)
     skus: dict[str, CatalogueUpsert] = {}
     wanted = [line.sku_code for line in release.lines]
     while wanted:
@@ -145,7 +159,7 @@ def order_view(conn: sqlite3.Connection, code: str, offline: bool = False) -> Or
     labelled = None
     if label is not None and label[0] in ("sent", "printed"):
         labelled = LabelInfo(tracking_number=label[1], printer=label[2], carrier=label[3])
-    return OrderView(release, skus, labelled, pool_waybill, offline)
+    return OrderView(release, skus, labelled, pool_waybill, offline, draw_late=late)
 
 
 def sku_for_scan(
@@ -233,6 +247,11 @@ class PackRuntime(StationRuntime):
         #: Whether the hub is reachable now (edge/node.py wires the sync agent's status):
         #: an order without a waybill then waits for the hub's, else takes the pool's.
         self.uplink: Callable[[], bool] = lambda: True
+        #: With the uplink up, how long an order may wait for the hub's waybill before it
+        #: takes a pool number (None: it waits for the hub's).
+        self.pool_late_ms: int | None = (
+            int(pc.pool_late_draw_s * 1000) if pc.pool_when_draw_late else None
+        )
 
     async def start(self) -> None:
         import datetime
@@ -275,7 +294,7 @@ class PackRuntime(StationRuntime):
             sku, serial = found if found is not None else (None, None)
             self.dispatch(ItemScanned(text, sku, serial, at_ms=now))
             return
-        view = order_view(conn, text, offline=not self.uplink())
+        view = self._view(text)
         if view is not None:
             self.dispatch(WaybillScanned(text, view, at_ms=now))
             return
@@ -335,9 +354,20 @@ class PackRuntime(StationRuntime):
         ).fetchone()
         if row is None or int(row[0]) <= release.version:
             return
-        view = order_view(self.store.conn, release.order_id, offline=not self.uplink())
+        view = self._view(release.order_id)
         if view is not None:
             super().dispatch(OrderUpdated(view, at_ms=self.clock_ms()))
+
+    def _view(self, code: str) -> OrderView | None:
+        """The order a scan names, with the pool's number offered when the uplink is down or
+        the hub's draw is late (``pack.pool_late_draw_s``)."""
+        return order_view(
+            self.store.conn,
+            code,
+            offline=not self.uplink(),
+            late_ms=self.pool_late_ms,
+            now_ms=self.store.wall_ms(),
+        )
 
     # --- ticks: timeouts, scale health, printer polls ----------------------------------------
 

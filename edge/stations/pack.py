@@ -178,15 +178,18 @@ class PackStation(PackWeighing):
             self._clear_order()
             return State.IDLE, out
         pooled = None
+        draw_late = False
         if release.waybill is None or not WAYBILL_RE.fullmatch(release.waybill):
             if view.pool_waybill is not None and WAYBILL_RE.fullmatch(view.pool_waybill):
                 # Offline: the label carries the pool's number (the hub binds it on report).
                 pooled = view.pool_waybill
                 release = release.model_copy(update={"waybill": pooled, "waybill_route": None})
+                draw_late = view.draw_late
                 view = OrderView(release, view.skus, view.labelled)
-            elif view.offline:
+            elif view.offline or view.draw_late:
+                why = "the uplink is down" if view.offline else "the hub's waybill is late"
                 text = (
-                    f"order {release.order_id} has no waybill and the uplink is down: the "
+                    f"order {release.order_id} has no waybill and {why}: the "
                     f"offline waybill pool of {release.carrier} is empty; put it aside until "
                     "the hub is back"
                 )
@@ -218,7 +221,8 @@ class PackStation(PackWeighing):
         gifts = sum(1 for line in self.lines if line.gift)
         extra = f" ({gifts} gift line{'s' if gifts > 1 else ''})" if gifts else ""
         if pooled is not None:
-            extra += f" (offline: waybill {pooled} from the pool)"
+            why = "offline" if not draw_late else "the hub's waybill is late"
+            extra += f" ({why}: waybill {pooled} from the pool)"
         text = f"order {release.order_id}: scan {need} item(s){extra}"
         return State.SCANNING, self._say("order.open", Signal.PROMPT, text)
 

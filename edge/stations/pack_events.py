@@ -54,11 +54,15 @@ class OrderView:
     skus: Mapping[str, CatalogueUpsert] = field(default_factory=dict)
     #: Set when the node already recorded ``order.labelled`` for this order.
     labelled: LabelInfo | None = None
-    #: The release has no printable waybill and the uplink is down: the courier's next free
-    #: number of the node's offline pool (docs/channels.md "The offline pool"), None when
-    #: the pool is empty (``offline`` then says why nothing prints).
+    #: The release has no printable waybill and the uplink is down, or the hub's draw is
+    #: late (``draw_late``): the courier's next free number of the node's offline pool
+    #: (docs/channels.md "The offline pool"), None when the pool is empty (``offline`` then
+    #: says why nothing prints).
     pool_waybill: str | None = None
     offline: bool = False
+    #: The uplink is up but the release has waited longer than the node allows for the hub's
+    #: number (a courier outage, a slow draw): the pool's number is offered.
+    draw_late: bool = False
 
 
 @dataclass(frozen=True, slots=True)

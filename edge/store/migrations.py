@@ -489,4 +489,18 @@ MIGRATIONS: Final[list[Migration]] = [
         CREATE INDEX waybill_pool_order ON waybill_pool(order_id) WHERE order_id IS NOT NULL;
         """,
     ),
+    (
+        # Since when (the node's wall clock, ms) the stored release of an order has had no
+        # printable waybill; NULL once it has one. With the uplink up the pack station takes
+        # a pool number for an order whose hub draw is that late (docs/channels.md "The pool
+        # with the uplink up"; edge/runtimes/pack.py ``order_view``). Releases stored before
+        # count from this migration.
+        "0020_release_waiting",
+        """
+        ALTER TABLE order_release ADD COLUMN waiting_since_ms INTEGER;
+        UPDATE order_release
+            SET waiting_since_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+            WHERE waybill IS NULL;
+        """,
+    ),
 ]

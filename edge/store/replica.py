@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from edge.store import waybill_pool
+from protocol.devices.zpl import WAYBILL_RE
 from protocol.messages import (
     BinInfo,
     BinsUpserted,
@@ -48,9 +49,12 @@ class Sku:
     components: tuple[BundleComponent, ...] = ()
 
 
-def apply_change(conn: sqlite3.Connection, change: Change) -> WaybillPoolReleasedPayload | None:
+def apply_change(
+    conn: sqlite3.Connection, change: Change, now_ms: int | None = None
+) -> WaybillPoolReleasedPayload | None:
     """Apply one change; return the answer the node owes the hub for it, if any (the caller
-    appends it to the outbox in the same transaction)."""
+    appends it to the outbox in the same transaction). ``now_ms``: the node's wall clock, the
+    start of a release's wait for its waybill (None: never counted as late)."""
     if isinstance(change, CatalogueUpserted):
         _upsert_sku(conn, change)
     elif isinstance(change, CatalogueRemoved):
@@ -60,7 +64,7 @@ def apply_change(conn: sqlite3.Connection, change: Change) -> WaybillPoolRelease
         conn.execute("DELETE FROM barcode WHERE sku_code = ?", (code,))
         conn.execute("DELETE FROM sku WHERE sku_code = ?", (code,))
     elif isinstance(change, OrderReleased):
-        _release_order(conn, change.payload)
+        _release_order(conn, change.payload, now_ms)
     elif isinstance(change, BinsUpserted):
         _upsert_bins(conn, change.payload.warehouse, change.payload.bins)
     elif isinstance(change, StockExpectedSet):
@@ -117,12 +121,17 @@ def _upsert_sku(conn: sqlite3.Connection, change: CatalogueUpserted) -> None:
     )
 
 
-def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
+def _release_order(conn: sqlite3.Connection, order: OrderRelease, now_ms: int | None) -> None:
+    # Waiting for a printable waybill since the first version without one (kept through later
+    # versions still without one; cleared by one that has it): edge/runtimes/pack.py.
+    printable = order.waybill is not None and WAYBILL_RE.fullmatch(order.waybill) is not None
     conn.execute(
-        "INSERT INTO order_release (order_id, version, status, waybill, wave, body, pick_node) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET "
+        "INSERT INTO order_release (order_id, version, status, waybill, wave, body, pick_node, "
+        "waiting_since_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(order_id) DO UPDATE SET "
         "version = excluded.version, status = excluded.status, waybill = excluded.waybill, "
-        "wave = excluded.wave, body = excluded.body, pick_node = excluded.pick_node "
+        "wave = excluded.wave, body = excluded.body, pick_node = excluded.pick_node, "
+        "waiting_since_ms = CASE WHEN ? THEN NULL "
+        "ELSE COALESCE(order_release.waiting_since_ms, excluded.waiting_since_ms) END "
         "WHERE excluded.version > order_release.version",
         (
             order.order_id,
@@ -132,6 +141,8 @@ def _release_order(conn: sqlite3.Connection, order: OrderRelease) -> None:
             order.wave,
             order.model_dump_json(),
             order.pick_node,
+            None if printable else now_ms,
+            printable,
         ),
     )
     row = conn.execute(
@@ -286,6 +297,15 @@ def _has_sku_index(conn: sqlite3.Connection) -> bool:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def waiting_since(conn: sqlite3.Connection, order_id: str) -> int | None:
+    """Since when (the node's wall clock, ms) the order's release has had no printable
+    waybill; None when it has one (or the wait was never timed)."""
+    row = conn.execute(
+        "SELECT waiting_since_ms FROM order_release WHERE order_id = ?", (order_id,)
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def order(conn: sqlite3.Connection, code: str) -> OrderRelease | None:

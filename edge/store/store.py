@@ -525,7 +525,7 @@ class Store:
                     continue
                 if change.seq != cursor + 1 and not compacted:
                     break  # a gap: the caller asks for the missing range
-                answer = replica.apply_change(self.conn, change)
+                answer = replica.apply_change(self.conn, change, self._wall_ms())
                 if answer is not None:  # the node's answer commits with the change it answers
                     self.append(answer)
                 cursor = change.seq

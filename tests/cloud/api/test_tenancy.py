@@ -643,6 +643,14 @@ FOREIGN: list[Case] = [
         {"target": 5},
         params={"node": NODE, "carrier": "ZTO"},
     ),
+    # retiring A's node, giving back by force the number it has not answered for: 404
+    Case("POST", "/api/v1/channels/waybill-pools/{node}/retire", 404, params={"node": NODE}),
+    Case(
+        "POST",
+        "/api/v1/channels/waybill-pools/{node}/force-give-back",
+        404,
+        params={"node": NODE},
+    ),
     # channels, later changes: A's SKU mapping and refunds
     Case(
         "PUT",
@@ -1585,7 +1593,9 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
         )
         from cloud.db.waybills import PoolWaybill, WaybillPool
 
-        s.add(WaybillPool(account_id=a_id, node_id=NODE, carrier="ZTO", target=0, changed_at=now))
+        # A's node was asked for its number back two days ago and never answered: A's
+        # controls retire the node (target 3 → 0) and give the number back by force.
+        s.add(WaybillPool(account_id=a_id, node_id=NODE, carrier="ZTO", target=3, changed_at=now))
         s.add(
             PoolWaybill(
                 account_id=a_id,
@@ -1595,10 +1605,11 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
                 cp_code="ZTO",
                 idempotency_key=f"pool:{a_id}:{NODE}:ZTO:1",
                 waybill_code="75APOOL0001",
-                state="sent",
+                state="releasing",
                 attempts=1,
                 next_try_at=now,
                 created_at=now,
+                asked_at=now - timedelta(days=2),
             )
         )
         from decimal import Decimal

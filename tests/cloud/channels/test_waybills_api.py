@@ -135,3 +135,59 @@ def _pool_topped_up_by_the_hubs_scheduler(
     level = _until(full, "the pool's top-up")
     assert (level["node"], level["on_the_way"], level["used"], level["low"]) == (node, 0, 0, False)
     assert len(book(market).log) == before + 3  # three numbers issued, each once
+    _retired_and_given_back_by_force(hub, admin, node, market)
+
+
+def _retired_and_given_back_by_force(
+    hub: TestClient,  # noqa: F811
+    admin: dict[str, str],
+    node: str,
+    market: Market,
+) -> None:
+    """The node retired through the API, never answering: forcing too early is refused; after
+    the wait the hub's scheduler cancels each number at the courier once."""
+    from sqlalchemy import update
+
+    from cloud.db.waybills import PoolWaybill
+
+    sessions = hub.app.state.sessions  # type: ignore[attr-defined]
+    base = "/api/v1/channels/waybill-pools"
+    for bad, status in (
+        ("wh1-no-such-node", 404),
+        ("a%00b", 422),
+        ("%ED%A0%80", 404),  # not UTF-8: decoded to U+FFFD, a name no node has
+        ("x" * 65, 422),
+    ):
+        for action in ("retire", "force-give-back"):
+            r = hub.post(f"{base}/{bad}/{action}", headers=admin)
+            assert r.status_code == status, (bad, action, r.status_code, r.text)
+    r = hub.post(f"{base}/{node}/force-give-back", headers=admin)
+    assert r.status_code == 409 and "not giving any numbers back" in r.text, r.text
+    (level,) = hub.get(base, headers=admin).json()
+    assert (level["target"], level["on_node"], level["forced"]) == (3, 3, 0)
+
+    r = hub.post(f"{base}/{node}/retire", headers=admin)
+    assert r.status_code == 200 and [p["target"] for p in r.json()] == [0], r.text
+    r = hub.post(f"{base}/{node}/retire", headers=admin)
+    assert r.status_code == 409 and "retired already" in r.json()["detail"], r.text
+
+    def asked() -> Any:
+        (level,) = hub.get(base, headers=admin).json()
+        return level if level["giving_back"] == 3 and level["asked_since"] else None
+
+    _until(asked, "the numbers asked back")
+    r = hub.post(f"{base}/{node}/force-give-back", headers=admin)
+    assert r.status_code == 409 and "less than 24 hours ago" in r.json()["detail"], r.text
+    with transaction(sessions) as s:  # the node stays silent for two days
+        s.execute(update(PoolWaybill).values(asked_at=datetime.now(UTC) - timedelta(days=2)))
+    cancels = sum(e["action"] == "cancel" for e in book(market).log)
+    r = hub.post(f"{base}/{node}/force-give-back", headers=admin)
+    assert r.status_code == 200 and r.json()["forced"] == {"ZTO": 3}, r.text
+
+    def given_back() -> Any:
+        (level,) = hub.get(base, headers=admin).json()
+        return level if level["given_back"] == 3 else None
+
+    level = _until(given_back, "the forced numbers cancelled")
+    assert (level["forced"], level["giving_back"], level["asked_since"]) == (3, 0, None)
+    assert sum(e["action"] == "cancel" for e in book(market).log) == cancels + 3

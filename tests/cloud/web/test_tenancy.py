@@ -214,6 +214,14 @@ ROUTES = {
     ): "test_waybill_page.py: 422 for A's node, A's target unchanged",
     (
         "POST",
+        "/web/waybills/nodes/{node}/retire",
+    ): "test_waybill_page.py: 404 for A's node, A's targets unchanged",
+    (
+        "POST",
+        "/web/waybills/nodes/{node}/force",
+    ): "test_waybill_page.py: 404 for A's node, A's numbers still being given back",
+    (
+        "POST",
         "/web/channels/shipments/{shipment_id}/retry",
     ): "test_channel_pages.py: 404, still failed",
     ("GET", "/web/finance/courier-bills/{bill_id}"): "here: 404 for A's bill",

@@ -125,3 +125,62 @@ def test_the_hubs_number_arriving_mid_scan_replaces_an_unprinted_pool_number(
             assert "waybill.pool_used" not in rig.facts()
 
     run(main())
+
+
+def test_uplink_up_a_late_draw_takes_a_pool_number(tmp_path: Path) -> None:
+    """The uplink is up but the hub's number has not come for ``pool_late_draw_s`` (a courier
+    outage): the order takes the pool's number, reported as an offline print is; before that
+    it waits as before, and a node set not to (``pool_when_draw_late = false``) waits."""
+
+    def age(rig: PackRig, order_id: str, seconds: float) -> None:
+        rig.store.conn.execute(
+            "UPDATE order_release SET waiting_since_ms = waiting_since_ms - ? WHERE order_id = ?",
+            (int(seconds * 1000), order_id),
+        )
+
+    async def main() -> None:
+        async with pack_rig(tmp_path, pool_late_draw_s=120) as rig:
+            rig.runtime.uplink = lambda: True
+            push(rig.store, [no_waybill("O-7"), no_waybill("O-8"), top_up("SFP0001", "SFP0002")])
+            await rig.scan("O-7")
+            assert rig.verdicts()[-1] == "order.no_waybill"  # just released: the hub draws
+            age(rig, "O-7", 119)
+            await asyncio.sleep(0.04)
+            await rig.scan("O-7")
+            assert rig.verdicts()[-1] == "order.no_waybill"
+            # A later version still without a number keeps the wait's start.
+            bare = no_waybill("O-7").payload.model_copy(update={"version": 2})
+            push(rig.store, [OrderReleased(seq=1, payload=bare)])
+            age(rig, "O-7", 2)
+            await asyncio.sleep(0.04)
+            await pack(rig, "O-7", 1)
+            assert b"SFP0001" in rig.printer_sim.printed[0].raw
+            assert any("the hub's waybill is late" in text for _, text in rig.lights.shown)
+            assert pool(rig)[0] == ("SFP0001", "used", "O-7")
+            assert rig.facts()[-2:] == ["waybill.pool_used", "order.labelled"]
+
+            # Switched off: a late order waits for the hub's number, nothing printed.
+            rig.runtime.pool_late_ms = None
+            age(rig, "O-8", 3600)
+            await rig.scan("O-8")
+            assert rig.verdicts()[-1] == "order.no_waybill"
+            assert len(rig.printer_sim.printed) == 1 and pool(rig)[1][1] == "free"
+            # The hub's number arriving clears the wait: a later bare version starts anew.
+            rig.runtime.pool_late_ms = 120_000
+            push(rig.store, [OrderReleased(seq=1, payload=release("O-8", "SF8888", version=2))])
+            bare = no_waybill("O-8").payload.model_copy(update={"version": 3})
+            push(rig.store, [OrderReleased(seq=1, payload=bare)])
+            await asyncio.sleep(0.04)
+            await rig.scan("O-8")
+            assert rig.verdicts()[-1] == "order.no_waybill"
+            assert pool(rig)[1] == ("SFP0002", "free", None)
+            # Late with an empty pool: red, saying why.
+            rig.store.conn.execute("DELETE FROM waybill_pool WHERE state = 'free'")
+            age(rig, "O-8", 3600)
+            await asyncio.sleep(0.04)
+            await rig.scan("O-8")
+            assert rig.verdicts()[-1] == "order.pool_empty"
+            assert "the hub's waybill is late" in rig.last()[1], rig.last()
+            assert len(rig.printer_sim.printed) == 1
+
+    run(main())

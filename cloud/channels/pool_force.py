@@ -1,0 +1,177 @@
+"""A node that never answers a give-back (docs/channels.md "A node that never answers").
+
+The hub cancels a pool number it asked back (``releasing``) only on the node's word
+(``waybill.pool_released``), so the node never prints a number the courier took back. A node
+that is destroyed, stolen or lost its store never gives that word, and its numbers would stay
+"being given back" for good. Two things end that:
+
+- ``overdue``: run by the pool drain (cloud/channels/waybill_pool.py ``plan``) on every
+  scheduler tick: numbers asked back longer than the wait ago open one
+  ``waybill_pool_overdue`` task per node and courier (once per number: ``overdue_at``), so a
+  person hears of it without looking at the page.
+- ``force``: a lead gives them back without the node's word, once the wait has passed (the
+  one domain function behind the page's button, ``guanjia channels waybill-pool force`` and
+  ``POST /api/v1/channels/waybill-pools/{node}/force-give-back``): each becomes ``cancel``
+  with ``forced_at`` (the drain calls ``cainiao.waybill.ii.cancel`` once, as for a confirmed
+  give-back). Should the node come back and report one of them printed after all, the
+  ingest refuses it (cloud/orders/waybill_pool.py ``bind``): the order is held and a
+  ``waybill_pool_conflict`` task asks for a new label, never a silent second use of a number
+  the courier cancelled.
+
+The wait (``GUANJIA_WAYBILL_POOL_FORCE_AFTER_H``, 24 h by default: cloud/settings.py) is how
+long a node that is merely off for the night may take to answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud import tasks
+from cloud.db.models import Node
+from cloud.db.waybills import PoolWaybill
+from cloud.errors import N_, ConflictError, NotFoundError
+from cloud.nodes.ownership import owned_by
+from protocol.topics import NODE_ID_PATTERN
+
+#: How long the hub waits for a node's answer before the task and the forced give-back.
+DEFAULT_WAIT: Final = timedelta(hours=24)
+OVERDUE: Final = "waybill_pool_overdue"
+
+
+@dataclass(frozen=True)
+class Forced:
+    node: str
+    #: Numbers given back without the node's word, per courier.
+    carriers: dict[str, int]
+
+    @property
+    def count(self) -> int:
+        return sum(self.carriers.values())
+
+
+def own_node(session: Session, account_id: int, node_id: str) -> None:
+    """404 unless the seller owns the node. An id no node can have (NUL, a lone surrogate,
+    too long: protocol/topics.py ``NODE_ID_PATTERN``) is not looked up at all: PostgreSQL
+    refuses NUL in text, SQLite cannot encode a surrogate."""
+    owned = None
+    if re.fullmatch(NODE_ID_PATTERN, node_id):
+        owned = session.execute(
+            select(Node.node_id).where(Node.node_id == node_id, owned_by(account_id))
+        ).scalar_one_or_none()
+    if owned is None:
+        raise NotFoundError(N_("no node %(node)s"), node=ascii(node_id)[1:-1][:80])
+
+
+def _hours(wait: timedelta) -> str:
+    return f"{wait.total_seconds() / 3600:g}"
+
+
+def force(
+    session: Session, account_id: int, node_id: str, now: datetime, wait: timedelta = DEFAULT_WAIT
+) -> Forced:
+    """Give back, without the node's word, every number asked back from it at least ``wait``
+    ago. 404 for a node that is not the seller's (nothing changed); 409 when the node owes
+    nothing, or when its numbers were asked back too recently (the sentence says when they
+    can be forced). Numbers asked back later than the wait stay ``releasing``."""
+    own_node(session, account_id, node_id)
+    rows = list(
+        session.execute(
+            select(PoolWaybill)
+            .where(
+                PoolWaybill.account_id == account_id,
+                PoolWaybill.node_id == node_id,
+                PoolWaybill.state == "releasing",
+            )
+            .order_by(PoolWaybill.id)
+            .with_for_update()
+        ).scalars()
+    )
+    if not rows:
+        raise ConflictError(
+            N_("node %(node)s is not giving any numbers back: nothing to force"), node=node_id
+        )
+    due = [r for r in rows if r.asked_at is not None and _aware(r.asked_at) <= now - wait]
+    if not due:
+        first = min(_aware(r.asked_at) if r.asked_at else now for r in rows)
+        raise ConflictError(
+            N_(
+                "node %(node)s was asked for its numbers back less than %(hours)s hours ago: "
+                "they can be given back by force from %(when)s (UTC)"
+            ),
+            node=node_id,
+            hours=_hours(wait),
+            when=(first + wait).strftime("%Y-%m-%d %H:%M"),
+        )
+    carriers: dict[str, int] = {}
+    for row in due:
+        row.state, row.forced_at = "cancel", now
+        row.attempts, row.next_try_at, row.error = 0, now, None
+        carriers[row.carrier] = carriers.get(row.carrier, 0) + 1
+    return Forced(node_id, carriers)
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone (cloud/db/engine.py stores UTC).
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def overdue(session: Session, now: datetime, wait: timedelta = DEFAULT_WAIT) -> int:
+    """One ``waybill_pool_overdue`` task per node and courier whose numbers were asked back
+    at least ``wait`` ago and are still unanswered; each number counts once (``overdue_at``).
+    Returns how many tasks were opened."""
+    groups = session.execute(
+        select(
+            PoolWaybill.account_id,
+            PoolWaybill.node_id,
+            PoolWaybill.carrier,
+            func.count(),
+            func.min(PoolWaybill.asked_at),
+        )
+        .where(
+            PoolWaybill.state == "releasing",
+            PoolWaybill.overdue_at.is_(None),
+            PoolWaybill.asked_at <= now - wait,
+        )
+        .group_by(PoolWaybill.account_id, PoolWaybill.node_id, PoolWaybill.carrier)
+    ).all()
+    for account_id, node_id, carrier, n, first in groups:
+        rows = session.execute(
+            select(PoolWaybill)
+            .where(
+                PoolWaybill.account_id == account_id,
+                PoolWaybill.node_id == node_id,
+                PoolWaybill.carrier == carrier,
+                PoolWaybill.state == "releasing",
+                PoolWaybill.overdue_at.is_(None),
+                PoolWaybill.asked_at <= now - wait,
+            )
+            .with_for_update()
+        ).scalars()
+        for row in rows:
+            row.overdue_at = now
+        tasks.open_task(
+            session,
+            account_id,
+            OVERDUE,
+            N_(
+                "node %(node)s has not answered for %(hours)s hours the request to give back "
+                "%(count)s %(carrier)s e-waybill numbers (asked %(when)s UTC): if the node is "
+                "gone, give them back by force on the e-waybills page"
+            ),
+            now,
+            params={
+                "node": node_id,
+                "hours": _hours(wait),
+                "count": int(n),
+                "carrier": carrier,
+                "when": _aware(first).strftime("%Y-%m-%d %H:%M") if first else "?",
+            },
+            node_id=node_id,
+        )
+    return len(groups)

@@ -15,9 +15,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep
 from cloud.api.schemas import RefetchIn, WechatJobIn
+from cloud.auth import Principal
 from cloud.db.wechat_bills import WechatBillJob
 from cloud.finance import wechat_admin, wechat_jobs
 
@@ -83,12 +85,9 @@ def job_out(j: WechatBillJob, now: datetime) -> WechatJobOut:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def add_job(body: WechatJobIn, session: SessionDep, who: FinanceWrite) -> WechatJobOut:
-    """Fetch the merchant's bills every day from ``first_day`` on; 409 for a 商户号 fetched
-    already, 422 for a key that does not load or a day not over or too old."""
-    now = datetime.now(UTC)
-    j = wechat_jobs.add_job(
+def add(session: Session, who: Principal, body: WechatJobIn) -> WechatBillJob:
+    """The job of ``body`` (the API's route and the dashboard's form)."""
+    return wechat_jobs.add_job(
         session,
         who.account_id,
         mchid=body.mchid,
@@ -98,9 +97,15 @@ def add_job(body: WechatJobIn, session: SessionDep, who: FinanceWrite) -> Wechat
         platform_key=body.platform_key.encode(),
         platform_serial=body.platform_serial,
         first_day=body.first_day,
-        now=now,
+        now=datetime.now(UTC),
     )
-    return job_out(j, now)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def add_job(body: WechatJobIn, session: SessionDep, who: FinanceWrite) -> WechatJobOut:
+    """Fetch the merchant's bills every day from ``first_day`` on; 409 for a 商户号 fetched
+    already, 422 for a key that does not load or a day not over or too old."""
+    return job_out(add(session, who, body), datetime.now(UTC))
 
 
 @router.get("")
@@ -118,24 +123,15 @@ def get_job(mchid: MchidPath, session: SessionDep, who: FinanceRead) -> WechatJo
     got = wechat_admin.bills_of(session, who.account_id, mchid)
     bills = [
         JobBillOut(
-            kind="trade",
+            kind=kind,
             id=b.public_id,
             file_name=b.file_name,
             day=b.period_from,
             rows=b.rows,
             unmatched=b.unmatched,
         )
-        for b in got.trade
-    ] + [
-        JobBillOut(
-            kind="fundflow",
-            id=f.public_id,
-            file_name=f.file_name,
-            day=f.period_from,
-            rows=f.rows,
-            unmatched=f.unmatched,
-        )
-        for f in got.fundflow
+        for kind, found in (("trade", got.trade), ("fundflow", got.fundflow))
+        for b in found
     ]
     return WechatJobBillsOut(job=job_out(j, now), bills=bills)
 

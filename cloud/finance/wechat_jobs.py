@@ -185,12 +185,7 @@ def _new(
         else wechat_fundflow.parse(data).rows
     )
     digest = hashlib.sha256(data).hexdigest()
-    return bool(rows) and (
-        session.execute(
-            select(model.id).where(model.account_id == account_id, model.file_hash == digest)
-        ).first()
-        is None
-    )
+    return bool(rows) and settlements.known_file(session, model, account_id, digest) is None
 
 
 def _fetch(bills: Bills, kind: str, day: date, now: datetime) -> bytes | None:

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from cloud.api import wechat_bill_jobs
 from cloud.api.deps import SessionDep
 from cloud.api.schemas import RefetchIn, WechatJobIn
 from cloud.finance import wechat_admin, wechat_jobs
@@ -69,18 +70,7 @@ async def add(request: Request, user: FinanceAction, session: SessionDep) -> Res
         body = WechatJobIn.model_validate(data)
     except ValidationError as err:
         raise refusals.invalid(request, err) from err
-    j = wechat_jobs.add_job(
-        session,
-        user.who.account_id,
-        mchid=body.mchid,
-        serial_no=body.serial_no,
-        api_url=body.api_url,
-        private_key=body.private_key.encode(),
-        platform_key=body.platform_key.encode(),
-        platform_serial=body.platform_serial,
-        first_day=body.first_day,
-        now=datetime.now(UTC),
-    )
+    j = wechat_bill_jobs.add(session, user.who, body)
     return RedirectResponse(f"{PREFIX}/finance/wechat-jobs/{j.mchid}?done=added", status_code=303)
 
 

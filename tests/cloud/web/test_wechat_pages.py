@@ -363,6 +363,11 @@ def test_job_pages_in_chinese_with_their_actions_and_refusals(
     ):
         assert b.post(f"{job_page}/{action}", data=data).status_code == 404, action
     assert _jobs(demo_app) == before
+    # B's own job under A's 商户号: B's; A's row as it was.
+    r = b.post("/web/finance/wechat-jobs", data={**form, **bcsrf}, files=keys)
+    assert r.status_code == 200 and MCHID in r.text
+    assert _jobs(demo_app)[0] == before[0] and len(_jobs(demo_app)) == 2
+    before = _jobs(demo_app)
     add_user(demo_app, "demo", "shenhe", "auditor")
     auditor = browser_client("demo", "shenhe")
     assert auditor.get("/web/finance/wechat-jobs").status_code == 403

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from cloud.db.models import Account, SalesOrder, Task
+from cloud.db.models import Task
 from cloud.db.wechat_bills import FundflowBill, FundflowRow, WechatBillJob
 from cloud.errors import N_
 from cloud.finance import wechat_jobs, wechat_pay
@@ -23,6 +23,7 @@ from tests.cloud.conftest import login
 from tests.cloud.finance.test_wechat_bill import line, wx
 from tests.cloud.finance.test_wechat_v3 import PRIVATE, PUBLIC, ff, mv
 from tests.cloud.web.conftest import add_user
+from tests.cloud.web.test_settlement_page import demo_order
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
@@ -143,29 +144,13 @@ def test_jobs_by_api_scopes_and_hostile_input_change_nothing(demo_app: TestClien
     assert r.status_code == 200 and r.json()["last_day"] is None
 
 
-def _demo_order(app: TestClient) -> tuple[str, Decimal]:
-    with app.app.state.sessions() as s:  # type: ignore[attr-defined]
-        demo = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
-        o = (
-            s.execute(
-                select(SalesOrder)
-                .where(SalesOrder.account_id == demo)
-                .order_by(SalesOrder.order_no)
-            )
-            .scalars()
-            .first()
-        )
-        assert o is not None
-        return o.order_no, Decimal(o.total_cents) / 100
-
-
 TID = "4200000000000000000000000077"
 
 
 def _bills(app: TestClient) -> tuple[bytes, bytes]:
     """A trade bill paying one of the demo orders (fee 0.60) and the fund-flow bill of the
     same day: the payment and the fee (matched) and a withdrawal (in no trade bill)."""
-    no, total = _demo_order(app)
+    no, total = demo_order(app)
     trade = wx([line(TID, no, f"{total:.2f}", "0.60000")])
     fund = ff(
         [

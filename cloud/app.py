@@ -50,6 +50,7 @@ from cloud.api import (
     users,
     warehouses,
     waybills,
+    wechat_bill_jobs,
 )
 from cloud.api.deps import ExportSlots, push
 from cloud.api.hostile import RefuseHostileInput, safe
@@ -281,6 +282,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             "/api/v1/finance/settlements": settings.http_max_import_bytes,
             "/api/v1/finance/fundflow-bills": settings.http_max_import_bytes,
             "/web/finance/settlements": settings.http_max_import_bytes + web.FORM_SLACK,
+            "/web/finance/fundflow-bills": settings.http_max_import_bytes + web.FORM_SLACK,
         },
         refusal=web.too_large,
     )
@@ -309,6 +311,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
         statements,
         settlements,
         fundflow,
+        wechat_bill_jobs,
         aftersales,
         leases,
     ):

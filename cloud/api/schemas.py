@@ -455,3 +455,36 @@ class ReleaseIn(BaseModel):
     ) = None
     #: The pick node that picks it (its pick lease); default: the hub chooses (docs/sync.md).
     pick_node: NodeId | None = None
+
+
+#: A 商户号: 8 to 12 digits (WeChat Pay's merchant numbers).
+Mchid = Annotated[str, StringConstraints(pattern=r"^\d{8,12}$")]
+#: A PEM file's text (a 4096-bit private key is ~3.3 KB; a certificate chain a few KB).
+Pem = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class WechatJobIn(BaseModel):
+    """A merchant's daily WeChat Pay bill fetch (cloud/finance/wechat_jobs.py ``add_job``,
+    as ``guanjia finance wechat add-job``): the keys are checked before anything is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+    mchid: Mchid
+    #: The merchant API certificate's serial number (证书序列号).
+    serial_no: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    #: The merchant's API private key (apiclient_key.pem), PEM text.
+    private_key: Pem
+    #: WeChat Pay's public key (微信支付公钥) or its platform certificate, PEM text.
+    platform_key: Pem
+    #: Its id (Wechatpay-Serial, ``PUB_KEY_ID_…``); empty: not checked.
+    platform_serial: Annotated[str, StringConstraints(max_length=64)] = ""
+    first_day: date
+    api_url: Annotated[str, StringConstraints(min_length=1, max_length=300)] = (
+        "https://api.mch.weixin.qq.com"
+    )
+
+
+class RefetchIn(BaseModel):
+    """The day to fetch again: the job's cursor goes back to the day before it."""
+
+    model_config = ConfigDict(extra="forbid")
+    day: date

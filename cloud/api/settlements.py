@@ -11,19 +11,15 @@ for a bill that cannot be read or does not add up (nothing stored). Reading need
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated
 
-import anyio.to_thread
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel
-from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep
-from cloud.db.engine import transaction
+from cloud.api.uploads import import_body
 from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.finance import settlements
-from cloud.finance.alipay_bill import MAX_BYTES
 from cloud.orders.audit_rules import CHINA
 
 router = APIRouter(prefix="/api/v1/finance/settlements", tags=["finance"])
@@ -121,20 +117,6 @@ def row_out(r: SettlementRow) -> RowOut:
     )
 
 
-def _import(
-    factory: sessionmaker[Session], account_id: int, data: bytes, name: str, actor: str
-) -> ImportedOut:
-    with transaction(factory) as s:
-        got = settlements.import_bill(s, account_id, data, name, actor, datetime.now(UTC))
-    return ImportedOut(
-        bill=got.public_id,
-        rows=got.rows,
-        posted=got.posted,
-        suspense=got.suspense,
-        unmatched=got.unmatched,
-    )
-
-
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def import_bill(
     request: Request,
@@ -142,18 +124,17 @@ async def import_bill(
     name: Annotated[str, Query(max_length=200, description="the file's name")] = "bill",
 ) -> ImportedOut:
     """Import a settlement bill: the body is the file (zip or GBK CSV)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BYTES:
-            # RFC 9110 §15.5.14: 413 Content Too Large.
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "bill larger than 20 MB")
-        chunks.append(chunk)
-    work = partial(
-        _import, request.app.state.sessions, who.account_id, b"".join(chunks), name, who.actor
+    return imported_out(await import_body(request, who, settlements.import_bill, name))
+
+
+def imported_out(got: settlements.Imported) -> ImportedOut:
+    return ImportedOut(
+        bill=got.public_id,
+        rows=got.rows,
+        posted=got.posted,
+        suspense=got.suspense,
+        unmatched=got.unmatched,
     )
-    return await anyio.to_thread.run_sync(work)
 
 
 @router.get("")

@@ -85,6 +85,10 @@ def pages(held: str, docs: dict[str, str] | None = None) -> dict[str, str]:
         "settlements": "/web/finance/settlements",
         "courier_bills": "/web/finance/courier-bills",
         "einvoices": "/web/finance/invoices",
+        "wechat_jobs": "/web/finance/wechat-jobs",
+        "wechat_job": f"/web/finance/wechat-jobs/{docs['wechat_job']}",
+        "fundflow_bills": "/web/finance/fundflow-bills",
+        "fundflow_bill": f"/web/finance/fundflow-bills/{docs['fundflow']}",
     }
 
 

@@ -257,5 +257,61 @@ def seed_pages(database_url: str, *, seed: int = 11) -> dict[str, str]:
                 events.record(s, account, event, opened)
     # The books: the poster posts what a running hub would have posted by now.
     poster.tick(sessions, now)
+    out["wechat_job"], out["fundflow"] = _wechat(sessions, account, now, n_orders)
     engine.dispose()
     return out
+
+
+def _wechat(sessions: Any, account: int, now: datetime, n_orders: int) -> tuple[str, str]:
+    """A WeChat Pay bill job and two weeks of its fund-flow bills, a movement a day per 2,000
+    orders (5 to 50) in no trade bill (withdrawals: each listed with why, a task a day), as
+    the job's pages and the bill's page show them; returns the job's 商户号 and the last
+    bill's id."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from cloud.finance import wechat_fundflow, wechat_jobs
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    mchid, last = "1900000109", ""
+    with transaction(sessions) as s:
+        wechat_jobs.add_job(
+            s,
+            account,
+            mchid=mchid,
+            serial_no="5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+            api_url="https://api.mch.weixin.qq.com",
+            private_key=private,
+            platform_key=public,
+            platform_serial="",
+            first_day=(now - timedelta(days=14)).date(),
+            now=now,
+        )
+    header = "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,账户结余（元）,资金变更提交申请人,备注,业务凭证号"
+    for d in range(14, 0, -1):
+        day = (now - timedelta(days=d)).date()
+        balance, lines = Decimal("10000.00"), [header]
+        per_day = max(5, min(50, n_orders // 2000))
+        for n in range(per_day):
+            balance -= Decimal("1.00")
+            at = f"{day} 10:{n // 60:02d}:{n % 60:02d}"
+            lines.append(
+                f"`{at},`,`FF{day:%Y%m%d}{n:04d},`提现,`提现,`支出,`1.00,`{balance},`bench,`,`"
+            )
+        lines += [
+            "资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额",
+            f"`{per_day},`0,`0.00,`{per_day},`{per_day}.00",
+        ]
+        data = ("\r\n".join(lines) + "\r\n").encode()
+        with transaction(sessions) as s:
+            got = wechat_fundflow.reconcile(
+                s, account, data, f"wechat-{mchid}-{day:%Y%m%d}-fundflow.csv", "bench", now
+            )
+            last = got.public_id
+    return mchid, last

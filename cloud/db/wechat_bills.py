@@ -16,13 +16,12 @@ matched by one movement at most (``uq_fundflow_row_match``; NULLs never collide)
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db.finance import Money
-from cloud.db.models import Base, new_public_id
+from cloud.db.models import Base
+from cloud.db.settlement import BillFile, BillLine
 
 
 class WechatBillJob(Base):
@@ -58,7 +57,7 @@ class WechatBillJob(Base):
     created_at: Mapped[datetime]
 
 
-class FundflowBill(Base):
+class FundflowBill(BillFile, Base):
     """One imported fund-flow bill (资金账单) of a merchant's day: reconciled, never posted."""
 
     __tablename__ = "fundflow_bill"
@@ -66,24 +65,12 @@ class FundflowBill(Base):
         UniqueConstraint("account_id", "file_hash", name="uq_fundflow_bill_hash"),
         UniqueConstraint("public_id", name="uq_fundflow_bill_public"),
     )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    public_id: Mapped[str] = mapped_column(String(36), default=new_public_id)
-    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id"))
-    file_name: Mapped[str] = mapped_column(String(200))
-    file_hash: Mapped[str] = mapped_column(String(64))
-    period_from: Mapped[date | None] = mapped_column(Date)
-    period_to: Mapped[date | None] = mapped_column(Date)
-    opening: Mapped[Decimal] = mapped_column(Money)
-    closing: Mapped[Decimal] = mapped_column(Money)
-    rows: Mapped[int] = mapped_column(Integer)
     matched: Mapped[int] = mapped_column(Integer)
-    unmatched: Mapped[int] = mapped_column(Integer)
-    imported_at: Mapped[datetime]
-    imported_by: Mapped[str] = mapped_column(String(120))
 
 
-class FundflowRow(Base):
-    """One movement of a fund-flow bill and the posted trade-bill row it is."""
+class FundflowRow(BillLine, Base):
+    """One movement of a fund-flow bill and the posted trade-bill row it is: ``state``
+    "matched" or "unmatched"."""
 
     __tablename__ = "fundflow_row"
     __table_args__ = (
@@ -91,20 +78,5 @@ class FundflowRow(Base):
         UniqueConstraint("account_id", "settlement_row_id", name="uq_fundflow_row_match"),
         Index("ix_fundflow_row_bill", "bill_id", "line_no"),
     )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id"))
     bill_id: Mapped[int] = mapped_column(Integer, ForeignKey("fundflow_bill.id"))
-    line_no: Mapped[int] = mapped_column(Integer)
-    #: 资金流水单号 (the movement) and 微信支付业务单号 (the payment or refund it is of).
-    flow_no: Mapped[str] = mapped_column(String(64))
-    business_no: Mapped[str] = mapped_column(String(64))
-    business_type: Mapped[str] = mapped_column(String(64))
-    occurred_at: Mapped[datetime]
-    amount_in: Mapped[Decimal] = mapped_column(Money)
-    amount_out: Mapped[Decimal] = mapped_column(Money)
-    balance: Mapped[Decimal] = mapped_column(Money)
-    #: "matched" or "unmatched".
-    state: Mapped[str] = mapped_column(String(16))
     settlement_row_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("settlement_row.id"))
-    #: Why it matched nothing, as ``{msgid, params}`` (cloud/finance/settlements.reason_json).
-    reason: Mapped[str | None] = mapped_column(Text)

@@ -88,20 +88,11 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Bill:
+class Bill(bill_checks.Balances):
     payment_account: str
     period_from: date | None
     period_to: date | None
     rows: tuple[Row, ...]
-
-    @property
-    def opening(self) -> Decimal:
-        """The balance before the first row (its balance less what it moved)."""
-        return self.rows[0].balance - self.rows[0].net if self.rows else ZERO
-
-    @property
-    def closing(self) -> Decimal:
-        return self.rows[-1].balance if self.rows else ZERO
 
 
 def csv_of(data: bytes) -> bytes:
@@ -164,15 +155,7 @@ def parse(data: bytes) -> Bill:
     if header_at is None:
         raise InvalidError(N_("the bill has no table: no header line was found"), "file")
     header = [_name(h) for h in next(csv.reader([lines[header_at]]))]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InvalidError(
-            N_("the bill has no column %(columns)s (line %(line)s is its header)"),
-            "file",
-            columns="、".join(missing),
-            line=header_at + 1,
-        )
-    where = {COLUMNS[h]: i for i, h in enumerate(header) if h in COLUMNS}
+    where = bill_checks.columns(header, header_at + 1, REQUIRED, COLUMNS)
     rows: list[Row] = []
     totals: dict[str, tuple[int, Decimal]] = {}
     ended = False
@@ -274,16 +257,7 @@ def _row(cells: list[str], where: dict[str, int], width: int, line_no: int) -> R
             "file",
             line=line_no,
         )
-    at = v("occurred_at")
-    try:
-        occurred = datetime.strptime(at, "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise InvalidError(
-            N_("line %(line)s: 发生时间 %(value)r is not a time like 2026-11-11 10:00:00"),
-            "file",
-            line=line_no,
-            value=at,
-        ) from None
+    occurred = bill_checks.when(v("occurred_at"), line_no, "发生时间")
     amount_in = _amount(v("amount_in"), line_no, "收入金额（+元）")
     # Written with its minus sign (the header says -元); the amount that left is kept.
     amount_out = abs(_amount(v("amount_out"), line_no, "支出金额（-元）"))

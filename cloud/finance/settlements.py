@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 
 from cloud.aftersales import refunds
 from cloud.db.models import ChannelOrder, SalesOrder, new_public_id
-from cloud.db.settlement import SettlementBill, SettlementRow
+from cloud.db.settlement import BillFile, SettlementBill, SettlementRow
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.finance import alipay_bill, ledger, order_money, wechat_bill
 from cloud.finance.chart import open_party_accounts, party_code, seed_chart
@@ -112,6 +112,29 @@ def reason_text(raw: str | None, gettext: Any = None) -> str:
     return str(text % data["params"]) if data["params"] else str(text)
 
 
+B = TypeVar("B", bound=BillFile)
+
+
+def known_file(session: Session, model: type[B], account_id: int, digest: str) -> B | None:
+    """The seller's bill of ``model`` whose file has SHA-256 ``digest`` (one per seller)."""
+    return session.execute(
+        select(model).where(model.account_id == account_id, model.file_hash == digest)
+    ).scalar_one_or_none()
+
+
+def add_head(session: Session, head: BillFile) -> None:
+    """Insert a bill's head row; another request importing the same file at once loses on
+    the hash's unique key (409), before any row of it is written."""
+    try:
+        with session.begin_nested():
+            session.add(head)
+            session.flush()
+    except IntegrityError:
+        raise ConflictError(
+            N_("this file is being imported by another request; nothing was imported twice")
+        ) from None
+
+
 @dataclass(frozen=True)
 class Imported:
     bill_id: int
@@ -127,11 +150,7 @@ def import_bill(
 ) -> Imported:
     """Import one bill file (zip or CSV) in the caller's transaction; see the module."""
     digest = hashlib.sha256(data).hexdigest()
-    known = session.execute(
-        select(SettlementBill).where(
-            SettlementBill.account_id == account_id, SettlementBill.file_hash == digest
-        )
-    ).scalar_one_or_none()
+    known = known_file(session, SettlementBill, account_id, digest)
     if known is not None:
         raise ConflictError(
             N_(
@@ -184,14 +203,7 @@ def import_bill(
         imported_at=now,
         imported_by=actor[:120],
     )
-    try:
-        with session.begin_nested():  # another import of this file at once: one wins
-            session.add(head)
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(
-            N_("this file is being imported by another request; nothing was imported twice")
-        ) from None
+    add_head(session, head)
     rows = [
         Pending(
             account_id=account_id,

@@ -73,51 +73,19 @@ STATUSES = ("SUCCESS", "REFUND", "REVOKED")
 
 def looks_like(data: bytes) -> bool:
     """Whether ``data`` is a WeChat Pay trade bill (its header names 微信订单号)."""
-    head = _unzipped(data)[:4096]
+    head = bill_checks.gunzipped(data)[:4096]
     return "微信订单号".encode() in head or "微信订单号".encode("gbk") in head
-
-
-_unzipped = bill_checks.gunzipped
-_text = bill_checks.wechat_text
-_cells = bill_checks.cells
 
 
 def parse(data: bytes) -> Bill:
     """The bill in ``data`` (text or gzip); InvalidError naming the line at fault."""
-    lines = _text(_unzipped(data)).splitlines()
-    header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if header_at is None:
-        raise InvalidError(N_("the bill has no table: no header line was found"), "file")
-    header = _cells(lines[header_at])
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InvalidError(
-            N_("the bill has no column %(columns)s (line %(line)s is its header)"),
-            "file",
-            columns="、".join(missing),
-            line=header_at + 1,
-        )
-    where = {COLUMNS[h]: i for i, h in enumerate(header) if h in COLUMNS}
+    table = bill_checks.wechat_table(data, COLUMNS, REQUIRED, SUMMARY)
     rows: list[Row] = []
     sums = {"count": Decimal(0), "settle": ZERO, "refund": ZERO, "fee": ZERO}
-    account, summary = "", None
+    account = ""
     days: set[date] = set()
-    i = header_at + 1
-    while i < len(lines):
-        line, line_no = lines[i], i + 1
-        i += 1
-        if not line.strip():
-            continue
-        cells = _cells(line)
-        if cells[0] == SUMMARY:
-            summary = _summary(cells, lines, i, line_no)
-            extra = next((k for k in range(i + 1, len(lines)) if lines[k].strip()), None)
-            if extra is not None:
-                raise InvalidError(
-                    N_("line %(line)s: a line after the summary"), "file", line=extra + 1
-                )
-            break
-        got = _line(cells, where, len(header), line_no)
+    for line_no, cells in table.rows:
+        got = _line(cells, table.where, line_no)
         account = account or got.mch_id
         days.add(got.at.date())
         sums["count"] += 1
@@ -125,43 +93,11 @@ def parse(data: bytes) -> Bill:
         sums["refund"] += got.refund if got.status == "REFUND" else ZERO
         sums["fee"] += got.fee
         rows.extend(got.rows(ZERO if not rows else rows[-1].balance))
-    if summary is None:
-        raise InvalidError(
-            N_("the bill ends before its summary (总交易单数…): is the file cut short?"), "file"
-        )
+    summary = table.figures(CHECKED, places=5)
     for name, key in CHECKED.items():
         bill_checks.agrees(name, summary.get(name), sums[key])
     bill_checks.once((r.line_no, r.flow_no.removeprefix("wx:")) for r in rows)
     return Bill(account, min(days, default=None), max(days, default=None), tuple(rows))
-
-
-def _summary(cells: list[str], lines: list[str], at: int, line_no: int) -> dict[str, Decimal]:
-    if at >= len(lines) or not lines[at].strip():
-        raise InvalidError(
-            N_("line %(line)s: the summary header has no line of totals after it"),
-            "file",
-            line=line_no,
-        )
-    values = _cells(lines[at])
-    if len(values) != len(cells):
-        raise InvalidError(
-            N_("line %(line)s: %(cells)s cells where the header has %(width)s"),
-            "file",
-            line=at + 1,
-            cells=len(values),
-            width=len(cells),
-        )
-    out: dict[str, Decimal] = {}
-    for name, value in zip(cells, values, strict=True):
-        if name in CHECKED:
-            out[name] = (
-                _count(value, at + 1) if name == SUMMARY else _amount(value, at + 1, name, 5)
-            )
-    return out
-
-
-def _count(text: str, line_no: int) -> Decimal:
-    return bill_checks.count(text, line_no, SUMMARY)
 
 
 def _amount(text: str, line_no: int, column: str, places: int = 2) -> Decimal:
@@ -218,29 +154,11 @@ class _Line:
         return out
 
 
-def _line(cells: list[str], where: dict[str, int], width: int, line_no: int) -> _Line:
-    # As many cells as the header: a value with a comma of its own (WeChat writes none)
-    # would shift every column after it.
-    if len(cells) != width:
-        raise InvalidError(
-            N_("line %(line)s: %(cells)s cells where the header has %(width)s"),
-            "file",
-            line=line_no,
-            cells=len(cells),
-            width=width,
-        )
-    v = {f: (cells[i] if i < len(cells) else "") for f, i in where.items()}
+def _line(cells: list[str], where: dict[str, int], line_no: int) -> _Line:
+    v = {f: cells[i] for f, i in where.items()}
     for f in COLUMNS.values():
         v.setdefault(f, "")
-    try:
-        at = datetime.strptime(v["at"], "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise InvalidError(
-            N_("line %(line)s: 交易时间 %(value)r is not a time like 2026-11-11 10:00:00"),
-            "file",
-            line=line_no,
-            value=v["at"],
-        ) from None
+    at = bill_checks.when(v["at"], line_no, "交易时间")
     if v["status"] not in STATUSES:
         raise InvalidError(
             N_("line %(line)s: 交易状态 %(value)r is none of SUCCESS, REFUND or REVOKED"),

@@ -1,5 +1,6 @@
-"""``guanjia finance wechat add-job|jobs|run|fundflow-import`` (docs/finance.md, "WeChat Pay
-bills fetched by the hub")."""
+"""``guanjia finance wechat add-job|jobs|park|resume|refetch|run|fundflow-import``
+(docs/finance.md, "WeChat Pay bills fetched by the hub"); park, resume and refetch are the
+API's and the dashboard's functions (cloud/finance/wechat_admin.py)."""
 
 from __future__ import annotations
 
@@ -67,22 +68,66 @@ def add_job(
 
 @wechat_app.command("jobs")
 def jobs(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
-    """The account's jobs: cursor, next run, last error."""
-    from sqlalchemy import select
+    """The account's jobs: state, cursor, next run, last error."""
+    from cloud.finance import wechat_admin, wechat_jobs
 
-    from cloud.db.wechat_bills import WechatBillJob
-
+    now = datetime.now(UTC)
     with _factory(database_url)() as s:
-        seller = _seller(s, account)
-        for j in s.execute(
-            select(WechatBillJob)
-            .where(WechatBillJob.account_id == seller)
-            .order_by(WechatBillJob.id)
-        ).scalars():
+        for j in wechat_admin.jobs(s, _seller(s, account)):
             typer.echo(
                 f"{j.id}  {j.mchid}  in to {j.last_day or '-'}  next {j.next_run_at or 'now'}  "
-                f"{j.last_error or ''}"
+                f"{wechat_admin.state(j, now)}  {wechat_jobs.error_text(j.last_error)}"
             )
+
+
+def _change(account: str, database_url: str | None, what: str, mchid: str, *args: object) -> None:
+    """One of wechat_admin's changes to a job, in a transaction; a refusal said."""
+    from cloud.db.engine import transaction
+    from cloud.errors import DomainError
+    from cloud.finance import wechat_admin
+
+    change = getattr(wechat_admin, what)
+    try:
+        with transaction(_factory(database_url)) as s:
+            j = change(s, _seller(s, account), mchid, *args, datetime.now(UTC))
+            typer.echo(
+                f"job {j.id}: 商户号 {j.mchid} {'parked' if not j.enabled else 'due now'}, "
+                f"in to {j.last_day or '-'}"
+            )
+    except DomainError as err:
+        _fail(err)
+
+
+MchidArg = Annotated[str, typer.Argument(help="商户号 of the job.")]
+
+
+@wechat_app.command("park")
+def park(mchid: MchidArg, account: AccountOpt, database_url: DatabaseOpt = None) -> None:
+    """No run starts for the job until it is resumed; its cursor is kept."""
+    _change(account, database_url, "park", mchid)
+
+
+@wechat_app.command("resume")
+def resume(mchid: MchidArg, account: AccountOpt, database_url: DatabaseOpt = None) -> None:
+    """Due now: the finance worker runs the job at its next poll."""
+    _change(account, database_url, "resume", mchid)
+
+
+@wechat_app.command("refetch")
+def refetch(
+    mchid: MchidArg,
+    day: Annotated[str, typer.Argument(help="The day to fetch again, like 2026-11-11.")],
+    account: AccountOpt,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Set the cursor back before DAY: that day and the later ones are fetched again
+    (bills in already are skipped)."""
+    try:
+        when = date.fromisoformat(day)
+    except ValueError:
+        typer.echo(f"error: {day!r} is not a day like 2026-11-11", err=True)
+        raise typer.Exit(2) from None
+    _change(account, database_url, "refetch", mchid, when)
 
 
 @wechat_app.command("run")

@@ -44,7 +44,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.db.models import new_public_id
@@ -52,7 +51,7 @@ from cloud.db.settlement import SettlementBill, SettlementRow
 from cloud.db.wechat_bills import FundflowBill, FundflowRow
 from cloud.errors import N_, ConflictError, InvalidError
 from cloud.finance import bill_checks
-from cloud.finance.settlements import reason_json
+from cloud.finance.settlements import add_head, known_file, reason_json
 from cloud.orders.audit_rules import CHINA
 from cloud.tasks import open_task
 
@@ -97,16 +96,8 @@ class Movement:
 
 
 @dataclass(frozen=True)
-class FundBill:
+class FundBill(bill_checks.Balances):
     rows: tuple[Movement, ...]
-
-    @property
-    def opening(self) -> Decimal:
-        return self.rows[0].balance - self.rows[0].net if self.rows else ZERO
-
-    @property
-    def closing(self) -> Decimal:
-        return self.rows[-1].balance if self.rows else ZERO
 
 
 def _name(header: str) -> str:
@@ -115,42 +106,9 @@ def _name(header: str) -> str:
 
 def parse(data: bytes) -> FundBill:
     """The bill in ``data`` (text or gzip); InvalidError naming the line at fault."""
-    lines = bill_checks.wechat_text(bill_checks.gunzipped(data)).splitlines()
-    header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if header_at is None:
-        raise InvalidError(N_("the bill has no table: no header line was found"), "file")
-    header = [_name(h) for h in bill_checks.cells(lines[header_at])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise InvalidError(
-            N_("the bill has no column %(columns)s (line %(line)s is its header)"),
-            "file",
-            columns="、".join(missing),
-            line=header_at + 1,
-        )
-    where = {COLUMNS[h]: i for i, h in enumerate(header) if h in COLUMNS}
-    rows: list[Movement] = []
-    summary: dict[str, Decimal] | None = None
-    i = header_at + 1
-    while i < len(lines):
-        line, line_no = lines[i], i + 1
-        i += 1
-        if not line.strip():
-            continue
-        cells = bill_checks.cells(line)
-        if cells[0] == SUMMARY:
-            summary = _summary(cells, lines, i, line_no)
-            extra = next((k for k in range(i + 1, len(lines)) if lines[k].strip()), None)
-            if extra is not None:
-                raise InvalidError(
-                    N_("line %(line)s: a line after the summary"), "file", line=extra + 1
-                )
-            break
-        rows.append(_row(cells, where, len(header), line_no))
-    if summary is None:
-        raise InvalidError(
-            N_("the bill ends before its summary (资金流水总笔数…): is the file cut short?"), "file"
-        )
+    table = bill_checks.wechat_table(data, COLUMNS, REQUIRED, SUMMARY, _name)
+    rows = [_row(cells, table.where, line_no) for line_no, cells in table.rows]
+    summary = table.figures(CHECKED)
     ins = [r.amount_in for r in rows if r.amount_in]
     outs = [r.amount_out for r in rows if r.amount_out]
     got = {
@@ -167,52 +125,9 @@ def parse(data: bytes) -> FundBill:
     return FundBill(tuple(rows))
 
 
-def _summary(cells: list[str], lines: list[str], at: int, line_no: int) -> dict[str, Decimal]:
-    if at >= len(lines) or not lines[at].strip():
-        raise InvalidError(
-            N_("line %(line)s: the summary header has no line of totals after it"),
-            "file",
-            line=line_no,
-        )
-    values = bill_checks.cells(lines[at])
-    if len(values) != len(cells):
-        raise InvalidError(
-            N_("line %(line)s: %(cells)s cells where the header has %(width)s"),
-            "file",
-            line=at + 1,
-            cells=len(values),
-            width=len(cells),
-        )
-    out: dict[str, Decimal] = {}
-    for name, value in zip(cells, values, strict=True):
-        if name in CHECKED:
-            out[name] = (
-                bill_checks.amount(value, at + 1, name)
-                if name.endswith("金额")
-                else bill_checks.count(value, at + 1, name)
-            )
-    return out
-
-
-def _row(cells: list[str], where: dict[str, int], width: int, line_no: int) -> Movement:
-    if len(cells) != width:
-        raise InvalidError(
-            N_("line %(line)s: %(cells)s cells where the header has %(width)s"),
-            "file",
-            line=line_no,
-            cells=len(cells),
-            width=width,
-        )
+def _row(cells: list[str], where: dict[str, int], line_no: int) -> Movement:
     v = {f: cells[i] for f, i in where.items()}
-    try:
-        at = datetime.strptime(v["at"], "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        raise InvalidError(
-            N_("line %(line)s: 记账时间 %(value)r is not a time like 2026-11-11 10:00:00"),
-            "file",
-            line=line_no,
-            value=v["at"],
-        ) from None
+    at = bill_checks.when(v["at"], line_no, "记账时间")
     flow_no = v["flow_no"]
     if not flow_no or len(flow_no) > 64 or len(v["business_no"]) > 64:
         raise InvalidError(
@@ -284,11 +199,7 @@ def reconcile(
     """Import a fund-flow bill in the caller's transaction: match each movement to a posted
     trade-bill row, list the rest and open a task for them. Posts nothing."""
     digest = hashlib.sha256(data).hexdigest()
-    known = session.execute(
-        select(FundflowBill).where(
-            FundflowBill.account_id == account_id, FundflowBill.file_hash == digest
-        )
-    ).scalar_one_or_none()
+    known = known_file(session, FundflowBill, account_id, digest)
     if known is not None:
         raise ConflictError(
             N_(
@@ -354,14 +265,7 @@ def reconcile(
         imported_at=now,
         imported_by=actor[:120],
     )
-    try:
-        with session.begin_nested():  # the same file imported at once: one wins
-            session.add(head)
-            session.flush()
-    except IntegrityError:
-        raise ConflictError(
-            N_("this file is being imported by another request; nothing was imported twice")
-        ) from None
+    add_head(session, head)
     listed: list[str] = []
     for m in bill.rows:
         key = counterpart_of(m)

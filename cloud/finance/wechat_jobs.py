@@ -30,6 +30,7 @@ it is taken as a day without trades (WeChat Pay makes no bill of such a day).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -48,6 +49,7 @@ from cloud.db.wechat_bills import FundflowBill, WechatBillJob
 from cloud.errors import N_, ConflictError, DomainError, InvalidError
 from cloud.finance import settlements, wechat_bill, wechat_fundflow, wechat_pay
 from cloud.orders.audit_rules import CHINA
+from cloud.tasks import Gettext, said, say
 
 log = logging.getLogger("guanjia.cloud.finance")
 #: Bills are asked for from this time of the next day (China time).
@@ -59,6 +61,10 @@ RETRY = timedelta(hours=1)
 #: Days fetched per run (a job set up with a first day long ago catches up over runs).
 MAX_DAYS = 7
 _MCHID = re.compile(r"\d{8,12}")
+#: A certificate's serial number (hex) or a public key's id (``PUB_KEY_ID_…``).
+_SERIAL = re.compile(r"[0-9A-Za-z_-]{1,64}")
+#: WeChat Pay's address: printable ASCII without spaces, at most 300 characters.
+_URL = re.compile(r"https?://[!-~]{1,292}")
 
 
 class Bills(Protocol):
@@ -81,10 +87,16 @@ def add_job(
     """A merchant's daily fetch from ``first_day`` on; the keys are checked now."""
     if not _MCHID.fullmatch(mchid):
         raise InvalidError(N_("商户号 %(mchid)r is not 8 to 12 digits"), "mchid", mchid=mchid[:40])
-    if not serial_no or len(serial_no) > 64 or not api_url.startswith(("https://", "http://")):
+    if not _SERIAL.fullmatch(serial_no) or not _URL.fullmatch(api_url):
         raise InvalidError(
             N_("give the API certificate's serial number and WeChat Pay's address (https://…)"),
             "serial_no",
+        )
+    if platform_serial and not _SERIAL.fullmatch(platform_serial):
+        raise InvalidError(
+            N_("WeChat Pay's key id is letters, digits, _ and - (at most 64): %(id)r"),
+            "platform_serial",
+            id=platform_serial[:70],
         )
     wechat_pay.load_private_key(private_key)
     wechat_pay.load_public_key(platform_key)
@@ -100,10 +112,10 @@ def add_job(
         account_id=account_id,
         mchid=mchid,
         serial_no=serial_no,
-        api_url=api_url[:300],
+        api_url=api_url,
         private_key=private_key.decode("ascii", "replace"),
         platform_key=platform_key.decode("ascii", "replace"),
-        platform_serial=platform_serial[:64],
+        platform_serial=platform_serial,
         first_day=first_day,
         last_day=None,
         enabled=True,
@@ -173,12 +185,7 @@ def _new(
         else wechat_fundflow.parse(data).rows
     )
     digest = hashlib.sha256(data).hexdigest()
-    return bool(rows) and (
-        session.execute(
-            select(model.id).where(model.account_id == account_id, model.file_hash == digest)
-        ).first()
-        is None
-    )
+    return bool(rows) and settlements.known_file(session, model, account_id, digest) is None
 
 
 def _fetch(bills: Bills, kind: str, day: date, now: datetime) -> bytes | None:
@@ -203,6 +210,7 @@ def run_job(
         account_id, cursor, first = job.account_id, job.last_day, job.first_day
         mchid = job.mchid
     day = cursor + timedelta(days=1) if cursor else first
+    stored: str | None = None
     try:
         while ready(day, now) and len(out.days) < MAX_DAYS:
             trade = _fetch(bills, "trade", day, now)
@@ -239,9 +247,12 @@ def run_job(
             out.days.append(day)
             cursor, day = day, day + timedelta(days=1)
     except DomainError as err:
-        out.error = str(err)
+        out.error, stored = str(err), stored_error(err)
     except httpx.HTTPError as err:  # a transport fault the client did not name
-        out.error = f"WeChat Pay could not be reached: {type(err).__name__}"
+        unreachable = ConflictError(
+            N_("WeChat Pay could not be reached: %(fault)s"), fault=type(err).__name__
+        )
+        out.error, stored = str(unreachable), stored_error(unreachable)
     caught_up = not ready(day, now)
     nxt = datetime.combine(day + timedelta(days=1), READY, CHINA) if caught_up else now + RETRY
     if out.error is None and not caught_up:  # more days to fetch: at the next tick
@@ -255,7 +266,7 @@ def run_job(
                 lease_until=None,
                 next_run_at=nxt.astimezone(UTC),
                 last_run_at=now,
-                last_error=out.error[:2000] if out.error else None,
+                last_error=stored,
             )
             .execution_options(synchronize_session=False)
         )
@@ -292,23 +303,48 @@ def drain(
         try:
             bills = clients(job)
         except DomainError as err:  # a key that no longer loads: said, tried again later
-            runs.append(run_failed(factory, job_id, owner, now, str(err)))
+            runs.append(run_failed(factory, job_id, owner, now, err))
             continue
         runs.append(run_job(factory, job_id, bills, owner, now))
     return runs
 
 
 def run_failed(
-    factory: sessionmaker[Session], job_id: int, owner: str, now: datetime, error: str
+    factory: sessionmaker[Session], job_id: int, owner: str, now: datetime, error: DomainError
 ) -> Run:
     with transaction(factory) as s:
         s.execute(
             update(WechatBillJob)
             .where(WechatBillJob.id == job_id, WechatBillJob.lease_owner == owner)
-            .values(lease_owner=None, lease_until=None, last_run_at=now, last_error=error[:2000])
+            .values(
+                lease_owner=None, lease_until=None, last_run_at=now, last_error=stored_error(error)
+            )
             .execution_options(synchronize_session=False)
         )
-    return Run(job_id, error=error)
+    return Run(job_id, error=str(error))
+
+
+def stored_error(err: DomainError) -> str:
+    """What ``last_error`` keeps of a refusal: its English text (what the CLI and the API
+    say) with its message id and parameters, so a page says it in its own language
+    (cloud/tasks.py ``said``, as a task's detail is kept)."""
+    text = str(err)[:1000]
+    return json.dumps({"text": text, "said": said(err)}, ensure_ascii=False, default=str)
+
+
+def error_text(raw: str | None, gettext: Gettext | None = None) -> str:
+    """``last_error`` as a sentence: in the language of ``gettext`` when given, else its
+    English text; a row written before errors were kept so (plain English) as it is."""
+    if not raw:
+        return ""
+    try:
+        data = json.loads(raw)
+        text, spoken = str(data["text"]), data["said"]
+    except (ValueError, KeyError, TypeError):
+        return raw
+    if gettext is None or not isinstance(spoken, dict):
+        return text
+    return say(str(spoken["msgid"]), spoken.get("params") or {}, gettext)
 
 
 class Worker:

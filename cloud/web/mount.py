@@ -33,6 +33,7 @@ from cloud.web.pages import (
     einvoices,
     finance,
     fleet,
+    fundflow,
     home,
     labels,
     leases,
@@ -49,6 +50,7 @@ from cloud.web.pages import (
     transfers,
     users,
     waybills,
+    wechat_jobs,
 )
 from cloud.web.render import locale_of, render
 from cloud.web.session import PREFIX, NeedLogin, PageError
@@ -163,6 +165,8 @@ def mount(app: FastAPI) -> None:
         courier_bills,
         payables,
         settlements,
+        fundflow,
+        wechat_jobs,
         aftersales,
     )
     for module in modules:

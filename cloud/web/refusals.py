@@ -84,6 +84,14 @@ FIELDS: Final[dict[str, str]] = {
     "role": N_("role"),
     "name": N_("name"),
     "priority": N_("priority"),
+    "mchid": N_("merchant number"),
+    "serial_no": N_("API certificate serial number"),
+    "private_key": N_("merchant API private key"),
+    "platform_key": N_("WeChat Pay public key"),
+    "platform_serial": N_("WeChat Pay's key id"),
+    "first_day": N_("first day"),
+    "api_url": N_("WeChat Pay's address"),
+    "day": N_("day"),
 }
 
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-import anyio.to_thread
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from cloud.api.deps import SessionDep
-from cloud.api.settlements import _import, row_out
+from cloud.api.settlements import row_out
+from cloud.api.uploads import import_file
 from cloud.db.settlement import SettlementRow
 from cloud.errors import N_
 from cloud.finance import settlements
@@ -67,15 +67,8 @@ async def upload(request: Request, user: FinanceAction) -> Response:
         text = _gettext(request)(N_("Choose a bill file (zip or CSV) to import."))
         raise PageError(422, text)
     data = await file.read(MAX_BYTES + 1)
-    got = await anyio.to_thread.run_sync(
-        _import,
-        request.app.state.sessions,
-        user.who.account_id,
-        data,
-        file.filename,
-        user.who.actor,
-    )
-    return RedirectResponse(f"{PREFIX}/finance/settlements/{got.bill}", status_code=303)
+    got = await import_file(request, user.who, settlements.import_bill, data, file.filename)
+    return RedirectResponse(f"{PREFIX}/finance/settlements/{got.public_id}", status_code=303)
 
 
 @router.post("/match-again", include_in_schema=False)

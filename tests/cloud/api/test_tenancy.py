@@ -24,7 +24,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -61,6 +61,7 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
+from cloud.db.wechat_bills import WechatBillJob
 from cloud.finance import (
     courier_bills,
     order_money,
@@ -214,6 +215,10 @@ A_FUNDFLOW = (
     "`2026-11-11 10:00:00,`,`A-FF-1,`提现,`提现,`支出,`5.00,`95.00,`seller,`,`\r\n"
     "资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额\r\n`1,`0,`0.00,`1,`5.00\r\n"
 ).encode()
+
+
+#: The last day A's WeChat Pay job has fetched (its first day two days before).
+A_JOB_LAST = (datetime.now(UTC).date() - timedelta(days=3)).isoformat()
 
 
 #: A's settlement bill: a sale of A's order for another amount (listed, unmatched) and a fee.
@@ -681,6 +686,12 @@ FOREIGN: list[Case] = [
         404,
         {"credited": "0.00"},
     ),
+    # finance: A's WeChat Pay bill job (in to A_JOB_LAST) and A's fund-flow bill
+    Case("GET", "/api/v1/finance/fundflow-bills/{fundflow_id}", 404),
+    Case("GET", "/api/v1/finance/wechat-jobs/{mchid}", 404),
+    Case("POST", "/api/v1/finance/wechat-jobs/{mchid}/park", 404),
+    Case("POST", "/api/v1/finance/wechat-jobs/{mchid}/resume", 404),
+    Case("POST", "/api/v1/finance/wechat-jobs/{mchid}/refetch", 404, {"day": A_JOB_LAST}),
 ]
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
@@ -690,6 +701,20 @@ OWN: list[Case] = [
     Case("POST", "/api/v1/finance/settlements", 201, data=A_SETTLEMENT, own=True),
     Case("POST", "/api/v1/finance/settlements/match-again", 200, own=True),
     Case("POST", "/api/v1/finance/fundflow-bills", 201, data=A_FUNDFLOW, own=True),
+    # B's own job under A's 商户号 (B's keys are A's test key: only the account differs)
+    Case(
+        "POST",
+        "/api/v1/finance/wechat-jobs",
+        201,
+        {
+            "mchid": "1900000109",
+            "serial_no": "B-SERIAL",
+            "private_key": A_WECHAT_KEY.decode(),
+            "platform_key": A_WECHAT_PUBLIC.decode(),
+            "first_day": A_JOB_LAST,
+        },
+        own=True,
+    ),
     # B's own supplier and purchase order under A's codes: B's
     Case("POST", "/api/v1/suppliers", 201, {"code": "DG-LEATHER", "name": "乙的供应商"}, own=True),
     Case(
@@ -903,6 +928,7 @@ LISTS: dict[str, list[dict[str, str]]] = {
     "/api/v1/finance/settlements": [{}],
     "/api/v1/finance/settlements/unmatched": [{}],
     "/api/v1/finance/fundflow-bills": [{}],
+    "/api/v1/finance/wechat-jobs": [{}],
     "/api/v1/aftersales": [{}, {"order_no": "JY1300120"}, {"status": "requested"}],
     "/api/v1/aftersales-refunds": [{}],
     "/api/v1/aftersales-settings": [{}],
@@ -1360,7 +1386,7 @@ def _world(client: TestClient) -> World:
         fin_ledger.close_period(s, a_id, "2020-01", "test", now)
         a_bill = settlements.import_bill(s, a_id, A_SETTLEMENT, "a.csv", "test", now).public_id
         # A's WeChat Pay bill job and a fund-flow bill reconciled (a withdrawal: listed).
-        wechat_jobs.add_job(
+        a_job = wechat_jobs.add_job(
             s,
             a_id,
             mchid="1900000109",
@@ -1369,10 +1395,13 @@ def _world(client: TestClient) -> World:
             private_key=A_WECHAT_KEY,
             platform_key=A_WECHAT_PUBLIC,
             platform_serial="PUB_KEY_ID_A",
-            first_day=now.date() - timedelta(days=3),
+            first_day=date.fromisoformat(A_JOB_LAST) - timedelta(days=2),
             now=now,
         )
-        wechat_fundflow.reconcile(s, a_id, A_FUNDFLOW, "a-ff.csv", "test", now)
+        a_job.last_day = date.fromisoformat(A_JOB_LAST)  # three days in, as runs leave it
+        a_fundflow = wechat_fundflow.reconcile(
+            s, a_id, A_FUNDFLOW, "a-ff.csv", "test", now
+        ).public_id
     poster.tick(app.state.sessions, now + timedelta(minutes=1))
     # A's e-invoices: a provider connection and two issued blues (never sent: the worker
     # does not run in tests; marked issued so that A's own red and title change succeed).
@@ -1472,6 +1501,8 @@ def _world(client: TestClient) -> World:
             "bill_id": str(bill_id),
             "line_id": str(line_id),
             "settlement_id": a_bill,
+            "fundflow_id": a_fundflow,
+            "mchid": "1900000109",
             "serial": A_SERIAL,
         },
     )
@@ -1834,6 +1865,8 @@ def markers(engine: Engine, a_id: int, b_id: int) -> set[str]:
                 PurchaseOrder.number,
                 Supplier.name,
                 Task.detail,
+                WechatBillJob.serial_no,
+                WechatBillJob.platform_serial,
             )
         )
         for r in conn.execute(

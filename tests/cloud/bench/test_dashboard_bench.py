@@ -19,7 +19,7 @@ def test_every_page_of_the_bench_answers_with_its_seeded_data(
     docs = seed_pages(db_url)
     _enrol(db_url, 1)  # the fleet's node page
     paths = pages(data["held"][0], docs)
-    assert len(paths) == 42 and pages(data["held"][0]).keys() < paths.keys()
+    assert len(paths) == 46 and pages(data["held"][0]).keys() < paths.keys()
     web_login(app_client, "demo", "admin", PASSWORD)
     html = {}
     for name, path in paths.items():
@@ -34,3 +34,5 @@ def test_every_page_of_the_bench_answers_with_its_seeded_data(
     assert docs["serial"] in html["serial"] and "PO-B" in html["serial"]
     assert docs["shop"] in html["channel_shop"]
     assert "称重" in html["tasks_weight"]  # a weight task, in Chinese (migration 0038)
+    assert docs["wechat_job"] in html["wechat_jobs"] and "-fundflow.csv" in html["wechat_job"]
+    assert "提现 不在交易账单中" in html["fundflow_bill"] and "未匹配" in html["fundflow_bills"]

@@ -475,6 +475,15 @@ def test_the_commands_fetch_from_a_running_simulator(w: World, db_url: str, tmp_
         server.shutdown()
     listed = CliRunner().invoke(finance_app, ["wechat", "jobs", *db])
     assert f"{mchid}  in to 2026-11-17" in listed.output, listed.output
+    # park, resume and re-fetch: the API's functions (cloud/finance/wechat_admin.py).
+    parked = CliRunner().invoke(finance_app, ["wechat", "park", mchid, *db])
+    assert parked.exit_code == 0 and "parked" in parked.output, parked.output
+    old = CliRunner().invoke(finance_app, ["wechat", "refetch", mchid, "2026-11-10", *db])
+    assert old.exit_code == 1 and "before the job's first day" in old.output, old.output
+    again = CliRunner().invoke(finance_app, ["wechat", "refetch", mchid, "2026-11-12", *db])
+    assert again.exit_code == 0 and "in to 2026-11-11" in again.output, again.output
+    resumed = CliRunner().invoke(finance_app, ["wechat", "resume", mchid, *db])
+    assert resumed.exit_code == 0 and "due now" in resumed.output, resumed.output
     bad = tmp_path / "ff.csv"
     bad.write_bytes(ff(_bad(1, 7, "99.41")))
     before = counts(w)

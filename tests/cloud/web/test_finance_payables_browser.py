@@ -43,7 +43,36 @@ def hub(tmp_path: Any) -> Iterator[str]:
         )
         assert r.status_code == 201, r.text
         poster.tick(app.state.sessions, datetime.now(UTC) + timedelta(minutes=1))
+        _wechat(app)
         yield base
+
+
+def _wechat(app: Any) -> None:
+    """A WeChat Pay bill job of the demo seller and a fund-flow bill with a withdrawal in
+    no trade bill (unmatched, a task): what the pages below show."""
+    from sqlalchemy import select
+
+    from cloud.db.models import Account
+    from cloud.finance import wechat_fundflow, wechat_jobs
+    from tests.cloud.finance.test_wechat_v3 import PRIVATE, PUBLIC, ff, mv
+
+    now = datetime.now(UTC)
+    with app.state.sessions() as s, s.begin():
+        seller = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
+        wechat_jobs.add_job(
+            s,
+            seller,
+            mchid="1900000109",
+            serial_no="5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+            api_url="https://api.mch.weixin.qq.com",
+            private_key=PRIVATE,
+            platform_key=PUBLIC,
+            platform_serial="",
+            first_day=now.date() - timedelta(days=3),
+            now=now,
+        )
+        bill = ff([mv("FF-W1", "提现", "支出", "5.00", "95.00", business="")])
+        wechat_fundflow.reconcile(s, seller, bill, "ff-1111.csv", "test", now)
 
 
 def test_pay_a_supplier_and_print_its_statement(browser: Any, hub: str) -> None:
@@ -77,6 +106,22 @@ def test_pay_a_supplier_and_print_its_statement(browser: Any, hub: str) -> None:
     page.wait_for_url("**/finance/orders?order_no=JY1300001&done=1")
     assert page.inner_text("#state") == "已退款"
     _check(page, "finance-order")
+    # WeChat Pay: the jobs and a fund-flow bill with its unmatched movement and task.
+    page.goto(f"{hub}/web/finance/wechat-jobs")
+    assert "等待下次拉取" in page.inner_text("main")
+    _check(page, "finance-wechat-jobs")
+    page.click("a:text-is('1900000109')")
+    page.click("button:text('暂停')")
+    page.wait_for_url("**/finance/wechat-jobs/1900000109?done=parked")
+    assert page.inner_text("#job-state") == "已暂停"
+    _check(page, "finance-wechat-job")
+    page.goto(f"{hub}/web/finance/fundflow-bills")
+    page.click("a:text-is('ff-1111.csv')")
+    main = page.inner_text("main")
+    assert "提现 不在交易账单中" in main and "未匹配" in main and "资金流水未匹配" not in main
+    _check(page, "finance-fundflow-bill")
+    page.click("#task a")
+    assert "资金流水未匹配" in page.inner_text("main")
     page.goto(f"{hub}/web/finance/orders?order_no=JY1300002")
     assert "118.00" in page.inner_text("#paid")
     # 退预收款 before it ships: 10.00 back from the bank, then a refusal in Chinese.

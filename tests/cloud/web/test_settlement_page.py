@@ -15,8 +15,8 @@ from tests.cloud.finance.test_settlements import csv, row
 from tests.cloud.web.conftest import add_user
 
 
-def _bill(app: TestClient) -> tuple[bytes, str]:
-    """A bill with a sale of one of the demo seller's orders and one of no order."""
+def demo_order(app: TestClient) -> tuple[str, Decimal]:
+    """The demo seller's first order: its number and total."""
     with app.app.state.sessions() as s:  # type: ignore[attr-defined]
         demo = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
         o = (
@@ -29,7 +29,12 @@ def _bill(app: TestClient) -> tuple[bytes, str]:
             .first()
         )
         assert o is not None
-        no, total = o.order_no, Decimal(o.total_cents) / 100
+        return o.order_no, Decimal(o.total_cents) / 100
+
+
+def _bill(app: TestClient) -> tuple[bytes, str]:
+    """A bill with a sale of one of the demo seller's orders and one of no order."""
+    no, total = demo_order(app)
     data = csv(
         [
             [

@@ -93,6 +93,10 @@ class PickedLine(Message):
     short: bool = False
     #: Another SKU was picked in its place (``sku_code`` is what was picked).
     substitute_for: SkuCode | None = None
+    #: The serials scanned at the pick, one per unit: only a transfer's pick of a
+    #: serial-tracked SKU scans them (edge/stations/pick.py); an order's units are scanned
+    #: at the pack station.
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000)
 
 
 class OrderPickedPayload(Message):
@@ -279,6 +283,9 @@ class ShippedLine(Message):
     qty: Qty
     bin: Code | None = None
     short: bool = False
+    #: The serials of the units that left, scanned at the pick for a serial-tracked SKU
+    #: (one per unit; the hub refuses more than ``qty`` or one twice).
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000)
 
 
 class TransferShippedPayload(Message):
@@ -531,6 +538,11 @@ class PoReleaseLine(Message):
     received: Qty
     expected: Qty
     allowed: Qty
+    #: A transfer's line only (``transfer.release``): the serials of the units in transit,
+    #: when the sender's pick scanned every one of them (``transfer.shipped``); the station
+    #: then takes only these serials. Empty: not checked (a PO, a hub shipment, a SKU that is
+    #: not serial-tracked).
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000)
 
 
 class PoRelease(Message):

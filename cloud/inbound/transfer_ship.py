@@ -160,7 +160,7 @@ def book(
         rest = t.rest_asked_by is not None
         if rest:
             # The rest is not there either: the hub waits for it no more (a lead asks again).
-            t.rest_asked_by = t.rest_asked_at = None
+            t.rest_asked_by = t.rest_asked_at = t.rest_overdue_at = None
         tasks.open_task(
             session,
             account_id,
@@ -242,7 +242,7 @@ def book(
     # shipped it: the rest of a short pick is asked of it (cloud/inbound/transfer_pick.py).
     t.pick_node = t.pick_node or node
     t.status, t.shipped_by, t.shipped_at = "shipped", actor, now
-    t.rest_asked_by = t.rest_asked_at = None
+    t.rest_asked_by = t.rest_asked_at = t.rest_overdue_at = None
     t.changed_by, t.changed_at = actor, now
     lines = transfers.settle(session, t, now)
     transfer_release.push_outbound(session, t, lines, now)

@@ -27,6 +27,7 @@ ApiVerdict = Literal[
     "bin_first",
     "short",
     "substitute",
+    "serial",
     "do_not_ship",
     "notice",
 ]
@@ -47,6 +48,10 @@ VERDICTS: Final[dict[str, ApiVerdict]] = {
     "item.before_bin": "bin_first",
     "stop.short": "short",
     "item.substitute_mode": "substitute",
+    "item.await_serial": "serial",
+    "item.serial_twice": "wrong_item",
+    "item.serial_expected": "wrong_item",
+    "item.serial_unreadable": "unreadable",
     "order.do_not_ship": "do_not_ship",
     "transfer.do_not_ship": "do_not_ship",
     "bin.again": "notice",
@@ -54,11 +59,12 @@ VERDICTS: Final[dict[str, ApiVerdict]] = {
     "wave.busy": "notice",
 }
 
-Expect = Literal["bin", "item", "substitute"]
+Expect = Literal["bin", "item", "substitute", "serial"]
 EXPECT: Final[dict[State, Expect]] = {
     State.AT_BIN: "bin",
     State.PICKING: "item",
     State.SUBSTITUTE: "substitute",
+    State.AWAIT_SERIAL: "serial",
 }
 
 

@@ -121,13 +121,19 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
         elif isinstance(ev, ReturnReceived):
             _return_received(session, account_id, node, ev, now)
         elif isinstance(ev, TransferReceived):
+            # Its serials first: the transfer.release the booking sends leaves out the
+            # serials that arrived (cloud/inbound/transfer_serials.py).
+            _serials(session, account_id, node, ev, now)
             _transfer_received(session, account_id, node, ev, now)
+            continue
         elif isinstance(ev, WaybillPoolUsed):
             waybill_pool.bind(session, account_id, node, ev, now)
         elif isinstance(ev, WaybillPoolReleased):
             waybill_pool.released(session, account_id, node, ev, now)
-        elif isinstance(ev, TransferShipped):
-            _transfer_shipped(session, account_id, node, ev, now)
+        elif isinstance(ev, TransferShipped) and not _transfer_shipped(
+            session, account_id, node, ev, now
+        ):
+            continue  # refused: the units were put back, they did not leave
         _serials(session, account_id, node, ev, now)
 
 
@@ -695,14 +701,16 @@ SHIPMENT_CONFLICT: Final = "shipment_conflict"
 
 def _transfer_shipped(
     session: Session, account_id: int, node: str, ev: TransferShipped, now: datetime
-) -> None:
+) -> bool:
     """A transfer picked and shipped at the sender's node: booked once under its shipment id
     (cloud/inbound/transfer_ship.py). One the hub cannot book (shipped already, cancelled,
-    another warehouse's node) is kept, books nothing, and a task says why."""
+    another warehouse's node) is kept, books nothing, and a task says why. Whether it was
+    booked (now or before): only then do its serials enter the units' trace."""
     p = ev.payload
     try:
         with session.begin_nested():
             transfer_ship.book(session, account_id, node, p, now, event_id=str(ev.id))
+        return True
     except DomainError as e:
         tasks.open_task(
             session,
@@ -722,6 +730,7 @@ def _transfer_shipped(
             node_id=node,
             event_id=str(ev.id),
         )
+        return False
 
 
 def _check_at(session: Session, account_id: int, node: str, warehouse: str) -> None:

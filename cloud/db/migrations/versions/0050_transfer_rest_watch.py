@@ -8,6 +8,10 @@ Issue 17 (docs/inbound.md "A rest nobody picks"): the rest of a short transfer a
 pick node and not shipped within ``GUANJIA_TRANSFER_REST_WAIT`` opens one
 ``transfer_rest_overdue`` task. ``transfer.rest_overdue_at`` is when that task was opened
 (``None``: not yet), so several hub workers ticking at once open it once; a new ask clears it.
+
+Also an index on ``serial_sighting (account_id, doc, kind)``: the serials of a transfer that
+arrived, read for each ``transfer.release`` once its pick scanned serials
+(cloud/inbound/transfer_serials.py, docs/inbound.md "Serials of a transfer's units").
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ def upgrade() -> None:
     op.add_column(
         "transfer", sa.Column("rest_overdue_at", sa.DateTime(timezone=True), nullable=True)
     )
+    op.create_index("ix_serial_sighting_doc", "serial_sighting", ["account_id", "doc", "kind"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_serial_sighting_doc", table_name="serial_sighting")
     op.drop_column("transfer", "rest_overdue_at")

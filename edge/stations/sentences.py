@@ -106,6 +106,13 @@ class Receiving:
     )
     RECEIPT_FULL = N_("receipt {receipt} is full: FINISH it and scan {doc} again for the rest")
     SERIAL_TWICE = N_("serial {serial} already counted in this receipt: scan the next unit")
+    SERIAL_WANTED = N_(
+        "{sku} left {doc} with the serial of each unit: scan the serial on this unit's label"
+    )
+    SERIAL_NOT_SHIPPED = N_(
+        "serial {serial} is not in transit on {doc}: it did not leave on it, or it arrived "
+        "already. Set the unit aside for a lead"
+    )
     SERIAL = N_(", serial {serial}")
     ITEM_FAIL = N_("{sku} counted as QC fail ({reason}){serial}: to a damaged bin")
     ITEM_PASS = N_("{sku} ok{serial}: {n} counted")

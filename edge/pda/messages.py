@@ -97,6 +97,7 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "verdict_bin_first": N_("scan the bin first"),
     "verdict_short": N_("stop short"),
     "verdict_substitute": N_("substitute"),
+    "verdict_serial": N_("scan the unit's serial"),
     "verdict_notice": N_("noted, nothing changed"),
     "verdict_do_not_ship": N_("do not ship: put it back"),
     "kind_bin_open": N_("bin opened"),
@@ -108,6 +109,11 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "kind_item_counted": N_("counted"),
     "kind_item_serial_duplicate": N_("serial already counted"),
     "kind_item_serial_unreadable": N_("unreadable serial"),
+    "kind_item_await_serial": N_("scan the serial on this unit's label"),
+    "kind_item_serial_twice": N_(
+        "this serial was already picked on this transfer: scan this unit's own"
+    ),
+    "kind_item_serial_expected": N_("that is an item: scan the serial on the unit's label"),
     "kind_scan_unreadable": N_("unreadable scan"),
     "kind_scan_duplicate": N_("double read, ignored"),
     "kind_input_ignored": N_("nothing to do"),
@@ -185,6 +191,10 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "desk_item_over_receipt": N_("Too many: beyond what the PO allows"),
     "desk_item_receipt_full": N_("This receipt is full: finish it and scan the PO again"),
     "desk_item_serial_twice": N_("This serial was already counted"),
+    "desk_item_serial_wanted": N_("Scan the serial on this unit's label: the transfer lists them"),
+    "desk_item_serial_not_shipped": N_(
+        "This serial is not in transit on this transfer: put the unit aside"
+    ),
     "desk_qc_fail_armed": N_("QC fail: scan the failed item"),
     "desk_qc_no_reason": N_("A QC fail needs a reason"),
     "desk_receipt_empty": N_("Nothing counted yet: scan items or abandon"),

@@ -78,7 +78,6 @@ def test_full_wave_in_route_order(api: Api) -> None:
             "bin": "P3",
             "short": False,
             "substitute_for": None,
-            "serials": [],
         },
         {
             "line_id": "O1-0",
@@ -87,7 +86,6 @@ def test_full_wave_in_route_order(api: Api) -> None:
             "bin": "P2",
             "short": False,
             "substitute_for": None,
-            "serials": [],
         },
     ]
     assert {(ln["sku_code"], ln["qty"]) for ln in facts["O2"]} == {("C", 2), ("A", 1)}

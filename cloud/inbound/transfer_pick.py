@@ -24,7 +24,7 @@
 * **Cancel the rest**: the hub waits for the rest no more; the node stops offering it. The
   short lines stay short (the transfer is done once what left arrives); a lead may ask again.
 * **A rest nobody picks** (the node is dead, or the goods are not there either): an ask not
-  answered within ``GUANJIA_TRANSFER_REST_WAIT`` opens one ``transfer_rest_overdue`` task
+  answered within ``GUANJIA_TRANSFER_REST_WAIT_S`` opens one ``transfer_rest_overdue`` task
   naming the three steps above (:func:`overdue`, ticked by each hub worker).
 
 Each is refused, changing nothing, for a transfer that waits for no node shipment (a draft,

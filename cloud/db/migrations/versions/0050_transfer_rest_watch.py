@@ -5,7 +5,7 @@ Revises: 0047
 Create Date: 2026-12-06 23:00:00
 
 Issue 17 (docs/inbound.md "A rest nobody picks"): the rest of a short transfer asked of its
-pick node and not shipped within ``GUANJIA_TRANSFER_REST_WAIT`` opens one
+pick node and not shipped within ``GUANJIA_TRANSFER_REST_WAIT_S`` opens one
 ``transfer_rest_overdue`` task. ``transfer.rest_overdue_at`` is when that task was opened
 (``None``: not yet), so several hub workers ticking at once open it once; a new ask clears it.
 

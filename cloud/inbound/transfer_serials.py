@@ -8,6 +8,8 @@ only when every unit in transit on it has a known serial (a hub shipment scans n
 
 from __future__ import annotations
 
+from typing import Final
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,12 @@ from cloud.db.transfers import (
     TransferReversal,
     TransferShipment,
 )
+
+
+#: The serials one ``transfer.release`` carries, in characters: a downlink batch is at most
+#: 1 MiB (protocol/messages.py MAX_BATCH_BYTES) and the release must fit with room to spare.
+#: Lines beyond it list none (not checked at the station), whole lines at a time.
+MAX_RELEASE_SERIAL_CHARS: Final = 256 * 1024
 
 
 def shipped(session: Session, t: Transfer) -> dict[int, list[str]]:
@@ -67,8 +75,11 @@ def in_transit(session: Session, t: Transfer, lines: list[TransferLine]) -> dict
         return {}
     came = arrived(session, t)
     out: dict[int, list[str]] = {}
+    budget = MAX_RELEASE_SERIAL_CHARS
     for ln in lines:
         still = [s for s in left.get(ln.line_no, []) if s not in came]
-        if still and len(still) == ln.shipped - ln.received:
+        size = sum(len(s) + 3 for s in still)  # quotes and a comma each
+        if still and len(still) == ln.shipped - ln.received and size <= budget:
             out[ln.line_no] = still
+            budget -= size
     return out

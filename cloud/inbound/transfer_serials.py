@@ -22,7 +22,6 @@ from cloud.db.transfers import (
     TransferShipment,
 )
 
-
 #: The serials one ``transfer.release`` carries, in characters: a downlink batch is at most
 #: 1 MiB (protocol/messages.py MAX_BATCH_BYTES) and the release must fit with room to spare.
 #: Lines beyond it list none (not checked at the station), whole lines at a time.

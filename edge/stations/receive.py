@@ -335,7 +335,16 @@ class ReceiveStation:
         item, code = event.item, event.barcode
         po = self._doc()
         if item is None:
-            said = say(Receiving.ITEM_UNKNOWN, code=code, doc=po)
+            # A transfer whose lines list the serials that left: the code may be a unit's
+            # serial label that did not leave on it.
+            listed = self.po.document == "transfer" and any(
+                ln.serials for ln in self.lines.values()
+            )
+            said = say(
+                Receiving.ITEM_UNKNOWN_SERIAL if listed else Receiving.ITEM_UNKNOWN,
+                code=code,
+                doc=po,
+            )
             return self.state, self._say(
                 "item.unknown", Signal.UNKNOWN, said, "warning", barcode=code
             )

@@ -94,6 +94,10 @@ class Receiving:
         "{code} scanned during receipt {receipt} of {doc}: finish or abandon it first"
     )
     ITEM_UNKNOWN = N_("unknown barcode {code}: not in the catalogue nor on {doc}")
+    ITEM_UNKNOWN_SERIAL = N_(
+        "{code} is no item and no serial in transit on {doc} (a unit that did not leave on "
+        "it, or arrived already): set it aside for a lead"
+    )
     ITEM_NOT_ON_PO = N_("{sku} is not on {doc}: put it aside")
     ITEM_PO_NOT_OPEN = N_("{doc} was {status} in the cloud: count nothing more; FINISH or ABANDON")
     OVER_TRANSFER = N_(

@@ -446,6 +446,10 @@ def test_a_transfers_units_are_received_only_by_the_serials_that_left() -> None:
         assert [v.kind for v in records(out, Verdict)] == [kind]  # type: ignore[attr-defined]
         assert not records(out, UnitCounted) and s.counted("PHONE-1") == 0
     assert "serial S-9 is not in transit on transfer TR-7" in shows(out)[-1].text
+    # A code that is no item at all: maybe a serial that did not leave; red all the same.
+    out = s.handle(ItemScanned("S-10", None, at_ms=t()))
+    assert last_signal(out) is Signal.UNKNOWN
+    assert "no serial in transit on transfer TR-7" in shows(out)[-1].text
     assert last_signal(s.handle(ItemScanned("S-2", PHONE, serial="S-2", at_ms=t()))) is Signal.OK
     again = s.handle(ItemScanned("S-2", PHONE, serial="S-2", at_ms=t()))
     assert last_signal(again) is Signal.OVER_QTY and s.counted("PHONE-1") == 1

@@ -111,6 +111,12 @@ def test_another_seller_sees_none_of_the_first_ones_transfers(
     assert b.get("/web/stock/transfers/DB-3").status_code == 404
     r = b.post("/web/stock/transfers/DB-3/audit", data={"csrf": b.csrf})  # type: ignore[attr-defined]
     assert r.status_code == 404
+    for step in ("ship-rest", "ship-rest-hub", "cancel-rest"):
+        r = b.post(
+            f"/web/stock/transfers/DB-3/{step}",
+            data={"reason": "x", "csrf": b.csrf},  # type: ignore[attr-defined]
+        )
+        assert r.status_code == 404, step
     r = b.post(
         "/web/stock/transfers/DB-3/receipts/X/cancel",
         data={"reason": "x", "csrf": b.csrf},  # type: ignore[attr-defined]

@@ -50,6 +50,23 @@ def shipped(session: Session, t: Transfer) -> dict[int, list[str]]:
     return out
 
 
+def shipped_by_sku(session: Session, t: Transfer) -> dict[str, set[str]]:
+    """Per SKU, the serials of the node shipments not taken back."""
+    sku_of = {
+        n: sku
+        for n, sku in session.execute(
+            select(TransferLine.line_no, TransferLine.sku_code).where(
+                TransferLine.transfer_id == t.id
+            )
+        ).all()
+    }
+    out: dict[str, set[str]] = {}
+    for line_no, serials in shipped(session, t).items():
+        if serials and line_no in sku_of:
+            out.setdefault(sku_of[line_no], set()).update(serials)
+    return out
+
+
 def arrived(session: Session, t: Transfer) -> set[str]:
     """The serials received at the receiver in receipts still booked."""
     kept = select(TransferReceipt.receipt_id).where(

@@ -338,6 +338,26 @@ def test_picked_serials_travel_with_the_transfer_and_into_the_trace(demo: TestCl
     got = demo.get(f"/api/v1/serials/{serials[0]}").json()
     kinds = [s["kind"] for s in got["steps"]]
     assert kinds == ["transfer_shipped", "transfer_received"]  # the document's step not added
+    # A node without the newest release books a unit under a serial that did not leave:
+    # booked (the goods are here), and a task asks a person to look at the unit.
+    odd = f"ODD-{uuid.uuid4().hex[:6]}"
+    late = arrived.model_copy(
+        update={
+            "seq": 2,
+            "id": uuid.uuid4(),
+            "payload": arrived.payload.model_copy(
+                update={
+                    "receipt_id": f"{receiver}-R2",
+                    "lines": [ReceivedLine(sku_code=sku, qty=1, verdict="pass", serials=[odd])],
+                }
+            ),
+        }
+    )
+    Node.send(_as_node(demo, receiver), late)
+    Node.send(_as_node(demo, receiver), late)  # sent again: one receipt, one task
+    assert demo.get(f"{TR}/{number}").json()["lines"][0]["received"] == 3
+    said = [d for d in _tasks(demo) if odd in d]
+    assert len(said) == 1 and "did not leave on it" in said[0] and number in said[0]
 
 
 def _as_node(demo: TestClient, node_id: str) -> Node:

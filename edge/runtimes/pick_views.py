@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from edge.errors import EdgeError
 from edge.stations.common import Signal
-from edge.stations.pick import PickStation, State, Stop
+from edge.stations.pick import PickStation, State
+from edge.stations.pick_list import Stop
 from edge.store import replica
 
 ApiVerdict = Literal[

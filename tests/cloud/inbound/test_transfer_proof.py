@@ -1,7 +1,8 @@
 """The proof for transfers (issue 17): a hypothesis-generated mix of stock receipts,
 purchase orders and their receipts, transfers (between warehouses and bin to bin) shipped,
 or picked and shipped at the sender's node (``transfer.shipped``: short lines, nothing
-picked, the fact sent again), received with QC, received again, and their reversals (冲销出库, 取消入库, and attempts to
+picked, the fact sent again), the rest of a short one shipped from the hub (a late node
+shipment of it refused), received with QC, received again, and their reversals (冲销出库, 取消入库, and attempts to
 reverse a reversal). After every step:
 
 * the levels equal a replay of the ledger (cloud/stock/views.py ``rebuild_levels``);

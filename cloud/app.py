@@ -66,6 +66,7 @@ from cloud.errors import DomainError
 from cloud.finance import poster as finance_poster
 from cloud.finance import wechat_jobs
 from cloud.finance.einvoice import worker as einvoice_worker
+from cloud.inbound import transfer_watch
 from cloud.login import KnownLocks, LoginPolicy
 from cloud.serve import warmup
 from cloud.settings import Settings
@@ -207,9 +208,20 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 channels_runner.owner_id(),
             )
             app.state.wechat_bills.start()
+        # Rests of short transfers nobody ships (cloud/inbound/transfer_watch.py).
+        app.state.transfer_watch = None
+        if settings.transfer_watch_poll_s and not _in_memory(engine.url):
+            app.state.transfer_watch = transfer_watch.Worker(
+                app.state.sessions,
+                timedelta(seconds=settings.transfer_watch_poll_s),
+                timedelta(seconds=settings.transfer_rest_wait_s),
+            )
+            app.state.transfer_watch.start()
         try:
             yield
         finally:
+            if app.state.transfer_watch is not None:
+                await asyncio.to_thread(app.state.transfer_watch.stop)
             if app.state.finance is not None:
                 await asyncio.to_thread(app.state.finance.stop)
                 await asyncio.to_thread(app.state.einvoices.stop)

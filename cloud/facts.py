@@ -28,6 +28,7 @@ from cloud import tasks
 from cloud.aftersales import workflow as aftersales
 from cloud.db.models import Event as EventRow
 from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
+from cloud.db.transfers import Transfer
 from cloud.errors import (
     N_,
     ConflictError,
@@ -36,7 +37,7 @@ from cloud.errors import (
     InvalidError,
     NotFoundError,
 )
-from cloud.inbound import receipts, transfer_moves, transfer_ship
+from cloud.inbound import receipts, transfer_moves, transfer_serials, transfer_ship
 from cloud.nodes import ownership
 from cloud.orders import core as orders
 from cloud.orders import waybill_pool
@@ -121,13 +122,19 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
         elif isinstance(ev, ReturnReceived):
             _return_received(session, account_id, node, ev, now)
         elif isinstance(ev, TransferReceived):
+            # Its serials first: the transfer.release the booking sends leaves out the
+            # serials that arrived (cloud/inbound/transfer_serials.py).
+            _serials(session, account_id, node, ev, now)
             _transfer_received(session, account_id, node, ev, now)
+            continue
         elif isinstance(ev, WaybillPoolUsed):
             waybill_pool.bind(session, account_id, node, ev, now)
         elif isinstance(ev, WaybillPoolReleased):
             waybill_pool.released(session, account_id, node, ev, now)
-        elif isinstance(ev, TransferShipped):
-            _transfer_shipped(session, account_id, node, ev, now)
+        elif isinstance(ev, TransferShipped) and not _transfer_shipped(
+            session, account_id, node, ev, now
+        ):
+            continue  # refused: the units were put back, they did not leave
         _serials(session, account_id, node, ev, now)
 
 
@@ -655,7 +662,7 @@ def _transfer_received(
     try:
         _check_at(session, account_id, node, p.warehouse)
         with session.begin_nested():
-            transfer_moves.receive(
+            got, new = transfer_moves.receive(
                 session,
                 account_id,
                 p.transfer_number,
@@ -669,6 +676,8 @@ def _transfer_received(
                 now,
                 source=node,
             )
+        if new:
+            _not_shipped(session, account_id, node, ev, got.transfer_id, now)
     except DomainError as e:
         tasks.open_task(
             session,
@@ -690,19 +699,60 @@ def _transfer_received(
         )
 
 
+def _not_shipped(
+    session: Session, account_id: int, node: str, ev: TransferReceived, tid: int, now: datetime
+) -> None:
+    """Serials received on a transfer whose pick scanned the serials that left, but not among
+    them: the station refuses those (edge/stations/receive.py), so one here came from a node
+    that had not the release yet, or is a second unit with the serial. Booked all the same
+    (the goods are here); a ``serial_conflict`` task asks a person to look at the units."""
+    left = transfer_serials.shipped_by_sku(session, session.get_one(Transfer, tid))
+    if not left:
+        return
+    odd = [
+        s
+        for ln in ev.payload.lines
+        if ln.sku_code in left
+        for s in ln.serials
+        if s not in left[ln.sku_code]
+    ]
+    if odd:
+        tasks.open_task(
+            session,
+            account_id,
+            SERIAL_CONFLICT,
+            N_(
+                "transfer %(transfer)s: receipt %(receipt)s from %(node)s has serial(s) "
+                "%(serials)s that did not leave on it (its pick scanned the units that did): "
+                "look at those units"
+            ),
+            now,
+            params={
+                "transfer": ev.payload.transfer_number,
+                "receipt": ev.payload.receipt_id,
+                "node": node,
+                "serials": ", ".join(odd[:50]),
+            },
+            node_id=node,
+            event_id=str(ev.id),
+        )
+
+
 SHIPMENT_CONFLICT: Final = "shipment_conflict"
 
 
 def _transfer_shipped(
     session: Session, account_id: int, node: str, ev: TransferShipped, now: datetime
-) -> None:
+) -> bool:
     """A transfer picked and shipped at the sender's node: booked once under its shipment id
     (cloud/inbound/transfer_ship.py). One the hub cannot book (shipped already, cancelled,
-    another warehouse's node) is kept, books nothing, and a task says why."""
+    another warehouse's node) is kept, books nothing, and a task says why. Whether it was
+    booked (now or before): only then do its serials enter the units' trace."""
     p = ev.payload
     try:
         with session.begin_nested():
             transfer_ship.book(session, account_id, node, p, now, event_id=str(ev.id))
+        return True
     except DomainError as e:
         tasks.open_task(
             session,
@@ -722,6 +772,7 @@ def _transfer_shipped(
             node_id=node,
             event_id=str(ev.id),
         )
+        return False
 
 
 def _check_at(session: Session, account_id: int, node: str, warehouse: str) -> None:

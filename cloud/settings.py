@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     #: how it went (cloud/finance/einvoice/worker.py POLL); the demo asks after 1 s.
     einvoice_query_s: float = Field(default=5.0, gt=0, le=3600)
 
+    # --- transfers (cloud/inbound/transfer_pick.py, docs/inbound.md "A rest nobody picks") ---
+    #: The rest of a short transfer asked of its pick node and not shipped after this long
+    #: opens a ``transfer_rest_overdue`` task (move the pick, ship it from the hub, or cancel
+    #: the rest). Seconds; the default is a working day.
+    transfer_rest_wait_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    #: How often each worker looks for such rests (0: never; tests tick it themselves).
+    transfer_watch_poll_s: int = Field(default=300, ge=0, le=86400)
+
     # --- the dashboard (cloud/web/) ---
     #: Orders in by this hour (China time) ship the same day; open ones from before the
     #: latest cut-off count as late on the home page (cloud/orders/figures.py).

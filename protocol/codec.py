@@ -235,7 +235,9 @@ _PLAIN_TYPES = frozenset(
 #: Model settings and field keys that change nothing in what validation accepts or returns
 #: (a setting such as ``str_strip_whitespace`` or a validation alias would).
 _MODEL_CONFIG = frozenset({"title", "extra_fields_behavior"})
-_FIELD_KEYS = frozenset({"type", "schema", "metadata", "frozen", "serialization_exclude"})
+_FIELD_KEYS = frozenset(
+    {"type", "schema", "metadata", "frozen", "serialization_exclude", "serialization_exclude_if"}
+)
 #: Keys of those schemas that hold schemas: one, a list, tag -> schema, (schema, label).
 _SCHEMA_KEYS = frozenset({"schema", "items_schema", "choices", "definitions"})
 

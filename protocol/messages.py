@@ -45,6 +45,12 @@ SkuCode = Annotated[
 ]
 
 
+def _none(value: list[str]) -> bool:
+    """A list field added to a message later is left off the wire while empty, so a peer
+    older than the field (``extra="forbid"``) still takes the message (docs/protocol.md)."""
+    return not value
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,6 +99,10 @@ class PickedLine(Message):
     short: bool = False
     #: Another SKU was picked in its place (``sku_code`` is what was picked).
     substitute_for: SkuCode | None = None
+    #: The serials scanned at the pick, one per unit: only a transfer's pick of a
+    #: serial-tracked SKU scans them (edge/stations/pick.py); an order's units are scanned
+    #: at the pack station.
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000, exclude_if=_none)
 
 
 class OrderPickedPayload(Message):
@@ -281,6 +291,9 @@ class ShippedLine(Message):
     qty: Qty
     bin: Code | None = None
     short: bool = False
+    #: The serials of the units that left, scanned at the pick for a serial-tracked SKU
+    #: (one per unit; the hub refuses more than ``qty`` or one twice).
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000, exclude_if=_none)
 
 
 class TransferShippedPayload(Message):
@@ -533,6 +546,11 @@ class PoReleaseLine(Message):
     received: Qty
     expected: Qty
     allowed: Qty
+    #: A transfer's line only (``transfer.release``): the serials of the units in transit,
+    #: when the sender's pick scanned every one of them (``transfer.shipped``); the station
+    #: then takes only these serials. Empty: not checked (a PO, a hub shipment, a SKU that is
+    #: not serial-tracked).
+    serials: list[Barcode] = Field(default_factory=list, max_length=10_000, exclude_if=_none)
 
 
 class PoRelease(Message):

@@ -84,6 +84,8 @@ class TransferOut(BaseModel):
     #: who and when; the hub waits for that shipment. ``None``: it waits for none.
     rest_asked_by: str | None
     rest_asked_at: datetime | None
+    #: When the hub opened the task for a rest not shipped in time (``None``: not yet).
+    rest_overdue_at: datetime | None
     created_by: str
     created_at: datetime
     changed_by: str
@@ -94,6 +96,14 @@ class TransferOut(BaseModel):
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Text
+
+
+class ShipRestIn(BaseModel):
+    """Who ships the rest of a short transfer: its pick node (asked over the downlink), or
+    the hub itself (booked at once; the node's late shipment is refused with a task)."""
+
+    model_config = ConfigDict(extra="forbid")
+    by: Literal["node", "hub"] = "node"
 
 
 class PickNodeIn(BaseModel):
@@ -165,6 +175,7 @@ def transfer_out(session: Session, t: Transfer) -> TransferOut:
         pick_node=t.pick_node,
         rest_asked_by=t.rest_asked_by,
         rest_asked_at=t.rest_asked_at,
+        rest_overdue_at=t.rest_overdue_at,
         created_by=t.created_by,
         created_at=t.created_at,
         changed_by=t.changed_by,
@@ -280,10 +291,26 @@ def ship_transfer(number: str, session: SessionDep, who: StockWrite) -> Transfer
 
 
 @router.post("/transfers/{number}/ship-rest")
-def ship_rest(number: str, session: SessionDep, who: StockWrite) -> TransferOut:
-    """补发: ask the pick node to ship what is left of a transfer shipped short, as its next
-    shipment (``transfer.outbound`` with only the rest; docs/inbound.md "Transfers")."""
-    t = transfer_pick.ship_rest(session, who.account_id, number, who.actor, datetime.now(UTC))
+def ship_rest(
+    number: str, session: SessionDep, who: StockWrite, body: ShipRestIn | None = None
+) -> TransferOut:
+    """补发: what is left of a transfer shipped short, as its next shipment: asked of the
+    pick node (``transfer.outbound`` with only the rest), or ``{"by": "hub"}`` booked by the
+    hub at once (docs/inbound.md "Transfers")."""
+    now = datetime.now(UTC)
+    if body is not None and body.by == "hub":
+        t = transfer_pick.ship_rest_from_hub(session, who.account_id, number, who.actor, now)
+    else:
+        t = transfer_pick.ship_rest(session, who.account_id, number, who.actor, now)
+    return transfer_out(session, t)
+
+
+@router.post("/transfers/{number}/cancel-rest")
+def cancel_rest(number: str, body: ReasonIn, session: SessionDep, who: StockWrite) -> TransferOut:
+    """Wait for the rest asked of the pick node no more (the node stops offering it)."""
+    t = transfer_pick.cancel_rest(
+        session, who.account_id, number, body.reason, who.actor, datetime.now(UTC)
+    )
     return transfer_out(session, t)
 
 

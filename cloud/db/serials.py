@@ -23,7 +23,11 @@ class SerialSighting(Base):
     from the order's log when the trace is read, not from rows here."""
 
     __tablename__ = "serial_sighting"
-    __table_args__ = (Index("ix_serial_sighting_serial", "account_id", "serial", "at"),)
+    __table_args__ = (
+        Index("ix_serial_sighting_serial", "account_id", "serial", "at"),
+        #: A transfer's serials that arrived (cloud/inbound/transfer_serials.py; 0050).
+        Index("ix_serial_sighting_doc", "account_id", "doc", "kind"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     serial: Mapped[str] = mapped_column(String(128))

@@ -334,7 +334,7 @@ def cancel_shipment(
         ln.shipped -= back.get(ln.sku_code, 0)
     rev = _record(session, t, "shipment", reason, ids, actor, now, shipment=n or t.shipments)
     # What is left to ship changed: a rest asked for before is asked for again if wanted.
-    t.rest_asked_by = t.rest_asked_at = None
+    t.rest_asked_by = t.rest_asked_at = t.rest_overdue_at = None
     t.changed_by, t.changed_at = actor, now
     lines = transfers.settle(session, t, now)
     if t.status != "audited":  # settle told the sender's nodes already when audited

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import Barcode, NodeAssignment, Sku, Warehouse
 from cloud.db.transfers import Transfer, TransferLine
+from cloud.inbound import transfer_serials
 from cloud.nodes import downlink
 from cloud.nodes.registry import station_kinds
 from protocol.messages import PoReleaseLine, TransferOutbound, TransferOutboundLine, TransferRelease
@@ -51,6 +52,8 @@ def message(session: Session, t: Transfer, lines: list[TransferLine]) -> Transfe
         .order_by(Barcode.barcode)
     ).all():
         barcodes.setdefault(sku, []).append(code)
+    # The receiving station takes only the serials that left and have not arrived.
+    serials = transfer_serials.in_transit(session, t, lines)
     return TransferRelease(
         transfer_number=t.number,
         warehouse=session.get_one(Warehouse, t.to_warehouse_id).code,
@@ -65,6 +68,7 @@ def message(session: Session, t: Transfer, lines: list[TransferLine]) -> Transfe
                 received=ln.received,
                 expected=ln.shipped - ln.received,
                 allowed=ln.shipped - ln.received,
+                serials=serials.get(ln.line_no, [])[:10_000],
             )
             for ln in lines
         ],

@@ -118,6 +118,7 @@ def book(
             number=t.number,
             next=t.shipments + 1,
         )
+    _check_serials(t, p)
     t_lines = {ln.line_no: ln for ln in transfers.lines_of(session, t)}
     picked: dict[int, int] = {}
     for ln in p.lines:
@@ -160,7 +161,7 @@ def book(
         rest = t.rest_asked_by is not None
         if rest:
             # The rest is not there either: the hub waits for it no more (a lead asks again).
-            t.rest_asked_by = t.rest_asked_at = None
+            t.rest_asked_by = t.rest_asked_at = t.rest_overdue_at = None
         tasks.open_task(
             session,
             account_id,
@@ -242,11 +243,41 @@ def book(
     # shipped it: the rest of a short pick is asked of it (cloud/inbound/transfer_pick.py).
     t.pick_node = t.pick_node or node
     t.status, t.shipped_by, t.shipped_at = "shipped", actor, now
-    t.rest_asked_by = t.rest_asked_at = None
+    t.rest_asked_by = t.rest_asked_at = t.rest_overdue_at = None
     t.changed_by, t.changed_at = actor, now
     lines = transfers.settle(session, t, now)
     transfer_release.push_outbound(session, t, lines, now)
     return row, True
+
+
+def _check_serials(t: Transfer, p: TransferShippedPayload) -> None:
+    """The serials the pick scanned (a serial-tracked SKU's units): one per unit, each once in
+    the shipment. The station refuses both at the scan (edge/stations/pick.py); a fact that
+    breaks them is not a pick's, and is refused whole."""
+    seen: set[str] = set()
+    for ln in p.lines:
+        if len(ln.serials) > ln.qty:
+            raise ConflictError(
+                N_(
+                    "line %(line)s of the shipment of transfer %(number)s lists %(serials)s "
+                    "serials for %(qty)s units; one serial is one unit"
+                ),
+                line=ln.line_no,
+                number=t.number,
+                serials=len(ln.serials),
+                qty=ln.qty,
+            )
+        for s in ln.serials:
+            if s in seen:
+                raise ConflictError(
+                    N_(
+                        "serial %(serial)s appears twice in the shipment of transfer %(number)s; "
+                        "one unit leaves once"
+                    ),
+                    serial=s,
+                    number=t.number,
+                )
+            seen.add(s)
 
 
 def shipments_of(session: Session, t: Transfer) -> list[TransferShipment]:

@@ -8,9 +8,11 @@ which prints its label), ``order.packed`` (the pack station scans each unit's se
 :class:`SerialSighting` per serial per fact, in the transaction that applies the fact
 (cloud/facts.py). The order's own log (cloud/orders/core.py) supplies its pick, label and
 shipment when the trace is read (:func:`trace`): those facts name the order, not the units.
-Likewise a unit received from a transfer was shipped on it: the transfer document supplies
-that step (the sending warehouse and bin, when it was shipped and by whom), since a transfer
-is shipped at the hub, where no station scans its units' serials.
+A unit shipped on a transfer by the sender's pick node has its own ``transfer_shipped``
+sighting from ``transfer.shipped`` (the pick scans each unit's serial, edge/stations/pick.py):
+the node, warehouse and bin, the shipment. A unit received from a transfer shipped by the
+hub, where no station scans serials, gets that step from the transfer document instead (the
+sending warehouse and bin, when it was shipped and by whom) when the trace is read.
 
 A serial seen twice where one unit cannot be (received again under another receipt, packed
 into a second order before it came back, twice in one fact) is a physical fact all the
@@ -40,6 +42,7 @@ from protocol.messages import (
     ReturnReceived,
     StocktakeCounted,
     TransferReceived,
+    TransferShipped,
 )
 
 #: Every step a trace shows, in the order one unit goes through them (a tie in time sorts
@@ -125,6 +128,22 @@ def _sightings(node: str, ev: Event) -> list[_Seen]:
         return _received(
             node, "transfer_received", t.transfer_number, t.receipt_id, t.warehouse, t.lines
         )
+    if isinstance(ev, TransferShipped):
+        sh = ev.payload
+        return [
+            _Seen(
+                s,
+                ln.sku_code,
+                "transfer_shipped",
+                sh.transfer_number,
+                sh.warehouse,
+                ln.bin,
+                sh.shipment_id,
+                f"shipment {sh.shipment}" + (f", {sh.operator}" if sh.operator else ""),
+            )
+            for ln in sh.lines
+            for s in ln.serials
+        ]
     if isinstance(ev, OrderPacked):
         return [
             _Seen(s, it.sku_code, "packed", ev.payload.order_id)
@@ -165,7 +184,11 @@ PACKED_TWICE: Final = N_(
     "serial %(serial)s is already packed in order %(order)s and has not come back: two units"
     " carry it, or the wrong one was scanned"
 )
-CONFLICTS: Final = (TWICE_IN_FACT, RECEIVED_TWICE, PACKED_TWICE)
+SHIPPED_TWICE: Final = N_(
+    "serial %(serial)s already left on transfer %(transfer)s (shipment %(shipment)s) and has"
+    " not arrived: two units carry it, or the wrong one was scanned"
+)
+CONFLICTS: Final = (TWICE_IN_FACT, RECEIVED_TWICE, PACKED_TWICE, SHIPPED_TWICE)
 
 
 #: A conflict: its sentence (one of CONFLICTS) and what goes into it.
@@ -187,6 +210,17 @@ def _conflict(
                 "receipt": str(first.receipt),
                 "po": first.doc,
                 "day": day,
+            }
+    if seen.kind == "transfer_shipped":
+        last = next(
+            (b for b in reversed(before) if b.kind == "transfer_shipped" or b.kind in _BACK),
+            None,
+        )
+        if last is not None and last.kind == "transfer_shipped":
+            return SHIPPED_TWICE, {
+                "serial": seen.serial,
+                "transfer": last.doc,
+                "shipment": str(last.receipt),
             }
     if seen.kind == "packed":
         last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
@@ -318,7 +352,12 @@ def _transfer_steps(
 ) -> list[tuple[datetime, Step]]:
     """The shipment of each transfer the unit was received from, from the document: sorted
     just before that receipt (the hub's clock and the node's are not compared)."""
-    received = {r.doc: (r.sku_code, r.at) for r in rows if r.kind == "transfer_received"}
+    scanned = {r.doc for r in rows if r.kind == "transfer_shipped"}
+    received = {
+        r.doc: (r.sku_code, r.at)
+        for r in rows
+        if r.kind == "transfer_received" and r.doc not in scanned
+    }
     if not received:
         return []
     found = session.execute(

@@ -24,6 +24,10 @@ def wave_codes(service: PickService, wave: str) -> dict[str, Any]:
                 bins[info.barcode] = info.code
         items: dict[str, str] = {}
         names: dict[str, str] = {}
+        # A transfer's serial-tracked SKUs: each unit's item scan wants its serial next
+        # (edge/stations/pick.py); an order's pick scans none.
+        transfer = not replica.wave(conn, wave, service.store.node_id)
+        serial: list[str] = []
         for code in skus:
             for (barcode,) in conn.execute(
                 "SELECT barcode FROM barcode WHERE sku_code = ? ORDER BY barcode", (code,)
@@ -32,7 +36,9 @@ def wave_codes(service: PickService, wave: str) -> dict[str, Any]:
             found = replica.sku(conn, code)
             if found is not None:
                 names[code] = found.name
-    return {"wave": wave, "bins": bins, "items": items, "names": names}
+                if transfer and found.serial_tracked:
+                    serial.append(code)
+    return {"wave": wave, "bins": bins, "items": items, "names": names, "serial": serial}
 
 
 def count_codes(service: PickService) -> dict[str, Any]:

@@ -27,6 +27,8 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "bin_again": N_("Bin {bin} already confirmed: {got} of {qty}"),
     "bin_first": N_("Scan bin {bin} first"),
     "wrong_item": N_("Wrong item {code}: this stop wants {sku} (substitute to take it instead)"),
+    "scan_serial": N_("{sku}: scan the serial on this unit's label"),
+    "serial_expected": N_("That is an item: scan the serial on the label of the {sku} in hand"),
     "unknown_item": N_("Unknown barcode {code}"),
     "unreadable": N_("Unreadable scan ({problem}): scan again"),
     "problem_control": N_("control characters"),
@@ -62,6 +64,7 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "scan_bin": N_("Scan the bin"),
     "scan_item": N_("Scan the item"),
     "scan_substitute": N_("Scan the substitute"),
+    "scan_serial_next": N_("Scan the unit's serial"),
     "done": N_("Done"),
     "short_flag": N_("short"),
     "loading": N_("Loading…"),
@@ -97,6 +100,7 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "verdict_bin_first": N_("scan the bin first"),
     "verdict_short": N_("stop short"),
     "verdict_substitute": N_("substitute"),
+    "verdict_serial": N_("scan the unit's serial"),
     "verdict_notice": N_("noted, nothing changed"),
     "verdict_do_not_ship": N_("do not ship: put it back"),
     "kind_bin_open": N_("bin opened"),
@@ -108,6 +112,11 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "kind_item_counted": N_("counted"),
     "kind_item_serial_duplicate": N_("serial already counted"),
     "kind_item_serial_unreadable": N_("unreadable serial"),
+    "kind_item_await_serial": N_("scan the serial on this unit's label"),
+    "kind_item_serial_twice": N_(
+        "this serial was already picked on this transfer: scan this unit's own"
+    ),
+    "kind_item_serial_expected": N_("that is an item: scan the serial on the unit's label"),
     "kind_scan_unreadable": N_("unreadable scan"),
     "kind_scan_duplicate": N_("double read, ignored"),
     "kind_input_ignored": N_("nothing to do"),
@@ -185,6 +194,10 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "desk_item_over_receipt": N_("Too many: beyond what the PO allows"),
     "desk_item_receipt_full": N_("This receipt is full: finish it and scan the PO again"),
     "desk_item_serial_twice": N_("This serial was already counted"),
+    "desk_item_serial_wanted": N_("Scan the serial on this unit's label: the transfer lists them"),
+    "desk_item_serial_not_shipped": N_(
+        "This serial is not in transit on this transfer: put the unit aside"
+    ),
     "desk_qc_fail_armed": N_("QC fail: scan the failed item"),
     "desk_qc_no_reason": N_("A QC fail needs a reason"),
     "desk_receipt_empty": N_("Nothing counted yet: scan items or abandon"),

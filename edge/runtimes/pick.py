@@ -377,8 +377,12 @@ class PickService:
                 event = BinScanned(barcode, at)
             else:
                 sku = replica.sku_by_barcode(self.store.conn, barcode)
+                gs1 = None if sku is not None else pick_transfer.gs1_unit(self.store.conn, barcode)
                 if sku is not None:
                     event = ItemScanned(barcode, _as_upsert(sku, barcode), at)
+                elif gs1 is not None:
+                    # A GS1 item label: the SKU by its GTIN, the unit's serial from AI 21.
+                    event = ItemScanned(barcode, _as_upsert(gs1[0], barcode), at, gs1[1])
                 elif st.state is State.AT_BIN:
                     event = BinScanned(barcode, at)  # the station says "unknown bin"
                 else:
@@ -475,7 +479,9 @@ class PickService:
             found = pick_transfer.outbound(conn, wave)
             if found is None:
                 raise self._not_leased_here(wave)
-            refused = pick_transfer.problem(*found, self.store.node_id, self.warehouse)
+            refused = pick_transfer.problem(
+                *found, self.store.node_id, self.warehouse
+            ) or pick_transfer.too_many_serials(conn, found[0])
             if refused is not None:
                 raise refused
             orders, from_bin = (

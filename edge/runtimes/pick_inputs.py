@@ -65,7 +65,7 @@ def store(conn: sqlite3.Connection, session: int, n: int, event: Event) -> None:
         kind, body = "bin", {"barcode": event.barcode}
     elif isinstance(event, ItemScanned):
         sku = event.sku.model_dump(mode="json") if event.sku is not None else None
-        kind, body = "item", {"barcode": event.barcode, "sku": sku}
+        kind, body = "item", {"barcode": event.barcode, "sku": sku, "serial": event.serial}
     elif isinstance(event, ShortPick):
         kind, body = "short", {}
     elif isinstance(event, Substitute):
@@ -98,7 +98,10 @@ def load(conn: sqlite3.Connection, kind: str, raw: bytes, at: int) -> Event:
     if kind == "item":
         sku = body["sku"]
         return ItemScanned(
-            body["barcode"], CatalogueUpsert.model_validate(sku) if sku else None, at
+            body["barcode"],
+            CatalogueUpsert.model_validate(sku) if sku else None,
+            at,
+            body.get("serial"),  # rows written before serials were picked have none
         )
     if kind == "short":
         return ShortPick(at)

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from typing import Final
 
 from edge.runtimes.pick_views import Conflict, PickError
 from edge.stations.pick import TRANSFER_CARRIER, is_transfer
+from edge.store import replica
+from protocol.devices import gs1
 from protocol.messages import (
     OrderLine,
     OrderPickedPayload,
@@ -40,6 +43,39 @@ from protocol.messages import (
 CARRIER: Final = TRANSFER_CARRIER
 #: ``OrderLine.qty``'s bound: a line beyond it is shipped from the hub.
 _MAX_LINE: Final = 100_000
+#: The serials one shipped line carries (``ShippedLine.serials``): a serial-tracked line
+#: beyond it is shipped from the hub.
+_MAX_SERIALS: Final = 10_000
+
+
+def too_many_serials(conn: sqlite3.Connection, t: TransferOutbound) -> PickError | None:
+    """A serial-tracked line more than one pick can list the serials of, or None."""
+    for ln in t.lines:
+        if ln.qty > _MAX_SERIALS:
+            sku = replica.sku(conn, ln.sku_code)
+            if sku is not None and sku.serial_tracked:
+                return Conflict(
+                    "line_too_large",
+                    f"line {ln.line_no} of transfer {t.transfer_number} is {ln.qty} serial-"
+                    f"tracked units, more than one pick lists ({_MAX_SERIALS}): ship it from "
+                    "the hub",
+                )
+    return None
+
+
+def gs1_unit(conn: sqlite3.Connection, text: str) -> tuple[replica.Sku, str | None] | None:
+    """The SKU of a GS1 item label (by its GTIN) and the serial it carries (AI 21), as the
+    receiving and pack stations read them (edge/runtimes/pack.py ``sku_for_scan``)."""
+    if not (text[:1].isdigit() or text[:1] in "]("):
+        return None
+    try:
+        data = gs1.parse(text, current_year=time.gmtime().tm_year)
+    except gs1.GS1Error:
+        return None
+    if data.gtin14 is None:
+        return None
+    sku = replica.sku_by_gtin(conn, data.gtin14)
+    return None if sku is None else (sku, data.serial)
 
 
 def outbound(conn: sqlite3.Connection, number: str) -> tuple[TransferOutbound, int] | None:
@@ -174,6 +210,7 @@ def shipped(
                 qty=ln.qty,
                 bin=ln.bin,
                 short=ln.short,
+                serials=ln.serials,
             )
             for ln in picked.lines
         ],

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from edge.errors import EdgeError
 from edge.stations.common import Signal
-from edge.stations.pick import PickStation, State, Stop
+from edge.stations.pick import PickStation, State
+from edge.stations.pick_list import Stop
 from edge.store import replica
 
 ApiVerdict = Literal[
@@ -27,6 +28,7 @@ ApiVerdict = Literal[
     "bin_first",
     "short",
     "substitute",
+    "serial",
     "do_not_ship",
     "notice",
 ]
@@ -47,6 +49,10 @@ VERDICTS: Final[dict[str, ApiVerdict]] = {
     "item.before_bin": "bin_first",
     "stop.short": "short",
     "item.substitute_mode": "substitute",
+    "item.await_serial": "serial",
+    "item.serial_twice": "wrong_item",
+    "item.serial_expected": "wrong_item",
+    "item.serial_unreadable": "unreadable",
     "order.do_not_ship": "do_not_ship",
     "transfer.do_not_ship": "do_not_ship",
     "bin.again": "notice",
@@ -54,11 +60,12 @@ VERDICTS: Final[dict[str, ApiVerdict]] = {
     "wave.busy": "notice",
 }
 
-Expect = Literal["bin", "item", "substitute"]
+Expect = Literal["bin", "item", "substitute", "serial"]
 EXPECT: Final[dict[State, Expect]] = {
     State.AT_BIN: "bin",
     State.PICKING: "item",
     State.SUBSTITUTE: "substitute",
+    State.AWAIT_SERIAL: "serial",
 }
 
 

@@ -273,6 +273,11 @@ def item_for_scan(
         if text == line.sku_code or text in line.barcodes:
             name = line.name or line.sku_code
             return item_view(conn, demand, line.sku_code, name, line.barcodes), None
+    for line in po.lines if po is not None else ():
+        # A transfer's unit by the serial on its label (the serials that left on it,
+        # docs/inbound.md "Serials of a transfer's units"): the SKU and the unit in one scan.
+        if line.serials and text in line.serials:
+            return item_by_code(conn, demand, line.sku_code, po), text
     return None
 
 

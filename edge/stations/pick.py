@@ -20,6 +20,15 @@ in wave order. An order the cloud cancels or holds mid-wave loses its
 not-yet-started stops; what was already picked for it is reported (facts are
 never dropped) and the light says to put it back.
 
+A transfer's pick of a serial-tracked SKU records which units left (docs/inbound.md
+"Serials of a transfer's units"): each unit's item scan wants its serial, from the same scan
+(GS1 AI 21) or the next one (the serial barcode of the label the receiving station printed,
+edge/stations/receive.py), as the pack station takes them (edge/stations/pack.py). A serial
+already picked on this transfer, or a second item scan instead of the serial, is refused
+with a red light and counts nothing; the serials go with the pick's lines
+(``PickedLine.serials``) into the transfer's ``transfer.shipped``. An order's pick scans no
+serials: its units are scanned at the pack station.
+
 Every command list puts Record first, Show last; a scan of the same barcode
 within ``duplicate_window_ms`` is a double read (recorded, not counted).
 """
@@ -28,7 +37,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from edge.stations.common import (
     Log,
@@ -42,6 +51,7 @@ from edge.stations.common import (
     printable,
     table_row,
 )
+from edge.stations.pick_list import Lot, Stop, allocate
 from edge.stations.route import Metric, Route, plan_route
 from protocol.messages import (
     BinInfo,
@@ -71,6 +81,7 @@ class State(enum.Enum):
     AT_BIN = "at_bin"  # walk to the stop's bin and scan it
     PICKING = "picking"  # bin confirmed: scan items
     SUBSTITUTE = "substitute"  # the next item scan replaces the wanted SKU
+    AWAIT_SERIAL = "await_serial"  # a transfer's serial-tracked unit waits for its serial
     DONE = "done"  # wave finished and recorded
 
 
@@ -106,6 +117,8 @@ class ItemScanned:
     barcode: str
     sku: CatalogueUpsert | None
     at_ms: int = 0
+    #: The serial the same scan carries (GS1 AI 21), if any.
+    serial: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,85 +153,6 @@ EVENT_TYPES: tuple[type, ...] = (
 Command = Record | Log | Show
 
 
-# --- the pick list ------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Allocation:
-    order_id: str
-    line_id: str
-    qty: int
-    #: filled when the stop ends: (sku picked, qty, substitute_for)
-    picked: list[tuple[str, int, str | None]] = field(default_factory=list)
-    cancelled: bool = False
-
-
-@dataclass(slots=True)
-class Stop:
-    bin: str
-    sku_code: str
-    allocations: list[Allocation]
-    picked: int = 0
-    substitutes: dict[str, int] = field(default_factory=dict)
-    short: bool = False
-    done: bool = False
-
-    @property
-    def qty(self) -> int:
-        return sum(a.qty for a in self.allocations if not a.cancelled)
-
-    @property
-    def got(self) -> int:
-        return self.picked + sum(self.substitutes.values())
-
-
-@dataclass(slots=True)
-class _Lot:
-    key: str  # a bin code (stock lots) or a sku code (picked lots)
-    qty: int
-    substitute_for: str | None = None
-
-
-def allocate(
-    orders: tuple[OrderRelease, ...], bins: Mapping[str, BinInfo], stock: tuple[StockLevel, ...]
-) -> tuple[list[Stop], list[tuple[str, str, str, int]]]:
-    """Stops per (bin, SKU), and what no bin holds: (order, line, sku, qty) short from the start."""
-    left: dict[str, list[_Lot]] = {}
-    for level in stock:
-        if level.qty > 0:
-            left.setdefault(level.sku_code, []).append(_Lot(level.bin, level.qty))
-    for lots in left.values():
-        lots.sort(key=lambda lot: (_walk(bins, lot.key), lot.key))
-    stops: dict[tuple[str, str], Stop] = {}
-    unallocated: list[tuple[str, str, str, int]] = []
-    for order in orders:
-        if order.status != "released":
-            continue
-        for line in order.lines:
-            need = line.qty
-            for lot in left.get(line.sku_code, []):
-                if need == 0:
-                    break
-                bin_code = lot.key
-                take = min(lot.qty, need)
-                if take == 0:
-                    continue
-                lot.qty -= take
-                need -= take
-                stop = stops.setdefault(
-                    (bin_code, line.sku_code), Stop(bin_code, line.sku_code, [])
-                )
-                stop.allocations.append(Allocation(order.order_id, line.line_id, take))
-            if need:
-                unallocated.append((order.order_id, line.line_id, line.sku_code, need))
-    return list(stops.values()), unallocated
-
-
-def _walk(bins: Mapping[str, BinInfo], code: str) -> int:
-    info = bins.get(code)
-    return info.walk_order if info is not None else 10_000_001
-
-
 class PickStation:
     def __init__(self, config: PickConfig) -> None:
         self.config = config
@@ -235,6 +169,8 @@ class PickStation:
         self.route: Route | None = None
         self.unallocated: list[tuple[str, str, str, int]] = []
         self.last_scan: tuple[str, int] | None = None
+        #: Every serial picked in this wave (a serial is one unit: picked once).
+        self.serials: set[str] = set()
 
     def handle(self, event: Event) -> list[Command]:
         self.now_ms = max(self.now_ms, event.at_ms)
@@ -328,6 +264,7 @@ class PickStation:
         self.stops = sorted(stops, key=lambda s: (position[s.bin], s.sku_code))
         self.index = 0
         self.last_scan = None
+        self.serials = set()
         out: list[Command] = []
         if self.unallocated:
             missing = ", ".join(f"{q} × {sku}" for _, _, sku, q in self.unallocated)
@@ -404,6 +341,11 @@ class PickStation:
             )
         code = event.sku.sku_code
         fields: dict[str, str | None] = {"barcode": event.barcode, "sku_code": code}
+        if code == stop.sku_code and event.sku.serial_tracked and self._transfer():
+            if event.serial is None:
+                text = f"{code}: scan the serial on this unit's label"
+                return State.AWAIT_SERIAL, self._say("item.await_serial", Signal.PROMPT, text)
+            return self._take_serial(event.serial, fields)
         if code == stop.sku_code:
             stop.picked += 1
         elif self.state is State.SUBSTITUTE:
@@ -411,11 +353,62 @@ class PickStation:
         else:
             text = f"wrong item {code}: this stop wants {stop.sku_code} (press substitute to take it instead)"
             return self.state, self._say("item.wrong", Signal.WRONG_ITEM, text, "warning", **fields)
+        return self._progress(code, fields)
+
+    def _progress(self, code: str, fields: dict[str, str | None]) -> tuple[State, list[Command]]:
+        stop = self.stop
+        assert stop is not None
         if stop.got < stop.qty:
             sub = f" in place of {stop.sku_code}" if code != stop.sku_code else ""
             text = f"{code}{sub} ok: {stop.got} of {stop.qty}"
             return State.PICKING, self._say("item.ok", Signal.OK, text, None, **fields)
         return self._end_stop(short=False)
+
+    def _take_serial(
+        self, serial: str, fields: dict[str, str | None]
+    ) -> tuple[State, list[Command]]:
+        """Count the unit under its serial, or refuse the serial (red light, nothing counted)."""
+        stop = self.stop
+        assert stop is not None
+        problem = barcode_problem(serial)
+        if problem is not None:
+            text = f"unreadable serial ({problem}): scan the serial of {stop.sku_code} again"
+            return State.AWAIT_SERIAL, self._say(
+                "item.serial_unreadable", Signal.UNKNOWN, text, "warning", serial=repr(serial)
+            )
+        if serial in self.serials:
+            text = (
+                f"serial {serial} was already picked on transfer {self._transfer()}: one "
+                f"label per unit; scan this unit's own serial"
+            )
+            return State.AWAIT_SERIAL, self._say(
+                "item.serial_twice", Signal.WRONG_ITEM, text, "warning", serial=serial
+            )
+        self.serials.add(serial)
+        stop.serials.append(serial)
+        stop.picked += 1
+        return self._progress(stop.sku_code, {**fields, "serial": serial})
+
+    def _serial(self, event: Event) -> tuple[State, list[Command]]:
+        """The scan after a serial-tracked unit's item scan: its serial."""
+        assert isinstance(event, ItemScanned)
+        stop = self.stop
+        assert stop is not None
+        fields: dict[str, str | None] = {"barcode": event.barcode, "sku_code": stop.sku_code}
+        if event.sku is not None and event.serial is None:
+            text = (
+                f"that is an item ({event.sku.sku_code}): scan the serial on the label of "
+                f"the {stop.sku_code} in hand"
+            )
+            return State.AWAIT_SERIAL, self._say(
+                "item.serial_expected", Signal.WRONG_ITEM, text, "warning", **fields
+            )
+        if event.sku is not None and event.sku.sku_code != stop.sku_code:
+            text = f"wrong item {event.sku.sku_code}: scan the serial of the {stop.sku_code}"
+            return State.AWAIT_SERIAL, self._say(
+                "item.serial_expected", Signal.WRONG_ITEM, text, "warning", **fields
+            )
+        return self._take_serial(event.serial or event.barcode, fields)
 
     def _short(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, ShortPick)
@@ -443,7 +436,8 @@ class PickStation:
                 key = f"{self.station}:{self.movement_wave}:{self.index}:{sku}"
                 out.append(Record(StockMovement(key, stop.bin, sku, -n, "pick", ref)))
         # Split what was picked over the orders of the stop, in wave order.
-        pool = [_Lot(sku, n, sub) for sku, n, sub in picks if n]
+        pool = [Lot(sku, n, sub) for sku, n, sub in picks if n]
+        serials = list(stop.serials)
         for alloc in stop.allocations:
             if alloc.cancelled:
                 continue
@@ -452,6 +446,9 @@ class PickStation:
                 take = min(want, lot.qty)
                 if take:
                     alloc.picked.append((lot.key, take, lot.substitute_for))
+                    if lot.key == stop.sku_code and lot.substitute_for is None:
+                        alloc.serials += serials[:take]
+                        del serials[:take]
                     lot.qty -= take
                     want -= take
         summary = f"bin {stop.bin}: {stop.got} of {stop.qty} {stop.sku_code}" + (
@@ -500,6 +497,7 @@ class PickStation:
                             bin=stop.bin,
                             short=short,
                             substitute_for=sub,
+                            serials=alloc.serials if sub is None and sku == stop.sku_code else [],
                         )
                     )
                 if not alloc.picked and not alloc.cancelled:
@@ -646,6 +644,10 @@ TABLE: dict[State, dict[type, _Handler]] = {
     ),
     S.SUBSTITUTE: _row(
         WaveLoaded=P._busy, BinScanned=P._bin, ItemScanned=P._item,
+        ShortPick=P._short, Substitute=P._ignored, OrderUpdated=P._update,
+    ),
+    S.AWAIT_SERIAL: _row(
+        WaveLoaded=P._busy, BinScanned=P._bin, ItemScanned=P._serial,
         ShortPick=P._short, Substitute=P._ignored, OrderUpdated=P._update,
     ),
     S.DONE: _row(

@@ -112,6 +112,8 @@ class ReceiveStation:
         self.po: PoView | None = None
         #: The open document's lines by SKU (a scan's line lookup stays O(1) on a 500-line PO).
         self.lines: dict[str, PoReleaseLine] = {}
+        #: A transfer's serials in transit per SKU, as a set (built when first asked).
+        self.listed: dict[str, frozenset[str]] = {}
         self.receipt_id: str | None = None
         self.units: list[Unit] = []
         #: Units per SKU and the serials of this receipt (a scan's checks stay O(1)).
@@ -218,6 +220,7 @@ class ReceiveStation:
     def _clear(self) -> None:
         self.po = None
         self.lines = {}
+        self.listed = {}
         self.receipt_id = None
         self.units = []
         self.tally = {}
@@ -280,6 +283,7 @@ class ReceiveStation:
         self._clear()
         self.po = event.po
         self.lines = {ln.sku_code: ln for ln in event.po.release.lines}
+        self.listed = {}
         number = self.next_receipt
         self.next_receipt += 1
         self.receipt_id = f"{self.config.node_id[:50]}-R{number:06d}"
@@ -331,7 +335,16 @@ class ReceiveStation:
         item, code = event.item, event.barcode
         po = self._doc()
         if item is None:
-            said = say(Receiving.ITEM_UNKNOWN, code=code, doc=po)
+            # A transfer whose lines list the serials that left: the code may be a unit's
+            # serial label that did not leave on it.
+            listed = self.po.document == "transfer" and any(
+                ln.serials for ln in self.lines.values()
+            )
+            said = say(
+                Receiving.ITEM_UNKNOWN_SERIAL if listed else Receiving.ITEM_UNKNOWN,
+                code=code,
+                doc=po,
+            )
             return self.state, self._say(
                 "item.unknown", Signal.UNKNOWN, said, "warning", barcode=code
             )
@@ -389,6 +402,9 @@ class ReceiveStation:
         serial, serial_no = event.serial, None
         if serial is not None and not item.serial_tracked:
             serial = None
+        refused = self._not_shipped(item, serial, fields)
+        if refused is not None:
+            return self.state, refused
         if serial is not None:
             if barcode_problem(serial) is not None or serial in self.serials:
                 said = say(Receiving.SERIAL_TWICE, serial=printable(serial))
@@ -414,6 +430,30 @@ class ReceiveStation:
         fields["serial"] = serial
         out = self._say(f"item.{verdict}", Signal.OK, said, None, counted, **fields)
         return State.COUNTING, out + self._label(item, serial)
+
+    def _not_shipped(
+        self, item: ItemView, serial: str | None, fields: dict[str, str | None]
+    ) -> list[Command] | None:
+        """A transfer whose line lists the serials in transit (the sender's pick scanned
+        them; docs/inbound.md "Serials of a transfer's units") takes only those: a unit
+        without its serial, or with another, is refused (red light, nothing counted)."""
+        assert self.po is not None
+        line = self.lines.get(item.sku_code)
+        if self.po.document != "transfer" or line is None or not line.serials:
+            return None
+        doc = self._doc()
+        if serial is None:
+            said = say(Receiving.SERIAL_WANTED, sku=item.sku_code, doc=doc)
+            return self._say("item.serial_wanted", Signal.WRONG_ITEM, said, "warning", **fields)
+        listed = self.listed.get(item.sku_code)
+        if listed is None:
+            listed = self.listed[item.sku_code] = frozenset(line.serials)
+        if serial not in listed:
+            said = say(Receiving.SERIAL_NOT_SHIPPED, serial=printable(serial), doc=doc)
+            return self._say(
+                "item.serial_not_shipped", Signal.WRONG_ITEM, said, "warning", **fields
+            )
+        return None
 
     def _qc_fail(self, event: Event) -> tuple[State, list[Command]]:
         assert isinstance(event, QcFail)
@@ -578,6 +618,7 @@ class ReceiveStation:
             return self.state, [Log("info", "a release of another document: nothing open changes")]
         self.po = event.po
         self.lines = {ln.sku_code: ln for ln in event.po.release.lines}
+        self.listed = {}
         rel = event.po.release
         if rel.status == "open":
             return self.state, [Log("info", f"{event.po.label}: newer figures from the cloud")]
@@ -589,6 +630,7 @@ class ReceiveStation:
         self._clear()
         self.po = event.po
         self.lines = {ln.sku_code: ln for ln in event.po.release.lines}
+        self.listed = {}
         self.receipt_id = event.receipt_id
         for unit in event.units:
             self._add(unit)

@@ -94,6 +94,10 @@ class Receiving:
         "{code} scanned during receipt {receipt} of {doc}: finish or abandon it first"
     )
     ITEM_UNKNOWN = N_("unknown barcode {code}: not in the catalogue nor on {doc}")
+    ITEM_UNKNOWN_SERIAL = N_(
+        "{code} is no item and no serial in transit on {doc} (a unit that did not leave on "
+        "it, or arrived already): set it aside for a lead"
+    )
     ITEM_NOT_ON_PO = N_("{sku} is not on {doc}: put it aside")
     ITEM_PO_NOT_OPEN = N_("{doc} was {status} in the cloud: count nothing more; FINISH or ABANDON")
     OVER_TRANSFER = N_(
@@ -106,6 +110,13 @@ class Receiving:
     )
     RECEIPT_FULL = N_("receipt {receipt} is full: FINISH it and scan {doc} again for the rest")
     SERIAL_TWICE = N_("serial {serial} already counted in this receipt: scan the next unit")
+    SERIAL_WANTED = N_(
+        "{sku} left {doc} with the serial of each unit: scan the serial on this unit's label"
+    )
+    SERIAL_NOT_SHIPPED = N_(
+        "serial {serial} is not in transit on {doc}: it did not leave on it, or it arrived "
+        "already. Set the unit aside for a lead"
+    )
     SERIAL = N_(", serial {serial}")
     ITEM_FAIL = N_("{sku} counted as QC fail ({reason}){serial}: to a damaged bin")
     ITEM_PASS = N_("{sku} ok{serial}: {n} counted")

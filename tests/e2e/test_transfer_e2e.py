@@ -5,7 +5,11 @@ an operator picks it there through the node's PDA API (HTTP, the daemon's own), 
 hub then releases it to WH1's receiving node (``transfer.release``), which receives it at
 its receiving station (scanner port) by scanning the transfer's number, and its
 ``transfer.received`` is booked once: the goods in WH1, nothing in transit, nothing
-doubled. On SQLite and PostgreSQL (the ``engine`` fixture)."""
+doubled. A serial-tracked line is picked by serial (a serial twice refused at the pick),
+the serials travel with the release, and the receiver takes only those (a serial that did
+not leave, or an item scan without its serial: red); the serial's trace shows it shipped
+from WH2 by the pick node and received in WH1. On SQLite and PostgreSQL (the ``engine``
+fixture)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from cloud.catalogue.skus import upsert_sku
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import Account, Event, StockLevel, Warehouse
 from cloud.db.transfers import TransferShipment
@@ -27,7 +32,7 @@ from cloud.inbound import transfer_moves, transfers
 from cloud.nodes import downlink
 from cloud.seed import seed_demo
 from cloud.settings import Settings
-from cloud.stock import ledger
+from cloud.stock import ledger, serials
 from cloud.stock.warehouses import WarehouseIn, create_warehouse, upsert_bins
 from cloud.sync import assignment
 from cloud.sync.worker import IngestWorker
@@ -35,7 +40,7 @@ from edge.config import EdgeConfig
 from edge.node import EdgeNode
 from edge.pins import hash_pin
 from edge.stations.common import Signal
-from protocol.messages import BinInfo
+from protocol.messages import BinInfo, CatalogueUpsert
 from simulators.broker import PrivateBroker
 from simulators.devices import scanner
 from simulators.net import free_port
@@ -46,6 +51,7 @@ pytestmark = pytest.mark.e2e
 NODE = "wh1-inbound-e2e"
 PICKER = "wh2-pick-e2e"
 LEATHER = "MKING IPAD AIR2 金甲系列皮套-金色"
+PHONE = "PHONE-E2E"  # serial-tracked: picked and received by serial
 
 
 class Lights:
@@ -88,6 +94,14 @@ def test_a_transfer_travels_sender_node_hub_receiver_node(
             now,
         )
         ledger.receive(s, acct, "WH2", LEATHER, 8, "test", now, bin_code="B2-01")
+        upsert_sku(
+            s,
+            CatalogueUpsert(sku_code=PHONE, name="手机", barcodes=[PHONE], serial_tracked=True),
+            now,
+            acct,
+            "test",
+        )
+        ledger.receive(s, acct, "WH2", PHONE, 2, "test", now, bin_code="B2-01")
         transfers.create(
             s,
             acct,
@@ -95,7 +109,7 @@ def test_a_transfer_travels_sender_node_hub_receiver_node(
             "same_price",
             "WH2",
             "WH1",
-            [transfers.LineIn(LEATHER, 5)],
+            [transfers.LineIn(LEATHER, 5), transfers.LineIn(PHONE, 2)],
             "test",
             now,
         )
@@ -184,12 +198,28 @@ def test_a_transfer_travels_sender_node_hub_receiver_node(
                 assert {"wave": "TR-E2E-1", "kind": "transfer"}.items() <= waves[0].items()
                 r = await http.post("/waves/TR-E2E-1/start", headers=auth)
                 assert r.status_code == 200, r.text
-                stop = r.json()["next"]
-                assert (stop["bin"], stop["qty"]) == ("B2-01", 5)
-                await http.post("/scan", headers=auth, json={"barcode": "BIN-B2-01"})
-                for _ in range(5):
+
+                async def scan(code: str) -> dict[str, object]:
                     await asyncio.sleep(0.035)  # past the double-read window
-                    r = await http.post("/scan", headers=auth, json={"barcode": barcode})
+                    got = await http.post("/scan", headers=auth, json={"barcode": code})
+                    return dict(got.json())
+
+                while r.json()["state"] != "done":
+                    stop = r.json()["next"]
+                    assert stop["bin"] == "B2-01"
+                    await scan("BIN-B2-01")
+                    if stop["sku_code"] == PHONE:
+                        assert (await scan(PHONE))["expect"] == "serial"
+                        assert (await scan("SN-E2E-1"))["kind"] == "item.ok"
+                        await scan(PHONE)
+                        twice = await scan("SN-E2E-1")  # a serial is one unit: refused
+                        assert twice["kind"] == "item.serial_twice", twice
+                        last = await scan("SN-E2E-2")
+                    else:
+                        assert stop["qty"] == 5
+                        for _ in range(5):
+                            last = await scan(barcode)
+                    r = httpx.Response(200, json=last)
                 assert r.json()["kind"] == "wave.done", r.text
 
         def shipped() -> bool:
@@ -215,6 +245,12 @@ def test_a_transfer_travels_sender_node_hub_receiver_node(
                 assert (await scan(LEATHER))[0] is Signal.OK
             assert (await scan("#GJ:FAIL:外箱破损"))[0] is Signal.PROMPT
             assert (await scan(LEATHER))[0] is Signal.OK
+            # The phones left with their serials: only those are taken.
+            signal, text = await scan("SN-E2E-9")
+            assert signal is Signal.UNKNOWN and "no serial in transit" in text, text
+            signal, text = await scan(PHONE)
+            assert signal is Signal.WRONG_ITEM and "scan the serial" in text, text
+            assert (await scan("SN-E2E-2"))[0] is Signal.OK
             signal, text = await scan("#GJ:FINISH")
             while signal is not Signal.COMPLETE:
                 m = re.search(r"away in bin (\S+) ", text)
@@ -234,13 +270,18 @@ def test_a_transfer_travels_sender_node_hub_receiver_node(
     with transaction(sessions) as s:
         acct = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
         t = transfers.get(s, acct, "TR-E2E-1")
-        (line,) = transfers.lines_of(s, t)
+        line, phones = transfers.lines_of(s, t)
         assert (t.status, line.shipped, line.received, line.rejected) == (
             "partially_received",
             5,
             4,
             1,
         )
+        assert (phones.shipped, phones.received) == (2, 1)
+        steps = [(st.kind, st.node_id, st.warehouse) for st in serials.trace(s, acct, "SN-E2E-2")]
+        assert steps[0] == ("transfer_shipped", PICKER, "WH2")
+        assert ("transfer_received", NODE, "WH1") in steps
+        assert [st.kind for st in serials.trace(s, acct, "SN-E2E-1")] == ["transfer_shipped"]
         assert len(transfer_moves.receipts_of(s, t)) == 1
         assert _wh1(s, acct) == (before[0] + 3, before[1] + 1)
         assert t.shipped_by == f"node:{PICKER}" and t.pick_node == PICKER

@@ -30,6 +30,8 @@ STEPS: Final = {
     "audit": False,
     "ship": False,
     "ship-rest": False,
+    "ship-rest-hub": False,
+    "cancel-rest": True,
     "cancel": True,
     "cancel-shipment": True,
 }
@@ -153,6 +155,10 @@ async def act(
         transfers.ship(session, acct, number, actor, now)
     elif step == "ship-rest":
         transfer_pick.ship_rest(session, acct, number, actor, now)
+    elif step == "ship-rest-hub":
+        transfer_pick.ship_rest_from_hub(session, acct, number, actor, now)
+    elif step == "cancel-rest":
+        transfer_pick.cancel_rest(session, acct, number, reason, actor, now)
     elif step == "cancel":
         transfers.cancel(session, acct, number, reason, actor, now)
     else:

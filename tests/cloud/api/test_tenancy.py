@@ -78,7 +78,7 @@ from cloud.finance.einvoice import invoices as einvoices
 from cloud.finance.einvoice.lines import LineIn
 from cloud.finance.events import record
 from cloud.finance.postings import Line, OrderShipped, SupplierReceipt
-from cloud.inbound import transfer_ship
+from cloud.inbound import transfer_pick, transfer_ship
 from cloud.nodes import history, ownership
 from cloud.seed import BEIJING, seed_demo
 from cloud.settings import Settings
@@ -553,6 +553,13 @@ FOREIGN: list[Case] = [
         "POST", "/api/v1/transfers/{number}/cancel", 404, REASON, params={"number": "TR-A-CANCEL"}
     ),
     Case("POST", "/api/v1/transfers/{number}/ship-rest", 404, params={"number": "TR-A-SHORT"}),
+    Case(
+        "POST",
+        "/api/v1/transfers/{number}/cancel-rest",
+        404,
+        REASON,
+        params={"number": "TR-A-REST"},
+    ),
     Case(
         "PUT",
         "/api/v1/transfers/{number}/pick-node",
@@ -1342,6 +1349,36 @@ def _world(client: TestClient) -> World:
             ),
             now,
         )
+    # Shipped short by one and its rest asked of the node (cancel-rest's control).
+    _ok(
+        c.post(
+            "/api/v1/transfers",
+            headers=a,
+            json={
+                "number": "TR-A-REST",
+                "from_warehouse": "WH1",
+                "to_warehouse": "BCP",
+                "lines": [{"sku_code": FILM, "qty": 2}],
+                "audit": True,
+            },
+        )
+    )
+    with app.state.sessions() as s, s.begin():
+        transfer_ship.book(
+            s,
+            a_id,
+            NODE,
+            TransferShippedPayload(
+                shipment_id=f"{NODE}:TR-A-REST:s1",
+                transfer_number="TR-A-REST",
+                shipment=1,
+                warehouse="WH1",
+                station=NODE,
+                lines=[ShippedLine(line_no=1, sku_code=FILM, qty=1, short=True)],
+            ),
+            now,
+        )
+        transfer_pick.ship_rest(s, a_id, "TR-A-REST", "probe", now)
     adjusted = _ok(
         c.post(
             "/api/v1/stock/adjustments",

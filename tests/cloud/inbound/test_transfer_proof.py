@@ -1,7 +1,8 @@
 """The proof for transfers (issue 17): a hypothesis-generated mix of stock receipts,
 purchase orders and their receipts, transfers (between warehouses and bin to bin) shipped,
 or picked and shipped at the sender's node (``transfer.shipped``: short lines, nothing
-picked, the fact sent again), received with QC, received again, and their reversals (冲销出库, 取消入库, and attempts to
+picked, the fact sent again), the rest of a short one shipped from the hub (a late node
+shipment of it refused), received with QC, received again, and their reversals (冲销出库, 取消入库, and attempts to
 reverse a reversal). After every step:
 
 * the levels equal a replay of the ledger (cloud/stock/views.py ``rebuild_levels``);
@@ -49,7 +50,14 @@ from cloud.db.models import (
 )
 from cloud.db.transfers import Transfer, TransferLine
 from cloud.errors import ConflictError, DomainError
-from cloud.inbound import orders, receipts, transfer_moves, transfer_ship, transfers
+from cloud.inbound import (
+    orders,
+    receipts,
+    transfer_moves,
+    transfer_pick,
+    transfer_ship,
+    transfers,
+)
 from cloud.stock import ledger
 from cloud.stock.views import rebuild_levels, stock_view
 from cloud.stock.warehouses import WarehouseIn, create_warehouse, upsert_bins
@@ -214,6 +222,7 @@ class Stock(RuleBasedStateMachine):
             "route": route,
             "lines": dict(lines),
             "shipped": {},
+            "ships": [],
             "received": defaultdict(int),
         }
 
@@ -246,6 +255,7 @@ class Stock(RuleBasedStateMachine):
             return
         assert not t["shipped"]
         t["shipped"] = dict(t["lines"])  # type: ignore[call-overload]
+        t["ships"] = [dict(t["lines"])]  # type: ignore[call-overload]
 
     @precondition(lambda self: bool(self._unshipped()))
     @rule(data=st.data(), again=st.booleans())
@@ -288,6 +298,7 @@ class Stock(RuleBasedStateMachine):
                 transfer_ship.book(s, self.acct, self.node[a], p, NOW)
         if any(ln.qty for ln in lines):
             t["shipped"] = {ln.sku_code: ln.qty for ln in lines}
+            t["ships"] = [dict(t["shipped"])]  # type: ignore[call-overload]
 
     @precondition(lambda self: bool(self._in_transit()))
     @rule(data=st.data(), more=st.integers(-8, 2), fail=st.booleans(), again=st.booleans())
@@ -351,16 +362,76 @@ class Stock(RuleBasedStateMachine):
         if number is None:
             return
         t = self.transfers[number]
+        ships: list[dict[str, int]] = t["ships"]  # type: ignore[assignment]
+        shipped: dict[str, int] = t["shipped"]  # type: ignore[assignment]
+        received: dict[str, int] = t["received"]  # type: ignore[assignment]
+        last = ships[-1] if ships else {}
+        # Refused with nothing shipped, or when what arrived is more than the earlier
+        # shipments left in transit (the newest one is taken back alone, 冲销出库).
+        blocked = not ships or any(
+            received[k] > shipped.get(k, 0) - last.get(k, 0) for k in received
+        )
         try:
             with transaction(self.factory) as s:
                 rev = transfer_moves.cancel_shipment(s, self.acct, number, "oops", "t", NOW)
                 ids = list(rev.movement_ids)
         except ConflictError:
-            assert not t["shipped"] or any(t["received"].values())  # type: ignore[attr-defined]
+            assert blocked, (number, ships, received)
             return
-        assert t["shipped"] and not any(t["received"].values())  # type: ignore[attr-defined]
-        t["shipped"] = {}
+        assert not blocked, (number, ships, received)
+        ships.pop()
+        t["shipped"] = {k: v - last.get(k, 0) for k, v in shipped.items() if v - last.get(k, 0)}
         self.reversals += ids
+
+    def _short(self) -> list[str]:
+        return sorted(
+            n
+            for n, t in self.transfers.items()
+            if t["shipped"] and any(t["shipped"].get(k, 0) < q for k, q in t["lines"].items())  # type: ignore[attr-defined]
+        )
+
+    @precondition(lambda self: bool(self._short()))
+    @rule(data=st.data(), ask_node_first=st.booleans())
+    def ship_rest_from_hub(self, data: st.DataObject, ask_node_first: bool) -> None:
+        """The rest of a short shipment shipped by the hub (the node asked first, or not):
+        the whole rest or nothing; a late node shipment of it is refused, booking nothing."""
+        number = data.draw(st.sampled_from(self._short()))
+        t = self.transfers[number]
+        a = t["route"][0]  # type: ignore[index]
+        if ask_node_first:
+            with transaction(self.factory) as s:
+                transfer_pick.ship_rest(s, self.acct, number, "lead", NOW)
+        before = self._levels()
+        try:
+            with transaction(self.factory) as s:
+                tr = transfer_pick.ship_rest_from_hub(s, self.acct, number, "lead", NOW)
+                shipment = tr.shipments
+        except ConflictError:
+            assert self._levels() == before  # the sender's book lacks the rest
+            if ask_node_first:  # leave no ask behind for the other rules
+                with transaction(self.factory) as s:
+                    transfer_pick.cancel_rest(s, self.acct, number, "t", "lead", NOW)
+            return
+        lines: dict[str, int] = t["lines"]  # type: ignore[assignment]
+        shipped: dict[str, int] = t["shipped"]  # type: ignore[assignment]
+        rest = {k: q - shipped.get(k, 0) for k, q in lines.items() if q > shipped.get(k, 0)}
+        t["ships"].append(rest)  # type: ignore[attr-defined]
+        t["shipped"] = dict(lines)
+        # The node's shipment of the rest, late: refused (the hub shipped it), nothing booked.
+        late = TransferShippedPayload(
+            shipment_id=self._id("LATE"),
+            transfer_number=number,
+            shipment=shipment,
+            warehouse=a,
+            station=self.node[a],
+            lines=[
+                ShippedLine(line_no=1, sku_code=sorted(rest)[0], qty=1, bin=t["route"][2])  # type: ignore[index]
+            ],
+        )
+        before = self._levels()
+        with pytest.raises(ConflictError), transaction(self.factory) as s:
+            transfer_ship.book(s, self.acct, self.node[a], late, NOW)
+        assert self._levels() == before
 
     @precondition(lambda self: bool(self.reversals))
     @rule(data=st.data())

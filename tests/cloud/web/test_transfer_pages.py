@@ -111,6 +111,12 @@ def test_another_seller_sees_none_of_the_first_ones_transfers(
     assert b.get("/web/stock/transfers/DB-3").status_code == 404
     r = b.post("/web/stock/transfers/DB-3/audit", data={"csrf": b.csrf})  # type: ignore[attr-defined]
     assert r.status_code == 404
+    for step in ("ship-rest", "ship-rest-hub", "cancel-rest"):
+        r = b.post(
+            f"/web/stock/transfers/DB-3/{step}",
+            data={"reason": "x", "csrf": b.csrf},  # type: ignore[attr-defined]
+        )
+        assert r.status_code == 404, step
     r = b.post(
         "/web/stock/transfers/DB-3/receipts/X/cancel",
         data={"reason": "x", "csrf": b.csrf},  # type: ignore[attr-defined]
@@ -124,3 +130,79 @@ def test_another_seller_sees_none_of_the_first_ones_transfers(
     assert r.status_code == 404
     after = demo_app.get("/api/v1/transfers/DB-3", headers=h).json()
     assert after == before and after["status"] == "draft"
+
+
+def test_the_rest_of_a_short_pick_is_shipped_from_the_hub_or_cancelled_on_the_page(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """A transfer its node shipped short: the page asks the node for the rest, shows it,
+    cancels it with a reason, then ships the rest from the hub (docs/inbound.md)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from cloud.db.models import Account
+    from cloud.inbound import transfer_ship
+    from protocol.messages import ShippedLine, TransferShippedPayload
+    from tests.cloud.web.conftest import NODE
+
+    h = login(demo_app, "admin", account="demo")
+    r = demo_app.post(
+        "/api/v1/transfers",
+        headers=h,
+        json={
+            "number": "DB-4",
+            "from_warehouse": "WH1",
+            "to_warehouse": "BCP",
+            "lines": [{"sku_code": LEATHER, "qty": 4}],
+            "audit": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    sessions = demo_app.app.state.sessions  # type: ignore[attr-defined]
+    with sessions() as s, s.begin():
+        acct = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
+        transfer_ship.book(
+            s,
+            acct,
+            NODE,
+            TransferShippedPayload(
+                shipment_id=f"{NODE}:DB-4:s1",
+                transfer_number="DB-4",
+                shipment=1,
+                warehouse="WH1",
+                station=NODE,
+                lines=[ShippedLine(line_no=1, sku_code=LEATHER, qty=1, bin="A-02", short=True)],
+            ),
+            datetime.now(UTC),
+        )
+    c = browser_client()
+    zh = c.get("/web/stock/transfers/DB-4", headers=ZH).text
+    assert "由总部补发余量（立即记账）" in zh and "由拣货节点补发余量（补发）" in zh
+    assert "取消余量" not in zh  # nothing asked yet
+    r = c.post("/web/stock/transfers/DB-4/ship-rest", data={"csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "取消余量" in r.text, r.text
+    r = c.post(
+        "/web/stock/transfers/DB-4/cancel-rest",
+        data={"reason": "", "csrf": c.csrf},  # type: ignore[attr-defined]
+        headers=EN,
+    )
+    assert r.status_code == 422
+    assert demo_app.get("/api/v1/transfers/DB-4", headers=h).json()["rest_asked_by"]
+    r = c.post(
+        "/web/stock/transfers/DB-4/cancel-rest",
+        data={"reason": "货找不到", "csrf": c.csrf},  # type: ignore[attr-defined]
+        headers=EN,
+    )
+    assert r.status_code == 200 and "Cancel the rest" not in r.text, r.text
+    got = demo_app.get("/api/v1/transfers/DB-4", headers=h).json()
+    assert got["rest_asked_by"] is None and got["status_reason"] == "货找不到"
+    r = c.post("/web/stock/transfers/DB-4/ship-rest-hub", data={"csrf": c.csrf}, headers=EN)  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+    got = demo_app.get("/api/v1/transfers/DB-4", headers=h).json()
+    assert got["lines"][0]["shipped"] == 4
+    assert got["lines"][0]["in_transit"] == 4
+    # Nothing left: the hub ships no second rest (a page saying why, nothing changed).
+    r = c.post("/web/stock/transfers/DB-4/ship-rest-hub", data={"csrf": c.csrf}, headers=EN)  # type: ignore[attr-defined]
+    assert r.status_code == 409 and "was shipped whole" in r.text
+    assert demo_app.get("/api/v1/transfers/DB-4", headers=h).json() == got

@@ -13,7 +13,13 @@ import pytest
 
 from edge.api.operators import Operator
 from edge.runtimes.pick_transfer import shipment_id
-from protocol.messages import TransferOutbound, TransferOutboundLine, TransferOutboundReleased
+from protocol.messages import (
+    CatalogueUpsert,
+    CatalogueUpserted,
+    TransferOutbound,
+    TransferOutboundLine,
+    TransferOutboundReleased,
+)
 from tests.edge.api.conftest import NODE, SKUS, STATION, Api, feed, make_api
 from tests.edge.api.test_pick_lease import state
 
@@ -234,3 +240,84 @@ def test_a_shipment_id_fits_its_64_characters() -> None:
     assert shipment_id("wh1-pick-1", "TR-1", 2) == "wh1-pick-1:TR-1:s2"
     long = shipment_id("n" * 64, "T" * 64, 1)
     assert len(long) <= 64 and long != shipment_id("n" * 64, "T" * 64, 2)
+
+
+def _serial_tracked(api: Api, sku: str = "A") -> None:
+    """Make ``sku`` serial-tracked on the node (a catalogue change from the hub)."""
+    feed(
+        api.store,
+        CatalogueUpserted(
+            seq=1,
+            payload=CatalogueUpsert(
+                sku_code=sku,
+                name=f"item {sku}",
+                barcodes=[SKUS[sku]],
+                gtin="06900000000014" if sku == "A" else None,
+                serial_tracked=True,
+            ),
+        ),
+    )
+
+
+def test_a_transfers_serial_tracked_units_are_picked_by_serial(wh1: Api) -> None:
+    """Each unit of a serial-tracked SKU: its item scan, then the serial on its label (or a
+    GS1 label with both); a serial twice, or an item scan where the serial is wanted, is a
+    red light that counts nothing; the serials travel in ``transfer.shipped``."""
+    api = wh1
+    _serial_tracked(api)
+    feed(api.store, outbound(lines=[TransferOutboundLine(line_no=1, sku_code="A", qty=3)]))
+    h = api.login()
+    stop = api.post("/waves/TR-1/start", h).json()["next"]
+    api.scan(h, stop["bin_barcode"])
+    r = api.scan(h, SKUS["A"])
+    assert (r["kind"], r["expect"], r["verdict"]) == ("item.await_serial", "serial", "serial")
+    assert r["next"]["picked"] == 0
+    r = api.scan(h, "wh2-recv-1-S0000001")
+    assert (r["kind"], r["next"]["picked"]) == ("item.ok", 1), r
+    # The same serial again: refused, red, nothing counted.
+    api.scan(h, SKUS["A"])
+    before = (api.outbox(), api.movements())
+    r = api.scan(h, "wh2-recv-1-S0000001")
+    assert (r["kind"], r["signal"], r["verdict"]) == (
+        "item.serial_twice",
+        "wrong_item",
+        "wrong_item",
+    )
+    assert "already picked on transfer TR-1" in r["text"] and r["next"]["picked"] == 1
+    # An item scan where its serial is wanted: refused, still waiting for the serial.
+    r = api.scan(h, SKUS["A"])
+    assert (r["kind"], r["expect"]) == ("item.serial_expected", "serial")
+    assert (api.outbox(), api.movements()) == before
+    r = api.scan(h, "wh2-recv-1-S0000002")
+    assert r["next"]["picked"] == 2
+    # A GS1 label: the SKU by its GTIN and the serial in one scan.
+    r = api.scan(h, "(01)06900000000014(21)SN-GS1-3")
+    assert r["state"] == "done", r
+    (fact,) = api.outbox("transfer.shipped")
+    (line,) = fact["payload"]["lines"]
+    assert (line["qty"], line["serials"]) == (
+        3,
+        ["wh2-recv-1-S0000001", "wh2-recv-1-S0000002", "SN-GS1-3"],
+    )
+
+
+def test_serials_picked_survive_a_restart(db: Path, operators: list[Operator]) -> None:
+    for api in make_api(db, operators, warehouse="WH1"):
+        _serial_tracked(api)
+        feed(api.store, outbound(lines=[TransferOutboundLine(line_no=1, sku_code="A", qty=2)]))
+        h = api.login()
+        stop = api.post("/waves/TR-1/start", h).json()["next"]
+        api.scan(h, stop["bin_barcode"])
+        api.scan(h, SKUS["A"])
+        api.scan(h, "SER-1")
+        api.scan(h, SKUS["A"])  # waits for its serial when the power goes
+    for api in make_api(db, operators, warehouse="WH1"):
+        h = api.login()
+        cur = api.client.get("/api/v1/picks/current", headers=h).json()
+        assert cur["stop"]["picked"] == 1
+        r = api.scan(h, "SER-1")  # the replayed pick knows SER-1 left already
+        assert r["kind"] == "item.serial_twice", r
+        r = api.scan(h, "SER-2")
+        assert r["state"] == "done"
+        (fact,) = api.outbox("transfer.shipped")
+        assert fact["payload"]["lines"][0]["serials"] == ["SER-1", "SER-2"]

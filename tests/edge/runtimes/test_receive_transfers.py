@@ -63,3 +63,33 @@ def test_a_transfer_release_is_kept_and_counted_apart_from_a_po(tmp_path: Path) 
         assert transfer_view(store.conn, "PO-7").release.status == "cancelled"  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_serial_that_left_on_a_transfer_names_its_unit(tmp_path: Path) -> None:
+    """The release lists the serials in transit (the sender's pick scanned them): scanning
+    one alone names the SKU and the unit (edge/runtimes/receive.py ``item_for_scan``); a
+    serial not listed names nothing (the station says it is no item of the transfer)."""
+    from edge.runtimes.receive import item_for_scan
+
+    store = Store(tmp_path / "edge.db", NODE)
+    try:
+        seed(store)
+        line = PoReleaseLine(
+            sku_code="TEE-A-RED",
+            ordered=2,
+            received=0,
+            expected=2,
+            allowed=2,
+            serials=["wh2-rcv-1-S0000007", "wh2-rcv-1-S0000008"],
+        )
+        release = _release().payload.model_copy(update={"lines": [line]})
+        push(store, [*changes(), TransferReleased(seq=1, payload=release)])
+        t = transfer_view(store.conn, "PO-7")
+        assert t is not None and t.release.lines[0].serials == line.serials
+        found = item_for_scan(store.conn, {}, "wh2-rcv-1-S0000008", t.release, 2026)
+        assert found is not None
+        item, serial = found
+        assert (item.sku_code, serial) == ("TEE-A-RED", "wh2-rcv-1-S0000008")
+        assert item_for_scan(store.conn, {}, "wh2-rcv-1-S0000009", t.release, 2026) is None
+    finally:
+        store.close()

@@ -53,6 +53,16 @@ def order(
 
 
 ORDERS = (order("O1", ("A", 2), ("B", 1)), order("O2", ("A", 1)))
+#: A transfer's pick of a serial-tracked SKU (edge/runtimes/pick_transfer.py hands it over so).
+AS = CatalogueUpsert(sku_code="A", name="a", barcodes=["111"], serial_tracked=True)
+TRANSFER = OrderRelease(
+    order_id="TR-1",
+    version=1,
+    status="released",
+    carrier=pick.TRANSFER_CARRIER,
+    recipient=R,  # type: ignore[arg-type]
+    lines=[OrderLine(line_id="1", sku_code="A", qty=4)],
+)
 STOCK = (StockLevel(bin="P2", sku_code="A", qty=5), StockLevel(bin="P3", sku_code="B", qty=1))
 
 
@@ -88,6 +98,11 @@ def drive(state: State) -> PickStation:
             WaveLoaded("W1", ORDERS, BINS, STOCK, 1),
             BinScanned("B-P2", 1000),
             Substitute(2000),
+        ],
+        State.AWAIT_SERIAL: [
+            WaveLoaded("TR-1", (TRANSFER,), BINS, STOCK, 1),
+            BinScanned("B-P2", 1000),
+            ItemScanned("111", AS, 2000),
         ],
         State.DONE: [WaveLoaded("W1", (), BINS, (), 1)],
     }
@@ -200,3 +215,51 @@ def test_no_stock_is_short_from_the_start_and_cancel_drops_unstarted_stops() -> 
     cmds = run(s, OrderUpdated(order("O2", ("A", 1), status="cancelled", version=2), 10))
     assert [sh.signal for sh in cmds if isinstance(sh, Show)] == [Signal.DO_NOT_SHIP]
     assert s.stops[0].qty == 2  # O2's unit is off the list
+
+
+def test_a_transfers_serial_tracked_units_leave_by_serial_split_over_its_bins() -> None:
+    """4 units over two bins (P1 holds 1, P2 the other 3): each unit's item scan
+    wants its serial; a serial twice or an item instead is red and counts nothing; a short
+    while a serial is awaited ends the stop without that unit; the serials go with the
+    pick's line of the bin they were picked from."""
+    stock = (StockLevel(bin="P1", sku_code="A", qty=1), StockLevel(bin="P2", sku_code="A", qty=5))
+    s = PickStation(PickConfig("pick-1"))
+    run(s, WaveLoaded("TR-1", (TRANSFER,), BINS, stock, 1))
+    assert [(st.bin, st.qty) for st in s.stops] == [("P1", 1), ("P2", 3)]
+    run(s, BinScanned("B-P1", 100), ItemScanned("111", AS, 200))
+    assert s.state is State.AWAIT_SERIAL
+    run(s, ItemScanned("SN-1", None, 300))
+    assert s.state is State.AT_BIN
+    run(s, BinScanned("B-P2", 400), ItemScanned("111", AS, 500))
+    cmds = run(s, ItemScanned("SN-1", None, 600))
+    assert [c.signal for c in cmds if isinstance(c, Show)] == [Signal.WRONG_ITEM]
+    assert s.state is State.AWAIT_SERIAL and s.stops[1].picked == 0
+    cmds = run(s, ItemScanned("111", AS, 700))
+    assert [c.signal for c in cmds if isinstance(c, Show)] == [Signal.WRONG_ITEM]
+    run(s, ItemScanned("SN-2", None, 800), ItemScanned("111", AS, 900))
+    run(s, ItemScanned("(01)x(21)SN-3", AS.model_copy(), 950, "SN-3"))
+    run(s, ItemScanned("111", AS, 1000))
+    cmds = run(s, ShortPick(1100))  # the 4th unit's serial never came: it stays
+    assert s.state is State.DONE
+    (fact,) = [
+        c.payload
+        for c in cmds
+        if isinstance(c, Record) and isinstance(c.payload, OrderPickedPayload)
+    ]
+    assert [(ln.bin, ln.qty, ln.short, ln.serials) for ln in fact.lines] == [
+        ("P1", 1, False, ["SN-1"]),
+        ("P2", 2, True, ["SN-2", "SN-3"]),
+    ]
+
+
+def test_an_orders_pick_scans_no_serials() -> None:
+    s = PickStation(PickConfig("pick-1"))
+    run(s, WaveLoaded("W1", (order("O1", ("A", 1)),), BINS, STOCK, 1), BinScanned("B-P2", 10))
+    cmds = run(s, ItemScanned("111", AS, 20))
+    assert s.state is State.DONE
+    (fact,) = [
+        c.payload
+        for c in cmds
+        if isinstance(c, Record) and isinstance(c.payload, OrderPickedPayload)
+    ]
+    assert fact.lines[0].serials == []

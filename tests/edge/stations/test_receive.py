@@ -425,3 +425,44 @@ def test_a_withdrawn_transfer_is_not_received() -> None:
     out = s.handle(PoScanned("TR-8", PoView(tr, {}, BINS, document="transfer"), t()))
     assert last_signal(out) is Signal.HOLD and "transfer TR-8 is cancelled" in shows(out)[-1].text
     assert s.state is State.IDLE and not records(out, ReceiptOpened)
+
+
+def test_a_transfers_units_are_received_only_by_the_serials_that_left() -> None:
+    """The sender's pick scanned the serials (``transfer.release`` lines' ``serials``): the
+    receiver takes those only. No serial, a serial that did not leave (or arrived already),
+    one counted twice: a red light, nothing counted; the serials listed are counted."""
+    from protocol.messages import TransferReceivedPayload
+
+    phones = line("PHONE-1", 3).model_copy(update={"serials": ["S-1", "S-2", "S-3"]})
+    tr = PoRelease(po_number="TR-7", warehouse="WH1", status="open", lines=[phones])
+    s, t = ReceiveStation(CONFIG), Clock()
+    s.handle(PoScanned("TR-7", PoView(tr, {}, BINS, document="transfer", origin="WH2"), t()))
+    for scan, serial, kind in [
+        ("PHONE-1", None, "item.serial_wanted"),
+        ("S-9", "S-9", "item.serial_not_shipped"),
+    ]:
+        out = s.handle(ItemScanned(scan, PHONE, serial=serial, at_ms=t()))
+        assert last_signal(out) is Signal.WRONG_ITEM, shows(out)
+        assert [v.kind for v in records(out, Verdict)] == [kind]  # type: ignore[attr-defined]
+        assert not records(out, UnitCounted) and s.counted("PHONE-1") == 0
+    assert "serial S-9 is not in transit on transfer TR-7" in shows(out)[-1].text
+    # A code that is no item at all: maybe a serial that did not leave; red all the same.
+    out = s.handle(ItemScanned("S-10", None, at_ms=t()))
+    assert last_signal(out) is Signal.UNKNOWN
+    assert "no serial in transit on transfer TR-7" in shows(out)[-1].text
+    assert last_signal(s.handle(ItemScanned("S-2", PHONE, serial="S-2", at_ms=t()))) is Signal.OK
+    again = s.handle(ItemScanned("S-2", PHONE, serial="S-2", at_ms=t()))
+    assert last_signal(again) is Signal.OVER_QTY and s.counted("PHONE-1") == 1
+    s.handle(ItemScanned("S-3", PHONE, serial="S-3", at_ms=t()))
+    s.handle(Finish(t()))
+    (fact,) = records(s.handle(Finish(t())), TransferReceivedPayload)
+    assert [(ln.qty, ln.serials) for ln in fact.lines] == [(2, ["S-2", "S-3"])]  # type: ignore[attr-defined]
+
+
+def test_a_transfer_line_without_serials_is_received_as_before() -> None:
+    """A hub shipment scans no serials: the line lists none and the station issues them."""
+    tr = PoRelease(po_number="TR-6", warehouse="WH1", status="open", lines=[line("PHONE-1", 1)])
+    s, t = ReceiveStation(CONFIG), Clock()
+    s.handle(PoScanned("TR-6", PoView(tr, {}, BINS, document="transfer"), t()))
+    out = s.handle(ItemScanned("PHONE-1", PHONE, at_ms=t()))
+    assert last_signal(out) is Signal.OK and "wh1-rcv-1-S0000001" in shows(out)[-1].text

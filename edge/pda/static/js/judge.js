@@ -68,6 +68,19 @@ export function judgeScan(view0, code) {
   }
   if (view.expect === 'bin') return say(view, 'bin_first', t('bin_first', { bin: stop.bin }), 'error');
   const sku = view.codes.items[code];
+  if (view.expect === 'serial') {
+    // A transfer's serial-tracked unit: this scan is its serial, not an item (the node
+    // refuses a serial picked twice: a difference shows as a problem).
+    if (sku !== undefined) return say(view, 'wrong_item', t('serial_expected', { sku: stop.sku_code }), 'error');
+    stop.picked += 1;
+    view.expect = 'item';
+    if (got(stop) < stop.qty) return say(view, 'ok', t('item_ok', { sku: stop.sku_code, got: got(stop), qty: stop.qty }), 'ok');
+    return endStop(view, false);
+  }
+  if (sku === stop.sku_code && (view.codes.serial || []).includes(sku)) {
+    view.expect = 'serial';
+    return say(view, 'serial', t('scan_serial', { sku }), 'ok');
+  }
   if (sku === stop.sku_code) {
     stop.picked += 1;
   } else if (view.expect === 'substitute') {
@@ -127,6 +140,6 @@ export function viewFrom(operator, list, current, codes) {
   return {
     operator, wave: list.wave, stops, index,
     expect: current.expect, done: current.stop === null && list.state === 'done',
-    codes: { bins: codes.bins, items: codes.items, names: codes.names },
+    codes: { bins: codes.bins, items: codes.items, names: codes.names, serial: codes.serial || [] },
   };
 }

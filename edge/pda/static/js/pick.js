@@ -39,7 +39,7 @@ function render() {
     task.dataset.expect = 'done';
     return;
   }
-  const expect = { bin: 'scan_bin', item: 'scan_item', substitute: 'scan_substitute' }[view.expect] || 'scan_bin';
+  const expect = { bin: 'scan_bin', item: 'scan_item', substitute: 'scan_substitute', serial: 'scan_serial_next' }[view.expect] || 'scan_bin';
   $('expect').textContent = t(expect);
   task.dataset.expect = view.expect || 'bin';
   $('t-bin').textContent = stop.bin;

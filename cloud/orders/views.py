@@ -82,6 +82,8 @@ DECISION_FIELDS = ("check", "outcome", "rule_key", "rule_version", "reason", "ac
 #: What the pages read besides: the reason's message id and parameters (migration 0046).
 SAID_FIELDS = (*DECISION_FIELDS, "message", "params")
 LOG_FIELDS = ("action", "from_status", "to_status", "reason", "actor", "at")
+#: And a history line's message id and parameters (migration 0048), for the pages.
+LOG_SAID_FIELDS = (*LOG_FIELDS, "message", "params")
 
 
 def _select(driver: FromClause | None = None) -> Select[Any]:
@@ -309,6 +311,13 @@ _HISTORY = Statements(
         .order_by(_H.id)
     )
 )
+_HISTORY_SAID = Statements(
+    lambda _d, _v: (
+        select(*(_H[f] for f in LOG_SAID_FIELDS))
+        .where(_H.order_id == bindparam("order_id"))
+        .order_by(_H.id)
+    )
+)
 
 
 def _with_lines(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -450,8 +459,8 @@ def detail(
     session: Session, account_id: int, order_no: str, *, said: bool = False
 ) -> dict[str, Any]:
     """One order with every audit decision (which rule fired, and why) and its history.
-    ``said``: each decision's reason also as its message id and parameters (for the pages;
-    the API answers the English ``reason``)."""
+    ``said``: each decision's reason and each history line also as its message id and
+    parameters (for the pages; the API answers the English ``reason``)."""
     # Core reads do not autoflush: what this request changed must be visible to them.
     session.flush()
     row = session.execute(
@@ -466,9 +475,10 @@ def detail(
         dict(zip(fields, r, strict=True))
         for r in session.execute(stmt.get(session), {"order_id": order_id})
     ]
+    fields, stmt = (LOG_SAID_FIELDS, _HISTORY_SAID) if said else (LOG_FIELDS, _HISTORY)
     out["history"] = [
-        dict(zip(LOG_FIELDS, r, strict=True))
-        for r in session.execute(_HISTORY.get(session), {"order_id": order_id})
+        dict(zip(fields, r, strict=True))
+        for r in session.execute(stmt.get(session), {"order_id": order_id})
     ]
     return out
 

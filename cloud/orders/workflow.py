@@ -35,13 +35,15 @@ from cloud.orders.core import (
     send_release,
     try_reserve,
 )
+from cloud.orders.reasons import LIST, Decision, Said, commas, written
 from cloud.stock.ledger import Move, post, reverse_movement
+from cloud.tasks import sentence
 
 # --- the manual steps: save → confirm → audit complete ---------------------------------
 
 
-def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime) -> list[str]:
-    """Run the checks and rules on one order again (manual save); return hold reasons."""
+def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime) -> list[Decision]:
+    """Run the checks and rules on one order again (manual save); return the holds."""
     ok, why = try_reserve(session, o, actor, now)
     lines = lines_of(session, [o.id])[o.id]
     skus = {
@@ -85,7 +87,7 @@ def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime
         OrderDecision,
         [decision_row(o.id, d, actor, now) for d in v.decisions],
     )
-    return [d.reason for d in v.held]
+    return v.held
 
 
 def save(session: Session, account_id: int, order_no: str, actor: str, now: datetime) -> SalesOrder:
@@ -103,10 +105,11 @@ def save(session: Session, account_id: int, order_no: str, actor: str, now: date
             order=order_no,
             status=o.status,
         )
-    reasons = [
-        r for r in _engine_decisions(session, o, actor, now) if not r.startswith("buyer remark")
-    ]
-    log(session, o, "save", "saved", actor, now, "; ".join(reasons) or None)
+    # The remark check's hold is left out: the auditor is reading the remark.
+    held = [d for d in _engine_decisions(session, o, actor, now) if d.check != "remark"]
+    reasons = [d.reason for d in held]
+    said = [sentence(d.message, **d.params) for d in held]
+    log(session, o, "save", "saved", actor, now, sentence(LIST, items=said) if said else None)
     if reasons:
         o.on_hold, o.hold_reason = True, "; ".join(reasons)[:300]
     return o
@@ -192,9 +195,9 @@ def set_hold(
             action="hold" if on else "unhold",
             from_status=o.status,
             to_status=o.status,
-            reason=reason,
             actor=actor,
             at=now,
+            **written(reason),
         )
     )
     o.changed_at, o.changed_by = now, actor
@@ -213,7 +216,7 @@ def patch(
             order=order_no,
             status=o.status,
         )
-    changes = []
+    changes: list[Said] = []
     if body.warehouse is not None:
         wh = session.execute(
             select(Warehouse).where(
@@ -228,27 +231,27 @@ def patch(
             release_reservation(session, o, f"warehouse changed to {wh.code}", actor, now)
             o.warehouse_id = wh.id
             try_reserve(session, o, actor, now)
-            changes.append(f"warehouse → {wh.code}")
+            changes.append(sentence(N_("warehouse → %(warehouse)s"), warehouse=wh.code))
     if body.seller_carrier is not None:
         o.seller_carrier = body.seller_carrier
-        changes.append(f"seller_carrier → {body.seller_carrier}")
+        changes.append(sentence(N_("seller_carrier → %(carrier)s"), carrier=body.seller_carrier))
     if body.seller_note is not None:
         o.seller_note = body.seller_note
-        changes.append("seller_note")
+        changes.append(sentence(N_("seller_note")))
     if body.recipient is not None:
         o.recipient = body.recipient.model_dump()
         cols = phone_columns(o.recipient)
         o.phone, o.phone_tail = cols["phone"], cols["phone_tail"]
-        changes.append("recipient")
+        changes.append(sentence(N_("recipient")))
     session.add(
         OrderLog(
             order_id=o.id,
             action="edit",
             from_status=o.status,
             to_status=o.status,
-            reason=", ".join(changes) or "no change",
             actor=actor,
             at=now,
+            **written(commas(changes) if changes else sentence(N_("no change"))),
         )
     )
     o.changed_at, o.changed_by = now, actor

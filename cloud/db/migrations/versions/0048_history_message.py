@@ -101,7 +101,7 @@ def _named(msgid: str) -> Callable[[re.Match[str]], Said]:
 
 
 #: (action or None for any, the English as the hub wrote it, the sentence it is).
-_ORDER: tuple[tuple[str | None, re.Pattern[str], Callable[[re.Match[str]], Said]], ...] = (
+_ORDER: tuple[tuple[str | None, re.Pattern[str], Callable[[re.Match[str]], Said | None]], ...] = (
     ("create", re.compile(r"manual order"), lambda m: _s("manual order")),
     ("create", re.compile(r"(?P<channel>\S+) order"), _named("%(channel)s order")),
     ("confirm", re.compile(r"all checks passed"), lambda m: _s("all checks passed")),
@@ -123,6 +123,7 @@ _ORDER: tuple[tuple[str | None, re.Pattern[str], Callable[[re.Match[str]], Said]
         ),
         _release,
     ),
+    ("edit", re.compile(r".+", re.S), lambda m: _edit(m[0])),
     ("waybill", re.compile(r"waybill (?P<waybill>\S+) drawn"), _named("waybill %(waybill)s drawn")),
     (
         "waybill",
@@ -224,7 +225,7 @@ def parse(table: str, action: str, reason: str) -> Said | None:
             continue
         m = pattern.fullmatch(reason)
         if m:
-            return said(m)
+            return said(m)  # the first pattern that matches is the line's; it may say None
     return None
 
 

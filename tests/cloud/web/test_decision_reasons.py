@@ -310,7 +310,9 @@ def test_old_history_lines_migrated_on_upgrade(
     migrate(engine)
     with sessions() as s:
         rows = s.execute(
-            select(OrderLog.reason, OrderLog.message).where(OrderLog.actor == "old")
+            select(OrderLog.reason, OrderLog.message)
+            .where(OrderLog.actor == "old")
+            .order_by(OrderLog.id)
         ).all()
     assert [(r.reason, r.message is not None) for r in rows] == [
         (english, chinese is not None) for _, _, english, chinese in lines

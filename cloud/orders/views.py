@@ -475,10 +475,10 @@ def detail(
         dict(zip(fields, r, strict=True))
         for r in session.execute(stmt.get(session), {"order_id": order_id})
     ]
-    fields, stmt = (LOG_SAID_FIELDS, _HISTORY_SAID) if said else (LOG_FIELDS, _HISTORY)
+    names, history = (LOG_SAID_FIELDS, _HISTORY_SAID) if said else (LOG_FIELDS, _HISTORY)
     out["history"] = [
-        dict(zip(fields, r, strict=True))
-        for r in session.execute(stmt.get(session), {"order_id": order_id})
+        dict(zip(names, r, strict=True))
+        for r in session.execute(history.get(session), {"order_id": order_id})
     ]
     return out
 

@@ -174,8 +174,17 @@ def test_an_orders_history_in_the_page_language(
     child = demo_app.post(
         url + "/split", headers=admin, json={"lines": [{"line_id": "1", "qty": 1}]}
     ).json()["order_no"]
+    r = demo_app.post(f"/api/v1/orders/{child}/hold", headers=admin, json={"reason": "等补货"})
+    assert r.status_code == 200, r.text
     r = demo_app.post("/api/v1/orders/merge", headers=admin, json={"order_nos": [no, child]})
     assert r.status_code == 200, r.text
+    # The merged-in hold, composed by the merge: said in Chinese on the panel and the queue.
+    assert r.json()["hold_reason"] == f"{child}: 等补货"
+    held = f'<span class="held">挂起: {child}：等补货</span>'
+    c = browser_client()
+    assert held in c.get(f"/web/orders/{no}", headers=ZH).text
+    assert f'<td class="reason">{child}：等补货</td>' in c.get("/web/audit", headers=ZH).text
+    act("/unhold", {"note": "货到了"})
     act("/save")
     act("/confirm", {"note": "核对无误"})
     act("/audit")
@@ -195,7 +204,6 @@ def test_an_orders_history_in_the_page_language(
             *s.execute(select(Carrier.code)).scalars(),
             *s.execute(select(Warehouse.code)).scalars(),
         }
-    c = browser_client()
     zh = _history(c.get(f"/web/orders/{no}", headers=ZH).text)
     assert len(zh) >= 20, zh
     for cell in zh:

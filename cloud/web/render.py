@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from cloud.orders.audit_rules import CHINA
 from cloud.orders.reasons import line_in, reason_in
 from cloud.web import i18n
+from cloud.web.alarms import alarm_in
 from cloud.web.session import PREFIX, WebUser
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -79,6 +80,8 @@ def environment(locale: str) -> Environment:
     env.filters["reasons"] = functools.partial(_reasons, i18n.translations(locale).gettext)
     # An order's history line: a sentence the hub wrote, or a person's words as typed (0048).
     env.filters["line"] = functools.partial(_line, i18n.translations(locale).gettext)
+    # A node's alarm: the edge's English read as a sentence (cloud/web/alarms.py).
+    env.filters["alarm"] = lambda text: alarm_in(text, i18n.translations(locale).gettext)
     env.globals["P"] = PREFIX
     return env
 

@@ -123,12 +123,12 @@ PICK1, PICK2 = "wh1-pick-1", "wh1-pick-2"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _history(page: str) -> list[str]:
-    """The reason cells of the order page's history table."""
+def _history(page: str, column: int = 3) -> list[str]:
+    """The reason cells (or another ``column``) of the order page's history table."""
     table = re.search(r"<caption>(?:操作历史|History)</caption>.*?<tbody>(.*?)</tbody>", page, re.S)
     assert table, page
     rows = re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
-    return [html.unescape(re.findall(r"<td>(.*?)</td>", r, re.S)[3]).strip() for r in rows]
+    return [html.unescape(re.findall(r"<td>(.*?)</td>", r, re.S)[column]).strip() for r in rows]
 
 
 def test_an_orders_history_in_the_page_language(
@@ -204,8 +204,11 @@ def test_an_orders_history_in_the_page_language(
             *s.execute(select(Carrier.code)).scalars(),
             *s.execute(select(Warehouse.code)).scalars(),
         }
-    zh = _history(c.get(f"/web/orders/{no}", headers=ZH).text)
+    page = c.get(f"/web/orders/{no}", headers=ZH).text
+    zh = _history(page)
     assert len(zh) >= 20, zh
+    actions = _history(page, 0)  # the actions too: an edit, a node's fact by its type
+    assert "修改" in actions and not [a for a in actions if _english_left(a, known)], actions
     for cell in zh:
         left = _english_left(UUID.sub(" ", cell), known)
         assert not left, (cell, left, zh)

@@ -183,6 +183,13 @@ def created(channel: str) -> Said:
     return sentence(N_("%(channel)s order"), channel=channel)
 
 
+def english(reason: str | Said | None) -> str | None:
+    """The English of a history line's reason: a sentence said, a person's words as typed."""
+    if reason is None or isinstance(reason, str):
+        return reason
+    return say(str(reason["msgid"]), reason.get("params") or {})
+
+
 def written(reason: str | Said | None, limit: int = 2000) -> dict[str, Any]:
     """The ``reason``, ``message`` and ``params`` columns of a history line. A sentence
     (:func:`cloud.tasks.sentence`) keeps its message id and parameters beside its English;

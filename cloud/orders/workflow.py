@@ -35,7 +35,7 @@ from cloud.orders.core import (
     send_release,
     try_reserve,
 )
-from cloud.orders.reasons import LIST, Decision, Said, commas, written
+from cloud.orders.reasons import LIST, Decision, Said, commas, english, written
 from cloud.stock.ledger import Move, post, reverse_movement
 from cloud.tasks import sentence
 
@@ -175,7 +175,7 @@ def set_hold(
     account_id: int,
     order_no: str,
     on: bool,
-    reason: str | None,
+    reason: str | Said | None,
     actor: str,
     now: datetime,
 ) -> tuple[SalesOrder, dict[str, int]]:
@@ -188,7 +188,10 @@ def set_hold(
         if on:
             raise ConflictError(N_("order %(order)s is already on hold"), order=order_no)
         raise ConflictError(N_("order %(order)s is not on hold"), order=order_no)
-    o.on_hold, o.hold_reason = on, (reason or "held by hand") if on else None
+    # ``reason``: a person's words, or a sentence the hub says (a channel's hold: cloud/
+    # channels/changes.py); the order keeps its English, the history line both.
+    said = english(reason)
+    o.on_hold, o.hold_reason = on, (said or "held by hand")[:300] if on else None
     session.add(
         OrderLog(
             order_id=o.id,
@@ -320,8 +323,14 @@ def reverse_picks(session: Session, o: SalesOrder, reason: str, actor: str, now:
 
 
 def cancel(
-    session: Session, account_id: int, order_no: str, reason: str, actor: str, now: datetime
+    session: Session,
+    account_id: int,
+    order_no: str,
+    reason: str | Said,
+    actor: str,
+    now: datetime,
 ) -> tuple[SalesOrder, dict[str, int]]:
+    """Cancel the order: ``reason`` a person's words, or a sentence (the channel closed it)."""
     o = get(session, account_id, order_no)
     if o.status == "cancelled":
         raise ConflictError(N_("order %(order)s is already cancelled"), order=order_no)
@@ -332,7 +341,7 @@ def cancel(
         )
     at_edge = o.status in AT_EDGE
     if at_edge:
-        reverse_picks(session, o, f"cancelled: {reason}", actor, now)
-    release_reservation(session, o, f"cancelled: {reason}", actor, now)
+        reverse_picks(session, o, f"cancelled: {english(reason)}", actor, now)
+    release_reservation(session, o, f"cancelled: {english(reason)}", actor, now)
     log(session, o, "cancel", "cancelled", actor, now, reason)
     return o, send_release(session, o, now) if at_edge else {}

@@ -330,3 +330,39 @@ def test_old_history_lines_migrated_on_upgrade(
     ]
     zh = _history(browser_client().get(f"/web/orders/{HELD}", headers=ZH).text)
     assert zh[-len(lines) :] == [chinese or english for _, _, english, chinese in lines]
+
+
+def test_a_channels_hold_in_the_page_language(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """A refund asked on the channel holds the order and a withdrawn one lifts the hold
+    (cloud/channels/changes.py): the "held" line and the history in Chinese, the API's
+    hold reason and history in English as before."""
+    from cloud.channels import changes
+    from cloud.db.models import ChannelShop
+    from tests.cloud.web.test_channel_pages import seed_shop
+
+    seed_shop(demo_app)
+    sessions = demo_app.app.state.sessions  # type: ignore[attr-defined]
+
+    def refund(status: str) -> None:
+        with sessions() as s, s.begin():
+            shop = s.execute(select(ChannelShop).where(ChannelShop.code == "tb1")).scalar_one()
+            o = s.execute(select(SalesOrder).where(SalesOrder.order_no == AUDITED)).scalar_one()
+            now = datetime.now(UTC)
+            changes.refund(s, shop, "T-1", o, "RF-1", "O-1", status, now, payload={})
+
+    refund("WAIT_SELLER_AGREE")
+    c = browser_client()
+    page = c.get(f"/web/orders/{AUDITED}", headers=ZH).text
+    said = "渠道上有退款：子订单 O-1 WAIT_SELLER_AGREE"
+    assert f'<span class="held">挂起: {said}</span>' in page, page
+    assert said in _history(page)
+    refund("CLOSED")
+    assert "退款已撤销" in _history(c.get(f"/web/orders/{AUDITED}", headers=ZH).text)
+    api = demo_app.get(
+        f"/api/v1/orders/{AUDITED}", headers=login(demo_app, "admin", account="demo")
+    ).json()
+    reasons = [h["reason"] for h in api["history"]]
+    assert "refund on the channel: line O-1 WAIT_SELLER_AGREE" in reasons
+    assert reasons[-1] == "refund withdrawn" and api["on_hold"] is False

@@ -235,8 +235,9 @@ def test_every_nested_sentence_is_a_message_id() -> None:
 
 
 #: A history line's reason: the 7th argument of ``log`` (cloud/orders/core.py, cloud/
-#: aftersales/requests.py), the 6th of ``note``, or ``reason=``.
-HISTORY_REASON = {"log": 6, "note": 5}
+#: aftersales/requests.py), the 6th of ``note``, the 5th of ``set_hold`` (a hold's line and
+#: the order's hold reason: cloud/orders/workflow.py), or ``reason=``.
+HISTORY_REASON = {"log": 6, "note": 5, "set_hold": 4}
 
 
 def history_problems(tree: ast.Module) -> list[tuple[int, str]]:
@@ -296,6 +297,7 @@ def test_every_history_line_of_the_hub_is_a_sentence() -> None:
         "OrderLog(order_id=1, reason='no change')",
         "log(s, o, 'x', 'new', actor, now, reason or 'held by hand')",
         "sentence(N_('merged into %(order)s'), orders=no)",
+        "workflow.set_hold(s, a, no, True, f'refund on the channel: {oid}', ACTOR, now)",
     ],
 )
 def test_the_history_walk_names_english_lines(source: str) -> None:

@@ -384,9 +384,13 @@ def _order_fact(
             )
     target = TARGET[ev.type]
     if orders.RANK[target] > orders.RANK[o.status]:
-        orders.log(session, o, ev.type, target, actor, now, f"event {ev.id} (version {p.version})")
+        said = tasks.sentence(
+            N_("event %(event)s (version %(version)s)"), event=str(ev.id), version=p.version
+        )
+        orders.log(session, o, ev.type, target, actor, now, said)
     else:
-        orders.note(session, o, ev.type, actor, now, f"event {ev.id}: earlier step, recorded only")
+        said = tasks.sentence(N_("event %(event)s: earlier step, recorded only"), event=str(ev.id))
+        orders.note(session, o, ev.type, actor, now, said)
 
 
 def _foreign_pick(
@@ -448,7 +452,15 @@ def _foreign_pick(
         ev.type,
         f"node:{node}",
         now,
-        f"event {ev.id} from {node}, not the pick lease holder {holder}: recorded only, task opened",
+        tasks.sentence(
+            N_(
+                "event %(event)s from %(node)s, not the pick lease holder %(holder)s:"
+                " recorded only, task opened"
+            ),
+            event=str(ev.id),
+            node=node,
+            holder=holder,
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from cloud.db.aftersales import (
 from cloud.db.models import SalesOrder, SalesOrderLine, Warehouse
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.orders import core as orders
+from cloud.orders.reasons import Said, written
 from cloud.stock.ledger import require_skus, warehouse_of
 
 KINDS: Final = ("return", "exchange", "refund_only")
@@ -121,8 +122,10 @@ def log(
     to: str,
     actor: str,
     now: datetime,
-    reason: str | None = None,
+    reason: str | Said | None = None,
 ) -> None:
+    """A line in the request's history: a sentence the hub says, or a person's words as
+    typed (as an order's: cloud/orders/reasons.py ``written``)."""
     session.add(
         AftersalesLog(
             account_id=req.account_id,
@@ -131,8 +134,8 @@ def log(
             from_status=None if action == "create" else req.status,
             to_status=to,
             actor=actor,
-            reason=reason[:300] if reason else None,
             at=now,
+            **written(reason, 300),
         )
     )
     req.status, req.changed_by, req.changed_at = to, actor, now

@@ -34,6 +34,7 @@ from cloud.db.models import SalesOrder, Warehouse
 from cloud.errors import N_, ConflictError, InvalidError
 from cloud.orders import arrival
 from cloud.orders.core import CHANNELS, LineIn, OrderIn
+from cloud.orders.reasons import commas
 from cloud.stock import ledger
 
 MISSING_TASK = "return_missing"
@@ -67,7 +68,8 @@ def approve(
     log(session, req, "approve", "approved", actor, now, note)
     if req.kind == "refund_only":
         _refunds(session, req, {ln.line_no: ln.qty for ln in lines_of(session, req)}, now)
-        log(session, req, "close", "closed", actor, now, "refund only: nothing comes back")
+        nothing = tasks.sentence(N_("refund only: nothing comes back"))
+        log(session, req, "close", "closed", actor, now, nothing)
         return req
     conf = setting(session, account_id)
     if req.kind == "exchange" and conf is not None and conf.exchange_at == "approval":
@@ -280,11 +282,24 @@ def receive(
         "received",
         actor,
         now,
-        f"receipt {receipt_id}: "
-        + ", ".join(
-            f"line {no}: sellable {qc[no].sellable}, damaged {qc[no].damaged}, "
-            f"missing {qc[no].missing}"
-            for no in sorted(qc)
+        tasks.sentence(
+            N_("receipt %(receipt)s: %(lines)s"),
+            receipt=receipt_id,
+            lines=commas(
+                [
+                    tasks.sentence(
+                        N_(
+                            "line %(line)s: sellable %(sellable)s, damaged %(damaged)s,"
+                            " missing %(missing)s"
+                        ),
+                        line=no,
+                        sellable=qc[no].sellable,
+                        damaged=qc[no].damaged,
+                        missing=qc[no].missing,
+                    )
+                    for no in sorted(qc)
+                ]
+            ),
         ),
     )
     if req.kind == "return":
@@ -383,4 +398,5 @@ def _exchange(
     arrival.create_orders(session, req.account_id, [body], actor, now)
     req.exchange_order_no = order_no
     session.add(req)
-    log(session, req, "exchange", req.status, actor, now, f"exchange order {order_no}")
+    said = tasks.sentence(N_("exchange order %(order)s"), order=order_no)
+    log(session, req, "exchange", req.status, actor, now, said)

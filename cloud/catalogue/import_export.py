@@ -41,6 +41,17 @@ COLUMNS = [
 ]
 
 
+#: Why a whole file is refused (the import page says them again: cloud/web/pages/skus.py).
+TOO_MANY_ROWS: Final = N_(
+    "the file has more than %(max_rows)s rows; split it into files of at most %(max_rows)s"
+)
+TOO_MANY_COLUMNS: Final = N_("the file has more than %(max_columns)s columns")
+NOT_UTF8: Final = N_("the file is not UTF-8 text: %(err)s")
+NOT_CSV: Final = N_("not a readable CSV file: %(err)s")
+NOT_XLSX: Final = N_("not a readable .xlsx workbook: %(err)s")
+FILE_REFUSALS: Final = (TOO_MANY_ROWS, TOO_MANY_COLUMNS, NOT_UTF8, NOT_CSV, NOT_XLSX)
+
+
 class RowError(BaseModel):
     row: int
     field: str | None
@@ -113,7 +124,7 @@ _BAD_TEXT: Final = re.compile("[\x00\ud800-\udfff]")
 
 def _too_many() -> InvalidError:
     return InvalidError(
-        N_("the file has more than %(max_rows)s rows; split it into files of at most %(max_rows)s"),
+        TOO_MANY_ROWS,
         "file",
         max_rows=MAX_ROWS,
     )
@@ -142,7 +153,7 @@ def parse_csv(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]:
             return []
         if len(header) > MAX_COLUMNS:
             raise InvalidError(
-                N_("the file has more than %(max_columns)s columns"),
+                TOO_MANY_COLUMNS,
                 "file",
                 max_columns=MAX_COLUMNS,
             )
@@ -157,9 +168,9 @@ def parse_csv(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]:
             if len(rows) % PROGRESS_ROWS == 0:
                 progress(len(rows))
     except UnicodeDecodeError as err:
-        raise InvalidError(N_("the file is not UTF-8 text: %(err)s"), "file", err=err) from err
+        raise InvalidError(NOT_UTF8, "file", err=err) from err
     except csv.Error as err:  # e.g. a bare CR inside an unquoted field
-        raise InvalidError(N_("not a readable CSV file: %(err)s"), "file", err=err) from err
+        raise InvalidError(NOT_CSV, "file", err=err) from err
     return rows
 
 
@@ -198,7 +209,7 @@ def parse_xlsx(data: bytes, progress: Progress = _quiet) -> list[dict[str, Any]]
     except InvalidError:
         raise
     except Exception as err:  # openpyxl raises many types for a damaged file, also lazily
-        raise InvalidError(N_("not a readable .xlsx workbook: %(err)s"), "file", err=err) from err
+        raise InvalidError(NOT_XLSX, "file", err=err) from err
     return rows
 
 

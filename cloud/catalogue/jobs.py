@@ -92,6 +92,16 @@ class ImportJobOut(BaseModel):
     finished_at: datetime | None
 
 
+#: Why a job ended without importing, kept in English (``message``, as the API answers it);
+#: the import page reads it back as its sentence (cloud/web/pages/skus.py ``JOB_MESSAGES``).
+STOPPED: Final = N_(
+    "the import stopped %(times)s times before it finished (its server process ended);"
+    " send the file again, or split it"
+)
+FAILED: Final = N_("the import failed on the server (%(error)s); send the file again")
+BAD_ROWS: Final = N_("%(count)s bad row(s); nothing imported")
+
+
 class TooManyJobs(DomainError):
     """The account has as many imports queued or running as it may (HTTP 429)."""
 
@@ -234,10 +244,7 @@ def claim_next(
                         stage=None,
                         claim=None,
                         finished_at=now,
-                        message=(
-                            f"the import stopped {job.attempts} times before it finished"
-                            " (its server process ended); send the file again, or split it"
-                        ),
+                        message=STOPPED % {"times": job.attempts},
                     )
                 )
                 if gave_up.rowcount == 1:  # type: ignore[attr-defined]
@@ -346,8 +353,7 @@ class Work:
                     c,
                     {
                         "status": "failed",
-                        "message": f"the import failed on the server ({type(err).__name__});"
-                        " send the file again",
+                        "message": FAILED % {"error": type(err).__name__},
                     },
                 )
         return {}
@@ -417,6 +423,6 @@ class Work:
                 "status": "rejected",
                 "errors_total": len(errors),
                 "errors": [e.model_dump() for e in errors[:MAX_REPORTED]],
-                "message": f"{len(errors)} bad row(s); nothing imported",
+                "message": BAD_ROWS % {"count": len(errors)},
             },
         )

@@ -36,8 +36,11 @@ from cloud.channels.ports import ChannelTrade
 from cloud.db.channel_changes import ChannelChange, ChannelRefund
 from cloud.db.engine import dialect_of
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder
+from cloud.errors import N_
 from cloud.orders import workflow
 from cloud.orders.core import EDITABLE, OrderPatch
+from cloud.orders.reasons import LIST, Said, english
+from cloud.tasks import sentence
 
 ACTOR = "channel"
 #: Refund states in which the buyer waits for the seller (TOP Refund.status).
@@ -162,7 +165,8 @@ def on_trade(
     if o is None:
         return
     if t.closed:
-        cancel(session, shop, ext, o, f"closed on the channel ({t.status})", now)
+        closed = sentence(N_("closed on the channel (%(status)s)"), status=t.status)
+        cancel(session, shop, ext, o, closed, now)
     for rid, oid, status in refunds:
         refund(session, shop, ext, o, rid, oid, status, now, payload=t.payload)
     if moved:
@@ -194,13 +198,15 @@ def open_refunds(
 
 
 def cancel(
-    session: Session, shop: ChannelShop, ext: str, o: SalesOrder, why: str, now: datetime
+    session: Session, shop: ChannelShop, ext: str, o: SalesOrder, why: Said, now: datetime
 ) -> None:
+    """``why``: a sentence (the order's history says it in the page's language)."""
+    text = english(why) or ""
     if o.status == "shipped":
-        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "after_sales", why, now)
+        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "after_sales", text, now)
     elif o.status == "cancelled":
-        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "none", why, now)
-    elif _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "applied", why, now):
+        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "none", text, now)
+    elif _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "applied", text, now):
         workflow.cancel(session, o.account_id, o.order_no, why, ACTOR, now)
 
 
@@ -219,7 +225,8 @@ def refund(
     """A refund of line ``oid`` reached ``status``; ``payload``: the trade as last stored (a
     withdrawn refund lifts our hold only if no other line has one open or paid)."""
     key = f"refund:{refund_id}:{status}"
-    why = f"{REFUND_HOLD}: line {oid} {status}"
+    said = sentence(N_("refund on the channel: line %(line)s %(status)s"), line=oid, status=status)
+    why = english(said) or ""  # starts with REFUND_HOLD: the hold is known as ours by it
     kind = "refund" if status in OPEN_REFUND | {"SUCCESS"} else "refund_ended"
     if o.status == "shipped":
         outcome = "after_sales" if kind == "refund" else "none"
@@ -228,7 +235,7 @@ def refund(
         _once(session, shop, ext, o, kind, key, "none", why, now)
     elif kind == "refund":
         if _once(session, shop, ext, o, kind, key, "held", why, now):
-            hold(session, o, why, now)
+            hold(session, o, said, now)
     else:
         # Withdrawn (CLOSED): lift our own hold once no line of the trade has a refund open.
         lift = (
@@ -261,7 +268,10 @@ def address(
         recipient = intake.recipient_of(t.payload)
     except intake.Unusable as bad:
         if _once(session, shop, ext, o, "address", key, "held", str(bad), now):
-            hold(session, o, f"the buyer changed the address on the channel: {bad}", now)
+            changed = sentence(
+                N_("the buyer changed the address on the channel: %(why)s"), why=str(bad)
+            )
+            hold(session, o, changed, now)
         return
     if o.status in EDITABLE:
         if _once(session, shop, ext, o, "address", key, "applied", "address changed", now):
@@ -269,18 +279,23 @@ def address(
                 session, o.account_id, o.order_no, OrderPatch(recipient=recipient), ACTOR, now
             )
         return
-    why = "the buyer changed the address on the channel after the audit: reject it (驳回) and edit"
-    if _once(session, shop, ext, o, "address", key, "held", why, now):
-        hold(session, o, why, now)
+    late = sentence(
+        N_(
+            "the buyer changed the address on the channel after the audit: reject it (驳回) and edit"
+        )
+    )
+    if _once(session, shop, ext, o, "address", key, "held", english(late) or "", now):
+        hold(session, o, late, now)
 
 
-def hold(session: Session, o: SalesOrder, why: str, now: datetime) -> None:
+def hold(session: Session, o: SalesOrder, why: Said, now: datetime) -> None:
     """Hold the order (the edge gets the held version if it has the order); an order on hold
-    already for another reason keeps it too: the reasons are joined, ours first."""
+    already for another reason keeps it too: the reasons are joined, ours first. ``why``: a
+    sentence (the order's history and "held" line say it in the page's language)."""
     if o.on_hold:
-        if (o.hold_reason or "").startswith(why.partition(":")[0]):
+        if (o.hold_reason or "").startswith((english(why) or "").partition(":")[0]):
             return  # held for this kind of change already (another line's refund)
-        why = f"{why}; {o.hold_reason}"[:300]
+        why = sentence(LIST, items=[why, o.hold_reason])
         workflow.set_hold(session, o.account_id, o.order_no, False, None, ACTOR, now)
     workflow.set_hold(session, o.account_id, o.order_no, True, why, ACTOR, now)
 
@@ -288,6 +303,7 @@ def hold(session: Session, o: SalesOrder, why: str, now: datetime) -> None:
 def unhold_ours(session: Session, o: SalesOrder, now: datetime) -> None:
     """Lift our refund hold; another reason joined to it stays."""
     rest = (o.hold_reason or "").partition("; ")[2]
-    workflow.set_hold(session, o.account_id, o.order_no, False, "refund withdrawn", ACTOR, now)
+    withdrawn = sentence(N_("refund withdrawn"))
+    workflow.set_hold(session, o.account_id, o.order_no, False, withdrawn, ACTOR, now)
     if rest:
         workflow.set_hold(session, o.account_id, o.order_no, True, rest, ACTOR, now)

@@ -43,6 +43,7 @@ from cloud.errors import N_, InvalidError
 from cloud.nodes import downlink
 from cloud.orders import core as orders
 from cloud.orders.waybill_outbox import package_id
+from cloud.tasks import sentence
 
 #: Cainiao's ``order_channels_type`` of our channels; other orders are "OTHERS".
 CHANNEL_TYPES = {"taobao": "TB", "jd": "JD", "pdd": "PDD"}
@@ -231,7 +232,8 @@ def _finish(
             if _wants(s, row, o):
                 values["state"], values["done_at"] = "drawn", at
                 o.tracking_number = number.waybill_code
-                orders.note(s, o, "waybill", ACTOR, at, f"waybill {number.waybill_code} drawn")
+                drawn = sentence(N_("waybill %(waybill)s drawn"), waybill=number.waybill_code)
+                orders.note(s, o, "waybill", ACTOR, at, drawn)
                 given = True
             else:
                 values["state"], values["next_try_at"] = "cancel", at
@@ -239,8 +241,10 @@ def _finish(
             setattr(row, k, v)
         held = hold is not None and not o.on_hold and _wants(s, row, o)
         if held:
+            # ``hold``: the courier service's own words (its error), kept as it said them.
+            not_drawn = sentence(N_("e-waybill not drawn: %(why)s"), why=hold)
             o.on_hold, o.hold_reason = True, f"e-waybill not drawn: {hold}"[:300]
-            orders.note(s, o, "hold", ACTOR, at, o.hold_reason)
+            orders.note(s, o, "hold", ACTOR, at, not_drawn)
             o.changed_at, o.changed_by = at, ACTOR
         if given or held:
             s.flush()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -112,7 +113,12 @@ class AftersalesLog(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(80))
+    #: The English the API answers: a sentence the hub wrote, or a person's words as typed.
     reason: Mapped[str | None] = mapped_column(String(300))
+    #: The sentence's message id and parameters (cloud/orders/reasons.py ``written``), so the
+    #: page says it in its language (migration 0048); null for a person's words.
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime]
 
 

@@ -609,7 +609,13 @@ class OrderLog(Base):
     action: Mapped[str] = mapped_column(String(32))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
+    #: The English the API answers: a sentence the hub wrote, or a person's words as typed.
     reason: Mapped[str | None] = mapped_column(Text)
+    #: The sentence's gettext message id and parameters (cloud/orders/reasons.py ``written``),
+    #: so the pages say it in their language (migration 0048). Null for a person's words and
+    #: for a row from before whose English did not parse: the page shows ``reason`` as it is.
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(80))
     at: Mapped[datetime]
 

@@ -31,8 +31,9 @@ from cloud.orders.core import (
     phone_columns,
     transient,
 )
-from cloud.orders.reasons import stock_reserved, stock_short
+from cloud.orders.reasons import created, stock_reserved, stock_short, written
 from cloud.stock.ledger import Ledger, Move
+from cloud.tasks import sentence
 
 # --- arrival and auto-audit ---------------------------------------------------------
 
@@ -179,9 +180,9 @@ def create_orders(
             "action": "create",
             "from_status": None,
             "to_status": "new",
-            "reason": f"{o.channel} order",
             "actor": actor,
             "at": now,
+            **written(created(o.channel)),
         }
         for o in orders
     ]
@@ -265,9 +266,9 @@ def create_orders(
                     "action": "save",
                     "from_status": "new",
                     "to_status": "saved",
-                    "reason": None,
                     "actor": "auto-audit",
                     "at": now,
+                    **written(None),
                 }
             )
             if held:
@@ -280,9 +281,9 @@ def create_orders(
                         "action": "confirm",
                         "from_status": "saved",
                         "to_status": "confirmed",
-                        "reason": N_("all checks passed"),
                         "actor": "auto-audit",
                         "at": now,
+                        **written(sentence(N_("all checks passed"))),
                     }
                 )
                 logs.append(
@@ -291,9 +292,9 @@ def create_orders(
                         "action": "audit",
                         "from_status": "confirmed",
                         "to_status": "audited",
-                        "reason": None,
                         "actor": "auto-audit",
                         "at": now,
+                        **written(None),
                     }
                 )
                 o.status = "audited"

@@ -34,7 +34,7 @@ from cloud.db.models import (
 from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes import downlink
 from cloud.orders import channel_outbox, waybill_outbox
-from cloud.orders.reasons import Decision, Said, stock_reserved, stock_short
+from cloud.orders.reasons import Decision, Said, stock_reserved, stock_short, written
 from cloud.stock.ledger import Ledger, Move, post
 from protocol.messages import Code, OrderId, OrderLine, OrderRelease, Recipient, SkuCode
 
@@ -170,7 +170,7 @@ def log(
     to: str,
     actor: str,
     now: datetime,
-    reason: str | None = None,
+    reason: str | Said | None = None,
 ) -> None:
     note(session, o, action, actor, now, reason, to=to)
     if o.status in AT_EDGE and to not in AT_EDGE and to != "shipped":
@@ -201,20 +201,22 @@ def note(
     action: str,
     actor: str,
     now: datetime,
-    reason: str | None = None,
+    reason: str | Said | None = None,
     *,
     to: str | None = None,
 ) -> None:
-    """A line in the order's history; without ``to`` it records what changed nothing."""
+    """A line in the order's history; without ``to`` it records what changed nothing.
+    ``reason``: a sentence the hub says (cloud/tasks.py ``sentence``: the pages translate
+    it) or a person's words as typed (cloud/orders/reasons.py ``written``)."""
     session.add(
         OrderLog(
             order_id=o.id,
             action=action,
             from_status=o.status,
             to_status=to or o.status,
-            reason=reason,
             actor=actor,
             at=now,
+            **written(reason),
         )
     )
 

@@ -1,10 +1,18 @@
-"""An audit decision and its reason as a sentence, said in the page's language.
+"""An audit decision's reason and an order's history line as sentences, said in the page's
+language.
 
 Every reason the audit gives (cloud/orders/audit_rules.py) is a gettext message id marked
 ``N_`` and its parameters, as a task's detail is (cloud/tasks.py): a parameter may be a
 sentence itself (the ledger's refusal inside "stock short: …", a rule's conditions, a
 courier that does not reach the address). ``order_decision`` keeps both beside the English
 the API answers (migration 0046); the pages say them again with :func:`reason_in`.
+
+An order's history line (``order_log``, cloud/orders/core.py ``note``) is said the same way
+(migration 0048): a line the hub writes is a sentence (``sentence(N_("merged into
+%(order)s"), order=…)``), kept as ``message`` and ``params`` beside the English ``reason``
+the API answers (:func:`written`); what a person typed (a hold's or a reversal's reason) is
+a plain ``str`` and stays as typed, in English and in Chinese alike (:func:`line_in`). A
+person's words inside a sentence ("pick lease A → B: %(reason)s") are a parameter.
 """
 
 from __future__ import annotations
@@ -47,6 +55,21 @@ FIELD_LABELS: Final = {
     "seller_carrier": N_("seller's courier"),
     "sku": N_("a line's SKU"),
 }
+#: The channels' names (cloud/web/templates/_macros.html ``channel_name``): what an order's
+#: ``channel`` parameter is shown as in the pages' language ("淘宝订单"; English: "taobao order",
+#: the code, as the API has always said it).
+CHANNEL_LABELS: Final = {
+    "manual": N_("manual order"),
+    "bank_transfer": N_("bank transfer"),
+    "taobao": N_("Taobao"),
+    "jd": N_("JD"),
+    "pdd": N_("Pinduoduo"),
+    "shop": N_("online shop"),
+    "shopify": N_("Shopify"),
+}
+#: Two parts of one history line joined as the hub always joined them in English ("wave W1,
+#: pick node wh1-pick-1"); the Chinese joins them with "，". A longer list nests (:func:`commas`).
+COMMA: Final = N_("%(head)s, %(tail)s")
 
 
 @dataclass
@@ -120,6 +143,12 @@ def _labelled(params: dict[str, Any], gettext: Gettext) -> dict[str, Any]:
             ]
         elif k == "field" and v in FIELD_LABELS and gettext(FIELD_LABELS[v]) != FIELD_LABELS[v]:
             v = gettext(FIELD_LABELS[v])  # English keeps the code, as the API says it
+        elif (
+            k == "channel"
+            and v in CHANNEL_LABELS
+            and gettext(CHANNEL_LABELS[v]) != CHANNEL_LABELS[v]
+        ):
+            v = gettext(CHANNEL_LABELS[v])
         out[k] = v
     return out
 
@@ -132,4 +161,54 @@ def reason_in(
     word for it when it is a fixed reason."""
     if not message:
         return gettext(reason) if reason else reason
+    return say(message, _labelled(params or {}, gettext), gettext)
+
+
+# --- an order's history line (migration 0048) ------------------------------------------
+
+
+def commas(parts: list[Said]) -> Said:
+    """Sentences joined by ", " in English (as the history said them before 0048), each
+    translated; one part is itself."""
+    out = parts[-1]
+    for part in reversed(parts[:-1]):
+        out = sentence(COMMA, head=part, tail=out)
+    return out
+
+
+def created(channel: str) -> Said:
+    """An order's first history line: where it came from ("taobao order", "manual order")."""
+    if channel == "manual":
+        return sentence(N_("manual order"))
+    return sentence(N_("%(channel)s order"), channel=channel)
+
+
+def english(reason: str | Said | None) -> str | None:
+    """The English of a history line's reason: a sentence said, a person's words as typed."""
+    if reason is None or isinstance(reason, str):
+        return reason
+    return say(str(reason["msgid"]), reason.get("params") or {})
+
+
+def written(reason: str | Said | None, limit: int = 2000) -> dict[str, Any]:
+    """The ``reason``, ``message`` and ``params`` columns of a history line. A sentence
+    (:func:`cloud.tasks.sentence`) keeps its message id and parameters beside its English;
+    a person's words (``str``) are kept as typed, without a message id."""
+    if reason is None or isinstance(reason, str):
+        return {"reason": reason[:limit] if reason else reason, "message": None, "params": None}
+    params = reason.get("params") or {}
+    return {
+        "reason": say(str(reason["msgid"]), params)[:limit],
+        "message": str(reason["msgid"]),
+        "params": params or None,
+    }
+
+
+def line_in(
+    message: str | None, params: dict[str, Any] | None, reason: str | None, gettext: Gettext
+) -> str:
+    """A history line in the language of ``gettext``. Without a message id it is a person's
+    words, or a line from before 0048 whose English did not parse: shown as stored."""
+    if not message:
+        return reason or ""
     return say(message, _labelled(params or {}, gettext), gettext)

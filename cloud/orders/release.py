@@ -41,6 +41,8 @@ from cloud.nodes.registry import lock_nodes, station_kinds
 from cloud.orders import core as orders
 from cloud.orders import waybill_outbox
 from cloud.orders.core import get, log, send_release
+from cloud.orders.reasons import commas
+from cloud.tasks import sentence
 from protocol.messages import NodeId
 
 
@@ -202,7 +204,16 @@ def move(
         o.status,
         actor,
         now,
-        f"pick lease {old or 'none'} → {body.node}: {body.reason}",
+        sentence(
+            N_("pick lease %(old)s → %(node)s: %(reason)s"),
+            old=old,
+            node=body.node,
+            reason=body.reason,
+        )
+        if old
+        else sentence(
+            N_("pick lease none → %(node)s: %(reason)s"), node=body.node, reason=body.reason
+        ),
     )
     pushes = orders.send_release(session, o, now)
     if stale is not None:
@@ -300,14 +311,22 @@ def release(
         )
     node = choose(session, o, wave, pick_node)
     lease(session, o, wave, node, actor, now)
-    why = [f"wave {wave}"] if wave else []
+    why = [sentence(N_("wave %(wave)s"), wave=wave)] if wave else []
     if not o.tracking_number:
         if waybill_outbox.request(session, o, now):
-            why.append(f"waybill to draw from {o.carrier}'s e-waybill service")
+            why.append(
+                sentence(
+                    N_("waybill to draw from %(carrier)s's e-waybill service"), carrier=o.carrier
+                )
+            )
         else:
             o.tracking_number = allocate(session, account_id, o.carrier or "NONE")
-    why.append(f"pick node {node}" if node else "no pick node known")
-    log(session, o, "release", "released", actor, now, reason=", ".join(why))
+    why.append(
+        sentence(N_("pick node %(node)s"), node=node)
+        if node
+        else sentence(N_("no pick node known"))
+    )
+    log(session, o, "release", "released", actor, now, reason=commas(why))
     return o, send_release(session, o, now, wave=wave)
 
 

@@ -26,8 +26,8 @@ from cloud.orders.core import (
     release_reservation,
     try_reserve,
 )
-from cloud.orders.reasons import remark_hold
-from cloud.tasks import say
+from cloud.orders.reasons import LIST, Said, remark_hold, written
+from cloud.tasks import say, sentence
 
 # --- split and merge (拆单 / 并单) ------------------------------------------------------
 
@@ -155,12 +155,13 @@ def split(
             action="split",
             from_status=None,
             to_status="new",
-            reason=f"split from {order_no}",
             actor=actor,
             at=now,
+            **written(sentence(N_("split from %(order)s"), order=order_no)),
         )
     )
-    log(session, o, "split", "new", actor, now, f"lines moved to {child.order_no}")
+    moved = sentence(N_("lines moved to %(order)s"), order=child.order_no)
+    log(session, o, "split", "new", actor, now, moved)
     try_reserve(session, o, actor, now)
     try_reserve(session, child, actor, now)
     return child
@@ -231,7 +232,15 @@ def merge(
     for o in orders:
         release_reservation(session, o, f"merged into {head.order_no}", actor, now)
     # A hold on a merged-away order stops its goods, which now ship with the head.
-    holds = [f"{o.order_no}: {o.hold_reason or 'on hold'}" for o in away if o.on_hold]
+    holds: list[Said] = [
+        sentence(
+            N_("%(order)s: %(reason)s"),
+            order=o.order_no,
+            reason=o.hold_reason or sentence(N_("on hold")),
+        )
+        for o in away
+        if o.on_hold
+    ]
     new_remarks = _carry(head, away, "buyer_remark")
     _carry(head, away, "seller_note")
     if new_remarks:
@@ -251,7 +260,7 @@ def merge(
                 created_at=now,
             )
         )
-        holds.append(why)
+        holds.append(said)
     for o in away:
         for ln in lines_of(session, [o.id])[o.id]:
             session.add(
@@ -266,20 +275,23 @@ def merge(
             )
         head.total_cents += o.total_cents
         o.merged_into = head.order_no
-        log(session, o, "merge", "cancelled", actor, now, f"merged into {head.order_no}")
+        into = sentence(N_("merged into %(order)s"), order=head.order_no)
+        log(session, o, "merge", "cancelled", actor, now, into)
     session.flush()
-    log(session, head, "merge", "new", actor, now, "merged " + ", ".join(order_nos[1:]))
+    merged = sentence(N_("merged %(orders)s"), orders=", ".join(order_nos[1:]))
+    log(session, head, "merge", "new", actor, now, merged)
     if holds:
-        held = "; ".join(holds)
+        said_holds = sentence(LIST, items=holds)
+        held = say(said_holds["msgid"], said_holds["params"])
         session.add(
             OrderLog(
                 order_id=head.id,
                 action="hold",
                 from_status=head.status,
                 to_status=head.status,
-                reason=held[:2000],
                 actor=actor,
                 at=now,
+                **written(said_holds),
             )
         )
         own = [head.hold_reason or "on hold"] if head.on_hold else []

@@ -82,6 +82,8 @@ DECISION_FIELDS = ("check", "outcome", "rule_key", "rule_version", "reason", "ac
 #: What the pages read besides: the reason's message id and parameters (migration 0046).
 SAID_FIELDS = (*DECISION_FIELDS, "message", "params")
 LOG_FIELDS = ("action", "from_status", "to_status", "reason", "actor", "at")
+#: And a history line's message id and parameters (migration 0048), for the pages.
+LOG_SAID_FIELDS = (*LOG_FIELDS, "message", "params")
 
 
 def _select(driver: FromClause | None = None) -> Select[Any]:
@@ -309,6 +311,13 @@ _HISTORY = Statements(
         .order_by(_H.id)
     )
 )
+_HISTORY_SAID = Statements(
+    lambda _d, _v: (
+        select(*(_H[f] for f in LOG_SAID_FIELDS))
+        .where(_H.order_id == bindparam("order_id"))
+        .order_by(_H.id)
+    )
+)
 
 
 def _with_lines(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -450,8 +459,8 @@ def detail(
     session: Session, account_id: int, order_no: str, *, said: bool = False
 ) -> dict[str, Any]:
     """One order with every audit decision (which rule fired, and why) and its history.
-    ``said``: each decision's reason also as its message id and parameters (for the pages;
-    the API answers the English ``reason``)."""
+    ``said``: each decision's reason and each history line also as its message id and
+    parameters (for the pages; the API answers the English ``reason``)."""
     # Core reads do not autoflush: what this request changed must be visible to them.
     session.flush()
     row = session.execute(
@@ -466,27 +475,35 @@ def detail(
         dict(zip(fields, r, strict=True))
         for r in session.execute(stmt.get(session), {"order_id": order_id})
     ]
+    names, history = (LOG_SAID_FIELDS, _HISTORY_SAID) if said else (LOG_FIELDS, _HISTORY)
     out["history"] = [
-        dict(zip(LOG_FIELDS, r, strict=True))
-        for r in session.execute(_HISTORY.get(session), {"order_id": order_id})
+        dict(zip(names, r, strict=True))
+        for r in session.execute(history.get(session), {"order_id": order_id})
     ]
     return out
 
 
-def hold_said(hold_reason: str | None, decisions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The decisions an order's hold reason was made of: the holds of its latest audit, when
-    their English joined is the hold reason (arrival.py, workflow.save write it so). A hold a
-    person typed, or one a merge composed, matches none: the page shows it as it is."""
+def hold_said(
+    hold_reason: str | None,
+    decisions: Sequence[dict[str, Any]],
+    history: Sequence[dict[str, Any]] = (),
+) -> list[dict[str, Any]]:
+    """What an order's hold reason was made of, each with its message id and parameters: the
+    holds of its latest audit, when their English joined is the hold reason (arrival.py,
+    workflow.save write it so); else the newest hold line of its ``history`` that says it
+    (a merge's holds, an e-waybill or offline waybill refused: migration 0048). A hold a
+    person typed matches none (its line has no message id): the page shows it as typed."""
     if not hold_reason:
         return []
     holds = [d for d in decisions if d["outcome"] == "hold"]
-    if not holds:
-        return []
-    last = [d for d in holds if d["created_at"] == holds[-1]["created_at"]]
+    last = [d for d in holds if d["created_at"] == holds[-1]["created_at"]] if holds else []
     # A manual save leaves the remark out of the hold: the auditor is reading it.
     for said in (last, [d for d in last if d["check"] != "remark"]):
         if said and "; ".join(d["reason"] for d in said)[:300] == hold_reason:
             return said
+    for h in reversed(history):
+        if h["action"] == "hold" and h.get("message") and (h["reason"] or "")[:300] == hold_reason:
+            return [h]
     return []
 
 
@@ -509,4 +526,17 @@ def holds_said(
         .order_by(_D.id)
     ):
         found[no].append(dict(zip(SAID_FIELDS, values, strict=True)))
-    return {no: hold_said(held[no], ds) for no, ds in found.items()}
+    lines: dict[str, list[dict[str, Any]]] = {no: [] for no in held}
+    for no, *values in session.execute(
+        select(_O.order_no, *(_H[f] for f in LOG_SAID_FIELDS))
+        .join(SalesOrder.__table__, _O.id == _H.order_id)
+        .where(
+            _O.account_id == account_id,
+            _O.order_no.in_(list(held)),
+            _H.action == "hold",
+            _H.message.is_not(None),
+        )
+        .order_by(_H.id)
+    ):
+        lines[no].append(dict(zip(LOG_SAID_FIELDS, values, strict=True)))
+    return {no: hold_said(held[no], ds, lines[no]) for no, ds in found.items()}

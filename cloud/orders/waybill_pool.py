@@ -66,11 +66,15 @@ def _refuse(
         event_id=str(ev.id),
     )
     if o is not None and o.status in orders.AT_EDGE and not o.on_hold:
-        said = str(why["msgid"]) % why["params"]
-        reason = f"offline waybill {p.waybill_code} refused: {said}; relabel the parcel"
+        refused = tasks.sentence(
+            N_("offline waybill %(waybill)s refused: %(why)s; relabel the parcel"),
+            waybill=p.waybill_code,
+            why=why,
+        )
+        reason = tasks.say(refused["msgid"], refused["params"])
         o.on_hold, o.hold_reason = True, reason[:300]
         actor = f"node:{node}"
-        orders.note(session, o, "hold", actor, now, o.hold_reason)
+        orders.note(session, o, "hold", actor, now, refused)
         o.changed_at, o.changed_by = now, actor
         session.flush()
         orders.send_release(session, o, now)
@@ -192,15 +196,15 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
     )
     actor = f"node:{node}"
     if not ships:
-        orders.note(
-            session, o, "waybill", actor, now, f"offline waybill {p.waybill_code} given back"
-        )
+        back = tasks.sentence(N_("offline waybill %(waybill)s given back"), waybill=p.waybill_code)
+        orders.note(session, o, "waybill", actor, now, back)
         return
     # The courier's record still names the pool's placeholder parcel: corrected to the
     # order's recipient by cloud/channels/waybill_pool.py (cainiao.waybill.ii.update).
     row.recipient_state, row.attempts, row.next_try_at, row.error = "pending", 0, now, None
     o.tracking_number = p.waybill_code
-    orders.note(session, o, "waybill", actor, now, f"offline waybill {p.waybill_code} bound")
+    bound = tasks.sentence(N_("offline waybill %(waybill)s bound"), waybill=p.waybill_code)
+    orders.note(session, o, "waybill", actor, now, bound)
     session.flush()
     orders.send_release(session, o, now)
 

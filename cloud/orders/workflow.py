@@ -35,13 +35,15 @@ from cloud.orders.core import (
     send_release,
     try_reserve,
 )
+from cloud.orders.reasons import LIST, Decision, Said, commas, english, written
 from cloud.stock.ledger import Move, post, reverse_movement
+from cloud.tasks import sentence
 
 # --- the manual steps: save → confirm → audit complete ---------------------------------
 
 
-def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime) -> list[str]:
-    """Run the checks and rules on one order again (manual save); return hold reasons."""
+def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime) -> list[Decision]:
+    """Run the checks and rules on one order again (manual save); return the holds."""
     ok, why = try_reserve(session, o, actor, now)
     lines = lines_of(session, [o.id])[o.id]
     skus = {
@@ -85,7 +87,7 @@ def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime
         OrderDecision,
         [decision_row(o.id, d, actor, now) for d in v.decisions],
     )
-    return [d.reason for d in v.held]
+    return v.held
 
 
 def save(session: Session, account_id: int, order_no: str, actor: str, now: datetime) -> SalesOrder:
@@ -103,10 +105,11 @@ def save(session: Session, account_id: int, order_no: str, actor: str, now: date
             order=order_no,
             status=o.status,
         )
-    reasons = [
-        r for r in _engine_decisions(session, o, actor, now) if not r.startswith("buyer remark")
-    ]
-    log(session, o, "save", "saved", actor, now, "; ".join(reasons) or None)
+    # The remark check's hold is left out: the auditor is reading the remark.
+    held = [d for d in _engine_decisions(session, o, actor, now) if d.check != "remark"]
+    reasons = [d.reason for d in held]
+    said = [sentence(d.message, **d.params) for d in held]
+    log(session, o, "save", "saved", actor, now, sentence(LIST, items=said) if said else None)
     if reasons:
         o.on_hold, o.hold_reason = True, "; ".join(reasons)[:300]
     return o
@@ -172,7 +175,7 @@ def set_hold(
     account_id: int,
     order_no: str,
     on: bool,
-    reason: str | None,
+    reason: str | Said | None,
     actor: str,
     now: datetime,
 ) -> tuple[SalesOrder, dict[str, int]]:
@@ -185,16 +188,19 @@ def set_hold(
         if on:
             raise ConflictError(N_("order %(order)s is already on hold"), order=order_no)
         raise ConflictError(N_("order %(order)s is not on hold"), order=order_no)
-    o.on_hold, o.hold_reason = on, (reason or "held by hand") if on else None
+    # ``reason``: a person's words, or a sentence the hub says (a channel's hold: cloud/
+    # channels/changes.py); the order keeps its English, the history line both.
+    said = english(reason)
+    o.on_hold, o.hold_reason = on, (said or "held by hand")[:300] if on else None
     session.add(
         OrderLog(
             order_id=o.id,
             action="hold" if on else "unhold",
             from_status=o.status,
             to_status=o.status,
-            reason=reason,
             actor=actor,
             at=now,
+            **written(reason),
         )
     )
     o.changed_at, o.changed_by = now, actor
@@ -213,7 +219,7 @@ def patch(
             order=order_no,
             status=o.status,
         )
-    changes = []
+    changes: list[Said] = []
     if body.warehouse is not None:
         wh = session.execute(
             select(Warehouse).where(
@@ -228,27 +234,27 @@ def patch(
             release_reservation(session, o, f"warehouse changed to {wh.code}", actor, now)
             o.warehouse_id = wh.id
             try_reserve(session, o, actor, now)
-            changes.append(f"warehouse → {wh.code}")
+            changes.append(sentence(N_("warehouse → %(warehouse)s"), warehouse=wh.code))
     if body.seller_carrier is not None:
         o.seller_carrier = body.seller_carrier
-        changes.append(f"seller_carrier → {body.seller_carrier}")
+        changes.append(sentence(N_("seller_carrier → %(carrier)s"), carrier=body.seller_carrier))
     if body.seller_note is not None:
         o.seller_note = body.seller_note
-        changes.append("seller_note")
+        changes.append(sentence(N_("seller_note")))
     if body.recipient is not None:
         o.recipient = body.recipient.model_dump()
         cols = phone_columns(o.recipient)
         o.phone, o.phone_tail = cols["phone"], cols["phone_tail"]
-        changes.append("recipient")
+        changes.append(sentence(N_("recipient")))
     session.add(
         OrderLog(
             order_id=o.id,
             action="edit",
             from_status=o.status,
             to_status=o.status,
-            reason=", ".join(changes) or "no change",
             actor=actor,
             at=now,
+            **written(commas(changes) if changes else sentence(N_("no change"))),
         )
     )
     o.changed_at, o.changed_by = now, actor
@@ -317,8 +323,14 @@ def reverse_picks(session: Session, o: SalesOrder, reason: str, actor: str, now:
 
 
 def cancel(
-    session: Session, account_id: int, order_no: str, reason: str, actor: str, now: datetime
+    session: Session,
+    account_id: int,
+    order_no: str,
+    reason: str | Said,
+    actor: str,
+    now: datetime,
 ) -> tuple[SalesOrder, dict[str, int]]:
+    """Cancel the order: ``reason`` a person's words, or a sentence (the channel closed it)."""
     o = get(session, account_id, order_no)
     if o.status == "cancelled":
         raise ConflictError(N_("order %(order)s is already cancelled"), order=order_no)
@@ -329,7 +341,7 @@ def cancel(
         )
     at_edge = o.status in AT_EDGE
     if at_edge:
-        reverse_picks(session, o, f"cancelled: {reason}", actor, now)
-    release_reservation(session, o, f"cancelled: {reason}", actor, now)
+        reverse_picks(session, o, f"cancelled: {english(reason)}", actor, now)
+    release_reservation(session, o, f"cancelled: {english(reason)}", actor, now)
     log(session, o, "cancel", "cancelled", actor, now, reason)
     return o, send_release(session, o, now) if at_edge else {}

@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cloud.orders.audit_rules import CHINA
-from cloud.orders.reasons import reason_in
+from cloud.orders.reasons import line_in, reason_in
 from cloud.web import i18n
+from cloud.web.alarms import alarm_in
 from cloud.web.session import PREFIX, WebUser
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -49,6 +50,12 @@ def _reason(gettext: Callable[[str], str], d: dict[str, Any]) -> str:
     return reason_in(d.get("message"), d.get("params"), d.get("reason") or "", gettext)
 
 
+def _line(gettext: Callable[[str], str], h: Any) -> str:
+    """A history line: a row as a mapping (cloud/orders/views.py) or as an object."""
+    get = h.get if isinstance(h, dict) else functools.partial(getattr, h)
+    return line_in(get("message"), get("params"), get("reason"), gettext)
+
+
 def _reasons(gettext: Callable[[str], str], ds: list[dict[str, Any]]) -> str:
     return "; ".join(_reason(gettext, d) for d in ds)
 
@@ -71,6 +78,10 @@ def environment(locale: str) -> Environment:
     # An audit decision's reason from its message id and parameters (migration 0046).
     env.filters["reason"] = functools.partial(_reason, i18n.translations(locale).gettext)
     env.filters["reasons"] = functools.partial(_reasons, i18n.translations(locale).gettext)
+    # An order's history line: a sentence the hub wrote, or a person's words as typed (0048).
+    env.filters["line"] = functools.partial(_line, i18n.translations(locale).gettext)
+    # A node's alarm: the edge's English read as a sentence (cloud/web/alarms.py).
+    env.filters["alarm"] = lambda text: alarm_in(text, i18n.translations(locale).gettext)
     env.globals["P"] = PREFIX
     return env
 

@@ -232,3 +232,83 @@ def test_every_nested_sentence_is_a_message_id() -> None:
     assert not bad, "nest sentences as Sentence(N_('… %(x)s …'), x=…):\n" + "\n".join(bad)
     tree = ast.parse("Sentence(f'{col} of {sku}')\nsentence(N_('%(a)s'), b=1)\n")
     assert [why[:8] for _, why in problems(tree, names)] == ["an f-str", "placehol"]
+
+
+#: A history line's reason: the 7th argument of ``log`` (cloud/orders/core.py, cloud/
+#: aftersales/requests.py), the 6th of ``note``, the 5th of ``set_hold`` (a hold's line and
+#: the order's hold reason: cloud/orders/workflow.py), or ``reason=``.
+HISTORY_REASON = {"log": 6, "note": 5, "set_hold": 4}
+
+
+def history_problems(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, why) of each history line (``log``/``note`` of an order or an after-sales
+    request, an ``OrderLog``/``AftersalesLog`` row) written as English text the pages cannot
+    translate: an f-string or a literal. A sentence (``sentence(N_("…"), …)``) or a person's
+    words (a variable) pass (cloud/orders/reasons.py ``written``, migration 0048). And each
+    ``sentence(N_("…"), …)`` whose placeholders and parameters differ."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _name(node.func)
+        reason: ast.expr | None = None
+        if name in HISTORY_REASON and not (
+            isinstance(node.func, ast.Attribute) and _name(node.func.value) in {"logger", "log"}
+        ):
+            at = HISTORY_REASON[name]
+            reason = node.args[at] if len(node.args) > at else None
+            reason = next((k.value for k in node.keywords if k.arg == "reason"), reason)
+        elif name in {"OrderLog", "AftersalesLog"}:
+            reason = next((k.value for k in node.keywords if k.arg == "reason"), None)
+            if reason is None and not any(k.arg is None for k in node.keywords):
+                continue  # no reason at all
+        elif name == "sentence" and node.args and _is_n(node.args[0]):
+            if why := _sentence_problem(node.args[0], node.keywords):
+                found.append((node.lineno, why))
+            continue
+        if reason is None:
+            continue
+        said = {id(n) for s in ast.walk(reason) if _name(getattr(s, "func", None) or s) == "sentence" for n in ast.walk(s)}  # fmt: skip
+        for n in ast.walk(reason):
+            if id(n) in said:
+                continue
+            if isinstance(n, ast.JoinedStr) or (
+                isinstance(n, ast.Constant) and isinstance(n.value, str)
+            ):
+                found.append((node.lineno, "English text, not a sentence"))
+                break
+    return found
+
+
+def test_every_history_line_of_the_hub_is_a_sentence() -> None:
+    bad = [
+        f"{path}:{line}: {why}"
+        for path, tree in _sources().items()
+        for line, why in history_problems(tree)
+    ]
+    assert not bad, "write history lines as sentence(N_('… %(x)s …'), x=…):\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "log(s, o, 'split', 'new', actor, now, f'lines moved to {no}')",
+        "orders.note(s, o, 'waybill', actor, now, 'waybill drawn')",
+        "OrderLog(order_id=1, reason='no change')",
+        "log(s, o, 'x', 'new', actor, now, reason or 'held by hand')",
+        "sentence(N_('merged into %(order)s'), orders=no)",
+        "workflow.set_hold(s, a, no, True, f'refund on the channel: {oid}', ACTOR, now)",
+    ],
+)
+def test_the_history_walk_names_english_lines(source: str) -> None:
+    assert history_problems(ast.parse(source)), source
+
+
+def test_the_history_walk_lets_sentences_and_typed_words_pass() -> None:
+    tree = ast.parse(
+        "log(s, o, 'reject', 'new', actor, now, reason)\n"
+        "orders.note(s, o, 'waybill', actor, now, sentence(N_('waybill %(w)s drawn'), w=w))\n"
+        "OrderLog(order_id=1, **written(said))\n"
+        "logger.log(logging.INFO, 'x', 'y', 'z', 'a', 'b', 'c')\n"
+    )
+    assert history_problems(tree) == []

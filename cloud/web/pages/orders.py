@@ -268,7 +268,9 @@ def order_page(request: Request, order_no: str, user: OrdersPage, session: Sessi
 def order_context(session: Session, user: WebUser, order_no: str) -> dict[str, Any]:
     """What one order's page shows: the order, its parsed address, node events, warehouses."""
     order = order_views.detail(session, user.who.account_id, order_no, said=True)
-    order["hold_said"] = order_views.hold_said(order["hold_reason"], order["decisions"])
+    order["hold_said"] = order_views.hold_said(
+        order["hold_reason"], order["decisions"], order["history"]
+    )
     ok, parsed, _ = check_address(order["recipient"])
     events = []
     if user.can("nodes:read"):

@@ -145,10 +145,39 @@ def _domain_sentence(request: Request, err: DomainError) -> str:
     return err.translated(refusals.gettext_of(request))
 
 
+def _read_back(message: str) -> re.Pattern[str]:
+    """The English a message id says, as a pattern naming its parameters."""
+    out, seen, at = [], set(), 0
+    for m in re.finditer(r"%\((\w+)\)s", message):
+        out.append(re.escape(message[at : m.start()]))
+        name = m.group(1)
+        out.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+        at = m.end()
+    out.append(re.escape(message[at:]))
+    return re.compile("".join(out), re.S)
+
+
+#: Why a whole file was refused or a job failed (cloud/catalogue/jobs.py, import_export.py
+#: ``parse_csv``/``parse_xlsx``): ``job.message`` keeps the English the API answers; the
+#: page reads it back as its sentence and says it in the page's language.
+JOB_MESSAGES = [
+    (_read_back(m), m)
+    for m in (
+        jobs.STOPPED,
+        jobs.FAILED,
+        jobs.BAD_ROWS,
+        *import_export.FILE_REFUSALS,
+    )
+]
+
+
 def _job(request: Request, job: jobs.ImportJobOut) -> dict[str, Any]:
-    """A job as its fragment shows it: the bad rows' sentences in the page's language."""
+    """A job as its fragment shows it: the bad rows' sentences and why it ended in the
+    page's language."""
     rows = [(e.row, e.field or "", _translated(request, e.message, REPORT)) for e in job.errors]
-    return {"job": job, "rows": rows}
+    said = _translated(request, job.message, JOB_MESSAGES) if job.message else None
+    return {"job": job, "rows": rows, "said": said}
 
 
 # --- the list ----------------------------------------------------------------------------

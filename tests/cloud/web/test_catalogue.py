@@ -232,6 +232,19 @@ def test_import_reports_each_bad_row_and_imports_nothing(
     assert b.get(url).status_code == 404 and b.get(url + "/status").status_code == 404
 
 
+def test_a_refused_file_says_why_in_the_pages_language(
+    browser_client: Callable[..., TestClient],
+) -> None:
+    """Why the whole file was refused (kept in English, as the API answers it) is said again
+    in the page's language (cloud/web/pages/skus.py ``JOB_MESSAGES``)."""
+    c = browser_client()
+    url = _upload(c, "skus.csv", HEADER.encode() + b"OK-1,\xff\xfe,OK0001,item\n")
+    frag = _wait_job(c, url)
+    assert "the file is not UTF-8 text: " in frag, frag
+    zh = c.get(url + "/status", headers=ZH).text
+    assert "文件不是 UTF-8 文本：" in zh and "the file is not" not in zh, zh
+
+
 def _multipart(size: int, boundary: str, csrf: str) -> Iterator[bytes]:
     """A multipart form with a ``size``-byte CSV file, made as it is sent (never on disk,
     never whole in memory)."""

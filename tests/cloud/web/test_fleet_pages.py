@@ -111,6 +111,21 @@ def test_node_page_shows_figures_devices_alarm_and_history(
     assert c.get(f"/web/fleet/{NODE}?range=1y").status_code == 422
     zh = c.get(f"/web/fleet/{NODE}", headers={"Accept-Language": "zh-CN"}).text
     assert "看门狗告警" in zh and "拣货" in zh
+    # A node's alarm as the edge writes it (edge/sync.py, edge/store/store.py): said in
+    # Chinese on the node's page and the fleet table; the node's own words kept as sent.
+    alarm = (
+        "store cannot be written: disk I/O error; "
+        "no sync progress for 95 s with 12 events waiting, uplink down for 80 s"
+    )
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        s.get_one(Node, NODE).alarm = alarm
+    said = "本地库无法写入：disk I/O error; 同步 95 秒无进展，12 个事件等待中，上行链路已断开 80 秒"
+    zh = c.get(f"/web/fleet/{NODE}", headers={"Accept-Language": "zh-CN"}).text
+    assert (
+        said in zh
+        and said in c.get("/web/fleet?part=rows", headers={"Accept-Language": "zh-CN"}).text
+    )
+    assert alarm in c.get(f"/web/fleet/{NODE}", headers=EN).text
     assert c.get("/web/fleet/no-such-node").status_code == 404
 
 
@@ -366,3 +381,16 @@ def test_bulk_move_scopes_and_tenancy(
     r = b.post("/web/pick-leases", data={**data, "csrf": b.csrf})  # type: ignore[attr-defined]
     assert r.status_code == 404
     assert {n for n, _ in _leases(three_leased).values()} == {PICK1}
+
+
+def test_an_alarm_the_hub_cannot_read_is_shown_as_sent() -> None:
+    from cloud.web import i18n
+    from cloud.web.alarms import alarm_in
+
+    zh = i18n.translations("zh_CN").gettext
+    assert alarm_in("sync stalled for 120 s", zh) == "sync stalled for 120 s"
+    assert alarm_in("store is read-only: a; b", zh) == "本地库只读：a; b"
+    assert alarm_in("uplink to mqtt.local:8883 down for 61 s", zh) == (
+        "到 mqtt.local:8883 的上行链路已断开 61 秒"
+    )
+    assert alarm_in(None, zh) == ""

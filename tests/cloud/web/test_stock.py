@@ -64,7 +64,10 @@ def test_f9_keywords_and_the_ledger(browser_client: Callable[..., TestClient]) -
     assert "MKING IPAD AIR2 金甲系列皮套-金色" in page
     assert "IPHONE6" not in page
     ledger = c.get("/web/stock/movements?sku=MKING IPAD AIR2 金甲系列皮套-金色", headers=EN)
-    assert ledger.status_code == 200 and "receipt" in ledger.text
+    assert ledger.status_code == 200 and "<td>received</td>" in ledger.text
+    # A movement's kind in the page's language (cloud/web/templates/_macros.html).
+    zh = c.get("/web/stock/movements?sku=MKING IPAD AIR2 金甲系列皮套-金色").text
+    assert "<td>WH1</td><td>已收货</td>" in zh and "<td>WH1</td><td>receipt</td>" not in zh
 
 
 def test_other_seller_gets_404_for_a_warehouse_not_theirs(

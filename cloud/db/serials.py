@@ -25,7 +25,7 @@ class SerialSighting(Base):
     __tablename__ = "serial_sighting"
     __table_args__ = (
         Index("ix_serial_sighting_serial", "account_id", "serial", "at"),
-        #: A transfer's serials that arrived (cloud/inbound/transfer_serials.py; 0050).
+        #: A transfer's serials that arrived (cloud/inbound/transfer_serials.py; 0049).
         Index("ix_serial_sighting_doc", "account_id", "doc", "kind"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -60,7 +60,7 @@ class Transfer(Base):
     rest_asked_by: Mapped[str | None] = mapped_column(String(80))
     rest_asked_at: Mapped[datetime | None]
     #: When the hub opened the ``transfer_rest_overdue`` task for the rest asked (migration
-    #: 0050; cloud/inbound/transfer_pick.py ``overdue``): once per ask.
+    #: 0049; cloud/inbound/transfer_pick.py ``overdue``): once per ask.
     rest_overdue_at: Mapped[datetime | None]
     audited_by: Mapped[str | None] = mapped_column(String(80))
     audited_at: Mapped[datetime | None]

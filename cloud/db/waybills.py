@@ -136,7 +136,7 @@ class PoolWaybill(Base):
     #: (``cainiao.waybill.ii.update``): None, ``pending``, ``done``, ``failed`` (0044).
     recipient_state: Mapped[str | None] = mapped_column(String(16))
     #: When the node was asked for it back (``releasing``); the overdue task and the forced
-    #: give-back count their wait from it (migration 0051, docs/channels.md "A node that
+    #: give-back count their wait from it (migration 0050, docs/channels.md "A node that
     #: never answers").
     asked_at: Mapped[datetime | None]
     #: When the scheduler opened the ``waybill_pool_overdue`` task for it (once per number).

@@ -495,7 +495,7 @@ MIGRATIONS: Final[list[Migration]] = [
         # a pool number for an order whose hub draw is that late (docs/channels.md "The pool
         # with the uplink up"; edge/runtimes/pack.py ``order_view``). Releases stored before
         # count from this migration.
-        "0020_release_waiting",
+        "0019_release_waiting",
         """
         ALTER TABLE order_release ADD COLUMN waiting_since_ms INTEGER;
         UPDATE order_release

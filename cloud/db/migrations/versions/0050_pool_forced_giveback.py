@@ -1,7 +1,7 @@
 """waybills: when a pool's numbers were asked back, overdue, and given back by force
 
-Revision ID: 0051
-Revises: 0047
+Revision ID: 0050
+Revises: 0049
 Create Date: 2026-12-06 23:00:00
 
 Issue 16 (docs/channels.md "A node that never answers"): a node asked for its unused pool
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0051"
-down_revision = "0047"
+revision = "0050"
+down_revision = "0049"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """inbound: a transfer's rest nobody picks is shown to a lead once
 
-Revision ID: 0050
-Revises: 0047
+Revision ID: 0049
+Revises: 0048
 Create Date: 2026-12-06 23:00:00
 
 Issue 17 (docs/inbound.md "A rest nobody picks"): the rest of a short transfer asked of its
@@ -19,8 +19,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0050"
-down_revision = "0047"
+revision = "0049"
+down_revision = "0048"
 branch_labels = None
 depends_on = None
 

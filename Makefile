@@ -7,6 +7,13 @@ PG_TEST_URL := postgresql+psycopg://postgres@127.0.0.1:5432/test
 ARGS ?=
 PYTEST_ARGS ?=
 
+# Some machines set PYTHONDONTWRITEBYTECODE=1 (this project's CI sandbox does): then every
+# pytest process, each xdist worker and every hub and node a test starts compiles our ~500
+# modules anew, and pytest rewrites each test module's asserts anew (collection took 20-35 s
+# instead of 9 s). Bytecode is written, beside the venv rather than in the source tree.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
+
 .PHONY: demo test test-fast check fmt bench fuzz clean cjk-font chromium
 
 $(STAMP): pyproject.toml
@@ -51,9 +58,8 @@ test: check cjk-font chromium
 	@if [ -z "$$GUANJIA_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
-	$(BIN)/pytest -n 2 -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest -n 2 -m "browser and not e2e and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest -n 2 --dist worksteal -m "e2e and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest -n 2 --dist worksteal -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest -n 2 --dist worksteal -m "(browser or e2e) and not serial" $(PYTEST_ARGS) && \
 	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 # The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no

@@ -34,11 +34,10 @@ so a late receipt unblocks the orders behind it). Nothing is skipped silently.
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -69,6 +68,7 @@ from cloud.finance.postings import (
 from cloud.finance.upsert import insert_for
 from cloud.orders.audit_rules import CHINA
 from cloud.orders.core import doc
+from cloud.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -308,27 +308,15 @@ def _shipped_lines(s: Session, o: SalesOrder, at: datetime) -> tuple[Line, ...]:
 # --- the background worker ----------------------------------------------------------------
 
 
-class Worker:
+class Worker(Periodic):
     """A thread of the hub that ticks the poster every ``poll`` (cloud/app.py)."""
 
+    name = "finance-poster"
+    failed = "finance: a poster tick failed; trying again"
+
     def __init__(self, factory: sessionmaker[Session], poll: timedelta, lag: timedelta) -> None:
-        # timedelta, not seconds as a float: this package holds no float at all (test_money).
-        self.factory, self.poll, self.lag = factory, poll, lag
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(poll, log)
+        self.factory, self.lag = factory, lag
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="finance-poster", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: timedelta = timedelta(seconds=30)) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout.total_seconds())
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll.total_seconds()):
-            try:
-                tick(self.factory, datetime.now(UTC), self.lag)
-            except Exception:
-                log.exception("finance: a poster tick failed; trying again")
+    def step(self, now: datetime) -> None:
+        tick(self.factory, now, self.lag)

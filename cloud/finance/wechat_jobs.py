@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -49,6 +48,7 @@ from cloud.db.wechat_bills import FundflowBill, WechatBillJob
 from cloud.errors import N_, ConflictError, DomainError, InvalidError
 from cloud.finance import settlements, wechat_bill, wechat_fundflow, wechat_pay
 from cloud.orders.audit_rules import CHINA
+from cloud.periodic import Periodic
 from cloud.tasks import Gettext, said, say
 
 log = logging.getLogger("guanjia.cloud.finance")
@@ -347,32 +347,24 @@ def error_text(raw: str | None, gettext: Gettext | None = None) -> str:
     return say(str(spoken["msgid"]), spoken.get("params") or {}, gettext)
 
 
-class Worker:
+class Worker(Periodic):
     """A thread of the hub that runs the due jobs every ``poll`` (cloud/app.py)."""
 
+    name = "wechat-bills"
+    failed = "finance: a WeChat Pay bill run failed; trying again"
+
     def __init__(self, factory: sessionmaker[Session], poll: timedelta, owner: str) -> None:
-        self.factory, self.poll, self.owner = factory, poll, owner
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(poll, log)
+        self.factory, self.owner = factory, owner
+        self._http: httpx.Client | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="wechat-bills", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: timedelta = timedelta(seconds=30)) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout.total_seconds())
+    def step(self, now: datetime) -> None:
+        http = self._http
+        assert http is not None  # set by _loop for the thread's life
+        drain(self.factory, lambda job: client_for(job, http), self.owner, now)
 
     def _loop(self) -> None:
+        # One HTTP client (its connection pool) for the thread's life.
         with httpx.Client() as http:
-            while not self._stop.wait(self.poll.total_seconds()):
-                try:
-                    drain(
-                        self.factory,
-                        lambda job: client_for(job, http),
-                        self.owner,
-                        datetime.now(UTC),
-                    )
-                except Exception:
-                    log.exception("finance: a WeChat Pay bill run failed; trying again")
+            self._http = http
+            super()._loop()

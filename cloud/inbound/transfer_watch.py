@@ -2,18 +2,18 @@
 nobody picks"): every ``GUANJIA_TRANSFER_WATCH_POLL_S`` it opens a task for each rest asked
 of a pick node longer than ``GUANJIA_TRANSFER_REST_WAIT_S`` ago and not shipped
 (cloud/inbound/transfer_pick.py ``overdue``, once per ask whichever worker gets there first).
-A thread like the finance poster's (cloud/finance/poster.py ``Worker``)."""
+A hub thread as the finance poster is (cloud/periodic.py)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db.engine import transaction
 from cloud.inbound import transfer_pick
+from cloud.periodic import Periodic
 
 log = logging.getLogger("guanjia.cloud.transfers")
 
@@ -24,26 +24,15 @@ def tick(factory: sessionmaker[Session], now: datetime, wait: timedelta) -> int:
         return transfer_pick.overdue(session, now, wait)
 
 
-class Worker:
+class Worker(Periodic):
+    name = "transfer-watch"
+    failed = "transfers: a watch tick failed; trying again"
+
     def __init__(self, factory: sessionmaker[Session], poll: timedelta, wait: timedelta) -> None:
-        self.factory, self.poll, self.wait = factory, poll, wait
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(poll, log)
+        self.factory, self.wait = factory, wait
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="transfer-watch", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: timedelta = timedelta(seconds=30)) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout.total_seconds())
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.poll.total_seconds()):
-            try:
-                opened = tick(self.factory, datetime.now(UTC), self.wait)
-                if opened:
-                    log.info("transfers: %d rest(s) not shipped in time, task(s) opened", opened)
-            except Exception:
-                log.exception("transfers: a watch tick failed; trying again")
+    def step(self, now: datetime) -> None:
+        opened = tick(self.factory, now, self.wait)
+        if opened:
+            log.info("transfers: %d rest(s) not shipped in time, task(s) opened", opened)

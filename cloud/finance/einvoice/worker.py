@@ -22,10 +22,9 @@ E9106) is the second guard, not the first.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,6 +44,7 @@ from cloud.finance.einvoice.port import (
     Status,
     Unreachable,
 )
+from cloud.periodic import Periodic
 
 log = logging.getLogger("guanjia.finance.einvoice")
 LEASE = timedelta(seconds=60)
@@ -307,28 +307,17 @@ def _record(
         return inv.state
 
 
-class Worker:
+class Worker(Periodic):
     """A thread of the hub that ticks every ``poll`` (cloud/app.py)."""
+
+    name = "einvoice"
+    failed = "e-invoice tick failed"
 
     def __init__(
         self, factory: sessionmaker[Session], poll: timedelta, query_after: timedelta = POLL
     ) -> None:
-        self.factory, self.poll, self.query_after = factory, poll, query_after
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(poll, log)
+        self.factory, self.query_after = factory, query_after
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="einvoice", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.poll.total_seconds()):
-            try:
-                tick(self.factory, datetime.now(UTC), query_after=self.query_after)
-            except Exception:  # pragma: no cover - logged; the next tick tries again
-                log.exception("e-invoice tick failed")
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+    def step(self, now: datetime) -> None:
+        tick(self.factory, now, query_after=self.query_after)

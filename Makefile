@@ -58,8 +58,8 @@ test: check cjk-font chromium
 	@if [ -z "$$GUANJIA_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
-	$(BIN)/pytest -n 2 --dist worksteal -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest -n 2 --dist worksteal -m "(browser or e2e) and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest -n 2 --dist worksteal --durations=25 -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest -n 2 --dist worksteal --durations=15 -m "(browser or e2e) and not serial" $(PYTEST_ARGS) && \
 	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 # The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no

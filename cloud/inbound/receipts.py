@@ -124,7 +124,7 @@ def book(
             wh.id,
             ln.sku_code,
             "receipt",
-            ledger.qc_fail(ln.reason or "")
+            ledger.qc_fail(ln.reason)
             if ln.verdict == "fail"
             else sentence(N_("PO receipt %(receipt)s"), receipt=receipt_id),
             f"po:{po.number}",

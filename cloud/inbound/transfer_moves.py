@@ -134,7 +134,7 @@ def receive(
             wh.id,
             ln.sku_code,
             "transfer",
-            ledger.qc_fail(ln.reason or "")
+            ledger.qc_fail(ln.reason)
             if ln.verdict == "fail"
             else sentence(N_("transfer receipt %(receipt)s"), receipt=receipt_id),
             transfers.document(t.number),

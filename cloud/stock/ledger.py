@@ -76,9 +76,10 @@ QC_FAIL: Final = N_("QC fail: %(reason)s")
 DEFAULT_REASONS: Final = {"receipt": N_("receipt"), "transfer": N_("transfer")}
 
 
-def qc_fail(reason: str) -> Said:
-    """A QC fail's reason: what the checker wrote, inside the hub's sentence."""
-    return sentence(QC_FAIL, reason=reason)
+def qc_fail(reason: str | None) -> Said:
+    """A QC fail's reason: what the checker wrote (required by the receipts), inside the
+    hub's sentence."""
+    return sentence(QC_FAIL, reason=reason or "")
 
 
 def _default(reason: str | Said) -> str | Said:

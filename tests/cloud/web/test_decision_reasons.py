@@ -385,3 +385,12 @@ def test_a_channels_hold_in_the_page_language(
     reasons = [h["reason"] for h in api["history"]]
     assert "refund on the channel: line O-1 WAIT_SELLER_AGREE" in reasons
     assert reasons[-1] == "refund withdrawn" and api["on_hold"] is False
+    # The shop page's changes: our own sentences said in Chinese (migration 0051), the API's
+    # detail the English as before.
+    shop_page = c.get("/web/channels/tb1", headers=ZH).text
+    details = [
+        html.unescape(d).strip() for d in re.findall(r'<td class="detail">(.*?)</td>', shop_page, re.S)
+    ]  # fmt: skip
+    assert "渠道上有退款：子订单 O-1 WAIT_SELLER_AGREE" in details, details
+    assert "渠道上有退款：子订单 O-1 CLOSED" in details, details
+    assert not [d for d in details if d.startswith("refund on the channel")], details

@@ -128,7 +128,17 @@ def test_movement_reasons_in_the_page_language(
         counted = s.execute(
             select(StockMovement.sku_code).where(StockMovement.document.startswith("count:"))
         ).scalar_one()
-        known = {SKU, counted, shipped, cancelled, moved, number, "PO-MV-1", "RC-MV-1", "user:admin"}
+        known = {
+            SKU,
+            counted,
+            shipped,
+            cancelled,
+            moved,
+            number,
+            "PO-MV-1",
+            "RC-MV-1",
+            "user:admin",
+        }
         known |= {f"RR-{number}", *s.execute(select(Warehouse.code)).scalars()}
         known |= {f"node:{n}" for n in s.execute(select(Node.node_id)).scalars()}
         known |= {*s.execute(select(Node.node_id)).scalars()}
@@ -230,6 +240,37 @@ OLD_REASONS = [
     ("reversal", "wrong PO", None),
     ("receipt", "bench stock", None),
 ]
+
+
+#: A channel change's detail before 0051, by the change's kind (None: as stored).
+OLD_CHANGES = [
+    ("cancel", "closed on the channel (TRADE_CLOSED)", "已在渠道上关闭（TRADE_CLOSED）"),
+    ("refund", "refund on the channel: line O-1 WAIT_SELLER_AGREE", "渠道上有退款：子订单 O-1 WAIT_SELLER_AGREE"),
+    ("refund_ended", "refund on the channel: line O-1 CLOSED", "渠道上有退款：子订单 O-1 CLOSED"),
+    ("address", "address changed", "地址已改"),
+    ("address", "address changed; order shipped", "地址已改；订单已发货"),
+    (
+        "address",
+        "the buyer changed the address on the channel after the audit: reject it (驳回) and edit",
+        "买家在审核后于渠道上改了地址：请驳回后修改",
+    ),
+    ("address", "receiver_address is missing", None),  # the trade's data, as it stood
+]  # fmt: skip
+
+
+def test_old_channel_change_details_parse_as_the_same_english() -> None:
+    from cloud.orders.reasons import line_in
+    from cloud.web import i18n
+
+    zh = i18n.translations("zh_CN").gettext
+    for kind, english, chinese in OLD_CHANGES:
+        said = MIGRATION.parse(kind, english, "channel_change")
+        if chinese is None:
+            assert said is None, english
+            continue
+        assert said is not None, english
+        assert line_in(said["msgid"], said["params"], english, lambda m: m) == english
+        assert line_in(said["msgid"], said["params"], english, zh) == chinese, english
 
 
 def test_old_movement_reasons_parse_as_the_same_english() -> None:

@@ -18,6 +18,11 @@ movement that wrote it: an adjustment's reason is a person's unless it is a stoc
 other row keeps its English and the page shows that. A QC fail's receipt ("QC fail: …") gets
 its message id here too: cancelling that receipt (取消入库) now tells its rejected units by the
 message id (cloud/stock/ledger.py ``QC_FAIL``), where it read the English before.
+
+A channel's change (``channel_change.detail``, the shop page's "Changes on the channel") is
+given the same columns where the detail is our own sentence (closed on the channel, a refund,
+an address changed: cloud/channels/changes.py); a detail that is the trade's data refused as
+it stood, or the marketplace's words, has no message id and is shown as it is.
 """
 
 from __future__ import annotations
@@ -151,41 +156,70 @@ _KINDS: dict[str, tuple[_Pattern, ...]] = {
 }
 
 
-def parse(kind: str, reason: str) -> Said | None:
-    """The sentence of a movement's reason written before 0051, or None (shown as stored)."""
-    for pattern, said in _KINDS.get(kind, ()):
+_LATE = "the buyer changed the address on the channel after the audit: reject it (驳回) and edit"
+_REFUND: _Pattern = (
+    re.compile(r"refund on the channel: line (?P<line>\S+) (?P<status>\S+)"),
+    _named("refund on the channel: line %(line)s %(status)s"),
+)
+#: A channel change's detail before 0051, by the change's kind.
+_CHANGES: dict[str, tuple[_Pattern, ...]] = {
+    "cancel": (
+        (
+            re.compile(r"closed on the channel \((?P<status>[^()]*)\)"),
+            _named("closed on the channel (%(status)s)"),
+        ),
+    ),
+    "refund": (_REFUND,),
+    "refund_ended": (_REFUND,),
+    "address": (
+        _fixed("address changed"),
+        (
+            re.compile(r"address changed; order (?P<status>\S+)"),
+            _named("address changed; order %(status)s"),
+        ),
+        _fixed(_LATE),
+    ),
+}
+
+
+def parse(kind: str, reason: str, table: str = "stock_movement") -> Said | None:
+    """The sentence of a movement's reason (or of a channel change's detail) written before
+    0051, or None (shown as stored)."""
+    patterns = _CHANGES if table == "channel_change" else _KINDS
+    for pattern, said in patterns.get(kind, ()):
         m = pattern.fullmatch(reason)
         if m:
             return said(m)
     return None
 
 
-def upgrade() -> None:
-    op.add_column("stock_movement", sa.Column("message", sa.Text(), nullable=True))
-    op.add_column("stock_movement", sa.Column("params", sa.JSON(), nullable=True))
+def _upgrade(name: str, key: type[sa.types.TypeEngine[Any]], text: str) -> None:
+    """Add the columns to ``name`` and give its old rows a message id where they parse
+    (``text``: the column with the English; ``key``: the type of its primary key ``id``)."""
+    op.add_column(name, sa.Column("message", sa.Text(), nullable=True))
+    op.add_column(name, sa.Column("params", sa.JSON(), nullable=True))
+    kinds = _CHANGES if name == "channel_change" else _KINDS
     t = sa.table(
-        "stock_movement",
-        sa.column("id", sa.String()),
+        name,
+        sa.column("id", key()),
         sa.column("kind", sa.String()),
-        sa.column("reason", sa.String()),
+        sa.column(text, sa.String()),
         sa.column("message", sa.Text()),
         sa.column("params", sa.JSON()),
     )
     bind = op.get_bind()
-    last = ""
+    last: Any = None
     while True:
-        rows = bind.execute(
-            sa.select(t.c.id, t.c.kind, t.c.reason)
-            .where(t.c.id > last, t.c.kind.in_(list(_KINDS)))
-            .order_by(t.c.id)
-            .limit(_BATCH)
-        ).all()
+        q = sa.select(t.c.id, t.c.kind, t.c[text]).where(t.c.kind.in_(list(kinds)))
+        if last is not None:
+            q = q.where(t.c.id > last)
+        rows = bind.execute(q.order_by(t.c.id).limit(_BATCH)).all()
         if not rows:
             break
         last = rows[-1].id
         updates = []
         for row in rows:
-            said = parse(row.kind, row.reason or "")
+            said = parse(row.kind, row[2] or "", name)
             if said is not None:
                 updates.append({"rid": row.id, "m": said["msgid"], "p": said["params"] or None})
         if updates:
@@ -197,7 +231,13 @@ def upgrade() -> None:
             )
 
 
+def upgrade() -> None:
+    _upgrade("stock_movement", sa.String, "reason")
+    _upgrade("channel_change", sa.Integer, "detail")
+
+
 def downgrade() -> None:
-    with op.batch_alter_table("stock_movement") as batch:
-        batch.drop_column("params")
-        batch.drop_column("message")
+    for name in ("channel_change", "stock_movement"):
+        with op.batch_alter_table(name) as batch:
+            batch.drop_column("params")
+            batch.drop_column("message")

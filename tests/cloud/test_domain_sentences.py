@@ -10,6 +10,7 @@ placeholders and keyword arguments differ (a missing one raises KeyError at the 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -105,6 +106,7 @@ def problems(tree: ast.Module, errors: set[str]) -> list[tuple[int, str]]:
     return found
 
 
+@functools.cache  # parsed once for the module's walks (read only)
 def _sources() -> dict[str, ast.Module]:
     return {
         str(p.relative_to(ROOT)): ast.parse(p.read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ without it reaches the pages in English.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 
@@ -155,3 +155,86 @@ class Unauthenticated(DomainError):
     """No valid credentials (HTTP 401): a bad, expired or unknown token or password."""
 
     status = 401
+
+
+# --- a sentence kept as JSON ---------------------------------------------------------
+# A task's detail (cloud/tasks.py), an order's history line (cloud/orders/reasons.py) and a
+# ledger movement's reason (cloud/stock/ledger.py) keep a sentence as its message id and
+# parameters, ``{"msgid", "params"}``, and say it in a page's language with :func:`say`.
+# They live here, below every domain package, so the ledger (beside cloud.tasks, which it
+# does not import) writes its reasons the same way.
+
+Gettext = Callable[[str], str]
+#: A sentence as JSON keeps it: ``{"msgid", "params"}`` (:func:`sentence`).
+Said = dict[str, Any]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _plain(value: Any) -> Any:
+    """A parameter as JSON can keep it: sentences and lists as such, numbers as numbers,
+    anything else (a Decimal, a date) as its text."""
+    if isinstance(value, Sentence):  # a reason put into a refusal (cloud/errors.py)
+        return {"msgid": value.msgid, "params": plain_params(value.params)}
+    if isinstance(value, Mapping):
+        return {"msgid": str(value["msgid"]), "params": plain_params(value.get("params"))}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def plain_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {str(k): _plain(v) for k, v in (params or {}).items()}
+
+
+def sentence(msgid: str, /, **params: Any) -> dict[str, Any]:
+    """A sentence to put inside a task's detail (a parameter), translated with it."""
+    return {"msgid": msgid, "params": plain_params(params)}
+
+
+def _value(value: Any, gettext: Gettext) -> Any:
+    if isinstance(value, dict) and "msgid" in value:
+        return say(str(value["msgid"]), value.get("params") or {}, gettext)
+    if isinstance(value, list):
+        return "; ".join(str(_value(v, gettext)) for v in value)
+    # A word the catalogue knows (an order's status) is translated; codes and names have
+    # no entry and stay as they are (as cloud.errors.translate does).
+    return gettext(value) if isinstance(value, str) and value else value
+
+
+def say(msgid: str, params: Mapping[str, Any], gettext: Gettext = _identity) -> str:
+    """``msgid`` in the language of ``gettext`` with ``params`` put in; English (the
+    identity) by default. A broken translation falls back to the English sentence."""
+    text = gettext(msgid)
+    try:
+        values = {k: _value(v, gettext) for k, v in params.items()}
+        return text % values if values else text
+    except (KeyError, ValueError, TypeError):
+        if gettext is _identity:
+            raise  # the sentence itself is broken: a defect at the call site
+        return say(msgid, params)
+
+
+def english(reason: str | Said | None) -> str | None:
+    """The English of a history line's reason: a sentence said, a person's words as typed."""
+    if reason is None or isinstance(reason, str):
+        return reason
+    return say(str(reason["msgid"]), reason.get("params") or {})
+
+
+def written(reason: str | Said | None, limit: int = 2000) -> dict[str, Any]:
+    """The ``reason``, ``message`` and ``params`` columns of a history line. A sentence
+    (:func:`sentence`) keeps its message id and parameters beside its English;
+    a person's words (``str``) are kept as typed, without a message id."""
+    if reason is None or isinstance(reason, str):
+        return {"reason": reason[:limit] if reason else reason, "message": None, "params": None}
+    params = reason.get("params") or {}
+    return {
+        "reason": say(str(reason["msgid"]), params)[:limit],
+        "message": str(reason["msgid"]),
+        "params": params or None,
+    }

@@ -317,7 +317,7 @@ def _order_fact(
                 o.warehouse_id,
                 ln.sku_code,
                 "pick",
-                f"picked by {ev.payload.operator or node}",
+                tasks.sentence(N_("picked by %(who)s"), who=ev.payload.operator or node),
                 orders.doc(o.order_no),
                 actor,
                 bin_code=ln.bin,
@@ -478,7 +478,17 @@ def count_moves(session: Session, account_id: int, node: str, ev: StocktakeCount
             wh.id,
             ln.sku_code,
             "adjust",
-            f"stocktake {p.count_id} ({p.method}, {p.scope}): counted {ln.counted}, expected {ln.expected}",
+            tasks.sentence(
+                N_(
+                    "stocktake %(count)s (%(method)s, %(scope)s): counted %(counted)s, expected"
+                    " %(expected)s"
+                ),
+                count=p.count_id,
+                method=p.method,
+                scope=p.scope,
+                counted=ln.counted,
+                expected=ln.expected,
+            ),
             f"count:{p.count_id}",
             f"node:{node}",
             qty_delta=ln.counted - ln.expected,

@@ -14,7 +14,7 @@ are shown as their English detail.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,36 +22,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import Task
-from cloud.errors import N_, DomainError, Sentence
+from cloud.errors import N_, DomainError, Sentence, plain_params
 
-Gettext = Callable[[str], str]
-
-
-def _identity(text: str) -> str:
-    return text
-
-
-def _plain(value: Any) -> Any:
-    """A parameter as JSON can keep it: sentences and lists as such, numbers as numbers,
-    anything else (a Decimal, a date) as its text."""
-    if isinstance(value, Sentence):  # a reason put into a refusal (cloud/errors.py)
-        return {"msgid": value.msgid, "params": _plain_params(value.params)}
-    if isinstance(value, Mapping):
-        return {"msgid": str(value["msgid"]), "params": _plain_params(value.get("params"))}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def _plain_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {str(k): _plain(v) for k, v in (params or {}).items()}
-
-
-def sentence(msgid: str, /, **params: Any) -> dict[str, Any]:
-    """A sentence to put inside a task's detail (a parameter), translated with it."""
-    return {"msgid": msgid, "params": _plain_params(params)}
+# A sentence kept as JSON and said in a page's language: cloud/errors.py, where the ledger
+# reaches it too; kept importable from here as before.
+from cloud.errors import Gettext as Gettext
+from cloud.errors import say as say
+from cloud.errors import sentence as sentence
 
 
 def said(err: Exception) -> dict[str, Any] | str:
@@ -60,29 +37,6 @@ def said(err: Exception) -> dict[str, Any] | str:
     if isinstance(err, DomainError) and err.msgid:
         return sentence(err.msgid, **err.params)
     return str(err)
-
-
-def _value(value: Any, gettext: Gettext) -> Any:
-    if isinstance(value, dict) and "msgid" in value:
-        return say(str(value["msgid"]), value.get("params") or {}, gettext)
-    if isinstance(value, list):
-        return "; ".join(str(_value(v, gettext)) for v in value)
-    # A word the catalogue knows (an order's status) is translated; codes and names have
-    # no entry and stay as they are (as cloud.errors.translate does).
-    return gettext(value) if isinstance(value, str) and value else value
-
-
-def say(msgid: str, params: Mapping[str, Any], gettext: Gettext = _identity) -> str:
-    """``msgid`` in the language of ``gettext`` with ``params`` put in; English (the
-    identity) by default. A broken translation falls back to the English sentence."""
-    text = gettext(msgid)
-    try:
-        values = {k: _value(v, gettext) for k, v in params.items()}
-        return text % values if values else text
-    except (KeyError, ValueError, TypeError):
-        if gettext is _identity:
-            raise  # the sentence itself is broken: a defect at the call site
-        return say(msgid, params)
 
 
 def detail_in(task: Task, gettext: Gettext) -> str:
@@ -106,7 +60,7 @@ def open_task(
     event_id: str | None = None,
 ) -> Task:
     """``message``: an ``N_`` sentence with ``%(name)s`` placeholders, ``params`` their values."""
-    kept = _plain_params(params)
+    kept = plain_params(params)
     t = Task(
         account_id=account_id,
         kind=kind,

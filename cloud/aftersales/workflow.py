@@ -31,7 +31,7 @@ from cloud.aftersales import release, routes
 from cloud.aftersales.requests import amount_of, get, lines_of, log, setting, warehouse_code
 from cloud.db.aftersales import AftersalesLine, AftersalesRefund, AftersalesRequest
 from cloud.db.models import SalesOrder, Warehouse
-from cloud.errors import N_, ConflictError, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError, sentence
 from cloud.orders import arrival
 from cloud.orders.core import CHANNELS, LineIn, OrderIn
 from cloud.orders.reasons import commas
@@ -233,7 +233,9 @@ def receive(
     # The damaged units' warehouse: the receiving warehouse's route, the account's setting,
     # or its own damaged bucket (cloud/aftersales/routes.py).
     bad = routes.destination(session, account_id, req.warehouse_id)
-    received_at = "" if bad.via == "bucket" else f", received at {warehouse_code(session, req)}"
+    # The damaged units' reason names the warehouse that took them in when they were booked
+    # elsewhere (cloud/aftersales/routes.py).
+    at = None if bad.via == "bucket" else warehouse_code(session, req)
     moves: list[ledger.Move] = []
     for no in sorted(qc):
         ln = qc[no]
@@ -244,7 +246,7 @@ def receive(
                     req.warehouse_id,
                     ln.sku_code,
                     "return",
-                    f"return {number}",
+                    sentence(N_("return %(number)s"), number=number),
                     f"as:{number}",
                     actor,
                     qty_delta=ln.sellable,
@@ -258,7 +260,18 @@ def receive(
                     bad.warehouse_id,
                     ln.sku_code,
                     "return",
-                    f"return {number} damaged{received_at}: {ln.reason}"[:300],
+                    sentence(
+                        N_("return %(number)s damaged: %(reason)s"),
+                        number=number,
+                        reason=(ln.reason or "")[:300],
+                    )
+                    if at is None
+                    else sentence(
+                        N_("return %(number)s damaged, received at %(warehouse)s: %(reason)s"),
+                        number=number,
+                        warehouse=at,
+                        reason=(ln.reason or "")[:300],
+                    ),
                     f"as:{number}",
                     actor,
                     qty_delta=ln.damaged,

@@ -39,7 +39,7 @@ from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder
 from cloud.errors import N_
 from cloud.orders import workflow
 from cloud.orders.core import EDITABLE, OrderPatch
-from cloud.orders.reasons import LIST, Said, english
+from cloud.orders.reasons import LIST, Said, english, written
 from cloud.tasks import sentence
 
 ACTOR = "channel"
@@ -89,10 +89,13 @@ def _once(
     kind: str,
     key: str,
     outcome: str,
-    detail: str,
+    detail: str | Said,
     now: datetime,
 ) -> bool:
-    """Record the change; False when it was recorded already (and so acted on already)."""
+    """Record the change; False when it was recorded already (and so acted on already).
+    ``detail``: our sentence (said in the shop page's language, migration 0051) or words as
+    the marketplace or the trade's data gave them (kept as they are)."""
+    said = written(detail, 300)
     stmt = (
         postgresql.insert(ChannelChange)
         if dialect_of(session) == "postgresql"
@@ -107,7 +110,9 @@ def _once(
             kind=kind,
             change_key=key[:200],
             outcome=outcome,
-            detail=detail[:300],
+            detail=said["reason"],
+            message=said["message"],
+            params=said["params"],
             at=now,
         )
         .on_conflict_do_nothing(index_elements=["shop_id", "change_key"])
@@ -201,12 +206,11 @@ def cancel(
     session: Session, shop: ChannelShop, ext: str, o: SalesOrder, why: Said, now: datetime
 ) -> None:
     """``why``: a sentence (the order's history says it in the page's language)."""
-    text = english(why) or ""
     if o.status == "shipped":
-        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "after_sales", text, now)
+        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "after_sales", why, now)
     elif o.status == "cancelled":
-        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "none", text, now)
-    elif _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "applied", text, now):
+        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "none", why, now)
+    elif _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "applied", why, now):
         workflow.cancel(session, o.account_id, o.order_no, why, ACTOR, now)
 
 
@@ -226,15 +230,14 @@ def refund(
     withdrawn refund lifts our hold only if no other line has one open or paid)."""
     key = f"refund:{refund_id}:{status}"
     said = sentence(N_("refund on the channel: line %(line)s %(status)s"), line=oid, status=status)
-    why = english(said) or ""  # starts with REFUND_HOLD: the hold is known as ours by it
     kind = "refund" if status in OPEN_REFUND | {"SUCCESS"} else "refund_ended"
     if o.status == "shipped":
         outcome = "after_sales" if kind == "refund" else "none"
-        _once(session, shop, ext, o, kind, key, outcome, why, now)
+        _once(session, shop, ext, o, kind, key, outcome, said, now)
     elif o.status == "cancelled":
-        _once(session, shop, ext, o, kind, key, "none", why, now)
+        _once(session, shop, ext, o, kind, key, "none", said, now)
     elif kind == "refund":
-        if _once(session, shop, ext, o, kind, key, "held", why, now):
+        if _once(session, shop, ext, o, kind, key, "held", said, now):
             hold(session, o, said, now)
     else:
         # Withdrawn (CLOSED): lift our own hold once no line of the trade has a refund open.
@@ -244,7 +247,7 @@ def refund(
             and open_refunds(session, shop.id, ext, payload, refund_id) == 0
         )
         outcome = "applied" if lift else "none"
-        if _once(session, shop, ext, o, kind, key, outcome, why, now) and lift:
+        if _once(session, shop, ext, o, kind, key, outcome, said, now) and lift:
             unhold_ours(session, o, now)
 
 
@@ -261,7 +264,15 @@ def address(
     key = f"address:{ext}:{int(t.modified.timestamp())}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
     if o.status in ("shipped", "cancelled"):
         _once(
-            session, shop, ext, o, "address", key, "none", f"address changed; order {o.status}", now
+            session,
+            shop,
+            ext,
+            o,
+            "address",
+            key,
+            "none",
+            sentence(N_("address changed; order %(status)s"), status=o.status),
+            now,
         )
         return
     try:
@@ -274,7 +285,9 @@ def address(
             hold(session, o, changed, now)
         return
     if o.status in EDITABLE:
-        if _once(session, shop, ext, o, "address", key, "applied", "address changed", now):
+        if _once(
+            session, shop, ext, o, "address", key, "applied", sentence(N_("address changed")), now
+        ):
             workflow.patch(
                 session, o.account_id, o.order_no, OrderPatch(recipient=recipient), ACTOR, now
             )
@@ -284,7 +297,7 @@ def address(
             "the buyer changed the address on the channel after the audit: reject it (驳回) and edit"
         )
     )
-    if _once(session, shop, ext, o, "address", key, "held", english(late) or "", now):
+    if _once(session, shop, ext, o, "address", key, "held", late, now):
         hold(session, o, late, now)
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.models import Base
@@ -79,7 +79,13 @@ class ChannelChange(Base):
     #: "applied" (the order changed), "held" (held for a person), "after_sales" (shipped
     #: already: for the after-sales flow, issue 17), "none" (nothing to do).
     outcome: Mapped[str] = mapped_column(String(16))
+    #: The English the API answers: our own sentence, or the marketplace's words as sent.
     detail: Mapped[str] = mapped_column(String(300))
+    #: Our sentence's gettext message id and parameters (cloud/errors.py ``written``), so the
+    #: shop page says it in its language (migration 0051). Null for words as sent and for a
+    #: row from before whose English did not parse: the page shows ``detail`` as it is.
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime]
 
 

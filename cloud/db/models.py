@@ -354,7 +354,13 @@ class StockMovement(Base):
     reserved_delta: Mapped[int]
     bin_code: Mapped[str | None] = mapped_column(String(64))
     bin_delta: Mapped[int]
+    #: The English the API answers: a sentence the hub wrote, or a person's words as typed.
     reason: Mapped[str] = mapped_column(String(300))
+    #: The sentence's gettext message id and parameters (cloud/errors.py ``written``), so the
+    #: pages say it in their language (migration 0051). Null for a person's words and for a
+    #: row from before whose English did not parse: the page shows ``reason`` as it is.
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     document: Mapped[str] = mapped_column(String(120), index=True)
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime]

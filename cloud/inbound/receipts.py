@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import PurchaseOrder, PurchaseReceipt, Warehouse
-from cloud.errors import N_, ConflictError, InvalidError
+from cloud.errors import N_, ConflictError, InvalidError, sentence
 from cloud.inbound import orders
 from cloud.inbound.tolerance import most_allowed
 from cloud.stock import ledger
@@ -124,7 +124,9 @@ def book(
             wh.id,
             ln.sku_code,
             "receipt",
-            f"QC fail: {ln.reason}" if ln.verdict == "fail" else f"PO receipt {receipt_id}",
+            ledger.qc_fail(ln.reason)
+            if ln.verdict == "fail"
+            else sentence(N_("PO receipt %(receipt)s"), receipt=receipt_id),
             f"po:{po.number}",
             actor,
             qty_delta=ln.qty,

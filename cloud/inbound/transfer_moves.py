@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import StockMovement, Warehouse
 from cloud.db.transfers import Transfer, TransferReceipt, TransferReversal
-from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError, Said, sentence
 from cloud.inbound import transfer_release, transfers
 from cloud.stock import ledger
 
@@ -134,7 +134,9 @@ def receive(
             wh.id,
             ln.sku_code,
             "transfer",
-            f"QC fail: {ln.reason}" if ln.verdict == "fail" else f"transfer receipt {receipt_id}",
+            ledger.qc_fail(ln.reason)
+            if ln.verdict == "fail"
+            else sentence(N_("transfer receipt %(receipt)s"), receipt=receipt_id),
             transfers.document(t.number),
             actor,
             qty_delta=ln.qty,
@@ -168,7 +170,7 @@ def receive(
     return receipt, True
 
 
-def _back(m: StockMovement, reason: str, actor: str) -> ledger.Move:
+def _back(m: StockMovement, reason: Said, actor: str) -> ledger.Move:
     return ledger.Move(
         m.warehouse_id,
         m.sku_code,
@@ -252,7 +254,14 @@ def cancel_receipt(
     ids = ledger.post(
         session,
         account_id,
-        [_back(m, f"取消入库 {receipt_id}: {reason}", actor) for m in moved],
+        [
+            _back(
+                m,
+                sentence(N_("取消入库 %(receipt)s: %(reason)s"), receipt=receipt_id, reason=reason),
+                actor,
+            )
+            for m in moved
+        ],
         now,
     )
     t_lines = {tl.sku_code: tl for tl in transfers.lines_of(session, t)}
@@ -327,7 +336,14 @@ def cancel_shipment(
     ids = ledger.post(
         session,
         account_id,
-        [_back(m, f"冲销出库 {t.number}: {reason}", actor) for m in shipped],
+        [
+            _back(
+                m,
+                sentence(N_("冲销出库 %(number)s: %(reason)s"), number=t.number, reason=reason),
+                actor,
+            )
+            for m in shipped
+        ],
         now,
     )
     for ln in lines:

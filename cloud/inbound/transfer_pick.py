@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from cloud import tasks
 from cloud.db.models import NodeAssignment, Warehouse
 from cloud.db.transfers import Transfer, TransferLine
-from cloud.errors import N_, ConflictError
+from cloud.errors import N_, ConflictError, sentence
 from cloud.inbound import transfer_release, transfers
 from cloud.nodes.registry import station_kinds
 from cloud.stock import ledger
@@ -127,7 +127,7 @@ def ship_rest_from_hub(
             t.from_warehouse_id,
             ln.sku_code,
             "transfer",
-            f"transfer {t.number}: the rest shipped from the hub",
+            sentence(N_("transfer %(number)s: the rest shipped from the hub"), number=t.number),
             transfers.document(t.number),
             actor,
             qty_delta=-(ln.qty - ln.shipped),

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from cloud import tasks
 from cloud.db.models import NodeAssignment, Warehouse
 from cloud.db.transfers import Transfer, TransferShipment
-from cloud.errors import N_, ConflictError
+from cloud.errors import N_, ConflictError, sentence
 from cloud.inbound import transfer_pick, transfer_release, transfers
 from cloud.stock.ledger import Move, post_as_happened
 from protocol.messages import TransferShippedPayload
@@ -189,7 +189,11 @@ def book(
             t.from_warehouse_id,
             ln.sku_code,
             "transfer",
-            f"transfer {t.number} shipped by {p.operator or node}",
+            sentence(
+                N_("transfer %(number)s shipped by %(who)s"),
+                number=t.number,
+                who=p.operator or node,
+            ),
             transfers.document(t.number),
             actor,
             qty_delta=-ln.qty,

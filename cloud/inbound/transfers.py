@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import Bin, PurchaseOrder, Warehouse
 from cloud.db.transfers import Transfer, TransferLine
-from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError, sentence
 from cloud.inbound import transfer_release
 from cloud.stock import ledger
 
@@ -279,7 +279,7 @@ def ship(session: Session, account_id: int, number: str, actor: str, now: dateti
             t.from_warehouse_id,
             ln.sku_code,
             "transfer",
-            f"transfer {t.number} shipped",
+            sentence(N_("transfer %(number)s shipped"), number=t.number),
             document(t.number),
             actor,
             qty_delta=-ln.qty,

@@ -31,7 +31,7 @@ from cloud.db.models import (
     Sku,
     StockMovement,
 )
-from cloud.errors import N_, ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError, sentence
 from cloud.nodes import downlink
 from cloud.orders import channel_outbox, waybill_outbox
 from cloud.orders.reasons import Decision, Said, stock_reserved, stock_short, written
@@ -250,7 +250,7 @@ def reserved_by(session: Session, order_no: str, account_id: int) -> dict[tuple[
 
 
 def release_reservation(
-    session: Session, o: SalesOrder, reason: str, actor: str, now: datetime
+    session: Session, o: SalesOrder, reason: Said, actor: str, now: datetime
 ) -> None:
     held = reserved_by(session, o.order_no, o.account_id)
     moves = [
@@ -280,7 +280,7 @@ def try_reserve(session: Session, o: SalesOrder, actor: str, now: datetime) -> t
             o.warehouse_id,
             s,
             "reservation",
-            "order reserves stock",
+            sentence(N_("order reserves stock")),
             doc(o.order_no),
             actor,
             reserved_delta=q,

@@ -22,6 +22,11 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from cloud.errors import N_
+
+# A history line's columns and its English: cloud/errors.py, where the ledger's movements
+# (cloud/stock/ledger.py) write theirs the same way; importable from here as before.
+from cloud.errors import english as english
+from cloud.errors import written as written
 from cloud.tasks import Gettext, say, sentence
 
 #: A reason as a sentence: ``{"msgid", "params"}`` (cloud/tasks.py ``sentence``).
@@ -66,6 +71,19 @@ CHANNEL_LABELS: Final = {
     "pdd": N_("Pinduoduo"),
     "shop": N_("online shop"),
     "shopify": N_("Shopify"),
+}
+#: The hub's own actors, as a history line, a decision or a ledger movement names who did it:
+#: a name in the page's language (English: the code, as the API says it). A person's login
+#: and a node's id ("node:wh1-pick-1") are names and stay as they are.
+SYSTEM_ACTORS: Final = {
+    "auto-audit": N_("auto-audit"),
+    "channel": N_("channel sync"),
+    "waybills": N_("e-waybill service"),
+    "hub": N_("hub"),
+    "system": N_("system"),
+    "cli": N_("command line"),
+    "operator": N_("operator (command line)"),
+    "seed-demo": N_("demo data"),
 }
 #: Two parts of one history line joined as the hub always joined them in English ("wave W1,
 #: pick node wh1-pick-1"); the Chinese joins them with "，". A longer list nests (:func:`commas`).
@@ -183,27 +201,6 @@ def created(channel: str) -> Said:
     return sentence(N_("%(channel)s order"), channel=channel)
 
 
-def english(reason: str | Said | None) -> str | None:
-    """The English of a history line's reason: a sentence said, a person's words as typed."""
-    if reason is None or isinstance(reason, str):
-        return reason
-    return say(str(reason["msgid"]), reason.get("params") or {})
-
-
-def written(reason: str | Said | None, limit: int = 2000) -> dict[str, Any]:
-    """The ``reason``, ``message`` and ``params`` columns of a history line. A sentence
-    (:func:`cloud.tasks.sentence`) keeps its message id and parameters beside its English;
-    a person's words (``str``) are kept as typed, without a message id."""
-    if reason is None or isinstance(reason, str):
-        return {"reason": reason[:limit] if reason else reason, "message": None, "params": None}
-    params = reason.get("params") or {}
-    return {
-        "reason": say(str(reason["msgid"]), params)[:limit],
-        "message": str(reason["msgid"]),
-        "params": params or None,
-    }
-
-
 def line_in(
     message: str | None, params: dict[str, Any] | None, reason: str | None, gettext: Gettext
 ) -> str:
@@ -212,3 +209,12 @@ def line_in(
     if not message:
         return reason or ""
     return say(message, _labelled(params or {}, gettext), gettext)
+
+
+def actor_in(actor: str | None, gettext: Gettext) -> str:
+    """Who did it, in the language of ``gettext``: the hub's own actors by a name, anyone
+    else as stored. English keeps the code ("auto-audit"), as the API says it."""
+    if not actor or actor not in SYSTEM_ACTORS:
+        return actor or ""
+    said = gettext(SYSTEM_ACTORS[actor])
+    return actor if said == SYSTEM_ACTORS[actor] else said

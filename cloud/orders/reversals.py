@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import SalesOrder, StockMovement
-from cloud.errors import N_, ConflictError, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError, sentence
 from cloud.orders import core as orders
 from cloud.orders import workflow
 from cloud.stock.ledger import reverse_movement
@@ -74,7 +74,9 @@ def cancel_outbound(
             order=order_no,
             status=o.status,
         )
-    workflow.reverse_picks(session, o, f"outbound cancelled: {reason}", actor, now)
+    workflow.reverse_picks(
+        session, o, sentence(N_("outbound cancelled: %(reason)s"), reason=reason), actor, now
+    )
     orders.log(session, o, "cancel_outbound", "audited", actor, now, reason)
     return o, orders.send_release(session, o, now)
 
@@ -117,7 +119,7 @@ def reverse_outbound(
             session,
             account_id,
             mid,
-            f"冲销出库: {reason}",
+            sentence(N_("冲销出库: %(reason)s"), reason=reason),
             actor,
             now,
             allow_kinds=frozenset({"ship"}),
@@ -152,7 +154,7 @@ def cancel_receipt(
         session,
         account_id,
         movement_id,
-        f"取消入库: {reason}",
+        sentence(N_("取消入库: %(reason)s"), reason=reason),
         actor,
         now,
         override=override,

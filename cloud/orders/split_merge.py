@@ -105,7 +105,9 @@ def split(
         ).scalar_one()
         + 1
     )
-    release_reservation(session, o, f"split into {order_no}-S{n}", actor, now)
+    release_reservation(
+        session, o, sentence(N_("split into %(order)s"), order=f"{order_no}-S{n}"), actor, now
+    )
     child = SalesOrder(
         **{k: getattr(o, k) for k in _SPLIT_INHERITS},
         id=str(uuid.uuid4()),
@@ -230,7 +232,9 @@ def merge(
                 head=head.order_no,
             )
     for o in orders:
-        release_reservation(session, o, f"merged into {head.order_no}", actor, now)
+        release_reservation(
+            session, o, sentence(N_("merged into %(order)s"), order=head.order_no), actor, now
+        )
     # A hold on a merged-away order stops its goods, which now ship with the head.
     holds: list[Said] = [
         sentence(

@@ -4,6 +4,7 @@ the ends of an order: shipped (the outbound posts) or cancelled."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +39,13 @@ from cloud.orders.core import (
 from cloud.orders.reasons import LIST, Decision, Said, commas, english, written
 from cloud.stock.ledger import Move, post, reverse_movement
 from cloud.tasks import sentence
+
+#: A ship's movements and a cancelled order's (cloud/stock/ledger.py ``Move.reason``).
+SHIPPED: Final = sentence(N_("shipped"))
+CANCELLED: Final = N_("cancelled: %(reason)s")
+#: An order held without a reason given: the hub's words, which the pages translate (a
+#: person's typed reason is shown as typed; the catalogue knows only this one).
+HELD_BY_HAND: Final = N_("held by hand")
 
 # --- the manual steps: save → confirm → audit complete ---------------------------------
 
@@ -191,7 +199,7 @@ def set_hold(
     # ``reason``: a person's words, or a sentence the hub says (a channel's hold: cloud/
     # channels/changes.py); the order keeps its English, the history line both.
     said = english(reason)
-    o.on_hold, o.hold_reason = on, (said or "held by hand")[:300] if on else None
+    o.on_hold, o.hold_reason = on, (said or HELD_BY_HAND)[:300] if on else None
     session.add(
         OrderLog(
             order_id=o.id,
@@ -231,7 +239,13 @@ def patch(
                 N_("no warehouse %(warehouse)r"), "warehouse", warehouse=body.warehouse
             )
         if wh.id != o.warehouse_id:
-            release_reservation(session, o, f"warehouse changed to {wh.code}", actor, now)
+            release_reservation(
+                session,
+                o,
+                sentence(N_("warehouse changed to %(warehouse)s"), warehouse=wh.code),
+                actor,
+                now,
+            )
             o.warehouse_id = wh.id
             try_reserve(session, o, actor, now)
             changes.append(sentence(N_("warehouse → %(warehouse)s"), warehouse=wh.code))
@@ -283,7 +297,7 @@ def ship(session: Session, account_id: int, order_no: str, actor: str, now: date
         )
     held = reserved_by(session, order_no, account_id)
     moves = [
-        Move(w, s, "ship", "shipped", doc(order_no), actor, qty_delta=-q, reserved_delta=-q)
+        Move(w, s, "ship", SHIPPED, doc(order_no), actor, qty_delta=-q, reserved_delta=-q)
         for (w, s), q in sorted(held.items())
     ]
     post(session, account_id, moves, now)
@@ -291,7 +305,7 @@ def ship(session: Session, account_id: int, order_no: str, actor: str, now: date
     return o
 
 
-def reverse_picks(session: Session, o: SalesOrder, reason: str, actor: str, now: datetime) -> None:
+def reverse_picks(session: Session, o: SalesOrder, reason: Said, actor: str, now: datetime) -> None:
     """Goods picked for an order that will not ship go back to their bins on the book."""
     picks = (
         session.execute(
@@ -341,7 +355,7 @@ def cancel(
         )
     at_edge = o.status in AT_EDGE
     if at_edge:
-        reverse_picks(session, o, f"cancelled: {english(reason)}", actor, now)
-    release_reservation(session, o, f"cancelled: {english(reason)}", actor, now)
+        reverse_picks(session, o, sentence(CANCELLED, reason=reason), actor, now)
+    release_reservation(session, o, sentence(CANCELLED, reason=reason), actor, now)
     log(session, o, "cancel", "cancelled", actor, now, reason)
     return o, send_release(session, o, now) if at_edge else {}

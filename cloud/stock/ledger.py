@@ -39,7 +39,16 @@ from cloud.db.models import (
     StockSalesDay,
     Warehouse,
 )
-from cloud.errors import N_, ConflictError, InvalidError, NotFoundError, Sentence
+from cloud.errors import (
+    N_,
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    Said,
+    Sentence,
+    sentence,
+    written,
+)
 from cloud.nodes import downlink
 from cloud.stock.warehouses import ZONE_BUCKET
 
@@ -58,6 +67,25 @@ BUCKET_WORDS: Final = {
 }
 #: Kinds a person may reverse directly (orders reverse reservations and ships themselves).
 REVERSIBLE: Final = {"receipt", "adjust", "transfer", "return", "ship"}
+#: A receipt's units that failed quality control (a purchase order's, a transfer's): the
+#: reason is this sentence, and a cancelled receipt (取消入库) tells its rejected units by
+#: the message id (migration 0051 gave the rows from before it).
+QC_FAIL: Final = N_("QC fail: %(reason)s")
+#: The reasons :func:`receive` and :func:`transfer` give when the caller names none (the
+#: API's defaults, cloud/api/schemas.py): the hub's words, said in the page's language.
+DEFAULT_REASONS: Final = {"receipt": N_("receipt"), "transfer": N_("transfer")}
+
+
+def qc_fail(reason: str | None) -> Said:
+    """A QC fail's reason: what the checker wrote (required by the receipts), inside the
+    hub's sentence."""
+    return sentence(QC_FAIL, reason=reason or "")
+
+
+def _default(reason: str | Said) -> str | Said:
+    if isinstance(reason, str) and reason in DEFAULT_REASONS:
+        return sentence(DEFAULT_REASONS[reason])
+    return reason
 
 
 #: Keys per locking SELECT: PostgreSQL parses a row-value IN list recursively, and 10,000
@@ -76,7 +104,10 @@ class Move:
     warehouse_id: int
     sku_code: str
     kind: Kind
-    reason: str
+    #: Why: a sentence the hub wrote (:func:`cloud.errors.sentence`: its message id and
+    #: parameters are kept beside its English, so the pages say it in their language;
+    #: migration 0051), or a person's words as typed (``str``).
+    reason: str | Said
     document: str
     actor: str
     qty_delta: int = 0
@@ -272,7 +303,7 @@ class Ledger:
                     "reserved_delta": m.reserved_delta,
                     "bin_code": m.bin_code,
                     "bin_delta": m.bin_delta,
-                    "reason": m.reason[:300],
+                    **written(m.reason, 300),
                     "document": m.document,
                     "actor": m.actor,
                     "created_at": self.now,
@@ -426,7 +457,7 @@ def receive(
     now: datetime,
     *,
     bin_code: str | None = None,
-    reason: str = "receipt",
+    reason: str | Said = "receipt",
 ) -> str:
     """Goods in (入库) without a purchase order (receipts against one: cloud/inbound/).
     Into a QC/hold/damaged bin they land in that bucket, not sellable."""
@@ -438,7 +469,7 @@ def receive(
         wh.id,
         sku_code,
         "receipt",
-        reason,
+        _default(reason),
         document,
         actor,
         qty_delta=qty,
@@ -487,7 +518,7 @@ def _po_unreceive(session: Session, account_id: int, m: StockMovement) -> None:
         return
     line, po = row
     line.received -= m.qty_delta
-    if m.reason.startswith("QC fail"):
+    if m.message == QC_FAIL:
         line.rejected = max(0, line.rejected - m.qty_delta)
     if po.status in ("received", "partially_received"):
         lines = session.execute(
@@ -511,7 +542,7 @@ def transfer(
     *,
     from_bin: str | None = None,
     to_bin: str | None = None,
-    reason: str = "transfer",
+    reason: str | Said = "transfer",
 ) -> tuple[str, str]:
     """Transfer (调拨): an outbound movement at the source and an inbound at the receiver.
 
@@ -525,6 +556,7 @@ def transfer(
     require_skus(session, account_id, [sku_code])
     doc = f"transfer:{uuid.uuid4().hex[:12]}"
     same = a.id == b.id
+    reason = _default(reason)
     out = Move(
         a.id,
         sku_code,
@@ -586,7 +618,7 @@ def reverse_movement(
     session: Session,
     account_id: int,
     movement_id: str,
-    reason: str,
+    reason: str | Said,
     actor: str,
     now: datetime,
     *,

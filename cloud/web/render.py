@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from cloud.orders.audit_rules import CHINA
-from cloud.orders.reasons import line_in, reason_in
+from cloud.orders.reasons import actor_in, line_in, reason_in
 from cloud.web import i18n
 from cloud.web.alarms import alarm_in
 from cloud.web.session import PREFIX, WebUser
@@ -80,6 +80,9 @@ def environment(locale: str) -> Environment:
     env.filters["reasons"] = functools.partial(_reasons, i18n.translations(locale).gettext)
     # An order's history line: a sentence the hub wrote, or a person's words as typed (0048).
     env.filters["line"] = functools.partial(_line, i18n.translations(locale).gettext)
+    # Who did it: the hub's own actors by a name in the page's language, people and nodes as
+    # they are (cloud/orders/reasons.py ``SYSTEM_ACTORS``).
+    env.filters["actor"] = functools.partial(actor_in, gettext=i18n.translations(locale).gettext)
     # A node's alarm: the edge's English read as a sentence (cloud/web/alarms.py).
     env.filters["alarm"] = lambda text: alarm_in(text, i18n.translations(locale).gettext)
     env.globals["P"] = PREFIX

@@ -27,6 +27,7 @@ from cloud.db.models import (
     Rule,
     SalesOrder,
     Sku,
+    StockMovement,
     Warehouse,
 )
 from tests.cloud.conftest import login
@@ -230,6 +231,24 @@ def test_an_orders_history_in_the_page_language(
     assert f"pick lease {PICK1} → {PICK2}: 一号机坏了" in en
     assert any(x.startswith("wave W-1, ") for x in en), en
     assert any(x.startswith("event ") and x.endswith(f"(version {version})") for x in en), en
+    # The order's ledger movements on the SKU's movements page (migration 0051): a reservation,
+    # the node's pick and its reversal (撤销出库), the split's and merge's releases, the ship
+    # and 冲销出库, none left in English.
+    from tests.cloud.web.test_movement_reasons import _column
+
+    with sessions() as s:
+        moved = s.execute(
+            select(StockMovement.sku_code).where(StockMovement.document.in_([f"order:{no}", f"order:{child}"]))
+        ).scalars().all()  # fmt: skip
+    assert moved
+    reasons = []
+    for sku in sorted(set(moved)):
+        cells = _column(c.get("/web/stock/movements", params={"sku": sku}, headers=ZH).text, 7)
+        reasons += cells
+        for cell in cells:
+            assert not _english_left(cell, known | {"user:admin"}), (cell, cells)
+    assert f"由 {PICK2} 拣货" in reasons and "撤销出库：买家改地址" in reasons, reasons
+    assert "冲销出库：快递丢件" in reasons and f"已拆分为 {no}-S1" in reasons, reasons
 
 
 MIGRATION = importlib.import_module("cloud.db.migrations.versions.0048_history_message")
@@ -366,3 +385,12 @@ def test_a_channels_hold_in_the_page_language(
     reasons = [h["reason"] for h in api["history"]]
     assert "refund on the channel: line O-1 WAIT_SELLER_AGREE" in reasons
     assert reasons[-1] == "refund withdrawn" and api["on_hold"] is False
+    # The shop page's changes: our own sentences said in Chinese (migration 0051), the API's
+    # detail the English as before.
+    shop_page = c.get("/web/channels/tb1", headers=ZH).text
+    details = [
+        html.unescape(d).strip() for d in re.findall(r'<td class="detail">(.*?)</td>', shop_page, re.S)
+    ]  # fmt: skip
+    assert "渠道上有退款：子订单 O-1 WAIT_SELLER_AGREE" in details, details
+    assert "渠道上有退款：子订单 O-1 CLOSED" in details, details
+    assert not [d for d in details if d.startswith("refund on the channel")], details

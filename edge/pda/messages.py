@@ -198,6 +198,9 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "desk_item_serial_not_shipped": N_(
         "This serial is not in transit on this transfer: put the unit aside"
     ),
+    "desk_item_serial_taken": N_(
+        "This serial was already received on this node in another receipt: put the unit aside"
+    ),
     "desk_qc_fail_armed": N_("QC fail: scan the failed item"),
     "desk_qc_no_reason": N_("A QC fail needs a reason"),
     "desk_receipt_empty": N_("Nothing counted yet: scan items or abandon"),

@@ -360,6 +360,50 @@ def test_picked_serials_travel_with_the_transfer_and_into_the_trace(demo: TestCl
     assert len(said) == 1 and "did not leave on it" in said[0] and number in said[0]
 
 
+def _received(node: str, seq: int, number: str, rid: str, sku: str, serials: list[str]) -> Event:
+    return TransferReceived(
+        **_base(node, seq, seq),
+        payload=TransferReceivedPayload(
+            receipt_id=rid,
+            transfer_number=number,
+            warehouse="WH2",
+            station=node,
+            lines=[ReceivedLine(sku_code=sku, qty=len(serials), verdict="pass", serials=serials)],
+        ),
+    )
+
+
+def test_a_second_receipt_of_a_serial_that_arrived_is_refused(demo: TestClient) -> None:
+    """Two receipts of one node made before it synced both took serial S (an old node, or
+    one whose store lost the first): the hub books the first; the second books nothing (one
+    unit cannot arrive twice) and opens a ``receipt_conflict`` task, once however often it
+    comes. The serial's other unit is received later under its own serial."""
+    wh2(demo)
+    Node(demo, "WH1")
+    receiver = station(demo, "WH2")
+    node = _as_node(demo, receiver)
+    sku = _phone(demo)
+    number = new_transfer(demo, sku, 3)
+    picker = _picker(demo, number)
+    serials = [f"SN-{uuid.uuid4().hex[:6]}-{i}" for i in range(3)]
+    picker.send(picker.shipped(_ship(picker, number, sku, serials)))
+    Node.send(node, _received(receiver, 1, number, f"{receiver}-R1", sku, serials[:1]))
+    before = state(demo, number, sku)
+    assert before["transfer"]["lines"][0]["received"] == 1
+    twice = _received(receiver, 2, number, f"{receiver}-R2", sku, serials[:2])
+    Node.send(node, twice)
+    Node.send(node, twice)  # sent again (the ack was lost): still one task
+    assert state(demo, number, sku) == before
+    said = _ship_tasks(demo, "receipt_conflict", f"{receiver}-R2")
+    assert len(said) == 1, said
+    assert f"serial(s) {serials[0]} arrived already on transfer {number}" in said[0]
+    # The release still lists the two in transit: the refused receipt took none of them.
+    (line,) = _released(demo, receiver, number)["lines"]
+    assert (line["expected"], line["serials"]) == (2, serials[1:])
+    Node.send(node, _received(receiver, 3, number, f"{receiver}-R3", sku, serials[1:]))
+    assert demo.get(f"{TR}/{number}").json()["lines"][0]["received"] == 3
+
+
 def _as_node(demo: TestClient, node_id: str) -> Node:
     n = Node.__new__(Node)
     n.demo, n.id, n.seq = demo, node_id, 0

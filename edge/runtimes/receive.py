@@ -304,7 +304,9 @@ def item_by_code(
     return item_view(conn, demand, sku_code, name, line.barcodes if line else [])
 
 
-def serial_taken(conn: sqlite3.Connection, station: ReceiveStation, serial: str | None) -> str | None:
+def serial_taken(
+    conn: sqlite3.Connection, station: ReceiveStation, serial: str | None
+) -> str | None:
     """The node's other receipt of the open transfer that counted ``serial`` (open at another
     station, or finished and not yet in the release: the uplink may be down), so the station
     refuses the unit a second time (docs/inbound.md "Serials of a transfer's units")."""

@@ -414,9 +414,7 @@ class ReceiveStation:
             if event.taken is not None:
                 # Another receipt of this node took it and the hub has not booked it yet (or
                 # this node is offline): the release still lists it, the node's store knows.
-                said = say(
-                    Receiving.SERIAL_TAKEN, serial=printable(serial), receipt=event.taken
-                )
+                said = say(Receiving.SERIAL_TAKEN, serial=printable(serial), receipt=event.taken)
                 return self.state, self._say(
                     "item.serial_taken", Signal.OVER_QTY, said, "warning", **fields
                 )

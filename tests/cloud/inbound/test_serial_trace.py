@@ -11,6 +11,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -445,3 +447,52 @@ def test_a_serial_that_leaves_twice_without_arriving_is_flagged(demo: TestClient
         t["detail"] for t in demo.get("/api/v1/tasks").json() if t["kind"] == "serial_conflict"
     ]
     assert any(serial in d and first in d for d in tasks)
+
+
+def test_the_serials_a_release_carries_stay_within_their_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``transfer.release`` lists at most 256 KiB of serials as encoded, whole lines at a
+    time (cloud/inbound/transfer_serials.py): a line beyond lists none and is received as a
+    hub shipment's (tests/edge/stations/test_receive.py), so the release stays far within a
+    1 MiB downlink batch. Counted in bytes: 2,400 serials of 40 characters, most of them
+    CJK, are 103,200 characters with their quotes and commas but 276,000 bytes encoded."""
+    from types import SimpleNamespace
+
+    from cloud.inbound import transfer_serials as ts
+    from protocol.codec import encode
+    from protocol.messages import MAX_BATCH_BYTES, PoReleaseLine, TransferRelease
+
+    wide = [f"{i:04d}" + "序" * 36 for i in range(2_400)]  # 40 characters, 112 bytes each
+    plain = [f"SN-{i:017d}" for i in range(10_000)]  # 20 characters each
+    rest = [f"RS-{i:017d}" for i in range(2_000)]
+    left = {1: wide, 2: plain, 3: rest, 4: ["A-1", "A-2"], 5: ["B-1", "B-2"]}
+    monkeypatch.setattr(ts, "shipped", lambda session, t: left)
+    monkeypatch.setattr(ts, "arrived", lambda session, t: {"A-2"})
+    lines = [SimpleNamespace(line_no=n, shipped=len(s), received=0) for n, s in left.items()]
+    lines[3].received = 1  # A-2 arrived: A-1 is the one in transit
+    lines[4].shipped = 3  # a unit the hub shipped has no serial: the line lists none
+    out = ts.in_transit(None, None, lines)  # type: ignore[arg-type]
+    # The wide line is over the cap alone; 10,000 plain serials fit; the next 2,000 would
+    # not; a small line after them still does.
+    assert sorted(out) == [2, 4] and out[2] == plain and out[4] == ["A-1"]
+    release = TransferRelease(
+        transfer_number="TR-1",
+        warehouse="WH2",
+        from_warehouse="WH1",
+        status="open",
+        lines=[
+            PoReleaseLine(
+                sku_code=f"SKU-{n}",
+                ordered=len(s),
+                received=0,
+                expected=len(s),
+                allowed=len(s),
+                serials=out.get(n, []),
+            )
+            for n, s in left.items()
+        ],
+    )
+    serial_bytes = sum(len(orjson.dumps(s)) for s in out.values())
+    assert serial_bytes <= ts.MAX_RELEASE_SERIAL_BYTES == 256 * 1024
+    assert len(encode(release)) < MAX_BATCH_BYTES // 3

@@ -20,9 +20,9 @@ back is refused by name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import select

@@ -28,6 +28,10 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "bin_first": N_("Scan bin {bin} first"),
     "wrong_item": N_("Wrong item {code}: this stop wants {sku} (substitute to take it instead)"),
     "scan_serial": N_("{sku}: scan the serial on this unit's label"),
+    "serial_twice": N_(
+        "Serial {serial} was already picked on this transfer: nothing counted, scan this "
+        "unit's own serial"
+    ),
     "serial_expected": N_("That is an item: scan the serial on the label of the {sku} in hand"),
     "unknown_item": N_("Unknown barcode {code}"),
     "unreadable": N_("Unreadable scan ({problem}): scan again"),

@@ -697,6 +697,7 @@ def _transfer_received(
                 f"node:{node}",
                 now,
                 source=node,
+                serials=[s for ln in p.lines for s in ln.serials],
             )
         if new:
             _not_shipped(session, account_id, node, ev, got.transfer_id, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,10 +23,12 @@ from cloud.db.transfers import (
     TransferShipment,
 )
 
-#: The serials one ``transfer.release`` carries, in characters: a downlink batch is at most
-#: 1 MiB (protocol/messages.py MAX_BATCH_BYTES) and the release must fit with room to spare.
-#: Lines beyond it list none (not checked at the station), whole lines at a time.
-MAX_RELEASE_SERIAL_CHARS: Final = 256 * 1024
+#: The serials one ``transfer.release`` carries, in bytes as encoded (JSON, UTF-8: a serial
+#: of CJK characters or with quotes is longer than its characters): a downlink batch is at
+#: most 1 MiB (protocol/messages.py MAX_BATCH_BYTES) and the release must fit with room to
+#: spare. A line whose serials would go beyond lists none, whole lines at a time: the
+#: receiving station takes its units as for a hub shipment (docs/inbound.md).
+MAX_RELEASE_SERIAL_BYTES: Final = 256 * 1024
 
 
 def shipped(session: Session, t: Transfer) -> dict[int, list[str]]:
@@ -91,10 +94,10 @@ def in_transit(session: Session, t: Transfer, lines: list[TransferLine]) -> dict
         return {}
     came = arrived(session, t)
     out: dict[int, list[str]] = {}
-    budget = MAX_RELEASE_SERIAL_CHARS
+    budget = MAX_RELEASE_SERIAL_BYTES
     for ln in lines:
         still = [s for s in left.get(ln.line_no, []) if s not in came]
-        size = sum(len(s) + 3 for s in still)  # quotes and a comma each
+        size = len(orjson.dumps(still))  # as the release encodes them
         if still and len(still) == ln.shipped - ln.received and size <= budget:
             out[ln.line_no] = still
             budget -= size

@@ -58,6 +58,9 @@ def receive(
     orders: Annotated[int, typer.Option(help="Released orders (fast-mover demand).")] = 2_000,
     scans: Annotated[int, typer.Option(help="Item scans timed.")] = 2_000,
     opens: Annotated[int, typer.Option(help="Receipts opened by waybill, timed.")] = 200,
+    serials: Annotated[
+        int, typer.Option(help="A serial-tracked transfer's units scanned by serial, timed.")
+    ] = 2_000,
     directory: Annotated[
         str | None, typer.Option(help="Where the store goes (/dev/shm: the disk out of it).")
     ] = None,
@@ -70,7 +73,7 @@ def receive(
         raise typer.BadParameter(f"{directory} is not a directory", param_hint="--directory")
     _table(
         f"receiving scan -> light, {po_lines:,} open PO lines, ms (target p99 <= 10)",
-        bench_receive_latency(po_lines, orders, scans, opens, directory),
+        bench_receive_latency(po_lines, orders, scans, opens, directory, serials),
     )
 
 

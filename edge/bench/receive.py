@@ -12,7 +12,12 @@ Timed, each through the real code from the scanned text to the verdict:
 * ``opens`` receipts opened by scanning a PO's waybill (the ``po_ref`` index, then the PO's
   release) and abandoned again: ``asn_open_p99_ms``;
 * ``scans`` item scans through the PDA's desk (edge/runtimes/handheld.py: the same runtime
-  plus the request's idempotency row in the step's transaction): ``pda_p99_ms``.
+  plus the request's idempotency row in the step's transaction): ``pda_p99_ms``;
+* ``serials`` scans of a serial-tracked transfer's units by the serial on their label, the
+  transfer's release listing 10,000 serials in transit on one line (a line's most, within
+  the release's 256 KiB of serials): the unit by its serial, the check that it is in
+  transit, the node's other receipts' check (``serial_taken``), commit:
+  ``serial_p99_ms`` (docs/inbound.md "Serials of a transfer's units").
 
 The machine's 1-minute load average is printed with the figures: on a shared machine the
 tail is the scheduler's and the disk's (each step is one fsynced commit), not the lookups'.
@@ -48,10 +53,18 @@ from protocol.messages import (
     PoReleased,
     PoReleaseLine,
     Recipient,
+    TransferRelease,
+    TransferReleased,
 )
 
 _NODE = "wh1-rcv-bench"
 _PER_PO = 500
+#: The serial-tracked transfer at full size: one line of this many units, each serial listed.
+_IN_TRANSIT = 10_000
+
+
+def _serial(i: int) -> str:
+    return f"wh2-rcv-1-S{i:07d}"
 
 
 class _Counted:
@@ -69,7 +82,7 @@ def _barcode(i: int) -> str:
     return f"69{i:011d}"
 
 
-def _changes(po_lines: int, orders: int) -> list[Change]:
+def _changes(po_lines: int, orders: int, listed: int) -> list[Change]:
     out: list[Change] = [
         CatalogueUpserted(
             seq=1,
@@ -101,6 +114,26 @@ def _changes(po_lines: int, orders: int) -> list[Change]:
             delivery_refs=[f"ASN-{k:05d}", f"SF{k:010d}"],
         )
         out.append(PoReleased(seq=1, payload=po))
+    phone = CatalogueUpsert(
+        sku_code="SKU-SER", name="phone", barcodes=["6999999999999"], serial_tracked=True
+    )
+    out.append(CatalogueUpserted(seq=1, payload=phone))
+    line = PoReleaseLine(
+        sku_code="SKU-SER",
+        ordered=listed,
+        received=0,
+        expected=listed,
+        allowed=listed,
+        serials=[_serial(i) for i in range(listed)],
+    )
+    transfer = TransferRelease(
+        transfer_number="TR-SER",
+        warehouse="WH1",
+        from_warehouse="WH2",
+        status="open",
+        lines=[line],
+    )
+    out.append(TransferReleased(seq=1, payload=transfer))
     who = Recipient(name="Li Lei", phone="13800000000", province="ZJ", city="HZ", address="1 Rd")
     for o in range(orders):
         lines_ = [OrderLine(line_id="1", sku_code=f"SKU-{(o * 7) % po_lines:06d}", qty=1)]
@@ -127,6 +160,7 @@ def bench_receive_latency(
     scans: int = 2_000,
     opens: int = 200,
     directory: str | None = None,
+    serials: int = 2_000,
 ) -> dict[str, float]:
     """p50/p99/max ms of an item scan's light at the receiving station, the p99 of opening
     a PO by its waybill, and the p99 of an item scan through the PDA desk. ``directory``:
@@ -147,7 +181,9 @@ def bench_receive_latency(
         try:
             store.start_epoch("bench", "inbound")
             t0 = time.perf_counter()
-            changes = _changes(po_lines, orders)
+            # The full size's 10,000 listed serials; a small run (the tests') lists its scans.
+            listed = _IN_TRANSIT if po_lines >= _IN_TRANSIT else max(1, serials)
+            changes = _changes(po_lines, orders, listed)
             for i in range(0, len(changes), 1000):
                 start = store.down_applied
                 chunk = [
@@ -164,6 +200,9 @@ def bench_receive_latency(
             pos = max(1, po_lines // _PER_PO)
             opened: list[float] = []
             prompts: list[int] = []
+            station: list[float] = []
+            by_serial: list[float] = []
+            serial_ok: list[int] = []
 
             async def drive() -> None:
                 # Opening by waybill, then ABANDON (untimed), over every PO in turn.
@@ -177,10 +216,20 @@ def bench_receive_latency(
                 rt.latencies.clear()
                 for n in range(scans):
                     await rt.on_scan(ScanInput(text=_barcode(n % last)))
+                station.extend(rt.latencies)
+                before = lights.signals.get(Signal.OK, 0)
+                # The serial-tracked transfer, each unit by its serial (untimed: the open).
+                await rt.on_scan(ScanInput(text=f"{rt.command_prefix}ABANDON"))
+                await rt.on_scan(ScanInput(text="TR-SER"))
+                rt.latencies.clear()
+                for n in range(min(serials, listed)):
+                    await rt.on_scan(ScanInput(text=_serial(n)))
+                by_serial.extend(rt.latencies)
+                serial_ok.append(lights.signals.get(Signal.OK, 0) - before)
+                await rt.on_scan(ScanInput(text=f"{rt.command_prefix}ABANDON"))
 
             asyncio.run(drive())
-            station = list(rt.latencies)
-            ok = lights.signals.get(Signal.OK, 0)
+            ok = lights.signals.get(Signal.OK, 0) - serial_ok[0]
             opened_ok = prompts[0]
             # The PDA desk: another PO (the first is still open at the fixed station).
             desks = HandheldDesks(
@@ -209,4 +258,7 @@ def bench_receive_latency(
         "asn_opened_prompts": float(opened_ok),
         "asn_open_p99_ms": _percentiles(opened)["p99_ms"],
         "pda_p99_ms": _percentiles(pda)["p99_ms"],
+        "serial_scans": float(len(by_serial)),
+        "serial_ok_lights": float(serial_ok[0]),
+        **(_percentiles(by_serial, "serial_") if by_serial else {}),
     }

@@ -28,6 +28,10 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "bin_first": N_("Scan bin {bin} first"),
     "wrong_item": N_("Wrong item {code}: this stop wants {sku} (substitute to take it instead)"),
     "scan_serial": N_("{sku}: scan the serial on this unit's label"),
+    "serial_twice": N_(
+        "Serial {serial} was already picked on this transfer: nothing counted, scan this "
+        "unit's own serial"
+    ),
     "serial_expected": N_("That is an item: scan the serial on the label of the {sku} in hand"),
     "unknown_item": N_("Unknown barcode {code}"),
     "unreadable": N_("Unreadable scan ({problem}): scan again"),
@@ -197,6 +201,9 @@ JS_MESSAGES: Final[dict[str, str]] = {
     "desk_item_serial_wanted": N_("Scan the serial on this unit's label: the transfer lists them"),
     "desk_item_serial_not_shipped": N_(
         "This serial is not in transit on this transfer: put the unit aside"
+    ),
+    "desk_item_serial_taken": N_(
+        "This serial was already received on this node in another receipt: put the unit aside"
     ),
     "desk_qc_fail_armed": N_("QC fail: scan the failed item"),
     "desk_qc_no_reason": N_("A QC fail needs a reason"),

@@ -265,6 +265,7 @@ class PickService:
                 if st.stop is not None
                 else None,
                 progress=pick_views.progress(st),
+                serials=sorted(st.serials),
             )
 
     def pick_list(self, wave: str) -> PickList:

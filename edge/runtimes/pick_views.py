@@ -154,6 +154,9 @@ class CurrentView(BaseModel):
     expect: Expect | None
     stop: StopView | None
     progress: Progress | None
+    #: A transfer's serials picked so far (at most its serial-tracked units, 10,000 a line):
+    #: the PDA refuses one twice at once, as the station does (docs/pick-api.md).
+    serials: list[str] = []
 
 
 class UnallocatedLine(BaseModel):

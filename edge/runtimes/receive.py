@@ -304,6 +304,24 @@ def item_by_code(
     return item_view(conn, demand, sku_code, name, line.barcodes if line else [])
 
 
+def serial_taken(
+    conn: sqlite3.Connection, station: ReceiveStation, serial: str | None
+) -> str | None:
+    """The node's other receipt of the open transfer that counted ``serial`` (open at another
+    station, or finished and not yet in the release: the uplink may be down), so the station
+    refuses the unit a second time (docs/inbound.md "Serials of a transfer's units")."""
+    po = station.po
+    if serial is None or po is None or po.document != "transfer":
+        return None
+    row = conn.execute(
+        "SELECT r.receipt_id FROM receive_unit u JOIN receive_receipt r USING (receipt_id) "
+        "WHERE u.serial = ? AND r.po_number = ? AND r.document = 'transfer' "
+        "AND r.stage != 'abandoned' AND r.reflected = 0 AND r.receipt_id != ? LIMIT 1",
+        (serial, po.release.po_number, station.receipt_id or ""),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def counters(conn: sqlite3.Connection) -> tuple[int, int]:
     """The next receipt number and the next serial number."""
     got = dict(conn.execute("SELECT name, value FROM receive_counter").fetchall())
@@ -437,7 +455,8 @@ class ReceiveRuntime(StationRuntime):
                 self._demand = open_demand(conn)
             item = item_for_scan(conn, self._demand, text, po, self._year)
             if item is not None:
-                self.dispatch(ItemScanned(text, item[0], item[1], at_ms=now))
+                taken = serial_taken(conn, self.station, item[1])
+                self.dispatch(ItemScanned(text, item[0], item[1], at_ms=now, taken=taken))
                 return
         doc = scanned_document(conn, text, wh, now)
         if doc is not None:

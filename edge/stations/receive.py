@@ -411,6 +411,13 @@ class ReceiveStation:
                 return self.state, self._say(
                     "item.serial_twice", Signal.OVER_QTY, said, "warning", **fields
                 )
+            if event.taken is not None:
+                # Another receipt of this node took it and the hub has not booked it yet (or
+                # this node is offline): the release still lists it, the node's store knows.
+                said = say(Receiving.SERIAL_TAKEN, serial=printable(serial), receipt=event.taken)
+                return self.state, self._say(
+                    "item.serial_taken", Signal.OVER_QTY, said, "warning", **fields
+                )
         elif item.serial_tracked:
             serial_no = self.next_serial
             self.next_serial += 1

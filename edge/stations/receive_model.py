@@ -120,6 +120,9 @@ class ItemScanned:
     item: ItemView | None
     serial: str | None = None  # GS1 AI (21) of the same scan
     at_ms: int = 0
+    #: Another receipt of this node that counted ``serial`` on the same transfer and that
+    #: the release does not hold yet (edge/runtimes/receive.py ``serial_taken``).
+    taken: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

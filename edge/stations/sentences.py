@@ -117,6 +117,10 @@ class Receiving:
         "serial {serial} is not in transit on {doc}: it did not leave on it, or it arrived "
         "already. Set the unit aside for a lead"
     )
+    SERIAL_TAKEN = N_(
+        "serial {serial} was received already in receipt {receipt} of this node: one unit "
+        "cannot arrive twice. Set the unit aside for a lead"
+    )
     SERIAL = N_(", serial {serial}")
     ITEM_FAIL = N_("{sku} counted as QC fail ({reason}){serial}: to a damaged bin")
     ITEM_PASS = N_("{sku} ok{serial}: {n} counted")

@@ -11,6 +11,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -85,8 +87,14 @@ def _packed(node: str, seq: int, order: str, sku: str, serial: str) -> OrderPack
     )
 
 
-def _tasks(demo: TestClient) -> list[str]:
-    return [t["detail"] for t in demo.get("/api/v1/tasks").json() if t["kind"] == "serial_conflict"]
+def _tasks(demo: TestClient, node: str = "") -> list[str]:
+    """The ``serial_conflict`` tasks naming ``node`` (the demo account is shared by the tests
+    a worker runs, in any order: another test's tasks are not this one's)."""
+    return [
+        t["detail"]
+        for t in demo.get("/api/v1/tasks").json()
+        if t["kind"] == "serial_conflict" and node in t["detail"]
+    ]
 
 
 def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestClient) -> None:
@@ -168,7 +176,7 @@ def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestCl
     # The same receipt again (a station resending it): nothing more is seen or flagged.
     _ingest(demo, _receipt(node, 6, po, f"RC-{node}-1", sku, [issued, scanned, other]))
     assert len(demo.get(f"/api/v1/serials/{issued}").json()["steps"]) == 3
-    assert _tasks(demo) == []
+    assert _tasks(demo, node) == []
     # Received again under another receipt: two units carry one serial. Kept, flagged, a task.
     _ingest(demo, _receipt(node, 7, po, f"RC-{node}-2", sku, [other]))
     twice = demo.get(f"/api/v1/serials/{other}").json()
@@ -185,7 +193,7 @@ def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestCl
     assert demo.get(f"/api/v1/serials/{scanned}").json()["steps"] == steps
     assert demo.get(f"/api/v1/serials/{other}").json()["conflicts"] == 2
     assert demo.get(f"/api/v1/serials/{scanned}").json()["conflicts"] == 0
-    details = _tasks(demo)
+    details = _tasks(demo, node)
     assert len(details) == 2 and any("already packed in order JY-X1" in d for d in details)
 
 
@@ -360,6 +368,50 @@ def test_picked_serials_travel_with_the_transfer_and_into_the_trace(demo: TestCl
     assert len(said) == 1 and "did not leave on it" in said[0] and number in said[0]
 
 
+def _received(node: str, seq: int, number: str, rid: str, sku: str, serials: list[str]) -> Event:
+    return TransferReceived(
+        **_base(node, seq, seq),
+        payload=TransferReceivedPayload(
+            receipt_id=rid,
+            transfer_number=number,
+            warehouse="WH2",
+            station=node,
+            lines=[ReceivedLine(sku_code=sku, qty=len(serials), verdict="pass", serials=serials)],
+        ),
+    )
+
+
+def test_a_second_receipt_of_a_serial_that_arrived_is_refused(demo: TestClient) -> None:
+    """Two receipts of one node made before it synced both took serial S (an old node, or
+    one whose store lost the first): the hub books the first; the second books nothing (one
+    unit cannot arrive twice) and opens a ``receipt_conflict`` task, once however often it
+    comes. The serial's other unit is received later under its own serial."""
+    wh2(demo)
+    Node(demo, "WH1")
+    receiver = station(demo, "WH2")
+    node = _as_node(demo, receiver)
+    sku = _phone(demo)
+    number = new_transfer(demo, sku, 3)
+    picker = _picker(demo, number)
+    serials = [f"SN-{uuid.uuid4().hex[:6]}-{i}" for i in range(3)]
+    picker.send(picker.shipped(_ship(picker, number, sku, serials)))
+    Node.send(node, _received(receiver, 1, number, f"{receiver}-R1", sku, serials[:1]))
+    before = state(demo, number, sku)
+    assert before["transfer"]["lines"][0]["received"] == 1
+    twice = _received(receiver, 2, number, f"{receiver}-R2", sku, serials[:2])
+    Node.send(node, twice)
+    Node.send(node, twice)  # sent again (the ack was lost): still one task
+    assert state(demo, number, sku) == before
+    said = _ship_tasks(demo, "receipt_conflict", f"{receiver}-R2")
+    assert len(said) == 1, said
+    assert f"serial(s) {serials[0]} arrived already on transfer {number}" in said[0]
+    # The release still lists the two in transit: the refused receipt took none of them.
+    (line,) = _released(demo, receiver, number)["lines"]
+    assert (line["expected"], line["serials"]) == (2, serials[1:])
+    Node.send(node, _received(receiver, 3, number, f"{receiver}-R3", sku, serials[1:]))
+    assert demo.get(f"{TR}/{number}").json()["lines"][0]["received"] == 3
+
+
 def _as_node(demo: TestClient, node_id: str) -> Node:
     n = Node.__new__(Node)
     n.demo, n.id, n.seq = demo, node_id, 0
@@ -401,3 +453,52 @@ def test_a_serial_that_leaves_twice_without_arriving_is_flagged(demo: TestClient
         t["detail"] for t in demo.get("/api/v1/tasks").json() if t["kind"] == "serial_conflict"
     ]
     assert any(serial in d and first in d for d in tasks)
+
+
+def test_the_serials_a_release_carries_stay_within_their_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``transfer.release`` lists at most 256 KiB of serials as encoded, whole lines at a
+    time (cloud/inbound/transfer_serials.py): a line beyond lists none and is received as a
+    hub shipment's (tests/edge/stations/test_receive.py), so the release stays far within a
+    1 MiB downlink batch. Counted in bytes: 2,400 serials of 40 characters, most of them
+    CJK, are 103,200 characters with their quotes and commas but 276,000 bytes encoded."""
+    from types import SimpleNamespace
+
+    from cloud.inbound import transfer_serials as ts
+    from protocol.codec import encode
+    from protocol.messages import MAX_BATCH_BYTES, PoReleaseLine, TransferRelease
+
+    wide = [f"{i:04d}" + "序" * 36 for i in range(2_400)]  # 40 characters, 112 bytes each
+    plain = [f"SN-{i:017d}" for i in range(10_000)]  # 20 characters each
+    rest = [f"RS-{i:017d}" for i in range(2_000)]
+    left = {1: wide, 2: plain, 3: rest, 4: ["A-1", "A-2"], 5: ["B-1", "B-2"]}
+    monkeypatch.setattr(ts, "shipped", lambda session, t: left)
+    monkeypatch.setattr(ts, "arrived", lambda session, t: {"A-2"})
+    lines = [SimpleNamespace(line_no=n, shipped=len(s), received=0) for n, s in left.items()]
+    lines[3].received = 1  # A-2 arrived: A-1 is the one in transit
+    lines[4].shipped = 3  # a unit the hub shipped has no serial: the line lists none
+    out = ts.in_transit(None, None, lines)  # type: ignore[arg-type]
+    # The wide line is over the cap alone; 10,000 plain serials fit; the next 2,000 would
+    # not; a small line after them still does.
+    assert sorted(out) == [2, 4] and out[2] == plain and out[4] == ["A-1"]
+    release = TransferRelease(
+        transfer_number="TR-1",
+        warehouse="WH2",
+        from_warehouse="WH1",
+        status="open",
+        lines=[
+            PoReleaseLine(
+                sku_code=f"SKU-{n}",
+                ordered=len(s),
+                received=0,
+                expected=len(s),
+                allowed=len(s),
+                serials=out.get(n, []),
+            )
+            for n, s in left.items()
+        ],
+    )
+    serial_bytes = sum(len(orjson.dumps(s)) for s in out.values())
+    assert serial_bytes <= ts.MAX_RELEASE_SERIAL_BYTES == 256 * 1024
+    assert len(encode(release)) < MAX_BATCH_BYTES // 3

@@ -308,8 +308,11 @@ def test_the_receiving_bench_times_every_scan_and_each_is_counted() -> None:
     """`guanjia bench receive` at a small size: every timed scan got its green light."""
     from edge.bench.receive import bench_receive_latency
 
-    got = bench_receive_latency(po_lines=600, orders=20, scans=40, opens=4)
+    got = bench_receive_latency(po_lines=600, orders=20, scans=40, opens=4, serials=30)
     assert got["scans"] == 40 and got["ok_lights"] == 40
+    # A serial-tracked transfer's units by their serials: each counted (a green light).
+    assert got["serial_scans"] == 30 and got["serial_ok_lights"] == 30
+    assert 0 < got["serial_p50_ms"] <= got["serial_p99_ms"]
     assert 0 < got["p50_ms"] <= got["p99_ms"] <= got["max_ms"]
     # Every waybill scan opened its PO (a prompt light), and the PDA desk was timed too.
     assert got["asn_opens"] == 4 and got["asn_opened_prompts"] == 4

@@ -93,3 +93,44 @@ def test_a_serial_that_left_on_a_transfer_names_its_unit(tmp_path: Path) -> None
         assert item_for_scan(store.conn, {}, "wh2-rcv-1-S0000009", t.release, 2026) is None
     finally:
         store.close()
+
+
+def test_a_serial_one_receipt_took_is_refused_in_the_next_before_the_node_syncs(
+    tmp_path: Path,
+) -> None:
+    """Offline, receipt 1 takes serial S-A of transfer TR-9; the release (not yet holding
+    it) still lists S-A, but the node's store knows: receipt 2 refuses it with a red light
+    and counts nothing (edge/runtimes/receive.py ``serial_taken``), and takes S-B."""
+    from edge.runtimes.receive import ReceiveRuntime
+    from edge.stations.common import Signal
+    from tests.edge.runtimes.receiving import Recorder, receive_config
+    from tests.edge.runtimes.test_receive_runtime import _drain
+    from tests.support import free_port
+
+    cfg = receive_config(tmp_path / "edge", free_port(), labels="off")
+    store = Store(cfg.node.data_dir / "edge.db", NODE)
+    try:
+        store.start_epoch("test", "inbound")
+        seed(store)
+        line = PoReleaseLine(
+            sku_code="PHONE-1", ordered=2, received=0, expected=2, allowed=2, serials=["S-A", "S-B"]
+        )
+        tr = _release().payload.model_copy(update={"transfer_number": "TR-9", "lines": [line]})
+        push(store, [*changes(), TransferReleased(seq=1, payload=tr)])
+        lights = Recorder(cfg.node.data_dir / "edge.db")
+        rt = ReceiveRuntime(store, lights, cfg)
+        _drain(rt, "TR-9", "S-A", "#GJ:FINISH", "BIN-F01")
+        assert lights.shown[-1][0] is Signal.COMPLETE, lights.shown
+        _drain(rt, "TR-9", "S-A")
+        signal, text = lights.shown[-1]
+        assert signal is Signal.OVER_QTY, lights.shown
+        assert f"serial S-A was received already in receipt {NODE}-R000001" in text
+        assert rt.station.counted("PHONE-1") == 0
+        units = store.conn.execute(
+            "SELECT COUNT(*) FROM receive_unit WHERE receipt_id = ?", (f"{NODE}-R000002",)
+        ).fetchone()
+        assert units == (0,)
+        _drain(rt, "S-B")
+        assert lights.shown[-1][0] is Signal.OK and rt.station.counted("PHONE-1") == 1
+    finally:
+        store.close()

@@ -466,3 +466,18 @@ def test_a_transfer_line_without_serials_is_received_as_before() -> None:
     s.handle(PoScanned("TR-6", PoView(tr, {}, BINS, document="transfer"), t()))
     out = s.handle(ItemScanned("PHONE-1", PHONE, at_ms=t()))
     assert last_signal(out) is Signal.OK and "wh1-rcv-1-S0000001" in shows(out)[-1].text
+
+
+def test_a_serial_another_receipt_of_the_node_took_is_refused() -> None:
+    """The runtime names the node's other receipt that counted the serial (not yet in the
+    release: ``ItemScanned.taken``): a red light, nothing counted; the next serial counts."""
+    phones = line("PHONE-1", 2).model_copy(update={"serials": ["S-1", "S-2"]})
+    tr = PoRelease(po_number="TR-7", warehouse="WH1", status="open", lines=[phones])
+    s, t = ReceiveStation(CONFIG), Clock()
+    s.handle(PoScanned("TR-7", PoView(tr, {}, BINS, document="transfer", origin="WH2"), t()))
+    out = s.handle(ItemScanned("S-1", PHONE, serial="S-1", at_ms=t(), taken="wh1-rcv-1-R000001"))
+    assert last_signal(out) is Signal.OVER_QTY and not records(out, UnitCounted)
+    assert [v.kind for v in records(out, Verdict)] == ["item.serial_taken"]  # type: ignore[attr-defined]
+    assert "serial S-1 was received already in receipt wh1-rcv-1-R000001" in shows(out)[-1].text
+    assert s.counted("PHONE-1") == 0
+    assert last_signal(s.handle(ItemScanned("S-2", PHONE, serial="S-2", at_ms=t()))) is Signal.OK

@@ -72,6 +72,10 @@ export function judgeScan(view0, code) {
     // A transfer's serial-tracked unit: this scan is its serial, not an item (the node
     // refuses a serial picked twice: a difference shows as a problem).
     if (sku !== undefined) return say(view, 'wrong_item', t('serial_expected', { sku: stop.sku_code }), 'error');
+    // A serial is one unit: picked once on the transfer (the node's list, GET
+    // /api/v1/picks/current `serials`, and this page's since), refused at once as there.
+    if ((view.serials || []).includes(code)) return say(view, 'wrong_item', t('serial_twice', { serial: shown }), 'error');
+    view.serials = [...(view.serials || []), code];
     stop.picked += 1;
     view.expect = 'item';
     if (got(stop) < stop.qty) return say(view, 'ok', t('item_ok', { sku: stop.sku_code, got: got(stop), qty: stop.qty }), 'ok');
@@ -141,5 +145,6 @@ export function viewFrom(operator, list, current, codes) {
     operator, wave: list.wave, stops, index,
     expect: current.expect, done: current.stop === null && list.state === 'done',
     codes: { bins: codes.bins, items: codes.items, names: codes.names, serial: codes.serial || [] },
+    serials: current.serials || [],
   };
 }

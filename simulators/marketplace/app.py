@@ -206,6 +206,8 @@ class MarketplaceApp:
             return {"seller_nick": shop.seller_nick}
         if name == "wechat-merchants":  # a merchant's API key (wechat_v3.py)
             return wechat_v3.register(m, args)
+        if name == "wechat-rotate":  # a new platform certificate signs (wechat_v3.py)
+            return {"serial_no": wechat_v3.rotate(m)}
         if name == "revoke":
             m.shops[str(args["session"])].revoked = True
             return {"revoked": True}

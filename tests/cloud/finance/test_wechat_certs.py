@@ -15,15 +15,18 @@ import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from cloud.db.engine import transaction
 from cloud.db.wechat_bills import WechatBillJob, WechatPlatformCert
 from cloud.errors import InvalidError
 from cloud.finance import wechat_certs, wechat_jobs
+from cloud.finance.cli import finance_app
 from cloud.web.i18n import translations
 from simulators.marketplace import wechat_bill as sim_wechat
 from simulators.marketplace import wechat_v3 as sim_v3
@@ -284,3 +287,27 @@ def test_bad_api_v3_keys_and_no_key_at_all_are_refused(w: World) -> None:
             cert_job(w, api_v3_key=key)
     with w.hub.factory() as s:
         assert s.execute(select(func.count()).select_from(WechatBillJob)).scalar_one() == 0
+
+
+def test_add_job_command_takes_the_api_v3_key_from_a_file(
+    w: World, db_url: str, tmp_path: Path
+) -> None:
+    if db_url.startswith("postgresql"):
+        pytest.skip("the command holds no SQL of its own: add_job is tested on both above")
+    (tmp_path / "key.pem").write_bytes(PRIVATE)
+    (tmp_path / "bad.key").write_text("too short\n")
+    (tmp_path / "apiv3.key").write_text(V3_KEY + "\n")
+    args = ["wechat", "add-job", "--account", "seller", "--database-url", db_url,
+            "--mchid", "1900000109", "--serial-no", SERIAL, "--private-key",
+            str(tmp_path / "key.pem"), "--first-day", DAY.isoformat(), "--api-v3-key-file"]  # fmt: skip
+    bad = CliRunner().invoke(finance_app, [*args, str(tmp_path / "bad.key")])
+    assert bad.exit_code == 1 and "32 letters and digits" in bad.output, bad.output
+    none = CliRunner().invoke(finance_app, args[:-1])
+    assert none.exit_code == 1 and "give WeChat Pay's public key" in none.output, none.output
+    with w.hub.factory() as s:
+        assert s.execute(select(func.count()).select_from(WechatBillJob)).scalar_one() == 0
+    ok = CliRunner().invoke(finance_app, [*args, str(tmp_path / "apiv3.key")])
+    assert ok.exit_code == 0, ok.output
+    with w.hub.factory() as s:
+        job = s.execute(select(WechatBillJob)).scalar_one()
+        assert (job.api_v3_key, job.platform_key) == (V3_KEY, "")

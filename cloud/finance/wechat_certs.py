@@ -194,16 +194,15 @@ def download(
     bills: wechat_pay.WechatPayBills, api_v3_key: bytes, stored: dict[str, str]
 ) -> list[Cert]:
     """The certificates WeChat Pay lists now, the answer verified (see the module)."""
-    r = bills.get(bills.base + PATH)
+    r = bills.get(bills.base + PATH, limit=MAX_ANSWER)
     if r.status_code >= 500:
         raise Unavailable(N_("WeChat Pay could not be reached; try again later"))
     if len(r.content) > MAX_ANSWER:
         raise Unverified(
             N_(
-                "WeChat Pay's certificate answer is %(size)s bytes, more than %(limit)s: not "
-                "read, nothing stored"
+                "WeChat Pay's certificate answer is more than %(limit)s bytes: not read, "
+                "nothing stored"
             ),
-            size=len(r.content),
             limit=MAX_ANSWER,
         )
     if r.status_code != 200:

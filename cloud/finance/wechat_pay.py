@@ -194,7 +194,9 @@ class WechatPayBills:
         self.certificates = certificates
         self.now = now or (lambda: datetime.now(UTC))
 
-    def get(self, url: str) -> httpx.Response:
+    def get(self, url: str, limit: int | None = None) -> httpx.Response:
+        """A signed GET. With ``limit``, at most ``limit + 1`` bytes of the body are read
+        (a larger answer is not held in memory: the caller sees it is over its limit)."""
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         stamp = int(self.now().timestamp())
@@ -206,7 +208,20 @@ class WechatPayBills:
             "User-Agent": "guanjia-hub",
         }
         try:
-            return self.http.get(url, headers=headers, timeout=60)
+            if limit is None:
+                return self.http.get(url, headers=headers, timeout=60)
+            with self.http.stream("GET", url, headers=headers, timeout=60) as r:
+                body = bytearray()
+                for chunk in r.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        break
+                kept = {
+                    k: v
+                    for k, v in r.headers.items()
+                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+                }
+                return httpx.Response(r.status_code, headers=kept, content=bytes(body[: limit + 1]))
         except httpx.HTTPError:
             raise Unavailable(N_("WeChat Pay could not be reached; try again later")) from None
 

@@ -180,7 +180,7 @@ def _unknown_serial(request: httpx.Request, r: httpx.Response) -> bytes | None:
 def _huge(request: httpx.Request, r: httpx.Response) -> bytes | None:
     if request.url.path != "/v3/certificates":
         return None
-    return r.content[:-2] + b" " * (wechat_certs.MAX_ANSWER + 1) + r.content[-2:]
+    return r.content[:-2] + b" " * (50 * wechat_certs.MAX_ANSWER) + r.content[-2:]
 
 
 def _other_algorithm(body: dict[str, object]) -> None:
@@ -191,7 +191,7 @@ HOSTILE: list[tuple[str, Callable[..., bytes | None] | None, str, str]] = [
     ("tampered ciphertext", _certs_answer(_flip_ciphertext), V3_KEY, "does not decrypt"),
     ("wrong APIv3 key", None, "9" * 32, "does not decrypt"),
     ("another algorithm", _certs_answer(_other_algorithm), V3_KEY, "not AEAD_AES_256_GCM"),
-    ("huge answer", _huge, V3_KEY, "more than 65536"),
+    ("huge answer", _huge, V3_KEY, "more than 65536 bytes"),
     ("no list", _certs_answer(lambda b: b.update(data=[])), V3_KEY, "lists no certificates"),
 ]  # fmt: skip
 

@@ -473,8 +473,11 @@ class WechatJobIn(BaseModel):
     serial_no: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     #: The merchant's API private key (apiclient_key.pem), PEM text.
     private_key: Pem
-    #: WeChat Pay's public key (微信支付公钥) or its platform certificate, PEM text.
-    platform_key: Pem
+    #: WeChat Pay's public key (微信支付公钥) or its platform certificate, PEM text; empty:
+    #: the hub downloads the platform certificates with ``api_v3_key``.
+    platform_key: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    #: The merchant's APIv3 key (APIv3密钥, 32 characters), for the certificate download.
+    api_v3_key: Annotated[str, StringConstraints(max_length=64)] = ""
     #: Its id (Wechatpay-Serial, ``PUB_KEY_ID_…``); empty: not checked.
     platform_serial: Annotated[str, StringConstraints(max_length=64)] = ""
     first_day: date

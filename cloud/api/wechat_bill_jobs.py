@@ -98,6 +98,7 @@ def add(session: Session, who: Principal, body: WechatJobIn) -> WechatBillJob:
         platform_serial=body.platform_serial,
         first_day=body.first_day,
         now=datetime.now(UTC),
+        api_v3_key=body.api_v3_key,
     )
 
 

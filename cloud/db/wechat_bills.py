@@ -44,6 +44,12 @@ class WechatBillJob(Base):
     #: WeChat Pay's public key (微信支付公钥, PEM) and its id: answers are verified with it.
     platform_key: Mapped[str] = mapped_column(Text)
     platform_serial: Mapped[str] = mapped_column(String(64))
+    #: The merchant's APIv3 key (32 characters): with it, and no public key given, answers
+    #: are verified with WeChat Pay's platform certificates the hub downloads and decrypts
+    #: itself (cloud/finance/wechat_certs.py); NULL: the public key above is used.
+    api_v3_key: Mapped[str | None] = mapped_column(String(64))
+    #: When the certificates were last downloaded (NULL: never).
+    certs_fetched_at: Mapped[datetime | None]
     #: The first day to fetch, and the last day whose bills are in (NULL: none yet).
     first_day: Mapped[date] = mapped_column(Date)
     last_day: Mapped[date | None] = mapped_column(Date)
@@ -55,6 +61,25 @@ class WechatBillJob(Base):
     last_run_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class WechatPlatformCert(Base):
+    """One WeChat Pay platform certificate (平台证书) a job downloaded, decrypted and checked
+    (cloud/finance/wechat_certs.py): kept until it expires, so an answer signed by the old
+    certificate during a rotation still verifies. One row per job and serial number."""
+
+    __tablename__ = "wechat_platform_cert"
+    __table_args__ = (UniqueConstraint("job_id", "serial_no", name="uq_wechat_platform_cert"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id"))
+    job_id: Mapped[int] = mapped_column(Integer, ForeignKey("wechat_bill_job.id"))
+    #: The certificate's serial number (hex, as ``Wechatpay-Serial`` names it).
+    serial_no: Mapped[str] = mapped_column(String(64))
+    effective_at: Mapped[datetime]
+    expire_at: Mapped[datetime]
+    #: The decrypted certificate, PEM.
+    certificate: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
 
 
 class FundflowBill(BillFile, Base):

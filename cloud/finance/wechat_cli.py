@@ -24,10 +24,18 @@ def add_job(
     mchid: Annotated[str, typer.Option(help="商户号, the merchant number.")],
     serial_no: Annotated[str, typer.Option(help="The merchant API certificate's serial number.")],
     private_key: Annotated[Path, typer.Option(help="The merchant's API private key (PEM).")],
-    platform_key: Annotated[
-        Path, typer.Option(help="WeChat Pay's public key (微信支付公钥) or platform certificate.")
-    ],
     first_day: Annotated[str, typer.Option(help="The first day to fetch, like 2026-11-11.")],
+    platform_key: Annotated[
+        Path | None,
+        typer.Option(help="WeChat Pay's public key (微信支付公钥) or platform certificate."),
+    ] = None,
+    api_v3_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file holding the APIv3 key (32 characters): without --platform-key, the "
+            "hub downloads WeChat Pay's platform certificates with it."
+        ),
+    ] = None,
     platform_serial: Annotated[
         str, typer.Option(help="Its id (Wechatpay-Serial); empty: not checked.")
     ] = "",
@@ -56,10 +64,11 @@ def add_job(
                 serial_no=serial_no,
                 api_url=api_url,
                 private_key=private_key.read_bytes(),
-                platform_key=platform_key.read_bytes(),
+                platform_key=platform_key.read_bytes() if platform_key else b"",
                 platform_serial=platform_serial,
                 first_day=first,
                 now=datetime.now(UTC),
+                api_v3_key=api_v3_key_file.read_text("ascii").strip() if api_v3_key_file else "",
             )
             typer.echo(f"job {job.id}: 商户号 {job.mchid} from {job.first_day}")
     except (DomainError, OSError) as err:
@@ -142,10 +151,11 @@ def run(database_url: DatabaseOpt = None) -> None:
 
     owner = f"{socket.gethostname()[:40]}:{os.getpid()}"  # as the hub's workers name theirs
 
+    factory = _factory(database_url)
     with httpx.Client() as http:
         ran = wechat_jobs.drain(
-            _factory(database_url),
-            lambda job: wechat_jobs.client_for(job, http),
+            factory,
+            lambda job: wechat_jobs.client_for(job, http, factory),
             owner,
             datetime.now(UTC),
         )

@@ -46,7 +46,7 @@ from cloud.db.engine import transaction
 from cloud.db.settlement import SettlementBill
 from cloud.db.wechat_bills import FundflowBill, WechatBillJob
 from cloud.errors import N_, ConflictError, DomainError, InvalidError
-from cloud.finance import settlements, wechat_bill, wechat_fundflow, wechat_pay
+from cloud.finance import settlements, wechat_bill, wechat_certs, wechat_fundflow, wechat_pay
 from cloud.orders.audit_rules import CHINA
 from cloud.periodic import Periodic
 from cloud.tasks import Gettext, said, say
@@ -83,8 +83,11 @@ def add_job(
     platform_serial: str,
     first_day: date,
     now: datetime,
+    api_v3_key: str = "",
 ) -> WechatBillJob:
-    """A merchant's daily fetch from ``first_day`` on; the keys are checked now."""
+    """A merchant's daily fetch from ``first_day`` on; the keys are checked now. Answers
+    are verified with WeChat Pay's public key when one is given, else with the platform
+    certificates the hub downloads with the APIv3 key (cloud/finance/wechat_certs.py)."""
     if not _MCHID.fullmatch(mchid):
         raise InvalidError(N_("商户号 %(mchid)r is not 8 to 12 digits"), "mchid", mchid=mchid[:40])
     if not _SERIAL.fullmatch(serial_no) or not _URL.fullmatch(api_url):
@@ -99,7 +102,18 @@ def add_job(
             id=platform_serial[:70],
         )
     wechat_pay.load_private_key(private_key)
-    wechat_pay.load_public_key(platform_key)
+    if platform_key.strip():
+        wechat_pay.load_public_key(platform_key)
+    elif not api_v3_key:
+        raise InvalidError(
+            N_(
+                "give WeChat Pay's public key (微信支付公钥), or the APIv3 key (APIv3密钥) so "
+                "the hub downloads the platform certificates itself"
+            ),
+            "platform_key",
+        )
+    if api_v3_key:
+        wechat_certs.check_api_v3_key(api_v3_key)
     wechat_pay.check_day(first_day, now.astimezone(CHINA).date())
     known = session.execute(
         select(WechatBillJob.id).where(
@@ -116,6 +130,7 @@ def add_job(
         private_key=private_key.decode("ascii", "replace"),
         platform_key=platform_key.decode("ascii", "replace"),
         platform_serial=platform_serial,
+        api_v3_key=api_v3_key or None,
         first_day=first_day,
         last_day=None,
         enabled=True,
@@ -273,8 +288,16 @@ def run_job(
     return out
 
 
-def client_for(job: WechatBillJob, http: httpx.Client) -> wechat_pay.WechatPayBills:
-    return wechat_pay.WechatPayBills(
+def client_for(
+    job: WechatBillJob, http: httpx.Client, factory: sessionmaker[Session]
+) -> wechat_pay.WechatPayBills:
+    """The job's client. A job verified with platform certificates (no public key given)
+    downloads them first when they are due (cloud/finance/wechat_certs.py): a refusal
+    there is the run's refusal, kept as ``last_error``, and no bill is fetched."""
+    store = None
+    if not job.platform_key.strip() and job.api_v3_key:
+        store = wechat_certs.Store(factory, job.id, job.account_id, job.api_v3_key)
+    bills = wechat_pay.WechatPayBills(
         http,
         job.api_url,
         job.mchid,
@@ -282,7 +305,14 @@ def client_for(job: WechatBillJob, http: httpx.Client) -> wechat_pay.WechatPayBi
         job.private_key.encode(),
         job.platform_key.encode(),
         job.platform_serial,
+        certificates=store,
     )
+    if store is not None:
+        store.bills = bills
+        now = bills.now()
+        if store.due(now):
+            store.refresh(now)
+    return bills
 
 
 def drain(
@@ -361,7 +391,7 @@ class Worker(Periodic):
     def step(self, now: datetime) -> None:
         http = self._http
         assert http is not None  # set by _loop for the thread's life
-        drain(self.factory, lambda job: client_for(job, http), self.owner, now)
+        drain(self.factory, lambda job: client_for(job, http, self.factory), self.owner, now)
 
     def _loop(self) -> None:
         # One HTTP client (its connection pool) for the thread's life.

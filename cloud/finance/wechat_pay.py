@@ -44,7 +44,7 @@ import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -70,6 +70,13 @@ class NotReady(ConflictError):
 
 class Unverified(ConflictError):
     """An answer or a file that is not WeChat Pay's as it says: not acted on (409)."""
+
+
+class Certificates(Protocol):
+    """Where the platform certificates come from when no public key is given
+    (cloud/finance/wechat_certs.py ``Store``)."""
+
+    def key(self, serial: str, now: datetime) -> rsa.RSAPublicKey | None: ...
 
 
 @functools.lru_cache(maxsize=64)
@@ -172,6 +179,7 @@ class WechatPayBills:
         platform_key: bytes,
         platform_serial: str = "",
         now: Callable[[], datetime] | None = None,
+        certificates: Certificates | None = None,
     ) -> None:
         self.http, self.base, self.mchid, self.serial_no = (
             http,
@@ -180,11 +188,15 @@ class WechatPayBills:
             serial_no,
         )
         self.key = load_private_key(private_key)
-        self.platform_key = load_public_key(platform_key)
+        # With certificates, the key is the one of the certificate the answer names.
+        self.platform_key = load_public_key(platform_key) if certificates is None else None
         self.platform_serial = platform_serial
+        self.certificates = certificates
         self.now = now or (lambda: datetime.now(UTC))
 
-    def _get(self, url: str) -> httpx.Response:
+    def get(self, url: str, limit: int | None = None) -> httpx.Response:
+        """A signed GET. With ``limit``, at most ``limit + 1`` bytes of the body are read
+        (a larger answer is not held in memory: the caller sees it is over its limit)."""
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         stamp = int(self.now().timestamp())
@@ -196,19 +208,53 @@ class WechatPayBills:
             "User-Agent": "guanjia-hub",
         }
         try:
-            return self.http.get(url, headers=headers, timeout=60)
+            if limit is None:
+                return self.http.get(url, headers=headers, timeout=60)
+            with self.http.stream("GET", url, headers=headers, timeout=60) as r:
+                body = bytearray()
+                for chunk in r.iter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        break
+                kept = {
+                    k: v
+                    for k, v in r.headers.items()
+                    if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+                }
+                return httpx.Response(r.status_code, headers=kept, content=bytes(body[: limit + 1]))
         except httpx.HTTPError:
             raise Unavailable(N_("WeChat Pay could not be reached; try again later")) from None
 
     def _verified(self, r: httpx.Response) -> None:
+        serial = r.headers.get("Wechatpay-Serial", "")
+        if self.certificates is None:
+            assert self.platform_key is not None
+            if self.platform_serial and serial != self.platform_serial:
+                self.verify_answer(r, None)
+            self.verify_answer(r, self.platform_key)
+            return
+        key = self.certificates.key(serial, self.now()) if serial else None
+        if key is None:
+            raise Unverified(
+                N_(
+                    "WeChat Pay's answer is signed by certificate %(serial)s, which is not "
+                    "among the platform certificates WeChat Pay lists: it was not trusted and "
+                    "nothing was fetched"
+                ),
+                serial=serial[:70] or "-",
+            )
+        self.verify_answer(r, key)
+
+    def verify_answer(self, r: httpx.Response, key: rsa.RSAPublicKey | None) -> None:
+        """The answer's signature by ``key`` (None: refused), and its timestamp."""
         h = r.headers
         stamp, nonce = h.get("Wechatpay-Timestamp", ""), h.get("Wechatpay-Nonce", "")
-        signature, serial = h.get("Wechatpay-Signature", ""), h.get("Wechatpay-Serial", "")
-        ok = bool(stamp and nonce and signature) and verify(
-            self.platform_key, answer_message(stamp, nonce, r.content), signature
+        signature = h.get("Wechatpay-Signature", "")
+        ok = (
+            key is not None
+            and bool(stamp and nonce and signature)
+            and verify(key, answer_message(stamp, nonce, r.content), signature)
         )
-        if ok and self.platform_serial and serial != self.platform_serial:
-            ok = False
         if not ok:
             raise Unverified(
                 N_(
@@ -237,7 +283,7 @@ class WechatPayBills:
         query = {"bill_date": day.isoformat()}
         query |= {"bill_type": "ALL"} if kind == "trade" else {"account_type": "BASIC"}
         query["tar_type"] = "GZIP"
-        r = self._get(f"{self.base}{KINDS[kind]}?{urlencode(query)}")
+        r = self.get(f"{self.base}{KINDS[kind]}?{urlencode(query)}")
         if r.status_code >= 500:
             raise Unavailable(N_("WeChat Pay could not be reached; try again later"))
         if r.status_code != 200:
@@ -253,7 +299,7 @@ class WechatPayBills:
             raise Unverified(
                 N_("WeChat Pay's answer names hash %(hash)s, not SHA1"), hash=hash_type[:20]
             )
-        got = self._get(url)
+        got = self.get(url)
         if got.status_code != 200:
             raise Unavailable(
                 N_("the bill of %(day)s could not be downloaded; try again later"),

@@ -89,6 +89,7 @@ FIELDS: Final[dict[str, str]] = {
     "private_key": N_("merchant API private key"),
     "platform_key": N_("WeChat Pay public key"),
     "platform_serial": N_("WeChat Pay's key id"),
+    "api_v3_key": N_("APIv3 key"),
     "first_day": N_("first day"),
     "api_url": N_("WeChat Pay's address"),
     "day": N_("day"),

@@ -10,7 +10,9 @@
 - ``GET /v3/bill/tradebill``, ``/v3/bill/fundflowbill``, ``/v3/billdownload/file``: WeChat
   Pay API v3 bills, signed both ways (wechat_v3.py); ``POST /_sim/wechat-merchants``
   ``{"mchid", "serial_no", "public_key"}`` registers a merchant's key, ``GET
-  /_sim/wechatpay-public-key`` answers the simulated WeChat Pay's public key and its id
+  /_sim/wechatpay-public-key`` answers the simulated WeChat Pay's public key and its id;
+  ``GET /v3/certificates`` its platform certificates, encrypted with a merchant's APIv3 key
+  (registered with ``"api_v3_key"``), ``POST /_sim/wechat-rotate`` adds one that signs
 - ``POST /_sim/advance`` ``{"seconds": s, "rate": buyer actions per second}``
 - ``POST /_sim/place`` ``{"count": n}``: n new trades now
 - ``POST /_sim/faults`` a :class:`Faults` as JSON (fields left out keep their value), or
@@ -206,6 +208,8 @@ class MarketplaceApp:
             return {"seller_nick": shop.seller_nick}
         if name == "wechat-merchants":  # a merchant's API key (wechat_v3.py)
             return wechat_v3.register(m, args)
+        if name == "wechat-rotate":  # a new platform certificate signs (wechat_v3.py)
+            return {"serial_no": wechat_v3.rotate(m)}
         if name == "revoke":
             m.shops[str(args["session"])].revoked = True
             return {"revoked": True}

@@ -204,6 +204,12 @@ class Market:
     #: "WeChat Pay's" own private key (PEM) that signs every v3 answer; made on first use,
     #: its public half served at ``GET /_sim/wechatpay-public-key``.
     wechat_platform_key: bytes | None = None
+    #: The simulated WeChat Pay's platform certificates (serial, key PEM, certificate PEM),
+    #: oldest first: the newest signs; ``POST /_sim/wechat-rotate`` adds one.
+    wechat_certs: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    #: Each merchant's APIv3 key, when registered with one: its answers are then signed by
+    #: the newest platform certificate, and ``/v3/certificates`` encrypts with the key.
+    wechat_v3_keys: dict[str, bytes] = field(default_factory=dict)
     trades: dict[int, list[Version]] = field(default_factory=dict)
     truth: list[dict[str, Any]] = field(default_factory=list)
     ban_until: dict[str, float] = field(default_factory=dict)

@@ -39,13 +39,16 @@ import json
 import re
 import secrets
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
 
 from simulators.marketplace.bill import _start_of, flows
 from simulators.marketplace.clock import GMT8
@@ -94,6 +97,103 @@ def public_pem(market: Market) -> bytes:
     )
 
 
+def make_certificate(
+    key_pem: bytes, serial: int, not_before: datetime, not_after: datetime
+) -> bytes:
+    """A platform certificate of ``key_pem`` (self-signed: the simulator is no CA, and the
+    hub checks no chain; docs/finance.md "Platform certificates")."""
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com (simulated)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com platform certificate"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def rotate(
+    market: Market,
+    key_pem: bytes | None = None,
+    *,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> str:
+    """A new platform certificate (a new key unless one is given), valid from a day ago
+    for five years unless told; from now on it signs. The older ones stay listed. Its serial."""
+    if key_pem is None:
+        key_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    now = datetime.fromtimestamp(time.time(), UTC)
+    serial = secrets.randbits(152) | (1 << 156)  # 40 hex digits, as WeChat Pay's are
+    cert = make_certificate(
+        key_pem,
+        serial,
+        not_before or now - timedelta(days=1),
+        not_after or now + timedelta(days=5 * 365),
+    )
+    market.wechat_certs.append((f"{serial:X}", key_pem, cert))
+    return f"{serial:X}"
+
+
+def _signer(market: Market) -> tuple[rsa.RSAPrivateKey, str]:
+    """The newest platform certificate's key and serial (one made of the platform key
+    first)."""
+    if not market.wechat_certs:
+        key = platform_key(market).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        rotate(market, key)
+    serial, key_pem, _ = market.wechat_certs[-1]
+    loaded = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(loaded, rsa.RSAPrivateKey)
+    return loaded, serial
+
+
+def certificates(market: Market, mchid: str) -> Answer:
+    """``GET /v3/certificates`` (pay.weixin.qq.com/wiki/doc/apiv3/apis/wechatpay5_1.shtml):
+    every listed certificate encrypted with the merchant's APIv3 key (AEAD_AES_256_GCM)."""
+    v3 = market.wechat_v3_keys.get(mchid)
+    if v3 is None:
+        return _error(market, 400, "INVALID_REQUEST", "未设置APIv3密钥", mchid)
+    _signer(market)
+    data = []
+    for serial, _, cert_pem in market.wechat_certs:
+        loaded = x509.load_pem_x509_certificate(cert_pem)
+        nonce = secrets.token_hex(6)  # 12 characters, as WeChat Pay's nonces
+        sealed = AESGCM(v3).encrypt(nonce.encode(), cert_pem, b"certificate")
+        data.append(
+            {
+                "serial_no": serial,
+                "effective_time": loaded.not_valid_before_utc.astimezone(GMT8).isoformat(),
+                "expire_time": loaded.not_valid_after_utc.astimezone(GMT8).isoformat(),
+                "encrypt_certificate": {
+                    "algorithm": "AEAD_AES_256_GCM",
+                    "nonce": nonce,
+                    "associated_data": "certificate",
+                    "ciphertext": base64.b64encode(sealed).decode(),
+                },
+            }
+        )
+    return _signed(market, 200, json.dumps({"data": data}).encode(), mchid)
+
+
 def fundflow_text(market: Market, shop: Shop, day: date) -> str:
     """The day's fund-flow bill of the shop's basic account (基本账户)."""
     start, end = _start_of(day), _start_of(day + timedelta(days=1))
@@ -135,24 +235,30 @@ def fundflow_text(market: Market, shop: Shop, day: date) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def _signed(market: Market, status: int, body: bytes) -> Answer:
+def _signed(market: Market, status: int, body: bytes, mchid: str = "") -> Answer:
+    """Signed by the public key, or by the newest platform certificate for a merchant
+    registered with an APIv3 key."""
     stamp, nonce = str(int(time.time())), secrets.token_hex(16)
     message = stamp.encode() + b"\n" + nonce.encode() + b"\n" + body + b"\n"
-    sig = platform_key(market).sign(message, padding.PKCS1v15(), hashes.SHA256())
+    if mchid in market.wechat_v3_keys:
+        key, serial = _signer(market)
+    else:
+        key, serial = platform_key(market), platform_serial(market)
+    sig = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
     headers = [
         ("Content-Type", "application/json; charset=utf-8"),
         ("Wechatpay-Timestamp", stamp),
         ("Wechatpay-Nonce", nonce),
         ("Wechatpay-Signature", base64.b64encode(sig).decode()),
-        ("Wechatpay-Serial", platform_serial(market)),
+        ("Wechatpay-Serial", serial),
         ("Request-ID", secrets.token_hex(8)),
     ]
     return status, headers, body
 
 
-def _error(market: Market, status: int, code: str, message: str) -> Answer:
+def _error(market: Market, status: int, code: str, message: str, mchid: str = "") -> Answer:
     body = json.dumps({"code": code, "message": message}, ensure_ascii=False).encode()
-    return _signed(market, status, body)
+    return _signed(market, status, body, mchid)
 
 
 def _merchant(market: Market, verb: str, target: str, authorization: str) -> str | None:
@@ -183,7 +289,12 @@ def handle(
     market: Market, verb: str, path: str, query: str, authorization: str, base: str
 ) -> Answer | None:
     """The v3 bill paths; None for any other path."""
-    if path not in ("/v3/bill/tradebill", "/v3/bill/fundflowbill", "/v3/billdownload/file"):
+    if path not in (
+        "/v3/bill/tradebill",
+        "/v3/bill/fundflowbill",
+        "/v3/billdownload/file",
+        "/v3/certificates",
+    ):
         return None
     if verb != "GET":
         return _error(market, 405, "INVALID_REQUEST", "only GET")
@@ -191,6 +302,8 @@ def handle(
     mchid = _merchant(market, verb, target, authorization)
     if mchid is None:
         return _error(market, 401, "SIGN_ERROR", "签名错误")
+    if path == "/v3/certificates":
+        return certificates(market, mchid)
     shop = next((s for s in market.shops.values() if merchant_of(s) == mchid), None)
     params = dict(parse_qsl(query, keep_blank_values=True))
     if path == "/v3/billdownload/file":
@@ -199,16 +312,16 @@ def handle(
     try:
         day = datetime.strptime(params.get("bill_date", ""), "%Y-%m-%d").date()
     except ValueError:
-        return _error(market, 400, "PARAM_ERROR", "bill_date 格式错误")
+        return _error(market, 400, "PARAM_ERROR", "bill_date 格式错误", mchid)
     if kind == "trade" and params.get("bill_type", "ALL") != "ALL":
-        return _error(market, 400, "PARAM_ERROR", "bill_type 不支持")
+        return _error(market, 400, "PARAM_ERROR", "bill_type 不支持", mchid)
     if kind == "fundflow" and params.get("account_type", "BASIC") != "BASIC":
-        return _error(market, 400, "PARAM_ERROR", "account_type 不支持")
+        return _error(market, 400, "PARAM_ERROR", "account_type 不支持", mchid)
     tar = params.get("tar_type", "")
     if tar not in ("", "GZIP"):
-        return _error(market, 400, "PARAM_ERROR", "tar_type 不支持")
+        return _error(market, 400, "PARAM_ERROR", "tar_type 不支持", mchid)
     if shop is None or _start_of(day + timedelta(days=1)) > market.now:
-        return _error(market, 400, "NO_STATEMENT_EXIST", "账单不存在")
+        return _error(market, 400, "NO_STATEMENT_EXIST", "账单不存在", mchid)
     data = _bill(market, shop, kind, day)
     token = f"{kind}-{day:%Y%m%d}-{tar or 'RAW'}"
     body = {
@@ -216,7 +329,7 @@ def handle(
         "hash_value": hashlib.sha1(data, usedforsecurity=False).hexdigest(),
         "download_url": f"{base}/v3/billdownload/file?{urlencode({'token': token})}",
     }
-    return _signed(market, 200, json.dumps(body).encode())
+    return _signed(market, 200, json.dumps(body).encode(), mchid)
 
 
 def _bill(market: Market, shop: Shop, kind: str, day: date) -> bytes:
@@ -242,4 +355,9 @@ def register(market: Market, args: dict[str, object]) -> dict[str, str]:
     pem = str(args["public_key"]).encode()
     serialization.load_pem_public_key(pem)  # ValueError: a 400
     market.wechat_keys[mchid] = (serial, pem)
+    v3 = str(args.get("api_v3_key", "")).encode()
+    if v3:
+        if len(v3) != 32:
+            raise ValueError("api_v3_key is 32 characters")
+        market.wechat_v3_keys[mchid] = v3
     return {"mchid": mchid, "platform_serial": platform_serial(market)}

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from cloud.api import wechat_bill_jobs
 from cloud.api.deps import SessionDep
 from cloud.api.schemas import RefetchIn, WechatJobIn
-from cloud.finance import wechat_admin, wechat_jobs
+from cloud.finance import wechat_admin, wechat_certs, wechat_jobs
 from cloud.web import refusals
 from cloud.web.deps import FinanceAction, FinancePage
 from cloud.web.render import render
@@ -61,9 +61,10 @@ async def add(request: Request, user: FinanceAction, session: SessionDep) -> Res
     form = await request.form()
     data = {
         k: str(form.get(k) or "").strip()
-        for k in ("mchid", "serial_no", "platform_serial", "first_day", "api_url")
+        for k in ("mchid", "serial_no", "platform_serial", "first_day", "api_url", "api_v3_key")
     }
-    data = {k: v for k, v in data.items() if v or k not in ("platform_serial", "api_url")}
+    optional = ("platform_serial", "api_url", "api_v3_key")
+    data = {k: v for k, v in data.items() if v or k not in optional}
     data["private_key"] = await _pem(form, "private_key")
     data["platform_key"] = await _pem(form, "platform_key")
     try:
@@ -81,6 +82,7 @@ def job_page(mchid: Mchid, request: Request, user: FinancePage, session: Session
     ctx = {
         **_view(j, now, gettext),
         "bills": wechat_admin.bills_of(session, user.who.account_id, mchid),
+        "certificates": wechat_certs.certificates(session, user.who.account_id, j.id),
         "done": request.query_params.get("done", ""),
     }
     return render(request, "wechat_job.html", ctx, user=user)

@@ -61,7 +61,7 @@ from cloud.db.models import (
     User,
     Warehouse,
 )
-from cloud.db.wechat_bills import WechatBillJob
+from cloud.db.wechat_bills import WechatBillJob, WechatPlatformCert
 from cloud.finance import (
     courier_bills,
     order_money,
@@ -1436,6 +1436,18 @@ def _world(client: TestClient) -> World:
             now=now,
         )
         a_job.last_day = date.fromisoformat(A_JOB_LAST)  # three days in, as runs leave it
+        # A platform certificate of A's job (cloud/finance/wechat_certs.py): on its page.
+        s.add(
+            WechatPlatformCert(
+                account_id=a_id,
+                job_id=a_job.id,
+                serial_no="A0CE47",
+                effective_at=now - timedelta(days=1),
+                expire_at=now + timedelta(days=1800),
+                certificate="-----BEGIN CERTIFICATE----- A's",
+                fetched_at=now,
+            )
+        )
         a_fundflow = wechat_fundflow.reconcile(
             s, a_id, A_FUNDFLOW, "a-ff.csv", "test", now
         ).public_id

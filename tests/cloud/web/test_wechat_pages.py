@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from cloud.db.models import Task
-from cloud.db.wechat_bills import FundflowBill, FundflowRow, WechatBillJob
+from cloud.db.wechat_bills import FundflowBill, FundflowRow, WechatBillJob, WechatPlatformCert
 from cloud.errors import N_
 from cloud.finance import wechat_jobs, wechat_pay
 from cloud.orders.audit_rules import CHINA
@@ -359,3 +359,76 @@ def test_job_pages_in_chinese_with_their_actions_and_refusals(
     assert auditor.post(f"{job_page}/park", data={"csrf": auditor.csrf}).status_code == 403  # type: ignore[attr-defined]
     assert _jobs(demo_app) == before
     assert date.fromisoformat(FIRST.isoformat()) == FIRST
+
+
+V3_KEY = "0123456789abcdefABCDEF0123456789"
+
+
+def test_a_job_on_platform_certificates_by_page_and_api_refusals_change_nothing(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    """A job given the APIv3 key and no public key (the hub downloads the platform
+    certificates, cloud/finance/wechat_certs.py): its page lists them in Chinese; a bad
+    key, or no key at all, is a sentence with nothing stored; the key never comes out."""
+    admin = login(demo_app, "admin", account="demo")
+    no_public = {k: v for k, v in _body().items() if k not in ("platform_key", "platform_serial")}
+    for body, said in (
+        (no_public, "give WeChat Pay's public key"),
+        ({**no_public, "api_v3_key": "short"}, "32 letters and digits"),
+        ({**no_public, "api_v3_key": "\ud800" * 32}, "surrogate"),
+        ({**no_public, "api_v3_key": "a" * 31 + "\u0000"}, "NUL"),
+        ({**no_public, "api_v3_key": "a" * 65}, "64"),
+        ({**no_public, "api_v3_key": "a" * 31 + " "}, "32 letters and digits"),
+    ):
+        r = demo_app.post(JOBS, content=json.dumps(body), headers={**admin, **JSON})
+        assert r.status_code == 422 and said in r.text, (body.get("api_v3_key"), r.text[:300])
+    assert _jobs(demo_app) == []
+    a = browser_client()
+    form = {k: v for k, v in no_public.items() if k != "private_key"}
+    keys = {"private_key": ("apiclient_key.pem", PRIVATE, "application/x-pem-file")}
+    r = a.post(
+        "/web/finance/wechat-jobs",
+        data={**form, "api_v3_key": "x" * 31, "csrf": a.csrf},  # type: ignore[attr-defined]
+        files=keys,
+        headers=ZH,
+    )
+    assert r.status_code == 422 and "APIv3密钥是 32 位字母和数字" in r.text, r.text[-500:]
+    r = a.post(
+        "/web/finance/wechat-jobs",
+        data={**form, "csrf": a.csrf},  # type: ignore[attr-defined]
+        files=keys,
+        headers=ZH,
+    )
+    assert r.status_code == 422 and "请提供微信支付公钥" in r.text, r.text[-500:]
+    assert _jobs(demo_app) == []
+    r = a.post(
+        "/web/finance/wechat-jobs",
+        data={**form, "api_v3_key": V3_KEY, "csrf": a.csrf},  # type: ignore[attr-defined]
+        files=keys,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = a.get(f"/web/finance/wechat-jobs/{MCHID}", headers=ZH).text
+    assert "平台证书" in page and "还没有：下次运行时下载。" in page and V3_KEY not in page
+    api = demo_app.get(f"{JOBS}/{MCHID}", headers=admin)
+    assert api.status_code == 200 and V3_KEY not in api.text
+    # A certificate the worker stored shows with its dates.
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        j = s.execute(select(WechatBillJob)).scalar_one()
+        assert j.api_v3_key == V3_KEY and j.platform_key == ""
+        now = datetime.now(UTC)
+        s.add(
+            WechatPlatformCert(
+                account_id=j.account_id,
+                job_id=j.id,
+                serial_no="5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+                effective_at=now - timedelta(days=1),
+                expire_at=now + timedelta(days=1800),
+                certificate="-----BEGIN CERTIFICATE-----",
+                fetched_at=now,
+            )
+        )
+        j.certs_fetched_at = now
+    page = a.get(f"/web/finance/wechat-jobs/{MCHID}", headers=ZH).text
+    assert "5157F09EFDC096DE15EBE81A47057A7232F1B8E1" in page and "上次下载" in page
+    assert "BEGIN CERTIFICATE" not in page

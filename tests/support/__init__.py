@@ -16,7 +16,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait(cond: Callable[[], bool], timeout: float = 8.0, what: str = "the condition") -> None:
+#: How long a wait for a condition lasts unless a test bounds it itself. Generous: make test
+#: runs the browser and end-to-end tests two at a time beside each other's hubs, nodes and
+#: browsers, and a passing test never waits it out (a latency bound is a test's own figure).
+PATIENCE = 30.0
+
+
+def wait(cond: Callable[[], bool], timeout: float = PATIENCE, what: str = "the condition") -> None:
     """Poll ``cond`` until it holds; fail the test naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while not cond():
@@ -26,7 +32,7 @@ def wait(cond: Callable[[], bool], timeout: float = 8.0, what: str = "the condit
 
 
 async def until(
-    cond: Callable[[], bool], timeout: float = 8.0, what: str = "the condition"
+    cond: Callable[[], bool], timeout: float = PATIENCE, what: str = "the condition"
 ) -> None:
     """``wait`` for coroutines: polls without blocking the event loop."""
     deadline = time.monotonic() + timeout

@@ -136,7 +136,7 @@ def test_a_killed_node_goes_offline_on_the_fleet_page(
             )
     page.click(f"#fleet-rows a:text-is('{NODE}')")
     page.wait_for_url(f"{base}/web/fleet/{NODE}")
-    page.wait_for_selector("#backlog-chart .uplot", timeout=5000)
+    page.wait_for_selector("#backlog-chart .uplot", timeout=30_000)
     assert page.locator("h1").inner_text() == f"Node {NODE}"
     assert axe_violations(page) == []
     screenshot(page, "dashboard-fleet-node")

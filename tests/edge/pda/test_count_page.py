@@ -117,7 +117,7 @@ def test_partial_count_offline_reload_exactly_once(context: Any, page: Any, node
     settle()
     scan(page, "GJCMD-CONFIRM")  # submits the count
     page.wait_for_function("document.getElementById('feedback').classList.contains('done')")
-    wait(lambda: len(counted_facts(node)) == 1, 15, "the count submitted")
+    wait(lambda: len(counted_facts(node)) == 1, 30, "the count submitted")
     wait_sent(page)
     (fact,) = counted_facts(node)
     lines = {(x["bin"], x["sku_code"]): (x["expected"], x["counted"]) for x in fact["lines"]}

@@ -163,7 +163,7 @@ def test_receive_with_qc_fail_offline_scan_and_putaway(context: Any, page: Any, 
     chinese_verdict(page, "的收货单", "已完成：共 3 件")
     wait_sent(page)
 
-    wait(lambda: len(received(node)) == 1, 10, "the receipt in the outbox")
+    wait(lambda: len(received(node)) == 1, 30, "the receipt in the outbox")
     (fact,) = received(node)
     lines = {(ln["verdict"], ln["reason"]): (ln["qty"], ln["bin"]) for ln in fact["lines"]}
     assert fact["po_number"] == "PO-9"

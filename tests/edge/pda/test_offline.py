@@ -90,7 +90,7 @@ def test_expired_session_mid_wave_queue_waits_for_login(page: Any, node: Node) -
     assert node.scans() == ["BIN-P4", C]
     settle()
     scan(page, C)
-    wait(lambda: node.scans() == ["BIN-P4", C, C], 10, "the scan after the login")
+    wait(lambda: node.scans() == ["BIN-P4", C, C], 30, "the scan after the login")
 
 
 def test_a_refusal_is_a_problem_not_a_retry(context: Any, page: Any, node: Node) -> None:

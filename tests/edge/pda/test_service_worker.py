@@ -35,7 +35,7 @@ def node(node_db: Path, pda_operators: list[Operator], request: Any) -> Iterator
 
 
 def controlled(page: Any) -> None:
-    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10_000)
+    page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=30_000)
 
 
 @pytest.mark.browser
@@ -87,7 +87,7 @@ def test_a_new_shell_version_replaces_the_old_cache(page: Any, node: Node) -> No
     # The new worker took over and deleted the old cache on activate.
     wait(
         lambda: list(page.evaluate(CACHE_URLS)) == ["pda-shell-0123456789abcdef"],
-        10,
+        30,
         "the new shell's cache, alone",
     )
     assert page.evaluate("navigator.serviceWorker.controller.scriptURL").endswith(

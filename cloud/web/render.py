@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from cloud.errors import Said, say
 from cloud.orders.audit_rules import CHINA
 from cloud.orders.reasons import actor_in, line_in, reason_in
 from cloud.web import i18n
@@ -56,6 +57,11 @@ def _line(gettext: Callable[[str], str], h: Any) -> str:
     return line_in(get("message"), get("params"), get("reason"), gettext)
 
 
+def _said(gettext: Callable[[str], str], s: Said | str) -> str:
+    """A sentence the domain returned (``cloud.errors.sentence``) in the page's language."""
+    return say(str(s["msgid"]), s.get("params") or {}, gettext) if isinstance(s, dict) else s
+
+
 def _reasons(gettext: Callable[[str], str], ds: list[dict[str, Any]]) -> str:
     return "; ".join(_reason(gettext, d) for d in ds)
 
@@ -80,6 +86,7 @@ def environment(locale: str) -> Environment:
     env.filters["reasons"] = functools.partial(_reasons, i18n.translations(locale).gettext)
     # An order's history line: a sentence the hub wrote, or a person's words as typed (0048).
     env.filters["line"] = functools.partial(_line, i18n.translations(locale).gettext)
+    env.filters["said"] = functools.partial(_said, i18n.translations(locale).gettext)
     # Who did it: the hub's own actors by a name in the page's language, people and nodes as
     # they are (cloud/orders/reasons.py ``SYSTEM_ACTORS``).
     env.filters["actor"] = functools.partial(actor_in, gettext=i18n.translations(locale).gettext)

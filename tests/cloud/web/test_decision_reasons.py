@@ -206,6 +206,8 @@ def test_an_orders_history_in_the_page_language(
             *s.execute(select(Warehouse.code)).scalars(),
         }
     page = c.get(f"/web/orders/{no}", headers=ZH).text
+    # The panel's parsed address is a sentence too (it showed as a Python dict before).
+    assert "地址解析为" in page and "msgid" not in page
     zh = _history(page)
     assert len(zh) >= 20, zh
     actions = _history(page, 0)  # the actions too: an edit, a node's fact by its type

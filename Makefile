@@ -59,8 +59,8 @@ test: check cjk-font chromium
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
 	$(BIN)/pytest -n 2 --dist worksteal --durations=25 -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest -n 2 --dist worksteal --durations=15 -m "(browser or e2e) and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest -m serial $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal --durations=15 -m "browser and not e2e and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest --durations=15 -m "e2e or serial" $(PYTEST_ARGS)
 
 # The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no
 # browser, SQLite only. `make test` stays the whole suite, and is what CI runs.

@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_client_id: str = "guanjia-cloud"
+    #: MQTT keep-alive of ingest's connection (MQTT 3.1.1 §3.1.2.10). paho sends a PINGREQ
+    #: after this long without traffic and drops the connection after as long again without
+    #: an answer: the bound on noticing a link that died without a word (a half-open TCP
+    #: connection, a socket the event loop stopped watching: the wedge in docs/sync.md).
+    mqtt_keepalive_s: int = Field(default=15, ge=2, le=3600)
+    #: How long a QoS 1 publish (an ack, a downlink batch) may wait for the broker's PUBACK.
+    #: One that waits longer marks the connection dead and ingest connects again: MQTT
+    #: 3.1.1 §4.4 resends an unacknowledged PUBLISH only on a new connection.
+    mqtt_puback_timeout_s: float = Field(default=10.0, gt=0, le=600)
     #: Share ingest over several workers with $share/{group}/... subscriptions.
     ingest_share_group: str | None = None
     #: Apply Alembic migrations at start (off when a deploy step runs them).

@@ -59,6 +59,8 @@ class IngestStats:
     refused: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     connected: bool = False
+    #: Connections made to the broker (the first, and every reconnect).
+    sessions: int = 0
 
 
 #: How long a cancelled session may take to say goodbye (aiomqtt waits up to its 10 s
@@ -97,6 +99,8 @@ class IngestWorker:
         self._client: aiomqtt.Client | None = None
         self._pushes: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._sends: set[asyncio.Task[None]] = set()
+        #: Set when a publish of this connection went unconfirmed: the session ends on it.
+        self._dead: asyncio.Event | None = None
         #: The loop ``run`` runs on (pushes from other threads are handed to it).
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -135,6 +139,7 @@ class IngestWorker:
             async with self._connect() as client:
                 self._client = client
                 self.stats.connected = True
+                self.stats.sessions += 1
                 if down_since is not None:
                     log.info(
                         "broker %s:%s reachable again after %.1f s",
@@ -180,6 +185,9 @@ class IngestWorker:
             password=self.settings.mqtt_password,
             will=will,
             clean_session=True,
+            keepalive=self.settings.mqtt_keepalive_s,
+            # How long subscribe and publish wait for SUBACK and PUBACK (see _sent).
+            timeout=self.settings.mqtt_puback_timeout_s,
             # paho keeps 20 QoS 1 publishes in flight by default and queues the rest behind
             # broker round trips: a group's acks go to hundreds of nodes at once.
             max_inflight_messages=INFLIGHT_MAX,
@@ -199,8 +207,10 @@ class IngestWorker:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError
+        self._dead = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(client))
+            tg.create_task(self._liveness(self._dead))
             messages = client.messages
             async for first in messages:
                 # Take what has already arrived, so batches of one node that queued up
@@ -255,6 +265,23 @@ class IngestWorker:
             await self._on_batches(client, batches)
         if states:
             await asyncio.to_thread(self._presence, *states.values())
+
+    async def _liveness(self, dead: asyncio.Event) -> None:
+        """End the session when one of its publishes went unconfirmed (see :meth:`_sent`).
+
+        The link can die without the client noticing: the broker was killed while a publish
+        was being handed to the socket, and from then on nothing was read or written on it,
+        no disconnect was reported and the message loop waited for good. A hub saw no
+        message for minutes while nodes queued (issue 19: the broker-restart wedge, node at
+        seq 510, hub acked 396, 70 s without progress; its only trace was publishes timing
+        out). An unconfirmed publish is the one sign it gives; the keep-alive is the bound
+        when the hub has nothing to publish.
+        """
+        await dead.wait()
+        raise aiomqtt.MqttError(
+            f"the broker confirmed no publish within {self.settings.mqtt_puback_timeout_s:g} s:"
+            " the connection is taken for dead"
+        )
 
     async def _sender(self, client: aiomqtt.Client) -> None:
         while True:
@@ -364,12 +391,20 @@ class IngestWorker:
         """
         task = asyncio.create_task(client.publish(topic, payload, qos=1))
         self._sends.add(task)  # a reference until it is done, or the task may vanish
-        task.add_done_callback(self._sent)
+        dead = self._dead
+        task.add_done_callback(lambda t: self._sent(t, dead))
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
+    def _sent(self, task: asyncio.Task[None], dead: asyncio.Event | None = None) -> None:
+        """A publish ended: one the broker did not confirm ends its connection's session
+        (:meth:`_liveness`), so that ingest connects again instead of waiting on a link
+        that may be dead. What it carried is not lost: acks are cumulative and a node
+        resends and says hello again; downlink is pulled again at a gap."""
         self._sends.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("publish not confirmed by the broker: %s", task.exception())
+        if task.cancelled() or (err := task.exception()) is None:
+            return
+        log.warning("publish not confirmed by the broker: %s", err)
+        if dead is not None:
+            dead.set()
 
     def _account(
         self, node: str, batches: list[codec.Batch], results: list[ingest.ApplyResult]

@@ -299,9 +299,12 @@ class Relay:
     Cutting closes the listening socket and every relayed connection, so the node sees what
     a pulled cable or a dead uplink router gives it after TCP gives up: connection reset,
     then connection refused on every retry, while the broker and the hub stay up and keep
-    their sessions. It runs unprivileged (no network namespaces or iptables needed). What it
-    does not model: a link that silently drops packets (a black hole, noticed only by the
-    MQTT keep-alive) — see docs/chaos.md.
+    their sessions. It runs unprivileged (no network namespaces or iptables needed).
+
+    :meth:`silence` models the other death of a link: the connections relayed so far stay
+    open and carry nothing more, either way (a black hole, a half-open TCP connection, a
+    socket its event loop stopped watching), noticed only by the MQTT keep-alive or an
+    unanswered publish; new connections are relayed as before — see docs/chaos.md.
     """
 
     def __init__(self, target: int, port: int | None = None) -> None:
@@ -310,6 +313,7 @@ class Relay:
         self._server: socket.socket | None = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._silenced: set[socket.socket] = set()
         self.cuts = 0
 
     @property
@@ -333,10 +337,17 @@ class Relay:
             srv.close()
         with self._lock:
             conns, self._conns = self._conns, set()
+            self._silenced.clear()
         for c in conns:
             with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
             c.close()
+
+    def silence(self) -> None:
+        """From now on the connections relayed so far carry nothing (bytes are read and
+        dropped; no FIN, no RST); connections made afterwards are relayed."""
+        with self._lock:
+            self._silenced |= self._conns
 
     def close(self) -> None:
         self.cut()
@@ -364,7 +375,8 @@ class Relay:
     def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
-                dst.sendall(data)
+                if src not in self._silenced:
+                    dst.sendall(data)
         for s in (src, dst):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)

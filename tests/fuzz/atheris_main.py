@@ -78,7 +78,12 @@ def _child(kind: str, runs: int, out: Path) -> None:
     from tests.fuzz.kinds import KINDS
 
     k = KINDS[kind]
-    if callable(k.samples):
+    if k.instrument:
+        for sample in k.corpus:  # loads what the target imports when it first runs
+            with contextlib.suppress(Exception):
+                k.target(sample)
+        _instrument(k.corpus, (*k.instrument, k.target.__module__))
+    elif callable(k.samples):
         # A kind that needs a hub or a node: making its samples loads them. Instrumenting
         # every loaded function (FastAPI, SQLAlchemy, pydantic too), or even all of ours, did
         # not finish in ten minutes a kind on the loaded machine of 2026-12-06: only the

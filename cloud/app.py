@@ -206,6 +206,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 app.state.sessions,
                 timedelta(seconds=settings.finance_poll_s),
                 channels_runner.owner_id(),
+                settings.wechatpay_ca_bundle,
             )
             app.state.wechat_bills.start()
         # Rests of short transfers nobody ships (cloud/inbound/transfer_watch.py).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -144,6 +145,12 @@ class Settings(BaseSettings):
     #: How long after sending an e-invoice (or its red form) the worker asks the provider
     #: how it went (cloud/finance/einvoice/worker.py POLL); the demo asks after 1 s.
     einvoice_query_s: float = Field(default=5.0, gt=0, le=3600)
+    #: WeChat Pay's CA (PEM certificates, or the CertTrustChain.p7b WeChat Pay publishes at
+    #: wx.gtimg.com/mch/files/CertTrustChain.p7b): every platform certificate a bill job
+    #: downloads must chain to it (cloud/finance/wechat_trust.py). Unset, jobs verified by
+    #: platform certificates are refused with a sentence; jobs given WeChat Pay's public key
+    #: do not need it. The marketplace simulator writes its own CA with --wechatpay-ca-file.
+    wechatpay_ca_bundle: Path | None = None
 
     # --- transfers (cloud/inbound/transfer_pick.py, docs/inbound.md "A rest nobody picks") ---
     #: The rest of a short transfer asked of its pick node and not shipped after this long

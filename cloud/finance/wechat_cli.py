@@ -140,7 +140,17 @@ def refetch(
 
 
 @wechat_app.command("run")
-def run(database_url: DatabaseOpt = None) -> None:
+def run(
+    database_url: DatabaseOpt = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="GUANJIA_WECHATPAY_CA_BUNDLE",
+            help="WeChat Pay's CA (PEM or CertTrustChain.p7b): platform certificates must "
+            "chain to it (the hub's setting of the same name).",
+        ),
+    ] = None,
+) -> None:
     """Run the due jobs once, now (what the hub's worker does every poll)."""
     import os
     import socket
@@ -155,7 +165,7 @@ def run(database_url: DatabaseOpt = None) -> None:
     with httpx.Client() as http:
         ran = wechat_jobs.drain(
             factory,
-            lambda job: wechat_jobs.client_for(job, http, factory),
+            lambda job: wechat_jobs.client_for(job, http, factory, ca_bundle),
             owner,
             datetime.now(UTC),
         )

@@ -36,6 +36,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -289,14 +290,19 @@ def run_job(
 
 
 def client_for(
-    job: WechatBillJob, http: httpx.Client, factory: sessionmaker[Session]
+    job: WechatBillJob,
+    http: httpx.Client,
+    factory: sessionmaker[Session],
+    ca_bundle: Path | None = None,
 ) -> wechat_pay.WechatPayBills:
     """The job's client. A job verified with platform certificates (no public key given)
-    downloads them first when they are due (cloud/finance/wechat_certs.py): a refusal
-    there is the run's refusal, kept as ``last_error``, and no bill is fetched."""
+    downloads them first when they are due (cloud/finance/wechat_certs.py), each checked
+    against the CA file ``ca_bundle`` (the setting ``wechatpay_ca_bundle``; none: refused,
+    cloud/finance/wechat_trust.py): a refusal there is the run's refusal, kept as
+    ``last_error``, and no bill is fetched."""
     store = None
     if not job.platform_key.strip() and job.api_v3_key:
-        store = wechat_certs.Store(factory, job.id, job.account_id, job.api_v3_key)
+        store = wechat_certs.Store(factory, job.id, job.account_id, job.api_v3_key, ca_bundle)
     bills = wechat_pay.WechatPayBills(
         http,
         job.api_url,
@@ -383,15 +389,26 @@ class Worker(Periodic):
     name = "wechat-bills"
     failed = "finance: a WeChat Pay bill run failed; trying again"
 
-    def __init__(self, factory: sessionmaker[Session], poll: timedelta, owner: str) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        poll: timedelta,
+        owner: str,
+        ca_bundle: Path | None = None,
+    ) -> None:
         super().__init__(poll, log)
-        self.factory, self.owner = factory, owner
+        self.factory, self.owner, self.ca_bundle = factory, owner, ca_bundle
         self._http: httpx.Client | None = None
 
     def step(self, now: datetime) -> None:
         http = self._http
         assert http is not None  # set by _loop for the thread's life
-        drain(self.factory, lambda job: client_for(job, http, self.factory), self.owner, now)
+        drain(
+            self.factory,
+            lambda job: client_for(job, http, self.factory, self.ca_bundle),
+            self.owner,
+            now,
+        )
 
     def _loop(self) -> None:
         # One HTTP client (its connection pool) for the thread's life.

@@ -21,7 +21,7 @@ from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep
 from cloud.api.schemas import RefetchIn, WechatJobIn
 from cloud.auth import Principal
 from cloud.db.wechat_bills import WechatBillJob
-from cloud.finance import wechat_admin, wechat_jobs
+from cloud.finance import wechat_admin, wechat_certs, wechat_jobs
 
 router = APIRouter(prefix="/api/v1/finance/wechat-jobs", tags=["finance"])
 MchidPath = Annotated[str, Path(max_length=12, pattern=r"^\d{8,12}$")]
@@ -57,6 +57,22 @@ class JobBillOut(BaseModel):
     day: date | None
     rows: int
     unmatched: int
+
+
+class PlatformCertOut(BaseModel):
+    """A WeChat Pay platform certificate the job downloaded (cloud/finance/wechat_certs.py):
+    what identifies it, never the certificate's text or any key."""
+
+    serial_no: str
+    not_before: datetime
+    not_after: datetime
+    #: The issuer's name (RFC 4514), e.g. WeChat Pay's ``CN=Tenpay.com Root CA,…``.
+    issuer: str | None
+    #: SHA-256 of the certificate (DER), ``AB:CD:…`` as ``openssl x509 -fingerprint -sha256``.
+    fingerprint_sha256: str | None
+    #: current (the newest valid one), superseded (still valid: answers may be signed with
+    #: it during a rotation) or expired (dropped at the next download).
+    status: str
 
 
 class WechatJobBillsOut(BaseModel):
@@ -135,6 +151,25 @@ def get_job(mchid: MchidPath, session: SessionDep, who: FinanceRead) -> WechatJo
         for b in found
     ]
     return WechatJobBillsOut(job=job_out(j, now), bills=bills)
+
+
+@router.get("/{mchid}/certificates")
+def certificates(mchid: MchidPath, session: SessionDep, who: FinanceRead) -> list[PlatformCertOut]:
+    """The platform certificates the job downloaded, newest first (none for a job given
+    WeChat Pay's public key instead); another seller's job is a 404."""
+    now = datetime.now(UTC)
+    j = wechat_admin.job(session, who.account_id, mchid)
+    return [
+        PlatformCertOut(
+            serial_no=c.serial_no,
+            not_before=c.effective_at,
+            not_after=c.expire_at,
+            issuer=c.issuer,
+            fingerprint_sha256=c.fingerprint,
+            status=c.status,
+        )
+        for c in wechat_certs.views(session, who.account_id, j.id, now)
+    ]
 
 
 @router.post("/{mchid}/park")

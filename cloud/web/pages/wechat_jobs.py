@@ -82,7 +82,7 @@ def job_page(mchid: Mchid, request: Request, user: FinancePage, session: Session
     ctx = {
         **_view(j, now, gettext),
         "bills": wechat_admin.bills_of(session, user.who.account_id, mchid),
-        "certificates": wechat_certs.certificates(session, user.who.account_id, j.id),
+        "certificates": wechat_certs.views(session, user.who.account_id, j.id, now),
         "done": request.query_params.get("done", ""),
     }
     return render(request, "wechat_job.html", ctx, user=user)

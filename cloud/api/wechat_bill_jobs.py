@@ -17,11 +17,12 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep
+from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep, SettingsDep
 from cloud.api.schemas import RefetchIn, WechatJobIn
 from cloud.auth import Principal
 from cloud.db.wechat_bills import WechatBillJob
-from cloud.finance import wechat_admin, wechat_certs, wechat_jobs
+from cloud.finance import sealed, wechat_admin, wechat_certs, wechat_jobs
+from cloud.settings import Settings
 
 router = APIRouter(prefix="/api/v1/finance/wechat-jobs", tags=["finance"])
 MchidPath = Annotated[str, Path(max_length=12, pattern=r"^\d{8,12}$")]
@@ -101,7 +102,7 @@ def job_out(j: WechatBillJob, now: datetime) -> WechatJobOut:
     )
 
 
-def add(session: Session, who: Principal, body: WechatJobIn) -> WechatBillJob:
+def add(session: Session, who: Principal, body: WechatJobIn, settings: Settings) -> WechatBillJob:
     """The job of ``body`` (the API's route and the dashboard's form)."""
     return wechat_jobs.add_job(
         session,
@@ -115,14 +116,17 @@ def add(session: Session, who: Principal, body: WechatJobIn) -> WechatBillJob:
         first_day=body.first_day,
         now=datetime.now(UTC),
         api_v3_key=body.api_v3_key,
+        box=sealed.box_of(settings.secrets_key),
     )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def add_job(body: WechatJobIn, session: SessionDep, who: FinanceWrite) -> WechatJobOut:
+def add_job(
+    body: WechatJobIn, session: SessionDep, who: FinanceWrite, settings: SettingsDep
+) -> WechatJobOut:
     """Fetch the merchant's bills every day from ``first_day`` on; 409 for a 商户号 fetched
     already, 422 for a key that does not load or a day not over or too old."""
-    return job_out(add(session, who, body), datetime.now(UTC))
+    return job_out(add(session, who, body, settings), datetime.now(UTC))
 
 
 @router.get("")

@@ -71,7 +71,7 @@ async def add(request: Request, user: FinanceAction, session: SessionDep) -> Res
         body = WechatJobIn.model_validate(data)
     except ValidationError as err:
         raise refusals.invalid(request, err) from err
-    j = wechat_bill_jobs.add(session, user.who, body)
+    j = wechat_bill_jobs.add(session, user.who, body, request.app.state.settings)
     return RedirectResponse(f"{PREFIX}/finance/wechat-jobs/{j.mchid}?done=added", status_code=303)
 
 

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from cloud.db.engine import transaction
 from cloud.db.wechat_bills import WechatBillJob, WechatPlatformCert
 from cloud.errors import InvalidError
-from cloud.finance import wechat_certs, wechat_jobs
+from cloud.finance import sealed, wechat_certs, wechat_jobs
 from cloud.finance.cli import finance_app
 from cloud.web.i18n import translations
 from simulators.marketplace import wechat_bill as sim_wechat
@@ -62,7 +62,12 @@ def w(world: World, tmp_path: Path) -> CertWorld:  # noqa: F811
     return CertWorld(world.hub, world.market, world.shop, ca_file)
 
 
-def cert_job(w: CertWorld, api_v3_key: str = V3_KEY, registered: str = V3_KEY) -> int:
+def cert_job(
+    w: CertWorld,
+    api_v3_key: str = V3_KEY,
+    registered: str = V3_KEY,
+    box: sealed.Box | None = None,
+) -> int:
     """The shop's merchant registered with the simulator under ``registered``, and a job
     that knows ``api_v3_key`` and no public key."""
     mchid = sim_wechat.merchant_of(next(iter(w.market.shops.values())))
@@ -89,6 +94,7 @@ def cert_job(w: CertWorld, api_v3_key: str = V3_KEY, registered: str = V3_KEY) -
             first_day=DAY,
             now=MORNING,
             api_v3_key=api_v3_key,
+            box=box,
         )
         return job.id
 
@@ -98,6 +104,7 @@ def run(
     http: httpx.Client | None = None,
     at: datetime = MORNING,
     ca: Path | Literal["sim"] | None = "sim",
+    box: sealed.Box | None = None,
 ) -> wechat_jobs.Run:
     """One run of the job, the hub pointed at the CA file ``ca`` (the simulator's unless
     told; None: the setting unset)."""
@@ -105,7 +112,7 @@ def run(
     bundle = w.ca_file if ca == "sim" else ca
     ran = wechat_jobs.drain(
         w.hub.factory,
-        lambda job: wechat_jobs.client_for(job, client, w.hub.factory, bundle),
+        lambda job: wechat_jobs.client_for(job, client, w.hub.factory, bundle, box),
         "p1",
         at,
     )

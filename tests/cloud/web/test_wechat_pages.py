@@ -5,6 +5,7 @@ wechat-jobs, /web/finance/fundflow-bills): by scope, per seller, in Chinese; eve
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +15,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from cloud.db.models import Task
 from cloud.db.wechat_bills import FundflowBill, FundflowRow, WechatBillJob, WechatPlatformCert
@@ -463,3 +464,40 @@ def test_a_job_on_platform_certificates_by_page_and_api_refusals_change_nothing(
     assert set(got[0]) == {
         "serial_no", "not_before", "not_after", "issuer", "fingerprint_sha256", "status"
     }  # fmt: skip
+
+
+def test_with_the_hubs_secret_the_api_and_the_page_store_the_keys_sealed(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    """``GUANJIA_SECRETS_KEY`` set (cloud/finance/sealed.py): a job added through the API
+    or the page is stored with its private key and APIv3 key sealed, never plain; the
+    answers say nothing of either."""
+    settings = demo_app.app.state.settings  # type: ignore[attr-defined]
+    secret = base64.b64encode(b"k" * 32).decode()
+    demo_app.app.state.settings = settings.model_copy(update={"secrets_key": secret})  # type: ignore[attr-defined]
+    try:
+        admin = login(demo_app, "admin", account="demo")
+        body = {k: v for k, v in _body().items() if k not in ("platform_key", "platform_serial")}
+        r = demo_app.post(
+            JOBS, content=json.dumps({**body, "api_v3_key": V3_KEY}), headers={**admin, **JSON}
+        )
+        assert r.status_code == 201 and V3_KEY not in r.text and "PRIVATE" not in r.text
+        a = browser_client()
+        form = {k: v for k, v in body.items() if k != "private_key"}
+        r = a.post(
+            "/web/finance/wechat-jobs",
+            data={**form, "mchid": "1900000110", "api_v3_key": V3_KEY, "csrf": a.csrf},  # type: ignore[attr-defined]
+            files={"private_key": ("apiclient_key.pem", PRIVATE, "application/x-pem-file")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+    finally:
+        demo_app.app.state.settings = settings  # type: ignore[attr-defined]
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        rows = s.execute(
+            text("SELECT mchid, private_key, api_v3_key FROM wechat_bill_job ORDER BY mchid")
+        ).all()
+    assert [r[0] for r in rows] == [MCHID, "1900000110"]
+    for _mchid, private, v3 in rows:
+        assert private.startswith("gjseal1:") and v3.startswith("gjseal1:"), (private, v3)
+        assert "PRIVATE KEY" not in private and V3_KEY not in v3

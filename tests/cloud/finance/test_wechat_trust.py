@@ -11,10 +11,14 @@ the page), with nothing stored and nothing imported.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,6 +44,7 @@ from tests.cloud.finance.test_wechat_certs import (
     w,  # noqa: F401
 )
 from tests.cloud.finance.test_wechat_v3 import MORNING, OTHER, PLATFORM, counts, job_row
+from tests.support import free_port
 
 NOW = datetime.now(UTC)
 
@@ -243,3 +248,31 @@ def test_certificates_in_the_api_with_their_status_and_no_private_material(
     with w.hub.factory() as s:
         got = {v.serial_no: v for v in wechat_certs.views(s, w.hub.account_id, job_id, NOW)}
         assert (got[first].status, got[new].status) == ("expired", "current")
+
+
+def test_the_simulator_writes_its_ca_at_start_for_the_hub(tmp_path: Path) -> None:
+    """``guanjia sim marketplace --wechatpay-ca-file``: the CA it made at start, in PEM, the
+    same one ``GET /_sim/wechatpay-ca`` serves (what a demo points the hub's
+    GUANJIA_WECHATPAY_CA_BUNDLE at)."""
+    port, ca = free_port(), tmp_path / "sim-ca.pem"
+    cmd = [sys.executable, "-m", "simulators.cli", "sim", "marketplace", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--no-shopify", "--wechatpay-ca-file", str(ca)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        served = None
+        for _ in range(150):
+            try:
+                served = httpx.get(f"http://127.0.0.1:{port}/_sim/wechatpay-ca", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert served is not None and served.status_code == 200
+        assert ca.read_bytes() == served.content
+        (root,) = wechat_trust.load_bundle(ca)
+        assert root.subject == root.issuer and "Tenpay.com Root CA" in root.subject.rfc4514_string()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -64,7 +64,7 @@ from cloud.channels import runner as channels_runner
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.finance import poster as finance_poster
-from cloud.finance import wechat_jobs
+from cloud.finance import sealed, wechat_jobs
 from cloud.finance.einvoice import worker as einvoice_worker
 from cloud.inbound import transfer_watch
 from cloud.login import KnownLocks, LoginPolicy
@@ -206,6 +206,8 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 app.state.sessions,
                 timedelta(seconds=settings.finance_poll_s),
                 channels_runner.owner_id(),
+                settings.wechatpay_ca_bundle,
+                sealed.box_of(settings.secrets_key),
             )
             app.state.wechat_bills.start()
         # Rests of short transfers nobody ships (cloud/inbound/transfer_watch.py).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -153,6 +155,31 @@ class Settings(BaseSettings):
     #: How long after sending an e-invoice (or its red form) the worker asks the provider
     #: how it went (cloud/finance/einvoice/worker.py POLL); the demo asks after 1 s.
     einvoice_query_s: float = Field(default=5.0, gt=0, le=3600)
+    #: WeChat Pay's CA (PEM certificates, or the CertTrustChain.p7b WeChat Pay publishes at
+    #: wx.gtimg.com/mch/files/CertTrustChain.p7b): every platform certificate a bill job
+    #: downloads must chain to it (cloud/finance/wechat_trust.py). Unset, jobs verified by
+    #: platform certificates are refused with a sentence; jobs given WeChat Pay's public key
+    #: do not need it. The marketplace simulator writes its own CA with --wechatpay-ca-file.
+    wechatpay_ca_bundle: Path | None = None
+    #: The hub's secret (32 random bytes, base64: ``openssl rand -base64 32``) that seals
+    #: merchants' keys at rest with AES-256-GCM (cloud/finance/sealed.py). Unset, they are
+    #: stored as given; set, new ones are sealed and old plain ones at their job's next run.
+    #: Losing or changing it makes sealed keys unreadable: keep it with the backups.
+    secrets_key: str | None = None
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _secrets_key(cls, v: str | None) -> str | None:
+        # The same check as cloud/finance/sealed.py parse_key (settings import no domain).
+        try:
+            ok = not v or len(base64.b64decode(v.strip(), validate=True)) == 32
+        except ValueError:  # binascii.Error is one
+            ok = False
+        if not ok:
+            raise ValueError(
+                "GUANJIA_SECRETS_KEY is 32 random bytes in base64 (openssl rand -base64 32)"
+            )
+        return v
 
     # --- transfers (cloud/inbound/transfer_pick.py, docs/inbound.md "A rest nobody picks") ---
     #: The rest of a short transfer asked of its pick node and not shipped after this long

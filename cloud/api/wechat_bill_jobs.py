@@ -17,11 +17,12 @@ from fastapi import APIRouter, Path, status
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep
+from cloud.api.deps import FinanceRead, FinanceWrite, SessionDep, SettingsDep
 from cloud.api.schemas import RefetchIn, WechatJobIn
 from cloud.auth import Principal
 from cloud.db.wechat_bills import WechatBillJob
-from cloud.finance import wechat_admin, wechat_jobs
+from cloud.finance import sealed, wechat_admin, wechat_certs, wechat_jobs
+from cloud.settings import Settings
 
 router = APIRouter(prefix="/api/v1/finance/wechat-jobs", tags=["finance"])
 MchidPath = Annotated[str, Path(max_length=12, pattern=r"^\d{8,12}$")]
@@ -59,6 +60,22 @@ class JobBillOut(BaseModel):
     unmatched: int
 
 
+class PlatformCertOut(BaseModel):
+    """A WeChat Pay platform certificate the job downloaded (cloud/finance/wechat_certs.py):
+    what identifies it, never the certificate's text or any key."""
+
+    serial_no: str
+    not_before: datetime
+    not_after: datetime
+    #: The issuer's name (RFC 4514), e.g. WeChat Pay's ``CN=Tenpay.com Root CA,…``.
+    issuer: str | None
+    #: SHA-256 of the certificate (DER), ``AB:CD:…`` as ``openssl x509 -fingerprint -sha256``.
+    fingerprint_sha256: str | None
+    #: current (the newest valid one), superseded (still valid: answers may be signed with
+    #: it during a rotation) or expired (dropped at the next download).
+    status: str
+
+
 class WechatJobBillsOut(BaseModel):
     job: WechatJobOut
     bills: list[JobBillOut]
@@ -85,7 +102,7 @@ def job_out(j: WechatBillJob, now: datetime) -> WechatJobOut:
     )
 
 
-def add(session: Session, who: Principal, body: WechatJobIn) -> WechatBillJob:
+def add(session: Session, who: Principal, body: WechatJobIn, settings: Settings) -> WechatBillJob:
     """The job of ``body`` (the API's route and the dashboard's form)."""
     return wechat_jobs.add_job(
         session,
@@ -99,14 +116,17 @@ def add(session: Session, who: Principal, body: WechatJobIn) -> WechatBillJob:
         first_day=body.first_day,
         now=datetime.now(UTC),
         api_v3_key=body.api_v3_key,
+        box=sealed.box_of(settings.secrets_key),
     )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def add_job(body: WechatJobIn, session: SessionDep, who: FinanceWrite) -> WechatJobOut:
+def add_job(
+    body: WechatJobIn, session: SessionDep, who: FinanceWrite, settings: SettingsDep
+) -> WechatJobOut:
     """Fetch the merchant's bills every day from ``first_day`` on; 409 for a 商户号 fetched
     already, 422 for a key that does not load or a day not over or too old."""
-    return job_out(add(session, who, body), datetime.now(UTC))
+    return job_out(add(session, who, body, settings), datetime.now(UTC))
 
 
 @router.get("")
@@ -135,6 +155,25 @@ def get_job(mchid: MchidPath, session: SessionDep, who: FinanceRead) -> WechatJo
         for b in found
     ]
     return WechatJobBillsOut(job=job_out(j, now), bills=bills)
+
+
+@router.get("/{mchid}/certificates")
+def certificates(mchid: MchidPath, session: SessionDep, who: FinanceRead) -> list[PlatformCertOut]:
+    """The platform certificates the job downloaded, newest first (none for a job given
+    WeChat Pay's public key instead); another seller's job is a 404."""
+    now = datetime.now(UTC)
+    j = wechat_admin.job(session, who.account_id, mchid)
+    return [
+        PlatformCertOut(
+            serial_no=c.serial_no,
+            not_before=c.effective_at,
+            not_after=c.expire_at,
+            issuer=c.issuer,
+            fingerprint_sha256=c.fingerprint,
+            status=c.status,
+        )
+        for c in wechat_certs.views(session, who.account_id, j.id, now)
+    ]
 
 
 @router.post("/{mchid}/park")

@@ -39,15 +39,17 @@ class WechatBillJob(Base):
     serial_no: Mapped[str] = mapped_column(String(64))
     #: ``https://api.mch.weixin.qq.com`` (the simulator's address in tests and the demo).
     api_url: Mapped[str] = mapped_column(String(300))
-    #: The merchant's API private key (PEM), as channel shops keep their app secrets.
+    #: The merchant's API private key (PEM): sealed with the hub's secret when it has one
+    #: (``gjseal1:…``, cloud/finance/sealed.py), else as given.
     private_key: Mapped[str] = mapped_column(Text)
     #: WeChat Pay's public key (微信支付公钥, PEM) and its id: answers are verified with it.
     platform_key: Mapped[str] = mapped_column(Text)
     platform_serial: Mapped[str] = mapped_column(String(64))
     #: The merchant's APIv3 key (32 characters): with it, and no public key given, answers
     #: are verified with WeChat Pay's platform certificates the hub downloads and decrypts
-    #: itself (cloud/finance/wechat_certs.py); NULL: the public key above is used.
-    api_v3_key: Mapped[str | None] = mapped_column(String(64))
+    #: itself (cloud/finance/wechat_certs.py); NULL: the public key above is used. Sealed
+    #: like the private key (migration 0054 made room).
+    api_v3_key: Mapped[str | None] = mapped_column(String(200))
     #: When the certificates were last downloaded (NULL: never).
     certs_fetched_at: Mapped[datetime | None]
     #: The first day to fetch, and the last day whose bills are in (NULL: none yet).

@@ -19,9 +19,11 @@ wechatpay/wechatpay4_2.shtml "证书和回调报文解密", wechatpay/wechatpay5
   just decrypted): the trust is the APIv3 key's. Only WeChat Pay and the merchant know that
   key, and AES-GCM's tag refuses a ciphertext made or changed without it, so a certificate
   that decrypts came from WeChat Pay; the signature then proves the whole answer (the list,
-  the dates) is the one that certificate's owner signed. What it does not check: the chain
-  to WeChat Pay's CA (the hub keeps no CA roots) — someone who has the APIv3 key can make
-  certificates the hub accepts.
+  the dates) is the one that certificate's owner signed. The key alone would let whoever
+  holds it make certificates, so each one must also chain to WeChat Pay's CA, the file the
+  hub's setting ``wechatpay_ca_bundle`` names (cloud/finance/wechat_trust.py): no file set,
+  no certificate is trusted. Stored certificates are checked against it again whenever they
+  are read, so a changed CA file takes effect at once.
 - **Rotation.** WeChat Pay issues a new certificate before the old one expires and lists
   both for a while; answers switch to the new one at some moment. The hub keeps every
   certificate until its ``expire_time`` (answers signed by the old one still verify), picks
@@ -32,7 +34,7 @@ wechatpay/wechatpay4_2.shtml "证书和回调报文解密", wechatpay/wechatpay5
 Refused with a sentence (:class:`cloud.finance.wechat_pay.Unverified`, kept as the job's
 ``last_error``), nothing stored: a ciphertext that does not open (tampered, or the wrong
 APIv3 key), another algorithm, a certificate that is expired or not yet valid or whose
-serial is not the one listed, a signature that does not check out, a serial no certificate
+serial is not the one listed or that does not chain to the CA, a signature that does not check out, a serial no certificate
 has, an answer over :data:`MAX_ANSWER` bytes.
 """
 
@@ -42,12 +44,15 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, select, update
@@ -56,7 +61,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db.engine import transaction
 from cloud.db.wechat_bills import WechatBillJob, WechatPlatformCert
 from cloud.errors import N_, InvalidError
-from cloud.finance import wechat_pay
+from cloud.finance import wechat_pay, wechat_trust
 from cloud.finance.bill_source import Unavailable
 from cloud.finance.wechat_pay import Unverified
 
@@ -112,8 +117,11 @@ def _when(text: object) -> datetime:
     return value.astimezone(UTC)
 
 
-def parse(body: bytes, api_v3_key: bytes, now: datetime) -> list[Cert]:
-    """The certificates of an answer, each decrypted and checked; valid now."""
+def parse(
+    body: bytes, api_v3_key: bytes, now: datetime, bundle: Sequence[x509.Certificate]
+) -> list[Cert]:
+    """The certificates of an answer, each decrypted and checked: valid now and chaining
+    to a root of ``bundle`` (cloud/finance/wechat_trust.py)."""
     try:
         data = json.loads(body)["data"]
         if not isinstance(data, list) or not 0 < len(data) <= MAX_CERTS:
@@ -182,6 +190,7 @@ def parse(body: bytes, api_v3_key: bytes, now: datetime) -> list[Cert]:
                 start=effective.isoformat(timespec="seconds"),
                 end=expire.isoformat(timespec="seconds"),
             )
+        wechat_trust.check_chain(cert, serial, bundle, now)
         out.append(Cert(serial.upper(), effective, expire, pem.decode("ascii")))
     return out
 
@@ -191,7 +200,10 @@ def public_key(pem: str) -> rsa.RSAPublicKey:
 
 
 def download(
-    bills: wechat_pay.WechatPayBills, api_v3_key: bytes, stored: dict[str, str]
+    bills: wechat_pay.WechatPayBills,
+    api_v3_key: bytes,
+    stored: dict[str, str],
+    bundle: Sequence[x509.Certificate],
 ) -> list[Cert]:
     """The certificates WeChat Pay lists now, the answer verified (see the module)."""
     r = bills.get(bills.base + PATH, limit=MAX_ANSWER)
@@ -216,7 +228,7 @@ def download(
             status=r.status_code,
             code=code,
         )
-    certs = parse(r.content, api_v3_key, bills.now())
+    certs = parse(r.content, api_v3_key, bills.now(), bundle)
     serial = r.headers.get("Wechatpay-Serial", "").upper()
     pem = stored.get(serial) or next((c.pem for c in certs if c.serial_no == serial), None)
     if pem is None:
@@ -236,10 +248,17 @@ class Store:
     :class:`cloud.finance.wechat_pay.WechatPayBills` asks for a ``Wechatpay-Serial``."""
 
     def __init__(
-        self, factory: sessionmaker[Session], job_id: int, account_id: int, api_v3_key: str
+        self,
+        factory: sessionmaker[Session],
+        job_id: int,
+        account_id: int,
+        api_v3_key: str,
+        ca_bundle: Path | None,
     ) -> None:
         self.factory, self.job_id, self.account_id = factory, job_id, account_id
         self.api_v3_key = api_v3_key.encode()
+        # Read once per run; no file set is refused before anything is asked of WeChat Pay.
+        self.bundle = wechat_trust.load_bundle(ca_bundle)
         self.bills: wechat_pay.WechatPayBills | None = None
         self.refreshed = False
 
@@ -257,8 +276,19 @@ class Store:
         )
 
     def stored(self, now: datetime) -> dict[str, str]:
+        """The stored certificates that chain to the CA now: one stored before the CA
+        file changed (or before chains were checked) and not chaining is not used."""
         with self.factory() as s:
-            return {c.serial_no: c.certificate for c in self._rows(s, now)}
+            rows = {c.serial_no: c.certificate for c in self._rows(s, now)}
+        return {serial: pem for serial, pem in rows.items() if self._chains(serial, pem, now)}
+
+    def _chains(self, serial: str, pem: str, now: datetime) -> bool:
+        try:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+            wechat_trust.check_chain(cert, serial, self.bundle, now)
+        except (ValueError, Unverified):
+            return False
+        return True
 
     def key(self, serial: str, now: datetime) -> rsa.RSAPublicKey | None:
         """The key of the valid certificate ``serial``; an unknown serial downloads the list
@@ -284,7 +314,7 @@ class Store:
         """Download, check and store the certificates; drop the expired ones."""
         assert self.bills is not None
         self.refreshed = True
-        certs = download(self.bills, self.api_v3_key, self.stored(now))
+        certs = download(self.bills, self.api_v3_key, self.stored(now), self.bundle)
         with transaction(self.factory) as s:
             # The expired ones go first: one listed again is stored anew, with its dates.
             s.execute(
@@ -338,3 +368,38 @@ def certificates(session: Session, account_id: int, job_id: int) -> list[WechatP
             .order_by(WechatPlatformCert.expire_at.desc(), WechatPlatformCert.id.desc())
         ).scalars()
     )
+
+
+@dataclass(frozen=True)
+class CertView:
+    """What a person sees of a stored certificate (the API and the job's page): never the
+    key material, only what identifies it."""
+
+    serial_no: str
+    effective_at: datetime
+    expire_at: datetime
+    #: The issuer's name (RFC 4514) and SHA-256 of the DER, ``AB:CD:…`` as ``openssl x509
+    #: -fingerprint -sha256`` prints it; None for a PEM that does not load.
+    issuer: str | None
+    fingerprint: str | None
+    #: current (the newest valid one), superseded (valid, a newer one exists: WeChat Pay
+    #: may still sign with it during a rotation) or expired.
+    status: str
+
+
+def views(session: Session, account_id: int, job_id: int, now: datetime) -> list[CertView]:
+    """A job's certificates as :class:`CertView`, newest first."""
+    rows = certificates(session, account_id, job_id)
+    valid = [r for r in rows if r.effective_at <= now < r.expire_at]
+    newest = max(valid, key=lambda r: (r.effective_at, r.id)) if valid else None
+    out = []
+    for r in rows:
+        try:
+            cert = x509.load_pem_x509_certificate(r.certificate.encode())
+            issuer: str | None = cert.issuer.rfc4514_string()
+            fingerprint: str | None = cert.fingerprint(hashes.SHA256()).hex(":").upper()
+        except ValueError:
+            issuer = fingerprint = None
+        status = "expired" if r.expire_at <= now else "current" if r is newest else "superseded"
+        out.append(CertView(r.serial_no, r.effective_at, r.expire_at, issuer, fingerprint, status))
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,6 +69,7 @@ def add_job(
                 first_day=first,
                 now=datetime.now(UTC),
                 api_v3_key=api_v3_key_file.read_text("ascii").strip() if api_v3_key_file else "",
+                box=_box(),
             )
             typer.echo(f"job {job.id}: 商户号 {job.mchid} from {job.first_day}")
     except (DomainError, OSError) as err:
@@ -139,8 +140,26 @@ def refetch(
     _change(account, database_url, "refetch", mchid, when)
 
 
+def _box() -> Any:
+    """The hub's box from ``GUANJIA_SECRETS_KEY`` (cloud/finance/sealed.py), as the hub's."""
+    from cloud.finance import sealed
+    from cloud.settings import Settings
+
+    return sealed.box_of(Settings().secrets_key)
+
+
 @wechat_app.command("run")
-def run(database_url: DatabaseOpt = None) -> None:
+def run(
+    database_url: DatabaseOpt = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="GUANJIA_WECHATPAY_CA_BUNDLE",
+            help="WeChat Pay's CA (PEM or CertTrustChain.p7b): platform certificates must "
+            "chain to it (the hub's setting of the same name).",
+        ),
+    ] = None,
+) -> None:
     """Run the due jobs once, now (what the hub's worker does every poll)."""
     import os
     import socket
@@ -151,11 +170,11 @@ def run(database_url: DatabaseOpt = None) -> None:
 
     owner = f"{socket.gethostname()[:40]}:{os.getpid()}"  # as the hub's workers name theirs
 
-    factory = _factory(database_url)
+    factory, box = _factory(database_url), _box()
     with httpx.Client() as http:
         ran = wechat_jobs.drain(
             factory,
-            lambda job: wechat_jobs.client_for(job, http, factory),
+            lambda job: wechat_jobs.client_for(job, http, factory, ca_bundle, box),
             owner,
             datetime.now(UTC),
         )

@@ -36,6 +36,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import httpx
@@ -46,7 +47,14 @@ from cloud.db.engine import transaction
 from cloud.db.settlement import SettlementBill
 from cloud.db.wechat_bills import FundflowBill, WechatBillJob
 from cloud.errors import N_, ConflictError, DomainError, InvalidError
-from cloud.finance import settlements, wechat_bill, wechat_certs, wechat_fundflow, wechat_pay
+from cloud.finance import (
+    sealed,
+    settlements,
+    wechat_bill,
+    wechat_certs,
+    wechat_fundflow,
+    wechat_pay,
+)
 from cloud.orders.audit_rules import CHINA
 from cloud.periodic import Periodic
 from cloud.tasks import Gettext, said, say
@@ -84,10 +92,13 @@ def add_job(
     first_day: date,
     now: datetime,
     api_v3_key: str = "",
+    box: sealed.Box | None = None,
 ) -> WechatBillJob:
     """A merchant's daily fetch from ``first_day`` on; the keys are checked now. Answers
     are verified with WeChat Pay's public key when one is given, else with the platform
-    certificates the hub downloads with the APIv3 key (cloud/finance/wechat_certs.py)."""
+    certificates the hub downloads with the APIv3 key (cloud/finance/wechat_certs.py).
+    With the hub's ``box`` the private key and the APIv3 key are stored sealed
+    (cloud/finance/sealed.py)."""
     if not _MCHID.fullmatch(mchid):
         raise InvalidError(N_("商户号 %(mchid)r is not 8 to 12 digits"), "mchid", mchid=mchid[:40])
     if not _SERIAL.fullmatch(serial_no) or not _URL.fullmatch(api_url):
@@ -127,10 +138,12 @@ def add_job(
         mchid=mchid,
         serial_no=serial_no,
         api_url=api_url,
-        private_key=private_key.decode("ascii", "replace"),
+        private_key=_seal(
+            box, private_key.decode("ascii", "replace"), account_id, mchid, "private_key"
+        ),
         platform_key=platform_key.decode("ascii", "replace"),
         platform_serial=platform_serial,
-        api_v3_key=api_v3_key or None,
+        api_v3_key=_seal(box, api_v3_key, account_id, mchid, "api_v3_key") if api_v3_key else None,
         first_day=first_day,
         last_day=None,
         enabled=True,
@@ -288,21 +301,62 @@ def run_job(
     return out
 
 
+def _seal(box: sealed.Box | None, plain: str, account_id: int, mchid: str, column: str) -> str:
+    return plain if box is None else box.seal(plain, sealed.context(account_id, mchid, column))
+
+
+def _keys(
+    job: WechatBillJob, factory: sessionmaker[Session], box: sealed.Box | None
+) -> tuple[str, str | None]:
+    """The job's private key and APIv3 key in plain text, for this run only. Plain ones
+    stored before the hub had a secret are sealed now (the first use after it is set)."""
+    ctx = {c: sealed.context(job.account_id, job.mchid, c) for c in ("private_key", "api_v3_key")}
+    private = sealed.open_value(box, job.private_key, ctx["private_key"])
+    v3 = (
+        None
+        if job.api_v3_key is None
+        else sealed.open_value(box, job.api_v3_key, ctx["api_v3_key"])
+    )
+    plain = not sealed.is_sealed(job.private_key) or (
+        v3 is not None and not sealed.is_sealed(job.api_v3_key)
+    )
+    if box is not None and plain:
+        with transaction(factory) as s:
+            s.execute(
+                update(WechatBillJob)
+                .where(WechatBillJob.id == job.id)
+                .values(
+                    private_key=box.seal(private, ctx["private_key"]),
+                    api_v3_key=None if v3 is None else box.seal(v3, ctx["api_v3_key"]),
+                )
+                .execution_options(synchronize_session=False)
+            )
+    return private, v3
+
+
 def client_for(
-    job: WechatBillJob, http: httpx.Client, factory: sessionmaker[Session]
+    job: WechatBillJob,
+    http: httpx.Client,
+    factory: sessionmaker[Session],
+    ca_bundle: Path | None = None,
+    box: sealed.Box | None = None,
 ) -> wechat_pay.WechatPayBills:
     """The job's client. A job verified with platform certificates (no public key given)
-    downloads them first when they are due (cloud/finance/wechat_certs.py): a refusal
-    there is the run's refusal, kept as ``last_error``, and no bill is fetched."""
+    downloads them first when they are due (cloud/finance/wechat_certs.py), each checked
+    against the CA file ``ca_bundle`` (the setting ``wechatpay_ca_bundle``; none: refused,
+    cloud/finance/wechat_trust.py): a refusal there is the run's refusal, kept as
+    ``last_error``, and no bill is fetched. Sealed keys open with ``box`` (the hub's
+    secret, cloud/finance/sealed.py)."""
+    private, v3 = _keys(job, factory, box)
     store = None
-    if not job.platform_key.strip() and job.api_v3_key:
-        store = wechat_certs.Store(factory, job.id, job.account_id, job.api_v3_key)
+    if not job.platform_key.strip() and v3:
+        store = wechat_certs.Store(factory, job.id, job.account_id, v3, ca_bundle)
     bills = wechat_pay.WechatPayBills(
         http,
         job.api_url,
         job.mchid,
         job.serial_no,
-        job.private_key.encode(),
+        private.encode(),
         job.platform_key.encode(),
         job.platform_serial,
         certificates=store,
@@ -383,15 +437,27 @@ class Worker(Periodic):
     name = "wechat-bills"
     failed = "finance: a WeChat Pay bill run failed; trying again"
 
-    def __init__(self, factory: sessionmaker[Session], poll: timedelta, owner: str) -> None:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        poll: timedelta,
+        owner: str,
+        ca_bundle: Path | None = None,
+        box: sealed.Box | None = None,
+    ) -> None:
         super().__init__(poll, log)
-        self.factory, self.owner = factory, owner
+        self.factory, self.owner, self.ca_bundle, self.box = factory, owner, ca_bundle, box
         self._http: httpx.Client | None = None
 
     def step(self, now: datetime) -> None:
         http = self._http
         assert http is not None  # set by _loop for the thread's life
-        drain(self.factory, lambda job: client_for(job, http, self.factory), self.owner, now)
+        drain(
+            self.factory,
+            lambda job: client_for(job, http, self.factory, self.ca_bundle, self.box),
+            self.owner,
+            now,
+        )
 
     def _loop(self) -> None:
         # One HTTP client (its connection pool) for the thread's life.

@@ -12,7 +12,8 @@
   ``{"mchid", "serial_no", "public_key"}`` registers a merchant's key, ``GET
   /_sim/wechatpay-public-key`` answers the simulated WeChat Pay's public key and its id;
   ``GET /v3/certificates`` its platform certificates, encrypted with a merchant's APIv3 key
-  (registered with ``"api_v3_key"``), ``POST /_sim/wechat-rotate`` adds one that signs
+  (registered with ``"api_v3_key"``), ``POST /_sim/wechat-rotate`` adds one that signs;
+  ``GET /_sim/wechatpay-ca`` the CA (PEM) that issues them
 - ``POST /_sim/advance`` ``{"seconds": s, "rate": buyer actions per second}``
 - ``POST /_sim/place`` ``{"count": n}``: n new trades now
 - ``POST /_sim/faults`` a :class:`Faults` as JSON (fields left out keep their value), or
@@ -44,6 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import fields as dc_fields
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -136,6 +138,10 @@ class MarketplaceApp:
                     "application/json",
                     {"public_key": pem.decode(), "serial": serial},
                 )
+            if path == "/_sim/wechatpay-ca":  # the CA a hub is pointed at (wechat_v3.ca)
+                pem = wechat_v3.ca(self.market)[1]
+                start_response("200 OK", [("Content-Type", "application/x-pem-file")])
+                return [pem]
             if path == "/pay/downloadbill":
                 answer = wechat_bill.handle(self.market, verb, path, raw)
                 if answer is not None:
@@ -283,6 +289,13 @@ def command(
             help="Open a Shopify shop in the world too (buyers then order from it as well).",
         ),
     ] = True,
+    wechatpay_ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the simulated WeChat Pay's CA certificate (PEM) here at start: point "
+            "the hub's GUANJIA_WECHATPAY_CA_BUNDLE at it."
+        ),
+    ] = None,
 ) -> None:
     """Run a Taobao-TOP-shaped marketplace (POST /router/rest) and a Shopify-shaped store
     (/admin/api/<version>/…) over one world, with its /_sim control plane."""
@@ -291,6 +304,10 @@ def command(
     if sku:
         market.skus = tuple(sku)
     market.add_shop(app_key, secret, session, seller_nick)
+    # The simulated WeChat Pay's CA, made at start: it issues every platform certificate.
+    ca_pem = wechat_v3.ca(market)[1]
+    if wechatpay_ca_file is not None:
+        wechatpay_ca_file.write_bytes(ca_pem)
     app = MarketplaceApp(market)
     # A Shopify shop in the same world: token "shpat-sim", the app's secret signs webhooks.
     if shopify:

@@ -207,6 +207,10 @@ class Market:
     #: The simulated WeChat Pay's platform certificates (serial, key PEM, certificate PEM),
     #: oldest first: the newest signs; ``POST /_sim/wechat-rotate`` adds one.
     wechat_certs: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    #: The simulated WeChat Pay's CA (its key PEM, its certificate PEM) that issues those
+    #: certificates, as Tenpay.com Root CA issues the real ones; made on first use, served
+    #: at ``GET /_sim/wechatpay-ca`` and written by ``--wechatpay-ca-file``.
+    wechat_ca: tuple[bytes, bytes] | None = None
     #: Each merchant's APIv3 key, when registered with one: its answers are then signed by
     #: the newest platform certificate, and ``/v3/certificates`` encrypts with the key.
     wechat_v3_keys: dict[str, bytes] = field(default_factory=dict)

@@ -41,6 +41,7 @@ import secrets
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Literal
 from urllib.parse import parse_qsl, urlencode
 
 from cryptography import x509
@@ -97,11 +98,74 @@ def public_pem(market: Market) -> bytes:
     )
 
 
+def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def make_ca(
+    not_before: datetime, not_after: datetime, name: str = "Tenpay.com Root CA (simulated)"
+) -> tuple[bytes, bytes]:
+    """A root CA (its key PEM, its self-signed certificate PEM): basicConstraints cA and
+    keyCertSign, as a CA certificate must have (RFC 5280 §4.2.1.3, §4.2.1.9)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tenpay.com"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_usage(cert_sign=True), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return _pem_key(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=False,
+        key_encipherment=not cert_sign,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def ca(market: Market) -> tuple[bytes, bytes]:
+    """The market's CA, made on first use (valid from a day ago for ten years)."""
+    if market.wechat_ca is None:
+        now = datetime.fromtimestamp(time.time(), UTC)
+        market.wechat_ca = make_ca(now - timedelta(days=1), now + timedelta(days=3650))
+    return market.wechat_ca
+
+
 def make_certificate(
-    key_pem: bytes, serial: int, not_before: datetime, not_after: datetime
+    key_pem: bytes,
+    serial: int,
+    not_before: datetime,
+    not_after: datetime,
+    issuer: tuple[bytes, bytes] | None,
 ) -> bytes:
-    """A platform certificate of ``key_pem`` (self-signed: the simulator is no CA, and the
-    hub checks no chain; docs/finance.md "Platform certificates")."""
+    """A platform certificate of ``key_pem`` issued by the CA ``issuer`` (key PEM,
+    certificate PEM), for signatures and encryption as WeChat Pay's are
+    (wechatpay4_2.shtml 验签, wechatpay4_3.shtml 敏感信息加密); ``None``: self-signed
+    (what the hub must refuse)."""
     key = serialization.load_pem_private_key(key_pem, password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     name = x509.Name(
@@ -110,15 +174,22 @@ def make_certificate(
             x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com platform certificate"),
         ]
     )
+    signer, issuer_name = key, name
+    if issuer is not None:
+        ca_key = serialization.load_pem_private_key(issuer[0], password=None)
+        assert isinstance(ca_key, rsa.RSAPrivateKey)
+        signer, issuer_name = ca_key, x509.load_pem_x509_certificate(issuer[1]).subject
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name)
+        .issuer_name(issuer_name)
         .public_key(key.public_key())
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .sign(key, hashes.SHA256())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(cert_sign=False), critical=True)
+        .sign(signer, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -129,15 +200,15 @@ def rotate(
     *,
     not_before: datetime | None = None,
     not_after: datetime | None = None,
+    issuer: tuple[bytes, bytes] | Literal["market", "self"] = "market",
 ) -> str:
     """A new platform certificate (a new key unless one is given), valid from a day ago
-    for five years unless told; from now on it signs. The older ones stay listed. Its serial."""
+    for five years unless told, issued by the market's CA (``issuer`` "market"), another CA
+    (its key and certificate PEM) or nobody ("self": self-signed); from now on it signs.
+    The older ones stay listed. Its serial."""
     if key_pem is None:
-        key_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        key_pem = _pem_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    by = ca(market) if issuer == "market" else None if issuer == "self" else issuer
     now = datetime.fromtimestamp(time.time(), UTC)
     serial = secrets.randbits(152) | (1 << 156)  # 40 hex digits, as WeChat Pay's are
     cert = make_certificate(
@@ -145,6 +216,7 @@ def rotate(
         serial,
         not_before or now - timedelta(days=1),
         not_after or now + timedelta(days=5 * 365),
+        by,
     )
     market.wechat_certs.append((f"{serial:X}", key_pem, cert))
     return f"{serial:X}"

@@ -71,7 +71,7 @@ async def add(request: Request, user: FinanceAction, session: SessionDep) -> Res
         body = WechatJobIn.model_validate(data)
     except ValidationError as err:
         raise refusals.invalid(request, err) from err
-    j = wechat_bill_jobs.add(session, user.who, body)
+    j = wechat_bill_jobs.add(session, user.who, body, request.app.state.settings)
     return RedirectResponse(f"{PREFIX}/finance/wechat-jobs/{j.mchid}?done=added", status_code=303)
 
 
@@ -82,7 +82,7 @@ def job_page(mchid: Mchid, request: Request, user: FinancePage, session: Session
     ctx = {
         **_view(j, now, gettext),
         "bills": wechat_admin.bills_of(session, user.who.account_id, mchid),
-        "certificates": wechat_certs.certificates(session, user.who.account_id, j.id),
+        "certificates": wechat_certs.views(session, user.who.account_id, j.id, now),
         "done": request.query_params.get("done", ""),
     }
     return render(request, "wechat_job.html", ctx, user=user)

@@ -131,6 +131,7 @@ A_MARKERS = (
     "A-REFUND-1",
     "甲方开票公司",
     "A-AS-MARKER",
+    "A0CE47",
 )
 
 #: A's orders beyond the demo's five, each in the state in which A's own request of the
@@ -696,6 +697,7 @@ FOREIGN: list[Case] = [
     # finance: A's WeChat Pay bill job (in to A_JOB_LAST) and A's fund-flow bill
     Case("GET", "/api/v1/finance/fundflow-bills/{fundflow_id}", 404),
     Case("GET", "/api/v1/finance/wechat-jobs/{mchid}", 404),
+    Case("GET", "/api/v1/finance/wechat-jobs/{mchid}/certificates", 404),
     Case("POST", "/api/v1/finance/wechat-jobs/{mchid}/park", 404),
     Case("POST", "/api/v1/finance/wechat-jobs/{mchid}/resume", 404),
     Case("POST", "/api/v1/finance/wechat-jobs/{mchid}/refetch", 404, {"day": A_JOB_LAST}),
@@ -722,6 +724,8 @@ OWN: list[Case] = [
         },
         own=True,
     ),
+    # B's job's certificates under A's 商户号: B's (none), never A's A0CE47
+    Case("GET", "/api/v1/finance/wechat-jobs/{mchid}/certificates", 200, own=True),
     # B's own supplier and purchase order under A's codes: B's
     Case("POST", "/api/v1/suppliers", 201, {"code": "DG-LEATHER", "name": "乙的供应商"}, own=True),
     Case(

@@ -14,8 +14,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import pytest
@@ -25,7 +27,7 @@ from typer.testing import CliRunner
 from cloud.db.engine import transaction
 from cloud.db.wechat_bills import WechatBillJob, WechatPlatformCert
 from cloud.errors import InvalidError
-from cloud.finance import wechat_certs, wechat_jobs
+from cloud.finance import sealed, wechat_certs, wechat_jobs
 from cloud.finance.cli import finance_app
 from cloud.web.i18n import translations
 from simulators.marketplace import wechat_bill as sim_wechat
@@ -46,13 +48,26 @@ from tests.cloud.finance.test_wechat_v3 import (
 V3_KEY = "0123456789abcdefABCDEF0123456789"
 
 
+@dataclass
+class CertWorld(World):
+    #: The simulator's CA written to a file: the hub's ``wechatpay_ca_bundle``.
+    ca_file: Path
+
+
 @pytest.fixture
-def w(world: World) -> World:  # noqa: F811
+def w(world: World, tmp_path: Path) -> CertWorld:  # noqa: F811
     world.market.wechat_platform_key = PLATFORM
-    return world
+    ca_file = tmp_path / "wechatpay-ca.pem"
+    ca_file.write_bytes(sim_v3.ca(world.market)[1])
+    return CertWorld(world.hub, world.market, world.shop, ca_file)
 
 
-def cert_job(w: World, api_v3_key: str = V3_KEY, registered: str = V3_KEY) -> int:
+def cert_job(
+    w: CertWorld,
+    api_v3_key: str = V3_KEY,
+    registered: str = V3_KEY,
+    box: sealed.Box | None = None,
+) -> int:
     """The shop's merchant registered with the simulator under ``registered``, and a job
     that knows ``api_v3_key`` and no public key."""
     mchid = sim_wechat.merchant_of(next(iter(w.market.shops.values())))
@@ -79,15 +94,25 @@ def cert_job(w: World, api_v3_key: str = V3_KEY, registered: str = V3_KEY) -> in
             first_day=DAY,
             now=MORNING,
             api_v3_key=api_v3_key,
+            box=box,
         )
         return job.id
 
 
-def run(w: World, http: httpx.Client | None = None, at: datetime = MORNING) -> wechat_jobs.Run:
+def run(
+    w: CertWorld,
+    http: httpx.Client | None = None,
+    at: datetime = MORNING,
+    ca: Path | Literal["sim"] | None = "sim",
+    box: sealed.Box | None = None,
+) -> wechat_jobs.Run:
+    """One run of the job, the hub pointed at the CA file ``ca`` (the simulator's unless
+    told; None: the setting unset)."""
     client = http or w.shop.http
+    bundle = w.ca_file if ca == "sim" else ca
     ran = wechat_jobs.drain(
         w.hub.factory,
-        lambda job: wechat_jobs.client_for(job, client, w.hub.factory),
+        lambda job: wechat_jobs.client_for(job, client, w.hub.factory, bundle, box),
         "p1",
         at,
     )
@@ -95,7 +120,7 @@ def run(w: World, http: httpx.Client | None = None, at: datetime = MORNING) -> w
     return ran[0]
 
 
-def stored(w: World) -> list[str]:
+def stored(w: CertWorld) -> list[str]:
     with w.hub.factory() as s:
         return list(
             s.execute(select(WechatPlatformCert.serial_no).order_by(WechatPlatformCert.id))
@@ -104,14 +129,14 @@ def stored(w: World) -> list[str]:
         )
 
 
-def again_from_the_start(w: World) -> None:
+def again_from_the_start(w: CertWorld) -> None:
     """The job due again from its first day (its bills, imported already, are skipped)."""
     with transaction(w.hub.factory) as s:
         for j in s.execute(select(WechatBillJob)).scalars():
             j.last_day, j.next_run_at = None, None
 
 
-def counting(w: World) -> tuple[httpx.Client, list[str]]:
+def counting(w: CertWorld) -> tuple[httpx.Client, list[str]]:
     """A client that notes each path asked for."""
     asked: list[str] = []
 
@@ -122,7 +147,7 @@ def counting(w: World) -> tuple[httpx.Client, list[str]]:
     return tampering(w, note), asked
 
 
-def test_certificates_downloaded_stored_and_a_rotation_kept(w: World) -> None:
+def test_certificates_downloaded_stored_and_a_rotation_kept(w: CertWorld) -> None:
     """First run: the list is downloaded (bootstrap: the answer verified with its own,
     decrypted certificate), stored, the day fetched with it. After WeChat Pay rotates, the
     bill answers name a serial the hub does not have: it downloads the list once, keeps the
@@ -200,7 +225,7 @@ HOSTILE: list[tuple[str, Callable[..., bytes | None] | None, str, str]] = [
     ("name", "tamper", "key", "sentence"), HOSTILE, ids=[h[0] for h in HOSTILE]
 )
 def test_a_hostile_certificate_answer_is_the_jobs_error_and_nothing_is_stored(
-    w: World,
+    w: CertWorld,
     name: str,
     tamper: Callable[..., bytes | None] | None,
     key: str,
@@ -218,7 +243,7 @@ def test_a_hostile_certificate_answer_is_the_jobs_error_and_nothing_is_stored(
     assert zh and zh != wechat_jobs.error_text(job.last_error), zh
 
 
-def test_an_expired_certificate_is_refused(w: World) -> None:
+def test_an_expired_certificate_is_refused(w: CertWorld) -> None:
     now = datetime.now(UTC)
     sim_v3.rotate(
         w.market,
@@ -234,7 +259,7 @@ def test_an_expired_certificate_is_refused(w: World) -> None:
     assert "not now" in str(job_row(w, job_id).last_error)
 
 
-def test_an_unknown_serial_asks_once_then_is_refused(w: World) -> None:
+def test_an_unknown_serial_asks_once_then_is_refused(w: CertWorld) -> None:
     cert_job(w)
     assert run(w).error is None  # the certificate is stored, the day in
     before = counts(w)
@@ -251,7 +276,7 @@ def test_an_unknown_serial_asks_once_then_is_refused(w: World) -> None:
     assert counts(w) == before
 
 
-def test_expired_certificates_are_dropped_at_the_next_download(w: World) -> None:
+def test_expired_certificates_are_dropped_at_the_next_download(w: CertWorld) -> None:
     """An old certificate is kept until it expires, then dropped when the list is next
     downloaded."""
     job_id = cert_job(w)
@@ -276,7 +301,7 @@ def test_expired_certificates_are_dropped_at_the_next_download(w: World) -> None
         assert n == 2 and mine.expire_at > datetime.now(UTC)
 
 
-def test_bad_api_v3_keys_and_no_key_at_all_are_refused(w: World) -> None:
+def test_bad_api_v3_keys_and_no_key_at_all_are_refused(w: CertWorld) -> None:
     for key, sentence in (
         ("short", "32 letters and digits"),
         ("x" * 31 + "\u00e9", "32 letters and digits"),

@@ -5,20 +5,25 @@ wechat-jobs, /web/finance/fundflow-bills): by scope, per seller, in Chinese; eve
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from cloud.db.models import Task
 from cloud.db.wechat_bills import FundflowBill, FundflowRow, WechatBillJob, WechatPlatformCert
 from cloud.errors import N_
 from cloud.finance import wechat_jobs, wechat_pay
 from cloud.orders.audit_rules import CHINA
+from simulators.marketplace import wechat_v3 as sim_v3
+from simulators.marketplace.market import Market
 from tests.cloud.conftest import login
 from tests.cloud.finance.test_wechat_bill import line, wx
 from tests.cloud.finance.test_wechat_v3 import PRIVATE, PUBLIC, ff, mv
@@ -412,23 +417,87 @@ def test_a_job_on_platform_certificates_by_page_and_api_refusals_change_nothing(
     assert "平台证书" in page and "还没有：下次运行时下载。" in page and V3_KEY not in page
     api = demo_app.get(f"{JOBS}/{MCHID}", headers=admin)
     assert api.status_code == 200 and V3_KEY not in api.text
-    # A certificate the worker stored shows with its dates.
+    assert demo_app.get(f"{JOBS}/{MCHID}/certificates", headers=admin).json() == []
+    # Certificates the worker stored show with their dates, issuer, fingerprint and status:
+    # one the simulator's CA issued (current), an older one still valid (superseded).
+    market = Market(seed=1)
+    serial = sim_v3.rotate(market)
+    pem = market.wechat_certs[-1][2].decode()
+    fingerprint = x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256())
     with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
         j = s.execute(select(WechatBillJob)).scalar_one()
         assert j.api_v3_key == V3_KEY and j.platform_key == ""
         now = datetime.now(UTC)
-        s.add(
-            WechatPlatformCert(
-                account_id=j.account_id,
-                job_id=j.id,
-                serial_no="5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
-                effective_at=now - timedelta(days=1),
-                expire_at=now + timedelta(days=1800),
-                certificate="-----BEGIN CERTIFICATE-----",
-                fetched_at=now,
+        for n, (sn, text) in enumerate(
+            [
+                ("5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "-----BEGIN CERTIFICATE-----"),
+                (serial, pem),
+            ]
+        ):
+            s.add(
+                WechatPlatformCert(
+                    account_id=j.account_id,
+                    job_id=j.id,
+                    serial_no=sn,
+                    effective_at=now - timedelta(days=2 - n),
+                    expire_at=now + timedelta(days=1800),
+                    certificate=text,
+                    fetched_at=now,
+                )
             )
-        )
         j.certs_fetched_at = now
     page = a.get(f"/web/finance/wechat-jobs/{MCHID}", headers=ZH).text
     assert "5157F09EFDC096DE15EBE81A47057A7232F1B8E1" in page and "上次下载" in page
-    assert "BEGIN CERTIFICATE" not in page
+    assert "BEGIN CERTIFICATE" not in page and "PRIVATE" not in page
+    assert "Tenpay.com Root CA (simulated)" in page and fingerprint.hex(":").upper() in page
+    assert "当前" in page and "已被替代" in page and "签发者" in page
+    certs = demo_app.get(f"{JOBS}/{MCHID}/certificates", headers=admin)
+    assert certs.status_code == 200 and "BEGIN" not in certs.text and V3_KEY not in certs.text
+    got = certs.json()
+    assert [(c["serial_no"], c["status"]) for c in got] == [
+        (serial, "current"),
+        ("5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "superseded"),
+    ]
+    assert got[0]["issuer"] == "CN=Tenpay.com Root CA (simulated),O=Tenpay.com"
+    assert got[0]["fingerprint_sha256"] == fingerprint.hex(":").upper()
+    assert (got[1]["issuer"], got[1]["fingerprint_sha256"]) == (None, None)  # not loadable
+    assert set(got[0]) == {
+        "serial_no", "not_before", "not_after", "issuer", "fingerprint_sha256", "status"
+    }  # fmt: skip
+
+
+def test_with_the_hubs_secret_the_api_and_the_page_store_the_keys_sealed(
+    demo_app: TestClient, browser_client: Callable[..., TestClient]
+) -> None:
+    """``GUANJIA_SECRETS_KEY`` set (cloud/finance/sealed.py): a job added through the API
+    or the page is stored with its private key and APIv3 key sealed, never plain; the
+    answers say nothing of either."""
+    settings = demo_app.app.state.settings  # type: ignore[attr-defined]
+    secret = base64.b64encode(b"k" * 32).decode()
+    demo_app.app.state.settings = settings.model_copy(update={"secrets_key": secret})  # type: ignore[attr-defined]
+    try:
+        admin = login(demo_app, "admin", account="demo")
+        body = {k: v for k, v in _body().items() if k not in ("platform_key", "platform_serial")}
+        r = demo_app.post(
+            JOBS, content=json.dumps({**body, "api_v3_key": V3_KEY}), headers={**admin, **JSON}
+        )
+        assert r.status_code == 201 and V3_KEY not in r.text and "PRIVATE" not in r.text
+        a = browser_client()
+        form = {k: v for k, v in body.items() if k != "private_key"}
+        r = a.post(
+            "/web/finance/wechat-jobs",
+            data={**form, "mchid": "1900000110", "api_v3_key": V3_KEY, "csrf": a.csrf},  # type: ignore[attr-defined]
+            files={"private_key": ("apiclient_key.pem", PRIVATE, "application/x-pem-file")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+    finally:
+        demo_app.app.state.settings = settings  # type: ignore[attr-defined]
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        rows = s.execute(
+            text("SELECT mchid, private_key, api_v3_key FROM wechat_bill_job ORDER BY mchid")
+        ).all()
+    assert [r[0] for r in rows] == [MCHID, "1900000110"]
+    for _mchid, private, v3 in rows:
+        assert private.startswith("gjseal1:") and v3.startswith("gjseal1:"), (private, v3)
+        assert "PRIVATE KEY" not in private and V3_KEY not in v3

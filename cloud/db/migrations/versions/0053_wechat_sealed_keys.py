@@ -1,6 +1,6 @@
 """WeChat Pay bill jobs' keys sealed at rest: room for a sealed APIv3 key
 
-Revision ID: 0054
+Revision ID: 0053
 Revises: 0052
 Create Date: 2026-12-07 03:00:00
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0054"
+revision = "0053"
 down_revision = "0052"
 branch_labels = None
 depends_on = None

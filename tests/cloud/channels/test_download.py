@@ -123,6 +123,18 @@ def test_money_is_decimal_and_refuses_what_is_not_money() -> None:
     assert clean("a\x00b\x1fc🐼") == "abc🐼"
 
 
+def test_a_payment_beyond_what_an_order_holds_is_held_with_a_sentence(shop: Shop) -> None:
+    # Found by `make fuzz` (100,000 Taobao answers): a payment of 2^63 yuan passed the money
+    # check and failed the whole run with the order model's ValidationError.
+    huge, fine = paid(shop, 2)
+    shop.market.trades[int(huge)][-1].trade["payment"] = "92233720368547758.08"
+    result = shop.run()
+    assert (result.outcome, result.held) == ("ok", 1)
+    rows = shop.stored()
+    assert rows[huge].state == "held" and "total_cents" in (rows[huge].hold_reason or "")
+    assert rows[huge].order_id is None and rows[fine].order_id is not None
+
+
 def test_garbage_address_and_unmapped_sku_are_held_never_dropped(shop: Shop) -> None:
     shop.market.faults.garbage_address = 1.0
     (bad_address,) = paid(shop)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cloud.channels.ids import digits
 from cloud.channels.ports import ChannelTrade, Listing, Refused
 from cloud.channels.shopify.client import AdminClient, next_page_info
 
@@ -92,10 +93,10 @@ class ShopifyOrders:
 
 
 def order_id(row: dict[str, Any]) -> str:
-    oid = row.get("id")
-    if isinstance(oid, bool) or not isinstance(oid, int | str) or not str(oid).isdigit():
-        raise Refused(f"an order without a usable id: {str(oid)[:40]!r}")
-    return str(oid)
+    oid = digits(row.get("id"))
+    if oid is None:
+        raise Refused(f"an order without a usable id: {str(row.get('id'))[:40]!r}")
+    return oid
 
 
 def to_trade(order: dict[str, Any]) -> ChannelTrade:

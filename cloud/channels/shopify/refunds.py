@@ -24,6 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from cloud.channels.ids import digits
 from cloud.channels.intake import Unusable, money
 from cloud.channels.ports import ChannelRefund, Refused
 from cloud.channels.shopify.client import AdminClient, next_page_info
@@ -78,16 +79,18 @@ def refunds_of(order: dict[str, Any]) -> list[ChannelRefund]:
     for refund in found:
         if not isinstance(refund, dict):
             raise Refused(f"order {ext}: a refund is not an object")
-        rid = refund.get("id")
-        if isinstance(rid, bool) or not isinstance(rid, int | str) or not str(rid).isdigit():
-            raise Refused(f"order {ext}: a refund without a usable id: {str(rid)[:40]!r}")
+        rid = digits(refund.get("id"))
+        if rid is None:
+            raise Refused(
+                f"order {ext}: a refund without a usable id: {str(refund.get('id'))[:40]!r}"
+            )
         lines = refund.get("refund_line_items") or []
         if not isinstance(lines, list) or not all(isinstance(x, dict) for x in lines):
             raise Refused(f"refund {rid}: refund_line_items is not a list of objects")
         at = parse_shopify_time(refund.get("created_at"))
         for li in lines:
-            line = li.get("line_item_id")
-            if isinstance(line, bool) or not isinstance(line, int | str) or not str(line).isdigit():
+            line = digits(li.get("line_item_id"))
+            if line is None:
                 raise Refused(f"refund {rid}: a line without a usable line_item_id")
             try:
                 fee = money(li.get("subtotal"), "subtotal")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cloud.channels.ids import digits
 from cloud.channels.ports import ChannelTrade, Listing, Refused
 from cloud.channels.taobao.client import TopClient, parse_top_time, top_time
 
@@ -248,7 +249,8 @@ def _rows(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _tid(row: dict[str, Any]) -> str:
-    tid = row.get("tid_str") or row.get("tid")
-    if isinstance(tid, bool) or not isinstance(tid, int | str) or not str(tid).isdigit():
-        raise Refused(f"a trade without a usable tid: {str(tid)[:40]!r}")
-    return str(tid)
+    raw = row.get("tid_str") or row.get("tid")
+    tid = digits(raw)
+    if tid is None:
+        raise Refused(f"a trade without a usable tid: {str(raw)[:40]!r}")
+    return tid

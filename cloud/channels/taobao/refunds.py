@@ -12,6 +12,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cloud.channels.ids import digits
 from cloud.channels.intake import Unusable, money
 from cloud.channels.ports import ChannelRefund, Refused
 from cloud.channels.taobao.client import TopClient, parse_top_time, top_time
@@ -77,10 +78,10 @@ def _rows(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _id(row: dict[str, Any], name: str) -> str:
-    value = row.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
-        raise Refused(f"a refund without a usable {name}: {str(value)[:40]!r}")
-    return str(value)
+    value = digits(row.get(name))
+    if value is None:
+        raise Refused(f"a refund without a usable {name}: {str(row.get(name))[:40]!r}")
+    return value
 
 
 def _refund(row: dict[str, Any]) -> ChannelRefund:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cloud.channels.ids import digits
 from cloud.channels.ports import ChannelListing, Refused
 from cloud.channels.taobao.client import TopClient
 
@@ -20,9 +21,10 @@ FIELDS = "sku_id,num_iid,outer_id,quantity,modified"
 
 
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    text = digits(value)
+    if text is None:
         raise Refused(f"{what} is not a whole number: {str(value)[:40]!r}")
-    return int(value)
+    return int(text)
 
 
 class TaobaoStock:

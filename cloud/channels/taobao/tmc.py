@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cloud.channels.ids import digits
 from cloud.channels.ports import PushedMessage, Refused
 from cloud.channels.taobao.client import TopClient
 
@@ -30,7 +31,7 @@ class TaobaoMessages:
         rows = wrapper.get("tmc_message", []) if isinstance(wrapper, dict) else []
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise Refused("tmc.messages.consume: messages.tmc_message is not a list of objects")
-        return [_message(r) for r in rows if str(r.get("id", "")).isdigit()]
+        return [_message(r) for r in rows if digits(r.get("id")) is not None]
 
     def confirm(self, message_ids: list[str]) -> None:
         if message_ids:
@@ -47,7 +48,5 @@ def _message(row: dict[str, Any]) -> PushedMessage:
     except ValueError:
         content = None
     if isinstance(content, dict):
-        raw = content.get("tid")
-        if isinstance(raw, int | str) and not isinstance(raw, bool) and str(raw).isdigit():
-            tid = str(raw)
+        tid = digits(content.get("tid"))
     return PushedMessage(str(row["id"]), str(row.get("topic", ""))[:80], tid)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud import tasks
@@ -159,26 +159,44 @@ def overdue(session: Session, now: datetime, wait: timedelta = DEFAULT_WAIT) -> 
         if not rows:
             continue
         task = pool_overdue.open_task_of(session, account_id, node_id, carrier)
+        # What is owed: these rows, and those the open task counted already and still owes.
+        owed = list(rows)
+        if task is not None:
+            owed += session.execute(
+                select(PoolWaybill).where(
+                    PoolWaybill.overdue_task_id == task.id, PoolWaybill.state == "releasing"
+                )
+            ).scalars()
+        first = min((_aware(r.asked_at) for r in owed if r.asked_at is not None), default=None)
+        when = first.strftime("%Y-%m-%d %H:%M") if first else "?"
         if task is None:
-            task = tasks.open_task(session, account_id, OVERDUE, _SENTENCE, now, node_id=node_id)
+            task = tasks.open_task(
+                session,
+                account_id,
+                OVERDUE,
+                N_(
+                    "node %(node)s has not answered for %(hours)s hours the request to give "
+                    "back %(count)s %(carrier)s e-waybill numbers (asked %(when)s UTC): if the "
+                    "node is gone, give them back by force on the e-waybills page"
+                ),
+                now,
+                params={
+                    "node": node_id,
+                    "hours": _hours(wait),
+                    "count": len(owed),
+                    "carrier": carrier,
+                    "when": when,
+                },
+                node_id=node_id,
+            )
             session.flush()
             opened += 1
+        else:  # joined: the open task's count brought up to date, in its own sentence
+            params = {**(task.params or {}), "count": len(owed), "when": when}
+            task.params = params
+            task.detail = tasks.say(task.message or "", params)[:4000]
         for row in rows:
             row.overdue_at, row.overdue_task_id = now, task.id
-        session.flush()
-        owed = session.execute(
-            select(func.count(), func.min(PoolWaybill.asked_at)).where(
-                PoolWaybill.overdue_task_id == task.id, PoolWaybill.state == "releasing"
-            )
-        ).one()
-        params = {
-            "node": node_id,
-            "hours": _hours(wait),
-            "count": int(owed[0]),
-            "carrier": carrier,
-            "when": _aware(owed[1]).strftime("%Y-%m-%d %H:%M") if owed[1] else "?",
-        }
-        task.params, task.detail = params, tasks.say(_SENTENCE, params)[:4000]
     return opened
 
 
@@ -188,10 +206,3 @@ def _unanswered(now: datetime, wait: timedelta) -> tuple[Any, ...]:
         PoolWaybill.overdue_at.is_(None),
         PoolWaybill.asked_at <= now - wait,
     )
-
-
-_SENTENCE: Final = N_(
-    "node %(node)s has not answered for %(hours)s hours the request to give back "
-    "%(count)s %(carrier)s e-waybill numbers (asked %(when)s UTC): if the node is "
-    "gone, give them back by force on the e-waybills page"
-)

@@ -1,4 +1,4 @@
-"""waybill_pool_overdue tasks close by themselves; a task's closing line said in a page's language
+"""waybill_pool_overdue tasks close by themselves; Shopify shops with several locations
 
 Revision ID: 0055
 Revises: 0052
@@ -15,6 +15,13 @@ them back by force. Now it closes by itself once none of its numbers is still un
 - ``task.resolution_message`` / ``task.resolution_params``: the gettext message id and
   parameters of a resolution the hub wrote (as ``message``/``params`` for the detail,
   migration 0038), so the tasks page says it in its language; NULL for a person's words.
+
+Several Shopify locations (docs/channels.md "Several Shopify locations"):
+
+- ``channel_shop_location``: per shop, which of our warehouses each Shopify location is
+  (the location id checked against the shop's ``locations.json`` when saved);
+- ``channel_stock_location``: the push state (P, quantity, pending change) of one SKU at one
+  location, beside the item's, which stays the dirty mark and the lease.
 
 Tasks opened before this revision have no numbers linked to them: they are linked here
 (numbers ``overdue_at`` at the task's ``created_at`` on that node, the courier named in its
@@ -52,8 +59,35 @@ def upgrade() -> None:
         " WHERE overdue_at IS NOT NULL"
     )
 
+    op.create_table(
+        "channel_shop_location",
+        sa.Column("shop_id", sa.Integer(), sa.ForeignKey("channel_shop.id"), primary_key=True),
+        sa.Column("warehouse", sa.String(64), primary_key=True),
+        sa.Column("account_id", sa.Integer(), sa.ForeignKey("account.id"), nullable=False),
+        sa.Column("location_id", sa.String(32), nullable=False),
+        sa.Column("location_name", sa.String(200), nullable=False),
+        sa.Column("changed_by", sa.String(64), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("shop_id", "location_id", name="uq_channel_shop_location_location"),
+    )
+    op.create_table(
+        "channel_stock_location",
+        sa.Column(
+            "item_id", sa.Integer(), sa.ForeignKey("channel_stock_item.id"), primary_key=True
+        ),
+        sa.Column("location_id", sa.String(32), primary_key=True),
+        sa.Column("base", sa.BigInteger(), nullable=True),
+        sa.Column("target", sa.BigInteger(), nullable=True),
+        sa.Column("channel_qty", sa.BigInteger(), nullable=True),
+        sa.Column("pending_delta", sa.BigInteger(), nullable=True),
+        sa.Column("pending_key", sa.String(64), nullable=True),
+        sa.Column("seq", sa.Integer(), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("channel_stock_location")
+    op.drop_table("channel_shop_location")
     with op.batch_alter_table("task") as batch:
         batch.drop_column("resolution_params")
         batch.drop_column("resolution_message")

@@ -1,0 +1,187 @@
+"""A Shopify shop with several locations (cloud/channels/stock_locations.py, docs/channels.md
+"Several Shopify locations"): our warehouses mapped to the shop's locations (checked against
+its ``locations.json``; bad input refused with nothing changed), stock pushed per location
+from that warehouse's figure (safety stock and share applied), an unmapped warehouse not
+pushed, buyers paying during pushes never overselling a location. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+from sqlalchemy import Engine, select
+
+from cloud.channels import stock_locations, stock_policy
+from cloud.db.channel_stock import ChannelShopLocation, ChannelStockLocation
+from cloud.db.engine import transaction
+from cloud.errors import InvalidError, NotFoundError
+from cloud.stock.ledger import receive
+from cloud.stock.warehouses import WarehouseIn, create_warehouse
+from simulators.marketplace.shopify.inventory import set_locations
+from simulators.marketplace.stock import StockFaults
+from tests.cloud.channels.harness import Shop
+from tests.cloud.channels.stock_harness import SKUS, dirty, drain, nick, setup, sink
+
+SZ, YW, SPARE = 71001, 71002, 71003
+
+
+def at(shop: Shop, code: str, location: int) -> int:
+    return shop.market.stock.level_at(nick(shop), code, location)
+
+
+def figure_at(shop: Shop, code: str, warehouse: str) -> int:
+    from cloud.channels.stock_push import our_figure_at
+
+    with shop.hub.factory() as s:
+        return our_figure_at(s, shop.hub.account_id, code, warehouse, datetime.now(UTC))
+
+
+def located(engine: Engine, seed: int, stock: StockFaults | None = None) -> Shop:
+    """A Shopify shop with three locations; our WH1 (received by the harness) and WH2."""
+    shop, _ = setup(engine, seed, stock=stock or StockFaults(), shopify=True)
+    with shop.market.lock:
+        set_locations(
+            shop.market,
+            nick(shop),
+            [
+                {"id": SZ, "name": "Shenzhen"},
+                {"id": YW, "name": "Yiwu"},
+                {"id": SPARE, "name": "Pop-up"},
+            ],
+        )
+    now = datetime.now(UTC)
+    with transaction(shop.hub.factory) as s:
+        create_warehouse(
+            s, shop.hub.account_id, WarehouseIn(code="WH2", name="yiwu", kind="main"), "t", now
+        )
+        create_warehouse(
+            s, shop.hub.account_id, WarehouseIn(code="WH3", name="spare", kind="main"), "t", now
+        )
+        for i, code in enumerate(SKUS):
+            receive(s, shop.hub.account_id, "WH2", code, 3 + i, "t", now)
+            receive(s, shop.hub.account_id, "WH3", code, 50, "t", now)
+    return shop
+
+
+def put(shop: Shop, warehouse: str, location: str | int) -> ChannelShopLocation:
+    def known(_shop: object) -> dict[str, str]:
+        return sink(shop).locations()  # type: ignore[attr-defined,no-any-return]
+
+    with transaction(shop.hub.factory) as s:
+        body = stock_locations.LocationIn(location_id=str(location))
+        return stock_locations.set_location(
+            s, shop.hub.account_id, shop.code, warehouse, body, known, "lead", datetime.now(UTC)
+        )
+
+
+def mapped(shop: Shop) -> list[tuple[str, str, str]]:
+    with shop.hub.factory() as s:
+        rows = s.execute(
+            select(ChannelShopLocation).order_by(ChannelShopLocation.warehouse)
+        ).scalars()
+        return [(r.warehouse, r.location_id, r.location_name) for r in rows]
+
+
+def test_each_location_gets_its_warehouses_figure_and_unmapped_ones_nothing(
+    engine: Engine,
+) -> None:
+    shop = located(engine, 61)
+    put(shop, "WH1", SZ)
+    put(shop, "WH2", YW)
+    assert mapped(shop) == [("WH1", str(SZ), "Shenzhen"), ("WH2", str(YW), "Yiwu")]
+    drain(shop)
+    for code in SKUS:
+        assert at(shop, code, SZ) == figure_at(shop, code, "WH1"), code
+        assert at(shop, code, YW) == figure_at(shop, code, "WH2"), code
+        assert at(shop, code, SPARE) == 0, code  # WH3 is not mapped: never pushed
+    assert not dirty(shop)
+    writes = [e for e in shop.market.stock.log if e["action"] in ("add", "set")]
+    assert {e["location"] for e in writes} == {SZ, YW}
+
+    # Stock arriving at WH2 moves only Yiwu's level; the shop's safety stock and share apply
+    # to each location's figure.
+    before_sz = {c: at(shop, c, SZ) for c in SKUS}
+    with transaction(shop.hub.factory) as s:
+        receive(s, shop.hub.account_id, "WH2", "SKU-A", 10, "t", datetime.now(UTC))
+    drain(shop)
+    assert at(shop, "SKU-A", YW) == figure_at(shop, "SKU-A", "WH2")
+    assert {c: at(shop, c, SZ) for c in SKUS} == before_sz
+    with transaction(shop.hub.factory) as s:
+        stock_policy.set_policy(
+            s,
+            shop.hub.account_id,
+            shop.code,
+            enabled=True,
+            safety_stock=1,
+            share_pct=50,
+            now=datetime.now(UTC),
+        )
+    drain(shop)
+    for code in SKUS:
+        for location, wh in ((SZ, "WH1"), (YW, "WH2")):
+            assert at(shop, code, location) == max(0, figure_at(shop, code, wh) - 1) * 50 // 100
+
+    # The warehouse unmapped: no longer pushed (its level stays where it was).
+    with transaction(shop.hub.factory) as s:
+        stock_locations.remove_location(s, shop.hub.account_id, shop.code, "WH2")
+    yiwu = {c: at(shop, c, YW) for c in SKUS}
+    with transaction(shop.hub.factory) as s:
+        receive(s, shop.hub.account_id, "WH2", "SKU-B", 7, "t", datetime.now(UTC))
+    drain(shop)
+    assert {c: at(shop, c, YW) for c in SKUS} == yiwu
+    with shop.hub.factory() as s:
+        kept = {loc for loc in s.execute(select(ChannelStockLocation.location_id)).scalars()}
+    assert kept == {str(SZ)}
+
+
+def test_buyers_paying_during_pushes_never_oversell_a_location(engine: Engine) -> None:
+    """Buyers pay during the pushes (the world takes a sale from Shenzhen first, then Yiwu);
+    the hub downloads nothing here, so every unit sold is one the push must not hand back:
+    no location ever shows more than its warehouse's figure less what it sold."""
+    shop = located(engine, 62, stock=StockFaults(buy_during_push=0.6))
+    put(shop, "WH1", SZ)
+    put(shop, "WH2", YW)
+    for round_ in range(6):
+        drain(shop)
+        shop.market.advance(700)
+        with transaction(shop.hub.factory) as s:  # stock arrives: every SKU pushed again
+            for code in SKUS:
+                wh = "WH1" if round_ % 2 else "WH2"
+                receive(s, shop.hub.account_id, wh, code, 1, "t", datetime.now(UTC))
+    drain(shop)
+    log = shop.market.stock.log
+    assert sum(e["action"] == "sale" for e in log) >= 5  # buyers did pay during pushes
+    for code in SKUS:
+        for location, wh in ((SZ, "WH1"), (YW, "WH2")):
+            sold = -sum(
+                e["delta"]
+                for e in log
+                if e["sku"] == code and e.get("location") == location and e["action"] == "sale"
+            )
+            assert at(shop, code, location) >= 0, (code, location)
+            # What the location shows plus what it sold never exceeds the warehouse's figure.
+            assert at(shop, code, location) + sold <= figure_at(shop, code, wh), (code, wh)
+
+
+def test_bad_mappings_are_refused_and_change_nothing(engine: Engine) -> None:
+    shop = located(engine, 63)
+    put(shop, "WH1", SZ)
+    before = mapped(shop)
+    for warehouse, location, error, said in (
+        ("WH2", 6_500_000_001, InvalidError, "is not one of shop"),  # not the shop's
+        ("WH9", YW, InvalidError, "no warehouse 'WH9'"),
+        ("WH2", SZ, InvalidError, "is warehouse WH1's already"),
+    ):
+        with pytest.raises(error, match=said) as err:
+            put(shop, warehouse, location)
+        assert err.value.status == 422
+        assert mapped(shop) == before
+    with pytest.raises(ValidationError):
+        stock_locations.LocationIn(location_id="71001; DROP")
+    with (
+        pytest.raises(NotFoundError),
+        transaction(shop.hub.factory) as s,
+    ):
+        stock_locations.remove_location(s, shop.hub.account_id, shop.code, "WH2")
+    assert mapped(shop) == before

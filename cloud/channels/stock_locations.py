@@ -73,6 +73,17 @@ def mapping(session: Session, shop_id: int) -> dict[str, str]:
     return {str(w): str(loc) for w, loc in rows}
 
 
+def warehouse_codes(session: Session, account_id: int) -> list[str]:
+    """The seller's warehouses (a page offers them to map)."""
+    return list(
+        session.execute(
+            select(Warehouse.code)
+            .where(Warehouse.account_id == account_id)
+            .order_by(Warehouse.code)
+        ).scalars()
+    )
+
+
 def listed(session: Session, account_id: int, code: str) -> list[dict[str, Any]]:
     shop = shops.shop_by_code(session, account_id, code)
     rows = session.execute(

@@ -73,6 +73,20 @@ def mapping(session: Session, shop_id: int) -> dict[str, str]:
     return {str(w): str(loc) for w, loc in rows}
 
 
+def location_of_order(session: Session, shop_id: int, order_id: str) -> str | None:
+    """The shop's location of the warehouse the order ships from; None when unmapped."""
+    return session.execute(
+        select(ChannelShopLocation.location_id)
+        .join(Warehouse, Warehouse.code == ChannelShopLocation.warehouse)
+        .join(SalesOrder, SalesOrder.warehouse_id == Warehouse.id)
+        .where(
+            ChannelShopLocation.shop_id == shop_id,
+            SalesOrder.id == order_id,
+            Warehouse.account_id == ChannelShopLocation.account_id,
+        )
+    ).scalar_one_or_none()
+
+
 def warehouse_codes(session: Session, account_id: int) -> list[str]:
     """The seller's warehouses (a page offers them to map)."""
     return list(

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
 from cloud.channels import stock_locations, stock_policy
+from cloud.channels.ports import Refused
+from cloud.channels.shopify.shipments import ShopifyShipments
 from cloud.db.channel_stock import ChannelShopLocation, ChannelStockLocation
 from cloud.db.engine import transaction
 from cloud.errors import InvalidError, NotFoundError
@@ -21,6 +23,7 @@ from cloud.stock.warehouses import WarehouseIn, create_warehouse
 from simulators.marketplace.shopify.inventory import set_locations
 from simulators.marketplace.stock import StockFaults
 from tests.cloud.channels.harness import Shop
+from tests.cloud.channels.shopify_harness import SITE
 from tests.cloud.channels.stock_harness import SKUS, dirty, drain, nick, setup, sink
 
 SZ, YW, SPARE = 71001, 71002, 71003
@@ -185,3 +188,40 @@ def test_bad_mappings_are_refused_and_change_nothing(engine: Engine) -> None:
     ):
         stock_locations.remove_location(s, shop.hub.account_id, shop.code, "WH2")
     assert mapped(shop) == before
+
+
+def test_a_fulfillment_leaves_from_the_location_of_the_warehouse_it_shipped_from(
+    engine: Engine,
+) -> None:
+    """``fulfillments.json`` takes no location: a fulfillment leaves from its fulfillment
+    order's ``assigned_location_id``. An order Shopify assigned to Shenzhen that our Yiwu
+    warehouse ships is moved to Yiwu first (``move.json``), then fulfilled; a retry after a
+    lost answer is "already" with no second move; with no location the order stays where
+    Shopify put it."""
+    shop = located(engine, 64)
+    market = shop.market
+    with market.lock:
+        seller = next(s for s in market.shops.values() if s.seller_nick == nick(shop))
+        tids = [market.place_for(seller, "SKU-A") for _ in range(2)]
+        for tid in tids:
+            market.change(tid, "pay", status="WAIT_SELLER_SEND_GOODS")
+    confirmer = ShopifyShipments(shop.admin())  # type: ignore[attr-defined]
+    fos = shop.http.get(  # type: ignore[attr-defined]
+        f"{SITE}/orders/{tids[0]}/fulfillment_orders.json",
+        headers={"X-Shopify-Access-Token": f"shpat-{shop.code}"},
+    ).json()["fulfillment_orders"]
+    assert fos[0]["assigned_location_id"] == SZ  # the shop's first location
+    assert confirmer.confirm(str(tids[0]), "ZT-YW-1", "ZTO", location=str(YW)) == "sent"
+    assert market.confirmations[-1]["location_id"] == YW
+    assert confirmer.confirm(str(tids[0]), "ZT-YW-1", "ZTO", location=str(YW)) == "already"
+    assert sum(c["tid"] == tids[0] for c in market.confirmations) == 1
+    # At the location Shopify chose already: no move; with none given, the same.
+    assert confirmer.confirm(str(tids[1]), "ZT-SZ-1", "ZTO") == "sent"
+    assert market.confirmations[-1]["location_id"] == SZ
+    # A location the shop does not have: refused, nothing shipped.
+    with market.lock:
+        third = market.place_for(seller, "SKU-B")
+        market.change(third, "pay", status="WAIT_SELLER_SEND_GOODS")
+    with pytest.raises(Refused):
+        confirmer.confirm(str(third), "ZT-X", "ZTO", location="6500000001")
+    assert all(c["tid"] != third for c in market.confirmations)

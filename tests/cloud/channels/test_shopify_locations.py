@@ -12,17 +12,18 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
-from cloud.channels import stock_locations, stock_policy
+from cloud.channels import shipments, stock_locations, stock_policy
 from cloud.channels.ports import Refused
 from cloud.channels.shopify.shipments import ShopifyShipments
 from cloud.db.channel_stock import ChannelShopLocation, ChannelStockLocation
 from cloud.db.engine import transaction
+from cloud.db.models import SalesOrder
 from cloud.errors import InvalidError, NotFoundError
 from cloud.stock.ledger import receive
 from cloud.stock.warehouses import WarehouseIn, create_warehouse
 from simulators.marketplace.shopify.inventory import set_locations
 from simulators.marketplace.stock import StockFaults
-from tests.cloud.channels.harness import Shop
+from tests.cloud.channels.harness import Shop, _shippable, ship, stock_up
 from tests.cloud.channels.shopify_harness import SITE
 from tests.cloud.channels.stock_harness import SKUS, dirty, drain, nick, setup, sink
 
@@ -225,3 +226,46 @@ def test_a_fulfillment_leaves_from_the_location_of_the_warehouse_it_shipped_from
     with pytest.raises(Refused):
         confirmer.confirm(str(third), "ZT-X", "ZTO", location="6500000001")
     assert all(c["tid"] != third for c in market.confirmations)
+
+
+def test_the_shipment_outbox_confirms_from_the_location_of_the_orders_warehouse(
+    engine: Engine,
+) -> None:
+    """End to end: an order downloaded from the shop, shipped from WH1, which is mapped to
+    Yiwu (not the shop's first location): the outbox's confirmation moves its fulfillment
+    order to Yiwu and fulfils it there, once."""
+    shop = located(engine, 65)
+    stock_up(shop.hub)  # a courier for everyone: the orders pass the audit
+    market = shop.market
+    put(shop, "WH1", YW)
+    with market.lock:
+        seller = next(s for s in market.shops.values() if s.seller_nick == nick(shop))
+        tids = [market.place_for(seller, "SKU-A") for _ in range(8)]
+        for tid in tids:
+            market.change(tid, "pay", status="WAIT_SELLER_SEND_GOODS")
+    market.advance(600, 0.0)
+    shop.run()
+    shippable = _shippable(shop)
+    assert shippable
+    # The first order the harness's courier rules reach (random addresses; others are held).
+    tid, tracking = 0, None
+    for no in shippable:
+        tracking = ship(shop.hub, no, shop.now())
+        if tracking:
+            tid = int(no)
+            break
+    assert tracking, shippable
+    with shop.hub.factory() as s:
+        order_id = s.execute(
+            select(SalesOrder.id).where(SalesOrder.order_no == str(tid))
+        ).scalar_one()
+        assert stock_locations.location_of_order(s, shop.shop_id, order_id) == str(YW)
+    for _ in range(2):
+        shipments.drain(
+            shop.hub.factory,
+            lambda _shop: shop.confirmer(),  # type: ignore[attr-defined]
+            owner="hub-1",
+            now=shop.now,
+        )
+    mine = [c for c in market.confirmations if c["tid"] == tid]
+    assert [(c["out_sid"], c["location_id"]) for c in mine] == [(tracking, YW)]

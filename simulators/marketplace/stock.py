@@ -394,6 +394,11 @@ def stock_control(market: Market, verb: str, args: dict[str, Any]) -> dict[str, 
             stock.limited.add(nick)
             for sku, q in dict(args.get("levels", {})).items():
                 stock.levels[(nick, str(sku))] = int(q)
+                if nick in stock.locations:  # several locations: all at the first
+                    first, *rest = stock.locations[nick]
+                    stock.at[(nick, str(sku), first)] = int(q)
+                    for loc in rest:
+                        stock.at[(nick, str(sku), loc)] = 0
                 stock._note(market, nick, str(sku), "sim", delta=0)
     state: dict[str, Any] = stock.state()
     return state

@@ -47,6 +47,14 @@ def detail_in(task: Task, gettext: Gettext) -> str:
     return say(task.message, task.params or {}, gettext)
 
 
+def resolution_in(task: Task, gettext: Gettext) -> str:
+    """How a task was resolved, in the language of ``gettext`` when the hub wrote it (a task
+    that closed by itself: ``resolution_message``, migration 0054); a person's words as typed."""
+    if task.resolution_message:
+        return say(task.resolution_message, task.resolution_params or {}, gettext)
+    return task.resolution or ""
+
+
 def open_task(
     session: Session,
     account_id: int,

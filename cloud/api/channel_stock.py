@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep
-from cloud.channels import stock_policy
+from cloud.channels import runner, stock_locations, stock_policy
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
@@ -79,3 +79,57 @@ def put_stock_policy(
         now=datetime.now(UTC),
     )
     return StockPolicyOut(**stock_policy.policy_of(session, who.account_id, code))
+
+
+class LocationOut(BaseModel):
+    warehouse: str
+    location_id: str
+    location_name: str
+    changed_by: str
+    changed_at: datetime
+
+
+Warehouse = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("/shops/{code}/locations")
+def get_locations(code: ShopCode, session: SessionDep, who: ChannelsRead) -> list[LocationOut]:
+    """Which of our warehouses each of the shop's Shopify locations is."""
+    return [LocationOut(**r) for r in stock_locations.listed(session, who.account_id, code)]
+
+
+@router.put("/shops/{code}/locations/{warehouse}")
+def put_location(
+    code: ShopCode,
+    warehouse: Warehouse,
+    body: stock_locations.LocationIn,
+    session: SessionDep,
+    who: ChannelsWrite,
+) -> LocationOut:
+    """Map our warehouse to a location the shop has (read from Shopify now; an id it does
+    not list is a 422). The shop is then pushed per location; every SKU owes it a push."""
+    row = stock_locations.set_location(
+        session,
+        who.account_id,
+        code,
+        warehouse,
+        body,
+        runner.locations_of,
+        who.actor,
+        datetime.now(UTC),
+    )
+    return LocationOut(
+        warehouse=row.warehouse,
+        location_id=row.location_id,
+        location_name=row.location_name,
+        changed_by=row.changed_by,
+        changed_at=row.changed_at,
+    )
+
+
+@router.delete("/shops/{code}/locations/{warehouse}", status_code=204)
+def delete_location(
+    code: ShopCode, warehouse: Warehouse, session: SessionDep, who: ChannelsWrite
+) -> None:
+    """The warehouse is no longer pushed to the shop."""
+    stock_locations.remove_location(session, who.account_id, code, warehouse)

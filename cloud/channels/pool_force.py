@@ -27,9 +27,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud import tasks
@@ -37,11 +37,12 @@ from cloud.db.models import Node
 from cloud.db.waybills import PoolWaybill
 from cloud.errors import N_, ConflictError, NotFoundError
 from cloud.nodes.ownership import owned_by
+from cloud.orders import pool_overdue
 from protocol.topics import NODE_ID_PATTERN
 
 #: How long the hub waits for a node's answer before the task and the forced give-back.
 DEFAULT_WAIT: Final = timedelta(hours=24)
-OVERDUE: Final = "waybill_pool_overdue"
+OVERDUE: Final = pool_overdue.OVERDUE
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def force(
     nothing, or when its numbers were asked back too recently (the sentence says when they
     can be forced). Numbers asked back later than the wait stay ``releasing``."""
     own_node(session, account_id, node_id)
+    pool_overdue.lock_pools(session, account_id, node_id)
     rows = list(
         session.execute(
             select(PoolWaybill)
@@ -113,6 +115,10 @@ def force(
         row.state, row.forced_at = "cancel", now
         row.attempts, row.next_try_at, row.error = 0, now, None
         carriers[row.carrier] = carriers.get(row.carrier, 0) + 1
+    session.flush()
+    # Every number of its overdue task answered now (forced, or answered by the node before):
+    # the task closes, saying so.
+    pool_overdue.settle(session, account_id, node_id, carriers, now)
     return Forced(node_id, carriers)
 
 
@@ -122,56 +128,81 @@ def _aware(at: datetime) -> datetime:
 
 
 def overdue(session: Session, now: datetime, wait: timedelta = DEFAULT_WAIT) -> int:
-    """One ``waybill_pool_overdue`` task per node and courier whose numbers were asked back
-    at least ``wait`` ago and are still unanswered; each number counts once (``overdue_at``).
-    Returns how many tasks were opened."""
+    """Numbers asked back at least ``wait`` ago and still unanswered, counted once each
+    (``overdue_at``) in the node's ``waybill_pool_overdue`` task of that courier: a new task
+    when none is open, else the open one (its count brought up to date), so a node and courier
+    never have two open. The task closes by itself once every number of it is answered
+    (cloud/orders/pool_overdue.py). Returns how many tasks were opened."""
     groups = session.execute(
-        select(
-            PoolWaybill.account_id,
-            PoolWaybill.node_id,
-            PoolWaybill.carrier,
-            func.count(),
-            func.min(PoolWaybill.asked_at),
-        )
-        .where(
-            PoolWaybill.state == "releasing",
-            PoolWaybill.overdue_at.is_(None),
-            PoolWaybill.asked_at <= now - wait,
-        )
+        select(PoolWaybill.account_id, PoolWaybill.node_id, PoolWaybill.carrier)
+        .where(*_unanswered(now, wait))
         .group_by(PoolWaybill.account_id, PoolWaybill.node_id, PoolWaybill.carrier)
+        .order_by(PoolWaybill.account_id, PoolWaybill.node_id, PoolWaybill.carrier)
     ).all()
-    for account_id, node_id, carrier, n, first in groups:
-        rows = session.execute(
-            select(PoolWaybill)
-            .where(
-                PoolWaybill.account_id == account_id,
-                PoolWaybill.node_id == node_id,
-                PoolWaybill.carrier == carrier,
-                PoolWaybill.state == "releasing",
-                PoolWaybill.overdue_at.is_(None),
-                PoolWaybill.asked_at <= now - wait,
-            )
-            .with_for_update()
-        ).scalars()
-        for row in rows:
-            row.overdue_at = now
-        tasks.open_task(
-            session,
-            account_id,
-            OVERDUE,
-            N_(
-                "node %(node)s has not answered for %(hours)s hours the request to give back "
-                "%(count)s %(carrier)s e-waybill numbers (asked %(when)s UTC): if the node is "
-                "gone, give them back by force on the e-waybills page"
-            ),
-            now,
-            params={
-                "node": node_id,
-                "hours": _hours(wait),
-                "count": int(n),
-                "carrier": carrier,
-                "when": _aware(first).strftime("%Y-%m-%d %H:%M") if first else "?",
-            },
-            node_id=node_id,
+    opened = 0
+    for account_id, node_id, carrier in groups:
+        # The pool's lock first, then the rows again: another hub worker may have counted
+        # them (or the node answered) between the query above and this lock.
+        pool_overdue.lock_pool(session, account_id, node_id, carrier)
+        rows = list(
+            session.execute(
+                select(PoolWaybill)
+                .where(
+                    PoolWaybill.account_id == account_id,
+                    PoolWaybill.node_id == node_id,
+                    PoolWaybill.carrier == carrier,
+                    *_unanswered(now, wait),
+                )
+                .with_for_update()
+            ).scalars()
         )
-    return len(groups)
+        if not rows:
+            continue
+        task = pool_overdue.open_task_of(session, account_id, node_id, carrier)
+        # What is owed: these rows, and those the open task counted already and still owes.
+        owed = list(rows)
+        if task is not None:
+            owed += session.execute(
+                select(PoolWaybill).where(
+                    PoolWaybill.overdue_task_id == task.id, PoolWaybill.state == "releasing"
+                )
+            ).scalars()
+        first = min((_aware(r.asked_at) for r in owed if r.asked_at is not None), default=None)
+        when = first.strftime("%Y-%m-%d %H:%M") if first else "?"
+        if task is None:
+            task = tasks.open_task(
+                session,
+                account_id,
+                OVERDUE,
+                N_(
+                    "node %(node)s has not answered for %(hours)s hours the request to give "
+                    "back %(count)s %(carrier)s e-waybill numbers (asked %(when)s UTC): if the "
+                    "node is gone, give them back by force on the e-waybills page"
+                ),
+                now,
+                params={
+                    "node": node_id,
+                    "hours": _hours(wait),
+                    "count": len(owed),
+                    "carrier": carrier,
+                    "when": when,
+                },
+                node_id=node_id,
+            )
+            session.flush()
+            opened += 1
+        else:  # joined: the open task's count brought up to date, in its own sentence
+            params = {**(task.params or {}), "count": len(owed), "when": when}
+            task.params = params
+            task.detail = tasks.say(task.message or "", params)[:4000]
+        for row in rows:
+            row.overdue_at, row.overdue_task_id = now, task.id
+    return opened
+
+
+def _unanswered(now: datetime, wait: timedelta) -> tuple[Any, ...]:
+    return (
+        PoolWaybill.state == "releasing",
+        PoolWaybill.overdue_at.is_(None),
+        PoolWaybill.asked_at <= now - wait,
+    )

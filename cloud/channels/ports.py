@@ -88,9 +88,19 @@ class Refused(ChannelError):
 class ShipmentConfirmer(Protocol):
     """Tells the marketplace an order has shipped (Taobao: ``taobao.logistics.offline.send``)."""
 
-    def confirm(self, external_id: str, tracking_number: str, company_code: str) -> str:
+    def confirm(
+        self,
+        external_id: str,
+        tracking_number: str,
+        company_code: str,
+        *,
+        location: str | None = None,
+    ) -> str:
         """``"sent"``, or ``"already"`` when the marketplace had this very parcel number for
         the order already (a retry after a write that committed but whose answer was lost).
+        ``location``: the marketplace's location the parcel left from (a Shopify shop with
+        its warehouses mapped to locations: cloud/channels/stock_locations.py); None when the
+        shop has no such mapping or the marketplace has no locations (Taobao).
         Raises :class:`Refused` when it has another number or refuses for good,
         :class:`Retryable` or :class:`AuthRejected` otherwise."""
         ...

@@ -8,7 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from sqlalchemy import select
@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.channels import pool_force, shops, stock_policy, stock_push
 from cloud.channels.cainiao.waybills import CainiaoWaybills
 from cloud.channels.download import DEFAULT_TUNING, RunResult, Tuning, download
-from cloud.channels.ports import InventorySink, OrderSource, RefundSource, ShipmentConfirmer
+from cloud.channels.ports import (
+    ChannelError,
+    InventorySink,
+    OrderSource,
+    RefundSource,
+    ShipmentConfirmer,
+)
 from cloud.channels.scheduler import Scheduler
 from cloud.channels.shopify.client import AdminClient
 from cloud.channels.shopify.orders import ShopifyOrders
@@ -32,7 +38,7 @@ from cloud.channels.taobao.stock import TaobaoStock
 from cloud.channels.taobao.tmc import TaobaoMessages
 from cloud.db.engine import transaction
 from cloud.db.models import Account, ChannelShop
-from cloud.errors import N_, NotFoundError
+from cloud.errors import N_, ConflictError, NotFoundError
 
 T = TypeVar("T")
 
@@ -159,6 +165,22 @@ def sink_for(
         return ShopifyStock(admin)
     # Two tries in the call; a row's backoff (cloud/channels/stock_push.py) does the rest.
     return TaobaoStock(top_client(shop, http, sleep, attempts=2))
+
+
+def locations_of(shop: ChannelShop) -> dict[str, str]:
+    """The shop's active locations, read from it now (a mapping is checked against them:
+    cloud/channels/stock_locations.py). 409 with the marketplace's words when it cannot be
+    read (down, the token refused): nothing is saved unchecked."""
+    with httpx.Client() as http:
+        sink = sink_for(shop, http)
+        try:
+            return cast(ShopifyStock, sink).locations()
+        except ChannelError as err:
+            raise ConflictError(
+                N_("could not read shop %(shop)s's locations from Shopify: %(why)s"),
+                shop=shop.code,
+                why=str(err)[:300],
+            ) from err
 
 
 def push_stock_now(factory: sessionmaker[Session], account: str, code: str) -> dict[str, int]:

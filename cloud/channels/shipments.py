@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import shops
+from cloud.channels import shops, stock_locations
 from cloud.channels.ports import AuthRejected, ChannelError, Retryable, ShipmentConfirmer
 from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
@@ -106,13 +106,20 @@ def drain(
                 )
             ).scalar_one_or_none() or (row.carrier or "")
             ext, tracking, attempts = row.external_id, row.tracking_number or "", row.attempts
+            # The location the parcel left from, where the shop's warehouses are mapped to
+            # its locations (a Shopify shop: cloud/channels/stock_locations.py).
+            location = stock_locations.location_of_order(s, row.shop_id, row.order_id)
         state, error, parked = "done", None, False
         if shop.status == "needs_reauth":
             state, error = "pending", f"the shop needs re-authorisation: {shop.status_reason}"
             parked = True
         else:
             try:
-                answer = confirmer_for(shop).confirm(ext, tracking, code)
+                confirmer = confirmer_for(shop)
+                if location is None:
+                    answer = confirmer.confirm(ext, tracking, code)
+                else:
+                    answer = confirmer.confirm(ext, tracking, code, location=location)
                 if answer == "already" and not same_tracking_is_done:
                     state, error = "failed", "the marketplace says the order is shipped already"
             except AuthRejected as err:

@@ -41,13 +41,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Integer, String, case, func, literal, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import shops
+from cloud.channels import shops, stock_locations
 from cloud.channels.ports import (
     AuthRejected,
     ChannelError,
@@ -55,10 +54,17 @@ from cloud.channels.ports import (
     InventorySink,
     Retryable,
 )
+
+# Our figure, D and the marks live in stock_figures.py (the push per location uses them too);
+# kept importable from here.
+from cloud.channels.stock_figures import held_units as held_units
+from cloud.channels.stock_figures import mark_all as mark_all
+from cloud.channels.stock_figures import our_figure as our_figure
+from cloud.channels.stock_figures import our_figure_at as our_figure_at
+from cloud.channels.stock_figures import shown as shown
 from cloud.db.channel_stock import ChannelStockItem, ChannelStockPolicy
-from cloud.db.engine import dialect_of, transaction
-from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, SalesOrderLine, Sku
-from cloud.stock.views import stock_view
+from cloud.db.engine import transaction
+from cloud.db.models import ChannelShop
 
 LEASE = timedelta(minutes=2)
 #: The marketplace refuses a change that would take its quantity below 0 (it sold more).
@@ -76,84 +82,6 @@ class Pushed:
     retry: int = 0
     failed: int = 0
     unlisted: int = 0
-
-
-# --- our figure ----------------------------------------------------------------------------
-
-
-def held_units(session: Session, shop_id: int, codes: list[str]) -> dict[str, int]:
-    """D: units of the shop's downloaded orders our figure has taken (reserved or shipped)."""
-    rows = session.execute(
-        select(SalesOrderLine.sku_code, func.sum(SalesOrderLine.qty))
-        .join(SalesOrder, SalesOrder.id == SalesOrderLine.order_id)
-        .join(ChannelOrder, ChannelOrder.order_id == SalesOrder.id)
-        .where(
-            ChannelOrder.shop_id == shop_id,
-            or_(SalesOrder.reserved, SalesOrder.status == "shipped"),
-            SalesOrderLine.sku_code.in_(codes),
-        )
-        .group_by(SalesOrderLine.sku_code)
-    )
-    return {code: int(n) for code, n in rows}
-
-
-def our_figure(session: Session, account_id: int, code: str, now: datetime) -> int:
-    """The F9 view's ``channel_stock`` of one SKU (0 for a code we do not have)."""
-    offset = 0
-    while True:  # the view pages a keyword search; the code may be inside other codes
-        rows = stock_view(
-            session,
-            account_id,
-            now,
-            warehouse=None,
-            query=code,
-            columns=["channel_stock"],
-            limit=200,
-            offset=offset,
-        )
-        for r in rows:
-            if r["sku_code"] == code:
-                return int(r["channel_stock"])
-        if len(rows) < 200:
-            return 0
-        offset += 200
-
-
-def shown(figure: int, policy: ChannelStockPolicy) -> int:
-    """F: what the shop is shown of our figure."""
-    return max(0, figure - policy.safety_stock) * policy.share_pct // 100
-
-
-# --- marking -------------------------------------------------------------------------------
-
-
-def mark_all(session: Session, account_id: int, shop_id: int) -> None:
-    """Every SKU of the account owes the shop a push (a new or changed policy, "push now")."""
-    ins = (postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert)(
-        ChannelStockItem
-    )
-    src = select(
-        Sku.account_id,
-        literal(shop_id, Integer).label("shop_id"),
-        Sku.sku_code,
-        true().label("dirty"),
-        literal(1, BigInteger).label("gen"),
-        literal("new", String).label("state"),
-        literal(0, Integer).label("seq"),
-        literal(0, Integer).label("attempts"),
-    ).where(Sku.account_id == account_id)
-    session.execute(
-        ins.from_select(
-            ["account_id", "shop_id", "sku_code", "dirty", "gen", "state", "seq", "attempts"], src
-        ).on_conflict_do_update(
-            index_elements=["shop_id", "sku_code"],
-            set_={
-                "dirty": True,
-                "gen": ChannelStockItem.gen + 1,
-                "next_try_at": None,
-            },
-        )
-    )
 
 
 # --- the push ------------------------------------------------------------------------------
@@ -230,7 +158,19 @@ def push_row(
         _write(factory, row_id, owner, _release(row.gen, state="ok", error="push is off"))
         return "unchanged"
     attempts = row.attempts
+    with factory() as s:
+        places = stock_locations.mapping(s, row.shop_id)
     try:
+        if places and not blind:
+            # Several locations mapped (a Shopify shop): each from its warehouse's figure.
+            located = cast(stock_locations.LocationSink, sink)
+            outcome, gen = stock_locations.push_locations(
+                factory, located, row, policy, places, owner, now
+            )
+            state = "unlisted" if outcome == "unlisted" else "ok"
+            done = {"attempts": 0, "pushed_at": now()} if outcome == "pushed" else {}
+            _write(factory, row_id, owner, _release(gen, state=state, error=None, **done))
+            return outcome
         if row.num_iid is None or row.base is None:
             with factory() as s:  # D before the channel: see the module's docstring
                 d0 = held_units(s, row.shop_id, [row.sku_code]).get(row.sku_code, 0)

@@ -85,3 +85,40 @@ class ChannelStockItem(Base):
     pushed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelShopLocation(Base):
+    """Which of our warehouses a shop's location is (Shopify Admin REST "Location"; docs/
+    channels.md "Several Shopify locations", migration 0054): a shop with such rows is pushed
+    per location, each from its warehouse's figure; an unmapped warehouse is not pushed."""
+
+    __tablename__ = "channel_shop_location"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "location_id", name="uq_channel_shop_location_location"),
+    )
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"), primary_key=True)
+    #: Our warehouse's code (``warehouse.code`` of the shop's account).
+    warehouse: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    #: The marketplace's location id, checked against ``locations.json`` when saved.
+    location_id: Mapped[str] = mapped_column(String(32))
+    #: Its name on the marketplace when saved (shown on the shop's page).
+    location_name: Mapped[str] = mapped_column(String(200))
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChannelStockLocation(Base):
+    """One location's push state of a ``channel_stock_item`` (a shop with several locations):
+    the same P, quantity and pending change as the item keeps for a one-location shop
+    (cloud/channels/stock_locations.py). The item stays the dirty mark and the lease."""
+
+    __tablename__ = "channel_stock_location"
+    item_id: Mapped[int] = mapped_column(ForeignKey("channel_stock_item.id"), primary_key=True)
+    location_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    base: Mapped[int | None] = mapped_column(BigInteger)
+    target: Mapped[int | None] = mapped_column(BigInteger)
+    channel_qty: Mapped[int | None] = mapped_column(BigInteger)
+    pending_delta: Mapped[int | None] = mapped_column(BigInteger)
+    pending_key: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -692,6 +692,11 @@ class Task(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None]
     resolution: Mapped[str | None] = mapped_column(Text)
+    #: A resolution the hub wrote (a task that closed by itself): its gettext message id and
+    #: parameters, so the pages say it in their language; NULL for a person's words
+    #: (migration 0054).
+    resolution_message: Mapped[str | None] = mapped_column(Text)
+    resolution_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 # --- login protection ------------------------------------------------------------------

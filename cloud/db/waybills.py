@@ -144,3 +144,8 @@ class PoolWaybill(Base):
     #: Given back without the node's word (a lead's forced give-back): cancelled at the
     #: courier; a late ``waybill.pool_used`` of it is refused and opens a task.
     forced_at: Mapped[datetime | None]
+    #: The ``waybill_pool_overdue`` task that counted it (migration 0054): the task closes by
+    #: itself once none of its numbers is ``releasing`` (cloud/orders/pool_overdue.py).
+    overdue_task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("task.id", name="fk_pool_waybill_overdue_task")
+    )

@@ -31,6 +31,7 @@ from cloud.db.waybills import PoolWaybill, Waybill
 from cloud.errors import N_
 from cloud.nodes import downlink
 from cloud.orders import core as orders
+from cloud.orders import pool_overdue
 from protocol.messages import WaybillPoolReleased, WaybillPoolTopUp, WaybillPoolUsed
 
 POOL_CONFLICT: Final = "waybill_pool_conflict"
@@ -115,6 +116,9 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
         .where(SalesOrder.account_id == account_id, SalesOrder.order_no == p.order_id)
         .with_for_update()
     ).scalar_one_or_none()
+    # Then the pool's row (the overdue task's lock: cloud/orders/pool_overdue.py), then the
+    # number: the order the pool drain locks in.
+    pool_overdue.lock_pool(session, account_id, node, p.carrier)
     row = session.execute(
         select(PoolWaybill)
         .where(
@@ -157,6 +161,10 @@ def bind(session: Session, account_id: int, node: str, ev: WaybillPoolUsed, now:
         _refuse(session, account_id, node, ev, o, why, now)
         return
     row.state, row.used_at = "used", now
+    if row.overdue_task_id is not None:
+        # The answer to an overdue give-back ("printed"): its task closes once none is owed.
+        session.flush()
+        pool_overdue.settle(session, account_id, node, (row.carrier,), now)
     resend_left(session, row, now)
     if o is None:
         # An order the hub does not know (the labelled fact opens its task): the number is
@@ -220,6 +228,7 @@ def released(
     p = ev.payload
     if not p.released:
         return 0
+    pool_overdue.lock_pool(session, account_id, node, p.carrier)
     rows = session.execute(
         select(PoolWaybill)
         .where(
@@ -232,7 +241,13 @@ def released(
         .with_for_update()
     ).scalars()
     n = 0
+    overdue = False
     for row in rows:
         row.state, row.attempts, row.next_try_at, row.error = "cancel", 0, now, None
+        overdue = overdue or row.overdue_task_id is not None
         n += 1
+    if overdue:
+        # The late answer to an overdue give-back: its task closes once none is owed.
+        session.flush()
+        pool_overdue.settle(session, account_id, node, (p.carrier,), now)
     return n

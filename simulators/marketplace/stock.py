@@ -29,7 +29,10 @@ push), and ``push_timeout``, the update commits and the front answers a 504 page
 cannot know it applied). Call limits are the gateway's (``Faults.rate_limit``).
 
 The truth log (``log``) has every change of every SKU's stock: sets, additions, sales and
-refused payments, in order, with the quantity after.
+refused payments, in order, with the quantity after. A Shopify shop may have several
+locations (``set_locations``): its quantities are then kept per location (``at``; the log's
+entries of it name their ``location_id``, and a sale is taken from the locations in
+priority order), ``levels`` holding their sum.
 """
 
 from __future__ import annotations
@@ -88,6 +91,30 @@ class ChannelStock:
     applied_keys: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     modified: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: A Shopify shop with several locations (``set_locations``): its location ids in
+    #: priority order, and the quantity at each (``levels`` then holds their sum, so the
+    #: buyers' checks and the TOP methods read the shop's total as before).
+    locations: dict[str, list[int]] = field(default_factory=dict)
+    at: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    #: Their rows as ``locations.json`` answers them (shopify/inventory.py).
+    shop_locations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def set_locations(self, nick: str, ids: list[int]) -> None:
+        """The shop's locations from now on; what it held before is at the first."""
+        old = self.locations.get(nick)
+        self.locations[nick] = list(ids)
+        for (n, sku), q in list(self.levels.items()):
+            if n == nick and old is None:
+                self.at[(nick, sku, ids[0])] = q
+        for n, sku, loc in list(self.at):
+            if n == nick and loc not in ids:
+                del self.at[(n, sku, loc)]
+        for n, sku in list(self.levels):
+            if n == nick:
+                self.levels[(n, sku)] = sum(self.at.get((n, sku, i), 0) for i in ids)
+
+    def level_at(self, nick: str, sku: str, location: int) -> int:
+        return self.at.get((nick, sku, location), 0)
 
     def quantity(self, nick: str, sku: str) -> int | None:
         """None: not limited (the shop never had a stock call)."""
@@ -108,6 +135,8 @@ class ChannelStock:
                 **extra,
             }
         )
+        if "location" in extra:
+            self.log[-1]["location_quantity"] = self.at.get((nick, sku, extra["location"]), 0)
 
     # --- buyers --------------------------------------------------------------------------
 
@@ -127,6 +156,18 @@ class ChannelStock:
             return False
         for s, n in sorted(need.items()):
             self.levels[(nick, s)] = self.levels.get((nick, s), 0) - n
+            if nick in self.locations:
+                # Several locations: the sale is taken from them in priority order (Shopify
+                # assigns an order to locations by the shop's ranking), one line per location.
+                left = n
+                for loc in self.locations[nick]:
+                    have = max(self.at.get((nick, s, loc), 0), 0)
+                    took = min(have, left)
+                    if took:
+                        self.at[(nick, s, loc)] = have - took
+                        self._note(market, nick, s, "sale", delta=-took, tid=tid, location=loc)
+                        left -= took
+                continue
             self._note(market, nick, s, "sale", delta=-n, tid=tid)
         return True
 
@@ -166,12 +207,30 @@ class ChannelStock:
             self._note(market, nick, sku, "add", delta=quantity, key=key)
         return self.levels[(nick, sku)], True
 
-    def write(self, market: Market, nick: str, sku: str, value: int, *, absolute: bool) -> int:
+    def write(
+        self,
+        market: Market,
+        nick: str,
+        sku: str,
+        value: int,
+        *,
+        absolute: bool,
+        location: int | None = None,
+    ) -> int:
         """Shopify's writes (shopify/inventory.py): ``set`` overwrites, ``adjust`` adds a
-        signed change with no floor (Shopify lets ``available`` go below 0) and no key."""
+        signed change with no floor (Shopify lets ``available`` go below 0) and no key.
+        ``location``: the location written, in a shop with several (its quantity after)."""
         self.limited.add(nick)
         if market.rng.random() < self.faults.buy_during_push:
             self.buy_now(market, nick, sku)
+        if nick in self.locations and location is not None:
+            was = self.at.get((nick, sku, location), 0)
+            self.at[(nick, sku, location)] = value if absolute else was + value
+            delta = value - was if absolute else value
+            self.levels[(nick, sku)] = self.levels.get((nick, sku), 0) + delta
+            action = "set" if absolute else "add"
+            self._note(market, nick, sku, action, delta=delta, key="", location=location)
+            return self.at[(nick, sku, location)]
         now = self.levels.get((nick, sku), 0)
         self.levels[(nick, sku)] = value if absolute else now + value
         delta = value - now if absolute else value
@@ -184,6 +243,11 @@ class ChannelStock:
             "levels": [
                 {"seller_nick": n, "sku": s, "quantity": q}
                 for (n, s), q in sorted(self.levels.items())
+            ],
+            # Per location, for a shop with several (the truth per location).
+            "at": [
+                {"seller_nick": n, "sku": s, "location_id": loc, "quantity": q}
+                for (n, s, loc), q in sorted(self.at.items())
             ],
             "log": list(self.log),
         }
@@ -330,6 +394,11 @@ def stock_control(market: Market, verb: str, args: dict[str, Any]) -> dict[str, 
             stock.limited.add(nick)
             for sku, q in dict(args.get("levels", {})).items():
                 stock.levels[(nick, str(sku))] = int(q)
+                if nick in stock.locations:  # several locations: all at the first
+                    first, *rest = stock.locations[nick]
+                    stock.at[(nick, str(sku), first)] = int(q)
+                    for loc in rest:
+                        stock.at[(nick, str(sku), loc)] = 0
                 stock._note(market, nick, str(sku), "sim", delta=0)
     state: dict[str, Any] = stock.state()
     return state

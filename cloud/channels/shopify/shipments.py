@@ -1,6 +1,8 @@
 """Shopify as a shipment confirmer: the order's fulfillment orders, then one fulfillment with
 the tracking number (Admin REST "FulfillmentOrder" and "Fulfillment": ``POST
-fulfillments.json`` with ``line_items_by_fulfillment_order`` and ``tracking_info``).
+fulfillments.json`` with ``line_items_by_fulfillment_order`` and ``tracking_info``). In a shop
+whose warehouses are mapped to its locations, the parcel's location is where its
+fulfillment order must be: one assigned elsewhere is moved there first (``move.json``).
 
 A fulfillment whose write committed but whose answer was lost is sent again; by then its
 fulfillment order is closed and Shopify answers 422. So when no fulfillment order is open (or
@@ -23,7 +25,14 @@ class ShopifyShipments:
     def __init__(self, client: AdminClient, *, notify_customer: bool = True) -> None:
         self.client, self.notify = client, notify_customer
 
-    def confirm(self, external_id: str, tracking_number: str, company_code: str) -> str:
+    def confirm(
+        self,
+        external_id: str,
+        tracking_number: str,
+        company_code: str,
+        *,
+        location: str | None = None,
+    ) -> str:
         data, _ = self.client.get(f"orders/{external_id}/fulfillment_orders.json")
         fos = data.get("fulfillment_orders") if isinstance(data, dict) else None
         if not isinstance(fos, list):
@@ -31,6 +40,8 @@ class ShopifyShipments:
         open_ = [fo for fo in fos if isinstance(fo, dict) and fo.get("status") in FULFILLABLE]
         if not open_:
             return self._already(external_id, tracking_number, fos)
+        if location is not None:
+            open_ = [self._at(fo, location) for fo in open_]
         body = {
             "fulfillment": {
                 "line_items_by_fulfillment_order": [
@@ -50,6 +61,21 @@ class ShopifyShipments:
         if not isinstance(got, dict) or got.get("status") not in ("success", "pending", "open"):
             raise Refused(f"fulfillments.json for order {external_id}: no fulfillment made")
         return "sent"
+
+    def _at(self, fo: dict[str, Any], location: str) -> dict[str, Any]:
+        """The fulfillment order at the location the parcel left from: a fulfillment leaves
+        from its fulfillment order's ``assigned_location_id`` (``fulfillments.json`` takes no
+        location), so one Shopify assigned elsewhere is moved first (``POST
+        fulfillment_orders/{id}/move.json`` ``new_location_id``; Admin REST
+        "FulfillmentOrder"). Moving it again to where it is already is not done (a retry)."""
+        if str(fo.get("assigned_location_id")) == location:
+            return fo
+        body = {"fulfillment_order": {"new_location_id": int(location)}}
+        moved, _ = self.client.post(f"fulfillment_orders/{fo['id']}/move.json", body)
+        got = moved.get("moved_fulfillment_order") if isinstance(moved, dict) else None
+        if not isinstance(got, dict) or str(got.get("assigned_location_id")) != location:
+            raise Refused(f"fulfillment order {fo['id']} was not moved to location {location}")
+        return got
 
     def _already(self, external_id: str, tracking_number: str, fos: list[Any]) -> str:
         data, _ = self.client.get(f"orders/{external_id}/fulfillments.json")

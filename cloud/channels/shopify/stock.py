@@ -2,8 +2,11 @@
 "InventoryLevel" (shopify.dev):
 
 - the listing: ``products.json`` (the variant whose ``sku`` is our code: its
-  ``inventory_item_id``), ``locations.json`` (the shop's first active location: one location
-  per shop is supported) and ``inventory_levels.json`` (its ``available`` there);
+  ``inventory_item_id``), ``locations.json`` (the shop's first active location, for a shop
+  with no mapping of locations) and ``inventory_levels.json`` (its ``available`` there);
+- several locations (cloud/channels/stock_locations.py): ``locations`` (the shop's active
+  ones, to check a mapping against) and ``listing_at`` (the level at one location); the
+  change is the same ``adjust.json`` with that ``location_id``;
 - a change: ``inventory_levels/adjust.json`` with ``available_adjustment``, applied by Shopify
   atomically with purchases, as Taobao's incremental update. The stock push sends F + D − P
   this way (cloud/channels/stock_push.py), never an overwrite;
@@ -73,11 +76,25 @@ class ShopifyStock:
             self._location = str(_int(active[0].get("id"), "location id"))
         return self._location
 
+    def locations(self) -> dict[str, str]:
+        """The shop's active locations: id -> name (``locations.json``)."""
+        data, _ = self.client.get("locations.json")
+        rows = data.get("locations") if isinstance(data, dict) else None
+        return {
+            str(_int(r.get("id"), "location id")): str(r.get("name") or "")[:200]
+            for r in rows or []
+            if isinstance(r, dict) and r.get("active")
+        }
+
     def listing(self, sku_code: str) -> ChannelListing | None:
+        return self.listing_at(sku_code, self._location_id())
+
+    def listing_at(self, sku_code: str, location: str) -> ChannelListing | None:
+        """Our code's level at one location; None when the shop has no variant with that
+        ``sku``, does not stock it there, or does not track it."""
         item = self._inventory_items().get(sku_code)
         if item is None:
             return None
-        location = self._location_id()
         data, _ = self.client.get(
             "inventory_levels.json", {"inventory_item_ids": item, "location_ids": location}
         )

@@ -21,7 +21,14 @@ class TaobaoShipments:
     def __init__(self, client: TopClient) -> None:
         self.client = client
 
-    def confirm(self, external_id: str, tracking_number: str, company_code: str) -> str:
+    def confirm(
+        self,
+        external_id: str,
+        tracking_number: str,
+        company_code: str,
+        *,
+        location: str | None = None,  # Taobao has no locations: not sent
+    ) -> str:
         try:
             body = self.client.call(
                 "taobao.logistics.offline.send",

@@ -18,7 +18,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import SessionDep, UnitsDep
-from cloud.channels import remap, schedule, shipments, shops, stock_policy, views
+from cloud.channels import (
+    remap,
+    runner,
+    schedule,
+    shipments,
+    shops,
+    stock_locations,
+    stock_policy,
+    views,
+)
 from cloud.errors import N_, InvalidError
 from cloud.web.deps import ChannelsAction, ChannelsPage
 from cloud.web.render import render
@@ -118,6 +127,13 @@ def _later_context(session: Session, account_id: int, code: str) -> dict[str, An
         "changes": views.changes(session, account_id, shop=code, limit=SHOWN),
         "sku_maps": views.sku_maps(session, shop.id),
         "diff": views.last_diff(session, shop.id),
+        # A Shopify shop's locations: which of our warehouses each is (stock_locations.py).
+        "locations": (
+            stock_locations.listed(session, account_id, code)
+            if shop.platform == "shopify"
+            else None
+        ),
+        "warehouses": stock_locations.warehouse_codes(session, account_id),
     }
 
 
@@ -161,6 +177,50 @@ async def save_stock_policy(
         )
     )
     return RedirectResponse(f"{PREFIX}/channels/{quote(code, safe='')}?policy=1", status_code=303)
+
+
+@router.post("/{code}/locations", include_in_schema=False)
+async def map_location(
+    request: Request, code: ShopCode, user: ChannelsAction, units: UnitsDep
+) -> Response:
+    """As ``PUT /api/v1/channels/shops/{code}/locations/{warehouse}``: the location id is
+    checked against the shop's locations read from Shopify now (an unknown one, or a
+    warehouse the seller does not have, is a 422 with its sentence; nothing changes)."""
+    form = await request.form()
+    warehouse = str(form.get("warehouse", "")).strip()[:64]
+    location = str(form.get("location_id", "")).strip()
+    if not location.isdigit() or len(location) > 20:
+        raise InvalidError(
+            N_("a Shopify location id is digits, not “%(text)s”"), "location_id", text=location[:20]
+        )
+    body = stock_locations.LocationIn(location_id=location)
+    account_id, actor = user.who.account_id, user.who.actor
+    await units.write(
+        lambda s: (
+            stock_locations.set_location(
+                s, account_id, code, warehouse, body, runner.locations_of, actor, datetime.now(UTC)
+            ).shop_id
+        )
+    )
+    return RedirectResponse(
+        f"{PREFIX}/channels/{quote(code, safe='')}?located=1#locations", status_code=303
+    )
+
+
+@router.post("/{code}/locations/{warehouse}/remove", include_in_schema=False)
+async def unmap_location(
+    code: ShopCode,
+    warehouse: Annotated[str, Path(min_length=1, max_length=64)],
+    user: ChannelsAction,
+    units: UnitsDep,
+) -> Response:
+    """As ``DELETE …/locations/{warehouse}``: that warehouse is no longer pushed (404 when
+    it was not mapped)."""
+    account_id = user.who.account_id
+    await units.write(lambda s: stock_locations.remove_location(s, account_id, code, warehouse))
+    return RedirectResponse(
+        f"{PREFIX}/channels/{quote(code, safe='')}?located=1#locations", status_code=303
+    )
 
 
 @router.post("/{code}/skus", include_in_schema=False)

@@ -44,6 +44,8 @@ def task_list(
             "tasks": rows[:100],
             # Each detail in the page's language (an old task's in its English).
             "details": [tasks.detail_in(t, gettext) for t in rows[:100]],
+            # A resolution the hub wrote in the page's language; a person's as typed.
+            "resolutions": [tasks.resolution_in(t, gettext) for t in rows[:100]],
             "more": len(rows) > 100,
             "status": status,
             "kind": kind or "",

@@ -13,7 +13,9 @@ rate limits", "Paginating results with REST"):
   request with ``page_info`` may carry only ``limit`` and ``fields`` beside it (400 otherwise:
   the cursor holds the filters);
 - ``orders/{id}.json``, ``orders/{id}/fulfillment_orders.json``, ``orders/{id}/fulfillments.json``
-  and ``POST fulfillments.json`` (``line_items_by_fulfillment_order`` with ``tracking_info``);
+  and ``POST fulfillments.json`` (``line_items_by_fulfillment_order`` with ``tracking_info``;
+  the fulfillment leaves from its fulfillment order's ``assigned_location_id``: the shop's
+  first location, or where ``POST fulfillment_orders/{id}/move.json`` moved it);
 - products, locations and inventory levels (``inventory_levels/set.json``, ``adjust.json``):
   shopify/inventory.py.
 """
@@ -38,6 +40,7 @@ BUCKET, LEAK = 40.0, 2.0  # "a bucket size of 40 … a leak rate of 2 requests p
 MAX_LIMIT = 250
 PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$")
 ORDER = re.compile(r"^orders/(?P<id>\d+)(?P<sub>/fulfillment_orders|/fulfillments)?\.json$")
+MOVE = re.compile(r"^fulfillment_orders/(?P<id>\d+)/move\.json$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume "
@@ -74,6 +77,9 @@ class ShopifyStore:
     buckets: dict[str, Bucket] = field(default_factory=dict)
     #: order id -> fulfillments created (id, tracking number, company).
     fulfillments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    #: order id -> the location its fulfillment order was moved to (``move.json``); the
+    #: shop's first active location otherwise.
+    moved: dict[int, int] = field(default_factory=dict)
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +128,8 @@ class ShopifyStore:
                 reply = self._orders(domain, q, f"{base}/admin/api/{found['version']}/orders.json")
             elif rest == "fulfillments.json" and verb == "POST":
                 reply = self._fulfil(domain, raw)
+            elif (mv := MOVE.match(rest)) and verb == "POST":
+                reply = self._move(domain, int(mv["id"]), raw)
             elif (o := ORDER.match(rest)) and verb == "GET":
                 reply = self._order(domain, int(o["id"]), o["sub"] or "")
             elif (stocked := inventory.handle(m, domain, verb, rest, query, raw)) is not None:
@@ -228,7 +236,8 @@ class ShopifyStore:
     def _order(self, domain: str, order_id: int, sub: str) -> Reply:
         versions = self._versions(domain, order_id)
         if sub == "/fulfillment_orders":
-            return _ok({"fulfillment_orders": [self._fulfillment_order(versions[-1].trade)]})
+            fo = self._fulfillment_order(versions[-1].trade)
+            return _ok({"fulfillment_orders": [self._located(domain, fo)]})
         if sub == "/fulfillments":
             return _ok({"fulfillments": self.fulfillments.get(order_id, [])})
         trade = self.market.read_trade(order_id)  # sometimes a replica behind
@@ -262,6 +271,47 @@ class ShopifyStore:
             ],
         }
 
+    def _located(self, domain: str, fo: dict[str, Any]) -> dict[str, Any]:
+        """The fulfillment order's ``assigned_location_id``: where it was moved, else the
+        shop's first active location (Shopify assigns by the shop's location ranking)."""
+        first = next(r["id"] for r in inventory.locations(self.market, domain) if r["active"])
+        return {**fo, "assigned_location_id": self.moved.get(fo["order_id"], first)}
+
+    def _move(self, domain: str, fo_id: int, raw: bytes) -> Reply:
+        """``POST fulfillment_orders/{id}/move.json`` ``{"fulfillment_order":
+        {"new_location_id"}}`` (Admin REST "FulfillmentOrder", move): the whole order moves
+        (nothing of it fulfilled yet), so the fulfillment order keeps its id."""
+        try:
+            new = orjson.loads(raw)["fulfillment_order"]["new_location_id"]
+            if isinstance(new, bool) or not str(new).isdigit():
+                raise TypeError(new)
+        except (ValueError, KeyError, TypeError):
+            why = "Required parameter missing or invalid: new_location_id"
+            raise ApiError(400, {"fulfillment_order": [why]}) from None
+        order_id = fo_id - FO_OFFSET
+        fo = self._located(
+            domain, self._fulfillment_order(self._versions(domain, order_id)[-1].trade)
+        )
+        active = {int(r["id"]) for r in inventory.locations(self.market, domain) if r["active"]}
+        if int(new) not in active:
+            raise ApiError(422, ["Cannot move to a location that does not exist or is inactive."])
+        if fo["status"] != "open":
+            raise ApiError(
+                422, [f"Fulfillment order {fo_id} has an unmovable status= {fo['status']}."]
+            )
+        original = dict(fo)
+        self.moved[order_id] = int(new)
+        moved = self._located(
+            domain, self._fulfillment_order(self._versions(domain, order_id)[-1].trade)
+        )
+        return _ok(
+            {
+                "original_fulfillment_order": original,
+                "moved_fulfillment_order": moved,
+                "remaining_fulfillment_order": None,
+            }
+        )
+
     def _fulfil(self, domain: str, raw: bytes) -> Reply:
         try:
             body = orjson.loads(raw)
@@ -276,13 +326,15 @@ class ShopifyStore:
             raise ApiError(422, ["one fulfillment order per fulfillment in this simulator"])
         order_id = fo_ids[0] - FO_OFFSET
         versions = self._versions(domain, order_id)
-        fo = self._fulfillment_order(versions[-1].trade)
+        fo = self._located(domain, self._fulfillment_order(versions[-1].trade))
         if fo["status"] != "open":
             raise ApiError(
                 422, [f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."]
             )
         number, company = str(tracking.get("number") or ""), str(tracking.get("company") or "")
         self.market.ship(order_id, number, company)
+        # The truth: which location the parcel left from (the fulfillment order's).
+        self.market.confirmations[-1]["location_id"] = fo["assigned_location_id"]
         made = {
             "id": 7_000_000_000 + sum(len(f) for f in self.fulfillments.values()),
             "order_id": order_id,
@@ -290,6 +342,7 @@ class ShopifyStore:
             "tracking_company": company or None,
             "tracking_number": number or None,
             "tracking_numbers": [number] if number else [],
+            "location_id": fo["assigned_location_id"],
             "line_items": [
                 {"id": li["line_item_id"], "quantity": li["quantity"]} for li in fo["line_items"]
             ],

@@ -5,6 +5,8 @@
 - ``POST /_sim/shopify/reauthorise`` ``{"token", "new_token", "expires_in"?}``: the app
   installed again; the old token is a 401 from now on (``/_sim/expire`` expires one);
 - ``POST /_sim/shopify/webhooks`` ``{"domain", "address"}``: where its webhooks go;
+- ``POST /_sim/shopify/locations`` ``{"domain", "locations": [{"id", "name", "active"?}]}``:
+  the shop's locations, in priority order (stock kept per location from then on);
 - ``POST /_sim/shopify/webhook_faults`` a :class:`WebhookFaults` as JSON, or ``{"seed": n}``;
 - ``POST /_sim/shopify/deliver``: send the due webhooks now, over HTTP;
 - ``GET  /_sim/shopify/webhooks``: every delivery so far and how many were dropped.
@@ -18,7 +20,9 @@ from typing import Any
 
 import httpx
 
+from simulators.marketplace.shopify import inventory
 from simulators.marketplace.shopify.admin import ShopifyStore
+from simulators.marketplace.shopify.inventory import set_locations
 from simulators.marketplace.shopify.webhooks import WebhookFaults
 
 
@@ -42,6 +46,13 @@ def control(store: ShopifyStore, verb: str, name: str, args: dict[str, Any]) -> 
     if name == "webhooks":
         hooks.addresses[str(args["domain"])] = str(args["address"])
         return {"address": args["address"]}
+    if name == "locations":
+        rows = args["locations"]
+        if not isinstance(rows, list):
+            raise KeyError("locations is a list")
+        with store.market.lock:
+            set_locations(store.market, str(args["domain"]), rows)
+        return {"locations": inventory.locations(store.market, str(args["domain"]))}
     if name == "webhook_faults":
         if "seed" in args:
             hooks.faults = WebhookFaults.seeded(int(args["seed"]))

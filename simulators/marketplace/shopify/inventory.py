@@ -4,7 +4,9 @@
 - ``GET products.json`` (``limit`` ≤ 250, ``fields``): the shop's products, one per SKU code
   of the world here, each with one variant (``id``, ``product_id``, ``sku``,
   ``inventory_item_id``, ``inventory_quantity``, ``inventory_management: "shopify"``);
-- ``GET locations.json``: the shop's one location;
+- ``GET locations.json``: the shop's locations: one (``LOCATION``) unless the control plane
+  gave it several (``POST /_sim/shopify/locations`` ``{"domain", "locations": [{"id",
+  "name", "active"?}]}``, in priority order: a sale is taken from them in that order);
 - ``GET inventory_levels.json`` (``inventory_item_ids`` and/or ``location_ids``, comma
   separated; one of them required): ``inventory_levels[]`` with ``inventory_item_id``,
   ``location_id``, ``available``, ``updated_at``;
@@ -18,7 +20,7 @@
 Both writes answer ``{"inventory_level": {...}}``. The stock faults of the world apply
 (``StockFaults``): ``buy_during_push`` (a buyer pays between the ask and the apply) and
 ``push_timeout`` (the write commits, then the front answers a 504 page). Approximations: one
-location per shop; one product per SKU and no ``Link`` paging of products (the world has a
+product per SKU and no ``Link`` paging of products (the world has a
 handful of SKUs); the 422 wording for an unknown inventory item is ours.
 """
 
@@ -53,14 +55,35 @@ def _sku_of(market: Market, inventory_item_id: Any) -> str:
     raise Refusal(422, {"inventory_item_id": ["Inventory item does not exist"]})
 
 
-def _level(market: Market, domain: str, sku: str) -> dict[str, Any]:
+def locations(market: Market, domain: str) -> list[dict[str, Any]]:
+    """The shop's locations: those the control plane gave it, else the one default."""
+    named = market.stock.shop_locations.get(domain)
+    return named or [{"id": LOCATION, "name": "Shop location", "active": True}]
+
+
+def set_locations(market: Market, domain: str, rows: list[dict[str, Any]]) -> None:
+    """The shop's locations from now on (the control plane), in priority order."""
+    clean = [
+        {"id": int(r["id"]), "name": str(r.get("name") or r["id"]), "active": r.get("active", True)}
+        for r in rows
+    ]
+    if not clean or len({r["id"] for r in clean}) != len(clean):
+        raise ValueError("locations: at least one, ids unique")
+    market.stock.shop_locations[domain] = clean
+    market.stock.set_locations(domain, [r["id"] for r in clean if r["active"]])
+
+
+def _level(market: Market, domain: str, sku: str, location: int = LOCATION) -> dict[str, Any]:
     stock = market.stock
+    several = domain in stock.locations
     return {
         "inventory_item_id": item_id(market, sku),
-        "location_id": LOCATION,
-        "available": stock.levels.get((domain, sku), 0),
+        "location_id": location,
+        "available": (
+            stock.level_at(domain, sku, location) if several else stock.levels.get((domain, sku), 0)
+        ),
         "updated_at": iso(stock.modified.get((domain, sku), market.now)),
-        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{LOCATION}?inventory_item_id="
+        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{location}?inventory_item_id="
         f"{item_id(market, sku)}",
     }
 
@@ -99,20 +122,20 @@ def handle(
         ]
         return 200, {"products": products}, False
     if rest == "locations.json" and verb == "GET":
-        location = {"id": LOCATION, "name": "Shop location", "active": True}
-        return 200, {"locations": [location]}, False
+        return 200, {"locations": locations(market, domain)}, False
     if rest == "inventory_levels.json" and verb == "GET":
         q = dict(parse_qsl(query, keep_blank_values=True))
         items = _ids(q.get("inventory_item_ids", ""), "inventory_item_ids")
-        locations = _ids(q.get("location_ids", ""), "location_ids")
-        if not items and not locations:
+        wanted = _ids(q.get("location_ids", ""), "location_ids")
+        if not items and not wanted:
             raise Refusal(422, ["inventory_item_ids or location_ids is required"])
         stock.limited.add(domain)
+        active = [r["id"] for r in locations(market, domain) if r["active"]]
         rows = [
-            _level(market, domain, sku)
+            _level(market, domain, sku, loc)
+            for loc in active
             for i, sku in enumerate(market.skus)
-            if (not items or str(ITEM + i) in items)
-            and (not locations or str(LOCATION) in locations)
+            if (not items or str(ITEM + i) in items) and (not wanted or str(loc) in wanted)
         ]
         return 200, {"inventory_levels": rows}, False
     if rest in ("inventory_levels/set.json", "inventory_levels/adjust.json") and verb == "POST":
@@ -124,14 +147,16 @@ def handle(
         except (ValueError, KeyError, TypeError):
             why = f"Required parameter missing or invalid: {name}"
             raise Refusal(400, why) from None
-        if str(location) != str(LOCATION):
+        by_id = {str(r["id"]): int(r["id"]) for r in locations(market, domain) if r["active"]}
+        if isinstance(location, bool) or str(location) not in by_id:
             raise Refusal(422, {"location_id": ["Location does not exist"]})
         if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 1_000_000_000:
             raise Refusal(422, {name: ["must be a whole number"]})
         sku = _sku_of(market, item)
         if absolute and value < 0:
             raise Refusal(422, {name: ["must be 0 or more"]})
-        stock.write(market, domain, sku, value, absolute=absolute)
+        loc = by_id[str(location)]
+        stock.write(market, domain, sku, value, absolute=absolute, location=loc)
         lost = market.rng.random() < stock.faults.push_timeout
-        return 200, {"inventory_level": _level(market, domain, sku)}, lost
+        return 200, {"inventory_level": _level(market, domain, sku, loc)}, lost
     return None

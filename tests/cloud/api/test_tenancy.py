@@ -684,6 +684,22 @@ FOREIGN: list[Case] = [
         {"enabled": True, "safety_stock": 1, "share_pct": 50},
         params={"code": "A-SHOP"},
     ),
+    # channels: A's Shopify shop's locations (A's WH1 is its location 71001; the control's
+    # PUT reads the shop's locations through a stand-in for Shopify: the test's monkeypatch)
+    Case("GET", "/api/v1/channels/shops/{code}/locations", 404, params={"code": "A-SHOPIFY"}),
+    Case(
+        "PUT",
+        "/api/v1/channels/shops/{code}/locations/{warehouse}",
+        404,
+        {"location_id": "71001"},
+        params={"code": "A-SHOPIFY", "warehouse": "WH1"},
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/channels/shops/{code}/locations/{warehouse}",
+        404,
+        params={"code": "A-SHOPIFY", "warehouse": "WH1"},
+    ),
     # finance: A's courier rate card, courier bill and a disputed line of it
     Case("GET", "/api/v1/finance/couriers/{carrier}/rate-card", 404, params={"carrier": "SF"}),
     Case("GET", "/api/v1/finance/courier-bills/{bill_id}", 404),
@@ -1580,6 +1596,35 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
             start_from=now,
         )
         shop = shops.add_shop(s, a_id, body, now)
+        # A Shopify shop of A's with its WH1 mapped to a location (cloud/channels/
+        # stock_locations.py).
+        from cloud.db.channel_stock import ChannelShopLocation
+
+        shopify_shop = shops.add_shop(
+            s,
+            a_id,
+            shops.ShopIn(
+                code="A-SHOPIFY",
+                platform="shopify",
+                api_url="http://127.0.0.1:9/admin/api/2024-10",
+                app_key="a-shop.myshopify.com",
+                app_secret="A-SHOPIFY-SECRET",
+                session_key="A-SHOPIFY-TOKEN",
+                start_from=now,
+            ),
+            now,
+        )
+        s.add(
+            ChannelShopLocation(
+                shop_id=shopify_shop.id,
+                warehouse="WH1",
+                account_id=a_id,
+                location_id="71001",
+                location_name="A-LOCATION",
+                changed_by="A-LEAD",
+                changed_at=now,
+            )
+        )
         trade = ChannelTrade("A-TID-1", now, "WAIT_BUYER_PAY", "fixed", False, False, {})
         store(s, shop, [trade], now, now)
         shops.advance_watermark(s, shop, "orders", now, now)
@@ -1623,6 +1668,19 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
             .where(ChannelStockItem.shop_id == shop.id)
             .values(dirty=False, state="ok", target=7, error="A-STOCK-MARKER")
         )
+        # A's Shopify shop pushed per location: one SKU's state at its location 71001.
+        stock_policy.set_policy(
+            s, a_id, "A-SHOPIFY", enabled=True, safety_stock=0, share_pct=100, now=now
+        )
+        from cloud.db.channel_stock import ChannelStockLocation
+
+        first_item = s.execute(
+            select(ChannelStockItem.id)
+            .where(ChannelStockItem.shop_id == shopify_shop.id)
+            .order_by(ChannelStockItem.id)
+            .limit(1)
+        ).scalar_one()
+        s.add(ChannelStockLocation(item_id=first_item, location_id="71001", base=5, seq=1))
         shipped = s.execute(
             select(SalesOrder).where(
                 SalesOrder.account_id == a_id, SalesOrder.order_no == "JY1300113"
@@ -1874,6 +1932,9 @@ def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:
                 where = cols.node_id.in_(nodes)
             elif "job_id" in cols:
                 where = cols.job_id.in_(jobs)
+            elif name == "channel_stock_location":  # a Shopify location's push of an item
+                items = t["channel_stock_item"]
+                where = cols.item_id.in_(select(items.c.id).where(items.c.account_id == account_id))
             elif "user_id" in cols:  # a user's own rows (user_preference: the dashboard's)
                 users = select(t["app_user"].c.id).where(t["app_user"].c.account_id == account_id)
                 where = cols.user_id.in_(users)
@@ -1981,8 +2042,13 @@ def send(
     return r, path + json.dumps(body, ensure_ascii=False)
 
 
-def test_b_reads_and_changes_nothing_of_a(world: World) -> None:
+def test_b_reads_and_changes_nothing_of_a(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     w, client = world, world.client
+    # A's control of PUT …/locations/WH1 reads its shop's locations from Shopify: a stand-in
+    # (B's probes are refused before any read).
+    from cloud.channels import runner
+
+    monkeypatch.setattr(runner, "locations_of", lambda _shop: {"71001": "A-LOCATION"})
     before = snapshot(w.engine, w.a_id)
     empty = [t for t, rows in before.items() if not rows]
     assert not empty, f"A has no rows in {empty}: the probes would prove nothing there"

@@ -126,10 +126,12 @@ def test_a_silent_node_is_given_back_by_force_once_and_a_late_print_is_refused(
     # the forced numbers is refused: the order held, a task, the number bound to nothing.
     before = snapshot(shop)
     released_fact(
-        shop, node, WaybillPoolReleasedPayload(carrier="ZTO", release="late", released=codes), 7
+        shop, node, WaybillPoolReleasedPayload(carrier="ZTO", release="late", released=codes), 1
     )
     assert snapshot(shop) == before
-    Reporter(shop, node).used(tid, codes[0])
+    reporter = Reporter(shop, node)
+    reporter.seq = 1  # the node's next event after its answer (seq 1)
+    reporter.used(tid, codes[0])
     assert conflicts(shop) == [tid]
     (conflict,) = tasks_of(shop, "waybill_pool_conflict")
     assert "given back by force" in conflict.detail, conflict.detail

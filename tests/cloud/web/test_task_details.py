@@ -179,3 +179,32 @@ def test_every_fact_type_is_a_word_the_catalogue_knows() -> None:
     assert set(EVENT_TYPES) <= set(TASK_WORDS)
     zh = i18n.translations("zh_CN").gettext
     assert all(zh(w) != w for w in TASK_WORDS if w != "rfid")
+
+
+def test_a_resolution_the_hub_wrote_is_translated_a_persons_shown_as_typed(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """A task that closed by itself (cloud/orders/pool_overdue.py, migration 0054) says its
+    closing line in the page's language; a person's resolution stays as typed."""
+    from cloud.orders import pool_overdue
+
+    sessions = demo_app.app.state.sessions  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    params = {"carrier": "ZTO", "node": NODE, "back": 2, "used": 1, "forced": 0}
+    with transaction(sessions) as s:
+        account = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
+        for kind, line, said in (
+            ("waybill_pool_overdue", "by the hub", pool_overdue.CLOSED),
+            ("weight", "重新称过了，没问题 <b>ok</b>", None),
+        ):
+            t = tasks.open_task(s, account, kind, N_("no pick node known"), now)
+            t.status, t.resolved_by, t.resolved_at = "done", "hub" if said else "lead", now
+            t.resolution = tasks.say(said, params) if said else line
+            t.resolution_message, t.resolution_params = said, params if said else None
+    c = browser_client()
+    zh = c.get("/web/tasks?status=done", headers=ZH).text
+    assert "已由中心自动关闭" in zh and "节点交回 2 个" in zh, zh
+    assert "closed by the hub" not in zh
+    assert "重新称过了，没问题 &lt;b&gt;ok&lt;/b&gt;" in zh  # as typed, as text
+    en = c.get("/web/tasks?status=done", headers=EN).text
+    assert f"closed by the hub: every ZTO number node {NODE} was asked back is answered" in en

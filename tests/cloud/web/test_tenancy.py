@@ -218,6 +218,12 @@ ROUTES = {
     ("POST", "/web/channels/{code}/download"): "test_channel_pages.py: 404, nothing queued",
     ("POST", "/web/channels/{code}/stock-policy"): "test_channel_later_pages.py: 404, unchanged",
     ("POST", "/web/channels/{code}/skus"): "test_channel_later_pages.py: 404, nothing mapped",
+    ("POST", "/web/channels/{code}/locations"): (
+        "test_channel_locations_page.py: 404, nothing mapped"
+    ),
+    ("POST", "/web/channels/{code}/locations/{warehouse}/remove"): (
+        "test_channel_locations_page.py: 404, the mapping kept"
+    ),
     (
         "POST",
         "/web/channels/{code}/authorisation",

@@ -10,9 +10,11 @@ from typing import Any
 import httpx
 import pytest
 import shopify  # type: ignore[import-untyped]
+from pyactiveresource.connection import ResourceInvalid  # type: ignore[import-untyped]
 
 from simulators.marketplace.app import MarketplaceApp, serve
 from simulators.marketplace.market import Market
+from simulators.marketplace.shopify.inventory import set_locations
 from simulators.marketplace.shopify.webhooks import hmac_b64
 
 DOMAIN, TOKEN, SECRET, VERSION = "sim-shop.myshopify.com", "shpat_sim", "hush", "2024-10"
@@ -85,6 +87,64 @@ def test_the_official_library_lists_pages_gets_one_and_fulfils(
             {"line_items_by_fulfillment_order": [{"fulfillment_order_id": fo.id}]}
         )
         assert not again.save()  # 422: closed
+    finally:
+        shopify.ShopifyResource.clear_session()
+
+
+def test_the_official_library_sets_and_reads_stock_at_two_locations(
+    served: tuple[Market, str],
+) -> None:
+    """A shop with two locations: ``ShopifyAPI``'s own ``Location`` and ``InventoryLevel``
+    (``set``/``adjust``, Admin REST "InventoryLevel") write each location by its id, the
+    levels read back per location, a purchase is taken from the first location in priority
+    order, and the truth log names the location of every change."""
+    market, site = served
+    with market.lock:
+        set_locations(
+            market, DOMAIN, [{"id": 71001, "name": "Shenzhen"}, {"id": 71002, "name": "Yiwu"}]
+        )
+    session = shopify.Session(DOMAIN, VERSION, TOKEN)
+    shopify.ShopifyResource.activate_session(session)
+    shopify.ShopifyResource.set_site(site)
+    try:
+        assert sorted((loc.id, loc.name) for loc in shopify.Location.find()) == [
+            (71001, "Shenzhen"),
+            (71002, "Yiwu"),
+        ]
+        item = {
+            p.variants[0].sku: p.variants[0].inventory_item_id
+            for p in shopify.Product.find(limit=250)
+        }["SKU-A"]
+        assert shopify.InventoryLevel.set(71001, item, 2).available == 2
+        assert shopify.InventoryLevel.set(71002, item, 5).available == 5
+        assert shopify.InventoryLevel.adjust(71002, item, -1).available == 4
+        levels = shopify.InventoryLevel.find(
+            inventory_item_ids=str(item), location_ids="71001,71002"
+        )
+        assert sorted((lv.location_id, lv.available) for lv in levels) == [(71001, 2), (71002, 4)]
+        # A location the shop does not have is refused, and nothing changes.
+        with pytest.raises(ResourceInvalid):  # 422
+            shopify.InventoryLevel.set(6_500_000_001, item, 9)
+        # Buyers pay for 3 units: taken from Shenzhen (2) first, then Yiwu (1).
+        with market.lock:
+            for _ in range(3):
+                market.stock.buy_now(market, DOMAIN, "SKU-A")
+        levels = shopify.InventoryLevel.find(
+            inventory_item_ids=str(item), location_ids="71001,71002"
+        )
+        assert sorted((lv.location_id, lv.available) for lv in levels) == [(71001, 0), (71002, 3)]
+        truth = market.stock.state()
+        at = {(r["location_id"], r["sku"]): r["quantity"] for r in truth["at"]}
+        assert (at[(71001, "SKU-A")], at[(71002, "SKU-A")]) == (0, 3)
+        mine = [e for e in truth["log"] if e["sku"] == "SKU-A" and e["seller_nick"] == DOMAIN]
+        assert [(e["action"], e["location"], e["delta"]) for e in mine] == [
+            ("set", 71001, 2),
+            ("set", 71002, 5),
+            ("add", 71002, -1),
+            ("sale", 71001, -1),
+            ("sale", 71001, -1),
+            ("sale", 71002, -1),
+        ]
     finally:
         shopify.ShopifyResource.clear_session()
 

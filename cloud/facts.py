@@ -37,7 +37,13 @@ from cloud.errors import (
     InvalidError,
     NotFoundError,
 )
-from cloud.inbound import receipts, transfer_moves, transfer_serials, transfer_ship
+from cloud.inbound import (
+    receipts,
+    serial_conflicts,
+    transfer_moves,
+    transfer_serials,
+    transfer_ship,
+)
 from cloud.nodes import ownership
 from cloud.orders import core as orders
 from cloud.orders import waybill_pool
@@ -138,25 +144,16 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
         _serials(session, account_id, node, ev, now)
 
 
-SERIAL_CONFLICT: Final = "serial_conflict"
+SERIAL_CONFLICT: Final = serial_conflicts.SERIAL_CONFLICT
 
 
 def _serials(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> None:
     """The fact's serials into each unit's trace (cloud/stock/serials.py), whether or not the
     fact booked anything: they say where the unit physically was. A serial seen where one
-    unit cannot be (received twice, packed into a second order) is kept, flagged, and a
-    task asks a person to look at the two units."""
-    for msgid, said in serials.record(session, account_id, node, ev, now):
-        tasks.open_task(
-            session,
-            account_id,
-            SERIAL_CONFLICT,
-            N_("%(fact)s from %(node)s: %(why)s"),
-            now,
-            params={"fact": ev.type, "node": node, "why": tasks.sentence(msgid, **said)},
-            node_id=node,
-            event_id=str(ev.id),
-        )
+    unit cannot be (received while in stock, packed into a second order) is kept, flagged,
+    and one task asks a person to look at the two units (cloud/inbound/serial_conflicts.py)."""
+    found = serials.record(session, account_id, node, ev, now)
+    serial_conflicts.open_tasks(session, account_id, node, ev.type, found, now, str(ev.id))
 
 
 RECEIPT_CONFLICT: Final = "receipt_conflict"
@@ -697,7 +694,6 @@ def _transfer_received(
                 f"node:{node}",
                 now,
                 source=node,
-                serials=[s for ln in p.lines for s in ln.serials],
             )
         if new:
             _not_shipped(session, account_id, node, ev, got.transfer_id, now)

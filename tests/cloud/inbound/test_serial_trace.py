@@ -177,13 +177,15 @@ def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestCl
     _ingest(demo, _receipt(node, 6, po, f"RC-{node}-1", sku, [issued, scanned, other]))
     assert len(demo.get(f"/api/v1/serials/{issued}").json()["steps"]) == 3
     assert _tasks(demo, node) == []
-    # Received again under another receipt: two units carry one serial. Kept, flagged, a task.
+    # Received again under another receipt while in stock: two units carry one serial.
+    # Kept, both receipts flagged, a task.
     _ingest(demo, _receipt(node, 7, po, f"RC-{node}-2", sku, [other]))
     twice = demo.get(f"/api/v1/serials/{other}").json()
-    assert twice["conflicts"] == 1
+    assert twice["conflicts"] == 2
     flagged = [s for s in twice["steps"] if s["conflict"]]
-    assert flagged[0]["receipt"] == f"RC-{node}-2"
-    assert f"already received in receipt RC-{node}-1" in flagged[0]["conflict"]
+    assert [f["receipt"] for f in flagged] == [f"RC-{node}-1", f"RC-{node}-2"]
+    assert f"in stock already from receipt RC-{node}-1" in flagged[1]["conflict"]
+    assert f"received again in receipt RC-{node}-2" in flagged[0]["conflict"]
     # Packed into one order and then into a second before it came back: flagged too; the
     # returned unit packed again is not.
     _ingest(demo, _packed(node, 8, "JY-X1", sku, other), _packed(node, 9, "JY-X2", sku, other))
@@ -191,7 +193,7 @@ def test_a_units_trace_from_label_to_return_and_a_serial_seen_twice(demo: TestCl
     steps = demo.get(f"/api/v1/serials/{scanned}").json()["steps"]
     _ingest(demo, _packed(node, 11, "JY-X3", sku, scanned))  # the same pack, resent
     assert demo.get(f"/api/v1/serials/{scanned}").json()["steps"] == steps
-    assert demo.get(f"/api/v1/serials/{other}").json()["conflicts"] == 2
+    assert demo.get(f"/api/v1/serials/{other}").json()["conflicts"] == 3
     assert demo.get(f"/api/v1/serials/{scanned}").json()["conflicts"] == 0
     details = _tasks(demo, node)
     assert len(details) == 2 and any("already packed in order JY-X1" in d for d in details)
@@ -381,35 +383,36 @@ def _received(node: str, seq: int, number: str, rid: str, sku: str, serials: lis
     )
 
 
-def test_a_second_receipt_of_a_serial_that_arrived_is_refused(demo: TestClient) -> None:
-    """Two receipts of one node made before it synced both took serial S (an old node, or
-    one whose store lost the first): the hub books the first; the second books nothing (one
-    unit cannot arrive twice) and opens a ``receipt_conflict`` task, once however often it
-    comes. The serial's other unit is received later under its own serial."""
+def test_a_second_receipt_of_a_serial_that_arrived_is_booked_and_flagged(
+    demo: TestClient,
+) -> None:
+    """Two receiving nodes of WH2, both offline, each took serial S (two units carry it):
+    the hub books both receipts (the units are on its shelves; it refused the second before
+    issue 17's fix, losing the unit from stock), turns both steps red, and opens one
+    ``serial_conflict`` task naming both receipts, once however often the fact comes."""
     wh2(demo)
     Node(demo, "WH1")
-    receiver = station(demo, "WH2")
-    node = _as_node(demo, receiver)
+    first, second = station(demo, "WH2"), station(demo, "WH2")
     sku = _phone(demo)
     number = new_transfer(demo, sku, 3)
     picker = _picker(demo, number)
     serials = [f"SN-{uuid.uuid4().hex[:6]}-{i}" for i in range(3)]
     picker.send(picker.shipped(_ship(picker, number, sku, serials)))
-    Node.send(node, _received(receiver, 1, number, f"{receiver}-R1", sku, serials[:1]))
-    before = state(demo, number, sku)
-    assert before["transfer"]["lines"][0]["received"] == 1
-    twice = _received(receiver, 2, number, f"{receiver}-R2", sku, serials[:2])
-    Node.send(node, twice)
-    Node.send(node, twice)  # sent again (the ack was lost): still one task
-    assert state(demo, number, sku) == before
-    said = _ship_tasks(demo, "receipt_conflict", f"{receiver}-R2")
+    Node.send(_as_node(demo, first), _received(first, 1, number, f"{first}-R1", sku, serials[:1]))
+    twice = _received(second, 1, number, f"{second}-R2", sku, serials[:2])
+    for _ in range(5):  # sent again and again (the acks were lost): booked once, one task
+        Node.send(_as_node(demo, second), twice)
+    got = state(demo, number, sku)
+    assert got["transfer"]["lines"][0]["received"] == 3
+    assert [r["receipt_id"] for r in got["receipts"]] == [f"{first}-R1", f"{second}-R2"]
+    assert _ship_tasks(demo, "receipt_conflict", f"{second}-R2") == []
+    said = _ship_tasks(demo, "serial_conflict", f"{second}-R2")
     assert len(said) == 1, said
-    assert f"serial(s) {serials[0]} arrived already on transfer {number}" in said[0]
-    # The release still lists the two in transit: the refused receipt took none of them.
-    (line,) = _released(demo, receiver, number)["lines"]
-    assert (line["expected"], line["serials"]) == (2, serials[1:])
-    Node.send(node, _received(receiver, 3, number, f"{receiver}-R3", sku, serials[1:]))
-    assert demo.get(f"{TR}/{number}").json()["lines"][0]["received"] == 3
+    assert f"from receipt {first}-R1 ({number}, warehouse WH2, {first}" in said[0]
+    assert f"receipt {second}-R2 ({number}, warehouse WH2, {second}) received it again" in said[0]
+    trace = demo.get(f"/api/v1/serials/{serials[0]}").json()
+    red = [(s["receipt"], s["node_id"], s["warehouse"]) for s in trace["steps"] if s["conflict"]]
+    assert red == [(f"{first}-R1", first, "WH2"), (f"{second}-R2", second, "WH2")]
 
 
 def _as_node(demo: TestClient, node_id: str) -> Node:

@@ -313,7 +313,8 @@ def _conflict(
         return (TWICE_IN_FACT, {"serial": seen.serial, "kind": seen.kind}), None
     if seen.kind in RECEIVING:
         # A unit received while one with its serial is in stock: a PO receipt (from any
-        # node or the API: serials are checked across all receipts of the hub), or a second
+        # node or the API: serials are checked across all receipts of the hub; a serial
+        # with its GTIN identifies one item, GS1 General Specifications §3.5.2 AI (21)), or a second
         # receipt of the same transfer still booked (a unit cannot arrive twice; a unit
         # shipped by the hub scanned no serial, so a transfer receipt of a unit in stock
         # elsewhere is the normal case).

@@ -28,7 +28,6 @@ from cloud import tasks
 from cloud.aftersales import workflow as aftersales
 from cloud.db.models import Event as EventRow
 from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
-from cloud.db.transfers import Transfer
 from cloud.errors import (
     N_,
     ConflictError,
@@ -41,7 +40,6 @@ from cloud.inbound import (
     receipts,
     serial_conflicts,
     transfer_moves,
-    transfer_serials,
     transfer_ship,
 )
 from cloud.nodes import ownership
@@ -696,7 +694,9 @@ def _transfer_received(
                 source=node,
             )
         if new:
-            _not_shipped(session, account_id, node, ev, got.transfer_id, now)
+            serial_conflicts.not_shipped(
+                session, account_id, node, p, got.transfer_id, now, str(ev.id)
+            )
     except DomainError as e:
         tasks.open_task(
             session,
@@ -712,45 +712,6 @@ def _transfer_received(
                 "node": node,
                 "transfer": p.transfer_number,
                 "why": tasks.said(e),
-            },
-            node_id=node,
-            event_id=str(ev.id),
-        )
-
-
-def _not_shipped(
-    session: Session, account_id: int, node: str, ev: TransferReceived, tid: int, now: datetime
-) -> None:
-    """Serials received on a transfer whose pick scanned the serials that left, but not among
-    them: the station refuses those (edge/stations/receive.py), so one here came from a node
-    that had not the release yet, or is a second unit with the serial. Booked all the same
-    (the goods are here); a ``serial_conflict`` task asks a person to look at the units."""
-    left = transfer_serials.shipped_by_sku(session, session.get_one(Transfer, tid))
-    if not left:
-        return
-    odd = [
-        s
-        for ln in ev.payload.lines
-        if ln.sku_code in left
-        for s in ln.serials
-        if s not in left[ln.sku_code]
-    ]
-    if odd:
-        tasks.open_task(
-            session,
-            account_id,
-            SERIAL_CONFLICT,
-            N_(
-                "transfer %(transfer)s: receipt %(receipt)s from %(node)s has serial(s) "
-                "%(serials)s that did not leave on it (its pick scanned the units that did): "
-                "look at those units"
-            ),
-            now,
-            params={
-                "transfer": ev.payload.transfer_number,
-                "receipt": ev.payload.receipt_id,
-                "node": node,
-                "serials": ", ".join(odd[:50]),
             },
             node_id=node,
             event_id=str(ev.id),

@@ -30,8 +30,11 @@ from sqlalchemy.orm import Session
 from cloud import tasks
 from cloud.db.models import Task
 from cloud.db.serials import SerialSighting
+from cloud.db.transfers import Transfer
 from cloud.errors import N_, ConflictError, NotFoundError, say, sentence
+from cloud.inbound import transfer_serials
 from cloud.stock import serials
+from protocol.messages import TransferReceivedPayload
 
 SERIAL_CONFLICT: Final = "serial_conflict"
 #: Where the hub issues a serial: as a station, ``<issuer>-S<counter>``. The counter is the
@@ -214,3 +217,76 @@ def _copy(r: SerialSighting, serial: str, now: datetime) -> SerialSighting:
         detail=r.detail,
         said=r.said,
     )
+
+
+def not_shipped(
+    session: Session,
+    account_id: int,
+    node: str,
+    p: TransferReceivedPayload,
+    tid: int,
+    now: datetime,
+    event_id: str,
+) -> None:
+    """Serials of a booked transfer receipt that did not leave on it, though its pick scanned
+    the serials that did. Booked all the same (the goods are here); one task per receipt:
+
+    * serials the receiving station issued (``<node>-S<counter>``): it took the units by
+      their item barcode and labelled them anew, as it does when the release carried no
+      serials for the line (past the release's cap, transfer_serials.py, or a node without
+      the newest release). Expected, not a second unit: the task counts them and names the
+      first and last, so a person checks the new labels are on the units;
+    * any other serial: a node without the newest release, or a second unit with the
+      serial; the task names them and asks a person to look at those units."""
+    left = transfer_serials.shipped_by_sku(session, session.get_one(Transfer, tid))
+    if not left:
+        return
+    odd = [
+        s for ln in p.lines if ln.sku_code in left for s in ln.serials if s not in left[ln.sku_code]
+    ]
+    issued = [s for s in odd if s.startswith(f"{node[:50]}-S")]
+    other = [s for s in odd if s not in set(issued)]
+    if issued:
+        tasks.open_task(
+            session,
+            account_id,
+            SERIAL_CONFLICT,
+            N_(
+                "transfer %(transfer)s: receipt %(receipt)s from %(node)s took %(n)s unit(s)"
+                " by their item barcode and labelled them anew (%(first)s to %(last)s): the"
+                " node did not have the serials that left on the transfer (too many for one"
+                " release, or not yet synced). Nothing to book; check the new labels are on"
+                " the units"
+            ),
+            now,
+            params={
+                "transfer": p.transfer_number,
+                "receipt": p.receipt_id,
+                "node": node,
+                "n": len(issued),
+                "first": min(issued),
+                "last": max(issued),
+            },
+            node_id=node,
+            event_id=event_id,
+        )
+    if other:
+        tasks.open_task(
+            session,
+            account_id,
+            SERIAL_CONFLICT,
+            N_(
+                "transfer %(transfer)s: receipt %(receipt)s from %(node)s has serial(s) "
+                "%(serials)s that did not leave on it (its pick scanned the units that did): "
+                "look at those units"
+            ),
+            now,
+            params={
+                "transfer": p.transfer_number,
+                "receipt": p.receipt_id,
+                "node": node,
+                "serials": ", ".join(other[:50]),
+            },
+            node_id=node,
+            event_id=event_id,
+        )

@@ -505,3 +505,31 @@ def test_the_serials_a_release_carries_stay_within_their_cap(
     serial_bytes = sum(len(orjson.dumps(s)) for s in out.values())
     assert serial_bytes <= ts.MAX_RELEASE_SERIAL_BYTES == 256 * 1024
     assert len(encode(release)) < MAX_BATCH_BYTES // 3
+
+
+def test_units_labelled_anew_past_the_release_cap_open_one_clear_task(demo: TestClient) -> None:
+    """A line whose serials the release did not carry (past its cap) is received by item
+    barcode: the station issues new serials (edge/stations/receive.py). Booked; one task
+    for the receipt, counting the units and naming the first and last new serial, not a
+    "look at those units" list; resent five times, still one."""
+    wh2(demo)
+    Node(demo, "WH1")
+    receiver = station(demo, "WH2")
+    node = _as_node(demo, receiver)
+    sku = _phone(demo)
+    number = new_transfer(demo, sku, 3)
+    picker = _picker(demo, number)
+    left = [f"SN-{uuid.uuid4().hex[:6]}-{i}" for i in range(3)]
+    picker.send(picker.shipped(_ship(picker, number, sku, left)))
+    anew = [f"{receiver}-S{i:07d}" for i in (7, 8, 9)]
+    fact = _received(receiver, 1, number, f"{receiver}-RA", sku, anew)
+    for _ in range(5):
+        Node.send(node, fact)
+    assert demo.get(f"{TR}/{number}").json()["lines"][0]["received"] == 3
+    said = _ship_tasks(demo, "serial_conflict", f"{receiver}-RA")
+    assert len(said) == 1, said
+    assert (
+        f"took 3 unit(s) by their item barcode and labelled them anew ({anew[0]} to {anew[2]})"
+        in said[0]
+    )
+    assert "look at those units" not in said[0] and anew[1] not in said[0]

@@ -28,6 +28,7 @@ from cloud import tasks
 from cloud.aftersales import workflow as aftersales
 from cloud.db.models import Event as EventRow
 from cloud.db.models import NodeAssignment, PickLease, SalesOrder, Task, Warehouse
+from cloud.db.transfers import Transfer
 from cloud.errors import (
     N_,
     ConflictError,
@@ -127,7 +128,10 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _return_received(session, account_id, node, ev, now)
         elif isinstance(ev, TransferReceived):
             # Its serials first: the transfer.release the booking sends leaves out the
-            # serials that arrived (cloud/inbound/transfer_serials.py).
+            # serials that arrived (cloud/inbound/transfer_serials.py). Under the transfer's
+            # row lock, taken here before the booking takes it again: two nodes' receipts of
+            # one serial are recorded in turn, so the second sees the first.
+            _lock_transfer(session, account_id, ev.payload.transfer_number)
             _serials(session, account_id, node, ev, now)
             _transfer_received(session, account_id, node, ev, now)
             continue
@@ -753,6 +757,16 @@ def _transfer_shipped(
             event_id=str(ev.id),
         )
         return False
+
+
+def _lock_transfer(session: Session, account_id: int, number: str) -> None:
+    """The transfer's row lock (none for a transfer the hub does not know: the booking
+    refuses it with a task)."""
+    session.execute(
+        select(Transfer.id)
+        .where(Transfer.account_id == account_id, Transfer.number == number)
+        .with_for_update()
+    ).all()
 
 
 def _check_at(session: Session, account_id: int, node: str, warehouse: str) -> None:

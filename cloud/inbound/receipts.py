@@ -182,7 +182,7 @@ def book(
     session.add(receipt)
     if given:
         serial_conflicts.record_receipt(
-            session, account_id, po.number, receipt_id, wh.code, lines, now
+            session, account_id, po.number, receipt_id, wh.code, lines, actor, now
         )
     orders.settle(session, po, now)
     return receipt, True

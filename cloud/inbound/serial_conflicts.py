@@ -64,6 +64,7 @@ def open_tasks(
     found: Sequence[serials.Found],
     now: datetime,
     event_id: str | None = None,
+    who: str | None = None,
 ) -> None:
     """One ``serial_conflict`` task per conflict :func:`serials.record` (or ``keep``) found,
     linked from the rows it flagged so the resolution closes it."""
@@ -75,7 +76,7 @@ def open_tasks(
             SERIAL_CONFLICT,
             N_("%(fact)s from %(node)s: %(why)s"),
             now,
-            params={"fact": fact, "node": node or "api", "why": tasks.sentence(msgid, **said)},
+            params={"fact": fact, "node": who or node, "why": tasks.sentence(msgid, **said)},
             node_id=node,
             event_id=event_id,
         )
@@ -91,13 +92,26 @@ def record_receipt(
     receipt_id: str,
     warehouse: str,
     lines: Sequence[object],
+    actor: str,
     now: datetime,
 ) -> None:
-    """The serials of a PO receipt booked on the API into the units' traces, checked against
-    every receipt of the hub as a station's are; a task per conflict."""
+    """The serials of a PO receipt booked on the API (by ``actor``) into the units' traces,
+    checked against every receipt of the hub as a station's are; a task per conflict."""
     seen = serials.received_sightings(None, "received", po_number, receipt_id, warehouse, lines)
     found = serials.keep(session, account_id, None, seen, now, now)
-    open_tasks(session, account_id, None, "api receipt", found, now)
+    # "receipt from <login>: …", as a station's "po.received from <node>: …".
+    open_tasks(session, account_id, None, N_("receipt"), found, now, who=actor)
+
+
+def _receipts_named(t: Task) -> set[str]:
+    """The receipts a ``serial_conflict`` task's sentence names (serials.RECEIVED_AGAIN)."""
+    why = (t.params or {}).get("why")
+    if not isinstance(why, dict) or why.get("msgid") != serials.RECEIVED_AGAIN:
+        return set()
+    said = why.get("params")
+    if not isinstance(said, dict):
+        return set()
+    return {str(said.get("receipt")), str(said.get("this_receipt"))}
 
 
 @dataclass(frozen=True)
@@ -133,22 +147,27 @@ def resolve(
             serial=serial,
             receipt=receipt,
         )
-    linked = {r.task for r in mine if r.task}  # none once resolved: its steps are void
-    open_ = (
-        list(
+    # The open tasks of this serial that name the receipt (as the first unit's or the
+    # second's): a task is about one pair of receipts, and deciding on either settles it.
+    linked = sorted({r.task for r in rows if r.task}) if mine else []
+    open_ = [
+        t
+        for t in (
             session.execute(
                 select(Task)
                 .where(
                     Task.account_id == account_id,
-                    Task.public_id.in_(sorted(linked)),
+                    Task.public_id.in_(linked),
                     Task.status == "open",
                 )
+                .order_by(Task.id)
                 .with_for_update()
             ).scalars()
+            if linked
+            else []
         )
-        if linked
-        else []
-    )
+        if receipt in _receipts_named(t)
+    ]
     if not open_:
         raise ConflictError(
             N_(

@@ -442,9 +442,10 @@ def keep(
         if hit is not None:
             flagged = [row]
             first = hit[1]
-            if first is not None and first.conflict is None:
-                first.conflict = SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
-                flagged.append(first)
+            if first is not None:
+                if first.conflict is None:
+                    first.conflict = SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
+                flagged.append(first)  # linked to the newest task naming it
             found.append(Found(hit[0], flagged))
     session.flush()
     return found

@@ -49,6 +49,12 @@ def _pattern(msgid: str) -> re.Pattern[str]:
 
 
 KNOWN: Final = [(_pattern(m), m) for m in serials.CONFLICTS]
+#: The conflicts the lead resolves on this page (two units received under one serial).
+TWICE: Final = [p for p, m in KNOWN if m in (serials.RECEIVED_AGAIN, serials.SEEN_AGAIN)]
+
+
+def _two_units(sentence: str | None) -> bool:
+    return any(p.fullmatch(sentence or "") for p in TWICE)
 
 
 def conflict_in(gettext: Callable[[str], str], sentence: str | None) -> str:
@@ -115,7 +121,10 @@ def trace_page(
             "done": done,
             "conflict_texts": [conflict_in(gettext, st.conflict) for st in steps],
             # The receipt steps the lead may resolve here: in conflict, their task open.
-            "resolvable": [st.kind in serials.RECEIVING and st.task in open_tasks for st in steps],
+            "resolvable": [
+                st.kind in serials.RECEIVING and st.task in open_tasks and _two_units(st.conflict)
+                for st in steps
+            ],
             "missing": missing,
         },
         user=user,

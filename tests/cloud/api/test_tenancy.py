@@ -1212,7 +1212,9 @@ def _world(client: TestClient) -> World:
         # A_SERIAL received twice on the API (two units carry it): a conflict with its task.
         for rid in ("A-SN-RC-1", "A-SN-RC-2"):
             line = receipts.ReceiptLine(PHONE_CASE, 1, serials=(A_SERIAL,))
-            serial_conflicts.record_receipt(s, a_id, "PO-2026-001", rid, "WH1", [line], now)
+            serial_conflicts.record_receipt(
+                s, a_id, "PO-2026-001", rid, "WH1", [line], "admin", now
+            )
         history.record(s, s.get_one(Node, NODE), now, timedelta(days=14))  # a history sample
         for n in (1, 2):
             tasks.open_task(s, a_id, "fact_conflict", f"A-TASK-MARKER {n}", now, node_id=NODE)

@@ -70,6 +70,7 @@ def test_a_serial_in_stock_received_again_on_another_po_receipt_is_booked_and_fl
     tasks = _conflict_tasks(demo, x)
     assert len(tasks) == 1, tasks
     said = tasks[0]["detail"]
+    assert said.startswith(f"po.received from {node}: serial {x} is in stock already")
     assert f"from receipt API-{x} ({po.number}, warehouse WH1, the hub" in said
     assert f"receipt RC-{x} ({po.number}, warehouse WH1, {node}) received it again" in said
     trace = demo.get(f"/api/v1/serials/{x}").json()
@@ -114,6 +115,7 @@ def test_a_mislabel_declared_on_the_first_receipt(demo: TestClient, po: Po) -> N
     assert _api_receipt(demo, po, f"A2-{x}", [x]).status_code == 201
     assert _received(demo, po) == 2
     (task,) = _conflict_tasks(demo, x)
+    assert task["detail"].startswith(f"receipt from user:admin: serial {x} is in stock already")
     r = demo.post(f"/api/v1/serials/{x}/resolve", json={"receipt": f"A1-{x}", "action": "mislabel"})
     assert r.status_code == 200, r.text
     assert r.json()["new_serial"] is None

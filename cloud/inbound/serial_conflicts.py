@@ -114,6 +114,16 @@ def _receipts_named(t: Task) -> set[str]:
     return {str(said.get("receipt")), str(said.get("this_receipt"))}
 
 
+def serial_of(t: Task) -> str | None:
+    """The serial of a two-units ``serial_conflict`` task (the tasks page links its trace,
+    where the lead decides), else None."""
+    why = (t.params or {}).get("why") if t.kind == SERIAL_CONFLICT else None
+    if not isinstance(why, dict) or why.get("msgid") != serials.RECEIVED_AGAIN:
+        return None
+    said = why.get("params")
+    return str(said["serial"]) if isinstance(said, dict) and "serial" in said else None
+
+
 @dataclass(frozen=True)
 class Resolved:
     serial: str

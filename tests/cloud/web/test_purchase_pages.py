@@ -138,6 +138,9 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert "又在收货单 RC-PAGE-2（PO-2026-001，仓库 WH1" in trace  # the first step red too
     # The lead's buttons on the flagged receipts; a post without the form's token is refused.
     assert trace.count("给这件商品换新序列号") == 2 and "认定此记录为错贴标签" in trace
+    # The task links the trace, where the lead decides.
+    queue = c.get("/web/tasks?kind=serial_conflict", headers=ZH).text
+    assert f'href="/web/stock/serials?serial={SERIAL}">到序列号追踪页处理</a>' in queue
     form = {"serial": SERIAL, "receipt": "RC-PAGE-2", "action": "new_serial", "note": "换标"}
     assert c.post("/web/stock/serials/resolve", data=form).status_code == 403
     assert "给这件商品换新序列号" in c.get(f"/web/stock/serials?serial={SERIAL}").text

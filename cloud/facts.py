@@ -37,7 +37,12 @@ from cloud.errors import (
     InvalidError,
     NotFoundError,
 )
-from cloud.inbound import receipts, transfer_moves, transfer_serials, transfer_ship
+from cloud.inbound import (
+    receipts,
+    serial_conflicts,
+    transfer_moves,
+    transfer_ship,
+)
 from cloud.nodes import ownership
 from cloud.orders import core as orders
 from cloud.orders import waybill_pool
@@ -123,7 +128,10 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             _return_received(session, account_id, node, ev, now)
         elif isinstance(ev, TransferReceived):
             # Its serials first: the transfer.release the booking sends leaves out the
-            # serials that arrived (cloud/inbound/transfer_serials.py).
+            # serials that arrived (cloud/inbound/transfer_serials.py). Under the transfer's
+            # row lock, taken here before the booking takes it again: two nodes' receipts of
+            # one serial are recorded in turn, so the second sees the first.
+            _lock_transfer(session, account_id, ev.payload.transfer_number)
             _serials(session, account_id, node, ev, now)
             _transfer_received(session, account_id, node, ev, now)
             continue
@@ -138,25 +146,16 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
         _serials(session, account_id, node, ev, now)
 
 
-SERIAL_CONFLICT: Final = "serial_conflict"
+SERIAL_CONFLICT: Final = serial_conflicts.SERIAL_CONFLICT
 
 
 def _serials(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> None:
     """The fact's serials into each unit's trace (cloud/stock/serials.py), whether or not the
     fact booked anything: they say where the unit physically was. A serial seen where one
-    unit cannot be (received twice, packed into a second order) is kept, flagged, and a
-    task asks a person to look at the two units."""
-    for msgid, said in serials.record(session, account_id, node, ev, now):
-        tasks.open_task(
-            session,
-            account_id,
-            SERIAL_CONFLICT,
-            N_("%(fact)s from %(node)s: %(why)s"),
-            now,
-            params={"fact": ev.type, "node": node, "why": tasks.sentence(msgid, **said)},
-            node_id=node,
-            event_id=str(ev.id),
-        )
+    unit cannot be (received while in stock, packed into a second order) is kept, flagged,
+    and one task asks a person to look at the two units (cloud/inbound/serial_conflicts.py)."""
+    found = serials.record(session, account_id, node, ev, now)
+    serial_conflicts.open_tasks(session, account_id, node, ev.type, found, now, str(ev.id))
 
 
 RECEIPT_CONFLICT: Final = "receipt_conflict"
@@ -697,10 +696,11 @@ def _transfer_received(
                 f"node:{node}",
                 now,
                 source=node,
-                serials=[s for ln in p.lines for s in ln.serials],
             )
         if new:
-            _not_shipped(session, account_id, node, ev, got.transfer_id, now)
+            serial_conflicts.not_shipped(
+                session, account_id, node, p, got.transfer_id, now, str(ev.id)
+            )
     except DomainError as e:
         tasks.open_task(
             session,
@@ -716,45 +716,6 @@ def _transfer_received(
                 "node": node,
                 "transfer": p.transfer_number,
                 "why": tasks.said(e),
-            },
-            node_id=node,
-            event_id=str(ev.id),
-        )
-
-
-def _not_shipped(
-    session: Session, account_id: int, node: str, ev: TransferReceived, tid: int, now: datetime
-) -> None:
-    """Serials received on a transfer whose pick scanned the serials that left, but not among
-    them: the station refuses those (edge/stations/receive.py), so one here came from a node
-    that had not the release yet, or is a second unit with the serial. Booked all the same
-    (the goods are here); a ``serial_conflict`` task asks a person to look at the units."""
-    left = transfer_serials.shipped_by_sku(session, session.get_one(Transfer, tid))
-    if not left:
-        return
-    odd = [
-        s
-        for ln in ev.payload.lines
-        if ln.sku_code in left
-        for s in ln.serials
-        if s not in left[ln.sku_code]
-    ]
-    if odd:
-        tasks.open_task(
-            session,
-            account_id,
-            SERIAL_CONFLICT,
-            N_(
-                "transfer %(transfer)s: receipt %(receipt)s from %(node)s has serial(s) "
-                "%(serials)s that did not leave on it (its pick scanned the units that did): "
-                "look at those units"
-            ),
-            now,
-            params={
-                "transfer": ev.payload.transfer_number,
-                "receipt": ev.payload.receipt_id,
-                "node": node,
-                "serials": ", ".join(odd[:50]),
             },
             node_id=node,
             event_id=str(ev.id),
@@ -796,6 +757,16 @@ def _transfer_shipped(
             event_id=str(ev.id),
         )
         return False
+
+
+def _lock_transfer(session: Session, account_id: int, number: str) -> None:
+    """The transfer's row lock (none for a transfer the hub does not know: the booking
+    refuses it with a task)."""
+    session.execute(
+        select(Transfer.id)
+        .where(Transfer.account_id == account_id, Transfer.number == number)
+        .with_for_update()
+    ).all()
 
 
 def _check_at(session: Session, account_id: int, node: str, warehouse: str) -> None:

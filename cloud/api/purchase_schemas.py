@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from protocol.messages import Code, SkuCode
+from protocol.messages import Barcode, Code, SkuCode
 
 
 def _decimal(places: int, digits: int, what: str) -> Any:
@@ -137,6 +137,10 @@ class PoReceiptLineIn(BaseModel):
     verdict: Literal["pass", "fail"] = "pass"
     reason: Text | None = None
     bin: Code | None = None
+    #: The units' serials (serial-tracked goods, GS1 AI 21), at most one per unit: checked
+    #: against every receipt of the hub; one in stock already is booked and flagged with a
+    #: ``serial_conflict`` task (docs/inbound.md "Seen twice").
+    serials: list[Barcode] = Field(default_factory=list, max_length=1000)
 
 
 class PoReceiptIn(BaseModel):

@@ -234,7 +234,9 @@ def book_receipt(
         body.receipt_id,
         body.warehouse,
         [
-            receipts.ReceiptLine(ln.sku_code, ln.qty, ln.verdict, ln.reason, ln.bin)
+            receipts.ReceiptLine(
+                ln.sku_code, ln.qty, ln.verdict, ln.reason, ln.bin, tuple(ln.serials)
+            )
             for ln in body.lines
         ],
         who.actor,

@@ -5,14 +5,16 @@ needs stock:read, as the ledger's movements do."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from cloud.api.deps import SessionDep, StockRead
+from cloud.api.deps import SessionDep, StockRead, StockWrite
+from cloud.inbound import serial_conflicts
 from cloud.stock import serials
+from protocol.messages import Code
 
 router = APIRouter(prefix="/api/v1", tags=["stock"])
 
@@ -56,3 +58,45 @@ def get_serial(
         conflicts=sum(1 for s in steps if s.conflict),
         steps=[SerialStepOut.model_validate(s, from_attributes=True) for s in steps],
     )
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: The receipt whose unit the decision is about (one of the two the task names).
+    receipt: Code
+    #: ``new_serial``: that unit gets a serial the hub issues (``HUB-S<counter>``; print its
+    #: label and stick it on); ``mislabel``: that sighting was not this serial's unit.
+    action: serial_conflicts.Action
+    note: Annotated[str, StringConstraints(max_length=300)] = ""
+
+
+class ResolvedOut(BaseModel):
+    serial: str
+    receipt: str
+    action: str
+    new_serial: str | None
+    #: The ``serial_conflict`` tasks closed.
+    tasks: list[str]
+
+
+@router.post("/serials/{serial}/resolve")
+def resolve_serial(
+    serial: Annotated[str, Path(max_length=128)],
+    body: ResolveIn,
+    session: SessionDep,
+    who: StockWrite,
+) -> ResolvedOut:
+    """A serial seen twice, resolved by the lead: a new serial for one receipt's unit, or
+    that receipt's sighting declared a mislabel; the trace records it and the task closes.
+    404 for a serial or receipt never seen, 409 when nothing is open to resolve."""
+    done = serial_conflicts.resolve(
+        session,
+        who.account_id,
+        serial,
+        body.receipt,
+        body.action,
+        who.actor,
+        datetime.now(UTC),
+        body.note.strip(),
+    )
+    return ResolvedOut.model_validate(done, from_attributes=True)

@@ -8,8 +8,9 @@ imports this module so Alembic sees every table.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.models import Base
@@ -50,3 +51,9 @@ class SerialSighting(Base):
     #: Why this sighting cannot be (a serial received twice, packed into two orders); a task
     #: was opened for it. ``None``: no conflict.
     conflict: Mapped[str | None] = mapped_column(Text)
+    #: The public id of the ``serial_conflict`` task opened for this conflict (0055): the
+    #: lead's resolution closes it (cloud/inbound/serial_conflicts.py).
+    task: Mapped[str | None] = mapped_column(String(36))
+    #: ``detail`` as gettext sentences (``{"msgid", "params"}`` each, joined by ", " when
+    #: shown), so the dashboard says it in its language; NULL before 0055.
+    said: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)

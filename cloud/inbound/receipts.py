@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import PurchaseOrder, PurchaseReceipt, Warehouse
 from cloud.errors import N_, ConflictError, InvalidError, sentence
-from cloud.inbound import orders
+from cloud.inbound import orders, serial_conflicts
 from cloud.inbound.tolerance import most_allowed
 from cloud.stock import ledger
 
@@ -32,10 +32,19 @@ class ReceiptLine:
     verdict: Literal["pass", "fail"] = "pass"
     reason: str | None = None
     bin: str | None = None
+    #: The units' serials (API receipts; a station's fact carries its own, cloud/facts.py):
+    #: checked against every receipt of the hub (cloud/inbound/serial_conflicts.py).
+    serials: tuple[str, ...] = ()
 
 
 def _normal(lines: list[ReceiptLine]) -> list[dict[str, Any]]:
-    return [asdict(ln) for ln in lines]
+    """The lines as stored; ``serials`` only when given (receipts before them compare equal)."""
+    out = []
+    for ln in lines:
+        d = asdict(ln)
+        serials = d.pop("serials")
+        out.append({**d, "serials": list(serials)} if serials else d)
+    return out
 
 
 def book(
@@ -91,6 +100,22 @@ def book(
             raise InvalidError(
                 N_("QC fail of %(sku_code)s needs a reason"), "lines", sku_code=ln.sku_code
             )
+        if len(ln.serials) > ln.qty:
+            raise InvalidError(
+                N_("%(sku_code)s: %(n)s serials for %(qty)s units; one serial per unit"),
+                "lines",
+                sku_code=ln.sku_code,
+                n=len(ln.serials),
+                qty=ln.qty,
+            )
+    given = [s for ln in lines for s in ln.serials]
+    twice = sorted({s for s in given if given.count(s) > 1}) if len(set(given)) < len(given) else []
+    if twice:
+        raise InvalidError(
+            N_("serial(s) %(serials)s appear twice in this receipt; one serial per unit"),
+            "lines",
+            serials=", ".join(twice[:20]),
+        )
     po_lines = {pl.sku_code: pl for pl in orders.lines_of(session, po)}
     incoming: dict[str, int] = {}
     for ln in lines:
@@ -155,6 +180,10 @@ def book(
         created_at=now,
     )
     session.add(receipt)
+    if given:
+        serial_conflicts.record_receipt(
+            session, account_id, po.number, receipt_id, wh.code, lines, actor, now
+        )
     orders.settle(session, po, now)
     return receipt, True
 

@@ -20,7 +20,6 @@ back is refused by name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -31,7 +30,7 @@ from sqlalchemy.orm import Session
 from cloud.db.models import StockMovement, Warehouse
 from cloud.db.transfers import Transfer, TransferReceipt, TransferReversal
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError, Said, sentence
-from cloud.inbound import transfer_release, transfer_serials, transfers
+from cloud.inbound import transfer_release, transfers
 from cloud.stock import ledger
 
 
@@ -59,12 +58,11 @@ def receive(
     now: datetime,
     *,
     source: str = "api",
-    serials: Sequence[str] = (),
 ) -> tuple[TransferReceipt, bool]:
-    """Book a receipt of the transfer; return it and whether it is new. ``serials``: the
-    units' serials the receiving station scanned (``transfer.received``); one that arrived
-    already in another receipt still booked is refused (docs/inbound.md "Serials of a
-    transfer's units"): one unit cannot arrive twice."""
+    """Book a receipt of the transfer; return it and whether it is new. A serial that
+    arrived already in another receipt does not stop it: the unit is here, and the serial
+    trace flags it with a task (docs/inbound.md "Serials of a transfer's units",
+    cloud/inbound/serial_conflicts.py)."""
     t = transfers.get(session, account_id, number, lock=True)
     before = session.execute(
         select(TransferReceipt).where(
@@ -83,18 +81,6 @@ def receive(
         )
     if not lines:
         raise InvalidError(N_("a receipt needs at least one line"), "lines")
-    # Checked under the transfer's row lock (above): two receipts of one serial, from one
-    # node that had not synced or from two nodes, are booked in turn, the second refused.
-    twice = sorted(set(serials) & transfer_serials.arrived(session, t)) if serials else []
-    if twice:
-        raise ConflictError(
-            N_(
-                "serial(s) %(serials)s arrived already on transfer %(number)s in another "
-                "receipt; one unit cannot arrive twice"
-            ),
-            serials=", ".join(twice[:50]),
-            number=t.number,
-        )
     wh = ledger.warehouse_of(session, account_id, warehouse)
     if wh.id != t.to_warehouse_id:
         raise ConflictError(

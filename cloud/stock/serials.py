@@ -25,15 +25,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import OrderLog, SalesOrder, Warehouse
 from cloud.db.serials import SerialSighting
-from cloud.db.transfers import Transfer
-from cloud.errors import N_, NotFoundError
+from cloud.db.transfers import Transfer, TransferReceipt
+from cloud.errors import N_, NotFoundError, Said, say, sentence
 from protocol.hlc import MIN_WALL_MS, unpack
 from protocol.messages import (
     Event,
@@ -59,12 +59,22 @@ KINDS: Final = (
     "labelled",
     "shipped",
     "returned",
+    "relabelled",
+    "mislabel",
 )
 _RANK: Final = {k: i for i, k in enumerate(KINDS)}
 #: The order log's actions that belong in the trace of a unit packed into the order.
 _ORDER_STEPS: Final = {"order.picked": "picked", "order.labelled": "labelled", "ship": "shipped"}
 #: Kinds after which a packed unit is back in the warehouse and may be packed again.
 _BACK: Final = ("returned", "received", "transfer_received")
+#: Kinds after which the unit is in the hub's stock, and those after which it has left.
+_IN: Final = ("received", "transfer_received", "put_away", "counted", "returned")
+_OUT: Final = ("packed", "transfer_shipped")
+#: The kinds that receive a unit under a receipt (a second one while in stock conflicts).
+RECEIVING: Final = ("received", "transfer_received")
+#: The lead's resolution of a conflict (cloud/inbound/serial_conflicts.py): the receipt it
+#: names is no longer this serial's (its unit got a new serial, or it was a mislabel).
+RESOLUTIONS: Final = ("relabelled", "mislabel")
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,10 @@ class Step:
     receipt: str | None = None
     detail: str | None = None
     conflict: str | None = None
+    #: ``detail`` as sentences (message id and parameters), for the pages; None before 0055.
+    said: list[dict[str, Any]] | None = None
+    #: The ``serial_conflict`` task of this step's conflict, if any.
+    task: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +104,7 @@ class _Seen:
     warehouse: str | None = None
     bin: str | None = None
     receipt: str | None = None
-    detail: str | None = None
+    said: tuple[Said, ...] = ()
 
 
 def _event_time(hlc: int, now: datetime) -> datetime:
@@ -100,32 +114,59 @@ def _event_time(hlc: int, now: datetime) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC) if ms >= MIN_WALL_MS else now
 
 
-def _received(
-    node: str, kind: str, doc: str, receipt: str, warehouse: str, lines: Iterable[object]
+#: A step's detail, said in the page's language (docs/inbound.md "Serial trace").
+QC_PASS: Final = N_("QC pass")
+QC_FAIL: Final = N_("QC fail: %(reason)s")
+QC_FAIL_BARE: Final = N_("QC fail")
+SHIPMENT: Final = N_("shipment %(shipment)s")
+SHIPMENT_BY: Final = N_("shipment %(shipment)s, %(operator)s")
+RETURN_PARTS: Final = {
+    "sellable": N_("sellable %(qty)s"),
+    "damaged": N_("damaged %(qty)s"),
+    "missing": N_("missing %(qty)s"),
+}
+DAMAGED_WHY: Final = N_("damaged %(qty)s (%(reason)s)")
+
+
+def english(said: Sequence[Said]) -> str | None:
+    """The English of a step's detail (the API's ``detail``, the stored column)."""
+    return ", ".join(say(str(x["msgid"]), x.get("params") or {}) for x in said)[:300] or None
+
+
+def _qc(verdict: str, reason: str | None) -> Said:
+    if verdict == "pass":
+        return sentence(QC_PASS)
+    return sentence(QC_FAIL, reason=reason) if reason else sentence(QC_FAIL_BARE)
+
+
+def received_sightings(
+    node: str | None, kind: str, doc: str, receipt: str, warehouse: str, lines: Iterable[object]
 ) -> list[_Seen]:
+    """The sightings of one receipt's units (a station's fact, or the API's receipt with
+    ``node`` None): received with the QC verdict, put away when the line names a bin."""
     out: list[_Seen] = []
     for ln in lines:
         sku, verdict = getattr(ln, "sku_code", ""), getattr(ln, "verdict", "pass")
         reason, bin_code = getattr(ln, "reason", None), getattr(ln, "bin", None)
-        detail = "QC pass" if verdict == "pass" else f"QC fail: {reason or ''}".strip()
-        for s in getattr(ln, "serials", []):
+        qc = (_qc(verdict, reason),)
+        for s in getattr(ln, "serials", []) or []:
             # The receiving station issues ``<node>-S<counter>`` to an unlabelled unit and
             # prints its label (edge/stations/receive.py): that serial begins there.
-            if s.startswith(f"{node[:50]}-S"):
-                out.append(_Seen(s, sku, "issued", doc, warehouse, None, receipt, None))
-            out.append(_Seen(s, sku, kind, doc, warehouse, None, receipt, detail))
+            if node is not None and s.startswith(f"{node[:50]}-S"):
+                out.append(_Seen(s, sku, "issued", doc, warehouse, None, receipt))
+            out.append(_Seen(s, sku, kind, doc, warehouse, None, receipt, qc))
             if bin_code:
-                out.append(_Seen(s, sku, "put_away", doc, warehouse, bin_code, receipt, None))
+                out.append(_Seen(s, sku, "put_away", doc, warehouse, bin_code, receipt))
     return out
 
 
 def _sightings(node: str, ev: Event) -> list[_Seen]:
     if isinstance(ev, PoReceived):
         p = ev.payload
-        return _received(node, "received", p.po_number, p.receipt_id, p.warehouse, p.lines)
+        return received_sightings(node, "received", p.po_number, p.receipt_id, p.warehouse, p.lines)
     if isinstance(ev, TransferReceived):
         t = ev.payload
-        return _received(
+        return received_sightings(
             node, "transfer_received", t.transfer_number, t.receipt_id, t.warehouse, t.lines
         )
     if isinstance(ev, TransferShipped):
@@ -139,7 +180,11 @@ def _sightings(node: str, ev: Event) -> list[_Seen]:
                 sh.warehouse,
                 ln.bin,
                 sh.shipment_id,
-                f"shipment {sh.shipment}" + (f", {sh.operator}" if sh.operator else ""),
+                (
+                    sentence(SHIPMENT_BY, shipment=sh.shipment, operator=sh.operator)
+                    if sh.operator
+                    else sentence(SHIPMENT, shipment=sh.shipment),
+                ),
             )
             for ln in sh.lines
             for s in ln.serials
@@ -162,9 +207,13 @@ def _sightings(node: str, ev: Event) -> list[_Seen]:
         out = []
         for ln in r.lines:
             parts = [("sellable", ln.sellable), ("damaged", ln.damaged), ("missing", ln.missing)]
-            what = ", ".join(f"{n} {q}" for n, q in parts if q)
-            if ln.damaged and ln.reason:
-                what += f" ({ln.reason})"
+            what = tuple(
+                sentence(DAMAGED_WHY, qty=q, reason=ln.reason)
+                if n == "damaged" and ln.reason
+                else sentence(RETURN_PARTS[n], qty=q)
+                for n, q in parts
+                if q
+            )
             out += [
                 _Seen(s, ln.sku_code, "returned", r.request, r.warehouse, None, r.receipt_id, what)
                 for s in ln.serials
@@ -188,70 +237,180 @@ SHIPPED_TWICE: Final = N_(
     "serial %(serial)s already left on transfer %(transfer)s (shipment %(shipment)s) and has"
     " not arrived: two units carry it, or the wrong one was scanned"
 )
-CONFLICTS: Final = (TWICE_IN_FACT, RECEIVED_TWICE, PACKED_TWICE, SHIPPED_TWICE)
+RECEIVED_AGAIN: Final = N_(
+    "serial %(serial)s is in stock already from receipt %(receipt)s (%(doc)s, warehouse"
+    " %(warehouse)s, %(node)s, %(day)s) and receipt %(this_receipt)s (%(this_doc)s, warehouse"
+    " %(this_warehouse)s, %(this_node)s) received it again: two units carry it. Both are"
+    " booked; give one of them a new serial or declare one sighting a mislabel"
+)
+#: The first receipt's step, red too once a second unit came in under its serial.
+SEEN_AGAIN: Final = N_(
+    "serial %(serial)s was received again in receipt %(receipt)s (%(doc)s, warehouse"
+    " %(warehouse)s, %(node)s): two units carry it"
+)
+CONFLICTS: Final = (
+    TWICE_IN_FACT,
+    RECEIVED_TWICE,
+    PACKED_TWICE,
+    SHIPPED_TWICE,
+    RECEIVED_AGAIN,
+    SEEN_AGAIN,
+)
+#: Who received a unit, where no node did (a receipt booked on the API).
+HUB: Final = N_("the hub")
 
 
 #: A conflict: its sentence (one of CONFLICTS) and what goes into it.
 Conflict = tuple[str, dict[str, str]]
 
 
+@dataclass(frozen=True)
+class Found:
+    """A conflict :func:`record` found and the rows it flagged (the new sighting, and the
+    first receipt's for a unit received twice): the caller opens one task and links them."""
+
+    conflict: Conflict
+    rows: list[SerialSighting]
+
+
+def live(before: Sequence[SerialSighting]) -> list[SerialSighting]:
+    """The sightings still this serial's: a receipt whose unit the lead gave a new serial,
+    or declared a mislabel (:data:`RESOLUTIONS`), no longer is."""
+    void = {(b.doc, b.receipt) for b in before if b.kind in RESOLUTIONS}
+    return [b for b in before if b.kind not in RESOLUTIONS and (b.doc, b.receipt) not in void]
+
+
+def holder(rows: Sequence[SerialSighting]) -> SerialSighting | None:
+    """The step that put the unit in the hub's stock, if its last step left it there (a
+    pack or a transfer's pick took it out)."""
+    for b in reversed(rows):
+        if b.kind in _OUT:
+            return None
+        if b.kind in _IN and b.kind != "put_away":
+            return b
+    return None
+
+
+def _where(b: SerialSighting | _Seen, node: str | None) -> dict[str, str]:
+    return {
+        "receipt": str(b.receipt or b.doc),
+        "doc": b.doc,
+        "warehouse": str(b.warehouse or "-"),
+        "node": node or HUB,
+    }
+
+
 def _conflict(
-    seen: _Seen, before: Sequence[SerialSighting], staged: Sequence[_Seen]
-) -> Conflict | None:
-    """Why ``seen`` cannot be the same unit's next step, or ``None``."""
+    seen: _Seen,
+    node: str | None,
+    before: Sequence[SerialSighting],
+    staged: Sequence[_Seen],
+    cancelled: set[str],
+) -> tuple[Conflict, SerialSighting | None] | None:
+    """Why ``seen`` cannot be the same unit's next step, and the earlier step it clashes
+    with when that one turns red too; ``None`` when it can."""
     if any(s.serial == seen.serial and s.kind == seen.kind for s in staged):
-        return TWICE_IN_FACT, {"serial": seen.serial, "kind": seen.kind}
-    if seen.kind == "received":
-        first = next((b for b in before if b.kind == "received"), None)
-        if first is not None:
-            day = f"{first.at:%Y-%m-%d}"
-            return RECEIVED_TWICE, {
+        return (TWICE_IN_FACT, {"serial": seen.serial, "kind": seen.kind}), None
+    if seen.kind in RECEIVING:
+        # A unit received while one with its serial is in stock: a PO receipt (from any
+        # node or the API: serials are checked across all receipts of the hub; a serial
+        # with its GTIN identifies one item, GS1 General Specifications §3.5.2 AI (21)), or a second
+        # receipt of the same transfer still booked (a unit cannot arrive twice; a unit
+        # shipped by the hub scanned no serial, so a transfer receipt of a unit in stock
+        # elsewhere is the normal case).
+        first = holder(before)
+        if first is not None and (
+            seen.kind == "received"
+            or (
+                first.kind == "transfer_received"
+                and first.doc == seen.doc
+                and first.receipt not in cancelled
+            )
+        ):
+            was, now = _where(first, first.node_id), _where(seen, node)
+            said = {
                 "serial": seen.serial,
-                "receipt": str(first.receipt),
-                "po": first.doc,
-                "day": day,
+                **was,
+                "day": f"{first.at:%Y-%m-%d}",
+                **{f"this_{k}": v for k, v in now.items()},
             }
+            return (RECEIVED_AGAIN, said), first
     if seen.kind == "transfer_shipped":
         last = next(
             (b for b in reversed(before) if b.kind == "transfer_shipped" or b.kind in _BACK),
             None,
         )
         if last is not None and last.kind == "transfer_shipped":
-            return SHIPPED_TWICE, {
-                "serial": seen.serial,
-                "transfer": last.doc,
-                "shipment": str(last.receipt),
-            }
+            return (
+                SHIPPED_TWICE,
+                {"serial": seen.serial, "transfer": last.doc, "shipment": str(last.receipt)},
+            ), None
     if seen.kind == "packed":
         last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
         if last is not None and last.kind == "packed" and last.doc != seen.doc:
-            return PACKED_TWICE, {"serial": seen.serial, "order": last.doc}
+            return (PACKED_TWICE, {"serial": seen.serial, "order": last.doc}), None
     return None
 
 
-def record(
-    session: Session, account_id: int, node: str, ev: Event, now: datetime
-) -> list[Conflict]:
-    """Keep the serials of one applied fact; return the conflicts found (a task each), each
-    as its sentence and parameters (the sighting keeps the English)."""
-    seen = _sightings(node, ev)
-    if not seen:
-        return []
-    serials = sorted({s.serial for s in seen})
+def record(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> list[Found]:
+    """Keep the serials of one applied fact; return the conflicts found (a task each)."""
+    return keep(session, account_id, node, _sightings(node, ev), _event_time(ev.hlc, now), now)
+
+
+def rows_of(
+    session: Session, account_id: int, serials: Sequence[str], *, lock: bool = False
+) -> dict[str, list[SerialSighting]]:
+    """Each serial's sightings in the order they were written."""
     rows: dict[str, list[SerialSighting]] = {s: [] for s in serials}
-    for i in range(0, len(serials), 500):
-        for row in session.execute(
+    wanted = sorted(set(serials))
+    for i in range(0, len(wanted), 500):
+        q = (
             select(SerialSighting)
             .where(
                 SerialSighting.account_id == account_id,
-                SerialSighting.serial.in_(serials[i : i + 500]),
+                SerialSighting.serial.in_(wanted[i : i + 500]),
             )
             .order_by(SerialSighting.id)
-        ).scalars():
+        )
+        for row in session.execute(q.with_for_update() if lock else q).scalars():
             rows[row.serial].append(row)
-    at = _event_time(ev.hlc, now)
+    return rows
+
+
+def _cancelled(session: Session, account_id: int, seen: Sequence[_Seen]) -> set[str]:
+    """The transfer receipts among ``seen``'s documents taken back by 取消入库."""
+    docs = sorted({s.doc for s in seen if s.kind == "transfer_received"})
+    if not docs:
+        return set()
+    return set(
+        session.execute(
+            select(TransferReceipt.receipt_id)
+            .join(Transfer, Transfer.id == TransferReceipt.transfer_id)
+            .where(
+                Transfer.account_id == account_id,
+                Transfer.number.in_(docs),
+                TransferReceipt.reversal_id.is_not(None),
+            )
+        ).scalars()
+    )
+
+
+def keep(
+    session: Session,
+    account_id: int,
+    node: str | None,
+    seen: Sequence[_Seen],
+    at: datetime,
+    now: datetime,
+) -> list[Found]:
+    """Write ``seen`` (one fact's, or one API receipt's, sightings) into the units' traces;
+    return the conflicts found, each with the rows it flagged."""
+    if not seen:
+        return []
+    rows = rows_of(session, account_id, [s.serial for s in seen])
+    cancelled = _cancelled(session, account_id, seen)
     staged: list[_Seen] = []
-    conflicts: list[Conflict] = []
+    found: list[Found] = []
     for s in seen:
         before = rows[s.serial]
         if s.receipt is not None and any(
@@ -261,30 +420,35 @@ def record(
         last = before[-1] if before else None
         if last is not None and (last.kind, last.doc, last.receipt) == (s.kind, s.doc, s.receipt):
             continue  # the unit's last step again (a pack resent under a new seq): one step
-        found = _conflict(s, before, staged)
+        hit = _conflict(s, node, live(before), staged, cancelled)
         staged.append(s)
-        why = None if found is None else found[0] % found[1]
-        if found is not None:
-            conflicts.append(found)
-        session.add(
-            SerialSighting(
-                account_id=account_id,
-                serial=s.serial,
-                sku_code=s.sku_code,
-                kind=s.kind,
-                at=at,
-                recorded_at=now,
-                node_id=node,
-                warehouse=s.warehouse,
-                bin=s.bin,
-                doc=s.doc,
-                receipt=s.receipt,
-                detail=s.detail,
-                conflict=why,
-            )
+        row = SerialSighting(
+            account_id=account_id,
+            serial=s.serial,
+            sku_code=s.sku_code,
+            kind=s.kind,
+            at=at,
+            recorded_at=now,
+            node_id=node,
+            warehouse=s.warehouse,
+            bin=s.bin,
+            doc=s.doc,
+            receipt=s.receipt,
+            detail=english(s.said),
+            said=list(s.said) or None,
+            conflict=None if hit is None else hit[0][0] % hit[0][1],
         )
+        session.add(row)
+        if hit is not None:
+            flagged = [row]
+            first = hit[1]
+            if first is not None:
+                if first.conflict is None:
+                    first.conflict = SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
+                flagged.append(first)  # linked to the newest task naming it
+            found.append(Found(hit[0], flagged))
     session.flush()
-    return conflicts
+    return found
 
 
 def trace(session: Session, account_id: int, serial: str) -> list[Step]:
@@ -315,6 +479,8 @@ def trace(session: Session, account_id: int, serial: str) -> list[Step]:
                 r.receipt,
                 r.detail,
                 r.conflict,
+                r.said,
+                r.task,
             ),
         )
         for r in rows

@@ -47,6 +47,9 @@ OrdersAction = Annotated[WebUser, Depends(action("orders:read"))]
 StockPage = Annotated[WebUser, Depends(page("stock:read"))]
 #: Saving one's own F10 columns changes no stock: reading it is the scope it needs.
 StockAction = Annotated[WebUser, Depends(action("stock:read"))]
+#: A serial's conflict resolved (cloud/inbound/serial_conflicts.py): the API's route needs
+#: stock:write.
+StockWriteAction = Annotated[WebUser, Depends(action("stock:write"))]
 UsersPage = Annotated[WebUser, Depends(page("users:admin"))]
 UsersAction = Annotated[WebUser, Depends(action("users:admin"))]
 RulesAction = Annotated[WebUser, Depends(action("rules:write"))]

@@ -15,6 +15,7 @@ from cloud import facts, tasks
 from cloud.api.deps import PublicId, SessionDep
 from cloud.api.order_filter import Blank
 from cloud.api.schemas import ResolveIn
+from cloud.inbound import serial_conflicts
 from cloud.web import i18n, refusals
 from cloud.web.deps import TasksAction, TasksPage
 from cloud.web.render import locale_of, render
@@ -46,6 +47,8 @@ def task_list(
             "details": [tasks.detail_in(t, gettext) for t in rows[:100]],
             # A resolution the hub wrote in the page's language; a person's as typed.
             "resolutions": [tasks.resolution_in(t, gettext) for t in rows[:100]],
+            # A serial received twice is decided on its trace (its two buttons).
+            "serials": [serial_conflicts.serial_of(t) for t in rows[:100]],
             "more": len(rows) > 100,
             "status": status,
             "kind": kind or "",

@@ -78,7 +78,7 @@ from cloud.finance.einvoice import invoices as einvoices
 from cloud.finance.einvoice.lines import LineIn
 from cloud.finance.events import record
 from cloud.finance.postings import Line, OrderShipped, SupplierReceipt
-from cloud.inbound import transfer_pick, transfer_ship
+from cloud.inbound import receipts, serial_conflicts, transfer_pick, transfer_ship
 from cloud.nodes import history, ownership
 from cloud.seed import BEIJING, seed_demo
 from cloud.settings import Settings
@@ -457,6 +457,14 @@ FOREIGN: list[Case] = [
     ),
     # a unit's serial trace (cloud/stock/serials.py)
     Case("GET", "/api/v1/serials/{serial}", 404),
+    # A's serial received twice, its conflict resolved by A's control
+    # (cloud/inbound/serial_conflicts.py)
+    Case(
+        "POST",
+        "/api/v1/serials/{serial}/resolve",
+        404,
+        {"receipt": "A-SN-RC-2", "action": "mislabel"},
+    ),
     Case(
         "POST",
         "/api/v1/finance/orders/{order_no}/prepayment-refunds",
@@ -1221,6 +1229,12 @@ def _world(client: TestClient) -> World:
     engine: Engine = app.state.engine
     with transaction(session_factory(engine)) as s:
         apply_batch(s, Batch(node=NODE, events=(picked, returned)), now)
+        # A_SERIAL received twice on the API (two units carry it): a conflict with its task.
+        for rid in ("A-SN-RC-1", "A-SN-RC-2"):
+            line = receipts.ReceiptLine(PHONE_CASE, 1, serials=(A_SERIAL,))
+            serial_conflicts.record_receipt(
+                s, a_id, "PO-2026-001", rid, "WH1", [line], "admin", now
+            )
         history.record(s, s.get_one(Node, NODE), now, timedelta(days=14))  # a history sample
         for n in (1, 2):
             tasks.open_task(s, a_id, "fact_conflict", f"A-TASK-MARKER {n}", now, node_id=NODE)

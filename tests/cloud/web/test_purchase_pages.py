@@ -134,7 +134,25 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert "质检合格" in trace and "冲突" not in trace
     _serial_fact(demo_app, 2, "RC-PAGE-2")  # the same serial received again: flagged
     trace = c.get(f"/web/stock/serials?serial={SERIAL}", headers=ZH).text
-    assert "冲突" in trace and "在收货单 RC-PAGE-1（采购单 PO-2026-001）入库" in trace
+    assert "冲突" in trace and "已在库：来自收货单 RC-PAGE-1（PO-2026-001，仓库 WH1" in trace
+    assert "又在收货单 RC-PAGE-2（PO-2026-001，仓库 WH1" in trace  # the first step red too
+    # The lead's buttons on the flagged receipts; a post without the form's token is refused.
+    assert trace.count("给这件商品换新序列号") == 2 and "认定此记录为错贴标签" in trace
+    # The task links the trace, where the lead decides.
+    queue = c.get("/web/tasks?kind=serial_conflict", headers=ZH).text
+    assert f'href="/web/stock/serials?serial={SERIAL}">到序列号追踪页处理</a>' in queue
+    form = {"serial": SERIAL, "receipt": "RC-PAGE-2", "action": "new_serial", "note": "换标"}
+    assert c.post("/web/stock/serials/resolve", data=form).status_code == 403
+    assert "给这件商品换新序列号" in c.get(f"/web/stock/serials?serial={SERIAL}").text
+    r = c.post("/web/stock/serials/resolve", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "冲突已处理" in r.text, r.text
+    assert "已换新序列号" in r.text and "给这件商品换新序列号" not in r.text
+    new = re.search(r"HUB-S\d{7}", r.text)
+    assert new is not None
+    got = c.get(f"/web/stock/serials?serial={new[0]}", headers=ZH).text
+    assert "由中心为收货单 RC-PAGE-2 的那件商品签发（原序列号 SN-PAGE-0001）" in got
+    r = c.post("/web/stock/serials/resolve", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 409 and "没有待处理的冲突" in r.text
     # Moved on a transfer (WH1's bin A-02 to A-01, shipped at the hub): the shipment shows.
     body = {
         "number": "TR-PAGE-1",
@@ -188,6 +206,15 @@ def test_another_seller_sees_none_of_the_first_ones_purchases_or_serials(
     assert b.get("/web/stock/purchase-orders/PO-2026-001").status_code == 404
     r = b.get(f"/web/stock/serials?serial={SERIAL}")
     assert r.status_code == 404 and LEATHER not in r.text
+    # B resolving A's serial: 404, A's trace unchanged.
+    _serial_fact(demo_app, 2, "RC-PAGE-2")  # received twice: a conflict A may resolve
+    before = demo_app.get("/api/v1/purchase-orders/PO-2026-001", headers=h).json()
+    a_trace = demo_app.get(f"/api/v1/serials/{SERIAL}", headers=h).json()
+    assert a_trace["conflicts"] == 2
+    form = {"serial": SERIAL, "receipt": "RC-PAGE-2", "action": "mislabel", "csrf": b.csrf}  # type: ignore[attr-defined]
+    r = b.post("/web/stock/serials/resolve", data=form)
+    assert r.status_code == 404 and LEATHER not in r.text
+    assert demo_app.get(f"/api/v1/serials/{SERIAL}", headers=h).json() == a_trace
     # B's form naming A's supplier and warehouse: refused, nothing of A's changed.
     r = b.post(
         "/web/stock/purchase-orders",

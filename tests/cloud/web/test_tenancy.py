@@ -278,6 +278,10 @@ ROUTES = {
         "/web/stock/purchase-orders/{number}/delivery-refs",
     ): "test_purchase_pages.py: 404 for A's PO, its references unchanged",
     ("GET", "/web/stock/serials"): "test_purchase_pages.py: 404 for A's serial",
+    (
+        "POST",
+        "/web/stock/serials/resolve",
+    ): "test_purchase_pages.py: 404 for A's serial, A's trace unchanged",
     ("GET", "/web/stock/transfers/new"): "test_purchase_pages.py: none of A's warehouses",
     ("POST", "/web/stock/transfers"): "test_purchase_pages.py: refused for A's warehouses",
     ("GET", "/web/aftersales/new"): "test_purchase_pages.py: 404 for A's order, no lines",

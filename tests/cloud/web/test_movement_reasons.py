@@ -137,10 +137,9 @@ def test_movement_reasons_in_the_page_language(
             number,
             "PO-MV-1",
             "RC-MV-1",
-            "user:admin",
+            "admin",  # a person by their login
         }
         known |= {f"RR-{number}", *s.execute(select(Warehouse.code)).scalars()}
-        known |= {f"node:{n}" for n in s.execute(select(Node.node_id)).scalars()}
         known |= {*s.execute(select(Node.node_id)).scalars()}
     zh_rows: list[str] = []
     for sku in (SKU, counted):
@@ -180,8 +179,10 @@ def test_the_hubs_actors_and_a_hold_without_reason_in_the_page_language(
 
     zh = i18n.translations("zh_CN").gettext
     assert all(actor_in(a, zh) != a for a in SYSTEM_ACTORS)
-    assert actor_in("node:wh1-pick-1", zh) == "node:wh1-pick-1" and actor_in("张三", zh) == "张三"
+    assert actor_in("node:wh1-pick-1", zh) == "节点 wh1-pick-1" and actor_in("张三", zh) == "张三"
+    assert actor_in("user:admin", zh) == "admin"  # a person by their login, no "user:"
     assert actor_in("auto-audit", lambda m: m) == "auto-audit"
+    assert actor_in("user:admin", lambda m: m) == "user:admin"  # English: as the API says it
     sessions = demo_app.app.state.sessions  # type: ignore[attr-defined]
     c = browser_client()
     page = c.get(f"/web/orders/{HELD}", headers=ZH).text

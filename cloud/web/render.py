@@ -20,6 +20,7 @@ from cloud.orders.reasons import actor_in, line_in, reason_in
 from cloud.orders.trade_words import unusable_in
 from cloud.web import i18n
 from cloud.web.alarms import alarm_in
+from cloud.web.ledger_words import kind_in, memo_in
 from cloud.web.session import PREFIX, WebUser
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -104,6 +105,9 @@ def environment(locale: str) -> Environment:
     env.filters["actor"] = functools.partial(actor_in, gettext=i18n.translations(locale).gettext)
     # A node's alarm: the edge's English read as a sentence (cloud/web/alarms.py).
     env.filters["alarm"] = lambda text: alarm_in(text, i18n.translations(locale).gettext)
+    # A journal entry's kind and the poster's memo (cloud/web/ledger_words.py).
+    env.filters["event_kind"] = lambda kind: kind_in(kind, i18n.translations(locale).gettext)
+    env.filters["memo"] = lambda memo: memo_in(memo, i18n.translations(locale).gettext)
     env.globals["P"] = PREFIX
     return env
 

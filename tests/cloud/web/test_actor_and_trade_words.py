@@ -149,3 +149,35 @@ def test_a_persons_actions_named_by_login_on_the_chinese_pages(
     page = c.get(f"/web/orders/{AUDITED}", headers=ZH).text
     assert "admin" in _history(page, 4) and "user:" not in page
     assert "user:admin" in _history(c.get(f"/web/orders/{AUDITED}", headers=EN).text, 4)
+
+
+def test_a_journal_entrys_kind_and_memo_in_the_page_language(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """The books, an order's money and a buyer's statement showed the poster's codes and
+    memos in English ("order_paid", "order paid") on the Chinese pages; now by their names,
+    the English page and the API as stored."""
+    from datetime import timedelta
+
+    from cloud.finance import poster
+    from cloud.web import i18n
+    from cloud.web.ledger_words import EVENT_KINDS, kind_in, memo_in
+    from tests.cloud.web.conftest import HELD
+
+    zh = i18n.translations("zh_CN").gettext
+    assert all(kind_in(k, zh) != k for k in EVENT_KINDS)
+    assert memo_in("reverses JY1#2 order_shipped", zh) == "冲销 JY1#2 订单发货"
+    assert memo_in("prepayment refund 买家退订", zh) == "预收款退款 买家退订"
+    assert memo_in("付给东莞皮具厂", zh) == "付给东莞皮具厂"  # a person's words
+    assert memo_in("order paid", lambda m: m) == "order paid"
+    poster.tick(demo_app.app.state.sessions, datetime.now(UTC) + timedelta(minutes=1))  # type: ignore[attr-defined]
+    c = browser_client()
+    for page in (
+        "/web/finance?account=2203",
+        f"/web/finance/orders?order_no={HELD}",
+        f"/web/finance/statements?kind=buyer&party=buyer-{HELD[-3:]}",
+    ):
+        zh_page, en_page = c.get(page, headers=ZH).text, c.get(page, headers=EN).text
+        assert "<td>订单付款</td>" in zh_page, page
+        assert "order_paid" not in zh_page and "order paid" not in zh_page, page
+        assert "<td>order_paid</td><td>order paid</td>" in en_page, page

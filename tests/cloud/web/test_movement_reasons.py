@@ -25,6 +25,7 @@ from cloud.db.models import Account, Node, PurchaseOrderLine, StockMovement, War
 from tests.cloud.conftest import login
 from tests.cloud.web.conftest import HELD, count_variance
 from tests.cloud.web.test_task_details import _english_left
+from tests.support.said import assert_migrated, assert_parsed_as
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
@@ -260,34 +261,13 @@ OLD_CHANGES = [
 
 
 def test_old_channel_change_details_parse_as_the_same_english() -> None:
-    from cloud.orders.reasons import line_in
-    from cloud.web import i18n
-
-    zh = i18n.translations("zh_CN").gettext
-    for kind, english, chinese in OLD_CHANGES:
-        said = MIGRATION.parse(kind, english, "channel_change")
-        if chinese is None:
-            assert said is None, english
-            continue
-        assert said is not None, english
-        assert line_in(said["msgid"], said["params"], english, lambda m: m) == english
-        assert line_in(said["msgid"], said["params"], english, zh) == chinese, english
+    assert_parsed_as(
+        (MIGRATION.parse(kind, en, "channel_change"), en, zh) for kind, en, zh in OLD_CHANGES
+    )
 
 
 def test_old_movement_reasons_parse_as_the_same_english() -> None:
-    from cloud.orders.reasons import line_in
-    from cloud.web import i18n
-
-    zh = i18n.translations("zh_CN").gettext
-    for kind, english, chinese in OLD_REASONS:
-        said = MIGRATION.parse(kind, english)
-        if chinese is None:
-            assert said is None, english
-            assert line_in(None, None, english, zh) == english
-            continue
-        assert said is not None, english
-        assert line_in(said["msgid"], said["params"], english, lambda m: m) == english
-        assert line_in(said["msgid"], said["params"], english, zh) == chinese, english
+    assert_parsed_as((MIGRATION.parse(kind, en), en, zh) for kind, en, zh in OLD_REASONS)
 
 
 def test_old_movements_migrated_on_upgrade(
@@ -328,8 +308,6 @@ def test_old_movements_migrated_on_upgrade(
             .where(StockMovement.sku_code == "OLD-1")
             .order_by(StockMovement.created_at)
         ).all()
-    assert [(r.reason, r.message is not None) for r in rows] == [
-        (english, chinese is not None) for _, english, chinese in OLD_REASONS
-    ]
+    assert_migrated(rows, [(english, chinese) for _, english, chinese in OLD_REASONS])
     page = browser_client().get("/web/stock/movements", params={"sku": "OLD-1"}, headers=ZH)
     assert _column(page.text, 7) == [chinese or english for _, english, chinese in OLD_REASONS]

@@ -100,8 +100,8 @@ def environment(locale: str) -> Environment:
     # A channel change's detail: intake's English about an unusable address said too.
     env.filters["change"] = functools.partial(_change, i18n.translations(locale).gettext)
     env.filters["said"] = functools.partial(_said, i18n.translations(locale).gettext)
-    # Who did it: the hub's own actors by a name in the page's language, people and nodes as
-    # they are (cloud/orders/reasons.py ``SYSTEM_ACTORS``).
+    # Who did it: the hub's own actors by a name in the page's language, a person by their
+    # login, a node as "节点 ID" (cloud/errors.py ``actor_in``; English: as stored).
     env.filters["actor"] = functools.partial(actor_in, gettext=i18n.translations(locale).gettext)
     # A node's alarm: the edge's English read as a sentence (cloud/web/alarms.py).
     env.filters["alarm"] = lambda text: alarm_in(text, i18n.translations(locale).gettext)

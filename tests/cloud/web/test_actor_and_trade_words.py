@@ -149,6 +149,16 @@ def test_a_persons_actions_named_by_login_on_the_chinese_pages(
     page = c.get(f"/web/orders/{AUDITED}", headers=ZH).text
     assert "admin" in _history(page, 4) and "user:" not in page
     assert "user:admin" in _history(c.get(f"/web/orders/{AUDITED}", headers=EN).text, 4)
+    # A "by" column outside the history (a rule's version, the users' list) says it too.
+    rule = c.get("/web/rules/default-zto", headers=ZH).text
+    assert "v1 · 演示数据 ·" in rule and "seed-demo" not in rule
+    assert "v1 · seed-demo ·" in c.get("/web/rules/default-zto", headers=EN).text
+    r = c.post(
+        "/web/users",
+        data={"csrf": c.csrf, "username": "clerk", "password": "x" * 12, "role": "auditor"},
+    )
+    users = c.get("/web/users", headers=ZH).text
+    assert "clerk" in users and "user:" not in users, r.text
 
 
 def test_a_journal_entrys_kind_and_memo_in_the_page_language(

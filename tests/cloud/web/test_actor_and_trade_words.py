@@ -191,3 +191,21 @@ def test_a_journal_entrys_kind_and_memo_in_the_page_language(
         assert "<td>订单付款</td>" in zh_page, page
         assert "order_paid" not in zh_page and "order paid" not in zh_page, page
         assert "<td>order_paid</td><td>order paid</td>" in en_page, page
+
+
+def test_a_receipts_source_named_on_the_transfer_page(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """A transfer's receipt booked on the API showed its source "api" on the Chinese page;
+    now 接口或页面 (a node's receipt names the node by its id)."""
+    from tests.cloud.web.test_transfer_pages import _api_transfer
+
+    _api_transfer(demo_app, "TR-SRC-1", receive=1)
+    c = browser_client()
+    page = c.get("/web/stock/transfers/TR-SRC-1", headers=ZH).text
+    row = re.search(r"<tr><td>TR-SRC-1-R1</td><td>(.*?)</td>", page)
+    assert row and row.group(1) == "接口或页面", page
+    assert (
+        "<td>TR-SRC-1-R1</td><td>API or page</td>"
+        in c.get("/web/stock/transfers/TR-SRC-1", headers=EN).text
+    )

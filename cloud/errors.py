@@ -17,12 +17,60 @@ without it reaches the pages in English.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 
 def N_(msgid: str) -> str:
     """Mark a domain sentence for translation (extracted by pybabel); returns it unchanged."""
     return msgid
+
+
+# --- who did it -------------------------------------------------------------------------
+#: The hub's own actors, as a history line, a decision or a ledger movement names who did it:
+#: a name in the page's language (English: the code, as the API says it).
+SYSTEM_ACTORS: Final = {
+    "auto-audit": N_("auto-audit"),
+    "channel": N_("channel sync"),
+    "waybills": N_("e-waybill service"),
+    "hub": N_("hub"),
+    "system": N_("system"),
+    "cli": N_("command line"),
+    "operator": N_("operator (command line)"),
+    "seed-demo": N_("demo data"),
+}
+#: An actor with a kind before its name (cloud/auth.py ``Principal.actor`` "user:admin";
+#: cloud/facts.py "node:wh1-pick-1"): the kind said in the page's language around the name.
+#: The Chinese shows a person by their login alone ("admin", issue 15: no "user:" prefix
+#: left on a Chinese page); English keeps the code, as the API says it.
+ACTOR_KINDS: Final = {
+    "user": N_("user %(name)s"),
+    "node": N_("node %(name)s"),
+}
+#: A sentence's parameters that name who did it ("changed by %(by)s"): said as
+#: :func:`actor_in` says them, so a refusal on a Chinese page does not read "user:admin".
+ACTOR_PARAMS: Final = frozenset({"actor", "by", "who"})
+
+
+def actor_in(actor: Any, gettext: Callable[[str], str]) -> Any:
+    """Who did it, in the language of ``gettext``: the hub's own actors by a name, a user by
+    their login and a node by its id with the word for a node; anyone else (a person's name
+    typed) as stored. English keeps the code ("auto-audit", "user:admin"), as the API says
+    it: a catalogue without the word leaves the actor as it is."""
+    if not isinstance(actor, str) or not actor:
+        return "" if actor is None else actor
+    if actor in SYSTEM_ACTORS:
+        said = gettext(SYSTEM_ACTORS[actor])
+        return actor if said == SYSTEM_ACTORS[actor] else said
+    kind, sep, name = actor.partition(":")
+    if not sep or not name or kind not in ACTOR_KINDS:
+        return actor
+    said = gettext(ACTOR_KINDS[kind])
+    if said == ACTOR_KINDS[kind]:
+        return actor
+    try:
+        return said % {"name": name}
+    except (KeyError, ValueError, TypeError):  # a broken translation: as stored
+        return actor
 
 
 def translate(
@@ -32,7 +80,10 @@ def translate(
     sentence has no id or its translation is broken."""
     text = gettext(msgid) if msgid else english
     try:
-        values = {k: _word(v, gettext) for k, v in params.items()}
+        values = {
+            k: actor_in(v, gettext) if k in ACTOR_PARAMS else _word(v, gettext)
+            for k, v in params.items()
+        }
         return text % values if values else text
     except (KeyError, ValueError, TypeError):  # a broken translation: the English one
         return english
@@ -211,7 +262,10 @@ def say(msgid: str, params: Mapping[str, Any], gettext: Gettext = _identity) -> 
     identity) by default. A broken translation falls back to the English sentence."""
     text = gettext(msgid)
     try:
-        values = {k: _value(v, gettext) for k, v in params.items()}
+        values = {
+            k: actor_in(v, gettext) if k in ACTOR_PARAMS else _value(v, gettext)
+            for k, v in params.items()
+        }
         return text % values if values else text
     except (KeyError, ValueError, TypeError):
         if gettext is _identity:

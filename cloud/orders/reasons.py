@@ -23,10 +23,16 @@ from typing import Any, Final, Literal
 
 from cloud.errors import N_
 
+# Who did it (a history line's, a decision's, a movement's actor): cloud/errors.py, where a
+# refusal's "changed by %(by)s" names the same actors; importable from here as before.
+from cloud.errors import SYSTEM_ACTORS as SYSTEM_ACTORS
+from cloud.errors import actor_in as actor_in
+
 # A history line's columns and its English: cloud/errors.py, where the ledger's movements
 # (cloud/stock/ledger.py) write theirs the same way; importable from here as before.
 from cloud.errors import english as english
 from cloud.errors import written as written
+from cloud.orders.trade_words import with_trade_words
 from cloud.tasks import Gettext, say, sentence
 
 #: A reason as a sentence: ``{"msgid", "params"}`` (cloud/tasks.py ``sentence``).
@@ -71,19 +77,6 @@ CHANNEL_LABELS: Final = {
     "pdd": N_("Pinduoduo"),
     "shop": N_("online shop"),
     "shopify": N_("Shopify"),
-}
-#: The hub's own actors, as a history line, a decision or a ledger movement names who did it:
-#: a name in the page's language (English: the code, as the API says it). A person's login
-#: and a node's id ("node:wh1-pick-1") are names and stay as they are.
-SYSTEM_ACTORS: Final = {
-    "auto-audit": N_("auto-audit"),
-    "channel": N_("channel sync"),
-    "waybills": N_("e-waybill service"),
-    "hub": N_("hub"),
-    "system": N_("system"),
-    "cli": N_("command line"),
-    "operator": N_("operator (command line)"),
-    "seed-demo": N_("demo data"),
 }
 #: Two parts of one history line joined as the hub always joined them in English ("wave W1,
 #: pick node wh1-pick-1"); the Chinese joins them with "，". A longer list nests (:func:`commas`).
@@ -179,7 +172,8 @@ def reason_in(
     word for it when it is a fixed reason."""
     if not message:
         return gettext(reason) if reason else reason
-    return say(message, _labelled(params or {}, gettext), gettext)
+    said = with_trade_words(message, params or {}, gettext)
+    return say(message, _labelled(said, gettext), gettext)
 
 
 # --- an order's history line (migration 0048) ------------------------------------------
@@ -208,13 +202,5 @@ def line_in(
     words, or a line from before 0048 whose English did not parse: shown as stored."""
     if not message:
         return reason or ""
-    return say(message, _labelled(params or {}, gettext), gettext)
-
-
-def actor_in(actor: str | None, gettext: Gettext) -> str:
-    """Who did it, in the language of ``gettext``: the hub's own actors by a name, anyone
-    else as stored. English keeps the code ("auto-audit"), as the API says it."""
-    if not actor or actor not in SYSTEM_ACTORS:
-        return actor or ""
-    said = gettext(SYSTEM_ACTORS[actor])
-    return actor if said == SYSTEM_ACTORS[actor] else said
+    said = with_trade_words(message, params or {}, gettext)
+    return say(message, _labelled(said, gettext), gettext)

@@ -507,6 +507,27 @@ def hold_said(
     return []
 
 
+def _by_order(
+    session: Session,
+    account_id: int,
+    order_nos: list[str],
+    table: Any,
+    fields: Sequence[str],
+    *where: Any,
+) -> dict[str, list[dict[str, Any]]]:
+    """The rows of ``table`` (an order's decisions or history lines, by ``order_id``) that
+    meet ``where``, as ``fields`` mappings in id order, for each of the account's orders."""
+    out: dict[str, list[dict[str, Any]]] = {no: [] for no in order_nos}
+    for no, *values in session.execute(
+        select(_O.order_no, *(table[f] for f in fields))
+        .join(SalesOrder.__table__, _O.id == table.order_id)
+        .where(_O.account_id == account_id, _O.order_no.in_(order_nos), *where)
+        .order_by(table.id)
+    ):
+        out[no].append(dict(zip(fields, values, strict=True)))
+    return out
+
+
 def holds_said(
     session: Session, account_id: int, rows: Sequence[dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -514,29 +535,14 @@ def holds_said(
     held = {r["order_no"]: r["hold_reason"] for r in rows if r.get("on_hold")}
     if not held:
         return {}
-    found: dict[str, list[dict[str, Any]]] = {no: [] for no in held}
-    for no, *values in session.execute(
-        select(_O.order_no, *(_D[f] for f in SAID_FIELDS))
-        .join(SalesOrder.__table__, _O.id == _D.order_id)
-        .where(
-            _O.account_id == account_id,
-            _O.order_no.in_(list(held)),
-            _D.outcome == "hold",
-        )
-        .order_by(_D.id)
-    ):
-        found[no].append(dict(zip(SAID_FIELDS, values, strict=True)))
-    lines: dict[str, list[dict[str, Any]]] = {no: [] for no in held}
-    for no, *values in session.execute(
-        select(_O.order_no, *(_H[f] for f in LOG_SAID_FIELDS))
-        .join(SalesOrder.__table__, _O.id == _H.order_id)
-        .where(
-            _O.account_id == account_id,
-            _O.order_no.in_(list(held)),
-            _H.action == "hold",
-            _H.message.is_not(None),
-        )
-        .order_by(_H.id)
-    ):
-        lines[no].append(dict(zip(LOG_SAID_FIELDS, values, strict=True)))
+    found = _by_order(session, account_id, list(held), _D, SAID_FIELDS, _D.outcome == "hold")
+    lines = _by_order(
+        session,
+        account_id,
+        list(held),
+        _H,
+        LOG_SAID_FIELDS,
+        _H.action == "hold",
+        _H.message.is_not(None),
+    )
     return {no: hold_said(held[no], ds, lines[no]) for no, ds in found.items()}

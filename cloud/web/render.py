@@ -17,8 +17,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from cloud.errors import Said, say
 from cloud.orders.audit_rules import CHINA
 from cloud.orders.reasons import actor_in, line_in, reason_in
+from cloud.orders.trade_words import unusable_in
 from cloud.web import i18n
 from cloud.web.alarms import alarm_in
+from cloud.web.ledger_words import kind_in, memo_in
 from cloud.web.session import PREFIX, WebUser
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -57,6 +59,15 @@ def _line(gettext: Callable[[str], str], h: Any) -> str:
     return line_in(get("message"), get("params"), get("reason"), gettext)
 
 
+def _change(gettext: Callable[[str], str], c: dict[str, Any]) -> str:
+    """A channel change's detail (cloud/channels/views.py ``changes``): our sentence said; an
+    address change held for an unusable address, intake's English said too
+    (cloud/orders/trade_words.py); a marketplace's own words as they are."""
+    if not c.get("message") and c.get("kind") == "address":
+        return unusable_in(c.get("reason") or "", gettext)
+    return _line(gettext, c)
+
+
 def _said(gettext: Callable[[str], str], s: Said | str) -> str:
     """A sentence the domain returned (``cloud.errors.sentence``) in the page's language."""
     return say(str(s["msgid"]), s.get("params") or {}, gettext) if isinstance(s, dict) else s
@@ -86,12 +97,17 @@ def environment(locale: str) -> Environment:
     env.filters["reasons"] = functools.partial(_reasons, i18n.translations(locale).gettext)
     # An order's history line: a sentence the hub wrote, or a person's words as typed (0048).
     env.filters["line"] = functools.partial(_line, i18n.translations(locale).gettext)
+    # A channel change's detail: intake's English about an unusable address said too.
+    env.filters["change"] = functools.partial(_change, i18n.translations(locale).gettext)
     env.filters["said"] = functools.partial(_said, i18n.translations(locale).gettext)
-    # Who did it: the hub's own actors by a name in the page's language, people and nodes as
-    # they are (cloud/orders/reasons.py ``SYSTEM_ACTORS``).
+    # Who did it: the hub's own actors by a name in the page's language, a person by their
+    # login, a node as "节点 ID" (cloud/errors.py ``actor_in``; English: as stored).
     env.filters["actor"] = functools.partial(actor_in, gettext=i18n.translations(locale).gettext)
     # A node's alarm: the edge's English read as a sentence (cloud/web/alarms.py).
     env.filters["alarm"] = lambda text: alarm_in(text, i18n.translations(locale).gettext)
+    # A journal entry's kind and the poster's memo (cloud/web/ledger_words.py).
+    env.filters["event_kind"] = lambda kind: kind_in(kind, i18n.translations(locale).gettext)
+    env.filters["memo"] = lambda memo: memo_in(memo, i18n.translations(locale).gettext)
     env.globals["P"] = PREFIX
     return env
 

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 from cloud.aftersales import requests, routes, workflow
 from cloud.api.deps import SessionDep
 from cloud.db.models import Warehouse
-from cloud.errors import N_, DomainError
+from cloud.errors import N_
 from cloud.stock.warehouses import list_warehouses
-from cloud.web import i18n
 from cloud.web.deps import OrdersAction, OrdersPage
-from cloud.web.render import locale_of, render
+from cloud.web.pages.forms import acted
+from cloud.web.render import render
 from cloud.web.session import PREFIX, PageError, WebUser, require
 
 router = APIRouter(prefix=PREFIX + "/aftersales")
@@ -98,14 +98,13 @@ async def damaged_route(request: Request, user: OrdersAction, session: SessionDe
         now, who = datetime.now(UTC), user.who
         routes.set_route(session, who.account_id, warehouse, to, who.actor, now)
 
-    try:
-        await asyncio.to_thread(run)
-    except DomainError as err:
-        session.rollback()  # the routes stay as they were
-        gettext = i18n.translations(locale_of(request)).gettext
-        errors = [err.translated(gettext)]
-        return _list(request, user, session, route_errors=errors, code=err.status)
-    return RedirectResponse(f"{PREFIX}/aftersales?done=route#damaged-title", status_code=303)
+    return await acted(
+        request,
+        session,
+        run,
+        f"{PREFIX}/aftersales?done=route#damaged-title",
+        lambda errors, code: _list(request, user, session, route_errors=errors, code=code),
+    )
 
 
 def _account_damaged(session: Session, account_id: int) -> str | None:

@@ -1,15 +1,20 @@
-"""What the dashboard's create forms share: lines typed one per row, and pydantic's refusals
-as sentences in the page's language (the same bodies the API validates)."""
+"""What the dashboard's forms share: lines typed one per row, pydantic's refusals as sentences
+in the page's language (the same bodies the API validates), and an action run with its
+refusal shown on the page again (:func:`acted`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Final
 
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
-from cloud.errors import N_
-from cloud.web.refusals import sentence
+from cloud.errors import N_, DomainError
+from cloud.web.refusals import gettext_of, sentence
 
 #: Why a typed line is not one (message id, values).
 LINE_ERRORS: Final = {
@@ -69,3 +74,21 @@ def validation_errors(
         )
         out.append((field, f"{where}: {text}" if where else text))
     return out
+
+
+async def acted(
+    request: Request,
+    session: Session,
+    run: Callable[[], object],
+    done: str,
+    refused: Callable[[list[str], int], Response],
+) -> Response:
+    """Run a form's domain action off the event loop (its writes block), then 303 to ``done``
+    (post/redirect/get). A refusal rolls the session back, so nothing is half-written, and
+    answers ``refused(errors, status)``: the page again with the sentence in its language."""
+    try:
+        await asyncio.to_thread(run)
+    except DomainError as err:
+        session.rollback()
+        return refused([err.translated(gettext_of(request))], err.status)
+    return RedirectResponse(done, status_code=303)

@@ -10,22 +10,21 @@ force (docs/channels.md "A node that never answers")."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import SessionDep
 from cloud.channels import pool_force, views, waybill_pool
-from cloud.errors import N_, DomainError, InvalidError
-from cloud.web import i18n
+from cloud.errors import N_, InvalidError
 from cloud.web.deps import ChannelsAction, ChannelsPage
-from cloud.web.render import locale_of, render
+from cloud.web.pages.forms import acted
+from cloud.web.render import render
 from cloud.web.session import PREFIX, WebUser, require
 
 router = APIRouter(prefix=PREFIX + "/waybills")
@@ -126,14 +125,13 @@ async def force_node(
 async def _node_action(
     request: Request, user: WebUser, session: Session, run: Callable[[], object], done: str
 ) -> Response:
-    try:
-        await asyncio.to_thread(run)
-    except DomainError as err:
-        session.rollback()  # the pools stay as they were
-        gettext = i18n.translations(locale_of(request)).gettext
-        errors = [err.translated(gettext)]
-        return _page(request, user, session, node_errors=errors, code=err.status)
-    return RedirectResponse(f"{PREFIX}/waybills?done={done}#nodes-title", status_code=303)
+    return await acted(
+        request,
+        session,
+        run,
+        f"{PREFIX}/waybills?done={done}#nodes-title",
+        lambda errors, code: _page(request, user, session, node_errors=errors, code=code),
+    )
 
 
 @router.post("/pools", include_in_schema=False)
@@ -162,11 +160,12 @@ async def set_pool(request: Request, user: ChannelsAction, session: SessionDep) 
         now = datetime.now(UTC)
         waybill_pool.set_target(session, user.who.account_id, node, carrier, body, now)
 
-    try:
-        await asyncio.to_thread(run)
-    except DomainError as err:
-        session.rollback()  # the pools stay as they were
-        gettext = i18n.translations(locale_of(request)).gettext
-        errors = [err.translated(gettext)]
-        return _page(request, user, session, pool_errors=errors, form=shown, code=err.status)
-    return RedirectResponse(f"{PREFIX}/waybills?done=pool#pools-title", status_code=303)
+    return await acted(
+        request,
+        session,
+        run,
+        f"{PREFIX}/waybills?done=pool#pools-title",
+        lambda errors, code: _page(
+            request, user, session, pool_errors=errors, form=shown, code=code
+        ),
+    )

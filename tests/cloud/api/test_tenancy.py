@@ -1326,92 +1326,12 @@ def _world(client: TestClient) -> World:
     _ok(c.post("/api/v1/transfers/TR-A-BACK/ship", headers=a))
     # A node's shipment of an audited transfer (cloud/inbound/transfer_ship.py): every line
     # short, so it is recorded without moving the stock the probes below compare.
-    _ok(
-        c.post(
-            "/api/v1/transfers",
-            headers=a,
-            json={
-                "number": "TR-A-NODE",
-                "from_warehouse": "WH1",
-                "to_warehouse": "BCP",
-                "lines": [{"sku_code": FILM, "qty": 2}],
-            },
-        )
-    )
-    _ok(c.post("/api/v1/transfers/TR-A-NODE/audit", headers=a))
-    with app.state.sessions() as s, s.begin():
-        transfer_ship.book(
-            s,
-            a_id,
-            NODE,
-            TransferShippedPayload(
-                shipment_id=f"{NODE}:TR-A-NODE:s1",
-                transfer_number="TR-A-NODE",
-                shipment=1,
-                warehouse="WH1",
-                station=NODE,
-                lines=[ShippedLine(line_no=1, sku_code=FILM, qty=0, short=True)],
-            ),
-            now,
-        )
+    _node_shipped(c, a, a_id, "TR-A-NODE", 0, now)
     # A node's shipment short by one (a rest left for ship-rest's control).
-    _ok(
-        c.post(
-            "/api/v1/transfers",
-            headers=a,
-            json={
-                "number": "TR-A-SHORT",
-                "from_warehouse": "WH1",
-                "to_warehouse": "BCP",
-                "lines": [{"sku_code": FILM, "qty": 2}],
-                "audit": True,
-            },
-        )
-    )
-    with app.state.sessions() as s, s.begin():
-        transfer_ship.book(
-            s,
-            a_id,
-            NODE,
-            TransferShippedPayload(
-                shipment_id=f"{NODE}:TR-A-SHORT:s1",
-                transfer_number="TR-A-SHORT",
-                shipment=1,
-                warehouse="WH1",
-                station=NODE,
-                lines=[ShippedLine(line_no=1, sku_code=FILM, qty=1, short=True)],
-            ),
-            now,
-        )
+    _node_shipped(c, a, a_id, "TR-A-SHORT", 1, now)
     # Shipped short by one and its rest asked of the node (cancel-rest's control).
-    _ok(
-        c.post(
-            "/api/v1/transfers",
-            headers=a,
-            json={
-                "number": "TR-A-REST",
-                "from_warehouse": "WH1",
-                "to_warehouse": "BCP",
-                "lines": [{"sku_code": FILM, "qty": 2}],
-                "audit": True,
-            },
-        )
-    )
+    _node_shipped(c, a, a_id, "TR-A-REST", 1, now)
     with app.state.sessions() as s, s.begin():
-        transfer_ship.book(
-            s,
-            a_id,
-            NODE,
-            TransferShippedPayload(
-                shipment_id=f"{NODE}:TR-A-REST:s1",
-                transfer_number="TR-A-REST",
-                shipment=1,
-                warehouse="WH1",
-                station=NODE,
-                lines=[ShippedLine(line_no=1, sku_code=FILM, qty=1, short=True)],
-            ),
-            now,
-        )
         transfer_pick.ship_rest(s, a_id, "TR-A-REST", "probe", now)
     adjusted = _ok(
         c.post(
@@ -1589,6 +1509,31 @@ def _world(client: TestClient) -> World:
             "serial": A_SERIAL,
         },
     )
+
+
+def _node_shipped(
+    c: TestClient, a: dict[str, str], a_id: int, number: str, qty: int, now: datetime
+) -> None:
+    """A's audited transfer of two FILM from WH1 to BCP, shipped by its node with ``qty``
+    of them, the line marked short (cloud/inbound/transfer_ship.py ``book``)."""
+    transfer = {
+        "number": number,
+        "from_warehouse": "WH1",
+        "to_warehouse": "BCP",
+        "lines": [{"sku_code": FILM, "qty": 2}],
+        "audit": True,
+    }
+    _ok(c.post("/api/v1/transfers", headers=a, json=transfer))
+    shipped = TransferShippedPayload(
+        shipment_id=f"{NODE}:{number}:s1",
+        transfer_number=number,
+        shipment=1,
+        warehouse="WH1",
+        station=NODE,
+        lines=[ShippedLine(line_no=1, sku_code=FILM, qty=qty, short=True)],
+    )
+    with c.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        transfer_ship.book(s, a_id, NODE, shipped, now)
 
 
 def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:

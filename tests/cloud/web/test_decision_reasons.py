@@ -33,6 +33,7 @@ from cloud.db.models import (
 from tests.cloud.conftest import login
 from tests.cloud.web.conftest import AUDITED, HELD, NODE
 from tests.cloud.web.test_task_details import _english_left
+from tests.support.said import assert_migrated, assert_parsed_as
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
@@ -304,19 +305,7 @@ OLD_LINES = [
 
 
 def test_old_history_lines_parse_as_the_same_english() -> None:
-    from cloud.orders.reasons import line_in
-    from cloud.web import i18n
-
-    zh = i18n.translations("zh_CN").gettext
-    for table, action, english, chinese in OLD_LINES:
-        said = MIGRATION.parse(table, action, english)
-        if chinese is None:
-            assert said is None, english
-            assert line_in(None, None, english, zh) == english
-            continue
-        assert said is not None, english
-        assert line_in(said["msgid"], said["params"], english, lambda m: m) == english
-        assert line_in(said["msgid"], said["params"], english, zh) == chinese
+    assert_parsed_as((MIGRATION.parse(t, a, en), en, zh) for t, a, en, zh in OLD_LINES)
 
 
 def test_old_history_lines_migrated_on_upgrade(
@@ -346,9 +335,7 @@ def test_old_history_lines_migrated_on_upgrade(
             .where(OrderLog.actor == "old")
             .order_by(OrderLog.id)
         ).all()
-    assert [(r.reason, r.message is not None) for r in rows] == [
-        (english, chinese is not None) for _, _, english, chinese in lines
-    ]
+    assert_migrated(rows, [(english, chinese) for _, _, english, chinese in lines])
     zh = _history(browser_client().get(f"/web/orders/{HELD}", headers=ZH).text)
     assert zh[-len(lines) :] == [chinese or english for _, _, english, chinese in lines]
 

@@ -25,6 +25,7 @@ from cloud.db.models import Account, Node, PurchaseOrderLine, StockMovement, War
 from tests.cloud.conftest import login
 from tests.cloud.web.conftest import HELD, count_variance
 from tests.cloud.web.test_task_details import _english_left
+from tests.support.said import assert_migrated, assert_parsed_as
 
 ZH = {"Accept-Language": "zh-CN"}
 EN = {"Accept-Language": "en"}
@@ -137,10 +138,9 @@ def test_movement_reasons_in_the_page_language(
             number,
             "PO-MV-1",
             "RC-MV-1",
-            "user:admin",
+            "admin",  # a person by their login
         }
         known |= {f"RR-{number}", *s.execute(select(Warehouse.code)).scalars()}
-        known |= {f"node:{n}" for n in s.execute(select(Node.node_id)).scalars()}
         known |= {*s.execute(select(Node.node_id)).scalars()}
     zh_rows: list[str] = []
     for sku in (SKU, counted):
@@ -180,8 +180,10 @@ def test_the_hubs_actors_and_a_hold_without_reason_in_the_page_language(
 
     zh = i18n.translations("zh_CN").gettext
     assert all(actor_in(a, zh) != a for a in SYSTEM_ACTORS)
-    assert actor_in("node:wh1-pick-1", zh) == "node:wh1-pick-1" and actor_in("张三", zh) == "张三"
+    assert actor_in("node:wh1-pick-1", zh) == "节点 wh1-pick-1" and actor_in("张三", zh) == "张三"
+    assert actor_in("user:admin", zh) == "admin"  # a person by their login, no "user:"
     assert actor_in("auto-audit", lambda m: m) == "auto-audit"
+    assert actor_in("user:admin", lambda m: m) == "user:admin"  # English: as the API says it
     sessions = demo_app.app.state.sessions  # type: ignore[attr-defined]
     c = browser_client()
     page = c.get(f"/web/orders/{HELD}", headers=ZH).text
@@ -259,34 +261,13 @@ OLD_CHANGES = [
 
 
 def test_old_channel_change_details_parse_as_the_same_english() -> None:
-    from cloud.orders.reasons import line_in
-    from cloud.web import i18n
-
-    zh = i18n.translations("zh_CN").gettext
-    for kind, english, chinese in OLD_CHANGES:
-        said = MIGRATION.parse(kind, english, "channel_change")
-        if chinese is None:
-            assert said is None, english
-            continue
-        assert said is not None, english
-        assert line_in(said["msgid"], said["params"], english, lambda m: m) == english
-        assert line_in(said["msgid"], said["params"], english, zh) == chinese, english
+    assert_parsed_as(
+        (MIGRATION.parse(kind, en, "channel_change"), en, zh) for kind, en, zh in OLD_CHANGES
+    )
 
 
 def test_old_movement_reasons_parse_as_the_same_english() -> None:
-    from cloud.orders.reasons import line_in
-    from cloud.web import i18n
-
-    zh = i18n.translations("zh_CN").gettext
-    for kind, english, chinese in OLD_REASONS:
-        said = MIGRATION.parse(kind, english)
-        if chinese is None:
-            assert said is None, english
-            assert line_in(None, None, english, zh) == english
-            continue
-        assert said is not None, english
-        assert line_in(said["msgid"], said["params"], english, lambda m: m) == english
-        assert line_in(said["msgid"], said["params"], english, zh) == chinese, english
+    assert_parsed_as((MIGRATION.parse(kind, en), en, zh) for kind, en, zh in OLD_REASONS)
 
 
 def test_old_movements_migrated_on_upgrade(
@@ -327,8 +308,6 @@ def test_old_movements_migrated_on_upgrade(
             .where(StockMovement.sku_code == "OLD-1")
             .order_by(StockMovement.created_at)
         ).all()
-    assert [(r.reason, r.message is not None) for r in rows] == [
-        (english, chinese is not None) for _, english, chinese in OLD_REASONS
-    ]
+    assert_migrated(rows, [(english, chinese) for _, english, chinese in OLD_REASONS])
     page = browser_client().get("/web/stock/movements", params={"sku": "OLD-1"}, headers=ZH)
     assert _column(page.text, 7) == [chinese or english for _, english, chinese in OLD_REASONS]

@@ -79,6 +79,27 @@ _KNOWN: Final[tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Said]], ...
         lambda m: sentence(N_("SKU %(sku)s is not in the catalogue"), sku=m["sku"]),
     ),
     (
+        re.compile(
+            r"line (?P<line>.*): the order cannot hold these values \((?P<fields>[a-z_, ]*)\):"
+            r" out of range or unreadable",
+            re.S,
+        ),
+        lambda m: sentence(
+            N_("line %(line)s: the order cannot hold these values (%(fields)s)"),
+            line=m["line"],
+            fields=_fields(m["fields"]),
+        ),
+    ),
+    (
+        re.compile(
+            r"the order cannot hold these values \((?P<fields>[a-z_, ]*)\):"
+            r" out of range or unreadable"
+        ),
+        lambda m: sentence(
+            N_("the order cannot hold these values (%(fields)s)"), fields=_fields(m["fields"])
+        ),
+    ),
+    (
         re.compile(r"line (?P<line>.*): quantity (?P<qty>.*) is not 1 to 100000", re.S),
         lambda m: sentence(
             N_("line %(line)s: quantity %(qty)s is not 1 to 100000"),

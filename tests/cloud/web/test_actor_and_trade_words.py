@@ -39,6 +39,14 @@ INTAKE = [
     ("a line is not an object", "交易中有一行的数据格式不对"),
     ("SKU TB-9 is not in the catalogue", "商品资料中没有 SKU TB-9"),
     ("line 3: quantity 0 is not 1 to 100000", "第 3 行：数量 0 不在 1 到 100000 之间"),
+    (
+        "the order cannot hold these values (total_cents): out of range or unreadable",
+        "订单容纳不了这些值（total_cents）：超出范围或无法识别",
+    ),
+    (
+        "line 4: the order cannot hold these values (price_cents): out of range or unreadable",
+        "第 4 行：订单容纳不了这些值（price_cents）：超出范围或无法识别",
+    ),
 ]
 
 

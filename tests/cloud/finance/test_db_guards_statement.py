@@ -183,3 +183,20 @@ def test_the_ledger_s_batches_leave_the_queue_empty(
             ledger.post_many(s, SELLER, drafts[i : i + 3], NOW)
     assert _count(engine, "fin_entry") == 5
     assert _count(engine, "fin_entry_check") == 0
+
+
+def test_an_entry_of_no_seller_is_refused_at_insert(engine: Engine) -> None:
+    # The entries' statement trigger checks the seller (0059; was a foreign key per entry).
+    with (
+        pytest.raises(DBAPIError, match="seller account 999, which does not exist"),
+        engine.begin() as conn,
+    ):
+        conn.execute(
+            text(
+                "INSERT INTO fin_entry (account_id, source_doc, event_kind, entry_date, memo,"
+                " posted, created_at) VALUES (1, 'U1', 'raw', DATE '2026-12-01', '', true,"
+                " :now), (999, 'U2', 'raw', DATE '2026-12-01', '', true, :now)"
+            ),
+            {"now": NOW},
+        )
+    assert _count(engine, "fin_entry") == 0

@@ -25,6 +25,12 @@ The legs' statement trigger takes the transaction's id once (it was computed and
 as text for each leg) and looks up each distinct entry and each distinct account of the
 statement once (it probed both for each of a batch's 3,000 legs).
 
+The entries' foreign key to their seller (``fin_entry_account_id_fkey``, a query per entry)
+becomes one lookup per distinct seller in the same statement trigger. What the key guarded
+on the seller's side still holds: a committed entry has at least two legs, whose accounts
+are of the entry's seller (the legs' trigger), and those accounts' own foreign key to the
+seller (never deleted: 0047) keeps the seller from being deleted or renumbered.
+
 SQLite is unchanged (its entries are checked when posted, 0021).
 """
 
@@ -56,6 +62,7 @@ _ADMIT = """
             RAISE EXCEPTION 'period % is closed: post into an open period (a reversing entry dated today corrects a closed one)', bad.period
                 USING ERRCODE = '23514';
         END IF;
+        %(seller)s
         %(queue)s
         RETURN NULL;
     END $$
@@ -64,6 +71,16 @@ _ADMIT = """
 _QUEUE = """-- The statement's entries, checked together at COMMIT (fin_entry_check's trigger).
         INSERT INTO fin_entry_check (entry_ids)
         SELECT array_agg(id) FROM new_entries HAVING count(*) > 0;"""
+
+_SELLER = """-- The entries' seller exists: one lookup per distinct seller of the statement
+        -- (was the foreign key fin_entry_account_id_fkey, one query per entry).
+        SELECT n.account_id INTO bad FROM (SELECT DISTINCT account_id FROM new_entries) AS n
+         WHERE NOT EXISTS (SELECT 1 FROM account a WHERE a.id = n.account_id)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'a journal entry names seller account %, which does not exist', bad.account_id
+                USING ERRCODE = '23503';
+        END IF;"""
 
 UPGRADE = [
     """
@@ -117,7 +134,8 @@ UPGRADE = [
     """,
     "DROP TRIGGER fin_entry_balanced ON fin_entry",
     "DROP FUNCTION fin_check_balanced()",
-    _ADMIT.replace("%(queue)s", _QUEUE),
+    "ALTER TABLE fin_entry DROP CONSTRAINT fin_entry_account_id_fkey",
+    _ADMIT.replace("%(seller)s", _SELLER).replace("%(queue)s", _QUEUE),
     """
     CREATE OR REPLACE FUNCTION fin_legs_with_their_entry() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
@@ -238,7 +256,11 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(_DOWN_LEGS)
-    op.execute(_ADMIT.replace("%(queue)s", ""))
+    op.execute(_ADMIT.replace("%(seller)s", "").replace("%(queue)s", ""))
+    op.execute(
+        "ALTER TABLE fin_entry ADD CONSTRAINT fin_entry_account_id_fkey"
+        " FOREIGN KEY (account_id) REFERENCES account (id)"
+    )
     op.execute(_DOWN_BALANCED)
     op.execute(
         "CREATE CONSTRAINT TRIGGER fin_entry_balanced AFTER INSERT ON fin_entry"

@@ -1858,7 +1858,15 @@ def world(app_client: TestClient) -> World:
 #: anyone is known to belong to an account (cloud/login.py).
 #: ``channel_webhook_rejection`` counts refused webhooks per reason: a refused one was
 #: verified as no shop's, so it belongs to no account (cloud/channels/shopify/webhooks.py).
-GLOBAL_TABLES = {"alembic_version", "login_attempts", "channel_webhook_rejection"}
+#: ``fin_entry_check`` (PostgreSQL) queues a statement's entry ids for the deferred balance
+#: check, which deletes its row at COMMIT: empty between transactions, it holds no one's rows
+#: (migration 0059_finance_balance_per_statement).
+GLOBAL_TABLES = {
+    "alembic_version",
+    "login_attempts",
+    "channel_webhook_rejection",
+    "fin_entry_check",
+}
 
 
 def snapshot(engine: Engine, account_id: int) -> dict[str, list[str]]:

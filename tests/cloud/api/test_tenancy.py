@@ -1860,7 +1860,7 @@ def world(app_client: TestClient) -> World:
 #: verified as no shop's, so it belongs to no account (cloud/channels/shopify/webhooks.py).
 #: ``fin_entry_check`` (PostgreSQL) queues a statement's entry ids for the deferred balance
 #: check, which deletes its row at COMMIT: empty between transactions, it holds no one's rows
-#: (migration 0059_finance_balance_per_statement).
+#: (migration 0056_finance_balance_per_statement).
 GLOBAL_TABLES = {
     "alembic_version",
     "login_attempts",

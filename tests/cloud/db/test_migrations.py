@@ -30,12 +30,12 @@ INDEXES = importlib.import_module("cloud.db.migrations.versions.0007_trigram_sea
 
 #: On PostgreSQL a leg's entry and account are checked by the legs' statement trigger, not by
 #: these foreign keys of the models, which SQLite keeps (migration 0047_finance_set_guards);
-#: an entry's seller by the entries' statement trigger (0059_finance_balance_per_statement).
+#: an entry's seller by the entries' statement trigger (0056_finance_balance_per_statement).
 PG_TRIGGER_CHECKED_FKS = {"fk_fin_leg_entry", "fk_fin_leg_account"}
 PG_TRIGGER_CHECKED_COLUMNS = {("fin_entry", "account_id")}
 
 #: PostgreSQL-only tables of the books' guards, not in the models: the queue of entries whose
-#: balance the deferred trigger checks at COMMIT (migration 0059_finance_balance_per_statement).
+#: balance the deferred trigger checks at COMMIT (migration 0056_finance_balance_per_statement).
 PG_ONLY_TABLES = {"fin_entry_check"}
 
 

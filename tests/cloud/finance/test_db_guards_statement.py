@@ -1,5 +1,5 @@
 """PostgreSQL checks a statement's entries together at COMMIT (migration
-0059_finance_balance_per_statement): one deferred check per INSERT statement, queued in
+0056_finance_balance_per_statement): one deferred check per INSERT statement, queued in
 ``fin_entry_check``. Whatever the batch, every entry in it is checked, and emptying the
 queue before COMMIT skips nothing (issue 18, "Proof": raw SQL inserting an unbalanced entry
 fails at COMMIT)."""
@@ -186,7 +186,7 @@ def test_the_ledger_s_batches_leave_the_queue_empty(
 
 
 def test_an_entry_of_no_seller_is_refused_at_insert(engine: Engine) -> None:
-    # The entries' statement trigger checks the seller (0059; was a foreign key per entry).
+    # The entries' statement trigger checks the seller (0056; was a foreign key per entry).
     with (
         pytest.raises(DBAPIError, match="seller account 999, which does not exist"),
         engine.begin() as conn,

@@ -1,7 +1,7 @@
 """finance: the deferred balance check once per INSERT statement, not once per entry (issue 18)
 
-Revision ID: 0059
-Revises: 0053
+Revision ID: 0056
+Revises: 0055
 Create Date: 2026-12-07 03:00:00
 
 ``guanjia bench finance`` spent a third of a batch's time at COMMIT (docs/benchmarks.md,
@@ -38,8 +38,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0059"
-down_revision = "0053"
+revision = "0056"
+down_revision = "0055"
 branch_labels = None
 depends_on = None
 

@@ -34,6 +34,7 @@ from cloud.db.models import OrderLog, SalesOrder, Warehouse
 from cloud.db.serials import SerialSighting
 from cloud.db.transfers import Transfer, TransferReceipt
 from cloud.errors import N_, NotFoundError, Said, say, sentence
+from cloud.stock import serial_locks
 from protocol.hlc import MIN_WALL_MS, unpack
 from protocol.messages import (
     Event,
@@ -407,6 +408,9 @@ def keep(
     return the conflicts found, each with the rows it flagged."""
     if not seen:
         return []
+    # Received units are checked against every receipt of the hub: under the serials'
+    # locks, so a receipt committing at the same moment is waited for and seen.
+    serial_locks.lock(session, account_id, [s.serial for s in seen if s.kind in RECEIVING])
     rows = rows_of(session, account_id, [s.serial for s in seen])
     cancelled = _cancelled(session, account_id, seen)
     staged: list[_Seen] = []

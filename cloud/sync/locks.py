@@ -11,7 +11,7 @@ B held node B and waited for the transfer (issue 17; two receipts of two POs did
 without the transfer: A held A and waited for B, B held B and waited for A).
 
 So before it locks its nodes, an ingest reads which documents its facts book and locks
-them (transfers, then POs, then after-sales requests, each in id order), and locks with its
+them (transfers, then POs, after-sales requests and sales orders, each in id order), and locks with its
 own nodes every node those bookings may send a release to (the nodes of the group's
 warehouses and of the documents' warehouses), all in one id-ordered statement
 (cloud/nodes/registry.py ``lock_nodes``). Then the serials its receipts name
@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.aftersales import AftersalesRequest
-from cloud.db.models import NodeAssignment, PurchaseOrder
+from cloud.db.models import Node, NodeAssignment, PurchaseOrder, SalesOrder
 from cloud.db.transfers import Transfer
 from cloud.nodes import ownership
 from cloud.stock import serial_locks
@@ -43,6 +43,9 @@ _DOCUMENT_OF: Final = {
     "transfer.shipped": "transfer_number",
     "po.received": "po_number",
     "return.received": "request",
+    # A pool waybill refused or bound puts the order on hold or relabels it and sends its
+    # order.release to the warehouse's nodes (cloud/orders/waybill_pool.py).
+    "waybill.pool_used": "order_id",
 }
 #: The facts whose serials are checked against every receipt of the hub.
 _RECEIVING: Final = frozenset({"po.received", "transfer.received"})
@@ -53,6 +56,7 @@ class _Named:
     transfers: set[str] = field(default_factory=set)
     pos: set[str] = field(default_factory=set)
     requests: set[str] = field(default_factory=set)
+    orders: set[str] = field(default_factory=set)
     serials: set[str] = field(default_factory=set)
 
 
@@ -81,8 +85,10 @@ def _named(batches: Sequence[Batch]) -> _Named:
                     out.transfers.add(name)
                 elif kind == "po.received":
                     out.pos.add(name)
-                else:
+                elif kind == "return.received":
                     out.requests.add(name)
+                else:
+                    out.orders.add(name)
             if kind in _RECEIVING:
                 out.serials.update(_serials(payload.get("lines")))
     return out
@@ -98,7 +104,7 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
     """Lock the documents the groups' facts book (before any node row); return the nodes
     and serials to lock after them."""
     named = {node: _named(batches) for node, batches in groups.items()}
-    named = {n: d for n, d in named.items() if d.transfers or d.pos or d.requests}
+    named = {n: d for n, d in named.items() if d.transfers or d.pos or d.requests or d.orders}
     if not named:
         return Ahead()
     accounts = ownership.accounts_of(session, sorted(named))
@@ -111,6 +117,7 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
         acc.transfers |= d.transfers
         acc.pos |= d.pos
         acc.requests |= d.requests
+        acc.orders |= d.orders
         acc.serials |= d.serials
     warehouses = set(
         session.execute(
@@ -146,15 +153,26 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
             d.requests,
         ):
             warehouses.add(wh)
+        for (wh,) in _locked(
+            session,
+            select(SalesOrder.warehouse_id)
+            .where(SalesOrder.account_id == account, SalesOrder.order_no.in_(sorted(d.orders)))
+            .order_by(SalesOrder.id),
+            d.orders,
+        ):
+            if wh is not None:
+                warehouses.add(wh)
         if d.serials:
             ahead.serials[account] = d.serials
     if warehouses:
+        # Only nodes the hub has a row for: one assigned but never connected is created
+        # (and seeded) when it first says hello, not here; it has no row to lock either.
         ahead.nodes = sorted(
             set(
                 session.execute(
-                    select(NodeAssignment.node_id).where(
-                        NodeAssignment.warehouse_id.in_(sorted(warehouses))
-                    )
+                    select(Node.node_id)
+                    .join(NodeAssignment, NodeAssignment.node_id == Node.node_id)
+                    .where(NodeAssignment.warehouse_id.in_(sorted(warehouses)))
                 ).scalars()
             )
         )

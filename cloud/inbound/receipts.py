@@ -180,11 +180,13 @@ def book(
         created_at=now,
     )
     session.add(receipt)
+    # The release to the nodes first: documents, then nodes, then serials, the order an
+    # ingest locks in (cloud/sync/locks.py), or a node's receipt of another PO deadlocks it.
+    orders.settle(session, po, now)
     if given:
         serial_conflicts.record_receipt(
             session, account_id, po.number, receipt_id, wh.code, lines, actor, now
         )
-    orders.settle(session, po, now)
     return receipt, True
 
 

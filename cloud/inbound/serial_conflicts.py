@@ -159,25 +159,27 @@ def resolve(
         )
     # The open tasks of this serial that name the receipt (as the first unit's or the
     # second's): a task is about one pair of receipts, and deciding on either settles it.
-    linked = sorted({r.task for r in rows if r.task}) if mine else []
-    open_ = [
-        t
-        for t in (
-            session.execute(
+    # Found by their sentence, not only by the rows' links: a unit received while two were
+    # in stock opened a task per pair, and a row links only the newest one naming it.
+    open_ = (
+        [
+            t
+            for t in session.execute(
                 select(Task)
                 .where(
                     Task.account_id == account_id,
-                    Task.public_id.in_(linked),
+                    Task.kind == SERIAL_CONFLICT,
                     Task.status == "open",
+                    Task.detail.contains(serial, autoescape=True),
                 )
                 .order_by(Task.id)
                 .with_for_update()
             ).scalars()
-            if linked
-            else []
-        )
-        if receipt in _receipts_named(t)
-    ]
+            if serial_of(t) == serial and receipt in _receipts_named(t)
+        ]
+        if mine
+        else []
+    )
     if not open_:
         raise ConflictError(
             N_(

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 
 from cloud.db.models import OrderLog, SalesOrder, Warehouse
 from cloud.db.serials import SerialSighting
-from cloud.db.transfers import Transfer, TransferReceipt
+from cloud.db.transfers import Transfer
 from cloud.errors import N_, NotFoundError, Said, say, sentence
+from cloud.stock import serial_holders, serial_locks
 from protocol.hlc import MIN_WALL_MS, unpack
 from protocol.messages import (
     Event,
@@ -68,10 +69,10 @@ _ORDER_STEPS: Final = {"order.picked": "picked", "order.labelled": "labelled", "
 #: Kinds after which a packed unit is back in the warehouse and may be packed again.
 _BACK: Final = ("returned", "received", "transfer_received")
 #: Kinds after which the unit is in the hub's stock, and those after which it has left.
-_IN: Final = ("received", "transfer_received", "put_away", "counted", "returned")
-_OUT: Final = ("packed", "transfer_shipped")
+_IN: Final = serial_holders.IN
+_OUT: Final = serial_holders.OUT
 #: The kinds that receive a unit under a receipt (a second one while in stock conflicts).
-RECEIVING: Final = ("received", "transfer_received")
+RECEIVING: Final = serial_holders.RECEIVING
 #: The lead's resolution of a conflict (cloud/inbound/serial_conflicts.py): the receipt it
 #: names is no longer this serial's (its unit got a new serial, or it was a mislabel).
 RESOLUTIONS: Final = ("relabelled", "mislabel")
@@ -280,17 +281,6 @@ def live(before: Sequence[SerialSighting]) -> list[SerialSighting]:
     return [b for b in before if b.kind not in RESOLUTIONS and (b.doc, b.receipt) not in void]
 
 
-def holder(rows: Sequence[SerialSighting]) -> SerialSighting | None:
-    """The step that put the unit in the hub's stock, if its last step left it there (a
-    pack or a transfer's pick took it out)."""
-    for b in reversed(rows):
-        if b.kind in _OUT:
-            return None
-        if b.kind in _IN and b.kind != "put_away":
-            return b
-    return None
-
-
 def _where(b: SerialSighting | _Seen, node: str | None) -> dict[str, str]:
     return {
         "receipt": str(b.receipt or b.doc),
@@ -305,28 +295,26 @@ def _conflict(
     node: str | None,
     before: Sequence[SerialSighting],
     staged: Sequence[_Seen],
-    cancelled: set[str],
-) -> tuple[Conflict, SerialSighting | None] | None:
-    """Why ``seen`` cannot be the same unit's next step, and the earlier step it clashes
-    with when that one turns red too; ``None`` when it can."""
+    cancelled: set[serial_holders.Key],
+) -> list[tuple[Conflict, SerialSighting | None]]:
+    """Why ``seen`` cannot be the same unit's next step, each with the earlier step it
+    clashes with when that one turns red too; empty when it can."""
     if any(s.serial == seen.serial and s.kind == seen.kind for s in staged):
-        return (TWICE_IN_FACT, {"serial": seen.serial, "kind": seen.kind}), None
+        return [((TWICE_IN_FACT, {"serial": seen.serial, "kind": seen.kind}), None)]
     if seen.kind in RECEIVING:
         # A unit received while one with its serial is in stock: a PO receipt (from any
         # node or the API: serials are checked across all receipts of the hub; a serial
         # with its GTIN identifies one item, GS1 General Specifications §3.5.2 AI (21)), or a second
         # receipt of the same transfer still booked (a unit cannot arrive twice; a unit
         # shipped by the hub scanned no serial, so a transfer receipt of a unit in stock
-        # elsewhere is the normal case).
-        first = holder(before)
-        if first is not None and (
-            seen.kind == "received"
-            or (
-                first.kind == "transfer_received"
-                and first.doc == seen.doc
-                and first.receipt not in cancelled
-            )
-        ):
+        # elsewhere is the normal case). Every unit in stock under the serial, not only
+        # the newest: a third unit clashes with both (cloud/stock/serial_holders.py).
+        hits: list[tuple[Conflict, SerialSighting | None]] = []
+        for first in serial_holders.holders(before, cancelled):
+            if seen.kind == "transfer_received" and (
+                first.kind != "transfer_received" or first.doc != seen.doc
+            ):
+                continue
             was, now = _where(first, first.node_id), _where(seen, node)
             said = {
                 "serial": seen.serial,
@@ -334,22 +322,22 @@ def _conflict(
                 "day": f"{first.at:%Y-%m-%d}",
                 **{f"this_{k}": v for k, v in now.items()},
             }
-            return (RECEIVED_AGAIN, said), first
+            hits.append(((RECEIVED_AGAIN, said), first))
+        if hits:
+            return hits
     if seen.kind == "transfer_shipped":
         last = next(
             (b for b in reversed(before) if b.kind == "transfer_shipped" or b.kind in _BACK),
             None,
         )
         if last is not None and last.kind == "transfer_shipped":
-            return (
-                SHIPPED_TWICE,
-                {"serial": seen.serial, "transfer": last.doc, "shipment": str(last.receipt)},
-            ), None
+            said = {"serial": seen.serial, "transfer": last.doc, "shipment": str(last.receipt)}
+            return [((SHIPPED_TWICE, said), None)]
     if seen.kind == "packed":
         last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
         if last is not None and last.kind == "packed" and last.doc != seen.doc:
-            return (PACKED_TWICE, {"serial": seen.serial, "order": last.doc}), None
-    return None
+            return [((PACKED_TWICE, {"serial": seen.serial, "order": last.doc}), None)]
+    return []
 
 
 def record(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> list[Found]:
@@ -377,24 +365,6 @@ def rows_of(
     return rows
 
 
-def _cancelled(session: Session, account_id: int, seen: Sequence[_Seen]) -> set[str]:
-    """The transfer receipts among ``seen``'s documents taken back by 取消入库."""
-    docs = sorted({s.doc for s in seen if s.kind == "transfer_received"})
-    if not docs:
-        return set()
-    return set(
-        session.execute(
-            select(TransferReceipt.receipt_id)
-            .join(Transfer, Transfer.id == TransferReceipt.transfer_id)
-            .where(
-                Transfer.account_id == account_id,
-                Transfer.number.in_(docs),
-                TransferReceipt.reversal_id.is_not(None),
-            )
-        ).scalars()
-    )
-
-
 def keep(
     session: Session,
     account_id: int,
@@ -407,8 +377,13 @@ def keep(
     return the conflicts found, each with the rows it flagged."""
     if not seen:
         return []
+    # Received units are checked against every receipt of the hub: under the serials'
+    # locks, so a receipt committing at the same moment is waited for and seen.
+    serial_locks.lock(session, account_id, [s.serial for s in seen if s.kind in RECEIVING])
     rows = rows_of(session, account_id, [s.serial for s in seen])
-    cancelled = _cancelled(session, account_id, seen)
+    cancelled = serial_holders.cancelled(
+        session, account_id, [b for bs in rows.values() for b in bs]
+    )
     staged: list[_Seen] = []
     found: list[Found] = []
     for s in seen:
@@ -420,7 +395,7 @@ def keep(
         last = before[-1] if before else None
         if last is not None and (last.kind, last.doc, last.receipt) == (s.kind, s.doc, s.receipt):
             continue  # the unit's last step again (a pack resent under a new seq): one step
-        hit = _conflict(s, node, live(before), staged, cancelled)
+        hits = _conflict(s, node, live(before), staged, cancelled)
         staged.append(s)
         row = SerialSighting(
             account_id=account_id,
@@ -436,17 +411,16 @@ def keep(
             receipt=s.receipt,
             detail=english(s.said),
             said=list(s.said) or None,
-            conflict=None if hit is None else hit[0][0] % hit[0][1],
+            conflict=hits[0][0][0] % hits[0][0][1] if hits else None,
         )
         session.add(row)
-        if hit is not None:
+        for conflict, first in hits:  # a task for each pair of units
             flagged = [row]
-            first = hit[1]
             if first is not None:
                 if first.conflict is None:
                     first.conflict = SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
                 flagged.append(first)  # linked to the newest task naming it
-            found.append(Found(hit[0], flagged))
+            found.append(Found(conflict, flagged))
     session.flush()
     return found
 

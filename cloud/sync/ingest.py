@@ -33,6 +33,7 @@ from cloud.db.models import Event as EventRow
 from cloud.db.models import IngestRejection, Node
 from cloud.db.models import ParkedEvent as ParkedEventRow
 from cloud.nodes.registry import lock_nodes
+from cloud.sync import locks
 from protocol.codec import Batch
 from protocol.hlc import LOGICAL_BITS, unpack
 from protocol.messages import Ack, DownBatch, Event
@@ -96,7 +97,11 @@ def apply_batches(
     events, and the node rows flushed together. Per node, its batches apply in
     order, each exactly as :func:`apply_batch` would alone.
     """
-    nodes = lock_nodes(session, list(groups), now)
+    # Documents, then nodes, then serials: the order every writer locks in
+    # (cloud/sync/locks.py), so two nodes' receipts of one document cannot deadlock.
+    ahead = locks.documents(session, groups)
+    nodes = lock_nodes(session, [*groups, *ahead.nodes], now)
+    locks.serials(session, ahead)
     now_ms = int(now.timestamp() * 1000)
     rows: list[_Row] = []
     parked: list[dict[str, Any]] = []

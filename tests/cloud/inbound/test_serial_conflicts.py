@@ -198,3 +198,57 @@ def test_a_resolution_of_nothing_is_refused(demo: TestClient, po: Po) -> None:
             ).scalar_one()
             == 0
         )
+
+
+def test_a_cancelled_po_receipt_no_longer_holds_its_serial(demo: TestClient, po: Po) -> None:
+    """取消入库 of a PO receipt takes its unit out of stock: the serial received again is
+    not flagged; while the receipt stood, it was."""
+    x = f"SNC-{uuid.uuid4().hex[:8]}"
+    first = _api_receipt(demo, po, f"C1-{x}", [x])
+    assert first.status_code == 201, first.text
+    (mid,) = first.json()["movement_ids"]
+    r = demo.post(f"/api/v1/stock/movements/{mid}/cancel-receipt", json={"reason": "wrong PO"})
+    assert r.status_code == 201, r.text
+    assert _api_receipt(demo, po, f"C2-{x}", [x]).status_code == 201
+    assert _conflict_tasks(demo, x) == []
+    assert demo.get(f"/api/v1/serials/{x}").json()["conflicts"] == 0
+    # The second receipt still stands: a third unit is flagged against it alone.
+    assert _api_receipt(demo, po, f"C3-{x}", [x]).status_code == 201
+    (task,) = _conflict_tasks(demo, x)
+    assert f"from receipt C2-{x}" in task["detail"] and f"C1-{x}" not in task["detail"]
+
+
+def _open_pairs(demo: TestClient, serial: str) -> set[tuple[str, str]]:
+    """The receipts each open task of ``serial`` names (the first unit's, the new one's)."""
+    out = set()
+    for t in _conflict_tasks(demo, serial):
+        if t["status"] == "open":
+            d = t["detail"]
+            first = d.split("from receipt ", 1)[1].split(" ", 1)[0]
+            again = d.split(") and receipt ", 1)[1].split(" ", 1)[0]
+            out.add((first, again))
+    return out
+
+
+def test_a_third_unit_is_flagged_against_both_and_a_decision_closes_only_its_pairs(
+    demo: TestClient, po: Po
+) -> None:
+    """Three receipts of one serial: the third clashes with both units in stock (a task per
+    pair); a decision on the second closes the two pairs naming it and leaves the first and
+    the third flagged until a decision on one of them."""
+    x = f"SN3-{uuid.uuid4().hex[:8]}"
+    a1, a2, a3 = (f"{n}-{x}" for n in ("T1", "T2", "T3"))
+    for rid in (a1, a2, a3):
+        assert _api_receipt(demo, po, rid, [x]).status_code == 201
+    assert _open_pairs(demo, x) == {(a1, a2), (a1, a3), (a2, a3)}
+    assert demo.get(f"/api/v1/serials/{x}").json()["conflicts"] == 3
+    r = demo.post(f"/api/v1/serials/{x}/resolve", json={"receipt": a2, "action": "mislabel"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["tasks"]) == 2
+    assert _open_pairs(demo, x) == {(a1, a3)}
+    r = demo.post(f"/api/v1/serials/{x}/resolve", json={"receipt": a3, "action": "new_serial"})
+    assert r.status_code == 200, r.text
+    assert _open_pairs(demo, x) == set()
+    # Now one unit carries the serial: a fourth is flagged against the first alone.
+    assert _api_receipt(demo, po, f"T4-{x}", [x]).status_code == 201
+    assert _open_pairs(demo, x) == {(a1, f"T4-{x}")}

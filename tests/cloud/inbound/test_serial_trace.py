@@ -542,10 +542,9 @@ def test_two_nodes_receiving_one_serial_at_the_same_instant_are_flagged_once(
     """Two receiving nodes' receipts of one serial ingested at once (two hub workers): the
     transfer's row lock records them in turn, so the second sees the first: both booked,
     both steps red, one task. The read of the serial's steps is slowed to widen the race.
-    On PostgreSQL the two ingests also deadlock at times (each holds its node's rows, the
-    booking sends both nodes the release; so before this change too): the node sends the
-    batch again, and that retry alone reads the first's steps, so without the lock this
-    test still passes most runs; it guards the outcome, not the lock."""
+    No retry: the ingests lock the transfer before their nodes (cloud/sync/locks.py), so
+    they wait for each other instead of deadlocking (tests/cloud/inbound/
+    test_ingest_locks.py runs that many times)."""
     import threading
     import time
 
@@ -575,16 +574,11 @@ def test_two_nodes_receiving_one_serial_at_the_same_instant_are_flagged_once(
     def receive(node: str) -> None:
         start.wait()
         fact = _received(node, 1, number, f"{node}-RX", sku, serials[:1])
-        for _ in range(3):
-            try:
-                Node.send(_as_node(demo, node), fact)
-                done.append(node)
-                return
-            except OperationalError as e:
-                # PostgreSQL may break a deadlock between the two (each ingest holds its
-                # node's rows, the booking sends both nodes the release): the batch is not
-                # acked and the node sends it again (cloud/sync/ingest.py ``REFUSED``).
-                errors.append(e)
+        try:
+            Node.send(_as_node(demo, node), fact)
+            done.append(node)
+        except OperationalError as e:
+            errors.append(e)
 
     threads = [threading.Thread(target=receive, args=(n,)) for n in nodes]
     for t in threads:

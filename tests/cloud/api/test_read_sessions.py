@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
+from cloud.api.deps import _end_read
 from cloud.db.engine import make_engine, migrate
+from cloud.db.models import Account
 
 
 class CountingPool(ThreadPoolExecutor):
@@ -90,3 +92,55 @@ def test_sqlite_read_engine_refuses_writes_and_changes_nothing(tmp_path: Path) -
     finally:
         reader.dispose()
         writer.dispose()
+
+
+def test_a_get_that_changed_nothing_is_closed_without_a_commit(client: TestClient) -> None:
+    """A clean GET session is closed, not committed (cloud/api/deps.py ``_end_read``): the
+    commit walked the session's machinery for nothing. One holding an ORM change still takes
+    the commit path, as before: written on PostgreSQL (autocommit), refused on SQLite's
+    read-only engine, never dropped without a word."""
+    state = client.app.state  # type: ignore[attr-defined]
+    engine = state.engine
+    reads = state.read_sessions.kw["bind"]  # SQLite: the read-only engine; else the engine
+    commits: list[int] = []
+    rollbacks: list[int] = []
+
+    def _commit(_conn: Any) -> None:
+        commits.append(1)
+
+    def _rollback(_conn: Any) -> None:
+        rollbacks.append(1)
+
+    event.listen(reads, "commit", _commit)
+    event.listen(reads, "rollback", _rollback)
+    try:
+        for path in ("/api/v1/orders?limit=5", "/api/v1/warehouses", "/api/v1/skus?q=x"):
+            assert client.get(path).status_code == 200, path
+        assert commits == []
+        # Each GET's transaction ended by the close (the token check's read may add one).
+        assert len(rollbacks) >= 3
+        assert engine.pool.checkedout() == 0
+        if reads is not engine:
+            assert reads.pool.checkedout() == 0
+
+        # A GET session that changed an object: the commit path, as before.
+        session = state.api_read_sessions()
+        session.begin()
+        account = session.get(Account, 1)
+        assert account is not None
+        account.name = "renamed-in-a-get"
+        if engine.dialect.name == "postgresql":
+            _end_read(session)
+            assert commits == [1]
+            with state.sessions() as s:
+                assert s.get(Account, 1).name == "renamed-in-a-get"  # type: ignore[union-attr]
+        else:
+            with pytest.raises(OperationalError, match="readonly"):
+                _end_read(session)
+            session.close()
+            with state.sessions() as s:
+                assert s.get(Account, 1).name != "renamed-in-a-get"  # type: ignore[union-attr]
+    finally:
+        event.remove(reads, "commit", _commit)
+        event.remove(reads, "rollback", _rollback)
+    assert engine.pool.checkedout() == 0

@@ -5,6 +5,8 @@ shop without locations or a level below 0 is a 400 with the reason, and nothing 
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from simulators.marketplace.app import MarketplaceApp
@@ -24,7 +26,7 @@ def test_sim_stock_sets_the_location_named() -> None:
     http = httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://sim")
     sku = market.skus[0]
 
-    def post(body: dict[str, object]) -> httpx.Response:
+    def post(body: Any) -> httpx.Response:
         return http.post("/_sim/stock", json=body)
 
     assert post({"seller_nick": DOMAIN, "location_id": SZ, "levels": {sku: 4}}).status_code == 200

@@ -33,6 +33,17 @@ class StockPolicyOut(BaseModel):
     share_pct: int
 
 
+class StockAtLocationOut(BaseModel):
+    location_id: str
+    location_name: str
+    #: Our warehouse mapped to the location.
+    warehouse: str
+    #: What the location was last shown of that warehouse's figure.
+    pushed: int | None
+    #: The location's quantity in Shopify's last answer.
+    channel_quantity: int | None
+
+
 class StockItemOut(BaseModel):
     sku_code: str
     #: "new", "ok", "retry" (see error; tried again), "failed", "unlisted".
@@ -45,7 +56,9 @@ class StockItemOut(BaseModel):
     channel_quantity: int | None
     pushed_at: datetime | None
     error: str | None
-    listing: dict[str, str] | None
+    listing: dict[str, str | None] | None
+    #: A Shopify shop with mapped locations: the same per location (else empty).
+    locations: list[StockAtLocationOut] = []
 
 
 @router.get("/shops/{code}/stock")

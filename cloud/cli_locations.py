@@ -6,7 +6,7 @@ write checks again what may have changed (cloud/channels/stock_locations.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +22,17 @@ DatabaseOpt = Annotated[str | None, typer.Option(help="Overrides GUANJIA_DATABAS
 WarehouseOpt = Annotated[str, typer.Option(help="Our warehouse's code.")]
 
 
+def _channels_factory(database_url: str | None) -> Any:
+    """As cloud/cli.py's (which imports this module: not imported back)."""
+    from cloud.db.engine import make_engine, migrate, session_factory
+    from cloud.settings import Settings
+
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return session_factory(engine)
+
+
 def _fail(err: Exception) -> typer.Exit:
     typer.echo(f"error: {err}", err=True)
     return typer.Exit(1)
@@ -33,7 +44,6 @@ def locations_list(shop: ShopOpt, account: AccountOpt, database_url: DatabaseOpt
     import orjson
 
     from cloud.channels import runner, stock_locations
-    from cloud.cli import _channels_factory
     from cloud.errors import DomainError
 
     factory = _channels_factory(database_url)
@@ -62,7 +72,6 @@ def locations_map(
     from pydantic import ValidationError
 
     from cloud.channels import runner, stock_locations
-    from cloud.cli import _channels_factory
     from cloud.errors import DomainError
 
     try:
@@ -95,7 +104,6 @@ def locations_unmap(
 ) -> None:
     """Stop pushing our warehouse to the shop (its location keeps the level it has)."""
     from cloud.channels import runner, stock_locations
-    from cloud.cli import _channels_factory
     from cloud.db.engine import transaction
     from cloud.errors import DomainError
 

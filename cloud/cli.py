@@ -689,6 +689,12 @@ def channels_push_stock(
     raise typer.Exit(1 if totals.get("failed") or totals.get("retry") else 0)
 
 
+# ``guanjia channels locations …`` (a module of its own: this one is long enough).
+from cloud.cli_locations import locations_app  # noqa: E402
+
+channels_app.add_typer(locations_app, name="locations")
+
+
 @channels_app.command("list")
 def channels_list(account: AccountOpt, database_url: DatabaseOpt = None) -> None:
     """Each shop: status, watermark, last run (JSON lines)."""

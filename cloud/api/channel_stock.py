@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep
+from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, UnitsDep
 from cloud.channels import runner, stock_locations, stock_policy
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
@@ -32,6 +33,17 @@ class StockPolicyOut(BaseModel):
     share_pct: int
 
 
+class StockAtLocationOut(BaseModel):
+    location_id: str
+    location_name: str
+    #: Our warehouse mapped to the location.
+    warehouse: str
+    #: What the location was last shown of that warehouse's figure.
+    pushed: int | None
+    #: The location's quantity in Shopify's last answer.
+    channel_quantity: int | None
+
+
 class StockItemOut(BaseModel):
     sku_code: str
     #: "new", "ok", "retry" (see error; tried again), "failed", "unlisted".
@@ -44,7 +56,9 @@ class StockItemOut(BaseModel):
     channel_quantity: int | None
     pushed_at: datetime | None
     error: str | None
-    listing: dict[str, str] | None
+    listing: dict[str, str | None] | None
+    #: A Shopify shop with mapped locations: the same per location (else empty).
+    locations: list[StockAtLocationOut] = []
 
 
 @router.get("/shops/{code}/stock")
@@ -99,32 +113,27 @@ def get_locations(code: ShopCode, session: SessionDep, who: ChannelsRead) -> lis
 
 
 @router.put("/shops/{code}/locations/{warehouse}")
-def put_location(
+async def put_location(
     code: ShopCode,
     warehouse: Warehouse,
     body: stock_locations.LocationIn,
-    session: SessionDep,
+    units: UnitsDep,
     who: ChannelsWrite,
 ) -> LocationOut:
-    """Map our warehouse to a location the shop has (read from Shopify now; an id it does
-    not list is a 422). The shop is then pushed per location; every SKU owes it a push."""
-    row = stock_locations.set_location(
-        session,
-        who.account_id,
-        code,
-        warehouse,
-        body,
-        runner.locations_of,
-        who.actor,
-        datetime.now(UTC),
+    """Map our warehouse to a location the shop has (read from Shopify now, with no
+    transaction open; an id it does not list is a 422). The shop is then pushed per
+    location; every SKU owes it a push."""
+    account_id, actor = who.account_id, who.actor
+    shop = await units.read(lambda s: stock_locations.shop_to_read(s, account_id, code, warehouse))
+    seen = await anyio.to_thread.run_sync(stock_locations.read, shop, runner.locations_of)
+    row = await units.write(
+        lambda s: stock_locations.as_dict(
+            stock_locations.set_location(
+                s, account_id, code, warehouse, body, seen, actor, datetime.now(UTC)
+            )
+        )
     )
-    return LocationOut(
-        warehouse=row.warehouse,
-        location_id=row.location_id,
-        location_name=row.location_name,
-        changed_by=row.changed_by,
-        changed_at=row.changed_at,
-    )
+    return LocationOut(**row)
 
 
 @router.delete("/shops/{code}/locations/{warehouse}", status_code=204)

@@ -24,6 +24,7 @@ ships from. So:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Protocol
 
@@ -41,7 +42,7 @@ from cloud.db.channel_stock import (
 )
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, SalesOrderLine, Warehouse
-from cloud.errors import N_, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 
 #: The shop's active locations as the marketplace lists them: id -> name.
 Locations = Mapping[str, str]
@@ -105,16 +106,74 @@ def listed(session: Session, account_id: int, code: str) -> list[dict[str, Any]]
         .where(ChannelShopLocation.shop_id == shop.id)
         .order_by(ChannelShopLocation.warehouse)
     ).scalars()
-    return [
-        {
-            "warehouse": r.warehouse,
-            "location_id": r.location_id,
-            "location_name": r.location_name,
-            "changed_by": r.changed_by,
-            "changed_at": r.changed_at,
-        }
-        for r in rows
-    ]
+    return [as_dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A shop's active locations as read from Shopify, and what they were read with: the
+    write re-checks that the shop is still that store (a mapping is never saved against
+    locations read from another store or with a key since replaced)."""
+
+    shop_id: int
+    api_url: str
+    session_key: str
+    locations: Locations
+
+
+def shop_to_read(session: Session, account_id: int, code: str, warehouse: str) -> ChannelShop:
+    """The checks that need no call to Shopify (404 for a shop not the seller's; 422 for a
+    shop that is not Shopify's or a warehouse the seller does not have), then the shop,
+    detached: its ``locations.json`` is read *after* this transaction has ended."""
+    shop = _shopify_shop(session, account_id, code)
+    _warehouse_exists(session, account_id, warehouse)
+    session.expunge(shop)
+    return shop
+
+
+def read(shop: ChannelShop, known: Callable[[ChannelShop], Locations]) -> Seen:
+    """Ask the shop for its locations, in no transaction: Shopify may be slow or hang (up to
+    the client's timeout), and a transaction held meanwhile would hold its locks (SQLite's
+    write lock, PostgreSQL's row locks) for as long."""
+    return Seen(shop.id, shop.api_url, shop.session_key, dict(known(shop)))
+
+
+def map_location(
+    factory: sessionmaker[Session],
+    account_id: int,
+    code: str,
+    warehouse: str,
+    body: LocationIn,
+    known: Callable[[ChannelShop], Locations],
+    actor: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The whole of a save (the API, the page and ``guanjia channels locations map``): a short
+    read, Shopify's ``locations.json`` with no transaction open, then a short write that
+    checks again what may have changed meanwhile (``set_location``)."""
+    with factory() as s:
+        shop = shop_to_read(s, account_id, code, warehouse)
+    seen = read(shop, known)
+    with transaction(factory) as s:
+        return as_dict(set_location(s, account_id, code, warehouse, body, seen, actor, now))
+
+
+def as_dict(row: ChannelShopLocation) -> dict[str, Any]:
+    return {
+        "warehouse": row.warehouse,
+        "location_id": row.location_id,
+        "location_name": row.location_name,
+        "changed_by": row.changed_by,
+        "changed_at": row.changed_at,
+    }
+
+
+def _warehouse_exists(session: Session, account_id: int, warehouse: str) -> None:
+    has = session.execute(
+        select(Warehouse.id).where(Warehouse.account_id == account_id, Warehouse.code == warehouse)
+    ).scalar_one_or_none()
+    if has is None:
+        raise InvalidError(N_("no warehouse %(warehouse)r"), "warehouse", warehouse=warehouse[:64])
 
 
 def set_location(
@@ -123,22 +182,29 @@ def set_location(
     code: str,
     warehouse: str,
     body: LocationIn,
-    known: Callable[[ChannelShop], Locations],
+    seen: Seen,
     actor: str,
     now: datetime,
 ) -> ChannelShopLocation:
-    """Map our ``warehouse`` to the shop's location ``body.location_id``. 404 for a shop not
-    the seller's; 422 for a shop that is not Shopify's, a warehouse the seller does not have,
-    a location id the shop does not list (``known``: its ``locations.json``, read now), or a
-    location mapped to another warehouse already. Nothing changes on a refusal. Every SKU
-    then owes the shop a push (its figures per location)."""
+    """Map our ``warehouse`` to the shop's location ``body.location_id``, given the shop's
+    locations ``seen`` (``read`` before this transaction). 404 for a shop not the seller's;
+    422 for a shop that is not Shopify's, a warehouse the seller does not have, a location id
+    the shop does not list, or a location mapped to another warehouse already; 409 when the
+    shop was changed (its store or key) since its locations were read. Each is checked here
+    again, in this transaction, whatever the read found: the read held no lock. Nothing
+    changes on a refusal. Every SKU then owes the shop a push (its figures per location)."""
     shop = _shopify_shop(session, account_id, code)
-    has = session.execute(
-        select(Warehouse.id).where(Warehouse.account_id == account_id, Warehouse.code == warehouse)
-    ).scalar_one_or_none()
-    if has is None:
-        raise InvalidError(N_("no warehouse %(warehouse)r"), "warehouse", warehouse=warehouse[:64])
-    locations = known(shop)
+    if (shop.id, shop.api_url, shop.session_key) != (
+        seen.shop_id,
+        seen.api_url,
+        seen.session_key,
+    ):
+        raise ConflictError(
+            N_("shop %(shop)s was changed while its locations were read from Shopify; try again"),
+            shop=code,
+        )
+    _warehouse_exists(session, account_id, warehouse)
+    locations = seen.locations
     if body.location_id not in locations:
         raise InvalidError(
             N_(
@@ -250,8 +316,9 @@ def push_locations(
     owner: str,
     now: Callable[[], datetime],
 ) -> tuple[str, int]:
-    """Push one leased item to each mapped location; ("pushed" | "unchanged" | "unlisted",
-    the ``gen`` read before the figures). Raises as the sink does; a 429 (refused before
+    """Push one leased item to each mapped location; ("pushed" | "unchanged" | "unlisted" |
+    "lost", the ``gen`` read before the figures); "lost": the item's lease is no longer
+    ``owner``'s, so nothing more was written or sent (the new holder pushes it). Raises as the sink does; a 429 (refused before
     anything was done) forgets the location's change in flight, any other failure leaves it
     pending (stock_push.py's rule for a keyless sink applies per location)."""
     with factory() as s:
@@ -268,15 +335,15 @@ def push_locations(
             found = sink.listing_at(row.sku_code, location)
             if found is None:
                 continue  # not stocked there: nothing to push to it
-            with transaction(factory) as s:
-                state = ChannelStockLocation(
-                    item_id=row.id,
-                    location_id=location,
-                    base=found.quantity + d0,
-                    channel_qty=found.quantity,
-                    seq=0,
-                )
-                s.merge(state)
+            state = ChannelStockLocation(
+                item_id=row.id,
+                location_id=location,
+                base=found.quantity + d0,
+                channel_qty=found.quantity,
+                seq=0,
+            )
+            if not _first(factory, owner, state):
+                return "lost", int(gen)  # another worker holds the item now: it pushes
             item_id = found.item_id
         else:
             item_id = row.num_iid or ""
@@ -323,7 +390,8 @@ def push_locations(
             continue
         key = f"gj{row.shop_id}-{row.id}-{location}-{state.seq + 1}"
         state.seq += 1
-        _save(factory, owner, state, pending=(delta, key), seq=state.seq)
+        if not _save(factory, owner, state, pending=(delta, key), seq=state.seq):
+            return "lost", int(gen)  # not stored as in flight: not sent either
         state.pending_delta, state.pending_key = delta, key
         qty = _send(factory, owner, sink, listing, state, delta, key)
         state.base += delta
@@ -362,7 +430,9 @@ def _save(
     target: int | None = None,
     seq: int | None = None,
     pending: Any = _KEEP,
-) -> None:
+) -> bool:
+    """Write a location's push state while the item's lease is ``owner``'s; False when it
+    is not (nothing written)."""
     values: dict[str, Any] = {}
     for name, value in (("base", base), ("channel_qty", channel_qty), ("target", target)):
         if value is not None:
@@ -372,13 +442,13 @@ def _save(
     if pending is not _KEEP:
         values["pending_delta"], values["pending_key"] = pending if pending else (None, None)
     if not values:
-        return
+        return True
     with transaction(factory) as s:
         # Only while the item's lease is still ours (as stock_push.py ``_write``).
         ours = select(ChannelStockItem.id).where(
             ChannelStockItem.id == state.item_id, ChannelStockItem.lease_owner == owner
         )
-        s.execute(
+        done = s.execute(
             update(ChannelStockLocation)
             .where(
                 ChannelStockLocation.item_id.in_(ours),
@@ -387,3 +457,23 @@ def _save(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+        return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _first(factory: sessionmaker[Session], owner: str, state: ChannelStockLocation) -> bool:
+    """The location's first state (P from the level just read), written only while the
+    item's lease is ``owner``'s: a worker whose lease ran out while it read the level (a slow
+    Shopify) must not put its P over the one the lease's new holder has written and pushed
+    from. The item's row is locked while the lease is checked (PostgreSQL: FOR UPDATE, so a
+    claim waits for this commit; SQLite: the write transaction began IMMEDIATE). False: not
+    ours, nothing written."""
+    with transaction(factory) as s:
+        ours = s.execute(
+            select(ChannelStockItem.id)
+            .where(ChannelStockItem.id == state.item_id, ChannelStockItem.lease_owner == owner)
+            .with_for_update()
+        ).first()
+        if ours is None:
+            return False
+        s.merge(state)
+        return True

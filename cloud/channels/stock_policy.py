@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 
 from cloud.channels.shops import shop_by_code
 from cloud.channels.stock_push import mark_all
-from cloud.db.channel_stock import ChannelStockItem, ChannelStockPolicy
+from cloud.db.channel_stock import (
+    ChannelShopLocation,
+    ChannelStockItem,
+    ChannelStockLocation,
+    ChannelStockPolicy,
+)
 from cloud.errors import N_, ConflictError, InvalidError
 
 
@@ -72,15 +77,42 @@ def push_all(session: Session, account_id: int, code: str) -> int:
 def items(
     session: Session, account_id: int, code: str, *, limit: int, offset: int
 ) -> list[dict[str, Any]]:
-    """Per SKU: what we last pushed, the channel's quantity, state and error."""
+    """Per SKU: what we last pushed, the channel's quantity, state and error; for a Shopify
+    shop with mapped locations, the same per location (``locations``: each mapped
+    location's last figure shown and the shop's quantity there, from
+    ``channel_stock_location``; docs/channels.md "Several Shopify locations")."""
     shop = shop_by_code(session, account_id, code)
-    rows = session.execute(
-        select(ChannelStockItem)
-        .where(ChannelStockItem.account_id == account_id, ChannelStockItem.shop_id == shop.id)
-        .order_by(ChannelStockItem.sku_code)
-        .limit(limit)
-        .offset(offset)
-    ).scalars()
+    rows = list(
+        session.execute(
+            select(ChannelStockItem)
+            .where(ChannelStockItem.account_id == account_id, ChannelStockItem.shop_id == shop.id)
+            .order_by(ChannelStockItem.sku_code)
+            .limit(limit)
+            .offset(offset)
+        ).scalars()
+    )
+    at: dict[int, list[dict[str, Any]]] = {}
+    if rows:
+        found = session.execute(
+            select(ChannelStockLocation, ChannelShopLocation)
+            .join(
+                ChannelShopLocation,
+                (ChannelShopLocation.shop_id == shop.id)
+                & (ChannelShopLocation.location_id == ChannelStockLocation.location_id),
+            )
+            .where(ChannelStockLocation.item_id.in_([r.id for r in rows]))
+            .order_by(ChannelShopLocation.warehouse)
+        ).all()
+        for state, place in found:
+            at.setdefault(state.item_id, []).append(
+                {
+                    "location_id": state.location_id,
+                    "location_name": place.location_name,
+                    "warehouse": place.warehouse,
+                    "pushed": state.target,
+                    "channel_quantity": state.channel_qty,
+                }
+            )
     return [
         {
             "sku_code": r.sku_code,
@@ -91,6 +123,7 @@ def items(
             "pushed_at": r.pushed_at,
             "error": r.error,
             "listing": {"num_iid": r.num_iid, "sku_id": r.sku_id} if r.num_iid else None,
+            "locations": at.get(r.id, []),
         }
         for r in rows
     ]

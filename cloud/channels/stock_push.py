@@ -167,6 +167,8 @@ def push_row(
             outcome, gen = stock_locations.push_locations(
                 factory, located, row, policy, places, owner, now
             )
+            if outcome == "lost":
+                return "retry"  # the lease is another's now: it writes the outcome
             state = "unlisted" if outcome == "unlisted" else "ok"
             done = {"attempts": 0, "pushed_at": now()} if outcome == "pushed" else {}
             _write(factory, row_id, owner, _release(gen, state=state, error=None, **done))

@@ -31,7 +31,8 @@
 - ``GET  /_sim/waybills``: every e-waybill number issued or cancelled (simulators/marketplace/cainiao.py)
 - ``GET  /_sim/stock``: stock on sale per SKU and every change of it; ``POST /_sim/stock``
   ``{"seed"}`` or ``{"buy_during_push", "push_timeout"}`` and/or ``{"seller_nick", "levels":
-  {sku: quantity}}`` (simulators/marketplace/stock.py)
+  {sku: quantity}, "location_id"?}`` (a Shopify shop with several locations: set at that one,
+  which it needs; simulators/marketplace/stock.py)
 
 It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.

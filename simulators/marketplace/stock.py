@@ -113,6 +113,33 @@ class ChannelStock:
             if n == nick:
                 self.levels[(n, sku)] = sum(self.at.get((n, sku, i), 0) for i in ids)
 
+    def put_levels(
+        self, market: Market, nick: str, levels: dict[str, int], location: int | None
+    ) -> None:
+        """``POST /_sim/stock``: the shop's quantities, as its seller sets them by hand. A
+        shop with several locations is set at one, ``location`` (its others keep theirs;
+        ``levels`` is their sum again); without one it is refused, as is a location the
+        shop does not have or one given for a shop without locations (ValueError: a 400,
+        nothing changed)."""
+        ids = self.locations.get(nick)
+        if ids is not None and location is None:
+            raise ValueError(f"shop {nick} has several locations {ids}: give location_id")
+        if ids is None and location is not None:
+            raise ValueError(f"shop {nick} has no locations: no location_id")
+        if ids is not None and location not in ids:
+            raise ValueError(f"location {location} is not one of shop {nick}'s {ids}")
+        if any(q < 0 for q in levels.values()):
+            raise ValueError("a level is 0 or more")
+        self.limited.add(nick)
+        for sku, q in levels.items():
+            if ids is not None and location is not None:
+                self.at[(nick, sku, location)] = q
+                self.levels[(nick, sku)] = sum(self.at.get((nick, sku, i), 0) for i in ids)
+                self._note(market, nick, sku, "sim", delta=0, location=location)
+                continue
+            self.levels[(nick, sku)] = q
+            self._note(market, nick, sku, "sim", delta=0)
+
     def level_at(self, nick: str, sku: str, location: int) -> int:
         return self.at.get((nick, sku, location), 0)
 
@@ -391,14 +418,9 @@ def stock_control(market: Market, verb: str, args: dict[str, Any]) -> dict[str, 
                 setattr(stock.faults, name, float(args[name]))
         if "seller_nick" in args:
             nick = str(args["seller_nick"])
-            stock.limited.add(nick)
-            for sku, q in dict(args.get("levels", {})).items():
-                stock.levels[(nick, str(sku))] = int(q)
-                if nick in stock.locations:  # several locations: all at the first
-                    first, *rest = stock.locations[nick]
-                    stock.at[(nick, str(sku), first)] = int(q)
-                    for loc in rest:
-                        stock.at[(nick, str(sku), loc)] = 0
-                stock._note(market, nick, str(sku), "sim", delta=0)
+            raw = args.get("location_id")
+            location = None if raw is None else int(raw)
+            levels = {str(s): int(q) for s, q in dict(args.get("levels", {})).items()}
+            stock.put_levels(market, nick, levels, location)
     state: dict[str, Any] = stock.state()
     return state

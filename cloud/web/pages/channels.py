@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
@@ -195,10 +196,14 @@ async def map_location(
         )
     body = stock_locations.LocationIn(location_id=location)
     account_id, actor = user.who.account_id, user.who.actor
+    # Read the shop's locations from Shopify with no transaction open, then write in a short
+    # one that checks again what may have changed (cloud/channels/stock_locations.py).
+    shop = await units.read(lambda s: stock_locations.shop_to_read(s, account_id, code, warehouse))
+    seen = await anyio.to_thread.run_sync(stock_locations.read, shop, runner.locations_of)
     await units.write(
         lambda s: (
             stock_locations.set_location(
-                s, account_id, code, warehouse, body, runner.locations_of, actor, datetime.now(UTC)
+                s, account_id, code, warehouse, body, seen, actor, datetime.now(UTC)
             ).shop_id
         )
     )

@@ -7,6 +7,7 @@ pushed, buyers paying during pushes never overselling a location. SQLite and Pos
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -68,15 +69,21 @@ def located(engine: Engine, seed: int, stock: StockFaults | None = None) -> Shop
     return shop
 
 
-def put(shop: Shop, warehouse: str, location: str | int) -> ChannelShopLocation:
+def put(shop: Shop, warehouse: str, location: str | int) -> dict[str, Any]:
     def known(_shop: object) -> dict[str, str]:
         return sink(shop).locations()  # type: ignore[attr-defined,no-any-return]
 
-    with transaction(shop.hub.factory) as s:
-        body = stock_locations.LocationIn(location_id=str(location))
-        return stock_locations.set_location(
-            s, shop.hub.account_id, shop.code, warehouse, body, known, "lead", datetime.now(UTC)
-        )
+    body = stock_locations.LocationIn(location_id=str(location))
+    return stock_locations.map_location(
+        shop.hub.factory,
+        shop.hub.account_id,
+        shop.code,
+        warehouse,
+        body,
+        known,
+        "lead",
+        datetime.now(UTC),
+    )
 
 
 def mapped(shop: Shop) -> list[tuple[str, str, str]]:

@@ -134,6 +134,21 @@ def test_mapping_checked_against_the_shop_and_pushed_per_location(hub: TestClien
         _until(lambda: levels(SZ) == [6] * n and levels(YW) == [3] * n, "the push per location")
         assert levels(SPARE) == [0] * n  # WH3 is not mapped: never pushed
 
+        # The shop's stock rows: each mapped location's figure shown and quantity there
+        # (once the scheduler's pushes have written them all).
+        def per_location() -> list[list[tuple[str, str, int | None, int | None]]]:
+            rows = hub.get("/api/v1/channels/shops/sh/stock", headers=reader).json()
+            return [
+                [
+                    (a["warehouse"], a["location_id"], a["pushed"], a["channel_quantity"])
+                    for a in row["locations"]
+                ]
+                for row in rows
+            ]
+
+        want = [("WH1", str(SZ), 6, 6), ("WH2", str(YW), 3, 3)]
+        _until(lambda: per_location() == [want] * n, "each location's row in the stock table")
+
         # Unmapped: WH2's stock no longer reaches Yiwu.
         assert hub.delete(f"{base}/WH2", headers=admin).status_code == 204
         assert hub.delete(f"{base}/WH2", headers=admin).status_code == 404

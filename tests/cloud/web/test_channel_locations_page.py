@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloud.channels import runner, shops
-from cloud.db.channel_stock import ChannelShopLocation
-from cloud.db.models import Account
+from cloud.db.channel_stock import ChannelShopLocation, ChannelStockItem, ChannelStockLocation
+from cloud.db.models import Account, ChannelShop
 from tests.cloud.web.conftest import add_user
 from tests.cloud.web.test_channel_pages import EN, XSS, seed_shop
 
@@ -69,7 +69,7 @@ def test_map_a_warehouse_from_the_page_refusals_change_nothing(
     assert r.status_code == 303 and r.headers["location"] == "/web/channels/sh1?located=1#locations"
     assert mapping(demo_app) == [("WH1", "71002", f"Yiwu {XSS}")]
     html = a.get("/web/channels/sh1?located=1", headers=EN).text
-    assert "71002 Yiwu" in html and XSS not in html and "&lt;img src=x" in html
+    assert "71002 Yiwu &lt;img src=x" in html and XSS not in html and "&lt;img src=x" in html
     # Refused, with the sentence, nothing changed: not the shop's location, not digits, a
     # warehouse the seller does not have; in Chinese on a Chinese page.
     for bad, said in (
@@ -117,3 +117,45 @@ def test_a_reader_and_another_seller_are_refused_and_change_nothing(
     stop = {"csrf": b.csrf}  # type: ignore[attr-defined]
     assert b.post("/web/channels/sh1/locations/WH1/remove", data=stop).status_code == 404
     assert mapping(demo_app) == before
+
+
+def test_the_stock_table_shows_each_locations_quantities(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """The shop's stock table: per SKU, each mapped location's last figure shown and the
+    shop's quantity there (``channel_stock_location``, as the push left them), in English
+    and Chinese (the API's stock rows carry the same: test_shopify_locations_api.py)."""
+    seed_shopify(demo_app)
+    a = browser_client()
+    form = {"csrf": a.csrf, "warehouse": "WH1", "location_id": "71002"}  # type: ignore[attr-defined]
+    assert (
+        a.post("/web/channels/sh1/locations", data=form, follow_redirects=False).status_code == 303
+    )
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        shop = s.execute(select(ChannelShop).where(ChannelShop.code == "sh1")).scalar_one()
+        # The mapping made every SKU owe the shop a push: the first row of the table.
+        item = s.execute(
+            select(ChannelStockItem)
+            .where(ChannelStockItem.shop_id == shop.id)
+            .order_by(ChannelStockItem.sku_code)
+            .limit(1)
+        ).scalar_one()
+        code = item.sku_code
+        # As a push leaves them: Yiwu (WH1) was shown 6 and answered 5 (a sale since).
+        s.add(
+            ChannelStockLocation(
+                item_id=item.id, location_id="71002", base=6, target=6, channel_qty=5, seq=1
+            )
+        )
+        # A location no longer mapped is not shown.
+        s.add(
+            ChannelStockLocation(
+                item_id=item.id, location_id="71001", base=3, target=3, channel_qty=3, seq=1
+            )
+        )
+    html = a.get("/web/channels/sh1", headers=EN).text
+    assert "At each location" in html and code in html
+    assert "71002 Yiwu &lt;img src=x" in html and "(WH1): last shown 6, shop's quantity 5" in html
+    assert "71001 Shenzhen (" not in html
+    zh = a.get("/web/channels/sh1").text
+    assert "各地点" in zh and "上次同步数量 6" in zh and "店铺数量 5" in zh

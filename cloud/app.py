@@ -61,6 +61,7 @@ from cloud.api.nodes import router as nodes_router
 from cloud.auth import HashPool, TokenVersions
 from cloud.catalogue import job_runner
 from cloud.channels import runner as channels_runner
+from cloud.db import sqlite_stats
 from cloud.db.engine import make_engine, migrate, session_factory
 from cloud.errors import DomainError
 from cloud.finance import poster as finance_poster
@@ -231,9 +232,25 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 timedelta(seconds=settings.transfer_rest_wait_s),
             )
             app.state.transfer_watch.start()
+        # SQLite's planner statistics, at start and every hour (cloud/db/sqlite_stats.py).
+        app.state.sqlite_stats = None
+        if (
+            settings.sqlite_analyze_s
+            and engine.dialect.name == "sqlite"
+            and not _in_memory(engine.url)
+        ):
+            await asyncio.to_thread(sqlite_stats.refresh, engine, settings.sqlite_analyze_min_pages)
+            app.state.sqlite_stats = sqlite_stats.Worker(
+                engine,
+                timedelta(seconds=settings.sqlite_analyze_s),
+                settings.sqlite_analyze_min_pages,
+            )
+            app.state.sqlite_stats.start()
         try:
             yield
         finally:
+            if app.state.sqlite_stats is not None:
+                await _stopped(app.state.sqlite_stats.stop)
             if app.state.transfer_watch is not None:
                 await _stopped(app.state.transfer_watch.stop)
             if app.state.finance is not None:

@@ -188,6 +188,10 @@ class Settings(BaseSettings):
     transfer_rest_wait_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
     #: How often each worker looks for such rests (0: never; tests tick it themselves).
     transfer_watch_poll_s: int = Field(default=300, ge=0, le=86400)
+    #: A hub on SQLite gathers the planner's statistics at start and this often (0: never),
+    #: once its database has ``sqlite_analyze_min_pages`` pages (cloud/db/sqlite_stats.py).
+    sqlite_analyze_s: int = Field(default=3600, ge=0, le=86400)
+    sqlite_analyze_min_pages: int = Field(default=2560, ge=0)
 
     # --- the dashboard (cloud/web/) ---
     #: Orders in by this hour (China time) ship the same day; open ones from before the

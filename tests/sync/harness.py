@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
@@ -26,11 +27,15 @@ __all__ = ["NODE", "EdgeDaemon", "Feeder", "cloud_acked", "cloud_events", "inges
 
 @contextlib.contextmanager
 def ingest_in_thread(
-    engine: Engine, mqtt_port: int, share_group: str | None = None, client_id: str = "cloud"
+    engine: Engine,
+    mqtt_port: int,
+    share_group: str | None = None,
+    client_id: str = "cloud",
+    **more: Any,
 ) -> Iterator[IngestWorker]:
-    """The cloud's ingest worker on its own event loop in a thread."""
+    """The cloud's ingest worker on its own event loop in a thread (``more``: other settings)."""
     settings = Settings(
-        mqtt_port=mqtt_port, mqtt_client_id=client_id, ingest_share_group=share_group
+        mqtt_port=mqtt_port, mqtt_client_id=client_id, ingest_share_group=share_group, **more
     )
     worker = IngestWorker(settings, session_factory(engine))
     loop = asyncio.new_event_loop()

@@ -10,13 +10,11 @@ broker's PUBACKs go missing while everything else flows (the unconfirmed publish
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -24,9 +22,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 
-from cloud.db.engine import session_factory
 from cloud.settings import Settings
-from cloud.sync.worker import IngestWorker
 from protocol import codec, topics
 from protocol.hlc import pack
 from protocol.messages import Ack, ScanPayload, ScanRecorded
@@ -34,6 +30,7 @@ from simulators.broker import PrivateBroker
 from simulators.chaos.procs import Relay
 from simulators.net import free_port
 from tests.support import wait
+from tests.sync.harness import ingest_in_thread
 
 NODE = "wh1-pack-1"
 #: MQTT 3.1.1 §2.2.1: the control packet type is the high nibble of the first byte.
@@ -55,31 +52,6 @@ def _events(n: int) -> list[bytes]:
         )
         for seq in range(1, n + 1)
     ]
-
-
-@contextlib.contextmanager
-def _ingest(engine: Engine, settings: Settings) -> Iterator[IngestWorker]:
-    """Ingest on an event loop of its own in a thread, as the hub runs it beside the API."""
-    worker = IngestWorker(settings, session_factory(engine))
-    loop = asyncio.new_event_loop()
-    task: asyncio.Task[None] | None = None
-
-    def run() -> None:
-        nonlocal task
-        asyncio.set_event_loop(loop)
-        task = loop.create_task(worker.run())
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(task)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    wait(lambda: worker.stats.connected, 10, "ingest connected")
-    try:
-        yield worker
-    finally:
-        loop.call_soon_threadsafe(lambda: task.cancel() if task else None)
-        t.join(15)
-        loop.close()
 
 
 class _Node:
@@ -120,14 +92,14 @@ def test_a_silent_link_is_dropped_by_the_keepalive(broker: PrivateBroker, engine
     relay = Relay(broker.port)
     relay.heal()
     keepalive = 2
-    settings = Settings(
-        mqtt_port=relay.port,
-        mqtt_client_id=f"cloud-{uuid.uuid4().hex[:6]}",
-        mqtt_keepalive_s=keepalive,
-    )
     node = _Node(broker.port)
     try:
-        with _ingest(engine, settings) as worker:
+        with ingest_in_thread(
+            engine,
+            relay.port,
+            client_id=f"cloud-{uuid.uuid4().hex[:6]}",
+            mqtt_keepalive_s=keepalive,
+        ) as worker:
             wait(lambda: worker.stats.sessions == 1, 5, "the first session")
             time.sleep(0.3)  # the worker's subscriptions settle
             relay.silence()  # the hub's connection stays open and carries nothing more
@@ -203,14 +175,11 @@ class _PubackEater:
 
 def test_an_unconfirmed_publish_ends_the_session(broker: PrivateBroker, engine: Engine) -> None:
     relay = _PubackEater(broker.port)
-    settings = Settings(
-        mqtt_port=relay.port,
-        mqtt_client_id=f"cloud-{uuid.uuid4().hex[:6]}",
-        mqtt_puback_timeout_s=1.0,
-    )
     node = _Node(broker.port)
     try:
-        with _ingest(engine, settings) as worker:
+        with ingest_in_thread(
+            engine, relay.port, client_id=f"cloud-{uuid.uuid4().hex[:6]}", mqtt_puback_timeout_s=1.0
+        ) as worker:
             wait(lambda: worker.stats.sessions == 1, 5, "the first session")
             time.sleep(0.3)
             relay.eat = True  # the broker takes the hub's acks and its PUBACKs go missing

@@ -8,16 +8,19 @@ only after the transaction that it reports has committed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import metrics
@@ -98,8 +101,10 @@ class IngestWorker:
         self.stats = IngestStats()
         self._client: aiomqtt.Client | None = None
         self._pushes: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
-        self._sends: set[asyncio.Task[None]] = set()
-        #: Set when a publish of this connection went unconfirmed: the session ends on it.
+        #: This connection's QoS 1 publishes not yet known to be confirmed, oldest first
+        #: (hand-over time, paho's message info): see :meth:`_send` and :meth:`_liveness`.
+        self._unconfirmed: deque[tuple[float, mqtt.MQTTMessageInfo]] = deque()
+        #: Set when a publish of this connection failed: the session ends on it.
         self._dead: asyncio.Event | None = None
         #: The loop ``run`` runs on (pushes from other threads are handed to it).
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,8 +173,8 @@ class IngestWorker:
             finally:
                 self._client = None
                 self.stats.connected = False
-                for task in list(self._sends):  # on a dead connection: the node will ask again
-                    task.cancel()
+                # On a dead connection: what it did not confirm, the nodes will ask again.
+                self._unconfirmed = deque()
             # Full jitter, so hub workers do not reconnect in step.
             await asyncio.sleep(backoff.next_delay())
 
@@ -208,9 +213,10 @@ class IngestWorker:
         if task is not None and task.cancelling():
             raise asyncio.CancelledError
         self._dead = asyncio.Event()
+        self._unconfirmed = deque()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(client))
-            tg.create_task(self._liveness(self._dead))
+            tg.create_task(self._liveness(self._dead, self._unconfirmed))
             messages = client.messages
             async for first in messages:
                 # Take what has already arrived, so batches of one node that queued up
@@ -266,8 +272,11 @@ class IngestWorker:
         if states:
             await asyncio.to_thread(self._presence, *states.values())
 
-    async def _liveness(self, dead: asyncio.Event) -> None:
-        """End the session when one of its publishes went unconfirmed (see :meth:`_sent`).
+    async def _liveness(
+        self, dead: asyncio.Event, unconfirmed: deque[tuple[float, mqtt.MQTTMessageInfo]]
+    ) -> None:
+        """End the session when one of its publishes failed or went unconfirmed for
+        ``mqtt_puback_timeout_s`` (see :meth:`_send`).
 
         The link can die without the client noticing: the broker was killed while a publish
         was being handed to the socket, and from then on nothing was read or written on it,
@@ -277,7 +286,18 @@ class IngestWorker:
         out). An unconfirmed publish is the one sign it gives; the keep-alive is the bound
         when the hub has nothing to publish.
         """
-        await dead.wait()
+        limit = self.settings.mqtt_puback_timeout_s
+        tick = min(1.0, limit / 4)
+        while not dead.is_set():
+            # The oldest publish not yet confirmed: PUBACKs come back in order, so the
+            # confirmed ones at the head go and the first one left is the oldest waiting.
+            while unconfirmed and unconfirmed[0][1].is_published():
+                unconfirmed.popleft()
+            if unconfirmed and time.monotonic() - unconfirmed[0][0] > limit:
+                log.warning("publish not confirmed by the broker within %g s", limit)
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dead.wait(), tick)
         raise aiomqtt.MqttError(
             f"the broker confirmed no publish within {self.settings.mqtt_puback_timeout_s:g} s:"
             " the connection is taken for dead"
@@ -376,35 +396,34 @@ class IngestWorker:
         for node, results in outcome.items():
             ack = codec.encode(self._account(node, batches[node], results))
             self._send(client, topics.topic(node, topics.Channel.ACK), ack)
-        # Let the acks' tasks start, in order: each hands its message to the client now.
-        await asyncio.sleep(0)
 
     def _send(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
-        """Publish an ack or a downlink batch without waiting for the broker's PUBACK.
+        """Publish an ack or a downlink batch (QoS 1) without waiting for the broker's PUBACK.
 
         The next group is applied meanwhile instead of after a broker round trip (longer
-        where the broker runs on another machine). Tasks start in creation order, and each
-        hands its message to the client before its first await, so a node's messages keep
-        their order. One the broker never confirms is not lost for good: acks are
-        cumulative, a node that sees no progress resends and asks again when it
-        reconnects, and a node that misses a downlink batch pulls it at its next gap.
-        """
-        task = asyncio.create_task(client.publish(topic, payload, qos=1))
-        self._sends.add(task)  # a reference until it is done, or the task may vanish
-        dead = self._dead
-        task.add_done_callback(lambda t: self._sent(t, dead))
+        where the broker runs on another machine). Handed to paho here, in call order, so a
+        node's messages keep their order. One the broker never confirms is not lost for
+        good: acks are cumulative, a node that sees no progress resends and asks again when
+        it reconnects, and a node that misses a downlink batch pulls it at its next gap.
+        But it ends the session (:meth:`_liveness`), so that ingest connects again instead
+        of waiting on a link that may be dead.
 
-    def _sent(self, task: asyncio.Task[None], dead: asyncio.Event | None = None) -> None:
-        """A publish ended: one the broker did not confirm ends its connection's session
-        (:meth:`_liveness`), so that ingest connects again instead of waiting on a link
-        that may be dead. What it carried is not lost: acks are cumulative and a node
-        resends and says hello again; downlink is pulled again at a gap."""
-        self._sends.discard(task)
-        if task.cancelled() or (err := task.exception()) is None:
+        Straight to the paho client aiomqtt wraps, not through ``aiomqtt.Client.publish``:
+        that one costs a task, an event and a timer per message, and looks through every
+        pending publish twice (a list of up to 1,000 ids built per call) and logs a warning
+        once more than ten are pending, as they always are here: 127–131 µs of CPU per
+        ack against 52–55 µs straight to paho, PUBACK included (``python -m
+        cloud.bench.ack_publish``, docs/benchmarks.md; issue 20, the hub's CPU per event).
+        Confirmation is read from paho's message info instead, by :meth:`_liveness`.
+        """
+        # aiomqtt's own paho client (see above).
+        info = client._client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            log.warning("publish refused by the client: %s", mqtt.error_string(info.rc))
+            if self._dead is not None:
+                self._dead.set()
             return
-        log.warning("publish not confirmed by the broker: %s", err)
-        if dead is not None:
-            dead.set()
+        self._unconfirmed.append((time.monotonic(), info))
 
     def _account(
         self, node: str, batches: list[codec.Batch], results: list[ingest.ApplyResult]
@@ -468,20 +487,27 @@ class IngestWorker:
                 self._send(client, topics.topic(node, topics.Channel.ACK), ack_bytes)
             if down_bytes:
                 self._send(client, topics.topic(node, topics.Channel.DOWN), down_bytes)
-        await asyncio.sleep(0)
 
     def _presence(self, *states: NodeState, now: datetime | None = None) -> None:
         at = now or datetime.now(UTC)
         retention = timedelta(days=self.settings.node_sample_retention_days)
         with transaction(self.sessions) as s:
-            due = [n for state in states if (n := self._record_state(s, state, at)) is not None]
+            # The group's nodes in one SELECT, not a get (a round trip) per status:
+            # 2,000 nodes report every 10 s (issue 20, fan-in CPU per event).
+            wanted = select(Node).where(Node.node_id.in_({st.node for st in states}))
+            known = {n.node_id: n for n in s.scalars(wanted)}
+            due = [
+                n
+                for state in states
+                if (n := self._record_state(state, at, known.get(state.node))) is not None
+            ]
             # The nodes' history (cloud/nodes/history.py): one sample a minute at most.
             history.record_many(s, due, at, retention)
 
     @staticmethod
-    def _record_state(s: Session, state: NodeState, now: datetime) -> Node | None:
-        """Record the status; returns the node if its history is due a sample."""
-        node = s.get(Node, state.node)
+    def _record_state(state: NodeState, now: datetime, node: Node | None) -> Node | None:
+        """Record the status on its node (None: not enrolled yet); returns the node if its
+        history is due a sample."""
         if node is None:
             return None  # unknown until its first pull; its status will come again
         was_online = bool(node.online)

@@ -16,16 +16,7 @@ from cloud.sync import ingest
 from cloud.sync.worker import IngestWorker
 from protocol import codec
 from protocol.messages import Ack, ScanPayload, ScanRecorded
-
-
-class RecordingClient:
-    """Stands in for the broker connection: records what would be published."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, bytes]] = []
-
-    async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
-        self.published.append((topic, payload))
+from tests.support.mqtt_fakes import RecordingClient
 
 
 def batch(node: str, seqs: range) -> codec.Batch:

@@ -19,6 +19,7 @@ from protocol import codec, topics
 from protocol.hlc import pack
 from protocol.messages import Ack, ScanPayload, ScanRecorded
 from simulators.broker import PrivateBroker
+from tests.support.mqtt_fakes import RecordingClient
 
 NODE = "wh1-pack-1"
 
@@ -131,22 +132,17 @@ def test_a_group_whose_only_events_message_of_a_node_is_bad(engine: Engine) -> N
     reconnected. It must be rejected alone, and the good node of the group applied."""
     sent: list[tuple[str, bytes]] = []
 
-    class Client:  # records what would be published; no broker needed for one group
-        async def publish(self, topic: str, payload: bytes, qos: int = 0) -> None:
-            sent.append((topic, payload))
-
     async def go() -> None:
         worker = IngestWorker(Settings(), session_factory(engine))
         bad = topics.topic(NODE, topics.Channel.EVENTS)
         good = topics.topic("wh1-pack-2", topics.Channel.EVENTS)
         await worker.handle_many(
-            Client(),  # type: ignore[arg-type]
+            RecordingClient(sent),  # type: ignore[arg-type]
             [
                 (bad, b"not a batch"),
                 (good, codec.encode_batch("wh1-pack-2", [ev(1, "wh1-pack-2")])),
             ],
         )
-        await asyncio.sleep(0.05)  # the acks' publish tasks
 
     asyncio.run(go())
     with session_factory(engine)() as s:

@@ -260,3 +260,62 @@ def test_node_status_with_device_health_is_kept(engine: Engine) -> None:
         assert node.devices is not None
         assert node.devices[0]["last_error"] == "paper out"
         assert node.devices[0]["connected"] is False
+
+
+def test_a_groups_node_cursors_are_stored_for_the_next_group(engine: Engine) -> None:
+    """Several nodes' batches in one group write each node's cursor (acked through, epoch,
+    lag, last seen), and only the group's own nodes: on PostgreSQL in one statement
+    (cloud/sync/ingest.py ``_save_cursors``), which the next group reads back."""
+    from cloud.sync.ingest import apply_batches
+
+    def of(node: str, seqs: range, epoch: int, wall_ms: int) -> codec.Batch:
+        events = [
+            codec.encode_event(
+                ScanRecorded(
+                    node=node,
+                    epoch=epoch,
+                    seq=s,
+                    id=uuid.uuid4(),
+                    hlc=pack(wall_ms, 0),
+                    payload=ScanPayload(station="pack-1", barcode=f"B{s}", verdict="unknown"),
+                )
+            )
+            for s in seqs
+        ]
+        return codec.decode_batch(codec.encode_batch(node, events), node)
+
+    sessions = session_factory(engine)
+    with transaction(sessions) as s:
+        hello(s, "wh1-idle", 0, NOW)  # a node outside the groups keeps its row as it was
+    with transaction(sessions) as s:
+        apply_batches(
+            s,
+            {
+                "wh1-a": [of("wh1-a", range(1, 4), 1, NOW_MS - 250)],
+                "wh1-b": [of("wh1-b", range(1, 3), 2, NOW_MS)],
+            },
+            NOW,
+        )
+    later = datetime(2026, 11, 26, 12, 0, 5, tzinfo=UTC)
+    with transaction(sessions) as s:
+        out = apply_batches(
+            s,
+            {
+                "wh1-a": [of("wh1-a", range(2, 6), 1, NOW_MS)],
+                "wh1-b": [of("wh1-b", range(4, 5), 2, NOW_MS)],
+            },
+            later,
+        )
+    # The second group saw the first one's cursors: a's overlap applied only its new tail,
+    # b's gap (3 missing) asked for a resend from 3.
+    assert (out["wh1-a"][0].applied, out["wh1-a"][0].duplicates) == (2, 2)
+    assert out["wh1-b"][0].resend_from == 3
+    with session_factory(engine)() as s:
+        rows = {
+            n.node_id: (n.acked_through, n.epoch, n.sync_lag_ms, n.last_seen.replace(tzinfo=UTC))
+            for n in s.scalars(select(Node))
+        }
+    assert rows["wh1-a"] == (5, 1, 5000, later)
+    assert rows["wh1-b"][:2] == (2, 2)
+    assert rows["wh1-b"][3] == later
+    assert rows["wh1-idle"][:2] == (0, 0)

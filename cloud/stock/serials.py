@@ -6,7 +6,7 @@ Serials reach the hub in the edge facts and nowhere else: ``po.received`` and
 which prints its label), ``order.packed`` (the pack station scans each unit's serial),
 ``stocktake.counted`` and ``return.received``. :func:`record` keeps one
 :class:`SerialSighting` per serial per fact, in the transaction that applies the fact
-(cloud/facts.py). The order's own log (cloud/orders/core.py) supplies its pick, label and
+(cloud/facts/). The order's own log (cloud/orders/core.py) supplies its pick, label and
 shipment when the trace is read (:func:`trace`): those facts name the order, not the units.
 A unit shipped on a transfer by the sender's pick node has its own ``transfer_shipped``
 sighting from ``transfer.shipped`` (the pick scans each unit's serial, edge/stations/pick.py):

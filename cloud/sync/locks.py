@@ -112,7 +112,7 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
     for node, d in named.items():
         account = accounts[node]
         if account is None:
-            continue  # unclaimed: its facts book nothing (cloud/facts.py)
+            continue  # unclaimed: its facts book nothing (cloud/facts/)
         acc = by_account.setdefault(account, _Named())
         acc.transfers |= d.transfers
         acc.pos |= d.pos

@@ -73,6 +73,8 @@ _IN: Final = serial_holders.IN
 _OUT: Final = serial_holders.OUT
 #: The kinds that receive a unit under a receipt (a second one while in stock conflicts).
 RECEIVING: Final = serial_holders.RECEIVING
+#: The kinds read and written under the serial's lock: those checked against other facts.
+_LOCKED: Final = (*RECEIVING, *_OUT)
 #: The lead's resolution of a conflict (cloud/inbound/serial_conflicts.py): the receipt it
 #: names is no longer this serial's (its unit got a new serial, or it was a mislabel).
 RESOLUTIONS: Final = ("relabelled", "mislabel")
@@ -249,6 +251,16 @@ SEEN_AGAIN: Final = N_(
     "serial %(serial)s was received again in receipt %(receipt)s (%(doc)s, warehouse"
     " %(warehouse)s, %(node)s): two units carry it"
 )
+#: The first pack's or pick's step, red too once the serial left again before it came
+#: back (the shipment facts are kept and booked: two units, or one wrong scan).
+PACKED_AGAIN: Final = N_(
+    "serial %(serial)s was packed again into order %(order)s (%(node)s) before it came back:"
+    " two units carry it, or the wrong one was scanned"
+)
+SHIPPED_AGAIN: Final = N_(
+    "serial %(serial)s left again on transfer %(transfer)s (shipment %(shipment)s, %(node)s)"
+    " before it arrived: two units carry it, or the wrong one was scanned"
+)
 CONFLICTS: Final = (
     TWICE_IN_FACT,
     RECEIVED_TWICE,
@@ -256,6 +268,8 @@ CONFLICTS: Final = (
     SHIPPED_TWICE,
     RECEIVED_AGAIN,
     SEEN_AGAIN,
+    PACKED_AGAIN,
+    SHIPPED_AGAIN,
 )
 #: Who received a unit, where no node did (a receipt booked on the API).
 HUB: Final = N_("the hub")
@@ -332,12 +346,23 @@ def _conflict(
         )
         if last is not None and last.kind == "transfer_shipped":
             said = {"serial": seen.serial, "transfer": last.doc, "shipment": str(last.receipt)}
-            return [((SHIPPED_TWICE, said), None)]
+            return [((SHIPPED_TWICE, said), last)]
     if seen.kind == "packed":
         last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
         if last is not None and last.kind == "packed" and last.doc != seen.doc:
-            return [((PACKED_TWICE, {"serial": seen.serial, "order": last.doc}), None)]
+            return [((PACKED_TWICE, {"serial": seen.serial, "order": last.doc}), last)]
     return []
+
+
+def _again(s: _Seen, node: str | None) -> str:
+    """The first step's sentence once ``s`` clashed with it (it turns red too)."""
+    who = node or HUB
+    if s.kind == "packed":
+        return PACKED_AGAIN % {"serial": s.serial, "order": s.doc, "node": who}
+    if s.kind == "transfer_shipped":
+        said = {"serial": s.serial, "transfer": s.doc, "shipment": str(s.receipt), "node": who}
+        return SHIPPED_AGAIN % said
+    return SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
 
 
 def record(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> list[Found]:
@@ -377,9 +402,11 @@ def keep(
     return the conflicts found, each with the rows it flagged."""
     if not seen:
         return []
-    # Received units are checked against every receipt of the hub: under the serials'
-    # locks, so a receipt committing at the same moment is waited for and seen.
-    serial_locks.lock(session, account_id, [s.serial for s in seen if s.kind in RECEIVING])
+    # Received units are checked against every receipt of the hub, a pack or a transfer's
+    # pick against the unit's last step: under the serials' locks, so a receipt, pack or
+    # pick of the serial committing at the same moment is waited for and seen (an ingest
+    # took them already, after its documents and nodes, cloud/sync/locks.py).
+    serial_locks.lock(session, account_id, [s.serial for s in seen if s.kind in _LOCKED])
     rows = rows_of(session, account_id, [s.serial for s in seen])
     cancelled = serial_holders.cancelled(
         session, account_id, [b for bs in rows.values() for b in bs]
@@ -418,7 +445,7 @@ def keep(
             flagged = [row]
             if first is not None:
                 if first.conflict is None:
-                    first.conflict = SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
+                    first.conflict = _again(s, node)
                 flagged.append(first)  # linked to the newest task naming it
             found.append(Found(conflict, flagged))
     session.flush()

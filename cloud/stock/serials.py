@@ -108,6 +108,8 @@ class _Seen:
     bin: str | None = None
     receipt: str | None = None
     said: tuple[Said, ...] = ()
+    #: The unit's line in its receipt (a receipt's steps only).
+    line: int | None = None
 
 
 def _event_time(hlc: int, now: datetime) -> datetime:
@@ -148,7 +150,8 @@ def received_sightings(
     """The sightings of one receipt's units (a station's fact, or the API's receipt with
     ``node`` None): received with the QC verdict, put away when the line names a bin."""
     out: list[_Seen] = []
-    for ln in lines:
+    # The line's index: its movement's place in the receipt (cloud/inbound/receipts.py).
+    for n, ln in enumerate(lines):
         sku, verdict = getattr(ln, "sku_code", ""), getattr(ln, "verdict", "pass")
         reason, bin_code = getattr(ln, "reason", None), getattr(ln, "bin", None)
         qc = (_qc(verdict, reason),)
@@ -156,10 +159,10 @@ def received_sightings(
             # The receiving station issues ``<node>-S<counter>`` to an unlabelled unit and
             # prints its label (edge/stations/receive.py): that serial begins there.
             if node is not None and s.startswith(f"{node[:50]}-S"):
-                out.append(_Seen(s, sku, "issued", doc, warehouse, None, receipt))
-            out.append(_Seen(s, sku, kind, doc, warehouse, None, receipt, qc))
+                out.append(_Seen(s, sku, "issued", doc, warehouse, None, receipt, line=n))
+            out.append(_Seen(s, sku, kind, doc, warehouse, None, receipt, qc, n))
             if bin_code:
-                out.append(_Seen(s, sku, "put_away", doc, warehouse, bin_code, receipt))
+                out.append(_Seen(s, sku, "put_away", doc, warehouse, bin_code, receipt, line=n))
     return out
 
 
@@ -436,6 +439,7 @@ def keep(
             bin=s.bin,
             doc=s.doc,
             receipt=s.receipt,
+            line=s.line,
             detail=english(s.said),
             said=list(s.said) or None,
             conflict=hits[0][0][0] % hits[0][0][1] if hits else None,

@@ -451,9 +451,11 @@ def test_a_serial_that_leaves_twice_without_arriving_is_flagged(demo: TestClient
         picker = _picker(demo, number)
         picker.send(picker.shipped(_ship(picker, number, sku, [serial])))
     got = demo.get(f"/api/v1/serials/{serial}").json()
-    assert got["conflicts"] == 1
-    (flagged,) = [s for s in got["steps"] if s["conflict"]]
-    assert flagged["doc"] == second and f"already left on transfer {first}" in flagged["conflict"]
+    # Both shipments booked and both steps red, as for a serial received twice.
+    assert got["conflicts"] == 2
+    said = {s["doc"]: s["conflict"] for s in got["steps"] if s["conflict"]}
+    assert f"already left on transfer {first}" in said[second]
+    assert f"left again on transfer {second}" in said[first]
     tasks = [
         t["detail"] for t in demo.get("/api/v1/tasks").json() if t["kind"] == "serial_conflict"
     ]

@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from cloud.db.engine import session_factory, transaction
+from cloud.db.models import Account
+from cloud.nodes.registry import lock_nodes
+from cloud.orders.workflow import set_hold
 from cloud.stock import serials as trace
+from cloud.sync import ingest
 from protocol.messages import (
     OrderPacked,
     OrderPackedPayload,
@@ -192,3 +199,69 @@ def test_one_serial_twice_in_one_parcel_is_kept_and_flagged_once(demo: TestClien
     _ingest(demo, packed(2))
     assert demo.get(f"/api/v1/serials/{serial}").json() == got
     assert len(_conflicts(demo, serial)) == 1
+
+
+def _released_order(demo: TestClient, sku: str, node: str) -> str:
+    """An order of this test at WH1, audited and released with ``node`` as its pick node."""
+    no = f"JY-OL{uuid.uuid4().hex[:8].upper()}"
+    body = {
+        "order_no": no,
+        "buyer_nick": "锁买家",
+        "recipient": {
+            "name": "赵六",
+            "phone": "13900000009",
+            "province": "北京市",
+            "city": "北京市",
+            "district": "海淀区",
+            "address": "学院路9号",
+        },
+        "lines": [{"line_id": "1", "sku_code": sku, "qty": 1, "price_cents": 100}],
+    }
+    r = demo.post("/api/v1/orders", json={"orders": [body]})
+    assert r.status_code == 201, r.text
+    for step in ("save", "confirm", "audit"):
+        got = demo.get(f"/api/v1/orders/{no}").json()
+        if got["status"] == "audited":
+            break
+        r = demo.post(f"/api/v1/orders/{no}/{step}")
+        assert r.status_code == 200, r.text
+    r = demo.post(f"/api/v1/orders/{no}/release", json={"pick_node": node})
+    assert r.status_code == 200, r.text
+    return no
+
+
+def test_a_pack_and_a_hold_of_one_order_at_once_never_deadlock(
+    demo: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold (or its release) locks the order, then sends its order.release to the
+    warehouse's nodes, locking their rows. An ingest used to lock its node first and the
+    order only while applying the pack: it held node A and waited for the order, the hold
+    held the order and waited for node A, and PostgreSQL broke the deadlock by failing one.
+    An order's facts now lock it with the documents, before the nodes (cloud/sync/locks.py)."""
+    node = station(demo)
+    sku = _serial_tracked(demo, {"WH1": 2})
+    no = _released_order(demo, sku, node)
+    engine = demo.app.state.engine  # type: ignore[attr-defined]
+    with transaction(session_factory(engine)) as s:
+        account = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
+    locked = lock_nodes
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        got = locked(*args, **kwargs)
+        time.sleep(0.15)
+        return got
+
+    monkeypatch.setattr(ingest, "lock_nodes", slow)
+
+    def work(r: int, i: int) -> None:
+        if i == 0:
+            _ingest(demo, _packed(node, r + 1, no, sku, f"SH-{no}-{r}"))
+        else:
+            with transaction(session_factory(engine)) as s:
+                set_hold(s, account, no, r % 2 == 0, "锁测试", "user:t", datetime.now(UTC))
+
+    for r in range(ROUNDS):
+        errors = _at_once(partial(work, r))
+        assert errors == [], f"round {r}: {errors}"
+        assert demo.get(f"/api/v1/orders/{no}").json()["on_hold"] is (r % 2 == 0)
+        assert demo.get(f"/api/v1/serials/SH-{no}-{r}").status_code == 200

@@ -357,6 +357,17 @@ def _conflict(
     return []
 
 
+def _packed_since_back(before: Sequence[SerialSighting], order: str) -> bool:
+    """Whether the unit was packed into ``order`` since it last came back (a pack names no
+    receipt id, so a resent pack is known by its order)."""
+    for b in reversed(before):
+        if b.kind in _BACK:
+            return False
+        if b.kind == "packed" and b.doc == order:
+            return True
+    return False
+
+
 def _again(s: _Seen, node: str | None) -> str:
     """The first step's sentence once ``s`` clashed with it (it turns red too)."""
     who = node or HUB
@@ -425,6 +436,8 @@ def keep(
         last = before[-1] if before else None
         if last is not None and (last.kind, last.doc, last.receipt) == (s.kind, s.doc, s.receipt):
             continue  # the unit's last step again (a pack resent under a new seq): one step
+        if s.kind == "packed" and _packed_since_back(before, s.doc):
+            continue  # a pack resent after the serial's next pack: still one step, one task
         hits = _conflict(s, node, live(before), staged, cancelled)
         staged.append(s)
         row = SerialSighting(

@@ -21,8 +21,8 @@ the same moment are recorded in turn, so the second sees the first and is flagge
 their order with the documents too, before the nodes and serials: they send no release, so
 they add no node, but their order row is then never taken after a serial or a node another
 writer holds while it waits for that order. Later locks of the same rows in the same
-transaction are taken at once. Events the ingest later finds duplicates or malformed may lock a document
-for nothing; that costs only time.
+transaction are taken at once. Events the ingest later finds duplicates or malformed may
+lock a document for nothing; that costs only time.
 """
 
 from __future__ import annotations
@@ -144,10 +144,20 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
         acc.orders |= d.orders
         acc.order_facts |= d.order_facts
         acc.serials |= d.serials
-    warehouses = set(
-        session.execute(
-            select(NodeAssignment.warehouse_id).where(NodeAssignment.node_id.in_(sorted(named)))
-        ).scalars()
+    # The warehouses of the nodes whose bookings send a release: an order fact or a serial
+    # alone sends none, and locking its warehouse's nodes would make every pick and pack
+    # of the warehouse wait for each other.
+    releasing = sorted(
+        n for n, d in named.items() if d.transfers or d.pos or d.requests or d.orders
+    )
+    warehouses = (
+        set(
+            session.execute(
+                select(NodeAssignment.warehouse_id).where(NodeAssignment.node_id.in_(releasing))
+            ).scalars()
+        )
+        if releasing
+        else set()
     )
     ahead = Ahead()
     for account, d in sorted(by_account.items()):

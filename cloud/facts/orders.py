@@ -35,6 +35,8 @@ def order_fact(
 ) -> None:
     p = ev.payload
     actor = f"node:{node}"
+    # The ingest locked the order already, before its nodes (cloud/sync/locks.py): a hold or
+    # a release locks the order and then the warehouse's nodes; taken again here at once.
     o = session.execute(
         select(SalesOrder)
         .where(SalesOrder.account_id == account_id, SalesOrder.order_no == p.order_id)

@@ -39,7 +39,7 @@ SYSTEM_ACTORS: Final = {
     "seed-demo": N_("demo data"),
 }
 #: An actor with a kind before its name (cloud/auth.py ``Principal.actor`` "user:admin";
-#: cloud/facts.py "node:wh1-pick-1"): the kind said in the page's language around the name.
+#: cloud/facts/ "node:wh1-pick-1"): the kind said in the page's language around the name.
 #: The Chinese shows a person by their login alone ("admin", issue 15: no "user:" prefix
 #: left on a Chinese page); English keeps the code, as the API says it.
 ACTOR_KINDS: Final = {

@@ -240,7 +240,7 @@ class ReturnedLine(Message):
     (asked back but not in the parcel). Plain fields only (event payloads have a typed-dict
     twin in protocol/codec.py, which takes no validators): that the units add up to the
     request line and that damaged ones have a reason is the hub's check, whose refusal
-    becomes a task (cloud/facts.py); the station never sends otherwise."""
+    becomes a task (cloud/facts/); the station never sends otherwise."""
 
     line_no: LineNo
     sku_code: SkuCode

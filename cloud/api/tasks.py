@@ -37,7 +37,7 @@ def resolve(
     who: TasksWrite,
 ) -> TaskOut:
     """Close a task. An action that books needs the scope of what it books (approving a
-    count variance: ``stock:write``; cloud/facts.py ACTION_SCOPES), else 403."""
+    count variance: ``stock:write``; cloud/facts/resolve.py ACTION_SCOPES), else 403."""
     t = facts.resolve_task(
         session,
         who.account_id,

@@ -46,6 +46,11 @@ class SerialSighting(Base):
     doc: Mapped[str] = mapped_column(String(64))
     #: The station's receipt id, where the fact has one (a receipt booked twice is one).
     receipt: Mapped[str | None] = mapped_column(String(64))
+    #: The receipt line the unit came in on, its index in the receipt's lines (0057): 取消入库
+    #: reverses one line's movement, so a receipt cancelled on one of two lines of a SKU
+    #: takes back that line's units only (cloud/stock/serial_holders.py). NULL for the
+    #: steps of no receipt line and for rows before 0057 (all of the SKU's lines then).
+    line: Mapped[int | None] = mapped_column(Integer)
     #: What the station said of the unit: its QC verdict and reason, a return's outcome.
     detail: Mapped[str | None] = mapped_column(String(300))
     #: Why this sighting cannot be (a serial received twice, packed into two orders); a task

@@ -1,7 +1,7 @@
 """Receipts against purchase orders (入库), booked once per receipt id.
 
 A receipt comes from the API (its caller names the receipt id) or from a receiving station's
-``po.received`` fact (cloud/facts.py; the station names it). In one transaction it locks the
+``po.received`` fact (cloud/facts/receipts.py; the station names it). In one transaction it locks the
 PO, checks every line against the PO and its tolerance, posts the receipt movements through
 the stock ledger (QC pass: sellable, or the bin's bucket; QC fail: damaged), raises the lines'
 received counts, stores the receipt under its id and sends the nodes the PO's new state.
@@ -32,7 +32,7 @@ class ReceiptLine:
     verdict: Literal["pass", "fail"] = "pass"
     reason: str | None = None
     bin: str | None = None
-    #: The units' serials (API receipts; a station's fact carries its own, cloud/facts.py):
+    #: The units' serials (API receipts; a station's fact carries its own, cloud/facts/):
     #: checked against every receipt of the hub (cloud/inbound/serial_conflicts.py).
     serials: tuple[str, ...] = ()
 

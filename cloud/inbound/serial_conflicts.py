@@ -245,6 +245,7 @@ def _copy(r: SerialSighting, serial: str, now: datetime) -> SerialSighting:
         bin=r.bin,
         doc=r.doc,
         receipt=r.receipt,
+        line=r.line,
         detail=r.detail,
         said=r.said,
     )

@@ -3,7 +3,7 @@
 * A **receipt** (调拨入库) takes units out of transit into the receiver's stock: QC pass to
   sellable (or the bucket of the bin given), QC fail to damaged with its reason. Booked once
   per receipt id, from the API or from a receiving station's ``transfer.received`` fact
-  (cloud/facts.py): the same id with the same lines answers what was booked, with other
+  (cloud/facts/transfers.py): the same id with the same lines answers what was booked, with other
   lines it is refused. More than is still in transit is refused (409), whatever the
   tolerance of anything: only what was shipped can arrive.
 * **取消入库** of a receipt: compensating movements at the receiver (each ``reverses_id``

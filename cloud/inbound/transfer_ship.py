@@ -14,9 +14,9 @@ shipment id:
   cloud/inbound/transfer_pick.py, and it ships as the next shipment); nothing picked at
   all ships nothing;
 * the goods physically left: a bin or stock the book thinks too small is booked with a
-  logged override and a ``stock_variance`` task, as a node's picks are (cloud/facts.py).
+  logged override and a ``stock_variance`` task, as a node's picks are (cloud/facts/).
 
-Refused, booking nothing (cloud/facts.py turns the refusal into a task, the goods are on
+Refused, booking nothing (cloud/facts/ turns the refusal into a task, the goods are on
 a trolley at the sender's dock): a transfer the hub does not know, not audited (shipped
 already, from the hub or another node, with no rest asked for; cancelled), a node not at
 the sending warehouse or not the transfer's pick node, a shipment number other than the

@@ -6,7 +6,7 @@ Serials reach the hub in the edge facts and nowhere else: ``po.received`` and
 which prints its label), ``order.packed`` (the pack station scans each unit's serial),
 ``stocktake.counted`` and ``return.received``. :func:`record` keeps one
 :class:`SerialSighting` per serial per fact, in the transaction that applies the fact
-(cloud/facts.py). The order's own log (cloud/orders/core.py) supplies its pick, label and
+(cloud/facts/). The order's own log (cloud/orders/core.py) supplies its pick, label and
 shipment when the trace is read (:func:`trace`): those facts name the order, not the units.
 A unit shipped on a transfer by the sender's pick node has its own ``transfer_shipped``
 sighting from ``transfer.shipped`` (the pick scans each unit's serial, edge/stations/pick.py):
@@ -73,6 +73,8 @@ _IN: Final = serial_holders.IN
 _OUT: Final = serial_holders.OUT
 #: The kinds that receive a unit under a receipt (a second one while in stock conflicts).
 RECEIVING: Final = serial_holders.RECEIVING
+#: The kinds read and written under the serial's lock: those checked against other facts.
+_LOCKED: Final = (*RECEIVING, *_OUT)
 #: The lead's resolution of a conflict (cloud/inbound/serial_conflicts.py): the receipt it
 #: names is no longer this serial's (its unit got a new serial, or it was a mislabel).
 RESOLUTIONS: Final = ("relabelled", "mislabel")
@@ -106,6 +108,8 @@ class _Seen:
     bin: str | None = None
     receipt: str | None = None
     said: tuple[Said, ...] = ()
+    #: The unit's line in its receipt (a receipt's steps only).
+    line: int | None = None
 
 
 def _event_time(hlc: int, now: datetime) -> datetime:
@@ -146,7 +150,8 @@ def received_sightings(
     """The sightings of one receipt's units (a station's fact, or the API's receipt with
     ``node`` None): received with the QC verdict, put away when the line names a bin."""
     out: list[_Seen] = []
-    for ln in lines:
+    # The line's index: its movement's place in the receipt (cloud/inbound/receipts.py).
+    for n, ln in enumerate(lines):
         sku, verdict = getattr(ln, "sku_code", ""), getattr(ln, "verdict", "pass")
         reason, bin_code = getattr(ln, "reason", None), getattr(ln, "bin", None)
         qc = (_qc(verdict, reason),)
@@ -154,10 +159,10 @@ def received_sightings(
             # The receiving station issues ``<node>-S<counter>`` to an unlabelled unit and
             # prints its label (edge/stations/receive.py): that serial begins there.
             if node is not None and s.startswith(f"{node[:50]}-S"):
-                out.append(_Seen(s, sku, "issued", doc, warehouse, None, receipt))
-            out.append(_Seen(s, sku, kind, doc, warehouse, None, receipt, qc))
+                out.append(_Seen(s, sku, "issued", doc, warehouse, None, receipt, line=n))
+            out.append(_Seen(s, sku, kind, doc, warehouse, None, receipt, qc, n))
             if bin_code:
-                out.append(_Seen(s, sku, "put_away", doc, warehouse, bin_code, receipt))
+                out.append(_Seen(s, sku, "put_away", doc, warehouse, bin_code, receipt, line=n))
     return out
 
 
@@ -249,6 +254,16 @@ SEEN_AGAIN: Final = N_(
     "serial %(serial)s was received again in receipt %(receipt)s (%(doc)s, warehouse"
     " %(warehouse)s, %(node)s): two units carry it"
 )
+#: The first pack's or pick's step, red too once the serial left again before it came
+#: back (the shipment facts are kept and booked: two units, or one wrong scan).
+PACKED_AGAIN: Final = N_(
+    "serial %(serial)s was packed again into order %(order)s (%(node)s) before it came back:"
+    " two units carry it, or the wrong one was scanned"
+)
+SHIPPED_AGAIN: Final = N_(
+    "serial %(serial)s left again on transfer %(transfer)s (shipment %(shipment)s, %(node)s)"
+    " before it arrived: two units carry it, or the wrong one was scanned"
+)
 CONFLICTS: Final = (
     TWICE_IN_FACT,
     RECEIVED_TWICE,
@@ -256,6 +271,8 @@ CONFLICTS: Final = (
     SHIPPED_TWICE,
     RECEIVED_AGAIN,
     SEEN_AGAIN,
+    PACKED_AGAIN,
+    SHIPPED_AGAIN,
 )
 #: Who received a unit, where no node did (a receipt booked on the API).
 HUB: Final = N_("the hub")
@@ -332,12 +349,34 @@ def _conflict(
         )
         if last is not None and last.kind == "transfer_shipped":
             said = {"serial": seen.serial, "transfer": last.doc, "shipment": str(last.receipt)}
-            return [((SHIPPED_TWICE, said), None)]
+            return [((SHIPPED_TWICE, said), last)]
     if seen.kind == "packed":
         last = next((b for b in reversed(before) if b.kind == "packed" or b.kind in _BACK), None)
         if last is not None and last.kind == "packed" and last.doc != seen.doc:
-            return [((PACKED_TWICE, {"serial": seen.serial, "order": last.doc}), None)]
+            return [((PACKED_TWICE, {"serial": seen.serial, "order": last.doc}), last)]
     return []
+
+
+def _packed_since_back(before: Sequence[SerialSighting], order: str) -> bool:
+    """Whether the unit was packed into ``order`` since it last came back (a pack names no
+    receipt id, so a resent pack is known by its order)."""
+    for b in reversed(before):
+        if b.kind in _BACK:
+            return False
+        if b.kind == "packed" and b.doc == order:
+            return True
+    return False
+
+
+def _again(s: _Seen, node: str | None) -> str:
+    """The first step's sentence once ``s`` clashed with it (it turns red too)."""
+    who = node or HUB
+    if s.kind == "packed":
+        return PACKED_AGAIN % {"serial": s.serial, "order": s.doc, "node": who}
+    if s.kind == "transfer_shipped":
+        said = {"serial": s.serial, "transfer": s.doc, "shipment": str(s.receipt), "node": who}
+        return SHIPPED_AGAIN % said
+    return SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
 
 
 def record(session: Session, account_id: int, node: str, ev: Event, now: datetime) -> list[Found]:
@@ -377,9 +416,11 @@ def keep(
     return the conflicts found, each with the rows it flagged."""
     if not seen:
         return []
-    # Received units are checked against every receipt of the hub: under the serials'
-    # locks, so a receipt committing at the same moment is waited for and seen.
-    serial_locks.lock(session, account_id, [s.serial for s in seen if s.kind in RECEIVING])
+    # Received units are checked against every receipt of the hub, a pack or a transfer's
+    # pick against the unit's last step: under the serials' locks, so a receipt, pack or
+    # pick of the serial committing at the same moment is waited for and seen (an ingest
+    # took them already, after its documents and nodes, cloud/sync/locks.py).
+    serial_locks.lock(session, account_id, [s.serial for s in seen if s.kind in _LOCKED])
     rows = rows_of(session, account_id, [s.serial for s in seen])
     cancelled = serial_holders.cancelled(
         session, account_id, [b for bs in rows.values() for b in bs]
@@ -395,6 +436,8 @@ def keep(
         last = before[-1] if before else None
         if last is not None and (last.kind, last.doc, last.receipt) == (s.kind, s.doc, s.receipt):
             continue  # the unit's last step again (a pack resent under a new seq): one step
+        if s.kind == "packed" and _packed_since_back(before, s.doc):
+            continue  # a pack resent after the serial's next pack: still one step, one task
         hits = _conflict(s, node, live(before), staged, cancelled)
         staged.append(s)
         row = SerialSighting(
@@ -409,6 +452,7 @@ def keep(
             bin=s.bin,
             doc=s.doc,
             receipt=s.receipt,
+            line=s.line,
             detail=english(s.said),
             said=list(s.said) or None,
             conflict=hits[0][0][0] % hits[0][0][1] if hits else None,
@@ -418,7 +462,7 @@ def keep(
             flagged = [row]
             if first is not None:
                 if first.conflict is None:
-                    first.conflict = SEEN_AGAIN % {"serial": s.serial, **_where(s, node)}
+                    first.conflict = _again(s, node)
                 flagged.append(first)  # linked to the newest task naming it
             found.append(Found(conflict, flagged))
     session.flush()

@@ -14,10 +14,15 @@ So before it locks its nodes, an ingest reads which documents its facts book and
 them (transfers, then POs, after-sales requests and sales orders, each in id order), and locks with its
 own nodes every node those bookings may send a release to (the nodes of the group's
 warehouses and of the documents' warehouses), all in one id-ordered statement
-(cloud/nodes/registry.py ``lock_nodes``). Then the serials its receipts name
-(cloud/stock/serial_locks.py). Later locks of the same rows in the same transaction are
-taken at once. Events the ingest later finds duplicates or malformed may lock a document
-for nothing; that costs only time.
+(cloud/nodes/registry.py ``lock_nodes``). Then the serials its receipts, packs and transfer
+shipments name (cloud/stock/serial_locks.py): two nodes packing or shipping one serial at
+the same moment are recorded in turn, so the second sees the first and is flagged
+(cloud/stock/serials.py). An order's own facts (picked, packed, weighed, labelled) lock
+their order with the documents too, before the nodes and serials: they send no release, so
+they add no node, but their order row is then never taken after a serial or a node another
+writer holds while it waits for that order. Later locks of the same rows in the same
+transaction are taken at once. Events the ingest later finds duplicates or malformed may
+lock a document for nothing; that costs only time.
 """
 
 from __future__ import annotations
@@ -47,8 +52,16 @@ _DOCUMENT_OF: Final = {
     # order.release to the warehouse's nodes (cloud/orders/waybill_pool.py).
     "waybill.pool_used": "order_id",
 }
-#: The facts whose serials are checked against every receipt of the hub.
-_RECEIVING: Final = frozenset({"po.received", "transfer.received"})
+#: An order's own facts: their order is locked with the documents; they send no release.
+_ORDER_FACTS: Final = frozenset({"order.picked", "order.packed", "order.weighed", "order.labelled"})
+#: The facts whose serials are read and written under the serials' locks, by the payload
+#: field listing the units (each with its ``serials``): receipts, packs, transfer picks.
+_SERIALS_IN: Final = {
+    "po.received": "lines",
+    "transfer.received": "lines",
+    "transfer.shipped": "lines",
+    "order.packed": "items",
+}
 
 
 @dataclass
@@ -57,6 +70,8 @@ class _Named:
     pos: set[str] = field(default_factory=set)
     requests: set[str] = field(default_factory=set)
     orders: set[str] = field(default_factory=set)
+    #: Orders an order fact names: locked, no node added (they send no release).
+    order_facts: set[str] = field(default_factory=set)
     serials: set[str] = field(default_factory=set)
 
 
@@ -74,23 +89,28 @@ def _named(batches: Sequence[Batch]) -> _Named:
     for b in batches:
         for i, ev in enumerate(b.raw):
             kind = ev.get("type") if isinstance(ev, dict) else None
-            if i in b.reasons or kind not in _DOCUMENT_OF:
+            if i in b.reasons or not isinstance(kind, str):
                 continue
             payload = ev.get("payload")
             if not isinstance(payload, dict):
                 continue
-            name = payload.get(_DOCUMENT_OF[kind])
-            if isinstance(name, str):
-                if kind.startswith("transfer."):
-                    out.transfers.add(name)
-                elif kind == "po.received":
-                    out.pos.add(name)
-                elif kind == "return.received":
-                    out.requests.add(name)
-                else:
-                    out.orders.add(name)
-            if kind in _RECEIVING:
-                out.serials.update(_serials(payload.get("lines")))
+            if kind in _ORDER_FACTS:
+                name = payload.get("order_id")
+                if isinstance(name, str):
+                    out.order_facts.add(name)
+            elif kind in _DOCUMENT_OF:
+                name = payload.get(_DOCUMENT_OF[kind])
+                if isinstance(name, str):
+                    if kind.startswith("transfer."):
+                        out.transfers.add(name)
+                    elif kind == "po.received":
+                        out.pos.add(name)
+                    elif kind == "return.received":
+                        out.requests.add(name)
+                    else:
+                        out.orders.add(name)
+            if kind in _SERIALS_IN:
+                out.serials.update(_serials(payload.get(_SERIALS_IN[kind])))
     return out
 
 
@@ -104,7 +124,11 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
     """Lock the documents the groups' facts book (before any node row); return the nodes
     and serials to lock after them."""
     named = {node: _named(batches) for node, batches in groups.items()}
-    named = {n: d for n, d in named.items() if d.transfers or d.pos or d.requests or d.orders}
+    named = {
+        n: d
+        for n, d in named.items()
+        if d.transfers or d.pos or d.requests or d.orders or d.order_facts or d.serials
+    }
     if not named:
         return Ahead()
     accounts = ownership.accounts_of(session, sorted(named))
@@ -112,17 +136,28 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
     for node, d in named.items():
         account = accounts[node]
         if account is None:
-            continue  # unclaimed: its facts book nothing (cloud/facts.py)
+            continue  # unclaimed: its facts book nothing (cloud/facts/)
         acc = by_account.setdefault(account, _Named())
         acc.transfers |= d.transfers
         acc.pos |= d.pos
         acc.requests |= d.requests
         acc.orders |= d.orders
+        acc.order_facts |= d.order_facts
         acc.serials |= d.serials
-    warehouses = set(
-        session.execute(
-            select(NodeAssignment.warehouse_id).where(NodeAssignment.node_id.in_(sorted(named)))
-        ).scalars()
+    # The warehouses of the nodes whose bookings send a release: an order fact or a serial
+    # alone sends none, and locking its warehouse's nodes would make every pick and pack
+    # of the warehouse wait for each other.
+    releasing = sorted(
+        n for n, d in named.items() if d.transfers or d.pos or d.requests or d.orders
+    )
+    warehouses = (
+        set(
+            session.execute(
+                select(NodeAssignment.warehouse_id).where(NodeAssignment.node_id.in_(releasing))
+            ).scalars()
+        )
+        if releasing
+        else set()
     )
     ahead = Ahead()
     for account, d in sorted(by_account.items()):
@@ -153,14 +188,18 @@ def documents(session: Session, groups: Mapping[str, Sequence[Batch]]) -> Ahead:
             d.requests,
         ):
             warehouses.add(wh)
-        for (wh,) in _locked(
+        # One statement for both kinds of order: the rows in id order whatever named them.
+        for number, wh in _locked(
             session,
-            select(SalesOrder.warehouse_id)
-            .where(SalesOrder.account_id == account, SalesOrder.order_no.in_(sorted(d.orders)))
+            select(SalesOrder.order_no, SalesOrder.warehouse_id)
+            .where(
+                SalesOrder.account_id == account,
+                SalesOrder.order_no.in_(sorted(d.orders | d.order_facts)),
+            )
             .order_by(SalesOrder.id),
-            d.orders,
+            d.orders | d.order_facts,
         ):
-            if wh is not None:
+            if wh is not None and number in d.orders:
                 warehouses.add(wh)
         if d.serials:
             ahead.serials[account] = d.serials
@@ -184,6 +223,6 @@ def _locked(session: Session, q: Any, names: set[str]) -> list[Any]:
 
 
 def serials(session: Session, ahead: Ahead) -> None:
-    """Lock the serials of the groups' receipts, after the nodes."""
+    """Lock the serials of the groups' receipts, packs and transfer picks, after the nodes."""
     for account, values in sorted(ahead.serials.items()):
         serial_locks.lock(session, account, values)

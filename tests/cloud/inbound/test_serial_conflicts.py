@@ -218,6 +218,40 @@ def test_a_cancelled_po_receipt_no_longer_holds_its_serial(demo: TestClient, po:
     assert f"from receipt C2-{x}" in task["detail"] and f"C1-{x}" not in task["detail"]
 
 
+def test_a_po_receipt_cancelled_on_one_line_no_longer_holds_that_lines_serial(
+    demo: TestClient, po: Po
+) -> None:
+    """Two lines of one SKU in one receipt, 取消入库 on the second only: its unit left
+    stock, so its serial received again is not flagged; the first line's unit is still
+    in stock, so its serial received again is (before, the receipt counted every unit of the
+    SKU until all its lines were cancelled)."""
+    tag = uuid.uuid4().hex[:8]
+    kept, taken = f"SNL-{tag}-1", f"SNL-{tag}-2"
+    first = demo.post(
+        f"/api/v1/purchase-orders/{po.number}/receipts",
+        json={
+            "receipt_id": f"L1-{tag}",
+            "warehouse": "WH1",
+            "lines": [
+                {"sku_code": po.sku, "qty": 1, "bin": "A-02", "serials": [kept]},
+                {"sku_code": po.sku, "qty": 1, "bin": "A-02", "serials": [taken]},
+            ],
+        },
+    )
+    assert first.status_code == 201, first.text
+    _, mid = first.json()["movement_ids"]
+    r = demo.post(f"/api/v1/stock/movements/{mid}/cancel-receipt", json={"reason": "wrong PO"})
+    assert r.status_code == 201, r.text
+    assert _received(demo, po) == 1
+    assert _api_receipt(demo, po, f"L2-{tag}", [taken]).status_code == 201
+    assert _conflict_tasks(demo, taken) == []
+    assert demo.get(f"/api/v1/serials/{taken}").json()["conflicts"] == 0
+    assert _api_receipt(demo, po, f"L3-{tag}", [kept]).status_code == 201
+    (task,) = _conflict_tasks(demo, kept)
+    assert f"from receipt L1-{tag}" in task["detail"]
+    assert demo.get(f"/api/v1/serials/{kept}").json()["conflicts"] == 2
+
+
 def _open_pairs(demo: TestClient, serial: str) -> set[tuple[str, str]]:
     """The receipts each open task of ``serial`` names (the first unit's, the new one's)."""
     out = set()

@@ -452,7 +452,7 @@ def test_goods_the_book_lacks_are_booked_with_override_and_a_variance_task(
 ) -> None:
     """The goods physically left (cloud/stock/ledger.py ``post_as_happened``): a bin the book
     thinks too small is booked with a logged override, and a lead gets a stock_variance task
-    (cloud/tasks.py ``open_override_task``), as for a node's order picks (cloud/facts.py)."""
+    (cloud/tasks.py ``open_override_task``), as for a node's order picks (cloud/facts/)."""
     Node(demo, "WH1")
     sku = sku_with_stock(demo, 2, bin_code="A-01")
     number = new_transfer(demo, sku, 5)

@@ -79,7 +79,7 @@ def browser_client(demo_app: TestClient) -> Callable[..., TestClient]:
 
 def count_variance(client: TestClient) -> str:
     """A count-variance task of the demo seller (a node counted one less than expected), as
-    ingest opens it (cloud/facts.py); returns its public id."""
+    ingest opens it (cloud/facts/); returns its public id."""
     import uuid
 
     from sqlalchemy import select

@@ -80,3 +80,25 @@ def test_details_in_english_for_the_api_and_in_chinese_on_the_page() -> None:
         "质检合格",
         "质检不合格：外箱压坏",
     ]
+
+
+def test_a_serial_packed_or_shipped_twice_reads_in_chinese_on_the_trace_page() -> None:
+    """The first step's sentence once the serial left again (stored in English, matched back
+    to its message id by the page, cloud/web/pages/serials.py ``conflict_in``)."""
+    from cloud.web.pages.serials import conflict_in
+
+    gettext = i18n.translations("zh_CN").gettext
+    packed = serials.PACKED_AGAIN % {"serial": "X", "order": "JY-2", "node": "n2"}
+    shipped = serials.SHIPPED_AGAIN % {
+        "serial": "Y",
+        "transfer": "TR-2",
+        "shipment": "n2:TR-2:s1",
+        "node": "n2",
+    }
+    assert conflict_in(gettext, packed) == (
+        "序列号 X 未退回就又打包进订单 JY-2（n2）：两件商品带同一序列号，或扫错了商品"
+    )
+    assert conflict_in(gettext, shipped) == (
+        "序列号 Y 未到货就又随调拨单 TR-2（出库 n2:TR-2:s1，n2）发出：两件商品带同一序列号，"
+        "或扫错了商品"
+    )

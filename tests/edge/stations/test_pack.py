@@ -456,6 +456,34 @@ def test_serial_rules() -> None:
     assert s.state is State.WEIGHING
 
 
+def test_a_serial_already_in_the_parcel_is_refused_red_and_not_counted() -> None:
+    """Two units of one serial cannot be in one parcel (a serial with its GTIN is one item,
+    GS1 General Specifications AI (21)): the second scan of a serial, as the serial after an
+    item scan or with the item in one GS1 code, is refused with the red light and the reason;
+    nothing is counted and the station still waits for this unit's own serial. The packed
+    fact lists each serial once."""
+    s = PackStation(CONFIG)
+    run(
+        s,
+        WaybillScanned("ZT100", view(release((B.sku_code, 3))), 0),
+        scan(B, at=1000),
+        scan(None, "SN-1", at=2000),
+    )
+    for refused, then in (
+        ([scan(B, at=3000), scan(None, "SN-1", at=4000)], "SN-2"),  # item, then its serial
+        ([scan(B, serial="SN-1", at=5000)], "SN-3"),  # one GS1 code with AI 21
+    ):
+        cmds = run(s, *refused)
+        (last,) = shows(cmds)[-1:]
+        assert last.signal is Signal.WRONG_ITEM
+        assert "serial SN-1 was already scanned in this order" in last.text
+        assert s.state is State.AWAIT_SERIAL and not facts(cmds, OrderPackedPayload)
+        cmds = run(s, scan(None, then, at=6000))  # the unit's own serial
+    (packed,) = facts(cmds, OrderPackedPayload)
+    assert isinstance(packed, OrderPackedPayload)
+    assert [sorted(i.serials) for i in packed.items] == [["SN-1", "SN-2", "SN-3"]]
+
+
 def test_weight_out_of_tolerance_needs_a_lead_pin() -> None:
     s = drive(State.WEIGHT_HOLD)
     cmds = run(s, LeadOverride("lead-1", False, 10**7))

@@ -701,7 +701,7 @@ class SerialLabel(Message):
     serial's label"), as the receiving station prints one (protocol/devices/zpl_item.py):
     the SKU and its Code 128 barcode, and the serial. ``request`` is the hub's id of the
     request: applied again, it prints nothing more; a lead's re-print after a printed label
-    is a new request with ``reprint: true``. ``replaces``: the serial the unit carried."""
+    is a new request with ``reprint: true``."""
 
     request: Code
     serial: Barcode
@@ -709,6 +709,8 @@ class SerialLabel(Message):
     name: Name | None = None
     barcodes: list[Barcode] = Field(default_factory=list, max_length=32)
     warehouse: Code
+    #: The receipt the unit came in with, and the serial it carried (to find the unit).
+    receipt: Code | None = None
     replaces: Barcode | None = None
     reprint: Annotated[bool, Field(strict=True)] = False
 

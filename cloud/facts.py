@@ -40,6 +40,7 @@ from cloud.errors import (
 from cloud.inbound import (
     receipts,
     serial_conflicts,
+    serial_labels,
     transfer_moves,
     transfer_ship,
 )
@@ -57,6 +58,7 @@ from protocol.messages import (
     OrderWeighed,
     PoReceived,
     ReturnReceived,
+    SerialLabelPrinted,
     StocktakeCounted,
     TransferReceived,
     TransferShipped,
@@ -84,6 +86,7 @@ TASK_WORDS: Final = (
     N_("transfer.shipped"),
     N_("waybill.pool_used"),
     N_("waybill.pool_released"),
+    N_("serial.label_printed"),
     N_("scanner"),
     N_("rfid"),
     N_("full"),
@@ -139,6 +142,9 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             waybill_pool.bind(session, account_id, node, ev, now)
         elif isinstance(ev, WaybillPoolReleased):
             waybill_pool.released(session, account_id, node, ev, now)
+        elif isinstance(ev, SerialLabelPrinted):
+            serial_labels.printed(session, account_id, node, ev, now)
+            continue  # its step is written there
         elif isinstance(ev, TransferShipped) and not _transfer_shipped(
             session, account_id, node, ev, now
         ):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 from cloud.api.deps import SessionDep, StockRead, StockWrite
 from cloud.inbound import serial_conflicts, serial_labels
@@ -137,7 +137,8 @@ class PrintAgainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     #: After a printed label: print another (a new request, recorded with who asked and
     #: ``note``). Without it a printed label is refused (409); an unprinted one is sent again.
-    reprint: bool = False
+    #: Strict: "yes" is no answer to "print another label?".
+    reprint: StrictBool = False
     note: Annotated[str, StringConstraints(max_length=300)] = ""
 
 

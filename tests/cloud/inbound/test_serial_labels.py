@@ -145,7 +145,9 @@ def test_a_warehouse_without_a_receiving_node_says_so_until_one_serves_it(
     r = demo.post("/api/v1/warehouses", json={"code": wh, "name": f"标签仓 {tag}"})
     assert r.status_code == 201, r.text
     sku = f"T-{tag}"
-    r = demo.put(f"/api/v1/skus/{sku}", json={"sku_code": sku, "name": "t", "barcodes": [f"68{tag}"]})
+    r = demo.put(
+        f"/api/v1/skus/{sku}", json={"sku_code": sku, "name": "t", "barcodes": [f"68{tag}"]}
+    )
     assert r.status_code < 300, r.text
     number = f"PO-L{tag}"
     r = demo.post(

@@ -7,23 +7,33 @@ nothing. Both databases (the hub fixture's parameters)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloud.db.models import Downlink
+from edge.config import EdgeConfig
+from edge.runtimes.receive import ReceiveRuntime
+from edge.store.store import Store
 from protocol.messages import (
+    EVENT_ADAPTER,
     NodeStarted,
     NodeStartedPayload,
     SerialLabelPrinted,
     SerialLabelPrintedPayload,
 )
+from simulators.devices.printer import LabelPrinterSimulator, PrintedLabel
 from tests.cloud.inbound.conftest import Po, station
+from tests.cloud.inbound.receiving_node import downlink
 from tests.cloud.inbound.test_serial_conflicts import _api_receipt
 from tests.cloud.inbound.test_serial_trace import _base, _ingest, _receipt
 from tests.cloud.inbound.test_transfer_ship import _db
+from tests.edge.runtimes.receiving import Recorder
+from tests.support import free_port, until
 
 
 def _receiving_node(demo: TestClient, warehouse: str = "WH1") -> str:
@@ -137,9 +147,9 @@ def test_bad_print_requests_are_refused_and_change_nothing(demo: TestClient, po:
     assert len(_label_changes(demo, node)) == 1
 
 
-def test_a_warehouse_without_a_receiving_node_says_so_until_one_serves_it(
-    demo: TestClient,
-) -> None:
+def _two_units_in_a_new_warehouse(demo: TestClient) -> tuple[str, str]:
+    """A warehouse of this test (no node serves it yet) and serial X received there twice on
+    the API (two receipts, ``A-X`` and ``B-X``). Returns (warehouse, X)."""
     tag = uuid.uuid4().hex[:6].upper()
     wh = f"WL{tag}"
     r = demo.post("/api/v1/warehouses", json={"code": wh, "name": f"标签仓 {tag}"})
@@ -171,6 +181,13 @@ def test_a_warehouse_without_a_receiving_node_says_so_until_one_serves_it(
             },
         )
         assert r.status_code == 201, r.text
+    return wh, x
+
+
+def test_a_warehouse_without_a_receiving_node_says_so_until_one_serves_it(
+    demo: TestClient,
+) -> None:
+    wh, x = _two_units_in_a_new_warehouse(demo)
     r = demo.post(
         f"/api/v1/serials/{x}/resolve", json={"receipt": f"B-{x}", "action": "new_serial"}
     )
@@ -193,3 +210,66 @@ def test_a_warehouse_without_a_receiving_node_says_so_until_one_serves_it(
     assert r.json()["node_id"] == node and r.json()["sends"] == 1
     (ask,) = _label_changes(demo, node)
     assert ask["serial"] == new and ask["replaces"] == x and ask["receipt"] == f"B-{x}"
+
+
+def test_the_label_prints_at_a_real_node_and_its_fact_comes_back_once(
+    demo: TestClient, tmp_path: Path
+) -> None:
+    """Hub and node end to end without the broker: the node's store (its node.started says
+    it receives), the hub's downlink applied to it as the sync agent does, the receiving
+    runtime printing on the label printer simulator, and the node's outbox ingested back."""
+    wh, x = _two_units_in_a_new_warehouse(demo)
+    node = station(demo, wh)
+    store = Store(tmp_path / "edge.db", node)
+    store.start_epoch("test", "inbound")
+    _ingest(demo, *_outbox(store))  # the hub learns the node receives
+    r = demo.post(
+        f"/api/v1/serials/{x}/resolve", json={"receipt": f"B-{x}", "action": "new_serial"}
+    )
+    assert r.status_code == 200, r.text
+    new = r.json()["new_serial"]
+
+    async def run() -> list[PrintedLabel]:
+        async with LabelPrinterSimulator() as sim:
+            cfg = EdgeConfig.model_validate(
+                {
+                    "node": {"id": node, "data_dir": str(tmp_path)},
+                    "mqtt": {"port": free_port()},  # the uplink is down: nobody listens
+                    "station": {"kind": "inbound", "name": node},
+                    "receive": {
+                        "warehouse": wh,
+                        "printer_host": "127.0.0.1",
+                        "printer_port": sim.port,
+                    },
+                }
+            )
+            rt = ReceiveRuntime(store, Recorder(tmp_path / "edge.db"), cfg)
+            await rt.start()
+            batch = downlink(demo, node)
+            assert store.apply_down(batch) == len(batch.changes)
+            rt.on_down_applied(batch)
+            await until(lambda: len(sim.printed) == 1, what="the label")
+            await until(lambda: len(_outbox(store)) == 2, what="the printed fact")
+            await rt.stop()
+            # Restarted: printed already, nothing more.
+            rt = ReceiveRuntime(store, Recorder(tmp_path / "edge.db"), cfg)
+            await rt.start()
+            await asyncio.sleep(0.3)
+            await rt.stop()
+            return list(sim.printed)
+
+    (label,) = asyncio.run(asyncio.wait_for(run(), 60))
+    assert label.layout.barcodes()[-1] == new
+    events = _outbox(store)
+    _ingest(demo, *events)
+    _ingest(demo, *events)  # the uplink's batch again: recorded once
+    trace = demo.get(f"/api/v1/serials/{new}").json()
+    (got,) = trace["labels"]
+    assert got["printed_by"] == node and got["printer"] == "item-labels"
+    assert [s["kind"] for s in trace["steps"]].count("label_printed") == 1
+    store.close()
+
+
+def _outbox(store: Store) -> list[Any]:
+    rows = store.conn.execute("SELECT body FROM outbox ORDER BY seq").fetchall()
+    return [EVENT_ADAPTER.validate_json(r[0]) for r in rows]

@@ -61,6 +61,9 @@ class LabelOut(BaseModel):
     printer: str | None
     #: The node lost the printer's answer after sending the job: check the unit carries it.
     unconfirmed: bool
+    #: The node it was sent to: online now, and when the hub last heard from it.
+    node_online: bool | None = None
+    node_last_seen: datetime | None = None
 
 
 class SerialTraceOut(BaseModel):

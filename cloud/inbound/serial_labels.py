@@ -71,9 +71,13 @@ class LabelView:
     printed_by: str | None
     printer: str | None
     unconfirmed: bool
+    #: The node it was sent to: online now, and when the hub last heard from it (a node
+    #: offline for long is why a label is not printed yet).
+    node_online: bool | None = None
+    node_last_seen: datetime | None = None
 
 
-def _view(r: SerialLabelRequest) -> LabelView:
+def _view(r: SerialLabelRequest, node: Node | None = None) -> LabelView:
     return LabelView(
         r.request,
         r.serial,
@@ -92,12 +96,19 @@ def _view(r: SerialLabelRequest) -> LabelView:
         r.printed_by,
         r.printer,
         r.unconfirmed,
+        node.online if node else None,
+        node.last_seen if node else None,
     )
 
 
 def of_serial(session: Session, account_id: int, serial: str) -> list[LabelView]:
     """The serial's label requests, oldest first (none for a serial the hub did not issue)."""
-    return [_view(r) for r in _rows(session, account_id, serial)]
+    rows = _rows(session, account_id, serial)
+    ids = sorted({r.node_id for r in rows if r.node_id})
+    nodes = {
+        n.node_id: n for n in session.execute(select(Node).where(Node.node_id.in_(ids))).scalars()
+    }
+    return [_view(r, nodes.get(r.node_id or "")) for r in rows]
 
 
 def _rows(

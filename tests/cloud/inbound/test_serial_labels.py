@@ -95,6 +95,8 @@ def test_the_new_serials_label_goes_to_the_receiving_node_and_its_print_is_recor
     assert trace["steps"][-1]["detail"] == f"label sent to node {node} to print"
     (label,) = trace["labels"]
     assert label["node_id"] == node and label["sends"] == 1 and label["printed_at"] is None
+    # The node never said it is online (no retained state): why nothing printed yet.
+    assert label["node_online"] is False and label["node_last_seen"] is not None
 
     # Not printed yet (the node is offline): print again sends the same request again.
     r = demo.post(f"/api/v1/serials/{new}/label", json={})

@@ -225,6 +225,7 @@ def _label_of_the_new_serial(c: TestClient, app: TestClient, new: str) -> None:
     r = c.post("/web/stock/serials/label", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
     assert r.status_code == 200 and "标签已发往节点打印。" in r.text, r.text
     assert f"已发往节点 {rcv}（1 次）；节点在线时打印。" in r.text
+    assert "该节点离线；中心端最后一次收到它的消息是在" in r.text
     printed = SerialLabelPrinted(
         node=rcv, epoch=1, seq=2, id=uuid.uuid4(), hlc=pack(ms + 1000, 0),
         payload=SerialLabelPrintedPayload(

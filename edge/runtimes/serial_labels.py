@@ -26,6 +26,7 @@ from edge.runtimes.pack import _NOT_SENT
 from edge.stations.common import Log, LogLevel, Record, Show, Signal, Verdict
 from edge.stations.sentences import Receiving, Sentence, say
 from edge.store import journal, serial_labels
+from edge.store.store import StoreError
 from protocol.devices.zpl_item import ItemLabel, build_item_label, code128_safe
 from protocol.messages import DownBatch, SerialLabel, SerialLabelAsked, SerialLabelPrintedPayload
 
@@ -61,10 +62,16 @@ class HubLabels:
         """Report jobs sent before a stop as printed (unconfirmed), then print what waits."""
         rt = self.runtime
         now = rt.clock_ms()
-        with rt.store.atomic() as conn:
-            facts = serial_labels.recover(conn, now)
-            for fact in facts:
-                journal.append_fact(rt.store, fact, now)
+        try:
+            with rt.store.atomic() as conn:
+                facts = serial_labels.recover(conn, now)
+                for fact in facts:
+                    journal.append_fact(rt.store, fact, now)
+        except (sqlite3.Error, StoreError) as err:
+            # A store that cannot be written (read-only after a fault) prints nothing: the
+            # station starts all the same and shows its fault (edge/store/store.py).
+            log.error("serial labels not printed: the store cannot be written (%s)", err)
+            return
         for fact in facts:
             log.warning(
                 "serial label %s was sent before the node stopped, without the printer's "

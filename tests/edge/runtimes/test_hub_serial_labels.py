@@ -158,3 +158,25 @@ def test_a_job_sent_before_a_stop_is_never_printed_again(tmp_path: Path) -> None
             assert serial_labels.state_of(store.conn, ASK.request) == "printed"
 
     asyncio.run(main())
+
+
+def test_a_store_that_cannot_be_written_still_starts_the_station(tmp_path: Path) -> None:
+    """Fault injection: the store turns read-only (a disk fault) with a label to report and
+    one to print; the station starts all the same, printing and reporting nothing."""
+
+    async def main() -> None:
+        async with LabelPrinterSimulator() as sim:
+            store = open_store(tmp_path)
+            push(store, [SerialLabelAsked(seq=1, payload=ASK)])
+            other = ASK.model_copy(update={"request": "HUB-S0000042-2"})
+            push(store, [SerialLabelAsked(seq=1, payload=other)])
+            with store.atomic() as conn:
+                assert serial_labels.send(conn, ASK.request, "item-labels", 1)
+            store.conn.close()
+            store.conn = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+            rt, _ = await station(store, tmp_path, sim.port)
+            await asyncio.sleep(0.3)
+            await rt.stop()
+            assert sim.printed == [] and printed_facts(store.path) == []
+
+    asyncio.run(main())

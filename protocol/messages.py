@@ -181,6 +181,22 @@ class WaybillPoolReleasedPayload(Message):
     used: list[Code] = Field(default_factory=list, max_length=500)
 
 
+class SerialLabelPrintedPayload(Message):
+    """The node's report that it printed the item label a ``serial.label`` asked for
+    (docs/inbound.md "The new serial's label"): written with the label's ``printed`` state in
+    one transaction after the printer took the job, once per request. ``unconfirmed``: the
+    node stopped after sending the job and before the printer confirmed it; it counts the
+    label as printed and never prints it again by itself (a lead asks for a re-print)."""
+
+    request: Code
+    serial: Barcode
+    sku_code: SkuCode
+    printer: Code
+    #: Strict: a lax bool takes "yes" and "off" as flags (JSON has true and false).
+    reprint: Annotated[bool, Field(strict=True)] = False
+    unconfirmed: Annotated[bool, Field(strict=True)] = False
+
+
 class CountedLine(Message):
     bin: Code
     sku_code: SkuCode
@@ -360,6 +376,11 @@ class WaybillPoolReleased(_EventBase):
     payload: WaybillPoolReleasedPayload
 
 
+class SerialLabelPrinted(_EventBase):
+    type: Literal["serial.label_printed"] = "serial.label_printed"
+    payload: SerialLabelPrintedPayload
+
+
 class StocktakeCounted(_EventBase):
     type: Literal["stocktake.counted"] = "stocktake.counted"
     payload: StocktakeCountedPayload
@@ -394,6 +415,7 @@ Event = (
     | OrderLabelled
     | WaybillPoolUsed
     | WaybillPoolReleased
+    | SerialLabelPrinted
     | StocktakeCounted
     | PoReceived
     | ReturnReceived
@@ -411,6 +433,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     "order.labelled": OrderLabelled,
     "waybill.pool_used": WaybillPoolUsed,
     "waybill.pool_released": WaybillPoolReleased,
+    "serial.label_printed": SerialLabelPrinted,
     "stocktake.counted": StocktakeCounted,
     "po.received": PoReceived,
     "return.received": ReturnReceived,
@@ -672,6 +695,26 @@ class TransferOutbound(Message):
     lines: list[TransferOutboundLine] = Field(min_length=1, max_length=500)
 
 
+class SerialLabel(Message):
+    """The hub asks the node to print the item label of a unit whose serial it issued
+    (``HUB-S<counter>``, a serial seen twice and resolved: docs/inbound.md "The new
+    serial's label"), as the receiving station prints one (protocol/devices/zpl_item.py):
+    the SKU and its Code 128 barcode, and the serial. ``request`` is the hub's id of the
+    request: applied again, it prints nothing more; a lead's re-print after a printed label
+    is a new request with ``reprint: true``."""
+
+    request: Code
+    serial: Barcode
+    sku_code: SkuCode
+    name: Name | None = None
+    barcodes: list[Barcode] = Field(default_factory=list, max_length=32)
+    warehouse: Code
+    #: The receipt the unit came in with, and the serial it carried (to find the unit).
+    receipt: Code | None = None
+    replaces: Barcode | None = None
+    reprint: Annotated[bool, Field(strict=True)] = False
+
+
 class _ChangeBase(Message):
     seq: Seq
 
@@ -731,6 +774,11 @@ class TransferOutboundReleased(_ChangeBase):
     payload: TransferOutbound
 
 
+class SerialLabelAsked(_ChangeBase):
+    type: Literal["serial.label"] = "serial.label"
+    payload: SerialLabel
+
+
 Change = (
     CatalogueUpserted
     | OrderReleased
@@ -742,6 +790,7 @@ Change = (
     | WaybillPoolToppedUp
     | WaybillPoolReleaseAsked
     | TransferOutboundReleased
+    | SerialLabelAsked
     | CatalogueRemoved
 )
 DownChange = Annotated[Change, Field(discriminator="type")]
@@ -757,6 +806,7 @@ CHANGE_TYPES: Final[dict[str, type[Change]]] = {
     "waybill.pool": WaybillPoolToppedUp,
     "waybill.pool_release": WaybillPoolReleaseAsked,
     "transfer.outbound": TransferOutboundReleased,
+    "serial.label": SerialLabelAsked,
     "catalogue.remove": CatalogueRemoved,
 }
 

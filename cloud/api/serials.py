@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints
 
 from cloud.api.deps import SessionDep, StockRead, StockWrite
-from cloud.inbound import serial_conflicts
+from cloud.inbound import serial_conflicts, serial_labels
 from cloud.stock import serials
 from protocol.messages import Code
 
@@ -38,12 +38,42 @@ class SerialStepOut(BaseModel):
     conflict: str | None
 
 
+class LabelOut(BaseModel):
+    """A label the hub asked a node to print for a serial it issued (docs/inbound.md "The
+    new serial's label")."""
+
+    #: The hub's id of the request (``<serial>-<n>``).
+    request: str
+    #: A lead's re-print after a printed label.
+    reprint: bool
+    asked_by: str
+    asked_at: datetime
+    note: str
+    #: The node it was last sent to; null: no receiving node serves the warehouse (not
+    #: printed; print it again once one does).
+    node_id: str | None
+    #: How many times it was sent ("print again" sends an unprinted label again).
+    sends: int
+    sent_at: datetime | None
+    #: From the node's report: null while the label is not yet printed.
+    printed_at: datetime | None
+    printed_by: str | None
+    printer: str | None
+    #: The node lost the printer's answer after sending the job: check the unit carries it.
+    unconfirmed: bool
+    #: The node it was sent to: online now, and when the hub last heard from it.
+    node_online: bool | None = None
+    node_last_seen: datetime | None = None
+
+
 class SerialTraceOut(BaseModel):
     serial: str
     sku_code: str
     #: How many steps conflict (0: one unit, one story).
     conflicts: int
     steps: list[SerialStepOut]
+    #: The labels of a serial the hub issued, oldest first (empty for any other serial).
+    labels: list[LabelOut] = []
 
 
 @router.get("/serials/{serial}")
@@ -57,6 +87,10 @@ def get_serial(
         sku_code=steps[-1].sku_code,
         conflicts=sum(1 for s in steps if s.conflict),
         steps=[SerialStepOut.model_validate(s, from_attributes=True) for s in steps],
+        labels=[
+            LabelOut.model_validate(x, from_attributes=True)
+            for x in serial_labels.of_serial(session, who.account_id, serial)
+        ],
     )
 
 
@@ -100,3 +134,35 @@ def resolve_serial(
         body.note.strip(),
     )
     return ResolvedOut.model_validate(done, from_attributes=True)
+
+
+class PrintAgainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: After a printed label: print another (a new request, recorded with who asked and
+    #: ``note``). Without it a printed label is refused (409); an unprinted one is sent again.
+    #: Strict: "yes" is no answer to "print another label?".
+    reprint: StrictBool = False
+    note: Annotated[str, StringConstraints(max_length=300)] = ""
+
+
+@router.post("/serials/{serial}/label")
+def print_label_again(
+    serial: Annotated[str, Path(max_length=128)],
+    body: PrintAgainIn,
+    session: SessionDep,
+    who: StockWrite,
+) -> LabelOut:
+    """Print the label of a serial the hub issued again: an unprinted one is sent again to
+    the warehouse's receiving node; a printed one only with ``reprint`` (a new request).
+    404 for a serial whose label the hub never asked for (or another seller's), 409 for a
+    printed label without ``reprint`` or a warehouse no receiving node serves."""
+    done = serial_labels.again(
+        session,
+        who.account_id,
+        serial,
+        who.actor,
+        datetime.now(UTC),
+        reprint=body.reprint,
+        note=body.note.strip(),
+    )
+    return LabelOut.model_validate(done, from_attributes=True)

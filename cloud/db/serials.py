@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db.models import Base
@@ -62,3 +62,43 @@ class SerialSighting(Base):
     #: ``detail`` as gettext sentences (``{"msgid", "params"}`` each, joined by ", " when
     #: shown), so the dashboard says it in its language; NULL before 0055.
     said: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class SerialLabelRequest(Base):
+    """A label the hub asked a node to print for a serial it issued (``HUB-S…``, a serial
+    seen twice and resolved: cloud/inbound/serial_labels.py, docs/inbound.md "The new
+    serial's label"); migration 0058_serial_labels. One row per request (``serial.label``):
+    the first, and each re-print a lead asked for after a printed one."""
+
+    __tablename__ = "serial_label"
+    __table_args__ = (
+        UniqueConstraint("account_id", "request", name="uq_serial_label_request"),
+        Index("ix_serial_label_serial", "account_id", "serial"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    #: ``<serial>-<n>``: the node prints a request once, however often it comes.
+    request: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(128))
+    sku_code: Mapped[str] = mapped_column(String(120))
+    warehouse: Mapped[str] = mapped_column(String(64))
+    #: The document and receipt the unit came in with, and the serial it carried.
+    doc: Mapped[str] = mapped_column(String(64))
+    receipt: Mapped[str | None] = mapped_column(String(64))
+    replaces: Mapped[str | None] = mapped_column(String(128))
+    #: A lead's re-print after a printed label (an explicit action).
+    reprint: Mapped[bool] = mapped_column(Boolean, default=False)
+    asked_by: Mapped[str] = mapped_column(String(80))
+    asked_at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(String(300), default="")
+    #: The node it was last sent to; NULL: no receiving node serves the warehouse.
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    #: How many times it was sent (a "print again" of an unprinted label sends it again).
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None]
+    #: From the node's ``serial.label_printed``: when, which node and printer; unconfirmed
+    #: when the node lost the printer's answer after sending the job.
+    printed_at: Mapped[datetime | None]
+    printed_by: Mapped[str | None] = mapped_column(String(64))
+    printer: Mapped[str | None] = mapped_column(String(64))
+    unconfirmed: Mapped[bool] = mapped_column(Boolean, default=False)

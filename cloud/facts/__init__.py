@@ -39,6 +39,7 @@ from cloud.facts.transfers import (
     transfer_received,
     transfer_shipped,
 )
+from cloud.inbound import serial_labels
 from cloud.nodes import ownership
 from cloud.orders import waybill_pool
 from protocol.messages import (
@@ -49,6 +50,7 @@ from protocol.messages import (
     OrderWeighed,
     PoReceived,
     ReturnReceived,
+    SerialLabelPrinted,
     StocktakeCounted,
     TransferReceived,
     TransferShipped,
@@ -90,6 +92,7 @@ TASK_WORDS: Final = (
     N_("transfer.shipped"),
     N_("waybill.pool_used"),
     N_("waybill.pool_released"),
+    N_("serial.label_printed"),
     N_("scanner"),
     N_("rfid"),
     N_("full"),
@@ -125,6 +128,9 @@ def apply_facts(session: Session, node: str, events: Sequence[Event], now: datet
             waybill_pool.bind(session, account_id, node, ev, now)
         elif isinstance(ev, WaybillPoolReleased):
             waybill_pool.released(session, account_id, node, ev, now)
+        elif isinstance(ev, SerialLabelPrinted):
+            serial_labels.printed(session, account_id, node, ev, now)
+            continue  # its step is written there
         elif isinstance(ev, TransferShipped) and not transfer_shipped(
             session, account_id, node, ev, now
         ):

@@ -32,7 +32,7 @@ from cloud.db.models import Task
 from cloud.db.serials import SerialSighting
 from cloud.db.transfers import Transfer
 from cloud.errors import N_, ConflictError, NotFoundError, say, sentence
-from cloud.inbound import transfer_serials
+from cloud.inbound import serial_labels, transfer_serials
 from cloud.stock import serials
 from protocol.messages import TransferReceivedPayload
 
@@ -145,7 +145,10 @@ def resolve(
     note: str = "",
 ) -> Resolved:
     """Resolve the conflict of ``serial`` at ``receipt`` (one of the receipts its task
-    names): give that receipt's unit a new serial, or declare its sighting a mislabel."""
+    names): give that receipt's unit a new serial, or declare its sighting a mislabel. A new
+    serial's label is sent to a node to print (cloud/inbound/serial_labels.py)."""
+    if action == "new_serial":
+        serial_labels.lock_nodes(session, account_id, serial)  # nodes before serials
     rows = serials.rows_of(session, account_id, [serial], lock=True)[serial]
     if not rows:
         raise NotFoundError(N_("serial %(serial)s was never seen"), serial=serial)
@@ -195,12 +198,14 @@ def resolve(
         new = f"{ISSUER}-S{step.id:07d}"
         said = sentence(RELABELLED, receipt=receipt, new=new)
         issued = sentence(ISSUED_FOR, receipt=receipt, old=serial)
-        session.add(_step(step, new, "issued", now, issued))
+        issued_step = _step(step, new, "issued", now, issued)
+        session.add(issued_step)
         # The unit's steps of that receipt, under its new serial (where it is, its QC).
         for r in rows:
             if r.receipt == receipt and r.doc == step.doc and r.kind != "issued":
                 session.add(_copy(r, new, now))
         closed = say(CLOSED_RELABEL, {"serial": serial, "receipt": receipt, "new": new})
+        serial_labels.ask(session, account_id, issued_step, serial, step.node_id, actor, now)
     else:
         said = sentence(MISLABEL, receipt=receipt)
         closed = say(CLOSED_MISLABEL, {"serial": serial, "receipt": receipt})

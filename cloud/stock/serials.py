@@ -62,6 +62,10 @@ KINDS: Final = (
     "returned",
     "relabelled",
     "mislabel",
+    # The label of a serial the hub issued: sent to a node, printed there
+    # (cloud/inbound/serial_labels.py).
+    "label_sent",
+    "label_printed",
 )
 _RANK: Final = {k: i for i, k in enumerate(KINDS)}
 #: The order log's actions that belong in the trace of a unit packed into the order.
@@ -117,6 +121,10 @@ def _event_time(hlc: int, now: datetime) -> datetime:
     that was never set (protocol/hlc.py MIN_WALL_MS)."""
     ms, _ = unpack(hlc)
     return datetime.fromtimestamp(ms / 1000, UTC) if ms >= MIN_WALL_MS else now
+
+
+#: The node's time of a fact (cloud/inbound/serial_labels.py records a label's print).
+event_time: Final = _event_time
 
 
 #: A step's detail, said in the page's language (docs/inbound.md "Serial trace").

@@ -75,6 +75,7 @@ _FACT_TYPES = frozenset(
         "order.labelled",
         "waybill.pool_used",
         "waybill.pool_released",
+        "serial.label_printed",
         "stocktake.counted",
         "po.received",
         "return.received",

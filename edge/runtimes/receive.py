@@ -34,6 +34,7 @@ from edge.devices.lights import Lights
 from edge.devices.printer import LabelPrinter
 from edge.runtimes.common import ExtraTx, StationRuntime, wall_ms
 from edge.runtimes.pack import sku_for_scan
+from edge.runtimes.serial_labels import HubLabels
 from edge.stations.common import barcode_problem
 from edge.stations.receive import ReceiveStation
 from edge.stations.receive_model import (
@@ -413,6 +414,8 @@ class ReceiveRuntime(StationRuntime):
             )
         self.printer = printer
         self.printers = {printer.name: printer} if printer is not None else {}
+        #: Item labels the hub asks for (a serial it issued): edge/runtimes/serial_labels.py.
+        self.hub_labels = HubLabels(self, printer)
         self._year = 1970
         #: Open order demand per SKU (putaway's fast-mover test), read by SKU at its scan.
         self._demand: Mapping[str, int] | None = None
@@ -424,11 +427,15 @@ class ReceiveRuntime(StationRuntime):
         resumed = open_receipt(self.store.conn, self.station_name, now)
         if resumed is not None:
             self.dispatch(resumed)
+        self.hub_labels.start()
 
     async def stop(self) -> None:
         await super().stop()
         if self.printer is not None:
             await self.printer.close()
+
+    def on_tick(self, now_ms: int) -> None:
+        self.hub_labels.on_tick(now_ms)
 
     # --- input ------------------------------------------------------------------------------
 
@@ -516,7 +523,9 @@ class ReceiveRuntime(StationRuntime):
     # --- cloud updates ------------------------------------------------------------------------
 
     def on_down_applied(self, batch: DownBatch) -> None:
-        """Downlink hook (edge/sync.py): a newer release of the open PO reaches the station now."""
+        """Downlink hook (edge/sync.py): a newer release of the open PO reaches the station
+        now; a label the hub asks for prints."""
+        self.hub_labels.on_down_applied(batch)
         po = self.station.po
         if po is None:
             return

@@ -79,6 +79,22 @@ class Common:
 
 
 class Receiving:
+    #: A label the hub asked for (edge/runtimes/serial_labels.py, docs/inbound.md "The new
+    #: serial's label"): the hub gave a unit a new serial; the old label is still on it.
+    HUB_LABEL_PRINTED = N_(
+        "new serial {serial} for {sku}: label printed, stick it on the unit that carries "
+        "{old}{receipt}"
+    )
+    HUB_LABEL_RECEIPT = N_(" (receipt {receipt})")
+    HUB_LABEL_FAILED = N_(
+        "label of new serial {serial} not printed ({problem}): printed again once the "
+        "printer answers"
+    )
+    HUB_LABEL_UNSURE = N_(
+        "label of new serial {serial} may not have printed ({problem}): check the printer; "
+        "if it is missing, a lead asks the hub to print it again"
+    )
+    HUB_LABEL_REFUSED = N_("label of new serial {serial} cannot be printed here: {problem}")
     PO_AMBIGUOUS = N_("{code} is the delivery of {n} open POs ({pos}): scan the PO number instead")
     PO_UNKNOWN = N_("no purchase order or transfer {code} on this node: check the delivery note")
     PO_WRONG_WAREHOUSE = N_("{doc} is for warehouse {warehouse}, this dock is {here}")

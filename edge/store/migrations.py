@@ -503,4 +503,27 @@ MIGRATIONS: Final[list[Migration]] = [
             WHERE waybill IS NULL;
         """,
     ),
+    (
+        # Item labels the hub asks this node to print (``serial.label``: a serial it issued
+        # when a lead resolved a serial seen twice, docs/inbound.md "The new serial's
+        # label"), one row per request: ``pending`` once the change is applied, ``sent``
+        # committed before the job leaves, ``printed`` with the ``serial.label_printed``
+        # fact (edge/store/serial_labels.py). 0020 is left to another change.
+        "0021_serial_label",
+        """
+        CREATE TABLE serial_label (
+            request TEXT PRIMARY KEY,
+            serial TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'printed', 'refused')),
+            printer TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            problem TEXT,
+            asked_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX serial_label_open ON serial_label(state, asked_ms)
+            WHERE state IN ('pending', 'sent');
+        """,
+    ),
 ]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from edge.store import waybill_pool
+from edge.store import serial_labels, waybill_pool
 from protocol.devices.zpl import WAYBILL_RE
 from protocol.messages import (
     BinInfo,
@@ -28,6 +28,7 @@ from protocol.messages import (
     PoRelease,
     PoReleased,
     ReturnReleased,
+    SerialLabelAsked,
     StockExpectedSet,
     TransferOutbound,
     TransferOutboundReleased,
@@ -102,6 +103,9 @@ def apply_change(
         _release_outbound(conn, change.payload)
     elif isinstance(change, WaybillPoolReleaseAsked):
         return waybill_pool.release(conn, change.payload)
+    elif isinstance(change, SerialLabelAsked):
+        # Kept here, printed after this commit (edge/runtimes/serial_labels.py).
+        serial_labels.keep(conn, change.payload, now_ms or 0)
     return None
 
 

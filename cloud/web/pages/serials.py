@@ -3,7 +3,8 @@ through the same domain function as ``GET /api/v1/serials/{serial}`` (cloud/stoc
 with the API's scope (stock:read). A receipt step in conflict with an open task has the
 lead's two buttons (a new serial for that unit, or a mislabel), posting to the same domain
 function as ``POST /api/v1/serials/{serial}/resolve`` (cloud/inbound/serial_conflicts.py)
-with its scope (stock:write)."""
+with its scope (stock:write). A serial the hub issued shows its label: printed (when, by
+which node) or not yet, with "print again" (cloud/inbound/serial_labels.py)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from cloud.api.deps import SessionDep
-from cloud.api.serials import ResolveIn
+from cloud.api.serials import PrintAgainIn, ResolveIn
 from cloud.db.models import Task
 from cloud.errors import N_, NotFoundError, say
-from cloud.inbound import serial_conflicts
+from cloud.inbound import serial_conflicts, serial_labels
 from cloud.stock import serials
 from cloud.web import i18n, refusals
 from cloud.web.deps import StockPage, StockWriteAction
@@ -82,6 +83,7 @@ def trace_page(
     session: SessionDep,
     serial: Annotated[str, Query(max_length=128)] = "",
     done: bool = False,
+    sent: bool = False,
 ) -> Response:
     gettext = i18n.translations(locale_of(request)).gettext
     wanted = serial.strip()
@@ -126,6 +128,11 @@ def trace_page(
                 for st in steps
             ],
             "missing": missing,
+            # The labels of a serial the hub issued (cloud/inbound/serial_labels.py).
+            "labels": serial_labels.of_serial(session, user.who.account_id, wanted)
+            if steps
+            else [],
+            "sent": sent,
         },
         user=user,
         status=status,
@@ -160,4 +167,34 @@ async def resolve(request: Request, user: StockWriteAction, session: SessionDep)
     await asyncio.to_thread(run)
     return RedirectResponse(
         f"{PREFIX}/stock/serials?serial={quote(serial, safe='')}&done=1", status_code=303
+    )
+
+
+@router.post("/label", include_in_schema=False)
+async def print_again(request: Request, user: StockWriteAction, session: SessionDep) -> Response:
+    """ "Print again" (an unprinted label sent again) and "re-print" (another label after a
+    printed one): the same domain function as ``POST /api/v1/serials/{serial}/label``."""
+    form = await request.form()
+    serial = str(form.get("serial", "")).strip()
+    try:
+        body = PrintAgainIn(
+            reprint=str(form.get("reprint", "")) == "1", note=str(form.get("note", ""))
+        )
+    except ValidationError as err:
+        raise refusals.invalid(request, err) from err
+
+    def run() -> None:
+        serial_labels.again(
+            session,
+            user.who.account_id,
+            serial[:128],
+            user.who.actor,
+            datetime.now(UTC),
+            reprint=body.reprint,
+            note=body.note.strip(),
+        )
+
+    await asyncio.to_thread(run)
+    return RedirectResponse(
+        f"{PREFIX}/stock/serials?serial={quote(serial, safe='')}&sent=1", status_code=303
     )

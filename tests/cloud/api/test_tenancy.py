@@ -86,6 +86,8 @@ from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import (
+    NodeStarted,
+    NodeStartedPayload,
     OrderPicked,
     OrderPickedPayload,
     PickedLine,
@@ -102,6 +104,9 @@ from tests.cloud.finance.test_settlements import row as bill_row
 NODE = "wh1-pack-1"
 #: A's second node, enrolled without an account and claimed by A with CLAIM_CODE.
 SPARE = "wh1-spare-1"
+#: A's receiving node: the label of the serial the hub issued goes there (serial_labels.py).
+A_RCV = "wh1-rcv-a1"
+A_SERIAL_2 = "A-SERIAL-0002"
 CLAIM_CODE = "A1B2-C3D4-E5F6-G7H8"
 PHONE_CASE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # A's: 80 in WH1 bin A-02
 LEATHER = "MKING IPAD AIR2 金甲系列皮套-金色"  # A's own-brand cover
@@ -465,6 +470,8 @@ FOREIGN: list[Case] = [
         404,
         {"receipt": "A-SN-RC-2", "action": "mislabel"},
     ),
+    # the label of a serial A's hub issued, printed again (cloud/inbound/serial_labels.py)
+    Case("POST", "/api/v1/serials/{serial}/label", 404, {}, params={"serial": "{label_serial}"}),
     Case(
         "POST",
         "/api/v1/finance/orders/{order_no}/prepayment-refunds",
@@ -1247,6 +1254,30 @@ def _world(client: TestClient) -> World:
         row.claim_hash = ownership.claim_hash(CLAIM_CODE)
     _ok(c.post("/api/v1/nodes/claim", headers=a, json={"code": CLAIM_CODE}))
     _ok(c.put(f"/api/v1/nodes/{SPARE}/assignment", headers=a, json={"warehouse": "WH1"}))
+    # A's receiving node, and a serial A's hub issued: A_SERIAL_2 received twice, the second
+    # unit given a new serial, whose label goes to that node (cloud/inbound/serial_labels.py).
+    with transaction(session_factory(engine)) as s:
+        ownership.enroll(s, A_RCV, "demo", "operator", now)
+    _ok(c.put(f"/api/v1/nodes/{A_RCV}/assignment", headers=a, json={"warehouse": "WH1"}))
+    started = NodeStarted(
+        node=A_RCV,
+        epoch=1,
+        seq=1,
+        id=uuid.uuid4(),
+        hlc=pack(int(now.timestamp() * 1000), 0),
+        payload=NodeStartedPayload(software="test", station_kind="inbound"),
+    )
+    with transaction(session_factory(engine)) as s:
+        apply_batch(s, Batch(node=A_RCV, events=(started,)), now)
+        for rid in ("A-SN2-RC-1", "A-SN2-RC-2"):
+            line = receipts.ReceiptLine(PHONE_CASE, 1, serials=(A_SERIAL_2,))
+            serial_conflicts.record_receipt(
+                s, a_id, "PO-2026-001", rid, "WH1", [line], "admin", now
+            )
+        issued = serial_conflicts.resolve(
+            s, a_id, A_SERIAL_2, "A-SN2-RC-2", "new_serial", "admin", now
+        )
+    assert issued.new_serial is not None
     task_ids = [
         t["id"] for t in _ok(c.get("/api/v1/tasks", headers=a)) if "A-TASK-MARKER" in t["detail"]
     ]
@@ -1507,6 +1538,7 @@ def _world(client: TestClient) -> World:
             "fundflow_id": a_fundflow,
             "mchid": "1900000109",
             "serial": A_SERIAL,
+            "label_serial": issued.new_serial,
         },
     )
 
@@ -1928,7 +1960,7 @@ def markers(engine: Engine, a_id: int, b_id: int) -> set[str]:
                 out.extend(str(v) for v in rows if v is not None)
             return out
 
-        values = set(A_MARKERS) | {NODE, SPARE}
+        values = set(A_MARKERS) | {NODE, SPARE, A_RCV}
         values.update(
             col(
                 SalesOrder.order_no,

@@ -13,13 +13,19 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 
 from cloud.db.engine import transaction
+from cloud.nodes import ownership
+from cloud.sync import assignment
 from cloud.sync.ingest import apply_batch
 from protocol.codec import Batch
 from protocol.hlc import pack
 from protocol.messages import (
+    NodeStarted,
+    NodeStartedPayload,
     PoReceived,
     PoReceivedPayload,
     ReceivedLine,
+    SerialLabelPrinted,
+    SerialLabelPrintedPayload,
     TransferReceived,
     TransferReceivedPayload,
 )
@@ -151,6 +157,7 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert new is not None
     got = c.get(f"/web/stock/serials?serial={new[0]}", headers=ZH).text
     assert "由中心为收货单 RC-PAGE-2 的那件商品签发（原序列号 SN-PAGE-0001）" in got
+    _label_of_the_new_serial(c, demo_app, new[0])
     r = c.post("/web/stock/serials/resolve", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
     assert r.status_code == 409 and "没有待处理的冲突" in r.text
     # Moved on a transfer (WH1's bin A-02 to A-01, shipped at the hub): the shipment shows.
@@ -191,6 +198,54 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert c.get("/web/stock/serials", headers=EN).status_code == 200
 
 
+def _label_of_the_new_serial(c: TestClient, app: TestClient, new: str) -> None:
+    """The new serial's label (cloud/inbound/serial_labels.py): not printed while no
+    receiving node serves WH1 (print again says so), sent once one does, printed when its
+    fact comes; then only a re-print with a reason, listed."""
+    got = c.get(f"/web/stock/serials?serial={new}", headers=ZH).text
+    assert "新序列号的标签" in got and "标签尚未打印。" in got
+    assert "仓库 WH1 没有收货节点：请分配一个后重新打印。" in got and "重新打印" in got
+    form = {"serial": new}
+    assert c.post("/web/stock/serials/label", data=form).status_code == 403  # no CSRF token
+    r = c.post("/web/stock/serials/label", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 409 and "仓库 WH1 没有收货节点：请先为其分配一个" in r.text
+    rcv = "wh1-rcv-web"
+    with app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        ownership.enroll(s, rcv, "demo", "test", datetime.now(UTC))
+        acct = ownership.account_of(s, rcv)
+        assert acct is not None
+        assignment.assign_node(s, acct, rcv, "WH1", "test", datetime.now(UTC))
+    ms = int(datetime.now(UTC).timestamp() * 1000)
+    started = NodeStarted(
+        node=rcv, epoch=1, seq=1, id=uuid.uuid4(), hlc=pack(ms, 0),
+        payload=NodeStartedPayload(software="t", station_kind="inbound"),
+    )  # fmt: skip
+    with transaction(app.app.state.sessions) as s:  # type: ignore[attr-defined]
+        apply_batch(s, Batch(node=rcv, events=(started,)), datetime.now(UTC))
+    r = c.post("/web/stock/serials/label", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 200 and "标签已发往节点打印。" in r.text, r.text
+    assert f"已发往节点 {rcv}（1 次）；节点在线时打印。" in r.text
+    assert "该节点离线；中心端最后一次收到它的消息是在" in r.text
+    printed = SerialLabelPrinted(
+        node=rcv, epoch=1, seq=2, id=uuid.uuid4(), hlc=pack(ms + 1000, 0),
+        payload=SerialLabelPrintedPayload(
+            request=f"{new}-1", serial=new, sku_code=LEATHER, printer="item-labels"
+        ),
+    )  # fmt: skip
+    with transaction(app.app.state.sessions) as s:  # type: ignore[attr-defined]
+        apply_batch(s, Batch(node=rcv, events=(printed,)), datetime.now(UTC))
+    got = c.get(f"/web/stock/serials?serial={new}", headers=ZH).text
+    assert f"由节点 {rcv} 打印（打印机 item-labels）" in got and "标签尚未打印" not in got
+    assert f"节点 {rcv} 已在打印机 item-labels 上打印标签" in got  # the trace's step
+    assert "补打标签" in got and "补打原因" in got
+    r = c.post("/web/stock/serials/label", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 409 and "如需再打一张，请选择补打" in r.text
+    again = {**form, "reprint": "1", "note": "标签撕坏", "csrf": c.csrf}  # type: ignore[attr-defined]
+    r = c.post("/web/stock/serials/label", data=again, headers=ZH)
+    assert r.status_code == 200 and f"{new}-2 · 补打 · 标签撕坏" in r.text, r.text
+    assert "要求补打" in r.text
+
+
 def test_another_seller_sees_none_of_the_first_ones_purchases_or_serials(
     browser_client: Callable[..., TestClient], demo_app: TestClient
 ) -> None:
@@ -215,6 +270,19 @@ def test_another_seller_sees_none_of_the_first_ones_purchases_or_serials(
     r = b.post("/web/stock/serials/resolve", data=form)
     assert r.status_code == 404 and LEATHER not in r.text
     assert demo_app.get(f"/api/v1/serials/{SERIAL}", headers=h).json() == a_trace
+    # B printing the label of A's new serial again: 404, A's trace and label unchanged.
+    r = demo_app.post(
+        f"/api/v1/serials/{SERIAL}/resolve",
+        headers=h,
+        json={"receipt": "RC-PAGE-2", "action": "new_serial"},
+    )
+    assert r.status_code == 200, r.text
+    new = r.json()["new_serial"]
+    a_new = demo_app.get(f"/api/v1/serials/{new}", headers=h).json()
+    assert len(a_new["labels"]) == 1
+    r = b.post("/web/stock/serials/label", data={"serial": new, "reprint": "1", "csrf": b.csrf})  # type: ignore[attr-defined]
+    assert r.status_code == 404 and LEATHER not in r.text
+    assert demo_app.get(f"/api/v1/serials/{new}", headers=h).json() == a_new
     # B's form naming A's supplier and warehouse: refused, nothing of A's changed.
     r = b.post(
         "/web/stock/purchase-orders",

@@ -282,6 +282,10 @@ ROUTES = {
         "POST",
         "/web/stock/serials/resolve",
     ): "test_purchase_pages.py: 404 for A's serial, A's trace unchanged",
+    (
+        "POST",
+        "/web/stock/serials/label",
+    ): "test_purchase_pages.py: 404 for A's new serial, its trace and label unchanged",
     ("GET", "/web/stock/transfers/new"): "test_purchase_pages.py: none of A's warehouses",
     ("POST", "/web/stock/transfers"): "test_purchase_pages.py: refused for A's warehouses",
     ("GET", "/web/aftersales/new"): "test_purchase_pages.py: 404 for A's order, no lines",

@@ -508,8 +508,8 @@ MIGRATIONS: Final[list[Migration]] = [
         # when a lead resolved a serial seen twice, docs/inbound.md "The new serial's
         # label"), one row per request: ``pending`` once the change is applied, ``sent``
         # committed before the job leaves, ``printed`` with the ``serial.label_printed``
-        # fact (edge/store/serial_labels.py). 0020 is left to another change.
-        "0021_serial_label",
+        # fact (edge/store/serial_labels.py).
+        "0020_serial_label",
         """
         CREATE TABLE serial_label (
             request TEXT PRIMARY KEY,

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +28,13 @@ from cloud.channels import shops, stock_locations
 from cloud.channels.ports import AuthRejected, ChannelError, Retryable, ShipmentConfirmer
 from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
-from cloud.db.models import ChannelCourier, ChannelShipment, ChannelShop, SalesOrder
+from cloud.db.models import (
+    ChannelCourier,
+    ChannelShipment,
+    ChannelShop,
+    SalesOrder,
+    SalesOrderLine,
+)
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.orders import core as orders
 
@@ -109,6 +116,20 @@ def drain(
             # The location the parcel left from, where the shop's warehouses are mapped to
             # its locations (a Shopify shop: cloud/channels/stock_locations.py).
             location = stock_locations.location_of_order(s, row.shop_id, row.order_id)
+            # The parcel's lines, when it is a split half: only its fulfillment order.
+            half = s.execute(
+                select(SalesOrder.split_from).where(SalesOrder.id == row.order_id)
+            ).scalar_one_or_none()
+            lines = None
+            if half is not None or _has_halves(s, row.order_id):
+                lines = {
+                    str(lid): int(q)
+                    for lid, q in s.execute(
+                        select(SalesOrderLine.line_id, SalesOrderLine.qty).where(
+                            SalesOrderLine.order_id == row.order_id, SalesOrderLine.gift.is_(False)
+                        )
+                    ).all()
+                }
         state, error, parked = "done", None, False
         if shop.status == "needs_reauth":
             state, error = "pending", f"the shop needs re-authorisation: {shop.status_reason}"
@@ -116,10 +137,12 @@ def drain(
         else:
             try:
                 confirmer = confirmer_for(shop)
-                if location is None:
-                    answer = confirmer.confirm(ext, tracking, code)
-                else:
-                    answer = confirmer.confirm(ext, tracking, code, location=location)
+                kw: dict[str, Any] = {}
+                if location is not None:
+                    kw["location"] = location
+                if lines is not None:
+                    kw["lines"] = lines
+                answer = confirmer.confirm(ext, tracking, code, **kw)
                 if answer == "already" and not same_tracking_is_done:
                     state, error = "failed", "the marketplace says the order is shipped already"
             except AuthRejected as err:
@@ -162,6 +185,21 @@ def drain(
         else:
             sent.retry += 1
     return sent
+
+
+def _has_halves(session: Session, order_id: str) -> bool:
+    """Whether an order was split (its halves name its number in ``split_from``)."""
+    o = session.get(SalesOrder, order_id)
+    if o is None:
+        return False
+    return (
+        session.execute(
+            select(SalesOrder.id).where(
+                SalesOrder.account_id == o.account_id, SalesOrder.split_from == o.order_no
+            )
+        ).first()
+        is not None
+    )
 
 
 def map_courier(

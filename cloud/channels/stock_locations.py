@@ -281,19 +281,22 @@ def _mark(session: Session, account_id: int, shop_id: int) -> None:
 
 
 def held_at(session: Session, shop_id: int, warehouse: str, code: str) -> int:
-    """D at one warehouse: units of the shop's downloaded orders reserved or shipped there."""
-    n = session.execute(
-        select(func.coalesce(func.sum(SalesOrderLine.qty), 0))
-        .join(SalesOrder, SalesOrder.id == SalesOrderLine.order_id)
-        .join(ChannelOrder, ChannelOrder.order_id == SalesOrder.id)
-        .join(Warehouse, Warehouse.id == SalesOrder.warehouse_id)
-        .where(
-            ChannelOrder.shop_id == shop_id,
-            Warehouse.code == warehouse,
-            or_(SalesOrder.reserved, SalesOrder.status == "shipped"),
-            SalesOrderLine.sku_code == code,
-        )
-    ).scalar_one()
+    """D at one warehouse: units of the shop's downloaded orders reserved or shipped there
+    (the split halves of an order included: stock_figures.of_channel)."""
+    n = 0
+    for halves in (False, True):
+        n += session.execute(
+            select(func.coalesce(func.sum(SalesOrderLine.qty), 0))
+            .join(SalesOrder, SalesOrder.id == SalesOrderLine.order_id)
+            .join(ChannelOrder, stock_figures.of_channel(halves))
+            .join(Warehouse, Warehouse.id == SalesOrder.warehouse_id)
+            .where(
+                ChannelOrder.shop_id == shop_id,
+                Warehouse.code == warehouse,
+                or_(SalesOrder.reserved, SalesOrder.status == "shipped"),
+                SalesOrderLine.sku_code == code,
+            )
+        ).scalar_one()
     return int(n)
 
 

@@ -24,6 +24,18 @@ def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
             ChannelOrder.order_id == o.id, ChannelOrder.account_id == o.account_id
         )
     ).first()
+    if link is None and o.split_from is not None:
+        # A split half (a trade Shopify split: cloud/channels/sold_at.py, or a person's
+        # split): confirmed to the trade of the order it was split from, with its own lines.
+        link = session.execute(
+            select(ChannelOrder.shop_id, ChannelOrder.external_id)
+            .join(SalesOrder, SalesOrder.id == ChannelOrder.order_id)
+            .where(
+                SalesOrder.account_id == o.account_id,
+                SalesOrder.order_no == o.split_from,
+                ChannelOrder.account_id == o.account_id,
+            )
+        ).first()
     if link is None:
         return  # not from a marketplace
     # One confirmation per order and parcel number: an order shipped, reversed and shipped

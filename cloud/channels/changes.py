@@ -199,18 +199,35 @@ def on_trade(
         if t.closed:
             closed = sentence(N_("closed on the channel (%(status)s)"), status=t.status)
             cancel(session, shop, ext, o, closed, now, half=half)
-        for rid, oid, status in refunds:
-            # A line's refund holds the orders that hold the line (both, if it was split);
-            # the first order when none does.
-            holders = (
-                [x for x, _ in each if _holds_line(session, x, oid)]
-                if half or len(each) > 1
-                else [first]
-            )
-            if o in holders or (not holders and not half):
-                refund(session, shop, ext, o, rid, oid, status, now, payload=t.payload, half=half)
         if moved:
             address(session, shop, row, o, t, now, half=half)
+    for rid, oid, status in refunds:
+        refund_each(session, shop, ext, first, rid, oid, status, now, payload=t.payload)
+
+
+def refund_each(
+    session: Session,
+    shop: ChannelShop,
+    ext: str,
+    first: SalesOrder,
+    refund_id: str,
+    oid: str,
+    status: str,
+    now: datetime,
+    *,
+    payload: dict[str, Any],
+) -> None:
+    """A refund of line ``oid`` reaches the orders that hold the line: the trade's order, or
+    its split halves (a line split between two locations is in both); the order itself
+    when none holds it."""
+    halves = _halves(session, first)
+    if not halves:
+        refund(session, shop, ext, first, refund_id, oid, status, now, payload=payload)
+        return
+    each = [(first, "")] + [(h, f":{h.order_no}") for h in halves]
+    holders = [(o, half) for o, half in each if _holds_line(session, o, oid)] or each[:1]
+    for o, half in holders:
+        refund(session, shop, ext, o, refund_id, oid, status, now, payload=payload, half=half)
 
 
 def open_refunds(

@@ -12,23 +12,33 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from cloud.channels import shipments, sold_at
+from cloud.channels.changes import REFUND_HOLD
+from cloud.channels.refunds import download_refunds
+from cloud.channels.shopify.refunds import ShopifyRefunds
+from cloud.db.channel_changes import ChannelChange
 from cloud.db.models import ChannelOrder, SalesOrder, Warehouse
+from simulators.marketplace.refunds import Refunds
 from tests.cloud.channels.harness import Shop, ship, stock_up
 from tests.cloud.channels.stock_harness import nick
 from tests.cloud.channels.test_shopify_locations import SPARE, SZ, YW, located, put
 
 
-def sell(shop: Shop, qty: int, at: dict[int, int]) -> int:
-    """A buyer pays for ``qty`` of SKU-A with ``at`` (location -> units) on sale: the world
-    takes the units from the locations in priority order (Shenzhen first)."""
+def sell(shop: Shop, qty: int, at: dict[int, int], other: int = 0) -> int:
+    """A buyer pays for ``qty`` of SKU-A (and ``other`` of SKU-B, on sale at Yiwu only) with
+    ``at`` (location -> units of SKU-A) on sale: the world takes the units from the
+    locations in priority order (Shenzhen first)."""
     market = shop.market
     with market.lock:
         for location, units in at.items():
-            market.stock.put_levels(market, nick(shop), {"SKU-A": units}, location)
+            b = other if location == YW else 0
+            market.stock.put_levels(market, nick(shop), {"SKU-A": units, "SKU-B": b}, location)
         seller = next(s for s in market.shops.values() if s.seller_nick == nick(shop))
         tid = market.place_for(seller, "SKU-A")
         trade = market.trades[tid][-1].trade
-        lines = [{**trade["orders"]["order"][0], "num": qty}]
+        first = trade["orders"]["order"][0]
+        lines = [{**first, "num": qty}]
+        if other:
+            lines.append({**first, "oid": first["oid"] + 1, "outer_sku_id": "SKU-B", "num": other})
         market.change(tid, "modify", orders={"order": lines})
         assert market.stock.take(market, tid)
         market.change(tid, "pay", status="WAIT_SELLER_SEND_GOODS")
@@ -130,3 +140,42 @@ def test_an_order_sold_from_an_unmapped_location_is_held_with_the_reason(
         ).scalar_one()
     assert row.state == "held"
     assert row.hold_reason == f"{sold_at.UNMAPPED_LOCATION} {YW} is not mapped to a warehouse"
+
+
+def test_a_refund_of_one_line_holds_only_the_half_that_holds_it(engine: Engine) -> None:
+    """SKU-A from Shenzhen (WH1), SKU-B from Yiwu (WH2); the buyer is refunded SKU-B before
+    shipping: the WH2 half is held, the WH1 half ships on; read again, nothing changes."""
+    shop = located(engine, 69)
+    stock_up(shop.hub)
+    desk = Refunds.of(shop.market)
+    put(shop, "WH1", SZ)
+    put(shop, "WH2", YW)
+    tid = sell(shop, 1, {SZ: 1, YW: 0, SPARE: 0}, other=1)
+    shop.market.advance(600, 0.0)
+    shop.run()
+    got = {wh: no for no, _, wh, *_ in halves(shop, tid)}
+    assert set(got) == {"WH1", "WH2"}
+    b_line = shop.market.trades[tid][-1].trade["orders"]["order"][1]["oid"]
+    rid = desk.request(shop.market, tid, b_line)
+    shop.market.advance(60)
+    desk.settle(shop.market, rid, "SUCCESS")
+    shop.market.advance(600)
+    source = ShopifyRefunds(shop.admin())  # type: ignore[attr-defined]
+    for _ in range(2):  # read twice: acted on once
+        run = download_refunds(shop.hub.factory, shop.shop_id, source, owner="hub-1", now=shop.now)
+        assert run.outcome == "ok", run.error
+    with shop.hub.factory() as s:
+        held = dict(
+            s.execute(
+                select(SalesOrder.order_no, SalesOrder.hold_reason).where(
+                    SalesOrder.order_no.like(f"{tid}%")
+                )
+            ).all()
+        )
+        changed = s.execute(
+            select(ChannelChange.change_key).where(ChannelChange.kind == "refund")
+        ).scalars()
+        keys = list(changed)
+    refund_held = {no: (why or "").startswith(REFUND_HOLD) for no, why in held.items()}
+    assert refund_held == {got["WH2"]: True, got["WH1"]: False}, held
+    assert len(keys) == 1, keys

@@ -20,8 +20,8 @@ mapped to its locations:
   ``split_from``: cloud/orders/split_merge.py), each with the total of its own lines (the
   split's rule);
 - **a location no warehouse is mapped to**: the order is held, with the reason, as a SKU we
-  do not know is; a mapping saved for that location tries such holds again
-  (stock_locations.set_location).
+  do not know is; a mapping saved for that location imports such orders at once
+  (stock_locations.set_location, remap.retry_held).
 
 A shop with no mapping, or an order without fulfillment orders (read before this rule), is
 imported as before. A fulfillment order moved on Shopify's side after the import is not

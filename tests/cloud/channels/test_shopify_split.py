@@ -125,7 +125,7 @@ def test_a_split_order_cancelled_on_shopify_cancels_both_halves(engine: Engine) 
     assert [h[3] for h in halves(shop, tid)] == [False, False]  # reservations released
 
 
-def test_an_order_sold_from_an_unmapped_location_is_held_with_the_reason(
+def test_an_order_sold_from_an_unmapped_location_is_held_until_it_is_mapped(
     engine: Engine,
 ) -> None:
     shop = located(engine, 68)
@@ -140,6 +140,14 @@ def test_an_order_sold_from_an_unmapped_location_is_held_with_the_reason(
         ).scalar_one()
     assert row.state == "held"
     assert row.hold_reason == f"{sold_at.UNMAPPED_LOCATION} {YW} is not mapped to a warehouse"
+    # Yiwu mapped to WH2: the held order is imported at once, split, each half where sold.
+    put(shop, "WH2", YW)
+    assert {(no, wh) for no, _, wh, *_ in halves(shop, tid)} in (
+        {(str(tid), "WH1"), (f"{tid}-S1", "WH2")},
+        {(str(tid), "WH2"), (f"{tid}-S1", "WH1")},
+    )
+    put(shop, "WH2", YW)  # saved again: nothing doubled
+    assert len(halves(shop, tid)) == 2
 
 
 def test_a_refund_of_one_line_holds_only_the_half_that_holds_it(engine: Engine) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cloud.channels import intake
+from cloud.channels import intake, sold_at
 from cloud.channels.ports import ChannelTrade
 from cloud.db.channel_changes import ChannelChange, ChannelRefund
 from cloud.db.engine import dialect_of
@@ -186,7 +186,8 @@ def on_trade(
         and [intake.clean(t.payload.get(k)) for k in ADDRESS]
         != [intake.clean(before.get(k)) for k in ADDRESS]
     )
-    if not (t.closed or refunds or moved):
+    relocated = sold_at.moved(before, t.payload) if before is not None and not t.closed else []
+    if not (t.closed or refunds or moved or relocated):
         # Nothing to act on (every trade just imported as it was paid, the Double-11 bulk):
         # the order row is not read or locked, one round trip per order saved.
         return
@@ -203,6 +204,72 @@ def on_trade(
             address(session, shop, row, o, t, now, half=half)
     for rid, oid, status in refunds:
         refund_each(session, shop, ext, first, rid, oid, status, now, payload=t.payload)
+    if relocated:
+        located = intake.located_of(session, shop)
+        for fo_id, old_at, new_at, lines in relocated:
+            relocate(
+                session, shop, ext, each, fo_id, old_at, new_at, located.get(new_at), lines, now
+            )
+
+
+def _lines_of(session: Session, o: SalesOrder) -> dict[str, int]:
+    return {
+        str(lid): int(q)
+        for lid, q in session.execute(
+            select(SalesOrderLine.line_id, SalesOrderLine.qty).where(
+                SalesOrderLine.order_id == o.id, SalesOrderLine.gift.is_(False)
+            )
+        ).all()
+    }
+
+
+def relocate(
+    session: Session,
+    shop: ChannelShop,
+    ext: str,
+    each: list[tuple[SalesOrder, str]],
+    fo_id: str,
+    old_at: str,
+    new_at: str,
+    warehouse: str | None,
+    lines: dict[str, int],
+    now: datetime,
+) -> None:
+    """Shopify moved fulfillment order ``fo_id`` from ``old_at`` to ``new_at`` (mapped to our
+    ``warehouse``, or to none): its Guanjia order (the one whose lines are the fulfillment
+    order's; the trade's order when it was not split) is held for a person to decide
+    (sold_at.py: its units may be picked already where it is)."""
+    mine = [(o, half) for o, half in each if _lines_of(session, o) == lines]
+    if not mine and len(each) == 1:
+        mine = each
+    key = f"location:{fo_id}:{new_at}"
+    if warehouse is None:
+        said = sentence(
+            N_(
+                "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s, "
+                "which is not mapped to a warehouse"
+            ),
+            fo=fo_id,
+            old=old_at,
+            new=new_at,
+        )
+    else:
+        said = sentence(
+            N_(
+                "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s "
+                "(warehouse %(warehouse)s): reject the order and change its warehouse, or "
+                "ship it from here"
+            ),
+            fo=fo_id,
+            old=old_at,
+            new=new_at,
+            warehouse=warehouse,
+        )
+    for o, half in mine:
+        if o.status in ("shipped", "cancelled"):
+            _once(session, shop, ext, o, "location", key + half, "none", said, now)
+        elif _once(session, shop, ext, o, "location", key + half, "held", said, now):
+            hold(session, o, said, now)
 
 
 def refund_each(

@@ -315,7 +315,7 @@ def import_trades(
             )
         ).scalars()
     )
-    located = _located(session, shop) if any(t.paid for _, t in touched) else {}
+    located = located_of(session, shop) if any(t.paid for _, t in touched) else {}
     for row, t in touched:
         if row.order_id is not None:
             continue  # imported already; later changes reach the order in a later slice
@@ -366,7 +366,7 @@ def import_trades(
     return sum(1 for row, _ in touched if row.state == "held")
 
 
-def _located(session: Session, shop: ChannelShop) -> dict[str, str]:
+def located_of(session: Session, shop: ChannelShop) -> dict[str, str]:
     """A Shopify shop's location id -> our warehouse code (stock_locations.py); empty for
     any other shop or one with no mapping."""
     if shop.platform != "shopify":

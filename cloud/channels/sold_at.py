@@ -23,10 +23,16 @@ mapped to its locations:
   do not know is; a mapping saved for that location imports such orders at once
   (stock_locations.set_location, remap.retry_held).
 
+- **a fulfillment order moved on Shopify's side after the import** (a merchant's move in
+  the Shopify admin, seen when the order is read again): the Guanjia order of that
+  fulfillment order is held with a sentence naming the new location and its warehouse
+  (changes.py ``relocate``): its units may already be picked where it is, so a person
+  decides: reject it and change the warehouse, or ship it from where it is (the
+  confirmation then moves the fulfillment order back). Our own move (a confirmation's) is
+  made when the order ships, after which nothing is held.
+
 A shop with no mapping, or an order without fulfillment orders (read before this rule), is
-imported as before. A fulfillment order moved on Shopify's side after the import is not
-followed: the order stays where it was reserved, and the confirmation moves the
-fulfillment order back to the order's warehouse's location (documented limit).
+imported as before.
 """
 
 from __future__ import annotations
@@ -134,4 +140,20 @@ def split_bodies(body: OrderIn, routed: list[Part]) -> list[OrderIn]:
                 }
             )
         )
+    return out
+
+
+def moved(
+    before: dict[str, Any], after: dict[str, Any]
+) -> list[tuple[str, str, str, dict[str, int]]]:
+    """The active fulfillment orders whose location changed between two stored versions of
+    a trade: (id, old location, new location, its lines)."""
+    was = {str(fo.get("id")): str(fo.get("location_id")) for fo in fulfillment_orders(before)}
+    out = []
+    for fo in fulfillment_orders(after):
+        fo_id, now_at = str(fo.get("id")), str(fo.get("location_id"))
+        if fo_id in was and was[fo_id] != now_at:
+            lines = fo.get("lines") if isinstance(fo.get("lines"), dict) else {}
+            assert isinstance(lines, dict)
+            out.append((fo_id, was[fo_id], now_at, {str(k): int(v) for k, v in lines.items()}))
     return out

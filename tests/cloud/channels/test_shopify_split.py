@@ -19,6 +19,7 @@ from cloud.db.channel_changes import ChannelChange
 from cloud.db.models import ChannelOrder, SalesOrder, Warehouse
 from simulators.marketplace.refunds import Refunds
 from tests.cloud.channels.harness import Shop, ship, stock_up
+from tests.cloud.channels.shopify_harness import SITE
 from tests.cloud.channels.stock_harness import nick
 from tests.cloud.channels.test_shopify_locations import SPARE, SZ, YW, located, put
 
@@ -187,3 +188,50 @@ def test_a_refund_of_one_line_holds_only_the_half_that_holds_it(engine: Engine) 
     refund_held = {no: (why or "").startswith(REFUND_HOLD) for no, why in held.items()}
     assert refund_held == {got["WH2"]: True, got["WH1"]: False}, held
     assert len(keys) == 1, keys
+
+
+def test_a_fulfillment_order_moved_on_shopify_holds_its_half(engine: Engine) -> None:
+    """The merchant moves the Yiwu half's fulfillment order to Shenzhen in the Shopify admin;
+    the order is read again (a later change): that half is held with the reason, once; the
+    other half is not."""
+    shop = located(engine, 70)
+    stock_up(shop.hub)
+    put(shop, "WH1", SZ)
+    put(shop, "WH2", YW)
+    tid = sell(shop, 1, {SZ: 1, YW: 0, SPARE: 0}, other=1)
+    shop.market.advance(600, 0.0)
+    shop.run()
+    got = {wh: no for no, _, wh, *_ in halves(shop, tid)}
+    token = {"X-Shopify-Access-Token": f"shpat-{shop.code}"}
+    fos = shop.http.get(  # type: ignore[attr-defined]
+        f"{SITE}/orders/{tid}/fulfillment_orders.json", headers=token
+    ).json()["fulfillment_orders"]
+    (yiwu,) = [fo for fo in fos if fo["assigned_location_id"] == YW]
+    moved = shop.http.post(  # type: ignore[attr-defined]
+        f"{SITE}/fulfillment_orders/{yiwu['id']}/move.json",
+        json={"fulfillment_order": {"new_location_id": SZ}},
+        headers=token,
+    )
+    assert moved.status_code == 200, moved.text
+    for memo in ("moved", "moved again"):  # read twice: held once
+        with shop.market.lock:
+            shop.market.change(tid, "modify", seller_memo=memo)
+        shop.market.advance(600, 0.0)
+        shop.run()
+    with shop.hub.factory() as s:
+        why = dict(
+            s.execute(
+                select(SalesOrder.order_no, SalesOrder.hold_reason).where(
+                    SalesOrder.order_no.like(f"{tid}%")
+                )
+            ).all()
+        )
+        kinds = list(
+            s.execute(
+                select(ChannelChange.change_key).where(ChannelChange.kind == "location")
+            ).scalars()
+        )
+    said = f"Shopify moved fulfillment order {yiwu['id']} from location {YW} to {SZ}"
+    assert (why[got["WH2"]] or "").startswith(said), why
+    assert said not in (why[got["WH1"]] or ""), why
+    assert len(kinds) == 1, kinds

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from cloud.channels import shipments, sold_at
+from cloud.channels import shipments, sold_at, stock_figures, stock_locations
 from cloud.channels.changes import REFUND_HOLD
 from cloud.channels.refunds import download_refunds
 from cloud.channels.shopify.refunds import ShopifyRefunds
@@ -85,6 +85,11 @@ def test_an_order_sold_from_two_locations_is_two_orders_each_at_its_warehouse(
     assert set(at) == {"WH1", "WH2"}  # Shenzhen sold 1 (WH1), Yiwu 2 (WH2)
     assert at["WH1"][0] and at["WH2"][0]  # each reserved at its own warehouse
     assert at["WH2"][1] == 2 * at["WH1"][1] > 0  # each half's total from its own lines
+    # D counts both halves: per warehouse (the push per location) and for the shop.
+    with shop.hub.factory() as s:
+        d_at = {wh: stock_locations.held_at(s, shop.shop_id, wh, "SKU-A") for wh in at}
+        d_shop = stock_figures.held_units(s, shop.shop_id, ["SKU-A"])
+    assert (d_at, d_shop) == ({"WH1": 1, "WH2": 2}, {"SKU-A": 3})
     # Read again after a change on Shopify: nothing doubled.
     with shop.market.lock:
         shop.market.change(tid, "modify", seller_memo="gift wrap")

@@ -157,8 +157,9 @@ def test_an_order_sold_from_an_unmapped_location_is_held_until_it_is_mapped(
 
 
 def test_a_refund_of_one_line_holds_only_the_half_that_holds_it(engine: Engine) -> None:
-    """SKU-A from Shenzhen (WH1), SKU-B from Yiwu (WH2); the buyer is refunded SKU-B before
-    shipping: the WH2 half is held, the WH1 half ships on; read again, nothing changes."""
+    """SKU-A from Shenzhen (WH1), SKU-B from Yiwu (WH2); the buyer is refunded SKU-A before
+    shipping: the WH1 half (the split half, ``{no}-S1``) is held, the WH2 half ships on;
+    read again, nothing changes."""
     shop = located(engine, 69)
     stock_up(shop.hub)
     desk = Refunds.of(shop.market)
@@ -169,8 +170,9 @@ def test_a_refund_of_one_line_holds_only_the_half_that_holds_it(engine: Engine) 
     shop.run()
     got = {wh: no for no, _, wh, *_ in halves(shop, tid)}
     assert set(got) == {"WH1", "WH2"}
-    b_line = shop.market.trades[tid][-1].trade["orders"]["order"][1]["oid"]
-    rid = desk.request(shop.market, tid, b_line)
+    assert got["WH1"] == f"{tid}-S1"  # the refunded line is in the split half
+    a_line = shop.market.trades[tid][-1].trade["orders"]["order"][0]["oid"]
+    rid = desk.request(shop.market, tid, a_line)
     shop.market.advance(60)
     desk.settle(shop.market, rid, "SUCCESS")
     shop.market.advance(600)
@@ -191,7 +193,7 @@ def test_a_refund_of_one_line_holds_only_the_half_that_holds_it(engine: Engine) 
         ).scalars()
         keys = list(changed)
     refund_held = {no: (why or "").startswith(REFUND_HOLD) for no, why in held.items()}
-    assert refund_held == {got["WH2"]: True, got["WH1"]: False}, held
+    assert refund_held == {got["WH1"]: True, got["WH2"]: False}, held
     assert len(keys) == 1, keys
 
 

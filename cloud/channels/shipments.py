@@ -30,6 +30,7 @@ from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
 from cloud.db.models import (
     ChannelCourier,
+    ChannelOrder,
     ChannelShipment,
     ChannelShop,
     SalesOrder,
@@ -37,6 +38,7 @@ from cloud.db.models import (
 )
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.orders import core as orders
+from cloud.orders.channel_outbox import split_by_location
 
 MAX_ATTEMPTS = 20
 LEASE = timedelta(minutes=5)
@@ -116,12 +118,10 @@ def drain(
             # The location the parcel left from, where the shop's warehouses are mapped to
             # its locations (a Shopify shop: cloud/channels/stock_locations.py).
             location = stock_locations.location_of_order(s, row.shop_id, row.order_id)
-            # The parcel's lines, when it is a split half: only its fulfillment order.
-            half = s.execute(
-                select(SalesOrder.split_from).where(SalesOrder.id == row.order_id)
-            ).scalar_one_or_none()
+            # The parcel's lines, when it is one of the orders of a trade Shopify split
+            # between locations: it fulfils only its own fulfillment order.
             lines = None
-            if half is not None or _has_halves(s, row.order_id):
+            if _split_by_location(s, row.shop_id, ext):
                 lines = {
                     str(lid): int(q)
                     for lid, q in s.execute(
@@ -187,19 +187,13 @@ def drain(
     return sent
 
 
-def _has_halves(session: Session, order_id: str) -> bool:
-    """Whether an order was split (its halves name its number in ``split_from``)."""
-    o = session.get(SalesOrder, order_id)
-    if o is None:
-        return False
-    return (
-        session.execute(
-            select(SalesOrder.id).where(
-                SalesOrder.account_id == o.account_id, SalesOrder.split_from == o.order_no
-            )
-        ).first()
-        is not None
-    )
+def _split_by_location(session: Session, shop_id: int, ext: str) -> bool:
+    payload = session.execute(
+        select(ChannelOrder.payload).where(
+            ChannelOrder.shop_id == shop_id, ChannelOrder.external_id == ext
+        )
+    ).scalar_one_or_none()
+    return split_by_location(payload)
 
 
 def map_courier(

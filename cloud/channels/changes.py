@@ -31,11 +31,11 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cloud.channels import intake
+from cloud.channels import intake, sold_at
 from cloud.channels.ports import ChannelTrade
 from cloud.db.channel_changes import ChannelChange, ChannelRefund
 from cloud.db.engine import dialect_of
-from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder
+from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, SalesOrderLine
 from cloud.errors import N_
 from cloud.orders import workflow
 from cloud.orders.core import EDITABLE, OrderPatch
@@ -136,6 +136,30 @@ def _order(session: Session, row: ChannelOrder) -> SalesOrder | None:
     ).scalar_one_or_none()
 
 
+def _halves(session: Session, o: SalesOrder) -> list[SalesOrder]:
+    """The order's split halves (a trade Shopify split by location: sold_at.py, or a
+    person's split), locked: a change of the trade reaches each of them."""
+    return list(
+        session.execute(
+            select(SalesOrder)
+            .where(SalesOrder.account_id == o.account_id, SalesOrder.split_from == o.order_no)
+            .order_by(SalesOrder.order_no)
+            .with_for_update()
+        ).scalars()
+    )
+
+
+def _holds_line(session: Session, o: SalesOrder, oid: str) -> bool:
+    return (
+        session.execute(
+            select(SalesOrderLine.line_id).where(
+                SalesOrderLine.order_id == o.id, SalesOrderLine.line_id == oid
+            )
+        ).first()
+        is not None
+    )
+
+
 def on_trade(
     session: Session,
     shop: ChannelShop,
@@ -162,20 +186,115 @@ def on_trade(
         and [intake.clean(t.payload.get(k)) for k in ADDRESS]
         != [intake.clean(before.get(k)) for k in ADDRESS]
     )
-    if not (t.closed or refunds or moved):
+    relocated = sold_at.moved(before, t.payload) if before is not None and not t.closed else []
+    if not (t.closed or refunds or moved or relocated):
         # Nothing to act on (every trade just imported as it was paid, the Double-11 bulk):
         # the order row is not read or locked, one round trip per order saved.
         return
-    o = _order(session, row)
-    if o is None:
+    first = _order(session, row)
+    if first is None:
         return
-    if t.closed:
-        closed = sentence(N_("closed on the channel (%(status)s)"), status=t.status)
-        cancel(session, shop, ext, o, closed, now)
+    # The first order keeps the change keys it always had; a half's carry its number.
+    each = [(first, "")] + [(h, f":{h.order_no}") for h in _halves(session, first)]
+    for o, half in each:
+        if t.closed:
+            closed = sentence(N_("closed on the channel (%(status)s)"), status=t.status)
+            cancel(session, shop, ext, o, closed, now, half=half)
+        if moved:
+            address(session, shop, row, o, t, now, half=half)
     for rid, oid, status in refunds:
-        refund(session, shop, ext, o, rid, oid, status, now, payload=t.payload)
-    if moved:
-        address(session, shop, row, o, t, now)
+        refund_each(session, shop, ext, first, rid, oid, status, now, payload=t.payload)
+    if relocated:
+        located = intake.located_of(session, shop)
+        for fo_id, old_at, new_at, lines in relocated:
+            relocate(
+                session, shop, ext, each, fo_id, old_at, new_at, located.get(new_at), lines, now
+            )
+
+
+def _lines_of(session: Session, o: SalesOrder) -> dict[str, int]:
+    return {
+        str(lid): int(q)
+        for lid, q in session.execute(
+            select(SalesOrderLine.line_id, SalesOrderLine.qty).where(
+                SalesOrderLine.order_id == o.id, SalesOrderLine.gift.is_(False)
+            )
+        ).all()
+    }
+
+
+def relocate(
+    session: Session,
+    shop: ChannelShop,
+    ext: str,
+    each: list[tuple[SalesOrder, str]],
+    fo_id: str,
+    old_at: str,
+    new_at: str,
+    warehouse: str | None,
+    lines: dict[str, int],
+    now: datetime,
+) -> None:
+    """Shopify moved fulfillment order ``fo_id`` from ``old_at`` to ``new_at`` (mapped to our
+    ``warehouse``, or to none): its Guanjia order (the one whose lines are the fulfillment
+    order's; the trade's order when it was not split) is held for a person to decide
+    (sold_at.py: its units may be picked already where it is)."""
+    mine = [(o, half) for o, half in each if _lines_of(session, o) == lines]
+    if not mine and len(each) == 1:
+        mine = each
+    key = f"location:{fo_id}:{new_at}"
+    if warehouse is None:
+        said = sentence(
+            N_(
+                "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s, "
+                "which is not mapped to a warehouse"
+            ),
+            fo=fo_id,
+            old=old_at,
+            new=new_at,
+        )
+    else:
+        said = sentence(
+            N_(
+                "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s "
+                "(warehouse %(warehouse)s): reject the order and change its warehouse, or "
+                "ship it from here"
+            ),
+            fo=fo_id,
+            old=old_at,
+            new=new_at,
+            warehouse=warehouse,
+        )
+    for o, half in mine:
+        if o.status in ("shipped", "cancelled"):
+            _once(session, shop, ext, o, "location", key + half, "none", said, now)
+        elif _once(session, shop, ext, o, "location", key + half, "held", said, now):
+            hold(session, o, said, now)
+
+
+def refund_each(
+    session: Session,
+    shop: ChannelShop,
+    ext: str,
+    first: SalesOrder,
+    refund_id: str,
+    oid: str,
+    status: str,
+    now: datetime,
+    *,
+    payload: dict[str, Any],
+) -> None:
+    """A refund of line ``oid`` reaches the orders that hold the line: the trade's order, or
+    its split halves (a line split between two locations is in both); the order itself
+    when none holds it."""
+    halves = _halves(session, first)
+    if not halves:
+        refund(session, shop, ext, first, refund_id, oid, status, now, payload=payload)
+        return
+    each = [(first, "")] + [(h, f":{h.order_no}") for h in halves]
+    holders = [(o, half) for o, half in each if _holds_line(session, o, oid)] or each[:1]
+    for o, half in holders:
+        refund(session, shop, ext, o, refund_id, oid, status, now, payload=payload, half=half)
 
 
 def open_refunds(
@@ -203,14 +322,23 @@ def open_refunds(
 
 
 def cancel(
-    session: Session, shop: ChannelShop, ext: str, o: SalesOrder, why: Said, now: datetime
+    session: Session,
+    shop: ChannelShop,
+    ext: str,
+    o: SalesOrder,
+    why: Said,
+    now: datetime,
+    *,
+    half: str = "",
 ) -> None:
-    """``why``: a sentence (the order's history says it in the page's language)."""
+    """``why``: a sentence (the order's history says it in the page's language); ``half``:
+    the key's suffix for a split half of the trade's order ("" for the order itself)."""
+    key = f"cancel:{ext}{half}"
     if o.status == "shipped":
-        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "after_sales", why, now)
+        _once(session, shop, ext, o, "cancel", key, "after_sales", why, now)
     elif o.status == "cancelled":
-        _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "none", why, now)
-    elif _once(session, shop, ext, o, "cancel", f"cancel:{ext}", "applied", why, now):
+        _once(session, shop, ext, o, "cancel", key, "none", why, now)
+    elif _once(session, shop, ext, o, "cancel", key, "applied", why, now):
         workflow.cancel(session, o.account_id, o.order_no, why, ACTOR, now)
 
 
@@ -225,10 +353,11 @@ def refund(
     now: datetime,
     *,
     payload: dict[str, Any],
+    half: str = "",
 ) -> None:
     """A refund of line ``oid`` reached ``status``; ``payload``: the trade as last stored (a
     withdrawn refund lifts our hold only if no other line has one open or paid)."""
-    key = f"refund:{refund_id}:{status}"
+    key = f"refund:{refund_id}:{status}{half}"
     said = sentence(N_("refund on the channel: line %(line)s %(status)s"), line=oid, status=status)
     kind = "refund" if status in OPEN_REFUND | {"SUCCESS"} else "refund_ended"
     if o.status == "shipped":
@@ -258,10 +387,12 @@ def address(
     o: SalesOrder,
     t: ChannelTrade,
     now: datetime,
+    *,
+    half: str = "",
 ) -> None:
     ext = row.external_id
     text = "|".join(intake.clean(t.payload.get(k)) for k in ADDRESS)
-    key = f"address:{ext}:{int(t.modified.timestamp())}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+    key = f"address:{ext}:{int(t.modified.timestamp())}:{hashlib.sha256(text.encode()).hexdigest()[:16]}{half}"
     if o.status in ("shipped", "cancelled"):
         _once(
             session,

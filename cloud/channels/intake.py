@@ -19,12 +19,13 @@ from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cloud.channels import skumap
+from cloud.channels import skumap, sold_at
 from cloud.channels.ports import ChannelTrade
 from cloud.db.bulk import insert_rows
+from cloud.db.channel_stock import ChannelShopLocation
 from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, Sku
 from cloud.errors import DomainError
 from cloud.orders.arrival import create_orders
@@ -285,8 +286,12 @@ def import_trades(
     touched: list[tuple[ChannelOrder, ChannelTrade]],
     now: datetime,
 ) -> int:
-    """Make Guanjia orders of the paid trades not yet imported; returns how many are held."""
-    todo: list[tuple[ChannelOrder, OrderIn]] = []
+    """Make Guanjia orders of the paid trades not yet imported; returns how many are held.
+
+    In a Shopify shop with mapped locations each trade is reserved where Shopify sold it,
+    and one that drew from two locations becomes one order per fulfillment order
+    (sold_at.py)."""
+    todo: list[tuple[ChannelOrder, list[OrderIn]]] = []
     codes = {
         clean(ln.get("outer_sku_id"), 120)
         for _, t in touched
@@ -310,6 +315,7 @@ def import_trades(
             )
         ).scalars()
     )
+    located = located_of(session, shop) if any(t.paid for _, t in touched) else {}
     for row, t in touched:
         if row.order_id is not None:
             continue  # imported already; later changes reach the order in a later slice
@@ -320,26 +326,57 @@ def import_trades(
             row.state, row.hold_reason = "held", "an order with this number exists already"
             continue
         try:
-            todo.append((row, to_order(t, known, mapped)))
-        except Unusable as why:
+            body = to_order(t, known, mapped)
+            routed = sold_at.parts(t.payload, located)
+            todo.append((row, [body] if routed is None else sold_at.split_bodies(body, routed)))
+        except (Unusable, sold_at.Unrouted) as why:
             row.state, row.hold_reason = "held", str(why)[:300]
     if todo:
         try:
             with session.begin_nested():
-                made = create_orders(session, shop.account_id, [b for _, b in todo], "channel", now)
-            pairs = list(zip(todo, made, strict=True))
+                made = create_orders(
+                    session, shop.account_id, [b for _, bs in todo for b in bs], "channel", now
+                )
+            pairs, at = [], 0
+            for row, bodies in todo:
+                pairs.append((row, made[at : at + len(bodies)]))
+                at += len(bodies)
         except DomainError:
             pairs = []
-            for row, body in todo:  # one by one, so one refusal holds only its own order
+            for row, bodies in todo:  # one by one, so one refusal holds only its own order
                 try:
                     with session.begin_nested():
-                        (one,) = create_orders(session, shop.account_id, [body], "channel", now)
-                    pairs.append(((row, body), one))
+                        some = create_orders(session, shop.account_id, bodies, "channel", now)
+                    pairs.append((row, some))
                 except DomainError as err:
                     row.state, row.hold_reason = "held", str(err)[:300]
-        for (row, _), order in pairs:
-            row.state, row.hold_reason, row.order_id = "imported", None, order.id
+        halves: dict[str, list[str]] = {}
+        for row, orders in pairs:
+            row.state, row.hold_reason, row.order_id = "imported", None, orders[0].id
+            if len(orders) > 1:
+                halves[orders[0].order_no] = [o.id for o in orders[1:]]
+        for parent, ids in halves.items():
+            # The halves of a trade Shopify split are the first order's split halves.
+            session.execute(
+                update(SalesOrder)
+                .where(SalesOrder.id.in_(ids))
+                .values(split_from=parent)
+                .execution_options(synchronize_session=False)
+            )
     return sum(1 for row, _ in touched if row.state == "held")
+
+
+def located_of(session: Session, shop: ChannelShop) -> dict[str, str]:
+    """A Shopify shop's location id -> our warehouse code (stock_locations.py); empty for
+    any other shop or one with no mapping."""
+    if shop.platform != "shopify":
+        return {}
+    rows = session.execute(
+        select(ChannelShopLocation.location_id, ChannelShopLocation.warehouse).where(
+            ChannelShopLocation.shop_id == shop.id
+        )
+    ).all()
+    return {str(loc): str(wh) for loc, wh in rows}
 
 
 #: In a trade as orjson writes it: a control character (escaped as ``\\u00XX``, ``\\b`` or

@@ -95,8 +95,11 @@ class ShipmentConfirmer(Protocol):
         company_code: str,
         *,
         location: str | None = None,
+        lines: dict[str, int] | None = None,
     ) -> str:
-        """``"sent"``, or ``"already"`` when the marketplace had this very parcel number for
+        """``lines``: the marketplace's line ids and quantities the parcel holds, when it
+        holds only some of the order (one half of an order split by location: Shopify's
+        fulfillment orders; cloud/channels/sold_at.py). ``"sent"``, or ``"already"`` when the marketplace had this very parcel number for
         the order already (a retry after a write that committed but whose answer was lost).
         ``location``: the marketplace's location the parcel left from (a Shopify shop with
         its warehouses mapped to locations: cloud/channels/stock_locations.py); None when the

@@ -128,7 +128,7 @@ def store_refunds(
                         aftersales.from_refund(session, _row(session, shop, r.refund_id), now)
                 except DomainError:
                     pass
-            changes.refund(
+            changes.refund_each(
                 session,
                 shop,
                 r.external_id,

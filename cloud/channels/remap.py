@@ -60,9 +60,13 @@ def map_sku(
     return Mapped(outer, sku_code, retried, imported, held)
 
 
-def retry_held(session: Session, shop: ChannelShop, now: datetime) -> tuple[int, int, int]:
-    """The shop's trades held for an unknown SKU, tried again as they are stored (the rows
-    locked, so two requests at once import each once). Returns (tried, imported, held)."""
+def retry_held(
+    session: Session, shop: ChannelShop, now: datetime, held_for: str = intake.UNMAPPED
+) -> tuple[int, int, int]:
+    """The shop's trades held for an unknown SKU (``held_for``: the hold's beginning; a
+    Shopify location no warehouse is mapped to: sold_at.py), tried again as they are stored
+    (the rows locked, so two requests at once import each once). Returns (tried, imported,
+    held)."""
     rows = list(
         session.execute(
             select(ChannelOrder)
@@ -70,7 +74,7 @@ def retry_held(session: Session, shop: ChannelShop, now: datetime) -> tuple[int,
                 ChannelOrder.shop_id == shop.id,
                 ChannelOrder.state == "held",
                 ChannelOrder.order_id.is_(None),
-                ChannelOrder.hold_reason.like(f"{intake.UNMAPPED} %"),
+                ChannelOrder.hold_reason.like(f"{held_for} %"),
             )
             .order_by(ChannelOrder.id)
             .with_for_update()
@@ -85,6 +89,18 @@ def retry_held(session: Session, shop: ChannelShop, now: datetime) -> tuple[int,
 
 
 def _trade(row: ChannelOrder) -> ChannelTrade:
+    if row.trade_type == "shopify":
+        # shopify/orders.py to_trade: "financial/fulfillment" or "cancelled".
+        return ChannelTrade(
+            external_id=row.external_id,
+            modified=row.modified,
+            status=row.channel_status,
+            trade_type=row.trade_type,
+            paid=row.channel_status == "paid/unfulfilled",
+            closed=row.channel_status == "cancelled",
+            payload=row.payload,
+            channel="shopify",
+        )
     return ChannelTrade(
         external_id=row.external_id,
         modified=row.modified,

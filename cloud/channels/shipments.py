@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,9 +28,17 @@ from cloud.channels import shops, stock_locations
 from cloud.channels.ports import AuthRejected, ChannelError, Retryable, ShipmentConfirmer
 from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
-from cloud.db.models import ChannelCourier, ChannelShipment, ChannelShop, SalesOrder
+from cloud.db.models import (
+    ChannelCourier,
+    ChannelOrder,
+    ChannelShipment,
+    ChannelShop,
+    SalesOrder,
+    SalesOrderLine,
+)
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.orders import core as orders
+from cloud.orders.channel_outbox import split_by_location
 
 MAX_ATTEMPTS = 20
 LEASE = timedelta(minutes=5)
@@ -109,6 +118,18 @@ def drain(
             # The location the parcel left from, where the shop's warehouses are mapped to
             # its locations (a Shopify shop: cloud/channels/stock_locations.py).
             location = stock_locations.location_of_order(s, row.shop_id, row.order_id)
+            # The parcel's lines, when it is one of the orders of a trade Shopify split
+            # between locations: it fulfils only its own fulfillment order.
+            lines = None
+            if _split_by_location(s, row.shop_id, ext):
+                lines = {
+                    str(lid): int(q)
+                    for lid, q in s.execute(
+                        select(SalesOrderLine.line_id, SalesOrderLine.qty).where(
+                            SalesOrderLine.order_id == row.order_id, SalesOrderLine.gift.is_(False)
+                        )
+                    ).all()
+                }
         state, error, parked = "done", None, False
         if shop.status == "needs_reauth":
             state, error = "pending", f"the shop needs re-authorisation: {shop.status_reason}"
@@ -116,10 +137,12 @@ def drain(
         else:
             try:
                 confirmer = confirmer_for(shop)
-                if location is None:
-                    answer = confirmer.confirm(ext, tracking, code)
-                else:
-                    answer = confirmer.confirm(ext, tracking, code, location=location)
+                kw: dict[str, Any] = {}
+                if location is not None:
+                    kw["location"] = location
+                if lines is not None:
+                    kw["lines"] = lines
+                answer = confirmer.confirm(ext, tracking, code, **kw)
                 if answer == "already" and not same_tracking_is_done:
                     state, error = "failed", "the marketplace says the order is shipped already"
             except AuthRejected as err:
@@ -162,6 +185,15 @@ def drain(
         else:
             sent.retry += 1
     return sent
+
+
+def _split_by_location(session: Session, shop_id: int, ext: str) -> bool:
+    payload = session.execute(
+        select(ChannelOrder.payload).where(
+            ChannelOrder.shop_id == shop_id, ChannelOrder.external_id == ext
+        )
+    ).scalar_one_or_none()
+    return split_by_location(payload)
 
 
 def map_courier(

@@ -11,7 +11,8 @@ ships from. So:
   (``channel_shop_location``). Saved only for a location the shop has: the id is checked
   against ``locations.json`` read from the shop when saving (an unknown id is a 422 with a
   sentence naming the shop's ids); one location per warehouse and one warehouse per
-  location.
+  location. Saving one imports the orders held because Shopify sold them from it
+  (sold_at.py).
 - **The push per location**: a shop with a mapping is pushed per mapped location, each from
   that warehouse's figure (the F10 view's ``channel_stock`` of the warehouse; the shop's
   safety stock and share applied to it, as to the total before) and that warehouse's units
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import shops, stock_figures
+from cloud.channels import remap, shops, sold_at, stock_figures
 from cloud.channels.ports import ChannelListing, Retryable
 from cloud.db.channel_stock import (
     ChannelShopLocation,
@@ -244,6 +245,9 @@ def set_location(
     row.changed_by, row.changed_at = actor[:64], now
     session.flush()
     _mark(session, account_id, shop.id)
+    # Orders Shopify sold from this location, held for want of a warehouse: imported now
+    # (sold_at.py).
+    remap.retry_held(session, shop, now, sold_at.UNMAPPED_LOCATION)
     return row
 
 
@@ -281,19 +285,22 @@ def _mark(session: Session, account_id: int, shop_id: int) -> None:
 
 
 def held_at(session: Session, shop_id: int, warehouse: str, code: str) -> int:
-    """D at one warehouse: units of the shop's downloaded orders reserved or shipped there."""
-    n = session.execute(
-        select(func.coalesce(func.sum(SalesOrderLine.qty), 0))
-        .join(SalesOrder, SalesOrder.id == SalesOrderLine.order_id)
-        .join(ChannelOrder, ChannelOrder.order_id == SalesOrder.id)
-        .join(Warehouse, Warehouse.id == SalesOrder.warehouse_id)
-        .where(
-            ChannelOrder.shop_id == shop_id,
-            Warehouse.code == warehouse,
-            or_(SalesOrder.reserved, SalesOrder.status == "shipped"),
-            SalesOrderLine.sku_code == code,
-        )
-    ).scalar_one()
+    """D at one warehouse: units of the shop's downloaded orders reserved or shipped there
+    (the split halves of an order included: stock_figures.of_channel)."""
+    n = 0
+    for halves in (False, True):
+        n += session.execute(
+            select(func.coalesce(func.sum(SalesOrderLine.qty), 0))
+            .join(SalesOrder, SalesOrder.id == SalesOrderLine.order_id)
+            .join(ChannelOrder, stock_figures.of_channel(halves))
+            .join(Warehouse, Warehouse.id == SalesOrder.warehouse_id)
+            .where(
+                ChannelOrder.shop_id == shop_id,
+                Warehouse.code == warehouse,
+                or_(SalesOrder.reserved, SalesOrder.status == "shipped"),
+                SalesOrderLine.sku_code == code,
+            )
+        ).scalar_one()
     return int(n)
 
 

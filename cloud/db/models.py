@@ -517,6 +517,8 @@ class SalesOrder(Base):
         Index("ix_order_shipped", "account_id", "shipped_at"),
         Index("ix_order_phone", "account_id", "phone"),
         Index("ix_order_phone_tail", "account_id", "phone_tail"),
+        # The halves of a split order (cloud/channels/sold_at.py; migration 0059).
+        Index("ix_order_split_from", "account_id", "split_from"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))

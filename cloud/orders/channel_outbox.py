@@ -11,11 +11,21 @@ layer (pyproject.toml, cloud-layers). This writes a row of the database layer an
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db.models import ChannelOrder, ChannelShipment, SalesOrder
+
+
+def split_by_location(payload: Any) -> bool:
+    """Whether a stored trade has several fulfillment orders (Shopify sold it from several
+    locations: the download keeps them under ``shopify.fulfillment_orders``,
+    cloud/channels/shopify/orders.py), so that each of its orders confirms its own."""
+    shopify = payload.get("shopify") if isinstance(payload, dict) else None
+    fos = shopify.get("fulfillment_orders") if isinstance(shopify, dict) else None
+    return isinstance(fos, list) and len(fos) > 1
 
 
 def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
@@ -24,6 +34,22 @@ def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
             ChannelOrder.order_id == o.id, ChannelOrder.account_id == o.account_id
         )
     ).first()
+    if link is None and o.split_from is not None:
+        # A half of a trade Shopify split between locations (cloud/channels/sold_at.py): it
+        # is confirmed to the trade, against its own fulfillment order. A half a person
+        # split off a trade shipped whole is not (the trade is confirmed once, by the order
+        # that kept its number: split shipments of one fulfillment order are not built).
+        parent = session.execute(
+            select(ChannelOrder.shop_id, ChannelOrder.external_id, ChannelOrder.payload)
+            .join(SalesOrder, SalesOrder.id == ChannelOrder.order_id)
+            .where(
+                SalesOrder.account_id == o.account_id,
+                SalesOrder.order_no == o.split_from,
+                ChannelOrder.account_id == o.account_id,
+            )
+        ).first()
+        if parent is not None and split_by_location(parent.payload):
+            link = parent
     if link is None:
         return  # not from a marketplace
     # One confirmation per order and parcel number: an order shipped, reversed and shipped

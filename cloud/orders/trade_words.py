@@ -51,7 +51,8 @@ def _what(text: str) -> Said | str:
     return sentence(N_("line %(line)s price"), line=m["line"]) if m else text
 
 
-#: intake's sentences (cloud/channels/intake.py, every ``raise Unusable``) and what each is.
+#: intake's sentences (cloud/channels/intake.py, every ``raise Unusable``; sold_at.py's
+#: ``Unrouted``) and what each is.
 _KNOWN: Final[tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Said]], ...]] = (
     (
         re.compile(r"the address is incomplete or unreadable \((?P<fields>[a-z_, ]*)\)"),
@@ -97,6 +98,15 @@ _KNOWN: Final[tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Said]], ...
         ),
         lambda m: sentence(
             N_("the order cannot hold these values (%(fields)s)"), fields=_fields(m["fields"])
+        ),
+    ),
+    (
+        # cloud/channels/sold_at.py: Shopify sold the order from a location no warehouse of
+        # ours is mapped to.
+        re.compile(r"Shopify location (?P<location>[0-9]+) is not mapped to a warehouse"),
+        lambda m: sentence(
+            N_("Shopify location %(location)s is not mapped to a warehouse"),
+            location=m["location"],
         ),
     ),
     (

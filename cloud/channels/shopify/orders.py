@@ -89,7 +89,44 @@ class ShopifyOrders:
         order = data.get("order") if isinstance(data, dict) else None
         if not isinstance(order, dict):
             raise Refused(f"orders/{oid}.json: no order in the answer")
-        return to_trade(order)
+        trade = to_trade(order)
+        if trade.paid:
+            # Where Shopify sold it: the order's fulfillment orders and their locations
+            # (intake.py reserves each at the warehouse mapped to its location).
+            trade.payload["shopify"]["fulfillment_orders"] = self.fulfillment_orders(oid)
+        return trade
+
+    def fulfillment_orders(self, oid: str) -> list[dict[str, Any]]:
+        """The order's fulfillment orders as the hub keeps them (Admin REST
+        "FulfillmentOrder": ``assigned_location_id``, ``status``, ``line_items[]`` with
+        ``line_item_id`` and ``quantity``): ``{"id", "location_id", "status", "lines":
+        {line item id: quantity}}``, by id."""
+        data, _ = self.client.get(f"orders/{oid}/fulfillment_orders.json")
+        rows = data.get("fulfillment_orders") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise Refused(f"order {oid}: fulfillment_orders is not a list of objects")
+        out = []
+        for fo in rows:
+            fo_id, location = digits(fo.get("id")), digits(fo.get("assigned_location_id"))
+            items = fo.get("line_items")
+            if fo_id is None or location is None or not isinstance(items, list):
+                raise Refused(f"order {oid}: a fulfillment order without id, location or lines")
+            lines: dict[str, int] = {}
+            for li in items:
+                lid = digits(li.get("line_item_id")) if isinstance(li, dict) else None
+                qty = li.get("quantity") if isinstance(li, dict) else None
+                if lid is None or not isinstance(qty, int) or isinstance(qty, bool) or qty < 0:
+                    raise Refused(f"order {oid}: fulfillment order {fo_id} has a bad line item")
+                lines[lid] = lines.get(lid, 0) + qty
+            out.append(
+                {
+                    "id": fo_id,
+                    "location_id": location,
+                    "status": str(fo.get("status") or ""),
+                    "lines": lines,
+                }
+            )
+        return sorted(out, key=lambda fo: int(fo["id"]))
 
 
 def order_id(row: dict[str, Any]) -> str:

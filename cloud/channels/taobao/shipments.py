@@ -28,6 +28,7 @@ class TaobaoShipments:
         company_code: str,
         *,
         location: str | None = None,  # Taobao has no locations: not sent
+        lines: dict[str, int] | None = None,  # a trade is shipped whole here: not sent
     ) -> str:
         try:
             body = self.client.call(

@@ -16,6 +16,12 @@ rate limits", "Paginating results with REST"):
   and ``POST fulfillments.json`` (``line_items_by_fulfillment_order`` with ``tracking_info``;
   the fulfillment leaves from its fulfillment order's ``assigned_location_id``: the shop's
   first location, or where ``POST fulfillment_orders/{id}/move.json`` moved it);
+- split fulfillment orders: in a shop with several locations, a paid order whose units were
+  taken from two locations (the world's stock takes a sale from the locations in priority
+  order: stock.py) has one fulfillment order per location, each with the line items (and
+  quantities) taken there; a fulfillment closes only the fulfillment orders it names, and
+  the order is fulfilled when all of them are. The truth (``market.confirmations``) has one
+  entry per fulfillment order fulfilled: its id and the location it left from;
 - products, locations and inventory levels (``inventory_levels/set.json``, ``adjust.json``):
   shopify/inventory.py.
 """
@@ -30,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from simulators.marketplace.clock import parse_text
+from simulators.marketplace.clock import fmt, parse_text
 from simulators.marketplace.market import Market, Version
 from simulators.marketplace.shopify import inventory
 from simulators.marketplace.shopify.shape import order_json, refunds_done, status_matches
@@ -48,8 +54,10 @@ THROTTLED = (
 )
 HTML_502 = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 HTML_504 = b"<html><body><h1>504 Gateway Time-out</h1></body></html>"
-#: Fulfillment order ids: the order's id plus this (one fulfillment order per order here).
+#: Fulfillment order ids: the order's id plus this for its first; the others of a split
+#: order (one per location its units were taken from) count from SPLIT_FO.
 FO_OFFSET = 17
+SPLIT_FO = 9_000_000_000
 
 Headers = list[tuple[str, str]]
 Reply = tuple[int, Headers, bytes]
@@ -77,9 +85,15 @@ class ShopifyStore:
     buckets: dict[str, Bucket] = field(default_factory=dict)
     #: order id -> fulfillments created (id, tracking number, company).
     fulfillments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    #: order id -> the location its fulfillment order was moved to (``move.json``); the
-    #: shop's first active location otherwise.
+    #: fulfillment order id -> the location it was moved to (``move.json``); the location
+    #: its units were taken from otherwise (the shop's first active one when none was).
     moved: dict[int, int] = field(default_factory=dict)
+    #: fulfillment order id -> the order it belongs to (every id handed out).
+    fo_orders: dict[int, int] = field(default_factory=dict)
+    #: (order id, index) -> the id of the order's fulfillment order of that index (k >= 1).
+    fo_ids: dict[tuple[int, int], int] = field(default_factory=dict)
+    #: fulfillment order ids fulfilled (closed by a fulfillment).
+    fo_done: set[int] = field(default_factory=set)
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -236,8 +250,7 @@ class ShopifyStore:
     def _order(self, domain: str, order_id: int, sub: str) -> Reply:
         versions = self._versions(domain, order_id)
         if sub == "/fulfillment_orders":
-            fo = self._fulfillment_order(versions[-1].trade)
-            return _ok({"fulfillment_orders": [self._located(domain, fo)]})
+            return _ok({"fulfillment_orders": self._fulfillment_orders(domain, versions[-1].trade)})
         if sub == "/fulfillments":
             return _ok({"fulfillments": self.fulfillments.get(order_id, [])})
         trade = self.market.read_trade(order_id)  # sometimes a replica behind
@@ -247,40 +260,87 @@ class ShopifyStore:
         done = refunds_done(self.market)
         return _ok({"order": order_json(trade, modified, created, done)})
 
-    @staticmethod
-    def _fulfillment_order(trade: dict[str, Any]) -> dict[str, Any]:
+    def _parts(self, domain: str, trade: dict[str, Any]) -> list[tuple[int, list[Any]]]:
+        """Where the order's units were taken from: (location, [(line, quantity)]) per
+        location, in the shop's priority order. The stock log's sales of the order say it
+        (stock.py takes a sale from the locations in priority order); an order with none (a
+        shop with one location, or not limited) is all at the shop's first active location."""
+        active = [int(r["id"]) for r in inventory.locations(self.market, domain) if r["active"]]
+        takes: dict[str, list[list[int]]] = {}
+        for e in self.market.stock.log:
+            if e["action"] == "sale" and e.get("tid") == trade["tid"] and "location" in e:
+                takes.setdefault(e["sku"], []).append([int(e["location"]), -int(e["delta"])])
+        lines = trade["orders"]["order"]
+        if not takes:
+            return [(active[0], [(ln, int(ln["num"])) for ln in lines])]
+        at: dict[int, list[Any]] = {}
+        for ln in lines:
+            need, queue = int(ln["num"]), takes.get(ln["outer_sku_id"], [])
+            while need > 0:
+                if not queue:  # not taken from any location (cannot happen): the first
+                    at.setdefault(active[0], []).append((ln, need))
+                    break
+                took = min(need, queue[0][1])
+                at.setdefault(queue[0][0], []).append((ln, took))
+                need -= took
+                queue[0][1] -= took
+                if queue[0][1] == 0:
+                    queue.pop(0)
+        rank = {loc: i for i, loc in enumerate(active)}
+        return sorted(at.items(), key=lambda p: rank.get(p[0], len(rank)))
+
+    def _fulfillment_orders(self, domain: str, trade: dict[str, Any]) -> list[dict[str, Any]]:
+        """The order's fulfillment orders, one per location its units were taken from, each
+        ``assigned_location_id`` that location (or where ``move.json`` moved it)."""
         status = {
             "WAIT_BUYER_PAY": "on_hold",
             "WAIT_SELLER_SEND_GOODS": "open",
             "WAIT_BUYER_CONFIRM_GOODS": "closed",
         }.get(trade["status"], "cancelled")
-        fo_id = trade["tid"] + FO_OFFSET
-        return {
-            "id": fo_id,
-            "order_id": trade["tid"],
-            "status": status,
-            "line_items": [
+        tid = trade["tid"]
+        out = []
+        for k, (location, items) in enumerate(self._parts(domain, trade)):
+            if k == 0:
+                fo_id = tid + FO_OFFSET
+            else:
+                fo_id = self.fo_ids.setdefault((tid, k), SPLIT_FO + len(self.fo_ids) + 1)
+            self.fo_orders[fo_id] = tid
+            st = "closed" if fo_id in self.fo_done else status
+            out.append(
                 {
-                    "id": ln["oid"] + FO_OFFSET,
-                    "fulfillment_order_id": fo_id,
-                    "line_item_id": ln["oid"],
-                    "quantity": ln["num"],
-                    "fulfillable_quantity": ln["num"] if status == "open" else 0,
+                    "id": fo_id,
+                    "order_id": tid,
+                    "status": st,
+                    "assigned_location_id": self.moved.get(fo_id, location),
+                    "line_items": [
+                        {
+                            "id": ln["oid"] + FO_OFFSET if k == 0 else fo_id * 1000 + i,
+                            "fulfillment_order_id": fo_id,
+                            "line_item_id": ln["oid"],
+                            "quantity": qty,
+                            "fulfillable_quantity": qty if st == "open" else 0,
+                        }
+                        for i, (ln, qty) in enumerate(items)
+                    ],
                 }
-                for ln in trade["orders"]["order"]
-            ],
-        }
+            )
+        return out
 
-    def _located(self, domain: str, fo: dict[str, Any]) -> dict[str, Any]:
-        """The fulfillment order's ``assigned_location_id``: where it was moved, else the
-        shop's first active location (Shopify assigns by the shop's location ranking)."""
-        first = next(r["id"] for r in inventory.locations(self.market, domain) if r["active"])
-        return {**fo, "assigned_location_id": self.moved.get(fo["order_id"], first)}
+    def _fo(self, domain: str, fo_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One fulfillment order and all of its order's (404 for one not of the shop)."""
+        order_id = self.fo_orders.get(fo_id, fo_id - FO_OFFSET)
+        if order_id not in self.market.trades:
+            raise ApiError(404, "Not Found")
+        fos = self._fulfillment_orders(domain, self._versions(domain, order_id)[-1].trade)
+        found = next((fo for fo in fos if fo["id"] == fo_id), None)
+        if found is None:
+            raise ApiError(404, "Not Found")
+        return found, fos
 
     def _move(self, domain: str, fo_id: int, raw: bytes) -> Reply:
         """``POST fulfillment_orders/{id}/move.json`` ``{"fulfillment_order":
-        {"new_location_id"}}`` (Admin REST "FulfillmentOrder", move): the whole order moves
-        (nothing of it fulfilled yet), so the fulfillment order keeps its id."""
+        {"new_location_id"}}`` (Admin REST "FulfillmentOrder", move): the whole fulfillment
+        order moves (nothing of it fulfilled yet), so it keeps its id."""
         try:
             new = orjson.loads(raw)["fulfillment_order"]["new_location_id"]
             if isinstance(new, bool) or not str(new).isdigit():
@@ -288,10 +348,7 @@ class ShopifyStore:
         except (ValueError, KeyError, TypeError):
             why = "Required parameter missing or invalid: new_location_id"
             raise ApiError(400, {"fulfillment_order": [why]}) from None
-        order_id = fo_id - FO_OFFSET
-        fo = self._located(
-            domain, self._fulfillment_order(self._versions(domain, order_id)[-1].trade)
-        )
+        fo, _ = self._fo(domain, fo_id)
         active = {int(r["id"]) for r in inventory.locations(self.market, domain) if r["active"]}
         if int(new) not in active:
             raise ApiError(422, ["Cannot move to a location that does not exist or is inactive."])
@@ -300,10 +357,8 @@ class ShopifyStore:
                 422, [f"Fulfillment order {fo_id} has an unmovable status= {fo['status']}."]
             )
         original = dict(fo)
-        self.moved[order_id] = int(new)
-        moved = self._located(
-            domain, self._fulfillment_order(self._versions(domain, order_id)[-1].trade)
-        )
+        self.moved[fo_id] = int(new)
+        moved, _ = self._fo(domain, fo_id)
         return _ok(
             {
                 "original_fulfillment_order": original,
@@ -322,19 +377,48 @@ class ShopifyStore:
         except (ValueError, KeyError, TypeError) as err:
             why = f"Required parameter missing or invalid: {err}"
             raise ApiError(400, {"fulfillment": [why]}) from None
-        if len(fo_ids) != 1:
-            raise ApiError(422, ["one fulfillment order per fulfillment in this simulator"])
-        order_id = fo_ids[0] - FO_OFFSET
-        versions = self._versions(domain, order_id)
-        fo = self._located(domain, self._fulfillment_order(versions[-1].trade))
-        if fo["status"] != "open":
+        if not fo_ids or len(set(fo_ids)) != len(fo_ids):
+            raise ApiError(400, {"fulfillment": ["line_items_by_fulfillment_order is empty"]})
+        named = [self._fo(domain, fo_id) for fo_id in fo_ids]
+        all_fos = named[0][1]
+        order_id = int(named[0][0]["order_id"])
+        for fo, _ in named:
+            if fo["status"] != "open":
+                raise ApiError(
+                    422,
+                    [f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."],
+                )
+        # One fulfillment leaves from one place: fulfillment orders of one order, at one
+        # location (the wording is ours).
+        places = {(int(fo["order_id"]), fo["assigned_location_id"]) for fo, _ in named}
+        if len(places) != 1:
             raise ApiError(
-                422, [f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."]
+                422, ["All fulfillment orders of a fulfillment must be at the same location."]
             )
+        location = named[0][0]["assigned_location_id"]
         number, company = str(tracking.get("number") or ""), str(tracking.get("company") or "")
-        self.market.ship(order_id, number, company)
-        # The truth: which location the parcel left from (the fulfillment order's).
-        self.market.confirmations[-1]["location_id"] = fo["assigned_location_id"]
+        m = self.market
+        for fo, _ in named:
+            self.fo_done.add(int(fo["id"]))
+            # The truth: which fulfillment order left from which location, with which parcel.
+            m.confirmations.append(
+                {
+                    "tid": order_id,
+                    "out_sid": number,
+                    "company_code": company,
+                    "at": m.now,
+                    "location_id": location,
+                    "fulfillment_order_id": int(fo["id"]),
+                    "line_items": {
+                        int(li["line_item_id"]): int(li["quantity"]) for li in fo["line_items"]
+                    },
+                }
+            )
+        if all(int(fo["id"]) in self.fo_done for fo in all_fos):
+            # Every fulfillment order fulfilled: the order is (as market.ship, without its
+            # one confirmation per order: those are per fulfillment order here).
+            m.change(order_id, "ship", status="WAIT_BUYER_CONFIRM_GOODS", consign_time=fmt(m.now))
+            m.shipments[order_id] = {"out_sid": number, "company_code": company}
         made = {
             "id": 7_000_000_000 + sum(len(f) for f in self.fulfillments.values()),
             "order_id": order_id,
@@ -342,9 +426,11 @@ class ShopifyStore:
             "tracking_company": company or None,
             "tracking_number": number or None,
             "tracking_numbers": [number] if number else [],
-            "location_id": fo["assigned_location_id"],
+            "location_id": location,
             "line_items": [
-                {"id": li["line_item_id"], "quantity": li["quantity"]} for li in fo["line_items"]
+                {"id": li["line_item_id"], "quantity": li["quantity"]}
+                for fo, _ in named
+                for li in fo["line_items"]
             ],
         }
         self.fulfillments.setdefault(order_id, []).append(made)

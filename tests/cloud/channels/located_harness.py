@@ -9,9 +9,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from cloud.channels import stock_figures, stock_locations
+from sqlalchemy import select
+
+from cloud.channels import sold_at, stock_figures, stock_locations
 from cloud.db.channel_stock import ChannelStockPolicy
 from cloud.db.engine import transaction
+from cloud.db.models import ChannelOrder, SalesOrder, SalesOrderLine, Warehouse
 from cloud.stock.ledger import receive
 from cloud.stock.warehouses import WarehouseIn, create_warehouse
 from simulators.marketplace.market import Faults
@@ -39,7 +42,9 @@ def _map(shop: Shop, warehouse: str, location: int) -> None:
     )
 
 
-def simulate_located(engine: object, seed: int, *, rounds: int = 4) -> list[str]:
+def simulate_located(
+    engine: object, seed: int, *, rounds: int = 4, stats: dict[str, int] | None = None
+) -> list[str]:
     """One seeded world. The shop has 2 or 3 locations (priority order drawn), each mapped
     to a distinct warehouse (drawn; with 3, one location may stay unmapped). Faults: full
     call buckets (429, refused before anything is done) and buyers paying during pushes,
@@ -50,7 +55,12 @@ def simulate_located(engine: object, seed: int, *, rounds: int = 4) -> list[str]
       stock and share) + D at that warehouse − the units that location sold (floored at 0):
       the F + D − P rule per location, from the truth log's sales at that location; where
       every unit the location sold is held at its warehouse, that is the warehouse's figure;
-    - an unmapped location written at all; a row still dirty after quiet.
+    - an unmapped location written at all; a row still dirty after quiet;
+    - an order (its split halves included) whose units are not at the warehouses mapped to
+      the locations Shopify sold them from (the truth log's sales of the order), or one sold
+      from an unmapped location that is not held for it (sold_at.py).
+
+    ``stats``, when given, counts the orders imported (``orders``) and split (``split``).
     """
     r = random.Random(f"located-{seed}")
     n = r.choice([2, 3])
@@ -102,7 +112,7 @@ def simulate_located(engine: object, seed: int, *, rounds: int = 4) -> list[str]
             if not dirty(shop):
                 break
             market.advance(600, 0.0)
-    return violations(shop, places, ids, received)
+    return violations(shop, places, ids, received) + sold_where(shop, places, stats)
 
 
 def violations(
@@ -146,4 +156,64 @@ def violations(
                 )
     if dirty(shop):
         wrong.append(f"{dirty(shop)} rows still dirty after quiet")
+    return wrong
+
+
+def sold_where(
+    shop: Shop, places: dict[int, str], stats: dict[str, int] | None = None
+) -> list[str]:
+    """Each downloaded order is reserved where Shopify sold it: per order, the units of the
+    truth log's sales at each location are the units of its orders (the order and its split
+    halves) at the warehouse mapped to that location; sold from an unmapped location, the
+    trade is held for it."""
+    sales: dict[str, dict[tuple[str, str], int]] = {}
+    for e in shop.market.stock.log:
+        if e["action"] == "sale" and "location" in e and "tid" in e:
+            loc = int(e["location"])
+            key = (places.get(loc, f"unmapped {loc}"), e["sku"])
+            got = sales.setdefault(str(e["tid"]), {})
+            got[key] = got.get(key, 0) - int(e["delta"])
+    wrong: list[str] = []
+    with shop.hub.factory() as s:
+        rows = s.execute(select(ChannelOrder).where(ChannelOrder.shop_id == shop.shop_id)).scalars()
+        for row in rows:
+            want = sales.get(row.external_id)
+            if want is None or row.channel_status.startswith("cancelled"):
+                continue  # not sold from a location (bought before the stock was limited)
+            if any(wh.startswith("unmapped") for wh, _ in want):
+                if row.order_id is not None or not (row.hold_reason or "").startswith(
+                    sold_at.UNMAPPED_LOCATION
+                ):
+                    wrong.append(
+                        f"order {row.external_id} sold at an unmapped location: {row.state}"
+                    )
+                continue
+            if row.order_id is None:
+                continue  # held for another reason (an address, a SKU)
+            parent = s.get(SalesOrder, row.order_id)
+            assert parent is not None
+            orders = [
+                parent,
+                *s.execute(
+                    select(SalesOrder).where(SalesOrder.split_from == parent.order_no)
+                ).scalars(),
+            ]
+            have: dict[tuple[str, str], int] = {}
+            for o in orders:
+                wh = s.get(Warehouse, o.warehouse_id)
+                assert wh is not None
+                for ln in s.execute(
+                    select(SalesOrderLine).where(
+                        SalesOrderLine.order_id == o.id, SalesOrderLine.gift.is_(False)
+                    )
+                ).scalars():
+                    have[(wh.code, ln.sku_code)] = have.get((wh.code, ln.sku_code), 0) + ln.qty
+            if have != want:
+                wrong.append(
+                    f"order {row.external_id} reserved at {sorted(have.items())}, "
+                    f"sold at {sorted(want.items())}"
+                )
+            if stats is not None:
+                stats["orders"] = stats.get("orders", 0) + 1
+                stats["split"] = stats.get("split", 0) + (len(orders) > 1)
     return wrong

@@ -18,8 +18,10 @@ from cloud.channels.ports import Refused
 from cloud.channels.shopify.shipments import ShopifyShipments
 from cloud.db.channel_stock import ChannelShopLocation, ChannelStockLocation
 from cloud.db.engine import transaction
-from cloud.db.models import SalesOrder
+from cloud.db.models import SalesOrder, Warehouse
 from cloud.errors import InvalidError, NotFoundError
+from cloud.orders import reversals, workflow
+from cloud.orders.core import OrderPatch
 from cloud.stock.ledger import receive
 from cloud.stock.warehouses import WarehouseIn, create_warehouse
 from simulators.marketplace.shopify.inventory import set_locations
@@ -238,13 +240,15 @@ def test_a_fulfillment_leaves_from_the_location_of_the_warehouse_it_shipped_from
 def test_the_shipment_outbox_confirms_from_the_location_of_the_orders_warehouse(
     engine: Engine,
 ) -> None:
-    """End to end: an order downloaded from the shop, shipped from WH1, which is mapped to
-    Yiwu (not the shop's first location): the outbox's confirmation moves its fulfillment
-    order to Yiwu and fulfils it there, once."""
+    """End to end: an order Shopify sold from Shenzhen is reserved at WH2, the warehouse
+    mapped to Shenzhen (sold_at.py: Shopify's assignment wins over our routing); a lead
+    moves it to WH1, mapped to Yiwu (reject, change warehouse, audit again): the outbox's
+    confirmation moves its fulfillment order to Yiwu and fulfils it there, once."""
     shop = located(engine, 65)
     stock_up(shop.hub)  # a courier for everyone: the orders pass the audit
     market = shop.market
     put(shop, "WH1", YW)
+    put(shop, "WH2", SZ)
     with market.lock:
         seller = next(s for s in market.shops.values() if s.seller_nick == nick(shop))
         tids = [market.place_for(seller, "SKU-A") for _ in range(8)]
@@ -254,9 +258,30 @@ def test_the_shipment_outbox_confirms_from_the_location_of_the_orders_warehouse(
     shop.run()
     shippable = _shippable(shop)
     assert shippable
+    with shop.hub.factory() as s:
+        at = {
+            no: wh
+            for no, wh in s.execute(
+                select(SalesOrder.order_no, Warehouse.code)
+                .join(Warehouse, Warehouse.id == SalesOrder.warehouse_id)
+                .where(SalesOrder.order_no.in_(shippable))
+            ).all()
+        }
+    assert set(at.values()) == {"WH2"}, at  # where Shopify sold them, not our main WH1
     # The first order the harness's courier rules reach (random addresses; others are held).
     tid, tracking = 0, None
     for no in shippable:
+        with shop.hub.factory() as s:
+            o = s.execute(select(SalesOrder).where(SalesOrder.order_no == no)).scalar_one()
+            if o.status != "audited" or o.on_hold:
+                continue
+        with transaction(shop.hub.factory) as s:
+            acct, now = shop.hub.account_id, shop.now()
+            reversals.reject(s, acct, no, "ship from Yiwu", "lead", now)
+            workflow.patch(s, acct, no, OrderPatch(warehouse="WH1"), "lead", now)
+            workflow.save(s, acct, no, "lead", now)
+            workflow.confirm(s, acct, no, "lead", now)
+            workflow.complete_audit(s, acct, no, "lead", now)
         tracking = ship(shop.hub, no, shop.now())
         if tracking:
             tid = int(no)

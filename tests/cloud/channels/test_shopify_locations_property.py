@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cloud.channels import stock_figures
+from cloud.channels import sold_at, stock_figures
 from tests.cloud.channels.located_harness import simulate_located
 
 SQLITE_SEEDS, PG_SEEDS = 3, 1  # make test (short); --long: 200 more on each database
@@ -22,9 +22,30 @@ LONG_CHUNKS, LONG_PER_CHUNK = 10, 20
 
 
 def test_each_location_never_oversold_and_converges_to_its_warehouse(engine: Engine) -> None:
+    """And every order is reserved where Shopify sold it; some drew from two locations and
+    were split (one order per fulfillment order)."""
     n = PG_SEEDS if engine.dialect.name == "postgresql" else SQLITE_SEEDS
-    failures = {seed: wrong for seed in range(n) if (wrong := simulate_located(engine, seed))}
+    stats: dict[str, int] = {}
+    failures = {
+        seed: wrong for seed in range(n) if (wrong := simulate_located(engine, seed, stats=stats))
+    }
     assert failures == {}
+    assert stats.get("split", 0) > 0, stats  # the world does split orders
+
+
+def test_ablation_reserving_at_our_routed_warehouse_fails(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the rule (sold_at.parts never applies: every order at our main warehouse,
+    whole), orders are reserved where Shopify did not sell them."""
+    if engine.dialect.name == "postgresql":
+        pytest.skip("the rule's arithmetic is the same on both databases; CI time is tight")
+    monkeypatch.setattr(sold_at, "parts", lambda _payload, _located: None)
+    for seed in range(6):
+        wrong = simulate_located(engine, seed)
+        if any("reserved at" in w for w in wrong):
+            return
+    raise AssertionError("reserving at our warehouse never went wrong: too easy a world")
 
 
 @pytest.mark.slow

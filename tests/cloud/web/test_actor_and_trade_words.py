@@ -40,6 +40,10 @@ INTAKE = [
     ("SKU TB-9 is not in the catalogue", "商品资料中没有 SKU TB-9"),
     ("line 3: quantity 0 is not 1 to 100000", "第 3 行：数量 0 不在 1 到 100000 之间"),
     (
+        "Shopify location 71002 is not mapped to a warehouse",
+        "Shopify 地点 71002 未对应到我们的任何仓库",
+    ),
+    (
         "the order cannot hold these values (total_cents): out of range or unreadable",
         "订单容纳不了这些值（total_cents）：超出范围或无法识别",
     ),

@@ -1,7 +1,7 @@
 """sales_order: an index on (account_id, split_from)
 
 Revision ID: 0059
-Revises: 0056
+Revises: 0058
 Create Date: 2026-12-07 06:05:00
 
 Issue 16 (docs/channels.md "Where Shopify sold it"): an order Shopify split between two
@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0059"
-down_revision = "0056"
+down_revision = "0058"
 branch_labels = None
 depends_on = None
 

@@ -192,6 +192,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
                 # next hello (the changes are in the downlink outbox already).
                 lambda pushes: push(app.state.ingest, pushes),
                 pool_wait=timedelta(hours=settings.waybill_pool_force_after_h),
+                push_loop=settings.stock_push_loop,
             )
             app.state.channels.start()
         # Order history and PO receipts into the books (cloud/finance/poster.py): shared

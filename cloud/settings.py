@@ -138,6 +138,12 @@ class Settings(BaseSettings):
     channels_scheduler: bool = True
     #: How often it looks for due shops and confirmations (a "download now" wakes it).
     channels_poll_s: float = Field(default=10.0, gt=0, le=600)
+    #: Run the channels' stock push loop (a look for dirty stock rows every 0.25 s) in this
+    #: process. One process is enough: rows are leased, and the scheduler's tick drains them
+    #: too. ``serve --workers N`` keeps it in the first worker only (cloud/serve/workers.py):
+    #: in all three workers of ``guanjia bench cloud`` it was their largest background cost
+    #: (issue 20, docs/benchmarks.md).
+    stock_push_loop: bool = True
     #: How long a pack node may take to answer a give-back of its offline pool's numbers
     #: before a task is opened and a lead may give them back by force (hours;
     #: cloud/channels/pool_force.py, docs/channels.md "A node that never answers").

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy.orm import Session
 
+from cloud.api import order_filter
 from cloud.api.deps import (
     NodesWrite,
     OrdersAudit,
@@ -58,7 +59,7 @@ def create(body: OrdersIn, session: SessionDep, who: OrdersWrite) -> Response:
     )
 
 
-@router.get("", response_model=list[OrderOut])
+@router.get("", response_model=list[OrderOut], openapi_extra=order_filter.OPENAPI)
 def list_orders(
     session: SessionDep,
     who: OrdersRead,

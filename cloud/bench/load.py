@@ -189,7 +189,8 @@ async def run(spec: Spec) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     url = urlsplit(spec.base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
-    results: list[tuple[str, float, float, int]] = []  # kind, latency ms, service ms, status
+    # kind, latency ms, service ms, status, seconds into the run the request was due
+    results: list[tuple[str, float, float, int, float]] = []
     queue: asyncio.Queue[tuple[str, bytes, float] | None] = asyncio.Queue()
 
     async def worker() -> None:
@@ -205,7 +206,9 @@ async def run(spec: Spec) -> dict[str, Any]:
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
                 done = loop.time()
-                results.append((kind, (done - due) * 1000, (done - sent) * 1000, status))
+                results.append(
+                    (kind, (done - due) * 1000, (done - sent) * 1000, status, due - start)
+                )
         finally:
             writer.close()
 
@@ -237,7 +240,7 @@ async def run(spec: Spec) -> dict[str, Any]:
     unfinished = len(requests) - len(results)
     # The queue is FIFO: the unanswered are (about) the last ones due.
     results.extend(
-        ("unfinished", (cut - start - i / spec.rate) * 1000, float("nan"), -1)
+        ("unfinished", (cut - start - i / spec.rate) * 1000, float("nan"), -1, i / spec.rate)
         for i in range(len(requests) - unfinished, len(requests))
     )
     lat = sorted(r[1] for r in results)
@@ -265,7 +268,20 @@ async def run(spec: Spec) -> dict[str, Any]:
         "unfinished": unfinished,
         "error_statuses": statuses,
         "by_kind": by_kind,
+        "slow_seconds": _slow_seconds(results),
     }
+
+
+def _slow_seconds(results: list[tuple[str, float, float, int, float]]) -> list[list[float]]:
+    """The five seconds of the run (by when requests were due) with the slowest answers:
+    [second, its p99 ms, its max ms]. A tail spread evenly over the run is queueing at
+    a steady load; one gathered in a few seconds is a stall (a pause of the server, a
+    background loop's burst) and its seconds say how often it comes (issue 20)."""
+    per: dict[int, list[float]] = {}
+    for r in results:
+        per.setdefault(int(r[4]), []).append(r[1])
+    rows = [[float(sec), _pct(sorted(v), 99), round(max(v), 2)] for sec, v in per.items()]
+    return sorted(rows, key=lambda row: -row[1])[:5]
 
 
 def main() -> None:

@@ -208,9 +208,11 @@ def hub_scheduler(
     poll_s: float,
     publish: Callable[[dict[str, int]], None] | None = None,
     pool_wait: timedelta = pool_force.DEFAULT_WAIT,
+    push_loop: bool = True,
 ) -> Scheduler:
     """The scheduler of a hub process, on wall-clock time and real HTTP; ``publish`` pushes
-    the downlink changes a tick committed to the nodes (the hub's MQTT client)."""
+    the downlink changes a tick committed to the nodes (the hub's MQTT client); ``push_loop``:
+    whether this process runs the stock push loop (``Settings.stock_push_loop``)."""
     http = httpx.Client()
     # Waits (call limits, backoff) end early when the hub stops: the run then fails fast
     # and is recorded, instead of holding the shutdown for minutes.
@@ -228,5 +230,6 @@ def hub_scheduler(
         close=http.close,
         publish=publish,
         pool_wait=pool_wait,
+        push_loop=push_loop,
     )
     return sch

@@ -78,6 +78,7 @@ class Scheduler:
         push_poll_s: float = 0.25,
         publish: Callable[[dict[str, int]], None] | None = None,
         pool_wait: timedelta = pool_force.DEFAULT_WAIT,
+        push_loop: bool = True,
     ) -> None:
         #: Downlink changes a tick queued (the pools' top-ups and give-backs, the releases of
         #: drawn waybills), handed to the hub's MQTT client after their commits so they reach
@@ -94,6 +95,8 @@ class Scheduler:
         self.tuning, self.poll_s, self._close = tuning, poll_s, close
         self.waybill_providers = waybill_providers
         self.sinks, self.push_poll_s = sinks, push_poll_s
+        #: Whether ``start`` runs the stock push loop here; without it, ticks drain the rows.
+        self.push_loop = push_loop
         self._pusher: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -270,7 +273,7 @@ class Scheduler:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="channels", daemon=True)
         self._thread.start()
-        if self.sinks is not None:
+        if self.sinks is not None and self.push_loop:
             # The stock push has a loop of its own: a download may take minutes, and a stock
             # change should reach the shops within seconds (issue 16: p99 ≤ 2 s). Looking
             # costs one indexed query of the dirty rows.

@@ -25,6 +25,11 @@ def test_bench_api_runs_the_mix_against_a_real_server(db_url: str) -> None:
     # The mix reached reads and writes alike.
     assert {"orders_list", "skus_search"} <= set(out["by_kind"])
     assert sum(k["n"] for k in out["by_kind"].values()) == 60
+    # The slowest seconds of the run (1.5 s: seconds 0 and 1), slowest first, each within
+    # the run's own figures: where the tail sits in time (issue 20).
+    slow = out["slow_seconds"]
+    assert sorted(int(sec) for sec, _, _ in slow) == [0, 1]
+    assert slow[0][1] >= slow[1][1] and all(p99 <= mx <= out["max_ms"] for _, p99, mx in slow)
 
 
 def test_percentile_is_nearest_rank() -> None:

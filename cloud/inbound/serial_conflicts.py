@@ -124,6 +124,17 @@ def serial_of(t: Task) -> str | None:
     return str(said["serial"]) if isinstance(said, dict) and "serial" in said else None
 
 
+def traced(t: Task) -> str | None:
+    """The serial of any ``serial_conflict`` task whose sentence names one (received twice,
+    packed or shipped twice, left again): the tasks page links its trace, which shows every
+    sighting the task is about. None for other tasks."""
+    why = (t.params or {}).get("why") if t.kind == SERIAL_CONFLICT else None
+    if not isinstance(why, dict) or why.get("msgid") not in serials.CONFLICTS:
+        return None
+    said = why.get("params")
+    return str(said["serial"]) if isinstance(said, dict) and "serial" in said else None
+
+
 @dataclass(frozen=True)
 class Resolved:
     serial: str

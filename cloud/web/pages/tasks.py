@@ -49,6 +49,8 @@ def task_list(
             "resolutions": [tasks.resolution_in(t, gettext) for t in rows[:100]],
             # A serial received twice is decided on its trace (its two buttons).
             "serials": [serial_conflicts.serial_of(t) for t in rows[:100]],
+            # Any other serial conflict (one that left twice) links the trace it is about.
+            "traces": [serial_conflicts.traced(t) for t in rows[:100]],
             "more": len(rows) > 100,
             "status": status,
             "kind": kind or "",

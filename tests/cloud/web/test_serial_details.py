@@ -102,3 +102,20 @@ def test_a_serial_packed_or_shipped_twice_reads_in_chinese_on_the_trace_page() -
         "序列号 Y 未到货就又随调拨单 TR-2（出库 n2:TR-2:s1，n2）发出：两件商品带同一序列号，"
         "或扫错了商品"
     )
+
+
+def test_a_serial_that_left_twice_links_its_trace_from_the_tasks_page() -> None:
+    """Its task is closed on the tasks page (no decision on the trace), but the page links
+    the trace the task is about; only a serial received twice is decided there."""
+    from cloud.db.models import Task
+    from cloud.inbound.serial_conflicts import SERIAL_CONFLICT, serial_of, traced
+
+    def task(msgid: str, **said: str) -> Task:
+        return Task(kind=SERIAL_CONFLICT, params={"why": {"msgid": msgid, "params": said}})
+
+    packed = task(serials.PACKED_TWICE, serial="SN-P", order="JY-1")
+    received = task(serials.RECEIVED_AGAIN, serial="SN-R", receipt="R1")
+    assert (serial_of(packed), traced(packed)) == (None, "SN-P")
+    assert (serial_of(received), traced(received)) == ("SN-R", "SN-R")
+    assert traced(Task(kind="short_pick", params={"why": {"msgid": "x", "params": {}}})) is None
+    assert traced(task("not one of the serial sentences", serial="SN-X")) is None

@@ -342,6 +342,8 @@ class StockMovement(Base):
     __table_args__ = (
         Index("ix_movement_stock", "account_id", "warehouse_id", "sku_code"),
         Index("ix_movement_kind_at", "account_id", "kind", "created_at"),
+        # A document's movements of a seller, whatever the planner knows (migration 0062).
+        Index("ix_movement_document", "account_id", "document", "kind", "created_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
@@ -517,6 +519,9 @@ class SalesOrder(Base):
         Index("ix_order_shipped", "account_id", "shipped_at"),
         Index("ix_order_phone", "account_id", "phone"),
         Index("ix_order_phone_tail", "account_id", "phone_tail"),
+        # A waybill number drawn for a release is checked free (cloud/orders/release.py
+        # ``allocate``): without it each release read the seller's orders (migration 0062).
+        Index("ix_order_tracking", "account_id", "tracking_number"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))

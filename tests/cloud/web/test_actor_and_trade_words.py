@@ -229,3 +229,18 @@ def test_a_receipts_source_named_on_the_transfer_page(
         "<td>TR-SRC-1-R1</td><td>API or page</td>"
         in c.get("/web/stock/transfers/TR-SRC-1", headers=EN).text
     )
+
+
+def test_a_channel_runs_no_answer_said_in_chinese() -> None:
+    """A shop's run that could not reach the marketplace (cloud/channels/taobao/client.py
+    ``Retryable``): the Chinese page says so, the call and the error's type kept; the English
+    page and any other text as stored (found by tests/cloud/web/test_walk_browser.py)."""
+    from cloud.web import i18n
+    from cloud.web.channel_words import run_error_in
+
+    zh, en = i18n.translations("zh_CN").gettext, i18n.translations("en").gettext
+    said = "taobao.trades.sold.increment.get: no answer (ConnectError)"
+    assert run_error_in(said, zh) == "taobao.trades.sold.increment.get：平台无应答（ConnectError）"
+    assert run_error_in(said, en) == said
+    for kept in ("isp.remote-service-error 服务不可用", "", None):
+        assert run_error_in(kept, zh) == (kept or "")

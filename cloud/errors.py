@@ -40,33 +40,37 @@ SYSTEM_ACTORS: Final = {
 }
 #: An actor with a kind before its name (cloud/auth.py ``Principal.actor`` "user:admin";
 #: cloud/facts/ "node:wh1-pick-1"): the kind said in the page's language around the name.
-#: The Chinese shows a person by their login alone ("admin", issue 15: no "user:" prefix
-#: left on a Chinese page); English keeps the code, as the API says it.
+#: A page shows a person by their login alone ("admin", issue 15: no "user:" prefix left on
+#: a page, Chinese or English) and a node with the word for a node; the API keeps the code.
 ACTOR_KINDS: Final = {
     "user": N_("user %(name)s"),
     "node": N_("node %(name)s"),
 }
+#: What an English page says for a kind whose message id is not the person's form itself:
+#: a user by their login ("admin"), as the Chinese page does.
+ENGLISH_KINDS: Final = {"user": "%(name)s"}
 #: A sentence's parameters that name who did it ("changed by %(by)s"): said as
 #: :func:`actor_in` says them, so a refusal on a Chinese page does not read "user:admin".
 ACTOR_PARAMS: Final = frozenset({"actor", "by", "who"})
 
 
 def actor_in(actor: Any, gettext: Callable[[str], str]) -> Any:
-    """Who did it, in the language of ``gettext``: the hub's own actors by a name, a user by
-    their login and a node by its id with the word for a node; anyone else (a person's name
-    typed) as stored. English keeps the code ("auto-audit", "user:admin"), as the API says
-    it: a catalogue without the word leaves the actor as it is."""
+    """Who did it, as a page in the language of ``gettext`` names them: the hub's own actors
+    by a name, a user by their login and a node by its id with the word for a node; anyone
+    else (a person's name typed) as stored. The API's English (:func:`say` without a
+    catalogue, the text stored in tasks and logs) keeps the code ("user:admin")."""
     if not isinstance(actor, str) or not actor:
         return "" if actor is None else actor
+    if gettext is _identity:
+        return actor
     if actor in SYSTEM_ACTORS:
-        said = gettext(SYSTEM_ACTORS[actor])
-        return actor if said == SYSTEM_ACTORS[actor] else said
+        return gettext(SYSTEM_ACTORS[actor])
     kind, sep, name = actor.partition(":")
     if not sep or not name or kind not in ACTOR_KINDS:
         return actor
     said = gettext(ACTOR_KINDS[kind])
-    if said == ACTOR_KINDS[kind]:
-        return actor
+    if said == ACTOR_KINDS[kind]:  # English, the catalogue's source language
+        said = ENGLISH_KINDS.get(kind, said)
     try:
         return said % {"name": name}
     except (KeyError, ValueError, TypeError):  # a broken translation: as stored

@@ -342,6 +342,8 @@ class StockMovement(Base):
     __table_args__ = (
         Index("ix_movement_stock", "account_id", "warehouse_id", "sku_code"),
         Index("ix_movement_kind_at", "account_id", "kind", "created_at"),
+        # A document's movements of a seller, whatever the planner knows (migration 0060).
+        Index("ix_movement_document", "account_id", "document", "kind", "created_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
@@ -519,6 +521,9 @@ class SalesOrder(Base):
         Index("ix_order_phone_tail", "account_id", "phone_tail"),
         # The halves of a split order (cloud/channels/sold_at.py; migration 0059).
         Index("ix_order_split_from", "account_id", "split_from"),
+        # A waybill number drawn for a release is checked free (cloud/orders/release.py
+        # ``allocate``): without it each release read the seller's orders (migration 0060).
+        Index("ix_order_tracking", "account_id", "tracking_number"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))

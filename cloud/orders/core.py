@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.catalogue.skus import components_of
@@ -237,16 +237,16 @@ def needs(
 
 def reserved_by(session: Session, order_no: str, account_id: int) -> dict[tuple[int, str], int]:
     """What the ledger says this order holds reserved, per (warehouse, SKU)."""
-    rows = session.execute(
+    # Summed here, not by a GROUP BY: SQLite's planner without statistics took the grouping's
+    # order from ix_movement_stock and read the account's whole ledger (migration 0060).
+    held: dict[tuple[int, str], int] = {}
+    for w, sku, q in session.execute(
         select(
-            StockMovement.warehouse_id,
-            StockMovement.sku_code,
-            func.sum(StockMovement.reserved_delta),
-        )
-        .where(StockMovement.account_id == account_id, StockMovement.document == doc(order_no))
-        .group_by(StockMovement.warehouse_id, StockMovement.sku_code)
-    )
-    return {(w, s): int(q) for w, s, q in rows if int(q) != 0}
+            StockMovement.warehouse_id, StockMovement.sku_code, StockMovement.reserved_delta
+        ).where(StockMovement.account_id == account_id, StockMovement.document == doc(order_no))
+    ):
+        held[(w, sku)] = held.get((w, sku), 0) + int(q)
+    return {k: q for k, q in held.items() if q != 0}
 
 
 def release_reservation(

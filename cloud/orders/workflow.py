@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Final
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from cloud.db.bulk import insert_rows
 from cloud.db.models import (
@@ -307,6 +307,7 @@ def ship(session: Session, account_id: int, order_no: str, actor: str, now: date
 
 def reverse_picks(session: Session, o: SalesOrder, reason: Said, actor: str, now: datetime) -> None:
     """Goods picked for an order that will not ship go back to their bins on the book."""
+    undone = aliased(StockMovement)
     picks = (
         session.execute(
             select(StockMovement.id)
@@ -314,9 +315,9 @@ def reverse_picks(session: Session, o: SalesOrder, reason: Said, actor: str, now
                 StockMovement.account_id == o.account_id,
                 StockMovement.document == doc(o.order_no),
                 StockMovement.kind == "pick",
-                StockMovement.id.not_in(
-                    select(StockMovement.reverses_id).where(StockMovement.reverses_id.is_not(None))
-                ),
+                # A pick not reversed yet: looked up by the reversal's unique ``reverses_id``
+                # (NOT IN listed every reversal of every seller first; migration 0060).
+                ~select(undone.id).where(undone.reverses_id == StockMovement.id).exists(),
             )
             .order_by(StockMovement.created_at, StockMovement.id)
         )

@@ -17,6 +17,7 @@ import re
 from typing import Final
 
 from cloud.errors import N_, Gettext
+from cloud.orders.reasons import CHANNEL_LABELS
 
 #: The entries' kinds (cloud/finance/postings.py, payables.py ``EVENT_KINDS``,
 #: courier_bills.py, ledger.py ``reverse``, settlements.py ``settle_<kind>``).
@@ -84,3 +85,22 @@ def memo_in(memo: str | None, gettext: Gettext) -> str:
     if m:
         return gettext(PREPAYMENT_REFUND) % {"memo": m["memo"]}
     return memo
+
+
+#: An account's stored name (cloud/finance/chart.py ``CHART``: "应收账款-平台待结算 Platform
+#: clearing", a sub-account's with " · " and its party): the Chinese words, then the English.
+_ACCOUNT_NAME: Final = re.compile(r"(?P<zh>[^\x00-\x7f]\S*) (?P<en>[^·]+?)(?: · (?P<party>.+))?")
+
+
+def account_name_in(name: str, chinese: bool, gettext: Gettext) -> str:
+    """An account's name in the page's language: the chart keeps both languages in one name
+    (the Beancount export and the API show it whole); a page shows its own half, and a
+    sub-account's channel (1122.bank_transfer) by the channel's name. A name in another form
+    (an account a person added) as stored."""
+    m = _ACCOUNT_NAME.fullmatch(name)
+    if m is None:
+        return name
+    head, party = (m["zh"] if chinese else m["en"]), m["party"]
+    if party is None:
+        return head
+    return f"{head} · {gettext(CHANNEL_LABELS[party]) if party in CHANNEL_LABELS else party}"

@@ -20,7 +20,8 @@ from cloud.orders.reasons import actor_in, line_in, reason_in
 from cloud.orders.trade_words import unusable_in
 from cloud.web import i18n
 from cloud.web.alarms import alarm_in
-from cloud.web.ledger_words import kind_in, memo_in
+from cloud.web.channel_words import run_error_in
+from cloud.web.ledger_words import account_name_in, kind_in, memo_in
 from cloud.web.session import PREFIX, WebUser
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -107,6 +108,11 @@ def environment(locale: str) -> Environment:
     env.filters["alarm"] = lambda text: alarm_in(text, i18n.translations(locale).gettext)
     # A journal entry's kind and the poster's memo (cloud/web/ledger_words.py).
     env.filters["event_kind"] = lambda kind: kind_in(kind, i18n.translations(locale).gettext)
+    # A channel run's error: the clients' "no answer" said (cloud/web/channel_words.py).
+    env.filters["run_error"] = lambda e: run_error_in(e, i18n.translations(locale).gettext)
+    env.filters["account_name"] = functools.partial(
+        account_name_in, chinese=locale == "zh_CN", gettext=i18n.translations(locale).gettext
+    )
     env.filters["memo"] = lambda memo: memo_in(memo, i18n.translations(locale).gettext)
     env.globals["P"] = PREFIX
     return env

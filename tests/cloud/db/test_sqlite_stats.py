@@ -9,7 +9,9 @@ from pathlib import Path
 from cloud.db.engine import make_engine, migrate
 from cloud.db.sqlite_stats import refresh
 
-#: cloud/orders/core.py ``reserved_by``, as SQLAlchemy sends it.
+#: cloud/orders/core.py ``reserved_by`` as SQLAlchemy sent it before migration 0060 (it sums
+#: without a GROUP BY now: tests/cloud/db/test_movement_document_plans.py); a query of this
+#: shape still needs the statistics.
 RESERVED_BY = (
     "SELECT warehouse_id, sku_code, sum(reserved_delta) FROM stock_movement"
     " WHERE account_id = ? AND document = ? GROUP BY warehouse_id, sku_code"
@@ -37,7 +39,8 @@ def test_the_statistics_send_a_ships_lookup_through_the_documents_index(tmp_path
     assert "ix_movement_stock" in _plan(db)  # the whole account's ledger, as before
     assert not refresh(engine, min_pages=10**9)  # a small database is left alone
     assert refresh(engine, min_pages=0)
-    assert "ix_stock_movement_document" in _plan(db)
+    plan = _plan(db)  # the document's index: its own or the seller's (0060)
+    assert "ix_stock_movement_document" in plan or "(account_id=? AND document=?)" in plan, plan
     engine.dispose()
 
 

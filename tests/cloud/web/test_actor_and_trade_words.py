@@ -3,7 +3,7 @@ complete").
 
 A person is named by their login ("admin", not "user:admin"), a node with the word for a
 node, the hub's own actors by a name: in history and task columns and inside a refusal's
-sentence. The channel intake's English about an unusable address (cloud/channels/intake.py
+sentence, on the Chinese pages and the English ones (the API keeps the codes). The channel intake's English about an unusable address (cloud/channels/intake.py
 ``Unusable``), kept in an order's hold and history and in the shop's changes, is said in
 Chinese too. The English page and the API say what they said before. Runs on SQLite and
 PostgreSQL (``db_url``)."""
@@ -76,8 +76,15 @@ def test_actors_named_in_the_page_language() -> None:
     assert actor_in("user:admin", zh) == "admin"
     assert actor_in("node:wh1-pick-1", zh) == "节点 wh1-pick-1"
     assert actor_in("channel", zh) == "渠道同步" and actor_in("hub", zh) == "总部系统"
+    # An English page names them as a person would too (issue 15): no "user:" either.
+    assert actor_in("user:admin", en) == "admin"
+    assert actor_in("node:wh1-pick-1", en) == "node wh1-pick-1"
+    assert actor_in("channel", en) == "channel sync" and actor_in("hub", en) == "hub"
+    # The API's English and the text the hub stores keep the code, as before.
+    from cloud.errors import say
+
     for kept in ("user:admin", "node:wh1-pick-1", "channel", "hub"):
-        assert actor_in(kept, en) == kept  # as the API says it
+        assert say("by %(by)s", {"by": kept}) == f"by {kept}"
     for odd in ("user:", "robot:x", "张三", ""):
         assert actor_in(odd, zh) == odd
     # A refusal's "by %(by)s": the person's login in Chinese; the API's English as before.
@@ -86,6 +93,7 @@ def test_actors_named_in_the_page_language() -> None:
     )
     assert str(err) == "task 7 was resolved already by user:lead"
     assert "lead" in err.translated(zh) and "user:" not in err.translated(zh)
+    assert err.translated(en) == "task 7 was resolved already by lead"  # an English page
 
 
 def _cells(page: str, css: str) -> list[str]:
@@ -160,17 +168,21 @@ def test_a_persons_actions_named_by_login_on_the_chinese_pages(
     assert r.status_code == 200, r.text
     page = c.get(f"/web/orders/{AUDITED}", headers=ZH).text
     assert "admin" in _history(page, 4) and "user:" not in page
-    assert "user:admin" in _history(c.get(f"/web/orders/{AUDITED}", headers=EN).text, 4)
+    # The English page names the person as the Chinese one does (issue 15), not as the API.
+    en = c.get(f"/web/orders/{AUDITED}", headers=EN).text
+    assert "admin" in _history(en, 4) and "user:" not in en
     # A "by" column outside the history (a rule's version, the users' list) says it too.
     rule = c.get("/web/rules/default-zto", headers=ZH).text
     assert "v1 · 演示数据 ·" in rule and "seed-demo" not in rule
-    assert "v1 · seed-demo ·" in c.get("/web/rules/default-zto", headers=EN).text
+    rule = c.get("/web/rules/default-zto", headers=EN).text
+    assert "v1 · demo data ·" in rule and "seed-demo" not in rule
     r = c.post(
         "/web/users",
         data={"csrf": c.csrf, "username": "clerk", "password": "x" * 12, "role": "auditor"},
     )
-    users = c.get("/web/users", headers=ZH).text
-    assert "clerk" in users and "user:" not in users, r.text
+    for lang in (ZH, EN):
+        users = c.get("/web/users", headers=lang).text
+        assert "clerk" in users and "user:" not in users, r.text
 
 
 def test_a_journal_entrys_kind_and_memo_in_the_page_language(
@@ -221,3 +233,18 @@ def test_a_receipts_source_named_on_the_transfer_page(
         "<td>TR-SRC-1-R1</td><td>API or page</td>"
         in c.get("/web/stock/transfers/TR-SRC-1", headers=EN).text
     )
+
+
+def test_a_channel_runs_no_answer_said_in_chinese() -> None:
+    """A shop's run that could not reach the marketplace (cloud/channels/taobao/client.py
+    ``Retryable``): the Chinese page says so, the call and the error's type kept; the English
+    page and any other text as stored (found by tests/cloud/web/test_walk_browser.py)."""
+    from cloud.web import i18n
+    from cloud.web.channel_words import run_error_in
+
+    zh, en = i18n.translations("zh_CN").gettext, i18n.translations("en").gettext
+    said = "taobao.trades.sold.increment.get: no answer (ConnectError)"
+    assert run_error_in(said, zh) == "taobao.trades.sold.increment.get：平台无应答（ConnectError）"
+    assert run_error_in(said, en) == said
+    for kept in ("isp.remote-service-error 服务不可用", "", None):
+        assert run_error_in(kept, zh) == (kept or "")

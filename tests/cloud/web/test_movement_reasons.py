@@ -183,7 +183,10 @@ def test_the_hubs_actors_and_a_hold_without_reason_in_the_page_language(
     assert actor_in("node:wh1-pick-1", zh) == "节点 wh1-pick-1" and actor_in("张三", zh) == "张三"
     assert actor_in("user:admin", zh) == "admin"  # a person by their login, no "user:"
     assert actor_in("auto-audit", lambda m: m) == "auto-audit"
-    assert actor_in("user:admin", lambda m: m) == "user:admin"  # English: as the API says it
+    assert actor_in("user:admin", lambda m: m) == "admin"  # an English page: the login too
+    from cloud.errors import say
+
+    assert say("by %(by)s", {"by": "user:admin"}) == "by user:admin"  # as the API says it
     sessions = demo_app.app.state.sessions  # type: ignore[attr-defined]
     c = browser_client()
     page = c.get(f"/web/orders/{HELD}", headers=ZH).text

@@ -146,6 +146,64 @@ def test_other_seller_sees_nothing_of_the_first(
     assert '<span class="n">1</span>' not in home
 
 
+def test_every_detail_page_of_another_seller_is_not_found(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """Each detail page the browser walk opens (tests/cloud/web/test_walk_browser.py), with
+    the first seller's document in its address: the first seller sees it, the second is
+    told it does not exist (404) and is shown nothing of it."""
+    from cloud.bench.dashboard_seed import seed_pages
+    from cloud.catalogue import jobs
+
+    engine = demo_app.app.state.engine  # type: ignore[attr-defined]
+    docs = seed_pages(engine.url.render_as_string(hide_password=False))
+    seed_shop(demo_app, SHOP)
+    tid = count_variance(demo_app)
+    bill_id, _ = _a_courier_bill(demo_app)
+    now = datetime.now(UTC)
+    with demo_app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        seller = s.execute(select(User.account_id).where(User.username == "admin")).scalar_one()
+        data = bill_csv([bill_row("81001", HELD, "99999.00", "", "99999.00", "在线支付")])
+        settled = settlements.import_bill(s, seller, data, "a.csv", "t", now)
+        job = jobs.submit(s, seller, "user:admin", "csv", b"sku_code,name\nX-1,x\n", now, 5)
+        s.flush()
+        ids = (settled.public_id, job.public_id)
+    add_user(demo_app, "other", "boss", "admin")
+    code = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"  # a whole SKU code of the demo seller
+    details = {
+        f"/web/orders/{HELD}": HELD,
+        f"/web/skus/{code}": code,
+        "/web/rules/double11-sf": "double11-sf",
+        f"/web/fleet/{NODE}": NODE,
+        f"/web/stock/transfers/{docs['transfer']}": docs["transfer"],
+        f"/web/stock/purchase-orders/{docs['purchase_order']}": docs["purchase_order"],
+        f"/web/stock/serials?serial={docs['serial']}": docs["serial"],
+        f"/web/aftersales/{docs['aftersales']}": docs["aftersales"],
+        f"/web/channels/{docs['shop']}": docs["shop"],
+        f"/web/channels/{SHOP}/runs": "channel-runs",
+        f"/web/finance/wechat-jobs/{docs['wechat_job']}": docs["wechat_job"],
+        f"/web/finance/fundflow-bills/{docs['fundflow']}": docs["fundflow"],
+        f"/web/finance/courier-bills/{bill_id}": BILL_FILE,
+        f"/web/finance/settlements/{ids[0]}": HELD,
+        f"/web/skus/imports/{ids[1]}": ids[1],
+        f"/web/skus/imports/{ids[1]}/status": "import-job",
+        f"/web/finance/orders?order_no={HELD}": HELD,
+        f"/web/stock/movements?sku={code}": "JY13",
+    }
+    a, b = browser_client(), browser_client("other", "boss")
+    for path, secret in details.items():
+        mine = a.get(path)
+        assert mine.status_code == 200 and secret in mine.text, path
+        theirs = b.get(path)
+        if path.startswith("/web/stock/movements"):  # a list: the second seller's own, none
+            assert theirs.status_code in (200, 404) and "JY13" not in theirs.text, path
+            continue
+        assert theirs.status_code == 404, (path, theirs.status_code)
+        # A page may say what was asked for (the second seller's own input), no more.
+        assert secret in path or secret not in theirs.text, path
+    assert tid in a.get("/web/tasks").text and tid not in b.get("/web/tasks").text
+
+
 #: Every dashboard route with where its tenancy is probed (or why it holds no seller's data).
 ROUTES = {
     ("GET", "/"): "a redirect to /web/",

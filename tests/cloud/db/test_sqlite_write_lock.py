@@ -25,6 +25,9 @@ PROCESSES = 3
 WRITES = 60
 #: How long each write holds the lock (a hold or re-save of the bench: a few ms).
 HOLD_S = 0.004
+#: Between two writes of one process (a hub worker's next writer is another request, which
+#: goes through the event loop and a handler thread before it asks for the lock).
+GAP_S = 0.002
 
 
 def _writer(url: str, who: int, start_at: float, out: Any) -> None:
@@ -40,6 +43,7 @@ def _writer(url: str, who: int, start_at: float, out: Any) -> None:
             waits.append(time.perf_counter() - asked)
             s.execute(text("INSERT INTO scratch (who, n) VALUES (:w, :n)"), {"w": who, "n": i})
             time.sleep(HOLD_S)
+        time.sleep(GAP_S)
     engine.dispose()
     out.put((waits, time.time()))
 
@@ -51,6 +55,24 @@ def _die_holding(url: str, ready: Any) -> None:
     ready.set()
     time.sleep(0.3)
     os._exit(1)  # killed mid-transaction: no COMMIT, no ROLLBACK, no unlock
+
+
+#: How long the other process holds the lock in each round: long enough that a writer
+#: polling with the busy handler is in its 100 ms sleeps when the lock frees.
+ROUNDS_HOLD_S = (0.35, 0.37, 0.39, 0.41, 0.43)
+
+
+def _holder(url: str, out: Any) -> None:
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    for i, hold in enumerate(ROUNDS_HOLD_S):
+        with transaction(sessions) as s:
+            s.execute(text("INSERT INTO scratch (who, n) VALUES (7, :n)"), {"n": i})
+            out.put("held")
+            time.sleep(hold)
+        out.put(time.time())  # let go (COMMIT done)
+        time.sleep(0.3)  # the other writer's turn
+    engine.dispose()
 
 
 @pytest.fixture
@@ -85,16 +107,15 @@ def test_writers_of_three_processes_all_commit_and_wait_only_for_each_other(url:
     engine.dispose()
     # Nothing lost, nothing doubled.
     assert sorted(map(tuple, rows)) == [(w, n) for w in range(PROCESSES) for n in range(WRITES)]
-    # A queued writer waits for the writers ahead of it (two others here), not for the busy
-    # handler's sleeps. Before the lock file the longest wait of this test was 30–40 cycles
-    # (1.0–1.25 s, one process taking the lock again and again while the others slept) and
-    # with it 2–5 cycles, at load average 18 (docs/benchmarks.md, issue 20).
+    # Every writer gets its turn within a few others' writes. (Which lock wakes the waiter
+    # is told apart by the next test; this bound depends on the machine's load: measured at
+    # load average 10, 3.5-8.2 cycles with the lock file, 4.7-51 with the busy handler.)
     longest = waits[-1]
     print(
         f"cycle {cycle * 1000:.1f} ms, median wait {statistics.median(waits) * 1000:.1f} ms,"
         f" longest {longest * 1000:.1f} ms = {longest / cycle:.1f} cycles"
     )
-    assert longest < 10 * cycle, (longest, cycle)
+    assert longest < 15 * cycle, (longest, cycle)
 
 
 def test_a_reader_does_not_wait_for_a_writer(url: str) -> None:
@@ -155,3 +176,31 @@ def test_a_writer_that_fails_to_begin_lets_go_of_the_lock(url: str) -> None:
             assert s.execute(text("SELECT who FROM scratch")).scalars().all() == [3]
     finally:
         engine.dispose()
+
+
+def test_a_waiting_writer_takes_the_lock_as_soon_as_another_process_lets_go(url: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    holder = ctx.Process(target=_holder, args=(url, out))
+    holder.start()
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    late = []
+    try:
+        for i in range(len(ROUNDS_HOLD_S)):
+            assert out.get(timeout=60) == "held"
+            time.sleep(0.05)
+            with transaction(sessions) as s:
+                s.connection()  # waits for the holder
+                got = time.time()
+                s.execute(text("INSERT INTO scratch (who, n) VALUES (8, :n)"), {"n": i})
+            late.append(got - out.get(timeout=60))
+    finally:
+        holder.join(timeout=30)
+        engine.dispose()
+    assert holder.exitcode == 0
+    # With SQLite's busy handler alone the waiter slept 100 ms at a time and took the lock
+    # 20-100 ms after it freed (median 0.06 s); woken by the kernel it is a few ms at most.
+    late.sort()
+    print(f"late by {[round(x * 1000, 1) for x in late]} ms")
+    assert late[len(late) // 2] < 0.02, late

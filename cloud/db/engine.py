@@ -26,11 +26,17 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
+from cloud.db import sqlite_lock
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+#: How long a SQLite writer waits for the write lock before "database is locked" (seconds).
+BUSY_S = 30.0
 
 
 def _json(value: Any) -> str:
@@ -49,7 +55,14 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _json)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        path = _file_of(make_url(url))
+        # Writers of a file queue on a lock beside it and wake when it frees, instead of
+        # polling SQLite's lock with the busy handler's sleeps (cloud/db/sqlite_lock.py).
+        lock = None if read_only or path is None else sqlite_lock.write_lock(path, BUSY_S)
+        connect_args: dict[str, Any] = {"timeout": BUSY_S}
+        if lock is not None:
+            connect_args["factory"] = sqlite_lock.connection_class(lock)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -69,12 +82,34 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if read_only:
+                conn.exec_driver_sql("BEGIN")
+                return
+            if lock is None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            dbapi_conn = conn.connection.dbapi_connection
+            sqlite_lock.take(dbapi_conn)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                sqlite_lock.let_go(dbapi_conn)
+                raise
 
         return engine
     engine = create_engine(url, **kwargs)
     event.listen(engine, "checkout", _still_connected)
     return engine
+
+
+def _file_of(url: URL) -> str | None:
+    """The file of a SQLite URL; None for an in-memory database (no other process sees it)."""
+    db = url.database
+    if db in (None, "", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    if db.startswith("file:"):  # a URI filename (``?uri=true``)
+        return None if "mode=memory" in db else db.removeprefix("file:").split("?")[0]
+    return db
 
 
 def _still_connected(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:

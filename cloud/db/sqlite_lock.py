@@ -62,16 +62,59 @@ class WriteLock:
                 f"database is locked: another writer of this process held it {self.timeout_s:g} s"
             )
         try:
-            # Not a strict queue: every waiter wakes when the holder lets go and the first to
-            # run takes it. A strict turn (tried: a second flock as a gate, one waiter on the
-            # lock at a time) hands the lock to a waiter that may not get a core for tens of
-            # ms on a loaded machine, the lock idle meanwhile: in bench runs at load 17-20
-            # fewer writes got through than with the busy handler alone (875 and 1,074 against
-            # 1,186 and 1,789); this way as many did (docs/benchmarks.md, issue 20).
-            fcntl.flock(self._file(), fcntl.LOCK_EX)
+            fd = self._file()
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return  # free: the common case, no wait
+        except BlockingIOError:
+            pass  # another process writes: wait for it, below
         except BaseException:
             self._local.release()
             raise
+        self._wait(fd)
+
+    def _wait(self, fd: int) -> None:
+        """Wait for another process to let go, at most ``timeout_s`` (as the busy handler
+        did: a hub process stuck inside a write must not hold every other writer for good).
+
+        ``flock`` cannot be given a timeout, so a thread of its own waits on it, blocking:
+        the kernel wakes it when the holder lets go. If the time runs out first, the caller
+        gets SQLite's own error and the thread, once it has the lock, lets go of it and of
+        this process's turn. Not a strict queue: every waiter wakes when the holder lets go
+        and the first to run takes it. A strict turn (tried: a second flock as a gate, one
+        waiter on the lock at a time) hands the lock to a waiter that may not get a core for
+        tens of ms on a loaded machine, the lock idle meanwhile: in bench runs at load 17-20
+        fewer writes got through than with the busy handler alone (875 and 1,074 against
+        1,186 and 1,789); this way as many did (docs/benchmarks.md, issue 20)."""
+        handoff = threading.Lock()
+        ended = threading.Event()
+        failed: list[OSError] = []
+        abandoned = False
+
+        def wait() -> None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as err:
+                failed.append(err)
+            with handoff:
+                if abandoned:  # too late: the caller left; let the next writer have it
+                    if not failed:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                    self._local.release()
+                    return
+                ended.set()
+
+        threading.Thread(target=wait, name="sqlite-write-lock", daemon=True).start()
+        ended.wait(self.timeout_s)
+        with handoff:
+            if ended.is_set():
+                if not failed:
+                    return
+                self._local.release()
+                raise sqlite3.OperationalError(f"the write lock file failed: {failed[0]}")
+            abandoned = True
+        raise sqlite3.OperationalError(
+            f"database is locked: another process has been writing for {self.timeout_s:g} s"
+        )
 
     def release(self) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 import statistics
 import time
 from pathlib import Path
@@ -204,3 +205,36 @@ def test_a_waiting_writer_takes_the_lock_as_soon_as_another_process_lets_go(url:
     late.sort()
     print(f"late by {[round(x * 1000, 1) for x in late]} ms")
     assert late[len(late) // 2] < 0.02, late
+
+
+def _hold_file(path: str, ready: Any, hold_s: float) -> None:
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    ready.set()
+    time.sleep(hold_s)  # a hub process stuck inside a write
+
+
+def test_a_writer_gives_up_after_its_timeout_and_the_lock_still_works(tmp_path: Path) -> None:
+    """Another process that holds the lock for good does not hold this one's writers for
+    good: they get SQLite's "database is locked" after the timeout, as with the busy
+    handler, and the next writer takes the lock once the holder lets go."""
+    from cloud.db.sqlite_lock import SUFFIX, WriteLock
+
+    db = str(tmp_path / "hub.db")
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    holder = ctx.Process(target=_hold_file, args=(db + SUFFIX, ready, 1.5))
+    holder.start()
+    assert ready.wait(timeout=60)
+    lock = WriteLock(db, timeout_s=0.3)
+    asked = time.perf_counter()
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        lock.acquire()
+    assert 0.25 < time.perf_counter() - asked < 1.2
+    holder.join(timeout=30)  # it lets go when it ends
+    asked = time.perf_counter()
+    lock.acquire()  # the abandoned wait gave this process's turn back
+    assert time.perf_counter() - asked < 0.25
+    lock.release()

@@ -1,0 +1,85 @@
+"""A pool waybill's fact and a hold of its order at the same moment (issue 17;
+cloud/sync/locks.py: ``waybill.pool_used`` locks its order with the documents).
+
+A hold (or its release) locks the order, then sends its ``order.release`` to the warehouse's
+nodes, locking their rows (cloud/orders/workflow.py). Binding a pool waybill locks the order
+too and sends the order's release with its new waybill (cloud/orders/waybill_pool.py). An
+ingest that locked its node first and the order only while binding would hold the node and
+wait for the order while the hold held the order and waited for the node: PostgreSQL breaks
+that deadlock by failing one of them. So the ingest locks the order before its nodes.
+
+Run :data:`ROUNDS` times with two threads released by a barrier and no retry, the ingest
+slowed right after it locked its nodes. Whichever commits first, the outcome is one: the
+order on hold with the hold's reason, bound to the node's number (one drawn waybill), the
+number used, no pool conflict. On SQLite one writer runs at a time, so the race passes
+there trivially; the outcome is checked all the same."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from cloud.db.engine import transaction
+from cloud.nodes.registry import lock_nodes
+from cloud.orders.workflow import set_hold
+from cloud.sync import ingest
+from tests.cloud.channels.test_waybill_pool import (
+    Reporter,
+    conflicts,
+    pool_rows,
+    sent_down,
+    set_target,
+    top_up,
+    with_node,
+)
+from tests.cloud.channels.test_waybills import do_release, imported, order, rows
+from tests.cloud.inbound.test_ingest_locks import ROUNDS, _at_once
+
+REASON = "买家要求暂停发货"
+
+
+def test_a_pool_waybills_fact_and_a_hold_of_its_order_at_once_never_deadlock(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop, node = with_node(engine, 73, "lk")
+    set_target(shop, node, ROUNDS)
+    assert top_up(shop).sent == ROUNDS
+    numbers = sent_down(shop, node)
+    trades = imported(shop, ROUNDS)
+    for tid in trades:
+        do_release(shop, tid)
+        assert not order(shop, tid).on_hold
+    report = Reporter(shop, node)
+    locked = lock_nodes
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        got = locked(*args, **kwargs)
+        time.sleep(0.15)
+        return got
+
+    monkeypatch.setattr(ingest, "lock_nodes", slow)
+    account = shop.hub.account_id
+
+    def work(tid: str, code: str, i: int) -> None:
+        if i == 0:
+            report.used(tid, code)  # the node's next event, ingested
+        else:
+            with transaction(shop.hub.factory) as s:
+                set_hold(s, account, tid, True, REASON, "user:t", datetime.now(UTC))
+
+    for r, (tid, code) in enumerate(zip(trades, numbers, strict=True)):
+        errors = _at_once(partial(work, tid, code))
+        assert errors == [], f"round {r}: {errors}"
+        o = order(shop, tid)
+        assert o.on_hold and o.hold_reason == REASON, f"round {r}: {o.hold_reason}"
+        assert o.tracking_number == code, f"round {r}"
+        drawn = [w.waybill_code for w in rows(shop) if w.order_id == o.id and w.state == "drawn"]
+        assert drawn == [code], f"round {r}: {drawn}"
+        (used,) = [p for p in pool_rows(shop) if p.waybill_code == code]
+        assert used.state == "used" and used.order_id == o.id, f"round {r}"
+    assert conflicts(shop) == []

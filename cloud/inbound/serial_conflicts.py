@@ -33,7 +33,7 @@ from cloud.db.serials import SerialSighting
 from cloud.db.transfers import Transfer
 from cloud.errors import N_, ConflictError, NotFoundError, say, sentence
 from cloud.inbound import serial_labels, transfer_serials
-from cloud.stock import serials
+from cloud.stock import serial_locks, serials
 from protocol.messages import TransferReceivedPayload
 
 SERIAL_CONFLICT: Final = "serial_conflict"
@@ -160,6 +160,11 @@ def resolve(
     serial's label is sent to a node to print (cloud/inbound/serial_labels.py)."""
     if action == "new_serial":
         serial_labels.lock_nodes(session, account_id, serial)  # nodes before serials
+    # The serial's lock, as a node's receipt or pack of it takes (cloud/sync/locks.py): the
+    # row locks below do not stop a concurrent ingest from reading the steps before this
+    # decision commits, and it would then flag its unit against the one decided here
+    # (tests/cloud/inbound/test_serial_resolve_locks.py).
+    serial_locks.lock(session, account_id, [serial])
     rows = serials.rows_of(session, account_id, [serial], lock=True)[serial]
     if not rows:
         raise NotFoundError(N_("serial %(serial)s was never seen"), serial=serial)

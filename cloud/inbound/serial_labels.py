@@ -25,7 +25,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import Barcode, Node, Sku, Warehouse
+from cloud.db.models import Barcode, Node, NodeAssignment, Sku, Warehouse
 from cloud.db.serials import SerialLabelRequest, SerialSighting
 from cloud.errors import N_, ConflictError, NotFoundError, sentence
 from cloud.nodes import downlink
@@ -237,6 +237,23 @@ def lock_nodes(session: Session, account_id: int, serial: str) -> None:
     ).scalars()
     for wh_id in sorted(ids):
         downlink.nodes_of_warehouse(session, wh_id)
+
+
+def nodes_of(session: Session, account_id: int, warehouse: str) -> list[tuple[str, str | None]]:
+    """The warehouse's nodes with their station kind (None: never started), read without a
+    lock: why none of them prints a label (only a receiving station has the item label
+    printer, edge/runtimes/receive.py; a handheld's receiving desk runs on a node of another
+    kind and has none, docs/pda.md "Receiving and returns")."""
+    ids = list(
+        session.execute(
+            select(NodeAssignment.node_id)
+            .join(Warehouse, Warehouse.id == NodeAssignment.warehouse_id)
+            .where(Warehouse.account_id == account_id, Warehouse.code == warehouse)
+            .order_by(NodeAssignment.node_id)
+        ).scalars()
+    )
+    kinds = station_kinds(session, ids)
+    return [(n, kinds.get(n)) for n in ids]
 
 
 def _target(session: Session, account_id: int, warehouse: str, prefer: str | None) -> Node | None:

@@ -106,6 +106,7 @@ def trace_page(
                     )
                 ).scalars()
             )
+    labels = serial_labels.of_serial(session, user.who.account_id, wanted) if steps else []
     return render(
         request,
         "serial.html",
@@ -129,8 +130,12 @@ def trace_page(
             ],
             "missing": missing,
             # The labels of a serial the hub issued (cloud/inbound/serial_labels.py).
-            "labels": serial_labels.of_serial(session, user.who.account_id, wanted)
-            if steps
+            "labels": labels,
+            # No node to print the newest: the warehouse's nodes and their kinds say why.
+            "label_nodes": serial_labels.nodes_of(
+                session, user.who.account_id, labels[-1].warehouse
+            )
+            if labels and labels[-1].node_id is None and labels[-1].printed_at is None
             else [],
             "sent": sent,
         },

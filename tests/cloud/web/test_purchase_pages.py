@@ -26,6 +26,7 @@ from protocol.messages import (
     ReceivedLine,
     SerialLabelPrinted,
     SerialLabelPrintedPayload,
+    StationKind,
     TransferReceived,
     TransferReceivedPayload,
 )
@@ -198,6 +199,22 @@ def test_purchase_pages_the_create_form_and_a_serials_trace(
     assert c.get("/web/stock/serials", headers=EN).status_code == 200
 
 
+def _started(app: TestClient, node: str, kind: StationKind) -> None:
+    """``node`` enrolled to the demo seller, assigned to WH1, started as a ``kind`` station."""
+    with app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
+        ownership.enroll(s, node, "demo", "test", datetime.now(UTC))
+        acct = ownership.account_of(s, node)
+        assert acct is not None
+        assignment.assign_node(s, acct, node, "WH1", "test", datetime.now(UTC))
+    ms = int(datetime.now(UTC).timestamp() * 1000)
+    started = NodeStarted(
+        node=node, epoch=1, seq=1, id=uuid.uuid4(), hlc=pack(ms, 0),
+        payload=NodeStartedPayload(software="t", station_kind=kind),
+    )  # fmt: skip
+    with transaction(app.app.state.sessions) as s:  # type: ignore[attr-defined]
+        apply_batch(s, Batch(node=node, events=(started,)), datetime.now(UTC))
+
+
 def _label_of_the_new_serial(c: TestClient, app: TestClient, new: str) -> None:
     """The new serial's label (cloud/inbound/serial_labels.py): not printed while no
     receiving node serves WH1 (print again says so), sent once one does, printed when its
@@ -209,6 +226,18 @@ def _label_of_the_new_serial(c: TestClient, app: TestClient, new: str) -> None:
     assert c.post("/web/stock/serials/label", data=form).status_code == 403  # no CSRF token
     r = c.post("/web/stock/serials/label", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
     assert r.status_code == 409 and "仓库 WH1 没有收货节点：请先为其分配一个" in r.text
+    # Why no node prints it: WH1's nodes and their kinds. A handheld's receiving desk runs
+    # on a pick node, which has no item label printer (docs/inbound.md).
+    pda = "wh1-pda-web"
+    _started(app, pda, "pick")
+    got = c.get(f"/web/stock/serials?serial={new}", headers=ZH).text
+    assert "只有收货工作站（工作站类型“inbound”）配有打印这种标签的商品标签打印机" in got
+    assert "仓库 WH1 的节点：" in got and f"<li>{pda} · 工作站类型 pick</li>" in got
+    assert f"<li>{NODE} · " in got and "请把新序列号手写在标签上" in got
+    r = c.post("/web/stock/serials/label", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
+    assert r.status_code == 409, r.text  # a pick node is no fallback: it cannot print it
+    en = c.get(f"/web/stock/serials?serial={new}", headers=EN).text
+    assert f"<li>{pda} · station kind pick</li>" in en and "write the new serial" in en
     rcv = "wh1-rcv-web"
     with app.app.state.sessions() as s, s.begin():  # type: ignore[attr-defined]
         ownership.enroll(s, rcv, "demo", "test", datetime.now(UTC))
@@ -224,6 +253,7 @@ def _label_of_the_new_serial(c: TestClient, app: TestClient, new: str) -> None:
         apply_batch(s, Batch(node=rcv, events=(started,)), datetime.now(UTC))
     r = c.post("/web/stock/serials/label", data={**form, "csrf": c.csrf}, headers=ZH)  # type: ignore[attr-defined]
     assert r.status_code == 200 and "标签已发往节点打印。" in r.text, r.text
+    assert "只有收货工作站" not in r.text and "仓库 WH1 的节点：" not in r.text
     assert f"已发往节点 {rcv}（1 次）；节点在线时打印。" in r.text
     assert "该节点离线；中心端最后一次收到它的消息是在" in r.text
     printed = SerialLabelPrinted(

@@ -218,8 +218,10 @@ def claim_next(
         and_(ImportJob.status == "running", ImportJob.heartbeat_at < stale),
     )
     # Looked up in a read transaction first: an idle runner's poll never takes SQLite's
-    # write lock.
-    with read_sessions() as s, s.begin():
+    # write lock. Closed, not committed: a read has nothing to commit (as a GET's session,
+    # cloud/api/deps.py ``_end_read``), and a poll's commit every few seconds was counted
+    # in tests/cloud/api/test_read_sessions.py's window as the GETs' own.
+    with read_sessions() as s:
         found = s.execute(
             select(ImportJob.id, ImportJob.status).where(waiting).order_by(ImportJob.id).limit(4)
         ).all()
@@ -359,7 +361,7 @@ class Work:
         return {}
 
     def _run(self, c: Claimed) -> dict[str, int]:
-        with self.read_sessions() as s, s.begin():
+        with self.read_sessions() as s:  # closed, not committed (see claim_next)
             data = s.scalar(select(ImportJobFile.data).where(ImportJobFile.job_id == c.id))
         if data is None:  # finished meanwhile by the run it was taken from
             raise LostClaim

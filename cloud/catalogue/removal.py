@@ -42,7 +42,7 @@ from cloud.db.models import (
     StockSalesDay,
     Warehouse,
 )
-from cloud.db.serials import SerialSighting
+from cloud.db.serials import SerialLabelRequest, SerialSighting
 from cloud.db.transfers import TransferLine
 from cloud.errors import N_, ConflictError, NotFoundError, Sentence
 from cloud.nodes import downlink
@@ -98,6 +98,7 @@ HISTORY: list[tuple[Where, str]] = [
     (_rows(FinItemCost, "sku"), N_("costs in the books")),
     (_rows(FinShipmentCost, "sku"), N_("costs in the books")),
     (_rows(SerialSighting), N_("serial numbers seen")),
+    (_rows(SerialLabelRequest), N_("serial labels asked for")),
 ]
 
 

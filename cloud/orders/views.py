@@ -19,17 +19,22 @@ from sqlalchemy import (
     BindParameter,
     CompoundSelect,
     FromClause,
+    Integer,
     Select,
     any_,
     bindparam,
     column,
     func,
     intersect,
+    literal,
+    null,
     or_,
     select,
     table,
     union,
+    union_all,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
@@ -285,39 +290,49 @@ _LINES = Statements(
         .order_by(_L.order_id, _L.line_id)
     )
 )
-_ONE = Statements(
-    lambda _d, _v: _select().where(
-        _O.account_id == bindparam("account"), _O.order_no == bindparam("order_no")
-    )
-)
-_DECISIONS = Statements(
+#: The order and its lines in one statement (the detail: :func:`detail`).
+_ONE_WITH_LINES = Statements(
     lambda _d, _v: (
-        select(*(_D[f] for f in DECISION_FIELDS))
-        .where(_D.order_id == bindparam("order_id"))
-        .order_by(_D.id)
+        _select()
+        .outerjoin(SalesOrderLine.__table__, _L.order_id == _O.id)
+        .add_columns(*(_L[f].label(f"line_{f}") for f in LINE_FIELDS))
+        .where(_O.account_id == bindparam("account"), _O.order_no == bindparam("order_no"))
+        .order_by(_L.line_id)
     )
 )
-_SAID = Statements(
-    lambda _d, _v: (
-        select(*(_D[f] for f in SAID_FIELDS))
-        .where(_D.order_id == bindparam("order_id"))
-        .order_by(_D.id)
+
+
+def _trail(said: bool) -> Executable:
+    """An order's decisions (kind 0) and history lines (kind 1), each in id order, in one
+    statement: the log's columns are put where the decision's of the same type are (check/
+    action, outcome/from_status, rule_key/to_status, reason, actor, created_at/at), with a
+    null for rule_version, which a log line does not have."""
+    extra = ("message", "params") if said else ()
+    decisions = select(
+        literal(0).label("kind"),
+        _D.id.label("row_id"),
+        *(_D[f] for f in (*DECISION_FIELDS, *extra)),
+    ).where(_D.order_id == bindparam("order_id"))
+    history = select(
+        literal(1),
+        _H.id,
+        _H.action,
+        _H.from_status,
+        _H.to_status,
+        cast_(null(), Integer),
+        _H.reason,
+        _H.actor,
+        _H.at,
+        *(_H[f] for f in extra),
+    ).where(_H.order_id == bindparam("order_id"))
+    trail = union_all(decisions, history).subquery()
+    return select(*(c for c in trail.c if c.name != "row_id")).order_by(
+        trail.c.kind, trail.c.row_id
     )
-)
-_HISTORY = Statements(
-    lambda _d, _v: (
-        select(*(_H[f] for f in LOG_FIELDS))
-        .where(_H.order_id == bindparam("order_id"))
-        .order_by(_H.id)
-    )
-)
-_HISTORY_SAID = Statements(
-    lambda _d, _v: (
-        select(*(_H[f] for f in LOG_SAID_FIELDS))
-        .where(_H.order_id == bindparam("order_id"))
-        .order_by(_H.id)
-    )
-)
+
+
+_TRAIL = Statements(lambda _d, _v: _trail(False))
+_TRAIL_SAID = Statements(lambda _d, _v: _trail(True))
 
 
 def _with_lines(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -460,26 +475,35 @@ def detail(
 ) -> dict[str, Any]:
     """One order with every audit decision (which rule fired, and why) and its history.
     ``said``: each decision's reason and each history line also as its message id and
-    parameters (for the pages; the API answers the English ``reason``)."""
+    parameters (for the pages; the API answers the English ``reason``).
+
+    Two statements (issue 20): the order with its lines, then its decisions and history
+    lines together. Every write of an order answers with this read, so it is most of
+    what a hold or a re-save costs after its own statements (docs/benchmarks.md)."""
     # Core reads do not autoflush: what this request changed must be visible to them.
     session.flush()
-    row = session.execute(
-        _ONE.get(session), {"account": account_id, "order_no": order_no}
-    ).one_or_none()
-    if row is None:
+    rows = session.execute(
+        _ONE_WITH_LINES.get(session), {"account": account_id, "order_no": order_no}
+    ).all()
+    if not rows:
         raise NotFoundError(N_("no order %(order)r"), order=order_no)
-    order_id = row.id
-    out = _with_lines(session, [row])[0]
-    fields, stmt = (SAID_FIELDS, _SAID) if said else (DECISION_FIELDS, _DECISIONS)
-    out["decisions"] = [
-        dict(zip(fields, r, strict=True))
-        for r in session.execute(stmt.get(session), {"order_id": order_id})
-    ]
-    names, history = (LOG_SAID_FIELDS, _HISTORY_SAID) if said else (LOG_FIELDS, _HISTORY)
-    out["history"] = [
-        dict(zip(names, r, strict=True))
-        for r in session.execute(history.get(session), {"order_id": order_id})
-    ]
+    n = len(rows[0]) - len(LINE_FIELDS)
+    out = dict(zip(rows[0]._fields[:n], rows[0][:n], strict=True))
+    order_id = out.pop("id")
+    # An order without lines (none is made so; the outer join keeps it answering) has one
+    # row whose line columns are all null.
+    out["lines"] = [dict(zip(LINE_FIELDS, r[n:], strict=True)) for r in rows if r[n] is not None]
+    fields, names = (SAID_FIELDS, LOG_SAID_FIELDS) if said else (DECISION_FIELDS, LOG_FIELDS)
+    out["decisions"], out["history"] = [], []
+    for kind, *values in session.execute(
+        (_TRAIL_SAID if said else _TRAIL).get(session), {"order_id": order_id}
+    ):
+        if kind == 0:
+            out["decisions"].append(dict(zip(fields, values, strict=True)))
+        else:
+            # The log's columns sit where the decision's do (_trail); rule_version is not one.
+            del values[3]
+            out["history"].append(dict(zip(names, values, strict=True)))
     return out
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    type_coerce,
     union,
     union_all,
 )
@@ -290,16 +291,33 @@ _LINES = Statements(
         .order_by(_L.order_id, _L.line_id)
     )
 )
+
+
 #: The order and its lines in one statement (the detail: :func:`detail`).
-_ONE_WITH_LINES = Statements(
-    lambda _d, _v: (
-        _select()
-        .outerjoin(SalesOrderLine.__table__, _L.order_id == _O.id)
-        .add_columns(*(_L[f].label(f"line_{f}") for f in LINE_FIELDS))
-        .where(_O.account_id == bindparam("account"), _O.order_no == bindparam("order_no"))
-        .order_by(_L.line_id)
+def _one_with_lines() -> Executable:
+    """The order (part 0) and then its lines (part 1), in one statement. A join would repeat
+    the order's columns on every line, and the driver would decode its JSON and timestamps
+    once per line (on SQLite that cost more than the statement saved); here each row has
+    either the order's columns or a line's, the rest null."""
+    line_cols = [_L[f] for f in LINE_FIELDS]
+    order = _select().where(
+        _O.account_id == bindparam("account"), _O.order_no == bindparam("order_no")
     )
-)
+    head = order.add_columns(
+        *(type_coerce(null(), c.type).label(f"line_{c.name}") for c in line_cols),
+        literal(0).label("part"),
+    )
+    lines = select(*(null() for _ in order.selected_columns), *line_cols, literal(1)).where(
+        _L.order_id == order.with_only_columns(_O.id).scalar_subquery()
+    )
+    both = union_all(head, lines).subquery()
+    return select(*(c for c in both.c if c.name != "part")).order_by(
+        both.c.part, both.c.line_line_id
+    )
+
+
+_ONE_WITH_LINES = Statements(lambda _d, _v: _one_with_lines())
+_HEAD_FIELDS = ("id", *ORDER_FIELDS, "warehouse")
 
 
 def _trail(said: bool) -> Executable:
@@ -487,12 +505,12 @@ def detail(
     ).all()
     if not rows:
         raise NotFoundError(N_("no order %(order)r"), order=order_no)
-    n = len(rows[0]) - len(LINE_FIELDS)
-    out = dict(zip(rows[0]._fields[:n], rows[0][:n], strict=True))
+    # The names as plain strings (a row's own names from a union are SQLAlchemy's
+    # ``quoted_name``, which the JSON encoder refuses as keys).
+    n = len(_HEAD_FIELDS)
+    out = dict(zip(_HEAD_FIELDS, rows[0][:n], strict=True))
     order_id = out.pop("id")
-    # An order without lines (none is made so; the outer join keeps it answering) has one
-    # row whose line columns are all null.
-    out["lines"] = [dict(zip(LINE_FIELDS, r[n:], strict=True)) for r in rows if r[n] is not None]
+    out["lines"] = [dict(zip(LINE_FIELDS, r[n:], strict=True)) for r in rows[1:]]
     fields, names = (SAID_FIELDS, LOG_SAID_FIELDS) if said else (DECISION_FIELDS, LOG_FIELDS)
     out["decisions"], out["history"] = [], []
     for kind, *values in session.execute(

@@ -183,6 +183,9 @@ class Account(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime]
+    #: Counts the changes of the account's audit rules and carriers (migration 0061): a hub
+    #: process keeps them loaded while this is unchanged (cloud/orders/rule_cache.py).
+    rules_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class User(Base):

@@ -79,7 +79,7 @@ def create_orders(
     comps = components_of(session, account_id, [c for c, k in kinds.items() if k == "bundle"])
     engine = Engine(session, account_id) if auto_audit else None
     gift_codes = (
-        {g.action["gift_sku"] for g in engine.rules if g.kind == "gift"} if engine else set()
+        {g.action["gift_sku"] for g in engine.views if g.kind == "gift"} if engine else set()
     )
     gift_skus = (
         {

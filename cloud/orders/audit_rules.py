@@ -36,10 +36,10 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cloud.db.models import Carrier, Rule, Task
+from cloud.db.models import Account, Carrier, Rule, Task
 from cloud.errors import N_, ConflictError, InvalidValue, NotFoundError
 from cloud.orders.reasons import (
     HELD_BY_OP,
@@ -283,6 +283,7 @@ def put_rule(
     )
     session.add(rule)
     session.flush()
+    bump_rules_version(session, account_id)
     return rule
 
 
@@ -299,6 +300,7 @@ def put_carrier(
         c.name, c.cost_cents, c.unreachable = body.name, body.cost_cents, list(body.unreachable)
         c.changed_by, c.changed_at = actor, now
     session.flush()
+    bump_rules_version(session, account_id)
     return c
 
 
@@ -559,42 +561,78 @@ class CarrierView:
     unreachable: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Ruleset:
+    """An account's carriers and current rules, their conditions validated: what an
+    :class:`Engine` applies. Never changed once made, so one may serve many requests
+    (cloud/orders/rule_cache.py keeps one per account in the process)."""
+
+    carriers: dict[str, CarrierView]
+    conditions: dict[int, list[Condition]]
+    #: Stored rules that cannot be evaluated (saved before the bounds of RuleIn): skipped,
+    #: each with a task and an alarm (``Engine._skipped``).
+    broken: dict[int, tuple[RuleView, str]]
+    views: tuple[RuleView, ...]
+    #: Each evaluable rule's place in the run order: (priority, rule_key).
+    priority: dict[int, tuple[int, str]]
+
+
+def load_ruleset(session: Session, account_id: int) -> Ruleset:
+    """Read and validate the account's carriers and current rules (two statements)."""
+    carriers = {
+        c.code: CarrierView(c.code, c.cost_cents, tuple(c.unreachable))
+        for c in list_carriers(session, account_id)
+    }
+    conditions: dict[int, list[Condition]] = {}
+    broken: dict[int, tuple[RuleView, str]] = {}
+    views: list[RuleView] = []
+    priority: dict[int, tuple[int, str]] = {}
+    for r in current_rules(session, account_id):
+        view = RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action)
+        try:
+            RuleIn.model_validate(
+                {
+                    "kind": r.kind,
+                    "name": r.name or "-",
+                    "conditions": r.conditions,
+                    "action": r.action,
+                }
+            )
+            conditions[r.id] = [Condition.model_validate(c) for c in r.conditions]
+        except (ValidationError, TypeError, ValueError) as err:
+            broken[r.id] = (view, _short(err))
+            continue
+        views.append(view)
+        priority[r.id] = (r.priority, r.rule_key)
+    return Ruleset(carriers, conditions, broken, tuple(views), priority)
+
+
+def bump_rules_version(session: Session, account_id: int) -> None:
+    """Mark the account's rules and carriers changed, in the transaction that changes them:
+    every hub process's cached :class:`Ruleset` of the account is read again (rule_cache)."""
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(rules_version=Account.rules_version + 1)
+    )
+
+
 class Engine:
     """The account's current rules and carriers, loaded once and applied to many orders."""
 
-    def __init__(self, session: Session, account_id: int) -> None:
+    def __init__(self, session: Session, account_id: int, ruleset: Ruleset | None = None) -> None:
         self.session, self.account_id = session, account_id
-        self.carriers = {
-            c.code: CarrierView(c.code, c.cost_cents, tuple(c.unreachable))
-            for c in list_carriers(session, account_id)
-        }
-        self.conditions: dict[int, list[Condition]] = {}
-        #: Stored rules that cannot be evaluated (saved before the bounds of RuleIn, or
-        #: failing on an order): skipped, each with a task and an alarm (``_broken``).
-        self.broken: dict[int, tuple[RuleView, str]] = {}
+        loaded = ruleset if ruleset is not None else load_ruleset(session, account_id)
+        # Copies: a dry run replaces one rule in its engine (rule_dry_run.py), and a
+        # ruleset from the cache is shared by every request of the process.
+        self.carriers = loaded.carriers
+        self.conditions = dict(loaded.conditions)
+        self.broken = dict(loaded.broken)
+        self.views = list(loaded.views)
+        self.priority = dict(loaded.priority)
         self._reported: set[int] = set()
         #: Rules that failed on the order being evaluated (reset for each order).
         self._failed: dict[int, tuple[RuleView, str]] = {}
-        self.rules: list[Rule] = []
-        for r in current_rules(session, account_id):
-            view = RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action)
-            try:
-                RuleIn.model_validate(
-                    {
-                        "kind": r.kind,
-                        "name": r.name or "-",
-                        "conditions": r.conditions,
-                        "action": r.action,
-                    }
-                )
-                self.conditions[r.id] = [Condition.model_validate(c) for c in r.conditions]
-            except (ValidationError, TypeError, ValueError) as err:
-                self.broken[r.id] = (view, _short(err))
-                continue
-            self.rules.append(r)
-        self.views = [
-            RuleView(r.id, r.kind, r.name, r.rule_key, r.version, r.action) for r in self.rules
-        ]
 
     def _match(self, rule: RuleView, facts: Facts) -> tuple[bool, Said]:
         why: list[Said] = []

@@ -126,8 +126,7 @@ def _proposed_engine(
     """The account's engine with ``body`` in place of the current version of ``key``, as
     ``version`` (the one it would become: its decisions cite ``key@version``)."""
     engine = Engine(session, account_id)
-    priority = {r.id: (r.priority, r.rule_key) for r in engine.rules}
-    engine.rules = [r for r in engine.rules if r.rule_key != key]
+    priority = engine.priority
     engine.views = [v for v in engine.views if v.rule_key != key]
     # A broken current version is replaced too: the proposal is what would run.
     engine.broken = {i: b for i, b in engine.broken.items() if b[0].rule_key != key}

@@ -19,17 +19,23 @@ from sqlalchemy import (
     BindParameter,
     CompoundSelect,
     FromClause,
+    Integer,
     Select,
     any_,
     bindparam,
     column,
     func,
     intersect,
+    literal,
+    null,
     or_,
     select,
     table,
+    type_coerce,
     union,
+    union_all,
 )
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, Executable
 
@@ -285,39 +291,66 @@ _LINES = Statements(
         .order_by(_L.order_id, _L.line_id)
     )
 )
-_ONE = Statements(
-    lambda _d, _v: _select().where(
+
+
+#: The order and its lines in one statement (the detail: :func:`detail`).
+def _one_with_lines() -> Executable:
+    """The order (part 0) and then its lines (part 1), in one statement. A join would repeat
+    the order's columns on every line, and the driver would decode its JSON and timestamps
+    once per line (on SQLite that cost more than the statement saved); here each row has
+    either the order's columns or a line's, the rest null."""
+    line_cols = [_L[f] for f in LINE_FIELDS]
+    order = _select().where(
         _O.account_id == bindparam("account"), _O.order_no == bindparam("order_no")
     )
-)
-_DECISIONS = Statements(
-    lambda _d, _v: (
-        select(*(_D[f] for f in DECISION_FIELDS))
-        .where(_D.order_id == bindparam("order_id"))
-        .order_by(_D.id)
+    head = order.add_columns(
+        *(type_coerce(null(), c.type).label(f"line_{c.name}") for c in line_cols),
+        literal(0).label("part"),
     )
-)
-_SAID = Statements(
-    lambda _d, _v: (
-        select(*(_D[f] for f in SAID_FIELDS))
-        .where(_D.order_id == bindparam("order_id"))
-        .order_by(_D.id)
+    lines = select(*(null() for _ in order.selected_columns), *line_cols, literal(1)).where(
+        _L.order_id == order.with_only_columns(_O.id).scalar_subquery()
     )
-)
-_HISTORY = Statements(
-    lambda _d, _v: (
-        select(*(_H[f] for f in LOG_FIELDS))
-        .where(_H.order_id == bindparam("order_id"))
-        .order_by(_H.id)
+    both = union_all(head, lines).subquery()
+    return select(*(c for c in both.c if c.name != "part")).order_by(
+        both.c.part, both.c.line_line_id
     )
-)
-_HISTORY_SAID = Statements(
-    lambda _d, _v: (
-        select(*(_H[f] for f in LOG_SAID_FIELDS))
-        .where(_H.order_id == bindparam("order_id"))
-        .order_by(_H.id)
+
+
+_ONE_WITH_LINES = Statements(lambda _d, _v: _one_with_lines())
+_HEAD_FIELDS = ("id", *ORDER_FIELDS, "warehouse")
+
+
+def _trail(said: bool) -> Executable:
+    """An order's decisions (kind 0) and history lines (kind 1), each in id order, in one
+    statement: the log's columns are put where the decision's of the same type are (check/
+    action, outcome/from_status, rule_key/to_status, reason, actor, created_at/at), with a
+    null for rule_version, which a log line does not have."""
+    extra = ("message", "params") if said else ()
+    decisions = select(
+        literal(0).label("kind"),
+        _D.id.label("row_id"),
+        *(_D[f] for f in (*DECISION_FIELDS, *extra)),
+    ).where(_D.order_id == bindparam("order_id"))
+    history = select(
+        literal(1),
+        _H.id,
+        _H.action,
+        _H.from_status,
+        _H.to_status,
+        cast_(null(), Integer),
+        _H.reason,
+        _H.actor,
+        _H.at,
+        *(_H[f] for f in extra),
+    ).where(_H.order_id == bindparam("order_id"))
+    trail = union_all(decisions, history).subquery()
+    return select(*(c for c in trail.c if c.name != "row_id")).order_by(
+        trail.c.kind, trail.c.row_id
     )
-)
+
+
+_TRAIL = Statements(lambda _d, _v: _trail(False))
+_TRAIL_SAID = Statements(lambda _d, _v: _trail(True))
 
 
 def _with_lines(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -460,26 +493,35 @@ def detail(
 ) -> dict[str, Any]:
     """One order with every audit decision (which rule fired, and why) and its history.
     ``said``: each decision's reason and each history line also as its message id and
-    parameters (for the pages; the API answers the English ``reason``)."""
+    parameters (for the pages; the API answers the English ``reason``).
+
+    Two statements (issue 20): the order with its lines, then its decisions and history
+    lines together. Every write of an order answers with this read, so it is most of
+    what a hold or a re-save costs after its own statements (docs/benchmarks.md)."""
     # Core reads do not autoflush: what this request changed must be visible to them.
     session.flush()
-    row = session.execute(
-        _ONE.get(session), {"account": account_id, "order_no": order_no}
-    ).one_or_none()
-    if row is None:
+    rows = session.execute(
+        _ONE_WITH_LINES.get(session), {"account": account_id, "order_no": order_no}
+    ).all()
+    if not rows:
         raise NotFoundError(N_("no order %(order)r"), order=order_no)
-    order_id = row.id
-    out = _with_lines(session, [row])[0]
-    fields, stmt = (SAID_FIELDS, _SAID) if said else (DECISION_FIELDS, _DECISIONS)
-    out["decisions"] = [
-        dict(zip(fields, r, strict=True))
-        for r in session.execute(stmt.get(session), {"order_id": order_id})
-    ]
-    names, history = (LOG_SAID_FIELDS, _HISTORY_SAID) if said else (LOG_FIELDS, _HISTORY)
-    out["history"] = [
-        dict(zip(names, r, strict=True))
-        for r in session.execute(history.get(session), {"order_id": order_id})
-    ]
+    # The names as plain strings (a row's own names from a union are SQLAlchemy's
+    # ``quoted_name``, which the JSON encoder refuses as keys).
+    n = len(_HEAD_FIELDS)
+    out = dict(zip(_HEAD_FIELDS, rows[0][:n], strict=True))
+    order_id = out.pop("id")
+    out["lines"] = [dict(zip(LINE_FIELDS, r[n:], strict=True)) for r in rows[1:]]
+    fields, names = (SAID_FIELDS, LOG_SAID_FIELDS) if said else (DECISION_FIELDS, LOG_FIELDS)
+    out["decisions"], out["history"] = [], []
+    for kind, *values in session.execute(
+        (_TRAIL_SAID if said else _TRAIL).get(session), {"order_id": order_id}
+    ):
+        if kind == 0:
+            out["decisions"].append(dict(zip(fields, values, strict=True)))
+        else:
+            # The log's columns sit where the decision's do (_trail); rule_version is not one.
+            del values[3]
+            out["history"].append(dict(zip(names, values, strict=True)))
     return out
 
 

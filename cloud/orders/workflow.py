@@ -19,7 +19,8 @@ from cloud.db.models import (
     Warehouse,
 )
 from cloud.errors import N_, ConflictError, InvalidError
-from cloud.orders.audit_rules import Engine, Facts, audit_day, order_total
+from cloud.orders import rule_cache
+from cloud.orders.audit_rules import Facts, audit_day, order_total
 from cloud.orders.core import (
     AT_EDGE,
     EDITABLE,
@@ -72,7 +73,7 @@ def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime
         seller_carrier=o.seller_carrier,
         skus=[ln.sku_code for ln in lines],
     )
-    v = Engine(session, o.account_id).evaluate(
+    v = rule_cache.engine(session, o.account_id).evaluate(
         facts,
         remark=o.buyer_remark,
         prices=[

@@ -248,3 +248,38 @@ def test_a_channel_runs_no_answer_said_in_chinese() -> None:
     assert run_error_in(said, en) == said
     for kept in ("isp.remote-service-error 服务不可用", "", None):
         assert run_error_in(kept, zh) == (kept or "")
+
+
+def test_every_sentence_a_channel_client_writes_is_said_in_chinese() -> None:
+    """Each failure sentence of the marketplace clients (cloud/channels/taobao/client.py,
+    shopify/client.py) reads in Chinese on the zh page, and exactly as stored on the English
+    one; Shopify's call has a space in it ("GET /admin/…")."""
+    from cloud.web import i18n
+    from cloud.web.channel_words import run_error_in
+
+    zh, en = i18n.translations("zh_CN").gettext, i18n.translations("en").gettext
+    shop = "GET /admin/api/2024-07/orders.json"
+    cases = {
+        f"{shop}: no answer (ReadTimeout)": f"{shop}：平台无应答（ReadTimeout）",
+        "taobao.trade.fullinfo.get: HTTP 502 answered text/html, not JSON": (
+            "taobao.trade.fullinfo.get：HTTP 502 返回的是 text/html，不是 JSON"
+        ),
+        "taobao.trades.sold.get: the answer is not one TOP envelope": (
+            "taobao.trades.sold.get：应答不是单一的 TOP 响应结构"
+        ),
+        "taobao.trades.sold.get: the answer has no trades_sold_get_response": (
+            "taobao.trades.sold.get：应答中没有 trades_sold_get_response"
+        ),
+        "taobao.trades.sold.get: an error_response that is not an object": (
+            "taobao.trades.sold.get：error_response 不是对象"
+        ),
+        f"{shop}: 429, the shop's call bucket is full": f"{shop}：429，店铺的调用额度已用满",
+        "taobao.trades.sold.get: TOP error 7 App Call Limited accesscontrol.limited-by-app-access-count": (
+            "taobao.trades.sold.get：TOP 返回错误 7 App Call Limited"
+            " accesscontrol.limited-by-app-access-count"
+        ),
+        f"{shop}: HTTP 503 {{'base': ['unavailable']}}": f"{shop}：HTTP 503 {{'base': ['unavailable']}}",
+    }
+    for stored, chinese in cases.items():
+        assert run_error_in(stored, zh) == chinese, stored
+        assert run_error_in(stored, en) == stored

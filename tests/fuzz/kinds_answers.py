@@ -282,7 +282,22 @@ _ORDER = {
     "line_items": [{"id": 1071823172, "sku": "SKU-A", "quantity": 1, "price": "199.00"}],
     "note_attributes": [{"name": "invoice_title", "value": "个人"}],
 }
-SHOPIFY_SAMPLES = [_json({"order": _ORDER}), _json({"errors": "Not Found"})]
+#: A paid order's fulfillment orders (Admin REST "FulfillmentOrder"), read right after the
+#: order (cloud/channels/shopify/orders.py ``fulfillment_orders``). The fuzzing transport
+#: answers every call with the one body, so a sample carries both answers' keys, and a
+#: mutation reaches both parsers.
+_FULFILLMENT_ORDERS = [
+    {
+        "id": 1046000778,
+        "assigned_location_id": 24826418,
+        "status": "open",
+        "line_items": [{"id": 1025578633, "line_item_id": 1071823172, "quantity": 1}],
+    }
+]
+SHOPIFY_SAMPLES = [
+    _json({"order": _ORDER, "fulfillment_orders": _FULFILLMENT_ORDERS}),
+    _json({"errors": "Not Found"}),
+]
 
 # --- the e-invoice provider (Nuonuo's shape) ------------------------------------------------
 

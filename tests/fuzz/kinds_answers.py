@@ -404,13 +404,22 @@ def _resigned(data: bytes) -> bytes:
     return f'{{"{name}":{node},"sign":"{signature}"}}'.encode()
 
 
+def _unsigned(data: bytes) -> bytes:
+    """The answer without its signature. The keys are made anew in each process, so a
+    sample's signature, and a status chosen by the whole answer, differed from run to run:
+    the one sample Alipay answers with a bill then drew an error status in about one run in
+    six, and "the valid samples are taken" failed (the CI of 2026-12-07 07:49)."""
+    cut = data.rfind(b',"sign":"')
+    return data if cut < 0 else data[:cut]
+
+
 def alipay_answers(data: bytes) -> None:
     from cloud.errors import DomainError
     from cloud.finance.bill_source import AlipayBills
 
     _platform, public, signer, bill = _alipay_world()
     source = AlipayBills(
-        _answering(_resigned(data), _status(data), then=bill),
+        _answering(_resigned(data), _status(_unsigned(data)), then=bill),
         "http://alipay.test/gateway.do",
         "2021000000000000",
         signer=signer,

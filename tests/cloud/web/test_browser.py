@@ -112,8 +112,11 @@ def test_search_by_phone_and_see_the_label(browser: Any, hub: str) -> None:
     page.fill("#q", "13800000001")  # the Hunan buyer's phone: only AUDITED (cloud/seed.py)
     page.select_option("#channel", "manual")
     page.click("form.filters button[type=submit]")
+    # The click returns once the navigation has committed, before the new list is parsed:
+    # counting then can see an empty table (the CI saw 0 rows once).
+    page.wait_for_url("**/web/orders?q=13800000001*")
     rows = page.locator("tbody tr")
-    assert rows.count() == 1 and AUDITED in rows.inner_text()
+    assert rows.count() == 1 and AUDITED in rows.inner_text(), page.locator("main").inner_text()
     _check(page, "orders-search")
     page.goto(f"{hub}/web/orders/{AUDITED}")
     if page.locator("button:text('下发仓库')").count():  # not released by an earlier test

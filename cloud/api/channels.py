@@ -4,10 +4,10 @@ and the shipment confirmations of an order (docs/channels.md)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, UnitsDep
@@ -72,6 +72,26 @@ class ShopOut(BaseModel):
     last_run: dict[str, Any] | None
 
 
+class ShopAddIn(BaseModel):
+    """A shop to download from. Taobao: ``app_key`` and ``app_secret`` are the app's, the
+    ``session_key`` the seller's authorisation; Shopify: ``app_key`` is the shop's myshopify
+    domain, ``session_key`` its access token, ``app_secret`` the app's (it signs the
+    webhooks). The secret and key are never given back by any route."""
+
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=shops.CODE_MAX)
+    platform: Literal["taobao", "shopify"] = "taobao"
+    api_url: str = Field(min_length=1, max_length=shops.URL_MAX)
+    app_key: str = Field(min_length=1, max_length=shops.APP_KEY_MAX)
+    app_secret: str = Field(min_length=1, max_length=shops.SECRET_MAX)
+    session_key: str = Field(min_length=1, max_length=shops.KEY_MAX)
+    #: Where the first download starts (with its zone).
+    start_from: AwareDatetime
+    sign_method: Literal["md5", "hmac", "hmac-sha256"] = "hmac-sha256"
+    interval_s: int = Field(default=300, ge=60, le=86_400)
+    schedule_enabled: bool = True
+
+
 class ScheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interval_s: int | None = Field(default=None, ge=60, le=86_400)
@@ -108,6 +128,51 @@ class ShipmentOut(BaseModel):
 @router.get("/shops")
 def list_shops(session: SessionDep, who: ChannelsRead) -> list[ShopOut]:
     return [ShopOut(**row) for row in shops.shops_overview(session, who.account_id)]
+
+
+@router.post("/shops", status_code=status.HTTP_201_CREATED)
+async def add_shop(
+    body: ShopAddIn, request: Request, units: UnitsDep, who: ChannelsWrite
+) -> ShopOut:
+    """Add a shop: its first download is due at once, from ``start_from``. 409 when the
+    seller has a shop of that code; 422 naming a field the marketplace could not have given."""
+
+    def write(s: Session) -> ShopOut:
+        shops.add_shop(s, who.account_id, shop_in(body), datetime.now(UTC))
+        schedule.set_schedule(
+            s, who.account_id, body.code, interval_s=body.interval_s, enabled=body.schedule_enabled
+        )
+        s.flush()
+        (row,) = [r for r in shops.shops_overview(s, who.account_id) if r["code"] == body.code]
+        return ShopOut(**row)
+
+    out = await units.write(write)
+    worker = getattr(request.app.state, "channels", None)
+    if worker is not None:  # committed: this process's scheduler looks now
+        worker.wake()
+    return out
+
+
+def shop_in(body: ShopAddIn) -> shops.ShopIn:
+    return shops.ShopIn(
+        code=body.code,
+        api_url=body.api_url,
+        app_key=body.app_key,
+        app_secret=body.app_secret,
+        session_key=body.session_key,
+        start_from=body.start_from,
+        platform=body.platform,
+        sign_method=body.sign_method,
+    )
+
+
+@router.get("/shops/{code}/couriers")
+def list_couriers(code: ShopCode, session: SessionDep, who: ChannelsRead) -> list[dict[str, str]]:
+    """Our couriers as the shop's marketplace names them (set with ``PUT …/couriers/{carrier}``)."""
+    return [
+        {"shop": code, "carrier": r.carrier, "company_code": r.company_code}
+        for r in shipments.couriers_of(session, who.account_id, code)
+    ]
 
 
 @router.put("/shops/{code}/schedule")

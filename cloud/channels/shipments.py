@@ -215,6 +215,18 @@ def map_courier(
     return row
 
 
+def couriers_of(session: Session, account_id: int, code: str) -> list[ChannelCourier]:
+    """The shop's courier codes, by our courier's code (404 for another seller's shop)."""
+    shop = shop_by_code(session, account_id, code)
+    return list(
+        session.execute(
+            select(ChannelCourier)
+            .where(ChannelCourier.shop_id == shop.id)
+            .order_by(ChannelCourier.carrier)
+        ).scalars()
+    )
+
+
 def of_order(session: Session, account_id: int, order_no: str) -> list[ChannelShipment]:
     """An order's confirmations to its marketplace, oldest first."""
     order_id = orders.get(session, account_id, order_no, lock=False).id

@@ -36,7 +36,56 @@ class ShopIn:
     sign_method: str = "hmac-sha256"
 
 
+#: Column widths of ``channel_shop`` (cloud/db/models.py): longer is refused, never cut.
+CODE_MAX, URL_MAX, APP_KEY_MAX, SECRET_MAX = 64, 300, 64, 200
+
+
+def _plain(text: str) -> bool:
+    """No spaces or control characters: credentials are pasted, and a stray space or line
+    break would make every signature fail later instead of now."""
+    return not any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+def _check_new(body: ShopIn) -> None:
+    code = body.code
+    if not code.strip() or code != code.strip() or len(code) > CODE_MAX:
+        raise InvalidError(
+            N_("the shop's code must be 1 to %(max)s characters, without spaces at either end"),
+            "code",
+            max=CODE_MAX,
+        )
+    if any(ord(c) < 32 or ord(c) == 127 or c in "/?#" for c in code):
+        # It names the shop in every page's and route's path (/channels/{code}).
+        raise InvalidError(
+            N_("the shop's code may not hold control characters, “/”, “?” or “#”"), "code"
+        )
+    if len(body.api_url) > URL_MAX or not _plain(body.api_url):
+        raise InvalidError(
+            N_("api_url must be an http(s) URL of at most %(max)s characters"),
+            "api_url",
+            max=URL_MAX,
+        )
+    for field, value, most in (
+        ("app_key", body.app_key, APP_KEY_MAX),
+        ("app_secret", body.app_secret, SECRET_MAX),
+        ("session_key", body.session_key, KEY_MAX),
+    ):
+        if not value or len(value) > most or not _plain(value):
+            raise InvalidError(
+                N_(
+                    "%(field)s must be 1 to %(max)s characters without spaces (as the marketplace gave it)"
+                ),
+                field,
+                field=field,
+                max=most,
+            )
+
+
 def add_shop(session: Session, account_id: int, body: ShopIn, now: datetime) -> ChannelShop:
+    """A new shop, due for its first download at once (from ``start_from``). A field the
+    marketplace could not have given (empty, too long, spaces in a key) is a 422 naming it,
+    and nothing is written; a code the seller already has is a 409."""
+    _check_new(body)
     if body.platform not in PLATFORMS:
         raise InvalidError(
             N_("no adapter for platform %(platform)r yet"), "platform", platform=body.platform

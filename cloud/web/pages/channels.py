@@ -30,6 +30,8 @@ from cloud.channels import (
     views,
 )
 from cloud.errors import N_, InvalidError
+from cloud.orders import audit_rules
+from cloud.orders.audit_rules import CHINA
 from cloud.web.deps import ChannelsAction, ChannelsPage
 from cloud.web.render import render
 from cloud.web.session import PREFIX, WebUser
@@ -81,7 +83,68 @@ def _overview(
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
 def shop_list(request: Request, user: ChannelsPage, session: SessionDep) -> Response:
     rows = _overview(session, user.who.account_id, datetime.now(UTC))
-    return render(request, "channels.html", {"shops": rows}, user=user)
+    return render(
+        request,
+        "channels.html",
+        {"shops": rows, "platforms": shops.PLATFORMS, "sign_methods": shops.SIGN_METHODS},
+        user=user,
+    )
+
+
+def _start_from(text: str) -> datetime:
+    """The form's ``datetime-local`` is the seller's wall clock: China time, as every time on
+    these pages is shown (cloud/web/render.py ``when``)."""
+    try:
+        return datetime.fromisoformat(text.strip()).replace(tzinfo=CHINA)
+    except ValueError:
+        raise InvalidError(
+            N_("start_from takes a date and time, not “%(text)s”"), "start_from", text=text[:30]
+        ) from None
+
+
+def _choice(form: Any, name: str, allowed: tuple[str, ...]) -> str:
+    text = str(form.get(name, ""))
+    if text not in allowed:
+        raise InvalidError(
+            N_("%(field)s must be one of %(allowed)s"),
+            name,
+            field=name,
+            allowed=", ".join(allowed),
+        )
+    return text
+
+
+@router.post("", include_in_schema=False)
+async def add_shop(request: Request, user: ChannelsAction, units: UnitsDep) -> Response:
+    """As ``POST /api/v1/channels/shops``: a new shop, its schedule on, its first download
+    due at once. A field the marketplace could not have given is a 422 with its sentence, a
+    code the seller has already a 409; nothing is written then."""
+    form = await request.form()
+    body = shops.ShopIn(
+        code=str(form.get("code", "")),
+        api_url=str(form.get("api_url", "")).strip(),
+        app_key=str(form.get("app_key", "")).strip(),
+        app_secret=str(form.get("app_secret", "")).strip(),
+        session_key=str(form.get("session_key", "")).strip(),
+        start_from=_start_from(str(form.get("start_from", ""))),
+        platform=_choice(form, "platform", shops.PLATFORMS),
+        sign_method=_choice(form, "sign_method", shops.SIGN_METHODS),
+    )
+    minutes = _whole(form, "interval_min", 1, 1440)
+    account_id = user.who.account_id
+
+    def write(s: Session) -> int:
+        shop = shops.add_shop(s, account_id, body, datetime.now(UTC))
+        schedule.set_schedule(s, account_id, body.code, interval_s=minutes * 60, enabled=True)
+        return shop.id
+
+    await units.write(write)
+    worker = getattr(request.app.state, "channels", None)
+    if worker is not None:  # committed: this process's scheduler looks now
+        worker.wake()
+    return RedirectResponse(
+        f"{PREFIX}/channels/{quote(body.code, safe='')}?added=1", status_code=303
+    )
 
 
 def _runs_context(session: Session, user: WebUser, code: str) -> dict[str, Any]:
@@ -135,6 +198,8 @@ def _later_context(session: Session, account_id: int, code: str) -> dict[str, An
             else None
         ),
         "warehouses": stock_locations.warehouse_codes(session, account_id),
+        "couriers": shipments.couriers_of(session, account_id, code),
+        "carriers": [c.code for c in audit_rules.list_carriers(session, account_id)],
     }
 
 
@@ -150,6 +215,54 @@ def _whole(form: Any, name: str, lo: int, hi: int) -> int:
             text=text[:20],
         )
     return int(text)
+
+
+@router.post("/{code}/schedule", include_in_schema=False)
+async def save_schedule(
+    request: Request, code: ShopCode, user: ChannelsAction, units: UnitsDep
+) -> Response:
+    """As ``PUT /api/v1/channels/shops/{code}/schedule``: on/off and the interval in minutes
+    (1 to 1,440); a bad figure is a 422 with its sentence and nothing changes."""
+    form = await request.form()
+    enabled = form.get("enabled") == "on"
+    minutes = _whole(form, "interval_min", 1, 1440)
+    account_id = user.who.account_id
+    await units.write(
+        lambda s: (
+            schedule.set_schedule(s, account_id, code, interval_s=minutes * 60, enabled=enabled).id
+        )
+    )
+    return RedirectResponse(
+        f"{PREFIX}/channels/{quote(code, safe='')}?scheduled=1", status_code=303
+    )
+
+
+@router.post("/{code}/couriers", include_in_schema=False)
+async def map_courier(
+    request: Request, code: ShopCode, user: ChannelsAction, units: UnitsDep
+) -> Response:
+    """As ``PUT /api/v1/channels/shops/{code}/couriers/{carrier}``: our courier as the
+    marketplace names it, which each shipment confirmation sends (an empty or overlong code,
+    or a courier the seller does not have, is a 422; nothing changes)."""
+    form = await request.form()
+    carrier = str(form.get("carrier", "")).strip()
+    company = str(form.get("company_code", "")).strip()
+    if len(company) > 64:
+        raise InvalidError(
+            N_("the marketplace's courier code is at most 64 characters"), "company_code"
+        )
+    account_id = user.who.account_id
+
+    def write(s: Session) -> str:
+        shops.shop_by_code(s, account_id, code)  # 404 for another seller's shop first
+        if carrier not in {c.code for c in audit_rules.list_carriers(s, account_id)}:
+            raise InvalidError(N_("no courier %(carrier)s"), "carrier", carrier=carrier[:64])
+        return shipments.map_courier(s, account_id, code, carrier, company).carrier
+
+    await units.write(write)
+    return RedirectResponse(
+        f"{PREFIX}/channels/{quote(code, safe='')}?couriers=1#couriers", status_code=303
+    )
 
 
 @router.post("/{code}/stock-policy", include_in_schema=False)

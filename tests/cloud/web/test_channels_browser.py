@@ -14,6 +14,7 @@ import pytest
 
 from cloud.app import create_app
 from cloud.channels import shops
+from cloud.orders.audit_rules import CHINA
 from cloud.seed import seed_demo
 from cloud.settings import Settings
 from simulators.marketplace.app import MarketplaceApp, serve
@@ -29,10 +30,18 @@ SKU = "MKING IPAD AIR2 金甲系列皮套-金色"  # in the demo seller's catalo
 
 
 @pytest.fixture
-def hub(tmp_path: Any) -> Iterator[str]:
+def hub(hub_and_sim: tuple[str, str]) -> str:
+    return hub_and_sim[0]
+
+
+@pytest.fixture
+def hub_and_sim(tmp_path: Any) -> Iterator[tuple[str, str]]:
+    """The hub's address and the simulator's TOP gateway (it serves a second seller,
+    ``sim-session-2``, that no shop of the hub downloads yet)."""
     # The hub signs with the wall clock, so the simulator's clock is set to it.
     market = Market(seed=7, now=time.time() - 900, skus=(SKU,))
     market.add_shop("12345678", "sim-secret", "sim-session", "browser-shop")
+    market.add_shop("12345678", "sim-secret", "sim-session-2", "browser-shop-2")
     market.advance(840, rate=0.05)
     server = serve(MarketplaceApp(market), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -64,7 +73,7 @@ def hub(tmp_path: Any) -> Iterator[str]:
                     now,
                 )
                 shop.schedule_enabled = False  # only the button's "download now" runs it
-            yield base
+            yield base, f"http://127.0.0.1:{server.server_port}/router/rest"
     finally:
         server.shutdown()
         server.server_close()
@@ -89,4 +98,40 @@ def test_download_now_and_see_the_run_end(browser: Any, hub: str) -> None:
     _check(page, "channel-shop")
     page.goto(f"{hub}/web/channels")
     assert "正常" in page.inner_text("main") and "尚未下载" not in page.inner_text("main")
+    page.context.close()
+
+
+def test_add_a_shop_on_the_page_and_see_its_first_download(
+    browser: Any, hub_and_sim: tuple[str, str]
+) -> None:
+    """A seller adds the second shop with the form, as a person types it; the hub's own
+    scheduler downloads it at once (due on adding), and its orders come in; then the schedule
+    is switched off on the shop's page."""
+    hub, sim = hub_and_sim
+    page = _page(browser, hub, "admin")
+    page.goto(f"{hub}/web/channels")
+    page.fill("#shop-code", "天猫二店")
+    page.fill("#shop-url", sim)
+    page.fill("#shop-key", "12345678")
+    page.fill("#shop-secret", "sim-secret")
+    page.fill("#shop-session", "sim-session-2")
+    start = datetime.now(UTC).astimezone(CHINA) - timedelta(minutes=20)
+    page.fill("#shop-start", start.strftime("%Y-%m-%dT%H:%M"))
+    page.fill("#shop-interval", "1")
+    _check(page, "channels-add")
+    page.click("button:text('添加店铺')")
+    page.wait_for_url("**?added=1")
+    assert "店铺已添加" in page.inner_text("main")
+    deadline = time.monotonic() + 30
+    while "正常" not in page.locator("#channel-runs").inner_text():
+        assert time.monotonic() < deadline, page.inner_text("main")
+        time.sleep(0.5)
+        page.reload()
+    cells = page.locator("#channel-runs tbody tr").first.locator("td").all_inner_texts()
+    assert int(cells[6].split("/")[0]) > 0, cells  # the second seller's orders came in
+    page.uncheck("input[name=enabled]:near(:text('按计划下载'))")
+    page.click("button:text('保存计划')")
+    page.wait_for_url("**?scheduled=1")
+    assert "关闭（仅立即下载）" in page.inner_text("dl.facts")
+    _check(page, "channel-added")
     page.context.close()

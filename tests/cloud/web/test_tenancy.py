@@ -274,6 +274,9 @@ ROUTES = {
     ("POST", "/web/finance/wechat-jobs/{mchid}/resume"): "test_wechat_pages.py: 404, unchanged",
     ("POST", "/web/finance/wechat-jobs/{mchid}/refetch"): "test_wechat_pages.py: 404, unchanged",
     ("POST", "/web/channels/{code}/download"): "test_channel_pages.py: 404, nothing queued",
+    ("POST", "/web/channels"): "test_channel_shop_forms.py: a shop in the caller's account only",
+    ("POST", "/web/channels/{code}/schedule"): "test_channel_shop_forms.py: 404, unchanged",
+    ("POST", "/web/channels/{code}/couriers"): "test_channel_shop_forms.py: 404, unchanged",
     ("POST", "/web/channels/{code}/stock-policy"): "test_channel_later_pages.py: 404, unchanged",
     ("POST", "/web/channels/{code}/skus"): "test_channel_later_pages.py: 404, nothing mapped",
     ("POST", "/web/channels/{code}/locations"): (

@@ -47,7 +47,7 @@ SKU_CODE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"
 AS_THEY_ARE = {
     *("SKU", "CSV", "Excel", "xlsx", "GTIN", "EAN", "JSON", "API", "APIv", "ID", "MB", "KB"),
     *("RFID", "ASN", "PDA", "URL", "gzip", "zip", "pem", "YYYY", "MM", "DD", "GB", "kg"),
-    *("XLSX", "UTF", "SessionKey", "SF", "ZTO", "HTKY"),
+    *("XLSX", "UTF", "SessionKey", "AppKey", "AppSecret", "SF", "ZTO", "HTKY"),
     *("Shopify", "taobao", "Taobao", "WeChat", "Pay", "PNG", "HTTP", "HTTPS", "QR", "PDF"),
 }
 #: Routes that render no page of their own: a redirect, the language cookie, files.

@@ -1,0 +1,223 @@
+"""A shop added, scheduled and given its courier codes from the dashboard and the API
+(docs/channels.md "Dashboard"): the page and ``POST /api/v1/channels/shops`` call the one
+domain function; every refusal is a sentence and writes nothing; a reader and a forged form
+are refused; another seller's shop is not found; the secret and the key are never shown."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from cloud.db.models import ChannelCourier, ChannelShop
+from tests.cloud.conftest import login
+from tests.cloud.web.conftest import add_user
+from tests.cloud.web.test_channel_pages import EN, seed_shop
+
+FORM = {
+    "code": "淘宝旗舰店",
+    "platform": "taobao",
+    "api_url": "http://127.0.0.1:9/router/rest",
+    "app_key": "12345678",
+    "app_secret": "app-secret-1",
+    "session_key": "session-key-1",
+    "sign_method": "hmac",
+    "start_from": "2026-11-11T00:00",
+    "interval_min": "10",
+}
+
+
+def _shops(app: TestClient) -> list[tuple[Any, ...]]:
+    with app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        return [
+            tuple(r)
+            for r in s.execute(
+                select(
+                    ChannelShop.account_id,
+                    ChannelShop.code,
+                    ChannelShop.platform,
+                    ChannelShop.app_key,
+                    ChannelShop.app_secret,
+                    ChannelShop.session_key,
+                    ChannelShop.sign_method,
+                    ChannelShop.interval_s,
+                    ChannelShop.schedule_enabled,
+                    ChannelShop.start_from,
+                ).order_by(ChannelShop.id)
+            )
+        ]
+
+
+def test_add_a_shop_on_the_page_and_every_bad_field_is_refused_with_nothing_written(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    a = browser_client()
+    page = a.get("/web/channels").text
+    assert "添加店铺" in page and 'type="password"' in page
+    post = lambda form, **kw: a.post(  # noqa: E731
+        "/web/channels", data={"csrf": a.csrf, **form}, headers=EN, **kw
+    )  # type: ignore[attr-defined]
+
+    bad = {
+        "code": ("a/b", "“/”"),
+        "app_key": ("two words", "app_key must be 1 to 64 characters without spaces"),
+        "app_secret": ("", "app_secret must be 1 to 200"),
+        "session_key": ("x" * 301, "session_key must be 1 to 300"),
+        "api_url": ("ftp://example.com", "api_url must be an http(s) URL"),
+        "platform": ("ebay", "platform must be one of taobao, shopify"),
+        "sign_method": ("sha1", "sign_method must be one of md5, hmac, hmac-sha256"),
+        "start_from": ("yesterday", "start_from takes a date and time"),
+        "interval_min": ("0", "interval_min takes a whole number from 1 to 1440"),
+    }
+    for field, (value, sentence) in bad.items():
+        r = post({**FORM, field: value})
+        assert r.status_code == 422 and sentence in r.text, (field, r.status_code, r.text[-400:])
+    assert post({**FORM, "code": " padded"}).status_code == 422
+    assert a.post("/web/channels", data={**FORM, "csrf": "forged"}).status_code == 403
+    assert _shops(demo_app) == []
+
+    r = post(FORM, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"].endswith("?added=1")
+    ((_acct, code, platform, key, secret, session, sign, interval, on, start),) = _shops(demo_app)
+    assert (code, platform, key, secret, session, sign) == (
+        "淘宝旗舰店",
+        "taobao",
+        "12345678",
+        "app-secret-1",
+        "session-key-1",
+        "hmac",
+    )
+    assert (interval, on) == (600, True)
+    # 2026-11-11 00:00 China time is 2026-11-10 16:00 UTC (SQLite gives it back naive).
+    assert start.replace(tzinfo=None).isoformat() == "2026-11-10T16:00:00"
+    shown = a.get(r.headers["location"]).text
+    assert "店铺已添加" in shown and "app-secret-1" not in shown and "session-key-1" not in shown
+
+    again = post(FORM)
+    assert again.status_code == 409 and "exists already" in again.text
+    assert len(_shops(demo_app)) == 1
+
+    # A reader has no form and is refused; another seller may use the same code for a
+    # shop of their own, which leaves the first seller's shop as it was.
+    add_user(demo_app, "demo", "reader", "readonly")
+    reader = browser_client("demo", "reader")
+    assert "添加店铺" not in reader.get("/web/channels").text
+    r = reader.post("/web/channels", data={"csrf": reader.csrf, **FORM, "code": "r1"})  # type: ignore[attr-defined]
+    assert r.status_code == 403
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    r = b.post(
+        "/web/channels",
+        data={"csrf": b.csrf, **FORM, "app_secret": "b-secret"},  # type: ignore[attr-defined]
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    rows = _shops(demo_app)
+    assert len(rows) == 2 and rows[0][0] != rows[1][0] and rows[0][4] == "app-secret-1"
+    assert FORM["code"] in b.get("/web/channels").text
+
+
+def test_schedule_and_courier_codes_on_the_shops_page(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    seed_shop(demo_app, failed_shipment=False)
+    a = browser_client()
+    page = a.get("/web/channels/tb1").text
+    assert "保存计划" in page and "快递公司代码" in page and "还没有快递公司代码" in page
+
+    post = lambda path, form: a.post(  # noqa: E731
+        f"/web/channels/tb1/{path}", data={"csrf": a.csrf, **form}, headers=EN
+    )  # type: ignore[attr-defined]
+    for minutes in ("0", "1441", "five", ""):
+        r = post("schedule", {"enabled": "on", "interval_min": minutes})
+        assert r.status_code == 422 and "interval_min" in r.text
+    assert _shops(demo_app)[0][7:9] == (300, True)
+    r = post("schedule", {"interval_min": "30"})  # the box unticked: off
+    assert r.status_code == 200 and "The schedule is saved." in r.text
+    assert _shops(demo_app)[0][7:9] == (1800, False)
+
+    def couriers() -> list[tuple[str, str]]:
+        with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+            return [
+                (c.carrier, c.company_code)
+                for c in s.execute(select(ChannelCourier).order_by(ChannelCourier.carrier))
+                .scalars()
+                .all()
+            ]
+
+    assert post("couriers", {"carrier": "NOPE", "company_code": "X"}).status_code == 422
+    assert post("couriers", {"carrier": "SF", "company_code": ""}).status_code == 422
+    assert post("couriers", {"carrier": "SF", "company_code": "Y" * 65}).status_code == 422
+    assert couriers() == []
+    r = post("couriers", {"carrier": "SF", "company_code": "SF-TB"})
+    assert r.status_code == 200 and "The courier code is saved." in r.text
+    assert "SF-TB" in r.text
+    post("couriers", {"carrier": "SF", "company_code": "SF2"})  # a second save replaces it
+    assert couriers() == [("SF", "SF2")]
+
+    # Another seller's admin: the shop is not theirs to find; nothing changes.
+    add_user(demo_app, "other", "boss", "admin")
+    b = browser_client("other", "boss")
+    for path, form in (
+        ("schedule", {"enabled": "on", "interval_min": "5"}),
+        ("couriers", {"carrier": "SF", "company_code": "STOLEN"}),
+    ):
+        r = b.post(f"/web/channels/tb1/{path}", data={"csrf": b.csrf, **form})  # type: ignore[attr-defined]
+        assert r.status_code == 404, path
+    assert _shops(demo_app)[0][7:9] == (1800, False) and couriers() == [("SF", "SF2")]
+
+
+def test_the_api_adds_a_shop_and_lists_its_courier_codes(demo_app: TestClient) -> None:
+    admin = login(demo_app, "admin", account="demo")
+    body = {
+        "code": "shop-api",
+        "platform": "shopify",
+        "api_url": "http://127.0.0.1:9",
+        "app_key": "acme.myshopify.com",
+        "app_secret": "whsec",
+        "session_key": "shpat_1",
+        "start_from": "2026-11-11T00:00:00+08:00",
+        "interval_s": 120,
+    }
+    for change, status in (
+        ({"start_from": "2026-11-11T00:00:00"}, 422),  # no zone
+        ({"platform": "ebay"}, 422),
+        ({"interval_s": 30}, 422),
+        ({"app_secret": "two words"}, 422),
+        ({"code": "a/b"}, 422),
+        ({"extra": 1}, 422),
+    ):
+        r = demo_app.post("/api/v1/channels/shops", json={**body, **change}, headers=admin)
+        assert r.status_code == status, (change, r.text)
+    with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
+        assert s.execute(select(func.count()).select_from(ChannelShop)).scalar_one() == 0
+
+    r = demo_app.post("/api/v1/channels/shops", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert (out["code"], out["platform"], out["interval_s"], out["status"]) == (
+        "shop-api",
+        "shopify",
+        120,
+        "active",
+    )
+    assert "whsec" not in r.text and "shpat_1" not in r.text
+    dup = demo_app.post("/api/v1/channels/shops", json=body, headers=admin)
+    assert dup.status_code == 409 and "exists already" in dup.json()["detail"]
+
+    add_user(demo_app, "demo", "reader", "readonly")
+    reader = login(demo_app, "reader", account="demo")
+    r = demo_app.post("/api/v1/channels/shops", json={**body, "code": "r"}, headers=reader)
+    assert r.status_code == 403
+    r = demo_app.put(
+        "/api/v1/channels/shops/shop-api/couriers/SF", json={"company_code": "SF"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    listed = demo_app.get("/api/v1/channels/shops/shop-api/couriers", headers=reader)
+    assert listed.json() == [{"shop": "shop-api", "carrier": "SF", "company_code": "SF"}]
+    add_user(demo_app, "other", "boss", "admin")
+    boss = login(demo_app, "boss", account="other")
+    assert demo_app.get("/api/v1/channels/shops/shop-api/couriers", headers=boss).status_code == 404

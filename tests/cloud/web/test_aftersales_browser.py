@@ -59,6 +59,7 @@ def test_aftersales_pages_pass_axe(browser: Any, hub: tuple[str, str]) -> None:
     assert axe_violations(page) == []
     screenshot(page, "dashboard-aftersales")
     page.click(f"a[href='/web/aftersales/{number}']")
+    page.wait_for_load_state()  # the click returns at the commit
     assert page.text_content("#status") == "已收货"
     assert axe_violations(page) == []
     screenshot(page, "dashboard-aftersales-request")

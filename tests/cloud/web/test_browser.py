@@ -80,6 +80,7 @@ def test_log_in_walk_the_audit_queue_and_release(browser: Any, hub: str) -> None
     assert "日期" in legend and "Time" not in legend, legend  # uPlot's own word, replaced
     _check(page, "home")
     page.click("nav >> text=订单审核")
+    page.wait_for_load_state()  # the click returns at the commit
     assert HELD in page.inner_text("main")
     _check(page, "audit")
     page.click(f"a:text-is('{AUDITED}')")

@@ -35,6 +35,7 @@ def test_upload_an_import_with_two_bad_rows_and_see_the_report(browser: Any, hub
     upload = [{"name": "skus.csv", "mimeType": "text/csv", "buffer": FILE}]
     page.set_input_files("#file", files=upload)
     page.click("button:has-text('导入')")
+    page.wait_for_load_state()  # the click returns at the commit
     assert page.is_visible("#too-large") and "/imports/" not in page.url
     assert "文件大于 20 MB" in page.inner_text("#too-large")
     page.eval_on_selector("#import-form", f"f => f.dataset.maxBytes = '{limit}'")
@@ -73,6 +74,7 @@ def test_create_a_sku_then_delete_it(browser: Any, hub: str) -> None:  # noqa: F
     page.fill("#f-name", "浏览器新品")
     page.fill("#f-barcodes", "WEBNEW0001")
     page.click("button:has-text('创建')")
+    page.wait_for_load_state()  # the click returns at the commit
     alert = page.inner_text("[role=alert]")
     assert "未创建" in alert and "商品资料中已有 SKU GIFT 贴膜" in alert, alert
     assert page.input_value("#f-name") == "浏览器新品"

@@ -82,6 +82,7 @@ def hub_and_sim(tmp_path: Any) -> Iterator[tuple[str, str]]:
 def test_download_now_and_see_the_run_end(browser: Any, hub: str) -> None:
     page = _page(browser, hub, "admin")
     page.click("nav >> text=渠道")
+    page.wait_for_load_state()  # the click returns at the commit
     assert "tb-browser" in page.inner_text("main") and "尚未下载" in page.inner_text("main")
     _check(page, "channels")
     page.click("a:text-is('tb-browser')")

@@ -88,6 +88,7 @@ def test_pay_a_supplier_and_print_its_statement(browser: Any, hub: str) -> None:
     page.click("a:text-is('SUP1')")
     page.fill("#party", "SUP1")
     page.click("button:text('显示')")
+    page.wait_for_load_state()  # the click returns at the commit
     main = page.inner_text("main")
     assert "供应商对账单" in main and "sp:PAY-B1" in main and "-88.80" in main
     _check(page, "finance-statement")
@@ -117,10 +118,12 @@ def test_pay_a_supplier_and_print_its_statement(browser: Any, hub: str) -> None:
     _check(page, "finance-wechat-job")
     page.goto(f"{hub}/web/finance/fundflow-bills")
     page.click("a:text-is('ff-1111.csv')")
+    page.wait_for_load_state()  # the click returns at the commit
     main = page.inner_text("main")
     assert "提现 不在交易账单中" in main and "未匹配" in main and "资金流水未匹配" not in main
     _check(page, "finance-fundflow-bill")
     page.click("#task a")
+    page.wait_for_load_state()  # the click returns at the commit
     assert "资金流水未匹配" in page.inner_text("main")
     page.goto(f"{hub}/web/finance/orders?order_no=JY1300002")
     assert "118.00" in page.inner_text("#paid")
@@ -138,6 +141,7 @@ def test_pay_a_supplier_and_print_its_statement(browser: Any, hub: str) -> None:
     page.fill("#refund-amount", "108.01")
     page.fill("#refund-reason", "多退")
     page.click("button:text('退款')")
+    page.wait_for_load_state()  # the click returns at the commit
     assert "超过了已付的 108.00" in page.inner_text("main")
     page.goto(f"{hub}/web/finance/orders?order_no=JY1300002")
     assert page.inner_text("#refunded") == "10.00"

@@ -81,6 +81,7 @@ def test_a_po_made_on_the_form_and_a_serials_timeline(browser: Any, hub: str) ->
     page.wait_for_url(f"{hub}/web/")
     page.goto(f"{hub}/web/stock")
     page.click("a:text-is('采购单')")
+    page.wait_for_load_state()  # the click returns at the commit
     assert "PO-2026-001" in page.inner_text("main")
     assert axe_violations(page) == []
     screenshot(page, "purchase-orders")

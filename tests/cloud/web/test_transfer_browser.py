@@ -97,10 +97,12 @@ def test_the_transfer_pages_audit_and_ship(browser: Any, hub: str) -> None:
     page.wait_for_url(f"{hub}/web/")
     page.goto(f"{hub}/web/stock")
     page.click("text=调拨单")
+    page.wait_for_load_state()  # the click returns at the commit
     assert "DB-2026-001" in page.inner_text("main")
     assert axe_violations(page) == []
     screenshot(page, "transfers-list")
     page.click("a:text-is('DB-2026-001')")
+    page.wait_for_load_state()  # the click returns at the commit
     assert "固定成本" in page.inner_text("main") and "37.50" in page.inner_text("main")
     page.click("button:text('出库审核')")
     page.wait_for_selector("text=调出仓出库")

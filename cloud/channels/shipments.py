@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import shops, stock_locations
+from cloud.channels import shops, split_shipments, stock_locations
 from cloud.channels.ports import AuthRejected, ChannelError, Retryable, ShipmentConfirmer
 from cloud.channels.shops import shop_by_code
 from cloud.db.engine import transaction
@@ -121,7 +121,10 @@ def drain(
             # The parcel's lines, when it is one of the orders of a trade Shopify split
             # between locations: it fulfils only its own fulfillment order.
             lines = None
-            if _split_by_location(s, row.shop_id, ext):
+            if shop.platform == "taobao":
+                # A parcel of a trade a person split: the sub-orders it confirms.
+                lines = split_shipments.part_of(s, row.shop_id, ext, row.order_id, row_id)
+            elif _split_by_location(s, row.shop_id, ext):
                 lines = {
                     str(lid): int(q)
                     for lid, q in s.execute(
@@ -131,7 +134,11 @@ def drain(
                     ).all()
                 }
         state, error, parked = "done", None, False
-        if shop.status == "needs_reauth":
+        if lines == {} and shop.platform == "taobao":
+            # Every sub-order this parcel carries is confirmed by a later one of the trade's
+            # parcels (split_shipments.py): nothing to send for it.
+            error = "nothing to confirm on its own: its sub-orders go with a later parcel"
+        elif shop.status == "needs_reauth":
             state, error = "pending", f"the shop needs re-authorisation: {shop.status_reason}"
             parked = True
         else:
@@ -166,6 +173,10 @@ def drain(
                 state, error = "failed", f"gave up after {attempts + 1} attempts: {error}"
                 values["error"] = error
             values["state"] = state
+            if lines is not None and shop.platform == "taobao":
+                # Kept from the first try on: a retry sends the same part, and the trade's
+                # later parcels leave it out (split_shipments.py).
+                values["sub_tids"] = split_shipments.joined(lines)
             if state == "pending":
                 values["next_try_at"] = at + backoff(attempts + 1)
             else:

@@ -959,6 +959,9 @@ class ChannelShipment(Base):
     state: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[datetime]
+    #: A parcel of a trade a person split (拆单发货): the ``oid``s it confirms, comma-
+    #: separated, decided when first sent (cloud/channels/split_shipments.py); null: whole.
+    sub_tids: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None]

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import ChannelOrder, ChannelShipment, SalesOrder
+from cloud.db.models import ChannelOrder, ChannelShipment, ChannelShop, SalesOrder
 
 
 def split_by_location(payload: Any) -> bool:
@@ -34,22 +34,41 @@ def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
             ChannelOrder.order_id == o.id, ChannelOrder.account_id == o.account_id
         )
     ).first()
-    if link is None and o.split_from is not None:
+    above, depth = o.split_from, 0
+    while link is None and above is not None and depth < 16:
         # A half of a trade Shopify split between locations (cloud/channels/sold_at.py): it
-        # is confirmed to the trade, against its own fulfillment order. A half a person
-        # split off a trade shipped whole is not (the trade is confirmed once, by the order
-        # that kept its number: split shipments of one fulfillment order are not built).
+        # is confirmed to the trade, against its own fulfillment order. A half a person split
+        # off a Taobao trade (at any depth: a half split again) is confirmed to the trade
+        # with the sub-orders it carries (拆单发货, cloud/channels/split_shipments.py). A
+        # half a person split off a Shopify trade sold from one location is not (the order
+        # that kept its number confirms the fulfillment order whole: partial fulfilment of
+        # one fulfillment order is not built).
         parent = session.execute(
-            select(ChannelOrder.shop_id, ChannelOrder.external_id, ChannelOrder.payload)
+            select(
+                ChannelOrder.shop_id,
+                ChannelOrder.external_id,
+                ChannelOrder.payload,
+                ChannelShop.platform,
+                SalesOrder.split_from,
+            )
             .join(SalesOrder, SalesOrder.id == ChannelOrder.order_id)
+            .join(ChannelShop, ChannelShop.id == ChannelOrder.shop_id)
             .where(
                 SalesOrder.account_id == o.account_id,
-                SalesOrder.order_no == o.split_from,
+                SalesOrder.order_no == above,
                 ChannelOrder.account_id == o.account_id,
             )
         ).first()
-        if parent is not None and split_by_location(parent.payload):
-            link = parent
+        if parent is not None:
+            if parent.platform == "taobao" or split_by_location(parent.payload):
+                link = parent
+            break
+        above = session.execute(
+            select(SalesOrder.split_from).where(
+                SalesOrder.account_id == o.account_id, SalesOrder.order_no == above
+            )
+        ).scalar_one_or_none()
+        depth += 1
     if link is None:
         return  # not from a marketplace
     # One confirmation per order and parcel number: an order shipped, reversed and shipped

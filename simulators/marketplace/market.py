@@ -222,6 +222,8 @@ class Market:
     shipments: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: Truth: every shipment the marketplace accepted (logistics.offline.send), in order.
     confirmations: list[dict[str, Any]] = field(default_factory=list)
+    #: Truth: the parcels of trades shipped in parts (is_split, sub_tid), per trade in order.
+    part_shipments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     #: logistics.offline.send calls that reached the method, per tid (accepted or refused).
     ship_calls: dict[int, int] = field(default_factory=dict)
     #: Trades the increment list never shows (the ``increment_hidden`` fault).
@@ -455,15 +457,56 @@ class Market:
 
     # --- the seller ships ----------------------------------------------------------------
 
-    def ship(self, tid: int, out_sid: str, company_code: str) -> bool:
+    def ship(
+        self, tid: int, out_sid: str, company_code: str, sub_tids: list[int] | None = None
+    ) -> bool:
         """The seller says the trade has shipped; False when it is not waiting to ship
-        (shipped already, or closed)."""
+        (shipped already, or closed). With ``sub_tids`` (拆单发货, ``is_split=1``) only those
+        sub-orders ship: the trade is ``SELLER_CONSIGNED_PART`` until every one has; False
+        when one of them is not waiting to ship."""
+        if sub_tids is not None:
+            return self._ship_part(tid, out_sid, company_code, sub_tids)
         if self.trades[tid][-1].trade["status"] != "WAIT_SELLER_SEND_GOODS":
             return False
         self.change(tid, "ship", status="WAIT_BUYER_CONFIRM_GOODS", consign_time=fmt(self.now))
         self.shipments[tid] = {"out_sid": out_sid, "company_code": company_code}
         self.confirmations.append(
             {"tid": tid, "out_sid": out_sid, "company_code": company_code, "at": self.now}
+        )
+        return True
+
+    def _ship_part(self, tid: int, out_sid: str, company_code: str, sub_tids: list[int]) -> bool:
+        trade = self.trades[tid][-1].trade
+        if trade["status"] not in ("WAIT_SELLER_SEND_GOODS", "SELLER_CONSIGNED_PART"):
+            return False
+        lines = trade["orders"]["order"]
+        waiting = {ln["oid"] for ln in lines if ln["status"] == "WAIT_SELLER_SEND_GOODS"}
+        if not sub_tids or not set(sub_tids) <= waiting:
+            return False
+        new_lines = [
+            {**ln, "status": "WAIT_BUYER_CONFIRM_GOODS"} if ln["oid"] in sub_tids else ln
+            for ln in lines
+        ]
+        done = all(ln["status"] == "WAIT_BUYER_CONFIRM_GOODS" for ln in new_lines)
+        fields: dict[str, Any] = {
+            "status": "WAIT_BUYER_CONFIRM_GOODS" if done else "SELLER_CONSIGNED_PART",
+            "orders": {"order": new_lines},
+        }
+        if done:
+            fields["consign_time"] = fmt(self.now)
+        # Not through change(): it would give every line the trade's status.
+        self._record(tid, "ship_part", {**trade, **fields})
+        self.part_shipments.setdefault(tid, []).append(
+            {"out_sid": out_sid, "company_code": company_code, "sub_tids": sorted(sub_tids)}
+        )
+        self.confirmations.append(
+            {
+                "tid": tid,
+                "out_sid": out_sid,
+                "company_code": company_code,
+                "sub_tids": sorted(sub_tids),
+                "at": self.now,
+            }
         )
         return True
 

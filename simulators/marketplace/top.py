@@ -256,8 +256,9 @@ def offline_send(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     if company not in COMPANY_CODES:
         raise invalid("company_code", f"unknown logistics company code {company!r}")
     key = _own_trade(market, shop, tid)
+    sub_tids = _sub_tids(market, key, params)
     market.ship_calls[key] = market.ship_calls.get(key, 0) + 1
-    if not market.ship(key, out_sid, company):
+    if not market.ship(key, out_sid, company, sub_tids):
         raise TopError(
             15,
             "Remote service error",
@@ -267,12 +268,47 @@ def offline_send(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     return {"shipping": {"is_success": True}}
 
 
+def _sub_tids(market: Market, tid: int, params: Params) -> list[int] | None:
+    """``is_split=1`` with ``sub_tid`` (the sub-orders' ``oid``s, comma-separated): the
+    parcel carries only those (拆单发货). Without ``is_split`` the trade ships whole, as
+    before; a ``sub_tid`` without it, or an oid not of the trade, is a bad parameter."""
+    split, raw = params.get("is_split", "0").strip(), params.get("sub_tid", "").strip()
+    if split not in ("0", "1"):
+        raise invalid("is_split", "is_split must be 0 or 1")
+    if split == "0":
+        if raw:
+            raise invalid("sub_tid", "sub_tid needs is_split=1")
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    if not raw or not all(p.isdigit() for p in parts):
+        raise invalid("sub_tid", "sub_tid must be the sub-orders' oids, comma-separated")
+    oids = {ln["oid"] for ln in market.trades[tid][-1].trade["orders"]["order"]}
+    wanted = [int(p) for p in parts]
+    if not set(wanted) <= oids or len(set(wanted)) != len(wanted):
+        raise invalid("sub_tid", "a sub_tid is not a sub-order of the trade, or is repeated")
+    return wanted
+
+
 def logistics_orders_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     """taobao.logistics.orders.get: the shop's shipping records (here by ``tid``)."""
     tid = params.get("tid", "")
+    whole = [(t, s) for t, s in sorted(market.shipments.items())]
+    parts = [(t, s) for t, ps in sorted(market.part_shipments.items()) for s in ps]
     rows = [
-        {"tid": t, "out_sid": s["out_sid"], "company_name": s["company_code"], "status": "CREATED"}
-        for t, s in sorted(market.shipments.items())
+        {
+            "tid": t,
+            "out_sid": s["out_sid"],
+            "company_name": s["company_code"],
+            "status": "CREATED",
+            # A parcel of a trade shipped in parts: TOP's shipping record names it split and
+            # lists its sub-orders.
+            **(
+                {"is_spilt": 1, "sub_tids": ",".join(str(o) for o in s["sub_tids"])}
+                if "sub_tids" in s
+                else {}
+            ),
+        }
+        for t, s in [*whole, *parts]
         if market.trades[t][0].trade["seller_nick"] == shop.seller_nick
         and (not tid or str(t) == tid)
     ]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +45,7 @@ from cloud.db.engine import transaction
 from cloud.db.models import ChannelShop
 
 log = logging.getLogger("guanjia.cloud.channels")
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,7 +81,10 @@ class Scheduler:
         publish: Callable[[dict[str, int]], None] | None = None,
         pool_wait: timedelta = pool_force.DEFAULT_WAIT,
         push_loop: bool = True,
+        parallel: int = 4,
     ) -> None:
+        #: How many claimed shops a tick runs at once (threads: the work is mostly waiting).
+        self.parallel = parallel
         #: Downlink changes a tick queued (the pools' top-ups and give-backs, the releases of
         #: drawn waybills), handed to the hub's MQTT client after their commits so they reach
         #: the nodes at once; they are in the downlink outbox already, so a hub that stops
@@ -110,22 +115,25 @@ class Scheduler:
             claimed = schedule.claim_due(
                 s, self.owner, self.now(), self.tuning.lease, rescan_every=self.tuning.rescan_every
             )
-        for c in claimed:
+
+        def download_one(c: schedule.Claimed) -> None:
             self._run(out, c.shop_id, c.run_id, rescan=False)
             self._refunds(out, c.shop_id)
+
+        self._each(claimed, download_one)
         self._messages(out)
         with transaction(self.factory) as s:
             rescans = schedule.claim_rescans(
                 s, self.owner, self.now(), self.tuning.lease, self.tuning.rescan_every
             )
-        for shop_id in rescans:
-            self._run(out, shop_id, None, rescan=True)
+        self._each(rescans, lambda shop_id: self._run(out, shop_id, None, rescan=True))
         with transaction(self.factory) as s:
             diffs = diff.claim_diffs(
                 s, self.owner, self.now(), self.tuning.lease, self.diff_tuning.every
             )
-        for shop_id in diffs:
-            self._run(out, shop_id, None, rescan=False, daily_diff=True)
+        self._each(
+            diffs, lambda shop_id: self._run(out, shop_id, None, rescan=False, daily_diff=True)
+        )
         out.sent = shipments.drain(self.factory, self.confirmers, owner=self.owner, now=self.now)
         out.hinted = self._pull_hinted()
         if self.waybill_providers is not None:  # e-waybills drawn and given back
@@ -150,6 +158,28 @@ class Scheduler:
             # thread of this process does it (one pusher per process: they share the owner).
             out.pushed = stock_push.drain(self.factory, self.sinks, owner=self.owner, now=self.now)
         return out
+
+    def _each(self, items: Sequence[T], work: Callable[[T], None]) -> None:
+        """``work`` for each claimed shop, up to ``parallel`` at once. A download mostly
+        waits on the marketplace (pages, call-limit waits, backoff), so one slow shop would
+        hold up every shop claimed after it, and their leases would run down meanwhile. A
+        shop whose run raises is logged and the others go on (its lease runs out and its
+        next due time comes round, as when the process stops)."""
+
+        def guarded(item: T) -> None:
+            try:
+                work(item)
+            except Exception:
+                log.exception("channels: a shop's run failed; the others go on")
+
+        if self.parallel <= 1 or len(items) <= 1:
+            for item in items:
+                guarded(item)
+            return
+        with ThreadPoolExecutor(
+            max_workers=min(self.parallel, len(items)), thread_name_prefix="channels-shop"
+        ) as pool:
+            list(pool.map(guarded, items))
 
     def _pull_hinted(self) -> int:
         """Orders named by webhooks (Shopify's), read whole now (cloud/channels/shopify)."""

@@ -4,6 +4,7 @@ whose process died is taken over when its lease runs out. Runs on SQLite and Pos
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -179,3 +180,48 @@ def test_the_hourly_rescan_reads_the_last_day_and_never_moves_the_watermark(
         assert run.kind == "rescan" and run.window_end is not None and run.window_start is not None
         # The last day (or all of it since the shop's start), to now less the lag.
         assert run.window_start <= mark - timedelta(minutes=60)
+
+
+class _Slow:
+    """Fault injection: a marketplace that answers each call of this shop after ``delay`` s."""
+
+    def __init__(self, inner: object, delay: float) -> None:
+        self._inner, self._delay = inner, delay
+
+    def __getattr__(self, name: str) -> object:
+        got = getattr(self._inner, name)
+        if not callable(got):
+            return got
+
+        def slow(*a: object, **kw: object) -> object:
+            time.sleep(self._delay)
+            return got(*a, **kw)
+
+        return slow
+
+
+def test_a_slow_shop_does_not_hold_up_the_others_of_its_tick(engine: Engine) -> None:
+    """Claimed first, the slow shop's download runs beside the fast one's, which ends first;
+    with the shops run one after another (``parallel=1``) the fast one waits for it."""
+    hub, market = make_hub(engine), Market(seed=33)
+    slow, fast = make_shop(hub, market, "tb-slow"), make_shop(hub, market, "tb-fast")
+    with transaction(hub.factory) as s:
+        for sh in (slow, fast):
+            schedule.set_schedule(s, hub.account_id, sh.code, interval_s=60, enabled=True)
+    market.advance(900, rate=0.05)
+
+    def sources(row: ChannelShop) -> object:
+        shop = slow if row.id == slow.shop_id else fast
+        return _Slow(shop.source(), 0.3) if shop is slow else shop.source()
+
+    for parallel, fast_first in ((4, True), (1, False)):
+        sch = scheduler(hub, [slow, fast], f"hub-{parallel}", parallel=parallel)
+        sch.sources = sources  # type: ignore[assignment]
+        with transaction(hub.factory) as s:  # both due now
+            for sh in (slow, fast):
+                s.get_one(ChannelShop, sh.shop_id).next_run_at = None
+        out = sch.tick()
+        assert [r.outcome for r in out.runs] == ["ok", "ok"], out.runs
+        with hub.factory() as s:  # the shops, in the order their runs ended
+            order = [s.get_one(ChannelRun, r.run_id).shop_id for r in out.runs]
+        assert (order[0] == fast.shop_id) is fast_first, (parallel, order)

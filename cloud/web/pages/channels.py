@@ -29,9 +29,10 @@ from cloud.channels import (
     stock_policy,
     views,
 )
-from cloud.errors import N_, InvalidError
+from cloud.errors import N_, ConflictError, DomainError, InvalidError
 from cloud.orders import audit_rules
 from cloud.orders.audit_rules import CHINA
+from cloud.web import refusals
 from cloud.web.deps import ChannelsAction, ChannelsPage
 from cloud.web.render import render
 from cloud.web.session import PREFIX, WebUser
@@ -82,12 +83,34 @@ def _overview(
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
 def shop_list(request: Request, user: ChannelsPage, session: SessionDep) -> Response:
+    return _list_page(request, session, user)
+
+
+def _list_page(
+    request: Request,
+    session: Session,
+    user: WebUser,
+    *,
+    posted: dict[str, str] | None = None,
+    error: tuple[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     rows = _overview(session, user.who.account_id, datetime.now(UTC))
     return render(
         request,
         "channels.html",
-        {"shops": rows, "platforms": shops.PLATFORMS, "sign_methods": shops.SIGN_METHODS},
+        {
+            "shops": rows,
+            "platforms": shops.PLATFORMS,
+            "sign_methods": shops.SIGN_METHODS,
+            # A refused "add a shop": what was typed (never the secret or the key) and the
+            # sentence beside its field.
+            "posted": posted or {},
+            "error_field": error[0] if error else None,
+            "error": error[1] if error else None,
+        },
         user=user,
+        status=status,
     )
 
 
@@ -117,28 +140,44 @@ def _choice(form: Any, name: str, allowed: tuple[str, ...]) -> str:
 @router.post("", include_in_schema=False)
 async def add_shop(request: Request, user: ChannelsAction, units: UnitsDep) -> Response:
     """As ``POST /api/v1/channels/shops``: a new shop, its schedule on, its first download
-    due at once. A field the marketplace could not have given is a 422 with its sentence, a
-    code the seller has already a 409; nothing is written then."""
+    due at once. A field the marketplace could not have given is a 422, a code the seller has
+    already a 409: the form again with the sentence beside the field and what was typed
+    (the secret and the key typed again); nothing is written then."""
     form = await request.form()
-    body = shops.ShopIn(
-        code=str(form.get("code", "")),
-        api_url=str(form.get("api_url", "")).strip(),
-        app_key=str(form.get("app_key", "")).strip(),
-        app_secret=str(form.get("app_secret", "")).strip(),
-        session_key=str(form.get("session_key", "")).strip(),
-        start_from=_start_from(str(form.get("start_from", ""))),
-        platform=_choice(form, "platform", shops.PLATFORMS),
-        sign_method=_choice(form, "sign_method", shops.SIGN_METHODS),
-    )
-    minutes = _whole(form, "interval_min", 1, 1440)
+    posted = {
+        k: str(form.get(k, ""))[:300]
+        for k in ("code", "platform", "api_url", "app_key", "sign_method", "start_from")
+    }
+    posted["interval_min"] = str(form.get("interval_min", ""))[:10]
     account_id = user.who.account_id
+    try:
+        body = shops.ShopIn(
+            code=posted["code"],
+            api_url=posted["api_url"].strip(),
+            app_key=posted["app_key"].strip(),
+            app_secret=str(form.get("app_secret", "")).strip(),
+            session_key=str(form.get("session_key", "")).strip(),
+            start_from=_start_from(posted["start_from"]),
+            platform=_choice(form, "platform", shops.PLATFORMS),
+            sign_method=_choice(form, "sign_method", shops.SIGN_METHODS),
+        )
+        minutes = _whole(form, "interval_min", 1, 1440)
 
-    def write(s: Session) -> int:
-        shop = shops.add_shop(s, account_id, body, datetime.now(UTC))
-        schedule.set_schedule(s, account_id, body.code, interval_s=minutes * 60, enabled=True)
-        return shop.id
+        def write(s: Session) -> int:
+            shop = shops.add_shop(s, account_id, body, datetime.now(UTC))
+            schedule.set_schedule(s, account_id, body.code, interval_s=minutes * 60, enabled=True)
+            return shop.id
 
-    await units.write(write)
+        await units.write(write)
+    except DomainError as err:
+        field = getattr(err, "field", None) or "code"
+        said = err.translated(refusals.gettext_of(request))
+        status = 409 if isinstance(err, ConflictError) else 422
+        return await units.read(
+            lambda s: _list_page(
+                request, s, user, posted=posted, error=(field, said), status=status
+            )
+        )
     worker = getattr(request.app.state, "channels", None)
     if worker is not None:  # committed: this process's scheduler looks now
         worker.wake()

@@ -74,6 +74,12 @@ def test_add_a_shop_on_the_page_and_every_bad_field_is_refused_with_nothing_writ
     for field, (value, sentence) in bad.items():
         r = post({**FORM, field: value})
         assert r.status_code == 422 and sentence in r.text, (field, r.status_code, r.text[-400:])
+    # The form again, with what was typed and the sentence beside its field; never the
+    # secret or the key.
+    r = post({**FORM, "app_key": "two words"})
+    assert 'value="淘宝旗舰店"' in r.text and 'value="two words"' in r.text
+    assert 'id="shop-app_key-err"' in r.text and 'aria-invalid="true"' in r.text
+    assert "app-secret-1" not in r.text and "session-key-1" not in r.text
     assert post({**FORM, "code": " padded"}).status_code == 422
     assert a.post("/web/channels", data={**FORM, "csrf": "forged"}).status_code == 403
     assert _shops(demo_app) == []
@@ -98,6 +104,7 @@ def test_add_a_shop_on_the_page_and_every_bad_field_is_refused_with_nothing_writ
 
     again = post(FORM)
     assert again.status_code == 409 and "exists already" in again.text
+    assert 'id="shop-code-err"' in again.text
     assert len(_shops(demo_app)) == 1
 
     # A reader has no form and is refused; another seller may use the same code for a

@@ -113,13 +113,21 @@ def test_add_a_shop_on_the_page_and_see_its_first_download(
     page.goto(f"{hub}/web/channels")
     page.fill("#shop-code", "天猫二店")
     page.fill("#shop-url", sim)
-    page.fill("#shop-key", "12345678")
+    page.fill("#shop-key", "1234 5678")  # a space pasted in: refused, what was typed kept
     page.fill("#shop-secret", "sim-secret")
     page.fill("#shop-session", "sim-session-2")
     start = datetime.now(UTC).astimezone(CHINA) - timedelta(minutes=20)
     page.fill("#shop-start", start.strftime("%Y-%m-%dT%H:%M"))
     page.fill("#shop-interval", "1")
     _check(page, "channels-add")
+    page.click("button:text('添加店铺')")
+    page.wait_for_load_state()  # the click returns at the commit
+    assert "不含空格" in page.inner_text("#shop-app_key-err")
+    assert page.input_value("#shop-code") == "天猫二店" and page.input_value("#shop-secret") == ""
+    _check(page, "channels-add-refused")
+    page.fill("#shop-key", "12345678")
+    page.fill("#shop-secret", "sim-secret")
+    page.fill("#shop-session", "sim-session-2")
     page.click("button:text('添加店铺')")
     page.wait_for_url("**?added=1")
     assert "店铺已添加" in page.inner_text("main")

@@ -24,6 +24,9 @@
   a Shopify access token) expires that much virtual time from now (0: at once)
 - ``POST /_sim/reauthorise`` ``{"session", "new_session", "expires_in"?}``: the seller
   authorised the app again; the old key is refused from now on
+- ``GET|POST /_sim/refunds`` ``{"rate": 0…1}``: the share of buyer actions that are refunds
+  (refunds.py); ``GET|POST /_sim/tmc`` ``{"duplicate", "reorder", "drop": 0…1,
+  "redeliver_s"}``: the TMC's faults (tmc.py); each answers its settings and counts
 - ``GET  /_sim/truth``: every change ever made and each trade's final state
 - ``/_sim/double11/start|status|paid``: the Double-11 hour of ``guanjia bench channels``
 - ``POST /gateway.do`` ``alipay.data.dataservice.bill.downloadurl.query`` and ``GET
@@ -188,6 +191,8 @@ class MarketplaceApp:
             return cainiao.book(m).truth()
         if name == "stock":
             return stock_control(m, verb, args)
+        if name in ("refunds", "tmc"):
+            return _parts_control(m, verb, name, args)
         if verb != "POST":
             return None
         if name == "advance":
@@ -344,3 +349,42 @@ def follow_wall_clock(
     thread = threading.Thread(target=loop, name="marketplace-clock", daemon=True)
     thread.start()
     return thread
+
+
+#: What ``/_sim/refunds`` and ``/_sim/tmc`` set: shares of 0 to 1, and the TMC's redelivery.
+_PART_FIELDS: dict[str, dict[str, tuple[float, float]]] = {
+    "refunds": {"rate": (0.0, 1.0)},
+    "tmc": {
+        "duplicate": (0.0, 1.0),
+        "reorder": (0.0, 1.0),
+        "drop": (0.0, 1.0),
+        "redeliver_s": (0.0, 86_400.0),
+    },
+}
+
+
+def _parts_control(m: Market, verb: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """``GET`` a part's settings and counts; ``POST`` sets some of them (the rest kept): the
+    share of buyer actions that are refunds (refunds.py), the TMC's faults (tmc.py). A field
+    it does not have, or a figure out of range, is a 400 and nothing changes."""
+    part: refunds.Refunds | tmc.Tmc = refunds.Refunds.of(m) if name == "refunds" else tmc.Tmc.of(m)
+    limits = _PART_FIELDS[name]
+    if verb == "POST":
+        new: dict[str, float] = {}
+        for key, value in args.items():
+            if key not in limits:
+                raise KeyError(f"{name} has no setting {key!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{key} must be a number")
+            lo, hi = limits[key]
+            if not lo <= float(value) <= hi:
+                raise ValueError(f"{key} must be from {lo:g} to {hi:g}")
+            new[key] = float(value)
+        for key, value in new.items():
+            setattr(part, key, value)
+    out: dict[str, Any] = {key: getattr(part, key) for key in limits}
+    if isinstance(part, tmc.Tmc):
+        out |= {"published": part.published, "dropped": part.dropped, "queued": len(part.queue)}
+    else:
+        out["refunds"] = len(part.truth)
+    return out

@@ -88,3 +88,41 @@ def test_tmc_at_least_once_kept_a_day_with_duplicates(gw: Gateway) -> None:
     before = tmc.dropped
     _paid(m)
     assert tmc.dropped == before + 2
+
+
+def test_the_refund_rate_and_tmc_faults_from_the_control_plane() -> None:
+    """``/_sim/refunds`` and ``/_sim/tmc`` set what tests set in-process, for a simulator in
+    its own process (``guanjia sim marketplace``); a bad setting is a 400 and keeps the old."""
+    market = Market(seed=5)
+    market.add_shop(KEY, SECRET, SESSION, "shop-1")
+    gw = Gateway(market)
+    assert gw.http.get("/_sim/refunds").json() == {"rate": 0.0, "refunds": 0}
+    r = gw.http.post("/_sim/refunds", json={"rate": 0.5})
+    assert r.status_code == 200 and r.json()["rate"] == 0.5
+    r = gw.http.post("/_sim/tmc", json={"duplicate": 0.25, "drop": 0.1, "redeliver_s": 30})
+    assert r.status_code == 200, r.text
+    assert {k: r.json()[k] for k in ("duplicate", "reorder", "drop", "redeliver_s")} == {
+        "duplicate": 0.25,
+        "reorder": 0.0,
+        "drop": 0.1,
+        "redeliver_s": 30.0,
+    }
+    for part, body in (
+        ("refunds", {"rate": 1.5}),
+        ("refunds", {"rate": "half"}),
+        ("refunds", {"rate": True}),
+        ("tmc", {"drop": -0.1}),
+        ("tmc", {"lose": 0.5}),
+        ("tmc", {"duplicate": 0.9, "drop": 2}),  # one bad field: neither is set
+    ):
+        r = gw.http.post(f"/_sim/{part}", json=body)
+        assert r.status_code == 400 and r.json()["error"], (part, body)
+    assert Refunds.of(market).rate == 0.5
+    tmc = Tmc.of(market)
+    assert (tmc.duplicate, tmc.drop) == (0.25, 0.1)
+    # The rate acts: buyers now ask for refunds of paid trades.
+    for _ in range(20):
+        _paid(market)
+    market.advance(600, rate=0.5)
+    assert gw.http.get("/_sim/refunds").json()["refunds"] > 0
+    assert gw.http.get("/_sim/tmc").json()["published"] > 0

@@ -78,6 +78,10 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
                 # the write lock by surprise (the API's GETs end their transaction on the
                 # event loop, cloud/api/deps.py _reading, which must never wait for it).
                 cur.execute("PRAGMA query_only=ON")
+            elif lock is not None:
+                # Checkpoints after letting go of the write lock, not inside a COMMIT that
+                # holds it (cloud/db/sqlite_lock.py, "Checkpoints outside the lock").
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")

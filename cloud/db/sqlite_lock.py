@@ -17,6 +17,16 @@ for it; SQLite's busy handler stays as the fallback for writers that do not know
 (the ``sqlite3`` shell, an older hub). Readers never take it: in WAL mode they do not wait
 for the writer (sqlite.org/wal.html), and the hub's read engine is ``query_only``.
 
+**Checkpoints outside the lock.** SQLite's automatic checkpoint (every 1,000 WAL pages)
+runs inside the COMMIT that crosses the mark, so inside this lock: measured 5-47 ms on the
+API bench's copy (docs/benchmarks.md, issue 20), one every 1-2 s added to one writer's hold
+and to the wait of every writer queued behind it. The hub's write connections turn it off
+(``PRAGMA wal_autocheckpoint=0``, cloud/db/engine.py) and the commit that brings this
+process's count to :data:`CHECKPOINT_COMMITS` commits, or :data:`CHECKPOINT_CHANGES` changed
+rows, runs a PASSIVE checkpoint itself once it has let go of the lock. A PASSIVE checkpoint
+takes no writer's lock (sqlite.org/wal.html#ckpt, c3ref/wal_checkpoint_v2.html): the next
+writer goes on meanwhile. Writers that do not know this lock keep SQLite's own.
+
 One open file per database file per process: ``flock`` locks belong to an open file
 description, so every process's writers exclude every other's. Within a process, writers
 queue first on a ``threading.Lock`` (it also wakes at once) and only its holder waits on the
@@ -36,6 +46,11 @@ from typing import Any
 
 #: Suffix of the lock file beside the database (SQLite's own are ``-wal``, ``-shm``, ``-journal``).
 SUFFIX = "-writelock"
+#: A checkpoint after this many commits of this process, or rows changed, whichever first:
+#: the API's writes are 10-20 pages, so about SQLite's own 1,000 pages; an import's large
+#: transaction reaches the row count at once.
+CHECKPOINT_COMMITS = 64
+CHECKPOINT_CHANGES = 5_000
 
 
 class WriteLock:
@@ -47,6 +62,11 @@ class WriteLock:
         self._local = threading.Lock()
         self._fd = -1
         self._pid = -1
+        #: Commits and changed rows since this process's last checkpoint; checkpoints run
+        #: (read by the tests and the bench). Counted while the lock is held.
+        self.commits = 0
+        self.changes = 0
+        self.checkpoints = 0
 
     def _file(self) -> int:
         # A forked child shares its parent's open file description, and with it the parent's
@@ -122,6 +142,16 @@ class WriteLock:
         finally:
             self._local.release()
 
+    def committed(self, changes: int) -> bool:
+        """Count a commit (the caller still holds the lock); True when it is the one that
+        should checkpoint, after letting go."""
+        self.commits += 1
+        self.changes += max(changes, 0)
+        if self.commits < CHECKPOINT_COMMITS and self.changes < CHECKPOINT_CHANGES:
+            return False
+        self.commits = self.changes = 0
+        return True
+
 
 _locks: dict[str, WriteLock] = {}
 _locks_guard = threading.Lock()
@@ -148,10 +178,13 @@ def connection_class(lock: WriteLock) -> type[sqlite3.Connection]:
 
     class LockingConnection(sqlite3.Connection):
         holding = False
+        #: ``total_changes`` when this connection's write transaction began.
+        changes_at_begin = 0
 
         def take_write_lock(self) -> None:
             lock.acquire()
             self.holding = True
+            self.changes_at_begin = self.total_changes
 
         def _let_go(self) -> None:
             if self.holding:
@@ -159,13 +192,27 @@ def connection_class(lock: WriteLock) -> type[sqlite3.Connection]:
                 lock.release()
 
         def commit(self) -> None:
+            checkpoint = False
             try:
                 super().commit()
             finally:
                 # A COMMIT that failed may leave the transaction open: the rollback that
                 # follows lets go.
                 if not self.in_transaction:
+                    if self.holding:
+                        checkpoint = lock.committed(self.total_changes - self.changes_at_begin)
                     self._let_go()
+            if checkpoint:
+                self.checkpoint()
+
+        def checkpoint(self) -> None:
+            """A PASSIVE checkpoint, with the write lock free (module docstring). A failure
+            is not the commit's: it has happened; the next checkpoint carries on."""
+            try:
+                self.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                lock.checkpoints += 1
+            except sqlite3.Error:
+                pass
 
         def rollback(self) -> None:
             try:

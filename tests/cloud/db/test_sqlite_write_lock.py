@@ -238,3 +238,65 @@ def test_a_writer_gives_up_after_its_timeout_and_the_lock_still_works(tmp_path: 
     lock.acquire()  # the abandoned wait gave this process's turn back
     assert time.perf_counter() - asked < 0.25
     lock.release()
+
+
+def _commits(url: str, n: int, engine: Any = None) -> tuple[Any, int]:
+    """``n`` one-row commits through the hub's engine: (the process's write lock, the size of
+    the WAL file after them)."""
+    from cloud.db import sqlite_lock
+
+    engine = engine or make_engine(url)
+    sessions = session_factory(engine)
+    for i in range(n):
+        with transaction(sessions) as s:
+            s.execute(text("INSERT INTO scratch (who, n) VALUES (5, :n)"), {"n": i})
+    path = url.removeprefix("sqlite:///")
+    lock = sqlite_lock.write_lock(path, 30.0)
+    size = os.path.getsize(path + "-wal")
+    engine.dispose()
+    return lock, size
+
+
+def test_checkpoints_run_after_the_write_lock_is_let_go_and_keep_the_wal_small(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's writers turn SQLite's automatic checkpoint off (it ran inside COMMIT, so
+    inside the write lock) and checkpoint every 64 commits once the lock is free: the WAL
+    stays small, and another writer could take the lock while it runs."""
+    from cloud.db import sqlite_lock
+
+    engine = make_engine(url)
+    with engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    reader = make_engine(url, read_only=True)
+    with reader.connect() as c:  # a reader never writes: SQLite's default stays
+        assert c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    reader.dispose()
+    held_during: list[bool] = []
+    cls: Any = type(engine.raw_connection().driver_connection)
+    original = cls.checkpoint
+
+    def spy(self: Any) -> None:
+        held_during.append(
+            sqlite_lock.write_lock(url.removeprefix("sqlite:///"), 30.0)._local.locked()
+        )
+        original(self)
+
+    monkeypatch.setattr(cls, "checkpoint", spy)
+    lock, size = _commits(url, 2_000, engine)
+    assert lock.checkpoints >= 2_000 // sqlite_lock.CHECKPOINT_COMMITS - 1
+    assert size < 1_000_000, size  # 64 one-row commits between two checkpoints
+    assert len(held_during) >= 30 and not any(held_during)
+
+
+def test_ablation_without_the_checkpoints_the_wal_grows(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same commits with the process's checkpoints pushed out of reach: SQLite's own is
+    off, so nothing checkpoints and the WAL grows past the bound the test above holds."""
+    from cloud.db import sqlite_lock
+
+    monkeypatch.setattr(sqlite_lock, "CHECKPOINT_COMMITS", 10**9)
+    monkeypatch.setattr(sqlite_lock, "CHECKPOINT_CHANGES", 10**9)
+    _, size = _commits(url, 2_000)
+    assert size > 1_000_000, size

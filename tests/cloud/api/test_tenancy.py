@@ -632,6 +632,7 @@ FOREIGN: list[Case] = [
         {"company_code": "ZTO"},
         params={"code": "A-SHOP", "carrier": "ZTO"},
     ),
+    Case("GET", "/api/v1/channels/shops/{code}/couriers", 404, params={"code": "A-SHOP"}),
     Case(
         "GET",
         "/api/v1/channels/orders/{order_no}/shipments",
@@ -736,6 +737,22 @@ FOREIGN: list[Case] = [
 
 #: B makes objects of its own, most under A's codes: allowed, and A's rows stay as they were.
 OWN: list[Case] = [
+    # B adds a shop under A's shop code: B's own shop; A's keeps its keys and schedule.
+    Case(
+        "POST",
+        "/api/v1/channels/shops",
+        201,
+        {
+            "code": "A-SHOP",
+            "api_url": "http://127.0.0.1:9/router/rest",
+            "app_key": "B-KEY",
+            "app_secret": "B-SECRET",
+            "session_key": "B-SESSION",
+            "start_from": "2026-01-01T00:00:00+08:00",
+        },
+        own=True,
+        control=False,  # A has that shop already: A's own request is a 409
+    ),
     # B imports the very file A imported (same bytes, same 账务流水号): B's own bill, its
     # sale of A's order number matches nothing of B's; A's bill and rows stay as they were.
     Case("POST", "/api/v1/finance/settlements", 201, data=A_SETTLEMENT, own=True),

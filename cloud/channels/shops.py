@@ -37,22 +37,7 @@ class ShopIn:
 
 
 def add_shop(session: Session, account_id: int, body: ShopIn, now: datetime) -> ChannelShop:
-    if body.platform not in PLATFORMS:
-        raise InvalidError(
-            N_("no adapter for platform %(platform)r yet"), "platform", platform=body.platform
-        )
-    if body.sign_method not in SIGN_METHODS:
-        raise InvalidError(N_("sign_method must be md5, hmac or hmac-sha256"), "sign_method")
-    if not body.api_url.startswith(("http://", "https://")):
-        raise InvalidError(N_("api_url must be an http(s) URL"), "api_url")
-    if body.start_from.tzinfo is None:
-        raise InvalidError(N_("start_from needs a time zone"), "start_from")
-    if session.execute(
-        select(ChannelShop.id).where(
-            ChannelShop.account_id == account_id, ChannelShop.code == body.code
-        )
-    ).first():
-        raise ConflictError(N_("shop %(code)s exists already"), code=body.code)
+    check_new(session, account_id, body)
     shop = ChannelShop(
         account_id=account_id,
         code=body.code,
@@ -69,6 +54,41 @@ def add_shop(session: Session, account_id: int, body: ShopIn, now: datetime) -> 
     session.add(shop)
     session.flush()
     return shop
+
+
+def draft(body: ShopIn) -> ChannelShop:
+    """The shop to be added, not in any session: what a call to the marketplace before the
+    save needs (its platform, address, key and code; runner.register_webhooks)."""
+    return ChannelShop(
+        code=body.code, platform=body.platform, api_url=body.api_url, session_key=body.session_key
+    )
+
+
+def with_key(shop: ChannelShop, session_key: str) -> ChannelShop:
+    """A detached shop with a new key, for a call made with it before the key is saved."""
+    return ChannelShop(
+        code=shop.code, platform=shop.platform, api_url=shop.api_url, session_key=session_key
+    )
+
+
+def check_new(session: Session, account_id: int, body: ShopIn) -> None:
+    """What :func:`add_shop` refuses (422, or 409 for a code taken), checked alone."""
+    if body.platform not in PLATFORMS:
+        raise InvalidError(
+            N_("no adapter for platform %(platform)r yet"), "platform", platform=body.platform
+        )
+    if body.sign_method not in SIGN_METHODS:
+        raise InvalidError(N_("sign_method must be md5, hmac or hmac-sha256"), "sign_method")
+    if not body.api_url.startswith(("http://", "https://")):
+        raise InvalidError(N_("api_url must be an http(s) URL"), "api_url")
+    if body.start_from.tzinfo is None:
+        raise InvalidError(N_("start_from needs a time zone"), "start_from")
+    if session.execute(
+        select(ChannelShop.id).where(
+            ChannelShop.account_id == account_id, ChannelShop.code == body.code
+        )
+    ).first():
+        raise ConflictError(N_("shop %(code)s exists already"), code=body.code)
 
 
 def shop_by_code(session: Session, account_id: int, code: str) -> ChannelShop:
@@ -113,16 +133,7 @@ def reauthorise(session: Session, shop: ChannelShop, session_key: str, now: date
 
     A key that is empty, too long or holds spaces or control characters is refused (422)
     and nothing changes."""
-    key = session_key.strip()
-    if not key or len(key) > KEY_MAX or any(c.isspace() or ord(c) < 32 for c in key):
-        raise InvalidError(
-            N_(
-                "the new session key must be 1 to %(max)s characters without spaces (as the "
-                "marketplace gave it)"
-            ),
-            "session_key",
-            max=KEY_MAX,
-        )
+    key = check_key(session_key)
     shop.session_key, shop.status, shop.status_reason = key, "active", None
     shop.next_run_at = now
     session.execute(
@@ -138,6 +149,22 @@ def reauthorise(session: Session, shop: ChannelShop, session_key: str, now: date
         .execution_options(synchronize_session=False)
     )
     session.flush()
+
+
+def check_key(session_key: str) -> str:
+    """The key as it is saved; 422 for one empty, too long or with spaces or control
+    characters."""
+    key = session_key.strip()
+    if not key or len(key) > KEY_MAX or any(c.isspace() or ord(c) < 32 for c in key):
+        raise InvalidError(
+            N_(
+                "the new session key must be 1 to %(max)s characters without spaces (as the "
+                "marketplace gave it)"
+            ),
+            "session_key",
+            max=KEY_MAX,
+        )
+    return key
 
 
 def take_lease(session: Session, shop_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:

@@ -96,6 +96,17 @@ class ShopifyOrders:
             trade.payload["shopify"]["fulfillment_orders"] = self.fulfillment_orders(oid)
         return trade
 
+    def order_of_fulfillment_order(self, fo_id: str) -> str:
+        """The id of the order a fulfillment order belongs to: ``GET
+        fulfillment_orders/{id}.json`` (Admin REST "FulfillmentOrder", ``order_id``). A
+        ``fulfillment_orders/moved`` webhook names fulfillment orders only."""
+        data, _ = self.client.get(f"fulfillment_orders/{fo_id}.json")
+        fo = data.get("fulfillment_order") if isinstance(data, dict) else None
+        oid = digits(fo.get("order_id")) if isinstance(fo, dict) else None
+        if oid is None:
+            raise Refused(f"fulfillment order {fo_id}: no order_id in the answer")
+        return oid
+
     def fulfillment_orders(self, oid: str) -> list[dict[str, Any]]:
         """The order's fulfillment orders as the hub keeps them (Admin REST
         "FulfillmentOrder": ``assigned_location_id``, ``status``, ``line_items[]`` with

@@ -184,7 +184,8 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
             "buyer_message": order.get("note") or "",
             "seller_memo": order.get("tags") or "",
             "payment": order.get("total_price"),
-            "post_fee": order.get("total_shipping_price"),
+            # Admin REST "Order": the shipping is total_shipping_price_set's shop money.
+            "post_fee": _shop_money(order.get("total_shipping_price_set")),
             "receiver_name": address.get("name"),
             "receiver_state": address.get("province"),
             "receiver_city": address.get("city"),
@@ -210,7 +211,19 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
             },
             "shopify": {
                 k: order.get(k)
-                for k in ("name", "financial_status", "fulfillment_status", "cancelled_at")
+                for k in (
+                    "name",
+                    "financial_status",
+                    "fulfillment_status",
+                    "cancelled_at",
+                    "total_discounts",
+                )
             },
         },
     )
+
+
+def _shop_money(price_set: Any) -> Any:
+    """The shop's currency amount of a ``…_set`` money field (``shop_money.amount``)."""
+    money = price_set.get("shop_money") if isinstance(price_set, dict) else None
+    return money.get("amount") if isinstance(money, dict) else None

@@ -7,6 +7,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -22,6 +23,8 @@ from cloud.db.channel_changes import ChannelChange
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelOrder, SalesOrder, Warehouse
 from cloud.db.shopify import ChannelWebhookEvent
+from cloud.orders.core import LineIn, OrderIn
+from protocol.messages import Recipient
 from simulators.marketplace.refunds import Refunds
 from simulators.marketplace.shopify.webhooks import Event
 from tests.cloud.channels.harness import Shop, ship, stock_up
@@ -30,10 +33,17 @@ from tests.cloud.channels.stock_harness import nick
 from tests.cloud.channels.test_shopify_locations import SPARE, SZ, YW, located, put
 
 
-def sell(shop: Shop, qty: int, at: dict[int, int], other: int = 0) -> int:
+def sell(
+    shop: Shop,
+    qty: int,
+    at: dict[int, int],
+    other: int = 0,
+    fees: tuple[str, str] = ("0.00", "0.00"),
+) -> int:
     """A buyer pays for ``qty`` of SKU-A (and ``other`` of SKU-B, on sale at Yiwu only) with
     ``at`` (location -> units of SKU-A) on sale: the world takes the units from the
-    locations in priority order (Shenzhen first)."""
+    locations in priority order (Shenzhen first). ``fees``: the shipping fee and the
+    discount (the payment is the lines + shipping - discount)."""
     market = shop.market
     with market.lock:
         for location, units in at.items():
@@ -46,7 +56,15 @@ def sell(shop: Shop, qty: int, at: dict[int, int], other: int = 0) -> int:
         lines = [{**first, "num": qty}]
         if other:
             lines.append({**first, "oid": first["oid"] + 1, "outer_sku_id": "SKU-B", "num": other})
-        market.change(tid, "modify", orders={"order": lines})
+        paid = sum(Decimal(ln["price"]) * ln["num"] for ln in lines) + Decimal(fees[0])
+        market.change(
+            tid,
+            "modify",
+            orders={"order": lines},
+            post_fee=fees[0],
+            discount_fee=fees[1],
+            payment=f"{paid - Decimal(fees[1]):.2f}",
+        )
         assert market.stock.take(market, tid)
         market.change(tid, "pay", status="WAIT_SELLER_SEND_GOODS")
     return tid
@@ -118,6 +136,61 @@ def test_an_order_sold_from_two_locations_is_two_orders_each_at_its_warehouse(
     )
     assert len({c["fulfillment_order_id"] for c in mine}) == 2
     assert shop.market.trades[tid][-1].trade["status"] == "WAIT_BUYER_CONFIRM_GOODS"
+
+
+def test_the_shipping_fee_and_the_discount_are_in_the_first_half_only(engine: Engine) -> None:
+    """An order of 3 units sold 1 from Shenzhen, 2 from Yiwu, with a 15.00 shipping fee and a
+    7.50 discount: the first half (``{no}``) is its lines + 15.00 - 7.50, the other its own
+    lines; together the Shopify order's ``total_price``, to the cent. Read again after a
+    change: the same totals (nothing moved or doubled)."""
+    shop = located(engine, 73)
+    stock_up(shop.hub)
+    put(shop, "WH1", SZ)
+    put(shop, "WH2", YW)
+    tid = sell(shop, 3, {SZ: 1, YW: 5, SPARE: 0}, fees=("15.00", "7.50"))
+    shop.market.advance(600, 0.0)
+    shop.run()
+    token = {"X-Shopify-Access-Token": f"shpat-{shop.code}"}
+    order = shop.http.get(f"{SITE}/orders/{tid}.json", headers=token).json()["order"]  # type: ignore[attr-defined]
+    shipping = Decimal(order["total_shipping_price_set"]["shop_money"]["amount"])
+    assert (shipping, Decimal(order["total_discounts"])) == (Decimal("15.00"), Decimal("7.50"))
+    price = Decimal(order["line_items"][0]["price"])
+    got = halves(shop, tid)
+    totals = {no: total for no, _, _, _, total in got}
+    own = {no: price * {"WH1": 1, "WH2": 2}[wh] for no, _, wh, _, _ in got}  # 1 SZ, 2 YW
+    assert totals == {
+        str(tid): int((own[str(tid)] + shipping - Decimal("7.50")) * 100),
+        f"{tid}-S1": int(own[f"{tid}-S1"] * 100),
+    }
+    assert sum(totals.values()) == int(Decimal(order["total_price"]) * 100)
+    with shop.market.lock:
+        shop.market.change(tid, "modify", seller_memo="read again")
+    shop.market.advance(600, 0.0)
+    shop.run()
+    assert halves(shop, tid) == got
+
+
+def test_a_discount_beyond_the_first_half_takes_the_rest_from_the_next() -> None:
+    """The rule's edge (sold_at._totals): a discount larger than the first half and the
+    shipping leaves it at 0.00 and takes the rest from the next half; the sum holds."""
+    body = OrderIn(
+        order_no="T1",
+        buyer_nick="b",
+        recipient=Recipient(
+            name="n", phone="13800000000", province="广东省", city="深圳市", address="路 1 号"
+        ),
+        lines=[
+            LineIn(line_id="1", sku_code="A", qty=1, price_cents=1000),
+            LineIn(line_id="2", sku_code="B", qty=1, price_cents=9000),
+        ],
+        total_cents=10000 + 500 - 3000,
+    )
+    parts = [
+        sold_at.Part("1", "71001", "WH1", {"1": 1}),
+        sold_at.Part("2", "71002", "WH2", {"2": 1}),
+    ]
+    got = [(b.order_no, b.total_cents) for b in sold_at.split_bodies(body, parts)]
+    assert got == [("T1", 0), ("T1-S1", 7500)]
 
 
 def test_a_split_order_cancelled_on_shopify_cancels_both_halves(engine: Engine) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, UnitsDep
-from cloud.channels import schedule, shipments, shops
+from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, Units, UnitsDep
+from cloud.channels import runner, schedule, shipments, shops
 from cloud.db.models import ChannelRun, ChannelShipment
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
@@ -122,6 +123,20 @@ def set_schedule(
     return ShopOut(**row)
 
 
+async def subscribe_first(
+    request: Request, units: Units, account_id: int, code: str, key: str
+) -> None:
+    """A Shopify shop's webhooks subscribed with its new key at the hub's ``public_url``
+    (runner.register_webhooks), before the key is saved and with no transaction open: a key
+    Shopify refuses is a 409 with Shopify's words, and nothing is saved. Nothing is done
+    without ``GUANJIA_PUBLIC_URL`` or for a Taobao shop."""
+    hub_url: str | None = request.app.state.settings.public_url
+    if not hub_url:
+        return
+    shop = await units.read(lambda s: shops.keyed_copy(s, account_id, code, key))
+    await anyio.to_thread.run_sync(runner.register_webhooks, shop, hub_url)
+
+
 @router.put("/shops/{code}/authorisation")
 async def reauthorise(
     code: ShopCode, body: AuthorisationIn, request: Request, units: UnitsDep, who: ChannelsWrite
@@ -129,6 +144,8 @@ async def reauthorise(
     """Save the shop's new session key (the seller authorised the app again): a shop that
     needs re-authorisation runs again, its download due at once from where its watermark
     stopped. The key is never given back by any route."""
+
+    await subscribe_first(request, units, who.account_id, code, body.session_key)
 
     def write(s: Session) -> ShopOut:
         shop = shops.shop_by_code(s, who.account_id, code)

@@ -71,6 +71,12 @@ def with_key(shop: ChannelShop, session_key: str) -> ChannelShop:
     )
 
 
+def keyed_copy(session: Session, account_id: int, code: str, session_key: str) -> ChannelShop:
+    """The seller's shop ``code`` with a new key, detached (404 for none, 422 for a bad key):
+    what a call made with the key before it is saved needs."""
+    return with_key(shop_by_code(session, account_id, code), check_key(session_key))
+
+
 def check_new(session: Session, account_id: int, body: ShopIn) -> None:
     """What :func:`add_shop` refuses (422, or 409 for a code taken), checked alone."""
     if body.platform not in PLATFORMS:

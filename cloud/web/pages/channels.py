@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from cloud.api.channels import subscribe_first
 from cloud.api.deps import SessionDep, UnitsDep
 from cloud.channels import (
     remap,
@@ -285,6 +286,8 @@ async def reauthorise(
     form = await request.form()
     key = str(form.get("session_key", ""))
     account_id = user.who.account_id
+
+    await subscribe_first(request, units, account_id, code, key)
 
     def write(s: Session) -> int:
         shop = shops.shop_by_code(s, account_id, code)

@@ -66,7 +66,7 @@ from cloud.channels.shopify.orders import ShopifyOrders
 from cloud.channels.shopify.refunds import refunds_of
 from cloud.db.engine import dialect_of, transaction
 from cloud.db.models import ChannelShop
-from cloud.db.shopify import ChannelWebhookEvent, ChannelWebhookRejection
+from cloud.db.shopify import ChannelWebhookCount, ChannelWebhookEvent, ChannelWebhookRejection
 
 REPLAY_WINDOW = timedelta(hours=48)
 AHEAD = timedelta(minutes=5)
@@ -83,11 +83,12 @@ FO_HINT = "fo:"
 
 
 class WebhookRejected(Exception):
-    """Refused (HTTP 401): the reason is counted, nothing else is stored."""
+    """Refused (HTTP 401): the reason is counted, nothing else is stored. ``shop``:
+    (account id, shop id) when the signature verified (the refusal is that shop's)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, shop: tuple[int, int] | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.shop = reason, shop
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -114,9 +115,10 @@ def receive(
             shop = candidate
     if shop is None:
         raise WebhookRejected("bad_signature")
+    mine = (shop.account_id, shop.id)
     domain = _header(headers, "X-Shopify-Shop-Domain")
     if shop.app_key and domain != shop.app_key:
-        raise WebhookRejected("wrong_shop")
+        raise WebhookRejected("wrong_shop", mine)
     try:
         triggered = datetime.fromisoformat(
             _header(headers, "X-Shopify-Triggered-At").replace("Z", "+00:00")
@@ -124,13 +126,13 @@ def receive(
         if triggered.tzinfo is None:
             raise ValueError
     except ValueError:
-        raise WebhookRejected("no_time") from None
+        raise WebhookRejected("no_time", mine) from None
     if not now - REPLAY_WINDOW <= triggered <= now + AHEAD:
-        raise WebhookRejected("stale")
+        raise WebhookRejected("stale", mine)
     event_id = _header(headers, "X-Shopify-Event-Id")[:64]
     topic = _header(headers, "X-Shopify-Topic")[:64]
     if not event_id:
-        raise WebhookRejected("no_event_id")
+        raise WebhookRejected("no_event_id", mine)
     external_id = ""
     state = "ignored"
     if topic in ORDER_TOPICS:
@@ -175,6 +177,7 @@ def receive(
         .returning(ChannelWebhookEvent.id)
     ).first()
     if made is None:  # the event id was there already
+        _tally(session, mine, "duplicate", now)
         return "duplicate"
     if topic == REFUND_TOPIC:
         if error is not None:
@@ -231,8 +234,27 @@ def _refunds(body: bytes) -> tuple[list[ChannelRefund], str]:
     return found, str(oid)
 
 
-def count(session: Session, reason: str, path: str, now: datetime) -> None:
-    """One more refusal for ``reason`` (a row per reason: a flood adds no rows)."""
+def count(
+    session: Session,
+    reason: str,
+    path: str,
+    now: datetime,
+    *,
+    shop_code: str | None = None,
+    shop: tuple[int, int] | None = None,
+) -> None:
+    """One more refusal for ``reason`` (a row per reason: a flood adds no rows), and for the
+    shop's page: ``shop`` (account id, shop id) when the signature verified, else every
+    Shopify shop of ``shop_code`` (the address the refused request was sent to is theirs)."""
+    if shop is not None:
+        _tally(session, shop, reason, now)
+    elif shop_code is not None:
+        for named in session.execute(
+            select(ChannelShop.account_id, ChannelShop.id).where(
+                ChannelShop.code == shop_code, ChannelShop.platform == "shopify"
+            )
+        ).all():
+            _tally(session, (int(named[0]), int(named[1])), reason, now)
     dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
     ins = dialect.insert(ChannelWebhookRejection).values(
         reason=reason, count=1, last_at=now, last_path=path[:120]
@@ -247,6 +269,31 @@ def count(session: Session, reason: str, path: str, now: datetime) -> None:
             },
         )
     )
+
+
+def _tally(session: Session, shop: tuple[int, int], outcome: str, now: datetime) -> None:
+    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
+    ins = dialect.insert(ChannelWebhookCount).values(
+        account_id=shop[0], shop_id=shop[1], outcome=outcome, count=1, last_at=now
+    )
+    session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["shop_id", "outcome"],
+            set_={"count": ChannelWebhookCount.count + 1, "last_at": now},
+        )
+    )
+
+
+def counts_of_shop(session: Session, shop_id: int) -> list[tuple[str, int, datetime]]:
+    """The shop's refused webhooks per reason and its duplicates: (outcome, count, last)."""
+    return [
+        (r.outcome, r.count, r.last_at)
+        for r in session.execute(
+            select(ChannelWebhookCount)
+            .where(ChannelWebhookCount.shop_id == shop_id)
+            .order_by(ChannelWebhookCount.outcome)
+        ).scalars()
+    ]
 
 
 def rejections(session: Session) -> dict[str, int]:

@@ -30,6 +30,7 @@ from cloud.channels import (
     stock_policy,
     views,
 )
+from cloud.channels.shopify import webhooks
 from cloud.errors import N_, InvalidError
 from cloud.web.deps import ChannelsAction, ChannelsPage
 from cloud.web.render import render
@@ -98,15 +99,18 @@ def _runs_context(session: Session, user: WebUser, code: str) -> dict[str, Any]:
 def shop_page(
     request: Request, code: ShopCode, user: ChannelsPage, session: SessionDep
 ) -> Response:
-    shops.shop_by_code(session, user.who.account_id, code)  # 404 for another seller's shop
+    row = shops.shop_by_code(session, user.who.account_id, code)  # 404: another seller's
     (shop,) = _overview(session, user.who.account_id, datetime.now(UTC), code)
     failed = shipments.failed_of_shop(session, user.who.account_id, code)
+    # A Shopify shop's refused and repeated webhooks (docs/channels.md, rule 7).
+    hooks = webhooks.counts_of_shop(session, row.id) if row.platform == "shopify" else None
     return render(
         request,
         "channel_shop.html",
         {
             "shop": shop,
             "failed": failed,
+            "webhook_counts": hooks,
             **_later_context(session, user.who.account_id, code),
             **_runs_context(session, user, code),
         },

@@ -43,9 +43,7 @@ async def shopify_webhook(
         outcome = await units.write(lambda s: webhooks.receive(s, shop_code, headers, body, now))
     except webhooks.WebhookRejected as err:
         path, reason, shop = request.url.path, err.reason, err.shop
-        await units.write(
-            lambda s: webhooks.count(s, reason, path, now, shop_code=shop_code, shop=shop)
-        )
+        await units.write(lambda s: webhooks.count(s, reason, path, now, shop=shop))
         metrics.WEBHOOKS.labels("shopify", "refused", reason).inc()
         log.warning("channels: a Shopify webhook for %r refused: %s", shop_code, reason)
         return JSONResponse(

@@ -54,7 +54,7 @@ class ChannelWebhookRejection(Base):
 class ChannelWebhookCount(Base):
     """Per shop, how many of its webhooks were refused, per reason, or were duplicates
     (``outcome``): the shop's page shows them (migration 0062). A refusal no secret verified
-    is counted for every shop of the code its address names."""
+    is nobody's: it is not counted here."""
 
     __tablename__ = "channel_webhook_count"
     __table_args__ = (UniqueConstraint("shop_id", "outcome", name="uq_channel_webhook_count"),)

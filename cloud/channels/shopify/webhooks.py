@@ -115,10 +115,12 @@ def receive(
             shop = candidate
     if shop is None:
         raise WebhookRejected("bad_signature")
-    mine = (shop.account_id, shop.id)
     domain = _header(headers, "X-Shopify-Shop-Domain")
     if shop.app_key and domain != shop.app_key:
-        raise WebhookRejected("wrong_shop", mine)
+        # Not this shop's: an app's secret is the app's, shared by every shop that installed
+        # it, so the shop is the secret *and* the domain. Counted for the hub only.
+        raise WebhookRejected("wrong_shop")
+    mine = (shop.account_id, shop.id)
     try:
         triggered = datetime.fromisoformat(
             _header(headers, "X-Shopify-Triggered-At").replace("Z", "+00:00")
@@ -240,21 +242,15 @@ def count(
     path: str,
     now: datetime,
     *,
-    shop_code: str | None = None,
     shop: tuple[int, int] | None = None,
 ) -> None:
     """One more refusal for ``reason`` (a row per reason: a flood adds no rows), and for the
-    shop's page: ``shop`` (account id, shop id) when the signature verified, else every
-    Shopify shop of ``shop_code`` (the address the refused request was sent to is theirs)."""
+    shop's page when the signature verified (``shop``: account id, shop id). One that no
+    secret verified is nobody's: the address names a code, which several sellers' shops may
+    share, and a seller's rows are written only by what that seller's secret signed (the
+    fuzz's tenancy check)."""
     if shop is not None:
         _tally(session, shop, reason, now)
-    elif shop_code is not None:
-        for named in session.execute(
-            select(ChannelShop.account_id, ChannelShop.id).where(
-                ChannelShop.code == shop_code, ChannelShop.platform == "shopify"
-            )
-        ).all():
-            _tally(session, (int(named[0]), int(named[1])), reason, now)
     dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
     ins = dialect.insert(ChannelWebhookRejection).values(
         reason=reason, count=1, last_at=now, last_path=path[:120]

@@ -7,9 +7,9 @@ Create Date: 2026-12-07 10:00:00
 
 Issue 16 (docs/channels.md, "The Shopify shape", rule 7): the refusals were counted per
 reason for the whole hub only (``channel_webhook_rejection``), which a seller's page cannot
-show (they are every seller's). A refusal after the signature verified names its shop; one
-that no secret verified is counted for every shop of the code its address names (the
-address is theirs); a duplicate is its shop's.
+show (they are every seller's). A refusal after the signature verified names its shop, and
+a duplicate is its shop's; one that no secret verified is nobody's (a shop code may be
+several sellers'), counted in ``channel_webhook_rejection`` and ``/metrics`` only.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ FO_HINT = "fo:"
 
 class WebhookRejected(Exception):
     """Refused (HTTP 401): the reason is counted, nothing else is stored. ``shop``:
-    (account id, shop id) when the signature verified (the refusal is that shop's)."""
+    (account id, shop id) when the signature and the domain are that shop's."""
 
     def __init__(self, reason: str, shop: tuple[int, int] | None = None) -> None:
         super().__init__(reason)
@@ -245,10 +245,10 @@ def count(
     shop: tuple[int, int] | None = None,
 ) -> None:
     """One more refusal for ``reason`` (a row per reason: a flood adds no rows), and for the
-    shop's page when the signature verified (``shop``: account id, shop id). One that no
-    secret verified is nobody's: the address names a code, which several sellers' shops may
-    share, and a seller's rows are written only by what that seller's secret signed (the
-    fuzz's tenancy check)."""
+    shop's page when it was the shop's own (``shop``: account id, shop id; its secret and its
+    domain). One that no secret verified, or signed for another domain, is nobody's: the
+    address names a code, which several sellers' shops may share, and a seller's rows are
+    written only by what is its own (the fuzz's tenancy check)."""
     if shop is not None:
         _tally(session, shop, reason, now)
     dialect = postgresql if dialect_of(session) == "postgresql" else sqlite

@@ -263,6 +263,14 @@ def event_stats(
 
 DatabaseOpt = Annotated[str | None, typer.Option(help="Overrides GUANJIA_DATABASE_URL.")]
 AccountOpt = Annotated[str, typer.Option(help="The seller account the shop belongs to.")]
+HubUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="GUANJIA_PUBLIC_URL",
+        help="Shopify: the hub's address as Shopify reaches it; the shop's webhooks are "
+        "subscribed there before it is saved (nothing is saved if Shopify refuses).",
+    ),
+]
 
 
 def _channels_factory(database_url: str | None) -> Any:
@@ -302,6 +310,7 @@ def channels_add_shop(
     kind: Annotated[
         str, typer.Option(help="taobao or shopify: which adapter downloads the shop.")
     ] = "taobao",
+    hub_url: HubUrlOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Add a Taobao or Shopify shop (the secret is never an option: command lines are visible
@@ -330,11 +339,27 @@ def channels_add_shop(
     )
     try:
         with transaction(factory) as s:
+            shops.check_new(s, runner.account_id_of(s, account), body)
+        subscribed = _subscribe(hub_url, shops.draft(body))
+        with transaction(factory) as s:
             shops.add_shop(s, runner.account_id_of(s, account), body, datetime.now(UTC))
     except DomainError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"shop {code} added")
+    typer.echo(f"shop {code} added{subscribed}")
+
+
+def _subscribe(hub_url: str | None, shop: Any) -> str:
+    """A Shopify shop's webhooks subscribed at the hub's address (runner.register_webhooks),
+    said as the end of the command's line; DomainError when Shopify refuses."""
+    from cloud.channels import runner
+
+    if shop.platform != "shopify":
+        return ""
+    if not hub_url:
+        return "; webhooks not subscribed (no --hub-url or GUANJIA_PUBLIC_URL)"
+    done = runner.register_webhooks(shop, hub_url)
+    return "; webhooks: " + ", ".join(f"{topic} {how}" for topic, how in done.items())
 
 
 @channels_app.command("reauthorise")
@@ -347,6 +372,7 @@ def channels_reauthorise(
             help="Read the new session key (Shopify: access token) from this file ('-': stdin)."
         ),
     ],
+    hub_url: HubUrlOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Save a shop's new session key after the seller authorised the app again: a shop that
@@ -358,14 +384,20 @@ def channels_reauthorise(
     from cloud.errors import DomainError
 
     factory = _channels_factory(database_url)
+    key = key_file.readline().rstrip("\r\n")
     try:
         with transaction(factory) as s:
+            found = shops.shop_by_code(s, runner.account_id_of(s, account), code)
+            shops.check_key(key)
+            s.expunge(found)
+        subscribed = _subscribe(hub_url, shops.with_key(found, key))
+        with transaction(factory) as s:
             shop = shops.shop_by_code(s, runner.account_id_of(s, account), code)
-            shops.reauthorise(s, shop, key_file.readline().rstrip("\r\n"), datetime.now(UTC))
+            shops.reauthorise(s, shop, key, datetime.now(UTC))
     except DomainError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"shop {code} re-authorised; its download is due now")
+    typer.echo(f"shop {code} re-authorised; its download is due now{subscribed}")
 
 
 @channels_app.command("download")

@@ -52,6 +52,14 @@ API_LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+#: Marketplace webhooks by answer: outcome accepted, duplicate, ignored, refunded, unusable
+#: or refused (with the refusal's reason: bad_signature, stale, wrong_shop, no_time,
+#: no_event_id); cloud/api/channel_webhooks.py. A few fixed labels: no series per shop.
+WEBHOOKS = Counter(
+    "guanjia_channel_webhooks",
+    "Marketplace webhooks received, by platform, outcome and refusal reason",
+    ["platform", "outcome", "reason"],
+)
 POOL_CHECKED_OUT = Gauge(
     "guanjia_db_pool_checked_out",
     "Database connections in use",

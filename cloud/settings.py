@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     #: Bearer token a Prometheus scrape of ``GET /metrics`` must send; unset, /metrics is
     #: off (404). See cloud/api/metrics.py.
     metrics_token: str | None = None
+    #: The hub's address as Shopify reaches it (``https://hub.example.com``): a Shopify shop
+    #: re-authorised through the API subscribes its webhooks at
+    #: ``{public_url}/api/v1/channels/webhooks/shopify/{code}`` (cloud/channels/shopify/
+    #: subscriptions.py). Unset: nothing is subscribed by the API (the CLI takes ``--hub-url``).
+    public_url: str | None = None
     #: Lifetime of an access token.
     token_ttl_s: int = 8 * 3600
     #: How long a worker trusts what it read of a user's token version: a revoked token

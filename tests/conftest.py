@@ -41,6 +41,12 @@ settings.register_profile("fast", max_examples=20)
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--long", action="store_true", help="run the long-form fault tests")
     parser.addoption(
+        "--seed-range",
+        default=None,
+        help="START:STOP: the seeds the long Shopify property tests run instead of theirs "
+        "(a part of the long form that fits the time at hand)",
+    )
+    parser.addoption(
         "--fuzz-cases",
         type=int,
         default=200,

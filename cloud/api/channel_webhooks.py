@@ -4,7 +4,9 @@ verified by the marketplace's own signature instead (docs/channels.md, "The Shop
 ``POST /api/v1/channels/webhooks/shopify/{shop_code}``: 200 when accepted (or a duplicate,
 or a topic we ignore: Shopify must stop sending it; ``refunded`` for a ``refunds/create``
 fed to the refund path, ``unusable`` for one whose signed body cannot be read, kept failed), 401 when the signature, the shop or the
-time is wrong (counted; nothing else stored). The webhook is a hint: the hub's scheduler
+time is wrong (counted per reason, and per shop for its page; nothing else stored). Every
+answer is counted in ``/metrics`` (``guanjia_channel_webhooks_total`` by platform, outcome
+and refusal reason). The webhook is a hint: the hub's scheduler
 reads the order it names from the API, woken at once in this process.
 """
 
@@ -17,6 +19,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
+from cloud import metrics
 from cloud.api.deps import UnitsDep
 from cloud.channels.shopify import webhooks
 
@@ -39,13 +42,15 @@ async def shopify_webhook(
     try:
         outcome = await units.write(lambda s: webhooks.receive(s, shop_code, headers, body, now))
     except webhooks.WebhookRejected as err:
-        path, reason = request.url.path, err.reason
-        await units.write(lambda s: webhooks.count(s, reason, path, now))
+        path, reason, shop = request.url.path, err.reason, err.shop
+        await units.write(lambda s: webhooks.count(s, reason, path, now, shop=shop))
+        metrics.WEBHOOKS.labels("shopify", "refused", reason).inc()
         log.warning("channels: a Shopify webhook for %r refused: %s", shop_code, reason)
         return JSONResponse(
             {"detail": "the webhook could not be verified", "reason": reason},
             status_code=401,
         )
+    metrics.WEBHOOKS.labels("shopify", outcome, "").inc()
     if outcome == "accepted":
         worker = getattr(request.app.state, "channels", None)
         if worker is not None:  # committed: this process's scheduler pulls the order now

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, UnitsDep
-from cloud.channels import schedule, shipments, shops
+from cloud.api.deps import ChannelsRead, ChannelsWrite, SessionDep, Units, UnitsDep
+from cloud.channels import runner, schedule, shipments, shops
 from cloud.db.models import ChannelRun, ChannelShipment
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
@@ -137,6 +138,8 @@ async def add_shop(
     """Add a shop: its first download is due at once, from ``start_from``. 409 when the
     seller has a shop of that code; 422 naming a field the marketplace could not have given."""
 
+    await subscribe_new(request, units, who.account_id, shop_in(body))
+
     def write(s: Session) -> ShopOut:
         shops.add_shop(s, who.account_id, shop_in(body), datetime.now(UTC))
         schedule.set_schedule(
@@ -187,6 +190,34 @@ def set_schedule(
     return ShopOut(**row)
 
 
+async def subscribe_new(
+    request: Request, units: Units, account_id: int, body: shops.ShopIn
+) -> None:
+    """A new Shopify shop's webhooks subscribed at the hub's ``public_url`` before it is
+    saved (as ``guanjia channels add-shop`` does): what the add would refuse is refused
+    first, and a key Shopify refuses is a 409 with nothing saved. Nothing is done without
+    ``GUANJIA_PUBLIC_URL`` or for a Taobao shop."""
+    hub_url: str | None = request.app.state.settings.public_url
+    if not hub_url or body.platform != "shopify":
+        return
+    await units.read(lambda s: shops.check_new(s, account_id, body))
+    await anyio.to_thread.run_sync(runner.register_webhooks, shops.draft(body), hub_url)
+
+
+async def subscribe_first(
+    request: Request, units: Units, account_id: int, code: str, key: str
+) -> None:
+    """A Shopify shop's webhooks subscribed with its new key at the hub's ``public_url``
+    (runner.register_webhooks), before the key is saved and with no transaction open: a key
+    Shopify refuses is a 409 with Shopify's words, and nothing is saved. Nothing is done
+    without ``GUANJIA_PUBLIC_URL`` or for a Taobao shop."""
+    hub_url: str | None = request.app.state.settings.public_url
+    if not hub_url:
+        return
+    shop = await units.read(lambda s: shops.keyed_copy(s, account_id, code, key))
+    await anyio.to_thread.run_sync(runner.register_webhooks, shop, hub_url)
+
+
 @router.put("/shops/{code}/authorisation")
 async def reauthorise(
     code: ShopCode, body: AuthorisationIn, request: Request, units: UnitsDep, who: ChannelsWrite
@@ -194,6 +225,8 @@ async def reauthorise(
     """Save the shop's new session key (the seller authorised the app again): a shop that
     needs re-authorisation runs again, its download due at once from where its watermark
     stopped. The key is never given back by any route."""
+
+    await subscribe_first(request, units, who.account_id, code, body.session_key)
 
     def write(s: Session) -> ShopOut:
         shop = shops.shop_by_code(s, who.account_id, code)

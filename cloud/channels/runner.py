@@ -3,6 +3,7 @@ real waits. (Tests build the same adapter on the simulator's virtual clock inste
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -30,6 +31,7 @@ from cloud.channels.shopify.orders import ShopifyOrders
 from cloud.channels.shopify.refunds import ShopifyRefunds
 from cloud.channels.shopify.shipments import ShopifyShipments
 from cloud.channels.shopify.stock import ShopifyStock
+from cloud.channels.shopify.subscriptions import ShopifySubscriptions, address_of
 from cloud.channels.taobao.client import TopClient
 from cloud.channels.taobao.orders import TaobaoOrders
 from cloud.channels.taobao.refunds import TaobaoRefunds
@@ -178,6 +180,35 @@ def locations_of(shop: ChannelShop) -> dict[str, str]:
         except ChannelError as err:
             raise ConflictError(
                 N_("could not read shop %(shop)s's locations from Shopify: %(why)s"),
+                shop=shop.code,
+                why=str(err)[:300],
+            ) from err
+
+
+def register_webhooks(
+    shop: ChannelShop, hub_url: str, http: httpx.Client | None = None
+) -> dict[str, str]:
+    """Subscribe the hub's topics on a Shopify shop (kept when subscribed already): called
+    after a shop is added or re-authorised, with no transaction open (a slow Shopify holds
+    no lock). ``{topic: "kept" | "made"}``; empty for a shop that is not Shopify's; 409 with
+    Shopify's words when it cannot be done (the shop is saved all the same: run it again)."""
+    if shop.platform != "shopify":
+        return {}
+    with contextlib.ExitStack() as stack:
+        client = http or stack.enter_context(httpx.Client())
+        admin = AdminClient(
+            client,
+            shop.api_url,
+            shop.session_key,
+            now=lambda: datetime.now(UTC),
+            sleep=time.sleep,
+            attempts=3,
+        )
+        try:
+            return ShopifySubscriptions(admin).ensure(address_of(hub_url, shop.code))
+        except ChannelError as err:
+            raise ConflictError(
+                N_("could not subscribe shop %(shop)s's webhooks on Shopify: %(why)s"),
                 shop=shop.code,
                 why=str(err)[:300],
             ) from err

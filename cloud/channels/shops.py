@@ -85,6 +85,48 @@ def add_shop(session: Session, account_id: int, body: ShopIn, now: datetime) -> 
     """A new shop, due for its first download at once (from ``start_from``). A field the
     marketplace could not have given (empty, too long, spaces in a key) is a 422 naming it,
     and nothing is written; a code the seller already has is a 409."""
+    check_new(session, account_id, body)
+    shop = ChannelShop(
+        account_id=account_id,
+        code=body.code,
+        platform=body.platform,
+        api_url=body.api_url,
+        app_key=body.app_key,
+        app_secret=body.app_secret,
+        session_key=body.session_key,
+        sign_method=body.sign_method,
+        status="active",
+        start_from=body.start_from,
+        created_at=now,
+    )
+    session.add(shop)
+    session.flush()
+    return shop
+
+
+def draft(body: ShopIn) -> ChannelShop:
+    """The shop to be added, not in any session: what a call to the marketplace before the
+    save needs (its platform, address, key and code; runner.register_webhooks)."""
+    return ChannelShop(
+        code=body.code, platform=body.platform, api_url=body.api_url, session_key=body.session_key
+    )
+
+
+def with_key(shop: ChannelShop, session_key: str) -> ChannelShop:
+    """A detached shop with a new key, for a call made with it before the key is saved."""
+    return ChannelShop(
+        code=shop.code, platform=shop.platform, api_url=shop.api_url, session_key=session_key
+    )
+
+
+def keyed_copy(session: Session, account_id: int, code: str, session_key: str) -> ChannelShop:
+    """The seller's shop ``code`` with a new key, detached (404 for none, 422 for a bad key):
+    what a call made with the key before it is saved needs."""
+    return with_key(shop_by_code(session, account_id, code), check_key(session_key))
+
+
+def check_new(session: Session, account_id: int, body: ShopIn) -> None:
+    """What :func:`add_shop` refuses (422, or 409 for a code taken), checked alone."""
     _check_new(body)
     if body.platform not in PLATFORMS:
         raise InvalidError(
@@ -102,22 +144,6 @@ def add_shop(session: Session, account_id: int, body: ShopIn, now: datetime) -> 
         )
     ).first():
         raise ConflictError(N_("shop %(code)s exists already"), code=body.code)
-    shop = ChannelShop(
-        account_id=account_id,
-        code=body.code,
-        platform=body.platform,
-        api_url=body.api_url,
-        app_key=body.app_key,
-        app_secret=body.app_secret,
-        session_key=body.session_key,
-        sign_method=body.sign_method,
-        status="active",
-        start_from=body.start_from,
-        created_at=now,
-    )
-    session.add(shop)
-    session.flush()
-    return shop
 
 
 def shop_by_code(session: Session, account_id: int, code: str) -> ChannelShop:
@@ -162,16 +188,7 @@ def reauthorise(session: Session, shop: ChannelShop, session_key: str, now: date
 
     A key that is empty, too long or holds spaces or control characters is refused (422)
     and nothing changes."""
-    key = session_key.strip()
-    if not key or len(key) > KEY_MAX or any(c.isspace() or ord(c) < 32 for c in key):
-        raise InvalidError(
-            N_(
-                "the new session key must be 1 to %(max)s characters without spaces (as the "
-                "marketplace gave it)"
-            ),
-            "session_key",
-            max=KEY_MAX,
-        )
+    key = check_key(session_key)
     shop.session_key, shop.status, shop.status_reason = key, "active", None
     shop.next_run_at = now
     session.execute(
@@ -187,6 +204,22 @@ def reauthorise(session: Session, shop: ChannelShop, session_key: str, now: date
         .execution_options(synchronize_session=False)
     )
     session.flush()
+
+
+def check_key(session_key: str) -> str:
+    """The key as it is saved; 422 for one empty, too long or with spaces or control
+    characters."""
+    key = session_key.strip()
+    if not key or len(key) > KEY_MAX or any(c.isspace() or ord(c) < 32 for c in key):
+        raise InvalidError(
+            N_(
+                "the new session key must be 1 to %(max)s characters without spaces (as the "
+                "marketplace gave it)"
+            ),
+            "session_key",
+            max=KEY_MAX,
+        )
+    return key
 
 
 def take_lease(session: Session, shop_id: int, owner: str, now: datetime, ttl: timedelta) -> bool:

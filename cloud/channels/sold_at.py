@@ -17,8 +17,9 @@ mapped to its locations:
   fulfillment order, each reserved at its own warehouse and confirmed against its own
   fulfillment order. The first keeps the order's number; the others are its split halves
   (拆分), numbered and linked as the audit's split names them (``{no}-S{n}``,
-  ``split_from``: cloud/orders/split_merge.py), each with the total of its own lines (the
-  split's rule);
+  ``split_from``: cloud/orders/split_merge.py), each with the total of its own lines, and
+  the first also with the order's shipping fee less its discounts (:func:`_totals`), so the
+  halves' totals sum to the order's;
 - **a location no warehouse is mapped to**: the order is held, with the reason, as a SKU we
   do not know is; a mapping saved for that location imports such orders at once
   (stock_locations.set_location, remap.retry_held).
@@ -126,20 +127,40 @@ def split_bodies(body: OrderIn, routed: list[Part]) -> list[OrderIn]:
                 by_part[0][by_part[0].index(have)] = have.model_copy(
                     update={"qty": have.qty + left[ln.line_id]}
                 )
-    out: list[OrderIn] = []
-    for part, lines in zip(routed, by_part, strict=True):
-        if not lines:
-            continue
-        out.append(
-            body.model_copy(
-                update={
-                    "order_no": body.order_no if not out else f"{body.order_no}-S{len(out)}",
-                    "warehouse": part.warehouse,
-                    "lines": lines,
-                    "total_cents": sum(ln.price_cents * ln.qty for ln in lines),
-                }
-            )
+    kept = [(part, lines) for part, lines in zip(routed, by_part, strict=True) if lines]
+    totals = _totals(body, [lines for _, lines in kept])
+    return [
+        body.model_copy(
+            update={
+                "order_no": body.order_no if not n else f"{body.order_no}-S{n}",
+                "warehouse": part.warehouse,
+                "lines": lines,
+                "total_cents": total,
+            }
         )
+        for n, ((part, lines), total) in enumerate(zip(kept, totals, strict=True))
+    ]
+
+
+def _totals(body: OrderIn, halves: list[list[LineIn]]) -> list[int]:
+    """Each half's total: its own lines, and the first (``{no}``) also what the order's
+    total has beyond its lines — the shipping fee less the order's discounts (plus its tax
+    where prices exclude it), as Shopify's ``total_price`` has them (Admin REST "Order":
+    ``total_price`` = ``total_line_items_price`` − ``total_discounts`` + shipping +
+    ``total_tax``). So the halves sum to the order's total, to the cent. A discount larger
+    than the first half's lines and shipping takes the rest from the next halves in order,
+    none below zero (the sum still holds for any total of zero or more)."""
+    own = [sum(ln.price_cents * ln.qty for ln in lines) for lines in halves]
+    if body.total_cents is None or not own:
+        return own
+    extra = body.total_cents - sum(own)
+    out = list(own)
+    for i in range(len(out)):
+        moved = extra if extra >= 0 or i == len(out) - 1 else max(extra, -out[i])
+        out[i] += moved
+        extra -= moved
+        if extra == 0:
+            break
     return out
 
 

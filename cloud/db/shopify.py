@@ -1,5 +1,5 @@
 """Tables of the Shopify shape's webhooks (cloud/channels/shopify/webhooks.py,
-docs/channels.md); migration 0024_shopify.
+docs/channels.md); migrations 0024_shopify and 0062_webhook_counts.
 
 Kept beside ``models.py`` (same ``Base``), as cloud/db/finance.py is.
 ``cloud.db.migrations.env`` imports this module so Alembic sees every table.
@@ -49,3 +49,19 @@ class ChannelWebhookRejection(Base):
     count: Mapped[int] = mapped_column(Integer)
     last_at: Mapped[datetime]
     last_path: Mapped[str] = mapped_column(String(120))
+
+
+class ChannelWebhookCount(Base):
+    """Per shop, how many of its webhooks were refused, per reason, or were duplicates
+    (``outcome``): the shop's page shows them (migration 0062). A refusal no secret verified
+    is nobody's: it is not counted here."""
+
+    __tablename__ = "channel_webhook_count"
+    __table_args__ = (UniqueConstraint("shop_id", "outcome", name="uq_channel_webhook_count"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    shop_id: Mapped[int] = mapped_column(ForeignKey("channel_shop.id"))
+    outcome: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int] = mapped_column(Integer)
+    last_at: Mapped[datetime]

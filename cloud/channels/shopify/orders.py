@@ -96,6 +96,17 @@ class ShopifyOrders:
             trade.payload["shopify"]["fulfillment_orders"] = self.fulfillment_orders(oid)
         return trade
 
+    def order_of_fulfillment_order(self, fo_id: str) -> str:
+        """The id of the order a fulfillment order belongs to: ``GET
+        fulfillment_orders/{id}.json`` (Admin REST "FulfillmentOrder", ``order_id``). A
+        ``fulfillment_orders/moved`` webhook names fulfillment orders only."""
+        data, _ = self.client.get(f"fulfillment_orders/{fo_id}.json")
+        fo = data.get("fulfillment_order") if isinstance(data, dict) else None
+        oid = digits(fo.get("order_id")) if isinstance(fo, dict) else None
+        if oid is None:
+            raise Refused(f"fulfillment order {fo_id}: no order_id in the answer")
+        return oid
+
     def fulfillment_orders(self, oid: str) -> list[dict[str, Any]]:
         """The order's fulfillment orders as the hub keeps them (Admin REST
         "FulfillmentOrder": ``assigned_location_id``, ``status``, ``line_items[]`` with
@@ -173,7 +184,8 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
             "buyer_message": order.get("note") or "",
             "seller_memo": order.get("tags") or "",
             "payment": order.get("total_price"),
-            "post_fee": order.get("total_shipping_price"),
+            # Admin REST "Order": the shipping is total_shipping_price_set's shop money.
+            "post_fee": _shop_money(order.get("total_shipping_price_set")),
             "receiver_name": address.get("name"),
             "receiver_state": address.get("province"),
             "receiver_city": address.get("city"),
@@ -199,7 +211,19 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
             },
             "shopify": {
                 k: order.get(k)
-                for k in ("name", "financial_status", "fulfillment_status", "cancelled_at")
+                for k in (
+                    "name",
+                    "financial_status",
+                    "fulfillment_status",
+                    "cancelled_at",
+                    "total_discounts",
+                )
             },
         },
     )
+
+
+def _shop_money(price_set: Any) -> Any:
+    """The shop's currency amount of a ``…_set`` money field (``shop_money.amount``)."""
+    money = price_set.get("shop_money") if isinstance(price_set, dict) else None
+    return money.get("amount") if isinstance(money, dict) else None

@@ -26,6 +26,21 @@ Rules (shopify.dev "Verify webhooks", "Webhook best practices"; shared/research/
   retries and the stream's later read of the same refund reach the order once. A body that
   cannot be read is kept as the event, ``failed`` with the reason (the stream still reads
   the refund from the order).
+- ``fulfillment_orders/moved`` (Admin REST "Webhook", event topics; the
+  ``FulfillmentOrdersMove`` payload: ``original_fulfillment_order``,
+  ``moved_fulfillment_order``, ``destination_location_id``,
+  ``fulfillment_order_line_items_requested``, ``source_location``, ids as ``gid://shopify/…``
+  or numbers) is a hint as the order topics are: it names the moved fulfillment order, not
+  its order, so :func:`pull_hinted` asks Shopify whose it is (``GET
+  fulfillment_orders/{id}.json``: ``order_id``) and reads that order again with its
+  fulfillment orders. A move made in the Shopify admin leaves the order's ``updated_at`` as
+  it was, so without the hint it was seen only at the order's next change. What the move
+  does to our order is changes.py's ``relocate`` (a person decides: sold_at.py).
+
+Pulled orders are stored through ``changes.store`` (the intake, then the changes: a cancel,
+a refund, an address, a moved fulfillment order reach the Guanjia order), as a download
+stores them: a version stored here is not read again by the download, so a change it
+carries must be acted on here.
 """
 
 from __future__ import annotations
@@ -42,13 +57,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
+from cloud.channels.changes import store
 from cloud.channels.download import DEFAULT_TUNING, Tuning
-from cloud.channels.intake import Unusable, store
+from cloud.channels.ids import digits
+from cloud.channels.intake import Unusable
 from cloud.channels.ports import ChannelError, ChannelRefund, ChannelTrade, OrderSource, Refused
+from cloud.channels.shopify.orders import ShopifyOrders
 from cloud.channels.shopify.refunds import refunds_of
 from cloud.db.engine import dialect_of, transaction
 from cloud.db.models import ChannelShop
-from cloud.db.shopify import ChannelWebhookEvent, ChannelWebhookRejection
+from cloud.db.shopify import ChannelWebhookCount, ChannelWebhookEvent, ChannelWebhookRejection
 
 REPLAY_WINDOW = timedelta(hours=48)
 AHEAD = timedelta(minutes=5)
@@ -58,14 +76,19 @@ ORDER_TOPICS = frozenset(
 )
 #: A refund made on the shop: fed to the refund path from its body (the module's note).
 REFUND_TOPIC = "refunds/create"
+#: A fulfillment order moved to another location: a hint naming the fulfillment order.
+MOVED_TOPIC = "fulfillment_orders/moved"
+#: How a hint names a fulfillment order (its order is asked of Shopify when pulled).
+FO_HINT = "fo:"
 
 
 class WebhookRejected(Exception):
-    """Refused (HTTP 401): the reason is counted, nothing else is stored."""
+    """Refused (HTTP 401): the reason is counted, nothing else is stored. ``shop``:
+    (account id, shop id) when the signature and the domain are that shop's."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, shop: tuple[int, int] | None = None) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.shop = reason, shop
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -94,7 +117,10 @@ def receive(
         raise WebhookRejected("bad_signature")
     domain = _header(headers, "X-Shopify-Shop-Domain")
     if shop.app_key and domain != shop.app_key:
+        # Not this shop's: an app's secret is the app's, shared by every shop that installed
+        # it, so the shop is the secret *and* the domain. Counted for the hub only.
         raise WebhookRejected("wrong_shop")
+    mine = (shop.account_id, shop.id)
     try:
         triggered = datetime.fromisoformat(
             _header(headers, "X-Shopify-Triggered-At").replace("Z", "+00:00")
@@ -102,13 +128,13 @@ def receive(
         if triggered.tzinfo is None:
             raise ValueError
     except ValueError:
-        raise WebhookRejected("no_time") from None
+        raise WebhookRejected("no_time", mine) from None
     if not now - REPLAY_WINDOW <= triggered <= now + AHEAD:
-        raise WebhookRejected("stale")
+        raise WebhookRejected("stale", mine)
     event_id = _header(headers, "X-Shopify-Event-Id")[:64]
     topic = _header(headers, "X-Shopify-Topic")[:64]
     if not event_id:
-        raise WebhookRejected("no_event_id")
+        raise WebhookRejected("no_event_id", mine)
     external_id = ""
     state = "ignored"
     if topic in ORDER_TOPICS:
@@ -121,6 +147,12 @@ def receive(
             external_id, state = str(oid), "pending"
     refunds: list[ChannelRefund] = []
     error: str | None = None
+    if topic == MOVED_TOPIC:
+        fo_id = moved_fulfillment_order(body)
+        if fo_id is None:
+            state, error = "failed", "fulfillment_orders/moved: no moved_fulfillment_order id"
+        else:
+            external_id, state = f"{FO_HINT}{fo_id}", "pending"
     if topic == REFUND_TOPIC:
         try:
             refunds, external_id = _refunds(body)
@@ -147,6 +179,7 @@ def receive(
         .returning(ChannelWebhookEvent.id)
     ).first()
     if made is None:  # the event id was there already
+        _tally(session, mine, "duplicate", now)
         return "duplicate"
     if topic == REFUND_TOPIC:
         if error is not None:
@@ -156,7 +189,29 @@ def receive(
 
         store_refunds(session, shop, refunds, now)
         return "refunded"
+    if error is not None:
+        return "unusable"
     return "accepted" if state == "pending" else "ignored"
+
+
+def moved_fulfillment_order(body: bytes) -> str | None:
+    """The id of the fulfillment order a ``fulfillment_orders/moved`` body names (its
+    ``moved_fulfillment_order``, else its ``original_fulfillment_order``): a global id
+    ``gid://shopify/FulfillmentOrder/123`` or a number; None when there is none."""
+    try:
+        found = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    for key in ("moved_fulfillment_order", "original_fulfillment_order"):
+        fo = found.get(key)
+        raw = fo.get("id") if isinstance(fo, dict) else None
+        if isinstance(raw, str) and raw.startswith("gid://shopify/FulfillmentOrder/"):
+            raw = raw.rsplit("/", 1)[1]
+        if (got := digits(raw)) is not None:
+            return got
+    return None
 
 
 def _refunds(body: bytes) -> tuple[list[ChannelRefund], str]:
@@ -181,8 +236,21 @@ def _refunds(body: bytes) -> tuple[list[ChannelRefund], str]:
     return found, str(oid)
 
 
-def count(session: Session, reason: str, path: str, now: datetime) -> None:
-    """One more refusal for ``reason`` (a row per reason: a flood adds no rows)."""
+def count(
+    session: Session,
+    reason: str,
+    path: str,
+    now: datetime,
+    *,
+    shop: tuple[int, int] | None = None,
+) -> None:
+    """One more refusal for ``reason`` (a row per reason: a flood adds no rows), and for the
+    shop's page when it was the shop's own (``shop``: account id, shop id; its secret and its
+    domain). One that no secret verified, or signed for another domain, is nobody's: the
+    address names a code, which several sellers' shops may share, and a seller's rows are
+    written only by what is its own (the fuzz's tenancy check)."""
+    if shop is not None:
+        _tally(session, shop, reason, now)
     dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
     ins = dialect.insert(ChannelWebhookRejection).values(
         reason=reason, count=1, last_at=now, last_path=path[:120]
@@ -197,6 +265,31 @@ def count(session: Session, reason: str, path: str, now: datetime) -> None:
             },
         )
     )
+
+
+def _tally(session: Session, shop: tuple[int, int], outcome: str, now: datetime) -> None:
+    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
+    ins = dialect.insert(ChannelWebhookCount).values(
+        account_id=shop[0], shop_id=shop[1], outcome=outcome, count=1, last_at=now
+    )
+    session.execute(
+        ins.on_conflict_do_update(
+            index_elements=["shop_id", "outcome"],
+            set_={"count": ChannelWebhookCount.count + 1, "last_at": now},
+        )
+    )
+
+
+def counts_of_shop(session: Session, shop_id: int) -> list[tuple[str, int, datetime]]:
+    """The shop's refused webhooks per reason and its duplicates: (outcome, count, last)."""
+    return [
+        (r.outcome, r.count, r.last_at)
+        for r in session.execute(
+            select(ChannelWebhookCount)
+            .where(ChannelWebhookCount.shop_id == shop_id)
+            .order_by(ChannelWebhookCount.outcome)
+        ).scalars()
+    ]
 
 
 def rejections(session: Session) -> dict[str, int]:
@@ -246,15 +339,28 @@ def pull_hinted(
             )
         )
     try:
-        wanted = sorted({ext for _, ext in rows})
         read_at = now()
         trades: list[ChannelTrade] = []
         failed: dict[str, str] = {}
-        for ext in wanted:
+        #: The order each hint names: itself, or a moved fulfillment order's (asked of Shopify).
+        order_of: dict[str, str] = {}
+        for ext in sorted({ext for _, ext in rows}):
+            if not ext.startswith(FO_HINT):
+                order_of[ext] = ext
+            elif not isinstance(source, ShopifyOrders):
+                failed[ext] = "a fulfillment order hint for a shop that is not Shopify's"
+            else:
+                try:
+                    order_of[ext] = source.order_of_fulfillment_order(ext.removeprefix(FO_HINT))
+                except Refused as err:
+                    failed[ext] = str(err)[:300]
+        for oid in sorted(set(order_of.values())):
             try:
-                trades.extend(source.fetch([ext]))
+                trades.extend(source.fetch([oid]))
             except Refused as err:  # this order only (e.g. not this shop's): say why
-                failed[ext] = str(err)[:300]
+                for ext, of in order_of.items():
+                    if of == oid:
+                        failed[ext] = str(err)[:300]
         done_at = now()
         with transaction(factory) as s:
             if not shops.keep_lease(s, shop_id, owner, done_at, tuning.lease):

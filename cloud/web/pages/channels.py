@@ -18,6 +18,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from cloud.api.channels import subscribe_first, subscribe_new
 from cloud.api.deps import SessionDep, UnitsDep
 from cloud.channels import (
     remap,
@@ -29,6 +30,7 @@ from cloud.channels import (
     stock_policy,
     views,
 )
+from cloud.channels.shopify import webhooks
 from cloud.errors import N_, ConflictError, DomainError, InvalidError
 from cloud.orders import audit_rules
 from cloud.orders.audit_rules import CHINA
@@ -162,6 +164,7 @@ async def add_shop(request: Request, user: ChannelsAction, units: UnitsDep) -> R
             sign_method=_choice(form, "sign_method", shops.SIGN_METHODS),
         )
         minutes = _whole(form, "interval_min", 1, 1440)
+        await subscribe_new(request, units, account_id, body)
 
         def write(s: Session) -> int:
             shop = shops.add_shop(s, account_id, body, datetime.now(UTC))
@@ -199,15 +202,18 @@ def _runs_context(session: Session, user: WebUser, code: str) -> dict[str, Any]:
 def shop_page(
     request: Request, code: ShopCode, user: ChannelsPage, session: SessionDep
 ) -> Response:
-    shops.shop_by_code(session, user.who.account_id, code)  # 404 for another seller's shop
+    row = shops.shop_by_code(session, user.who.account_id, code)  # 404: another seller's
     (shop,) = _overview(session, user.who.account_id, datetime.now(UTC), code)
     failed = shipments.failed_of_shop(session, user.who.account_id, code)
+    # A Shopify shop's refused and repeated webhooks (docs/channels.md, rule 7).
+    hooks = webhooks.counts_of_shop(session, row.id) if row.platform == "shopify" else None
     return render(
         request,
         "channel_shop.html",
         {
             "shop": shop,
             "failed": failed,
+            "webhook_counts": hooks,
             **_later_context(session, user.who.account_id, code),
             **_runs_context(session, user, code),
         },
@@ -437,6 +443,8 @@ async def reauthorise(
     form = await request.form()
     key = str(form.get("session_key", ""))
     account_id = user.who.account_id
+
+    await subscribe_first(request, units, account_id, code, key)
 
     def write(s: Session) -> int:
         shop = shops.shop_by_code(s, account_id, code)

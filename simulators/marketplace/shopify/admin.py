@@ -22,6 +22,9 @@ rate limits", "Paginating results with REST"):
   quantities) taken there; a fulfillment closes only the fulfillment orders it names, and
   the order is fulfilled when all of them are. The truth (``market.confirmations``) has one
   entry per fulfillment order fulfilled: its id and the location it left from;
+- ``GET fulfillment_orders/{id}.json``: one fulfillment order (with its ``order_id``);
+  a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py);
+- webhook subscriptions, ``webhooks.json`` and ``webhooks/{id}.json``: shopify/subscriptions.py;
 - products, locations and inventory levels (``inventory_levels/set.json``, ``adjust.json``):
   shopify/inventory.py.
 """
@@ -39,7 +42,8 @@ import orjson
 from simulators.marketplace.clock import fmt, parse_text
 from simulators.marketplace.market import Market, Version
 from simulators.marketplace.shopify import inventory
-from simulators.marketplace.shopify.shape import order_json, refunds_done, status_matches
+from simulators.marketplace.shopify.shape import iso, order_json, refunds_done, status_matches
+from simulators.marketplace.shopify.subscriptions import SubscriptionError
 from simulators.marketplace.shopify.webhooks import Webhooks
 
 BUCKET, LEAK = 40.0, 2.0  # "a bucket size of 40 … a leak rate of 2 requests per second"
@@ -47,6 +51,7 @@ MAX_LIMIT = 250
 PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$")
 ORDER = re.compile(r"^orders/(?P<id>\d+)(?P<sub>/fulfillment_orders|/fulfillments)?\.json$")
 MOVE = re.compile(r"^fulfillment_orders/(?P<id>\d+)/move\.json$")
+ONE_FO = re.compile(r"^fulfillment_orders/(?P<id>\d+)\.json$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume "
@@ -146,6 +151,14 @@ class ShopifyStore:
                 reply = self._move(domain, int(mv["id"]), raw)
             elif (o := ORDER.match(rest)) and verb == "GET":
                 reply = self._order(domain, int(o["id"]), o["sub"] or "")
+            elif (one := ONE_FO.match(rest)) and verb == "GET":
+                reply = _ok({"fulfillment_order": self._fo(domain, int(one["id"]))[0]})
+            elif (
+                hooked := self.webhooks.subscriptions.handle(
+                    domain, verb, rest, query, raw, iso(m.now)
+                )
+            ) is not None:
+                reply = _json(*hooked)
             elif (stocked := inventory.handle(m, domain, verb, rest, query, raw)) is not None:
                 _, answer, lost = stocked
                 if lost:  # written; the answer is lost (push_timeout)
@@ -153,7 +166,7 @@ class ShopifyStore:
                 reply = _ok(answer)
             else:
                 raise ApiError(404, "Not Found")
-        except inventory.Refusal as err:
+        except (inventory.Refusal, SubscriptionError) as err:
             return _json(err.status, {"errors": err.errors}, [limit_header])
         except ApiError as err:
             return _json(err.status, {"errors": err.errors}, [limit_header, *err.headers])
@@ -359,6 +372,10 @@ class ShopifyStore:
         original = dict(fo)
         self.moved[fo_id] = int(new)
         moved, _ = self._fo(domain, fo_id)
+        if int(new) != int(original["assigned_location_id"]):
+            self.webhooks.moved(
+                domain, int(fo["order_id"]), moved, int(original["assigned_location_id"]), int(new)
+            )
         return _ok(
             {
                 "original_fulfillment_order": original,

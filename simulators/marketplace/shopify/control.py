@@ -4,7 +4,9 @@
   installed (its access token) and the app's secret (webhook HMACs);
 - ``POST /_sim/shopify/reauthorise`` ``{"token", "new_token", "expires_in"?}``: the app
   installed again; the old token is a 401 from now on (``/_sim/expire`` expires one);
-- ``POST /_sim/shopify/webhooks`` ``{"domain", "address"}``: where its webhooks go;
+- ``POST /_sim/shopify/webhooks`` ``{"domain", "address"}``: an address that gets every
+  topic of the shop (kept for tests written before subscriptions; an app subscribes through
+  ``webhooks.json``: shopify/subscriptions.py);
 - ``POST /_sim/shopify/locations`` ``{"domain", "locations": [{"id", "name", "active"?}]}``:
   the shop's locations, in priority order (stock kept per location from then on);
 - ``POST /_sim/shopify/webhook_faults`` a :class:`WebhookFaults` as JSON, or ``{"seed": n}``;

@@ -134,8 +134,31 @@ def order_json(
         "financial_status": financial,
         "fulfillment_status": fulfillment,
         "currency": "CNY",
+        # The money as Admin REST "Order" has it: total_price = total_line_items_price -
+        # total_discounts + the shipping + total_tax (prices here exclude no tax).
         "total_price": plain(trade["payment"]),
-        "total_shipping_price": plain(trade["post_fee"]),
+        "total_line_items_price": plain(
+            sum(
+                (Decimal(plain(ln["price"])) * ln["num"] for ln in trade["orders"]["order"]),
+                Decimal(0),
+            )
+        ),
+        "total_discounts": plain(trade.get("discount_fee") or 0),
+        "total_tax": "0.00",
+        "total_shipping_price_set": {
+            "shop_money": {"amount": plain(trade["post_fee"]), "currency_code": "CNY"},
+            "presentment_money": {"amount": plain(trade["post_fee"]), "currency_code": "CNY"},
+        },
+        "shipping_lines": [
+            {
+                "id": trade["tid"] + 29,
+                "title": "Standard",
+                "code": "Standard",
+                "price": plain(trade["post_fee"]),
+            }
+        ]
+        if Decimal(plain(trade["post_fee"])) > 0
+        else [],
         "note": trade["buyer_message"],
         "tags": trade["seller_memo"],
         # Shopify has no invoice fields: a storefront asks with cart attributes, which the

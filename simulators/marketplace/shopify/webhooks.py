@@ -1,4 +1,17 @@
-"""Shopify's webhooks (orders/create, orders/updated, refunds/create) from the marketplace world.
+"""Shopify's webhooks (orders/create, orders/updated, refunds/create, fulfillment_orders/moved)
+from the marketplace world.
+
+Each event goes to every address subscribed to its topic through ``webhooks.json``
+(subscriptions.py), and to the control plane's address of the shop (every topic) if one
+was set (``/_sim/shopify/webhooks``, kept for the tests written before the API).
+
+``fulfillment_orders/moved`` (Admin REST "Webhook", event topics; the payload as the
+``FulfillmentOrdersMove`` webhook has it since 2023-04) is sent when a fulfillment order is
+moved (``move.json``): ``original_fulfillment_order`` and ``moved_fulfillment_order`` (``id``,
+``status``, ``assigned_location_id``, as global ids ``gid://shopify/…``),
+``destination_location_id``, ``fulfillment_order_line_items_requested`` (``id``,
+``quantity``) and ``source_location`` (``id``): the whole fulfillment order moves here, so the
+original and the moved one are the same fulfillment order, now at the destination.
 
 ``refunds/create`` carries the Refund itself (Admin REST "Refund", as in the order's
 ``refunds[]``: simulators/marketplace/shopify/shape.py ``refunds_json``), sent once a refund of
@@ -32,6 +45,7 @@ import orjson
 from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market
 from simulators.marketplace.shopify.shape import iso, order_json, refunds_done, refunds_json
+from simulators.marketplace.shopify.subscriptions import Subscriptions
 
 #: Seconds between Shopify's tries (8 over about 4 hours).
 RETRIES = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
@@ -69,7 +83,14 @@ class Event:
     body: bytes
     triggered_at: float
     next_at: float
+    #: Where it goes: a subscription's address (or the control plane's).
+    address: str = ""
     attempts: int = 0
+
+
+def gid(kind: str, number: int) -> str:
+    """A global id as webhook payloads of the fulfillment topics carry them."""
+    return f"gid://shopify/{kind}/{number}"
 
 
 def hmac_b64(secret: str, body: bytes) -> str:
@@ -81,7 +102,10 @@ class Webhooks:
     market: Market
     faults: WebhookFaults = field(default_factory=WebhookFaults)
     secrets: dict[str, str] = field(default_factory=dict)
+    #: The control plane's address per shop domain: every topic goes there.
     addresses: dict[str, str] = field(default_factory=dict)
+    #: The subscriptions made through ``webhooks.json``.
+    subscriptions: Subscriptions = field(default_factory=Subscriptions)
     queue: list[Event] = field(default_factory=list)
     #: Truth: every delivery attempt (event id, order id, modified, answer status).
     log: list[dict[str, Any]] = field(default_factory=list)
@@ -92,9 +116,14 @@ class Webhooks:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.market.seed + 1_000_003)
 
+    def targets(self, domain: str, topic: str) -> list[str]:
+        """The addresses an event of ``topic`` of the shop goes to."""
+        out = [self.addresses[domain]] if domain in self.addresses else []
+        return out + [a for a in self.subscriptions.addresses(domain, topic) if a not in out]
+
     def collect(self, domains: Iterable[str]) -> None:
         """An event for every version made since the last look, of shops with an address."""
-        wanted = {d for d in domains if d in self.addresses}
+        wanted = {d for d in domains if d in self.addresses or d in self.subscriptions.domains()}
         if not wanted:
             return
         done = refunds_done(self.market)
@@ -104,26 +133,32 @@ class Webhooks:
                 continue
             for n in range(self._seen.get(tid, 0), len(versions)):
                 v = versions[n]
+                topic = "orders/create" if n == 0 else "orders/updated"
+                targets = self.targets(domain, topic)
+                if not targets:
+                    continue
                 created = parse_text(v.trade["created"]) or v.modified
                 body = orjson.dumps(order_json(v.trade, v.modified, created, done))
-                if self.rng.random() < self.faults.drop:
-                    self.dropped += 1
-                    continue
-                late = 0.0
-                if self.rng.random() < self.faults.delay:
-                    late = self.rng.uniform(0.0, self.faults.delay_max)
-                self.queue.append(
-                    Event(
-                        str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
-                        "orders/create" if n == 0 else "orders/updated",
-                        domain,
-                        tid,
-                        v.modified,
-                        body,
-                        v.made_at,
-                        v.made_at + late,
+                for address in targets:
+                    if self.rng.random() < self.faults.drop:
+                        self.dropped += 1
+                        continue
+                    late = 0.0
+                    if self.rng.random() < self.faults.delay:
+                        late = self.rng.uniform(0.0, self.faults.delay_max)
+                    self.queue.append(
+                        Event(
+                            str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+                            topic,
+                            domain,
+                            tid,
+                            v.modified,
+                            body,
+                            v.made_at,
+                            v.made_at + late,
+                            address,
+                        )
                     )
-                )
             self._seen[tid] = len(versions)
         for rid, refund in done.items():
             tid = int(refund["tid"])
@@ -135,20 +170,66 @@ class Webhooks:
                 continue
             self._refunds_seen.add(rid)
             made = [r for r in refunds_json(history[-1].trade, done) if r["id"] == rid]
-            if not made or self.rng.random() < self.faults.drop:
-                self.dropped += int(bool(made))
+            for address in self.targets(domain, "refunds/create"):
+                if not made or self.rng.random() < self.faults.drop:
+                    self.dropped += int(bool(made))
+                    continue
+                at = float(refund["_modified"])
+                self.queue.append(
+                    Event(
+                        str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+                        "refunds/create",
+                        domain,
+                        tid,
+                        int(at),
+                        orjson.dumps(made[0]),
+                        at,
+                        at,
+                        address,
+                    )
+                )
+
+    def moved(
+        self, domain: str, order_id: int, fo: dict[str, Any], source: int, destination: int
+    ) -> None:
+        """A ``fulfillment_orders/moved`` event: ``fo`` (as ``fulfillment_orders.json`` shows
+        it, after the move) moved from location ``source`` to ``destination``."""
+        targets = self.targets(domain, "fulfillment_orders/moved")
+        if not targets:
+            return
+        now = self.market.now
+        after = {
+            "id": gid("FulfillmentOrder", fo["id"]),
+            "status": fo["status"],
+            "assigned_location_id": gid("Location", destination),
+        }
+        body = orjson.dumps(
+            {
+                "original_fulfillment_order": after,
+                "moved_fulfillment_order": after,
+                "destination_location_id": gid("Location", destination),
+                "fulfillment_order_line_items_requested": [
+                    {"id": gid("FulfillmentOrderLineItem", li["id"]), "quantity": li["quantity"]}
+                    for li in fo["line_items"]
+                ],
+                "source_location": {"id": gid("Location", source)},
+            }
+        )
+        for address in targets:
+            if self.rng.random() < self.faults.drop:
+                self.dropped += 1
                 continue
-            at = float(refund["_modified"])
             self.queue.append(
                 Event(
                     str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
-                    "refunds/create",
+                    "fulfillment_orders/moved",
                     domain,
-                    tid,
-                    int(at),
-                    orjson.dumps(made[0]),
-                    at,
-                    at,
+                    order_id,
+                    int(now),
+                    body,
+                    now,
+                    now,
+                    address,
                 )
             )
 
@@ -174,7 +255,7 @@ class Webhooks:
         else:
             due.sort(key=lambda e: e.next_at)
         for event in due:
-            status = post(self.addresses[event.domain], self.headers(event), event.body)
+            status = post(event.address, self.headers(event), event.body)
             self.log.append(
                 {
                     "event_id": event.event_id,

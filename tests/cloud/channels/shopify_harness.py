@@ -81,7 +81,7 @@ class ShopifyShop(Shop):
                     store(s, shop, [to_trade(orjson.loads(body))], now, now)
         except webhooks.WebhookRejected as err:
             with transaction(self.hub.factory) as s:
-                webhooks.count(s, err.reason, url, now)
+                webhooks.count(s, err.reason, url, now, shop=err.shop)
             return 401
         return 200
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from cloud.channels import sold_at, stock_figures
 from tests.cloud.channels.located_harness import simulate_located
+from tests.support.seeds import seed_range
 
 SQLITE_SEEDS, PG_SEEDS = 3, 1  # make test (short); --long: 200 more on each database
 LONG_CHUNKS, LONG_PER_CHUNK = 10, 20
@@ -50,8 +51,11 @@ def test_ablation_reserving_at_our_routed_warehouse_fails(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(LONG_CHUNKS))
-def test_each_location_long(engine: Engine, chunk: int) -> None:
+def test_each_location_long(engine: Engine, chunk: int, request: pytest.FixtureRequest) -> None:
     seeds = range(100 + chunk * LONG_PER_CHUNK, 100 + (chunk + 1) * LONG_PER_CHUNK)
+    given = seed_range(request.config, range(0))
+    if given:  # --seed-range: each chunk its share of the range given
+        seeds = given[chunk::LONG_CHUNKS]
     failures = {seed: wrong for seed in seeds if (wrong := simulate_located(engine, seed))}
     assert failures == {}
 

@@ -11,6 +11,7 @@ from simulators.marketplace.market import Faults
 from simulators.marketplace.shopify.webhooks import WebhookFaults
 from tests.cloud.channels.harness import make_hub
 from tests.cloud.channels.shopify_harness import simulate_shopify
+from tests.support.seeds import seed_range
 
 #: make test: 2 schedules on SQLite, 1 on PostgreSQL (~4-8 s each); --long: 1,000 on each.
 SEEDS, PG_SEEDS, LONG_SEEDS, FAST_SEEDS = 2, 1, 1000, 1
@@ -38,11 +39,8 @@ def test_shopify_no_order_missed_or_doubled_under_seeded_faults(
         per, rounds = LONG_SEEDS, 8
     elif request.config.getoption("--hypothesis-profile", None) == "fast":
         per = FAST_SEEDS
-    failures = {
-        seed: w
-        for seed in range(20_000, 20_000 + per)
-        if (w := simulate_shopify(hub, seed, rounds=rounds))
-    }
+    seeds = seed_range(request.config, range(20_000, 20_000 + per))
+    failures = {seed: w for seed in seeds if (w := simulate_shopify(hub, seed, rounds=rounds))}
     assert failures == {}
 
 

@@ -1,7 +1,7 @@
 """channel_shipment.sub_tids: the sub-orders a parcel of a split Taobao trade confirmed
 
 Revision ID: 0066
-Revises: 0061
+Revises: 0062
 Create Date: 2026-12-07 10:40:00
 
 Issue 16 (docs/channels.md, "Split shipments"): a trade a person split ships as several
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0066"
-down_revision = "0061"
+down_revision = "0062"
 branch_labels = None
 depends_on = None
 

@@ -62,7 +62,7 @@ from cloud.auth import HashPool, TokenVersions
 from cloud.catalogue import job_runner
 from cloud.channels import runner as channels_runner
 from cloud.db import sqlite_stats
-from cloud.db.engine import make_engine, migrate, session_factory
+from cloud.db.engine import make_engine, migrate, session_factory, with_server_settings
 from cloud.errors import DomainError
 from cloud.finance import poster as finance_poster
 from cloud.finance import sealed, wechat_jobs
@@ -89,6 +89,13 @@ def _pool(settings: Settings) -> dict[str, Any]:
     if _in_memory(make_url(settings.database_url)):
         return {}  # one connection per thread (SQLAlchemy's pool for in-memory SQLite)
     return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size}
+
+
+def _server_url(settings: Settings) -> str:
+    """The hub's database URL, with ``db_plan_cache_mode`` on PostgreSQL (Settings says why)."""
+    if settings.db_plan_cache_mode == "auto":
+        return settings.database_url
+    return with_server_settings(settings.database_url, plan_cache_mode=settings.db_plan_cache_mode)
 
 
 _frozen = False
@@ -123,7 +130,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, **_pool(settings))
+        engine = make_engine(_server_url(settings), **_pool(settings))
         if settings.migrate_on_start:
             await asyncio.to_thread(migrate, engine)
         app.state.engine = engine

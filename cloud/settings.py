@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,14 @@ class Settings(BaseSettings):
     warm_on_start: bool = True
     #: Database connections each worker keeps (and as many again at a peak, closed after).
     db_pool_size: int = Field(default=8, ge=1, le=64)
+    #: PostgreSQL's ``plan_cache_mode`` for the hub's connections (the statements psycopg
+    #: prepares after their fifth use). ``force_generic_plan`` stops PostgreSQL planning the
+    #: stock views and order lists again on each call, which it kept doing under "auto": in
+    #: ``guanjia bench cloud``'s mix 20 % less database CPU per request (docs/benchmarks.md,
+    #: issue 20). Not the default yet: a generic plan ignores the values, so a filter on a
+    #: skewed column may plan worse; the dashboard pages at 100,000 orders are not measured
+    #: with it.
+    db_plan_cache_mode: Literal["auto", "force_generic_plan", "force_custom_plan"] = "auto"
     #: Empty host disables MQTT ingest (API only).
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import math
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
@@ -22,14 +25,20 @@ from cloud.sync.worker import IngestWorker
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", scopes=SCOPES)
 
 
-async def _session(request: Request) -> AsyncIterator[Session]:
+async def _session(request: Request) -> Session:
     """One transaction per request, the API's one write path: committed when the handler
     returns, rolled back on error. Handlers never commit.
 
-    Function-scoped (``SessionDep``): FastAPI ends it once the handler has returned and its
-    answer is serialised, *before* the answer is sent, so a commit that fails (a lost race,
-    a dropped connection) answers as an error, never as a 200 for a write that did not
-    happen. (A request-scoped dependency ends after the response is sent.)
+    Function-scoped: its end is pushed on FastAPI's function-scoped exit stack
+    (``fastapi_function_astack``, the one a ``Depends(..., scope="function")`` generator's
+    exit runs on), which unwinds once the handler has returned and its answer is
+    serialised, *before* the answer is sent, so a commit that fails (a lost race, a dropped
+    connection) answers as an error, never as a 200 for a write that did not happen. (A
+    request-scoped dependency ends after the response is sent.) A plain coroutine and an
+    exit callback, not a generator dependency: FastAPI wraps a generator in two async
+    context managers and an anyio cancel scope per request, about 5 % of a worker's CPU
+    under ``guanjia bench cloud``'s mix (issue 20, docs/benchmarks.md); the ending shields
+    itself (``_end_write``).
 
     A GET reads only: on SQLite its transaction begins deferred so readers do not queue for
     the write lock (cloud/db/engine.py make_engine). Downlink changes the request queued are pushed
@@ -46,42 +55,72 @@ async def _session(request: Request) -> AsyncIterator[Session]:
     process also queue here, on the event loop, for the one write lock, instead of each
     holding a handler thread while SQLite's busy handler sleeps.
     """
+    stack = request.scope.get("fastapi_function_astack")
+    if not isinstance(stack, AsyncExitStack):
+        # Only FastAPI's request handler runs dependencies with this stack in the scope; a
+        # FastAPI that renamed it must not leave transactions open.
+        raise RuntimeError("SessionDep needs FastAPI's function-scoped exit stack")
     state = request.app.state
     if request.method in ("GET", "HEAD"):
         # A read holds no locks and has nothing to make durable: it ends on the event loop,
         # without the hop to the commit pool and back (``_reading`` says why that is safe).
         session = _reading(state)
-        try:
-            yield session
-        except BaseException:
-            _rollback_and_close(session)
-            raise
-        _end_read(session)
-        return
-    factory = state.sessions
+        stack.push(functools.partial(_end_read_on_exit, session))
+        return session
     lock: asyncio.Lock | None = state.writer_lock
-    loop = asyncio.get_running_loop()
     if lock is not None:
         await lock.acquire()
     try:
-        session = factory()
-        # Shielded: a request cancelled meanwhile (client gone, shutdown) still ends its
-        # transaction and gives the connection back. Unshielded, cancelling a job the busy
-        # pool had not started dropped it: the transaction stayed open for good, holding
-        # its locks and a pooled connection.
-        try:
-            session.begin()
-            yield session
-        except BaseException:
-            await asyncio.shield(
-                loop.run_in_executor(state.commit_pool, _rollback_and_close, session)
-            )
-            raise
-        await asyncio.shield(loop.run_in_executor(state.commit_pool, _commit_and_close, session))
-    finally:
+        writing: Session = state.sessions()
+        writing.begin()
+    except BaseException:
         if lock is not None:
             lock.release()
-    push(state.ingest, downlink.pushes_of(session))
+        raise
+    stack.push_async_exit(functools.partial(_end_write, state, writing, lock))
+    return writing
+
+
+def _end_read_on_exit(
+    session: Session,
+    exc_type: type[BaseException] | None,
+    _exc: BaseException | None,
+    _tb: TracebackType | None,
+) -> bool:
+    if exc_type is not None:
+        _rollback_and_close(session)
+    else:
+        _end_read(session)
+    return False  # the handler's error, if any, goes on to the exception handlers
+
+
+async def _end_write(
+    state: Any,
+    session: Session,
+    lock: asyncio.Lock | None,
+    exc_type: type[BaseException] | None,
+    _exc: BaseException | None,
+    _tb: TracebackType | None,
+) -> bool:
+    """Commit (or roll back, if the handler failed) on the commit pool, then let the next
+    writer of this process in. Shielded as one task: a request cancelled meanwhile (client
+    gone, shutdown) still ends its transaction, gives the connection back and, only once the
+    commit is over, the write lock. Unshielded, cancelling a job the busy pool had not
+    started dropped it: the transaction stayed open for good, holding its locks and a pooled
+    connection."""
+    job = _commit_and_close if exc_type is None else _rollback_and_close
+
+    async def end() -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(state.commit_pool, job, session)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    await asyncio.shield(end())
+    if exc_type is None:
+        push(state.ingest, downlink.pushes_of(session))
+    return False
 
 
 def _reading(state: Any) -> Session:

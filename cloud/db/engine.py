@@ -106,6 +106,19 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     return engine
 
 
+def with_server_settings(url: str, **settings: str) -> str:
+    """``url`` with PostgreSQL run-time settings its connections start with (libpq's
+    ``options``, ``-c name=value``), after any the URL names already (e.g. a search path).
+    Set at connect: no round trip per request. Other databases' URLs come back as they are."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or not settings:
+        return url
+    options = " ".join(
+        [str(parsed.query.get("options", "")), *(f"-c{k}={v}" for k, v in settings.items())]
+    ).strip()
+    return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
 def _file_of(url: URL) -> str | None:
     """The file of a SQLite URL; None for an in-memory database (no other process sees it)."""
     db = url.database

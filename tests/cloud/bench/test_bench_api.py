@@ -30,6 +30,13 @@ def test_bench_api_runs_the_mix_against_a_real_server(db_url: str) -> None:
     slow = out["slow_seconds"]
     assert sorted(int(sec) for sec, _, _ in slow) == [0, 1]
     assert slow[0][1] >= slow[1][1] and all(p99 <= mx <= out["max_ms"] for _, p99, mx in slow)
+    # CPU per answered request (issue 20): the hub's (SQLite's inside it) beside the limit,
+    # and the load generator's apart; both did work.
+    assert out["server_cpu_ms_per_request"] > 0
+    assert out["database_cpu_ms_per_request"] == 0.0
+    assert out["server_and_database_cpu_ms_per_request"] == out["server_cpu_ms_per_request"]
+    assert out["cpu_limit_ms_per_request"] == 3.0
+    assert out["load_generator_cpu_ms_per_request"] > 0
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -28,7 +28,7 @@ from cloud.db.engine import transaction
 from cloud.db.models import Node
 from cloud.nodes import downlink, history
 from cloud.settings import Settings
-from cloud.sync import ingest, readahead
+from cloud.sync import ingest
 from cloud.sync.group import Group
 from protocol import codec, topics
 from protocol.backoff import Backoff
@@ -187,7 +187,7 @@ class IngestWorker:
         will = aiomqtt.Will(
             topics.HUB_STATE, codec.encode(HubState(online=False)), qos=1, retain=True
         )
-        client = aiomqtt.Client(
+        return aiomqtt.Client(
             self.settings.mqtt_host,
             self.settings.mqtt_port,
             identifier=self.settings.mqtt_client_id,
@@ -203,9 +203,6 @@ class IngestWorker:
             # (see INFLIGHT_MAX).
             max_inflight_messages=INFLIGHT_MAX,
         )
-        # Packets read from memory, not a system call per header byte (cloud/sync/readahead.py).
-        readahead.install(client._client)
-        return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
         group = self.settings.ingest_share_group

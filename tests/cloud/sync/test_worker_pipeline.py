@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from cloud.db.engine import session_factory
 from cloud.db.models import Event
 from cloud.settings import Settings
+from cloud.sync import group as group_module
 from cloud.sync import ingest
 from cloud.sync.worker import IngestWorker
 from protocol import codec, topics
@@ -68,7 +69,7 @@ class _HeldFirstApply:
             return real_decode(payload, node)
 
         monkeypatch.setattr(ingest, "apply_batches", apply)
-        monkeypatch.setattr(codec, "decode_batch", decode)  # as cloud/sync/group.py calls it
+        monkeypatch.setattr(group_module.codec, "decode_batch", decode)
 
 
 @pytest.fixture

@@ -250,14 +250,16 @@ class IngestWorker:
                     taken.add(str(first.topic), _bytes(first.payload))
                 queue = client._queue  # aiomqtt's own message queue (see above)
                 while True:
+                    # With the database free, all that is queued; while it is busy, a piece.
+                    busy = applying is not None and not applying.done()
                     piece = 0
-                    while queue.qsize() and not taken.full() and piece < DECODE_PIECE:
+                    while queue.qsize() and not taken.full() and (piece < DECODE_PIECE or not busy):
                         m = queue.get_nowait()
                         taken.add(str(m.topic), _bytes(m.payload))
                         piece += 1
                     if applying is None or applying.done() or taken.full():
                         break
-                    if piece == DECODE_PIECE:
+                    if piece >= DECODE_PIECE:
                         # Let the loop read the socket and write the acks between pieces.
                         await asyncio.sleep(0)
                         continue

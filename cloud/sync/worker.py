@@ -29,21 +29,26 @@ from cloud.db.models import Node
 from cloud.nodes import downlink, history
 from cloud.settings import Settings
 from cloud.sync import ingest
+from cloud.sync.group import Group
 from protocol import codec, topics
 from protocol.backoff import Backoff
-from protocol.errors import RemoteProtocolError
-from protocol.messages import Ack, HubState, NodeState, Pull
+from protocol.messages import Ack, HubState, NodeState
 
 log = logging.getLogger("guanjia.cloud.ingest")
 
-#: Messages taken from the queue at once (their batches share one transaction). When the
-#: hub falls behind, groups grow to this and the per-transaction cost is shared by more:
-#: with hundreds of nodes sending one event at a time, 64 kept the hub behind for good
-#: (``guanjia bench fanin``). Bounded in bytes too: a batch may be up to 1 MiB.
-GROUP_MAX = 1000
-GROUP_MAX_BYTES = 16 * 1024 * 1024
-#: QoS 1 publishes (acks, downlink) the hub has awaiting the broker's PUBACK at once.
-INFLIGHT_MAX = 1000
+#: How often the loop looks for the previous group's end while it decodes the next one:
+#: a group's apply takes 10-130 ms at 2,000 nodes (docs/benchmarks.md, Fan-in).
+DECODE_POLL_S = 0.002
+#: Messages decoded between two turns of the loop while a group is applied (~40 µs each):
+#: the socket is read and acks are written meanwhile, not after a whole group's decode.
+DECODE_PIECE = 100
+#: QoS 1 publishes (acks, downlink) the hub has awaiting the broker's PUBACK at once: 0 is
+#: no limit (paho). With a limit, paho walks every message it holds on every PUBACK to find
+#: the next one to send (``Client._update_inflight``): with a group's ~1,000 acks out at
+#: once that walk was 15 % of the hub's CPU at 2,000 nodes (py-spy, issue 20). Memory is
+#: the same either way (paho keeps each publish until its PUBACK, sent or not), and what the
+#: broker does not confirm in ``mqtt_puback_timeout_s`` ends the session (:meth:`_liveness`).
+INFLIGHT_MAX = 0
 
 
 def _bytes(payload: object) -> bytes:
@@ -194,7 +199,8 @@ class IngestWorker:
             # How long subscribe and publish wait for SUBACK and PUBACK (see _sent).
             timeout=self.settings.mqtt_puback_timeout_s,
             # paho keeps 20 QoS 1 publishes in flight by default and queues the rest behind
-            # broker round trips: a group's acks go to hundreds of nodes at once.
+            # broker round trips: a group's acks go to hundreds of nodes at once. No limit
+            # (see INFLIGHT_MAX).
             max_inflight_messages=INFLIGHT_MAX,
         )
 
@@ -217,60 +223,82 @@ class IngestWorker:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(client))
             tg.create_task(self._liveness(self._dead, self._unconfirmed))
-            messages = client.messages
-            async for first in messages:
-                # Take what has already arrived, so batches of one node that queued up
-                # while we committed the last ones share one transaction (group commit).
-                taken = [first]
-                size = len(_bytes(first.payload))
-                while len(messages) and len(taken) < GROUP_MAX and size < GROUP_MAX_BYTES:
-                    taken.append(await anext(messages))
-                    size += len(_bytes(taken[-1].payload))
-                await self.handle_many(client, [(str(m.topic), _bytes(m.payload)) for m in taken])
+            await self._ingest(client)
+
+    async def _ingest(self, client: aiomqtt.Client) -> None:
+        """Take messages in groups and apply each group while the next one is decoded.
+
+        A group is what has arrived by the time the database is free (group commit: the
+        batches of hundreds of nodes share one transaction). Decoding is this loop's work
+        and applying the database thread's, so while group N is applied the messages that
+        arrive are decoded into group N+1, which goes to the database the moment N is
+        committed and acked: at 2,000 nodes × 5 events/s one group at a time left a
+        standing queue of ~3 s (issue 20). The database steps stay one at a time, in
+        arrival order, so per node facts apply in order and exactly once, and a group's
+        acks are handed to the client before the next group is applied.
+
+        Messages already queued are taken straight from aiomqtt's queue: its iterator
+        makes a task and an ``asyncio.wait`` per message, only worth paying to wait.
+        """
+        messages = client.messages
+        applying: asyncio.Task[None] | None = None
+        try:
+            while True:
+                taken = Group()
+                if applying is None:
+                    first = await anext(messages)  # idle: wait for the next message
+                    taken.add(str(first.topic), _bytes(first.payload))
+                queue = client._queue  # aiomqtt's own message queue (see above)
+                while True:
+                    # With the database free, all that is queued; while it is busy, a piece.
+                    busy = applying is not None and not applying.done()
+                    piece = 0
+                    while queue.qsize() and not taken.full() and (piece < DECODE_PIECE or not busy):
+                        m = queue.get_nowait()
+                        taken.add(str(m.topic), _bytes(m.payload))
+                        piece += 1
+                    if applying is None or applying.done() or taken.full():
+                        break
+                    if piece >= DECODE_PIECE:
+                        # Let the loop read the socket and write the acks between pieces.
+                        await asyncio.sleep(0)
+                        continue
+                    # Decode what arrives while the previous group is being applied.
+                    await asyncio.wait({applying}, timeout=DECODE_POLL_S)
+                if applying is not None:
+                    await applying  # committed and acked (its error ends the session)
+                    applying = None
+                if taken:
+                    applying = asyncio.create_task(self._apply_group(client, taken))
+        finally:
+            if applying is not None:
+                # What it committed and did not ack, the nodes resend: duplicates are ignored.
+                applying.cancel()
+                await asyncio.wait({applying})
 
     async def handle_many(self, client: aiomqtt.Client, messages: list[tuple[str, bytes]]) -> None:
-        """Handle messages in arrival order; event batches of one node are applied together."""
-        batches: dict[str, list[codec.Batch]] = {}
-        states: dict[str, NodeState] = {}
-        pulls: dict[str, int] = {}
+        """Handle messages as one group, in arrival order (see :meth:`_ingest`)."""
+        taken = Group()
         for name, payload in messages:
-            try:
-                parsed = topics.parse(name)
-            except RemoteProtocolError:
-                parsed = None
-            if parsed is not None and parsed.channel is topics.Channel.EVENTS:
-                # Decoded before the node gets an entry: a bad first message of a node in
-                # the group left it an empty list, and its ack (of no results) failed the
-                # whole ingest session (IndexError), which then reconnected.
-                try:
-                    batch = codec.decode_batch(payload, parsed.node)
-                except RemoteProtocolError as err:
-                    await self._reject(name, parsed.node, str(err), len(payload))
-                else:
-                    batches.setdefault(parsed.node, []).append(batch)
-            elif parsed is not None and parsed.channel is topics.Channel.STATE and payload:
-                # Statuses of the group are recorded together, the newest of each node: one
-                # transaction instead of one per message (hundreds of nodes report).
-                try:
-                    states[parsed.node] = codec.decode(NodeState, payload)
-                except RemoteProtocolError as err:
-                    await self._reject(name, parsed.node, str(err), len(payload))
-            elif parsed is not None and parsed.channel is topics.Channel.PULL:
-                # Hellos of the group are answered from one transaction (hundreds of nodes
-                # say hello at once when the hub comes back; one at a time, they held up
-                # every event behind them for seconds).
-                try:
-                    pulls[parsed.node] = self._pull_of(parsed.node, payload)
-                except RemoteProtocolError as err:
-                    await self._reject(name, parsed.node, str(err), len(payload))
-            else:
-                await self.handle(client, name, payload)
-        if pulls:
-            await self._answer_pulls(client, pulls)
-        if batches:
-            await self._on_batches(client, batches)
-        if states:
-            await asyncio.to_thread(self._presence, *states.values())
+            taken.add(name, payload)
+        await self._apply_group(client, taken)
+
+    async def _apply_group(self, client: aiomqtt.Client, taken: Group) -> None:
+        """Apply a decoded group: bad messages recorded, hellos answered, then event
+        batches (one transaction, acks after its commit), then statuses."""
+        for r in taken.rejections:
+            await self._reject(r.topic, r.node, r.reason, r.size)
+        if taken.pulls:
+            # Hellos of the group are answered from one transaction (hundreds of nodes
+            # say hello at once when the hub comes back; one at a time, they held up
+            # every event behind them for seconds).
+            await self._answer_pulls(client, taken.pulls)
+        if taken.batches:
+            await self._on_batches(client, taken.batches)
+        if taken.states:
+            # Statuses of the group are recorded together, the newest of each node: one
+            # transaction instead of one per message (hundreds of nodes report).
+            await asyncio.to_thread(self._presence, *taken.states.values())
 
     async def _liveness(
         self, dead: asyncio.Event, unconfirmed: deque[tuple[float, mqtt.MQTTMessageInfo]]
@@ -307,24 +335,6 @@ class IngestWorker:
         while True:
             node, after = await self._pushes.get()
             await self._answer_pulls(client, {node: after}, with_ack=False)
-
-    async def handle(self, client: aiomqtt.Client, name: str, payload: bytes) -> None:
-        try:
-            parsed = topics.parse(name)
-        except RemoteProtocolError as err:
-            await self._reject(name, None, str(err), len(payload))
-            return
-        node = parsed.node
-        try:
-            if parsed.channel is topics.Channel.EVENTS:
-                await self._on_batches(client, {node: [codec.decode_batch(payload, node)]})
-            elif parsed.channel is topics.Channel.PULL:
-                await self._answer_pulls(client, {node: self._pull_of(node, payload)})
-            elif parsed.channel is topics.Channel.STATE and payload:
-                # (an empty retained message only clears the topic: nothing to record)
-                await asyncio.to_thread(self._presence, codec.decode(NodeState, payload))
-        except RemoteProtocolError as err:
-            await self._reject(name, node, str(err), len(payload))
 
     async def _on_batches(
         self, client: aiomqtt.Client, batches: dict[str, list[codec.Batch]]
@@ -456,14 +466,6 @@ class IngestWorker:
         return Ack(
             node=node, acked_through=final.acked_through, resend_from=resend_from, parked=parked
         )
-
-    @staticmethod
-    def _pull_of(node: str, payload: bytes) -> int:
-        """The cursor a node's pull asks from; raises RemoteProtocolError for a bad one."""
-        pull = codec.decode(Pull, payload)
-        if pull.node != node:
-            raise RemoteProtocolError(f"pull claims node {pull.node!r} on the topic of {node!r}")
-        return pull.after
 
     async def _answer_pulls(
         self, client: aiomqtt.Client, pulls: dict[str, int], with_ack: bool = True

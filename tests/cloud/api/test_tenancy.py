@@ -1647,8 +1647,13 @@ def _a_channel_shop(engine: Engine, a_id: int, now: datetime) -> int:
             )
         )
         s.add(ChannelCourier(account_id=a_id, shop_id=shop.id, carrier="ZTO", company_code="ZTO"))
-        from cloud.db.shopify import ChannelWebhookEvent
+        from cloud.db.shopify import ChannelWebhookCount, ChannelWebhookEvent
 
+        s.add(  # A's shop's refused webhooks, counted (cloud/channels/shopify/webhooks.py)
+            ChannelWebhookCount(
+                account_id=a_id, shop_id=shop.id, outcome="bad_signature", count=2, last_at=now
+            )
+        )
         s.add(  # a webhook's hint of A's (cloud/channels/shopify/webhooks.py)
             ChannelWebhookEvent(
                 account_id=a_id,

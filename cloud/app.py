@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import inspect
 import logging
 import os
@@ -22,7 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
-from cloud import metrics
+from cloud import heap, metrics
 from cloud.api import (
     aftersales,
     auth,
@@ -89,21 +88,6 @@ def _pool(settings: Settings) -> dict[str, Any]:
     if _in_memory(make_url(settings.database_url)):
         return {}  # one connection per thread (SQLAlchemy's pool for in-memory SQLite)
     return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size}
-
-
-_frozen = False
-
-
-def _freeze_once() -> None:
-    """What the process has built by its first start (modules, models, the address parser's
-    tables) lives as long as it does: frozen, the collector's full passes no longer walk
-    it. A full pass over it took 126 ms under load, and every request of the worker waited.
-    Once per process: a test process starts many apps, and each freeze would pin theirs."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
 
 
 async def _stopped(stop: Callable[[], None]) -> None:
@@ -173,7 +157,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             # opened. A SQLite connection has no server-side caches to warm: one will do.
             n = settings.db_pool_size if engine.dialect.name == "postgresql" else 1
             await asyncio.to_thread(warmup.warm, app.state.read_sessions, n)
-        _freeze_once()
+        heap.settle()
         app.state.ingest = None
         task = None
         if ingest and settings.mqtt_host:

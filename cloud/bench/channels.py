@@ -28,6 +28,7 @@ import typer
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from cloud import heap
 from cloud.bench.api import free_port
 from cloud.bench.cpu_share import Share
 from cloud.bench.finance import _private
@@ -104,6 +105,8 @@ def bench_channels(
         from cloud.orders.audit_rules import parse_region
 
         parse_region("上海市上海市浦东新区")
+        # ... and settled its heap as a hub does at start (cloud/heap.py).
+        heap.settle()
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ simulator over the same phase, as collapsed stacks (``--format raw``, one line a
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -42,7 +43,20 @@ class Share:
     _at: dict[str, float] = field(default_factory=dict)
     _backend0: dict[int, float] = field(default_factory=dict)
     _spies: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    out: dict[str, float] = field(default_factory=dict)
+    out: dict[str, Any] = field(default_factory=dict)
+    #: Seconds the hub's collector ran during the phase (every thread waits for it).
+    _gc: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    _gc_by: list[list[float]] = field(default_factory=lambda: [[0, 0.0], [0, 0.0], [0, 0.0]])
+
+    def _collector(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc[1] = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._gc[1]
+            self._gc[0] += took
+            by = self._gc_by[int(_info.get("generation", 0))]
+            by[0] += 1
+            by[1] += took
 
     def watch(self, engine: Engine) -> None:
         """Note the server process of each connection the engine opens (PostgreSQL)."""
@@ -76,8 +90,11 @@ class Share:
             "machine": _cpu_s()[0],
         }
         self._backend0 = {pid: _pid_cpu_s(pid) for pid in self.backends}
+        gc.callbacks.append(self._collector)
 
-    def stop(self) -> dict[str, float]:
+    def stop(self) -> dict[str, Any]:
+        if self._collector in gc.callbacks:
+            gc.callbacks.remove(self._collector)
         wall = time.monotonic() - self._at["wall"]
         hub = time.process_time() - self._at["hub"]
         sim = tree_cpu_s(self.sim_pid) - self._at["sim"]
@@ -94,6 +111,9 @@ class Share:
         self.out = {
             "phase_s": round(wall, 1),
             "cpu_hub_s": round(hub, 1),
+            "hub_gc_s": round(self._gc[0], 2),
+            # [passes, seconds] of each generation: the full passes (the last) walk everything
+            "hub_gc_by_generation": [[int(n), round(t, 2)] for n, t in self._gc_by],
             "cpu_simulator_s": round(sim, 1),
             "cpu_postgresql_s": round(pg, 1),
             "cpu_machine_s": round(machine, 1),

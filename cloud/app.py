@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import inspect
 import logging
 import os
@@ -22,7 +21,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import URL, make_url
 from sqlalchemy.exc import IntegrityError
 
-from cloud import metrics
+from cloud import heap, metrics
 from cloud.api import (
     aftersales,
     auth,
@@ -98,21 +97,6 @@ def _server_url(settings: Settings) -> str:
     return with_server_settings(settings.database_url, plan_cache_mode=settings.db_plan_cache_mode)
 
 
-_frozen = False
-
-
-def _freeze_once() -> None:
-    """What the process has built by its first start (modules, models, the address parser's
-    tables) lives as long as it does: frozen, the collector's full passes no longer walk
-    it. A full pass over it took 126 ms under load, and every request of the worker waited.
-    Once per process: a test process starts many apps, and each freeze would pin theirs."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
-        gc.collect()
-        gc.freeze()
-
-
 async def _stopped(stop: Callable[[], None]) -> None:
     """A worker's blocking stop (it joins its thread), off the loop; here on a loop that is
     closing. A lifespan left open is ended by ``asyncio.run``'s teardown after the loop's
@@ -180,7 +164,7 @@ def create_app(settings: Settings, *, ingest: bool = True) -> FastAPI:
             # opened. A SQLite connection has no server-side caches to warm: one will do.
             n = settings.db_pool_size if engine.dialect.name == "postgresql" else 1
             await asyncio.to_thread(warmup.warm, app.state.read_sessions, n)
-        _freeze_once()
+        heap.settle()
         app.state.ingest = None
         task = None
         if ingest and settings.mqtt_host:

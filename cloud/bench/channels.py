@@ -28,7 +28,9 @@ import typer
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
+from cloud import heap
 from cloud.bench.api import free_port
+from cloud.bench.cpu_share import Share
 from cloud.bench.finance import _private
 from cloud.channels import shops
 from cloud.channels.download import Tuning, download
@@ -86,9 +88,12 @@ def bench_channels(
     overlap_s: float = 10.0,
     profile: str | None = None,
     fullinfo_each: bool = False,
+    py_spy: str | None = None,
 ) -> dict[str, Any]:
     with _private(database_url) as url:
         engine = make_engine(url)
+        share = Share(0)
+        share.watch(engine)  # before the first connection: each backend's CPU is counted
         migrate(engine)
         factory = session_factory(engine)
         if engine.dialect.name == "sqlite":
@@ -100,6 +105,8 @@ def bench_channels(
         from cloud.orders.audit_rules import parse_region
 
         parse_region("上海市上海市浦东新区")
+        # ... and settled its heap as a hub does at start (cloud/heap.py).
+        heap.settle()
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -108,6 +115,7 @@ def bench_channels(
         for code in SKUS:
             cmd += ["--sku", code]
         sim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        share.sim_pid = sim.pid
         http = httpx.Client(timeout=120)
         try:
             for _ in range(600):  # a loaded machine may take a while to start Python
@@ -153,6 +161,7 @@ def bench_channels(
 
             tuning = Tuning(lag=timedelta(seconds=lag_s), overlap=timedelta(seconds=overlap_s))
             start = {"orders": orders, "rate": rate, "calls_per_s": calls_per_s}
+            share.start(py_spy)
             t0 = time.time()
             http.post(f"{base}/_sim/double11/start", json=start)
             sold_out = threading.Event()
@@ -221,6 +230,7 @@ def bench_channels(
                 time.sleep(0.2)
             for t in threads:
                 t.join()
+            share.stop()
             paid = http.get(f"{base}/_sim/double11/paid").json()
         finally:
             http.close()
@@ -275,6 +285,11 @@ def bench_channels(
         "end_to_end_orders_per_s": round(e2e),
         "raw_insert_orders_per_s": round(raw_rate),
         "hub_cpu_ms_per_order": round(1000 * cpu[0] / max(1, len(made)), 3),
+        # The download phase (selling start to the last worker done): each part's CPU.
+        **share.out,
+        "hub_process_cpu_ms_per_order": round(
+            1000 * share.out.get("cpu_hub_s", 0.0) / max(1, len(made)), 3
+        ),
         "raw_insert_cpu_ms_per_order": round(raw_cpu_ms, 3),
         "missed": len(missed),
         "duplicated": duplicated,
@@ -372,6 +387,13 @@ def channels(
         bool,
         typer.Option(help="Read each trade with fullinfo.get (as before the list's fields)."),
     ] = False,
+    py_spy: Annotated[
+        str | None,
+        typer.Option(
+            help="py-spy the hub and the simulator over the download phase: PREFIX.hub.txt "
+            "and PREFIX.simulator.txt (collapsed stacks; needs py-spy on the PATH)."
+        ),
+    ] = None,
 ) -> None:
     """A Double-11 hour: N orders across shops, download -> order -> reservation -> audit
     (cloud/bench/channels.py, docs/benchmarks.md)."""
@@ -386,6 +408,7 @@ def channels(
         overlap_s=overlap_s,
         profile=profile,
         fullinfo_each=fullinfo_each,
+        py_spy=py_spy,
     )
     for k, v in r.items():
         typer.echo(f"{k:26} {v}")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from cloud.catalogue.skus import components_of
 from cloud.db import ids
 from cloud.db.bulk import insert_rows
+from cloud.db.engine import one_of
 from cloud.db.models import (
     OrderDecision,
     OrderLog,
@@ -53,7 +54,7 @@ def create_orders(
         raise InvalidError(N_("an order_no appears twice in the request"), "order_no")
     dup = session.execute(
         select(SalesOrder.order_no).where(
-            SalesOrder.account_id == account_id, SalesOrder.order_no.in_(nos)
+            SalesOrder.account_id == account_id, one_of(session, SalesOrder.order_no, nos)
         )
     ).first()
     if dup:
@@ -99,6 +100,8 @@ def create_orders(
     orders: list[SalesOrder] = []
     line_rows: list[dict[str, Any]] = []
     wanted: list[tuple[SalesOrder, list[Move]]] = []
+    # One sentence object for every reservation: the ledger puts it into words once.
+    reserves = sentence(N_("order reserves stock"))
     for b in bodies:
         if b.warehouse is not None:
             wh = whs.get(b.warehouse)
@@ -154,7 +157,7 @@ def create_orders(
                         wh.id,
                         s,
                         "reservation",
-                        sentence(N_("order reserves stock")),
+                        reserves,
                         doc(o.order_no),
                         actor,
                         reserved_delta=q,
@@ -174,6 +177,9 @@ def create_orders(
             o.reserved = True
         else:
             short[o.id] = why
+    # The history's sentences are the same for every order of a channel: put into words once.
+    first_line = {c: written(created(c)) for c in {o.channel for o in orders}}
+    plain, passed = written(None), written(sentence(N_("all checks passed")))
     logs = [
         {
             "order_id": o.id,
@@ -182,7 +188,7 @@ def create_orders(
             "to_status": "new",
             "actor": actor,
             "at": now,
-            **written(created(o.channel)),
+            **first_line[o.channel],
         }
         for o in orders
     ]
@@ -268,7 +274,7 @@ def create_orders(
                     "to_status": "saved",
                     "actor": "auto-audit",
                     "at": now,
-                    **written(None),
+                    **plain,
                 }
             )
             if held:
@@ -283,7 +289,7 @@ def create_orders(
                         "to_status": "confirmed",
                         "actor": "auto-audit",
                         "at": now,
-                        **written(sentence(N_("all checks passed"))),
+                        **passed,
                     }
                 )
                 logs.append(
@@ -294,7 +300,7 @@ def create_orders(
                         "to_status": "audited",
                         "actor": "auto-audit",
                         "at": now,
-                        **written(None),
+                        **plain,
                     }
                 )
                 o.status = "audited"

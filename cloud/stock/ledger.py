@@ -152,6 +152,8 @@ class Ledger:
         self.dirty_bins: set[tuple[int, str, str]] = set()
         #: Units sold today per (warehouse, SKU), added to ``stock_sales_day`` at ``flush``.
         self.sold: dict[tuple[int, str], int] = {}
+        #: The last reason put into words, and its words (see ``stage``).
+        self._said: tuple[object, dict[str, Any]] = (object(), {})
 
     def lock(self, moves: Iterable[Move]) -> None:
         moves = list(moves)
@@ -288,6 +290,10 @@ class Ledger:
         self.bin_values.update(bn)
         self.dirty_bins.update(bn)
         for m in moves:
+            if m.reason is not self._said[0]:
+                # The same sentence object for many moves (every reservation of an order
+                # arrival: cloud/orders/arrival.py) is put into words once.
+                self._said = (m.reason, written(m.reason, 300))
             if m.sold:
                 key = (m.warehouse_id, m.sku_code)
                 self.sold[key] = self.sold.get(key, 0) + m.sold
@@ -303,7 +309,7 @@ class Ledger:
                     "reserved_delta": m.reserved_delta,
                     "bin_code": m.bin_code,
                     "bin_delta": m.bin_delta,
-                    **written(m.reason, 300),
+                    **self._said[1],
                     "document": m.document,
                     "actor": m.actor,
                     "created_at": self.now,

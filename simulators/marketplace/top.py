@@ -145,19 +145,24 @@ def _types(params: Params) -> set[str]:
     return {t.strip() for t in given.split(",") if t.strip()}
 
 
+def _wanted(fields: str) -> set[str]:
+    return {f.strip() for f in fields.split(",") if f.strip()}
+
+
 def _project(trade: dict[str, Any], fields: str) -> dict[str, Any]:
-    wanted = {f.strip() for f in fields.split(",") if f.strip()}
+    wanted = _wanted(fields)
     if not wanted:
         raise invalid("fields", "fields is required")
     return {k: v for k, v in trade.items() if k in wanted}
 
 
 def _page(
-    rows: list[dict[str, Any]], params: Params, key: str, fields: str, lie: int = 0
+    rows: list[tuple[int, int, dict[str, Any]]], params: Params, fields: str, lie: int = 0
 ) -> dict[str, Any]:
+    """``rows``: (the time ordered by, tid, trade), as double11.window gives them."""
     page_no = _int(params, "page_no", 1, 1, 1_000_000)
     page_size = _int(params, "page_size", 40, 1, 100)
-    rows.sort(key=lambda t: (t[key], t["tid"]), reverse=True)
+    rows.sort(reverse=True)  # newest first, then the larger tid (tids are unique: no ties)
     chunk = rows[(page_no - 1) * page_size : page_no * page_size]
     out: dict[str, Any] = {}
     if params.get("use_has_next") == "true":
@@ -166,7 +171,12 @@ def _page(
     else:
         out["total_results"] = max(0, len(rows) - lie)
     if chunk:
-        out["trades"] = {"trade": [_project(t, fields) for t in chunk]}
+        wanted = _wanted(fields)
+        if not wanted:
+            raise invalid("fields", "fields is required")
+        out["trades"] = {
+            "trade": [{k: v for k, v in t.items() if k in wanted} for _, _, t in chunk]
+        }
     return out
 
 
@@ -181,21 +191,20 @@ def increment_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
     types = _types(params)
     status = params.get("status", "")
 
-    def window() -> list[dict[str, Any]]:
+    def window() -> list[tuple[int, int, dict[str, Any]]]:
         return [
-            t
-            for t in double11.window(market, shop.seller_nick, start, end)
-            if start <= t["_modified"] <= end
-            and t["tid"] not in market.hidden
-            and t["type"] in types
-            and (not status or t["status"] == status)
+            row
+            for row in double11.window(market, shop.seller_nick, start, end)
+            if row[1] not in market.hidden
+            and row[2]["type"] in types
+            and (not status or row[2]["status"] == status)
         ]
 
     rows = window()
     if rows and market.rng.random() < market.faults.change_between_pages:
         # A buyer changes one of the window's trades between two page fetches: it leaves
         # the window (its new ``modified`` is now) and the pages after it shift.
-        victim = market.rng.choice(rows)
+        victim = market.rng.choice(rows)[2]
         if victim["status"] in ("WAIT_BUYER_PAY", "WAIT_SELLER_SEND_GOODS"):
             market.change(victim["tid"], "modify", seller_memo=f"changed at {fmt(market.now)}")
             rows = window()
@@ -207,7 +216,7 @@ def increment_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
             hit = market.rng.random() < market.faults.lying_total
             market.lies[key] = market.rng.randint(1, 150) if hit else 0
         lie = market.lies[key]
-    return _page(rows, params, "_modified", params.get("fields", ""), lie)
+    return _page(rows, params, params.get("fields", ""), lie)
 
 
 def sold_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
@@ -218,11 +227,11 @@ def sold_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:
         raise invalid("start_created", "start_created/end_created: yyyy-MM-dd HH:mm:ss")
     types, status = _types(params), params.get("status", "")
     rows = [
-        t
-        for t in double11.window(market, shop.seller_nick, start, end, created=True)
-        if t["type"] in types and (not status or t["status"] == status)
+        row
+        for row in double11.window(market, shop.seller_nick, start, end, created=True)
+        if row[2]["type"] in types and (not status or row[2]["status"] == status)
     ]
-    return _page(rows, params, "_created", params.get("fields", ""))
+    return _page(rows, params, params.get("fields", ""))
 
 
 def fullinfo_get(market: Market, shop: Shop, params: Params) -> dict[str, Any]:

@@ -23,3 +23,6 @@ def test_bench_channels_small(url: str | None) -> None:
     assert r["end_to_end_orders_per_s"] > 0 and r["raw_insert_orders_per_s"] > 0
     assert 0 < r["lag_p50_s"] <= r["lag_p99_s"] <= r["lag_max_s"]
     assert r["api_calls"] >= 3
+    # Who used the cores over the download phase (S32): each part's CPU, the collector's time.
+    assert r["phase_s"] > 0 and r["cpu_machine_s"] > 0
+    assert {"cpu_hub_s", "cpu_simulator_s", "cpu_postgresql_s", "hub_gc_s"} <= r.keys()

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from cloud import metrics
+from cloud.api.channels import wake_scheduler
 from cloud.api.deps import UnitsDep
 from cloud.channels.shopify import webhooks
 
@@ -52,7 +53,5 @@ async def shopify_webhook(
         )
     metrics.WEBHOOKS.labels("shopify", outcome, "").inc()
     if outcome == "accepted":
-        worker = getattr(request.app.state, "channels", None)
-        if worker is not None:  # committed: this process's scheduler pulls the order now
-            worker.wake()
+        wake_scheduler(request)  # committed: this process's scheduler pulls the order now
     return JSONResponse({"outcome": outcome})

@@ -150,10 +150,16 @@ async def add_shop(
         return ShopOut(**row)
 
     out = await units.write(write)
-    worker = getattr(request.app.state, "channels", None)
-    if worker is not None:  # committed: this process's scheduler looks now
-        worker.wake()
+    wake_scheduler(request)
     return out
+
+
+def wake_scheduler(request: Request) -> None:
+    """Something due was committed (a queued run, a new key, a new shop, a webhook's hint):
+    this process's channel scheduler looks now, not at its next poll. Others find it then."""
+    worker = getattr(request.app.state, "channels", None)
+    if worker is not None:
+        worker.wake()
 
 
 def shop_in(body: ShopAddIn) -> shops.ShopIn:
@@ -235,9 +241,7 @@ async def reauthorise(
         return ShopOut(**row)
 
     out = await units.write(write)
-    worker = getattr(request.app.state, "channels", None)
-    if worker is not None:  # committed: this process's scheduler looks now
-        worker.wake()
+    wake_scheduler(request)
     return out
 
 
@@ -250,9 +254,7 @@ async def download_now(
     run = await units.write(
         lambda s: _run(code, schedule.request_download(s, who.account_id, code, datetime.now(UTC)))
     )
-    worker = getattr(request.app.state, "channels", None)
-    if worker is not None:  # committed: this process's scheduler looks now
-        worker.wake()
+    wake_scheduler(request)
     return run
 
 

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from cloud.api.channels import subscribe_first, subscribe_new
+from cloud.api.channels import subscribe_first, subscribe_new, wake_scheduler
 from cloud.api.deps import SessionDep, UnitsDep
 from cloud.channels import (
     remap,
@@ -181,9 +181,7 @@ async def add_shop(request: Request, user: ChannelsAction, units: UnitsDep) -> R
                 request, s, user, posted=posted, error=(field, said), status=status
             )
         )
-    worker = getattr(request.app.state, "channels", None)
-    if worker is not None:  # committed: this process's scheduler looks now
-        worker.wake()
+    wake_scheduler(request)
     return RedirectResponse(
         f"{PREFIX}/channels/{quote(body.code, safe='')}?added=1", status_code=303
     )
@@ -427,9 +425,7 @@ async def download_now(
     await units.write(
         lambda s: schedule.request_download(s, account_id, code, datetime.now(UTC)).id
     )
-    worker = getattr(request.app.state, "channels", None)
-    if worker is not None:  # committed: this process's scheduler looks now
-        worker.wake()
+    wake_scheduler(request)
     return RedirectResponse(f"{PREFIX}/channels/{quote(code, safe='')}?queued=1", status_code=303)
 
 
@@ -452,9 +448,7 @@ async def reauthorise(
         return shop.id
 
     await units.write(write)
-    worker = getattr(request.app.state, "channels", None)
-    if worker is not None:  # committed: this process's scheduler looks now
-        worker.wake()
+    wake_scheduler(request)
     return RedirectResponse(
         f"{PREFIX}/channels/{quote(code, safe='')}?reauthorised=1", status_code=303
     )

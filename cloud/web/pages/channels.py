@@ -154,12 +154,14 @@ async def add_shop(request: Request, user: ChannelsAction, units: UnitsDep) -> R
     account_id = user.who.account_id
     try:
         body = shops.ShopIn(
-            code=posted["code"],
-            api_url=posted["api_url"].strip(),
-            app_key=posted["app_key"].strip(),
+            # What was typed, whole: ``posted`` is cut for showing it again, and a cut value
+            # would pass the length checks (a 5,000-character address saved as its first 300).
+            code=str(form.get("code", "")),
+            api_url=str(form.get("api_url", "")).strip(),
+            app_key=str(form.get("app_key", "")).strip(),
             app_secret=str(form.get("app_secret", "")).strip(),
             session_key=str(form.get("session_key", "")).strip(),
-            start_from=_start_from(posted["start_from"]),
+            start_from=_start_from(str(form.get("start_from", ""))),
             platform=_choice(form, "platform", shops.PLATFORMS),
             sign_method=_choice(form, "sign_method", shops.SIGN_METHODS),
         )

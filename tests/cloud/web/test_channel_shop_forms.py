@@ -81,6 +81,10 @@ def test_add_a_shop_on_the_page_and_every_bad_field_is_refused_with_nothing_writ
     assert 'id="shop-app_key-err"' in r.text and 'aria-invalid="true"' in r.text
     assert "app-secret-1" not in r.text and "session-key-1" not in r.text
     assert post({**FORM, "code": " padded"}).status_code == 422
+    # Too long is refused whole, never cut to fit and saved.
+    r = post({**FORM, "api_url": "http://" + "a" * 5000})
+    assert r.status_code == 422 and "api_url must be an http(s) URL of at most 300" in r.text
+    assert post({**FORM, "code": "x" * 100_000}).status_code == 422
     assert a.post("/web/channels", data={**FORM, "csrf": "forged"}).status_code == 403
     assert _shops(demo_app) == []
 

@@ -7,8 +7,8 @@
   excess in suspense);
 * **settlement**: the marketplace simulator's Alipay account-flow bill of today for the
   demo's shop, imported; its sales matched to the channel orders the hub downloaded (the
-  warehouse leg's orders are the seed's, not channel orders, so those are the ones
-  settled);
+  warehouse leg ships the seed's two orders and one downloaded one; the bill holds every
+  sale of the shop, shipped or not, so all the downloaded orders are the ones settled);
 * **e-invoice**: ``guanjia sim einvoice`` started like the marketplace simulator, the demo
   seller connected to it (``guanjia finance invoice connect``), a blue invoice for a shipped
   order issued by the hub's e-invoice worker, then red-flushed in full;
@@ -388,9 +388,8 @@ class Finance:
                     reasons.append(row["reason"])
         channel_orders = s.http("GET", "/orders", params={"shop": SHOP, "limit": 500})
         det.append(
-            f"the warehouse leg's {', '.join(p.order_no for p in self.shipped)} are the seed's "
-            f"orders, not channel orders: settling the orders shop {SHOP} downloaded "
-            f"({len(channel_orders)} in the hub) instead"
+            f"the warehouse leg shipped {', '.join(p.order_no for p in self.shipped)}; "
+            f"settling every order shop {SHOP} downloaded ({len(channel_orders)} in the hub)"
         )
         det.append(
             f"Alipay bill(s) of {', '.join(str(d) for d in days)} from the marketplace simulator: "

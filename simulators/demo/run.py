@@ -56,7 +56,7 @@ class Demo:
         self.hub.start([scan_check.NODE, *WAREHOUSE_NODES])
         self.check.put_sku()
         self.hub.start_marketplace()
-        self.warehouse = Warehouse(self.session)
+        self.warehouse = Warehouse(self.session, self.hub.market_url)
         # The warehouse's nodes boot while the scan-check node does its steps.
         self.warehouse.start_nodes()
         self.check.start_node()

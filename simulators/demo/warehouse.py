@@ -37,6 +37,7 @@ from rich.table import Table
 
 from protocol.devices.epc import encode_sgtin96
 from simulators.demo.device_sims import DeviceSims
+from simulators.demo.hub import SHOP
 from simulators.demo.session import DemoFailed, EdgeProcess, Session, drain, expect, light
 from simulators.devices import scanner
 from simulators.devices.llrp_scenario import Scenario, ScenarioTag
@@ -103,8 +104,14 @@ def _has_png(printer: LabelPrinterSimulator) -> bool:
 
 
 class Warehouse:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, market_url: str = "") -> None:
         self.s = session
+        #: The marketplace simulator (hub.py): a downloaded order's shipment is confirmed there.
+        self.market_url = market_url
+        #: The seed's two orders and one the demo shop's download brought (订单下载).
+        self.order_nos: list[str] = list(ORDERS)
+        self.channel_order = ""
+        self.confirmed: dict[str, Any] = {}
         self.labels = session.dir / "labels"
         self.labels.mkdir(parents=True, exist_ok=True)
         self.nodes: dict[str, EdgeProcess] = {}
@@ -214,11 +221,30 @@ class Warehouse:
             self._pack(det)
         with d.step("ship") as det:
             self._ship(det)
+        with d.step("shipment confirmed to the marketplace (发货)") as det:
+            self._confirmed(det)
         with d.step("RFID count of a zone") as det:
             self._count(det)
 
+    def _channel_order(self) -> str:
+        """An audited order of the demo shop's download, with a carrier the pack station has a
+        printer for: it goes through the warehouse beside the seed's two, and once shipped
+        its shipment is confirmed back to the marketplace (taobao.logistics.offline.send)."""
+        assert self.sims is not None
+        rows = self.http("GET", "/orders", params={"shop": SHOP, "status": "audited", "limit": 100})
+        for o in rows:
+            if not o["on_hold"] and o["reserved"] and o["carrier"] in self.sims.printers:
+                return str(o["order_no"])
+        raise DemoFailed(
+            f"shop {SHOP}'s download brought no audited order to ship "
+            f"({len(rows)} audited; printers for {', '.join(self.sims.printers)})"
+        )
+
     def _release(self, det: list[str]) -> None:
-        codes = {ln["sku_code"] for no in ORDERS for ln in self.order(no)["lines"]}
+        self.channel_order = self._channel_order()
+        self.order_nos = [*ORDERS, self.channel_order]
+        det.append(f"{self.channel_order}: downloaded from shop {SHOP}, audited by the rules")
+        codes = {ln["sku_code"] for no in self.order_nos for ln in self.order(no)["lines"]}
         for code in sorted(codes | {WRONG_SKU, COUNT_SKU}):
             self.skus[code] = self.http("GET", f"/skus/{code}")
         # GTIN for the RFID leg: GTIN-14 of the SKU's EAN-13 (GS1 General Specifications §3.3.2).
@@ -240,7 +266,7 @@ class Warehouse:
         det.append(f"{RECEIVED} tagged units received into {COUNT_BIN}")
         # The hub draws each order's waybill (面单号) at release and puts the orders in
         # one pick wave; bins and their stock reach the nodes through the downlink.
-        for no in ORDERS:
+        for no in self.order_nos:
             o = self.order(no)
             if o["status"] != "audited" or o["on_hold"]:
                 raise DemoFailed(f"order {no} is {o['status']} (on hold {o['on_hold']})")
@@ -341,11 +367,11 @@ class Warehouse:
         det.append(f"PDA light {res['signal']}: {res['text']}")
         det.append(f"as the PDA page at {self.pick_api}/pda")
         self.wait_cloud(
-            lambda: all(self.order(no)["status"] == "picked" for no in ORDERS),
+            lambda: all(self.order(no)["status"] == "picked" for no in self.order_nos),
             20,
             "the orders picked",
         )
-        det.append("cloud: " + ", ".join(f"{no} picked" for no in ORDERS))
+        det.append("cloud: " + ", ".join(f"{no} picked" for no in self.order_nos))
 
     def _pack(self, det: list[str]) -> None:
         assert self.sims is not None
@@ -418,6 +444,40 @@ class Warehouse:
             det.append(f"{s.order_no} {s.status}, {s.carrier} {s.tracking}, {s.weighed_g} g")
         if any(s.status != "shipped" for s in self.shipped):
             raise DemoFailed("not every order shipped")
+
+    def _confirmed(self, det: list[str]) -> None:
+        """The downloaded order's shipment reaches its marketplace through the hub's outbox
+        (docs/channels.md, shipment confirmation): done in the hub, and in the simulator's own
+        record of confirmations with our tracking number, once."""
+        no = self.channel_order
+        tracking = next(s.tracking for s in self.shipped if s.order_no == no)
+        rows: list[dict[str, Any]] = []
+
+        def done() -> bool:
+            nonlocal rows
+            rows = self.http("GET", f"/channels/orders/{no}/shipments")
+            return any(r["state"] == "done" for r in rows)
+
+        self.wait_cloud(done, 30, f"the shipment of {no} confirmed to the marketplace")
+        row = next(r for r in rows if r["state"] == "done")
+        truth = httpx.get(f"{self.market_url}/_sim/truth", timeout=10).json()
+        theirs = [c for c in truth["shipments"] if c["out_sid"] == tracking]
+        if len(theirs) != 1 or str(theirs[0]["tid"]) != row["external_id"]:
+            raise DemoFailed(
+                f"the marketplace recorded {len(theirs)} shipment(s) with tracking {tracking} "
+                f"for trade {row['external_id']}: {theirs}"
+            )
+        self.confirmed = {
+            "order": no,
+            "tid": row["external_id"],
+            "tracking": tracking,
+            "company": theirs[0]["company_code"],
+            "attempts": row["attempts"],
+        }
+        det.append(
+            f"{no} → trade {row['external_id']}: {theirs[0]['company_code']} {tracking} "
+            f"confirmed once, after {row['attempts']} attempt(s) (hub outbox: done)"
+        )
 
     def _count(self, det: list[str]) -> None:
         edge = self.nodes[COUNT_NODE]

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     assert "light RED" in out
     # Released by the cloud, picked over the PDA API.
     assert "JY1300001 (ZTO, waybill" in out and "JY1300002 (SF, waybill" in out
-    assert "wave W-DEMO-1 done: 2 orders picked" in out
+    assert "wave W-DEMO-1 done: 3 orders picked" in out
     assert "cloud: JY1300001 picked, JY1300002 picked" in out
     # The pick leg made the PDA page's requests; the page's address and a demo login shown.
     assert "as the PDA page at http://127.0.0.1:" in out
@@ -48,13 +49,20 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     assert "ZTO label" in out and "SF label" in out
     # Shipped, with the cloud's tracking numbers and weights.
     assert "JY1300001 shipped, ZTO" in out and "JY1300002 shipped, SF" in out
+    # One order the shop's download brought went through the warehouse too, and its
+    # shipment reached the marketplace simulator once (simulators/demo/warehouse.py).
+    channel = re.search(
+        r"(\d+) → trade (\d+): (ZTO|SF) (\w+) confirmed once, after \d+ attempt\(s\)", out
+    )
+    assert channel and channel[1] == channel[2], out
+    assert f"{channel[1]} shipped, {channel[3]} {channel[4]}" in out
     assert "100 g" in out and "170 g" in out
     # Counted by RFID; the variance reached the cloud's ledger.
     assert "swept: 11 SGTIN-96 tags" in out
     assert "cloud booked adjust -1 in A-03" in out
     assert f"label PNGs: {tmp_path / 'labels'}" in out
     pngs = sorted((tmp_path / "labels").glob("*.png"))
-    assert len(pngs) == 2, pngs
+    assert len(pngs) == 3, pngs
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     # Orders also came in from the marketplace simulator through the channel download.
     m = re.search(r"shop tb-demo downloaded: (\d+) pages, (\d+) new orders", out)
@@ -62,15 +70,17 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     # The finance leg (simulators/demo/finance.py): courier bills with exactly the
     # overcharged parcel flagged and accepted, today's Alipay bill settled against the
     # shop's downloaded orders, an e-invoice issued then red-flushed, the books balanced.
-    sf = re.search(
-        r"SF bill \d+: 1 line\(s\), billed (\d+\.\d\d), (SF\d+) flagged overcharged "
-        r"\(billed \1, card (\d+\.\d\d) for 170 g, 5\.00 disputed\); accepted \3 to the SF "
-        r"payable, 5\.00 in suspense",
+    # The overcharged parcel is the last shipped: the downloaded order's (ZTO).
+    zto = re.search(
+        r"ZTO bill \d+: 2 line\(s\), billed (\d+\.\d\d), (\d+) flagged overcharged "
+        r"\(billed (\d+\.\d\d), card (\d+\.\d\d) for (\d+) g, 5\.00 disputed\); accepted "
+        r"(\d+\.\d\d) to the ZTO payable, 5\.00 in suspense",
         out,
     )
-    assert sf, out
-    assert re.search(r"ZTO bill \d+: 1 line\(s\), billed 8\.00, none flagged; accepted 8\.00", out)
-    assert "are the seed's orders, not channel orders: settling the orders shop tb-demo" in out
+    assert zto and zto[2] == channel[4], out
+    assert Decimal(zto[3]) == Decimal(zto[4]) + 5 and Decimal(zto[6]) == Decimal(zto[1]) - 5
+    assert re.search(r"SF bill \d+: 1 line\(s\), billed 18\.00, none flagged; accepted 18\.00", out)
+    assert "JY1300002, " + channel[1] + "; settling every order shop tb-demo downloaded" in out
     m = re.search(
         r"from the marketplace simulator: (\d+) rows, (\d+) posted, (\d+) in suspense", out
     )

@@ -24,7 +24,7 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
         [str(guanjia), "demo", "--once", "--dir", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=200,
+        timeout=300,
         env={**os.environ, "COLUMNS": "200"},
     )
     took = time.monotonic() - t
@@ -134,4 +134,4 @@ def test_demo_once_exits_zero_and_shows_the_warehouse(tmp_path: Path) -> None:
     # after-sales, on an idle machine; make test runs it beside another end-to-end test
     # (two processes), where it took 136 s with the machine loaded besides. The bound
     # catches a demo that stalls, not a slow machine.
-    assert took < 240
+    assert took < 300

@@ -52,15 +52,17 @@ check: $(STAMP)
 # Tests run on SQLite always, and on PostgreSQL too when the local server answers. The unit
 # and integration tests run in two processes (each with its own broker, schemas and files);
 # then the browser tests in two (each its own hub and Chromium, nothing else beside them);
-# the end-to-end runs (kill -9, separate daemons, timings) and the fuzz table last in one,
-# so their processes and figures do not compete with the rest.
+# then the end-to-end runs (kill -9, separate daemons) in two, beside each other only: one
+# process took 7 of CI's 24 minutes (stop 29), most of it waiting on the daemons it
+# starts; last, alone, the tests whose bound is timed (marked serial).
 test: check cjk-font chromium
 	@if [ -z "$$GUANJIA_TEST_DATABASE_URL" ] && $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/test', connect_timeout=3).close()" 2>/dev/null; then \
 	  export GUANJIA_TEST_DATABASE_URL=$(PG_TEST_URL); echo "PostgreSQL tests on: $(PG_TEST_URL)"; \
 	else echo "PostgreSQL tests: $${GUANJIA_TEST_DATABASE_URL:-off (no server on 127.0.0.1:5432)}"; fi; \
 	$(BIN)/pytest -n 2 --dist worksteal --durations=25 -m "not e2e and not browser and not serial" $(PYTEST_ARGS) && \
 	$(BIN)/pytest -n 2 --dist worksteal --durations=15 -m "browser and not e2e and not serial" $(PYTEST_ARGS) && \
-	$(BIN)/pytest --durations=15 -m "e2e or serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal --durations=15 -m "e2e and not serial" $(PYTEST_ARGS) && \
+	$(BIN)/pytest --durations=5 -m "serial" $(PYTEST_ARGS)
 
 # The inner loop: no end-to-end runs (separate processes, kill -9, the demo) and no
 # browser, SQLite only. `make test` stays the whole suite, and is what CI runs.

@@ -127,10 +127,13 @@ def parse(name: str) -> NodeTopic:
         raise RemoteProtocolError(f"unknown channel {parts[4]!r} in topic {name!r}") from None
     partition: int | None = None
     if len(parts) == 6:
-        # Decimal digits only: int() would take " 7", "+7" and "٧" as well.
-        if not (parts[5].isascii() and parts[5].isdigit()) or len(parts[5]) > 3:
-            raise RemoteProtocolError(f"bad partition {parts[5]!r} in topic {name!r}")
-        partition = int(parts[5])
+        # As str() writes it and no other way: int() would take " 7", "+7", "07" and "٧".
+        level = parts[5]
+        if not (level.isascii() and level.isdigit() and len(level) <= 3) or level != str(
+            int(level)
+        ):
+            raise RemoteProtocolError(f"bad partition {level!r} in topic {name!r}")
+        partition = int(level)
     try:
         return NodeTopic(parts[3], channel, partition)
     except ValueError as err:

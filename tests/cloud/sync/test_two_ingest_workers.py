@@ -58,9 +58,10 @@ def test_two_ingest_workers_split_the_nodes_and_survive_a_kill(
     )
     fleet = Fleet("two-w", NODES, cfg)
     with contextlib.ExitStack() as stack:
-        w1 = stack.enter_context(ingest_in_thread(engine, broker.port, client_id="ing-1", **LEASE))
+        # As deployed (docs/deploy/hub.md): one share group, for hellos and older nodes.
+        w1 = stack.enter_context(ingest_in_thread(engine, broker.port, "hub", "ing-1", **LEASE))
         second = contextlib.ExitStack()
-        w2 = second.enter_context(ingest_in_thread(engine, broker.port, client_id="ing-2", **LEASE))
+        w2 = second.enter_context(ingest_in_thread(engine, broker.port, "hub", "ing-2", **LEASE))
         stack.callback(second.close)
         wait(lambda: _settled(w1, w2), 20, "the two workers to share the partitions")
         assert not w1.stats.partitions & w2.stats.partitions

@@ -227,7 +227,7 @@ class IngestWorker:
         group = self.settings.ingest_share_group
         # This worker's partitions first, so that a lone worker takes every node's events
         # from its first message on (cloud/sync/partitions.py).
-        await self._lease(client)
+        await self._lease_or_log(client)
         # Nodes from before partitions publish on the unpartitioned topic: shared, with the
         # gap answer when their consecutive batches reach different workers.
         await client.subscribe(topics.subscription(topics.Channel.EVENTS, group), qos=1)
@@ -254,15 +254,19 @@ class IngestWorker:
         """Tick the partition leases for the session's life (cloud/sync/partitions.py)."""
         while True:
             await asyncio.sleep(self.settings.ingest_lease_tick_s)
-            try:
-                await self._lease(client)
-            except aiomqtt.MqttError:
-                raise  # the link: the session reconnects
-            except Exception:
-                # The database, for a while: keep what is subscribed. If it lasts beyond the
-                # lease, others take the partitions over and both receive them (harmless:
-                # each batch applies once under the node's lock); the next tick unsubscribes.
-                log.warning("partition lease tick failed", exc_info=True)
+            await self._lease_or_log(client)
+
+    async def _lease_or_log(self, client: aiomqtt.Client) -> None:
+        try:
+            await self._lease(client)
+        except aiomqtt.MqttError:
+            raise  # the link: the session reconnects
+        except Exception:
+            # The database, for a while: keep what is subscribed (nothing, at a session's
+            # start: the next tick tries again). If it lasts beyond the lease, others take
+            # the partitions over and both receive them (harmless: each batch applies once
+            # under the node's lock); the next tick unsubscribes.
+            log.warning("partition lease tick failed", exc_info=True)
 
     async def _lease(self, client: aiomqtt.Client) -> None:
         """One lease tick, then the subscriptions to match it: new partitions subscribed

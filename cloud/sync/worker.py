@@ -150,7 +150,6 @@ class IngestWorker:
             nonlocal down_since
             async with self._connect() as client:
                 self._client = client
-                self.stats.connected = True
                 self.stats.sessions += 1
                 if down_since is not None:
                     log.info(
@@ -236,6 +235,9 @@ class IngestWorker:
         await client.publish(
             topics.HUB_STATE, codec.encode(HubState(online=True)), qos=1, retain=True
         )
+        # Connected once subscribed: the partitions' lease tick (a transaction) comes first,
+        # and a message published before a subscription exists is dropped by the broker.
+        self.stats.connected = True
         # aiomqtt awaits SUBACK and PUBACK with asyncio.wait_for, which on Python 3.11 loses
         # a cancel that arrives with the acknowledgement (CPython gh-86296): the session would
         # go on into its message loop, cancel spent. Task.cancelling() still counts it.

@@ -54,7 +54,7 @@ async def _run(
                 if worker.stats.connected:
                     break
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(0.1)  # let the worker's subscriptions settle
+            await asyncio.sleep(0.1)  # the broker has the subscriptions (SUBACKs came)
             for topic, payload in sends:
                 await c.publish(topic, payload, qos=1)
             async with asyncio.timeout(10):

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     mqtt_puback_timeout_s: float = Field(default=10.0, gt=0, le=600)
     #: Share ingest over several workers with $share/{group}/... subscriptions.
     ingest_share_group: str | None = None
+    #: Partition leases of the ingest workers (cloud/sync/partitions.py, docs/sync.md
+    #: "Partitions"): a worker ticks every ``ingest_lease_tick_s``; one silent for
+    #: ``ingest_lease_s`` is taken for dead and its partitions go to the others. Machines'
+    #: clocks must agree to well within the lease (NTP): a lease is a time written by one
+    #: worker and read by another.
+    ingest_lease_s: float = Field(default=5.0, gt=0, le=600)
+    ingest_lease_tick_s: float = Field(default=1.0, gt=0, le=60)
     #: Apply Alembic migrations at start (off when a deploy step runs them).
     migrate_on_start: bool = True
     #: An event whose HLC wall time differs from the hub's clock by more is flagged.

@@ -45,7 +45,11 @@ def health(session: SessionDep, ingest: IngestDep) -> Health:
     )
     ok = db == "ok" and mqtt != "disconnected"
     return Health(
-        status="ok" if ok else "degraded", database=db, mqtt=mqtt, version=version("guanjia")
+        status="ok" if ok else "degraded",
+        database=db,
+        mqtt=mqtt,
+        version=version("guanjia"),
+        partitions=None if ingest is None else len(ingest.stats.partitions),
     )
 
 

@@ -37,6 +37,9 @@ class Health(BaseModel):
     database: Literal["ok", "error"]
     mqtt: Literal["connected", "disconnected", "disabled"]
     version: str
+    #: Partitions of the nodes' events this process's ingest holds (docs/sync.md,
+    #: "Partitions"); None without ingest.
+    partitions: int | None = None
 
 
 class NodeOut(BaseModel):

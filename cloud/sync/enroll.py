@@ -402,6 +402,15 @@ def render_edge_acl(nodes: list[Account]) -> str:
     ]
     for ch in NODE_WRITES:
         lines.append(f"pattern write {node_topic_pattern(ch)}")
+    # Event batches on the node's partition (protocol/topics.py, docs/sync.md "Partitions").
+    # Patterns for every node, so a node enrolled before partitions existed may publish
+    # there as soon as this file is written again (`guanjia broker config`) and the broker
+    # reloads it; the unpartitioned line above stays for nodes not yet upgraded. One line
+    # per partition, not `events/+`: a level that is no partition (`events/x`, `events/`)
+    # stays refused (tests/sync/test_isolation_matrix.py). Another partition than its own
+    # is still its own topic: a routing cost to the hub, never another node's data.
+    events = node_topic_pattern(topics.Channel.EVENTS)
+    lines += [f"pattern write {events}/{p}" for p in range(topics.PARTITIONS)]
     for ch in NODE_READS:
         lines.append(f"pattern read {node_topic_pattern(ch)}")
     # The hub state has no %u level; a `topic` line before any `user` line would only

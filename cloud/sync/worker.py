@@ -28,7 +28,7 @@ from cloud.db.engine import transaction
 from cloud.db.models import Node
 from cloud.nodes import downlink, history
 from cloud.settings import Settings
-from cloud.sync import ingest
+from cloud.sync import ingest, partitions
 from cloud.sync.group import Group
 from protocol import codec, topics
 from protocol.backoff import Backoff
@@ -69,6 +69,8 @@ class IngestStats:
     connected: bool = False
     #: Connections made to the broker (the first, and every reconnect).
     sessions: int = 0
+    #: Partitions of the nodes' events this worker is subscribed to (cloud/sync/partitions.py).
+    partitions: frozenset[int] = frozenset()
 
 
 #: How long a cancelled session may take to say goodbye (aiomqtt waits up to its 10 s
@@ -148,7 +150,6 @@ class IngestWorker:
             nonlocal down_since
             async with self._connect() as client:
                 self._client = client
-                self.stats.connected = True
                 self.stats.sessions += 1
                 if down_since is not None:
                     log.info(
@@ -161,27 +162,44 @@ class IngestWorker:
                 backoff.reset()
                 await self._session(client)
 
-        while True:
-            try:
-                # In a task of its own, so that a cancel stops the worker even when it comes
-                # out of the session as an MqttError (issue 19; see run_apart).
-                await run_apart(connected())
-            # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
-            except* aiomqtt.MqttError as group:
-                if down_since is None:  # the first failure is logged, not every retry
-                    log.warning("broker %s:%s: %s", host, port, group.exceptions[0])
-                    down_since = time.monotonic()
-            except* Exception:
-                # A bug handling one message must not stop ingest for good: log it, reconnect.
-                log.exception("ingest session failed; reconnecting")
-                down_since = down_since or time.monotonic()
-            finally:
-                self._client = None
-                self.stats.connected = False
-                # On a dead connection: what it did not confirm, the nodes will ask again.
-                self._unconfirmed = deque()
-            # Full jitter, so hub workers do not reconnect in step.
-            await asyncio.sleep(backoff.next_delay())
+        try:
+            while True:
+                try:
+                    # In a task of its own, so that a cancel stops the worker even when it
+                    # comes out of the session as an MqttError (issue 19; see run_apart).
+                    await run_apart(connected())
+                # aiomqtt errors arrive bare (connect) or grouped (from the session's TaskGroup).
+                except* aiomqtt.MqttError as group:
+                    if down_since is None:  # the first failure is logged, not every retry
+                        log.warning("broker %s:%s: %s", host, port, group.exceptions[0])
+                        down_since = time.monotonic()
+                except* Exception:
+                    # A bug handling one message must not stop ingest for good: log, reconnect.
+                    log.exception("ingest session failed; reconnecting")
+                    down_since = down_since or time.monotonic()
+                finally:
+                    self._client = None
+                    self.stats.connected = False
+                    self.stats.partitions = frozenset()  # a new session subscribes afresh
+                    # On a dead connection: what it did not confirm, the nodes will ask again.
+                    self._unconfirmed = deque()
+                # Full jitter, so hub workers do not reconnect in step.
+                await asyncio.sleep(backoff.next_delay())
+        finally:
+            # Stopping: the partitions go to the other workers now, not after the lease.
+            # Blocking, briefly: the loop is on its way out and a cancel may come again.
+            self._release_partitions()
+
+    def _release_partitions(self) -> None:
+        try:
+            with transaction(self.sessions) as s:
+                partitions.release(s, self.settings.mqtt_client_id)
+        except Exception:
+            log.warning(
+                "could not give back the partitions; they free in %g s",
+                self.settings.ingest_lease_s,
+                exc_info=True,
+            )
 
     def _connect(self) -> aiomqtt.Client:
         will = aiomqtt.Will(
@@ -206,12 +224,20 @@ class IngestWorker:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         group = self.settings.ingest_share_group
+        # This worker's partitions first, so that a lone worker takes every node's events
+        # from its first message on (cloud/sync/partitions.py).
+        await self._lease_or_log(client)
+        # Nodes from before partitions publish on the unpartitioned topic: shared, with the
+        # gap answer when their consecutive batches reach different workers.
         await client.subscribe(topics.subscription(topics.Channel.EVENTS, group), qos=1)
         await client.subscribe(topics.subscription(topics.Channel.PULL, group), qos=1)
         await client.subscribe(topics.subscription(topics.Channel.STATE), qos=1)
         await client.publish(
             topics.HUB_STATE, codec.encode(HubState(online=True)), qos=1, retain=True
         )
+        # Connected once subscribed: the partitions' lease tick (a transaction) comes first,
+        # and a message published before a subscription exists is dropped by the broker.
+        self.stats.connected = True
         # aiomqtt awaits SUBACK and PUBACK with asyncio.wait_for, which on Python 3.11 loses
         # a cancel that arrives with the acknowledgement (CPython gh-86296): the session would
         # go on into its message loop, cancel spent. Task.cancelling() still counts it.
@@ -223,7 +249,47 @@ class IngestWorker:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._sender(client))
             tg.create_task(self._liveness(self._dead, self._unconfirmed))
+            tg.create_task(self._leases(client))
             await self._ingest(client)
+
+    async def _leases(self, client: aiomqtt.Client) -> None:
+        """Tick the partition leases for the session's life (cloud/sync/partitions.py)."""
+        while True:
+            await asyncio.sleep(self.settings.ingest_lease_tick_s)
+            await self._lease_or_log(client)
+
+    async def _lease_or_log(self, client: aiomqtt.Client) -> None:
+        try:
+            await self._lease(client)
+        except aiomqtt.MqttError:
+            raise  # the link: the session reconnects
+        except Exception:
+            # The database, for a while: keep what is subscribed (nothing, at a session's
+            # start: the next tick tries again). If it lasts beyond the lease, others take
+            # the partitions over and both receive them (harmless: each batch applies once
+            # under the node's lock); the next tick unsubscribes.
+            log.warning("partition lease tick failed", exc_info=True)
+
+    async def _lease(self, client: aiomqtt.Client) -> None:
+        """One lease tick, then the subscriptions to match it: new partitions subscribed
+        (SUBACK awaited) before the next tick makes this worker their owner, and those no
+        longer held unsubscribed only after their new owner has subscribed."""
+        me = self.settings.mqtt_client_id
+        ttl = timedelta(seconds=self.settings.ingest_lease_s)
+
+        def work() -> frozenset[int]:
+            with transaction(self.sessions) as s:
+                return partitions.tick(s, me, datetime.now(UTC), ttl)
+
+        hold = await asyncio.to_thread(work)
+        had = self.stats.partitions
+        if new := sorted(hold - had):
+            await client.subscribe([(topics.partition_subscription(p), 1) for p in new])
+        if gone := sorted(had - hold):
+            await client.unsubscribe([topics.partition_subscription(p) for p in gone])
+        if new or gone:
+            log.info("ingest %s: %d partitions (+%d -%d)", me, len(hold), len(new), len(gone))
+        self.stats.partitions = hold
 
     async def _ingest(self, client: aiomqtt.Client) -> None:
         """Take messages in groups and apply each group while the next one is decoded.

@@ -26,7 +26,14 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from simulators.bench.hub import drop_schema, hub_command, new_database, stored, wait_hub
+from simulators.bench.hub import (
+    drop_schema,
+    hub_command,
+    new_database,
+    stored,
+    wait_hub,
+    wait_partitions,
+)
 from simulators.broker import PrivateBroker
 from simulators.net import free_port
 
@@ -133,6 +140,21 @@ class _CpuMeter:
         return parts
 
 
+def fleet_result(proc: subprocess.Popen[str], errors: Path, timeout: float) -> dict[str, Any]:
+    """A fleet's one JSON line; a fleet that ends without it is an error that says how it
+    ended and what it wrote on stderr (S32: one ``--hubs 2`` run died with the bench's
+    IndexError on the empty output, and the fleet's own error was lost)."""
+    out = proc.communicate(timeout=timeout)[0].strip().splitlines()
+    if proc.returncode != 0 or not out:
+        tail = errors.read_text(errors="replace")[-3000:] if errors.exists() else ""
+        raise RuntimeError(
+            f"a fleet ended with exit code {proc.returncode} and"
+            f" {'no result' if not out else 'a result'}; its stderr ends:\n{tail}"
+        )
+    result: dict[str, Any] = orjson.loads(out[-1])
+    return result
+
+
 def _quantile(histogram: Counter[int], q: float) -> float:
     """The ``q`` quantile of values counted in ``histogram`` (value -> how many)."""
     total = sum(histogram.values())
@@ -203,6 +225,9 @@ def run(
             others = [start_hub(i) for i in range(1, hubs)]
             for i in range(1, hubs):
                 wait_hub(ports[i])
+            # The event partitions shared out before the nodes come (docs/sync.md,
+            # "Partitions"): a hand-over under load is correct but not what is measured.
+            wait_partitions(ports)
             assert broker.proc is not None
             meter = _CpuMeter(
                 {
@@ -228,7 +253,13 @@ def run(
                 cmd += ["--prefix", f"f{i}", "--nodes", str(n), "--rate", str(rate)]
                 cmd += ["--duration", str(duration), "--mqtt-port", str(broker.port)]
                 fleets.append(
-                    subprocess.Popen([sys.executable, *cmd], stdout=subprocess.PIPE, text=True)
+                    subprocess.Popen(
+                        [sys.executable, *cmd],
+                        stdout=subprocess.PIPE,
+                        # Kept, so a fleet that dies says why (see fleet_result).
+                        stderr=open(work / f"fleet{i}.err", "w"),  # noqa: SIM115 - the child holds it
+                        text=True,
+                    )
                 )
             if kill_hub_at is not None:
                 time.sleep(kill_hub_at)
@@ -240,8 +271,8 @@ def run(
                 wait_hub(port)
                 hub_down_s = time.monotonic() - down
             outs = [
-                orjson.loads(f.communicate(timeout=duration + 600)[0].strip().splitlines()[-1])
-                for f in fleets
+                fleet_result(f, work / f"fleet{i}.err", duration + 600)
+                for i, f in enumerate(fleets)
             ]
             children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = meter.stop()

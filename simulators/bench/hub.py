@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import orjson
 
+from protocol import topics
+
 
 def new_database(kind: str, workdir: Path, pg_url: str) -> tuple[str, str | None]:
     """A fresh database URL for the hub, and the PostgreSQL schema made for it (or None)."""
@@ -63,6 +65,27 @@ def wait_hub(port: int) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
+
+
+def wait_partitions(ports: list[int], timeout: float = 30.0) -> None:
+    """Until the hubs' ingest workers hold every partition of the events between them, and
+    each holds some (docs/sync.md, "Partitions"); raises if they do not settle in time."""
+    deadline = time.monotonic() + timeout
+    held: list[int] = []
+    while time.monotonic() < deadline:
+        try:
+            held = [
+                int(
+                    httpx.get(f"http://127.0.0.1:{p}/api/v1/health", timeout=1).json()["partitions"]
+                )
+                for p in ports
+            ]
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            held = []
+        if held and sum(held) == topics.PARTITIONS and all(held):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the hubs' partitions did not settle in {timeout:g} s: {held}")
 
 
 def stored(url: str) -> tuple[list[float], dict[str, float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections import Counter
 
 import orjson
 import pytest
@@ -298,12 +299,48 @@ def test_mutated_events_are_placed_parked_or_rejected(fields: dict[str, object])
 
 def test_topics_build_and_parse() -> None:
     t = topics.topic(NODE, topics.Channel.EVENTS)
-    assert t == "guanjia/v1/node/wh1-pack-1/events"
-    assert topics.parse(t) == topics.NodeTopic(NODE, topics.Channel.EVENTS)
+    # Events carry the node's partition (docs/sync.md, "Partitions").
+    assert t == "guanjia/v1/node/wh1-pack-1/events/17"
+    assert topics.parse(t) == topics.NodeTopic(NODE, topics.Channel.EVENTS, 17)
+    # A node from before partitions: still a node's events topic.
+    old = topics.parse("guanjia/v1/node/wh1-pack-1/events")
+    assert old == topics.NodeTopic(NODE, topics.Channel.EVENTS)
+    assert topics.topic(NODE, topics.Channel.ACK) == "guanjia/v1/node/wh1-pack-1/ack"
     assert (
         topics.subscription(topics.Channel.EVENTS, "ingest")
         == "$share/ingest/guanjia/v1/node/+/events"
     )
+
+
+def test_partitions_are_stable_and_spread() -> None:
+    """CRC-32, not ``hash()``: the same partition in every process, on every machine and
+    Python version (a node and the hubs must agree); and 2,000 nodes of the fan-in bench's
+    names spread over the 64 partitions without a partition twice the mean."""
+    assert [topics.partition_of(n) for n in ("wh1-pack-1", "f0-0000", "edge-1", "n1")] == [
+        17,
+        23,
+        35,
+        44,
+    ]
+    counts = Counter(topics.partition_of(f"f{f}-{i:04d}") for f in range(2) for i in range(1000))
+    assert set(counts) == set(range(topics.PARTITIONS))
+    assert max(counts.values()) < 2 * 2000 / topics.PARTITIONS
+
+
+def test_partition_filters_match_their_partition_only() -> None:
+    """A hub worker's filter for partition p takes every node's events on p, nothing else:
+    not another partition, not the unpartitioned topic, not another channel."""
+    from paho.mqtt.client import topic_matches_sub
+
+    sub = topics.partition_subscription(17)
+    assert sub == "guanjia/v1/node/+/events/17"
+    assert topic_matches_sub(sub, topics.topic(NODE, topics.Channel.EVENTS))
+    assert not topic_matches_sub(sub, topics.topic("n1", topics.Channel.EVENTS))
+    assert not topic_matches_sub(sub, "guanjia/v1/node/wh1-pack-1/events")
+    old = topics.subscription(topics.Channel.EVENTS, None)
+    assert not topic_matches_sub(old, topics.topic(NODE, topics.Channel.EVENTS))
+    with pytest.raises(ValueError, match="out of"):
+        topics.partition_subscription(topics.PARTITIONS)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +356,14 @@ def test_topic_node_ids_cannot_smuggle_wildcards(node: str) -> None:
     [
         ("guanjia/v1/node/wh1/teleport", "unknown channel"),
         ("guanjia/v2/node/wh1/events", "not a Guanjia node topic"),
-        ("guanjia/v1/node/wh1/events/extra", "not a Guanjia node topic"),
+        ("guanjia/v1/node/wh1/events/extra", "bad partition"),
+        ("guanjia/v1/node/wh1/events/07", "bad partition"),
+        ("guanjia/v1/node/wh1/events/+7", "bad partition"),
+        ("guanjia/v1/node/wh1/events/٧", "bad partition"),
+        ("guanjia/v1/node/wh1/events/", "bad partition"),
+        ("guanjia/v1/node/wh1/events/64", "partition 64 on events"),
+        ("guanjia/v1/node/wh1/ack/3", "only events carry one"),
+        ("guanjia/v1/node/wh1/events/3/4", "not a Guanjia node topic"),
         ("guanjia/v1/node/+/events", "invalid node id"),
     ],
 )

@@ -186,6 +186,7 @@ def test_edge_acl_lines(store: CredentialStore) -> None:
         "pattern write guanjia/v1/node/%u/events",
         "pattern write guanjia/v1/node/%u/pull",
         "pattern write guanjia/v1/node/%u/state",
+        *(f"pattern write guanjia/v1/node/%u/events/{p}" for p in range(64)),
         "pattern read guanjia/v1/node/%u/ack",
         "pattern read guanjia/v1/node/%u/down",
         "user n1",

@@ -12,6 +12,7 @@ import cloud.db.channel_stock
 import cloud.db.courier_bill
 import cloud.db.einvoice
 import cloud.db.finance
+import cloud.db.ingest_leases
 import cloud.db.payables
 import cloud.db.serials
 import cloud.db.settlement

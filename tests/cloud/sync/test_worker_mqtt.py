@@ -54,7 +54,7 @@ async def _run(
                 if worker.stats.connected:
                     break
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(0.1)  # let the worker's subscriptions settle
+            await asyncio.sleep(0.1)  # the broker has the subscriptions (SUBACKs came)
             for topic, payload in sends:
                 await c.publish(topic, payload, qos=1)
             async with asyncio.timeout(10):
@@ -109,6 +109,25 @@ def test_bad_messages_between_good_ones(broker: PrivateBroker, engine: Engine) -
         "bad Pull: after",
     ):
         assert why in joined
+
+
+def test_a_node_from_before_partitions_is_still_ingested(
+    broker: PrivateBroker, engine: Engine
+) -> None:
+    """A node not yet upgraded publishes on ``…/events`` without a partition level: the hub
+    still takes it (the shared subscription it keeps for them, docs/sync.md "Partitions"),
+    mixed with the same node's batches on its partition, each stored once and in order."""
+    legacy = str(topics.NodeTopic(NODE, topics.Channel.EVENTS))
+    assert legacy == "guanjia/v1/node/wh1-pack-1/events"
+    sends = [
+        (legacy, codec.encode_batch(NODE, [ev(1), ev(2)])),
+        (legacy, codec.encode_batch(NODE, [ev(3)])),
+        (topics.topic(NODE, topics.Channel.EVENTS), codec.encode_batch(NODE, [ev(3), ev(4)])),
+    ]
+    acks = asyncio.run(_run(broker, engine, sends, through=4))
+    assert acks[-1].acked_through == 4
+    with session_factory(engine)() as s:
+        assert list(s.execute(select(Event.seq).order_by(Event.seq)).scalars()) == [1, 2, 3, 4]
 
 
 def test_gap_asks_for_resend(broker: PrivateBroker, engine: Engine) -> None:

@@ -54,6 +54,8 @@ OPEN_REFUND = frozenset(
 )
 #: How our refund holds begin (a refund withdrawn lifts only these).
 REFUND_HOLD = "refund on the channel"
+#: How our holds for a moved fulfillment order begin (a later move followed lifts these).
+MOVED_HOLD = "Shopify moved fulfillment order"
 ADDRESS = (
     "receiver_name",
     "receiver_state",
@@ -326,6 +328,12 @@ def relocate(
             if not _once(session, shop, ext, o, "location", k, "applied", followed, now):
                 continue
             short = workflow.move_warehouse(session, o, wh, followed, ACTOR, now)
+            if short is None and o.on_hold and (o.hold_reason or "").startswith(MOVED_HOLD):
+                # Held for an earlier move it could not follow (a location mapped to no
+                # warehouse, a warehouse short): this one it followed, so that hold is over.
+                unhold_ours(
+                    session, o, now, sentence(N_("the order followed its fulfillment order"))
+                )
             if short is not None:
                 stays = sentence(
                     N_(
@@ -530,10 +538,11 @@ def hold(session: Session, o: SalesOrder, why: Said, now: datetime) -> None:
     workflow.set_hold(session, o.account_id, o.order_no, True, why, ACTOR, now)
 
 
-def unhold_ours(session: Session, o: SalesOrder, now: datetime) -> None:
-    """Lift our refund hold; another reason joined to it stays."""
+def unhold_ours(session: Session, o: SalesOrder, now: datetime, why: Said | None = None) -> None:
+    """Lift our hold (a refund's, by default; ``why`` says why it is over); another reason
+    joined to it stays."""
     rest = (o.hold_reason or "").partition("; ")[2]
-    withdrawn = sentence(N_("refund withdrawn"))
+    withdrawn = why or sentence(N_("refund withdrawn"))
     workflow.set_hold(session, o.account_id, o.order_no, False, withdrawn, ACTOR, now)
     if rest:
         workflow.set_hold(session, o.account_id, o.order_no, True, rest, ACTOR, now)

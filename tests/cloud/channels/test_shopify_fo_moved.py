@@ -96,9 +96,9 @@ def _changes(shop: Shop) -> list[tuple[str, str]]:
         return [
             (k, o)
             for k, o in s.execute(
-                select(ChannelChange.change_key, ChannelChange.outcome).where(
-                    ChannelChange.kind == "location"
-                )
+                select(ChannelChange.change_key, ChannelChange.outcome)
+                .where(ChannelChange.kind == "location")
+                .order_by(ChannelChange.id)
             ).all()
         ]
 
@@ -188,3 +188,17 @@ def test_an_order_released_to_a_node_is_held_not_moved(engine: object) -> None:
         "but the order is at its warehouse already (released)"
     ), reason
     assert _changes(shop) == [(f"location:{fo}:{SZ}", "held")]
+
+
+def test_a_later_move_it_follows_lifts_the_hold_of_one_it_could_not(engine: object) -> None:
+    """Moved to the unmapped pop-up location: held. Moved back to Yiwu (WH2, where it is):
+    followed, so that hold is lifted, once; the reservation never moved."""
+    shop, tid = _shop(engine, 84)
+    fo = _move(shop, tid, SPARE)
+    assert _where(shop, tid) == ("WH2", {"WH2": 2}, True)
+    _move(shop, tid, YW)
+    assert _where(shop, tid) == ("WH2", {"WH2": 2}, False)
+    assert _changes(shop) == [
+        (f"location:{fo}:{SPARE}", "held"),
+        (f"location:{fo}:{YW}", "applied"),
+    ]

@@ -27,7 +27,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,7 +35,7 @@ from cloud.channels import intake, sold_at
 from cloud.channels.ports import ChannelTrade
 from cloud.db.channel_changes import ChannelChange, ChannelRefund
 from cloud.db.engine import dialect_of
-from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, SalesOrderLine
+from cloud.db.models import ChannelOrder, ChannelShop, SalesOrder, SalesOrderLine, Warehouse
 from cloud.errors import N_
 from cloud.orders import workflow
 from cloud.orders.core import EDITABLE, OrderPatch
@@ -54,6 +54,8 @@ OPEN_REFUND = frozenset(
 )
 #: How our refund holds begin (a refund withdrawn lifts only these).
 REFUND_HOLD = "refund on the channel"
+#: How our holds for a moved fulfillment order begin (a later move followed lifts these).
+MOVED_HOLD = "Shopify moved fulfillment order"
 ADDRESS = (
     "receiver_name",
     "receiver_state",
@@ -208,7 +210,17 @@ def on_trade(
         located = intake.located_of(session, shop)
         for fo_id, old_at, new_at, lines in relocated:
             relocate(
-                session, shop, ext, each, fo_id, old_at, new_at, located.get(new_at), lines, now
+                session,
+                shop,
+                ext,
+                each,
+                fo_id,
+                old_at,
+                new_at,
+                located.get(new_at),
+                lines,
+                now,
+                single=len(sold_at.fulfillment_orders(t.payload)) == 1,
             )
 
 
@@ -234,24 +246,44 @@ def relocate(
     warehouse: str | None,
     lines: dict[str, int],
     now: datetime,
+    *,
+    single: bool = False,
 ) -> None:
     """Shopify moved fulfillment order ``fo_id`` from ``old_at`` to ``new_at`` (mapped to our
-    ``warehouse``, or to none): its Guanjia order (the one whose lines are the fulfillment
-    order's; the trade's order when it was not split) is held for a person to decide
-    (sold_at.py: its units may be picked already where it is)."""
+    ``warehouse``, or to none). Its Guanjia order (the one whose lines are the fulfillment
+    order's; every order of the trade when it has that one fulfillment order only —
+    ``single`` — a person's split halves included) follows it while nothing is picked: it
+    moves to ``warehouse`` with its reservation (workflow.move_warehouse), so the stock it
+    holds is where Shopify took the units from and the push per location stays right
+    (sold_at.py). It is held, with the reason, when it cannot follow: the location maps to no
+    warehouse of ours, the warehouse cannot reserve it (it stays reserved where it was), or
+    it is released to a node already (its units may be picked: a person decides)."""
     mine = [(o, half) for o, half in each if _lines_of(session, o) == lines]
-    if not mine and len(each) == 1:
+    follow = True
+    if not mine and (single or len(each) == 1):
         mine = each
+    if not mine:
+        # Which of a person's split halves of a trade Shopify split by location hold this
+        # fulfillment order is not clear: each is held for a person to decide.
+        mine, follow = each, False
     key = f"location:{fo_id}:{new_at}"
-    if warehouse is None:
+    moved = {"fo": fo_id, "old": old_at, "new": new_at}
+    wh = (
+        session.execute(
+            select(Warehouse).where(
+                Warehouse.account_id == shop.account_id, Warehouse.code == warehouse
+            )
+        ).scalar_one_or_none()
+        if warehouse is not None
+        else None
+    )
+    if wh is None:
         said = sentence(
             N_(
                 "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s, "
                 "which is not mapped to a warehouse"
             ),
-            fo=fo_id,
-            old=old_at,
-            new=new_at,
+            **moved,
         )
     else:
         said = sentence(
@@ -260,16 +292,78 @@ def relocate(
                 "(warehouse %(warehouse)s): reject the order and change its warehouse, or "
                 "ship it from here"
             ),
-            fo=fo_id,
-            old=old_at,
-            new=new_at,
-            warehouse=warehouse,
+            warehouse=wh.code,
+            **moved,
         )
     for o, half in mine:
+        k = key + half
         if o.status in ("shipped", "cancelled"):
-            _once(session, shop, ext, o, "location", key + half, "none", said, now)
-        elif _once(session, shop, ext, o, "location", key + half, "held", said, now):
-            hold(session, o, said, now)
+            _once(session, shop, ext, o, "location", k, "none", said, now)
+        elif wh is None or not follow:
+            if _once(session, shop, ext, o, "location", k, "held", said, now):
+                hold(session, o, said, now)
+        elif o.status not in workflow.MOVABLE:
+            at_edge = sentence(
+                N_(
+                    "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s "
+                    "(warehouse %(warehouse)s), but the order is at its warehouse already "
+                    "(%(status)s): cancel the outbound (撤销出库) and change its warehouse, or "
+                    "ship it from here"
+                ),
+                warehouse=wh.code,
+                status=o.status,
+                **moved,
+            )
+            if _once(session, shop, ext, o, "location", k, "held", at_edge, now):
+                hold(session, o, at_edge, now)
+        else:
+            followed = sentence(
+                N_(
+                    "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s: "
+                    "the order and its reservation moved to warehouse %(warehouse)s"
+                ),
+                warehouse=wh.code,
+                **moved,
+            )
+            if not _once(session, shop, ext, o, "location", k, "applied", followed, now):
+                continue
+            short = workflow.move_warehouse(session, o, wh, followed, ACTOR, now)
+            if short is None and o.on_hold and (o.hold_reason or "").startswith(MOVED_HOLD):
+                # Held for an earlier move it could not follow (a location mapped to no
+                # warehouse, a warehouse short): this one it followed, so that hold is over.
+                unhold_ours(
+                    session, o, now, sentence(N_("the order followed its fulfillment order"))
+                )
+            if short is not None:
+                stays = sentence(
+                    N_(
+                        "Shopify moved fulfillment order %(fo)s from location %(old)s to "
+                        "%(new)s, but warehouse %(warehouse)s cannot reserve the order "
+                        "(%(why)s): it stays reserved where it was; bring the stock in there "
+                        "and change its warehouse, or ship it from here"
+                    ),
+                    warehouse=wh.code,
+                    why=short,
+                    **moved,
+                )
+                _outcome(session, shop, k, "held", stays)
+                hold(session, o, stays, now)
+
+
+def _outcome(session: Session, shop: ChannelShop, key: str, outcome: str, detail: Said) -> None:
+    """A change recorded a moment ago (``_once``) ended otherwise than it was written."""
+    said = written(detail, 300)
+    session.execute(
+        update(ChannelChange)
+        .where(ChannelChange.shop_id == shop.id, ChannelChange.change_key == key[:200])
+        .values(
+            outcome=outcome,
+            detail=said["reason"],
+            message=said["message"],
+            params=said["params"],
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def refund_each(
@@ -444,10 +538,11 @@ def hold(session: Session, o: SalesOrder, why: Said, now: datetime) -> None:
     workflow.set_hold(session, o.account_id, o.order_no, True, why, ACTOR, now)
 
 
-def unhold_ours(session: Session, o: SalesOrder, now: datetime) -> None:
-    """Lift our refund hold; another reason joined to it stays."""
+def unhold_ours(session: Session, o: SalesOrder, now: datetime, why: Said | None = None) -> None:
+    """Lift our hold (a refund's, by default; ``why`` says why it is over); another reason
+    joined to it stays."""
     rest = (o.hold_reason or "").partition("; ")[2]
-    withdrawn = sentence(N_("refund withdrawn"))
+    withdrawn = why or sentence(N_("refund withdrawn"))
     workflow.set_hold(session, o.account_id, o.order_no, False, withdrawn, ACTOR, now)
     if rest:
         workflow.set_hold(session, o.account_id, o.order_no, True, rest, ACTOR, now)

@@ -119,12 +119,16 @@ def drain(
             # its locations (a Shopify shop: cloud/channels/stock_locations.py).
             location = stock_locations.location_of_order(s, row.shop_id, row.order_id)
             # The parcel's lines, when it is one of the orders of a trade Shopify split
-            # between locations: it fulfils only its own fulfillment order.
+            # between locations (it fulfils only its own fulfillment order) or a person split.
             lines = None
             if shop.platform == "taobao":
                 # A parcel of a trade a person split: the sub-orders it confirms.
                 lines = split_shipments.part_of(s, row.shop_id, ext, row.order_id, row_id)
-            elif _split_by_location(s, row.shop_id, ext):
+            elif _split_by_location(s, row.shop_id, ext) or split_shipments.is_split(
+                s, row.shop_id, ext
+            ):
+                # A half of a trade Shopify split between locations, or a part of one a
+                # person split: its own units (shopify/shipments.py).
                 lines = {
                     str(lid): int(q)
                     for lid, q in s.execute(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db.channel_stock import ChannelStockItem
 from cloud.db.models import ChannelRun, ChannelShipment, ChannelShop, ChannelWatermark
-from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
+from cloud.errors import N_, ConflictError, InvalidError, NotFoundError, Sentence
 
 PLATFORMS = ("taobao", "shopify")
 SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
@@ -38,6 +38,27 @@ class ShopIn:
 
 #: Column widths of ``channel_shop`` (cloud/db/models.py): longer is refused, never cut.
 CODE_MAX, URL_MAX, APP_KEY_MAX, SECRET_MAX = 64, 300, 64, 200
+#: What a refusal calls each field of "Add a shop": the form's own words (the pages say them
+#: in their language, zh_CN first), not the API's names, which mean nothing inside a Chinese
+#: sentence. The API's 422 still names the field itself in ``loc``.
+FIELD_LABELS: dict[str, str] = {
+    "code": N_("Shop code"),
+    "platform": N_("Platform"),
+    "api_url": N_("API address"),
+    "app_key": N_("App key"),
+    "app_secret": N_("App secret"),
+    "session_key": N_("Session key or access token"),
+    "sign_method": N_("Signature method"),
+    "start_from": N_("Download orders changed since"),
+    "interval_min": N_("Download every (minutes)"),
+    "safety_stock": N_("Safety stock"),
+    "share_pct": N_("Share"),
+}
+
+
+def label(field: str) -> Sentence | str:
+    """A field's label as a sentence the page translates (the field's name when it has none)."""
+    return Sentence(FIELD_LABELS[field]) if field in FIELD_LABELS else field
 
 
 def _plain(text: str) -> bool:
@@ -61,8 +82,9 @@ def _check_new(body: ShopIn) -> None:
         )
     if len(body.api_url) > URL_MAX or not _plain(body.api_url):
         raise InvalidError(
-            N_("api_url must be an http(s) URL of at most %(max)s characters"),
+            N_("%(field)s must be an http(s) URL of at most %(max)s characters"),
             "api_url",
+            field=label("api_url"),
             max=URL_MAX,
         )
     for field, value, most in (
@@ -76,7 +98,7 @@ def _check_new(body: ShopIn) -> None:
                     "%(field)s must be 1 to %(max)s characters without spaces (as the marketplace gave it)"
                 ),
                 field,
-                field=field,
+                field=label(field),
                 max=most,
             )
 
@@ -133,11 +155,19 @@ def check_new(session: Session, account_id: int, body: ShopIn) -> None:
             N_("no adapter for platform %(platform)r yet"), "platform", platform=body.platform
         )
     if body.sign_method not in SIGN_METHODS:
-        raise InvalidError(N_("sign_method must be md5, hmac or hmac-sha256"), "sign_method")
+        raise InvalidError(
+            N_("%(field)s must be md5, hmac or hmac-sha256"),
+            "sign_method",
+            field=label("sign_method"),
+        )
     if not body.api_url.startswith(("http://", "https://")):
-        raise InvalidError(N_("api_url must be an http(s) URL"), "api_url")
+        raise InvalidError(
+            N_("%(field)s must be an http(s) URL"), "api_url", field=label("api_url")
+        )
     if body.start_from.tzinfo is None:
-        raise InvalidError(N_("start_from needs a time zone"), "start_from")
+        raise InvalidError(
+            N_("%(field)s needs a time zone"), "start_from", field=label("start_from")
+        )
     if session.execute(
         select(ChannelShop.id).where(
             ChannelShop.account_id == account_id, ChannelShop.code == body.code

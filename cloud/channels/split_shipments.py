@@ -11,7 +11,9 @@ it out. What a parcel confirmed is kept on its row (``channel_shipment.sub_tids`
 is first sent: a retry sends the same part, and later parcels leave out what it took.
 
 A trade never split ships whole, as before (None here). Shopify's halves split by location
-confirm their fulfillment orders (cloud/channels/shipments.py), not through this module.
+confirm their fulfillment orders, and the parts of a Shopify trade a person split the units
+each carries (cloud/channels/shopify/shipments.py), not through this module (``is_split``
+says they are parts).
 """
 
 from __future__ import annotations
@@ -44,6 +46,20 @@ def _family(session: Session, account_id: int, root_no: str) -> list[SalesOrder]
         out.extend(r for r in rows if r not in out)
         todo = [r.order_no for r in rows if r.order_no not in seen]
     return out
+
+
+def is_split(session: Session, shop_id: int, external_id: str) -> bool:
+    """Whether the trade's order was split into several orders (by a person, or by
+    location), each shipping its own parcel."""
+    link = session.execute(
+        select(ChannelOrder.order_id, ChannelOrder.account_id).where(
+            ChannelOrder.shop_id == shop_id, ChannelOrder.external_id == external_id
+        )
+    ).first()
+    if link is None or link.order_id is None:
+        return False
+    root = session.get(SalesOrder, link.order_id)
+    return root is not None and len(_family(session, link.account_id, root.order_no)) > 1
 
 
 def _trade_oids(payload: Any) -> set[str]:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.db.models import ChannelOrder, ChannelShipment, ChannelShop, SalesOrder
+from cloud.db.models import ChannelOrder, ChannelShipment, ChannelShop, SalesOrder, SalesOrderLine
 
 
 def split_by_location(payload: Any) -> bool:
@@ -39,10 +39,9 @@ def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
         # A half of a trade Shopify split between locations (cloud/channels/sold_at.py): it
         # is confirmed to the trade, against its own fulfillment order. A half a person split
         # off a Taobao trade (at any depth: a half split again) is confirmed to the trade
-        # with the sub-orders it carries (拆单发货, cloud/channels/split_shipments.py). A
-        # half a person split off a Shopify trade sold from one location is not (the order
-        # that kept its number confirms the fulfillment order whole: partial fulfilment of
-        # one fulfillment order is not built).
+        # with the sub-orders it carries (拆单发货, cloud/channels/split_shipments.py); off
+        # a Shopify trade, with the units it carries (some units of a fulfillment order:
+        # cloud/channels/shopify/shipments.py).
         parent = session.execute(
             select(
                 ChannelOrder.shop_id,
@@ -60,7 +59,7 @@ def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
             )
         ).first()
         if parent is not None:
-            if parent.platform == "taobao" or split_by_location(parent.payload):
+            if parent.platform in ("taobao", "shopify") or split_by_location(parent.payload):
                 link = parent
             break
         above = session.execute(
@@ -97,3 +96,81 @@ def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
             created_at=now,
         )
     )
+
+
+def on_cancelled(session: Session, o: SalesOrder, now: datetime) -> None:
+    """A part of a Taobao trade a person split (拆单发货) was cancelled. A sub-order it shared
+    with a part that shipped before is confirmed by the last holder to ship
+    (cloud/channels/split_shipments.py), and the shipped part left it out while this one
+    was still to ship; with this one cancelled no parcel is left to confirm it. So each
+    shipped part holding a sub-order of this one confirms again, with its own parcel number:
+    a row keyed by the cancelled order, whose part (what is not yet confirmed, once every
+    holder has shipped or been cancelled) the sender decides when it sends it. A part that
+    finds nothing left to confirm is done with that said, sending nothing."""
+    root, depth = o, 0
+    link = None
+    while depth < 16:
+        link = session.execute(
+            select(ChannelOrder.shop_id, ChannelOrder.external_id, ChannelShop.platform)
+            .join(ChannelShop, ChannelShop.id == ChannelOrder.shop_id)
+            .where(ChannelOrder.order_id == root.id, ChannelOrder.account_id == o.account_id)
+        ).first()
+        if link is not None or root.split_from is None:
+            break
+        parent = session.execute(
+            select(SalesOrder).where(
+                SalesOrder.account_id == o.account_id, SalesOrder.order_no == root.split_from
+            )
+        ).scalar_one_or_none()
+        if parent is None:
+            break
+        root, depth = parent, depth + 1
+    if link is None or link.platform != "taobao":
+        return
+    family, todo, seen = [root], [root.order_no], {root.order_no}
+    while todo:  # the parts split off the trade's order, at any depth
+        rows = list(
+            session.execute(
+                select(SalesOrder).where(
+                    SalesOrder.account_id == o.account_id, SalesOrder.split_from.in_(todo)
+                )
+            ).scalars()
+        )
+        todo = [r.order_no for r in rows if r.order_no not in seen]
+        seen.update(todo)
+        family.extend(r for r in rows if r not in family)
+    if len(family) < 2:
+        return  # never split: it ships whole or not at all
+    lines: dict[str, set[str]] = {}
+    for order_id, line_id in session.execute(
+        select(SalesOrderLine.order_id, SalesOrderLine.line_id).where(
+            SalesOrderLine.order_id.in_([f.id for f in family]), SalesOrderLine.gift.is_(False)
+        )
+    ).all():
+        lines.setdefault(order_id, set()).add(str(line_id))
+    mine = lines.get(o.id, set())
+    for part in family:
+        if part.id == o.id or part.status != "shipped" or not part.tracking_number:
+            continue
+        if not mine & lines.get(part.id, set()):
+            continue
+        key = f"{part.id}:{part.tracking_number}:cancelled:{o.id}"
+        if session.execute(
+            select(ChannelShipment.id).where(ChannelShipment.idempotency_key == key)
+        ).first():
+            continue
+        session.add(
+            ChannelShipment(
+                account_id=o.account_id,
+                shop_id=link.shop_id,
+                order_id=part.id,
+                external_id=link.external_id,
+                tracking_number=part.tracking_number,
+                carrier=part.carrier,
+                idempotency_key=key,
+                state="pending",
+                attempts=0,
+                next_try_at=now,
+                created_at=now,
+            )
+        )

@@ -182,6 +182,8 @@ def log(
     o.status, o.changed_at, o.changed_by = to, now, actor
     if to == "shipped":
         channel_outbox.on_shipped(session, o, now)
+    elif to == "cancelled":
+        channel_outbox.on_cancelled(session, o, now)
 
 
 def phone_columns(recipient: dict[str, Any]) -> dict[str, str | None]:

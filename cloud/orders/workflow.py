@@ -276,6 +276,62 @@ def patch(
     return o
 
 
+#: Statuses whose warehouse may move with the reservation: not yet released to a node, so
+#: nothing is picked and no pick list or waybill names the warehouse yet.
+MOVABLE: Final = (*EDITABLE, "audited")
+
+
+def move_warehouse(
+    session: Session, o: SalesOrder, warehouse: Warehouse, reason: Said, actor: str, now: datetime
+) -> Said | None:
+    """Move a not yet released order (``o``, locked) to ``warehouse`` with its reservation,
+    all or nothing: None when it moved (or was there already); the stock check's reason when
+    the new warehouse cannot reserve what the order holds reserved now, with nothing changed
+    (it stays reserved where it was). An order not reserved anywhere moves and is reserved
+    at the new warehouse if it can be (else it waits for stock there, as after ``patch``).
+
+    For the channels (a Shopify fulfillment order moved to another location:
+    cloud/channels/changes.py): unlike ``patch`` it moves an audited order too, because the
+    audit's rules choose couriers, not warehouses (docs/channels.md "Where Shopify sold
+    it"), and an audited order keeps its reservation by the all-or-nothing rule."""
+    if o.status not in MOVABLE:
+        raise ConflictError(
+            N_("order %(order)s is %(status)s; cancel the outbound (撤销出库) before moving it"),
+            order=o.order_no,
+            status=o.status,
+        )
+    if warehouse.id == o.warehouse_id:
+        return None
+    was_reserved = o.reserved
+    point = session.begin_nested()
+    release_reservation(session, o, reason, actor, now)
+    o.warehouse_id = warehouse.id
+    ok, why = try_reserve(session, o, actor, now)
+    if was_reserved and not ok:
+        point.rollback()  # the release and the warehouse undone: reserved where it was
+        return why
+    point.commit()
+    session.add(
+        OrderLog(
+            order_id=o.id,
+            action="edit",
+            from_status=o.status,
+            to_status=o.status,
+            actor=actor,
+            at=now,
+            **written(
+                sentence(
+                    N_("warehouse → %(warehouse)s with its reservation: %(why)s"),
+                    warehouse=warehouse.code,
+                    why=reason,
+                )
+            ),
+        )
+    )
+    o.changed_at, o.changed_by = now, actor
+    return None
+
+
 # --- shipped or cancelled ---------------------------------------------------------------
 
 

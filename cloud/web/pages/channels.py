@@ -123,7 +123,10 @@ def _start_from(text: str) -> datetime:
         return datetime.fromisoformat(text.strip()).replace(tzinfo=CHINA)
     except ValueError:
         raise InvalidError(
-            N_("start_from takes a date and time, not “%(text)s”"), "start_from", text=text[:30]
+            N_("%(field)s takes a date and time, not “%(text)s”"),
+            "start_from",
+            field=shops.label("start_from"),
+            text=text[:30],
         ) from None
 
 
@@ -133,7 +136,7 @@ def _choice(form: Any, name: str, allowed: tuple[str, ...]) -> str:
         raise InvalidError(
             N_("%(field)s must be one of %(allowed)s"),
             name,
-            field=name,
+            field=shops.label(name),
             allowed=", ".join(allowed),
         )
     return text
@@ -254,7 +257,7 @@ def _whole(form: Any, name: str, lo: int, hi: int) -> int:
         raise InvalidError(
             N_("%(field)s takes a whole number from %(lo)s to %(hi)s, not “%(text)s”"),
             name,
-            field=name,
+            field=shops.label(name),
             lo=lo,
             hi=hi,
             text=text[:20],

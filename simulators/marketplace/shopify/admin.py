@@ -20,7 +20,11 @@ rate limits", "Paginating results with REST"):
   taken from two locations (the world's stock takes a sale from the locations in priority
   order: stock.py) has one fulfillment order per location, each with the line items (and
   quantities) taken there; a fulfillment closes only the fulfillment orders it names, and
-  the order is fulfilled when all of them are. The truth (``market.confirmations``) has one
+  the order is fulfilled when all of them are;
+- partial fulfilment: a fulfillment may name some units of a fulfillment order
+  (``fulfillment_order_line_items`` ``id`` and ``quantity``); the fulfillment order is then
+  ``in_progress`` with each line item's ``fulfillable_quantity`` what is left, and a quantity
+  beyond that is 422 with nothing fulfilled. The truth (``market.confirmations``) has one
   entry per fulfillment order fulfilled: its id and the location it left from;
 - ``GET fulfillment_orders/{id}.json``: one fulfillment order (with its ``order_id``);
   a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py);
@@ -99,6 +103,9 @@ class ShopifyStore:
     fo_ids: dict[tuple[int, int], int] = field(default_factory=dict)
     #: fulfillment order ids fulfilled (closed by a fulfillment).
     fo_done: set[int] = field(default_factory=set)
+    #: fulfillment order line item id -> units fulfilled so far (a fulfillment may send
+    #: some units of a fulfillment order: ``fulfillment_order_line_items``).
+    fo_sent: dict[int, int] = field(default_factory=dict)
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -319,6 +326,12 @@ class ShopifyStore:
                 fo_id = self.fo_ids.setdefault((tid, k), SPLIT_FO + len(self.fo_ids) + 1)
             self.fo_orders[fo_id] = tid
             st = "closed" if fo_id in self.fo_done else status
+            rows = [
+                (ln["oid"] + FO_OFFSET if k == 0 else fo_id * 1000 + i, ln, qty)
+                for i, (ln, qty) in enumerate(items)
+            ]
+            if st == "open" and any(self.fo_sent.get(li_id) for li_id, _, _ in rows):
+                st = "in_progress"  # some units fulfilled, the rest still to send
             out.append(
                 {
                     "id": fo_id,
@@ -327,13 +340,17 @@ class ShopifyStore:
                     "assigned_location_id": self.moved.get(fo_id, location),
                     "line_items": [
                         {
-                            "id": ln["oid"] + FO_OFFSET if k == 0 else fo_id * 1000 + i,
+                            "id": li_id,
                             "fulfillment_order_id": fo_id,
                             "line_item_id": ln["oid"],
                             "quantity": qty,
-                            "fulfillable_quantity": qty if st == "open" else 0,
+                            "fulfillable_quantity": (
+                                qty - self.fo_sent.get(li_id, 0)
+                                if st in ("open", "in_progress")
+                                else 0
+                            ),
                         }
-                        for i, (ln, qty) in enumerate(items)
+                        for li_id, ln, qty in rows
                     ],
                 }
             )
@@ -385,13 +402,33 @@ class ShopifyStore:
         )
 
     def _fulfil(self, domain: str, raw: bytes) -> Reply:
+        """``POST fulfillments.json`` (Admin REST "Fulfillment", create): each entry of
+        ``line_items_by_fulfillment_order`` names a fulfillment order and, optionally, its
+        ``fulfillment_order_line_items`` (``id``, ``quantity``) to send some units only;
+        without them, all it has left. A quantity beyond what a line item has left to
+        fulfil, or a line item not of that fulfillment order, is 422 and nothing is
+        fulfilled; a fulfillment order with units left is ``in_progress``, then ``closed``
+        when none are."""
         try:
             body = orjson.loads(raw)
             spec = body["fulfillment"]
             groups = spec["line_items_by_fulfillment_order"]
             tracking = spec.get("tracking_info") or {}
             fo_ids = [int(g["fulfillment_order_id"]) for g in groups]
-        except (ValueError, KeyError, TypeError) as err:
+            asked: list[dict[int, int] | None] = []
+            for g in groups:
+                rows = g.get("fulfillment_order_line_items")
+                if rows is None:
+                    asked.append(None)
+                    continue
+                want: dict[int, int] = {}
+                for r in rows:
+                    q = r["quantity"]
+                    if isinstance(q, bool) or not isinstance(q, int):
+                        raise TypeError(f"quantity {q!r}")
+                    want[int(r["id"])] = want.get(int(r["id"]), 0) + q
+                asked.append(want)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             why = f"Required parameter missing or invalid: {err}"
             raise ApiError(400, {"fulfillment": [why]}) from None
         if not fo_ids or len(set(fo_ids)) != len(fo_ids):
@@ -400,7 +437,7 @@ class ShopifyStore:
         all_fos = named[0][1]
         order_id = int(named[0][0]["order_id"])
         for fo, _ in named:
-            if fo["status"] != "open":
+            if fo["status"] not in ("open", "in_progress"):
                 raise ApiError(
                     422,
                     [f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."],
@@ -412,12 +449,51 @@ class ShopifyStore:
             raise ApiError(
                 422, ["All fulfillment orders of a fulfillment must be at the same location."]
             )
+        # What each fulfillment order sends: (its line item row, units), all checked before
+        # anything is written.
+        sends: list[list[tuple[dict[str, Any], int]]] = []
+        for (fo, _), wanted in zip(named, asked, strict=True):
+            left = {int(li["id"]): li for li in fo["line_items"]}
+            if wanted is None:
+                part = [(li, int(li["fulfillable_quantity"])) for li in fo["line_items"]]
+            else:
+                if not wanted:
+                    raise ApiError(400, {"fulfillment": ["fulfillment_order_line_items is empty"]})
+                for li_id, q in wanted.items():
+                    li = left.get(li_id)
+                    if li is None:
+                        raise ApiError(
+                            422,
+                            [
+                                f"Fulfillment order line item {li_id} is not of fulfillment "
+                                f"order {fo['id']}."
+                            ],
+                        )
+                    if q <= 0 or q > int(li["fulfillable_quantity"]):
+                        raise ApiError(
+                            422,
+                            [
+                                f"Invalid fulfillment order line item quantity requested: "
+                                f"{q} of line item {li_id}, which has "
+                                f"{li['fulfillable_quantity']} left to fulfil."
+                            ],
+                        )
+                part = [(left[li_id], q) for li_id, q in wanted.items()]
+            sends.append([(li, q) for li, q in part if q > 0])
+        if not any(sends):
+            raise ApiError(422, ["There is nothing left to fulfil."])
         location = named[0][0]["assigned_location_id"]
         number, company = str(tracking.get("number") or ""), str(tracking.get("company") or "")
         m = self.market
-        for fo, _ in named:
-            self.fo_done.add(int(fo["id"]))
-            # The truth: which fulfillment order left from which location, with which parcel.
+        for (fo, _), part in zip(named, sends, strict=True):
+            for li, q in part:
+                self.fo_sent[int(li["id"])] = self.fo_sent.get(int(li["id"]), 0) + q
+            if all(
+                self.fo_sent.get(int(li["id"]), 0) >= int(li["quantity"]) for li in fo["line_items"]
+            ):
+                self.fo_done.add(int(fo["id"]))
+            # The truth: which fulfillment order left from which location, with which parcel
+            # and which units.
             m.confirmations.append(
                 {
                     "tid": order_id,
@@ -426,9 +502,7 @@ class ShopifyStore:
                     "at": m.now,
                     "location_id": location,
                     "fulfillment_order_id": int(fo["id"]),
-                    "line_items": {
-                        int(li["line_item_id"]): int(li["quantity"]) for li in fo["line_items"]
-                    },
+                    "line_items": {int(li["line_item_id"]): q for li, q in part},
                 }
             )
         if all(int(fo["id"]) in self.fo_done for fo in all_fos):
@@ -445,9 +519,7 @@ class ShopifyStore:
             "tracking_numbers": [number] if number else [],
             "location_id": location,
             "line_items": [
-                {"id": li["line_item_id"], "quantity": li["quantity"]}
-                for fo, _ in named
-                for li in fo["line_items"]
+                {"id": li["line_item_id"], "quantity": q} for part in sends for li, q in part
             ],
         }
         self.fulfillments.setdefault(order_id, []).append(made)

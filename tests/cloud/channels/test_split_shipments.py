@@ -188,3 +188,68 @@ def test_the_simulator_refuses_a_part_that_is_not_the_trades(shop: Shop) -> None
         assert err.value.sub_code and "invalid-parameter" in err.value.sub_code, params
     assert shop.market.confirmations == []
     assert shop.market.trades[int(tid)][-1].trade["status"] == "WAIT_SELLER_SEND_GOODS"
+
+
+def _cancel(shop: Shop, order_no: str) -> None:
+    with transaction(shop.hub.factory) as s:
+        workflow.cancel(s, shop.hub.account_id, order_no, "buyer asked", "t", shop.now())
+
+
+def test_a_shared_sub_order_is_confirmed_once_when_its_other_holder_is_cancelled_later(
+    shop: Shop,
+) -> None:
+    """The order that kept the number ships first and is confirmed without the shared
+    sub-order (its half still holds some of it); then the half is cancelled: the shared
+    sub-order is confirmed then, with the shipped parcel's number, exactly once."""
+    tid, lines = _trade(shop)
+    a, b = (str(ln["oid"]) for ln in lines)
+    child = _split(shop, tid, {a: 1})
+    first = _ship(shop, tid)
+    assert _drain(shop).done == 1
+    assert [(c["out_sid"], c["sub_tids"]) for c in shop.market.confirmations] == [
+        (first, [int(b)])
+    ]  # not before: the half may still ship it
+    _cancel(shop, child)
+    assert _drain(shop).done == 1 and _drain(shop).done == 0
+    assert [(c["out_sid"], c["sub_tids"]) for c in shop.market.confirmations] == [
+        (first, [int(b)]),
+        (first, [int(a)]),
+    ]
+    assert shop.market.trades[int(tid)][-1].trade["status"] == "WAIT_BUYER_CONFIRM_GOODS"
+    assert [r.state for r in _rows(shop)] == ["done", "done"]
+
+
+def test_a_half_that_shipped_only_the_shared_sub_order_confirms_it_when_the_rest_is_cancelled(
+    shop: Shop,
+) -> None:
+    """The half holding part of the shared sub-order ships first (nothing to send yet); the
+    order holding the rest and the other sub-order is cancelled: the half's parcel confirms
+    the shared sub-order, once; the cancelled one's own sub-order is confirmed by nobody."""
+    tid, lines = _trade(shop)
+    a = str(lines[0]["oid"])
+    child = _split(shop, tid, {a: 1})
+    parcel = _ship(shop, child)
+    assert _drain(shop).done == 1
+    assert shop.market.confirmations == []
+    _cancel(shop, tid)
+    assert _drain(shop).done == 1 and _drain(shop).done == 0
+    assert [(c["out_sid"], c["sub_tids"]) for c in shop.market.confirmations] == [
+        (parcel, [int(a)])
+    ]
+
+
+def test_a_holder_cancelled_before_the_other_ships_leaves_the_shared_sub_order_to_it(
+    shop: Shop,
+) -> None:
+    tid, lines = _trade(shop)
+    a, b = (str(ln["oid"]) for ln in lines)
+    child = _split(shop, tid, {a: 1})
+    _cancel(shop, child)
+    assert _drain(shop).done == 0  # nothing shipped: nothing to confirm
+    parcel = _ship(shop, tid)
+    assert _drain(shop).done == 1 and _drain(shop).done == 0
+    assert [(c["out_sid"], c["sub_tids"]) for c in shop.market.confirmations] == [
+        (parcel, sorted([int(a), int(b)]))
+    ]
+    assert shop.market.trades[int(tid)][-1].trade["status"] == "WAIT_BUYER_CONFIRM_GOODS"
+    assert len(_rows(shop)) == 1

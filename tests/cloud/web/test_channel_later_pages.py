@@ -110,17 +110,18 @@ def test_the_policy_form_saves_once_and_bad_figures_change_nothing(
     with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
         row = s.execute(select(ChannelStockPolicy)).scalar_one()
         assert (row.enabled, row.safety_stock, row.share_pct) == (True, 5, 80)
+    labels = {"share_pct": "Share takes", "safety_stock": "Safety stock takes"}
     for field, value in (("share_pct", "101"), ("share_pct", "8.5"), ("safety_stock", "-1")):
         bad = {**form, field: value, "enabled": ""}
         r = a.post("/web/channels/tb1/stock-policy", data=bad, headers=EN)
-        assert r.status_code == 422 and field in r.text and "whole number" in r.text
+        assert r.status_code == 422 and labels[field] in r.text and "whole number" in r.text
     with demo_app.app.state.sessions() as s:  # type: ignore[attr-defined]
         row = s.execute(select(ChannelStockPolicy)).scalar_one()
         assert (row.enabled, row.safety_stock, row.share_pct) == (True, 5, 80)
     page = a.get("/web/channels/tb1?policy=1", headers=EN).text
     assert "every SKU will be pushed again" in page and 'name="enabled" checked' in page
     zh = a.post("/web/channels/tb1/stock-policy", data={**form, "share_pct": "x"})
-    assert zh.status_code == 422 and "整数" in zh.text
+    assert zh.status_code == 422 and "整数" in zh.text and "share_pct 须为" not in zh.text
 
 
 def test_mapping_a_sku_from_the_page(

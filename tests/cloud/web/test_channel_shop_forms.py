@@ -5,6 +5,8 @@ are refused; another seller's shop is not found; the secret and the key are neve
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -62,14 +64,14 @@ def test_add_a_shop_on_the_page_and_every_bad_field_is_refused_with_nothing_writ
 
     bad = {
         "code": ("a/b", "“/”"),
-        "app_key": ("two words", "app_key must be 1 to 64 characters without spaces"),
-        "app_secret": ("", "app_secret must be 1 to 200"),
-        "session_key": ("x" * 301, "session_key must be 1 to 300"),
-        "api_url": ("ftp://example.com", "api_url must be an http(s) URL"),
-        "platform": ("ebay", "platform must be one of taobao, shopify"),
-        "sign_method": ("sha1", "sign_method must be one of md5, hmac, hmac-sha256"),
-        "start_from": ("yesterday", "start_from takes a date and time"),
-        "interval_min": ("0", "interval_min takes a whole number from 1 to 1440"),
+        "app_key": ("two words", "App key must be 1 to 64 characters without spaces"),
+        "app_secret": ("", "App secret must be 1 to 200"),
+        "session_key": ("x" * 301, "Session key or access token must be 1 to 300"),
+        "api_url": ("ftp://example.com", "API address must be an http(s) URL"),
+        "platform": ("ebay", "Platform must be one of taobao, shopify"),
+        "sign_method": ("sha1", "Signature method must be one of md5, hmac, hmac-sha256"),
+        "start_from": ("yesterday", "Download orders changed since takes a date and time"),
+        "interval_min": ("0", "Download every (minutes) takes a whole number from 1 to 1440"),
     }
     for field, (value, sentence) in bad.items():
         r = post({**FORM, field: value})
@@ -83,7 +85,7 @@ def test_add_a_shop_on_the_page_and_every_bad_field_is_refused_with_nothing_writ
     assert post({**FORM, "code": " padded"}).status_code == 422
     # Too long is refused whole, never cut to fit and saved.
     r = post({**FORM, "api_url": "http://" + "a" * 5000})
-    assert r.status_code == 422 and "api_url must be an http(s) URL of at most 300" in r.text
+    assert r.status_code == 422 and "API address must be an http(s) URL of at most 300" in r.text
     assert post({**FORM, "code": "x" * 100_000}).status_code == 422
     assert a.post("/web/channels", data={**FORM, "csrf": "forged"}).status_code == 403
     assert _shops(demo_app) == []
@@ -131,6 +133,60 @@ def test_add_a_shop_on_the_page_and_every_bad_field_is_refused_with_nothing_writ
     assert FORM["code"] in b.get("/web/channels").text
 
 
+#: Each field refused on the page in Chinese (the pages' first language): the sentence
+#: names the field by its label, as the form shows it, never by the API's name.
+ZH_REFUSALS = {
+    "app_key": ("two words", "AppKey 须为 1 至 64 个字符，不含空格"),
+    "app_secret": ("", "AppSecret 须为 1 至 200 个字符"),
+    "session_key": ("x" * 301, "SessionKey 或访问令牌 须为 1 至 300 个字符"),
+    "api_url": ("ftp://example.com", "接口地址须为 http(s) 网址"),
+    "platform": ("ebay", "平台 须为以下之一：taobao, shopify"),
+    "sign_method": ("sha1", "签名方法 须为以下之一：md5, hmac, hmac-sha256"),
+    "start_from": ("yesterday", "下载起始时间须为日期和时间，而不是“yesterday”"),
+    "interval_min": ("0", "下载间隔（分钟） 须为 1 到 1440 之间的整数"),
+}
+
+
+def test_a_refused_field_is_named_by_its_label_in_both_languages(
+    browser_client: Callable[..., TestClient], demo_app: TestClient
+) -> None:
+    """Chinese first, English when chosen: the sentence beside the field names it as its
+    label does; the API's field name (``app_key``…) is in no sentence; nothing is written.
+    The API's 422 says the English label and names the field in ``loc``."""
+    a = browser_client()
+    for field, (value, said) in ZH_REFUSALS.items():
+        for headers, want in (({}, said), (EN, None)):
+            r = a.post(
+                "/web/channels",
+                data={"csrf": a.csrf, **FORM, field: value},  # type: ignore[attr-defined]
+                headers=headers,
+            )
+            found = re.search(rf'id="shop-{field}-err" role="alert">([^<]*)<', r.text)
+            assert r.status_code == 422 and found, (field, r.text[-400:])
+            sentence = html.unescape(found.group(1))
+            assert field not in sentence, sentence
+            if want is not None:
+                assert sentence.startswith(want), (field, sentence)
+            else:
+                assert not re.search(r"[\u4e00-\u9fff]", sentence), sentence  # English
+    assert _shops(demo_app) == []
+    admin = login(demo_app, "admin", account="demo")
+    body = {
+        "code": "shop-api",
+        "platform": "taobao",
+        "api_url": "https://eco.taobao.com/router/rest",
+        "app_key": "two words",
+        "app_secret": "s",
+        "session_key": "k",
+        "start_from": "2026-11-11T00:00:00+08:00",
+    }
+    r = demo_app.post("/api/v1/channels/shops", json=body, headers=admin)
+    assert r.status_code == 422, r.text
+    (detail,) = r.json()["detail"]
+    assert detail["loc"] == ["body", "app_key"]
+    assert detail["msg"].startswith("App key must be 1 to 64 characters"), detail
+
+
 def test_schedule_and_courier_codes_on_the_shops_page(
     browser_client: Callable[..., TestClient], demo_app: TestClient
 ) -> None:
@@ -144,7 +200,7 @@ def test_schedule_and_courier_codes_on_the_shops_page(
     )  # type: ignore[attr-defined]
     for minutes in ("0", "1441", "five", ""):
         r = post("schedule", {"enabled": "on", "interval_min": minutes})
-        assert r.status_code == 422 and "interval_min" in r.text
+        assert r.status_code == 422 and "Download every (minutes) takes" in r.text
     assert _shops(demo_app)[0][7:9] == (300, True)
     r = post("schedule", {"interval_min": "30"})  # the box unticked: off
     assert r.status_code == 200 and "The schedule is saved." in r.text

@@ -93,7 +93,7 @@ def bench_channels(
     profile: str | None = None,
     fullinfo_each: bool = False,
     py_spy: str | None = None,
-    processes: bool = True,
+    processes: bool = False,
 ) -> dict[str, Any]:
     with _private(database_url) as url:
         engine = make_engine(url)
@@ -541,9 +541,10 @@ def channels(
         typer.Option(
             "--processes/--threads",
             help="Workers as hub processes (one per group of shops, as the scheduler's leases "
-            "allow) or as threads of this process (one GIL; as before S33).",
+            "allow; S33: not shown to help on a loaded 2-core machine) or as threads of this "
+            "process (one GIL).",
         ),
-    ] = True,
+    ] = False,
     lag_s: Annotated[float, typer.Option(help="The downloads' safety lag, seconds.")] = 5.0,
     overlap_s: Annotated[float, typer.Option(help="The downloads' overlap, seconds.")] = 10.0,
     profile: Annotated[

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import bisect
 import cProfile
+import multiprocessing
+import os
 import pstats
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -89,6 +93,7 @@ def bench_channels(
     profile: str | None = None,
     fullinfo_each: bool = False,
     py_spy: str | None = None,
+    processes: bool = False,
 ) -> dict[str, Any]:
     with _private(database_url) as url:
         engine = make_engine(url)
@@ -153,7 +158,7 @@ def bench_channels(
             # Each worker thread's commits, in order: an order is audited and committed at
             # the first commit of the thread that stored it after its slice began (the
             # slice's time is the channel order's first_seen_at).
-            commits: dict[int, list[float]] = {}
+            commits: dict[Any, list[float]] = {}
 
             @event.listens_for(factory, "after_commit")
             def _stamp(session: Session) -> None:
@@ -161,9 +166,6 @@ def bench_channels(
 
             tuning = Tuning(lag=timedelta(seconds=lag_s), overlap=timedelta(seconds=overlap_s))
             start = {"orders": orders, "rate": rate, "calls_per_s": calls_per_s}
-            share.start(py_spy)
-            t0 = time.time()
-            http.post(f"{base}/_sim/double11/start", json=start)
             sold_out = threading.Event()
             errors: list[str] = []
             runs = [0]
@@ -180,57 +182,61 @@ def bench_channels(
                 if prof:
                     profiles.append(prof)
                     prof.enable()
-                with httpx.Client(timeout=60) as client:
-                    last_round = False
-                    while True:
-                        if sold_out.is_set():
-                            # Sold out: one more pass once every window has reached past the
-                            # last payment (plus the safety lag), then done.
-                            time.sleep(max(0.0, lag_s + 1.5 - (time.time() - ends[0])))
-                            last_round = True
-                        for shop_id in mine:
-                            with factory() as s:
-                                row = s.get_one(ChannelShop, shop_id)
-                                s.expunge(row)
-                            source = source_for(row, client)
-                            if isinstance(source, TaobaoOrders):  # the bench sells on Taobao shops
-                                source.list_fields = not fullinfo_each
-                            r = download(
-                                factory,
-                                shop_id,
-                                source,
-                                owner=f"bench-{threading.get_ident()}",
-                                now=lambda: datetime.now(UTC),
-                                tuning=tuning,
-                            )
-                            runs[0] += 1
-                            if r.outcome != "ok":
-                                errors.append(f"{row.code}: {r.outcome} {r.error}")
-                        if last_round:
-                            break
+                r = _download_loop(
+                    factory, mine, tuning, fullinfo_each, lag_s, sold_out.is_set, lambda: ends[0]
+                )
                 if prof:
                     prof.disable()
                 with cpu_lock:
                     cpu[0] += time.thread_time() - cpu0
+                    runs[0] += r[0]
+                    errors.extend(r[1])
 
             ends = [0.0]
-            thread_of: dict[int, int] = {}
-            threads = [
-                threading.Thread(target=work, args=(shop_ids[i::workers],), daemon=True)
-                for i in range(workers)
-            ]
+            thread_of: dict[int, Any] = {}
+            groups = [shop_ids[i::workers] for i in range(workers)]
+            procs: list[_Proc] = []
+            if processes and workers > 1:
+                # A hub process per group of shops (the scheduler's leases allow it): each its
+                # own interpreter, so the groups' Python runs on both cores, not on one GIL.
+                procs = [_Proc.start(url, g, lag_s, overlap_s, fullinfo_each) for g in groups]
+                for proc in procs:
+                    share.backends.update(proc.ready())
+                    for shop_id in proc.shops:
+                        thread_of[shop_id] = proc.key
+                threads = []
+            else:
+                threads = [threading.Thread(target=work, args=(g,), daemon=True) for g in groups]
+            share.start(py_spy)
+            t0 = time.time()
+            http.post(f"{base}/_sim/double11/start", json=start)
+            for proc in procs:
+                proc.go.set()
             for t in threads:
                 t.start()
             while True:
                 st = http.get(f"{base}/_sim/double11/status").json()
                 if st["done"]:
                     ends[0] = time.time()
+                    for proc in procs:
+                        proc.sold_out(ends[0])
                     sold_out.set()
                     break
                 time.sleep(0.2)
+            for proc in procs:
+                got = proc.result()
+                commits[proc.key] = got["commits"]
+                cpu[0] += got["cpu_s"]
+                runs[0] += got["runs"]
+                errors.extend(got["errors"])
             for t in threads:
                 t.join()
             share.stop()
+            for proc in procs:
+                # Each worker process's own CPU, measured by itself over the same phase;
+                # its PostgreSQL backends were counted above, open until now.
+                share.out["cpu_hub_s"] = round(share.out["cpu_hub_s"] + proc.cpu_s, 1)
+                proc.release()
             paid = http.get(f"{base}/_sim/double11/paid").json()
         finally:
             http.close()
@@ -300,10 +306,160 @@ def bench_channels(
         "api_calls": paid["calls"],
         "errors": errors[:5],
         "workers": workers,
+        "worker_kind": "processes" if processes and workers > 1 else "threads",
         "lag_setting_s": lag_s,
         "overlap_s": overlap_s,
         "read": "fullinfo.get each" if fullinfo_each else "from the list",
     }
+
+
+def _download_loop(
+    factory: Any,
+    mine: list[int],
+    tuning: Tuning,
+    fullinfo_each: bool,
+    lag_s: float,
+    sold_out: Callable[[], bool],
+    ends_at: Callable[[], float],
+) -> tuple[int, list[str]]:
+    """The shops' downloads, round after round, as the scheduler runs them, until one round
+    after the last payment has passed the safety lag. Returns the runs made and the errors."""
+    runs, errors = 0, []
+    with httpx.Client(timeout=60) as client:  # one client: its connections are reused
+        last_round = False
+        while True:
+            if sold_out():
+                # Sold out: one more pass once every window has reached past the last
+                # payment (plus the safety lag), then done.
+                time.sleep(max(0.0, lag_s + 1.5 - (time.time() - ends_at())))
+                last_round = True
+            for shop_id in mine:
+                with factory() as s:
+                    row = s.get_one(ChannelShop, shop_id)
+                    s.expunge(row)
+                source = source_for(row, client)
+                if isinstance(source, TaobaoOrders):  # the bench sells on Taobao shops
+                    source.list_fields = not fullinfo_each
+                r = download(
+                    factory,
+                    shop_id,
+                    source,
+                    owner=f"bench-{os.getpid()}-{threading.get_ident()}",
+                    now=lambda: datetime.now(UTC),
+                    tuning=tuning,
+                )
+                runs += 1
+                if r.outcome != "ok":
+                    errors.append(f"{row.code}: {r.outcome} {r.error}")
+            if last_round:
+                return runs, errors
+
+
+@dataclass
+class _Proc:
+    """A hub worker process (``--processes``) running a group of shops' downloads."""
+
+    key: str
+    shops: list[int]
+    process: Any
+    conn: Any
+    go: Any
+    done: Any
+    ends: Any
+    cpu_s: float = 0.0
+
+    @classmethod
+    def start(
+        cls, url: str, shops_: list[int], lag_s: float, overlap_s: float, fullinfo_each: bool
+    ) -> _Proc:
+        # spawn, not fork: the parent holds threads, sockets and a connection pool.
+        ctx = multiprocessing.get_context("spawn")
+        mine, theirs = ctx.Pipe()
+        go, done, ends = ctx.Event(), ctx.Event(), ctx.Value("d", 0.0)
+        args = (url, shops_, lag_s, overlap_s, fullinfo_each, theirs, go, done, ends)
+        proc = ctx.Process(target=_worker_main, args=args, daemon=True)
+        proc.start()
+        return cls(f"p{proc.pid}", shops_, proc, mine, go, done, ends)
+
+    def ready(self) -> list[int]:
+        """Waits for the process to be set up; its PostgreSQL backends' pids."""
+        if not self.conn.poll(120):
+            raise RuntimeError("a hub worker process did not start within 120 s")
+        got = self.conn.recv()
+        if isinstance(got, dict):
+            raise RuntimeError(f"hub worker process: {got.get('error')}")
+        return list(got)
+
+    def sold_out(self, at: float) -> None:
+        self.ends.value = at
+
+    def result(self) -> dict[str, Any]:
+        got: dict[str, Any] = self.conn.recv()
+        if "error" in got:
+            raise RuntimeError(f"hub worker process: {got['error']}")
+        self.cpu_s = float(got["cpu_s"])
+        return got
+
+    def release(self) -> None:
+        self.done.set()
+        self.process.join(60)
+
+
+def _worker_main(
+    url: str,
+    mine: list[int],
+    lag_s: float,
+    overlap_s: float,
+    fullinfo_each: bool,
+    conn: Any,
+    go: Any,
+    done: Any,
+    ends: Any,
+) -> None:
+    """A hub worker process: set up as a running hub is (address data loaded, heap settled),
+    then the shops' downloads from ``go`` until sold out; its commits' times, runs and CPU
+    go back through ``conn``. Its engine stays open until ``done``, so the parent can read
+    its PostgreSQL backends' CPU over the phase."""
+    try:
+        engine = make_engine(url)
+        pids: list[int] = []
+        if engine.dialect.name == "postgresql":
+
+            @event.listens_for(engine, "connect")
+            def _backend(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("SELECT pg_backend_pid()")
+                pids.append(int(cur.fetchone()[0]))
+                cur.close()
+                dbapi_conn.rollback()
+
+        factory = session_factory(engine)
+        commits: list[float] = []
+
+        @event.listens_for(factory, "after_commit")
+        def _stamp(session: Session) -> None:
+            commits.append(time.time())
+
+        from cloud.orders.audit_rules import parse_region
+
+        parse_region("上海市上海市浦东新区")
+        with factory() as s:  # the pool's first connection, before the phase
+            s.execute(select(1))
+        heap.settle()
+        conn.send(pids)
+        go.wait()
+        cpu0 = time.process_time()
+        tuning = Tuning(lag=timedelta(seconds=lag_s), overlap=timedelta(seconds=overlap_s))
+        runs, errors = _download_loop(
+            factory, mine, tuning, fullinfo_each, lag_s, lambda: ends.value > 0, lambda: ends.value
+        )
+        cpu = time.process_time() - cpu0
+        conn.send({"commits": commits, "cpu_s": cpu, "runs": runs, "errors": errors})
+        done.wait(600)
+        engine.dispose()
+    except Exception as err:  # the parent reports it; a worker must not die silently
+        conn.send({"error": f"{type(err).__name__}: {err}"})
+        raise
 
 
 def _raw_insert(factory: Any, account: int, batch: int = 1000) -> tuple[float, float]:
@@ -377,7 +533,18 @@ def channels(
     calls_per_s: Annotated[
         float, typer.Option(help="The app's call quota a second on the simulator (0: none).")
     ] = 2000.0,
-    workers: Annotated[int, typer.Option(help="Hub threads running the shops' downloads.")] = 2,
+    workers: Annotated[
+        int, typer.Option(help="Hub workers running the shops' downloads (a group each).")
+    ] = 2,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes/--threads",
+            help="Workers as hub processes (one per group of shops, as the scheduler's leases "
+            "allow; S33: not shown to help on a loaded 2-core machine) or as threads of this "
+            "process (one GIL).",
+        ),
+    ] = False,
     lag_s: Annotated[float, typer.Option(help="The downloads' safety lag, seconds.")] = 5.0,
     overlap_s: Annotated[float, typer.Option(help="The downloads' overlap, seconds.")] = 10.0,
     profile: Annotated[
@@ -409,6 +576,7 @@ def channels(
         profile=profile,
         fullinfo_each=fullinfo_each,
         py_spy=py_spy,
+        processes=processes,
     )
     for k, v in r.items():
         typer.echo(f"{k:26} {v}")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.channels import shops
 from cloud.channels.changes import store
-from cloud.channels.intake import unsettled
+from cloud.channels.intake import unchanged, unsettled
 from cloud.channels.ports import AuthRejected, ChannelError, OrderSource
 from cloud.db.engine import transaction
 from cloud.db.models import ChannelRun, ChannelShop
@@ -189,6 +189,13 @@ def _slices(
         # Whole from the list where it gave them so, else one read each.
         trades = [listing.trades[t] for t in need if t in listing.trades]
         trades += source.fetch([t for t in need if t not in listing.trades])
+        if trades:
+            # Versions held already, equal (a run's overlap lists its last minutes again):
+            # not stored again (intake.unchanged says which, and why that keeps every rule).
+            with factory() as s:
+                same = unchanged(s, shop.id, trades, read_at, tuning.settle)
+            if same:
+                trades = [t for t in trades if t.external_id not in same]
         result.pages += listing.pages
         result.calls += source.calls - calls0
         at = now()

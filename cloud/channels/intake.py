@@ -192,6 +192,42 @@ def unsettled(
     return need
 
 
+def unchanged(
+    session: Session,
+    shop_id: int,
+    trades: list[ChannelTrade],
+    read_at: datetime,
+    settle: timedelta,
+) -> set[str]:
+    """The trades among ``trades`` we hold at this very version, which storing again would
+    leave as they are: the same ``modified`` and the same payload as stored, in a row that is
+    not held, read now no later than ``settle`` after its second.
+
+    ``unsettled`` hands these over: a version read within ``settle`` of its second may not be
+    the last of it (two changes in one second share ``modified``), so it is read again. Read
+    again and found equal, storing it would only move ``read_at`` from one unsettled time to
+    another and re-import nothing (an imported order has no change to apply, rule 17); a
+    run's overlap re-lists every trade of its last minutes this way (docs/benchmarks.md, S33).
+    Not spared: a payload that differs at the same ``modified`` (the second change of a
+    second: applied as before); a read that settles the version (its ``read_at`` must be
+    kept); a held row (storing retries its import, e.g. once the SKU exists)."""
+    near = {t.external_id: t for t in trades if read_at - t.modified <= settle + SECOND}
+    if not near:
+        return set()
+    same = set()
+    for ext, modified, payload in session.execute(
+        select(ChannelOrder.external_id, ChannelOrder.modified, ChannelOrder.payload).where(
+            ChannelOrder.shop_id == shop_id,
+            ChannelOrder.state != "held",
+            one_of(session, ChannelOrder.external_id, near),
+        )
+    ):
+        t = near[ext]
+        if modified == t.modified and payload == _storable(t.payload):
+            same.add(ext)
+    return same
+
+
 def store(
     session: Session,
     shop: ChannelShop,

@@ -37,7 +37,8 @@
   {sku: quantity}, "location_id"?}`` (a Shopify shop with several locations: set at that one,
   which it needs; simulators/marketplace/stock.py)
 
-It is served by a threaded stdlib WSGI server (``guanjia sim marketplace``); tests may also
+It is served by a threaded stdlib WSGI server answering HTTP/1.1 with persistent
+connections (``guanjia sim marketplace``, keepalive.py); tests may also
 mount it in-process with ``httpx.WSGITransport``, which exercises the same HTTP handling.
 """
 
@@ -53,7 +54,7 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer, make_server
 
 import orjson
 import typer
@@ -69,6 +70,7 @@ from simulators.marketplace import (
     wechat_v3,
 )
 from simulators.marketplace.clock import fmt
+from simulators.marketplace.keepalive import KeepAliveHandler
 from simulators.marketplace.market import Faults, Market
 from simulators.marketplace.shopify import control as shopify_control
 from simulators.marketplace.shopify.admin import ShopifyStore
@@ -252,7 +254,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _QuietHandler(KeepAliveHandler):
     def log_message(self, format: str, *args: Any) -> None:
         logging.getLogger("guanjia.sim.marketplace").debug(format, *args)
 

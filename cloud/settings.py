@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     #: ``guanjia bench cloud``'s mix 20 % less database CPU per request (docs/benchmarks.md,
     #: issue 20). Not the default yet: a generic plan ignores the values, so a filter on a
     #: skewed column may plan worse; the dashboard pages at 100,000 orders are not measured
-    #: with it.
+    #: with it. The stock views plan so whatever this says (cloud/db/engine.py generic_plans).
     db_plan_cache_mode: Literal["auto", "force_generic_plan", "force_custom_plan"] = "auto"
     #: Empty host disables MQTT ingest (API only).
     mqtt_host: str = "127.0.0.1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import select as select_
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
@@ -194,6 +194,39 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def dialect_of(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+@contextmanager
+def generic_plans(session: Session) -> Iterator[None]:
+    """Run the statements of the block under PostgreSQL's ``plan_cache_mode =
+    force_generic_plan``, and put the connection's own setting back after (elsewhere a no-op).
+
+    For a big statement whose plan does not depend on its values (the F9/F10 stock views:
+    one read of every SKU of the account whatever the keyword, then lookups by index per
+    SKU of the page). psycopg prepares a statement at its fifth use, but under "auto"
+    PostgreSQL kept planning the views anew on every call (their custom plans look cheaper
+    than the generic one by estimate): ~1.8 ms of the database's ~3.8 ms of CPU per view on
+    the bench's volume (issue 20, docs/benchmarks.md "S33"). The whole hub's connections
+    can plan so (``Settings.db_plan_cache_mode``) but that is off by default: a filter on a
+    skewed column may plan worse; these statements have none.
+
+    Two round trips (SET, RESET): ~0.2 ms of the hub's CPU, well under what it saves. RESET
+    returns to the connection's start value (``with_server_settings``). If a statement of
+    the block fails inside a transaction, RESET cannot run there; the transaction's
+    rollback undoes the SET with it (PostgreSQL: a SET in an aborted transaction is undone),
+    and in autocommit the RESET still runs."""
+    if dialect_of(session) != "postgresql":
+        yield
+        return
+    conn = session.connection()
+    conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+    try:
+        yield
+    except BaseException:
+        with suppress(DBAPIError):
+            conn.exec_driver_sql("RESET plan_cache_mode")
+        raise
+    conn.exec_driver_sql("RESET plan_cache_mode")
 
 
 def in_param(dialect: str, column: Any, name: str | None, value: Any = None) -> ColumnElement[bool]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
 from cloud.catalogue.skus import page_params, page_select
-from cloud.db.engine import Statements, one_of
+from cloud.db.engine import Statements, generic_plans, one_of
 from cloud.db.models import (
     BinLevel,
     PurchaseOrder,
@@ -377,9 +377,11 @@ def stock_view(
         params["code"] = warehouse
     if with_sales:
         params.update(_sales_params(now))
-    rows = session.execute(
-        _VIEW.get(session, (keywords, warehouse is not None, with_sales, with_channel)), params
-    ).all()
+    # Planned once per connection, not on every call (``generic_plans`` says why).
+    with generic_plans(session):
+        rows = session.execute(
+            _VIEW.get(session, (keywords, warehouse is not None, with_sales, with_channel)), params
+        ).all()
     wh = None
     if warehouse is not None:
         wh = rows[0].scope

@@ -8,7 +8,10 @@ behind counts against the server rather than vanishing (coordinated omission). L
 only, bounded in count and time.
 
 The mix (``MIX``) is what the hub's users do all day: order lists and searches, order
-detail, stock views, catalogue search, and audit actions (hold, re-save) that write.
+detail, stock views, catalogue search, and audit actions (hold, re-save) that write; and,
+since S33 (issue 20: "the realistic mix, now including dashboard pages"), the dashboard's
+own pages a seller or lead keeps open: the audit queue, the order list with a search, the
+warehouse's stock, each rendered whole (Jinja2) with the session cookie a browser sends.
 """
 
 from __future__ import annotations
@@ -26,15 +29,21 @@ from urllib.parse import quote, urlsplit
 
 #: (kind, weight): weights of the realistic mix, summing to 100.
 MIX: Final = (
-    ("orders_list", 25),
-    ("orders_search", 15),
-    ("order_detail", 10),
-    ("stock_warehouse", 15),
+    ("orders_list", 22),
+    ("orders_search", 13),
+    ("order_detail", 9),
+    ("stock_warehouse", 13),
     ("stock_overview", 5),
-    ("skus_search", 15),
+    ("skus_search", 13),
     ("audit_hold", 7),
     ("audit_save", 8),
+    ("page_audit", 4),
+    ("page_orders", 4),
+    ("page_stock", 2),
 )
+#: The browser session's cookie (cloud/web/session.py ``COOKIE``: it holds the API's own
+#: token); the load generator imports nothing of the hub, so the name is repeated here.
+SESSION_COOKIE: Final = "guanjia_session"
 STATUSES: Final = ("audited", "saved", None, None)
 #: How long after the last request was due the generator waits for answers.
 GRACE_S: Final = 10.0
@@ -114,6 +123,15 @@ def plan(spec: Spec) -> list[tuple[str, str, str, dict[str, Any] | None]]:
             )
         elif kind == "skus_search":
             out.append((kind, "GET", f"/api/v1/skus?q={rnd.choice(spec.keywords)}&limit=50", None))
+        elif kind == "page_audit":
+            out.append((kind, "GET", "/web/audit", None))
+        elif kind == "page_orders":
+            no = rnd.choice(spec.orders)
+            out.append((kind, "GET", f"/web/orders?q={no[: max(4, len(no) - 2)]}", None))
+        elif kind == "page_stock":
+            out.append(
+                (kind, "GET", f"/web/stock/warehouses/WH1?q={rnd.choice(spec.keywords)}", None)
+            )
         elif kind == "audit_hold":
             no = audited.pop()
             out.append(
@@ -172,9 +190,15 @@ async def _exchange(
 
 def _encode(host: str, token: str, method: str, path: str, body: Any) -> bytes:
     data = json.dumps(body).encode() if body is not None else b""
+    # A page is asked for as a browser asks: its session cookie, HTML accepted.
+    auth = (
+        f"Cookie: {SESSION_COOKIE}={token}\r\nAccept: text/html\r\n"
+        if path.startswith("/web/")
+        else f"Authorization: Bearer {token}\r\nAccept: application/json\r\n"
+    )
     head = (
         f"{method} {quote(path, safe='/?&=,:%-_.~')} HTTP/1.1\r\nHost: {host}\r\n"
-        f"Authorization: Bearer {token}\r\nAccept: application/json\r\n"
+        f"{auth}"
         f"Content-Length: {len(data)}\r\n"
         + ("Content-Type: application/json\r\n" if body is not None else "")
         + "\r\n"

@@ -24,6 +24,9 @@ def test_bench_api_runs_the_mix_against_a_real_server(db_url: str) -> None:
     assert 0 < out["p50_ms"] <= out["p99_ms"] <= out["max_ms"]
     # The mix reached reads and writes alike.
     assert {"orders_list", "skus_search"} <= set(out["by_kind"])
+    # The dashboard's pages too, with the browser's session cookie: each answered 200 (a
+    # page that sent the generator to the login page would be a 303, counted as an error).
+    assert {"page_audit", "page_orders", "page_stock"} & set(out["by_kind"])
     assert sum(k["n"] for k in out["by_kind"].values()) == 60
     # The slowest seconds of the run (1.5 s: seconds 0 and 1), slowest first, each within
     # the run's own figures: where the tail sits in time (issue 20).

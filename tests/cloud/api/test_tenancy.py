@@ -1915,11 +1915,16 @@ def world(app_client: TestClient) -> World:
 #: ``fin_entry_check`` (PostgreSQL) queues a statement's entry ids for the deferred balance
 #: check, which deletes its row at COMMIT: empty between transactions, it holds no one's rows
 #: (migration 0056_finance_balance_per_statement).
+#: ``ingest_worker`` and ``ingest_partition`` are the hub's own ingest workers and which of
+#: the 64 partitions of every node's events each leases (cloud/sync/partitions.py): a
+#: partition holds many accounts' nodes, its row names none of them (migration 0068).
 GLOBAL_TABLES = {
     "alembic_version",
     "login_attempts",
     "channel_webhook_rejection",
     "fin_entry_check",
+    "ingest_worker",
+    "ingest_partition",
 }
 
 

@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PG_TEST_URL := postgresql+psycopg://postgres@127.0.0.1:5432/test
 ARGS ?=
+EXTRAS := .[edge,cloud,rfid,dev]
 PYTEST_ARGS ?=
 
 # Some machines set PYTHONDONTWRITEBYTECODE=1 (this project's CI sandbox does): then every
@@ -16,11 +17,14 @@ export PYTHONPYCACHEPREFIX := $(CURDIR)/$(VENV)/pycache
 
 .PHONY: demo test test-fast check fmt bench fuzz clean cjk-font chromium
 
+# The packages come from PyPI through uv (itself from PyPI): the same versions pip resolves,
+# in 21 s instead of 81 s on a 2-core machine with nothing cached (S34); pip when uv cannot
+# be had.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || { \
 	  echo "python venv support is missing: apt-get install -y python3-venv"; exit 1; }
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[edge,cloud,rfid,dev]'
+	$(BIN)/python -m pip install -q uv && $(BIN)/python -m uv pip install -q --python $(BIN)/python -e '$(EXTRAS)' || \
+	  { $(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -e '$(EXTRAS)'; }
 	@rm -f $(VENV)/.installed-*; touch $@
 
 demo: $(STAMP) cjk-font

@@ -28,52 +28,42 @@ def split_by_location(payload: Any) -> bool:
     return isinstance(fos, list) and len(fos) > 1
 
 
-def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
-    link = session.execute(
-        select(ChannelOrder.shop_id, ChannelOrder.external_id).where(
-            ChannelOrder.order_id == o.id, ChannelOrder.account_id == o.account_id
-        )
-    ).first()
-    above, depth = o.split_from, 0
-    while link is None and above is not None and depth < 16:
-        # A half of a trade Shopify split between locations (cloud/channels/sold_at.py): it
-        # is confirmed to the trade, against its own fulfillment order. A half a person split
-        # off a Taobao trade (at any depth: a half split again) is confirmed to the trade
-        # with the sub-orders it carries (拆单发货, cloud/channels/split_shipments.py); off
-        # a Shopify trade, with the units it carries (some units of a fulfillment order:
-        # cloud/channels/shopify/shipments.py).
-        parent = session.execute(
+def _linked_ancestor(session: Session, o: SalesOrder) -> tuple[SalesOrder, Any] | None:
+    """The nearest of ``o`` and the orders it was split from (at any depth, at most 16 up)
+    that a marketplace trade is linked to, with that link (shop, trade id, platform); None
+    when no order of the line came from a marketplace."""
+    at, depth = o, 0
+    while depth <= 16:
+        link = session.execute(
             select(
                 ChannelOrder.shop_id,
                 ChannelOrder.external_id,
-                ChannelOrder.payload,
                 ChannelShop.platform,
-                SalesOrder.split_from,
             )
-            .join(SalesOrder, SalesOrder.id == ChannelOrder.order_id)
             .join(ChannelShop, ChannelShop.id == ChannelOrder.shop_id)
-            .where(
-                SalesOrder.account_id == o.account_id,
-                SalesOrder.order_no == above,
-                ChannelOrder.account_id == o.account_id,
-            )
+            .where(ChannelOrder.order_id == at.id, ChannelOrder.account_id == o.account_id)
         ).first()
-        if parent is not None:
-            if parent.platform in ("taobao", "shopify") or split_by_location(parent.payload):
-                link = parent
-            break
-        above = session.execute(
-            select(SalesOrder.split_from).where(
-                SalesOrder.account_id == o.account_id, SalesOrder.order_no == above
+        if link is not None:
+            return at, link
+        if at.split_from is None:
+            return None
+        parent = session.execute(
+            select(SalesOrder).where(
+                SalesOrder.account_id == o.account_id, SalesOrder.order_no == at.split_from
             )
         ).scalar_one_or_none()
-        depth += 1
-    if link is None:
-        return  # not from a marketplace
-    # One confirmation per order and parcel number: an order shipped, reversed and shipped
-    # again with the same number is confirmed once; with a new number, once more (and the
-    # marketplace's answer says whether it takes it).
-    key = f"{o.id}:{o.tracking_number or '-'}"
+        if parent is None:
+            return None
+        at, depth = parent, depth + 1
+    return None
+
+
+def _confirm_once(
+    session: Session, o: SalesOrder, link: Any, part: SalesOrder, key: str, now: datetime
+) -> None:
+    """Queue the confirmation of ``part``'s parcel to ``link``'s trade, unless one with
+    ``key`` is queued already (an order shipped, reversed and shipped again with the same
+    number is confirmed once; with a new number, once more)."""
     if session.execute(
         select(ChannelShipment.id).where(ChannelShipment.idempotency_key == key)
     ).first():
@@ -82,20 +72,42 @@ def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
         ChannelShipment(
             account_id=o.account_id,
             shop_id=link.shop_id,
-            order_id=o.id,
+            order_id=part.id,
             external_id=link.external_id,
-            tracking_number=o.tracking_number,
-            carrier=o.carrier,
+            tracking_number=part.tracking_number,
+            carrier=part.carrier,
             idempotency_key=key,
-            state="pending" if o.tracking_number else "failed",
+            state="pending" if part.tracking_number else "failed",
             error=None
-            if o.tracking_number
+            if part.tracking_number
             else "the order shipped without a parcel number: the marketplace needs one",
             attempts=0,
             next_try_at=now,
             created_at=now,
         )
     )
+
+
+def on_shipped(session: Session, o: SalesOrder, now: datetime) -> None:
+    found = _linked_ancestor(session, o)
+    if found is None:
+        return  # not from a marketplace
+    at, link = found
+    # A half of a trade Shopify split between locations (cloud/channels/sold_at.py) is
+    # confirmed to the trade, against its own fulfillment order. A half a person split off a
+    # Taobao trade (at any depth: a half split again) is confirmed to the trade with the
+    # sub-orders it carries (拆单发货, cloud/channels/split_shipments.py); off a Shopify
+    # trade, with the units it carries (some units of a fulfillment order:
+    # cloud/channels/shopify/shipments.py). A half of another platform's trade is not.
+    if at is not o and link.platform not in ("taobao", "shopify"):
+        payload = session.execute(
+            select(ChannelOrder.payload).where(
+                ChannelOrder.order_id == at.id, ChannelOrder.account_id == o.account_id
+            )
+        ).scalar_one()
+        if not split_by_location(payload):
+            return
+    _confirm_once(session, o, link, o, f"{o.id}:{o.tracking_number or '-'}", now)
 
 
 def on_cancelled(session: Session, o: SalesOrder, now: datetime) -> None:
@@ -107,26 +119,10 @@ def on_cancelled(session: Session, o: SalesOrder, now: datetime) -> None:
     a row keyed by the cancelled order, whose part (what is not yet confirmed, once every
     holder has shipped or been cancelled) the sender decides when it sends it. A part that
     finds nothing left to confirm is done with that said, sending nothing."""
-    root, depth = o, 0
-    link = None
-    while depth < 16:
-        link = session.execute(
-            select(ChannelOrder.shop_id, ChannelOrder.external_id, ChannelShop.platform)
-            .join(ChannelShop, ChannelShop.id == ChannelOrder.shop_id)
-            .where(ChannelOrder.order_id == root.id, ChannelOrder.account_id == o.account_id)
-        ).first()
-        if link is not None or root.split_from is None:
-            break
-        parent = session.execute(
-            select(SalesOrder).where(
-                SalesOrder.account_id == o.account_id, SalesOrder.order_no == root.split_from
-            )
-        ).scalar_one_or_none()
-        if parent is None:
-            break
-        root, depth = parent, depth + 1
-    if link is None or link.platform != "taobao":
+    found = _linked_ancestor(session, o)
+    if found is None or found[1].platform != "taobao":
         return
+    root, link = found
     family, todo, seen = [root], [root.order_no], {root.order_no}
     while todo:  # the parts split off the trade's order, at any depth
         rows = list(
@@ -152,25 +148,6 @@ def on_cancelled(session: Session, o: SalesOrder, now: datetime) -> None:
     for part in family:
         if part.id == o.id or part.status != "shipped" or not part.tracking_number:
             continue
-        if not mine & lines.get(part.id, set()):
-            continue
-        key = f"{part.id}:{part.tracking_number}:cancelled:{o.id}"
-        if session.execute(
-            select(ChannelShipment.id).where(ChannelShipment.idempotency_key == key)
-        ).first():
-            continue
-        session.add(
-            ChannelShipment(
-                account_id=o.account_id,
-                shop_id=link.shop_id,
-                order_id=part.id,
-                external_id=link.external_id,
-                tracking_number=part.tracking_number,
-                carrier=part.carrier,
-                idempotency_key=key,
-                state="pending",
-                attempts=0,
-                next_try_at=now,
-                created_at=now,
-            )
-        )
+        if mine & lines.get(part.id, set()):
+            key = f"{part.id}:{part.tracking_number}:cancelled:{o.id}"
+            _confirm_once(session, o, link, part, key, now)

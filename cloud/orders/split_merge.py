@@ -22,6 +22,7 @@ from cloud.orders.core import (
     get,
     lines_of,
     log,
+    note,
     phone_columns,
     release_reservation,
     try_reserve,
@@ -287,17 +288,7 @@ def merge(
     if holds:
         said_holds = sentence(LIST, items=holds)
         held = say(said_holds["msgid"], said_holds["params"])
-        session.add(
-            OrderLog(
-                order_id=head.id,
-                action="hold",
-                from_status=head.status,
-                to_status=head.status,
-                actor=actor,
-                at=now,
-                **written(said_holds),
-            )
-        )
+        note(session, head, "hold", actor, now, said_holds)
         own = [head.hold_reason or "on hold"] if head.on_hold else []
         head.on_hold, head.hold_reason = True, "; ".join([*own, held])[:300]
     try_reserve(session, head, actor, now)

@@ -31,6 +31,7 @@ from cloud.orders.core import (
     get,
     lines_of,
     log,
+    note,
     phone_columns,
     release_reservation,
     reserved_by,
@@ -261,17 +262,7 @@ def patch(
         cols = phone_columns(o.recipient)
         o.phone, o.phone_tail = cols["phone"], cols["phone_tail"]
         changes.append(sentence(N_("recipient")))
-    session.add(
-        OrderLog(
-            order_id=o.id,
-            action="edit",
-            from_status=o.status,
-            to_status=o.status,
-            actor=actor,
-            at=now,
-            **written(commas(changes) if changes else sentence(N_("no change"))),
-        )
-    )
+    note(session, o, "edit", actor, now, commas(changes) if changes else sentence(N_("no change")))
     o.changed_at, o.changed_by = now, actor
     return o
 
@@ -311,23 +302,12 @@ def move_warehouse(
         point.rollback()  # the release and the warehouse undone: reserved where it was
         return why
     point.commit()
-    session.add(
-        OrderLog(
-            order_id=o.id,
-            action="edit",
-            from_status=o.status,
-            to_status=o.status,
-            actor=actor,
-            at=now,
-            **written(
-                sentence(
-                    N_("warehouse → %(warehouse)s with its reservation: %(why)s"),
-                    warehouse=warehouse.code,
-                    why=reason,
-                )
-            ),
-        )
+    moved = sentence(
+        N_("warehouse → %(warehouse)s with its reservation: %(why)s"),
+        warehouse=warehouse.code,
+        why=reason,
     )
+    note(session, o, "edit", actor, now, moved)
     o.changed_at, o.changed_by = now, actor
     return None
 

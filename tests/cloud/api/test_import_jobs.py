@@ -389,7 +389,13 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_runs_again(client: Test
     assert r.status_code == 202
     job_id = r.json()["id"]
     _wait(client, job_id, lambda j: j["status"] == "running" or _finished(j))
-    workers = [p for p in multiprocessing.active_children() if p.name == "import-worker"]
+    # The worker process starts once the job is claimed (cloud/catalogue/job_runner.py).
+    deadline = time.monotonic() + 30
+    while not (
+        workers := [p for p in multiprocessing.active_children() if p.name == "import-worker"]
+    ):
+        assert time.monotonic() < deadline, "no worker process started for the claimed job"
+        time.sleep(0.01)
     assert len(workers) == 1
     workers[0].kill()
     job = _wait(client, job_id, _finished, timeout=120)

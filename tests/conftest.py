@@ -17,10 +17,11 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from simulators.broker import PrivateBroker
-from tests.support import compile_cache
+from tests.support import compile_cache, route_cache
 from tests.support.pgpool import PgPool
 
 compile_cache.install()
+route_cache.install()
 
 # A refused login waits a second before its answer (cloud/settings.py); the tests that
 # count refusals would only wait. tests/cloud/api/test_login_limits.py tests the pause.

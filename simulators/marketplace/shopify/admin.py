@@ -27,7 +27,10 @@ rate limits", "Paginating results with REST"):
   beyond that is 422 with nothing fulfilled. The truth (``market.confirmations``) has one
   entry per fulfillment order fulfilled: its id and the location it left from;
 - ``GET fulfillment_orders/{id}.json``: one fulfillment order (with its ``order_id``);
-  a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py);
+  a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py); a fulfillment
+  order some units of which were fulfilled (``in_progress``) is moved in part: the units
+  left go into a new fulfillment order at the new location, the original keeps what was
+  fulfilled, closed, where it was (Admin GraphQL "fulfillmentOrderMove");
 - webhook subscriptions, ``webhooks.json`` and ``webhooks/{id}.json``: shopify/subscriptions.py;
 - products, locations and inventory levels (``inventory_levels/set.json``, ``adjust.json``):
   shopify/inventory.py.
@@ -106,6 +109,10 @@ class ShopifyStore:
     #: fulfillment order line item id -> units fulfilled so far (a fulfillment may send
     #: some units of a fulfillment order: ``fulfillment_order_line_items``).
     fo_sent: dict[int, int] = field(default_factory=dict)
+    #: fulfillment order id -> (the id of the fulfillment order its unfulfilled units were
+    #: moved into, that one's location, its line item id -> units left then): a move of a
+    #: fulfillment order some of whose units were fulfilled (``move.json``).
+    fo_split: dict[int, tuple[int, int, dict[int, int]]] = field(default_factory=dict)
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -325,36 +332,55 @@ class ShopifyStore:
             else:
                 fo_id = self.fo_ids.setdefault((tid, k), SPLIT_FO + len(self.fo_ids) + 1)
             self.fo_orders[fo_id] = tid
-            st = "closed" if fo_id in self.fo_done else status
             rows = [
                 (ln["oid"] + FO_OFFSET if k == 0 else fo_id * 1000 + i, ln, qty)
                 for i, (ln, qty) in enumerate(items)
             ]
-            if st == "open" and any(self.fo_sent.get(li_id) for li_id, _, _ in rows):
-                st = "in_progress"  # some units fulfilled, the rest still to send
-            out.append(
-                {
-                    "id": fo_id,
-                    "order_id": tid,
-                    "status": st,
-                    "assigned_location_id": self.moved.get(fo_id, location),
-                    "line_items": [
-                        {
-                            "id": li_id,
-                            "fulfillment_order_id": fo_id,
-                            "line_item_id": ln["oid"],
-                            "quantity": qty,
-                            "fulfillable_quantity": (
-                                qty - self.fo_sent.get(li_id, 0)
-                                if st in ("open", "in_progress")
-                                else 0
-                            ),
-                        }
-                        for li_id, ln, qty in rows
-                    ],
-                }
-            )
+            split = self.fo_split.get(fo_id)
+            if split is not None:
+                # Its unfulfilled units were moved into a fulfillment order of their own: it
+                # keeps what was fulfilled of it, at its location, closed (below).
+                rows = [(li_id, ln, qty - split[2].get(li_id, 0)) for li_id, ln, qty in rows]
+            out.append(self._one_fo(fo_id, tid, status, self.moved.get(fo_id, location), rows))
+            if split is not None:
+                new_id, new_at, left = split
+                self.fo_orders[new_id] = tid
+                moved_rows = [
+                    (new_id * 1000 + i, ln, left[li_id])
+                    for i, (li_id, ln, _) in enumerate(rows)
+                    if left.get(li_id, 0) > 0
+                ]
+                out.append(
+                    self._one_fo(new_id, tid, status, self.moved.get(new_id, new_at), moved_rows)
+                )
         return out
+
+    def _one_fo(
+        self, fo_id: int, tid: int, status: str, location: int, rows: list[tuple[int, Any, int]]
+    ) -> dict[str, Any]:
+        """One fulfillment order as ``fulfillment_orders.json`` shows it; ``rows``: (line item
+        id, the order's line, quantity)."""
+        st = "closed" if fo_id in self.fo_done else status
+        if st == "open" and any(self.fo_sent.get(li_id) for li_id, _, _ in rows):
+            st = "in_progress"  # some units fulfilled, the rest still to send
+        return {
+            "id": fo_id,
+            "order_id": tid,
+            "status": st,
+            "assigned_location_id": location,
+            "line_items": [
+                {
+                    "id": li_id,
+                    "fulfillment_order_id": fo_id,
+                    "line_item_id": ln["oid"],
+                    "quantity": qty,
+                    "fulfillable_quantity": (
+                        qty - self.fo_sent.get(li_id, 0) if st in ("open", "in_progress") else 0
+                    ),
+                }
+                for li_id, ln, qty in rows
+            ],
+        }
 
     def _fo(self, domain: str, fo_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """One fulfillment order and all of its order's (404 for one not of the shop)."""
@@ -368,38 +394,10 @@ class ShopifyStore:
         return found, fos
 
     def _move(self, domain: str, fo_id: int, raw: bytes) -> Reply:
-        """``POST fulfillment_orders/{id}/move.json`` ``{"fulfillment_order":
-        {"new_location_id"}}`` (Admin REST "FulfillmentOrder", move): the whole fulfillment
-        order moves (nothing of it fulfilled yet), so it keeps its id."""
-        try:
-            new = orjson.loads(raw)["fulfillment_order"]["new_location_id"]
-            if isinstance(new, bool) or not str(new).isdigit():
-                raise TypeError(new)
-        except (ValueError, KeyError, TypeError):
-            why = "Required parameter missing or invalid: new_location_id"
-            raise ApiError(400, {"fulfillment_order": [why]}) from None
-        fo, _ = self._fo(domain, fo_id)
-        active = {int(r["id"]) for r in inventory.locations(self.market, domain) if r["active"]}
-        if int(new) not in active:
-            raise ApiError(422, ["Cannot move to a location that does not exist or is inactive."])
-        if fo["status"] != "open":
-            raise ApiError(
-                422, [f"Fulfillment order {fo_id} has an unmovable status= {fo['status']}."]
-            )
-        original = dict(fo)
-        self.moved[fo_id] = int(new)
-        moved, _ = self._fo(domain, fo_id)
-        if int(new) != int(original["assigned_location_id"]):
-            self.webhooks.moved(
-                domain, int(fo["order_id"]), moved, int(original["assigned_location_id"]), int(new)
-            )
-        return _ok(
-            {
-                "original_fulfillment_order": original,
-                "moved_fulfillment_order": moved,
-                "remaining_fulfillment_order": None,
-            }
-        )
+        """``POST fulfillment_orders/{id}/move.json``: shopify/moves.py."""
+        from simulators.marketplace.shopify import moves  # it uses this module's names
+
+        return moves.move(self, domain, fo_id, raw)
 
     def _fulfil(self, domain: str, raw: bytes) -> Reply:
         """``POST fulfillments.json`` (Admin REST "Fulfillment", create): each entry of

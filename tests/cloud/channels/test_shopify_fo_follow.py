@@ -15,11 +15,13 @@ from cloud.orders import workflow
 from cloud.orders.release import release
 from cloud.stock.ledger import receive
 from cloud.stock.warehouses import WarehouseIn, create_warehouse
-from tests.cloud.channels.harness import Shop
+from tests.cloud.channels.harness import Shop, ship
 from tests.cloud.channels.shopify_harness import SITE
 from tests.cloud.channels.stock_harness import SKUS
 from tests.cloud.channels.test_shopify_fo_moved import TOKEN, _changes, _reason, _shop, _where
 from tests.cloud.channels.test_shopify_locations import SPARE, SZ, YW, located, put
+from tests.cloud.channels.test_shopify_partial import _drain, _split_order
+from tests.cloud.channels.test_shopify_partial import _fo as _one_fo
 
 WH = {SZ: "WH1", YW: "WH2"}
 
@@ -213,3 +215,39 @@ def test_one_move_read_by_two_at_once_acts_once(engine: object) -> None:
     assert _where(shop, tid) == ("WH1", {"WH1": 2}, False)
     assert len(_followed(shop, tid)) == 1
     assert _changes(shop) == [(f"location:{fo}:{SZ}", "applied")]
+
+
+def test_the_unfulfilled_rest_of_a_fulfillment_order_moved_takes_its_part_along(
+    engine: object,
+) -> None:
+    """An order of 3 units sold from Yiwu, split by a person 2 + 1; the 1 ships (the
+    fulfillment order ``in_progress``). The merchant moves the fulfillment order to
+    Shenzhen: Shopify moves the 2 units left into a new fulfillment order there and keeps
+    the one sent, closed, at Yiwu. The part holding the 2 units follows to WH1 with its
+    reservation; the shipped part stays shipped at WH2; the 2 then ship from Shenzhen,
+    against the new fulfillment order, once, and the order is fulfilled. On the code before
+    the simulator refused the move (422, ``in_progress``) and the hub saw no move."""
+    shop, tid, line, half = _split_order(engine, 92)  # type: ignore[arg-type]
+    first = ship(shop.hub, half, shop.now())
+    assert first and _drain(shop).done == 1
+    fo = int(_one_fo(shop, tid)["id"])  # type: ignore[call-overload]
+    _move_only(shop, fo, SZ)
+    fos = shop.http.get(  # type: ignore[attr-defined]
+        f"{SITE}/orders/{tid}/fulfillment_orders.json", headers={TOKEN: f"shpat-{shop.code}"}
+    ).json()["fulfillment_orders"]
+    shape = [
+        (f["id"] == fo, f["status"], f["assigned_location_id"], f["line_items"][0]["quantity"])
+        for f in fos
+    ]
+    assert shape == [(True, "closed", YW, 1), (False, "open", SZ, 2)], shape
+    shop.market.advance(1, 0.0)
+    shop.hooks()  # type: ignore[attr-defined]
+    assert _where(shop, tid) == ("WH1", {"WH1": 2}, False), _reason(shop, tid)
+    with shop.hub.factory() as s:
+        shipped = s.execute(select(SalesOrder).where(SalesOrder.order_no == half)).scalar_one()
+        assert shipped.status == "shipped"
+    second = ship(shop.hub, str(tid), shop.now())
+    assert second and _drain(shop).done == 1 and _drain(shop).done == 0
+    truth = [(c["out_sid"], c["line_items"], c["location_id"]) for c in shop.market.confirmations]
+    assert truth == [(first, {int(line): 1}, YW), (second, {int(line): 2}, SZ)], truth
+    assert shop.market.trades[tid][-1].trade["status"] == "WAIT_BUYER_CONFIRM_GOODS"

@@ -48,7 +48,15 @@ import orjson
 
 from simulators.marketplace.clock import fmt, parse_text
 from simulators.marketplace.market import Market, Version
-from simulators.marketplace.shopify import inventory
+from simulators.marketplace.shopify import inventory, moves
+from simulators.marketplace.shopify.replies import (
+    FO_OFFSET,
+    SPLIT_FO,
+    ApiError,
+    Headers,
+    Reply,
+)
+from simulators.marketplace.shopify.replies import ok as _ok
 from simulators.marketplace.shopify.shape import iso, order_json, refunds_done, status_matches
 from simulators.marketplace.shopify.subscriptions import SubscriptionError
 from simulators.marketplace.shopify.webhooks import Webhooks
@@ -66,19 +74,6 @@ THROTTLED = (
 )
 HTML_502 = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 HTML_504 = b"<html><body><h1>504 Gateway Time-out</h1></body></html>"
-#: Fulfillment order ids: the order's id plus this for its first; the others of a split
-#: order (one per location its units were taken from) count from SPLIT_FO.
-FO_OFFSET = 17
-SPLIT_FO = 9_000_000_000
-
-Headers = list[tuple[str, str]]
-Reply = tuple[int, Headers, bytes]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, errors: Any, headers: Headers | None = None) -> None:
-        super().__init__(str(errors))
-        self.status, self.errors, self.headers = status, errors, headers or []
 
 
 @dataclass
@@ -395,8 +390,6 @@ class ShopifyStore:
 
     def _move(self, domain: str, fo_id: int, raw: bytes) -> Reply:
         """``POST fulfillment_orders/{id}/move.json``: shopify/moves.py."""
-        from simulators.marketplace.shopify import moves  # it uses this module's names
-
         return moves.move(self, domain, fo_id, raw)
 
     def _fulfil(self, domain: str, raw: bytes) -> Reply:
@@ -528,14 +521,6 @@ class ShopifyStore:
             [("Content-Type", "application/json; charset=utf-8")],
             orjson.dumps({"fulfillment": made}),
         )
-
-
-def _ok(body: Any, headers: Headers | None = None) -> Reply:
-    return (
-        200,
-        [("Content-Type", "application/json; charset=utf-8"), *(headers or [])],
-        (orjson.dumps(body)),
-    )
 
 
 def _json(status: int, body: Any, headers: Headers | None = None) -> Reply:

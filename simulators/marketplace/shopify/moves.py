@@ -4,14 +4,18 @@ of a partly fulfilled fulfillment order does)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from simulators.marketplace.shopify import inventory
-from simulators.marketplace.shopify.admin import SPLIT_FO, ApiError, Reply, ShopifyStore, _ok
+from simulators.marketplace.shopify.replies import SPLIT_FO, ApiError, Reply
+from simulators.marketplace.shopify.replies import ok as _ok
 
 
-def move(store: ShopifyStore, domain: str, fo_id: int, raw: bytes) -> Reply:
-    """``POST fulfillment_orders/{id}/move.json`` ``{"fulfillment_order":
+def move(store: Any, domain: str, fo_id: int, raw: bytes) -> Reply:
+    """``store``: the shops' ``ShopifyStore`` (admin.py, which calls this).
+    ``POST fulfillment_orders/{id}/move.json`` ``{"fulfillment_order":
     {"new_location_id"}}`` (Admin REST "FulfillmentOrder", move): a fulfillment order
     nothing of which is fulfilled moves whole and keeps its id; one with some units
     fulfilled (``in_progress``) moves only the units left, into a new one."""

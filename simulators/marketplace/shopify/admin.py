@@ -26,6 +26,10 @@ rate limits", "Paginating results with REST"):
   ``in_progress`` with each line item's ``fulfillable_quantity`` what is left, and a quantity
   beyond that is 422 with nothing fulfilled. The truth (``market.confirmations``) has one
   entry per fulfillment order fulfilled: its id and the location it left from;
+- every fulfillment changes the order (a new version: ``updated_at``, ``orders/updated``):
+  ``fulfillment_status`` ``partial`` while some units are sent, ``fulfilled`` when all are,
+  with each line item's ``fulfillable_quantity``; ``POST fulfillments/{id}/cancel.json``
+  gives a fulfillment's units back (shopify/fulfilments.py);
 - ``GET fulfillment_orders/{id}.json``: one fulfillment order (with its ``order_id``);
   a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py);
 - webhook subscriptions, ``webhooks.json`` and ``webhooks/{id}.json``: shopify/subscriptions.py;
@@ -43,9 +47,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from simulators.marketplace.clock import fmt, parse_text
+from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market, Version
-from simulators.marketplace.shopify import inventory
+from simulators.marketplace.shopify import fulfilments, inventory
 from simulators.marketplace.shopify.shape import iso, order_json, refunds_done, status_matches
 from simulators.marketplace.shopify.subscriptions import SubscriptionError
 from simulators.marketplace.shopify.webhooks import Webhooks
@@ -56,6 +60,7 @@ PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$"
 ORDER = re.compile(r"^orders/(?P<id>\d+)(?P<sub>/fulfillment_orders|/fulfillments)?\.json$")
 MOVE = re.compile(r"^fulfillment_orders/(?P<id>\d+)/move\.json$")
 ONE_FO = re.compile(r"^fulfillment_orders/(?P<id>\d+)\.json$")
+CANCEL = re.compile(r"^fulfillments/(?P<id>\d+)/cancel\.json$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume "
@@ -106,6 +111,9 @@ class ShopifyStore:
     #: fulfillment order line item id -> units fulfilled so far (a fulfillment may send
     #: some units of a fulfillment order: ``fulfillment_order_line_items``).
     fo_sent: dict[int, int] = field(default_factory=dict)
+    #: fulfillment id -> (fulfillment order id, its line item id, units) it sent (a cancel
+    #: gives them back).
+    fulfilled_units: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +162,8 @@ class ShopifyStore:
                 reply = self._orders(domain, q, f"{base}/admin/api/{found['version']}/orders.json")
             elif rest == "fulfillments.json" and verb == "POST":
                 reply = self._fulfil(domain, raw)
+            elif (cn := CANCEL.match(rest)) and verb == "POST":
+                reply = _ok({"fulfillment": fulfilments.cancel(self, domain, int(cn["id"]))})
             elif (mv := MOVE.match(rest)) and verb == "POST":
                 reply = self._move(domain, int(mv["id"]), raw)
             elif (o := ORDER.match(rest)) and verb == "GET":
@@ -177,6 +187,8 @@ class ShopifyStore:
             return _json(err.status, {"errors": err.errors}, [limit_header])
         except ApiError as err:
             return _json(err.status, {"errors": err.errors}, [limit_header, *err.headers])
+        except fulfilments.CancelRefused as err:
+            return _json(err.status, {"errors": err.errors}, [limit_header])
         status, headers, body = reply
         return status, [limit_header, *headers], body
 
@@ -356,6 +368,9 @@ class ShopifyStore:
             )
         return out
 
+    def fulfillment_orders_of(self, domain: str, order_id: int) -> list[dict[str, Any]]:
+        return self._fulfillment_orders(domain, self._versions(domain, order_id)[-1].trade)
+
     def _fo(self, domain: str, fo_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """One fulfillment order and all of its order's (404 for one not of the shop)."""
         order_id = self.fo_orders.get(fo_id, fo_id - FO_OFFSET)
@@ -505,13 +520,10 @@ class ShopifyStore:
                     "line_items": {int(li["line_item_id"]): q for li, q in part},
                 }
             )
-        if all(int(fo["id"]) in self.fo_done for fo in all_fos):
-            # Every fulfillment order fulfilled: the order is (as market.ship, without its
-            # one confirmation per order: those are per fulfillment order here).
-            m.change(order_id, "ship", status="WAIT_BUYER_CONFIRM_GOODS", consign_time=fmt(m.now))
-            m.shipments[order_id] = {"out_sid": number, "company_code": company}
+        # The order changes: its lines' units sent, shipped when all fulfillment orders are.
+        fulfilments.record(self, order_id, all_fos, "fulfil", (number, company))
         made = {
-            "id": 7_000_000_000 + sum(len(f) for f in self.fulfillments.values()),
+            "id": (made_id := 7_000_000_000 + sum(len(f) for f in self.fulfillments.values())),
             "order_id": order_id,
             "status": "success",
             "tracking_company": company or None,
@@ -523,6 +535,11 @@ class ShopifyStore:
             ],
         }
         self.fulfillments.setdefault(order_id, []).append(made)
+        self.fulfilled_units[made_id] = [
+            (int(fo["id"]), int(li["id"]), q)
+            for (fo, _), part in zip(named, sends, strict=True)
+            for li, q in part
+        ]
         if self.market.rng.random() < self.market.faults.ship_timeout:
             return 504, [("Content-Type", "text/html")], HTML_504  # stored; the answer is lost
         return (

@@ -26,6 +26,10 @@ rate limits", "Paginating results with REST"):
   ``in_progress`` with each line item's ``fulfillable_quantity`` what is left, and a quantity
   beyond that is 422 with nothing fulfilled. The truth (``market.confirmations``) has one
   entry per fulfillment order fulfilled: its id and the location it left from;
+- every fulfillment changes the order (a new version: ``updated_at``, ``orders/updated``):
+  ``fulfillment_status`` ``partial`` while some units are sent, ``fulfilled`` when all are,
+  with each line item's ``fulfillable_quantity``; ``POST fulfillments/{id}/cancel.json``
+  gives a fulfillment's units back (shopify/fulfilments.py);
 - ``GET fulfillment_orders/{id}.json``: one fulfillment order (with its ``order_id``);
   a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py); a fulfillment
   order some units of which were fulfilled (``in_progress``) is moved in part: the units
@@ -46,9 +50,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from simulators.marketplace.clock import fmt, parse_text
+from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market, Version
-from simulators.marketplace.shopify import inventory, moves
+from simulators.marketplace.shopify import fulfilments, inventory, moves
 from simulators.marketplace.shopify.replies import (
     FO_OFFSET,
     SPLIT_FO,
@@ -67,6 +71,7 @@ PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$"
 ORDER = re.compile(r"^orders/(?P<id>\d+)(?P<sub>/fulfillment_orders|/fulfillments)?\.json$")
 MOVE = re.compile(r"^fulfillment_orders/(?P<id>\d+)/move\.json$")
 ONE_FO = re.compile(r"^fulfillment_orders/(?P<id>\d+)\.json$")
+CANCEL = re.compile(r"^fulfillments/(?P<id>\d+)/cancel\.json$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume "
@@ -108,6 +113,9 @@ class ShopifyStore:
     #: moved into, that one's location, its line item id -> units left then): a move of a
     #: fulfillment order some of whose units were fulfilled (``move.json``).
     fo_split: dict[int, tuple[int, int, dict[int, int]]] = field(default_factory=dict)
+    #: fulfillment id -> (fulfillment order id, its line item id, units) it sent (a cancel
+    #: gives them back).
+    fulfilled_units: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -156,6 +164,8 @@ class ShopifyStore:
                 reply = self._orders(domain, q, f"{base}/admin/api/{found['version']}/orders.json")
             elif rest == "fulfillments.json" and verb == "POST":
                 reply = self._fulfil(domain, raw)
+            elif (cn := CANCEL.match(rest)) and verb == "POST":
+                reply = _ok({"fulfillment": fulfilments.cancel(self, domain, int(cn["id"]))})
             elif (mv := MOVE.match(rest)) and verb == "POST":
                 reply = self._move(domain, int(mv["id"]), raw)
             elif (o := ORDER.match(rest)) and verb == "GET":
@@ -179,6 +189,8 @@ class ShopifyStore:
             return _json(err.status, {"errors": err.errors}, [limit_header])
         except ApiError as err:
             return _json(err.status, {"errors": err.errors}, [limit_header, *err.headers])
+        except fulfilments.CancelRefused as err:
+            return _json(err.status, {"errors": err.errors}, [limit_header])
         status, headers, body = reply
         return status, [limit_header, *headers], body
 
@@ -377,6 +389,9 @@ class ShopifyStore:
             ],
         }
 
+    def fulfillment_orders_of(self, domain: str, order_id: int) -> list[dict[str, Any]]:
+        return self._fulfillment_orders(domain, self._versions(domain, order_id)[-1].trade)
+
     def _fo(self, domain: str, fo_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """One fulfillment order and all of its order's (404 for one not of the shop)."""
         order_id = self.fo_orders.get(fo_id, fo_id - FO_OFFSET)
@@ -496,13 +511,10 @@ class ShopifyStore:
                     "line_items": {int(li["line_item_id"]): q for li, q in part},
                 }
             )
-        if all(int(fo["id"]) in self.fo_done for fo in all_fos):
-            # Every fulfillment order fulfilled: the order is (as market.ship, without its
-            # one confirmation per order: those are per fulfillment order here).
-            m.change(order_id, "ship", status="WAIT_BUYER_CONFIRM_GOODS", consign_time=fmt(m.now))
-            m.shipments[order_id] = {"out_sid": number, "company_code": company}
+        # The order changes: its lines' units sent, shipped when all fulfillment orders are.
+        fulfilments.record(self, order_id, all_fos, "fulfil", (number, company))
         made = {
-            "id": 7_000_000_000 + sum(len(f) for f in self.fulfillments.values()),
+            "id": (made_id := 7_000_000_000 + sum(len(f) for f in self.fulfillments.values())),
             "order_id": order_id,
             "status": "success",
             "tracking_company": company or None,
@@ -514,6 +526,11 @@ class ShopifyStore:
             ],
         }
         self.fulfillments.setdefault(order_id, []).append(made)
+        self.fulfilled_units[made_id] = [
+            (int(fo["id"]), int(li["id"]), q)
+            for (fo, _), part in zip(named, sends, strict=True)
+            for li, q in part
+        ]
         if self.market.rng.random() < self.market.faults.ship_timeout:
             return 504, [("Content-Type", "text/html")], HTML_504  # stored; the answer is lost
         return (

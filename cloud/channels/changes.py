@@ -56,6 +56,12 @@ OPEN_REFUND = frozenset(
 REFUND_HOLD = "refund on the channel"
 #: How our holds for a moved fulfillment order begin (a later move followed lifts these).
 MOVED_HOLD = "Shopify moved fulfillment order"
+#: The hold of a fulfillment order moved to a location mapped to no warehouse (follow.py
+#: finds these when the location is mapped).
+UNMAPPED_MOVE = N_(
+    "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s, "
+    "which is not mapped to a warehouse"
+)
 ADDRESS = (
     "receiver_name",
     "receiver_state",
@@ -248,6 +254,7 @@ def relocate(
     now: datetime,
     *,
     single: bool = False,
+    key: str | None = None,
 ) -> None:
     """Shopify moved fulfillment order ``fo_id`` from ``old_at`` to ``new_at`` (mapped to our
     ``warehouse``, or to none). Its Guanjia order (the one whose lines are the fulfillment
@@ -257,7 +264,10 @@ def relocate(
     holds is where Shopify took the units from and the push per location stays right
     (sold_at.py). It is held, with the reason, when it cannot follow: the location maps to no
     warehouse of ours, the warehouse cannot reserve it (it stays reserved where it was), or
-    it is released to a node already (its units may be picked: a person decides)."""
+    it is released to a node already (its units may be picked: a person decides); such a
+    hold takes the place of one for an earlier move (where the fulfillment order was is
+    no longer the question). ``key``: the change's key when it is not a move seen on the
+    trade (follow.py: the location mapped since)."""
     mine = [(o, half) for o, half in each if _lines_of(session, o) == lines]
     follow = True
     if not mine and (single or len(each) == 1):
@@ -266,7 +276,6 @@ def relocate(
         # Which of a person's split halves of a trade Shopify split by location hold this
         # fulfillment order is not clear: each is held for a person to decide.
         mine, follow = each, False
-    key = f"location:{fo_id}:{new_at}"
     moved = {"fo": fo_id, "old": old_at, "new": new_at}
     wh = (
         session.execute(
@@ -278,13 +287,7 @@ def relocate(
         else None
     )
     if wh is None:
-        said = sentence(
-            N_(
-                "Shopify moved fulfillment order %(fo)s from location %(old)s to %(new)s, "
-                "which is not mapped to a warehouse"
-            ),
-            **moved,
-        )
+        said = sentence(UNMAPPED_MOVE, **moved)
     else:
         said = sentence(
             N_(
@@ -296,12 +299,12 @@ def relocate(
             **moved,
         )
     for o, half in mine:
-        k = key + half
+        k = key + half if key is not None else _move_key(session, shop, o, fo_id, new_at, half)
         if o.status in ("shipped", "cancelled"):
             _once(session, shop, ext, o, "location", k, "none", said, now)
         elif wh is None or not follow:
             if _once(session, shop, ext, o, "location", k, "held", said, now):
-                hold(session, o, said, now)
+                _hold_moved(session, o, said, now)
         elif o.status not in workflow.MOVABLE:
             at_edge = sentence(
                 N_(
@@ -315,7 +318,7 @@ def relocate(
                 **moved,
             )
             if _once(session, shop, ext, o, "location", k, "held", at_edge, now):
-                hold(session, o, at_edge, now)
+                _hold_moved(session, o, at_edge, now)
         else:
             followed = sentence(
                 N_(
@@ -347,7 +350,53 @@ def relocate(
                     **moved,
                 )
                 _outcome(session, shop, k, "held", stays)
-                hold(session, o, stays, now)
+                _hold_moved(session, o, stays, now)
+
+
+def _hold_moved(session: Session, o: SalesOrder, why: Said, now: datetime) -> None:
+    """Hold ``o`` for a move of its fulfillment order; a hold of ours for an earlier move
+    (another reason joined to it stays) gives way to this one."""
+    if o.on_hold and (o.hold_reason or "").startswith(MOVED_HOLD):
+        if (o.hold_reason or "").startswith(english(why) or "-"):
+            return  # held for this very move already
+        unhold_ours(session, o, now, sentence(N_("a newer hold for its fulfillment order")))
+    hold(session, o, why, now)
+
+
+def _move_key(
+    session: Session, shop: ChannelShop, o: SalesOrder, fo_id: str, new_at: str, half: str
+) -> str:
+    """The change key of this move of fulfillment order ``fo_id`` to ``new_at`` for order
+    ``o``: ``location:<fo>:<new location>`` the first time the fulfillment order comes to
+    that location, ``…#<n>`` the n-th time. With the location alone, a fulfillment order
+    moved A → B → A → B found the first move's key at the second move to B and nothing was
+    done. The same move read again (a webhook's hint and a poll at once, each with the
+    version before it: the second waits on the order's lock, then sees the first's row)
+    comes *to* the location the last recorded move of it came to, which a real move never
+    does (it moves from where it is): that one gets the last key again, so it acts once."""
+    prefix = f"location:{fo_id}:"
+    seen = [
+        k
+        for k in session.execute(
+            select(ChannelChange.change_key)
+            .where(
+                ChannelChange.shop_id == shop.id,
+                ChannelChange.kind == "location",
+                ChannelChange.order_id == o.id,
+            )
+            .order_by(ChannelChange.id)
+        ).scalars()
+        if k.startswith(prefix)
+    ]
+
+    def to(key: str) -> str:
+        rest = key[len(prefix) :]
+        return rest[: len(rest) - len(rest.lstrip("0123456789"))]
+
+    if seen and to(seen[-1]) == new_at:
+        return seen[-1]
+    n = sum(1 for k in seen if to(k) == new_at)
+    return f"{prefix}{new_at}#{n + 1}{half}" if n else f"{prefix}{new_at}{half}"
 
 
 def _outcome(session: Session, shop: ChannelShop, key: str, outcome: str, detail: Said) -> None:

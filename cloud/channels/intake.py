@@ -92,7 +92,11 @@ def recipient_of(p: dict[str, Any]) -> Recipient:
 def to_order(
     trade: ChannelTrade, known_skus: set[str], mapped: dict[str, str] | None = None
 ) -> OrderIn:
-    """The Guanjia order a paid Taobao trade becomes; :class:`Unusable` says why not."""
+    """The Guanjia order a paid Taobao trade becomes; :class:`Unusable` says why not.
+
+    A line's ``to_send`` (a Shopify order partly fulfilled before we first read it:
+    shopify/orders.py) is the units still to send, imported instead of its ``num``; a line
+    with none left is left out (its units were sent by someone else)."""
     p = trade.payload
     raw = p.get("orders", {})
     lines_raw = raw.get("order", []) if isinstance(raw, dict) else []
@@ -107,7 +111,9 @@ def to_order(
         sku = (mapped or {}).get(outer, outer)
         if sku not in known_skus:
             raise Unusable(f"{UNMAPPED} {outer or '(no outer_sku_id)'} is not in the catalogue")
-        num = ln.get("num")
+        num = ln.get("to_send", ln.get("num"))
+        if num == 0 and "to_send" in ln:
+            continue
         if isinstance(num, str) and num.isdigit():
             num = int(num)
         if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 100_000:
@@ -123,6 +129,8 @@ def to_order(
             )
         except ValidationError as err:
             raise Unusable(f"line {clean(ln.get('oid'), 64)}: {beyond(err)}") from None
+    if not lines:
+        raise Unusable("every line of the trade is sent already")
     recipient = recipient_of(p)
     nick = clean(p.get("buyer_nick"), 120) or "(no nick)"
     try:

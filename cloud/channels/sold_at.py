@@ -168,13 +168,44 @@ def moved(
     before: dict[str, Any], after: dict[str, Any]
 ) -> list[tuple[str, str, str, dict[str, int]]]:
     """The active fulfillment orders whose location changed between two stored versions of
-    a trade: (id, old location, new location, its lines)."""
-    was = {str(fo.get("id")): str(fo.get("location_id")) for fo in fulfillment_orders(before)}
+    a trade: (id, old location, new location, its lines).
+
+    A fulfillment order some units of which were fulfilled is moved in part: its units left
+    go into a new fulfillment order at the new location, and it stays where it was with
+    what was fulfilled, closed (Admin GraphQL "fulfillmentOrderMove": fulfilled line items
+    "will always remain assigned to the original location"; "FulfillmentOrderMovePayload").
+    So a fulfillment order new in ``after`` whose lines were all in one that was active in
+    ``before`` and is not now, at another location, is that one's units moved: (the new
+    one's id, the old one's location, the new location, the new one's lines)."""
+    before_fos = fulfillment_orders(before)
+    was = {str(fo.get("id")): str(fo.get("location_id")) for fo in before_fos}
+    active = fulfillment_orders(after)
+    still = {str(fo.get("id")) for fo in active}
+    gone = [fo for fo in before_fos if str(fo.get("id")) not in still]
     out = []
-    for fo in fulfillment_orders(after):
+    for fo in active:
         fo_id, now_at = str(fo.get("id")), str(fo.get("location_id"))
-        if fo_id in was and was[fo_id] != now_at:
-            lines = fo.get("lines") if isinstance(fo.get("lines"), dict) else {}
-            assert isinstance(lines, dict)
-            out.append((fo_id, was[fo_id], now_at, {str(k): int(v) for k, v in lines.items()}))
+        lines = _lines(fo)
+        if fo_id in was:
+            if was[fo_id] != now_at:
+                out.append((fo_id, was[fo_id], now_at, lines))
+            continue
+        source = next(
+            (
+                old
+                for old in gone
+                if lines
+                and str(old.get("location_id")) != now_at
+                and all(_lines(old).get(k, 0) >= q for k, q in lines.items())
+            ),
+            None,
+        )
+        if source is not None:
+            out.append((fo_id, str(source.get("location_id")), now_at, lines))
     return out
+
+
+def _lines(fo: dict[str, Any]) -> dict[str, int]:
+    lines = fo.get("lines") if isinstance(fo.get("lines"), dict) else {}
+    assert isinstance(lines, dict)
+    return {str(k): int(v) for k, v in lines.items()}

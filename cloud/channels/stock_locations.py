@@ -12,7 +12,8 @@ ships from. So:
   against ``locations.json`` read from the shop when saving (an unknown id is a 422 with a
   sentence naming the shop's ids); one location per warehouse and one warehouse per
   location. Saving one imports the orders held because Shopify sold them from it
-  (sold_at.py).
+  (sold_at.py), and moves those held because Shopify moved their fulfillment order there
+  (follow.py).
 - **The push per location**: a shop with a mapping is pushed per mapped location, each from
   that warehouse's figure (the F10 view's ``channel_stock`` of the warehouse; the shop's
   safety stock and share applied to it, as to the total before) and that warehouse's units
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.channels import remap, shops, sold_at, stock_figures
+from cloud.channels import follow, remap, shops, sold_at, stock_figures
 from cloud.channels.ports import ChannelListing, Retryable
 from cloud.db.channel_stock import (
     ChannelShopLocation,
@@ -248,6 +249,9 @@ def set_location(
     # Orders Shopify sold from this location, held for want of a warehouse: imported now
     # (sold_at.py).
     remap.retry_held(session, shop, now, sold_at.UNMAPPED_LOCATION)
+    # Orders held because Shopify moved their fulfillment order to this location: they
+    # follow it now, in this transaction (follow.py).
+    follow.held_for(session, shop, body.location_id, warehouse, now)
     return row
 
 

@@ -74,6 +74,11 @@ _KNOWN: Final[tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Said]], ...
         lambda m: sentence(N_("%(what)s is missing"), what=_what(m["what"])),
     ),
     (re.compile(r"the trade has no lines"), lambda m: sentence(N_("the trade has no lines"))),
+    (
+        # A Shopify order partly fulfilled elsewhere, nothing of it left to send.
+        re.compile(r"every line of the trade is sent already"),
+        lambda m: sentence(N_("every line of the trade is sent already")),
+    ),
     (re.compile(r"a line is not an object"), lambda m: sentence(N_("a line is not an object"))),
     (
         re.compile(r"SKU (?P<sku>.+) is not in the catalogue", re.S),

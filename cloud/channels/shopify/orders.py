@@ -13,6 +13,17 @@ Rules (shopify.dev, Admin REST "Order" and "Paginating results with REST"):
 A Shopify order becomes the hub's intake payload: the field names the intake reads
 (intake.to_order — Taobao's: ``receiver_state``, ``orders.order[].outer_sku_id`` …), with
 Shopify's own status fields kept under ``shopify``.
+
+Fulfilment (Admin REST "Order": ``fulfillment_status`` null, ``partial`` or ``fulfilled``;
+per line item ``fulfillable_quantity``, the units still to send): a ``partial`` order is
+still to ship, but only what is left of it. One we import first when it is partial already
+(a parcel sent from the Shopify admin or another app before our download) becomes an order
+of the units still to send: each line keeps its ``num`` (the ``quantity``) and gets
+``to_send``, its ``fulfillable_quantity``, which intake.to_order imports instead (a line
+with none left is not ours to send), so the units sent are neither sent again nor lost. One
+we imported before is not imported again, whatever its status (intake.py); our own parcels
+made it partial, and the stored lines stay as ordered for the split parcels
+(split_shipments.py).
 """
 
 from __future__ import annotations
@@ -111,7 +122,8 @@ class ShopifyOrders:
         """The order's fulfillment orders as the hub keeps them (Admin REST
         "FulfillmentOrder": ``assigned_location_id``, ``status``, ``line_items[]`` with
         ``line_item_id`` and ``quantity``): ``{"id", "location_id", "status", "lines":
-        {line item id: quantity}}``, by id."""
+        {line item id: quantity}}``, by id. Of one ``in_progress`` (some units sent) the
+        units still to send, its line items' ``fulfillable_quantity``."""
         data, _ = self.client.get(f"orders/{oid}/fulfillment_orders.json")
         rows = data.get("fulfillment_orders") if isinstance(data, dict) else None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -126,6 +138,9 @@ class ShopifyOrders:
             for li in items:
                 lid = digits(li.get("line_item_id")) if isinstance(li, dict) else None
                 qty = li.get("quantity") if isinstance(li, dict) else None
+                left = li.get("fulfillable_quantity") if isinstance(li, dict) else None
+                if fo.get("status") == "in_progress" and _count(left):
+                    qty = left
                 if lid is None or not isinstance(qty, int) or isinstance(qty, bool) or qty < 0:
                     raise Refused(f"order {oid}: fulfillment order {fo_id} has a bad line item")
                 lines[lid] = lines.get(lid, 0) + qty
@@ -153,6 +168,8 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
     financial = str(order.get("financial_status") or "")
     fulfillment = order.get("fulfillment_status")
     cancelled = order.get("cancelled_at") is not None
+    # Partly fulfilled is still to ship (the rest); fulfilled is not ours to ship.
+    partial = fulfillment == "partial"
     status = "cancelled" if cancelled else f"{financial}/{fulfillment or 'unfulfilled'}"
     address = order.get("shipping_address") or {}
     if not isinstance(address, dict):
@@ -173,7 +190,7 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
         modified=parse_shopify_time(order.get("updated_at")),
         status=status,
         trade_type="shopify",
-        paid=not cancelled and financial == "paid" and fulfillment is None,
+        paid=not cancelled and financial == "paid" and fulfillment in (None, "partial"),
         closed=cancelled,
         channel="shopify",
         payload={
@@ -204,6 +221,7 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
                         "num": ln.get("quantity"),
                         "price": ln.get("price"),
                         "title": ln.get("title"),
+                        **({"to_send": _left(ln)} if partial else {}),
                     }
                     for ln in (lines if isinstance(lines, list) else [])
                     if isinstance(ln, dict)
@@ -221,6 +239,20 @@ def to_trade(order: dict[str, Any]) -> ChannelTrade:
             },
         },
     )
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _left(line: dict[str, Any]) -> Any:
+    """A line item's units still to send (``fulfillable_quantity``, never more than its
+    ``quantity``); its ``quantity`` when that is missing or not a count (intake refuses a
+    quantity that is not one)."""
+    left, quantity = line.get("fulfillable_quantity"), line.get("quantity")
+    if not (isinstance(left, int) and _count(left)):
+        return quantity
+    return min(left, quantity) if isinstance(quantity, int) and _count(quantity) else left
 
 
 def _shop_money(price_set: Any) -> Any:

@@ -26,8 +26,15 @@ rate limits", "Paginating results with REST"):
   ``in_progress`` with each line item's ``fulfillable_quantity`` what is left, and a quantity
   beyond that is 422 with nothing fulfilled. The truth (``market.confirmations``) has one
   entry per fulfillment order fulfilled: its id and the location it left from;
+- every fulfillment changes the order (a new version: ``updated_at``, ``orders/updated``):
+  ``fulfillment_status`` ``partial`` while some units are sent, ``fulfilled`` when all are,
+  with each line item's ``fulfillable_quantity``; ``POST fulfillments/{id}/cancel.json``
+  gives a fulfillment's units back (shopify/fulfilments.py);
 - ``GET fulfillment_orders/{id}.json``: one fulfillment order (with its ``order_id``);
-  a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py);
+  a move sends the ``fulfillment_orders/moved`` webhook (shopify/webhooks.py); a fulfillment
+  order some units of which were fulfilled (``in_progress``) is moved in part: the units
+  left go into a new fulfillment order at the new location, the original keeps what was
+  fulfilled, closed, where it was (Admin GraphQL "fulfillmentOrderMove");
 - webhook subscriptions, ``webhooks.json`` and ``webhooks/{id}.json``: shopify/subscriptions.py;
 - products, locations and inventory levels (``inventory_levels/set.json``, ``adjust.json``):
   shopify/inventory.py.
@@ -43,9 +50,17 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
-from simulators.marketplace.clock import fmt, parse_text
+from simulators.marketplace.clock import parse_text
 from simulators.marketplace.market import Market, Version
-from simulators.marketplace.shopify import inventory
+from simulators.marketplace.shopify import fulfilments, inventory, moves
+from simulators.marketplace.shopify.replies import (
+    FO_OFFSET,
+    SPLIT_FO,
+    ApiError,
+    Headers,
+    Reply,
+)
+from simulators.marketplace.shopify.replies import ok as _ok
 from simulators.marketplace.shopify.shape import iso, order_json, refunds_done, status_matches
 from simulators.marketplace.shopify.subscriptions import SubscriptionError
 from simulators.marketplace.shopify.webhooks import Webhooks
@@ -56,6 +71,7 @@ PATH = re.compile(r"^/admin/api/(?P<version>\d{4}-\d{2}|unstable)/(?P<rest>.+)$"
 ORDER = re.compile(r"^orders/(?P<id>\d+)(?P<sub>/fulfillment_orders|/fulfillments)?\.json$")
 MOVE = re.compile(r"^fulfillment_orders/(?P<id>\d+)/move\.json$")
 ONE_FO = re.compile(r"^fulfillment_orders/(?P<id>\d+)\.json$")
+CANCEL = re.compile(r"^fulfillments/(?P<id>\d+)/cancel\.json$")
 BAD_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 THROTTLED = (
     "Exceeded 2 calls per second for api client. Reduce request rates to resume "
@@ -63,19 +79,6 @@ THROTTLED = (
 )
 HTML_502 = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 HTML_504 = b"<html><body><h1>504 Gateway Time-out</h1></body></html>"
-#: Fulfillment order ids: the order's id plus this for its first; the others of a split
-#: order (one per location its units were taken from) count from SPLIT_FO.
-FO_OFFSET = 17
-SPLIT_FO = 9_000_000_000
-
-Headers = list[tuple[str, str]]
-Reply = tuple[int, Headers, bytes]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, errors: Any, headers: Headers | None = None) -> None:
-        super().__init__(str(errors))
-        self.status, self.errors, self.headers = status, errors, headers or []
 
 
 @dataclass
@@ -106,6 +109,13 @@ class ShopifyStore:
     #: fulfillment order line item id -> units fulfilled so far (a fulfillment may send
     #: some units of a fulfillment order: ``fulfillment_order_line_items``).
     fo_sent: dict[int, int] = field(default_factory=dict)
+    #: fulfillment order id -> (the id of the fulfillment order its unfulfilled units were
+    #: moved into, that one's location, its line item id -> units left then): a move of a
+    #: fulfillment order some of whose units were fulfilled (``move.json``).
+    fo_split: dict[int, tuple[int, int, dict[int, int]]] = field(default_factory=dict)
+    #: fulfillment id -> (fulfillment order id, its line item id, units) it sent (a cancel
+    #: gives them back).
+    fulfilled_units: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
     webhooks: Webhooks = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +164,8 @@ class ShopifyStore:
                 reply = self._orders(domain, q, f"{base}/admin/api/{found['version']}/orders.json")
             elif rest == "fulfillments.json" and verb == "POST":
                 reply = self._fulfil(domain, raw)
+            elif (cn := CANCEL.match(rest)) and verb == "POST":
+                reply = _ok({"fulfillment": fulfilments.cancel(self, domain, int(cn["id"]))})
             elif (mv := MOVE.match(rest)) and verb == "POST":
                 reply = self._move(domain, int(mv["id"]), raw)
             elif (o := ORDER.match(rest)) and verb == "GET":
@@ -177,6 +189,8 @@ class ShopifyStore:
             return _json(err.status, {"errors": err.errors}, [limit_header])
         except ApiError as err:
             return _json(err.status, {"errors": err.errors}, [limit_header, *err.headers])
+        except fulfilments.CancelRefused as err:
+            return _json(err.status, {"errors": err.errors}, [limit_header])
         status, headers, body = reply
         return status, [limit_header, *headers], body
 
@@ -325,36 +339,58 @@ class ShopifyStore:
             else:
                 fo_id = self.fo_ids.setdefault((tid, k), SPLIT_FO + len(self.fo_ids) + 1)
             self.fo_orders[fo_id] = tid
-            st = "closed" if fo_id in self.fo_done else status
             rows = [
                 (ln["oid"] + FO_OFFSET if k == 0 else fo_id * 1000 + i, ln, qty)
                 for i, (ln, qty) in enumerate(items)
             ]
-            if st == "open" and any(self.fo_sent.get(li_id) for li_id, _, _ in rows):
-                st = "in_progress"  # some units fulfilled, the rest still to send
-            out.append(
-                {
-                    "id": fo_id,
-                    "order_id": tid,
-                    "status": st,
-                    "assigned_location_id": self.moved.get(fo_id, location),
-                    "line_items": [
-                        {
-                            "id": li_id,
-                            "fulfillment_order_id": fo_id,
-                            "line_item_id": ln["oid"],
-                            "quantity": qty,
-                            "fulfillable_quantity": (
-                                qty - self.fo_sent.get(li_id, 0)
-                                if st in ("open", "in_progress")
-                                else 0
-                            ),
-                        }
-                        for li_id, ln, qty in rows
-                    ],
-                }
-            )
+            split = self.fo_split.get(fo_id)
+            if split is not None:
+                # Its unfulfilled units were moved into a fulfillment order of their own: it
+                # keeps what was fulfilled of it, at its location, closed (below).
+                rows = [(li_id, ln, qty - split[2].get(li_id, 0)) for li_id, ln, qty in rows]
+            out.append(self._one_fo(fo_id, tid, status, self.moved.get(fo_id, location), rows))
+            if split is not None:
+                new_id, new_at, left = split
+                self.fo_orders[new_id] = tid
+                moved_rows = [
+                    (new_id * 1000 + i, ln, left[li_id])
+                    for i, (li_id, ln, _) in enumerate(rows)
+                    if left.get(li_id, 0) > 0
+                ]
+                out.append(
+                    self._one_fo(new_id, tid, status, self.moved.get(new_id, new_at), moved_rows)
+                )
         return out
+
+    def _one_fo(
+        self, fo_id: int, tid: int, status: str, location: int, rows: list[tuple[int, Any, int]]
+    ) -> dict[str, Any]:
+        """One fulfillment order as ``fulfillment_orders.json`` shows it; ``rows``: (line item
+        id, the order's line, quantity)."""
+        st = "closed" if fo_id in self.fo_done else status
+        if st == "open" and any(self.fo_sent.get(li_id) for li_id, _, _ in rows):
+            st = "in_progress"  # some units fulfilled, the rest still to send
+        return {
+            "id": fo_id,
+            "order_id": tid,
+            "status": st,
+            "assigned_location_id": location,
+            "line_items": [
+                {
+                    "id": li_id,
+                    "fulfillment_order_id": fo_id,
+                    "line_item_id": ln["oid"],
+                    "quantity": qty,
+                    "fulfillable_quantity": (
+                        qty - self.fo_sent.get(li_id, 0) if st in ("open", "in_progress") else 0
+                    ),
+                }
+                for li_id, ln, qty in rows
+            ],
+        }
+
+    def fulfillment_orders_of(self, domain: str, order_id: int) -> list[dict[str, Any]]:
+        return self._fulfillment_orders(domain, self._versions(domain, order_id)[-1].trade)
 
     def _fo(self, domain: str, fo_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """One fulfillment order and all of its order's (404 for one not of the shop)."""
@@ -368,38 +404,8 @@ class ShopifyStore:
         return found, fos
 
     def _move(self, domain: str, fo_id: int, raw: bytes) -> Reply:
-        """``POST fulfillment_orders/{id}/move.json`` ``{"fulfillment_order":
-        {"new_location_id"}}`` (Admin REST "FulfillmentOrder", move): the whole fulfillment
-        order moves (nothing of it fulfilled yet), so it keeps its id."""
-        try:
-            new = orjson.loads(raw)["fulfillment_order"]["new_location_id"]
-            if isinstance(new, bool) or not str(new).isdigit():
-                raise TypeError(new)
-        except (ValueError, KeyError, TypeError):
-            why = "Required parameter missing or invalid: new_location_id"
-            raise ApiError(400, {"fulfillment_order": [why]}) from None
-        fo, _ = self._fo(domain, fo_id)
-        active = {int(r["id"]) for r in inventory.locations(self.market, domain) if r["active"]}
-        if int(new) not in active:
-            raise ApiError(422, ["Cannot move to a location that does not exist or is inactive."])
-        if fo["status"] != "open":
-            raise ApiError(
-                422, [f"Fulfillment order {fo_id} has an unmovable status= {fo['status']}."]
-            )
-        original = dict(fo)
-        self.moved[fo_id] = int(new)
-        moved, _ = self._fo(domain, fo_id)
-        if int(new) != int(original["assigned_location_id"]):
-            self.webhooks.moved(
-                domain, int(fo["order_id"]), moved, int(original["assigned_location_id"]), int(new)
-            )
-        return _ok(
-            {
-                "original_fulfillment_order": original,
-                "moved_fulfillment_order": moved,
-                "remaining_fulfillment_order": None,
-            }
-        )
+        """``POST fulfillment_orders/{id}/move.json``: shopify/moves.py."""
+        return moves.move(self, domain, fo_id, raw)
 
     def _fulfil(self, domain: str, raw: bytes) -> Reply:
         """``POST fulfillments.json`` (Admin REST "Fulfillment", create): each entry of
@@ -505,13 +511,10 @@ class ShopifyStore:
                     "line_items": {int(li["line_item_id"]): q for li, q in part},
                 }
             )
-        if all(int(fo["id"]) in self.fo_done for fo in all_fos):
-            # Every fulfillment order fulfilled: the order is (as market.ship, without its
-            # one confirmation per order: those are per fulfillment order here).
-            m.change(order_id, "ship", status="WAIT_BUYER_CONFIRM_GOODS", consign_time=fmt(m.now))
-            m.shipments[order_id] = {"out_sid": number, "company_code": company}
+        # The order changes: its lines' units sent, shipped when all fulfillment orders are.
+        fulfilments.record(self, order_id, all_fos, "fulfil", (number, company))
         made = {
-            "id": 7_000_000_000 + sum(len(f) for f in self.fulfillments.values()),
+            "id": (made_id := 7_000_000_000 + sum(len(f) for f in self.fulfillments.values())),
             "order_id": order_id,
             "status": "success",
             "tracking_company": company or None,
@@ -523,6 +526,11 @@ class ShopifyStore:
             ],
         }
         self.fulfillments.setdefault(order_id, []).append(made)
+        self.fulfilled_units[made_id] = [
+            (int(fo["id"]), int(li["id"]), q)
+            for (fo, _), part in zip(named, sends, strict=True)
+            for li, q in part
+        ]
         if self.market.rng.random() < self.market.faults.ship_timeout:
             return 504, [("Content-Type", "text/html")], HTML_504  # stored; the answer is lost
         return (
@@ -530,14 +538,6 @@ class ShopifyStore:
             [("Content-Type", "application/json; charset=utf-8")],
             orjson.dumps({"fulfillment": made}),
         )
-
-
-def _ok(body: Any, headers: Headers | None = None) -> Reply:
-    return (
-        200,
-        [("Content-Type", "application/json; charset=utf-8"), *(headers or [])],
-        (orjson.dumps(body)),
-    )
 
 
 def _json(status: int, body: Any, headers: Headers | None = None) -> Reply:

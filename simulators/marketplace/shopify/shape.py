@@ -1,10 +1,18 @@
 """A trade of the marketplace world (market.py) as Shopify's Admin REST API shows an order.
 
 The world keeps Taobao's statuses; Shopify says the same with other fields (Admin REST
-"Order" resource): ``financial_status`` (pending, paid, voided), ``fulfillment_status``
-(null, fulfilled), ``cancelled_at`` and ``closed_at`` (a fulfilled order is archived, as
-shops' default "automatically archive" setting does). ``status=open`` — the default of
-``orders.json`` — therefore hides shipped and cancelled orders.
+"Order" resource): ``financial_status`` (pending, paid, voided), ``fulfillment_status``,
+``cancelled_at`` and ``closed_at`` (a fulfilled order is archived, as shops' default
+"automatically archive" setting does). ``status=open`` — the default of ``orders.json`` —
+therefore hides shipped and cancelled orders.
+
+Fulfilment (Admin REST "Order": the order's ``fulfillment_status`` is null, ``partial`` or
+``fulfilled`` (``restocked`` is not simulated); each line item's ``fulfillment_status`` the
+same for its own units and ``fulfillable_quantity`` the units still to send): a line's
+units sent so far are the world's ``shopify_fulfilled`` on the line, written by a
+fulfillment and taken back by its cancel (shopify/admin.py, fulfilments.py); a shipped
+trade has sent every unit. GraphQL (``displayFulfillmentStatus`` UNFULFILLED /
+PARTIALLY_FULFILLED / FULFILLED) is not served by this simulator.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ STATES: dict[str, tuple[str, str | None, bool, bool]] = {
     "WAIT_BUYER_PAY": ("pending", None, False, False),
     "WAIT_SELLER_SEND_GOODS": ("paid", None, False, False),
     "WAIT_BUYER_CONFIRM_GOODS": ("paid", "fulfilled", False, True),
+    # Taobao's 拆单发货 of a trade (market._ship_part): some lines shipped.
+    "SELLER_CONSIGNED_PART": ("paid", "partial", False, False),
     "TRADE_CLOSED_BY_TAOBAO": ("voided", None, True, True),
 }
 
@@ -29,6 +39,27 @@ def iso(epoch: float) -> str:
 
 def plain(amount: Any) -> str:
     return f"{Decimal(str(amount).replace(',', '')):.2f}"
+
+
+def sent_units(trade: dict[str, Any], line: dict[str, Any]) -> int:
+    """The units of ``line`` fulfilled: all of a shipped trade's (or a shipped line's), else
+    what Shopify fulfillments sent of it (``shopify_fulfilled``, at most the line's units)."""
+    num = int(line["num"])
+    if trade["status"] == "WAIT_BUYER_CONFIRM_GOODS" or line.get("status") in (
+        "WAIT_BUYER_CONFIRM_GOODS",
+        "TRADE_FINISHED",
+    ):
+        return num
+    return max(0, min(num, int(line.get("shopify_fulfilled") or 0)))
+
+
+def fulfillment_status(sent: int, num: int) -> str | None:
+    """Admin REST "Order" ``fulfillment_status`` of a line item (or, over all of them, of the
+    order): null when nothing is sent, ``partial`` when some but not all units are, and
+    ``fulfilled`` when all are."""
+    if sent <= 0:
+        return None
+    return "fulfilled" if sent >= num else "partial"
 
 
 def refunds_done(market: Any) -> dict[int, dict[str, Any]]:
@@ -94,9 +125,8 @@ def order_json(
 ) -> dict[str, Any]:
     """The order as ``orders/{id}.json`` answers it (the fields this simulator keeps);
     ``done``: :func:`refunds_done`, for its ``refunds``."""
-    financial, fulfillment, cancelled, closed = STATES.get(
-        trade["status"], ("pending", None, False, False)
-    )
+    financial, _, cancelled, closed = STATES.get(trade["status"], ("pending", None, False, False))
+    sent = [(ln, sent_units(trade, ln)) for ln in trade["orders"]["order"]]
     lines = [
         {
             "id": ln["oid"],
@@ -106,11 +136,16 @@ def order_json(
             "title": ln["title"],
             "quantity": ln["num"],
             "price": plain(ln["price"]),
-            "fulfillable_quantity": 0 if fulfillment or cancelled else ln["num"],
-            "fulfillment_status": fulfillment,
+            # What is left to send: nothing of a cancelled order.
+            "fulfillable_quantity": 0 if cancelled else int(ln["num"]) - units,
+            "fulfillment_status": fulfillment_status(units, int(ln["num"])),
         }
-        for ln in trade["orders"]["order"]
+        for ln, units in sent
     ]
+    # The order's: partial once some units of any line are sent, fulfilled when all are.
+    fulfillment = fulfillment_status(
+        sum(units for _, units in sent), sum(int(ln["num"]) for ln, _ in sent)
+    )
     address = {
         "name": trade["receiver_name"],
         "address1": " ".join(x for x in (trade["receiver_town"], trade["receiver_address"]) if x),

@@ -160,7 +160,7 @@ def bench_pda(units: int, seed: int, chromium: Path) -> Churn:
     import uvicorn
     from playwright.sync_api import sync_playwright
 
-    from edge.api import create_pick_app
+    from edge.api.app import create_pick_app
     from edge.api.operators import Operator
     from edge.pda import render
     from edge.pins import hash_pin

@@ -29,8 +29,10 @@ together, or neither does):
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeAlias
+from types import ModuleType
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -49,11 +51,44 @@ def schema_db(conn: sqlite3.Connection) -> sqlite_utils.Database:
     By default sqlite-utils turns ``recursive_triggers`` on and lets installed plugins
     prepare the connection; the store's connection serves the stations afterwards.
     """
-    # Imported here, not at the top: sqlite-utils imports numpy and pandas when present
-    # (~0.3 s), and a store with no migration pending, opened at every start, needs none.
-    import sqlite_utils
+    db: sqlite_utils.Database = _sqlite_utils().Database(
+        conn, recursive_triggers=False, execute_plugins=False
+    )
+    return db
 
-    return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
+
+#: Optional integrations sqlite-utils imports at its own import when they are installed
+#: (sqlite_utils/db.py: ``importlib.import_module("pandas")`` and ``"numpy"`` in a
+#: try/except ImportError), only to map their value types to column types when inserting
+#: DataFrames and arrays, which the store never does.
+_NOT_FOR_SQLITE_UTILS: Final = ("pandas", "numpy")
+
+
+def _sqlite_utils() -> ModuleType:
+    """sqlite-utils, imported without pandas and numpy.
+
+    Imported here, not at the top: a store with no migration pending, opened at every start,
+    needs none of it. And without pandas: a venv with the cloud extra has it (``cpca``
+    needs it), and sqlite-utils took it in on every new store's first migration: the node
+    grew from 55 to 105 MB resident and the 120 MB target of ``guanjia bench sync`` was
+    missed (docs/benchmarks.md, 2026-12-07). A ``None`` in ``sys.modules`` makes an import
+    raise ImportError (the import system's documented rule), which sqlite-utils catches;
+    the entries are removed again at once, so nothing else in the process is affected. (A
+    thread importing either in that instant would be refused too: the store migrates in its
+    constructor, before the node starts any thread.)
+    """
+    if "sqlite_utils" in sys.modules:
+        return sys.modules["sqlite_utils"]
+    blocked = [name for name in _NOT_FOR_SQLITE_UTILS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import sqlite_utils
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return sqlite_utils
 
 
 def apply_step(conn: sqlite3.Connection, step: Step) -> None:

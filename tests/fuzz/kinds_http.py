@@ -534,7 +534,7 @@ class Pda(App):
     downlink, logged in as an operator."""
 
     def __init__(self) -> None:
-        from edge.api import create_pick_app
+        from edge.api.app import create_pick_app
         from edge.api.operators import GateSettings, Operator
         from edge.pins import hash_pin
         from edge.store.store import Store

@@ -23,7 +23,7 @@ from cloud.db.models import BinLevel, Node, SalesOrder, StockMovement, Task
 from cloud.nodes import downlink
 from cloud.seed import seed_demo
 from cloud.sync.ingest import apply_batch
-from edge.api import create_pick_app
+from edge.api.app import create_pick_app
 from edge.api.operators import Operator
 from edge.pins import hash_pin
 from edge.store.store import Store

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from edge.api import create_pick_app
+from edge.api.app import create_pick_app
 from edge.api.operators import (
     Gate,
     GateSettings,

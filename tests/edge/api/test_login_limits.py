@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from edge.api import create_pick_app
+from edge.api.app import create_pick_app
 from edge.api.operators import Gate, GateSettings, LoginRefused, Operator
 from edge.pins import verify_pin
 from tests.edge.api.conftest import NODE, PINS, STATION

@@ -15,7 +15,7 @@ import orjson
 import pytest
 import uvicorn
 
-from edge.api import create_pick_app
+from edge.api.app import create_pick_app
 from edge.api.operators import GateSettings, Operator
 from edge.pins import hash_pin
 from edge.store.store import Store

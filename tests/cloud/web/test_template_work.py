@@ -5,6 +5,7 @@ their macro; ``row.field`` on a dict answers exactly what Jinja2's own lookup an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import Environment, pass_context, select_autoescape
@@ -16,7 +17,7 @@ from cloud.web import render
 def test_a_name_table_is_translated_once_not_per_call() -> None:
     env = render.environment.__wrapped__("zh_CN")  # a fresh one: nothing kept yet
     calls = 0
-    gettext = env.globals["gettext"]
+    gettext: Callable[..., str] = env.globals["gettext"]  # type: ignore[assignment]
 
     @pass_context
     def counting(ctx: Context, text: str, **variables: Any) -> str:

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from cloud.db.models import ChannelShop, Event, Node, OrderLog, SalesOrder, Task
+from cloud.db.engine import Statements
+from cloud.db.models import Carrier, ChannelShop, Event, Node, OrderLog, SalesOrder, Task
 from cloud.nodes import ownership
 from cloud.orders import views
-from cloud.orders.audit_rules import CHINA, list_carriers
+from cloud.orders.audit_rules import CHINA
 from cloud.orders.core import AT_EDGE, CHANNELS, EDITABLE
 
 OPEN = (*EDITABLE, "audited", *AT_EDGE)
@@ -185,16 +186,26 @@ def late_orders(
     return views.by_ids(session, list(ids))
 
 
+#: The account's (``account``) courier codes and shop codes, each in code order.
+_CHOICES = Statements(
+    lambda _d, _v: union_all(
+        select(literal(0).label("kind"), Carrier.__table__.c.code).where(
+            Carrier.__table__.c.account_id == bindparam("account")
+        ),
+        select(literal(1).label("kind"), ChannelShop.__table__.c.code).where(
+            ChannelShop.__table__.c.account_id == bindparam("account")
+        ),
+    ).order_by("kind", "code")
+)
+
+
 def order_choices(session: Session, account_id: int) -> dict[str, list[str]]:
     """What the order list's filters offer: the account's couriers and shops (their own
-    tables, not a DISTINCT over every order) and the channels an order can come from."""
-    shops = session.execute(
-        select(ChannelShop.code)
-        .where(ChannelShop.account_id == account_id)
-        .order_by(ChannelShop.code)
-    ).scalars()
-    return {
-        "carriers": [c.code for c in list_carriers(session, account_id)],
-        "shops": list(shops),
-        "channels": list(CHANNELS),
-    }
+    tables, not a DISTINCT over every order) and the channels an order can come from.
+    One statement built once for both lists (the couriers were loaded as ORM objects for
+    their codes, on every order list page; issue 20, S35)."""
+    carriers: list[str] = []
+    shops: list[str] = []
+    for kind, code in session.execute(_CHOICES.get(session), {"account": account_id}):
+        (shops if kind else carriers).append(code)
+    return {"carriers": carriers, "shops": shops, "channels": list(CHANNELS)}

@@ -3,17 +3,21 @@ the ends of an order: shipped (the outbound posts) or cancelled."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.expression import Executable
 
 from cloud.db.bulk import insert_rows
+from cloud.db.engine import Statements
 from cloud.db.models import (
     OrderDecision,
     OrderLog,
     SalesOrder,
+    SalesOrderLine,
     Sku,
     StockMovement,
     Warehouse,
@@ -29,7 +33,6 @@ from cloud.orders.core import (
     decision_row,
     doc,
     get,
-    lines_of,
     log,
     note,
     phone_columns,
@@ -52,23 +55,48 @@ HELD_BY_HAND: Final = N_("held by hand")
 # --- the manual steps: save → confirm → audit complete ---------------------------------
 
 
+def _build_lines(_dialect: str, _variant: Hashable) -> Executable:
+    """An order's (``order``) lines with what the checks read of each line's SKU, in one
+    statement built once (the lines and SKUs as ORM objects were two loads of objects
+    nothing changes; issue 20, S35). ``known`` is None for a SKU the account lacks."""
+    ln = SalesOrderLine.__table__.c
+    sk = Sku.__table__.c
+    return (
+        select(
+            ln.sku_code,
+            ln.qty,
+            ln.price_cents,
+            ln.gift,
+            sk.weight_g,
+            sk.min_price_cents,
+            sk.sku_code.label("known"),
+        )
+        .select_from(
+            SalesOrderLine.__table__.outerjoin(
+                Sku.__table__,
+                and_(sk.account_id == bindparam("account"), sk.sku_code == ln.sku_code),
+            )
+        )
+        .where(ln.order_id == bindparam("order"))
+        .order_by(ln.line_id)
+    )
+
+
+_LINES = Statements(_build_lines)
+
+
 def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime) -> list[Decision]:
     """Run the checks and rules on one order again (manual save); return the holds."""
     ok, why = try_reserve(session, o, actor, now)
-    lines = lines_of(session, [o.id])[o.id]
-    skus = {
-        s.sku_code: s
-        for s in session.execute(
-            select(Sku).where(
-                Sku.account_id == o.account_id, Sku.sku_code.in_([ln.sku_code for ln in lines])
-            )
-        ).scalars()
-    }
+    lines = session.execute(_LINES.get(session), {"account": o.account_id, "order": o.id}).all()
+    for line in lines:
+        if line.known is None:
+            raise KeyError(line.sku_code)  # as the dict of the account's SKUs said before
     facts = Facts(
         total=order_total(o.total_cents),
         recipient=o.recipient,
         day=audit_day(now),
-        weight_g=sum((skus[ln.sku_code].weight_g or 0) * ln.qty for ln in lines),
+        weight_g=sum((ln.weight_g or 0) * ln.qty for ln in lines),
         channel=o.channel,
         buyer_carrier=o.buyer_carrier,
         seller_carrier=o.seller_carrier,
@@ -77,11 +105,7 @@ def _engine_decisions(session: Session, o: SalesOrder, actor: str, now: datetime
     v = rule_cache.engine(session, o.account_id).evaluate(
         facts,
         remark=o.buyer_remark,
-        prices=[
-            (ln.sku_code, ln.price_cents, skus[ln.sku_code].min_price_cents)
-            for ln in lines
-            if not ln.gift
-        ],
+        prices=[(ln.sku_code, ln.price_cents, ln.min_price_cents) for ln in lines if not ln.gift],
         stock_ok=ok,
         stock_why=why,
         order_no=o.order_no,

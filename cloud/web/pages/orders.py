@@ -33,7 +33,7 @@ from cloud.orders import views as order_views
 from cloud.orders.audit_rules import check_address
 from cloud.orders.core import STATUSES, unchanged_since
 from cloud.orders.views import OrderFilter
-from cloud.stock.warehouses import list_warehouses
+from cloud.stock.warehouses import warehouse_codes
 from cloud.web import export as exports
 from cloud.web import refusals
 from cloud.web.deps import OrdersAction, OrdersPage
@@ -211,7 +211,7 @@ def order_list(
             "filters": filters,
             "query": query,
             "statuses": STATUSES,
-            "warehouses": [w.code for w in list_warehouses(session, account)],
+            "warehouses": warehouse_codes(session, account),
             "choices": figures.order_choices(session, account),
         },
         user=user,
@@ -280,7 +280,7 @@ def order_context(session: Session, user: WebUser, order_no: str) -> dict[str, A
         "address_ok": ok,
         "address_parsed": parsed,
         "events": events,
-        "warehouses": [w.code for w in list_warehouses(session, user.who.account_id)],
+        "warehouses": warehouse_codes(session, user.who.account_id),
         "seen": order["changed_at"].isoformat(),
         "can": {name: user.can(a.scope) for name, a in ACTIONS.items()},
     }

@@ -17,7 +17,7 @@ from cloud.api.deps import SessionDep
 from cloud.stock import columns as stock_columns
 from cloud.stock import ledger
 from cloud.stock import views as stock_views
-from cloud.stock.warehouses import get_warehouse, list_warehouses
+from cloud.stock.warehouses import get_warehouse, list_warehouses, warehouse_codes
 from cloud.web import export
 from cloud.web.deps import StockAction, StockPage
 from cloud.web.render import render
@@ -73,7 +73,7 @@ def _page(
             "columns": cols,
             "warehouse": code,
             "all_columns": stock_columns.offered("f9" if code is None else "f10"),
-            "warehouses": [w.code for w in list_warehouses(session, user.who.account_id)],
+            "warehouses": warehouse_codes(session, user.who.account_id),
         },
         user=user,
     )

@@ -24,7 +24,7 @@ from sqlalchemy import Select, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cloud.db.bulk import insert_rows
-from cloud.db.engine import Statements, like_pattern, one_of
+from cloud.db.engine import Statements, dialect_of, in_param, in_value, like_pattern
 from cloud.db.models import Barcode, Sku, SkuComponent
 from cloud.errors import N_, ConflictError, InvalidError, NotFoundError
 from cloud.nodes import downlink
@@ -496,21 +496,42 @@ def sku_rows(
         out[d["sku_code"]] = d
     if not out:
         return []
-    b = Barcode.__table__.c
-    for bc, code in session.execute(
-        select(b.barcode, b.sku_code)
-        .where(b.account_id == account_id, one_of(session, b.sku_code, out))
-        .order_by(b.barcode)
-    ):
+    params = {"account": account_id, "codes": in_value(dialect_of(session), out)}
+    for bc, code in session.execute(_BARCODES.get(session), params):
         out[code]["barcodes"].append(bc)
-    c = SkuComponent.__table__.c
-    for code, part, qty in session.execute(
-        select(c.sku_code, c.component_code, c.qty)
-        .where(c.account_id == account_id, one_of(session, c.sku_code, out))
-        .order_by(c.component_code)
-    ):
+    for code, part, qty in session.execute(_COMPONENTS.get(session), params):
         out[code]["components"].append({"sku_code": part, "qty": qty})
     return list(out.values())
+
+
+#: The page's barcodes and components, built once with named parameters (``Statements``):
+#: built on every search, with the codes bound as a value, the two selects cost SQLAlchemy
+#: their construction and cache-key walk each time, ~15 % of a SKU search's CPU in py-spy
+#: (issue 20, docs/benchmarks.md "S35"). The SQL is the same as before.
+_BARCODES = Statements(
+    lambda dialect, _v: (
+        select(Barcode.__table__.c.barcode, Barcode.__table__.c.sku_code)
+        .where(
+            Barcode.__table__.c.account_id == bindparam("account"),
+            in_param(dialect, Barcode.__table__.c.sku_code, "codes"),
+        )
+        .order_by(Barcode.__table__.c.barcode)
+    )
+)
+_COMPONENTS = Statements(
+    lambda dialect, _v: (
+        select(
+            SkuComponent.__table__.c.sku_code,
+            SkuComponent.__table__.c.component_code,
+            SkuComponent.__table__.c.qty,
+        )
+        .where(
+            SkuComponent.__table__.c.account_id == bindparam("account"),
+            in_param(dialect, SkuComponent.__table__.c.sku_code, "codes"),
+        )
+        .order_by(SkuComponent.__table__.c.component_code)
+    )
+)
 
 
 def count_existing(session: Session, account_id: int, codes: Sequence[str]) -> int:

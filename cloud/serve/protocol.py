@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from cloud.settings import Settings
 
@@ -84,6 +84,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._cancel_head_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        # A new request's cycle (an upgrade keeps the old one, already wrapped).
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = HeadWithBody(self.transport, cycle)  # type: ignore[assignment]  # a Transport's write and close, and the rest passed through
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -140,3 +144,64 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # Used if h11 is ever chosen instead (it bounds the head itself).
         "h11_max_incomplete_event_size": settings.http_max_head_bytes,
     }
+
+
+class HeadWithBody:
+    """A response's transport that sends its status line and headers with its body, in one
+    write, when a body of known length follows.
+
+    uvicorn writes the head when the application starts the answer and the body when it
+    sends it: two ``send`` system calls for every answer, and on loopback each one also runs
+    the receiving side's TCP work on this process's CPU: ~9 % of a worker's samples were in
+    that send (py-spy, issue 20, docs/benchmarks.md "S35"). A head with a ``content-length``
+    above zero is held here until the next write, which is its body (Starlette sends it
+    right after the start), and the two go out together (``writelines``: one ``writev``).
+    Nothing else waits: a streamed (chunked) answer, an empty body, a HEAD answer and the
+    ``100 Continue`` interim answer are written at once, as before; a held head is written
+    before the connection is closed and when the answer completes, so the bytes on the wire
+    are the same, in the same order.
+    """
+
+    __slots__ = ("_cycle", "_head", "_seen_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._seen_head = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.writelines((head, data))
+            return
+        cycle = self._cycle
+        if (
+            not self._seen_head
+            and cycle.response_started
+            and cycle.chunked_encoding is False
+            and cycle.expected_content_length > 0
+            and cycle.scope["method"] != "HEAD"
+        ):
+            # The head (uvicorn writes it once the start is read); its body comes next.
+            self._seen_head = True
+            self._head = data
+            return
+        if cycle.response_started:
+            self._seen_head = True
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if not self._transport.is_closing():
+                self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cloud.api.deps import SessionDep
+from cloud.orders import hold_said
 from cloud.orders import views as order_views
 from cloud.orders.views import OrderFilter
 from cloud.web.deps import OrdersPage
@@ -29,15 +30,23 @@ def queue(
     done: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     account = user.who.account_id
-    held = order_views.page(session, account, OrderFilter(on_hold=True), limit=PAGE, offset=0)
+    # The queue's tables show no lines (the chosen order's panel reads its own).
+    held = order_views.page(
+        session, account, OrderFilter(on_hold=True), limit=PAGE, offset=0, lines=False
+    )
     waiting = [
         o
         for status in ("new", "saved", "confirmed", "audited")
         for o in order_views.page(
-            session, account, OrderFilter(status=status, on_hold=False), limit=PAGE, offset=0
+            session,
+            account,
+            OrderFilter(status=status, on_hold=False),
+            limit=PAGE,
+            offset=0,
+            lines=False,
         )
     ]
-    said = order_views.holds_said(session, account, held)
+    said = hold_said.holds_said(session, account, held)
     for o in held:
         o["hold_said"] = said.get(o["order_no"])
     chosen = order or (

@@ -27,7 +27,7 @@ from cloud.api.order_filter import Blank, OrderFilterDep
 from cloud.api.schemas import HoldIn, MergeIn, NoteIn, OrderPatch, ReasonIn, SplitIn
 from cloud.auth import Principal
 from cloud.errors import N_
-from cloud.orders import figures, reversals, split_merge, workflow
+from cloud.orders import figures, hold_said, reversals, split_merge, workflow
 from cloud.orders import release as releases
 from cloud.orders import views as order_views
 from cloud.orders.audit_rules import check_address
@@ -268,7 +268,7 @@ def order_page(request: Request, order_no: str, user: OrdersPage, session: Sessi
 def order_context(session: Session, user: WebUser, order_no: str) -> dict[str, Any]:
     """What one order's page shows: the order, its parsed address, node events, warehouses."""
     order = order_views.detail(session, user.who.account_id, order_no, said=True)
-    order["hold_said"] = order_views.hold_said(
+    order["hold_said"] = hold_said.hold_said(
         order["hold_reason"], order["decisions"], order["history"]
     )
     ok, parsed, _ = check_address(order["recipient"])

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+import orjson
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from cloud import facts
 from cloud.catalogue import nodes as node_catalogue
@@ -33,7 +33,7 @@ from cloud.db.bulk import insert_rows
 from cloud.db.models import Event as EventRow
 from cloud.db.models import IngestRejection, Node
 from cloud.db.models import ParkedEvent as ParkedEventRow
-from cloud.nodes.registry import lock_nodes
+from cloud.nodes.registry import Cursor, lock_cursors, lock_nodes
 from cloud.sync import locks
 from protocol.codec import Batch
 from protocol.hlc import LOGICAL_BITS, unpack
@@ -102,7 +102,7 @@ def apply_batches(
     # Documents, then nodes, then serials: the order every writer locks in
     # (cloud/sync/locks.py), so two nodes' receipts of one document cannot deadlock.
     ahead = locks.documents(session, groups)
-    nodes = lock_nodes(session, [*groups, *ahead.nodes], now)
+    nodes = lock_cursors(session, [*groups, *ahead.nodes], now)
     locks.serials(session, ahead)
     now_ms = int(now.timestamp() * 1000)
     rows: list[_Row] = []
@@ -112,6 +112,7 @@ def apply_batches(
     for node_id in sorted(groups):
         node, created = nodes[node_id]
         if created:
+            assert isinstance(node, Node)  # a created node is an ORM object (lock_cursors)
             node_catalogue.seed_new_node(session, node, now)
         node.last_seen = now
         out[node_id] = [
@@ -129,46 +130,73 @@ def apply_batches(
     return out
 
 
-#: The node columns a group's apply writes (:func:`_save_cursors`).
-_CURSOR_COLUMNS = ("epoch", "acked_through", "sync_lag_ms", "last_seen")
-
-#: On PostgreSQL, the nodes of a group in one statement: one text whatever the group's size,
-#: so it is planned and cached once (a VALUES list of N rows would be a new statement per N).
+#: On PostgreSQL, the nodes of a group in one statement, their values as one JSON
+#: parameter: one text whatever the group's size, so it is planned and cached once (a
+#: VALUES list of N rows would be a new statement per N). JSON rather than ``unnest`` of
+#: five arrays: psycopg builds an array parameter element by element in Python, half of
+#: this statement's CPU (py-spy, issue 20), where orjson writes the lot in C.
 _SAVE_CURSORS_PG = text(
     "UPDATE node SET epoch = v.epoch, acked_through = v.acked_through,"
     " sync_lag_ms = v.sync_lag_ms, last_seen = v.last_seen"
-    " FROM unnest(CAST(:ids AS text[]), CAST(:epochs AS bigint[]), CAST(:acked AS bigint[]),"
-    " CAST(:lags AS bigint[]), CAST(:seen AS timestamptz[]))"
-    " AS v(node_id, epoch, acked_through, sync_lag_ms, last_seen)"
+    " FROM json_to_recordset(CAST(:rows AS json))"
+    " AS v(node_id text, epoch bigint, acked_through bigint, sync_lag_ms bigint,"
+    " last_seen timestamptz)"
     " WHERE node.node_id = v.node_id"
 )
 
+#: Elsewhere (SQLite: in-process, cheap per statement) one UPDATE run for every node
+#: (the driver's executemany).
+_SAVE_CURSORS = (
+    update(Node.__table__)  # type: ignore[arg-type]
+    .where(Node.__table__.c.node_id == bindparam("c_id"))
+    .values(
+        epoch=bindparam("c_epoch"),
+        acked_through=bindparam("c_acked"),
+        sync_lag_ms=bindparam("c_lag"),
+        last_seen=bindparam("c_seen"),
+    )
+)
 
-def _save_cursors(session: Session, touched: list[Node]) -> None:
+
+def _save_cursors(session: Session, touched: list[Cursor | Node]) -> None:
     """Write the group's nodes' cursors (epoch, acked through, lag, last seen).
 
-    On PostgreSQL in one ``UPDATE ... FROM unnest(...)`` instead of the unit of work's one
-    UPDATE per node: a group of a hundred nodes sending one event each spent most of its
-    client CPU flushing a hundred UPDATEs (issue 20, the hub's CPU per event). The rows are
-    locked (``lock_nodes``), so the values read and written are this transaction's. The
-    attributes' history is cleared, so the flush does not write them again; anything else
-    a fact changes on a node is flushed as before. On SQLite, in-process and cheap
-    per statement, the flush writes them.
+    The nodes are locked (``lock_cursors``), so the values read and written are this
+    transaction's. The cursors read as plain :class:`Cursor` tuples are written here in one
+    statement, instead of the unit of work's UPDATE per node and its bookkeeping: at 2,000
+    nodes sending one event at a time, ORM node rows (load, flush) were a fifth of the hub's
+    CPU (issue 20). Nodes that are ORM objects (created in this group, or already in the
+    session) are flushed by the unit of work as before.
     """
-    if len(touched) < 2 or session.get_bind().dialect.name != "postgresql":
+    plain = [n for n in touched if isinstance(n, Cursor)]
+    if not plain:
         return
-    params = {
-        "ids": [n.node_id for n in touched],
-        "epochs": [n.epoch for n in touched],
-        "acked": [n.acked_through for n in touched],
-        "lags": [n.sync_lag_ms for n in touched],
-        "seen": [n.last_seen for n in touched],
-    }
-    # Cleared before the statement, whose autoflush would otherwise write them first.
-    for n in touched:
-        for name in _CURSOR_COLUMNS:
-            set_committed_value(n, name, getattr(n, name))
-    session.execute(_SAVE_CURSORS_PG, params)
+    if session.get_bind().dialect.name == "postgresql":
+        rows = [
+            {
+                "node_id": n.node_id,
+                "epoch": n.epoch,
+                "acked_through": n.acked_through,
+                "sync_lag_ms": n.sync_lag_ms,
+                "last_seen": n.last_seen,
+            }
+            for n in plain
+        ]
+        session.execute(_SAVE_CURSORS_PG, {"rows": orjson.dumps(rows).decode()})
+        return
+    session.execute(
+        _SAVE_CURSORS,
+        [
+            {
+                "c_id": n.node_id,
+                "c_epoch": n.epoch,
+                "c_acked": n.acked_through,
+                "c_lag": n.sync_lag_ms,
+                "c_seen": n.last_seen,
+            }
+            for n in plain
+        ],
+    )
 
 
 def clock_window(sent_ms: int | None, now_ms: int, limit_ms: float) -> tuple[float, float]:
@@ -196,7 +224,7 @@ def clock_window(sent_ms: int | None, now_ms: int, limit_ms: float) -> tuple[flo
 
 
 def _apply_one(
-    node: Node,
+    node: Cursor | Node,
     batch: Batch,
     now: datetime,
     now_ms: int,

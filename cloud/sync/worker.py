@@ -29,7 +29,7 @@ from cloud.db.models import Node
 from cloud.nodes import downlink, history
 from cloud.settings import Settings
 from cloud.sync import ingest, partitions
-from cloud.sync.group import Group
+from cloud.sync.group import Group, ack_topic
 from protocol import codec, topics
 from protocol.backoff import Backoff
 from protocol.messages import Ack, HubState, NodeState
@@ -471,7 +471,7 @@ class IngestWorker:
         self.push_downlink(queued)  # on the loop: the push queue is not thread-safe
         for node, results in outcome.items():
             ack = codec.encode(self._account(node, batches[node], results))
-            self._send(client, topics.topic(node, topics.Channel.ACK), ack)
+            self._send(client, ack_topic(node), ack)
 
     def _send(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
         """Publish an ack or a downlink batch (QoS 1) without waiting for the broker's PUBACK.

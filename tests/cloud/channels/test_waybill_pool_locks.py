@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from cloud.db.engine import transaction
 from cloud.nodes import ownership
-from cloud.nodes.registry import lock_nodes
+from cloud.nodes.registry import lock_cursors
 from cloud.orders.workflow import set_hold
 from cloud.sync import ingest
 from cloud.sync.assignment import assign_node
@@ -47,14 +47,14 @@ REASON = "买家要求暂停发货"
 
 
 def _slow_ingest(monkeypatch: pytest.MonkeyPatch) -> None:
-    locked = lock_nodes
+    locked = lock_cursors
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         got = locked(*args, **kwargs)
         time.sleep(0.15)
         return got
 
-    monkeypatch.setattr(ingest, "lock_nodes", slow)
+    monkeypatch.setattr(ingest, "lock_cursors", slow)
 
 
 def test_a_pool_waybills_fact_and_a_hold_of_its_order_at_once_never_deadlock(

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import Account
 from cloud.inbound import receipts
-from cloud.nodes.registry import lock_nodes
+from cloud.nodes.registry import lock_cursors
 from cloud.stock import serials as trace
 from cloud.sync import ingest
 from tests.cloud.inbound.conftest import station
@@ -86,14 +86,14 @@ def test_two_nodes_receiving_one_transfer_at_once_never_deadlock(
         serials = [f"SN-{uuid.uuid4().hex[:6]}-{i}" for i in range(2)]
         picker.send(picker.shipped(_ship(picker, number, sku, serials)))
         shipped.append((number, serials))
-    locked = lock_nodes
+    locked = lock_cursors
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         got = locked(*args, **kwargs)
         time.sleep(0.15)
         return got
 
-    monkeypatch.setattr(ingest, "lock_nodes", slow)
+    monkeypatch.setattr(ingest, "lock_cursors", slow)
 
     def receive(r: int, number: str, serials: list[str], i: int) -> None:
         node = receivers[i]
@@ -140,14 +140,14 @@ def test_two_nodes_receiving_two_pos_at_once_never_deadlock(
     nodes = [station(demo), station(demo)]
     sku = _sku(demo)
     pos = [_po(demo, "WH1", sku), _po(demo, "WH1", sku)]
-    locked = lock_nodes
+    locked = lock_cursors
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         got = locked(*args, **kwargs)
         time.sleep(0.15)
         return got
 
-    monkeypatch.setattr(ingest, "lock_nodes", slow)
+    monkeypatch.setattr(ingest, "lock_cursors", slow)
 
     def receive(r: int, i: int) -> None:
         node = nodes[i]

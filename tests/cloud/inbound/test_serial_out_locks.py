@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from cloud.db.engine import session_factory, transaction
 from cloud.db.models import Account
-from cloud.nodes.registry import lock_nodes
+from cloud.nodes.registry import lock_cursors
 from cloud.orders.workflow import set_hold
 from cloud.stock import serials as trace
 from cloud.sync import ingest
@@ -244,14 +244,14 @@ def test_a_pack_and_a_hold_of_one_order_at_once_never_deadlock(
     engine = demo.app.state.engine  # type: ignore[attr-defined]
     with transaction(session_factory(engine)) as s:
         account = s.execute(select(Account.id).where(Account.name == "demo")).scalar_one()
-    locked = lock_nodes
+    locked = lock_cursors
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         got = locked(*args, **kwargs)
         time.sleep(0.15)
         return got
 
-    monkeypatch.setattr(ingest, "lock_nodes", slow)
+    monkeypatch.setattr(ingest, "lock_cursors", slow)
 
     def work(r: int, i: int) -> None:
         if i == 0:

@@ -319,3 +319,32 @@ def test_a_groups_node_cursors_are_stored_for_the_next_group(engine: Engine) -> 
     assert rows["wh1-b"][:2] == (2, 2)
     assert rows["wh1-b"][3] == later
     assert rows["wh1-idle"][:2] == (0, 0)
+
+
+def test_a_known_nodes_group_is_applied_without_orm_node_rows(engine: Engine) -> None:
+    """A group of known nodes reads and writes their cursors as plain rows
+    (cloud/nodes/registry.py ``lock_cursors``): no Node object is built, none is flushed
+    (issue 20: ORM node rows were a fifth of the hub's CPU at 2,000 nodes). The cursor
+    still moves in the same transaction as the events it covers."""
+    apply(engine, batch(1))  # the node's first batch creates its row (through the ORM)
+    with transaction(session_factory(engine)) as s:
+        r = apply_batch(s, batch(2, 3), NOW)
+        assert [o for o in s if isinstance(o, Node)] == []
+        assert s.execute(select(Node.acked_through).where(Node.node_id == NODE)).scalar_one() == 3
+    assert (r.acked_through, r.applied) == (3, 2)
+    assert stored(engine) == [1, 2, 3]
+
+
+def test_a_node_the_session_holds_moves_its_cursor_on_that_object(engine: Engine) -> None:
+    """A node already loaded in the caller's session is applied on that object, as the
+    unit of work had it, so the caller reads the new cursor from it and no write of the
+    object's older values follows."""
+    apply(engine, batch(1))
+    with transaction(session_factory(engine)) as s:
+        node = s.get(Node, NODE)
+        assert node is not None and node.acked_through == 1
+        apply_batch(s, batch(2, 3), NOW)
+        assert node.acked_through == 3
+    r = apply(engine, batch(3, 4))
+    assert (r.acked_through, r.applied, r.duplicates) == (4, 1, 1)  # type: ignore[attr-defined]
+    assert stored(engine) == [1, 2, 3, 4]

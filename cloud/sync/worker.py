@@ -28,7 +28,7 @@ from cloud.db.engine import transaction
 from cloud.db.models import Node
 from cloud.nodes import downlink, history
 from cloud.settings import Settings
-from cloud.sync import ingest, partitions
+from cloud.sync import ingest, mqtt_read, partitions
 from cloud.sync.group import Group, ack_topic
 from protocol import codec, topics
 from protocol.backoff import Backoff
@@ -205,7 +205,7 @@ class IngestWorker:
         will = aiomqtt.Will(
             topics.HUB_STATE, codec.encode(HubState(online=False)), qos=1, retain=True
         )
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.settings.mqtt_host,
             self.settings.mqtt_port,
             identifier=self.settings.mqtt_client_id,
@@ -221,6 +221,9 @@ class IngestWorker:
             # (see INFLIGHT_MAX).
             max_inflight_messages=INFLIGHT_MAX,
         )
+        # Its socket read 64 KiB at a time, not three reads a packet (cloud/sync/mqtt_read.py).
+        mqtt_read.buffer_reads(client._client)
+        return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
         group = self.settings.ingest_share_group

@@ -4,7 +4,8 @@ Each simulated node speaks the real sync protocol (docs/sync.md) on its own
 MQTT connection with its own client id (``edge-{node}``): a retained birth and
 last will, the ``pull`` hello (again when the hub comes online), event batches
 on its events topic at QoS 1, sent as soon as written with up to ``window``
-batches awaiting the hub's cumulative ack, ``resend_from`` and go-back-N after
+batches awaiting the hub's cumulative ack (a tail batch waiting while another
+is in flight), ``resend_from`` and go-back-N after
 ``retry_s`` without progress, periodic retained status, and the downlink
 cursor. Events are real ``node.started``/``scan.recorded`` events from the
 protocol codec, with a per-node HLC fed by an injected wall clock.
@@ -135,6 +136,7 @@ class SimNode:
         self.out: list[tuple[int, bytes]] = []
         self.next: int | None = None  # None until the hub's ack this session
         self.inflight: list[int] = []  # last seq of each batch awaiting the hub's ack
+        self.tail: int | None = None  # last seq of the tail batch in flight (see pump)
         self.sent_at = 0.0
         self.last_progress = now
         self.hello_at = 0.0
@@ -232,6 +234,12 @@ class SimNode:
                     break
                 bodies.append(body)
                 size += len(body)
+            # A tail batch (all that is pending) waits while another tail is in flight, as
+            # the agent's does (edge/sync.py ``_drain``: Nagle's rule, full batches still
+            # fill the window).
+            tail = start + len(bodies) >= len(self.out)
+            if tail and self.tail is not None and self.tail > self.acked_through:
+                return
             # The send time, as edge/sync.py stamps it: the hub judges a node's clock by it,
             # so a backlog drained after an outage is late, not a suspect clock (issue 19).
             wall = self.wall_ms()
@@ -240,6 +248,8 @@ class SimNode:
             if not self.inflight:
                 self.sent_at = now
             last = self.next + len(bodies) - 1
+            if tail:
+                self.tail = last
             self.inflight.append(last)
             self.next = last + 1
             self.sent_batches += 1
@@ -265,6 +275,7 @@ class SimNode:
         self.hub_online = False
         self.next = None
         self.inflight.clear()
+        self.tail = None
         self.reconnect_at = now + self.rng.uniform(0.2, 1.0)
 
     def on_message(self, name: str, payload: bytes, now: float) -> None:
@@ -306,6 +317,7 @@ class SimNode:
             if ack.resend_from is not None:
                 self.resends += 1
             self.inflight.clear()
+            self.tail = None
         else:
             self.next = max(self.next, ack.acked_through + 1)
             self.inflight = [s for s in self.inflight if s > ack.acked_through]
@@ -334,6 +346,7 @@ class SimNode:
             if self.inflight and stalled:
                 self.next = self.acked_through + 1
                 self.inflight.clear()
+                self.tail = None
                 self.resends += 1
             if now >= self.next_status:
                 self.publish_state(now)

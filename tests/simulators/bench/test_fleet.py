@@ -104,3 +104,35 @@ def test_node_resends_from_where_the_hub_asks_and_goes_back_after_silence() -> N
     finally:
         a.close()
         b.close()
+
+
+def test_node_holds_a_tail_batch_while_another_is_in_flight() -> None:
+    """As the agent does (edge/sync.py ``_drain``; tests/sync/test_tail_batches.py)."""
+    a, b = socket.socketpair()
+    try:
+        cfg = FleetConfig(port=1, window=8, batch_events=3)
+        t = time.monotonic()
+        sim = SimNode("lf-tail", cfg, lambda: 1_790_000_000_000, random.Random(1), t)
+        sim.link = Link(a)
+        sim.on_connected(t)
+        sim.on_ack(Ack(node=sim.node, acked_through=0), t)
+        sim.pump(t)
+        assert _sent_batches(sim.link, sim.node) == [(1, 1)]  # node.started, alone
+        sim.record_scan()  # 2
+        sim.pump(t)
+        sim.record_scan()  # 3
+        sim.pump(t)
+        assert _sent_batches(sim.link, sim.node) == [], "held behind the tail in flight"
+        sim.on_ack(Ack(node=sim.node, acked_through=1), t)
+        sim.pump(t)
+        assert _sent_batches(sim.link, sim.node) == [(2, 3)]
+        for _ in range(7):
+            sim.record_scan()  # 4..10
+        sim.pump(t)
+        assert _sent_batches(sim.link, sim.node) == [(4, 6), (7, 9)], "full batches go"
+        sim.on_ack(Ack(node=sim.node, acked_through=3), t)
+        sim.pump(t)
+        assert _sent_batches(sim.link, sim.node) == [(10, 10)]
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,106 @@
+"""The hub's MQTT socket is read in large pieces (cloud/sync/mqtt_read.py), through a real
+Mosquitto: every message arrives whole and in order, none waits in the buffer, and the
+socket is read a few times for hundreds of packets instead of three times for each."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aiomqtt
+import paho.mqtt.client as mqtt
+import pytest
+
+from cloud.settings import Settings
+from cloud.sync import mqtt_read
+from cloud.sync.worker import IngestWorker
+from simulators.broker import PrivateBroker
+
+TOPIC = "t/read"
+
+
+def _payloads() -> list[bytes]:
+    """Small ones (many per read), one larger than a read, one with a two-byte length."""
+    out = [f"m{i:05d}".encode() * (1 + i % 7) for i in range(600)]
+    out[300] = bytes(range(256)) * (3 * mqtt_read.READ_SIZE // 256 + 17)  # spans 4 reads
+    out[301] = b"x" * 200  # remaining length over 127: two bytes
+    out[302] = b""  # an empty payload
+    return out
+
+
+async def _receive(
+    broker: PrivateBroker, socket_reads: list[tuple[mqtt.Client, int]]
+) -> tuple[list[bytes], int]:
+    settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"hub-{uuid.uuid4().hex[:6]}")
+    # The hub's own client, as its ingest worker makes it.
+    client = IngestWorker(settings, None)._connect()  # type: ignore[arg-type]
+    payloads = _payloads()
+    got: list[bytes] = []
+    async with client:
+        await client.subscribe(TOPIC, qos=1)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as sender:
+            # Not awaited one by one: they reach the hub's socket back to back.
+            info = [sender._client.publish(TOPIC, p, qos=1) for p in payloads]
+            async with asyncio.timeout(20):
+                async for m in client.messages:
+                    assert isinstance(m.payload, bytes)
+                    got.append(m.payload)
+                    if len(got) == len(payloads):
+                        break
+            assert all(i.rc == mqtt.MQTT_ERR_SUCCESS for i in info)
+    mine = [n for c, n in socket_reads if c is client._client]
+    assert mine, "the socket was never read"
+    return got, len(mine)
+
+
+def test_every_message_whole_and_in_order_with_few_reads(
+    broker: PrivateBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[tuple[mqtt.Client, int]] = []
+    paho_recv = mqtt.Client._sock_recv
+
+    def counted(self: mqtt.Client, bufsize: int) -> bytes:
+        data = paho_recv(self, bufsize)
+        reads.append((self, len(data)))
+        return data
+
+    monkeypatch.setattr(mqtt.Client, "_sock_recv", counted)
+    got, hub_reads = asyncio.run(_receive(broker, reads))
+    assert got == _payloads()  # nothing lost, doubled, cut or out of order
+    # paho alone: 3 reads a packet (1,800 here and more); buffered: the 200 KB payload
+    # takes four, the rest arrives in a few dozen reads at most.
+    assert hub_reads < 150, hub_reads
+
+
+def test_a_partial_packet_waits_for_its_rest_without_a_busy_loop(
+    broker: PrivateBroker,
+) -> None:
+    """A read that ends inside a packet: paho keeps the part, the loop returns, and the rest
+    completes it when the socket is readable again."""
+
+    class Sock:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+
+        def close(self) -> None:
+            pass
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    chunks = [bytes([0x30, 5, 0, 1, ord("t")]), b"ab"]  # PUBLISH QoS 0 "t" = "ab", cut
+    received: list[bytes] = []
+    client.on_message = lambda c, u, m: received.append(bytes(m.payload))
+    sock = Sock(chunks)
+    client._sock = sock  # type: ignore[assignment]
+    client._state = mqtt._ConnectionState.MQTT_CS_CONNECTED
+
+    def one_chunk(bufsize: int) -> bytes:
+        if not sock.chunks:
+            raise BlockingIOError
+        return sock.chunks.pop(0)
+
+    client._sock_recv = one_chunk  # type: ignore[method-assign]
+    reads = mqtt_read.buffer_reads(client)
+    assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
+    assert received == [] and reads.recvs == 1  # one read, no spinning on the part
+    assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
+    assert received == [b"ab"] and reads.recvs == 2

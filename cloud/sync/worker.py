@@ -221,8 +221,10 @@ class IngestWorker:
             # (see INFLIGHT_MAX).
             max_inflight_messages=INFLIGHT_MAX,
         )
-        # Its socket read 64 KiB at a time, not three reads a packet (cloud/sync/mqtt_read.py).
+        # Its socket read 64 KiB at a time, not three reads a packet, and the PUBACKs of its
+        # acks read as their ids (cloud/sync/mqtt_read.py).
         mqtt_read.buffer_reads(client._client)
+        mqtt_read.lean_pubacks(client._client)
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:

@@ -104,3 +104,37 @@ def test_a_partial_packet_waits_for_its_rest_without_a_busy_loop(
     assert received == [] and reads.recvs == 1  # one read, no spinning on the part
     assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
     assert received == [b"ab"] and reads.recvs == 2
+
+
+def test_the_hubs_publishes_are_confirmed_from_pubacks_read_as_their_ids(
+    broker: PrivateBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every QoS 1 publish of the hub's client is confirmed (its info published, aiomqtt's
+    callback called), and paho's PUBACK decoder, which builds a reason code and a property
+    set per PUBACK, is not used for them."""
+    from paho.mqtt import _packet
+
+    decoded: list[int] = []
+    paho_decode = _packet.decode_puback
+
+    def counted(*args: object) -> object:
+        decoded.append(1)
+        return paho_decode(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_packet, "decode_puback", counted)
+    settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"hub-{uuid.uuid4().hex[:6]}")
+
+    async def main() -> list[mqtt.MQTTMessageInfo]:
+        client = IngestWorker(settings, None)._connect()  # type: ignore[arg-type]
+        async with client:
+            infos = [client._client.publish(f"t/ack/{i}", b"a", qos=1) for i in range(300)]
+            await client.publish("t/ack/last", b"b", qos=1)  # aiomqtt's own: awaits its PUBACK
+            async with asyncio.timeout(10):
+                while not all(i.is_published() for i in infos):
+                    await asyncio.sleep(0.01)
+            assert not client._client._out_messages  # none left awaiting its PUBACK
+            return infos
+
+    infos = asyncio.run(main())
+    assert len(infos) == 300 and all(i.rc == mqtt.MQTT_ERR_SUCCESS for i in infos)
+    assert decoded == []

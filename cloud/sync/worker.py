@@ -28,7 +28,7 @@ from cloud.db.engine import transaction
 from cloud.db.models import Node
 from cloud.nodes import downlink, history
 from cloud.settings import Settings
-from cloud.sync import ingest, mqtt_read, partitions
+from cloud.sync import ingest, mqtt_io, partitions
 from cloud.sync.group import Group, ack_topic
 from protocol import codec, topics
 from protocol.backoff import Backoff
@@ -53,6 +53,16 @@ INFLIGHT_MAX = 0
 
 def _bytes(payload: object) -> bytes:
     return payload if isinstance(payload, bytes) else b""
+
+
+def _name(message: Any) -> str:
+    """A received message's topic name. The queue holds paho's messages (cloud/sync/mqtt_io.py
+    ``direct_messages``), whose topic is decoded on reading: a name that is not UTF-8 (which
+    the broker should have refused, MQTT 3.1.1 §1.5.3) becomes one the group rejects."""
+    try:
+        return str(message.topic)
+    except UnicodeDecodeError:
+        return "(a topic name that is not UTF-8)"
 
 
 @dataclass
@@ -221,10 +231,13 @@ class IngestWorker:
             # (see INFLIGHT_MAX).
             max_inflight_messages=INFLIGHT_MAX,
         )
-        # Its socket read 64 KiB at a time, not three reads a packet, and the PUBACKs of its
-        # acks read as their ids (cloud/sync/mqtt_read.py).
-        mqtt_read.buffer_reads(client._client)
-        mqtt_read.lean_pubacks(client._client)
+        # Its socket read 64 KiB at a time, not three reads a packet; the PUBACKs of its
+        # acks read as their ids; its packets sent together; what it receives queued as
+        # paho reads it (cloud/sync/mqtt_io.py).
+        mqtt_io.buffer_reads(client._client)
+        mqtt_io.lean_pubacks(client._client)
+        mqtt_io.coalesce_writes(client._client)
+        mqtt_io.direct_messages(client)
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:
@@ -318,7 +331,7 @@ class IngestWorker:
                 taken = Group()
                 if applying is None:
                     first = await anext(messages)  # idle: wait for the next message
-                    taken.add(str(first.topic), _bytes(first.payload))
+                    taken.add(_name(first), _bytes(first.payload))
                 queue = client._queue  # aiomqtt's own message queue (see above)
                 while True:
                     # With the database free, all that is queued; while it is busy, a piece.
@@ -326,7 +339,7 @@ class IngestWorker:
                     piece = 0
                     while queue.qsize() and not taken.full() and (piece < DECODE_PIECE or not busy):
                         m = queue.get_nowait()
-                        taken.add(str(m.topic), _bytes(m.payload))
+                        taken.add(_name(m), _bytes(m.payload))
                         piece += 1
                     if applying is None or applying.done() or taken.full():
                         break

@@ -1,6 +1,7 @@
-"""The hub's MQTT socket is read in large pieces (cloud/sync/mqtt_read.py), through a real
-Mosquitto: every message arrives whole and in order, none waits in the buffer, and the
-socket is read a few times for hundreds of packets instead of three times for each."""
+"""The hub's MQTT client under paho (cloud/sync/mqtt_io.py), through a real Mosquitto: its
+socket read in large pieces (every message whole and in order, none left waiting in the
+buffer, a few reads for hundreds of packets instead of three for each), its PUBACKs read
+as their ids, its packets sent together, its messages queued as paho made them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from cloud.settings import Settings
-from cloud.sync import mqtt_read
+from cloud.sync import mqtt_io
 from cloud.sync.worker import IngestWorker
 from simulators.broker import PrivateBroker
 
@@ -22,7 +23,7 @@ TOPIC = "t/read"
 def _payloads() -> list[bytes]:
     """Small ones (many per read), one larger than a read, one with a two-byte length."""
     out = [f"m{i:05d}".encode() * (1 + i % 7) for i in range(600)]
-    out[300] = bytes(range(256)) * (3 * mqtt_read.READ_SIZE // 256 + 17)  # spans 4 reads
+    out[300] = bytes(range(256)) * (3 * mqtt_io.READ_SIZE // 256 + 17)  # spans 4 reads
     out[301] = b"x" * 200  # remaining length over 127: two bytes
     out[302] = b""  # an empty payload
     return out
@@ -43,7 +44,7 @@ async def _receive(
             info = [sender._client.publish(TOPIC, p, qos=1) for p in payloads]
             async with asyncio.timeout(20):
                 async for m in client.messages:
-                    assert isinstance(m.payload, bytes)
+                    assert isinstance(m.payload, bytes) and str(m.topic) == TOPIC
                     got.append(m.payload)
                     if len(got) == len(payloads):
                         break
@@ -65,7 +66,17 @@ def test_every_message_whole_and_in_order_with_few_reads(
         return data
 
     monkeypatch.setattr(mqtt.Client, "_sock_recv", counted)
+    # Queued as paho made them (mqtt_io.direct_messages), not copied by aiomqtt.
+    copies: list[int] = []
+    aiomqtt_copy = aiomqtt.Message._from_paho_message
+
+    def copy(message: mqtt.MQTTMessage) -> aiomqtt.Message:
+        copies.append(1)
+        return aiomqtt_copy(message)
+
+    monkeypatch.setattr(aiomqtt.Message, "_from_paho_message", staticmethod(copy))
     got, hub_reads = asyncio.run(_receive(broker, reads))
+    assert copies == []
     assert got == _payloads()  # nothing lost, doubled, cut or out of order
     # paho alone: 3 reads a packet (1,800 here and more); buffered: the 200 KB payload
     # takes four, the rest arrives in a few dozen reads at most.
@@ -99,7 +110,7 @@ def test_a_partial_packet_waits_for_its_rest_without_a_busy_loop(
         return sock.chunks.pop(0)
 
     client._sock_recv = one_chunk  # type: ignore[method-assign]
-    reads = mqtt_read.buffer_reads(client)
+    reads = mqtt_io.buffer_reads(client)
     assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
     assert received == [] and reads.recvs == 1  # one read, no spinning on the part
     assert client.loop_read() == mqtt.MQTT_ERR_SUCCESS
@@ -122,6 +133,14 @@ def test_the_hubs_publishes_are_confirmed_from_pubacks_read_as_their_ids(
         return paho_decode(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_packet, "decode_puback", counted)
+    sends: list[mqtt.Client] = []
+    paho_send = mqtt.Client._sock_send
+
+    def counted_send(self: mqtt.Client, buf: bytes | bytearray) -> int:
+        sends.append(self)
+        return paho_send(self, buf)
+
+    monkeypatch.setattr(mqtt.Client, "_sock_send", counted_send)
     settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"hub-{uuid.uuid4().hex[:6]}")
 
     async def main() -> list[mqtt.MQTTMessageInfo]:
@@ -133,8 +152,36 @@ def test_the_hubs_publishes_are_confirmed_from_pubacks_read_as_their_ids(
                 while not all(i.is_published() for i in infos):
                     await asyncio.sleep(0.01)
             assert not client._client._out_messages  # none left awaiting its PUBACK
+            # The 300 publishes, queued at once, left in a few sends (paho: one each).
+            assert sum(c is client._client for c in sends) < 30
             return infos
 
     infos = asyncio.run(main())
     assert len(infos) == 300 and all(i.rc == mqtt.MQTT_ERR_SUCCESS for i in infos)
     assert decoded == []
+
+
+def test_packets_sent_together_arrive_whole_when_the_socket_fills(broker: PrivateBroker) -> None:
+    """Far more than a socket's buffer at once: sends end inside packets and the rest goes
+    when the socket is writable again; every message arrives whole and in order."""
+    payloads = [bytes([i]) * (100_000 + i) for i in range(120)]  # ~12 MB
+    settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"hub-{uuid.uuid4().hex[:6]}")
+
+    async def main() -> list[bytes]:
+        got: list[bytes] = []
+        async with aiomqtt.Client("127.0.0.1", broker.port) as reader:
+            await reader.subscribe("t/big", qos=1)
+            client = IngestWorker(settings, None)._connect()  # type: ignore[arg-type]
+            async with client:
+                infos = [client._client.publish("t/big", p, qos=1) for p in payloads]
+                async with asyncio.timeout(30):
+                    async for m in reader.messages:
+                        assert isinstance(m.payload, bytes)
+                        got.append(m.payload)
+                        if len(got) == len(payloads):
+                            break
+                    while not all(i.is_published() for i in infos):
+                        await asyncio.sleep(0.01)
+        return got
+
+    assert asyncio.run(main()) == payloads

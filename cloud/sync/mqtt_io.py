@@ -33,6 +33,10 @@ of up to :data:`WRITE_SIZE` bytes.
 :func:`direct_messages`: a received message goes into aiomqtt's queue as paho made it,
 not through paho's topic-filter walk and aiomqtt's copy of it (its topic validated
 again): the worker reads only the topic and payload (cloud/sync/worker.py ``_ingest``).
+And an MQTT 3.1.1 PUBLISH at QoS 0 or 1 is read into a :class:`Received` (topic, payload)
+instead of paho's message, whose completion info makes a ``threading.Condition`` per
+message that nobody waits on for a message received: the message and its info were
+7.6 % of the hub's CPU (py-spy, issue 20).
 """
 
 from __future__ import annotations
@@ -196,14 +200,55 @@ def coalesce_writes(client: mqtt.Client) -> None:
     client._packet_write = write  # type: ignore[method-assign]
 
 
-def direct_messages(client: aiomqtt.Client) -> None:
-    """Queue ``client``'s received messages as paho's own (see the module's docstring).
+class Received:
+    """A message received at QoS 0 or 1: what the ingest worker reads of it."""
 
-    Overrides paho's private ``_handle_on_message`` on this one instance (paho 2.x; called
-    for each PUBLISH received, before its PUBACK). What the queue yields is then a paho
-    ``MQTTMessage``, whose ``topic`` is already text and ``payload`` bytes: only for a
-    reader that uses those two (the ingest worker), not for filtered callbacks, which this
+    __slots__ = ("payload", "qos", "retain", "topic")
+
+    def __init__(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+
+
+def direct_messages(client: aiomqtt.Client) -> None:
+    """Queue ``client``'s received messages without paho's and aiomqtt's objects (see the
+    module's docstring).
+
+    Overrides two of paho's private methods on this one instance (paho 2.x):
+    ``_handle_publish`` (called for each PUBLISH read) for MQTT 3.1.1 at QoS 0 and 1, which
+    queues a :class:`Received` and sends the PUBACK as paho does (after queueing); and
+    ``_handle_on_message``, for what still goes through paho (QoS 2, MQTT 5, a topic that
+    is not UTF-8, a malformed packet), which queues paho's ``MQTTMessage`` itself. Either
+    way the queue yields an object with a text ``topic`` and a bytes ``payload``: only for
+    a reader that uses those (the ingest worker), not for filtered callbacks, which this
     client has none of.
     """
-    queue = client._queue
-    client._client._handle_on_message = queue.put_nowait  # type: ignore[assignment]
+    paho = client._client
+    put = client._queue.put_nowait
+    paho_handle = paho._handle_publish
+
+    def handle() -> MQTTErrorCode:
+        header = paho._in_packet["command"]
+        packet = paho._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        if qos == 2 or paho._protocol == MQTTProtocolVersion.MQTTv5 or paho._manual_ack:
+            return paho_handle()
+        # MQTT 3.1.1 §3.3.2: the topic's length and name, the message id at QoS 1, then
+        # the payload (§3.3.3) to the packet's end.
+        end = 2 + (packet[0] << 8 | packet[1]) if len(packet) >= 2 else 0
+        start = end + 2 * qos
+        if end <= 2 or len(packet) < start:
+            return paho_handle()  # no topic, or cut short: paho's error
+        try:
+            topic = packet[2:end].decode()
+        except UnicodeDecodeError:
+            return paho_handle()
+        put(Received(topic, bytes(packet[start:]), qos, bool(header & 0x01)))  # type: ignore[arg-type]
+        if qos == 0:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return paho._send_puback(packet[end] << 8 | packet[end + 1])
+
+    paho._handle_publish = handle  # type: ignore[method-assign]
+    paho._handle_on_message = put  # type: ignore[assignment]

@@ -75,8 +75,19 @@ def test_every_message_whole_and_in_order_with_few_reads(
         return aiomqtt_copy(message)
 
     monkeypatch.setattr(aiomqtt.Message, "_from_paho_message", staticmethod(copy))
+    # Nor read into paho's message (and its info's threading.Condition).
+    from paho.mqtt import _packet
+
+    decoded: list[int] = []
+    paho_decode = _packet.decode_publish
+
+    def counted_decode(*args: object) -> object:
+        decoded.append(1)
+        return paho_decode(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_packet, "decode_publish", counted_decode)
     got, hub_reads = asyncio.run(_receive(broker, reads))
-    assert copies == []
+    assert copies == [] and decoded == []
     assert got == _payloads()  # nothing lost, doubled, cut or out of order
     # paho alone: 3 reads a packet (1,800 here and more); buffered: the 200 KB payload
     # takes four, the rest arrives in a few dozen reads at most.
@@ -185,3 +196,30 @@ def test_packets_sent_together_arrive_whole_when_the_socket_fills(broker: Privat
         return got
 
     assert asyncio.run(main()) == payloads
+
+
+def test_messages_at_qos_0_arrive_too(broker: PrivateBroker) -> None:
+    settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"hub-{uuid.uuid4().hex[:6]}")
+
+    async def main() -> list[tuple[str, bytes, bool]]:
+        got: list[tuple[str, bytes, bool]] = []
+        client = IngestWorker(settings, None)._connect()  # type: ignore[arg-type]
+        async with client:
+            await client.subscribe("t/q0/#", qos=1)
+            async with aiomqtt.Client("127.0.0.1", broker.port) as sender:
+                await sender.publish("t/q0/kept", b"r", qos=0, retain=True)
+                for i in range(50):
+                    await sender.publish(f"t/q0/{i}", str(i).encode(), qos=0)
+                async with asyncio.timeout(10):
+                    async for m in client.messages:
+                        assert isinstance(m.payload, bytes)
+                        got.append((str(m.topic), m.payload, bool(m.retain)))
+                        if len(got) == 51:
+                            break
+                await sender.publish("t/q0/kept", b"", qos=0, retain=True)  # cleared
+        return got
+
+    got = asyncio.run(main())
+    assert sorted(got) == sorted(
+        [("t/q0/kept", b"r", False)] + [(f"t/q0/{i}", str(i).encode(), False) for i in range(50)]
+    )

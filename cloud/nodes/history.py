@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +26,18 @@ from cloud.db.models import Node, NodeSample
 T = TypeVar("T", int, float)
 
 
+class Sampled(Protocol):
+    """What a sample is taken from: a node's row (``Node``), or the plain row the ingest
+    worker records statuses on (cloud/sync/presence.py); ``sampled_at`` is set here."""
+
+    node_id: str
+    online: bool
+    sampled_at: datetime | None
+    backlog: int | None
+    oldest_unacked_age_s: float | None
+    sync_lag_ms: int | None
+
+
 def minute_of(at: datetime) -> datetime:
     return at.replace(second=0, microsecond=0)
 
@@ -34,7 +46,7 @@ def _hour(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
-def due(node: Node, now: datetime, was_online: bool) -> bool:
+def due(node: Sampled, now: datetime, was_online: bool) -> bool:
     """Whether this status should write a sample: a new minute, or the node's presence
     changed (an offline status within the minute overwrites that minute's sample, so the
     chart ends where the node went away)."""
@@ -53,7 +65,7 @@ CHUNK = 500
 
 
 def record_many(
-    session: Session, nodes: Iterable[Node], now: datetime, retention: timedelta
+    session: Session, nodes: Iterable[Sampled], now: datetime, retention: timedelta
 ) -> None:
     """Write each node's current figures as its sample of this minute, and once an hour
     prune its samples older than ``retention``.
@@ -61,7 +73,9 @@ def record_many(
     One multi-row upsert on the key for the statuses of one transaction (so two workers
     handling one node in one minute still leave one row), not a statement per node: the
     nodes' own UPDATEs then stay one batch for the unit of work too. ``sampled_at`` is set
-    before the statement runs, so its autoflush writes it in each node's one UPDATE."""
+    before the statement runs: on a ``Node`` its autoflush writes it in each node's one
+    UPDATE; on the ingest worker's plain rows, that worker's UPDATE does
+    (cloud/sync/presence.py)."""
     rows: dict[str, dict[str, object]] = {}
     stale: list[str] = []
     at = minute_of(now)

@@ -20,15 +20,13 @@ from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud import metrics
 from cloud.db.engine import transaction
-from cloud.db.models import Node
-from cloud.nodes import downlink, history
+from cloud.nodes import downlink
 from cloud.settings import Settings
-from cloud.sync import ingest, mqtt_io, partitions
+from cloud.sync import ingest, mqtt_io, partitions, presence
 from cloud.sync.group import Group, ack_topic
 from protocol import codec, topics
 from protocol.backoff import Backoff
@@ -575,42 +573,11 @@ class IngestWorker:
                 self._send(client, topics.topic(node, topics.Channel.DOWN), down_bytes)
 
     def _presence(self, *states: NodeState, now: datetime | None = None) -> None:
-        at = now or datetime.now(UTC)
+        """Record the group's statuses on their nodes (cloud/sync/presence.py), with the
+        nodes' history (cloud/nodes/history.py): one sample a minute at most."""
         retention = timedelta(days=self.settings.node_sample_retention_days)
         with transaction(self.sessions) as s:
-            # The group's nodes in one SELECT, not a get (a round trip) per status:
-            # 2,000 nodes report every 10 s (issue 20, fan-in CPU per event).
-            wanted = select(Node).where(Node.node_id.in_({st.node for st in states}))
-            known = {n.node_id: n for n in s.scalars(wanted)}
-            due = [
-                n
-                for state in states
-                if (n := self._record_state(state, at, known.get(state.node))) is not None
-            ]
-            # The nodes' history (cloud/nodes/history.py): one sample a minute at most.
-            history.record_many(s, due, at, retention)
-
-    @staticmethod
-    def _record_state(state: NodeState, now: datetime, node: Node | None) -> Node | None:
-        """Record the status on its node (None: not enrolled yet); returns the node if its
-        history is due a sample."""
-        if node is None:
-            return None  # unknown until its first pull; its status will come again
-        was_online = bool(node.online)
-        node.online = state.online
-        node.last_seen = now
-        if state.software:
-            node.software = state.software
-        if state.online and state.backlog is not None:
-            node.last_seq = state.last_seq
-            node.backlog = state.backlog
-            node.oldest_unacked_age_s = state.oldest_unacked_age_s
-            node.alarm = state.alarm
-            node.status_at = now
-            node.devices = [d.model_dump(mode="json") for d in state.devices]
-            if state.alarm:
-                log.error("node %s alarm: %s", state.node, state.alarm)
-        return node if history.due(node, now, was_online) else None
+            presence.record(s, states, now or datetime.now(UTC), retention)
 
     async def _reject(self, name: str, node: str | None, reason: str, size: int) -> None:
         self.stats.rejected[reason.split(":")[0]] += 1

@@ -371,7 +371,9 @@ def _with_lines(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
         d["lines"] = []
         out[r[0]] = d
     ids = in_value(dialect_of(session), out)
-    for r in session.execute(_LINES.get(session), {"ids": ids}):
+    # ``.all()``: the driver's one fetchall, not a fetchone per line through SQLAlchemy's
+    # result (~80 lines a page: 0.04-0.1 ms of an order list, issue 20, "S36").
+    for r in session.execute(_LINES.get(session), {"ids": ids}).all():
         out[r[0]]["lines"].append(dict(zip(LINE_FIELDS, r[1:], strict=True)))
     return list(out.values())
 
@@ -541,7 +543,7 @@ def detail(
     out["decisions"], out["history"] = [], []
     for kind, *values in session.execute(
         (_TRAIL_SAID if said else _TRAIL).get(session), {"order_id": order_id}
-    ):
+    ).all():
         if kind == 0:
             out["decisions"].append(dict(zip(fields, values, strict=True)))
         else:

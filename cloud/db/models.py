@@ -510,10 +510,8 @@ class SalesOrder(Base):
     __tablename__ = "sales_order"
     __table_args__ = (
         UniqueConstraint("account_id", "order_no"),
-        # The order list (newest first, optionally by status) reads these in order and stops
-        # at the page: without them every page sorted all of the account's orders.
-        Index("ix_order_status", "account_id", "status", "created_at"),
-        Index("ix_order_recent", "account_id", "created_at"),
+        # ix_order_status and ix_order_recent (the order list's): below the class, as they
+        # name its columns in their order.
         # The list's filters and the phone search (cloud/orders/views.py, migration 0020):
         # each narrows the newest-first walk to one value's orders instead of all of them.
         Index("ix_order_channel", "account_id", "channel", "created_at"),
@@ -563,6 +561,21 @@ class SalesOrder(Base):
     phone_tail: Mapped[str | None] = mapped_column(String(4))
     #: When the order last went to ``shipped`` (None when it has not, or was reversed).
     shipped_at: Mapped[datetime | None]
+
+
+# The order list (newest first, optionally by status) reads these in order and stops at the
+# page: without them every page sorted all of the account's orders. In the list's own order
+# (created_at DESC, then order_no: migration 0070): SQLite had sorted each run of orders of
+# one download's timestamp in a temporary B-tree (0.83 ms of a page of 50 at offsets up to
+# 450 over 20,000 orders; 0.15 ms without), PostgreSQL incrementally.
+Index(
+    "ix_order_status",
+    SalesOrder.account_id,
+    SalesOrder.status,
+    SalesOrder.created_at.desc(),
+    SalesOrder.order_no,
+)
+Index("ix_order_recent", SalesOrder.account_id, SalesOrder.created_at.desc(), SalesOrder.order_no)
 
 
 class SalesOrderLine(Base):

@@ -239,8 +239,10 @@ def _build_page(_dialect: str, variant: Hashable) -> Executable:
             # The other keywords: that LIKE only, on the driver's few orders, or along the
             # newest-first walk when every keyword is common (it meets a page of matches
             # soon; gathering common keywords' hits to probe them cost more: 80 ms).
-            match = _FTS.c.order_search.op("MATCH")(bindparam(f"fts{i}"))
-            hits = union(select(_FTS.c.order_id.label("id")).where(match), *phone_hits)
+            # The candidates are the ids the count read (``_hits_up_to``), as a JSON array:
+            # asking the index again cost as much as the count itself (issue 20, "S36").
+            each = func.json_each(bindparam(f"hits{i}")).table_valued("value")
+            hits = union(select(each.c.value.label("id")), *phone_hits)
             driver = hits.subquery("hits")
         narrow.append(or_(*(col.like(like, escape="\\") for col in _SEARCHED), *by_phone))
     if driver is None:
@@ -369,7 +371,9 @@ def _with_lines(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
         d["lines"] = []
         out[r[0]] = d
     ids = in_value(dialect_of(session), out)
-    for r in session.execute(_LINES.get(session), {"ids": ids}):
+    # ``.all()``: the driver's one fetchall, not a fetchone per line through SQLAlchemy's
+    # result (~80 lines a page: 0.04-0.1 ms of an order list, issue 20, "S36").
+    for r in session.execute(_LINES.get(session), {"ids": ids}).all():
         out[r[0]]["lines"].append(dict(zip(LINE_FIELDS, r[1:], strict=True)))
     return list(out.values())
 
@@ -436,7 +440,7 @@ def page(
             bound = {"account": account_id, "gram": params[f"gram{i}"], "cap": DRIVE_MAX + 1}
             counts[i] = int(session.execute(_GRAM_COUNT.get(session), bound).scalar_one())
         else:
-            counts[i] = _hits_up_to(session, params[f"fts{i}"], DRIVE_MAX + 1)
+            counts[i], params[f"hits{i}"] = _hits_up_to(session, params[f"fts{i}"], DRIVE_MAX + 1)
         if counts[i] <= RARE:
             break
     if "shop" in present and not postgres:
@@ -455,14 +459,17 @@ def page(
     return _with_lines(session, rows)
 
 
-_COUNT = Statements(
-    lambda _d, _v: select(func.count()).select_from(
+def _hits_statement() -> Executable:
+    found = (
         select(_FTS.c.order_id)
         .where(_FTS.c.order_search.op("MATCH")(bindparam("fts")))
         .limit(bindparam("cap"))
         .subquery()
     )
-)
+    return select(func.count(), func.json_group_array(found.c.order_id)).select_from(found)
+
+
+_COUNT = Statements(lambda _d, _v: _hits_statement())
 
 
 _GRAM_COUNT = Statements(
@@ -493,9 +500,12 @@ def _shop_orders_up_to(session: Session, params: dict[str, Any], cap: int) -> in
     return int(session.execute(_SHOP_COUNT.get(session), bound).scalar_one())
 
 
-def _hits_up_to(session: Session, fts: str, cap: int) -> int:
-    """How many orders (of any account) the index finds for one keyword, counting to ``cap``."""
-    return int(session.execute(_COUNT.get(session), {"fts": fts, "cap": cap}).scalar_one())
+def _hits_up_to(session: Session, fts: str, cap: int) -> tuple[int, str]:
+    """How many orders (of any account) the index finds for one keyword, counting to
+    ``cap``, and their ids as a JSON array (SQLite's ``json_group_array``, built in C: the
+    page reads a driving keyword's candidates from it instead of asking the index again)."""
+    count, ids = session.execute(_COUNT.get(session), {"fts": fts, "cap": cap}).one()
+    return int(count), str(ids)
 
 
 def by_ids(session: Session, ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -533,7 +543,7 @@ def detail(
     out["decisions"], out["history"] = [], []
     for kind, *values in session.execute(
         (_TRAIL_SAID if said else _TRAIL).get(session), {"order_id": order_id}
-    ):
+    ).all():
         if kind == 0:
             out["decisions"].append(dict(zip(fields, values, strict=True)))
         else:

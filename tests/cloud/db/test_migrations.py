@@ -45,6 +45,9 @@ def _not_trigram(obj: object, name: str | None, type_: str, *_: object) -> bool:
     # order search index (migration 0023: an FTS5 table, its shadow tables and a key table).
     if type_ == "table" and name is not None and name.startswith("order_search"):
         return False
+    # And SQLite's covering index of the SKU search (migration 0069).
+    if type_ == "index" and name is not None and name.endswith("_sqlite"):
+        return False
     return not (type_ == "index" and name is not None and name.endswith("_trgm"))
 
 

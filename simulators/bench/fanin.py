@@ -340,6 +340,9 @@ def run(
         result["ack_lag_max_ms"] = float(max(acked, default=0))
         result["nodes_ready"] = sum(o["ready"] for o in outs)  # the hub answered their hello
         result["fleet_write_late_p99_ms"] = max(o["write_late_p99_ms"] for o in outs)
+        # Events per message: one at a time when the hub keeps up, more when nodes wait on a
+        # tail batch in flight (docs/sync.md, "Upstream"); the hub's CPU per event follows.
+        result["events_per_batch"] = written / max(1.0, sum(o.get("batches", 0.0) for o in outs))
         result["fleet_cpu_us_per_event"] = sum(
             o["cpu_us_per_event"] * o["events"] for o in outs
         ) / max(1.0, events)

@@ -174,7 +174,10 @@ def coalesce_writes(client: mqtt.Client) -> None:
                     break
                 take.append(packet)
                 size += packet["to_process"]
-            data = b"".join(memoryview(p["packet"])[p["pos"] :] for p in take)
+            # (a packet started in an earlier send resumes where that one ended)
+            data = b"".join(
+                memoryview(p["packet"])[p["pos"] :] if p["pos"] else p["packet"] for p in take
+            )
             try:
                 sent = client._sock_send(data)
             except BlockingIOError:
@@ -252,3 +255,45 @@ def direct_messages(client: aiomqtt.Client) -> None:
 
     paho._handle_publish = handle  # type: ignore[method-assign]
     paho._handle_on_message = put  # type: ignore[assignment]
+
+
+#: paho's private members the functions above use or replace (paho-mqtt 2.1 and 2.2).
+_PAHO_MEMBERS = (
+    "_sock_recv",
+    "_sock_send",
+    "_sock",
+    "_handle_pubackcomp",
+    "_do_on_publish",
+    "_packet_write",
+    "_handle_publish",
+    "_handle_on_message",
+    "_send_puback",
+    "_in_packet",
+    "_out_packet",
+    "_out_messages",
+    "_out_message_mutex",
+    "_msgtime_mutex",
+    "_protocol",
+    "_manual_ack",
+)
+
+
+def lean(client: aiomqtt.Client) -> bool:
+    """All of the above on ``client`` (call before it connects); False, and paho's own code
+    left as it is (correct, dearer), when this paho lacks a member they rely on."""
+    paho = getattr(client, "_client", None)
+    missing = [m for m in _PAHO_MEMBERS if not hasattr(paho, m)]
+    if not hasattr(client, "_queue"):
+        missing.append("aiomqtt's _queue")
+    if missing:
+        log.warning(
+            "this paho-mqtt/aiomqtt lacks %s: the hub's MQTT client runs as they are",
+            ", ".join(missing),
+        )
+        return False
+    assert paho is not None
+    buffer_reads(paho)
+    lean_pubacks(paho)
+    coalesce_writes(paho)
+    direct_messages(client)
+    return True

@@ -232,10 +232,7 @@ class IngestWorker:
         # Its socket read 64 KiB at a time, not three reads a packet; the PUBACKs of its
         # acks read as their ids; its packets sent together; what it receives queued as
         # paho reads it (cloud/sync/mqtt_io.py).
-        mqtt_io.buffer_reads(client._client)
-        mqtt_io.lean_pubacks(client._client)
-        mqtt_io.coalesce_writes(client._client)
-        mqtt_io.direct_messages(client)
+        mqtt_io.lean(client)
         return client
 
     async def _session(self, client: aiomqtt.Client) -> None:

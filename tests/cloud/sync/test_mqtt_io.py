@@ -223,3 +223,20 @@ def test_messages_at_qos_0_arrive_too(broker: PrivateBroker) -> None:
     assert sorted(got) == sorted(
         [("t/q0/kept", b"r", False)] + [(f"t/q0/{i}", str(i).encode(), False) for i in range(50)]
     )
+
+
+def test_a_paho_without_what_the_overrides_need_is_left_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A paho-mqtt whose private members moved: the hub's client runs as paho's own
+    (correct, dearer), and the log says why."""
+    monkeypatch.delattr(mqtt.Client, "_handle_pubackcomp")
+
+    async def main() -> tuple[bool, dict[str, object]]:
+        client = aiomqtt.Client("127.0.0.1", 1)
+        return mqtt_io.lean(client), vars(client._client)
+
+    leaned, own = asyncio.run(main())
+    assert leaned is False
+    assert not {"_sock_recv", "loop_read", "_packet_write", "_handle_publish"} & own.keys()
+    assert "lacks _handle_pubackcomp" in caplog.text

@@ -20,17 +20,7 @@ from cloud.orders import views
 from cloud.orders.views import OrderFilter
 from cloud.seed import seed_demo
 from tests.cloud.conftest import PASSWORD, account_id_of, login
-
-CASE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"
-
-RECIPIENT = {
-    "name": "王五",
-    "phone": "13900000009",
-    "province": "北京市",
-    "city": "北京市",
-    "district": "朝阳区",
-    "address": "建国路 1 号",
-}
+from tests.cloud.orders.demo_order import CASE, RECIPIENT
 
 
 @pytest.mark.parametrize("status", [None, "new"])

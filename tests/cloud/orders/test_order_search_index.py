@@ -21,8 +21,7 @@ from cloud.orders import views
 from cloud.orders.views import OrderFilter
 from cloud.seed import seed_demo
 from tests.cloud.conftest import PASSWORD, account_id_of, login
-
-CASE = "迪沃 IPHONE6 PLUS 鸟语花香系列保护壳-花香金"
+from tests.cloud.orders.demo_order import CASE, RECIPIENT
 
 
 @pytest.fixture
@@ -40,18 +39,8 @@ def ok(r: Any) -> Any:
 
 def create(c: TestClient, no: str, buyer: str, qty: int = 1) -> None:
     line = {"line_id": "1", "sku_code": CASE, "qty": qty, "price_cents": 5900}
-    body = {"order_no": no, "buyer_nick": buyer, "recipient": _BEIJING, "lines": [line]}
+    body = {"order_no": no, "buyer_nick": buyer, "recipient": RECIPIENT, "lines": [line]}
     ok(c.post("/api/v1/orders", json={"orders": [body], "auto_audit": False}))
-
-
-_BEIJING = {
-    "name": "王五",
-    "phone": "13900000009",
-    "province": "北京市",
-    "city": "北京市",
-    "district": "朝阳区",
-    "address": "建国路 1 号",
-}
 
 
 def search(c: TestClient, q: str) -> set[str]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt import _packet
 
 from cloud.settings import Settings
 from cloud.sync import mqtt_io
@@ -18,6 +20,21 @@ from cloud.sync.worker import IngestWorker
 from simulators.broker import PrivateBroker
 
 TOPIC = "t/read"
+
+
+def _spy(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, static: bool = False
+) -> list[object]:
+    """The calls of ``owner.name`` from now on (each call's first argument), passed through."""
+    calls: list[object] = []
+    real = getattr(owner, name)
+
+    def spy(*args: Any) -> Any:
+        calls.append(args[0] if args else None)
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, staticmethod(spy) if static else spy)
+    return calls
 
 
 def _payloads() -> list[bytes]:
@@ -29,9 +46,7 @@ def _payloads() -> list[bytes]:
     return out
 
 
-async def _receive(
-    broker: PrivateBroker, socket_reads: list[tuple[mqtt.Client, int]]
-) -> tuple[list[bytes], int]:
+async def _receive(broker: PrivateBroker, socket_reads: list[object]) -> tuple[list[bytes], int]:
     settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"hub-{uuid.uuid4().hex[:6]}")
     # The hub's own client, as its ingest worker makes it.
     client = IngestWorker(settings, None)._connect()  # type: ignore[arg-type]
@@ -49,7 +64,7 @@ async def _receive(
                     if len(got) == len(payloads):
                         break
             assert all(i.rc == mqtt.MQTT_ERR_SUCCESS for i in info)
-    mine = [n for c, n in socket_reads if c is client._client]
+    mine = [c for c in socket_reads if c is client._client]
     assert mine, "the socket was never read"
     return got, len(mine)
 
@@ -57,35 +72,11 @@ async def _receive(
 def test_every_message_whole_and_in_order_with_few_reads(
     broker: PrivateBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads: list[tuple[mqtt.Client, int]] = []
-    paho_recv = mqtt.Client._sock_recv
-
-    def counted(self: mqtt.Client, bufsize: int) -> bytes:
-        data = paho_recv(self, bufsize)
-        reads.append((self, len(data)))
-        return data
-
-    monkeypatch.setattr(mqtt.Client, "_sock_recv", counted)
-    # Queued as paho made them (mqtt_io.direct_messages), not copied by aiomqtt.
-    copies: list[int] = []
-    aiomqtt_copy = aiomqtt.Message._from_paho_message
-
-    def copy(message: mqtt.MQTTMessage) -> aiomqtt.Message:
-        copies.append(1)
-        return aiomqtt_copy(message)
-
-    monkeypatch.setattr(aiomqtt.Message, "_from_paho_message", staticmethod(copy))
-    # Nor read into paho's message (and its info's threading.Condition).
-    from paho.mqtt import _packet
-
-    decoded: list[int] = []
-    paho_decode = _packet.decode_publish
-
-    def counted_decode(*args: object) -> object:
-        decoded.append(1)
-        return paho_decode(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_packet, "decode_publish", counted_decode)
+    reads = _spy(monkeypatch, mqtt.Client, "_sock_recv")
+    # Queued as paho made them (mqtt_io.direct_messages), not copied by aiomqtt, nor read
+    # into paho's message (and its info's threading.Condition).
+    copies = _spy(monkeypatch, aiomqtt.Message, "_from_paho_message", static=True)
+    decoded = _spy(monkeypatch, _packet, "decode_publish")
     got, hub_reads = asyncio.run(_receive(broker, reads))
     assert copies == [] and decoded == []
     assert got == _payloads()  # nothing lost, doubled, cut or out of order
@@ -134,24 +125,8 @@ def test_the_hubs_publishes_are_confirmed_from_pubacks_read_as_their_ids(
     """Every QoS 1 publish of the hub's client is confirmed (its info published, aiomqtt's
     callback called), and paho's PUBACK decoder, which builds a reason code and a property
     set per PUBACK, is not used for them."""
-    from paho.mqtt import _packet
-
-    decoded: list[int] = []
-    paho_decode = _packet.decode_puback
-
-    def counted(*args: object) -> object:
-        decoded.append(1)
-        return paho_decode(*args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_packet, "decode_puback", counted)
-    sends: list[mqtt.Client] = []
-    paho_send = mqtt.Client._sock_send
-
-    def counted_send(self: mqtt.Client, buf: bytes | bytearray) -> int:
-        sends.append(self)
-        return paho_send(self, buf)
-
-    monkeypatch.setattr(mqtt.Client, "_sock_send", counted_send)
+    decoded = _spy(monkeypatch, _packet, "decode_puback")
+    sends = _spy(monkeypatch, mqtt.Client, "_sock_send")
     settings = Settings(mqtt_port=broker.port, mqtt_client_id=f"hub-{uuid.uuid4().hex[:6]}")
 
     async def main() -> list[mqtt.MQTTMessageInfo]:

@@ -215,3 +215,48 @@ def test_a_paho_without_what_the_overrides_need_is_left_as_it_is(
     assert leaned is False
     assert not {"_sock_recv", "loop_read", "_packet_write", "_handle_publish"} & own.keys()
     assert "lacks _handle_pubackcomp" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("header", "packet"),
+    [
+        (0x32, b"\x00\x00\x00\x07ab"),  # QoS 1, an empty topic (MQTT 3.1.1 §4.7.3)
+        (0x32, b"\x00\x32t/x\x00\x07"),  # the topic's length beyond the packet's end
+        (0x32, b"\x00\x03t/x"),  # QoS 1 without its message id
+        (0x30, b"\x00"),  # not even a topic length
+    ],
+)
+def test_a_malformed_publish_is_paho_s_error_and_nothing_is_queued(
+    header: int, packet: bytes
+) -> None:
+    from paho.mqtt.client import MalformedPacket
+
+    async def main() -> int:
+        client = aiomqtt.Client("127.0.0.1", 1)
+        assert mqtt_io.lean(client)
+        client._client._in_packet = {"command": header, "packet": bytearray(packet)}  # type: ignore[assignment, typeddict-item]
+        with pytest.raises(MalformedPacket):
+            client._client._handle_publish()
+        return client._queue.qsize()
+
+    assert asyncio.run(main()) == 0
+
+
+def test_a_topic_that_is_not_utf8_reaches_the_group_as_a_rejection() -> None:
+    """Read by paho (its own check), queued, and named so that the group records it as
+    rejected instead of failing the ingest session."""
+    from cloud.sync.group import Group
+    from cloud.sync.worker import _name
+
+    async def main() -> object:
+        client = aiomqtt.Client("127.0.0.1", 1)
+        assert mqtt_io.lean(client)
+        packet = b"\x00\x03t/\xff" + b"payload"  # QoS 0, a topic with a byte no UTF-8 has
+        client._client._in_packet = {"command": 0x30, "packet": bytearray(packet)}  # type: ignore[assignment, typeddict-item]
+        assert client._client._handle_publish() == mqtt.MQTT_ERR_SUCCESS
+        return client._queue.get_nowait()
+
+    message = asyncio.run(main())
+    group = Group()
+    group.add(_name(message), b"payload")
+    assert [r.reason for r in group.rejections] and not group.batches
